@@ -1,0 +1,110 @@
+"""Per-layer cost records for a graph, scope subtotals, and the rows of the layer tree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from .cost import Cost
+from .graph import Graph, Node, Scope
+from .ops.registry import Shape
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    node: Node
+    cost: Cost
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the layer tree: a scope (with its subtotal) or a layer."""
+
+    path: tuple[str, ...]
+    depth: int
+    is_scope: bool
+    op: str
+    shape: Shape
+    cost: Cost
+    collapsed: bool = False
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.path)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    graph: Graph
+    layers: tuple[LayerCost, ...]
+
+    @cached_property
+    def total(self) -> Cost:
+        return sum((lc.cost for lc in self.layers), Cost())
+
+    @cached_property
+    def scope_totals(self) -> dict[tuple[str, ...], Cost]:
+        """Subtotal of every scope, in one pass over the layers."""
+        totals: dict[tuple[str, ...], Cost] = {}
+        for lc in self.layers:
+            scope = lc.node.scope
+            for k in range(1, len(scope) + 1):
+                p = scope[:k]
+                totals[p] = totals.get(p, Cost()) + lc.cost
+        return totals
+
+    def scope_total(self, path: tuple[str, ...]) -> Cost:
+        return self.scope_totals.get(tuple(path), Cost())
+
+    def by_category(self) -> dict[str, Cost]:
+        out: dict[str, Cost] = {}
+        for lc in self.layers:
+            cat = lc.node.rule.category
+            out[cat] = out.get(cat, Cost()) + lc.cost
+        return out
+
+    def by_op(self) -> dict[str, Cost]:
+        out: dict[str, Cost] = {}
+        for lc in self.layers:
+            out[lc.node.op] = out.get(lc.node.op, Cost()) + lc.cost
+        return out
+
+    def rows(self, depth: int | None = None) -> list[Row]:
+        """The layer tree in graph order.
+
+        With ``depth`` N only the first N levels are shown; scopes on level N are collapsed to one
+        subtotal row (depth 1: the top-level table, e.g. conv1, layer1..4, fc of a ResNet).
+        """
+        scopes: dict[tuple[str, ...], Scope] = {s.path: s for s in self.graph.scopes}
+        totals = self.scope_totals
+        last_shape: dict[tuple[str, ...], Shape] = {}
+        for lc in self.layers:
+            scope = lc.node.scope
+            for k in range(1, len(scope) + 1):
+                last_shape[scope[:k]] = lc.node.shape
+        rows: list[Row] = []
+        opened: set[tuple[str, ...]] = set()
+        for lc in self.layers:
+            node = lc.node
+            scope = node.scope
+            for k in range(1, len(scope) + 1):
+                p = scope[:k]
+                if p in opened:
+                    continue
+                opened.add(p)
+                level = k - 1
+                if depth is not None and level >= depth:
+                    break
+                collapsed = depth is not None and level == depth - 1
+                rows.append(Row(p, level, True, scopes[p].label, last_shape[p], totals[p], collapsed))
+            if depth is not None and len(scope) >= depth:
+                continue
+            rows.append(Row((*scope, node.short_name), len(scope), False, node.op, node.shape, lc.cost))
+        return rows
+
+
+def analyze(graph: Graph) -> Analysis:
+    layers = tuple(
+        LayerCost(node, node.rule.cost(node.args, node.in_shapes, node.shape, graph.batch)) for node in graph.nodes
+    )
+    return Analysis(graph, layers)

@@ -1,0 +1,46 @@
+"""The analytic pipeline in one call: spec file → graphs → analyses. Never imports torch."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from .analysis import Analysis, analyze
+from .errors import UsageError, did_you_mean
+from .graph import Graph, build_graph
+from .spec import SpecFile, load_spec
+
+DEFAULT_EXAMPLE = "inception_5x5.yaml"
+
+
+def builtin_example() -> tuple[Path, str]:
+    """Path of the built-in example and the name it is shown under."""
+    path = Path(str(resources.files("convcost") / "examples" / DEFAULT_EXAMPLE))
+    return path, f"<built-in>/{DEFAULT_EXAMPLE}"
+
+
+def open_spec(path: str | Path | None) -> SpecFile:
+    if path is None:
+        real, shown = builtin_example()
+        return load_spec(real, shown)
+    return load_spec(path)
+
+
+def select_models(spec: SpecFile, models: list[str] | None) -> list[str]:
+    if not models:
+        return list(spec.models)
+    for m in models:
+        if m not in spec.models:
+            raise UsageError(
+                f"{spec.path}: no model '{m}'{did_you_mean(m, list(spec.models))}; models here: {', '.join(spec.models)}"
+            )
+    return list(models)
+
+
+def load_graphs(path: str | Path | None, models: list[str] | None = None, batch: int | None = None) -> list[Graph]:
+    spec = open_spec(path)
+    return [build_graph(spec, m, batch) for m in select_models(spec, models)]
+
+
+def analyze_file(path: str | Path | None, models: list[str] | None = None, batch: int | None = None) -> list[Analysis]:
+    return [analyze(g) for g in load_graphs(path, models, batch)]

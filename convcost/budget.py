@@ -1,0 +1,413 @@
+"""Budgets: limits on a model's or a named block's cost, and how much a model may grow over a
+baseline. Budgets come from a budget file or from 'budget:' keys inside a spec; every rule keeps
+the location of the YAML it came from, so each violation names its file:line.
+
+The format is documented in docs/budgets.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from .analysis import Analysis
+from .compare import ALL_METRICS, TITLES, metric
+from .cost import Cost
+from .errors import Loc, SpecError, UsageError, did_you_mean
+from .source import YMap, YNode, YScalar, load_yaml, read_text, type_name
+from .spec import SpecFile, check_keys, expect_map
+
+BODY_KEYS = (*ALL_METRICS, "blocks", "max_growth")
+FILE_KEYS = ("models", "all", "max_growth")
+MAX_PERCENT = Fraction(10**6)
+
+# How specific a growth rule is: the most specific one that matches a model and metric wins.
+FROM_CLI, FOR_ALL, FOR_MODEL = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Target:
+    """The models a rule applies to: one model name (None: every model), from one file (None: any)."""
+
+    model: str | None = None
+    file: str | None = None
+
+    def matches(self, a: Analysis) -> bool:
+        return (self.model is None or self.model == a.graph.model) and (self.file is None or self.file == a.graph.file)
+
+
+@dataclass(frozen=True)
+class Limit:
+    target: Target
+    block: str | None
+    metric: str
+    value: int
+    text: str
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Growth:
+    target: Target
+    metric: str | None  # None: every metric
+    pct: Fraction
+    text: str
+    loc: Loc
+    level: int
+
+
+@dataclass(frozen=True)
+class Budgets:
+    limits: tuple[Limit, ...] = ()
+    growth: tuple[Growth, ...] = ()
+    named_models: tuple[tuple[str, Loc], ...] = ()  # model names a budget file mentions
+
+    def __add__(self, other: Budgets) -> Budgets:
+        return Budgets(
+            self.limits + other.limits, self.growth + other.growth, self.named_models + other.named_models
+        )
+
+    @property
+    def empty(self) -> bool:
+        return not self.limits and not self.growth
+
+
+# ---- parsing ----------------------------------------------------------------------------------
+def parse_percent(value: object) -> Fraction:
+    """'2%', '2 %', 2, 0.5 -> a percentage as an exact fraction; ValueError if malformed."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"expected a percentage like 2%, got {value}")
+    text = str(value).strip()
+    if text.endswith("%"):
+        text = text[:-1].strip()
+    try:
+        pct = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"expected a percentage like 2%, got '{value}'") from None
+    if pct < 0:
+        raise ValueError(f"a growth allowance cannot be negative: {value}")
+    if pct > MAX_PERCENT:
+        raise ValueError(f"{value} is too large for a growth allowance")
+    return pct
+
+
+def _count(node: YNode, what: str) -> tuple[int, str]:
+    from .units import parse_count
+
+    if not isinstance(node, YScalar) or not isinstance(node.value, (str, int, float)) or isinstance(node.value, bool):
+        raise SpecError(f"{what} must be a count like 25.6M or 4.1G, got {type_name(node)}", node.loc)
+    try:
+        return parse_count(node.value), str(node.value)
+    except (ValueError, OverflowError) as e:
+        raise SpecError(f"{what}: {e}", node.loc) from None
+
+
+def _percent(node: YNode, what: str) -> tuple[Fraction, str]:
+    if not isinstance(node, YScalar):
+        raise SpecError(f"{what} must be a percentage like 2%, got {type_name(node)}", node.loc)
+    try:
+        return parse_percent(node.value), _pct_text(node.value)
+    except ValueError as e:
+        raise SpecError(f"{what}: {e}", node.loc) from None
+
+
+def _pct_text(value: object) -> str:
+    text = str(value).strip()
+    return text if text.endswith("%") else f"{text}%"
+
+
+def _growth(node: YNode, target: Target, level: int) -> list[Growth]:
+    if isinstance(node, YMap):  # max_growth: {macs: 2%, params: 0%}
+        check_keys(node, ALL_METRICS, "'max_growth'")
+        out = []
+        for m, v in node.items.items():
+            pct, text = _percent(v, f"max_growth of {m}")
+            out.append(Growth(target, m, pct, text, v.loc, level))
+        return out
+    pct, text = _percent(node, "max_growth")
+    return [Growth(target, None, pct, text, node.loc, level)]
+
+
+def parse_body(node: YNode, target: Target, level: int, what: str) -> Budgets:
+    """One model's budget: metric limits, 'blocks' with per-block limits, 'max_growth'."""
+    body = expect_map(node, what)
+    check_keys(body, BODY_KEYS, what)
+    limits: list[Limit] = []
+    growth: list[Growth] = []
+    for key, value in body.items.items():
+        if key in ALL_METRICS:
+            n, text = _count(value, f"budget '{key}'")
+            limits.append(Limit(target, None, key, n, text, value.loc))
+        elif key == "max_growth":
+            growth.extend(_growth(value, target, level))
+        else:  # blocks
+            blocks = expect_map(value, "'blocks' (block name: {macs: ..., params: ...})")
+            for bname, bnode in blocks.items.items():
+                bmap = expect_map(bnode, f"the budget of block '{bname}'")
+                check_keys(bmap, ALL_METRICS, f"the budget of block '{bname}'")
+                if not bmap.items:
+                    raise SpecError(f"the budget of block '{bname}' sets no limit", bmap.loc)
+                for m, v in bmap.items.items():
+                    n, text = _count(v, f"budget '{m}' of block '{bname}'")
+                    limits.append(Limit(target, bname, m, n, text, v.loc))
+    return Budgets(tuple(limits), tuple(growth))
+
+
+def load_budget_file(path: str | Path) -> Budgets:
+    name = str(path)
+    root = load_yaml(read_text(path), name)
+    rmap = expect_map(root, "a budget file")
+    check_keys(rmap, FILE_KEYS, "the budget file")
+    out = Budgets()
+    if rmap.get("max_growth") is not None:
+        out += Budgets((), tuple(_growth(rmap.items["max_growth"], Target(), FOR_ALL)))
+    if rmap.get("all") is not None:
+        out += parse_body(rmap.items["all"], Target(), FOR_ALL, "'all'")
+    if rmap.get("models") is not None:
+        models = expect_map(rmap.items["models"], "'models' (model name: budget)")
+        for mname, mnode in models.items.items():
+            out += parse_body(mnode, Target(mname), FOR_MODEL, f"the budget of model '{mname}'")
+            out += Budgets(named_models=((mname, models.keys[mname]),))
+    if out.empty:
+        raise SpecError("budget file sets no limit and no max_growth", rmap.loc)
+    return out
+
+
+def spec_budgets(spec: SpecFile) -> Budgets:
+    """'budget:' inside a spec: per model, and at file level for every model of the file."""
+    out = Budgets()
+    file_level = spec.root.get("budget")
+    for mname, m in spec.models.items():
+        node = m.extra.get("budget")
+        if node is not None and node is not file_level:
+            out += parse_body(node, Target(mname, spec.path), FOR_MODEL, f"the budget of model '{mname}'")
+    if file_level is not None:
+        level = FOR_MODEL if len(spec.models) == 1 and "models" not in spec.root.items else FOR_ALL
+        out += parse_body(file_level, Target(None, spec.path), level, "the file's 'budget'")
+    return out
+
+
+# ---- checking ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Finding:
+    """One rule checked against one model: a limit, or the growth over a baseline."""
+
+    ok: bool
+    kind: str  # 'limit' or 'growth'
+    model: str  # the model's label
+    block: str | None
+    metric: str
+    actual: int
+    allowed: int  # the limit, or the largest value the growth allowance permits
+    rule: str  # as written: '100M', '2%'
+    loc: Loc
+    baseline: int | None = None
+
+    @property
+    def subject(self) -> str:
+        where = f"model '{self.model}'" + (f", block '{self.block}'" if self.block else "")
+        return f"{where}: {TITLES[self.metric]}"
+
+    @property
+    def message(self) -> str:
+        a = f"{self.actual:,} ({_h(self.actual)})"
+        if self.kind == "limit":
+            if self.ok:
+                return f"{self.subject} {a} within budget {self.rule} ({_share(self.actual, self.allowed)} of it)"
+            over = self.actual - self.allowed
+            return f"{self.subject} {a} over budget {self.rule} ({self.allowed:,}) by {over:,} ({_grow(over, self.allowed)})"
+        b = self.baseline or 0
+        change = _grow(self.actual - b, b)
+        verb = "within" if self.ok else "over"
+        return (
+            f"{self.subject} {a} is {change} against the baseline ({b:,}), {verb} the allowed growth of +{self.rule}"
+        )
+
+
+def _h(n: int) -> str:
+    from .units import human
+
+    return human(n)
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f} %" if whole else "n/a"
+
+
+def _grow(delta: int, base: int) -> str:
+    if delta == 0:
+        return "±0 %"
+    if base == 0:
+        return "new"
+    pct = 100 * delta / base
+    return f"{'+' if pct >= 0 else '−'}{abs(pct):.1f} %"
+
+
+def _labels(analyses: list[Analysis]) -> list[str]:
+    from .compare import labels_for
+
+    return labels_for(analyses)
+
+
+def block_cost(a: Analysis, name: str) -> Cost | None:
+    """Cost of a scope ('layer3', 'layer1.0') or a single layer ('conv5x5') by its dotted name."""
+    for s in a.graph.scopes:
+        if s.name == name:
+            return a.scope_total(s.path)
+    for lc in a.layers:
+        if lc.node.name == name:
+            return lc.cost
+    return None
+
+
+def check_limits(analyses: list[Analysis], budgets: Budgets) -> list[Finding]:
+    checked = {a.graph.model for a in analyses}
+    for mname, loc in budgets.named_models:
+        if mname not in checked:
+            raise SpecError(
+                f"budget for model '{mname}', which is not among the checked models{did_you_mean(mname, checked)}; "
+                f"checked: {', '.join(sorted(checked))}",
+                loc,
+            )
+    out: list[Finding] = []
+    for a, label in zip(analyses, _labels(analyses), strict=True):
+        for lim in budgets.limits:
+            if not lim.target.matches(a):
+                continue
+            if lim.block is None:
+                cost = a.total
+            else:
+                found = block_cost(a, lim.block)
+                if found is None:
+                    names = [s.name for s in a.graph.scopes] + [n.name for n in a.graph.nodes]
+                    raise SpecError(
+                        f"budget for block '{lim.block}', but model '{label}' has no block or layer of that name"
+                        f"{did_you_mean(lim.block, names)}",
+                        lim.loc,
+                    )
+                cost = found
+            v = metric(cost, lim.metric)
+            out.append(Finding(v <= lim.value, "limit", label, lim.block, lim.metric, v, lim.value, lim.text, lim.loc))
+    return out
+
+
+# ---- baseline ----------------------------------------------------------------------------------
+BASELINE_SCHEMA = "convcost.analyze/1"
+
+
+@dataclass(frozen=True)
+class BaselineModel:
+    name: str
+    file: str
+    totals: dict[str, int]
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Baseline:
+    path: str
+    models: tuple[BaselineModel, ...] = field(default_factory=tuple)
+
+    def merged(self, other: Baseline) -> Baseline:
+        return Baseline(f"{self.path}, {other.path}", self.models + other.models)
+
+    def find(self, a: Analysis) -> BaselineModel | None:
+        same = [m for m in self.models if m.name == a.graph.model]
+        for m in same:
+            if m.file == a.graph.file:
+                return m
+        return same[0] if same else None
+
+
+def load_baseline(path: str | Path) -> Baseline:
+    """A baseline written by `convcost analyze --format json`."""
+    import json
+
+    name = str(path)
+    text = read_text(path)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SpecError(f"baseline is not valid JSON: {e.msg}", Loc(name, e.lineno, e.colno)) from None
+    except RecursionError:
+        raise SpecError("baseline JSON is nested too deeply", Loc(name)) from None
+    if not isinstance(doc, dict) or doc.get("schema") != BASELINE_SCHEMA:
+        got = doc.get("schema") if isinstance(doc, dict) else None
+        raise SpecError(
+            f"baseline must be the output of 'convcost analyze --format json' (schema '{BASELINE_SCHEMA}'), "
+            f"got schema {got!r}",
+            Loc(name, 1, 1),
+        )
+    models = doc.get("models")
+    if not isinstance(models, list):
+        raise SpecError("baseline has no 'models' list", Loc(name, 1, 1))
+    locs = _model_lines(text, name, len(models))
+    out = []
+    for k, m in enumerate(models):
+        loc = locs[k]
+        if not isinstance(m, dict) or not isinstance(m.get("name"), str) or not isinstance(m.get("totals"), dict):
+            raise SpecError(f"baseline model #{k + 1} needs a 'name' and 'totals'", loc)
+        totals = m["totals"]
+        for key in ALL_METRICS:
+            v = totals.get(key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise SpecError(f"baseline model '{m['name']}': totals.{key} must be a non-negative integer", loc)
+        out.append(BaselineModel(m["name"], str(m.get("file", "")), {k2: int(totals[k2]) for k2 in ALL_METRICS}, loc))
+    return Baseline(name, tuple(out))
+
+
+def _model_lines(text: str, name: str, count: int) -> list[Loc]:
+    """Best effort: the line of each model's "name" key (the least indented "name" keys, in order)."""
+    import re
+
+    hits = [
+        (len(m.group(1)), i + 1, len(m.group(1)) + 1)
+        for i, line in enumerate(text.splitlines())
+        if (m := re.match(r'( *)"name"\s*:', line))
+    ]
+    if hits:
+        top = min(h[0] for h in hits)
+        lines = [Loc(name, ln, col) for ind, ln, col in hits if ind == top]
+        if len(lines) == count:
+            return lines
+    return [Loc(name)] * count
+
+
+def growth_rule(budgets: Budgets, a: Analysis, m: str, cli: Growth | None) -> Growth | None:
+    best: Growth | None = None
+    for g in budgets.growth:
+        if g.target.matches(a) and g.metric in (None, m):
+            if best is None or (g.level, g.metric is not None) > (best.level, best.metric is not None):
+                best = g
+    return best or cli
+
+
+def check_growth(
+    analyses: list[Analysis], baseline: Baseline, budgets: Budgets, cli: Growth | None
+) -> tuple[list[Finding], list[str]]:
+    out: list[Finding] = []
+    notes: list[str] = []
+    for a, label in zip(analyses, _labels(analyses), strict=True):
+        ref = baseline.find(a)
+        if ref is None:
+            notes.append(f"{baseline.path}: note: model '{label}' is not in the baseline; its growth is not checked")
+            continue
+        for m in ALL_METRICS:
+            rule = growth_rule(budgets, a, m, cli) or Growth(Target(), None, Fraction(0), "0%", ref.loc, FROM_CLI)
+            v, b = metric(a.total, m), ref.totals[m]
+            ok = v * 100 <= b * (100 + rule.pct)
+            allowed = int(b * (100 + rule.pct) // 100)
+            loc = rule.loc if rule.level != FROM_CLI else ref.loc
+            out.append(Finding(ok, "growth", label, None, m, v, allowed, rule.text, loc, b))
+    return out, notes
+
+
+def cli_growth(text: str | None) -> Growth | None:
+    if text is None:
+        return None
+    try:
+        pct = parse_percent(text)
+    except ValueError as e:
+        raise UsageError(f"--max-growth: {e}") from None
+    return Growth(Target(), None, pct, _pct_text(text), Loc("--max-growth"), FROM_CLI)

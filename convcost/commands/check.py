@@ -1,0 +1,96 @@
+"""`convcost check`: budgets and baseline growth for CI. Exit 0 pass, 1 over budget, 2 bad input."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from ..cli import EXIT_FINDINGS, EXIT_OK, app, user_errors
+from ..errors import UsageError
+
+
+@app.command()
+@user_errors
+def check(
+    specs: Optional[list[str]] = typer.Argument(None, help="Spec files (every model, or those named by --model)."),
+    budget: Optional[list[str]] = typer.Option(
+        None, "--budget", "-B", help="Budget file (YAML, see docs/budgets.md); repeatable."
+    ),
+    baseline: Optional[list[str]] = typer.Option(
+        None,
+        "--baseline",
+        help="JSON from 'convcost analyze --format json': fail when a model grows past it (repeatable).",
+    ),
+    max_growth: Optional[str] = typer.Option(
+        None, "--max-growth", help="Growth allowed over the baseline, e.g. 2% (where budgets set no max_growth)."
+    ),
+    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to check (repeatable; default all)."),
+    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list the checks that pass."),
+    summary: Optional[str] = typer.Option(
+        None, "--summary", help="Also write the markdown summary to this file (GitHub's $GITHUB_STEP_SUMMARY is used "
+        "automatically)."
+    ),
+) -> None:
+    """Check models against budgets and a baseline. Exit 0: pass, 1: over budget or grown, 2: bad input."""
+    from ..analysis import analyze
+    from ..api import open_spec, select_models
+    from ..budget import Budgets, check_growth, check_limits, cli_growth, load_baseline, load_budget_file, spec_budgets
+    from ..ci import annotation, append_step_summary, in_github_actions
+    from ..graph import build_graph
+    from ..render.check_out import finding_line, summary_line, summary_markdown
+
+    growth = cli_growth(max_growth)
+    if growth is not None and not baseline:
+        raise UsageError("--max-growth needs --baseline FILE.json to compare against")
+    files = [open_spec(p) for p in (specs or [None])]
+    budgets = Budgets()
+    for f in files:
+        budgets += spec_budgets(f)
+    for path in budget or []:
+        budgets += load_budget_file(path)
+    if model:
+        if len(files) == 1:
+            select_models(files[0], model)  # the error names the file and suggests a close name
+        for m in model:
+            if not any(m in f.models for f in files):
+                raise UsageError(f"no model '{m}' in any of the given specs")
+    analyses = [
+        analyze(build_graph(f, m, batch))
+        for f in files
+        for m in ([m for m in model if m in f.models] if model else list(f.models))
+    ]
+    if budgets.empty and not baseline:
+        raise UsageError(
+            "nothing to check: give --budget FILE.yaml, --baseline FILE.json, or add 'budget:' to the spec "
+            "(see docs/budgets.md)"
+        )
+    findings = check_limits(analyses, budgets)
+    notes: list[str] = []
+    if baseline:
+        base = load_baseline(baseline[0])
+        for more in baseline[1:]:
+            base = base.merged(load_baseline(more))
+        grown, notes = check_growth(analyses, base, budgets, growth)
+        findings += grown
+
+    gha = in_github_actions()
+    for note in notes:
+        print(note)
+    for f in findings:
+        if f.ok and not verbose:
+            continue
+        print(finding_line(f))
+        if gha and not f.ok:
+            print(annotation("error", f.message, f.loc, "convcost budget"))
+    print(summary_line(findings, len(analyses)))
+    md = summary_markdown(findings, len(analyses))
+    append_step_summary(md)
+    if summary:
+        from ..fsutil import atomic_write_text
+
+        atomic_write_text(summary, md)
+    sys.stdout.flush()
+    raise typer.Exit(EXIT_FINDINGS if any(not f.ok for f in findings) else EXIT_OK)

@@ -1,0 +1,91 @@
+"""`convcost compare`: several models side by side, against the first."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from ..cli import app, user_errors
+from ..compare import Comparison, load_analyses, make_comparison
+
+if TYPE_CHECKING:
+    from ..profiling import Timing
+
+
+class Format(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+
+
+class Metric(str, Enum):
+    params = "params"
+    macs = "macs"
+    flops = "flops"
+    activations = "activations"
+
+
+@app.command()
+@user_errors
+def compare(
+    specs: Optional[list[str]] = typer.Argument(
+        None, help="Spec files; every model of each (or those named by --model). Omit for the built-in example."
+    ),
+    model: Optional[list[str]] = typer.Option(
+        None, "--model", "-m", help="Model to compare (repeatable, in this order; looked up in every spec)."
+    ),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+    metric: Metric = typer.Option(Metric.macs, "--metric", help="Metric of the bar chart and the per-block table."),
+    depth: int = typer.Option(1, "--depth", "-d", min=1, help="Align blocks by the first N levels of their names."),
+    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
+    profile: bool = typer.Option(False, "--profile", help="Also time each model (torch) and compare latency to MACs."),
+    device: str = typer.Option("cpu", "--device", help="With --profile: cpu or cuda."),
+) -> None:
+    """Compare params, MACs, FLOPs and activations of several models against the first."""
+    comp = make_comparison(load_analyses(specs or [], model, batch))
+    latency = _latency(comp, device) if profile else None  # see convcost/profiling.py
+    if fmt is Format.json:
+        from ..render.compare_out import render_compare_json
+
+        text = render_compare_json(comp, depth)
+        if latency is not None:
+            import json
+
+            from ..render.profile_out import latency_json
+
+            doc = json.loads(text)
+            doc["latency"] = latency_json(*latency)
+            text = json.dumps(doc, indent=2) + "\n"
+        sys.stdout.write(text)
+    elif fmt is Format.markdown:
+        from ..render.compare_out import render_compare_markdown
+
+        sys.stdout.write(render_compare_markdown(comp, metric.value, depth))
+        if latency is not None:
+            from ..render.profile_out import latency_lines
+
+            sys.stdout.write("\nMeasured latency (median):\n\n" + "".join(f"- {x}\n" for x in latency_lines(*latency)))
+    else:
+        from rich.console import Console
+
+        from ..render.compare_out import print_comparison
+
+        console = Console(highlight=False)
+        print_comparison(console, comp, metric.value, depth)
+        if latency is not None:
+            from ..render.profile_out import latency_lines
+
+            console.print()
+            for line in latency_lines(*latency):
+                console.print(line)
+
+
+def _latency(comp: Comparison, device: str) -> tuple[list[str], list[int], list[Timing]]:
+    """--profile: whole-model latency of each entry (torch, imported lazily by profiling)."""
+    from ..profiling import ProfileOptions, profile_latency
+
+    timings = profile_latency([e.analysis.graph for e in comp.entries], ProfileOptions(device=device))
+    return [e.label for e in comp.entries], [e.analysis.total.macs for e in comp.entries], timings

@@ -1,0 +1,141 @@
+"""`convcost profile` (measured latency beside the roofline) and `convcost roofline` (analytic only)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from typing import Optional
+
+import typer
+
+from ..api import load_graphs
+from ..cli import app, user_errors
+from ..memory import DTYPE_BYTES
+from ..profiling import ProfileOptions, ProfileRun, Progress, analytic_profile, block_count, profile_graphs
+from ..roofline import DeviceProfile, resolve_profile
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+class Device(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+HW_HELP = "Roofline device profile: cpu, h100, h200, a100, or a name from --hw-file."
+HW_FILE_HELP = "YAML file of device profiles (devices: {NAME: {peak: {fp32: 19.5 TFLOP/s}, bandwidth: 2 TB/s}})."
+
+
+def _emit(run: ProfileRun, fmt: Format, per_layer: bool) -> None:
+    from ..render import profile_out as out
+
+    if fmt is Format.json:
+        sys.stdout.write(out.render_json(run))
+    elif fmt is Format.markdown:
+        sys.stdout.write(out.render_markdown(run))
+    else:
+        from rich.console import Console
+
+        console = Console(highlight=False)
+        if not console.is_terminal:  # piped: wide enough for every column instead of 80
+            console = Console(highlight=False, width=150)
+        (out.print_roofline if per_layer else out.print_profile)(console, run)
+
+
+def _hw(name: Optional[str], hw_file: Optional[str], default: str | None) -> DeviceProfile | None:
+    if name is None and hw_file is None and default is None:
+        return None
+    return resolve_profile(name, hw_file, default or "cpu")
+
+
+@contextmanager
+def progress_bar(total: int, enabled: bool) -> Iterator[Progress | None]:
+    """A rich progress bar on stderr, one step per timed unit; nothing when stderr is not a terminal."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    ) as bar:
+        task = bar.add_task("timing", total=total)
+        started = False
+
+        def step(description: str) -> None:
+            nonlocal started
+            if started:
+                bar.advance(task)
+            started = True
+            bar.update(task, description=f"timing {description}")
+
+        yield step
+
+
+@app.command()
+@user_errors
+def profile(
+    spec: Optional[str] = typer.Argument(None, help="YAML spec file; omit it to run the built-in example."),
+    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to profile (repeatable; default all)."),
+    device: Device = typer.Option(Device.cpu, "--device", help="Where to run the torch modules."),
+    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the spec's batch size."),
+    dtype: str = typer.Option("fp32", "--dtype", help="fp32, fp16 or bf16 (int8: see `convcost roofline`)."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="Run in channels_last memory format."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (torch.set_num_threads)."),
+    min_time: float = typer.Option(0.2, "--min-time", min=0.0, help="Seconds of timed calls per model or block."),
+    quick: bool = typer.Option(False, "--quick", help="Short timing (--min-time 0.01, 1 warm-up): for smoke tests."),
+    whole_only: bool = typer.Option(False, "--no-blocks", help="Time the whole model only, not each top-level block."),
+    hw: Optional[str] = typer.Option(None, "--hw", help=HW_HELP + " Default: matches --device."),
+    hw_file: Optional[str] = typer.Option(None, "--hw-file", help=HW_FILE_HELP),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr (terminals only)."),
+) -> None:
+    """Time the model's torch modules (whole and per top-level block) beside FLOPs, bytes and the roofline."""
+    graphs = load_graphs(spec, model, batch)
+    options = ProfileOptions(
+        device=device.value,
+        dtype=dtype,
+        channels_last=channels_last,
+        threads=threads,
+        min_time=0.01 if quick else min_time,
+        warmup=1 if quick else 3,
+        blocks=not whole_only,
+    )
+    profile_hw = _hw(hw, hw_file, None)
+    total = sum(1 + (0 if whole_only else block_count(g)) for g in graphs)
+    with progress_bar(total, progress) as step:
+        run = profile_graphs(graphs, options, profile_hw, step)
+    _emit(run, fmt, per_layer=False)
+
+
+@app.command()
+@user_errors
+def roofline(
+    spec: Optional[str] = typer.Argument(None, help="YAML spec file; omit it to run the built-in example."),
+    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to analyse (repeatable; default all)."),
+    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the spec's batch size."),
+    dtype: str = typer.Option("fp32", "--dtype", help=f"Element type: {', '.join(DTYPE_BYTES)}."),
+    hw: Optional[str] = typer.Option(None, "--hw", help=HW_HELP + " Default: cpu."),
+    hw_file: Optional[str] = typer.Option(None, "--hw-file", help=HW_FILE_HELP),
+    blocks: bool = typer.Option(False, "--blocks", help="One row per top-level block instead of per layer."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+) -> None:
+    """Analytic memory traffic, arithmetic intensity and roofline time per layer (no torch needed)."""
+    from ..memory import dtype_bytes
+
+    dtype_bytes(dtype)  # a clear error for an unknown dtype before anything else
+    graphs = load_graphs(spec, model, batch)
+    profile_hw = _hw(hw, hw_file, "cpu")
+    assert profile_hw is not None
+    run = ProfileRun(None, profile_hw, dtype, tuple(analytic_profile(g, dtype, profile_hw) for g in graphs))
+    _emit(run, fmt, per_layer=not blocks)

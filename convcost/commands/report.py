@@ -1,0 +1,54 @@
+"""`convcost report`: one markdown file for a pull-request review."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from ..cli import app, user_errors
+
+
+@app.command()
+@user_errors
+def report(
+    specs: Optional[list[str]] = typer.Argument(None, help="Spec files; omit for the built-in example."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report here (default: stdout)."),
+    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to include (repeatable, in order)."),
+    verify: Optional[list[str]] = typer.Option(
+        None, "--verify", help="Results of 'convcost verify --format json' to include (repeatable)."
+    ),
+    profile: Optional[list[str]] = typer.Option(
+        None, "--profile", help="Results of 'convcost profile --format json' to include (repeatable)."
+    ),
+    graph_depth: Optional[int] = typer.Option(
+        None, "--graph-depth", min=1, help="Collapse the mermaid graph to blocks at this depth (default: automatic)."
+    ),
+    depth: Optional[int] = typer.Option(
+        None, "--depth", "-d", min=1, help="Levels of the per-layer table (default: every layer)."
+    ),
+    title: str = typer.Option("convcost report", "--title", help="Title of the report."),
+    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
+) -> None:
+    """Write a markdown report: totals, comparison, cost by op type, layer graph (mermaid), per-layer table."""
+    from ..compare import load_analyses
+    from ..render.report import ReportOptions, render_report
+    from ..render.results import load_result
+
+    analyses = load_analyses(specs or [], model, batch)
+    opts = ReportOptions(
+        title=title,
+        graph_depth=graph_depth,
+        table_depth=depth,
+        verify=tuple((p, load_result(p, "convcost.verify")) for p in verify or []),
+        profile=tuple((p, load_result(p, "convcost.profile")) for p in profile or []),
+    )
+    text = render_report(analyses, opts)
+    if output is None or output == "-":
+        sys.stdout.write(text)
+        return
+    from ..fsutil import atomic_write_text
+
+    atomic_write_text(output, text)
+    print(f"wrote {output}", file=sys.stderr)

@@ -1,0 +1,90 @@
+"""`convcost verify`: build the real torch modules and reconcile every layer with fvcore and torch."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import Optional
+
+import typer
+
+from ..api import load_graphs
+from ..cli import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
+from ..errors import UsageError
+
+INSTALL_HINT = "pip install torch==2.13.0 && pip install -e '.[torch]'"
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+class Device(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def _load_verify() -> object:
+    """The verify module, or exit 2 with the install command when torch/fvcore are missing."""
+    try:
+        from .. import verify
+    except ImportError as e:
+        missing = getattr(e, "name", None) or "torch"
+        print(
+            f"convcost: error: verify needs torch and fvcore ('{missing}' is not installed); install them with:\n"
+            f"  {INSTALL_HINT}",
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    return verify
+
+
+def _max_bytes(text: str) -> int:
+    from ..units import parse_count
+
+    try:
+        return parse_count(text)
+    except ValueError as e:
+        raise UsageError(f"--max-memory: {e}") from None
+
+
+@app.command()
+@user_errors
+def verify(
+    spec: Optional[str] = typer.Argument(None, help="YAML spec file; omit it to run the built-in example."),
+    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to verify (repeatable; default all)."),
+    device: Device = typer.Option(Device.cpu, "--device", help="Where to run the real forward pass."),
+    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the spec's batch size."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+    explain: bool = typer.Option(
+        False, "--explain", help="Also explain, op category by op category, why fvcore, FlopCounterMode, "
+        "ptflops-style and thop-style totals differ."
+    ),
+    max_memory: str = typer.Option(
+        "2G", "--max-memory", help="Largest real forward to run (bytes, e.g. 2G); above it, fvcore is skipped "
+        "and the rest runs on the meta device."
+    ),
+) -> None:
+    """Build the spec as torch modules and check every layer's shape, params and fvcore/FlopCounterMode counts
+    against what convcost predicts each tool reports. Exit 1 on any mismatch."""
+    limit = _max_bytes(max_memory)
+    graphs = load_graphs(spec, model, batch)
+    v = _load_verify()
+    reports = [v.verify_graph(g, device.value, limit) for g in graphs]  # type: ignore[attr-defined]
+    from ..render import verify_out
+
+    if fmt is Format.json:
+        sys.stdout.write(verify_out.render_json(reports))
+    elif fmt is Format.markdown:
+        sys.stdout.write(verify_out.render_markdown(reports, explain))
+    else:
+        from rich.console import Console
+
+        console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+        for k, r in enumerate(reports):
+            if k:
+                console.print()
+            verify_out.print_report(console, r, explain)
+    raise typer.Exit(EXIT_OK if all(r.ok for r in reports) else EXIT_FINDINGS)

@@ -1,0 +1,150 @@
+"""Side-by-side comparison of several analysed models: totals, changes against the first, and
+per-block alignment where the models share block names."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from .analysis import Analysis
+from .api import analyze_file, open_spec
+from .cost import Cost
+from .errors import UsageError, did_you_mean
+from .graph import build_graph
+
+METRICS = ("params", "macs", "flops", "activations")
+ALL_METRICS = ("params", "buffers", "macs", "flops", "activations")
+TITLES = {"params": "params", "buffers": "buffers", "macs": "MACs", "flops": "FLOPs", "activations": "activations"}
+
+
+def metric(cost: Cost, name: str) -> int:
+    """One named number of a Cost ('flops' is derived)."""
+    return cost.flops if name == "flops" else int(getattr(cost, name))
+
+
+@dataclass(frozen=True)
+class Entry:
+    label: str
+    analysis: Analysis
+
+
+@dataclass(frozen=True)
+class BlockRow:
+    """One aligned block: its name and each entry's cost (None where the entry has no such block)."""
+
+    name: str
+    costs: tuple[Cost | None, ...]
+
+    @property
+    def shared(self) -> bool:
+        return sum(c is not None for c in self.costs) >= 2
+
+
+@dataclass(frozen=True)
+class Comparison:
+    entries: tuple[Entry, ...]
+
+    @property
+    def base(self) -> Entry:
+        return self.entries[0]
+
+    def value(self, entry: Entry, name: str) -> int:
+        return metric(entry.analysis.total, name)
+
+    def change(self, entry: Entry, name: str) -> float | None:
+        """Relative change against the first entry, in percent (None when the first is zero)."""
+        return change_pct(self.value(entry, name), self.value(self.base, name))
+
+    def blocks(self, depth: int = 1) -> tuple[tuple[Entry, ...], list[BlockRow]]:
+        """Costs per block path cut to ``depth`` levels, aligned by name.
+
+        Only entries that share at least one block name with another entry take part; the rows
+        are every block of those entries (None where an entry has no such block).
+        """
+        per_entry = [block_costs(e.analysis, depth) for e in self.entries]
+        seen = Counter(name for d in per_entry for name in d)
+        keep = [k for k, d in enumerate(per_entry) if any(seen[n] > 1 for n in d)]
+        order = merged_order([list(per_entry[k]) for k in keep])
+        rows = [BlockRow(name, tuple(per_entry[k].get(name) for k in keep)) for name in order]
+        return tuple(self.entries[k] for k in keep), rows
+
+
+def change_pct(value: int, base: int) -> float | None:
+    if base == 0:
+        return None if value else 0.0
+    return 100.0 * (value - base) / base
+
+
+def block_costs(a: Analysis, depth: int) -> dict[str, Cost]:
+    """Layer costs summed by their path cut to ``depth`` components (a partition of the layers)."""
+    out: dict[str, Cost] = {}
+    for lc in a.layers:
+        key = ".".join((*lc.node.scope, lc.node.short_name)[:depth])
+        out[key] = out.get(key, Cost()) + lc.cost
+    return out
+
+
+def merged_order(lists: list[list[str]]) -> list[str]:
+    """All names once: the first list's order; a newcomer goes after its predecessor in its own list,
+    or before its successor there, or at the end."""
+    order: list[str] = []
+    for names in lists:
+        for k, name in enumerate(names):
+            if name in order:
+                continue
+            if k and names[k - 1] in order:
+                order.insert(order.index(names[k - 1]) + 1, name)
+                continue
+            later = [n for n in names[k + 1:] if n in order]
+            order.insert(order.index(later[0]) if later else len(order), name)
+    return order
+
+
+def labels_for(analyses: list[Analysis]) -> list[str]:
+    """Model names; a name that occurs more than once is qualified as 'file-stem:model'."""
+    names = Counter(a.graph.model for a in analyses)
+    labels = [a.graph.model if names[a.graph.model] == 1 else f"{Path(a.graph.file).stem}:{a.graph.model}"
+              for a in analyses]
+    counts = Counter(labels)
+    seen: Counter[str] = Counter()
+    out = []
+    for lab in labels:
+        if counts[lab] > 1:
+            seen[lab] += 1
+            lab = f"{lab}#{seen[lab]}"
+        out.append(lab)
+    return out
+
+
+def load_analyses(specs: list[str], models: list[str] | None, batch: int | None) -> list[Analysis]:
+    """Every model of every spec, or with ``models`` those models, in the order named.
+
+    ``compare a.yaml b.yaml -m net`` compares model 'net' of both files; a name that is in none of
+    the files is an error.
+    """
+    paths: list[str | None] = list(specs) if specs else [None]
+    if not models:
+        return [a for p in paths for a in analyze_file(p, None, batch)]
+    from .analysis import analyze
+
+    files = [open_spec(p) for p in paths]
+    result: list[Analysis] = []
+    for m in models:
+        found = [f for f in files if m in f.models]
+        if not found:
+            known = sorted({n for f in files for n in f.models})
+            where = files[0].path if len(files) == 1 else "any of the specs"
+            raise UsageError(f"no model '{m}' in {where}{did_you_mean(m, known)}; models: {', '.join(known)}")
+        result.extend(analyze(build_graph(f, m, batch)) for f in found)
+    return result
+
+
+def make_comparison(analyses: list[Analysis]) -> Comparison:
+    if len(analyses) < 2:
+        only = analyses[0].graph.model if analyses else "nothing"
+        raise UsageError(
+            f"compare needs at least two models, got {len(analyses)} ({only}); "
+            "give several spec files, a file with several models, or --model twice"
+        )
+    return Comparison(tuple(Entry(lab, a) for lab, a in zip(labels_for(analyses), analyses, strict=True)))

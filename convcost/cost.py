@@ -1,0 +1,62 @@
+"""Immutable per-layer cost records that add up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one layer (or a sum of layers) costs for one forward pass of the whole batch.
+
+    ``macs`` are multiply-adds of conv/linear. Work that is not a multiply-add is counted
+    separately, one operation per element touched: ``bias_ops`` (bias adds), ``norm_ops``
+    (inference batch norm: a scale and a shift per element = 2), ``act_ops`` (one per activation
+    output), ``pool_ops`` (one per window element read), ``elementwise_ops`` (residual add,
+    gating multiply). ``activations`` is the number of output elements the layer produces.
+    """
+
+    params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    bias_ops: int = 0
+    norm_ops: int = 0
+    act_ops: int = 0
+    pool_ops: int = 0
+    elementwise_ops: int = 0
+    activations: int = 0
+
+    def __add__(self, other: Cost) -> Cost:
+        if not isinstance(other, Cost):
+            return NotImplemented
+        return Cost(*[a + b for a, b in zip(astuple_fast(self), astuple_fast(other))])
+
+    def __radd__(self, other: object) -> Cost:
+        if other == 0:  # lets sum() start from 0
+            return self
+        return NotImplemented
+
+    @property
+    def non_mac_ops(self) -> int:
+        return self.bias_ops + self.norm_ops + self.act_ops + self.pool_ops + self.elementwise_ops
+
+    @property
+    def flops(self) -> int:
+        """2 FLOPs per MAC plus one per non-MAC operation."""
+        return 2 * self.macs + self.non_mac_ops
+
+    def as_dict(self) -> dict[str, int]:
+        out = dict(zip(FIELDS, astuple_fast(self)))
+        out["flops"] = self.flops
+        return out
+
+
+FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Cost))
+
+
+def astuple_fast(c: Cost) -> tuple[int, ...]:
+    """The field values in order (dataclasses.astuple deep-copies and is slow)."""
+    return tuple(getattr(c, name) for name in FIELDS)
+
+
+ZERO = Cost()

@@ -1,0 +1,272 @@
+"""What each well-known counter reports for a layer: its convention, as a prediction.
+
+No torch here: a convention is a function of the graph node and its analytic cost. ``verify``
+runs fvcore and FlopCounterMode and checks these predictions layer by layer; ``--explain``
+sums them by op category to say why the tools' totals differ.
+
+Sources (read, not guessed):
+- fvcore 0.1.5 ``fvcore/nn/flop_count.py`` (``_DEFAULT_SUPPORTED_OPS``), ``jit_handles.py``
+  (conv/linear/batch_norm/elementwise handles) and ``jit_analysis.py`` (``_IGNORED_OPS``).
+- torch 2.13 ``torch/utils/flop_counter.py`` (``flop_registry``: mm/addmm/bmm/convolution/attention).
+- ptflops ``ptflops/pytorch_ops.py`` ``MODULES_MAPPING`` (module hooks of the pytorch backend) and
+  thop ``thop/profile.py`` ``register_hooks`` with ``thop/vision/basic_hooks.py``. These two are
+  *modelled*, not run (convcost does not install them): ptflops ≥ 0.7.1 also patches torch
+  functionals (F.relu, F.silu, F.linear...), which then count again inside the modules; that
+  double count is not modelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .cost import Cost
+from .graph import Node
+from .ops.conv import ConvArgs
+from .ops.registry import numel
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What one counter reports for one layer.
+
+    ``value`` None: the counter cannot see this layer (it reports nothing for it, or counts it as
+    a zero-op); ``reason`` says why. ``parts`` split ``value`` by op category for --explain.
+    """
+
+    value: int | None
+    parts: tuple[tuple[str, int], ...] = ()
+    reason: str = ""
+
+    @staticmethod
+    def of(reason: str = "", **parts: int) -> Prediction:
+        return Prediction(sum(parts.values()), tuple(parts.items()), reason)
+
+    @staticmethod
+    def unseen(reason: str) -> Prediction:
+        return Prediction(None, (), reason)
+
+
+PredictFn = Callable[[Node, Cost, int], Prediction]
+
+
+@dataclass(frozen=True)
+class Convention:
+    key: str
+    label: str
+    runs: bool  # True: verify runs the real tool; False: modelled from its source only
+    unit: str
+    predict: PredictFn
+    why: dict[str, str]  # op category -> why this counter's number differs from conv+linear MACs
+
+
+# ---- op categories (named like the aten ops where a tool sees them) -------------------------
+CATEGORY = {
+    "conv": "conv",
+    "linear": "linear",
+    "batchnorm": "batch_norm",
+    "maxpool": "max_pool",
+    "avgpool": "avg_pool",
+    "adaptive_avgpool": "adaptive_avg_pool",
+    "global_avgpool": "adaptive_avg_pool",
+    "concat": "cat",
+    "multiply": "mul",
+}
+
+# The aten op each layer's module runs (what fvcore's trace shows).
+ATEN = {
+    "relu": "aten::relu", "relu6": "aten::hardtanh", "leaky_relu": "aten::leaky_relu",
+    "sigmoid": "aten::sigmoid", "silu": "aten::silu", "hardswish": "aten::hardswish",
+    "hardsigmoid": "aten::hardsigmoid", "gelu": "aten::gelu", "tanh": "aten::tanh",
+    "maxpool": "aten::max_pool2d", "avgpool": "aten::avg_pool2d", "add": "aten::add",
+    "multiply": "aten::mul", "concat": "aten::cat", "flatten": "aten::flatten", "dropout": "aten::dropout",
+}
+FVCORE_IGNORED = {"aten::relu", "aten::cat", "aten::flatten", "aten::dropout"}  # in fvcore's _IGNORED_OPS
+
+
+def category(op: str) -> str:
+    return CATEGORY.get(op, op)
+
+
+def needs_asymmetric_same(a: ConvArgs) -> bool:
+    """padding 'same' with an even effective kernel: torch pads one more on the right/bottom."""
+    return a.padding == "same" and any(d * (k - 1) % 2 for k, d in zip(a.kernel, a.dilation))
+
+
+def _elements(shape: tuple[int, ...], batch: int) -> int:
+    return batch * numel(shape)
+
+
+# ---- fvcore ---------------------------------------------------------------------------------
+def fvcore_predict(node: Node, cost: Cost, batch: int) -> Prediction:
+    op = node.op
+    if op == "conv":
+        if needs_asymmetric_same(node.args):
+            return Prediction.unseen(
+                "padding 'same' with an even kernel runs as aten::_convolution_mode, which fvcore has no handle for"
+            )
+        return Prediction.of(conv=cost.macs)
+    if op == "linear":
+        return Prediction.of(linear=cost.macs)
+    if op == "batchnorm":
+        per = 2 if node.args.affine else 1
+        return Prediction.of(
+            f"aten::batch_norm in eval: {per} per element", batch_norm=per * _elements(node.shape, batch)
+        )
+    if op in ("adaptive_avgpool", "global_avgpool"):
+        return Prediction.of(
+            "aten::adaptive_avg_pool2d: 1 per input element", adaptive_avg_pool=_elements(node.in_shapes[0], batch)
+        )
+    if op == "identity":
+        return Prediction.unseen("nn.Identity runs no aten op")
+    aten = ATEN[op]
+    if aten in FVCORE_IGNORED:
+        return Prediction.unseen(f"{aten} is on fvcore's ignore list")
+    return Prediction.unseen(f"fvcore has no handle for {aten} (reports it as unsupported)")
+
+
+# ---- torch.utils.flop_counter.FlopCounterMode ----------------------------------------------------
+def flop_counter_predict(node: Node, cost: Cost, batch: int) -> Prediction:
+    if node.op == "conv":
+        return Prediction.of("aten.convolution: 2 FLOPs per MAC", conv=2 * cost.macs)
+    if node.op == "linear":
+        return Prediction.of("aten.addmm/mm: 2 FLOPs per MAC", linear=2 * cost.macs)
+    return Prediction.unseen("FlopCounterMode counts only matmul, convolution and attention ops")
+
+
+# ---- ptflops (pytorch backend, module hooks) ----------------------------------------------------
+PTFLOPS_ACT = {"relu", "relu6", "leaky_relu", "gelu"}  # nn.ReLU, ReLU6, LeakyReLU, GELU: relu_flops_counter_hook
+PTFLOPS_NAMES = {
+    "sigmoid": "nn.Sigmoid", "silu": "nn.SiLU", "hardswish": "nn.Hardswish", "hardsigmoid": "nn.Hardsigmoid",
+    "tanh": "nn.Tanh", "dropout": "nn.Dropout", "identity": "nn.Identity", "flatten": "nn.Flatten",
+    "concat": "torch.cat", "add": "tensor +", "multiply": "tensor *",
+}
+
+
+def ptflops_predict(node: Node, cost: Cost, batch: int) -> Prediction:
+    op = node.op
+    if op == "conv":
+        return Prediction.of(conv=cost.macs, bias=cost.bias_ops)
+    if op == "linear":  # bias counted once per output feature, not per sample
+        return Prediction.of(linear=cost.macs, bias=node.args.out if node.args.bias else 0)
+    if op == "batchnorm":
+        return Prediction.of(batch_norm=(2 if node.args.affine else 1) * _elements(node.in_shapes[0], batch))
+    if op in PTFLOPS_ACT:
+        return Prediction.of(**{op: _elements(node.shape, batch)})
+    if op in ("maxpool", "avgpool", "adaptive_avgpool", "global_avgpool"):
+        return Prediction.of(**{category(op): _elements(node.in_shapes[0], batch)})
+    return Prediction.unseen(f"ptflops has no module hook for {PTFLOPS_NAMES[op]}: a zero-op")
+
+
+# ---- thop (module hooks) ------------------------------------------------------------------------
+THOP_ZERO = {"relu": "nn.ReLU", "relu6": "nn.ReLU6", "leaky_relu": "nn.LeakyReLU", "maxpool": "nn.MaxPool2d",
+             "dropout": "nn.Dropout"}
+
+
+def thop_predict(node: Node, cost: Cost, batch: int) -> Prediction:
+    op = node.op
+    if op == "conv":
+        return Prediction.of(conv=cost.macs)
+    if op == "linear":
+        return Prediction.of(linear=cost.macs)
+    if op == "batchnorm":  # calculate_norm: 2 per element, doubled again when affine
+        return Prediction.of(batch_norm=(4 if node.args.affine else 2) * _elements(node.in_shapes[0], batch))
+    if op == "avgpool":
+        return Prediction.of(avg_pool=_elements(node.shape, batch))
+    if op in ("adaptive_avgpool", "global_avgpool"):  # (kernel + 1) per output element, kernel = in/out size
+        _, h, w = node.in_shapes[0]
+        _, oh, ow = node.shape
+        per = Fraction(h, oh) * Fraction(w, ow) + 1
+        return Prediction.of(adaptive_avg_pool=int(per * _elements(node.shape, batch)))
+    if op in THOP_ZERO:
+        return Prediction.unseen(f"thop registers {THOP_ZERO[op]} as zero_ops")
+    return Prediction.unseen(f"thop has no counting method for {PTFLOPS_NAMES.get(op, op)}")
+
+
+FVCORE = Convention(
+    "fvcore", "fvcore", True, "flops (= MACs for conv/linear)", fvcore_predict,
+    {
+        "batch_norm": "fvcore counts eval batch_norm, 2 per element (1 without affine)",
+        "adaptive_avg_pool": "fvcore counts adaptive_avg_pool2d, 1 per input element",
+        "conv": "fvcore cannot see string-padded convs (aten::_convolution_mode)",
+    },
+)
+FLOP_COUNTER = Convention(
+    "flop_counter", "FlopCounterMode", True, "FLOPs (= 2 × MACs)", flop_counter_predict,
+    {"conv": "FlopCounterMode reports 2 FLOPs per MAC", "linear": "FlopCounterMode reports 2 FLOPs per MAC"},
+)
+PTFLOPS = Convention(
+    "ptflops", "ptflops-style", False, "MACs + hooks", ptflops_predict,
+    {
+        "bias": "ptflops adds conv bias per output element and linear bias once per feature",
+        "batch_norm": "ptflops counts batch norm, 2 per input element (1 without affine)",
+        "relu": "ptflops counts 1 per ReLU output element",
+        "relu6": "ptflops counts 1 per ReLU6 output element",
+        "leaky_relu": "ptflops counts 1 per LeakyReLU output element",
+        "gelu": "ptflops counts 1 per GELU output element",
+        "max_pool": "ptflops counts 1 per max-pool input element",
+        "avg_pool": "ptflops counts 1 per avg-pool input element",
+        "adaptive_avg_pool": "ptflops counts 1 per adaptive-pool input element",
+    },
+)
+THOP = Convention(
+    "thop", "thop-style", False, "MACs + hooks", thop_predict,
+    {
+        "batch_norm": "thop counts batch norm 2 per element, ×2 again when affine",
+        "avg_pool": "thop counts 1 per avg-pool output element",
+        "adaptive_avg_pool": "thop counts (window + 1) per adaptive-pool output element",
+    },
+)
+CONVENTIONS: tuple[Convention, ...] = (FVCORE, FLOP_COUNTER, PTFLOPS, THOP)
+RUN = tuple(c for c in CONVENTIONS if c.runs)
+
+
+# ---- --explain: totals by op category ---------------------------------------------------------
+@dataclass(frozen=True)
+class Difference:
+    category: str
+    delta: int
+    why: str
+
+
+@dataclass(frozen=True)
+class CounterTotals:
+    convention: Convention
+    total: int
+    parts: dict[str, int]
+    differences: tuple[Difference, ...]  # against conv+linear MACs, largest first
+    unseen: dict[str, int]  # op category -> number of layers this counter cannot see
+
+
+@dataclass(frozen=True)
+class Explanation:
+    baseline: int  # analytic conv+linear MACs
+    baseline_parts: dict[str, int]
+    counters: tuple[CounterTotals, ...]
+
+
+def explain(layers: list[tuple[Node, Cost]], batch: int) -> Explanation:
+    base: dict[str, int] = {}
+    for node, cost in layers:
+        if cost.macs:
+            base[category(node.op)] = base.get(category(node.op), 0) + cost.macs
+    out = []
+    for conv in CONVENTIONS:
+        parts: dict[str, int] = {}
+        unseen: dict[str, int] = {}
+        for node, cost in layers:
+            p = conv.predict(node, cost, batch)
+            if p.value is None:
+                unseen[category(node.op)] = unseen.get(category(node.op), 0) + 1
+            for cat, n in p.parts:
+                parts[cat] = parts.get(cat, 0) + n
+        diffs = []
+        for cat in sorted(set(parts) | set(base)):
+            delta = parts.get(cat, 0) - base.get(cat, 0)
+            if delta:
+                why = conv.why.get(cat, f"{conv.label} does not count {cat}" if delta < 0 else "")
+                diffs.append(Difference(cat, delta, why))
+        diffs.sort(key=lambda d: -abs(d.delta))
+        out.append(CounterTotals(conv, sum(parts.values()), parts, tuple(diffs), unseen))
+    return Explanation(sum(base.values()), base, tuple(out))

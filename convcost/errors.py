@@ -1,0 +1,46 @@
+"""Errors that reach the user as compiler-style messages (``file:line:col: message``)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Loc(NamedTuple):
+    """A position in a spec file; line and column are 1-based (0: the whole file)."""
+
+    file: str
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.file
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class ConvcostError(Exception):
+    """Any error caused by the user's input. The CLI prints it and exits with code 2."""
+
+    def __init__(self, message: str, loc: Loc | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.loc = loc
+
+    def __str__(self) -> str:
+        return f"{self.loc}: {self.message}" if self.loc else self.message
+
+
+class SpecError(ConvcostError):
+    """The spec is malformed: bad YAML, wrong types, unknown keys or ops, bad shapes."""
+
+
+class UsageError(ConvcostError):
+    """The command line asks for something that does not exist (e.g. an unknown --model)."""
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
+    """A ' (did you mean 'x'?)' suffix when a close match exists, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,196 @@
+"""A tiny, safe expression language for spec values: ``$name`` and ``${mid * 4}``.
+
+Expressions are parsed with :mod:`ast` and walked over a whitelist of node types; nothing is
+ever passed to ``eval``. Numbers are bounded so an expression cannot allocate or loop forever.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import Loc, SpecError
+
+MAX_EXPR_CHARS = 400
+MAX_MAGNITUDE = 10**15
+MAX_STRING = 1_000  # characters of a string built by substitution or '+'
+
+_FULL_VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_FULL_EXPR = re.compile(r"\$\{(.*)\}", re.S)
+_PIECE = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round channels to a multiple of ``divisor`` without going more than 10 % down.
+
+    The rule of MobileNet/EfficientNet reference code (torchvision ``_make_divisible``).
+    """
+    if divisor <= 0:
+        raise ValueError("divisor must be positive")
+    floor = divisor if min_value is None else min_value
+    new = max(floor, int(value + divisor / 2) // divisor * divisor)
+    if new < 0.9 * value:
+        new += divisor
+    return new
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "int": int,
+    "round": round,
+    "ceil": math.ceil,
+    "floor": math.floor,
+    "make_divisible": make_divisible,
+}
+
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_CMPOPS: dict[type, Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+
+
+def is_expression(text: str) -> bool:
+    return "$" in text
+
+
+def substitute(text: str, env: Mapping[str, Any], loc: Loc) -> Any:
+    """Resolve ``$name``/``${expr}`` in a string scalar.
+
+    A string that is one whole reference yields the referenced value with its type (int, float,
+    bool, str); references embedded in a longer string are formatted into it.
+    """
+    m = _FULL_VAR.fullmatch(text)
+    if m:
+        return _lookup(m.group(1), env, loc)
+    m = _FULL_EXPR.fullmatch(text)
+    if m and "${" not in m.group(1):
+        return evaluate(m.group(1), env, loc)
+
+    size = 0
+
+    def piece(match: re.Match[str]) -> str:
+        nonlocal size
+        value = evaluate(match.group(1), env, loc) if match.group(1) is not None else _lookup(match.group(2), env, loc)
+        out = str(value)
+        size += len(out)
+        if size > MAX_STRING:
+            raise SpecError(f"substituted string is longer than {MAX_STRING:,} characters (limit)", loc)
+        return out
+
+    return _PIECE.sub(piece, text)
+
+
+def _lookup(name: str, env: Mapping[str, Any], loc: Loc) -> Any:
+    if name not in env:
+        from .errors import did_you_mean
+
+        known = ", ".join(sorted(env)) or "none"
+        raise SpecError(f"unknown variable '{name}'{did_you_mean(name, list(env))}; defined here: {known}", loc)
+    return env[name]
+
+
+def evaluate(source: str, env: Mapping[str, Any], loc: Loc) -> Any:
+    """Evaluate one expression over ``env``; every failure is a :class:`SpecError` at ``loc``."""
+    if len(source) > MAX_EXPR_CHARS:
+        raise SpecError(f"expression is longer than {MAX_EXPR_CHARS} characters", loc)
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError:
+        raise SpecError(f"invalid expression '${{{source}}}'", loc) from None
+    try:
+        return _Eval(env, loc).visit(tree.body)
+    except SpecError:
+        raise
+    except ZeroDivisionError:
+        raise SpecError(f"division by zero in '${{{source}}}'", loc) from None
+    except (TypeError, ValueError, OverflowError) as e:
+        raise SpecError(f"cannot evaluate '${{{source}}}': {e}", loc) from None
+    except (RecursionError, MemoryError):
+        raise SpecError(f"expression '${{{source}}}' is nested too deeply", loc) from None
+
+
+class _Eval:
+    def __init__(self, env: Mapping[str, Any], loc: Loc) -> None:
+        self.env = env
+        self.loc = loc
+
+    def visit(self, node: ast.AST) -> Any:
+        value = self._visit(node)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > MAX_MAGNITUDE:
+            raise SpecError(f"expression value {value:.3g} is out of range (limit {MAX_MAGNITUDE:.0e})", self.loc)
+        return value
+
+    def join_strings(self, op: ast.operator, left: Any, right: Any) -> str:
+        """Strings only join with '+' (no '*' or '%': those could build huge strings)."""
+        if not isinstance(op, ast.Add) or not (isinstance(left, str) and isinstance(right, str)):
+            raise SpecError("strings in expressions can only be joined to strings with '+'", self.loc)
+        if len(left) + len(right) > MAX_STRING:
+            raise SpecError(f"string in expression is longer than {MAX_STRING:,} characters (limit)", self.loc)
+        return left + right
+
+    def _visit(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool)):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id in ("True", "False"):
+                return node.id == "True"
+            return _lookup(node.id, self.env, self.loc)
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            left, right = self.visit(node.left), self.visit(node.right)
+            if isinstance(left, str) or isinstance(right, str):
+                return self.join_strings(node.op, left, right)
+            if isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > 10**6):
+                raise SpecError("exponent too large in expression", self.loc)
+            return _BINOPS[type(node.op)](left, right)
+        if isinstance(node, ast.UnaryOp):
+            operand = self.visit(node.operand)
+            if isinstance(node.op, ast.USub):
+                return -operand
+            if isinstance(node.op, ast.UAdd):
+                return +operand
+            if isinstance(node.op, ast.Not):
+                return not operand
+        if isinstance(node, ast.BoolOp):
+            values = [self.visit(v) for v in node.values]
+            return all(values) if isinstance(node.op, ast.And) else any(values)
+        if isinstance(node, ast.Compare) and all(type(op) in _CMPOPS for op in node.ops):
+            left = self.visit(node.left)
+            for op, comparator in zip(node.ops, node.comparators):
+                right = self.visit(comparator)
+                if not _CMPOPS[type(op)](left, right):
+                    return False
+                left = right
+            return True
+        if isinstance(node, ast.IfExp):
+            return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+            fn = FUNCTIONS.get(node.func.id)
+            if fn is None:
+                from .errors import did_you_mean
+
+                raise SpecError(
+                    f"unknown function '{node.func.id}'{did_you_mean(node.func.id, list(FUNCTIONS))}; "
+                    f"available: {', '.join(sorted(FUNCTIONS))}",
+                    self.loc,
+                )
+            return fn(*[self.visit(a) for a in node.args])
+        raise SpecError(f"unsupported syntax in expression: {ast.unparse(node)}", self.loc)

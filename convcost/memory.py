@@ -1,0 +1,239 @@
+"""Memory, analytically: bytes each layer moves, arithmetic intensity, and activation memory.
+
+No torch here. The model of a layer is "unfused, every tensor through main memory": a layer reads
+each of its inputs once, reads its weights once and writes its output once, all in one dtype
+(fp32/fp16/bf16/int8; for int8 the int32 accumulators and scales are ignored). Ops that torch
+runs as views or as the identity (flatten, identity, dropout in eval) move nothing and allocate
+nothing: their output shares the input's storage.
+
+Activation memory walks the graph in its (topological) order. A tensor lives from the layer that
+makes it to its last reader, so the inputs of a residual add or a concat stay alive across the
+branches in between. The model input is owned by the caller and stays alive throughout.
+
+For training, ``training_saved_bytes`` is what autograd keeps for the backward pass, following
+what torch's backward formulas save: conv/linear/norm/pool save their input (except a global
+average pool, which torch runs as a mean that needs only the shape), ReLU/sigmoid/tanh their
+output, other activations their input, multiply both inputs, add/concat/views nothing; plus
+maxpool's int64 indices, batch norm's per-channel mean and inverse std (fp32) and dropout's mask
+(torch's CPU dropout multiplies by a noise tensor of the activation dtype; CUDA's fused kernel
+keeps a 1-byte mask instead). Tensors saved by several layers count once. Parameters and
+gradients are not activations and are not counted. The count assumes every layer is on the
+gradient path (the first layer has weights).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from .analysis import Analysis, LayerCost
+from .errors import UsageError, did_you_mean
+from .graph import INPUT, Graph, Node
+from .ops.registry import numel
+
+DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+
+# Categories whose torch modules return their input (or a view of it): no traffic, no allocation.
+VIEW_CATEGORIES = frozenset({"identity", "reshape"})
+
+INDEX_BYTES = 8  # maxpool's saved indices are int64
+STAT_BYTES = 4  # batch norm saves its batch mean and inverse std in fp32
+
+
+def dtype_bytes(dtype: str) -> int:
+    try:
+        return DTYPE_BYTES[dtype]
+    except KeyError:
+        raise UsageError(
+            f"unknown dtype '{dtype}'{did_you_mean(dtype, list(DTYPE_BYTES))}; choose one of {', '.join(DTYPE_BYTES)}"
+        ) from None
+
+
+def is_view(node: Node) -> bool:
+    return node.rule.category in VIEW_CATEGORIES
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Bytes one layer reads and writes (the whole batch)."""
+
+    input_bytes: int = 0
+    weight_bytes: int = 0
+    output_bytes: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input_bytes + self.weight_bytes + self.output_bytes
+
+    def __add__(self, other: Traffic) -> Traffic:
+        return Traffic(
+            self.input_bytes + other.input_bytes,
+            self.weight_bytes + other.weight_bytes,
+            self.output_bytes + other.output_bytes,
+        )
+
+
+def intensity(flops: int, nbytes: int) -> float:
+    """Arithmetic intensity in FLOP per byte (0 when nothing moves)."""
+    return flops / nbytes if nbytes else 0.0
+
+
+@dataclass(frozen=True)
+class LayerTraffic:
+    layer: LayerCost
+    traffic: Traffic
+
+    @property
+    def node(self) -> Node:
+        return self.layer.node
+
+    @property
+    def flops(self) -> int:
+        return self.layer.cost.flops
+
+    @property
+    def intensity(self) -> float:
+        return intensity(self.flops, self.traffic.total)
+
+
+def weights_read(lc: LayerCost) -> int:
+    """Elements of weights a layer reads at inference: parameters plus running statistics.
+
+    Batch norm's ``num_batches_tracked`` counter is a buffer that inference never reads.
+    """
+    counters = 1 if lc.node.rule.category == "norm" else 0
+    return lc.cost.params + lc.cost.buffers - counters
+
+
+def layer_traffic(lc: LayerCost, batch: int, elem: int) -> Traffic:
+    node = lc.node
+    if is_view(node):
+        return Traffic()
+    return Traffic(
+        input_bytes=sum(batch * numel(s) for s in node.in_shapes) * elem,
+        weight_bytes=weights_read(lc) * elem,
+        output_bytes=batch * numel(node.shape) * elem,
+    )
+
+
+@dataclass(frozen=True)
+class ActivationMemory:
+    peak_bytes: int  # the most activation bytes alive at once during one inference pass
+    peak_layer: str  # the layer running when the peak is reached
+    live_at_peak: tuple[str, ...]  # the tensors alive then ('input' for the model input)
+    training_saved_bytes: int  # what autograd keeps for backward
+
+
+class Saves(Enum):
+    NOTHING = "nothing"
+    INPUTS = "inputs"
+    OUTPUT = "output"
+
+
+SAVES_BY_CATEGORY: dict[str, Saves] = {
+    "conv": Saves.INPUTS,
+    "linear": Saves.INPUTS,
+    "norm": Saves.INPUTS,
+    "pool": Saves.INPUTS,
+    "activation": Saves.INPUTS,
+    "join": Saves.NOTHING,
+    "reshape": Saves.NOTHING,
+    "identity": Saves.NOTHING,
+}
+# torch's backward formulas that use the result instead (derivatives.yaml: relu, sigmoid, tanh)
+# and the join that needs its operands (d(a·b)/da = b).
+SAVES_BY_OP: dict[str, Saves] = {
+    "relu": Saves.OUTPUT,
+    "sigmoid": Saves.OUTPUT,
+    "tanh": Saves.OUTPUT,
+    "multiply": Saves.INPUTS,
+}
+
+
+def saves(node: Node) -> Saves:
+    if node.rule.category == "pool" and node.shape[1:] == (1, 1) and node.op != "maxpool":
+        return Saves.NOTHING  # torch's adaptive average pool to 1×1 is a mean over H, W
+    return SAVES_BY_OP.get(node.op, SAVES_BY_CATEGORY.get(node.rule.category, Saves.INPUTS))
+
+
+def saved_extra_bytes(node: Node, batch: int, elem: int) -> int:
+    """Tensors besides activations that a layer's backward keeps."""
+    if node.op == "maxpool":
+        return batch * numel(node.shape) * INDEX_BYTES
+    if node.op == "batchnorm":
+        return 2 * node.shape[0] * STAT_BYTES
+    if node.op == "dropout":
+        return batch * numel(node.shape) * elem
+    return 0
+
+
+def activation_memory(graph: Graph, elem: int) -> ActivationMemory:
+    """Peak live activation bytes of one inference pass and the training-saved total."""
+    nodes = graph.nodes
+    end = len(nodes)
+    # storage[t]: the tensor whose memory t uses (views share their input's storage)
+    storage: dict[int, int] = {INPUT: INPUT}
+    for n in nodes:
+        storage[n.index] = storage[n.inputs[0]] if is_view(n) else n.index
+    size = {s: graph.batch * numel(graph.shape_of(s)) * elem for s in set(storage.values())}
+    last_use = {s: -1 for s in size}
+    for n in nodes:
+        for i in n.inputs:
+            last_use[storage[i]] = max(last_use[storage[i]], n.index)
+    last_use[INPUT] = end  # the caller holds the input
+    last_use[storage[nodes[-1].index]] = end  # and receives the output
+    names = {n.index: n.name for n in nodes}
+    names[INPUT] = "input"
+
+    live: set[int] = {INPUT}
+    peak, peak_at, live_at_peak = size[INPUT], "input", ("input",)
+    for n in nodes:
+        s = storage[n.index]
+        live.add(s)
+        now = sum(size[t] for t in live)
+        if now > peak:
+            peak, peak_at = now, n.name
+            live_at_peak = tuple(names[t] for t in sorted(live))
+        live -= {t for t in live if last_use[t] <= n.index}
+
+    saved: set[int] = set()
+    extra = 0
+    for n in nodes:
+        kind = saves(n)
+        if kind is Saves.INPUTS:
+            saved.update(storage[i] for i in n.inputs)
+        elif kind is Saves.OUTPUT:
+            saved.add(storage[n.index])
+        extra += saved_extra_bytes(n, graph.batch, elem)
+    return ActivationMemory(peak, peak_at, live_at_peak, sum(size[s] for s in saved) + extra)
+
+
+@dataclass(frozen=True)
+class MemoryReport:
+    analysis: Analysis
+    dtype: str
+    layers: tuple[LayerTraffic, ...]
+    activations: ActivationMemory
+
+    @property
+    def graph(self) -> Graph:
+        return self.analysis.graph
+
+    @property
+    def traffic(self) -> Traffic:
+        total = Traffic()
+        for lt in self.layers:
+            total = total + lt.traffic
+        return total
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of all weights once (the model's footprint besides activations)."""
+        return sum(lt.traffic.weight_bytes for lt in self.layers)
+
+
+def analyze_memory(analysis: Analysis, dtype: str = "fp32") -> MemoryReport:
+    elem = dtype_bytes(dtype)
+    g = analysis.graph
+    layers = tuple(LayerTraffic(lc, layer_traffic(lc, g.batch, elem)) for lc in analysis.layers)
+    return MemoryReport(analysis, dtype, layers, activation_memory(g, elem))

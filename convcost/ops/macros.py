@@ -1,0 +1,117 @@
+"""Sugar layers that expand into registered ops: pointwise, depthwise, depthwise-separable.
+
+A macro needs the input shape (depthwise takes its channel count from it), so it expands
+while the graph is built; the expansion is a list of (name hint, op name, typed args).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .basic import BatchNormArgs
+from .conv import ConvArgs
+from .registry import REGISTRY, NoArgs, Shape, ShapeError, arg, boolean, choice, nonneg_int, optional, pair, pos_int
+
+Expansion = list[tuple[str, str, Any]]
+
+
+@dataclass(frozen=True)
+class Macro:
+    name: str
+    args: type
+    expand: Callable[[Any, Shape], Expansion]
+    summary: str
+
+
+MACROS: dict[str, Macro] = {}
+
+
+def macro(name: str, args: type, summary: str) -> Callable[[Callable[[Any, Shape], Expansion]], None]:
+    def deco(fn: Callable[[Any, Shape], Expansion]) -> None:
+        if name in MACROS or name in REGISTRY:
+            raise ValueError(f"op '{name}' is already registered")
+        MACROS[name] = Macro(name, args, fn, summary)
+
+    return deco
+
+
+def _channels(kind: str, shape: Shape) -> int:
+    if len(shape) != 3:
+        raise ShapeError(f"{kind} needs a C×H×W input, got {'×'.join(map(str, shape))}")
+    return shape[0]
+
+
+def _same_pad(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
+    return (dilation[0] * (kernel[0] - 1) // 2, dilation[1] * (kernel[1] - 1) // 2)
+
+
+@dataclass(frozen=True)
+class PointwiseArgs:
+    out: int = field(metadata=arg(pos_int, "output channels"))
+    stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "stride"))
+    groups: int = field(default=1, metadata=arg(pos_int, "groups"))
+    bias: bool = field(default=True, metadata=arg(boolean, "learnable bias"))
+
+
+@macro("pointwise", PointwiseArgs, "1×1 convolution (channel mixing).")
+def _pointwise(a: PointwiseArgs, shape: Shape) -> Expansion:
+    return [("pointwise", "conv", ConvArgs(out=a.out, kernel=(1, 1), stride=a.stride, groups=a.groups, bias=a.bias))]
+
+
+@dataclass(frozen=True)
+class DepthwiseArgs:
+    kernel: tuple[int, int] = field(default=(3, 3), metadata=arg(pair(pos_int), "kernel size"))
+    stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "stride"))
+    padding: tuple[int, int] | None = field(
+        default=None, metadata=arg(optional(pair(nonneg_int)), "padding (default: d·(k−1)/2, size-keeping)")
+    )
+    dilation: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "dilation"))
+    multiplier: int = field(default=1, metadata=arg(pos_int, "channel multiplier (out = in · multiplier)"))
+    bias: bool = field(default=True, metadata=arg(boolean, "learnable bias"))
+
+
+def _depthwise_conv(a: DepthwiseArgs, c: int) -> ConvArgs:
+    pad = a.padding if a.padding is not None else _same_pad(a.kernel, a.dilation)
+    return ConvArgs(
+        out=c * a.multiplier, kernel=a.kernel, stride=a.stride, padding=pad, dilation=a.dilation, groups=c, bias=a.bias
+    )
+
+
+@macro("depthwise", DepthwiseArgs, "Depthwise convolution: groups = in_channels.")
+def _depthwise(a: DepthwiseArgs, shape: Shape) -> Expansion:
+    return [("depthwise", "conv", _depthwise_conv(a, _channels("depthwise", shape)))]
+
+
+ACTIVATIONS = ("relu", "relu6", "silu", "hardswish", "gelu", "sigmoid", "tanh")
+
+
+@dataclass(frozen=True)
+class SeparableArgs:
+    out: int = field(metadata=arg(pos_int, "output channels of the pointwise conv"))
+    kernel: tuple[int, int] = field(default=(3, 3), metadata=arg(pair(pos_int), "depthwise kernel size"))
+    stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "depthwise stride"))
+    padding: tuple[int, int] | None = field(
+        default=None, metadata=arg(optional(pair(nonneg_int)), "depthwise padding (default size-keeping)")
+    )
+    dilation: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "depthwise dilation"))
+    bias: bool | None = field(default=None, metadata=arg(optional(boolean), "conv biases (default: not bn)"))
+    bn: bool = field(default=False, metadata=arg(boolean, "batchnorm after each conv"))
+    act: str | None = field(default=None, metadata=arg(optional(choice(*ACTIVATIONS)), "activation after each conv"))
+
+
+@macro("dwsep", SeparableArgs, "Depthwise-separable conv: depthwise k×k then pointwise 1×1 (MobileNet).")
+def _separable(a: SeparableArgs, shape: Shape) -> Expansion:
+    c = _channels("dwsep", shape)
+    bias = (not a.bn) if a.bias is None else a.bias
+    dw = _depthwise_conv(DepthwiseArgs(a.kernel, a.stride, a.padding, a.dilation, 1, bias), c)
+    pw = ConvArgs(out=a.out, kernel=(1, 1), bias=bias)
+    out: Expansion = []
+    for hint, conv in (("depthwise", dw), ("pointwise", pw)):
+        out.append((hint, "conv", conv))
+        if a.bn:
+            out.append(("bn", "batchnorm", BatchNormArgs()))
+        if a.act:
+            out.append((a.act, a.act, NoArgs()))
+    return out

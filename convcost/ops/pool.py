@@ -1,0 +1,111 @@
+"""Pooling: windowed max/avg pooling (with ceil mode) and adaptive/global average pooling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..cost import Cost
+from .conv import conv_out_size, spatial_check
+from .registry import Shape, ShapeError, arg, boolean, nonneg_int, op, optional, pair, pos_int
+
+
+@dataclass(frozen=True)
+class PoolArgs:
+    kernel: tuple[int, int] = field(metadata=arg(pair(pos_int), "window size"))
+    stride: tuple[int, int] | None = field(default=None, metadata=arg(optional(pair(pos_int)), "stride (default: kernel)"))
+    padding: tuple[int, int] = field(default=(0, 0), metadata=arg(pair(nonneg_int), "padding per side"))
+    ceil_mode: bool = field(default=False, metadata=arg(boolean, "round the output size up (GoogLeNet)"))
+
+
+def _window_shape(kind: str, a: PoolArgs, shape: Shape) -> Shape:
+    c, h, w = spatial_check(kind, shape)
+    stride = a.stride or a.kernel
+    dims = []
+    for size, k, s, p, axis in zip((h, w), a.kernel, stride, a.padding, "HW"):
+        if 2 * p > k:
+            raise ShapeError(f"padding {p} must be at most half the kernel {k} (as in torch)", "padding")
+        if k > size + 2 * p:
+            raise ShapeError(f"kernel {k} is larger than the padded input {axis}={size + 2 * p}", "kernel")
+        dims.append(conv_out_size(size, k, s, p, 1, a.ceil_mode))
+    return (c, dims[0], dims[1])
+
+
+def _window_cost(a: PoolArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+    n = batch * out[0] * out[1] * out[2]
+    return Cost(pool_ops=n * a.kernel[0] * a.kernel[1], activations=n)  # one op per window element
+
+
+@op("maxpool", category="pool", args=PoolArgs)
+class MaxPool:
+    """Max pooling (torch.nn.MaxPool2d)."""
+
+    @staticmethod
+    def shape(a: PoolArgs, inputs: tuple[Shape, ...]) -> Shape:
+        return _window_shape("maxpool", a, inputs[0])
+
+    cost = staticmethod(_window_cost)
+
+
+@dataclass(frozen=True)
+class AvgPoolArgs(PoolArgs):
+    count_include_pad: bool = field(default=True, metadata=arg(boolean, "count padding in the average"))
+
+
+@op("avgpool", category="pool", args=AvgPoolArgs)
+class AvgPool:
+    """Average pooling (torch.nn.AvgPool2d)."""
+
+    @staticmethod
+    def shape(a: AvgPoolArgs, inputs: tuple[Shape, ...]) -> Shape:
+        return _window_shape("avgpool", a, inputs[0])
+
+    cost = staticmethod(_window_cost)
+
+
+@dataclass(frozen=True)
+class AdaptiveArgs:
+    out: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "output size [h, w]"))
+
+
+def adaptive_window_total(size: int, out: int) -> int:
+    """Sum of the window lengths torch's adaptive pooling uses along one axis."""
+    return sum(-(-((i + 1) * size) // out) - (i * size) // out for i in range(out))
+
+
+def _adaptive_cost(a: AdaptiveArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+    c, h, w = inputs[0]
+    reads = adaptive_window_total(h, out[1]) * adaptive_window_total(w, out[2])
+    return Cost(pool_ops=batch * c * reads, activations=batch * out[0] * out[1] * out[2])
+
+
+@op("adaptive_avgpool", category="pool", args=AdaptiveArgs)
+class AdaptiveAvgPool:
+    """Adaptive average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d)."""
+
+    @staticmethod
+    def shape(a: AdaptiveArgs, inputs: tuple[Shape, ...]) -> Shape:
+        c, _, _ = spatial_check("adaptive_avgpool", inputs[0])
+        return (c, a.out[0], a.out[1])
+
+    cost = staticmethod(_adaptive_cost)
+
+
+@dataclass(frozen=True)
+class GlobalArgs:
+    """Global average pooling takes no arguments; its output size is fixed at 1×1."""
+
+    @property
+    def out(self) -> tuple[int, int]:
+        return (1, 1)
+
+
+@op("global_avgpool", category="pool", args=GlobalArgs, aliases=("gap",))
+class GlobalAvgPool:
+    """Global average pooling to C×1×1 (torch.nn.AdaptiveAvgPool2d(1))."""
+
+    @staticmethod
+    def shape(a: GlobalArgs, inputs: tuple[Shape, ...]) -> Shape:
+        c, _, _ = spatial_check("global_avgpool", inputs[0])
+        return (c, 1, 1)
+
+    cost = staticmethod(_adaptive_cost)

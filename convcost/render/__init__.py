@@ -1,0 +1,1 @@
+"""Renderers: turn analyses into a terminal table, JSON, markdown or CSV."""

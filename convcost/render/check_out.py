@@ -1,0 +1,43 @@
+"""Results of `convcost check`: compiler-style lines for the log, and a markdown summary."""
+
+from __future__ import annotations
+
+from ..budget import Finding
+from ..compare import TITLES
+from ..units import human
+
+
+def finding_line(f: Finding) -> str:
+    """'budget.yaml:4:11: error: model 'naive': MACs 120,422,400 (120.42 M) over budget 100M ...'."""
+    return f"{f.loc}: {'ok' if f.ok else 'error'}: {f.message}"
+
+
+def summary_line(findings: list[Finding], models: int) -> str:
+    failed = sum(not f.ok for f in findings)
+    checks = f"{len(findings)} check{'s' if len(findings) != 1 else ''} on {models} model{'s' if models != 1 else ''}"
+    if failed:
+        return f"convcost check: FAILED: {failed} of {checks} over budget or grown too much"
+    return f"convcost check: passed: {checks}, all within budget"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def summary_markdown(findings: list[Finding], models: int) -> str:
+    failed = [f for f in findings if not f.ok]
+    head = "❌ " if failed else "✅ "
+    lines = [f"### {head}{_md(summary_line(findings, models))}", ""]
+    if findings:
+        lines += [
+            "| | model | block | metric | value | limit | rule | where |",
+            "|---|---|---|---|---:|---:|---|---|",
+        ]
+        for f in sorted(findings, key=lambda f: f.ok):
+            limit = f"{f.allowed:,} ({human(f.allowed)})"
+            rule = f"≤ {f.rule}" if f.kind == "limit" else f"+{f.rule} over {f.baseline:,}"
+            lines.append(
+                f"| {'✅' if f.ok else '❌'} | {_md(f.model)} | {_md(f.block or '')} | {TITLES[f.metric]} "
+                f"| {f.actual:,} ({human(f.actual)}) | {limit} | {_md(rule)} | `{_md(str(f.loc))}` |"
+            )
+    return "\n".join(lines) + "\n"

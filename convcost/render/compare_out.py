@@ -1,0 +1,212 @@
+"""A comparison rendered for the terminal (tables and a bar chart), as markdown, or as JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .. import __version__
+from ..compare import METRICS, TITLES, Comparison, Entry, change_pct, metric
+from ..cost import Cost
+from ..units import human
+
+SCHEMA = "convcost.compare/1"
+BAR_WIDTH = 40
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def fmt_change(pct: float | None) -> str:
+    """-89.66 -> '−89.7 %' (a true minus sign), 3 -> '+3.0 %', None (base was 0) -> 'n/a'."""
+    if pct is None:
+        return "n/a"
+    if round(pct, 1) == 0:
+        return "±0.0 %"
+    sign = "+" if pct > 0 else "−"
+    return f"{sign}{abs(pct):.1f} %"
+
+
+def fmt_factor(value: int, base: int) -> str:
+    """How the value relates to the base in words: '9.68× fewer', '2.00× more', 'the same'."""
+    if value == base:
+        return "the same"
+    if value == 0 or base == 0:
+        return "n/a"
+    if value < base:
+        return f"{base / value:.2f}× fewer"
+    return f"{value / base:.2f}× more"
+
+
+def bar(value: int, largest: int, width: int = BAR_WIDTH) -> str:
+    """A horizontal bar in eighths of a character; a nonzero value always shows at least '▏'."""
+    if largest <= 0 or value <= 0:
+        return ""
+    eighths = max(1, round(8 * width * value / largest))
+    full, part = divmod(eighths, 8)
+    return "█" * full + (_EIGHTHS[part] if part else "")
+
+
+def headline(comp: Comparison, e: Entry, name: str = "macs") -> str:
+    """'bottleneck: 12.44 M MACs, −89.7 % against naive (9.68× fewer)'."""
+    v, b = comp.value(e, name), comp.value(comp.base, name)
+    return (
+        f"{e.label}: {human(v)} {TITLES[name]}, {fmt_change(change_pct(v, b))} against {comp.base.label} "
+        f"({fmt_factor(v, b)})"
+    )
+
+
+def _cell(comp: Comparison, e: Entry, name: str) -> str:
+    v = human(comp.value(e, name))
+    return v if e is comp.base else f"{v}\n{fmt_change(comp.change(e, name))}"
+
+
+def totals_table(comp: Comparison) -> Table:
+    t = Table(
+        title=f"compared against {comp.base.label} (the first)",
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold",
+    )
+    t.add_column("model", no_wrap=True)
+    for name in METRICS:
+        t.add_column(TITLES[name], justify="right", no_wrap=True)
+    for e in comp.entries:
+        t.add_row(e.label, *(_cell(comp, e, n) for n in METRICS))
+    return t
+
+
+def bar_chart(comp: Comparison, name: str, width: int = BAR_WIDTH) -> Table:
+    values = [comp.value(e, name) for e in comp.entries]
+    largest = max(values)
+    t = Table(title=TITLES[name], title_justify="left", show_header=False, show_edge=False, box=None, pad_edge=False)
+    t.add_column("model", no_wrap=True)
+    t.add_column("bar", no_wrap=True, width=width)
+    t.add_column("value", justify="right", no_wrap=True)
+    t.add_column("change", justify="right", no_wrap=True)
+    for e, v in zip(comp.entries, values, strict=True):
+        t.add_row(e.label, bar(v, largest, width), human(v), "" if e is comp.base else fmt_change(comp.change(e, name)))
+    return t
+
+
+def block_cells(costs: tuple[Cost | None, ...], name: str, sep: str) -> list[str]:
+    """One row of the per-block table: each value, and its change against the first present one."""
+    base = costs[0]
+    cells = []
+    for k, c in enumerate(costs):
+        if c is None:
+            cells.append("—")
+        elif k and base is not None and (metric(c, name) or metric(base, name)):
+            change = fmt_change(change_pct(metric(c, name), metric(base, name)))
+            cells.append(f"{human(metric(c, name))}{sep}{change}" if sep == "\n" else f"{human(metric(c, name))} ({change})")
+        else:
+            cells.append(human(metric(c, name)))
+    return cells
+
+
+def blocks_table(comp: Comparison, name: str, depth: int) -> Table | None:
+    entries, rows = comp.blocks(depth)
+    if not rows:
+        return None
+    t = Table(
+        title=f"per block (depth {depth}), {TITLES[name]}",
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold",
+    )
+    t.add_column("block", no_wrap=True, min_width=5)
+    for e in entries:
+        t.add_column(e.label, justify="right", no_wrap=True)
+    for r in rows:
+        t.add_row(r.name, *block_cells(r.costs, name, "\n"), style=None if r.shared else "dim")
+    return t
+
+
+def print_comparison(console: Console, comp: Comparison, name: str = "macs", depth: int = 1) -> None:
+    console.print(totals_table(comp))
+    console.print()
+    for e in comp.entries[1:]:
+        console.print(Text(headline(comp, e, name), style="bold"))
+    console.print()
+    label_width = max(len(e.label) for e in comp.entries)
+    console.print(bar_chart(comp, name, max(10, min(BAR_WIDTH, console.width - label_width - 24))))
+    blocks = blocks_table(comp, name, depth)
+    console.print()
+    if blocks is None:
+        console.print(Text(f"no block names shared at depth {depth}; nothing to align", style="dim"))
+    else:
+        console.print(blocks)
+
+
+# ---- markdown -------------------------------------------------------------------------------
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def markdown_totals(comp: Comparison) -> list[str]:
+    head = "| model | " + " | ".join(TITLES[n] for n in METRICS) + " | vs " + _md(comp.base.label) + " (MACs) |"
+    lines = [head, "|---|" + "---:|" * (len(METRICS) + 1)]
+    for e in comp.entries:
+        cells = [f"{comp.value(e, n):,} ({human(comp.value(e, n))})" for n in METRICS]
+        vs = "baseline" if e is comp.base else fmt_change(comp.change(e, "macs"))
+        lines.append(f"| {_md(e.label)} | " + " | ".join(cells) + f" | {vs} |")
+    return lines
+
+
+def markdown_changes(comp: Comparison) -> list[str]:
+    lines = ["| model | " + " | ".join(TITLES[n] for n in METRICS) + " |", "|---|" + "---:|" * len(METRICS)]
+    for e in comp.entries[1:]:
+        lines.append(f"| {_md(e.label)} | " + " | ".join(fmt_change(comp.change(e, n)) for n in METRICS) + " |")
+    return lines
+
+
+def markdown_blocks(comp: Comparison, name: str, depth: int) -> list[str]:
+    entries, rows = comp.blocks(depth)
+    if not rows:
+        return []
+    lines = ["| block | " + " | ".join(_md(e.label) for e in entries) + " |", "|---|" + "---:|" * len(entries)]
+    for r in rows:
+        lines.append(f"| `{r.name}` | " + " | ".join(block_cells(r.costs, name, " ")) + " |")
+    return lines
+
+
+def render_compare_markdown(comp: Comparison, name: str = "macs", depth: int = 1) -> str:
+    parts = ["## Comparison", "", f"Against **{_md(comp.base.label)}** (the first).", ""]
+    parts += [f"- {_md(headline(comp, e, name))}" for e in comp.entries[1:]]
+    parts += ["", *markdown_totals(comp), "", "Change against the first:", "", *markdown_changes(comp)]
+    blocks = markdown_blocks(comp, name, depth)
+    if blocks:
+        parts += ["", f"Per block (depth {depth}), {TITLES[name]}:", "", *blocks]
+    return "\n".join(parts) + "\n"
+
+
+# ---- json -----------------------------------------------------------------------------------
+def render_compare_json(comp: Comparison, depth: int = 1) -> str:
+    entries, rows = comp.blocks(depth)
+
+    def entry(e: Entry) -> dict[str, Any]:
+        g = e.analysis.graph
+        return {
+            "label": e.label,
+            "model": g.model,
+            "file": g.file,
+            "totals": e.analysis.total.as_dict(),
+            "change_pct": {n: comp.change(e, n) for n in METRICS},
+        }
+
+    doc = {
+        "schema": SCHEMA,
+        "convcost": __version__,
+        "baseline": comp.base.label,
+        "models": [entry(e) for e in comp.entries],
+        "blocks": {
+            "depth": depth,
+            "models": [e.label for e in entries],
+            "rows": [{"name": r.name, "totals": [c.as_dict() if c is not None else None for c in r.costs]} for r in rows],
+        },
+    }
+    return json.dumps(doc, indent=2) + "\n"

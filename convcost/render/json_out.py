@@ -1,0 +1,74 @@
+"""Stable JSON for scripts and CI baselines (documented in docs/json.md)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import __version__
+from ..analysis import Analysis
+from ..graph import INPUT, Graph
+
+SCHEMA = "convcost.analyze/1"
+
+
+def shape_list(graph: Graph, shape: tuple[int, ...]) -> list[int]:
+    return [graph.batch, *shape]
+
+
+def model_dict(a: Analysis) -> dict[str, Any]:
+    g = a.graph
+    names = {n.index: n.name for n in g.nodes}
+    names[INPUT] = "input"
+    return {
+        "name": g.model,
+        "file": g.file,
+        "description": g.description,
+        "batch": g.batch,
+        "input": shape_list(g, g.input_shape),
+        "output": shape_list(g, g.output.shape),
+        "totals": a.total.as_dict(),
+        "by_category": {cat: c.as_dict() for cat, c in sorted(a.by_category().items())},
+        "scopes": [
+            {"name": s.name, "kind": s.kind, "label": s.label, "totals": a.scope_total(s.path).as_dict()}
+            for s in g.scopes
+        ],
+        "layers": [
+            {
+                "name": lc.node.name,
+                "op": lc.node.op,
+                "category": lc.node.rule.category,
+                "scope": ".".join(lc.node.scope),
+                "inputs": [names[i] for i in lc.node.inputs],
+                "output_shape": shape_list(g, lc.node.shape),
+                **lc.cost.as_dict(),
+            }
+            for lc in a.layers
+        ],
+    }
+
+
+def render_json(analyses: list[Analysis]) -> str:
+    """Indented JSON whose list items (layers, scopes) sit one per line: readable and fast for big nets."""
+    doc = {"schema": SCHEMA, "convcost": __version__, "models": [model_dict(a) for a in analyses]}
+    return _dump(doc, 0) + "\n"
+
+
+def _expands(value: Any) -> bool:
+    """Dicts holding lists of records are laid out over several lines; records stay on one line."""
+    return isinstance(value, dict) and any(
+        (isinstance(v, list) and v and isinstance(v[0], dict)) or (isinstance(v, dict) and _expands(v))
+        for v in value.values()
+    )
+
+
+def _dump(value: Any, indent: int) -> str:
+    pad, inner = "  " * indent, "  " * (indent + 1)
+    if _expands(value):
+        items = [f"{inner}{json.dumps(k)}: {_dump(v, indent + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        if _expands(value[0]):
+            return "[\n" + ",\n".join(inner + _dump(v, indent + 1) for v in value) + "\n" + pad + "]"
+        return "[\n" + ",\n".join(inner + json.dumps(v, ensure_ascii=False) for v in value) + "\n" + pad + "]"
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,54 @@
+"""Markdown tables of an analysis (GitHub-flavoured)."""
+
+from __future__ import annotations
+
+from ..analysis import Analysis
+from ..graph import fmt_shape
+from ..units import human
+
+
+def escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f} %" if whole else "–"
+
+
+def totals_table(a: Analysis) -> list[str]:
+    t = a.total
+    return [
+        "| params | buffers | MACs | FLOPs | activations |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {t.params:,} ({human(t.params)}) | {t.buffers:,} | {t.macs:,} ({human(t.macs)}) "
+        f"| {t.flops:,} ({human(t.flops)}) | {t.activations:,} ({human(t.activations)}) |",
+    ]
+
+
+def layer_table(a: Analysis, depth: int | None = None) -> list[str]:
+    total = a.total.macs
+    lines = ["| layer | op | output | params | MACs | % MACs |", "|---|---|---|---:|---:|---:|"]
+    for r in a.rows(depth):
+        indent = "&nbsp;&nbsp;" * r.depth
+        name = f"**{escape(r.path[-1])}**" if r.is_scope else escape(r.path[-1])
+        lines.append(
+            f"| {indent}{name} | {escape(r.op)} | {fmt_shape(r.shape)} | {r.cost.params:,} | {r.cost.macs:,} "
+            f"| {pct(r.cost.macs, total)} |"
+        )
+    return lines
+
+
+def render_markdown(analyses: list[Analysis], depth: int | None = None) -> str:
+    parts: list[str] = []
+    for a in analyses:
+        g = a.graph
+        parts.append(f"## {escape(g.model)}\n")
+        if g.description:
+            parts.append(f"{escape(g.description)}\n")
+        parts.append(
+            f"Input {g.batch}×{fmt_shape(g.input_shape)} → output {g.batch}×{fmt_shape(g.output.shape)}, "
+            f"{len(g.nodes)} layers (`{escape(g.file)}`).\n"
+        )
+        parts.append("\n".join(totals_table(a)) + "\n")
+        parts.append("\n".join(layer_table(a, depth)) + "\n")
+    return "\n".join(parts)

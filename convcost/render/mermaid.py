@@ -1,0 +1,77 @@
+"""The layer graph as a mermaid flowchart, collapsed to blocks at a depth so big nets stay readable."""
+
+from __future__ import annotations
+
+import re
+
+from ..analysis import Analysis
+from ..cost import Cost
+from ..graph import INPUT, Graph, Node, fmt_shape
+from ..units import human
+
+MAX_CHART_NODES = 40
+ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def node_path(node: Node) -> tuple[str, ...]:
+    return (*node.scope, node.short_name)
+
+
+def auto_depth(graph: Graph, limit: int = MAX_CHART_NODES) -> int:
+    """The deepest level whose collapsed chart has at most ``limit`` boxes (at least 1)."""
+    deepest = max(len(node_path(n)) for n in graph.nodes)
+    best = 1
+    for d in range(1, deepest + 1):
+        if len({node_path(n)[:d] for n in graph.nodes}) <= limit:
+            best = d
+    return best
+
+
+def sanitize_id(name: str, taken: set[str]) -> str:
+    """A mermaid-safe, unique node id: letters, digits and '_', starting with a letter."""
+    base = "n_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
+    out, k = base, 1
+    while out in taken:
+        k += 1
+        out = f"{base}_{k}"
+    taken.add(out)
+    return out
+
+
+def label_text(text: str) -> str:
+    """Text inside a quoted mermaid label: quotes and angle brackets become entity codes."""
+    return text.replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+
+
+def mermaid_flowchart(a: Analysis, depth: int | None = None) -> tuple[str, int]:
+    """The flowchart text (without the fence) and the depth used."""
+    g = a.graph
+    d = depth if depth is not None else auto_depth(g)
+    scope_labels = {s.path: s.label for s in g.scopes}
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for n in g.nodes:
+        groups.setdefault(node_path(n)[:d], []).append(n.index)
+    taken: set[str] = {"n_input"}
+    ids = {key: sanitize_id(".".join(key), taken) for key in groups}
+    group_of = {i: key for key, members in groups.items() for i in members}
+    lines = ["flowchart TD", f'    n_input["{label_text("input " + str(g.batch) + "×" + fmt_shape(g.input_shape))}"]']
+    for key, members in groups.items():
+        cost = sum((a.layers[i].cost for i in members), Cost())
+        last = g.nodes[members[-1]]
+        if len(members) == 1 and node_path(g.nodes[members[0]]) == key:
+            kind = last.op
+        else:
+            kind = f"{scope_labels.get(key, 'block')}, {len(members)} layers"
+        text = f"{label_text('.'.join(key))}<br/>{label_text(kind)} → {fmt_shape(last.shape)}"
+        if cost.macs:
+            text += f"<br/>{human(cost.macs)} MACs"
+        lines.append(f'    {ids[key]}["{text}"]')
+    edges: list[tuple[str, str]] = []
+    for n in g.nodes:
+        dst = ids[group_of[n.index]]
+        for i in n.inputs:
+            src = "n_input" if i == INPUT else ids[group_of[i]]
+            if src != dst and (src, dst) not in edges:
+                edges.append((src, dst))
+    lines += [f"    {s} --> {t}" for s, t in edges]
+    return "\n".join(lines), d

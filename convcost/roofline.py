@@ -1,0 +1,254 @@
+"""Roofline estimates: device profiles (built-in and user YAML) and ideal time per layer.
+
+A layer takes at least max(FLOPs / peak FLOP/s, bytes / bandwidth): it is compute-bound when the
+first term is larger, memory-bound otherwise. Layers are assumed unfused (see memory.py), so the
+ideal time of a block or model is the sum of its layers' ideal times. No torch here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import SpecError, UsageError, did_you_mean
+from .memory import MemoryReport
+from .segments import top_level_segments
+from .source import YMap, YNode, YScalar, load_yaml, read_text, type_name
+
+PEAK_DTYPES = ("fp32", "tf32", "fp16", "bf16", "int8")
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    name: str
+    description: str
+    peak: dict[str, float]  # FLOP/s (OP/s for int8) per dtype, dense
+    bandwidth: float  # bytes/s of main memory
+    source: str = ""
+
+    def peak_for(self, dtype: str) -> float:
+        if dtype not in self.peak:
+            raise UsageError(
+                f"device profile '{self.name}' has no peak for {dtype}; it has: {', '.join(self.peak)}"
+            )
+        return self.peak[dtype]
+
+    def ridge(self, dtype: str) -> float:
+        """The arithmetic intensity (FLOP/byte) where memory-bound turns compute-bound."""
+        return self.peak_for(dtype) / self.bandwidth
+
+
+T, G = 1e12, 1e9
+
+# Dense (no structured sparsity) peaks. Datasheets quote tensor-core numbers "with sparsity";
+# the dense figure is half of that.
+BUILTIN: dict[str, DeviceProfile] = {
+    "cpu": DeviceProfile(
+        "cpu",
+        "generic 2-core x86 CPU (assumed)",
+        # Assumptions, not a measurement: 2 cores × 2.5 GHz × AVX2 with two FMA units of 8 fp32
+        # lanes = 2 · 2.5e9 · 2 · 8 · 2 FLOP = 160 GFLOP/s. AVX2 has no fp16/bf16 arithmetic, so
+        # those convert to fp32 (same peak); int8 via vpmaddubsw/vpmaddwd assumed 2× fp32.
+        # Bandwidth: 20 GB/s, what two cores typically sustain (STREAM triad) of a dual-channel
+        # DDR4-3200 socket (51.2 GB/s theoretical).
+        {"fp32": 160 * G, "fp16": 160 * G, "bf16": 160 * G, "int8": 320 * G},
+        20 * G,
+        "assumptions stated in convcost/roofline.py",
+    ),
+    "h100": DeviceProfile(
+        "h100",
+        "NVIDIA H100 SXM5 80GB",
+        # NVIDIA H100 Tensor Core GPU datasheet (SXM column): FP32 67 TFLOPS; TF32 tensor 989,
+        # BF16/FP16 tensor 1,979, INT8 tensor 3,958 TOPS (all "with sparsity", dense = half);
+        # GPU memory bandwidth 3.35 TB/s (HBM3).
+        {"fp32": 67 * T, "tf32": 494.5 * T, "fp16": 989.5 * T, "bf16": 989.5 * T, "int8": 1979 * T},
+        3.35 * T,
+        "NVIDIA H100 Tensor Core GPU datasheet, SXM",
+    ),
+    "h200": DeviceProfile(
+        "h200",
+        "NVIDIA H200 SXM 141GB",
+        # NVIDIA H200 Tensor Core GPU datasheet (SXM): same compute as H100 SXM (FP32 67 TFLOPS;
+        # TF32 989, BF16/FP16 1,979, INT8 3,958 with sparsity); 4.8 TB/s HBM3e.
+        {"fp32": 67 * T, "tf32": 494.5 * T, "fp16": 989.5 * T, "bf16": 989.5 * T, "int8": 1979 * T},
+        4.8 * T,
+        "NVIDIA H200 Tensor Core GPU datasheet, SXM",
+    ),
+    "a100": DeviceProfile(
+        "a100",
+        "NVIDIA A100 SXM4 80GB",
+        # NVIDIA A100 Tensor Core GPU datasheet (80GB SXM): FP32 19.5 TFLOPS; TF32 tensor 156,
+        # BF16/FP16 tensor 312, INT8 tensor 624 TOPS (dense; 2× with sparsity); 2,039 GB/s HBM2e.
+        {"fp32": 19.5 * T, "tf32": 156 * T, "fp16": 312 * T, "bf16": 312 * T, "int8": 624 * T},
+        2039 * G,
+        "NVIDIA A100 Tensor Core GPU datasheet, 80GB SXM",
+    ),
+}
+
+_PREFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
+_RATE = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKMGTP]?)\s*([A-Za-z/]*)\s*")
+_UNITS = {"bandwidth": ("", "B/s", "Bps"), "peak": ("", "FLOP/s", "FLOPS", "OP/s", "OPS")}
+
+
+def parse_rate(node: YNode, kind: str, what: str) -> float:
+    """A positive rate: a number (per second) or text like '3.35 TB/s', '989 TFLOP/s', '67T'."""
+    if not isinstance(node, YScalar) or isinstance(node.value, bool) or node.value is None:
+        raise SpecError(f"{what} must be a number or text like {_example(kind)}, got {type_name(node)}", node.loc)
+    value = node.value
+    if isinstance(value, (int, float)):
+        rate = float(value)
+    else:
+        m = _RATE.fullmatch(str(value))
+        if not m or m.group(3) not in _UNITS[kind]:
+            raise SpecError(f"{what}: cannot read '{value}'; write a number or text like {_example(kind)}", node.loc)
+        rate = float(m.group(1)) * _PREFIX[m.group(2)]
+    if not rate > 0 or rate == float("inf"):
+        raise SpecError(f"{what} must be positive, got {value}", node.loc)
+    return rate
+
+
+def _example(kind: str) -> str:
+    return "'3.35 TB/s'" if kind == "bandwidth" else "'989 TFLOP/s'"
+
+
+DEVICE_KEYS = ("description", "peak", "bandwidth", "source")
+
+
+def _text(node: YNode | None, what: str) -> str:
+    if node is None:
+        return ""
+    if not isinstance(node, YScalar) or not isinstance(node.value, str):
+        raise SpecError(f"{what} must be a string, got {type_name(node)}", node.loc)
+    return node.value
+
+
+def parse_profiles(text: str, filename: str) -> dict[str, DeviceProfile]:
+    """User device profiles: ``devices: {NAME: {peak: {fp32: ...}, bandwidth: ..., description, source}}``."""
+    from .spec import NAME_RE, check_keys, expect_map
+
+    root = expect_map(load_yaml(text, filename), "a device profile file")
+    check_keys(root, ("devices",), "a device profile file")
+    if root.get("devices") is None:
+        raise SpecError("a device profile file needs 'devices:'", root.loc)
+    devices = expect_map(root.items["devices"], "'devices'")
+    if not devices.items:
+        raise SpecError("'devices' is empty", devices.loc)
+    out: dict[str, DeviceProfile] = {}
+    for name, node in devices.items.items():
+        if not NAME_RE.fullmatch(name):
+            raise SpecError(f"device name '{name}' must be letters, digits, '_' or '-'", devices.keys[name])
+        dmap = expect_map(node, f"device '{name}'")
+        check_keys(dmap, DEVICE_KEYS, f"device '{name}'")
+        for key in ("peak", "bandwidth"):
+            if dmap.get(key) is None:
+                raise SpecError(f"device '{name}' needs '{key}'", devices.keys[name])
+        peak_map: YMap = expect_map(dmap.items["peak"], f"device '{name}' peak")
+        if not peak_map.items:
+            raise SpecError(f"device '{name}': 'peak' is empty; give at least fp32", peak_map.loc)
+        check_keys(peak_map, PEAK_DTYPES, f"device '{name}' peak")
+        peak = {dt: parse_rate(v, "peak", f"device '{name}' peak {dt}") for dt, v in peak_map.items.items()}
+        bandwidth = parse_rate(dmap.items["bandwidth"], "bandwidth", f"device '{name}' bandwidth")
+        out[name] = DeviceProfile(
+            name,
+            _text(dmap.get("description"), "'description'") or name,
+            peak,
+            bandwidth,
+            _text(dmap.get("source"), "'source'") or filename,
+        )
+    return out
+
+
+def load_profiles(path: str | Path) -> dict[str, DeviceProfile]:
+    return parse_profiles(read_text(path), str(path))
+
+
+def resolve_profile(name: str | None, hw_file: str | Path | None = None, default: str = "cpu") -> DeviceProfile:
+    """A profile by name: the user's file first (its only device when no name is given), then built-ins."""
+    user = load_profiles(hw_file) if hw_file is not None else {}
+    if name is None:
+        if len(user) == 1:
+            return next(iter(user.values()))
+        if user:
+            raise UsageError(f"{hw_file} defines several devices ({', '.join(user)}); pick one with --hw")
+        name = default
+    if name in user:
+        return user[name]
+    key = name.lower()
+    if key in BUILTIN:
+        return BUILTIN[key]
+    choices = [*user, *BUILTIN]
+    raise UsageError(f"unknown device profile '{name}'{did_you_mean(key, choices)}; known: {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class Span:
+    """Roofline numbers of one layer or a sum of layers."""
+
+    flops: int = 0
+    bytes: int = 0
+    compute_s: float = 0.0
+    memory_s: float = 0.0
+    ideal_s: float = 0.0  # sum of each layer's max(compute, memory)
+    memory_bound_s: float = 0.0  # the part of ideal_s spent in memory-bound layers
+
+    def __add__(self, other: Span) -> Span:
+        return Span(
+            self.flops + other.flops,
+            self.bytes + other.bytes,
+            self.compute_s + other.compute_s,
+            self.memory_s + other.memory_s,
+            self.ideal_s + other.ideal_s,
+            self.memory_bound_s + other.memory_bound_s,
+        )
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / self.bytes if self.bytes else 0.0
+
+    @property
+    def bound(self) -> str:
+        """'memory' when most of the ideal time goes to memory-bound layers, else 'compute'."""
+        if self.ideal_s == 0:
+            return "–"
+        return "memory" if self.memory_bound_s > self.ideal_s / 2 else "compute"
+
+
+def layer_span(flops: int, nbytes: int, peak: float, bandwidth: float) -> Span:
+    compute, memory = flops / peak, nbytes / bandwidth
+    ideal = max(compute, memory)
+    return Span(flops, nbytes, compute, memory, ideal, ideal if memory > compute else 0.0)
+
+
+def total_span(spans: list[Span] | tuple[Span, ...]) -> Span:
+    out = Span()
+    for s in spans:
+        out = out + s
+    return out
+
+
+@dataclass(frozen=True)
+class Roofline:
+    memory: MemoryReport
+    profile: DeviceProfile
+    dtype: str  # the peak used (may be tf32 while tensors are fp32)
+    layers: tuple[Span, ...]  # aligned with memory.layers
+
+    @property
+    def total(self) -> Span:
+        return total_span(self.layers)
+
+    def segments(self) -> list[tuple[str, str, Span]]:
+        """(name, kind, span) of each top-level block, in order."""
+        by_index = {lt.node.index: s for lt, s in zip(self.memory.layers, self.layers)}
+        return [
+            (seg.name, seg.kind, total_span([by_index[i] for i in seg.indices]))
+            for seg in top_level_segments(self.memory.graph)
+        ]
+
+
+def roofline(memory: MemoryReport, profile: DeviceProfile, peak_dtype: str | None = None) -> Roofline:
+    dtype = peak_dtype or memory.dtype
+    peak = profile.peak_for(dtype)
+    spans = tuple(layer_span(lt.flops, lt.traffic.total, peak, profile.bandwidth) for lt in memory.layers)
+    return Roofline(memory, profile, dtype, spans)

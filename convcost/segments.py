@@ -1,0 +1,52 @@
+"""Top-level blocks of a graph: what `profile` times one by one and the roofline sums up.
+
+A top-level block is a top-level scope (a block call, a repeat, a named branch) or a layer that
+sits at the top level itself. The graph builder emits a scope's layers one after another, so a
+block is a contiguous run of nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .graph import INPUT, Graph, Node
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    kind: str  # the scope's kind ('block', 'repeat', 'branch', ...) or the layer's op
+    nodes: tuple[Node, ...]
+
+    @property
+    def indices(self) -> tuple[int, ...]:
+        return tuple(n.index for n in self.nodes)
+
+    def external_inputs(self) -> tuple[int, ...]:
+        """Tensors the block reads that are made outside it (INPUT for the model input), in order."""
+        inside = set(self.indices)
+        out: list[int] = []
+        for n in self.nodes:
+            for i in n.inputs:
+                if i not in inside and i not in out:
+                    out.append(i)
+        return tuple(out)
+
+
+def top_level_segments(graph: Graph) -> list[Segment]:
+    kinds = {s.path: s.kind for s in graph.scopes}
+    segments: list[Segment] = []
+    key_of_last: str | None = None
+    for n in graph.nodes:
+        key = n.scope[0] if n.scope else n.short_name
+        if segments and key == key_of_last and n.scope:
+            last = segments[-1]
+            segments[-1] = Segment(last.name, last.kind, (*last.nodes, n))
+        else:
+            kind = kinds.get(n.scope[:1], "layer") if n.scope else n.op
+            segments.append(Segment(key, kind, (n,)))
+        key_of_last = key
+    return segments
+
+
+__all__ = ["INPUT", "Segment", "top_level_segments"]

@@ -1,0 +1,295 @@
+"""Load YAML safely into plain values that remember where they came from.
+
+Only YAML's core scalar types are constructed (never Python objects). Aliases are expanded
+under a node budget so "billion laughs" documents fail with a message instead of eating memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import yaml
+
+from .errors import Loc, SpecError
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 100
+
+Scalar = Union[str, int, float, bool, None]
+
+
+@dataclass(frozen=True)
+class YScalar:
+    value: Scalar
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class YSeq:
+    items: tuple[YNode, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class YMap:
+    """A mapping with string keys; ``keys`` keeps each key's own location."""
+
+    items: dict[str, YNode]
+    keys: dict[str, Loc]
+    loc: Loc
+
+    def get(self, key: str) -> YNode | None:
+        return self.items.get(key)
+
+
+YNode = Union[YScalar, YSeq, YMap]
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters (with '…'), so a hostile value cannot flood a message."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def type_name(node: YNode) -> str:
+    if isinstance(node, YMap):
+        return "a mapping"
+    if isinstance(node, YSeq):
+        return "a list"
+    v = node.value
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return f"boolean {str(v).lower()}"
+    if isinstance(v, (int, float)):
+        return f"number {v}"
+    return f"string '{shorten(v)}'"
+
+
+def read_text(path: str | Path) -> str:
+    """Read a spec file as UTF-8 with clear errors for every way that can fail.
+
+    At most MAX_FILE_BYTES + 1 bytes are ever read, so a device or pipe that never ends
+    (``/dev/zero``) is refused like a file that is too big.
+    """
+    p = Path(path)
+    name = str(path)
+    if p.is_dir():
+        raise SpecError("is a directory, expected a YAML spec file", Loc(name))
+    try:
+        with open(p, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecError("no such file", Loc(name)) from None
+    except OSError as e:
+        raise SpecError(f"cannot read: {e.strerror or e}", Loc(name)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(
+            f"file is larger than {MAX_FILE_BYTES:,} bytes, the limit for a spec (see docs/limits.md)", Loc(name)
+        )
+    for bom, encoding in ((b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if data.startswith(bom):
+            raise SpecError(f"file is {encoding}-encoded; save it as UTF-8", Loc(name, 1, 1))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise SpecError(
+            f"not valid UTF-8 (byte 0x{data[e.start]:02x}); save the file as UTF-8", Loc(name, line, col)
+        ) from None
+
+
+class _BoundedComposer(yaml.composer.Composer):
+    """PyYAML's composer with a node budget and a depth limit, checked while the document is read.
+
+    PyYAML builds its whole node tree before convcost sees it; counting here bounds that tree's
+    memory and keeps the composer's recursion far from Python's recursion limit.
+    """
+
+    filename = "<spec>"
+    nodes = 0
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        if not self.check_event(yaml.AliasEvent):
+            self.nodes += 1
+            if self.nodes > MAX_NODES:
+                raise SpecError(f"spec has more than {MAX_NODES:,} YAML nodes (limit)", self._here())
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels (limit)", self._here())
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self.depth -= 1
+
+    def _here(self) -> Loc:
+        mark = self.peek_event().start_mark
+        return Loc(self.filename, mark.line + 1, mark.column + 1)
+
+
+class _PyLoader(
+    yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _BoundedComposer, yaml.resolver.Resolver
+):
+    def __init__(self, text: str, filename: str) -> None:
+        yaml.reader.Reader.__init__(self, text)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        _BoundedComposer.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self.filename = filename
+
+
+_CParser: type | None = getattr(getattr(yaml, "cyaml", None), "CParser", None)
+
+if _CParser is not None:
+
+    class _CLoader(_BoundedComposer, _CParser, yaml.resolver.Resolver):  # type: ignore[misc,valid-type]
+        """libyaml's parser (~10x faster) under the same bounded composer."""
+
+        def __init__(self, text: str, filename: str) -> None:
+            _CParser.__init__(self, text)  # type: ignore[misc]
+            _BoundedComposer.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            self.filename = filename
+
+
+# The pure-Python parser words syntax errors better; on small files it re-parses to explain a failure.
+_REPARSE_LIMIT = 256 * 1024
+
+
+def _compose(loader_type: type, text: str, filename: str) -> yaml.Node | None:
+    loader = loader_type(text, filename)
+    try:
+        return loader.get_single_node()  # type: ignore[no-any-return]
+    finally:
+        loader.dispose()
+
+
+def load_yaml(text: str, filename: str) -> YNode:
+    """Parse one YAML document into located nodes."""
+    try:
+        try:
+            root = _compose(_CLoader if _CParser is not None else _PyLoader, text, filename)
+        except yaml.YAMLError as fast_error:
+            if _CParser is None or len(text) > _REPARSE_LIMIT:
+                raise
+            try:
+                root = _compose(_PyLoader, text, filename)
+            except yaml.YAMLError:
+                raise
+            raise fast_error from None  # only libyaml objects: report its error
+    except yaml.YAMLError as e:
+        raise _syntax_error(e, text, filename) from None
+    except RecursionError:  # pragma: no cover - the composer's depth limit comes first
+        raise SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels (limit)", Loc(filename)) from None
+    if root is None:
+        raise SpecError("empty spec: expected a mapping with 'models' (or 'input' and 'layers')", Loc(filename, 1, 1))
+    return _Converter(filename).convert(root, 0)
+
+
+def _syntax_error(e: yaml.YAMLError, text: str, filename: str) -> SpecError:
+    if isinstance(e, yaml.reader.ReaderError):  # a character YAML does not allow (NUL, other controls)
+        line = text.count("\n", 0, e.position) + 1
+        col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        what = f"character U+{e.character:04X}" if isinstance(e.character, int) else f"byte {e.character!r}"
+        return SpecError(f"{what} is not allowed in YAML; remove it", Loc(filename, line, col))
+    if isinstance(e, yaml.MarkedYAMLError):
+        mark = e.problem_mark or e.context_mark
+        loc = Loc(filename, mark.line + 1, mark.column + 1) if mark else Loc(filename)
+        if e.problem == "but found another document":
+            return SpecError("a spec is one YAML document; remove the second '---' and what follows", loc)
+        problem = e.problem or e.context or "invalid YAML"
+        where = ""
+        if e.context and e.problem and e.context_mark is not None and e.context_mark is not mark:
+            cm = e.context_mark
+            where = f" ({e.context} that starts at line {cm.line + 1}, column {cm.column + 1})"
+        return SpecError(f"YAML syntax error: {problem}{where}", loc)
+    return SpecError(f"YAML error: {shorten(str(e).splitlines()[0] if str(e) else type(e).__name__, 200)}", Loc(filename))
+
+
+# YAML's core scalar types, constructed directly (construct_object's bookkeeping is slow on big specs).
+_PLAIN_SCALARS = {
+    f"tag:yaml.org,2002:{t}": yaml.constructor.SafeConstructor.yaml_constructors[f"tag:yaml.org,2002:{t}"]
+    for t in ("int", "float", "bool", "null")
+}
+_COLLECTION_TAGS = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
+MAX_INT = 10**18
+_MAX_NUMBER_CHARS = 40  # longer integer literals are refused before Python converts them
+
+
+def _tag(tag: str) -> str:
+    return shorten("!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag)
+
+
+class _Converter:
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.count = 0
+        self.active: set[int] = set()  # collections being converted: an alias to one of them is a cycle
+        self.scalars = yaml.constructor.SafeConstructor()
+
+    def loc(self, node: yaml.Node) -> Loc:
+        return Loc(self.filename, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def convert(self, node: yaml.Node, depth: int) -> YNode:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise SpecError(
+                f"spec expands to more than {MAX_NODES:,} YAML nodes (aliases multiply them); refusing to continue",
+                self.loc(node),
+            )
+        if depth > MAX_DEPTH:
+            raise SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels (limit)", self.loc(node))
+        if isinstance(node, yaml.ScalarNode):
+            return YScalar(self.scalar(node), self.loc(node))
+        if node.tag not in _COLLECTION_TAGS:
+            raise SpecError(f"unsupported YAML tag '{_tag(node.tag)}'; specs use plain YAML only", self.loc(node))
+        if id(node) in self.active:
+            raise SpecError("recursive YAML alias: this anchored collection contains an alias to itself", self.loc(node))
+        self.active.add(id(node))
+        try:
+            return self.collection(node, depth)
+        finally:
+            self.active.discard(id(node))
+
+    def collection(self, node: yaml.Node, depth: int) -> YNode:
+        if isinstance(node, yaml.SequenceNode):
+            return YSeq(tuple(self.convert(n, depth + 1) for n in node.value), self.loc(node))
+        if not isinstance(node, yaml.MappingNode):  # pragma: no cover - the composer makes only these three
+            raise SpecError(f"unsupported YAML node {type(node).__name__}", self.loc(node))
+        items: dict[str, YNode] = {}
+        keys: dict[str, Loc] = {}
+        for knode, vnode in node.value:
+            kloc = self.loc(knode)
+            if not isinstance(knode, yaml.ScalarNode) or not isinstance(self.scalar(knode), str):
+                raise SpecError("mapping keys must be plain strings", kloc)
+            key = str(knode.value)
+            if key == "<<":
+                raise SpecError("YAML merge keys ('<<') are not supported; use a block with parameters", kloc)
+            if key in items:
+                raise SpecError(f"duplicate key '{shorten(key)}' (first at line {keys[key].line})", kloc)
+            keys[key] = kloc
+            items[key] = self.convert(vnode, depth + 1)
+        return YMap(items, keys, self.loc(node))
+
+    def scalar(self, node: yaml.ScalarNode) -> Scalar:
+        if node.tag == "tag:yaml.org,2002:str":
+            return str(node.value)
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            raise SpecError(f"'{shorten(node.value)}' reads as a date; quote it if you mean a string", self.loc(node))
+        plain = _PLAIN_SCALARS.get(node.tag)
+        if plain is None:
+            raise SpecError(f"unsupported YAML tag '{_tag(node.tag)}'; specs use plain YAML only", self.loc(node))
+        if node.tag == "tag:yaml.org,2002:int" and len(node.value) > _MAX_NUMBER_CHARS:
+            raise SpecError(f"integer '{shorten(node.value, 30)}' is too large (limit 10^18)", self.loc(node))
+        try:
+            value = plain(self.scalars, node)
+        except (ValueError, OverflowError, yaml.constructor.ConstructorError):
+            raise SpecError(f"cannot read value '{shorten(node.value)}'", self.loc(node)) from None
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            raise SpecError(f"integer {value} is too large (limit 10^18)", self.loc(node))
+        return value  # type: ignore[no-any-return]

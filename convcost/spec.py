@@ -1,0 +1,374 @@
+"""Validated spec: the structure of a spec file, checked against the op registry.
+
+This stage checks what can be checked without evaluating values: the file's layout, model and
+block definitions, that every layer names a known op, block or structure, and that every
+argument name exists. Values may still hold ``$`` expressions; the graph builder evaluates them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import Loc, SpecError, did_you_mean
+from .ops import all_names, lookup
+from .ops.macros import MACROS
+from .source import YMap, YNode, YScalar, YSeq, load_yaml, read_text, type_name
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+# Structures: keyword -> the keys their mapping form accepts (besides name/repeat).
+STRUCTURES: dict[str, tuple[str, ...]] = {
+    "seq": ("layers",),
+    "concat": ("branches",),
+    "add": ("branches",),
+    "multiply": ("branches",),
+    "residual": ("body", "shortcut", "connect"),
+    "gate": ("body",),
+}
+ITEM_KEYS = ("name", "repeat", "when", "first")
+RESERVED_VARS = ("i", "in_channels", "in_height", "in_width")
+
+
+@dataclass(frozen=True)
+class Branch:
+    name: str | None
+    items: tuple[Item, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Item:
+    """One entry of a ``layers`` list.
+
+    ``kind`` is 'op' (a registered rule), 'macro' (pointwise/depthwise/dwsep), 'block' (a user
+    block) or 'struct' (seq, concat, add, multiply, residual, gate). ``op`` is the canonical name.
+    """
+
+    kind: str
+    op: str
+    args: YMap | None
+    name: YNode | None
+    repeat: YNode | None
+    branches: tuple[Branch, ...]
+    loc: Loc
+    when: YNode | None = None
+    word: str = ""  # the op as written (an alias like 'bn' names layers bn1, bn2...)
+    first: YMap | None = None  # argument overrides for the first iteration of 'repeat'
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    shape: tuple[YNode, ...]
+    batch: YNode | None
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    input: InputSpec
+    layers: tuple[Item, ...]
+    vars: YMap | None
+    description: str
+    extra: YMap
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    name: str
+    params: dict[str, YNode | None]  # None: required
+    param_locs: dict[str, Loc]
+    vars: YMap | None
+    layers: tuple[Item, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    path: str
+    models: dict[str, ModelSpec]
+    blocks: dict[str, BlockSpec]
+    vars: YMap | None
+    root: YMap
+
+
+def load_spec(path: str | Path, display_name: str | None = None) -> SpecFile:
+    """Read, parse and validate a spec file."""
+    name = display_name or str(path)
+    return parse_spec(read_text(path), name)
+
+
+def parse_spec(text: str, filename: str) -> SpecFile:
+    root = load_yaml(text, filename)
+    return _Parser(filename).file(root)
+
+
+def check_keys(node: YMap, allowed: tuple[str, ...], what: str) -> None:
+    for key, kloc in node.keys.items():
+        if key not in allowed:
+            raise SpecError(
+                f"unknown key '{key}' in {what}{did_you_mean(key, allowed)}; expected one of: {', '.join(allowed)}",
+                kloc,
+            )
+
+
+def expect_map(node: YNode, what: str) -> YMap:
+    if not isinstance(node, YMap):
+        raise SpecError(f"{what} must be a mapping, got {type_name(node)}", node.loc)
+    return node
+
+
+def expect_list(node: YNode, what: str) -> YSeq:
+    if not isinstance(node, YSeq):
+        raise SpecError(f"{what} must be a list, got {type_name(node)}", node.loc)
+    return node
+
+
+def expect_name(node: YNode, what: str) -> str:
+    if not isinstance(node, YScalar) or not isinstance(node.value, str) or not NAME_RE.fullmatch(node.value):
+        raise SpecError(f"{what} must be a name of letters, digits, '_' or '-', got {type_name(node)}", node.loc)
+    return node.value
+
+
+MODEL_KEYS = ("input", "layers", "vars", "description", "budget")
+FILE_KEYS = ("models", "blocks", "vars", "input", "layers", "description", "budget")
+
+
+class _Parser:
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.block_names: set[str] = set()
+
+    def file(self, root: YNode) -> SpecFile:
+        root = expect_map(root, "a spec file")
+        check_keys(root, FILE_KEYS, "the spec file")
+        blocks_node = root.get("blocks")
+        blocks_map = expect_map(blocks_node, "'blocks'") if blocks_node is not None else None
+        if blocks_map:
+            for bname, kloc in blocks_map.keys.items():
+                expect_name(YScalar(bname, kloc), "a block name")
+                if lookup(bname) or bname in MACROS or bname in STRUCTURES:
+                    raise SpecError(f"block name '{bname}' is already a built-in op; choose another name", kloc)
+            self.block_names = set(blocks_map.items)
+        blocks = {n: self.block(n, v, blocks_map.keys[n]) for n, v in blocks_map.items.items()} if blocks_map else {}
+
+        models: dict[str, ModelSpec] = {}
+        if root.get("models") is not None:
+            for key in ("input", "layers"):
+                if key in root.keys:
+                    raise SpecError(f"'{key}' belongs inside a model when the file has 'models'", root.keys[key])
+            mmap = expect_map(root.items["models"], "'models'")
+            if not mmap.items:
+                raise SpecError("'models' is empty; define at least one model", mmap.loc)
+            for mname, mnode in mmap.items.items():
+                expect_name(YScalar(mname, mmap.keys[mname]), "a model name")
+                models[mname] = self.model(mname, expect_map(mnode, f"model '{mname}'"), mmap.keys[mname])
+        elif root.get("layers") is not None or root.get("input") is not None:
+            stem = Path(self.filename).stem
+            mname = stem if NAME_RE.fullmatch(stem) else "model"
+            single = YMap(
+                {k: v for k, v in root.items.items() if k in MODEL_KEYS},
+                {k: v for k, v in root.keys.items() if k in MODEL_KEYS},
+                root.loc,
+            )
+            models[mname] = self.model(mname, single, root.loc)
+        else:
+            raise SpecError("spec defines no model: add 'models:' (or 'input:' and 'layers:' at the top)", root.loc)
+        vars_node = root.get("vars")
+        return SpecFile(self.filename, models, blocks, self.vars(vars_node) if vars_node else None, root)
+
+    def vars(self, node: YNode) -> YMap:
+        vmap = expect_map(node, "'vars'")
+        for key, kloc in vmap.keys.items():
+            if not VAR_RE.fullmatch(key):
+                raise SpecError(f"variable name '{key}' must be letters, digits and '_'", kloc)
+            if key in RESERVED_VARS:
+                raise SpecError(f"'{key}' is a reserved variable name", kloc)
+        return vmap
+
+    def model(self, name: str, node: YMap, loc: Loc) -> ModelSpec:
+        check_keys(node, MODEL_KEYS, f"model '{name}'")
+        if node.get("input") is None:
+            raise SpecError(f"model '{name}' has no 'input' shape; add e.g. 'input: [3, 224, 224]' (C, H, W)", loc)
+        if node.get("layers") is None:
+            raise SpecError(f"model '{name}' has no 'layers'", loc)
+        desc = node.get("description")
+        if desc is not None and not (isinstance(desc, YScalar) and isinstance(desc.value, str)):
+            raise SpecError("'description' must be a string", desc.loc)
+        vars_node = node.get("vars")
+        return ModelSpec(
+            name=name,
+            input=self.input(node.items["input"]),
+            layers=self.layers(node.items["layers"], f"model '{name}' layers"),
+            vars=self.vars(vars_node) if vars_node else None,
+            description=str(desc.value) if isinstance(desc, YScalar) else "",
+            extra=node,
+            loc=loc,
+        )
+
+    def input(self, node: YNode) -> InputSpec:
+        batch: YNode | None = None
+        if isinstance(node, YMap):
+            check_keys(node, ("shape", "batch"), "'input'")
+            if node.get("shape") is None:
+                raise SpecError("'input' needs a 'shape', e.g. shape: [3, 224, 224]", node.loc)
+            batch = node.get("batch")
+            shape_node = node.items["shape"]
+        else:
+            shape_node = node
+        seq = expect_list(shape_node, "'input' (C, H, W)")
+        if len(seq.items) not in (1, 3):
+            raise SpecError(
+                f"input shape must be [C, H, W] (or [features]), got {len(seq.items)} numbers; "
+                "the batch is set apart with 'batch:'",
+                seq.loc,
+            )
+        return InputSpec(seq.items, batch, node.loc)
+
+    def block(self, name: str, node: YNode, loc: Loc) -> BlockSpec:
+        bmap = expect_map(node, f"block '{name}'")
+        check_keys(bmap, ("params", "vars", "layers", "description"), f"block '{name}'")
+        params: dict[str, YNode | None] = {}
+        param_locs: dict[str, Loc] = {}
+        pnode = bmap.get("params")
+        if isinstance(pnode, YSeq):  # params: [mid, out] -- all required
+            for p in pnode.items:
+                pname = expect_name(p, "a parameter name")
+                params[pname], param_locs[pname] = None, p.loc
+        elif pnode is not None:
+            pmap = expect_map(pnode, f"block '{name}' params")
+            for pname, default in pmap.items.items():
+                param_locs[pname] = pmap.keys[pname]
+                params[pname] = None if isinstance(default, YScalar) and default.value is None else default
+        for pname, ploc in param_locs.items():
+            if not VAR_RE.fullmatch(pname) or pname in RESERVED_VARS or pname in ITEM_KEYS:
+                raise SpecError(f"'{pname}' cannot be a parameter name", ploc)
+        if bmap.get("layers") is None:
+            raise SpecError(f"block '{name}' has no 'layers'", loc)
+        vars_node = bmap.get("vars")
+        return BlockSpec(
+            name=name,
+            params=params,
+            param_locs=param_locs,
+            vars=self.vars(vars_node) if vars_node else None,
+            layers=self.layers(bmap.items["layers"], f"block '{name}' layers"),
+            loc=loc,
+        )
+
+    def layers(self, node: YNode, what: str) -> tuple[Item, ...]:
+        seq = expect_list(node, what)
+        return tuple(self.item(n) for n in seq.items)
+
+    def known(self) -> list[str]:
+        return [*all_names(), *MACROS, *STRUCTURES, *self.block_names]
+
+    def resolve(self, word: str, loc: Loc) -> tuple[str, str]:
+        if word in STRUCTURES:
+            return "struct", word
+        if word in MACROS:
+            return "macro", word
+        if word in self.block_names:
+            return "block", word
+        rule = lookup(word)
+        if rule is not None:
+            return "op", rule.name
+        raise SpecError(f"unknown op '{word}'{did_you_mean(word, self.known())}", loc)
+
+    def item(self, node: YNode) -> Item:
+        if isinstance(node, YScalar):
+            if not isinstance(node.value, str):
+                raise SpecError(f"a layer must be an op name or a mapping like 'conv: {{...}}', got {type_name(node)}", node.loc)
+            kind, op = self.resolve(node.value, node.loc)
+            if kind == "struct":
+                raise SpecError(f"'{op}' needs its layers, e.g. '{op}: [...]'", node.loc)
+            return self.leaf(kind, op, None, node.loc, node.value)
+        if not isinstance(node, YMap):
+            raise SpecError(f"a layer must be an op name or a mapping like 'conv: {{...}}', got {type_name(node)}", node.loc)
+        if len(node.items) != 1:
+            keys = ", ".join(node.items)
+            hint = (
+                "; put arguments inside the op's mapping, e.g. '- conv: {out: 64, kernel: 3}'"
+                if len(node.items) > 1
+                else ""
+            )
+            raise SpecError(f"a layer mapping must have exactly one key, the op name; got {keys or 'none'}{hint}", node.loc)
+        (word, body), = node.items.items()
+        loc = node.keys[word]
+        kind, op = self.resolve(word, loc)
+        if kind == "struct":
+            return self.struct(op, body, loc)
+        if isinstance(body, YScalar) and body.value is None:
+            return self.leaf(kind, op, None, loc, word)
+        return self.leaf(kind, op, expect_map(body, f"the arguments of '{word}'"), loc, word)
+
+    def leaf(self, kind: str, op: str, args: YMap | None, loc: Loc, word: str) -> Item:
+        allowed = self.arg_names(kind, op)
+        if args is None:
+            return Item(kind, op, None, None, None, (), loc, None, word)
+        if kind != "block":  # block parameters are checked when the block is called
+            check_keys(args, (*allowed, *ITEM_KEYS), f"'{op}'")
+        first = self.first(args, kind, op, allowed)
+        return Item(kind, op, args, args.get("name"), args.get("repeat"), (), loc, args.get("when"), word, first)
+
+    def first(self, args: YMap, kind: str, op: str, allowed: tuple[str, ...]) -> YMap | None:
+        """``first: {stride: 2}``: arguments that differ on the first iteration of a ``repeat``."""
+        node = args.get("first")
+        if node is None:
+            return None
+        if args.get("repeat") is None:
+            raise SpecError("'first' sets the arguments of the first repeat; add 'repeat: N'", args.keys["first"])
+        fmap = expect_map(node, "'first' (arguments for the first repeat)")
+        for key, kloc in fmap.keys.items():
+            if key in ITEM_KEYS:
+                raise SpecError(f"'{key}' cannot be set in 'first'; only arguments of '{op}' can", kloc)
+        if kind != "block":
+            check_keys(fmap, allowed, f"'first' of '{op}'")
+        return fmap
+
+    def arg_names(self, kind: str, op: str) -> tuple[str, ...]:
+        if kind == "op":
+            rule = lookup(op)
+            return tuple(rule.arg_fields()) if rule else ()
+        if kind == "macro":
+            import dataclasses
+
+            return tuple(f.name for f in dataclasses.fields(MACROS[op].args))
+        return ()  # blocks: checked against params by the graph builder (the block may come later in the file)
+
+    def struct(self, op: str, body: YNode, loc: Loc) -> Item:
+        keys = STRUCTURES[op]
+        if isinstance(body, YSeq):  # shorthand: the list is the primary key
+            body = YMap({keys[0]: body}, {keys[0]: body.loc}, body.loc)
+        bmap = expect_map(body, f"'{op}'")
+        check_keys(bmap, (*keys, *ITEM_KEYS), f"'{op}'")
+        if "first" in bmap.keys:
+            raise SpecError(f"'first' sets arguments of the first repeat, and '{op}' takes no arguments", bmap.keys["first"])
+        if bmap.get(keys[0]) is None:
+            raise SpecError(f"'{op}' needs '{keys[0]}'", loc)
+        branches: list[Branch]
+        if keys[0] == "branches":
+            branches = self.branches(bmap.items["branches"], op)
+        else:
+            branches = [Branch(None, self.layers(bmap.items[keys[0]], f"'{op}' {keys[0]}"), bmap.items[keys[0]].loc)]
+            if op == "residual":
+                sc = bmap.get("shortcut")
+                items = self.layers(sc, "'residual' shortcut") if sc is not None else ()
+                branches.append(Branch("shortcut", items, sc.loc if sc is not None else loc))
+        return Item("struct", op, bmap, bmap.get("name"), bmap.get("repeat"), tuple(branches), loc, bmap.get("when"), op)
+
+    def branches(self, node: YNode, op: str) -> list[Branch]:
+        if isinstance(node, YMap):
+            out = []
+            for bname, bnode in node.items.items():
+                expect_name(YScalar(bname, node.keys[bname]), "a branch name")
+                out.append(Branch(bname, self.layers(bnode, f"branch '{bname}'"), node.keys[bname]))
+        else:
+            seq = expect_list(node, f"'{op}' branches")
+            out = [Branch(None, self.layers(b, f"'{op}' branch {i + 1}"), b.loc) for i, b in enumerate(seq.items)]
+        if len(out) < 2:
+            raise SpecError(f"'{op}' needs at least two branches, got {len(out)}", node.loc)
+        return out

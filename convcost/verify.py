@@ -1,0 +1,247 @@
+"""Reconcile the analytic counts with the real modules, layer by layer.
+
+For every node: the output shape of a forward pass, ``numel`` of parameters and buffers, and the
+count fvcore's ``FlopCountAnalysis.by_module`` and torch's ``FlopCounterMode`` report for its
+module, each compared with what convcost *predicts* that tool reports (counters.py). A layer a
+tool cannot see is "not compared", with the reason, unless the tool reports something for it
+anyway (then the prediction was wrong: a mismatch).
+
+Imports torch and fvcore at the top: only ``convcost verify`` imports this module, lazily.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from .analysis import Analysis, analyze
+from .counters import FLOP_COUNTER, FVCORE, RUN, Convention, Explanation, Prediction, explain
+from .errors import UsageError
+from .graph import Graph, fmt_shape
+from .ops.registry import numel
+from .torch_build import GraphModule, build_model, example_input
+from .units import human
+
+OK, MISMATCH, NOT_COMPARED = "ok", "mismatch", "not_compared"
+BYTES_PER_VALUE = 4  # float32
+DEFAULT_MAX_BYTES = 2 * 1024**3
+CHECKS = ("shape", "params", "buffers", FVCORE.key, FLOP_COUNTER.key)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison: what convcost expects a tool to report, and what it reported."""
+
+    expected: Any
+    actual: Any
+    status: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    name: str
+    op: str
+    checks: dict[str, Check]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != MISMATCH for c in self.checks.values())
+
+
+@dataclass(frozen=True)
+class Report:
+    graph: Graph
+    device: str
+    real_forward: bool
+    estimated_bytes: int
+    layers: tuple[LayerReport, ...]
+    totals: dict[str, Check]
+    skipped: dict[str, str]  # counter key -> why it did not run
+    explanation: Explanation
+    measured: dict[str, int] = field(default_factory=dict)  # counter key -> the tool's whole-model total
+
+    @property
+    def mismatches(self) -> int:
+        return sum(1 for lr in self.layers for c in lr.checks.values() if c.status == MISMATCH) + sum(
+            1 for c in self.totals.values() if c.status == MISMATCH
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0
+
+
+# ---- memory -------------------------------------------------------------------------------------
+def estimate_bytes(analysis: Analysis) -> int:
+    """float32 bytes of a real forward: weights, buffers, the input and every layer's output
+    (an upper bound: the executor frees outputs after their last use, fvcore's trace may keep them)."""
+    g = analysis.graph
+    t = analysis.total
+    values = t.params + t.buffers + g.batch * numel(g.input_shape) + t.activations
+    return BYTES_PER_VALUE * values
+
+
+def fmt_bytes(n: int) -> str:
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+# ---- running the tools ----------------------------------------------------------------------------
+def check_device(device: str) -> None:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: CUDA is not available here (torch.cuda.is_available() is False)")
+    if device not in ("cpu", "cuda"):
+        raise UsageError(f"--device must be cpu or cuda, got '{device}'")
+
+
+class _ShapeHooks:
+    """Records every layer's output shape during one forward pass."""
+
+    def __init__(self, model: GraphModule) -> None:
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.handles = [module.register_forward_hook(self._hook(node.name)) for node, module in model.named_layers()]
+
+    def _hook(self, name: str) -> Any:
+        def record(module: nn.Module, inputs: Any, out: torch.Tensor) -> None:
+            self.shapes[name] = tuple(int(d) for d in out.shape)  # int(): under fvcore's trace they are tensors
+
+        return record
+
+    def __enter__(self) -> dict[str, tuple[int, ...]]:
+        return self.shapes
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def run_flop_counter(model: GraphModule, x: torch.Tensor) -> tuple[dict[str, tuple[int, ...]], dict[str, int], int]:
+    """FlopCounterMode per module (dispatch level: works on the meta device) and the output shapes."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with _ShapeHooks(model) as shapes, torch.no_grad(), counter:
+        model(x)
+    prefix = type(model).__name__ + "."
+    per_module = {
+        k[len(prefix):]: int(sum(v.values())) for k, v in counter.get_flop_counts().items() if k.startswith(prefix)
+    }
+    return shapes, per_module, int(counter.get_total_flops())
+
+
+def run_fvcore(
+    model: GraphModule, x: torch.Tensor
+) -> tuple[dict[str, tuple[int, ...]], dict[str, int], dict[str, list[str]], int]:
+    """fvcore's by_module() (a jit trace: a real forward) and the output shapes of that forward."""
+    from fvcore.nn import FlopCountAnalysis
+
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    with _ShapeHooks(model) as shapes, torch.no_grad():
+        fca = (
+            FlopCountAnalysis(model, x)
+            .unsupported_ops_warnings(False)
+            .uncalled_modules_warnings(False)
+            .tracer_warnings("none")
+        )
+        by_module = {k: int(v) for k, v in fca.by_module().items()}
+    unsupported = {n.name: sorted(fca.unsupported_ops(n.name)) for n in model.graph.nodes}
+    return shapes, by_module, unsupported, int(fca.total())
+
+
+def _params(module: nn.Module) -> tuple[int, int]:
+    return (sum(p.numel() for p in module.parameters()), sum(b.numel() for b in module.buffers()))
+
+
+# ---- reconciling -----------------------------------------------------------------------------------
+def _compare_count(pred: Prediction, actual: int | None, tool: str, unsupported: list[str] | None = None) -> Check:
+    if actual is None:
+        return Check(pred.value, None, NOT_COMPARED, f"{tool} did not run")
+    if pred.value is None:
+        if actual == 0:
+            seen = f" (fvcore: unsupported {', '.join(unsupported)})" if unsupported else ""
+            return Check(None, 0, NOT_COMPARED, pred.reason + seen)
+        return Check(None, actual, MISMATCH, f"convcost predicted {tool} cannot see this layer ({pred.reason}), "
+                                             f"but it reported {actual:,}")
+    if pred.value == actual:
+        return Check(pred.value, actual, OK, pred.reason)
+    return Check(pred.value, actual, MISMATCH, f"convcost predicts {pred.value:,}, {tool} reports {actual:,} "
+                                               f"({actual - pred.value:+,})" + (f"; {pred.reason}" if pred.reason else ""))
+
+
+def _compare_exact(expected: Any, actual: Any, what: str, show: Any = str) -> Check:
+    if actual is None:
+        return Check(expected, None, NOT_COMPARED, f"{what} not measured")
+    if expected == actual:
+        return Check(expected, actual, OK)
+    return Check(expected, actual, MISMATCH, f"convcost says {show(expected)}, torch has {show(actual)}")
+
+
+def verify_graph(graph: Graph, device: str = "cpu", max_bytes: int = DEFAULT_MAX_BYTES) -> Report:
+    """Build the graph's modules, run the tools, and compare every layer."""
+    check_device(device)
+    analysis = analyze(graph)
+    need = estimate_bytes(analysis)
+    real = need <= max_bytes
+    skipped: dict[str, str] = {}
+    # FlopCounterMode and shapes need no real arithmetic: on CPU they run on the meta device (fast,
+    # no memory); on CUDA on the GPU. fvcore traces a real forward, which also gives the real shapes.
+    counter_device = device if (device == "cuda" and real) else "meta"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. torch's note on 'same' padding with even kernels
+        meta_model = build_model(graph, counter_device)
+        shapes, fc_by_module, fc_total = run_flop_counter(meta_model, example_input(graph, counter_device))
+        if real:
+            model = build_model(graph, device)
+            shapes, fv_by_module, fv_unsupported, fv_total = run_fvcore(model, example_input(graph, device))
+        else:
+            model = meta_model
+            fv_by_module, fv_unsupported, fv_total = {}, {}, 0
+            skipped[FVCORE.key] = (
+                f"a real forward needs about {fmt_bytes(need)} ({need:,} bytes), over the limit of "
+                f"{fmt_bytes(max_bytes)}; shapes, params and FlopCounterMode ran on the meta device; "
+                "raise --max-memory to run fvcore"
+            )
+    layers = []
+    predicted_totals = {c.key: 0 for c in RUN}
+    for lc, (node, module) in zip(analysis.layers, model.named_layers()):
+        params, buffers = _params(module)
+        checks: dict[str, Check] = {
+            "shape": _compare_exact((graph.batch, *node.shape), shapes.get(node.name), "shape",
+                                    lambda s: fmt_shape(s)),
+            "params": _compare_exact(lc.cost.params, params, "params", lambda n: f"{n:,}"),
+            "buffers": _compare_exact(lc.cost.buffers, buffers, "buffers", lambda n: f"{n:,}"),
+        }
+        for conv, actual in ((FVCORE, fv_by_module.get(node.name) if real else None),
+                             (FLOP_COUNTER, fc_by_module.get(node.name, 0))):
+            pred = conv.predict(node, lc.cost, graph.batch)
+            predicted_totals[conv.key] += pred.value or 0
+            unsupported = fv_unsupported.get(node.name) if conv is FVCORE else None
+            checks[conv.key] = _compare_count(pred, actual, conv.label, unsupported)
+        layers.append(LayerReport(node.name, node.op, checks))
+    t = analysis.total
+    p_all, b_all = _params(model)
+    totals = {
+        "params": _compare_exact(t.params, p_all, "params", lambda n: f"{n:,}"),
+        "buffers": _compare_exact(t.buffers, b_all, "buffers", lambda n: f"{n:,}"),
+        FVCORE.key: _total_check(predicted_totals[FVCORE.key], fv_total if real else None, FVCORE),
+        FLOP_COUNTER.key: _total_check(predicted_totals[FLOP_COUNTER.key], fc_total, FLOP_COUNTER),
+    }
+    measured = {FLOP_COUNTER.key: fc_total, **({FVCORE.key: fv_total} if real else {})}
+    expl = explain([(lc.node, lc.cost) for lc in analysis.layers], graph.batch)
+    return Report(graph, device if real else "meta", real, need, tuple(layers), totals, skipped, expl, measured)
+
+
+def _total_check(pred: int, actual: int | None, conv: Convention) -> Check:
+    if actual is None:
+        return Check(pred, None, NOT_COMPARED, f"{conv.label} did not run")
+    if pred == actual:
+        return Check(pred, actual, OK)
+    return Check(pred, actual, MISMATCH, f"convcost predicts {pred:,} ({human(pred)}), {conv.label} reports {actual:,}")

@@ -1,0 +1,137 @@
+"""`convcost compare`: totals against the first, bar chart, per-block alignment, formats, exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from conftest import CONFIGS, ROOT
+from golden_files import assert_golden
+from rich.console import Console
+from typer.testing import CliRunner
+
+from convcost.cli import app
+from convcost.compare import labels_for, load_analyses, make_comparison, merged_order
+from convcost.render.compare_out import bar, fmt_change, fmt_factor, print_comparison
+
+runner = CliRunner()
+
+NAIVE_MACS = 28 * 28 * 32 * 5 * 5 * 192  # 120,422,400
+BOTTLENECK_MACS = 28 * 28 * 16 * 192 + 28 * 28 * 32 * 5 * 5 * 16  # 2,408,448 + 10,035,200 = 12,443,648
+
+
+def test_seed_question_headline() -> None:
+    result = runner.invoke(app, ["compare"], terminal_width=100)
+    assert result.exit_code == 0, result.output
+    # (12,443,648 - 120,422,400) / 120,422,400 = -89.67 %;  120,422,400 / 12,443,648 = 9.677
+    assert "bottleneck: 12.44 M MACs, −89.7 % against naive (9.68× fewer)" in result.stdout
+    assert "per block (depth 1), MACs" in result.stdout
+
+
+def test_json_numbers_and_alignment() -> None:
+    result = runner.invoke(app, ["compare", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["schema"] == "convcost.compare/1" and doc["baseline"] == "naive"
+    naive, bott = doc["models"]
+    assert naive["totals"]["macs"] == NAIVE_MACS and bott["totals"]["macs"] == BOTTLENECK_MACS
+    assert naive["change_pct"]["macs"] == 0
+    assert bott["change_pct"]["macs"] == pytest.approx(100 * (BOTTLENECK_MACS - NAIVE_MACS) / NAIVE_MACS)
+    # params: 5*5*192*32 = 153,600 vs 192*16 + 16*5*5*32 = 15,872
+    assert bott["change_pct"]["params"] == pytest.approx(100 * (15_872 - 153_600) / 153_600)
+    rows = {r["name"]: r["totals"] for r in doc["blocks"]["rows"]}
+    assert [r["name"] for r in doc["blocks"]["rows"]] == ["reduce1x1", "conv5x5"]
+    assert rows["reduce1x1"][0] is None and rows["reduce1x1"][1]["macs"] == 28 * 28 * 16 * 192
+    assert rows["conv5x5"][0]["macs"] == NAIVE_MACS and rows["conv5x5"][1]["macs"] == 28 * 28 * 32 * 5 * 5 * 16
+
+
+def test_model_order_sets_the_baseline() -> None:
+    result = runner.invoke(app, ["compare", "-m", "bottleneck", "-m", "naive", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["baseline"] == "bottleneck"
+    # (120,422,400 - 12,443,648) / 12,443,648 = +867.7 %
+    assert doc["models"][1]["change_pct"]["macs"] == pytest.approx(100 * (NAIVE_MACS - BOTTLENECK_MACS) / BOTTLENECK_MACS)
+
+
+def test_several_files_qualify_clashing_names() -> None:
+    files = [str(CONFIGS / "resnet_bottleneck.yaml"), str(CONFIGS / "inception_naive_vs_bottleneck.yaml")]
+    result = runner.invoke(app, ["compare", *files, "-m", "bottleneck", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    labels = [m["label"] for m in json.loads(result.stdout)["models"]]
+    assert labels == ["resnet_bottleneck:bottleneck", "inception_naive_vs_bottleneck:bottleneck"]
+    # the ResNet block: 56*56*(256*64 + 64*64*9 + 64*256) = 218,365,952
+    assert json.loads(result.stdout)["models"][0]["totals"]["macs"] == 218_365_952
+
+
+def test_blocks_align_by_name_across_files() -> None:
+    comp = make_comparison(load_analyses([str(CONFIGS / "resnet50.yaml"), str(CONFIGS / "resnext50_32x4d.yaml")], None, None))
+    entries, rows = comp.blocks(1)
+    assert len(entries) == 2
+    names = [r.name for r in rows]
+    for n in ("conv1", "layer1", "layer2", "layer3", "layer4", "fc"):
+        assert n in names
+    conv1 = next(r for r in rows if r.name == "conv1")
+    assert conv1.costs[0] is not None and conv1.costs[1] is not None
+    assert conv1.costs[0].macs == conv1.costs[1].macs == 112 * 112 * 64 * 3 * 7 * 7  # 118,013,952, same stem
+    fc = next(r for r in rows if r.name == "fc")
+    assert fc.costs[0] is not None and fc.costs[0].params == 2048 * 1000 + 1000
+
+
+def test_no_shared_names_is_said_plainly() -> None:
+    result = runner.invoke(app, ["compare", str(CONFIGS / "resnet_bottleneck.yaml"), "-d", "2"], terminal_width=100)
+    assert result.exit_code == 0, result.output
+    assert "no block names shared at depth 2" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["compare", "-m", "naive"], "at least two models"),
+        (["compare", "-m", "bottlenek", "-m", "naive"], "did you mean 'bottleneck'"),
+        (["compare", "nonexistent.yaml", "x.yaml"], "nonexistent.yaml: no such file"),
+        (["compare", "--metric", "joules"], "joules"),
+        (["compare", "-d", "0"], "--depth"),
+    ],
+)
+def test_bad_input_exits_2(args: list[str], needle: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert needle in result.output
+    assert "Traceback" not in result.output
+
+
+def test_formatting_helpers() -> None:
+    assert fmt_change(-89.666) == "−89.7 %" and fmt_change(3) == "+3.0 %" and fmt_change(0.01) == "±0.0 %"
+    assert fmt_change(None) == "n/a"
+    assert fmt_factor(10, 100) == "10.00× fewer" and fmt_factor(300, 100) == "3.00× more"
+    assert fmt_factor(5, 5) == "the same"
+    assert bar(50, 100, 4) == "██"  # half of 4 cells = 16 eighths = 2 full blocks
+    assert bar(3, 8, 1) == "▍"  # 3/8 of one cell
+    assert bar(1, 1000, 40) == "▏"  # tiny but nonzero values stay visible
+    assert bar(0, 1000, 40) == ""
+    assert merged_order([["b"], ["a", "b", "c"], ["d"]]) == ["a", "b", "c", "d"]
+
+
+def test_labels_only_qualify_duplicates() -> None:
+    analyses = load_analyses(
+        [str(CONFIGS / "inception_naive_vs_bottleneck.yaml"), str(CONFIGS / "resnet_bottleneck.yaml")], None, None
+    )
+    assert labels_for(analyses) == [
+        "naive",
+        "inception_naive_vs_bottleneck:bottleneck",
+        "resnet_bottleneck:bottleneck",
+        "plain",
+    ]
+
+
+def test_golden_terminal_and_markdown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    comp = make_comparison(load_analyses(["configs/inception_naive_vs_bottleneck.yaml"], None, None))
+    buf = io.StringIO()
+    print_comparison(Console(file=buf, width=100, color_system=None, highlight=False), comp)
+    assert_golden("compare_inception.txt", buf.getvalue())
+    result = runner.invoke(app, ["compare", "configs/inception_naive_vs_bottleneck.yaml", "-f", "markdown"])
+    assert result.exit_code == 0, result.output
+    assert_golden("compare_inception.md", result.stdout)

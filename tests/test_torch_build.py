@@ -1,0 +1,107 @@
+"""The torch builder: one module per spec layer, named like the spec, for every registry op."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from convcost.errors import SpecError  # noqa: E402
+from convcost.graph import build_graph  # noqa: E402
+from convcost.ops import REGISTRY  # noqa: E402
+from convcost.spec import parse_spec  # noqa: E402
+from convcost.torch_build import FACTORIES, build_model, example_input  # noqa: E402
+
+SPEC = """
+input: [8, 12, 12]
+layers:
+  - conv: {out: 8, kernel: 3, padding: 1}
+  - bn
+  - relu
+  - residual:
+      body:
+        - conv: {out: 8, kernel: 3, padding: same, groups: 2, bias: false}
+        - relu6
+  - concat:
+      branches:
+        a: [{maxpool: {kernel: 3, stride: 1, padding: 1}}]
+        b: [{avgpool: {kernel: 3, stride: 1, padding: 1, count_include_pad: false}}, silu]
+  - gate: [global_avgpool, {conv: {out: 16, kernel: 1}}, hardsigmoid]
+  - leaky_relu: {slope: 0.2}
+  - adaptive_avgpool: {out: [2, 3]}
+  - flatten
+  - dropout: {p: 0.1}
+  - linear: {out: 10}
+  - bn
+  - gelu
+  - sigmoid
+  - tanh
+  - hardswish
+  - identity
+"""
+
+
+def _graph(text: str = SPEC, batch: int | None = None):
+    spec = parse_spec(text, "t.yaml")
+    return build_graph(spec, next(iter(spec.models)), batch)
+
+
+def test_factories_cover_exactly_the_registry() -> None:
+    assert set(FACTORIES) == set(REGISTRY)
+
+
+def test_spec_above_uses_every_op() -> None:
+    # keeps the other tests here honest: every registered op is built at least once
+    assert {n.op for n in _graph().nodes} == set(REGISTRY)
+
+
+def test_modules_are_named_like_the_spec_layers() -> None:
+    g = _graph()
+    model = build_model(g)
+    names = dict(model.named_modules())
+    for node in g.nodes:
+        assert names[node.name] is model.module_for(node.name)
+
+
+def test_forward_shapes_match_every_layer() -> None:
+    g = _graph(batch=2)
+    model = build_model(g)
+    seen: dict[str, tuple[int, ...]] = {}
+    hooks = [
+        model.module_for(n.name).register_forward_hook(lambda m, i, o, name=n.name: seen.__setitem__(name, tuple(o.shape)))
+        for n in g.nodes
+    ]
+    with torch.no_grad():
+        model(example_input(g))
+    for h in hooks:
+        h.remove()
+    assert seen == {n.name: (2, *n.shape) for n in g.nodes}
+
+
+def test_same_padding_with_even_kernel_keeps_the_size() -> None:
+    # torch pads an even kernel asymmetrically for 'same': 4×4 on 9×9 stays 9×9
+    g = _graph("input: [3, 9, 9]\nlayers:\n  - conv: {out: 4, kernel: 4, padding: same}\n")
+    out = build_model(g)(example_input(g))
+    assert tuple(out.shape) == (1, 4, 9, 9)
+
+
+def test_meta_device_allocates_nothing_and_keeps_shapes() -> None:
+    g = _graph("input: [3, 4096, 4096]\nlayers:\n  - conv: {out: 64, kernel: 7, stride: 2, padding: 3}\n")
+    model = build_model(g, "meta")
+    out = model(example_input(g, "meta"))
+    assert out.device.type == "meta"
+    assert tuple(out.shape) == (1, 64, 2048, 2048)  # floor((4096 + 6 - 6 - 1)/2) + 1
+
+
+def test_layer_names_that_are_module_methods_still_build() -> None:
+    g = _graph("input: [3, 8, 8]\nlayers:\n  - conv: {name: eval, out: 4, kernel: 3}\n  - relu: {name: forward}\n")
+    model = build_model(g)
+    assert [n for n, _ in model.named_modules()] == ["", "eval", "forward"]
+    assert tuple(model(example_input(g)).shape) == (1, 4, 6, 6)  # 8 - 3 + 1
+
+
+def test_layer_name_that_is_a_module_attribute_is_a_located_error() -> None:
+    g = _graph("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3}\n  - relu: {name: training}\n")
+    with pytest.raises(SpecError) as e:
+        build_model(g)
+    assert str(e.value).startswith("t.yaml:4:5: relu 'training': the name 'training' clashes")
