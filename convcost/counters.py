@@ -8,11 +8,14 @@ Sources (read, not guessed):
 - fvcore 0.1.5 ``fvcore/nn/flop_count.py`` (``_DEFAULT_SUPPORTED_OPS``), ``jit_handles.py``
   (conv/linear/batch_norm/elementwise handles) and ``jit_analysis.py`` (``_IGNORED_OPS``).
 - torch 2.13 ``torch/utils/flop_counter.py`` (``flop_registry``: mm/addmm/bmm/convolution/attention).
-- ptflops ``ptflops/pytorch_ops.py`` ``MODULES_MAPPING`` (module hooks of the pytorch backend) and
-  thop ``thop/profile.py`` ``register_hooks`` with ``thop/vision/basic_hooks.py``. These two are
-  *modelled*, not run (convcost does not install them): ptflops ≥ 0.7.1 also patches torch
-  functionals (F.relu, F.silu, F.linear...), which then count again inside the modules; that
-  double count is not modelled.
+- ptflops 0.7.5 ``ptflops/pytorch_ops.py``: ``MODULES_MAPPING`` (module hooks of the pytorch
+  backend) and ``FUNCTIONAL_MAPPING``, the torch functionals it patches by default
+  (``count_functional=True``): F.relu, F.gelu, F.silu and the pooling functionals. A module that
+  calls a patched functional (nn.ReLU → F.relu, nn.MaxPool2d → F.max_pool2d...) is counted twice,
+  once by its hook and once by the patch; that is what ptflops reports, so it is what is modelled.
+- thop 0.1.1 ``thop/profile.py`` ``register_hooks`` with ``thop/vision/basic_hooks.py``.
+These two are *modelled*, not run by ``verify`` (convcost does not depend on them); the test suite
+runs both, when installed (the dev extra), and checks every model here against them exactly.
 """
 
 from __future__ import annotations
@@ -135,8 +138,11 @@ def flop_counter_predict(node: Node, cost: Cost, batch: int) -> Prediction:
     return Prediction.unseen("FlopCounterMode counts only matmul, convolution and attention ops")
 
 
-# ---- ptflops (pytorch backend, module hooks) ----------------------------------------------------
-PTFLOPS_ACT = {"relu", "relu6", "leaky_relu", "gelu"}  # nn.ReLU, ReLU6, LeakyReLU, GELU: relu_flops_counter_hook
+# ---- ptflops (pytorch backend: module hooks + patched functionals) ----------------------------
+PTFLOPS_HOOKED_ACT = {"relu", "relu6", "leaky_relu", "gelu"}  # relu_flops_counter_hook: 1 per output element
+PTFLOPS_PATCHED_ACT = {"relu": "F.relu", "gelu": "F.gelu", "silu": "F.silu"}  # the module calls it: +1 per element
+PTFLOPS_POOL = {"maxpool": "F.max_pool2d", "avgpool": "F.avg_pool2d", "adaptive_avgpool": "F.adaptive_avg_pool2d",
+                "global_avgpool": "F.adaptive_avg_pool2d"}  # pool hook (input elements) + the patched functional
 PTFLOPS_NAMES = {
     "sigmoid": "nn.Sigmoid", "silu": "nn.SiLU", "hardswish": "nn.Hardswish", "hardsigmoid": "nn.Hardsigmoid",
     "tanh": "nn.Tanh", "dropout": "nn.Dropout", "identity": "nn.Identity", "flatten": "nn.Flatten",
@@ -146,16 +152,17 @@ PTFLOPS_NAMES = {
 
 def ptflops_predict(node: Node, cost: Cost, batch: int) -> Prediction:
     op = node.op
-    if op == "conv":
+    if op == "conv":  # conv_flops_counter_hook: MACs, + bias per output element
         return Prediction.of(conv=cost.macs, bias=cost.bias_ops)
-    if op == "linear":  # bias counted once per output feature, not per sample
-        return Prediction.of(linear=cost.macs, bias=node.args.out if node.args.bias else 0)
+    if op == "linear":  # linear_flops_counter_hook: (in·out + out) per sample
+        return Prediction.of(linear=cost.macs, bias=batch * node.args.out if node.args.bias else 0)
     if op == "batchnorm":
         return Prediction.of(batch_norm=(2 if node.args.affine else 1) * _elements(node.in_shapes[0], batch))
-    if op in PTFLOPS_ACT:
-        return Prediction.of(**{op: _elements(node.shape, batch)})
-    if op in ("maxpool", "avgpool", "adaptive_avgpool", "global_avgpool"):
-        return Prediction.of(**{category(op): _elements(node.in_shapes[0], batch)})
+    if op in PTFLOPS_HOOKED_ACT or op in PTFLOPS_PATCHED_ACT:
+        times = (op in PTFLOPS_HOOKED_ACT) + (op in PTFLOPS_PATCHED_ACT)
+        return Prediction.of(**{op: times * _elements(node.shape, batch)})
+    if op in PTFLOPS_POOL:
+        return Prediction.of(**{category(op): 2 * _elements(node.in_shapes[0], batch)})
     return Prediction.unseen(f"ptflops has no module hook for {PTFLOPS_NAMES[op]}: a zero-op")
 
 
@@ -199,15 +206,16 @@ FLOP_COUNTER = Convention(
 PTFLOPS = Convention(
     "ptflops", "ptflops-style", False, "MACs + hooks", ptflops_predict,
     {
-        "bias": "ptflops adds conv bias per output element and linear bias once per feature",
+        "bias": "ptflops adds conv bias per output element and linear bias per output feature and sample",
         "batch_norm": "ptflops counts batch norm, 2 per input element (1 without affine)",
-        "relu": "ptflops counts 1 per ReLU output element",
+        "relu": "ptflops counts ReLU twice per output element: its module hook and the patched F.relu",
+        "gelu": "ptflops counts GELU twice per output element: its module hook and the patched F.gelu",
         "relu6": "ptflops counts 1 per ReLU6 output element",
         "leaky_relu": "ptflops counts 1 per LeakyReLU output element",
-        "gelu": "ptflops counts 1 per GELU output element",
-        "max_pool": "ptflops counts 1 per max-pool input element",
-        "avg_pool": "ptflops counts 1 per avg-pool input element",
-        "adaptive_avg_pool": "ptflops counts 1 per adaptive-pool input element",
+        "silu": "ptflops counts 1 per SiLU element (the patched F.silu)",
+        "max_pool": "ptflops counts max-pool input elements twice: its module hook and the patched F.max_pool2d",
+        "avg_pool": "ptflops counts avg-pool input elements twice: its module hook and the patched F.avg_pool2d",
+        "adaptive_avg_pool": "ptflops counts adaptive-pool input elements twice: its module hook and the patched functional",
     },
 )
 THOP = Convention(

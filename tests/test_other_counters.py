@@ -1,0 +1,84 @@
+"""The ptflops and thop conventions that ``verify --explain`` models are checked here against the
+real packages (installed by the dev extra; skipped where they are not installed). Every expected
+number comes from running ptflops 0.7.x / thop 0.1.x on the torch modules convcost builds."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("torch")
+pytest.importorskip("ptflops")
+pytest.importorskip("thop")
+
+import ptflops
+import thop
+from conftest import CONFIGS, graph_of
+from test_verify_property import specs
+
+from convcost.analysis import analyze
+from convcost.api import load_graphs
+from convcost.counters import explain
+from convcost.errors import SpecError
+from convcost.graph import Graph
+from convcost.torch_build import build_model, example_input
+
+
+def _modelled(graph: Graph) -> dict[str, int]:
+    a = analyze(graph)
+    ex = explain([(lc.node, lc.cost) for lc in a.layers], graph.batch)
+    return {c.convention.key: c.total for c in ex.counters}
+
+
+def _ptflops(graph: Graph) -> int:
+    """ptflops as users run it: an input resolution, batch 1, the pytorch backend's defaults."""
+    model = build_model(graph, "cpu")
+    quiet = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(quiet):
+        warnings.simplefilter("ignore")
+        macs, _ = ptflops.get_model_complexity_info(
+            model, tuple(graph.input_shape), as_strings=False, print_per_layer_stat=False, verbose=False,
+            backend="pytorch",
+        )
+    assert macs is not None, quiet.getvalue()  # ptflops prints and returns None when its forward fails
+    return int(macs)
+
+
+def _thop(graph: Graph) -> int:
+    model = build_model(graph, "cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        macs, _ = thop.profile(model, inputs=(example_input(graph, "cpu"),), verbose=False)
+    return int(macs)
+
+
+CASES = [(p, g.model) for p in sorted(CONFIGS.glob("*.yaml")) for g in load_graphs(p)]
+
+
+@pytest.mark.parametrize(("path", "model"), CASES, ids=[f"{p.stem}:{m}" for p, m in CASES])
+def test_modelled_totals_equal_the_real_tools_on_every_config(path: Path, model: str) -> None:
+    (graph,) = load_graphs(path, [model])
+    modelled = _modelled(graph)
+    assert modelled["ptflops"] == _ptflops(graph)
+    assert modelled["thop"] == _thop(graph)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs(), st.integers(1, 3))
+def test_modelled_totals_equal_the_real_tools_on_random_specs(text: str, batch: int) -> None:
+    try:
+        graph = graph_of(text)
+    except SpecError:
+        return  # an invalid random spec is not the property
+    # ptflops divides its module-hook counts by the batch (it reports per image) but not its patched
+    # functionals' counts: it is run, as users run it, at batch 1. thop counts the whole batch.
+    assert _modelled(graph)["ptflops"] == _ptflops(graph)
+    batched = replace(graph, batch=batch)
+    assert _modelled(batched)["thop"] == _thop(batched)
