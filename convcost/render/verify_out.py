@@ -135,9 +135,8 @@ def print_explanation(console: Console, e: Explanation, measured: dict[str, int]
     for row in explanation_lines(e, measured):
         table.add_row(*row)
     console.print(table)
-    console.print(Text("ptflops/thop are not run: their conventions are modelled from their source (ptflops at "
-                       "batch 1, as it is used) and checked against the real packages in convcost's tests "
-                       "(see docs/verify.md).", style="dim"))
+    console.print(Text("ptflops/thop are not run: their conventions are modelled from their source and checked "
+                       "against the real packages in convcost's tests (see docs/verify.md).", style="dim"))
 
 
 # ---- markdown ------------------------------------------------------------------------------------
