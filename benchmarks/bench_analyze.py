@@ -9,6 +9,7 @@ Prints: the ResNet-50-sized spec (target < 0.25 s), generated specs of 2,500 / 5
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -27,14 +28,18 @@ def generated_spec(layers: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+# As a user runs it: Python's bytecode cache on (the warm-up run writes it), whatever this shell says.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def wall(args: list[str], repeat: int) -> float:
     """Median wall seconds of `python -m convcost ...` over `repeat` runs (after one warm-up)."""
     cmd = [sys.executable, "-m", "convcost", *args]
-    subprocess.run(cmd, check=True, capture_output=True)
+    subprocess.run(cmd, check=True, capture_output=True, env=ENV)
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
+        subprocess.run(cmd, check=True, capture_output=True, env=ENV)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 

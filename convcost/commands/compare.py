@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from ..cli import app, user_errors
-from ..compare import Comparison, load_analyses, make_comparison
 
 if TYPE_CHECKING:
+    from ..compare import Comparison
     from ..profiling import Timing
 
 
@@ -45,6 +45,8 @@ def compare(
     device: str = typer.Option("cpu", "--device", help="With --profile: cpu or cuda."),
 ) -> None:
     """Compare params, MACs, FLOPs and activations of several models against the first."""
+    from ..compare import load_analyses, make_comparison
+
     comp = make_comparison(load_analyses(specs or [], model, batch))
     latency = _latency(comp, device) if profile else None  # see convcost/profiling.py
     if fmt is Format.json:

@@ -6,15 +6,17 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from ..api import load_graphs
 from ..cli import app, user_errors
 from ..memory import DTYPE_BYTES
-from ..profiling import ProfileOptions, ProfileRun, Progress, analytic_profile, block_count, profile_graphs
-from ..roofline import DeviceProfile, resolve_profile
+
+if TYPE_CHECKING:  # imported when a command runs: `convcost analyze` does not pay for them at start-up
+    from ..profiling import ProfileRun, Progress
+    from ..roofline import DeviceProfile
 
 
 class Format(str, Enum):
@@ -51,6 +53,8 @@ def _emit(run: ProfileRun, fmt: Format, per_layer: bool) -> None:
 def _hw(name: Optional[str], hw_file: Optional[str], default: str | None) -> DeviceProfile | None:
     if name is None and hw_file is None and default is None:
         return None
+    from ..roofline import resolve_profile
+
     return resolve_profile(name, hw_file, default or "cpu")
 
 
@@ -101,6 +105,8 @@ def profile(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr (terminals only)."),
 ) -> None:
     """Time the model's torch modules (whole and per top-level block) beside FLOPs, bytes and the roofline."""
+    from ..profiling import ProfileOptions, block_count, profile_graphs
+
     graphs = load_graphs(spec, model, batch)
     options = ProfileOptions(
         device=device.value,
@@ -132,6 +138,7 @@ def roofline(
 ) -> None:
     """Analytic memory traffic, arithmetic intensity and roofline time per layer (no torch needed)."""
     from ..memory import dtype_bytes
+    from ..profiling import ProfileRun, analytic_profile
 
     dtype_bytes(dtype)  # a clear error for an unknown dtype before anything else
     graphs = load_graphs(spec, model, batch)
