@@ -7,6 +7,7 @@ The format is documented in docs/budgets.md.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +22,7 @@ from .spec import SpecFile, check_keys, expect_map
 BODY_KEYS = (*ALL_METRICS, "blocks", "max_growth")
 FILE_KEYS = ("models", "all", "max_growth")
 MAX_PERCENT = Fraction(10**6)
+_PERCENT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 
 # How specific a growth rule is: the most specific one that matches a model and metric wins.
 FROM_CLI, FOR_ALL, FOR_MODEL = 0, 1, 2
@@ -81,10 +83,9 @@ def parse_percent(value: object) -> Fraction:
     text = str(value).strip()
     if text.endswith("%"):
         text = text[:-1].strip()
-    try:
-        pct = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"expected a percentage like 2%, got '{value}'") from None
+    if len(text) > 40 or not _PERCENT.fullmatch(text):  # Fraction('1e999999999') would compute 10**999999999
+        raise ValueError(f"expected a percentage like 2% or 0.5%, got '{str(value)[:40]}'")
+    pct = Fraction(text)
     if pct < 0:
         raise ValueError(f"a growth allowance cannot be negative: {value}")
     if pct > MAX_PERCENT:
@@ -330,6 +331,8 @@ def load_baseline(path: str | Path) -> Baseline:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise SpecError(f"baseline is not valid JSON: {e.msg}", Loc(name, e.lineno, e.colno)) from None
+    except ValueError:  # an integer with more digits than Python converts
+        raise SpecError("baseline JSON holds an integer with more than 4,300 digits", Loc(name)) from None
     except RecursionError:
         raise SpecError("baseline JSON is nested too deeply", Loc(name)) from None
     if not isinstance(doc, dict) or doc.get("schema") != BASELINE_SCHEMA:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import typer
 
 from . import __version__
-from .errors import ConvcostError
+from .errors import ConvcostError, printable
 
 app = typer.Typer(
     name="convcost",
@@ -34,7 +34,7 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ConvcostError as e:
-            print(f"convcost: error: {e}" if e.loc is None else f"{e}", file=sys.stderr)
+            print(printable(f"convcost: error: {e}" if e.loc is None else f"{e}"), file=sys.stderr)
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return wrapper  # type: ignore[return-value]

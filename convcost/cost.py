@@ -29,7 +29,18 @@ class Cost:
     def __add__(self, other: Cost) -> Cost:
         if not isinstance(other, Cost):
             return NotImplemented
-        return Cost(*[a + b for a, b in zip(astuple_fast(self), astuple_fast(other))])
+        # Spelled out: sums over scopes run once per layer and scope level (hot on big graphs).
+        return Cost(
+            params=self.params + other.params,
+            buffers=self.buffers + other.buffers,
+            macs=self.macs + other.macs,
+            bias_ops=self.bias_ops + other.bias_ops,
+            norm_ops=self.norm_ops + other.norm_ops,
+            act_ops=self.act_ops + other.act_ops,
+            pool_ops=self.pool_ops + other.pool_ops,
+            elementwise_ops=self.elementwise_ops + other.elementwise_ops,
+            activations=self.activations + other.activations,
+        )
 
     def __radd__(self, other: object) -> Cost:
         if other == 0:  # lets sum() start from 0

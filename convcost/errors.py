@@ -38,6 +38,20 @@ class UsageError(ConvcostError):
     """The command line asks for something that does not exist (e.g. an unknown --model)."""
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters escaped, so a hostile spec cannot write terminal escape
+    sequences (or NULs) through an error message."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == "\n":
+            out.append(ch)
+        else:
+            out.append(ascii(ch)[1:-1])  # '\x1b', '\u200b'
+    return "".join(out)
+
+
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
     """A ' (did you mean 'x'?)' suffix when a close match exists, else ''."""
     import difflib

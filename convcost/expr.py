@@ -7,13 +7,16 @@ ever passed to ``eval``. Numbers are bounded so an expression cannot allocate or
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import Loc, SpecError
+from .source import shorten
 
 MAX_EXPR_CHARS = 400
 MAX_MAGNITUDE = 10**15
@@ -38,12 +41,24 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return new
 
 
+MAX_ROUND_DIGITS = 30
+
+
+def bounded_round(value: float, ndigits: int | None = None) -> float:
+    """round(), with the digits bounded: round(10, -10**9) would compute 10**(10**9) and never return."""
+    if ndigits is None:
+        return round(value)
+    if isinstance(ndigits, bool) or not isinstance(ndigits, int) or abs(ndigits) > MAX_ROUND_DIGITS:
+        raise ValueError(f"round()'s digits must be an integer from -{MAX_ROUND_DIGITS} to {MAX_ROUND_DIGITS}, got {ndigits}")
+    return round(value, ndigits)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min,
     "max": max,
     "abs": abs,
     "int": int,
-    "round": round,
+    "round": bounded_round,
     "ceil": math.ceil,
     "floor": math.floor,
     "make_divisible": make_divisible,
@@ -58,6 +73,29 @@ _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
+_OP_SIGNS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**"}
+MAX_EXPONENT = 64
+MAX_POW_BASE = 10**6
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return type(value).__name__
+
+
+def _magnitude(value: float) -> str:
+    """A value for a message: 1.84e+19, or 'a 400-digit number' for ints too large for a float."""
+    try:
+        return f"{value:.3g}"
+    except OverflowError:  # only ints get here
+        return f"a {int(int(value).bit_length() * 0.30103) + 1}-digit number"
+
+
 _CMPOPS: dict[type, Callable[[Any, Any], bool]] = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
@@ -93,7 +131,7 @@ def substitute(text: str, env: Mapping[str, Any], loc: Loc) -> Any:
         out = str(value)
         size += len(out)
         if size > MAX_STRING:
-            raise SpecError(f"substituted string is longer than {MAX_STRING:,} characters (limit)", loc)
+            raise SpecError(f"substituted string is longer than {MAX_STRING:,} characters (limit, see docs/limits.md)", loc)
         return out
 
     return _PIECE.sub(piece, text)
@@ -108,16 +146,29 @@ def _lookup(name: str, env: Mapping[str, Any], loc: Loc) -> Any:
     return env[name]
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse(source: str) -> ast.expr:
+    """The parsed expression; cached, since a repeated layer evaluates the same text many times."""
+    with warnings.catch_warnings():  # e.g. SyntaxWarning for '1if x else 2': not the user's concern
+        warnings.simplefilter("ignore")
+        return ast.parse(source.strip(), mode="eval").body
+
+
 def evaluate(source: str, env: Mapping[str, Any], loc: Loc) -> Any:
     """Evaluate one expression over ``env``; every failure is a :class:`SpecError` at ``loc``."""
     if len(source) > MAX_EXPR_CHARS:
-        raise SpecError(f"expression is longer than {MAX_EXPR_CHARS} characters", loc)
+        raise SpecError(
+            f"expression is longer than {MAX_EXPR_CHARS} characters (limit, see docs/limits.md); "
+            "compute parts of it in 'vars'",
+            loc,
+        )
     try:
-        tree = ast.parse(source.strip(), mode="eval")
-    except SyntaxError:
-        raise SpecError(f"invalid expression '${{{source}}}'", loc) from None
+        tree = _parse(source)
+    except (SyntaxError, ValueError) as e:  # ValueError: NUL characters on some Python versions
+        why = getattr(e, "msg", None) or str(e)
+        raise SpecError(f"invalid expression '${{{source}}}': {why}", loc) from None
     try:
-        return _Eval(env, loc).visit(tree.body)
+        return _Eval(env, loc).visit(tree)
     except SpecError:
         raise
     except ZeroDivisionError:
@@ -135,8 +186,13 @@ class _Eval:
 
     def visit(self, node: ast.AST) -> Any:
         value = self._visit(node)
+        if isinstance(value, complex):
+            raise SpecError("expression gives a complex number (a fractional power of a negative number?)", self.loc)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > MAX_MAGNITUDE:
-            raise SpecError(f"expression value {value:.3g} is out of range (limit {MAX_MAGNITUDE:.0e})", self.loc)
+            raise SpecError(
+                f"expression value {_magnitude(value)} is out of range (limit ±{MAX_MAGNITUDE:.0e}, see docs/limits.md)",
+                self.loc,
+            )
         return value
 
     def join_strings(self, op: ast.operator, left: Any, right: Any) -> str:
@@ -144,7 +200,9 @@ class _Eval:
         if not isinstance(op, ast.Add) or not (isinstance(left, str) and isinstance(right, str)):
             raise SpecError("strings in expressions can only be joined to strings with '+'", self.loc)
         if len(left) + len(right) > MAX_STRING:
-            raise SpecError(f"string in expression is longer than {MAX_STRING:,} characters (limit)", self.loc)
+            raise SpecError(
+                f"string in expression is longer than {MAX_STRING:,} characters (limit, see docs/limits.md)", self.loc
+            )
         return left + right
 
     def _visit(self, node: ast.AST) -> Any:
@@ -158,8 +216,18 @@ class _Eval:
             left, right = self.visit(node.left), self.visit(node.right)
             if isinstance(left, str) or isinstance(right, str):
                 return self.join_strings(node.op, left, right)
-            if isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > 10**6):
-                raise SpecError("exponent too large in expression", self.loc)
+            if not isinstance(left, (int, float)) or not isinstance(right, (int, float)):  # a list from 'vars'
+                raise SpecError(
+                    f"'{_OP_SIGNS[type(node.op)]}' needs numbers, got {_kind(left)} and {_kind(right)}; "
+                    "a list can only be passed to min() or max()",
+                    self.loc,
+                )
+            if isinstance(node.op, ast.Pow) and (abs(right) > MAX_EXPONENT or abs(left) > MAX_POW_BASE):
+                raise SpecError(
+                    f"exponent too large in expression: '**' takes exponents within ±{MAX_EXPONENT} and bases within "
+                    f"±{MAX_POW_BASE:,} (limit, see docs/limits.md)",
+                    self.loc,
+                )
             return _BINOPS[type(node.op)](left, right)
         if isinstance(node, ast.UnaryOp):
             operand = self.visit(node.operand)
@@ -193,4 +261,9 @@ class _Eval:
                     self.loc,
                 )
             return fn(*[self.visit(a) for a in node.args])
-        raise SpecError(f"unsupported syntax in expression: {ast.unparse(node)}", self.loc)
+        raise SpecError(
+            f"unsupported syntax in expression: {shorten(ast.unparse(node))}; expressions take numbers, strings, "
+            "variables, + - * / // % **, comparisons, and/or/not, 'a if c else b' and calls of "
+            f"{', '.join(sorted(FUNCTIONS))}",
+            self.loc,
+        )

@@ -20,19 +20,21 @@ from .expr import substitute
 from .ops import lookup
 from .ops.macros import MACROS
 from .ops.registry import ArgError, NoArgs, OpRule, Shape, ShapeError
-from .source import YMap, YNode, YScalar, YSeq, type_name
+from .source import YMap, YNode, YScalar, YSeq, shorten, type_name
 from .spec import ITEM_KEYS, Branch, Item, ModelSpec, SpecFile
 
 INPUT = -1
-MAX_LAYERS = 200_000
+MAX_LAYERS = 50_000  # the largest CNNs have a few thousand; rendering 50,000 takes seconds
 MAX_REPEAT = 10_000
 MAX_BATCH = 1_000_000
 MAX_NESTING = 64
 # Work budget of one model's expansion, in steps: a layer instance visited (even one that 'when'
-# skips), a repeat iteration, a block call, an expression evaluated, each scope level of an emitted
-# layer; larger environments and longer expressions cost proportionally more. It bounds the time and
+# skips), a block call, an expression evaluated, each scope level of an emitted layer: 1 each; a
+# repeat iteration (it opens a scope that is kept): ITERATION_STEPS; an expression: 1 per 2 characters;
+# larger environments cost proportionally more. A step is about a microsecond of work. It bounds the time and
 # memory of building AND analysing/rendering a graph whatever the spec does (docs/limits.md).
-MAX_STEPS = 2_000_000
+MAX_STEPS = 1_000_000
+ITERATION_STEPS = 4
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,15 @@ class Graph:
         return self.input_shape if index == INPUT else self.nodes[index].shape
 
 
+def got(node: YNode, value: Any) -> str:
+    """What a value turned out to be, for a message: the value of an expression beside its text."""
+    if isinstance(node, YScalar) and isinstance(node.value, str) and "$" in node.value:
+        from .ops.registry import _show
+
+        return f"{shorten(_show(value))} (from '{shorten(node.value)}')"
+    return type_name(node)
+
+
 def fmt_shape(shape: Shape) -> str:
     return "×".join(map(str, shape))
 
@@ -139,6 +150,7 @@ class _Builder:
         self.calls: list[str] = []
         self.globals: dict[str, Any] = {}  # file and model vars: visible in every block
         self.steps = 0
+        self.other_steps = sum(n for m, n in spec.work.items() if m != model.name)  # the file's other models
 
     # ---- entry ---------------------------------------------------------------------------
     def build(self, batch: int | None) -> Graph:
@@ -150,16 +162,27 @@ class _Builder:
         for d in inp.shape:
             dims.append(self.int_value(d, env, "input size"))
         self.input_shape = tuple(dims)
-        self.batch = batch if batch is not None else (self.int_value(inp.batch, env, "batch") if inp.batch else 1)
-        if self.batch > MAX_BATCH:
-            raise SpecError(f"batch {self.batch:,} is too large (limit {MAX_BATCH:,})", inp.loc)
+        if batch is not None:
+            if batch > MAX_BATCH:
+                from .errors import UsageError
+
+                raise UsageError(f"--batch {batch:,} is too large (limit {MAX_BATCH:,}, see docs/limits.md)")
+            self.batch = batch
+        else:
+            self.batch = self.int_value(inp.batch, env, "batch") if inp.batch else 1
+            if self.batch > MAX_BATCH:
+                raise SpecError(
+                    f"batch {self.batch:,} is too large (limit {MAX_BATCH:,}, see docs/limits.md)",
+                    inp.batch.loc if inp.batch else inp.loc,
+                )
         if not self.model.layers:
-            raise SpecError(f"model '{self.model.name}' has no layers", self.model.loc)
+            raise SpecError(f"model '{self.model.name}' has an empty 'layers' list; add at least one layer", self.model.loc)
         self.seq(self.model.layers, env, INPUT, _Frame(()), 0)
         if not self.nodes:
             raise SpecError(f"model '{self.model.name}' has no layers left after 'when' conditions", self.model.loc)
         used = {n.scope[:k] for n in self.nodes for k in range(1, len(n.scope) + 1)}
         scopes = tuple(s for s in self.scopes if s.path in used)  # drop scopes left empty by 'when'
+        self.spec.work[self.model.name] = self.steps
         return Graph(
             self.model.name, self.spec.path, self.batch, self.input_shape, tuple(self.nodes), scopes,
             self.model.description,
@@ -168,10 +191,13 @@ class _Builder:
     def spend(self, steps: int, loc: Loc) -> None:
         """Charge ``steps`` to the work budget; past MAX_STEPS the build stops with a message."""
         self.steps += steps
-        if self.steps > MAX_STEPS:
+        if self.steps + self.other_steps > MAX_STEPS:
+            what = f"model '{self.model.name}'" if not self.other_steps else (
+                f"the models of this spec (up to model '{self.model.name}')"
+            )
             raise SpecError(
-                f"model '{self.model.name}' takes more than {MAX_STEPS:,} steps to expand (limit, see docs/limits.md); "
-                "lower 'repeat' counts, nesting or the number of layers",
+                f"{what} take{'s' if not self.other_steps else ''} more than {MAX_STEPS:,} steps to expand "
+                "(limit, see docs/limits.md); lower 'repeat' counts, nesting or the number of layers",
                 loc,
             )
 
@@ -186,12 +212,12 @@ class _Builder:
     def value(self, node: YNode, env: Mapping[str, Any]) -> Any:
         if isinstance(node, YScalar):
             if isinstance(node.value, str) and "$" in node.value:
-                self.spend(1 + len(node.value) // 8, node.loc)
+                self.spend(1 + len(node.value) // 2, node.loc)  # evaluating costs ~0.7 µs per character
                 return substitute(node.value, env, node.loc)
             return node.value
         if isinstance(node, YSeq):
             return [self.value(n, env) for n in node.items]
-        raise SpecError("a value cannot be a mapping here", node.loc)
+        raise SpecError("expected a number, string, boolean or list here, got a mapping", node.loc)
 
     def int_value(self, node: YNode, env: Mapping[str, Any], what: str) -> int:
         from .ops.registry import pos_int
@@ -264,26 +290,32 @@ class _Builder:
 
     def item(self, item: Item, env: Mapping[str, Any], inp: int, frame: _Frame, depth: int) -> int:
         if depth > MAX_NESTING:
-            raise SpecError(f"layers are nested more than {MAX_NESTING} levels deep", item.loc)
+            raise SpecError(
+                f"layers are nested more than {MAX_NESTING} levels deep (limit, see docs/limits.md); "
+                "flatten some blocks or seqs",
+                item.loc,
+            )
         self.spend(1 + len(env) // 16, item.loc)
         env = self.item_env(env, inp)
         if item.when is not None:
             cond = self.value(item.when, env)
             if not isinstance(cond, bool):
-                raise SpecError(f"'when' must be true or false, got {type_name(item.when)}", item.when.loc)
+                raise SpecError(f"'when' must be true or false, got {got(item.when, cond)}", item.when.loc)
             if not cond:
                 return inp
         if item.repeat is None:
             return self.once(item, env, inp, frame, depth)
         times = self.value(item.repeat, env)
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-            raise SpecError(f"'repeat' must be a positive integer, got {type_name(item.repeat)}", item.repeat.loc)
+            raise SpecError(f"'repeat' must be a positive integer, got {got(item.repeat, times)}", item.repeat.loc)
         if times > MAX_REPEAT:
-            raise SpecError(f"'repeat: {times:,}' is more than the limit of {MAX_REPEAT:,}", item.repeat.loc)
+            raise SpecError(
+                f"'repeat: {times:,}' is more than the limit of {MAX_REPEAT:,} (see docs/limits.md)", item.repeat.loc
+            )
         name = self.name_in(frame, item.name, self.hint(item), env, item.loc)
         outer = self.open_scope(frame, name, "repeat", f"{item.op} ×{times}", item.loc)
         for i in range(times):
-            self.spend(1 + len(env) // 16, item.loc)
+            self.spend(ITERATION_STEPS + len(env) // 16, item.loc)
             inner_env = self.item_env({**env, "i": i}, inp)
             inner = self.open_scope(outer, str(i), "iteration", item.op, item.loc)
             this = first_iteration(item) if i == 0 and item.first is not None else item
@@ -362,7 +394,7 @@ class _Builder:
             elif default is not None:
                 local[pname] = self.value(default, local)
             else:
-                raise SpecError(f"block '{item.op}' needs parameter '{pname}'", item.loc)
+                raise SpecError(f"block '{item.op}' needs parameter '{pname}'; pass it: '{item.op}: {{{pname}: ...}}'", item.loc)
         local = self.env_with(self.item_env(local, inp), block.vars)
         self.calls.append(item.op)
         try:
@@ -414,7 +446,7 @@ class _Builder:
             return True
         value = self.value(node, env)
         if not isinstance(value, bool):
-            raise SpecError(f"'connect' must be true or false, got {type_name(node)}", node.loc)
+            raise SpecError(f"'connect' must be true or false, got {got(node, value)}", node.loc)
         return value
 
     def branch_name(self, frame: _Frame, br: Branch) -> str:
@@ -432,7 +464,10 @@ class _Builder:
 
     def emit(self, rule: OpRule, args: Any, inputs: tuple[int, ...], path: tuple[str, ...], name: str, item: Item) -> int:
         if len(self.nodes) >= MAX_LAYERS:
-            raise SpecError(f"model has more than {MAX_LAYERS:,} layers (limit, see docs/limits.md)", item.loc)
+            raise SpecError(
+                f"model has more than {MAX_LAYERS:,} layers (limit, see docs/limits.md); lower 'repeat' counts",
+                item.loc,
+            )
         self.spend(1 + len(path), item.loc)  # analysis and renderers do work per scope level of each layer
         full = ".".join((*path, name))
         in_shapes = tuple(self.shape_of(i) for i in inputs)

@@ -117,11 +117,11 @@ class _BoundedComposer(yaml.composer.Composer):
         if not self.check_event(yaml.AliasEvent):
             self.nodes += 1
             if self.nodes > MAX_NODES:
-                raise SpecError(f"spec has more than {MAX_NODES:,} YAML nodes (limit)", self._here())
+                raise SpecError(f"spec has more than {MAX_NODES:,} YAML nodes (limit, see docs/limits.md)", self._here())
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                raise SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels (limit)", self._here())
+                raise SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels (limit, see docs/limits.md)", self._here())
             return super().compose_node(parent, index)  # type: ignore[no-any-return]
         finally:
             self.depth -= 1
@@ -185,10 +185,18 @@ def load_yaml(text: str, filename: str) -> YNode:
     except yaml.YAMLError as e:
         raise _syntax_error(e, text, filename) from None
     except RecursionError:  # pragma: no cover - the composer's depth limit comes first
-        raise SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels (limit)", Loc(filename)) from None
+        raise SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels (limit, see docs/limits.md)", Loc(filename)) from None
     if root is None:
         raise SpecError("empty spec: expected a mapping with 'models' (or 'input' and 'layers')", Loc(filename, 1, 1))
     return _Converter(filename).convert(root, 0)
+
+
+_HINTS = {
+    "found character '\\t' that cannot start any token": "; indent with spaces, not tabs",
+    "mapping values are not allowed here": (
+        "; a value that holds ': ' must be quoted, and a nested mapping goes on its own indented lines or in {...}"
+    ),
+}
 
 
 def _syntax_error(e: yaml.YAMLError, text: str, filename: str) -> SpecError:
@@ -203,6 +211,11 @@ def _syntax_error(e: yaml.YAMLError, text: str, filename: str) -> SpecError:
         if e.problem == "but found another document":
             return SpecError("a spec is one YAML document; remove the second '---' and what follows", loc)
         problem = e.problem or e.context or "invalid YAML"
+        problem += _HINTS.get(problem, "")
+        if e.context == "while scanning a quoted scalar":
+            problem += "; a quote is not closed"
+        if problem.startswith("found undefined alias"):
+            problem += "; define the anchor ('&name') before the alias ('*name')"
         where = ""
         if e.context and e.problem and e.context_mark is not None and e.context_mark is not mark:
             cm = e.context_mark
@@ -239,11 +252,12 @@ class _Converter:
         self.count += 1
         if self.count > MAX_NODES:
             raise SpecError(
-                f"spec expands to more than {MAX_NODES:,} YAML nodes (aliases multiply them); refusing to continue",
+                f"spec expands to more than {MAX_NODES:,} YAML nodes (limit, see docs/limits.md); aliases multiply "
+                "the nodes they point to: use 'repeat' or a block instead",
                 self.loc(node),
             )
         if depth > MAX_DEPTH:
-            raise SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels (limit)", self.loc(node))
+            raise SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels (limit, see docs/limits.md)", self.loc(node))
         if isinstance(node, yaml.ScalarNode):
             return YScalar(self.scalar(node), self.loc(node))
         if node.tag not in _COLLECTION_TAGS:
@@ -265,11 +279,13 @@ class _Converter:
         keys: dict[str, Loc] = {}
         for knode, vnode in node.value:
             kloc = self.loc(knode)
-            if not isinstance(knode, yaml.ScalarNode) or not isinstance(self.scalar(knode), str):
-                raise SpecError("mapping keys must be plain strings", kloc)
-            key = str(knode.value)
-            if key == "<<":
+            if isinstance(knode, yaml.ScalarNode) and knode.value == "<<" and knode.tag.endswith(":merge"):
                 raise SpecError("YAML merge keys ('<<') are not supported; use a block with parameters", kloc)
+            if not isinstance(knode, yaml.ScalarNode):
+                raise SpecError("mapping keys must be plain strings, got a list or mapping", kloc)
+            if not isinstance(self.scalar(knode), str):
+                raise SpecError(f"mapping keys must be plain strings, got '{shorten(knode.value)}'; quote it", kloc)
+            key = str(knode.value)
             if key in items:
                 raise SpecError(f"duplicate key '{shorten(key)}' (first at line {keys[key].line})", kloc)
             keys[key] = kloc
@@ -285,11 +301,14 @@ class _Converter:
         if plain is None:
             raise SpecError(f"unsupported YAML tag '{_tag(node.tag)}'; specs use plain YAML only", self.loc(node))
         if node.tag == "tag:yaml.org,2002:int" and len(node.value) > _MAX_NUMBER_CHARS:
-            raise SpecError(f"integer '{shorten(node.value, 30)}' is too large (limit 10^18)", self.loc(node))
+            raise SpecError(
+                f"integer '{shorten(node.value, 30)}' is too large (limit 10^18, see docs/limits.md)", self.loc(node)
+            )
         try:
             value = plain(self.scalars, node)
-        except (ValueError, OverflowError, yaml.constructor.ConstructorError):
-            raise SpecError(f"cannot read value '{shorten(node.value)}'", self.loc(node)) from None
+        except (ValueError, OverflowError, IndexError, KeyError, yaml.constructor.ConstructorError):
+            # e.g. an explicit tag on a value that does not fit it: '!!int ""', '!!bool maybe'
+            raise SpecError(f"cannot read '{shorten(node.value)}' as {_tag(node.tag)}", self.loc(node)) from None
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
-            raise SpecError(f"integer {value} is too large (limit 10^18)", self.loc(node))
+            raise SpecError(f"integer {value} is too large (limit 10^18, see docs/limits.md)", self.loc(node))
         return value  # type: ignore[no-any-return]

@@ -8,7 +8,7 @@ argument name exists. Values may still hold ``$`` expressions; the graph builder
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import Loc, SpecError, did_you_mean
@@ -94,6 +94,9 @@ class SpecFile:
     blocks: dict[str, BlockSpec]
     vars: YMap | None
     root: YMap
+    # Work steps each model took to build (graph.MAX_STEPS bounds their sum, so a file cannot
+    # multiply the work with many models, e.g. aliases of one huge model); a rebuild replaces its entry.
+    work: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
 
 def load_spec(path: str | Path, display_name: str | None = None) -> SpecFile:
@@ -187,7 +190,7 @@ class _Parser:
             if not VAR_RE.fullmatch(key):
                 raise SpecError(f"variable name '{key}' must be letters, digits and '_'", kloc)
             if key in RESERVED_VARS:
-                raise SpecError(f"'{key}' is a reserved variable name", kloc)
+                raise SpecError(f"'{key}' is a reserved variable name (set by convcost); choose another name", kloc)
         return vmap
 
     def model(self, name: str, node: YMap, loc: Loc) -> ModelSpec:
@@ -195,10 +198,10 @@ class _Parser:
         if node.get("input") is None:
             raise SpecError(f"model '{name}' has no 'input' shape; add e.g. 'input: [3, 224, 224]' (C, H, W)", loc)
         if node.get("layers") is None:
-            raise SpecError(f"model '{name}' has no 'layers'", loc)
+            raise SpecError(f"model '{name}' has no 'layers'; add e.g. 'layers: [conv: {{out: 64, kernel: 3}}]'", loc)
         desc = node.get("description")
         if desc is not None and not (isinstance(desc, YScalar) and isinstance(desc.value, str)):
-            raise SpecError("'description' must be a string", desc.loc)
+            raise SpecError(f"'description' must be a string, got {type_name(desc)}; quote it", desc.loc)
         vars_node = node.get("vars")
         return ModelSpec(
             name=name,
@@ -246,9 +249,13 @@ class _Parser:
                 params[pname] = None if isinstance(default, YScalar) and default.value is None else default
         for pname, ploc in param_locs.items():
             if not VAR_RE.fullmatch(pname) or pname in RESERVED_VARS or pname in ITEM_KEYS:
-                raise SpecError(f"'{pname}' cannot be a parameter name", ploc)
+                raise SpecError(
+                    f"'{pname}' cannot be a parameter name (it must be letters, digits and '_', and not one of "
+                    f"{', '.join((*RESERVED_VARS, *ITEM_KEYS))})",
+                    ploc,
+                )
         if bmap.get("layers") is None:
-            raise SpecError(f"block '{name}' has no 'layers'", loc)
+            raise SpecError(f"block '{name}' has no 'layers'; add e.g. 'layers: [conv: {{out: 64, kernel: 3}}]'", loc)
         vars_node = bmap.get("vars")
         return BlockSpec(
             name=name,
@@ -276,7 +283,10 @@ class _Parser:
         rule = lookup(word)
         if rule is not None:
             return "op", rule.name
-        raise SpecError(f"unknown op '{word}'{did_you_mean(word, self.known())}", loc)
+        hint = did_you_mean(word, self.known()) or (
+            "; not an op, a structure or a block under 'blocks:' (`convcost ops` lists the ops)"
+        )
+        raise SpecError(f"unknown op '{word}'{hint}", loc)
 
     def item(self, node: YNode) -> Item:
         if isinstance(node, YScalar):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+MAX_COUNT = 1e30  # far above any model; keeps inf and 1e999 out of integer arithmetic
 _UNITS = (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3))
 _PARSE = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]?)\s*")
 
@@ -25,9 +26,14 @@ def parse_count(text: str | int | float) -> int:
     if isinstance(text, (int, float)):
         if text < 0:
             raise ValueError(f"a count cannot be negative: {text}")
+        if not text <= MAX_COUNT:  # also NaN
+            raise ValueError(f"a count must be at most 1e30, got {text}")
         return round(text)
     m = _PARSE.fullmatch(text.replace(",", "").replace("_", ""))
     if not m:
         raise ValueError(f"expected a count like 25.6M or 4.1G, got '{text}'")
     scale = dict(_UNITS).get(m.group(2).upper(), 1)
-    return round(float(m.group(1)) * scale)
+    value = float(m.group(1)) * scale
+    if not value <= MAX_COUNT:
+        raise ValueError(f"a count must be at most 1e30, got '{text}'")
+    return round(value)

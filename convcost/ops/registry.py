@@ -132,13 +132,13 @@ def arg(convert: Converter, doc: str = "") -> dict[str, Any]:
 
 def _int(value: Any, what: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, float) and value.is_integer() and minimum <= value <= MAX_DIM:
             raise ArgError(f"must be an integer, got {value} (write {int(value)})")
         raise ArgError(f"must be {what}, got {_show(value)}")
     if value < minimum:
         raise ArgError(f"must be {what}, got {value}")
     if value > MAX_DIM:
-        raise ArgError(f"{value} is too large (limit {MAX_DIM:,})")
+        raise ArgError(f"must be at most {MAX_DIM:,} (limit, see docs/limits.md), got {value:,}")
     return value
 
 

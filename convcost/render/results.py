@@ -26,6 +26,8 @@ def load_result(path: str | Path, schema: str) -> dict[str, Any]:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise SpecError(f"not valid JSON: {e.msg}", Loc(name, e.lineno, e.colno)) from None
+    except ValueError:  # an integer with more digits than Python converts
+        raise SpecError("JSON holds an integer with more than 4,300 digits", Loc(name)) from None
     except RecursionError:
         raise SpecError("JSON is nested too deeply", Loc(name)) from None
     got = doc.get("schema") if isinstance(doc, dict) else None
