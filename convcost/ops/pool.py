@@ -24,9 +24,10 @@ def _window_shape(kind: str, a: PoolArgs, shape: Shape) -> Shape:
     for size, k, s, p, axis in zip((h, w), a.kernel, stride, a.padding, "HW"):
         if 2 * p > k:
             raise ShapeError(f"padding {p} must be at most half the kernel {k} (as in torch)", "padding")
-        if k > size + 2 * p:
+        out = conv_out_size(size, k, s, p, 1, a.ceil_mode)
+        if out < 1:  # in ceil mode torch accepts a window larger than the input if one output remains
             raise ShapeError(f"kernel {k} is larger than the padded input {axis}={size + 2 * p}", "kernel")
-        dims.append(conv_out_size(size, k, s, p, 1, a.ceil_mode))
+        dims.append(out)
     return (c, dims[0], dims[1])
 
 
