@@ -61,6 +61,18 @@ def test_pointwise_and_depthwise_are_convs() -> None:
     assert pw.cost.macs == 5 * 5 * 5 * 16
 
 
+def test_depthwise_padding_default_explicit_and_same() -> None:
+    a = one(
+        "  - depthwise: {kernel: 4}\n  - depthwise: {kernel: 4, padding: same}\n"
+        "  - dwsep: {out: 2, kernel: 2, padding: [0, 1]}"
+    )
+    even, same, sep = a.layers[0], a.layers[1], a.layers[2]
+    assert even.node.shape == (8, 9, 9)  # default pad (4-1)//2 = 1: 10 + 2 - 3 - 1 + 1 = 9
+    assert same.node.shape == (8, 9, 9)  # 'same' keeps 9×9 even for the even kernel (as torch)
+    assert same.cost.macs == 9 * 9 * 8 * 1 * 4 * 4
+    assert sep.node.shape == (8, 8, 10)  # H: 9 - 2 + 1 = 8; W: 9 + 2 - 2 + 1 = 10
+
+
 def test_dwsep_with_bn_and_act() -> None:
     a = one("  - dwsep: {out: 4, bn: true, act: relu6}")
     assert [lc.node.name for lc in a.layers] == [

@@ -12,7 +12,7 @@ from typing import Any
 
 from .basic import BatchNormArgs
 from .conv import ConvArgs
-from .registry import REGISTRY, NoArgs, Shape, ShapeError, arg, boolean, choice, nonneg_int, optional, pair, pos_int
+from .registry import REGISTRY, NoArgs, Shape, ShapeError, arg, boolean, choice, optional, padding, pair, pos_int
 
 Expansion = list[tuple[str, str, Any]]
 
@@ -64,8 +64,9 @@ def _pointwise(a: PointwiseArgs, shape: Shape) -> Expansion:
 class DepthwiseArgs:
     kernel: tuple[int, int] = field(default=(3, 3), metadata=arg(pair(pos_int), "kernel size"))
     stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "stride"))
-    padding: tuple[int, int] | None = field(
-        default=None, metadata=arg(optional(pair(nonneg_int)), "padding (default: d·(k−1)/2, size-keeping)")
+    padding: tuple[int, int] | str | None = field(
+        default=None,
+        metadata=arg(optional(padding), "padding: int, [ph, pw], 'same' or 'valid' (default ⌊d·(k−1)/2⌋ per side)"),
     )
     dilation: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "dilation"))
     multiplier: int = field(default=1, metadata=arg(pos_int, "channel multiplier (out = in · multiplier)"))
@@ -92,8 +93,8 @@ class SeparableArgs:
     out: int = field(metadata=arg(pos_int, "output channels of the pointwise conv"))
     kernel: tuple[int, int] = field(default=(3, 3), metadata=arg(pair(pos_int), "depthwise kernel size"))
     stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "depthwise stride"))
-    padding: tuple[int, int] | None = field(
-        default=None, metadata=arg(optional(pair(nonneg_int)), "depthwise padding (default size-keeping)")
+    padding: tuple[int, int] | str | None = field(
+        default=None, metadata=arg(optional(padding), "depthwise padding (default ⌊d·(k−1)/2⌋ per side)")
     )
     dilation: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "depthwise dilation"))
     bias: bool | None = field(default=None, metadata=arg(optional(boolean), "conv biases (default: not bn)"))
