@@ -259,3 +259,36 @@ def test_documented_example_budget_passes() -> None:
                      str(CONFIGS.parent / "docs" / "budgets.yaml")])
     assert code == 0, out
     assert out.strip() == "convcost check: passed: 5 checks on 2 models, all within budget"
+
+
+def test_a_baseline_that_matches_no_model_checks_nothing_and_exits_2(here: Path) -> None:
+    baseline(here, NAIVE_MACS, ["naive"])
+    doc = json.loads((here / "base.json").read_text(encoding="utf-8"))
+    doc["models"][0]["name"] = "renamed"  # the spec's models are naive and bottleneck
+    write(here, "base.json", json.dumps(doc))
+    code, out = run(["check", "--baseline", "base.json"])
+    assert code == 2, out
+    assert "nothing was checked on 2 model(s): model 'naive' is not in the baseline" in out
+
+
+def test_max_growth_without_a_baseline_checks_nothing_and_exits_2(here: Path) -> None:
+    write(here, "g.yaml", "max_growth: 1%\n")
+    code, out = run(["check", "-B", "g.yaml"])
+    assert code == 2, out
+    assert "the budgets set only max_growth, which needs --baseline FILE.json" in out
+
+
+def test_summary_path_is_checked_before_any_check(here: Path) -> None:
+    write(here, "budget.yaml", BUDGET)
+    code, out = run(["check", "-B", "budget.yaml", "--summary", "no/such/dir/s.md"])
+    assert code == 2, out
+    assert "--summary no/such/dir/s.md: directory no/such/dir does not exist" in out
+    assert "FAILED" not in out  # refused up front, not after the verdict
+
+
+def test_a_failed_check_stays_exit_1_when_the_step_summary_cannot_be_written(here: Path) -> None:
+    write(here, "budget.yaml", BUDGET)
+    (here / "summary-dir").mkdir()  # appending to a directory fails
+    code, out = run(["check", "-B", "budget.yaml"], {"GITHUB_STEP_SUMMARY": str(here / "summary-dir")})
+    assert code == 1, out
+    assert "cannot append the step summary" in out

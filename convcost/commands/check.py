@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ..cli import EXIT_FINDINGS, EXIT_OK, app, user_errors
-from ..errors import UsageError
+from ..cli import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
+from ..errors import ConvcostError, UsageError
 
 
 @app.command()
@@ -42,6 +43,8 @@ def check(
     from ..graph import build_graph
     from ..render.check_out import finding_line, summary_line, summary_markdown
 
+    if summary is not None:
+        _check_writable(summary)
     growth = cli_growth(max_growth)
     if growth is not None and not baseline:
         raise UsageError("--max-growth needs --baseline FILE.json to compare against")
@@ -76,6 +79,14 @@ def check(
         grown, notes = check_growth(analyses, base, budgets, growth)
         findings += grown
 
+    if not findings:  # a renamed model or the wrong baseline must not pass CI by checking nothing
+        if notes:
+            why = "; ".join(n.split(": note: ", 1)[-1] for n in notes)
+        elif not baseline and budgets.growth:
+            why = "the budgets set only max_growth, which needs --baseline FILE.json"
+        else:
+            why = "no budget applies to them"
+        raise UsageError(f"nothing was checked on {len(analyses)} model(s): {why}")
     gha = in_github_actions()
     for note in notes:
         print(note)
@@ -87,10 +98,25 @@ def check(
             print(annotation("error", f.message, f.loc, "convcost budget"))
     print(summary_line(findings, len(analyses)))
     md = summary_markdown(findings, len(analyses))
-    append_step_summary(md)
-    if summary:
-        from ..fsutil import atomic_write_text
+    code = EXIT_FINDINGS if any(not f.ok for f in findings) else EXIT_OK
+    try:
+        append_step_summary(md)
+        if summary:
+            from ..fsutil import atomic_write_text
 
-        atomic_write_text(summary, md)
+            atomic_write_text(summary, md)
+    except ConvcostError as e:  # the verdict above stands: a failed check stays exit 1
+        sys.stdout.flush()
+        print(f"{e}", file=sys.stderr)
+        raise typer.Exit(code if code == EXIT_FINDINGS else EXIT_BAD_INPUT) from None
     sys.stdout.flush()
-    raise typer.Exit(EXIT_FINDINGS if any(not f.ok for f in findings) else EXIT_OK)
+    raise typer.Exit(code)
+
+
+def _check_writable(path: str) -> None:
+    """Refuse a --summary path that cannot be written before any check runs."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"--summary {path}: is a directory")
+    if not (p.parent if str(p.parent) else Path(".")).is_dir():
+        raise UsageError(f"--summary {path}: directory {p.parent} does not exist")
