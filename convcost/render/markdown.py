@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..analysis import Analysis
 from ..graph import fmt_shape
 from ..units import human
+from .text import md_paragraph
 
 
 def escape(text: str) -> str:
@@ -44,7 +45,7 @@ def render_markdown(analyses: list[Analysis], depth: int | None = None) -> str:
         g = a.graph
         parts.append(f"## {escape(g.model)}\n")
         if g.description:
-            parts.append(f"{escape(g.description)}\n")
+            parts.append(f"{escape(md_paragraph(g.description))}\n")
         parts.append(
             f"Input {g.batch}×{fmt_shape(g.input_shape)} → output {g.batch}×{fmt_shape(g.output.shape)}, "
             f"{len(g.nodes)} layers (`{escape(g.file)}`).\n"

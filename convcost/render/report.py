@@ -14,6 +14,7 @@ from .compare_out import markdown_blocks, markdown_changes, markdown_totals
 from .markdown import escape, layer_table, pct
 from .mermaid import mermaid_flowchart
 from .results import render_profile, render_verify
+from .text import md_paragraph
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def model_section(a: Analysis, label: str, opts: ReportOptions) -> list[str]:
     g = a.graph
     out = [f"## {escape(label)}", ""]
     if g.description:
-        out += [escape(g.description), ""]
+        out += [escape(md_paragraph(g.description)), ""]
     out += [
         f"Input {g.batch}×{fmt_shape(g.input_shape)} → output {g.batch}×{fmt_shape(g.output.shape)}, "
         f"{plural(len(g.nodes), 'layer')}, from {code(g.file)}.",

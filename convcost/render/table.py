@@ -13,6 +13,7 @@ from typing import IO
 from ..analysis import Analysis
 from ..graph import fmt_shape
 from ..units import human
+from .text import one_line
 
 HEADERS = ("layer", "op", "output", "params", "MACs", "% MACs")
 RIGHT = (False, False, True, True, True, True)
@@ -65,7 +66,7 @@ def layer_table(a: Analysis, depth: int | None, style: Style) -> list[str]:
         rows.append((cells, code))
     title = f"{g.model}: {g.batch}×{fmt_shape(g.input_shape)} → {g.batch}×{fmt_shape(g.output.shape)}"
     if g.description:
-        title += f"  ({g.description})"
+        title += f"  ({one_line(g.description)})"
     return [style(title, "1"), *grid(HEADERS, rows, RIGHT, style)]
 
 
