@@ -37,6 +37,24 @@ def select_models(spec: SpecFile, models: list[str] | None) -> list[str]:
     return list(models)
 
 
+def select_across(files: list[SpecFile], models: list[str] | None) -> list[tuple[SpecFile, str]]:
+    """(file, model) pairs: every model of every file, or each named model, in the order named, from
+    every file that has it (``compare a.yaml b.yaml -m net`` takes 'net' from both). A name that is
+    in none of the files is an error naming the file (or files) and suggesting a close name."""
+    if not models:
+        return [(f, m) for f in files for m in f.models]
+    if len(files) == 1:
+        return [(files[0], m) for m in select_models(files[0], models)]
+    pairs: list[tuple[SpecFile, str]] = []
+    for m in models:
+        found = [f for f in files if m in f.models]
+        if not found:
+            known = sorted({n for f in files for n in f.models})
+            raise UsageError(f"no model '{m}' in any of the specs{did_you_mean(m, known)}; models: {', '.join(known)}")
+        pairs.extend((f, m) for f in found)
+    return pairs
+
+
 def load_graphs(path: str | Path | None, models: list[str] | None = None, batch: int | None = None) -> list[Graph]:
     spec = open_spec(path)
     return [build_graph(spec, m, batch) for m in select_models(spec, models)]

@@ -292,3 +292,11 @@ def test_a_failed_check_stays_exit_1_when_the_step_summary_cannot_be_written(her
     code, out = run(["check", "-B", "budget.yaml"], {"GITHUB_STEP_SUMMARY": str(here / "summary-dir")})
     assert code == 1, out
     assert "cannot append the step summary" in out
+
+
+def test_unknown_model_across_several_specs(here: Path) -> None:
+    spec = str(CONFIGS / "inception_naive_vs_bottleneck.yaml")
+    code, out = run(["check", spec, str(CONFIGS / "grouped_conv.yaml"), "-m", "bottlenek", "--max-growth", "1%",
+                     "--baseline", "b.json"])
+    assert code == 2, out
+    assert "no model 'bottlenek' in any of the specs (did you mean 'bottleneck'?)" in out

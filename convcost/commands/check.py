@@ -37,7 +37,7 @@ def check(
 ) -> None:
     """Check models against budgets and a baseline. Exit 0: pass, 1: over budget or grown, 2: bad input."""
     from ..analysis import analyze
-    from ..api import open_spec, select_models
+    from ..api import open_spec, select_across
     from ..budget import Budgets, check_growth, check_limits, cli_growth, load_baseline, load_budget_file, spec_budgets
     from ..ci import annotation, append_step_summary, in_github_actions
     from ..graph import build_graph
@@ -54,17 +54,7 @@ def check(
         budgets += spec_budgets(f)
     for path in budget or []:
         budgets += load_budget_file(path)
-    if model:
-        if len(files) == 1:
-            select_models(files[0], model)  # the error names the file and suggests a close name
-        for m in model:
-            if not any(m in f.models for f in files):
-                raise UsageError(f"no model '{m}' in any of the given specs")
-    analyses = [
-        analyze(build_graph(f, m, batch))
-        for f in files
-        for m in ([m for m in model if m in f.models] if model else list(f.models))
-    ]
+    analyses = [analyze(build_graph(f, m, batch)) for f, m in select_across(files, model)]
     if budgets.empty and not baseline:
         raise UsageError(
             "nothing to check: give --budget FILE.yaml, --baseline FILE.json, or add 'budget:' to the spec "
