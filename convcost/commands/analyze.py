@@ -10,6 +10,7 @@ import typer
 
 from ..api import analyze_file
 from ..cli import app, user_errors
+from ._output import check_output, emit, output_option, to_file
 
 
 class Format(str, Enum):
@@ -29,27 +30,29 @@ def analyze(
         None, "--depth", "-d", min=1, help="Show only N levels of the layer tree; deeper blocks collapse to a subtotal."
     ),
     batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the spec's batch size."),
+    output: Optional[str] = output_option(),
 ) -> None:
     """Count params, MACs, FLOPs and activations per layer, analytically (no torch needed)."""
+    check_output(output, [spec] if spec else None)
     analyses = analyze_file(spec, model, batch)
     if fmt is Format.json:
         from ..render.json_out import render_json
 
-        sys.stdout.write(render_json(analyses))
+        emit(render_json(analyses), output)
     elif fmt is Format.csv:
         from ..render.csv_out import render_csv
 
-        sys.stdout.write(render_csv(analyses))
+        emit(render_csv(analyses), output)
     elif fmt is Format.markdown:
         from ..render.markdown import render_markdown
 
-        sys.stdout.write(render_markdown(analyses, depth))
+        emit(render_markdown(analyses, depth), output)
     else:
         from ..render.table import render_table, use_color
 
-        color = use_color(sys.stdout)
-        sys.stdout.write(render_table(analyses, depth, color))
-        if spec is None:
+        color = use_color(sys.stdout) and not to_file(output)
+        emit(render_table(analyses, depth, color), output)
+        if spec is None and not to_file(output):
             sys.stdout.write(
                 "\nThis is the built-in example. Run `convcost analyze SPEC.yaml` on your own spec; "
                 "see configs/ and docs/spec.md.\n"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from ..cli import app, user_errors
+from ._output import check_output, console_for, emit, finish, output_option
 
 if TYPE_CHECKING:
     from ..compare import Comparison
@@ -43,10 +43,12 @@ def compare(
     batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
     profile: bool = typer.Option(False, "--profile", help="Also time each model (torch) and compare latency to MACs."),
     device: str = typer.Option("cpu", "--device", help="With --profile: cpu or cuda."),
+    output: Optional[str] = output_option(),
 ) -> None:
     """Compare params, MACs, FLOPs and activations of several models against the first."""
     from ..compare import load_analyses, make_comparison
 
+    check_output(output, specs)
     comp = make_comparison(load_analyses(specs or [], model, batch))
     latency = _latency(comp, device) if profile else None  # see convcost/profiling.py
     if fmt is Format.json:
@@ -61,21 +63,20 @@ def compare(
             doc = json.loads(text)
             doc["latency"] = latency_json(*latency)
             text = json.dumps(doc, indent=2) + "\n"
-        sys.stdout.write(text)
+        emit(text, output)
     elif fmt is Format.markdown:
         from ..render.compare_out import render_compare_markdown
 
-        sys.stdout.write(render_compare_markdown(comp, metric.value, depth))
+        text = render_compare_markdown(comp, metric.value, depth)
         if latency is not None:
             from ..render.profile_out import latency_lines
 
-            sys.stdout.write("\nMeasured latency (median):\n\n" + "".join(f"- {x}\n" for x in latency_lines(*latency)))
+            text += "\nMeasured latency (median):\n\n" + "".join(f"- {x}\n" for x in latency_lines(*latency))
+        emit(text, output)
     else:
-        from rich.console import Console
-
         from ..render.compare_out import print_comparison
 
-        console = Console(highlight=False)
+        console = console_for(output)
         print_comparison(console, comp, metric.value, depth)
         if latency is not None:
             from ..render.profile_out import latency_lines
@@ -83,6 +84,7 @@ def compare(
             console.print()
             for line in latency_lines(*latency):
                 console.print(line)
+        finish(console, output)
 
 
 def _latency(comp: Comparison, device: str) -> tuple[list[str], list[int], list[Timing]]:

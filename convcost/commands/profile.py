@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
@@ -13,6 +12,7 @@ import typer
 from ..api import load_graphs
 from ..cli import app, user_errors
 from ..memory import DTYPE_BYTES
+from ._output import check_output, console_for, emit, finish, output_option
 
 if TYPE_CHECKING:  # imported when a command runs: `convcost analyze` does not pay for them at start-up
     from ..profiling import ProfileRun, Progress
@@ -34,20 +34,19 @@ HW_HELP = "Roofline device profile: cpu, h100, h200, a100, or a name from --hw-f
 HW_FILE_HELP = "YAML file of device profiles (devices: {NAME: {peak: {fp32: 19.5 TFLOP/s}, bandwidth: 2 TB/s}})."
 
 
-def _emit(run: ProfileRun, fmt: Format, per_layer: bool) -> None:
+def _emit(run: ProfileRun, fmt: Format, per_layer: bool, output: Optional[str] = None) -> None:
     from ..render import profile_out as out
 
     if fmt is Format.json:
-        sys.stdout.write(out.render_json(run))
+        emit(out.render_json(run), output)
     elif fmt is Format.markdown:
-        sys.stdout.write(out.render_markdown(run))
+        emit(out.render_markdown(run), output)
     else:
-        from rich.console import Console
-
-        console = Console(highlight=False)
-        if not console.is_terminal:  # piped: wide enough for every column instead of 80
-            console = Console(highlight=False, width=150)
+        console = console_for(output)
+        if not console.is_terminal:  # piped or to a file: wide enough for every column instead of 80
+            console = console_for(output, width=150)
         (out.print_roofline if per_layer else out.print_profile)(console, run)
+        finish(console, output)
 
 
 def _hw(name: Optional[str], hw_file: Optional[str], default: str | None) -> DeviceProfile | None:
@@ -103,10 +102,12 @@ def profile(
     hw_file: Optional[str] = typer.Option(None, "--hw-file", help=HW_FILE_HELP),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr (terminals only)."),
+    output: Optional[str] = output_option(),
 ) -> None:
     """Time the model's torch modules (whole and per top-level block) beside FLOPs, bytes and the roofline."""
     from ..profiling import ProfileOptions, block_count, profile_graphs
 
+    check_output(output, [p for p in (spec, hw_file) if p])
     graphs = load_graphs(spec, model, batch)
     options = ProfileOptions(
         device=device.value,
@@ -121,7 +122,7 @@ def profile(
     total = sum(1 + (0 if whole_only else block_count(g)) for g in graphs)
     with progress_bar(total, progress) as step:
         run = profile_graphs(graphs, options, profile_hw, step)
-    _emit(run, fmt, per_layer=False)
+    _emit(run, fmt, per_layer=False, output=output)
 
 
 @app.command()
@@ -135,14 +136,16 @@ def roofline(
     hw_file: Optional[str] = typer.Option(None, "--hw-file", help=HW_FILE_HELP),
     blocks: bool = typer.Option(False, "--blocks", help="One row per top-level block instead of per layer."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+    output: Optional[str] = output_option(),
 ) -> None:
     """Analytic memory traffic, arithmetic intensity and roofline time per layer (no torch needed)."""
     from ..memory import dtype_bytes
     from ..profiling import ProfileRun, analytic_profile
 
     dtype_bytes(dtype)  # a clear error for an unknown dtype before anything else
+    check_output(output, [p for p in (spec, hw_file) if p])
     graphs = load_graphs(spec, model, batch)
     profile_hw = _hw(hw, hw_file, "cpu")
     assert profile_hw is not None
     run = ProfileRun(None, profile_hw, dtype, tuple(analytic_profile(g, dtype, profile_hw) for g in graphs))
-    _emit(run, fmt, per_layer=not blocks)
+    _emit(run, fmt, per_layer=not blocks, output=output)

@@ -35,7 +35,9 @@ def report(
     from ..compare import load_analyses
     from ..render.report import ReportOptions, render_report
     from ..render.results import load_result
+    from ._output import check_output
 
+    check_output(output, [*(specs or []), *(verify or []), *(profile or [])])
     analyses = load_analyses(specs or [], model, batch)
     opts = ReportOptions(
         title=title,

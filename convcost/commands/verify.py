@@ -11,6 +11,7 @@ import typer
 from ..api import load_graphs
 from ..cli import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..errors import UsageError
+from ._output import check_output, console_for, emit, finish, output_option
 
 INSTALL_HINT = "pip install torch==2.13.0 && pip install -e '.[torch]'"
 
@@ -66,25 +67,26 @@ def verify(
         "2G", "--max-memory", help="Largest real forward to run (bytes, e.g. 2G); above it, fvcore is skipped "
         "and the rest runs on the meta device."
     ),
+    output: Optional[str] = output_option(),
 ) -> None:
     """Build the spec as torch modules and check every layer's shape, params and fvcore/FlopCounterMode counts
     against what convcost predicts each tool reports. Exit 1 on any mismatch."""
     limit = _max_bytes(max_memory)
+    check_output(output, [spec] if spec else None)
     graphs = load_graphs(spec, model, batch)
     v = _load_verify()
     reports = [v.verify_graph(g, device.value, limit) for g in graphs]  # type: ignore[attr-defined]
     from ..render import verify_out
 
     if fmt is Format.json:
-        sys.stdout.write(verify_out.render_json(reports))
+        emit(verify_out.render_json(reports), output)
     elif fmt is Format.markdown:
-        sys.stdout.write(verify_out.render_markdown(reports, explain))
+        emit(verify_out.render_markdown(reports, explain), output)
     else:
-        from rich.console import Console
-
-        console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+        console = console_for(output, width=None if sys.stdout.isatty() and output is None else 160)
         for k, r in enumerate(reports):
             if k:
                 console.print()
             verify_out.print_report(console, r, explain)
+        finish(console, output)
     raise typer.Exit(EXIT_OK if all(r.ok for r in reports) else EXIT_FINDINGS)

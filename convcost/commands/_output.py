@@ -1,0 +1,69 @@
+"""`-o/--output FILE` for commands whose output a user saves (JSON baselines, reports): written
+atomically (a temporary file renamed over FILE), so an interrupted CI job never leaves half a file."""
+
+from __future__ import annotations
+
+import io
+import sys
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+OUTPUT_HELP = "Write the output to this file instead of stdout (atomically: the old file stays until the new one is whole)."
+
+
+def output_option() -> Any:
+    return typer.Option(None, "--output", "-o", help=OUTPUT_HELP)
+
+
+def to_file(output: Optional[str]) -> bool:
+    return output is not None and output != "-"
+
+
+def check_output(output: Optional[str], inputs: list[str] | None) -> None:
+    """Refuse an ``-o`` path that is one of the input files: the output would replace the spec."""
+    if not to_file(output) or not inputs:
+        return
+    import os
+
+    from ..errors import UsageError
+
+    assert output is not None
+    for path in inputs:
+        try:
+            same = os.path.samefile(path, output)
+        except OSError:  # either does not exist (yet)
+            same = False
+        if same:
+            raise UsageError(f"--output {output} is the input file {path}; write the output somewhere else")
+
+
+def emit(text: str, output: Optional[str]) -> None:
+    """``text`` to stdout, or atomically to ``output`` (with a 'wrote FILE' note on stderr)."""
+    if not to_file(output):
+        sys.stdout.write(text)
+        return
+    from ..fsutil import atomic_write_text
+
+    assert output is not None
+    atomic_write_text(output, text)
+    print(f"wrote {output}", file=sys.stderr)
+
+
+def console_for(output: Optional[str], width: Optional[int] = None) -> Console:
+    """A rich console on stdout, or one that records plain text (no colours) for ``emit``."""
+    from rich.console import Console
+
+    if not to_file(output):
+        return Console(highlight=False, width=width)
+    return Console(file=io.StringIO(), highlight=False, width=width or 150, color_system=None)
+
+
+def finish(console: Console, output: Optional[str]) -> None:
+    """Write what ``console_for(output)`` recorded, when it records."""
+    if to_file(output):
+        assert isinstance(console.file, io.StringIO)
+        emit(console.file.getvalue(), output)
