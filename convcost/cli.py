@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+MAX_MESSAGE = 2_000
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,7 +35,10 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ConvcostError as e:
-            print(printable(f"convcost: error: {e}" if e.loc is None else f"{e}"), file=sys.stderr)
+            text = printable(f"convcost: error: {e}" if e.loc is None else f"{e}")
+            if len(text) > MAX_MESSAGE:  # a message quotes the input: never echo megabytes of it
+                text = text[: MAX_MESSAGE - 1] + "…"
+            print(text, file=sys.stderr)
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return wrapper  # type: ignore[return-value]

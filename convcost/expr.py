@@ -141,8 +141,8 @@ def _lookup(name: str, env: Mapping[str, Any], loc: Loc) -> Any:
     if name not in env:
         from .errors import did_you_mean
 
-        known = ", ".join(sorted(env)) or "none"
-        raise SpecError(f"unknown variable '{name}'{did_you_mean(name, list(env))}; defined here: {known}", loc)
+        known = shorten(", ".join(sorted(env)) or "none", 300)
+        raise SpecError(f"unknown variable '{shorten(name)}'{did_you_mean(name, list(env))}; defined here: {known}", loc)
     return env[name]
 
 

@@ -256,7 +256,7 @@ class _Builder:
                 )
             if value in frame.taken:
                 first = frame.taken[value]
-                raise SpecError(f"duplicate layer name '{value}' (first used at line {first.line})", item_name.loc)
+                raise SpecError(f"duplicate layer name '{shorten(value)}' (first used at line {first.line})", item_name.loc)
             frame.taken[value] = item_name.loc
             return value
         while True:
@@ -382,7 +382,7 @@ class _Builder:
             if key not in block.params and key not in ITEM_KEYS:
                 params = ", ".join(block.params) or "none"
                 raise SpecError(
-                    f"block '{item.op}' has no parameter '{key}'{did_you_mean(key, list(block.params))}; "
+                    f"block '{item.op}' has no parameter '{shorten(key)}'{did_you_mean(key, list(block.params))}; "
                     f"its parameters: {params}",
                     kloc,
                 )
@@ -452,7 +452,7 @@ class _Builder:
     def branch_name(self, frame: _Frame, br: Branch) -> str:
         assert br.name is not None
         if br.name in frame.taken:
-            raise SpecError(f"duplicate name '{br.name}' in this scope", br.loc)
+            raise SpecError(f"duplicate name '{shorten(br.name)}' in this scope", br.loc)
         frame.taken[br.name] = br.loc
         return br.name
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import Loc, SpecError, did_you_mean
 from .ops import all_names, lookup
 from .ops.macros import MACROS
-from .source import YMap, YNode, YScalar, YSeq, load_yaml, read_text, type_name
+from .source import YMap, YNode, YScalar, YSeq, load_yaml, read_text, shorten, type_name
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -114,7 +114,7 @@ def check_keys(node: YMap, allowed: tuple[str, ...], what: str) -> None:
     for key, kloc in node.keys.items():
         if key not in allowed:
             raise SpecError(
-                f"unknown key '{key}' in {what}{did_you_mean(key, allowed)}; expected one of: {', '.join(allowed)}",
+                f"unknown key '{shorten(key)}' in {what}{did_you_mean(key, allowed)}; expected one of: {', '.join(allowed)}",
                 kloc,
             )
 
@@ -188,7 +188,7 @@ class _Parser:
         vmap = expect_map(node, "'vars'")
         for key, kloc in vmap.keys.items():
             if not VAR_RE.fullmatch(key):
-                raise SpecError(f"variable name '{key}' must be letters, digits and '_'", kloc)
+                raise SpecError(f"variable name '{shorten(key)}' must be letters, digits and '_'", kloc)
             if key in RESERVED_VARS:
                 raise SpecError(f"'{key}' is a reserved variable name (set by convcost); choose another name", kloc)
         return vmap
@@ -250,7 +250,7 @@ class _Parser:
         for pname, ploc in param_locs.items():
             if not VAR_RE.fullmatch(pname) or pname in RESERVED_VARS or pname in ITEM_KEYS:
                 raise SpecError(
-                    f"'{pname}' cannot be a parameter name (it must be letters, digits and '_', and not one of "
+                    f"'{shorten(pname)}' cannot be a parameter name (it must be letters, digits and '_', and not one of "
                     f"{', '.join((*RESERVED_VARS, *ITEM_KEYS))})",
                     ploc,
                 )
@@ -286,7 +286,7 @@ class _Parser:
         hint = did_you_mean(word, self.known()) or (
             "; not an op, a structure or a block under 'blocks:' (`convcost ops` lists the ops)"
         )
-        raise SpecError(f"unknown op '{word}'{hint}", loc)
+        raise SpecError(f"unknown op '{shorten(word)}'{hint}", loc)
 
     def item(self, node: YNode) -> Item:
         if isinstance(node, YScalar):

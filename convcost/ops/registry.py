@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..cost import Cost
+from ..source import shorten
 
 Shape = tuple[int, ...]
 MAX_DIM = 10**9
@@ -144,7 +145,7 @@ def _int(value: Any, what: str, minimum: int) -> int:
 
 def _show(value: Any) -> str:
     if isinstance(value, str):
-        return f"'{value}'"
+        return f"'{shorten(value)}'"
     if isinstance(value, (list, tuple)):
         return "a list"
     if value is None:
@@ -178,7 +179,7 @@ def padding(value: Any) -> tuple[int, int] | str:
     if isinstance(value, str):
         if value in ("same", "valid"):
             return value
-        raise ArgError(f"must be a non-negative integer, [h, w], 'same' or 'valid', got '{value}'")
+        raise ArgError(f"must be a non-negative integer, [h, w], 'same' or 'valid', got '{shorten(value)}'")
     return pair(nonneg_int)(value)
 
 
