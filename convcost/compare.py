@@ -87,17 +87,45 @@ def block_costs(a: Analysis, depth: int) -> dict[str, Cost]:
 
 def merged_order(lists: list[list[str]]) -> list[str]:
     """All names once: the first list's order; a newcomer goes after its predecessor in its own list,
-    or before its successor there, or at the end."""
-    order: list[str] = []
+    or before its successor there, or at the end.
+
+    Linear in the number of names: the order is a linked list (``after``/``before`` maps), so an
+    insertion in the middle costs O(1). Names within one list are unique (they are dict keys), so a
+    newcomer's predecessor is always placed already; only a list's first name looks ahead.
+    """
+    head: str | None = None
+    tail: str | None = None
+    after: dict[str, str | None] = {}
+    before: dict[str, str | None] = {}
+
+    def link(name: str, prev: str | None) -> None:
+        """Insert ``name`` right after ``prev`` (None: at the front)."""
+        nonlocal head, tail
+        nxt = head if prev is None else after[prev]
+        before[name], after[name] = prev, nxt
+        if prev is None:
+            head = name
+        else:
+            after[prev] = name
+        if nxt is None:
+            tail = name
+        else:
+            before[nxt] = name
+
     for names in lists:
         for k, name in enumerate(names):
-            if name in order:
+            if name in after:
                 continue
-            if k and names[k - 1] in order:
-                order.insert(order.index(names[k - 1]) + 1, name)
+            if k and names[k - 1] in after:
+                link(name, names[k - 1])
                 continue
-            later = [n for n in names[k + 1:] if n in order]
-            order.insert(order.index(later[0]) if later else len(order), name)
+            later = next((n for n in names[k + 1:] if n in after), None)
+            link(name, tail if later is None else before[later])
+    order: list[str] = []
+    node = head
+    while node is not None:
+        order.append(node)
+        node = after[node]
     return order
 
 

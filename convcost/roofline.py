@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .errors import SpecError, UsageError, did_you_mean
@@ -221,10 +222,14 @@ def layer_span(flops: int, nbytes: int, peak: float, bandwidth: float) -> Span:
 
 
 def total_span(spans: list[Span] | tuple[Span, ...]) -> Span:
-    out = Span()
-    for s in spans:
-        out = out + s
-    return out
+    return Span(
+        sum(s.flops for s in spans),
+        sum(s.bytes for s in spans),
+        sum((s.compute_s for s in spans), 0.0),
+        sum((s.memory_s for s in spans), 0.0),
+        sum((s.ideal_s for s in spans), 0.0),
+        sum((s.memory_bound_s for s in spans), 0.0),
+    )
 
 
 @dataclass(frozen=True)
@@ -234,7 +239,7 @@ class Roofline:
     dtype: str  # the peak used (may be tf32 while tensors are fp32)
     layers: tuple[Span, ...]  # aligned with memory.layers
 
-    @property
+    @cached_property
     def total(self) -> Span:
         return total_span(self.layers)
 

@@ -34,19 +34,19 @@ class Segment:
 
 
 def top_level_segments(graph: Graph) -> list[Segment]:
+    """The top-level blocks in node order (linear: each block's nodes are gathered in a list)."""
     kinds = {s.path: s.kind for s in graph.scopes}
-    segments: list[Segment] = []
+    runs: list[tuple[str, str, list[Node]]] = []
     key_of_last: str | None = None
     for n in graph.nodes:
         key = n.scope[0] if n.scope else n.short_name
-        if segments and key == key_of_last and n.scope:
-            last = segments[-1]
-            segments[-1] = Segment(last.name, last.kind, (*last.nodes, n))
+        if runs and key == key_of_last and n.scope:
+            runs[-1][2].append(n)
         else:
             kind = kinds.get(n.scope[:1], "layer") if n.scope else n.op
-            segments.append(Segment(key, kind, (n,)))
+            runs.append((key, kind, [n]))
         key_of_last = key
-    return segments
+    return [Segment(name, kind, tuple(nodes)) for name, kind, nodes in runs]
 
 
 __all__ = ["INPUT", "Segment", "top_level_segments"]

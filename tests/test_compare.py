@@ -8,6 +8,8 @@ import json
 import pytest
 from conftest import CONFIGS, ROOT
 from golden_files import assert_golden
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -135,3 +137,23 @@ def test_golden_terminal_and_markdown(monkeypatch: pytest.MonkeyPatch) -> None:
     result = runner.invoke(app, ["compare", "configs/inception_naive_vs_bottleneck.yaml", "-f", "markdown"])
     assert result.exit_code == 0, result.output
     assert_golden("compare_inception.md", result.stdout)
+
+
+def _merged_order_reference(lists: list[list[str]]) -> list[str]:
+    """The rule of merged_order, written plainly with list searches (quadratic; the oracle)."""
+    order: list[str] = []
+    for names in lists:
+        for k, name in enumerate(names):
+            if name in order:
+                continue
+            if k and names[k - 1] in order:
+                order.insert(order.index(names[k - 1]) + 1, name)
+                continue
+            later = [n for n in names[k + 1:] if n in order]
+            order.insert(order.index(later[0]) if later else len(order), name)
+    return order
+
+
+@given(st.lists(st.lists(st.sampled_from("abcdefghij"), unique=True, max_size=8), max_size=5))
+def test_merged_order_matches_the_plain_rule(lists: list[list[str]]) -> None:
+    assert merged_order(lists) == _merged_order_reference(lists)

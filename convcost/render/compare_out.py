@@ -13,6 +13,7 @@ from .. import __version__
 from ..compare import METRICS, TITLES, Comparison, Entry, change_pct, metric
 from ..cost import Cost
 from ..units import human
+from .grid import Grid
 
 SCHEMA = "convcost.compare/1"
 BAR_WIDTH = 40
@@ -107,22 +108,19 @@ def block_cells(costs: tuple[Cost | None, ...], name: str, sep: str) -> list[str
     return cells
 
 
-def blocks_table(comp: Comparison, name: str, depth: int) -> Table | None:
+def blocks_table(comp: Comparison, name: str, depth: int) -> Grid | None:
+    """Per-block rows (thousands on a deep net at a high --depth): a Grid, linear in the rows."""
     entries, rows = comp.blocks(depth)
     if not rows:
         return None
-    t = Table(
+    t = Grid(
+        ("block", *(e.label for e in entries)),
+        (False, *(True for _ in entries)),
         title=f"per block (depth {depth}), {TITLES[name]}",
-        title_justify="left",
-        show_edge=False,
-        pad_edge=False,
-        header_style="bold",
+        min_widths=(5,),
     )
-    t.add_column("block", no_wrap=True, min_width=5)
-    for e in entries:
-        t.add_column(e.label, justify="right", no_wrap=True)
     for r in rows:
-        t.add_row(r.name, *block_cells(r.costs, name, "\n"), style=None if r.shared else "dim")
+        t.add_row(r.name, *block_cells(r.costs, name, "\n"), style="" if r.shared else "dim")
     return t
 
 
@@ -139,7 +137,7 @@ def print_comparison(console: Console, comp: Comparison, name: str = "macs", dep
     if blocks is None:
         console.print(Text(f"no block names shared at depth {depth}; nothing to align", style="dim"))
     else:
-        console.print(blocks)
+        blocks.print(console)
 
 
 # ---- markdown -------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from ..graph import INPUT, Graph, Node, fmt_shape
 from ..units import human
 
 MAX_CHART_NODES = 40
-ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 def node_path(node: Node) -> tuple[str, ...]:
@@ -66,12 +65,12 @@ def mermaid_flowchart(a: Analysis, depth: int | None = None) -> tuple[str, int]:
         if cost.macs:
             text += f"<br/>{human(cost.macs)} MACs"
         lines.append(f'    {ids[key]}["{text}"]')
-    edges: list[tuple[str, str]] = []
+    edges: dict[tuple[str, str], None] = {}  # an ordered set: O(1) membership on 50,000-layer nets
     for n in g.nodes:
         dst = ids[group_of[n.index]]
         for i in n.inputs:
             src = "n_input" if i == INPUT else ids[group_of[i]]
-            if src != dst and (src, dst) not in edges:
-                edges.append((src, dst))
+            if src != dst:
+                edges[src, dst] = None
     lines += [f"    {s} --> {t}" for s, t in edges]
     return "\n".join(lines), d

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from .. import __version__
@@ -15,6 +14,7 @@ from ..memory import DTYPE_BYTES
 from ..profiling import Measured, ModelProfile, ProfileRun, Timing
 from ..roofline import Span
 from ..units import human
+from .grid import Grid
 
 SCHEMA = "convcost.profile/1"
 
@@ -26,6 +26,11 @@ def human_bytes(n: int | float) -> str:
         if abs(n) >= size:
             return f"{n / size:.2f} {unit}"
     return f"{n:,.0f} B"
+
+
+def plural(n: int, word: str) -> str:
+    """'1 layer', '2 layers'."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def human_time(s: float) -> str:
@@ -100,20 +105,16 @@ def _row(u: Measured, measured: bool) -> list[str]:
     return cells
 
 
-def profile_table(m: ModelProfile, measured: bool) -> Table:
+def profile_table(m: ModelProfile, measured: bool) -> Grid:
+    """One row per top-level block, then the total."""
     g = m.graph
-    table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    table.add_column("block", no_wrap=True)
-    table.add_column("kind")
-    for name in ("MACs", "bytes", "FLOP/B", "bound", "ideal"):
-        table.add_column(name, justify="right", no_wrap=True)
+    heads = ["block", "kind", "MACs", "bytes", "FLOP/B", "bound", "ideal"]
     if measured:
-        for name in ("median", "IQR", "GFLOP/s", "% roof"):
-            table.add_column(name, justify="right", no_wrap=True)
+        heads += ["median", "IQR", "GFLOP/s", "% roof"]
+    table = Grid(heads, [False, False, *[True] * (len(heads) - 2)])
     for b in m.blocks:
         table.add_row(b.name, b.kind, *_row(b, measured))
-    layers = f"{len(g.nodes)} layer" + ("s" if len(g.nodes) != 1 else "")
-    table.add_row(Text("total", style="bold"), layers, *_row(m.whole, measured), style="bold")
+    table.add_row("total", plural(len(g.nodes), "layer"), *_row(m.whole, measured), style="bold")
     return table
 
 
@@ -123,17 +124,14 @@ def print_profile(console: Console, run: ProfileRun) -> None:
     for m in run.models:
         console.print()
         console.print(Text(model_title(m), style="bold"))
-        console.print(profile_table(m, run.environment is not None))
+        profile_table(m, run.environment is not None).print(console)
         console.print(Text(memory_line(m), style="dim"))
 
 
-def layer_table(m: ModelProfile) -> Table:
-    """Per-layer roofline of the analytic `roofline` command."""
-    table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    table.add_column("layer", no_wrap=True)
-    table.add_column("op")
-    for name in ("FLOPs", "bytes", "weights", "FLOP/B", "bound", "ideal", "% time"):
-        table.add_column(name, justify="right", no_wrap=True)
+def layer_table(m: ModelProfile) -> Grid:
+    """Per-layer roofline of the analytic `roofline` command (a Grid: linear on 50,000 layers)."""
+    heads = ("layer", "op", "FLOPs", "bytes", "weights", "FLOP/B", "bound", "ideal", "% time")
+    table = Grid(heads, (False, False, *[True] * (len(heads) - 2)))
     total = m.roofline.total.ideal_s
     for lt, s in zip(m.memory.layers, m.roofline.layers):
         table.add_row(
@@ -154,7 +152,7 @@ def print_roofline(console: Console, run: ProfileRun) -> None:
     for m in run.models:
         console.print()
         console.print(Text(model_title(m), style="bold"))
-        console.print(layer_table(m))
+        layer_table(m).print(console)
         console.print(Text(memory_line(m), style="dim"))
 
 
@@ -168,7 +166,7 @@ def render_markdown(run: ProfileRun) -> str:
     for m in run.models:
         g = m.graph
         parts.append(f"### {g.model}\n")
-        parts.append(f"Input {g.batch}×{fmt_shape(g.input_shape)}, {len(g.nodes)} layers. {memory_line(m)}.\n")
+        parts.append(f"Input {g.batch}×{fmt_shape(g.input_shape)}, {plural(len(g.nodes), 'layer')}. {memory_line(m)}.\n")
         parts.append("| " + " | ".join(head) + " |")
         parts.append("|---|---|" + "---:|" * (len(head) - 2))
         for u in (*m.blocks, m.whole):
