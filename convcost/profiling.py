@@ -388,8 +388,15 @@ def resolve_hw(options: ProfileOptions, hw: DeviceProfile | None) -> tuple[Devic
 
 
 def profile_graphs(
-    graphs: list[Graph], options: ProfileOptions, hw: DeviceProfile | None = None, progress: Progress | None = None
+    graphs: list[Graph],
+    options: ProfileOptions,
+    hw: DeviceProfile | None = None,
+    progress: Progress | None = None,
+    command: str = "profile",
 ) -> ProfileRun:
+    from .torch_deps import require
+
+    require(command)
     check_device(options.device)
     _torch_dtype(options.dtype)
     if options.threads is not None and options.threads < 1:
@@ -403,7 +410,7 @@ def profile_latency(graphs: list[Graph], options: ProfileOptions | None = None) 
     """Whole-model latency of each graph (the hook behind `compare --profile`)."""
     o = options or ProfileOptions()
     o = ProfileOptions(o.device, o.dtype, o.channels_last, o.threads, o.min_time, o.warmup, blocks=False)
-    run = profile_graphs(graphs, o)
+    run = profile_graphs(graphs, o, command="compare --profile")
     out = []
     for m in run.models:
         assert m.whole.timing is not None  # measured above

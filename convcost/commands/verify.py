@@ -9,11 +9,9 @@ from typing import Optional
 import typer
 
 from ..api import load_graphs
-from ..cli import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
+from ..cli import EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..errors import UsageError
 from ._output import check_output, console_for, emit, finish, output_option
-
-INSTALL_HINT = "pip install torch==2.13.0 && pip install -e '.[torch]'"
 
 
 class Format(str, Enum):
@@ -28,17 +26,12 @@ class Device(str, Enum):
 
 
 def _load_verify() -> object:
-    """The verify module, or exit 2 with the install command when torch/fvcore are missing."""
-    try:
-        from .. import verify
-    except ImportError as e:
-        missing = getattr(e, "name", None) or "torch"
-        print(
-            f"convcost: error: verify needs torch and fvcore ('{missing}' is not installed); install them with:\n"
-            f"  {INSTALL_HINT}",
-            file=sys.stderr,
-        )
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    """The verify module, or a UsageError (exit 2) with the install command when torch/fvcore are missing."""
+    from ..torch_deps import require
+
+    require("verify", fvcore=True)
+    from .. import verify
+
     return verify
 
 

@@ -1,0 +1,30 @@
+"""The optional torch extra: one check, used by every command that runs real modules.
+
+``verify``, ``profile`` and ``compare --profile`` need torch (and ``verify`` also fvcore); the
+analytic commands never do. Call :func:`require` before importing a module that imports torch at
+its top (torch_build, verify): a missing package becomes a UsageError (exit 2, the install command
+in the message) instead of a ModuleNotFoundError traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .errors import UsageError
+
+INSTALL_HINT = "pip install torch==2.13.0 && pip install -e '.[torch]'"
+
+
+def require(command: str, fvcore: bool = False) -> None:
+    """Import torch (and fvcore.nn with ``fvcore``), or raise UsageError saying how to install them."""
+    modules = ("torch", "fvcore.nn") if fvcore else ("torch",)
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            missing = (getattr(e, "name", None) or module).split(".")[0]
+            needs = "torch and fvcore" if fvcore else "torch"
+            raise UsageError(
+                f"{command} needs {needs} ('{missing}' is not installed); install the torch extra with:\n"
+                f"  {INSTALL_HINT}"
+            ) from None
