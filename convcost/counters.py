@@ -26,6 +26,7 @@ from fractions import Fraction
 
 from .cost import Cost
 from .graph import Node
+from .op_tables import op_entry
 from .ops.conv import ConvArgs
 from .ops.registry import numel
 
@@ -64,7 +65,8 @@ class Convention:
     why: dict[str, str]  # op category -> why this counter's number differs from conv+linear MACs
 
 
-# ---- op categories (named like the aten ops where a tool sees them) -------------------------
+# ---- per-op tables (each names every registry op: tests/test_op_tables.py) ---------------------
+# The op category a counter reports a layer under (named like the aten ops where a tool sees them).
 CATEGORY = {
     "conv": "conv",
     "linear": "linear",
@@ -75,21 +77,46 @@ CATEGORY = {
     "global_avgpool": "adaptive_avg_pool",
     "concat": "cat",
     "multiply": "mul",
+    "add": "add",
+    "relu": "relu", "relu6": "relu6", "leaky_relu": "leaky_relu", "sigmoid": "sigmoid", "silu": "silu",
+    "hardswish": "hardswish", "hardsigmoid": "hardsigmoid", "gelu": "gelu", "tanh": "tanh",
+    "flatten": "flatten", "dropout": "dropout", "identity": "identity",
 }
 
-# The aten op each layer's module runs (what fvcore's trace shows).
-ATEN = {
+# The aten op each layer's module runs (what fvcore's trace shows); None: none at all.
+ATEN: dict[str, str | None] = {
+    "conv": "aten::_convolution", "linear": "aten::linear", "batchnorm": "aten::batch_norm",
     "relu": "aten::relu", "relu6": "aten::hardtanh", "leaky_relu": "aten::leaky_relu",
     "sigmoid": "aten::sigmoid", "silu": "aten::silu", "hardswish": "aten::hardswish",
     "hardsigmoid": "aten::hardsigmoid", "gelu": "aten::gelu", "tanh": "aten::tanh",
-    "maxpool": "aten::max_pool2d", "avgpool": "aten::avg_pool2d", "add": "aten::add",
-    "multiply": "aten::mul", "concat": "aten::cat", "flatten": "aten::flatten", "dropout": "aten::dropout",
+    "maxpool": "aten::max_pool2d", "avgpool": "aten::avg_pool2d",
+    "adaptive_avgpool": "aten::adaptive_avg_pool2d", "global_avgpool": "aten::adaptive_avg_pool2d",
+    "add": "aten::add", "multiply": "aten::mul", "concat": "aten::cat", "flatten": "aten::flatten",
+    "dropout": "aten::dropout", "identity": None,
 }
 FVCORE_IGNORED = {"aten::relu", "aten::cat", "aten::flatten", "aten::dropout"}  # in fvcore's _IGNORED_OPS
 
+# The torch module (or call) that runs each op, as module-hook counters (ptflops, thop) see it.
+MODULE_NAMES = {
+    "conv": "nn.Conv2d", "linear": "nn.Linear", "batchnorm": "nn.BatchNorm2d", "relu": "nn.ReLU",
+    "relu6": "nn.ReLU6", "leaky_relu": "nn.LeakyReLU", "sigmoid": "nn.Sigmoid", "silu": "nn.SiLU",
+    "hardswish": "nn.Hardswish", "hardsigmoid": "nn.Hardsigmoid", "gelu": "nn.GELU", "tanh": "nn.Tanh",
+    "maxpool": "nn.MaxPool2d", "avgpool": "nn.AvgPool2d", "adaptive_avgpool": "nn.AdaptiveAvgPool2d",
+    "global_avgpool": "nn.AdaptiveAvgPool2d", "dropout": "nn.Dropout", "identity": "nn.Identity",
+    "flatten": "nn.Flatten", "concat": "torch.cat", "add": "tensor +", "multiply": "tensor *",
+}
+
 
 def category(op: str) -> str:
-    return CATEGORY.get(op, op)
+    return op_entry(CATEGORY, op, "counters.CATEGORY")
+
+
+def aten(op: str) -> str | None:
+    return op_entry(ATEN, op, "counters.ATEN")
+
+
+def module_name(op: str) -> str:
+    return op_entry(MODULE_NAMES, op, "counters.MODULE_NAMES")
 
 
 def needs_asymmetric_same(a: ConvArgs) -> bool:
@@ -121,12 +148,12 @@ def fvcore_predict(node: Node, cost: Cost, batch: int) -> Prediction:
         return Prediction.of(
             "aten::adaptive_avg_pool2d: 1 per input element", adaptive_avg_pool=_elements(node.in_shapes[0], batch)
         )
-    if op == "identity":
-        return Prediction.unseen("nn.Identity runs no aten op")
-    aten = ATEN[op]
-    if aten in FVCORE_IGNORED:
-        return Prediction.unseen(f"{aten} is on fvcore's ignore list")
-    return Prediction.unseen(f"fvcore has no handle for {aten} (reports it as unsupported)")
+    name = aten(op)
+    if name is None:
+        return Prediction.unseen(f"{module_name(op)} runs no aten op")
+    if name in FVCORE_IGNORED:
+        return Prediction.unseen(f"{name} is on fvcore's ignore list")
+    return Prediction.unseen(f"fvcore has no handle for {name} (reports it as unsupported)")
 
 
 # ---- torch.utils.flop_counter.FlopCounterMode ----------------------------------------------------
@@ -143,11 +170,6 @@ PTFLOPS_HOOKED_ACT = {"relu", "relu6", "leaky_relu", "gelu"}  # relu_flops_count
 PTFLOPS_PATCHED_ACT = {"relu": "F.relu", "gelu": "F.gelu", "silu": "F.silu"}  # the module calls it: +1 per element
 PTFLOPS_POOL = {"maxpool": "F.max_pool2d", "avgpool": "F.avg_pool2d", "adaptive_avgpool": "F.adaptive_avg_pool2d",
                 "global_avgpool": "F.adaptive_avg_pool2d"}  # pool hook (input elements) + the patched functional
-PTFLOPS_NAMES = {
-    "sigmoid": "nn.Sigmoid", "silu": "nn.SiLU", "hardswish": "nn.Hardswish", "hardsigmoid": "nn.Hardsigmoid",
-    "tanh": "nn.Tanh", "dropout": "nn.Dropout", "identity": "nn.Identity", "flatten": "nn.Flatten",
-    "concat": "torch.cat", "add": "tensor +", "multiply": "tensor *",
-}
 
 
 def ptflops_predict(node: Node, cost: Cost, batch: int) -> Prediction:
@@ -163,12 +185,11 @@ def ptflops_predict(node: Node, cost: Cost, batch: int) -> Prediction:
         return Prediction.of(**{op: times * _elements(node.shape, batch)})
     if op in PTFLOPS_POOL:
         return Prediction.of(**{category(op): 2 * _elements(node.in_shapes[0], batch)})
-    return Prediction.unseen(f"ptflops has no module hook for {PTFLOPS_NAMES[op]}: a zero-op")
+    return Prediction.unseen(f"ptflops has no module hook for {module_name(op)}: a zero-op")
 
 
 # ---- thop (module hooks) ------------------------------------------------------------------------
-THOP_ZERO = {"relu": "nn.ReLU", "relu6": "nn.ReLU6", "leaky_relu": "nn.LeakyReLU", "maxpool": "nn.MaxPool2d",
-             "dropout": "nn.Dropout"}
+THOP_ZERO = {"relu", "relu6", "leaky_relu", "maxpool", "dropout"}  # thop's zero_ops modules
 
 
 def thop_predict(node: Node, cost: Cost, batch: int) -> Prediction:
@@ -187,8 +208,8 @@ def thop_predict(node: Node, cost: Cost, batch: int) -> Prediction:
         per = Fraction(h, oh) * Fraction(w, ow) + 1
         return Prediction.of(adaptive_avg_pool=int(per * _elements(node.shape, batch)))
     if op in THOP_ZERO:
-        return Prediction.unseen(f"thop registers {THOP_ZERO[op]} as zero_ops")
-    return Prediction.unseen(f"thop has no counting method for {PTFLOPS_NAMES.get(op, op)}")
+        return Prediction.unseen(f"thop registers {module_name(op)} as zero_ops")
+    return Prediction.unseen(f"thop has no counting method for {module_name(op)}")
 
 
 FVCORE = Convention(

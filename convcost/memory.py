@@ -29,6 +29,7 @@ from enum import Enum
 from .analysis import Analysis, LayerCost
 from .errors import UsageError, did_you_mean
 from .graph import INPUT, Graph, Node
+from .op_tables import op_entry
 from .ops.registry import numel
 
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
@@ -37,6 +38,13 @@ DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 VIEW_CATEGORIES = frozenset({"identity", "reshape"})
 
 INDEX_BYTES = 8  # maxpool's saved indices are int64
+WEIGHT_BUILD_BYTES = 4  # torch_build makes modules in fp32; profile casts them to --dtype afterwards
+
+# The largest real forward verify and profile run unless --max-memory says otherwise. "2G" is
+# parsed like every count (units.parse_count: decimal units), so the limit is 2,000,000,000 bytes
+# and messages show it in decimal units too (human_bytes: '2.00 GB').
+DEFAULT_MAX_MEMORY = "2G"
+DEFAULT_MAX_BYTES = 2 * 10**9
 STAT_BYTES = 4  # batch norm saves its batch mean and inverse std in fp32
 
 
@@ -47,6 +55,41 @@ def dtype_bytes(dtype: str) -> int:
         raise UsageError(
             f"unknown dtype '{dtype}'{did_you_mean(dtype, list(DTYPE_BYTES))}; choose one of {', '.join(DTYPE_BYTES)}"
         ) from None
+
+
+def human_bytes(n: int | float) -> str:
+    """Decimal units, like --max-memory and the bandwidths they are divided by: 9633792 -> '9.63 MB'."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n:,.0f} B"
+
+
+def parse_max_memory(text: str) -> int:
+    """--max-memory: bytes, with the count units of budgets ('2G' = 2,000,000,000)."""
+    from .units import parse_count
+
+    try:
+        limit = parse_count(text)
+    except ValueError as e:
+        raise UsageError(f"--max-memory: {e}") from None
+    if limit <= 0:
+        raise UsageError(f"--max-memory must be more than 0 bytes, got '{text}'")
+    return limit
+
+
+def forward_bytes(analysis: Analysis, elem: int, weight_elem: int | None = None, activation_copies: int = 1) -> int:
+    """Bytes a real forward needs, at most: weights and buffers, the input and every layer's output
+    (``activation_copies`` times), all alive at once.
+
+    An upper bound: torch's forward frees each output after its last use, but fvcore's trace and
+    profile's per-block timing keep them. ``weight_elem`` is the bytes per weight while the model
+    is built (profile builds in fp32, then casts).
+    """
+    g = analysis.graph
+    t = analysis.total
+    weights = (t.params + t.buffers) * (elem if weight_elem is None else weight_elem)
+    return weights + elem * (g.batch * numel(g.input_shape) + activation_copies * t.activations)
 
 
 def is_view(node: Node) -> bool:
@@ -130,30 +173,41 @@ class Saves(Enum):
     OUTPUT = "output"
 
 
-SAVES_BY_CATEGORY: dict[str, Saves] = {
+# What each op's backward keeps, for every op of the registry (tests/test_op_tables.py checks that
+# it names exactly those). Conv, linear, norm and pool keep their input; so do the activations
+# except relu, sigmoid and tanh, whose derivatives torch computes from the result
+# (derivatives.yaml); multiply keeps both operands (d(a·b)/da = b); add, concat and views keep
+# nothing; dropout keeps a mask (saved_extra_bytes).
+SAVES_BY_OP: dict[str, Saves] = {
     "conv": Saves.INPUTS,
     "linear": Saves.INPUTS,
-    "norm": Saves.INPUTS,
-    "pool": Saves.INPUTS,
-    "activation": Saves.INPUTS,
-    "join": Saves.NOTHING,
-    "reshape": Saves.NOTHING,
-    "identity": Saves.NOTHING,
-}
-# torch's backward formulas that use the result instead (derivatives.yaml: relu, sigmoid, tanh)
-# and the join that needs its operands (d(a·b)/da = b).
-SAVES_BY_OP: dict[str, Saves] = {
+    "batchnorm": Saves.INPUTS,
+    "maxpool": Saves.INPUTS,
+    "avgpool": Saves.INPUTS,
+    "adaptive_avgpool": Saves.INPUTS,
+    "global_avgpool": Saves.INPUTS,
     "relu": Saves.OUTPUT,
     "sigmoid": Saves.OUTPUT,
     "tanh": Saves.OUTPUT,
+    "relu6": Saves.INPUTS,
+    "leaky_relu": Saves.INPUTS,
+    "silu": Saves.INPUTS,
+    "hardswish": Saves.INPUTS,
+    "hardsigmoid": Saves.INPUTS,
+    "gelu": Saves.INPUTS,
     "multiply": Saves.INPUTS,
+    "add": Saves.NOTHING,
+    "concat": Saves.NOTHING,
+    "flatten": Saves.NOTHING,
+    "identity": Saves.NOTHING,
+    "dropout": Saves.NOTHING,
 }
 
 
 def saves(node: Node) -> Saves:
     if node.rule.category == "pool" and node.shape[1:] == (1, 1) and node.op != "maxpool":
         return Saves.NOTHING  # torch's adaptive average pool to 1×1 is a mean over H, W
-    return SAVES_BY_OP.get(node.op, SAVES_BY_CATEGORY.get(node.rule.category, Saves.INPUTS))
+    return op_entry(SAVES_BY_OP, node.op, "memory.SAVES_BY_OP")
 
 
 def saved_extra_bytes(node: Node, batch: int, elem: int) -> int:

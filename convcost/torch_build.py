@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from .counters import needs_asymmetric_same
 from .errors import SpecError
 from .graph import INPUT, Graph, Node
+from .op_tables import op_entry
 from .ops.basic import BatchNormArgs, LeakyArgs, LinearArgs
 from .ops.conv import ConvArgs, explicit_padding
 from .ops.pool import AdaptiveArgs, AvgPoolArgs, PoolArgs
@@ -149,11 +150,7 @@ FACTORIES: dict[str, Factory] = {
 
 def build_module(node: Node) -> nn.Module:
     """The torch module for one node (CPU, float32, random weights)."""
-    try:
-        factory = FACTORIES[node.op]
-    except KeyError:
-        raise NotImplementedError(f"no torch module for op '{node.op}' (layer '{node.name}')") from None
-    return factory(node)
+    return op_entry(FACTORIES, node.op, "torch_build.FACTORIES")(node)
 
 
 # ---- the whole graph ----------------------------------------------------------------------------
