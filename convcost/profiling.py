@@ -20,6 +20,7 @@ real tensors each block reads; then the block's modules alone are timed on those
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -27,9 +28,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .analysis import Analysis, analyze
-from .errors import UsageError
+from .errors import UsageError, did_you_mean
 from .graph import INPUT, Graph
-from .memory import MemoryReport, analyze_memory
+from .memory import (
+    DEFAULT_MAX_BYTES,
+    DTYPE_BYTES,
+    WEIGHT_BUILD_BYTES,
+    MemoryReport,
+    analyze_memory,
+    forward_bytes,
+    human_bytes,
+)
 from .roofline import BUILTIN, DeviceProfile, Roofline, Span, roofline, total_span
 from .segments import top_level_segments
 
@@ -50,6 +59,7 @@ class ProfileOptions:
     min_time: float = 0.2  # seconds of timed calls per measurement target
     warmup: int = 3
     blocks: bool = True  # also time each top-level block
+    max_bytes: int = DEFAULT_MAX_BYTES  # refuse a model whose estimated memory is above this
 
 
 @dataclass(frozen=True)
@@ -182,9 +192,15 @@ def _torch_dtype(name: str) -> torch.dtype:
     import torch
 
     if name not in MEASURED_DTYPES:
+        if name in DTYPE_BYTES:  # known to the analytic roofline, not runnable as torch modules here
+            raise UsageError(
+                f"--dtype {name} cannot be measured (torch modules run in {', '.join(MEASURED_DTYPES)}); "
+                f"`convcost roofline --dtype {name}` gives its analytic roofline"
+            )
         raise UsageError(
-            f"--dtype {name} cannot be measured (torch modules run in {', '.join(MEASURED_DTYPES)}); "
-            f"`convcost roofline --dtype {name}` gives its analytic roofline"
+            f"unknown --dtype '{name}'{did_you_mean(name, list(DTYPE_BYTES))}; profile measures "
+            f"{', '.join(MEASURED_DTYPES)} (`convcost roofline` also takes "
+            f"{', '.join(d for d in DTYPE_BYTES if d not in MEASURED_DTYPES)})"
         )
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
@@ -303,17 +319,8 @@ class _Runner:
         return out
 
     def check(self) -> dict[int, Any]:
-        try:
-            return self.run_all()
-        except (RuntimeError, NotImplementedError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            import torch
-
-            raise UsageError(
-                f"torch {torch.__version__} cannot run this model in {self.options.dtype} on {self.options.device}: "
-                f"{first}; try --dtype fp32"
-                + (" or bf16" if self.options.dtype == "fp16" and self.options.device == "cpu" else "")
-            ) from None
+        """Run every node once (does torch support this dtype here?), keeping the outputs."""
+        return self.run_all()
 
     def whole(self) -> Callable[[], Any]:
         model, x = self.model, self.x
@@ -351,6 +358,66 @@ def environment(options: ProfileOptions) -> Environment:
     )
 
 
+def _out_of_memory(e: BaseException) -> bool:
+    import torch
+
+    text = str(e)
+    return (
+        isinstance(e, (MemoryError, torch.cuda.OutOfMemoryError))
+        or "DefaultCPUAllocator" in text
+        or "out of memory" in text.lower()
+    )
+
+
+def torch_failure(e: BaseException, graph: Graph, options: ProfileOptions, doing: str) -> UsageError:
+    """A torch error while building, checking or timing the model, as a message for the user."""
+    import torch
+
+    text = str(e).strip()
+    first = text.splitlines()[0] if text else type(e).__name__
+    where = f"in {options.dtype} on {options.device}"
+    if _out_of_memory(e):
+        need = profile_bytes(analyze(graph), options)
+        return UsageError(
+            f"model '{graph.model}': torch ran out of memory {doing} it {where} (convcost estimates it needs "
+            f"{human_bytes(need)}): {first}; {'lower --batch, or ' if graph.batch > 1 else ''}free memory on the device"
+        )
+    hint = ""
+    if options.dtype != "fp32":
+        hint = "; try --dtype fp32" + (" or bf16" if options.dtype == "fp16" and options.device == "cpu" else "")
+    return UsageError(f"torch {torch.__version__} cannot run model '{graph.model}' {where}: {first}{hint}")
+
+
+TORCH_ERRORS = (RuntimeError, NotImplementedError, MemoryError)  # torch.OutOfMemoryError is a RuntimeError
+
+
+def profile_bytes(a: Analysis, options: ProfileOptions) -> int:
+    """Memory one model's profile needs at most: the weights as built (fp32), the input, and every
+    layer's output in --dtype -- twice when blocks are timed (each block runs on the kept outputs
+    of the first pass)."""
+    return forward_bytes(a, DTYPE_BYTES[options.dtype], WEIGHT_BUILD_BYTES, 2 if options.blocks else 1)
+
+
+def check_memory(graph: Graph, options: ProfileOptions, command: str = "profile") -> int:
+    """The model's estimated bytes; a UsageError above ``options.max_bytes`` (before torch allocates)."""
+    need = profile_bytes(analyze(graph), options)
+    if need > options.max_bytes:
+        twice = ", twice since each block is timed on kept outputs" if options.blocks else ""
+        ways = ["lower --batch"] if graph.batch > 1 else []
+        if options.blocks:
+            ways.append("time the whole model only (--no-blocks)")
+        if command == "profile":
+            ways.append("raise --max-memory if this machine has the memory")
+        advice = ", or ".join(ways) or "make the input or the layers smaller"
+        raise UsageError(
+            f"model '{graph.model}' needs about {human_bytes(need)} ({need:,} bytes) to {command}: its weights, "
+            f"the input and every layer's output at batch {graph.batch} in {options.dtype}{twice}; that is over the "
+            f"limit of {human_bytes(options.max_bytes)} ({options.max_bytes:,} bytes). "
+            + advice[0].upper() + advice[1:]
+        )
+    return need
+
+
 def measure(
     graph: Graph, options: ProfileOptions, hw: DeviceProfile, peak_dtype: str, progress: Progress | None = None
 ) -> ModelProfile:
@@ -361,12 +428,17 @@ def measure(
     mem = analyze_memory(a, options.dtype)
     roof = roofline(mem, hw, peak_dtype)
     threads_before = torch.get_num_threads()
+    doing = "building"
     try:
         if options.device == "cpu" and options.threads:
             torch.set_num_threads(options.threads)
         with torch.inference_mode():
             runner = _Runner(graph, options)
+            doing = "running"
             tensors = runner.check()
+            if not options.blocks:
+                del tensors  # the whole model's timing needs none of them
+            doing = "timing"
             if progress:
                 progress(f"{graph.model}: whole model")
             whole = runner.time(runner.whole())
@@ -376,7 +448,9 @@ def measure(
                     if progress:
                         progress(f"{graph.model}: {seg.name}")
                     blocks[seg.name] = runner.time(runner.block(seg.nodes, tensors))
-            del tensors
+                del tensors
+    except TORCH_ERRORS as e:
+        raise torch_failure(e, graph, options, doing) from None
     finally:
         torch.set_num_threads(threads_before)
     return _profile_of(a, mem, roof, whole, blocks)
@@ -401,6 +475,8 @@ def profile_graphs(
     _torch_dtype(options.dtype)
     if options.threads is not None and options.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {options.threads}")
+    for g in graphs:  # every model before timing any: a refusal comes first, not after minutes
+        check_memory(g, options, command)
     profile, peak = resolve_hw(options, hw)
     models = tuple(measure(g, options, profile, peak, progress) for g in graphs)
     return ProfileRun(environment(options), profile, peak, models)
@@ -409,7 +485,7 @@ def profile_graphs(
 def profile_latency(graphs: list[Graph], options: ProfileOptions | None = None) -> list[Timing]:
     """Whole-model latency of each graph (the hook behind `compare --profile`)."""
     o = options or ProfileOptions()
-    o = ProfileOptions(o.device, o.dtype, o.channels_last, o.threads, o.min_time, o.warmup, blocks=False)
+    o = dataclasses.replace(o, blocks=False)
     run = profile_graphs(graphs, o, command="compare --profile")
     out = []
     for m in run.models:

@@ -23,14 +23,12 @@ from .analysis import Analysis, analyze
 from .counters import FLOP_COUNTER, FVCORE, RUN, Convention, Explanation, Prediction, explain
 from .errors import UsageError
 from .graph import Graph, fmt_shape
-from .ops.registry import numel
+from .memory import DEFAULT_MAX_BYTES, forward_bytes, human_bytes
 from .torch_build import GraphModule, build_model, example_input
 from .units import human
 
 OK, MISMATCH, NOT_COMPARED = "ok", "mismatch", "not_compared"
 BYTES_PER_VALUE = 4  # float32
-DEFAULT_MAX_BYTES = 2 * 1024**3
-CHECKS = ("shape", "params", "buffers", FVCORE.key, FLOP_COUNTER.key)
 
 
 @dataclass(frozen=True)
@@ -81,17 +79,7 @@ class Report:
 def estimate_bytes(analysis: Analysis) -> int:
     """float32 bytes of a real forward: weights, buffers, the input and every layer's output
     (an upper bound: the executor frees outputs after their last use, fvcore's trace may keep them)."""
-    g = analysis.graph
-    t = analysis.total
-    values = t.params + t.buffers + g.batch * numel(g.input_shape) + t.activations
-    return BYTES_PER_VALUE * values
-
-
-def fmt_bytes(n: int) -> str:
-    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
+    return forward_bytes(analysis, BYTES_PER_VALUE)
 
 
 # ---- running the tools ----------------------------------------------------------------------------
@@ -205,8 +193,8 @@ def verify_graph(graph: Graph, device: str = "cpu", max_bytes: int = DEFAULT_MAX
             model = meta_model
             fv_by_module, fv_unsupported, fv_total = {}, {}, 0
             skipped[FVCORE.key] = (
-                f"a real forward needs about {fmt_bytes(need)} ({need:,} bytes), over the limit of "
-                f"{fmt_bytes(max_bytes)}; shapes, params and FlopCounterMode ran on the meta device; "
+                f"a real forward needs about {human_bytes(need)} ({need:,} bytes), over the limit of "
+                f"{human_bytes(max_bytes)} ({max_bytes:,} bytes); shapes, params and FlopCounterMode ran on the meta device; "
                 "raise --max-memory to run fvcore"
             )
     layers = []

@@ -193,3 +193,88 @@ def test_compare_profile_puts_latency_beside_macs(tiny_spec: str) -> None:
     assert other["latency_change_pct"] == pytest.approx(100 * (t1 - t0) / t0)
     table = runner.invoke(app, ["compare", tiny_spec, "-m", "small", "-m", "tiny", "--profile"], terminal_width=200)
     assert table.exit_code == 0 and "% latency" in table.stdout and "% MACs" in table.stdout
+
+
+# ---- memory guard and torch failures ------------------------------------------------------------
+SMALL_ONLY = "input: [4, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, padding: 1}\n  - relu\n"
+# weights 4·4·3·3 + 4 = 148 (fp32 as built: 592 B); input 4·8·8 = 256; conv and relu outputs 2 · 4·8·8 = 512
+SMALL_WITH_BLOCKS = 4 * 148 + 4 * (256 + 2 * 512)  # 5,712 bytes: outputs twice when blocks are timed
+SMALL_WHOLE_ONLY = 4 * 148 + 4 * (256 + 512)  # 3,664 bytes
+
+
+def test_profile_refuses_a_model_over_max_memory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    spec = tmp_path / "small.yaml"
+    spec.write_text(SMALL_ONLY)
+    over = runner.invoke(app, ["profile", str(spec), "--quick", "--max-memory", str(SMALL_WITH_BLOCKS - 1)])
+    assert over.exit_code == 2, over.output
+    assert f"needs about 5.71 kB ({SMALL_WITH_BLOCKS:,} bytes) to profile" in over.stderr
+    assert f"over the limit of 5.71 kB ({SMALL_WITH_BLOCKS - 1:,} bytes)" in over.stderr
+    assert "--no-blocks" in over.stderr and "raise --max-memory" in over.stderr
+    assert "lower --batch" not in over.stderr.lower()  # batch is already 1
+    whole = runner.invoke(app, ["profile", str(spec), "--quick", "--no-blocks", "--max-memory", str(SMALL_WITH_BLOCKS - 1)])
+    assert whole.exit_code == 0, whole.output  # 3,664 bytes without the kept outputs
+    exact = runner.invoke(app, ["profile", str(spec), "--quick", "--max-memory", str(SMALL_WITH_BLOCKS)])
+    assert exact.exit_code == 0, exact.output
+    batch = runner.invoke(app, ["profile", str(spec), "--quick", "-b", "1000"])  # 2 GB default: fine at batch 1000
+    assert batch.exit_code == 0, batch.output
+    bad = runner.invoke(app, ["profile", str(spec), "--max-memory", "lots"])
+    assert bad.exit_code == 2 and "--max-memory: expected a count" in bad.stderr
+
+
+def test_profile_bytes_by_hand() -> None:
+    from convcost.profiling import profile_bytes
+
+    a = analyze(graph_of(SMALL_ONLY))
+    assert profile_bytes(a, ProfileOptions()) == SMALL_WITH_BLOCKS
+    assert profile_bytes(a, ProfileOptions(blocks=False)) == SMALL_WHOLE_ONLY
+    # bf16 halves the input and outputs, not the fp32 weights as built
+    assert profile_bytes(a, ProfileOptions(dtype="bf16")) == 4 * 148 + 2 * (256 + 2 * 512)
+
+
+def test_out_of_memory_while_building_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import convcost.torch_build
+
+    def no_memory(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory\nmore")
+
+    monkeypatch.setattr(convcost.torch_build, "build_model", no_memory)
+    with pytest.raises(UsageError) as e:
+        profile_graphs([graph_of(SMALL_ONLY)], ProfileOptions(min_time=0.01, warmup=1))
+    message = str(e.value)
+    assert "torch ran out of memory building it in fp32 on cpu" in message
+    assert "estimates it needs 5.71 kB" in message and "DefaultCPUAllocator" in message and "more" not in message
+
+
+@pytest.mark.parametrize(
+    ("dtype", "hint"), [("fp32", None), ("bf16", "; try --dtype fp32"), ("fp16", "; try --dtype fp32 or bf16")]
+)
+def test_torch_failure_suggests_fp32_only_when_not_fp32(monkeypatch: pytest.MonkeyPatch, dtype: str, hint: str | None) -> None:
+    def fail(self):  # type: ignore[no-untyped-def]
+        raise RuntimeError("\"addmm_impl_cpu_\" not implemented for 'Half'")
+
+    monkeypatch.setattr(_Runner, "run_all", fail)
+    with pytest.raises(UsageError) as e:
+        profile_graphs([graph_of(SMALL_ONLY)], ProfileOptions(dtype=dtype, min_time=0.01, warmup=1))
+    message = str(e.value)
+    assert f"cannot run model 't' in {dtype} on cpu: \"addmm_impl_cpu_\" not implemented" in message
+    if hint is None:
+        assert "--dtype" not in message
+    else:
+        assert message.endswith(hint)
+
+
+def test_unknown_dtype_lists_the_valid_ones(tiny_spec: str) -> None:
+    r = runner.invoke(app, ["profile", tiny_spec, "--dtype", "foo", "--quick"])
+    assert r.exit_code == 2
+    assert "unknown --dtype 'foo'; profile measures fp32, fp16, bf16 (`convcost roofline` also takes int8)" in r.stderr
+    assert "roofline --dtype foo" not in r.stderr
+    r = runner.invoke(app, ["profile", tiny_spec, "--dtype", "fp61", "--quick"])
+    assert r.exit_code == 2 and "did you mean 'fp16'" in r.stderr
+
+
+def test_markdown_says_1_layer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    spec = tmp_path / "one.yaml"
+    spec.write_text("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 1}\n")
+    r = runner.invoke(app, ["profile", str(spec), "--quick", "-f", "markdown"])
+    assert r.exit_code == 0, r.output
+    assert "1 layer." in r.stdout and "1 layers" not in r.stdout

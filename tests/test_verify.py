@@ -130,7 +130,18 @@ def test_big_input_runs_on_meta_and_names_the_bytes(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     # 4 bytes × (8·3·3·3 + 8 params + 3·2048·2048 input + 8·2048·2048 output) = 4 × 46,137,568
     assert "184,550,272 bytes" in result.stdout
+    assert "over the limit of 1.00 MB (1,000,000 bytes)" in result.stdout  # 1M is 10**6, shown in decimal units
     assert "meta" in result.stdout
+
+
+def test_default_limit_is_the_cli_default_and_reads_as_2_gb() -> None:
+    from convcost.memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMORY, human_bytes, parse_max_memory
+
+    assert parse_max_memory(DEFAULT_MAX_MEMORY) == DEFAULT_MAX_BYTES == verify_graph.__defaults__[1]  # type: ignore[index]
+    assert human_bytes(DEFAULT_MAX_BYTES) == "2.00 GB"  # not 1.9 GiB
+    big = graph_of("input: [3, 12000, 12000]\nlayers:\n  - conv: {out: 8, kernel: 1}\n")
+    skipped = verify_graph(big).skipped["fvcore"]  # 4 bytes × (3 + 8)·12000² values ≈ 6.34 GB: runs on meta
+    assert "over the limit of 2.00 GB (2,000,000,000 bytes)" in skipped
 
 
 def test_explain_names_the_categories(tmp_path: Path) -> None:

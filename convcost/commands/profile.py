@@ -11,7 +11,7 @@ import typer
 
 from ..api import load_graphs
 from ..cli import app, user_errors
-from ..memory import DTYPE_BYTES
+from ..memory import DEFAULT_MAX_MEMORY, DTYPE_BYTES, parse_max_memory
 from ._output import check_output, console_for, emit, finish, output_option
 
 if TYPE_CHECKING:  # imported when a command runs: `convcost analyze` does not pay for them at start-up
@@ -102,12 +102,17 @@ def profile(
     hw_file: Optional[str] = typer.Option(None, "--hw-file", help=HW_FILE_HELP),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr (terminals only)."),
+    max_memory: str = typer.Option(
+        DEFAULT_MAX_MEMORY, "--max-memory", help="Refuse a model whose weights and kept layer outputs would need "
+        "more than this many bytes (e.g. 2G, 16G)."
+    ),
     output: Optional[str] = output_option(),
 ) -> None:
     """Time the model's torch modules (whole and per top-level block) beside FLOPs, bytes and the roofline."""
     from ..profiling import ProfileOptions, block_count, profile_graphs
 
     check_output(output, [p for p in (spec, hw_file) if p])
+    limit = parse_max_memory(max_memory)
     graphs = load_graphs(spec, model, batch)
     options = ProfileOptions(
         device=device.value,
@@ -117,6 +122,7 @@ def profile(
         min_time=0.01 if quick else min_time,
         warmup=1 if quick else 3,
         blocks=not whole_only,
+        max_bytes=limit,
     )
     profile_hw = _hw(hw, hw_file, None)
     total = sum(1 + (0 if whole_only else block_count(g)) for g in graphs)

@@ -10,7 +10,7 @@ import typer
 
 from ..api import load_graphs
 from ..cli import EXIT_FINDINGS, EXIT_OK, app, user_errors
-from ..errors import UsageError
+from ..memory import DEFAULT_MAX_MEMORY, parse_max_memory
 from ._output import check_output, console_for, emit, finish, output_option
 
 
@@ -35,15 +35,6 @@ def _load_verify() -> object:
     return verify
 
 
-def _max_bytes(text: str) -> int:
-    from ..units import parse_count
-
-    try:
-        return parse_count(text)
-    except ValueError as e:
-        raise UsageError(f"--max-memory: {e}") from None
-
-
 @app.command()
 @user_errors
 def verify(
@@ -57,14 +48,14 @@ def verify(
         "ptflops-style and thop-style totals differ."
     ),
     max_memory: str = typer.Option(
-        "2G", "--max-memory", help="Largest real forward to run (bytes, e.g. 2G); above it, fvcore is skipped "
+        DEFAULT_MAX_MEMORY, "--max-memory", help="Largest real forward to run (bytes, e.g. 2G); above it, fvcore is skipped "
         "and the rest runs on the meta device."
     ),
     output: Optional[str] = output_option(),
 ) -> None:
     """Build the spec as torch modules and check every layer's shape, params and fvcore/FlopCounterMode counts
     against what convcost predicts each tool reports. Exit 1 on any mismatch."""
-    limit = _max_bytes(max_memory)
+    limit = parse_max_memory(max_memory)
     check_output(output, [spec] if spec else None)
     graphs = load_graphs(spec, model, batch)
     v = _load_verify()

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from .. import __version__
 from ..graph import fmt_shape
-from ..memory import DTYPE_BYTES
+from ..memory import DTYPE_BYTES, human_bytes
 from ..profiling import Measured, ModelProfile, ProfileRun, Timing
 from ..roofline import Span
 from ..units import human
@@ -20,14 +20,6 @@ SCHEMA = "convcost.profile/1"
 
 
 # ---- units --------------------------------------------------------------------------------------
-def human_bytes(n: int | float) -> str:
-    """Decimal units like the bandwidths they are divided by: 9633792 -> '9.63 MB'."""
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{n:,.0f} B"
-
-
 def plural(n: int, word: str) -> str:
     """'1 layer', '2 layers'."""
     return f"{n:,} {word}" + ("" if n == 1 else "s")

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from ..verify import Check, Report
 
 SCHEMA = "convcost.verify/1"
-MARK = {"ok": "✓", "mismatch": "✗", "not_compared": "–"}
 COLUMNS = (("shape", "output"), ("params", "params"), ("buffers", "buffers"),
            (FVCORE.key, FVCORE.label), (FLOP_COUNTER.key, FLOP_COUNTER.label))
 
