@@ -7,15 +7,16 @@ ideal time of a block or model is the sum of its layers' ideal times. No torch h
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from .errors import SpecError, UsageError, did_you_mean
+from .errors import Loc, SpecError, UsageError, did_you_mean
 from .memory import MemoryReport
 from .segments import top_level_segments
-from .source import YMap, YNode, YScalar, load_yaml, read_text, type_name
+from .source import YMap, YNode, YScalar, load_yaml, read_text, shorten, type_name
 
 PEAK_DTYPES = ("fp32", "tf32", "fp16", "bf16", "int8")
 
@@ -27,12 +28,14 @@ class DeviceProfile:
     peak: dict[str, float]  # FLOP/s (OP/s for int8) per dtype, dense
     bandwidth: float  # bytes/s of main memory
     source: str = ""
+    loc: Loc | None = None  # where a user profile defines it (its 'peak:' mapping); None: built in
 
     def peak_for(self, dtype: str) -> float:
         if dtype not in self.peak:
-            raise UsageError(
-                f"device profile '{self.name}' has no peak for {dtype}; it has: {', '.join(self.peak)}"
-            )
+            message = f"device profile '{self.name}' has no peak for {dtype}; it has: {', '.join(self.peak)}"
+            if self.loc is None:
+                raise UsageError(message)
+            raise SpecError(f"{message} (add '{dtype}: ...' here, e.g. {dtype}: 19.5 TFLOP/s)", self.loc)
         return self.peak[dtype]
 
     def ridge(self, dtype: str) -> float:
@@ -102,10 +105,17 @@ def parse_rate(node: YNode, kind: str, what: str) -> float:
     else:
         m = _RATE.fullmatch(str(value))
         if not m or m.group(3) not in _UNITS[kind]:
-            raise SpecError(f"{what}: cannot read '{value}'; write a number or text like {_example(kind)}", node.loc)
+            raise SpecError(
+                f"{what}: cannot read '{shorten(str(value))}'; write a number or text like {_example(kind)}", node.loc
+            )
         rate = float(m.group(1)) * _PREFIX[m.group(2)]
-    if not rate > 0 or rate == float("inf"):
-        raise SpecError(f"{what} must be positive, got {value}", node.loc)
+    shown = shorten(str(value))
+    if math.isnan(rate):
+        raise SpecError(f"{what} must be a positive number, got {shown}", node.loc)
+    if math.isinf(rate):
+        raise SpecError(f"{what} is out of range: {shown} is not a finite rate", node.loc)
+    if rate <= 0:
+        raise SpecError(f"{what} must be positive, got {shown}", node.loc)
     return rate
 
 
@@ -156,6 +166,7 @@ def parse_profiles(text: str, filename: str) -> dict[str, DeviceProfile]:
             peak,
             bandwidth,
             _text(dmap.get("source"), "'source'") or filename,
+            peak_map.loc,
         )
     return out
 
@@ -165,7 +176,10 @@ def load_profiles(path: str | Path) -> dict[str, DeviceProfile]:
 
 
 def resolve_profile(name: str | None, hw_file: str | Path | None = None, default: str = "cpu") -> DeviceProfile:
-    """A profile by name: the user's file first (its only device when no name is given), then built-ins."""
+    """A profile by name: the user's file first (its only device when no name is given), then built-ins.
+
+    A device in the file named like a built-in (``cpu``) overrides the built-in.
+    """
     user = load_profiles(hw_file) if hw_file is not None else {}
     if name is None:
         if len(user) == 1:
@@ -177,9 +191,10 @@ def resolve_profile(name: str | None, hw_file: str | Path | None = None, default
         return user[name]
     key = name.lower()
     if key in BUILTIN:
-        return BUILTIN[key]
-    choices = [*user, *BUILTIN]
-    raise UsageError(f"unknown device profile '{name}'{did_you_mean(key, choices)}; known: {', '.join(choices)}")
+        return user.get(key, BUILTIN[key])
+    choices = list(dict.fromkeys([*user, *BUILTIN]))  # once each, the file's first
+    shown = [f"{c} (from {hw_file}, overrides the built-in)" if c in user and c in BUILTIN else c for c in choices]
+    raise UsageError(f"unknown device profile '{name}'{did_you_mean(key, choices)}; known: {', '.join(shown)}")
 
 
 @dataclass(frozen=True)

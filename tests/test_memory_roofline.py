@@ -164,6 +164,12 @@ def test_user_profiles_with_units() -> None:
         ("devices:\n  x:\n    peak: {fp32: -3}\n    bandwidth: 1\n", "hw.yaml:3:18", "must be positive"),
         ("devices:\n  x:\n    peak: {fp32: 1 TB/s}\n    bandwidth: 1\n", "hw.yaml:3:18", "cannot read"),
         ("gpus: {}\n", "hw.yaml:1:1", "unknown key 'gpus'"),
+        # a float overflows to inf: out of range, not "must be positive"
+        ("devices:\n  x:\n    peak: {fp32: 1e400 TFLOP/s}\n    bandwidth: 1\n", "hw.yaml:3:18",
+         "peak fp32 is out of range: 1e400 TFLOP/s is not a finite rate"),
+        ("devices:\n  x:\n    peak: {fp32: .inf}\n    bandwidth: 1\n", "hw.yaml:3:18", "is out of range: inf"),
+        ("devices:\n  x:\n    peak: {fp32: 1T}\n    bandwidth: 1e400\n", "hw.yaml:4:16", "bandwidth is out of range"),
+        ("devices:\n  x:\n    peak: {fp32: .nan}\n    bandwidth: 1\n", "hw.yaml:3:18", "must be a positive number, got nan"),
     ],
 )
 def test_user_profile_errors_are_located(text: str, where: str, message: str) -> None:
@@ -180,8 +186,23 @@ def test_resolve_profile(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert resolve_profile("H100").name == "h100"
     with pytest.raises(UsageError, match="did you mean 'h100'"):
         resolve_profile("h10")
-    with pytest.raises(UsageError, match="no peak for int8"):
+    with pytest.raises(SpecError) as e:  # located at the device's peak mapping in the file: column of its "{"
         resolve_profile("mine", one).peak_for("int8")
+    assert str(e.value).startswith(f"{one}:2:16: device profile 'mine' has no peak for int8; it has: fp32")
+    with pytest.raises(UsageError, match="no peak for tf32"):  # a built-in has no file to point at
+        resolve_profile("cpu").peak_for("tf32")
+
+
+def test_a_file_that_redefines_a_builtin(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    hw = tmp_path / "hw.yaml"
+    hw.write_text("devices:\n  cpu: {peak: {fp16: 1T}, bandwidth: 1 TB/s}\n  mine: {peak: {fp32: 1T}, bandwidth: 1}\n")
+    assert resolve_profile("cpu", hw).source == str(hw)  # the file's cpu wins
+    assert resolve_profile("CPU", hw).source == str(hw)  # built-in names are case-insensitive
+    with pytest.raises(UsageError) as e:
+        resolve_profile("nope", hw)
+    assert str(e.value).endswith(f"known: cpu (from {hw}, overrides the built-in), mine, h100, h200, a100")
+    result = runner.invoke(app, ["roofline", "--hw-file", str(hw), "--hw", "cpu"])
+    assert result.exit_code == 2 and f"{hw}:2:15: device profile 'cpu' has no peak for fp32" in result.stderr
 
 
 # ---- the roofline command --------------------------------------------------------------------------
