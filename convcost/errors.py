@@ -56,5 +56,7 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> 
     """A ' (did you mean 'x'?)' suffix when a close match exists, else ''."""
     import difflib
 
+    if len(word) > 100:  # no name is that long; difflib would index every character of it
+        return ""
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""

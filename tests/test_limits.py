@@ -1,0 +1,176 @@
+"""Resource bounds: the worst specs stop at a documented limit within seconds, with a clear message.
+
+docs/limits.md lists every limit, its value and its message; the last test keeps it in step with
+the code. Peak memory of the same cases, per process: `python benchmarks/bench_limits.py`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, analysis_of
+from hostile import WORST_CASES, run_pipeline
+from typer.testing import CliRunner
+
+from convcost.cli import app
+from convcost.errors import ConvcostError, Loc, SpecError
+
+TIME_LIMIT_S = 10.0  # measured: 0.1-3 s each on a loaded 2-core machine
+
+
+@pytest.mark.parametrize("name", sorted(WORST_CASES))
+def test_worst_case_stops_at_a_limit_quickly(name: str) -> None:
+    text, message = WORST_CASES[name]
+    start = time.perf_counter()
+    with pytest.raises(ConvcostError) as e:
+        run_pipeline(text, render=False)
+    elapsed = time.perf_counter() - start
+    assert message in str(e.value)
+    assert "docs/limits.md" in str(e.value) or name.startswith("long_")
+    assert len(str(e.value)) < 400  # the message does not echo the input
+    assert elapsed < TIME_LIMIT_S, f"{name}: {elapsed:.1f} s"
+
+
+def test_huge_but_legal_sizes_are_exact_integers() -> None:
+    """10^9 channels on a 10^9 × 10^9 input with batch 10^6: no overflow, no float rounding."""
+    text = (
+        "input: {shape: [1000000000, 1000000000, 1000000000], batch: 1000000}\n"
+        "layers:\n  - conv: {out: 1000000000, kernel: 1, bias: false}\n"
+    )
+    start = time.perf_counter()
+    run_pipeline(text)  # every renderer and the roofline too
+    total = analysis_of(text).total
+    # conv MACs = N·H·W·C_out·C_in·k·k = 10^6 · 10^9 · 10^9 · 10^9 · 10^9 · 1 · 1 = 10^42
+    assert total.macs == 10**42
+    assert total.params == 10**18  # C_out·C_in·1·1
+    assert time.perf_counter() - start < TIME_LIMIT_S
+
+
+def test_dimensions_over_the_limit() -> None:
+    with pytest.raises(SpecError, match=r"'out' must be at most 1,000,000,000 \(limit, see docs/limits.md\), got 10,000,000,000"):
+        run_pipeline("input: [3, 8, 8]\nlayers:\n  - conv: {out: 10000000000, kernel: 1}\n")
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("round(10, -10**9)", "round()'s digits must be an integer from -30 to 30"),  # used to hang
+        ("(-8) ** 0.5", "expression gives a complex number"),
+        ("xs * 10000 * 10000", "'*' needs numbers, got a list and a number"),  # used to allocate 800 MB
+        ("int('9' * 2)", "strings in expressions can only be joined"),
+        ("1" + "0" * 30, "expression value 1e+30 is out of range"),
+    ],
+)
+def test_expressions_stay_bounded(expr: str, message: str) -> None:
+    from convcost.expr import evaluate
+
+    start = time.perf_counter()
+    with pytest.raises(SpecError) as e:
+        evaluate(expr, {"xs": [1]}, Loc("x.yaml", 1, 1))
+    assert message in str(e.value)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_no_python_warning_reaches_the_user() -> None:
+    from convcost.expr import evaluate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a SyntaxWarning would raise here
+        assert evaluate("1if True else 2", {}, Loc("x.yaml", 1, 1)) == 1
+
+
+def test_control_characters_are_escaped_in_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("spec.yaml").write_text('input: [3, 8, 8]\nlayers:\n  - "\\e]0;pwned\\a\\u202erelu"\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["analyze", "spec.yaml"])
+    assert result.exit_code == 2
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr and "\u202e" not in result.stderr
+    assert result.stderr.startswith("spec.yaml:3:5: unknown op '\\x1b]0;pwned\\x07\\u202erelu'")
+
+
+# ---- the other inputs of `check` and `report`: budgets, baselines, results JSON -------------------
+def _check(tmp: Path, args: list[str]) -> str:
+    result = CliRunner().invoke(app, ["check", str(ROOT / "configs" / "resnet18.yaml"), *args])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return result.stderr.strip()
+
+
+def test_growth_with_a_huge_exponent_is_refused_at_once(tmp_path: Path) -> None:
+    baseline = tmp_path / "b.json"
+    made = CliRunner().invoke(app, ["analyze", str(ROOT / "configs" / "resnet18.yaml"), "-f", "json", "-o", str(baseline)])
+    assert made.exit_code == 0
+    start = time.perf_counter()  # Fraction('1e99999999') computed 10**99999999: it never returned
+    message = _check(tmp_path, ["--baseline", str(baseline), "--max-growth", "1e99999999%"])
+    assert message == "convcost: error: --max-growth: expected a percentage like 2% or 0.5%, got '1e99999999%'"
+    assert time.perf_counter() - start < 2.0
+
+
+def test_an_infinite_budget_is_a_clear_error(tmp_path: Path) -> None:
+    budget = tmp_path / "budget.yaml"
+    budget.write_text("all: {macs: 1e999}\n", encoding="utf-8")
+    expected = f"{budget}:1:13: budget 'macs': a count must be at most 1e30, got '1e999'"
+    assert _check(tmp_path, ["--budget", str(budget)]) == expected
+
+
+def test_json_with_an_integer_too_long_for_python(tmp_path: Path) -> None:
+    big = tmp_path / "big.json"
+    big.write_text('{"schema": "convcost.analyze/1", "models": [{"name": "a", "totals": {"macs": ' + "9" * 5000 + "}}]}\n")
+    assert _check(tmp_path, ["--baseline", str(big)]) == f"{big}: baseline JSON holds an integer with more than 4,300 digits"
+    big.write_text('{"schema": "convcost.verify/1", "x": ' + "9" * 5000 + "}\n")
+    result = CliRunner().invoke(app, ["report", str(ROOT / "configs" / "dilated_conv.yaml"), "--verify", str(big)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"{big}: JSON holds an integer with more than 4,300 digits"
+
+
+# ---- docs/limits.md -----------------------------------------------------------------------------
+def _limits() -> dict[str, int]:
+    from convcost import expr, graph, source
+    from convcost.ops import registry
+
+    return {
+        "MAX_FILE_BYTES": source.MAX_FILE_BYTES,
+        "MAX_NODES": source.MAX_NODES,
+        "MAX_DEPTH": source.MAX_DEPTH,
+        "MAX_INT": source.MAX_INT,
+        "MAX_EXPR_CHARS": expr.MAX_EXPR_CHARS,
+        "MAX_MAGNITUDE": expr.MAX_MAGNITUDE,
+        "MAX_STRING": expr.MAX_STRING,
+        "MAX_EXPONENT": expr.MAX_EXPONENT,
+        "MAX_POW_BASE": expr.MAX_POW_BASE,
+        "MAX_ROUND_DIGITS": expr.MAX_ROUND_DIGITS,
+        "MAX_DIM": registry.MAX_DIM,
+        "MAX_LAYERS": graph.MAX_LAYERS,
+        "MAX_REPEAT": graph.MAX_REPEAT,
+        "MAX_BATCH": graph.MAX_BATCH,
+        "MAX_NESTING": graph.MAX_NESTING,
+        "MAX_STEPS": graph.MAX_STEPS,
+        "ITERATION_STEPS": graph.ITERATION_STEPS,
+    }
+
+
+def _shown(value: int) -> set[str]:
+    forms = {f"{value:,}", str(value)}
+    if value >= 10**6 and re.fullmatch(r"10*", str(value)):
+        forms.add(f"10^{len(str(value)) - 1}")
+    return forms
+
+
+@pytest.mark.parametrize(("name", "value"), sorted(_limits().items()))
+def test_docs_list_every_limit_with_its_value(name: str, value: int) -> None:
+    doc = (ROOT / "docs" / "limits.md").read_text(encoding="utf-8")
+    rows = [line for line in doc.splitlines() if line.startswith("|") and f"`{name}`" in line]
+    assert rows, f"docs/limits.md has no table row for `{name}`"
+    assert any(form in rows[0] for form in _shown(value)), f"docs/limits.md shows `{name}` without its value {value:,}"
+
+
+def test_messages_that_point_to_the_docs_name_a_limit_there() -> None:
+    doc = (ROOT / "docs" / "limits.md").read_text(encoding="utf-8")
+    sources = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "convcost").rglob("*.py"))
+    assert "see docs/limits.md" in sources
+    for phrase in ("YAML nodes", "steps to expand", "layers (limit", "nested more than", "is too large"):
+        assert phrase.split(" (")[0] in doc, phrase
