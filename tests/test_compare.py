@@ -157,3 +157,19 @@ def _merged_order_reference(lists: list[list[str]]) -> list[str]:
 @given(st.lists(st.lists(st.sampled_from("abcdefghij"), unique=True, max_size=8), max_size=5))
 def test_merged_order_matches_the_plain_rule(lists: list[list[str]]) -> None:
     assert merged_order(lists) == _merged_order_reference(lists)
+
+
+def test_piped_table_is_not_cut_at_80_columns() -> None:
+    # two models named 'bottleneck' get long labels ('inception_naive_vs_bottleneck:bottleneck')
+    specs = [str(CONFIGS / "inception_naive_vs_bottleneck.yaml"), str(CONFIGS / "resnet_bottleneck.yaml")]
+    result = runner.invoke(app, ["compare", *specs])
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    assert "inception_naive_vs_bottleneck:bottleneck │" in result.stdout and "activations" in result.stdout
+
+
+def test_device_is_checked_and_needs_profile() -> None:
+    tpu = runner.invoke(app, ["compare", "--profile", "--device", "tpu"])
+    assert tpu.exit_code == 2 and "'tpu' is not one of 'cpu', 'cuda'" in tpu.output
+    alone = runner.invoke(app, ["compare", "--device", "cuda"])
+    assert alone.exit_code == 2 and "--device cuda times the models: it needs --profile" in alone.stderr

@@ -8,11 +8,17 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from ..cli import app, user_errors
+from ..errors import UsageError
+from ..write_errors import write_errors
 from ._output import check_output, console_for, emit, finish, output_option
+from .profile import Device
 
 if TYPE_CHECKING:
     from ..compare import Comparison
     from ..profiling import Timing
+
+
+PIPED_WIDTH = 150  # like profile's and roofline's tables
 
 
 class Format(str, Enum):
@@ -30,6 +36,7 @@ class Metric(str, Enum):
 
 @app.command()
 @user_errors
+@write_errors
 def compare(
     specs: Optional[list[str]] = typer.Argument(
         None, help="Spec files; every model of each (or those named by --model). Omit for the built-in example."
@@ -42,15 +49,17 @@ def compare(
     depth: int = typer.Option(1, "--depth", "-d", min=1, help="Align blocks by the first N levels of their names."),
     batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
     profile: bool = typer.Option(False, "--profile", help="Also time each model (torch) and compare latency to MACs."),
-    device: str = typer.Option("cpu", "--device", help="With --profile: cpu or cuda."),
+    device: Optional[Device] = typer.Option(None, "--device", help="With --profile: where to time (default cpu)."),
     output: Optional[str] = output_option(),
 ) -> None:
     """Compare params, MACs, FLOPs and activations of several models against the first."""
     from ..compare import load_analyses, make_comparison
 
     check_output(output, specs)
+    if device is not None and not profile:
+        raise UsageError(f"--device {device.value} times the models: it needs --profile")
     comp = make_comparison(load_analyses(specs or [], model, batch))
-    latency = _latency(comp, device) if profile else None  # see convcost/profiling.py
+    latency = _latency(comp, (device or Device.cpu).value) if profile else None  # see convcost/profiling.py
     if fmt is Format.json:
         from ..render.compare_out import render_compare_json
 
@@ -77,6 +86,8 @@ def compare(
         from ..render.compare_out import print_comparison
 
         console = console_for(output)
+        if not console.is_terminal:  # piped: wide enough for long labels instead of 80 columns
+            console = console_for(output, width=PIPED_WIDTH)
         print_comparison(console, comp, metric.value, depth)
         if latency is not None:
             from ..render.profile_out import latency_lines

@@ -12,6 +12,7 @@ import typer
 from ..api import load_graphs
 from ..cli import app, user_errors
 from ..memory import DEFAULT_MAX_MEMORY, DTYPE_BYTES, parse_max_memory
+from ..write_errors import write_errors
 from ._output import check_output, console_for, emit, finish, output_option
 
 if TYPE_CHECKING:  # imported when a command runs: `convcost analyze` does not pay for them at start-up
@@ -87,6 +88,7 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Progress | None]:
 
 @app.command()
 @user_errors
+@write_errors
 def profile(
     spec: Optional[str] = typer.Argument(None, help="YAML spec file; omit it to run the built-in example."),
     model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to profile (repeatable; default all)."),
@@ -133,6 +135,7 @@ def profile(
 
 @app.command()
 @user_errors
+@write_errors
 def roofline(
     spec: Optional[str] = typer.Argument(None, help="YAML spec file; omit it to run the built-in example."),
     model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to analyse (repeatable; default all)."),

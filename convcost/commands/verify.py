@@ -11,6 +11,7 @@ import typer
 from ..api import load_graphs
 from ..cli import EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..memory import DEFAULT_MAX_MEMORY, parse_max_memory
+from ..write_errors import write_errors
 from ._output import check_output, console_for, emit, finish, output_option
 
 
@@ -37,6 +38,7 @@ def _load_verify() -> object:
 
 @app.command()
 @user_errors
+@write_errors
 def verify(
     spec: Optional[str] = typer.Argument(None, help="YAML spec file; omit it to run the built-in example."),
     model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to verify (repeatable; default all)."),
