@@ -15,8 +15,12 @@ pytestmark = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /
 
 @pytest.mark.parametrize(
     "args",
-    [["roofline", SPEC], ["roofline", SPEC, "-f", "json"], ["compare", SPEC], ["compare", SPEC, "-f", "markdown"]],
-    ids=["roofline-table", "roofline-json", "compare-table", "compare-markdown"],
+    [["roofline", SPEC], ["roofline", SPEC, "-f", "json"], ["compare", SPEC], ["compare", SPEC, "-f", "markdown"],
+     ["analyze", SPEC], ["analyze", SPEC, "-f", "csv"], ["report", SPEC], ["ops"],
+     ["check", str(CONFIGS / "resnet50.yaml"), str(CONFIGS / "resnet18.yaml"), "-B", str(ROOT / "docs" / "budgets.yaml"),
+      "-v"]],
+    ids=["roofline-table", "roofline-json", "compare-table", "compare-markdown", "analyze-table", "analyze-csv",
+         "report", "ops", "check"],
 )
 def test_full_disk_is_a_message(args: list[str]) -> None:
     with open("/dev/full", "w") as full:

@@ -10,6 +10,7 @@ import typer
 
 from ..api import analyze_file
 from ..cli import app, user_errors
+from ..write_errors import write_errors
 from ._output import check_output, emit, output_option, to_file
 
 
@@ -22,6 +23,7 @@ class Format(str, Enum):
 
 @app.command()
 @user_errors
+@write_errors
 def analyze(
     spec: Optional[str] = typer.Argument(None, help="YAML spec file; omit it to run the built-in example."),
     model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to analyse (repeatable; default all)."),

@@ -10,10 +10,12 @@ import typer
 
 from ..cli import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..errors import ConvcostError, UsageError
+from ..write_errors import write_errors
 
 
 @app.command()
 @user_errors
+@write_errors
 def check(
     specs: Optional[list[str]] = typer.Argument(None, help="Spec files (every model, or those named by --model)."),
     budget: Optional[list[str]] = typer.Option(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from ..cli import app
+from ..cli import app, user_errors
 from ..ops import REGISTRY
 from ..ops.macros import MACROS
 from ..render.table import Style, grid, use_color
 from ..spec import ITEM_KEYS, STRUCTURES
+from ..write_errors import write_errors
 
 
 def _args(args_type: type) -> str:
@@ -25,6 +26,8 @@ def _args(args_type: type) -> str:
 
 
 @app.command("ops")
+@user_errors
+@write_errors
 def list_ops() -> None:
     """List every op the spec language knows: category, arguments (with defaults), aliases."""
     rows = []

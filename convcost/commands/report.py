@@ -8,10 +8,12 @@ from typing import Optional
 import typer
 
 from ..cli import app, user_errors
+from ..write_errors import write_errors
 
 
 @app.command()
 @user_errors
+@write_errors
 def report(
     specs: Optional[list[str]] = typer.Argument(None, help="Spec files; omit for the built-in example."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report here (default: stdout)."),
