@@ -262,15 +262,33 @@ def block_cost(a: Analysis, name: str) -> Cost | None:
     return None
 
 
-def check_limits(analyses: list[Analysis], budgets: Budgets) -> list[Finding]:
+def unchecked_budgets(analyses: list[Analysis], budgets: Budgets) -> list[str]:
+    """Notes for budgets of models that are not being checked.
+
+    One budget file usually covers a whole repository while a run (a pre-commit hook, a job per
+    net) checks some of its models: a budget for another model is a note. A name that is a near
+    miss of a checked model with no budget of its own is a typo, and a typo in a budget must not
+    pass silently: that is an error.
+    """
     checked = {a.graph.model for a in analyses}
+    budgeted = {name for name, _ in budgets.named_models}
+    unbudgeted = checked - budgeted
+    notes = []
     for mname, loc in budgets.named_models:
-        if mname not in checked:
+        if mname in checked:
+            continue
+        typo = did_you_mean(mname, unbudgeted)
+        if typo:
             raise SpecError(
-                f"budget for model '{mname}', which is not among the checked models{did_you_mean(mname, checked)}; "
+                f"budget for model '{mname}', which is not among the checked models{typo}; "
                 f"checked: {', '.join(sorted(checked))}",
                 loc,
             )
+        notes.append(f"{loc}: note: budget for model '{mname}' not used: it is not among the checked models")
+    return notes
+
+
+def check_limits(analyses: list[Analysis], budgets: Budgets) -> list[Finding]:
     out: list[Finding] = []
     for a, label in zip(analyses, _labels(analyses), strict=True):
         for lim in budgets.limits:

@@ -300,3 +300,16 @@ def test_unknown_model_across_several_specs(here: Path) -> None:
                      "--baseline", "b.json"])
     assert code == 2, out
     assert "no model 'bottlenek' in any of the specs (did you mean 'bottleneck'?)" in out
+
+
+def test_budget_for_a_model_not_checked_is_a_note_but_a_near_miss_is_an_error(here: Path) -> None:
+    # a repository-wide budget file, a run that checks one of its nets (as the README's pre-commit hook)
+    budgets = str(CONFIGS.parent / "docs" / "budgets.yaml")
+    code, out = run(["check", str(CONFIGS / "resnet50.yaml"), "-B", budgets])
+    assert code == 0, out
+    assert "budgets.yaml:11:3: note: budget for model 'resnet18' not used: it is not among the checked models" in out
+    # 'naiv' is one letter off 'naive', which is checked and has no budget of its own: a typo
+    write(here, "b.yaml", "models:\n  naiv: {macs: 1G}\n  bottleneck: {macs: 1G}\n")
+    code, out = run(["check", "-B", "b.yaml"])
+    assert code == 2, out
+    assert "b.yaml:2:3: budget for model 'naiv', which is not among the checked models (did you mean 'naive'?)" in out

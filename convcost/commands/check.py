@@ -40,7 +40,16 @@ def check(
     """Check models against budgets and a baseline. Exit 0: pass, 1: over budget or grown, 2: bad input."""
     from ..analysis import analyze
     from ..api import open_spec, select_across
-    from ..budget import Budgets, check_growth, check_limits, cli_growth, load_baseline, load_budget_file, spec_budgets
+    from ..budget import (
+        Budgets,
+        check_growth,
+        check_limits,
+        cli_growth,
+        load_baseline,
+        load_budget_file,
+        spec_budgets,
+        unchecked_budgets,
+    )
     from ..ci import annotation, append_step_summary, in_github_actions
     from ..graph import build_graph
     from ..render.check_out import finding_line, summary_line, summary_markdown
@@ -62,14 +71,15 @@ def check(
             "nothing to check: give --budget FILE.yaml, --baseline FILE.json, or add 'budget:' to the spec "
             "(see docs/budgets.md)"
         )
+    notes = unchecked_budgets(analyses, budgets)
     findings = check_limits(analyses, budgets)
-    notes: list[str] = []
     if baseline:
         base = load_baseline(baseline[0])
         for more in baseline[1:]:
             base = base.merged(load_baseline(more))
-        grown, notes = check_growth(analyses, base, budgets, growth)
+        grown, growth_notes = check_growth(analyses, base, budgets, growth)
         findings += grown
+        notes += growth_notes
 
     if not findings:  # a renamed model or the wrong baseline must not pass CI by checking nothing
         if notes:
