@@ -424,15 +424,15 @@ class _Builder:
         if item.op == "gate":
             branches = (Branch("identity", (), item.loc), branches[0])
         outs = []
-        for k, br in enumerate(branches, start=1):
+        for br in branches:
             if not br.items:
                 outs.append(inp)  # an empty branch is the identity
                 continue
-            if item.op == "residual" and br.name is None:  # the body lives in the enclosing scope
+            if item.op in ("residual", "gate") and br.name is None:  # the body lives in the enclosing scope
                 outs.append(self.seq(br.items, env, inp, inner, depth + 1))
                 continue
-            label = br.name or f"branch{k}"
-            bname = self.name_in(inner, None, label, env, br.loc) if br.name is None else self.branch_name(inner, br)
+            # unnamed branches count on in their scope: branch1, branch2, then branch3... for the next
+            bname = self.name_in(inner, None, "branch", env, br.loc) if br.name is None else self.branch_name(inner, br)
             bframe = self.open_scope(inner, bname, "branch", f"{item.op} branch", br.loc)
             outs.append(self.seq(br.items, env, inp, bframe, depth + 1))
         rule = lookup(join)

@@ -111,3 +111,19 @@ def test_depth_rows() -> None:
     two = a.rows(2)
     assert [r.name for r in two] == ["stage", "stage.0", "stage.1", "stage.2"]
     assert sum(r.cost.macs for r in two[1:]) == top[0].cost.macs
+
+
+def test_unnamed_branches_count_on_per_scope_and_gates_are_transparent() -> None:
+    a = analysis_of(
+        "input: [4, 8, 8]\nlayers:\n"
+        "  - gate: [gap, {conv: {out: 4, kernel: 1}}, sigmoid]\n"
+        "  - concat: [[relu], [relu]]\n"
+        "  - concat: {branches: {a: [relu], b: [relu]}}\n"
+        "  - concat: [[relu], [relu]]\n"
+    )
+    assert [lc.node.name for lc in a.layers] == [
+        "gap1", "conv1", "sigmoid1", "multiply1",  # the gate's body is named in the enclosing scope
+        "branch1.relu1", "branch2.relu1", "concat1",
+        "a.relu1", "b.relu1", "concat2",
+        "branch3.relu1", "branch4.relu1", "concat3",  # unnamed branches count on in their scope
+    ]
