@@ -16,7 +16,7 @@ from .analysis import Analysis
 from .compare import ALL_METRICS, TITLES, metric
 from .cost import Cost
 from .errors import Loc, SpecError, UsageError, did_you_mean
-from .source import YMap, YNode, YScalar, load_yaml, read_text, type_name
+from .source import MAX_JSON_BYTES, YMap, YNode, YScalar, load_yaml, read_text, type_name
 from .spec import SpecFile, check_keys, expect_map
 
 BODY_KEYS = (*ALL_METRICS, "blocks", "max_growth")
@@ -157,7 +157,7 @@ def parse_body(node: YNode, target: Target, level: int, what: str) -> Budgets:
 
 def load_budget_file(path: str | Path) -> Budgets:
     name = str(path)
-    root = load_yaml(read_text(path), name)
+    root = load_yaml(read_text(path, "budget file"), name)
     rmap = expect_map(root, "a budget file")
     check_keys(rmap, FILE_KEYS, "the budget file")
     out = Budgets()
@@ -344,7 +344,7 @@ def load_baseline(path: str | Path) -> Baseline:
     import json
 
     name = str(path)
-    text = read_text(path)
+    text = read_text(path, "baseline JSON file", MAX_JSON_BYTES)
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:

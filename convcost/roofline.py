@@ -172,7 +172,7 @@ def parse_profiles(text: str, filename: str) -> dict[str, DeviceProfile]:
 
 
 def load_profiles(path: str | Path) -> dict[str, DeviceProfile]:
-    return parse_profiles(read_text(path), str(path))
+    return parse_profiles(read_text(path, "device profile file"), str(path))
 
 
 def resolve_profile(name: str | None, hw_file: str | Path | None = None, default: str = "cpu") -> DeviceProfile:

@@ -15,6 +15,7 @@ import yaml
 from .errors import Loc, SpecError
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_JSON_BYTES = 128 * 1024 * 1024  # a baseline of a 200,000-layer model is ~60 MB
 MAX_NODES = 200_000
 MAX_DEPTH = 100
 
@@ -68,26 +69,27 @@ def type_name(node: YNode) -> str:
     return f"string '{shorten(v)}'"
 
 
-def read_text(path: str | Path) -> str:
-    """Read a spec file as UTF-8 with clear errors for every way that can fail.
+def read_text(path: str | Path, kind: str = "YAML spec file", max_bytes: int = MAX_FILE_BYTES) -> str:
+    """Read a ``kind`` of file ('spec', 'budget file', 'baseline'...) as UTF-8 with clear errors for
+    every way that can fail.
 
-    At most MAX_FILE_BYTES + 1 bytes are ever read, so a device or pipe that never ends
+    At most ``max_bytes`` + 1 bytes are ever read, so a device or pipe that never ends
     (``/dev/zero``) is refused like a file that is too big.
     """
     p = Path(path)
     name = str(path)
     if p.is_dir():
-        raise SpecError("is a directory, expected a YAML spec file", Loc(name))
+        raise SpecError(f"is a directory, expected a {kind}", Loc(name))
     try:
         with open(p, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
+            data = fh.read(max_bytes + 1)
     except FileNotFoundError:
         raise SpecError("no such file", Loc(name)) from None
     except OSError as e:
         raise SpecError(f"cannot read: {e.strerror or e}", Loc(name)) from None
-    if len(data) > MAX_FILE_BYTES:
+    if len(data) > max_bytes:
         raise SpecError(
-            f"file is larger than {MAX_FILE_BYTES:,} bytes, the limit for a spec (see docs/limits.md)", Loc(name)
+            f"file is larger than {max_bytes:,} bytes, the limit for a {kind} (see docs/limits.md)", Loc(name)
         )
     for bom, encoding in ((b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
         if data.startswith(bom):

@@ -131,7 +131,8 @@ NOT_FILES: dict[str, tuple[Callable[[Path], str], str]] = {
     "directory": (_directory, "specs.yaml: is a directory, expected a YAML spec file"),
     "missing": (_missing, "nope.yaml: no such file"),
     "too-large": (_write(b"#" * (MAX_FILE_BYTES + 1)),
-                  f"spec.yaml: file is larger than {MAX_FILE_BYTES:,} bytes, the limit for a spec (see docs/limits.md)"),
+                  f"spec.yaml: file is larger than {MAX_FILE_BYTES:,} bytes, the limit for a YAML spec file"
+                  " (see docs/limits.md)"),
     # the composer counts nodes as it reads: the root map, the key, the value, the list, then relu × N
     "too-many-nodes": (_write(b"input: [3, 8, 8]\nlayers: [" + b"relu, " * MAX_NODES + b"]\n"),
                        f"spec.yaml:2:{len('layers: [') + 6 * (MAX_NODES - 8) + 1}: spec has more than "
@@ -152,7 +153,7 @@ def test_input_that_is_not_a_text_spec(case: str, tmp_path: Path, monkeypatch: p
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 def test_an_endless_device_is_refused_like_a_large_file() -> None:
     result = invoke(["analyze", "/dev/zero"])
-    message = f"/dev/zero: file is larger than {MAX_FILE_BYTES:,} bytes, the limit for a spec (see docs/limits.md)"
+    message = f"/dev/zero: file is larger than {MAX_FILE_BYTES:,} bytes, the limit for a YAML spec file (see docs/limits.md)"
     assert_bad_input(result, message)
 
 

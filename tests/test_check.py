@@ -313,3 +313,16 @@ def test_budget_for_a_model_not_checked_is_a_note_but_a_near_miss_is_an_error(he
     code, out = run(["check", "-B", "b.yaml"])
     assert code == 2, out
     assert "b.yaml:2:3: budget for model 'naiv', which is not among the checked models (did you mean 'naive'?)" in out
+
+
+def test_a_baseline_bigger_than_the_spec_limit_is_read(here: Path) -> None:
+    from convcost.source import MAX_FILE_BYTES
+
+    baseline(here, NAIVE_MACS)
+    text = (here / "base.json").read_text(encoding="utf-8")
+    write(here, "base.json", text + " " * MAX_FILE_BYTES)  # a big model's baseline outgrows the 4 MiB spec limit
+    code, out = run(["check", "--baseline", "base.json"])
+    assert code == 0, out
+    (here / "adir").mkdir()
+    code, out = run(["check", "--baseline", "adir"])
+    assert code == 2 and "adir: is a directory, expected a baseline JSON file" in out

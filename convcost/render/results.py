@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Loc, SpecError
-from ..source import read_text
+from ..source import MAX_JSON_BYTES, read_text
 
 MAX_ROWS = 500
 OPEN_ROWS = 20
@@ -21,7 +21,7 @@ MAX_LEVEL = 4
 def load_result(path: str | Path, schema: str) -> dict[str, Any]:
     """A JSON document whose 'schema' starts with ``schema`` + '/' (e.g. 'convcost.verify/1')."""
     name = str(path)
-    text = read_text(path)
+    text = read_text(path, f"{schema} JSON file", MAX_JSON_BYTES)
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
