@@ -223,6 +223,7 @@ class Finding:
         verb = "within" if self.ok else "over"
         return (
             f"{self.subject} {a} is {change} against the baseline ({b:,}), {verb} the allowed growth of +{self.rule}"
+            f" (at most {self.allowed:,})"
         )
 
 
@@ -321,6 +322,7 @@ class BaselineModel:
     file: str
     totals: dict[str, int]
     loc: Loc
+    batch: int | None = None  # None: an older or hand-written baseline that does not say
 
 
 @dataclass(frozen=True)
@@ -374,7 +376,11 @@ def load_baseline(path: str | Path) -> Baseline:
             v = totals.get(key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise SpecError(f"baseline model '{m['name']}': totals.{key} must be a non-negative integer", loc)
-        out.append(BaselineModel(m["name"], str(m.get("file", "")), {k2: int(totals[k2]) for k2 in ALL_METRICS}, loc))
+        batch = m.get("batch")
+        if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+            raise SpecError(f"baseline model '{m['name']}': batch must be a positive integer", loc)
+        totals_ = {k2: int(totals[k2]) for k2 in ALL_METRICS}
+        out.append(BaselineModel(m["name"], str(m.get("file", "")), totals_, loc, batch))
     return Baseline(name, tuple(out))
 
 
@@ -414,6 +420,12 @@ def check_growth(
         if ref is None:
             notes.append(f"{baseline.path}: note: model '{label}' is not in the baseline; its growth is not checked")
             continue
+        if ref.batch is not None and ref.batch != a.graph.batch:  # every count but params scales with the batch
+            raise SpecError(
+                f"baseline model '{ref.name}' was recorded at batch {ref.batch}, this run is at batch {a.graph.batch}: "
+                f"the counts are not comparable; check with --batch {ref.batch} or record the baseline again",
+                ref.loc,
+            )
         for m in ALL_METRICS:
             rule = growth_rule(budgets, a, m, cli) or Growth(Target(), None, Fraction(0), "0%", ref.loc, FROM_CLI)
             v, b = metric(a.total, m), ref.totals[m]

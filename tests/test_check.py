@@ -151,7 +151,7 @@ def test_baseline_growth(here: Path) -> None:
     # the baseline's second model entry is '      "name": "naive"' on line 6 (indent 2 per level)
     assert out.splitlines()[0] == (
         "base.json:6:7: error: model 'naive': MACs 120,422,400 (120.42 M) is +2.1 % against the baseline "
-        "(118,000,000), over the allowed growth of +2%"
+        "(118,000,000), over the allowed growth of +2% (at most 120,360,000)"
     )
     code, out = run(["check", "--baseline", "base.json", "--max-growth", "3"])
     assert code == 0, out
@@ -326,3 +326,10 @@ def test_a_baseline_bigger_than_the_spec_limit_is_read(here: Path) -> None:
     (here / "adir").mkdir()
     code, out = run(["check", "--baseline", "adir"])
     assert code == 2 and "adir: is a directory, expected a baseline JSON file" in out
+
+
+def test_a_baseline_at_another_batch_is_not_comparable(here: Path) -> None:
+    baseline(here, NAIVE_MACS)  # recorded at the spec's batch 1
+    code, out = run(["check", "--baseline", "base.json", "--batch", "2", "--max-growth", "1%"])
+    assert code == 2, out
+    assert "base.json:6:7: baseline model 'naive' was recorded at batch 1, this run is at batch 2" in out
