@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 MAX_COUNT = 1e30  # far above any model; keeps inf and 1e999 out of integer arithmetic
 _UNITS = (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3))
+_THOUSANDS = re.compile(r"\s*[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?\s*[kKMGT]?\s*")
 _PARSE = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]?)\s*")
 
 
@@ -20,7 +22,11 @@ def human(n: int | float) -> str:
 
 
 def parse_count(text: str | int | float) -> int:
-    """'25.6M' -> 25_600_000, '4.1G' -> 4_100_000_000, '1,000' -> 1000; ValueError if malformed."""
+    """'25.6M' -> 25_600_000, '4.1G' -> 4_100_000_000, '1,000' -> 1000; ValueError if malformed.
+
+    Exact decimal arithmetic, rounded down: a count is an upper limit, so '1.5' allows 1, not 2.
+    Commas are thousands separators only ('1,2,3' is refused, not read as 123).
+    """
     if isinstance(text, bool):
         raise ValueError(f"expected a count like 25.6M, got {text}")
     if isinstance(text, (int, float)):
@@ -28,12 +34,18 @@ def parse_count(text: str | int | float) -> int:
             raise ValueError(f"a count cannot be negative: {text}")
         if not text <= MAX_COUNT:  # also NaN
             raise ValueError(f"a count must be at most 1e30, got {text}")
-        return round(text)
+        return int(text)  # floor of a non-negative number
+    if "," in text and not _THOUSANDS.fullmatch(text):
+        raise ValueError(f"commas in a count must separate thousands (1,000,000), got '{text}'")
     m = _PARSE.fullmatch(text.replace(",", "").replace("_", ""))
     if not m:
         raise ValueError(f"expected a count like 25.6M or 4.1G, got '{text}'")
-    scale = dict(_UNITS).get(m.group(2).upper(), 1)
-    value = float(m.group(1)) * scale
-    if not value <= MAX_COUNT:
+    number = Decimal(m.group(1))
+    if number.adjusted() > 31:  # before any arithmetic: '1e999999999' would overflow Decimal's context
         raise ValueError(f"a count must be at most 1e30, got '{text}'")
-    return round(value)
+    if number.adjusted() < -31:  # far below 1 whatever the unit
+        return 0
+    value = number * dict(_UNITS).get(m.group(2).upper(), 1)
+    if not value <= Decimal(MAX_COUNT):
+        raise ValueError(f"a count must be at most 1e30, got '{text}'")
+    return int(value)  # Decimal's int() truncates: the floor of a non-negative value
