@@ -216,6 +216,8 @@ def test_unknown_result_layout_falls_back_to_generic(tmp_path: Path) -> None:
     [
         (["--verify", "v.json"], {"v.json": '{"schema": "convcost.analyze/1"}'}, "v.json:1:1: expected a 'convcost.verify/N'"),
         (["--profile", "p.json"], {"p.json": "[1,"}, "p.json:1:4: not valid JSON"),
+        (["--verify", "v.json"], {"v.json": '{"schema": "convcost.verify/1", "models": 5}'},
+         "v.json:1:1: a 'convcost.verify/1' document needs a 'models' list of results, each with a 'name'"),
         (["--profile", "missing.json"], {}, "missing.json: no such file"),
         (["-o", "no/such/dir/r.md"], {}, "no/such/dir/r.md: cannot write"),
         (["-m", "nope"], {}, "no model 'nope'"),
@@ -231,3 +233,12 @@ def test_bad_input_exits_2(
     result = runner.invoke(app, ["report", *args])
     assert result.exit_code == 2, result.output
     assert needle in result.output and "Traceback" not in result.output
+
+
+def test_results_of_other_models_are_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    doc = {"schema": "convcost.verify/1", "ok": True, "models": [{"name": "resnet18", "ok": True, "layers": []}]}
+    Path("v.json").write_text(json.dumps(doc), encoding="utf-8")
+    result = runner.invoke(app, ["report", "--verify", "v.json"])  # the built-in example: naive, bottleneck
+    assert result.exit_code == 0, result.output
+    assert "v.json: warning: results for 'resnet18', not among this report's models" in result.stderr

@@ -36,7 +36,7 @@ def report(
     """Write a markdown report: totals, comparison, cost by op type, layer graph (mermaid), per-layer table."""
     from ..compare import load_analyses
     from ..render.report import ReportOptions, render_report
-    from ..render.results import load_result
+    from ..render.results import load_result, result_models
     from ._output import check_output
 
     check_output(output, [*(specs or []), *(verify or []), *(profile or [])])
@@ -48,6 +48,12 @@ def report(
         verify=tuple((p, load_result(p, "convcost.verify")) for p in verify or []),
         profile=tuple((p, load_result(p, "convcost.profile")) for p in profile or []),
     )
+    shown = {a.graph.model for a in analyses}
+    for path, doc in (*opts.verify, *opts.profile):
+        other = [m for m in result_models(doc) if m not in shown]
+        if other:  # e.g. yesterday's verify of another net: say so rather than show it as this one's
+            names = ", ".join(f"'{m}'" for m in other)
+            print(f"{path}: warning: results for {names}, not among this report's models", file=sys.stderr)
     text = render_report(analyses, opts)
     if output is None or output == "-":
         sys.stdout.write(text)

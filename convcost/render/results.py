@@ -33,7 +33,19 @@ def load_result(path: str | Path, schema: str) -> dict[str, Any]:
     got = doc.get("schema") if isinstance(doc, dict) else None
     if not isinstance(got, str) or not got.startswith(schema + "/"):
         raise SpecError(f"expected a '{schema}/N' document, got schema {got!r}", Loc(name, 1, 1))
+    if got == schema + "/1" and not _named_models(doc):  # the layout this version writes; later ones: generic
+        raise SpecError(f"a '{got}' document needs a 'models' list of results, each with a 'name'", Loc(name, 1, 1))
     return doc
+
+
+def _named_models(doc: dict[str, Any]) -> bool:
+    models = doc.get("models")
+    return isinstance(models, list) and all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in models)
+
+
+def result_models(doc: dict[str, Any]) -> list[str]:
+    """Names of the models a loaded result document holds ([] for a layout this version does not know)."""
+    return [m["name"] for m in doc["models"]] if _named_models(doc) else []
 
 
 def _md(value: object) -> str:
