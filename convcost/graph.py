@@ -179,7 +179,11 @@ class _Builder:
             raise SpecError(f"model '{self.model.name}' has an empty 'layers' list; add at least one layer", self.model.loc)
         self.seq(self.model.layers, env, INPUT, _Frame(()), 0)
         if not self.nodes:
-            raise SpecError(f"model '{self.model.name}' has no layers left after 'when' conditions", self.model.loc)
+            raise SpecError(
+                f"model '{self.model.name}' has no layers: 'when' conditions skipped them all or its structures are "
+                "empty",
+                self.model.loc,
+            )
         used = {n.scope[:k] for n in self.nodes for k in range(1, len(n.scope) + 1)}
         scopes = tuple(s for s in self.scopes if s.path in used)  # drop scopes left empty by 'when'
         self.spec.work[self.model.name] = self.steps

@@ -281,8 +281,8 @@ class _Parser:
         if word in self.block_names:
             return "block", word
         rule = lookup(word)
-        if rule is not None:
-            return "op", rule.name
+        if rule is not None:  # an alias of a join op ('mul') is that structure too
+            return ("struct" if rule.name in STRUCTURES else "op"), rule.name
         hint = did_you_mean(word, self.known()) or (
             "; not an op, a structure or a block under 'blocks:' (`convcost ops` lists the ops)"
         )

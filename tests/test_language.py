@@ -127,3 +127,11 @@ def test_unnamed_branches_count_on_per_scope_and_gates_are_transparent() -> None
         "a.relu1", "b.relu1", "concat2",
         "branch3.relu1", "branch4.relu1", "concat3",  # unnamed branches count on in their scope
     ]
+
+
+def test_mul_alias_is_the_multiply_structure_and_empty_structures_are_explained() -> None:
+    a = analysis_of("input: [4, 8, 8]\nlayers:\n  - mul: [[], [gap]]\n")
+    assert [lc.node.name for lc in a.layers] == ["branch1.gap1", "multiply1"]
+    assert a.layers[-1].node.shape == (4, 8, 8)  # x · gap(x), broadcast over 8×8
+    with pytest.raises(SpecError, match="has no layers: 'when' conditions skipped them all or its structures are empty"):
+        analysis_of("input: [4, 8, 8]\nlayers:\n  - seq: []\n")
