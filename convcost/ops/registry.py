@@ -8,6 +8,7 @@ builder) looks ops up here instead of switching on strings.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -190,8 +191,8 @@ def boolean(value: Any) -> bool:
 
 
 def pos_float(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ArgError(f"must be a positive number, got {_show(value)}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ArgError(f"must be a positive finite number, got {_show(value)}")
     return float(value)
 
 
@@ -202,8 +203,8 @@ def probability(value: Any) -> float:
 
 
 def number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArgError(f"must be a number, got {_show(value)}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ArgError(f"must be a finite number, got {_show(value)}")
     return float(value)
 
 
