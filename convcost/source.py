@@ -76,6 +76,11 @@ def read_text(path: str | Path, kind: str = "YAML spec file", max_bytes: int = M
     At most ``max_bytes`` + 1 bytes are ever read, so a device or pipe that never ends
     (``/dev/zero``) is refused like a file that is too big.
     """
+    if str(path) == "-":  # standard input, bounded like a file
+        import sys
+
+        data = sys.stdin.buffer.read(max_bytes + 1)
+        return _decode(data, "<stdin>", kind, max_bytes)
     p = Path(path)
     name = str(path)
     if p.is_dir():
@@ -87,6 +92,10 @@ def read_text(path: str | Path, kind: str = "YAML spec file", max_bytes: int = M
         raise SpecError("no such file", Loc(name)) from None
     except OSError as e:
         raise SpecError(f"cannot read: {e.strerror or e}", Loc(name)) from None
+    return _decode(data, name, kind, max_bytes)
+
+
+def _decode(data: bytes, name: str, kind: str, max_bytes: int) -> str:
     if len(data) > max_bytes:
         raise SpecError(
             f"file is larger than {max_bytes:,} bytes, the limit for a {kind} (see docs/limits.md)", Loc(name)

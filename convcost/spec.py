@@ -101,7 +101,7 @@ class SpecFile:
 
 def load_spec(path: str | Path, display_name: str | None = None) -> SpecFile:
     """Read, parse and validate a spec file."""
-    name = display_name or str(path)
+    name = display_name or ("<stdin>" if str(path) == "-" else str(path))
     return parse_spec(read_text(path), name)
 
 

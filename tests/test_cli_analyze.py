@@ -97,3 +97,15 @@ def test_ops_lists_the_whole_registry() -> None:
     assert result.exit_code == 0
     listed = {line.split()[0] for line in result.stdout.splitlines()[2:] if "│" in line}
     assert listed == set(REGISTRY) | set(MACROS)
+
+
+def test_spec_from_standard_input() -> None:
+    spec = "input: [192, 28, 28]\nlayers:\n  - conv: {out: 32, kernel: 5, padding: same}\n"
+    result = CliRunner().invoke(app, ["analyze", "-", "-f", "json"], input=spec)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["models"][0]["totals"]["macs"] == 28 * 28 * 32 * 5 * 5 * 192
+    assert doc["models"][0]["file"] == "<stdin>"
+    bad = CliRunner().invoke(app, ["analyze", "-"], input="input: [3, 8, 8]\nlayers: [relux]\n")
+    assert bad.exit_code == 2
+    assert bad.stderr.strip() == "<stdin>:2:10: unknown op 'relux' (did you mean 'relu'?)"

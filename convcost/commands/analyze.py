@@ -25,7 +25,9 @@ class Format(str, Enum):
 @user_errors
 @write_errors
 def analyze(
-    spec: Optional[str] = typer.Argument(None, help="YAML spec file; omit it to run the built-in example."),
+    spec: Optional[str] = typer.Argument(
+        None, help="YAML spec file ('-' reads standard input); omit it to run the built-in example."
+    ),
     model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to analyse (repeatable; default all)."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     depth: Optional[int] = typer.Option(
