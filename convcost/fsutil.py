@@ -15,11 +15,22 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     The text goes to a temporary file in the same directory, is flushed to disk, then renamed
     over ``path`` with os.replace, so readers see the old file or the new one, never a torn one.
     A failure (missing directory, no permission, disk full) raises ConvcostError naming the path.
+    A symlink is written through (the link stays a link); a path that exists but is not a regular
+    file (a FIFO, /dev/stdout, a device) is written into directly, never replaced by a file.
     """
     target = Path(path)
+    if target.is_symlink():  # write through the link to its file, and keep the link
+        target = Path(os.path.realpath(target))
     directory = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
         raise ConvcostError("is a directory; cannot write a file there", Loc(str(path)))
+    if target.exists() and not target.is_file():  # a FIFO, /dev/stdout, a device: stream into it, never replace it
+        try:
+            with open(target, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        except OSError as e:
+            raise ConvcostError(f"cannot write: {e.strerror or e}", Loc(str(path))) from None
+        return
     tmp_name: str | None = None
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
