@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .cost import Cost
+from .gcpause import paused_gc
 from .graph import Graph, Node, Scope
 from .ops.registry import Shape
 
@@ -104,7 +105,8 @@ class Analysis:
 
 
 def analyze(graph: Graph) -> Analysis:
-    layers = tuple(
-        LayerCost(node, node.rule.cost(node.args, node.in_shapes, node.shape, graph.batch)) for node in graph.nodes
-    )
+    with paused_gc():
+        layers = tuple(
+            LayerCost(node, node.rule.cost(node.args, node.in_shapes, node.shape, graph.batch)) for node in graph.nodes
+        )
     return Analysis(graph, layers)

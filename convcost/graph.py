@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import Loc, SpecError, did_you_mean
 from .expr import substitute
+from .gcpause import paused_gc
 from .ops import lookup
 from .ops.macros import MACROS
 from .ops.registry import ArgError, NoArgs, OpRule, Shape, ShapeError
@@ -128,7 +129,8 @@ def build_graph(spec: SpecFile, model: str, batch: int | None = None) -> Graph:
 
         raise UsageError(f"{spec.path}: no model '{model}'{did_you_mean(model, list(spec.models))}; "
                          f"models here: {', '.join(spec.models)}")
-    return _Builder(spec, spec.models[model]).build(batch)
+    with paused_gc():
+        return _Builder(spec, spec.models[model]).build(batch)
 
 
 def first_iteration(item: Item) -> Item:

@@ -13,6 +13,7 @@ from typing import Union
 import yaml
 
 from .errors import Loc, SpecError
+from .gcpause import paused_gc
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_JSON_BYTES = 128 * 1024 * 1024  # a baseline of a 200,000-layer model is ~60 MB
@@ -182,6 +183,11 @@ def _compose(loader_type: type, text: str, filename: str) -> yaml.Node | None:
 
 def load_yaml(text: str, filename: str) -> YNode:
     """Parse one YAML document into located nodes."""
+    with paused_gc():
+        return _load_yaml(text, filename)
+
+
+def _load_yaml(text: str, filename: str) -> YNode:
     try:
         try:
             root = _compose(_CLoader if _CParser is not None else _PyLoader, text, filename)
@@ -245,6 +251,9 @@ MAX_INT = 10**18
 _MAX_NUMBER_CHARS = 40  # longer integer literals are refused before Python converts them
 
 
+_MISSING = object()
+
+
 def _tag(tag: str) -> str:
     return shorten("!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag)
 
@@ -255,6 +264,8 @@ class _Converter:
         self.count = 0
         self.active: set[int] = set()  # collections being converted: an alias to one of them is a cycle
         self.scalars = yaml.constructor.SafeConstructor()
+        # (tag, text) -> value: specs repeat the same few scalars ('3', 'false', 'relu') thousands of times
+        self.values: dict[tuple[str, str], Scalar] = {}
 
     def loc(self, node: yaml.Node) -> Loc:
         return Loc(self.filename, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -269,8 +280,12 @@ class _Converter:
             )
         if depth > MAX_DEPTH:
             raise SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels (limit, see docs/limits.md)", self.loc(node))
-        if isinstance(node, yaml.ScalarNode):
-            return YScalar(self.scalar(node), self.loc(node))
+        if type(node) is yaml.ScalarNode:
+            mark = node.start_mark
+            value = self.values.get((node.tag, node.value), _MISSING)
+            if value is _MISSING:
+                value = self.values[(node.tag, node.value)] = self.scalar(node)
+            return YScalar(value, Loc(self.filename, mark.line + 1, mark.column + 1))  # type: ignore[arg-type]
         if node.tag not in _COLLECTION_TAGS:
             raise SpecError(f"unsupported YAML tag '{_tag(node.tag)}'; specs use plain YAML only", self.loc(node))
         if id(node) in self.active:

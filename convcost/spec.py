@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import Loc, SpecError, did_you_mean
+from .gcpause import paused_gc
 from .ops import all_names, lookup
 from .ops.macros import MACROS
 from .source import YMap, YNode, YScalar, YSeq, load_yaml, read_text, shorten, type_name
@@ -106,8 +107,9 @@ def load_spec(path: str | Path, display_name: str | None = None) -> SpecFile:
 
 
 def parse_spec(text: str, filename: str) -> SpecFile:
-    root = load_yaml(text, filename)
-    return _Parser(filename).file(root)
+    with paused_gc():
+        root = load_yaml(text, filename)
+        return _Parser(filename).file(root)
 
 
 def check_keys(node: YMap, allowed: tuple[str, ...], what: str) -> None:
