@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .analysis import Analysis
-from .api import analyze_file, open_spec
+from .api import open_spec, select_across
 from .cost import Cost
-from .errors import UsageError, did_you_mean
+from .errors import UsageError
 from .graph import build_graph
 
 METRICS = ("params", "macs", "flops", "activations")
@@ -149,23 +149,12 @@ def load_analyses(specs: list[str], models: list[str] | None, batch: int | None)
     """Every model of every spec, or with ``models`` those models, in the order named.
 
     ``compare a.yaml b.yaml -m net`` compares model 'net' of both files; a name that is in none of
-    the files is an error.
+    the files is an error (api.select_across).
     """
-    paths: list[str | None] = list(specs) if specs else [None]
-    if not models:
-        return [a for p in paths for a in analyze_file(p, None, batch)]
     from .analysis import analyze
 
-    files = [open_spec(p) for p in paths]
-    result: list[Analysis] = []
-    for m in models:
-        found = [f for f in files if m in f.models]
-        if not found:
-            known = sorted({n for f in files for n in f.models})
-            where = files[0].path if len(files) == 1 else "any of the specs"
-            raise UsageError(f"no model '{m}' in {where}{did_you_mean(m, known)}; models: {', '.join(known)}")
-        result.extend(analyze(build_graph(f, m, batch)) for f in found)
-    return result
+    files = [open_spec(p) for p in (list(specs) if specs else [None])]
+    return [analyze(build_graph(f, m, batch)) for f, m in select_across(files, models)]
 
 
 def make_comparison(analyses: list[Analysis]) -> Comparison:

@@ -69,5 +69,3 @@ def astuple_fast(c: Cost) -> tuple[int, ...]:
     """The field values in order (dataclasses.astuple deep-copies and is slow)."""
     return tuple(getattr(c, name) for name in FIELDS)
 
-
-ZERO = Cost()

@@ -106,10 +106,6 @@ _CMPOPS: dict[type, Callable[[Any, Any], bool]] = {
 }
 
 
-def is_expression(text: str) -> bool:
-    return "$" in text
-
-
 def substitute(text: str, env: Mapping[str, Any], loc: Loc) -> Any:
     """Resolve ``$name``/``${expr}`` in a string scalar.
 
