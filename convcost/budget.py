@@ -16,7 +16,7 @@ from .analysis import Analysis
 from .compare import ALL_METRICS, TITLES, metric
 from .cost import Cost
 from .errors import Loc, SpecError, UsageError, did_you_mean
-from .source import MAX_JSON_BYTES, YMap, YNode, YScalar, load_yaml, read_text, type_name
+from .source import YMap, YNode, YScalar, load_json, load_yaml, read_text, type_name
 from .spec import SpecFile, check_keys, expect_map
 
 BODY_KEYS = (*ALL_METRICS, "blocks", "max_growth")
@@ -343,18 +343,8 @@ class Baseline:
 
 def load_baseline(path: str | Path) -> Baseline:
     """A baseline written by `convcost analyze --format json`."""
-    import json
-
     name = str(path)
-    text = read_text(path, "baseline JSON file", MAX_JSON_BYTES)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SpecError(f"baseline is not valid JSON: {e.msg}", Loc(name, e.lineno, e.colno)) from None
-    except ValueError:  # an integer with more digits than Python converts
-        raise SpecError("baseline JSON holds an integer with more than 4,300 digits", Loc(name)) from None
-    except RecursionError:
-        raise SpecError("baseline JSON is nested too deeply", Loc(name)) from None
+    doc, text = load_json(path, "baseline JSON file", "baseline")
     if not isinstance(doc, dict) or doc.get("schema") != BASELINE_SCHEMA:
         got = doc.get("schema") if isinstance(doc, dict) else None
         raise SpecError(

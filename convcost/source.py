@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import yaml
 
@@ -94,6 +94,26 @@ def read_text(path: str | Path, kind: str = "YAML spec file", max_bytes: int = M
     except OSError as e:
         raise SpecError(f"cannot read: {e.strerror or e}", Loc(name)) from None
     return _decode(data, name, kind, max_bytes)
+
+
+def load_json(path: str | Path, kind: str, what: str) -> tuple[Any, str]:
+    """Read a JSON file (a baseline, a verify/profile result): the document and its text.
+
+    ``kind`` names the file in read errors ('baseline JSON file'); ``what`` starts the JSON error
+    messages ('baseline' -> 'baseline is not valid JSON: ...').
+    """
+    import json
+
+    name = str(path)
+    text = read_text(path, kind, MAX_JSON_BYTES)
+    try:
+        return json.loads(text), text
+    except json.JSONDecodeError as e:
+        raise SpecError(f"{what} is not valid JSON: {e.msg}", Loc(name, e.lineno, e.colno)) from None
+    except ValueError:  # an integer with more digits than Python converts
+        raise SpecError(f"{what} JSON holds an integer with more than 4,300 digits", Loc(name)) from None
+    except RecursionError:
+        raise SpecError(f"{what} JSON is nested too deeply", Loc(name)) from None
 
 
 def _decode(data: bytes, name: str, kind: str, max_bytes: int) -> str:

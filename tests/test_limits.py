@@ -124,7 +124,7 @@ def test_json_with_an_integer_too_long_for_python(tmp_path: Path) -> None:
     big.write_text('{"schema": "convcost.verify/1", "x": ' + "9" * 5000 + "}\n")
     result = CliRunner().invoke(app, ["report", str(ROOT / "configs" / "dilated_conv.yaml"), "--verify", str(big)])
     assert result.exit_code == 2
-    assert result.stderr.strip() == f"{big}: JSON holds an integer with more than 4,300 digits"
+    assert result.stderr.strip() == f"{big}: result JSON holds an integer with more than 4,300 digits"
 
 
 # ---- docs/limits.md -----------------------------------------------------------------------------

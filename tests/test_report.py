@@ -215,7 +215,7 @@ def test_unknown_result_layout_falls_back_to_generic(tmp_path: Path) -> None:
     ("args", "files", "needle"),
     [
         (["--verify", "v.json"], {"v.json": '{"schema": "convcost.analyze/1"}'}, "v.json:1:1: expected a 'convcost.verify/N'"),
-        (["--profile", "p.json"], {"p.json": "[1,"}, "p.json:1:4: not valid JSON"),
+        (["--profile", "p.json"], {"p.json": "[1,"}, "p.json:1:4: result is not valid JSON"),
         (["--verify", "v.json"], {"v.json": '{"schema": "convcost.verify/1", "models": 5}'},
          "v.json:1:1: a 'convcost.verify/1' document needs a 'models' list of results, each with a 'name'"),
         (["--profile", "missing.json"], {}, "missing.json: no such file"),

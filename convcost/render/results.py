@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Loc, SpecError
-from ..source import MAX_JSON_BYTES, read_text
+from ..source import load_json
 
 MAX_ROWS = 500
 OPEN_ROWS = 20
@@ -21,15 +21,7 @@ MAX_LEVEL = 4
 def load_result(path: str | Path, schema: str) -> dict[str, Any]:
     """A JSON document whose 'schema' starts with ``schema`` + '/' (e.g. 'convcost.verify/1')."""
     name = str(path)
-    text = read_text(path, f"{schema} JSON file", MAX_JSON_BYTES)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SpecError(f"not valid JSON: {e.msg}", Loc(name, e.lineno, e.colno)) from None
-    except ValueError:  # an integer with more digits than Python converts
-        raise SpecError("JSON holds an integer with more than 4,300 digits", Loc(name)) from None
-    except RecursionError:
-        raise SpecError("JSON is nested too deeply", Loc(name)) from None
+    doc, _ = load_json(path, f"{schema} JSON file", "result")
     got = doc.get("schema") if isinstance(doc, dict) else None
     if not isinstance(got, str) or not got.startswith(schema + "/"):
         raise SpecError(f"expected a '{schema}/N' document, got schema {got!r}", Loc(name, 1, 1))
