@@ -26,17 +26,6 @@ def open_spec(path: str | Path | None) -> SpecFile:
     return load_spec(path)
 
 
-def select_models(spec: SpecFile, models: list[str] | None) -> list[str]:
-    if not models:
-        return list(spec.models)
-    for m in models:
-        if m not in spec.models:
-            raise UsageError(
-                f"{spec.path}: no model '{m}'{did_you_mean(m, list(spec.models))}; models here: {', '.join(spec.models)}"
-            )
-    return list(models)
-
-
 def select_across(files: list[SpecFile], models: list[str] | None) -> list[tuple[SpecFile, str]]:
     """(file, model) pairs: every model of every file, or each named model, in the order named, from
     every file that has it (``compare a.yaml b.yaml -m net`` takes 'net' from both). A name that is
@@ -44,7 +33,9 @@ def select_across(files: list[SpecFile], models: list[str] | None) -> list[tuple
     if not models:
         return [(f, m) for f in files for m in f.models]
     if len(files) == 1:
-        return [(files[0], m) for m in select_models(files[0], models)]
+        for m in models:
+            files[0].model(m)  # an unknown name: the error names the file and its models
+        return [(files[0], m) for m in models]
     pairs: list[tuple[SpecFile, str]] = []
     for m in models:
         found = [f for f in files if m in f.models]
@@ -55,9 +46,19 @@ def select_across(files: list[SpecFile], models: list[str] | None) -> list[tuple
     return pairs
 
 
+def open_specs(paths: list[str] | None) -> list[SpecFile]:
+    """The given spec files, or the built-in example when there are none."""
+    return [open_spec(p) for p in (paths or [None])]
+
+
+def analyze_across(files: list[SpecFile], models: list[str] | None, batch: int | None = None) -> list[Analysis]:
+    """The analyses of ``select_across(files, models)``, in that order."""
+    return [analyze(build_graph(f, m, batch)) for f, m in select_across(files, models)]
+
+
 def load_graphs(path: str | Path | None, models: list[str] | None = None, batch: int | None = None) -> list[Graph]:
     spec = open_spec(path)
-    return [build_graph(spec, m, batch) for m in select_models(spec, models)]
+    return [build_graph(spec, m, batch) for _, m in select_across([spec], models)]
 
 
 def analyze_file(path: str | Path | None, models: list[str] | None = None, batch: int | None = None) -> list[Analysis]:

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .analysis import Analysis
-from .api import open_spec, select_across
+from .api import analyze_across, open_specs
 from .cost import Cost
 from .errors import UsageError
-from .graph import build_graph
 
 METRICS = ("params", "macs", "flops", "activations")
 ALL_METRICS = ("params", "buffers", "macs", "flops", "activations")
@@ -151,10 +150,7 @@ def load_analyses(specs: list[str], models: list[str] | None, batch: int | None)
     ``compare a.yaml b.yaml -m net`` compares model 'net' of both files; a name that is in none of
     the files is an error (api.select_across).
     """
-    from .analysis import analyze
-
-    files = [open_spec(p) for p in (list(specs) if specs else [None])]
-    return [analyze(build_graph(f, m, batch)) for f, m in select_across(files, models)]
+    return analyze_across(open_specs(specs), models, batch)
 
 
 def make_comparison(analyses: list[Analysis]) -> Comparison:

@@ -124,13 +124,9 @@ class _Frame:
 
 
 def build_graph(spec: SpecFile, model: str, batch: int | None = None) -> Graph:
-    if model not in spec.models:
-        from .errors import UsageError
-
-        raise UsageError(f"{spec.path}: no model '{model}'{did_you_mean(model, list(spec.models))}; "
-                         f"models here: {', '.join(spec.models)}")
+    found = spec.model(model)
     with paused_gc():
-        return _Builder(spec, spec.models[model]).build(batch)
+        return _Builder(spec, found).build(batch)
 
 
 def first_iteration(item: Item) -> Item:

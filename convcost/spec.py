@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import Loc, SpecError, did_you_mean
+from .errors import Loc, SpecError, UsageError, did_you_mean
 from .gcpause import paused_gc
 from .ops import all_names, lookup
 from .ops.macros import MACROS
@@ -98,6 +98,16 @@ class SpecFile:
     # Work steps each model took to build (graph.MAX_STEPS bounds their sum, so a file cannot
     # multiply the work with many models, e.g. aliases of one huge model); a rebuild replaces its entry.
     work: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def model(self, name: str) -> ModelSpec:
+        """The model called ``name``; a usage error naming this file and its models otherwise."""
+        found = self.models.get(name)
+        if found is None:
+            raise UsageError(
+                f"{self.path}: no model '{name}'{did_you_mean(name, list(self.models))}; "
+                f"models here: {', '.join(self.models)}"
+            )
+        return found
 
 
 def load_spec(path: str | Path, display_name: str | None = None) -> SpecFile:

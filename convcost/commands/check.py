@@ -38,8 +38,7 @@ def check(
     ),
 ) -> None:
     """Check models against budgets and a baseline. Exit 0: pass, 1: over budget or grown, 2: bad input."""
-    from ..analysis import analyze
-    from ..api import open_spec, select_across
+    from ..api import analyze_across, open_specs
     from ..budget import (
         Budgets,
         check_growth,
@@ -51,7 +50,6 @@ def check(
         unchecked_budgets,
     )
     from ..ci import annotation, append_step_summary, in_github_actions
-    from ..graph import build_graph
     from ..render.check_out import finding_line, summary_line, summary_markdown
 
     if summary is not None:
@@ -59,13 +57,13 @@ def check(
     growth = cli_growth(max_growth)
     if growth is not None and not baseline:
         raise UsageError("--max-growth needs --baseline FILE.json to compare against")
-    files = [open_spec(p) for p in (specs or [None])]
+    files = open_specs(specs)
     budgets = Budgets()
     for f in files:
         budgets += spec_budgets(f)
     for path in budget or []:
         budgets += load_budget_file(path)
-    analyses = [analyze(build_graph(f, m, batch)) for f, m in select_across(files, model)]
+    analyses = analyze_across(files, model, batch)
     if budgets.empty and not baseline:
         raise UsageError(
             "nothing to check: give --budget FILE.yaml, --baseline FILE.json, or add 'budget:' to the spec "
