@@ -18,9 +18,9 @@ from typing import Any
 from .errors import Loc, SpecError, did_you_mean
 from .expr import substitute
 from .gcpause import paused_gc
-from .ops import lookup
 from .ops.macros import MACROS
 from .ops.registry import ArgError, NoArgs, OpRule, Shape, ShapeError
+from .ops.registry import rule as op_rule
 from .source import YMap, YNode, YScalar, YSeq, shorten, type_name
 from .spec import ITEM_KEYS, Branch, Item, ModelSpec, SpecFile
 
@@ -54,10 +54,7 @@ class Node:
 
     @property
     def rule(self) -> OpRule:
-        rule = lookup(self.op)
-        if rule is None:  # pragma: no cover - nodes are only made from registered rules
-            raise KeyError(self.op)
-        return rule
+        return op_rule(self.op)
 
     @property
     def short_name(self) -> str:
@@ -334,8 +331,7 @@ class _Builder:
         if item.kind == "op":
             name = frame.path[-1] if scoped else self.name_in(frame, item.name, self.hint(item), env, item.loc)
             path = frame.path[:-1] if scoped else frame.path
-            rule = lookup(item.op)
-            assert rule is not None
+            rule = op_rule(item.op)
             args = self.make_args(rule.args, item.args, env, f"{item.op} '{'.'.join((*path, name))}'", item.loc)
             return self.emit(rule, args, (inp,), path, name, item)
         if item.kind == "macro":
@@ -357,13 +353,11 @@ class _Builder:
             raise SpecError(f"{item.op} '{full}': {e.message}", self.arg_loc(item, e.arg)) from None
         if len(parts) == 1:
             hint, op, op_args = parts[0]
-            rule = lookup(op)
-            assert rule is not None
+            rule = op_rule(op)
             return self.emit(rule, op_args, (inp,), path, name, item)
         inner = frame if scoped else self.open_scope(frame, name, "macro", item.op, item.loc)
         for hint, op, op_args in parts:
-            rule = lookup(op)
-            assert rule is not None
+            rule = op_rule(op)
             inp = self.emit(rule, op_args, (inp,), inner.path, self.name_in(inner, None, hint, env, item.loc), item)
         return inp
 
@@ -437,8 +431,7 @@ class _Builder:
             bname = self.name_in(inner, None, "branch", env, br.loc) if br.name is None else self.branch_name(inner, br)
             bframe = self.open_scope(inner, bname, "branch", f"{item.op} branch", br.loc)
             outs.append(self.seq(br.items, env, inp, bframe, depth + 1))
-        rule = lookup(join)
-        assert rule is not None
+        rule = op_rule(join)
         name = self.name_in(inner, None, join, env, item.loc)
         return self.emit(rule, NoArgs(), tuple(outs), inner.path, name, item)
 

@@ -109,7 +109,16 @@ def op(
 
 
 def lookup(name: str) -> OpRule | None:
+    """The rule of an op name or alias as a user wrote it; None when there is none."""
     return REGISTRY.get(ALIASES.get(name, name))
+
+
+def rule(name: str) -> OpRule:
+    """The rule of a registered op (after validation): a missing one is an internal error."""
+    found = REGISTRY.get(name) or lookup(name)
+    if found is None:  # pragma: no cover - the spec layer only lets registered ops through
+        raise LookupError(f"internal error: no op rule '{name}' in the registry")
+    return found
 
 
 def all_names() -> list[str]:
