@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from fractions import Fraction
 
 from .cost import Cost
@@ -29,6 +30,17 @@ from .graph import Node
 from .op_tables import op_entry
 from .ops.conv import ConvArgs
 from .ops.registry import numel
+
+
+class Status(str, Enum):
+    """How one verify check came out (a str: JSON and comparisons with "ok" see the plain value)."""
+
+    OK = "ok"
+    MISMATCH = "mismatch"
+    NOT_COMPARED = "not_compared"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,13 @@ import torch
 from torch import nn
 
 from .analysis import Analysis, analyze
-from .counters import FLOP_COUNTER, FVCORE, RUN, Convention, Explanation, Prediction, explain
+from .counters import FLOP_COUNTER, FVCORE, RUN, Convention, Explanation, Prediction, Status, explain
 from .errors import UsageError
 from .graph import Graph, fmt_shape
 from .memory import DEFAULT_MAX_BYTES, forward_bytes, human_bytes
 from .torch_build import GraphModule, build_model, example_input
 from .units import human
 
-OK, MISMATCH, NOT_COMPARED = "ok", "mismatch", "not_compared"
 BYTES_PER_VALUE = 4  # float32
 
 
@@ -37,7 +36,7 @@ class Check:
 
     expected: Any
     actual: Any
-    status: str
+    status: Status
     reason: str = ""
 
 
@@ -49,7 +48,7 @@ class LayerReport:
 
     @property
     def ok(self) -> bool:
-        return all(c.status != MISMATCH for c in self.checks.values())
+        return all(c.status != Status.MISMATCH for c in self.checks.values())
 
 
 @dataclass(frozen=True)
@@ -66,8 +65,8 @@ class Report:
 
     @property
     def mismatches(self) -> int:
-        return sum(1 for lr in self.layers for c in lr.checks.values() if c.status == MISMATCH) + sum(
-            1 for c in self.totals.values() if c.status == MISMATCH
+        return sum(1 for lr in self.layers for c in lr.checks.values() if c.status == Status.MISMATCH) + sum(
+            1 for c in self.totals.values() if c.status == Status.MISMATCH
         )
 
     @property
@@ -151,25 +150,25 @@ def _params(module: nn.Module) -> tuple[int, int]:
 # ---- reconciling -----------------------------------------------------------------------------------
 def _compare_count(pred: Prediction, actual: int | None, tool: str, unsupported: list[str] | None = None) -> Check:
     if actual is None:
-        return Check(pred.value, None, NOT_COMPARED, f"{tool} did not run")
+        return Check(pred.value, None, Status.NOT_COMPARED, f"{tool} did not run")
     if pred.value is None:
         if actual == 0:
             seen = f" (fvcore: unsupported {', '.join(unsupported)})" if unsupported else ""
-            return Check(None, 0, NOT_COMPARED, pred.reason + seen)
-        return Check(None, actual, MISMATCH, f"convcost predicted {tool} cannot see this layer ({pred.reason}), "
+            return Check(None, 0, Status.NOT_COMPARED, pred.reason + seen)
+        return Check(None, actual, Status.MISMATCH, f"convcost predicted {tool} cannot see this layer ({pred.reason}), "
                                              f"but it reported {actual:,}")
     if pred.value == actual:
-        return Check(pred.value, actual, OK, pred.reason)
-    return Check(pred.value, actual, MISMATCH, f"convcost predicts {pred.value:,}, {tool} reports {actual:,} "
+        return Check(pred.value, actual, Status.OK, pred.reason)
+    return Check(pred.value, actual, Status.MISMATCH, f"convcost predicts {pred.value:,}, {tool} reports {actual:,} "
                                                f"({actual - pred.value:+,})" + (f"; {pred.reason}" if pred.reason else ""))
 
 
 def _compare_exact(expected: Any, actual: Any, what: str, show: Any = str) -> Check:
     if actual is None:
-        return Check(expected, None, NOT_COMPARED, f"{what} not measured")
+        return Check(expected, None, Status.NOT_COMPARED, f"{what} not measured")
     if expected == actual:
-        return Check(expected, actual, OK)
-    return Check(expected, actual, MISMATCH, f"convcost says {show(expected)}, torch has {show(actual)}")
+        return Check(expected, actual, Status.OK)
+    return Check(expected, actual, Status.MISMATCH, f"convcost says {show(expected)}, torch has {show(actual)}")
 
 
 def verify_graph(graph: Graph, device: str = "cpu", max_bytes: int = DEFAULT_MAX_BYTES) -> Report:
@@ -229,7 +228,7 @@ def verify_graph(graph: Graph, device: str = "cpu", max_bytes: int = DEFAULT_MAX
 
 def _total_check(pred: int, actual: int | None, conv: Convention) -> Check:
     if actual is None:
-        return Check(pred, None, NOT_COMPARED, f"{conv.label} did not run")
+        return Check(pred, None, Status.NOT_COMPARED, f"{conv.label} did not run")
     if pred == actual:
-        return Check(pred, actual, OK)
-    return Check(pred, actual, MISMATCH, f"convcost predicts {pred:,} ({human(pred)}), {conv.label} reports {actual:,}")
+        return Check(pred, actual, Status.OK)
+    return Check(pred, actual, Status.MISMATCH, f"convcost predicts {pred:,} ({human(pred)}), {conv.label} reports {actual:,}")

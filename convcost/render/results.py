@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..counters import Status
 from ..errors import Loc, SpecError
 from ..source import load_json
 
@@ -146,7 +147,7 @@ def _records(doc: dict[str, Any], *keys: str) -> list[dict[str, Any]] | None:
 
 
 # ---- convcost.verify/1 (docs/verify.md) ---------------------------------------------------------
-_MARK = {"ok": "✅", "mismatch": "❌", "not_compared": "–"}
+_MARK = {Status.OK: "✅", Status.MISMATCH: "❌", Status.NOT_COMPARED: "–"}
 
 
 def _check_cell(c: Any) -> list[str]:
@@ -187,7 +188,7 @@ def render_verify(path: str, doc: dict[str, Any], level: int = 2) -> list[str]:
             for layer in m.get("layers") or []
             if isinstance(layer, dict) and isinstance(layer.get("checks"), dict)
             for k, c in layer["checks"].items()
-            if isinstance(c, dict) and c.get("status") == "mismatch"
+            if isinstance(c, dict) and c.get("status") == Status.MISMATCH
         ]
         if bad:
             out += ["Layers that disagree:", "", "| layer | op | count | status | convcost | tool | note |",

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import __version__
-from ..counters import CONVENTIONS, FLOP_COUNTER, FVCORE, Explanation
+from ..counters import CONVENTIONS, FLOP_COUNTER, FVCORE, Explanation, Status
 from ..graph import fmt_shape
 from ..units import human
 
@@ -31,9 +31,9 @@ def _value(v: Any) -> str:
 
 
 def cell(c: Check) -> str:
-    if c.status == "not_compared":
+    if c.status == Status.NOT_COMPARED:
         return "– not seen" if c.actual == 0 else "– not run"
-    if c.status == "ok":
+    if c.status == Status.OK:
         return f"✓ {_value(c.expected)}"
     return f"✗ {_value(c.expected)} ≠ {_value(c.actual)}"
 
@@ -56,7 +56,7 @@ def not_seen_summary(r: Report) -> list[str]:
     for lr in r.layers:
         for key, label in ((FVCORE.key, FVCORE.label), (FLOP_COUNTER.key, FLOP_COUNTER.label)):
             c = lr.checks[key]
-            if c.status == "not_compared" and c.actual == 0:
+            if c.status == Status.NOT_COMPARED and c.actual == 0:
                 groups[(label, f"{lr.op}: {c.reason}")] = groups.get((label, f"{lr.op}: {c.reason}"), 0) + 1
     return [f"{label} does not see {n} {why.split(':', 1)[0]} layer{'s' if n != 1 else ''}:{why.split(':', 1)[1]}"
             for (label, why), n in sorted(groups.items())]
@@ -68,15 +68,15 @@ def conventions_used(r: Report) -> list[str]:
     for lr in r.layers:
         for key, label in ((FVCORE.key, FVCORE.label), (FLOP_COUNTER.key, FLOP_COUNTER.label)):
             c = lr.checks[key]
-            if c.status == "ok" and c.reason:
+            if c.status == Status.OK and c.reason:
                 out[f"{label} on {lr.op}: {c.reason}"] = None
     return list(out)
 
 
 def problems(r: Report) -> list[str]:
     out = [f"{lr.name} ({lr.op}) {key}: {c.reason}"
-           for lr in r.layers for key, c in lr.checks.items() if c.status == "mismatch"]
-    out += [f"total {key}: {c.reason}" for key, c in r.totals.items() if c.status == "mismatch"]
+           for lr in r.layers for key, c in lr.checks.items() if c.status == Status.MISMATCH]
+    out += [f"total {key}: {c.reason}" for key, c in r.totals.items() if c.status == Status.MISMATCH]
     return out
 
 
@@ -168,7 +168,7 @@ def _json_value(v: Any) -> Any:
 
 
 def check_dict(c: Check) -> dict[str, Any]:
-    return {"status": c.status, "expected": _json_value(c.expected), "actual": _json_value(c.actual),
+    return {"status": c.status.value, "expected": _json_value(c.expected), "actual": _json_value(c.actual),
             "reason": c.reason}
 
 
