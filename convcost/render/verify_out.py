@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import __version__
-from ..counters import CONVENTIONS, FLOP_COUNTER, FVCORE, Explanation, Status
+from ..counters import CONVENTIONS, RUN, Explanation, Status
 from ..graph import fmt_shape
 from ..units import human
 
@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     from ..verify import Check, Report
 
 SCHEMA = "convcost.verify/1"
-COLUMNS = (("shape", "output"), ("params", "params"), ("buffers", "buffers"),
-           (FVCORE.key, FVCORE.label), (FLOP_COUNTER.key, FLOP_COUNTER.label))
+COLUMNS = (("shape", "output"), ("params", "params"), ("buffers", "buffers"), *((c.key, c.label) for c in RUN))
 
 
 def _value(v: Any) -> str:
@@ -54,10 +53,11 @@ def not_seen_summary(r: Report) -> list[str]:
     """'fvcore cannot see 3 relu layers: aten::relu is on fvcore's ignore list' lines, one per reason."""
     groups: dict[tuple[str, str], int] = {}
     for lr in r.layers:
-        for key, label in ((FVCORE.key, FVCORE.label), (FLOP_COUNTER.key, FLOP_COUNTER.label)):
-            c = lr.checks[key]
+        for conv in RUN:
+            c = lr.checks[conv.key]
             if c.status == Status.NOT_COMPARED and c.actual == 0:
-                groups[(label, f"{lr.op}: {c.reason}")] = groups.get((label, f"{lr.op}: {c.reason}"), 0) + 1
+                key = (conv.label, f"{lr.op}: {c.reason}")
+                groups[key] = groups.get(key, 0) + 1
     return [f"{label} does not see {n} {why.split(':', 1)[0]} layer{'s' if n != 1 else ''}:{why.split(':', 1)[1]}"
             for (label, why), n in sorted(groups.items())]
 
@@ -66,10 +66,10 @@ def conventions_used(r: Report) -> list[str]:
     """Why a tool's number differs from convcost's MACs on layers where it agrees with the prediction."""
     out: dict[str, None] = {}
     for lr in r.layers:
-        for key, label in ((FVCORE.key, FVCORE.label), (FLOP_COUNTER.key, FLOP_COUNTER.label)):
-            c = lr.checks[key]
+        for conv in RUN:
+            c = lr.checks[conv.key]
             if c.status == Status.OK and c.reason:
-                out[f"{label} on {lr.op}: {c.reason}"] = None
+                out[f"{conv.label} on {lr.op}: {c.reason}"] = None
     return list(out)
 
 
