@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..budget import Finding
 from ..compare import TITLES
 from ..units import human
+from .markdown import escape
 
 
 def finding_line(f: Finding) -> str:
@@ -20,14 +21,10 @@ def summary_line(findings: list[Finding], models: int) -> str:
     return f"convcost check: passed: {checks}, all within budget"
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def summary_markdown(findings: list[Finding], models: int) -> str:
     failed = [f for f in findings if not f.ok]
     head = "❌ " if failed else "✅ "
-    lines = [f"### {head}{_md(summary_line(findings, models))}", ""]
+    lines = [f"### {head}{escape(summary_line(findings, models))}", ""]
     if findings:
         lines += [
             "| | model | block | metric | value | limit | rule | where |",
@@ -37,7 +34,7 @@ def summary_markdown(findings: list[Finding], models: int) -> str:
             limit = f"{f.allowed:,} ({human(f.allowed)})"
             rule = f"≤ {f.rule}" if f.kind == "limit" else f"+{f.rule} over {f.baseline:,}"
             lines.append(
-                f"| {'✅' if f.ok else '❌'} | {_md(f.model)} | {_md(f.block or '')} | {TITLES[f.metric]} "
-                f"| {f.actual:,} ({human(f.actual)}) | {limit} | {_md(rule)} | `{_md(str(f.loc))}` |"
+                f"| {'✅' if f.ok else '❌'} | {escape(f.model)} | {escape(f.block or '')} | {TITLES[f.metric]} "
+                f"| {f.actual:,} ({human(f.actual)}) | {limit} | {escape(rule)} | `{escape(str(f.loc))}` |"
             )
     return "\n".join(lines) + "\n"

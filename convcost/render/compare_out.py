@@ -14,6 +14,7 @@ from ..compare import METRICS, TITLES, Comparison, Entry, change_pct, metric
 from ..cost import Cost
 from ..units import human
 from .grid import Grid
+from .markdown import escape
 
 SCHEMA = "convcost.compare/1"
 BAR_WIDTH = 40
@@ -141,24 +142,20 @@ def print_comparison(console: Console, comp: Comparison, name: str = "macs", dep
 
 
 # ---- markdown -------------------------------------------------------------------------------
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def markdown_totals(comp: Comparison) -> list[str]:
-    head = "| model | " + " | ".join(TITLES[n] for n in METRICS) + " | vs " + _md(comp.base.label) + " (MACs) |"
+    head = "| model | " + " | ".join(TITLES[n] for n in METRICS) + " | vs " + escape(comp.base.label) + " (MACs) |"
     lines = [head, "|---|" + "---:|" * (len(METRICS) + 1)]
     for e in comp.entries:
         cells = [f"{comp.value(e, n):,} ({human(comp.value(e, n))})" for n in METRICS]
         vs = "baseline" if e is comp.base else fmt_change(comp.change(e, "macs"))
-        lines.append(f"| {_md(e.label)} | " + " | ".join(cells) + f" | {vs} |")
+        lines.append(f"| {escape(e.label)} | " + " | ".join(cells) + f" | {vs} |")
     return lines
 
 
 def markdown_changes(comp: Comparison) -> list[str]:
     lines = ["| model | " + " | ".join(TITLES[n] for n in METRICS) + " |", "|---|" + "---:|" * len(METRICS)]
     for e in comp.entries[1:]:
-        lines.append(f"| {_md(e.label)} | " + " | ".join(fmt_change(comp.change(e, n)) for n in METRICS) + " |")
+        lines.append(f"| {escape(e.label)} | " + " | ".join(fmt_change(comp.change(e, n)) for n in METRICS) + " |")
     return lines
 
 
@@ -166,15 +163,15 @@ def markdown_blocks(comp: Comparison, name: str, depth: int) -> list[str]:
     entries, rows = comp.blocks(depth)
     if not rows:
         return []
-    lines = ["| block | " + " | ".join(_md(e.label) for e in entries) + " |", "|---|" + "---:|" * len(entries)]
+    lines = ["| block | " + " | ".join(escape(e.label) for e in entries) + " |", "|---|" + "---:|" * len(entries)]
     for r in rows:
         lines.append(f"| `{r.name}` | " + " | ".join(block_cells(r.costs, name, " ")) + " |")
     return lines
 
 
 def render_compare_markdown(comp: Comparison, name: str = "macs", depth: int = 1) -> str:
-    parts = ["## Comparison", "", f"Against **{_md(comp.base.label)}** (the first).", ""]
-    parts += [f"- {_md(headline(comp, e, name))}" for e in comp.entries[1:]]
+    parts = ["## Comparison", "", f"Against **{escape(comp.base.label)}** (the first).", ""]
+    parts += [f"- {escape(headline(comp, e, name))}" for e in comp.entries[1:]]
     parts += ["", *markdown_totals(comp), "", "Change against the first:", "", *markdown_changes(comp)]
     blocks = markdown_blocks(comp, name, depth)
     if blocks:

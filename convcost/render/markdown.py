@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..analysis import Analysis
 from ..graph import fmt_shape
 from ..units import human
-from .text import md_paragraph
+from .text import batched, md_paragraph
 
 
 def escape(text: str) -> str:
@@ -47,7 +47,7 @@ def render_markdown(analyses: list[Analysis], depth: int | None = None) -> str:
         if g.description:
             parts.append(f"{escape(md_paragraph(g.description))}\n")
         parts.append(
-            f"Input {g.batch}×{fmt_shape(g.input_shape)} → output {g.batch}×{fmt_shape(g.output.shape)}, "
+            f"Input {batched(g, g.input_shape)} → output {batched(g, g.output.shape)}, "
             f"{len(g.nodes)} layers (`{escape(g.file)}`).\n"
         )
         parts.append("\n".join(totals_table(a)) + "\n")

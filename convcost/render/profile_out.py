@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
 from .. import __version__
-from ..graph import fmt_shape
 from ..memory import DTYPE_BYTES, human_bytes
 from ..profiling import Measured, ModelProfile, ProfileRun, Timing
 from ..roofline import Span
 from ..units import human
 from .grid import Grid
+from .text import batched, in_out, plural
 
 SCHEMA = "convcost.profile/1"
 
 
 # ---- units --------------------------------------------------------------------------------------
-def plural(n: int, word: str) -> str:
-    """'1 layer', '2 layers'."""
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
-
-
 def human_time(s: float) -> str:
     if s >= 1:
         return f"{s:.3g} s"
@@ -75,11 +71,7 @@ def memory_line(m: ModelProfile) -> str:
 
 
 def model_title(m: ModelProfile) -> str:
-    g = m.graph
-    return (
-        f"{g.model}: {g.batch}×{fmt_shape(g.input_shape)} → {g.batch}×{fmt_shape(g.output.shape)}, "
-        f"{m.memory.dtype}"
-    )
+    return f"{m.graph.model}: {in_out(m.graph)}, {m.memory.dtype}"
 
 
 # ---- terminal -----------------------------------------------------------------------------------
@@ -110,14 +102,18 @@ def profile_table(m: ModelProfile, measured: bool) -> Grid:
     return table
 
 
-def print_profile(console: Console, run: ProfileRun) -> None:
+def _print(console: Console, run: ProfileRun, table_fn: Callable[[ModelProfile], Grid]) -> None:
     for line in header_lines(run):
         console.print(Text(line, style="dim"))
     for m in run.models:
         console.print()
         console.print(Text(model_title(m), style="bold"))
-        profile_table(m, run.environment is not None).print(console)
+        table_fn(m).print(console)
         console.print(Text(memory_line(m), style="dim"))
+
+
+def print_profile(console: Console, run: ProfileRun) -> None:
+    _print(console, run, lambda m: profile_table(m, run.environment is not None))
 
 
 def layer_table(m: ModelProfile) -> Grid:
@@ -139,13 +135,7 @@ def layer_table(m: ModelProfile) -> Grid:
 
 
 def print_roofline(console: Console, run: ProfileRun) -> None:
-    for line in header_lines(run):
-        console.print(Text(line, style="dim"))
-    for m in run.models:
-        console.print()
-        console.print(Text(model_title(m), style="bold"))
-        layer_table(m).print(console)
-        console.print(Text(memory_line(m), style="dim"))
+    _print(console, run, layer_table)
 
 
 # ---- markdown -----------------------------------------------------------------------------------
@@ -158,7 +148,7 @@ def render_markdown(run: ProfileRun) -> str:
     for m in run.models:
         g = m.graph
         parts.append(f"### {g.model}\n")
-        parts.append(f"Input {g.batch}×{fmt_shape(g.input_shape)}, {plural(len(g.nodes), 'layer')}. {memory_line(m)}.\n")
+        parts.append(f"Input {batched(g, g.input_shape)}, {plural(len(g.nodes), 'layer')}. {memory_line(m)}.\n")
         parts.append("| " + " | ".join(head) + " |")
         parts.append("|---|---|" + "---:|" * (len(head) - 2))
         for u in (*m.blocks, m.whole):

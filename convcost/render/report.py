@@ -8,13 +8,12 @@ from typing import Any
 from ..analysis import Analysis
 from ..compare import make_comparison
 from ..cost import Cost
-from ..graph import fmt_shape
 from ..units import human
 from .compare_out import markdown_blocks, markdown_changes, markdown_totals
 from .markdown import escape, layer_table, pct
 from .mermaid import mermaid_flowchart
 from .results import render_profile, render_verify
-from .text import md_paragraph
+from .text import batched, in_out, md_paragraph, plural
 
 
 @dataclass(frozen=True)
@@ -35,10 +34,6 @@ def code(text: str) -> str:
     return f"`` {text} ``"
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 def totals_table(analyses: list[Analysis], labels: list[str]) -> list[str]:
     lines = [
         "| model | input → output | layers | params | MACs | FLOPs | activations | buffers |",
@@ -47,7 +42,7 @@ def totals_table(analyses: list[Analysis], labels: list[str]) -> list[str]:
     for a, label in zip(analyses, labels, strict=True):
         g, t = a.graph, a.total
         lines.append(
-            f"| {escape(label)} | {g.batch}×{fmt_shape(g.input_shape)} → {g.batch}×{fmt_shape(g.output.shape)} "
+            f"| {escape(label)} | {in_out(g)} "
             f"| {len(g.nodes)} | {t.params:,} | {t.macs:,} ({human(t.macs)}) | {t.flops:,} ({human(t.flops)}) "
             f"| {t.activations:,} | {t.buffers:,} |"
         )
@@ -90,7 +85,7 @@ def model_section(a: Analysis, label: str, opts: ReportOptions) -> list[str]:
     if g.description:
         out += [escape(md_paragraph(g.description)), ""]
     out += [
-        f"Input {g.batch}×{fmt_shape(g.input_shape)} → output {g.batch}×{fmt_shape(g.output.shape)}, "
+        f"Input {batched(g, g.input_shape)} → output {batched(g, g.output.shape)}, "
         f"{plural(len(g.nodes), 'layer')}, from {code(g.file)}.",
         "",
         f"{non_mac_line(a.total)}",

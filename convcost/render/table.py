@@ -13,7 +13,7 @@ from typing import IO
 from ..analysis import Analysis
 from ..graph import fmt_shape
 from ..units import human
-from .text import one_line
+from .text import in_out, one_line
 
 HEADERS = ("layer", "op", "output", "params", "MACs", "% MACs")
 RIGHT = (False, False, True, True, True, True)
@@ -64,7 +64,7 @@ def layer_table(a: Analysis, depth: int | None, style: Style) -> list[str]:
         code = "1" if r.collapsed else ("2" if r.is_scope else "")
         cells = (label, r.op, fmt_shape(r.shape), human(r.cost.params), human(r.cost.macs), _pct(r.cost.macs, total))
         rows.append((cells, code))
-    title = f"{g.model}: {g.batch}×{fmt_shape(g.input_shape)} → {g.batch}×{fmt_shape(g.output.shape)}"
+    title = f"{g.model}: {in_out(g)}"
     if g.description:
         title += f"  ({one_line(g.description)})"
     return [style(title, "1"), *grid(HEADERS, rows, RIGHT, style)]

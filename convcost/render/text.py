@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from ..errors import printable
+from ..graph import fmt_shape
+
+if TYPE_CHECKING:
+    from ..graph import Graph
 
 
 def one_line(text: str) -> str:
@@ -27,3 +32,18 @@ def md_paragraph(text: str) -> str:
     if m.group(1):
         return "\\" + line
     return f"{m.group(2)}\\{line[m.end(2):]}"
+
+
+def plural(n: int, word: str) -> str:
+    """'1 layer', '2 layers', '1,000 rows'."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def batched(g: Graph, shape: tuple[int, ...]) -> str:
+    """'1×3×224×224': one of the graph's shapes with its batch in front."""
+    return f"{g.batch}×{fmt_shape(shape)}"
+
+
+def in_out(g: Graph) -> str:
+    """'1×3×224×224 → 1×1000'."""
+    return f"{batched(g, g.input_shape)} → {batched(g, g.output.shape)}"

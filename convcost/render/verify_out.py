@@ -13,6 +13,7 @@ from .. import __version__
 from ..counters import CONVENTIONS, RUN, Explanation, Status
 from ..graph import fmt_shape
 from ..units import human
+from .text import batched
 
 if TYPE_CHECKING:
     from ..verify import Check, Report
@@ -40,7 +41,7 @@ def cell(c: Check) -> str:
 def _title(r: Report) -> str:
     g = r.graph
     where = r.device if r.real_forward else "meta (no real forward)"
-    return f"{g.model}: {g.batch}×{fmt_shape(g.input_shape)} on {where}"
+    return f"{g.model}: {batched(g, g.input_shape)} on {where}"
 
 
 def verdict(r: Report) -> str:
