@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..analysis import Analysis
+from ..analysis import Analysis, Row
 from ..graph import fmt_shape
 from ..units import human
 from .text import batched, md_paragraph
@@ -26,10 +26,11 @@ def totals_table(a: Analysis) -> list[str]:
     ]
 
 
-def layer_table(a: Analysis, depth: int | None = None) -> list[str]:
+def layer_table(a: Analysis, rows: list[Row]) -> list[str]:
+    """The table of ``rows`` (``a.rows(depth)``), MACs as shares of ``a``'s total."""
     total = a.total.macs
     lines = ["| layer | op | output | params | MACs | % MACs |", "|---|---|---|---:|---:|---:|"]
-    for r in a.rows(depth):
+    for r in rows:
         indent = "&nbsp;&nbsp;" * r.depth
         name = f"**{escape(r.path[-1])}**" if r.is_scope else escape(r.path[-1])
         lines.append(
@@ -51,5 +52,5 @@ def render_markdown(analyses: list[Analysis], depth: int | None = None) -> str:
             f"{len(g.nodes)} layers (`{escape(g.file)}`).\n"
         )
         parts.append("\n".join(totals_table(a)) + "\n")
-        parts.append("\n".join(layer_table(a, depth)) + "\n")
+        parts.append("\n".join(layer_table(a, a.rows(depth))) + "\n")
     return "\n".join(parts)

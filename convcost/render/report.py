@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..analysis import Analysis
-from ..compare import make_comparison
+from ..compare import labels_for, make_comparison
 from ..cost import Cost
 from ..units import human
-from .compare_out import markdown_blocks, markdown_changes, markdown_totals
+from .compare_out import headline, markdown_blocks, markdown_changes, markdown_totals
 from .markdown import escape, layer_table, pct
 from .mermaid import mermaid_flowchart
 from .results import render_profile, render_verify
@@ -52,8 +52,10 @@ def totals_table(analyses: list[Analysis], labels: list[str]) -> list[str]:
 def op_share_table(a: Analysis) -> list[str]:
     """Cost shares by op type, largest FLOPs first."""
     counts: dict[str, int] = {}
+    categories: dict[str, str] = {}
     for lc in a.layers:
         counts[lc.node.op] = counts.get(lc.node.op, 0) + 1
+        categories[lc.node.op] = lc.node.rule.category
     by_op = sorted(a.by_op().items(), key=lambda kv: (-kv[1].flops, kv[0]))
     total = a.total
     lines = [
@@ -61,12 +63,8 @@ def op_share_table(a: Analysis) -> list[str]:
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for op, c in by_op:
-        from ..ops import lookup
-
-        rule = lookup(op)
-        cat = rule.category if rule else "?"
         lines.append(
-            f"| {escape(op)} | {cat} | {counts[op]} | {c.params:,} | {c.macs:,} | {c.flops:,} "
+            f"| {escape(op)} | {categories[op]} | {counts[op]} | {c.params:,} | {c.macs:,} | {c.flops:,} "
             f"| {pct(c.flops, total.flops)} | {pct(c.params, total.params)} |"
         )
     return lines
@@ -103,7 +101,7 @@ def model_section(a: Analysis, label: str, opts: ReportOptions) -> list[str]:
         "<details>",
         f"<summary>Per-layer table ({plural(len(g.nodes), 'layer')}, {plural(len(rows), 'row')})</summary>",
         "",
-        *layer_table(a, opts.table_depth),
+        *layer_table(a, rows),
         "",
         "</details>",
         "",
@@ -113,8 +111,6 @@ def model_section(a: Analysis, label: str, opts: ReportOptions) -> list[str]:
 
 def render_report(analyses: list[Analysis], opts: ReportOptions | None = None) -> str:
     opts = opts or ReportOptions()
-    from ..compare import labels_for
-
     labels = labels_for(analyses)
     out = [f"# {escape(opts.title)}", ""]
     files = list(dict.fromkeys(a.graph.file for a in analyses))
@@ -122,8 +118,6 @@ def render_report(analyses: list[Analysis], opts: ReportOptions | None = None) -
     out += ["## Totals", "", *totals_table(analyses, labels), ""]
     if len(analyses) >= 2:
         comp = make_comparison(analyses)
-        from .compare_out import headline
-
         out += ["## Comparison", "", f"Against **{escape(comp.base.label)}** (the first).", ""]
         out += [f"- {escape(headline(comp, e))}" for e in comp.entries[1:]]
         out += ["", *markdown_totals(comp), "", "Change against the first:", "", *markdown_changes(comp), ""]
