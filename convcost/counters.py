@@ -28,7 +28,7 @@ from fractions import Fraction
 from .cost import Cost
 from .graph import Node
 from .op_tables import op_entry
-from .ops.conv import ConvArgs
+from .ops.conv import needs_asymmetric_same
 from .ops.registry import numel
 
 
@@ -129,11 +129,6 @@ def aten(op: str) -> str | None:
 
 def module_name(op: str) -> str:
     return op_entry(MODULE_NAMES, op, "counters.MODULE_NAMES")
-
-
-def needs_asymmetric_same(a: ConvArgs) -> bool:
-    """padding 'same' with an even effective kernel: torch pads one more on the right/bottom."""
-    return a.padding == "same" and any(d * (k - 1) % 2 for k, d in zip(a.kernel, a.dilation))
 
 
 def _elements(shape: tuple[int, ...], batch: int) -> int:

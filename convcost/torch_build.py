@@ -19,12 +19,11 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .counters import needs_asymmetric_same
 from .errors import SpecError
 from .graph import INPUT, Graph, Node
 from .op_tables import op_entry
 from .ops.basic import BatchNormArgs, LeakyArgs, LinearArgs
-from .ops.conv import ConvArgs, explicit_padding
+from .ops.conv import ConvArgs, explicit_padding, needs_asymmetric_same
 from .ops.pool import AdaptiveArgs, AvgPoolArgs, PoolArgs
 
 Factory = Callable[[Node], nn.Module]
@@ -67,13 +66,7 @@ def torch_padding(a: ConvArgs) -> str | tuple[int, int]:
     """Explicit per-side padding where torch's would be symmetric; the string 'same' only where torch
     pads asymmetrically (even dilated kernel). The two build the same computation, but fvcore cannot
     see a string-padded conv (it is traced as aten::_convolution_mode), so ints are used where possible."""
-    if a.padding == "valid":
-        return (0, 0)
-    if a.padding == "same":
-        if needs_asymmetric_same(a):
-            return "same"
-        return explicit_padding(a)
-    return a.padding
+    return "same" if needs_asymmetric_same(a) else explicit_padding(a)
 
 
 def _conv(node: Node) -> nn.Module:

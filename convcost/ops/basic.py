@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..cost import Cost
 from .registry import NoArgs, Shape, ShapeError, arg, boolean, number, numel, op, pos_float, pos_int, probability
+from .shapes import fmt_shape
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,7 @@ class Linear:
     @staticmethod
     def shape(a: LinearArgs, inputs: tuple[Shape, ...]) -> Shape:
         if len(inputs[0]) != 1:
-            shape = "×".join(map(str, inputs[0]))
-            raise ShapeError(f"linear needs a flat input, got {shape}; add 'flatten' (or a global pool) before it")
+            raise ShapeError(f"linear needs a flat input, got {fmt_shape(inputs[0])}; add 'flatten' (or a global pool) before it")
         return (a.out,)
 
     @staticmethod

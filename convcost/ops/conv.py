@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..cost import Cost
 from .registry import Shape, ShapeError, arg, boolean, op, padding, pair, pos_int
+from .shapes import fmt_shape
 
 
 @dataclass(frozen=True)
@@ -36,24 +37,30 @@ def conv_out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool = F
     return out
 
 
+def same_padding(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
+    """⌊d(k-1)/2⌋ per side: 'same' padding (stride 1) split as torch does when it is symmetric."""
+    return (dilation[0] * (kernel[0] - 1) // 2, dilation[1] * (kernel[1] - 1) // 2)
+
+
 def explicit_padding(a: ConvArgs) -> tuple[int, int]:
     """Per-side padding; for 'same' (stride 1) the total d(k-1), split as torch does."""
     if a.padding == "valid":
         return (0, 0)
     if a.padding == "same":
-        return (a.dilation[0] * (a.kernel[0] - 1) // 2, a.dilation[1] * (a.kernel[1] - 1) // 2)
+        return same_padding(a.kernel, a.dilation)
     assert isinstance(a.padding, tuple)
     return a.padding
 
 
+def needs_asymmetric_same(a: ConvArgs) -> bool:
+    """padding 'same' with an even effective kernel: torch pads one more on the right/bottom."""
+    return a.padding == "same" and any(d * (k - 1) % 2 for k, d in zip(a.kernel, a.dilation))
+
+
 def spatial_check(kind: str, shape: Shape) -> tuple[int, int, int]:
     if len(shape) != 3:
-        raise ShapeError(f"{kind} needs a C×H×W input, got {_fmt(shape)}")
+        raise ShapeError(f"{kind} needs a C×H×W input, got {fmt_shape(shape) or 'a scalar'}")
     return shape[0], shape[1], shape[2]
-
-
-def _fmt(shape: Shape) -> str:
-    return "×".join(map(str, shape)) if shape else "a scalar"
 
 
 @op("conv", category="conv", args=ConvArgs)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from ..cost import Cost
 from .registry import NoArgs, Shape, ShapeError, numel, op
-
-
-def _fmt(shape: Shape) -> str:
-    return "×".join(map(str, shape))
+from .shapes import fmt_shape
 
 
 @op("concat", category="join", multi_input=True)
@@ -20,7 +17,7 @@ class Concat:
         for i, s in enumerate(inputs[1:], start=2):
             if len(s) != len(first) or s[1:] != first[1:]:
                 raise ShapeError(
-                    f"cannot concat branch 1 ({_fmt(first)}) with branch {i} ({_fmt(s)}): "
+                    f"cannot concat branch 1 ({fmt_shape(first)}) with branch {i} ({fmt_shape(s)}): "
                     "all branches must have the same H×W"
                 )
         return (sum(s[0] for s in inputs), *first[1:])
@@ -40,7 +37,7 @@ class Add:
         for i, s in enumerate(inputs[1:], start=2):
             if s != first:
                 raise ShapeError(
-                    f"cannot add branch 1 ({_fmt(first)}) and branch {i} ({_fmt(s)}): shapes must be equal"
+                    f"cannot add branch 1 ({fmt_shape(first)}) and branch {i} ({fmt_shape(s)}): shapes must be equal"
                     + ("; add a projection shortcut" if len(s) == len(first) else "")
                 )
         return first
@@ -73,7 +70,7 @@ class Multiply:
             assert out is not None
             joined = broadcast(out, s)
             if joined is None:
-                raise ShapeError(f"cannot multiply {_fmt(out)} by branch {i} ({_fmt(s)}): shapes do not broadcast")
+                raise ShapeError(f"cannot multiply {fmt_shape(out)} by branch {i} ({fmt_shape(s)}): shapes do not broadcast")
             out = joined
         assert out is not None
         return out

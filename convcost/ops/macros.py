@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .basic import BatchNormArgs
-from .conv import ConvArgs
-from .registry import REGISTRY, NoArgs, Shape, ShapeError, arg, boolean, choice, optional, padding, pair, pos_int
+from .conv import ConvArgs, same_padding, spatial_check
+from .registry import REGISTRY, NoArgs, Shape, arg, boolean, choice, optional, padding, pair, pos_int
 
 Expansion = list[tuple[str, str, Any]]
 
@@ -35,16 +35,6 @@ def macro(name: str, args: type, summary: str) -> Callable[[Callable[[Any, Shape
         MACROS[name] = Macro(name, args, fn, summary)
 
     return deco
-
-
-def _channels(kind: str, shape: Shape) -> int:
-    if len(shape) != 3:
-        raise ShapeError(f"{kind} needs a C×H×W input, got {'×'.join(map(str, shape))}")
-    return shape[0]
-
-
-def _same_pad(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
-    return (dilation[0] * (kernel[0] - 1) // 2, dilation[1] * (kernel[1] - 1) // 2)
 
 
 @dataclass(frozen=True)
@@ -74,7 +64,7 @@ class DepthwiseArgs:
 
 
 def _depthwise_conv(a: DepthwiseArgs, c: int) -> ConvArgs:
-    pad = a.padding if a.padding is not None else _same_pad(a.kernel, a.dilation)
+    pad = a.padding if a.padding is not None else same_padding(a.kernel, a.dilation)
     return ConvArgs(
         out=c * a.multiplier, kernel=a.kernel, stride=a.stride, padding=pad, dilation=a.dilation, groups=c, bias=a.bias
     )
@@ -82,7 +72,7 @@ def _depthwise_conv(a: DepthwiseArgs, c: int) -> ConvArgs:
 
 @macro("depthwise", DepthwiseArgs, "Depthwise convolution: groups = in_channels.")
 def _depthwise(a: DepthwiseArgs, shape: Shape) -> Expansion:
-    return [("depthwise", "conv", _depthwise_conv(a, _channels("depthwise", shape)))]
+    return [("depthwise", "conv", _depthwise_conv(a, spatial_check("depthwise", shape)[0]))]
 
 
 ACTIVATIONS = ("relu", "relu6", "silu", "hardswish", "gelu", "sigmoid", "tanh")
@@ -104,7 +94,7 @@ class SeparableArgs:
 
 @macro("dwsep", SeparableArgs, "Depthwise-separable conv: depthwise k×k then pointwise 1×1 (MobileNet).")
 def _separable(a: SeparableArgs, shape: Shape) -> Expansion:
-    c = _channels("dwsep", shape)
+    c = spatial_check("dwsep", shape)[0]
     bias = (not a.bn) if a.bias is None else a.bias
     dw = _depthwise_conv(DepthwiseArgs(a.kernel, a.stride, a.padding, a.dilation, 1, bias), c)
     pw = ConvArgs(out=a.out, kernel=(1, 1), bias=bias)
