@@ -62,6 +62,13 @@ def console_for(output: Optional[str], width: Optional[int] = None) -> Console:
     return Console(file=io.StringIO(), highlight=False, width=width or 150, color_system=None)
 
 
+def wide_console(output: Optional[str], piped_width: int) -> Console:
+    """``console_for(output)``, ``piped_width`` columns wide unless it writes to a terminal (which has
+    its own width): piped or to a file, a table gets room for every column instead of 80."""
+    console = console_for(output)
+    return console if console.is_terminal else console_for(output, width=piped_width)
+
+
 def finish(console: Console, output: Optional[str]) -> None:
     """Write what ``console_for(output)`` recorded, when it records."""
     if to_file(output):

@@ -10,8 +10,8 @@ import typer
 from ..cli import app, user_errors
 from ..errors import UsageError
 from ..write_errors import write_errors
-from ._output import check_output, console_for, emit, finish, output_option
-from .profile import Device
+from ._options import Device
+from ._output import check_output, emit, finish, output_option, wide_console
 
 if TYPE_CHECKING:
     from ..compare import Comparison
@@ -85,9 +85,7 @@ def compare(
     else:
         from ..render.compare_out import print_comparison
 
-        console = console_for(output)
-        if not console.is_terminal:  # piped: wide enough for long labels instead of 80 columns
-            console = console_for(output, width=PIPED_WIDTH)
+        console = wide_console(output, PIPED_WIDTH)  # piped: wide enough for long labels
         print_comparison(console, comp, metric.value, depth)
         if latency is not None:
             from ..render.profile_out import latency_lines

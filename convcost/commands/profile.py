@@ -13,7 +13,8 @@ from ..api import load_graphs
 from ..cli import app, user_errors
 from ..memory import DEFAULT_MAX_MEMORY, DTYPE_BYTES, parse_max_memory
 from ..write_errors import write_errors
-from ._output import check_output, console_for, emit, finish, output_option
+from ._options import Device
+from ._output import check_output, emit, finish, output_option, wide_console
 
 if TYPE_CHECKING:  # imported when a command runs: `convcost analyze` does not pay for them at start-up
     from ..profiling import ProfileRun, Progress
@@ -26,11 +27,7 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
-class Device(str, Enum):
-    cpu = "cpu"
-    cuda = "cuda"
-
-
+PIPED_WIDTH = 150
 HW_HELP = "Roofline device profile: cpu, h100, h200, a100, or a name from --hw-file."
 HW_FILE_HELP = "YAML file of device profiles (devices: {NAME: {peak: {fp32: 19.5 TFLOP/s}, bandwidth: 2 TB/s}})."
 
@@ -43,9 +40,7 @@ def _emit(run: ProfileRun, fmt: Format, per_layer: bool, output: Optional[str] =
     elif fmt is Format.markdown:
         emit(out.render_markdown(run), output)
     else:
-        console = console_for(output)
-        if not console.is_terminal:  # piped or to a file: wide enough for every column instead of 80
-            console = console_for(output, width=150)
+        console = wide_console(output, PIPED_WIDTH)
         (out.print_roofline if per_layer else out.print_profile)(console, run)
         finish(console, output)
 

@@ -37,7 +37,7 @@ def report(
     from ..compare import load_analyses
     from ..render.report import ReportOptions, render_report
     from ..render.results import load_result, result_models
-    from ._output import check_output
+    from ._output import check_output, emit
 
     check_output(output, [*(specs or []), *(verify or []), *(profile or [])])
     analyses = load_analyses(specs or [], model, batch)
@@ -54,11 +54,4 @@ def report(
         if other:  # e.g. yesterday's verify of another net: say so rather than show it as this one's
             names = ", ".join(f"'{m}'" for m in other)
             print(f"{path}: warning: results for {names}, not among this report's models", file=sys.stderr)
-    text = render_report(analyses, opts)
-    if output is None or output == "-":
-        sys.stdout.write(text)
-        return
-    from ..fsutil import atomic_write_text
-
-    atomic_write_text(output, text)
-    print(f"wrote {output}", file=sys.stderr)
+    emit(render_report(analyses, opts), output)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from typing import Optional
 
@@ -12,7 +11,8 @@ from ..api import load_graphs
 from ..cli import EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..memory import DEFAULT_MAX_MEMORY, parse_max_memory
 from ..write_errors import write_errors
-from ._output import check_output, console_for, emit, finish, output_option
+from ._options import Device
+from ._output import check_output, emit, finish, output_option, wide_console
 
 
 class Format(str, Enum):
@@ -21,9 +21,7 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
-class Device(str, Enum):
-    cpu = "cpu"
-    cuda = "cuda"
+PIPED_WIDTH = 160
 
 
 def _load_verify() -> object:
@@ -69,7 +67,7 @@ def verify(
     elif fmt is Format.markdown:
         emit(verify_out.render_markdown(reports, explain), output)
     else:
-        console = console_for(output, width=None if sys.stdout.isatty() and output is None else 160)
+        console = wide_console(output, PIPED_WIDTH)
         for k, r in enumerate(reports):
             if k:
                 console.print()

@@ -1,0 +1,10 @@
+"""Option types shared by several commands."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Device(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
