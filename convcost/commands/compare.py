@@ -62,17 +62,9 @@ def compare(
     latency = _latency(comp, (device or Device.cpu).value) if profile else None  # see convcost/profiling.py
     if fmt is Format.json:
         from ..render.compare_out import render_compare_json
+        from ..render.profile_out import latency_json
 
-        text = render_compare_json(comp, depth)
-        if latency is not None:
-            import json
-
-            from ..render.profile_out import latency_json
-
-            doc = json.loads(text)
-            doc["latency"] = latency_json(*latency)
-            text = json.dumps(doc, indent=2) + "\n"
-        emit(text, output)
+        emit(render_compare_json(comp, depth, latency_json(*latency) if latency else None), output)
     elif fmt is Format.markdown:
         from ..render.compare_out import render_compare_markdown
 

@@ -180,7 +180,8 @@ def render_compare_markdown(comp: Comparison, name: str = "macs", depth: int = 1
 
 
 # ---- json -----------------------------------------------------------------------------------
-def render_compare_json(comp: Comparison, depth: int = 1) -> str:
+def render_compare_json(comp: Comparison, depth: int = 1, latency: list[dict[str, Any]] | None = None) -> str:
+    """The comparison as "convcost.compare/1"; ``latency`` (profile_out.latency_json) adds a 'latency' list."""
     entries, rows = comp.blocks(depth)
 
     def entry(e: Entry) -> dict[str, Any]:
@@ -204,4 +205,6 @@ def render_compare_json(comp: Comparison, depth: int = 1) -> str:
             "rows": [{"name": r.name, "totals": [c.as_dict() if c is not None else None for c in r.costs]} for r in rows],
         },
     }
+    if latency is not None:
+        doc["latency"] = latency
     return json.dumps(doc, indent=2) + "\n"
