@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     import torch
 
 MEASURED_DTYPES = ("fp32", "fp16", "bf16")
-DEVICES = ("cpu", "cuda")
 CUDA_MAX_RUNS = 10_000
 
 
@@ -203,17 +202,6 @@ def _torch_dtype(name: str) -> torch.dtype:
             f"{', '.join(d for d in DTYPE_BYTES if d not in MEASURED_DTYPES)})"
         )
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
-
-
-def check_device(device: str) -> str:
-    """The torch device to use; a clear error when CUDA is asked for and absent."""
-    import torch
-
-    if device not in DEVICES:
-        raise UsageError(f"unknown --device '{device}'; choose cpu or cuda")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU on this machine; use --device cpu")
-    return device
 
 
 def device_name(device: str) -> str:
@@ -468,7 +456,7 @@ def profile_graphs(
     progress: Progress | None = None,
     command: str = "profile",
 ) -> ProfileRun:
-    from .torch_deps import require
+    from .torch_deps import check_device, require
 
     require(command)
     check_device(options.device)

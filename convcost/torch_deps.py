@@ -28,3 +28,16 @@ def require(command: str, fvcore: bool = False) -> None:
                 f"{command} needs {needs} ('{missing}' is not installed); install the torch extra with:\n"
                 f"  {INSTALL_HINT}"
             ) from None
+
+
+def check_device(device: str) -> None:
+    """A UsageError for a device other than cpu/cuda, or for cuda where torch sees none."""
+    import torch
+
+    if device not in ("cpu", "cuda"):
+        raise UsageError(f"--device must be cpu or cuda, got '{device}'")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError(
+            f"--device cuda: CUDA is not available here: torch {torch.__version__} sees no CUDA GPU on this machine "
+            "(torch.cuda.is_available() is False); use --device cpu"
+        )

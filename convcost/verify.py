@@ -21,10 +21,10 @@ from torch import nn
 
 from .analysis import Analysis, analyze
 from .counters import FLOP_COUNTER, FVCORE, RUN, Convention, Explanation, Prediction, Status, explain
-from .errors import UsageError
 from .graph import Graph, fmt_shape
 from .memory import DEFAULT_MAX_BYTES, forward_bytes, human_bytes
 from .torch_build import GraphModule, build_model, example_input
+from .torch_deps import check_device
 from .units import human
 
 BYTES_PER_VALUE = 4  # float32
@@ -82,13 +82,6 @@ def estimate_bytes(analysis: Analysis) -> int:
 
 
 # ---- running the tools ----------------------------------------------------------------------------
-def check_device(device: str) -> None:
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: CUDA is not available here (torch.cuda.is_available() is False)")
-    if device not in ("cpu", "cuda"):
-        raise UsageError(f"--device must be cpu or cuda, got '{device}'")
-
-
 class _ShapeHooks:
     """Records every layer's output shape during one forward pass."""
 
