@@ -39,7 +39,7 @@ from .memory import (
     forward_bytes,
     human_bytes,
 )
-from .roofline import BUILTIN, DeviceProfile, Roofline, Span, roofline, total_span
+from .roofline import BUILTIN, DeviceProfile, Roofline, Span, roofline
 from .segments import top_level_segments
 
 if TYPE_CHECKING:
@@ -165,18 +165,10 @@ def _profile_of(
     a: Analysis, mem: MemoryReport, roof: Roofline, whole: Timing | None, blocks: dict[str, Timing]
 ) -> ModelProfile:
     g = a.graph
-    by_index = {lt.node.index: s for lt, s in zip(mem.layers, roof.layers)}
     macs = {lc.node.index: lc.cost.macs for lc in a.layers}
     measured = tuple(
-        Measured(
-            seg.name,
-            seg.kind,
-            len(seg.nodes),
-            sum(macs[i] for i in seg.indices),
-            total_span([by_index[i] for i in seg.indices]),
-            blocks.get(seg.name),
-        )
-        for seg in top_level_segments(g)
+        Measured(seg.name, seg.kind, len(seg.nodes), sum(macs[i] for i in seg.indices), span, blocks.get(seg.name))
+        for seg, (_, _, span) in zip(top_level_segments(g), roof.segments())
     )
     model = Measured(g.model, "model", len(g.nodes), a.total.macs, roof.total, whole)
     return ModelProfile(a, mem, roof, model, measured)
@@ -306,10 +298,6 @@ class _Runner:
             out[node.index] = self.modules[node.index](*(out[i] for i in node.inputs))
         return out
 
-    def check(self) -> dict[int, Any]:
-        """Run every node once (does torch support this dtype here?), keeping the outputs."""
-        return self.run_all()
-
     def whole(self) -> Callable[[], Any]:
         model, x = self.model, self.x
         return lambda: model(x)
@@ -357,15 +345,16 @@ def _out_of_memory(e: BaseException) -> bool:
     )
 
 
-def torch_failure(e: BaseException, graph: Graph, options: ProfileOptions, doing: str) -> UsageError:
+def torch_failure(e: BaseException, a: Analysis, options: ProfileOptions, doing: str) -> UsageError:
     """A torch error while building, checking or timing the model, as a message for the user."""
     import torch
 
+    graph = a.graph
     text = str(e).strip()
     first = text.splitlines()[0] if text else type(e).__name__
     where = f"in {options.dtype} on {options.device}"
     if _out_of_memory(e):
-        need = profile_bytes(analyze(graph), options)
+        need = profile_bytes(a, options)
         return UsageError(
             f"model '{graph.model}': torch ran out of memory {doing} it {where} (convcost estimates it needs "
             f"{human_bytes(need)}): {first}; {'lower --batch, or ' if graph.batch > 1 else ''}free memory on the device"
@@ -386,9 +375,10 @@ def profile_bytes(a: Analysis, options: ProfileOptions) -> int:
     return forward_bytes(a, DTYPE_BYTES[options.dtype], WEIGHT_BUILD_BYTES, 2 if options.blocks else 1)
 
 
-def check_memory(graph: Graph, options: ProfileOptions, command: str = "profile") -> int:
+def check_memory(a: Analysis, options: ProfileOptions, command: str = "profile") -> int:
     """The model's estimated bytes; a UsageError above ``options.max_bytes`` (before torch allocates)."""
-    need = profile_bytes(analyze(graph), options)
+    graph = a.graph
+    need = profile_bytes(a, options)
     if need > options.max_bytes:
         twice = ", twice since each block is timed on kept outputs" if options.blocks else ""
         ways = ["lower --batch"] if graph.batch > 1 else []
@@ -407,12 +397,12 @@ def check_memory(graph: Graph, options: ProfileOptions, command: str = "profile"
 
 
 def measure(
-    graph: Graph, options: ProfileOptions, hw: DeviceProfile, peak_dtype: str, progress: Progress | None = None
+    a: Analysis, options: ProfileOptions, hw: DeviceProfile, peak_dtype: str, progress: Progress | None = None
 ) -> ModelProfile:
     """Time one model (and its top-level blocks) and put the numbers beside its roofline."""
     import torch
 
-    a = analyze(graph)
+    graph = a.graph
     mem = analyze_memory(a, options.dtype)
     roof = roofline(mem, hw, peak_dtype)
     threads_before = torch.get_num_threads()
@@ -423,7 +413,7 @@ def measure(
         with torch.inference_mode():
             runner = _Runner(graph, options)
             doing = "running"
-            tensors = runner.check()
+            tensors = runner.run_all()  # once untimed: does torch support this dtype here?
             if not options.blocks:
                 del tensors  # the whole model's timing needs none of them
             doing = "timing"
@@ -438,7 +428,7 @@ def measure(
                     blocks[seg.name] = runner.time(runner.block(seg.nodes, tensors))
                 del tensors
     except TORCH_ERRORS as e:
-        raise torch_failure(e, graph, options, doing) from None
+        raise torch_failure(e, a, options, doing) from None
     finally:
         torch.set_num_threads(threads_before)
     return _profile_of(a, mem, roof, whole, blocks)
@@ -463,10 +453,11 @@ def profile_graphs(
     _torch_dtype(options.dtype)
     if options.threads is not None and options.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {options.threads}")
-    for g in graphs:  # every model before timing any: a refusal comes first, not after minutes
-        check_memory(g, options, command)
+    analyses = [analyze(g) for g in graphs]
+    for a in analyses:  # every model before timing any: a refusal comes first, not after minutes
+        check_memory(a, options, command)
     profile, peak = resolve_hw(options, hw)
-    models = tuple(measure(g, options, profile, peak, progress) for g in graphs)
+    models = tuple(measure(a, options, profile, peak, progress) for a in analyses)
     return ProfileRun(environment(options), profile, peak, models)
 
 

@@ -236,17 +236,6 @@ def layer_span(flops: int, nbytes: int, peak: float, bandwidth: float) -> Span:
     return Span(flops, nbytes, compute, memory, ideal, ideal if memory > compute else 0.0)
 
 
-def total_span(spans: list[Span] | tuple[Span, ...]) -> Span:
-    return Span(
-        sum(s.flops for s in spans),
-        sum(s.bytes for s in spans),
-        sum((s.compute_s for s in spans), 0.0),
-        sum((s.memory_s for s in spans), 0.0),
-        sum((s.ideal_s for s in spans), 0.0),
-        sum((s.memory_bound_s for s in spans), 0.0),
-    )
-
-
 @dataclass(frozen=True)
 class Roofline:
     memory: MemoryReport
@@ -256,13 +245,13 @@ class Roofline:
 
     @cached_property
     def total(self) -> Span:
-        return total_span(self.layers)
+        return sum(self.layers, Span())
 
     def segments(self) -> list[tuple[str, str, Span]]:
         """(name, kind, span) of each top-level block, in order."""
         by_index = {lt.node.index: s for lt, s in zip(self.memory.layers, self.layers)}
         return [
-            (seg.name, seg.kind, total_span([by_index[i] for i in seg.indices]))
+            (seg.name, seg.kind, sum((by_index[i] for i in seg.indices), Span()))
             for seg in top_level_segments(self.memory.graph)
         ]
 

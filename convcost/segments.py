@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .graph import INPUT, Graph, Node
+from .graph import Graph, Node
 
 
 @dataclass(frozen=True)
@@ -21,16 +21,6 @@ class Segment:
     @property
     def indices(self) -> tuple[int, ...]:
         return tuple(n.index for n in self.nodes)
-
-    def external_inputs(self) -> tuple[int, ...]:
-        """Tensors the block reads that are made outside it (INPUT for the model input), in order."""
-        inside = set(self.indices)
-        out: list[int] = []
-        for n in self.nodes:
-            for i in n.inputs:
-                if i not in inside and i not in out:
-                    out.append(i)
-        return tuple(out)
 
 
 def top_level_segments(graph: Graph) -> list[Segment]:
@@ -48,5 +38,3 @@ def top_level_segments(graph: Graph) -> list[Segment]:
         key_of_last = key
     return [Segment(name, kind, tuple(nodes)) for name, kind, nodes in runs]
 
-
-__all__ = ["INPUT", "Segment", "top_level_segments"]
