@@ -13,8 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .analysis import Analysis
-from .compare import ALL_METRICS, TITLES, metric
-from .cost import Cost
+from .cost import ALL_METRICS, TITLES, Cost, metric
 from .errors import Loc, SpecError, UsageError, did_you_mean
 from .source import YMap, YNode, YScalar, load_json, load_yaml, read_text, type_name
 from .spec import SpecFile, check_keys, expect_map

@@ -9,17 +9,8 @@ from pathlib import Path
 
 from .analysis import Analysis
 from .api import analyze_across, open_specs
-from .cost import Cost
+from .cost import Cost, metric
 from .errors import UsageError
-
-METRICS = ("params", "macs", "flops", "activations")
-ALL_METRICS = ("params", "buffers", "macs", "flops", "activations")
-TITLES = {"params": "params", "buffers": "buffers", "macs": "MACs", "flops": "FLOPs", "activations": "activations"}
-
-
-def metric(cost: Cost, name: str) -> int:
-    """One named number of a Cost ('flops' is derived)."""
-    return cost.flops if name == "flops" else int(getattr(cost, name))
 
 
 @dataclass(frozen=True)

@@ -69,3 +69,13 @@ def astuple_fast(c: Cost) -> tuple[int, ...]:
     """The field values in order (dataclasses.astuple deep-copies and is slow)."""
     return tuple(getattr(c, name) for name in FIELDS)
 
+
+# The named totals users compare, budget and chart ('flops' is derived from the fields above).
+METRICS = ("params", "macs", "flops", "activations")
+ALL_METRICS = ("params", "buffers", "macs", "flops", "activations")
+TITLES = {"params": "params", "buffers": "buffers", "macs": "MACs", "flops": "FLOPs", "activations": "activations"}
+
+
+def metric(cost: Cost, name: str) -> int:
+    """One named number of a Cost ('flops' is derived)."""
+    return cost.flops if name == "flops" else int(getattr(cost, name))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..budget import Finding
-from ..compare import TITLES
+from ..cost import TITLES
 from ..units import human
 from .markdown import escape
 
