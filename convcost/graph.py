@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Loc, SpecError, did_you_mean
+from .errors import Loc, SpecError, UsageError, did_you_mean
 from .expr import substitute
 from .gcpause import paused_gc
 from .ops.macros import MACROS
-from .ops.registry import ArgError, NoArgs, OpRule, Shape, ShapeError
+from .ops.registry import ArgError, NoArgs, OpRule, Shape, ShapeError, _show, pos_int
 from .ops.registry import rule as op_rule
 from .source import YMap, YNode, YScalar, YSeq, shorten, type_name
-from .spec import ITEM_KEYS, Branch, Item, ModelSpec, SpecFile
+from .spec import ITEM_KEYS, NAME_RE, Branch, Item, ModelSpec, SpecFile
 
 INPUT = -1
 MAX_LAYERS = 50_000  # the largest CNNs have a few thousand; rendering 50,000 takes seconds
@@ -96,8 +96,6 @@ class Graph:
 def got(node: YNode, value: Any) -> str:
     """What a value turned out to be, for a message: the value of an expression beside its text."""
     if isinstance(node, YScalar) and isinstance(node.value, str) and "$" in node.value:
-        from .ops.registry import _show
-
         return f"{shorten(_show(value))} (from '{shorten(node.value)}')"
     return type_name(node)
 
@@ -159,8 +157,6 @@ class _Builder:
         self.input_shape = tuple(dims)
         if batch is not None:
             if batch > MAX_BATCH:
-                from .errors import UsageError
-
                 raise UsageError(f"--batch {batch:,} is too large (limit {MAX_BATCH:,}, see docs/limits.md)")
             self.batch = batch
         else:
@@ -219,8 +215,6 @@ class _Builder:
         raise SpecError("expected a number, string, boolean or list here, got a mapping", node.loc)
 
     def int_value(self, node: YNode, env: Mapping[str, Any], what: str) -> int:
-        from .ops.registry import pos_int
-
         try:
             return pos_int(self.value(node, env))
         except ArgError as e:
@@ -246,8 +240,6 @@ class _Builder:
     # ---- names -----------------------------------------------------------------------------
     def name_in(self, frame: _Frame, item_name: YNode | None, hint: str, env: Mapping[str, Any], loc: Loc) -> str:
         if item_name is not None:
-            from .spec import NAME_RE
-
             value = self.value(item_name, env)
             if not isinstance(value, str) or not NAME_RE.fullmatch(value):
                 raise SpecError(
