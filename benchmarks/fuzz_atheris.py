@@ -27,7 +27,7 @@ def one_input(data: bytes) -> None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return  # decoding is convcost.source.read_text's job, fuzzed in tests/test_fuzz.py
+        return  # decoding is convcost.frontend.source.read_text's job, fuzzed in tests/test_fuzz.py
     try:
         run_pipeline(text)
     except ConvcostError:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .analysis import Analysis, analyze
+from .costmodel.analysis import Analysis, analyze
 from .errors import UsageError, did_you_mean
-from .graph import Graph, build_graph
-from .spec import SpecFile, load_spec
+from .frontend.spec import SpecFile, load_spec
+from .graph.build import Graph, build_graph
 
 DEFAULT_EXAMPLE = "inception_5x5.yaml"
 

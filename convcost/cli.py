@@ -73,7 +73,7 @@ _register_commands()
 
 
 def run() -> None:
-    from .gcpause import freeze_after_pauses
+    from .util.gcpause import freeze_after_pauses
 
     freeze_after_pauses()  # a short process: see gcpause.py
     app()

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from convcost.analysis import Analysis, analyze
-from convcost.graph import Graph, build_graph
-from convcost.spec import parse_spec
+from convcost.costmodel.analysis import Analysis, analyze
+from convcost.frontend.spec import parse_spec
+from convcost.graph.build import Graph, build_graph
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"

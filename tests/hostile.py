@@ -7,19 +7,19 @@ message for the user); any other exception is a bug.
 
 from __future__ import annotations
 
-from convcost.analysis import analyze
-from convcost.graph import build_graph
-from convcost.spec import parse_spec
+from convcost.costmodel.analysis import analyze
+from convcost.frontend.spec import parse_spec
+from convcost.graph.build import build_graph
 
 
 def run_pipeline(text: str, filename: str = "fuzz.yaml", render: bool = True) -> int:
     """Number of layers analysed; raises ConvcostError on bad input."""
-    from convcost.profiling import analytic_profile
+    from convcost.costmodel.roofline import resolve_profile
+    from convcost.crosscheck.profiling import analytic_profile
     from convcost.render.csv_out import render_csv
     from convcost.render.json_out import render_json
     from convcost.render.markdown import render_markdown
     from convcost.render.table import render_table
-    from convcost.roofline import resolve_profile
 
     spec = parse_spec(text, filename)
     layers = 0

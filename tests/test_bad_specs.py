@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from convcost.cli import app
-from convcost.source import MAX_FILE_BYTES, MAX_NODES
+from convcost.frontend.source import MAX_FILE_BYTES, MAX_NODES
 
 CORPUS = Path(__file__).resolve().parent / "bad_specs"
 CASES = sorted(CORPUS.glob("*.yaml"))
@@ -166,7 +166,7 @@ def test_an_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_a_batch_too_large_on_the_command_line_names_the_option(configs_dir: Path) -> None:
-    from convcost.graph import MAX_BATCH
+    from convcost.graph.build import MAX_BATCH
 
     result = invoke(["analyze", str(configs_dir / "resnet18.yaml"), "--batch", str(MAX_BATCH + 1)])
     assert_bad_input(result, f"convcost: error: --batch {MAX_BATCH + 1:,} is too large (limit {MAX_BATCH:,}, see docs/limits.md)")

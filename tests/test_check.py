@@ -10,7 +10,7 @@ from conftest import CONFIGS
 from golden_files import assert_golden
 from typer.testing import CliRunner
 
-from convcost.ci import annotation
+from convcost.ci.annotations import annotation
 from convcost.cli import app
 from convcost.errors import Loc
 
@@ -316,7 +316,7 @@ def test_budget_for_a_model_not_checked_is_a_note_but_a_near_miss_is_an_error(he
 
 
 def test_a_baseline_bigger_than_the_spec_limit_is_read(here: Path) -> None:
-    from convcost.source import MAX_FILE_BYTES
+    from convcost.frontend.source import MAX_FILE_BYTES
 
     baseline(here, NAIVE_MACS)
     text = (here / "base.json").read_text(encoding="utf-8")

@@ -14,7 +14,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from convcost.cli import app
-from convcost.compare import labels_for, load_analyses, make_comparison, merged_order
+from convcost.costmodel.compare import labels_for, load_analyses, make_comparison, merged_order
 from convcost.render.compare_out import bar, fmt_change, fmt_factor, print_comparison
 
 runner = CliRunner()

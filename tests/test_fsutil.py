@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from convcost.errors import ConvcostError
-from convcost.fsutil import atomic_write_text
+from convcost.util.fsutil import atomic_write_text
 
 
 def test_replaces_and_keeps_the_mode(tmp_path: Path) -> None:

@@ -33,8 +33,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from convcost.errors import ConvcostError, Loc
-from convcost.expr import evaluate
-from convcost.spec import load_spec
+from convcost.frontend.expr import evaluate
+from convcost.frontend.spec import load_spec
 
 EXAMPLES = int(os.environ.get("CONVCOST_FUZZ_EXAMPLES", "0"))
 TIME_LIMIT_S = 10  # per example; the worst specs stop at a limit in about a second

@@ -7,8 +7,8 @@ import gc
 import pytest
 
 from convcost.errors import SpecError
-from convcost.gcpause import paused_gc
-from convcost.spec import parse_spec
+from convcost.frontend.spec import parse_spec
+from convcost.util.gcpause import paused_gc
 
 
 def test_pause_restores_the_collector_even_after_an_error() -> None:

@@ -6,7 +6,7 @@ import pytest
 from conftest import analysis_of, graph_of
 
 from convcost.errors import Loc, SpecError
-from convcost.expr import evaluate, make_divisible, substitute
+from convcost.frontend.expr import evaluate, make_divisible, substitute
 
 L = Loc("x.yaml", 1, 1)
 

@@ -66,7 +66,7 @@ def test_dimensions_over_the_limit() -> None:
     ],
 )
 def test_expressions_stay_bounded(expr: str, message: str) -> None:
-    from convcost.expr import evaluate
+    from convcost.frontend.expr import evaluate
 
     start = time.perf_counter()
     with pytest.raises(SpecError) as e:
@@ -76,7 +76,7 @@ def test_expressions_stay_bounded(expr: str, message: str) -> None:
 
 
 def test_no_python_warning_reaches_the_user() -> None:
-    from convcost.expr import evaluate
+    from convcost.frontend.expr import evaluate
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a SyntaxWarning would raise here
@@ -129,7 +129,8 @@ def test_json_with_an_integer_too_long_for_python(tmp_path: Path) -> None:
 
 # ---- docs/limits.md -----------------------------------------------------------------------------
 def _limits() -> dict[str, int]:
-    from convcost import expr, graph, source
+    from convcost.frontend import expr, source
+    from convcost.graph import build as graph
     from convcost.ops import registry
 
     return {

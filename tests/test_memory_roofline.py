@@ -13,9 +13,9 @@ from conftest import CONFIGS, analysis_of, config_analysis
 from typer.testing import CliRunner
 
 from convcost.cli import app
+from convcost.costmodel.memory import analyze_memory
+from convcost.costmodel.roofline import BUILTIN, layer_span, parse_profiles, resolve_profile, roofline
 from convcost.errors import SpecError, UsageError
-from convcost.memory import analyze_memory
-from convcost.roofline import BUILTIN, layer_span, parse_profiles, resolve_profile, roofline
 
 runner = CliRunner()
 

@@ -14,8 +14,8 @@ import pytest
 from conftest import CONFIGS, config_analysis
 from typer.testing import CliRunner
 
-from convcost.analysis import Analysis
 from convcost.cli import app
+from convcost.costmodel.analysis import Analysis
 
 
 def conv_linear_macs(a: Analysis) -> int:

@@ -10,8 +10,9 @@ import dataclasses
 
 import pytest
 
-from convcost import counters, memory
-from convcost.cost import Cost
+from convcost.costmodel import memory
+from convcost.costmodel.cost import Cost
+from convcost.crosscheck import counters
 from convcost.op_tables import MissingOpEntry, op_entry
 from convcost.ops import REGISTRY
 

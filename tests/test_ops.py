@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import analysis_of
 
-from convcost.cost import Cost
+from convcost.costmodel.cost import Cost
 from convcost.ops import ALIASES, REGISTRY
 from convcost.ops.registry import NoArgs, OpRule, register
 

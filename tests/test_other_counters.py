@@ -23,12 +23,12 @@ import thop
 from conftest import CONFIGS, graph_of
 from test_verify_property import specs
 
-from convcost.analysis import analyze
 from convcost.api import load_graphs
-from convcost.counters import explain
+from convcost.costmodel.analysis import analyze
+from convcost.crosscheck.counters import explain
+from convcost.crosscheck.torch_build import build_model, example_input
 from convcost.errors import SpecError
-from convcost.graph import Graph
-from convcost.torch_build import build_model, example_input
+from convcost.graph.build import Graph
 
 
 def _modelled(graph: Graph) -> dict[str, int]:

@@ -9,16 +9,16 @@ import pytest
 from conftest import graph_of
 from typer.testing import CliRunner
 
-from convcost.analysis import analyze
 from convcost.cli import app
+from convcost.costmodel.analysis import analyze
+from convcost.costmodel.memory import analyze_memory
 from convcost.errors import UsageError
-from convcost.graph import build_graph
-from convcost.memory import analyze_memory
-from convcost.spec import parse_spec
+from convcost.frontend.spec import parse_spec
+from convcost.graph.build import build_graph
 
 torch = pytest.importorskip("torch")
 
-from convcost.profiling import (  # noqa: E402
+from convcost.crosscheck.profiling import (  # noqa: E402
     ProfileOptions,
     _Runner,
     profile_graphs,
@@ -26,8 +26,8 @@ from convcost.profiling import (  # noqa: E402
     time_cpu,
     time_cuda,
 )
-from convcost.segments import top_level_segments  # noqa: E402
-from convcost.torch_build import build_model  # noqa: E402
+from convcost.crosscheck.torch_build import build_model  # noqa: E402
+from convcost.graph.segments import top_level_segments  # noqa: E402
 
 runner = CliRunner()
 HAS_CUDA = torch.cuda.is_available()
@@ -222,7 +222,7 @@ def test_profile_refuses_a_model_over_max_memory(tmp_path) -> None:  # type: ign
 
 
 def test_profile_bytes_by_hand() -> None:
-    from convcost.profiling import profile_bytes
+    from convcost.crosscheck.profiling import profile_bytes
 
     a = analyze(graph_of(SMALL_ONLY))
     assert profile_bytes(a, ProfileOptions()) == SMALL_WITH_BLOCKS
@@ -232,12 +232,12 @@ def test_profile_bytes_by_hand() -> None:
 
 
 def test_out_of_memory_while_building_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import convcost.torch_build
+    import convcost.crosscheck.torch_build
 
     def no_memory(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory\nmore")
 
-    monkeypatch.setattr(convcost.torch_build, "build_model", no_memory)
+    monkeypatch.setattr(convcost.crosscheck.torch_build, "build_model", no_memory)
     with pytest.raises(UsageError) as e:
         profile_graphs([graph_of(SMALL_ONLY)], ProfileOptions(min_time=0.01, warmup=1))
     message = str(e.value)

@@ -16,14 +16,14 @@ import pytest
 from conftest import analysis_of
 from rich.console import Console
 
-from convcost.analysis import Analysis
-from convcost.compare import make_comparison, merged_order
-from convcost.profiling import ProfileRun, analytic_profile
+from convcost.costmodel.analysis import Analysis
+from convcost.costmodel.compare import make_comparison, merged_order
+from convcost.costmodel.roofline import BUILTIN
+from convcost.crosscheck.profiling import ProfileRun, analytic_profile
+from convcost.graph.segments import top_level_segments
 from convcost.render.compare_out import print_comparison
 from convcost.render.mermaid import mermaid_flowchart
 from convcost.render.profile_out import print_profile, print_roofline
-from convcost.roofline import BUILTIN
-from convcost.segments import top_level_segments
 
 SMALL, LARGE = 2_500, 10_000  # layers
 ROOFLINE_S_PER_LAYER = 4e-4  # about 35 µs now; rich's Table took 750 µs

@@ -6,11 +6,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from convcost.crosscheck.torch_build import FACTORIES, build_model, example_input  # noqa: E402
 from convcost.errors import SpecError  # noqa: E402
-from convcost.graph import build_graph  # noqa: E402
+from convcost.frontend.spec import parse_spec  # noqa: E402
+from convcost.graph.build import build_graph  # noqa: E402
 from convcost.ops import REGISTRY  # noqa: E402
-from convcost.spec import parse_spec  # noqa: E402
-from convcost.torch_build import FACTORIES, build_model, example_input  # noqa: E402
 
 SPEC = """
 input: [8, 12, 12]

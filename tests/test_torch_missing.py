@@ -13,8 +13,8 @@ from conftest import CONFIGS
 from typer.testing import CliRunner
 
 from convcost.cli import app
+from convcost.crosscheck.torch_deps import INSTALL_HINT, require
 from convcost.errors import UsageError
-from convcost.torch_deps import INSTALL_HINT, require
 
 runner = CliRunner()
 SPEC = str(CONFIGS / "inception_naive_vs_bottleneck.yaml")

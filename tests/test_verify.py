@@ -18,7 +18,7 @@ pytest.importorskip("fvcore")
 
 from conftest import CONFIGS, graph_of  # noqa: E402
 
-from convcost.verify import verify_graph  # noqa: E402
+from convcost.crosscheck.verify import verify_graph  # noqa: E402
 
 runner = CliRunner()
 
@@ -105,8 +105,8 @@ def test_a_planted_wrong_param_count_makes_verify_fail(tmp_path: Path, monkeypat
 
 
 def test_a_wrong_convention_is_a_mismatch_not_a_silent_zero(monkeypatch: pytest.MonkeyPatch) -> None:
-    from convcost import verify
-    from convcost.counters import Prediction
+    from convcost.crosscheck import verify
+    from convcost.crosscheck.counters import Prediction
 
     planted = dataclasses.replace(verify.FVCORE, predict=lambda node, cost, batch: Prediction.unseen("planted"))
     monkeypatch.setattr(verify, "FVCORE", planted)
@@ -135,7 +135,7 @@ def test_big_input_runs_on_meta_and_names_the_bytes(tmp_path: Path) -> None:
 
 
 def test_default_limit_is_the_cli_default_and_reads_as_2_gb() -> None:
-    from convcost.memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMORY, human_bytes, parse_max_memory
+    from convcost.costmodel.memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMORY, human_bytes, parse_max_memory
 
     assert parse_max_memory(DEFAULT_MAX_MEMORY) == DEFAULT_MAX_BYTES == verify_graph.__defaults__[1]  # type: ignore[index]
     assert human_bytes(DEFAULT_MAX_BYTES) == "2.00 GB"  # not 1.9 GiB

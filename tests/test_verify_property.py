@@ -15,8 +15,8 @@ pytest.importorskip("fvcore")
 
 from conftest import graph_of
 
+from convcost.crosscheck.verify import verify_graph
 from convcost.errors import SpecError
-from convcost.verify import verify_graph
 
 ACTS = ["relu", "relu6", "silu", "sigmoid", "hardswish", "gelu", "tanh", "hardsigmoid"]
 

@@ -46,7 +46,7 @@ def emit(text: str, output: Optional[str]) -> None:
     if not to_file(output):
         sys.stdout.write(text)
         return
-    from ..fsutil import atomic_write_text
+    from ..util.fsutil import atomic_write_text
 
     assert output is not None
     atomic_write_text(output, text)

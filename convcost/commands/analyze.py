@@ -10,7 +10,7 @@ import typer
 
 from ..api import analyze_file
 from ..cli import app, user_errors
-from ..write_errors import write_errors
+from ..util.write_errors import write_errors
 from ._output import check_output, emit, output_option, to_file
 
 

@@ -10,7 +10,7 @@ import typer
 
 from ..cli import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..errors import ConvcostError, UsageError
-from ..write_errors import write_errors
+from ..util.write_errors import write_errors
 
 
 @app.command()
@@ -39,7 +39,8 @@ def check(
 ) -> None:
     """Check models against budgets and a baseline. Exit 0: pass, 1: over budget or grown, 2: bad input."""
     from ..api import analyze_across, open_specs
-    from ..budget import (
+    from ..ci.annotations import annotation, append_step_summary, in_github_actions
+    from ..ci.budget import (
         Budgets,
         check_growth,
         check_limits,
@@ -49,7 +50,6 @@ def check(
         spec_budgets,
         unchecked_budgets,
     )
-    from ..ci import annotation, append_step_summary, in_github_actions
     from ..render.check_out import finding_line, summary_line, summary_markdown
 
     if summary is not None:
@@ -102,7 +102,7 @@ def check(
     try:
         append_step_summary(md)
         if summary:
-            from ..fsutil import atomic_write_text
+            from ..util.fsutil import atomic_write_text
 
             atomic_write_text(summary, md)
     except ConvcostError as e:  # the verdict above stands: a failed check stays exit 1

@@ -9,13 +9,13 @@ import typer
 
 from ..cli import app, user_errors
 from ..errors import UsageError
-from ..write_errors import write_errors
+from ..util.write_errors import write_errors
 from ._options import Device
 from ._output import check_output, emit, finish, output_option, wide_console
 
 if TYPE_CHECKING:
-    from ..compare import Comparison
-    from ..profiling import Timing
+    from ..costmodel.compare import Comparison
+    from ..crosscheck.profiling import Timing
 
 
 PIPED_WIDTH = 150  # like profile's and roofline's tables
@@ -53,13 +53,13 @@ def compare(
     output: Optional[str] = output_option(),
 ) -> None:
     """Compare params, MACs, FLOPs and activations of several models against the first."""
-    from ..compare import load_analyses, make_comparison
+    from ..costmodel.compare import load_analyses, make_comparison
 
     check_output(output, specs)
     if device is not None and not profile:
         raise UsageError(f"--device {device.value} times the models: it needs --profile")
     comp = make_comparison(load_analyses(specs or [], model, batch))
-    latency = _latency(comp, (device or Device.cpu).value) if profile else None  # see convcost/profiling.py
+    latency = _latency(comp, (device or Device.cpu).value) if profile else None  # see convcost/crosscheck/profiling.py
     if fmt is Format.json:
         from ..render.compare_out import render_compare_json
         from ..render.profile_out import latency_json
@@ -90,7 +90,7 @@ def compare(
 
 def _latency(comp: Comparison, device: str) -> tuple[list[str], list[int], list[Timing]]:
     """--profile: whole-model latency of each entry (torch, imported lazily by profiling)."""
-    from ..profiling import ProfileOptions, profile_latency
+    from ..crosscheck.profiling import ProfileOptions, profile_latency
 
     timings = profile_latency([e.analysis.graph for e in comp.entries], ProfileOptions(device=device))
     return [e.label for e in comp.entries], [e.analysis.total.macs for e in comp.entries], timings

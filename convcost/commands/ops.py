@@ -6,11 +6,11 @@ import dataclasses
 import sys
 
 from ..cli import app, user_errors
+from ..frontend.spec import ITEM_KEYS, STRUCTURES
 from ..ops import REGISTRY
 from ..ops.macros import MACROS
 from ..render.table import Style, grid, use_color
-from ..spec import ITEM_KEYS, STRUCTURES
-from ..write_errors import write_errors
+from ..util.write_errors import write_errors
 
 
 def _args(args_type: type) -> str:

@@ -11,14 +11,14 @@ import typer
 
 from ..api import load_graphs
 from ..cli import app, user_errors
-from ..memory import DEFAULT_MAX_MEMORY, DTYPE_BYTES, parse_max_memory
-from ..write_errors import write_errors
+from ..costmodel.memory import DEFAULT_MAX_MEMORY, DTYPE_BYTES, parse_max_memory
+from ..util.write_errors import write_errors
 from ._options import Device
 from ._output import check_output, emit, finish, output_option, wide_console
 
 if TYPE_CHECKING:  # imported when a command runs: `convcost analyze` does not pay for them at start-up
-    from ..profiling import ProfileRun, Progress
-    from ..roofline import DeviceProfile
+    from ..costmodel.roofline import DeviceProfile
+    from ..crosscheck.profiling import ProfileRun, Progress
 
 
 class Format(str, Enum):
@@ -48,7 +48,7 @@ def _emit(run: ProfileRun, fmt: Format, per_layer: bool, output: Optional[str] =
 def _hw(name: Optional[str], hw_file: Optional[str], default: str | None) -> DeviceProfile | None:
     if name is None and hw_file is None and default is None:
         return None
-    from ..roofline import resolve_profile
+    from ..costmodel.roofline import resolve_profile
 
     return resolve_profile(name, hw_file, default or "cpu")
 
@@ -106,7 +106,7 @@ def profile(
     output: Optional[str] = output_option(),
 ) -> None:
     """Time the model's torch modules (whole and per top-level block) beside FLOPs, bytes and the roofline."""
-    from ..profiling import ProfileOptions, block_count, profile_graphs
+    from ..crosscheck.profiling import ProfileOptions, block_count, profile_graphs
 
     check_output(output, [p for p in (spec, hw_file) if p])
     limit = parse_max_memory(max_memory)
@@ -143,8 +143,8 @@ def roofline(
     output: Optional[str] = output_option(),
 ) -> None:
     """Analytic memory traffic, arithmetic intensity and roofline time per layer (no torch needed)."""
-    from ..memory import dtype_bytes
-    from ..profiling import ProfileRun, analytic_profile
+    from ..costmodel.memory import dtype_bytes
+    from ..crosscheck.profiling import ProfileRun, analytic_profile
 
     dtype_bytes(dtype)  # a clear error for an unknown dtype before anything else
     check_output(output, [p for p in (spec, hw_file) if p])

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..cli import app, user_errors
-from ..write_errors import write_errors
+from ..util.write_errors import write_errors
 
 
 @app.command()
@@ -34,7 +34,7 @@ def report(
     batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
 ) -> None:
     """Write a markdown report: totals, comparison, cost by op type, layer graph (mermaid), per-layer table."""
-    from ..compare import load_analyses
+    from ..costmodel.compare import load_analyses
     from ..render.report import ReportOptions, render_report
     from ..render.results import load_result, result_models
     from ._output import check_output, emit

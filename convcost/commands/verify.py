@@ -9,8 +9,8 @@ import typer
 
 from ..api import load_graphs
 from ..cli import EXIT_FINDINGS, EXIT_OK, app, user_errors
-from ..memory import DEFAULT_MAX_MEMORY, parse_max_memory
-from ..write_errors import write_errors
+from ..costmodel.memory import DEFAULT_MAX_MEMORY, parse_max_memory
+from ..util.write_errors import write_errors
 from ._options import Device
 from ._output import check_output, emit, finish, output_option, wide_console
 
@@ -26,10 +26,10 @@ PIPED_WIDTH = 160
 
 def _load_verify() -> object:
     """The verify module, or a UsageError (exit 2) with the install command when torch/fvcore are missing."""
-    from ..torch_deps import require
+    from ..crosscheck.torch_deps import require
 
     require("verify", fvcore=True)
-    from .. import verify
+    from ..crosscheck import verify
 
     return verify
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..cost import Cost
+from ..costmodel.cost import Cost
 from .registry import NoArgs, Shape, ShapeError, arg, boolean, number, numel, op, pos_float, pos_int, probability
 from .shapes import fmt_shape
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..cost import Cost
+from ..costmodel.cost import Cost
 from .registry import Shape, ShapeError, arg, boolean, op, padding, pair, pos_int
 from .shapes import fmt_shape
 

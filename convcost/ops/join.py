@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cost import Cost
+from ..costmodel.cost import Cost
 from .registry import NoArgs, Shape, ShapeError, numel, op
 from .shapes import fmt_shape
 

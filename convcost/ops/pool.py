@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..cost import Cost
+from ..costmodel.cost import Cost
 from .conv import conv_out_size, spatial_check
 from .registry import Shape, ShapeError, arg, boolean, nonneg_int, op, optional, pair, pos_int
 

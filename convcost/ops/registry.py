@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..cost import Cost
-from ..source import shorten
+from ..costmodel.cost import Cost
+from ..frontend.source import shorten
 
 Shape = tuple[int, ...]
 MAX_DIM = 10**9

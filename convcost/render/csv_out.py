@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
-from ..analysis import Analysis
-from ..cost import Cost
-from ..graph import fmt_shape
+from ..costmodel.analysis import Analysis
+from ..costmodel.cost import Cost
+from ..graph.build import fmt_shape
 
 COST_FIELDS = [*Cost().as_dict()]
 

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from .. import __version__
-from ..analysis import Analysis
-from ..graph import INPUT, Graph
+from ..costmodel.analysis import Analysis
+from ..graph.build import INPUT, Graph
 
 SCHEMA = "convcost.analyze/1"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..analysis import Analysis, Row
-from ..graph import fmt_shape
+from ..costmodel.analysis import Analysis, Row
+from ..graph.build import fmt_shape
 from ..units import human
 from .text import batched, md_paragraph
 

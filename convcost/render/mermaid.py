@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from ..analysis import Analysis
-from ..cost import Cost
-from ..graph import INPUT, Graph, Node, fmt_shape
+from ..costmodel.analysis import Analysis
+from ..costmodel.cost import Cost
+from ..graph.build import INPUT, Graph, Node, fmt_shape
 from ..units import human
 
 MAX_CHART_NODES = 40

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.text import Text
 
 from .. import __version__
-from ..memory import DTYPE_BYTES, human_bytes
-from ..profiling import Measured, ModelProfile, ProfileRun, Timing
-from ..roofline import Span
+from ..costmodel.memory import DTYPE_BYTES, human_bytes
+from ..costmodel.roofline import Span
+from ..crosscheck.profiling import Measured, ModelProfile, ProfileRun, Timing
 from ..units import human
 from .grid import Grid
 from .text import batched, in_out, plural

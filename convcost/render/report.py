@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..analysis import Analysis
-from ..compare import labels_for, make_comparison
-from ..cost import Cost
+from ..costmodel.analysis import Analysis
+from ..costmodel.compare import labels_for, make_comparison
+from ..costmodel.cost import Cost
 from ..units import human
 from .compare_out import headline, markdown_blocks, markdown_changes, markdown_totals
 from .markdown import escape, layer_table, pct

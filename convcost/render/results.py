@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..counters import Status
+from ..crosscheck.counters import Status
 from ..errors import Loc, SpecError
-from ..source import load_json
+from ..frontend.source import load_json
 
 MAX_ROWS = 500
 OPEN_ROWS = 20

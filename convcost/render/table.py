@@ -10,8 +10,8 @@ import os
 from collections.abc import Sequence
 from typing import IO
 
-from ..analysis import Analysis
-from ..graph import fmt_shape
+from ..costmodel.analysis import Analysis
+from ..graph.build import fmt_shape
 from ..units import human
 from .text import in_out, one_line
 

@@ -6,10 +6,10 @@ import re
 from typing import TYPE_CHECKING
 
 from ..errors import printable
-from ..graph import fmt_shape
+from ..graph.build import fmt_shape
 
 if TYPE_CHECKING:
-    from ..graph import Graph
+    from ..graph.build import Graph
 
 
 def one_line(text: str) -> str:

@@ -10,13 +10,13 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import __version__
-from ..counters import CONVENTIONS, RUN, Explanation, Status
-from ..graph import fmt_shape
+from ..crosscheck.counters import CONVENTIONS, RUN, Explanation, Status
+from ..graph.build import fmt_shape
 from ..units import human
 from .text import batched
 
 if TYPE_CHECKING:
-    from ..verify import Check, Report
+    from ..crosscheck.verify import Check, Report
 
 SCHEMA = "convcost.verify/1"
 COLUMNS = (("shape", "output"), ("params", "params"), ("buffers", "buffers"), *((c.key, c.label) for c in RUN))

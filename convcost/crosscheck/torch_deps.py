@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import UsageError
+from ..errors import UsageError
 
 INSTALL_HINT = "pip install torch==2.13.0 && pip install -e '.[torch]'"
 

@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Loc, SpecError, UsageError, did_you_mean
-from .expr import substitute
-from .gcpause import paused_gc
-from .ops.macros import MACROS
-from .ops.registry import ArgError, NoArgs, OpRule, Shape, ShapeError, _show, pos_int
-from .ops.registry import rule as op_rule
-from .source import YMap, YNode, YScalar, YSeq, shorten, type_name
-from .spec import ITEM_KEYS, NAME_RE, Branch, Item, ModelSpec, SpecFile
+from ..errors import Loc, SpecError, UsageError, did_you_mean
+from ..frontend.expr import substitute
+from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten, type_name
+from ..frontend.spec import ITEM_KEYS, NAME_RE, Branch, Item, ModelSpec, SpecFile
+from ..ops.macros import MACROS
+from ..ops.registry import ArgError, NoArgs, OpRule, Shape, ShapeError, _show, pos_int
+from ..ops.registry import rule as op_rule
+from ..util.gcpause import paused_gc
 
 INPUT = -1
 MAX_LAYERS = 50_000  # the largest CNNs have a few thousand; rendering 50,000 takes seconds

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
 
-from .cost import Cost
-from .graph import Node
-from .op_tables import op_entry
-from .ops.conv import needs_asymmetric_same
-from .ops.registry import numel
+from ..costmodel.cost import Cost
+from ..graph.build import Node
+from ..op_tables import op_entry
+from ..ops.conv import needs_asymmetric_same
+from ..ops.registry import numel
 
 
 class Status(str, Enum):

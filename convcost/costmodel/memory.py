@@ -26,11 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from ..errors import UsageError, did_you_mean
+from ..graph.build import INPUT, Graph, Node
+from ..op_tables import op_entry
+from ..ops.registry import numel
 from .analysis import Analysis, LayerCost
-from .errors import UsageError, did_you_mean
-from .graph import INPUT, Graph, Node
-from .op_tables import op_entry
-from .ops.registry import numel
 
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 
@@ -67,7 +67,7 @@ def human_bytes(n: int | float) -> str:
 
 def parse_max_memory(text: str) -> int:
     """--max-memory: bytes, with the count units of budgets ('2G' = 2,000,000,000)."""
-    from .units import parse_count
+    from ..units import parse_count
 
     try:
         limit = parse_count(text)

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import Loc, SpecError
+from ..errors import Loc, SpecError
 from .source import shorten
 
 MAX_EXPR_CHARS = 400
@@ -135,7 +135,7 @@ def substitute(text: str, env: Mapping[str, Any], loc: Loc) -> Any:
 
 def _lookup(name: str, env: Mapping[str, Any], loc: Loc) -> Any:
     if name not in env:
-        from .errors import did_you_mean
+        from ..errors import did_you_mean
 
         known = shorten(", ".join(sorted(env)) or "none", 300)
         raise SpecError(f"unknown variable '{shorten(name)}'{did_you_mean(name, list(env))}; defined here: {known}", loc)
@@ -249,7 +249,7 @@ class _Eval:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
             fn = FUNCTIONS.get(node.func.id)
             if fn is None:
-                from .errors import did_you_mean
+                from ..errors import did_you_mean
 
                 raise SpecError(
                     f"unknown function '{node.func.id}'{did_you_mean(node.func.id, list(FUNCTIONS))}; "

@@ -19,12 +19,12 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .errors import SpecError
-from .graph import INPUT, Graph, Node
-from .op_tables import op_entry
-from .ops.basic import BatchNormArgs, LeakyArgs, LinearArgs
-from .ops.conv import ConvArgs, explicit_padding, needs_asymmetric_same
-from .ops.pool import AdaptiveArgs, AvgPoolArgs, PoolArgs
+from ..errors import SpecError
+from ..graph.build import INPUT, Graph, Node
+from ..op_tables import op_entry
+from ..ops.basic import BatchNormArgs, LeakyArgs, LinearArgs
+from ..ops.conv import ConvArgs, explicit_padding, needs_asymmetric_same
+from ..ops.pool import AdaptiveArgs, AvgPoolArgs, PoolArgs
 
 Factory = Callable[[Node], nn.Module]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import ConvcostError, Loc
+from ..errors import ConvcostError, Loc
 
 
 def in_github_actions() -> bool:

@@ -12,8 +12,8 @@ from typing import Any, Union
 
 import yaml
 
-from .errors import Loc, SpecError
-from .gcpause import paused_gc
+from ..errors import Loc, SpecError
+from ..util.gcpause import paused_gc
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_JSON_BYTES = 128 * 1024 * 1024  # a baseline of a 200,000-layer model is ~60 MB

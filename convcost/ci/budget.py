@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from .analysis import Analysis
-from .cost import ALL_METRICS, TITLES, Cost, metric
-from .errors import Loc, SpecError, UsageError, did_you_mean
-from .source import YMap, YNode, YScalar, load_json, load_yaml, read_text, type_name
-from .spec import SpecFile, check_keys, expect_map
+from ..costmodel.analysis import Analysis
+from ..costmodel.cost import ALL_METRICS, TITLES, Cost, metric
+from ..errors import Loc, SpecError, UsageError, did_you_mean
+from ..frontend.source import YMap, YNode, YScalar, load_json, load_yaml, read_text, type_name
+from ..frontend.spec import SpecFile, check_keys, expect_map
 
 BODY_KEYS = (*ALL_METRICS, "blocks", "max_growth")
 FILE_KEYS = ("models", "all", "max_growth")
@@ -93,7 +93,7 @@ def parse_percent(value: object) -> Fraction:
 
 
 def _count(node: YNode, what: str) -> tuple[int, str]:
-    from .units import parse_count
+    from ..units import parse_count
 
     if not isinstance(node, YScalar) or not isinstance(node.value, (str, int, float)) or isinstance(node.value, bool):
         raise SpecError(f"{what} must be a count like 25.6M or 4.1G, got {type_name(node)}", node.loc)
@@ -227,7 +227,7 @@ class Finding:
 
 
 def _h(n: int) -> str:
-    from .units import human
+    from ..units import human
 
     return human(n)
 
@@ -246,7 +246,7 @@ def _grow(delta: int, base: int) -> str:
 
 
 def _labels(analyses: list[Analysis]) -> list[str]:
-    from .compare import labels_for
+    from ..costmodel.compare import labels_for
 
     return labels_for(analyses)
 

@@ -7,10 +7,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..api import analyze_across, open_specs
+from ..errors import UsageError
 from .analysis import Analysis
-from .api import analyze_across, open_specs
 from .cost import Cost, metric
-from .errors import UsageError
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import Loc, SpecError, UsageError, did_you_mean
-from .gcpause import paused_gc
-from .ops import all_names, lookup
-from .ops.macros import MACROS
+from ..errors import Loc, SpecError, UsageError, did_you_mean
+from ..ops import all_names, lookup
+from ..ops.macros import MACROS
+from ..util.gcpause import paused_gc
 from .source import YMap, YNode, YScalar, YSeq, load_yaml, read_text, shorten, type_name
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .graph import Graph, Node
+from .build import Graph, Node
 
 
 @dataclass(frozen=True)

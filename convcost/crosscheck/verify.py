@@ -19,13 +19,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .analysis import Analysis, analyze
+from ..costmodel.analysis import Analysis, analyze
+from ..costmodel.memory import DEFAULT_MAX_BYTES, forward_bytes, human_bytes
+from ..graph.build import Graph, fmt_shape
+from ..units import human
 from .counters import FLOP_COUNTER, FVCORE, RUN, Convention, Explanation, Prediction, Status, explain
-from .graph import Graph, fmt_shape
-from .memory import DEFAULT_MAX_BYTES, forward_bytes, human_bytes
 from .torch_build import GraphModule, build_model, example_input
 from .torch_deps import check_device
-from .units import human
 
 BYTES_PER_VALUE = 4  # float32
 

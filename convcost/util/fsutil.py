@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import ConvcostError, Loc
+from ..errors import ConvcostError, Loc
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

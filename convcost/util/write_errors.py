@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from .errors import UsageError
+from ..errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

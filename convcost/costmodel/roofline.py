@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from .errors import Loc, SpecError, UsageError, did_you_mean
+from ..errors import Loc, SpecError, UsageError, did_you_mean
+from ..frontend.source import YMap, YNode, YScalar, load_yaml, read_text, shorten, type_name
+from ..graph.segments import top_level_segments
 from .memory import MemoryReport
-from .segments import top_level_segments
-from .source import YMap, YNode, YScalar, load_yaml, read_text, shorten, type_name
 
 PEAK_DTYPES = ("fp32", "tf32", "fp16", "bf16", "int8")
 
@@ -58,7 +58,7 @@ BUILTIN: dict[str, DeviceProfile] = {
         # DDR4-3200 socket (51.2 GB/s theoretical).
         {"fp32": 160 * G, "fp16": 160 * G, "bf16": 160 * G, "int8": 320 * G},
         20 * G,
-        "assumptions stated in convcost/roofline.py",
+        "assumptions stated in convcost/costmodel/roofline.py",
     ),
     "h100": DeviceProfile(
         "h100",
@@ -136,7 +136,7 @@ def _text(node: YNode | None, what: str) -> str:
 
 def parse_profiles(text: str, filename: str) -> dict[str, DeviceProfile]:
     """User device profiles: ``devices: {NAME: {peak: {fp32: ...}, bandwidth: ..., description, source}}``."""
-    from .spec import NAME_RE, check_keys, expect_map
+    from ..frontend.spec import NAME_RE, check_keys, expect_map
 
     root = expect_map(load_yaml(text, filename), "a device profile file")
     check_keys(root, ("devices",), "a device profile file")

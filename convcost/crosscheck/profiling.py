@@ -2,7 +2,7 @@
 
 torch is imported inside the functions only (the analytic path must never import it).
 
-Method. The model is built with convcost.torch_build (eval mode, random weights), cast to the
+Method. The model is built with convcost.crosscheck.torch_build (eval mode, random weights), cast to the
 dtype and memory format asked for, and run once to check that torch supports it. Timing runs
 under torch.inference_mode():
 
@@ -14,7 +14,7 @@ under torch.inference_mode():
 
 Each measurement is a per-call time; we report the median and the interquartile range.
 
-Per top-level block (convcost.segments), the model is first run once node by node to capture the
+Per top-level block (convcost.graph.segments), the model is first run once node by node to capture the
 real tensors each block reads; then the block's modules alone are timed on those tensors.
 """
 
@@ -27,10 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .analysis import Analysis, analyze
-from .errors import UsageError, did_you_mean
-from .graph import INPUT, Graph
-from .memory import (
+from ..costmodel.analysis import Analysis, analyze
+from ..costmodel.memory import (
     DEFAULT_MAX_BYTES,
     DTYPE_BYTES,
     WEIGHT_BUILD_BYTES,
@@ -39,8 +37,10 @@ from .memory import (
     forward_bytes,
     human_bytes,
 )
-from .roofline import BUILTIN, DeviceProfile, Roofline, Span, roofline
-from .segments import top_level_segments
+from ..costmodel.roofline import BUILTIN, DeviceProfile, Roofline, Span, roofline
+from ..errors import UsageError, did_you_mean
+from ..graph.build import INPUT, Graph
+from ..graph.segments import top_level_segments
 
 if TYPE_CHECKING:
     import torch

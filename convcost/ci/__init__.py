@@ -1,0 +1,1 @@
+"""CI: budgets, baselines and what a CI log reader understands."""

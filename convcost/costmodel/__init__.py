@@ -1,0 +1,1 @@
+"""The analytic cost model: per-layer cost records, memory, roofline, comparisons. Never imports torch."""

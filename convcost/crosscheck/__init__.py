@@ -1,0 +1,1 @@
+"""Cross-check against torch: build real modules, count them with fvcore and FlopCounterMode, profile them."""

@@ -1,0 +1,1 @@
+"""Spec front end: YAML with locations, the validated spec, and its expression language."""

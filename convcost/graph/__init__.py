@@ -1,0 +1,1 @@
+"""The layer graph: a validated spec expanded into op nodes with shapes."""

@@ -1,0 +1,1 @@
+"""Small helpers with no knowledge of specs: atomic writes, GC pause, write errors."""
