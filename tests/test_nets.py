@@ -1,6 +1,6 @@
 """Whole networks in configs/: params exactly, conv+linear MACs within 0.1 % of the published numbers.
 
-Sources: the reference table of ../shared/conventions.md (torchvision weights metadata, whose
+Sources: the reference table of docs/conventions.md (torchvision weights metadata, whose
 "GFLOPS" are conv+linear GMACs at 224×224, and its measured ResNet-50 counts), the papers' tables,
 and hand-written torch modules in tests/reference_nets.py counted by torch's FlopCounterMode.
 """
@@ -32,30 +32,30 @@ def check(a: Analysis, params: int, macs: float) -> None:
 
 
 def test_resnet18() -> None:
-    # conventions.md / torchvision ResNet18_Weights.IMAGENET1K_V1: 11,689,512 params, 1.814 GMACs
+    # docs/conventions.md / torchvision ResNet18_Weights.IMAGENET1K_V1: 11,689,512 params, 1.814 GMACs
     check(config_analysis("resnet18.yaml", "resnet18"), 11_689_512, 1.814e9)
 
 
 def test_resnet50() -> None:
-    # conventions.md / torchvision ResNet50_Weights.IMAGENET1K_V1: 25,557,032 params, 4.089 GMACs;
-    # conventions.md measured FlopCounterMode/2 = 4,089,184,256 on torchvision's ResNet-50 exactly.
+    # docs/conventions.md / torchvision ResNet50_Weights.IMAGENET1K_V1: 25,557,032 params, 4.089 GMACs;
+    # docs/conventions.md: measured FlopCounterMode/2 = 4,089,184,256 on torchvision's ResNet-50 exactly.
     a = config_analysis("resnet50.yaml", "resnet50")
     check(a, 25_557_032, 4.089e9)
     assert conv_linear_macs(a) == 4_089_184_256
 
 
 def test_resnext50_32x4d() -> None:
-    # conventions.md / torchvision ResNeXt50_32X4D_Weights.IMAGENET1K_V1: 25,028,904 params, 4.23 GMACs
+    # docs/conventions.md / torchvision ResNeXt50_32X4D_Weights.IMAGENET1K_V1: 25,028,904 params, 4.23 GMACs
     check(config_analysis("resnext50_32x4d.yaml", "resnext50_32x4d"), 25_028_904, 4.23e9)
 
 
 def test_mobilenet_v2() -> None:
-    # conventions.md / torchvision MobileNet_V2_Weights.IMAGENET1K_V1: 3,504,872 params, 0.301 GMACs
+    # docs/conventions.md / torchvision MobileNet_V2_Weights.IMAGENET1K_V1: 3,504,872 params, 0.301 GMACs
     check(config_analysis("mobilenet_v2.yaml", "mobilenet_v2"), 3_504_872, 0.301e9)
 
 
 def test_mobilenet_v1() -> None:
-    # Howard et al. 2017, Table 1/6 and conventions.md: 569 M mult-adds, 4.2 M params without BatchNorm.
+    # Howard et al. 2017, Table 1/6 and docs/conventions.md: 569 M mult-adds, 4.2 M params without BatchNorm.
     # Keras applications MobileNet(alpha=1.0) reports 4,231,976 trainable params (weights + BN γ/β).
     a = config_analysis("mobilenet_v1.yaml", "mobilenet_v1")
     check(a, 4_231_976, 569e6)
@@ -76,7 +76,7 @@ def test_mobilenet_v1_width_multiplier(model: str, macs: float, params_m: float)
 
 
 def test_googlenet_torchvision() -> None:
-    # conventions.md / torchvision GoogLeNet_Weights.IMAGENET1K_V1 (no aux heads): 6,624,904 params, 1.498 GMACs
+    # docs/conventions.md / torchvision GoogLeNet_Weights.IMAGENET1K_V1 (no aux heads): 6,624,904 params, 1.498 GMACs
     check(config_analysis("googlenet.yaml", "googlenet"), 6_624_904, 1.498e9)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from conftest import analysis_of
 
@@ -9,14 +11,9 @@ from convcost.costmodel.cost import Cost
 from convcost.ops import ALIASES, REGISTRY
 from convcost.ops.registry import NoArgs, OpRule, register
 
-COVERED: set[str] = set()
-
 
 def one(layers: str, input_: str = "[8, 10, 10]", batch: int = 1):  # type: ignore[no-untyped-def]
-    a = analysis_of(f"input: {{shape: {input_}, batch: {batch}}}\nlayers:\n{layers}\n")
-    for lc in a.layers:
-        COVERED.add(lc.node.op)
-    return a
+    return analysis_of(f"input: {{shape: {input_}, batch: {batch}}}\nlayers:\n{layers}\n")
 
 
 def test_conv_stride_padding_dilation() -> None:
@@ -177,7 +174,82 @@ def test_duplicate_registration_is_refused() -> None:
         register(OpRule("bn", NoArgs, "norm", rule.shape, rule.cost, "alias clash"))
 
 
+# ---- one table row per registered op: its shape and its whole cost record, derived by hand ------
+@dataclass(frozen=True)
+class OpCase:
+    op: str  # the registered op under test: exactly one layer of the spec runs it
+    layer: str  # the spec's one layer (YAML flow form)
+    input: str
+    batch: int
+    shape: tuple[int, ...]
+    cost: Cost  # every field, so a formula that drops or doubles a term fails
+
+
+def _act(op: str, args: str = "") -> OpCase:
+    # 2 × 3×4×5 = 120 outputs, one op each
+    return OpCase(op, f"{op}{args}", "[3, 4, 5]", 2, (3, 4, 5), Cost(act_ops=120, activations=120))
+
+
+OP_CASES = [
+    # conv on 6×9×8, batch 2: k [3,2], s [2,1], p [1,0], d [1,2], groups 2
+    # H: floor((9 + 2·1 - 1·(3-1) - 1)/2) + 1 = 5;  W: floor((8 + 0 - 2·(2-1) - 1)/1) + 1 = 6
+    # weight 4·(6/2)·3·2 = 72 (+4 bias); positions 2·5·6 = 60
+    OpCase("conv", "conv: {out: 4, kernel: [3, 2], stride: [2, 1], padding: [1, 0], dilation: [1, 2], groups: 2}",
+           "[6, 9, 8]", 2, (4, 5, 6),
+           Cost(params=4 * 3 * 3 * 2 + 4, macs=2 * 5 * 6 * (4 * 3 * 3 * 2), bias_ops=2 * 5 * 6 * 4, activations=2 * 4 * 5 * 6)),
+    # linear 24 → 7, batch 3: 24·7 weights + 7 biases; 3·24·7 MACs; 3·7 bias adds and outputs
+    OpCase("linear", "linear: {out: 7}", "[24]", 3, (7,),
+           Cost(params=24 * 7 + 7, macs=3 * 24 * 7, bias_ops=3 * 7, activations=3 * 7)),
+    OpCase("linear", "linear: {out: 7, bias: false}", "[24]", 3, (7,), Cost(params=24 * 7, macs=3 * 24 * 7, activations=3 * 7)),
+    # batchnorm on 8×10×10, batch 2: γ, β (8 each); running mean, var (8 each) + num_batches_tracked;
+    # a scale and a shift per element: 2 · (2·800)
+    OpCase("batchnorm", "batchnorm", "[8, 10, 10]", 2, (8, 10, 10),
+           Cost(params=2 * 8, buffers=2 * 8 + 1, norm_ops=2 * 2 * 800, activations=2 * 800)),
+    # affine: false has no γ/β (torch.nn.BatchNorm2d(8, affine=False).parameters() is empty), same buffers
+    OpCase("batchnorm", "batchnorm: {affine: false}", "[8, 10, 10]", 2, (8, 10, 10),
+           Cost(params=0, buffers=2 * 8 + 1, norm_ops=2 * 2 * 800, activations=2 * 800)),
+    # 1-D batchnorm on 12 features, batch 2
+    OpCase("batchnorm", "bn", "[12]", 2, (12,), Cost(params=2 * 12, buffers=2 * 12 + 1, norm_ops=2 * 2 * 12, activations=2 * 12)),
+    *[_act(a) for a in ("relu", "relu6", "sigmoid", "silu", "hardswish", "hardsigmoid", "gelu", "tanh")],
+    _act("leaky_relu", ": {slope: 0.2}"),
+    # no arithmetic: 2 × 3×4×5 = 120 elements out
+    OpCase("dropout", "dropout: {p: 0.3}", "[3, 4, 5]", 2, (3, 4, 5), Cost(activations=120)),
+    OpCase("identity", "identity", "[3, 4, 5]", 2, (3, 4, 5), Cost(activations=120)),
+    OpCase("flatten", "flatten", "[3, 4, 5]", 2, (60,), Cost(activations=2 * 60)),
+    # maxpool on 2×9×8, batch 2, a non-square window k [3,2], s [2,1], p [1,0]:
+    # H: floor((9 + 2 - 3)/2) + 1 = 5;  W: floor((8 - 2)/1) + 1 = 7;  2·2·5·7 = 140 windows of 3·2 reads
+    OpCase("maxpool", "maxpool: {kernel: [3, 2], stride: [2, 1], padding: [1, 0]}", "[2, 9, 8]", 2, (2, 5, 7),
+           Cost(pool_ops=140 * 3 * 2, activations=140)),
+    # avgpool on 3×8×9, window [2,3], stride defaults to the window: H (8-2)/2 + 1 = 4; W (9-3)/3 + 1 = 3;
+    # 3·4·3 = 36 windows of 2·3 reads
+    OpCase("avgpool", "avgpool: {kernel: [2, 3]}", "[3, 8, 9]", 1, (3, 4, 3), Cost(pool_ops=36 * 2 * 3, activations=36)),
+    # adaptive 7×8 → 3×2, batch 2: windows along 7 → 3 are [0,3) [2,5) [4,7) = 3+3+3 = 9 rows,
+    # along 8 → 2 [0,4) [4,8) = 8 columns: 9·8 = 72 reads per channel, 2·2 channels
+    OpCase("adaptive_avgpool", "adaptive_avgpool: {out: [3, 2]}", "[2, 7, 8]", 2, (2, 3, 2),
+           Cost(pool_ops=2 * 2 * 9 * 8, activations=2 * 2 * 3 * 2)),
+    # global: every one of 7·5 elements read once per channel, 2·2 channels, one output each
+    OpCase("global_avgpool", "global_avgpool", "[2, 7, 5]", 2, (2, 1, 1), Cost(pool_ops=2 * 2 * 7 * 5, activations=2 * 2)),
+    # concat of 2 + 3 channels on 4×4, batch 2: a copy of 2·5·16 = 160 elements
+    OpCase("concat", "concat: [[identity], [conv: {out: 3, kernel: 1}]]", "[2, 4, 4]", 2, (5, 4, 4), Cost(activations=160)),
+    # add of three 2×4×4 branches, batch 2: 2 adds per element of 2·32 = 64
+    OpCase("add", "add: [[identity], [identity], [relu]]", "[2, 4, 4]", 2, (2, 4, 4),
+           Cost(elementwise_ops=2 * 64, activations=64)),
+    # gate: 3×4×4 · 3×1×1 broadcast, batch 2: 1 multiply per output element, 2·48
+    OpCase("multiply", "gate: [global_avgpool]", "[3, 4, 4]", 2, (3, 4, 4), Cost(elementwise_ops=2 * 48, activations=2 * 48)),
+]
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=[f"{c.op}-{i}" for i, c in enumerate(OP_CASES)])
+def test_op_shape_and_cost(case: OpCase) -> None:
+    a = one(f"  - {case.layer}", case.input, case.batch)
+    runs = [lc for lc in a.layers if lc.node.op == case.op]
+    assert len(runs) == 1, [lc.node.op for lc in a.layers]
+    assert runs[0].node.shape == case.shape
+    assert runs[0].cost == case.cost
+
+
 def test_every_registered_op_has_a_formula_test() -> None:
-    # runs last in this module (pytest keeps file order): every rule was exercised above
-    assert set(REGISTRY) - COVERED == set(), "ops without a formula test"
+    # static: the table above names every registered op (no dependence on which tests ran before)
+    assert set(REGISTRY) - {c.op for c in OP_CASES} == set(), "ops without a row in OP_CASES"
+    assert {c.op for c in OP_CASES} <= set(REGISTRY)
     assert set(ALIASES) <= {"fc", "bn", "swish", "mul", "gap"}

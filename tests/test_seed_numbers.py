@@ -1,4 +1,4 @@
-"""The worked numbers of ../shared/conventions.md, from the configs/ specs."""
+"""The worked numbers of docs/conventions.md, from the configs/ specs."""
 
 from __future__ import annotations
 

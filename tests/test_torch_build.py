@@ -105,3 +105,21 @@ def test_layer_name_that_is_a_module_attribute_is_a_located_error() -> None:
     with pytest.raises(SpecError) as e:
         build_model(g)
     assert str(e.value).startswith("t.yaml:4:5: relu 'training': the name 'training' clashes")
+
+
+@pytest.mark.parametrize(("layer", "shape", "module"), [
+    ("bn", "[8, 5, 5]", lambda: torch.nn.BatchNorm2d(8)),
+    ("bn: {affine: false}", "[8, 5, 5]", lambda: torch.nn.BatchNorm2d(8, affine=False)),
+    ("bn: {affine: false}", "[6]", lambda: torch.nn.BatchNorm1d(6, affine=False)),
+    ("maxpool: {kernel: [3, 2], stride: [2, 1]}", "[2, 9, 8]", lambda: torch.nn.MaxPool2d((3, 2), (2, 1))),
+    ("adaptive_avgpool: {out: [3, 2]}", "[2, 7, 8]", lambda: torch.nn.AdaptiveAvgPool2d((3, 2))),
+])
+def test_params_buffers_and_shape_equal_a_module_written_here(layer: str, shape: str, module) -> None:  # type: ignore[no-untyped-def]
+    # the reference is torch's own module, not convcost's builder: params and buffers are numel() sums
+    from conftest import analysis_of
+
+    (lc,) = analysis_of(f"input: {shape}\nlayers:\n  - {layer}\n").layers
+    m = module().eval()
+    assert lc.cost.params == sum(p.numel() for p in m.parameters())
+    assert lc.cost.buffers == sum(b.numel() for b in m.buffers())
+    assert (1, *lc.node.shape) == tuple(m(torch.zeros(1, *lc.node.in_shapes[0])).shape)

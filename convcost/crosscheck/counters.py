@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from fractions import Fraction
 
 from ..costmodel.cost import Cost
 from ..graph.build import Node
@@ -212,7 +211,9 @@ def thop_predict(node: Node, cost: Cost, batch: int) -> Prediction:
     if op in ("adaptive_avgpool", "global_avgpool"):  # (kernel + 1) per output element, kernel = in/out size
         _, h, w = node.in_shapes[0]
         _, oh, ow = node.shape
-        per = Fraction(h, oh) * Fraction(w, ow) + 1
+        # in float64 as count_adap_avgpool computes it (DoubleTensor division and product), then int():
+        # 8 → 7 gives int((8/7 · 8/7 + 1) · 49) = 112, where exact arithmetic gives 113
+        per = (h / oh) * (w / ow) + 1
         return Prediction.of(adaptive_avg_pool=int(per * _elements(node.shape, batch)))
     if op in THOP_ZERO:
         return Prediction.unseen(f"thop registers {module_name(op)} as zero_ops")
