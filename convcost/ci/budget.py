@@ -15,7 +15,7 @@ from pathlib import Path
 from ..costmodel.analysis import Analysis
 from ..costmodel.cost import ALL_METRICS, TITLES, Cost, metric
 from ..errors import Loc, SpecError, UsageError, did_you_mean
-from ..frontend.source import YMap, YNode, YScalar, load_json, load_yaml, read_text, type_name
+from ..frontend.source import YMap, YNode, YScalar, json_loc, load_json, load_yaml, read_text, shorten, type_name
 from ..frontend.spec import SpecFile, check_keys, expect_map
 
 BODY_KEYS = (*ALL_METRICS, "blocks", "max_growth")
@@ -330,6 +330,14 @@ class Baseline:
     models: tuple[BaselineModel, ...] = field(default_factory=tuple)
 
     def merged(self, other: Baseline) -> Baseline:
+        """Both files' models; the same model (name and spec file) in both is refused: which one counts?"""
+        mine = {(m.name, m.file): m for m in self.models}
+        for m in other.models:
+            first = mine.get((m.name, m.file))
+            if first is not None:
+                raise SpecError(
+                    f"baseline model '{m.name}' is also in {first.loc.file}; give each model's baseline once", m.loc
+                )
         return Baseline(f"{self.path}, {other.path}", self.models + other.models)
 
     def find(self, a: Analysis) -> BaselineModel | None:
@@ -337,6 +345,12 @@ class Baseline:
         for m in same:
             if m.file == a.graph.file:
                 return m
+        if len(same) > 1:  # none recorded from this spec file, several from others: none is the one
+            raise SpecError(
+                f"baseline has {len(same)} models named '{a.graph.model}', none recorded from {a.graph.file} "
+                f"(they are from {', '.join(sorted({m.file or '?' for m in same}))}); keep the one for this spec",
+                same[1].loc,
+            )
         return same[0] if same else None
 
 
@@ -356,20 +370,35 @@ def load_baseline(path: str | Path) -> Baseline:
         raise SpecError("baseline has no 'models' list", Loc(name, 1, 1))
     locs = _model_lines(text, name, len(models))
     out = []
+    seen: dict[tuple[str, str], int] = {}
     for k, m in enumerate(models):
         loc = locs[k]
+
+        def at(*path: str | int, k: int = k) -> Loc:  # the exact place of a field, found only for a message
+            return json_loc(text, name, ("models", k, *path))
+
         if not isinstance(m, dict) or not isinstance(m.get("name"), str) or not isinstance(m.get("totals"), dict):
-            raise SpecError(f"baseline model #{k + 1} needs a 'name' and 'totals'", loc)
+            raise SpecError(f"baseline model #{k + 1} needs a 'name' and 'totals'", at())
         totals = m["totals"]
         for key in ALL_METRICS:
             v = totals.get(key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise SpecError(f"baseline model '{m['name']}': totals.{key} must be a non-negative integer", loc)
+                where = at("totals", key) if key in totals else at("totals")
+                raise SpecError(f"baseline model '{shorten(m['name'])}': totals.{key} must be a non-negative integer", where)
         batch = m.get("batch")
         if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
-            raise SpecError(f"baseline model '{m['name']}': batch must be a positive integer", loc)
+            raise SpecError(f"baseline model '{shorten(m['name'])}': batch must be a positive integer", at("batch"))
+        file = str(m.get("file", ""))
+        if (m["name"], file) in seen:  # `analyze` writes each model once: a second entry was planted or pasted
+            first = at(k=seen[(m["name"], file)])
+            raise SpecError(
+                f"baseline names model '{shorten(m['name'])}' twice (first at line {first.line}, column {first.col}); "
+                "a baseline holds each model once",
+                at(),
+            )
+        seen[(m["name"], file)] = k
         totals_ = {k2: int(totals[k2]) for k2 in ALL_METRICS}
-        out.append(BaselineModel(m["name"], str(m.get("file", "")), totals_, loc, batch))
+        out.append(BaselineModel(m["name"], file, totals_, loc, batch))
     return Baseline(name, tuple(out))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -11,6 +12,7 @@ import typer
 from ..cli import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..errors import ConvcostError, UsageError
 from ..util.write_errors import write_errors
+from ._output import check_output
 
 
 @app.command()
@@ -52,8 +54,13 @@ def check(
     )
     from ..render.check_out import finding_line, summary_line, summary_markdown
 
+    inputs = [*(specs or []), *(budget or []), *(baseline or [])]
     if summary is not None:
         _check_writable(summary)
+        check_output(summary, inputs, "--summary", "summary")
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        check_output(step_summary, inputs, "$GITHUB_STEP_SUMMARY", "summary")
     growth = cli_growth(max_growth)
     if growth is not None and not baseline:
         raise UsageError("--max-growth needs --baseline FILE.json to compare against")

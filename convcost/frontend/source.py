@@ -6,6 +6,7 @@ under a node budget so "billion laughs" documents fail with a message instead of
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -114,6 +115,43 @@ def load_json(path: str | Path, kind: str, what: str) -> tuple[Any, str]:
         raise SpecError(f"{what} JSON holds an integer with more than 4,300 digits", Loc(name)) from None
     except RecursionError:
         raise SpecError(f"{what} JSON is nested too deeply", Loc(name)) from None
+
+
+def json_loc(text: str, name: str, path: tuple[str | int, ...]) -> Loc:
+    """Where the value at ``path`` (keys and list indices) starts in the JSON ``text``, as a location.
+
+    For error messages about a document that parsed: the walk decodes the siblings it steps over, so
+    it costs about one more parse; where the path leaves the document, the last value found is given.
+    """
+    import json
+
+    decoder = json.JSONDecoder()
+    ws = re.compile(r"[ \t\n\r]*")
+    pos = ws.match(text, 0).end()  # type: ignore[union-attr]
+    for step in path:
+        opener = "[" if isinstance(step, int) else "{"
+        if not text.startswith(opener, pos):
+            break
+        at, k, found = ws.match(text, pos + 1).end(), 0, None  # type: ignore[union-attr]
+        while at < len(text) and text[at] not in "]}":
+            key: object = k
+            if opener == "{":
+                key, at = decoder.raw_decode(text, at)
+                at = ws.match(text, at).end() + 1  # type: ignore[union-attr]  # past ':'
+                at = ws.match(text, at).end()  # type: ignore[union-attr]
+            if key == step:
+                found = at
+                break
+            _, at = decoder.raw_decode(text, at)
+            at = ws.match(text, at).end()  # type: ignore[union-attr]
+            if text.startswith(",", at):
+                at = ws.match(text, at + 1).end()  # type: ignore[union-attr]
+            k += 1
+        if found is None:
+            break
+        pos = found
+    line = text.count("\n", 0, pos) + 1
+    return Loc(name, line, pos - (text.rfind("\n", 0, pos) + 1) + 1)
 
 
 def _decode(data: bytes, name: str, kind: str, max_bytes: int) -> str:

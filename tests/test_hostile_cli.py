@@ -1,0 +1,107 @@
+"""Reliability round 2 (issue #15): attacks on the command line's inputs and outputs that used to
+clobber a baseline, pass CI falsely or end in a traceback. Spec-level attacks live in
+tests/bad_specs/ and tests/hostile.py; these need files, streams or options around the spec."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import CONFIGS
+from typer.testing import CliRunner, Result
+
+from convcost.cli import app
+
+
+def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
+    base = {"GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": ""}
+    return CliRunner().invoke(app, args, env={**base, **(env or {})})
+
+
+def bad_input(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return result.stderr.strip()
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copy(CONFIGS / "inception_naive_vs_bottleneck.yaml", tmp_path / "net.yaml")
+    monkeypatch.chdir(tmp_path)
+    made = invoke(["analyze", "net.yaml", "-f", "json", "-o", "base.json"])
+    assert made.exit_code == 0, made.output
+    Path("budget.yaml").write_text("all: {params: 1G}\n", encoding="utf-8")
+    return tmp_path
+
+
+# ---- 4: --summary (and $GITHUB_STEP_SUMMARY) never replace an input --------------------------------
+@pytest.mark.parametrize("target", ["base.json", "net.yaml", "budget.yaml", "./sub/../base.json"])
+def test_summary_cannot_replace_an_input(work: Path, target: str) -> None:
+    (work / "sub").mkdir()
+    before = {p: Path(p).read_bytes() for p in ("base.json", "net.yaml", "budget.yaml")}
+    message = bad_input(invoke(["check", "net.yaml", "-B", "budget.yaml", "--baseline", "base.json", "--summary", target]))
+    assert message.startswith(f"convcost: error: --summary {target} is the input file ")
+    assert message.endswith("; write the summary somewhere else")
+    assert {p: Path(p).read_bytes() for p in before} == before
+
+
+def test_step_summary_cannot_append_to_an_input(work: Path) -> None:
+    before = Path("base.json").read_bytes()
+    result = invoke(["check", "net.yaml", "--baseline", "base.json"], {"GITHUB_STEP_SUMMARY": str(work / "base.json")})
+    message = bad_input(result)
+    assert message == (
+        f"convcost: error: $GITHUB_STEP_SUMMARY {work / 'base.json'} is the input file base.json; "
+        "write the summary somewhere else"
+    )
+    assert Path("base.json").read_bytes() == before
+
+
+# ---- 10 and 14: a baseline names each model once; its field errors point at the field ------------------
+def test_duplicate_model_in_a_baseline_is_refused(work: Path) -> None:
+    doc = json.loads(Path("base.json").read_text(encoding="utf-8"))
+    planted = json.loads(json.dumps(doc["models"][0]))
+    for key in planted["totals"]:
+        planted["totals"][key] *= 4  # the planted entry first: doubled MACs would pass against it
+    doc["models"].insert(0, planted)
+    Path("base.json").write_text(json.dumps(doc) + "\n", encoding="utf-8")  # one line: columns tell the entries apart
+    text = Path("base.json").read_text(encoding="utf-8")
+    entry = '{"name": "naive"'
+    first = text.index(entry) + 1  # 1-based columns of the two entries
+    second = text.index(entry, first) + 1
+    message = bad_input(invoke(["check", "net.yaml", "--baseline", "base.json"]))
+    assert message == (
+        f"base.json:1:{second}: baseline names model 'naive' twice (first at line 1, column {first}); "
+        "a baseline holds each model once"
+    )
+
+
+def test_the_same_model_in_two_baselines_is_ambiguous(work: Path) -> None:
+    shutil.copy("base.json", "copy.json")
+    message = bad_input(invoke(["check", "net.yaml", "--baseline", "base.json", "--baseline", "copy.json"]))
+    assert message.startswith("copy.json:")
+    assert "model 'naive' is also in base.json" in message
+
+
+def test_baseline_field_errors_point_at_the_field(work: Path) -> None:
+    doc = json.loads(Path("base.json").read_text(encoding="utf-8"))
+    doc["models"][1]["totals"]["macs"] = -5
+    text = json.dumps(doc)  # one line
+    Path("base.json").write_text(text, encoding="utf-8")
+    col = text.index("-5") + 1
+    message = bad_input(invoke(["check", "net.yaml", "--baseline", "base.json"]))
+    assert message == f"base.json:1:{col}: baseline model 'bottleneck': totals.macs must be a non-negative integer"
+    doc["models"][1]["batch"] = "two"
+    doc["models"][1]["totals"]["macs"] = 5
+    text = json.dumps(doc)
+    Path("base.json").write_text(text, encoding="utf-8")
+    col = text.index('"two"') + 1
+    message = bad_input(invoke(["check", "net.yaml", "--baseline", "base.json"]))
+    assert message == f"base.json:1:{col}: baseline model 'bottleneck': batch must be a positive integer"
+    doc["models"][1] = {"name": 3}
+    text = json.dumps(doc)
+    Path("base.json").write_text(text, encoding="utf-8")
+    col = text.index('{"name": 3}') + 1
+    message = bad_input(invoke(["check", "net.yaml", "--baseline", "base.json"]))
+    assert message == f"base.json:1:{col}: baseline model #2 needs a 'name' and 'totals'"
