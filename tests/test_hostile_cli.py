@@ -105,3 +105,67 @@ def test_baseline_field_errors_point_at_the_field(work: Path) -> None:
     col = text.index('{"name": 3}') + 1
     message = bad_input(invoke(["check", "net.yaml", "--baseline", "base.json"]))
     assert message == f"base.json:1:{col}: baseline model #2 needs a 'name' and 'totals'"
+
+
+# ---- 5: across sources the strictest growth allowance wins; within one source the most specific ---
+NAIVE_MACS = 28 * 28 * 32 * 5 * 5 * 192  # 120,422,400 (configs/inception_naive_vs_bottleneck.yaml)
+
+
+def _baseline_naive_macs(macs: int) -> None:
+    doc = json.loads(Path("base.json").read_text(encoding="utf-8"))
+    doc["models"][0]["totals"]["macs"] = macs
+    Path("base.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+def _spec_budget(text: str) -> None:
+    spec = Path("net.yaml").read_text(encoding="utf-8")
+    Path("net.yaml").write_text(spec.replace("    input: [192, 28, 28]\n", f"    budget: {text}\n    input: [192, 28, 28]\n", 1),
+                                encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("budgets", "args"),
+    [
+        ({"ci.yaml": "models: {naive: {max_growth: 0%}}\n"}, ["-B", "ci.yaml"]),
+        ({}, ["--max-growth", "0%"]),
+        ({"ci.yaml": "max_growth: 0%\n"}, ["-B", "ci.yaml", "--max-growth", "5%"]),
+        ({"ci.yaml": "all: {max_growth: {macs: 0%}}\n"}, ["-B", "ci.yaml"]),
+    ],
+    ids=["budget-file-model", "command-line", "file-and-command-line", "budget-file-all-per-metric"],
+)
+def test_a_spec_cannot_loosen_the_growth_allowance(work: Path, budgets: dict[str, str], args: list[str]) -> None:
+    _baseline_naive_macs(NAIVE_MACS // 2)  # the model doubled its MACs
+    _spec_budget("{max_growth: 1000%}")
+    for name, text in budgets.items():
+        Path(name).write_text(text, encoding="utf-8")
+    result = invoke(["check", "net.yaml", "--baseline", "base.json", *args])
+    assert result.exit_code == 1, result.output
+    assert "model 'naive': MACs 120,422,400 (120.42 M) is +100.0 % against the baseline (60,211,200), over the allowed " \
+        "growth of +0%" in result.output
+
+
+def test_a_spec_can_tighten_the_growth_allowance(work: Path) -> None:
+    _baseline_naive_macs(NAIVE_MACS - 1)
+    _spec_budget("{max_growth: {macs: 0%}}")  # line 8, the 0% at column 33
+    result = invoke(["check", "net.yaml", "--baseline", "base.json", "--max-growth", "10%"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("net.yaml:8:33: error: model 'naive': MACs 120,422,400")
+
+
+@pytest.mark.parametrize("order", [("loose.yaml", "strict.yaml"), ("strict.yaml", "loose.yaml")])
+def test_of_two_budget_files_the_stricter_allowance_wins(work: Path, order: tuple[str, str]) -> None:
+    _baseline_naive_macs(NAIVE_MACS // 2)
+    Path("loose.yaml").write_text("max_growth: 150%\n", encoding="utf-8")
+    Path("strict.yaml").write_text("max_growth: 50%\n", encoding="utf-8")
+    result = invoke(["check", "net.yaml", "--baseline", "base.json", "-B", order[0], "-B", order[1]])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("strict.yaml:1:13: error: model 'naive': MACs")
+
+
+def test_within_one_budget_file_the_most_specific_allowance_wins(work: Path) -> None:
+    _baseline_naive_macs(118_000_000)  # 120,422,400 / 118,000,000 = +2.05 %
+    Path("ci.yaml").write_text("max_growth: 1%\nmodels:\n  naive: {max_growth: 3%}\n", encoding="utf-8")
+    result = invoke(["check", "net.yaml", "--baseline", "base.json", "-B", "ci.yaml"])
+    assert result.exit_code == 0, result.output  # this file allows 'naive' more than the rest
+    result = invoke(["check", "net.yaml", "--baseline", "base.json", "-B", "ci.yaml", "--max-growth", "2%"])
+    assert result.exit_code == 1, result.output  # but the command line's 2 % is stricter

@@ -8,7 +8,7 @@ The format is documented in docs/budgets.md.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,8 +23,10 @@ FILE_KEYS = ("models", "all", "max_growth")
 MAX_PERCENT = Fraction(10**6)
 _PERCENT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 
-# How specific a growth rule is: the most specific one that matches a model and metric wins.
+# How specific a growth rule is: within one source (a budget file, a spec's own budgets, the command
+# line) the most specific rule that matches a model and metric wins; across sources the strictest.
 FROM_CLI, FOR_ALL, FOR_MODEL = 0, 1, 2
+CLI_SOURCE = "--max-growth"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,11 @@ class Growth:
     text: str
     loc: Loc
     level: int
+    source: str = ""  # where the rule comes from: a budget file, a spec file or the command line
+
+    @property
+    def specificity(self) -> tuple[int, bool]:
+        return (self.level, self.metric is not None)
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,10 @@ class Budgets:
     @property
     def empty(self) -> bool:
         return not self.limits and not self.growth
+
+    def from_source(self, source: str) -> Budgets:
+        """These budgets with their growth rules marked as coming from ``source`` (see growth_rule)."""
+        return Budgets(self.limits, tuple(replace(g, source=source) for g in self.growth), self.named_models)
 
 
 # ---- parsing ----------------------------------------------------------------------------------
@@ -171,7 +182,7 @@ def load_budget_file(path: str | Path) -> Budgets:
             out += Budgets(named_models=((mname, models.keys[mname]),))
     if out.empty:
         raise SpecError("budget file sets no limit and no max_growth", rmap.loc)
-    return out
+    return out.from_source(f"budget file {name}")
 
 
 def spec_budgets(spec: SpecFile) -> Budgets:
@@ -185,7 +196,7 @@ def spec_budgets(spec: SpecFile) -> Budgets:
     if file_level is not None:
         level = FOR_MODEL if len(spec.models) == 1 and "models" not in spec.root.items else FOR_ALL
         out += parse_body(file_level, Target(None, spec.path), level, "the file's 'budget'")
-    return out
+    return out.from_source(f"spec {spec.path}")
 
 
 # ---- checking ----------------------------------------------------------------------------------
@@ -420,12 +431,20 @@ def _model_lines(text: str, name: str, count: int) -> list[Loc]:
 
 
 def growth_rule(budgets: Budgets, a: Analysis, m: str, cli: Growth | None) -> Growth | None:
-    best: Growth | None = None
-    for g in budgets.growth:
+    """The growth allowance for metric ``m`` of model ``a`` (docs/budgets.md).
+
+    Within one source (a budget file, a spec's own budgets) the most specific rule wins, so a budget
+    file may allow one model more than the rest (of equally specific rules, the stricter). Across
+    sources (each spec, each --budget file, --max-growth) the strictest wins: a spec under review can
+    tighten CI's allowance, never loosen it.
+    """
+    best: dict[str, Growth] = {}
+    for g in (*budgets.growth, *((cli,) if cli else ())):
         if g.target.matches(a) and g.metric in (None, m):
-            if best is None or (g.level, g.metric is not None) > (best.level, best.metric is not None):
-                best = g
-    return best or cli
+            cur = best.get(g.source)
+            if cur is None or g.specificity > cur.specificity or (g.specificity == cur.specificity and g.pct < cur.pct):
+                best[g.source] = g
+    return min(best.values(), key=lambda g: g.pct, default=None)
 
 
 def check_growth(
@@ -461,4 +480,4 @@ def cli_growth(text: str | None) -> Growth | None:
         pct = parse_percent(text)
     except ValueError as e:
         raise UsageError(f"--max-growth: {e}") from None
-    return Growth(Target(), None, pct, _pct_text(text), Loc("--max-growth"), FROM_CLI)
+    return Growth(Target(), None, pct, _pct_text(text), Loc("--max-growth"), FROM_CLI, CLI_SOURCE)

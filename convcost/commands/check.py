@@ -29,7 +29,8 @@ def check(
         help="JSON from 'convcost analyze --format json': fail when a model grows past it (repeatable).",
     ),
     max_growth: Optional[str] = typer.Option(
-        None, "--max-growth", help="Growth allowed over the baseline, e.g. 2% (where budgets set no max_growth)."
+        None, "--max-growth",
+        help="Growth allowed over the baseline, e.g. 2%; where budgets also set max_growth, the strictest applies."
     ),
     model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to check (repeatable; default all)."),
     batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
