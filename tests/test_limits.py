@@ -175,3 +175,40 @@ def test_messages_that_point_to_the_docs_name_a_limit_there() -> None:
     assert "see docs/limits.md" in sources
     for phrase in ("YAML nodes", "steps to expand", "layers (limit", "nested more than", "is too large"):
         assert phrase.split(" (")[0] in doc, phrase
+
+
+# ---- issue #15: op shape/cost work is closed-form: huge sizes cost no time ------------------------
+def _windows(size: int, out: int) -> int:
+    """torch's adaptive pooling windows, written out: window i covers [floor(i·size/out), ceil((i+1)·size/out))."""
+    import math
+
+    return sum(math.ceil((i + 1) * size / out) - math.floor(i * size / out) for i in range(out))
+
+
+def test_adaptive_pool_window_total_is_exact() -> None:
+    from convcost.ops.pool import adaptive_window_total
+
+    for size in range(1, 40):
+        for out in range(1, 60):
+            assert adaptive_window_total(size, out) == _windows(size, out), (size, out)
+    assert adaptive_window_total(7, 3) == 9  # [0,3) [2,5) [4,7)
+    # out ≥ size: every window has 1 element, or 2 where it straddles one of the size-1 inner boundaries
+    assert adaptive_window_total(8, 10**8) == 10**8  # 8 divides 10^8: every boundary falls between windows
+    assert adaptive_window_total(7, 10**8) == 10**8 + 6  # gcd(7, 10^8) = 1: each of the 6 boundaries is straddled
+    assert adaptive_window_total(10**9, 10**9) == 10**9
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        "  - adaptive_avgpool: {out: [100000000, 1]}\n",  # took 19 s: a Python loop over 10^8 windows
+        "  - adaptive_avgpool: {out: [1000000000, 1000000000]}\n",  # never finished
+        "  - adaptive_avgpool: {out: [1000000000, 1000000000], repeat: 10000}\n",
+    ],
+    ids=["1e8", "1e9x1e9", "repeat"],
+)
+def test_adaptive_pool_with_a_huge_output_is_instant(layers: str) -> None:
+    start = time.perf_counter()
+    layers_seen = run_pipeline("input: [3, 8, 8]\nlayers:\n" + layers)
+    assert layers_seen >= 1
+    assert time.perf_counter() - start < TIME_LIMIT_S / 2
