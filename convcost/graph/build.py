@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..frontend.expr import substitute
 from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten, type_name
-from ..frontend.spec import ITEM_KEYS, NAME_RE, Branch, Item, ModelSpec, SpecFile
+from ..frontend.spec import ITEM_KEYS, NAME_RE, Branch, Item, ModelSpec, SpecFile, check_name_length
 from ..ops.macros import MACROS
 from ..ops.registry import ArgError, NoArgs, OpRule, Shape, ShapeError, _show, pos_int
 from ..ops.registry import rule as op_rule
@@ -36,6 +36,7 @@ MAX_NESTING = 64
 # memory of building AND analysing/rendering a graph whatever the spec does (docs/limits.md).
 MAX_STEPS = 1_000_000
 ITERATION_STEPS = 4
+NAME_CHARS_PER_STEP = 8  # an emitted layer's dotted name is kept and printed several times: 1 step per 8 characters
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,7 @@ class _Builder:
                 raise SpecError(
                     f"layer name must be letters, digits, '_' or '-', got {type_name(item_name)}", item_name.loc
                 )
+            check_name_length(value, "layer name", item_name.loc)
             if value in frame.taken:
                 first = frame.taken[value]
                 raise SpecError(f"duplicate layer name '{shorten(value)}' (first used at line {first.line})", item_name.loc)
@@ -455,8 +457,9 @@ class _Builder:
                 f"model has more than {MAX_LAYERS:,} layers (limit, see docs/limits.md); lower 'repeat' counts",
                 item.loc,
             )
-        self.spend(1 + len(path), item.loc)  # analysis and renderers do work per scope level of each layer
         full = ".".join((*path, name))
+        # analysis and renderers do work per scope level of each layer, and hold and print its dotted name
+        self.spend(1 + len(path) + len(full) // NAME_CHARS_PER_STEP, item.loc)
         in_shapes = tuple(self.shape_of(i) for i in inputs)
         try:
             shape = rule.shape(args, in_shapes)
