@@ -97,8 +97,22 @@ def _long_names_nested() -> str:
     return f"blocks:\n{blocks}input: [3, 8, 8]\nlayers:\n  - b0: {{name: {name}, repeat: 10}}\n"
 
 
+def _big_list(use: str, where: str = "file") -> str:
+    """A 190,000-item list in 'vars' (under the YAML node limit), used 10^8 times by a skipped layer."""
+    items = "[" + ", ".join(["1"] * 190_000) + "]"
+    skipped = f"seq: {{layers: [relu: {{when: \"{use}\"}}], repeat: 10000}}"
+    if where == "block":  # the list is built again at every call of the block
+        return (f"blocks:\n  a: {{vars: {{l: {items}}}, layers: [relu: {{when: false}}]}}\n"
+                "input: [3, 8, 8]\nlayers:\n  - seq: {layers: [a: {repeat: 10000}], repeat: 10000}\n")
+    return f"vars:\n  l: {items}\ninput: [3, 8, 8]\nlayers:\n  - seq: {{layers: [{skipped}], repeat: 10000}}\n"
+
+
 # name: (spec text, the start of the message it must stop with)
 WORST_CASES: dict[str, tuple[str, str]] = {
+    # built-in calls and comparisons over a big list used to cost one step however long the list: 36 s and more
+    "big_list_max": (_big_list("${max(l) == 0}"), "model 'fuzz' takes more than 1,000,000 steps"),
+    "big_list_compare": (_big_list("${l < l}"), "model 'fuzz' takes more than 1,000,000 steps"),
+    "big_list_in_block_vars": (_big_list("", "block"), "model 'fuzz' takes more than 1,000,000 steps"),
     # a 100,000-character name on a layer repeated 10,000 times: every layer held its own 100 KB name (10 GB)
     "long_layer_name_repeated": (
         "input: [3, 8, 8]\nlayers:\n  - relu: {name: " + "n" * 100_000 + ", repeat: 10000}\n",

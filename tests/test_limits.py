@@ -212,3 +212,26 @@ def test_adaptive_pool_with_a_huge_output_is_instant(layers: str) -> None:
     layers_seen = run_pipeline("input: [3, 8, 8]\nlayers:\n" + layers)
     assert layers_seen >= 1
     assert time.perf_counter() - start < TIME_LIMIT_S / 2
+
+
+def test_calls_and_comparisons_are_charged_by_the_size_of_their_arguments() -> None:
+    from convcost.frontend.expr import SIZE_PER_STEP, evaluate, substitute
+
+    charged: list[int] = []
+    env = {"xs": [1] * 1600, "nested": [[1] * 800, [2] * 800], "s": "a" * 6400}
+    loc = Loc("x.yaml", 1, 1)
+    assert evaluate("max(xs)", env, loc, charged.append) == 1
+    assert charged == [1600 // SIZE_PER_STEP]  # 100: one step per 16 items
+    charged.clear()
+    assert evaluate("nested < nested", env, loc, charged.append) is False
+    assert charged == [2 * (2 + 1600) // SIZE_PER_STEP]  # both sides: 2 lists of 800 items inside a list of 2
+    charged.clear()
+    assert evaluate("s == s", env, loc, charged.append) is True
+    assert charged == [2 * 6400 // 64 // SIZE_PER_STEP]  # strings: 1 per 64 characters
+    charged.clear()
+    with pytest.raises(SpecError, match="substituted string is longer than 1,000"):
+        substitute("x$xs", env, loc, charged.append)
+    assert charged == [1600 // SIZE_PER_STEP]  # formatting the list was charged before it was built
+    charged.clear()
+    assert evaluate("max(1, 2) + min(3, 4)", env, loc, charged.append) == 5
+    assert charged == []  # numbers cost nothing beyond the expression's length

@@ -36,6 +36,7 @@ MAX_NESTING = 64
 # memory of building AND analysing/rendering a graph whatever the spec does (docs/limits.md).
 MAX_STEPS = 1_000_000
 ITERATION_STEPS = 4
+LIST_ITEMS_PER_STEP = 2  # building a list value from the spec: 1 step per 2 items
 NAME_CHARS_PER_STEP = 8  # an emitted layer's dotted name is kept and printed several times: 1 step per 8 characters
 
 
@@ -209,9 +210,11 @@ class _Builder:
         if isinstance(node, YScalar):
             if isinstance(node.value, str) and "$" in node.value:
                 self.spend(1 + len(node.value) // 2, node.loc)  # evaluating costs ~0.7 µs per character
-                return substitute(node.value, env, node.loc)
+                # calls and comparisons over big lists cost their size (expr.SIZE_PER_STEP)
+                return substitute(node.value, env, node.loc, lambda steps: self.spend(steps, node.loc))
             return node.value
         if isinstance(node, YSeq):
+            self.spend(len(node.items) // LIST_ITEMS_PER_STEP, node.loc)  # a list is built again at every use
             return [self.value(n, env) for n in node.items]
         raise SpecError("expected a number, string, boolean or list here, got a mapping", node.loc)
 
