@@ -74,6 +74,8 @@ _register_commands()
 
 def run() -> None:
     from .util.gcpause import freeze_after_pauses
+    from .util.streams import guard_streams
 
+    guard_streams()  # `convcost ... >&-`: a message and exit 2, not a traceback (util/streams.py)
     freeze_after_pauses()  # a short process: see gcpause.py
     app()

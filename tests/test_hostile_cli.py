@@ -169,3 +169,42 @@ def test_within_one_budget_file_the_most_specific_allowance_wins(work: Path) -> 
     assert result.exit_code == 0, result.output  # this file allows 'naive' more than the rest
     result = invoke(["check", "net.yaml", "--baseline", "base.json", "-B", "ci.yaml", "--max-growth", "2%"])
     assert result.exit_code == 1, result.output  # but the command line's 2 % is stricter
+
+
+# ---- 6: closed or wrong standard streams are unusable files: exit 2 and one line -----------------------
+def _shell(command: str, cwd: Path) -> tuple[int, str, str]:
+    import subprocess
+    import sys
+
+    full = command.replace("convcost ", f"'{sys.executable}' -m convcost ", 1)
+    done = subprocess.run(["bash", "-c", full], cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("convcost analyze - <&-", "<stdin>: cannot read: standard input is closed"),
+        ("convcost analyze - 0>>stdin.txt", "<stdin>: cannot read: Bad file descriptor"),  # write-only stdin
+        ("convcost analyze net.yaml >&-", "convcost: error: cannot write the output: standard output is closed"),
+        ("convcost analyze net.yaml 1<net.yaml", "convcost: error: cannot write the output: Bad file descriptor"),
+        ("convcost check net.yaml --baseline base.json >&-",
+         "convcost: error: cannot write the output: standard output is closed"),
+    ],
+    ids=["stdin-closed", "stdin-write-only", "stdout-closed", "stdout-read-only", "check-stdout-closed"],
+)
+def test_unusable_standard_streams(work: Path, command: str, message: str) -> None:
+    code, _, err = _shell(command, work)
+    assert (code, err.strip()) == (2, message)
+
+
+def test_closed_stdout_does_not_matter_with_an_output_file(work: Path) -> None:
+    code, _, err = _shell("convcost analyze net.yaml -f json -o out.json >&-", work)
+    assert (code, err.strip()) == (0, "wrote out.json")
+    assert json.loads(Path("out.json").read_text(encoding="utf-8"))["schema"] == "convcost.analyze/1"
+
+
+def test_closed_stderr_keeps_the_exit_code(work: Path) -> None:
+    Path("bad.yaml").write_text("input: [3, 8, 8]\nlayers: [nope]\n", encoding="utf-8")
+    code, out, _ = _shell("convcost analyze bad.yaml 2>&-", work)
+    assert (code, out) == (2, "")  # the message has nowhere to go, and does not land on stdout

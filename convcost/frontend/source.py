@@ -81,7 +81,12 @@ def read_text(path: str | Path, kind: str = "YAML spec file", max_bytes: int = M
     if str(path) == "-":  # standard input, bounded like a file
         import sys
 
-        data = sys.stdin.buffer.read(max_bytes + 1)
+        if sys.stdin is None:  # `convcost analyze - <&-`: Python found descriptor 0 closed
+            raise SpecError("cannot read: standard input is closed", Loc("<stdin>"))
+        try:
+            data = sys.stdin.buffer.read(max_bytes + 1)
+        except (OSError, ValueError) as e:  # write-only, a directory, closed while reading
+            raise SpecError(f"cannot read: {getattr(e, 'strerror', None) or e}", Loc("<stdin>")) from None
         return _decode(data, "<stdin>", kind, max_bytes)
     p = Path(path)
     name = str(path)
