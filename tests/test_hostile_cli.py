@@ -208,3 +208,24 @@ def test_closed_stderr_keeps_the_exit_code(work: Path) -> None:
     Path("bad.yaml").write_text("input: [3, 8, 8]\nlayers: [nope]\n", encoding="utf-8")
     code, out, _ = _shell("convcost analyze bad.yaml 2>&-", work)
     assert (code, out) == (2, "")  # the message has nowhere to go, and does not land on stdout
+
+
+# ---- 12: JSON is strict: a number too large for a float is null, never Infinity/NaN -----------------------
+def _strict(text: str) -> object:
+    def refuse(constant: str) -> object:
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_roofline_json_is_strict_when_times_overflow(work: Path) -> None:
+    Path("big.yaml").write_text(
+        "input: {shape: [1000000000, 1000000000, 1000000000], batch: 1000000}\n"
+        "layers:\n  - conv: {out: 1000000000, kernel: 1, bias: false}\n", encoding="utf-8")
+    Path("hw.yaml").write_text("devices:\n  slow: {peak: {fp32: 1e-300 FLOP/s}, bandwidth: 1e-300 B/s}\n", encoding="utf-8")
+    result = invoke(["roofline", "big.yaml", "-f", "json", "--hw-file", "hw.yaml", "--hw", "slow"])
+    assert result.exit_code == 0, result.output
+    doc = _strict(result.stdout)
+    assert isinstance(doc, dict)
+    layer = doc["models"][0]["layers"][0]
+    assert layer["compute_s"] is None  # 2·10^42 FLOPs / 10^-300 FLOP/s is past the largest float

@@ -70,5 +70,9 @@ def _dump(value: Any, indent: int) -> str:
     if isinstance(value, list) and value and isinstance(value[0], dict):
         if _expands(value[0]):
             return "[\n" + ",\n".join(inner + _dump(v, indent + 1) for v in value) + "\n" + pad + "]"
-        return "[\n" + ",\n".join(inner + json.dumps(v, ensure_ascii=False) for v in value) + "\n" + pad + "]"
-    return json.dumps(value, ensure_ascii=False)
+        return "[\n" + ",\n".join(inner + _scalar_json(v) for v in value) + "\n" + pad + "]"
+    return _scalar_json(value)
+
+
+def _scalar_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)  # every count is an integer: never Infinity/NaN

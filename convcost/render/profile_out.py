@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from ..costmodel.memory import DTYPE_BYTES, human_bytes
 from ..costmodel.roofline import Span
 from ..crosscheck.profiling import Measured, ModelProfile, ProfileRun, Timing
 from ..units import human
+from . import strict_json
 from .grid import Grid
 from .text import batched, in_out, plural
 
@@ -266,7 +266,7 @@ def render_json(run: ProfileRun) -> str:
         },
         "models": [model_dict(m) for m in run.models],
     }
-    return json.dumps(doc, indent=2) + "\n"
+    return strict_json.dumps(doc) + "\n"
 
 
 # ---- compare --profile ----------------------------------------------------------------------------
