@@ -25,6 +25,7 @@ from ..ops.registry import rule as op_rule
 from ..util.gcpause import paused_gc
 
 INPUT = -1
+INPUT_NAME = "input"  # how outputs name the model input (JSON 'inputs'): no top-level layer may take it
 MAX_LAYERS = 50_000  # the largest CNNs have a few thousand; rendering 50,000 takes seconds
 MAX_REPEAT = 10_000
 MAX_BATCH = 1_000_000
@@ -250,6 +251,12 @@ class _Builder:
                     f"layer name must be letters, digits, '_' or '-', got {type_name(item_name)}", item_name.loc
                 )
             check_name_length(value, "layer name", item_name.loc)
+            if value == INPUT_NAME and not frame.path:
+                raise SpecError(
+                    f"layer name '{INPUT_NAME}' is reserved at the top level: it names the model's input (as in the "
+                    "JSON 'inputs' lists); choose another name",
+                    item_name.loc,
+                )
             if value in frame.taken:
                 first = frame.taken[value]
                 raise SpecError(f"duplicate layer name '{shorten(value)}' (first used at line {first.line})", item_name.loc)

@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import __version__
 from ..costmodel.analysis import Analysis
-from ..graph.build import INPUT, Graph
+from ..graph.build import INPUT, INPUT_NAME, Graph
 
 SCHEMA = "convcost.analyze/1"
 
@@ -19,7 +19,7 @@ def shape_list(graph: Graph, shape: tuple[int, ...]) -> list[int]:
 def model_dict(a: Analysis) -> dict[str, Any]:
     g = a.graph
     names = {n.index: n.name for n in g.nodes}
-    names[INPUT] = "input"
+    names[INPUT] = INPUT_NAME
     return {
         "name": g.model,
         "file": g.file,
