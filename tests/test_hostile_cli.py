@@ -229,3 +229,24 @@ def test_roofline_json_is_strict_when_times_overflow(work: Path) -> None:
     assert isinstance(doc, dict)
     layer = doc["models"][0]["layers"][0]
     assert layer["compute_s"] is None  # 2·10^42 FLOPs / 10^-300 FLOP/s is past the largest float
+
+
+# ---- 14: messages that name the right thing ------------------------------------------------------
+def test_an_empty_budget_file_is_called_a_budget_file(work: Path) -> None:
+    Path("empty.yaml").write_text("# nothing yet\n", encoding="utf-8")
+    message = bad_input(invoke(["check", "net.yaml", "-B", "empty.yaml"]))
+    assert message == "empty.yaml:1:1: empty budget file: expected a mapping with 'models', 'all' or 'max_growth'"
+    message = bad_input(invoke(["roofline", "net.yaml", "--hw-file", "empty.yaml", "--hw", "x"]))
+    assert message == "empty.yaml:1:1: empty device profile file: expected a mapping with 'devices'"
+
+
+def test_exponent_numbers_are_numbers(work: Path) -> None:
+    """YAML 1.1 reads 1e-3 (no dot) as a string; convcost reads it as YAML 1.2 does, a number."""
+    from convcost.frontend.source import YMap, YScalar, load_yaml
+
+    root = load_yaml("a: 1e-3\nb: 5E+1\nc: '1e-3'\nd: 1e999\ne: 2.5e-1\nf: 1e\n", "x.yaml")
+    assert isinstance(root, YMap)
+    values = {k: v.value for k, v in root.items.items() if isinstance(v, YScalar)}
+    assert values == {"a": 0.001, "b": 50.0, "c": "1e-3", "d": "1e999", "e": 0.25, "f": "1e"}
+    Path("p.yaml").write_text("input: [3, 8, 8]\nlayers:\n  - dropout: {p: 5e-1}\n", encoding="utf-8")
+    assert invoke(["analyze", "p.yaml"]).exit_code == 0

@@ -167,7 +167,8 @@ def parse_body(node: YNode, target: Target, level: int, what: str) -> Budgets:
 
 def load_budget_file(path: str | Path) -> Budgets:
     name = str(path)
-    root = load_yaml(read_text(path, "budget file"), name)
+    empty = "empty budget file: expected a mapping with 'models', 'all' or 'max_growth'"
+    root = load_yaml(read_text(path, "budget file"), name, empty)
     rmap = expect_map(root, "a budget file")
     check_keys(rmap, FILE_KEYS, "the budget file")
     out = Budgets()
