@@ -250,3 +250,38 @@ def test_exponent_numbers_are_numbers(work: Path) -> None:
     assert values == {"a": 0.001, "b": 50.0, "c": "1e-3", "d": "1e999", "e": 0.25, "f": "1e"}
     Path("p.yaml").write_text("input: [3, 8, 8]\nlayers:\n  - dropout: {p: 5e-1}\n", encoding="utf-8")
     assert invoke(["analyze", "p.yaml"]).exit_code == 0
+
+
+# ---- 9: a file name is user input: escaped wherever it is printed ------------------------------------------
+EVIL = "net\n::stop-commands::tok\x1b[2J.yaml"
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (["check", EVIL, "-v"], True),  # the spec's own budget: every finding line starts with the file name
+        (["check", EVIL, "--baseline", "base.json", "-v"], True),
+        (["check", EVIL, "-B", "typo.yaml"], False),  # an error message
+        (["analyze", EVIL, "-f", "markdown"], True),
+        (["analyze", EVIL], False),
+        (["report", EVIL], True),
+        (["analyze", EVIL, "-m", "nope"], True),
+    ],
+    ids=["check-limits", "check-growth", "check-error", "analyze-markdown", "analyze-table", "report", "unknown-model"],
+)
+def test_a_hostile_file_name_cannot_write_commands_or_escapes(work: Path, args: list[str], shown: bool) -> None:
+    Path(EVIL).write_text("budget: {macs: 1, max_growth: 0%}\n" + Path("net.yaml").read_text(encoding="utf-8"),
+                          encoding="utf-8")
+    Path("typo.yaml").write_text("models:\n  naiv: {macs: 1}\n", encoding="utf-8")
+    doc = json.loads(Path("base.json").read_text(encoding="utf-8"))
+    for m in doc["models"]:
+        m["file"] = EVIL
+    Path("base.json").write_text(json.dumps(doc), encoding="utf-8")
+    result = invoke(args, {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(work / "summary.md")})
+    assert "Traceback" not in result.output
+    summary = Path("summary.md").read_text(encoding="utf-8") if Path("summary.md").exists() else ""
+    for text in (result.stdout, result.stderr, summary):
+        assert "\x1b" not in text
+        assert not any(line.startswith("::stop-commands::") for line in text.splitlines()), text
+    if shown:
+        assert "net\\n::stop-commands::tok\\x1b[2J.yaml" in result.stdout + result.stderr

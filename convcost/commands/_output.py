@@ -52,8 +52,10 @@ def emit(text: str, output: Optional[str]) -> None:
     from ..util.fsutil import atomic_write_text
 
     assert output is not None
+    from ..errors import escape_controls
+
     atomic_write_text(output, text)
-    print(f"wrote {output}", file=sys.stderr)
+    print(f"wrote {escape_controls(output)}", file=sys.stderr)
 
 
 def console_for(output: Optional[str], width: Optional[int] = None) -> Console:

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from ..cli import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
-from ..errors import ConvcostError, UsageError
+from ..errors import ConvcostError, UsageError, escape_controls
 from ..util.write_errors import write_errors
 from ._output import check_output
 
@@ -97,11 +97,11 @@ def check(
         raise UsageError(f"nothing was checked on {len(analyses)} model(s): {why}")
     gha = in_github_actions()
     for note in notes:
-        print(note)
+        print(escape_controls(note))
     for f in findings:
         if f.ok and not verbose:
             continue
-        print(finding_line(f))
+        print(escape_controls(finding_line(f)))
         if gha and not f.ok:
             print(annotation("error", f.message, f.loc, "convcost budget"))
     print(summary_line(findings, len(analyses)))
@@ -115,7 +115,7 @@ def check(
             atomic_write_text(summary, md)
     except ConvcostError as e:  # the verdict above stands: a failed check stays exit 1
         sys.stdout.flush()
-        print(f"{e}", file=sys.stderr)
+        print(escape_controls(f"{e}"), file=sys.stderr)
         raise typer.Exit(code if code == EXIT_FINDINGS else EXIT_BAD_INPUT) from None
     sys.stdout.flush()
     raise typer.Exit(code)

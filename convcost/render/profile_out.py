@@ -15,7 +15,7 @@ from ..crosscheck.profiling import Measured, ModelProfile, ProfileRun, Timing
 from ..units import human
 from . import strict_json
 from .grid import Grid
-from .text import batched, in_out, plural
+from .text import batched, in_out, one_line, plural
 
 SCHEMA = "convcost.profile/1"
 
@@ -46,7 +46,7 @@ def measured_cells(t: Timing | None) -> list[str]:
 def header_lines(run: ProfileRun) -> list[str]:
     hw = run.hardware
     lines = [
-        f"roofline: {hw.description} ({hw.name}): peak {hw.peak_for(run.peak_dtype) / 1e12:.3g} TFLOP/s "
+        f"roofline: {one_line(hw.description)} ({one_line(hw.name)}): peak {hw.peak_for(run.peak_dtype) / 1e12:.3g} TFLOP/s "
         f"{run.peak_dtype}, {hw.bandwidth / 1e9:,.0f} GB/s; ridge {hw.ridge(run.peak_dtype):.1f} FLOP/B",
     ]
     env = run.environment
