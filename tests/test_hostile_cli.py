@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -285,3 +286,95 @@ def test_a_hostile_file_name_cannot_write_commands_or_escapes(work: Path, args: 
         assert not any(line.startswith("::stop-commands::") for line in text.splitlines()), text
     if shown:
         assert "net\\n::stop-commands::tok\\x1b[2J.yaml" in result.stdout + result.stderr
+
+
+# ---- 11: -o respects the target's permissions and ownership, as `cp` or `echo >` would ---------------------
+NOBODY = 65534
+USERS_GID = 100
+
+
+def _as_nobody() -> None:  # preexec_fn: drop root to an unprivileged user in two groups
+    import os
+
+    os.setgroups([NOBODY, USERS_GID])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+def _run_unprivileged(args: list[str], cwd: Path) -> tuple[int, str]:
+    """`convcost ARGS` in a forked child that dropped root (the interpreter's own files may be unreadable to
+    'nobody', so the child runs the CLI in-process, with what it needs imported before the fork)."""
+    import encodings.utf_8_sig  # noqa: F401 - imported for the child
+    import os
+    import tempfile  # noqa: F401 - imported for the child
+
+    import convcost.render.json_out
+    import convcost.util.fsutil  # noqa: F401 - imported for the child
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code, err = 99, "child failed"
+        try:
+            os.close(read)
+            _as_nobody()
+            os.chdir(cwd)
+            result = CliRunner().invoke(app, args)
+            code, err = result.exit_code, result.stderr.strip() or repr(result.exception)
+        except BaseException as e:
+            err = f"child failed: {e!r}"
+        finally:
+            os.write(write, f"{code}\n{err}".encode())
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as fh:
+        data = fh.read().decode()
+    os.waitpid(pid, 0)
+    code_text, _, err = data.partition("\n")
+    return int(code_text), err
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A directory anyone may write in (as /tmp; pytest's own tmp_path is private to root), holding a spec
+    anyone may read."""
+    import os
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create files owned by another user and to drop to that user")
+    d = Path(tempfile.mkdtemp(prefix="convcost-shared-"))
+    try:
+        d.chmod(0o777)
+        shutil.copy(CONFIGS / "inception_naive_vs_bottleneck.yaml", d / "net.yaml")
+        (d / "net.yaml").chmod(0o644)
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_output_does_not_replace_a_read_only_file(shared: Path) -> None:
+    import os
+
+    target = shared / "baseline.json"
+    target.write_text("old\n", encoding="utf-8")
+    target.chmod(0o444)  # owned by root, read-only: `echo > baseline.json` as nobody fails
+    code, err = _run_unprivileged(["analyze", "net.yaml", "-f", "json", "-o", "baseline.json"], shared)
+    assert (code, err) == (2, "baseline.json: cannot write: Permission denied")
+    assert target.read_text(encoding="utf-8") == "old\n"
+    assert os.stat(target).st_uid == 0
+    assert [p.name for p in shared.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+
+
+def test_output_keeps_the_group_of_the_file_it_replaces(shared: Path) -> None:
+    import os
+
+    target = shared / "baseline.json"
+    target.write_text("old\n", encoding="utf-8")
+    os.chown(target, NOBODY, USERS_GID)
+    target.chmod(0o640)
+    code, err = _run_unprivileged(["analyze", "net.yaml", "-f", "json", "-o", "baseline.json"], shared)
+    assert (code, err) == (0, "wrote baseline.json")
+    st = os.stat(target)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (NOBODY, USERS_GID, 0o640)
+    assert json.loads(target.read_text(encoding="utf-8"))["schema"] == "convcost.analyze/1"
