@@ -378,3 +378,21 @@ def test_output_keeps_the_group_of_the_file_it_replaces(shared: Path) -> None:
     st = os.stat(target)
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (NOBODY, USERS_GID, 0o640)
     assert json.loads(target.read_text(encoding="utf-8"))["schema"] == "convcost.analyze/1"
+
+
+# ---- 8: profile's numeric options are finite and in range (checked before torch is imported) ---------------
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--min-time", "nan"], "--min-time must be a finite number of seconds from 0 to 60, got nan"),
+        (["--min-time", "inf"], "--min-time must be a finite number of seconds from 0 to 60, got inf"),
+        (["--min-time", "1e308"], "--min-time must be a finite number of seconds from 0 to 60, got 1e+308"),
+        (["--threads", "100000"], "--threads 100,000 is too many (limit 1,024)"),
+    ],
+)
+def test_profile_refuses_absurd_numbers(work: Path, option: list[str], message: str) -> None:
+    import time
+
+    start = time.perf_counter()
+    assert bad_input(invoke(["profile", "net.yaml", "--no-progress", *option])) == f"convcost: error: {message}"
+    assert time.perf_counter() - start < 5
