@@ -396,3 +396,27 @@ def test_profile_refuses_absurd_numbers(work: Path, option: list[str], message: 
     start = time.perf_counter()
     assert bad_input(invoke(["profile", "net.yaml", "--no-progress", *option])) == f"convcost: error: {message}"
     assert time.perf_counter() - start < 5
+
+
+# ---- 7: verify turns every torch error on a spec `analyze` accepts into exit 2 and a message ---------------
+@pytest.mark.parametrize(
+    ("layers", "input_shape", "args", "expected"),
+    [
+        ("conv: {out: 4, kernel: 3, padding: 1000000000}", "[3, 8, 8]", [], "cannot run model 'm' on meta: "
+         "Storage size calculation overflowed"),
+        ("conv: {out: 1000000000, kernel: 1, bias: false}",
+         "{shape: [1000000000, 1000000000, 1000000000], batch: 1000000}", [], "cannot run model 'm' on meta: "),
+        ("conv: {out: 4, kernel: 3}", "[3, 100000, 100000]", ["--max-memory", "1T"],
+         "model 'm': torch ran out of memory verifying it on cpu (a real forward needs about "),
+    ],
+    ids=["huge-padding", "huge-shapes-meta", "allocation-failure"],
+)
+def test_verify_turns_torch_errors_into_messages(work: Path, layers: str, input_shape: str, args: list[str],
+                                                 expected: str) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("fvcore")
+    Path("m.yaml").write_text(f"input: {input_shape}\nlayers:\n  - {layers}\n", encoding="utf-8")
+    assert invoke(["analyze", "m.yaml"]).exit_code == 0  # a spec analyze accepts
+    message = bad_input(invoke(["verify", "m.yaml", *args]))
+    assert expected in message
+    assert "\n" not in message
