@@ -33,7 +33,8 @@ def _window_shape(kind: str, a: PoolArgs, shape: Shape) -> Shape:
 
 def _window_cost(a: PoolArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
     n = batch * out[0] * out[1] * out[2]
-    return Cost(pool_ops=n * a.kernel[0] * a.kernel[1], activations=n)  # one op per window element
+    # one op per element of every window, padding and ceil-mode overhang included (docs/conventions.md)
+    return Cost(pool_ops=n * a.kernel[0] * a.kernel[1], activations=n)
 
 
 @op("maxpool", category="pool", args=PoolArgs)
