@@ -129,7 +129,7 @@ def test_json_with_an_integer_too_long_for_python(tmp_path: Path) -> None:
 
 # ---- docs/limits.md -----------------------------------------------------------------------------
 def _limits() -> dict[str, int]:
-    from convcost.frontend import expr, source
+    from convcost.frontend import expr, source, spec
     from convcost.graph import build as graph
     from convcost.ops import registry
 
@@ -151,6 +151,10 @@ def _limits() -> dict[str, int]:
         "MAX_NESTING": graph.MAX_NESTING,
         "MAX_STEPS": graph.MAX_STEPS,
         "ITERATION_STEPS": graph.ITERATION_STEPS,
+        "NAME_CHARS_PER_STEP": graph.NAME_CHARS_PER_STEP,
+        "LIST_ITEMS_PER_STEP": graph.LIST_ITEMS_PER_STEP,
+        "SIZE_PER_STEP": expr.SIZE_PER_STEP,
+        "MAX_NAME_CHARS": spec.MAX_NAME_CHARS,
     }
 
 
