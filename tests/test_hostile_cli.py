@@ -420,3 +420,15 @@ def test_verify_turns_torch_errors_into_messages(work: Path, layers: str, input_
     message = bad_input(invoke(["verify", "m.yaml", *args]))
     assert expected in message
     assert "\n" not in message
+
+
+def test_same_named_baselines_from_other_spec_files_are_ambiguous(work: Path) -> None:
+    doc = json.loads(Path("base.json").read_text(encoding="utf-8"))
+    first = json.loads(json.dumps(doc["models"][0]))
+    first["file"] = "a/net.yaml"
+    doc["models"][0]["file"] = "b/net.yaml"  # neither is the spec checked (net.yaml): which is its baseline?
+    doc["models"].insert(0, first)
+    Path("base.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    message = bad_input(invoke(["check", "net.yaml", "--baseline", "base.json"]))
+    assert message.startswith("base.json:")
+    assert "baseline has 2 models named 'naive', none recorded from net.yaml (they are from a/net.yaml, b/net.yaml)" in message
