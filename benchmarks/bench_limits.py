@@ -38,6 +38,11 @@ LEGAL = {
     "      - seq: {layers: [relu: {repeat: 10000}], repeat: 4}\n  m1: *m\n",
     "one_model_49k_layers": "input: [3, 8, 8]\nlayers:\n  - seq: {layers: [relu: {repeat: 10000}], repeat: 4}\n"
     "  - seq: {layers: [relu: {repeat: 9000}]}\n",
+    # issue #15: 10^4 adaptive pools to 10^9 × 10^9 (closed form), and 30,000 layers with 100-character names
+    "adaptive_pool_huge_out": "input: [3, 8, 8]\nlayers:\n  - adaptive_avgpool: {out: [1000000000, 1000000000], "
+    "repeat: 10000}\n",
+    "names_30k_at_the_limit": "input: [3, 8, 8]\nlayers:\n"
+    + "".join(f"  - relu: {{name: r{k:05d}{'x' * 94}}}\n" for k in range(30_000)),
 }
 
 

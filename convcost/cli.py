@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import typer
 
 from . import __version__
-from .errors import ConvcostError, printable
+from .errors import ConvcostError, escape_controls
 
 app = typer.Typer(
     name="convcost",
@@ -35,7 +35,7 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ConvcostError as e:
-            text = printable(f"convcost: error: {e}" if e.loc is None else f"{e}")
+            text = escape_controls(f"convcost: error: {e}" if e.loc is None else f"{e}")  # one line, always
             if len(text) > MAX_MESSAGE:  # a message quotes the input: never echo megabytes of it
                 text = text[: MAX_MESSAGE - 1] + "…"
             print(text, file=sys.stderr)
@@ -74,6 +74,8 @@ _register_commands()
 
 def run() -> None:
     from .util.gcpause import freeze_after_pauses
+    from .util.streams import guard_streams
 
+    guard_streams()  # `convcost ... >&-`: a message and exit 2, not a traceback (util/streams.py)
     freeze_after_pauses()  # a short process: see gcpause.py
     app()

@@ -13,9 +13,10 @@ class Loc(NamedTuple):
     col: int = 0
 
     def __str__(self) -> str:
+        file = escape_controls(self.file)  # a file name is user input: no newline, no terminal escape
         if self.line <= 0:
-            return self.file
-        return f"{self.file}:{self.line}:{self.col}"
+            return file
+        return f"{file}:{self.line}:{self.col}"
 
 
 class ConvcostError(Exception):
@@ -50,6 +51,12 @@ def printable(text: str) -> str:
         else:
             out.append(ascii(ch)[1:-1])  # '\x1b', '\u200b'
     return "".join(out)
+
+
+def escape_controls(text: str) -> str:
+    """``text`` on one line: every control character escaped, newlines too (``printable`` keeps them), so
+    a file name cannot start a line of its own (``::stop-commands::`` in a CI log) or move the cursor."""
+    return text if text.isprintable() else printable(text).replace("\n", "\\n")
 
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:

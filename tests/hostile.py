@@ -88,8 +88,37 @@ def _big_environment() -> str:
     return "vars:\n" + names + f"input: [3, 8, 8]\nlayers:\n  - seq: {{layers: [{skipped}], repeat: 10000}}\n"
 
 
+def _long_names_nested() -> str:
+    """Names at the length limit, in blocks nested as deep as the limit allows: each layer's dotted name
+    is ~6,000 characters; 30,000 of them would be 200 MB of names (and a CSV of it) if nothing stopped them."""
+    name = "n" * 100
+    blocks = "".join(f"  b{k}: {{layers: [b{k + 1}: {{name: n{k:02d}{name[3:]}}}]}}\n" for k in range(58))
+    blocks += f"  b58: {{layers: [relu: {{name: {name}, repeat: 10000}}]}}\n"
+    return f"blocks:\n{blocks}input: [3, 8, 8]\nlayers:\n  - b0: {{name: {name}, repeat: 10}}\n"
+
+
+def _big_list(use: str, where: str = "file") -> str:
+    """A 190,000-item list in 'vars' (under the YAML node limit), used 10^8 times by a skipped layer."""
+    items = "[" + ", ".join(["1"] * 190_000) + "]"
+    skipped = f"seq: {{layers: [relu: {{when: \"{use}\"}}], repeat: 10000}}"
+    if where == "block":  # the list is built again at every call of the block
+        return (f"blocks:\n  a: {{vars: {{l: {items}}}, layers: [relu: {{when: false}}]}}\n"
+                "input: [3, 8, 8]\nlayers:\n  - seq: {layers: [a: {repeat: 10000}], repeat: 10000}\n")
+    return f"vars:\n  l: {items}\ninput: [3, 8, 8]\nlayers:\n  - seq: {{layers: [{skipped}], repeat: 10000}}\n"
+
+
 # name: (spec text, the start of the message it must stop with)
 WORST_CASES: dict[str, tuple[str, str]] = {
+    # built-in calls and comparisons over a big list used to cost one step however long the list: 36 s and more
+    "big_list_max": (_big_list("${max(l) == 0}"), "model 'fuzz' takes more than 1,000,000 steps"),
+    "big_list_compare": (_big_list("${l < l}"), "model 'fuzz' takes more than 1,000,000 steps"),
+    "big_list_in_block_vars": (_big_list("", "block"), "model 'fuzz' takes more than 1,000,000 steps"),
+    # a 100,000-character name on a layer repeated 10,000 times: every layer held its own 100 KB name (10 GB)
+    "long_layer_name_repeated": (
+        "input: [3, 8, 8]\nlayers:\n  - relu: {name: " + "n" * 100_000 + ", repeat: 10000}\n",
+        "layer name is longer than 100 characters",
+    ),
+    "long_names_nested": (_long_names_nested(), "model 'fuzz' takes more than 1,000,000 steps"),
     "billion_laughs": (_billion_laughs(), "spec expands to more than 200,000 YAML nodes"),
     "alias_bomb_with_repeat": (_alias_bomb_with_repeat(), "model has more than 50,000 layers"),
     "nested_repeats": (_nested_repeats("relu"), "model has more than 50,000 layers"),

@@ -119,6 +119,11 @@ NOT_FILES: dict[str, tuple[Callable[[Path], str], str]] = {
                "spec.yaml:2:11: not valid UTF-8 (byte 0xe9); save the file as UTF-8"),
     "binary": (_write(b"\x89PNG\r\n\x1a\n\x00\x00"), "spec.yaml:1:1: not valid UTF-8 (byte 0x89); save the file as UTF-8"),
     "utf16": (_write("input: [3, 8, 8]\n".encode("utf-16")), "spec.yaml:1:1: file is UTF-16-encoded; save it as UTF-8"),
+    # UTF-32 little-endian starts with FF FE 00 00: its first two bytes are UTF-16's mark (issue #15)
+    "utf32": (_write("input: [3, 8, 8]\n".encode("utf-32")), "spec.yaml:1:1: file is UTF-32-encoded; save it as UTF-8"),
+    "utf32-be": (_write("input: [3, 8, 8]\n".encode("utf-32-be").join([b"\x00\x00\xfe\xff", b""])),
+                 "spec.yaml:1:1: file is UTF-32-encoded; save it as UTF-8"),
+    "empty-name": (lambda tmp: "", "convcost: error: '' is not a file name: expected a YAML spec file"),
     "nul": (_write(b"input: [3, 8, 8]\nlayers: [relu]\x00\n"),
             "spec.yaml:2:15: character U+0000 is not allowed in YAML; remove it"),
     "escape-char": (_write(b"input: [3, 8, 8]\nlayers: [\x1b]\n"),

@@ -93,7 +93,7 @@ def test_random_bytes_as_a_spec_file(data: bytes) -> None:
         try:
             text = path.read_text(encoding="utf-8")  # when it decodes, the whole pipeline runs
         except UnicodeDecodeError:
-            with pytest.raises(ConvcostError, match=r"not valid UTF-8|UTF-16"):
+            with pytest.raises(ConvcostError, match=r"not valid UTF-8|UTF-16|UTF-32"):
                 load_spec(path)
             return
         try:
@@ -114,6 +114,9 @@ TOKENS = [
     "0", "1", "3", "8", "-1", "2.5", "1e3", "1e400", ".inf", ".nan", "10000", "1000000000", "99999999999999999999",
     "$", "$x", "$i", "$in_channels", "${", "${i * 2}", "${in_channels // 0}", "${2 ** 64}", "${round(1, -99)}",
     "${(-1) ** 0.5}", "${x * 99999}", "${make_divisible(x, 8)}", "${max()}", "${'a' + 'b'}", "${True + 1}",
+    # issue #15: YAML 1.1 numbers, huge adaptive outputs, long names, the reserved top-level name
+    "010", "1:30", "1e-3", "5E+1", "adaptive_avgpool", "out: [100000000, 1]", "[1000000000, 1000000000]",
+    "name: input", "name: " + "n" * 150, "${max(l)}", "${l < l}",
 ]
 
 
@@ -163,6 +166,7 @@ scalars = st.one_of(
     st.booleans(),
     st.none(),
     st.sampled_from([t for t in TOKENS if t.startswith("$")] + ["same", "valid", "", " ", "2%", "1e999", "x" * 2000]),
+    st.sampled_from(["n" * 150, "input", "1e-3", [10**8, 1], [10**9, 10**9], list(range(1000))]).map(copy.deepcopy),  # #15
     st.text(max_size=12),
 )
 values = st.recursive(
@@ -220,9 +224,10 @@ def test_mutated_configs(text: str) -> None:
 
 
 # ---- expressions ------------------------------------------------------------------------------------
-ENV = {"i": 3, "in_channels": 64, "in_height": 7, "in_width": 7, "w": 1.5, "s": "ab", "t": True, "big": 10**15, "xs": [1, 2]}
+ENV = {"i": 3, "in_channels": 64, "in_height": 7, "in_width": 7, "w": 1.5, "s": "ab", "t": True, "big": 10**15, "xs": [1, 2],
+       "l": [1] * 20_000, "nested": [[1, 2], ["a", "b"]]}
 atoms = st.one_of(
-    st.sampled_from(sorted(ENV)),
+    st.sampled_from(sorted(ENV)),  # 'l' and 'nested': calls and comparisons over lists are charged by size
     st.integers(-(10**6), 10**6).map(str),
     st.sampled_from(["0", "0.0", "1e308", "10**15", "'x'", "''", "True", "False", "-0.5", "999999999999999999999"]),
 )
@@ -242,11 +247,13 @@ expressions = st.recursive(
 @fuzz_settings(1500)
 @given(expressions)
 def test_expressions(source: str) -> None:
+    charged: list[int] = []
     with time_limit(TIME_LIMIT_S):
         try:
-            value = evaluate(source, ENV, Loc("e.yaml", 1, 1))
+            value = evaluate(source, ENV, Loc("e.yaml", 1, 1), charged.append)
         except ConvcostError:
             return
+    assert all(steps > 0 for steps in charged)
     assert isinstance(value, (bool, int, float, str, list)), f"{source} -> {type(value).__name__}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         assert abs(value) <= 10**15 or value != value  # bounded (NaN aside)

@@ -129,7 +129,7 @@ def test_json_with_an_integer_too_long_for_python(tmp_path: Path) -> None:
 
 # ---- docs/limits.md -----------------------------------------------------------------------------
 def _limits() -> dict[str, int]:
-    from convcost.frontend import expr, source
+    from convcost.frontend import expr, source, spec
     from convcost.graph import build as graph
     from convcost.ops import registry
 
@@ -151,6 +151,10 @@ def _limits() -> dict[str, int]:
         "MAX_NESTING": graph.MAX_NESTING,
         "MAX_STEPS": graph.MAX_STEPS,
         "ITERATION_STEPS": graph.ITERATION_STEPS,
+        "NAME_CHARS_PER_STEP": graph.NAME_CHARS_PER_STEP,
+        "LIST_ITEMS_PER_STEP": graph.LIST_ITEMS_PER_STEP,
+        "SIZE_PER_STEP": expr.SIZE_PER_STEP,
+        "MAX_NAME_CHARS": spec.MAX_NAME_CHARS,
     }
 
 
@@ -175,3 +179,63 @@ def test_messages_that_point_to_the_docs_name_a_limit_there() -> None:
     assert "see docs/limits.md" in sources
     for phrase in ("YAML nodes", "steps to expand", "layers (limit", "nested more than", "is too large"):
         assert phrase.split(" (")[0] in doc, phrase
+
+
+# ---- issue #15: op shape/cost work is closed-form: huge sizes cost no time ------------------------
+def _windows(size: int, out: int) -> int:
+    """torch's adaptive pooling windows, written out: window i covers [floor(i·size/out), ceil((i+1)·size/out))."""
+    import math
+
+    return sum(math.ceil((i + 1) * size / out) - math.floor(i * size / out) for i in range(out))
+
+
+def test_adaptive_pool_window_total_is_exact() -> None:
+    from convcost.ops.pool import adaptive_window_total
+
+    for size in range(1, 40):
+        for out in range(1, 60):
+            assert adaptive_window_total(size, out) == _windows(size, out), (size, out)
+    assert adaptive_window_total(7, 3) == 9  # [0,3) [2,5) [4,7)
+    # out ≥ size: every window has 1 element, or 2 where it straddles one of the size-1 inner boundaries
+    assert adaptive_window_total(8, 10**8) == 10**8  # 8 divides 10^8: every boundary falls between windows
+    assert adaptive_window_total(7, 10**8) == 10**8 + 6  # gcd(7, 10^8) = 1: each of the 6 boundaries is straddled
+    assert adaptive_window_total(10**9, 10**9) == 10**9
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        "  - adaptive_avgpool: {out: [100000000, 1]}\n",  # took 19 s: a Python loop over 10^8 windows
+        "  - adaptive_avgpool: {out: [1000000000, 1000000000]}\n",  # never finished
+        "  - adaptive_avgpool: {out: [1000000000, 1000000000], repeat: 10000}\n",
+    ],
+    ids=["1e8", "1e9x1e9", "repeat"],
+)
+def test_adaptive_pool_with_a_huge_output_is_instant(layers: str) -> None:
+    start = time.perf_counter()
+    layers_seen = run_pipeline("input: [3, 8, 8]\nlayers:\n" + layers)
+    assert layers_seen >= 1
+    assert time.perf_counter() - start < TIME_LIMIT_S / 2
+
+
+def test_calls_and_comparisons_are_charged_by_the_size_of_their_arguments() -> None:
+    from convcost.frontend.expr import SIZE_PER_STEP, evaluate, substitute
+
+    charged: list[int] = []
+    env = {"xs": [1] * 1600, "nested": [[1] * 800, [2] * 800], "s": "a" * 6400}
+    loc = Loc("x.yaml", 1, 1)
+    assert evaluate("max(xs)", env, loc, charged.append) == 1
+    assert charged == [1600 // SIZE_PER_STEP]  # 100: one step per 16 items
+    charged.clear()
+    assert evaluate("nested < nested", env, loc, charged.append) is False
+    assert charged == [2 * (2 + 1600) // SIZE_PER_STEP]  # both sides: 2 lists of 800 items inside a list of 2
+    charged.clear()
+    assert evaluate("s == s", env, loc, charged.append) is True
+    assert charged == [2 * 6400 // 64 // SIZE_PER_STEP]  # strings: 1 per 64 characters
+    charged.clear()
+    with pytest.raises(SpecError, match="substituted string is longer than 1,000"):
+        substitute("x$xs", env, loc, charged.append)
+    assert charged == [1600 // SIZE_PER_STEP]  # formatting the list was charged before it was built
+    charged.clear()
+    assert evaluate("max(1, 2) + min(3, 4)", env, loc, charged.append) == 5
+    assert charged == []  # numbers cost nothing beyond the expression's length

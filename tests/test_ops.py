@@ -253,3 +253,20 @@ def test_every_registered_op_has_a_formula_test() -> None:
     assert set(REGISTRY) - {c.op for c in OP_CASES} == set(), "ops without a row in OP_CASES"
     assert {c.op for c in OP_CASES} <= set(REGISTRY)
     assert set(ALIASES) <= {"fc", "bn", "swish", "mul", "gap"}
+
+
+def test_pool_ops_count_every_window_element_padding_and_overhang_included() -> None:
+    """Issue #15: the words (docs/conventions.md, Cost's docstring) and the count agree: k_h·k_w per output
+    element, whether the window element is in the input, in the padding or past the edge in ceil mode."""
+    from conftest import ROOT
+
+    padded = one("  - maxpool: {kernel: 3, stride: 2, padding: 1}", "[1, 4, 4]").layers[0]
+    assert padded.node.shape == (1, 2, 2)  # floor((4 + 2 - 3) / 2) + 1 = 2
+    assert padded.cost.pool_ops == 2 * 2 * 9  # 36, though the windows hold only 9 + 6 + 6 + 4 = 25 input elements
+    ceil = one("  - avgpool: {kernel: 3, stride: 2, ceil_mode: true}", "[1, 4, 4]").layers[0]
+    assert ceil.node.shape == (1, 2, 2)  # ceil((4 - 3) / 2) + 1 = 2; the second window overhangs by one
+    assert ceil.cost.pool_ops == 2 * 2 * 9  # 36; in-bounds reads: (3 + 2) · (3 + 2) = 25
+    row = next(line for line in (ROOT / "docs" / "conventions.md").read_text(encoding="utf-8").splitlines()
+               if line.startswith("| pooling |"))
+    assert "padding" in row and "ceil" in row and "k_h · k_w per output element" in row
+    assert "window element read" not in row

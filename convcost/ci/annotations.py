@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import ConvcostError, Loc
+from ..errors import ConvcostError, Loc, printable
 
 
 def in_github_actions() -> bool:
@@ -12,7 +12,8 @@ def in_github_actions() -> bool:
 
 
 def _data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """GitHub's escapes for line breaks, then every other control character escaped (a file name is user input)."""
+    return printable(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def _prop(text: str) -> str:

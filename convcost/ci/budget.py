@@ -8,14 +8,14 @@ The format is documented in docs/budgets.md.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
 from ..costmodel.analysis import Analysis
 from ..costmodel.cost import ALL_METRICS, TITLES, Cost, metric
 from ..errors import Loc, SpecError, UsageError, did_you_mean
-from ..frontend.source import YMap, YNode, YScalar, load_json, load_yaml, read_text, type_name
+from ..frontend.source import YMap, YNode, YScalar, json_loc, load_json, load_yaml, read_text, shorten, type_name
 from ..frontend.spec import SpecFile, check_keys, expect_map
 
 BODY_KEYS = (*ALL_METRICS, "blocks", "max_growth")
@@ -23,8 +23,10 @@ FILE_KEYS = ("models", "all", "max_growth")
 MAX_PERCENT = Fraction(10**6)
 _PERCENT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 
-# How specific a growth rule is: the most specific one that matches a model and metric wins.
+# How specific a growth rule is: within one source (a budget file, a spec's own budgets, the command
+# line) the most specific rule that matches a model and metric wins; across sources the strictest.
 FROM_CLI, FOR_ALL, FOR_MODEL = 0, 1, 2
+CLI_SOURCE = "--max-growth"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,11 @@ class Growth:
     text: str
     loc: Loc
     level: int
+    source: str = ""  # where the rule comes from: a budget file, a spec file or the command line
+
+    @property
+    def specificity(self) -> tuple[int, bool]:
+        return (self.level, self.metric is not None)
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,10 @@ class Budgets:
     @property
     def empty(self) -> bool:
         return not self.limits and not self.growth
+
+    def from_source(self, source: str) -> Budgets:
+        """These budgets with their growth rules marked as coming from ``source`` (see growth_rule)."""
+        return Budgets(self.limits, tuple(replace(g, source=source) for g in self.growth), self.named_models)
 
 
 # ---- parsing ----------------------------------------------------------------------------------
@@ -156,7 +167,8 @@ def parse_body(node: YNode, target: Target, level: int, what: str) -> Budgets:
 
 def load_budget_file(path: str | Path) -> Budgets:
     name = str(path)
-    root = load_yaml(read_text(path, "budget file"), name)
+    empty = "empty budget file: expected a mapping with 'models', 'all' or 'max_growth'"
+    root = load_yaml(read_text(path, "budget file"), name, empty)
     rmap = expect_map(root, "a budget file")
     check_keys(rmap, FILE_KEYS, "the budget file")
     out = Budgets()
@@ -171,7 +183,7 @@ def load_budget_file(path: str | Path) -> Budgets:
             out += Budgets(named_models=((mname, models.keys[mname]),))
     if out.empty:
         raise SpecError("budget file sets no limit and no max_growth", rmap.loc)
-    return out
+    return out.from_source(f"budget file {name}")
 
 
 def spec_budgets(spec: SpecFile) -> Budgets:
@@ -185,7 +197,7 @@ def spec_budgets(spec: SpecFile) -> Budgets:
     if file_level is not None:
         level = FOR_MODEL if len(spec.models) == 1 and "models" not in spec.root.items else FOR_ALL
         out += parse_body(file_level, Target(None, spec.path), level, "the file's 'budget'")
-    return out
+    return out.from_source(f"spec {spec.path}")
 
 
 # ---- checking ----------------------------------------------------------------------------------
@@ -330,6 +342,14 @@ class Baseline:
     models: tuple[BaselineModel, ...] = field(default_factory=tuple)
 
     def merged(self, other: Baseline) -> Baseline:
+        """Both files' models; the same model (name and spec file) in both is refused: which one counts?"""
+        mine = {(m.name, m.file): m for m in self.models}
+        for m in other.models:
+            first = mine.get((m.name, m.file))
+            if first is not None:
+                raise SpecError(
+                    f"baseline model '{m.name}' is also in {first.loc.file}; give each model's baseline once", m.loc
+                )
         return Baseline(f"{self.path}, {other.path}", self.models + other.models)
 
     def find(self, a: Analysis) -> BaselineModel | None:
@@ -337,6 +357,12 @@ class Baseline:
         for m in same:
             if m.file == a.graph.file:
                 return m
+        if len(same) > 1:  # none recorded from this spec file, several from others: none is the one
+            raise SpecError(
+                f"baseline has {len(same)} models named '{a.graph.model}', none recorded from {a.graph.file} "
+                f"(they are from {', '.join(sorted({m.file or '?' for m in same}))}); keep the one for this spec",
+                same[1].loc,
+            )
         return same[0] if same else None
 
 
@@ -356,20 +382,35 @@ def load_baseline(path: str | Path) -> Baseline:
         raise SpecError("baseline has no 'models' list", Loc(name, 1, 1))
     locs = _model_lines(text, name, len(models))
     out = []
+    seen: dict[tuple[str, str], int] = {}
     for k, m in enumerate(models):
         loc = locs[k]
+
+        def at(*path: str | int, k: int = k) -> Loc:  # the exact place of a field, found only for a message
+            return json_loc(text, name, ("models", k, *path))
+
         if not isinstance(m, dict) or not isinstance(m.get("name"), str) or not isinstance(m.get("totals"), dict):
-            raise SpecError(f"baseline model #{k + 1} needs a 'name' and 'totals'", loc)
+            raise SpecError(f"baseline model #{k + 1} needs a 'name' and 'totals'", at())
         totals = m["totals"]
         for key in ALL_METRICS:
             v = totals.get(key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise SpecError(f"baseline model '{m['name']}': totals.{key} must be a non-negative integer", loc)
+                where = at("totals", key) if key in totals else at("totals")
+                raise SpecError(f"baseline model '{shorten(m['name'])}': totals.{key} must be a non-negative integer", where)
         batch = m.get("batch")
         if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
-            raise SpecError(f"baseline model '{m['name']}': batch must be a positive integer", loc)
+            raise SpecError(f"baseline model '{shorten(m['name'])}': batch must be a positive integer", at("batch"))
+        file = str(m.get("file", ""))
+        if (m["name"], file) in seen:  # `analyze` writes each model once: a second entry was planted or pasted
+            first = at(k=seen[(m["name"], file)])
+            raise SpecError(
+                f"baseline names model '{shorten(m['name'])}' twice (first at line {first.line}, column {first.col}); "
+                "a baseline holds each model once",
+                at(),
+            )
+        seen[(m["name"], file)] = k
         totals_ = {k2: int(totals[k2]) for k2 in ALL_METRICS}
-        out.append(BaselineModel(m["name"], str(m.get("file", "")), totals_, loc, batch))
+        out.append(BaselineModel(m["name"], file, totals_, loc, batch))
     return Baseline(name, tuple(out))
 
 
@@ -391,12 +432,20 @@ def _model_lines(text: str, name: str, count: int) -> list[Loc]:
 
 
 def growth_rule(budgets: Budgets, a: Analysis, m: str, cli: Growth | None) -> Growth | None:
-    best: Growth | None = None
-    for g in budgets.growth:
+    """The growth allowance for metric ``m`` of model ``a`` (docs/budgets.md).
+
+    Within one source (a budget file, a spec's own budgets) the most specific rule wins, so a budget
+    file may allow one model more than the rest (of equally specific rules, the stricter). Across
+    sources (each spec, each --budget file, --max-growth) the strictest wins: a spec under review can
+    tighten CI's allowance, never loosen it.
+    """
+    best: dict[str, Growth] = {}
+    for g in (*budgets.growth, *((cli,) if cli else ())):
         if g.target.matches(a) and g.metric in (None, m):
-            if best is None or (g.level, g.metric is not None) > (best.level, best.metric is not None):
-                best = g
-    return best or cli
+            cur = best.get(g.source)
+            if cur is None or g.specificity > cur.specificity or (g.specificity == cur.specificity and g.pct < cur.pct):
+                best[g.source] = g
+    return min(best.values(), key=lambda g: g.pct, default=None)
 
 
 def check_growth(
@@ -432,4 +481,4 @@ def cli_growth(text: str | None) -> Growth | None:
         pct = parse_percent(text)
     except ValueError as e:
         raise UsageError(f"--max-growth: {e}") from None
-    return Growth(Target(), None, pct, _pct_text(text), Loc("--max-growth"), FROM_CLI)
+    return Growth(Target(), None, pct, _pct_text(text), Loc("--max-growth"), FROM_CLI, CLI_SOURCE)

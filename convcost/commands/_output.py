@@ -23,8 +23,9 @@ def to_file(output: Optional[str]) -> bool:
     return output is not None and output != "-"
 
 
-def check_output(output: Optional[str], inputs: list[str] | None) -> None:
-    """Refuse an ``-o`` path that is one of the input files: the output would replace the spec."""
+def check_output(output: Optional[str], inputs: list[str] | None, option: str = "--output", what: str = "output") -> None:
+    """Refuse an output path (``-o``, ``--summary``...) that is one of the input files: the output would
+    replace the spec, the baseline or the budget file."""
     if not to_file(output) or not inputs:
         return
     import os
@@ -33,12 +34,14 @@ def check_output(output: Optional[str], inputs: list[str] | None) -> None:
 
     assert output is not None
     for path in inputs:
+        if path == "-":
+            continue
         try:
             same = os.path.samefile(path, output)
-        except OSError:  # either does not exist (yet)
+        except (OSError, ValueError):  # either does not exist (yet), or a name the OS refuses
             same = False
         if same:
-            raise UsageError(f"--output {output} is the input file {path}; write the output somewhere else")
+            raise UsageError(f"{option} {output} is the input file {path}; write the {what} somewhere else")
 
 
 def emit(text: str, output: Optional[str]) -> None:
@@ -49,8 +52,10 @@ def emit(text: str, output: Optional[str]) -> None:
     from ..util.fsutil import atomic_write_text
 
     assert output is not None
+    from ..errors import escape_controls
+
     atomic_write_text(output, text)
-    print(f"wrote {output}", file=sys.stderr)
+    print(f"wrote {escape_controls(output)}", file=sys.stderr)
 
 
 def console_for(output: Optional[str], width: Optional[int] = None) -> Console:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -9,8 +10,9 @@ from typing import Optional
 import typer
 
 from ..cli import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
-from ..errors import ConvcostError, UsageError
+from ..errors import ConvcostError, UsageError, escape_controls
 from ..util.write_errors import write_errors
+from ._output import check_output
 
 
 @app.command()
@@ -27,7 +29,8 @@ def check(
         help="JSON from 'convcost analyze --format json': fail when a model grows past it (repeatable).",
     ),
     max_growth: Optional[str] = typer.Option(
-        None, "--max-growth", help="Growth allowed over the baseline, e.g. 2% (where budgets set no max_growth)."
+        None, "--max-growth",
+        help="Growth allowed over the baseline, e.g. 2%; where budgets also set max_growth, the strictest applies."
     ),
     model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to check (repeatable; default all)."),
     batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
@@ -52,8 +55,13 @@ def check(
     )
     from ..render.check_out import finding_line, summary_line, summary_markdown
 
+    inputs = [*(specs or []), *(budget or []), *(baseline or [])]
     if summary is not None:
         _check_writable(summary)
+        check_output(summary, inputs, "--summary", "summary")
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        check_output(step_summary, inputs, "$GITHUB_STEP_SUMMARY", "summary")
     growth = cli_growth(max_growth)
     if growth is not None and not baseline:
         raise UsageError("--max-growth needs --baseline FILE.json to compare against")
@@ -89,11 +97,11 @@ def check(
         raise UsageError(f"nothing was checked on {len(analyses)} model(s): {why}")
     gha = in_github_actions()
     for note in notes:
-        print(note)
+        print(escape_controls(note))
     for f in findings:
         if f.ok and not verbose:
             continue
-        print(finding_line(f))
+        print(escape_controls(finding_line(f)))
         if gha and not f.ok:
             print(annotation("error", f.message, f.loc, "convcost budget"))
     print(summary_line(findings, len(analyses)))
@@ -107,7 +115,7 @@ def check(
             atomic_write_text(summary, md)
     except ConvcostError as e:  # the verdict above stands: a failed check stays exit 1
         sys.stdout.flush()
-        print(f"{e}", file=sys.stderr)
+        print(escape_controls(f"{e}"), file=sys.stderr)
         raise typer.Exit(code if code == EXIT_FINDINGS else EXIT_BAD_INPUT) from None
     sys.stdout.flush()
     raise typer.Exit(code)

@@ -108,6 +108,7 @@ def profile(
     """Time the model's torch modules (whole and per top-level block) beside FLOPs, bytes and the roofline."""
     from ..crosscheck.profiling import ProfileOptions, block_count, profile_graphs
 
+    _check_ranges(min_time, threads)
     check_output(output, [p for p in (spec, hw_file) if p])
     limit = parse_max_memory(max_memory)
     graphs = load_graphs(spec, model, batch)
@@ -126,6 +127,22 @@ def profile(
     with progress_bar(total, progress) as step:
         run = profile_graphs(graphs, options, profile_hw, step)
     _emit(run, fmt, per_layer=False, output=output)
+
+
+MAX_MIN_TIME_S = 60.0  # per timed unit (the whole model, each block): longer is no more accurate
+MAX_THREADS = 1_024  # torch.set_num_threads(100000) dies inside the OpenMP runtime
+
+
+def _check_ranges(min_time: float, threads: Optional[int]) -> None:
+    """Numbers a timing run would hang or crash on (nan, inf, 1e308 s; 100,000 threads), refused first."""
+    import math
+
+    from ..errors import UsageError
+
+    if not math.isfinite(min_time) or not 0 <= min_time <= MAX_MIN_TIME_S:
+        raise UsageError(f"--min-time must be a finite number of seconds from 0 to {MAX_MIN_TIME_S:g}, got {min_time:g}")
+    if threads is not None and threads > MAX_THREADS:
+        raise UsageError(f"--threads {threads:,} is too many (limit {MAX_THREADS:,})")
 
 
 @app.command()

@@ -138,7 +138,8 @@ def parse_profiles(text: str, filename: str) -> dict[str, DeviceProfile]:
     """User device profiles: ``devices: {NAME: {peak: {fp32: ...}, bandwidth: ..., description, source}}``."""
     from ..frontend.spec import NAME_RE, check_keys, expect_map
 
-    root = expect_map(load_yaml(text, filename), "a device profile file")
+    empty = "empty device profile file: expected a mapping with 'devices'"
+    root = expect_map(load_yaml(text, filename, empty), "a device profile file")
     check_keys(root, ("devices",), "a device profile file")
     if root.get("devices") is None:
         raise SpecError("a device profile file needs 'devices:'", root.loc)

@@ -41,6 +41,7 @@ from ..costmodel.roofline import BUILTIN, DeviceProfile, Roofline, Span, rooflin
 from ..errors import UsageError, did_you_mean
 from ..graph.build import INPUT, Graph
 from ..graph.segments import top_level_segments
+from .torch_deps import TORCH_ERRORS
 
 if TYPE_CHECKING:
     import torch
@@ -365,7 +366,6 @@ def torch_failure(e: BaseException, a: Analysis, options: ProfileOptions, doing:
     return UsageError(f"torch {torch.__version__} cannot run model '{graph.model}' {where}: {first}{hint}")
 
 
-TORCH_ERRORS = (RuntimeError, NotImplementedError, MemoryError)  # torch.OutOfMemoryError is a RuntimeError
 
 
 def profile_bytes(a: Analysis, options: ProfileOptions) -> int:

@@ -12,6 +12,14 @@ import importlib
 
 from ..errors import UsageError
 
+# What torch raises on a model it cannot build or run: a size overflow is a RuntimeError ("Storage size
+# calculation overflowed") or a TypeError (a stride past int64 on the meta device); an allocation failure
+# a RuntimeError or MemoryError (torch.OutOfMemoryError is a RuntimeError). verify and profile turn each
+# into a message and exit code 2.
+TORCH_ERRORS: tuple[type[BaseException], ...] = (
+    RuntimeError, NotImplementedError, MemoryError, ValueError, OverflowError, TypeError, IndexError,
+)
+
 INSTALL_HINT = "pip install torch==2.13.0 && pip install -e '.[torch]'"
 
 

@@ -21,11 +21,12 @@ from torch import nn
 
 from ..costmodel.analysis import Analysis, analyze
 from ..costmodel.memory import DEFAULT_MAX_BYTES, forward_bytes, human_bytes
+from ..errors import UsageError
 from ..graph.build import Graph, fmt_shape
 from ..units import human
 from .counters import FLOP_COUNTER, FVCORE, RUN, Convention, Explanation, Prediction, Status, explain
 from .torch_build import GraphModule, build_model, example_input
-from .torch_deps import check_device
+from .torch_deps import TORCH_ERRORS, check_device
 
 BYTES_PER_VALUE = 4  # float32
 
@@ -170,10 +171,32 @@ def verify_graph(graph: Graph, device: str = "cpu", max_bytes: int = DEFAULT_MAX
     analysis = analyze(graph)
     need = estimate_bytes(analysis)
     real = need <= max_bytes
-    skipped: dict[str, str] = {}
     # FlopCounterMode and shapes need no real arithmetic: on CPU they run on the meta device (fast,
     # no memory); on CUDA on the GPU. fvcore traces a real forward, which also gives the real shapes.
     counter_device = device if (device == "cuda" and real) else "meta"
+    try:
+        return _verify(graph, analysis, device, counter_device, need, real, max_bytes)
+    except TORCH_ERRORS as e:
+        raise _torch_failure(e, graph, device if real else counter_device, need, real) from None
+
+
+def _torch_failure(e: BaseException, graph: Graph, device: str, need: int, real: bool) -> UsageError:
+    """A torch error on a spec `analyze` accepts (a size past int64, an allocation that fails) as one line."""
+    text = str(e).strip()
+    first = text.splitlines()[0] if text else type(e).__name__
+    first = first if len(first) <= 300 else first[:299] + "…"
+    if real and (isinstance(e, MemoryError) or "DefaultCPUAllocator" in text or "out of memory" in text.lower()):
+        return UsageError(
+            f"model '{graph.model}': torch ran out of memory verifying it on {device} (a real forward needs about "
+            f"{human_bytes(need)}): {first}; lower --max-memory to check shapes and FlopCounterMode on the meta device"
+            f"{', or lower --batch' if graph.batch > 1 else ''}"
+        )
+    return UsageError(f"torch {torch.__version__} cannot run model '{graph.model}' on {device}: {first}")
+
+
+def _verify(graph: Graph, analysis: Analysis, device: str, counter_device: str, need: int, real: bool,
+            max_bytes: int) -> Report:
+    skipped: dict[str, str] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. torch's note on 'same' padding with even kernels
         meta_model = build_model(graph, counter_device)

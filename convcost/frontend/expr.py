@@ -21,6 +21,11 @@ from .source import shorten
 MAX_EXPR_CHARS = 400
 MAX_MAGNITUDE = 10**15
 MAX_STRING = 1_000  # characters of a string built by substitution or '+'
+# A built-in call, comparison or substitution over a list (or a long string) from 'vars' costs time in
+# proportion to its size: it is charged 1 work step per SIZE_PER_STEP items (a string: per 64 characters).
+SIZE_PER_STEP = 16
+
+Charge = Callable[[int], None]  # takes work steps; raises when the budget is spent (graph/build.py)
 
 _FULL_VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _FULL_EXPR = re.compile(r"\$\{(.*)\}", re.S)
@@ -106,7 +111,29 @@ _CMPOPS: dict[type, Callable[[Any, Any], bool]] = {
 }
 
 
-def substitute(text: str, env: Mapping[str, Any], loc: Loc) -> Any:
+_FLAT = {int, float, bool}
+
+
+def size_of(value: Any) -> int:
+    """How much work a value costs to compare, pass to min()/max() or format: its items, nested lists'
+    items, and 1 per 64 characters of its strings."""
+    if isinstance(value, list):
+        if set(map(type, value)) <= _FLAT:  # the usual list of numbers: its length (counted at C speed)
+            return len(value)
+        return len(value) + sum(size_of(x) for x in value if isinstance(x, (list, str)))
+    if isinstance(value, str):
+        return len(value) // 64
+    return 0
+
+
+def _charge_for(charge: Charge | None, *values: Any) -> None:
+    if charge is not None:
+        steps = sum(size_of(v) for v in values) // SIZE_PER_STEP
+        if steps:
+            charge(steps)
+
+
+def substitute(text: str, env: Mapping[str, Any], loc: Loc, charge: Charge | None = None) -> Any:
     """Resolve ``$name``/``${expr}`` in a string scalar.
 
     A string that is one whole reference yields the referenced value with its type (int, float,
@@ -117,13 +144,17 @@ def substitute(text: str, env: Mapping[str, Any], loc: Loc) -> Any:
         return _lookup(m.group(1), env, loc)
     m = _FULL_EXPR.fullmatch(text)
     if m and "${" not in m.group(1):
-        return evaluate(m.group(1), env, loc)
+        return evaluate(m.group(1), env, loc, charge)
 
     size = 0
 
     def piece(match: re.Match[str]) -> str:
         nonlocal size
-        value = evaluate(match.group(1), env, loc) if match.group(1) is not None else _lookup(match.group(2), env, loc)
+        if match.group(1) is not None:
+            value = evaluate(match.group(1), env, loc, charge)
+        else:
+            value = _lookup(match.group(2), env, loc)
+        _charge_for(charge, value)  # formatting a list costs its size
         out = str(value)
         size += len(out)
         if size > MAX_STRING:
@@ -150,8 +181,10 @@ def _parse(source: str) -> ast.expr:
         return ast.parse(source.strip(), mode="eval").body
 
 
-def evaluate(source: str, env: Mapping[str, Any], loc: Loc) -> Any:
-    """Evaluate one expression over ``env``; every failure is a :class:`SpecError` at ``loc``."""
+def evaluate(source: str, env: Mapping[str, Any], loc: Loc, charge: Charge | None = None) -> Any:
+    """Evaluate one expression over ``env``; every failure is a :class:`SpecError` at ``loc``.
+
+    ``charge`` is told the work steps of calls and comparisons over big values before they run."""
     if len(source) > MAX_EXPR_CHARS:
         raise SpecError(
             f"expression is longer than {MAX_EXPR_CHARS} characters (limit, see docs/limits.md); "
@@ -164,7 +197,7 @@ def evaluate(source: str, env: Mapping[str, Any], loc: Loc) -> Any:
         why = getattr(e, "msg", None) or str(e)
         raise SpecError(f"invalid expression '${{{source}}}': {why}", loc) from None
     try:
-        return _Eval(env, loc).visit(tree)
+        return _Eval(env, loc, charge).visit(tree)
     except SpecError:
         raise
     except ZeroDivisionError:
@@ -176,9 +209,10 @@ def evaluate(source: str, env: Mapping[str, Any], loc: Loc) -> Any:
 
 
 class _Eval:
-    def __init__(self, env: Mapping[str, Any], loc: Loc) -> None:
+    def __init__(self, env: Mapping[str, Any], loc: Loc, charge: Charge | None = None) -> None:
         self.env = env
         self.loc = loc
+        self.charge = charge
 
     def visit(self, node: ast.AST) -> Any:
         value = self._visit(node)
@@ -240,6 +274,7 @@ class _Eval:
             left = self.visit(node.left)
             for op, comparator in zip(node.ops, node.comparators):
                 right = self.visit(comparator)
+                _charge_for(self.charge, left, right)
                 if not _CMPOPS[type(op)](left, right):
                     return False
                 left = right
@@ -256,7 +291,9 @@ class _Eval:
                     f"available: {', '.join(sorted(FUNCTIONS))}",
                     self.loc,
                 )
-            return fn(*[self.visit(a) for a in node.args])
+            args = [self.visit(a) for a in node.args]
+            _charge_for(self.charge, *args)
+            return fn(*args)
         raise SpecError(
             f"unsupported syntax in expression: {shorten(ast.unparse(node))}; expressions take numbers, strings, "
             "variables, + - * / // % **, comparisons, and/or/not, 'a if c else b' and calls of "

@@ -6,6 +6,8 @@ under a node budget so "billion laughs" documents fail with a message instead of
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -80,10 +82,19 @@ def read_text(path: str | Path, kind: str = "YAML spec file", max_bytes: int = M
     if str(path) == "-":  # standard input, bounded like a file
         import sys
 
-        data = sys.stdin.buffer.read(max_bytes + 1)
+        if sys.stdin is None:  # `convcost analyze - <&-`: Python found descriptor 0 closed
+            raise SpecError("cannot read: standard input is closed", Loc("<stdin>"))
+        try:
+            data = sys.stdin.buffer.read(max_bytes + 1)
+        except (OSError, ValueError) as e:  # write-only, a directory, closed while reading
+            raise SpecError(f"cannot read: {getattr(e, 'strerror', None) or e}", Loc("<stdin>")) from None
         return _decode(data, "<stdin>", kind, max_bytes)
     p = Path(path)
     name = str(path)
+    if not name:  # Path('') is '.', a directory
+        from ..errors import UsageError
+
+        raise UsageError(f"'' is not a file name: expected a {kind}")
     if p.is_dir():
         raise SpecError(f"is a directory, expected a {kind}", Loc(name))
     try:
@@ -116,12 +127,50 @@ def load_json(path: str | Path, kind: str, what: str) -> tuple[Any, str]:
         raise SpecError(f"{what} JSON is nested too deeply", Loc(name)) from None
 
 
+def json_loc(text: str, name: str, path: tuple[str | int, ...]) -> Loc:
+    """Where the value at ``path`` (keys and list indices) starts in the JSON ``text``, as a location.
+
+    For error messages about a document that parsed: the walk decodes the siblings it steps over, so
+    it costs about one more parse; where the path leaves the document, the last value found is given.
+    """
+    import json
+
+    decoder = json.JSONDecoder()
+    ws = re.compile(r"[ \t\n\r]*")
+    pos = ws.match(text, 0).end()  # type: ignore[union-attr]
+    for step in path:
+        opener = "[" if isinstance(step, int) else "{"
+        if not text.startswith(opener, pos):
+            break
+        at, k, found = ws.match(text, pos + 1).end(), 0, None  # type: ignore[union-attr]
+        while at < len(text) and text[at] not in "]}":
+            key: object = k
+            if opener == "{":
+                key, at = decoder.raw_decode(text, at)
+                at = ws.match(text, at).end() + 1  # type: ignore[union-attr]  # past ':'
+                at = ws.match(text, at).end()  # type: ignore[union-attr]
+            if key == step:
+                found = at
+                break
+            _, at = decoder.raw_decode(text, at)
+            at = ws.match(text, at).end()  # type: ignore[union-attr]
+            if text.startswith(",", at):
+                at = ws.match(text, at + 1).end()  # type: ignore[union-attr]
+            k += 1
+        if found is None:
+            break
+        pos = found
+    line = text.count("\n", 0, pos) + 1
+    return Loc(name, line, pos - (text.rfind("\n", 0, pos) + 1) + 1)
+
+
 def _decode(data: bytes, name: str, kind: str, max_bytes: int) -> str:
     if len(data) > max_bytes:
         raise SpecError(
             f"file is larger than {max_bytes:,} bytes, the limit for a {kind} (see docs/limits.md)", Loc(name)
         )
-    for bom, encoding in ((b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+    boms = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+    for bom, encoding in boms:  # UTF-32's little-endian mark starts with UTF-16's: it is looked for first
         if data.startswith(bom):
             raise SpecError(f"file is {encoding}-encoded; save it as UTF-8", Loc(name, 1, 1))
     try:
@@ -201,13 +250,16 @@ def _compose(loader_type: type, text: str, filename: str) -> yaml.Node | None:
         loader.dispose()
 
 
-def load_yaml(text: str, filename: str) -> YNode:
-    """Parse one YAML document into located nodes."""
+EMPTY_SPEC = "empty spec: expected a mapping with 'models' (or 'input' and 'layers')"
+
+
+def load_yaml(text: str, filename: str, empty: str = EMPTY_SPEC) -> YNode:
+    """Parse one YAML document into located nodes; ``empty`` is the message for a document with nothing in it."""
     with paused_gc():
-        return _load_yaml(text, filename)
+        return _load_yaml(text, filename, empty)
 
 
-def _load_yaml(text: str, filename: str) -> YNode:
+def _load_yaml(text: str, filename: str, empty: str) -> YNode:
     try:
         try:
             root = _compose(_CLoader if _CParser is not None else _PyLoader, text, filename)
@@ -224,7 +276,7 @@ def _load_yaml(text: str, filename: str) -> YNode:
     except RecursionError:  # pragma: no cover - the composer's depth limit comes first
         raise SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels (limit, see docs/limits.md)", Loc(filename)) from None
     if root is None:
-        raise SpecError("empty spec: expected a mapping with 'models' (or 'input' and 'layers')", Loc(filename, 1, 1))
+        raise SpecError(empty, Loc(filename, 1, 1))
     return _Converter(filename).convert(root, 0)
 
 
@@ -272,6 +324,10 @@ _MAX_NUMBER_CHARS = 40  # longer integer literals are refused before Python conv
 
 
 _MISSING = object()
+# Numbers YAML 1.1 (PyYAML) and YAML 1.2 read differently (docs/spec.md): 1e-3 is text in 1.1, a number
+# in 1.2 (read as a number); 010 is 8 in 1.1 and 10 in 1.2, 1:30 is 90 in 1.1 and text in 1.2 (refused).
+_EXPONENT_FLOAT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+")
 
 
 def _tag(tag: str) -> str:
@@ -290,6 +346,13 @@ class _Converter:
     def loc(self, node: yaml.Node) -> Loc:
         return Loc(self.filename, node.start_mark.line + 1, node.start_mark.column + 1)
 
+    def cached_scalar(self, node: yaml.ScalarNode) -> Scalar:
+        key = (node.tag, node.value, node.style)  # the style: a quoted '1e-3' stays a string
+        value = self.values.get(key, _MISSING)
+        if value is _MISSING:
+            value = self.values[key] = self.scalar(node)
+        return value  # type: ignore[return-value]
+
     def convert(self, node: yaml.Node, depth: int) -> YNode:
         self.count += 1
         if self.count > MAX_NODES:
@@ -302,10 +365,7 @@ class _Converter:
             raise SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels (limit, see docs/limits.md)", self.loc(node))
         if type(node) is yaml.ScalarNode:
             mark = node.start_mark
-            value = self.values.get((node.tag, node.value), _MISSING)
-            if value is _MISSING:
-                value = self.values[(node.tag, node.value)] = self.scalar(node)
-            return YScalar(value, Loc(self.filename, mark.line + 1, mark.column + 1))  # type: ignore[arg-type]
+            return YScalar(self.cached_scalar(node), Loc(self.filename, mark.line + 1, mark.column + 1))
         if node.tag not in _COLLECTION_TAGS:
             raise SpecError(f"unsupported YAML tag '{_tag(node.tag)}'; specs use plain YAML only", self.loc(node))
         if id(node) in self.active:
@@ -315,6 +375,21 @@ class _Converter:
             return self.collection(node, depth)
         finally:
             self.active.discard(id(node))
+
+    def refuse_yaml11_number(self, node: yaml.ScalarNode) -> None:
+        text = shorten(node.value)
+        if ":" in node.value:
+            raise SpecError(
+                f"'{text}' is a base-60 number in YAML 1.1 (1:30 reads as 90) and text in YAML 1.2; write the number "
+                "itself, or quote it for text",
+                self.loc(node),
+            )
+        if node.tag.endswith(":int") and _LEADING_ZERO.fullmatch(node.value):
+            raise SpecError(
+                f"'{text}' is octal in YAML 1.1 (010 reads as 8) and decimal in YAML 1.2; write it without the leading "
+                "0, or quote it for text",
+                self.loc(node),
+            )
 
     def collection(self, node: yaml.Node, depth: int) -> YNode:
         if isinstance(node, yaml.SequenceNode):
@@ -329,7 +404,7 @@ class _Converter:
                 raise SpecError("YAML merge keys ('<<') are not supported; use a block with parameters", kloc)
             if not isinstance(knode, yaml.ScalarNode):
                 raise SpecError("mapping keys must be plain strings, got a list or mapping", kloc)
-            if not isinstance(self.scalar(knode), str):
+            if not isinstance(self.cached_scalar(knode), str):
                 raise SpecError(f"mapping keys must be plain strings, got '{shorten(knode.value)}'; quote it", kloc)
             key = str(knode.value)
             if key in items:
@@ -340,7 +415,13 @@ class _Converter:
 
     def scalar(self, node: yaml.ScalarNode) -> Scalar:
         if node.tag == "tag:yaml.org,2002:str":
+            if not node.style and _EXPONENT_FLOAT.fullmatch(node.value):  # plain (None, libyaml: ''): YAML 1.2 reads a number
+                number = float(node.value)
+                if math.isfinite(number):  # '1e999' stays text: messages quote it as written
+                    return number
             return str(node.value)
+        if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+            self.refuse_yaml11_number(node)
         if node.tag == "tag:yaml.org,2002:timestamp":
             raise SpecError(f"'{shorten(node.value)}' reads as a date; quote it if you mean a string", self.loc(node))
         plain = _PLAIN_SCALARS.get(node.tag)

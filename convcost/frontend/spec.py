@@ -19,6 +19,7 @@ from .source import YMap, YNode, YScalar, YSeq, load_yaml, read_text, shorten, t
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_NAME_CHARS = 100  # a name of a model, block, layer, branch, variable or parameter (docs/limits.md)
 
 # Structures: keyword -> the keys their mapping form accepts (besides name/repeat).
 STRUCTURES: dict[str, tuple[str, ...]] = {
@@ -146,7 +147,16 @@ def expect_list(node: YNode, what: str) -> YSeq:
 def expect_name(node: YNode, what: str) -> str:
     if not isinstance(node, YScalar) or not isinstance(node.value, str) or not NAME_RE.fullmatch(node.value):
         raise SpecError(f"{what} must be a name of letters, digits, '_' or '-', got {type_name(node)}", node.loc)
+    check_name_length(node.value, what, node.loc)
     return node.value
+
+
+def check_name_length(name: str, what: str, loc: Loc) -> None:
+    """Names are copied into every layer's dotted name and every output row: they are kept short."""
+    if len(name) > MAX_NAME_CHARS:
+        raise SpecError(
+            f"{what} is longer than {MAX_NAME_CHARS} characters (limit, see docs/limits.md): '{shorten(name)}'", loc
+        )
 
 
 MODEL_KEYS = ("input", "layers", "vars", "description", "budget")
@@ -184,7 +194,7 @@ class _Parser:
                 models[mname] = self.model(mname, expect_map(mnode, f"model '{mname}'"), mmap.keys[mname])
         elif root.get("layers") is not None or root.get("input") is not None:
             stem = Path(self.filename).stem
-            mname = stem if NAME_RE.fullmatch(stem) else "model"
+            mname = stem if NAME_RE.fullmatch(stem) and len(stem) <= MAX_NAME_CHARS else "model"
             single = YMap(
                 {k: v for k, v in root.items.items() if k in MODEL_KEYS},
                 {k: v for k, v in root.keys.items() if k in MODEL_KEYS},
@@ -201,6 +211,7 @@ class _Parser:
         for key, kloc in vmap.keys.items():
             if not VAR_RE.fullmatch(key):
                 raise SpecError(f"variable name '{shorten(key)}' must be letters, digits and '_'", kloc)
+            check_name_length(key, "a variable name", kloc)
             if key in RESERVED_VARS:
                 raise SpecError(f"'{key}' is a reserved variable name (set by convcost); choose another name", kloc)
         return vmap
@@ -260,6 +271,7 @@ class _Parser:
                 param_locs[pname] = pmap.keys[pname]
                 params[pname] = None if isinstance(default, YScalar) and default.value is None else default
         for pname, ploc in param_locs.items():
+            check_name_length(pname, "a parameter name", ploc)
             if not VAR_RE.fullmatch(pname) or pname in RESERVED_VARS or pname in ITEM_KEYS:
                 raise SpecError(
                     f"'{shorten(pname)}' cannot be a parameter name (it must be letters, digits and '_', and not one of "

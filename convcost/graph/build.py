@@ -18,13 +18,14 @@ from typing import Any
 from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..frontend.expr import substitute
 from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten, type_name
-from ..frontend.spec import ITEM_KEYS, NAME_RE, Branch, Item, ModelSpec, SpecFile
+from ..frontend.spec import ITEM_KEYS, NAME_RE, Branch, Item, ModelSpec, SpecFile, check_name_length
 from ..ops.macros import MACROS
 from ..ops.registry import ArgError, NoArgs, OpRule, Shape, ShapeError, _show, pos_int
 from ..ops.registry import rule as op_rule
 from ..util.gcpause import paused_gc
 
 INPUT = -1
+INPUT_NAME = "input"  # how outputs name the model input (JSON 'inputs'): no top-level layer may take it
 MAX_LAYERS = 50_000  # the largest CNNs have a few thousand; rendering 50,000 takes seconds
 MAX_REPEAT = 10_000
 MAX_BATCH = 1_000_000
@@ -36,6 +37,8 @@ MAX_NESTING = 64
 # memory of building AND analysing/rendering a graph whatever the spec does (docs/limits.md).
 MAX_STEPS = 1_000_000
 ITERATION_STEPS = 4
+LIST_ITEMS_PER_STEP = 2  # building a list value from the spec: 1 step per 2 items
+NAME_CHARS_PER_STEP = 8  # an emitted layer's dotted name is kept and printed several times: 1 step per 8 characters
 
 
 @dataclass(frozen=True)
@@ -208,9 +211,11 @@ class _Builder:
         if isinstance(node, YScalar):
             if isinstance(node.value, str) and "$" in node.value:
                 self.spend(1 + len(node.value) // 2, node.loc)  # evaluating costs ~0.7 µs per character
-                return substitute(node.value, env, node.loc)
+                # calls and comparisons over big lists cost their size (expr.SIZE_PER_STEP)
+                return substitute(node.value, env, node.loc, lambda steps: self.spend(steps, node.loc))
             return node.value
         if isinstance(node, YSeq):
+            self.spend(len(node.items) // LIST_ITEMS_PER_STEP, node.loc)  # a list is built again at every use
             return [self.value(n, env) for n in node.items]
         raise SpecError("expected a number, string, boolean or list here, got a mapping", node.loc)
 
@@ -244,6 +249,13 @@ class _Builder:
             if not isinstance(value, str) or not NAME_RE.fullmatch(value):
                 raise SpecError(
                     f"layer name must be letters, digits, '_' or '-', got {type_name(item_name)}", item_name.loc
+                )
+            check_name_length(value, "layer name", item_name.loc)
+            if value == INPUT_NAME and not frame.path:
+                raise SpecError(
+                    f"layer name '{INPUT_NAME}' is reserved at the top level: it names the model's input (as in the "
+                    "JSON 'inputs' lists); choose another name",
+                    item_name.loc,
                 )
             if value in frame.taken:
                 first = frame.taken[value]
@@ -455,8 +467,9 @@ class _Builder:
                 f"model has more than {MAX_LAYERS:,} layers (limit, see docs/limits.md); lower 'repeat' counts",
                 item.loc,
             )
-        self.spend(1 + len(path), item.loc)  # analysis and renderers do work per scope level of each layer
         full = ".".join((*path, name))
+        # analysis and renderers do work per scope level of each layer, and hold and print its dotted name
+        self.spend(1 + len(path) + len(full) // NAME_CHARS_PER_STEP, item.loc)
         in_shapes = tuple(self.shape_of(i) for i in inputs)
         try:
             shape = rule.shape(args, in_shapes)

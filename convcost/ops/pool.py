@@ -33,7 +33,8 @@ def _window_shape(kind: str, a: PoolArgs, shape: Shape) -> Shape:
 
 def _window_cost(a: PoolArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
     n = batch * out[0] * out[1] * out[2]
-    return Cost(pool_ops=n * a.kernel[0] * a.kernel[1], activations=n)  # one op per window element
+    # one op per element of every window, padding and ceil-mode overhang included (docs/conventions.md)
+    return Cost(pool_ops=n * a.kernel[0] * a.kernel[1], activations=n)
 
 
 @op("maxpool", category="pool", args=PoolArgs)
@@ -69,8 +70,29 @@ class AdaptiveArgs:
 
 
 def adaptive_window_total(size: int, out: int) -> int:
-    """Sum of the window lengths torch's adaptive pooling uses along one axis."""
-    return sum(-(-((i + 1) * size) // out) - (i * size) // out for i in range(out))
+    """Sum of the window lengths torch's adaptive pooling uses along one axis.
+
+    Window i covers [floor(i·size/out), ceil((i+1)·size/out)); the sum of the ends minus the sum of
+    the starts, each a floor sum computed in O(log) steps (an output of 10^9 costs no time).
+    """
+    ends = _floor_sum(out, out, size, size + out - 1)  # ceil((i+1)·size/out) = floor((i·size + size + out-1)/out)
+    return ends - _floor_sum(out, out, size, 0)
+
+
+def _floor_sum(n: int, m: int, a: int, b: int) -> int:
+    """sum(floor((a·i + b) / m) for i in range(n)) for n, m ≥ 1 and a, b ≥ 0 (the Euclid-like reduction)."""
+    total = 0
+    while True:
+        if a >= m:
+            total += (n - 1) * n // 2 * (a // m)
+            a %= m
+        if b >= m:
+            total += n * (b // m)
+            b %= m
+        y_max = a * n + b
+        if y_max < m:
+            return total
+        n, b, m, a = y_max // m, y_max % m, a, m
 
 
 def _adaptive_cost(a: AdaptiveArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.console import Console
@@ -13,6 +12,7 @@ from .. import __version__
 from ..costmodel.compare import Comparison, Entry, change_pct
 from ..costmodel.cost import METRICS, TITLES, Cost, metric
 from ..units import human
+from . import strict_json
 from .grid import Grid
 from .markdown import escape
 
@@ -207,4 +207,4 @@ def render_compare_json(comp: Comparison, depth: int = 1, latency: list[dict[str
     }
     if latency is not None:
         doc["latency"] = latency
-    return json.dumps(doc, indent=2) + "\n"
+    return strict_json.dumps(doc) + "\n"

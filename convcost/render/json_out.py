@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import __version__
 from ..costmodel.analysis import Analysis
-from ..graph.build import INPUT, Graph
+from ..graph.build import INPUT, INPUT_NAME, Graph
 
 SCHEMA = "convcost.analyze/1"
 
@@ -19,7 +19,7 @@ def shape_list(graph: Graph, shape: tuple[int, ...]) -> list[int]:
 def model_dict(a: Analysis) -> dict[str, Any]:
     g = a.graph
     names = {n.index: n.name for n in g.nodes}
-    names[INPUT] = "input"
+    names[INPUT] = INPUT_NAME
     return {
         "name": g.model,
         "file": g.file,
@@ -70,5 +70,9 @@ def _dump(value: Any, indent: int) -> str:
     if isinstance(value, list) and value and isinstance(value[0], dict):
         if _expands(value[0]):
             return "[\n" + ",\n".join(inner + _dump(v, indent + 1) for v in value) + "\n" + pad + "]"
-        return "[\n" + ",\n".join(inner + json.dumps(v, ensure_ascii=False) for v in value) + "\n" + pad + "]"
-    return json.dumps(value, ensure_ascii=False)
+        return "[\n" + ",\n".join(inner + _scalar_json(v) for v in value) + "\n" + pad + "]"
+    return _scalar_json(value)
+
+
+def _scalar_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)  # every count is an integer: never Infinity/NaN

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from ..costmodel.analysis import Analysis, Row
+from ..errors import escape_controls
 from ..graph.build import fmt_shape
 from ..units import human
 from .text import batched, md_paragraph
 
 
 def escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    """Text for a markdown table cell or heading: one line, control characters escaped, no HTML."""
+    return escape_controls(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def pct(part: int, whole: int) -> str:

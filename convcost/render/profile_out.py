@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -14,8 +13,9 @@ from ..costmodel.memory import DTYPE_BYTES, human_bytes
 from ..costmodel.roofline import Span
 from ..crosscheck.profiling import Measured, ModelProfile, ProfileRun, Timing
 from ..units import human
+from . import strict_json
 from .grid import Grid
-from .text import batched, in_out, plural
+from .text import batched, in_out, one_line, plural
 
 SCHEMA = "convcost.profile/1"
 
@@ -46,7 +46,7 @@ def measured_cells(t: Timing | None) -> list[str]:
 def header_lines(run: ProfileRun) -> list[str]:
     hw = run.hardware
     lines = [
-        f"roofline: {hw.description} ({hw.name}): peak {hw.peak_for(run.peak_dtype) / 1e12:.3g} TFLOP/s "
+        f"roofline: {one_line(hw.description)} ({one_line(hw.name)}): peak {hw.peak_for(run.peak_dtype) / 1e12:.3g} TFLOP/s "
         f"{run.peak_dtype}, {hw.bandwidth / 1e9:,.0f} GB/s; ridge {hw.ridge(run.peak_dtype):.1f} FLOP/B",
     ]
     env = run.environment
@@ -266,7 +266,7 @@ def render_json(run: ProfileRun) -> str:
         },
         "models": [model_dict(m) for m in run.models],
     }
-    return json.dumps(doc, indent=2) + "\n"
+    return strict_json.dumps(doc) + "\n"
 
 
 # ---- compare --profile ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 from ..costmodel.analysis import Analysis
 from ..costmodel.compare import labels_for, make_comparison
 from ..costmodel.cost import Cost
+from ..errors import escape_controls
 from ..units import human
 from .compare_out import headline, markdown_blocks, markdown_changes, markdown_totals
 from .markdown import escape, layer_table, pct
@@ -28,7 +29,7 @@ class ReportOptions:
 
 def code(text: str) -> str:
     """An inline code span outside tables (its content is shown literally, so nothing is escaped)."""
-    text = text.replace("\n", " ")
+    text = escape_controls(text)
     if "`" not in text:
         return f"`{text}`"
     return f"`` {text} ``"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -13,6 +12,7 @@ from .. import __version__
 from ..crosscheck.counters import CONVENTIONS, RUN, Explanation, Status
 from ..graph.build import fmt_shape
 from ..units import human
+from . import strict_json
 from .text import batched
 
 if TYPE_CHECKING:
@@ -220,4 +220,4 @@ def report_dict(r: Report) -> dict[str, Any]:
 def render_json(reports: list[Report]) -> str:
     doc = {"schema": SCHEMA, "convcost": __version__, "ok": all(r.ok for r in reports),
            "models": [report_dict(r) for r in reports]}
-    return json.dumps(doc, indent=2) + "\n"
+    return strict_json.dumps(doc) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -17,6 +18,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     A failure (missing directory, no permission, disk full) raises ConvcostError naming the path.
     A symlink is written through (the link stays a link); a path that exists but is not a regular
     file (a FIFO, /dev/stdout, a device) is written into directly, never replaced by a file.
+    Permissions are respected as `cp` or `echo >` would: a file the user may not write is refused
+    (even though the directory would let it be replaced), and the new file keeps the old one's mode,
+    owner and group; where it cannot (another user's file that this one may write), it is written in
+    place, as `cp` does.
     """
     target = Path(path)
     if target.is_symlink():  # write through the link to its file, and keep the link
@@ -31,6 +36,14 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         except OSError as e:
             raise ConvcostError(f"cannot write: {e.strerror or e}", Loc(str(path))) from None
         return
+    try:
+        old = target.stat()
+    except FileNotFoundError:
+        old = None
+    except OSError as e:
+        raise ConvcostError(f"cannot write: {e.strerror or e}", Loc(str(path))) from None
+    if old is not None and not os.access(target, os.W_OK):  # a read-only file stays, as with `cp` or `echo >`
+        raise ConvcostError(f"cannot write: {os.strerror(errno.EACCES)}", Loc(str(path)))
     tmp_name: str | None = None
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
@@ -38,9 +51,15 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        try:
-            mode = target.stat().st_mode & 0o777
-        except FileNotFoundError:
+        if old is not None:  # the replacement keeps the old file's mode, and its owner and group where allowed
+            mode = old.st_mode & 0o7777
+            if _owner(tmp_name) != (old.st_uid, old.st_gid) and not _chown(tmp_name, old):
+                os.unlink(tmp_name)  # not allowed to give it that owner or group: write in place, as `cp` does
+                tmp_name = None
+                with open(target, "w", encoding="utf-8", newline="") as fh:
+                    fh.write(text)
+                return
+        else:
             umask = os.umask(0)
             os.umask(umask)
             mode = 0o666 & ~umask
@@ -55,3 +74,17 @@ def atomic_write_text(path: str | Path, text: str) -> None:
                 os.unlink(tmp_name)
             except OSError:
                 pass
+
+
+def _owner(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_uid, st.st_gid
+
+
+def _chown(path: str, old: os.stat_result) -> bool:
+    """Give ``path`` the owner (only root can) and group of ``old``; False where that is not permitted."""
+    try:
+        os.chown(path, old.st_uid if os.geteuid() == 0 else -1, old.st_gid)
+    except PermissionError:
+        return False
+    return _owner(path) == (old.st_uid, old.st_gid)

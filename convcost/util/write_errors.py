@@ -2,7 +2,8 @@
 
 ``convcost roofline SPEC > /dev/full`` (or a full disk, or a file over its size limit) fails in
 the middle of writing. :func:`write_errors` wraps a command: it flushes stdout before the command
-returns, so buffered output fails inside it, and turns ENOSPC/EDQUOT/EFBIG into a UsageError
+returns, so buffered output fails inside it, and turns ENOSPC/EDQUOT/EFBIG (and EBADF/EIO: a stdout
+that is closed, see util/streams.py, or opened read-only) into a UsageError
 (``convcost: error: cannot write the output: No space left on device``, exit 2; the caller's
 ``user_errors`` prints it). stdout is then pointed at /dev/null so that Python's own flush at exit
 does not print a second error.
@@ -26,7 +27,8 @@ from ..errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+# disk full, quota, file too large; a stdout that is closed (util/streams.py) or opened read-only; I/O error
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EBADF, errno.EIO})
 
 
 def _silence_stdout() -> None:
