@@ -160,7 +160,8 @@ def test_random_specs_verify_exactly() -> None:
     seen = Acceptance()
     ops: set[str] = set()
 
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    # derandomize: CI must not depend on luck for the op-coverage assertion below (a fixed, reproducible draw)
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
     @given(specs())
     def verify_matches(text: str) -> None:
         try:
