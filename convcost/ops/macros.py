@@ -12,7 +12,7 @@ from typing import Any
 
 from .basic import BatchNormArgs
 from .conv import ConvArgs, same_padding, spatial_check
-from .registry import REGISTRY, NoArgs, Shape, arg, boolean, choice, optional, padding, pair, pos_int
+from .registry import REGISTRY, ArgError, Shape, _show, arg, boolean, optional, padding, pair, pos_int
 
 Expansion = list[tuple[str, str, Any]]
 
@@ -75,7 +75,12 @@ def _depthwise(a: DepthwiseArgs, shape: Shape) -> Expansion:
     return [("depthwise", "conv", _depthwise_conv(a, spatial_check("depthwise", shape)[0]))]
 
 
-ACTIVATIONS = ("relu", "relu6", "silu", "hardswish", "gelu", "sigmoid", "tanh")
+def activation(value: Any) -> str:
+    """The name of a registered activation (the ones the definitions register, whatever they are)."""
+    names = [name for name, rule in REGISTRY.items() if rule.category == "activation"]
+    if value not in names:
+        raise ArgError(f"must be one of {', '.join(names)}, got {_show(value)}")
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ class SeparableArgs:
     dilation: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "depthwise dilation"))
     bias: bool | None = field(default=None, metadata=arg(optional(boolean), "conv biases (default: not bn)"))
     bn: bool = field(default=False, metadata=arg(boolean, "batchnorm after each conv"))
-    act: str | None = field(default=None, metadata=arg(optional(choice(*ACTIVATIONS)), "activation after each conv"))
+    act: str | None = field(default=None, metadata=arg(optional(activation), "activation after each conv (default: none)"))
 
 
 @macro("dwsep", SeparableArgs, "Depthwise-separable conv: depthwise k×k then pointwise 1×1 (MobileNet).")
@@ -104,5 +109,5 @@ def _separable(a: SeparableArgs, shape: Shape) -> Expansion:
         if a.bn:
             out.append(("bn", "batchnorm", BatchNormArgs()))
         if a.act:
-            out.append((a.act, a.act, NoArgs()))
+            out.append((a.act, a.act, REGISTRY[a.act].args()))
     return out
