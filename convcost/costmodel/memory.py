@@ -3,7 +3,7 @@
 No torch here. The model of a layer is "unfused, every tensor through main memory": a layer reads
 each of its inputs once, reads its weights once and writes its output once, all in one dtype
 (fp32/fp16/bf16/int8; for int8 the int32 accumulators and scales are ignored). Ops that torch
-runs as views or as the identity (flatten, identity, dropout in eval) move nothing and allocate
+runs as views or as the identity (op categories identity and reshape) move nothing and allocate
 nothing: their output shares the input's storage.
 
 Activation memory walks the graph in its (topological) order. A tensor lives from the layer that
@@ -11,13 +11,9 @@ makes it to its last reader, so the inputs of a residual add or a concat stay al
 branches in between. The model input is owned by the caller and stays alive throughout.
 
 For training, ``training_saved_bytes`` is what autograd keeps for the backward pass, following
-what torch's backward formulas save, as each op's definition states it (``saves`` and
-``saved_extra``, convcost/ops/): conv/linear/norm/pool save their input (except an average pool to
-1×1, which torch runs as a mean that needs only the shape), ReLU/sigmoid/tanh their output, other
-activations their input, multiply both inputs, add/concat/views nothing; plus maxpool's int64
-indices, batch norm's per-channel mean and inverse std (fp32) and dropout's mask (torch's CPU
-dropout multiplies by a noise tensor of the activation dtype; CUDA's fused kernel keeps a 1-byte
-mask instead). Tensors saved by several layers count once. Parameters and gradients are not
+what torch's backward formulas save, as each op's definition states it (``saves``: its inputs, its
+output or nothing; ``saved_extra``: tensors besides, such as indices, statistics or masks; see
+convcost/ops/). Tensors saved by several layers count once. Parameters and gradients are not
 activations and are not counted. The count assumes every layer is on the gradient path (the first
 layer has weights).
 """
@@ -140,8 +136,7 @@ class LayerTraffic:
 def weights_read(lc: LayerCost) -> int:
     """Elements of weights a layer reads at inference: parameters plus running statistics.
 
-    Some buffers inference never reads (batch norm's ``num_batches_tracked``): the op's
-    ``unread_buffers``.
+    Buffers inference never reads (a step counter) are the op's ``unread_buffers``.
     """
     return lc.cost.params + lc.cost.buffers - lc.node.rule.unread_buffers
 

@@ -11,9 +11,9 @@ Sources (read, not guessed):
 - torch 2.13 ``torch/utils/flop_counter.py`` (``flop_registry``: mm/addmm/bmm/convolution/attention).
 - ptflops 0.7.5 ``ptflops/pytorch_ops.py``: ``MODULES_MAPPING`` (module hooks of the pytorch
   backend) and ``FUNCTIONAL_MAPPING``, the torch functionals it patches by default
-  (``count_functional=True``): F.relu, F.gelu, F.silu and the pooling functionals. A module that
-  calls a patched functional (nn.ReLU → F.relu, nn.MaxPool2d → F.max_pool2d...) is counted twice,
-  once by its hook and once by the patch; that is what ptflops reports, so it is what is modelled.
+  (``count_functional=True``): some activations' and the pooling functionals. A module that calls
+  a patched functional is counted twice, once by its hook and once by the patch; that is what
+  ptflops reports, so it is what is modelled.
 - thop 0.1.1 ``thop/profile.py`` ``register_hooks`` with ``thop/vision/basic_hooks.py``.
 These two are *modelled*, not run by ``verify`` (convcost does not depend on them); the test suite
 runs both, when installed (the dev extra), and checks every model here against them exactly.

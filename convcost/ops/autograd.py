@@ -1,8 +1,8 @@
 """What an op's backward keeps for training: the facts costmodel/memory.py sums (no torch here).
 
 Following torch's backward formulas (tools/autograd/derivatives.yaml): an op saves its inputs, its
-output (ReLU, sigmoid, tanh compute their derivative from the result) or nothing, and some keep
-extra tensors besides (maxpool's indices, batch norm's statistics, dropout's mask).
+output (where the derivative is computed from the result) or nothing, and some keep extra tensors
+besides (indices, statistics, masks): each definition says which.
 """
 
 from __future__ import annotations

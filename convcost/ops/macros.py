@@ -23,16 +23,17 @@ class Macro:
     args: type
     expand: Callable[[Any, Shape], Expansion]
     summary: str
+    notes: str = ""  # more for docs/spec.md's op table
 
 
 MACROS: dict[str, Macro] = {}
 
 
-def macro(name: str, args: type, summary: str) -> Callable[[Callable[[Any, Shape], Expansion]], None]:
+def macro(name: str, args: type, summary: str, notes: str = "") -> Callable[[Callable[[Any, Shape], Expansion]], None]:
     def deco(fn: Callable[[Any, Shape], Expansion]) -> None:
         if name in MACROS or name in REGISTRY:
             raise ValueError(f"op '{name}' is already registered")
-        MACROS[name] = Macro(name, args, fn, summary)
+        MACROS[name] = Macro(name, args, fn, summary, notes)
 
     return deco
 
@@ -70,7 +71,11 @@ def _depthwise_conv(a: DepthwiseArgs, c: int) -> ConvArgs:
     )
 
 
-@macro("depthwise", DepthwiseArgs, "Depthwise convolution: groups = in_channels.")
+@macro(
+    "depthwise", DepthwiseArgs, "Depthwise convolution: groups = in_channels.",
+    "The default padding keeps the size for odd kernels; an even kernel loses one row and column "
+    "(`padding: same` keeps it, as torch does).",
+)
 def _depthwise(a: DepthwiseArgs, shape: Shape) -> Expansion:
     return [("depthwise", "conv", _depthwise_conv(a, spatial_check("depthwise", shape)[0]))]
 
@@ -97,7 +102,10 @@ class SeparableArgs:
     act: str | None = field(default=None, metadata=arg(optional(activation), "activation after each conv (default: none)"))
 
 
-@macro("dwsep", SeparableArgs, "Depthwise-separable conv: depthwise k×k then pointwise 1×1 (MobileNet).")
+@macro(
+    "dwsep", SeparableArgs, "Depthwise-separable conv: depthwise k×k then pointwise 1×1 (MobileNet).",
+    "Each conv optionally followed by BN and the activation; opens a scope.",
+)
 def _separable(a: SeparableArgs, shape: Shape) -> Expansion:
     c = spatial_check("dwsep", shape)[0]
     bias = (not a.bn) if a.bias is None else a.bias
