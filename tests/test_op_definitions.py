@@ -21,9 +21,8 @@ from typer.testing import CliRunner
 from convcost.cli import app
 from convcost.costmodel.cost import Cost
 from convcost.ops import REGISTRY
-from convcost.ops.autograd import Saves
 from convcost.ops.counting import Counted, Counting, Prediction
-from convcost.ops.registry import NoArgs, NodeLike, OpRule, Shape, arg, pos_int, register, unregister
+from convcost.ops.registry import NoArgs, NodeLike, OpRule, Saves, Shape, arg, pos_int, register, unregister
 from convcost.render import ops_table
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from ..errors import UsageError, did_you_mean
 from ..graph.build import INPUT, Graph, Node
-from ..ops.autograd import Saves
+from ..ops.registry import Saves
 from ..ops.shapes import numel
 from .analysis import Analysis, LayerCost
 

@@ -9,10 +9,9 @@ activation is adding a row.
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..costmodel.cost import Cost
-from .autograd import Saves
 from .counting import (
     FVCORE_IGNORED,
     FVCORE_UNSUPPORTED,
@@ -24,7 +23,7 @@ from .counting import (
     Prediction,
     out_elements,
 )
-from .registry import BuildFn, NoArgs, NodeLike, OpRule, Shape, arg, number, register
+from .registry import BuildFn, NoArgs, NodeLike, OpRule, Saves, Shape, arg, number, register
 from .shapes import numel
 
 if TYPE_CHECKING:
@@ -33,12 +32,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LeakyArgs:
+    """Arguments of `leaky_relu` (in torch.nn.LeakyReLU's order)."""
+
     slope: float = field(default=0.01, metadata=arg(number, "negative slope"))
 
 
-@dataclass(frozen=True)
-class Activation:
-    """One row of the table."""
+class Activation(NamedTuple):
+    """One row of the table (a NamedTuple: cheap to create at start-up, see counting.py)."""
 
     name: str
     summary: str

@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
-from .autograd import Saves
 from .counting import FVCORE_IGNORED, PTFLOPS_BIAS_WHY, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
-from .registry import NoArgs, NodeLike, Shape, ShapeError, arg, boolean, op, pos_float, pos_int, probability
+from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, arg, boolean, op, pos_float, pos_int, probability
 from .shapes import fmt_shape, numel
 
 if TYPE_CHECKING:
@@ -19,6 +18,8 @@ STAT_BYTES = 4  # batch norm saves its batch mean and inverse std in fp32
 
 @dataclass(frozen=True)
 class LinearArgs:
+    """Arguments of `linear`."""
+
     out: int = field(metadata=arg(pos_int, "output features"))
     bias: bool = field(default=True, metadata=arg(boolean, "learnable bias"))
 
@@ -71,6 +72,8 @@ class Linear:
 
 @dataclass(frozen=True)
 class BatchNormArgs:
+    """Arguments of `batchnorm` (those of torch.nn.BatchNorm2d)."""
+
     eps: float = field(default=1e-5, metadata=arg(pos_float, "epsilon"))
     momentum: float = field(default=0.1, metadata=arg(probability, "running-stats momentum"))
     affine: bool = field(default=True, metadata=arg(boolean, "learnable scale and shift"))
@@ -145,6 +148,8 @@ class _PassThrough:
 
 @dataclass(frozen=True)
 class DropoutArgs:
+    """Arguments of `dropout`."""
+
     p: float = field(default=0.5, metadata=arg(probability, "drop probability (training only)"))
 
 

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
-from .autograd import Saves
 from .counting import PTFLOPS_BIAS_WHY, Counted, Counting, Prediction
-from .registry import NodeLike, Shape, ShapeError, arg, boolean, op, padding, pair, pos_int
+from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, op, padding, pair, pos_int
 from .shapes import fmt_shape
 
 if TYPE_CHECKING:
@@ -21,6 +20,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ConvArgs:
+    """Arguments of `conv` (each field's metadata: its converter and doc)."""
+
     out: int = field(metadata=arg(pos_int, "output channels"))
     kernel: tuple[int, int] = field(metadata=arg(pair(pos_int), "kernel size, k or [kh, kw]"))
     stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "stride"))

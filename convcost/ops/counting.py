@@ -11,8 +11,7 @@ machinery that runs these predictions; the sources it models are listed there.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .shapes import numel
 
@@ -21,8 +20,11 @@ if TYPE_CHECKING:
     from .registry import NodeLike
 
 
-@dataclass(frozen=True)
-class Prediction:
+# These records are NamedTuples, not dataclasses: every process that imports the ops creates them,
+# and a NamedTuple class costs a tenth of a frozen dataclass to create (start-up time of `analyze`).
+
+
+class Prediction(NamedTuple):
     """What one counter reports for one layer.
 
     ``value`` None: the counter cannot see this layer (it reports nothing for it, or counts it as
@@ -45,8 +47,7 @@ class Prediction:
 PredictFn = Callable[["NodeLike", "Cost", int], Prediction]
 
 
-@dataclass(frozen=True)
-class Counted:
+class Counted(NamedTuple):
     """One counter's convention for one op: ``predict(node, cost, batch)``, and for ``--explain`` why
     its number differs from conv+linear MACs (``why`` explains the part ``part``; '' = the op's category)."""
 
@@ -102,8 +103,7 @@ THOP_ZERO = Counted(_thop_zero)  # registered as thop's zero_ops
 PTFLOPS_BIAS_WHY = "ptflops adds conv bias per output element and linear bias per output feature and sample"
 
 
-@dataclass(frozen=True)
-class Counting:
+class Counting(NamedTuple):
     """How counters see one op. ``category`` '' is filled with the op's name when it is registered."""
 
     aten: str | None  # the aten op the op's module runs (what fvcore's trace shows); None: none at all

@@ -11,9 +11,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..costmodel.cost import Cost
-from .autograd import Saves
 from .counting import FVCORE_IGNORED, Counting
-from .registry import NoArgs, NodeLike, Shape, ShapeError, op
+from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, op
 from .shapes import fmt_shape, numel
 
 if TYPE_CHECKING:

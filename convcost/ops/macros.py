@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .basic import BatchNormArgs
 from .conv import ConvArgs, same_padding, spatial_check
@@ -17,8 +17,7 @@ from .registry import REGISTRY, ArgError, Shape, _show, arg, boolean, optional, 
 Expansion = list[tuple[str, str, Any]]
 
 
-@dataclass(frozen=True)
-class Macro:
+class Macro(NamedTuple):  # a NamedTuple, like ops/counting.py's records: cheap to create at start-up
     name: str
     args: type
     expand: Callable[[Any, Shape], Expansion]
@@ -40,6 +39,8 @@ def macro(name: str, args: type, summary: str, notes: str = "") -> Callable[[Cal
 
 @dataclass(frozen=True)
 class PointwiseArgs:
+    """Arguments of the `pointwise` sugar."""
+
     out: int = field(metadata=arg(pos_int, "output channels"))
     stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "stride"))
     groups: int = field(default=1, metadata=arg(pos_int, "groups"))
@@ -53,6 +54,8 @@ def _pointwise(a: PointwiseArgs, shape: Shape) -> Expansion:
 
 @dataclass(frozen=True)
 class DepthwiseArgs:
+    """Arguments of the `depthwise` sugar."""
+
     kernel: tuple[int, int] = field(default=(3, 3), metadata=arg(pair(pos_int), "kernel size"))
     stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "stride"))
     padding: tuple[int, int] | str | None = field(
@@ -90,6 +93,8 @@ def activation(value: Any) -> str:
 
 @dataclass(frozen=True)
 class SeparableArgs:
+    """Arguments of the `dwsep` sugar."""
+
     out: int = field(metadata=arg(pos_int, "output channels of the pointwise conv"))
     kernel: tuple[int, int] = field(default=(3, 3), metadata=arg(pair(pos_int), "depthwise kernel size"))
     stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "depthwise stride"))

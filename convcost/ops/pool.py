@@ -6,10 +6,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
-from .autograd import Saves
 from .conv import conv_out_size, spatial_check
 from .counting import THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
-from .registry import NodeLike, Shape, ShapeError, arg, boolean, nonneg_int, op, optional, pair, pos_int
+from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, nonneg_int, op, optional, pair, pos_int
 from .shapes import numel
 
 if TYPE_CHECKING:
@@ -20,6 +19,8 @@ INDEX_BYTES = 8  # maxpool's saved indices are int64
 
 @dataclass(frozen=True)
 class PoolArgs:
+    """Arguments of `maxpool` (and, with one more, `avgpool`)."""
+
     kernel: tuple[int, int] = field(metadata=arg(pair(pos_int), "window size"))
     stride: tuple[int, int] | None = field(default=None, metadata=arg(optional(pair(pos_int)), "stride (default: kernel)"))
     padding: tuple[int, int] = field(default=(0, 0), metadata=arg(pair(nonneg_int), "padding per side"))
@@ -88,6 +89,8 @@ class MaxPool:
 
 @dataclass(frozen=True)
 class AvgPoolArgs(PoolArgs):
+    """Arguments of `avgpool`."""
+
     count_include_pad: bool = field(default=True, metadata=arg(boolean, "count padding in the average"))
 
 
@@ -125,6 +128,8 @@ class AvgPool:
 
 @dataclass(frozen=True)
 class AdaptiveArgs:
+    """Arguments of `adaptive_avgpool`."""
+
     out: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "output size [h, w]"))
 
 

@@ -16,11 +16,11 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..costmodel.cost import Cost
 from ..frontend.source import shorten
-from .autograd import ExtraBytesFn, Saves, SavesFn, no_extra
 from .counting import Counting
 from .shapes import Shape
 
@@ -68,6 +68,24 @@ class NodeLike(Protocol):
 
 BuildFn = Callable[[NodeLike], "nn.Module"]  # imports torch inside its body
 
+
+class Saves(Enum):
+    """What an op's backward keeps for training, following torch's backward formulas
+    (tools/autograd/derivatives.yaml): its inputs, its output (where the derivative is computed from
+    the result) or nothing. costmodel/memory.py sums it."""
+
+    NOTHING = "nothing"
+    INPUTS = "inputs"
+    OUTPUT = "output"
+
+
+SavesFn = Callable[[NodeLike], Saves]  # when what is saved depends on the layer
+ExtraBytesFn = Callable[[NodeLike, int, int], int]  # (node, batch, bytes per element) -> bytes kept besides
+
+
+def no_extra(node: NodeLike, batch: int, elem: int) -> int:
+    return 0
+
 CATEGORIES = ("conv", "linear", "norm", "activation", "pool", "join", "reshape", "identity")
 
 
@@ -85,7 +103,7 @@ def arg_fields(args_type: type) -> dict[str, dataclasses.Field[Any]]:
 _REQUIRED: Any = None  # register() refuses a definition that leaves a field at this
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: its fields are functions (and eq=False is cheaper to create)
 class OpRule:
     """Everything convcost knows about one op (see the module docstring)."""
 
@@ -98,7 +116,7 @@ class OpRule:
     build: BuildFn = _REQUIRED  # node -> torch module (CPU, float32, random weights)
     saves: Saves | SavesFn = _REQUIRED  # what the op's backward keeps
     counting: Counting = _REQUIRED  # how fvcore, FlopCounterMode, ptflops and thop count it
-    saved_extra: ExtraBytesFn = no_extra  # bytes its backward keeps besides activations
+    saved_extra: ExtraBytesFn = no_extra  # bytes its backward keeps besides (indices, statistics, masks)
     unread_buffers: int = 0  # buffers inference never reads (batch norm's num_batches_tracked)
     notes: str = ""  # more for docs/spec.md's op table, after the summary
     multi_input: bool = False
@@ -125,7 +143,7 @@ def register(rule: OpRule) -> OpRule:
     if missing:
         raise ValueError(f"op '{rule.name}': its definition lacks {', '.join(missing)}")
     if not rule.counting.category:
-        rule = dataclasses.replace(rule, counting=dataclasses.replace(rule.counting, category=rule.name))
+        rule = dataclasses.replace(rule, counting=rule.counting._replace(category=rule.name))
     REGISTRY[rule.name] = rule
     for alias in rule.aliases:
         ALIASES[alias] = rule.name
