@@ -6,7 +6,6 @@ import sys
 
 from ..cli import app, user_errors
 from ..frontend.spec import ITEM_KEYS, STRUCTURES
-from ..render.ops_table import compact_args, op_rows
 from ..render.table import Style, grid, use_color
 from ..util.write_errors import write_errors
 
@@ -16,6 +15,8 @@ from ..util.write_errors import write_errors
 @write_errors
 def list_ops() -> None:
     """List every op the spec language knows: category, arguments (with defaults), aliases."""
+    from ..render.ops_table import compact_args, op_rows
+
     rows = []
     for r in op_rows():
         alias = f" ({', '.join(r.aliases)})" if r.aliases else ""
