@@ -86,6 +86,7 @@ ExtraBytesFn = Callable[[NodeLike, int, int], int]  # (node, batch, bytes per el
 def no_extra(node: NodeLike, batch: int, elem: int) -> int:
     return 0
 
+
 CATEGORIES = ("conv", "linear", "norm", "activation", "pool", "join", "reshape", "identity")
 
 
