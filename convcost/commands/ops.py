@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 
 from ..cli import app, user_errors
 from ..frontend.spec import ITEM_KEYS, STRUCTURES
-from ..ops import REGISTRY
-from ..ops.macros import MACROS
 from ..render.table import Style, grid, use_color
 from ..util.write_errors import write_errors
-
-
-def _args(args_type: type) -> str:
-    parts = []
-    for f in dataclasses.fields(args_type):
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            parts.append(f.name)
-        else:
-            default = f.default
-            shown = "null" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
-            parts.append(f"{f.name}={shown.replace(' ', '')}")
-    return ", ".join(parts) or "—"
 
 
 @app.command("ops")
@@ -30,12 +15,12 @@ def _args(args_type: type) -> str:
 @write_errors
 def list_ops() -> None:
     """List every op the spec language knows: category, arguments (with defaults), aliases."""
+    from ..render.ops_table import compact_args, op_rows
+
     rows = []
-    for name, rule in sorted(REGISTRY.items(), key=lambda kv: (kv[1].category, kv[0])):
-        alias = f" ({', '.join(rule.aliases)})" if rule.aliases else ""
-        rows.append(((name + alias, rule.category, _args(rule.args), rule.summary), ""))
-    for name, m in sorted(MACROS.items()):
-        rows.append(((name, "sugar", _args(m.args), m.summary), ""))
+    for r in op_rows():
+        alias = f" ({', '.join(r.aliases)})" if r.aliases else ""
+        rows.append(((r.name + alias, r.category, compact_args(r.args), r.summary), ""))
     style = Style(use_color(sys.stdout))
     sys.stdout.write("\n".join(grid(("op", "category", "arguments", "what"), rows, (False,) * 4, style)) + "\n")
     sys.stdout.write(

@@ -3,7 +3,7 @@
 No torch here. The model of a layer is "unfused, every tensor through main memory": a layer reads
 each of its inputs once, reads its weights once and writes its output once, all in one dtype
 (fp32/fp16/bf16/int8; for int8 the int32 accumulators and scales are ignored). Ops that torch
-runs as views or as the identity (flatten, identity, dropout in eval) move nothing and allocate
+runs as views or as the identity (op categories identity and reshape) move nothing and allocate
 nothing: their output shares the input's storage.
 
 Activation memory walks the graph in its (topological) order. A tensor lives from the layer that
@@ -11,25 +11,21 @@ makes it to its last reader, so the inputs of a residual add or a concat stay al
 branches in between. The model input is owned by the caller and stays alive throughout.
 
 For training, ``training_saved_bytes`` is what autograd keeps for the backward pass, following
-what torch's backward formulas save: conv/linear/norm/pool save their input (except a global
-average pool, which torch runs as a mean that needs only the shape), ReLU/sigmoid/tanh their
-output, other activations their input, multiply both inputs, add/concat/views nothing; plus
-maxpool's int64 indices, batch norm's per-channel mean and inverse std (fp32) and dropout's mask
-(torch's CPU dropout multiplies by a noise tensor of the activation dtype; CUDA's fused kernel
-keeps a 1-byte mask instead). Tensors saved by several layers count once. Parameters and
-gradients are not activations and are not counted. The count assumes every layer is on the
-gradient path (the first layer has weights).
+what torch's backward formulas save, as each op's definition states it (``saves``: its inputs, its
+output or nothing; ``saved_extra``: tensors besides, such as indices, statistics or masks; see
+convcost/ops/). Tensors saved by several layers count once. Parameters and gradients are not
+activations and are not counted. The count assumes every layer is on the gradient path (the first
+layer has weights).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 from ..errors import UsageError, did_you_mean
 from ..graph.build import INPUT, Graph, Node
-from ..op_tables import op_entry
-from ..ops.registry import numel
+from ..ops.registry import Saves
+from ..ops.shapes import numel
 from .analysis import Analysis, LayerCost
 
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
@@ -37,7 +33,6 @@ DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 # Categories whose torch modules return their input (or a view of it): no traffic, no allocation.
 VIEW_CATEGORIES = frozenset({"identity", "reshape"})
 
-INDEX_BYTES = 8  # maxpool's saved indices are int64
 WEIGHT_BUILD_BYTES = 4  # torch_build makes modules in fp32; profile casts them to --dtype afterwards
 
 # The largest real forward verify and profile run unless --max-memory says otherwise. "2G" is
@@ -45,7 +40,6 @@ WEIGHT_BUILD_BYTES = 4  # torch_build makes modules in fp32; profile casts them 
 # and messages show it in decimal units too (human_bytes: '2.00 GB').
 DEFAULT_MAX_MEMORY = "2G"
 DEFAULT_MAX_BYTES = 2 * 10**9
-STAT_BYTES = 4  # batch norm saves its batch mean and inverse std in fp32
 
 
 def dtype_bytes(dtype: str) -> int:
@@ -142,10 +136,9 @@ class LayerTraffic:
 def weights_read(lc: LayerCost) -> int:
     """Elements of weights a layer reads at inference: parameters plus running statistics.
 
-    Batch norm's ``num_batches_tracked`` counter is a buffer that inference never reads.
+    Buffers inference never reads (a step counter) are the op's ``unread_buffers``.
     """
-    counters = 1 if lc.node.rule.category == "norm" else 0
-    return lc.cost.params + lc.cost.buffers - counters
+    return lc.cost.params + lc.cost.buffers - lc.node.rule.unread_buffers
 
 
 def layer_traffic(lc: LayerCost, batch: int, elem: int) -> Traffic:
@@ -167,58 +160,13 @@ class ActivationMemory:
     training_saved_bytes: int  # what autograd keeps for backward
 
 
-class Saves(Enum):
-    NOTHING = "nothing"
-    INPUTS = "inputs"
-    OUTPUT = "output"
-
-
-# What each op's backward keeps, for every op of the registry (tests/test_op_tables.py checks that
-# it names exactly those). Conv, linear, norm and pool keep their input; so do the activations
-# except relu, sigmoid and tanh, whose derivatives torch computes from the result
-# (derivatives.yaml); multiply keeps both operands (d(a·b)/da = b); add, concat and views keep
-# nothing; dropout keeps a mask (saved_extra_bytes).
-SAVES_BY_OP: dict[str, Saves] = {
-    "conv": Saves.INPUTS,
-    "linear": Saves.INPUTS,
-    "batchnorm": Saves.INPUTS,
-    "maxpool": Saves.INPUTS,
-    "avgpool": Saves.INPUTS,
-    "adaptive_avgpool": Saves.INPUTS,
-    "global_avgpool": Saves.INPUTS,
-    "relu": Saves.OUTPUT,
-    "sigmoid": Saves.OUTPUT,
-    "tanh": Saves.OUTPUT,
-    "relu6": Saves.INPUTS,
-    "leaky_relu": Saves.INPUTS,
-    "silu": Saves.INPUTS,
-    "hardswish": Saves.INPUTS,
-    "hardsigmoid": Saves.INPUTS,
-    "gelu": Saves.INPUTS,
-    "multiply": Saves.INPUTS,
-    "add": Saves.NOTHING,
-    "concat": Saves.NOTHING,
-    "flatten": Saves.NOTHING,
-    "identity": Saves.NOTHING,
-    "dropout": Saves.NOTHING,
-}
-
-
 def saves(node: Node) -> Saves:
-    if node.rule.category == "pool" and node.shape[1:] == (1, 1) and node.op != "maxpool":
-        return Saves.NOTHING  # torch's adaptive average pool to 1×1 is a mean over H, W
-    return op_entry(SAVES_BY_OP, node.op, "memory.SAVES_BY_OP")
+    return node.rule.saved(node)
 
 
 def saved_extra_bytes(node: Node, batch: int, elem: int) -> int:
     """Tensors besides activations that a layer's backward keeps."""
-    if node.op == "maxpool":
-        return batch * numel(node.shape) * INDEX_BYTES
-    if node.op == "batchnorm":
-        return 2 * node.shape[0] * STAT_BYTES
-    if node.op == "dropout":
-        return batch * numel(node.shape) * elem
-    return 0
+    return node.rule.saved_extra(node, batch, elem)
 
 
 def activation_memory(graph: Graph, elem: int) -> ActivationMemory:

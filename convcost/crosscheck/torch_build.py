@@ -8,8 +8,8 @@ the node ``layer1.0.conv1`` is ``model.layer1[0].conv1`` in ``named_modules()`` 
 ``by_module()``), and ``model.module_for("layer1.0.conv1")`` finds it directly. ``forward``
 runs the DAG in node order and frees each intermediate result after its last use.
 
-``FACTORIES`` maps every registry op to a module factory; ``tests`` assert that the two tables
-name the same ops, so a new op rule cannot be added without saying how to build it.
+Each node's module comes from its op's definition (``build``, convcost/ops/); this module only
+nests, names and runs them.
 """
 
 from __future__ import annotations
@@ -21,129 +21,30 @@ from torch import Tensor, nn
 
 from ..errors import SpecError
 from ..graph.build import INPUT, Graph, Node
-from ..op_tables import op_entry
-from ..ops.basic import BatchNormArgs, LeakyArgs, LinearArgs
-from ..ops.conv import ConvArgs, explicit_padding, needs_asymmetric_same
-from ..ops.pool import AdaptiveArgs, AvgPoolArgs, PoolArgs
-
-Factory = Callable[[Node], nn.Module]
 
 
-# ---- modules for the joins (torch has no nn.Module for them) --------------------------------
-class Concat(nn.Module):
-    """torch.cat of the branch outputs along channels."""
+class Call(nn.Module):
+    """A module that calls a function of its inputs: the joins (torch.cat, +, *), which torch has no module for."""
+
+    def __init__(self, fn: Callable[..., Tensor], label: str) -> None:
+        super().__init__()
+        self.fn = fn
+        self.label = label
 
     def forward(self, *xs: Tensor) -> Tensor:
-        return torch.cat(xs, dim=1)
+        return self.fn(*xs)
 
-
-class Add(nn.Module):
-    """Elementwise sum of the branch outputs (the residual add)."""
-
-    def forward(self, *xs: Tensor) -> Tensor:
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x
-        return out
-
-
-class Multiply(nn.Module):
-    """Elementwise product with broadcasting (squeeze-excite gating)."""
-
-    def forward(self, *xs: Tensor) -> Tensor:
-        out = xs[0]
-        for x in xs[1:]:
-            out = out * x
-        return out
+    def extra_repr(self) -> str:
+        return self.label
 
 
 class Scope(nn.Module):
     """A named group of layers (block call, repeat, branch). Never called: it only holds children."""
 
 
-# ---- factories --------------------------------------------------------------------------------
-def torch_padding(a: ConvArgs) -> str | tuple[int, int]:
-    """Explicit per-side padding where torch's would be symmetric; the string 'same' only where torch
-    pads asymmetrically (even dilated kernel). The two build the same computation, but fvcore cannot
-    see a string-padded conv (it is traced as aten::_convolution_mode), so ints are used where possible."""
-    return "same" if needs_asymmetric_same(a) else explicit_padding(a)
-
-
-def _conv(node: Node) -> nn.Module:
-    a: ConvArgs = node.args
-    return nn.Conv2d(
-        node.in_shapes[0][0], a.out, a.kernel, stride=a.stride, padding=torch_padding(a), dilation=a.dilation,
-        groups=a.groups, bias=a.bias,
-    )
-
-
-def _linear(node: Node) -> nn.Module:
-    a: LinearArgs = node.args
-    return nn.Linear(node.in_shapes[0][0], a.out, bias=a.bias)
-
-
-def _batchnorm(node: Node) -> nn.Module:
-    a: BatchNormArgs = node.args
-    cls = nn.BatchNorm2d if len(node.shape) == 3 else nn.BatchNorm1d
-    return cls(node.shape[0], eps=a.eps, momentum=a.momentum, affine=a.affine)
-
-
-def _leaky(node: Node) -> nn.Module:
-    a: LeakyArgs = node.args
-    return nn.LeakyReLU(a.slope)
-
-
-def _maxpool(node: Node) -> nn.Module:
-    a: PoolArgs = node.args
-    return nn.MaxPool2d(a.kernel, stride=a.stride or a.kernel, padding=a.padding, ceil_mode=a.ceil_mode)
-
-
-def _avgpool(node: Node) -> nn.Module:
-    a: AvgPoolArgs = node.args
-    return nn.AvgPool2d(
-        a.kernel, stride=a.stride or a.kernel, padding=a.padding, ceil_mode=a.ceil_mode,
-        count_include_pad=a.count_include_pad,
-    )
-
-
-def _adaptive(node: Node) -> nn.Module:
-    a: AdaptiveArgs = node.args
-    return nn.AdaptiveAvgPool2d(a.out)
-
-
-def _plain(cls: Callable[[], nn.Module]) -> Factory:
-    return lambda node: cls()
-
-
-FACTORIES: dict[str, Factory] = {
-    "conv": _conv,
-    "linear": _linear,
-    "batchnorm": _batchnorm,
-    "relu": _plain(nn.ReLU),
-    "relu6": _plain(nn.ReLU6),
-    "leaky_relu": _leaky,
-    "sigmoid": _plain(nn.Sigmoid),
-    "silu": _plain(nn.SiLU),
-    "hardswish": _plain(nn.Hardswish),
-    "hardsigmoid": _plain(nn.Hardsigmoid),
-    "gelu": _plain(nn.GELU),
-    "tanh": _plain(nn.Tanh),
-    "dropout": lambda node: nn.Dropout(node.args.p),
-    "identity": _plain(nn.Identity),
-    "flatten": _plain(nn.Flatten),
-    "maxpool": _maxpool,
-    "avgpool": _avgpool,
-    "adaptive_avgpool": _adaptive,
-    "global_avgpool": lambda node: nn.AdaptiveAvgPool2d(1),
-    "concat": _plain(Concat),
-    "add": _plain(Add),
-    "multiply": _plain(Multiply),
-}
-
-
 def build_module(node: Node) -> nn.Module:
-    """The torch module for one node (CPU, float32, random weights)."""
-    return op_entry(FACTORIES, node.op, "torch_build.FACTORIES")(node)
+    """The torch module for one node (CPU, float32, random weights), as its op's definition builds it."""
+    return node.rule.build(node)
 
 
 # ---- the whole graph ----------------------------------------------------------------------------

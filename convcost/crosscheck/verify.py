@@ -22,7 +22,8 @@ from torch import nn
 from ..costmodel.analysis import Analysis, analyze
 from ..costmodel.memory import DEFAULT_MAX_BYTES, forward_bytes, human_bytes
 from ..errors import UsageError
-from ..graph.build import Graph, fmt_shape
+from ..graph.build import Graph
+from ..ops.shapes import fmt_shape
 from ..units import human
 from .counters import FLOP_COUNTER, FVCORE, RUN, Convention, Explanation, Prediction, Status, explain
 from .torch_build import GraphModule, build_model, example_input

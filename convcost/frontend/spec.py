@@ -14,6 +14,7 @@ from pathlib import Path
 from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..ops import all_names, lookup
 from ..ops.macros import MACROS
+from ..ops.registry import arg_fields
 from ..util.gcpause import paused_gc
 from .source import YMap, YNode, YScalar, YSeq, load_yaml, read_text, shorten, type_name
 
@@ -368,9 +369,7 @@ class _Parser:
             rule = lookup(op)
             return tuple(rule.arg_fields()) if rule else ()
         if kind == "macro":
-            import dataclasses
-
-            return tuple(f.name for f in dataclasses.fields(MACROS[op].args))
+            return tuple(arg_fields(MACROS[op].args))
         return ()  # blocks: checked against params by the graph builder (the block may come later in the file)
 
     def struct(self, op: str, body: YNode, loc: Loc) -> Item:

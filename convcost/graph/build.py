@@ -9,7 +9,6 @@ bottleneck reads layer1.0.conv1 ... layer1.0.shortcut.conv1 like torchvision.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten, type_name
 from ..frontend.spec import ITEM_KEYS, NAME_RE, Branch, Item, ModelSpec, SpecFile, check_name_length
 from ..ops.macros import MACROS
 from ..ops.registry import ArgError, NoArgs, OpRule, Shape, ShapeError, _show, pos_int
+from ..ops.registry import arg_fields as _fields_of
 from ..ops.registry import rule as op_rule
 from ..util.gcpause import paused_gc
 
@@ -101,15 +101,6 @@ def got(node: YNode, value: Any) -> str:
     if isinstance(node, YScalar) and isinstance(node.value, str) and "$" in node.value:
         return f"{shorten(_show(value))} (from '{shorten(node.value)}')"
     return type_name(node)
-
-
-def fmt_shape(shape: Shape) -> str:
-    return "×".join(map(str, shape))
-
-
-@functools.cache
-def _fields_of(args_type: type) -> dict[str, dataclasses.Field[Any]]:
-    return {f.name: f for f in dataclasses.fields(args_type)}
 
 
 @dataclass

@@ -1,23 +1,50 @@
-"""Linear, batch norm, activations, and the ops that only move or reshape data."""
+"""Linear, batch norm, and the ops that only move or reshape data (activations: activations.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
-from .registry import NoArgs, Shape, ShapeError, arg, boolean, number, numel, op, pos_float, pos_int, probability
-from .shapes import fmt_shape
+from .counting import FVCORE_IGNORED, PTFLOPS_BIAS_WHY, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
+from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, arg, boolean, op, pos_float, pos_int, probability
+from .shapes import fmt_shape, numel
+
+if TYPE_CHECKING:
+    from torch import nn
+
+STAT_BYTES = 4  # batch norm saves its batch mean and inverse std in fp32
 
 
 @dataclass(frozen=True)
 class LinearArgs:
+    """Arguments of `linear`."""
+
     out: int = field(metadata=arg(pos_int, "output features"))
     bias: bool = field(default=True, metadata=arg(boolean, "learnable bias"))
 
 
+def _linear_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # linear_flops_counter_hook: (in·out + out) per sample
+    return Prediction.of(linear=cost.macs, bias=batch * node.args.out if node.args.bias else 0)
+
+
 @op("linear", category="linear", args=LinearArgs, aliases=("fc",))
 class Linear:
-    """Fully connected layer on a flat feature vector (torch.nn.Linear)."""
+    """Fully connected layer on a flat feature vector (torch.nn.Linear).
+    Needs a flat input: `flatten` first."""
+
+    saves = Saves.INPUTS
+    counting = Counting(
+        "aten::linear", "nn.Linear",
+        fvcore=Counted(lambda node, cost, batch: Prediction.of(linear=cost.macs)),
+        flop_counter=Counted(
+            lambda node, cost, batch: Prediction.of("aten.addmm/mm: 2 FLOPs per MAC", linear=2 * cost.macs),
+            "FlopCounterMode reports 2 FLOPs per MAC",
+        ),
+        ptflops=Counted(_linear_ptflops, PTFLOPS_BIAS_WHY, "bias"),
+        thop=Counted(lambda node, cost, batch: Prediction.of(linear=cost.macs)),
+    )
 
     @staticmethod
     def shape(a: LinearArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -35,17 +62,47 @@ class Linear:
             activations=batch * a.out,
         )
 
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from torch import nn
+
+        a: LinearArgs = node.args
+        return nn.Linear(node.in_shapes[0][0], a.out, bias=a.bias)
+
 
 @dataclass(frozen=True)
 class BatchNormArgs:
+    """Arguments of `batchnorm` (those of torch.nn.BatchNorm2d)."""
+
     eps: float = field(default=1e-5, metadata=arg(pos_float, "epsilon"))
     momentum: float = field(default=0.1, metadata=arg(probability, "running-stats momentum"))
     affine: bool = field(default=True, metadata=arg(boolean, "learnable scale and shift"))
 
 
+def _bn_fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    per = 2 if node.args.affine else 1
+    return Prediction.of(f"aten::batch_norm in eval: {per} per element", batch_norm=per * out_elements(node, batch))
+
+
 @op("batchnorm", category="norm", args=BatchNormArgs, aliases=("bn",))
 class BatchNorm:
-    """Batch normalisation over channels (torch.nn.BatchNorm2d / BatchNorm1d), inference mode."""
+    """Batch normalisation over channels (torch.nn.BatchNorm2d / BatchNorm1d), inference mode.
+    2-D on C×H×W, 1-D on flat inputs."""
+
+    saves = Saves.INPUTS
+    unread_buffers = 1  # num_batches_tracked
+    counting = Counting(
+        "aten::batch_norm", "nn.BatchNorm2d", "batch_norm",
+        fvcore=Counted(_bn_fvcore, "fvcore counts eval batch_norm, 2 per element (1 without affine)"),
+        ptflops=Counted(
+            lambda node, cost, batch: Prediction.of(batch_norm=(2 if node.args.affine else 1) * in_elements(node, batch)),
+            "ptflops counts batch norm, 2 per input element (1 without affine)",
+        ),
+        thop=Counted(  # calculate_norm: 2 per element, doubled again when affine
+            lambda node, cost, batch: Prediction.of(batch_norm=(4 if node.args.affine else 2) * in_elements(node, batch)),
+            "thop counts batch norm 2 per element, ×2 again when affine",
+        ),
+    )
 
     @staticmethod
     def shape(a: BatchNormArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -64,42 +121,22 @@ class BatchNorm:
             activations=n,
         )
 
-
-class _Elementwise:
-    """Shared shape and cost of one-input activations: one op per element."""
+    @staticmethod
+    def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
+        return 2 * node.shape[0] * STAT_BYTES  # the batch mean and inverse std per channel
 
     @staticmethod
-    def shape(a: object, inputs: tuple[Shape, ...]) -> Shape:
-        return inputs[0]
+    def build(node: NodeLike) -> nn.Module:
+        from torch import nn
 
-    @staticmethod
-    def cost(a: object, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
-        n = batch * numel(out)
-        return Cost(act_ops=n, activations=n)
-
-
-@dataclass(frozen=True)
-class LeakyArgs:
-    slope: float = field(default=0.01, metadata=arg(number, "negative slope"))
-
-
-def _activation(name: str, summary: str, args: type = NoArgs, aliases: tuple[str, ...] = ()) -> None:
-    cls = type(name.title(), (_Elementwise,), {"__doc__": summary})
-    op(name, category="activation", args=args, aliases=aliases)(cls)
-
-
-_activation("relu", "ReLU, max(x, 0).")
-_activation("relu6", "ReLU6, min(max(x, 0), 6).")
-_activation("leaky_relu", "Leaky ReLU.", LeakyArgs)
-_activation("sigmoid", "Logistic sigmoid.")
-_activation("silu", "SiLU / swish, x·sigmoid(x).", aliases=("swish",))
-_activation("hardswish", "Hard swish (MobileNetV3).")
-_activation("hardsigmoid", "Hard sigmoid (MobileNetV3 squeeze-excite).")
-_activation("gelu", "GELU.")
-_activation("tanh", "Hyperbolic tangent.")
+        a: BatchNormArgs = node.args
+        cls = nn.BatchNorm2d if len(node.shape) == 3 else nn.BatchNorm1d
+        return cls(node.shape[0], eps=a.eps, momentum=a.momentum, affine=a.affine)
 
 
 class _PassThrough:
+    saves = Saves.NOTHING
+
     @staticmethod
     def shape(a: object, inputs: tuple[Shape, ...]) -> Shape:
         return inputs[0]
@@ -111,6 +148,8 @@ class _PassThrough:
 
 @dataclass(frozen=True)
 class DropoutArgs:
+    """Arguments of `dropout`."""
+
     p: float = field(default=0.5, metadata=arg(probability, "drop probability (training only)"))
 
 
@@ -118,15 +157,39 @@ class DropoutArgs:
 class Dropout(_PassThrough):
     """Dropout; the identity at inference, so no arithmetic."""
 
+    counting = Counting("aten::dropout", "nn.Dropout", fvcore=FVCORE_IGNORED, thop=THOP_ZERO)
+
+    @staticmethod
+    def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
+        # torch's CPU dropout multiplies by a noise tensor of the activation dtype (CUDA keeps a 1-byte mask)
+        return batch * numel(node.shape) * elem
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from torch import nn
+
+        return nn.Dropout(node.args.p)
+
 
 @op("identity", category="identity")
 class Identity(_PassThrough):
     """Passes its input through unchanged."""
 
+    counting = Counting(None, "nn.Identity")
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from torch import nn
+
+        return nn.Identity()
+
 
 @op("flatten", category="reshape")
 class Flatten:
     """Flattens C×H×W to one feature vector (torch.nn.Flatten); a view, no arithmetic."""
+
+    saves = Saves.NOTHING
+    counting = Counting("aten::flatten", "nn.Flatten", fvcore=FVCORE_IGNORED)
 
     @staticmethod
     def shape(a: NoArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -135,3 +198,9 @@ class Flatten:
     @staticmethod
     def cost(a: NoArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
         return Cost(activations=batch * numel(out))
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from torch import nn
+
+        return nn.Flatten()

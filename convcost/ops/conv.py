@@ -7,14 +7,21 @@ number of output positions, so groups and dilation need no special case.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
-from .registry import Shape, ShapeError, arg, boolean, op, padding, pair, pos_int
+from .counting import PTFLOPS_BIAS_WHY, Counted, Counting, Prediction
+from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, op, padding, pair, pos_int
 from .shapes import fmt_shape
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
 class ConvArgs:
+    """Arguments of `conv` (each field's metadata: its converter and doc)."""
+
     out: int = field(metadata=arg(pos_int, "output channels"))
     kernel: tuple[int, int] = field(metadata=arg(pair(pos_int), "kernel size, k or [kh, kw]"))
     stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "stride"))
@@ -63,9 +70,48 @@ def spatial_check(kind: str, shape: Shape) -> tuple[int, int, int]:
     return shape[0], shape[1], shape[2]
 
 
+def torch_padding(a: ConvArgs) -> str | tuple[int, int]:
+    """Explicit per-side padding where torch's would be symmetric; the string 'same' only where torch
+    pads asymmetrically (even dilated kernel). The two build the same computation, but fvcore cannot
+    see a string-padded conv (it is traced as aten::_convolution_mode), so ints are used where possible."""
+    return "same" if needs_asymmetric_same(a) else explicit_padding(a)
+
+
+def _fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if needs_asymmetric_same(node.args):
+        return Prediction.unseen(
+            "padding 'same' with an even kernel runs as aten::_convolution_mode, which fvcore has no handle for"
+        )
+    return Prediction.of(conv=cost.macs)
+
+
 @op("conv", category="conv", args=ConvArgs)
 class Conv:
-    """2-D convolution (torch.nn.Conv2d)."""
+    """2-D convolution (torch.nn.Conv2d).
+    `same` needs stride 1, as in torch."""
+
+    saves = Saves.INPUTS
+    counting = Counting(
+        "aten::_convolution", "nn.Conv2d",
+        fvcore=Counted(_fvcore, "fvcore cannot see string-padded convs (aten::_convolution_mode)"),
+        flop_counter=Counted(
+            lambda node, cost, batch: Prediction.of("aten.convolution: 2 FLOPs per MAC", conv=2 * cost.macs),
+            "FlopCounterMode reports 2 FLOPs per MAC",
+        ),
+        # conv_flops_counter_hook: MACs, + bias per output element
+        ptflops=Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs, bias=cost.bias_ops), PTFLOPS_BIAS_WHY, "bias"),
+        thop=Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs)),
+    )
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from torch import nn
+
+        a: ConvArgs = node.args
+        return nn.Conv2d(
+            node.in_shapes[0][0], a.out, a.kernel, stride=a.stride, padding=torch_padding(a), dilation=a.dilation,
+            groups=a.groups, bias=a.bias,
+        )
 
     @staticmethod
     def shape(a: ConvArgs, inputs: tuple[Shape, ...]) -> Shape:

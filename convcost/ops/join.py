@@ -1,15 +1,45 @@
-"""Ops that join parallel branches: channel concat, elementwise add and multiply."""
+"""Ops that join parallel branches: channel concat, elementwise add and multiply.
+
+torch has no nn.Module for them: each builds a ``Call`` of its function (crosscheck/torch_build.py).
+"""
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from ..costmodel.cost import Cost
-from .registry import NoArgs, Shape, ShapeError, numel, op
-from .shapes import fmt_shape
+from .counting import FVCORE_IGNORED, Counting
+from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, op
+from .shapes import fmt_shape, numel
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+def _fold(combine: Callable[[Any, Any], Any], label: str) -> nn.Module:
+    """A module combining its inputs left to right: ((x1 ∘ x2) ∘ x3)..."""
+    from ..crosscheck.torch_build import Call
+
+    return Call(lambda *xs: functools.reduce(combine, xs), label)
 
 
 @op("concat", category="join", multi_input=True)
 class Concat:
     """Concatenates branch outputs along channels (torch.cat(dim=1)); a copy, no arithmetic."""
+
+    saves = Saves.NOTHING
+    counting = Counting("aten::cat", "torch.cat", "cat", fvcore=FVCORE_IGNORED)
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        import torch
+
+        from ..crosscheck.torch_build import Call
+
+        return Call(lambda *xs: torch.cat(xs, dim=1), "torch.cat(dim=1)")
 
     @staticmethod
     def shape(a: NoArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -30,6 +60,13 @@ class Concat:
 @op("add", category="join", multi_input=True)
 class Add:
     """Elementwise sum of branches of equal shape (the residual add)."""
+
+    saves = Saves.NOTHING
+    counting = Counting("aten::add", "tensor +")
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        return _fold(operator.add, "+")
 
     @staticmethod
     def shape(a: NoArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -62,6 +99,13 @@ def broadcast(a: Shape, b: Shape) -> Shape | None:
 @op("multiply", category="join", multi_input=True, aliases=("mul",))
 class Multiply:
     """Elementwise product with broadcasting (squeeze-excite gating: C×H×W · C×1×1)."""
+
+    saves = Saves.INPUTS  # d(a·b)/da = b
+    counting = Counting("aten::mul", "tensor *", "mul")
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        return _fold(operator.mul, "*")
 
     @staticmethod
     def shape(a: NoArgs, inputs: tuple[Shape, ...]) -> Shape:

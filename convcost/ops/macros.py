@@ -8,37 +8,39 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .basic import BatchNormArgs
 from .conv import ConvArgs, same_padding, spatial_check
-from .registry import REGISTRY, NoArgs, Shape, arg, boolean, choice, optional, padding, pair, pos_int
+from .registry import REGISTRY, ArgError, Shape, _show, arg, boolean, optional, padding, pair, pos_int
 
 Expansion = list[tuple[str, str, Any]]
 
 
-@dataclass(frozen=True)
-class Macro:
+class Macro(NamedTuple):  # a NamedTuple, like ops/counting.py's records: cheap to create at start-up
     name: str
     args: type
     expand: Callable[[Any, Shape], Expansion]
     summary: str
+    notes: str = ""  # more for docs/spec.md's op table
 
 
 MACROS: dict[str, Macro] = {}
 
 
-def macro(name: str, args: type, summary: str) -> Callable[[Callable[[Any, Shape], Expansion]], None]:
+def macro(name: str, args: type, summary: str, notes: str = "") -> Callable[[Callable[[Any, Shape], Expansion]], None]:
     def deco(fn: Callable[[Any, Shape], Expansion]) -> None:
         if name in MACROS or name in REGISTRY:
             raise ValueError(f"op '{name}' is already registered")
-        MACROS[name] = Macro(name, args, fn, summary)
+        MACROS[name] = Macro(name, args, fn, summary, notes)
 
     return deco
 
 
 @dataclass(frozen=True)
 class PointwiseArgs:
+    """Arguments of the `pointwise` sugar."""
+
     out: int = field(metadata=arg(pos_int, "output channels"))
     stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "stride"))
     groups: int = field(default=1, metadata=arg(pos_int, "groups"))
@@ -52,6 +54,8 @@ def _pointwise(a: PointwiseArgs, shape: Shape) -> Expansion:
 
 @dataclass(frozen=True)
 class DepthwiseArgs:
+    """Arguments of the `depthwise` sugar."""
+
     kernel: tuple[int, int] = field(default=(3, 3), metadata=arg(pair(pos_int), "kernel size"))
     stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "stride"))
     padding: tuple[int, int] | str | None = field(
@@ -70,16 +74,27 @@ def _depthwise_conv(a: DepthwiseArgs, c: int) -> ConvArgs:
     )
 
 
-@macro("depthwise", DepthwiseArgs, "Depthwise convolution: groups = in_channels.")
+@macro(
+    "depthwise", DepthwiseArgs, "Depthwise convolution: groups = in_channels.",
+    "The default padding keeps the size for odd kernels; an even kernel loses one row and column "
+    "(`padding: same` keeps it, as torch does).",
+)
 def _depthwise(a: DepthwiseArgs, shape: Shape) -> Expansion:
     return [("depthwise", "conv", _depthwise_conv(a, spatial_check("depthwise", shape)[0]))]
 
 
-ACTIVATIONS = ("relu", "relu6", "silu", "hardswish", "gelu", "sigmoid", "tanh")
+def activation(value: Any) -> str:
+    """The name of a registered activation (the ones the definitions register, whatever they are)."""
+    names = [name for name, rule in REGISTRY.items() if rule.category == "activation"]
+    if value not in names:
+        raise ArgError(f"must be one of {', '.join(names)}, got {_show(value)}")
+    return str(value)
 
 
 @dataclass(frozen=True)
 class SeparableArgs:
+    """Arguments of the `dwsep` sugar."""
+
     out: int = field(metadata=arg(pos_int, "output channels of the pointwise conv"))
     kernel: tuple[int, int] = field(default=(3, 3), metadata=arg(pair(pos_int), "depthwise kernel size"))
     stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "depthwise stride"))
@@ -89,10 +104,13 @@ class SeparableArgs:
     dilation: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "depthwise dilation"))
     bias: bool | None = field(default=None, metadata=arg(optional(boolean), "conv biases (default: not bn)"))
     bn: bool = field(default=False, metadata=arg(boolean, "batchnorm after each conv"))
-    act: str | None = field(default=None, metadata=arg(optional(choice(*ACTIVATIONS)), "activation after each conv"))
+    act: str | None = field(default=None, metadata=arg(optional(activation), "activation after each conv (default: none)"))
 
 
-@macro("dwsep", SeparableArgs, "Depthwise-separable conv: depthwise k×k then pointwise 1×1 (MobileNet).")
+@macro(
+    "dwsep", SeparableArgs, "Depthwise-separable conv: depthwise k×k then pointwise 1×1 (MobileNet).",
+    "Each conv optionally followed by BN and the activation; opens a scope.",
+)
 def _separable(a: SeparableArgs, shape: Shape) -> Expansion:
     c = spatial_check("dwsep", shape)[0]
     bias = (not a.bn) if a.bias is None else a.bias
@@ -104,5 +122,5 @@ def _separable(a: SeparableArgs, shape: Shape) -> Expansion:
         if a.bn:
             out.append(("bn", "batchnorm", BatchNormArgs()))
         if a.act:
-            out.append((a.act, a.act, NoArgs()))
+            out.append((a.act, a.act, REGISTRY[a.act].args()))
     return out

@@ -1,22 +1,32 @@
-"""The one registry of op rules: each op's typed arguments, shape rule and cost formula.
+"""The one registry of op definitions: everything convcost knows about each op, in one place.
 
-A rule is registered once, by name; registering a name (or alias) twice is a programming error
-and raises at import time. Everything else in convcost (graph builder, renderers, the torch
-builder) looks ops up here instead of switching on strings.
+A definition (:class:`OpRule`) holds the op's typed arguments (with their docs), its shape rule and
+cost formula, what autograd saves for it (memory), how to build its torch module (torch is imported
+inside ``build``, never when this package is imported) and how each well-known counter counts it
+(:class:`~.counting.Counting`). It is registered once, by name; registering a name (or alias) twice,
+or a definition that leaves out one of those facts, is a programming error and raises at import
+time. Everything else in convcost (graph builder, memory model, counters, torch builder, renderers,
+``convcost ops`` and docs/spec.md's op table) reads definitions here instead of switching on strings.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..costmodel.cost import Cost
 from ..frontend.source import shorten
+from .counting import Counting
+from .shapes import Shape
 
-Shape = tuple[int, ...]
+if TYPE_CHECKING:
+    from torch import nn
+
 MAX_DIM = 10**9
 
 
@@ -41,6 +51,42 @@ class CostFn(Protocol):
     def __call__(self, args: Any, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost: ...
 
 
+class NodeLike(Protocol):
+    """What an op's facts read of a graph node (graph.build.Node; ops cannot import the graph)."""
+
+    @property
+    def op(self) -> str: ...
+    @property
+    def args(self) -> Any: ...
+    @property
+    def in_shapes(self) -> tuple[Shape, ...]: ...
+    @property
+    def shape(self) -> Shape: ...
+    @property
+    def rule(self) -> OpRule: ...
+
+
+BuildFn = Callable[[NodeLike], "nn.Module"]  # imports torch inside its body
+
+
+class Saves(Enum):
+    """What an op's backward keeps for training, following torch's backward formulas
+    (tools/autograd/derivatives.yaml): its inputs, its output (where the derivative is computed from
+    the result) or nothing. costmodel/memory.py sums it."""
+
+    NOTHING = "nothing"
+    INPUTS = "inputs"
+    OUTPUT = "output"
+
+
+SavesFn = Callable[[NodeLike], Saves]  # when what is saved depends on the layer
+ExtraBytesFn = Callable[[NodeLike, int, int], int]  # (node, batch, bytes per element) -> bytes kept besides
+
+
+def no_extra(node: NodeLike, batch: int, elem: int) -> int:
+    return 0
+
+
 CATEGORIES = ("conv", "linear", "norm", "activation", "pool", "join", "reshape", "identity")
 
 
@@ -49,19 +95,39 @@ class NoArgs:
     """For ops that take no arguments."""
 
 
-@dataclass(frozen=True)
+@functools.cache
+def arg_fields(args_type: type) -> dict[str, dataclasses.Field[Any]]:
+    """An argument type's fields by name (each with its converter and doc in ``metadata``)."""
+    return {f.name: f for f in dataclasses.fields(args_type)}
+
+
+_REQUIRED: Any = None  # register() refuses a definition that leaves a field at this
+
+
+@dataclass(frozen=True, eq=False)  # compared by identity: its fields are functions (and eq=False is cheaper to create)
 class OpRule:
+    """Everything convcost knows about one op (see the module docstring)."""
+
     name: str
     args: type
     category: str
     shape: ShapeFn
     cost: CostFn
     summary: str
+    build: BuildFn = _REQUIRED  # node -> torch module (CPU, float32, random weights)
+    saves: Saves | SavesFn = _REQUIRED  # what the op's backward keeps
+    counting: Counting = _REQUIRED  # how fvcore, FlopCounterMode, ptflops and thop count it
+    saved_extra: ExtraBytesFn = no_extra  # bytes its backward keeps besides (indices, statistics, masks)
+    unread_buffers: int = 0  # buffers inference never reads (batch norm's num_batches_tracked)
+    notes: str = ""  # more for docs/spec.md's op table, after the summary
     multi_input: bool = False
     aliases: tuple[str, ...] = ()
 
     def arg_fields(self) -> dict[str, dataclasses.Field[Any]]:
-        return {f.name: f for f in dataclasses.fields(self.args)}
+        return arg_fields(self.args)
+
+    def saved(self, node: NodeLike) -> Saves:
+        return self.saves if isinstance(self.saves, Saves) else self.saves(node)
 
 
 REGISTRY: dict[str, OpRule] = {}
@@ -74,10 +140,22 @@ def register(rule: OpRule) -> OpRule:
     for name in (rule.name, *rule.aliases):
         if name in REGISTRY or name in ALIASES:
             raise ValueError(f"op '{name}' is already registered")
+    missing = [f for f in ("build", "saves", "counting") if getattr(rule, f) is _REQUIRED]
+    if missing:
+        raise ValueError(f"op '{rule.name}': its definition lacks {', '.join(missing)}")
+    if not rule.counting.category:
+        rule = dataclasses.replace(rule, counting=rule.counting._replace(category=rule.name))
     REGISTRY[rule.name] = rule
     for alias in rule.aliases:
         ALIASES[alias] = rule.name
     return rule
+
+
+def unregister(name: str) -> None:
+    """Remove a registered op and its aliases (tests that register a toy op clean up with this)."""
+    rule = REGISTRY.pop(name)
+    for alias in rule.aliases:
+        del ALIASES[alias]
 
 
 def op(
@@ -88,9 +166,13 @@ def op(
     multi_input: bool = False,
     aliases: tuple[str, ...] = (),
 ) -> Callable[[type], type]:
-    """Class decorator: the class holds ``shape`` and ``cost`` static methods and a docstring."""
+    """Class decorator: the class is the op's definition. It holds the static methods ``shape``, ``cost``
+    and ``build`` and the attributes ``saves`` and ``counting`` (required), optionally ``saved_extra``
+    and ``unread_buffers``; its docstring's first line is the summary, the rest notes for the docs."""
 
     def deco(cls: type) -> type:
+        doc = (cls.__doc__ or "").strip()
+        summary, _, notes = doc.partition("\n")
         register(
             OpRule(
                 name=name,
@@ -98,7 +180,13 @@ def op(
                 category=category,
                 shape=cls.shape,  # type: ignore[attr-defined]
                 cost=cls.cost,  # type: ignore[attr-defined]
-                summary=(cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
+                summary=summary.strip(),
+                build=getattr(cls, "build", _REQUIRED),
+                saves=getattr(cls, "saves", _REQUIRED),
+                counting=getattr(cls, "counting", _REQUIRED),
+                saved_extra=getattr(cls, "saved_extra", no_extra),
+                unread_buffers=getattr(cls, "unread_buffers", 0),
+                notes=" ".join(notes.split()),
                 multi_input=multi_input,
                 aliases=aliases,
             )
@@ -123,13 +211,6 @@ def rule(name: str) -> OpRule:
 
 def all_names() -> list[str]:
     return sorted([*REGISTRY, *ALIASES])
-
-
-def numel(shape: Shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 # ---- argument converters -------------------------------------------------------------------

@@ -1,8 +1,15 @@
-"""Shapes as messages show them: '3×224×224'."""
+"""Shapes: the tuple type, element counts, and how messages show them ('3×224×224')."""
 
 from __future__ import annotations
 
-from .registry import Shape
+Shape = tuple[int, ...]
+
+
+def numel(shape: Shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 def fmt_shape(shape: Shape) -> str:

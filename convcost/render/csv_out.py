@@ -7,7 +7,7 @@ import io
 
 from ..costmodel.analysis import Analysis
 from ..costmodel.cost import Cost
-from ..graph.build import fmt_shape
+from ..ops.shapes import fmt_shape
 
 COST_FIELDS = [*Cost().as_dict()]
 

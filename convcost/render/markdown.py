@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..costmodel.analysis import Analysis, Row
 from ..errors import escape_controls
-from ..graph.build import fmt_shape
+from ..ops.shapes import fmt_shape
 from ..units import human
 from .text import batched, md_paragraph
 

@@ -6,7 +6,8 @@ import re
 
 from ..costmodel.analysis import Analysis
 from ..costmodel.cost import Cost
-from ..graph.build import INPUT, Graph, Node, fmt_shape
+from ..graph.build import INPUT, Graph, Node
+from ..ops.shapes import fmt_shape
 from ..units import human
 
 MAX_CHART_NODES = 40

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from ..costmodel.analysis import Analysis
-from ..graph.build import fmt_shape
+from ..ops.shapes import fmt_shape
 from ..units import human
 from .text import in_out, one_line
 

@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ..errors import printable
-from ..graph.build import fmt_shape
+from ..ops.shapes import fmt_shape
 
 if TYPE_CHECKING:
     from ..graph.build import Graph

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from .. import __version__
 from ..crosscheck.counters import CONVENTIONS, RUN, Explanation, Status
-from ..graph.build import fmt_shape
+from ..ops.shapes import fmt_shape
 from ..units import human
 from . import strict_json
 from .text import batched

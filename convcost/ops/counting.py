@@ -1,0 +1,115 @@
+"""How well-known counters count one op: the record each op definition carries (no torch here).
+
+An op's :class:`Counting` says which aten op its torch module runs (what fvcore's trace shows), the
+module as module-hook counters see it, the category name counters report it under, and for each
+counter a :class:`Counted`: a prediction of what that counter reports for one layer, with the
+``--explain`` text saying why it differs from conv+linear MACs. Counters not named keep the shared
+defaults below, so a simple op states only what differs. crosscheck/counters.py is the generic
+machinery that runs these predictions; the sources it models are listed there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
+
+from .shapes import numel
+
+if TYPE_CHECKING:
+    from ..costmodel.cost import Cost
+    from .registry import NodeLike
+
+
+# These records are NamedTuples, not dataclasses: every process that imports the ops creates them,
+# and a NamedTuple class costs a tenth of a frozen dataclass to create (start-up time of `analyze`).
+
+
+class Prediction(NamedTuple):
+    """What one counter reports for one layer.
+
+    ``value`` None: the counter cannot see this layer (it reports nothing for it, or counts it as
+    a zero-op); ``reason`` says why. ``parts`` split ``value`` by op category for --explain.
+    """
+
+    value: int | None
+    parts: tuple[tuple[str, int], ...] = ()
+    reason: str = ""
+
+    @staticmethod
+    def of(reason: str = "", **parts: int) -> Prediction:
+        return Prediction(sum(parts.values()), tuple(parts.items()), reason)
+
+    @staticmethod
+    def unseen(reason: str) -> Prediction:
+        return Prediction(None, (), reason)
+
+
+PredictFn = Callable[["NodeLike", "Cost", int], Prediction]
+
+
+class Counted(NamedTuple):
+    """One counter's convention for one op: ``predict(node, cost, batch)``, and for ``--explain`` why
+    its number differs from conv+linear MACs (``why`` explains the part ``part``; '' = the op's category)."""
+
+    predict: PredictFn
+    why: str = ""
+    part: str = ""
+
+
+def out_elements(node: NodeLike, batch: int) -> int:
+    return batch * numel(node.shape)
+
+
+def in_elements(node: NodeLike, batch: int) -> int:
+    return batch * numel(node.in_shapes[0])
+
+
+# ---- shared defaults: what each counter does with an op it has no rule for ------------------------
+def _fvcore_unsupported(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    c = node.rule.counting
+    if c.aten is None:
+        return Prediction.unseen(f"{c.module} runs no aten op")
+    return Prediction.unseen(f"fvcore has no handle for {c.aten} (reports it as unsupported)")
+
+
+def _fvcore_ignored(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    return Prediction.unseen(f"{node.rule.counting.aten} is on fvcore's ignore list")
+
+
+def _flop_counter_unseen(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    return Prediction.unseen("FlopCounterMode counts only matmul, convolution and attention ops")
+
+
+def _ptflops_no_hook(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    return Prediction.unseen(f"ptflops has no module hook for {node.rule.counting.module}: a zero-op")
+
+
+def _thop_no_rule(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    return Prediction.unseen(f"thop has no counting method for {node.rule.counting.module}")
+
+
+def _thop_zero(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    return Prediction.unseen(f"thop registers {node.rule.counting.module} as zero_ops")
+
+
+FVCORE_UNSUPPORTED = Counted(_fvcore_unsupported)  # no handle in fvcore's _DEFAULT_SUPPORTED_OPS
+FVCORE_IGNORED = Counted(_fvcore_ignored)  # the aten op is in fvcore's _IGNORED_OPS
+FLOP_COUNTER_UNSEEN = Counted(_flop_counter_unseen)  # not in flop_counter's flop_registry
+PTFLOPS_NO_HOOK = Counted(_ptflops_no_hook)  # not in ptflops' MODULES_MAPPING
+THOP_NO_RULE = Counted(_thop_no_rule)  # not in thop's register_hooks
+THOP_ZERO = Counted(_thop_zero)  # registered as thop's zero_ops
+
+# Shared by conv and linear, which both add a bias part under ptflops.
+PTFLOPS_BIAS_WHY = "ptflops adds conv bias per output element and linear bias per output feature and sample"
+
+
+class Counting(NamedTuple):
+    """How counters see one op. ``category`` '' is filled with the op's name when it is registered."""
+
+    aten: str | None  # the aten op the op's module runs (what fvcore's trace shows); None: none at all
+    module: str  # the torch module (or call) as module-hook counters (ptflops, thop) see it: 'nn.ReLU'
+    category: str = ""  # the name counters report the layer under (named like the aten op): 'batch_norm'
+    fvcore: Counted = FVCORE_UNSUPPORTED
+    flop_counter: Counted = FLOP_COUNTER_UNSEEN
+    ptflops: Counted = PTFLOPS_NO_HOOK
+    thop: Counted = THOP_NO_RULE
