@@ -16,19 +16,11 @@ from ..ops import all_names, lookup
 from ..ops.macros import MACROS
 from ..util.gcpause import paused_gc
 from .source import YMap, YNode, YScalar, YSeq, load_yaml, read_text, shorten, type_name
+from .structures import STRUCTURES
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-# Structures: keyword -> the keys their mapping form accepts (besides name/repeat).
-STRUCTURES: dict[str, tuple[str, ...]] = {
-    "seq": ("layers",),
-    "concat": ("branches",),
-    "add": ("branches",),
-    "multiply": ("branches",),
-    "residual": ("body", "shortcut", "connect"),
-    "gate": ("body",),
-}
 ITEM_KEYS = ("name", "repeat", "when", "first")
 RESERVED_VARS = ("i", "in_channels", "in_height", "in_width")
 
@@ -362,7 +354,7 @@ class _Parser:
         return ()  # blocks: checked against params by the graph builder (the block may come later in the file)
 
     def struct(self, op: str, body: YNode, loc: Loc) -> Item:
-        keys = STRUCTURES[op]
+        keys = STRUCTURES[op].keys
         if isinstance(body, YSeq):  # shorthand: the list is the primary key
             body = YMap({keys[0]: body}, {keys[0]: body.loc}, body.loc)
         bmap = expect_map(body, f"'{op}'")

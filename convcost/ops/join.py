@@ -7,7 +7,7 @@ from .registry import NoArgs, Shape, ShapeError, numel, op
 from .shapes import fmt_shape
 
 
-@op("concat", category="join", multi_input=True)
+@op("concat", category="join")
 class Concat:
     """Concatenates branch outputs along channels (torch.cat(dim=1)); a copy, no arithmetic."""
 
@@ -27,7 +27,7 @@ class Concat:
         return Cost(activations=batch * numel(out))
 
 
-@op("add", category="join", multi_input=True)
+@op("add", category="join")
 class Add:
     """Elementwise sum of branches of equal shape (the residual add)."""
 
@@ -59,7 +59,7 @@ def broadcast(a: Shape, b: Shape) -> Shape | None:
     return tuple(out)
 
 
-@op("multiply", category="join", multi_input=True, aliases=("mul",))
+@op("multiply", category="join", aliases=("mul",))
 class Multiply:
     """Elementwise product with broadcasting (squeeze-excite gating: C×H×W · C×1×1)."""
 

@@ -57,7 +57,6 @@ class OpRule:
     shape: ShapeFn
     cost: CostFn
     summary: str
-    multi_input: bool = False
     aliases: tuple[str, ...] = ()
 
     def arg_fields(self) -> dict[str, dataclasses.Field[Any]]:
@@ -85,7 +84,6 @@ def op(
     *,
     category: str,
     args: type = NoArgs,
-    multi_input: bool = False,
     aliases: tuple[str, ...] = (),
 ) -> Callable[[type], type]:
     """Class decorator: the class holds ``shape`` and ``cost`` static methods and a docstring."""
@@ -99,7 +97,6 @@ def op(
                 shape=cls.shape,  # type: ignore[attr-defined]
                 cost=cls.cost,  # type: ignore[attr-defined]
                 summary=(cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
-                multi_input=multi_input,
                 aliases=aliases,
             )
         )
