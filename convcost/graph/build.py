@@ -7,18 +7,21 @@ assembles the :class:`Graph`. The graph's data types live in nodes.py, its limit
 
 from __future__ import annotations
 
-from ..errors import SpecError, UsageError
+from typing import Any
+
+from ..errors import Loc, SpecError, UsageError
+from ..frontend.source import shorten
 from ..frontend.spec import ModelSpec, SpecFile
 from ..util.gcpause import paused_gc
 from .expand import Expander, first_iteration
 from .limits import ITERATION_STEPS, MAX_BATCH, MAX_LAYERS, MAX_NESTING, MAX_REPEAT, MAX_STEPS
 from .naming import Frame, Names
-from .nodes import INPUT, Graph, Node, Scope, fmt_shape
+from .nodes import INPUT, Graph, Input, Node, Scope, fmt_shape, input_index
 from .values import Budget, Values, got
 
 __all__ = [
     "INPUT", "ITERATION_STEPS", "MAX_BATCH", "MAX_LAYERS", "MAX_NESTING", "MAX_REPEAT", "MAX_STEPS",
-    "Graph", "Node", "Scope", "build_graph", "first_iteration", "fmt_shape", "got",
+    "Graph", "Input", "Node", "Scope", "build_graph", "first_iteration", "fmt_shape", "got",
 ]
 
 
@@ -32,24 +35,25 @@ def _build(spec: SpecFile, model: ModelSpec, batch: int | None) -> Graph:
     budget = Budget(model.name, sum(n for m, n in spec.work.items() if m != model.name))  # the file's other models
     values = Values(budget)
     env = values.env_with(values.env_with({}, spec.vars), model.vars)
-    inp = model.input
-    input_shape = tuple(values.int_value(d, env, "input size") for d in inp.shape)
+    inputs = tuple(
+        Input(named.name, tuple(values.int_value(d, env, "input size") for d in named.spec.shape), input_index(k))
+        for k, named in enumerate(model.inputs)
+    )
     if batch is not None:
         if batch > MAX_BATCH:
             raise UsageError(f"--batch {batch:,} is too large (limit {MAX_BATCH:,}, see docs/limits.md)")
     else:
-        batch = values.int_value(inp.batch, env, "batch") if inp.batch else 1
-        if batch > MAX_BATCH:
-            raise SpecError(
-                f"batch {batch:,} is too large (limit {MAX_BATCH:,}, see docs/limits.md)",
-                inp.batch.loc if inp.batch else inp.loc,
-            )
+        batch = _batch(model, values, env)
     if not model.layers:
         raise SpecError(f"model '{model.name}' has an empty 'layers' list; add at least one layer", model.loc)
     names = Names()
-    expander = Expander(spec, values, names, input_shape)
+    expander = Expander(spec, values, names, inputs)
     expander.globals = env
-    expander.seq(model.layers, env, INPUT, Frame(()), 0)
+    expander.model_layers = model.layers
+    root = Frame(())
+    for named in model.inputs:
+        root.taken[named.name] = named.spec.loc  # a top-level layer cannot take an input's name
+    last = expander.seq(model.layers, env, INPUT, root, 0)
     nodes = expander.nodes
     if not nodes:
         raise SpecError(
@@ -57,7 +61,45 @@ def _build(spec: SpecFile, model: ModelSpec, batch: int | None) -> Graph:
             "empty",
             model.loc,
         )
+    outputs = _outputs(model, expander, root, env, last)
     used = {n.scope[:k] for n in nodes for k in range(1, len(n.scope) + 1)}
     scopes = tuple(s for s in names.scopes if s.path in used)  # drop scopes left empty by 'when'
     spec.work[model.name] = budget.steps
-    return Graph(model.name, spec.path, batch, input_shape, tuple(nodes), scopes, model.description)
+    return Graph(model.name, spec.path, batch, inputs, tuple(nodes), scopes, outputs, model.description)
+
+
+def _batch(model: ModelSpec, values: Values, env: dict[str, Any]) -> int:
+    """The batch of the spec: 1 unless an input sets it (inputs that set it must agree)."""
+    batch, first = 1, None
+    for named in model.inputs:
+        node = named.spec.batch
+        if node is None:
+            continue
+        value = values.int_value(node, env, "batch")
+        if value > MAX_BATCH:
+            raise SpecError(f"batch {value:,} is too large (limit {MAX_BATCH:,}, see docs/limits.md)", node.loc)
+        if first is not None and value != batch:
+            raise SpecError(f"input '{named.name}' has batch {value}, input '{first}' has {batch}; inputs share one batch",
+                            node.loc)
+        batch, first = value, named.name
+    return batch
+
+
+def _outputs(model: ModelSpec, expander: Expander, root: Frame, env: dict[str, Any], last: int) -> tuple[int, ...]:
+    """The node indices of the model's outputs: those 'outputs:' names, else the flow's last layer."""
+    if model.outputs is None:
+        if last < 0:
+            raise SpecError(f"model '{model.name}' ends on its input: its last layers were all left out by 'when'",
+                            model.loc)
+        return (last,)
+    found: dict[int, Loc] = {}
+    for node in model.outputs.items:
+        index = expander.resolve(node, env, root, "output")
+        if index < 0:
+            raise SpecError(f"output '{shorten(str(node.value))}' is an input of the model; outputs are layers",
+                            node.loc)
+        if index in found:
+            raise SpecError(f"output '{shorten(str(node.value))}' is listed twice (first at line {found[index].line})",
+                            node.loc)
+        found[index] = node.loc
+    return tuple(found)

@@ -9,19 +9,20 @@ bottleneck reads layer1.0.conv1 ... layer1.0.shortcut.conv1 like torchvision.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import Loc, SpecError, did_you_mean
-from ..frontend.source import YMap, shorten
-from ..frontend.spec import ITEM_KEYS, Branch, Item, SpecFile
+from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten
+from ..frontend.spec import LAYER_KEYS, Branch, Item, SpecFile
 from ..frontend.structures import STRUCTURES
 from ..ops.macros import MACROS
 from ..ops.registry import NoArgs, OpRule, Shape, ShapeError
 from ..ops.registry import rule as op_rule
 from .limits import ITERATION_STEPS, MAX_LAYERS, MAX_NESTING, MAX_REPEAT
 from .naming import Frame, Names
-from .nodes import INPUT, Node
+from .nodes import INPUT, Input, Node
 from .values import Values, got
 
 
@@ -36,18 +37,64 @@ def first_iteration(item: Item) -> Item:
 class Expander:
     """Emits the nodes of one model. ``inp`` arguments are the index of the node feeding a layer."""
 
-    def __init__(self, spec: SpecFile, values: Values, names: Names, input_shape: Shape) -> None:
+    def __init__(self, spec: SpecFile, values: Values, names: Names, inputs: tuple[Input, ...]) -> None:
         self.spec = spec
         self.values = values
         self.budget = values.budget
         self.names = names
-        self.input_shape = input_shape
+        self.inputs = inputs
         self.nodes: list[Node] = []
         self.calls: list[str] = []
         self.globals: dict[str, Any] = {}  # file and model vars: visible in every block
+        # Every output a later layer may read by name: the model's inputs, each node, each finished scope.
+        self.produced: dict[str, int] = {i.name: i.index for i in inputs}
+        self.model_layers: tuple[Item, ...] = ()  # for messages
 
     def shape_of(self, index: int) -> Shape:
-        return self.input_shape if index == INPUT else self.nodes[index].shape
+        return self.inputs[INPUT - index].shape if index < 0 else self.nodes[index].shape
+
+    def name_of(self, index: int) -> str:
+        return self.inputs[INPUT - index].name if index < 0 else self.nodes[index].name
+
+    def close(self, frame: Frame, out: int) -> int:
+        """A scope is complete: its name now stands for its output."""
+        self.produced[".".join(frame.path)] = out
+        return out
+
+    # ---- references ('from') -----------------------------------------------------------------
+    def resolve(self, node: YNode, env: Mapping[str, Any], frame: Frame, what: str = "from") -> int:
+        """The output a name refers to, looked up from ``frame`` outwards (a relative name inside a
+        block or scope, or the full dotted path as `analyze` shows it)."""
+        ref = self.values.value(node, env)
+        if not isinstance(ref, str) or not ref:
+            raise SpecError(f"'{what}' must name an earlier output, got {got(node, ref)}", node.loc)
+        path = frame.path
+        self.budget.spend(1 + len(path), node.loc)
+        for k in range(len(path), -1, -1):
+            found = self.produced.get(".".join((*path[:k], ref)))
+            if found is not None:
+                return found
+        raise SpecError(self.unknown(ref, path, node.loc, what), node.loc)
+
+    def unknown(self, ref: str, path: tuple[str, ...], loc: Loc, what: str) -> str:
+        shown = shorten(ref)
+        for k in range(len(path), 0, -1):
+            if ".".join(path[:k]) in (ref, ".".join((*path[:k - 1], ref))):
+                return f"'{shown}' is still being built here ('{what}' is inside it); read an output of a layer before it"
+        later = _written_names(self.spec, self.model_layers).get(ref.rsplit(".", 1)[-1])
+        if later is not None and later.file == loc.file and (later.line, later.col) > (loc.line, loc.col):
+            return (
+                f"'{shown}' refers forward: it is defined at line {later.line}, after this layer; "
+                "a layer can read only the outputs of layers before it"
+            )
+        visible: set[str] = set()
+        for name in self.produced:
+            for k in range(len(path), -1, -1):
+                prefix = ".".join(path[:k])
+                if not prefix or name.startswith(prefix + "."):
+                    visible.add(name[len(prefix) + 1:] if prefix else name)
+                    break
+        return f"unknown name '{shown}' in '{what}'{did_you_mean(ref, visible)}; it must name an earlier layer or input"
 
     def item_env(self, env: Mapping[str, Any], inp: int) -> dict[str, Any]:
         shape = self.shape_of(inp)
@@ -75,9 +122,18 @@ class Expander:
                 item.loc,
             )
         self.budget.spend(1 + len(env) // 16, item.loc)
-        env = self.item_env(env, inp)
+        source, failed = inp, None
+        if item.source is not None and not isinstance(item.source, YSeq):
+            try:
+                source = self.resolve(item.source, env, frame)
+            except SpecError as e:  # no error for a layer that 'when' leaves out (its source may not exist then)
+                failed = e
+        env = self.item_env(env, source)
         if item.when is not None and not self.values.flag(item.when, env, "when"):
             return inp
+        if failed is not None:
+            raise failed
+        inp = source
         if item.repeat is None:
             return self.once(item, env, inp, frame, depth)
         times = self.values.value(item.repeat, env)
@@ -94,8 +150,8 @@ class Expander:
             inner_env = self.item_env({**env, "i": i}, inp)
             inner = self.names.open_scope(outer, str(i), "iteration", item.op, item.loc)
             this = first_iteration(item) if i == 0 and item.first is not None else item
-            inp = self.once(this, inner_env, inp, inner, depth + 1, scoped=True)
-        return inp
+            inp = self.close(inner, self.once(this, inner_env, inp, inner, depth + 1, scoped=True))
+        return self.close(outer, inp)
 
     def hint(self, item: Item) -> str:
         return item.word or item.op
@@ -135,7 +191,7 @@ class Expander:
         for hint, op, op_args in parts:
             rule = op_rule(op)
             inp = self.emit(rule, op_args, (inp,), inner.path, self.names.name_in(inner, None, None, hint, item.loc), item)
-        return inp
+        return self.close(inner, inp)
 
     def block(
         self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int, scoped: bool
@@ -151,7 +207,7 @@ class Expander:
             self.names.relabel_last(frame.path, "block", item.op, item.loc)
         args = item.args.items if item.args else {}
         for key, kloc in (item.args.keys.items() if item.args else ()):
-            if key not in block.params and key not in ITEM_KEYS:
+            if key not in block.params and key not in LAYER_KEYS:
                 params = ", ".join(block.params) or "none"
                 raise SpecError(
                     f"block '{item.op}' has no parameter '{shorten(key)}'{did_you_mean(key, list(block.params))}; "
@@ -170,7 +226,7 @@ class Expander:
         local = self.values.env_with(self.item_env(local, inp), block.vars)
         self.calls.append(item.op)
         try:
-            return self.seq(block.layers, local, inp, inner, depth + 1)
+            return self.close(inner, self.seq(block.layers, local, inp, inner, depth + 1))
         finally:
             self.calls.pop()
 
@@ -181,7 +237,7 @@ class Expander:
             inner = frame if scoped else self.names.open_scope(
                 frame, self.name_in(frame, item, "seq", env), "seq", "seq", item.loc
             )
-            return self.seq(item.branches[0].items, env, inp, inner, depth + 1)
+            return self.close(inner, self.seq(item.branches[0].items, env, inp, inner, depth + 1))
         # Parallel structures: transparent unless named (or repeated).
         if scoped:
             inner = frame
@@ -190,9 +246,14 @@ class Expander:
         else:
             inner = frame
         if item.op == "residual" and not self.connected(item, env):  # the body alone: no shortcut, no add
-            return self.seq(item.branches[0].items, env, inp, inner, depth + 1)
+            return self.close(inner, self.seq(item.branches[0].items, env, inp, inner, depth + 1))
         join = STRUCTURES[item.op].join
         assert join is not None  # only 'seq' joins nothing
+        if isinstance(item.source, YSeq):  # a join of earlier outputs, by name
+            refs = tuple(self.resolve(n, env, frame) for n in item.source.items)
+            labels = tuple(f"'{self.name_of(i)}'" for i in refs)
+            name = self.names.name_in(inner, None, None, join, item.loc)
+            return self.close(inner, self.emit(op_rule(join), NoArgs(), refs, inner.path, name, item, labels))
         branches: tuple[Branch, ...] = item.branches
         if item.op == "gate":
             branches = (Branch("identity", (), item.loc), branches[0])
@@ -210,10 +271,13 @@ class Expander:
                 else self.names.branch_name(inner, br.name, br.loc)
             )
             bframe = self.names.open_scope(inner, bname, "branch", f"{item.op} branch", br.loc)
-            outs.append(self.seq(br.items, env, inp, bframe, depth + 1))
+            outs.append(self.close(bframe, self.seq(br.items, env, inp, bframe, depth + 1)))
         rule = op_rule(join)
         name = self.names.name_in(inner, None, None, join, item.loc)
-        return self.emit(rule, NoArgs(), tuple(outs), inner.path, name, item)
+        labels = None
+        if any(br.name is not None for br in item.branches) and item.op not in ("residual", "gate"):
+            labels = tuple(f"branch '{br.name}'" if br.name else f"branch {k}" for k, br in enumerate(branches, 1))
+        return self.close(inner, self.emit(rule, NoArgs(), tuple(outs), inner.path, name, item, labels))
 
     def connected(self, item: Item, env: Mapping[str, Any]) -> bool:
         node = item.args.get("connect") if item.args else None
@@ -225,7 +289,11 @@ class Expander:
             return item.args.items[arg].loc
         return item.loc
 
-    def emit(self, rule: OpRule, args: Any, inputs: tuple[int, ...], path: tuple[str, ...], name: str, item: Item) -> int:
+    def emit(
+        self, rule: OpRule, args: Any, inputs: tuple[int, ...], path: tuple[str, ...], name: str, item: Item,
+        labels: tuple[str, ...] | None = None,
+    ) -> int:
+        """Add a node. ``labels``: how a shape error names the inputs (instead of 'branch 1', 'branch 2'...)."""
         if len(self.nodes) >= MAX_LAYERS:
             raise SpecError(
                 f"model has more than {MAX_LAYERS:,} layers (limit, see docs/limits.md); lower 'repeat' counts",
@@ -237,7 +305,30 @@ class Expander:
         try:
             shape = rule.shape(args, in_shapes)
         except ShapeError as e:
-            raise SpecError(f"{rule.name} '{full}': {e.message}", self.arg_loc(item, e.arg)) from None
+            message = e.message
+            if labels is not None:
+                message = re.sub(r"\bbranch (\d+)\b", lambda m: labels[int(m.group(1)) - 1], message)
+            raise SpecError(f"{rule.name} '{full}': {message}", self.arg_loc(item, e.arg)) from None
+        self.produced[full] = len(self.nodes)
         node = Node(len(self.nodes), full, rule.name, args, inputs, in_shapes, shape, path, item.loc)
         self.nodes.append(node)
         return node.index
+
+
+def _written_names(spec: SpecFile, layers: tuple[Item, ...]) -> dict[str, Loc]:
+    """Every name written literally in the model and its blocks (for 'refers forward' messages)."""
+    out: dict[str, Loc] = {}
+
+    def walk(items: tuple[Item, ...]) -> None:
+        for it in items:
+            if isinstance(it.name, YScalar) and isinstance(it.name.value, str) and "$" not in it.name.value:
+                out.setdefault(it.name.value, it.name.loc)
+            for br in it.branches:
+                if br.name is not None:
+                    out.setdefault(br.name, br.loc)
+                walk(br.items)
+
+    walk(layers)
+    for block in spec.blocks.values():
+        walk(block.layers)
+    return out

@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import Loc, SpecError
 from ..frontend.expr import substitute
 from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten, type_name
-from ..frontend.spec import ITEM_KEYS
+from ..frontend.spec import LAYER_KEYS
 from ..ops.registry import ArgError, _show, pos_int
 from .limits import MAX_STEPS
 
@@ -90,7 +90,7 @@ class Values:
         kwargs: dict[str, Any] = {}
         fields = _fields_of(args_type)
         for key, node in (args.items.items() if args else ()):
-            if key in ITEM_KEYS:
+            if key in LAYER_KEYS:
                 continue
             f = fields[key]  # names were checked by the spec parser
             value = self.value(node, env)
