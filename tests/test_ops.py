@@ -177,6 +177,21 @@ def test_duplicate_registration_is_refused() -> None:
         register(OpRule("bn", NoArgs, "norm", rule.shape, rule.cost, "alias clash"))
 
 
+def test_upsample_nearest_copies() -> None:
+    a = one("  - upsample: {scale: 2}", "[8, 5, 6]", batch=3)
+    lc = a.layers[0]
+    assert lc.node.shape == (8, 10, 12)  # 5*2, 6*2
+    # nearest: each output element is a copy of one input element, no arithmetic (docs/conventions.md)
+    assert lc.cost == Cost(activations=3 * 8 * 10 * 12)
+
+
+def test_chunk_is_a_channel_slice() -> None:
+    a = one("  - chunk: {parts: 4, index: 3}", "[8, 5, 6]", batch=2)
+    lc = a.layers[0]
+    assert lc.node.shape == (2, 5, 6)  # 8 channels / 4 parts
+    assert lc.cost == Cost(activations=2 * 2 * 5 * 6)
+
+
 def test_every_registered_op_has_a_formula_test() -> None:
     # runs last in this module (pytest keeps file order): every rule was exercised above
     assert set(REGISTRY) - COVERED == set(), "ops without a formula test"

@@ -202,6 +202,8 @@ SAVES_BY_OP: dict[str, Saves] = {
     "flatten": Saves.NOTHING,
     "identity": Saves.NOTHING,
     "dropout": Saves.NOTHING,
+    "upsample": Saves.NOTHING,  # nearest: the backward needs only the sizes
+    "chunk": Saves.NOTHING,
 }
 
 

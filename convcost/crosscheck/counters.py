@@ -93,6 +93,7 @@ CATEGORY = {
     "relu": "relu", "relu6": "relu6", "leaky_relu": "leaky_relu", "sigmoid": "sigmoid", "silu": "silu",
     "hardswish": "hardswish", "hardsigmoid": "hardsigmoid", "gelu": "gelu", "tanh": "tanh",
     "flatten": "flatten", "dropout": "dropout", "identity": "identity",
+    "upsample": "upsample_nearest", "chunk": "chunk",
 }
 
 # The aten op each layer's module runs (what fvcore's trace shows); None: none at all.
@@ -104,9 +105,9 @@ ATEN: dict[str, str | None] = {
     "maxpool": "aten::max_pool2d", "avgpool": "aten::avg_pool2d",
     "adaptive_avgpool": "aten::adaptive_avg_pool2d", "global_avgpool": "aten::adaptive_avg_pool2d",
     "add": "aten::add", "multiply": "aten::mul", "concat": "aten::cat", "flatten": "aten::flatten",
-    "dropout": "aten::dropout", "identity": None,
+    "dropout": "aten::dropout", "identity": None, "upsample": "aten::upsample_nearest2d", "chunk": "aten::chunk",
 }
-FVCORE_IGNORED = {"aten::relu", "aten::cat", "aten::flatten", "aten::dropout"}  # in fvcore's _IGNORED_OPS
+FVCORE_IGNORED = {"aten::relu", "aten::cat", "aten::flatten", "aten::dropout", "aten::chunk"}  # in fvcore's _IGNORED_OPS
 
 # The torch module (or call) that runs each op, as module-hook counters (ptflops, thop) see it.
 MODULE_NAMES = {
@@ -116,6 +117,7 @@ MODULE_NAMES = {
     "maxpool": "nn.MaxPool2d", "avgpool": "nn.AvgPool2d", "adaptive_avgpool": "nn.AdaptiveAvgPool2d",
     "global_avgpool": "nn.AdaptiveAvgPool2d", "dropout": "nn.Dropout", "identity": "nn.Identity",
     "flatten": "nn.Flatten", "concat": "torch.cat", "add": "tensor +", "multiply": "tensor *",
+    "upsample": "nn.Upsample", "chunk": "tensor.chunk",
 }
 
 
@@ -155,6 +157,10 @@ def fvcore_predict(node: Node, cost: Cost, batch: int) -> Prediction:
         return Prediction.of(
             "aten::adaptive_avg_pool2d: 1 per input element", adaptive_avg_pool=_elements(node.in_shapes[0], batch)
         )
+    if op == "upsample":  # elementwise_flop_counter(0, 1)
+        return Prediction.of(
+            "aten::upsample_nearest2d: 1 per output element", upsample_nearest=_elements(node.shape, batch)
+        )
     name = aten(op)
     if name is None:
         return Prediction.unseen(f"{module_name(op)} runs no aten op")
@@ -192,6 +198,8 @@ def ptflops_predict(node: Node, cost: Cost, batch: int) -> Prediction:
         return Prediction.of(**{op: times * _elements(node.shape, batch)})
     if op in PTFLOPS_POOL:
         return Prediction.of(**{category(op): 2 * _elements(node.in_shapes[0], batch)})
+    if op == "upsample":  # upsample_flops_counter_hook (output elements) + the patched F.interpolate (the same)
+        return Prediction.of(upsample_nearest=2 * _elements(node.shape, batch))
     return Prediction.unseen(f"ptflops has no module hook for {module_name(op)}: a zero-op")
 
 
@@ -214,6 +222,8 @@ def thop_predict(node: Node, cost: Cost, batch: int) -> Prediction:
         _, oh, ow = node.shape
         per = Fraction(h, oh) * Fraction(w, ow) + 1
         return Prediction.of(adaptive_avg_pool=int(per * _elements(node.shape, batch)))
+    if op == "upsample":  # count_upsample, nearest: 1 per output element
+        return Prediction.of(upsample_nearest=_elements(node.shape, batch))
     if op in THOP_ZERO:
         return Prediction.unseen(f"thop registers {module_name(op)} as zero_ops")
     return Prediction.unseen(f"thop has no counting method for {module_name(op)}")
@@ -225,6 +235,7 @@ FVCORE = Convention(
         "batch_norm": "fvcore counts eval batch_norm, 2 per element (1 without affine)",
         "adaptive_avg_pool": "fvcore counts adaptive_avg_pool2d, 1 per input element",
         "conv": "fvcore cannot see string-padded convs (aten::_convolution_mode)",
+        "upsample_nearest": "fvcore counts nearest upsampling, 1 per output element",
     },
 )
 FLOP_COUNTER = Convention(
@@ -244,6 +255,7 @@ PTFLOPS = Convention(
         "max_pool": "ptflops counts max-pool input elements twice: its module hook and the patched F.max_pool2d",
         "avg_pool": "ptflops counts avg-pool input elements twice: its module hook and the patched F.avg_pool2d",
         "adaptive_avg_pool": "ptflops counts adaptive-pool input elements twice: its module hook and the patched functional",
+        "upsample_nearest": "ptflops counts upsampled output elements twice: its module hook and the patched F.interpolate",
     },
 )
 THOP = Convention(
@@ -252,6 +264,7 @@ THOP = Convention(
         "batch_norm": "thop counts batch norm 2 per element, ×2 again when affine",
         "avg_pool": "thop counts 1 per avg-pool output element",
         "adaptive_avg_pool": "thop counts (window + 1) per adaptive-pool output element",
+        "upsample_nearest": "thop counts 1 per nearest-upsampled output element",
     },
 )
 CONVENTIONS: tuple[Convention, ...] = (FVCORE, FLOP_COUNTER, PTFLOPS, THOP)

@@ -57,6 +57,17 @@ class Multiply(nn.Module):
         return out
 
 
+class Chunk(nn.Module):
+    """One of ``parts`` equal channel slices (a view)."""
+
+    def __init__(self, parts: int, index: int) -> None:
+        super().__init__()
+        self.parts, self.index = parts, index
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.chunk(self.parts, 1)[self.index]
+
+
 class Scope(nn.Module):
     """A named group of layers (block call, repeat, branch). Never called: it only holds children."""
 
@@ -135,6 +146,8 @@ FACTORIES: dict[str, Factory] = {
     "avgpool": _avgpool,
     "adaptive_avgpool": _adaptive,
     "global_avgpool": lambda node: nn.AdaptiveAvgPool2d(1),
+    "upsample": lambda node: nn.Upsample(scale_factor=node.args.scale, mode=node.args.mode),
+    "chunk": lambda node: Chunk(node.args.parts, node.args.index),
     "concat": _plain(Concat),
     "add": _plain(Add),
     "multiply": _plain(Multiply),

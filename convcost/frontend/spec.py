@@ -19,6 +19,8 @@ from .source import YMap, YNode, YScalar, YSeq, load_yaml, read_text, shorten, t
 from .structures import STRUCTURES
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+# Layer names may also be numbers, as torch names the children of nn.Sequential ('features.0').
+LAYER_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 ITEM_KEYS = ("name", "repeat", "when", "first")
@@ -157,6 +159,14 @@ def expect_name(node: YNode, what: str) -> str:
     return node.value
 
 
+def is_ref(node: YNode) -> bool:
+    """A name of an earlier output as written: a string, or a number (a torch-style numeric name)."""
+    if not isinstance(node, YScalar):
+        return False
+    v = node.value
+    return (isinstance(v, str) and v != "") or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+
+
 MODEL_KEYS = ("input", "inputs", "outputs", "layers", "vars", "description", "budget")
 FILE_KEYS = ("models", "blocks", "vars", "input", "inputs", "outputs", "layers", "description", "budget")
 
@@ -260,7 +270,7 @@ class _Parser:
         if not seq.items:
             raise SpecError("'outputs' is empty; name at least one layer, or leave 'outputs' out for the last layer", seq.loc)
         for out in seq.items:
-            if not isinstance(out, YScalar) or not isinstance(out.value, str):
+            if not is_ref(out):
                 raise SpecError(f"an output must be a layer name (a dotted path as `analyze` shows it), got {type_name(out)}",
                                 out.loc)
         return seq
@@ -395,7 +405,7 @@ class _Parser:
         else:
             names = (node,)
         for n in names:
-            if not isinstance(n, YScalar) or not isinstance(n.value, str) or not n.value:
+            if not is_ref(n):
                 raise SpecError(
                     f"'from' must name an earlier output (a dotted path as `analyze` shows it), got {type_name(n)}", n.loc
                 )

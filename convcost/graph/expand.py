@@ -66,8 +66,13 @@ class Expander:
         """The output a name refers to, looked up from ``frame`` outwards (a relative name inside a
         block or scope, or the full dotted path as `analyze` shows it)."""
         ref = self.values.value(node, env)
+        if isinstance(ref, int) and not isinstance(ref, bool) and ref >= 0:
+            ref = str(ref)  # a numeric name: 'from: 6'
         if not isinstance(ref, str) or not ref:
             raise SpecError(f"'{what}' must name an earlier output, got {got(node, ref)}", node.loc)
+        return self.lookup(ref, node, frame, what)
+
+    def lookup(self, ref: str, node: YNode, frame: Frame, what: str) -> int:
         path = frame.path
         self.budget.spend(1 + len(path), node.loc)
         for k in range(len(path), -1, -1):
@@ -75,6 +80,26 @@ class Expander:
             if found is not None:
                 return found
         raise SpecError(self.unknown(ref, path, node.loc, what), node.loc)
+
+    def resolve_all(self, node: YNode, env: Mapping[str, Any], frame: Frame) -> list[int]:
+        """One entry of a join's 'from' list: a name, or 'name.*' for every iteration of a repeat in order
+        (C2f's ``[cv1, m.*]``: the outputs of m.0, m.1...)."""
+        ref = self.values.value(node, env)
+        if not (isinstance(ref, str) and ref.endswith(".*")):
+            return [self.resolve(node, env, frame)]
+        head = ref[:-2]
+        self.lookup(head, node, frame, "from")  # an unknown name fails here, with its message
+        full = next(
+            p for k in range(len(frame.path), -1, -1) if (p := ".".join((*frame.path[:k], head))) in self.produced
+        )
+        found = []
+        while (i := self.produced.get(f"{full}.{len(found)}")) is not None:
+            found.append(i)
+        if not found:
+            raise SpecError(f"'{shorten(ref)}' reads every iteration of a repeat, but '{shorten(head)}' has none "
+                            f"('{shorten(head)}.0' ...)", node.loc)
+        self.budget.spend(len(found), node.loc)
+        return found
 
     def unknown(self, ref: str, path: tuple[str, ...], loc: Loc, what: str) -> str:
         shown = shorten(ref)
@@ -233,6 +258,12 @@ class Expander:
     def struct(
         self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int, scoped: bool
     ) -> int:
+        if isinstance(item.source, YSeq):  # a join of earlier outputs, by name: one node, named like an op
+            name = frame.path[-1] if scoped else self.name_in(frame, item, join_of(item.op), env)
+            path = frame.path[:-1] if scoped else frame.path
+            refs = tuple(i for n in item.source.items for i in self.resolve_all(n, env, frame))
+            labels = tuple(f"'{self.name_of(i)}'" for i in refs)
+            return self.emit(op_rule(join_of(item.op)), NoArgs(), refs, path, name, item, labels)
         if item.op == "seq":
             inner = frame if scoped else self.names.open_scope(
                 frame, self.name_in(frame, item, "seq", env), "seq", "seq", item.loc
@@ -247,13 +278,7 @@ class Expander:
             inner = frame
         if item.op == "residual" and not self.connected(item, env):  # the body alone: no shortcut, no add
             return self.close(inner, self.seq(item.branches[0].items, env, inp, inner, depth + 1))
-        join = STRUCTURES[item.op].join
-        assert join is not None  # only 'seq' joins nothing
-        if isinstance(item.source, YSeq):  # a join of earlier outputs, by name
-            refs = tuple(self.resolve(n, env, frame) for n in item.source.items)
-            labels = tuple(f"'{self.name_of(i)}'" for i in refs)
-            name = self.names.name_in(inner, None, None, join, item.loc)
-            return self.close(inner, self.emit(op_rule(join), NoArgs(), refs, inner.path, name, item, labels))
+        join = join_of(item.op)
         branches: tuple[Branch, ...] = item.branches
         if item.op == "gate":
             branches = (Branch("identity", (), item.loc), branches[0])
@@ -313,6 +338,12 @@ class Expander:
         node = Node(len(self.nodes), full, rule.name, args, inputs, in_shapes, shape, path, item.loc)
         self.nodes.append(node)
         return node.index
+
+
+def join_of(structure: str) -> str:
+    join = STRUCTURES[structure].join
+    assert join is not None, structure  # only 'seq' joins nothing
+    return join
 
 
 def _written_names(spec: SpecFile, layers: tuple[Item, ...]) -> dict[str, Loc]:

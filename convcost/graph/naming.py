@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import Loc, SpecError
 from ..frontend.source import YNode, shorten, type_name
-from ..frontend.spec import NAME_RE
+from ..frontend.spec import LAYER_NAME_RE
 from .nodes import Scope
 
 
@@ -31,7 +31,9 @@ class Names:
     def name_in(self, frame: Frame, written: Any, node: YNode | None, hint: str, loc: Loc) -> str:
         """The layer's name: ``written`` (the value of its ``name:`` node ``node``) or the next free ``hint<N>``."""
         if node is not None:
-            if not isinstance(written, str) or not NAME_RE.fullmatch(written):
+            if isinstance(written, int) and not isinstance(written, bool) and written >= 0:
+                written = str(written)  # 'name: 0', as torch names the children of nn.Sequential
+            if not isinstance(written, str) or not LAYER_NAME_RE.fullmatch(written):
                 raise SpecError(f"layer name must be letters, digits, '_' or '-', got {type_name(node)}", node.loc)
             if written in frame.taken:
                 first = frame.taken[written]

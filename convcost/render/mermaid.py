@@ -80,7 +80,7 @@ def mermaid_flowchart(a: Analysis, depth: int | None = None) -> tuple[str, int]:
     if g.several:  # several outputs: a box for each, by name
         for n in g.output_nodes:
             out_id = sanitize_id("output_" + n.name, taken)
-            lines.append(f'    {out_id}(["{label_text(f"output {n.name} {g.batch}×{fmt_shape(n.shape)}")}"])')
+            lines.append(f'    {out_id}["{label_text(f"output {n.name} {g.batch}×{fmt_shape(n.shape)}")}"]')
             edges[ids[group_of[n.index]], out_id] = None
     lines += [f"    {s} --> {t}" for s, t in edges]
     return "\n".join(lines), d
