@@ -399,7 +399,8 @@ class _Parser:
                 joins = ", ".join(JOINS)
                 raise SpecError(f"'{op}' reads one input: give 'from' one name (only {joins} join a list of outputs)",
                                 node.loc)
-            if len(node.items) < 2:
+            stars = any(isinstance(n, YScalar) and str(n.value).endswith(".*") for n in node.items)
+            if len(node.items) < 2 and not stars:  # 'm.*' may stand for several
                 raise SpecError(f"'{op}' needs at least two outputs to join, got {len(node.items)}", node.loc)
             names = node.items
         else:

@@ -262,6 +262,8 @@ class Expander:
             name = frame.path[-1] if scoped else self.name_in(frame, item, join_of(item.op), env)
             path = frame.path[:-1] if scoped else frame.path
             refs = tuple(i for n in item.source.items for i in self.resolve_all(n, env, frame))
+            if len(refs) < 2:
+                raise SpecError(f"'{item.op}' needs at least two outputs to join, got {len(refs)}", item.source.loc)
             labels = tuple(f"'{self.name_of(i)}'" for i in refs)
             return self.emit(op_rule(join_of(item.op)), NoArgs(), refs, path, name, item, labels)
         if item.op == "seq":
