@@ -120,16 +120,22 @@ def test_join_shape_mismatch_names_both_producers() -> None:
                    "all branches must have the same H×W")
 
 
+ONE_INPUT = "give 'from' one name (only concat, add, multiply join a list of outputs)"
+
+
 @pytest.mark.parametrize(
     ("layer", "message"),
     [
-        ("relu: {from: [a, b]}", "t.yaml:4:18: 'relu' reads one input: give 'from' one name (only concat, add, multiply join a list of outputs)"),
+        ("relu: {from: [a, b]}", f"t.yaml:4:18: 'relu' reads one input: {ONE_INPUT}"),
         ("concat: {from: [a]}", "t.yaml:4:20: 'concat' needs at least two outputs to join, got 1"),
-        ("concat: {from: [a, a], branches: [[relu], [relu]]}", "t.yaml:4:20: 'concat' reads one input: give 'from' one name (only concat, add, multiply join a list of outputs)"),
-        ("relu: {from: {x: 1}}", "t.yaml:4:18: 'from' must name an earlier output (a dotted path as `analyze` shows it), got a mapping"),
+        ("concat: {from: [a, a], branches: [[relu], [relu]]}",
+         "t.yaml:4:20: 'concat' joins either its 'branches' or a 'from' list of earlier outputs, not both"),
+        ("relu: {from: {x: 1}}",
+         "t.yaml:4:18: 'from' must name an earlier output (a dotted path as `analyze` shows it), got a mapping"),
         ("concat: {from: [a.*, a]}", "t.yaml:4:21: 'a.*' reads every iteration of a repeat, but 'a' has none ('a.0' ...)"),
         ("concat", "t.yaml:4:5: 'concat' needs its layers, e.g. 'concat: [...]'"),
-        ("concat: {name: x}", "t.yaml:4:5: 'concat' needs 'branches' (or a 'from' list of earlier outputs to join, e.g. 'from: [p4, up]')"),
+        ("concat: {name: x}",
+         "t.yaml:4:5: 'concat' needs 'branches' (or a 'from' list of earlier outputs to join, e.g. 'from: [p4, up]')"),
     ],
 )
 def test_from_errors(layer: str, message: str) -> None:
@@ -139,7 +145,9 @@ def test_from_errors(layer: str, message: str) -> None:
 def test_several_inputs_and_outputs_errors() -> None:
     base = "inputs: {a: [3, 8, 8], b: [3, 8, 8]}\n"
     assert error_of(base + "outputs: [relu1, nope]\nlayers: [relu]\n").startswith("t.yaml:2:18: unknown name 'nope' in 'output'")
-    assert error_of(base + "outputs: [a]\nlayers: [relu]\n") == "t.yaml:2:11: output 'a' is an input of the model; outputs are layers"
+    assert error_of(base + "outputs: [a]\nlayers: [relu]\n") == (
+        "t.yaml:2:11: output 'a' is an input of the model; outputs are layers"
+    )
     assert error_of(base + "outputs: [relu1, relu1]\nlayers: [relu]\n") == (
         "t.yaml:2:18: output 'relu1' is listed twice (first at line 2)"
     )

@@ -395,6 +395,9 @@ class _Parser:
         if node is None:
             return None
         if isinstance(node, YSeq):
+            if op in JOINS and not join:
+                raise SpecError(f"'{op}' joins either its 'branches' or a 'from' list of earlier outputs, not both",
+                                node.loc)
             if not join:
                 joins = ", ".join(JOINS)
                 raise SpecError(f"'{op}' reads one input: give 'from' one name (only {joins} join a list of outputs)",
