@@ -28,7 +28,7 @@ ITEM_KEYS = ("name", "repeat", "when", "first")
 FLOW_KEYS = ("from",)
 LAYER_KEYS = (*ITEM_KEYS, *FLOW_KEYS)
 JOINS = tuple(k for k, s in STRUCTURES.items() if s.keys == ("branches",))  # may join a 'from' list instead
-RESERVED_VARS = ("i", "in_channels", "in_height", "in_width")
+RESERVED_VARS = ("i", "in_channels", "in_height", "in_width", "block_in_channels", "block_in_height", "block_in_width")
 
 
 @dataclass(frozen=True)
@@ -132,11 +132,29 @@ def parse_spec(text: str, filename: str) -> SpecFile:
         return _Parser(filename).file(root)
 
 
+# torch's argument names for convcost's (torch.nn.Conv2d(out_channels=..., kernel_size=...) → conv: {out, kernel})
+TORCH_KEYS = {
+    "out_channels": "out", "out_features": "out", "kernel_size": "kernel", "output_size": "out",
+    "negative_slope": "slope", "scale_factor": "scale", "chunks": "parts",
+}
+# ops users reach for that convcost does not have (yet): no did-you-mean to a different op
+UNSUPPORTED = {
+    "deconv": "transposed convolutions", "conv_transpose": "transposed convolutions",
+    "convtranspose": "transposed convolutions", "conv_transpose2d": "transposed convolutions",
+    "layernorm": "layer norm", "layer_norm": "layer norm", "groupnorm": "group norm", "group_norm": "group norm",
+    "attention": "attention", "lstm": "recurrent layers", "gru": "recurrent layers", "embedding": "embeddings",
+}
+
+
 def check_keys(node: YMap, allowed: tuple[str, ...], what: str) -> None:
     for key, kloc in node.keys.items():
         if key not in allowed:
+            ours = TORCH_KEYS.get(key)
+            hint = (
+                f" (torch's '{key}' is '{ours}' here)" if ours in allowed else did_you_mean(key, allowed)
+            )
             raise SpecError(
-                f"unknown key '{shorten(key)}' in {what}{did_you_mean(key, allowed)}; expected one of: {', '.join(allowed)}",
+                f"unknown key '{shorten(key)}' in {what}{hint}; expected one of: {', '.join(allowed)}",
                 kloc,
             )
 
@@ -347,6 +365,12 @@ class _Parser:
         rule = lookup(word)
         if rule is not None:  # an alias of a join op ('mul') is that structure too
             return ("struct" if rule.name in STRUCTURES else "op"), rule.name
+        if word.lower() in UNSUPPORTED:
+            raise SpecError(
+                f"unknown op '{shorten(word)}': convcost does not support {UNSUPPORTED[word.lower()]} yet "
+                "(`convcost ops` lists the ops)",
+                loc,
+            )
         hint = did_you_mean(word, self.known()) or (
             "; not an op, a structure or a block under 'blocks:' (`convcost ops` lists the ops)"
         )

@@ -248,7 +248,13 @@ class Expander:
                 local[pname] = self.values.value(default, local)
             else:
                 raise SpecError(f"block '{item.op}' needs parameter '{pname}'; pass it: '{item.op}: {{{pname}: ...}}'", item.loc)
-        local = self.values.env_with(self.item_env(local, inp), block.vars)
+        local = self.item_env(local, inp)
+        # the block's own input, by name: in_channels changes from layer to layer inside the block
+        local["block_in_channels"] = local["in_channels"]
+        for dim in ("height", "width"):
+            if f"in_{dim}" in local:
+                local[f"block_in_{dim}"] = local[f"in_{dim}"]
+        local = self.values.env_with(local, block.vars)
         self.calls.append(item.op)
         try:
             return self.close(inner, self.seq(block.layers, local, inp, inner, depth + 1))
@@ -299,6 +305,12 @@ class Expander:
             )
             bframe = self.names.open_scope(inner, bname, "branch", f"{item.op} branch", br.loc)
             outs.append(self.close(bframe, self.seq(br.items, env, inp, bframe, depth + 1)))
+        if item.op == "gate" and outs[1] == inp:  # not x * x: a gate without a body is a spec mistake
+            raise SpecError(
+                "'gate' has no layers in its body ('when' left them all out, or it is empty); a gate multiplies "
+                "its input by its body's output",
+                item.loc,
+            )
         rule = op_rule(join)
         name = self.names.name_in(inner, None, None, join, item.loc)
         labels = None

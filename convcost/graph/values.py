@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,14 @@ def got(node: YNode, value: Any) -> str:
 @functools.cache
 def _fields_of(args_type: type) -> dict[str, dataclasses.Field[Any]]:
     return {f.name: f for f in dataclasses.fields(args_type)}
+
+
+def _division_hint(node: YNode, value: Any) -> str:
+    """'${in_channels / 2}' gives 32.0: say that '//' divides to a whole number."""
+    text = node.value if isinstance(node, YScalar) else None
+    if isinstance(value, float) and isinstance(text, str) and re.search(r"(?<!/)/(?!/)", text):
+        return "; '/' gives a fraction: use '//' for a whole number"
+    return ""
 
 
 class Budget:
@@ -97,7 +106,7 @@ class Values:
             try:
                 kwargs[key] = f.metadata["convert"](value)
             except ArgError as e:
-                raise SpecError(f"{what}: '{key}' {e}", node.loc) from None
+                raise SpecError(f"{what}: '{key}' {e}{_division_hint(node, value)}", node.loc) from None
         for name, f in fields.items():
             if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise SpecError(f"{what}: missing required argument '{name}'", loc)
