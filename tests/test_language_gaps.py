@@ -63,3 +63,26 @@ def test_an_unsupported_op_is_not_a_did_you_mean() -> None:
     assert error_of("input: [8, 4, 4]\nlayers:\n  - deconv: {out: 4}\n") == (
         "t.yaml:3:5: unknown op 'deconv': convcost does not support transposed convolutions yet (`convcost ops` lists the ops)"
     )
+
+
+def test_lists_from_vars_are_indexed_and_measured() -> None:
+    g = graph_of(
+        "vars: {widths: [8, 16, 24]}\ninput: [3, 8, 8]\nlayers:\n"
+        "  - conv: {out: '${widths[i]}', kernel: 1, repeat: '${len(widths)}'}\n"
+        "  - conv: {out: '${widths[-1] + int(log2(64)) + int(sqrt(16)) + round(log(exp(2)))}', kernel: 1}\n"
+    )
+    assert [n.shape[0] for n in g.nodes] == [8, 16, 24, 24 + 6 + 4 + 2]
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("widths[3]", "index 3 is out of range for a list of 3"),
+        ("widths[1.5]", "indexing needs a list and an integer, got a list and a number"),
+        ("log(0)", "cannot evaluate '${log(0)}': math domain error"),
+        ("exp(1000)", "cannot evaluate '${exp(1000)}': math range error"),
+    ],
+)
+def test_list_and_math_errors(expr: str, message: str) -> None:
+    msg = error_of(f"vars: {{widths: [8, 16, 24]}}\ninput: [3, 8, 8]\nlayers:\n  - conv: {{out: '${{{expr}}}', kernel: 1}}\n")
+    assert msg.endswith(message), msg
