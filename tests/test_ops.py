@@ -236,6 +236,10 @@ OP_CASES = [
            Cost(elementwise_ops=2 * 64, activations=64)),
     # gate: 3×4×4 · 3×1×1 broadcast, batch 2: 1 multiply per output element, 2·48
     OpCase("multiply", "gate: [global_avgpool]", "[3, 4, 4]", 2, (3, 4, 4), Cost(elementwise_ops=2 * 48, activations=2 * 48)),
+    # nearest upsampling ×2 of 8×5×6, batch 3: 8×10×12 copies, no arithmetic
+    OpCase("upsample", "upsample: {scale: 2}", "[8, 5, 6]", 3, (8, 10, 12), Cost(activations=3 * 8 * 10 * 12)),
+    # chunk 3 of 4 of 8 channels: a 2×5×6 view, batch 2
+    OpCase("chunk", "chunk: {parts: 4, index: 3}", "[8, 5, 6]", 2, (2, 5, 6), Cost(activations=2 * 2 * 5 * 6)),
 ]
 
 
@@ -246,6 +250,19 @@ def test_op_shape_and_cost(case: OpCase) -> None:
     assert len(runs) == 1, [lc.node.op for lc in a.layers]
     assert runs[0].node.shape == case.shape
     assert runs[0].cost == case.cost
+def test_upsample_nearest_copies() -> None:
+    a = one("  - upsample: {scale: 2}", "[8, 5, 6]", batch=3)
+    lc = a.layers[0]
+    assert lc.node.shape == (8, 10, 12)  # 5*2, 6*2
+    # nearest: each output element is a copy of one input element, no arithmetic (docs/conventions.md)
+    assert lc.cost == Cost(activations=3 * 8 * 10 * 12)
+
+
+def test_chunk_is_a_channel_slice() -> None:
+    a = one("  - chunk: {parts: 4, index: 3}", "[8, 5, 6]", batch=2)
+    lc = a.layers[0]
+    assert lc.node.shape == (2, 5, 6)  # 8 channels / 4 parts
+    assert lc.cost == Cost(activations=2 * 2 * 5 * 6)
 
 
 def test_every_registered_op_has_a_formula_test() -> None:

@@ -20,6 +20,7 @@ pytest.importorskip("thop")
 
 import ptflops
 import thop
+import torch
 from acceptance import Acceptance
 from conftest import CONFIGS, graph_of
 from test_verify_property import specs
@@ -27,7 +28,7 @@ from test_verify_property import specs
 from convcost.api import load_graphs
 from convcost.costmodel.analysis import analyze
 from convcost.crosscheck.counters import explain
-from convcost.crosscheck.torch_build import build_model, example_input
+from convcost.crosscheck.torch_build import build_model, example_inputs
 from convcost.errors import SpecError
 from convcost.graph.build import Graph
 
@@ -38,15 +39,30 @@ def _modelled(graph: Graph) -> dict[str, int]:
     return {c.convention.key: c.total for c in ex.counters}
 
 
+class _Named(torch.nn.Module):
+    """A model of several inputs as ptflops calls one: with keyword arguments (its input_constructor's dict)."""
+
+    def __init__(self, model: torch.nn.Module, names: list[str]) -> None:
+        super().__init__()
+        self.model, self.names = model, names
+
+    def forward(self, **xs: torch.Tensor) -> object:
+        return self.model(*(xs[n] for n in self.names))
+
+
 def _ptflops(graph: Graph) -> int:
     """ptflops as users run it: an input resolution, batch 1, the pytorch backend's defaults."""
-    model = build_model(graph, "cpu")
+    model: torch.nn.Module = build_model(graph, "cpu")
+    several: dict[str, object] = {}
+    if len(graph.inputs) > 1:  # ptflops builds one input from a resolution; several come from input_constructor
+        model = _Named(model, [i.name for i in graph.inputs])
+        several["input_constructor"] = lambda _: dict(zip(model.names, example_inputs(graph)))  # type: ignore[union-attr]
     quiet = io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(quiet):
         warnings.simplefilter("ignore")
         macs, _ = ptflops.get_model_complexity_info(
             model, tuple(graph.input_shape), as_strings=False, print_per_layer_stat=False, verbose=False,
-            backend="pytorch",
+            backend="pytorch", **several,  # type: ignore[arg-type]
         )
     assert macs is not None, quiet.getvalue()  # ptflops prints and returns None when its forward fails
     return int(macs)
@@ -56,7 +72,7 @@ def _thop(graph: Graph) -> int:
     model = build_model(graph, "cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        macs, _ = thop.profile(model, inputs=(example_input(graph, "cpu"),), verbose=False)
+        macs, _ = thop.profile(model, inputs=example_inputs(graph, "cpu"), verbose=False)
     return int(macs)
 
 

@@ -28,6 +28,8 @@ layers:
         b: [{avgpool: {kernel: 3, stride: 1, padding: 1, count_include_pad: false}}, silu]
   - gate: [global_avgpool, {conv: {out: 16, kernel: 1}}, hardsigmoid]
   - leaky_relu: {slope: 0.2}
+  - chunk: {index: 1}
+  - upsample: {scale: 2}
   - adaptive_avgpool: {out: [2, 3]}
   - flatten
   - dropout: {p: 0.1}

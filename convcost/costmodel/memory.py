@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UsageError, did_you_mean
-from ..graph.build import INPUT, Graph, Node
+from ..graph.build import Graph, Node
 from ..ops.registry import Saves
 from ..ops.shapes import numel
 from .analysis import Analysis, LayerCost
@@ -83,7 +83,8 @@ def forward_bytes(analysis: Analysis, elem: int, weight_elem: int | None = None,
     g = analysis.graph
     t = analysis.total
     weights = (t.params + t.buffers) * (elem if weight_elem is None else weight_elem)
-    return weights + elem * (g.batch * numel(g.input_shape) + activation_copies * t.activations)
+    inputs = sum(numel(i.shape) for i in g.inputs)
+    return weights + elem * (g.batch * inputs + activation_copies * t.activations)
 
 
 def is_view(node: Node) -> bool:
@@ -174,7 +175,7 @@ def activation_memory(graph: Graph, elem: int) -> ActivationMemory:
     nodes = graph.nodes
     end = len(nodes)
     # storage[t]: the tensor whose memory t uses (views share their input's storage)
-    storage: dict[int, int] = {INPUT: INPUT}
+    storage: dict[int, int] = {i.index: i.index for i in graph.inputs}
     for n in nodes:
         storage[n.index] = storage[n.inputs[0]] if is_view(n) else n.index
     size = {s: graph.batch * numel(graph.shape_of(s)) * elem for s in set(storage.values())}
@@ -182,13 +183,16 @@ def activation_memory(graph: Graph, elem: int) -> ActivationMemory:
     for n in nodes:
         for i in n.inputs:
             last_use[storage[i]] = max(last_use[storage[i]], n.index)
-    last_use[INPUT] = end  # the caller holds the input
-    last_use[storage[nodes[-1].index]] = end  # and receives the output
+    for i in graph.inputs:
+        last_use[i.index] = end  # the caller holds the inputs
+    for o in graph.outputs:
+        last_use[storage[o]] = end  # and receives the outputs
     names = {n.index: n.name for n in nodes}
-    names[INPUT] = "input"
+    names.update((i.index, i.name) for i in graph.inputs)
 
-    live: set[int] = {INPUT}
-    peak, peak_at, live_at_peak = size[INPUT], "input", ("input",)
+    live: set[int] = {i.index for i in graph.inputs}
+    peak = sum(size[i] for i in live)
+    peak_at, live_at_peak = graph.inputs[0].name, tuple(names[t] for t in sorted(live))
     for n in nodes:
         s = storage[n.index]
         live.add(s)

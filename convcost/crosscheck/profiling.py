@@ -39,7 +39,7 @@ from ..costmodel.memory import (
 )
 from ..costmodel.roofline import BUILTIN, DeviceProfile, Roofline, Span, roofline
 from ..errors import UsageError, did_you_mean
-from ..graph.build import INPUT, Graph
+from ..graph.build import Graph
 from ..graph.segments import top_level_segments
 from .torch_deps import TORCH_ERRORS
 
@@ -278,30 +278,29 @@ class _Runner:
     def __init__(self, graph: Graph, options: ProfileOptions) -> None:
         import torch
 
-        from .torch_build import build_model, example_input
+        from .torch_build import build_model, example_inputs
 
         self.options = options
         self.dtype = _torch_dtype(options.dtype)
         self.model = build_model(graph, device=options.device).to(self.dtype)
-        x = example_input(graph, device=options.device).to(self.dtype)
+        xs = tuple(x.to(self.dtype) for x in example_inputs(graph, device=options.device))
         if options.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-            if x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-        self.x = x
+            xs = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in xs)
+        self.xs = xs
         self.graph = graph
         self.modules = {node.index: module for node, module in self.model.named_layers()}
 
     def run_all(self) -> dict[int, Any]:
         """Run every node once, keeping every output (to feed the blocks' timings)."""
-        out: dict[int, Any] = {INPUT: self.x}
+        out: dict[int, Any] = {i.index: x for i, x in zip(self.graph.inputs, self.xs)}
         for node in self.graph.nodes:
             out[node.index] = self.modules[node.index](*(out[i] for i in node.inputs))
         return out
 
     def whole(self) -> Callable[[], Any]:
-        model, x = self.model, self.x
-        return lambda: model(x)
+        model, xs = self.model, self.xs
+        return lambda: model(*xs)
 
     def block(self, seg_nodes: tuple[Any, ...], tensors: dict[int, Any]) -> Callable[[], Any]:
         inside = {n.index for n in seg_nodes}

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import SpecError
-from ..graph.build import INPUT, Graph, Node
+from ..graph.build import Graph, Node
 
 
 class Call(nn.Module):
@@ -85,6 +85,8 @@ class GraphModule(nn.Module):
         for node in graph.nodes:
             for i in node.inputs:
                 last_use[i] = node.index
+        for i in graph.outputs:
+            last_use[i] = len(graph.nodes)  # returned: never freed
         self._last_use = last_use
 
     def module_for(self, name: str) -> nn.Module:
@@ -95,16 +97,16 @@ class GraphModule(nn.Module):
         """Every node with its module, in graph order."""
         return list(zip(self.graph.nodes, self._layers))
 
-    def forward(self, x: Tensor) -> Tensor:
-        outs: dict[int, Tensor] = {INPUT: x}
-        out = x
+    def forward(self, *xs: Tensor) -> Tensor | tuple[Tensor, ...]:
+        """The graph's inputs in spec order; its output, or a tuple of its outputs when there are several."""
+        outs: dict[int, Tensor] = {i.index: x for i, x in zip(self.graph.inputs, xs, strict=True)}
         for node, module in zip(self.graph.nodes, self._layers):
-            out = module(*(outs[i] for i in node.inputs))
-            outs[node.index] = out
+            outs[node.index] = module(*(outs[i] for i in node.inputs))
             for i in set(node.inputs):
                 if self._last_use.get(i) == node.index:
                     del outs[i]  # keep peak memory at what is still needed
-        return out
+        results = tuple(outs[i] for i in self.graph.outputs)
+        return results[0] if len(results) == 1 else results
 
 
 def build_model(graph: Graph, device: str | torch.device = "cpu") -> GraphModule:
@@ -119,5 +121,10 @@ def build_model(graph: Graph, device: str | torch.device = "cpu") -> GraphModule
 
 
 def example_input(graph: Graph, device: str | torch.device = "cpu") -> Tensor:
-    """A random input of the graph's batch and input shape."""
+    """A random input of the graph's batch and (first) input shape."""
     return torch.randn(graph.batch, *graph.input_shape, device=device)
+
+
+def example_inputs(graph: Graph, device: str | torch.device = "cpu") -> tuple[Tensor, ...]:
+    """A random tensor for each of the graph's inputs, in spec order (``model(*xs)``)."""
+    return tuple(torch.randn(graph.batch, *i.shape, device=device) for i in graph.inputs)

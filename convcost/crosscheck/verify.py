@@ -26,7 +26,7 @@ from ..graph.build import Graph
 from ..ops.shapes import fmt_shape
 from ..units import human
 from .counters import FLOP_COUNTER, FVCORE, RUN, Convention, Explanation, Prediction, Status, explain
-from .torch_build import GraphModule, build_model, example_input
+from .torch_build import GraphModule, build_model, example_inputs
 from .torch_deps import TORCH_ERRORS, check_device
 
 BYTES_PER_VALUE = 4  # float32
@@ -105,13 +105,15 @@ class _ShapeHooks:
             h.remove()
 
 
-def run_flop_counter(model: GraphModule, x: torch.Tensor) -> tuple[dict[str, tuple[int, ...]], dict[str, int], int]:
+def run_flop_counter(
+    model: GraphModule, xs: tuple[torch.Tensor, ...]
+) -> tuple[dict[str, tuple[int, ...]], dict[str, int], int]:
     """FlopCounterMode per module (dispatch level: works on the meta device) and the output shapes."""
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
     with _ShapeHooks(model) as shapes, torch.no_grad(), counter:
-        model(x)
+        model(*xs)
     prefix = type(model).__name__ + "."
     per_module = {
         k[len(prefix):]: int(sum(v.values())) for k, v in counter.get_flop_counts().items() if k.startswith(prefix)
@@ -120,7 +122,7 @@ def run_flop_counter(model: GraphModule, x: torch.Tensor) -> tuple[dict[str, tup
 
 
 def run_fvcore(
-    model: GraphModule, x: torch.Tensor
+    model: GraphModule, xs: tuple[torch.Tensor, ...]
 ) -> tuple[dict[str, tuple[int, ...]], dict[str, int], dict[str, list[str]], int]:
     """fvcore's by_module() (a jit trace: a real forward) and the output shapes of that forward."""
     from fvcore.nn import FlopCountAnalysis
@@ -128,7 +130,7 @@ def run_fvcore(
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     with _ShapeHooks(model) as shapes, torch.no_grad():
         fca = (
-            FlopCountAnalysis(model, x)
+            FlopCountAnalysis(model, xs)
             .unsupported_ops_warnings(False)
             .uncalled_modules_warnings(False)
             .tracer_warnings("none")
@@ -201,10 +203,10 @@ def _verify(graph: Graph, analysis: Analysis, device: str, counter_device: str, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. torch's note on 'same' padding with even kernels
         meta_model = build_model(graph, counter_device)
-        shapes, fc_by_module, fc_total = run_flop_counter(meta_model, example_input(graph, counter_device))
+        shapes, fc_by_module, fc_total = run_flop_counter(meta_model, example_inputs(graph, counter_device))
         if real:
             model = build_model(graph, device)
-            shapes, fv_by_module, fv_unsupported, fv_total = run_fvcore(model, example_input(graph, device))
+            shapes, fv_by_module, fv_unsupported, fv_total = run_fvcore(model, example_inputs(graph, device))
         else:
             model = meta_model
             fv_by_module, fv_unsupported, fv_total = {}, {}, 0

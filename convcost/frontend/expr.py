@@ -67,6 +67,11 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "ceil": math.ceil,
     "floor": math.floor,
     "make_divisible": make_divisible,
+    "len": len,
+    "sqrt": math.sqrt,
+    "exp": math.exp,
+    "log": math.log,  # log(x) or log(x, base)
+    "log2": math.log2,
 }
 
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
@@ -279,6 +284,13 @@ class _Eval:
                     return False
                 left = right
             return True
+        if isinstance(node, ast.Subscript):  # a list from 'vars' indexed by a number: ${widths[i]}
+            seq, index = self.visit(node.value), self.visit(node.slice)
+            if not isinstance(seq, (list, tuple)) or isinstance(index, bool) or not isinstance(index, int):
+                raise SpecError(f"indexing needs a list and an integer, got {_kind(seq)} and {_kind(index)}", self.loc)
+            if not -len(seq) <= index < len(seq):
+                raise SpecError(f"index {index} is out of range for a list of {len(seq)}", self.loc)
+            return seq[index]
         if isinstance(node, ast.IfExp):
             return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
@@ -296,7 +308,7 @@ class _Eval:
             return fn(*args)
         raise SpecError(
             f"unsupported syntax in expression: {shorten(ast.unparse(node))}; expressions take numbers, strings, "
-            "variables, + - * / // % **, comparisons, and/or/not, 'a if c else b' and calls of "
+            "variables, + - * / // % **, comparisons, and/or/not, 'a if c else b', list[index] and calls of "
             f"{', '.join(sorted(FUNCTIONS))}",
             self.loc,
         )

@@ -17,22 +17,20 @@ from ..ops.macros import MACROS
 from ..ops.registry import arg_fields
 from ..util.gcpause import paused_gc
 from .source import YMap, YNode, YScalar, YSeq, load_yaml, read_text, shorten, type_name
+from .structures import STRUCTURES
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+# Layer names may also be numbers, as torch names the children of nn.Sequential ('features.0').
+LAYER_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_NAME_CHARS = 100  # a name of a model, block, layer, branch, variable or parameter (docs/limits.md)
 
-# Structures: keyword -> the keys their mapping form accepts (besides name/repeat).
-STRUCTURES: dict[str, tuple[str, ...]] = {
-    "seq": ("layers",),
-    "concat": ("branches",),
-    "add": ("branches",),
-    "multiply": ("branches",),
-    "residual": ("body", "shortcut", "connect"),
-    "gate": ("body",),
-}
 ITEM_KEYS = ("name", "repeat", "when", "first")
-RESERVED_VARS = ("i", "in_channels", "in_height", "in_width")
+# 'from': where a layer reads its input (an earlier output by name) instead of the previous layer.
+FLOW_KEYS = ("from",)
+LAYER_KEYS = (*ITEM_KEYS, *FLOW_KEYS)
+JOINS = tuple(k for k, s in STRUCTURES.items() if s.keys == ("branches",))  # may join a 'from' list instead
+RESERVED_VARS = ("i", "in_channels", "in_height", "in_width", "block_in_channels", "block_in_height", "block_in_width")
 
 
 @dataclass(frozen=True)
@@ -60,6 +58,7 @@ class Item:
     when: YNode | None = None
     word: str = ""  # the op as written (an alias like 'bn' names layers bn1, bn2...)
     first: YMap | None = None  # argument overrides for the first iteration of 'repeat'
+    source: YNode | None = None  # 'from': an earlier output (a name) or, for a join, a list of them
 
 
 @dataclass(frozen=True)
@@ -70,14 +69,25 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class NamedInput:
+    name: str
+    spec: InputSpec
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
-    input: InputSpec
+    inputs: tuple[NamedInput, ...]  # one called 'input' for 'input:'; 'inputs:' names each
     layers: tuple[Item, ...]
     vars: YMap | None
     description: str
     extra: YMap
     loc: Loc
+    outputs: YSeq | None = None  # 'outputs:' names; None: the last layer's output
+
+    @property
+    def input(self) -> InputSpec:
+        return self.inputs[0].spec
 
 
 @dataclass(frozen=True)
@@ -124,11 +134,29 @@ def parse_spec(text: str, filename: str) -> SpecFile:
         return _Parser(filename).file(root)
 
 
+# torch's argument names for convcost's (torch.nn.Conv2d(out_channels=..., kernel_size=...) → conv: {out, kernel})
+TORCH_KEYS = {
+    "out_channels": "out", "out_features": "out", "kernel_size": "kernel", "output_size": "out",
+    "negative_slope": "slope", "scale_factor": "scale", "chunks": "parts",
+}
+# ops users reach for that convcost does not have (yet): no did-you-mean to a different op
+UNSUPPORTED = {
+    "deconv": "transposed convolutions", "conv_transpose": "transposed convolutions",
+    "convtranspose": "transposed convolutions", "conv_transpose2d": "transposed convolutions",
+    "layernorm": "layer norm", "layer_norm": "layer norm", "groupnorm": "group norm", "group_norm": "group norm",
+    "attention": "attention", "lstm": "recurrent layers", "gru": "recurrent layers", "embedding": "embeddings",
+}
+
+
 def check_keys(node: YMap, allowed: tuple[str, ...], what: str) -> None:
     for key, kloc in node.keys.items():
         if key not in allowed:
+            ours = TORCH_KEYS.get(key)
+            hint = (
+                f" (torch's '{key}' is '{ours}' here)" if ours in allowed else did_you_mean(key, allowed)
+            )
             raise SpecError(
-                f"unknown key '{shorten(key)}' in {what}{did_you_mean(key, allowed)}; expected one of: {', '.join(allowed)}",
+                f"unknown key '{shorten(key)}' in {what}{hint}; expected one of: {', '.join(allowed)}",
                 kloc,
             )
 
@@ -160,8 +188,17 @@ def check_name_length(name: str, what: str, loc: Loc) -> None:
         )
 
 
-MODEL_KEYS = ("input", "layers", "vars", "description", "budget")
-FILE_KEYS = ("models", "blocks", "vars", "input", "layers", "description", "budget")
+
+def is_ref(node: YNode) -> bool:
+    """A name of an earlier output as written: a string, or a number (a torch-style numeric name)."""
+    if not isinstance(node, YScalar):
+        return False
+    v = node.value
+    return (isinstance(v, str) and v != "") or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+
+
+MODEL_KEYS = ("input", "inputs", "outputs", "layers", "vars", "description", "budget")
+FILE_KEYS = ("models", "blocks", "vars", "input", "inputs", "outputs", "layers", "description", "budget")
 
 
 class _Parser:
@@ -184,7 +221,7 @@ class _Parser:
 
         models: dict[str, ModelSpec] = {}
         if root.get("models") is not None:
-            for key in ("input", "layers"):
+            for key in ("input", "inputs", "outputs", "layers"):
                 if key in root.keys:
                     raise SpecError(f"'{key}' belongs inside a model when the file has 'models'", root.keys[key])
             mmap = expect_map(root.items["models"], "'models'")
@@ -193,7 +230,7 @@ class _Parser:
             for mname, mnode in mmap.items.items():
                 expect_name(YScalar(mname, mmap.keys[mname]), "a model name")
                 models[mname] = self.model(mname, expect_map(mnode, f"model '{mname}'"), mmap.keys[mname])
-        elif root.get("layers") is not None or root.get("input") is not None:
+        elif any(root.get(k) is not None for k in ("layers", "input", "inputs")):
             stem = Path(self.filename).stem
             mname = stem if NAME_RE.fullmatch(stem) and len(stem) <= MAX_NAME_CHARS else "model"
             single = YMap(
@@ -219,7 +256,12 @@ class _Parser:
 
     def model(self, name: str, node: YMap, loc: Loc) -> ModelSpec:
         check_keys(node, MODEL_KEYS, f"model '{name}'")
-        if node.get("input") is None:
+        if node.get("input") is not None and node.get("inputs") is not None:
+            raise SpecError(
+                f"model '{name}' has both 'input' and 'inputs'; use 'input' for one input, 'inputs' to name several",
+                node.keys["inputs"],
+            )
+        if node.get("input") is None and node.get("inputs") is None:
             raise SpecError(f"model '{name}' has no 'input' shape; add e.g. 'input: [3, 224, 224]' (C, H, W)", loc)
         if node.get("layers") is None:
             raise SpecError(f"model '{name}' has no 'layers'; add e.g. 'layers: [conv: {{out: 64, kernel: 3}}]'", loc)
@@ -229,13 +271,40 @@ class _Parser:
         vars_node = node.get("vars")
         return ModelSpec(
             name=name,
-            input=self.input(node.items["input"]),
+            inputs=self.inputs(node),
             layers=self.layers(node.items["layers"], f"model '{name}' layers"),
             vars=self.vars(vars_node) if vars_node else None,
             description=str(desc.value) if isinstance(desc, YScalar) else "",
             extra=node,
             loc=loc,
+            outputs=self.outputs(node.get("outputs")),
         )
+
+    def inputs(self, node: YMap) -> tuple[NamedInput, ...]:
+        one = node.get("input")
+        if one is not None:
+            return (NamedInput("input", self.input(one)),)
+        imap = expect_map(node.items["inputs"], "'inputs' (a mapping of name: [C, H, W])")
+        if not imap.items:
+            raise SpecError("'inputs' is empty; name at least one input, e.g. 'inputs: {image: [3, 224, 224]}'", imap.loc)
+        return tuple(
+            NamedInput(expect_name(YScalar(iname, imap.keys[iname]), "an input name"), self.input(inode))
+            for iname, inode in imap.items.items()
+        )
+
+    def outputs(self, node: YNode | None) -> YSeq | None:
+        if node is None:
+            return None
+        if isinstance(node, YScalar):
+            node = YSeq((node,), node.loc)
+        seq = expect_list(node, "'outputs' (a list of layer names)")
+        if not seq.items:
+            raise SpecError("'outputs' is empty; name at least one layer, or leave 'outputs' out for the last layer", seq.loc)
+        for out in seq.items:
+            if not is_ref(out):
+                raise SpecError(f"an output must be a layer name (a dotted path as `analyze` shows it), got {type_name(out)}",
+                                out.loc)
+        return seq
 
     def input(self, node: YNode) -> InputSpec:
         batch: YNode | None = None
@@ -273,6 +342,8 @@ class _Parser:
                 params[pname] = None if isinstance(default, YScalar) and default.value is None else default
         for pname, ploc in param_locs.items():
             check_name_length(pname, "a parameter name", ploc)
+            if pname in FLOW_KEYS:
+                raise SpecError(f"'{pname}' cannot be a parameter name: every layer takes '{pname}' (its input)", ploc)
             if not VAR_RE.fullmatch(pname) or pname in RESERVED_VARS or pname in ITEM_KEYS:
                 raise SpecError(
                     f"'{shorten(pname)}' cannot be a parameter name (it must be letters, digits and '_', and not one of "
@@ -308,6 +379,12 @@ class _Parser:
         rule = lookup(word)
         if rule is not None:  # an alias of a join op ('mul') is that structure too
             return ("struct" if rule.name in STRUCTURES else "op"), rule.name
+        if word.lower() in UNSUPPORTED:
+            raise SpecError(
+                f"unknown op '{shorten(word)}': convcost does not support {UNSUPPORTED[word.lower()]} yet "
+                "(`convcost ops` lists the ops)",
+                loc,
+            )
         hint = did_you_mean(word, self.known()) or (
             "; not an op, a structure or a block under 'blocks:' (`convcost ops` lists the ops)"
         )
@@ -345,9 +422,36 @@ class _Parser:
         if args is None:
             return Item(kind, op, None, None, None, (), loc, None, word)
         if kind != "block":  # block parameters are checked when the block is called
-            check_keys(args, (*allowed, *ITEM_KEYS), f"'{op}'")
+            check_keys(args, (*allowed, *LAYER_KEYS), f"'{op}'")
         first = self.first(args, kind, op, allowed)
-        return Item(kind, op, args, args.get("name"), args.get("repeat"), (), loc, args.get("when"), word, first)
+        source = self.source(args, op, join=False)
+        return Item(kind, op, args, args.get("name"), args.get("repeat"), (), loc, args.get("when"), word, first, source)
+
+    def source(self, args: YMap, op: str, join: bool) -> YNode | None:
+        """The 'from' of a layer: one name, or for a join without branches a list of names."""
+        node = args.get("from")
+        if node is None:
+            return None
+        if isinstance(node, YSeq):
+            if op in JOINS and not join:
+                raise SpecError(f"'{op}' joins either its 'branches' or a 'from' list of earlier outputs, not both",
+                                node.loc)
+            if not join:
+                joins = ", ".join(JOINS)
+                raise SpecError(f"'{op}' reads one input: give 'from' one name (only {joins} join a list of outputs)",
+                                node.loc)
+            stars = any(isinstance(n, YScalar) and str(n.value).endswith(".*") for n in node.items)
+            if len(node.items) < 2 and not stars:  # 'm.*' may stand for several
+                raise SpecError(f"'{op}' needs at least two outputs to join, got {len(node.items)}", node.loc)
+            names = node.items
+        else:
+            names = (node,)
+        for n in names:
+            if not is_ref(n):
+                raise SpecError(
+                    f"'from' must name an earlier output (a dotted path as `analyze` shows it), got {type_name(n)}", n.loc
+                )
+        return node
 
     def first(self, args: YMap, kind: str, op: str, allowed: tuple[str, ...]) -> YMap | None:
         """``first: {stride: 2}``: arguments that differ on the first iteration of a ``repeat``."""
@@ -373,17 +477,21 @@ class _Parser:
         return ()  # blocks: checked against params by the graph builder (the block may come later in the file)
 
     def struct(self, op: str, body: YNode, loc: Loc) -> Item:
-        keys = STRUCTURES[op]
+        keys = STRUCTURES[op].keys
         if isinstance(body, YSeq):  # shorthand: the list is the primary key
             body = YMap({keys[0]: body}, {keys[0]: body.loc}, body.loc)
         bmap = expect_map(body, f"'{op}'")
-        check_keys(bmap, (*keys, *ITEM_KEYS), f"'{op}'")
+        check_keys(bmap, (*keys, *LAYER_KEYS), f"'{op}'")
         if "first" in bmap.keys:
             raise SpecError(f"'first' sets arguments of the first repeat, and '{op}' takes no arguments", bmap.keys["first"])
-        if bmap.get(keys[0]) is None:
-            raise SpecError(f"'{op}' needs '{keys[0]}'", loc)
+        source = self.source(bmap, op, join=op in JOINS and bmap.get(keys[0]) is None)
+        if bmap.get(keys[0]) is None and not isinstance(source, YSeq):
+            hint = " (or a 'from' list of earlier outputs to join, e.g. 'from: [p4, up]')" if op in JOINS else ""
+            raise SpecError(f"'{op}' needs '{keys[0]}'{hint}", loc)
         branches: list[Branch]
-        if keys[0] == "branches":
+        if isinstance(source, YSeq):
+            branches = []  # the join of earlier outputs
+        elif keys[0] == "branches":
             branches = self.branches(bmap.items["branches"], op)
         else:
             branches = [Branch(None, self.layers(bmap.items[keys[0]], f"'{op}' {keys[0]}"), bmap.items[keys[0]].loc)]
@@ -391,7 +499,9 @@ class _Parser:
                 sc = bmap.get("shortcut")
                 items = self.layers(sc, "'residual' shortcut") if sc is not None else ()
                 branches.append(Branch("shortcut", items, sc.loc if sc is not None else loc))
-        return Item("struct", op, bmap, bmap.get("name"), bmap.get("repeat"), tuple(branches), loc, bmap.get("when"), op)
+        return Item(
+            "struct", op, bmap, bmap.get("name"), bmap.get("repeat"), tuple(branches), loc, bmap.get("when"), op, None, source
+        )
 
     def branches(self, node: YNode, op: str) -> list[Branch]:
         if isinstance(node, YMap):

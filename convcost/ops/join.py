@@ -26,7 +26,7 @@ def _fold(combine: Callable[[Any, Any], Any], label: str) -> nn.Module:
     return Call(lambda *xs: functools.reduce(combine, xs), label)
 
 
-@op("concat", category="join", multi_input=True)
+@op("concat", category="join")
 class Concat:
     """Concatenates branch outputs along channels (torch.cat(dim=1)); a copy, no arithmetic."""
 
@@ -57,7 +57,7 @@ class Concat:
         return Cost(activations=batch * numel(out))
 
 
-@op("add", category="join", multi_input=True)
+@op("add", category="join")
 class Add:
     """Elementwise sum of branches of equal shape (the residual add)."""
 
@@ -96,7 +96,7 @@ def broadcast(a: Shape, b: Shape) -> Shape | None:
     return tuple(out)
 
 
-@op("multiply", category="join", multi_input=True, aliases=("mul",))
+@op("multiply", category="join", aliases=("mul",))
 class Multiply:
     """Elementwise product with broadcasting (squeeze-excite gating: C×H×W · C×1×1)."""
 

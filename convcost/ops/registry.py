@@ -120,7 +120,6 @@ class OpRule:
     saved_extra: ExtraBytesFn = no_extra  # bytes its backward keeps besides (indices, statistics, masks)
     unread_buffers: int = 0  # buffers inference never reads (batch norm's num_batches_tracked)
     notes: str = ""  # more for docs/spec.md's op table, after the summary
-    multi_input: bool = False
     aliases: tuple[str, ...] = ()
 
     def arg_fields(self) -> dict[str, dataclasses.Field[Any]]:
@@ -163,7 +162,6 @@ def op(
     *,
     category: str,
     args: type = NoArgs,
-    multi_input: bool = False,
     aliases: tuple[str, ...] = (),
 ) -> Callable[[type], type]:
     """Class decorator: the class is the op's definition. It holds the static methods ``shape``, ``cost``
@@ -187,7 +185,6 @@ def op(
                 saved_extra=getattr(cls, "saved_extra", no_extra),
                 unread_buffers=getattr(cls, "unread_buffers", 0),
                 notes=" ".join(notes.split()),
-                multi_input=multi_input,
                 aliases=aliases,
             )
         )

@@ -15,12 +15,17 @@ COST_FIELDS = [*Cost().as_dict()]
 def render_csv(analyses: list[Analysis]) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["model", "layer", "op", "category", "output_shape", *COST_FIELDS])
+    # inputs: the producers' names ('input' or an input's name for a model input), space-separated;
+    # model_output: 1 for the layers that are the model's outputs (the last layer unless 'outputs:' names them)
+    w.writerow(["model", "layer", "op", "category", "output_shape", *COST_FIELDS, "inputs", "model_output"])
     for a in analyses:
+        g = a.graph
+        outputs = set(g.outputs)
         for lc in a.layers:
             d = lc.cost.as_dict()
             w.writerow(
-                [a.graph.model, lc.node.name, lc.node.op, lc.node.rule.category, fmt_shape(lc.node.shape)]
+                [g.model, lc.node.name, lc.node.op, lc.node.rule.category, fmt_shape(lc.node.shape)]
                 + [d[f] for f in COST_FIELDS]
+                + [" ".join(g.name_of(i) for i in lc.node.inputs), int(lc.node.index in outputs)]
             )
     return out.getvalue()

@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import __version__
 from ..costmodel.analysis import Analysis
-from ..graph.build import INPUT, INPUT_NAME, Graph
+from ..graph.build import Graph
 
 SCHEMA = "convcost.analyze/1"
 
@@ -16,10 +16,16 @@ def shape_list(graph: Graph, shape: tuple[int, ...]) -> list[int]:
     return [graph.batch, *shape]
 
 
+def io_dict(g: Graph) -> dict[str, Any]:
+    """Every input and output by name (a model may have several; 'input'/'output' are the first)."""
+    return {
+        "inputs": [{"name": i.name, "shape": shape_list(g, i.shape)} for i in g.inputs],
+        "outputs": [{"name": n.name, "shape": shape_list(g, n.shape)} for n in g.output_nodes],
+    }
+
+
 def model_dict(a: Analysis) -> dict[str, Any]:
     g = a.graph
-    names = {n.index: n.name for n in g.nodes}
-    names[INPUT] = INPUT_NAME
     return {
         "name": g.model,
         "file": g.file,
@@ -27,6 +33,7 @@ def model_dict(a: Analysis) -> dict[str, Any]:
         "batch": g.batch,
         "input": shape_list(g, g.input_shape),
         "output": shape_list(g, g.output.shape),
+        **io_dict(g),
         "totals": a.total.as_dict(),
         "by_category": {cat: c.as_dict() for cat, c in sorted(a.by_category().items())},
         "scopes": [
@@ -39,7 +46,7 @@ def model_dict(a: Analysis) -> dict[str, Any]:
                 "op": lc.node.op,
                 "category": lc.node.rule.category,
                 "scope": ".".join(lc.node.scope),
-                "inputs": [names[i] for i in lc.node.inputs],
+                "inputs": [g.name_of(i) for i in lc.node.inputs],
                 "output_shape": shape_list(g, lc.node.shape),
                 **lc.cost.as_dict(),
             }

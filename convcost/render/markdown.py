@@ -6,7 +6,7 @@ from ..costmodel.analysis import Analysis, Row
 from ..errors import escape_controls
 from ..ops.shapes import fmt_shape
 from ..units import human
-from .text import batched, md_paragraph
+from .text import in_out_sentence, md_paragraph
 
 
 def escape(text: str) -> str:
@@ -50,7 +50,7 @@ def render_markdown(analyses: list[Analysis], depth: int | None = None) -> str:
         if g.description:
             parts.append(f"{escape(md_paragraph(g.description))}\n")
         parts.append(
-            f"Input {batched(g, g.input_shape)} → output {batched(g, g.output.shape)}, "
+            f"{in_out_sentence(g)}, "
             f"{len(g.nodes)} layers (`{escape(g.file)}`).\n"
         )
         parts.append("\n".join(totals_table(a)) + "\n")

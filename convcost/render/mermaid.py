@@ -6,7 +6,7 @@ import re
 
 from ..costmodel.analysis import Analysis
 from ..costmodel.cost import Cost
-from ..graph.build import INPUT, Graph, Node
+from ..graph.build import Graph, Node
 from ..ops.shapes import fmt_shape
 from ..units import human
 
@@ -52,9 +52,14 @@ def mermaid_flowchart(a: Analysis, depth: int | None = None) -> tuple[str, int]:
     for n in g.nodes:
         groups.setdefault(node_path(n)[:d], []).append(n.index)
     taken: set[str] = {"n_input"}
+    lines = ["flowchart TD"]
+    input_ids: dict[int, str] = {}
+    for inp in g.inputs:  # one model input: 'n_input'; several: a box for each, by name
+        input_ids[inp.index] = "n_input" if len(g.inputs) == 1 else sanitize_id("input_" + inp.name, taken)
+        label = ("input " if len(g.inputs) == 1 else f"input {inp.name} ") + str(g.batch) + "×" + fmt_shape(inp.shape)
+        lines.append(f'    {input_ids[inp.index]}["{label_text(label)}"]')
     ids = {key: sanitize_id(".".join(key), taken) for key in groups}
     group_of = {i: key for key, members in groups.items() for i in members}
-    lines = ["flowchart TD", f'    n_input["{label_text("input " + str(g.batch) + "×" + fmt_shape(g.input_shape))}"]']
     for key, members in groups.items():
         cost = sum((a.layers[i].cost for i in members), Cost())
         last = g.nodes[members[-1]]
@@ -70,8 +75,13 @@ def mermaid_flowchart(a: Analysis, depth: int | None = None) -> tuple[str, int]:
     for n in g.nodes:
         dst = ids[group_of[n.index]]
         for i in n.inputs:
-            src = "n_input" if i == INPUT else ids[group_of[i]]
+            src = input_ids[i] if i < 0 else ids[group_of[i]]
             if src != dst:
                 edges[src, dst] = None
+    if g.several:  # several outputs: a box for each, by name
+        for n in g.output_nodes:
+            out_id = sanitize_id("output_" + n.name, taken)
+            lines.append(f'    {out_id}["{label_text(f"output {n.name} {g.batch}×{fmt_shape(n.shape)}")}"]')
+            edges[ids[group_of[n.index]], out_id] = None
     lines += [f"    {s} --> {t}" for s, t in edges]
     return "\n".join(lines), d

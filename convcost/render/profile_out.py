@@ -15,7 +15,8 @@ from ..crosscheck.profiling import Measured, ModelProfile, ProfileRun, Timing
 from ..units import human
 from . import strict_json
 from .grid import Grid
-from .text import batched, in_out, one_line, plural
+from .json_out import io_dict
+from .text import in_out, inputs_text, one_line, plural
 
 SCHEMA = "convcost.profile/1"
 
@@ -148,7 +149,8 @@ def render_markdown(run: ProfileRun) -> str:
     for m in run.models:
         g = m.graph
         parts.append(f"### {g.model}\n")
-        parts.append(f"Input {batched(g, g.input_shape)}, {plural(len(g.nodes), 'layer')}. {memory_line(m)}.\n")
+        inputs = f"Input{'s' if len(g.inputs) > 1 else ''} {inputs_text(g)}"
+        parts.append(f"{inputs}, {plural(len(g.nodes), 'layer')}. {memory_line(m)}.\n")
         parts.append("| " + " | ".join(head) + " |")
         parts.append("|---|---|" + "---:|" * (len(head) - 2))
         for u in (*m.blocks, m.whole):
@@ -208,6 +210,7 @@ def model_dict(m: ModelProfile) -> dict[str, Any]:
         "batch": g.batch,
         "input": [g.batch, *g.input_shape],
         "output": [g.batch, *g.output.shape],
+        **io_dict(g),
         "params": m.analysis.total.params,
         "memory": {
             "dtype": mem.dtype,

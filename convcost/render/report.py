@@ -14,7 +14,7 @@ from .compare_out import headline, markdown_blocks, markdown_changes, markdown_t
 from .markdown import escape, layer_table, pct
 from .mermaid import mermaid_flowchart
 from .results import render_profile, render_verify
-from .text import batched, in_out, md_paragraph, plural
+from .text import in_out, in_out_sentence, md_paragraph, plural
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def model_section(a: Analysis, label: str, opts: ReportOptions) -> list[str]:
     if g.description:
         out += [escape(md_paragraph(g.description)), ""]
     out += [
-        f"Input {batched(g, g.input_shape)} → output {batched(g, g.output.shape)}, "
+        f"{in_out_sentence(g)}, "
         f"{plural(len(g.nodes), 'layer')}, from {code(g.file)}.",
         "",
         f"{non_mac_line(a.total)}",

@@ -44,6 +44,26 @@ def batched(g: Graph, shape: tuple[int, ...]) -> str:
     return f"{g.batch}×{fmt_shape(shape)}"
 
 
+def inputs_text(g: Graph) -> str:
+    """'1×3×224×224', or each input by name when there are several: 'c4 1×128×40×40, c5 1×256×20×20'."""
+    if len(g.inputs) == 1:
+        return batched(g, g.input_shape)
+    return ", ".join(f"{i.name} {batched(g, i.shape)}" for i in g.inputs)
+
+
+def outputs_text(g: Graph) -> str:
+    """'1×1000', or each output by name when there are several."""
+    if len(g.outputs) == 1:
+        return batched(g, g.output.shape)
+    return ", ".join(f"{n.name} {batched(g, n.shape)}" for n in g.output_nodes)
+
+
+def in_out_sentence(g: Graph) -> str:
+    """'Input 1×3×224×224 → output 1×1000' ('Inputs ... → outputs ...' when there are several)."""
+    i, o = ("Inputs", "outputs") if g.several else ("Input", "output")
+    return f"{i} {inputs_text(g)} → {o} {outputs_text(g)}"
+
+
 def in_out(g: Graph) -> str:
-    """'1×3×224×224 → 1×1000'."""
-    return f"{batched(g, g.input_shape)} → {batched(g, g.output.shape)}"
+    """'1×3×224×224 → 1×1000' (every input and output, by name, when there are several)."""
+    return f"{inputs_text(g)} → {outputs_text(g)}"

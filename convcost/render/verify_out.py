@@ -13,7 +13,8 @@ from ..crosscheck.counters import CONVENTIONS, RUN, Explanation, Status
 from ..ops.shapes import fmt_shape
 from ..units import human
 from . import strict_json
-from .text import batched
+from .json_out import io_dict
+from .text import inputs_text
 
 if TYPE_CHECKING:
     from ..crosscheck.verify import Check, Report
@@ -41,7 +42,7 @@ def cell(c: Check) -> str:
 def _title(r: Report) -> str:
     g = r.graph
     where = r.device if r.real_forward else "meta (no real forward)"
-    return f"{g.model}: {batched(g, g.input_shape)} on {where}"
+    return f"{g.model}: {inputs_text(g)} on {where}"
 
 
 def verdict(r: Report) -> str:
@@ -201,6 +202,7 @@ def report_dict(r: Report) -> dict[str, Any]:
         "file": g.file,
         "batch": g.batch,
         "input": [g.batch, *g.input_shape],
+        **io_dict(g),
         "device": r.device,
         "real_forward": r.real_forward,
         "estimated_bytes": r.estimated_bytes,

@@ -1,0 +1,380 @@
+"""Expansion: the spec's layers (ops, macros, block calls, repeats, structures) into op nodes.
+
+Naming: every layer gets a dotted path. Inside a scope, unnamed layers are called after their op
+with a per-scope counter (conv1, bn1, conv2...). Block calls, repeats, named seqs, branches and
+shortcuts open scopes; unnamed residual/concat/gate structures are transparent, so a ResNet
+bottleneck reads layer1.0.conv1 ... layer1.0.shortcut.conv1 like torchvision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import Loc, SpecError, did_you_mean
+from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten
+from ..frontend.spec import LAYER_KEYS, Branch, Item, SpecFile
+from ..frontend.structures import STRUCTURES
+from ..ops.macros import MACROS
+from ..ops.registry import NoArgs, OpRule, Shape, ShapeError
+from ..ops.registry import rule as op_rule
+from .limits import ITERATION_STEPS, MAX_LAYERS, MAX_NESTING, MAX_REPEAT, NAME_CHARS_PER_STEP
+from .naming import Frame, Names
+from .nodes import INPUT, Input, Node
+from .values import Values, got
+
+
+def first_iteration(item: Item) -> Item:
+    """The item with its ``first:`` arguments laid over its own (the first iteration of a repeat)."""
+    assert item.args is not None and item.first is not None
+    items = {k: v for k, v in item.args.items.items() if k != "first"} | item.first.items
+    keys = {k: v for k, v in item.args.keys.items() if k != "first"} | item.first.keys
+    return dataclasses.replace(item, args=YMap(items, keys, item.args.loc), first=None)
+
+
+class Expander:
+    """Emits the nodes of one model. ``inp`` arguments are the index of the node feeding a layer."""
+
+    def __init__(self, spec: SpecFile, values: Values, names: Names, inputs: tuple[Input, ...]) -> None:
+        self.spec = spec
+        self.values = values
+        self.budget = values.budget
+        self.names = names
+        self.inputs = inputs
+        self.nodes: list[Node] = []
+        self.calls: list[str] = []
+        self.globals: dict[str, Any] = {}  # file and model vars: visible in every block
+        # Every output a later layer may read by name: the model's inputs, each node, each finished scope.
+        self.produced: dict[str, int] = {i.name: i.index for i in inputs}
+        self.model_layers: tuple[Item, ...] = ()  # for messages
+
+    def shape_of(self, index: int) -> Shape:
+        return self.inputs[INPUT - index].shape if index < 0 else self.nodes[index].shape
+
+    def name_of(self, index: int) -> str:
+        return self.inputs[INPUT - index].name if index < 0 else self.nodes[index].name
+
+    def close(self, frame: Frame, out: int) -> int:
+        """A scope is complete: its name now stands for its output."""
+        self.produced[".".join(frame.path)] = out
+        return out
+
+    # ---- references ('from') -----------------------------------------------------------------
+    def resolve(self, node: YNode, env: Mapping[str, Any], frame: Frame, what: str = "from") -> int:
+        """The output a name refers to, looked up from ``frame`` outwards (a relative name inside a
+        block or scope, or the full dotted path as `analyze` shows it)."""
+        ref = self.values.value(node, env)
+        if isinstance(ref, int) and not isinstance(ref, bool) and ref >= 0:
+            ref = str(ref)  # a numeric name: 'from: 6'
+        if not isinstance(ref, str) or not ref:
+            raise SpecError(f"'{what}' must name an earlier output, got {got(node, ref)}", node.loc)
+        return self.lookup(ref, node, frame, what)
+
+    def lookup(self, ref: str, node: YNode, frame: Frame, what: str) -> int:
+        path = frame.path
+        self.budget.spend(1 + len(path), node.loc)
+        for k in range(len(path), -1, -1):
+            found = self.produced.get(".".join((*path[:k], ref)))
+            if found is not None:
+                return found
+        raise SpecError(self.unknown(ref, path, node.loc, what), node.loc)
+
+    def resolve_all(self, node: YNode, env: Mapping[str, Any], frame: Frame) -> list[int]:
+        """One entry of a join's 'from' list: a name, or 'name.*' for every iteration of a repeat in order
+        (C2f's ``[cv1, m.*]``: the outputs of m.0, m.1...)."""
+        ref = self.values.value(node, env)
+        if not (isinstance(ref, str) and ref.endswith(".*")):
+            return [self.resolve(node, env, frame)]
+        head = ref[:-2]
+        self.lookup(head, node, frame, "from")  # an unknown name fails here, with its message
+        full = next(
+            p for k in range(len(frame.path), -1, -1) if (p := ".".join((*frame.path[:k], head))) in self.produced
+        )
+        found = []
+        while (i := self.produced.get(f"{full}.{len(found)}")) is not None:
+            found.append(i)
+        if not found:
+            raise SpecError(f"'{shorten(ref)}' reads every iteration of a repeat, but '{shorten(head)}' has none "
+                            f"('{shorten(head)}.0' ...)", node.loc)
+        self.budget.spend(len(found), node.loc)
+        return found
+
+    def unknown(self, ref: str, path: tuple[str, ...], loc: Loc, what: str) -> str:
+        shown = shorten(ref)
+        for k in range(len(path), 0, -1):
+            if ".".join(path[:k]) in (ref, ".".join((*path[:k - 1], ref))):
+                return f"'{shown}' is still being built here ('{what}' is inside it); read an output of a layer before it"
+        later = _written_names(self.spec, self.model_layers).get(ref.rsplit(".", 1)[-1])
+        if later is not None and later.file == loc.file and (later.line, later.col) > (loc.line, loc.col):
+            return (
+                f"'{shown}' refers forward: it is defined at line {later.line}, after this layer; "
+                "a layer can read only the outputs of layers before it"
+            )
+        visible: set[str] = set()
+        for name in self.produced:
+            for k in range(len(path), -1, -1):
+                prefix = ".".join(path[:k])
+                if not prefix or name.startswith(prefix + "."):
+                    visible.add(name[len(prefix) + 1:] if prefix else name)
+                    break
+        return f"unknown name '{shown}' in '{what}'{did_you_mean(ref, visible)}; it must name an earlier layer or input"
+
+    def item_env(self, env: Mapping[str, Any], inp: int) -> dict[str, Any]:
+        shape = self.shape_of(inp)
+        out = dict(env)
+        out["in_channels"] = shape[0] if shape else 1
+        if len(shape) == 3:
+            out["in_height"], out["in_width"] = shape[1], shape[2]
+        return out
+
+    def name_in(self, frame: Frame, item: Item, hint: str, env: Mapping[str, Any]) -> str:
+        written = self.values.value(item.name, env) if item.name is not None else None
+        return self.names.name_in(frame, written, item.name, hint, item.loc)
+
+    # ---- structure -------------------------------------------------------------------------
+    def seq(self, items: tuple[Item, ...], env: Mapping[str, Any], inp: int, frame: Frame, depth: int) -> int:
+        for item in items:
+            inp = self.item(item, env, inp, frame, depth)
+        return inp
+
+    def item(self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int) -> int:
+        if depth > MAX_NESTING:
+            raise SpecError(
+                f"layers are nested more than {MAX_NESTING} levels deep (limit, see docs/limits.md); "
+                "flatten some blocks or seqs",
+                item.loc,
+            )
+        self.budget.spend(1 + len(env) // 16, item.loc)
+        source, failed = inp, None
+        if item.source is not None and not isinstance(item.source, YSeq):
+            try:
+                source = self.resolve(item.source, env, frame)
+            except SpecError as e:  # no error for a layer that 'when' leaves out (its source may not exist then)
+                failed = e
+        env = self.item_env(env, source)
+        if item.when is not None and not self.values.flag(item.when, env, "when"):
+            return inp
+        if failed is not None:
+            raise failed
+        inp = source
+        if item.repeat is None:
+            return self.once(item, env, inp, frame, depth)
+        times = self.values.value(item.repeat, env)
+        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+            raise SpecError(f"'repeat' must be a positive integer, got {got(item.repeat, times)}", item.repeat.loc)
+        if times > MAX_REPEAT:
+            raise SpecError(
+                f"'repeat: {times:,}' is more than the limit of {MAX_REPEAT:,} (see docs/limits.md)", item.repeat.loc
+            )
+        name = self.name_in(frame, item, self.hint(item), env)
+        outer = self.names.open_scope(frame, name, "repeat", f"{item.op} ×{times}", item.loc)
+        for i in range(times):
+            self.budget.spend(ITERATION_STEPS + len(env) // 16, item.loc)
+            inner_env = self.item_env({**env, "i": i}, inp)
+            inner = self.names.open_scope(outer, str(i), "iteration", item.op, item.loc)
+            this = first_iteration(item) if i == 0 and item.first is not None else item
+            inp = self.close(inner, self.once(this, inner_env, inp, inner, depth + 1, scoped=True))
+        return self.close(outer, inp)
+
+    def hint(self, item: Item) -> str:
+        return item.word or item.op
+
+    def once(
+        self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int, scoped: bool = False
+    ) -> int:
+        """One instance of an item. ``scoped``: ``frame`` is already this item's own scope."""
+        if item.kind == "op":
+            name = frame.path[-1] if scoped else self.name_in(frame, item, self.hint(item), env)
+            path = frame.path[:-1] if scoped else frame.path
+            rule = op_rule(item.op)
+            args = self.values.make_args(rule.args, item.args, env, f"{item.op} '{'.'.join((*path, name))}'", item.loc)
+            return self.emit(rule, args, (inp,), path, name, item)
+        if item.kind == "macro":
+            return self.macro(item, env, inp, frame, scoped)
+        if item.kind == "block":
+            return self.block(item, env, inp, frame, depth, scoped)
+        return self.struct(item, env, inp, frame, depth, scoped)
+
+    def macro(self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, scoped: bool) -> int:
+        m = MACROS[item.op]
+        label = ".".join(frame.path) if scoped else None
+        name = frame.path[-1] if scoped else self.name_in(frame, item, item.op, env)
+        path = frame.path[:-1] if scoped else frame.path
+        full = ".".join((*path, name)) if label is None else label
+        args = self.values.make_args(m.args, item.args, env, f"{item.op} '{full}'", item.loc)
+        try:
+            parts = m.expand(args, self.shape_of(inp))
+        except ShapeError as e:
+            raise SpecError(f"{item.op} '{full}': {e.message}", self.arg_loc(item, e.arg)) from None
+        if len(parts) == 1:
+            hint, op, op_args = parts[0]
+            rule = op_rule(op)
+            return self.emit(rule, op_args, (inp,), path, name, item)
+        inner = frame if scoped else self.names.open_scope(frame, name, "macro", item.op, item.loc)
+        for hint, op, op_args in parts:
+            rule = op_rule(op)
+            inp = self.emit(rule, op_args, (inp,), inner.path, self.names.name_in(inner, None, None, hint, item.loc), item)
+        return self.close(inner, inp)
+
+    def block(
+        self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int, scoped: bool
+    ) -> int:
+        block = self.spec.blocks[item.op]
+        if item.op in self.calls:
+            chain = " → ".join([*self.calls[self.calls.index(item.op):], item.op])
+            raise SpecError(f"block '{item.op}' uses itself ({chain})", item.loc)
+        inner = frame if scoped else self.names.open_scope(
+            frame, self.name_in(frame, item, item.op, env), "block", item.op, item.loc
+        )
+        if scoped:
+            self.names.relabel_last(frame.path, "block", item.op, item.loc)
+        args = item.args.items if item.args else {}
+        for key, kloc in (item.args.keys.items() if item.args else ()):
+            if key not in block.params and key not in LAYER_KEYS:
+                params = ", ".join(block.params) or "none"
+                raise SpecError(
+                    f"block '{item.op}' has no parameter '{shorten(key)}'{did_you_mean(key, list(block.params))}; "
+                    f"its parameters: {params}",
+                    kloc,
+                )
+        self.budget.spend(1 + (len(self.globals) + len(block.params)) // 16, item.loc)
+        local: dict[str, Any] = dict(self.globals)
+        for pname, default in block.params.items():
+            if pname in args:
+                local[pname] = self.values.value(args[pname], env)
+            elif default is not None:
+                local[pname] = self.values.value(default, local)
+            else:
+                raise SpecError(f"block '{item.op}' needs parameter '{pname}'; pass it: '{item.op}: {{{pname}: ...}}'", item.loc)
+        local = self.item_env(local, inp)
+        # the block's own input, by name: in_channels changes from layer to layer inside the block
+        local["block_in_channels"] = local["in_channels"]
+        for dim in ("height", "width"):
+            if f"in_{dim}" in local:
+                local[f"block_in_{dim}"] = local[f"in_{dim}"]
+        local = self.values.env_with(local, block.vars)
+        self.calls.append(item.op)
+        try:
+            return self.close(inner, self.seq(block.layers, local, inp, inner, depth + 1))
+        finally:
+            self.calls.pop()
+
+    def struct(
+        self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int, scoped: bool
+    ) -> int:
+        if isinstance(item.source, YSeq):  # a join of earlier outputs, by name: one node, named like an op
+            name = frame.path[-1] if scoped else self.name_in(frame, item, join_of(item.op), env)
+            path = frame.path[:-1] if scoped else frame.path
+            refs = tuple(i for n in item.source.items for i in self.resolve_all(n, env, frame))
+            if len(refs) < 2:
+                raise SpecError(f"'{item.op}' needs at least two outputs to join, got {len(refs)}", item.source.loc)
+            labels = tuple(f"'{self.name_of(i)}'" for i in refs)
+            return self.emit(op_rule(join_of(item.op)), NoArgs(), refs, path, name, item, labels)
+        if item.op == "seq":
+            inner = frame if scoped else self.names.open_scope(
+                frame, self.name_in(frame, item, "seq", env), "seq", "seq", item.loc
+            )
+            return self.close(inner, self.seq(item.branches[0].items, env, inp, inner, depth + 1))
+        # Parallel structures: transparent unless named (or repeated).
+        if scoped:
+            inner = frame
+        elif item.name is not None:
+            inner = self.names.open_scope(frame, self.name_in(frame, item, item.op, env), item.op, item.op, item.loc)
+        else:
+            inner = frame
+        if item.op == "residual" and not self.connected(item, env):  # the body alone: no shortcut, no add
+            return self.close(inner, self.seq(item.branches[0].items, env, inp, inner, depth + 1))
+        join = join_of(item.op)
+        branches: tuple[Branch, ...] = item.branches
+        if item.op == "gate":
+            branches = (Branch("identity", (), item.loc), branches[0])
+        outs = []
+        for br in branches:
+            if not br.items:
+                outs.append(inp)  # an empty branch is the identity
+                continue
+            if item.op in ("residual", "gate") and br.name is None:  # the body lives in the enclosing scope
+                outs.append(self.seq(br.items, env, inp, inner, depth + 1))
+                continue
+            # unnamed branches count on in their scope: branch1, branch2, then branch3... for the next
+            bname = (
+                self.names.name_in(inner, None, None, "branch", br.loc) if br.name is None
+                else self.names.branch_name(inner, br.name, br.loc)
+            )
+            bframe = self.names.open_scope(inner, bname, "branch", f"{item.op} branch", br.loc)
+            outs.append(self.close(bframe, self.seq(br.items, env, inp, bframe, depth + 1)))
+        if item.op == "gate" and outs[1] == inp:  # not x * x: a gate without a body is a spec mistake
+            raise SpecError(
+                "'gate' has no layers in its body ('when' left them all out, or it is empty); a gate multiplies "
+                "its input by its body's output",
+                item.loc,
+            )
+        rule = op_rule(join)
+        name = self.names.name_in(inner, None, None, join, item.loc)
+        labels = None
+        if any(br.name is not None for br in item.branches) and item.op not in ("residual", "gate"):
+            labels = tuple(f"branch '{br.name}'" if br.name else f"branch {k}" for k, br in enumerate(branches, 1))
+        return self.close(inner, self.emit(rule, NoArgs(), tuple(outs), inner.path, name, item, labels))
+
+    def connected(self, item: Item, env: Mapping[str, Any]) -> bool:
+        node = item.args.get("connect") if item.args else None
+        return True if node is None else self.values.flag(node, env, "connect")
+
+    # ---- emit ------------------------------------------------------------------------------
+    def arg_loc(self, item: Item, arg: str | None) -> Loc:
+        if arg and item.args and arg in item.args.items:
+            return item.args.items[arg].loc
+        return item.loc
+
+    def emit(
+        self, rule: OpRule, args: Any, inputs: tuple[int, ...], path: tuple[str, ...], name: str, item: Item,
+        labels: tuple[str, ...] | None = None,
+    ) -> int:
+        """Add a node. ``labels``: how a shape error names the inputs (instead of 'branch 1', 'branch 2'...)."""
+        if len(self.nodes) >= MAX_LAYERS:
+            raise SpecError(
+                f"model has more than {MAX_LAYERS:,} layers (limit, see docs/limits.md); lower 'repeat' counts",
+                item.loc,
+            )
+        full = ".".join((*path, name))
+        # analysis and renderers do work per scope level of each layer, and hold and print its dotted name
+        self.budget.spend(1 + len(path) + len(full) // NAME_CHARS_PER_STEP, item.loc)
+        in_shapes = tuple(self.shape_of(i) for i in inputs)
+        try:
+            shape = rule.shape(args, in_shapes)
+        except ShapeError as e:
+            message = e.message
+            if labels is not None:
+                message = re.sub(r"\bbranch (\d+)\b", lambda m: labels[int(m.group(1)) - 1], message)
+            raise SpecError(f"{rule.name} '{full}': {message}", self.arg_loc(item, e.arg)) from None
+        self.produced[full] = len(self.nodes)
+        node = Node(len(self.nodes), full, rule.name, args, inputs, in_shapes, shape, path, item.loc)
+        self.nodes.append(node)
+        return node.index
+
+
+def join_of(structure: str) -> str:
+    join = STRUCTURES[structure].join
+    assert join is not None, structure  # only 'seq' joins nothing
+    return join
+
+
+def _written_names(spec: SpecFile, layers: tuple[Item, ...]) -> dict[str, Loc]:
+    """Every name written literally in the model and its blocks (for 'refers forward' messages)."""
+    out: dict[str, Loc] = {}
+
+    def walk(items: tuple[Item, ...]) -> None:
+        for it in items:
+            if isinstance(it.name, YScalar) and isinstance(it.name.value, str) and "$" not in it.name.value:
+                out.setdefault(it.name.value, it.name.loc)
+            for br in it.branches:
+                if br.name is not None:
+                    out.setdefault(br.name, br.loc)
+                walk(br.items)
+
+    walk(layers)
+    for block in spec.blocks.values():
+        walk(block.layers)
+    return out

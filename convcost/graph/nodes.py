@@ -1,0 +1,108 @@
+"""The graph's data: op nodes with their shapes, the named scopes that group them, the graph."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import Loc
+from ..ops.registry import OpRule, Shape
+from ..ops.registry import rule as op_rule
+from ..ops.shapes import fmt_shape
+
+__all__ = ["INPUT", "Graph", "Input", "Node", "Scope", "fmt_shape", "input_index"]
+
+INPUT = -1  # the (first) model input; input k of a model with several is INPUT - k
+
+
+def input_index(k: int) -> int:
+    """The node-index stand-in for the model's input number ``k`` (0-based)."""
+    return INPUT - k
+
+
+@dataclass(frozen=True)
+class Node:
+    """One op in the graph. ``inputs`` are node indices (negative for the model's inputs: INPUT, INPUT - 1...)."""
+
+    index: int
+    name: str
+    op: str
+    args: Any
+    inputs: tuple[int, ...]
+    in_shapes: tuple[Shape, ...]
+    shape: Shape
+    scope: tuple[str, ...]
+    loc: Loc
+
+    @property
+    def rule(self) -> OpRule:
+        return op_rule(self.op)
+
+    @property
+    def short_name(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A named group of layers: a block call, a repeat and its iterations, a branch, a shortcut."""
+
+    path: tuple[str, ...]
+    kind: str
+    label: str
+    loc: Loc
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.path)
+
+
+@dataclass(frozen=True)
+class Input:
+    """A model input: 'input' for a model with one, or the name given under 'inputs:'."""
+
+    name: str
+    shape: Shape
+    index: int  # its stand-in in Node.inputs: INPUT, INPUT - 1, ...
+
+
+@dataclass(frozen=True)
+class Graph:
+    model: str
+    file: str
+    batch: int
+    inputs: tuple[Input, ...]
+    nodes: tuple[Node, ...]
+    scopes: tuple[Scope, ...]
+    outputs: tuple[int, ...]  # node indices of the model's outputs: the last layer unless 'outputs:' names them
+    description: str = ""
+
+    @property
+    def input_shape(self) -> Shape:
+        """The shape of the first input (the only one for most models)."""
+        return self.inputs[0].shape
+
+    @property
+    def output(self) -> Node:
+        """The first output (the only one for most models)."""
+        return self.nodes[self.outputs[0]]
+
+    @property
+    def output_nodes(self) -> tuple[Node, ...]:
+        return tuple(self.nodes[i] for i in self.outputs)
+
+    @property
+    def several(self) -> bool:
+        """More than one input or output: renderers list them by name."""
+        return len(self.inputs) > 1 or len(self.outputs) > 1
+
+    def input_for(self, index: int) -> Input:
+        """The model input behind a negative node index."""
+        return self.inputs[INPUT - index]
+
+    def shape_of(self, index: int) -> Shape:
+        return self.input_for(index).shape if index < 0 else self.nodes[index].shape
+
+    def name_of(self, index: int) -> str:
+        """A node's dotted name, or the input's name."""
+        return self.input_for(index).name if index < 0 else self.nodes[index].name

@@ -1,0 +1,88 @@
+"""Language gaps and messages found while writing real nets (issue #12)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import graph_of
+
+from convcost.errors import SpecError
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(SpecError) as e:
+        graph_of(text)
+    return str(e.value)
+
+
+def test_block_in_channels_is_the_blocks_input_on_every_layer() -> None:
+    # in_channels on the block's third layer is the second layer's width (16); block_in_channels stays 8
+    g = graph_of(
+        "blocks:\n  b:\n    layers:\n"
+        "      - conv: {out: 16, kernel: 1}\n"
+        "      - relu\n"
+        "      - conv: {out: '${block_in_channels * 3}', kernel: 1, when: '${16 != block_in_channels}'}\n"
+        "input: [8, 5, 6]\nlayers:\n  - b\n"
+    )
+    assert g.output.shape == (24, 5, 6)  # 8 * 3
+
+
+def test_block_in_height_and_width() -> None:
+    g = graph_of(
+        "blocks:\n  b:\n    layers:\n"
+        "      - maxpool: {kernel: 2}\n"
+        "      - conv: {out: '${block_in_height * 10 + block_in_width}', kernel: 1}\n"
+        "input: [2, 4, 6]\nlayers:\n  - b\n"
+    )
+    assert g.output.shape == (46, 2, 3)  # 4*10 + 6 channels on the pooled 2×3
+
+
+def test_a_gate_without_a_body_is_an_error_not_x_times_x() -> None:
+    assert error_of("input: [4, 8, 8]\nlayers:\n  - gate: [{relu: {when: false}}]\n") == (
+        "t.yaml:3:5: 'gate' has no layers in its body ('when' left them all out, or it is empty); "
+        "a gate multiplies its input by its body's output"
+    )
+
+
+def test_true_division_suggests_floor_division() -> None:
+    assert error_of("input: [8, 4, 4]\nlayers:\n  - conv: {out: '${in_channels / 2}', kernel: 1}\n") == (
+        "t.yaml:3:17: conv 'conv1': 'out' must be an integer, got 4.0 (write 4); "
+        "'/' gives a fraction: use '//' for a whole number"
+    )
+
+
+def test_torch_argument_names_point_at_convcosts() -> None:
+    assert error_of("input: [8, 4, 4]\nlayers:\n  - conv: {out_channels: 4, kernel_size: 1}\n").startswith(
+        "t.yaml:3:12: unknown key 'out_channels' in 'conv' (torch's 'out_channels' is 'out' here); expected one of: out,"
+    )
+    assert error_of("input: [8, 4, 4]\nlayers:\n  - conv: {out: 4, kernel_size: 1}\n").startswith(
+        "t.yaml:3:20: unknown key 'kernel_size' in 'conv' (torch's 'kernel_size' is 'kernel' here)"
+    )
+
+
+def test_an_unsupported_op_is_not_a_did_you_mean() -> None:
+    assert error_of("input: [8, 4, 4]\nlayers:\n  - deconv: {out: 4}\n") == (
+        "t.yaml:3:5: unknown op 'deconv': convcost does not support transposed convolutions yet (`convcost ops` lists the ops)"
+    )
+
+
+def test_lists_from_vars_are_indexed_and_measured() -> None:
+    g = graph_of(
+        "vars: {widths: [8, 16, 24]}\ninput: [3, 8, 8]\nlayers:\n"
+        "  - conv: {out: '${widths[i]}', kernel: 1, repeat: '${len(widths)}'}\n"
+        "  - conv: {out: '${widths[-1] + int(log2(64)) + int(sqrt(16)) + round(log(exp(2)))}', kernel: 1}\n"
+    )
+    assert [n.shape[0] for n in g.nodes] == [8, 16, 24, 24 + 6 + 4 + 2]
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("widths[3]", "index 3 is out of range for a list of 3"),
+        ("widths[1.5]", "indexing needs a list and an integer, got a list and a number"),
+        ("log(0)", "cannot evaluate '${log(0)}': math domain error"),
+        ("exp(1000)", "cannot evaluate '${exp(1000)}': math range error"),
+    ],
+)
+def test_list_and_math_errors(expr: str, message: str) -> None:
+    msg = error_of(f"vars: {{widths: [8, 16, 24]}}\ninput: [3, 8, 8]\nlayers:\n  - conv: {{out: '${{{expr}}}', kernel: 1}}\n")
+    assert msg.endswith(message), msg
