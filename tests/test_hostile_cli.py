@@ -211,6 +211,29 @@ def test_closed_stderr_keeps_the_exit_code(work: Path) -> None:
     assert (code, out) == (2, "")  # the message has nowhere to go, and does not land on stdout
 
 
+@pytest.mark.parametrize(
+    ("command", "refused"),
+    [
+        ("convcost analyze - -f json -o net.yaml <net.yaml", "--output net.yaml"),
+        ("convcost report - -o ./net.yaml <net.yaml", "--output ./net.yaml"),
+        ("convcost check - --summary net.yaml <net.yaml", "--summary net.yaml"),
+        ("convcost check net.yaml --baseline - --summary base.json <base.json", "--summary base.json"),
+        ("convcost check net.yaml -B - --summary budget.yaml <budget.yaml", "--summary budget.yaml"),
+    ],
+    ids=["analyze", "report", "check-spec", "check-baseline", "check-budget"],
+)
+def test_output_cannot_replace_the_file_read_as_standard_input(work: Path, command: str, refused: str) -> None:
+    """`-` reads standard input; when that is a file, writing the output over it loses the input, as
+    `-o net.yaml net.yaml` would (which is refused)."""
+    before = {p: Path(p).read_bytes() for p in ("net.yaml", "base.json", "budget.yaml")}
+    code, _, err = _shell(command, work)
+    what = "summary" if refused.startswith("--summary") else "output"
+    assert (code, err.strip()) == (
+        2, f"convcost: error: {refused} is the file read as standard input; write the {what} somewhere else"
+    )
+    assert {p: Path(p).read_bytes() for p in before} == before
+
+
 # ---- 12: JSON is strict: a number too large for a float is null, never Infinity/NaN -----------------------
 def _strict(text: str) -> object:
     def refuse(constant: str) -> object:
