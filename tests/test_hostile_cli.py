@@ -234,6 +234,26 @@ def test_output_cannot_replace_the_file_read_as_standard_input(work: Path, comma
     assert {p: Path(p).read_bytes() for p in before} == before
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        "(echo header; convcost analyze net.yaml -f csv -o /dev/stdout; echo footer) > log.txt",
+        "echo header > log.txt; convcost analyze net.yaml -f csv -o /dev/stdout >> log.txt; echo footer >> log.txt",
+        "(echo header; convcost analyze net.yaml -f csv -o /dev/stdout | cat; echo footer) > log.txt",
+        "(echo header; convcost analyze net.yaml -f csv -o /dev/fd/3 3>&1; echo footer) > log.txt",
+    ],
+    ids=["file", "append", "pipe", "fd"],
+)
+def test_output_to_a_descriptor_writes_into_the_stream(work: Path, command: str) -> None:
+    """`-o /dev/stdout` names the stream, not the file behind it: replacing that file dropped what the
+    shell had written before (and after), and through a pipe it was 'No such file or directory'."""
+    code, _, err = _shell(command, work)
+    assert (code, err.strip()) == (0, f"wrote {command.split('-o ')[1].split()[0].rstrip(';')}")
+    lines = Path("log.txt").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "header" and lines[1].startswith("model,layer,op") and lines[-1] == "footer"
+    assert len(lines) == 2 + 1 + 3  # header, the CSV's head and its 3 layers (1 + 2), footer
+
+
 # ---- 12: JSON is strict: a number too large for a float is null, never Infinity/NaN -----------------------
 def _strict(text: str) -> object:
     def refuse(constant: str) -> object:
