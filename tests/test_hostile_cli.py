@@ -145,6 +145,23 @@ def test_a_spec_cannot_loosen_the_growth_allowance(work: Path, budgets: dict[str
         "growth of +0%" in result.output
 
 
+@pytest.mark.parametrize("args", [[], ["-B", "ci.yaml"], ["--max-growth", "0%"]], ids=["baseline", "budget", "cli"])
+def test_a_spec_cannot_escape_its_baseline_by_renaming_a_model(work: Path, args: list[str]) -> None:
+    """'naive' renamed 'wide' with twice the channels: the baseline's 'naive' was never looked at and
+    'wide' was a new model (a note), so doubled MACs passed with exit 0."""
+    Path("ci.yaml").write_text("models: {naive: {max_growth: 0%}}\n", encoding="utf-8")
+    spec = Path("net.yaml").read_text(encoding="utf-8")
+    Path("net.yaml").write_text(spec.replace("  naive:\n", "  wide:\n", 1).replace("out: 32", "out: 64", 1), encoding="utf-8")
+    result = invoke(["check", "net.yaml", "--baseline", "base.json", *args])
+    assert bad_input(result) == (
+        "base.json:6:7: baseline model 'naive' was recorded from net.yaml, which has no model 'naive' now "
+        "(it has bottleneck, wide); a renamed or removed model must not escape its baseline: record the baseline "
+        "again, or name the models to check with --model"
+    )
+    result = invoke(["check", "net.yaml", "--baseline", "base.json", "-m", "bottleneck", *args])
+    assert result.exit_code == 0, result.output  # the models named are checked, as before
+
+
 def test_a_spec_can_tighten_the_growth_allowance(work: Path) -> None:
     _baseline_naive_macs(NAIVE_MACS - 1)
     _spec_budget("{max_growth: {macs: 0%}}")  # line 8, the 0% at column 33
