@@ -78,6 +78,41 @@ def test_duplicate_model_in_a_baseline_is_refused(work: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("plant", "key"),
+    [
+        (('"macs": 120422400,', '"macs": 120422400, "macs": 999999999999,'), "macs"),  # the last one won: MACs could grow 8,000×
+        (('"models": [', '"models": [], "models": ['), "models"),
+        (('"name": "naive",', '"name": "naive", "name": "other",'), "name"),
+    ],
+    ids=["totals", "top-level", "model"],
+)
+def test_duplicate_keys_in_a_baseline_are_refused(work: Path, plant: tuple[str, str], key: str) -> None:
+    text = Path("base.json").read_text(encoding="utf-8")
+    assert plant[0] in text
+    text = text.replace(plant[0], plant[1], 1)
+    Path("base.json").write_text(text, encoding="utf-8")
+    second = text.index(f'"{key}"', text.index(f'"{key}"') + 1)  # the repeated key
+    first = text.rindex(f'"{key}"', 0, second)
+    line = text.count("\n", 0, second) + 1
+    col, first_col = second - text.rfind("\n", 0, second), first - text.rfind("\n", 0, first)
+    message = bad_input(invoke(["check", "net.yaml", "--baseline", "base.json"]))
+    assert message == (
+        f"base.json:{line}:{col}: baseline JSON has the key '{key}' twice in one object "
+        f"(first at line {text.count(chr(10), 0, first) + 1}, column {first_col}); JSON keys must be unique"
+    )
+
+
+def test_duplicate_keys_in_verify_results_are_refused(work: Path) -> None:
+    # the second "schema" starts at column 33: {"schema": "convcost.verify/1", is 32 characters
+    Path("ver.json").write_text('{"schema": "convcost.verify/1", "schema": "x", "models": []}\n', encoding="utf-8")
+    message = bad_input(invoke(["report", "net.yaml", "--verify", "ver.json"]))
+    assert message == (
+        "ver.json:1:33: result JSON has the key 'schema' twice in one object (first at line 1, column 2); "
+        "JSON keys must be unique"
+    )
+
+
 def test_the_same_model_in_two_baselines_is_ambiguous(work: Path) -> None:
     shutil.copy("base.json", "copy.json")
     message = bad_input(invoke(["check", "net.yaml", "--baseline", "base.json", "--baseline", "copy.json"]))
