@@ -118,13 +118,72 @@ def load_json(path: str | Path, kind: str, what: str) -> tuple[Any, str]:
     name = str(path)
     text = read_text(path, kind, MAX_JSON_BYTES)
     try:
-        return json.loads(text), text
+        return json.loads(text, object_pairs_hook=_unique_keys), text
+    except _DuplicateKey:  # json keeps the last of two equal keys: a planted '"macs": 1e12' after the real one won
+        key, at, first = _find_duplicate(text)
+        raise SpecError(
+            f"{what} JSON has the key '{shorten(key)}' twice in one object (first at line {first.line}, column "
+            f"{first.col}); JSON keys must be unique",
+            Loc(name, at.line, at.col),
+        ) from None
     except json.JSONDecodeError as e:
         raise SpecError(f"{what} is not valid JSON: {e.msg}", Loc(name, e.lineno, e.colno)) from None
     except ValueError:  # an integer with more digits than Python converts
         raise SpecError(f"{what} JSON holds an integer with more than 4,300 digits", Loc(name)) from None
     except RecursionError:
         raise SpecError(f"{what} JSON is nested too deeply", Loc(name)) from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _DuplicateKey
+    return out
+
+
+def _find_duplicate(text: str) -> tuple[str, Loc, Loc]:
+    """The first repeated key of a JSON document that has one: the key, where it is again, where first.
+    Only for the message: a pure-Python parse that sees each object's start."""
+    import json
+    import json.decoder
+    import json.scanner
+
+    decoder = json.JSONDecoder()
+    ws = re.compile(r"[ \t\n\r]*")
+
+    def where(pos: int) -> Loc:
+        return Loc("", text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1)
+
+    def parse_object(s_and_end: tuple[str, int], strict: bool, scan_once: Any, object_hook: Any,
+                     object_pairs_hook: Any, memo: Any = None) -> tuple[Any, int]:
+        pairs, end = json.decoder.JSONObject(s_and_end, strict, scan_once, None, list, memo)
+        if len({k for k, _ in pairs}) != len(pairs):
+            at, seen = ws.match(text, s_and_end[1]).end(), {}  # type: ignore[union-attr]
+            while True:  # step over the object's keys and values to the first repeated key
+                key, after = decoder.raw_decode(text, at)
+                if key in seen:
+                    raise _Found(key, where(at), where(seen[key]))
+                seen[key] = at
+                at = ws.match(text, ws.match(text, after).end() + 1).end()  # type: ignore[union-attr]  # past ':'
+                _, at = decoder.raw_decode(text, at)
+                at = ws.match(text, ws.match(text, at).end() + 1).end()  # type: ignore[union-attr]  # past ','
+        return dict(pairs), end
+
+    decoder.parse_object = parse_object  # type: ignore[assignment]
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)
+    try:
+        decoder.decode(text)
+    except _Found as found:
+        return found.args  # type: ignore[return-value]
+    return "?", Loc("", 1, 1), Loc("", 1, 1)
+
+
+class _Found(Exception):
+    pass
 
 
 def json_loc(text: str, name: str, path: tuple[str | int, ...]) -> Loc:
