@@ -248,7 +248,10 @@ class InstanceNorm:
 
     @staticmethod
     def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
-        return 2 * batch * node.shape[0] * STAT_BYTES  # mean and inverse std per sample and channel
+        # torch runs it as batch norm on a 1×(N·C)×… view: it saves the mean and inverse std per sample and
+        # channel, and the weight and running stats repeated N times (new tensors, not the parameters)
+        a: InstanceNormArgs = node.args
+        return (2 + a.affine + 2 * a.track_running_stats) * batch * node.shape[0] * STAT_BYTES
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
