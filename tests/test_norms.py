@@ -191,3 +191,42 @@ def test_arguments_torch_refuses_are_located_errors(layer: str, input_: str, mes
     result = runner.invoke(app, ["analyze", str(p)])
     assert result.exit_code == 2
     assert result.stderr.strip().endswith(message), result.stderr
+
+
+# Part of issue 11 adds [C, L] and [C, D, H, W] inputs; these ops' shape rules, costs and modules are
+# rank-generic already (C, then any spatial dims). Checked here on those shapes directly, against torch.
+RANKS = [(4, 10), (4, 3, 5, 6)]
+GENERIC = [
+    ("layernorm", {}),
+    ("layernorm", {"channels_last": True}),
+    ("groupnorm", {"groups": 2}),
+    ("instancenorm", {"affine": True}),
+    ("layer_scale", {}),
+    ("linear", {"out": 3, "over": "channels"}),
+    ("prelu", {"num_parameters": 4}),
+    ("softmax", {}),
+]
+
+
+@pytest.mark.parametrize("shape", RANKS, ids=["C×L", "C×D×H×W"])
+@pytest.mark.parametrize(("op", "kwargs"), GENERIC, ids=[f"{o}-{i}" for i, (o, _) in enumerate(GENERIC)])
+def test_rank_generic_shape_cost_and_module(op: str, kwargs: dict, shape: tuple[int, ...]) -> None:  # type: ignore[type-arg]
+    torch = pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from convcost.ops import REGISTRY
+
+    rule = REGISTRY[op]
+    args = rule.args(**kwargs)
+    out = rule.shape(args, (shape,))
+    cost = rule.cost(args, (shape,), out, 2)
+    node = SimpleNamespace(op=op, args=args, in_shapes=(shape,), shape=out, rule=rule)
+    module = rule.build(node).eval()
+    with torch.no_grad():
+        y = module(torch.randn(2, *shape))
+    assert tuple(y.shape) == (2, *out)
+    assert cost.params == sum(p.numel() for p in module.parameters())
+    n = 2 * torch.Size(out).numel()
+    assert cost.activations == n
+    if op == "linear":  # 2 samples × positions, 4·3 MACs each
+        assert cost.macs == 2 * torch.Size(shape[1:]).numel() * 4 * 3
