@@ -36,14 +36,6 @@ def _stat_norm_cost(affine: bool, out: Shape, batch: int, per: int | None = None
     return Cost(params=2 * c if affine else 0, norm_ops=per * n, activations=n)
 
 
-def _needs_channels(kind: str, shape: Shape, spatial: tuple[int, int] = (0, 10**9)) -> None:
-    lo, hi = spatial
-    if not lo <= len(shape) - 1 <= hi:
-        got = fmt_shape(shape) or "a scalar"
-        dims = f"{lo} to {hi}" if hi < 10**9 else f"at least {lo}"
-        raise ShapeError(f"{kind} needs C followed by {dims} spatial dims, got {got}")
-
-
 def _fvcore(label: str) -> Counted:
     """fvcore's norm_flop_counter: 5 per input element with a weight, 4 without ("a rough estimate")."""
 
@@ -118,7 +110,6 @@ class LayerNorm:
 
     @staticmethod
     def shape(a: LayerNormArgs, inputs: tuple[Shape, ...]) -> Shape:
-        _needs_channels("layernorm", inputs[0])
         if a.channels_last and len(inputs[0]) == 1:
             raise ShapeError("channels_last needs C followed by spatial dims; a flat input is already channels-last",
                              "channels_last")
@@ -175,7 +166,6 @@ class GroupNorm:
 
     @staticmethod
     def shape(a: GroupNormArgs, inputs: tuple[Shape, ...]) -> Shape:
-        _needs_channels("groupnorm", inputs[0])
         c = inputs[0][0]
         if c % a.groups:
             raise ShapeError(f"groups={a.groups} must divide channels={c}", "groups")
@@ -236,7 +226,8 @@ class InstanceNorm:
 
     @staticmethod
     def shape(a: InstanceNormArgs, inputs: tuple[Shape, ...]) -> Shape:
-        _needs_channels("instancenorm", inputs[0], (1, 3))
+        if not 2 <= len(inputs[0]) <= 4:  # nn.InstanceNorm1d/2d/3d
+            raise ShapeError(f"instancenorm needs C followed by 1 to 3 spatial dims, got {fmt_shape(inputs[0])}")
         return inputs[0]
 
     @staticmethod
@@ -281,7 +272,6 @@ class LayerScale:
 
     @staticmethod
     def shape(a: LayerScaleArgs, inputs: tuple[Shape, ...]) -> Shape:
-        _needs_channels("layer_scale", inputs[0])
         return inputs[0]
 
     @staticmethod
