@@ -139,7 +139,7 @@ def weights_read(lc: LayerCost) -> int:
 
     Buffers inference never reads (a step counter) are the op's ``unread_buffers``.
     """
-    return lc.cost.params + lc.cost.buffers - lc.node.rule.unread_buffers
+    return lc.cost.params + lc.cost.buffers - lc.node.rule.unread(lc.node)
 
 
 def layer_traffic(lc: LayerCost, batch: int, elem: int) -> Traffic:

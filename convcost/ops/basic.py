@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
 from .counting import FVCORE_IGNORED, PTFLOPS_BIAS_WHY, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
-from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, arg, boolean, op, pos_float, pos_int, probability
+from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, pos_float, pos_int, probability
 from .shapes import fmt_shape, numel
 
 if TYPE_CHECKING:
@@ -22,17 +22,23 @@ class LinearArgs:
 
     out: int = field(metadata=arg(pos_int, "output features"))
     bias: bool = field(default=True, metadata=arg(boolean, "learnable bias"))
+    over: str = field(
+        default="features",
+        metadata=arg(choice("features", "channels"), "features: a flat input; channels: at every position of C×H×W"),
+    )
 
 
 def _linear_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    # linear_flops_counter_hook: (in·out + out) per sample
-    return Prediction.of(linear=cost.macs, bias=batch * node.args.out if node.args.bias else 0)
+    # linear_flops_counter_hook: (in·out + out) per sample and position
+    return Prediction.of(linear=cost.macs, bias=cost.bias_ops)
 
 
 @op("linear", category="linear", args=LinearArgs, aliases=("fc",))
 class Linear:
-    """Fully connected layer on a flat feature vector (torch.nn.Linear).
-    Needs a flat input: `flatten` first."""
+    """Fully connected layer (torch.nn.Linear) on a flat feature vector, or with `over: channels` at every position.
+    A flat input needs `flatten` first. `over: channels` mixes the C channels of a C×H×W map (any spatial rank)
+    at each position, built as ConvNeXt's pointwise linears are: permute to channels-last, nn.Linear, permute
+    back; N·positions·C_in·C_out MACs."""
 
     saves = Saves.INPUTS
     counting = Counting(
@@ -48,6 +54,13 @@ class Linear:
 
     @staticmethod
     def shape(a: LinearArgs, inputs: tuple[Shape, ...]) -> Shape:
+        if a.over == "channels":
+            if len(inputs[0]) < 2:
+                raise ShapeError(
+                    f"linear over channels needs C followed by spatial dims, got {fmt_shape(inputs[0]) or 'a scalar'}; "
+                    "leave 'over' out for a flat input", "over"
+                )
+            return (a.out, *inputs[0][1:])
         if len(inputs[0]) != 1:
             raise ShapeError(f"linear needs a flat input, got {fmt_shape(inputs[0])}; add 'flatten' (or a global pool) before it")
         return (a.out,)
@@ -55,11 +68,12 @@ class Linear:
     @staticmethod
     def cost(a: LinearArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
         f_in = inputs[0][0]
+        rows = batch * numel(out[1:])  # the samples, times the positions when over channels
         return Cost(
             params=f_in * a.out + (a.out if a.bias else 0),
-            macs=batch * f_in * a.out,
-            bias_ops=batch * a.out if a.bias else 0,
-            activations=batch * a.out,
+            macs=rows * f_in * a.out,
+            bias_ops=rows * a.out if a.bias else 0,
+            activations=rows * a.out,
         )
 
     @staticmethod
@@ -67,7 +81,12 @@ class Linear:
         from torch import nn
 
         a: LinearArgs = node.args
-        return nn.Linear(node.in_shapes[0][0], a.out, bias=a.bias)
+        linear = nn.Linear(node.in_shapes[0][0], a.out, bias=a.bias)
+        if a.over == "channels":
+            from ..crosscheck.torch_layers import ChannelsLast
+
+            return ChannelsLast(linear)
+        return linear
 
 
 @dataclass(frozen=True)
