@@ -86,3 +86,51 @@ def test_lists_from_vars_are_indexed_and_measured() -> None:
 def test_list_and_math_errors(expr: str, message: str) -> None:
     msg = error_of(f"vars: {{widths: [8, 16, 24]}}\ninput: [3, 8, 8]\nlayers:\n  - conv: {{out: '${{{expr}}}', kernel: 1}}\n")
     assert msg.endswith(message), msg
+
+
+def test_list_literals_in_expressions() -> None:
+    g = graph_of(
+        "input: [3, 8, 8]\nlayers:\n"
+        "  - conv: {out: '${[8, 16, 24][i]}', kernel: 1, repeat: 3}\n"
+        "  - conv: {out: '${len([1, 2, 3, 4]) + max([5, 6]) + [[7, 8], [9]][1][0]}', kernel: 1}\n"
+        "  - conv: {out: '${[in_channels, 2][0] // 2}', kernel: '${[1, 1]}'}\n"
+    )
+    assert [n.shape[0] for n in g.nodes] == [8, 16, 24, 4 + 6 + 9, 19 // 2]
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("[1] * 100000000", "'*' needs numbers, got a list and a number; a list can only be indexed or passed to len(), "
+                            "min() or max()"),
+        ("[1] + [2]", "'+' needs numbers, got a list and a list"),
+        ("[x for x in [1]]", "unsupported syntax in expression: [x for x in [1]]"),
+        ("[1, 2][2]", "index 2 is out of range for a list of 2"),
+    ],
+)
+def test_list_literal_errors(expr: str, message: str) -> None:
+    msg = error_of(f"input: [3, 8, 8]\nlayers:\n  - conv: {{out: '${{{expr}}}', kernel: 1}}\n")
+    assert msg.startswith("t.yaml:3:17: "), msg
+    assert message in msg, msg
+
+
+def test_a_list_literal_is_charged_to_the_work_budget() -> None:
+    from convcost.frontend.expr import SIZE_PER_STEP
+    from convcost.frontend.source import YScalar
+    from convcost.graph.values import Budget, Values
+
+    items = ",".join(["1"] * 150)  # 150 items in 299 characters (under MAX_EXPR_CHARS)
+    text = f"${{len([{items}])}}"
+    budget = Budget("m", 0)
+    assert Values(budget).value(YScalar(text, None), {}) == 150  # type: ignore[arg-type]
+    # 1 + len/2 for the text, and the list's 150 items at SIZE_PER_STEP items a step
+    assert budget.steps == 1 + len(text) // 2 + 150 // SIZE_PER_STEP + 150 // SIZE_PER_STEP
+
+
+def test_an_unclosed_expression_says_so() -> None:
+    assert error_of("input: [8, 4, 4]\nlayers:\n  - conv: {out: '${in_channels * 2', kernel: 1}\n") == (
+        "t.yaml:3:17: '${' is not closed in '${in_channels * 2': add '}' after the expression (at character 1)"
+    )
+    assert error_of("input: [8, 4, 4]\nlayers:\n  - conv: {name: 'c${1}_${2', out: 4, kernel: 1}\n") == (
+        "t.yaml:3:18: '${' is not closed in 'c${1}_${2': add '}' after the expression (at character 7)"
+    )
