@@ -134,3 +134,18 @@ def test_an_unclosed_expression_says_so() -> None:
     assert error_of("input: [8, 4, 4]\nlayers:\n  - conv: {name: 'c${1}_${2', out: 4, kernel: 1}\n") == (
         "t.yaml:3:18: '${' is not closed in 'c${1}_${2': add '}' after the expression (at character 7)"
     )
+
+
+def test_indentation_errors_in_plain_words_from_libyaml_too() -> None:
+    # files over 256 KiB are reported from libyaml's parse, whose wording differs from PyYAML's
+    from convcost.frontend.source import _REPARSE_LIMIT
+
+    padding = "#" + "x" * _REPARSE_LIMIT + "\n"
+    misaligned = "input: [3, 8, 8]\nlayers:\n  - conv:\n      out: 4\n     kernel: 1\n"
+    msg = error_of(misaligned + padding)
+    assert msg.startswith("t.yaml:5:6: YAML syntax error: bad indentation: this line is not lined up with the lines above"), msg
+    assert msg.endswith("(the mapping above starts at line 3, column 5)"), msg
+    no_space = "input: [3, 8, 8]\nlayers:\n  - conv:\n      out:4\n      kernel: 1\n"
+    assert error_of(no_space + padding) == (
+        "t.yaml:5:13: YAML syntax error: a missing space after ':' on line 4 ('out:4'): write 'key: value'"
+    )
