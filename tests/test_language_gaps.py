@@ -149,3 +149,20 @@ def test_indentation_errors_in_plain_words_from_libyaml_too() -> None:
     assert error_of(no_space + padding) == (
         "t.yaml:5:13: YAML syntax error: a missing space after ':' on line 4 ('out:4'): write 'key: value'"
     )
+
+
+def test_a_gates_broadcast_error_points_at_the_layer_that_made_the_width() -> None:
+    # squeeze-excite whose last conv has 16 channels on a 32-channel input: line 7, the second conv (the sigmoid
+    # after it keeps its width)
+    msg = error_of(
+        "input: [32, 8, 8]\nlayers:\n  - gate:\n"
+        "      - global_avgpool\n"
+        "      - conv: {out: 8, kernel: 1}\n"
+        "      - relu\n"
+        "      - conv: {out: 16, kernel: 1}\n"
+        "      - sigmoid\n"
+    )
+    assert msg == (
+        "t.yaml:7:9: multiply 'multiply1': cannot multiply 32×8×8 by the gate body's output 'sigmoid1' (16×1×1): "
+        "shapes do not broadcast; its width comes from 'conv2'"
+    )

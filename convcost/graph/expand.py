@@ -313,10 +313,24 @@ class Expander:
             )
         rule = op_rule(join)
         name = self.names.name_in(inner, None, None, join, item.loc)
-        labels = None
+        labels, at, note = None, None, ""
         if any(br.name is not None for br in item.branches) and item.op not in ("residual", "gate"):
             labels = tuple(f"branch '{br.name}'" if br.name else f"branch {k}" for k, br in enumerate(branches, 1))
-        return self.close(inner, self.emit(rule, NoArgs(), tuple(outs), inner.path, name, item, labels))
+        if item.op == "gate":  # a width mismatch is the body's doing: point at the layer that made the width
+            body, maker = self.nodes[outs[1]], self.width_maker(outs[1], inp)
+            labels, at = ("the gate's input", f"the gate body's output '{body.name}'"), maker.loc
+            if maker is not body:
+                note = f"; its width comes from '{maker.name}'"
+        return self.close(inner, self.emit(rule, NoArgs(), tuple(outs), inner.path, name, item, labels, at, note))
+
+    def width_maker(self, out: int, start: int) -> Node:
+        """The layer that set the channel count of ``out``: back through layers that keep their input's width
+        (bn, relu, sigmoid...), not past ``start``."""
+        node = self.nodes[out]
+        while len(node.inputs) == 1 and node.inputs[0] >= 0 and node.inputs[0] != start \
+                and node.in_shapes[0][:1] == node.shape[:1]:
+            node = self.nodes[node.inputs[0]]
+        return node
 
     def connected(self, item: Item, env: Mapping[str, Any]) -> bool:
         node = item.args.get("connect") if item.args else None
@@ -330,9 +344,10 @@ class Expander:
 
     def emit(
         self, rule: OpRule, args: Any, inputs: tuple[int, ...], path: tuple[str, ...], name: str, item: Item,
-        labels: tuple[str, ...] | None = None,
+        labels: tuple[str, ...] | None = None, at: Loc | None = None, note: str = "",
     ) -> int:
-        """Add a node. ``labels``: how a shape error names the inputs (instead of 'branch 1', 'branch 2'...)."""
+        """Add a node. ``labels``: how a shape error names the inputs (instead of 'branch 1', 'branch 2'...);
+        ``at``: where a shape error points (instead of the item or its argument); ``note``: added to it."""
         if len(self.nodes) >= MAX_LAYERS:
             raise SpecError(
                 f"model has more than {MAX_LAYERS:,} layers (limit, see docs/limits.md); lower 'repeat' counts",
@@ -348,7 +363,7 @@ class Expander:
             message = e.message
             if labels is not None:
                 message = re.sub(r"\bbranch (\d+)\b", lambda m: labels[int(m.group(1)) - 1], message)
-            raise SpecError(f"{rule.name} '{full}': {message}", self.arg_loc(item, e.arg)) from None
+            raise SpecError(f"{rule.name} '{full}': {message}{note}", at or self.arg_loc(item, e.arg)) from None
         self.produced[full] = len(self.nodes)
         node = Node(len(self.nodes), full, rule.name, args, inputs, in_shapes, shape, path, item.loc)
         self.nodes.append(node)
