@@ -132,6 +132,7 @@ def test_json_with_an_integer_too_long_for_python(tmp_path: Path) -> None:
 def _limits() -> dict[str, int]:
     from convcost.frontend import expr, source, spec
     from convcost.graph import build as graph
+    from convcost.graph import limits
     from convcost.ops import registry
 
     return {
@@ -150,6 +151,7 @@ def _limits() -> dict[str, int]:
         "MAX_REPEAT": graph.MAX_REPEAT,
         "MAX_BATCH": graph.MAX_BATCH,
         "MAX_NESTING": graph.MAX_NESTING,
+        "MAX_RECURSION": limits.MAX_RECURSION,
         "MAX_STEPS": graph.MAX_STEPS,
         "ITERATION_STEPS": graph.ITERATION_STEPS,
         "NAME_CHARS_PER_STEP": graph.NAME_CHARS_PER_STEP,
@@ -178,7 +180,8 @@ def test_messages_that_point_to_the_docs_name_a_limit_there() -> None:
     doc = (ROOT / "docs" / "limits.md").read_text(encoding="utf-8")
     sources = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "convcost").rglob("*.py"))
     assert "see docs/limits.md" in sources
-    for phrase in ("YAML nodes", "steps to expand", "layers (limit", "nested more than", "is too large"):
+    for phrase in ("YAML nodes", "steps to expand", "layers (limit", "nested more than", "is too large",
+                   "calls itself more than"):
         assert phrase.split(" (")[0] in doc, phrase
 
 

@@ -341,10 +341,53 @@ def _load_yaml(text: str, filename: str, empty: str) -> YNode:
 
 _HINTS = {
     "found character '\\t' that cannot start any token": "; indent with spaces, not tabs",
-    "mapping values are not allowed here": (
-        "; a value that holds ': ' must be quoted, and a nested mapping goes on its own indented lines or in {...}"
-    ),
 }
+_NESTED = "a nested mapping goes on its own indented lines or in {...}"
+_KEY_WITHOUT_SPACE = re.compile(r"\s*(?:-\s+)?[A-Za-z0-9_$.-]+:[^\s:/]")
+
+
+def _line_above(lines: list[str], line: int) -> int | None:
+    """The index of the last line before ``line`` (0-based) that holds more than a comment."""
+    for k in range(min(line, len(lines)) - 1, -1, -1):
+        if lines[k].strip() and not lines[k].lstrip().startswith("#"):
+            return k
+    return None
+
+
+def _misplaced_colon(text: str, line: int, col: int) -> str:
+    """PyYAML's 'mapping values are not allowed here' in plain words: what usually causes it."""
+    lines = text.splitlines()
+    cur = lines[line] if line < len(lines) else ""
+    if ": " in cur[:col] or cur[:col].rstrip().endswith(":"):  # 'conv: out: 4': a second ':' on one line
+        return f"':' is not allowed here: a value that holds ': ' must be quoted, and {_NESTED}"
+    k = _line_above(lines, line)
+    if k is not None:
+        above = lines[k]
+        if _KEY_WITHOUT_SPACE.match(above):
+            return f"a missing space after ':' on line {k + 1} ('{shorten(above.strip(), 40)}'): write 'key: value'"
+        indent = len(cur) - len(cur.lstrip(" "))
+        if indent > len(above) - len(above.lstrip(" ")) and not above.rstrip().endswith(":"):
+            word = shorten(above.strip().removeprefix("- ").split()[-1] if above.strip() else "", 40)
+            return (
+                f"bad indentation: this line is indented under line {k + 1}, which does not end with ':' "
+                f"(a missing ':' after '{word}'?)"
+            )
+    return f"bad indentation or a missing space after ':' (write 'key: value'); {_NESTED}"
+
+
+def _misaligned(e: yaml.MarkedYAMLError) -> str:
+    """PyYAML's 'expected <block end>, but found ...' in plain words: a line not lined up with its siblings."""
+    found = (e.problem or "").split("but found ", 1)[-1]
+    what = {"'<block mapping start>'": "this key", "'<block sequence start>'": "this '-' item", "'-'": "this '-' item"}
+    context = e.context or ""
+    outer = "list" if "collection" in context or "sequence" in context else "mapping"
+    where = ""
+    if e.context_mark is not None:
+        where = f" ({'the ' + outer} above starts at line {e.context_mark.line + 1}, column {e.context_mark.column + 1})"
+    return (
+        f"bad indentation: {what.get(found, 'this line')} is not lined up with the lines above it; the keys of one "
+        f"mapping, and the '-' items of one list, need the same number of spaces{where}"
+    )
 
 
 def _syntax_error(e: yaml.YAMLError, text: str, filename: str) -> SpecError:
@@ -358,6 +401,13 @@ def _syntax_error(e: yaml.YAMLError, text: str, filename: str) -> SpecError:
         loc = Loc(filename, mark.line + 1, mark.column + 1) if mark else Loc(filename)
         if e.problem == "but found another document":
             return SpecError("a spec is one YAML document; remove the second '---' and what follows", loc)
+        # (libyaml, which reads files over _REPARSE_LIMIT, words the two problems differently)
+        if e.problem in ("mapping values are not allowed here", "mapping values are not allowed in this context") \
+                and mark is not None:
+            return SpecError(f"YAML syntax error: {_misplaced_colon(text, mark.line, mark.column)}", loc)
+        if (e.problem or "").startswith(("expected <block end>, but found", "did not find expected key",
+                                         "did not find expected '-' indicator")):
+            return SpecError(f"YAML syntax error: {_misaligned(e)}", loc)
         problem = e.problem or e.context or "invalid YAML"
         problem += _HINTS.get(problem, "")
         if e.context == "while scanning a quoted scalar":
