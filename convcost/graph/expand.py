@@ -22,7 +22,7 @@ from ..ops.registry import NoArgs, OpRule, Shape, ShapeError
 from ..ops.registry import rule as op_rule
 from .limits import ITERATION_STEPS, MAX_LAYERS, MAX_NESTING, MAX_RECURSION, MAX_REPEAT, NAME_CHARS_PER_STEP, LimitError
 from .naming import Frame, Names
-from .nodes import INPUT, Input, Node
+from .nodes import Input, Node, producer
 from .values import Values, got
 
 
@@ -56,10 +56,10 @@ class Expander:
         self.model_layers: tuple[Item, ...] = ()  # for messages
 
     def shape_of(self, index: int) -> Shape:
-        return self.inputs[INPUT - index].shape if index < 0 else self.nodes[index].shape
+        return producer(self.inputs, self.nodes, index).shape
 
     def name_of(self, index: int) -> str:
-        return self.inputs[INPUT - index].name if index < 0 else self.nodes[index].name
+        return producer(self.inputs, self.nodes, index).name
 
     def close(self, frame: Frame, out: int) -> int:
         """A scope is complete: its name now stands for its output."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,12 @@ class Input:
     index: int  # its stand-in in Node.inputs: INPUT, INPUT - 1, ...
 
 
+def producer(inputs: Sequence[Input], nodes: Sequence[Node], index: int) -> Input | Node:
+    """What a node index stands for: a node, or (negative) one of the model's inputs. The graph and the
+    expander while it builds one look producers up the same way."""
+    return inputs[INPUT - index] if index < 0 else nodes[index]
+
+
 @dataclass(frozen=True)
 class Graph:
     model: str
@@ -101,8 +108,8 @@ class Graph:
         return self.inputs[INPUT - index]
 
     def shape_of(self, index: int) -> Shape:
-        return self.input_for(index).shape if index < 0 else self.nodes[index].shape
+        return producer(self.inputs, self.nodes, index).shape
 
     def name_of(self, index: int) -> str:
         """A node's dotted name, or the input's name."""
-        return self.input_for(index).name if index < 0 else self.nodes[index].name
+        return producer(self.inputs, self.nodes, index).name

@@ -4,7 +4,6 @@ and the work budget that every evaluation and expansion step is charged to."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -13,7 +12,7 @@ from ..errors import Loc, SpecError
 from ..frontend.expr import substitute
 from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten, type_name
 from ..frontend.spec import LAYER_KEYS
-from ..ops.registry import ArgError, _show, pos_int
+from ..ops.registry import ArgError, _show, arg_fields, pos_int
 from .limits import LIST_ITEMS_PER_STEP, MAX_STEPS, LimitError
 
 
@@ -22,11 +21,6 @@ def got(node: YNode, value: Any) -> str:
     if isinstance(node, YScalar) and isinstance(node.value, str) and "$" in node.value:
         return f"{shorten(_show(value))} (from '{shorten(node.value)}')"
     return type_name(node)
-
-
-@functools.cache
-def _fields_of(args_type: type) -> dict[str, dataclasses.Field[Any]]:
-    return {f.name: f for f in dataclasses.fields(args_type)}
 
 
 def _division_hint(node: YNode, value: Any) -> str:
@@ -99,7 +93,7 @@ class Values:
 
     def make_args(self, args_type: type, args: YMap | None, env: Mapping[str, Any], what: str, loc: Loc) -> Any:
         kwargs: dict[str, Any] = {}
-        fields = _fields_of(args_type)
+        fields = arg_fields(args_type)
         for key, node in (args.items.items() if args else ()):
             if key in LAYER_KEYS:
                 continue
