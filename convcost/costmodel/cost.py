@@ -13,7 +13,8 @@ class Cost:
     separately, one operation per element touched: ``bias_ops`` (bias adds), ``norm_ops``
     (inference batch norm: a scale and a shift per element = 2), ``act_ops`` (one per activation
     output), ``pool_ops`` (one per element of every pooling window, padding and ceil-mode overhang
-    included: k_h·k_w per output; adaptive pooling: torch's window sizes), ``elementwise_ops`` (residual add,
+    included: k_h·k_w per output; adaptive pooling: torch's window sizes; upsampling: one per interpolation
+    tap, nearest none), ``elementwise_ops`` (residual add,
     gating multiply). ``activations`` is the number of output elements the layer produces.
     """
 

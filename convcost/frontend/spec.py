@@ -26,6 +26,7 @@ MAX_NAME_CHARS = 100  # a name of a model, block, layer, branch, variable or par
 STRUCTURES: dict[str, tuple[str, ...]] = {
     "seq": ("layers",),
     "concat": ("branches",),
+    "split": ("branches", "sizes"),  # each branch gets its slice of the channels; joined by concat
     "add": ("branches",),
     "multiply": ("branches",),
     "residual": ("body", "shortcut", "connect"),
@@ -47,7 +48,7 @@ class Item:
     """One entry of a ``layers`` list.
 
     ``kind`` is 'op' (a registered rule), 'macro' (pointwise/depthwise/dwsep), 'block' (a user
-    block) or 'struct' (seq, concat, add, multiply, residual, gate). ``op`` is the canonical name.
+    block) or 'struct' (seq, concat, split, add, multiply, residual, gate). ``op`` is the canonical name.
     """
 
     kind: str

@@ -22,6 +22,7 @@ from ..ops.macros import MACROS
 from ..ops.registry import ArgError, NoArgs, OpRule, Shape, ShapeError, _show, pos_int
 from ..ops.registry import arg_fields as _fields_of
 from ..ops.registry import rule as op_rule
+from ..ops.resample import ChunkArgs, pos_int_list
 from ..util.gcpause import paused_gc
 
 INPUT = -1
@@ -410,12 +411,20 @@ class _Builder:
             inner = frame
         if item.op == "residual" and not self.connected(item, env):  # the body alone: no shortcut, no add
             return self.seq(item.branches[0].items, env, inp, inner, depth + 1)
-        join = {"residual": "add", "gate": "multiply"}.get(item.op, item.op)
+        join = {"residual": "add", "gate": "multiply", "split": "concat"}.get(item.op, item.op)
         branches: tuple[Branch, ...] = item.branches
         if item.op == "gate":
             branches = (Branch("identity", (), item.loc), branches[0])
+        slices = self.split_parts(item, env, inp, len(branches)) if item.op == "split" else None
         outs = []
-        for br in branches:
+        for k, br in enumerate(branches):
+            if slices is not None:  # a split: every branch (an empty one too) opens its scope and takes its slice
+                bname = self.name_in(inner, None, "branch", env, br.loc) if br.name is None else self.branch_name(inner, br)
+                bframe = self.open_scope(inner, bname, "branch", "split branch", br.loc)
+                chunk = self.name_in(bframe, None, "chunk", env, br.loc)
+                part = self.emit(op_rule("chunk"), slices[k], (inp,), bframe.path, chunk, item)
+                outs.append(self.seq(br.items, env, part, bframe, depth + 1))
+                continue
             if not br.items:
                 outs.append(inp)  # an empty branch is the identity
                 continue
@@ -429,6 +438,26 @@ class _Builder:
         rule = op_rule(join)
         name = self.name_in(inner, None, join, env, item.loc)
         return self.emit(rule, NoArgs(), tuple(outs), inner.path, name, item)
+
+    def split_parts(self, item: Item, env: Mapping[str, Any], inp: int, n: int) -> list[ChunkArgs]:
+        """The channel slice of each of a split's ``n`` branches: equal parts, or the spec's ``sizes``."""
+        c = self.shape_of(inp)[0]
+        node = item.args.get("sizes") if item.args else None
+        if node is None:
+            if c % n:
+                raise SpecError(f"split: {c} channels do not split into {n} equal branches; give 'sizes'", item.loc)
+            return [ChunkArgs(index=k, parts=n) for k in range(n)]
+        value = self.value(node, env)
+        try:
+            sizes = pos_int_list(value)
+        except ArgError as e:
+            raise SpecError(f"split: 'sizes' {e}", node.loc) from None
+        if len(sizes) != n:
+            raise SpecError(f"split: 'sizes' lists {len(sizes)} parts for {n} branches", node.loc)
+        if sum(sizes) != c:
+            shown = ", ".join(map(str, sizes))
+            raise SpecError(f"split: sizes [{shown}] sum to {sum(sizes)}, but the input has {c} channels", node.loc)
+        return [ChunkArgs(index=k, sizes=sizes) for k in range(n)]
 
     def connected(self, item: Item, env: Mapping[str, Any]) -> bool:
         node = item.args.get("connect") if item.args else None
