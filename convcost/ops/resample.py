@@ -233,12 +233,9 @@ class ChunkArgs:
         """How many parts."""
         return len(self.sizes) if self.sizes is not None else self.parts or 2
 
-    def bounds(self, channels: int) -> tuple[int, int]:
-        """The first channel of this part and its channel count."""
-        if self.sizes is None:
-            size = channels // self.count
-            return self.index * size, size
-        return sum(self.sizes[: self.index]), self.sizes[self.index]
+    def channels(self, total: int) -> int:
+        """The channels of this part, of ``total``."""
+        return total // self.count if self.sizes is None else self.sizes[self.index]
 
 
 def _chunk_shape(a: ChunkArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -255,7 +252,7 @@ def _chunk_shape(a: ChunkArgs, inputs: tuple[Shape, ...]) -> Shape:
         raise ShapeError(f"{c} channels do not split into {a.count} equal parts", "parts")
     if a.index >= a.count:
         raise ShapeError(f"index {a.index} is out of range for {a.count} parts (0 to {a.count - 1})", "index")
-    return (a.bounds(c)[1], *shape[1:])
+    return (a.channels(c), *shape[1:])
 
 
 def chunk_aten(node: NodeLike) -> str:
