@@ -197,6 +197,9 @@ ERRORS = [
     ("input: [6, 4, 4]\nlayers:\n  - upsample: {scale: [2, 2, 2]}\n",
      "t.yaml:3:23: upsample 'upsample1': 'scale' has 3 values, but the input has 2 spatial dimensions"),
     ("input: [6, 4, 4]\nlayers:\n  - upsample: {scale: 0.1}\n", "scaling 4×4 by 0.1 leaves a size of 0; torch needs at least 1"),
+    # 10^9 · 10^300 overflows a double to infinity: refused by the limit, not an OverflowError
+    ("input: [3, 8, 8]\nlayers:\n  - upsample: {size: 1000000000}\n  - upsample: {scale: 1e300}\n",
+     "t.yaml:4:23: upsample 'upsample2': upsampling 1000000000 by 1e+300 is more than the limit of 1,000,000,000"),
     ("input: [6, 4, 4]\nlayers:\n  - upsample: {scale: '2'}\n", "'scale' must be a positive finite number, got '2'"),
     ("input: [6, 4, 4]\nlayers:\n  - upsample: {scale: 2, mode: cubic}\n",
      "'mode' must be one of nearest, linear, bilinear, bicubic, trilinear, got 'cubic'"),

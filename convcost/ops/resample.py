@@ -101,8 +101,10 @@ def _each(value: Any, dims: int, what: str) -> tuple[Any, ...]:
 
 
 def upsample_size(size: int, scale: int | float) -> int:
-    """torch's rule without recompute_scale_factor: floor(size · scale), the product in double."""
-    return math.floor(size * float(scale))
+    """torch's rule without recompute_scale_factor: floor(size · scale), the product in double
+    (past MAX_DIM, MAX_DIM + 1: the shape rule refuses it, and an infinite product cannot be floored)."""
+    product = size * float(scale)
+    return math.floor(product) if product <= MAX_DIM else MAX_DIM + 1
 
 
 def _upsample_shape(a: UpsampleArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -136,7 +138,8 @@ def _upsample_shape(a: UpsampleArgs, inputs: tuple[Shape, ...]) -> Shape:
                 f"scaling {fmt_shape(shape[1:])} by {_show(a.scale)} leaves a size of {o}; torch needs at least 1", arg_name
             )
         if o > MAX_DIM:
-            raise ShapeError(f"upsampling {n} to {o:,} is more than the limit of {MAX_DIM:,} (see docs/limits.md)", arg_name)
+            raise ShapeError(f"upsampling {n} by {_show(a.scale)} is more than the limit of {MAX_DIM:,} (see docs/limits.md)"
+                             if arg_name == "scale" else f"size {o:,} is more than the limit of {MAX_DIM:,}", arg_name)
     return (shape[0], *out)
 
 
