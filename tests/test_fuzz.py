@@ -117,6 +117,9 @@ TOKENS = [
     # issue #15: YAML 1.1 numbers, huge adaptive outputs, long names, the reserved top-level name
     "010", "1:30", "1e-3", "5E+1", "adaptive_avgpool", "out: [100000000, 1]", "[1000000000, 1000000000]",
     "name: input", "name: " + "n" * 150, "${max(l)}", "${l < l}",
+    # issue 11: resampling and channel ops, the split structure
+    "upsample", "scale", "size", "mode", "bilinear", "bicubic", "trilinear", "align_corners", "split", "sizes",
+    "channel_shuffle", "pixel_shuffle", "pixel_unshuffle", "chunk", "index", "parts", "factor", "1e300", "0.3",
 ]
 
 

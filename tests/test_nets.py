@@ -187,3 +187,28 @@ def test_matches_hand_written_torch(config: str, model: str, key: str) -> None:
     a = config_analysis(config, model)
     assert a.total.params == params
     assert conv_linear_macs(a) == macs
+
+
+# ---- ShuffleNetV2: the split structure and channel shuffle ---------------------------------------
+def test_shufflenet_v2() -> None:
+    # torchvision ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1: 2,278,604 params, 0.14 "GFLOPS" (conv+linear GMACs)
+    a = config_analysis("shufflenet_v2.yaml", "shufflenet_v2")
+    check(a, 2_278_604, 0.145e9)
+    names = {lc.node.name: lc.node for lc in a.layers}
+    # stride-2 units (block 0) run both branches on the whole input, stride-1 units split it in two
+    assert "stage2.0.branch1.conv_bn1.conv1" in names and "stage2.0.branch1.chunk1" not in names
+    x1, x2 = names["stage2.1.branch1.chunk1"], names["stage2.1.branch2.chunk1"]
+    assert (x1.op, x1.args.index, x2.args.index, x1.shape, x2.shape) == ("chunk", 0, 1, (58, 28, 28), (58, 28, 28))
+    shuffles = [n for n in names.values() if n.op == "channel_shuffle"]
+    assert len(shuffles) == 4 + 8 + 4 and all(n.args.groups == 2 for n in shuffles)  # one per unit
+
+
+def test_shufflenet_v2_matches_the_torch_reference() -> None:
+    pytest.importorskip("torch")
+    import reference_modern
+
+    params, macs = reference_modern.count(reference_modern.ShuffleNetV2)
+    assert (params, macs) == (2_278_604, 144_907_992)  # the published params; FlopCounterMode/2
+    a = config_analysis("shufflenet_v2.yaml", "shufflenet_v2")
+    assert a.total.params == params
+    assert conv_linear_macs(a) == macs

@@ -231,6 +231,25 @@ OP_CASES = [
            Cost(pool_ops=2 * 2 * 9 * 8, activations=2 * 2 * 3 * 2)),
     # global: every one of 7·5 elements read once per channel, 2·2 channels, one output each
     OpCase("global_avgpool", "global_avgpool", "[2, 7, 5]", 2, (2, 1, 1), Cost(pool_ops=2 * 2 * 7 * 5, activations=2 * 2)),
+    # upsample, torch's size rule floor(in · scale); one op per interpolation tap per output element
+    # nearest ×2 on 3×4×5, batch 2: 3×8×10, 2·240 = 480 copies, no arithmetic
+    OpCase("upsample", "upsample: {scale: 2}", "[3, 4, 5]", 2, (3, 8, 10), Cost(activations=480)),
+    # bilinear ×1.5 on 2×5×7: floor(7.5) = 7, floor(10.5) = 10; 2·2·7·10 = 280 outputs of 4 taps
+    OpCase("upsample", "upsample: {scale: 1.5, mode: bilinear}", "[2, 5, 7]", 2, (2, 7, 10),
+           Cost(pool_ops=4 * 280, activations=280)),
+    # bicubic to 3×4 (a size, downsampling): 2·3·4 = 24 outputs of 4·4 = 16 taps
+    OpCase("upsample", "upsample: {size: [3, 4], mode: bicubic, align_corners: true}", "[2, 5, 7]", 1, (2, 3, 4),
+           Cost(pool_ops=16 * 24, activations=24)),
+    # per-dimension scales [2, 0.5] on 1×3×6: 1×6×3 (nearest: copies)
+    OpCase("upsample", "upsample: {scale: [2, 0.5]}", "[1, 3, 6]", 1, (1, 6, 3), Cost(activations=18)),
+    # chunk: channels 1 to 3 of [1, 3] on 4×3×3, batch 2: a view of 2·27 = 54 elements
+    OpCase("chunk", "chunk: {index: 1, sizes: [1, 3]}", "[4, 3, 3]", 2, (3, 3, 3), Cost(activations=54)),
+    OpCase("chunk", "chunk: {index: 2, parts: 3}", "[6, 2, 2]", 1, (2, 2, 2), Cost(activations=8)),
+    # permutations: no arithmetic; channel shuffle keeps the shape (2·60 = 120 elements)
+    OpCase("channel_shuffle", "channel_shuffle: {groups: 2}", "[4, 3, 5]", 2, (4, 3, 5), Cost(activations=120)),
+    # pixel shuffle r=2: 8×3×4 → 8/4 × 6 × 8 = 2×6×8 (96 per image); unshuffle 2×6×4 → 8×3×2 (48 per image)
+    OpCase("pixel_shuffle", "pixel_shuffle: {factor: 2}", "[8, 3, 4]", 2, (2, 6, 8), Cost(activations=2 * 96)),
+    OpCase("pixel_unshuffle", "pixel_unshuffle: {factor: 2}", "[2, 6, 4]", 2, (8, 3, 2), Cost(activations=2 * 48)),
     # concat of 2 + 3 channels on 4×4, batch 2: a copy of 2·5·16 = 160 elements
     OpCase("concat", "concat: [[identity], [conv: {out: 3, kernel: 1}]]", "[2, 4, 4]", 2, (5, 4, 4), Cost(activations=160)),
     # add of three 2×4×4 branches, batch 2: 2 adds per element of 2·32 = 64

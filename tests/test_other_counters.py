@@ -188,3 +188,38 @@ def test_convnext_tiny_modelled_equal_the_tools_on_torchvisions_layout() -> None
         )
         thop_macs, _ = thop.profile(model, inputs=(torch.randn(1, 3, 224, 224),), verbose=False)
     assert (modelled["ptflops"], modelled["thop"]) == (macs, int(thop_macs))
+# Resampling and permutations (issue 11): ptflops counts nn.Upsample twice (its hook: output elements;
+# the patched F.interpolate: input elements · scale^dims, a float; with a per-dimension tuple each factor
+# truncated by np.prod(dtype=int64); with a size, the output elements); thop counts upsampling per output
+# element by mode (nearest 1, bilinear 11, bicubic 259) and PixelShuffle as a zero op; neither sees
+# chunk, cat, view/transpose or PixelUnshuffle.
+RESAMPLE = [
+    "upsample: {scale: 2}",
+    "upsample: {scale: 1.5}",
+    "upsample: {scale: 1.5, mode: bilinear, align_corners: true}",
+    "upsample: {scale: [1.5, 2.5], mode: bilinear}",
+    "upsample: {scale: [2, 3]}",
+    "upsample: {size: [7, 9], mode: bicubic}",
+    "upsample: {size: 5, mode: bilinear}",
+    "split: [[], [conv: {out: 2, kernel: 1}]]",
+    "split: {sizes: [1, 3], branches: [[relu], []]}",
+    "channel_shuffle: {groups: 2}",
+    "pixel_unshuffle: {factor: 2}",
+    "chunk: {index: 1}",
+]
+
+
+@pytest.mark.parametrize("layer", RESAMPLE)
+def test_modelled_resampling_and_shuffles_equal_the_real_tools(layer: str) -> None:
+    graph = graph_of(f"input: [4, 6, 6]\nlayers:\n  - {layer}\n  - conv: {{out: 4, kernel: 1}}\n")
+    modelled = _modelled(graph)
+    assert modelled["ptflops"] == _ptflops(graph)
+    assert modelled["thop"] == _thop(graph)
+
+
+def test_modelled_pixel_shuffle_equals_the_real_tools() -> None:
+    graph = graph_of("input: [8, 3, 5]\nlayers:\n  - pixel_shuffle: {factor: 2}\n  - upsample: {scale: 2, mode: bicubic}\n")
+    modelled = _modelled(graph)
+    assert (modelled["ptflops"], modelled["thop"]) == (_ptflops(graph), _thop(graph))
+    # by hand: 2×6×10 → 2×12×20 = 480 outputs; ptflops 480 (hook) + 120 · 2² (F.interpolate); thop 259 · 480
+    assert (modelled["ptflops"], modelled["thop"]) == (480 + 480, 259 * 480)

@@ -8,6 +8,7 @@ time plus a second of slack; a quadratic step takes 16×.
 
 from __future__ import annotations
 
+import gc
 import io
 import time
 from collections.abc import Callable
@@ -94,6 +95,7 @@ def _seconds(fn: Callable[[Analysis, Analysis], None], pair: tuple[Analysis, Ana
 
 @pytest.mark.parametrize("fn", [_compare, _mermaid, _roofline, _segments], ids=lambda f: f.__name__.strip("_"))
 def test_linear_in_layers(fn: Callable[[Analysis, Analysis], None], nets: dict[int, tuple[Analysis, Analysis]]) -> None:
+    gc.collect()  # garbage an earlier test left (a jit trace's) would slow the collections timed here
     small = min(_seconds(fn, nets[SMALL]) for _ in range(2))
     large = _seconds(fn, nets[LARGE])
     assert large < (LARGE / SMALL) * small + 1.0, f"{fn.__name__}: {SMALL} layers {small:.2f} s, {LARGE} {large:.2f} s"

@@ -26,6 +26,12 @@ layers:
       branches:
         a: [{maxpool: {kernel: 3, stride: 1, padding: 1}}]
         b: [{avgpool: {kernel: 3, stride: 1, padding: 1, count_include_pad: false}}, silu]
+  - split: {sizes: [4, 12], branches: [[relu], []]}
+  - channel_shuffle: {groups: 4}
+  - upsample: {scale: 2, mode: bilinear, align_corners: false}
+  - pixel_unshuffle: {factor: 2}
+  - pixel_shuffle: {factor: 2}
+  - upsample: {size: [12, 12]}
   - gate: [global_avgpool, {conv: {out: 16, kernel: 1}}, hardsigmoid]
   - leaky_relu: {slope: 0.2}
   - groupnorm: {groups: 4}

@@ -14,8 +14,9 @@ class Cost:
     (inference batch norm: a scale and a shift per element = 2; layer/group/instance norm, which
     compute their statistics: 5 with affine, 3 without), ``act_ops`` (one per activation output;
     softmax 3), ``pool_ops`` (one per element of every pooling window, padding and ceil-mode overhang
-    included: k_h·k_w per output; adaptive pooling: torch's window sizes), ``elementwise_ops`` (residual add,
-    gating multiply, layer scale). ``activations`` is the number of output elements the layer produces.
+    included: k_h·k_w per output; adaptive pooling: torch's window sizes; upsampling: one per
+    interpolation tap, nearest none), ``elementwise_ops`` (residual add, gating multiply, layer scale).
+    ``activations`` is the number of output elements the layer produces.
     """
 
     params: int = 0

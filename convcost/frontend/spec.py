@@ -45,8 +45,8 @@ class Item:
     """One entry of a ``layers`` list.
 
     ``kind`` is 'op' (a registered rule), 'macro' (pointwise/depthwise/dwsep), 'block' (a user
-    block), 'struct' (seq, concat, add, multiply, residual, gate) or 'param' (an op named by a parameter,
-    ``$act``: ``op`` is that text, resolved by the graph builder). ``op`` is the canonical name.
+    block), 'struct' (seq, concat, split, add, multiply, residual, gate) or 'param' (an op named by a
+    parameter, ``$act``: ``op`` is that text, resolved by the graph builder). ``op`` is the canonical name.
     """
 
     kind: str

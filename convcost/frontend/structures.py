@@ -15,6 +15,7 @@ class Structure:
 STRUCTURES: dict[str, Structure] = {
     "seq": Structure(("layers",), None),
     "concat": Structure(("branches",), "concat"),
+    "split": Structure(("branches", "sizes"), "concat"),  # each branch gets its slice of the channels
     "add": Structure(("branches",), "add"),
     "multiply": Structure(("branches",), "multiply"),
     "residual": Structure(("body", "shortcut", "connect"), "add"),

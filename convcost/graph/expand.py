@@ -18,8 +18,9 @@ from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten
 from ..frontend.spec import LAYER_KEYS, NO_OP, BlockSpec, Branch, Item, SpecFile, check_keys, op_arg_names, resolve_op
 from ..frontend.structures import STRUCTURES
 from ..ops.macros import MACROS
-from ..ops.registry import NoArgs, OpRule, Shape, ShapeError
+from ..ops.registry import ArgError, NoArgs, OpRule, Shape, ShapeError
 from ..ops.registry import rule as op_rule
+from ..ops.resample import ChunkArgs, pos_int_list
 from .limits import ITERATION_STEPS, MAX_LAYERS, MAX_NESTING, MAX_RECURSION, MAX_REPEAT, NAME_CHARS_PER_STEP, LimitError
 from .naming import Frame, Names
 from .nodes import Input, Node, producer
@@ -357,8 +358,19 @@ class Expander:
         branches: tuple[Branch, ...] = item.branches
         if item.op == "gate":
             branches = (Branch("identity", (), item.loc), branches[0])
+        slices = self.split_parts(item, env, inp, len(branches)) if item.op == "split" else None
         outs = []
-        for br in branches:
+        for k, br in enumerate(branches):
+            if slices is not None:  # a split: every branch (an empty one too) opens its scope and takes its slice
+                bname = (
+                    self.names.name_in(inner, None, None, "branch", br.loc) if br.name is None
+                    else self.names.branch_name(inner, br.name, br.loc)
+                )
+                bframe = self.names.open_scope(inner, bname, "branch", "split branch", br.loc)
+                chunk = self.names.name_in(bframe, None, None, "chunk", br.loc)
+                part = self.emit(op_rule("chunk"), slices[k], (inp,), bframe.path, chunk, item)
+                outs.append(self.close(bframe, self.seq(br.items, env, part, bframe, depth + 1)))
+                continue
             if not br.items:
                 outs.append(inp)  # an empty branch is the identity
                 continue
@@ -398,6 +410,26 @@ class Expander:
                 and node.in_shapes[0][:1] == node.shape[:1]:
             node = self.nodes[node.inputs[0]]
         return node
+
+    def split_parts(self, item: Item, env: Mapping[str, Any], inp: int, n: int) -> list[ChunkArgs]:
+        """The channel slice of each of a split's ``n`` branches: equal parts, or the spec's ``sizes``."""
+        c = self.shape_of(inp)[0]
+        node = item.args.get("sizes") if item.args else None
+        if node is None:
+            if c % n:
+                raise SpecError(f"split: {c} channels do not split into {n} equal branches; give 'sizes'", item.loc)
+            return [ChunkArgs(index=k, parts=n) for k in range(n)]
+        value = self.values.value(node, env)
+        try:
+            sizes = pos_int_list(value)
+        except ArgError as e:
+            raise SpecError(f"split: 'sizes' {e}", node.loc) from None
+        if len(sizes) != n:
+            raise SpecError(f"split: 'sizes' lists {len(sizes)} parts for {n} branches", node.loc)
+        if sum(sizes) != c:
+            shown = ", ".join(map(str, sizes))
+            raise SpecError(f"split: sizes [{shown}] sum to {sum(sizes)}, but the input has {c} channels", node.loc)
+        return [ChunkArgs(index=k, sizes=sizes) for k in range(n)]
 
     def connected(self, item: Item, env: Mapping[str, Any]) -> bool:
         node = item.args.get("connect") if item.args else None

@@ -88,7 +88,7 @@ def no_extra(node: NodeLike, batch: int, elem: int) -> int:
     return 0
 
 
-CATEGORIES = ("conv", "linear", "norm", "activation", "pool", "join", "reshape", "identity")
+CATEGORIES = ("conv", "linear", "norm", "activation", "pool", "resample", "shuffle", "join", "reshape", "identity")
 
 
 @dataclass(frozen=True)

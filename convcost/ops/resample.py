@@ -1,54 +1,211 @@
-"""Ops that move data without arithmetic: nearest-neighbour upsampling and a channel chunk.
+"""Resampling: upsampling (nearest and the interpolating modes) and channel slices (a chunk/split).
 
-Added for detection necks (YOLOv8's FPN/PAN: ``nn.Upsample(scale_factor=2)`` and C2f's
-``cv1(x).chunk(2, 1)``). Convention (docs/conventions.md): nearest upsampling copies one input
-element to each output element, so it counts no arithmetic, like concat; a chunk is a view.
+Shapes are rank-generic: C, then one to three spatial dimensions (C×L, C×H×W, C×D×H×W), as torch's
+nn.Upsample takes them. Convention (docs/conventions.md): an interpolated output element is a
+weighted sum of its ``taps`` input elements (linear 2, bilinear 4, bicubic 16, trilinear 8), one
+non-MAC op per tap, counted in ``pool_ops`` like the elements of a pooling window; nearest copies one
+input element, so it counts no arithmetic. A channel slice is a view: no arithmetic, no traffic.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..costmodel.cost import Cost
-from .conv import spatial_check
-from .counting import FVCORE_IGNORED, Counted, Counting, Prediction, out_elements
-from .registry import MAX_DIM, NodeLike, Saves, Shape, ShapeError, arg, choice, nonneg_int, op, pos_int
-from .shapes import numel
+from .counting import THOP_NO_RULE, Counted, Counting, Prediction, in_elements, out_elements
+from .registry import (
+    MAX_DIM,
+    ArgError,
+    Converter,
+    NodeLike,
+    Saves,
+    Shape,
+    ShapeError,
+    _show,
+    arg,
+    boolean,
+    choice,
+    nonneg_int,
+    op,
+    optional,
+    pos_float,
+    pos_int,
+)
+from .shapes import fmt_shape, numel
 
 if TYPE_CHECKING:
     from torch import nn
 
+# Input elements weighted into each output element (none for nearest: a copy).
+TAPS = {"nearest": 0, "linear": 2, "bilinear": 4, "bicubic": 16, "trilinear": 8}
+# The spatial rank each interpolating mode works on (torch refuses the others); nearest takes any.
+MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+RANK_SHAPE = {1: "C×L", 2: "C×H×W", 3: "C×D×H×W"}
+MODE_FOR_RANK = {1: "linear", 2: "bilinear or bicubic", 3: "trilinear"}
+
+
+def per_dim(convert: Converter) -> Converter:
+    """One value for every spatial dimension, or a list of them (one per dimension)."""
+
+    def conv(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            if not value:
+                raise ArgError("must be one number or a list with one per spatial dimension, got an empty list")
+            return tuple(convert(v) for v in value)
+        return convert(value)
+
+    return conv
+
+
+def pos_int_list(value: Any) -> tuple[int, ...]:
+    """A list of positive integers."""
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ArgError(f"must be a list of positive integers, got {_show(value)}")
+    return tuple(pos_int(v) for v in value)
+
+
+def _scale(value: Any) -> int | float:
+    """A positive finite number, kept as written (2 stays 2 in messages; torch takes it as float)."""
+    pos_float(value)
+    return value  # type: ignore[no-any-return]
+
 
 @dataclass(frozen=True)
 class UpsampleArgs:
-    """Arguments of `upsample`."""
+    """Arguments of `upsample` (those of torch.nn.Upsample)."""
 
-    scale: int = field(metadata=arg(pos_int, "integer scale factor for H and W"))
-    mode: str = field(default="nearest", metadata=arg(choice("nearest"), "interpolation (nearest only, so far)"))
+    scale: int | float | tuple[int | float, ...] | None = field(
+        default=None, metadata=arg(optional(per_dim(_scale)), "scale factor, one or one per spatial dim; out = floor(in · scale)")
+    )
+    size: int | tuple[int, ...] | None = field(
+        default=None, metadata=arg(optional(per_dim(pos_int)), "output size, one or one per spatial dim (instead of scale)")
+    )
+    mode: str = field(
+        default="nearest", metadata=arg(choice(*TAPS), "nearest, linear (C×L), bilinear, bicubic (C×H×W), trilinear (C×D×H×W)")
+    )
+    align_corners: bool | None = field(
+        default=None, metadata=arg(optional(boolean), "align corner pixels (interpolating modes only, as in torch)")
+    )
 
 
-@op("upsample", category="pool", args=UpsampleArgs)
+def _each(value: Any, dims: int, what: str) -> tuple[Any, ...]:
+    if not isinstance(value, tuple):
+        return (value,) * dims
+    if len(value) != dims:
+        raise ShapeError(
+            f"'{what}' has {len(value)} values, but the input has {dims} spatial dimension{'s' * (dims > 1)}", what
+        )
+    return value
+
+
+def upsample_size(size: int, scale: int | float) -> int:
+    """torch's rule without recompute_scale_factor: floor(size · scale), the product in double
+    (past MAX_DIM, MAX_DIM + 1: the shape rule refuses it, and an infinite product cannot be floored)."""
+    product = size * float(scale)
+    return math.floor(product) if product <= MAX_DIM else MAX_DIM + 1
+
+
+def _upsample_shape(a: UpsampleArgs, inputs: tuple[Shape, ...]) -> Shape:
+    shape = inputs[0]
+    dims = len(shape) - 1
+    if dims not in RANK_SHAPE:
+        raise ShapeError(f"upsample needs a C×L, C×H×W or C×D×H×W input, got {fmt_shape(shape) or 'a scalar'}")
+    if a.mode in MODE_RANK and MODE_RANK[a.mode] != dims:
+        raise ShapeError(
+            f"mode '{a.mode}' interpolates {RANK_SHAPE[MODE_RANK[a.mode]]} inputs, got {fmt_shape(shape)}; "
+            f"use '{MODE_FOR_RANK[dims]}' (or 'nearest') for {RANK_SHAPE[dims]}",
+            "mode",
+        )
+    if a.align_corners is not None and a.mode == "nearest":
+        raise ShapeError(
+            "'align_corners' can only be set with the interpolating modes (linear, bilinear, bicubic, trilinear), "
+            "as in torch",
+            "align_corners",
+        )
+    if (a.scale is None) == (a.size is None):
+        raise ShapeError("upsample needs 'scale' or 'size'" + (", not both" if a.scale is not None else ""))
+    if a.size is not None:
+        out = _each(a.size, dims, "size")
+        arg_name = "size"
+    else:
+        out = tuple(upsample_size(n, s) for n, s in zip(shape[1:], _each(a.scale, dims, "scale")))
+        arg_name = "scale"
+    for n, o in zip(shape[1:], out):
+        if o < 1:
+            raise ShapeError(
+                f"scaling {fmt_shape(shape[1:])} by {_show(a.scale)} leaves a size of {o}; torch needs at least 1", arg_name
+            )
+        if o > MAX_DIM:
+            raise ShapeError(f"upsampling {n} by {_show(a.scale)} is more than the limit of {MAX_DIM:,} (see docs/limits.md)"
+                             if arg_name == "scale" else f"size {o:,} is more than the limit of {MAX_DIM:,}", arg_name)
+    return (shape[0], *out)
+
+
+def _upsample_cost(a: UpsampleArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+    n = batch * numel(out)
+    return Cost(pool_ops=TAPS[a.mode] * n, activations=n)  # taps per output element (docs/conventions.md)
+
+
+def upsample_aten(node: NodeLike) -> str:
+    """The aten op nn.Upsample runs: aten::upsample_<mode><rank>d."""
+    return f"aten::upsample_{node.args.mode}{len(node.shape) - 1}d"
+
+
+FVCORE_PER_OUTPUT = {"aten::upsample_nearest2d": 1, "aten::upsample_bilinear2d": 4}  # flop_count.py's handles
+
+
+def _upsample_fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    aten = upsample_aten(node)
+    per = FVCORE_PER_OUTPUT.get(aten)
+    if per is None:
+        return Prediction.unseen(f"fvcore has no handle for {aten} (reports it as unsupported)")
+    return Prediction.of(f"{aten}: {per} per output element", upsample=per * out_elements(node, batch))
+
+
+def _upsample_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # upsample_flops_counter_hook: output elements; the patched F.interpolate (_interpolate_functional_flops_hook):
+    # with a size, prod(size)·N·C (the output elements); with a scale, input elements · scale^dims, as a float
+    # (a per-dimension tuple: · int(np.prod(scale, dtype=int64)), each factor truncated first); ptflops adds
+    # both to its float total and int()s the sum: per layer here, exact for one fractional layer.
+    a = node.args
+    out = out_elements(node, batch)
+    if a.size is not None:
+        functional = out
+    elif isinstance(a.scale, tuple):
+        functional = in_elements(node, batch) * math.prod(int(float(s)) for s in a.scale)
+    else:
+        functional = in_elements(node, batch) * float(a.scale) ** (len(node.shape) - 1)
+    return Prediction.of(upsample=int(out + functional))
+
+
+THOP_PER_OUTPUT = {"nearest": 1, "linear": 5, "bilinear": 11, "bicubic": 224 + 35}  # thop calculate_upsample
+
+
+def _upsample_thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    per = THOP_PER_OUTPUT.get(node.args.mode)
+    if per is None:  # count_upsample: "mode trilinear is not implemented yet, take it a zero op"
+        return Prediction.unseen(f"thop's count_upsample takes mode {node.args.mode} as a zero op")
+    return Prediction.of(upsample=per * out_elements(node, batch))
+
+
+@op("upsample", category="resample", args=UpsampleArgs)
 class Upsample:
-    """Nearest-neighbour upsampling by an integer scale (torch.nn.Upsample); copies, no arithmetic."""
+    """Upsampling by a scale or to a size (torch.nn.Upsample): nearest, linear, bilinear, bicubic, trilinear.
+    torch's output size floor(in · scale); one non-MAC op per interpolation tap per output element (nearest:
+    none, a copy; linear 2, bilinear 4, bicubic 16, trilinear 8), counted as pool ops."""
 
-    saves = Saves.NOTHING  # nearest: the backward needs only the sizes
+    saves = Saves.NOTHING  # upsample_*_backward needs only the input's size
     counting = Counting(
-        "aten::upsample_nearest2d", "nn.Upsample", "upsample_nearest",
-        fvcore=Counted(  # elementwise_flop_counter(0, 1)
-            lambda node, cost, batch: Prediction.of(
-                "aten::upsample_nearest2d: 1 per output element", upsample_nearest=out_elements(node, batch)
-            ),
-            "fvcore counts nearest upsampling, 1 per output element",
+        "aten::upsample_<mode><rank>d", "nn.Upsample", "upsample",
+        fvcore=Counted(_upsample_fvcore, "fvcore counts upsample_nearest2d 1 and upsample_bilinear2d 4 per output element"),
+        ptflops=Counted(
+            _upsample_ptflops,
+            "ptflops counts upsampling twice: its nn.Upsample hook (output elements) and the patched F.interpolate "
+            "(input elements · scale^dims, or the output elements with a size)",
         ),
-        ptflops=Counted(  # upsample_flops_counter_hook (output elements) + the patched F.interpolate (the same)
-            lambda node, cost, batch: Prediction.of(upsample_nearest=2 * out_elements(node, batch)),
-            "ptflops counts upsampled output elements twice: its module hook and the patched F.interpolate",
-        ),
-        thop=Counted(  # count_upsample, nearest: 1 per output element
-            lambda node, cost, batch: Prediction.of(upsample_nearest=out_elements(node, batch)),
-            "thop counts 1 per nearest-upsampled output element",
-        ),
+        thop=Counted(_upsample_thop, "thop counts upsampling per output element: nearest 1, linear 5, bilinear 11, bicubic 259"),
     )
 
     @staticmethod
@@ -56,50 +213,81 @@ class Upsample:
         from torch import nn
 
         a: UpsampleArgs = node.args
-        return nn.Upsample(scale_factor=a.scale, mode=a.mode)
+        scale = tuple(float(s) for s in a.scale) if isinstance(a.scale, tuple) else a.scale
+        return nn.Upsample(size=a.size, scale_factor=scale, mode=a.mode, align_corners=a.align_corners)
 
-    @staticmethod
-    def shape(a: UpsampleArgs, inputs: tuple[Shape, ...]) -> Shape:
-        c, h, w = spatial_check("upsample", inputs[0])
-        if h * a.scale > MAX_DIM or w * a.scale > MAX_DIM:
-            raise ShapeError(f"upsampling {h}×{w} by {a.scale} is larger than the limit of {MAX_DIM:,}", "scale")
-        return (c, h * a.scale, w * a.scale)
-
-    @staticmethod
-    def cost(a: UpsampleArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
-        return Cost(activations=batch * numel(out))  # nearest: each output element is a copy
+    shape = staticmethod(_upsample_shape)
+    cost = staticmethod(_upsample_cost)
 
 
+# ---- channel slices ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ChunkArgs:
     """Arguments of `chunk`."""
 
     index: int = field(metadata=arg(nonneg_int, "which part, from 0"))
-    parts: int = field(default=2, metadata=arg(pos_int, "equal parts the channels split into"))
+    parts: int | None = field(default=None, metadata=arg(optional(pos_int), "equal parts the channels split into (default 2)"))
+    sizes: tuple[int, ...] | None = field(
+        default=None, metadata=arg(optional(pos_int_list), "channels of each part, a list (instead of equal parts)")
+    )
+
+    @property
+    def count(self) -> int:
+        """How many parts."""
+        return len(self.sizes) if self.sizes is not None else self.parts or 2
+
+    def channels(self, total: int) -> int:
+        """The channels of this part, of ``total``."""
+        return total // self.count if self.sizes is None else self.sizes[self.index]
+
+
+def _chunk_shape(a: ChunkArgs, inputs: tuple[Shape, ...]) -> Shape:
+    shape = inputs[0]
+    c = shape[0]
+    if a.sizes is not None:
+        sizes = a.sizes
+        if a.parts is not None and a.parts != len(sizes):
+            raise ShapeError(f"'parts' is {a.parts} but 'sizes' lists {len(sizes)}; give one of them", "parts")
+        if sum(sizes) != c:
+            shown = ", ".join(map(str, sizes))
+            raise ShapeError(f"sizes [{shown}] sum to {sum(sizes)}, but the input has {c} channels", "sizes")
+    elif c % a.count:
+        raise ShapeError(f"{c} channels do not split into {a.count} equal parts", "parts")
+    if a.index >= a.count:
+        raise ShapeError(f"index {a.index} is out of range for {a.count} parts (0 to {a.count - 1})", "index")
+    return (a.channels(c), *shape[1:])
+
+
+def chunk_aten(node: NodeLike) -> str:
+    return "aten::split_with_sizes" if node.args.sizes is not None else "aten::chunk"
 
 
 @op("chunk", category="reshape", args=ChunkArgs)
 class Chunk:
-    """One of ``parts`` equal channel slices (x.chunk(parts, 1)[index]); a view, no arithmetic."""
+    """One slice of the channels (x.chunk(parts, 1)[index], or x.split(sizes, 1)[index]); a view, no arithmetic.
+    The `split` structure makes one per branch."""
 
     saves = Saves.NOTHING
-    counting = Counting("aten::chunk", "tensor.chunk", "chunk", fvcore=FVCORE_IGNORED)
+    counting = Counting(
+        "aten::chunk", "x.chunk",
+        fvcore=Counted(lambda node, cost, batch: Prediction.unseen(f"{chunk_aten(node)} is on fvcore's ignore list")),
+        ptflops=Counted(lambda node, cost, batch: Prediction.unseen("ptflops sees no module and patches no chunk/split")),
+        thop=THOP_NO_RULE,
+    )
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
         from ..crosscheck.torch_build import Call
 
         a: ChunkArgs = node.args
-        return Call(lambda x: x.chunk(a.parts, 1)[a.index], f"chunk({a.parts}, dim=1)[{a.index}]")
+        index = a.index
+        if a.sizes is None:
+            parts = a.count
+            return Call(lambda x: x.chunk(parts, 1)[index], f"x.chunk({parts}, dim=1)[{index}]")
+        sizes = list(a.sizes)
+        return Call(lambda x: x.split(sizes, 1)[index], f"x.split({sizes}, dim=1)[{index}]")
 
-    @staticmethod
-    def shape(a: ChunkArgs, inputs: tuple[Shape, ...]) -> Shape:
-        c = inputs[0][0]
-        if c % a.parts:
-            raise ShapeError(f"{c} channels do not split into {a.parts} equal parts", "parts")
-        if a.index >= a.parts:
-            raise ShapeError(f"index {a.index} is out of range for {a.parts} parts (0 to {a.parts - 1})", "index")
-        return (c // a.parts, *inputs[0][1:])
+    shape = staticmethod(_chunk_shape)
 
     @staticmethod
     def cost(a: ChunkArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
