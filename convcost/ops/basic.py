@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from ..costmodel.cost import Cost
 from .counting import FVCORE_IGNORED, PTFLOPS_BIAS_WHY, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
 from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, arg, boolean, op, pos_float, pos_int, probability
-from .shapes import fmt_shape, numel
+from .conv import refuse_tokens
+from .shapes import Tokens, fmt_shape, is_tokens, numel
 
 if TYPE_CHECKING:
     from torch import nn
@@ -25,14 +26,14 @@ class LinearArgs:
 
 
 def _linear_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    # linear_flops_counter_hook: (in·out + out) per sample
-    return Prediction.of(linear=cost.macs, bias=batch * node.args.out if node.args.bias else 0)
+    # linear_flops_counter_hook: (in·out + out) per sample (and token)
+    return Prediction.of(linear=cost.macs, bias=cost.bias_ops)
 
 
 @op("linear", category="linear", args=LinearArgs, aliases=("fc",))
 class Linear:
-    """Fully connected layer on a flat feature vector (torch.nn.Linear).
-    Needs a flat input: `flatten` first."""
+    """Fully connected layer on a flat feature vector (torch.nn.Linear), or per token over the width D.
+    A map needs `flatten` first; on N tokens of width D it is N·D·out MACs."""
 
     saves = Saves.INPUTS
     counting = Counting(
@@ -48,18 +49,21 @@ class Linear:
 
     @staticmethod
     def shape(a: LinearArgs, inputs: tuple[Shape, ...]) -> Shape:
+        if is_tokens(inputs[0]):
+            return Tokens(inputs[0][0], a.out)  # per token, over the width D
         if len(inputs[0]) != 1:
             raise ShapeError(f"linear needs a flat input, got {fmt_shape(inputs[0])}; add 'flatten' (or a global pool) before it")
         return (a.out,)
 
     @staticmethod
     def cost(a: LinearArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
-        f_in = inputs[0][0]
+        rows = batch * (inputs[0][0] if is_tokens(inputs[0]) else 1)  # the samples, times the tokens
+        f_in = inputs[0][-1]
         return Cost(
             params=f_in * a.out + (a.out if a.bias else 0),
-            macs=batch * f_in * a.out,
-            bias_ops=batch * a.out if a.bias else 0,
-            activations=batch * a.out,
+            macs=rows * f_in * a.out,
+            bias_ops=rows * a.out if a.bias else 0,
+            activations=rows * a.out,
         )
 
     @staticmethod
@@ -67,7 +71,7 @@ class Linear:
         from torch import nn
 
         a: LinearArgs = node.args
-        return nn.Linear(node.in_shapes[0][0], a.out, bias=a.bias)
+        return nn.Linear(node.in_shapes[0][-1], a.out, bias=a.bias)
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,7 @@ class BatchNorm:
 
     @staticmethod
     def shape(a: BatchNormArgs, inputs: tuple[Shape, ...]) -> Shape:
+        refuse_tokens("batchnorm", inputs[0])
         if len(inputs[0]) not in (1, 3):
             raise ShapeError("batchnorm needs a C×H×W or flat input")
         return inputs[0]

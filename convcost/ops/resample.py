@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
-from .conv import spatial_check
+from .conv import refuse_tokens, spatial_check
 from .counting import FVCORE_IGNORED, Counted, Counting, Prediction, out_elements
 from .registry import MAX_DIM, NodeLike, Saves, Shape, ShapeError, arg, choice, nonneg_int, op, pos_int
 from .shapes import numel
@@ -94,6 +94,7 @@ class Chunk:
 
     @staticmethod
     def shape(a: ChunkArgs, inputs: tuple[Shape, ...]) -> Shape:
+        refuse_tokens("chunk", inputs[0])
         c = inputs[0][0]
         if c % a.parts:
             raise ShapeError(f"{c} channels do not split into {a.parts} equal parts", "parts")
