@@ -182,12 +182,17 @@ class ToMap:
     @staticmethod
     def shape(a: ToMapArgs, inputs: tuple[Shape, ...]) -> Shape:
         t = token_check("to_map", inputs[0])
-        h = a.height if a.height is not None else (t.n // a.width if a.width else math.isqrt(t.n))
-        w = a.width if a.width is not None else (t.n // h if h else 0)
-        if h * w != t.n:
-            given = "height and width" if a.height and a.width else "a square"
-            raise ShapeError(f"{t.n} tokens do not make {given} map{f' of {h}×{w}' if a.height or a.width else ''}; "
-                             "give 'height' and 'width' with height·width = N", "height")
+        if a.height is None and a.width is None:
+            h = w = math.isqrt(t.n)
+            if h * w != t.n:
+                raise ShapeError(f"{t.n} tokens do not make a square map; give 'height' and 'width' with "
+                                 "height·width = N", "height")
+        else:
+            h = a.height if a.height is not None else t.n // a.width  # type: ignore[operator]
+            w = a.width if a.width is not None else t.n // h
+            if h * w != t.n:
+                raise ShapeError(f"{t.n} tokens do not make a {a.height or '?'}×{a.width or '?'} map "
+                                 "(height·width must be N)", "height" if a.height is not None else "width")
         return (t.d, h, w)
 
     @staticmethod
