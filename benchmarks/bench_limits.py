@@ -41,6 +41,8 @@ LEGAL = {
     # issue #15: 10^4 adaptive pools to 10^9 × 10^9 (closed form), and 30,000 layers with 100-character names
     "adaptive_pool_huge_out": "input: [3, 8, 8]\nlayers:\n  - adaptive_avgpool: {out: [1000000000, 1000000000], "
     "repeat: 10000}\n",
+    # every branch output alive until the concat: the roofline's peak-memory walk was quadratic (26 s at 20,000)
+    "concat_45k_branches": "input: [1, 2, 2]\nlayers:\n  - concat: [" + ", ".join(["[relu]"] * 45_000) + "]\n",
     "names_30k_at_the_limit": "input: [3, 8, 8]\nlayers:\n"
     + "".join(f"  - relu: {{name: r{k:05d}{'x' * 94}}}\n" for k in range(30_000)),
 }

@@ -83,7 +83,8 @@ CASES = [
     (
         "self-reference",
         "blocks:\n  a:\n    layers: [b]\n  b:\n    layers: [a]\ninput: [3, 8, 8]\nlayers: [a]\n",
-        "spec.yaml:5:14: block 'a' uses itself (a → b → a)",
+        "spec.yaml:5:14: block 'a' uses itself (a → b → a); a block can call itself only behind a 'when:' guard that "
+        "stops it",
     ),
     (
         "yaml-syntax",

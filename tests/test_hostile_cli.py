@@ -78,6 +78,41 @@ def test_duplicate_model_in_a_baseline_is_refused(work: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("plant", "key"),
+    [
+        (('"macs": 120422400,', '"macs": 120422400, "macs": 999999999999,'), "macs"),  # the last one won: MACs could grow 8,000×
+        (('"models": [', '"models": [], "models": ['), "models"),
+        (('"name": "naive",', '"name": "naive", "name": "other",'), "name"),
+    ],
+    ids=["totals", "top-level", "model"],
+)
+def test_duplicate_keys_in_a_baseline_are_refused(work: Path, plant: tuple[str, str], key: str) -> None:
+    text = Path("base.json").read_text(encoding="utf-8")
+    assert plant[0] in text
+    text = text.replace(plant[0], plant[1], 1)
+    Path("base.json").write_text(text, encoding="utf-8")
+    second = text.index(f'"{key}"', text.index(f'"{key}"') + 1)  # the repeated key
+    first = text.rindex(f'"{key}"', 0, second)
+    line = text.count("\n", 0, second) + 1
+    col, first_col = second - text.rfind("\n", 0, second), first - text.rfind("\n", 0, first)
+    message = bad_input(invoke(["check", "net.yaml", "--baseline", "base.json"]))
+    assert message == (
+        f"base.json:{line}:{col}: baseline JSON has the key '{key}' twice in one object "
+        f"(first at line {text.count(chr(10), 0, first) + 1}, column {first_col}); JSON keys must be unique"
+    )
+
+
+def test_duplicate_keys_in_verify_results_are_refused(work: Path) -> None:
+    # the second "schema" starts at column 33: {"schema": "convcost.verify/1", is 32 characters
+    Path("ver.json").write_text('{"schema": "convcost.verify/1", "schema": "x", "models": []}\n', encoding="utf-8")
+    message = bad_input(invoke(["report", "net.yaml", "--verify", "ver.json"]))
+    assert message == (
+        "ver.json:1:33: result JSON has the key 'schema' twice in one object (first at line 1, column 2); "
+        "JSON keys must be unique"
+    )
+
+
 def test_the_same_model_in_two_baselines_is_ambiguous(work: Path) -> None:
     shutil.copy("base.json", "copy.json")
     message = bad_input(invoke(["check", "net.yaml", "--baseline", "base.json", "--baseline", "copy.json"]))
@@ -145,6 +180,23 @@ def test_a_spec_cannot_loosen_the_growth_allowance(work: Path, budgets: dict[str
         "growth of +0%" in result.output
 
 
+@pytest.mark.parametrize("args", [[], ["-B", "ci.yaml"], ["--max-growth", "0%"]], ids=["baseline", "budget", "cli"])
+def test_a_spec_cannot_escape_its_baseline_by_renaming_a_model(work: Path, args: list[str]) -> None:
+    """'naive' renamed 'wide' with twice the channels: the baseline's 'naive' was never looked at and
+    'wide' was a new model (a note), so doubled MACs passed with exit 0."""
+    Path("ci.yaml").write_text("models: {naive: {max_growth: 0%}}\n", encoding="utf-8")
+    spec = Path("net.yaml").read_text(encoding="utf-8")
+    Path("net.yaml").write_text(spec.replace("  naive:\n", "  wide:\n", 1).replace("out: 32", "out: 64", 1), encoding="utf-8")
+    result = invoke(["check", "net.yaml", "--baseline", "base.json", *args])
+    assert bad_input(result) == (
+        "base.json:6:7: baseline model 'naive' was recorded from net.yaml, which has no model 'naive' now "
+        "(it has bottleneck, wide); a renamed or removed model must not escape its baseline: record the baseline "
+        "again, or name the models to check with --model"
+    )
+    result = invoke(["check", "net.yaml", "--baseline", "base.json", "-m", "bottleneck", *args])
+    assert result.exit_code == 0, result.output  # the models named are checked, as before
+
+
 def test_a_spec_can_tighten_the_growth_allowance(work: Path) -> None:
     _baseline_naive_macs(NAIVE_MACS - 1)
     _spec_budget("{max_growth: {macs: 0%}}")  # line 8, the 0% at column 33
@@ -209,6 +261,49 @@ def test_closed_stderr_keeps_the_exit_code(work: Path) -> None:
     Path("bad.yaml").write_text("input: [3, 8, 8]\nlayers: [nope]\n", encoding="utf-8")
     code, out, _ = _shell("convcost analyze bad.yaml 2>&-", work)
     assert (code, out) == (2, "")  # the message has nowhere to go, and does not land on stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "refused"),
+    [
+        ("convcost analyze - -f json -o net.yaml <net.yaml", "--output net.yaml"),
+        ("convcost report - -o ./net.yaml <net.yaml", "--output ./net.yaml"),
+        ("convcost check - --summary net.yaml <net.yaml", "--summary net.yaml"),
+        ("convcost check net.yaml --baseline - --summary base.json <base.json", "--summary base.json"),
+        ("convcost check net.yaml -B - --summary budget.yaml <budget.yaml", "--summary budget.yaml"),
+    ],
+    ids=["analyze", "report", "check-spec", "check-baseline", "check-budget"],
+)
+def test_output_cannot_replace_the_file_read_as_standard_input(work: Path, command: str, refused: str) -> None:
+    """`-` reads standard input; when that is a file, writing the output over it loses the input, as
+    `-o net.yaml net.yaml` would (which is refused)."""
+    before = {p: Path(p).read_bytes() for p in ("net.yaml", "base.json", "budget.yaml")}
+    code, _, err = _shell(command, work)
+    what = "summary" if refused.startswith("--summary") else "output"
+    assert (code, err.strip()) == (
+        2, f"convcost: error: {refused} is the file read as standard input; write the {what} somewhere else"
+    )
+    assert {p: Path(p).read_bytes() for p in before} == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "(echo header; convcost analyze net.yaml -f csv -o /dev/stdout; echo footer) > log.txt",
+        "echo header > log.txt; convcost analyze net.yaml -f csv -o /dev/stdout >> log.txt; echo footer >> log.txt",
+        "(echo header; convcost analyze net.yaml -f csv -o /dev/stdout | cat; echo footer) > log.txt",
+        "(echo header; convcost analyze net.yaml -f csv -o /dev/fd/3 3>&1; echo footer) > log.txt",
+    ],
+    ids=["file", "append", "pipe", "fd"],
+)
+def test_output_to_a_descriptor_writes_into_the_stream(work: Path, command: str) -> None:
+    """`-o /dev/stdout` names the stream, not the file behind it: replacing that file dropped what the
+    shell had written before (and after), and through a pipe it was 'No such file or directory'."""
+    code, _, err = _shell(command, work)
+    assert (code, err.strip()) == (0, f"wrote {command.split('-o ')[1].split()[0].rstrip(';')}")
+    lines = Path("log.txt").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "header" and lines[1].startswith("model,layer,op") and lines[-1] == "footer"
+    assert len(lines) == 2 + 1 + 3  # header, the CSV's head and its 3 layers (1 + 2), footer
 
 
 # ---- 12: JSON is strict: a number too large for a float is null, never Infinity/NaN -----------------------

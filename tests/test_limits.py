@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from convcost.cli import app
 from convcost.errors import ConvcostError, Loc, SpecError
+from convcost.frontend.spec import parse_spec
 
 TIME_LIMIT_S = 10.0  # measured: 0.1-3 s each on a loaded 2-core machine
 
@@ -131,6 +132,7 @@ def test_json_with_an_integer_too_long_for_python(tmp_path: Path) -> None:
 def _limits() -> dict[str, int]:
     from convcost.frontend import expr, source, spec
     from convcost.graph import build as graph
+    from convcost.graph import limits
     from convcost.ops import registry
 
     return {
@@ -149,6 +151,7 @@ def _limits() -> dict[str, int]:
         "MAX_REPEAT": graph.MAX_REPEAT,
         "MAX_BATCH": graph.MAX_BATCH,
         "MAX_NESTING": graph.MAX_NESTING,
+        "MAX_RECURSION": limits.MAX_RECURSION,
         "MAX_STEPS": graph.MAX_STEPS,
         "ITERATION_STEPS": graph.ITERATION_STEPS,
         "NAME_CHARS_PER_STEP": graph.NAME_CHARS_PER_STEP,
@@ -177,7 +180,8 @@ def test_messages_that_point_to_the_docs_name_a_limit_there() -> None:
     doc = (ROOT / "docs" / "limits.md").read_text(encoding="utf-8")
     sources = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "convcost").rglob("*.py"))
     assert "see docs/limits.md" in sources
-    for phrase in ("YAML nodes", "steps to expand", "layers (limit", "nested more than", "is too large"):
+    for phrase in ("YAML nodes", "steps to expand", "layers (limit", "nested more than", "is too large",
+                   "calls itself more than"):
         assert phrase.split(" (")[0] in doc, phrase
 
 
@@ -216,6 +220,26 @@ def test_adaptive_pool_with_a_huge_output_is_instant(layers: str) -> None:
     layers_seen = run_pipeline("input: [3, 8, 8]\nlayers:\n" + layers)
     assert layers_seen >= 1
     assert time.perf_counter() - start < TIME_LIMIT_S / 2
+
+
+def test_many_live_branches_render_quickly() -> None:
+    """A concat of 20,000 one-layer branches keeps every branch's output alive until the concat: the
+    roofline's peak-memory walk summed (and sorted) the whole live set at every layer, 26 s for a 160 KB
+    spec (45,000 branches, within MAX_LAYERS, never finished)."""
+    from convcost.costmodel.memory import activation_memory
+    from convcost.graph.build import build_graph
+
+    n = 20_000
+    text = "input: [1, 2, 2]\nlayers:\n  - concat: [" + ", ".join(["[relu]"] * n) + "]\n"
+    start = time.perf_counter()
+    assert run_pipeline(text) == n + 1  # every renderer and the roofline too
+    assert time.perf_counter() - start < TIME_LIMIT_S  # 2-3 s; 26 s before
+    spec = parse_spec(text, "many.yaml")
+    act = activation_memory(build_graph(spec, "many"), 4)
+    # the peak is just before the concat's output is freed: the input, n branch outputs and the concat's output,
+    # 1·2·2 elements each except the concat's n·2·2, at 4 bytes: (1 + n)·16 + n·16
+    assert act.peak_bytes == (1 + n) * 16 + n * 16
+    assert len(act.live_at_peak) == n + 2 and act.live_at_peak[0] == "input"
 
 
 def test_calls_and_comparisons_are_charged_by_the_size_of_their_arguments() -> None:

@@ -109,6 +109,30 @@ def test_googlenet_paper() -> None:
     assert a.scope_total(("inception3a",)).params == 163_328 + 368
 
 
+def test_convnext_tiny() -> None:
+    # torchvision ConvNeXt_Tiny_Weights.IMAGENET1K_V1: 28,589,128 params, 4.46 "GFLOPS"; tests/reference_modern.py's
+    # convnext() (torchvision's layout) counted by FlopCounterMode: 4,455,531,264 conv+linear MACs
+    a = config_analysis("convnext_tiny.yaml", "convnext_tiny")
+    check(a, 28_589_128, 4_455_531_264)
+    assert round(conv_linear_macs(a) / 1e9, 2) == 4.46  # the published "GFLOPS", 2 decimals
+    # stem 4×4/4 conv 3→96 on 56×56 positions: 56·56·96·3·4·4
+    assert a.scope_total(("stem",)).macs == 56 * 56 * 96 * 3 * 4 * 4
+    # one stage-1 block at 56×56: 7×7 depthwise (96·49 per position) + two pointwise linears 96·384 each
+    assert a.scope_total(("stage1", "0")).macs == 56 * 56 * (96 * 49 + 2 * 96 * 384)
+    # its params: dwconv 96·49 + 96, norm 2·96, pwconv1 96·384 + 384, pwconv2 384·96 + 96, layer scale 96
+    assert a.scope_total(("stage1", "0")).params == 96 * 49 + 96 + 2 * 96 + 96 * 384 + 384 + 384 * 96 + 96 + 96
+
+
+def test_convnext_tiny_matches_hand_written_torch() -> None:
+    pytest.importorskip("torch")
+    import reference_modern
+    import reference_nets
+
+    params, macs = reference_nets.count(reference_modern.convnext)
+    a = config_analysis("convnext_tiny.yaml", "convnext_tiny")
+    assert (a.total.params, conv_linear_macs(a)) == (params, macs)
+
+
 def test_resnet50_depth1_is_the_stage_table() -> None:
     a = config_analysis("resnet50.yaml", "resnet50")
     names = [r.name for r in a.rows(depth=1)]

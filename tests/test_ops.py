@@ -9,8 +9,8 @@ from conftest import analysis_of
 
 from convcost.costmodel.cost import Cost
 from convcost.ops import ALIASES, REGISTRY
-from convcost.ops.shapes import Tokens
 from convcost.ops.registry import NoArgs, OpRule, register
+from convcost.ops.shapes import Tokens
 
 
 def one(layers: str, input_: str = "[8, 10, 10]", batch: int = 1):  # type: ignore[no-untyped-def]
@@ -99,7 +99,9 @@ def test_batchnorm() -> None:
 
 
 @pytest.mark.parametrize(
-    "act", ["relu", "relu6", "leaky_relu", "sigmoid", "silu", "swish", "hardswish", "hardsigmoid", "gelu", "tanh"]
+    "act",
+    ["relu", "relu6", "leaky_relu", "sigmoid", "silu", "swish", "hardswish", "hardsigmoid", "gelu", "tanh", "mish", "elu",
+     "hardtanh"],
 )
 def test_activations_one_op_per_element(act: str) -> None:
     lc = one(f"  - {act}").layers[0]
@@ -272,6 +274,49 @@ OP_CASES = [
            Tokens(10, 6),
            Cost(params=6 * 24 + (8 * 6 + 6), macs=10 * 6 * 24 + 2 * 100 * 4 + 2 * 100 * 4 + 10 * 8 * 6,
                 bias_ops=10 * 6, elementwise_ops=10 * 8, act_ops=3 * 2 * 100, activations=10 * 6)),
+    # ---- issue 11: norms that compute statistics, layer scale, linear over channels, more activations ----
+    # linear over the 6 channels of 6×4×5, batch 2: at 2·4·5 = 40 positions, 6·3 MACs each; 6·3 + 3 params;
+    # 3 bias adds per position; 3×4×5 out per sample
+    OpCase("linear", "linear: {out: 3, over: channels}", "[6, 4, 5]", 2, (3, 4, 5),
+           Cost(params=6 * 3 + 3, macs=40 * 6 * 3, bias_ops=40 * 3, activations=2 * 3 * 4 * 5)),
+    # without bias on 4×2×3, batch 1: 2·3 = 6 positions of 4·5
+    OpCase("linear", "linear: {out: 5, over: channels, bias: false}", "[4, 2, 3]", 1, (5, 2, 3),
+           Cost(params=4 * 5, macs=6 * 4 * 5, activations=5 * 2 * 3)),
+    # layernorm over the 8 channels of 8×10×10, batch 2: γ, β (8 each); mean, variance, normalise, scale,
+    # shift per element: 5 · 2·800
+    OpCase("layernorm", "layernorm", "[8, 10, 10]", 2, (8, 10, 10), Cost(params=2 * 8, norm_ops=5 * 1600, activations=1600)),
+    # without affine: mean, variance, normalise: 3 per element, no params (nn.LayerNorm(8, elementwise_affine=False))
+    OpCase("layernorm", "layernorm: {affine: false}", "[8, 10, 10]", 2, (8, 10, 10), Cost(norm_ops=3 * 1600, activations=1600)),
+    # channels_last changes only the torch module, not the arithmetic
+    OpCase("layernorm", "layernorm: {channels_last: true, eps: 1e-6}", "[8, 10, 10]", 1, (8, 10, 10),
+           Cost(params=2 * 8, norm_ops=5 * 800, activations=800)),
+    # flat: nn.LayerNorm(12) on 12 features, batch 3: 2·12 params, 5 · 36
+    OpCase("layernorm", "layernorm", "[12]", 3, (12,), Cost(params=2 * 12, norm_ops=5 * 36, activations=36)),
+    # groupnorm, 4 groups of 2 of the 8 channels, batch 2: γ, β per channel; 5 per element (3 without affine)
+    OpCase("groupnorm", "groupnorm: {groups: 4}", "[8, 10, 10]", 2, (8, 10, 10),
+           Cost(params=2 * 8, norm_ops=5 * 1600, activations=1600)),
+    OpCase("groupnorm", "groupnorm: {groups: 8, affine: false}", "[8, 10, 10]", 2, (8, 10, 10),
+           Cost(norm_ops=3 * 1600, activations=1600)),
+    # instancenorm, torch's defaults (no affine, no running stats): no params, no buffers, 3 per element
+    OpCase("instancenorm", "instancenorm", "[8, 10, 10]", 2, (8, 10, 10), Cost(norm_ops=3 * 1600, activations=1600)),
+    # affine and running stats: γ, β; running mean, var (8 each) + num_batches_tracked; normalised with
+    # the running stats at inference: a folded scale and shift, 2 per element (as batchnorm)
+    OpCase("instancenorm", "instancenorm: {affine: true, track_running_stats: true}", "[8, 10, 10]", 2, (8, 10, 10),
+           Cost(params=2 * 8, buffers=2 * 8 + 1, norm_ops=2 * 1600, activations=1600)),
+    # affine, batch statistics: 5 per element
+    OpCase("instancenorm", "instancenorm: {affine: true}", "[3, 4, 5]", 1, (3, 4, 5),
+           Cost(params=2 * 3, norm_ops=5 * 60, activations=60)),
+    # layer scale: one learnable scale per channel (8), one multiply per element of 2·800
+    OpCase("layer_scale", "layer_scale", "[8, 10, 10]", 2, (8, 10, 10), Cost(params=8, elementwise_ops=1600, activations=1600)),
+    OpCase("layer_scale", "layer_scale: {init: 0.5}", "[12]", 3, (12,), Cost(params=12, elementwise_ops=36, activations=36)),
+    _act("mish"),
+    _act("elu", ": {alpha: 0.5}"),
+    _act("hardtanh", ": {min: -2, max: 3}"),
+    # prelu on 3×4×5, batch 2: 1 op per element of 120; one shared slope (torch's default) or one per channel
+    OpCase("prelu", "prelu", "[3, 4, 5]", 2, (3, 4, 5), Cost(params=1, act_ops=120, activations=120)),
+    OpCase("prelu", "prelu: {num_parameters: 3}", "[3, 4, 5]", 2, (3, 4, 5), Cost(params=3, act_ops=120, activations=120)),
+    # softmax over the 3 channels of 3×4×5, batch 2: an exp, a share of the sum and a divide per element: 3 · 120
+    OpCase("softmax", "softmax", "[3, 4, 5]", 2, (3, 4, 5), Cost(act_ops=3 * 120, activations=120)),
 ]
 
 

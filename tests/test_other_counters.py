@@ -128,3 +128,63 @@ ADAPTIVE = [
 def test_thop_adaptive_pool_with_fractional_windows(shape: str, out: str, batch: int) -> None:
     graph = graph_of(f"input: {{shape: {shape}, batch: {batch}}}\nlayers:\n  - adaptive_avgpool: {{out: {out}}}\n")
     assert _modelled(graph)["thop"] == _thop(graph)
+
+
+# Issue 11's ops, each variant whose module or convention differs: LayerNorm2d (no hook in either tool)
+# against nn.LayerNorm between permutes and on flat input (ptflops 1 per element: no `affine` attribute;
+# thop 4, or 2 without elementwise_affine), group/instance norm with and without affine, linear over
+# channels (ptflops adds the bias per position), PReLU and ELU (ptflops' hook and patched functional),
+# softmax (thop: 3·C − 1 per position), and the activations neither tool counts.
+MODERN = [
+    "layernorm",
+    "layernorm: {affine: false}",
+    "layernorm: {channels_last: true}",
+    "layernorm: {channels_last: true, affine: false}",
+    "groupnorm: {groups: 2}",
+    "groupnorm: {groups: 4, affine: false}",
+    "instancenorm",
+    "instancenorm: {affine: true, track_running_stats: true}",
+    "linear: {out: 3, over: channels}",
+    "linear: {out: 3, over: channels, bias: false}",
+    "layer_scale",
+    "prelu",
+    "prelu: {num_parameters: 4}",
+    "mish",
+    "elu: {alpha: 0.5}",
+    "hardtanh: {min: -2, max: 2}",
+    "softmax",
+    "[flatten, layernorm]",
+    "[flatten, layernorm: {affine: false}]",
+    "[flatten, softmax]",
+]
+
+
+@pytest.mark.parametrize("layer", MODERN)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_modern_ops_modelled_equal_the_real_tools(layer: str, batch: int) -> None:
+    layers = layer[1:-1].split(", ", 1) if layer.startswith("[") else [layer]
+    text = f"input: {{shape: [4, 5, 6], batch: {batch}}}\nlayers:\n" + "".join(f"  - {x}\n" for x in layers)
+    graph = graph_of(text)
+    if batch == 1:  # ptflops as users run it (see above)
+        assert _modelled(graph)["ptflops"] == _ptflops(graph)
+    assert _modelled(graph)["thop"] == _thop(graph)
+
+
+def test_convnext_tiny_modelled_equal_the_tools_on_torchvisions_layout() -> None:
+    """configs/convnext_tiny.yaml builds LayerNorm2d, channels-last nn.LayerNorm and nn.Linear where
+    torchvision has them, so the modelled totals equal ptflops and thop on torchvision's own layout
+    (tests/reference_modern.py), not only on convcost's modules."""
+    import torch
+    from reference_modern import convnext
+
+    (graph,) = load_graphs(CONFIGS / "convnext_tiny.yaml")
+    modelled = _modelled(graph)
+    model = convnext().eval()
+    quiet = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(quiet):
+        warnings.simplefilter("ignore")
+        macs, _ = ptflops.get_model_complexity_info(
+            model, (3, 224, 224), as_strings=False, print_per_layer_stat=False, verbose=False, backend="pytorch"
+        )
+        thop_macs, _ = thop.profile(model, inputs=(torch.randn(1, 3, 224, 224),), verbose=False)
+    assert (modelled["ptflops"], modelled["thop"]) == (macs, int(thop_macs))

@@ -184,6 +184,9 @@ def test_tokens_are_not_maps() -> None:
         "input: {tokens: [15, 8]}\nlayers: [{to_map: {height: 4}}]\n": "15 tokens do not make a 4×? map",
         "input: {tokens: [16, 8]}\nlayers: [{add: [[], [to_map, to_tokens]]}]\n": None,  # tokens + tokens: fine
         "input: {tokens: [16, 8]}\nlayers: [{add: [[], [{to_map: {}}]]}]\n": "one is tokens, the other a map",
+        "input: {tokens: [16, 8]}\nlayers: [{layernorm: {channels_last: true}}]\n": "tokens are channels-last already",
+        "input: {tokens: [16, 8]}\nlayers: [{groupnorm: {groups: 2}}]\n": "groupnorm needs a C×H×W map, got tokens",
+        "input: {tokens: [16, 8]}\nlayers: [{linear: {out: 4, over: channels}}]\n": "linear acts per token over their width",
         "input: {tokens: [4, 2], shape: [2, 4]}\nlayers: [relu]\n": "both 'shape' (a map) and 'tokens'",
         "input: {tokens: [4, 2, 1]}\nlayers: [relu]\n": "'tokens' must be [N, D]",
     }

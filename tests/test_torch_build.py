@@ -28,6 +28,17 @@ layers:
         b: [{avgpool: {kernel: 3, stride: 1, padding: 1, count_include_pad: false}}, silu]
   - gate: [global_avgpool, {conv: {out: 16, kernel: 1}}, hardsigmoid]
   - leaky_relu: {slope: 0.2}
+  - groupnorm: {groups: 4}
+  - instancenorm: {affine: true}
+  - layernorm
+  - layernorm: {channels_last: true}
+  - linear: {out: 16, over: channels}
+  - layer_scale
+  - mish
+  - elu: {alpha: 0.5}
+  - hardtanh: {min: -2, max: 3}
+  - prelu: {num_parameters: 16}
+  - softmax
   - chunk: {index: 1}
   - upsample: {scale: 2}
   - adaptive_avgpool: {out: [2, 3]}
@@ -50,6 +61,23 @@ layers:
   - hardswish
   - identity
 """
+
+
+def _modern():  # type: ignore[no-untyped-def]
+    import reference_modern
+
+    return reference_modern
+
+
+class _LayerScale(torch.nn.Module):
+    """torchvision CNBlock's layer scale: a (C, 1, 1) parameter times the block's output."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.layer_scale = torch.nn.Parameter(torch.ones(dim, 1, 1) * 1e-6)
+
+    def forward(self, x):  # type: ignore[no-untyped-def]
+        return self.layer_scale * x
 
 
 def _graph(text: str = SPEC, batch: int | None = None):
@@ -120,6 +148,23 @@ def test_layer_name_that_is_a_module_attribute_is_a_located_error() -> None:
     ("bn: {affine: false}", "[6]", lambda: torch.nn.BatchNorm1d(6, affine=False)),
     ("maxpool: {kernel: [3, 2], stride: [2, 1]}", "[2, 9, 8]", lambda: torch.nn.MaxPool2d((3, 2), (2, 1))),
     ("adaptive_avgpool: {out: [3, 2]}", "[2, 7, 8]", lambda: torch.nn.AdaptiveAvgPool2d((3, 2))),
+    ("groupnorm: {groups: 4}", "[8, 5, 5]", lambda: torch.nn.GroupNorm(4, 8)),
+    ("groupnorm: {groups: 2, affine: false}", "[6]", lambda: torch.nn.GroupNorm(2, 6, affine=False)),
+    ("instancenorm", "[8, 5, 5]", lambda: torch.nn.InstanceNorm2d(8)),
+    ("instancenorm: {affine: true, track_running_stats: true}", "[8, 5, 5]",
+     lambda: torch.nn.InstanceNorm2d(8, affine=True, track_running_stats=True)),
+    ("layernorm", "[12]", lambda: torch.nn.LayerNorm(12)),
+    ("layernorm: {affine: false}", "[12]", lambda: torch.nn.LayerNorm(12, elementwise_affine=False)),
+    ("layernorm", "[8, 5, 5]", lambda: _modern().LayerNorm2d(8)),
+    ("layernorm: {channels_last: true}", "[8, 5, 5]", lambda: torch.nn.Sequential(
+        _modern().Permute([0, 2, 3, 1]), torch.nn.LayerNorm(8), _modern().Permute([0, 3, 1, 2]))),
+    ("linear: {out: 6, over: channels}", "[8, 5, 5]", lambda: torch.nn.Sequential(
+        _modern().Permute([0, 2, 3, 1]), torch.nn.Linear(8, 6), _modern().Permute([0, 3, 1, 2]))),
+    ("layer_scale", "[8, 5, 5]", lambda: _LayerScale(8)),
+    ("prelu", "[8, 5, 5]", lambda: torch.nn.PReLU()),
+    ("prelu: {num_parameters: 8}", "[8, 5, 5]", lambda: torch.nn.PReLU(8)),
+    ("softmax", "[8, 5, 5]", lambda: torch.nn.Softmax(dim=1)),
+    ("hardtanh: {min: -2, max: 3}", "[8, 5, 5]", lambda: torch.nn.Hardtanh(-2, 3)),
 ])
 def test_params_buffers_and_shape_equal_a_module_written_here(layer: str, shape: str, module) -> None:  # type: ignore[no-untyped-def]
     # the reference is torch's own module, not convcost's builder: params and buffers are numel() sums

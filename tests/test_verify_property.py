@@ -92,6 +92,27 @@ def _same_size(draw: Any, shape: Shape) -> dict[str, Any]:
     return layer
 
 
+def _norm_or_act(draw: Any, shape: Shape) -> tuple[Any, Shape]:
+    """Issue 11's norms, layer scale, linear over channels and activations (ConvNeXt's and others)."""
+    c = shape[0]
+    kind = draw(st.sampled_from(["layernorm", "groupnorm", "instancenorm", "layer_scale", "linear", "prelu", "act"]))
+    if kind == "layernorm":
+        return {"layernorm": {"affine": draw(st.booleans()), "channels_last": draw(st.booleans())}}, shape
+    if kind == "groupnorm":
+        groups = draw(st.sampled_from([g for g in (1, 2, 4, c) if c % g == 0]))
+        return {"groupnorm": {"groups": groups, "affine": draw(st.booleans())}}, shape
+    if kind == "instancenorm":
+        return {"instancenorm": {"affine": draw(st.booleans()), "track_running_stats": draw(st.booleans())}}, shape
+    if kind == "layer_scale":
+        return "layer_scale", shape
+    if kind == "linear":
+        out = draw(st.integers(1, 8))
+        return {"linear": {"out": out, "over": "channels", "bias": draw(st.booleans())}}, (out, shape[1], shape[2])
+    if kind == "prelu":
+        return {"prelu": {"num_parameters": draw(st.sampled_from([1, c]))}}, shape
+    return draw(st.sampled_from(["mish", {"elu": {"alpha": 0.5}}, {"hardtanh": {"min": -2, "max": 2}}, "softmax"])), shape
+
+
 @st.composite
 def specs(draw: Any, batches: st.SearchStrategy[int] = st.integers(1, 2)) -> str:
     c, h, w = draw(st.integers(1, 8)), draw(st.integers(5, 12)), draw(st.integers(5, 12))
@@ -99,7 +120,7 @@ def specs(draw: Any, batches: st.SearchStrategy[int] = st.integers(1, 2)) -> str
     layers: list[Any] = []
     for _ in range(draw(st.integers(1, 5))):
         kind = draw(st.sampled_from(["conv", "conv", "macro", "bn_act", "pool", "adaptive", "residual",
-                                     "concat", "add", "gate", "pass"]))
+                                     "concat", "add", "gate", "pass", "norm"]))
         if kind == "conv":
             layer, shape = _conv(draw, shape)
             layers.append(layer)
@@ -143,6 +164,9 @@ def specs(draw: Any, batches: st.SearchStrategy[int] = st.integers(1, 2)) -> str
             layers.append({"add": [[b1], [{"dropout": {"p": 0.3}}], ["sigmoid"]]})
         elif kind == "gate":
             layers.append({"gate": ["global_avgpool", {"conv": {"out": shape[0], "kernel": 1}}, "hardsigmoid"]})
+        elif kind == "norm":
+            layer, shape = _norm_or_act(draw, shape)
+            layers.append(layer)
         else:
             layers.append(draw(st.sampled_from(["identity", {"dropout": {"p": 0.5}}])))
     head = draw(st.sampled_from(["none", "gap", "adaptive", "flatten"]))
@@ -188,6 +212,7 @@ def test_random_specs_verify_exactly() -> None:
     seen.check(min_accepted=EXAMPLES * 9 // 10)
     # the generator reaches the interesting ops (40 examples of up to 5 layers each)
     assert {"conv", "batchnorm", "maxpool", "avgpool", "adaptive_avgpool", "add", "concat"} <= ops, ops
+    assert {"layernorm", "groupnorm", "instancenorm"} <= ops, ops
 
 
 def graph_node(graph: Any, name: str) -> Any:

@@ -431,6 +431,31 @@ def _model_lines(text: str, name: str, count: int) -> list[Loc]:
     return [Loc(name)] * count
 
 
+def check_renamed(analyses: list[Analysis], baseline: Baseline) -> None:
+    """Refuse a baseline model recorded from one of the checked spec files that the file no longer has.
+
+    Renamed, a model would escape its baseline (and a budget file's rules for its name): the old name is
+    never looked at and the new one is a new model, a note. Call it only when every model of the specs is
+    checked (no --model)."""
+    import os
+
+    def norm(path: str) -> str:
+        return os.path.normpath(os.path.abspath(path))
+
+    files = {norm(a.graph.file) for a in analyses}
+    have = {(a.graph.model, norm(a.graph.file)) for a in analyses}
+    for m in baseline.models:
+        if not m.file or norm(m.file) not in files or (m.name, norm(m.file)) in have:
+            continue
+        names = sorted(a.graph.model for a in analyses if norm(a.graph.file) == norm(m.file))
+        raise SpecError(
+            f"baseline model '{shorten(m.name)}' was recorded from {m.file}, which has no model '{shorten(m.name)}' now "
+            f"(it has {', '.join(names)}); a renamed or removed model must not escape its baseline: record the "
+            "baseline again, or name the models to check with --model",
+            m.loc,
+        )
+
+
 def growth_rule(budgets: Budgets, a: Analysis, m: str, cli: Growth | None) -> Growth | None:
     """The growth allowance for metric ``m`` of model ``a`` (docs/budgets.md).
 

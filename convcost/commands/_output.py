@@ -34,7 +34,9 @@ def check_output(output: Optional[str], inputs: list[str] | None, option: str = 
 
     assert output is not None
     for path in inputs:
-        if path == "-":
+        if path == "-":  # standard input: `convcost analyze - -o net.yaml <net.yaml` would lose net.yaml
+            if _is_stdin(output):
+                raise UsageError(f"{option} {output} is the file read as standard input; write the {what} somewhere else")
             continue
         try:
             same = os.path.samefile(path, output)
@@ -42,6 +44,19 @@ def check_output(output: Optional[str], inputs: list[str] | None, option: str = 
             same = False
         if same:
             raise UsageError(f"{option} {output} is the input file {path}; write the {what} somewhere else")
+
+
+def _is_stdin(output: str) -> bool:
+    """Whether ``output`` is the regular file that standard input reads."""
+    import os
+    import stat
+
+    try:
+        fd = sys.stdin.fileno()
+        given, target = os.fstat(fd), os.stat(output)
+    except (AttributeError, OSError, ValueError):  # closed, not a real file (a test's stream), or no such output
+        return False
+    return stat.S_ISREG(given.st_mode) and (given.st_dev, given.st_ino) == (target.st_dev, target.st_ino)
 
 
 def emit(text: str, output: Optional[str]) -> None:

@@ -47,6 +47,7 @@ def check(
         Budgets,
         check_growth,
         check_limits,
+        check_renamed,
         cli_growth,
         load_baseline,
         load_budget_file,
@@ -95,6 +96,8 @@ def check(
         else:
             why = "no budget applies to them"
         raise UsageError(f"nothing was checked on {len(analyses)} model(s): {why}")
+    if baseline and not model:  # a renamed model must not escape its baseline either
+        check_renamed(analyses, base)
     gha = in_github_actions()
     for note in notes:
         print(escape_controls(note))

@@ -11,10 +11,11 @@ class Cost:
 
     ``macs`` are multiply-adds of conv/linear. Work that is not a multiply-add is counted
     separately, one operation per element touched: ``bias_ops`` (bias adds), ``norm_ops``
-    (inference batch norm: a scale and a shift per element = 2), ``act_ops`` (one per activation
-    output), ``pool_ops`` (one per element of every pooling window, padding and ceil-mode overhang
+    (inference batch norm: a scale and a shift per element = 2; layer/group/instance norm, which
+    compute their statistics: 5 with affine, 3 without), ``act_ops`` (one per activation output;
+    softmax 3), ``pool_ops`` (one per element of every pooling window, padding and ceil-mode overhang
     included: k_h·k_w per output; adaptive pooling: torch's window sizes), ``elementwise_ops`` (residual add,
-    gating multiply). ``activations`` is the number of output elements the layer produces.
+    gating multiply, layer scale). ``activations`` is the number of output elements the layer produces.
     """
 
     params: int = 0

@@ -139,7 +139,7 @@ def weights_read(lc: LayerCost) -> int:
 
     Buffers inference never reads (a step counter) are the op's ``unread_buffers``.
     """
-    return lc.cost.params + lc.cost.buffers - lc.node.rule.unread_buffers
+    return lc.cost.params + lc.cost.buffers - lc.node.rule.unread(lc.node)
 
 
 def layer_traffic(lc: LayerCost, batch: int, elem: int) -> Traffic:
@@ -190,17 +190,36 @@ def activation_memory(graph: Graph, elem: int) -> ActivationMemory:
     names = {n.index: n.name for n in nodes}
     names.update((i.index, i.name) for i in graph.inputs)
 
-    live: set[int] = {i.index for i in graph.inputs}
-    peak = sum(size[i] for i in live)
-    peak_at, live_at_peak = graph.inputs[0].name, tuple(names[t] for t in sorted(live))
-    for n in nodes:
-        s = storage[n.index]
-        live.add(s)
-        now = sum(size[t] for t in live)
-        if now > peak:
-            peak, peak_at = now, n.name
-            live_at_peak = tuple(names[t] for t in sorted(live))
-        live -= {t for t in live if last_use[t] <= n.index}
+    # One walk, linear in the layers: a running total, and each tensor freed at its last use (or at once
+    # when nothing uses it). Summing the live set at every layer was quadratic: a concat of 45,000
+    # branches keeps 45,000 tensors alive (26 s for 20,000, see tests/test_limits.py).
+    inputs = {i.index for i in graph.inputs}
+
+    def walk(stop: int | None) -> tuple[int, str, int | None, set[int]]:
+        live: set[int] = set(inputs)
+        now = peak = sum(size[i] for i in inputs)
+        peak_at, peak_index = graph.inputs[0].name, None
+        for n in nodes:
+            s = storage[n.index]
+            if s not in live:
+                live.add(s)
+                now += size[s]
+            if now > peak:
+                peak, peak_at, peak_index = now, n.name, n.index
+            if n.index == stop:
+                break
+            for t in (*frees.get(n.index, ()), *((s,) if last_use[s] < n.index else ())):
+                if t in live:
+                    live.remove(t)
+                    now -= size[t]
+        return peak, peak_at, peak_index, live
+
+    frees: dict[int, list[int]] = {}
+    for t, last in last_use.items():
+        frees.setdefault(last, []).append(t)
+    peak, peak_at, peak_index, _ = walk(None)
+    at_peak = walk(peak_index)[3] if peak_index is not None else inputs
+    live_at_peak = tuple(names[t] for t in sorted(at_peak))
 
     saved: set[int] = set()
     extra = 0

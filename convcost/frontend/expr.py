@@ -151,6 +151,11 @@ def substitute(text: str, env: Mapping[str, Any], loc: Loc, charge: Charge | Non
     if m and "${" not in m.group(1):
         return evaluate(m.group(1), env, loc, charge)
 
+    unclosed = _unclosed(text)
+    if unclosed is not None:
+        raise SpecError(
+            f"'${{' is not closed in '{shorten(text)}': add '}}' after the expression (at character {unclosed + 1})", loc
+        )
     size = 0
 
     def piece(match: re.Match[str]) -> str:
@@ -167,6 +172,17 @@ def substitute(text: str, env: Mapping[str, Any], loc: Loc, charge: Charge | Non
         return out
 
     return _PIECE.sub(piece, text)
+
+
+def _unclosed(text: str) -> int | None:
+    """Where a '${' without its '}' starts in ``text`` ('${in_channels * 2'), or None."""
+    at = text.find("${")
+    while at != -1:
+        end = text.find("}", at + 2)
+        if end == -1:
+            return at
+        at = text.find("${", end + 1)
+    return None
 
 
 def _lookup(name: str, env: Mapping[str, Any], loc: Loc) -> Any:
@@ -254,7 +270,7 @@ class _Eval:
             if not isinstance(left, (int, float)) or not isinstance(right, (int, float)):  # a list from 'vars'
                 raise SpecError(
                     f"'{_OP_SIGNS[type(node.op)]}' needs numbers, got {_kind(left)} and {_kind(right)}; "
-                    "a list can only be passed to min() or max()",
+                    "a list can only be indexed or passed to len(), min() or max()",
                     self.loc,
                 )
             if isinstance(node.op, ast.Pow) and (abs(right) > MAX_EXPONENT or abs(left) > MAX_POW_BASE):
@@ -284,7 +300,11 @@ class _Eval:
                     return False
                 left = right
             return True
-        if isinstance(node, ast.Subscript):  # a list from 'vars' indexed by a number: ${widths[i]}
+        if isinstance(node, ast.List):  # a list literal: ${[64, 128, 256][i]}; its size is bounded by MAX_EXPR_CHARS
+            items = [self.visit(e) for e in node.elts]
+            _charge_for(self.charge, items)  # built at every evaluation: charged by its size, like a list from 'vars'
+            return items
+        if isinstance(node, ast.Subscript):  # a list indexed by a number: ${widths[i]}, ${[64, 128][i]}
             seq, index = self.visit(node.value), self.visit(node.slice)
             if not isinstance(seq, (list, tuple)) or isinstance(index, bool) or not isinstance(index, int):
                 raise SpecError(f"indexing needs a list and an integer, got {_kind(seq)} and {_kind(index)}", self.loc)
@@ -308,7 +328,7 @@ class _Eval:
             return fn(*args)
         raise SpecError(
             f"unsupported syntax in expression: {shorten(ast.unparse(node))}; expressions take numbers, strings, "
-            "variables, + - * / // % **, comparisons, and/or/not, 'a if c else b', list[index] and calls of "
+            "variables, + - * / // % **, comparisons, and/or/not, 'a if c else b', lists [a, b], list[index] and calls of "
             f"{', '.join(sorted(FUNCTIONS))}",
             self.loc,
         )

@@ -118,13 +118,72 @@ def load_json(path: str | Path, kind: str, what: str) -> tuple[Any, str]:
     name = str(path)
     text = read_text(path, kind, MAX_JSON_BYTES)
     try:
-        return json.loads(text), text
+        return json.loads(text, object_pairs_hook=_unique_keys), text
+    except _DuplicateKey:  # json keeps the last of two equal keys: a planted '"macs": 1e12' after the real one won
+        key, at, first = _find_duplicate(text)
+        raise SpecError(
+            f"{what} JSON has the key '{shorten(key)}' twice in one object (first at line {first.line}, column "
+            f"{first.col}); JSON keys must be unique",
+            Loc(name, at.line, at.col),
+        ) from None
     except json.JSONDecodeError as e:
         raise SpecError(f"{what} is not valid JSON: {e.msg}", Loc(name, e.lineno, e.colno)) from None
     except ValueError:  # an integer with more digits than Python converts
         raise SpecError(f"{what} JSON holds an integer with more than 4,300 digits", Loc(name)) from None
     except RecursionError:
         raise SpecError(f"{what} JSON is nested too deeply", Loc(name)) from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _DuplicateKey
+    return out
+
+
+def _find_duplicate(text: str) -> tuple[str, Loc, Loc]:
+    """The first repeated key of a JSON document that has one: the key, where it is again, where first.
+    Only for the message: a pure-Python parse that sees each object's start."""
+    import json
+    import json.decoder
+    import json.scanner
+
+    decoder = json.JSONDecoder()
+    ws = re.compile(r"[ \t\n\r]*")
+
+    def where(pos: int) -> Loc:
+        return Loc("", text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1)
+
+    def parse_object(s_and_end: tuple[str, int], strict: bool, scan_once: Any, object_hook: Any,
+                     object_pairs_hook: Any, memo: Any = None) -> tuple[Any, int]:
+        pairs, end = json.decoder.JSONObject(s_and_end, strict, scan_once, None, list, memo)
+        if len({k for k, _ in pairs}) != len(pairs):
+            at, seen = ws.match(text, s_and_end[1]).end(), {}  # type: ignore[union-attr]
+            while True:  # step over the object's keys and values to the first repeated key
+                key, after = decoder.raw_decode(text, at)
+                if key in seen:
+                    raise _Found(key, where(at), where(seen[key]))
+                seen[key] = at
+                at = ws.match(text, ws.match(text, after).end() + 1).end()  # type: ignore[union-attr]  # past ':'
+                _, at = decoder.raw_decode(text, at)
+                at = ws.match(text, ws.match(text, at).end() + 1).end()  # type: ignore[union-attr]  # past ','
+        return dict(pairs), end
+
+    decoder.parse_object = parse_object  # type: ignore[assignment]
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)
+    try:
+        decoder.decode(text)
+    except _Found as found:
+        return found.args  # type: ignore[return-value]
+    return "?", Loc("", 1, 1), Loc("", 1, 1)
+
+
+class _Found(Exception):
+    pass
 
 
 def json_loc(text: str, name: str, path: tuple[str | int, ...]) -> Loc:
@@ -282,10 +341,53 @@ def _load_yaml(text: str, filename: str, empty: str) -> YNode:
 
 _HINTS = {
     "found character '\\t' that cannot start any token": "; indent with spaces, not tabs",
-    "mapping values are not allowed here": (
-        "; a value that holds ': ' must be quoted, and a nested mapping goes on its own indented lines or in {...}"
-    ),
 }
+_NESTED = "a nested mapping goes on its own indented lines or in {...}"
+_KEY_WITHOUT_SPACE = re.compile(r"\s*(?:-\s+)?[A-Za-z0-9_$.-]+:[^\s:/]")
+
+
+def _line_above(lines: list[str], line: int) -> int | None:
+    """The index of the last line before ``line`` (0-based) that holds more than a comment."""
+    for k in range(min(line, len(lines)) - 1, -1, -1):
+        if lines[k].strip() and not lines[k].lstrip().startswith("#"):
+            return k
+    return None
+
+
+def _misplaced_colon(text: str, line: int, col: int) -> str:
+    """PyYAML's 'mapping values are not allowed here' in plain words: what usually causes it."""
+    lines = text.splitlines()
+    cur = lines[line] if line < len(lines) else ""
+    if ": " in cur[:col] or cur[:col].rstrip().endswith(":"):  # 'conv: out: 4': a second ':' on one line
+        return f"':' is not allowed here: a value that holds ': ' must be quoted, and {_NESTED}"
+    k = _line_above(lines, line)
+    if k is not None:
+        above = lines[k]
+        if _KEY_WITHOUT_SPACE.match(above):
+            return f"a missing space after ':' on line {k + 1} ('{shorten(above.strip(), 40)}'): write 'key: value'"
+        indent = len(cur) - len(cur.lstrip(" "))
+        if indent > len(above) - len(above.lstrip(" ")) and not above.rstrip().endswith(":"):
+            word = shorten(above.strip().removeprefix("- ").split()[-1] if above.strip() else "", 40)
+            return (
+                f"bad indentation: this line is indented under line {k + 1}, which does not end with ':' "
+                f"(a missing ':' after '{word}'?)"
+            )
+    return f"bad indentation or a missing space after ':' (write 'key: value'); {_NESTED}"
+
+
+def _misaligned(e: yaml.MarkedYAMLError) -> str:
+    """PyYAML's 'expected <block end>, but found ...' in plain words: a line not lined up with its siblings."""
+    found = (e.problem or "").split("but found ", 1)[-1]
+    what = {"'<block mapping start>'": "this key", "'<block sequence start>'": "this '-' item", "'-'": "this '-' item"}
+    context = e.context or ""
+    outer = "list" if "collection" in context or "sequence" in context else "mapping"
+    where = ""
+    if e.context_mark is not None:
+        where = f" ({'the ' + outer} above starts at line {e.context_mark.line + 1}, column {e.context_mark.column + 1})"
+    return (
+        f"bad indentation: {what.get(found, 'this line')} is not lined up with the lines above it; the keys of one "
+        f"mapping, and the '-' items of one list, need the same number of spaces{where}"
+    )
 
 
 def _syntax_error(e: yaml.YAMLError, text: str, filename: str) -> SpecError:
@@ -299,6 +401,13 @@ def _syntax_error(e: yaml.YAMLError, text: str, filename: str) -> SpecError:
         loc = Loc(filename, mark.line + 1, mark.column + 1) if mark else Loc(filename)
         if e.problem == "but found another document":
             return SpecError("a spec is one YAML document; remove the second '---' and what follows", loc)
+        # (libyaml, which reads files over _REPARSE_LIMIT, words the two problems differently)
+        if e.problem in ("mapping values are not allowed here", "mapping values are not allowed in this context") \
+                and mark is not None:
+            return SpecError(f"YAML syntax error: {_misplaced_colon(text, mark.line, mark.column)}", loc)
+        if (e.problem or "").startswith(("expected <block end>, but found", "did not find expected key",
+                                         "did not find expected '-' indicator")):
+            return SpecError(f"YAML syntax error: {_misaligned(e)}", loc)
         problem = e.problem or e.context or "invalid YAML"
         problem += _HINTS.get(problem, "")
         if e.context == "while scanning a quoted scalar":

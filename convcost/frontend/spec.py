@@ -45,7 +45,8 @@ class Item:
     """One entry of a ``layers`` list.
 
     ``kind`` is 'op' (a registered rule), 'macro' (pointwise/depthwise/dwsep), 'block' (a user
-    block) or 'struct' (seq, concat, add, multiply, residual, gate). ``op`` is the canonical name.
+    block), 'struct' (seq, concat, add, multiply, residual, gate) or 'param' (an op named by a parameter,
+    ``$act``: ``op`` is that text, resolved by the graph builder). ``op`` is the canonical name.
     """
 
     kind: str
@@ -147,6 +148,52 @@ UNSUPPORTED = {
     "layernorm": "layer norm", "layer_norm": "layer norm", "groupnorm": "group norm", "group_norm": "group norm",
     "attention": "attention", "lstm": "recurrent layers", "gru": "recurrent layers", "embedding": "embeddings",
 }
+
+
+# An op given by a parameter or variable: '- $act', '- ${act}' (MobileNetV3's per-row activation)
+OP_PARAM_RE = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*|\$\{[^}]*\}")
+NO_OP = "none"  # a parameter naming no op: the layer is left out (so is null)
+
+
+def is_op_param(word: str) -> bool:
+    return OP_PARAM_RE.fullmatch(word) is not None
+
+
+def known_ops(block_names: set[str] | list[str]) -> list[str]:
+    return [*all_names(), *MACROS, *STRUCTURES, *block_names]
+
+
+def resolve_op(word: str, loc: Loc, block_names: set[str] | list[str], via: str = "") -> tuple[str, str]:
+    """The kind ('struct', 'macro', 'block', 'op') and canonical name of the op ``word``; ``via``: where the word
+    came from, for messages (" (the value of '$act')")."""
+    if word in STRUCTURES:
+        return "struct", word
+    if word in MACROS:
+        return "macro", word
+    if word in block_names:
+        return "block", word
+    rule = lookup(word)
+    if rule is not None:  # an alias of a join op ('mul') is that structure too
+        return ("struct" if rule.name in STRUCTURES else "op"), rule.name
+    if word.lower() in UNSUPPORTED:
+        raise SpecError(
+            f"unknown op '{shorten(word)}'{via}: convcost does not support {UNSUPPORTED[word.lower()]} yet "
+            "(`convcost ops` lists the ops)",
+            loc,
+        )
+    hint = did_you_mean(word, known_ops(block_names)) or (
+        "; not an op, a structure or a block under 'blocks:' (`convcost ops` lists the ops)"
+    )
+    raise SpecError(f"unknown op '{shorten(word)}'{via}{hint}", loc)
+
+
+def op_arg_names(kind: str, op: str) -> tuple[str, ...]:
+    if kind == "op":
+        rule = lookup(op)
+        return tuple(rule.arg_fields()) if rule else ()
+    if kind == "macro":
+        return tuple(arg_fields(MACROS[op].args))
+    return ()  # blocks: checked against params by the graph builder (the block may come later in the file)
 
 
 def check_keys(node: YMap, allowed: tuple[str, ...], what: str) -> None:
@@ -374,34 +421,15 @@ class _Parser:
         seq = expect_list(node, what)
         return tuple(self.item(n) for n in seq.items)
 
-    def known(self) -> list[str]:
-        return [*all_names(), *MACROS, *STRUCTURES, *self.block_names]
-
     def resolve(self, word: str, loc: Loc) -> tuple[str, str]:
-        if word in STRUCTURES:
-            return "struct", word
-        if word in MACROS:
-            return "macro", word
-        if word in self.block_names:
-            return "block", word
-        rule = lookup(word)
-        if rule is not None:  # an alias of a join op ('mul') is that structure too
-            return ("struct" if rule.name in STRUCTURES else "op"), rule.name
-        if word.lower() in UNSUPPORTED:
-            raise SpecError(
-                f"unknown op '{shorten(word)}': convcost does not support {UNSUPPORTED[word.lower()]} yet "
-                "(`convcost ops` lists the ops)",
-                loc,
-            )
-        hint = did_you_mean(word, self.known()) or (
-            "; not an op, a structure or a block under 'blocks:' (`convcost ops` lists the ops)"
-        )
-        raise SpecError(f"unknown op '{shorten(word)}'{hint}", loc)
+        return resolve_op(word, loc, self.block_names)
 
     def item(self, node: YNode) -> Item:
         if isinstance(node, YScalar):
             if not isinstance(node.value, str):
                 raise SpecError(f"a layer must be an op name or a mapping like 'conv: {{...}}', got {type_name(node)}", node.loc)
+            if is_op_param(node.value):  # '- $act': the op a parameter names, chosen when the block is called
+                return self.leaf("param", node.value, None, node.loc, node.value)
             kind, op = self.resolve(node.value, node.loc)
             if kind == "struct":
                 raise SpecError(f"'{op}' needs its layers, e.g. '{op}: [...]'", node.loc)
@@ -418,6 +446,10 @@ class _Parser:
             raise SpecError(f"a layer mapping must have exactly one key, the op name; got {keys or 'none'}{hint}", node.loc)
         (word, body), = node.items.items()
         loc = node.keys[word]
+        if is_op_param(word):  # '- $act: {when: ...}'
+            if isinstance(body, YScalar) and body.value is None:
+                return self.leaf("param", word, None, loc, word)
+            return self.leaf("param", word, expect_map(body, f"the arguments of '{word}'"), loc, word)
         kind, op = self.resolve(word, loc)
         if kind == "struct":
             return self.struct(op, body, loc)
@@ -429,8 +461,8 @@ class _Parser:
         allowed = self.arg_names(kind, op)
         if args is None:
             return Item(kind, op, None, None, None, (), loc, None, word)
-        if kind != "block":  # block parameters are checked when the block is called
-            check_keys(args, (*allowed, *LAYER_KEYS), f"'{op}'")
+        if kind not in ("block", "param"):  # block parameters are checked when the block is called, a param's op's
+            check_keys(args, (*allowed, *LAYER_KEYS), f"'{op}'")  # arguments when the op is known
         first = self.first(args, kind, op, allowed)
         source = self.source(args, op, join=False)
         return Item(kind, op, args, args.get("name"), args.get("repeat"), (), loc, args.get("when"), word, first, source)
@@ -472,17 +504,12 @@ class _Parser:
         for key, kloc in fmap.keys.items():
             if key in ITEM_KEYS:
                 raise SpecError(f"'{key}' cannot be set in 'first'; only arguments of '{op}' can", kloc)
-        if kind != "block":
+        if kind not in ("block", "param"):
             check_keys(fmap, allowed, f"'first' of '{op}'")
         return fmap
 
     def arg_names(self, kind: str, op: str) -> tuple[str, ...]:
-        if kind == "op":
-            rule = lookup(op)
-            return tuple(rule.arg_fields()) if rule else ()
-        if kind == "macro":
-            return tuple(arg_fields(MACROS[op].args))
-        return ()  # blocks: checked against params by the graph builder (the block may come later in the file)
+        return op_arg_names(kind, op)
 
     def struct(self, op: str, body: YNode, loc: Loc) -> Item:
         keys = STRUCTURES[op].keys

@@ -15,16 +15,20 @@ from typing import Any
 
 from ..errors import Loc, SpecError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten
-from ..frontend.spec import LAYER_KEYS, Branch, Item, SpecFile
+from ..frontend.spec import LAYER_KEYS, NO_OP, BlockSpec, Branch, Item, SpecFile, check_keys, op_arg_names, resolve_op
 from ..frontend.structures import STRUCTURES
 from ..ops.macros import MACROS
 from ..ops.registry import NoArgs, OpRule, Shape, ShapeError
-from ..ops.shapes import is_tokens
 from ..ops.registry import rule as op_rule
-from .limits import ITERATION_STEPS, MAX_LAYERS, MAX_NESTING, MAX_REPEAT, NAME_CHARS_PER_STEP
+from ..ops.shapes import is_tokens
+from .limits import ITERATION_STEPS, MAX_LAYERS, MAX_NESTING, MAX_RECURSION, MAX_REPEAT, NAME_CHARS_PER_STEP, LimitError
 from .naming import Frame, Names
 from .nodes import INPUT, Input, Node
 from .values import Values, got
+
+
+class InBlock(SpecError):
+    """An error inside a block's layers, with the call that reached it ('... (in block 'b' called at L:C)')."""
 
 
 def first_iteration(item: Item) -> Item:
@@ -45,7 +49,8 @@ class Expander:
         self.names = names
         self.inputs = inputs
         self.nodes: list[Node] = []
-        self.calls: list[str] = []
+        self.calls: list[str] = []  # the blocks being expanded, outermost first
+        self.call_items: list[Item] = []  # their calls
         self.globals: dict[str, Any] = {}  # file and model vars: visible in every block
         # Every output a later layer may read by name: the model's inputs, each node, each finished scope.
         self.produced: dict[str, int] = {i.name: i.index for i in inputs}
@@ -142,7 +147,7 @@ class Expander:
 
     def item(self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int) -> int:
         if depth > MAX_NESTING:
-            raise SpecError(
+            raise LimitError(
                 f"layers are nested more than {MAX_NESTING} levels deep (limit, see docs/limits.md); "
                 "flatten some blocks or seqs",
                 item.loc,
@@ -159,6 +164,11 @@ class Expander:
             return inp
         if failed is not None:
             raise failed
+        if item.kind == "param":  # '- $act': the op the parameter names, or nothing for 'none'
+            chosen = self.chosen_op(item, env)
+            if chosen is None:
+                return inp
+            item = chosen
         inp = source
         if item.repeat is None:
             return self.once(item, env, inp, frame, depth)
@@ -178,6 +188,32 @@ class Expander:
             this = first_iteration(item) if i == 0 and item.first is not None else item
             inp = self.close(inner, self.once(this, inner_env, inp, inner, depth + 1, scoped=True))
         return self.close(outer, inp)
+
+    def chosen_op(self, item: Item, env: Mapping[str, Any]) -> Item | None:
+        """The item of an op named by a parameter ('- $act'): checked like a layer written with that op; None
+        when the parameter is 'none' or null (the layer is left out)."""
+        word = self.values.value(YScalar(item.op, item.loc), env)
+        if word is None or word == NO_OP:
+            return None
+        if not isinstance(word, str):
+            raise SpecError(
+                f"'{shorten(item.op)}' must name an op, a block or '{NO_OP}', got {got(YScalar(item.op, item.loc), word)}",
+                item.loc,
+            )
+        via = f" (the value of '{shorten(item.op)}')"
+        kind, op = resolve_op(word, item.loc, list(self.spec.blocks), via)
+        if kind == "struct":
+            raise SpecError(
+                f"'{shorten(item.op)}' names the structure '{op}'; a parameter can name an op or a block, and a "
+                f"structure is written out with its layers",
+                item.loc,
+            )
+        if kind != "block" and item.args is not None:
+            allowed = op_arg_names(kind, op)
+            check_keys(item.args, (*allowed, *LAYER_KEYS), f"'{op}'{via}")
+            if item.first is not None:
+                check_keys(item.first, allowed, f"'first' of '{op}'{via}")
+        return dataclasses.replace(item, kind=kind, op=op, word=word)
 
     def hint(self, item: Item) -> str:
         return item.word or item.op
@@ -224,8 +260,7 @@ class Expander:
     ) -> int:
         block = self.spec.blocks[item.op]
         if item.op in self.calls:
-            chain = " → ".join([*self.calls[self.calls.index(item.op):], item.op])
-            raise SpecError(f"block '{item.op}' uses itself ({chain})", item.loc)
+            self.check_recursion(item)
         inner = frame if scoped else self.names.open_scope(
             frame, self.name_in(frame, item, item.op, env), "block", item.op, item.loc
         )
@@ -241,6 +276,42 @@ class Expander:
                     kloc,
                 )
         self.budget.spend(1 + (len(self.globals) + len(block.params)) // 16, item.loc)
+        self.calls.append(item.op)
+        self.call_items.append(item)
+        try:
+            return self.close(inner, self.block_body(item, block, args, env, inp, inner, depth))
+        except (LimitError, InBlock):  # a limit is the same at every call; an inner call already said where
+            raise
+        except SpecError as e:  # most errors inside a block depend on its arguments and input: say which call
+            if e.loc == item.loc:
+                raise
+            raise InBlock(f"{e.message} (in block '{item.op}' called at {item.loc})", e.loc) from None
+        finally:
+            self.calls.pop()
+            self.call_items.pop()
+
+    def check_recursion(self, item: Item) -> None:
+        """A block calling itself (directly or through others) needs a 'when:' guard on one of the calls of the
+        cycle, and stops within MAX_RECURSION levels."""
+        start = self.calls.index(item.op)
+        chain = " → ".join([*self.calls[start:], item.op])
+        if not any(it.when is not None for it in (*self.call_items[start + 1:], item)):
+            raise LimitError(
+                f"block '{item.op}' uses itself ({shorten(chain, 200)}); a block can call itself only behind a "
+                "'when:' guard that stops it",
+                item.loc,
+            )
+        if self.calls.count(item.op) >= MAX_RECURSION:
+            raise LimitError(
+                f"block '{item.op}' calls itself more than {MAX_RECURSION} levels deep (limit, see docs/limits.md); "
+                "does its 'when:' guard ever turn false?",
+                item.loc,
+            )
+
+    def block_body(
+        self, item: Item, block: BlockSpec, args: Mapping[str, YNode], env: Mapping[str, Any], inp: int, inner: Frame,
+        depth: int,
+    ) -> int:
         local: dict[str, Any] = dict(self.globals)
         for pname, default in block.params.items():
             if pname in args:
@@ -256,11 +327,7 @@ class Expander:
             if f"in_{dim}" in local:
                 local[f"block_in_{dim}"] = local[f"in_{dim}"]
         local = self.values.env_with(local, block.vars)
-        self.calls.append(item.op)
-        try:
-            return self.close(inner, self.seq(block.layers, local, inp, inner, depth + 1))
-        finally:
-            self.calls.pop()
+        return self.seq(block.layers, local, inp, inner, depth + 1)
 
     def struct(
         self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int, scoped: bool
@@ -314,10 +381,24 @@ class Expander:
             )
         rule = op_rule(join)
         name = self.names.name_in(inner, None, None, join, item.loc)
-        labels = None
+        labels, at, note = None, None, ""
         if any(br.name is not None for br in item.branches) and item.op not in ("residual", "gate"):
             labels = tuple(f"branch '{br.name}'" if br.name else f"branch {k}" for k, br in enumerate(branches, 1))
-        return self.close(inner, self.emit(rule, NoArgs(), tuple(outs), inner.path, name, item, labels))
+        if item.op == "gate":  # a width mismatch is the body's doing: point at the layer that made the width
+            body, maker = self.nodes[outs[1]], self.width_maker(outs[1], inp)
+            labels, at = ("the gate's input", f"the gate body's output '{body.name}'"), maker.loc
+            if maker is not body:
+                note = f"; its width comes from '{maker.name}'"
+        return self.close(inner, self.emit(rule, NoArgs(), tuple(outs), inner.path, name, item, labels, at, note))
+
+    def width_maker(self, out: int, start: int) -> Node:
+        """The layer that set the channel count of ``out``: back through layers that keep their input's width
+        (bn, relu, sigmoid...), not past ``start``."""
+        node = self.nodes[out]
+        while len(node.inputs) == 1 and node.inputs[0] >= 0 and node.inputs[0] != start \
+                and node.in_shapes[0][:1] == node.shape[:1]:
+            node = self.nodes[node.inputs[0]]
+        return node
 
     def connected(self, item: Item, env: Mapping[str, Any]) -> bool:
         node = item.args.get("connect") if item.args else None
@@ -331,11 +412,12 @@ class Expander:
 
     def emit(
         self, rule: OpRule, args: Any, inputs: tuple[int, ...], path: tuple[str, ...], name: str, item: Item,
-        labels: tuple[str, ...] | None = None,
+        labels: tuple[str, ...] | None = None, at: Loc | None = None, note: str = "",
     ) -> int:
-        """Add a node. ``labels``: how a shape error names the inputs (instead of 'branch 1', 'branch 2'...)."""
+        """Add a node. ``labels``: how a shape error names the inputs (instead of 'branch 1', 'branch 2'...);
+        ``at``: where a shape error points (instead of the item or its argument); ``note``: added to it."""
         if len(self.nodes) >= MAX_LAYERS:
-            raise SpecError(
+            raise LimitError(
                 f"model has more than {MAX_LAYERS:,} layers (limit, see docs/limits.md); lower 'repeat' counts",
                 item.loc,
             )
@@ -349,7 +431,7 @@ class Expander:
             message = e.message
             if labels is not None:
                 message = re.sub(r"\bbranch (\d+)\b", lambda m: labels[int(m.group(1)) - 1], message)
-            raise SpecError(f"{rule.name} '{full}': {message}", self.arg_loc(item, e.arg)) from None
+            raise SpecError(f"{rule.name} '{full}': {message}{note}", at or self.arg_loc(item, e.arg)) from None
         self.produced[full] = len(self.nodes)
         node = Node(len(self.nodes), full, rule.name, args, inputs, in_shapes, shape, path, item.loc)
         self.nodes.append(node)

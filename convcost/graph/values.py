@@ -14,7 +14,7 @@ from ..frontend.expr import substitute
 from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten, type_name
 from ..frontend.spec import LAYER_KEYS
 from ..ops.registry import ArgError, _show, pos_int
-from .limits import LIST_ITEMS_PER_STEP, MAX_STEPS
+from .limits import LIST_ITEMS_PER_STEP, MAX_STEPS, LimitError
 
 
 def got(node: YNode, value: Any) -> str:
@@ -52,7 +52,7 @@ class Budget:
             what = f"model '{self.model}'" if not self.other_steps else (
                 f"the models of this spec (up to model '{self.model}')"
             )
-            raise SpecError(
+            raise LimitError(
                 f"{what} take{'s' if not self.other_steps else ''} more than {MAX_STEPS:,} steps to expand "
                 "(limit, see docs/limits.md); lower 'repeat' counts, nesting or the number of layers",
                 loc,

@@ -3,13 +3,15 @@
 Every activation has the same shape rule (output = input) and cost (one op per element); a row says
 what differs: its torch module (built with the op's arguments in field order), the aten op that
 module runs, what its backward saves, and how the module-hook counters treat it. Adding an
-activation is adding a row.
+activation is adding a row. PReLU (learnable) and softmax (not elementwise) have their own
+definitions below the table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..costmodel.cost import Cost
 from .counting import (
@@ -21,9 +23,10 @@ from .counting import (
     Counted,
     Counting,
     Prediction,
+    in_elements,
     out_elements,
 )
-from .registry import BuildFn, NoArgs, NodeLike, OpRule, Saves, Shape, arg, number, register
+from .registry import BuildFn, NoArgs, NodeLike, OpRule, Saves, Shape, ShapeError, ShapeFn, arg, number, op, pos_int, register
 from .shapes import numel
 
 if TYPE_CHECKING:
@@ -35,6 +38,26 @@ class LeakyArgs:
     """Arguments of `leaky_relu` (in torch.nn.LeakyReLU's order)."""
 
     slope: float = field(default=0.01, metadata=arg(number, "negative slope"))
+
+
+@dataclass(frozen=True)
+class EluArgs:
+    """Arguments of `elu` (in torch.nn.ELU's order)."""
+
+    alpha: float = field(default=1.0, metadata=arg(number, "α of α·(exp(x) − 1) for x < 0"))
+
+
+@dataclass(frozen=True)
+class HardtanhArgs:
+    """Arguments of `hardtanh` (in torch.nn.Hardtanh's order)."""
+
+    min: float = field(default=-1.0, metadata=arg(number, "lower clamp (min_val)"))
+    max: float = field(default=1.0, metadata=arg(number, "upper clamp (max_val), more than min"))
+
+
+def _min_below_max(a: HardtanhArgs) -> None:
+    if not a.max > a.min:  # torch.nn.Hardtanh asserts max_val > min_val
+        raise ShapeError(f"max={a.max:g} must be more than min={a.min:g} (as in torch)", "max")
 
 
 class Activation(NamedTuple):
@@ -51,6 +74,7 @@ class Activation(NamedTuple):
     thop_zero: bool = False  # in thop's zero_ops
     args: type = NoArgs
     aliases: tuple[str, ...] = ()
+    check: Callable[[Any], None] | None = None  # raises ShapeError for arguments torch refuses
 
 
 ACTIVATIONS = (
@@ -68,11 +92,23 @@ ACTIVATIONS = (
                Saves.INPUTS),
     Activation("gelu", "GELU.", "GELU", "aten::gelu", Saves.INPUTS, ptflops_hook=True, ptflops_patch="F.gelu"),
     Activation("tanh", "Hyperbolic tangent.", "Tanh", "aten::tanh", Saves.OUTPUT),
+    Activation("mish", "Mish, x·tanh(softplus(x)).", "Mish", "aten::mish", Saves.INPUTS),
+    Activation("elu", "ELU.", "ELU", "aten::elu", Saves.INPUTS, ptflops_hook=True, ptflops_patch="F.elu", args=EluArgs),
+    Activation("hardtanh", "Hard tanh, min(max(x, min), max).", "Hardtanh", "aten::hardtanh", Saves.INPUTS,
+               args=HardtanhArgs, check=_min_below_max),
 )
 
 
 def _shape(a: object, inputs: tuple[Shape, ...]) -> Shape:
     return inputs[0]
+
+
+def _checked_shape(check: Callable[[Any], None]) -> ShapeFn:
+    def shape(a: object, inputs: tuple[Shape, ...]) -> Shape:
+        check(a)
+        return inputs[0]
+
+    return shape
 
 
 def _cost(a: object, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
@@ -109,7 +145,7 @@ def _ptflops(row: Activation) -> Counted:
 for _row in ACTIVATIONS:
     register(
         OpRule(
-            _row.name, _row.args, "activation", _shape, _cost, _row.summary,
+            _row.name, _row.args, "activation", _checked_shape(_row.check) if _row.check else _shape, _cost, _row.summary,
             build=_builder(_row.module),
             saves=_row.saves,
             counting=Counting(
@@ -121,3 +157,92 @@ for _row in ACTIVATIONS:
             aliases=_row.aliases,
         )
     )
+
+
+# ---- activations the table does not fit: learnable (prelu) or not elementwise (softmax) ----------
+@dataclass(frozen=True)
+class PReLUArgs:
+    """Arguments of `prelu` (those of torch.nn.PReLU)."""
+
+    num_parameters: int = field(
+        default=1, metadata=arg(pos_int, "learnable slopes: 1 shared (torch's default) or C, one per channel")
+    )
+    init: float = field(default=0.25, metadata=arg(number, "initial slope"))
+
+
+@op("prelu", category="activation", args=PReLUArgs)
+class PReLU:
+    """Parametric ReLU with a learnable negative slope (torch.nn.PReLU).
+    1 op per element; 1 or C params."""
+
+    saves = Saves.INPUTS
+    counting = Counting(
+        "aten::prelu", "nn.PReLU",
+        ptflops=Counted(  # relu_flops_counter_hook (output elements) + the patched F.prelu (input elements)
+            lambda node, cost, batch: Prediction.of(prelu=2 * out_elements(node, batch)),
+            "ptflops counts nn.PReLU twice per element: its module hook and the patched F.prelu",
+        ),
+        thop=Counted(  # count_prelu: input elements, in eval
+            lambda node, cost, batch: Prediction.of(prelu=in_elements(node, batch)),
+            "thop counts 1 per PReLU element",
+        ),
+    )
+
+    @staticmethod
+    def shape(a: PReLUArgs, inputs: tuple[Shape, ...]) -> Shape:
+        c = inputs[0][0]
+        if a.num_parameters not in (1, c):
+            raise ShapeError(f"num_parameters={a.num_parameters} must be 1 or the input's channels ({c})", "num_parameters")
+        return inputs[0]
+
+    @staticmethod
+    def cost(a: PReLUArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        n = batch * numel(out)
+        return Cost(params=a.num_parameters, act_ops=n, activations=n)
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from torch import nn
+
+        return nn.PReLU(node.args.num_parameters, node.args.init)
+
+
+SOFTMAX_OPS = 3  # per element: an exp, its share of the sum, a divide
+
+
+def _softmax_thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # count_softmax: per softmax of C values, C exps + (C − 1) adds + C divides
+    n = in_elements(node, batch)
+    c = node.in_shapes[0][0]
+    return Prediction.of(softmax=n // c * (3 * c - 1))
+
+
+@op("softmax", category="activation")
+class Softmax:
+    """Softmax over channels at every position (torch.nn.Softmax(dim=1)).
+    3 ops per element: an exp, its share of the sum, a divide (the max subtracted for stability is not counted)."""
+
+    saves = Saves.OUTPUT  # softmax's backward uses the result
+    counting = Counting(
+        "aten::softmax", "nn.Softmax",
+        ptflops=Counted(  # the patched F.softmax: input elements
+            lambda node, cost, batch: Prediction.of(softmax=in_elements(node, batch)),
+            "ptflops counts 1 per softmax element (the patched F.softmax)",
+        ),
+        thop=Counted(_softmax_thop, "thop counts (3·C − 1) per softmax of C channels"),
+    )
+
+    @staticmethod
+    def shape(a: NoArgs, inputs: tuple[Shape, ...]) -> Shape:
+        return inputs[0]
+
+    @staticmethod
+    def cost(a: NoArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        n = batch * numel(out)
+        return Cost(act_ops=SOFTMAX_OPS * n, activations=n)
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from torch import nn
+
+        return nn.Softmax(dim=1)

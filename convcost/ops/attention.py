@@ -23,15 +23,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
-from .counting import Counted, Counting, Prediction, on_meta, out_elements
+from .activations import SOFTMAX_OPS  # per score: an exp, its share of the sum, a divide
+from .counting import Counted, Counting, Prediction, on_meta
 from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, op, optional, pos_int
-from .shapes import Tokens, numel
+from .shapes import Tokens
 from .tokens import token_check
 
 if TYPE_CHECKING:
     from torch import nn
-
-SOFTMAX_OPS = 3  # per score: an exp, its share of the sum, a divide (softmax's convention, issue #11)
 
 
 @dataclass(frozen=True)
@@ -66,8 +65,9 @@ def attention_parts(a: AttentionArgs, inputs: tuple[Shape, ...], out: Shape, bat
     inner = a.heads * hd
     scores = batch * a.heads * n * n
     return (
-        Part("qkv", "linear", Tokens(n, 3 * inner), Cost(params=d * 3 * inner + (3 * inner if a.qkv_bias else 0), macs=batch * n * d * 3 * inner,
-                                   bias_ops=batch * n * 3 * inner if a.qkv_bias else 0)),
+        Part("qkv", "linear", Tokens(n, 3 * inner),
+             Cost(params=d * 3 * inner + (3 * inner if a.qkv_bias else 0), macs=batch * n * d * 3 * inner,
+                  bias_ops=batch * n * 3 * inner if a.qkv_bias else 0)),
         Part("q·kᵀ", "matmul", (a.heads, n, n), Cost(macs=scores * hd, elementwise_ops=batch * n * inner)),  # + q scaled by 1/√hd
         Part("softmax", "softmax", (a.heads, n, n), Cost(act_ops=SOFTMAX_OPS * scores)),
         Part("a·v", "matmul", Tokens(n, inner), Cost(macs=scores * hd)),
@@ -121,10 +121,10 @@ def _ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 
 
 def _thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    if not fused(node):
-        return Prediction.of("its two nn.Linear (count_linear: in·out per output element)",
-                             attention=batch * numel(node.in_shapes[0]) * 3 * node.args.heads * head_dim(node.args, node.in_shapes[0][1])
-                             + out_elements(node, batch) * node.args.heads * head_dim(node.args, node.in_shapes[0][1]))
+    if not fused(node):  # its two nn.Linear: count_linear, in_features per output element
+        n, d = node.in_shapes[0]
+        inner = node.args.heads * head_dim(node.args, d)
+        return Prediction.of(attention=batch * (n * 3 * inner * d + n * d * inner))
     return Prediction.unseen("thop has no counting method for nn.MultiheadAttention")
 
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
-from .counting import FVCORE_IGNORED, PTFLOPS_BIAS_WHY, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
-from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, arg, boolean, op, pos_float, pos_int, probability
 from .conv import refuse_tokens
+from .counting import FVCORE_IGNORED, PTFLOPS_BIAS_WHY, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
+from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, pos_float, pos_int, probability
 from .shapes import Tokens, fmt_shape, is_tokens, numel
 
 if TYPE_CHECKING:
@@ -23,17 +23,24 @@ class LinearArgs:
 
     out: int = field(metadata=arg(pos_int, "output features"))
     bias: bool = field(default=True, metadata=arg(boolean, "learnable bias"))
+    over: str = field(
+        default="features",
+        metadata=arg(choice("features", "channels"), "features: a flat input; channels: at every position of C×H×W"),
+    )
 
 
 def _linear_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    # linear_flops_counter_hook: (in·out + out) per sample (and token)
+    # linear_flops_counter_hook: (in·out + out) per sample and position (or token)
     return Prediction.of(linear=cost.macs, bias=cost.bias_ops)
 
 
 @op("linear", category="linear", args=LinearArgs, aliases=("fc",))
 class Linear:
-    """Fully connected layer on a flat feature vector (torch.nn.Linear), or per token over the width D.
-    A map needs `flatten` first; on N tokens of width D it is N·D·out MACs."""
+    """Fully connected layer (torch.nn.Linear) on a flat feature vector, per token over the width D, or with
+    `over: channels` at every position. A flat input needs `flatten` first. On N tokens of width D it is
+    N·D·out MACs. `over: channels` mixes the C channels of a C×H×W map (any spatial rank)
+    at each position, built as ConvNeXt's pointwise linears are: permute to channels-last, nn.Linear, permute
+    back; N·positions·C_in·C_out MACs."""
 
     saves = Saves.INPUTS
     counting = Counting(
@@ -50,15 +57,27 @@ class Linear:
     @staticmethod
     def shape(a: LinearArgs, inputs: tuple[Shape, ...]) -> Shape:
         if is_tokens(inputs[0]):
+            if a.over == "channels":
+                raise ShapeError("on tokens linear acts per token over their width D already; leave 'over' out", "over")
             return Tokens(inputs[0][0], a.out)  # per token, over the width D
+        if a.over == "channels":
+            if len(inputs[0]) < 2:
+                raise ShapeError(
+                    f"linear over channels needs C followed by spatial dims, got {fmt_shape(inputs[0]) or 'a scalar'}; "
+                    "leave 'over' out for a flat input", "over"
+                )
+            return (a.out, *inputs[0][1:])
         if len(inputs[0]) != 1:
             raise ShapeError(f"linear needs a flat input, got {fmt_shape(inputs[0])}; add 'flatten' (or a global pool) before it")
         return (a.out,)
 
     @staticmethod
     def cost(a: LinearArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
-        rows = batch * (inputs[0][0] if is_tokens(inputs[0]) else 1)  # the samples, times the tokens
-        f_in = inputs[0][-1]
+        if is_tokens(inputs[0]):
+            f_in, rows = inputs[0][1], batch * inputs[0][0]  # over D, for each of the N tokens
+        else:
+            f_in = inputs[0][0]
+            rows = batch * numel(out[1:])  # the samples, times the positions when over channels
         return Cost(
             params=f_in * a.out + (a.out if a.bias else 0),
             macs=rows * f_in * a.out,
@@ -71,7 +90,13 @@ class Linear:
         from torch import nn
 
         a: LinearArgs = node.args
-        return nn.Linear(node.in_shapes[0][-1], a.out, bias=a.bias)
+        f_in = node.in_shapes[0][1] if is_tokens(node.in_shapes[0]) else node.in_shapes[0][0]  # tokens: over D
+        linear = nn.Linear(f_in, a.out, bias=a.bias)
+        if a.over == "channels":
+            from ..crosscheck.torch_layers import ChannelsLast
+
+            return ChannelsLast(linear)
+        return linear
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ class Saves(Enum):
 
 
 SavesFn = Callable[[NodeLike], Saves]  # when what is saved depends on the layer
+UnreadFn = Callable[[NodeLike], int]  # when the buffers inference never reads depend on the layer
 ExtraBytesFn = Callable[[NodeLike, int, int], int]  # (node, batch, bytes per element) -> bytes kept besides
 
 
@@ -132,7 +133,7 @@ class OpRule:
     saves: Saves | SavesFn = _REQUIRED  # what the op's backward keeps
     counting: Counting = _REQUIRED  # how fvcore, FlopCounterMode, ptflops and thop count it
     saved_extra: ExtraBytesFn = no_extra  # bytes its backward keeps besides (indices, statistics, masks)
-    unread_buffers: int = 0  # buffers inference never reads (batch norm's num_batches_tracked)
+    unread_buffers: int | UnreadFn = 0  # buffers inference never reads (batch norm's num_batches_tracked)
     notes: str = ""  # more for docs/spec.md's op table, after the summary
     aliases: tuple[str, ...] = ()
     parts: PartsFn | None = None  # the layer's cost in named pieces, each a row of the table (attention)
@@ -142,6 +143,9 @@ class OpRule:
 
     def saved(self, node: NodeLike) -> Saves:
         return self.saves if isinstance(self.saves, Saves) else self.saves(node)
+
+    def unread(self, node: NodeLike) -> int:
+        return self.unread_buffers if isinstance(self.unread_buffers, int) else self.unread_buffers(node)
 
 
 REGISTRY: dict[str, OpRule] = {}

@@ -2,7 +2,7 @@
 
 A token sequence is :class:`~.shapes.Tokens` (N, D): N tokens of width D, laid out [B, N, D] in
 torch. ``linear``, activations, ``dropout`` and ``add`` work per token as they are; ``layernorm``
-normalises each token over D. Moving between a map and tokens is a view (no arithmetic).
+normalises each token over D (its definition is in norm.py). Moving between a map and tokens is a view (no arithmetic).
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from .counting import (
     Counted,
     Counting,
     Prediction,
-    in_elements,
 )
-from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, optional, pair, pos_float, pos_int
+from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, optional, pair, pos_int
 from .shapes import Tokens, fmt_shape, is_tokens, numel
 
 if TYPE_CHECKING:
@@ -244,65 +243,3 @@ class TokenPool:
         if node.args.mode == "class":
             return Call(lambda x: x[:, 0], "x[:, 0]")
         return Call(lambda x: x.mean(1), "x.mean(1)")
-
-
-# ---- layer norm per token ------------------------------------------------------------------------
-# Minimal: issue #11 (branch t11norms) adds a rank-generic `layernorm` on channels-first maps with the
-# same arguments and conventions; when it lands, its definition takes tokens (normalised over D) and
-# this one goes.
-@dataclass(frozen=True)
-class LayerNormArgs:
-    """Arguments of `layernorm` (those of torch.nn.LayerNorm)."""
-
-    eps: float = field(default=1e-5, metadata=arg(pos_float, "epsilon"))
-    affine: bool = field(default=True, metadata=arg(boolean, "learnable scale and shift (elementwise_affine)"))
-
-
-LN_OPS_AFFINE = 5  # per element: mean, variance, normalise, scale, shift (docs/conventions.md)
-LN_OPS = 3  # mean, variance, normalise
-
-
-def _ln_fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    per = 5 if node.args.affine else 4  # norm_flop_counter: 5 per input element with a weight, 4 without
-    return Prediction.of(f"aten::layer_norm: {per} per element", layer_norm=per * in_elements(node, batch))
-
-
-@op("layernorm", category="norm", args=LayerNormArgs)
-class LayerNorm:
-    """Layer normalisation of each token over its width D (torch.nn.LayerNorm(D)).
-    5 ops per element with affine (mean, variance, normalise, scale, shift), 3 without; 2·D params."""
-
-    saves = Saves.INPUTS
-    counting = Counting(
-        "aten::layer_norm", "nn.LayerNorm", "layer_norm",
-        fvcore=Counted(_ln_fvcore, "fvcore counts layer_norm 5 per element (4 without affine)"),
-        ptflops=Counted(  # bn_flops_counter_hook: reads `affine`, which nn.LayerNorm lacks: 1 per element
-            lambda node, cost, batch: Prediction.of(layer_norm=in_elements(node, batch)),
-            "ptflops counts nn.LayerNorm 1 per element (its batch-norm hook)",
-        ),
-        thop=Counted(  # count_normalization: 2 per element, ×2 with elementwise_affine
-            lambda node, cost, batch: Prediction.of(layer_norm=(4 if node.args.affine else 2) * in_elements(node, batch)),
-            "thop counts layer norm 2 per element, ×2 again when affine",
-        ),
-    )
-
-    @staticmethod
-    def shape(a: LayerNormArgs, inputs: tuple[Shape, ...]) -> Shape:
-        return token_check("layernorm", inputs[0])
-
-    @staticmethod
-    def cost(a: LayerNormArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
-        n = batch * numel(out)
-        return Cost(params=2 * out[1] if a.affine else 0, norm_ops=(LN_OPS_AFFINE if a.affine else LN_OPS) * n,
-                    activations=n)
-
-    @staticmethod
-    def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
-        return 2 * batch * node.shape[0] * 4  # the fp32 mean and inverse std of every token
-
-    @staticmethod
-    def build(node: NodeLike) -> nn.Module:
-        from torch import nn
-
-        return nn.LayerNorm(node.shape[1], eps=node.args.eps, elementwise_affine=node.args.affine)
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -23,6 +24,15 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     owner and group; where it cannot (another user's file that this one may write), it is written in
     place, as `cp` does.
     """
+    fd = _descriptor(path)
+    if fd is not None:  # /dev/stdout, /dev/fd/3: the stream itself (its offset too), never the file behind it
+        try:
+            sys.stdout.flush()
+            with os.fdopen(os.dup(fd), "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        except OSError as e:
+            raise ConvcostError(f"cannot write: {e.strerror or e}", Loc(str(path))) from None
+        return
     target = Path(path)
     if target.is_symlink():  # write through the link to its file, and keep the link
         target = Path(os.path.realpath(target))
@@ -74,6 +84,24 @@ def atomic_write_text(path: str | Path, text: str) -> None:
                 os.unlink(tmp_name)
             except OSError:
                 pass
+
+
+def _descriptor(path: str | Path) -> int | None:
+    """The open descriptor of this process that ``path`` names, directly or through links
+    (/dev/stdout, /dev/stderr and /dev/fd/N lead to /proc/self/fd/N), or None. Writing the file behind
+    it atomically replaced the file the shell redirected to, dropping what the shell had written there
+    before and after (`(echo header; convcost ... -o /dev/stdout; echo footer) > log`); reopening it
+    would write at the wrong offset; and a pipe has no file to replace."""
+    own = os.path.realpath(f"/proc/{os.getpid()}/fd")
+    current = os.path.abspath(path)
+    for _ in range(40):  # as many links as the kernel follows
+        name = os.path.basename(current)
+        if name.isdigit() and os.path.realpath(os.path.dirname(current)) == own:
+            return int(name)
+        if not os.path.islink(current):
+            return None
+        current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
+    return None
 
 
 def _owner(path: str) -> tuple[int, int]:
