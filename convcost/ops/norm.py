@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
+from .conv import refuse_tokens
 from .counting import THOP_NO_RULE, Counted, Counting, PredictFn, Prediction, in_elements
 from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, number, op, pos_float, pos_int, probability
 from .shapes import fmt_shape, is_tokens, numel
@@ -176,6 +177,7 @@ class GroupNorm:
 
     @staticmethod
     def shape(a: GroupNormArgs, inputs: tuple[Shape, ...]) -> Shape:
+        refuse_tokens("groupnorm", inputs[0])
         c = inputs[0][0]
         if c % a.groups:
             raise ShapeError(f"groups={a.groups} must divide channels={c}", "groups")
@@ -236,6 +238,7 @@ class InstanceNorm:
 
     @staticmethod
     def shape(a: InstanceNormArgs, inputs: tuple[Shape, ...]) -> Shape:
+        refuse_tokens("instancenorm", inputs[0])
         if not 2 <= len(inputs[0]) <= 4:  # nn.InstanceNorm1d/2d/3d
             raise ShapeError(f"instancenorm needs C followed by 1 to 3 spatial dims, got {fmt_shape(inputs[0])}")
         return inputs[0]
@@ -282,6 +285,7 @@ class LayerScale:
 
     @staticmethod
     def shape(a: LayerScaleArgs, inputs: tuple[Shape, ...]) -> Shape:
+        refuse_tokens("layer_scale", inputs[0])  # its (C, 1, 1) scale is per channel of a map
         return inputs[0]
 
     @staticmethod
