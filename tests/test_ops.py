@@ -10,6 +10,7 @@ from conftest import analysis_of
 from convcost.costmodel.cost import Cost
 from convcost.ops import ALIASES, REGISTRY
 from convcost.ops.registry import NoArgs, OpRule, register
+from convcost.ops.shapes import Tokens
 
 
 def one(layers: str, input_: str = "[8, 10, 10]", batch: int = 1):  # type: ignore[no-untyped-def]
@@ -261,6 +262,37 @@ OP_CASES = [
     OpCase("upsample", "upsample: {scale: 2}", "[8, 5, 6]", 3, (8, 10, 12), Cost(activations=3 * 8 * 10 * 12)),
     # chunk 3 of 4 of 8 channels: a 2×5×6 view, batch 2
     OpCase("chunk", "chunk: {parts: 4, index: 3}", "[8, 5, 6]", 2, (2, 5, 6), Cost(activations=2 * 2 * 5 * 6)),
+    # ---- tokens (issue #13): a 6×2×5 map is 10 tokens of width 6; batch 2 --------------------------
+    OpCase("to_tokens", "to_tokens", "[6, 2, 5]", 2, Tokens(10, 6), Cost(activations=2 * 10 * 6)),
+    # patch [4, 2] on 3×9×8: (9 // 4)·(8 // 2) = 2·4 = 8 tokens of 5; weight 5·3·4·2 = 120 (+5 bias) per token
+    OpCase("patch_embed", "patch_embed: {out: 5, patch: [4, 2]}", "[3, 9, 8]", 2, Tokens(8, 5),
+           Cost(params=5 * 3 * 4 * 2 + 5, macs=2 * 8 * 120, bias_ops=2 * 8 * 5, activations=2 * 8 * 5)),
+    OpCase("class_token", "to_tokens\n  - class_token", "[6, 2, 5]", 2, Tokens(11, 6),
+           Cost(params=6, activations=2 * 11 * 6)),  # one learned token of width 6
+    OpCase("pos_embed", "to_tokens\n  - pos_embed", "[6, 2, 5]", 2, Tokens(10, 6),
+           Cost(params=10 * 6, elementwise_ops=2 * 10 * 6, activations=2 * 10 * 6)),  # N·D params, one add each
+    OpCase("to_map", "to_tokens\n  - to_map: {height: 5}", "[6, 2, 5]", 2, (6, 5, 2), Cost(activations=2 * 60)),
+    OpCase("token_pool", "to_tokens\n  - token_pool", "[6, 2, 5]", 2, (6,), Cost(activations=2 * 6)),  # x[:, 0]
+    OpCase("token_pool", "to_tokens\n  - token_pool: {mode: mean}", "[6, 2, 5]", 2, (6,),
+           Cost(pool_ops=2 * 10 * 6, activations=2 * 6)),  # reads every element once
+    # per token over D = 6: in·out MACs per token, 10 tokens
+    OpCase("linear", "to_tokens\n  - linear: {out: 7}", "[6, 2, 5]", 2, Tokens(10, 7),
+           Cost(params=6 * 7 + 7, macs=2 * 10 * 6 * 7, bias_ops=2 * 10 * 7, activations=2 * 10 * 7)),
+    # 2·D params; 5 ops per element (mean, variance, normalise, scale, shift)
+    OpCase("layernorm", "to_tokens\n  - layernorm", "[6, 2, 5]", 2, Tokens(10, 6),
+           Cost(params=2 * 6, norm_ops=5 * 2 * 60, activations=2 * 60)),
+    # N = 10, D = 6, 2 heads of 3 (I = 6), batch 2:
+    # qkv N·D·3I = 10·6·18 (+18 bias per token); QKᵀ heads·N²·hd = 2·100·3 (+ q scaled: N·I); softmax 3 per score
+    # (2·100 scores); A·V 2·100·3; out_proj N·I·D = 10·6·6 (+6 bias per token)
+    OpCase("attention", "to_tokens\n  - attention: {heads: 2}", "[6, 2, 5]", 2, Tokens(10, 6),
+           Cost(params=(6 * 18 + 18) + (6 * 6 + 6), macs=2 * (10 * 6 * 18 + 2 * 100 * 3 + 2 * 100 * 3 + 10 * 6 * 6),
+                bias_ops=2 * (10 * 18 + 10 * 6), elementwise_ops=2 * 10 * 6, act_ops=2 * 3 * 2 * 100,
+                activations=2 * 10 * 6)),
+    # head_dim 4: I = 8 ≠ D; no Q/K/V bias
+    OpCase("attention", "to_tokens\n  - attention: {heads: 2, head_dim: 4, qkv_bias: false}", "[6, 2, 5]", 1,
+           Tokens(10, 6),
+           Cost(params=6 * 24 + (8 * 6 + 6), macs=10 * 6 * 24 + 2 * 100 * 4 + 2 * 100 * 4 + 10 * 8 * 6,
+                bias_ops=10 * 6, elementwise_ops=10 * 8, act_ops=3 * 2 * 100, activations=10 * 6)),
     # ---- issue 11: norms that compute statistics, layer scale, linear over channels, more activations ----
     # linear over the 6 channels of 6×4×5, batch 2: at 2·4·5 = 40 positions, 6·3 MACs each; 6·3 + 3 params;
     # 3 bias adds per position; 3×4×5 out per sample
@@ -313,6 +345,7 @@ def test_op_shape_and_cost(case: OpCase) -> None:
     runs = [lc for lc in a.layers if lc.node.op == case.op]
     assert len(runs) == 1, [lc.node.op for lc in a.layers]
     assert runs[0].node.shape == case.shape
+    assert isinstance(runs[0].node.shape, Tokens) == isinstance(case.shape, Tokens)  # tokens are not a [C, L] map
     assert runs[0].cost == case.cost
 def test_upsample_nearest_copies() -> None:
     a = one("  - upsample: {scale: 2}", "[8, 5, 6]", batch=3)

@@ -48,6 +48,15 @@ layers:
   - chunk: {index: 1}
   - upsample: {scale: 2}
   - adaptive_avgpool: {out: [2, 3]}
+  - to_tokens
+  - pos_embed
+  - layernorm
+  - attention: {heads: 2}
+  - attention: {heads: 3, head_dim: 2, qkv_bias: false}
+  - to_map: {height: 2}
+  - patch_embed: {out: 8, patch: 1}
+  - class_token
+  - token_pool
   - flatten
   - dropout: {p: 0.1}
   - linear: {out: 10}

@@ -28,6 +28,7 @@ class Row:
     shape: Shape
     cost: Cost
     collapsed: bool = False
+    is_part: bool = False  # a piece of the layer above it (attention's QKᵀ...): already in that layer's cost
 
     @property
     def name(self) -> str:
@@ -101,6 +102,10 @@ class Analysis:
             if depth is not None and len(scope) >= depth:
                 continue
             rows.append(Row((*scope, node.short_name), len(scope), False, node.op, node.shape, lc.cost))
+            if node.rule.parts is not None and (depth is None or len(scope) + 1 < depth):
+                for part in node.rule.parts(node.args, node.in_shapes, node.shape, self.graph.batch):
+                    rows.append(Row((*scope, node.short_name, part.name), len(scope) + 1, False, part.op, part.shape,
+                                    part.cost, is_part=True))
         return rows
 
 

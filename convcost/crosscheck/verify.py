@@ -23,6 +23,7 @@ from ..costmodel.analysis import Analysis, analyze
 from ..costmodel.memory import DEFAULT_MAX_BYTES, forward_bytes, human_bytes
 from ..errors import UsageError
 from ..graph.build import Graph
+from ..ops.counting import counters_run_on
 from ..ops.shapes import fmt_shape
 from ..units import human
 from .counters import FLOP_COUNTER, FVCORE, RUN, Convention, Explanation, Prediction, Status, explain
@@ -176,7 +177,10 @@ def verify_graph(graph: Graph, device: str = "cpu", max_bytes: int = DEFAULT_MAX
     real = need <= max_bytes
     # FlopCounterMode and shapes need no real arithmetic: on CPU they run on the meta device (fast,
     # no memory); on CUDA on the GPU. fvcore traces a real forward, which also gives the real shapes.
-    counter_device = device if (device == "cuda" and real) else "meta"
+    # A fused kernel (nn.MultiheadAttention's fast path) is taken only on a real device: where the graph
+    # has one, FlopCounterMode runs there, as users run it, so that it misses what they see it miss.
+    fused = any(n.rule.counting.device_dependent for n in graph.nodes)
+    counter_device = device if ((device == "cuda" or fused) and real) else "meta"
     try:
         return _verify(graph, analysis, device, counter_device, need, real, max_bytes)
     except TORCH_ERRORS as e:
@@ -199,6 +203,12 @@ def _torch_failure(e: BaseException, graph: Graph, device: str, need: int, real:
 
 def _verify(graph: Graph, analysis: Analysis, device: str, counter_device: str, need: int, real: bool,
             max_bytes: int) -> Report:
+    with counters_run_on("meta" if counter_device == "meta" else "real"):
+        return _verify_run(graph, analysis, device, counter_device, need, real, max_bytes)
+
+
+def _verify_run(graph: Graph, analysis: Analysis, device: str, counter_device: str, need: int, real: bool,
+                max_bytes: int) -> Report:
     skipped: dict[str, str] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. torch's note on 'same' padding with even kernels

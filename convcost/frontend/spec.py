@@ -67,6 +67,7 @@ class InputSpec:
     shape: tuple[YNode, ...]
     batch: YNode | None
     loc: Loc
+    tokens: bool = False  # {tokens: [N, D]}: a sequence of N tokens of width D, not a [C, L] map
 
 
 @dataclass(frozen=True)
@@ -356,10 +357,17 @@ class _Parser:
     def input(self, node: YNode) -> InputSpec:
         batch: YNode | None = None
         if isinstance(node, YMap):
-            check_keys(node, ("shape", "batch"), "'input'")
+            check_keys(node, ("shape", "tokens", "batch"), "'input'")
+            if node.get("shape") is not None and node.get("tokens") is not None:
+                raise SpecError("'input' has both 'shape' (a map) and 'tokens' (a sequence); give one", node.keys["tokens"])
+            batch = node.get("batch")
+            if node.get("tokens") is not None:
+                seq = expect_list(node.items["tokens"], "'tokens' ([N, D]: N tokens of width D)")
+                if len(seq.items) != 2:
+                    raise SpecError(f"'tokens' must be [N, D] (N tokens of width D), got {len(seq.items)} numbers", seq.loc)
+                return InputSpec(seq.items, batch, node.loc, tokens=True)
             if node.get("shape") is None:
                 raise SpecError("'input' needs a 'shape', e.g. shape: [3, 224, 224]", node.loc)
-            batch = node.get("batch")
             shape_node = node.items["shape"]
         else:
             shape_node = node

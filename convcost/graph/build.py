@@ -11,7 +11,8 @@ from typing import Any
 
 from ..errors import Loc, SpecError, UsageError
 from ..frontend.source import shorten
-from ..frontend.spec import ModelSpec, SpecFile
+from ..frontend.spec import InputSpec, ModelSpec, SpecFile
+from ..ops.shapes import Shape, Tokens
 from ..util.gcpause import paused_gc
 from .expand import Expander, first_iteration
 from .limits import (
@@ -46,8 +47,7 @@ def _build(spec: SpecFile, model: ModelSpec, batch: int | None) -> Graph:
     values = Values(budget)
     env = values.env_with(values.env_with({}, spec.vars), model.vars)
     inputs = tuple(
-        Input(named.name, tuple(values.int_value(d, env, "input size") for d in named.spec.shape), input_index(k))
-        for k, named in enumerate(model.inputs)
+        Input(named.name, _input_shape(named.spec, values, env), input_index(k)) for k, named in enumerate(model.inputs)
     )
     if batch is not None:
         if batch > MAX_BATCH:
@@ -76,6 +76,11 @@ def _build(spec: SpecFile, model: ModelSpec, batch: int | None) -> Graph:
     scopes = tuple(s for s in names.scopes if s.path in used)  # drop scopes left empty by 'when'
     spec.work[model.name] = budget.steps
     return Graph(model.name, spec.path, batch, inputs, tuple(nodes), scopes, outputs, model.description)
+
+
+def _input_shape(spec: InputSpec, values: Values, env: dict[str, Any]) -> Shape:
+    dims = tuple(values.int_value(d, env, "input size") for d in spec.shape)
+    return Tokens(*dims) if spec.tokens else dims
 
 
 def _batch(model: ModelSpec, values: Values, env: dict[str, Any]) -> int:

@@ -21,6 +21,7 @@ from ..ops.macros import MACROS
 from ..ops.registry import ArgError, NoArgs, OpRule, Shape, ShapeError
 from ..ops.registry import rule as op_rule
 from ..ops.resample import ChunkArgs, pos_int_list
+from ..ops.shapes import is_tokens
 from .limits import ITERATION_STEPS, MAX_LAYERS, MAX_NESTING, MAX_RECURSION, MAX_REPEAT, NAME_CHARS_PER_STEP, LimitError
 from .naming import Frame, Names
 from .nodes import Input, Node, producer
@@ -130,7 +131,7 @@ class Expander:
     def item_env(self, env: Mapping[str, Any], inp: int) -> dict[str, Any]:
         shape = self.shape_of(inp)
         out = dict(env)
-        out["in_channels"] = shape[0] if shape else 1
+        out["in_channels"] = shape[-1] if is_tokens(shape) else (shape[0] if shape else 1)  # tokens: their width D
         if len(shape) == 3:
             out["in_height"], out["in_width"] = shape[1], shape[2]
         return out

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
+from .conv import refuse_tokens
 from .counting import FVCORE_IGNORED, PTFLOPS_BIAS_WHY, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
 from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, pos_float, pos_int, probability
-from .shapes import fmt_shape, numel
+from .shapes import Tokens, fmt_shape, is_tokens, numel
 
 if TYPE_CHECKING:
     from torch import nn
@@ -29,14 +30,15 @@ class LinearArgs:
 
 
 def _linear_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    # linear_flops_counter_hook: (in·out + out) per sample and position
+    # linear_flops_counter_hook: (in·out + out) per sample and position (or token)
     return Prediction.of(linear=cost.macs, bias=cost.bias_ops)
 
 
 @op("linear", category="linear", args=LinearArgs, aliases=("fc",))
 class Linear:
-    """Fully connected layer (torch.nn.Linear) on a flat feature vector, or with `over: channels` at every position.
-    A flat input needs `flatten` first. `over: channels` mixes the C channels of a C×H×W map (any spatial rank)
+    """Fully connected layer (torch.nn.Linear) on a flat feature vector, per token over the width D, or with
+    `over: channels` at every position. A flat input needs `flatten` first. On N tokens of width D it is
+    N·D·out MACs. `over: channels` mixes the C channels of a C×H×W map (any spatial rank)
     at each position, built as ConvNeXt's pointwise linears are: permute to channels-last, nn.Linear, permute
     back; N·positions·C_in·C_out MACs."""
 
@@ -54,6 +56,10 @@ class Linear:
 
     @staticmethod
     def shape(a: LinearArgs, inputs: tuple[Shape, ...]) -> Shape:
+        if is_tokens(inputs[0]):
+            if a.over == "channels":
+                raise ShapeError("on tokens linear acts per token over their width D already; leave 'over' out", "over")
+            return Tokens(inputs[0][0], a.out)  # per token, over the width D
         if a.over == "channels":
             if len(inputs[0]) < 2:
                 raise ShapeError(
@@ -67,8 +73,11 @@ class Linear:
 
     @staticmethod
     def cost(a: LinearArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
-        f_in = inputs[0][0]
-        rows = batch * numel(out[1:])  # the samples, times the positions when over channels
+        if is_tokens(inputs[0]):
+            f_in, rows = inputs[0][1], batch * inputs[0][0]  # over D, for each of the N tokens
+        else:
+            f_in = inputs[0][0]
+            rows = batch * numel(out[1:])  # the samples, times the positions when over channels
         return Cost(
             params=f_in * a.out + (a.out if a.bias else 0),
             macs=rows * f_in * a.out,
@@ -81,7 +90,8 @@ class Linear:
         from torch import nn
 
         a: LinearArgs = node.args
-        linear = nn.Linear(node.in_shapes[0][0], a.out, bias=a.bias)
+        f_in = node.in_shapes[0][1] if is_tokens(node.in_shapes[0]) else node.in_shapes[0][0]  # tokens: over D
+        linear = nn.Linear(f_in, a.out, bias=a.bias)
         if a.over == "channels":
             from ..crosscheck.torch_layers import ChannelsLast
 
@@ -125,6 +135,7 @@ class BatchNorm:
 
     @staticmethod
     def shape(a: BatchNormArgs, inputs: tuple[Shape, ...]) -> Shape:
+        refuse_tokens("batchnorm", inputs[0])
         if len(inputs[0]) not in (1, 3):
             raise ShapeError("batchnorm needs a C×H×W or flat input")
         return inputs[0]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from ..costmodel.cost import Cost
 from .counting import PTFLOPS_BIAS_WHY, Counted, Counting, Prediction
 from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, op, padding, pair, pos_int
-from .shapes import fmt_shape
+from .shapes import fmt_shape, is_tokens
 
 if TYPE_CHECKING:
     from torch import nn
@@ -65,9 +65,18 @@ def needs_asymmetric_same(a: ConvArgs) -> bool:
 
 
 def spatial_check(kind: str, shape: Shape) -> tuple[int, int, int]:
+    refuse_tokens(kind, shape)
     if len(shape) != 3:
         raise ShapeError(f"{kind} needs a C×H×W input, got {fmt_shape(shape) or 'a scalar'}")
     return shape[0], shape[1], shape[2]
+
+
+def refuse_tokens(kind: str, shape: Shape) -> None:
+    """A map-only op given tokens: say how to turn them back into a map."""
+    if is_tokens(shape):
+        raise ShapeError(
+            f"{kind} needs a C×H×W map, got tokens {fmt_shape(shape)}; turn them into a map with 'to_map' first"
+        )
 
 
 def torch_padding(a: ConvArgs) -> str | tuple[int, int]:

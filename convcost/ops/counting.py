@@ -10,7 +10,9 @@ machinery that runs these predictions; the sources it models are listed there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, NamedTuple
 
 from .shapes import numel
@@ -64,6 +66,28 @@ def in_elements(node: NodeLike, batch: int) -> int:
     return batch * numel(node.in_shapes[0])
 
 
+# ---- where the counters run ------------------------------------------------------------------
+# What a counter sees of a fused op (nn.MultiheadAttention's fast path) depends on where the model
+# runs: on a real device in eval under no_grad torch takes the fused kernel, which FlopCounterMode
+# and fvcore do not count; on the meta device (verify's shape-only run) torch takes the unfused
+# path. Predictions read this; it is "real" (what users run) unless verify ran a counter on meta.
+RUN_ON: ContextVar[str] = ContextVar("convcost_counters_run_on", default="real")
+
+
+@contextmanager
+def counters_run_on(where: str) -> Iterator[None]:
+    """Predict what the counters report when the model runs on ``where`` ('real' or 'meta')."""
+    token = RUN_ON.set(where)
+    try:
+        yield
+    finally:
+        RUN_ON.reset(token)
+
+
+def on_meta() -> bool:
+    return RUN_ON.get() == "meta"
+
+
 # ---- shared defaults: what each counter does with an op it has no rule for ------------------------
 def _fvcore_unsupported(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     c = node.rule.counting
@@ -113,3 +137,6 @@ class Counting(NamedTuple):
     flop_counter: Counted = FLOP_COUNTER_UNSEEN
     ptflops: Counted = PTFLOPS_NO_HOOK
     thop: Counted = THOP_NO_RULE
+    # what counters see depends on where the module runs (a fused kernel off the meta device): verify
+    # then runs FlopCounterMode on the real device, as users do, instead of on meta
+    device_dependent: bool = False

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..costmodel.cost import Cost
 from .counting import FVCORE_IGNORED, Counting
 from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, op
-from .shapes import fmt_shape, numel
+from .shapes import Tokens, fmt_shape, is_tokens, numel
 
 if TYPE_CHECKING:
     from torch import nn
@@ -44,6 +44,13 @@ class Concat:
     @staticmethod
     def shape(a: NoArgs, inputs: tuple[Shape, ...]) -> Shape:
         first = inputs[0]
+        _one_layout("concat", inputs)
+        if is_tokens(first):  # torch.cat(dim=1) of [B, N, D] sequences: more tokens of one width
+            for i, s in enumerate(inputs[1:], start=2):
+                if s[1] != first[1]:
+                    raise ShapeError(f"cannot concat branch 1 ({fmt_shape(first)}) with branch {i} ({fmt_shape(s)}): "
+                                     "tokens must have the same width")
+            return Tokens(sum(s[0] for s in inputs), first[1])
         for i, s in enumerate(inputs[1:], start=2):
             if len(s) != len(first) or s[1:] != first[1:]:
                 raise ShapeError(
@@ -59,7 +66,7 @@ class Concat:
 
 @op("add", category="join")
 class Add:
-    """Elementwise sum of branches of equal shape (the residual add)."""
+    """Elementwise sum of branches of equal shape (the residual add); maps or tokens."""
 
     saves = Saves.NOTHING
     counting = Counting("aten::add", "tensor +")
@@ -71,6 +78,7 @@ class Add:
     @staticmethod
     def shape(a: NoArgs, inputs: tuple[Shape, ...]) -> Shape:
         first = inputs[0]
+        _one_layout("add", inputs)
         for i, s in enumerate(inputs[1:], start=2):
             if s != first:
                 raise ShapeError(
@@ -83,6 +91,15 @@ class Add:
     def cost(a: NoArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
         n = batch * numel(out)
         return Cost(elementwise_ops=(len(inputs) - 1) * n, activations=n)
+
+
+def _one_layout(kind: str, inputs: tuple[Shape, ...]) -> None:
+    """Tokens join tokens and maps join maps: a 197×768 token sequence is not a 197×768 map."""
+    first = inputs[0]
+    for i, s in enumerate(inputs[1:], start=2):
+        if is_tokens(s) != is_tokens(first):
+            raise ShapeError(f"cannot {kind} branch 1 ({fmt_shape(first)}) and branch {i} ({fmt_shape(s)}): "
+                             "one is tokens, the other a map; convert with 'to_tokens' or 'to_map'")
 
 
 def broadcast(a: Shape, b: Shape) -> Shape | None:
@@ -109,6 +126,7 @@ class Multiply:
 
     @staticmethod
     def shape(a: NoArgs, inputs: tuple[Shape, ...]) -> Shape:
+        _one_layout("multiply", inputs)
         out: Shape | None = inputs[0]
         for i, s in enumerate(inputs[1:], start=2):
             assert out is not None
@@ -117,7 +135,7 @@ class Multiply:
                 raise ShapeError(f"cannot multiply {fmt_shape(out)} by branch {i} ({fmt_shape(s)}): shapes do not broadcast")
             out = joined
         assert out is not None
-        return out
+        return Tokens(*out) if is_tokens(inputs[0]) else out
 
     @staticmethod
     def cost(a: NoArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:

@@ -12,13 +12,15 @@ scale and shift, 2 per element. Layer scale is one multiply per element.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
+from .conv import refuse_tokens
 from .counting import THOP_NO_RULE, Counted, Counting, PredictFn, Prediction, in_elements
 from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, number, op, pos_float, pos_int, probability
-from .shapes import fmt_shape, numel
+from .shapes import fmt_shape, is_tokens, numel
 
 if TYPE_CHECKING:
     from torch import nn
@@ -74,7 +76,7 @@ class LayerNormArgs:
 
 def _ln_is_2d(node: NodeLike) -> bool:
     """Built as torchvision's LayerNorm2d (a subclass module hooks do not know)."""
-    return len(node.shape) > 1 and not node.args.channels_last
+    return len(node.shape) > 1 and not node.args.channels_last and not is_tokens(node.shape)
 
 
 def _ln_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
@@ -92,10 +94,10 @@ def _ln_thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 
 @op("layernorm", category="norm", args=LayerNormArgs)
 class LayerNorm:
-    """Layer normalisation over channels at every position (torchvision's LayerNorm2d; nn.LayerNorm on flat input).
-    Statistics computed at inference: 5 ops per element (3 without affine). On C×H×W (any spatial rank) it
-    is torchvision's LayerNorm2d (permute, F.layer_norm, permute back), or with `channels_last: true`
-    nn.LayerNorm between permutes as in ConvNeXt's block."""
+    """Layer normalisation over channels at every position (torchvision's LayerNorm2d; nn.LayerNorm on flat input),
+    or of each token over its width D. Statistics computed at inference: 5 ops per element (3 without affine). On
+    C×H×W (any spatial rank) it is torchvision's LayerNorm2d (permute, F.layer_norm, permute back), or with
+    `channels_last: true` nn.LayerNorm between permutes as in ConvNeXt's block; on tokens nn.LayerNorm(D)."""
 
     saves = Saves.INPUTS
     counting = Counting(
@@ -110,6 +112,9 @@ class LayerNorm:
 
     @staticmethod
     def shape(a: LayerNormArgs, inputs: tuple[Shape, ...]) -> Shape:
+        if a.channels_last and is_tokens(inputs[0]):
+            raise ShapeError("tokens are channels-last already (normalised over D); leave 'channels_last' out",
+                             "channels_last")
         if a.channels_last and len(inputs[0]) == 1:
             raise ShapeError("channels_last needs C followed by spatial dims; a flat input is already channels-last",
                              "channels_last")
@@ -117,11 +122,15 @@ class LayerNorm:
 
     @staticmethod
     def cost(a: LayerNormArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
-        return _stat_norm_cost(a.affine, out, batch)
+        cost = _stat_norm_cost(a.affine, out, batch)
+        if is_tokens(out):  # normalised over D: 2·D params, not 2·N
+            return dataclasses.replace(cost, params=2 * out[1] if a.affine else 0)
+        return cost
 
     @staticmethod
     def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
-        return 2 * batch * numel(node.shape[1:]) * STAT_BYTES  # mean and inverse std per position
+        positions = node.shape[0] if is_tokens(node.shape) else numel(node.shape[1:])  # tokens: one per token
+        return 2 * batch * positions * STAT_BYTES  # mean and inverse std per position
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
@@ -130,6 +139,8 @@ class LayerNorm:
         from ..crosscheck.torch_layers import ChannelsLast, LayerNorm2d
 
         a: LayerNormArgs = node.args
+        if is_tokens(node.shape):
+            return nn.LayerNorm(node.shape[1], eps=a.eps, elementwise_affine=a.affine)
         c = node.shape[0]
         if len(node.shape) == 1:
             return nn.LayerNorm(c, eps=a.eps, elementwise_affine=a.affine)
@@ -166,6 +177,7 @@ class GroupNorm:
 
     @staticmethod
     def shape(a: GroupNormArgs, inputs: tuple[Shape, ...]) -> Shape:
+        refuse_tokens("groupnorm", inputs[0])
         c = inputs[0][0]
         if c % a.groups:
             raise ShapeError(f"groups={a.groups} must divide channels={c}", "groups")
@@ -226,6 +238,7 @@ class InstanceNorm:
 
     @staticmethod
     def shape(a: InstanceNormArgs, inputs: tuple[Shape, ...]) -> Shape:
+        refuse_tokens("instancenorm", inputs[0])
         if not 2 <= len(inputs[0]) <= 4:  # nn.InstanceNorm1d/2d/3d
             raise ShapeError(f"instancenorm needs C followed by 1 to 3 spatial dims, got {fmt_shape(inputs[0])}")
         return inputs[0]
@@ -272,6 +285,7 @@ class LayerScale:
 
     @staticmethod
     def shape(a: LayerScaleArgs, inputs: tuple[Shape, ...]) -> Shape:
+        refuse_tokens("layer_scale", inputs[0])  # its (C, 1, 1) scale is per channel of a map
         return inputs[0]
 
     @staticmethod

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ..costmodel.cost import Cost
 from ..frontend.source import shorten
@@ -49,6 +49,20 @@ class ShapeFn(Protocol):
 
 class CostFn(Protocol):
     def __call__(self, args: Any, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost: ...
+
+
+class Part(NamedTuple):
+    """One named piece of a layer's cost, shown as its own row under the layer (attention's Q/K/V
+    projection, QKᵀ, softmax, A·V, output projection). A layer's parts add up to its cost."""
+
+    name: str
+    op: str  # what the piece is, in the table's op column ('linear', 'matmul', 'softmax')
+    shape: Shape  # what it produces (per sample)
+    cost: Cost
+
+
+class PartsFn(Protocol):
+    def __call__(self, args: Any, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]: ...
 
 
 class NodeLike(Protocol):
@@ -122,6 +136,7 @@ class OpRule:
     unread_buffers: int | UnreadFn = 0  # buffers inference never reads (batch norm's num_batches_tracked)
     notes: str = ""  # more for docs/spec.md's op table, after the summary
     aliases: tuple[str, ...] = ()
+    parts: PartsFn | None = None  # the layer's cost in named pieces, each a row of the table (attention)
 
     def arg_fields(self) -> dict[str, dataclasses.Field[Any]]:
         return arg_fields(self.args)
@@ -169,8 +184,8 @@ def op(
     aliases: tuple[str, ...] = (),
 ) -> Callable[[type], type]:
     """Class decorator: the class is the op's definition. It holds the static methods ``shape``, ``cost``
-    and ``build`` and the attributes ``saves`` and ``counting`` (required), optionally ``saved_extra``
-    and ``unread_buffers``; its docstring's first line is the summary, the rest notes for the docs."""
+    and ``build`` and the attributes ``saves`` and ``counting`` (required), optionally ``saved_extra``,
+    ``unread_buffers`` and ``parts``; its docstring's first line is the summary, the rest notes for the docs."""
 
     def deco(cls: type) -> type:
         doc = (cls.__doc__ or "").strip()
@@ -190,6 +205,7 @@ def op(
                 unread_buffers=getattr(cls, "unread_buffers", 0),
                 notes=" ".join(notes.split()),
                 aliases=aliases,
+                parts=getattr(cls, "parts", None),
             )
         )
         return cls

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..costmodel.cost import Cost
+from .conv import refuse_tokens
 from .counting import THOP_NO_RULE, Counted, Counting, Prediction, in_elements, out_elements
 from .registry import (
     MAX_DIM,
@@ -109,6 +110,7 @@ def upsample_size(size: int, scale: int | float) -> int:
 
 def _upsample_shape(a: UpsampleArgs, inputs: tuple[Shape, ...]) -> Shape:
     shape = inputs[0]
+    refuse_tokens("upsample", shape)
     dims = len(shape) - 1
     if dims not in RANK_SHAPE:
         raise ShapeError(f"upsample needs a C×L, C×H×W or C×D×H×W input, got {fmt_shape(shape) or 'a scalar'}")
@@ -243,6 +245,7 @@ class ChunkArgs:
 
 def _chunk_shape(a: ChunkArgs, inputs: tuple[Shape, ...]) -> Shape:
     shape = inputs[0]
+    refuse_tokens("chunk", shape)
     c = shape[0]
     if a.sizes is not None:
         sizes = a.sizes

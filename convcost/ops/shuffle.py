@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
-from .conv import spatial_check
+from .conv import refuse_tokens, spatial_check
 from .counting import THOP_ZERO, Counted, Counting, Prediction
 from .registry import MAX_DIM, NodeLike, Saves, Shape, ShapeError, arg, op, pos_int
 from .shapes import fmt_shape, numel
@@ -63,6 +63,7 @@ class ChannelShuffle:
 
     @staticmethod
     def shape(a: ShuffleArgs, inputs: tuple[Shape, ...]) -> Shape:
+        refuse_tokens("channel_shuffle", inputs[0])
         c = inputs[0][0]
         if c % a.groups:
             raise ShapeError(f"groups={a.groups} must divide the {c} input channels", "groups")

@@ -61,7 +61,7 @@ def layer_table(a: Analysis, depth: int | None, style: Style) -> list[str]:
     rows = []
     for r in a.rows(depth):
         label = "  " * r.depth + r.path[-1] + (" ▸" if r.collapsed else "")
-        code = "1" if r.collapsed else ("2" if r.is_scope else "")
+        code = "1" if r.collapsed else ("2" if r.is_scope or r.is_part else "")
         cells = (label, r.op, fmt_shape(r.shape), human(r.cost.params), human(r.cost.macs), _pct(r.cost.macs, total))
         rows.append((cells, code))
     title = f"{g.model}: {in_out(g)}"

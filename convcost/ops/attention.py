@@ -1,0 +1,177 @@
+"""Multi-head self-attention over tokens: its cost in five parts, each a row of the table.
+
+For N tokens of width D, ``heads`` heads of width ``head_dim`` (inner width I = heads·head_dim, D by
+default), per sample:
+
+- Q/K/V projection: N·D·3I MACs (+ 3I bias per token),
+- QKᵀ: heads·N·N·head_dim = N²·I MACs (+ N·I to scale q by 1/√head_dim, non-MAC),
+- softmax over each row of the heads·N·N scores: 3 non-MAC ops per score (docs/conventions.md),
+- A·V: N²·I MACs,
+- output projection: N·I·D MACs (+ D bias per token).
+
+torch: nn.MultiheadAttention(batch_first=True) where it can be one (head_dim = D/heads, one bias
+flag), as torchvision's ViT builds it; otherwise an explicit q·kᵀ/softmax/·v module like timm's.
+What the counters see of nn.MultiheadAttention depends on how it runs (ops/counting.py, RUN_ON):
+in eval under no_grad on a real device torch takes its fused fast path when the heads are even,
+and fvcore and FlopCounterMode see none of it; off the fast path both see the projections but not
+the attention matmuls of CPU scaled-dot-product attention; on the meta device FlopCounterMode sees all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..costmodel.cost import Cost
+from .activations import SOFTMAX_OPS  # per score: an exp, its share of the sum, a divide
+from .counting import Counted, Counting, Prediction, on_meta
+from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, op, optional, pos_int
+from .shapes import Tokens
+from .tokens import token_check
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class AttentionArgs:
+    """Arguments of `attention`."""
+
+    heads: int = field(metadata=arg(pos_int, "attention heads"))
+    head_dim: int | None = field(default=None, metadata=arg(optional(pos_int), "width of a head (default D / heads)"))
+    qkv_bias: bool = field(default=True, metadata=arg(boolean, "bias of the Q/K/V projection"))
+    bias: bool = field(default=True, metadata=arg(boolean, "bias of the output projection"))
+
+
+def head_dim(a: AttentionArgs, d: int) -> int:
+    return a.head_dim if a.head_dim is not None else d // a.heads
+
+
+def fused(node: NodeLike) -> bool:
+    """Built as torch's nn.MultiheadAttention (else an explicit module)."""
+    a: AttentionArgs = node.args
+    d = node.in_shapes[0][1]
+    return head_dim(a, d) * a.heads == d and a.qkv_bias == a.bias
+
+
+def fast_path(node: NodeLike) -> bool:
+    """nn.MultiheadAttention takes its fused kernel (eval, no_grad, a real device, an even number of heads)."""
+    return fused(node) and not on_meta() and node.args.heads % 2 == 0
+
+
+def attention_parts(a: AttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:
+    n, d = inputs[0]
+    hd = head_dim(a, d)
+    inner = a.heads * hd
+    scores = batch * a.heads * n * n
+    return (
+        Part("qkv", "linear", Tokens(n, 3 * inner),
+             Cost(params=d * 3 * inner + (3 * inner if a.qkv_bias else 0), macs=batch * n * d * 3 * inner,
+                  bias_ops=batch * n * 3 * inner if a.qkv_bias else 0)),
+        Part("q·kᵀ", "matmul", (a.heads, n, n), Cost(macs=scores * hd, elementwise_ops=batch * n * inner)),  # + q scaled by 1/√hd
+        Part("softmax", "softmax", (a.heads, n, n), Cost(act_ops=SOFTMAX_OPS * scores)),
+        Part("a·v", "matmul", Tokens(n, inner), Cost(macs=scores * hd)),
+        Part("out_proj", "linear", Tokens(n, d), Cost(params=inner * d + (d if a.bias else 0), macs=batch * n * inner * d,
+                                        bias_ops=batch * n * d if a.bias else 0, activations=batch * n * d)),
+    )
+
+
+def _projection_macs(node: NodeLike, batch: int) -> int:
+    n, d = node.in_shapes[0]
+    inner = node.args.heads * head_dim(node.args, d)
+    return batch * n * d * 4 * inner
+
+
+def _matmul_macs(node: NodeLike, batch: int) -> int:
+    n, d = node.in_shapes[0]
+    return 2 * batch * n * n * node.args.heads * head_dim(node.args, d)
+
+
+FAST_PATH = ("torch's fused fast path (aten::_native_multi_head_attention, taken in eval under no_grad "
+             "with an even number of heads)")
+
+
+def _fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if not fused(node):
+        return Prediction.of(attention=cost.macs)
+    if fast_path(node):
+        return Prediction.unseen(f"fvcore has no handle for {FAST_PATH}: it sees none of this attention")
+    return Prediction.of("aten::linear for the projections; aten::scaled_dot_product_attention unsupported",
+                         attention=_projection_macs(node, batch))
+
+
+def _flop_counter(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if not fused(node) or on_meta():
+        return Prediction.of("aten.addmm/bmm: 2 FLOPs per MAC", attention=2 * cost.macs)
+    if fast_path(node):
+        return Prediction.unseen(f"FlopCounterMode has no formula for {FAST_PATH}: it sees none of this attention")
+    return Prediction.of("aten.addmm for the projections; CPU scaled-dot-product attention has no formula",
+                         attention=2 * _projection_macs(node, batch))
+
+
+def _ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if not fused(node):  # the two nn.Linear hooks (MACs + bias) and the patched tensor matmuls
+        return Prediction.of(attention=cost.macs, bias=cost.bias_ops)
+    # multihead_attention_counter_hook: q scaling N·D, projections, in-projection bias 3·N·D, per head
+    # QKᵀ + softmax N² + AV, the output projection with its bias always counted N·D·(D + 1)
+    n, d = node.in_shapes[0]
+    h = node.args.heads
+    hook = n * d + 3 * n * d * d + (3 * n * d if node.args.qkv_bias else 0) + h * (2 * n * n * (d // h) + n * n) + n * d * (d + 1)
+    return Prediction.of(attention=batch * hook)
+
+
+def _thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if not fused(node):  # its two nn.Linear: count_linear, in_features per output element
+        n, d = node.in_shapes[0]
+        inner = node.args.heads * head_dim(node.args, d)
+        return Prediction.of(attention=batch * (n * 3 * inner * d + n * d * inner))
+    return Prediction.unseen("thop has no counting method for nn.MultiheadAttention")
+
+
+@op("attention", category="linear", args=AttentionArgs)
+class Attention:
+    """Multi-head self-attention over tokens (torch.nn.MultiheadAttention, batch_first).
+    Five rows: Q/K/V projection N·D·3D, QKᵀ N²·D, softmax (3 non-MAC ops per score), A·V N²·D, output
+    projection N·D² MACs (D = heads·head_dim)."""
+
+    saves = Saves.INPUTS
+    counting = Counting(
+        "aten::_native_multi_head_attention", "nn.MultiheadAttention", "attention",
+        fvcore=Counted(_fvcore, "fvcore: no handle for nn.MultiheadAttention's fused fast path (none of it counted); "
+                                "off it, aten::scaled_dot_product_attention is unsupported (QKᵀ and A·V not counted)"),
+        flop_counter=Counted(_flop_counter, "FlopCounterMode: 2 FLOPs per MAC, but nothing of nn.MultiheadAttention's "
+                                            "fused fast path under no_grad, and no CPU attention matmuls off it"),
+        ptflops=Counted(_ptflops, "ptflops' nn.MultiheadAttention hook adds q scaling, softmax and both biases"),
+        thop=Counted(_thop, "thop has no counting method for nn.MultiheadAttention"),
+        device_dependent=True,
+    )
+
+    @staticmethod
+    def shape(a: AttentionArgs, inputs: tuple[Shape, ...]) -> Shape:
+        t = token_check("attention", inputs[0])
+        if a.head_dim is None and t.d % a.heads:
+            raise ShapeError(f"heads={a.heads} must divide the token width {t.d} (or give head_dim)", "heads")
+        return Tokens(t.n, t.d)
+
+    @staticmethod
+    def cost(a: AttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        return sum((p.cost for p in attention_parts(a, inputs, out, batch)), Cost())
+
+    parts = staticmethod(attention_parts)
+
+    @staticmethod
+    def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
+        # for the backward: q, k, v and the attention probabilities, and the heads' output before out_proj
+        n, d = node.in_shapes[0]
+        inner = node.args.heads * head_dim(node.args, d)
+        return batch * (3 * n * inner + node.args.heads * n * n + n * inner) * elem
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from ..crosscheck.token_layers import ExplicitAttention, SelfAttention
+
+        a: AttentionArgs = node.args
+        d = node.in_shapes[0][1]
+        if fused(node):
+            return SelfAttention(d, a.heads, a.bias)
+        return ExplicitAttention(d, a.heads, head_dim(a, d), a.qkv_bias, a.bias)

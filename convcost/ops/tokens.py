@@ -1,0 +1,245 @@
+"""Token sequences (ViT, Swin, hybrids): into tokens and back, class token, position embedding, pooling.
+
+A token sequence is :class:`~.shapes.Tokens` (N, D): N tokens of width D, laid out [B, N, D] in
+torch. ``linear``, activations, ``dropout`` and ``add`` work per token as they are; ``layernorm``
+normalises each token over D (its definition is in norm.py). Moving between a map and tokens is a view (no arithmetic).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..costmodel.cost import Cost
+from .conv import spatial_check
+from .counting import (
+    FVCORE_IGNORED,
+    PTFLOPS_BIAS_WHY,
+    Counted,
+    Counting,
+    Prediction,
+)
+from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, optional, pair, pos_int
+from .shapes import Tokens, fmt_shape, is_tokens, numel
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+def token_check(kind: str, shape: Shape) -> Tokens:
+    """The input of a per-token op: tokens, or a message saying how to get them."""
+    if not is_tokens(shape):
+        raise ShapeError(f"{kind} needs tokens (N×D), got a map {fmt_shape(shape) or 'scalar'}; "
+                         "make tokens with 'patch_embed' or 'to_tokens' first")
+    assert isinstance(shape, Tokens)
+    return shape
+
+
+# ---- map → tokens ------------------------------------------------------------------------------
+@op("to_tokens", category="reshape")
+class ToTokens:
+    """C×H×W map to H·W tokens of width C (x.flatten(2).transpose(1, 2)); a view, no arithmetic."""
+
+    saves = Saves.NOTHING
+    counting = Counting("aten::flatten", "tensor.flatten(2).transpose(1, 2)", "to_tokens", fvcore=FVCORE_IGNORED)
+
+    @staticmethod
+    def shape(a: object, inputs: tuple[Shape, ...]) -> Shape:
+        c, h, w = spatial_check("to_tokens", inputs[0])
+        return Tokens(h * w, c)
+
+    @staticmethod
+    def cost(a: object, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        return Cost(activations=batch * numel(out))
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from ..crosscheck.torch_build import Call
+
+        return Call(lambda x: x.flatten(2).transpose(1, 2), "flatten(2).transpose(1, 2)")
+
+
+@dataclass(frozen=True)
+class PatchEmbedArgs:
+    """Arguments of `patch_embed`."""
+
+    out: int = field(metadata=arg(pos_int, "token width D (the conv's output channels)"))
+    patch: tuple[int, int] = field(metadata=arg(pair(pos_int), "patch size p (kernel and stride of the conv)"))
+    bias: bool = field(default=True, metadata=arg(boolean, "learnable bias"))
+
+
+@op("patch_embed", category="conv", args=PatchEmbedArgs)
+class PatchEmbed:
+    """Patch embedding: a p×p conv with stride p, then its map flattened to (H/p)·(W/p) tokens (ViT's conv_proj).
+    MACs are the conv's: N·D·C·p²; torchvision's ViT and Swin build it so."""
+
+    saves = Saves.INPUTS
+    counting = Counting(
+        "aten::_convolution", "nn.Conv2d", "conv",
+        fvcore=Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs)),
+        flop_counter=Counted(
+            lambda node, cost, batch: Prediction.of("aten.convolution: 2 FLOPs per MAC", conv=2 * cost.macs),
+            "FlopCounterMode reports 2 FLOPs per MAC",
+        ),
+        ptflops=Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs, bias=cost.bias_ops), PTFLOPS_BIAS_WHY, "bias"),
+        thop=Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs)),
+    )
+
+    @staticmethod
+    def shape(a: PatchEmbedArgs, inputs: tuple[Shape, ...]) -> Shape:
+        _, h, w = spatial_check("patch_embed", inputs[0])
+        if a.patch[0] > h or a.patch[1] > w:
+            raise ShapeError(f"patch {a.patch[0]}×{a.patch[1]} is larger than the input {h}×{w}", "patch")
+        return Tokens((h // a.patch[0]) * (w // a.patch[1]), a.out)
+
+    @staticmethod
+    def cost(a: PatchEmbedArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        c = inputs[0][0]
+        weight = a.out * c * a.patch[0] * a.patch[1]
+        positions = batch * out[0]
+        return Cost(
+            params=weight + (a.out if a.bias else 0),
+            macs=positions * weight,
+            bias_ops=positions * a.out if a.bias else 0,
+            activations=batch * numel(out),
+        )
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from torch import nn
+
+        from ..crosscheck.token_layers import PatchEmbed as Module
+
+        a: PatchEmbedArgs = node.args
+        return Module(nn.Conv2d(node.in_shapes[0][0], a.out, a.patch, stride=a.patch, bias=a.bias))
+
+
+# ---- class token, position embedding ----------------------------------------------------------
+@op("class_token", category="reshape")
+class ClassToken:
+    """Prepends a learned class token: N tokens become N + 1 (D params; torch.cat, no arithmetic)."""
+
+    saves = Saves.NOTHING
+    counting = Counting("aten::cat", "torch.cat([class_token, x], 1)", "cat", fvcore=FVCORE_IGNORED)
+
+    @staticmethod
+    def shape(a: object, inputs: tuple[Shape, ...]) -> Shape:
+        t = token_check("class_token", inputs[0])
+        return Tokens(t.n + 1, t.d)
+
+    @staticmethod
+    def cost(a: object, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        return Cost(params=out[1], activations=batch * numel(out))
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from ..crosscheck.token_layers import ClassToken as Module
+
+        return Module(node.shape[1])
+
+
+@op("pos_embed", category="join")
+class PosEmbed:
+    """Adds a learned position embedding, one D-vector per token (N·D params, N·D adds)."""
+
+    saves = Saves.NOTHING
+    counting = Counting("aten::add", "x + pos_embedding", "add")
+
+    @staticmethod
+    def shape(a: object, inputs: tuple[Shape, ...]) -> Shape:
+        return token_check("pos_embed", inputs[0])
+
+    @staticmethod
+    def cost(a: object, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        n = batch * numel(out)
+        return Cost(params=numel(out), elementwise_ops=n, activations=n)
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from ..crosscheck.token_layers import PosEmbed as Module
+
+        return Module(node.shape[0], node.shape[1])
+
+
+# ---- tokens → map, pooling ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ToMapArgs:
+    """Arguments of `to_map`."""
+
+    height: int | None = field(default=None, metadata=arg(optional(pos_int), "map height (default: √N)"))
+    width: int | None = field(default=None, metadata=arg(optional(pos_int), "map width (default: N / height)"))
+
+
+@op("to_map", category="reshape", args=ToMapArgs)
+class ToMap:
+    """N tokens of width D back to a D×H×W map, H·W = N (x.transpose(1, 2).reshape(B, D, H, W)); no arithmetic."""
+
+    saves = Saves.NOTHING
+    counting = Counting("aten::transpose", "tensor.transpose(1, 2).reshape", "to_map", fvcore=FVCORE_IGNORED)
+
+    @staticmethod
+    def shape(a: ToMapArgs, inputs: tuple[Shape, ...]) -> Shape:
+        t = token_check("to_map", inputs[0])
+        if a.height is None and a.width is None:
+            h = w = math.isqrt(t.n)
+            if h * w != t.n:
+                raise ShapeError(f"{t.n} tokens do not make a square map; give 'height' and 'width' with "
+                                 "height·width = N", "height")
+        else:
+            h = a.height if a.height is not None else t.n // a.width  # type: ignore[operator]
+            w = a.width if a.width is not None else t.n // h
+            if h * w != t.n:
+                raise ShapeError(f"{t.n} tokens do not make a {a.height or '?'}×{a.width or '?'} map "
+                                 "(height·width must be N)", "height" if a.height is not None else "width")
+        return (t.d, h, w)
+
+    @staticmethod
+    def cost(a: ToMapArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        return Cost(activations=batch * numel(out))
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from ..crosscheck.token_layers import tokens_to_map
+        from ..crosscheck.torch_build import Call
+
+        _, h, w = node.shape
+        return Call(lambda x: tokens_to_map(x, h, w), f"transpose(1, 2).reshape(-1, D, {h}, {w})")
+
+
+@dataclass(frozen=True)
+class TokenPoolArgs:
+    """Arguments of `token_pool`."""
+
+    mode: str = field(default="class", metadata=arg(choice("class", "mean"), "class: the first token (x[:, 0]); mean"))
+
+
+def _token_pool_fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if node.args.mode == "class":
+        return Prediction.unseen("aten::select is on fvcore's ignore list")
+    return Prediction.unseen("fvcore has no handle for aten::mean (reports it as unsupported)")
+
+
+@op("token_pool", category="pool", args=TokenPoolArgs)
+class TokenPool:
+    """Tokens to one D-vector for a head: the class token (x[:, 0], no arithmetic) or the mean (N·D ops)."""
+
+    saves = Saves.NOTHING
+    counting = Counting("aten::select", "x[:, 0] / x.mean(1)", "token_pool", fvcore=Counted(_token_pool_fvcore))
+
+    @staticmethod
+    def shape(a: TokenPoolArgs, inputs: tuple[Shape, ...]) -> Shape:
+        return (token_check("token_pool", inputs[0]).d,)
+
+    @staticmethod
+    def cost(a: TokenPoolArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        reads = batch * numel(inputs[0]) if a.mode == "mean" else 0
+        return Cost(pool_ops=reads, activations=batch * numel(out))
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from ..crosscheck.torch_build import Call
+
+        if node.args.mode == "class":
+            return Call(lambda x: x[:, 0], "x[:, 0]")
+        return Call(lambda x: x.mean(1), "x.mean(1)")
