@@ -248,9 +248,9 @@ class _Parser:
         else:
             shape_node = node
         seq = expect_list(shape_node, "'input' (C, H, W)")
-        if len(seq.items) not in (1, 3):
+        if not 1 <= len(seq.items) <= 4:
             raise SpecError(
-                f"input shape must be [C, H, W] (or [features]), got {len(seq.items)} numbers; "
+                f"input shape must be [C, L], [C, H, W] or [C, D, H, W] (or [features]), got {len(seq.items)} numbers; "
                 "the batch is set apart with 'batch:'",
                 seq.loc,
             )

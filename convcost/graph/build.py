@@ -275,8 +275,8 @@ class _Builder:
         shape = self.shape_of(inp)
         out = dict(env)
         out["in_channels"] = shape[0] if shape else 1
-        if len(shape) == 3:
-            out["in_height"], out["in_width"] = shape[1], shape[2]
+        if len(shape) >= 3:  # C×H×W and C×D×H×W
+            out["in_height"], out["in_width"] = shape[-2], shape[-1]
         return out
 
     def shape_of(self, index: int) -> Shape:
@@ -463,6 +463,8 @@ class _Builder:
         self.spend(1 + len(path) + len(full) // NAME_CHARS_PER_STEP, item.loc)
         in_shapes = tuple(self.shape_of(i) for i in inputs)
         try:
+            if rule.resolve is not None:  # arguments fitted to the input's rank (ops/spatial.py)
+                args = rule.resolve(args, in_shapes)
             shape = rule.shape(args, in_shapes)
         except ShapeError as e:
             raise SpecError(f"{rule.name} '{full}': {e.message}", self.arg_loc(item, e.arg)) from None
