@@ -30,7 +30,9 @@ class ConvTransposeArgs:
     out: int = field(metadata=arg(pos_int, "output channels"))
     kernel: Dims = field(metadata=arg(per_dim(pos_int), "kernel size, k or one per spatial dim"))
     stride: Dims = field(default=1, metadata=arg(per_dim(pos_int), "stride (the upsampling factor)"))
-    padding: Dims = field(default=0, metadata=arg(per_dim(nonneg_int), "removed from each side of the output: d·(k−1)/2 keeps the size at stride 1"))
+    padding: Dims = field(
+        default=0, metadata=arg(per_dim(nonneg_int), "cut from each side of the output (d·(k−1)/2 keeps the size at stride 1)")
+    )
     output_padding: Dims = field(
         default=0, metadata=arg(per_dim(nonneg_int), "added to one side of the output; smaller than stride or dilation")
     )

@@ -51,6 +51,8 @@ def _window_shape(kind: str, a: PoolArgs, shape: Shape) -> Shape:
     for size, k, s, p, axis in zip(sizes, a.kernel, stride, a.padding, AXES[len(sizes)]):
         if 2 * p > k:
             raise ShapeError(f"padding {p} must be at most half the kernel {k} (as in torch)", "padding")
+        if kind == "avgpool" and len(sizes) == 3 and k > size:  # pool3d_shape_check(check_input_size=true)
+            raise ShapeError(f"kernel {k} is larger than the input {axis}={size} (torch's avg_pool3d refuses it)", "kernel")
         out = conv_out_size(size, k, s, p, 1, a.ceil_mode)
         if out < 1:  # in ceil mode torch accepts a window larger than the input if one output remains
             raise ShapeError(f"kernel {k} is larger than the padded input {axis}={size + 2 * p}", "kernel")
