@@ -201,10 +201,11 @@ def test_random_ranked_stacks_verify_exactly() -> None:
     seen.check(min_accepted=40, min_ratio=1.0)
 
 
-@pytest.mark.parametrize("shape", ["[3, 12]", "[2, 4, 6, 6]"])
+@pytest.mark.parametrize("shape", ["[3, 12]", "[2, 6, 6]", "[2, 4, 6, 6]"])
 def test_training_saved_bytes_match_torch_autograd_on_every_rank(shape: str) -> None:
     """What autograd keeps for the backward pass (saved_tensors_hooks) against the memory model, on 1-D
-    and 3-D stacks of every op here (max pool's int64 indices, batch norm's statistics, a global pool's nothing)."""
+    and 3-D stacks of every op here (max pool's int64 indices, batch norm's statistics, a global pool's nothing,
+    a windowed average pool to size 1 its input)."""
     from convcost.costmodel.analysis import analyze
     from convcost.costmodel.memory import analyze_memory
     from convcost.crosscheck.torch_build import build_model
@@ -218,6 +219,7 @@ layers:
   - conv_transpose: {{out: 4, kernel: 2, stride: 2}}
   - avgpool: {{kernel: 2, stride: 1}}
   - adaptive_avgpool: {{out: 2}}
+  - avgpool: {{kernel: 2}}
   - global_avgpool
 """)
     model = build_model(g).train()

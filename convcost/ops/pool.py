@@ -67,7 +67,9 @@ def _window_cost(a: PoolArgs, inputs: tuple[Shape, ...], out: Shape, batch: int)
 
 
 def _averaged_saves(node: NodeLike) -> Saves:
-    """An average pool to 1×1 (1, 1×1×1) is a mean over the spatial dims to torch: its backward needs only the shape."""
+    """An adaptive average pool to 1×1 (1, 1×1×1) is a mean over the spatial dims to torch: its backward
+    needs only the shape. (A windowed avgpool is not: avg_pool1d/2d/3d's backward keeps its input whatever
+    the output size.)"""
     return Saves.NOTHING if all(d == 1 for d in node.shape[1:]) else Saves.INPUTS
 
 
@@ -122,7 +124,7 @@ class AvgPool:
     """Average pooling (torch.nn.AvgPool1d / AvgPool2d / AvgPool3d).
     torch's output-size rule, ceil mode included."""
 
-    saves = staticmethod(_averaged_saves)
+    saves = Saves.INPUTS  # avg_pool*d's backward keeps its input, even for a 1×1 output (torch's derivatives.yaml)
     resolve = staticmethod(_resolver("avgpool"))
     counting = Counting(
         "aten::avg_pool{n}d", "nn.AvgPool{n}d", "avg_pool",
