@@ -6,7 +6,6 @@ number of output positions, so groups, dilation and the input's rank need no spe
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -40,9 +39,10 @@ def resolve_conv(a: ConvArgs, inputs: tuple[Shape, ...], kind: str = "conv") -> 
     shape = inputs[0]
     spatial_input(kind, shape)
     pad = a.padding if isinstance(a.padding, str) else fit(a.padding, "padding", shape)
-    return dataclasses.replace(
-        a, kernel=fit(a.kernel, "kernel", shape), stride=fit(a.stride, "stride", shape), padding=pad,
-        dilation=fit(a.dilation, "dilation", shape),
+    # positional, not dataclasses.replace: this runs for every conv layer (analyze's speed)
+    return ConvArgs(
+        a.out, fit(a.kernel, "kernel", shape), fit(a.stride, "stride", shape), pad, fit(a.dilation, "dilation", shape),
+        a.groups, a.bias,
     )
 
 
