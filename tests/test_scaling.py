@@ -8,6 +8,7 @@ time plus a second of slack; a quadratic step takes 16×.
 
 from __future__ import annotations
 
+import gc
 import io
 import time
 from collections.abc import Callable
@@ -85,9 +86,17 @@ def _segments(deep: Analysis, wide: Analysis) -> None:
 
 
 def _seconds(fn: Callable[[Analysis, Analysis], None], pair: tuple[Analysis, Analysis]) -> float:
-    started = time.perf_counter()
-    fn(*pair)
-    return time.perf_counter() - started
+    # Objects earlier tests left alive (torch, fvcore and FlopCounterMode internals: a few 100,000) are
+    # frozen out of the collector while timing: a full collection walking them would time the test
+    # process's heap, not the renderer (a CLI process does not hold them).
+    gc.collect()
+    gc.freeze()
+    try:
+        started = time.perf_counter()
+        fn(*pair)
+        return time.perf_counter() - started
+    finally:
+        gc.unfreeze()
 
 
 @pytest.mark.parametrize("fn", [_compare, _mermaid, _roofline, _segments], ids=lambda f: f.__name__.strip("_"))
