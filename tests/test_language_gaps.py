@@ -62,8 +62,15 @@ def test_torch_argument_names_point_at_convcosts() -> None:
 
 
 def test_an_unsupported_op_is_not_a_did_you_mean() -> None:
+    assert error_of("input: [8, 4, 4]\nlayers:\n  - lstm: {out: 4}\n") == (
+        "t.yaml:3:5: unknown op 'lstm': convcost does not support recurrent layers yet (`convcost ops` lists the ops)"
+    )
+
+
+def test_another_tools_spelling_names_convcosts_op() -> None:
+    # 'deconv' is not "did you mean 'conv'": convcost has transposed convolutions as 'conv_transpose'
     assert error_of("input: [8, 4, 4]\nlayers:\n  - deconv: {out: 4}\n") == (
-        "t.yaml:3:5: unknown op 'deconv': convcost does not support transposed convolutions yet (`convcost ops` lists the ops)"
+        "t.yaml:3:5: unknown op 'deconv': convcost calls it 'conv_transpose'"
     )
 
 
@@ -211,8 +218,8 @@ def test_an_op_named_by_a_parameter_takes_that_ops_arguments_and_blocks() -> Non
          "t.yaml:6:9: unknown op 'hardswsh' (the value of '$act') (did you mean 'hardswish'?) "
          "(in block 'row' called at t.yaml:10:5)"),
         ("{out: 4, act: deconv}",
-         "t.yaml:6:9: unknown op 'deconv' (the value of '$act'): convcost does not support transposed convolutions "
-         "yet (`convcost ops` lists the ops) (in block 'row' called at t.yaml:10:5)"),
+         "t.yaml:6:9: unknown op 'deconv' (the value of '$act'): convcost calls it 'conv_transpose' "
+         "(in block 'row' called at t.yaml:10:5)"),
         ("{out: 4, act: 3}",
          "t.yaml:6:9: '$act' must name an op, a block or 'none', got 3 (from '$act') (in block 'row' called at "
          "t.yaml:10:5)"),

@@ -212,3 +212,51 @@ def test_shufflenet_v2_matches_the_torch_reference() -> None:
     a = config_analysis("shufflenet_v2.yaml", "shufflenet_v2")
     assert a.total.params == params
     assert conv_linear_macs(a) == macs
+# ---- issue 11 part A: 1-D and 3-D nets against tests/reference_modern.py ----------------------
+def mac_layers(a: Analysis) -> int:
+    """conv and linear MACs (a net may have no linear layer)."""
+    cats = a.by_category()
+    return sum(cats[c].macs for c in ("conv", "linear") if c in cats)
+
+
+def count_modern(make: Callable[[], Any], shape: tuple[int, ...]) -> tuple[int, int, tuple[int, ...]]:
+    """(params, FlopCounterMode MACs, output shape) of a reference module on a 1×shape input, on the meta device."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        model = make().eval()
+        x = torch.zeros(1, *shape)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        y = model(x)
+    return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2, tuple(y.shape[1:])
+
+
+def test_r3d_stage() -> None:
+    # tests/reference_modern.py r3d_stem_and_layer2 (torchvision r3d_18's stem, layer1, layer2):
+    # 2,028,992 params and 33,374,666,752 MACs (FlopCounterMode / 2) on 3×16×112×112
+    a = config_analysis("r3d_stage.yaml", "r3d_stage")
+    assert a.graph.input_shape == (3, 16, 112, 112)
+    assert a.total.params == 2_028_992
+    assert mac_layers(a) == a.total.macs == 33_374_666_752
+    # stem 3×7×7 stride 1×2×2: 16×56×56; layer2 halves time and space: 8×28×28
+    assert a.graph.output.shape == (128, 8, 28, 28)
+    assert {lc.node.name: lc.node.shape for lc in a.layers}["stem.conv1"] == (64, 16, 56, 56)
+
+
+MODERN_TORCH_CASES = [("r3d_stage.yaml", "r3d_stage", "r3d_stem_and_layer2")]
+
+
+@pytest.mark.parametrize(("config", "model", "key"), MODERN_TORCH_CASES)
+def test_modern_matches_hand_written_torch(config: str, model: str, key: str) -> None:
+    pytest.importorskip("torch")
+    import reference_modern
+
+    a = config_analysis(config, model)
+    params, macs, out = count_modern(getattr(reference_modern, key), a.graph.input_shape)
+    assert a.total.params == params
+    assert mac_layers(a) == macs
+    assert a.graph.output.shape == out
+
+
+# `convcost verify` on every config (these included): tests/test_verify.py

@@ -193,6 +193,60 @@ def _act(op: str, args: str = "") -> OpCase:
     return OpCase(op, f"{op}{args}", "[3, 4, 5]", 2, (3, 4, 5), Cost(act_ops=120, activations=120))
 
 
+# ---- 1-D (C×L) and 3-D (C×D×H×W) inputs: torch's Conv1d/3d, pools and BatchNorm1d/3d rules ----------
+RANK_CASES = [
+    # conv1d on 4×20, batch 2: k 5, s 2, p 1, d 2: L floor((20 + 2 - 2·4 - 1)/2) + 1 = 7
+    # weight 6·4·5 = 120 (+6 bias); positions 2·7 = 14
+    OpCase("conv", "conv: {out: 6, kernel: 5, stride: 2, padding: 1, dilation: 2}", "[4, 20]", 2, (6, 7),
+           Cost(params=6 * 4 * 5 + 6, macs=14 * 6 * 4 * 5, bias_ops=14 * 6, activations=14 * 6)),
+    # conv3d on 4×5×9×8, groups 2, k [3,3,2], s [1,2,2], p [1,1,0], no bias:
+    # D (5 + 2 - 2 - 1)/1 + 1 = 5; H floor((9 + 2 - 2 - 1)/2) + 1 = 5; W floor((8 - 1 - 1)/2) + 1 = 4
+    # weight 6·(4/2)·3·3·2 = 216; positions 5·5·4 = 100
+    OpCase("conv", "conv: {out: 6, kernel: [3, 3, 2], stride: [1, 2, 2], padding: [1, 1, 0], groups: 2, bias: false}",
+           "[4, 5, 9, 8]", 1, (6, 5, 5, 4), Cost(params=6 * 2 * 3 * 3 * 2, macs=100 * 216, activations=6 * 100)),
+    # 'same' on C×D×H×W keeps every spatial dim: 2·3·3·3 weights per output channel, 3 outputs, 4·4·4 positions
+    OpCase("conv", "conv: {out: 3, kernel: 3, padding: same, bias: false}", "[2, 4, 4, 4]", 1, (3, 4, 4, 4),
+           Cost(params=3 * 2 * 27, macs=64 * 3 * 2 * 27, activations=3 * 64)),
+    # batchnorm on C×L and C×D×H×W, batch 2: γ, β and running stats per channel, 2 ops per element
+    OpCase("batchnorm", "bn", "[5, 7]", 2, (5, 7),
+           Cost(params=2 * 5, buffers=2 * 5 + 1, norm_ops=2 * 2 * 35, activations=2 * 35)),
+    OpCase("batchnorm", "bn", "[3, 2, 4, 5]", 2, (3, 2, 4, 5),
+           Cost(params=2 * 3, buffers=2 * 3 + 1, norm_ops=2 * 2 * 120, activations=2 * 120)),
+    # maxpool1d on 2×11, k 3, s 2, p 1: floor((11 + 2 - 3)/2) + 1 = 6; batch 2: 2·2·6 = 24 windows of 3
+    OpCase("maxpool", "maxpool: {kernel: 3, stride: 2, padding: 1}", "[2, 11]", 2, (2, 6), Cost(pool_ops=24 * 3, activations=24)),
+    # maxpool3d on 2×5×7×7, k [1,3,3], s [1,2,2], ceil: D 5; H, W ceil((7 - 3)/2) + 1 = 3; 2·5·3·3 = 90 windows of 9
+    OpCase("maxpool", "maxpool: {kernel: [1, 3, 3], stride: [1, 2, 2], ceil_mode: true}", "[2, 5, 7, 7]", 1, (2, 5, 3, 3),
+           Cost(pool_ops=90 * 9, activations=90)),
+    # avgpool1d on 3×10, k 4 (stride 4): floor((10 - 4)/4) + 1 = 2; 3·2 = 6 windows of 4
+    OpCase("avgpool", "avgpool: {kernel: 4}", "[3, 10]", 1, (3, 2), Cost(pool_ops=6 * 4, activations=6)),
+    # avgpool3d on 2×4×6×6, k 2: 2×3×3 per channel, 2·18 = 36 windows of 2·2·2
+    OpCase("avgpool", "avgpool: {kernel: 2}", "[2, 4, 6, 6]", 1, (2, 2, 3, 3), Cost(pool_ops=36 * 8, activations=36)),
+    # adaptive 1-D 7 → 3: windows [0,3) [2,5) [4,7) = 9 reads per channel, batch 2 · 2 channels
+    OpCase("adaptive_avgpool", "adaptive_avgpool: {out: 3}", "[2, 7]", 2, (2, 3),
+           Cost(pool_ops=2 * 2 * 9, activations=2 * 2 * 3)),
+    # adaptive 3-D 5×7×8 → 2×3×2: D [0,3) [2,5) = 6; H 7 → 3 = 9; W 8 → 2 = 8: 6·9·8 = 432 reads per channel
+    OpCase("adaptive_avgpool", "adaptive_avgpool: {out: [2, 3, 2]}", "[3, 5, 7, 8]", 1, (3, 2, 3, 2),
+           Cost(pool_ops=3 * 432, activations=3 * 12)),
+    # global on C×L and C×D×H×W: every element read once per channel, one output per channel
+    OpCase("global_avgpool", "gap", "[4, 9]", 2, (4, 1), Cost(pool_ops=2 * 4 * 9, activations=2 * 4)),
+    OpCase("global_avgpool", "gap", "[4, 2, 3, 5]", 1, (4, 1, 1, 1), Cost(pool_ops=4 * 30, activations=4)),
+    # conv_transpose 2-D on 8×5×6, batch 2: out 6, k 3, s 2, p 1, output_padding 1, groups 2
+    # H (5-1)·2 - 2 + 1·2 + 1 + 1 = 10; W (6-1)·2 - 2 + 2 + 1 + 1 = 12
+    # weight (C_in, C_out/g, k, k) = 8·3·3·3 = 216 (+6 bias); MACs over the input positions: 2·5·6·216
+    OpCase("conv_transpose", "conv_transpose: {out: 6, kernel: 3, stride: 2, padding: 1, output_padding: 1, groups: 2}",
+           "[8, 5, 6]", 2, (6, 10, 12),
+           Cost(params=216 + 6, macs=2 * 30 * 216, bias_ops=2 * 6 * 10 * 12, activations=2 * 6 * 10 * 12)),
+    # conv_transpose 1-D on 4×10: k 4, s 2, p 1: (10-1)·2 - 2 + 3 + 1 = 20; weight 4·6·4 = 96 (+6), 10 input positions
+    OpCase("conv_transpose", "conv_transpose: {out: 6, kernel: 4, stride: 2, padding: 1}", "[4, 10]", 1, (6, 20),
+           Cost(params=96 + 6, macs=10 * 96, bias_ops=6 * 20, activations=6 * 20)),
+    # conv_transpose 3-D on 4×3×4×5, k [2,3,3], s 2, dilation [1,1,2], no bias:
+    # D (3-1)·2 + 1·1 + 1 = 6; H (4-1)·2 + 2 + 1 = 9; W (5-1)·2 + 2·2 + 1 = 13
+    # weight 4·2·2·3·3 = 144; input positions 3·4·5 = 60
+    OpCase("conv_transpose", "conv_transpose: {out: 2, kernel: [2, 3, 3], stride: 2, dilation: [1, 1, 2], bias: false}",
+           "[4, 3, 4, 5]", 1, (2, 6, 9, 13), Cost(params=144, macs=60 * 144, activations=2 * 6 * 9 * 13)),
+]
+
+
 OP_CASES = [
     # conv on 6×9×8, batch 2: k [3,2], s [2,1], p [1,0], d [1,2], groups 2
     # H: floor((9 + 2·1 - 1·(3-1) - 1)/2) + 1 = 5;  W: floor((8 + 0 - 2·(2-1) - 1)/1) + 1 = 6
@@ -336,6 +390,7 @@ OP_CASES = [
     OpCase("prelu", "prelu: {num_parameters: 3}", "[3, 4, 5]", 2, (3, 4, 5), Cost(params=3, act_ops=120, activations=120)),
     # softmax over the 3 channels of 3×4×5, batch 2: an exp, a share of the sum and a divide per element: 3 · 120
     OpCase("softmax", "softmax", "[3, 4, 5]", 2, (3, 4, 5), Cost(act_ops=3 * 120, activations=120)),
+    *RANK_CASES,
 ]
 
 

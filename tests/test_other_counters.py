@@ -223,3 +223,47 @@ def test_modelled_pixel_shuffle_equals_the_real_tools() -> None:
     assert (modelled["ptflops"], modelled["thop"]) == (_ptflops(graph), _thop(graph))
     # by hand: 2×6×10 → 2×12×20 = 480 outputs; ptflops 480 (hook) + 120 · 2² (F.interpolate); thop 259 · 480
     assert (modelled["ptflops"], modelled["thop"]) == (480 + 480, 259 * 480)
+# ---- issue 11 part A: 1-D and 3-D layers and conv_transpose (ptflops' and thop's 1d/3d modules) ----
+def test_modelled_totals_equal_the_real_tools_on_random_1d_and_3d_stacks() -> None:
+    from test_ranks import ranked_specs
+
+    seen = Acceptance()
+
+    @settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @given(ranked_specs(batches=st.just(1)), st.integers(1, 3))
+    def modelled_equals_real(text: str, batch: int) -> None:
+        try:
+            graph = graph_of(text)
+        except SpecError as e:  # torch ran every layer of the generated stack
+            seen.accept(False, f"{e}\n{text}")
+            return
+        seen.accept(True)
+        assert _modelled(graph)["ptflops"] == _ptflops(graph), text
+        batched = replace(graph, batch=batch)
+        assert _modelled(batched)["thop"] == _thop(batched), text
+
+    modelled_equals_real()
+    seen.check(min_accepted=30, min_ratio=1.0)
+
+
+# thop's transposed conv: per output position, numel(output)·(C_in/g)·prod(k), not fvcore's input-position count
+TRANSPOSED = [
+    ("[8, 5, 6]", "{out: 6, kernel: 3, stride: 2, padding: 1, output_padding: 1, groups: 2}"),
+    ("[4, 10]", "{out: 6, kernel: 4, stride: 2, padding: 1}"),
+    ("[4, 3, 4, 5]", "{out: 2, kernel: [2, 3, 3], stride: 2, dilation: [1, 1, 2], bias: false}"),
+]
+
+
+@pytest.mark.parametrize(("shape", "args"), TRANSPOSED)
+@pytest.mark.parametrize("batch", [1, 2])
+def test_conv_transpose_under_ptflops_and_thop(shape: str, args: str, batch: int) -> None:
+    graph = graph_of(f"input: {{shape: {shape}, batch: {batch}}}\nlayers:\n  - conv_transpose: {args}\n")
+    assert _modelled(graph)["thop"] == _thop(graph)
+    one = replace(graph, batch=1)
+    assert _modelled(one)["ptflops"] == _ptflops(one)
+
+
+@pytest.mark.parametrize(("shape", "out"), [("[2, 7]", "3"), ("[3, 5, 7, 8]", "[2, 3, 2]"), ("[2, 8, 8, 8]", "[7, 7, 7]")])
+def test_thop_adaptive_pool_1d_and_3d(shape: str, out: str) -> None:
+    graph = graph_of(f"input: {{shape: {shape}, batch: 2}}\nlayers:\n  - adaptive_avgpool: {{out: {out}}}\n")
+    assert _modelled(graph)["thop"] == _thop(graph)

@@ -86,11 +86,18 @@ def _segments(deep: Analysis, wide: Analysis) -> None:
 
 
 def _seconds(fn: Callable[[Analysis, Analysis], None], pair: tuple[Analysis, Analysis]) -> float:
-    # CPU time of this process: other processes on a loaded 2-core machine do not make a linear renderer
-    # look quadratic (wall time flaked at load average 7)
-    started = time.process_time()
-    fn(*pair)
-    return time.process_time() - started
+    # Objects earlier tests left alive (torch, fvcore and FlopCounterMode internals: a few 100,000) are
+    # frozen out of the collector while timing: a full collection walking them would time the test
+    # process's heap, not the renderer (a CLI process does not hold them). CPU time of this process:
+    # other processes on a loaded 2-core machine do not make a linear renderer look quadratic.
+    gc.collect()
+    gc.freeze()
+    try:
+        started = time.process_time()
+        fn(*pair)
+        return time.process_time() - started
+    finally:
+        gc.unfreeze()
 
 
 @pytest.mark.parametrize("fn", [_compare, _mermaid, _roofline, _segments], ids=lambda f: f.__name__.strip("_"))

@@ -16,6 +16,7 @@ SPEC = """
 input: [8, 12, 12]
 layers:
   - conv: {out: 8, kernel: 3, padding: 1}
+  - conv_transpose: {out: 8, kernel: 3, padding: 1}
   - bn
   - relu
   - residual:
@@ -171,6 +172,15 @@ def test_layer_name_that_is_a_module_attribute_is_a_located_error() -> None:
     ("prelu: {num_parameters: 8}", "[8, 5, 5]", lambda: torch.nn.PReLU(8)),
     ("softmax", "[8, 5, 5]", lambda: torch.nn.Softmax(dim=1)),
     ("hardtanh: {min: -2, max: 3}", "[8, 5, 5]", lambda: torch.nn.Hardtanh(-2, 3)),
+    # 1-D and 3-D inputs, conv_transpose (issue 11)
+    ("bn", "[6, 10]", lambda: torch.nn.BatchNorm1d(6)),
+    ("bn", "[6, 3, 4, 5]", lambda: torch.nn.BatchNorm3d(6)),
+    ("conv: {out: 4, kernel: [1, 3, 3], groups: 2}", "[6, 3, 4, 5]", lambda: torch.nn.Conv3d(6, 4, (1, 3, 3), groups=2)),
+    ("conv: {out: 4, kernel: 5, stride: 2}", "[3, 20]", lambda: torch.nn.Conv1d(3, 4, 5, 2)),
+    ("conv_transpose: {out: 4, kernel: 3, stride: 2, output_padding: 1}", "[6, 3, 4, 5]",
+     lambda: torch.nn.ConvTranspose3d(6, 4, 3, 2, output_padding=1)),
+    ("maxpool: {kernel: 3, stride: 2}", "[2, 9]", lambda: torch.nn.MaxPool1d(3, 2)),
+    ("adaptive_avgpool: {out: [1, 2, 2]}", "[2, 3, 5, 5]", lambda: torch.nn.AdaptiveAvgPool3d((1, 2, 2))),
 ])
 def test_params_buffers_and_shape_equal_a_module_written_here(layer: str, shape: str, module) -> None:  # type: ignore[no-untyped-def]
     # the reference is torch's own module, not convcost's builder: params and buffers are numel() sums

@@ -27,7 +27,7 @@ from enum import Enum
 
 from ..costmodel.cost import Cost
 from ..graph.build import Node
-from ..ops.counting import Counted, Counting, PredictFn, Prediction
+from ..ops.counting import Counted, Counting, PredictFn, Prediction, for_rank
 
 __all__ = ["CONVENTIONS", "RUN", "Convention", "Explanation", "Prediction", "Status", "explain"]
 
@@ -114,8 +114,9 @@ def explain(layers: list[tuple[Node, Cost]], batch: int) -> Explanation:
             counted = conv.entry(counting)
             if counted.why:
                 reasons = whys.setdefault(counted.part or counting.category, [])
-                if counted.why not in reasons:
-                    reasons.append(counted.why)
+                why = for_rank(counted.why, node)
+                if why not in reasons:
+                    reasons.append(why)
             p = conv.predict(node, cost, batch)
             if p.value is None:
                 unseen[counting.category] = unseen.get(counting.category, 0) + 1

@@ -142,11 +142,13 @@ TORCH_KEYS = {
     "negative_slope": "slope", "scale_factor": "scale", "chunks": "parts",
 }
 # ops users reach for that convcost does not have (yet): no did-you-mean to a different op
-UNSUPPORTED = {
-    "deconv": "transposed convolutions", "conv_transpose": "transposed convolutions",
-    "convtranspose": "transposed convolutions", "conv_transpose2d": "transposed convolutions",
-    "layernorm": "layer norm", "layer_norm": "layer norm", "groupnorm": "group norm", "group_norm": "group norm",
-    "attention": "attention", "lstm": "recurrent layers", "gru": "recurrent layers", "embedding": "embeddings",
+UNSUPPORTED = {"lstm": "recurrent layers", "gru": "recurrent layers", "rnn": "recurrent layers", "embedding": "embeddings"}
+# Other spellings (torch's, other tools') of ops convcost has: the message names convcost's.
+SPELLED = {
+    "deconv": "conv_transpose", "convtranspose": "conv_transpose", "conv_transpose2d": "conv_transpose",
+    "convtranspose2d": "conv_transpose", "layer_norm": "layernorm", "group_norm": "groupnorm",
+    "instance_norm": "instancenorm", "multiheadattention": "attention", "self_attention": "attention",
+    "interpolate": "upsample", "pixelshuffle": "pixel_shuffle",
 }
 
 
@@ -175,6 +177,8 @@ def resolve_op(word: str, loc: Loc, block_names: set[str] | list[str], via: str 
     rule = lookup(word)
     if rule is not None:  # an alias of a join op ('mul') is that structure too
         return ("struct" if rule.name in STRUCTURES else "op"), rule.name
+    if word.lower() in SPELLED:
+        raise SpecError(f"unknown op '{shorten(word)}'{via}: convcost calls it '{SPELLED[word.lower()]}'", loc)
     if word.lower() in UNSUPPORTED:
         raise SpecError(
             f"unknown op '{shorten(word)}'{via}: convcost does not support {UNSUPPORTED[word.lower()]} yet "
@@ -372,9 +376,9 @@ class _Parser:
         else:
             shape_node = node
         seq = expect_list(shape_node, "'input' (C, H, W)")
-        if len(seq.items) not in (1, 3):
+        if not 1 <= len(seq.items) <= 4:
             raise SpecError(
-                f"input shape must be [C, H, W] (or [features]), got {len(seq.items)} numbers; "
+                f"input shape must be [C, L], [C, H, W] or [C, D, H, W] (or [features]), got {len(seq.items)} numbers; "
                 "the batch is set apart with 'batch:'",
                 seq.loc,
             )

@@ -132,8 +132,8 @@ class Expander:
         shape = self.shape_of(inp)
         out = dict(env)
         out["in_channels"] = shape[-1] if is_tokens(shape) else (shape[0] if shape else 1)  # tokens: their width D
-        if len(shape) == 3:
-            out["in_height"], out["in_width"] = shape[1], shape[2]
+        if len(shape) >= 3:  # C×H×W and C×D×H×W
+            out["in_height"], out["in_width"] = shape[-2], shape[-1]
         return out
 
     def name_in(self, frame: Frame, item: Item, hint: str, env: Mapping[str, Any]) -> str:
@@ -458,6 +458,8 @@ class Expander:
         self.budget.spend(1 + len(path) + len(full) // NAME_CHARS_PER_STEP, item.loc)
         in_shapes = tuple(self.shape_of(i) for i in inputs)
         try:
+            if rule.resolve is not None:  # arguments fitted to the input's rank (ops/spatial.py)
+                args = rule.resolve(args, in_shapes)
             shape = rule.shape(args, in_shapes)
         except ShapeError as e:
             message = e.message

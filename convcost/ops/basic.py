@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
-from .conv import refuse_tokens
 from .counting import FVCORE_IGNORED, PTFLOPS_BIAS_WHY, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
 from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, pos_float, pos_int, probability
 from .shapes import Tokens, fmt_shape, is_tokens, numel
+from .spatial import refuse_tokens
 
 if TYPE_CHECKING:
     from torch import nn
@@ -115,13 +115,13 @@ def _bn_fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 
 @op("batchnorm", category="norm", args=BatchNormArgs, aliases=("bn",))
 class BatchNorm:
-    """Batch normalisation over channels (torch.nn.BatchNorm2d / BatchNorm1d), inference mode.
-    2-D on C×H×W, 1-D on flat inputs."""
+    """Batch normalisation over channels (torch.nn.BatchNorm1d / 2d / 3d), inference mode.
+    1-D on flat and C×L inputs, 2-D on C×H×W, 3-D on C×D×H×W."""
 
     saves = Saves.INPUTS
     unread_buffers = 1  # num_batches_tracked
     counting = Counting(
-        "aten::batch_norm", "nn.BatchNorm2d", "batch_norm",
+        "aten::batch_norm", "nn.BatchNorm{n}d", "batch_norm",
         fvcore=Counted(_bn_fvcore, "fvcore counts eval batch_norm, 2 per element (1 without affine)"),
         ptflops=Counted(
             lambda node, cost, batch: Prediction.of(batch_norm=(2 if node.args.affine else 1) * in_elements(node, batch)),
@@ -136,8 +136,8 @@ class BatchNorm:
     @staticmethod
     def shape(a: BatchNormArgs, inputs: tuple[Shape, ...]) -> Shape:
         refuse_tokens("batchnorm", inputs[0])
-        if len(inputs[0]) not in (1, 3):
-            raise ShapeError("batchnorm needs a C×H×W or flat input")
+        if not 1 <= len(inputs[0]) <= 4:
+            raise ShapeError("batchnorm needs a flat, C×L, C×H×W or C×D×H×W input")
         return inputs[0]
 
     @staticmethod
@@ -160,7 +160,7 @@ class BatchNorm:
         from torch import nn
 
         a: BatchNormArgs = node.args
-        cls = nn.BatchNorm2d if len(node.shape) == 3 else nn.BatchNorm1d
+        cls = (nn.BatchNorm1d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[len(node.shape) - 1]
         return cls(node.shape[0], eps=a.eps, momentum=a.momentum, affine=a.affine)
 
 

@@ -1,7 +1,7 @@
-"""Convolution: the one rule behind conv, pointwise and depthwise layers.
+"""Convolution: the one rule behind conv, pointwise and depthwise layers, in 1, 2 or 3 spatial dims.
 
-Like fvcore's handle, MACs come from the weight shape (C_out, C_in/groups, kh, kw) times the
-number of output positions, so groups and dilation need no special case.
+Like fvcore's handle, MACs come from the weight shape (C_out, C_in/groups, *kernel) times the
+number of output positions, so groups, dilation and the input's rank need no special case.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
 from .counting import PTFLOPS_BIAS_WHY, Counted, Counting, Prediction
-from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, op, padding, pair, pos_int
-from .shapes import fmt_shape, is_tokens
+from .registry import Dims, NodeLike, Saves, Shape, ShapeError, arg, boolean, op, padding, per_dim, pos_int
+from .shapes import numel
+from .spatial import AXES, fit, spatial_input
 
 if TYPE_CHECKING:
     from torch import nn
@@ -23,14 +24,26 @@ class ConvArgs:
     """Arguments of `conv` (each field's metadata: its converter and doc)."""
 
     out: int = field(metadata=arg(pos_int, "output channels"))
-    kernel: tuple[int, int] = field(metadata=arg(pair(pos_int), "kernel size, k or [kh, kw]"))
-    stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "stride"))
-    padding: tuple[int, int] | str = field(
-        default=(0, 0), metadata=arg(padding, "zero padding per side, [ph, pw], 'same' or 'valid'")
+    kernel: Dims = field(metadata=arg(per_dim(pos_int), "kernel size, k or one per spatial dim ([kh, kw])"))
+    stride: Dims = field(default=1, metadata=arg(per_dim(pos_int), "stride"))
+    padding: Dims | str = field(
+        default=0, metadata=arg(padding, "zero padding per side, [ph, pw], 'same' or 'valid'")
     )
-    dilation: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "dilation"))
+    dilation: Dims = field(default=1, metadata=arg(per_dim(pos_int), "dilation"))
     groups: int = field(default=1, metadata=arg(pos_int, "groups (in and out channels must divide)"))
     bias: bool = field(default=True, metadata=arg(boolean, "learnable bias"))
+
+
+def resolve_conv(a: ConvArgs, inputs: tuple[Shape, ...], kind: str = "conv") -> ConvArgs:
+    """The arguments with one value per spatial dim of the input (ops/spatial.py)."""
+    shape = inputs[0]
+    spatial_input(kind, shape)
+    pad = a.padding if isinstance(a.padding, str) else fit(a.padding, "padding", shape)
+    # positional, not dataclasses.replace: this runs for every conv layer (analyze's speed)
+    return ConvArgs(
+        a.out, fit(a.kernel, "kernel", shape), fit(a.stride, "stride", shape), pad, fit(a.dilation, "dilation", shape),
+        a.groups, a.bias,
+    )
 
 
 def conv_out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool = False) -> int:
@@ -44,15 +57,15 @@ def conv_out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool = F
     return out
 
 
-def same_padding(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
+def same_padding(kernel: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, ...]:
     """⌊d(k-1)/2⌋ per side: 'same' padding (stride 1) split as torch does when it is symmetric."""
-    return (dilation[0] * (kernel[0] - 1) // 2, dilation[1] * (kernel[1] - 1) // 2)
+    return tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
 
 
-def explicit_padding(a: ConvArgs) -> tuple[int, int]:
+def explicit_padding(a: ConvArgs) -> tuple[int, ...]:
     """Per-side padding; for 'same' (stride 1) the total d(k-1), split as torch does."""
     if a.padding == "valid":
-        return (0, 0)
+        return (0,) * len(a.kernel)
     if a.padding == "same":
         return same_padding(a.kernel, a.dilation)
     assert isinstance(a.padding, tuple)
@@ -64,22 +77,7 @@ def needs_asymmetric_same(a: ConvArgs) -> bool:
     return a.padding == "same" and any(d * (k - 1) % 2 for k, d in zip(a.kernel, a.dilation))
 
 
-def spatial_check(kind: str, shape: Shape) -> tuple[int, int, int]:
-    refuse_tokens(kind, shape)
-    if len(shape) != 3:
-        raise ShapeError(f"{kind} needs a C×H×W input, got {fmt_shape(shape) or 'a scalar'}")
-    return shape[0], shape[1], shape[2]
-
-
-def refuse_tokens(kind: str, shape: Shape) -> None:
-    """A map-only op given tokens: say how to turn them back into a map."""
-    if is_tokens(shape):
-        raise ShapeError(
-            f"{kind} needs a C×H×W map, got tokens {fmt_shape(shape)}; turn them into a map with 'to_map' first"
-        )
-
-
-def torch_padding(a: ConvArgs) -> str | tuple[int, int]:
+def torch_padding(a: ConvArgs) -> str | tuple[int, ...]:
     """Explicit per-side padding where torch's would be symmetric; the string 'same' only where torch
     pads asymmetrically (even dilated kernel). The two build the same computation, but fvcore cannot
     see a string-padded conv (it is traced as aten::_convolution_mode), so ints are used where possible."""
@@ -96,12 +94,13 @@ def _fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 
 @op("conv", category="conv", args=ConvArgs)
 class Conv:
-    """2-D convolution (torch.nn.Conv2d).
+    """Convolution (torch.nn.Conv1d / Conv2d / Conv3d on C×L, C×H×W, C×D×H×W).
     `same` needs stride 1, as in torch."""
 
     saves = Saves.INPUTS
+    resolve = staticmethod(resolve_conv)
     counting = Counting(
-        "aten::_convolution", "nn.Conv2d",
+        "aten::_convolution", "nn.Conv{n}d",
         fvcore=Counted(_fvcore, "fvcore cannot see string-padded convs (aten::_convolution_mode)"),
         flop_counter=Counted(
             lambda node, cost, batch: Prediction.of("aten.convolution: 2 FLOPs per MAC", conv=2 * cost.macs),
@@ -117,25 +116,25 @@ class Conv:
         from torch import nn
 
         a: ConvArgs = node.args
-        return nn.Conv2d(
+        cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[len(a.kernel) - 1]
+        return cls(
             node.in_shapes[0][0], a.out, a.kernel, stride=a.stride, padding=torch_padding(a), dilation=a.dilation,
             groups=a.groups, bias=a.bias,
         )
 
     @staticmethod
     def shape(a: ConvArgs, inputs: tuple[Shape, ...]) -> Shape:
-        c, h, w = spatial_check("conv", inputs[0])
+        c, sizes = spatial_input("conv", inputs[0])
         if c % a.groups:
             raise ShapeError(f"groups={a.groups} must divide in_channels={c}", "groups")
         if a.out % a.groups:
             raise ShapeError(f"groups={a.groups} must divide out={a.out}", "groups")
-        if a.padding == "same" and a.stride != (1, 1):
+        if a.padding == "same" and any(s != 1 for s in a.stride):
             raise ShapeError("padding 'same' needs stride 1 (as in torch); give explicit padding", "padding")
-        ph, pw = explicit_padding(a)
         if a.padding == "same":
-            return (a.out, h, w)
+            return (a.out, *sizes)
         dims = []
-        for size, k, s, p, d, axis in zip((h, w), a.kernel, a.stride, (ph, pw), a.dilation, "HW"):
+        for size, k, s, p, d, axis in zip(sizes, a.kernel, a.stride, explicit_padding(a), a.dilation, AXES[len(sizes)]):
             eff = d * (k - 1) + 1
             if eff > size + 2 * p:
                 dil = f" (dilated to {eff})" if d > 1 else ""
@@ -144,16 +143,16 @@ class Conv:
                     "kernel",
                 )
             dims.append(conv_out_size(size, k, s, p, d))
-        return (a.out, dims[0], dims[1])
+        return (a.out, *dims)
 
     @staticmethod
     def cost(a: ConvArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
         c_in = inputs[0][0]
-        weight = a.out * (c_in // a.groups) * a.kernel[0] * a.kernel[1]
-        positions = batch * out[1] * out[2]
+        weight = a.out * (c_in // a.groups) * numel(a.kernel)
+        positions = batch * numel(out[1:])
         return Cost(
             params=weight + (a.out if a.bias else 0),
-            macs=positions * weight,  # = N·Ho·Wo·Cout·(Cin/groups)·kh·kw
+            macs=positions * weight,  # = N·prod(out spatial)·Cout·(Cin/groups)·prod(kernel)
             bias_ops=positions * a.out if a.bias else 0,
-            activations=batch * out[0] * out[1] * out[2],
+            activations=positions * out[0],
         )

@@ -86,18 +86,27 @@ def counters_run_on(where: str) -> Iterator[None]:
 
 def on_meta() -> bool:
     return RUN_ON.get() == "meta"
+def rank(node: NodeLike) -> int:
+    """The number of spatial dims of a layer's input, at least 1 (torch's 1d modules also take flat inputs)."""
+    return max(1, len(node.in_shapes[0]) - 1)
+
+
+def for_rank(text: str, node: NodeLike) -> str:
+    """Names that follow the input's rank: 'nn.Conv{n}d' is 'nn.Conv3d' for a layer on C×D×H×W.
+    ``Counting.module``, ``Counting.aten`` and a ``Counted.why`` may hold '{n}' (ops/spatial.py)."""
+    return text.replace("{n}", str(rank(node))) if "{n}" in text else text
 
 
 # ---- shared defaults: what each counter does with an op it has no rule for ------------------------
 def _fvcore_unsupported(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     c = node.rule.counting
     if c.aten is None:
-        return Prediction.unseen(f"{c.module} runs no aten op")
-    return Prediction.unseen(f"fvcore has no handle for {c.aten} (reports it as unsupported)")
+        return Prediction.unseen(f"{for_rank(c.module, node)} runs no aten op")
+    return Prediction.unseen(f"fvcore has no handle for {for_rank(c.aten, node)} (reports it as unsupported)")
 
 
 def _fvcore_ignored(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    return Prediction.unseen(f"{node.rule.counting.aten} is on fvcore's ignore list")
+    return Prediction.unseen(f"{for_rank(node.rule.counting.aten or '', node)} is on fvcore's ignore list")
 
 
 def _flop_counter_unseen(node: NodeLike, cost: Cost, batch: int) -> Prediction:
@@ -105,15 +114,15 @@ def _flop_counter_unseen(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 
 
 def _ptflops_no_hook(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    return Prediction.unseen(f"ptflops has no module hook for {node.rule.counting.module}: a zero-op")
+    return Prediction.unseen(f"ptflops has no module hook for {for_rank(node.rule.counting.module, node)}: a zero-op")
 
 
 def _thop_no_rule(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    return Prediction.unseen(f"thop has no counting method for {node.rule.counting.module}")
+    return Prediction.unseen(f"thop has no counting method for {for_rank(node.rule.counting.module, node)}")
 
 
 def _thop_zero(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    return Prediction.unseen(f"thop registers {node.rule.counting.module} as zero_ops")
+    return Prediction.unseen(f"thop registers {for_rank(node.rule.counting.module, node)} as zero_ops")
 
 
 FVCORE_UNSUPPORTED = Counted(_fvcore_unsupported)  # no handle in fvcore's _DEFAULT_SUPPORTED_OPS
@@ -131,7 +140,8 @@ class Counting(NamedTuple):
     """How counters see one op. ``category`` '' is filled with the op's name when it is registered."""
 
     aten: str | None  # the aten op the op's module runs (what fvcore's trace shows); None: none at all
-    module: str  # the torch module (or call) as module-hook counters (ptflops, thop) see it: 'nn.ReLU'
+    module: str  # the torch module (or call) as module-hook counters (ptflops, thop) see it: 'nn.ReLU';
+    # both may say '{n}' for the input's spatial rank: 'nn.MaxPool{n}d' (see for_rank)
     category: str = ""  # the name counters report the layer under (named like the aten op): 'batch_norm'
     fvcore: Counted = FVCORE_UNSUPPORTED
     flop_counter: Counted = FLOP_COUNTER_UNSEEN

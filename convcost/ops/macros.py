@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .basic import BatchNormArgs
-from .conv import ConvArgs, same_padding, spatial_check
-from .registry import REGISTRY, ArgError, Shape, _show, arg, boolean, optional, padding, pair, pos_int
+from .conv import ConvArgs, same_padding
+from .registry import REGISTRY, ArgError, Dims, Shape, _show, arg, boolean, optional, padding, per_dim, pos_int
+from .spatial import fit, spatial_input
 
 Expansion = list[tuple[str, str, Any]]
 
@@ -42,36 +43,41 @@ class PointwiseArgs:
     """Arguments of the `pointwise` sugar."""
 
     out: int = field(metadata=arg(pos_int, "output channels"))
-    stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "stride"))
+    stride: Dims = field(default=1, metadata=arg(per_dim(pos_int), "stride"))
     groups: int = field(default=1, metadata=arg(pos_int, "groups"))
     bias: bool = field(default=True, metadata=arg(boolean, "learnable bias"))
 
 
 @macro("pointwise", PointwiseArgs, "1×1 convolution (channel mixing).")
 def _pointwise(a: PointwiseArgs, shape: Shape) -> Expansion:
-    return [("pointwise", "conv", ConvArgs(out=a.out, kernel=(1, 1), stride=a.stride, groups=a.groups, bias=a.bias))]
+    stride = fit(a.stride, "stride", shape)  # checked here, so that a message names the macro
+    return [("pointwise", "conv", ConvArgs(out=a.out, kernel=1, stride=stride, groups=a.groups, bias=a.bias))]
 
 
 @dataclass(frozen=True)
 class DepthwiseArgs:
     """Arguments of the `depthwise` sugar."""
 
-    kernel: tuple[int, int] = field(default=(3, 3), metadata=arg(pair(pos_int), "kernel size"))
-    stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "stride"))
-    padding: tuple[int, int] | str | None = field(
+    kernel: Dims = field(default=3, metadata=arg(per_dim(pos_int), "kernel size"))
+    stride: Dims = field(default=1, metadata=arg(per_dim(pos_int), "stride"))
+    padding: Dims | str | None = field(
         default=None,
         metadata=arg(optional(padding), "padding: int, [ph, pw], 'same' or 'valid' (default ⌊d·(k−1)/2⌋ per side)"),
     )
-    dilation: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "dilation"))
+    dilation: Dims = field(default=1, metadata=arg(per_dim(pos_int), "dilation"))
     multiplier: int = field(default=1, metadata=arg(pos_int, "channel multiplier (out = in · multiplier)"))
     bias: bool = field(default=True, metadata=arg(boolean, "learnable bias"))
 
 
-def _depthwise_conv(a: DepthwiseArgs, c: int) -> ConvArgs:
-    pad = a.padding if a.padding is not None else same_padding(a.kernel, a.dilation)
-    return ConvArgs(
-        out=c * a.multiplier, kernel=a.kernel, stride=a.stride, padding=pad, dilation=a.dilation, groups=c, bias=a.bias
-    )
+def _depthwise_conv(a: DepthwiseArgs, shape: Shape, kind: str) -> ConvArgs:
+    c, _ = spatial_input(kind, shape)
+    kernel, dilation = fit(a.kernel, "kernel", shape), fit(a.dilation, "dilation", shape)
+    stride = fit(a.stride, "stride", shape)  # checked here, so that a message names the macro
+    if a.padding is None:  # ⌊d·(k−1)/2⌋ per side of each spatial dim
+        pad: tuple[int, ...] | str = same_padding(kernel, dilation)
+    else:
+        pad = a.padding if isinstance(a.padding, str) else fit(a.padding, "padding", shape)
+    return ConvArgs(out=c * a.multiplier, kernel=kernel, stride=stride, padding=pad, dilation=dilation, groups=c, bias=a.bias)
 
 
 @macro(
@@ -80,7 +86,7 @@ def _depthwise_conv(a: DepthwiseArgs, c: int) -> ConvArgs:
     "(`padding: same` keeps it, as torch does).",
 )
 def _depthwise(a: DepthwiseArgs, shape: Shape) -> Expansion:
-    return [("depthwise", "conv", _depthwise_conv(a, spatial_check("depthwise", shape)[0]))]
+    return [("depthwise", "conv", _depthwise_conv(a, shape, "depthwise"))]
 
 
 def activation(value: Any) -> str:
@@ -96,12 +102,12 @@ class SeparableArgs:
     """Arguments of the `dwsep` sugar."""
 
     out: int = field(metadata=arg(pos_int, "output channels of the pointwise conv"))
-    kernel: tuple[int, int] = field(default=(3, 3), metadata=arg(pair(pos_int), "depthwise kernel size"))
-    stride: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "depthwise stride"))
-    padding: tuple[int, int] | str | None = field(
+    kernel: Dims = field(default=3, metadata=arg(per_dim(pos_int), "depthwise kernel size"))
+    stride: Dims = field(default=1, metadata=arg(per_dim(pos_int), "depthwise stride"))
+    padding: Dims | str | None = field(
         default=None, metadata=arg(optional(padding), "depthwise padding (default ⌊d·(k−1)/2⌋ per side)")
     )
-    dilation: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "depthwise dilation"))
+    dilation: Dims = field(default=1, metadata=arg(per_dim(pos_int), "depthwise dilation"))
     bias: bool | None = field(default=None, metadata=arg(optional(boolean), "conv biases (default: not bn)"))
     bn: bool = field(default=False, metadata=arg(boolean, "batchnorm after each conv"))
     act: str | None = field(default=None, metadata=arg(optional(activation), "activation after each conv (default: none)"))
@@ -112,10 +118,9 @@ class SeparableArgs:
     "Each conv optionally followed by BN and the activation; opens a scope.",
 )
 def _separable(a: SeparableArgs, shape: Shape) -> Expansion:
-    c = spatial_check("dwsep", shape)[0]
     bias = (not a.bn) if a.bias is None else a.bias
-    dw = _depthwise_conv(DepthwiseArgs(a.kernel, a.stride, a.padding, a.dilation, 1, bias), c)
-    pw = ConvArgs(out=a.out, kernel=(1, 1), bias=bias)
+    dw = _depthwise_conv(DepthwiseArgs(a.kernel, a.stride, a.padding, a.dilation, 1, bias), shape, "dwsep")
+    pw = ConvArgs(out=a.out, kernel=1, bias=bias)
     out: Expansion = []
     for hint, conv in (("depthwise", dw), ("pointwise", pw)):
         out.append((hint, "conv", conv))

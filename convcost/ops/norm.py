@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
-from .conv import refuse_tokens
 from .counting import THOP_NO_RULE, Counted, Counting, PredictFn, Prediction, in_elements
 from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, number, op, pos_float, pos_int, probability
 from .shapes import fmt_shape, is_tokens, numel
+from .spatial import refuse_tokens
 
 if TYPE_CHECKING:
     from torch import nn

@@ -1,15 +1,19 @@
-"""Pooling: windowed max/avg pooling (with ceil mode) and adaptive/global average pooling."""
+"""Pooling: windowed max/avg pooling (with ceil mode) and adaptive/global average pooling, in 1, 2 or
+3 spatial dims (torch's MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
-from .conv import conv_out_size, spatial_check
-from .counting import THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
-from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, nonneg_int, op, optional, pair, pos_int
+from .conv import conv_out_size
+from .counting import FVCORE_UNSUPPORTED, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
+from .registry import Dims, NodeLike, Saves, Shape, ShapeError, arg, boolean, nonneg_int, op, optional, per_dim, pos_int
 from .shapes import numel
+from .spatial import AXES, fit, spatial_input
 
 if TYPE_CHECKING:
     from torch import nn
@@ -21,35 +25,52 @@ INDEX_BYTES = 8  # maxpool's saved indices are int64
 class PoolArgs:
     """Arguments of `maxpool` (and, with one more, `avgpool`)."""
 
-    kernel: tuple[int, int] = field(metadata=arg(pair(pos_int), "window size"))
-    stride: tuple[int, int] | None = field(default=None, metadata=arg(optional(pair(pos_int)), "stride (default: kernel)"))
-    padding: tuple[int, int] = field(default=(0, 0), metadata=arg(pair(nonneg_int), "padding per side"))
+    kernel: Dims = field(metadata=arg(per_dim(pos_int), "window size"))
+    stride: Dims | None = field(default=None, metadata=arg(optional(per_dim(pos_int)), "stride (default: kernel)"))
+    padding: Dims = field(default=0, metadata=arg(per_dim(nonneg_int), "padding per side"))
     ceil_mode: bool = field(default=False, metadata=arg(boolean, "round the output size up (GoogLeNet)"))
 
 
+def _resolver(kind: str) -> Callable[[PoolArgs, tuple[Shape, ...]], PoolArgs]:
+    """The pool's arguments with one value per spatial dim of its input (ops/spatial.py)."""
+
+    def resolve(a: PoolArgs, inputs: tuple[Shape, ...]) -> PoolArgs:
+        shape = inputs[0]
+        spatial_input(kind, shape)
+        kernel = fit(a.kernel, "kernel", shape)
+        stride = kernel if a.stride is None else fit(a.stride, "stride", shape)
+        return dataclasses.replace(a, kernel=kernel, stride=stride, padding=fit(a.padding, "padding", shape))
+
+    return resolve
+
+
 def _window_shape(kind: str, a: PoolArgs, shape: Shape) -> Shape:
-    c, h, w = spatial_check(kind, shape)
+    c, sizes = spatial_input(kind, shape)
     stride = a.stride or a.kernel
     dims = []
-    for size, k, s, p, axis in zip((h, w), a.kernel, stride, a.padding, "HW"):
+    for size, k, s, p, axis in zip(sizes, a.kernel, stride, a.padding, AXES[len(sizes)]):
         if 2 * p > k:
             raise ShapeError(f"padding {p} must be at most half the kernel {k} (as in torch)", "padding")
+        if kind == "avgpool" and len(sizes) == 3 and k > size:  # pool3d_shape_check(check_input_size=true)
+            raise ShapeError(f"kernel {k} is larger than the input {axis}={size} (torch's avg_pool3d refuses it)", "kernel")
         out = conv_out_size(size, k, s, p, 1, a.ceil_mode)
         if out < 1:  # in ceil mode torch accepts a window larger than the input if one output remains
             raise ShapeError(f"kernel {k} is larger than the padded input {axis}={size + 2 * p}", "kernel")
         dims.append(out)
-    return (c, dims[0], dims[1])
+    return (c, *dims)
 
 
 def _window_cost(a: PoolArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
-    n = batch * out[0] * out[1] * out[2]
+    n = batch * numel(out)
     # one op per element of every window, padding and ceil-mode overhang included (docs/conventions.md)
-    return Cost(pool_ops=n * a.kernel[0] * a.kernel[1], activations=n)
+    return Cost(pool_ops=n * numel(a.kernel), activations=n)
 
 
 def _averaged_saves(node: NodeLike) -> Saves:
-    """An average pool to 1×1 is a mean over H, W to torch: its backward needs only the shape."""
-    return Saves.NOTHING if node.shape[1:] == (1, 1) else Saves.INPUTS
+    """An adaptive average pool to 1×1 (1, 1×1×1) is a mean over the spatial dims to torch: its backward
+    needs only the shape. (A windowed avgpool is not: avg_pool1d/2d/3d's backward keeps its input whatever
+    the output size.)"""
+    return Saves.NOTHING if all(d == 1 for d in node.shape[1:]) else Saves.INPUTS
 
 
 def _ptflops_twice(kind: str, functional: str) -> Counted:
@@ -62,12 +83,14 @@ def _ptflops_twice(kind: str, functional: str) -> Counted:
 
 @op("maxpool", category="pool", args=PoolArgs)
 class MaxPool:
-    """Max pooling (torch.nn.MaxPool2d).
+    """Max pooling (torch.nn.MaxPool1d / MaxPool2d / MaxPool3d).
     torch's output-size rule, ceil mode included."""
 
     saves = Saves.INPUTS
+    resolve = staticmethod(_resolver("maxpool"))
     counting = Counting(
-        "aten::max_pool2d", "nn.MaxPool2d", "max_pool", ptflops=_ptflops_twice("max-pool", "F.max_pool2d"), thop=THOP_ZERO
+        "aten::max_pool{n}d", "nn.MaxPool{n}d", "max_pool", ptflops=_ptflops_twice("max-pool", "F.max_pool{n}d"),
+        thop=THOP_ZERO,
     )
 
     @staticmethod
@@ -79,7 +102,8 @@ class MaxPool:
         from torch import nn
 
         a: PoolArgs = node.args
-        return nn.MaxPool2d(a.kernel, stride=a.stride or a.kernel, padding=a.padding, ceil_mode=a.ceil_mode)
+        cls = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[len(a.kernel) - 1]
+        return cls(a.kernel, stride=a.stride or a.kernel, padding=a.padding, ceil_mode=a.ceil_mode)
 
     @staticmethod
     def shape(a: PoolArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -97,13 +121,14 @@ class AvgPoolArgs(PoolArgs):
 
 @op("avgpool", category="pool", args=AvgPoolArgs)
 class AvgPool:
-    """Average pooling (torch.nn.AvgPool2d).
+    """Average pooling (torch.nn.AvgPool1d / AvgPool2d / AvgPool3d).
     torch's output-size rule, ceil mode included."""
 
-    saves = staticmethod(_averaged_saves)
+    saves = Saves.INPUTS  # avg_pool*d's backward keeps its input, even for a 1×1 output (torch's derivatives.yaml)
+    resolve = staticmethod(_resolver("avgpool"))
     counting = Counting(
-        "aten::avg_pool2d", "nn.AvgPool2d", "avg_pool",
-        ptflops=_ptflops_twice("avg-pool", "F.avg_pool2d"),
+        "aten::avg_pool{n}d", "nn.AvgPool{n}d", "avg_pool",
+        ptflops=_ptflops_twice("avg-pool", "F.avg_pool{n}d"),
         thop=Counted(
             lambda node, cost, batch: Prediction.of(avg_pool=out_elements(node, batch)),
             "thop counts 1 per avg-pool output element",
@@ -115,7 +140,8 @@ class AvgPool:
         from torch import nn
 
         a: AvgPoolArgs = node.args
-        return nn.AvgPool2d(
+        cls = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)[len(a.kernel) - 1]
+        return cls(
             a.kernel, stride=a.stride or a.kernel, padding=a.padding, ceil_mode=a.ceil_mode,
             count_include_pad=a.count_include_pad,
         )
@@ -131,7 +157,7 @@ class AvgPool:
 class AdaptiveArgs:
     """Arguments of `adaptive_avgpool`."""
 
-    out: tuple[int, int] = field(default=(1, 1), metadata=arg(pair(pos_int), "output size [h, w]"))
+    out: Dims = field(default=1, metadata=arg(per_dim(pos_int), "output size, one per spatial dim ([h, w])"))
 
 
 def adaptive_window_total(size: int, out: int) -> int:
@@ -161,30 +187,33 @@ def _floor_sum(n: int, m: int, a: int, b: int) -> int:
 
 
 def _adaptive_cost(a: AdaptiveArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
-    c, h, w = inputs[0]
-    reads = adaptive_window_total(h, out[1]) * adaptive_window_total(w, out[2])
-    return Cost(pool_ops=batch * c * reads, activations=batch * out[0] * out[1] * out[2])
+    c = inputs[0][0]
+    reads = 1
+    for size, o in zip(inputs[0][1:], out[1:]):
+        reads *= adaptive_window_total(size, o)
+    return Cost(pool_ops=batch * c * reads, activations=batch * numel(out))
 
 
 def _adaptive_thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     # (kernel + 1) per output element, kernel = in/out size, in float64 as count_adap_avgpool computes
     # it (DoubleTensor division and product), then int(): 8 → 7 gives int((8/7 · 8/7 + 1) · 49) = 112,
     # where exact arithmetic gives 113
-    _, h, w = node.in_shapes[0]
-    _, oh, ow = node.shape
-    per = (h / oh) * (w / ow) + 1
-    return Prediction.of(adaptive_avg_pool=int(per * out_elements(node, batch)))
+    kernel = 1.0
+    for size, o in zip(node.in_shapes[0][1:], node.shape[1:]):
+        kernel *= size / o
+    return Prediction.of(adaptive_avg_pool=int((kernel + 1) * out_elements(node, batch)))
+
+
+def _adaptive_fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if len(node.shape) != 3:  # only aten::adaptive_avg_pool2d has a handle, not the 1d and 3d ops
+        return FVCORE_UNSUPPORTED.predict(node, cost, batch)
+    return Prediction.of("aten::adaptive_avg_pool2d: 1 per input element", adaptive_avg_pool=in_elements(node, batch))
 
 
 # Adaptive and global average pooling run the same module and aten op: counters see them alike.
 ADAPTIVE_COUNTING = Counting(
-    "aten::adaptive_avg_pool2d", "nn.AdaptiveAvgPool2d", "adaptive_avg_pool",
-    fvcore=Counted(
-        lambda node, cost, batch: Prediction.of(
-            "aten::adaptive_avg_pool2d: 1 per input element", adaptive_avg_pool=in_elements(node, batch)
-        ),
-        "fvcore counts adaptive_avg_pool2d, 1 per input element",
-    ),
+    "aten::adaptive_avg_pool{n}d", "nn.AdaptiveAvgPool{n}d", "adaptive_avg_pool",
+    fvcore=Counted(_adaptive_fvcore, "fvcore counts adaptive_avg_pool2d, 1 per input element"),
     ptflops=Counted(
         lambda node, cost, batch: Prediction.of(adaptive_avg_pool=2 * in_elements(node, batch)),
         "ptflops counts adaptive-pool input elements twice: its module hook and the patched functional",
@@ -195,52 +224,52 @@ ADAPTIVE_COUNTING = Counting(
 
 @op("adaptive_avgpool", category="pool", args=AdaptiveArgs)
 class AdaptiveAvgPool:
-    """Adaptive average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d).
+    """Adaptive average pooling to a fixed output size (torch.nn.AdaptiveAvgPool1d / 2d / 3d).
     torch's adaptive windows."""
 
     saves = staticmethod(_averaged_saves)
     counting = ADAPTIVE_COUNTING
 
     @staticmethod
+    def resolve(a: AdaptiveArgs, inputs: tuple[Shape, ...]) -> AdaptiveArgs:
+        spatial_input("adaptive_avgpool", inputs[0])
+        return AdaptiveArgs(fit(a.out, "out", inputs[0]))
+
+    @staticmethod
     def build(node: NodeLike) -> nn.Module:
         from torch import nn
 
         a: AdaptiveArgs = node.args
-        return nn.AdaptiveAvgPool2d(a.out)
+        return (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[len(a.out) - 1](a.out)
 
     @staticmethod
     def shape(a: AdaptiveArgs, inputs: tuple[Shape, ...]) -> Shape:
-        c, _, _ = spatial_check("adaptive_avgpool", inputs[0])
-        return (c, a.out[0], a.out[1])
+        return (inputs[0][0], *a.out)
 
     cost = staticmethod(_adaptive_cost)
 
 
 @dataclass(frozen=True)
 class GlobalArgs:
-    """Global average pooling takes no arguments; its output size is fixed at 1×1."""
-
-    @property
-    def out(self) -> tuple[int, int]:
-        return (1, 1)
+    """Global average pooling takes no arguments; its output size is fixed at 1 per spatial dim."""
 
 
 @op("global_avgpool", category="pool", args=GlobalArgs, aliases=("gap",))
 class GlobalAvgPool:
-    """Global average pooling to C×1×1 (torch.nn.AdaptiveAvgPool2d(1))."""
+    """Global average pooling to C×1×1 (torch.nn.AdaptiveAvgPool2d(1); C×1 and C×1×1×1 on 1-D and 3-D inputs)."""
 
-    saves = Saves.NOTHING  # a mean over H, W to torch (see _averaged_saves)
+    saves = Saves.NOTHING  # a mean over the spatial dims to torch (see _averaged_saves)
     counting = ADAPTIVE_COUNTING
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
         from torch import nn
 
-        return nn.AdaptiveAvgPool2d(1)
+        return (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[len(node.shape) - 2](1)
 
     @staticmethod
     def shape(a: GlobalArgs, inputs: tuple[Shape, ...]) -> Shape:
-        c, _, _ = spatial_check("global_avgpool", inputs[0])
-        return (c, 1, 1)
+        c, sizes = spatial_input("global_avgpool", inputs[0])
+        return (c, *(1 for _ in sizes))
 
     cost = staticmethod(_adaptive_cost)

@@ -47,6 +47,13 @@ class ShapeFn(Protocol):
     def __call__(self, args: Any, inputs: tuple[Shape, ...]) -> Shape: ...
 
 
+class ResolveFn(Protocol):
+    """Arguments as written -> arguments for this layer's input (an int for every spatial dim made a
+    tuple of the input's rank); raises ShapeError where they do not fit the input."""
+
+    def __call__(self, args: Any, inputs: tuple[Shape, ...]) -> Any: ...
+
+
 class CostFn(Protocol):
     def __call__(self, args: Any, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost: ...
 
@@ -137,6 +144,7 @@ class OpRule:
     notes: str = ""  # more for docs/spec.md's op table, after the summary
     aliases: tuple[str, ...] = ()
     parts: PartsFn | None = None  # the layer's cost in named pieces, each a row of the table (attention)
+    resolve: ResolveFn | None = None  # fits the arguments to the input's rank before ``shape`` (ops/spatial.py)
 
     def arg_fields(self) -> dict[str, dataclasses.Field[Any]]:
         return arg_fields(self.args)
@@ -185,7 +193,7 @@ def op(
 ) -> Callable[[type], type]:
     """Class decorator: the class is the op's definition. It holds the static methods ``shape``, ``cost``
     and ``build`` and the attributes ``saves`` and ``counting`` (required), optionally ``saved_extra``,
-    ``unread_buffers`` and ``parts``; its docstring's first line is the summary, the rest notes for the docs."""
+    ``unread_buffers``, ``parts`` and ``resolve``; its docstring's first line is the summary, the rest notes for the docs."""
 
     def deco(cls: type) -> type:
         doc = (cls.__doc__ or "").strip()
@@ -206,6 +214,7 @@ def op(
                 notes=" ".join(notes.split()),
                 aliases=aliases,
                 parts=getattr(cls, "parts", None),
+                resolve=getattr(cls, "resolve", None),
             )
         )
         return cls
@@ -283,12 +292,29 @@ def pair(convert: Converter) -> Converter:
     return conv
 
 
-def padding(value: Any) -> tuple[int, int] | str:
+Dims = int | tuple[int, ...]  # an int for every spatial dim, or one value per dim (resolved: a tuple)
+
+
+def per_dim(convert: Converter) -> Converter:
+    """An int for every spatial dim or a list with one value per dim ([l], [h, w], [d, h, w]). How many
+    dims there are depends on the layer's input: the op's ``resolve`` checks the list against it."""
+
+    def conv(value: Any) -> Dims:
+        if isinstance(value, (list, tuple)):
+            if not value:
+                raise ArgError("must be one number or a list with one per spatial dim, got an empty list")
+            return tuple(convert(v) for v in value)
+        return convert(value)
+
+    return conv
+
+
+def padding(value: Any) -> Dims | str:
     if isinstance(value, str):
         if value in ("same", "valid"):
             return value
         raise ArgError(f"must be a non-negative integer, [h, w], 'same' or 'valid', got '{shorten(value)}'")
-    return pair(nonneg_int)(value)
+    return per_dim(nonneg_int)(value)
 
 
 def boolean(value: Any) -> bool:

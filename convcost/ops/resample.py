@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..costmodel.cost import Cost
-from .conv import refuse_tokens
 from .counting import THOP_NO_RULE, Counted, Counting, Prediction, in_elements, out_elements
 from .registry import (
     MAX_DIM,
@@ -35,6 +34,7 @@ from .registry import (
     pos_int,
 )
 from .shapes import fmt_shape, numel
+from .spatial import refuse_tokens
 
 if TYPE_CHECKING:
     from torch import nn

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
-from .conv import refuse_tokens, spatial_check
 from .counting import THOP_ZERO, Counted, Counting, Prediction
 from .registry import MAX_DIM, NodeLike, Saves, Shape, ShapeError, arg, op, pos_int
 from .shapes import fmt_shape, numel
+from .spatial import refuse_tokens, spatial_check
 
 if TYPE_CHECKING:
     from torch import Tensor, nn

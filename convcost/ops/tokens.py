@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
-from .conv import spatial_check
 from .counting import (
     FVCORE_IGNORED,
     PTFLOPS_BIAS_WHY,
@@ -22,6 +21,7 @@ from .counting import (
 )
 from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, optional, pair, pos_int
 from .shapes import Tokens, fmt_shape, is_tokens, numel
+from .spatial import spatial_check
 
 if TYPE_CHECKING:
     from torch import nn
