@@ -9,6 +9,7 @@ need torch. Each part of issue 11 keeps its modules in its own section below.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -155,3 +156,57 @@ def r3d_stem_and_layer2() -> nn.Module:
     layer1 = nn.Sequential(BasicBlock3d(64, 64), BasicBlock3d(64, 64))
     layer2 = nn.Sequential(BasicBlock3d(64, 128, 2), BasicBlock3d(128, 128))
     return nn.Sequential(stem, layer1, layer2)
+
+
+# ---- U-Net (milesial/Pytorch-UNet, bilinear=False) ----------------------------------------------
+def double_conv(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+    )
+
+
+class Up(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(cin, cin // 2, kernel_size=2, stride=2)
+        self.conv = double_conv(cin, cout)
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return self.conv(torch.cat([x2, self.up(x1)], dim=1))  # sizes match for inputs divisible by 16
+
+
+class UNet(nn.Module):
+    def __init__(self, n_channels: int = 3, n_classes: int = 2, widths: tuple[int, ...] = (64, 128, 256, 512, 1024)) -> None:
+        super().__init__()
+        self.inc = double_conv(n_channels, widths[0])
+        self.downs = nn.ModuleList(
+            nn.Sequential(nn.MaxPool2d(2), double_conv(a, b)) for a, b in itertools.pairwise(widths)
+        )
+        self.ups = nn.ModuleList(Up(b, a) for a, b in reversed(list(itertools.pairwise(widths))))
+        self.outc = nn.Conv2d(widths[0], n_classes, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        skips = [self.inc(x)]
+        for down in self.downs:
+            skips.append(down(skips[-1]))
+        y = skips.pop()
+        for up in self.ups:
+            y = up(y, skips.pop())
+        return self.outc(y)
+
+
+# ---- wav2vec2 feature encoder (conv stack on raw audio, group-norm variant) ---------------------
+def wav2vec2_feature_encoder() -> nn.Module:
+    """Seven 1-D convs, 512 channels, no bias, GELU; GroupNorm(512, 512) after the first (input 1×16000)."""
+    spec = [(10, 5)] + [(3, 2)] * 4 + [(2, 2)] * 2
+    layers: list[nn.Module] = []
+    cin = 1
+    for i, (k, s) in enumerate(spec):
+        block: list[nn.Module] = [nn.Conv1d(cin, 512, k, s, bias=False)]
+        if i == 0:
+            block.append(nn.GroupNorm(512, 512))
+        block.append(nn.GELU())
+        layers.append(nn.Sequential(*block))
+        cin = 512
+    return nn.Sequential(*layers)

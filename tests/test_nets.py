@@ -244,7 +244,43 @@ def test_r3d_stage() -> None:
     assert {lc.node.name: lc.node.shape for lc in a.layers}["stem.conv1"] == (64, 16, 56, 56)
 
 
-MODERN_TORCH_CASES = [("r3d_stage.yaml", "r3d_stage", "r3d_stem_and_layer2")]
+def test_unet() -> None:
+    # milesial/Pytorch-UNet (bilinear=False), 3 in / 2 classes at 256×256. Params by hand:
+    # DoubleConv(i, o) = 9·i·o + 9·o·o + 4·o (no conv bias; two BNs, 2·o each);
+    # Up(i) = ConvTranspose2d(i, i/2, 2, 2) = 4·i·i/2 + i/2, then DoubleConv(i, i/2); head 64·2 + 2
+    def dc(i: int, o: int) -> int:
+        return 9 * i * o + 9 * o * o + 4 * o
+
+    def up(i: int) -> int:
+        return 4 * i * (i // 2) + i // 2 + dc(i, i // 2)
+
+    enc = dc(3, 64) + dc(64, 128) + dc(128, 256) + dc(256, 512) + dc(512, 1024)
+    dec = up(1024) + up(512) + up(256) + up(128)
+    a = config_analysis("unet.yaml", "unet")
+    assert a.total.params == enc + dec + 64 * 2 + 2 == 31_037_698
+    assert a.graph.output.shape == (2, 256, 256)
+    # the skips are references (concat from [enc, up]), one level per resolution by recursion
+    cats = [lc.node for lc in a.layers if lc.node.op == "concat"]
+    assert [n.name for n in cats] == ["unet.inner.down.inner.down.inner.down.inner.cat",
+                                      "unet.inner.down.inner.down.inner.cat", "unet.inner.down.inner.cat", "unet.inner.cat"]
+    assert [n.shape[0] for n in cats] == [1024, 512, 256, 128]
+
+
+def test_wav2vec2_feature_encoder() -> None:
+    # 1×16000: L = floor((L - k) / s) + 1: 3199, 1599, 799, 399, 199, 99, 49
+    # params: 512·1·10 + 2·512 (GroupNorm(512, 512)) + 4 · 512·512·3 + 2 · 512·512·2
+    a = config_analysis("wav2vec2_feature_encoder.yaml", "wav2vec2_feature_encoder")
+    assert a.total.params == 512 * 10 + 2 * 512 + 4 * 512 * 512 * 3 + 2 * 512 * 512 * 2 == 4_200_448
+    # MACs: 3199·512·10 + (1599 + 799 + 399 + 199)·512·512·3 + (99 + 49)·512·512·2
+    assert a.total.macs == 3199 * 512 * 10 + (1599 + 799 + 399 + 199) * 512 * 512 * 3 + (99 + 49) * 512 * 512 * 2
+    assert a.graph.output.shape == (512, 49)
+
+
+MODERN_TORCH_CASES = [
+    ("r3d_stage.yaml", "r3d_stage", "r3d_stem_and_layer2"),
+    ("unet.yaml", "unet", "UNet"),
+    ("wav2vec2_feature_encoder.yaml", "wav2vec2_feature_encoder", "wav2vec2_feature_encoder"),
+]
 
 
 @pytest.mark.parametrize(("config", "model", "key"), MODERN_TORCH_CASES)
