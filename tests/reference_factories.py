@@ -83,3 +83,9 @@ def broken() -> nn.Module:
 
 def not_a_module() -> int:
     return 3
+
+
+def noisy() -> nn.Module:
+    """MobileNetV2 from a factory that prints, as research code does."""
+    print("building mobilenet_v2 ...")
+    return r.mobilenet_v2(1.0)

@@ -214,3 +214,10 @@ def test_reference_arg_needs_reference() -> None:
 def test_one_model_at_a_time() -> None:
     r = runner.invoke(app, ["verify", str(CONFIGS / "googlenet.yaml"), "--reference", f"{FACTORIES}:googlenet"])
     assert r.exit_code == 2 and "pick one with --model" in r.stderr
+
+
+def test_prints_of_the_users_code_stay_off_stdout() -> None:
+    r = verify(CONFIGS / "mobilenet_v2.yaml", "noisy", "-f", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["ok"] is True
+    assert "building mobilenet_v2" in r.stderr

@@ -21,8 +21,10 @@ Imports torch at the top: only ``convcost verify --reference`` imports this modu
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -331,12 +333,13 @@ def verify_reference(graph: Graph, target: Target, max_bytes: int = DEFAULT_MAX_
     real = need <= max_bytes
     device = "cpu" if real else "meta"
     files = user_files(target)
-    model = load_model(target, device)
+    with contextlib.redirect_stdout(sys.stderr):  # the user's prints must not corrupt --format json on stdout
+        model = load_model(target, device)
     xs = example_inputs(graph, device)
     shapes = " and ".join(fmt_shape(tuple(x.shape)) for x in xs)
     what = f"reference '{target.text}' cannot run on the spec's input {shapes}" + (
         "" if real else f" on the meta device (a real forward needs about {human_bytes(need)}; raise --max-memory)")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
         warnings.simplefilter("ignore")
         ref = _run_reference(model, xs, what, files)
     spec_units, spec_flops = _run_spec(graph)
