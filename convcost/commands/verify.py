@@ -10,6 +10,8 @@ import typer
 from ..api import load_graphs
 from ..cli import EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..costmodel.memory import DEFAULT_MAX_MEMORY, parse_max_memory
+from ..errors import UsageError
+from ..graph.build import Graph
 from ..util.write_errors import write_errors
 from ._options import Device
 from ._output import check_output, emit, finish, output_option, wide_console
@@ -51,13 +53,29 @@ def verify(
         DEFAULT_MAX_MEMORY, "--max-memory", help="Largest real forward to run (bytes, e.g. 2G); above it, fvcore is skipped "
         "and the rest runs on the meta device."
     ),
+    reference: Optional[str] = typer.Option(
+        None, "--reference", metavar="TARGET", help="Compare the spec with your own PyTorch model instead: "
+        "package.module:factory or path/to/file.py:factory (a function or nn.Module class). See docs/import.md."
+    ),
+    reference_arg: Optional[list[str]] = typer.Option(
+        None, "--reference-arg", metavar="KEY=VALUE", help="A keyword argument for the --reference factory, the value "
+        "read as YAML (repeatable)."
+    ),
     output: Optional[str] = output_option(),
 ) -> None:
     """Build the spec as torch modules and check every layer's shape, params and fvcore/FlopCounterMode counts
-    against what convcost predicts each tool reports. Exit 1 on any mismatch."""
+    against what convcost predicts each tool reports. Exit 1 on any mismatch.
+
+    With --reference, check instead that the spec describes your own PyTorch model: output shapes, params,
+    buffers and counter totals, then layer by layer (by module path, else in order); exit 1 at the first
+    divergence, 2 when the model cannot be imported, built or run."""
     limit = parse_max_memory(max_memory)
     check_output(output, [spec] if spec else None)
+    if reference_arg and not reference:
+        raise UsageError("--reference-arg needs --reference")
     graphs = load_graphs(spec, model, batch)
+    if reference:
+        _verify_reference(graphs, reference, reference_arg or [], limit, fmt, output)
     v = _load_verify()
     reports = [v.verify_graph(g, device.value, limit) for g in graphs]  # type: ignore[attr-defined]
     from ..render import verify_out
@@ -72,5 +90,30 @@ def verify(
             if k:
                 console.print()
             verify_out.print_report(console, r, explain)
+        finish(console, output)
+    raise typer.Exit(EXIT_OK if all(r.ok for r in reports) else EXIT_FINDINGS)
+
+
+def _verify_reference(graphs: list[Graph], reference: str, args: list[str], limit: int, fmt: Format,
+                      output: Optional[str]) -> None:
+    """`verify --reference`: the spec's model against the user's module; exits."""
+    from ..crosscheck.target import parse_target
+    from ..crosscheck.torch_deps import require
+
+    target = parse_target(reference, args)
+    if len(graphs) != 1:
+        raise UsageError(f"--reference compares one model, the spec has {len(graphs)}: pick one with --model")
+    require("verify --reference")
+    from ..crosscheck.reference import verify_reference
+    from ..render import reference_out
+
+    reports = [verify_reference(graphs[0], target, limit)]
+    if fmt is Format.json:
+        emit(reference_out.render_json(reports), output)
+    elif fmt is Format.markdown:
+        emit(reference_out.render_markdown(reports), output)
+    else:
+        console = wide_console(output, PIPED_WIDTH)
+        reference_out.print_reference(console, reports[0])
         finish(console, output)
     raise typer.Exit(EXIT_OK if all(r.ok for r in reports) else EXIT_FINDINGS)
