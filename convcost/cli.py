@@ -62,6 +62,7 @@ def _register_commands() -> None:
         analyze,
         check,
         compare,
+        import_,
         ops,
         profile,
         report,

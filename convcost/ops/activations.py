@@ -10,7 +10,7 @@ definitions below the table.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..costmodel.cost import Cost
@@ -26,7 +26,23 @@ from .counting import (
     in_elements,
     out_elements,
 )
-from .registry import BuildFn, NoArgs, NodeLike, OpRule, Saves, Shape, ShapeError, ShapeFn, arg, number, op, pos_int, register
+from .registry import (
+    BuildFn,
+    FromTorchFn,
+    NoArgs,
+    NodeLike,
+    OpRule,
+    Saves,
+    Shape,
+    ShapeError,
+    ShapeFn,
+    arg,
+    number,
+    op,
+    pos_int,
+    refuse_unless,
+    register,
+)
 from .shapes import numel
 
 if TYPE_CHECKING:
@@ -75,6 +91,7 @@ class Activation(NamedTuple):
     args: type = NoArgs
     aliases: tuple[str, ...] = ()
     check: Callable[[Any], None] | None = None  # raises ShapeError for arguments torch refuses
+    torch_attrs: tuple[str, ...] = ()  # the module's attributes holding the op's arguments, in field order (import)
 
 
 ACTIVATIONS = (
@@ -82,7 +99,7 @@ ACTIVATIONS = (
                fvcore_ignored=True, ptflops_hook=True, ptflops_patch="F.relu", thop_zero=True),
     Activation("relu6", "ReLU6, min(max(x, 0), 6).", "ReLU6", "aten::hardtanh", Saves.INPUTS,
                ptflops_hook=True, thop_zero=True),
-    Activation("leaky_relu", "Leaky ReLU.", "LeakyReLU", "aten::leaky_relu", Saves.INPUTS,
+    Activation("leaky_relu", "Leaky ReLU.", "LeakyReLU", "aten::leaky_relu", Saves.INPUTS, torch_attrs=("negative_slope",),
                ptflops_hook=True, thop_zero=True, args=LeakyArgs),
     Activation("sigmoid", "Logistic sigmoid.", "Sigmoid", "aten::sigmoid", Saves.OUTPUT),
     Activation("silu", "SiLU / swish, x·sigmoid(x).", "SiLU", "aten::silu", Saves.INPUTS,
@@ -93,9 +110,10 @@ ACTIVATIONS = (
     Activation("gelu", "GELU.", "GELU", "aten::gelu", Saves.INPUTS, ptflops_hook=True, ptflops_patch="F.gelu"),
     Activation("tanh", "Hyperbolic tangent.", "Tanh", "aten::tanh", Saves.OUTPUT),
     Activation("mish", "Mish, x·tanh(softplus(x)).", "Mish", "aten::mish", Saves.INPUTS),
-    Activation("elu", "ELU.", "ELU", "aten::elu", Saves.INPUTS, ptflops_hook=True, ptflops_patch="F.elu", args=EluArgs),
+    Activation("elu", "ELU.", "ELU", "aten::elu", Saves.INPUTS, ptflops_hook=True, ptflops_patch="F.elu", args=EluArgs,
+               torch_attrs=("alpha",)),
     Activation("hardtanh", "Hard tanh, min(max(x, min), max).", "Hardtanh", "aten::hardtanh", Saves.INPUTS,
-               args=HardtanhArgs, check=_min_below_max),
+               args=HardtanhArgs, check=_min_below_max, torch_attrs=("min_val", "max_val")),
 )
 
 
@@ -123,6 +141,15 @@ def _builder(module: str) -> BuildFn:
         return getattr(nn, module)(*astuple(node.args))
 
     return build
+
+
+def _from_torch(row: Activation) -> FromTorchFn:
+    names = [f.name for f in fields(row.args)]
+
+    def from_torch(m: Any) -> dict[str, Any]:
+        return {name: getattr(m, attr) for name, attr in zip(names, row.torch_attrs)}
+
+    return from_torch
 
 
 def _ptflops(row: Activation) -> Counted:
@@ -155,6 +182,8 @@ for _row in ACTIVATIONS:
                 thop=THOP_ZERO if _row.thop_zero else THOP_NO_RULE,
             ),
             aliases=_row.aliases,
+            imports=(_row.module,),
+            from_torch=_from_torch(_row),
         )
     )
 
@@ -175,7 +204,12 @@ class PReLU:
     """Parametric ReLU with a learnable negative slope (torch.nn.PReLU).
     1 op per element; 1 or C params."""
 
+    imports = ("PReLU",)
     saves = Saves.INPUTS
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        return {"num_parameters": m.num_parameters}
     counting = Counting(
         "aten::prelu", "nn.PReLU",
         ptflops=Counted(  # relu_flops_counter_hook (output elements) + the patched F.prelu (input elements)
@@ -223,6 +257,12 @@ class Softmax:
     3 ops per element: an exp, its share of the sum, a divide (the max subtracted for stability is not counted)."""
 
     saves = Saves.OUTPUT  # softmax's backward uses the result
+    imports = ("Softmax",)
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        refuse_unless(m.dim == 1, f"dim={m.dim} (only over channels, dim=1)")
+        return {}
     counting = Counting(
         "aten::softmax", "nn.Softmax",
         ptflops=Counted(  # the patched F.softmax: input elements

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..costmodel.cost import Cost
 from .counting import FVCORE_IGNORED, PTFLOPS_BIAS_WHY, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
-from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, pos_float, pos_int, probability
+from .registry import (
+    NoArgs,
+    NodeLike,
+    Saves,
+    Shape,
+    ShapeError,
+    arg,
+    boolean,
+    choice,
+    op,
+    pos_float,
+    pos_int,
+    probability,
+    refuse_unless,
+)
 from .shapes import Tokens, fmt_shape, is_tokens, numel
 from .spatial import refuse_tokens
 
@@ -41,6 +55,12 @@ class Linear:
     N·D·out MACs. `over: channels` mixes the C channels of a C×H×W map (any spatial rank)
     at each position, built as ConvNeXt's pointwise linears are: permute to channels-last, nn.Linear, permute
     back; N·positions·C_in·C_out MACs."""
+
+    imports = ("Linear",)
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        return {"out": m.out_features, "bias": m.bias is not None}
 
     saves = Saves.INPUTS
     counting = Counting(
@@ -118,6 +138,14 @@ class BatchNorm:
     """Batch normalisation over channels (torch.nn.BatchNorm1d / 2d / 3d), inference mode.
     1-D on flat and C×L inputs, 2-D on C×H×W, 3-D on C×D×H×W."""
 
+    imports = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        refuse_unless(m.track_running_stats, "track_running_stats=False (batch statistics at inference)")
+        refuse_unless(m.momentum is not None, "momentum=None (a cumulative average)")
+        return {"eps": m.eps, "momentum": m.momentum, "affine": m.affine}
+
     saves = Saves.INPUTS
     unread_buffers = 1  # num_batches_tracked
     counting = Counting(
@@ -187,6 +215,12 @@ class DropoutArgs:
 class Dropout(_PassThrough):
     """Dropout; the identity at inference, so no arithmetic."""
 
+    imports = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout")
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        return {"p": m.p}
+
     counting = Counting("aten::dropout", "nn.Dropout", fvcore=FVCORE_IGNORED, thop=THOP_ZERO)
 
     @staticmethod
@@ -205,6 +239,12 @@ class Dropout(_PassThrough):
 class Identity(_PassThrough):
     """Passes its input through unchanged."""
 
+    imports = ("Identity",)
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        return {}
+
     counting = Counting(None, "nn.Identity")
 
     @staticmethod
@@ -217,6 +257,13 @@ class Identity(_PassThrough):
 @op("flatten", category="reshape")
 class Flatten:
     """Flattens C×H×W to one feature vector (torch.nn.Flatten); a view, no arithmetic."""
+
+    imports = ("Flatten",)
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        refuse_unless(m.start_dim == 1 and m.end_dim == -1, f"start_dim={m.start_dim}, end_dim={m.end_dim} (only 1, -1)")
+        return {}
 
     saves = Saves.NOTHING
     counting = Counting("aten::flatten", "nn.Flatten", fvcore=FVCORE_IGNORED)

@@ -7,11 +7,25 @@ number of output positions, so groups, dilation and the input's rank need no spe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..costmodel.cost import Cost
 from .counting import PTFLOPS_BIAS_WHY, Counted, Counting, Prediction
-from .registry import Dims, NodeLike, Saves, Shape, ShapeError, arg, boolean, op, padding, per_dim, pos_int
+from .registry import (
+    Dims,
+    NodeLike,
+    Saves,
+    Shape,
+    ShapeError,
+    arg,
+    boolean,
+    op,
+    padding,
+    per_dim,
+    pos_int,
+    refuse_unless,
+    spec_dims,
+)
 from .shapes import numel
 from .spatial import AXES, fit, spatial_input
 
@@ -96,6 +110,15 @@ def _fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 class Conv:
     """Convolution (torch.nn.Conv1d / Conv2d / Conv3d on C×L, C×H×W, C×D×H×W).
     `same` needs stride 1, as in torch."""
+
+    imports = ("Conv1d", "Conv2d", "Conv3d")
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        refuse_unless(m.padding_mode == "zeros", f"padding_mode='{m.padding_mode}'")
+        pad = m.padding if isinstance(m.padding, str) else spec_dims(m.padding)
+        return {"out": m.out_channels, "kernel": spec_dims(m.kernel_size), "stride": spec_dims(m.stride), "padding": pad,
+                "dilation": spec_dims(m.dilation), "groups": m.groups, "bias": m.bias is not None}
 
     saves = Saves.INPUTS
     resolve = staticmethod(resolve_conv)

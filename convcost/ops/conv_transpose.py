@@ -11,11 +11,25 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..costmodel.cost import Cost
 from .counting import PTFLOPS_BIAS_WHY, Counted, Counting, Prediction
-from .registry import Dims, NodeLike, Saves, Shape, ShapeError, arg, boolean, nonneg_int, op, per_dim, pos_int
+from .registry import (
+    Dims,
+    NodeLike,
+    Saves,
+    Shape,
+    ShapeError,
+    arg,
+    boolean,
+    nonneg_int,
+    op,
+    per_dim,
+    pos_int,
+    refuse_unless,
+    spec_dims,
+)
 from .shapes import numel
 from .spatial import AXES, fit, spatial_input
 
@@ -59,6 +73,15 @@ def _thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 class ConvTranspose:
     """Transposed convolution (torch.nn.ConvTranspose1d / 2d / 3d on C×L, C×H×W, C×D×H×W).
     Output (in − 1)·s − 2p + d·(k − 1) + output_padding + 1 per spatial dim; MACs N·prod(in)·C_in·(C_out/g)·prod(k)."""
+
+    imports = ("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        refuse_unless(m.padding_mode == "zeros", f"padding_mode='{m.padding_mode}'")
+        return {"out": m.out_channels, "kernel": spec_dims(m.kernel_size), "stride": spec_dims(m.stride),
+                "padding": spec_dims(m.padding), "output_padding": spec_dims(m.output_padding),
+                "dilation": spec_dims(m.dilation), "groups": m.groups, "bias": m.bias is not None}
 
     saves = Saves.INPUTS  # the input (and the weight) for the weight's gradient
     counting = Counting(

@@ -14,11 +14,24 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..costmodel.cost import Cost
 from .counting import THOP_NO_RULE, Counted, Counting, PredictFn, Prediction, in_elements
-from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, number, op, pos_float, pos_int, probability
+from .registry import (
+    NodeLike,
+    Saves,
+    Shape,
+    ShapeError,
+    arg,
+    boolean,
+    number,
+    op,
+    pos_float,
+    pos_int,
+    probability,
+    refuse_unless,
+)
 from .shapes import fmt_shape, is_tokens, numel
 from .spatial import refuse_tokens
 
@@ -99,6 +112,14 @@ class LayerNorm:
     C×H×W (any spatial rank) it is torchvision's LayerNorm2d (permute, F.layer_norm, permute back), or with
     `channels_last: true` nn.LayerNorm between permutes as in ConvNeXt's block; on tokens nn.LayerNorm(D)."""
 
+    imports = ("LayerNorm",)
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        refuse_unless(len(m.normalized_shape) == 1, f"normalized_shape={list(m.normalized_shape)} (only the last dim)")
+        refuse_unless(m.bias is not None or not m.elementwise_affine, "elementwise_affine without bias")
+        return {"eps": m.eps, "affine": m.elementwise_affine}
+
     saves = Saves.INPUTS
     counting = Counting(
         "aten::layer_norm", "nn.LayerNorm", "layer_norm",
@@ -164,6 +185,12 @@ class GroupNorm:
     """Group normalisation (torch.nn.GroupNorm): statistics per sample and group of channels.
     5 ops per element (3 without affine)."""
 
+    imports = ("GroupNorm",)
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        return {"groups": m.num_groups, "eps": m.eps, "affine": m.affine}
+
     saves = Saves.INPUTS
     counting = Counting(
         "aten::group_norm", "nn.GroupNorm", "group_norm",
@@ -217,6 +244,12 @@ class InstanceNorm:
     """Instance normalisation (torch.nn.InstanceNorm1d/2d/3d by the input's rank): statistics per sample and channel.
     5 ops per element (3 without affine, torch's default); with `track_running_stats` it normalises
     with the running statistics at inference, 2 per element as batch norm."""
+
+    imports = ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d")
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        return {"eps": m.eps, "momentum": m.momentum, "affine": m.affine, "track_running_stats": m.track_running_stats}
 
     saves = Saves.INPUTS
     counting = Counting(

@@ -6,12 +6,27 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..costmodel.cost import Cost
 from .conv import conv_out_size
 from .counting import FVCORE_UNSUPPORTED, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
-from .registry import Dims, NodeLike, Saves, Shape, ShapeError, arg, boolean, nonneg_int, op, optional, per_dim, pos_int
+from .registry import (
+    Dims,
+    NodeLike,
+    Saves,
+    Shape,
+    ShapeError,
+    arg,
+    boolean,
+    nonneg_int,
+    op,
+    optional,
+    per_dim,
+    pos_int,
+    refuse_unless,
+    spec_dims,
+)
 from .shapes import numel
 from .spatial import AXES, fit, spatial_input
 
@@ -86,6 +101,14 @@ class MaxPool:
     """Max pooling (torch.nn.MaxPool1d / MaxPool2d / MaxPool3d).
     torch's output-size rule, ceil mode included."""
 
+    imports = ("MaxPool1d", "MaxPool2d", "MaxPool3d")
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        refuse_unless(spec_dims(m.dilation) == 1, f"dilation={m.dilation}")
+        refuse_unless(not m.return_indices, "return_indices=True")
+        return _pool_args(m)
+
     saves = Saves.INPUTS
     resolve = staticmethod(_resolver("maxpool"))
     counting = Counting(
@@ -123,6 +146,13 @@ class AvgPoolArgs(PoolArgs):
 class AvgPool:
     """Average pooling (torch.nn.AvgPool1d / AvgPool2d / AvgPool3d).
     torch's output-size rule, ceil mode included."""
+
+    imports = ("AvgPool1d", "AvgPool2d", "AvgPool3d")
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        refuse_unless(getattr(m, "divisor_override", None) is None, "divisor_override")
+        return {**_pool_args(m), "count_include_pad": m.count_include_pad}
 
     saves = Saves.INPUTS  # avg_pool*d's backward keeps its input, even for a 1×1 output (torch's derivatives.yaml)
     resolve = staticmethod(_resolver("avgpool"))
@@ -227,6 +257,14 @@ class AdaptiveAvgPool:
     """Adaptive average pooling to a fixed output size (torch.nn.AdaptiveAvgPool1d / 2d / 3d).
     torch's adaptive windows."""
 
+    imports = ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any] | None:
+        out = spec_dims(m.output_size)
+        refuse_unless(out is not None and (not isinstance(out, list) or None not in out), f"output_size={m.output_size}")
+        return None if out == 1 else {"out": out}  # 1: global_avgpool's
+
     saves = staticmethod(_averaged_saves)
     counting = ADAPTIVE_COUNTING
 
@@ -258,6 +296,12 @@ class GlobalArgs:
 class GlobalAvgPool:
     """Global average pooling to C×1×1 (torch.nn.AdaptiveAvgPool2d(1); C×1 and C×1×1×1 on 1-D and 3-D inputs)."""
 
+    imports = ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any] | None:
+        return {} if spec_dims(m.output_size) == 1 else None
+
     saves = Saves.NOTHING  # a mean over the spatial dims to torch (see _averaged_saves)
     counting = ADAPTIVE_COUNTING
 
@@ -273,3 +317,9 @@ class GlobalAvgPool:
         return (c, *(1 for _ in sizes))
 
     cost = staticmethod(_adaptive_cost)
+
+
+def _pool_args(m: Any) -> dict[str, Any]:
+    """A torch max/avg pool's window as `maxpool`/`avgpool` write it (torch's stride defaults to the kernel)."""
+    return {"kernel": spec_dims(m.kernel_size), "stride": spec_dims(m.stride), "padding": spec_dims(m.padding),
+            "ceil_mode": m.ceil_mode}

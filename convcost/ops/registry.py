@@ -43,6 +43,14 @@ class ArgError(Exception):
     """Raised by argument converters; the builder adds the location."""
 
 
+class NotImportable(Exception):
+    """Raised by an op's ``from_torch`` recogniser for a torch module it names but cannot express (a conv
+    with padding_mode='reflect'); the message says what, and `convcost import` lists it as unsupported."""
+
+
+FromTorchFn = Callable[[Any], "dict[str, Any] | None"]  # torch module -> the op's arguments (None: not this op)
+
+
 class ShapeFn(Protocol):
     def __call__(self, args: Any, inputs: tuple[Shape, ...]) -> Shape: ...
 
@@ -145,6 +153,8 @@ class OpRule:
     aliases: tuple[str, ...] = ()
     parts: PartsFn | None = None  # the layer's cost in named pieces, each a row of the table (attention)
     resolve: ResolveFn | None = None  # fits the arguments to the input's rank before ``shape`` (ops/spatial.py)
+    imports: tuple[str, ...] = ()  # torch.nn class names `convcost import` turns into this op
+    from_torch: FromTorchFn | None = None  # such a module -> arguments as a spec writes them (None: another op's)
 
     def arg_fields(self) -> dict[str, dataclasses.Field[Any]]:
         return arg_fields(self.args)
@@ -193,7 +203,9 @@ def op(
 ) -> Callable[[type], type]:
     """Class decorator: the class is the op's definition. It holds the static methods ``shape``, ``cost``
     and ``build`` and the attributes ``saves`` and ``counting`` (required), optionally ``saved_extra``,
-    ``unread_buffers``, ``parts`` and ``resolve``; its docstring's first line is the summary, the rest notes for the docs."""
+    ``unread_buffers``, ``parts`` and ``resolve``, and for `convcost import` ``imports`` (torch.nn class names)
+    with the static method ``from_torch`` (module -> arguments); its docstring's first line is the summary,
+    the rest notes for the docs."""
 
     def deco(cls: type) -> type:
         doc = (cls.__doc__ or "").strip()
@@ -215,6 +227,8 @@ def op(
                 aliases=aliases,
                 parts=getattr(cls, "parts", None),
                 resolve=getattr(cls, "resolve", None),
+                imports=getattr(cls, "imports", ()),
+                from_torch=getattr(cls, "from_torch", None),
             )
         )
         return cls
@@ -355,3 +369,18 @@ def choice(*options: str) -> Converter:
         return str(value)
 
     return conv
+
+
+# ---- recognisers (`convcost import`): a torch module's attributes as a spec writes them ------------
+def spec_dims(value: Any) -> Any:
+    """torch's per-dim tuple (3, 3) as a spec writes it: one number when all dims agree, else a list."""
+    if isinstance(value, (list, tuple)):
+        values = [int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v for v in value]
+        return values[0] if values and all(v == values[0] for v in values) else values
+    return value
+
+
+def refuse_unless(ok: bool, what: str) -> None:
+    """A recogniser's check: raise NotImportable(what) when the module uses something the op cannot express."""
+    if not ok:
+        raise NotImportable(what)

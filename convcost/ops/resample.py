@@ -32,6 +32,8 @@ from .registry import (
     optional,
     pos_float,
     pos_int,
+    refuse_unless,
+    spec_dims,
 )
 from .shapes import fmt_shape, numel
 from .spatial import refuse_tokens
@@ -197,6 +199,15 @@ class Upsample:
     """Upsampling by a scale or to a size (torch.nn.Upsample): nearest, linear, bilinear, bicubic, trilinear.
     torch's output size floor(in · scale); one non-MAC op per interpolation tap per output element (nearest:
     none, a copy; linear 2, bilinear 4, bicubic 16, trilinear 8), counted as pool ops."""
+
+    imports = ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d")
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        refuse_unless(not getattr(m, "recompute_scale_factor", None), "recompute_scale_factor=True")
+        scale = spec_dims(m.scale_factor)
+        args: dict[str, Any] = {"size": spec_dims(m.size)} if m.size is not None else {"scale": scale}
+        return {**args, "mode": m.mode, "align_corners": m.align_corners}
 
     saves = Saves.NOTHING  # upsample_*_backward needs only the input's size
     counting = Counting(

@@ -1,0 +1,82 @@
+"""`convcost import`: a spec written from the user's PyTorch model (docs/import.md)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from ..cli import EXIT_BAD_INPUT, EXIT_OK, app, user_errors
+from ..errors import UsageError
+from ..util.write_errors import write_errors
+
+
+def parse_input(text: str) -> tuple[int, ...]:
+    """'3,224,224' -> (3, 224, 224): the input without the batch."""
+    try:
+        dims = tuple(int(p) for p in text.replace("x", ",").replace("×", ",").split(","))
+    except ValueError:
+        raise UsageError(f"--input '{text}': expected the input's shape without the batch, e.g. 3,224,224") from None
+    if not dims or any(d < 1 for d in dims):
+        raise UsageError(f"--input '{text}': every dimension must be a positive integer")
+    return dims
+
+
+@app.command("import")
+@user_errors
+@write_errors
+def import_(
+    target: str = typer.Argument(..., metavar="TARGET", help="package.module:factory or path/to/file.py:factory."),
+    input_shape: str = typer.Option(..., "--input", "-i", help="The input's shape without the batch: 3,224,224."),
+    reference_arg: Optional[list[str]] = typer.Option(
+        None, "--reference-arg", metavar="KEY=VALUE", help="A keyword argument for the factory, read as YAML (repeatable)."
+    ),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the spec to this file (default: stdout)."),
+    allow_unsupported: bool = typer.Option(
+        False, "--allow-unsupported", help="Keep modules convcost cannot express as identity rows marked in the spec "
+        "(their params and MACs are then missing) instead of failing."
+    ),
+) -> None:
+    """Trace your PyTorch model (torch.fx, else forward hooks) and write a spec with the same layers, params,
+    buffers and MACs, named by module path. Exit 2 when it has ops convcost lacks (listed), unless
+    --allow-unsupported."""
+    from ..crosscheck.target import parse_target
+    from ..crosscheck.torch_deps import TORCH_ERRORS, require
+
+    shape = parse_input(input_shape)
+    t = parse_target(target, reference_arg or [])
+    require("import")
+    from ..crosscheck.importer import import_model
+    from ..crosscheck.target import failure, load_model, user_files
+    from ..render.spec_out import write_spec
+
+    model = load_model(t)
+    try:
+        imported = import_model(model, shape, allow_unsupported)
+    except (*TORCH_ERRORS, AssertionError, KeyError, AttributeError) as e:
+        shown = "×".join(map(str, shape))
+        raise failure(f"reference '{t.text}': running the model on 1×{shown} failed", e, user_files(t)) from None
+    for u in imported.unsupported:
+        print(f"convcost: {'warning' if allow_unsupported else 'error'}: {u.where}: {u.what}", file=sys.stderr)
+    if imported.unsupported and not allow_unsupported:
+        n = len(imported.unsupported)
+        print(f"convcost: error: {t.text}: {n} part{'s' if n > 1 else ''} of the model convcost cannot express (above); "
+              "--allow-unsupported keeps them as identity rows marked in the spec", file=sys.stderr)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    how = imported.method + (f" (torch.fx could not trace it: {imported.fx_error})" if imported.fx_error else "")
+    header = [
+        f"Imported by `convcost import {target} --input {','.join(map(str, shape))}` with {how}.",
+        f"Layers are named by module path. Check it with: convcost verify SPEC --reference {target}",
+    ]
+    if imported.unsupported:
+        header.append(f"{len(imported.unsupported)} unsupported part(s) kept as identity rows (marked below): "
+                      "their params and MACs are missing.")
+    text = write_spec(imported.layers, shape, imported.outputs, header)
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"convcost: wrote {output}: {len(imported.layers)} layers ({how})", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    raise typer.Exit(EXIT_OK)

@@ -1,0 +1,315 @@
+"""`convcost import`: the user's torch module traced into convcost layers (render/spec_out.py writes the spec).
+
+Two ways to see the model, the first that works:
+
+- **torch.fx** (``symbolic_trace``): every call of a torch.nn leaf module, and the functions and tensor
+  methods between them (``torch.cat``, ``+``, ``*``, ``flatten``/``view`` to a flat vector, ``F.relu``,
+  ``x.mean([2, 3])``...), with the tensors each reads: skips, concatenations and residual adds come out as
+  ``from:`` references.
+- **forward hooks** on the leaf modules, when fx cannot trace the forward (Python control flow on tensor
+  values): only the leaf modules are seen, in the order they run, each reading the model's input or an
+  earlier leaf's output (a flatten in between is recognised). Anything computed between them by
+  functions (adds, concatenations) is invisible, and the leaf that reads it is listed as unsupported.
+
+A torch.nn module becomes the op whose definition names its class in ``imports`` (ops/registry.py): the
+op's ``from_torch`` reads its arguments, so the mapping lives with each op's definition. Anything
+without one is *unsupported*: listed with its module path (or fx node), kept as an ``identity`` row
+marked with a comment when the caller allows it.
+
+Imports torch lazily: the caller has already checked it is installed (torch_deps.require).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..ops.registry import REGISTRY, NoArgs, NotImportable, OpRule, lookup
+from ..render.spec_out import INPUT, ImportedLayer
+
+if TYPE_CHECKING:
+    from torch import fx, nn
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    where: str  # module path or fx node
+    what: str
+
+
+@dataclass
+class Imported:
+    """What tracing found: the layers in order, the output keys, what convcost cannot express, how it traced."""
+
+    layers: list[ImportedLayer] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    unsupported: list[Unsupported] = field(default_factory=list)
+    method: str = "torch.fx"
+    fx_error: str = ""  # why fx could not trace, when the hooks were used
+
+
+def _rules_by_class() -> dict[str, list[OpRule]]:
+    table: dict[str, list[OpRule]] = {}
+    for r in REGISTRY.values():
+        for cls in r.imports:
+            table.setdefault(cls, []).append(r)
+    return table
+
+
+def module_op(module: nn.Module) -> tuple[str, dict[str, Any]] | str:
+    """(op, arguments) of a torch.nn leaf module, or why convcost cannot express it."""
+    cls = type(module).__name__
+    rules = _rules_by_class().get(cls) if type(module).__module__.startswith("torch.nn") else None
+    if not rules:
+        return f"{type(module).__module__.replace('torch.nn.modules', 'torch.nn')}.{cls} is not a convcost op"
+    for r in rules:
+        assert r.from_torch is not None
+        try:
+            args = r.from_torch(module)
+        except NotImportable as e:
+            return f"nn.{cls} with {e}: convcost's '{r.name}' cannot express it"
+        if args is not None:
+            return r.name, args
+    return f"nn.{cls} with these arguments is not a convcost op"  # pragma: no cover - every class has a rule that accepts
+
+
+def _weighted(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False))
+
+
+class _Builder:
+    """Collects layers; a name per call of a module called more than once ('relu', 'relu_1')."""
+
+    def __init__(self, allow: bool) -> None:
+        self.out = Imported()
+        self.allow = allow
+        self.calls: dict[str, int] = {}
+
+    def key_for(self, path: str) -> tuple[str, tuple[str, ...], int]:
+        n = self.calls.get(path, 0)
+        self.calls[path] = n + 1
+        parts = tuple(path.split(".")) if path else ("model",)
+        if n:
+            parts = (*parts[:-1], f"{parts[-1]}_{n}")
+        return ".".join(parts), parts, n
+
+    def layer(self, key: str, path: tuple[str, ...], op: str, args: dict[str, Any], inputs: tuple[str, ...]) -> str:
+        self.out.layers.append(ImportedLayer(key, path, op, args, inputs))
+        return key
+
+    def unsupported(self, key: str, path: tuple[str, ...], where: str, what: str, inputs: tuple[str, ...]) -> str | None:
+        self.out.unsupported.append(Unsupported(where, what))
+        if not self.allow or not inputs:
+            return None
+        note = f"unsupported, kept as identity: {where}: {what}"
+        self.out.layers.append(ImportedLayer(key, path, "identity", {}, inputs[:1], note))
+        return key
+
+
+# ---- torch.fx ----------------------------------------------------------------------------------
+def _shape(node: fx.Node) -> tuple[int, ...] | None:
+    meta = node.meta.get("tensor_meta")
+    shape = getattr(meta, "shape", None)
+    return tuple(shape) if shape is not None else None
+
+
+def _scope(node: fx.Node) -> tuple[str, ...]:
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ()
+    path = list(stack.values())[-1][0]
+    return tuple(path.split(".")) if path else ()
+
+
+def _activation(name: str) -> str | None:
+    r = lookup(name.rstrip("_"))
+    return r.name if r is not None and r.category == "activation" and r.args is NoArgs else None
+
+
+_ADD = {operator.add, operator.iadd}
+_MUL = {operator.mul, operator.imul}
+
+
+def _function_op(node: fx.Node, tensors: list[fx.Node]) -> tuple[str, dict[str, Any]] | str | None:
+    """(op, args) for a call_function / call_method node; None: passes its input through; str: unsupported."""
+    import torch
+
+    target = node.target
+    name = target if isinstance(target, str) else getattr(target, "__name__", str(target))
+    shape, ins = _shape(node), [_shape(t) for t in tensors]
+    if target in (torch.cat, torch.concat) or name in ("cat", "concat"):
+        dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+        rank = len(shape) if shape else 0
+        return ("concat", {}) if isinstance(dim, int) and dim % max(rank, 1) == 1 else f"torch.cat(dim={dim}): convcost " \
+            "concatenates channels (dim=1) only"
+    if target in _ADD or target is torch.add or name in ("add", "add_"):
+        if len(tensors) != 2 or len(node.args) != 2:
+            return f"'{name}' with a constant: convcost adds branches only"
+        return "add", {}
+    if target in _MUL or target is torch.mul or name in ("mul", "mul_"):
+        if len(tensors) != 2 or len(node.args) != 2:
+            return f"'{name}' with a constant: convcost multiplies branches only"
+        return "multiply", {}
+    if name in ("flatten", "view", "reshape") and len(tensors) == 1 and shape and ins[0]:
+        if shape == ins[0]:
+            return None
+        if len(shape) == 2 and len(ins[0]) >= 3 and shape[0] == ins[0][0]:
+            return "flatten", {}
+        return f"{name} to {list(shape)}: convcost reshapes a map to a flat vector only (flatten)"
+    if name in ("contiguous", "clone", "dropout", "dropout_", "detach"):
+        return None
+    if name == "mean" and len(tensors) == 1 and shape and ins[0]:
+        dims = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
+        rank = len(ins[0])
+        spatial = set(range(2, rank))
+        if isinstance(dims, (list, tuple)) and {d % rank for d in dims} == spatial and spatial:
+            return ("global_avgpool", {}) if len(shape) == rank else ("mean", {})
+        return f"mean over dims {dims}: convcost averages over all spatial dims only"
+    act = _activation(name)
+    if act is not None and len(tensors) == 1:
+        return act, {}
+    return f"{name} is not a convcost op"
+
+
+def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
+    """The model traced with torch.fx (raises what fx raises when it cannot trace)."""
+    from torch import fx
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    gm = fx.symbolic_trace(model)
+    ShapeProp(gm).propagate(x)
+    modules = dict(gm.named_modules())
+    b = _Builder(allow)
+    keys: dict[fx.Node, str | None] = {}
+    placeholders = 0
+    for node in gm.graph.nodes:
+        tensors = [t for t in node.all_input_nodes if keys.get(t) is not None]
+        inputs = tuple(str(keys[t]) for t in tensors)
+        if node.op == "placeholder":
+            placeholders += 1
+            keys[node] = INPUT if placeholders == 1 else None
+            if placeholders > 1:
+                b.out.unsupported.append(Unsupported(node.name, "a second input: import takes one input"))
+        elif node.op == "get_attr":
+            keys[node] = None
+            if _shape(node) is not None:
+                b.out.unsupported.append(Unsupported(str(node.target), "a tensor used directly by the forward (not a module)"))
+        elif node.op == "call_module":
+            module = modules[str(node.target)]
+            key, path, n = b.key_for(str(node.target))
+            found = module_op(module)
+            if isinstance(found, str):
+                keys[node] = b.unsupported(key, path, str(node.target), found, inputs)
+            elif n and _weighted(module):
+                keys[node] = b.unsupported(key, path, str(node.target), f"called {n + 1} times: its weights are shared, "
+                                           "a spec's layers each have their own", inputs)
+            else:
+                keys[node] = b.layer(key, path, found[0], found[1], inputs)
+        elif node.op in ("call_function", "call_method"):
+            if _shape(node) is None:  # x.size(0), shape arithmetic: no tensor, no layer
+                keys[node] = None
+                continue
+            found = _function_op(node, tensors)
+            scope = _scope(node)
+            key, path, _ = b.key_for(".".join((*scope, node.name)))
+            where = f"fx node '{node.name}'" + (f" in {'.'.join(scope)}" if scope else "")
+            if found is None:
+                keys[node] = inputs[0] if inputs else None
+            elif isinstance(found, str):
+                keys[node] = b.unsupported(key, path, where, found, inputs)
+            elif found[0] == "mean":  # x.mean([2, 3]): a global average pool, then flat
+                pool = b.layer(key + "_pool", (*path[:-1], path[-1] + "_pool"), "global_avgpool", {}, inputs)
+                keys[node] = b.layer(key, path, "flatten", {}, (pool,))
+            else:
+                keys[node] = b.layer(key, path, found[0], found[1], inputs)
+        elif node.op == "output":
+            outs = node.args[0]
+            outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+            for o in outs:
+                k = keys.get(o) if hasattr(o, "op") else None
+                if k is None:
+                    b.out.unsupported.append(Unsupported("output", f"the model's output {o} is not a traced tensor"))
+                else:
+                    b.out.outputs.append(k)
+    return b.out
+
+
+# ---- forward hooks -----------------------------------------------------------------------------
+def trace_hooks(model: nn.Module, x: Any, allow: bool) -> Imported:
+    """Leaf modules in the order they run, each reading the input or an earlier leaf's output."""
+    import torch
+
+    b = _Builder(allow)
+    b.out.method = "forward hooks"
+    produced: dict[int, tuple[str, Any]] = {id(x): (INPUT, x)}  # id -> (key, tensor kept alive)
+
+    def find(t: Any) -> tuple[str, bool] | None:
+        """(key, flattened) of an earlier tensor: the same, or a flat view of one."""
+        if id(t) in produced:
+            return produced[id(t)][0], False
+        if isinstance(t, torch.Tensor) and t.dim() == 2:
+            for key, known in reversed(list(produced.values())):
+                same = known.data_ptr() == t.data_ptr() and known.numel() == t.numel() and known.shape[0] == t.shape[0]
+                if known.dim() >= 3 and same:
+                    return key, True
+        return None
+
+    def hook(path: str, module: nn.Module) -> Callable[..., None]:
+        def run(mod: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+            key, parts, n = b.key_for(path)
+            tensors = [a for a in args if isinstance(a, torch.Tensor)]
+            inputs: list[str] = []
+            for t in tensors:
+                found = find(t)
+                if found is None:
+                    b.out.unsupported.append(Unsupported(path, "its input comes from an operation between modules, which "
+                                                         "forward hooks cannot see (fx could not trace the model)"))
+                    prev = b.out.layers[-1].key if b.out.layers else INPUT
+                    inputs.append(prev)
+                    continue
+                src, flat = found
+                if flat:
+                    src = b.layer(f"{key}_flatten", (*parts[:-1], f"{parts[-1]}_flatten"), "flatten", {}, (src,))
+                inputs.append(src)
+            found_op = module_op(mod)
+            if isinstance(found_op, str):
+                k = b.unsupported(key, parts, path, found_op, tuple(inputs))
+            elif n and _weighted(mod):
+                k = b.unsupported(key, parts, path, f"called {n + 1} times: its weights are shared", tuple(inputs))
+            else:
+                k = b.layer(key, parts, found_op[0], found_op[1], tuple(inputs))
+            if k is not None and isinstance(out, torch.Tensor):
+                produced[id(out)] = (k, out)
+
+        return run
+
+    handles = [m.register_forward_hook(hook(name, m)) for name, m in model.named_modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            y = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    found = find(y) if isinstance(y, torch.Tensor) else None
+    if found is None or found[1]:
+        b.out.unsupported.append(Unsupported("output", "the model's output comes from an operation forward hooks cannot see"))
+    else:
+        b.out.outputs.append(found[0])
+    return b.out
+
+
+def import_model(model: nn.Module, shape: tuple[int, ...], allow: bool) -> Imported:
+    """Trace with torch.fx, or with forward hooks where fx cannot trace the model."""
+    import torch
+
+    x = torch.zeros(1, *shape)
+    with torch.no_grad():
+        try:
+            return trace_fx(model, x, allow)
+        except Exception as e:  # fx's own errors (TraceError, control flow on a Proxy): try the hooks
+            fx_error = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+    out = trace_hooks(model, x, allow)
+    out.fx_error = fx_error
+    return out
