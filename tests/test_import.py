@@ -61,11 +61,9 @@ def test_round_trip(target: str, shape: str, tmp_path: Path) -> None:
     assert spec_counts(spec) == torch_counts(target, shape)
     v = runner.invoke(app, ["verify", str(spec), "--reference", full])
     if "small_cnn" in target:
-        # x.mean([2, 3]) becomes global_avgpool: the same arithmetic, but fvcore counts aten::adaptive_avg_pool2d
-        # (one per input element: 16·16·16 + 16·32·32 = 20,480) and not aten::mean. Only that line differs.
-        assert v.exit_code == 1 and "✗ total fvcore flops: spec 545,344, reference 524,864 (-20,480)" in v.output
-        assert v.output.count("✗") == 3 and "the layers agree but the totals differ" in v.output  # its row, its line, the verdict
-        return
+        # x.mean([2, 3]) becomes `global_avgpool: {mean: true}`, built as the same x.mean: fvcore sees aten::mean
+        # on both sides (an adaptive pool module would add 16·16·16 + 16·32·32 = 20,480 on the spec's side only)
+        assert "mean: true" in spec.read_text()
     assert v.exit_code == 0, v.output
 
 

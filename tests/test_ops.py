@@ -229,6 +229,9 @@ RANK_CASES = [
            Cost(pool_ops=3 * 432, activations=3 * 12)),
     # global on C×L and C×D×H×W: every element read once per channel, one output per channel
     OpCase("global_avgpool", "gap", "[4, 9]", 2, (4, 1), Cost(pool_ops=2 * 4 * 9, activations=2 * 4)),
+    # mean: true is x.mean(dims, keepdim=True): the same arithmetic, 7·5 reads per channel of 3, batch 2
+    OpCase("global_avgpool", "global_avgpool: {mean: true}", "[3, 7, 5]", 2, (3, 1, 1),
+           Cost(pool_ops=2 * 3 * 7 * 5, activations=2 * 3)),
     OpCase("global_avgpool", "gap", "[4, 2, 3, 5]", 1, (4, 1, 1, 1), Cost(pool_ops=4 * 30, activations=4)),
     # conv_transpose 2-D on 8×5×6, batch 2: out 6, k 3, s 2, p 1, output_padding 1, groups 2
     # H (5-1)·2 - 2 + 1·2 + 1 + 1 = 10; W (6-1)·2 - 2 + 2 + 1 + 1 = 12

@@ -165,7 +165,7 @@ def _function_op(node: fx.Node, tensors: list[fx.Node]) -> tuple[str, dict[str, 
         rank = len(ins[0])
         spatial = set(range(2, rank))
         if isinstance(dims, (list, tuple)) and {d % rank for d in dims} == spatial and spatial:
-            return ("global_avgpool", {}) if len(shape) == rank else ("mean", {})
+            return ("global_avgpool", {"mean": True}) if len(shape) == rank else ("mean", {})
         return f"mean over dims {dims}: convcost averages over all spatial dims only"
     act = _activation(name)
     if act is not None and len(tensors) == 1:
@@ -220,7 +220,7 @@ def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
             elif isinstance(found, str):
                 keys[node] = b.unsupported(key, path, where, found, inputs)
             elif found[0] == "mean":  # x.mean([2, 3]): a global average pool, then flat
-                pool = b.layer(key + "_pool", (*path[:-1], path[-1] + "_pool"), "global_avgpool", {}, inputs)
+                pool = b.layer(key + "_pool", (*path[:-1], path[-1] + "_pool"), "global_avgpool", {"mean": True}, inputs)
                 keys[node] = b.layer(key, path, "flatten", {}, (pool,))
             else:
                 keys[node] = b.layer(key, path, found[0], found[1], inputs)

@@ -289,12 +289,39 @@ class AdaptiveAvgPool:
 
 @dataclass(frozen=True)
 class GlobalArgs:
-    """Global average pooling takes no arguments; its output size is fixed at 1 per spatial dim."""
+    """Arguments of `global_avgpool` (its output size is fixed at 1 per spatial dim)."""
+
+    mean: bool = field(
+        default=False,
+        metadata=arg(boolean, "run as x.mean(spatial dims, keepdim=True), as torchvision's ShuffleNetV2 writes it, not "
+                     "nn.AdaptiveAvgPool: the same arithmetic, seen differently by the counters"),
+    )
+
+
+def _global_predict(counted: Counted, why_mean: str) -> Counted:
+    """A counter's view of `global_avgpool`: the adaptive pool's, or (``mean: true``) an aten::mean it does not count."""
+
+    def predict(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+        if node.args.mean:
+            return Prediction.unseen(why_mean)
+        return counted.predict(node, cost, batch)
+
+    return Counted(predict, counted.why, counted.part)
+
+
+# `mean: true` runs torch.mean: fvcore has no handle for aten::mean, ptflops does not patch torch.mean and
+# thop sees no module; FlopCounterMode counts neither form.
+GLOBAL_COUNTING = ADAPTIVE_COUNTING._replace(
+    fvcore=_global_predict(ADAPTIVE_COUNTING.fvcore, "fvcore has no handle for aten::mean (reports it as unsupported)"),
+    ptflops=_global_predict(ADAPTIVE_COUNTING.ptflops, "ptflops does not patch torch.mean: a zero-op"),
+    thop=_global_predict(ADAPTIVE_COUNTING.thop, "thop sees no module for torch.mean"),
+)
 
 
 @op("global_avgpool", category="pool", args=GlobalArgs, aliases=("gap",))
 class GlobalAvgPool:
-    """Global average pooling to C×1×1 (torch.nn.AdaptiveAvgPool2d(1); C×1 and C×1×1×1 on 1-D and 3-D inputs)."""
+    """Global average pooling to C×1×1 (torch.nn.AdaptiveAvgPool2d(1); C×1 and C×1×1×1 on 1-D and 3-D inputs).
+    `mean: true` builds x.mean(spatial dims, keepdim=True) instead (what `convcost import` writes for x.mean([2, 3]))."""
 
     imports = ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
 
@@ -303,12 +330,17 @@ class GlobalAvgPool:
         return {} if spec_dims(m.output_size) == 1 else None
 
     saves = Saves.NOTHING  # a mean over the spatial dims to torch (see _averaged_saves)
-    counting = ADAPTIVE_COUNTING
+    counting = GLOBAL_COUNTING
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
         from torch import nn
 
+        if node.args.mean:
+            from ..crosscheck.torch_build import Call
+
+            dims = list(range(2, len(node.shape) + 1))
+            return Call(lambda x: x.mean(dims, keepdim=True), f"x.mean({dims}, keepdim=True)")
         return (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[len(node.shape) - 2](1)
 
     @staticmethod
