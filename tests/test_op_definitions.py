@@ -166,6 +166,21 @@ def test_an_incomplete_definition_is_refused(missing: str) -> None:
     assert "half" not in REGISTRY
 
 
+def test_a_spelling_is_taken_once() -> None:
+    # 'deconv' is conv_transpose's (its definition lists it); a second op cannot claim it, nor an op's name
+    for spelling in ("deconv", "conv"):
+        with pytest.raises(ValueError, match=rf"the spelling '{spelling}' is already taken"):
+            register(dataclasses.replace(MIX, name="half", spellings=(spelling,)))
+        assert "half" not in REGISTRY
+
+
+def test_a_spelling_names_the_op_in_the_error(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("input: [4, 8, 8]\nlayers:\n  - Layer_Norm\n")
+    r = runner.invoke(app, ["analyze", str(spec)])
+    assert r.exit_code == 2 and "unknown op 'Layer_Norm': convcost calls it 'layernorm'" in r.output
+
+
 def test_every_registered_op_is_complete() -> None:
     for name, rule in REGISTRY.items():
         assert callable(rule.build), name

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..ops import all_names, lookup
 from ..ops.macros import MACROS
-from ..ops.registry import arg_fields
+from ..ops.registry import SPELLINGS, arg_fields
 from ..util.gcpause import paused_gc
 from .source import YMap, YNode, YScalar, YSeq, load_yaml, read_text, shorten, type_name
 from .structures import STRUCTURES
@@ -143,13 +143,6 @@ TORCH_KEYS = {
 }
 # ops users reach for that convcost does not have (yet): no did-you-mean to a different op
 UNSUPPORTED = {"lstm": "recurrent layers", "gru": "recurrent layers", "rnn": "recurrent layers", "embedding": "embeddings"}
-# Other spellings (torch's, other tools') of ops convcost has: the message names convcost's.
-SPELLED = {
-    "deconv": "conv_transpose", "convtranspose": "conv_transpose", "conv_transpose2d": "conv_transpose",
-    "convtranspose2d": "conv_transpose", "layer_norm": "layernorm", "group_norm": "groupnorm",
-    "instance_norm": "instancenorm", "multiheadattention": "attention", "self_attention": "attention",
-    "interpolate": "upsample", "pixelshuffle": "pixel_shuffle",
-}
 
 
 # An op given by a parameter or variable: '- $act', '- ${act}' (MobileNetV3's per-row activation)
@@ -177,8 +170,8 @@ def resolve_op(word: str, loc: Loc, block_names: set[str] | list[str], via: str 
     rule = lookup(word)
     if rule is not None:  # an alias of a join op ('mul') is that structure too
         return ("struct" if rule.name in STRUCTURES else "op"), rule.name
-    if word.lower() in SPELLED:
-        raise SpecError(f"unknown op '{shorten(word)}'{via}: convcost calls it '{SPELLED[word.lower()]}'", loc)
+    if word.lower() in SPELLINGS:  # another tool's name (op definitions list them)
+        raise SpecError(f"unknown op '{shorten(word)}'{via}: convcost calls it '{SPELLINGS[word.lower()]}'", loc)
     if word.lower() in UNSUPPORTED:
         raise SpecError(
             f"unknown op '{shorten(word)}'{via}: convcost does not support {UNSUPPORTED[word.lower()]} yet "

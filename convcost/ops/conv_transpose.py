@@ -74,6 +74,8 @@ class ConvTranspose:
     """Transposed convolution (torch.nn.ConvTranspose1d / 2d / 3d on C×L, C×H×W, C×D×H×W).
     Output (in − 1)·s − 2p + d·(k − 1) + output_padding + 1 per spatial dim; MACs N·prod(in)·C_in·(C_out/g)·prod(k)."""
 
+    spellings = ("deconv", "convtranspose", "conv_transpose2d", "convtranspose2d")
+
     imports = ("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
 
     @staticmethod

@@ -112,6 +112,8 @@ class LayerNorm:
     C×H×W (any spatial rank) it is torchvision's LayerNorm2d (permute, F.layer_norm, permute back), or with
     `channels_last: true` nn.LayerNorm between permutes as in ConvNeXt's block; on tokens nn.LayerNorm(D)."""
 
+    spellings = ("layer_norm",)
+
     imports = ("LayerNorm",)
 
     @staticmethod
@@ -185,6 +187,8 @@ class GroupNorm:
     """Group normalisation (torch.nn.GroupNorm): statistics per sample and group of channels.
     5 ops per element (3 without affine)."""
 
+    spellings = ("group_norm",)
+
     imports = ("GroupNorm",)
 
     @staticmethod
@@ -244,6 +248,8 @@ class InstanceNorm:
     """Instance normalisation (torch.nn.InstanceNorm1d/2d/3d by the input's rank): statistics per sample and channel.
     5 ops per element (3 without affine, torch's default); with `track_running_stats` it normalises
     with the running statistics at inference, 2 per element as batch norm."""
+
+    spellings = ("instance_norm",)
 
     imports = ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d")
 

@@ -155,6 +155,7 @@ class OpRule:
     resolve: ResolveFn | None = None  # fits the arguments to the input's rank before ``shape`` (ops/spatial.py)
     imports: tuple[str, ...] = ()  # torch.nn class names `convcost import` turns into this op
     from_torch: FromTorchFn | None = None  # such a module -> arguments as a spec writes them (None: another op's)
+    spellings: tuple[str, ...] = ()  # other tools' names for it ('deconv'): an error names this op, not a did-you-mean
 
     def arg_fields(self) -> dict[str, dataclasses.Field[Any]]:
         return arg_fields(self.args)
@@ -168,6 +169,7 @@ class OpRule:
 
 REGISTRY: dict[str, OpRule] = {}
 ALIASES: dict[str, str] = {}
+SPELLINGS: dict[str, str] = {}  # another tool's name for an op (lower case) -> the op
 
 
 def register(rule: OpRule) -> OpRule:
@@ -181,9 +183,14 @@ def register(rule: OpRule) -> OpRule:
         raise ValueError(f"op '{rule.name}': its definition lacks {', '.join(missing)}")
     if not rule.counting.category:
         rule = dataclasses.replace(rule, counting=rule.counting._replace(category=rule.name))
+    for spelling in rule.spellings:
+        if spelling in SPELLINGS or spelling in REGISTRY or spelling in ALIASES:
+            raise ValueError(f"op '{rule.name}': the spelling '{spelling}' is already taken")
     REGISTRY[rule.name] = rule
     for alias in rule.aliases:
         ALIASES[alias] = rule.name
+    for spelling in rule.spellings:
+        SPELLINGS[spelling] = rule.name
     return rule
 
 
@@ -192,6 +199,8 @@ def unregister(name: str) -> None:
     rule = REGISTRY.pop(name)
     for alias in rule.aliases:
         del ALIASES[alias]
+    for spelling in rule.spellings:
+        del SPELLINGS[spelling]
 
 
 def op(
@@ -229,6 +238,7 @@ def op(
                 resolve=getattr(cls, "resolve", None),
                 imports=getattr(cls, "imports", ()),
                 from_torch=getattr(cls, "from_torch", None),
+                spellings=getattr(cls, "spellings", ()),
             )
         )
         return cls

@@ -200,6 +200,8 @@ class Upsample:
     torch's output size floor(in · scale); one non-MAC op per interpolation tap per output element (nearest:
     none, a copy; linear 2, bilinear 4, bicubic 16, trilinear 8), counted as pool ops."""
 
+    spellings = ("interpolate",)
+
     imports = ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d")
 
     @staticmethod

@@ -83,6 +83,8 @@ class FactorArgs:
 class PixelShuffle:
     """Rearranges C·r²×H×W into C×rH×rW (torch.nn.PixelShuffle); a copy, no arithmetic."""
 
+    spellings = ("pixelshuffle",)
+
     saves = Saves.NOTHING
     counting = Counting("aten::pixel_shuffle", "nn.PixelShuffle", thop=THOP_ZERO)
 
