@@ -9,7 +9,7 @@ from ..costmodel.cost import Cost
 from .conv import refuse_tokens
 from .counting import FVCORE_IGNORED, PTFLOPS_BIAS_WHY, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
 from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, pos_float, pos_int, probability
-from .shapes import Tokens, fmt_shape, is_tokens, numel
+from .shapes import fmt_shape, is_tokens, numel, with_width
 
 if TYPE_CHECKING:
     from torch import nn
@@ -59,7 +59,7 @@ class Linear:
         if is_tokens(inputs[0]):
             if a.over == "channels":
                 raise ShapeError("on tokens linear acts per token over their width D already; leave 'over' out", "over")
-            return Tokens(inputs[0][0], a.out)  # per token, over the width D
+            return with_width(inputs[0], a.out)  # per token, over the width D (a grid stays a grid)
         if a.over == "channels":
             if len(inputs[0]) < 2:
                 raise ShapeError(
