@@ -178,3 +178,24 @@ def test_ptflops_and_thop_on_the_reference_layout() -> None:
     a = config_analysis("swin_t.yaml", "swin_t")
     attn = [lc for lc in a.layers if lc.node.op == "window_attention"]
     assert len(attn) == 12 and all(lc.node.rule.counting.thop.predict(lc.node, lc.cost, 1).value is None for lc in attn)
+
+
+def test_conv_vs_convnext_vs_window_attention_at_56x56x64() -> None:
+    """configs/conv_vs_attention.yaml: three blocks on 64×56×56, each derived by hand."""
+    from typer.testing import CliRunner
+
+    from convcost.cli import app
+
+    hw = 56 * 56
+    expected = {
+        "conv3x3": hw * 2 * 64 * 64 * 9,  # 231,211,008
+        "convnext": hw * (64 * 49 + 64 * 256 + 256 * 64),  # 112,594,944
+        # qkv, q·kᵀ and a·v over 64 windows of 49, proj, MLP 64 → 256 → 64
+        "swin": hw * 64 * 192 + 2 * 64 * NW * NW * 64 + hw * 64 * 64 + 2 * hw * 64 * 256,  # 173,809,664
+    }
+    for model, macs in expected.items():
+        assert config_analysis("conv_vs_attention.yaml", model).total.macs == macs, model
+    assert config_analysis("conv_vs_attention.yaml", "swin").total.params == (
+        2 * 2 * 64 + (3 * 64 * 64 + 192) + (64 * 64 + 64) + 13 * 13 * 2 + (64 * 256 + 256) + (256 * 64 + 64))
+    out = CliRunner().invoke(app, ["compare", str(CONFIGS / "conv_vs_attention.yaml")], env={"COLUMNS": "120"}).stdout
+    assert "swin: 173.81 M MACs, −24.8 % against conv3x3" in out and "convnext: 112.59 M MACs, −51.3 %" in out
