@@ -199,3 +199,25 @@ def test_conv_vs_convnext_vs_window_attention_at_56x56x64() -> None:
         2 * 2 * 64 + (3 * 64 * 64 + 192) + (64 * 64 + 64) + 13 * 13 * 2 + (64 * 256 + 256) + (256 * 64 + 64))
     out = CliRunner().invoke(app, ["compare", str(CONFIGS / "conv_vs_attention.yaml")], env={"COLUMNS": "120"}).stdout
     assert "swin: 173.81 M MACs, −24.8 % against conv3x3" in out and "convnext: 112.59 M MACs, −51.3 %" in out
+
+
+def test_json_marks_token_layouts_and_gives_attention_parts() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from convcost.cli import app
+
+    out = CliRunner().invoke(app, ["analyze", str(CONFIGS / "conv_vs_attention.yaml"), "-m", "swin", "-f", "json"])
+    model = json.loads(out.stdout)["models"][0]
+    assert model["inputs"][0]["layout"] == "map" and "grid" not in model["inputs"][0]
+    layers = {lr["name"]: lr for lr in model["layers"]}
+    attn = layers["block.attn"]
+    assert attn["layout"] == "token_grid" and attn["grid"] == [56, 56] and attn["output_shape"] == [1, 3136, 64]
+    assert [p["name"] for p in attn["parts"]] == ["qkv", "q·kᵀ", "rel_pos_bias", "softmax", "a·v", "proj"]
+    for key in ("params", "buffers", "macs", "act_ops", "elementwise_ops", "bias_ops", "flops"):
+        assert sum(p[key] for p in attn["parts"]) == attn[key], key  # the parts add up to the layer
+    assert attn["parts"][1]["macs"] == 64 * NW * NW * 64 and attn["parts"][1]["shape"] == [1, 64, 2, NW, NW]
+    assert "parts" not in layers["block.norm1"] and layers["map"]["layout"] == "map"
+    vit = json.loads(CliRunner().invoke(app, ["analyze", str(CONFIGS / "vit_b_16.yaml"), "-f", "json"]).stdout)
+    assert {lr["layout"] for lr in vit["models"][0]["layers"] if lr["op"] == "attention"} == {"tokens"}
