@@ -210,7 +210,7 @@ def test_json_marks_token_layouts_and_gives_attention_parts() -> None:
 
     out = CliRunner().invoke(app, ["analyze", str(CONFIGS / "conv_vs_attention.yaml"), "-m", "swin", "-f", "json"])
     model = json.loads(out.stdout)["models"][0]
-    assert model["inputs"][0]["layout"] == "map" and "grid" not in model["inputs"][0]
+    assert "layout" not in model["inputs"][0] and "grid" not in model["inputs"][0]  # a map: no new field
     layers = {lr["name"]: lr for lr in model["layers"]}
     attn = layers["block.attn"]
     assert attn["layout"] == "token_grid" and attn["grid"] == [56, 56] and attn["output_shape"] == [1, 3136, 64]
@@ -218,6 +218,7 @@ def test_json_marks_token_layouts_and_gives_attention_parts() -> None:
     for key in ("params", "buffers", "macs", "act_ops", "elementwise_ops", "bias_ops", "flops"):
         assert sum(p[key] for p in attn["parts"]) == attn[key], key  # the parts add up to the layer
     assert attn["parts"][1]["macs"] == 64 * NW * NW * 64 and attn["parts"][1]["shape"] == [1, 64, 2, NW, NW]
-    assert "parts" not in layers["block.norm1"] and layers["map"]["layout"] == "map"
+    assert "parts" not in layers["block.norm1"] and "layout" not in layers["map"]
     vit = json.loads(CliRunner().invoke(app, ["analyze", str(CONFIGS / "vit_b_16.yaml"), "-f", "json"]).stdout)
     assert {lr["layout"] for lr in vit["models"][0]["layers"] if lr["op"] == "attention"} == {"tokens"}
+    assert vit["models"][0]["outputs"][0].get("layout") is None  # the head's logits: a flat vector

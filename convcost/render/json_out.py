@@ -18,9 +18,13 @@ def shape_list(graph: Graph, shape: tuple[int, ...]) -> list[int]:
 
 
 def layout_dict(shape: Shape) -> dict[str, Any]:
-    """How a shape is laid out: 'map', 'tokens' ([B, N, D]) or 'token_grid' ([B, H, W, D], with its "grid": [H, W])."""
+    """Tokens say so: "layout" 'tokens' ([B, N, D]) or 'token_grid' ([B, H, W, D], with its "grid": [H, W]);
+    a map (the only layout before tokens) has neither field, so earlier documents read the same."""
+    kind = layout(shape)
+    if kind == "map":
+        return {}
     grid = grid_of(shape)
-    return {"layout": layout(shape), **({"grid": list(grid)} if grid is not None else {})}
+    return {"layout": kind, **({"grid": list(grid)} if grid is not None else {})}
 
 
 def io_dict(g: Graph) -> dict[str, Any]:
