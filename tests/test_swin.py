@@ -222,3 +222,28 @@ def test_json_marks_token_layouts_and_gives_attention_parts() -> None:
     vit = json.loads(CliRunner().invoke(app, ["analyze", str(CONFIGS / "vit_b_16.yaml"), "-f", "json"]).stdout)
     assert {lr["layout"] for lr in vit["models"][0]["layers"] if lr["op"] == "attention"} == {"tokens"}
     assert vit["models"][0]["outputs"][0].get("layout") is None  # the head's logits: a flat vector
+
+
+def test_verify_explain_swin_says_what_ptflops_and_thop_leave_out() -> None:
+    import json
+
+    pytest.importorskip("fvcore")
+    from typer.testing import CliRunner
+
+    from convcost.cli import app
+
+    result = CliRunner().invoke(app, ["verify", str(CONFIGS / "swin_t.yaml"), "--explain", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    counters = {c["key"]: c for c in json.loads(result.stdout)["models"][0]["explain"]["counters"]}
+    # the 12 window attentions' MACs: per stage depth · (qkv + q·kᵀ + a·v + proj); scores: heads · nW · 49²
+    stages = [(56, 96, 3, 2), (28, 192, 6, 2), (14, 384, 12, 6), (7, 768, 24, 2)]
+    attn = sum(d * (hw * hw * 4 * c * c + 2 * (hw // WIN) ** 2 * NW * NW * c) for hw, c, _, d in stages)
+    matmuls = sum(d * 2 * (hw // WIN) ** 2 * NW * NW * c for hw, c, _, d in stages)
+    scores = sum(d * h * (hw // WIN) ** 2 * NW * NW for hw, _, h, d in stages)
+    thop = {d["category"]: d for d in counters["thop"]["differences"]}
+    assert thop["window_attention"]["delta"] == -attn and "never calls" in thop["window_attention"]["why"]
+    ptflops = {d["category"]: d for d in counters["ptflops"]["differences"]}
+    assert ptflops["window_attention"]["delta"] == matmuls + scores - attn  # only the matmuls and the softmax
+    fc = {d["category"]: d for d in counters["flop_counter"]["differences"]}
+    assert fc["window_attention"]["delta"] == attn  # 2 FLOPs per MAC: everything seen
+    assert "window_attention" not in {d["category"] for d in counters["fvcore"]["differences"]}

@@ -242,13 +242,13 @@ class PatchMerging:
     counting = Counting(
         "aten::linear", "PatchMerging", "patch_merging",
         fvcore=Counted(lambda node, cost, batch: Prediction.of(
-            "aten::layer_norm 5 per element; aten::linear", layer_norm=5 * _pm_elements(node, batch), linear=cost.macs),
+            "aten::layer_norm 5 per element; aten::linear", layer_norm=5 * _pm_elements(node, batch), patch_merging=cost.macs),
             "fvcore counts the LayerNorm(4C) 5 per element", "layer_norm"),
-        flop_counter=Counted(lambda node, cost, batch: Prediction.of("aten.mm: 2 FLOPs per MAC", linear=2 * cost.macs),
+        flop_counter=Counted(lambda node, cost, batch: Prediction.of("aten.mm: 2 FLOPs per MAC", patch_merging=2 * cost.macs),
                              "FlopCounterMode reports 2 FLOPs per MAC"),
-        ptflops=Counted(lambda node, cost, batch: Prediction.of(layer_norm=_pm_elements(node, batch), linear=cost.macs),
+        ptflops=Counted(lambda node, cost, batch: Prediction.of(layer_norm=_pm_elements(node, batch), patch_merging=cost.macs),
                         "ptflops counts the nn.LayerNorm(4C) 1 per input element", "layer_norm"),
-        thop=Counted(lambda node, cost, batch: Prediction.of(layer_norm=4 * _pm_elements(node, batch), linear=cost.macs),
+        thop=Counted(lambda node, cost, batch: Prediction.of(layer_norm=4 * _pm_elements(node, batch), patch_merging=cost.macs),
                      "thop counts the nn.LayerNorm(4C) 4 per element", "layer_norm"),
     )
 
