@@ -10,7 +10,7 @@ from conftest import analysis_of
 from convcost.costmodel.cost import Cost
 from convcost.ops import ALIASES, REGISTRY
 from convcost.ops.registry import NoArgs, OpRule, register
-from convcost.ops.shapes import Tokens
+from convcost.ops.shapes import TokenGrid, Tokens, grid_of
 
 
 def one(layers: str, input_: str = "[8, 10, 10]", batch: int = 1):  # type: ignore[no-untyped-def]
@@ -346,6 +346,25 @@ OP_CASES = [
                 bias_ops=2 * (10 * 18 + 10 * 6), elementwise_ops=2 * 10 * 6, act_ops=2 * 3 * 2 * 100,
                 activations=2 * 10 * 6)),
     # head_dim 4: I = 8 ≠ D; no Q/K/V bias
+    # window_attention on a 5×3 grid of width 6, batch 2, heads 2 (3 each), window 2, shift 1: padded to 6×4
+    # (Np = 24 tokens, 3·2 = 6 windows of Nw = 4); scores 2·2·6·4² = 384; qkv 24·6·18, q·kᵀ and a·v 384·3,
+    # proj 24·6·6; bias table (2·2−1)²·2 = 18 params and a 4² index buffer; q scaled 24·6, bias add and shift
+    # mask add 384 each, softmax 3·384; output the 5×3 grid
+    OpCase("window_attention", "to_tokens: {grid: true}\n  - window_attention: {heads: 2, window: 2, shift: 1}",
+           "[6, 5, 3]", 2, TokenGrid(5, 3, 6),
+           Cost(params=(6 * 18 + 18) + 18 + (6 * 6 + 6), buffers=16,
+                macs=2 * (24 * 6 * 18 + 2 * 2 * 6 * 16 * 3 + 24 * 6 * 6), bias_ops=2 * 24 * 18 + 2 * 24 * 6,
+                elementwise_ops=2 * 24 * 6 + 2 * 384, act_ops=3 * 384, activations=2 * 15 * 6)),
+    # one 3×3 window covers the 3×3 grid: torchvision drops the shift (no mask); no biases; width 4, 1 head
+    OpCase("window_attention",
+           "to_tokens: {grid: true}\n  - window_attention: {heads: 1, window: 3, shift: 1, qkv_bias: false, bias: false}",
+           "[4, 3, 3]", 1, TokenGrid(3, 3, 4),
+           Cost(params=4 * 12 + 5 * 5 + 4 * 4, buffers=81, macs=9 * 4 * 12 + 2 * 81 * 4 + 9 * 4 * 4,
+                elementwise_ops=9 * 4 + 81, act_ops=3 * 81, activations=9 * 4)),
+    # patch_merging of a 5×4 grid of width 3, batch 2: padded to 6×4, 3×2 = 6 tokens of 4·3 = 12;
+    # LayerNorm(12) 2·12 params, 5 per element; Linear(12 → 6, no bias)
+    OpCase("patch_merging", "to_tokens: {grid: true}\n  - patch_merging", "[3, 5, 4]", 2, TokenGrid(3, 2, 6),
+           Cost(params=2 * 12 + 12 * 6, macs=2 * 6 * 12 * 6, norm_ops=5 * 2 * 6 * 12, activations=2 * 6 * 6)),
     OpCase("attention", "to_tokens\n  - attention: {heads: 2, head_dim: 4, qkv_bias: false}", "[6, 2, 5]", 1,
            Tokens(10, 6),
            Cost(params=6 * 24 + (8 * 6 + 6), macs=10 * 6 * 24 + 2 * 100 * 4 + 2 * 100 * 4 + 10 * 8 * 6,
@@ -404,6 +423,7 @@ def test_op_shape_and_cost(case: OpCase) -> None:
     assert len(runs) == 1, [lc.node.op for lc in a.layers]
     assert runs[0].node.shape == case.shape
     assert isinstance(runs[0].node.shape, Tokens) == isinstance(case.shape, Tokens)  # tokens are not a [C, L] map
+    assert grid_of(runs[0].node.shape) == grid_of(case.shape)  # a token grid keeps its H×W
     assert runs[0].cost == case.cost
 def test_upsample_nearest_copies() -> None:
     a = one("  - upsample: {scale: 2}", "[8, 5, 6]", batch=3)

@@ -11,6 +11,7 @@ from convcost.errors import SpecError  # noqa: E402
 from convcost.frontend.spec import parse_spec  # noqa: E402
 from convcost.graph.build import build_graph  # noqa: E402
 from convcost.ops import REGISTRY  # noqa: E402
+from convcost.ops.shapes import torch_dims  # noqa: E402
 
 SPEC = """
 input: [8, 12, 12]
@@ -49,6 +50,10 @@ layers:
   - chunk: {index: 1}
   - upsample: {scale: 2}
   - adaptive_avgpool: {out: [2, 3]}
+  - to_tokens: {grid: true}
+  - window_attention: {heads: 2, window: 2, shift: 1}
+  - patch_merging
+  - to_map
   - to_tokens
   - pos_embed
   - layernorm
@@ -117,7 +122,7 @@ def test_forward_shapes_match_every_layer() -> None:
         model(example_input(g))
     for h in hooks:
         h.remove()
-    assert seen == {n.name: (2, *n.shape) for n in g.nodes}
+    assert seen == {n.name: (2, *torch_dims(n.shape)) for n in g.nodes}  # a token grid is [B, H, W, D]
 
 
 def test_same_padding_with_even_kernel_keeps_the_size() -> None:

@@ -7,6 +7,7 @@ what they see on torchvision's models.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -17,11 +18,13 @@ def tokens_to_map(x: Tensor, h: int, w: int) -> Tensor:
 class PatchEmbed(nn.Module):
     """A p×p conv with stride p, its map flattened to tokens (torchvision ViT's conv_proj and _process_input)."""
 
-    def __init__(self, conv: nn.Conv2d) -> None:
+    def __init__(self, conv: nn.Conv2d, grid: bool = False) -> None:
         super().__init__()
-        self.conv = conv
+        self.conv, self.grid = conv, grid
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.grid:  # Swin: Conv2d then Permute([0, 2, 3, 1]), a [B, H, W, D] token grid
+            return self.conv(x).permute(0, 2, 3, 1)
         return self.conv(x).flatten(2).transpose(1, 2)
 
 
@@ -35,9 +38,9 @@ class ClassToken(nn.Module):
 
 
 class PosEmbed(nn.Module):
-    def __init__(self, n: int, d: int) -> None:
+    def __init__(self, dims: tuple[int, ...]) -> None:  # (N, D), or (H, W, D) for a token grid
         super().__init__()
-        self.pos_embedding = nn.Parameter(torch.empty(1, n, d).normal_(std=0.02))
+        self.pos_embedding = nn.Parameter(torch.empty(1, *dims).normal_(std=0.02))
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.pos_embedding
@@ -69,3 +72,88 @@ class ExplicitAttention(nn.Module):
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
         attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
         return self.proj((attn @ v).transpose(1, 2).reshape(b, n, self.heads * self.head_dim))
+
+
+# ---- Swin (torchvision's swin_transformer.py): token grids [B, H, W, C] ----------------------------
+class ShiftedWindowAttention(nn.Module):
+    """Swin's (shifted) window attention with torchvision's layout and calls: qkv and proj nn.Linear whose
+    weights go to F.linear (the modules themselves are never called), a relative position bias table
+    and its index buffer, q·kᵀ and a·v with tensor.matmul, F.softmax."""
+
+    def __init__(self, dim: int, window: tuple[int, int], shift: tuple[int, int], heads: int, qkv_bias: bool = True,
+                 proj_bias: bool = True) -> None:
+        super().__init__()
+        self.window_size, self.shift_size, self.num_heads = list(window), list(shift), heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+        wh, ww = window
+        self.relative_position_bias_table = nn.Parameter(torch.empty((2 * wh - 1) * (2 * ww - 1), heads).normal_(std=0.02))
+        ys, xs = torch.meshgrid(torch.arange(wh), torch.arange(ww), indexing="ij")
+        ys, xs = ys.flatten(), xs.flatten()  # the (row, column) of each of the wh·ww tokens of a window
+        dy = ys[:, None] - ys[None, :] + wh - 1  # 0 … 2wh − 2
+        dx = xs[:, None] - xs[None, :] + ww - 1
+        self.register_buffer("relative_position_index", (dy * (2 * ww - 1) + dx).flatten())
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = self.window_size[0] * self.window_size[1]
+        bias = self.relative_position_bias_table[self.relative_position_index].view(n, n, -1).permute(2, 0, 1)
+        return shifted_window_attention(x, self.qkv.weight, self.proj.weight, bias.contiguous().unsqueeze(0),
+                                        self.window_size, self.num_heads, self.shift_size, self.qkv.bias, self.proj.bias)
+
+
+def _shift_mask(hp: int, wp: int, window: list[int], shift: list[int], like: Tensor) -> Tensor:
+    """-100 where two tokens of a shifted window come from different regions of the rolled map, else 0."""
+    region = like.new_zeros((hp, wp))
+    label = 0
+    for rows in (slice(0, -window[0]), slice(-window[0], -shift[0]), slice(-shift[0], None)):
+        for cols in (slice(0, -window[1]), slice(-window[1], -shift[1]), slice(-shift[1], None)):
+            region[rows, cols] = label
+            label += 1
+    region = region.view(hp // window[0], window[0], wp // window[1], window[1]).permute(0, 2, 1, 3)
+    region = region.reshape(-1, window[0] * window[1])
+    differ = region.unsqueeze(1) - region.unsqueeze(2)
+    return differ.masked_fill(differ != 0, -100.0).masked_fill(differ == 0, 0.0)
+
+
+def shifted_window_attention(x: Tensor, qkv_weight: Tensor, proj_weight: Tensor, bias: Tensor, window: list[int],
+                             heads: int, shift: list[int], qkv_bias: Tensor | None, proj_bias: Tensor | None) -> Tensor:
+    b, h, w, c = x.shape
+    wh, ww = window
+    x = F.pad(x, (0, 0, 0, (ww - w % ww) % ww, 0, (wh - h % wh) % wh))  # bottom and right, to whole windows
+    hp, wp = x.shape[1], x.shape[2]
+    shift = [0 if wh >= hp else shift[0], 0 if ww >= wp else shift[1]]  # one window along a dim: no shift
+    if sum(shift) > 0:
+        x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
+    windows = (hp // wh) * (wp // ww)
+    x = x.view(b, hp // wh, wh, wp // ww, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b * windows, wh * ww, c)
+    qkv = F.linear(x, qkv_weight, qkv_bias).reshape(x.size(0), x.size(1), 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    attn = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1))
+    attn = attn + bias
+    if sum(shift) > 0:
+        mask = _shift_mask(hp, wp, window, shift, x)
+        attn = attn.view(b, windows, heads, wh * ww, wh * ww) + mask.unsqueeze(1).unsqueeze(0)
+        attn = attn.view(-1, heads, wh * ww, wh * ww)
+    attn = F.softmax(attn, dim=-1)
+    x = attn.matmul(v).transpose(1, 2).reshape(x.size(0), x.size(1), c)
+    x = F.linear(x, proj_weight, proj_bias)
+    x = x.view(b, hp // wh, wp // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, c)
+    if sum(shift) > 0:
+        x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(1, 2))
+    return x[:, :h, :w, :].contiguous()
+
+
+class PatchMerging(nn.Module):
+    """Swin's patch merging: the four tokens of each 2×2 neighbourhood side by side (4C; odd H or W padded by
+    one), LayerNorm(4C), Linear(4C → 2C, no bias); torchvision's norm and reduction modules."""
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        self.norm = nn.LayerNorm(4 * dim, eps=eps)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-3], x.shape[-2]
+        x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+        x = torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :], x[..., 1::2, 1::2, :]], -1)
+        return self.reduction(self.norm(x))

@@ -24,7 +24,7 @@ from ..costmodel.memory import DEFAULT_MAX_BYTES, forward_bytes, human_bytes
 from ..errors import UsageError
 from ..graph.build import Graph
 from ..ops.counting import counters_run_on
-from ..ops.shapes import fmt_shape
+from ..ops.shapes import fmt_shape, torch_dims
 from ..units import human
 from .counters import FLOP_COUNTER, FVCORE, RUN, Convention, Explanation, Prediction, Status, explain
 from .torch_build import GraphModule, build_model, example_inputs
@@ -230,7 +230,7 @@ def _verify_run(graph: Graph, analysis: Analysis, device: str, counter_device: s
     for lc, (node, module) in zip(analysis.layers, model.named_layers()):
         params, buffers = _params(module)
         checks: dict[str, Check] = {
-            "shape": _compare_exact((graph.batch, *node.shape), shapes.get(node.name), "shape",
+            "shape": _compare_exact((graph.batch, *torch_dims(node.shape)), shapes.get(node.name), "shape",
                                     lambda s: fmt_shape(s)),
             "params": _compare_exact(lc.cost.params, params, "params", lambda n: f"{n:,}"),
             "buffers": _compare_exact(lc.cost.buffers, buffers, "buffers", lambda n: f"{n:,}"),

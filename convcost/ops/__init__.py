@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     resample,
     shuffle,
     tokens,
+    windows,
 )
 from .registry import ALIASES, REGISTRY, OpRule, Shape, ShapeError, all_names, lookup
 

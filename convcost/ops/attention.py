@@ -27,7 +27,7 @@ from .activations import SOFTMAX_OPS  # per score: an exp, its share of the sum,
 from .counting import Counted, Counting, Prediction, on_meta
 from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, op, optional, pos_int
 from .shapes import Tokens
-from .tokens import token_check
+from .tokens import sequence_check
 
 if TYPE_CHECKING:
     from torch import nn
@@ -148,7 +148,7 @@ class Attention:
 
     @staticmethod
     def shape(a: AttentionArgs, inputs: tuple[Shape, ...]) -> Shape:
-        t = token_check("attention", inputs[0])
+        t = sequence_check("attention", inputs[0])
         if a.head_dim is None and t.d % a.heads:
             raise ShapeError(f"heads={a.heads} must divide the token width {t.d} (or give head_dim)", "heads")
         return Tokens(t.n, t.d)

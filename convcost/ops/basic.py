@@ -22,7 +22,7 @@ from .registry import (
     probability,
     refuse_unless,
 )
-from .shapes import Tokens, fmt_shape, is_tokens, numel
+from .shapes import fmt_shape, is_tokens, numel, with_width
 from .spatial import refuse_tokens
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class Linear:
         if is_tokens(inputs[0]):
             if a.over == "channels":
                 raise ShapeError("on tokens linear acts per token over their width D already; leave 'over' out", "over")
-            return Tokens(inputs[0][0], a.out)  # per token, over the width D
+            return with_width(inputs[0], a.out)  # per token, over the width D (a grid stays a grid)
         if a.over == "channels":
             if len(inputs[0]) < 2:
                 raise ShapeError(

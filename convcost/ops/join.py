@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..costmodel.cost import Cost
 from .counting import FVCORE_IGNORED, Counting
 from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, op
-from .shapes import Tokens, fmt_shape, is_tokens, numel
+from .shapes import TokenGrid, Tokens, fmt_shape, grid_of, is_tokens, numel
 
 if TYPE_CHECKING:
     from torch import nn
@@ -45,6 +45,9 @@ class Concat:
     def shape(a: NoArgs, inputs: tuple[Shape, ...]) -> Shape:
         first = inputs[0]
         _one_layout("concat", inputs)
+        if grid_of(first) is not None:
+            raise ShapeError(f"cannot concat token grids ({fmt_shape(first)}): torch.cat(dim=1) of [B, H, W, D] would "
+                             "join rows; turn them into a map with 'to_map' or a sequence first")
         if is_tokens(first):  # torch.cat(dim=1) of [B, N, D] sequences: more tokens of one width
             for i, s in enumerate(inputs[1:], start=2):
                 if s[1] != first[1]:
@@ -100,6 +103,9 @@ def _one_layout(kind: str, inputs: tuple[Shape, ...]) -> None:
         if is_tokens(s) != is_tokens(first):
             raise ShapeError(f"cannot {kind} branch 1 ({fmt_shape(first)}) and branch {i} ({fmt_shape(s)}): "
                              "one is tokens, the other a map; convert with 'to_tokens' or 'to_map'")
+        if grid_of(s) != grid_of(first):  # [B, H, W, D] and [B, N, D] (or another H×W) are different tensors
+            raise ShapeError(f"cannot {kind} branch 1 ({fmt_shape(first)}) and branch {i} ({fmt_shape(s)}): "
+                             "their tokens are arranged differently (a grid and a sequence, or two grids)")
 
 
 def broadcast(a: Shape, b: Shape) -> Shape | None:
@@ -135,6 +141,9 @@ class Multiply:
                 raise ShapeError(f"cannot multiply {fmt_shape(out)} by branch {i} ({fmt_shape(s)}): shapes do not broadcast")
             out = joined
         assert out is not None
+        grid = grid_of(inputs[0])
+        if grid is not None:
+            return TokenGrid(*grid, out[1])
         return Tokens(*out) if is_tokens(inputs[0]) else out
 
     @staticmethod

@@ -5,6 +5,11 @@ N tokens of width D, :class:`Tokens` (N, D). Tokens are a distinct type so that 
 never taken for a 1-D feature map [C, L]: torch lays them out [B, N, D] (the width last, what
 `linear` and `layernorm` act on), a [C, L] map [B, C, L]. Ops that need a map (conv, pools, batch
 norm) refuse tokens; ops that work per token say so in their definitions.
+
+A :class:`TokenGrid` is tokens that keep their H×W arrangement, as Swin's stages carry them: torch
+lays them out channels-last [B, H, W, D] (torchvision's swin_transformer.py), and as a shape it is
+still (N = H·W, D), so every per-token op works on it unchanged; windowed attention and patch
+merging need the grid.
 """
 
 from __future__ import annotations
@@ -32,13 +37,53 @@ class Tokens(tuple[int, ...]):
         return self[1]
 
 
+class TokenGrid(Tokens):
+    """H×W tokens of width D, laid out [B, H, W, D] in torch: as a shape (H·W, D), with ``grid`` (H, W)."""
+
+    def __new__(cls, h: int, w: int, d: int) -> TokenGrid:
+        t = tuple.__new__(cls, (h * w, d))
+        t.__dict__["grid"] = (h, w)  # set once: a shape is immutable like the tuple it is
+        return t  # type: ignore[return-value]
+
+    def __getnewargs__(self) -> tuple[int, int, int]:  # type: ignore[override]
+        return (*self.grid, self[1])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("TokenGrid is immutable")
+
+    grid: tuple[int, int]
+
+    def with_width(self, d: int) -> TokenGrid:
+        return TokenGrid(*self.grid, d)
+
+
 def is_tokens(shape: Shape) -> bool:
     return isinstance(shape, Tokens)
 
 
+def grid_of(shape: Shape) -> tuple[int, int] | None:
+    """The H×W arrangement of a token grid; None for a token sequence or a map."""
+    return shape.grid if isinstance(shape, TokenGrid) else None
+
+
+def with_width(shape: Shape, d: int) -> Tokens:
+    """Tokens of ``shape`` (a sequence or a grid, kept) with the width ``d`` (a per-token linear's output)."""
+    return shape.with_width(d) if isinstance(shape, TokenGrid) else Tokens(shape[0], d)
+
+
+def layout(shape: Shape) -> str:
+    """'map' (channels first), 'tokens' ([N, D]) or 'token_grid' ([H, W, D], channels last)."""
+    return "token_grid" if isinstance(shape, TokenGrid) else "tokens" if isinstance(shape, Tokens) else "map"
+
+
+def torch_dims(shape: Shape) -> tuple[int, ...]:
+    """The dims of one sample as torch holds it: a token grid is [H, W, D], everything else as it is."""
+    return (*shape.grid, shape[1]) if isinstance(shape, TokenGrid) else tuple(shape)
+
+
 def same_kind(a: Shape, b: Shape) -> bool:
-    """Equal shapes of the same layout (tokens 197×768 are not a 197×768 map)."""
-    return a == b and is_tokens(a) == is_tokens(b)
+    """Equal shapes of the same layout (tokens 197×768 are not a 197×768 map, nor 14×14 grid tokens)."""
+    return a == b and layout(a) == layout(b) and grid_of(a) == grid_of(b)
 
 
 def numel(shape: Shape) -> int:
@@ -49,6 +94,8 @@ def numel(shape: Shape) -> int:
 
 
 def fmt_shape(shape: Shape) -> str:
+    if isinstance(shape, TokenGrid):
+        return f"{shape.grid[0]}×{shape.grid[1]} tok×{shape[1]}"
     if isinstance(shape, Tokens):
         return f"{shape[0]} tok×{shape[1]}"
     return "×".join(map(str, shape))

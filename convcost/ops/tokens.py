@@ -3,6 +3,9 @@
 A token sequence is :class:`~.shapes.Tokens` (N, D): N tokens of width D, laid out [B, N, D] in
 torch. ``linear``, activations, ``dropout`` and ``add`` work per token as they are; ``layernorm``
 normalises each token over D (its definition is in norm.py). Moving between a map and tokens is a view (no arithmetic).
+With ``grid: true`` a map becomes a :class:`~.shapes.TokenGrid` instead, [B, H, W, D] channels-last as
+torchvision's Swin carries it (conv → Permute([0, 2, 3, 1])), for ``window_attention`` and ``patch_merging``
+(ops/windows.py).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from .counting import (
     Prediction,
 )
 from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, optional, pair, pos_int
-from .shapes import Tokens, fmt_shape, is_tokens, numel
+from .shapes import TokenGrid, Tokens, fmt_shape, grid_of, is_tokens, numel, torch_dims
 from .spatial import spatial_check
 
 if TYPE_CHECKING:
@@ -36,18 +39,53 @@ def token_check(kind: str, shape: Shape) -> Tokens:
     return shape
 
 
+def sequence_check(kind: str, shape: Shape) -> Tokens:
+    """The input of an op that needs a token sequence [B, N, D], not a grid [B, H, W, D]."""
+    t = token_check(kind, shape)
+    if grid_of(t) is not None:
+        raise ShapeError(f"{kind} needs a token sequence (N×D), got a token grid {fmt_shape(t)}; "
+                         "grids take 'window_attention' and 'patch_merging', or make a sequence with 'to_map' then 'to_tokens'")
+    return t
+
+
+def _grid_tokens(h: int, w: int, d: int, grid: bool) -> Tokens:
+    return TokenGrid(h, w, d) if grid else Tokens(h * w, d)
+
+
+GRID_DOC = "keep the H×W arrangement: a token grid [B, H, W, D] (Swin's channels-last layout) instead of a sequence"
+
+
+@dataclass(frozen=True)
+class ToTokensArgs:
+    """Arguments of `to_tokens`."""
+
+    grid: bool = field(default=False, metadata=arg(boolean, GRID_DOC))
+
+
+def _fvcore_view(aten: str) -> Counted:
+    """A view fvcore ignores: ``aten`` for a sequence, aten::permute for a token grid."""
+
+    def predict(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+        grid = any(grid_of(s) is not None for s in (node.shape, *node.in_shapes))
+        return Prediction.unseen(f"{'aten::permute' if grid else aten} is on fvcore's ignore list")
+
+    return Counted(predict)
+
+
 # ---- map → tokens ------------------------------------------------------------------------------
-@op("to_tokens", category="reshape")
+@op("to_tokens", category="reshape", args=ToTokensArgs)
 class ToTokens:
-    """C×H×W map to H·W tokens of width C (x.flatten(2).transpose(1, 2)); a view, no arithmetic."""
+    """C×H×W map to H·W tokens of width C (x.flatten(2).transpose(1, 2)); a view, no arithmetic.
+    With `grid: true` an H×W grid of tokens, x.permute(0, 2, 3, 1) (torchvision Swin's Permute)."""
 
     saves = Saves.NOTHING
-    counting = Counting("aten::flatten", "tensor.flatten(2).transpose(1, 2)", "to_tokens", fvcore=FVCORE_IGNORED)
+    counting = Counting("aten::flatten", "tensor.flatten(2).transpose(1, 2)", "to_tokens",
+                        fvcore=_fvcore_view("aten::flatten"))
 
     @staticmethod
-    def shape(a: object, inputs: tuple[Shape, ...]) -> Shape:
+    def shape(a: ToTokensArgs, inputs: tuple[Shape, ...]) -> Shape:
         c, h, w = spatial_check("to_tokens", inputs[0])
-        return Tokens(h * w, c)
+        return _grid_tokens(h, w, c, a.grid)
 
     @staticmethod
     def cost(a: object, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
@@ -57,6 +95,8 @@ class ToTokens:
     def build(node: NodeLike) -> nn.Module:
         from ..crosscheck.torch_build import Call
 
+        if node.args.grid:
+            return Call(lambda x: x.permute(0, 2, 3, 1), "permute(0, 2, 3, 1)")
         return Call(lambda x: x.flatten(2).transpose(1, 2), "flatten(2).transpose(1, 2)")
 
 
@@ -67,12 +107,14 @@ class PatchEmbedArgs:
     out: int = field(metadata=arg(pos_int, "token width D (the conv's output channels)"))
     patch: tuple[int, int] = field(metadata=arg(pair(pos_int), "patch size p (kernel and stride of the conv)"))
     bias: bool = field(default=True, metadata=arg(boolean, "learnable bias"))
+    grid: bool = field(default=False, metadata=arg(boolean, GRID_DOC))
 
 
 @op("patch_embed", category="conv", args=PatchEmbedArgs)
 class PatchEmbed:
     """Patch embedding: a p×p conv with stride p, then its map flattened to (H/p)·(W/p) tokens (ViT's conv_proj).
-    MACs are the conv's: N·D·C·p²; torchvision's ViT and Swin build it so."""
+    MACs are the conv's: N·D·C·p²; torchvision's ViT builds it so, and Swin with `grid: true` (conv then
+    Permute([0, 2, 3, 1]): an (H/p)×(W/p) token grid)."""
 
     saves = Saves.INPUTS
     counting = Counting(
@@ -91,7 +133,7 @@ class PatchEmbed:
         _, h, w = spatial_check("patch_embed", inputs[0])
         if a.patch[0] > h or a.patch[1] > w:
             raise ShapeError(f"patch {a.patch[0]}×{a.patch[1]} is larger than the input {h}×{w}", "patch")
-        return Tokens((h // a.patch[0]) * (w // a.patch[1]), a.out)
+        return _grid_tokens(h // a.patch[0], w // a.patch[1], a.out, a.grid)
 
     @staticmethod
     def cost(a: PatchEmbedArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
@@ -112,7 +154,7 @@ class PatchEmbed:
         from ..crosscheck.token_layers import PatchEmbed as Module
 
         a: PatchEmbedArgs = node.args
-        return Module(nn.Conv2d(node.in_shapes[0][0], a.out, a.patch, stride=a.patch, bias=a.bias))
+        return Module(nn.Conv2d(node.in_shapes[0][0], a.out, a.patch, stride=a.patch, bias=a.bias), a.grid)
 
 
 # ---- class token, position embedding ----------------------------------------------------------
@@ -125,7 +167,7 @@ class ClassToken:
 
     @staticmethod
     def shape(a: object, inputs: tuple[Shape, ...]) -> Shape:
-        t = token_check("class_token", inputs[0])
+        t = sequence_check("class_token", inputs[0])
         return Tokens(t.n + 1, t.d)
 
     @staticmethod
@@ -159,7 +201,7 @@ class PosEmbed:
     def build(node: NodeLike) -> nn.Module:
         from ..crosscheck.token_layers import PosEmbed as Module
 
-        return Module(node.shape[0], node.shape[1])
+        return Module(torch_dims(node.shape))
 
 
 # ---- tokens → map, pooling ---------------------------------------------------------------------
@@ -173,15 +215,22 @@ class ToMapArgs:
 
 @op("to_map", category="reshape", args=ToMapArgs)
 class ToMap:
-    """N tokens of width D back to a D×H×W map, H·W = N (x.transpose(1, 2).reshape(B, D, H, W)); no arithmetic."""
+    """N tokens of width D back to a D×H×W map, H·W = N (x.transpose(1, 2).reshape(B, D, H, W)); no arithmetic.
+    A token grid keeps its H×W (x.permute(0, 3, 1, 2), as torchvision's Swin before its pool)."""
 
     saves = Saves.NOTHING
-    counting = Counting("aten::transpose", "tensor.transpose(1, 2).reshape", "to_map", fvcore=FVCORE_IGNORED)
+    counting = Counting("aten::transpose", "tensor.transpose(1, 2).reshape", "to_map", fvcore=_fvcore_view("aten::transpose"))
 
     @staticmethod
     def shape(a: ToMapArgs, inputs: tuple[Shape, ...]) -> Shape:
         t = token_check("to_map", inputs[0])
-        if a.height is None and a.width is None:
+        grid = grid_of(t)
+        if grid is not None:
+            if (a.height or grid[0], a.width or grid[1]) != grid:
+                raise ShapeError(f"a {fmt_shape(t)} grid makes a {grid[0]}×{grid[1]} map; leave 'height' and 'width' "
+                                 "out", "height" if a.height is not None else "width")
+            h, w = grid
+        elif a.height is None and a.width is None:
             h = w = math.isqrt(t.n)
             if h * w != t.n:
                 raise ShapeError(f"{t.n} tokens do not make a square map; give 'height' and 'width' with "
@@ -204,6 +253,8 @@ class ToMap:
         from ..crosscheck.torch_build import Call
 
         _, h, w = node.shape
+        if grid_of(node.in_shapes[0]) is not None:
+            return Call(lambda x: x.permute(0, 3, 1, 2), "permute(0, 3, 1, 2)")
         return Call(lambda x: tokens_to_map(x, h, w), f"transpose(1, 2).reshape(-1, D, {h}, {w})")
 
 
@@ -229,6 +280,8 @@ class TokenPool:
 
     @staticmethod
     def shape(a: TokenPoolArgs, inputs: tuple[Shape, ...]) -> Shape:
+        if a.mode == "class":
+            return (sequence_check("token_pool", inputs[0]).d,)
         return (token_check("token_pool", inputs[0]).d,)
 
     @staticmethod
@@ -242,4 +295,6 @@ class TokenPool:
 
         if node.args.mode == "class":
             return Call(lambda x: x[:, 0], "x[:, 0]")
+        if grid_of(node.in_shapes[0]) is not None:
+            return Call(lambda x: x.mean((1, 2)), "x.mean((1, 2))")
         return Call(lambda x: x.mean(1), "x.mean(1)")

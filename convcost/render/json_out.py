@@ -8,6 +8,7 @@ from typing import Any
 from .. import __version__
 from ..costmodel.analysis import Analysis
 from ..graph.build import Graph
+from ..ops.shapes import Shape, grid_of, layout
 
 SCHEMA = "convcost.analyze/1"
 
@@ -16,12 +17,31 @@ def shape_list(graph: Graph, shape: tuple[int, ...]) -> list[int]:
     return [graph.batch, *shape]
 
 
+def layout_dict(shape: Shape) -> dict[str, Any]:
+    """Tokens say so: "layout" 'tokens' ([B, N, D]) or 'token_grid' ([B, H, W, D], with its "grid": [H, W]);
+    a map (the only layout before tokens) has neither field, so earlier documents read the same."""
+    kind = layout(shape)
+    if kind == "map":
+        return {}
+    grid = grid_of(shape)
+    return {"layout": kind, **({"grid": list(grid)} if grid is not None else {})}
+
+
 def io_dict(g: Graph) -> dict[str, Any]:
     """Every input and output by name (a model may have several; 'input'/'output' are the first)."""
     return {
-        "inputs": [{"name": i.name, "shape": shape_list(g, i.shape)} for i in g.inputs],
-        "outputs": [{"name": n.name, "shape": shape_list(g, n.shape)} for n in g.output_nodes],
+        "inputs": [{"name": i.name, "shape": shape_list(g, i.shape), **layout_dict(i.shape)} for i in g.inputs],
+        "outputs": [{"name": n.name, "shape": shape_list(g, n.shape), **layout_dict(n.shape)} for n in g.output_nodes],
     }
+
+
+def parts_dict(a: Analysis, lc: Any) -> dict[str, Any]:
+    """A layer's named pieces (attention's qkv, q·kᵀ, softmax, ...), for layers whose op has them."""
+    node = lc.node
+    if node.rule.parts is None:
+        return {}
+    parts = node.rule.parts(node.args, node.in_shapes, node.shape, a.graph.batch)
+    return {"parts": [{"name": p.name, "op": p.op, "shape": shape_list(a.graph, p.shape), **p.cost.as_dict()} for p in parts]}
 
 
 def model_dict(a: Analysis) -> dict[str, Any]:
@@ -49,6 +69,8 @@ def model_dict(a: Analysis) -> dict[str, Any]:
                 "inputs": [g.name_of(i) for i in lc.node.inputs],
                 "output_shape": shape_list(g, lc.node.shape),
                 **lc.cost.as_dict(),
+                **layout_dict(lc.node.shape),
+                **parts_dict(a, lc),
             }
             for lc in a.layers
         ],
@@ -65,7 +87,7 @@ def _expands(value: Any) -> bool:
     """Dicts holding lists of records are laid out over several lines; records stay on one line."""
     return isinstance(value, dict) and any(
         (isinstance(v, list) and v and isinstance(v[0], dict)) or (isinstance(v, dict) and _expands(v))
-        for v in value.values()
+        for k, v in value.items() if k != "parts"  # a layer's parts stay on its line
     )
 
 

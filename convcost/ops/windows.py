@@ -1,0 +1,276 @@
+"""Swin's ops on a token grid (H×W tokens of width C, [B, H, W, C]): windowed attention and patch merging.
+
+Both follow torchvision's swin_transformer.py (ShiftedWindowAttention, PatchMerging), and their torch
+modules (crosscheck/token_layers.py) run the same torch calls, so that the counters see what they see
+on torchvision's Swin.
+
+window_attention, per sample, for a window wh×ww (Nw = wh·ww tokens) and `heads` heads of C/heads:
+the grid is padded at the bottom and right up to a multiple of the window (Hp×Wp, Np = Hp·Wp tokens,
+nW = Np / Nw windows), as torchvision pads it, and every count below is over the padded tokens,
+as torchvision computes them:
+
+- qkv: Np·C·3C MACs (+ 3C bias per token),
+- q·kᵀ: nW·heads·Nw²·(C/heads) = nW·Nw²·C MACs (+ Np·C to scale q, non-MAC),
+- relative position bias: (2wh−1)·(2ww−1)·heads params, its (Nw)² index a buffer; one add per score
+  (heads·nW·Nw² scores),
+- the shift mask (shifted windows only): one add per score; building the mask (a few compares per
+  window pair, the same for every sample) is not counted,
+- softmax: 3 non-MAC ops per score (docs/conventions.md),
+- a·v: nW·Nw²·C MACs,
+- proj: Np·C² MACs (+ C bias per token).
+
+Padding, the cyclic shift (torch.roll), window partition and reverse, and the crop back to H×W
+move data: no arithmetic. A shift is dropped along a dimension whose padded size is no larger than the
+window (one window: nothing to shift), as torchvision drops it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
+
+from ..costmodel.cost import Cost
+from .activations import SOFTMAX_OPS
+from .counting import Counted, Counting, Prediction
+from .norm import STAT_BYTES, STAT_OPS_AFFINE
+from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, nonneg_int, op, pair, pos_float, pos_int
+from .shapes import TokenGrid, fmt_shape, grid_of
+from .tokens import token_check
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+def grid_check(kind: str, shape: Shape) -> TokenGrid:
+    """The input of an op that needs a token grid [B, H, W, C]."""
+    t = token_check(kind, shape)
+    if grid_of(t) is None:
+        raise ShapeError(f"{kind} needs a token grid (H×W tokens), got a token sequence {fmt_shape(t)}; make one with "
+                         "'patch_embed' or 'to_tokens' and 'grid: true'")
+    assert isinstance(t, TokenGrid)
+    return t
+
+
+def _ceil_to(n: int, k: int) -> int:
+    return -(-n // k) * k
+
+
+# ---- windowed attention ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WindowAttentionArgs:
+    """Arguments of `window_attention` (those of torchvision's ShiftedWindowAttention)."""
+
+    heads: int = field(metadata=arg(pos_int, "attention heads (C / heads each)"))
+    window: tuple[int, int] = field(metadata=arg(pair(pos_int), "window size w or [wh, ww]"))
+    shift: tuple[int, int] = field(default=(0, 0), metadata=arg(pair(nonneg_int), "cyclic shift (SW-MSA: window // 2; 0: W-MSA)"))
+    qkv_bias: bool = field(default=True, metadata=arg(boolean, "bias of the Q/K/V projection"))
+    bias: bool = field(default=True, metadata=arg(boolean, "bias of the output projection (proj_bias)"))
+
+
+class Windows(NamedTuple):
+    """How a grid is cut into windows: the padded size, the window, the shift torchvision applies."""
+
+    padded: tuple[int, int]  # Hp, Wp
+    window: tuple[int, int]
+    shift: tuple[int, int]  # (0, 0) where torchvision drops it
+
+    @property
+    def size(self) -> int:  # Nw: tokens per window
+        return self.window[0] * self.window[1]
+
+    @property
+    def count(self) -> int:  # nW
+        return (self.padded[0] // self.window[0]) * (self.padded[1] // self.window[1])
+
+    @property
+    def tokens(self) -> int:  # Np: padded tokens
+        return self.padded[0] * self.padded[1]
+
+    @property
+    def shifted(self) -> bool:
+        return sum(self.shift) > 0
+
+
+def windows(a: WindowAttentionArgs, grid: tuple[int, int]) -> Windows:
+    padded = (_ceil_to(grid[0], a.window[0]), _ceil_to(grid[1], a.window[1]))
+    shift = tuple(0 if w >= p else s for w, p, s in zip(a.window, padded, a.shift))
+    return Windows(padded, a.window, (shift[0], shift[1]))
+
+
+def bias_table(a: WindowAttentionArgs) -> int:
+    """relative_position_bias_table: (2wh − 1)·(2ww − 1) rows of one bias per head."""
+    return (2 * a.window[0] - 1) * (2 * a.window[1] - 1) * a.heads
+
+
+def window_attention_parts(a: WindowAttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:
+    g = grid_check("window_attention", inputs[0])
+    c = g.d
+    w = windows(a, g.grid)
+    np_, nw, size = w.tokens, w.count, w.size
+    scores = batch * a.heads * nw * size * size
+    per_head = (nw, a.heads, size, size)
+    parts = [
+        Part("qkv", "linear", (nw, size, 3 * c),
+             Cost(params=3 * c * c + (3 * c if a.qkv_bias else 0), macs=batch * np_ * c * 3 * c,
+                  bias_ops=batch * np_ * 3 * c if a.qkv_bias else 0)),
+        Part("q·kᵀ", "matmul", per_head, Cost(macs=scores * (c // a.heads), elementwise_ops=batch * np_ * c)),  # + q scaled
+        Part("rel_pos_bias", "add", per_head, Cost(params=bias_table(a), buffers=size * size, elementwise_ops=scores)),
+    ]
+    if w.shifted:
+        parts.append(Part("shift_mask", "add", per_head, Cost(elementwise_ops=scores)))
+    parts += [
+        Part("softmax", "softmax", per_head, Cost(act_ops=SOFTMAX_OPS * scores)),
+        Part("a·v", "matmul", (nw, size, c), Cost(macs=scores * (c // a.heads))),
+        Part("proj", "linear", out, Cost(params=c * c + (c if a.bias else 0), macs=batch * np_ * c * c,
+                                         bias_ops=batch * np_ * c if a.bias else 0, activations=batch * g.n * c)),
+    ]
+    return tuple(parts)
+
+
+def _wa_matmuls(node: NodeLike, batch: int) -> int:
+    """q·kᵀ and a·v MACs (what tensor.matmul computes)."""
+    a: WindowAttentionArgs = node.args
+    w = windows(a, grid_check("window_attention", node.in_shapes[0]).grid)
+    return 2 * batch * w.count * w.size * w.size * node.in_shapes[0][1]
+
+
+def _wa_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # its patched tensor.matmul (q·kᵀ, a·v) and F.softmax (one per score); not F.linear (left unpatched), and
+    # the qkv/proj nn.Linear hooks never fire: the module calls F.linear with their weights
+    a: WindowAttentionArgs = node.args
+    w = windows(a, grid_check("window_attention", node.in_shapes[0]).grid)
+    return Prediction.of(window_attention=_wa_matmuls(node, batch) + batch * a.heads * w.count * w.size * w.size)
+
+
+WA_THOP = ("thop's hooks sit on the qkv and proj nn.Linear modules, which ShiftedWindowAttention never calls "
+           "(it calls F.linear with their weights): none of it counted")
+
+
+@op("window_attention", category="linear", args=WindowAttentionArgs)
+class WindowAttention:
+    """Swin's (shifted) window self-attention on a token grid (torchvision's ShiftedWindowAttention, [B, H, W, C]).
+    Rows: qkv Np·C·3C, q·kᵀ nW·Nw²·C, relative position bias (2w−1)²·heads params and an add per score, the shift
+    mask's add per score (shifted only), softmax (3 non-MAC ops per score), a·v nW·Nw²·C, proj Np·C² MACs; Np, nW
+    over the grid padded to a multiple of the window, as torchvision computes it; the mask's construction is not
+    counted."""
+
+    saves = Saves.NOTHING  # what its backward keeps is in saved_extra
+    counting = Counting(
+        "aten::matmul", "ShiftedWindowAttention", "window_attention",
+        fvcore=Counted(lambda node, cost, batch: Prediction.of("aten::linear and aten::matmul",
+                                                               window_attention=cost.macs)),
+        flop_counter=Counted(lambda node, cost, batch: Prediction.of("aten.addmm/bmm: 2 FLOPs per MAC",
+                                                                     window_attention=2 * cost.macs),
+                             "FlopCounterMode reports 2 FLOPs per MAC"),
+        ptflops=Counted(_wa_ptflops, "ptflops counts only the q·kᵀ and a·v tensor.matmul and the softmax (one per "
+                                     "score): F.linear is not patched and the qkv/proj nn.Linear hooks never fire"),
+        thop=Counted(lambda node, cost, batch: Prediction.unseen(WA_THOP), WA_THOP),
+    )
+
+    @staticmethod
+    def shape(a: WindowAttentionArgs, inputs: tuple[Shape, ...]) -> Shape:
+        g = grid_check("window_attention", inputs[0])
+        if g.d % a.heads:
+            raise ShapeError(f"heads={a.heads} must divide the token width {g.d}", "heads")
+        for i, dim in enumerate(("height", "width")):
+            if a.shift[i] >= a.window[i]:
+                raise ShapeError(f"shift {a.shift[i]} must be smaller than the window {a.window[i]} ({dim})", "shift")
+        return g
+
+    @staticmethod
+    def cost(a: WindowAttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        return sum((p.cost for p in window_attention_parts(a, inputs, out, batch)), Cost())
+
+    parts = staticmethod(window_attention_parts)
+
+    @staticmethod
+    def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
+        # for the backward: the windowed (padded, shifted) input of qkv, q, k, v, the attention probabilities
+        # and the heads' output before proj; the layer's input itself is not kept (pad and roll save nothing)
+        a: WindowAttentionArgs = node.args
+        w = windows(a, grid_check("window_attention", node.in_shapes[0]).grid)
+        c = node.in_shapes[0][1]
+        return batch * (5 * w.tokens * c + a.heads * w.count * w.size * w.size) * elem
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from ..crosscheck.token_layers import ShiftedWindowAttention
+
+        a: WindowAttentionArgs = node.args
+        return ShiftedWindowAttention(node.in_shapes[0][1], a.window, a.shift, a.heads, a.qkv_bias, a.bias)
+
+
+# ---- patch merging -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PatchMergingArgs:
+    """Arguments of `patch_merging`."""
+
+    eps: float = field(default=1e-5, metadata=arg(pos_float, "epsilon of its LayerNorm(4C)"))
+
+
+def _merged(shape: Shape) -> TokenGrid:
+    g = grid_check("patch_merging", shape)
+    h, w = g.grid
+    return TokenGrid((h + 1) // 2, (w + 1) // 2, 4 * g.d)  # padded to even by one row/column, as torchvision does
+
+
+def patch_merging_parts(a: PatchMergingArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:
+    merged = _merged(inputs[0])
+    n, c4 = merged.n, merged.d
+    return (
+        Part("norm", "layernorm", merged, Cost(params=2 * c4, norm_ops=STAT_OPS_AFFINE * batch * n * c4)),
+        Part("reduction", "linear", out, Cost(params=c4 * out[1], macs=batch * n * c4 * out[1], activations=batch * n * out[1])),
+    )
+
+
+def _pm_elements(node: NodeLike, batch: int) -> int:
+    """Elements of the merged 4C grid (the norm's input)."""
+    return batch * _merged(node.in_shapes[0]).n * 4 * node.in_shapes[0][1]
+
+
+def _pm_linear(node: NodeLike) -> int:
+    return _merged(node.in_shapes[0]).n * 4 * node.in_shapes[0][1] * node.shape[1]
+
+
+@op("patch_merging", category="linear", args=PatchMergingArgs)
+class PatchMerging:
+    """Swin's patch merging (torchvision's PatchMerging): each 2×2 neighbourhood of an H×W×C token grid concatenated
+    (4C, padded to even H and W), LayerNorm(4C) (5 ops per element), Linear(4C → 2C, no bias): N'·4C·2C MACs for
+    N' = ⌈H/2⌉·⌈W/2⌉ tokens. Two rows: norm, reduction."""
+
+    saves = Saves.NOTHING  # what its backward keeps is in saved_extra
+    counting = Counting(
+        "aten::linear", "PatchMerging", "patch_merging",
+        fvcore=Counted(lambda node, cost, batch: Prediction.of(
+            "aten::layer_norm 5 per element; aten::linear", layer_norm=5 * _pm_elements(node, batch), patch_merging=cost.macs),
+            "fvcore counts the LayerNorm(4C) 5 per element", "layer_norm"),
+        flop_counter=Counted(lambda node, cost, batch: Prediction.of("aten.mm: 2 FLOPs per MAC", patch_merging=2 * cost.macs),
+                             "FlopCounterMode reports 2 FLOPs per MAC"),
+        ptflops=Counted(lambda node, cost, batch: Prediction.of(layer_norm=_pm_elements(node, batch), patch_merging=cost.macs),
+                        "ptflops counts the nn.LayerNorm(4C) 1 per input element", "layer_norm"),
+        thop=Counted(lambda node, cost, batch: Prediction.of(layer_norm=4 * _pm_elements(node, batch), patch_merging=cost.macs),
+                     "thop counts the nn.LayerNorm(4C) 4 per element", "layer_norm"),
+    )
+
+    @staticmethod
+    def shape(a: PatchMergingArgs, inputs: tuple[Shape, ...]) -> Shape:
+        return _merged(inputs[0]).with_width(2 * inputs[0][1])
+
+    @staticmethod
+    def cost(a: PatchMergingArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        return sum((p.cost for p in patch_merging_parts(a, inputs, out, batch)), Cost())
+
+    parts = staticmethod(patch_merging_parts)
+
+    @staticmethod
+    def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
+        # the merged 4C grid (the norm's input), its per-token mean and inverse std, and the norm's output
+        # (the linear's input); the layer's input itself is not kept (pad, slices and cat save nothing)
+        n = _merged(node.in_shapes[0]).n
+        return 2 * _pm_elements(node, batch) * elem + 2 * batch * n * STAT_BYTES
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from ..crosscheck.token_layers import PatchMerging as Module
+
+        return Module(node.in_shapes[0][1], node.args.eps)
