@@ -106,6 +106,16 @@ def _fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     return Prediction.of(conv=cost.macs)
 
 
+# How FlopCounterMode, ptflops and thop count an nn.Conv: shared with the ops built as one (patch_embed).
+CONV_FLOP_COUNTER = Counted(
+    lambda node, cost, batch: Prediction.of("aten.convolution: 2 FLOPs per MAC", conv=2 * cost.macs),
+    "FlopCounterMode reports 2 FLOPs per MAC",
+)
+# conv_flops_counter_hook: MACs, + bias per output element
+CONV_PTFLOPS = Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs, bias=cost.bias_ops), PTFLOPS_BIAS_WHY, "bias")
+CONV_THOP = Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs))
+
+
 @op("conv", category="conv", args=ConvArgs)
 class Conv:
     """Convolution (torch.nn.Conv1d / Conv2d / Conv3d on C×L, C×H×W, C×D×H×W).
@@ -125,13 +135,9 @@ class Conv:
     counting = Counting(
         "aten::_convolution", "nn.Conv{n}d",
         fvcore=Counted(_fvcore, "fvcore cannot see string-padded convs (aten::_convolution_mode)"),
-        flop_counter=Counted(
-            lambda node, cost, batch: Prediction.of("aten.convolution: 2 FLOPs per MAC", conv=2 * cost.macs),
-            "FlopCounterMode reports 2 FLOPs per MAC",
-        ),
-        # conv_flops_counter_hook: MACs, + bias per output element
-        ptflops=Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs, bias=cost.bias_ops), PTFLOPS_BIAS_WHY, "bias"),
-        thop=Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs)),
+        flop_counter=CONV_FLOP_COUNTER,
+        ptflops=CONV_PTFLOPS,
+        thop=CONV_THOP,
     )
 
     @staticmethod

@@ -18,7 +18,6 @@ from .counting import THOP_NO_RULE, Counted, Counting, Prediction, in_elements, 
 from .registry import (
     MAX_DIM,
     ArgError,
-    Converter,
     NodeLike,
     Saves,
     Shape,
@@ -30,6 +29,7 @@ from .registry import (
     nonneg_int,
     op,
     optional,
+    per_dim,
     pos_float,
     pos_int,
     refuse_unless,
@@ -47,19 +47,6 @@ TAPS = {"nearest": 0, "linear": 2, "bilinear": 4, "bicubic": 16, "trilinear": 8}
 MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 RANK_SHAPE = {1: "C×L", 2: "C×H×W", 3: "C×D×H×W"}
 MODE_FOR_RANK = {1: "linear", 2: "bilinear or bicubic", 3: "trilinear"}
-
-
-def per_dim(convert: Converter) -> Converter:
-    """One value for every spatial dimension, or a list of them (one per dimension)."""
-
-    def conv(value: Any) -> Any:
-        if isinstance(value, (list, tuple)):
-            if not value:
-                raise ArgError("must be one number or a list with one per spatial dimension, got an empty list")
-            return tuple(convert(v) for v in value)
-        return convert(value)
-
-    return conv
 
 
 def pos_int_list(value: Any) -> tuple[int, ...]:

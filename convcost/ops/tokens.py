@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..costmodel.cost import Cost
+from .conv import CONV_FLOP_COUNTER, CONV_PTFLOPS, CONV_THOP
 from .counting import (
     FVCORE_IGNORED,
-    PTFLOPS_BIAS_WHY,
     Counted,
     Counting,
     Prediction,
@@ -120,12 +120,9 @@ class PatchEmbed:
     counting = Counting(
         "aten::_convolution", "nn.Conv2d", "conv",
         fvcore=Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs)),
-        flop_counter=Counted(
-            lambda node, cost, batch: Prediction.of("aten.convolution: 2 FLOPs per MAC", conv=2 * cost.macs),
-            "FlopCounterMode reports 2 FLOPs per MAC",
-        ),
-        ptflops=Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs, bias=cost.bias_ops), PTFLOPS_BIAS_WHY, "bias"),
-        thop=Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs)),
+        flop_counter=CONV_FLOP_COUNTER,
+        ptflops=CONV_PTFLOPS,
+        thop=CONV_THOP,
     )
 
     @staticmethod
