@@ -9,6 +9,7 @@ from ..costmodel.cost import Cost
 from ..graph.build import Graph, Node
 from ..ops.shapes import fmt_shape
 from ..units import human
+from .text import unique
 
 MAX_CHART_NODES = 40
 
@@ -29,13 +30,7 @@ def auto_depth(graph: Graph, limit: int = MAX_CHART_NODES) -> int:
 
 def sanitize_id(name: str, taken: set[str]) -> str:
     """A mermaid-safe, unique node id: letters, digits and '_', starting with a letter."""
-    base = "n_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
-    out, k = base, 1
-    while out in taken:
-        k += 1
-        out = f"{base}_{k}"
-    taken.add(out)
-    return out
+    return unique("n_" + re.sub(r"[^A-Za-z0-9_]", "_", name), taken)
 
 
 def label_text(text: str) -> str:

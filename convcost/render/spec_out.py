@@ -16,7 +16,9 @@ from typing import Any
 
 import yaml
 
+from ..frontend.spec import JOINS
 from ..ops.registry import rule
+from .text import unique
 
 INPUT = "<input>"  # the key of the model's input in ImportedLayer.inputs
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
@@ -93,7 +95,7 @@ class _Writer:
         del self.stack[depth + 1:]
         for part in scope[depth:]:
             parent = self.stack[-1]
-            name = _free(part, parent.taken)
+            name = unique(part, parent.taken)
             indent = parent.indent
             self.lines.append(f"{' ' * indent}- seq:")
             self.lines.append(f"{' ' * (indent + 4)}name: {scalar(name)}")
@@ -118,32 +120,19 @@ class _Writer:
     def add(self, layer: ImportedLayer) -> None:
         self._enter(layer.path[:-1])
         frame = self.stack[-1]
-        name = _free(layer.path[-1], frame.taken)
+        name = unique(layer.path[-1], frame.taken)
         pad = " " * frame.indent
         if layer.comment:
             self.lines.append(f"{pad}# {layer.comment}")
         items = [f"name: {scalar(name)}", *_args_text(layer.op, layer.args)]
         if layer.inputs != (self.previous,):
             refs = [self._ref(k) for k in layer.inputs]
-            items.append(f"from: {scalar(refs[0]) if len(refs) == 1 and layer.op not in _JOINS else scalar(refs)}")
+            items.append(f"from: {scalar(refs[0]) if len(refs) == 1 and layer.op not in JOINS else scalar(refs)}")
         self.lines.append(f"{pad}- {layer.op}: {{{', '.join(items)}}}")
         path = (*self._frame_path(), name)
         self.actual[layer.key] = path
         self.produced.add(".".join(path))
         self.previous = layer.key
-
-
-_JOINS = ("concat", "add", "multiply")
-
-
-def _free(name: str, taken: set[str]) -> str:
-    """``name``, or ``name_2``, ``name_3``... when the scope already has it."""
-    candidate, k = name, 1
-    while candidate in taken:
-        k += 1
-        candidate = f"{name}_{k}"
-    taken.add(candidate)
-    return candidate
 
 
 def write_spec(layers: Sequence[ImportedLayer], shape: tuple[int, ...], outputs: Sequence[str], header: Sequence[str]) -> str:

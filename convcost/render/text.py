@@ -67,3 +67,13 @@ def in_out_sentence(g: Graph) -> str:
 def in_out(g: Graph) -> str:
     """'1×3×224×224 → 1×1000' (every input and output, by name, when there are several)."""
     return f"{inputs_text(g)} → {outputs_text(g)}"
+
+
+def unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``... when ``taken`` already has it; the result is added to ``taken``."""
+    candidate, k = name, 1
+    while candidate in taken:
+        k += 1
+        candidate = f"{name}_{k}"
+    taken.add(candidate)
+    return candidate
