@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from acceptance import Acceptance
+from golden_files import assert_golden
 from typer.testing import CliRunner, Result
 
 from convcost.api import analyze_file
@@ -18,6 +20,7 @@ from convcost.cli import app
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("fvcore")
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 runner = CliRunner()
@@ -71,7 +74,7 @@ def test_resnet_layers_are_named_by_module_path(tmp_path: Path) -> None:
     spec = tmp_path / "r50.yaml"
     assert run_import(f"{TESTS / 'reference_factories.py'}:ResNet", "3,224,224", spec).exit_code == 0
     names = {layer.node.name for layer in analyze_file(spec)[0].layers}
-    assert {"conv1", "layer1.0.conv1", "layer2.0.downsample.0", "layer4.2.bn3", "fc"} <= names
+    assert {"conv1", "layer1.0.conv1", "layer2.0.shortcut.downsample.0", "layer4.2.bn3", "fc"} <= names
 
 
 def test_hooks_fallback_says_so(tmp_path: Path) -> None:
@@ -112,3 +115,83 @@ def test_bad_input_shape_and_target(tmp_path: Path) -> None:
 def test_spec_writer_is_torch_free() -> None:
     code = "import sys, convcost.render.spec_out, convcost.commands.import_; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+# ---- folding repeated modules into blocks ---------------------------------------------------------
+def test_resnet50_folds_into_one_block_under_60_lines(tmp_path: Path) -> None:
+    """ResNet-50's 16 bottlenecks are one block: the 4 stages are 4 calls with `repeat`, the first unit's
+    stride and projection shortcut in `first:` (the spec's counts are checked in test_round_trip)."""
+    spec = tmp_path / "r50.yaml"
+    assert run_import(f"{TESTS / 'reference_factories.py'}:ResNet", "3,224,224", spec).exit_code == 0
+    text = spec.read_text()
+    assert len(text.splitlines()) < 60, text
+    assert_golden("import_resnet50.yaml", text.replace(str(TESTS) + "/", "tests/"))
+    calls = [line for line in text.splitlines() if "repeat:" in line]
+    assert [c.split("repeat: ")[1].split(",")[0] for c in calls] == ["3", "4", "6", "3"]  # torchvision's [3, 4, 6, 3]
+    assert all("first: {" in c and "downsample: true" in c for c in calls)
+    for stage in ("layer2", "layer3", "layer4"):  # the stride-2 3×3 conv of v1.5 in the first unit only
+        assert "conv2_stride: 2" in next(c for c in calls if f"name: {stage}," in c).split("first:")[1]
+
+
+def layer_costs(spec: Path) -> list[tuple[str, int, int, tuple[int, ...]]]:
+    return [(lc.node.op, lc.cost.params, lc.cost.macs, tuple(lc.node.shape)) for lc in analyze_file(spec)[0].layers]
+
+
+@pytest.mark.parametrize(("target", "shape", "args"), [
+    ("reference_factories.py:ResNet", "3,224,224", []),
+    ("reference_factories.py:mobilenet_v2", "3,224,224", []),  # connect: a residual only where the shapes allow
+    ("reference_factories.py:googlenet", "3,224,224", []),  # concat branches inside a block
+    ("fold_factories.py:net", "3,16,16", ["--reference-arg", "grow=4"]),  # SE gates, optional shortcuts, DenseNet
+])
+def test_blocks_change_nothing(target: str, shape: str, args: list[str], tmp_path: Path) -> None:
+    """The folded spec and the one written layer by layer (--no-blocks) have the same layers in the same order,
+    each with the same op, params, MACs and shape; and the folded one is the shorter."""
+    full = f"{TESTS / target.split(':')[0]}:{target.split(':')[1]}"
+    folded, flat = tmp_path / "folded.yaml", tmp_path / "flat.yaml"
+    assert run_import(full, shape, folded, *args).exit_code == 0
+    assert run_import(full, shape, flat, *args, "--no-blocks").exit_code == 0
+    assert "blocks:" in folded.read_text() and "blocks:" not in flat.read_text()
+    assert layer_costs(folded) == layer_costs(flat)
+    assert len(folded.read_text().splitlines()) < len(flat.read_text().splitlines()) * 2 // 3
+
+
+def test_random_nets_fold_exactly(tmp_path: Path) -> None:
+    """Random stacks of units (stride, expansion, SE, projection shortcut or none, residual or not) import into
+    specs whose params, buffers and MACs are the torch module's, with every stage of ≥ 2 units a block call."""
+    import fold_factories
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    stage = st.tuples(st.integers(1, 3), st.sampled_from([8, 16, 24]), st.sampled_from([1, 2]), st.integers(1, 2),
+                      st.integers(0, 1), st.integers(0, 1)).map(list)
+    seen = Acceptance()
+
+    @settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow,
+              HealthCheck.function_scoped_fixture])
+    @given(st.lists(stage, min_size=1, max_size=3), st.sampled_from([0, 4]))
+    def imports_exactly(stages: list[list[int]], grow: int) -> None:
+        seen.accept(True)
+        spec = tmp_path / "net.yaml"
+        r = run_import(f"{TESTS / 'fold_factories.py'}:net", "3,16,16", spec, "--reference-arg", f"stages={stages}",
+                       "--reference-arg", f"grow={grow}")
+        assert r.exit_code == 0, r.output
+        model = fold_factories.net(stages, grow).eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            model(torch.zeros(1, 3, 16, 16))
+        expected = (sum(p.numel() for p in model.parameters()), sum(b.numel() for b in model.buffers()),
+                    fc.get_total_flops() // 2)
+        assert spec_counts(spec) == expected, spec.read_text()
+        lines = spec.read_text().splitlines()
+        cin = 8
+        for k, (n, cout, stride, _, _, project) in enumerate(stages):
+            # units 1..n-1 add their input back; unit 0 too when it has a projection or keeps the shape: then all
+            # n units are one block (unit 0's stride and shortcut in `first:`) and the stage is one call
+            if n >= 2 and ((project and (stride != 1 or cin != cout)) or (stride == 1 and cin == cout)):
+                folded.append(k)
+                assert any(f"name: {k}," in ln and f"repeat: {n}" in ln for ln in lines), "\n".join(lines)
+            cin = cout
+
+    folded: list[int] = []
+    imports_exactly()
+    seen.check(min_accepted=12)
+    assert len(folded) >= 6  # the draw reaches the repeat calls it checks

@@ -33,14 +33,17 @@ def import_(
         None, "--reference-arg", metavar="KEY=VALUE", help="A keyword argument for the factory, read as YAML (repeatable)."
     ),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the spec to this file (default: stdout)."),
+    no_blocks: bool = typer.Option(
+        False, "--no-blocks", help="Write every module out layer by layer instead of folding repeated modules into blocks."
+    ),
     allow_unsupported: bool = typer.Option(
         False, "--allow-unsupported", help="Keep modules convcost cannot express as identity rows marked in the spec "
         "(their params and MACs are then missing) instead of failing."
     ),
 ) -> None:
     """Trace your PyTorch model (torch.fx, else forward hooks) and write a spec with the same layers, params,
-    buffers and MACs, named by module path. Exit 2 when it has ops convcost lacks (listed), unless
-    --allow-unsupported."""
+    buffers and MACs, named by module path, repeated modules folded into blocks. Exit 2 when it has ops
+    convcost lacks (listed), unless --allow-unsupported."""
     from ..crosscheck.target import parse_target
     from ..crosscheck.torch_deps import TORCH_ERRORS, require
 
@@ -65,18 +68,20 @@ def import_(
               "--allow-unsupported keeps them as identity rows marked in the spec", file=sys.stderr)
         raise typer.Exit(EXIT_BAD_INPUT)
     how = imported.method + (f" (torch.fx could not trace it: {imported.fx_error})" if imported.fx_error else "")
+    args = "".join(f" --reference-arg {a}" for a in reference_arg or [])
     header = [
-        f"Imported by `convcost import {target} --input {','.join(map(str, shape))}` with {how}.",
-        f"Layers are named by module path. Check it with: convcost verify SPEC --reference {target}",
+        f"Imported by `convcost import {target}{args} --input {','.join(map(str, shape))}` with {how}.",
+        f"Layers are named by module path. Check it with: convcost verify SPEC --reference {target}{args}",
     ]
     if imported.unsupported:
         header.append(f"{len(imported.unsupported)} unsupported part(s) kept as identity rows (marked below): "
                       "their params and MACs are missing.")
-    text = write_spec(imported.layers, shape, imported.outputs, header)
+    text = write_spec(imported.layers, shape, imported.outputs, header, imported.classes, fold_blocks=not no_blocks)
     if output:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)
-        print(f"convcost: wrote {output}: {len(imported.layers)} layers ({how})", file=sys.stderr)
+        lines = text.count("\n")
+        print(f"convcost: wrote {output}: {len(imported.layers)} layers in {lines} lines ({how})", file=sys.stderr)
     else:
         sys.stdout.write(text)
     raise typer.Exit(EXIT_OK)

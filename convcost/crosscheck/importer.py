@@ -22,6 +22,7 @@ Imports torch lazily: the caller has already checked it is installed (torch_deps
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,7 @@ class Imported:
     unsupported: list[Unsupported] = field(default_factory=list)
     method: str = "torch.fx"
     fx_error: str = ""  # why fx could not trace, when the hooks were used
+    classes: dict[str, str] = field(default_factory=dict)  # module path -> class name (blocks are named after it)
 
 
 def _rules_by_class() -> dict[str, list[OpRule]]:
@@ -85,15 +87,20 @@ class _Builder:
     def __init__(self, allow: bool) -> None:
         self.out = Imported()
         self.allow = allow
-        self.calls: dict[str, int] = {}
+        self.calls: dict[str, int] = {}  # names given per path (modules and functions share a scope's names)
+        self.module_calls: dict[str, int] = {}
 
-    def key_for(self, path: str) -> tuple[str, tuple[str, ...], int]:
+    def key_for(self, path: str, module: bool = True) -> tuple[str, tuple[str, ...], int]:
+        """(key, path parts, how many times this module was called before: 0 for functions)."""
         n = self.calls.get(path, 0)
         self.calls[path] = n + 1
+        calls = self.module_calls.get(path, 0) if module else 0
+        if module:
+            self.module_calls[path] = calls + 1
         parts = tuple(path.split(".")) if path else ("model",)
         if n:
             parts = (*parts[:-1], f"{parts[-1]}_{n}")
-        return ".".join(parts), parts, n
+        return ".".join(parts), parts, calls
 
     def layer(self, key: str, path: tuple[str, ...], op: str, args: dict[str, Any], inputs: tuple[str, ...]) -> str:
         self.out.layers.append(ImportedLayer(key, path, op, args, inputs))
@@ -126,6 +133,12 @@ def _scope(node: fx.Node) -> tuple[str, ...]:
 def _activation(name: str) -> str | None:
     r = lookup(name.rstrip("_"))
     return r.name if r is not None and r.category == "activation" and r.args is NoArgs else None
+
+
+def _base_name(name: str) -> str:
+    """An fx node's name without the counter fx adds across the whole graph ('add_7' -> 'add'): the layer is
+    then named 'add', 'add_1'... per module scope, the same in every instance of a repeated module."""
+    return re.sub(r"_\d+$", "", name) or name
 
 
 _ADD = {operator.add, operator.iadd}
@@ -205,6 +218,8 @@ def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
             elif n and _weighted(module):
                 keys[node] = b.unsupported(key, path, str(node.target), f"called {n + 1} times: its weights are shared, "
                                            "a spec's layers each have their own", inputs)
+            elif found[0] == "identity" and len(inputs) == 1:  # nn.Identity: no layer, its input passes through
+                keys[node] = inputs[0]
             else:
                 keys[node] = b.layer(key, path, found[0], found[1], inputs)
         elif node.op in ("call_function", "call_method"):
@@ -213,7 +228,7 @@ def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
                 continue
             found = _function_op(node, tensors)
             scope = _scope(node)
-            key, path, _ = b.key_for(".".join((*scope, node.name)))
+            key, path, _ = b.key_for(".".join((*scope, _base_name(node.name))), module=False)
             where = f"fx node '{node.name}'" + (f" in {'.'.join(scope)}" if scope else "")
             if found is None:
                 keys[node] = inputs[0] if inputs else None
@@ -278,6 +293,8 @@ def trace_hooks(model: nn.Module, x: Any, allow: bool) -> Imported:
                 k = b.unsupported(key, parts, path, found_op, tuple(inputs))
             elif n and _weighted(mod):
                 k = b.unsupported(key, parts, path, f"called {n + 1} times: its weights are shared", tuple(inputs))
+            elif found_op[0] == "identity" and len(inputs) == 1:  # nn.Identity: its input passes through
+                k = inputs[0]
             else:
                 k = b.layer(key, parts, found_op[0], found_op[1], tuple(inputs))
             if k is not None and isinstance(out, torch.Tensor):
@@ -307,9 +324,10 @@ def import_model(model: nn.Module, shape: tuple[int, ...], allow: bool) -> Impor
     x = torch.zeros(1, *shape)
     with torch.no_grad():
         try:
-            return trace_fx(model, x, allow)
+            out = trace_fx(model, x, allow)
         except Exception as e:  # fx's own errors (TraceError, control flow on a Proxy): try the hooks
             fx_error = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-    out = trace_hooks(model, x, allow)
-    out.fx_error = fx_error
+            out = trace_hooks(model, x, allow)
+            out.fx_error = fx_error
+    out.classes = {name: type(m).__name__ for name, m in model.named_modules() if name}
     return out

@@ -10,39 +10,25 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from ..frontend.spec import JOINS
-from ..ops.registry import rule
+from ..frontend.structures import STRUCTURES
+from ..ops.macros import MACROS
+from ..ops.registry import SPELLINGS, lookup, rule
+from .spec_fold import Block, call_args, flag_of, fold, param_of
+from .spec_tree import INPUT, Call, ImportedLayer, Item, Layer, Scope, Struct, readers_of, recover, scopes
 from .text import unique
 
-INPUT = "<input>"  # the key of the model's input in ImportedLayer.inputs
+__all__ = ["INPUT", "ImportedLayer", "scalar", "write_spec"]
+
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
-
-
-@dataclass(frozen=True)
-class ImportedLayer:
-    """One layer of an imported model: its module path (the last part its name), the op and its arguments,
-    and the keys of the layers it reads (INPUT for the model's input)."""
-
-    key: str  # unique: the module path, or the module path and the call ('relu_1') for a module called again
-    path: tuple[str, ...]  # scope path + name as the spec should call it
-    op: str
-    args: dict[str, Any] = field(default_factory=dict)
-    inputs: tuple[str, ...] = ()
-    comment: str = ""  # written above the layer (unsupported ops kept as identity rows)
-
-
-@dataclass
-class _Frame:
-    orig: str  # the scope's name in the module tree
-    name: str  # its name in the spec (orig, unless the scope had to be opened twice)
-    indent: int
-    taken: set[str] = field(default_factory=set)
+_PARAM = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*")
 
 
 def scalar(value: Any) -> str:
@@ -63,11 +49,16 @@ def scalar(value: Any) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _args_text(op: str, args: dict[str, Any]) -> list[str]:
-    """``key: value`` for the arguments that differ from the op's defaults, in the op's field order."""
+def _args_text(op: str, args: dict[str, Any], param: Callable[[str], str | None] = lambda _: None) -> list[str]:
+    """``key: value`` for the arguments that differ from the op's defaults (or come from a block parameter,
+    ``key: $param``), in the op's field order."""
     out = []
     for name, f in rule(op).arg_fields().items():
         if name not in args:
+            continue
+        p = param(name)
+        if p is not None:
+            out.append(f"{name}: ${p}")
             continue
         default = f.default if f.default is not dataclasses.MISSING else dataclasses.MISSING
         value = args[name]
@@ -77,37 +68,44 @@ def _args_text(op: str, args: dict[str, Any]) -> list[str]:
     return out
 
 
+@dataclass
+class _Names:
+    taken: set[str] = field(default_factory=set)
+    counters: Counter[str] = field(default_factory=Counter)
+
+    def auto(self, hint: str) -> str:
+        """The name the spec gives an unnamed layer here (graph/naming.py: ``add1``, ``add2``...)."""
+        while True:
+            self.counters[hint] += 1
+            name = f"{hint}{self.counters[hint]}"
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+
 class _Writer:
-    def __init__(self) -> None:
+    """Writes items as spec lines. In a block's body (``block`` given), paths are relative to the block."""
+
+    def __init__(self, block: Block | None = None) -> None:
         self.lines: list[str] = []
-        self.stack: list[_Frame] = [_Frame("", "", 0)]
-        self.actual: dict[str, tuple[str, ...]] = {}  # layer key -> its path in the spec
-        self.produced: set[str] = {"input"}
-        self.previous: str = INPUT
+        self.block = block
+        self.names: dict[tuple[str, ...], _Names] = {}
+        self.actual: dict[str, tuple[str, ...]] = {}  # key -> its path in the spec
+        self.produced: set[str] = set() if block else {"input"}
 
-    def _frame_path(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.stack[1:])
+    def _names(self, path: tuple[str, ...]) -> _Names:
+        return self.names.setdefault(path, _Names())
 
-    def _enter(self, scope: tuple[str, ...]) -> None:
-        depth = 0
-        while depth < len(scope) and depth + 1 < len(self.stack) and self.stack[depth + 1].orig == scope[depth]:
-            depth += 1
-        del self.stack[depth + 1:]
-        for part in scope[depth:]:
-            parent = self.stack[-1]
-            name = unique(part, parent.taken)
-            indent = parent.indent
-            self.lines.append(f"{' ' * indent}- seq:")
-            self.lines.append(f"{' ' * (indent + 4)}name: {scalar(name)}")
-            self.lines.append(f"{' ' * (indent + 4)}layers:")
-            self.stack.append(_Frame(part, name, indent + 6))
-            self.produced.add(".".join(self._frame_path()))
+    def _name(self, path: tuple[str, ...], wanted: str) -> str:
+        names = self._names(path)
+        name = unique(wanted, names.taken)
+        names.taken.add(name)
+        return name
 
-    def _ref(self, key: str) -> str:
+    def _ref(self, key: str, here: tuple[str, ...]) -> str:
         if key == INPUT:
             return "input"
         full = self.actual[key]
-        here = self._frame_path()
         common = 0
         while common < min(len(here), len(full) - 1) and here[common] == full[common]:
             common += 1
@@ -117,35 +115,145 @@ class _Writer:
                 return ".".join(ref)
         return ".".join(full)  # pragma: no cover - c = 0 always resolves
 
-    def add(self, layer: ImportedLayer) -> None:
-        self._enter(layer.path[:-1])
-        frame = self.stack[-1]
-        name = unique(layer.path[-1], frame.taken)
-        pad = " " * frame.indent
-        if layer.comment:
-            self.lines.append(f"{pad}# {layer.comment}")
-        items = [f"name: {scalar(name)}", *_args_text(layer.op, layer.args)]
-        if layer.inputs != (self.previous,):
-            refs = [self._ref(k) for k in layer.inputs]
-            items.append(f"from: {scalar(refs[0]) if len(refs) == 1 and layer.op not in JOINS else scalar(refs)}")
-        self.lines.append(f"{pad}- {layer.op}: {{{', '.join(items)}}}")
-        path = (*self._frame_path(), name)
-        self.actual[layer.key] = path
+    def _define(self, key: str, path: tuple[str, ...]) -> None:
+        self.actual[key] = path
         self.produced.add(".".join(path))
-        self.previous = layer.key
+
+    def _from(self, reads: tuple[str, ...], previous: str, here: tuple[str, ...], join: bool) -> list[str]:
+        if reads == (previous,):
+            return []
+        refs = [self._ref(k, here) for k in reads]
+        return [f"from: {scalar(refs[0]) if len(refs) == 1 and not join else scalar(refs)}"]
+
+    def items(self, items: list[Item], here: tuple[str, ...], indent: int, previous: str, when: str = "") -> str:
+        for it in items:
+            previous = self.item(it, here, indent, previous, when)
+        return previous
+
+    def item(self, it: Item, here: tuple[str, ...], indent: int, previous: str, when: str = "") -> str:
+        pad = " " * indent
+        cond = [f"when: ${when}"] if when else []
+        if isinstance(it, Layer):
+            lay = it.layer
+            name = self._name(here, lay.path[-1])
+            if lay.comment:
+                self.lines.append(f"{pad}# {lay.comment}")
+            param = (lambda a: param_of(self.block, it, a)) if self.block else (lambda _: None)
+            fields = [f"name: {scalar(name)}", *_args_text(lay.op, lay.args, param), *cond,
+                      *self._from(lay.inputs, previous, here, lay.op in JOINS)]
+            self.lines.append(f"{pad}- {lay.op}: {{{', '.join(fields)}}}")
+            self._define(lay.key, (*here, name))
+            return lay.key
+        if isinstance(it, Scope):
+            name = self._name(here, it.name)
+            inner = (*here, name)
+            self.lines.append(f"{pad}- seq:")
+            self.lines.append(f"{pad}    name: {scalar(name)}")
+            self.lines.extend(f"{pad}    {c}" for c in cond)
+            self.lines.append(f"{pad}    layers:")
+            self.produced.add(".".join(inner))
+            return self.items(it.items, inner, indent + 6, previous)
+        if isinstance(it, Call):
+            return self.call(it, here, pad, previous, cond)
+        return self.struct(it, here, indent, previous, cond)
+
+    def call(self, it: Call, here: tuple[str, ...], pad: str, previous: str, cond: list[str]) -> str:
+        name = self._name(here, it.name)
+        args, first = call_args(it)
+        if self.block is not None:  # a call inside a block: its values may be the block's parameters
+            given = args
+            args = {}
+            for p in it.block.params:
+                q = param_of(self.block, it, p.name)
+                if q is not None:
+                    args[p.name] = f"${q}"
+                elif p.name in given:
+                    args[p.name] = given[p.name]
+        fields = [f"name: {scalar(name)}", *(f"{k}: {_value(v)}" for k, v in args.items())]
+        if it.repeat:
+            fields.append(f"repeat: {it.repeat}")
+        if first:
+            fields.append(f"first: {{{', '.join(f'{k}: {_value(v)}' for k, v in first.items())}}}")
+        fields += cond + self._from((it.entry,), previous, here, False)
+        self.lines.append(f"{pad}- {it.block.name}: {{{', '.join(fields)}}}")
+        self._define(it.out, (*here, name))
+        for k, out in enumerate(it.iter_outs):
+            self._define(out, (*here, name, str(k)))
+        return it.out
+
+    def struct(self, it: Struct, here: tuple[str, ...], indent: int, previous: str, cond: list[str]) -> str:
+        pad = " " * indent
+        self.lines.append(f"{pad}- {it.op}:")
+        self.lines.extend(f"{pad}    {c}" for c in cond + self._from((it.x,), previous, here, False))
+        if it.op == "residual":
+            connect = flag_of(self.block, it, "connect") if self.block else None
+            if connect:
+                self.lines.append(f"{pad}    connect: ${connect}")
+            self.lines.append(f"{pad}    body:")
+            self.items(it.branches[0], here, indent + 6, it.x)
+            if it.branches[1]:
+                self.lines.append(f"{pad}    shortcut:")
+                inner = (*here, self._name(here, "shortcut"))
+                self.produced.add(".".join(inner))
+                when = flag_of(self.block, it, "when") if self.block else None
+                self.items(it.branches[1], inner, indent + 6, it.x, when or "")
+        elif it.op == "gate":
+            self.items(it.branches[0], here, indent + 4, it.x)
+        else:
+            self.lines.append(f"{pad}    branches:")
+            for bname, br in zip(it.names, it.branches):
+                name = self._name(here, bname)
+                if not br:
+                    self.lines.append(f"{pad}      {scalar(name)}: []")
+                    continue
+                self.lines.append(f"{pad}      {scalar(name)}:")
+                inner = (*here, name)
+                self.produced.add(".".join(inner))
+                scope = br[0]
+                assert isinstance(scope, Scope)
+                self.items(scope.items, inner, indent + 8, it.x)
+        join = self._names(here).auto(STRUCTURES[it.op].join or it.op)
+        self._define(it.join.out, (*here, join))
+        return it.join.out
 
 
-def write_spec(layers: Sequence[ImportedLayer], shape: tuple[int, ...], outputs: Sequence[str], header: Sequence[str]) -> str:
-    """The spec text: the header comment lines, ``input``, ``layers`` and, where the model's output is not its
-    last layer (or it has several), ``outputs``."""
+def _value(v: Any) -> str:
+    """A call's argument: a value, a block parameter (``$p``) or an expression (quoted)."""
+    if isinstance(v, str) and _PARAM.fullmatch(v):
+        return v
+    return f"'{v}'" if isinstance(v, str) and v.startswith("${") else scalar(v)
+
+
+def _block_text(block: Block) -> list[str]:
+    params = ", ".join(f"{p.name}: {scalar(p.default)}" for p in block.params)
+    w = _Writer(block)
+    (entry,) = block.template.reads
+    w.items(block.template.items, (), 6, entry)
+    return [f"  {block.name}:", *([f"    params: {{{params}}}"] if params else []), "    layers:", *w.lines]
+
+
+def write_spec(layers: Sequence[ImportedLayer], shape: tuple[int, ...], outputs: Sequence[str], header: Sequence[str],
+               classes: Mapping[str, str] | None = None, fold_blocks: bool = True) -> str:
+    """The spec text: the header comment lines, the blocks repeated modules fold into, ``input``, ``layers``
+    and, where the model's output is not its last layer (or it has several), ``outputs``."""
+    root = scopes(layers, classes or {})
+    recover(root, readers_of(layers, outputs))
+    blocks = fold(root, _reserved) if fold_blocks else []
     w = _Writer()
-    w.stack[0].indent = 2
-    for layer in layers:
-        w.add(layer)
+    last = w.items(root.items, (), 2, INPUT)
     text = [f"# {h}" if h else "#" for h in header]
+    if blocks:
+        text.append("blocks:")
+        for b in blocks:
+            text.extend(_block_text(b))
     text.append(f"input: {scalar(list(shape))}")
     text.append("layers:")
     text.extend(w.lines)
-    if list(outputs) != [w.previous]:
+    if list(outputs) != [last]:
         text.append(f"outputs: {scalar(['.'.join(w.actual[k]) if k != INPUT else 'input' for k in outputs])}")
     return "\n".join(text) + "\n"
+
+
+def _reserved(name: str) -> bool:
+    """A name a block cannot have: an op's (or another tool's spelling of one), a macro's, a structure's."""
+    return lookup(name) is not None or name in MACROS or name in STRUCTURES or name in SPELLINGS

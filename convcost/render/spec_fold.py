@@ -1,0 +1,486 @@
+"""Repeated identical modules folded into blocks (``convcost import``; torch-free).
+
+Works on the tree of render/spec_tree.py, inside out (a module's sub-modules are folded before the module
+is compared with others):
+
+- Modules of the same class whose layers match, up to argument values, become one **block**. An argument
+  whose value differs between them becomes a parameter (arguments that always agree share one), with the
+  most common value as its default. A residual's shortcut that only some have (ResNet's ``downsample``)
+  is in the block with ``when:`` on a flag parameter; a module that is a residual in some places and its
+  body alone in others (MobileNetV2's inverted residual) gets ``connect:`` on a flag.
+- A module whose layers are all calls of one block named ``0``, ``1``, ... in a chain (an nn.Sequential of
+  them: a ResNet stage) becomes one call with ``repeat``; a parameter that differs only on the first
+  iteration goes into ``first:``, one that differs otherwise is a list indexed by ``i``.
+
+A module can be folded when it reads one input, implicitly (no ``from:`` inside it names anything outside
+it), and only its output is read from outside. Concat branches stay written out (their scope is the
+branch). Nothing here changes what the spec computes: the block's layers are the module's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .spec_tree import Call, Item, Layer, Scope, Struct, finish
+
+_ABSENT = object()  # a value a module does not have (inside a shortcut it lacks)
+MIN_LAYERS = 2  # a module of one layer is not worth a block
+# names a block parameter cannot take: the spec's own variables (docs/spec.md, "Variables in scope")
+RESERVED_PARAMS = frozenset({"i", "in_channels", "in_height", "in_width", "block_in_channels", "block_in_height",
+                             "block_in_width", "true", "false", "none"})
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+
+
+@dataclass(eq=False)
+class Block:
+    """A block definition: ``template`` is one member's tree with the optional parts the others have; ``slots``
+    maps a template value (a layer's argument, a call's parameter, a flag) to the parameter that gives it."""
+
+    name: str
+    template: Scope
+    params: list[Param]
+    slots: dict[tuple[int, str], str]  # (id of template node, field) -> parameter name
+    flags: dict[tuple[int, str], str] = field(default_factory=dict)  # (id(struct), 'when'|'connect') -> param
+    member_values: list[dict[str, Any]] = field(default_factory=list)  # each folded module's parameter values
+    members: dict[int, int] = field(default_factory=dict)  # id(module scope) -> its index in member_values
+
+
+def fold(root: Scope, reserved: Callable[[str], bool]) -> list[Block]:
+    """Fold ``root``'s repeated modules into blocks (in place); the blocks, in the order first used."""
+    blocks: list[Block] = []
+    parents: dict[int, list[Item]] = {}
+    by_height: dict[int, list[Scope]] = {}
+    _index(root, parents, by_height)
+    names: set[str] = set()
+    for h in sorted(by_height):
+        level = [s for s in by_height[h] if not s.branch]
+        calls: dict[int, Call] = {}
+        for s in level:
+            collapsed = _repeat(s)
+            if collapsed is not None:
+                calls[id(s)] = collapsed
+        groups: dict[tuple[Any, ...], list[list[Scope]]] = {}
+        for s in level:
+            if id(s) in calls or not _foldable(s):
+                continue
+            key = (s.cls, _shape(s.items, True))
+            for group in groups.setdefault(key, []):
+                if _compatible(group[0], s):
+                    pg, ps = _presence(group[0].items, True), _presence(s.items, True)
+                    if all(a >= b for a, b in zip(pg, ps)):
+                        group.append(s)
+                        break
+                    if all(a <= b for a, b in zip(pg, ps)):
+                        group.insert(0, s)  # the first member is the template: it has every optional part
+                        break
+            else:
+                groups[key].append([s])
+        for variants in groups.values():
+            for group in variants:
+                if len(group) < 2 or max(_size(s) for s in group) < MIN_LAYERS:
+                    continue
+                block = _make_block(group, names, reserved)
+                blocks.append(block)
+                for s in group:
+                    calls[id(s)] = _call(block, s)
+        for s in level:
+            call = calls.get(id(s))
+            if call is not None:
+                siblings = parents[id(s)]
+                siblings[next(k for k, it in enumerate(siblings) if it is s)] = call
+        _refinish(root)
+    order = {id(b): k for k, b in enumerate(_calls_in_order(root, blocks))}
+    return sorted(blocks, key=lambda b: order.get(id(b), len(order)))
+
+
+def _index(scope: Scope, parents: dict[int, list[Item]], by_height: dict[int, list[Scope]]) -> int:
+    """Record each scope's containing list and height (1: only layers inside), except inside residual
+    shortcuts; returns the height."""
+    height = max((_index_list(lst, parents, by_height) for lst in _lists(scope)), default=0)
+    if scope.path:
+        by_height.setdefault(height + 1, []).append(scope)
+    return height + 1
+
+
+def _index_list(items: list[Item], parents: dict[int, list[Item]], by_height: dict[int, list[Scope]]) -> int:
+    height = 0
+    for it in items:
+        if isinstance(it, Scope):
+            parents[id(it)] = items
+            height = max(height, _index(it, parents, by_height))
+        elif isinstance(it, Struct):  # a shortcut is part of its module (it may be optional there): not folded alone
+            kept = it.branches[:1] if it.op == "residual" else it.branches
+            height = max(height, *(_index_list(br, parents, by_height) for br in kept))
+    return height
+
+
+def _lists(item: Scope | Struct) -> Iterator[list[Item]]:
+    if isinstance(item, Scope):
+        yield item.items
+    else:
+        yield from item.branches
+
+
+def _refinish(scope: Scope) -> None:
+    for lst in _lists(scope):
+        for it in lst:
+            _refinish_item(it)
+    finish(scope)
+
+
+def _refinish_item(it: Item) -> None:
+    if isinstance(it, Scope):
+        _refinish(it)
+    elif isinstance(it, Struct):
+        for br in it.branches:
+            for x in br:
+                _refinish_item(x)
+        finish(it)
+
+
+def _calls_in_order(scope: Scope | Struct, blocks: list[Block]) -> list[Block]:
+    seen: list[Block] = []
+
+    def visit(items: list[Item]) -> None:
+        for it in items:
+            if isinstance(it, Call):
+                if it.block not in seen:
+                    visit(it.block.template.items)
+                    seen.append(it.block)
+            elif isinstance(it, (Scope, Struct)):
+                for lst in _lists(it):
+                    visit(lst)
+
+    for lst in _lists(scope):
+        visit(lst)
+    return seen
+
+
+# ---- what can be folded ------------------------------------------------------------------------
+def explicit_reads(items: list[Item], previous: str) -> tuple[set[str], str]:
+    """The keys ``items`` name with ``from:`` when written after ``previous``, and the last output."""
+    named: set[str] = set()
+    for it in items:
+        if isinstance(it, Layer):
+            if it.layer.inputs != (previous,):
+                named |= set(it.layer.inputs)
+        elif isinstance(it, Scope):
+            inner, _ = explicit_reads(it.items, previous)
+            named |= inner
+        elif isinstance(it, Struct):
+            if it.x != previous:
+                named.add(it.x)
+            for br in it.branches:
+                named |= explicit_reads(br, it.x)[0]
+        elif it.entry != previous:
+            named.add(it.entry)
+        previous = it.out
+    return named, previous
+
+
+def _foldable(s: Scope) -> bool:
+    if len(s.reads) != 1:
+        return False
+    (entry,) = s.reads
+    named, _ = explicit_reads(s.items, entry)
+    return named <= s.keys
+
+
+def _size(s: Scope) -> int:
+    return sum(1 for _ in _layers(s.items))
+
+
+def _layers(items: list[Item]) -> Iterator[Item]:
+    for it in items:
+        if isinstance(it, (Layer, Call)):
+            yield it
+        elif isinstance(it, Scope):
+            yield from _layers(it.items)
+        else:
+            for br in it.branches:
+                yield from _layers(br)
+            yield it.join
+
+
+# ---- shapes: what must be equal for two modules to share a block --------------------------------
+def _whole_residual(items: list[Item]) -> Struct | None:
+    """The residual a module is, when it is one with an identity shortcut (its body may stand alone)."""
+    if len(items) == 1 and isinstance(items[0], Struct) and items[0].op == "residual" and not items[0].branches[1]:
+        return items[0]
+    return None
+
+
+def _shape(items: list[Item], top: bool = False) -> tuple[Any, ...]:
+    """The structure without values; a residual's shortcut and (``top``) a whole-module residual are left
+    out (they may be optional), and references are by position in the module."""
+    whole = _whole_residual(items) if top else None
+    if whole is not None:
+        items = whole.branches[0]
+    return tuple(_node_shape(it) for it in items)
+
+
+def _node_shape(it: Item) -> tuple[Any, ...]:
+    if isinstance(it, Layer):
+        return ("L", it.layer.path[-1], it.layer.op, tuple(sorted(it.layer.args)), len(it.layer.inputs), bool(it.layer.comment))
+    if isinstance(it, Scope):
+        return ("S", it.name, _shape(it.items))
+    if isinstance(it, Call):  # a repeat's values are part of its shape: iterations are not parameters
+        return ("B", id(it.block), it.name, it.repeat, repr(call_args(it)) if it.repeat else "")
+    if it.op == "residual":
+        return ("R", _shape(it.branches[0]))
+    return (it.op, tuple(it.names), tuple(_shape(b) for b in it.branches))
+
+
+def _compatible(a: Scope, b: Scope) -> bool:
+    """Same references inside, and the optional parts both have are the same."""
+    (ea,), (eb,) = a.reads, b.reads
+    return _refs(_body(a.items), ea) == _refs(_body(b.items), eb) and _optional_match(a.items, b.items, True)
+
+
+def _body(items: list[Item]) -> list[Item]:
+    whole = _whole_residual(items)
+    return whole.branches[0] if whole is not None else items
+
+
+def _refs(items: list[Item], entry: str) -> tuple[Any, ...]:
+    """Each layer's inputs as positions in ``items`` (the entry: -1), in order. A structure's join and a
+    residual's shortcut are left out: the structure says what they read (a shortcut is compared alone)."""
+    order = list(_plain_layers(items))
+    pos = {entry: -1, **{lay.out: k for k, lay in enumerate(order)}}
+    return tuple(tuple(pos.get(r, -2) for r in lay.layer.inputs) if isinstance(lay, Layer) else () for lay in order)
+
+
+def _plain_layers(items: list[Item]) -> Iterator[Item]:
+    for it in items:
+        if isinstance(it, (Layer, Call)):
+            yield it
+        elif isinstance(it, Scope):
+            yield from _plain_layers(it.items)
+        else:
+            for br in it.branches[:1] if it.op == "residual" else it.branches:
+                yield from _plain_layers(br)
+
+
+def _optional_match(a: list[Item], b: list[Item], top: bool = False) -> bool:
+    wa, wb = (_whole_residual(a), _whole_residual(b)) if top else (None, None)
+    a = wa.branches[0] if wa else a
+    b = wb.branches[0] if wb else b
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if isinstance(x, Scope) and isinstance(y, Scope):
+            if not _optional_match(x.items, y.items):
+                return False
+        elif isinstance(x, Struct) and isinstance(y, Struct):
+            if x.op == "residual" and x.branches[1] and y.branches[1]:
+                same = _shape(x.branches[1]) == _shape(y.branches[1]) and _refs(x.branches[1], x.x) == _refs(y.branches[1], y.x)
+                if not same or not _optional_match(x.branches[1], y.branches[1]):
+                    return False
+            for bx, by in zip(x.branches[:1] if x.op == "residual" else x.branches, y.branches):
+                if not _optional_match(bx, by):
+                    return False
+    return True
+
+
+# ---- making a block ------------------------------------------------------------------------------
+def _make_block(group: list[Scope], names: set[str], reserved: Callable[[str], bool]) -> Block:
+    template = group[0]
+    columns: dict[tuple[int, str], list[Any]] = {}
+    where: dict[tuple[int, str], str] = {}
+    for k, s in enumerate(group):
+        values: dict[tuple[int, str], Any] = {}
+        _values(template.items, s.items, values, where, True)
+        for slot, v in values.items():
+            columns.setdefault(slot, [_ABSENT] * len(group))[k] = v
+    params: list[Param] = []
+    slots: dict[tuple[int, str], str] = {}
+    flags: dict[tuple[int, str], str] = {}
+    chosen: list[tuple[list[Any], str]] = []
+    taken: set[str] = set()
+    for slot, col in columns.items():
+        present = [v for v in col if v is not _ABSENT]
+        if all(_same(v, present[0]) for v in present) and (slot[1] not in ("when", "connect") or _ABSENT not in col):
+            continue  # a constant
+        # a column that agrees with a parameter's wherever both have a value shares it
+        match = next((c for c in chosen if all(x is _ABSENT or y is _ABSENT or _same(x, y) for x, y in zip(col, c[0]))),
+                     None)
+        if match is None:
+            match = (list(col), _free(_ident(where[slot]), taken | RESERVED_PARAMS))
+            taken.add(match[1])
+            chosen.append(match)
+        for k, v in enumerate(col):
+            if match[0][k] is _ABSENT:
+                match[0][k] = v
+        (flags if slot[1] in ("when", "connect") else slots)[slot] = match[1]
+    for col, pname in chosen:
+        present = [v for v in col if v is not _ABSENT]
+        default = Counter(_hashable(v) for v in present).most_common(1)[0][0] if present else False
+        params.append(Param(pname, _unhash(default)))
+    name = _ident(group[0].cls or group[0].name, capital=True)
+    if reserved(name):
+        name += "_block"
+    name = _free(name, names)
+    names.add(name)
+    defaults = {p.name: p.default for p in params}
+    member_values = [{pname: col[k] if col[k] is not _ABSENT else defaults[pname] for col, pname in chosen}
+                     for k in range(len(group))]
+    return Block(name, template, params, slots, flags, member_values, {id(s): k for k, s in enumerate(group)})
+
+
+def _call(block: Block, s: Scope) -> Call:
+    (entry,) = s.reads
+    return Call(s.name, block, [block.member_values[block.members[id(s)]]], entry, s.out, s.keys, s.reads)
+
+
+def _presence(items: list[Item], top: bool = False) -> tuple[bool, ...]:
+    """Which optional parts a module has, in order: the whole-module residual, then each residual's shortcut."""
+    whole = _whole_residual(items) if top else None
+    out: list[bool] = [whole is not None] if top else []
+    for it in whole.branches[0] if whole is not None else items:
+        if isinstance(it, Scope):
+            out.extend(_presence(it.items))
+        elif isinstance(it, Struct):
+            if it.op == "residual":
+                out.append(bool(it.branches[1]))
+            for br in it.branches[:1] if it.op == "residual" else it.branches:
+                out.extend(_presence(br))
+    return tuple(out)
+
+
+def _values(t: list[Item], m: list[Item] | None, into: dict[tuple[int, str], Any], where: dict[tuple[int, str], str],
+            top: bool = False, prefix: tuple[str, ...] = ()) -> None:
+    """Member ``m``'s value for each slot of template ``t`` (``m`` None: it lacks this part), and a name for
+    each slot (``where``: the names of the layers and scopes down to it, numbers left out, and the argument)."""
+    if top:
+        wt = _whole_residual(t)
+        if wt is not None:
+            wm = _whole_residual(m) if m is not None else None
+            into[(id(wt), "connect")] = wm is not None
+            where[(id(wt), "connect")] = "residual"
+            _values(wt.branches[0], wm.branches[0] if wm is not None else m, into, where)
+            return
+    for k, x in enumerate(t):
+        y = m[k] if m is not None else None
+        if isinstance(x, Layer):
+            for arg in x.layer.args:
+                slot = (id(x), arg)
+                where[slot] = _slot_name((*prefix, x.layer.path[-1]), arg)
+                into[slot] = y.layer.args.get(arg, _ABSENT) if isinstance(y, Layer) else _ABSENT
+        elif isinstance(x, Call):
+            for p in x.block.params:
+                slot = (id(x), p.name)
+                where[slot] = _slot_name((*prefix, x.name), p.name)
+                into[slot] = y.values[0].get(p.name, p.default) if isinstance(y, Call) else _ABSENT
+        elif isinstance(x, Scope):
+            _values(x.items, y.items if isinstance(y, Scope) else None, into, where, False, (*prefix, x.name))
+        elif isinstance(x, Struct):
+            ys = y if isinstance(y, Struct) else None
+            if x.op == "residual":
+                _values(x.branches[0], ys.branches[0] if ys else None, into, where, False, prefix)
+                if x.branches[1]:
+                    has = bool(ys.branches[1]) if ys else False
+                    slot = (id(x), "when")
+                    into[slot] = has if ys else _ABSENT
+                    first = x.branches[1][0]
+                    where[slot] = _slot_name((*prefix, first.name if isinstance(first, Scope) else "shortcut"), "")
+                    _values(x.branches[1], ys.branches[1] if has and ys else None, into, where, False, prefix)
+            else:
+                for k2, br in enumerate(x.branches):
+                    inner = (*prefix, x.names[k2]) if x.names else prefix
+                    _values(br, ys.branches[k2] if ys else None, into, where, False, inner)
+
+
+def _slot_name(parts: tuple[str, ...], arg: str) -> str:
+    """``conv1_out`` for conv1's out, ``out`` for a numbered layer's (an nn.Sequential's ``0``)."""
+    words = [p for p in parts if not p.isdigit()] + ([arg] if arg else [])
+    return "_".join(words) if words else "value"
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _hashable(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _unhash(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _ident(text: str, capital: bool = False) -> str:
+    out = re.sub(r"[^A-Za-z0-9_]", "_", text)
+    if not out or out[0].isdigit():
+        out = ("B" if capital else "p") + "_" + out
+    return out
+
+
+def _free(name: str, taken: set[str]) -> str:
+    n, out = 1, name
+    while out in taken:
+        n += 1
+        out = f"{name}_{n}"
+    return out
+
+
+# ---- repeat -------------------------------------------------------------------------------------
+def _repeat(s: Scope) -> Call | None:
+    """An nn.Sequential of calls of one block named 0, 1, ... in a chain: one call with ``repeat``."""
+    items = s.items
+    if len(items) < 2 or not all(isinstance(c, Call) and c.repeat == 0 for c in items):
+        return None
+    calls = [c for c in items if isinstance(c, Call)]
+    if any(c.block is not calls[0].block or c.name != str(k) for k, c in enumerate(calls)):
+        return None
+    if any(calls[k].entry != calls[k - 1].out for k in range(1, len(calls))):
+        return None
+    values = [c.values[0] for c in calls]
+    for p in calls[0].block.params:
+        vs = [v[p.name] for v in values]
+        if not all(_same(v, vs[1]) for v in vs[1:]) and not all(isinstance(v, (bool, int, float)) for v in vs):
+            return None  # a list of texts or lists cannot be indexed by i in an expression
+    return Call(s.name, calls[0].block, values, calls[0].entry, s.out, s.keys, s.reads,
+                tuple(c.out for c in calls), len(calls))
+
+
+def call_args(call: Call) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(arguments, first) of a call: the parameters that differ from the block's defaults; for a repeat, the
+    value on iterations 1..n-1 (or a list indexed by i) with the first iteration's difference in ``first``."""
+    args: dict[str, Any] = {}
+    first: dict[str, Any] = {}
+    for p in call.block.params:
+        vs = [v[p.name] for v in call.values]
+        rest = vs[1:] if len(vs) > 1 else vs
+        if all(_same(v, rest[0]) for v in rest):
+            if not _same(rest[0], p.default):
+                args[p.name] = rest[0]
+            if not _same(vs[0], rest[0]):
+                first[p.name] = vs[0]
+        else:
+            args[p.name] = "${[" + ", ".join(_expr(v) for v in vs) + "][i]}"
+    return args, first
+
+
+def _expr(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return repr(v)
+
+
+def param_of(block: Block, node: Any, arg: str) -> str | None:
+    """The parameter that gives ``arg`` of template node ``node`` (None: the value is the same everywhere)."""
+    return block.slots.get((id(node), arg))
+
+
+def flag_of(block: Block, node: Any, kind: str) -> str | None:
+    """The flag parameter of a template residual: 'when' (its shortcut) or 'connect' (the whole residual)."""
+    return block.flags.get((id(node), kind))

@@ -1,0 +1,265 @@
+"""The imported layers as a tree a spec can say: module scopes, recovered structures, block calls.
+
+Torch-free; used by render/spec_out.py (``convcost import``). Three steps, each on the result of the last:
+
+1. :func:`scopes`: the flat, ordered layers (crosscheck/importer.py) nested into the scopes of their module
+   paths (``layer1.0.conv1`` is ``conv1`` in ``0`` in ``layer1``).
+2. :func:`recover`: a join whose inputs all come from one point is the structure a spec writes for it
+   (``residual`` for ``out += identity``, ``gate`` for ``x * se(x)``, ``concat`` of branches for Inception),
+   so a module's layers read only its own outputs and its input, which a block can say.
+3. spec_fold.py folds repeated identical modules into blocks.
+
+Every element knows the keys it produces, the keys it reads from outside and its output key: that is all
+the recovery and the folding need to check that a rewrite keeps the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+INPUT = "<input>"  # the key of the model's input in ImportedLayer.inputs
+OUTPUT = "<output>"  # a reader standing for the model's outputs
+
+
+@dataclass(frozen=True)
+class ImportedLayer:
+    """One layer of an imported model: its module path (the last part its name), the op and its arguments,
+    and the keys of the layers it reads (INPUT for the model's input)."""
+
+    key: str  # unique: the module path, or the module path and the call ('relu_1') for a module called again
+    path: tuple[str, ...]  # scope path + name as the spec should call it
+    op: str
+    args: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+    comment: str = ""  # written above the layer (unsupported ops kept as identity rows)
+
+
+@dataclass(eq=False)
+class Layer:
+    layer: ImportedLayer
+    keys: frozenset[str] = frozenset()
+    reads: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        self.keys = frozenset((self.layer.key,))
+        self.reads = frozenset(self.layer.inputs)
+
+    @property
+    def out(self) -> str:
+        return self.layer.key
+
+
+@dataclass(eq=False)
+class Scope:
+    """A module's scope: a ``seq`` named after the module (``name``), or a block call once folded."""
+
+    name: str
+    items: list[Item]
+    path: tuple[str, ...]  # the module path
+    cls: str = ""  # the module's class
+    branch: bool = False  # a concat branch: written as the branch itself, so never folded into a call
+    keys: frozenset[str] = frozenset()
+    reads: frozenset[str] = frozenset()
+    out: str = ""
+
+
+@dataclass(eq=False)
+class Struct:
+    """A recovered structure: ``residual`` (branches: body, shortcut), ``gate`` (body) or ``concat``
+    (branches: a Scope each, or None for the identity), joined by ``join`` on the input ``x``."""
+
+    op: str
+    branches: list[list[Item]]
+    join: Layer
+    x: str
+    names: list[str] = field(default_factory=list)  # concat: the branches' names
+    keys: frozenset[str] = frozenset()
+    reads: frozenset[str] = frozenset()
+
+    @property
+    def out(self) -> str:
+        return self.join.out
+
+
+@dataclass(eq=False)
+class Call:
+    """A folded module: a block call (``repeat`` > 0: the iterations of an nn.Sequential of them)."""
+
+    name: str
+    block: Any  # spec_fold.Block
+    values: list[dict[str, Any]]  # per iteration: parameter -> value
+    entry: str
+    out: str
+    keys: frozenset[str]
+    reads: frozenset[str]
+    iter_outs: tuple[str, ...] = ()  # repeat: each iteration's output key
+    repeat: int = 0
+
+
+Item = Union[Layer, Scope, Struct, Call]
+
+
+def finish(item: Scope | Struct) -> None:
+    """Set the keys an element produces and the keys it reads from outside."""
+    children = list(walk_items(item))
+    keys = frozenset().union(*(c.keys for c in children))
+    if isinstance(item, Struct):
+        keys |= item.join.keys
+        reads = frozenset().union(*(c.reads for c in children), item.join.reads, {item.x})
+    else:
+        reads = frozenset().union(*(c.reads for c in children))
+        item.out = children[-1].out if children else ""
+    item.keys, item.reads = keys, reads - keys
+
+
+def walk_items(item: Scope | Struct) -> Iterator[Item]:
+    if isinstance(item, Scope):
+        yield from item.items
+    else:
+        for br in item.branches:
+            yield from br
+
+
+def scopes(layers: Sequence[ImportedLayer], classes: Mapping[str, str]) -> Scope:
+    """The layers nested into their module scopes, in order; a scope the forward leaves and enters again
+    is a second scope of the same name (the writer renames it)."""
+    root = Scope("", [], ())
+    stack = [root]
+    for layer in layers:
+        scope = layer.path[:-1]
+        depth = 0
+        while depth < len(scope) and depth + 1 < len(stack) and stack[depth + 1].name == scope[depth]:
+            depth += 1
+        del stack[depth + 1:]
+        for part in scope[depth:]:
+            path = (*stack[-1].path, part)
+            child = Scope(part, [], path, classes.get(".".join(path), ""))
+            stack[-1].items.append(child)
+            stack.append(child)
+        stack[-1].items.append(Layer(layer))
+    _finish_all(root)
+    return root
+
+
+def _finish_all(scope: Scope) -> None:
+    for item in scope.items:
+        if isinstance(item, Scope):
+            _finish_all(item)
+    finish(scope)
+
+
+# ---- structure recovery ------------------------------------------------------------------------
+def readers_of(layers: Sequence[ImportedLayer], outputs: Sequence[str]) -> dict[str, set[str]]:
+    readers: dict[str, set[str]] = {}
+    for layer in layers:
+        for k in layer.inputs:
+            readers.setdefault(k, set()).add(layer.key)
+    for k in outputs:
+        readers.setdefault(k, set()).add(OUTPUT)
+    return readers
+
+
+def recover(scope: Scope, readers: Mapping[str, set[str]]) -> None:
+    """Rewrite, inside out, each join whose inputs all come from one point into its structure."""
+    for item in scope.items:
+        if isinstance(item, Scope):
+            recover(item, readers)
+    j = 0
+    shortcut = False  # a scope holds one residual shortcut: the spec names its scope 'shortcut'
+    while j < len(scope.items):
+        item = scope.items[j]
+        if isinstance(item, Layer) and item.layer.op in ("add", "multiply", "concat"):
+            found = _structure(scope.items, j, readers)
+            if found is not None and not (shortcut and found[1].op == "residual" and found[1].branches[1]):
+                i, struct = found
+                shortcut |= struct.op == "residual" and bool(struct.branches[1])
+                scope.items[i:j + 1] = [struct]
+                j = i
+        j += 1
+    finish(scope)
+
+
+def _structure(items: list[Item], j: int, readers: Mapping[str, set[str]]) -> tuple[int, Struct] | None:
+    """The smallest run items[i:j] that, with the join items[j], is one structure on one input x."""
+    join = items[j]
+    assert isinstance(join, Layer)
+    ins = join.layer.inputs
+    if len(ins) < 2 or len(set(ins)) != len(ins):
+        return None
+    region: set[str] = set()
+    need: set[str] = set()
+    for i in range(j - 1, -1, -1):
+        item = items[i]
+        if any(r not in region and r not in item.keys and r != join.out for k in item.keys for r in readers.get(k, ())):
+            return None  # read after the join: this run and every larger one is not closed
+        region |= item.keys
+        need = (need - item.keys) | set(item.reads - region)
+        x = items[i - 1].out if i > 0 else (next(iter(need)) if len(need) == 1 else None)
+        if x is None or not need <= {x}:
+            continue
+        outs = {it.out: it for it in items[i:j]}
+        if not all(k == x or k in outs for k in ins):
+            continue
+        struct = _partition(items[i:j], join, x)
+        if struct is not None:
+            finish(struct)
+            return i, struct
+    return None
+
+
+def _partition(run: list[Item], join: Layer, x: str) -> Struct | None:
+    """The run split into one branch per join input (its producers back to x), if they cover it disjointly."""
+    producer = {k: it for it in run for k in it.keys}
+    branches: list[list[Item]] = []
+    seen: set[int] = set()
+    for k in join.layer.inputs:
+        if k == x:
+            branches.append([])
+            continue
+        members: set[int] = set()
+        todo = [producer[k]]
+        while todo:
+            it = todo.pop()
+            if id(it) in members:
+                continue
+            members.add(id(it))
+            todo.extend(producer[r] for r in it.reads if r in producer)
+        if members & seen:
+            return None
+        seen |= members
+        branches.append([it for it in run if id(it) in members])
+    if len(seen) != len(run):
+        return None
+    op = join.layer.op
+    if op == "add" and len(branches) == 2 and any(branches):
+        body, shortcut = branches if branches[0] and (not branches[1] or _first(run, branches[0], branches[1])) \
+            else branches[::-1]
+        return Struct("residual", [body, shortcut], join, x)
+    if op == "multiply" and len(branches) == 2 and sum(1 for b in branches if b) == 1:
+        return Struct("gate", [next(b for b in branches if b)], join, x)
+    if op == "concat" and all(not b or (len(b) == 1 and isinstance(b[0], Scope)) for b in branches):
+        names = [b[0].name if b else "" for b in branches]
+        taken = {n for n in names if n}
+        for k, n in enumerate(names):
+            if not n:
+                names[k] = _free("identity", taken)
+                taken.add(names[k])
+        for b in branches:
+            if b:
+                b[0].branch = True
+        return Struct("concat", branches, join, x, names)
+    return None
+
+
+def _first(run: list[Item], a: list[Item], b: list[Item]) -> bool:
+    return run.index(a[0]) < run.index(b[0])
+
+
+def _free(name: str, taken: set[str]) -> str:
+    n, out = 1, name
+    while out in taken:
+        n += 1
+        out = f"{name}_{n}"
+    return out
