@@ -195,3 +195,25 @@ def test_random_nets_fold_exactly(tmp_path: Path) -> None:
     imports_exactly()
     seen.check(min_accepted=12)
     assert len(folded) >= 6  # the draw reaches the repeat calls it checks
+
+
+def test_readme_import_example_is_current(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's `convcost import` block: the message and the `grep repeat` lines are what import writes."""
+    readme = (TESTS.parent / "README.md").read_text()
+    block = readme.split("$ convcost import tests/reference_factories.py:ResNet", 1)[1].split("```", 1)[0]
+    shown = block.splitlines()[1:]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tests").symlink_to(TESTS)
+    r = runner.invoke(app, ["import", "tests/reference_factories.py:ResNet", "--input", "3,224,224", "-o", "resnet50.yaml"])
+    assert r.exit_code == 0, r.output
+    assert shown[0] == r.stderr.strip()
+    assert shown[1] == "$ grep repeat resnet50.yaml"
+    assert shown[2:] == [ln for ln in (tmp_path / "resnet50.yaml").read_text().splitlines() if "repeat" in ln]
+
+
+def test_docs_show_the_imported_resnet50() -> None:
+    """docs/import.md's imported ResNet-50 is the golden file's spec (without its two comment lines)."""
+    docs = (TESTS.parent / "docs" / "import.md").read_text()
+    shown = docs.split("The imported ResNet-50:\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    golden = (TESTS / "golden" / "import_resnet50.yaml").read_text()
+    assert shown == "".join(golden.splitlines(True)[2:])
