@@ -1,9 +1,11 @@
 """Factories for `convcost import` tests besides reference_factories.py: a small CNN written with functional ops,
-the U-Net of reference_modern.py, models with parts convcost cannot express, one fx cannot trace."""
+the U-Net of reference_modern.py, a mean-pooled ViT, models with parts convcost cannot express (attention called in
+ways convcost's `attention` is not among them), one fx cannot trace."""
 
 from __future__ import annotations
 
 import reference_modern
+import reference_tokens
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -84,3 +86,50 @@ class Untraceable(nn.Module):
 
 def untraceable() -> nn.Module:
     return Untraceable()
+
+
+class MeanPooledViT(nn.Module):
+    """A ViT without a class token, written the other common way: view(B, C, -1).permute(0, 2, 1) into tokens,
+    a position embedding added first (pos + x), one encoder block, the tokens' mean (x.mean(dim=1)) to the head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, 32, 4, 4)
+        self.pos = nn.Parameter(torch.zeros(1, 16, 32))
+        self.block = reference_tokens.EncoderBlock(4, 32, 64)
+        self.norm = nn.LayerNorm(32)
+        self.fc = nn.Linear(32, 5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.patch(x)
+        x = self.pos + x.view(x.size(0), x.size(1), -1).permute(0, 2, 1)
+        return self.fc(self.norm(self.block(x)).mean(dim=1))
+
+
+def mean_pooled_vit() -> nn.Module:
+    return MeanPooledViT()
+
+
+class Attending(nn.Module):
+    """Tokens into one nn.MultiheadAttention called as `how` says: 'seq_first' (batch_first=False), 'cross'
+    (keys and values from a projection of the queries), 'masked' (a causal attn_mask), 'kdim' (keys of another width)."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.kv = nn.Linear(16, 8 if how == "kdim" else 16)
+        kdim = {"kdim": 8, "vdim": 8} if how == "kdim" else {}
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=how != "seq_first", **kdim)  # type: ignore[arg-type]
+
+    def forward(self, x: Tensor) -> Tensor:
+        t = x.flatten(2).transpose(1, 2)
+        if self.how in ("cross", "kdim"):
+            kv = self.kv(t)
+            return self.attn(t, kv, kv, need_weights=False)[0]
+        if self.how == "masked":
+            return self.attn(t, t, t, need_weights=False, attn_mask=torch.ones(16, 16, dtype=torch.bool).triu(1))[0]
+        return self.attn(t, t, t, need_weights=False)[0]
+
+
+def attending(how: str = "seq_first") -> nn.Module:
+    return Attending(how)

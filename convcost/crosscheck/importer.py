@@ -322,7 +322,7 @@ def _attention_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None
         return "called with different query, key and value (cross-attention): convcost's 'attention' is self-attention"
     for mask in ("key_padding_mask", "attn_mask"):
         if bound.get(mask) is not None:
-            return f"called with a {mask}: convcost's 'attention' has no mask"
+            return f"called with {mask}: convcost's 'attention' has no mask"
     if bound.get("is_causal"):
         return "called with is_causal=True: convcost's 'attention' has no mask"
     return None
