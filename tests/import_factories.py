@@ -90,13 +90,15 @@ def untraceable() -> nn.Module:
 
 class MeanPooledViT(nn.Module):
     """A ViT without a class token, written the other common way: view(B, C, -1).permute(0, 2, 1) into tokens,
-    a position embedding added first (pos + x), one encoder block, the tokens' mean (x.mean(dim=1)) to the head."""
+    a position embedding added first (pos + x), one encoder block (attention without biases), the tokens' mean
+    (x.mean(dim=1)) to the head."""
 
     def __init__(self) -> None:
         super().__init__()
         self.patch = nn.Conv2d(3, 32, 4, 4)
         self.pos = nn.Parameter(torch.zeros(1, 16, 32))
         self.block = reference_tokens.EncoderBlock(4, 32, 64)
+        self.block.self_attention = nn.MultiheadAttention(32, 4, bias=False, batch_first=True)  # no projection biases
         self.norm = nn.LayerNorm(32)
         self.fc = nn.Linear(32, 5)
 
