@@ -12,7 +12,8 @@ default), per sample:
 torch: nn.MultiheadAttention(batch_first=True) where it can be one (head_dim = D/heads, one bias
 flag), as torchvision's ViT builds it; otherwise an explicit q·kᵀ/softmax/·v module like timm's.
 What the counters see of nn.MultiheadAttention depends on how it runs (ops/counting.py, RUN_ON):
-in eval under no_grad on a real device torch takes its fused fast path when the heads are even,
+in eval under no_grad on a real device torch takes its fused fast path when the heads are even and the
+projections have biases,
 and fvcore and FlopCounterMode see none of it; off the fast path both see the projections but not
 the attention matmuls of CPU scaled-dot-product attention; on the meta device FlopCounterMode sees all.
 """
@@ -55,8 +56,9 @@ def fused(node: NodeLike) -> bool:
 
 
 def fast_path(node: NodeLike) -> bool:
-    """nn.MultiheadAttention takes its fused kernel (eval, no_grad, a real device, an even number of heads)."""
-    return fused(node) and not on_meta() and node.args.heads % 2 == 0
+    """nn.MultiheadAttention takes its fused kernel (eval, no_grad, a real device, an even number of heads, and
+    projection biases: torch calls aten::_native_multi_head_attention only when in_proj_bias is not None)."""
+    return fused(node) and not on_meta() and node.args.heads % 2 == 0 and node.args.qkv_bias
 
 
 def attention_parts(a: AttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:
@@ -88,7 +90,7 @@ def _matmul_macs(node: NodeLike, batch: int) -> int:
 
 
 FAST_PATH = ("torch's fused fast path (aten::_native_multi_head_attention, taken in eval under no_grad "
-             "with an even number of heads)")
+             "with an even number of heads and projection biases)")
 
 
 def _fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
