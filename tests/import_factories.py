@@ -135,3 +135,25 @@ class Attending(nn.Module):
 
 def attending(how: str = "seq_first") -> nn.Module:
     return Attending(how)
+
+
+class Rows(nn.Module):
+    """A map's rows [B, C, H·W] or tokens turned back to [B, D, N], each read by a Conv1d: neither is tokens nor a map
+    convcost has ('rows': conv → flatten(2) → Conv1d; 'back': conv → tokens → Linear → transpose(1, 2) → Conv1d)."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 8, 2, 2)
+        self.fc = nn.Linear(8, 8)
+        self.mix = nn.Conv1d(8, 4, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        rows = self.conv(x).flatten(2)
+        if self.how == "back":
+            rows = self.fc(rows.transpose(1, 2)).transpose(1, 2)
+        return self.mix(rows)
+
+
+def rows(how: str = "rows") -> nn.Module:
+    return Rows(how)

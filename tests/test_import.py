@@ -137,6 +137,15 @@ def test_unsupported_attention_fails_naming_its_path(how: str, why: str, tmp_pat
     assert f"error: attn: {why}" in r.stderr and not spec.exists()
 
 
+@pytest.mark.parametrize(("how", "why"), [
+    ("rows", "fx node 'flatten': flatten to [1, 8, 16]: convcost makes tokens of a map as x.flatten(2).transpose(1, 2) only"),
+    ("back", "fx node 'transpose_1': transpose of dims 1 and 2: convcost swaps them only between a map and tokens"),
+])
+def test_reshapes_that_are_neither_tokens_nor_a_map_fail(how: str, why: str, tmp_path: Path) -> None:
+    r = run_import(f"{TESTS / 'import_factories.py'}:rows", "3,8,8", tmp_path / "rows.yaml", "--reference-arg", f"how={how}")
+    assert r.exit_code == 2 and f"error: {why}" in r.stderr
+
+
 def test_resnet_layers_are_named_by_module_path(tmp_path: Path) -> None:
     spec = tmp_path / "r50.yaml"
     assert run_import(f"{TESTS / 'reference_factories.py'}:ResNet", "3,224,224", spec).exit_code == 0
