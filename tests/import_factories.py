@@ -4,6 +4,9 @@ ways convcost's `attention` is not among them), one fx cannot trace."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from functools import partial
+
 import reference_modern
 import reference_tokens
 import torch
@@ -157,3 +160,85 @@ class Rows(nn.Module):
 
 def rows(how: str = "rows") -> nn.Module:
     return Rows(how)
+
+
+# ---- torchvision's vision_transformer.py, condensed (torchvision is not installable here) -----------------
+class MLPBlock(nn.Sequential):
+    """torchvision's MLPBlock (an nn.Sequential: Linear, GELU, Dropout, Linear, Dropout)."""
+
+    def __init__(self, dim: int, mlp: int, dropout: float) -> None:
+        super().__init__(nn.Linear(dim, mlp), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp, dim), nn.Dropout(dropout))
+
+
+class TorchvisionEncoderBlock(nn.Module):
+    def __init__(self, heads: int, dim: int, mlp: int, dropout: float = 0.0, attention_dropout: float = 0.0) -> None:
+        super().__init__()
+        norm = partial(nn.LayerNorm, eps=1e-6)
+        self.ln_1 = norm(dim)
+        self.self_attention = nn.MultiheadAttention(dim, heads, dropout=attention_dropout, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.ln_2 = norm(dim)
+        self.mlp = MLPBlock(dim, mlp, dropout)
+
+    def forward(self, input: Tensor) -> Tensor:
+        torch._assert(input.dim() == 3, f"Expected (batch_size, seq_length, hidden_dim) got {input.shape}")
+        x = self.ln_1(input)
+        x, _ = self.self_attention(x, x, x, need_weights=False)
+        x = self.dropout(x)
+        x = x + input
+        y = self.ln_2(x)
+        y = self.mlp(y)
+        return x + y
+
+
+class Encoder(nn.Module):
+    def __init__(self, seq: int, layers: int, heads: int, dim: int, mlp: int) -> None:
+        super().__init__()
+        self.pos_embedding = nn.Parameter(torch.empty(1, seq, dim).normal_(std=0.02))
+        self.dropout = nn.Dropout(0.0)
+        blocks = ((f"encoder_layer_{i}", TorchvisionEncoderBlock(heads, dim, mlp)) for i in range(layers))
+        self.layers = nn.Sequential(OrderedDict(blocks))
+        self.ln = nn.LayerNorm(dim, eps=1e-6)
+
+    def forward(self, input: Tensor) -> Tensor:
+        torch._assert(input.dim() == 3, f"Expected (batch_size, seq_length, hidden_dim) got {input.shape}")
+        input = input + self.pos_embedding
+        return self.ln(self.layers(self.dropout(input)))
+
+
+class VisionTransformer(nn.Module):
+    """torchvision's VisionTransformer as it runs in eval: reshape(n, D, h·w).permute(0, 2, 1) into tokens, the
+    class token cat'ed in front, encoder.pos_embedding added, torch._assert on shapes, x[:, 0] to heads.head."""
+
+    def __init__(self, image_size: int, patch_size: int, num_layers: int, num_heads: int, hidden_dim: int,
+                 mlp_dim: int, num_classes: int = 1000) -> None:
+        super().__init__()
+        self.image_size, self.patch_size, self.hidden_dim = image_size, patch_size, hidden_dim
+        self.conv_proj = nn.Conv2d(3, hidden_dim, patch_size, patch_size)
+        seq = (image_size // patch_size) ** 2 + 1
+        self.class_token = nn.Parameter(torch.zeros(1, 1, hidden_dim))
+        self.encoder = Encoder(seq, num_layers, num_heads, hidden_dim, mlp_dim)
+        self.heads = nn.Sequential(OrderedDict([("head", nn.Linear(hidden_dim, num_classes))]))
+
+    def _process_input(self, x: Tensor) -> Tensor:
+        n, _, h, w = x.shape
+        p = self.patch_size
+        torch._assert(h == self.image_size, f"Wrong image height! Expected {self.image_size} but got {h}!")
+        n_h, n_w = h // p, w // p
+        x = self.conv_proj(x)
+        x = x.reshape(n, self.hidden_dim, n_h * n_w)
+        return x.permute(0, 2, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self._process_input(x)
+        n = x.shape[0]
+        batch_class_token = self.class_token.expand(n, -1, -1)
+        x = torch.cat([batch_class_token, x], dim=1)
+        x = self.encoder(x)
+        x = x[:, 0]
+        return self.heads(x)
+
+
+def torchvision_vit(image: int = 224, patch: int = 16, layers: int = 12, heads: int = 12, dim: int = 768,
+                    mlp: int = 3072) -> nn.Module:
+    return VisionTransformer(image, patch, layers, heads, dim, mlp)

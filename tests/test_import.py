@@ -80,6 +80,8 @@ def reference_args(args: tuple[str, ...]) -> list[str]:
     ("reference_tokens.py:Hybrid", "3,64,64", ()),  # conv stem to tokens, transpose(1, 2).reshape back to a map
     ("reference_tokens.py:Hybrid", "3,64,32", ()),  # 16×8 tokens back to a map: to_map's height and width
     ("import_factories.py:mean_pooled_vit", "3,16,16", ()),  # view(B, C, -1).permute(0, 2, 1), pos + x, x.mean(dim=1)
+    # torchvision's own layout: reshape + permute, encoder.pos_embedding (a nested path), torch._assert, dropouts
+    ("import_factories.py:torchvision_vit", "3,32,32", SMALL_VIT),
 ])
 def test_round_trip(target: str, shape: str, args: tuple[str, ...], tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
@@ -93,6 +95,8 @@ def test_round_trip(target: str, shape: str, args: tuple[str, ...], tmp_path: Pa
         # on both sides (an adaptive pool module would add 16·16·16 + 16·32·32 = 20,480 on the spec's side only)
         assert "mean: true" in spec.read_text()
     assert v.exit_code == 0, v.output
+    if "vit" in target.lower():  # conv_proj, class_token, (encoder.)pos_embedding, ...self_attention: by their paths
+        assert "matched by path, all agree" in v.output
 
 
 def test_vit_attention_macs_match_torch_exactly(tmp_path: Path) -> None:
