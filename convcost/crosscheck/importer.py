@@ -5,10 +5,12 @@ Two ways to see the model, the first that works:
 - **torch.fx** (``symbolic_trace``): every call of a torch.nn leaf module, and the functions and tensor
   methods between them (``torch.cat``, ``+``, ``*``, ``flatten``/``view`` to a flat vector, ``F.relu``,
   ``x.mean([2, 3])``...), with the tensors each reads: skips, concatenations and residual adds come out as
-  ``from:`` references.
-- **forward hooks** on the leaf modules, when fx cannot trace the forward (Python control flow on tensor
-  values): only the leaf modules are seen, in the order they run, each reading the model's input or an
-  earlier leaf's output (a flatten in between is recognised). Anything computed between them by
+  ``from:`` references. A ViT's moves between maps and tokens, its class token and position embedding
+  parameters and ``x[:, 0]`` become token ops (_tokens_op, _embeddings, _item_op).
+- **forward hooks** on the leaf modules (as fx sees them: torch.nn's own, and childless ones), when fx
+  cannot trace the forward (Python control flow on tensor values): only the leaf modules are seen, in the
+  order they run, each reading the model's input or an earlier leaf's output (a flatten in between is
+  recognised). Anything computed between them by
   functions (adds, concatenations) is invisible, and the leaf that reads it is listed as unsupported.
 
 A torch.nn module becomes the op whose definition names its class in ``imports`` (ops/registry.py): the
