@@ -1,9 +1,14 @@
 """Factories for `convcost import` tests besides reference_factories.py: a small CNN written with functional ops,
-the U-Net of reference_modern.py, models with parts convcost cannot express, one fx cannot trace."""
+the U-Net of reference_modern.py, a mean-pooled ViT, models with parts convcost cannot express (attention called in
+ways convcost's `attention` is not among them), one fx cannot trace."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from functools import partial
+
 import reference_modern
+import reference_tokens
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -84,3 +89,156 @@ class Untraceable(nn.Module):
 
 def untraceable() -> nn.Module:
     return Untraceable()
+
+
+class MeanPooledViT(nn.Module):
+    """A ViT without a class token, written the other common way: view(B, C, -1).permute(0, 2, 1) into tokens,
+    a position embedding added first (pos + x), one encoder block (attention without biases), the tokens' mean
+    (x.mean(dim=1)) to the head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, 32, 4, 4)
+        self.pos = nn.Parameter(torch.zeros(1, 16, 32))
+        self.block = reference_tokens.EncoderBlock(4, 32, 64)
+        self.block.self_attention = nn.MultiheadAttention(32, 4, bias=False, batch_first=True)  # no projection biases
+        self.norm = nn.LayerNorm(32)
+        self.fc = nn.Linear(32, 5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.patch(x)
+        x = self.pos + x.view(x.size(0), x.size(1), -1).permute(0, 2, 1)
+        return self.fc(self.norm(self.block(x)).mean(dim=1))
+
+
+def mean_pooled_vit() -> nn.Module:
+    return MeanPooledViT()
+
+
+class Attending(nn.Module):
+    """Tokens into one nn.MultiheadAttention called as `how` says: 'seq_first' (batch_first=False), 'cross'
+    (keys and values from a projection of the queries), 'masked' (a causal attn_mask), 'kdim' (keys of another width)."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.kv = nn.Linear(16, 8 if how == "kdim" else 16)
+        kdim = {"kdim": 8, "vdim": 8} if how == "kdim" else {}
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=how != "seq_first", **kdim)  # type: ignore[arg-type]
+
+    def forward(self, x: Tensor) -> Tensor:
+        t = x.flatten(2).transpose(1, 2)
+        if self.how in ("cross", "kdim"):
+            kv = self.kv(t)
+            return self.attn(t, kv, kv, need_weights=False)[0]
+        if self.how == "masked":
+            return self.attn(t, t, t, need_weights=False, attn_mask=torch.ones(16, 16, dtype=torch.bool).triu(1))[0]
+        return self.attn(t, t, t, need_weights=False)[0]
+
+
+def attending(how: str = "seq_first") -> nn.Module:
+    return Attending(how)
+
+
+class Rows(nn.Module):
+    """A map's rows [B, C, H·W] or tokens turned back to [B, D, N], each read by a Conv1d: neither is tokens nor a map
+    convcost has ('rows': conv → flatten(2) → Conv1d; 'back': conv → tokens → Linear → transpose(1, 2) → Conv1d)."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 8, 2, 2)
+        self.fc = nn.Linear(8, 8)
+        self.mix = nn.Conv1d(8, 4, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        rows = self.conv(x).flatten(2)
+        if self.how == "back":
+            rows = self.fc(rows.transpose(1, 2)).transpose(1, 2)
+        return self.mix(rows)
+
+
+def rows(how: str = "rows") -> nn.Module:
+    return Rows(how)
+
+
+# ---- torchvision's vision_transformer.py, condensed (torchvision is not installable here) -----------------
+class MLPBlock(nn.Sequential):
+    """torchvision's MLPBlock (an nn.Sequential: Linear, GELU, Dropout, Linear, Dropout)."""
+
+    def __init__(self, dim: int, mlp: int, dropout: float) -> None:
+        super().__init__(nn.Linear(dim, mlp), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp, dim), nn.Dropout(dropout))
+
+
+class TorchvisionEncoderBlock(nn.Module):
+    def __init__(self, heads: int, dim: int, mlp: int, dropout: float = 0.0, attention_dropout: float = 0.0) -> None:
+        super().__init__()
+        norm = partial(nn.LayerNorm, eps=1e-6)
+        self.ln_1 = norm(dim)
+        self.self_attention = nn.MultiheadAttention(dim, heads, dropout=attention_dropout, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.ln_2 = norm(dim)
+        self.mlp = MLPBlock(dim, mlp, dropout)
+
+    def forward(self, input: Tensor) -> Tensor:
+        torch._assert(input.dim() == 3, f"Expected (batch_size, seq_length, hidden_dim) got {input.shape}")
+        x = self.ln_1(input)
+        x, _ = self.self_attention(x, x, x, need_weights=False)
+        x = self.dropout(x)
+        x = x + input
+        y = self.ln_2(x)
+        y = self.mlp(y)
+        return x + y
+
+
+class Encoder(nn.Module):
+    def __init__(self, seq: int, layers: int, heads: int, dim: int, mlp: int) -> None:
+        super().__init__()
+        self.pos_embedding = nn.Parameter(torch.empty(1, seq, dim).normal_(std=0.02))
+        self.dropout = nn.Dropout(0.0)
+        blocks = ((f"encoder_layer_{i}", TorchvisionEncoderBlock(heads, dim, mlp)) for i in range(layers))
+        self.layers = nn.Sequential(OrderedDict(blocks))
+        self.ln = nn.LayerNorm(dim, eps=1e-6)
+
+    def forward(self, input: Tensor) -> Tensor:
+        torch._assert(input.dim() == 3, f"Expected (batch_size, seq_length, hidden_dim) got {input.shape}")
+        input = input + self.pos_embedding
+        return self.ln(self.layers(self.dropout(input)))
+
+
+class VisionTransformer(nn.Module):
+    """torchvision's VisionTransformer as it runs in eval: reshape(n, D, h·w).permute(0, 2, 1) into tokens, the
+    class token cat'ed in front, encoder.pos_embedding added, torch._assert on shapes, x[:, 0] to heads.head."""
+
+    def __init__(self, image_size: int, patch_size: int, num_layers: int, num_heads: int, hidden_dim: int,
+                 mlp_dim: int, num_classes: int = 1000) -> None:
+        super().__init__()
+        self.image_size, self.patch_size, self.hidden_dim = image_size, patch_size, hidden_dim
+        self.conv_proj = nn.Conv2d(3, hidden_dim, patch_size, patch_size)
+        seq = (image_size // patch_size) ** 2 + 1
+        self.class_token = nn.Parameter(torch.zeros(1, 1, hidden_dim))
+        self.encoder = Encoder(seq, num_layers, num_heads, hidden_dim, mlp_dim)
+        self.heads = nn.Sequential(OrderedDict([("head", nn.Linear(hidden_dim, num_classes))]))
+
+    def _process_input(self, x: Tensor) -> Tensor:
+        n, _, h, w = x.shape
+        p = self.patch_size
+        torch._assert(h == self.image_size, f"Wrong image height! Expected {self.image_size} but got {h}!")
+        n_h, n_w = h // p, w // p
+        x = self.conv_proj(x)
+        x = x.reshape(n, self.hidden_dim, n_h * n_w)
+        return x.permute(0, 2, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self._process_input(x)
+        n = x.shape[0]
+        batch_class_token = self.class_token.expand(n, -1, -1)
+        x = torch.cat([batch_class_token, x], dim=1)
+        x = self.encoder(x)
+        x = x[:, 0]
+        return self.heads(x)
+
+
+def torchvision_vit(image: int = 224, patch: int = 16, layers: int = 12, heads: int = 12, dim: int = 768,
+                    mlp: int = 3072) -> nn.Module:
+    return VisionTransformer(image, patch, layers, heads, dim, mlp)

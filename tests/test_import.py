@@ -30,17 +30,32 @@ def run_import(target: str, shape: str, out: Path, *more: str) -> Result:
     return runner.invoke(app, ["import", target, "--input", shape, "-o", str(out), *more])
 
 
-def torch_counts(target: str, shape: str) -> tuple[int, int, int]:
-    """(params, buffers, FlopCounterMode FLOPs / 2) of the factory's module, measured by torch."""
+def factory_model(target: str, *args: str) -> torch.nn.Module:
+    """The factory's module in eval mode, called with the --reference-arg's KEY=VALUE (ints here)."""
     import importlib
 
-    from torch.utils.flop_counter import FlopCounterMode
-
     file, factory = target.rsplit(":", 1)
-    model = getattr(importlib.import_module(Path(file).stem), factory)().eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+    kwargs = {k: int(v) for k, v in (a.split("=") for a in args)}
+    return getattr(importlib.import_module(Path(file).stem), factory)(**kwargs).eval()
+
+
+def torch_flops(model: torch.nn.Module, shape: str) -> FlopCounterMode:
+    """FlopCounterMode over one forward on a zero input of `shape` (batch 1), attention on torch's math path so it
+    sees the attention matmuls: autograd on keeps nn.MultiheadAttention off its fused inference kernel (taken only
+    under no_grad), and scaled_dot_product_attention's MATH backend is plain matmuls (CPU's fused kernel has no
+    FLOP formula)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel([SDPBackend.MATH]), FlopCounterMode(display=False) as fc:
         model(torch.zeros(1, *map(int, shape.split(","))))
-    return (sum(p.numel() for p in model.parameters()), sum(b.numel() for b in model.buffers()), fc.get_total_flops() // 2)
+    return fc
+
+
+def torch_counts(target: str, shape: str, *args: str) -> tuple[int, int, int]:
+    """(params, buffers, FlopCounterMode FLOPs / 2) of the factory's module, measured by torch."""
+    model = factory_model(target, *args)
+    flops = torch_flops(model, shape).get_total_flops()
+    return (sum(p.numel() for p in model.parameters()), sum(b.numel() for b in model.buffers()), flops // 2)
 
 
 def spec_counts(spec: Path) -> tuple[int, int, int]:
@@ -48,26 +63,93 @@ def spec_counts(spec: Path) -> tuple[int, int, int]:
     return t.params, t.buffers, t.macs
 
 
-@pytest.mark.parametrize(("target", "shape"), [
-    ("reference_factories.py:ResNet", "3,224,224"),  # torchvision's names, Bottleneck's reused relu, downsample
-    ("reference_factories.py:mobilenet_v2", "3,224,224"),  # x + self.conv(x) residuals
-    ("reference_factories.py:googlenet", "3,224,224"),  # torch.cat of four branches, ceil-mode pools
-    ("import_factories.py:unet", "3,64,64"),  # skips through torch.cat, ConvTranspose2d
-    ("import_factories.py:small_cnn", "3,32,32"),  # F.relu, cat, +, *, x.mean, view, GroupNorm, Upsample
-    ("import_factories.py:untraceable", "3,16,16"),  # fx fails on control flow: forward hooks
+SMALL_VIT = ("image=32", "patch=8", "layers=2", "heads=2", "dim=64", "mlp=128")  # 16 patches + the class token
+
+
+def reference_args(args: tuple[str, ...]) -> list[str]:
+    return [o for a in args for o in ("--reference-arg", a)]
+
+
+@pytest.mark.parametrize(("target", "shape", "args"), [
+    ("reference_factories.py:ResNet", "3,224,224", ()),  # torchvision's names, Bottleneck's reused relu, downsample
+    ("reference_factories.py:mobilenet_v2", "3,224,224", ()),  # x + self.conv(x) residuals
+    ("reference_factories.py:googlenet", "3,224,224", ()),  # torch.cat of four branches, ceil-mode pools
+    ("import_factories.py:unet", "3,64,64", ()),  # skips through torch.cat, ConvTranspose2d
+    ("import_factories.py:small_cnn", "3,32,32", ()),  # F.relu, cat, +, *, x.mean, view, GroupNorm, Upsample
+    ("import_factories.py:untraceable", "3,16,16", ()),  # fx fails on control flow: forward hooks
+    # nn.MultiheadAttention, flatten(2).transpose(1, 2), class token, position embedding, x[:, 0]
+    ("reference_tokens.py:ViT", "3,32,32", SMALL_VIT),
+    ("reference_tokens.py:Hybrid", "3,64,64", ()),  # conv stem to tokens, transpose(1, 2).reshape back to a map
+    ("reference_tokens.py:Hybrid", "3,64,32", ()),  # 16×8 tokens back to a map: to_map's height and width
+    ("import_factories.py:mean_pooled_vit", "3,16,16", ()),  # view(B, C, -1).permute(0, 2, 1), pos + x, x.mean(dim=1)
+    # torchvision's own layout: reshape + permute, encoder.pos_embedding (a nested path), torch._assert, dropouts
+    ("import_factories.py:torchvision_vit", "3,32,32", SMALL_VIT),
 ])
-def test_round_trip(target: str, shape: str, tmp_path: Path) -> None:
+def test_round_trip(target: str, shape: str, args: tuple[str, ...], tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     full = f"{TESTS / target.split(':')[0]}:{target.split(':')[1]}"
-    r = run_import(full, shape, spec)
+    r = run_import(full, shape, spec, *reference_args(args))
     assert r.exit_code == 0, r.output
-    assert spec_counts(spec) == torch_counts(target, shape)
-    v = runner.invoke(app, ["verify", str(spec), "--reference", full])
+    assert spec_counts(spec) == torch_counts(target, shape, *args)
+    v = runner.invoke(app, ["verify", str(spec), "--reference", full, *reference_args(args)])
     if "small_cnn" in target:
         # x.mean([2, 3]) becomes `global_avgpool: {mean: true}`, built as the same x.mean: fvcore sees aten::mean
         # on both sides (an adaptive pool module would add 16·16·16 + 16·32·32 = 20,480 on the spec's side only)
         assert "mean: true" in spec.read_text()
     assert v.exit_code == 0, v.output
+    if "vit" in target.lower():  # conv_proj, class_token, (encoder.)pos_embedding, ...self_attention: by their paths
+        assert "matched by path, all agree" in v.output
+
+
+def test_vit_attention_macs_match_torch_exactly(tmp_path: Path) -> None:
+    spec = tmp_path / "vit.yaml"
+    target = f"{TESTS / 'reference_tokens.py'}:ViT"
+    assert run_import(target, "3,32,32", spec, *reference_args(SMALL_VIT)).exit_code == 0
+    layers = {lc.node.name: lc for lc in analyze_file(spec)[0].layers}
+    assert {layers[n].node.op for n in ("conv_proj", "class_token", "pos_embedding", "layers.1.self_attention")} == \
+        {"conv", "class_token", "pos_embed", "attention"}
+    # N = (32/8)² + 1 = 17 tokens of D = 64, 2 heads of 32, per sample:
+    #   Q/K/V projection N·D·3D = 17·64·192 = 208,896   (in_proj: one addmm)
+    #   q·kᵀ  heads·N·N·32 = N²·D = 17·17·64 = 18,496    (math SDPA: a bmm)
+    #   a·v   N²·D = 18,496                              (a bmm)
+    #   out_proj N·D·D = 17·64·64 = 69,632               (an addmm)
+    #   = 315,520 MACs; softmax and the 1/√32 scaling are no MACs (FlopCounterMode counts neither)
+    fc = torch_flops(model := factory_model(target, *SMALL_VIT), "3,32,32")
+    for i in (0, 1):
+        torch_macs = sum(fc.get_flop_counts()[f"ViT.layers.{i}.self_attention"].values()) // 2
+        assert layers[f"layers.{i}.self_attention"].cost.macs == torch_macs == 208_896 + 18_496 + 18_496 + 69_632
+    # class token D and position embedding N·D parameters, as the module's own tensors
+    assert layers["class_token"].cost.params == model.class_token.numel() == 64
+    assert layers["pos_embedding"].cost.params == model.pos_embedding.numel() == 17 * 64
+
+
+def test_vit_b_16_imports_as_the_hand_written_spec_counts(tmp_path: Path) -> None:
+    spec = tmp_path / "vit_b_16.yaml"
+    assert run_import(f"{TESTS / 'reference_tokens.py'}:ViT", "3,224,224", spec).exit_code == 0
+    assert spec_counts(spec) == torch_counts("reference_tokens.py:ViT", "3,224,224") == \
+        spec_counts(TESTS.parent / "configs" / "vit_b_16.yaml")
+
+
+@pytest.mark.parametrize(("how", "why"), [
+    ("seq_first", "nn.MultiheadAttention with batch_first=False"),
+    ("cross", "nn.MultiheadAttention called with different query, key and value (cross-attention)"),
+    ("masked", "nn.MultiheadAttention called with attn_mask: convcost's 'attention' has no mask"),
+    ("kdim", "nn.MultiheadAttention with kdim=8, vdim=8"),
+])
+def test_unsupported_attention_fails_naming_its_path(how: str, why: str, tmp_path: Path) -> None:
+    spec = tmp_path / "attn.yaml"
+    r = run_import(f"{TESTS / 'import_factories.py'}:attending", "16,4,4", spec, "--reference-arg", f"how={how}")
+    assert r.exit_code == 2
+    assert f"error: attn: {why}" in r.stderr and not spec.exists()
+
+
+@pytest.mark.parametrize(("how", "why"), [
+    ("rows", "fx node 'flatten': flatten to [1, 8, 16]: convcost makes tokens of a map as x.flatten(2).transpose(1, 2) only"),
+    ("back", "fx node 'transpose_1': transpose of dims 1 and 2: convcost swaps them only between a map and tokens"),
+])
+def test_reshapes_that_are_neither_tokens_nor_a_map_fail(how: str, why: str, tmp_path: Path) -> None:
+    r = run_import(f"{TESTS / 'import_factories.py'}:rows", "3,8,8", tmp_path / "rows.yaml", "--reference-arg", f"how={how}")
+    assert r.exit_code == 2 and f"error: {why}" in r.stderr
 
 
 def test_resnet_layers_are_named_by_module_path(tmp_path: Path) -> None:

@@ -5,10 +5,12 @@ Two ways to see the model, the first that works:
 - **torch.fx** (``symbolic_trace``): every call of a torch.nn leaf module, and the functions and tensor
   methods between them (``torch.cat``, ``+``, ``*``, ``flatten``/``view`` to a flat vector, ``F.relu``,
   ``x.mean([2, 3])``...), with the tensors each reads: skips, concatenations and residual adds come out as
-  ``from:`` references.
-- **forward hooks** on the leaf modules, when fx cannot trace the forward (Python control flow on tensor
-  values): only the leaf modules are seen, in the order they run, each reading the model's input or an
-  earlier leaf's output (a flatten in between is recognised). Anything computed between them by
+  ``from:`` references. A ViT's moves between maps and tokens, its class token and position embedding
+  parameters and ``x[:, 0]`` become token ops (_tokens_op, _embeddings, _item_op).
+- **forward hooks** on the leaf modules (as fx sees them: torch.nn's own, and childless ones), when fx
+  cannot trace the forward (Python control flow on tensor values): only the leaf modules are seen, in the
+  order they run, each reading the model's input or an earlier leaf's output (a flatten in between is
+  recognised). Anything computed between them by
   functions (adds, concatenations) is invisible, and the leaf that reads it is listed as unsupported.
 
 A torch.nn module becomes the op whose definition names its class in ``imports`` (ops/registry.py): the
@@ -145,13 +147,18 @@ _ADD = {operator.add, operator.iadd}
 _MUL = {operator.mul, operator.imul}
 
 
-def _function_op(node: fx.Node, tensors: list[fx.Node]) -> tuple[str, dict[str, Any]] | str | None:
+def _function_op(node: fx.Node, tensors: list[fx.Node], modules: dict[str, nn.Module]) -> tuple[str, dict[str, Any]] | str | None:
     """(op, args) for a call_function / call_method node; None: passes its input through; str: unsupported."""
     import torch
 
     target = node.target
     name = target if isinstance(target, str) else getattr(target, "__name__", str(target))
     shape, ins = _shape(node), [_shape(t) for t in tensors]
+    if target is operator.getitem:
+        return _item_op(node, modules)
+    tokens = _tokens_op(node, name)
+    if tokens != "":
+        return tokens
     if target in (torch.cat, torch.concat) or name in ("cat", "concat"):
         dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
         rank = len(shape) if shape else 0
@@ -176,6 +183,9 @@ def _function_op(node: fx.Node, tensors: list[fx.Node]) -> tuple[str, dict[str, 
     if name == "mean" and len(tensors) == 1 and shape and ins[0]:
         dims = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
         rank = len(ins[0])
+        over = [dims] if isinstance(dims, int) else dims
+        if rank == 3 and isinstance(over, (list, tuple)) and {d % rank for d in over} == {1} and len(shape) == 2:
+            return "token_pool", {"mode": "mean"}  # x.mean(dim=1) of [B, N, D] tokens
         spatial = set(range(2, rank))
         if isinstance(dims, (list, tuple)) and {d % rank for d in dims} == spatial and spatial:
             return ("global_avgpool", {"mean": True}) if len(shape) == rank else ("mean", {})
@@ -186,6 +196,162 @@ def _function_op(node: fx.Node, tensors: list[fx.Node]) -> tuple[str, dict[str, 
     return f"{name} is not a convcost op"
 
 
+def _dims(node: fx.Node) -> tuple[int, ...] | None:
+    """The int arguments after the tensor: (1, 2) of ``x.transpose(1, 2)``, (0, 2, 1) of ``x.permute(0, 2, 1)``."""
+    rest = node.args[1:]
+    if len(rest) == 1 and isinstance(rest[0], (list, tuple)):
+        rest = tuple(rest[0])
+    return tuple(rest) if rest and not node.kwargs and all(isinstance(d, int) for d in rest) else None
+
+
+def _swaps_1_2(node: fx.Node) -> bool:
+    """[B, A, C] -> [B, C, A]: ``transpose(1, 2)`` (swapaxes, swapdims, any sign) or ``permute(0, 2, 1)``."""
+    name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+    dims, shape = _dims(node), _shape(node)
+    if node.op not in ("call_function", "call_method") or dims is None or shape is None or len(shape) != 3:
+        return False
+    if name in ("transpose", "swapaxes", "swapdims"):
+        return len(dims) == 2 and {d % 3 for d in dims} == {1, 2}
+    return name == "permute" and tuple(d % 3 for d in dims) == (0, 2, 1)
+
+
+def _is_reshape(node: fx.Node) -> bool:
+    name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+    return node.op in ("call_function", "call_method") and name in ("flatten", "view", "reshape")
+
+
+def _map_to_rows(node: fx.Node) -> bool:
+    """A [B, C, H, W] map reshaped to [B, C, H·W] (``flatten(2)``, ``view(B, C, -1)``): the first half of to_tokens."""
+    src = node.args[0] if node.args else None
+    shape, ins = _shape(node), _shape(src) if hasattr(src, "op") else None  # type: ignore[arg-type]
+    return (_is_reshape(node) and shape is not None and ins is not None and len(ins) == 4 and len(shape) == 3
+            and shape == (ins[0], ins[1], ins[2] * ins[3]))
+
+
+def _rows_to_map(node: fx.Node) -> bool:
+    """[B, D, N] reshaped to a [B, D, H, W] map, H·W = N: the second half of to_map."""
+    src = node.args[0] if node.args else None
+    shape, ins = _shape(node), _shape(src) if hasattr(src, "op") else None  # type: ignore[arg-type]
+    return (_is_reshape(node) and shape is not None and ins is not None and len(ins) == 3 and len(shape) == 4
+            and shape[:2] == ins[:2] and shape[2] * shape[3] == ins[2])
+
+
+def _tokens_op(node: fx.Node, name: str) -> tuple[str, dict[str, Any]] | str | None:
+    """Between a map and tokens: ``x.flatten(2).transpose(1, 2)`` is `to_tokens` (the flatten passes through),
+    ``x.transpose(1, 2).reshape(B, D, H, W)`` is `to_map` (the transpose passes through); "" where neither."""
+    if _map_to_rows(node):
+        if node.users and all(_swaps_1_2(u) for u in node.users):
+            return None
+        return f"{name} to {list(_shape(node) or ())}: convcost makes tokens of a map as x.flatten(2).transpose(1, 2) only"
+    if _swaps_1_2(node):
+        src = node.args[0]
+        if hasattr(src, "op") and _map_to_rows(src):  # type: ignore[arg-type]
+            return "to_tokens", {}
+        if node.users and all(_rows_to_map(u) for u in node.users):
+            return None
+        return f"{name} of dims 1 and 2: convcost swaps them only between a map and tokens (to_tokens, to_map)"
+    if _rows_to_map(node):
+        src = node.args[0]
+        if hasattr(src, "op") and _swaps_1_2(src):  # type: ignore[arg-type]
+            _, _, h, w = _shape(node)  # type: ignore[misc]
+            return "to_map", ({} if h == w else {"height": h, "width": w})
+    return ""
+
+
+def _item_op(node: fx.Node, modules: dict[str, nn.Module]) -> tuple[str, dict[str, Any]] | str | None:
+    """``x[...]``: output 0 of nn.MultiheadAttention passes through; ``x[:, 0]`` of tokens is `token_pool` (class)."""
+    src, index = node.args[0], node.args[1]
+    if getattr(src, "op", None) == "call_module" and type(modules.get(str(src.target))).__name__ == "MultiheadAttention":  # type: ignore[union-attr]
+        if index == 0:
+            return None
+        return "the attention weights (nn.MultiheadAttention's output 1): convcost's 'attention' does not return them"
+    ins = _shape(src) if hasattr(src, "op") else None  # type: ignore[arg-type]
+    whole = slice(None, None, None)
+    if ins is not None and len(ins) == 3 and isinstance(index, tuple) and index[:2] == (whole, 0) and \
+            all(i == whole for i in index[2:]):
+        return "token_pool", {}  # the class token, x[:, 0]
+    return f"indexing x[{index}]: convcost takes the first token (x[:, 0]) of tokens only"
+
+
+@dataclass(frozen=True)
+class _Embedding:
+    """A learned tensor of the model's own joined to the tokens: a class token (torch.cat) or position embedding (+)."""
+
+    op: str  # class_token or pos_embed
+    path: str  # the parameter's path: the layer's name, as verify --reference names it
+    tokens: fx.Node  # the tokens it joins
+
+
+def _parameter(gm: fx.GraphModule, node: fx.Node) -> Any:
+    try:
+        return gm.get_parameter(str(node.target))
+    except AttributeError:  # a buffer or a plain tensor attribute
+        return None
+
+
+def _is_cat(node: fx.Node) -> bool:
+    import torch
+
+    return node.op == "call_function" and node.target in (torch.cat, torch.concat)
+
+
+def _embeddings(gm: fx.GraphModule) -> tuple[dict[fx.Node, _Embedding], set[fx.Node]]:
+    """A ViT's class token, ``torch.cat([self.class_token.expand(B, -1, -1), x], dim=1)`` with a [1, 1, D] parameter,
+    and position embedding, ``x + self.pos_embedding`` with a [1, N, D] parameter: the cat / add node -> its
+    layer, and the nodes it consumes (the get_attr, the expand)."""
+    found: dict[fx.Node, _Embedding] = {}
+    consumed: set[fx.Node] = set()
+    for node in gm.graph.nodes:
+        p = _parameter(gm, node) if node.op == "get_attr" else None
+        if p is None or p.dim() != 3 or p.shape[0] != 1 or len(node.users) != 1:
+            continue
+        use = next(iter(node.users))
+        if use.op == "call_method" and use.target == "expand" and p.shape[1] == 1 and len(use.users) == 1:
+            cat = next(iter(use.users))
+            dim = cat.kwargs.get("dim", cat.args[1] if len(cat.args) > 1 else 0)
+            parts = cat.args[0] if cat.args else ()
+            if _is_cat(cat) and dim in (1, -2) and isinstance(parts, (list, tuple)) and len(parts) == 2 and parts[0] is use:
+                x = parts[1]
+                shape = _shape(x) if hasattr(x, "op") else None
+                if shape is not None and len(shape) == 3 and shape[2] == p.shape[2]:
+                    found[cat] = _Embedding("class_token", str(node.target), x)
+                    consumed |= {node, use}
+        elif use.target in (operator.add, operator.iadd) or getattr(use.target, "__name__", "") == "add":
+            others = [a for a in use.args if a is not node]
+            x = others[0] if len(use.args) == 2 and len(others) == 1 and not use.kwargs else None
+            shape = _shape(x) if hasattr(x, "op") else None
+            if shape is not None and len(shape) == 3 and shape[1:] == tuple(p.shape[1:]):
+                found[use] = _Embedding("pos_embed", str(node.target), x)
+                consumed.add(node)
+    return found, consumed
+
+
+_ATTENTION_ARGS = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask", "average_attn_weights", "is_causal")
+
+
+def _attention_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """Why convcost's `attention` cannot express this call of nn.MultiheadAttention (fx nodes or tensors), or None."""
+    bound = {**dict(zip(_ATTENTION_ARGS, args)), **kwargs}
+    q, k, v = (bound.get(n) for n in _ATTENTION_ARGS[:3])
+    if not (q is k and k is v):
+        return "called with different query, key and value (cross-attention): convcost's 'attention' is self-attention"
+    for mask in ("key_padding_mask", "attn_mask"):
+        if bound.get(mask) is not None:
+            return f"called with {mask}: convcost's 'attention' has no mask"
+    if bound.get("is_causal"):
+        return "called with is_causal=True: convcost's 'attention' has no mask"
+    return None
+
+
+def _call_problem(node: fx.Node, op: str, tensors: list[fx.Node]) -> str | None:
+    """Why a module call convcost's op cannot express (the op was found from the module alone), or None."""
+    if op == "attention":
+        return _attention_call(node.args, dict(node.kwargs))
+    if len(tensors) > 1:
+        return f"called on {len(tensors)} tensors: convcost's '{op}' reads one"
+    return None
+
+
 def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
     """The model traced with torch.fx (raises what fx raises when it cannot trace)."""
     from torch import fx
@@ -194,13 +360,21 @@ def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
     gm = fx.symbolic_trace(model)
     ShapeProp(gm).propagate(x)
     modules = dict(gm.named_modules())
+    embedded, consumed = _embeddings(gm)
     b = _Builder(allow)
     keys: dict[fx.Node, str | None] = {}
     placeholders = 0
     for node in gm.graph.nodes:
         tensors = [t for t in node.all_input_nodes if keys.get(t) is not None]
         inputs = tuple(str(keys[t]) for t in tensors)
-        if node.op == "placeholder":
+        if node in consumed:  # a class token's parameter and its expand: part of the class_token layer
+            keys[node] = None
+        elif node in embedded:
+            e = embedded[node]
+            src = keys.get(e.tokens)
+            key, path, _ = b.key_for(e.path)
+            keys[node] = b.layer(key, path, e.op, {}, (src,)) if src is not None else None
+        elif node.op == "placeholder":
             placeholders += 1
             keys[node] = INPUT if placeholders == 1 else None
             if placeholders > 1:
@@ -213,8 +387,11 @@ def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
             module = modules[str(node.target)]
             key, path, n = b.key_for(str(node.target))
             found = module_op(module)
+            problem = None if isinstance(found, str) else _call_problem(node, found[0], tensors)
             if isinstance(found, str):
                 keys[node] = b.unsupported(key, path, str(node.target), found, inputs)
+            elif problem is not None:
+                keys[node] = b.unsupported(key, path, str(node.target), f"nn.{type(module).__name__} {problem}", inputs)
             elif n and _weighted(module):
                 keys[node] = b.unsupported(key, path, str(node.target), f"called {n + 1} times: its weights are shared, "
                                            "a spec's layers each have their own", inputs)
@@ -226,7 +403,7 @@ def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
             if _shape(node) is None:  # x.size(0), shape arithmetic: no tensor, no layer
                 keys[node] = None
                 continue
-            found = _function_op(node, tensors)
+            found = _function_op(node, tensors, modules)
             scope = _scope(node)
             key, path, _ = b.key_for(".".join((*scope, _base_name(node.name))), module=False)
             where = f"fx node '{node.name}'" + (f" in {'.'.join(scope)}" if scope else "")
@@ -252,6 +429,21 @@ def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
 
 
 # ---- forward hooks -----------------------------------------------------------------------------
+def _hooked(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The modules fx would call as leaves: torch.nn's own (nn.MultiheadAttention with its out_proj) and
+    childless ones; not containers, nothing below a leaf."""
+    from torch import nn
+
+    out: list[tuple[str, nn.Module]] = []
+    for name, m in model.named_modules():
+        if any(leaf == "" or name.startswith(f"{leaf}.") for leaf, _ in out):
+            continue
+        builtin = type(m).__module__.startswith("torch.nn.") and not isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
+        if builtin or not list(m.children()):
+            out.append((name, m))
+    return out
+
+
 def trace_hooks(model: nn.Module, x: Any, allow: bool) -> Imported:
     """Leaf modules in the order they run, each reading the input or an earlier leaf's output."""
     import torch
@@ -272,9 +464,9 @@ def trace_hooks(model: nn.Module, x: Any, allow: bool) -> Imported:
         return None
 
     def hook(path: str, module: nn.Module) -> Callable[..., None]:
-        def run(mod: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        def run(mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
             key, parts, n = b.key_for(path)
-            tensors = [a for a in args if isinstance(a, torch.Tensor)]
+            tensors = list({id(a): a for a in args if isinstance(a, torch.Tensor)}.values())  # attention reads x, x, x
             inputs: list[str] = []
             for t in tensors:
                 found = find(t)
@@ -289,20 +481,29 @@ def trace_hooks(model: nn.Module, x: Any, allow: bool) -> Imported:
                     src = b.layer(f"{key}_flatten", (*parts[:-1], f"{parts[-1]}_flatten"), "flatten", {}, (src,))
                 inputs.append(src)
             found_op = module_op(mod)
+            problem = None
+            if not isinstance(found_op, str):
+                problem = _attention_call(args, kwargs) if found_op[0] == "attention" else None
+                if problem is None and len(inputs) > 1:
+                    problem = f"called on {len(inputs)} tensors: convcost's '{found_op[0]}' reads one"
             if isinstance(found_op, str):
                 k = b.unsupported(key, parts, path, found_op, tuple(inputs))
+            elif problem is not None:
+                k = b.unsupported(key, parts, path, f"nn.{type(mod).__name__} {problem}", tuple(inputs))
             elif n and _weighted(mod):
                 k = b.unsupported(key, parts, path, f"called {n + 1} times: its weights are shared", tuple(inputs))
             elif found_op[0] == "identity" and len(inputs) == 1:  # nn.Identity: its input passes through
                 k = inputs[0]
             else:
                 k = b.layer(key, parts, found_op[0], found_op[1], tuple(inputs))
+            if k is not None and isinstance(out, tuple) and out and not isinstance(found_op, str) and found_op[0] == "attention":
+                out = out[0]  # nn.MultiheadAttention's (output, weights)
             if k is not None and isinstance(out, torch.Tensor):
                 produced[id(out)] = (k, out)
 
         return run
 
-    handles = [m.register_forward_hook(hook(name, m)) for name, m in model.named_modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook(name, m), with_kwargs=True) for name, m in _hooked(model)]
     try:
         with torch.no_grad():
             y = model(x)

@@ -12,7 +12,8 @@ default), per sample:
 torch: nn.MultiheadAttention(batch_first=True) where it can be one (head_dim = D/heads, one bias
 flag), as torchvision's ViT builds it; otherwise an explicit q·kᵀ/softmax/·v module like timm's.
 What the counters see of nn.MultiheadAttention depends on how it runs (ops/counting.py, RUN_ON):
-in eval under no_grad on a real device torch takes its fused fast path when the heads are even,
+in eval under no_grad on a real device torch takes its fused fast path when the heads are even and the
+projections have biases,
 and fvcore and FlopCounterMode see none of it; off the fast path both see the projections but not
 the attention matmuls of CPU scaled-dot-product attention; on the meta device FlopCounterMode sees all.
 """
@@ -20,12 +21,12 @@ the attention matmuls of CPU scaled-dot-product attention; on the meta device Fl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..costmodel.cost import Cost
 from .activations import SOFTMAX_OPS  # per score: an exp, its share of the sum, a divide
 from .counting import Counted, Counting, Prediction, on_meta
-from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, op, optional, pos_int
+from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, op, optional, pos_int, refuse_unless
 from .shapes import Tokens
 from .tokens import sequence_check
 
@@ -55,8 +56,9 @@ def fused(node: NodeLike) -> bool:
 
 
 def fast_path(node: NodeLike) -> bool:
-    """nn.MultiheadAttention takes its fused kernel (eval, no_grad, a real device, an even number of heads)."""
-    return fused(node) and not on_meta() and node.args.heads % 2 == 0
+    """nn.MultiheadAttention takes its fused kernel (eval, no_grad, a real device, an even number of heads, and
+    projection biases: torch calls aten::_native_multi_head_attention only when in_proj_bias is not None)."""
+    return fused(node) and not on_meta() and node.args.heads % 2 == 0 and node.args.qkv_bias
 
 
 def attention_parts(a: AttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:
@@ -88,7 +90,7 @@ def _matmul_macs(node: NodeLike, batch: int) -> int:
 
 
 FAST_PATH = ("torch's fused fast path (aten::_native_multi_head_attention, taken in eval under no_grad "
-             "with an even number of heads)")
+             "with an even number of heads and projection biases)")
 
 
 def _fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
@@ -133,6 +135,18 @@ class Attention:
     """Multi-head self-attention over tokens (torch.nn.MultiheadAttention, batch_first).
     Five rows: Q/K/V projection N·D·3D, QKᵀ N²·D, softmax (3 non-MAC ops per score), A·V N²·D, output
     projection N·D² MACs (D = heads·head_dim)."""
+
+    imports = ("MultiheadAttention",)
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        # the module alone; import checks the call (self-attention x, x, x, no mask) where it sees it (importer.py)
+        refuse_unless(m.batch_first, "batch_first=False (tokens laid out [N, B, D]; convcost's are [B, N, D])")
+        refuse_unless(m._qkv_same_embed_dim, f"kdim={m.kdim}, vdim={m.vdim} (keys and values of another width)")
+        refuse_unless(m.bias_k is None, "add_bias_kv=True (a learned extra key and value)")
+        refuse_unless(not m.add_zero_attn, "add_zero_attn=True (an extra zero key and value)")
+        bias = m.in_proj_bias is not None  # nn.MultiheadAttention's one `bias` flag: both projections or neither
+        return {"heads": m.num_heads, "qkv_bias": bias, "bias": bias}
 
     saves = Saves.INPUTS
     counting = Counting(
