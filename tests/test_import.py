@@ -195,3 +195,23 @@ def test_random_nets_fold_exactly(tmp_path: Path) -> None:
     imports_exactly()
     seen.check(min_accepted=12)
     assert len(folded) >= 6  # the draw reaches the repeat calls it checks
+
+
+# ---- hostile models (tests/fold_hostile_factories.py): fold or not, never a wrong spec ----------------------
+@pytest.mark.parametrize("factory", [
+    "inner_reads",  # a caller reads a layer inside a repeated module: that module is written out (was a KeyError)
+    "inner_outputs",  # the model's outputs: a layer inside a repeated module, and repeated modules' outputs
+])
+def test_hostile_models_import_exactly(factory: str, tmp_path: Path) -> None:
+    """Folded and --no-blocks specs of a hostile model: the torch module's params, buffers and MACs, the same
+    layers one by one, and verify --reference passes on the folded one."""
+    target = f"fold_hostile_factories.py:{factory}"
+    full = str(TESTS / target)
+    folded, flat = tmp_path / "folded.yaml", tmp_path / "flat.yaml"
+    r = run_import(full, "3,16,16", folded)
+    assert r.exit_code == 0, r.output
+    assert run_import(full, "3,16,16", flat, "--no-blocks").exit_code == 0
+    assert spec_counts(folded) == torch_counts(target, "3,16,16"), folded.read_text()
+    assert layer_costs(folded) == layer_costs(flat)
+    v = runner.invoke(app, ["verify", str(folded), "--reference", full])
+    assert v.exit_code == 0, v.output

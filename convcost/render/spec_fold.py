@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,8 +54,9 @@ class Block:
     members: dict[int, int] = field(default_factory=dict)  # id(module scope) -> its index in member_values
 
 
-def fold(root: Scope, reserved: Callable[[str], bool]) -> list[Block]:
-    """Fold ``root``'s repeated modules into blocks (in place); the blocks, in the order first used."""
+def fold(root: Scope, reserved: Callable[[str], bool], readers: Mapping[str, set[str]]) -> list[Block]:
+    """Fold ``root``'s repeated modules into blocks (in place); the blocks, in the order first used. ``readers``:
+    who reads each key (spec_tree.readers_of), to keep a module whose inner layers are read from outside."""
     blocks: list[Block] = []
     parents: dict[int, list[Item]] = {}
     by_height: dict[int, list[Scope]] = {}
@@ -70,7 +71,7 @@ def fold(root: Scope, reserved: Callable[[str], bool]) -> list[Block]:
                 calls[id(s)] = collapsed
         groups: dict[tuple[Any, ...], list[list[Scope]]] = {}
         for s in level:
-            if id(s) in calls or not _foldable(s):
+            if id(s) in calls or not _foldable(s, readers):
                 continue
             key = (s.cls, _shape(s.items, True))
             for group in groups.setdefault(key, []):
@@ -187,8 +188,9 @@ def explicit_reads(items: list[Item], previous: str) -> tuple[set[str], str]:
     return named, previous
 
 
-def _foldable(s: Scope) -> bool:
-    if len(s.reads) != 1:
+def _foldable(s: Scope, readers: Mapping[str, set[str]]) -> bool:
+    """One input, read implicitly, and nothing but the output read from outside (a call names only its output)."""
+    if len(s.reads) != 1 or any(r not in s.keys for k in s.keys - {s.out} for r in readers.get(k, ())):
         return False
     (entry,) = s.reads
     named, _ = explicit_reads(s.items, entry)
