@@ -201,6 +201,7 @@ def test_random_nets_fold_exactly(tmp_path: Path) -> None:
 @pytest.mark.parametrize("factory", [
     "inner_reads",  # a caller reads a layer inside a repeated module: that module is written out (was a KeyError)
     "inner_outputs",  # the model's outputs: a layer inside a repeated module, and repeated modules' outputs
+    "floats",  # per-iteration bias (bool), dropout p, leaky slope: lists `${[true, false, ...][i]}`; eps in `first`
 ])
 def test_hostile_models_import_exactly(factory: str, tmp_path: Path) -> None:
     """Folded and --no-blocks specs of a hostile model: the torch module's params, buffers and MACs, the same
