@@ -201,6 +201,8 @@ def test_random_nets_fold_exactly(tmp_path: Path) -> None:
 @pytest.mark.parametrize("factory", [
     "inner_reads",  # a caller reads a layer inside a repeated module: that module is written out (was a KeyError)
     "inner_outputs",  # the model's outputs: a layer inside a repeated module, and repeated modules' outputs
+    "input_cat",  # cat([body(x), x]) and cat([x, body(x), x]): the input read twice (it was read once)
+    "twice",  # x + x, x * x, cat([x, x]) in a repeated module (were refused as 'with a constant')
     "floats",  # per-iteration bias (bool), dropout p, leaky slope: lists `${[true, false, ...][i]}`; eps in `first`
 ])
 def test_hostile_models_import_exactly(factory: str, tmp_path: Path) -> None:
