@@ -480,3 +480,57 @@ class Skip(nn.Module):
 
 def skip_nested() -> nn.Module:
     return Skip()
+
+
+# ---- names the writer predicts or the spec reserves -----------------------------------------------------
+class Shadow(nn.Module):
+    """Layers named like the spec's automatic names (add1, mul1, cat1, shortcut) and call keys (when, first,
+    repeat, name, from) around a recovered residual with a projection shortcut named ``when``."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.add1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.repeat = nn.BatchNorm2d(cout)
+        self.when = nn.Sequential(nn.Conv2d(cin, cout, 1), nn.BatchNorm2d(cout)) if cin != cout else None
+        self.add2 = nn.ReLU()
+        self.first = nn.Conv2d(cout, cout, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.repeat(self.add1(x)) + (self.when(x) if self.when is not None else x)
+        return self.first(self.add2(y))
+
+
+def shadow() -> nn.Module:
+    return nn.Sequential(cbr(3, 8), nn.Sequential(Shadow(8, 16), Shadow(16, 16), Shadow(16, 16)),
+                         nn.Sequential(Shadow(16, 8), Shadow(8, 8)), Head(8))
+
+
+class ReLU(nn.Module):
+    """A user's module class named like torch's (and a block named like an op's spelling)."""
+
+    def __init__(self, c: int, k: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, k, padding=k // 2)
+        self.act = nn.ReLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.conv(x))
+
+
+class Stage(nn.Module):
+    """A stage reading its own units' middle output (`from:` into a repeat inside a block); stages repeat."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.units = nn.Sequential(*(ReLU(c, 3) for _ in range(3)))
+        self.fuse = nn.Conv2d(2 * c, c, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        a = self.units[0](x)
+        b = self.units[1](a)
+        c = self.units[2](b)
+        return self.fuse(torch.cat([a, c], 1))
+
+
+def stage_skip() -> nn.Module:
+    return nn.Sequential(cbr(3, 8), ReLU(8, 5), ReLU(8, 1), Stage(8), Stage(8), Stage(8), Head(8))

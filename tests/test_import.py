@@ -203,6 +203,8 @@ def test_random_nets_fold_exactly(tmp_path: Path) -> None:
     "inner_outputs",  # the model's outputs: a layer inside a repeated module, and repeated modules' outputs
     "input_cat",  # cat([body(x), x]) and cat([x, body(x), x]): the input read twice (it was read once)
     "twice",  # x + x, x * x, cat([x, x]) in a repeated module (were refused as 'with a constant')
+    "shadow",  # a shortcut module named 'when' (its flag parameter was 'when'), layers named add1, repeat, first
+    "stage_skip",  # a block reads its own repeat's first iteration (`from: units.0`); a class named ReLU
     "floats",  # per-iteration bias (bool), dropout p, leaky slope: lists `${[true, false, ...][i]}`; eps in `first`
 ])
 def test_hostile_models_import_exactly(factory: str, tmp_path: Path) -> None:

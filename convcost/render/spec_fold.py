@@ -25,13 +25,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..frontend.spec import LAYER_KEYS, RESERVED_VARS
 from .spec_tree import Call, Item, Layer, Scope, Struct, finish
 
 _ABSENT = object()  # a value a module does not have (inside a shortcut it lacks)
 MIN_LAYERS = 2  # a module of one layer is not worth a block
-# names a block parameter cannot take: the spec's own variables (docs/spec.md, "Variables in scope")
-RESERVED_PARAMS = frozenset({"i", "in_channels", "in_height", "in_width", "block_in_channels", "block_in_height",
-                             "block_in_width", "true", "false", "none"})
+# names a block parameter cannot take: the spec's own variables (docs/spec.md, "Variables in scope"), the keys
+# every call takes (name, repeat, when, first, from), and the words expressions read as values
+RESERVED_PARAMS = frozenset({*RESERVED_VARS, *LAYER_KEYS, "true", "false", "none"})
 
 
 @dataclass(frozen=True)
