@@ -534,3 +534,81 @@ class Stage(nn.Module):
 
 def stage_skip() -> nn.Module:
     return nn.Sequential(cbr(3, 8), ReLU(8, 5), ReLU(8, 1), Stage(8), Stage(8), Stage(8), Head(8))
+
+
+# ---- optional parts that vary in the middle of a stage, scopes entered twice ---------------------------------
+def middle_down() -> nn.Module:
+    """Projection shortcuts on units 1 and 3 of one nn.Sequential (a `when` flag that is a list over i)."""
+    return nn.Sequential(cbr(3, 8), nn.Sequential(Basic(8, 8), Basic(8, 16, 2), Basic(16, 16), Basic(16, 32, 2)), Head(32))
+
+
+class Inverted(nn.Module):
+    """MobileNetV2's unit: adds its input back only where the shapes allow (a residual in some units only)."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(cbr(cin, cin * 2, 1), cbr(cin * 2, cin * 2, 3, stride, cin * 2),
+                                  nn.Conv2d(cin * 2, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.res = stride == 1 and cin == cout
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv(x) if self.res else self.conv(x)
+
+
+def connect_varies() -> nn.Module:
+    """Residual, plain (stride 2), residual, plain (wider), residual in one nn.Sequential."""
+    return nn.Sequential(cbr(3, 8), nn.Sequential(Inverted(8, 8, 1), Inverted(8, 8, 2), Inverted(8, 8, 1),
+                                                  Inverted(8, 16, 1), Inverted(16, 16, 1)), Head(16))
+
+
+class Interleaved(nn.Module):
+    """stage.0, then a layer outside it, then stage.1 and stage.2: the scope `stage` is entered twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = cbr(3, 8)
+        self.stage = nn.Sequential(*(Basic(8, 8) for _ in range(3)))
+        self.mid = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.stage[0](self.stem(x))
+        x = self.mid(x)
+        return self.stage[2](self.stage[1](x))
+
+
+def interleaved() -> nn.Module:
+    return Interleaved()
+
+
+
+class Sub(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+        self.act = nn.ReLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.conv(x))
+
+
+class Flex(nn.Module):
+    """One class, two wirings: its sub-module (a block call) reads conv's output, or (``late``) wide's, which has
+    twice the channels; the module's layers and their arguments are the same either way."""
+
+    def __init__(self, c: int, late: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        self.wide = nn.Conv2d(c, 2 * c, 1)
+        self.sub = Sub(2 * c if late else c, c)
+        self.post = nn.Conv2d(4 * c, c, 1)
+        self.late = late
+
+    def forward(self, x: Tensor) -> Tensor:
+        a = self.conv(x)
+        b = self.wide(a)
+        c = self.sub(b if self.late else a)
+        return self.post(torch.cat([a, b, c], 1))
+
+
+def flex() -> nn.Module:
+    return nn.Sequential(cbr(3, 8), nn.Sequential(Flex(8, False), Flex(8, True), Flex(8, False)), Head(8))

@@ -255,11 +255,12 @@ def _body(items: list[Item]) -> list[Item]:
 
 
 def _refs(items: list[Item], entry: str) -> tuple[Any, ...]:
-    """Each layer's inputs as positions in ``items`` (the entry: -1), in order. A structure's join and a
-    residual's shortcut are left out: the structure says what they read (a shortcut is compared alone)."""
+    """Each layer's (and block call's) inputs as positions in ``items`` (the entry: -1), in order. A structure's
+    join and a residual's shortcut are left out: the structure says what they read (a shortcut is compared alone)."""
     order = list(_plain_layers(items))
     pos = {entry: -1, **{lay.out: k for k, lay in enumerate(order)}}
-    return tuple(tuple(pos.get(r, -2) for r in lay.layer.inputs) if isinstance(lay, Layer) else () for lay in order)
+    return tuple(tuple(pos.get(r, -2) for r in (lay.layer.inputs if isinstance(lay, Layer) else (lay.entry,)))
+                 for lay in order)
 
 
 def _plain_layers(items: list[Item]) -> Iterator[Item]:
