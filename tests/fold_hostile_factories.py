@@ -612,3 +612,26 @@ class Flex(nn.Module):
 
 def flex() -> nn.Module:
     return nn.Sequential(cbr(3, 8), nn.Sequential(Flex(8, False), Flex(8, True), Flex(8, False)), Head(8))
+
+
+class Resize(nn.Module):
+    def __init__(self, c: int, mode: str) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 1)
+        self.up = nn.Upsample(scale_factor=2, mode=mode, align_corners=None if mode == "nearest" else False)
+        self.down = nn.AvgPool2d(2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down(self.up(self.conv(x)))
+
+
+def resize_modes() -> nn.Module:
+    """Upsample modes per unit: align_corners is None (nearest) in most, False (bilinear) in one."""
+    return nn.Sequential(cbr(3, 8), nn.Sequential(Resize(8, "nearest"), Resize(8, "bilinear"), Resize(8, "nearest")),
+                         Resize(8, "nearest"), Head(8))
+
+
+def resize_first() -> nn.Module:
+    """align_corners None on the first iteration only (`first: {up_align_corners: ~}`)."""
+    return nn.Sequential(cbr(3, 8), nn.Sequential(Resize(8, "nearest"), Resize(8, "bilinear"), Resize(8, "bilinear")),
+                         Head(8))

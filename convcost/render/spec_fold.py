@@ -326,7 +326,8 @@ def _make_block(group: list[Scope], names: set[str], reserved: Callable[[str], b
                 match[0][k] = v
         (flags if slot[1] in ("when", "connect") else slots)[slot] = match[1]
     for col, pname in chosen:
-        present = [v for v in col if v is not _ABSENT]
+        # a default of ~ would make the parameter required: a call with None passes it (`align_corners: ~`)
+        present = [v for v in col if v is not _ABSENT and v is not None]
         default = Counter(_hashable(v) for v in present).most_common(1)[0][0] if present else False
         params.append(Param(pname, _unhash(default)))
     name = _ident(group[0].cls or group[0].name, capital=True)
