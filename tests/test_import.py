@@ -209,6 +209,10 @@ def test_random_nets_fold_exactly(tmp_path: Path) -> None:
     "resize_modes",  # align_corners None in most units: a parameter default of ~ made it required (analyze failed)
     "resize_first",  # ... and None on the first iteration only: `first: {up_align_corners: ~}`
     "floats",  # per-iteration bias (bool), dropout p, leaky slope: lists `${[true, false, ...][i]}`; eps in `first`
+    "skip_into_repeat",  # a later concat reads the repeat's middle iteration (`from: [stage.1, stage]`)
+    "nested_repeats",  # a stage of stages
+    "middle_down",  # projection shortcuts on units 1 and 3: `when` flag as a list over i
+    "connect_varies",  # residual in some units only: `connect` as a list over i
 ])
 def test_hostile_models_import_exactly(factory: str, tmp_path: Path) -> None:
     """Folded and --no-blocks specs of a hostile model: the torch module's params, buffers and MACs, the same
