@@ -299,3 +299,35 @@ def test_docs_show_the_imported_resnet50() -> None:
     shown = docs.split("The imported ResNet-50:\n\n```yaml\n", 1)[1].split("```", 1)[0]
     golden = (TESTS / "golden" / "import_resnet50.yaml").read_text()
     assert shown == "".join(golden.splitlines(True)[2:])
+
+
+# ---- hostile models (tests/fold_hostile_factories.py): fold or not, never a wrong spec ----------------------
+@pytest.mark.parametrize("factory", [
+    "inner_reads",  # a caller reads a layer inside a repeated module: that module is written out (was a KeyError)
+    "inner_outputs",  # the model's outputs: a layer inside a repeated module, and repeated modules' outputs
+    "input_cat",  # cat([body(x), x]) and cat([x, body(x), x]): the input read twice (it was read once)
+    "twice",  # x + x, x * x, cat([x, x]) in a repeated module (were refused as 'with a constant')
+    "shadow",  # a shortcut module named 'when' (its flag parameter was 'when'), layers named add1, repeat, first
+    "stage_skip",  # a block reads its own repeat's first iteration (`from: units.0`); a class named ReLU
+    "flex",  # one class, two wirings: a block call reading another layer's output (were folded as one: wrong params)
+    "resize_modes",  # align_corners None in most units: a parameter default of ~ made it required (analyze failed)
+    "resize_first",  # ... and None on the first iteration only: `first: {up_align_corners: ~}`
+    "floats",  # per-iteration bias (bool), dropout p, leaky slope: lists `${[true, false, ...][i]}`; eps in `first`
+    "skip_into_repeat",  # a later concat reads the repeat's middle iteration (`from: [stage.1, stage]`)
+    "nested_repeats",  # a stage of stages
+    "middle_down",  # projection shortcuts on units 1 and 3: `when` flag as a list over i
+    "connect_varies",  # residual in some units only: `connect` as a list over i
+])
+def test_hostile_models_import_exactly(factory: str, tmp_path: Path) -> None:
+    """Folded and --no-blocks specs of a hostile model: the torch module's params, buffers and MACs, the same
+    layers one by one, and verify --reference passes on the folded one."""
+    target = f"fold_hostile_factories.py:{factory}"
+    full = str(TESTS / target)
+    folded, flat = tmp_path / "folded.yaml", tmp_path / "flat.yaml"
+    r = run_import(full, "3,16,16", folded)
+    assert r.exit_code == 0, r.output
+    assert run_import(full, "3,16,16", flat, "--no-blocks").exit_code == 0
+    assert spec_counts(folded) == torch_counts(target, "3,16,16"), folded.read_text()
+    assert layer_costs(folded) == layer_costs(flat)
+    v = runner.invoke(app, ["verify", str(folded), "--reference", full])
+    assert v.exit_code == 0, v.output

@@ -19,6 +19,7 @@ def test_expressions() -> None:
     assert substitute("stage${i + 1}", env, L) == "stage1"
     assert substitute("${make_divisible(32 * w, 8)}", env, L) == 24  # 24 is a multiple of 8
     assert evaluate("max(1, min(3, 7)) // 2", env, L) == 1
+    assert evaluate("[true, false][i]", env, L) is True and evaluate("not true or false", env, L) is False  # YAML's spelling
 
 
 def test_make_divisible_matches_torchvision_rule() -> None:

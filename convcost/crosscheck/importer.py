@@ -352,6 +352,16 @@ def _call_problem(node: fx.Node, op: str, tensors: list[fx.Node]) -> str | None:
     return None
 
 
+def _node_args(node: fx.Node) -> list[fx.Node]:
+    """The nodes ``node`` reads, in argument order, one read twice listed twice (``cat([x, y, x])``, ``x + x``):
+    ``all_input_nodes`` lists each once."""
+    from torch import fx
+
+    found: list[fx.Node] = []
+    fx.node.map_arg((node.args, node.kwargs), found.append)
+    return found
+
+
 def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
     """The model traced with torch.fx (raises what fx raises when it cannot trace)."""
     from torch import fx
@@ -365,7 +375,7 @@ def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
     keys: dict[fx.Node, str | None] = {}
     placeholders = 0
     for node in gm.graph.nodes:
-        tensors = [t for t in node.all_input_nodes if keys.get(t) is not None]
+        tensors = [t for t in _node_args(node) if keys.get(t) is not None]
         inputs = tuple(str(keys[t]) for t in tensors)
         if node in consumed:  # a class token's parameter and its expand: part of the class_token layer
             keys[node] = None

@@ -260,8 +260,8 @@ class _Eval:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool)):
             return node.value
         if isinstance(node, ast.Name):
-            if node.id in ("True", "False"):
-                return node.id == "True"
+            if node.id in ("True", "False", "true", "false"):  # YAML's spelling too (docs/spec.md)
+                return node.id in ("True", "true")
             return _lookup(node.id, self.env, self.loc)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
             left, right = self.visit(node.left), self.visit(node.right)

@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..frontend.spec import LAYER_KEYS, RESERVED_VARS
 from .spec_tree import Call, Item, Layer, Scope, Struct, finish
 
 _ABSENT = object()  # a value a module does not have (inside a shortcut it lacks)
 MIN_LAYERS = 2  # a module of one layer is not worth a block
-# names a block parameter cannot take: the spec's own variables (docs/spec.md, "Variables in scope")
-RESERVED_PARAMS = frozenset({"i", "in_channels", "in_height", "in_width", "block_in_channels", "block_in_height",
-                             "block_in_width", "true", "false", "none"})
+# names a block parameter cannot take: the spec's own variables (docs/spec.md, "Variables in scope"), the keys
+# every call takes (name, repeat, when, first, from), and the words expressions read as values
+RESERVED_PARAMS = frozenset({*RESERVED_VARS, *LAYER_KEYS, "true", "false", "none"})
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,9 @@ class Block:
     members: dict[int, int] = field(default_factory=dict)  # id(module scope) -> its index in member_values
 
 
-def fold(root: Scope, reserved: Callable[[str], bool]) -> list[Block]:
-    """Fold ``root``'s repeated modules into blocks (in place); the blocks, in the order first used."""
+def fold(root: Scope, reserved: Callable[[str], bool], readers: Mapping[str, set[str]]) -> list[Block]:
+    """Fold ``root``'s repeated modules into blocks (in place); the blocks, in the order first used. ``readers``:
+    who reads each key (spec_tree.readers_of), to keep a module whose inner layers are read from outside."""
     blocks: list[Block] = []
     parents: dict[int, list[Item]] = {}
     by_height: dict[int, list[Scope]] = {}
@@ -70,7 +72,7 @@ def fold(root: Scope, reserved: Callable[[str], bool]) -> list[Block]:
                 calls[id(s)] = collapsed
         groups: dict[tuple[Any, ...], list[list[Scope]]] = {}
         for s in level:
-            if id(s) in calls or not _foldable(s):
+            if id(s) in calls or not _foldable(s, readers):
                 continue
             key = (s.cls, _shape(s.items, True))
             for group in groups.setdefault(key, []):
@@ -187,8 +189,9 @@ def explicit_reads(items: list[Item], previous: str) -> tuple[set[str], str]:
     return named, previous
 
 
-def _foldable(s: Scope) -> bool:
-    if len(s.reads) != 1:
+def _foldable(s: Scope, readers: Mapping[str, set[str]]) -> bool:
+    """One input, read implicitly, and nothing but the output read from outside (a call names only its output)."""
+    if len(s.reads) != 1 or any(r not in s.keys for k in s.keys - {s.out} for r in readers.get(k, ())):
         return False
     (entry,) = s.reads
     named, _ = explicit_reads(s.items, entry)
@@ -252,11 +255,12 @@ def _body(items: list[Item]) -> list[Item]:
 
 
 def _refs(items: list[Item], entry: str) -> tuple[Any, ...]:
-    """Each layer's inputs as positions in ``items`` (the entry: -1), in order. A structure's join and a
-    residual's shortcut are left out: the structure says what they read (a shortcut is compared alone)."""
+    """Each layer's (and block call's) inputs as positions in ``items`` (the entry: -1), in order. A structure's
+    join and a residual's shortcut are left out: the structure says what they read (a shortcut is compared alone)."""
     order = list(_plain_layers(items))
     pos = {entry: -1, **{lay.out: k for k, lay in enumerate(order)}}
-    return tuple(tuple(pos.get(r, -2) for r in lay.layer.inputs) if isinstance(lay, Layer) else () for lay in order)
+    return tuple(tuple(pos.get(r, -2) for r in (lay.layer.inputs if isinstance(lay, Layer) else (lay.entry,)))
+                 for lay in order)
 
 
 def _plain_layers(items: list[Item]) -> Iterator[Item]:
@@ -322,7 +326,8 @@ def _make_block(group: list[Scope], names: set[str], reserved: Callable[[str], b
                 match[0][k] = v
         (flags if slot[1] in ("when", "connect") else slots)[slot] = match[1]
     for col, pname in chosen:
-        present = [v for v in col if v is not _ABSENT]
+        # a default of ~ would make the parameter required: a call with None passes it (`align_corners: ~`)
+        present = [v for v in col if v is not _ABSENT and v is not None]
         default = Counter(_hashable(v) for v in present).most_common(1)[0][0] if present else False
         params.append(Param(pname, _unhash(default)))
     name = _ident(group[0].cls or group[0].name, capital=True)

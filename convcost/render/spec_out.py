@@ -237,8 +237,9 @@ def write_spec(layers: Sequence[ImportedLayer], shape: tuple[int, ...], outputs:
     """The spec text: the header comment lines, the blocks repeated modules fold into, ``input``, ``layers``
     and, where the model's output is not its last layer (or it has several), ``outputs``."""
     root = scopes(layers, classes or {})
-    recover(root, readers_of(layers, outputs))
-    blocks = fold(root, _reserved) if fold_blocks else []
+    readers = readers_of(layers, outputs)
+    recover(root, readers)
+    blocks = fold(root, _reserved, readers) if fold_blocks else []
     w = _Writer()
     last = w.items(root.items, (), 2, INPUT)
     text = [f"# {h}" if h else "#" for h in header]
