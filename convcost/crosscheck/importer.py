@@ -394,6 +394,8 @@ def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
             if _shape(node) is not None:
                 b.out.unsupported.append(Unsupported(str(node.target), "a tensor used directly by the forward (not a module)"))
         elif node.op == "call_module":
+            tensors = list(dict.fromkeys(tensors))  # self-attention's attn(x, x, x) reads x once
+            inputs = tuple(str(keys[t]) for t in tensors)
             module = modules[str(node.target)]
             key, path, n = b.key_for(str(node.target))
             found = module_op(module)
