@@ -1,5 +1,5 @@
 """Factories for `convcost import` tests besides reference_factories.py: a small CNN written with functional ops,
-the U-Net of reference_modern.py, models with parts convcost cannot express, one fx cannot trace."""
+the U-Net of reference_modern.py, models with parts convcost cannot express, ones fx cannot trace."""
 
 from __future__ import annotations
 
@@ -84,3 +84,26 @@ class Untraceable(nn.Module):
 
 def untraceable() -> nn.Module:
     return Untraceable()
+
+
+class ShapeBranch(nn.Module):
+    """Python control flow on a shape: fx cannot trace it (forward hooks), the meta device can run it. ``scaled``:
+    the flat vector the fc reads is computed (``* 2``), not a view of the pool's output."""
+
+    def __init__(self, scaled: bool = False) -> None:
+        super().__init__()
+        self.scaled = scaled
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.pool = nn.AvgPool2d(2)
+        self.fc = nn.Linear(8 * 4 * 4, 5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.body(x)
+        if y.shape[-1] > 4:
+            y = self.pool(y)
+        flat = y.flatten(1)
+        return self.fc(flat * 2 if self.scaled else flat)
+
+
+def shape_branch(scaled: bool = False) -> nn.Module:
+    return ShapeBranch(scaled)
