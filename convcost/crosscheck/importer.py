@@ -373,7 +373,7 @@ def _import_target(t: Target, shape: tuple[int, ...], allow: bool, max_bytes: in
         why = str(e)
     except Exception as e:  # the user's forward on meta tensors: .item(), `if x.sum() > 0`, an op without a meta kernel
         why = str(failure(f"reference '{t.text}': running the model on {shown} on the meta device failed", e, files))
-    need = _estimate(meta, shape) if meta is not None else None
+    need = forward_estimate(meta, shape) if meta is not None else None
     floor = need is None
     model = None
     if need is None:
@@ -393,7 +393,7 @@ def _import_target(t: Target, shape: tuple[int, ...], allow: bool, max_bytes: in
         raise failure(f"reference '{t.text}': running the model on {shown} failed", e, files) from None
 
 
-def _estimate(imported: Imported, shape: tuple[int, ...]) -> int | None:
+def forward_estimate(imported: Imported, shape: tuple[int, ...]) -> int | None:
     """verify's estimate_bytes of the imported spec; None where it does not analyze (a part kept as identity that
     should change the shape, a part left out)."""
     from ..costmodel.analysis import analyze
