@@ -106,7 +106,7 @@ def timed(what: str, fn: Callable[[], Any], repeat: int) -> Any:
 
 def phases(shape: tuple[int, ...], repeat: int) -> None:
     """The command's steps in-process (crosscheck/importer.py import_target, then render/spec_out.py)."""
-    from convcost.crosscheck.importer import forward_estimate, import_model
+    from convcost.crosscheck.importer import forward_estimate, import_model, one_thread
     from convcost.crosscheck.target import load_model, parse_target
     from convcost.render.spec_out import write_spec
 
@@ -116,7 +116,10 @@ def phases(shape: tuple[int, ...], repeat: int) -> None:
     meta = timed("trace on meta (fx + ShapeProp)", lambda: import_model(meta_model, shape, False, "meta"), repeat)
     need = timed("estimate (spec written, parsed, analyzed)", lambda: forward_estimate(meta, shape), repeat)
     model = timed("load on cpu (factory, real weights)", lambda: load_model(t), repeat)
-    real = timed("trace on cpu (fx + ShapeProp, real forward)", lambda: import_model(model, shape, False), repeat)
+    with one_thread():  # as import_target runs it
+        real = timed("trace on cpu (fx + ShapeProp, real forward)", lambda: import_model(model, shape, False), repeat)
+    timed(f"  the same on {torch.get_num_threads()} threads (torch's default)", lambda: import_model(model, shape, False),
+          repeat)
     text = timed("write spec (render/spec_out.py)", lambda: write_spec(real.layers, shape, real.outputs, []), repeat)
     print(f"traced layers: {len(real.layers)} (meta: {len(meta.layers)}); estimated real forward: {need / 1e6:.1f} MB; "
           f"spec: {len(text.splitlines())} lines")

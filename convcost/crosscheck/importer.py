@@ -27,7 +27,7 @@ import math
 import operator
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -388,9 +388,25 @@ def _import_target(t: Target, shape: tuple[int, ...], allow: bool, max_bytes: in
     if model is None or model is meta_model:
         model = load_model(t)
     try:
-        return import_model(model, shape, allow), placement
+        with one_thread():
+            return import_model(model, shape, allow), placement
     except (*TORCH_ERRORS, AssertionError, KeyError, AttributeError) as e:
         raise failure(f"reference '{t.text}': running the model on {shown} failed", e, files) from None
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on one CPU thread. The real forward is run for its shapes only, and at most --max-memory big: on
+    one thread it cannot be slowed by the other thread waiting for a core (bench_import.py's ResNet-152 at
+    224×224, on a loaded 2-core machine: 0.5 s on one thread, 2.3 to 3.5 s on two)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def forward_estimate(imported: Imported, shape: tuple[int, ...]) -> int | None:
