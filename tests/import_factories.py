@@ -1,6 +1,6 @@
 """Factories for `convcost import` tests besides reference_factories.py: a small CNN written with functional ops,
 the U-Net of reference_modern.py, a mean-pooled ViT, models with parts convcost cannot express (attention called in
-ways convcost's `attention` is not among them), one fx cannot trace."""
+ways convcost's `attention` is not among them), ones fx cannot trace."""
 
 from __future__ import annotations
 
@@ -242,3 +242,26 @@ class VisionTransformer(nn.Module):
 def torchvision_vit(image: int = 224, patch: int = 16, layers: int = 12, heads: int = 12, dim: int = 768,
                     mlp: int = 3072) -> nn.Module:
     return VisionTransformer(image, patch, layers, heads, dim, mlp)
+
+
+class ShapeBranch(nn.Module):
+    """Python control flow on a shape: fx cannot trace it (forward hooks), the meta device can run it. ``scaled``:
+    the flat vector the fc reads is computed (``* 2``), not a view of the pool's output."""
+
+    def __init__(self, scaled: bool = False) -> None:
+        super().__init__()
+        self.scaled = scaled
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.pool = nn.AvgPool2d(2)
+        self.fc = nn.Linear(8 * 4 * 4, 5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.body(x)
+        if y.shape[-1] > 4:
+            y = self.pool(y)
+        flat = y.flatten(1)
+        return self.fc(flat * 2 if self.scaled else flat)
+
+
+def shape_branch(scaled: bool = False) -> nn.Module:
+    return ShapeBranch(scaled)

@@ -331,3 +331,41 @@ def test_hostile_models_import_exactly(factory: str, tmp_path: Path) -> None:
     assert layer_costs(folded) == layer_costs(flat)
     v = runner.invoke(app, ["verify", str(folded), "--reference", full])
     assert v.exit_code == 0, v.output
+
+
+@pytest.mark.parametrize(("target", "shape", "more"), [
+    ("reference_factories.py:ResNet", "3,224,224", ()),
+    ("import_factories.py:unet", "3,64,64", ()),
+    ("import_factories.py:shape_branch", "3,8,8", ()),  # fx cannot trace it: forward hooks on meta tensors, a flat view
+    # the fc reads `flat * 2`, no view of the pool's output: unsupported on both devices (meta tensors have no data_ptr)
+    ("import_factories.py:shape_branch", "3,8,8", ("--reference-arg", "scaled=true", "--allow-unsupported")),
+])
+def test_meta_device_import_writes_the_real_forwards_spec(target: str, shape: str, more: tuple[str, ...],
+                                                          tmp_path: Path) -> None:
+    full = f"{TESTS / target.split(':')[0]}:{target.split(':')[1]}"
+    real, meta = tmp_path / "real.yaml", tmp_path / "meta.yaml"
+    r = run_import(full, shape, real, *more)
+    assert r.exit_code == 0, r.output
+    assert "meta device" not in r.stderr
+    m = run_import(full, shape, meta, *more, "--max-memory", "1k")  # 1,000 bytes: less than any of these weights
+    assert m.exit_code == 0, m.output
+    assert "on the meta device: a real forward needs" in m.stderr
+    assert meta.read_text() == real.read_text()
+    assert m.stderr.count("its input comes from an operation between modules") == ("scaled=true" in more)
+
+
+def test_meta_device_cannot_read_a_value(tmp_path: Path) -> None:
+    """`if y.sum() > ...` needs a real forward; over --max-memory the import refuses, in one line."""
+    spec = tmp_path / "u.yaml"
+    r = run_import(f"{TESTS / 'import_factories.py'}:untraceable", "3,16,16", spec, "--max-memory", "1k")
+    assert r.exit_code == 2 and not spec.exists()
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.output, r.output
+    assert "on the meta device failed: RuntimeError: Tensor.item() cannot be called on meta tensors" in lines[0]
+    # only the weights, buffers and input are known: params 3·8·9 + 2·8 + 8·5 + 5 = 277, buffers 8 + 8 + 1 = 17,
+    # input 3·16·16 = 768; (277 + 17 + 768) · 4 bytes = 4,248
+    assert "a real forward needs at least 4.25 kB" in lines[0] and lines[0].endswith("raise --max-memory to run it for real")
+    r = run_import(f"{TESTS / 'import_factories.py'}:untraceable", "3,16,16", spec, "--max-memory", "4248")
+    assert r.exit_code == 0, r.output  # at the limit: the real forward runs
+    r = run_import(f"{TESTS / 'import_factories.py'}:untraceable", "3,16,16", spec, "--max-memory", "0")
+    assert r.exit_code == 2 and "--max-memory must be more than 0 bytes" in r.stderr

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from ..cli import EXIT_BAD_INPUT, EXIT_OK, app, user_errors
+from ..costmodel.memory import DEFAULT_MAX_MEMORY, human_bytes, parse_max_memory
 from ..errors import UsageError
 from ..util.write_errors import write_errors
 
@@ -40,26 +41,25 @@ def import_(
         False, "--allow-unsupported", help="Keep modules convcost cannot express as identity rows marked in the spec "
         "(their params and MACs are then missing) instead of failing."
     ),
+    max_memory: str = typer.Option(
+        DEFAULT_MAX_MEMORY, "--max-memory", help="Largest real forward to run (bytes, e.g. 2G), estimated as verify "
+        "--reference does; above it, the model is built and traced on the meta device."
+    ),
 ) -> None:
     """Trace your PyTorch model (torch.fx, else forward hooks) and write a spec with the same layers, params,
     buffers and MACs, named by module path, repeated modules folded into blocks. Exit 2 when it has ops
     convcost lacks (listed), unless --allow-unsupported."""
     from ..crosscheck.target import parse_target
-    from ..crosscheck.torch_deps import TORCH_ERRORS, require
+    from ..crosscheck.torch_deps import require
 
     shape = parse_input(input_shape)
+    limit = parse_max_memory(max_memory)
     t = parse_target(target, reference_arg or [])
     require("import")
-    from ..crosscheck.importer import import_model
-    from ..crosscheck.target import failure, load_model, user_files
+    from ..crosscheck.importer import import_target
     from ..render.spec_out import write_spec
 
-    model = load_model(t)
-    try:
-        imported = import_model(model, shape, allow_unsupported)
-    except (*TORCH_ERRORS, AssertionError, KeyError, AttributeError) as e:
-        shown = "×".join(map(str, shape))
-        raise failure(f"reference '{t.text}': running the model on 1×{shown} failed", e, user_files(t)) from None
+    imported, placement = import_target(t, shape, allow_unsupported, limit)
     for u in imported.unsupported:
         print(f"convcost: {'warning' if allow_unsupported else 'error'}: {u.where}: {u.what}", file=sys.stderr)
     if imported.unsupported and not allow_unsupported:
@@ -77,11 +77,17 @@ def import_(
         header.append(f"{len(imported.unsupported)} unsupported part(s) kept as identity rows (marked below): "
                       "their params and MACs are missing.")
     text = write_spec(imported.layers, shape, imported.outputs, header, imported.classes, fold_blocks=not no_blocks)
+    meta = "" if placement.device == "cpu" else (
+        f"on the meta device: a real forward needs {'at least' if placement.floor else 'about'} "
+        f"{human_bytes(placement.need)}, over --max-memory {human_bytes(limit)}")
     if output:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)
         lines = text.count("\n")
-        print(f"convcost: wrote {output}: {len(imported.layers)} layers in {lines} lines ({how})", file=sys.stderr)
+        print(f"convcost: wrote {output}: {len(imported.layers)} layers in {lines} lines ({how}{'; ' + meta if meta else ''})",
+              file=sys.stderr)
     else:
         sys.stdout.write(text)
+        if meta:
+            print(f"convcost: note: traced {meta}", file=sys.stderr)
     raise typer.Exit(EXIT_OK)
