@@ -76,6 +76,7 @@ def fold(root: Scope, reserved: Callable[[str], bool], readers: Mapping[str, set
                 continue
             key = (s.cls, _shape(s.items, True))
             for group in groups.setdefault(key, []):
+                # group[0] has every optional part a member has (it is the template): comparing with it is enough
                 if _compatible(group[0], s):
                     pg, ps = _presence(group[0].items, True), _presence(s.items, True)
                     if all(a >= b for a, b in zip(pg, ps)):
