@@ -388,17 +388,19 @@ class _ChannelsLast:
 def _per_position_problem(node: fx.Node, modules: dict[str, nn.Module]) -> str | None:
     """Why ``node`` cannot run at every position of a channels-last view, or None."""
     tensors = list(dict.fromkeys(_node_args(node)))
-    if node.op == "output" or len(tensors) != 1:
-        return f"fx node '{node.name}' reads {len(tensors)} tensors" if node.op != "output" else "the model's output"
+    if node.op == "output":
+        return "the model's output"
+    if len(tensors) != 1:
+        return f"it reads {len(tensors)} tensors"
     if node.op == "call_module":
         found = module_op(modules[str(node.target)])
-        if isinstance(found, str) or found[0] in _PER_POSITION or _elementwise(found[0]):
-            return found if isinstance(found, str) else None
-        return f"'{node.target}' ({found[0]}) does not act on each position alone"
-    found_fn = _function_op(node, tensors, modules) if node.op in ("call_function", "call_method") else f"{node.op} '{node.name}'"
-    if found_fn is None or (not isinstance(found_fn, str) and _elementwise(found_fn[0])):
-        return None
-    return found_fn if isinstance(found_fn, str) else f"fx node '{node.name}' ({found_fn[0]}) does not act on each position alone"
+    elif node.op in ("call_function", "call_method"):
+        found = _function_op(node, tensors, modules)  # type: ignore[assignment]
+    else:  # pragma: no cover - a get_attr or placeholder reads no tensor
+        return f"an fx {node.op} node"
+    if isinstance(found, str) or found is None or found[0] in _PER_POSITION or _elementwise(found[0]):
+        return found if isinstance(found, str) else None
+    return f"'{found[0]}' does not act on each position alone"
 
 
 def _channels_last(gm: fx.GraphModule, modules: dict[str, nn.Module]) -> _ChannelsLast:
@@ -418,17 +420,18 @@ def _channels_last(gm: fx.GraphModule, modules: dict[str, nn.Module]) -> _Channe
             if _to_first(node):
                 ends.add(node)
                 continue
-            why = _per_position_problem(node, modules)
+            problem = _per_position_problem(node, modules)
+            why = f"fx node '{node.name}' reads it: {problem}" if problem is not None else None
             inside.add(node)
             todo.extend(node.users)
         if why is None:
             runs.permutes.update(dict.fromkeys((start, *ends)))
             runs.inside |= inside
         else:
-            rank = len(_shape(start) or ())
-            back = (0, rank - 1, *range(1, rank - 1))
-            runs.permutes[start] = (f"{why}: between a permute to channels-last and {back} convcost runs nn.LayerNorm, "
-                                    "nn.Linear and elementwise ops at every position only")
+            dims = _permute_dims(start) or ()
+            back = (0, len(dims) - 1, *range(1, len(dims) - 1))
+            runs.permutes[start] = (f"permute{dims} to channels-last, and {why}; convcost runs only nn.LayerNorm, nn.Linear "
+                                    f"and elementwise ops between it and permute{back} (at every position of the map)")
     return runs
 
 
@@ -446,7 +449,8 @@ def _layernorm2d(gm: fx.GraphModule, modules: dict[str, nn.Module]) -> tuple[dic
     """torchvision's LayerNorm2d (an nn.LayerNorm subclass fx traces into): ``x.permute(0, 2, 3, 1)``,
     ``F.layer_norm(x, (C,), self.weight, self.bias, self.eps)``, ``x.permute(0, 3, 1, 2)``, all in one module that
     holds that weight and bias and nothing else: the permute back -> a `layernorm` over the channels named by the
-    module's path; the first permute, F.layer_norm and the get_attrs are consumed."""
+    module's path; the first permute, F.layer_norm and the get_attrs are consumed. ``modules``: the model's own (the
+    GraphModule's copy of a module fx traced into holds only the tensors the graph reads)."""
     from torch.nn import functional as F
 
     found: dict[fx.Node, _Embedding] = {}
@@ -551,7 +555,7 @@ def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
     ShapeProp(gm).propagate(x)
     modules = dict(gm.named_modules())
     embedded, consumed = _embeddings(gm)
-    for found_layers, found_consumed in (_layernorm2d(gm, modules), _layer_scales(gm)):
+    for found_layers, found_consumed in (_layernorm2d(gm, dict(model.named_modules())), _layer_scales(gm)):
         embedded |= found_layers
         consumed |= found_consumed
     runs = _channels_last(gm, modules)
