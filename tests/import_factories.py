@@ -297,8 +297,8 @@ class CNBlockVariant(nn.Module):
     """ConvNeXt's block written other ways than reference_modern's CNBlock (on a 2-D map unless said):
 
     - 'torchvision': torchvision's exact CNBlock forward: StochasticDepth (an fx-wrapped function) and ``result += x``;
-    - 'functional': ``x.permute`` in the forward, nn.Dropout and F.gelu in the run, ``torch.permute`` back,
-      ``x.mul(self.layer_scale)``;
+    - 'functional': ``x.permute`` in the forward, nn.Dropout and F.gelu in the run, ``torch.permute(y, (0, -1, 1, 2))``
+      back, ``x.mul(self.layer_scale)``;
     - '3d': on a 3-D map (Conv3d, permute(0, 2, 3, 4, 1) and back);
     - 'two_back': the run forks and is permuted back twice (two linears, added after);
     - unsupported: 'open' (a channels-last mean over H, W: not at each position), 'inner_add' (a residual add of two
@@ -321,7 +321,7 @@ class CNBlockVariant(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         last = (0, 2, 3, 4, 1) if self.how == "3d" else (0, 2, 3, 1)
-        first = (0, 4, 1, 2, 3) if self.how == "3d" else (0, 3, 1, 2)
+        first = (0, 4, 1, 2, 3) if self.how == "3d" else (0, -1, 1, 2) if self.how == "functional" else (0, 3, 1, 2)
         y0 = self.dwconv(x).permute(*last)
         if self.how == "open":
             return x + y0.mean([1, 2], keepdim=True).permute(*first)

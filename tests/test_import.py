@@ -414,6 +414,7 @@ def test_hostile_models_import_exactly(factory: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("target", "shape", "more"), [
     ("reference_factories.py:ResNet", "3,224,224", ()),
     ("import_factories.py:unet", "3,64,64", ()),
+    ("import_factories.py:small_convnext", "3,32,32", ()),  # LayerNorm2d's and the layer scale's parameters on meta
     ("import_factories.py:shape_branch", "3,8,8", ()),  # fx cannot trace it: forward hooks on meta tensors, a flat view
     # the fc reads `flat * 2`, no view of the pool's output: unsupported on both devices (meta tensors have no data_ptr)
     ("import_factories.py:shape_branch", "3,8,8", ("--reference-arg", "scaled=true", "--allow-unsupported")),
