@@ -265,3 +265,99 @@ class ShapeBranch(nn.Module):
 
 def shape_branch(scaled: bool = False) -> nn.Module:
     return ShapeBranch(scaled)
+
+
+# ---- ConvNeXt (reference_modern.py) and variants of its block ----------------------------------------------
+def small_convnext(width: int = 8) -> nn.Module:
+    """reference_modern's ConvNeXt (torchvision's layout) with two stages of two blocks (input 3×32×32)."""
+    return reference_modern.convnext([(width, 2 * width, 2), (2 * width, None, 2)], num_classes=10)
+
+
+def stochastic_depth(input: Tensor, p: float, mode: str, training: bool = True) -> Tensor:
+    """torchvision.ops.stochastic_depth (condensed): the identity in eval, else rows dropped at random."""
+    if not training or p == 0.0:
+        return input
+    keep = torch.empty([input.shape[0]] + [1] * (input.ndim - 1), dtype=input.dtype).bernoulli_(1.0 - p)
+    return input * keep.div_(1.0 - p)
+
+
+torch.fx.wrap("stochastic_depth")  # as torchvision does: one fx node, not traced into
+
+
+class StochasticDepth(nn.Module):
+    def __init__(self, p: float, mode: str, always: bool = False) -> None:
+        super().__init__()
+        self.p, self.mode, self.always = p, mode, always
+
+    def forward(self, x: Tensor) -> Tensor:
+        return stochastic_depth(x, self.p, self.mode, self.training or self.always)
+
+
+class CNBlockVariant(nn.Module):
+    """ConvNeXt's block written other ways than reference_modern's CNBlock (on a 2-D map unless said):
+
+    - 'torchvision': torchvision's exact CNBlock forward: StochasticDepth (an fx-wrapped function) and ``result += x``;
+    - 'functional': ``x.permute`` in the forward, nn.Dropout and F.gelu in the run, ``torch.permute(y, (0, -1, 1, 2))``
+      back, ``x.mul(self.layer_scale)``;
+    - '3d': on a 3-D map (Conv3d, permute(0, 2, 3, 4, 1) and back);
+    - 'two_back': the run forks and is permuted back twice (two linears, added after);
+    - unsupported: 'open' (a channels-last mean over H, W: not at each position), 'inner_add' (a residual add of two
+      channels-last tensors inside the run), 'training' (stochastic depth called with training=True).
+    """
+
+    def __init__(self, dim: int, how: str) -> None:
+        super().__init__()
+        self.how = how
+        three = how == "3d"
+        self.dwconv = (nn.Conv3d if three else nn.Conv2d)(dim, dim, 7 if not three else 3, padding=3 if not three else 1,
+                                                          groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, 4 * dim)
+        self.drop = nn.Dropout(0.1)
+        self.pwconv2 = nn.Linear(4 * dim, dim)
+        self.other = nn.Linear(4 * dim, dim) if how == "two_back" else None
+        self.layer_scale = nn.Parameter(torch.full((dim, 1, 1, 1) if three else (dim, 1, 1), 1e-6))
+        self.stochastic_depth = StochasticDepth(0.1, "row", always=how == "training")
+
+    def forward(self, x: Tensor) -> Tensor:
+        last = (0, 2, 3, 4, 1) if self.how == "3d" else (0, 2, 3, 1)
+        first = (0, 4, 1, 2, 3) if self.how == "3d" else (0, -1, 1, 2) if self.how == "functional" else (0, 3, 1, 2)
+        y0 = self.dwconv(x).permute(*last)
+        if self.how == "open":
+            return x + y0.mean([1, 2], keepdim=True).permute(*first)
+        y = self.drop(F.gelu(self.pwconv1(self.norm(y0))))
+        if self.other is not None:
+            y = torch.permute(self.pwconv2(y), first) + torch.permute(self.other(y), first)
+        elif self.how == "inner_add":
+            y = torch.permute(self.pwconv2(y) + y0, first)
+        else:
+            y = torch.permute(self.pwconv2(y), first)
+        if self.how == "functional":
+            return y.mul(self.layer_scale) + x
+        result = self.layer_scale * y
+        result = self.stochastic_depth(result)
+        result += x
+        return result
+
+
+def convnext_variant(how: str = "torchvision") -> nn.Module:
+    """A stem conv, two of the block (a stage: nn.Sequential), a pooled linear head."""
+    three = how == "3d"
+    dim = 8
+    return nn.Sequential(
+        (nn.Conv3d if three else nn.Conv2d)(3, dim, 2, 2),
+        nn.Sequential(CNBlockVariant(dim, how), CNBlockVariant(dim, how)),
+        (nn.AdaptiveAvgPool3d if three else nn.AdaptiveAvgPool2d)(1), nn.Flatten(1), nn.Linear(dim, 10),
+    )
+
+
+class LayerNorm2dWith(reference_modern.LayerNorm2d):
+    """LayerNorm2d holding more than F.layer_norm reads ('buffer': a buffer of its own): not convcost's layernorm."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim, eps=1e-6)
+        self.register_buffer("extra", torch.zeros(dim))
+
+
+def layernorm2d_with_buffer() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 8, 2, 2), LayerNorm2dWith(8))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from acceptance import Acceptance
@@ -199,6 +200,82 @@ def test_spec_writer_is_torch_free() -> None:
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
+
+# ---- ConvNeXt (torchvision's layout) ----------------------------------------------------------------------------
+def convnext_layers(spec: Path) -> dict[str, tuple[str, Any, int]]:
+    """Layer name -> (op, args, params) of the imported spec."""
+    return {lc.node.name: (lc.node.op, lc.node.args, lc.cost.params) for lc in analyze_file(spec)[0].layers}
+
+
+@pytest.mark.parametrize(("factory", "shape", "args"), [
+    ("small_convnext", "3,32,32", ()),  # reference_modern's ConvNeXt: LayerNorm2d, Permute modules, CNBlock, 2 stages
+    ("convnext_variant", "3,32,32", ("how=torchvision",)),  # StochasticDepth (fx-wrapped function), result += x
+    ("convnext_variant", "3,32,32", ("how=functional",)),  # x.permute, F.gelu, nn.Dropout, torch.permute, x.mul(scale)
+    ("convnext_variant", "3,8,16,16", ("how=3d",)),  # permute(0, 2, 3, 4, 1) of a Conv3d's map and back
+    ("convnext_variant", "3,32,32", ("how=two_back",)),  # the run forks and is permuted back twice
+])
+def test_convnext_imports_exactly_by_path(factory: str, shape: str, args: tuple[str, ...], tmp_path: Path) -> None:
+    """A ConvNeXt imports to the torch module's params, buffers and MACs, `verify --reference` pairs every weighted
+    layer by path (LayerNorm2d's module, the channels-last nn.LayerNorm and nn.Linear, the layer_scale parameter), and
+    each stage of blocks is one block call with `repeat`."""
+    import import_factories
+
+    spec, target = tmp_path / "convnext.yaml", f"{TESTS / 'import_factories.py'}:{factory}"
+    r = run_import(target, shape, spec, *reference_args(args))
+    assert r.exit_code == 0, r.output
+    model = getattr(import_factories, factory)(**dict(a.split("=") for a in args)).eval()
+    flops = torch_flops(model, shape).get_total_flops()
+    assert spec_counts(spec) == (sum(p.numel() for p in model.parameters()), 0, flops // 2)
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target, *reference_args(args)])
+    assert v.exit_code == 0 and "matched by path, all agree" in v.output, v.output
+    assert "fvcore flops" in v.output and "not compared" not in v.output
+    layers = convnext_layers(spec)
+    block = "0.1.0.block." if factory == "small_convnext" else "1.0."
+    norm, fc1, fc2 = (f"{block}{n}" for n in (("2", "3", "5") if factory == "small_convnext" else ("norm", "pwconv1", "pwconv2")))
+    assert layers[norm][0] == "layernorm" and layers[norm][1].channels_last  # nn.LayerNorm(8) on the channels-last view
+    assert layers[norm][2] == 2 * 8  # its weight and bias
+    assert layers[fc1][:2] == ("linear", type(layers[fc1][1])(out=32, over="channels"))  # nn.Linear(8, 32) at every position
+    assert layers[fc2][:2] == ("linear", type(layers[fc2][1])(out=8, over="channels"))
+    scale = "0.1.0.layer_scale" if factory == "small_convnext" else "1.0.layer_scale"
+    assert layers[scale][0] == "layer_scale" and layers[scale][2] == 8  # the [8, 1, 1] parameter
+    if factory == "small_convnext":  # LayerNorm2d (stem, downsample, head): over channels, named by the module's path
+        for path, c in (("0.0.1", 8), ("0.2.0", 8), ("2.0", 16)):
+            assert layers[path][0] == "layernorm" and not layers[path][1].channels_last and layers[path][2] == 2 * c
+    stages = [ln.strip() for ln in spec.read_text().splitlines() if "repeat:" in ln]
+    assert len(stages) == (2 if factory == "small_convnext" else 1) and all("repeat: 2" in ln for ln in stages), stages
+
+
+def test_convnext_tiny_imports_as_the_hand_written_spec_counts(tmp_path: Path) -> None:
+    """ConvNeXt-T (reference_modern's default): torchvision's 28,589,128 params and 4,455,531,264 MACs, as
+    configs/convnext_tiny.yaml; its four stages of CNBlocks are block calls repeated 3, 3, 9 and 3 times."""
+    spec, target = tmp_path / "convnext_tiny.yaml", f"{TESTS / 'reference_modern.py'}:convnext"
+    assert run_import(target, "3,224,224", spec).exit_code == 0
+    assert spec_counts(spec) == torch_counts("reference_modern.py:convnext", "3,224,224") == (28_589_128, 0, 4_455_531_264)
+    assert spec_counts(spec) == spec_counts(TESTS.parent / "configs" / "convnext_tiny.yaml")
+    calls = [ln.strip() for ln in spec.read_text().splitlines() if "repeat:" in ln]
+    assert [c.startswith("- CNBlock:") for c in calls] == [True] * 4
+    assert [c.split("repeat: ")[1].split(",")[0].rstrip("}") for c in calls] == ["3", "3", "9", "3"]
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target])
+    assert v.exit_code == 0 and "100 weighted layers matched by path, all agree" in v.output, v.output
+
+
+@pytest.mark.parametrize(("factory", "how", "why"), [
+    ("convnext_variant", "open", "fx node 'permute' in 1.0: permute(0, 2, 3, 1) to channels-last, and fx node 'mean' reads "
+     "it: mean over dims [1, 2]: convcost averages over all spatial dims only; convcost runs only nn.LayerNorm, nn.Linear "
+     "and elementwise ops between it and permute(0, 3, 1, 2) (at every position of the map)"),
+    ("convnext_variant", "inner_add", "fx node 'permute' in 1.0: permute(0, 2, 3, 1) to channels-last, and fx node 'add' "
+     "reads it: it reads 2 tensors;"),
+    ("convnext_variant", "training", "fx node 'stochastic_depth' in 1.0.stochastic_depth: stochastic_depth in training "
+     "mode drops samples at random: convcost counts inference (call model.eval())"),
+    ("layernorm2d_with_buffer", "", "1.weight: a tensor used directly by the forward (not a module)"),  # not its layernorm
+])
+def test_convnext_parts_convcost_cannot_express_fail(factory: str, how: str, why: str, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    more = ("--reference-arg", f"how={how}") if how else ()
+    r = run_import(f"{TESTS / 'import_factories.py'}:{factory}", "3,32,32", spec, *more)
+    assert r.exit_code == 2 and f"error: {why}" in r.stderr and not spec.exists(), r.stderr
+
+
 # ---- folding repeated modules into blocks ---------------------------------------------------------
 def test_resnet50_folds_into_one_block_under_60_lines(tmp_path: Path) -> None:
     """ResNet-50's 16 bottlenecks are one block: the 4 stages are 4 calls with `repeat`, the first unit's
@@ -224,6 +301,7 @@ def layer_costs(spec: Path) -> list[tuple[str, int, int, tuple[int, ...]]]:
     ("reference_factories.py:mobilenet_v2", "3,224,224", []),  # connect: a residual only where the shapes allow
     ("reference_factories.py:googlenet", "3,224,224", []),  # concat branches inside a block
     ("fold_factories.py:net", "3,16,16", ["--reference-arg", "grow=4"]),  # SE gates, optional shortcuts, DenseNet
+    ("import_factories.py:small_convnext", "3,32,32", []),  # CNBlocks: channels-last runs, layer scale, LayerNorm2d
 ])
 def test_blocks_change_nothing(target: str, shape: str, args: list[str], tmp_path: Path) -> None:
     """The folded spec and the one written layer by layer (--no-blocks) have the same layers in the same order,
@@ -336,6 +414,7 @@ def test_hostile_models_import_exactly(factory: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("target", "shape", "more"), [
     ("reference_factories.py:ResNet", "3,224,224", ()),
     ("import_factories.py:unet", "3,64,64", ()),
+    ("import_factories.py:small_convnext", "3,32,32", ()),  # LayerNorm2d's and the layer scale's parameters on meta
     ("import_factories.py:shape_branch", "3,8,8", ()),  # fx cannot trace it: forward hooks on meta tensors, a flat view
     # the fc reads `flat * 2`, no view of the pool's output: unsupported on both devices (meta tensors have no data_ptr)
     ("import_factories.py:shape_branch", "3,8,8", ("--reference-arg", "scaled=true", "--allow-unsupported")),
