@@ -495,19 +495,35 @@ def _node_args(node: fx.Node) -> list[fx.Node]:
     return found
 
 
+def _count_parts(node: fx.Node) -> int | None:
+    """How many parts ``x.chunk(n, ...)`` (n) or ``x.split([a, b], ...)`` (one per size) makes, as written; None where
+    only the shapes tell (``x.split(size, ...)``) or for any other node."""
+    amount = node.args[1] if _slicing(node) and len(node.args) > 1 else None
+    if isinstance(amount, (list, tuple)):
+        return len(amount)
+    return amount if isinstance(amount, int) and _fx_name(node) == "chunk" else None
+
+
 def _tracer_class() -> type:
-    """torch.fx's Tracer that also iterates the parts of ``x.chunk(n, dim)`` (n parts) and ``x.split([a, b], dim)``
-    (one per size): YOLOv8's C2f writes ``list(self.cv1(x).chunk(2, 1))``, which plain symbolic_trace refuses."""
+    """torch.fx's Tracer whose proxies of ``x.chunk(n, dim)`` and ``x.split([a, b], dim)`` have a length and iterate
+    their parts: YOLOv8's C2f writes ``list(self.cv1(x).chunk(2, 1))``, which plain symbolic_trace refuses (``len``)."""
     from torch import fx
 
+    class Parts(fx.Proxy):
+        def __init__(self, node: fx.Node, tracer: fx.Tracer, n: int) -> None:
+            super().__init__(node, tracer)
+            self.n = n
+
+        def __len__(self) -> int:
+            return self.n
+
+        def __iter__(self) -> Iterator[fx.Proxy]:
+            return iter([self[i] for i in range(self.n)])
+
     class Tracer(fx.Tracer):
-        def iter(self, obj: fx.Proxy) -> Iterator[Any]:
-            node = obj.node
-            amount = node.args[1] if _slicing(node) and len(node.args) > 1 else None
-            n = len(amount) if isinstance(amount, (list, tuple)) else amount if _fx_name(node) == "chunk" else None
-            if isinstance(n, int):
-                return iter([obj[i] for i in range(n)])
-            return super().iter(obj)
+        def proxy(self, node: fx.Node) -> fx.Proxy:
+            n = _count_parts(node)
+            return Parts(node, self, n) if n is not None else super().proxy(node)
 
     return Tracer
 
@@ -564,13 +580,12 @@ def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
             else:
                 keys[node] = b.layer(key, path, found[0], found[1], inputs)
         elif node.op in ("call_function", "call_method"):
-            if _shape(node) is None:  # x.size(0), shape arithmetic: no tensor, no layer
-                keys[node] = _slices_source(node, inputs)  # x.chunk(2, 1): its parts read x
-                if _slicing(node) and keys[node] is None:
-                    b.out.unsupported.append(Unsupported(f"fx node '{node.name}'", f"the parts of x.{_fx_name(node)}(...) used "
-                                                         "together: convcost takes them one by one (x.chunk(n, dim=1)[k])"))
+            whole = _slicing(node) and _slices_source(node, inputs) is None  # x.chunk(2, 1) read other than by part
+            if _shape(node) is None and not whole:  # x.size(0), shape arithmetic: no tensor, no layer
+                keys[node] = _slices_source(node, inputs)  # x.chunk(2, 1): its parts (getitem) read x
                 continue
-            found = _function_op(node, tensors, modules)
+            found = _function_op(node, tensors, modules) if not whole else f"the parts of x.{_fx_name(node)}(...) used " \
+                "together: convcost takes them one by one (x.chunk(n, dim=1)[k])"
             scope = _scope(node)
             part = node.target is operator.getitem and _slicing(node.args[0])
             named = node.args[0] if part else node  # a part of x.chunk(...) is named after the chunk
