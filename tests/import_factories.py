@@ -336,7 +336,8 @@ def c2f(how: str = "chunk") -> nn.Module:
 # ---- channel shuffles and slices in torch's spellings ---------------------------------------------------------------
 class Shuffled(nn.Module):
     """conv, a channel shuffle of 3 groups of 24 channels written ``how``, conv. Spellings convcost reads:
-    ``view`` (torchvision's), ``reshape``, ``torch_transpose``, ``permute``, ``unflatten`` (unflatten and flatten(1, 2));
+    ``view`` (torchvision's), ``reshape``, ``torch_transpose``, ``permute``, ``unflatten`` (unflatten and flatten(1, 2)),
+    and slices: ``thirds``, x.chunk(3, 1) concatenated in another order, ``second_half``, ``_, x = x.chunk(2, 1)``;
     ones it cannot: ``spatial`` (the groups swapped with the rows), ``not_back`` (not merged back into channels),
     ``dim2`` (x.chunk(2, dim=2)), ``together`` (torch.cat(x.chunk(2, 1), 1): the parts used as one)."""
 
@@ -344,7 +345,7 @@ class Shuffled(nn.Module):
         super().__init__()
         self.how = how
         self.a = nn.Conv2d(3, 24, 3, padding=1)
-        self.b = nn.Conv2d(8 if how == "not_back" else 24, 8, 1)
+        self.b = nn.Conv2d({"not_back": 8, "second_half": 12}.get(how, 24), 8, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.a(x)
@@ -360,6 +361,11 @@ class Shuffled(nn.Module):
             x = x.view(n, g, c // g, h, w).permute(0, 2, 1, 3, 4).contiguous().view(n, c, h, w)
         elif how == "unflatten":
             x = x.unflatten(1, (g, c // g)).transpose(1, 2).flatten(1, 2)
+        elif how == "thirds":  # not a shuffle: x.chunk(3, 1), the parts concatenated in another order
+            a, b, c3 = x.chunk(3, 1)
+            x = torch.cat([c3, a, b], 1)
+        elif how == "second_half":  # the first part never used
+            _, x = x.chunk(2, 1)
         elif how == "spatial":
             x = x.view(n, g, c // g, h, w).transpose(1, 3).contiguous().view(n, c, h, w)
         elif how == "not_back":

@@ -91,7 +91,7 @@ def reference_args(args: tuple[str, ...]) -> list[str]:
     *(("import_factories.py:c2f", "3,32,32", (f"how={how}",)) for how in ("chunk", "split", "torch_split", "torch_chunk",
                                                                           "uneven")),
     # channel shuffles: .reshape, torch.transpose, .permute(0, 2, 1, 3, 4), unflatten(1, ...) and flatten(1, 2)
-    *(("import_factories.py:shuffled", "3,8,8", (f"how={how}",)) for how in SHUFFLES),
+    *(("import_factories.py:shuffled", "3,8,8", (f"how={how}",)) for how in (*SHUFFLES, "thirds", "second_half")),
 ])
 def test_round_trip(target: str, shape: str, args: tuple[str, ...], tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
@@ -199,6 +199,25 @@ def test_c2f_parts_are_chunk_layers(how: str, expected: list[tuple[str, int, int
     assert layers["3.m.0.cv1.conv"].in_shapes[0][0] == (48 if how == "uneven" else 32)
     # torch.cat(y, 1) reads both parts, then each bottleneck: (2 + n)·c = 4·16 and 3·32 channels into cv2
     assert layers["1.cat"].shape[0] == 64 and layers["3.cat"].shape[0] == 96
+
+
+def test_chunk_in_three_parts(tmp_path: Path) -> None:
+    """torch.cat([c, a, b], 1) of a, b, c = x.chunk(3, 1): three `chunk` layers, `parts: 3`, read in that order."""
+    spec = tmp_path / "thirds.yaml"
+    assert run_import(f"{TESTS / 'import_factories.py'}:shuffled", "3,8,8", spec, "--reference-arg", "how=thirds").exit_code == 0
+    nodes = {lc.node.name: lc.node for lc in analyze_file(spec)[0].layers}
+    parts = {name: (n.args.index, n.args.parts, n.shape[0]) for name, n in nodes.items() if n.op == "chunk"}
+    assert parts == {"chunk": (0, 3, 8), "chunk_1": (1, 3, 8), "chunk_2": (2, 3, 8)}  # 24 channels in 3 parts of 8
+    assert [nodes[n].index for n in ("chunk_2", "chunk", "chunk_1")] == [nodes["cat"].inputs[k] for k in range(3)]
+
+
+def test_a_part_never_used_is_no_layer(tmp_path: Path) -> None:
+    spec = tmp_path / "half.yaml"
+    r = run_import(f"{TESTS / 'import_factories.py'}:shuffled", "3,8,8", spec, "--reference-arg", "how=second_half")
+    assert r.exit_code == 0, r.output
+    nodes = [lc.node for lc in analyze_file(spec)[0].layers]
+    assert [(n.op, n.name) for n in nodes] == [("conv", "a"), ("chunk", "chunk_1"), ("conv", "b")]
+    assert nodes[1].args.index == 1 and nodes[1].shape[0] == 12  # the second half of 24 channels
 
 
 @pytest.mark.parametrize("how", SHUFFLES)
