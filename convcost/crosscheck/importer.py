@@ -6,7 +6,9 @@ Two ways to see the model, the first that works:
   methods between them (``torch.cat``, ``+``, ``*``, ``flatten``/``view`` to a flat vector, ``F.relu``,
   ``x.mean([2, 3])``...), with the tensors each reads: skips, concatenations and residual adds come out as
   ``from:`` references. A ViT's moves between maps and tokens, its class token and position embedding
-  parameters and ``x[:, 0]`` become token ops (_tokens_op, _embeddings, _item_op).
+  parameters and ``x[:, 0]`` become token ops (_tokens_op, _embeddings, _item_op). The parts of ``x.chunk(n, 1)`` /
+  ``x.split(sizes, 1)`` become `chunk` layers (_part_op; the tracer iterates them: ``list(x.chunk(2, 1))``), and
+  torchvision's view/transpose/contiguous/view channel shuffle a `channel_shuffle` (_shuffle_op).
 - **forward hooks** on the leaf modules (as fx sees them: torch.nn's own, and childless ones), when fx
   cannot trace the forward (Python control flow on tensor values): only the leaf modules are seen, in the
   order they run, each reading the model's input or an earlier leaf's output (a flatten in between is
