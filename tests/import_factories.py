@@ -1,6 +1,7 @@
 """Factories for `convcost import` tests besides reference_factories.py: a small CNN written with functional ops,
 the U-Net of reference_modern.py, a mean-pooled ViT, models with parts convcost cannot express (attention called in
-ways convcost's `attention` is not among them), ones fx cannot trace."""
+ways convcost's `attention` is not among them), ones fx cannot trace, YOLOv8's C2f and channel shuffles in their
+torch spellings."""
 
 from __future__ import annotations
 
@@ -361,3 +362,117 @@ class LayerNorm2dWith(reference_modern.LayerNorm2d):
 
 def layernorm2d_with_buffer() -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, 8, 2, 2), LayerNorm2dWith(8))
+
+
+# ---- YOLOv8's C2f (ultralytics nn/modules/block.py, conv.py): channel slices of one conv's output --------------------
+class Conv(nn.Module):
+    """ultralytics' Conv: Conv2d without bias, BatchNorm2d, SiLU."""
+
+    def __init__(self, c1: int, c2: int, k: int = 1, s: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c1, c2, k, s, k // 2, bias=False)
+        self.bn = nn.BatchNorm2d(c2)
+        self.act = nn.SiLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+class Bottleneck(nn.Module):
+    """ultralytics' Bottleneck: two 3×3 Convs, the input added back when ``shortcut`` and the widths agree."""
+
+    def __init__(self, c1: int, c2: int, shortcut: bool = True) -> None:
+        super().__init__()
+        self.cv1 = Conv(c1, c2, 3)
+        self.cv2 = Conv(c2, c2, 3)
+        self.add = shortcut and c1 == c2
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.cv2(self.cv1(x)) if self.add else self.cv2(self.cv1(x))
+
+
+class C2f(nn.Module):
+    """ultralytics' C2f: cv1's output in two halves, each bottleneck reading the last part, all concatenated.
+    ``how``: ``chunk`` is ultralytics' forward (``list(cv1(x).chunk(2, 1))``), ``split`` its forward_split
+    (``cv1(x).split((c, c), 1)``), ``torch_split`` ``a, b = torch.split(y, c, dim=1)``, ``torch_chunk``
+    ``list(torch.chunk(y, 2, dim=1))``, ``uneven`` ``y.split((c // 2, 3 * c // 2), 1)`` (the bottlenecks read the
+    wider part: its width shows in their params)."""
+
+    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = False, how: str = "chunk") -> None:
+        super().__init__()
+        self.c, self.how = c2 // 2, how
+        self.cv1 = Conv(c1, 2 * self.c, 1)
+        self.cv2 = Conv((2 + n) * self.c, c2, 1)
+        wide = 3 * self.c // 2 if how == "uneven" else self.c
+        self.m = nn.ModuleList(Bottleneck(wide if i == 0 else self.c, self.c, shortcut) for i in range(n))
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.cv1(x)
+        if self.how == "chunk":
+            parts = list(y.chunk(2, 1))
+        elif self.how == "split":
+            halves = y.split((self.c, self.c), 1)
+            parts = [halves[0], halves[1]]
+        elif self.how == "torch_split":
+            a, b = torch.split(y, self.c, dim=1)
+            parts = [a, b]
+        elif self.how == "torch_chunk":
+            parts = list(torch.chunk(y, 2, dim=1))
+        else:
+            parts = list(y.split((self.c // 2, 3 * self.c // 2), 1))
+        parts.extend(m(parts[-1]) for m in self.m)
+        return self.cv2(torch.cat(parts, 1))
+
+
+def c2f(how: str = "chunk") -> nn.Module:
+    """A YOLOv8-like stem: Conv, C2f with 2 residual bottlenecks, a strided Conv, C2f with 1 plain one."""
+    return nn.Sequential(Conv(3, 16, 3, 2), C2f(16, 32, 2, shortcut=True, how=how), Conv(32, 64, 3, 2), C2f(64, 64, 1, how=how))
+
+
+# ---- channel shuffles and slices in torch's spellings ---------------------------------------------------------------
+class Shuffled(nn.Module):
+    """conv, a channel shuffle of 3 groups of 24 channels written ``how``, conv. Spellings convcost reads:
+    ``view`` (torchvision's), ``reshape``, ``torch_transpose``, ``permute``, ``unflatten`` (unflatten and flatten(1, 2)),
+    and slices: ``thirds``, x.chunk(3, 1) concatenated in another order, ``second_half``, ``_, x = x.chunk(2, 1)``;
+    ones it cannot: ``spatial`` (the groups swapped with the rows), ``not_back`` (not merged back into channels),
+    ``dim2`` (x.chunk(2, dim=2)), ``together`` (torch.cat(x.chunk(2, 1), 1): the parts used as one)."""
+
+    def __init__(self, how: str = "view") -> None:
+        super().__init__()
+        self.how = how
+        self.a = nn.Conv2d(3, 24, 3, padding=1)
+        self.b = nn.Conv2d({"not_back": 8, "second_half": 12}.get(how, 24), 8, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.a(x)
+        n, c, h, w = x.size()
+        g, how = 3, self.how
+        if how == "view":
+            x = x.view(n, g, c // g, h, w).transpose(1, 2).contiguous().view(n, -1, h, w)
+        elif how == "reshape":
+            x = x.reshape(n, g, -1, h, w).transpose(2, 1).reshape(n, c, h, w)
+        elif how == "torch_transpose":
+            x = torch.transpose(x.view(n, g, c // g, h, w), 1, 2).contiguous().view(n, c, h, w)
+        elif how == "permute":
+            x = x.view(n, g, c // g, h, w).permute(0, 2, 1, 3, 4).contiguous().view(n, c, h, w)
+        elif how == "unflatten":
+            x = x.unflatten(1, (g, c // g)).transpose(1, 2).flatten(1, 2)
+        elif how == "thirds":  # not a shuffle: x.chunk(3, 1), the parts concatenated in another order
+            a, b, c3 = x.chunk(3, 1)
+            x = torch.cat([c3, a, b], 1)
+        elif how == "second_half":  # the first part never used
+            _, x = x.chunk(2, 1)
+        elif how == "spatial":
+            x = x.view(n, g, c // g, h, w).transpose(1, 3).contiguous().view(n, c, h, w)
+        elif how == "not_back":
+            x = x.view(n, g, c // g, h, w).transpose(1, 2).reshape(n, c // g, g * h, w)  # 8 channels of 24×8
+        elif how == "dim2":
+            top, bottom = x.chunk(2, dim=2)
+            x = top + bottom
+        elif how == "together":
+            x = torch.cat(x.chunk(2, 1), 1)
+        return self.b(x)
+
+
+def shuffled(how: str = "view") -> nn.Module:
+    return Shuffled(how)

@@ -32,11 +32,11 @@ def run_import(target: str, shape: str, out: Path, *more: str) -> Result:
 
 
 def factory_model(target: str, *args: str) -> torch.nn.Module:
-    """The factory's module in eval mode, called with the --reference-arg's KEY=VALUE (ints here)."""
+    """The factory's module in eval mode, called with the --reference-arg's KEY=VALUE (ints or words here)."""
     import importlib
 
     file, factory = target.rsplit(":", 1)
-    kwargs = {k: int(v) for k, v in (a.split("=") for a in args)}
+    kwargs = {k: int(v) if v.isdigit() else v for k, v in (a.split("=") for a in args)}
     return getattr(importlib.import_module(Path(file).stem), factory)(**kwargs).eval()
 
 
@@ -64,6 +64,7 @@ def spec_counts(spec: Path) -> tuple[int, int, int]:
     return t.params, t.buffers, t.macs
 
 
+SHUFFLES = ("view", "reshape", "torch_transpose", "permute", "unflatten")
 SMALL_VIT = ("image=32", "patch=8", "layers=2", "heads=2", "dim=64", "mlp=128")  # 16 patches + the class token
 
 
@@ -85,6 +86,13 @@ def reference_args(args: tuple[str, ...]) -> list[str]:
     ("import_factories.py:mean_pooled_vit", "3,16,16", ()),  # view(B, C, -1).permute(0, 2, 1), pos + x, x.mean(dim=1)
     # torchvision's own layout: reshape + permute, encoder.pos_embedding (a nested path), torch._assert, dropouts
     ("import_factories.py:torchvision_vit", "3,32,32", SMALL_VIT),
+    # x1, x2 = x.chunk(2, dim=1), cat, torchvision's channel_shuffle (view, transpose, contiguous, view), x.mean([2, 3])
+    ("reference_modern.py:ShuffleNetV2", "3,224,224", ()),
+    # YOLOv8's C2f: list(cv1(x).chunk(2, 1)), forward_split's split((c, c), 1), torch.split/chunk, uneven sizes
+    *(("import_factories.py:c2f", "3,32,32", (f"how={how}",)) for how in ("chunk", "split", "torch_split", "torch_chunk",
+                                                                          "uneven")),
+    # channel shuffles: .reshape, torch.transpose, .permute(0, 2, 1, 3, 4), unflatten(1, ...) and flatten(1, 2)
+    *(("import_factories.py:shuffled", "3,8,8", (f"how={how}",)) for how in (*SHUFFLES, "thirds", "second_half")),
 ])
 def test_round_trip(target: str, shape: str, args: tuple[str, ...], tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
@@ -151,6 +159,90 @@ def test_unsupported_attention_fails_naming_its_path(how: str, why: str, tmp_pat
 def test_reshapes_that_are_neither_tokens_nor_a_map_fail(how: str, why: str, tmp_path: Path) -> None:
     r = run_import(f"{TESTS / 'import_factories.py'}:rows", "3,8,8", tmp_path / "rows.yaml", "--reference-arg", f"how={how}")
     assert r.exit_code == 2 and f"error: {why}" in r.stderr
+
+
+def test_shufflenet_v2_imports_as_the_hand_written_spec_counts(tmp_path: Path) -> None:
+    """torchvision's ShuffleNetV2 x1.0 layout: the hand-written configs/shufflenet_v2.yaml's totals, 2,278,604 params
+    (torchvision's ShuffleNet_V2_X1_0_Weights) and the torch module's MACs; 16 units, each ending in a channel
+    shuffle of 2 groups; the 13 stride-1 units (3 + 7 + 3) each take both halves of their input, x.chunk(2, dim=1)."""
+    spec = tmp_path / "shufflenet.yaml"
+    assert run_import(f"{TESTS / 'reference_modern.py'}:ShuffleNetV2", "3,224,224", spec).exit_code == 0
+    counts = spec_counts(spec)
+    assert counts == torch_counts("reference_modern.py:ShuffleNetV2", "3,224,224")
+    assert counts[0] == spec_counts(TESTS.parent / "configs" / "shufflenet_v2.yaml")[0] == 2_278_604
+    assert counts[2] == spec_counts(TESTS.parent / "configs" / "shufflenet_v2.yaml")[2] == 144_907_992
+    layers = analyze_file(spec)[0].layers
+    shuffles = [lc.node for lc in layers if lc.node.op == "channel_shuffle"]
+    assert len(shuffles) == 4 + 8 + 4 and {n.args.groups for n in shuffles} == {2}
+    assert all(n.name.endswith(".transpose") for n in shuffles)  # named after the transpose, as to_tokens is
+    parts = [lc.node for lc in layers if lc.node.op == "chunk"]
+    assert [(n.name.rsplit(".", 1)[1], n.args.index, n.args.count) for n in parts] == [("chunk", 0, 2), ("chunk_1", 1, 2)] * 13
+    assert "stage3.7.chunk_1" in {n.name for n in parts}
+
+
+@pytest.mark.parametrize(("how", "expected"), [
+    # (name, index, parts, sizes) of each part: C2f(16, 32) slices cv1's 32 channels, C2f(64, 64) its 64
+    ("chunk", [("chunk", 0, None, None), ("chunk_1", 1, None, None)]),  # x.chunk(2, 1): two halves (parts 2: the default)
+    ("torch_split", [("split", 0, None, None), ("split_1", 1, None, None)]),  # torch.split(y, c, 1): equal parts
+    ("split", [("split", 0, None, (16, 16)), ("split_1", 1, None, (16, 16))]),  # split((c, c), 1): sizes, as written
+    ("uneven", [("split", 0, None, (8, 24)), ("split_1", 1, None, (8, 24))]),  # split((c // 2, 3 * c // 2), 1)
+])
+def test_c2f_parts_are_chunk_layers(how: str, expected: list[tuple[str, int, int | None, tuple[int, ...] | None]],
+                                    tmp_path: Path) -> None:
+    spec = tmp_path / "c2f.yaml"
+    assert run_import(f"{TESTS / 'import_factories.py'}:c2f", "3,32,32", spec, "--reference-arg", f"how={how}").exit_code == 0
+    layers = {lc.node.name: lc.node for lc in analyze_file(spec)[0].layers}
+    found = [(name.split(".", 1)[1], n.args.index, n.args.parts, n.args.sizes) for name, n in layers.items()
+             if n.op == "chunk" and name.startswith("1.")]
+    assert found == expected
+    # the bottleneck m.0 reads the last part (y[-1]): c = 16 channels, the uneven split's 3·16/2 = 24; and c = 32 or 48
+    assert layers["1.m.0.cv1.conv"].in_shapes[0][0] == (24 if how == "uneven" else 16)
+    assert layers["3.m.0.cv1.conv"].in_shapes[0][0] == (48 if how == "uneven" else 32)
+    # torch.cat(y, 1) reads both parts, then each bottleneck: (2 + n)·c = 4·16 and 3·32 channels into cv2
+    assert layers["1.cat"].shape[0] == 64 and layers["3.cat"].shape[0] == 96
+
+
+def test_chunk_in_three_parts(tmp_path: Path) -> None:
+    """torch.cat([c, a, b], 1) of a, b, c = x.chunk(3, 1): three `chunk` layers, `parts: 3`, read in that order."""
+    spec = tmp_path / "thirds.yaml"
+    assert run_import(f"{TESTS / 'import_factories.py'}:shuffled", "3,8,8", spec, "--reference-arg", "how=thirds").exit_code == 0
+    nodes = {lc.node.name: lc.node for lc in analyze_file(spec)[0].layers}
+    parts = {name: (n.args.index, n.args.parts, n.shape[0]) for name, n in nodes.items() if n.op == "chunk"}
+    assert parts == {"chunk": (0, 3, 8), "chunk_1": (1, 3, 8), "chunk_2": (2, 3, 8)}  # 24 channels in 3 parts of 8
+    assert [nodes[n].index for n in ("chunk_2", "chunk", "chunk_1")] == [nodes["cat"].inputs[k] for k in range(3)]
+
+
+def test_a_part_never_used_is_no_layer(tmp_path: Path) -> None:
+    spec = tmp_path / "half.yaml"
+    r = run_import(f"{TESTS / 'import_factories.py'}:shuffled", "3,8,8", spec, "--reference-arg", "how=second_half")
+    assert r.exit_code == 0, r.output
+    nodes = [lc.node for lc in analyze_file(spec)[0].layers]
+    assert [(n.op, n.name) for n in nodes] == [("conv", "a"), ("chunk", "chunk_1"), ("conv", "b")]
+    assert nodes[1].args.index == 1 and nodes[1].shape[0] == 12  # the second half of 24 channels
+
+
+@pytest.mark.parametrize("how", SHUFFLES)
+def test_channel_shuffle_spellings_are_one_layer(how: str, tmp_path: Path) -> None:
+    """The view (or unflatten), the swap and the view back are one `channel_shuffle` of the 3 groups the module uses
+    (24 channels: its 8 channels per group would divide them too)."""
+    spec = tmp_path / "shuffled.yaml"
+    assert run_import(f"{TESTS / 'import_factories.py'}:shuffled", "3,8,8", spec, "--reference-arg", f"how={how}").exit_code == 0
+    nodes = [lc.node for lc in analyze_file(spec)[0].layers]
+    assert [n.op for n in nodes] == ["conv", "channel_shuffle", "conv"]
+    assert nodes[1].args.groups == 3 and nodes[1].name == ("permute" if how == "permute" else "transpose")
+
+
+@pytest.mark.parametrize(("how", "why"), [
+    ("spatial", "fx node 'view': view to [1, 3, 8, 8, 8]: convcost splits the channels into groups only in a channel "
+                "shuffle (x.view(B, g, C // g, H, W).transpose(1, 2).contiguous().view(B, C, H, W))"),
+    ("not_back", "fx node 'transpose': transpose of dims 1 and 2 of a 5-D tensor: convcost swaps them only in a channel "
+                 "shuffle"),
+    ("dim2", "fx node 'getitem_4': chunk along dim 2: convcost's chunk slices the channels (dim=1) only"),
+    ("together", "fx node 'chunk': the parts of x.chunk(...) used together: convcost takes them one by one"),
+])
+def test_shuffles_and_slices_convcost_cannot_express_fail(how: str, why: str, tmp_path: Path) -> None:
+    r = run_import(f"{TESTS / 'import_factories.py'}:shuffled", "3,8,8", tmp_path / "s.yaml", "--reference-arg", f"how={how}")
+    assert r.exit_code == 2 and f"error: {why}" in r.stderr, r.stderr
 
 
 def test_resnet_layers_are_named_by_module_path(tmp_path: Path) -> None:
@@ -302,6 +394,8 @@ def layer_costs(spec: Path) -> list[tuple[str, int, int, tuple[int, ...]]]:
     ("reference_factories.py:googlenet", "3,224,224", []),  # concat branches inside a block
     ("fold_factories.py:net", "3,16,16", ["--reference-arg", "grow=4"]),  # SE gates, optional shortcuts, DenseNet
     ("import_factories.py:small_convnext", "3,32,32", []),  # CNBlocks: channels-last runs, layer scale, LayerNorm2d
+    ("reference_modern.py:ShuffleNetV2", "3,224,224", []),  # stride-2 units: a block; stride-1 units written out
+    ("import_factories.py:c2f", "3,32,32", []),  # Conv and Bottleneck blocks; the chunks read cv1 by name
 ])
 def test_blocks_change_nothing(target: str, shape: str, args: list[str], tmp_path: Path) -> None:
     """The folded spec and the one written layer by layer (--no-blocks) have the same layers in the same order,
@@ -415,6 +509,7 @@ def test_hostile_models_import_exactly(factory: str, tmp_path: Path) -> None:
     ("reference_factories.py:ResNet", "3,224,224", ()),
     ("import_factories.py:unet", "3,64,64", ()),
     ("import_factories.py:small_convnext", "3,32,32", ()),  # LayerNorm2d's and the layer scale's parameters on meta
+    ("import_factories.py:c2f", "3,32,32", ()),  # list(x.chunk(2, 1)) traced on meta tensors: the parts' shapes
     ("import_factories.py:shape_branch", "3,8,8", ()),  # fx cannot trace it: forward hooks on meta tensors, a flat view
     # the fc reads `flat * 2`, no view of the pool's output: unsupported on both devices (meta tensors have no data_ptr)
     ("import_factories.py:shape_branch", "3,8,8", ("--reference-arg", "scaled=true", "--allow-unsupported")),

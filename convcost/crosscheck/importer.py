@@ -8,7 +8,9 @@ Two ways to see the model, the first that works:
   ``from:`` references. A ViT's moves between maps and tokens, its class token and position embedding
   parameters and ``x[:, 0]`` become token ops (_tokens_op, _embeddings, _item_op). A ConvNeXt's LayerNorm2d,
   channels-last runs (permute, nn.LayerNorm / nn.Linear, permute back) and layer scale become convcost's forms of
-  them (_layernorm2d, _channels_last, _layer_scales).
+  them (_layernorm2d, _channels_last, _layer_scales). The parts of ``x.chunk(n, 1)`` / ``x.split(sizes, 1)``
+  become `chunk` layers (_part_op; the tracer iterates them: ``list(x.chunk(2, 1))``), and
+  torchvision's view/transpose/contiguous/view channel shuffle a `channel_shuffle` (_shuffle_op).
 - **forward hooks** on the leaf modules (as fx sees them: torch.nn's own, and childless ones), when fx
   cannot trace the forward (Python control flow on tensor values): only the leaf modules are seen, in the
   order they run, each reading the model's input or an earlier leaf's output (a flatten in between is
@@ -166,10 +168,14 @@ def _function_op(node: fx.Node, tensors: list[fx.Node], modules: dict[str, nn.Mo
     name = target if isinstance(target, str) else getattr(target, "__name__", str(target))
     shape, ins = _shape(node), [_shape(t) for t in tensors]
     if target is operator.getitem:
-        return _item_op(node, modules)
+        part = _part_op(node)
+        return part if part != "" else _item_op(node, modules)
     tokens = _tokens_op(node, name)
     if tokens != "":
         return tokens
+    shuffle = _shuffle_op(node, name)
+    if shuffle != "":
+        return shuffle
     if target in (torch.cat, torch.concat) or name in ("cat", "concat"):
         dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
         rank = len(shape) if shape else 0
@@ -268,6 +274,126 @@ def _tokens_op(node: fx.Node, name: str) -> tuple[str, dict[str, Any]] | str | N
         if hasattr(src, "op") and _swaps_1_2(src):  # type: ignore[arg-type]
             _, _, h, w = _shape(node)  # type: ignore[misc]
             return "to_map", ({} if h == w else {"height": h, "width": w})
+    return ""
+
+
+def _fx_name(node: fx.Node) -> str:
+    return node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+
+
+# ---- channel slices: x.chunk(n, dim=1)[k], x.split(sizes, dim=1)[k] (ShuffleNetV2, YOLOv8's C2f) ------------------
+def _slicing(node: Any) -> bool:
+    """``x.chunk(n, dim)`` / ``torch.chunk`` / ``x.split(size_or_sizes, dim)`` / ``torch.split``: a tuple of slices."""
+    return getattr(node, "op", None) in ("call_function", "call_method") and _fx_name(node) in ("chunk", "split")
+
+
+def _slices_source(node: fx.Node, inputs: tuple[str, ...]) -> str | None:
+    """The key a chunk/split node passes to its parts (``getitem`` nodes, each a `chunk` layer): its input's."""
+    return inputs[0] if _slicing(node) and inputs and all(u.target is operator.getitem for u in node.users) else None
+
+
+def _part_op(node: fx.Node) -> tuple[str, dict[str, Any]] | str | None:
+    """``x.chunk(n, dim=1)[k]`` / ``x.split(size_or_sizes, dim=1)[k]``: `chunk` (index k; ``parts`` when the parts are
+    equal and the user did not list sizes, else ``sizes``); a part never used is no layer (None); "" where the
+    indexed tensor is no chunk/split."""
+    src, index = node.args[0], node.args[1]
+    if not _slicing(src):
+        return ""
+    if not node.users:
+        return None
+    name = _fx_name(src)
+    x = src.args[0] if src.args else src.kwargs.get("input", src.kwargs.get("tensor"))
+    ins = _shape(x) if hasattr(x, "op") else None  # type: ignore[arg-type]
+    dim = src.kwargs.get("dim", src.args[2] if len(src.args) > 2 else 0)
+    metas = src.meta.get("tensor_meta")
+    if ins is None or not isinstance(dim, int) or not isinstance(metas, (list, tuple)):
+        return f"{name} of something other than a tensor: convcost slices a map's channels only"
+    if len(ins) < 2 or dim % len(ins) != 1:
+        return f"{name} along dim {dim}: convcost's chunk slices the channels (dim=1) only"
+    if not isinstance(index, int) or not -len(metas) <= index < len(metas):
+        return f"indexing x.{name}(...)[{index}]: convcost takes one part (x.{name}(...)[k]) at a time"
+    sizes = [int(m.shape[1]) for m in metas]
+    amount = src.args[1] if len(src.args) > 1 else \
+        next((src.kwargs[k] for k in ("chunks", "split_size_or_sections", "split_size") if k in src.kwargs), None)
+    args: dict[str, Any] = {"index": index % len(sizes)}
+    if isinstance(amount, (list, tuple)) or len(set(sizes)) > 1:
+        args["sizes"] = sizes
+    elif len(sizes) != 2:
+        args["parts"] = len(sizes)
+    return "chunk", args
+
+
+# ---- channel shuffle: x.view(B, g, C // g, H, W).transpose(1, 2).contiguous().view(B, C, H, W) ---------------------
+def _groups_of(node: Any) -> int | None:
+    """g, where ``node`` reshapes a [B, C, *S] map to [B, g, C/g, *S] (``view``, ``reshape``, ``unflatten(1, ...)``)."""
+    calls = getattr(node, "op", None) in ("call_function", "call_method")
+    if not calls or _fx_name(node) not in ("view", "reshape", "unflatten"):
+        return None
+    src = node.args[0] if node.args else None
+    shape, ins = _shape(node), _shape(src) if hasattr(src, "op") else None  # type: ignore[arg-type]
+    if shape is None or ins is None or len(ins) < 3 or len(shape) != len(ins) + 1:
+        return None
+    return shape[1] if shape[0] == ins[0] and shape[1] * shape[2] == ins[1] and shape[3:] == ins[2:] else None
+
+
+def _swaps_groups(node: Any) -> bool:
+    """[B, g, C/g, *S] -> [B, C/g, g, *S]: ``transpose(1, 2)`` (swapaxes, swapdims, any sign) or
+    ``permute(0, 2, 1, 3, ...)`` of a tensor of rank 4 or more."""
+    shape = _shape(node) if getattr(node, "op", None) in ("call_function", "call_method") else None
+    dims = _dims(node) if shape is not None else None
+    if shape is None or dims is None or len(shape) < 4:
+        return False
+    rank, name = len(shape), _fx_name(node)
+    if name in ("transpose", "swapaxes", "swapdims"):
+        return len(dims) == 2 and {d % rank for d in dims} == {1, 2}
+    return name == "permute" and tuple(d % rank for d in dims) == (0, 2, 1, *range(3, rank))
+
+
+def _merges_groups(node: Any) -> bool:
+    """[B, a, b, *S] reshaped to [B, a·b, *S] (``view``, ``reshape``, ``flatten(1, 2)``): a channel shuffle's last step."""
+    src = node.args[0] if getattr(node, "op", None) in ("call_function", "call_method") and node.args else None
+    shape, ins = _shape(node) if src is not None else None, _shape(src) if hasattr(src, "op") else None  # type: ignore[arg-type]
+    return (_is_reshape(node) and shape is not None and ins is not None and len(ins) >= 4 and len(shape) == len(ins) - 1
+            and shape[0] == ins[0] and shape[1] == ins[1] * ins[2] and shape[2:] == ins[3:])
+
+
+def _copies(node: Any) -> bool:
+    return getattr(node, "op", None) in ("call_function", "call_method") and _fx_name(node) in ("contiguous", "clone")
+
+
+def _shuffle_end(swap: fx.Node) -> bool:
+    """Whether the swapped groups are only merged back into channels (through ``contiguous()``)."""
+    users = list(swap.users)
+    while len(users) == 1 and _copies(users[0]):
+        users = list(users[0].users)
+    return bool(users) and all(_merges_groups(u) for u in users)
+
+
+def _shuffle_swap(node: fx.Node) -> bool:
+    """A swap of the groups of a grouped view that is merged back: the middle of a channel shuffle."""
+    return _swaps_groups(node) and _groups_of(node.args[0]) is not None and _shuffle_end(node)
+
+
+def _shuffle_op(node: fx.Node, name: str) -> tuple[str, dict[str, Any]] | str | None:
+    """torchvision's channel_shuffle: the view to [B, g, C/g, H, W] and the view back pass through, the
+    ``transpose(1, 2)`` (or ``permute(0, 2, 1, 3, 4)``) is `channel_shuffle: {groups: g}`; "" where none of them."""
+    groups = _groups_of(node)
+    if groups is not None:
+        if node.users and all(_shuffle_swap(u) for u in node.users):
+            return None
+        return f"{name} to {list(_shape(node) or ())}: convcost splits the channels into groups only in a channel " \
+            "shuffle (x.view(B, g, C // g, H, W).transpose(1, 2).contiguous().view(B, C, H, W))"
+    if _swaps_groups(node):
+        if _shuffle_swap(node):
+            return "channel_shuffle", {"groups": _groups_of(node.args[0])}
+        return f"{name} of dims 1 and 2 of a {len(_shape(node) or ())}-D tensor: convcost swaps them only in a channel " \
+            "shuffle (x.view(B, g, C // g, H, W).transpose(1, 2).contiguous().view(B, C, H, W))"
+    if _merges_groups(node):
+        src = node.args[0]
+        while _copies(src):
+            src = src.args[0]  # type: ignore[union-attr]
+        if _shuffle_swap(src):  # type: ignore[arg-type]
+            return None
     return ""
 
 
@@ -548,12 +674,47 @@ def _node_args(node: fx.Node) -> list[fx.Node]:
     return found
 
 
+def _count_parts(node: fx.Node) -> int | None:
+    """How many parts ``x.chunk(n, ...)`` (n) or ``x.split([a, b], ...)`` (one per size) makes, as written; None where
+    only the shapes tell (``x.split(size, ...)``) or for any other node."""
+    amount = node.args[1] if _slicing(node) and len(node.args) > 1 else None
+    if isinstance(amount, (list, tuple)):
+        return len(amount)
+    return amount if isinstance(amount, int) and _fx_name(node) == "chunk" else None
+
+
+def _tracer_class() -> type:
+    """torch.fx's Tracer whose proxies of ``x.chunk(n, dim)`` and ``x.split([a, b], dim)`` have a length and iterate
+    their parts: YOLOv8's C2f writes ``list(self.cv1(x).chunk(2, 1))``, which plain symbolic_trace refuses (``len``)."""
+    from torch import fx
+
+    class Parts(fx.Proxy):
+        def __init__(self, node: fx.Node, tracer: fx.Tracer, n: int) -> None:
+            super().__init__(node, tracer)
+            self.n = n
+
+        def __len__(self) -> int:
+            return self.n
+
+        def __iter__(self) -> Iterator[fx.Proxy]:
+            return iter([self[i] for i in range(self.n)])
+
+    class Tracer(fx.Tracer):
+        def proxy(self, node: fx.Node) -> fx.Proxy:
+            n = _count_parts(node)
+            return Parts(node, self, n) if n is not None else super().proxy(node)
+
+    return Tracer
+
+
 def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
     """The model traced with torch.fx (raises what fx raises when it cannot trace)."""
     from torch import fx
     from torch.fx.passes.shape_prop import ShapeProp
 
-    gm = fx.symbolic_trace(model)
+    tracer = _tracer_class()()
+    graph = tracer.trace(model)
+    gm = fx.GraphModule(tracer.root, graph, type(model).__name__)
     ShapeProp(gm).propagate(x)
     modules = dict(gm.named_modules())
     embedded, consumed = _embeddings(gm)
@@ -602,12 +763,16 @@ def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
             else:
                 keys[node] = b.layer(key, path, found[0], found[1], inputs)
         elif node.op in ("call_function", "call_method"):
-            if _shape(node) is None:  # x.size(0), shape arithmetic: no tensor, no layer
-                keys[node] = None
+            whole = _slicing(node) and _slices_source(node, inputs) is None  # x.chunk(2, 1) read other than by part
+            if _shape(node) is None and not whole:  # x.size(0), shape arithmetic: no tensor, no layer
+                keys[node] = _slices_source(node, inputs)  # x.chunk(2, 1): its parts (getitem) read x
                 continue
-            found = runs.permutes[node] if node in runs.permutes else _function_op(node, tensors, modules)
+            found = runs.permutes[node] if node in runs.permutes else _function_op(node, tensors, modules) if not whole \
+                else f"the parts of x.{_fx_name(node)}(...) used together: convcost takes them one by one (x.chunk(n, dim=1)[k])"
             scope = _scope(node)
-            key, path, _ = b.key_for(".".join((*scope, _base_name(node.name))), module=False)
+            part = node.target is operator.getitem and _slicing(node.args[0])
+            named = node.args[0] if part else node  # a part of x.chunk(...) is named after the chunk
+            key, path, _ = b.key_for(".".join((*scope, _base_name(named.name))), module=False)  # type: ignore[union-attr]
             where = f"fx node '{node.name}'" + (f" in {'.'.join(scope)}" if scope else "")
             if found is None:
                 keys[node] = inputs[0] if inputs else None
