@@ -176,8 +176,12 @@ def test_shufflenet_v2_imports_as_the_hand_written_spec_counts(tmp_path: Path) -
     assert len(shuffles) == 4 + 8 + 4 and {n.args.groups for n in shuffles} == {2}
     assert all(n.name.endswith(".transpose") for n in shuffles)  # named after the transpose, as to_tokens is
     parts = [lc.node for lc in layers if lc.node.op == "chunk"]
-    assert [(n.name.rsplit(".", 1)[1], n.args.index, n.args.count) for n in parts] == [("chunk", 0, 2), ("chunk_1", 1, 2)] * 13
-    assert "stage3.7.chunk_1" in {n.name for n in parts}
+    # each stride-1 unit is a `split` (x.chunk(2, dim=1)'s parts: the spec's chunk1 in each branch's scope)
+    assert [(n.name.split(".", 2)[2], n.args.index, n.args.count) for n in parts] == \
+        [("identity.chunk1", 0, 2), ("branch2.chunk1", 1, 2)] * 13
+    assert "stage3.7.branch2.chunk1" in {n.name for n in parts}
+    text = spec.read_text()
+    assert text.count("- split:") == 1 and "- chunk:" not in text  # one block holds the unit's split
 
 
 @pytest.mark.parametrize(("how", "expected"), [
@@ -394,7 +398,7 @@ def layer_costs(spec: Path) -> list[tuple[str, int, int, tuple[int, ...]]]:
     ("reference_factories.py:googlenet", "3,224,224", []),  # concat branches inside a block
     ("fold_factories.py:net", "3,16,16", ["--reference-arg", "grow=4"]),  # SE gates, optional shortcuts, DenseNet
     ("import_factories.py:small_convnext", "3,32,32", []),  # CNBlocks: channels-last runs, layer scale, LayerNorm2d
-    ("reference_modern.py:ShuffleNetV2", "3,224,224", []),  # stride-2 units: a block; stride-1 units written out
+    ("reference_modern.py:ShuffleNetV2", "3,224,224", []),  # stride-2 units a block, stride-1 units (a split) another
     ("import_factories.py:c2f", "3,32,32", []),  # Conv and Bottleneck blocks; the chunks read cv1 by name
 ])
 def test_blocks_change_nothing(target: str, shape: str, args: list[str], tmp_path: Path) -> None:

@@ -92,3 +92,20 @@ def test_values_varying_per_iteration_are_a_list_indexed_by_i(tmp_path: Path) ->
     assert "'${[8, 16, 24][i]}'" in text and "repeat: 3" in text, text
     # params 8·8+8 + 8·16+16 + 16·24+24; MACs 16·(8·8 + 8·16 + 16·24)
     assert counts(text, tmp_path) == (72 + 144 + 408, 16 * (64 + 128 + 384))
+
+
+def test_uneven_split_is_a_split_structure(tmp_path: Path) -> None:
+    """x.split([2, 6], 1): part 0 passes, part 1 through a module `b` (one conv) → `split` with sizes [2, 6],
+    the branch named after the module. Params 6·8 + 8 (b's 1×1 conv 6→8); MACs 16·6·8; output 2 + 8 channels."""
+    sizes = {"sizes": (2, 6)}
+    layers = [
+        layer("p0", "chunk", (INPUT,), {"index": 0, **sizes}), layer("p1", "chunk", (INPUT,), {"index": 1, **sizes}),
+        layer("b.conv", "conv", ("p1",), CONV), layer("cat", "concat", ("p0", "b.conv")),
+    ]
+    text = write_spec(layers, (8, 4, 4), ["cat"], [])
+    assert "- split:" in text and "sizes: [2, 6]" in text and "b:" in text and "chunk:" not in text, text
+    assert counts(text, tmp_path) == (6 * 8 + 8, 16 * 6 * 8)
+    spec = tmp_path / "spec.yaml"
+    assert tuple(analyze_file(spec)[0].layers[-1].node.shape) == (10, 4, 4)
+    swapped = [*layers[:3], layer("cat", "concat", ("b.conv", "p0"))]  # parts joined out of order: not a split
+    assert "split" not in write_spec(swapped, (8, 4, 4), ["cat"], [])

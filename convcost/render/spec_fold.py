@@ -400,9 +400,8 @@ def _values(t: list[Item], m: list[Item] | None, into: dict[tuple[int, str], Any
                     where[slot] = _slot_name((*prefix, first.name if isinstance(first, Scope) else "shortcut"), "")
                     _values(x.branches[1], ys.branches[1] if has and ys else None, into, where, False, prefix)
             else:
-                for k2, br in enumerate(x.branches):
-                    inner = (*prefix, x.names[k2]) if x.names else prefix
-                    _values(br, ys.branches[k2] if ys else None, into, where, False, inner)
+                for k2, br in enumerate(x.branches):  # a branch's module names its values (its scope is the branch)
+                    _values(br, ys.branches[k2] if ys else None, into, where, False, prefix)
 
 
 def _slot_name(parts: tuple[str, ...], arg: str) -> str:

@@ -157,6 +157,16 @@ class _Writer:
             return self.call(it, here, pad, previous, cond)
         return self.struct(it, here, indent, previous, cond)
 
+    def split_sizes(self, it: Struct, pad: str) -> None:
+        """A split's ``sizes``, when its parts are not equal (a block parameter when they vary)."""
+        first = it.branches[0][0]
+        assert isinstance(first, Layer)
+        p = param_of(self.block, first, "sizes") if self.block else None
+        if p is not None:
+            self.lines.append(f"{pad}    sizes: ${p}")
+        elif first.layer.args.get("sizes"):
+            self.lines.append(f"{pad}    sizes: {scalar(list(first.layer.args['sizes']))}")
+
     def call(self, it: Call, here: tuple[str, ...], pad: str, previous: str, cond: list[str]) -> str:
         name = self._name(here, it.name)
         args, first = call_args(it)
@@ -200,9 +210,22 @@ class _Writer:
         elif it.op == "gate":
             self.items(it.branches[0], here, indent + 4, it.x)
         else:
+            if it.op == "split":
+                self.split_sizes(it, pad)
             self.lines.append(f"{pad}    branches:")
             for bname, br in zip(it.names, it.branches):
                 name = self._name(here, bname)
+                if it.op == "split":  # the branch's scope, its chunk (the spec's `chunk1` there), its module's layers
+                    inner = (*here, name)
+                    self.produced.add(".".join(inner))
+                    part = br[0]
+                    assert isinstance(part, Layer)
+                    self._define(part.out, (*inner, self._names(inner).auto("chunk")))
+                    scope = br[1] if len(br) > 1 else None
+                    self.lines.append(f"{pad}      {scalar(name)}:" + ("" if isinstance(scope, Scope) else " []"))
+                    if isinstance(scope, Scope):
+                        self.items(scope.items, inner, indent + 8, part.out)
+                    continue
                 if not br:
                     self.lines.append(f"{pad}      {scalar(name)}: []")
                     continue

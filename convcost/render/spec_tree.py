@@ -239,18 +239,45 @@ def _partition(run: list[Item], join: Layer, x: str) -> Struct | None:
         return Struct("residual", [body, shortcut], join, x)
     if op == "multiply" and len(branches) == 2 and sum(1 for b in branches if b) == 1:
         return Struct("gate", [next(b for b in branches if b)], join, x)
+    if op == "concat" and _is_split(branches, x):
+        return Struct("split", branches, join, x, _branch_names([b[1] if len(b) > 1 else None for b in branches]))
     if op == "concat" and all(not b or (len(b) == 1 and isinstance(b[0], Scope)) for b in branches):
-        names = [b[0].name if b else "" for b in branches]
-        taken = {n for n in names if n}
-        for k, n in enumerate(names):
-            if not n:
-                names[k] = _free("identity", taken)
-                taken.add(names[k])
-        for b in branches:
-            if b:
-                b[0].branch = True
-        return Struct("concat", branches, join, x, names)
+        return Struct("concat", branches, join, x, _branch_names([b[0] if b else None for b in branches]))
     return None
+
+
+def _is_split(branches: list[list[Item]], x: str) -> bool:
+    """ShuffleNetV2's ``x1, x2 = x.chunk(2, 1); cat([x1, branch2(x2)])``: branch k is part k of x (a `chunk`
+    layer) and at most one module reading it, the parts all of one split of x, joined in order."""
+    chunks = [b[0].layer for b in branches if b and isinstance(b[0], Layer) and b[0].layer.op == "chunk"]
+    if len(chunks) != len(branches) or len(branches) < 2:
+        return False
+    split = {(c.args.get("parts"), tuple(c.args.get("sizes") or ())) for c in chunks}
+    parts = len(chunks[0].args.get("sizes") or ()) or chunks[0].args.get("parts") or 2
+    if len(split) != 1 or parts != len(branches):
+        return False
+    for k, b in enumerate(branches):
+        c = b[0]
+        assert isinstance(c, Layer)
+        if c.layer.inputs != (x,) or c.layer.args.get("index") != k or len(b) > 2:
+            return False
+        if len(b) == 2 and not (isinstance(b[1], Scope) and b[1].reads == {c.out}):
+            return False
+    return True
+
+
+def _branch_names(scopes: list[Any]) -> list[str]:
+    """A branch is named after its module (whose scope it becomes); one without is 'identity' (then 'identity_2')."""
+    names = [s.name if isinstance(s, Scope) else "" for s in scopes]
+    taken = {n for n in names if n}
+    for k, n in enumerate(names):
+        if not n:
+            names[k] = _free("identity", taken)
+            taken.add(names[k])
+    for sc in scopes:
+        if isinstance(sc, Scope):
+            sc.branch = True
+    return names
 
 
 def _first(run: list[Item], a: list[Item], b: list[Item]) -> bool:
