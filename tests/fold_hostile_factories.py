@@ -635,3 +635,21 @@ def resize_first() -> nn.Module:
     """align_corners None on the first iteration only (`first: {up_align_corners: ~}`)."""
     return nn.Sequential(cbr(3, 8), nn.Sequential(Resize(8, "nearest"), Resize(8, "bilinear"), Resize(8, "bilinear")),
                          Head(8))
+
+
+class Spare(nn.Module):
+    """A stage of units, each holding a module its forward never calls (an auxiliary head), and a model-level buffer
+    never read: their tensors are in the torch module's totals but in no layer that runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stage = nn.Sequential(*(Basic(8, 8) for _ in range(2)))
+        self.aux = nn.Linear(8, 10)
+        self.register_buffer("seen", torch.zeros(3))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.stage(x)
+
+
+def spare() -> nn.Module:
+    return nn.Sequential(cbr(3, 8), Spare(), Head(8))

@@ -547,3 +547,14 @@ def test_meta_device_cannot_read_a_value(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output  # at the limit: the real forward runs
     r = run_import(f"{TESTS / 'import_factories.py'}:untraceable", "3,16,16", spec, "--max-memory", "0")
     assert r.exit_code == 2 and "--max-memory must be more than 0 bytes" in r.stderr
+
+
+def test_tensors_the_forward_never_uses_are_refused(tmp_path: Path) -> None:
+    """An nn.Linear never called and a buffer never read: 8·10 + 10 params and 3 buffer values the spec would not count
+    (it was written without them, exit 0): refused, each tensor named by its path."""
+    spec = tmp_path / "spare.yaml"
+    r = run_import(str(TESTS / "fold_hostile_factories.py:spare"), "3,16,16", spec)
+    assert r.exit_code == 2 and not spec.exists(), r.output
+    for name, kind in (("1.aux.weight", "parameter"), ("1.aux.bias", "parameter"), ("1.seen", "buffer")):
+        assert f"error: {name}: a {kind} the forward never uses" in r.stderr
+    assert "3 parts of the model convcost cannot express" in r.stderr

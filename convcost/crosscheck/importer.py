@@ -792,7 +792,22 @@ def trace_fx(model: nn.Module, x: Any, allow: bool) -> Imported:
                     b.out.unsupported.append(Unsupported("output", f"the model's output {o} is not a traced tensor"))
                 else:
                     b.out.outputs.append(k)
+    b.out.unsupported += _unused(model, {str(n.target) for n in gm.graph.nodes if n.op in ("call_module", "get_attr")})
     return b.out
+
+
+def _unused(model: nn.Module, used: set[str]) -> list[Unsupported]:
+    """The model's parameters and buffers the forward never reads: not of a module it called (``used``: module
+    paths, '' the whole model), nor a tensor it read (``used``: a tensor's path). Their counts are in the torch
+    module's totals and in no layer of the spec, so they are listed (a spec has no layer for a module never run)."""
+    tensors = [(n, "parameter") for n, _ in model.named_parameters()] + [(n, "buffer") for n, _ in model.named_buffers()]
+    out = []
+    for name, kind in tensors:
+        parts = name.split(".")
+        if not any(".".join(parts[:k]) in used for k in range(len(parts) + 1)):
+            out.append(Unsupported(name, f"a {kind} the forward never uses: its module never runs, so the spec, "
+                                         "made of the layers that run, would not count it"))
+    return out
 
 
 # ---- forward hooks -----------------------------------------------------------------------------
@@ -836,8 +851,11 @@ def trace_hooks(model: nn.Module, x: Any, allow: bool) -> Imported:
                     return key, True
         return None
 
+    ran: set[str] = set()
+
     def hook(path: str, module: nn.Module) -> Callable[..., None]:
         def run(mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+            ran.add(path)
             key, parts, n = b.key_for(path)
             tensors = list({id(a): a for a in args if isinstance(a, torch.Tensor)}.values())  # attention reads x, x, x
             inputs: list[str] = []
@@ -888,6 +906,8 @@ def trace_hooks(model: nn.Module, x: Any, allow: bool) -> Imported:
         b.out.unsupported.append(Unsupported("output", "the model's output comes from an operation forward hooks cannot see"))
     else:
         b.out.outputs.append(found[0])
+    leaves = {name for name, _ in _hooked(model)}  # a tensor of a container's own: hooks cannot tell (not listed)
+    b.out.unsupported += [u for u in _unused(model, ran) if any(u.where.startswith(f"{p}.") for p in leaves - ran)]
     return b.out
 
 
