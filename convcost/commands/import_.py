@@ -65,7 +65,8 @@ def import_(
     if imported.unsupported and not allow_unsupported:
         n = len(imported.unsupported)
         print(f"convcost: error: {t.text}: {n} part{'s' if n > 1 else ''} of the model convcost cannot express (above); "
-              "--allow-unsupported keeps them as identity rows marked in the spec", file=sys.stderr)
+              "--allow-unsupported writes the spec anyway (parts as identity rows marked in it, unused tensors left out)",
+              file=sys.stderr)
         raise typer.Exit(EXIT_BAD_INPUT)
     how = imported.method + (f" (torch.fx could not trace it: {imported.fx_error})" if imported.fx_error else "")
     args = "".join(f" --reference-arg {a}" for a in reference_arg or [])
@@ -74,8 +75,9 @@ def import_(
         f"Layers are named by module path. Check it with: convcost verify SPEC --reference {target}{args}",
     ]
     if imported.unsupported:
-        header.append(f"{len(imported.unsupported)} unsupported part(s) kept as identity rows (marked below): "
-                      "their params and MACs are missing.")
+        shown = "; ".join(u.where for u in imported.unsupported[:5]) + ("..." if len(imported.unsupported) > 5 else "")
+        header.append(f"{len(imported.unsupported)} unsupported part(s), missing from the counts: {shown} "
+                      "(operations kept as identity rows, marked below).")
     text = write_spec(imported.layers, shape, imported.outputs, header, imported.classes, fold_blocks=not no_blocks)
     meta = "" if placement.device == "cpu" else (
         f"on the meta device: a real forward needs {'at least' if placement.floor else 'about'} "
