@@ -105,8 +105,9 @@ def timed(what: str, fn: Callable[[], Any], repeat: int) -> Any:
 
 
 def phases(shape: tuple[int, ...], repeat: int) -> None:
-    """The command's steps in-process (crosscheck/importer.py import_target, then render/spec_out.py)."""
-    from convcost.crosscheck.importer import forward_estimate, import_model, one_thread
+    """The command's steps in-process (crosscheck/import_placement.py import_target, then render/spec_out.py)."""
+    from convcost.crosscheck.import_placement import forward_estimate, one_thread
+    from convcost.crosscheck.importer import import_model
     from convcost.crosscheck.target import load_model, parse_target
     from convcost.render.spec_out import write_spec
 

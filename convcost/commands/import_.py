@@ -56,7 +56,7 @@ def import_(
     limit = parse_max_memory(max_memory)
     t = parse_target(target, reference_arg or [])
     require("import")
-    from ..crosscheck.importer import import_target
+    from ..crosscheck.import_placement import import_target
     from ..render.spec_out import write_spec
 
     imported, placement = import_target(t, shape, allow_unsupported, limit)

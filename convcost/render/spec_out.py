@@ -1,9 +1,11 @@
 """`convcost import`'s output: imported layers (module paths, ops, arguments) as a spec in configs/' style.
 
-Torch-free: crosscheck/importer.py traces the user's module into :class:`ImportedLayer` records; this
-module nests them into `seq` scopes named after the module path (``layer1.0.conv1`` is the layer
-``conv1`` in the seq ``0`` in the seq ``layer1``), writes each layer as one flow mapping, and adds
-``from:`` where a layer reads anything but the previous layer's output.
+Torch-free: crosscheck/importer.py traces the user's module into :class:`ImportedLayer` records;
+render/spec_tree.py nests them into module scopes and recovers structures (residual, gate, concat, split),
+render/spec_fold.py folds repeated modules into blocks; this module writes the result: blocks, then the
+layers, each one flow mapping, a `seq` per module scope (``layer1.0.conv1`` is ``conv1`` in ``0`` in
+``layer1``), ``from:`` where a layer reads anything but the previous layer's output, with the names the
+spec gives them (a recovered join is the spec's ``add1``).
 """
 
 from __future__ import annotations
