@@ -1,9 +1,10 @@
 """Wall time of `convcost import` on a ~500-layer model (issue 14's target: under 5 s on a 2-core machine).
 
-The model is defined here: a ResNet-152 layout (bottleneck blocks 3, 8, 36, 3) of plain torch.nn modules,
-traced by torch.fx into 500+ layers. Prints the traced layer count, the end-to-end time of the command
-(a fresh process each run, median), the command's phases timed in-process, and whether the imported spec
-analyzes to exactly the module's params and FlopCounterMode FLOPs / 2.
+The model is tests/reference_factories.py's ResNet (torchvision's layout, plain torch.nn modules) with
+ResNet-152's stages (bottleneck blocks 3, 8, 36, 3), traced by torch.fx into 500+ layers. Prints the traced
+layer count, the end-to-end time of the command (a fresh process each run, median), the command's phases
+timed in-process, and whether the imported spec analyzes to exactly the module's params and FlopCounterMode
+FLOPs / 2.
 
     python benchmarks/bench_import.py [--repeat 5] [--input 3,224,224] [--profile]
 """
@@ -24,58 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGET = f"{Path(__file__).resolve()}:deep_resnet"
-
-
-class Bottleneck(nn.Module):
-    def __init__(self, inp: int, planes: int, stride: int) -> None:
-        super().__init__()
-        out = planes * 4
-        self.conv1 = nn.Conv2d(inp, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, out, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out)
-        self.relu = nn.ReLU()
-        self.downsample = (nn.Sequential(nn.Conv2d(inp, out, 1, stride, bias=False), nn.BatchNorm2d(out))
-                           if stride != 1 or inp != out else None)
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = self.relu(self.bn1(self.conv1(x)))
-        y = self.relu(self.bn2(self.conv2(y)))
-        y = self.bn3(self.conv3(y))
-        return self.relu(y + (x if self.downsample is None else self.downsample(x)))
-
-
-class DeepResNet(nn.Module):
-    def __init__(self, blocks: tuple[int, ...] = (3, 8, 36, 3), num_classes: int = 1000) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU()
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        inp = 64
-        for stage, (planes, n) in enumerate(zip((64, 128, 256, 512), blocks)):
-            layers = []
-            for j in range(n):
-                layers.append(Bottleneck(inp, planes, 2 if j == 0 and stage > 0 else 1))
-                inp = planes * 4
-            setattr(self, f"layer{stage + 1}", nn.Sequential(*layers))
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(inp, num_classes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
-
-
-def deep_resnet() -> nn.Module:
-    return DeepResNet()
+# tests/reference_factories.py's torchvision-layout ResNet with ResNet-152's stages (bottlenecks 3, 8, 36, 3)
+TARGET = f"{ROOT / 'tests' / 'reference_factories.py'}:ResNet"
+ARGS = ["layers=[3, 8, 36, 3]"]
 
 
 # As a user runs it: Python's bytecode cache on (the warm-up run writes it), whatever this shell says.
@@ -111,7 +66,7 @@ def phases(shape: tuple[int, ...], repeat: int) -> None:
     from convcost.crosscheck.target import load_model, parse_target
     from convcost.render.spec_out import write_spec
 
-    t = parse_target(TARGET)
+    t = parse_target(TARGET, ARGS)
     print("phases (in-process, median):")
     meta_model = timed("load on meta (factory under meta device)", lambda: load_model(t, "meta"), repeat)
     meta = timed("trace on meta (fx + ShapeProp)", lambda: import_model(meta_model, shape, False, "meta"), repeat)
@@ -158,7 +113,8 @@ def main() -> None:
     print(f"python -c 'import torch': {wall([sys.executable, '-c', 'import torch'], opts.repeat):.3f} s")
     print(f"convcost --version: {wall([sys.executable, '-m', 'convcost', '--version'], opts.repeat):.3f} s")
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "convcost", "import", TARGET, "--input", opts.input, "-o", str(Path(tmp, "s.yaml"))]
+        cmd = [sys.executable, "-m", "convcost", "import", TARGET, *(f"--reference-arg={a}" for a in ARGS), "--input",
+               opts.input, "-o", str(Path(tmp, "s.yaml"))]
         for label, more in (("real forward", []), ("meta device, --max-memory 1k", ["--max-memory", "1k"])):
             t = wall(cmd + more, opts.repeat)
             print(f"convcost import (500-layer ResNet, {opts.input}, {label}): {t:.3f} s  "
@@ -171,7 +127,8 @@ def main() -> None:
 
         with tempfile.TemporaryDirectory() as tmp:
             prof = cProfile.Profile()
-            prof.runcall(CliRunner().invoke, app, ["import", TARGET, "--input", opts.input, "-o", str(Path(tmp, "s.yaml"))])
+            prof.runcall(CliRunner().invoke, app, ["import", TARGET, *(f"--reference-arg={a}" for a in ARGS), "--input",
+                                                   opts.input, "-o", str(Path(tmp, "s.yaml"))])
             pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
 
 
