@@ -4,6 +4,7 @@ checks for written names, and the list of scopes the graph keeps."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,16 @@ from ..errors import Loc, SpecError
 from ..frontend.source import YNode, shorten, type_name
 from ..frontend.spec import LAYER_NAME_RE, check_name_length
 from .nodes import Scope
+
+
+def auto_name(hint: str, counters: Counter[str], taken: Container[str]) -> str:
+    """The name of the next unnamed ``hint`` layer in a scope: ``hint<N>`` for the scope's next N whose name is not
+    taken (advances ``counters``; the caller records the name). `convcost import` predicts joins' names with it."""
+    while True:
+        counters[hint] += 1
+        candidate = f"{hint}{counters[hint]}"
+        if candidate not in taken:
+            return candidate
 
 
 @dataclass
@@ -50,12 +61,9 @@ class Names:
                 raise SpecError(f"duplicate layer name '{shorten(written)}' (first used at line {first.line})", node.loc)
             frame.taken[written] = node.loc
             return written
-        while True:
-            frame.counters[hint] += 1
-            candidate = f"{hint}{frame.counters[hint]}"
-            if candidate not in frame.taken:
-                frame.taken[candidate] = loc
-                return candidate
+        candidate = auto_name(hint, frame.counters, frame.taken)
+        frame.taken[candidate] = loc
+        return candidate
 
     def branch_name(self, frame: Frame, name: str, loc: Loc) -> str:
         if name in frame.taken:

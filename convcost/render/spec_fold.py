@@ -27,6 +27,7 @@ from typing import Any
 
 from ..frontend.spec import LAYER_KEYS, RESERVED_VARS
 from .spec_tree import Call, Item, Layer, Scope, Struct, finish
+from .text import unique
 
 _ABSENT = object()  # a value a module does not have (inside a shortcut it lacks)
 MIN_LAYERS = 2  # a module of one layer is not worth a block
@@ -310,7 +311,7 @@ def _make_block(group: list[Scope], names: set[str], reserved: Callable[[str], b
     slots: dict[tuple[int, str], str] = {}
     flags: dict[tuple[int, str], str] = {}
     chosen: list[tuple[list[Any], str]] = []
-    taken: set[str] = set()
+    taken: set[str] = set(RESERVED_PARAMS)
     for slot, col in columns.items():
         present = [v for v in col if v is not _ABSENT]
         if all(_same(v, present[0]) for v in present) and (slot[1] not in ("when", "connect") or _ABSENT not in col):
@@ -319,8 +320,7 @@ def _make_block(group: list[Scope], names: set[str], reserved: Callable[[str], b
         match = next((c for c in chosen if all(x is _ABSENT or y is _ABSENT or _same(x, y) for x, y in zip(col, c[0]))),
                      None)
         if match is None:
-            match = (list(col), _free(_ident(where[slot]), taken | RESERVED_PARAMS))
-            taken.add(match[1])
+            match = (list(col), unique(_ident(where[slot]), taken))
             chosen.append(match)
         for k, v in enumerate(col):
             if match[0][k] is _ABSENT:
@@ -334,8 +334,7 @@ def _make_block(group: list[Scope], names: set[str], reserved: Callable[[str], b
     name = _ident(group[0].cls or group[0].name, capital=True)
     if reserved(name):
         name += "_block"
-    name = _free(name, names)
-    names.add(name)
+    name = unique(name, names)
     defaults = {p.name: p.default for p in params}
     member_values = [{pname: col[k] if col[k] is not _ABSENT else defaults[pname] for col, pname in chosen}
                      for k in range(len(group))]
@@ -428,13 +427,6 @@ def _ident(text: str, capital: bool = False) -> str:
         out = ("B" if capital else "p") + "_" + out
     return out
 
-
-def _free(name: str, taken: set[str]) -> str:
-    n, out = 1, name
-    while out in taken:
-        n += 1
-        out = f"{name}_{n}"
-    return out
 
 
 # ---- repeat -------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import yaml
 
 from ..frontend.spec import JOINS
 from ..frontend.structures import STRUCTURES
+from ..graph.naming import auto_name
 from ..ops.macros import MACROS
 from ..ops.registry import SPELLINGS, lookup, rule
 from .spec_fold import Block, call_args, flag_of, fold, param_of
@@ -76,13 +77,10 @@ class _Names:
     counters: Counter[str] = field(default_factory=Counter)
 
     def auto(self, hint: str) -> str:
-        """The name the spec gives an unnamed layer here (graph/naming.py: ``add1``, ``add2``...)."""
-        while True:
-            self.counters[hint] += 1
-            name = f"{hint}{self.counters[hint]}"
-            if name not in self.taken:
-                self.taken.add(name)
-                return name
+        """The name the spec gives an unnamed layer here (``add1``, ``add2``...: graph/naming.py's rule)."""
+        name = auto_name(hint, self.counters, self.taken)
+        self.taken.add(name)
+        return name
 
 
 class _Writer:
@@ -100,9 +98,7 @@ class _Writer:
 
     def _name(self, path: tuple[str, ...], wanted: str) -> str:
         names = self._names(path)
-        name = unique(wanted, names.taken)
-        names.taken.add(name)
-        return name
+        return unique(wanted, names.taken)
 
     def _ref(self, key: str, here: tuple[str, ...]) -> str:
         if key == INPUT:

@@ -19,6 +19,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from .text import unique
+
 INPUT = "<input>"  # the key of the model's input in ImportedLayer.inputs
 OUTPUT = "<output>"  # a reader standing for the model's outputs
 
@@ -272,8 +274,7 @@ def _branch_names(scopes: list[Any]) -> list[str]:
     taken = {n for n in names if n}
     for k, n in enumerate(names):
         if not n:
-            names[k] = _free("identity", taken)
-            taken.add(names[k])
+            names[k] = unique("identity", taken)
     for sc in scopes:
         if isinstance(sc, Scope):
             sc.branch = True
@@ -283,10 +284,3 @@ def _branch_names(scopes: list[Any]) -> list[str]:
 def _first(run: list[Item], a: list[Item], b: list[Item]) -> bool:
     return run.index(a[0]) < run.index(b[0])
 
-
-def _free(name: str, taken: set[str]) -> str:
-    n, out = 1, name
-    while out in taken:
-        n += 1
-        out = f"{name}_{n}"
-    return out
