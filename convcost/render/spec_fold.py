@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..frontend.spec import LAYER_KEYS, RESERVED_VARS
-from .spec_tree import Call, Item, Layer, Scope, Struct, finish
+from .spec_tree import Call, Item, Layer, Scope, Struct, finish_all, item_lists
 from .text import unique
 
 _ABSENT = object()  # a value a module does not have (inside a shortcut it lacks)
@@ -101,7 +101,7 @@ def fold(root: Scope, reserved: Callable[[str], bool], readers: Mapping[str, set
             if call is not None:
                 siblings = parents[id(s)]
                 siblings[next(k for k, it in enumerate(siblings) if it is s)] = call
-        _refinish(root)
+        finish_all(root)
     order = {id(b): k for k, b in enumerate(_calls_in_order(root, blocks))}
     return sorted(blocks, key=lambda b: order.get(id(b), len(order)))
 
@@ -109,7 +109,7 @@ def fold(root: Scope, reserved: Callable[[str], bool], readers: Mapping[str, set
 def _index(scope: Scope, parents: dict[int, list[Item]], by_height: dict[int, list[Scope]]) -> int:
     """Record each scope's containing list and height (1: only layers inside), except inside residual
     shortcuts; returns the height."""
-    height = max((_index_list(lst, parents, by_height) for lst in _lists(scope)), default=0)
+    height = max((_index_list(lst, parents, by_height) for lst in item_lists(scope)), default=0)
     if scope.path:
         by_height.setdefault(height + 1, []).append(scope)
     return height + 1
@@ -127,30 +127,6 @@ def _index_list(items: list[Item], parents: dict[int, list[Item]], by_height: di
     return height
 
 
-def _lists(item: Scope | Struct) -> Iterator[list[Item]]:
-    if isinstance(item, Scope):
-        yield item.items
-    else:
-        yield from item.branches
-
-
-def _refinish(scope: Scope) -> None:
-    for lst in _lists(scope):
-        for it in lst:
-            _refinish_item(it)
-    finish(scope)
-
-
-def _refinish_item(it: Item) -> None:
-    if isinstance(it, Scope):
-        _refinish(it)
-    elif isinstance(it, Struct):
-        for br in it.branches:
-            for x in br:
-                _refinish_item(x)
-        finish(it)
-
-
 def _calls_in_order(scope: Scope | Struct, blocks: list[Block]) -> list[Block]:
     seen: list[Block] = []
 
@@ -161,10 +137,10 @@ def _calls_in_order(scope: Scope | Struct, blocks: list[Block]) -> list[Block]:
                     visit(it.block.template.items)
                     seen.append(it.block)
             elif isinstance(it, (Scope, Struct)):
-                for lst in _lists(it):
+                for lst in item_lists(it):
                     visit(lst)
 
-    for lst in _lists(scope):
+    for lst in item_lists(scope):
         visit(lst)
     return seen
 

@@ -116,12 +116,25 @@ def finish(item: Scope | Struct) -> None:
     item.keys, item.reads = keys, reads - keys
 
 
-def walk_items(item: Scope | Struct) -> Iterator[Item]:
+def item_lists(item: Scope | Struct) -> Iterator[list[Item]]:
+    """The lists of elements inside: a scope's, or a structure's branches."""
     if isinstance(item, Scope):
-        yield from item.items
+        yield item.items
     else:
-        for br in item.branches:
-            yield from br
+        yield from item.branches
+
+
+def walk_items(item: Scope | Struct) -> Iterator[Item]:
+    for lst in item_lists(item):
+        yield from lst
+
+
+def finish_all(item: Scope | Struct) -> None:
+    """:func:`finish` every scope and structure inside ``item``, innermost first, then ``item``."""
+    for it in walk_items(item):
+        if isinstance(it, (Scope, Struct)):
+            finish_all(it)
+    finish(item)
 
 
 def scopes(layers: Sequence[ImportedLayer], classes: Mapping[str, str]) -> Scope:
@@ -141,15 +154,9 @@ def scopes(layers: Sequence[ImportedLayer], classes: Mapping[str, str]) -> Scope
             stack[-1].items.append(child)
             stack.append(child)
         stack[-1].items.append(Layer(layer))
-    _finish_all(root)
+    finish_all(root)
     return root
 
-
-def _finish_all(scope: Scope) -> None:
-    for item in scope.items:
-        if isinstance(item, Scope):
-            _finish_all(item)
-    finish(scope)
 
 
 # ---- structure recovery ------------------------------------------------------------------------
