@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..ops.registry import lookup
-from .import_fx import MUL_OPS, int_dims, node_args, node_scope, node_shape
+from .import_fx import MUL_OPS, fx_name, int_dims, node_args, node_scope, node_shape
 from .import_tokens import Embedding, parameter_of
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def _permute_dims(node: fx.Node) -> tuple[int, ...] | None:
     """The dims of ``x.permute(...)`` / ``torch.permute(x, ...)`` of a 2-D or 3-D map (rank 4 or 5; a rank-3 permute
     is left to the tokens' recognisers), made non-negative; None for any other node."""
-    name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+    name = fx_name(node)
     shape = node_shape(node)
     dims = int_dims(node) if node.op in ("call_function", "call_method") and name == "permute" else None
     if dims is None or shape is None or len(shape) not in (4, 5) or len(dims) != len(shape):
@@ -187,4 +187,3 @@ def stochastic_depth_op(node: fx.Node) -> str | None:
     if bound.get("training", True) is not False and bound.get("p") != 0:
         return "stochastic_depth in training mode drops samples at random: convcost counts inference (call model.eval())"
     return None
-

@@ -50,12 +50,13 @@ def int_dims(node: fx.Node) -> tuple[int, ...] | None:
 
 
 def is_reshape(node: fx.Node) -> bool:
-    name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
-    return node.op in ("call_function", "call_method") and name in ("flatten", "view", "reshape")
+    return node.op in ("call_function", "call_method") and fx_name(node) in ("flatten", "view", "reshape")
 
 
 def fx_name(node: fx.Node) -> str:
-    return node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+    """What a call_function / call_method node calls: 'permute' for ``x.permute`` and ``torch.permute`` alike."""
+    target = node.target
+    return target if isinstance(target, str) else getattr(target, "__name__", str(target))
 
 
 def node_args(node: fx.Node) -> list[fx.Node]:

@@ -8,7 +8,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .import_fx import int_dims, is_reshape, node_shape
+from .import_fx import fx_name, int_dims, is_reshape, node_shape
 
 if TYPE_CHECKING:
     from torch import fx, nn
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def swaps_1_2(node: fx.Node) -> bool:
     """[B, A, C] -> [B, C, A]: ``transpose(1, 2)`` (swapaxes, swapdims, any sign) or ``permute(0, 2, 1)``."""
-    name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+    name = fx_name(node)
     dims, shape = int_dims(node), node_shape(node)
     if node.op not in ("call_function", "call_method") or dims is None or shape is None or len(shape) != 3:
         return False
@@ -131,7 +131,6 @@ def embeddings(gm: fx.GraphModule) -> tuple[dict[fx.Node, Embedding], set[fx.Nod
                 found[use] = Embedding("pos_embed", str(node.target), x)
                 consumed.add(node)
     return found, consumed
-
 
 
 _ATTENTION_ARGS = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask", "average_attn_weights", "is_causal")

@@ -132,7 +132,7 @@ def _function_op(node: fx.Node, tensors: list[fx.Node], modules: dict[str, nn.Mo
     import torch
 
     target = node.target
-    name = target if isinstance(target, str) else getattr(target, "__name__", str(target))
+    name = fx_name(node)
     shape, ins = node_shape(node), [node_shape(t) for t in tensors]
     if target is operator.getitem:
         part = part_op(node)
