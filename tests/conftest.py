@@ -1,6 +1,13 @@
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
+
+# torchvision's wheel on PyPI is built for the CUDA torch: beside the CPU torch its _meta_registrations module
+# fails on import ("operator torchvision::nms does not exist"), and with it every import of torchvision (timm,
+# ultralytics and ptflops import it too). Its model code does not need that module: an empty one stands in.
+sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
 
 import pytest
 
