@@ -1,1 +1,1 @@
-"""CLI commands; each module registers itself on convcost.cli.app."""
+"""CLI commands; each module registers itself on convcost.app.app (convcost/cli.py imports them all)."""

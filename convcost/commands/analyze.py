@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..api import analyze_file
-from ..cli import app, user_errors
+from ..app import app, user_errors
 from ..util.write_errors import write_errors
 from ._output import check_output, emit, output_option, to_file
 

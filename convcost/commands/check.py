@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from ..cli import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
+from ..app import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..errors import ConvcostError, UsageError, escape_controls
 from ..util.write_errors import write_errors
 from ._output import check_output

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from ..cli import app, user_errors
+from ..app import app, user_errors
 from ..errors import UsageError
 from ..util.write_errors import write_errors
 from ._options import Device

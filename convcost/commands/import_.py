@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..cli import EXIT_BAD_INPUT, EXIT_OK, app, user_errors
+from ..app import EXIT_BAD_INPUT, EXIT_OK, app, user_errors
 from ..costmodel.memory import DEFAULT_MAX_MEMORY, human_bytes, parse_max_memory
 from ..errors import UsageError
 from ..util.write_errors import write_errors
@@ -56,8 +56,8 @@ def import_(
     limit = parse_max_memory(max_memory)
     t = parse_target(target, reference_arg or [])
     require("import")
-    from ..crosscheck.import_placement import import_target
-    from ..render.spec_out import write_spec
+    from ..importer.placement import import_target
+    from ..importer.write import write_spec
 
     imported, placement = import_target(t, shape, allow_unsupported, limit)
     for u in imported.unsupported:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..cli import app, user_errors
+from ..app import app, user_errors
 from ..frontend.spec import ITEM_KEYS, STRUCTURES
 from ..render.table import Style, grid, use_color
 from ..util.write_errors import write_errors

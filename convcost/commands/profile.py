@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from ..api import load_graphs
-from ..cli import app, user_errors
+from ..app import app, user_errors
 from ..costmodel.memory import DEFAULT_MAX_MEMORY, DTYPE_BYTES, parse_max_memory
 from ..util.write_errors import write_errors
 from ._options import Device

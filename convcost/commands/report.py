@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..cli import app, user_errors
+from ..app import app, user_errors
 from ..util.write_errors import write_errors
 
 

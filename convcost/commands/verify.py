@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..api import load_graphs
-from ..cli import EXIT_FINDINGS, EXIT_OK, app, user_errors
+from ..app import EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..costmodel.memory import DEFAULT_MAX_MEMORY, parse_max_memory
 from ..errors import UsageError
 from ..graph.build import Graph
