@@ -60,11 +60,11 @@ def timed(what: str, fn: Callable[[], Any], repeat: int) -> Any:
 
 
 def phases(shape: tuple[int, ...], repeat: int) -> None:
-    """The command's steps in-process (crosscheck/import_placement.py import_target, then render/spec_out.py)."""
-    from convcost.crosscheck.import_placement import forward_estimate, one_thread
-    from convcost.crosscheck.importer import import_model
+    """The command's steps in-process (importer/placement.py import_target, then importer/write.py)."""
     from convcost.crosscheck.target import load_model, parse_target
-    from convcost.render.spec_out import write_spec
+    from convcost.importer.placement import forward_estimate, one_thread
+    from convcost.importer.trace import import_model
+    from convcost.importer.write import write_spec
 
     t = parse_target(TARGET, ARGS)
     print("phases (in-process, median):")
@@ -76,7 +76,7 @@ def phases(shape: tuple[int, ...], repeat: int) -> None:
         real = timed("trace on cpu (fx + ShapeProp, real forward)", lambda: import_model(model, shape, False), repeat)
     timed(f"  the same on {torch.get_num_threads()} threads (torch's default)", lambda: import_model(model, shape, False),
           repeat)
-    text = timed("write spec (render/spec_out.py)", lambda: write_spec(real.layers, shape, real.outputs, []), repeat)
+    text = timed("write spec (importer/write.py)", lambda: write_spec(real.layers, shape, real.outputs, []), repeat)
     print(f"traced layers: {len(real.layers)} (meta: {len(meta.layers)}); estimated real forward: {need / 1e6:.1f} MB; "
           f"spec: {len(text.splitlines())} lines")
     check_counts(text, model, shape)

@@ -295,7 +295,7 @@ def test_bad_input_shape_and_target(tmp_path: Path) -> None:
 
 
 def test_spec_writer_is_torch_free() -> None:
-    code = "import sys, convcost.render.spec_out, convcost.commands.import_; print('torch' in sys.modules)"
+    code = "import sys, convcost.importer.write, convcost.commands.import_; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 

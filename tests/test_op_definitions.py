@@ -19,7 +19,7 @@ from conftest import graph_of
 from typer.testing import CliRunner
 
 from convcost.cli import app
-from convcost.costmodel.cost import Cost
+from convcost.cost import Cost
 from convcost.ops import REGISTRY
 from convcost.ops.counting import Counted, Counting, Prediction
 from convcost.ops.registry import NoArgs, NodeLike, OpRule, Saves, Shape, arg, pos_int, register, unregister

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 from conftest import analysis_of
 
-from convcost.costmodel.cost import Cost
+from convcost.cost import Cost
 from convcost.ops import ALIASES, REGISTRY
 from convcost.ops.registry import NoArgs, OpRule, register
 from convcost.ops.shapes import TokenGrid, Tokens, grid_of

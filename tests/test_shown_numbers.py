@@ -11,7 +11,7 @@ import pytest
 from conftest import CONFIGS, config_analysis
 
 from convcost.api import load_graphs
-from convcost.costmodel.cost import Cost
+from convcost.cost import Cost
 from convcost.costmodel.memory import analyze_memory
 from convcost.costmodel.roofline import BUILTIN, roofline
 

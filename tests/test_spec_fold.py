@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from convcost.api import analyze_file
-from convcost.render.spec_out import INPUT, ImportedLayer, write_spec
+from convcost.importer.write import INPUT, ImportedLayer, write_spec
 
 CONV = {"out": 8, "kernel": 1}  # 8→8 1×1 conv with bias on 8×4×4: 8·8 + 8 = 72 params, 4·4·8·8 = 1,024 MACs
 

@@ -111,7 +111,7 @@ def test_window_attention_module_computes_what_the_reference_does() -> None:
     torch = pytest.importorskip("torch")
     from reference_swin import WindowAttention
 
-    from convcost.crosscheck.token_layers import ShiftedWindowAttention
+    from convcost.modules.tokens import ShiftedWindowAttention
 
     for (h, w), shift in (((9, 11), 2), ((8, 8), 0), ((4, 4), 2)):
         ref = WindowAttention(8, 2, 4, shift)

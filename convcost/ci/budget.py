@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
+from ..cost import ALL_METRICS, TITLES, Cost, metric
 from ..costmodel.analysis import Analysis
-from ..costmodel.cost import ALL_METRICS, TITLES, Cost, metric
 from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, json_loc, load_json, load_yaml, read_text, shorten, type_name
 from ..frontend.spec import SpecFile, check_keys, expect_map

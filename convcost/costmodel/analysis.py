@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from ..cost import Cost
 from ..graph.build import Graph, Node, Scope
 from ..ops.registry import Shape
 from ..util.gcpause import paused_gc
-from .cost import Cost
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..api import analyze_across, open_specs
+from ..cost import Cost, metric
 from ..errors import UsageError
 from .analysis import Analysis
-from .cost import Cost, metric
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from ..costmodel.cost import Cost
+from ..cost import Cost
 from ..graph.build import Node
 from ..ops.counting import Counted, Counting, PredictFn, Prediction, for_rank
 

@@ -14,28 +14,11 @@ nests, names and runs them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor, nn
 
 from ..errors import SpecError
 from ..graph.build import Graph, Node
-
-
-class Call(nn.Module):
-    """A module that calls a function of its inputs: the joins (torch.cat, +, *), which torch has no module for."""
-
-    def __init__(self, fn: Callable[..., Tensor], label: str) -> None:
-        super().__init__()
-        self.fn = fn
-        self.label = label
-
-    def forward(self, *xs: Tensor) -> Tensor:
-        return self.fn(*xs)
-
-    def extra_repr(self) -> str:
-        return self.label
 
 
 class Scope(nn.Module):

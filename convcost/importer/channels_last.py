@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..ops.registry import lookup
-from .import_fx import MUL_OPS, fx_name, int_dims, node_args, node_scope, node_shape
-from .import_tokens import Embedding, parameter_of
+from .fx_nodes import MUL_OPS, fx_name, int_dims, node_args, node_scope, node_shape
+from .tokens import Embedding, parameter_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from torch import fx, nn
 
-    # the op importer.py makes of a node and the tensors it reads: (op, args), None (passes through) or why not
+    # the op trace.py makes of a node and the tensors it reads: (op, args), None (passes through) or why not
     OpOf = Callable[[fx.Node, list[fx.Node]], tuple[str, dict[str, Any]] | str | None]
 
 
@@ -65,7 +65,7 @@ class ChannelsLast:
 
 
 def _per_position_problem(node: fx.Node, op_of: OpOf) -> str | None:
-    """Why ``node`` cannot run at every position of a channels-last view, or None (``op_of``: the op importer.py
+    """Why ``node`` cannot run at every position of a channels-last view, or None (``op_of``: the op trace.py
     makes of a node and its tensors)."""
     tensors = list(dict.fromkeys(node_args(node)))
     if node.op == "output":

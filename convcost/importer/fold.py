@@ -1,6 +1,6 @@
 """Repeated identical modules folded into blocks (``convcost import``; torch-free).
 
-Works on the tree of render/spec_tree.py, inside out (a module's sub-modules are folded before the module
+Works on the tree of importer/tree.py, inside out (a module's sub-modules are folded before the module
 is compared with others):
 
 - Modules of the same class whose layers match, up to argument values, become one **block**. An argument
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..frontend.spec import LAYER_KEYS, RESERVED_VARS
-from .spec_tree import Call, Item, Layer, Scope, Struct, finish_all, item_lists
-from .text import unique
+from ..render.text import unique
+from .tree import Call, Item, Layer, Scope, Struct, finish_all, item_lists
 
 _ABSENT = object()  # a value a module does not have (inside a shortcut it lacks)
 MIN_LAYERS = 2  # a module of one layer is not worth a block
@@ -58,7 +58,7 @@ class Block:
 
 def fold(root: Scope, reserved: Callable[[str], bool], readers: Mapping[str, set[str]]) -> list[Block]:
     """Fold ``root``'s repeated modules into blocks (in place); the blocks, in the order first used. ``readers``:
-    who reads each key (spec_tree.readers_of), to keep a module whose inner layers are read from outside."""
+    who reads each key (tree.readers_of), to keep a module whose inner layers are read from outside."""
     blocks: list[Block] = []
     parents: dict[int, list[Item]] = {}
     by_height: dict[int, list[Scope]] = {}

@@ -1,4 +1,4 @@
-"""Reading torch.fx nodes for `convcost import` (crosscheck/importer.py): a node's traced shape, module scope,
+"""Reading torch.fx nodes for `convcost import` (importer/trace.py): a node's traced shape, module scope,
 name, integer arguments and tensor arguments."""
 
 from __future__ import annotations

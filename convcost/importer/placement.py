@@ -1,5 +1,5 @@
 """Where `convcost import` runs the model: a real forward when verify's estimate fits --max-memory, else the
-meta device (crosscheck/importer.py traces it either way)."""
+meta device (importer/trace.py traces it either way)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 from ..costmodel.memory import human_bytes
 from ..errors import ConvcostError, UsageError
-from ..render.spec_out import write_spec
-from .importer import Imported, import_model
+from .trace import Imported, import_model
+from .write import write_spec
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from .target import Target
+    from ..crosscheck.target import Target
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ def import_target(t: Target, shape: tuple[int, ...], allow: bool, max_bytes: int
 
 
 def _import_target(t: Target, shape: tuple[int, ...], allow: bool, max_bytes: int) -> tuple[Imported, Placement]:
-    from .target import failure, load_model, user_files
-    from .torch_deps import TORCH_ERRORS
+    from ..crosscheck.target import failure, load_model, user_files
+    from ..crosscheck.torch_deps import TORCH_ERRORS
 
     files = user_files(t)
     shown = "1×" + "×".join(map(str, shape))
@@ -104,9 +104,9 @@ def forward_estimate(imported: Imported, shape: tuple[int, ...]) -> int | None:
     """verify's estimate_bytes of the imported spec; None where it does not analyze (a part kept as identity that
     should change the shape, a part left out)."""
     from ..costmodel.analysis import analyze
+    from ..crosscheck.verify import estimate_bytes
     from ..frontend.spec import parse_spec
     from ..graph.build import build_graph
-    from .verify import estimate_bytes
 
     try:
         spec = parse_spec(write_spec(imported.layers, shape, imported.outputs, []), "<imported>")
@@ -117,6 +117,6 @@ def forward_estimate(imported: Imported, shape: tuple[int, ...]) -> int | None:
 
 def _floor(model: nn.Module, shape: tuple[int, ...]) -> int:
     """The part of estimate_bytes known without the layers' shapes: the weights, buffers and input, float32."""
-    from .verify import BYTES_PER_VALUE
+    from ..crosscheck.verify import BYTES_PER_VALUE
 
     return BYTES_PER_VALUE * (sum(t.numel() for t in itertools.chain(model.parameters(), model.buffers())) + math.prod(shape))

@@ -8,7 +8,7 @@ import operator
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .import_fx import fx_name, int_dims, is_reshape, node_shape
+from .fx_nodes import fx_name, int_dims, is_reshape, node_shape
 
 if TYPE_CHECKING:
     from torch import fx

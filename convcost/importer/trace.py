@@ -1,4 +1,4 @@
-"""`convcost import`: the user's torch module traced into convcost layers (render/spec_out.py writes the spec).
+"""`convcost import`: the user's torch module traced into convcost layers (importer/write.py writes the spec).
 
 Two ways to see the model, the first that works:
 
@@ -22,7 +22,7 @@ op's ``from_torch`` reads its arguments, so the mapping lives with each op's def
 without one is *unsupported*: listed with its module path (or fx node), kept as an ``identity`` row
 marked with a comment when the caller allows it.
 
-Whether the model runs for real or on the meta device is import_placement.py's choice. Imports torch lazily:
+Whether the model runs for real or on the meta device is placement.py's choice. Imports torch lazily:
 the caller has already checked it is installed (torch_deps.require).
 """
 
@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..ops.registry import REGISTRY, NotImportable, OpRule
-from ..render.spec_out import INPUT, ImportedLayer
-from .import_channels_last import channels_last_runs, layer_scales, layernorm2d, per_position, stochastic_depth_op
-from .import_fx import ADD_OPS, MUL_OPS, activation_op, base_name, fx_name, node_args, node_scope, node_shape
-from .import_slices import part_op, shuffle_op, slices_source, slicing, tracer_class
-from .import_tokens import attention_call, embeddings, item_op, tokens_op
+from .channels_last import channels_last_runs, layer_scales, layernorm2d, per_position, stochastic_depth_op
+from .fx_nodes import ADD_OPS, MUL_OPS, activation_op, base_name, fx_name, node_args, node_scope, node_shape
+from .slices import part_op, shuffle_op, slices_source, slicing, tracer_class
+from .tokens import attention_call, embeddings, item_op, tokens_op
+from .tree import INPUT, ImportedLayer
 
 if TYPE_CHECKING:
     from torch import fx, nn

@@ -1,13 +1,13 @@
 """The imported layers as a tree a spec can say: module scopes, recovered structures, block calls.
 
-Torch-free; used by render/spec_out.py (``convcost import``). Three steps, each on the result of the last:
+Torch-free; used by importer/write.py (``convcost import``). Three steps, each on the result of the last:
 
-1. :func:`scopes`: the flat, ordered layers (crosscheck/importer.py) nested into the scopes of their module
+1. :func:`scopes`: the flat, ordered layers (importer/trace.py) nested into the scopes of their module
    paths (``layer1.0.conv1`` is ``conv1`` in ``0`` in ``layer1``).
 2. :func:`recover`: a join whose inputs all come from one point is the structure a spec writes for it
    (``residual`` for ``out += identity``, ``gate`` for ``x * se(x)``, ``concat`` of branches for Inception),
    so a module's layers read only its own outputs and its input, which a block can say.
-3. spec_fold.py folds repeated identical modules into blocks.
+3. fold.py folds repeated identical modules into blocks.
 
 Every element knows the keys it produces, the keys it reads from outside and its output key: that is all
 the recovery and the folding need to check that a rewrite keeps the graph.
@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from .text import unique
+from ..render.text import unique
 
 INPUT = "<input>"  # the key of the model's input in ImportedLayer.inputs
 OUTPUT = "<output>"  # a reader standing for the model's outputs
@@ -90,7 +90,7 @@ class Call:
     """A folded module: a block call (``repeat`` > 0: the iterations of an nn.Sequential of them)."""
 
     name: str
-    block: Any  # spec_fold.Block
+    block: Any  # fold.Block
     values: list[dict[str, Any]]  # per iteration: parameter -> value
     entry: str
     out: str

@@ -1,8 +1,8 @@
 """`convcost import`'s output: imported layers (module paths, ops, arguments) as a spec in configs/' style.
 
-Torch-free: crosscheck/importer.py traces the user's module into :class:`ImportedLayer` records;
-render/spec_tree.py nests them into module scopes and recovers structures (residual, gate, concat, split),
-render/spec_fold.py folds repeated modules into blocks; this module writes the result: blocks, then the
+Torch-free: importer/trace.py traces the user's module into :class:`ImportedLayer` records;
+importer/tree.py nests them into module scopes and recovers structures (residual, gate, concat, split),
+importer/fold.py folds repeated modules into blocks; this module writes the result: blocks, then the
 layers, each one flow mapping, a `seq` per module scope (``layer1.0.conv1`` is ``conv1`` in ``0`` in
 ``layer1``), ``from:`` where a layer reads anything but the previous layer's output, with the names the
 spec gives them (a recovered join is the spec's ``add1``).
@@ -24,9 +24,9 @@ from ..frontend.structures import STRUCTURES
 from ..graph.naming import auto_name
 from ..ops.macros import MACROS
 from ..ops.registry import SPELLINGS, lookup, rule
-from .spec_fold import Block, call_args, flag_of, fold, param_of
-from .spec_tree import INPUT, Call, ImportedLayer, Item, Layer, Scope, Struct, readers_of, recover, scopes
-from .text import unique
+from ..render.text import unique
+from .fold import Block, call_args, flag_of, fold, param_of
+from .tree import INPUT, Call, ImportedLayer, Item, Layer, Scope, Struct, readers_of, recover, scopes
 
 __all__ = ["INPUT", "ImportedLayer", "scalar", "write_spec"]
 

@@ -1,4 +1,4 @@
-"""torch modules for the token ops (imported only when a graph is built in torch, like torch_build.py).
+"""torch modules for the token ops (imported only when a graph is built in torch, like crosscheck/torch_build.py).
 
 Written to mirror torchvision's vision_transformer.py and swin_transformer.py, so that counters see
 what they see on torchvision's models.

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import astuple, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..costmodel.cost import Cost
+from ..cost import Cost
 from .counting import (
     FVCORE_IGNORED,
     FVCORE_UNSUPPORTED,

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..costmodel.cost import Cost
+from ..cost import Cost
 from .activations import SOFTMAX_OPS  # per score: an exp, its share of the sum, a divide
 from .counting import Counted, Counting, Prediction, on_meta
 from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, op, optional, pos_int, refuse_unless
@@ -140,7 +140,7 @@ class Attention:
 
     @staticmethod
     def from_torch(m: Any) -> dict[str, Any]:
-        # the module alone; import checks the call (self-attention x, x, x, no mask) where it sees it (importer.py)
+        # the module alone; import checks the call (self-attention x, x, x, no mask) where it sees it (importer/trace.py)
         refuse_unless(m.batch_first, "batch_first=False (tokens laid out [N, B, D]; convcost's are [B, N, D])")
         refuse_unless(m._qkv_same_embed_dim, f"kdim={m.kdim}, vdim={m.vdim} (keys and values of another width)")
         refuse_unless(m.bias_k is None, "add_bias_kv=True (a learned extra key and value)")
@@ -182,7 +182,7 @@ class Attention:
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
-        from ..crosscheck.token_layers import ExplicitAttention, SelfAttention
+        from ..modules.tokens import ExplicitAttention, SelfAttention
 
         a: AttentionArgs = node.args
         d = node.in_shapes[0][1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..costmodel.cost import Cost
+from ..cost import Cost
 from .counting import FVCORE_IGNORED, PTFLOPS_BIAS_WHY, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
 from .registry import (
     NoArgs,
@@ -113,7 +113,7 @@ class Linear:
         f_in = node.in_shapes[0][1] if is_tokens(node.in_shapes[0]) else node.in_shapes[0][0]  # tokens: over D
         linear = nn.Linear(f_in, a.out, bias=a.bias)
         if a.over == "channels":
-            from ..crosscheck.torch_layers import ChannelsLast
+            from ..modules.layers import ChannelsLast
 
             return ChannelsLast(linear)
         return linear

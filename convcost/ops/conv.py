@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..costmodel.cost import Cost
+from ..cost import Cost
 from .counting import PTFLOPS_BIAS_WHY, Counted, Counting, Prediction
 from .registry import (
     Dims,

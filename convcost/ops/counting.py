@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from .shapes import numel
 
 if TYPE_CHECKING:
-    from ..costmodel.cost import Cost
+    from ..cost import Cost
     from .registry import NodeLike
 
 

@@ -10,7 +10,7 @@ import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..costmodel.cost import Cost
+from ..cost import Cost
 from .counting import FVCORE_IGNORED, Counting
 from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, op
 from .shapes import TokenGrid, Tokens, fmt_shape, grid_of, is_tokens, numel
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def _fold(combine: Callable[[Any, Any], Any], label: str) -> nn.Module:
     """A module combining its inputs left to right: ((x1 ∘ x2) ∘ x3)..."""
-    from ..crosscheck.torch_build import Call
+    from ..modules.call import Call
 
     return Call(lambda *xs: functools.reduce(combine, xs), label)
 
@@ -37,7 +37,7 @@ class Concat:
     def build(node: NodeLike) -> nn.Module:
         import torch
 
-        from ..crosscheck.torch_build import Call
+        from ..modules.call import Call
 
         return Call(lambda *xs: torch.cat(xs, dim=1), "torch.cat(dim=1)")
 

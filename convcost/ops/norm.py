@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..costmodel.cost import Cost
+from ..cost import Cost
 from .counting import THOP_NO_RULE, Counted, Counting, PredictFn, Prediction, in_elements
 from .registry import (
     NodeLike,
@@ -159,7 +159,7 @@ class LayerNorm:
     def build(node: NodeLike) -> nn.Module:
         from torch import nn
 
-        from ..crosscheck.torch_layers import ChannelsLast, LayerNorm2d
+        from ..modules.layers import ChannelsLast, LayerNorm2d
 
         a: LayerNormArgs = node.args
         if is_tokens(node.shape):
@@ -334,6 +334,6 @@ class LayerScale:
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
-        from ..crosscheck.torch_layers import LayerScale as Module
+        from ..modules.layers import LayerScale as Module
 
         return Module((node.shape[0], *(1 for _ in node.shape[1:])), node.args.init)

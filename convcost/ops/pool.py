@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..costmodel.cost import Cost
+from ..cost import Cost
 from .conv import conv_out_size
 from .counting import FVCORE_UNSUPPORTED, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
 from .registry import (
@@ -337,7 +337,7 @@ class GlobalAvgPool:
         from torch import nn
 
         if node.args.mean:
-            from ..crosscheck.torch_build import Call
+            from ..modules.call import Call
 
             dims = list(range(2, len(node.shape) + 1))
             return Call(lambda x: x.mean(dims, keepdim=True), f"x.mean({dims}, keepdim=True)")

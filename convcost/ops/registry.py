@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from ..costmodel.cost import Cost
+from ..cost import Cost
 from ..frontend.source import shorten
 from .counting import Counting
 from .shapes import Shape

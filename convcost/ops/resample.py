@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..costmodel.cost import Cost
+from ..cost import Cost
 from .counting import THOP_NO_RULE, Counted, Counting, Prediction, in_elements, out_elements
 from .registry import (
     MAX_DIM,
@@ -280,7 +280,7 @@ class Chunk:
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
-        from ..crosscheck.torch_build import Call
+        from ..modules.call import Call
 
         a: ChunkArgs = node.args
         index = a.index

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..costmodel.cost import Cost
+from ..cost import Cost
 from .counting import THOP_ZERO, Counted, Counting, Prediction
 from .registry import MAX_DIM, NodeLike, Saves, Shape, ShapeError, arg, op, pos_int
 from .shapes import fmt_shape, numel
@@ -56,7 +56,7 @@ class ChannelShuffle:
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
-        from ..crosscheck.torch_build import Call
+        from ..modules.call import Call
 
         groups = node.args.groups
         return Call(lambda x: channel_shuffle(x, groups), f"channel_shuffle(groups={groups})")

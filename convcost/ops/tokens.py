@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..costmodel.cost import Cost
+from ..cost import Cost
 from .conv import CONV_FLOP_COUNTER, CONV_PTFLOPS, CONV_THOP
 from .counting import (
     FVCORE_IGNORED,
@@ -93,7 +93,7 @@ class ToTokens:
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
-        from ..crosscheck.torch_build import Call
+        from ..modules.call import Call
 
         if node.args.grid:
             return Call(lambda x: x.permute(0, 2, 3, 1), "permute(0, 2, 3, 1)")
@@ -148,7 +148,7 @@ class PatchEmbed:
     def build(node: NodeLike) -> nn.Module:
         from torch import nn
 
-        from ..crosscheck.token_layers import PatchEmbed as Module
+        from ..modules.tokens import PatchEmbed as Module
 
         a: PatchEmbedArgs = node.args
         return Module(nn.Conv2d(node.in_shapes[0][0], a.out, a.patch, stride=a.patch, bias=a.bias), a.grid)
@@ -173,7 +173,7 @@ class ClassToken:
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
-        from ..crosscheck.token_layers import ClassToken as Module
+        from ..modules.tokens import ClassToken as Module
 
         return Module(node.shape[1])
 
@@ -196,7 +196,7 @@ class PosEmbed:
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
-        from ..crosscheck.token_layers import PosEmbed as Module
+        from ..modules.tokens import PosEmbed as Module
 
         return Module(torch_dims(node.shape))
 
@@ -246,8 +246,8 @@ class ToMap:
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
-        from ..crosscheck.token_layers import tokens_to_map
-        from ..crosscheck.torch_build import Call
+        from ..modules.call import Call
+        from ..modules.tokens import tokens_to_map
 
         _, h, w = node.shape
         if grid_of(node.in_shapes[0]) is not None:
@@ -288,7 +288,7 @@ class TokenPool:
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
-        from ..crosscheck.torch_build import Call
+        from ..modules.call import Call
 
         if node.args.mode == "class":
             return Call(lambda x: x[:, 0], "x[:, 0]")

@@ -1,7 +1,7 @@
 """Swin's ops on a token grid (H×W tokens of width C, [B, H, W, C]): windowed attention and patch merging.
 
 Both follow torchvision's swin_transformer.py (ShiftedWindowAttention, PatchMerging), and their torch
-modules (crosscheck/token_layers.py) run the same torch calls, so that the counters see what they see
+modules (modules/tokens.py) run the same torch calls, so that the counters see what they see
 on torchvision's Swin.
 
 window_attention, per sample, for a window wh×ww (Nw = wh·ww tokens) and `heads` heads of C/heads:
@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..costmodel.cost import Cost
+from ..cost import Cost
 from .activations import SOFTMAX_OPS
 from .counting import Counted, Counting, Prediction
 from .norm import STAT_BYTES, STAT_OPS_AFFINE
@@ -194,7 +194,7 @@ class WindowAttention:
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
-        from ..crosscheck.token_layers import ShiftedWindowAttention
+        from ..modules.tokens import ShiftedWindowAttention
 
         a: WindowAttentionArgs = node.args
         return ShiftedWindowAttention(node.in_shapes[0][1], a.window, a.shift, a.heads, a.qkv_bias, a.bias)
@@ -271,6 +271,6 @@ class PatchMerging:
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
-        from ..crosscheck.token_layers import PatchMerging as Module
+        from ..modules.tokens import PatchMerging as Module
 
         return Module(node.in_shapes[0][1], node.args.eps)

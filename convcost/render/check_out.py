@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..ci.budget import Finding
-from ..costmodel.cost import TITLES
+from ..cost import TITLES
 from ..units import human
 from .markdown import escape
 

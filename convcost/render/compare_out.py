@@ -9,8 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import __version__
+from ..cost import METRICS, TITLES, Cost, metric
 from ..costmodel.compare import Comparison, Entry, change_pct
-from ..costmodel.cost import METRICS, TITLES, Cost, metric
 from ..units import human
 from . import strict_json
 from .grid import Grid

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+from ..cost import Cost
 from ..costmodel.analysis import Analysis
-from ..costmodel.cost import Cost
 from ..ops.shapes import fmt_shape
 
 COST_FIELDS = [*Cost().as_dict()]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ..cost import Cost
 from ..costmodel.analysis import Analysis
-from ..costmodel.cost import Cost
 from ..graph.build import Graph, Node
 from ..ops.shapes import fmt_shape
 from ..units import human

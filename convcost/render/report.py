@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..cost import Cost
 from ..costmodel.analysis import Analysis
 from ..costmodel.compare import labels_for, make_comparison
-from ..costmodel.cost import Cost
 from ..errors import escape_controls
 from ..units import human
 from .compare_out import headline, markdown_blocks, markdown_changes, markdown_totals
