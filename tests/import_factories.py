@@ -476,3 +476,20 @@ class Shuffled(nn.Module):
 
 def shuffled(how: str = "view") -> nn.Module:
     return Shuffled(how)
+
+
+class MaxPooled(nn.Module):
+    """conv, an adaptive max pool to 1×1 (no convcost op), flatten, Linear: issue 19's unsupported pool."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.pool(self.conv(x)).flatten(1))
+
+
+def max_pooled() -> nn.Module:
+    return MaxPooled()

@@ -81,7 +81,7 @@ def reference_args(args: tuple[str, ...]) -> list[str]:
     ("reference_factories.py:googlenet", "3,224,224", ()),  # torch.cat of four branches, ceil-mode pools
     ("import_factories.py:unet", "3,64,64", ()),  # skips through torch.cat, ConvTranspose2d
     ("import_factories.py:small_cnn", "3,32,32", ()),  # F.relu, cat, +, *, x.mean, view, GroupNorm, Upsample
-    ("import_factories.py:untraceable", "3,16,16", ()),  # fx fails on control flow: forward hooks
+    ("import_factories.py:untraceable", "3,16,16", ()),  # control flow on a value: a real forward (not the meta device)
     # nn.MultiheadAttention, flatten(2).transpose(1, 2), class token, position embedding, x[:, 0]
     ("reference_tokens.py:ViT", "3,32,32", SMALL_VIT),
     ("reference_tokens.py:Hybrid", "3,64,64", ()),  # conv stem to tokens, transpose(1, 2).reshape back to a map
@@ -95,7 +95,8 @@ def reference_args(args: tuple[str, ...]) -> list[str]:
     *(("import_factories.py:c2f", "3,32,32", (f"how={how}",)) for how in ("chunk", "split", "torch_split", "torch_chunk",
                                                                           "uneven")),
     # channel shuffles: .reshape, torch.transpose, .permute(0, 2, 1, 3, 4), unflatten(1, ...) and flatten(1, 2)
-    *(("import_factories.py:shuffled", "3,8,8", (f"how={how}",)) for how in (*SHUFFLES, "thirds", "second_half")),
+    # torch.cat(x.chunk(2, 1), 1): the parts used together are two chunk layers and a concat
+    *(("import_factories.py:shuffled", "3,8,8", (f"how={how}",)) for how in (*SHUFFLES, "thirds", "second_half", "together")),
 ])
 def test_round_trip(target: str, shape: str, args: tuple[str, ...], tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
@@ -156,8 +157,9 @@ def test_unsupported_attention_fails_naming_its_path(how: str, why: str, tmp_pat
 
 
 @pytest.mark.parametrize(("how", "why"), [
-    ("rows", "fx node 'flatten': flatten to [1, 8, 16]: convcost makes tokens of a map as x.flatten(2).transpose(1, 2) only"),
-    ("back", "fx node 'transpose_1': transpose of dims 1 and 2: convcost swaps them only between a map and tokens"),
+    ("rows", "flatten: flatten of [1, 8, 4, 4] to [1, 8, 16]: convcost reshapes a map to a flat vector (flatten), a map to "
+             "tokens and back"),
+    ("back", "transpose_1: transpose of tokens [1, 16, 8]: convcost moves dims only between a map and tokens"),
 ])
 def test_reshapes_that_are_neither_tokens_nor_a_map_fail(how: str, why: str, tmp_path: Path) -> None:
     r = run_import(f"{TESTS / 'import_factories.py'}:rows", "3,8,8", tmp_path / "rows.yaml", "--reference-arg", f"how={how}")
@@ -240,12 +242,12 @@ def test_channel_shuffle_spellings_are_one_layer(how: str, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(("how", "why"), [
-    ("spatial", "fx node 'view': view to [1, 3, 8, 8, 8]: convcost splits the channels into groups only in a channel "
-                "shuffle (x.view(B, g, C // g, H, W).transpose(1, 2).contiguous().view(B, C, H, W))"),
-    ("not_back", "fx node 'transpose': transpose of dims 1 and 2 of a 5-D tensor: convcost swaps them only in a channel "
-                 "shuffle"),
-    ("dim2", "fx node 'getitem_4': chunk along dim 2: convcost's chunk slices the channels (dim=1) only"),
-    ("together", "fx node 'chunk': the parts of x.chunk(...) used together: convcost takes them one by one"),
+    ("spatial", "view: view of [1, 24, 8, 8] to [1, 3, 8, 8, 8]: convcost reshapes a map to a flat vector (flatten), a map "
+                "to tokens and back (x.flatten(2).transpose(1, 2), x.transpose(1, 2).reshape(B, D, H, W)), or in a channel "
+                "shuffle"),
+    ("not_back", "view: view of [1, 24, 8, 8] to [1, 3, 8, 8, 8]: convcost reshapes a map"),  # not merged back: no shuffle
+    ("dim2", "chunk: chunk along dim 2 of [1, 24, 8, 8]: convcost's chunk slices a map's channels (dim=1) only (and 1 more "
+             "like it: chunk_1)"),
 ])
 def test_shuffles_and_slices_convcost_cannot_express_fail(how: str, why: str, tmp_path: Path) -> None:
     r = run_import(f"{TESTS / 'import_factories.py'}:shuffled", "3,8,8", tmp_path / "s.yaml", "--reference-arg", f"how={how}")
@@ -259,11 +261,13 @@ def test_resnet_layers_are_named_by_module_path(tmp_path: Path) -> None:
     assert {"conv1", "layer1.0.conv1", "layer2.0.shortcut.downsample.0", "layer4.2.bn3", "fc"} <= names
 
 
-def test_hooks_fallback_says_so(tmp_path: Path) -> None:
+def test_real_forward_where_the_meta_device_cannot_run_it(tmp_path: Path) -> None:
+    """`if y.sum() > -1e30`: the meta device cannot read a value; the real forward runs, and the spec's first line
+    says so and why (its branch is traced as it ran: the spec round-trips in test_round_trip)."""
     spec = tmp_path / "u.yaml"
     assert run_import(f"{TESTS / 'import_factories.py'}:untraceable", "3,16,16", spec).exit_code == 0
     head = spec.read_text().splitlines()[0]
-    assert "forward hooks" in head and "torch.fx could not trace it" in head
+    assert "an aten trace of a real forward" in head and "Tensor.item() cannot be called on meta tensors" in head
 
 
 def test_unsupported_module_fails_naming_its_path(tmp_path: Path) -> None:
@@ -274,17 +278,34 @@ def test_unsupported_module_fails_naming_its_path(tmp_path: Path) -> None:
     assert "--allow-unsupported" in r.stderr and not spec.exists()
 
 
-def test_unsupported_function_kept_as_identity_when_allowed(tmp_path: Path) -> None:
+def test_unsupported_function_kept_with_its_shape_when_allowed(tmp_path: Path) -> None:
     spec = tmp_path / "sin.yaml"
     target = f"{TESTS / 'import_factories.py'}:with_custom_op"
     r = run_import(target, "3,8,8", spec)
-    assert r.exit_code == 2 and "fx node 'sin' in 1: sin is not a convcost op" in r.stderr
+    assert r.exit_code == 2 and "error: 1: sin is not a convcost op" in r.stderr  # module 1 (Sine) is one torch.sin
     r = run_import(target, "3,8,8", spec, "--allow-unsupported")
     assert r.exit_code == 0, r.output
     text = spec.read_text()
-    assert "# unsupported, kept as identity: fx node 'sin' in 1" in text and "- identity: {name: sin}" in text
+    assert "- unsupported: {name: 1, shape: [8, 8, 8], what: 'sin is not a convcost op'}" in text, text
     # the two convs survive: 3·8·9 + 8 and 8·4 + 4 params; MACs 8·8·(8·3·9 + 4·8)
     assert spec_counts(spec) == (3 * 8 * 9 + 8 + 8 * 4 + 4, 0, 8 * 8 * (8 * 3 * 9 + 4 * 8))
+    out = runner.invoke(app, ["analyze", str(spec)]).output
+    assert "not counted: 1 unsupported part (1)" in out
+
+
+def test_an_unsupported_part_keeps_the_next_layers_sized_right(tmp_path: Path) -> None:
+    """Issue 19: an adaptive max pool (no convcost op) before a Linear. Kept as an identity, the Linear was sized from
+    the unpooled 16×8×8 map (there: 15,914 params against torch's 314); kept with its traced 16×1×1 shape, the Linear
+    is the model's: params 3·16·9 + 16 (conv) + 16·10 + 10 (fc), as torch counts them."""
+    spec = tmp_path / "pool.yaml"
+    target = f"{TESTS / 'import_factories.py'}:max_pooled"
+    r = run_import(target, "3,8,8", spec, "--allow-unsupported")
+    assert r.exit_code == 0, r.output
+    assert "warning: pool: torch.nn.pooling.AdaptiveMaxPool2d is not a convcost op" in r.stderr
+    model = factory_model("import_factories.py:max_pooled")
+    assert spec_counts(spec)[0] == sum(p.numel() for p in model.parameters()) == 3 * 16 * 9 + 16 + 16 * 10 + 10
+    layers = {lc.node.name: lc.node for lc in analyze_file(spec)[0].layers}
+    assert tuple(layers["pool"].shape) == (16, 1, 1) and layers["pool"].op == "unsupported"
 
 
 def test_bad_input_shape_and_target(tmp_path: Path) -> None:
@@ -359,20 +380,31 @@ def test_convnext_tiny_imports_as_the_hand_written_spec_counts(tmp_path: Path) -
 
 
 @pytest.mark.parametrize(("factory", "how", "why"), [
-    ("convnext_variant", "open", "fx node 'permute' in 1.0: permute(0, 2, 3, 1) to channels-last, and fx node 'mean' reads "
-     "it: mean over dims [1, 2]: convcost averages over all spatial dims only; convcost runs only nn.LayerNorm, nn.Linear "
-     "and elementwise ops between it and permute(0, 3, 1, 2) (at every position of the map)"),
-    ("convnext_variant", "inner_add", "fx node 'permute' in 1.0: permute(0, 2, 3, 1) to channels-last, and fx node 'add' "
-     "reads it: it reads 2 tensors;"),
-    ("convnext_variant", "training", "fx node 'stochastic_depth' in 1.0.stochastic_depth: stochastic_depth in training "
-     "mode drops samples at random: convcost counts inference (call model.eval())"),
-    ("layernorm2d_with_buffer", "", "1.weight: a tensor used directly by the forward (not a module)"),  # not its layernorm
+    ("convnext_variant", "open", "1.0.permute: permute(0, 2, 3, 1) to channels-last, and 'mean' reads it: mean does not act "
+     "on each position alone; convcost runs only layer norms, linears and elementwise ops between it and permute(0, 3, 1, 2) "
+     "(at every position of the map)"),
+    ("convnext_variant", "inner_add", "1.0.permute: permute(0, 2, 3, 1) to channels-last, and 'add' reads it: it reads 2 "
+     "tensors;"),
+    ("convnext_variant", "training", "1.0.stochastic_depth: mul of random values (dropout or stochastic depth in training "
+     "mode): convcost counts inference (call model.eval())"),
 ])
 def test_convnext_parts_convcost_cannot_express_fail(factory: str, how: str, why: str, tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     more = ("--reference-arg", f"how={how}") if how else ()
     r = run_import(f"{TESTS / 'import_factories.py'}:{factory}", "3,32,32", spec, *more)
     assert r.exit_code == 2 and f"error: {why}" in r.stderr and not spec.exists(), r.stderr
+
+
+def test_a_buffer_the_forward_never_reads_is_kept(tmp_path: Path) -> None:
+    """A LayerNorm2d holding a buffer its forward never reads: the layer norm is convcost's, the 8 buffer values an
+    `unused` row, so the spec's totals are the module's (params 3·8·4 + 8 conv, 2·8 norm; buffers 8)."""
+    spec = tmp_path / "spec.yaml"
+    r = run_import(f"{TESTS / 'import_factories.py'}:layernorm2d_with_buffer", "3,32,32", spec)
+    assert r.exit_code == 0, r.output
+    assert "note: 1.extra: a tensor the forward never reads: its 8 buffer values are kept as the `unused` row '1_extra'" \
+        in r.stderr
+    assert spec_counts(spec) == torch_counts("import_factories.py:layernorm2d_with_buffer", "3,32,32")
+    assert spec_counts(spec)[:2] == (3 * 8 * 4 + 8 + 2 * 8, 8)
 
 
 # ---- folding repeated modules into blocks ---------------------------------------------------------
@@ -512,22 +544,36 @@ def test_hostile_models_import_exactly(factory: str, tmp_path: Path) -> None:
     ("import_factories.py:unet", "3,64,64", ()),
     ("import_factories.py:small_convnext", "3,32,32", ()),  # LayerNorm2d's and the layer scale's parameters on meta
     ("import_factories.py:c2f", "3,32,32", ()),  # list(x.chunk(2, 1)) traced on meta tensors: the parts' shapes
-    ("import_factories.py:shape_branch", "3,8,8", ()),  # fx cannot trace it: forward hooks on meta tensors, a flat view
-    # the fc reads `flat * 2`, no view of the pool's output: unsupported on both devices (meta tensors have no data_ptr)
+    ("import_factories.py:shape_branch", "3,8,8", ()),  # Python control flow on a shape: the meta device runs it
+    # the fc reads `flat * 2`: a product with a constant, unsupported on both devices (kept with its shape)
     ("import_factories.py:shape_branch", "3,8,8", ("--reference-arg", "scaled=true", "--allow-unsupported")),
 ])
 def test_meta_device_import_writes_the_real_forwards_spec(target: str, shape: str, more: tuple[str, ...],
                                                           tmp_path: Path) -> None:
+    """The trace on the meta device (what import keeps where the model runs there) writes the spec a real forward's
+    trace writes; over --max-memory the command says a real forward would not fit (verify --reference of the spec
+    then runs on the meta device too), and writes the same spec."""
+    from convcost.importer.trace import import_model
+    from convcost.importer.write import write_spec
+
+    allow = "--allow-unsupported" in more
+    args = [a for a in more if "=" in a]
+    dims = tuple(map(int, shape.split(",")))
+    with torch.device("meta"):
+        on_meta = factory_model(target, *args)
+    texts = [write_spec(i.layers, dims, i.outputs, [], i.classes) for i in
+             (import_model(factory_model(target, *args), dims, allow), import_model(on_meta, dims, allow, "meta"))]
+    assert texts[0] == texts[1]
     full = f"{TESTS / target.split(':')[0]}:{target.split(':')[1]}"
     real, meta = tmp_path / "real.yaml", tmp_path / "meta.yaml"
     r = run_import(full, shape, real, *more)
     assert r.exit_code == 0, r.output
-    assert "meta device" not in r.stderr
+    assert "a real forward needs" not in r.stderr
     m = run_import(full, shape, meta, *more, "--max-memory", "1k")  # 1,000 bytes: less than any of these weights
     assert m.exit_code == 0, m.output
     assert "on the meta device: a real forward needs" in m.stderr
     assert meta.read_text() == real.read_text()
-    assert m.stderr.count("its input comes from an operation between modules") == ("scaled=true" in more)
+    assert m.stderr.count("mul with a constant") == ("scaled=true" in more)
 
 
 def test_meta_device_cannot_read_a_value(tmp_path: Path) -> None:
@@ -547,12 +593,16 @@ def test_meta_device_cannot_read_a_value(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "--max-memory must be more than 0 bytes" in r.stderr
 
 
-def test_tensors_the_forward_never_uses_are_refused(tmp_path: Path) -> None:
-    """An nn.Linear never called and a buffer never read: 8·10 + 10 params and 3 buffer values the spec would not count
-    (it was written without them, exit 0): refused, each tensor named by its path."""
+def test_tensors_the_forward_never_uses_are_kept(tmp_path: Path) -> None:
+    """An nn.Linear never called (an auxiliary head) and a buffer never read: 8·10 + 10 params and 3 buffer values the
+    spec once left out (exit 0, wrong totals). Each is an `unused` row, named after its path and noted, so the spec's
+    totals are torch's sum(p.numel())."""
     spec = tmp_path / "spare.yaml"
     r = run_import(str(TESTS / "fold_hostile_factories.py:spare"), "3,16,16", spec)
-    assert r.exit_code == 2 and not spec.exists(), r.output
-    for name, kind in (("1.aux.weight", "parameter"), ("1.aux.bias", "parameter"), ("1.seen", "buffer")):
-        assert f"error: {name}: a {kind} the forward never uses" in r.stderr
-    assert "3 parts of the model convcost cannot express" in r.stderr
+    assert r.exit_code == 0, r.output
+    assert "note: 1.aux: a module the forward never runs: its 90 params are kept as the `unused` row '1_aux'" in r.stderr
+    assert "note: 1.seen: a tensor the forward never reads: its 3 buffer values are kept" in r.stderr
+    assert spec_counts(spec) == torch_counts("fold_hostile_factories.py:spare", "3,16,16")
+    rows = [lc for lc in analyze_file(spec)[0].layers if lc.node.op == "unused"]
+    assert [(lc.node.name, lc.cost.params, lc.cost.buffers, lc.cost.macs) for lc in rows] == \
+        [("1_aux", 8 * 10 + 10, 0, 0), ("1_seen", 0, 3, 0)]

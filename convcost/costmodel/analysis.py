@@ -45,6 +45,11 @@ class Analysis:
         return sum((lc.cost for lc in self.layers), Cost())
 
     @cached_property
+    def uncounted(self) -> tuple[str, ...]:
+        """The layers whose arithmetic no total holds: `unsupported` parts of an imported model (ops/imported.py)."""
+        return tuple(lc.node.name for lc in self.layers if lc.node.op == "unsupported")
+
+    @cached_property
     def scope_totals(self) -> dict[tuple[str, ...], Cost]:
         """Subtotal of every scope, in one pass over the layers."""
         totals: dict[tuple[str, ...], Cost] = {}

@@ -35,7 +35,8 @@ class ImportedLayer:
     op: str
     args: dict[str, Any] = field(default_factory=dict)
     inputs: tuple[str, ...] = ()
-    comment: str = ""  # written above the layer (unsupported ops kept as identity rows)
+    comment: str = ""  # written above the layer
+    source: str = ""  # the torch path it comes from (module path, module path and function, parameter path)
 
 
 @dataclass(eq=False)

@@ -6,6 +6,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     basic,
     conv,
     conv_transpose,
+    imported,
     join,
     norm,
     pool,

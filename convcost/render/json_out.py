@@ -55,6 +55,7 @@ def model_dict(a: Analysis) -> dict[str, Any]:
         "output": shape_list(g, g.output.shape),
         **io_dict(g),
         "totals": a.total.as_dict(),
+        "uncounted": list(a.uncounted),
         "by_category": {cat: c.as_dict() for cat, c in sorted(a.by_category().items())},
         "scopes": [
             {"name": s.name, "kind": s.kind, "label": s.label, "totals": a.scope_total(s.path).as_dict()}

@@ -6,7 +6,7 @@ from ..costmodel.analysis import Analysis, Row
 from ..errors import escape_controls
 from ..ops.shapes import fmt_shape
 from ..units import human
-from .text import in_out_sentence, md_paragraph
+from .text import in_out_sentence, md_paragraph, uncounted_note
 
 
 def escape(text: str) -> str:
@@ -54,5 +54,7 @@ def render_markdown(analyses: list[Analysis], depth: int | None = None) -> str:
             f"{len(g.nodes)} layers (`{escape(g.file)}`).\n"
         )
         parts.append("\n".join(totals_table(a)) + "\n")
+        if a.uncounted:
+            parts.append(f"⚠ {escape(uncounted_note(a.uncounted))}\n")
         parts.append("\n".join(layer_table(a, a.rows(depth))) + "\n")
     return "\n".join(parts)

@@ -14,7 +14,7 @@ from .compare_out import headline, markdown_blocks, markdown_changes, markdown_t
 from .markdown import escape, layer_table, pct
 from .mermaid import mermaid_flowchart
 from .results import render_profile, render_verify
-from .text import in_out, in_out_sentence, md_paragraph, plural
+from .text import in_out, in_out_sentence, md_paragraph, plural, uncounted_note
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,7 @@ def model_section(a: Analysis, label: str, opts: ReportOptions) -> list[str]:
         "",
         f"{non_mac_line(a.total)}",
         "",
+        *([f"⚠ {escape(uncounted_note(a.uncounted))}", ""] if a.uncounted else []),
         "### Cost by op type",
         "",
         *op_share_table(a),

@@ -1,0 +1,324 @@
+"""`convcost import`'s recognition: the recorded aten graph (importer/record.py) → convcost layers (torch-free).
+
+Patterns over several nodes first (importer/patterns.py: tokens, channels-last runs, LayerNorm2d, layer scale,
+channel slices and shuffles, attention), then each remaining node that reads the model's data on its own
+(importer/aten_ops.py). Nodes that read only parameters and buffers (a weight standardised in the forward) or only
+tensors made in the forward (an arange) are no layers: a layer that reads such a weight holds the parameters it
+comes from.
+
+Layers are named by module path, as torch's nn_module_stack gives them: a module whose call is one layer (an
+nn.Conv2d, an nn.ReLU, a LayerNorm2d) names it (``layer1.0.conv1``; a module called again ``relu_1``); the layers
+of a module with more in it are named after the function the code called, per module (``layer1.0.add``,
+``features.3.chunk_1``); a layer that stands for a parameter of the model (a class token, a position embedding, a
+layer scale) after the parameter's path.
+
+Anything convcost cannot write is *unsupported*: listed, with its traced output shape, so the layers after it
+are still sized right (importer/trace.py decides what to do with them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from .aten_ops import leaf_op
+from .flow import Flow, numel
+from .found import Emit, Found, Pass, Refuse, Several
+from .graph import Node, Recording
+from .patterns import find_patterns
+from .tree import INPUT, ImportedLayer
+
+# aten ops torch's FlopCounterMode counts: a node of these that feeds no output still costs what it computes
+COUNTED = frozenset({"convolution", "_convolution", "mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "einsum",
+                     "scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu", "module"})
+RANDOM = frozenset({"bernoulli", "bernoulli_", "rand", "randn", "rand_like", "randn_like", "randint", "normal", "normal_",
+                    "uniform_", "exponential_", "native_dropout", "multinomial"})
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    where: str  # the layer's key: module path, or module path and function
+    what: str
+    after: bool = False  # it reads an unsupported part: likely its consequence (its input's layout is a guess)
+
+
+@dataclass(eq=False)
+class Proto:
+    """A layer before its name: the node it comes from, the module call it ran in, the function it is named after."""
+
+    op: str
+    args: dict[str, Any]
+    ins: tuple[Any, ...]  # Proto or INPUT per data input
+    call: int
+    fn: str
+    node: int
+    shape: tuple[int, ...]  # its output, as torch holds it (batch first)
+    tensors: tuple[str, ...] = ()
+    name: str = ""
+    suffix: str = ""
+    why: str = ""  # unsupported: why
+    after: bool = False  # reads an unsupported part, or a layer after one (its input's layout is a guess)
+    part: tuple[int, int] | None = None  # (k, n): part k of a node's n outputs (a chunk's): named in order
+    layout: str = "map"  # of what it makes: 'map' or 'tokens'
+    key: str = ""
+    path: tuple[str, ...] = ()
+    source: str = ""  # the torch path it is named after (module path, or module path and function), as torch spells it
+
+
+class Context:
+    """What the op recognisers read: the graph, each data value's layout, the parameters a weight comes from."""
+
+    def __init__(self, rec: Recording) -> None:
+        self.rec = rec
+        self.flow = Flow(rec)
+        self.layouts: dict[int, str] = {}
+        self.random: set[int] = set()
+        for n in rec.nodes:
+            if n.op in RANDOM or (any(v in self.random for v in n.tensors()) and not self.data_ins(n)):
+                self.random.update(n.outs)
+
+    def layout(self, v: int) -> str:
+        """'map' (channels first, or a flat vector) or 'tokens' ([B, N, D])."""
+        return self.layouts.get(v, "map")
+
+    def shown(self, v: int) -> str:
+        shape = list(self.flow.shape(v))
+        return f"tokens {shape}" if self.layout(v) == "tokens" else str(shape)
+
+    def data_ins(self, n: Node) -> list[int]:
+        return [v for v in n.tensors() if self.flow.data(v)]
+
+    def used_output(self, n: Node, k: int) -> bool:
+        return len(n.outs) > k and bool(self.flow.users.get(n.outs[k]))
+
+    def held(self, v: int | None, what: str) -> tuple[str, ...] | Refuse:
+        """The parameter path a layer's weight ``v`` holds: a parameter, or a tensor computed from one parameter alone
+        with as many values (timm's StdConv standardises its weight in the forward); else why not."""
+        if v is None:
+            return ()
+        if self.flow.data(v):
+            return Refuse(f"a {what} computed from the model's input: convcost's layers hold their weights")
+        paths = sorted(self.flow.sources.get(v, ()))
+        if len(paths) != 1:
+            return Refuse(f"a {what} computed from {len(paths)} tensors ({', '.join(paths) or 'none of the model'}): convcost's "
+                          "layers hold their weights")
+        shape = self.rec.tensors[paths[0]][1]
+        if numel(shape) != numel(self.flow.shape(v)):
+            return Refuse(f"a {what} of {list(self.flow.shape(v))} made from {paths[0]} {list(shape)}: convcost's layers hold "
+                          "their weights")
+        return (paths[0],)
+
+    def sibling(self, v: int | None, name: str) -> str | None:
+        """The path of the tensor ``name`` beside the parameter or buffer ``v`` (BatchNorm's num_batches_tracked)."""
+        path = self.flow.param(v) if v is not None else None
+        if path is None:
+            return None
+        found = f"{path.rpartition('.')[0]}.{name}" if "." in path else name
+        return found if found in self.rec.tensors else None
+
+
+@dataclass
+class Recognised:
+    layers: list[Proto] = field(default_factory=list)
+    unsupported: list[Unsupported] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    read: set[str] = field(default_factory=set)  # every parameter / buffer path the forward read
+
+
+def recognise(rec: Recording) -> Recognised:
+    ctx = Context(rec)
+    flow = ctx.flow
+    claims = find_patterns(ctx)
+    protos: list[Proto] = []
+    src: dict[int, Any] = {v: INPUT for v in rec.inputs[:1]}
+    ctx.layouts.update({v: "map" for v in rec.inputs})
+    alive: set[int] = {v for _, v in rec.outputs if v is not None}
+    for n in reversed(rec.nodes):
+        if any(o in alive for o in n.outs):
+            alive.update(n.tensors())
+
+    def live(n: Node) -> bool:
+        return any(o in alive for o in n.outs)
+
+    def make(e: Emit, n: Node, out: int | None, prev: Proto | None) -> Proto | None:
+        ins = []
+        for v in e.ins:
+            if v == -1 and prev is not None:
+                ins.append(prev)
+            elif v in src:
+                ins.append(src[v])
+            else:  # read from a value no layer made: a node refused without its shape, never the case for data
+                return None
+        shape = flow.shape(out) if out is not None and out >= 0 else prev_shape(e, n)
+        p = Proto(e.op, dict(e.args), tuple(ins), n.call, e.fn or n.fn, n.index, shape, e.tensors, e.name, e.suffix,
+                  after=any(isinstance(i, Proto) and (i.why or i.after) for i in ins))
+        protos.append(p)
+        if out is not None:
+            src[out] = p
+            first = e.ins[0] if e.ins and e.ins[0] >= 0 else None
+            ctx.layouts[out] = p.layout = e.layout or (ctx.layout(first) if first is not None else "map")
+        return p
+
+    def prev_shape(e: Emit, n: Node) -> tuple[int, ...]:
+        """A layer inside a node's several (the pool before a mean's flatten): its shape from its op."""
+        x = flow.shape(e.ins[0])
+        return (*x[:2], *(1 for _ in x[2:])) if e.op == "global_avgpool" else flow.shape(n.outs[0])
+
+    for n in rec.nodes:
+        claim = claims.get(n.index)
+        found: Found = claim(n) if callable(claim) else claim
+        if found is None and flow.passes(n) and ctx.data_ins(n):
+            found = Pass(flow.source(n) or n.tensors()[0])
+        if found is None:
+            if not ctx.data_ins(n):
+                continue  # a weight or a constant computed in the forward: layers that read it hold what it comes from
+            if not live(n) and n.op not in COUNTED:
+                continue  # read by Python, not by the model's outputs: `if y.sum() > 0`, a shape check
+            random = [v for v in n.tensors() if v in ctx.random]
+            found = Refuse(f"{n.fn} of random values (dropout or stochastic depth in training mode): convcost counts "
+                           "inference (call model.eval())") if random else leaf_op(n, ctx)
+        if isinstance(found, Pass):
+            if n.outs and found.value in src:
+                src[n.outs[0]] = src[found.value]
+                ctx.layouts[n.outs[0]] = ctx.layout(found.value)
+        elif isinstance(found, Emit):
+            make(found, n, found.out if found.out is not None else (n.outs[0] if n.outs else None), None)
+        elif isinstance(found, Several):
+            prev: Proto | None = None
+            for k, e in enumerate(found.layers):
+                last = k == len(found.layers) - 1
+                out = e.out if e.out is not None and e.out >= 0 else (n.outs[0] if last and n.outs else None)
+                made = make(e, n, out, prev)
+                if made is not None and e.op == "chunk":
+                    made.part = (int(e.args["index"]), int(e.args.get("count", 0)) or len(n.outs))
+                    made.args.pop("count", None)
+                prev = made
+        elif isinstance(found, Refuse):
+            ins = tuple(src[v] for v in dict.fromkeys(ctx.data_ins(n)) if v in src)
+            for k, o in enumerate(n.outs):
+                if k and not flow.users.get(o):
+                    continue
+                after = any(isinstance(i, Proto) and (i.why or i.after) for i in ins)
+                p = Proto("unsupported", {}, ins, n.call, n.fn, n.index, flow.shape(o), why=found.why, after=after)
+                protos.append(p)
+                src[o] = p
+                same = [v for v in ctx.data_ins(n) if len(flow.shape(v)) == len(flow.shape(o))]
+                ctx.layouts[o] = p.layout = ctx.layout(same[0]) if same else "map"
+    out = Recognised(protos)
+    out.read = {p for n in rec.nodes for v in n.tensors() for p in flow.sources.get(v, ())}
+    out.read |= {t for p in protos for t in p.tensors}
+    for n in rec.nodes:  # a module kept whole holds its tensors, convcost's op or not
+        if n.kind == "module":
+            path = rec.calls[n.call].path
+            out.read |= {t for t in rec.tensors if t.startswith(f"{path}.") or not path}
+    for label, v in rec.outputs:
+        if v is None:
+            out.unsupported.append(Unsupported("output", f"the model's output {label} is not a tensor"))
+        elif v in src:
+            out.outputs.append(src[v])  # a Proto (keyed once named) or INPUT
+        else:
+            out.unsupported.append(Unsupported("output", f"the model's output {label} is not computed from its input"))
+    return out
+
+
+# ---- names ---------------------------------------------------------------------------------------------------------
+_BAD = re.compile(r"[^A-Za-z0-9_\-]")
+
+
+def name_layers(rec: Recording, protos: list[Proto]) -> None:
+    """Give every layer its key and path (see the module docstring)."""
+    calls = rec.calls
+    below: set[int] = set()  # calls with a layer in a call inside them
+    own: dict[int, set[int]] = defaultdict(set)  # call -> the nodes its unnamed layers come from
+    for p in protos:
+        if not p.name:
+            own[p.call].add(p.node)
+        c = calls[p.call].parent if p.call >= 0 else -1
+        while c >= 0 and c not in below:
+            below.add(c)
+            c = calls[c].parent
+    counts: dict[str, int] = {}
+    taken: set[str] = set()
+    parts_named: dict[int, list[tuple[str, tuple[str, ...]]]] = {}
+
+    def key_for(path: str) -> tuple[str, tuple[str, ...]]:
+        parts = spec_parts(path)
+        while True:
+            n = counts.get(path, 0)
+            counts[path] = n + 1
+            p = (*parts[:-1], f"{parts[-1]}_{n}") if n else parts
+            key = ".".join(p)
+            if key not in taken:
+                taken.add(key)
+                return key, p
+
+    for p in protos:
+        call = calls[p.call] if p.call >= 0 else None
+        scope = call.path if call is not None else ""
+        if p.part is not None:
+            k, count = p.part
+            if p.node not in parts_named:
+                parts_named[p.node] = [key_for(_join(scope, p.fn)) for _ in range(count)]
+            p.key, p.path = parts_named[p.node][k]
+            p.source = _join(scope, p.fn)
+            continue
+        if p.name:
+            path = p.name
+        elif call is not None and scope and p.call not in below and len(own[p.call]) == 1:
+            path = scope  # the module's one layer
+        else:
+            path = _join(scope, p.fn)
+        if p.suffix:
+            path += p.suffix
+        p.key, p.path = key_for(path)
+        p.source = path
+
+
+MAX_PART = 100  # frontend/spec.py's MAX_NAME_CHARS
+
+
+def spec_name(part: str) -> str:
+    """A torch name (a module's, a parameter's: any text) as a name the spec accepts: letters, digits, '_' and '-', not
+    starting with '-', at most 100 characters; accents dropped ('über' → 'uber'), anything else '_' ('a b' → 'a_b',
+    '$x' → '_x'); a long one cut, with a hash of the whole so two long names stay apart."""
+    import hashlib
+    import unicodedata
+
+    ascii_ = unicodedata.normalize("NFKD", part).encode("ascii", "ignore").decode()
+    name = _BAD.sub("_", ascii_) or "_"
+    if name.startswith("-"):
+        name = "_" + name
+    if len(name) > MAX_PART:
+        name = name[: MAX_PART - 9] + "_" + hashlib.sha1(part.encode()).hexdigest()[:8]
+    return name
+
+
+def spec_parts(path: str) -> tuple[str, ...]:
+    """A dotted torch path as the spec's name parts: each part :func:`spec_name`'d; 'input' at the top level (the
+    model's input's name there) is 'input_'; '' (the model itself) is 'model'."""
+    parts = tuple(spec_name(p) for p in path.split(".")) if path else ("model",)
+    return ("input_", *parts[1:]) if parts[0] == "input" else parts
+
+
+def _join(scope: str, fn: str) -> str:
+    return f"{scope}.{fn}" if scope else fn
+
+
+def to_layers(protos: list[Proto], allow: bool) -> list[ImportedLayer]:
+    """The named layers as import writes them; unsupported ones only when allowed: an `unsupported` row with the traced
+    shape, reading its first input (the layers after it are sized right; its arithmetic is not counted)."""
+    out = []
+    for p in protos:
+        if p.why and not allow:
+            continue
+        ins = tuple(INPUT if i is INPUT else i.key for i in p.ins)
+        if p.why:
+            shape = list(p.shape[1:]) or [1]
+            tokens = p.layout == "tokens" and len(shape) == 2
+            args: dict[str, Any] = {"shape": shape, **({"tokens": True} if tokens else {}), "what": p.why}
+            out.append(ImportedLayer(p.key, p.path, "unsupported", args, ins[:1], source=p.source))
+        else:
+            out.append(ImportedLayer(p.key, p.path, p.op, p.args, ins, source=p.source))
+    return out
