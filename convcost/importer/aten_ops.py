@@ -365,6 +365,8 @@ def cat(n: Node, c: Context) -> Found:
     if any(i is None or not c.flow.data(i) for i in ids):
         return Refuse(f"{n.fn} of a parameter or a tensor made in the forward: convcost concatenates traced tensors")
     vals = [i for i in ids if i is not None]
+    if len(vals) == 1:  # torch.cat([x], 1): x (DenseNet's first layer of a block)
+        return Pass(vals[0])
     rank = len(c.flow.shape(vals[0]))
     dim = int(n.args.get("dim", 0)) % rank
     layouts = {c.layout(v) for v in vals}
@@ -392,6 +394,9 @@ def _binary(n: Node, c: Context, op: str) -> Found:
         return Refuse(f"{n.fn} with alpha={n.args.get('alpha')}: convcost adds branches as they are")
     va, vb = _v(a), _v(b)
     what = "adds" if op == "add" else "multiplies"
+    neutral = 0 if op == "add" else 1  # x + 0 (MobileOne's absent identity branch), x * 1: x
+    if (va is None and a == neutral and vb is not None) or (vb is None and b == neutral and va is not None):
+        return Pass(va if va is not None else vb)  # type: ignore[arg-type]
     if va is None or vb is None:
         return Refuse(f"{n.fn} with a constant: convcost {what} traced tensors only")
     for v in (va, vb):
@@ -431,6 +436,28 @@ def swap(n: Node, c: Context) -> Found:
         return Refuse(f"{n.fn} of more than one tensor")
     return Refuse(f"{n.fn} of {c.shown(x)}: convcost moves dims only between a map and tokens (to_tokens, to_map), to "
                   "channels-last and back around per-position layers, and in a channel shuffle")
+
+
+@leaf("slice")
+def channel_slice(n: Node, c: Context) -> Found:
+    """``x[:, a:b]`` of a map: the channels a..b as a `chunk` (``sizes`` [a, b - a, C - b] without empty parts)."""
+    x = _one(n, c)
+    if x is None:
+        return Refuse(f"{n.fn} of more than one tensor")
+    shape = c.flow.shape(x)
+    rank = len(shape)
+    dim = int(n.args.get("dim", 0)) % rank
+    size = shape[dim]
+    start, end, step = n.args.get("start") or 0, n.args.get("end"), n.args.get("step", 1)
+    start = max(0, start + size if start < 0 else min(start, size))
+    end = size if end is None else max(0, end + size if end < 0 else min(end, size))
+    if start == 0 and end == size and step == 1:
+        return Pass(x)
+    if c.layout(x) != "map" or dim != 1 or step != 1 or end <= start:
+        return Refuse(f"slicing x[...] along dim {n.args.get('dim')} ({start}:{end}:{step}) of {c.shown(x)}: convcost slices "
+                      "a map's channels (x[:, a:b]) only")
+    sizes = [s for s in (start, end - start, size - end) if s]
+    return Emit("chunk", {"index": 1 if start else 0, "sizes": sizes}, (x,))
 
 
 @leaf("select")

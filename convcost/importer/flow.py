@@ -15,6 +15,10 @@ from .graph import ModuleCall, Node, Recording, V
 PASS_OPS = frozenset({"clone", "alias", "detach", "lift_fresh", "lift_fresh_copy", "contiguous", "_to_copy", "to",
                       "dropout", "feature_dropout", "alpha_dropout", "_assert_tensor_metadata", "_conj", "resolve_conj",
                       "resolve_neg", "type_as", "as_strided", "as_strided_"})
+# ops that read a tensor only for its shape, dtype and device: what they make is a constant, whatever they read
+LIKE = frozenset({"new_full", "new_zeros", "new_ones", "new_empty", "new_empty_strided", "zeros_like", "ones_like",
+                  "full_like", "empty_like", "rand_like", "randn_like", "randint_like", "scalar_tensor", "arange", "size",
+                  "sym_size", "sym_numel"})
 RESHAPES = frozenset({"view", "_unsafe_view", "reshape", "expand", "slice", "squeeze", "unsqueeze", "flatten"})
 
 
@@ -45,7 +49,7 @@ class Flow:
         for n in rec.nodes:
             ins = n.tensors()
             kinds = {self.origin.get(v, "const") for v in ins}
-            kind = "data" if "data" in kinds else "weight" if "weight" in kinds else "const"
+            kind = "const" if n.op in LIKE else "data" if "data" in kinds else "weight" if "weight" in kinds else "const"
             srcs = frozenset().union(*(self.sources.get(v, frozenset()) for v in ins)) if kind == "weight" else frozenset()
             for o in n.outs:
                 self.origin[o] = kind

@@ -45,12 +45,24 @@ ELEMENTWISE = frozenset({"relu", "relu_", "gelu", "gelu_", "sigmoid", "sigmoid_"
 def find_patterns(ctx: Context) -> Claims:
     claims: Claims = {}
     for n in ctx.rec.nodes:
-        for find in (_to_tokens, _to_map, _class_token, _pos_embed, _layernorm2d, _channels_last, _layer_scale, _shuffle):
-            trigger = find(ctx, n, claims)
-            if trigger is not None:
-                claims.setdefault(n.index, trigger)
-                break
+        triggers = [t for find in (_to_tokens, _to_map, _class_token, _pos_embed, _layernorm2d, _channels_last, _layer_scale,
+                                   _shuffle, _qkv_attention) if (t := find(ctx, n, claims)) is not None]
+        if triggers:
+            claims.setdefault(n.index, _first(triggers))
     return claims
+
+
+def _first(triggers: list[Trigger]) -> Trigger:
+    """The first of a node's patterns that matches when recognition reaches it."""
+
+    def trigger(node: Node) -> Found:
+        for t in triggers:
+            found = t(node)
+            if found is not None:
+                return found
+        return None
+
+    return trigger
 
 
 # ---- helpers -------------------------------------------------------------------------------------------------------
@@ -235,6 +247,8 @@ def _layernorm2d(ctx: Context, n: Node, claims: Claims) -> Trigger | None:
         if ctx.layout(x) != "map":
             return None
         found = _affine_norm(norm, ctx, "layernorm", {"eps": norm.args.get("eps", 1e-5)}, x)
+        if isinstance(found, Refuse):
+            return None  # the channels-last run (next) says why
         claims[norm.index] = Skip()
         claims[end.index] = found
         return Skip()
@@ -410,5 +424,65 @@ def _shuffle(ctx: Context, n: Node, claims: Claims) -> Trigger | None:
     return trigger
 
 
-def _unused(*_: Any) -> None:  # pragma: no cover - keeps the Any import used for type aliases in older Pythons
-    return None
+# ---- attention (timm's Attention, and the same code elsewhere) -----------------------------------------------------
+def _one_reader(ctx: Context, v: int, *ops: str) -> Node | None:
+    readers = _readers(ctx, v)
+    return readers[0] if len(readers) == 1 and readers[0].op in ops else None
+
+
+def _qkv_attention(ctx: Context, n: Node, claims: Claims) -> Trigger | None:
+    """timm's Attention with its fused path: ``qkv = self.qkv(x).reshape(B, N, 3, H, d).permute(2, 0, 3, 1, 4)``,
+    ``q, k, v = qkv.unbind(0)``, ``F.scaled_dot_product_attention(q, k, v)`` (no mask), ``x.transpose(1, 2).reshape(B, N,
+    H·d)``, ``self.proj(x)``: one `attention` layer (heads H, head_dim d), named after the module the attention runs in.
+    The trigger is the qkv linear; every node up to the projection is read by the next alone."""
+    if n.op != "linear" or not n.outs:
+        return None
+    x = first_tensor(n)
+    view = _one_reader(ctx, n.outs[0], *RESHAPE)
+    if x is None or view is None or len(_shape(ctx, x)) != 3:
+        return None
+    b, t, d = _shape(ctx, x)
+    vshape = _shape(ctx, view.outs[0])
+    if len(vshape) != 5 or vshape[:3] != (b, t, 3):
+        return None
+    heads, head_dim = vshape[3], vshape[4]
+    perm = _one_reader(ctx, view.outs[0], "permute")
+    if perm is None or _dims(perm, 5) != (2, 0, 3, 1, 4):
+        return None
+    unbind = _one_reader(ctx, perm.outs[0], "unbind")
+    if unbind is None or int(unbind.args.get("dim", 0)) != 0 or len(unbind.outs) != 3:
+        return None
+    sdpa = _one_reader(ctx, unbind.outs[0], "scaled_dot_product_attention")
+    if sdpa is None or [a.id if isinstance(a, V) else None for a in (sdpa.args.get(k) for k in ("query", "key", "value"))] \
+            != [ctx.flow.back(o) for o in unbind.outs] or any(_readers(ctx, o) != [sdpa] for o in unbind.outs):
+        return None
+    scale = sdpa.args.get("scale")
+    if sdpa.args.get("attn_mask") is not None or sdpa.args.get("is_causal") or scale not in (None, head_dim ** -0.5):
+        return None
+    swap = _one_reader(ctx, sdpa.outs[0], *SWAP)
+    back = _one_reader(ctx, swap.outs[0], *RESHAPE) if swap is not None and _dims(swap, 4) == (0, 2, 1, 3) else None
+    merged = back is not None and _shape(ctx, back.outs[0]) == (b, t, heads * head_dim)
+    proj = _one_reader(ctx, back.outs[0], "linear") if merged and back is not None else None
+    if proj is None or _shape(ctx, proj.outs[0]) != (b, t, d):
+        return None
+    qkv_w, qkv_b, out_w, out_b = (a if isinstance(a, V) else None for a in
+                                  (n.args.get("weight"), n.args.get("bias"), proj.args.get("weight"), proj.args.get("bias")))
+    held = [ctx.held(w.id, "attention's weight") for w in (qkv_w, qkv_b, out_w, out_b) if w is not None]
+    if any(isinstance(h, Refuse) for h in held):
+        return None
+    tensors = tuple(p for h in held for p in h)  # type: ignore[union-attr]
+    args: dict[str, Any] = {"heads": heads}
+    if heads * head_dim != d:
+        args["head_dim"] = head_dim
+    args.update({"qkv_bias": qkv_b is not None, "bias": out_b is not None})
+    name = ctx.flow.scope(sdpa)
+
+    def trigger(node: Node) -> Found:
+        if ctx.layout(ctx.flow.back(x)) != "tokens":
+            return None
+        for m in (view, perm, unbind, sdpa, swap, back):
+            claims[m.index] = Skip()  # type: ignore[union-attr]
+        claims[proj.index] = Emit("attention", args, (ctx.flow.back(x),), tensors, name=name, layout="tokens")
+        return Skip()
+
+    return trigger

@@ -134,23 +134,29 @@ def recognise(rec: Recording) -> Recognised:
     protos: list[Proto] = []
     src: dict[int, Any] = {v: INPUT for v in rec.inputs[:1]}
     ctx.layouts.update({v: "map" for v in rec.inputs})
+    writes = {n.index: base for n in rec.nodes if (base := _written_view(ctx, n)) is not None}
     alive: set[int] = {v for _, v in rec.outputs if v is not None}
     for n in reversed(rec.nodes):
-        if any(o in alive for o in n.outs):
+        if any(o in alive for o in n.outs) or n.index in writes:
             alive.update(n.tensors())
 
     def live(n: Node) -> bool:
-        return any(o in alive for o in n.outs)
+        return any(o in alive for o in n.outs) or n.index in writes
+
+    def made(v: int) -> Any:
+        """The layer (or INPUT) value ``v`` comes from: the nearest one back, where a pattern's inner node made none."""
+        todo, seen = [v], set()
+        while todo:
+            u = todo.pop(0)
+            if u in src:
+                return src[u]
+            seen.add(u)
+            p = flow.producer(u)
+            todo += [t for t in (p.tensors() if p is not None else []) if flow.data(t) and t not in seen]
+        return INPUT
 
     def make(e: Emit, n: Node, out: int | None, prev: Proto | None) -> Proto | None:
-        ins = []
-        for v in e.ins:
-            if v == -1 and prev is not None:
-                ins.append(prev)
-            elif v in src:
-                ins.append(src[v])
-            else:  # read from a value no layer made: a node refused without its shape, never the case for data
-                return None
+        ins = [prev if v == -1 and prev is not None else made(v) for v in e.ins]
         shape = flow.shape(out) if out is not None and out >= 0 else prev_shape(e, n)
         p = Proto(e.op, dict(e.args), tuple(ins), n.call, e.fn or n.fn, n.index, shape, e.tensors, e.name, e.suffix,
                   after=any(isinstance(i, Proto) and (i.why or i.after) for i in ins))
@@ -172,13 +178,19 @@ def recognise(rec: Recording) -> Recognised:
         if found is None and flow.passes(n) and ctx.data_ins(n):
             found = Pass(flow.source(n) or n.tensors()[0])
         if found is None:
-            if not ctx.data_ins(n):
+            if not ctx.data_ins(n) or not any(flow.data(o) for o in n.outs):
                 continue  # a weight or a constant computed in the forward: layers that read it hold what it comes from
             if not live(n) and n.op not in COUNTED:
                 continue  # read by Python, not by the model's outputs: `if y.sum() > 0`, a shape check
             random = [v for v in n.tensors() if v in ctx.random]
-            found = Refuse(f"{n.fn} of random values (dropout or stochastic depth in training mode): convcost counts "
-                           "inference (call model.eval())") if random else leaf_op(n, ctx)
+            if n.index in writes:
+                found = Refuse(f"{n.fn}: an in-place write into a slice or view of a tensor (x[...] = y, x[:, 1:] += y): "
+                               "convcost's layers make new tensors")
+            elif random:
+                found = Refuse(f"{n.fn} of random values (dropout or stochastic depth in training mode): convcost counts "
+                               "inference (call model.eval())")
+            else:
+                found = leaf_op(n, ctx)
         if isinstance(found, Pass):
             if n.outs and found.value in src:
                 src[n.outs[0]] = src[found.value]
@@ -190,13 +202,13 @@ def recognise(rec: Recording) -> Recognised:
             for k, e in enumerate(found.layers):
                 last = k == len(found.layers) - 1
                 out = e.out if e.out is not None and e.out >= 0 else (n.outs[0] if last and n.outs else None)
-                made = make(e, n, out, prev)
-                if made is not None and e.op == "chunk":
-                    made.part = (int(e.args["index"]), int(e.args.get("count", 0)) or len(n.outs))
-                    made.args.pop("count", None)
-                prev = made
+                layer = make(e, n, out, prev)
+                if layer is not None and e.op == "chunk":
+                    layer.part = (int(e.args["index"]), int(e.args.get("count", 0)) or len(n.outs))
+                    layer.args.pop("count", None)
+                prev = layer
         elif isinstance(found, Refuse):
-            ins = tuple(src[v] for v in dict.fromkeys(ctx.data_ins(n)) if v in src)
+            ins = tuple(dict.fromkeys(made(v) for v in ctx.data_ins(n)))
             for k, o in enumerate(n.outs):
                 if k and not flow.users.get(o):
                     continue
@@ -204,6 +216,8 @@ def recognise(rec: Recording) -> Recognised:
                 p = Proto("unsupported", {}, ins, n.call, n.fn, n.index, flow.shape(o), why=found.why, after=after)
                 protos.append(p)
                 src[o] = p
+                if n.index in writes and k == 0:  # what reads the tensor written into reads this part
+                    src[writes[n.index]] = p
                 same = [v for v in ctx.data_ins(n) if len(flow.shape(v)) == len(flow.shape(o))]
                 ctx.layouts[o] = p.layout = ctx.layout(same[0]) if same else "map"
     out = Recognised(protos)
@@ -221,6 +235,27 @@ def recognise(rec: Recording) -> Recognised:
         else:
             out.unsupported.append(Unsupported("output", f"the model's output {label} is not computed from its input"))
     return out
+
+
+VIEWS = frozenset({"slice", "select", "view", "_unsafe_view", "as_strided", "diagonal", "narrow", "unsqueeze", "squeeze",
+                   "transpose", "permute", "t", "expand", "unfold", "alias", "index"})
+
+
+def _written_view(ctx: Context, n: Node) -> int | None:
+    """The tensor an in-place op writes into through a view of it (``x[:, 1:] += y``, ``x[..., 0] = y``): the view's
+    base, or None."""
+    if not (n.op.endswith("_") or n.op in ("copy_", "index_put_")) or n.op in ("as_strided_",):
+        return None
+    target = ctx.flow.source(n)
+    p = ctx.flow.producer(target) if target is not None else None
+    if p is None or p.op not in VIEWS or not ctx.flow.data(target):
+        return None
+    base = p.tensors()[0] if p.tensors() else None
+    while base is not None and (q := ctx.flow.producer(base)) is not None and q.op in VIEWS and q.tensors():
+        base = q.tensors()[0]
+    if base is None or not any(u.index > n.index for u in ctx.flow.users.get(base, [])):
+        return None  # nothing reads the tensor after the write (an in-place ReLU of a flat view): an ordinary op
+    return base
 
 
 # ---- names ---------------------------------------------------------------------------------------------------------

@@ -182,6 +182,9 @@ def recover(scope: Scope, readers: Mapping[str, set[str]]) -> None:
         item = scope.items[j]
         if isinstance(item, Layer) and item.layer.op in ("add", "multiply", "concat"):
             found = _structure(scope.items, j, readers)
+            if found is not None and found[1].op == "residual" and found[1].branches[1] and "shortcut" in \
+                    _names_here(scope.items[:found[0]] + scope.items[j + 1:] + found[1].branches[0]):
+                found = None  # something else written in the scope is named 'shortcut' already
             if found is not None and not (shortcut and found[1].op == "residual" and found[1].branches[1]):
                 i, struct = found
                 shortcut |= struct.op == "residual" and bool(struct.branches[1])
@@ -189,6 +192,19 @@ def recover(scope: Scope, readers: Mapping[str, set[str]]) -> None:
                 j = i
         j += 1
     finish(scope)
+
+
+def _names_here(items: list[Item]) -> set[str]:
+    """The names the items give in the scope they are written in (a residual's body and a gate's are written there)."""
+    names: set[str] = set()
+    for it in items:
+        if isinstance(it, Layer):
+            names.add(it.layer.path[-1])
+        elif isinstance(it, Scope):
+            names.add(it.name)
+        elif isinstance(it, Struct) and it.op in ("residual", "gate"):
+            names |= _names_here(it.branches[0])
+    return names
 
 
 def _structure(items: list[Item], j: int, readers: Mapping[str, set[str]]) -> tuple[int, Struct] | None:
@@ -246,6 +262,10 @@ def _partition(run: list[Item], join: Layer, x: str) -> Struct | None:
     if op == "add" and len(branches) == 2 and any(branches):
         body, shortcut = branches if branches[0] and (not branches[1] or _first(run, branches[0], branches[1])) \
             else branches[::-1]
+        if shortcut and "shortcut" in _names_here(body):  # a module named 'shortcut' in the body: it is the shortcut
+            body, shortcut = shortcut, body
+        if shortcut and "shortcut" in _names_here(body):
+            return None
         return Struct("residual", [body, shortcut], join, x)
     if op == "multiply" and len(branches) == 2 and sum(1 for b in branches if b) == 1:
         return Struct("gate", [next(b for b in branches if b)], join, x)
