@@ -606,3 +606,69 @@ def test_tensors_the_forward_never_uses_are_kept(tmp_path: Path) -> None:
     rows = [lc for lc in analyze_file(spec)[0].layers if lc.node.op == "unused"]
     assert [(lc.node.name, lc.cost.params, lc.cost.buffers, lc.cost.macs) for lc in rows] == \
         [("1_aux", 8 * 10 + 10, 0, 0), ("1_seen", 0, 3, 0)]
+
+
+# ---- hostile models (tests/import_hostile_factories.py) ----------------------------------------------------------------
+def test_names_torch_allows_and_a_spec_does_not_are_renamed(tmp_path: Path) -> None:
+    """Issue 19: module names 'input' (the top level's input), with spaces, 'über', '~', 120 characters, '$x', '${1/0}',
+    YAML's words, a leading '-': every name written is one analyze accepts (it analyzes, with torch's counts), and the
+    torch name is kept beside it (`# torch: über`)."""
+    import import_hostile_factories as hostile
+
+    spec = tmp_path / "named.yaml"
+    target = f"{TESTS / 'import_hostile_factories.py'}:named"
+    r = run_import(target, "3,8,8", spec)
+    assert r.exit_code == 0, r.output
+    assert spec_counts(spec) == torch_counts("import_hostile_factories.py:named", "3,8,8")
+    names = [lc.node.name for lc in analyze_file(spec)[0].layers if lc.node.op == "conv"]
+    assert names[:4] == ["input_", "a_b", "uber", "_"] and names[5:7] == ["_x", "__1_0_"]
+    assert len(names[4]) == 100 and names[4].startswith("x" * 91)  # cut to 100, with a hash of the whole
+    assert names[7:] == ["true", "null", "_-lead", "0x10"] and len(names) == len(hostile.HOSTILE_NAMES)
+    text = spec.read_text()
+    for torch_name in ("input", "a b", "über", "$x", "${1/0}", "über pool"):
+        assert f"  # torch: {torch_name}\n" in text
+    assert "# torch: true" not in text  # kept as it is (quoted), so no note
+
+
+def test_shared_weights_are_tied_and_counted_once(tmp_path: Path) -> None:
+    """Issue 19: `b.weight = a.weight` (8·8·9 = 576 shared; b keeps its own 8 bias values), and a Linear called twice:
+    the later layer is `tied` to the earlier one, so the spec counts each tensor once, as torch's parameters() does
+    (it was 1,168 against 592 for the two convs alone)."""
+    for how, ties in (("weight", ["tied: {weight: a}"]), ("twice", ["tied: {weight: a}", "tied: {weight: fc, bias: fc}"])):
+        spec = tmp_path / f"{how}.yaml"
+        r = run_import(f"{TESTS / 'import_hostile_factories.py'}:tied", "8,8,8", spec, "--reference-arg", f"how={how}")
+        assert r.exit_code == 0, r.output
+        assert [t for t in ties if t in spec.read_text()] == ties
+        params, _, macs = spec_counts(spec)
+        want = torch_counts("import_hostile_factories.py:tied", "8,8,8", f"how={how}")
+        assert (params, macs) == (want[0], want[2])
+        assert params == 8 * 8 * 9 + 8 + 8 + 8 * 8 + 8  # a's weight and bias, b's bias, the fc once
+
+
+def test_optional_arguments_dict_outputs_and_modules_that_never_run(tmp_path: Path) -> None:
+    """forward(x, mask=None, scale=1.0) is one input; its dict output {'out': ..., 'features': [y, 1.0]} is two
+    outputs (the number is no tensor); the aux head, never run in eval, is an `unused` row: 8·8·9 + 8 + 2·8 + 8·2 + 2
+    params and 2·8 + 1 buffers, so the totals are torch's."""
+    spec = tmp_path / "options.yaml"
+    r = run_import(f"{TESTS / 'import_hostile_factories.py'}:options", "3,8,8", spec)
+    assert r.exit_code == 0, r.output
+    assert "second input" not in r.stderr and "note: aux: a module the forward never runs" in r.stderr
+    a = analyze_file(spec)[0]
+    assert [n.name for n in a.graph.output_nodes] == ["head", "relu"]
+    assert spec_counts(spec) == torch_counts("import_hostile_factories.py:options", "3,8,8")
+    unused = [lc for lc in a.layers if lc.node.op == "unused"]
+    assert [(lc.node.name, lc.cost.params, lc.cost.buffers) for lc in unused] == [("aux", 8 * 8 * 9 + 8 + 2 * 8 + 8 * 2 + 2, 17)]
+
+
+def test_a_refusal_is_a_few_lines(tmp_path: Path) -> None:
+    """24 torch.sin in 24 blocks: one line for the kind (where, and how many more), not one per place, and no line
+    about the relus after them."""
+    r = run_import(f"{TESTS / 'import_hostile_factories.py'}:many_unsupported", "4,8,8", tmp_path / "s.yaml")
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert lines == [
+        "convcost: error: sin: sin is not a convcost op (and 23 more like it: sin_1, sin_2, sin_3, …)",
+        f"convcost: error: {TESTS / 'import_hostile_factories.py'}:many_unsupported: 24 parts of the model convcost cannot "
+        "express (above); --allow-unsupported writes the spec anyway (each as an `unsupported` row with its traced shape, "
+        "not counted)",
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -114,9 +115,13 @@ class Analysis:
         return rows
 
 
+def _cost(node: Node, batch: int) -> Cost:
+    """The op's cost of the layer; its `tied` parameters (an earlier layer's) are counted there, not again."""
+    cost = node.rule.cost(node.args, node.in_shapes, node.shape, batch)
+    return dataclasses.replace(cost, params=cost.params - node.tied_params()) if node.tied else cost
+
+
 def analyze(graph: Graph) -> Analysis:
     with paused_gc():
-        layers = tuple(
-            LayerCost(node, node.rule.cost(node.args, node.in_shapes, node.shape, graph.batch)) for node in graph.nodes
-        )
+        layers = tuple(LayerCost(node, _cost(node, graph.batch)) for node in graph.nodes)
     return Analysis(graph, layers)

@@ -26,8 +26,9 @@ VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_NAME_CHARS = 100  # a name of a model, block, layer, branch, variable or parameter (docs/limits.md)
 
 ITEM_KEYS = ("name", "repeat", "when", "first")
-# 'from': where a layer reads its input (an earlier output by name) instead of the previous layer.
-FLOW_KEYS = ("from",)
+# 'from': where a layer reads its input (an earlier output by name) instead of the previous layer; 'tied': which of its
+# parameters are an earlier layer's (the same tensor, counted once: `tied: {weight: conv1}`).
+FLOW_KEYS = ("from", "tied")
 LAYER_KEYS = (*ITEM_KEYS, *FLOW_KEYS)
 JOINS = tuple(k for k, s in STRUCTURES.items() if s.keys == ("branches",))  # may join a 'from' list instead
 RESERVED_VARS = ("i", "in_channels", "in_height", "in_width", "block_in_channels", "block_in_height", "block_in_width")
@@ -60,6 +61,7 @@ class Item:
     word: str = ""  # the op as written (an alias like 'bn' names layers bn1, bn2...)
     first: YMap | None = None  # argument overrides for the first iteration of 'repeat'
     source: YNode | None = None  # 'from': an earlier output (a name) or, for a join, a list of them
+    tied: YMap | None = None  # 'tied': parameter name -> the earlier layer (a name) whose parameter it is
 
 
 @dataclass(frozen=True)
@@ -462,7 +464,22 @@ class _Parser:
             check_keys(args, (*allowed, *LAYER_KEYS), f"'{op}'")  # arguments when the op is known
         first = self.first(args, kind, op, allowed)
         source = self.source(args, op, join=False)
-        return Item(kind, op, args, args.get("name"), args.get("repeat"), (), loc, args.get("when"), word, first, source)
+        return Item(kind, op, args, args.get("name"), args.get("repeat"), (), loc, args.get("when"), word, first, source,
+                    self.tied(args, kind, op))
+
+    def tied(self, args: YMap, kind: str, op: str) -> YMap | None:
+        """``tied: {weight: conv1}``: which parameters of this layer are an earlier layer's (the same tensor)."""
+        node = args.get("tied")
+        if node is None:
+            return None
+        tmap = expect_map(node, "'tied' (a mapping of parameter: earlier layer, e.g. {weight: conv1})")
+        if kind != "op" or lookup(op) is None or lookup(op).tensors is None:  # type: ignore[union-attr]
+            holding = ", ".join(n for n in all_names() if (r := lookup(n)) is not None and r.tensors is not None)
+            raise SpecError(f"'{op}' holds no parameters 'tied' can name (ops that do: {holding})", args.keys["tied"])
+        for tensor, ref in tmap.items.items():
+            if not is_ref(ref):
+                raise SpecError(f"'tied' maps '{shorten(tensor)}' to an earlier layer's name, got {type_name(ref)}", ref.loc)
+        return tmap
 
     def source(self, args: YMap, op: str, join: bool) -> YNode | None:
         """The 'from' of a layer: one name, or for a join without branches a list of names."""

@@ -40,6 +40,11 @@ def _v(a: Any) -> int | None:
     return a.id if isinstance(a, V) else None
 
 
+def _roles(*held: Any) -> tuple[tuple[str, str], ...]:
+    """(weight, path), (bias, path) of the parameters a layer holds, in that order (those its op calls so)."""
+    return tuple((role, h[0]) for role, h in zip(("weight", "bias"), held) if h)
+
+
 def _dims(value: Any, rank: int) -> Any:
     """An aten int list (one per spatial dim, or one for all) as a spec writes it."""
     if isinstance(value, (list, tuple)) and len(value) == 1:
@@ -72,7 +77,7 @@ def convolution(n: Node, c: Context) -> Found:
     args.update({"dilation": _dims(n.args.get("dilation", 1), rank), "groups": groups, "bias": b is not None})
     if c.layout(x) != "map" or len(c.flow.shape(x)) != rank + 2:
         return Refuse(f"{n.fn} of {c.shown(x)}: convcost convolves a channels-first map")
-    return Emit("conv_transpose" if transposed else "conv", args, (x,), (*weight, *bias))
+    return Emit("conv_transpose" if transposed else "conv", args, (x,), (*weight, *bias), roles=_roles(weight, bias))
 
 
 # ---- norms ----------------------------------------------------------------------------------------------------------
@@ -90,6 +95,7 @@ def batch_norm(n: Node, c: Context) -> Found:
         return Refuse(f"{n.fn} of {c.shown(x)}: convcost's batchnorm normalises the channels of a map or flat vector")
     w, b = _v(n.args.get("weight")), _v(n.args.get("bias"))
     held = [c.held(t, "batch norm's tensor") for t in (w, b, mean, var) if t is not None]
+    roles = _roles(*held[:2]) if w is not None else ()
     bad = next((h for h in held if isinstance(h, Refuse)), None)
     if bad is not None:
         return bad
@@ -102,7 +108,7 @@ def batch_norm(n: Node, c: Context) -> Found:
                       "them): convcost's batchnorm counts that buffer")
     eps, momentum = n.args.get("eps", 1e-5), n.args.get("momentum", 0.1)
     args = {"eps": eps, "momentum": momentum if momentum else 0.1, "affine": w is not None}
-    return Emit("batchnorm", args, (x,), (*tensors, counter))
+    return Emit("batchnorm", args, (x,), (*tensors, counter), roles=roles)
 
 
 @leaf("native_layer_norm", "layer_norm")
@@ -128,7 +134,8 @@ def _affine_norm(n: Node, c: Context, op: str, args: dict[str, Any], x: int) -> 
     bad = next((h for h in held if isinstance(h, Refuse)), None)
     if bad is not None:
         return bad
-    return Emit(op, {**args, "affine": w is not None}, (x,), tuple(p for h in held for p in h))  # type: ignore[union-attr]
+    paths = tuple(p for h in held for p in h)  # type: ignore[union-attr]
+    return Emit(op, {**args, "affine": w is not None}, (x,), paths, roles=_roles(*held) if op != "instancenorm" else ())
 
 
 @leaf("native_group_norm", "group_norm")
@@ -178,7 +185,7 @@ def linear(n: Node, c: Context) -> Found:
     if c.layout(x) == "map" and len(shape) > 2:
         return Refuse(f"{n.fn} over the last dim of {c.shown(x)}: convcost's linear reads a flat vector, tokens, or a map's "
                       "channels between permutes to channels-last and back")
-    return Emit("linear", {"out": c.flow.shape(w)[0], "bias": b is not None}, (x,), (*weight, *bias))
+    return Emit("linear", {"out": c.flow.shape(w)[0], "bias": b is not None}, (x,), (*weight, *bias), roles=_roles(weight, bias))
 
 
 # ---- activations ----------------------------------------------------------------------------------------------------
@@ -542,4 +549,4 @@ def leaf_op(n: Node, c: Context) -> Found:
     if n.fn in ("bernoulli", "bernoulli_", "rand", "randn", "rand_like", "randn_like", "dropout", "native_dropout"):
         return Refuse(f"{n.fn}: random values (dropout or stochastic depth in training mode): convcost counts inference "
                       "(call model.eval())")
-    return Refuse(f"{n.fn} is not a convcost op")
+    return Refuse(f"{n.fn} is not a convcost op", whatever=True)

@@ -22,6 +22,7 @@ class Emit:
     layout: str = ""
     suffix: str = ""
     fn: str = ""  # the function it is named after, where not the node's own (a chunk's parts)
+    roles: tuple[tuple[str, str], ...] = ()  # (the op's name for a parameter, 'weight' or 'bias'; its path): what ties
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Refuse:
     """convcost cannot write this node: ``why`` (the message starts with what the code called)."""
 
     why: str
+    whatever: bool = False  # convcost has no op for it whatever it reads (not a consequence of an unsupported input)
 
 
 @dataclass(frozen=True)

@@ -326,7 +326,7 @@ def _per_position(ctx: Context, n: Node) -> Found | str:
             return bad.why
         tensors = tuple(p for h in held for p in h)  # type: ignore[union-attr]
         return Emit("linear", {"out": _shape(ctx, w.id)[0], "bias": isinstance(b, V), "over": "channels"},
-                    (ctx.flow.back(x),), tensors)
+                    (ctx.flow.back(x),), tensors, roles=tuple(zip(("weight", "bias"), tensors)))
     if len(set(data)) != 1:
         return f"it reads {len(set(data))} tensors"
     if n.op in ELEMENTWISE:

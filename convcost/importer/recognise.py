@@ -62,6 +62,8 @@ class Proto:
     after: bool = False  # reads an unsupported part, or a layer after one (its input's layout is a guess)
     part: tuple[int, int] | None = None  # (k, n): part k of a node's n outputs (a chunk's): named in order
     layout: str = "map"  # of what it makes: 'map' or 'tokens'
+    roles: tuple[tuple[str, str], ...] = ()  # (the op's name of a parameter, its path)
+    tied: dict[str, str] = field(default_factory=dict)  # parameter -> the key of the earlier layer holding it
     key: str = ""
     path: tuple[str, ...] = ()
     source: str = ""  # the torch path it is named after (module path, or module path and function), as torch spells it
@@ -159,7 +161,7 @@ def recognise(rec: Recording) -> Recognised:
         ins = [prev if v == -1 and prev is not None else made(v) for v in e.ins]
         shape = flow.shape(out) if out is not None and out >= 0 else prev_shape(e, n)
         p = Proto(e.op, dict(e.args), tuple(ins), n.call, e.fn or n.fn, n.index, shape, e.tensors, e.name, e.suffix,
-                  after=any(isinstance(i, Proto) and (i.why or i.after) for i in ins))
+                  after=any(isinstance(i, Proto) and (i.why or i.after) for i in ins), roles=e.roles)
         protos.append(p)
         if out is not None:
             src[out] = p
@@ -212,7 +214,7 @@ def recognise(rec: Recording) -> Recognised:
             for k, o in enumerate(n.outs):
                 if k and not flow.users.get(o):
                     continue
-                after = any(isinstance(i, Proto) and (i.why or i.after) for i in ins)
+                after = not found.whatever and any(isinstance(i, Proto) and (i.why or i.after) for i in ins)
                 p = Proto("unsupported", {}, ins, n.call, n.fn, n.index, flow.shape(o), why=found.why, after=after)
                 protos.append(p)
                 src[o] = p
@@ -256,6 +258,30 @@ def _written_view(ctx: Context, n: Node) -> int | None:
     if base is None or not any(u.index > n.index for u in ctx.flow.users.get(base, [])):
         return None  # nothing reads the tensor after the write (an in-place ReLU of a flat view): an ordinary op
     return base
+
+
+def tie(protos: list[Proto]) -> None:
+    """A parameter a layer holds that an earlier layer holds too (``b.weight = a.weight``, a module called twice) is
+    that layer's: `tied` to it, counted once, where both call it the same ('weight', 'bias'); else the later layer is
+    unsupported (shared weights convcost cannot write)."""
+    held: dict[str, tuple[Proto, str]] = {}
+    for p in protos:
+        if p.why:
+            continue
+        roles = dict(p.roles)
+        role_of = {path: role for role, path in roles.items()}
+        for path in p.tensors:
+            first = held.get(path)
+            if first is None:
+                held[path] = (p, role_of.get(path, ""))
+                continue
+            other, their_role = first
+            role = role_of.get(path, "")
+            if role and role == their_role:
+                p.tied[role] = other.key
+            else:
+                p.why = (f"{p.op} holds {path}, a tensor '{other.key}' ({other.op}) holds too (shared weights): convcost "
+                         "writes a shared weight or bias of a conv, linear or norm only (tied)")
 
 
 # ---- names ---------------------------------------------------------------------------------------------------------
@@ -355,5 +381,5 @@ def to_layers(protos: list[Proto], allow: bool) -> list[ImportedLayer]:
             args: dict[str, Any] = {"shape": shape, **({"tokens": True} if tokens else {}), "what": p.why}
             out.append(ImportedLayer(p.key, p.path, "unsupported", args, ins[:1], source=p.source))
         else:
-            out.append(ImportedLayer(p.key, p.path, p.op, p.args, ins, source=p.source))
+            out.append(ImportedLayer(p.key, p.path, p.op, p.args, ins, source=p.source, tied=dict(p.tied)))
     return out

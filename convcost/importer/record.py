@@ -159,8 +159,7 @@ class _Recorder:
         elif isinstance(out, (list, tuple)):
             for k, x in enumerate(out):
                 self.outputs(x, f"{label}.{k}" if label else str(k))
-        elif out is not None:
-            self.rec.outputs.append((label or "0", None))
+        # anything else (a number, a string, None) is no tensor: no layer makes it, nothing to count
 
 
 def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Recording:

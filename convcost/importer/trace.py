@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..ops.registry import REGISTRY, NotImportable, OpRule
 from ..render.text import unique
 from .flow import numel
-from .recognise import Proto, Unsupported, name_layers, recognise, spec_name, spec_parts, to_layers
+from .recognise import Proto, Unsupported, name_layers, recognise, spec_name, spec_parts, tie, to_layers
 from .tree import INPUT, ImportedLayer
 
 if TYPE_CHECKING:
@@ -102,6 +102,7 @@ def import_model(model: nn.Module, shape: tuple[int, ...], allow: bool, device: 
     rec = record(model, (x,), _kept_whole)
     found = recognise(rec)
     name_layers(rec, found.layers)
+    tie(found.layers)
     out = Imported(to_layers(found.layers, allow), recording=rec)
     out.outputs = [INPUT if o is INPUT else o.key for o in found.outputs]
     out.unsupported = _by_module(rec, found.layers) + found.unsupported
@@ -111,7 +112,7 @@ def import_model(model: nn.Module, shape: tuple[int, ...], allow: bool, device: 
         prev = out.layers[-1].key if out.layers else INPUT
         out.layers.append(ImportedLayer(u.key, (u.key,), "unused", {"params": u.params, "buffers": u.buffers}, (prev,),
                                         source=u.where))
-    out.classes = {name: cls for name, cls in rec.classes.items() if name}
+    out.classes = {".".join(spec_parts(name)): cls for name, cls in rec.classes.items() if name}
     return out
 
 

@@ -37,6 +37,7 @@ class ImportedLayer:
     inputs: tuple[str, ...] = ()
     comment: str = ""  # written above the layer
     source: str = ""  # the torch path it comes from (module path, module path and function, parameter path)
+    tied: dict[str, str] = field(default_factory=dict)  # parameter ('weight') -> key of the earlier layer holding it
 
 
 @dataclass(eq=False)
@@ -62,6 +63,7 @@ class Scope:
     items: list[Item]
     path: tuple[str, ...]  # the module path
     cls: str = ""  # the module's class
+    source: str = ""  # the module's name as torch spells it, where the spec's differs (a spec name has no 'ü')
     branch: bool = False  # a concat branch: written as the branch itself, so never folded into a call
     keys: frozenset[str] = frozenset()
     reads: frozenset[str] = frozenset()
@@ -149,9 +151,13 @@ def scopes(layers: Sequence[ImportedLayer], classes: Mapping[str, str]) -> Scope
         while depth < len(scope) and depth + 1 < len(stack) and stack[depth + 1].name == scope[depth]:
             depth += 1
         del stack[depth + 1:]
+        torch_parts = layer.source.split(".") if layer.source else []
         for part in scope[depth:]:
             path = (*stack[-1].path, part)
             child = Scope(part, [], path, classes.get(".".join(path), ""))
+            k = len(path) - 1
+            if k < len(torch_parts) and torch_parts[k] != part:
+                child.source = torch_parts[k]
             stack[-1].items.append(child)
             stack.append(child)
         stack[-1].items.append(Layer(layer))
