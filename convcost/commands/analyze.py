@@ -11,6 +11,7 @@ import typer
 from ..api import analyze_file
 from ..app import app, user_errors
 from ..util.write_errors import write_errors
+from ._options import set_option
 from ._output import check_output, emit, output_option, to_file
 
 
@@ -34,11 +35,14 @@ def analyze(
         None, "--depth", "-d", min=1, help="Show only N levels of the layer tree; deeper blocks collapse to a subtotal."
     ),
     batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the spec's batch size."),
+    set_: Optional[list[str]] = set_option(),
     output: Optional[str] = output_option(),
 ) -> None:
     """Count params, MACs, FLOPs and activations per layer, analytically (no torch needed)."""
+    from ..graph.settings import settings_of
+
     check_output(output, [spec] if spec else None)
-    analyses = analyze_file(spec, model, batch)
+    analyses = analyze_file(spec, model, batch, settings_of(set_))
     if fmt is Format.json:
         from ..render.json_out import render_json
 

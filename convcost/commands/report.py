@@ -9,6 +9,7 @@ import typer
 
 from ..app import app, user_errors
 from ..util.write_errors import write_errors
+from ._options import set_option
 
 
 @app.command()
@@ -32,6 +33,7 @@ def report(
     ),
     title: str = typer.Option("convcost report", "--title", help="Title of the report."),
     batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
+    set_: Optional[list[str]] = set_option(),
 ) -> None:
     """Write a markdown report: totals, comparison, cost by op type, layer graph (mermaid), per-layer table."""
     from ..costmodel.compare import load_analyses
@@ -40,7 +42,9 @@ def report(
     from ._output import check_output, emit
 
     check_output(output, [*(specs or []), *(verify or []), *(profile or [])])
-    analyses = load_analyses(specs or [], model, batch)
+    from ..graph.settings import settings_of
+
+    analyses = load_analyses(specs or [], model, batch, settings_of(set_))
     opts = ReportOptions(
         title=title,
         graph_depth=graph_depth,

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..api import analyze_across, open_specs
 from ..cost import Cost, metric
 from ..errors import UsageError
+from ..graph.settings import Settings
 from .analysis import Analysis
 
 
@@ -135,13 +136,15 @@ def labels_for(analyses: list[Analysis]) -> list[str]:
     return out
 
 
-def load_analyses(specs: list[str], models: list[str] | None, batch: int | None) -> list[Analysis]:
+def load_analyses(
+    specs: list[str], models: list[str] | None, batch: int | None, settings: Settings | None = None
+) -> list[Analysis]:
     """Every model of every spec, or with ``models`` those models, in the order named.
 
     ``compare a.yaml b.yaml -m net`` compares model 'net' of both files; a name that is in none of
     the files is an error (api.select_across).
     """
-    return analyze_across(open_specs(specs), models, batch)
+    return analyze_across(open_specs(specs), models, batch, settings)
 
 
 def make_comparison(analyses: list[Analysis]) -> Comparison:
