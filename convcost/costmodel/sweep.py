@@ -277,7 +277,10 @@ class SweepEngine:
             raise _Replay
         hit: Aggregate | None = None
         for index, inputs, shape_fn, args, rule in fam.plan:
-            ins = tuple(shape if i < 0 else shapes[i] for i in inputs)  # one model input: any i < 0 is it
+            if graph is not None:  # a real build: its shapes (a model with several inputs comes only this way)
+                ins = nodes[index].in_shapes
+            else:  # a replay: one model input, so any i < 0 is it
+                ins = tuple(shape if i < 0 else shapes[i] for i in inputs)
             key = ins if plain else tuple(_shape_key(s) for s in ins)
             res = memo[index].get(key)
             if res is None:

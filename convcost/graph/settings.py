@@ -184,9 +184,7 @@ def show_value(name: str, value: Any) -> str:
         return "x".join(str(d) for d in value)
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+    return str(value)  # a float as Python writes it: 1.0, 0.35
 
 
 def point_settings(names: tuple[str, ...], values: tuple[Any, ...], base: Settings) -> Settings:
