@@ -60,7 +60,9 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None] | 
 @user_errors
 @write_errors
 def sweep(
-    spec: Optional[str] = typer.Argument(None, help="YAML spec file ('-' reads standard input); omit it for the built-in example."),
+    spec: Optional[str] = typer.Argument(
+        None, help="YAML spec file ('-' reads standard input); omit it for the built-in example."
+    ),
     model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to sweep (repeatable; default all)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help=SWEEP_SET_HELP, metavar="NAME=VALUES"),
     pareto: Optional[str] = typer.Option(
