@@ -70,8 +70,8 @@ def model_bars(comp: Comparison, names: tuple[str, ...] = ("params", "macs", "fl
 
 def block_bars(comp: Comparison, name: str = "macs", depth: int = 1) -> Bars | None:
     """Grouped bars per block that the models share (alike blocks only: costmodel/compare.py), one bar per model."""
-    entries, rows = comp.alike_blocks(depth)
-    rows = [r for r in rows if r.shared]
+    entries, rows, _ = comp.alike_blocks(depth)
+    rows = [r for r in rows if r.shared and any(c is not None and metric(c, name) for c in r.costs)]
     if not rows:
         return None
     series = tuple(

@@ -101,6 +101,8 @@ def pareto_front(points: Sequence[Sequence[float]]) -> list[bool]:
 
 def _axis_number(name: str, value: Any) -> float:
     if name == INPUT:
+        if len(value) == 1:
+            return value[0]  # one size for every spatial dim: that size
         n = 1
         for d in value:
             n *= d
