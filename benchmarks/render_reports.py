@@ -39,7 +39,8 @@ CACHE = ROOT / ".cache" / "render"
 MERMAID = CACHE / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--hide-scrollbars", "--virtual-time-budget=30000", "--run-all-compositor-stages-before-draw",
+    "--disable-sync", "--no-first-run", "--hide-scrollbars", "--virtual-time-budget=30000",
+    "--run-all-compositor-stages-before-draw",
 ]
 GROUPS = {"four_nets": ["resnet50.yaml", "resnet18.yaml", "mobilenet_v2.yaml", "googlenet.yaml"]}
 
@@ -163,7 +164,8 @@ def main() -> int:
             problems.append(f"a diagram {tallest} px tall > {args.max_height}")
         failures += bool(problems)
         status = "ok" if not problems else "FAIL: " + "; ".join(problems)
-        print(f"{name:<32} {len(text):>7,} {len(diagrams):>8} {widest:>5}px {tallest:>6}px {result['page_height']:>5}px  {status}")
+        page_px = result["page_height"]
+        print(f"{name:<32} {len(text):>7,} {len(diagrams):>8} {widest:>5}px {tallest:>6}px {page_px:>5}px  {status}")
     print(f"{failures} reports failed" if failures else "every report renders")
     return 1 if failures else 0
 

@@ -9,12 +9,12 @@ import typer
 
 from ..app import app, user_errors
 from ..util.write_errors import write_errors
-from ..render.report import PR_COMMENT_LIMIT
 from ._options import set_option
 
 if TYPE_CHECKING:
     from ..costmodel.analysis import Analysis
 
+# render/report.py's PR_COMMENT_LIMIT, written out: the command module is imported at start-up, the renderer is not
 
 @app.command()
 @user_errors
@@ -44,7 +44,7 @@ def report(
     ),
     chart_format: str = typer.Option("svg", "--chart-format", help="svg or png, for --charts."),
     max_chars: int = typer.Option(
-        PR_COMMENT_LIMIT, "--max-chars", min=0, help="Shorten a longer report (non-zero rows, shallower tables and "
+        65_536, "--max-chars", min=0, help="Shorten a longer report (non-zero rows, shallower tables and "
         "graphs) and warn; 65,536 is what a pull-request comment holds. 0: no limit."
     ),
 ) -> None:

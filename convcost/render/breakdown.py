@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..cost import Cost
 from ..costmodel.analysis import Analysis
-from ..graph.nodes import Node
 from ..costmodel.compare import model_blocks
+from ..graph.nodes import Node
 from ..ops.shapes import fmt_shape
 from ..units import human
 from .markdown import escape

@@ -190,7 +190,8 @@ def sweep_figure(result: SweepResult, marks: list[bool | None] | None, objective
         scatter.legend(fontsize="small")
     scatter.set_xlabel(TITLES.get(x_name, x_name))
     scatter.set_ylabel(TITLES.get(y_name, y_name))
-    scatter.set_title("Pareto front" if marks is not None else f"{TITLES.get(y_name, y_name)} against {TITLES.get(x_name, x_name)}")
+    against = f"{TITLES.get(y_name, y_name)} against {TITLES.get(x_name, x_name)}"
+    scatter.set_title("Pareto front" if marks is not None else against)
     return fig
 
 
