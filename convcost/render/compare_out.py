@@ -139,7 +139,7 @@ def _alias(r: AlikeRow, b: Block | None) -> str:
 def unmatched_line(comp: Comparison, unmatched: dict[str, list[str]], depth: int) -> str | None:
     if not unmatched:
         return None
-    parts = [f"{label}: {', '.join(names[:6])}{'…' if len(names) > 6 else ''} ({len(names)})"
+    parts = [f"{label}: {', '.join(names[:6])}{f' and {len(names) - 6} more' if len(names) > 6 else ''}"
              for label, names in unmatched.items()]
     return f"without an alike block (same kind and output shape) in the other models at depth {depth}: " + "; ".join(parts)
 

@@ -1,9 +1,9 @@
 """The layer graph as a mermaid flowchart that fits where it is read, and mermaid bar charts (xychart-beta).
 
 A report is read in GitHub's 1,012 px column: a tall ribbon of alike boxes says little. So the graph is
-collapsed to the deepest level of blocks whose chart stays short (at most ``MAX_RANKS`` boxes from top to
-bottom and ``MAX_CHART_NODES`` boxes in all), runs of identical blocks fold into one box
-('layer3.1–3.5 ×5'), and each box is shaded by its share of the model's MACs.
+collapsed to the deepest level of blocks whose chart stays short (an estimated ``MAX_HEIGHT_PX`` tall and
+``MAX_CHART_NODES`` boxes in all), runs of identical blocks fold into one box ('layer3.1–5 ×5'), and each
+box is shaded by its share of the model's MACs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from ..units import human
 from .text import unique
 
 MAX_CHART_NODES = 40
-MAX_RANKS = 10  # boxes from top to bottom: mermaid draws about 145 px a box, so at most about 1,500 px
+MAX_HEIGHT_PX = 1_500  # the tallest chart drawn, as estimated below (GitHub's column: about a screen and a half)
+# mermaid 11 draws a box 30 px plus 24 px a line of label tall, with 50 px between ranks (measured with
+# benchmarks/render_reports.py: ResNet-50's 12-box chain estimates 1,656 px and renders 1,742)
+BOX_PX, LINE_PX, GAP_PX = 30, 24, 50
 SHORT_CHAIN = 6  # a chain of at most this many boxes is still worth drawing; a longer one is a ribbon
 # Shades by share of the model's MACs: (at least this %, class name, fill colour)
 SHADES = ((20.0, "macs20", "#e8590c"), (5.0, "macs5", "#ffa94d"), (1.0, "macs1", "#ffe8cc"))
@@ -49,7 +52,7 @@ class Layout:
     depth: int
     boxes: tuple[Box, ...]
     edges: tuple[tuple[int, int], ...]  # box index -> box index; -1 - k: model input k
-    ranks: int  # boxes on the longest path from an input (the input counted)
+    height: int  # estimated px from the top of the input's box to the bottom of the last box
 
     @property
     def chain(self) -> bool:
@@ -126,7 +129,8 @@ def layout(a: Analysis, depth: int, fold: bool = True) -> Layout:
             b_ = index_of[k]
             if a_ != b_:
                 edges[a_, b_] = None
-    return Layout(depth, tuple(boxes), tuple(edges), _ranks(len(boxes), list(edges)))
+    heights = [BOX_PX + LINE_PX * (3 if b.cost.macs else 2) + GAP_PX for b in boxes]
+    return Layout(depth, tuple(boxes), tuple(edges), _height(heights, list(edges)))
 
 
 def _short(first: str, last: str, full: str) -> str:
@@ -143,14 +147,16 @@ def _continues(a: Box, b: Box) -> bool:
     return (a.kind, a.shape, a.cost) == (b.kind, b.shape, b.cost) and len(a.members) == len(b.members)
 
 
-def _ranks(n: int, edges: list[tuple[int, int]]) -> int:
-    """Boxes on the longest path, the input's box counted (a topological walk: linear in boxes and edges)."""
-    depth = [1] * n
+def _height(heights: list[int], edges: list[tuple[int, int]]) -> int:
+    """The longest path in px, the input's one-line box on top (a topological walk: linear in boxes and edges)."""
+    n = len(heights)
+    top = BOX_PX + LINE_PX + GAP_PX  # the input's box
+    below = list(heights)  # px from the top of the chart to the bottom of each box
     after: dict[int, list[int]] = {}
     waiting = [0] * n
     for s, t in edges:
         if s < 0:
-            depth[t] = max(depth[t], 2)  # below the input's box
+            below[t] = max(below[t], top + heights[t])
         else:
             after.setdefault(s, []).append(t)
             waiting[t] += 1
@@ -158,32 +164,32 @@ def _ranks(n: int, edges: list[tuple[int, int]]) -> int:
     while ready:
         s = ready.pop()
         for t in after.get(s, ()):
-            depth[t] = max(depth[t], depth[s] + 1)
+            below[t] = max(below[t], below[s] + heights[t])
             waiting[t] -= 1
             if not waiting[t]:
                 ready.append(t)
-    return max(depth, default=1)
+    return max(below, default=top) - GAP_PX
 
 
-def fitting(a: Analysis, limit: int = MAX_CHART_NODES, ranks: int = MAX_RANKS) -> list[Layout]:
-    """The folded layouts, shallow to deep, with at most ``limit`` boxes and ``ranks`` boxes top to bottom."""
+def fitting(a: Analysis, limit: int = MAX_CHART_NODES, height: int = MAX_HEIGHT_PX) -> list[Layout]:
+    """The folded layouts, shallow to deep, with at most ``limit`` boxes and at most ``height`` px tall."""
     out = []
     for d in range(1, deepest(a.graph) + 1):
         if len(_groups(a.graph, d)) > 4 * limit:  # far too many even before folding: deeper levels have more
             break
         lay = layout(a, d)
-        if len(lay.boxes) <= limit and lay.ranks <= ranks:
+        if len(lay.boxes) <= limit and lay.height <= height:
             out.append(lay)
     return out
 
 
-def auto_depth(a: Analysis | Graph, limit: int = MAX_CHART_NODES, ranks: int = MAX_RANKS) -> int:
+def auto_depth(a: Analysis | Graph, limit: int = MAX_CHART_NODES, height: int = MAX_HEIGHT_PX) -> int:
     """The deepest level whose folded chart fits (:func:`fitting`); 1 when none does."""
     if isinstance(a, Graph):
         from ..costmodel.analysis import analyze
 
         a = analyze(a)
-    found = fitting(a, limit, ranks)
+    found = fitting(a, limit, height)
     return found[-1].depth if found else 1
 
 
