@@ -34,9 +34,16 @@ def by_block(a: Analysis, depth: int = 1) -> dict[str, tuple[int, int]]:
 
 
 def by_op(a: Analysis) -> dict[str, tuple[int, int]]:
-    """(MACs, params) of each op type, most MACs first (then most params, then by name)."""
-    items = sorted(a.by_op().items(), key=lambda kv: (-kv[1].macs, -kv[1].params, kv[0]))
-    return {op: (c.macs, c.params) for op, c in items}
+    """(MACs, params) of each op type (a conv by its kind: 'conv 1×1', 'conv 3×3 depthwise'...), most MACs first
+    (then most params, then by name)."""
+    from .breakdown import op_kind
+
+    sums: dict[str, tuple[int, int]] = {}
+    for lc in a.layers:
+        kind = op_kind(lc.node)
+        macs, params = sums.get(kind, (0, 0))
+        sums[kind] = (macs + lc.cost.macs, params + lc.cost.params)
+    return dict(sorted(sums.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0])))
 
 
 def where_cost_goes(a: Analysis, depth: int = 1, limit: int = 12) -> tuple[Bars, Bars]:
