@@ -54,9 +54,9 @@ def test_analysis_figure_shows_where_macs_and_params_go() -> None:
 def test_comparison_figure_has_bars_per_model_and_per_alike_block() -> None:
     comp = make_comparison(load_analyses([BOTTLENECK], None, None))
     fig = comparison_figure(comp)
-    per_model = [ax for ax in fig.axes if ax.get_title() == "MACs"][0]
+    per_model = next(ax for ax in fig.axes if ax.get_title() == "MACs")
     assert heights(per_model) == [[120_422_400, 12_443_648]]  # 28·28·32·5·5·192; + 28·28·16·192
-    per_block = [ax for ax in fig.axes if ax.get_title().startswith("MACs per block")][0]
+    per_block = next(ax for ax in fig.axes if ax.get_title().startswith("MACs per block"))
     assert [t.get_text() for t in per_block.get_xticklabels()] == ["conv5x5"]  # the only alike block
     assert heights(per_block) == [[120_422_400], [10_035_200]]  # naive's, bottleneck's (28·28·32·5·5·16)
 
@@ -72,10 +72,10 @@ def test_sweep_figure_lines_and_front() -> None:
     assert against_width.get_xlabel() == "width" and against_input.get_xlabel() == "input"
     # MACs against input, one line per width: width 1.0 at 96 and 224 is 56,289,152 and 300,774,272 (docs/nets.md's
     # torchvision count at 224; tests/test_sweep.py checks the whole grid against the pipeline)
-    line = [ln for ln in against_input.get_lines() if ln.get_label() == "width=1.0"][0]
+    line = next(ln for ln in against_input.get_lines() if ln.get_label() == "width=1.0")
     assert list(line.get_xdata()) == [96, 224] and list(line.get_ydata()) == [56_289_152, 300_774_272]
     # the front of (min MACs, max input): the cheaper width at each size
-    front = [ln for ln in scatter.get_lines() if ln.get_label() == "Pareto front"][0]
+    front = next(ln for ln in scatter.get_lines() if ln.get_label() == "Pareto front")
     assert list(front.get_xdata()) == sorted(p.cost.macs for p, m in zip(result.points, marks) if m)
     assert [p.values[0] for p, m in zip(result.points, marks) if m] == [0.5, 0.5]
 

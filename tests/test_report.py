@@ -300,7 +300,7 @@ def test_results_of_other_models_are_flagged(tmp_path: Path, monkeypatch: pytest
 def test_every_config_report_fits_a_pull_request_comment(spec: str) -> None:
     """The default report of each config stays under 65,536 characters (benchmarks/render_reports.py renders them
     in a real browser); the size is measured in characters, as GitHub counts them."""
-    text, warnings = fitted_report(analyze_file(CONFIGS / spec), ReportOptions())
+    text, _warnings = fitted_report(analyze_file(CONFIGS / spec), ReportOptions())
     assert len(text) <= PR_COMMENT_LIMIT and PR_COMMENT_LIMIT == 65_536
 
 
