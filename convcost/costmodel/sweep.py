@@ -145,15 +145,43 @@ def _layer(rule: OpRule, args: Any, node: Node, in_shapes: tuple[Shape, ...], sh
 Aggregate = tuple[tuple[int, ...], Counter, tuple[LayerResult, ...]]  # sums, roofline inputs, exact layers
 
 
-def _aggregate(results: list[LayerResult], base: Aggregate | None = None) -> Aggregate:
-    """The sums of ``results`` (and of ``base``): Cost fields, a count of each (flops, io, weights), the exact layers."""
-    rows = [r.fields for r in results] + ([base[0]] if base is not None else [])
-    sums = tuple(map(sum, zip(*rows))) if rows else (0,) * len(FIELDS)
-    spans: Counter = Counter((r.flops, r.io_bytes, r.weight_bytes) for r in results if r.exact is None)
-    if base is not None:
-        spans.update(base[1])
-    exact = tuple(r for r in results if r.exact is not None) + (base[2] if base else ())
-    return sums, spans, exact
+@dataclass(frozen=True)
+class _Suffix:
+    """What every layer after a cut adds up to: the sums, and the layers' roofline inputs and exact layers kept
+    as a chain of segments (each cut adds its own segment in front of the next cut's), so that storing one costs
+    only its own layers."""
+
+    sums: tuple[int, ...]
+    spans: tuple[tuple[int, int, int], ...]  # this segment's (flops, io, weights), one per linear layer
+    exact: tuple[LayerResult, ...]
+    rest: _Suffix | None
+
+
+def _sums(results: list[LayerResult], base: tuple[int, ...] | None) -> tuple[int, ...]:
+    rows = [r.fields for r in results] + ([base] if base is not None else [])
+    return tuple(map(sum, zip(*rows))) if rows else (0,) * len(FIELDS)
+
+
+def _segment(results: list[LayerResult], rest: _Suffix | None) -> _Suffix:
+    return _Suffix(
+        _sums(results, rest.sums if rest is not None else None),
+        tuple((r.flops, r.io_bytes, r.weight_bytes) for r in results if r.exact is None),
+        tuple(r for r in results if r.exact is not None),
+        rest,
+    )
+
+
+def _aggregate(results: list[LayerResult], rest: _Suffix | None) -> Aggregate:
+    """The sums of ``results`` and of everything in the chain ``rest``."""
+    whole = _segment(results, rest)
+    spans: Counter = Counter()
+    exact: list[LayerResult] = []
+    node: _Suffix | None = whole
+    while node is not None:
+        spans.update(node.spans)
+        exact.extend(node.exact)
+        node = node.rest
+    return whole.sums, spans, tuple(exact)
 
 
 @dataclass
@@ -170,7 +198,7 @@ class _Family:
     # each input shape seen: the layers' Aggregate, or the build's error message
     spatial: dict[Any, Any] = field(default_factory=dict)
     cuts: frozenset[int] = frozenset()
-    suffix: dict[int, dict[Any, Aggregate]] = field(default_factory=dict)
+    suffix: dict[int, dict[Any, _Suffix]] = field(default_factory=dict)
     plan: tuple[tuple[int, tuple[int, ...], Any, Any, OpRule], ...] = ()
     plain: bool = True  # every shape a plain tuple (no tokens): shapes are their own memo keys
 
@@ -275,7 +303,7 @@ class SweepEngine:
         nodes = fam.graph.nodes
         if plain and type(shape) is not tuple:
             raise _Replay
-        hit: Aggregate | None = None
+        hit: _Suffix | None = None
         for index, inputs, shape_fn, args, rule in fam.plan:
             if graph is not None:  # a real build: its shapes (a model with several inputs comes only this way)
                 ins = nodes[index].in_shapes
@@ -309,15 +337,15 @@ class SweepEngine:
                     break
         # what this run learnt: the sums after each cut it passed, by that cut's output shape
         last = len(results) - 1
-        acc: Aggregate | None = hit
+        acc: _Suffix | None = hit
         pending: list[LayerResult] = []
         for pos in range(last, -1, -1):
             if pos in cuts and not (hit is not None and pos == last):
-                acc = _aggregate(pending, acc)
+                acc = _segment(pending[::-1], acc)
                 pending = []
                 suffix[pos][shapes[pos] if plain else _shape_key(shapes[pos])] = acc
             pending.append(results[pos])
-        return _aggregate(pending, acc)
+        return _aggregate(pending[::-1], acc)
 
     def _result(self, model: str, values: tuple[Any, ...], shape: Shape, batch: int, agg: Aggregate) -> PointResult:
         sums, spans, exact = agg
