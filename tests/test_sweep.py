@@ -238,9 +238,22 @@ def sweep(*args: str) -> tuple[int, str, str]:
 
 
 def test_table_marks_errors_and_the_front() -> None:
-    code, out, err = sweep(str(CONFIGS / "grouped_conv.yaml"), "--set", "input=32,4", "--pareto", "macs,params")
+    code, out, err = sweep(str(CONFIGS / "dilated_conv.yaml"), "--set", "input=7,4", "--pareto", "macs,input")
     assert code == 0, out + err
-    assert "params" in out and "MACs" in out and "time" in out
+    assert err == ""  # no progress bar when stderr is not a terminal
+    lines = out.splitlines()
+    assert lines[0].startswith("sweep of ") and "2 points, 1 failed, 1 on the Pareto front" in lines[0]
+    # 7×7, dilated 3×3 (span 5), no padding: 3×3 outputs · 9 MACs = 81 (the spec's header); 9 weights + 1 bias
+    seven = next(ln for ln in lines if ln.startswith("7 "))
+    assert seven.split("│")[1].strip() == "10" and seven.split("│")[2].strip() == "81" and "◆" in seven
+    four = next(ln for ln in lines if ln.startswith("4 "))
+    assert "configs/dilated_conv.yaml:8:52: conv 'dilated_conv': kernel 3 (dilated to 5) is larger than the padded " \
+           "input H=4" in four and "—" in four
+
+
+def test_every_point_failing_exits_2() -> None:
+    code, out, err = sweep(str(CONFIGS / "dilated_conv.yaml"), "--set", "input=4,3")
+    assert code == 2 and "every point failed" in err and out.count("is larger than the padded input") == 2
 
 
 def test_csv_and_json_agree(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -256,6 +269,14 @@ def test_csv_and_json_agree(tmp_path) -> None:  # type: ignore[no-untyped-def]
     # resnet18 at 224, batch 1: 1,814,073,344 MACs (docs/nets.md, torchvision's 1.81 "GFLOPS"); batch 2 twice that
     macs = {(r["input"], r["batch"]): int(r["macs"]) for r in rows}
     assert macs["224", "1"] == 1_814_073_344 and macs["224", "2"] == 2 * 1_814_073_344
+
+
+def test_sweep_markdown_has_a_bar_chart_and_no_wrapping() -> None:
+    code, out, _ = sweep(str(CONFIGS / "grouped_conv.yaml"), "-m", "grouped", "--set", "input=32,16", "-f", "markdown")
+    assert code == 0
+    # 32·32·9,216 = 9,437,184 MACs, 16·16·9,216 = 2,359,296 (the spec's header)
+    assert "| 32 | 9.28\u00a0K | 9.44\u00a0M |" in out and "| 16 | 9.28\u00a0K | 2.36\u00a0M |" in out
+    assert "xychart-beta" in out and "bar [9.437, 2.359]" in out
 
 
 def test_pareto_front() -> None:

@@ -135,5 +135,6 @@ def sweep(
         from ..render.chart import save, sweep_figure
 
         save(sweep_figure(result, marks, objectives, metric.value), plot)
-    if not any(p.ok for p in result.points):
-        print("convcost sweep: every point failed", file=sys.stderr)
+    if not any(p.ok for p in result.points):  # nothing counted: as bad an input as a spec that fails analyze
+        print("convcost sweep: error: every point failed (their messages are in the rows)", file=sys.stderr)
+        raise typer.Exit(2)

@@ -253,23 +253,6 @@ def point_label(result: SweepResult, p: PointResult, shown: list[int]) -> str:
     return "/".join(parts) if parts else p.model
 
 
-def xychart(title: str, labels: list[str], values: list[float], unit: str) -> list[str]:
-    """A mermaid xychart-beta bar chart (GitHub renders it natively), values in ``unit`` (e.g. millions)."""
-    scale = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[unit]
-    shown = [round(v / scale, 3) for v in values]
-    top = max(shown) if shown else 1
-    quoted = ", ".join('"' + lab.replace('"', "'") + '"' for lab in labels)
-    return [
-        "```mermaid",
-        "xychart-beta",
-        f'    title "{title}"',
-        f"    x-axis [{quoted}]",
-        f'    y-axis "{unit or "count"}" 0 --> {top * 1.05 if top else 1:.6g}',
-        f"    bar [{', '.join(f'{v:.6g}' for v in shown)}]",
-        "```",
-    ]
-
-
 def unit_for(values: list[float]) -> str:
     top = max(values) if values else 0
     for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
@@ -305,7 +288,10 @@ def render_markdown(result: SweepResult, marks: list[bool | None] | None, metric
     if 2 <= len(ok) <= MAX_CHART_POINTS:
         values = [float(metric_value(p, metric)) for p in ok]
         unit = unit_for(values)
+        from .mermaid import xychart
+
+        scale = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[unit]
         title = f"{TITLES[metric]} ({unit or 'count'}) per point"
         labels = [point_label(result, p, shown) + (f" {p.model}" if several else "") for p in ok]
-        lines += ["", *xychart(title, labels, values, unit)]
+        lines += ["", "```mermaid", xychart(title, labels, [v / scale for v in values], unit or "count"), "```"]
     return "\n".join(lines) + "\n"
