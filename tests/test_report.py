@@ -329,3 +329,19 @@ def test_charts_dir_embeds_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert sorted(p.name for p in (tmp_path / "charts").iterdir()) == ["bottleneck.svg", "comparison.svg", "naive.svg"]
     assert "![the models side by side](charts/comparison.svg)" in result.stdout
     assert "](charts/naive.svg)" in result.stdout and "xychart-beta" not in result.stdout
+
+
+def test_only_identical_blocks_fold() -> None:
+    from conftest import analysis_of
+
+    a = analysis_of(
+        "blocks:\n  unit:\n    params: {c: ~}\n    layers:\n      - conv: {out: $c, kernel: 3, padding: 1}\n      - relu\n"
+        "input: [8, 16, 16]\nlayers:\n"
+        "  - unit: {name: same, c: 8, repeat: 3}\n"
+        "  - unit: {name: growing, c: '${8 * (i + 1)}', repeat: 3}\n"
+    )
+    nodes, _ = check_mermaid(mermaid_flowchart(a, 2)[0])
+    # same.0 ... same.2: 8→8 channels each, 16·16·8·8·9 = 147,456 MACs: one box for the three
+    assert nodes["n_same_0"].startswith("same.0–2 ×3<br/>unit, 2 layers → 8×16×16<br/>442.37 K MACs")
+    # growing.0 ... growing.2 make 8, 16 and 24 channels: alike in kind, not in cost, so three boxes
+    assert [n for n in nodes if n.startswith("n_growing")] == ["n_growing_0", "n_growing_1", "n_growing_2"]
