@@ -345,3 +345,9 @@ def test_only_identical_blocks_fold() -> None:
     assert nodes["n_same_0"].startswith("same.0–2 ×3<br/>unit, 2 layers → 8×16×16<br/>442.37 K MACs")
     # growing.0 ... growing.2 make 8, 16 and 24 channels: alike in kind, not in cost, so three boxes
     assert [n for n in nodes if n.startswith("n_growing")] == ["n_growing_0", "n_growing_1", "n_growing_2"]
+
+
+def test_the_commands_default_limit_is_the_renderers() -> None:
+    from convcost.commands.report import MAX_CHARS
+
+    assert MAX_CHARS == PR_COMMENT_LIMIT

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..costmodel.analysis import Analysis
 
 # render/report.py's PR_COMMENT_LIMIT, written out: the command module is imported at start-up, the renderer is not
+MAX_CHARS = 65_536
 
 @app.command()
 @user_errors
@@ -44,7 +45,7 @@ def report(
     ),
     chart_format: str = typer.Option("svg", "--chart-format", help="svg or png, for --charts."),
     max_chars: int = typer.Option(
-        65_536, "--max-chars", min=0, help="Shorten a longer report (non-zero rows, shallower tables and "
+        MAX_CHARS, "--max-chars", min=0, help="Shorten a longer report (non-zero rows, shallower tables and "
         "graphs) and warn; 65,536 is what a pull-request comment holds. 0: no limit."
     ),
 ) -> None:
