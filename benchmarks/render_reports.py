@@ -111,7 +111,11 @@ def render(browser: str, page: Path, screenshot: Path | None) -> dict:
     with tempfile.TemporaryDirectory() as profile:
         flags = [*CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={COLUMN_PX + 40},1200"]
         run = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180)
-        if screenshot is not None:
+    if screenshot is not None:  # the whole page: as tall as the rendered article
+        m = re.search(r'"page_height":\s*(\d+)', html.unescape(run.stdout))
+        height = min(int(m.group(1)) + 100, 16_000) if m else 1200
+        with tempfile.TemporaryDirectory() as profile:
+            flags = [*CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={COLUMN_PX + 40},{height}"]
             subprocess.run([browser, *flags, f"--screenshot={screenshot}", page.as_uri()], capture_output=True, timeout=180)
     m = re.search(r'<pre id="convcost-result">(.*?)</pre>', run.stdout, re.S)
     if not m:
@@ -139,6 +143,7 @@ def main() -> int:
     parser.add_argument("--screenshots", type=Path, help="also save a PNG of each page here")
     parser.add_argument("--keep", type=Path, help="keep the HTML pages here")
     parser.add_argument("--max-height", type=int, default=1600, help="tallest diagram allowed, in px (default 1600)")
+    parser.add_argument("only", nargs="*", help="only these reports (config stems, or four_nets)")
     args = parser.parse_args()
     ensure_mermaid()
     browser = chromium()
@@ -149,6 +154,8 @@ def main() -> int:
     failures = 0
     print(f"{'report':<32} {'chars':>7} {'diagrams':>8} {'widest':>7} {'tallest':>8} {'page':>7}  result")
     for name, text in reports():
+        if args.only and name not in args.only:
+            continue
         page = pages / f"{name}.html"
         page.write_text(to_html(text, name), encoding="utf-8")
         shot = args.screenshots / f"{name}.png" if args.screenshots else None
