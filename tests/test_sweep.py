@@ -285,3 +285,13 @@ def test_pareto_front() -> None:
     # (macs, params) of 4 points; minimise both: (1, 4) and (2, 2) and (4, 1) are the front, (3, 3) is dominated by (2, 2)
     assert pareto_front([(1, 4), (2, 2), (3, 3), (4, 1)]) == [True, True, False, True]
     assert pareto_front([(1, 1), (1, 1)]) == [True, True]  # equal points dominate neither
+
+
+def test_set_input_on_tokens_and_several_inputs() -> None:
+    spec = load_spec(CONFIGS / "fpn_neck.yaml")
+    with pytest.raises(Exception, match=r"--set input: model 'fpn_neck' has 3 inputs \(c3, c4, c5\)"):
+        build_graph(spec, "fpn_neck", None, Settings(input=(64,)))
+    tokens = parse_spec("input: {tokens: [197, 768]}\nlayers:\n  - linear: {out: 768}\n", "t.yaml")
+    g = build_graph(tokens, "t", None, Settings(input=(50,)))  # a token input: --set input=N sets the count
+    assert tuple(g.input_shape) == (50, 768)
+    assert analyze(g).total.macs == 50 * 768 * 768  # one linear per token
