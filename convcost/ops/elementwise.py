@@ -70,14 +70,15 @@ class Binary(NamedTuple):
 
 
 def _one_layout(kind: str, inputs: tuple[Shape, ...], grids: bool = True) -> None:
-    """Tokens join tokens and maps join maps: a 197×768 token sequence is not a 197×768 map. ``grids``: token grids
-    join only grids of their H×W (else they broadcast as torch holds them: [H, W, D] with [1, 1, D])."""
+    """Tokens join tokens and maps join maps: a 197×768 token sequence is not a 197×768 map, nor is a token grid a
+    sequence. ``grids``: a grid joins only grids of its H×W (else two grids broadcast: [H, W, D] with [1, 1, D])."""
     first = inputs[0]
     for i, s in enumerate(inputs[1:], start=2):
         if is_tokens(s) != is_tokens(first):
             raise ShapeError(f"cannot {kind} branch 1 ({fmt_shape(first)}) and branch {i} ({fmt_shape(s)}): "
                              "one is tokens, the other a map; convert with 'to_tokens' or 'to_map'")
-        if grids and grid_of(s) != grid_of(first):  # [B, H, W, D] and [B, N, D] (or another H×W) are different tensors
+        # [B, H, W, D] and [B, N, D] (or another H×W) are different tensors
+        if (grid_of(s) != grid_of(first)) if grids else ((grid_of(s) is None) != (grid_of(first) is None)):
             raise ShapeError(f"cannot {kind} branch 1 ({fmt_shape(first)}) and branch {i} ({fmt_shape(s)}): "
                              "their tokens are arranged differently (a grid and a sequence, or two grids)")
 
@@ -108,7 +109,7 @@ def binary_shape(a: BinaryArgs, inputs: tuple[Shape, ...], name: str, mismatch: 
         if a.param is not None:
             return like(first, with_tensor(dims, a.param, "param"), name)
         return first
-    _one_layout(name, inputs, grids=False)  # a grid and a sequence differ in rank: they do not broadcast
+    _one_layout(name, inputs, grids=False)  # two grids broadcast as torch holds them ([H, W, D] and [1, 1, D])
     out = torch_dims(first)
     for i, s in enumerate(inputs[1:], start=2):
         other = torch_dims(s)
