@@ -112,6 +112,9 @@ CASES: list[tuple[object, ...]] = [
     # then contracts j: 2·3·3 MACs
     ("einsum", "einsum: {from: [input, input], equation: 'bij,bjk->bi'}", "[3, 3]", 2, (3,),
      Cost(macs=2 * 3 * 3, pool_ops=2 * 3 * 3, activations=6)),
+    # j is contracted but of size 1: torch squeezes it and multiplies elementwise, one op per output element
+    ("einsum", "einsum: {from: [input, input], equation: 'bij,bij->bi'}", "[3, 1]", 2, (3,),
+     Cost(elementwise_ops=2 * 3, activations=6)),
     # tokens 6×4 with a learned [4, 7]: 6·4·7 MACs, 28 params; tokens 6×7
     ("einsum", "to_tokens\n  - einsum: {equation: 'bnd,de->bne', param: [4, 7]}", "[4, 2, 3]", 2, Tokens(6, 7),
      Cost(params=28, macs=2 * 6 * 4 * 7, activations=2 * 42)),

@@ -104,6 +104,7 @@ SPECS: list[tuple[str, int, str]] = [
     ("[3, 3]", 2, "einsum: {from: [input, input], equation: 'bij,bjk->bi'}"),
     ("[4, 2, 3]", 2, "to_tokens\n- einsum: {equation: 'bnd,de->bne', param: [4, 7]}"),
     ("[6, 5]", 2, "einsum: {from: [input, input], equation: 'bij,bik->bjk'}"),  # fvcore's exact 'abc,abd->acd'
+    ("[3, 1]", 2, "einsum: {from: [input, input], equation: 'bij,bij->bi'}"),  # j of size 1: torch multiplies
     # a size whose numpy estimate fvcore rounds: 2·(8·64·56·56) + 1 printed as 3.211e+06
     ("[64, 56]", 1, "conv: {name: w, out: 8, kernel: 1}\n- einsum: {from: [input, w], equation: 'bcl,bkl->bck'}"),
     # attention: [B, H, L, E] of one width runs CPU's flash kernel (FlopCounterMode sees nothing); another v width,
@@ -174,6 +175,39 @@ def test_flash_and_math_attention_as_flop_counter_sees_them() -> None:
     assert on_meta.layers[-1].checks["flop_counter"].actual == 2 * 2 * 2 * (25 * 4 + 25 * 4)  # batch 2, 2 heads
     # v of width 6 ≠ 4 (padded): the math path, seen on CPU too
     assert verify_graph(math).layers[-1].checks["flop_counter"].actual == 2 * 2 * 2 * (25 * 4 + 25 * 6)
+    # [B, L, E] (no heads dim): the math path too, 2 · 2·(25·4 + 25·4) at batch 2
+    three = verify_graph(graph_of(_spec("[5, 4]", 2, "sdpa: {from: [input, input, input]}")))
+    assert (three.layers[-1].checks["flop_counter"].status, three.layers[-1].checks["flop_counter"].actual) == (
+        "ok", 2 * 2 * (25 * 4 + 25 * 4))
+
+
+# ---- the modules compute what the spec says, with the calls models write ----------------------------------------
+@pytest.mark.parametrize(("layers", "expected"), [
+    ("sub: {scalar: 1, reverse: true}", lambda x: 1 - x),
+    ("div: {scalar: 2, reverse: true}", lambda x: 2 / x),
+    ("pow: {scalar: 2, reverse: true}", lambda x: 2 ** x),
+    ("sub: {from: [input, m]}", None),
+    ("pad: {pad: [1, 0], value: 3}", lambda x: torch.nn.functional.pad(x, [1, 0], value=3.0)),
+    ("clamp: {min: -0.5}", lambda x: x.clamp(min=-0.5)),
+    ("permute: {dims: [0, 3, 1, 2]}", lambda x: x.permute(0, 3, 1, 2)),
+    ("slice: {dim: -2, start: 1, step: 2}", lambda x: x[:, :, 1::2]),
+    ("select: {dim: 2, index: -1}", lambda x: x[:, :, -1]),
+    ("flatten: {start: 2}", lambda x: x.flatten(2)),
+    ("var: {dims: [2, 3], correction: 0}", lambda x: x.var((2, 3), correction=0)),
+    ("norm: {dims: -1, p: 1}", lambda x: x.norm(p=1, dim=-1)),
+    ("einsum: {from: [input, input], equation: 'bcij,bckj->bcik'}", lambda x: x @ x.transpose(-1, -2)),
+    ("sdpa: {from: [input, input, input], is_causal: true}",
+     lambda x: torch.nn.functional.scaled_dot_product_attention(x, x, x, is_causal=True)),
+])
+def test_modules_compute_what_the_spec_says(layers: str, expected: object) -> None:
+    from convcost.crosscheck.torch_build import build_model
+
+    text = _spec(X, 2, layers if expected is not None else "mean: {name: m, dims: 1, keepdim: true}\n- " + layers)
+    graph = graph_of(text)
+    x = torch.rand(2, 4, 6, 5) + 0.5
+    out = build_model(graph)(x)
+    want = expected(x) if callable(expected) else x - x.mean(1, keepdim=True)
+    assert torch.allclose(out, want)
 
 
 # ---- configs/general_ops.yaml against timm ----------------------------------------------------------
@@ -230,6 +264,7 @@ class _Einsum(torch.nn.Module):
 @pytest.mark.parametrize(("equation", "shapes"), [
     ("bhnd,bhmd->bhnm", [(2, 3, 5, 4), (2, 3, 6, 4)]),
     ("bi,bj->bij", [(2, 5), (2, 7)]),  # nothing contracted: numpy's estimate is prod + 1, halved
+    ("bi,bj->bij", [(1, 3), (1, 5)]),  # 15 + 1 = 16, halved: 8 (without numpy 2's + 1: 7)
     ("bij,bjk->bi", [(2, 5, 4), (2, 4, 4)]),
     ("bnd,bne->bde", [(2, 5, 3), (2, 5, 7)]),  # fvcore's exact 'abc,abd->acd'
     ("bnd,bmd->bmn", [(2, 5, 3), (2, 6, 3)]),  # fvcore's exact 'abc,adc->adb'
