@@ -70,13 +70,14 @@ def in_elements(node: NodeLike, batch: int) -> int:
 # What a counter sees of a fused op (nn.MultiheadAttention's fast path) depends on where the model
 # runs: on a real device in eval under no_grad torch takes the fused kernel, which FlopCounterMode
 # and fvcore do not count; on the meta device (verify's shape-only run) torch takes the unfused
-# path. Predictions read this; it is "real" (what users run) unless verify ran a counter on meta.
+# path. Predictions read this; it is "real" (what users run: the CPU) unless verify ran a counter on meta
+# or on CUDA ("cuda": torch's CUDA attention kernels are in FlopCounterMode's registry, CPU's flash kernel is not).
 RUN_ON: ContextVar[str] = ContextVar("convcost_counters_run_on", default="real")
 
 
 @contextmanager
 def counters_run_on(where: str) -> Iterator[None]:
-    """Predict what the counters report when the model runs on ``where`` ('real' or 'meta')."""
+    """Predict what the counters report when the model runs on ``where`` ('real', 'cuda' or 'meta')."""
     token = RUN_ON.set(where)
     try:
         yield
@@ -86,6 +87,10 @@ def counters_run_on(where: str) -> Iterator[None]:
 
 def on_meta() -> bool:
     return RUN_ON.get() == "meta"
+
+
+def on_cuda() -> bool:
+    return RUN_ON.get() == "cuda"
 def rank(node: NodeLike) -> int:
     """The number of spatial dims of a layer's input, at least 1 (torch's 1d modules also take flat inputs)."""
     return max(1, len(node.in_shapes[0]) - 1)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..cost import Cost
 from .activations import SOFTMAX_OPS
-from .counting import Counted, Counting, Prediction, fvcore_einsum, on_meta
+from .counting import Counted, Counting, Prediction, fvcore_einsum, on_cuda, on_meta
 from .registry import ArgError, NodeLike, Part, Saves, Shape, ShapeError, _show, arg, boolean, choice, op, optional, pos_float
 from .shapes import is_tokens, numel
 from .tensors import LAYOUT_DOC, broadcast, layout_arg, like, shaped, show_dims, tensor_shape, torch_dims
@@ -351,15 +351,17 @@ def sdpa_parts(a: SdpaArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -
 
 def flash_on_cpu(node: NodeLike) -> bool:
     """torch 2.13 on CPU takes its flash kernel (no FlopCounterMode formula) for [B, H, L, E] q, k and v of one
-    width E (masks and is_causal too); otherwise, and on the meta device, the math path's bmm."""
+    width E (masks and is_causal too); otherwise, and on the meta device, the math path's bmm. Not modelled: a q, k
+    or v whose last dim is a strided view (a transpose of the last two dims) sends torch to the math path too."""
     h = Heads(node.args, node.in_shapes)
     return len(h.lead) == 1 and h.e == h.ev
 
 
 def _sdpa_flop_counter(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    if not on_meta() and flash_on_cpu(node):
+    if not on_meta() and not on_cuda() and flash_on_cpu(node):
         return Prediction.unseen("CPU runs its flash attention kernel, which FlopCounterMode has no formula for")
-    return Prediction.of("aten.bmm of the math path: 2 FLOPs per MAC", scaled_dot_product_attention=2 * cost.macs)
+    # the math path's bmm; on CUDA the flash/efficient kernels, which FlopCounterMode counts the same (sdpa_flop)
+    return Prediction.of("2 FLOPs per MAC of q·kᵀ and a·v", scaled_dot_product_attention=2 * cost.macs)
 
 
 @op("scaled_dot_product_attention", category="linear", args=SdpaArgs, aliases=("sdpa",))
