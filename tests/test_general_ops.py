@@ -421,3 +421,28 @@ def test_random_general_ops_modelled_equal_ptflops_and_thop(start: int) -> None:
 
     modelled_equals_real()
     seen.check(min_accepted=7)
+
+
+# ---- `convcost import` reads torch.nn's modules for the general ops -------------------------------------------
+MODEL = """\
+from torch import nn
+
+
+def net():
+    return nn.Sequential(nn.ZeroPad2d((1, 0, 1, 0)), nn.Conv2d(3, 4, 3), nn.ReflectionPad2d(1), nn.ConstantPad2d(1, 0.5),
+                         nn.Flatten(2), nn.Unflatten(2, (11, -1)), nn.LogSoftmax(dim=-1), nn.Softmax(dim=1))
+"""
+
+
+def test_import_writes_general_ops_for_torch_modules(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text(MODEL)
+    out = tmp_path / "m.yaml"
+    imported = runner.invoke(app, ["import", f"{tmp_path / 'm.py'}:net", "--input", "3,8,8", "-o", str(out)])
+    assert imported.exit_code == 0, imported.output
+    text = out.read_text()
+    for line in ("- pad: {name: 0, pad: [1, 0, 1, 0]}", "- pad: {name: 2, pad: [1, 1, 1, 1], mode: reflect}",
+                 "- pad: {name: 3, pad: [1, 1, 1, 1], value: 0.5}", "- flatten: {name: 4, start: 2}",
+                 "- unflatten: {name: 5, dim: 2, sizes: [11, -1]}", "- log_softmax: {name: 6, dim: -1}", "- softmax: {name: 7}"):
+        assert line in text, text
+    checked = runner.invoke(app, ["verify", str(out), "--reference", f"{tmp_path / 'm.py'}:net"])
+    assert checked.exit_code == 0, checked.output

@@ -9,11 +9,11 @@ and ``concat`` (join.py) take dims too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..cost import Cost
 from .counting import FVCORE_IGNORED, Counted, Counting, Prediction
-from .registry import NodeLike, Saves, Shape, ShapeError, arg, choice, number, op, optional
+from .registry import NodeLike, Saves, Shape, ShapeError, arg, choice, number, op, optional, refuse_unless
 from .shapes import is_tokens, numel
 from .tensors import (
     LAYOUT_DOC,
@@ -105,7 +105,15 @@ class UnflattenArgs:
 
 @op("unflatten", category="reshape", args=UnflattenArgs)
 class Unflatten:
-    """Splits one dim into several, x.unflatten(dim, sizes); a view, no arithmetic."""
+    """Splits one dim into several, x.unflatten(dim, sizes) (torch.nn.Unflatten); a view, no arithmetic."""
+
+    imports = ("Unflatten",)
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        sizes = m.unflattened_size
+        refuse_unless(all(isinstance(s, int) for s in sizes), f"unflattened_size={sizes!r} (named sizes)")
+        return {"dim": m.dim, "sizes": list(sizes)}
 
     saves = Saves.NOTHING
     counting = Counting("aten::unflatten", "x.unflatten", ptflops=_unseen_by_ptflops("unflatten"))
@@ -314,6 +322,8 @@ class Select:
 
 # ---- pad --------------------------------------------------------------------------------------------
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
+PAD_MODULES = {"Zero": "constant", "Constant": "constant", "Reflection": "reflect", "Replication": "replicate",
+               "Circular": "circular"}  # torch.nn's padding modules (ZeroPad2d...) by the word before 'Pad
 
 
 @dataclass(frozen=True)
@@ -361,6 +371,15 @@ class Pad:
 
     saves = Saves.NOTHING  # constant_pad_nd's backward slices the gradient; the others need only sizes
     counting = Counting("aten::pad", "F.pad", ptflops=_unseen_by_ptflops("F.pad"))
+    imports = tuple(f"{kind}Pad{n}d" for kind in PAD_MODULES for n in (1, 2, 3))
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        mode = PAD_MODULES[type(m).__name__.split("Pad")[0]]
+        out: dict[str, Any] = {"pad": [int(p) for p in m.padding], "mode": mode}
+        if mode == "constant":
+            out["value"] = float(m.value)
+        return out
 
     shape = staticmethod(_pad_shape)
     cost = staticmethod(_moved)
