@@ -6,13 +6,17 @@ from . import (  # noqa: F401  (imported for their registrations)
     basic,
     conv,
     conv_transpose,
+    elementwise,
     imported,
     join,
+    matmul,
     norm,
     pool,
+    reductions,
     resample,
     shuffle,
     tokens,
+    views,
     windows,
 )
 from .registry import ALIASES, REGISTRY, OpRule, Shape, ShapeError, all_names, lookup
