@@ -212,9 +212,7 @@ def gelu(n: Node, c: Context) -> Found:
     if x is None:
         return Refuse(f"{n.fn} of more than one tensor")
     approximate = n.args.get("approximate", "none")
-    if approximate != "none":
-        return Refuse(f"{n.fn}(approximate='{approximate}'): convcost's gelu is the exact one")
-    return Emit("gelu", {}, (x,))
+    return Emit("gelu", {"approximate": approximate} if approximate != "none" else {}, (x,))
 
 
 @leaf("hardtanh", "hardtanh_")
