@@ -77,8 +77,8 @@ def options() -> nn.Module:
 
 
 class ManyUnsupported(nn.Module):
-    """24 blocks, each with a torch.sin (no convcost op) and the layers after it: the refusal is a few lines (one kind,
-    24 places), not 24 · 3."""
+    """24 blocks, each with a torch.cumsum (no convcost op) and the layers after it: the refusal is a few lines (one
+    kind, 24 places), not 24 · 3."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -86,7 +86,7 @@ class ManyUnsupported(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         for conv in self.blocks:
-            x = F.relu(torch.sin(conv(x)))
+            x = F.relu(torch.cumsum(conv(x), dim=1))
         return x
 
 

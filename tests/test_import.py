@@ -97,6 +97,12 @@ def reference_args(args: tuple[str, ...]) -> list[str]:
     # channel shuffles: .reshape, torch.transpose, .permute(0, 2, 1, 3, 4), unflatten(1, ...) and flatten(1, 2)
     # torch.cat(x.chunk(2, 1), 1): the parts used together are two chunk layers and a concat
     *(("import_factories.py:shuffled", "3,8,8", (f"how={how}",)) for how in (*SHUFFLES, "thirds", "second_half", "together")),
+    # general ops where no named one fits: a grouped view swapped with the rows, one not merged back, a chunk along
+    # the rows (reshape, transpose, chunk with dim); a map's rows flatten(2) read by a Conv1d, tokens transposed back
+    *(("import_factories.py:shuffled", "3,8,8", (f"how={how}",)) for how in ("spatial", "not_back", "dim2")),
+    *(("import_factories.py:rows", "3,8,8", (f"how={how}",)) for how in ("rows", "back")),
+    # ConvNeXt blocks whose channels-last part is no clean run: a mean over H, W of the channels-last map, an add in it
+    *(("import_factories.py:convnext_variant", "3,32,32", (f"how={how}",)) for how in ("open", "inner_add")),
 ])
 def test_round_trip(target: str, shape: str, args: tuple[str, ...], tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
@@ -154,16 +160,6 @@ def test_unsupported_attention_fails_naming_its_path(how: str, why: str, tmp_pat
     r = run_import(f"{TESTS / 'import_factories.py'}:attending", "16,4,4", spec, "--reference-arg", f"how={how}")
     assert r.exit_code == 2
     assert f"error: attn: {why}" in r.stderr and not spec.exists()
-
-
-@pytest.mark.parametrize(("how", "why"), [
-    ("rows", "flatten: flatten of [1, 8, 4, 4] to [1, 8, 16]: convcost reshapes a map to a flat vector (flatten), a map to "
-             "tokens and back"),
-    ("back", "transpose_1: transpose of tokens [1, 16, 8]: convcost moves dims only between a map and tokens"),
-])
-def test_reshapes_that_are_neither_tokens_nor_a_map_fail(how: str, why: str, tmp_path: Path) -> None:
-    r = run_import(f"{TESTS / 'import_factories.py'}:rows", "3,8,8", tmp_path / "rows.yaml", "--reference-arg", f"how={how}")
-    assert r.exit_code == 2 and f"error: {why}" in r.stderr
 
 
 def test_shufflenet_v2_imports_as_the_hand_written_spec_counts(tmp_path: Path) -> None:
@@ -241,19 +237,6 @@ def test_channel_shuffle_spellings_are_one_layer(how: str, tmp_path: Path) -> No
     assert nodes[1].args.groups == 3 and nodes[1].name == ("permute" if how == "permute" else "transpose")
 
 
-@pytest.mark.parametrize(("how", "why"), [
-    ("spatial", "view: view of [1, 24, 8, 8] to [1, 3, 8, 8, 8]: convcost reshapes a map to a flat vector (flatten), a map "
-                "to tokens and back (x.flatten(2).transpose(1, 2), x.transpose(1, 2).reshape(B, D, H, W)), or in a channel "
-                "shuffle"),
-    ("not_back", "view: view of [1, 24, 8, 8] to [1, 3, 8, 8, 8]: convcost reshapes a map"),  # not merged back: no shuffle
-    ("dim2", "chunk: chunk along dim 2 of [1, 24, 8, 8]: convcost's chunk slices a map's channels (dim=1) only (and 1 more "
-             "like it: chunk_1)"),
-])
-def test_shuffles_and_slices_convcost_cannot_express_fail(how: str, why: str, tmp_path: Path) -> None:
-    r = run_import(f"{TESTS / 'import_factories.py'}:shuffled", "3,8,8", tmp_path / "s.yaml", "--reference-arg", f"how={how}")
-    assert r.exit_code == 2 and f"error: {why}" in r.stderr, r.stderr
-
-
 def test_resnet_layers_are_named_by_module_path(tmp_path: Path) -> None:
     spec = tmp_path / "r50.yaml"
     assert run_import(f"{TESTS / 'reference_factories.py'}:ResNet", "3,224,224", spec).exit_code == 0
@@ -279,14 +262,14 @@ def test_unsupported_module_fails_naming_its_path(tmp_path: Path) -> None:
 
 
 def test_unsupported_function_kept_with_its_shape_when_allowed(tmp_path: Path) -> None:
-    spec = tmp_path / "sin.yaml"
+    spec = tmp_path / "cumsum.yaml"
     target = f"{TESTS / 'import_factories.py'}:with_custom_op"
     r = run_import(target, "3,8,8", spec)
-    assert r.exit_code == 2 and "error: 1: sin is not a convcost op" in r.stderr  # module 1 (Sine) is one torch.sin
+    assert r.exit_code == 2 and "error: 1: cumsum is not a convcost op" in r.stderr  # module 1 is one torch.cumsum
     r = run_import(target, "3,8,8", spec, "--allow-unsupported")
     assert r.exit_code == 0, r.output
     text = spec.read_text()
-    assert "- unsupported: {name: 1, shape: [8, 8, 8], what: 'sin is not a convcost op'}" in text, text
+    assert "- unsupported: {name: 1, shape: [8, 8, 8], what: 'cumsum is not a convcost op'}" in text, text
     # the two convs survive: 3·8·9 + 8 and 8·4 + 4 params; MACs 8·8·(8·3·9 + 4·8)
     assert spec_counts(spec) == (3 * 8 * 9 + 8 + 8 * 4 + 4, 0, 8 * 8 * (8 * 3 * 9 + 4 * 8))
     out = runner.invoke(app, ["analyze", str(spec)]).output
@@ -380,11 +363,6 @@ def test_convnext_tiny_imports_as_the_hand_written_spec_counts(tmp_path: Path) -
 
 
 @pytest.mark.parametrize(("factory", "how", "why"), [
-    ("convnext_variant", "open", "1.0.permute: permute(0, 2, 3, 1) to channels-last, and 'mean' reads it: mean does not act "
-     "on each position alone; convcost runs only layer norms, linears and elementwise ops between it and permute(0, 3, 1, 2) "
-     "(at every position of the map)"),
-    ("convnext_variant", "inner_add", "1.0.permute: permute(0, 2, 3, 1) to channels-last, and 'add' reads it: it reads 2 "
-     "tensors;"),
     ("convnext_variant", "training", "1.0.stochastic_depth: mul of random values (dropout or stochastic depth in training "
      "mode): convcost counts inference (call model.eval())"),
 ])
@@ -545,8 +523,8 @@ def test_hostile_models_import_exactly(factory: str, tmp_path: Path) -> None:
     ("import_factories.py:small_convnext", "3,32,32", ()),  # LayerNorm2d's and the layer scale's parameters on meta
     ("import_factories.py:c2f", "3,32,32", ()),  # list(x.chunk(2, 1)) traced on meta tensors: the parts' shapes
     ("import_factories.py:shape_branch", "3,8,8", ()),  # Python control flow on a shape: the meta device runs it
-    # the fc reads `flat * 2`: a product with a constant, unsupported on both devices (kept with its shape)
-    ("import_factories.py:shape_branch", "3,8,8", ("--reference-arg", "scaled=true", "--allow-unsupported")),
+    # the fc reads `flat * 2`: a product with a number (multiply: {scalar: 2.0})
+    ("import_factories.py:shape_branch", "3,8,8", ("--reference-arg", "scaled=true")),
 ])
 def test_meta_device_import_writes_the_real_forwards_spec(target: str, shape: str, more: tuple[str, ...],
                                                           tmp_path: Path) -> None:
@@ -573,7 +551,7 @@ def test_meta_device_import_writes_the_real_forwards_spec(target: str, shape: st
     assert m.exit_code == 0, m.output
     assert "on the meta device: a real forward needs" in m.stderr
     assert meta.read_text() == real.read_text()
-    assert m.stderr.count("mul with a constant") == ("scaled=true" in more)
+    assert ("multiply: {name: mul, scalar: 2.0}" in real.read_text()) == ("scaled=true" in more)
 
 
 def test_meta_device_cannot_read_a_value(tmp_path: Path) -> None:
@@ -661,13 +639,13 @@ def test_optional_arguments_dict_outputs_and_modules_that_never_run(tmp_path: Pa
 
 
 def test_a_refusal_is_a_few_lines(tmp_path: Path) -> None:
-    """24 torch.sin in 24 blocks: one line for the kind (where, and how many more), not one per place, and no line
+    """24 torch.cumsum in 24 blocks: one line for the kind (where, and how many more), not one per place, and no line
     about the relus after them."""
     r = run_import(f"{TESTS / 'import_hostile_factories.py'}:many_unsupported", "4,8,8", tmp_path / "s.yaml")
     assert r.exit_code == 2
     lines = r.stderr.strip().splitlines()
     assert lines == [
-        "convcost: error: sin: sin is not a convcost op (and 23 more like it: sin_1, sin_2, sin_3, …)",
+        "convcost: error: cumsum: cumsum is not a convcost op (and 23 more like it: cumsum_1, cumsum_2, cumsum_3, …)",
         f"convcost: error: {TESTS / 'import_hostile_factories.py'}:many_unsupported: 24 parts of the model convcost cannot "
         "express (above); --allow-unsupported writes the spec anyway (each as an `unsupported` row with its traced shape, "
         "not counted)",

@@ -94,7 +94,8 @@ def batch_norm(n: Node, c: Context) -> Found:
     if c.layout(x) != "map":
         return Refuse(f"{n.fn} of {c.shown(x)}: convcost's batchnorm normalises the channels of a map or flat vector")
     w, b = _v(n.args.get("weight")), _v(n.args.get("bias"))
-    held = [c.held(t, "batch norm's tensor") for t in (w, b, mean, var) if t is not None]
+    held = [c.held(t, "batch norm's tensor", want) for t, want in ((w, "param"), (b, "param"), (mean, "buffer"), (var, "buffer"))
+            if t is not None]
     roles = _roles(*held[:2]) if w is not None else ()
     bad = next((h for h in held if isinstance(h, Refuse)), None)
     if bad is not None:
@@ -128,6 +129,12 @@ def layer_norm(n: Node, c: Context) -> Found:
 
 def _affine_norm(n: Node, c: Context, op: str, args: dict[str, Any], x: int) -> Found:
     w, b = _v(n.args.get("weight")), _v(n.args.get("bias"))
+    if op == "layernorm" and w is not None and b is None and (c.layout(x) != "map" or len(c.flow.shape(x)) == 2):
+        weight = c.held(w, f"{n.fn}'s weight")  # nn.LayerNorm(bias=False): the norm, then its scale
+        if isinstance(weight, Refuse):
+            return weight
+        scale = Emit("multiply", {"param": list(c.flow.shape(w))}, (-1,), weight, fn=f"{n.fn}_weight")
+        return Several((Emit(op, {**args, "affine": False}, (x,), suffix="_norm"), scale))
     if (w is None) != (b is None):
         return Refuse(f"{n.fn} with a weight and no bias, or a bias and no weight: convcost's affine has both")
     held = [c.held(t, f"{n.fn}'s weight") for t in (w, b) if t is not None]
@@ -160,7 +167,7 @@ def instance_norm(n: Node, c: Context) -> Found:
     found = _affine_norm(n, c, "instancenorm", {"eps": n.args.get("eps", 1e-5), "momentum": n.args.get("momentum", 0.1)}, x)
     if not isinstance(found, Emit) or not tracked:
         return found
-    held = [c.held(t, "instance norm's running statistics") for t in (mean, var)]
+    held = [c.held(t, "instance norm's running statistics", "buffer") for t in (mean, var)]
     bad = next((h for h in held if isinstance(h, Refuse)), None)
     if bad is not None:
         return bad
@@ -540,10 +547,18 @@ def module(n: Node, c: Context) -> Found:
 
 
 def leaf_op(n: Node, c: Context) -> Found:
-    """The layer a node is on its own, or why not."""
+    """The layer a node is on its own: its named op, else the general op for it (importer/general.py), or why not."""
+    from .general import GENERAL
+
     fn = TABLE.get(n.op)
-    if fn is not None:
-        return fn(n, c)
+    found = fn(n, c) if fn is not None else None
+    if found is None or isinstance(found, Refuse):
+        alt = GENERAL[n.op](n, c) if n.op in GENERAL else None
+        if alt is not None and not isinstance(alt, Refuse):
+            return alt
+        found = alt or found  # the general op's reason where both refuse: it says what no op can
+    if found is not None:
+        return found
     if n.fn in ("bernoulli", "bernoulli_", "rand", "randn", "rand_like", "randn_like", "dropout", "native_dropout"):
         return Refuse(f"{n.fn}: random values (dropout or stochastic depth in training mode): convcost counts inference "
                       "(call model.eval())")

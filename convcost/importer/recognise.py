@@ -23,6 +23,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..ops.registry import ArgError, ShapeError, rule
+from ..ops.shapes import Shape, TokenGrid, Tokens, torch_dims
+from ..ops.shapes import layout as shape_layout
 from .aten_ops import leaf_op
 from .flow import Flow, numel
 from .found import Emit, Found, Pass, Refuse, Several
@@ -82,12 +85,42 @@ class Context:
                 self.random.update(n.outs)
 
     def layout(self, v: int) -> str:
-        """'map' (channels first, or a flat vector) or 'tokens' ([B, N, D])."""
+        """'map' (channels first, or a flat vector), 'tokens' ([B, N, D]) or 'grid' ([B, H, W, D] tokens)."""
         return self.layouts.get(v, "map")
 
     def shown(self, v: int) -> str:
         shape = list(self.flow.shape(v))
-        return f"tokens {shape}" if self.layout(v) == "tokens" else str(shape)
+        return f"{self.layout(v)} {shape}" if self.layout(v) != "map" else str(shape)
+
+    def cshape(self, v: int) -> Shape:
+        """The value's shape as a spec has it: per sample, tokens and grids as such (ops/shapes.py)."""
+        dims = self.flow.shape(v)[1:]
+        layout = self.layout(v)
+        if layout == "tokens" and len(dims) == 2:
+            return Tokens(*dims)
+        if layout == "grid" and len(dims) == 3:
+            return TokenGrid(*dims)
+        return dims
+
+    def shape_of(self, op: str, args: dict[str, Any], ins: tuple[int, ...]) -> tuple[tuple[int, ...], str] | str:
+        """(per-sample dims, layout) of ``op`` with ``args`` on the values ``ins``, by the op's own rules (what analyze
+        will find), or why the op refuses them."""
+        r = rule(op)
+        try:
+            fields = r.arg_fields()
+            bad = [k for k in args if k not in fields]
+            if bad:
+                return f"{op} has no argument {bad[0]}"
+            made = r.args(**{k: fields[k].metadata["convert"](v) for k, v in args.items()})
+            shapes = tuple(self.cshape(v) for v in ins)
+            if r.resolve is not None:
+                made = r.resolve(made, shapes)
+            out = r.shape(made, shapes)
+        except ShapeError as e:
+            return e.message
+        except (ArgError, TypeError) as e:
+            return str(e)
+        return torch_dims(out), {"token_grid": "grid"}.get(shape_layout(out), shape_layout(out))
 
     def data_ins(self, n: Node) -> list[int]:
         return [v for v in n.tensors() if self.flow.data(v)]
@@ -95,7 +128,7 @@ class Context:
     def used_output(self, n: Node, k: int) -> bool:
         return len(n.outs) > k and bool(self.flow.users.get(n.outs[k]))
 
-    def held(self, v: int | None, what: str) -> tuple[str, ...] | Refuse:
+    def held(self, v: int | None, what: str, want: str = "param") -> tuple[str, ...] | Refuse:
         """The parameter path a layer's weight ``v`` holds: a parameter, or a tensor computed from one parameter alone
         with as many values (timm's StdConv standardises its weight in the forward); else why not."""
         if v is None:
@@ -106,7 +139,10 @@ class Context:
         if len(paths) != 1:
             return Refuse(f"a {what} computed from {len(paths)} tensors ({', '.join(paths) or 'none of the model'}): convcost's "
                           "layers hold their weights")
-        shape = self.rec.tensors[paths[0]][1]
+        kind, shape = self.rec.tensors[paths[0]]
+        if kind != want:
+            return Refuse(f"a {what} held as a {'parameter' if kind == 'param' else kind} ({paths[0]}): convcost counts it as "
+                          f"a {'parameter' if want == 'param' else want}")
         if numel(shape) != numel(self.flow.shape(v)):
             return Refuse(f"a {what} of {list(self.flow.shape(v))} made from {paths[0]} {list(shape)}: convcost's layers hold "
                           "their weights")
@@ -163,10 +199,12 @@ def recognise(rec: Recording) -> Recognised:
         p = Proto(e.op, dict(e.args), tuple(ins), n.call, e.fn or n.fn, n.index, shape, e.tensors, e.name, e.suffix,
                   after=any(isinstance(i, Proto) and (i.why or i.after) for i in ins), roles=e.roles)
         protos.append(p)
+        first = e.ins[0] if e.ins else None
+        p.layout = e.layout or (prev.layout if first == -1 and prev is not None else
+                                ctx.layout(first) if first is not None and first >= 0 else "map")
         if out is not None:
             src[out] = p
-            first = e.ins[0] if e.ins and e.ins[0] >= 0 else None
-            ctx.layouts[out] = p.layout = e.layout or (ctx.layout(first) if first is not None else "map")
+            ctx.layouts[out] = p.layout
         return p
 
     def prev_shape(e: Emit, n: Node) -> tuple[int, ...]:

@@ -186,7 +186,7 @@ def recover(scope: Scope, readers: Mapping[str, set[str]]) -> None:
     shortcut = False  # a scope holds one residual shortcut: the spec names its scope 'shortcut'
     while j < len(scope.items):
         item = scope.items[j]
-        if isinstance(item, Layer) and item.layer.op in ("add", "multiply", "concat"):
+        if isinstance(item, Layer) and item.layer.op in ("add", "multiply", "concat") and not _general(item.layer):
             found = _structure(scope.items, j, readers)
             if found is not None and found[1].op == "residual" and found[1].branches[1] and "shortcut" in \
                     _names_here(scope.items[:found[0]] + scope.items[j + 1:] + found[1].branches[0]):
@@ -198,6 +198,13 @@ def recover(scope: Scope, readers: Mapping[str, set[str]]) -> None:
                 j = i
         j += 1
     finish(scope)
+
+
+def _general(layer: ImportedLayer) -> bool:
+    """A join written as a general op (a number or a learned tensor as an operand, a dim other than the channels):
+    no structure."""
+    return any(layer.args.get(k) not in (None, False) for k in ("scalar", "param", "reverse")) or \
+        layer.args.get("dim") not in (None, 1)
 
 
 def _names_here(items: list[Item]) -> set[str]:

@@ -140,7 +140,7 @@ class _Writer:
             tied = [f"tied: {{{', '.join(f'{t}: {scalar(self._ref(k, here))}' for t, k in lay.tied.items())}}}"] \
                 if lay.tied else []
             fields = [f"name: {scalar(name)}", *_args_text(lay.op, lay.args, param), *cond,
-                      *self._from(lay.inputs, previous, here, lay.op in JOINS), *tied]
+                      *self._from(lay.inputs, previous, here, lay.op in JOINS and len(lay.inputs) > 1), *tied]
             self.lines.append(f"{pad}- {lay.op}: {{{', '.join(fields)}}}{_torch_name(lay.source, lay.path[-1])}")
             self._define(lay.key, (*here, name))
             return lay.key
