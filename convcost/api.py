@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from .costmodel.analysis import Analysis, analyze
@@ -15,6 +14,8 @@ DEFAULT_EXAMPLE = "inception_5x5.yaml"
 
 def builtin_example() -> tuple[Path, str]:
     """Path of the built-in example and the name it is shown under."""
+    from importlib import resources  # only the example needs it (start-up time)
+
     path = Path(str(resources.files("convcost") / "examples" / DEFAULT_EXAMPLE))
     return path, f"<built-in>/{DEFAULT_EXAMPLE}"
 

@@ -8,7 +8,6 @@ from typing import Optional
 
 import typer
 
-from ..api import analyze_file
 from ..app import app, user_errors
 from ..util.write_errors import write_errors
 from ._output import check_output, emit, output_option, to_file
@@ -37,6 +36,8 @@ def analyze(
     output: Optional[str] = output_option(),
 ) -> None:
     """Count params, MACs, FLOPs and activations per layer, analytically (no torch needed)."""
+    from ..api import analyze_file
+
     check_output(output, [spec] if spec else None)
     analyses = analyze_file(spec, model, batch)
     if fmt is Format.json:

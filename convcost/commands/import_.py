@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..app import EXIT_BAD_INPUT, EXIT_OK, app, user_errors
-from ..costmodel.memory import DEFAULT_MAX_MEMORY, human_bytes, parse_max_memory
+from ..costmodel.sizes import DEFAULT_MAX_MEMORY, human_bytes, parse_max_memory
 from ..errors import UsageError
 from ..util.write_errors import write_errors
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 
 from ..app import app, user_errors
-from ..frontend.spec import ITEM_KEYS, STRUCTURES
-from ..render.table import Style, grid, use_color
 from ..util.write_errors import write_errors
 
 
@@ -15,7 +13,9 @@ from ..util.write_errors import write_errors
 @write_errors
 def list_ops() -> None:
     """List every op the spec language knows: category, arguments (with defaults), aliases."""
+    from ..frontend.spec import ITEM_KEYS, STRUCTURES
     from ..render.ops_table import compact_args, op_rows
+    from ..render.table import Style, grid, use_color
 
     rows = []
     for r in op_rows():

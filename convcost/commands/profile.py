@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from ..api import load_graphs
 from ..app import app, user_errors
-from ..costmodel.memory import DEFAULT_MAX_MEMORY, DTYPE_BYTES, parse_max_memory
+from ..costmodel.sizes import DEFAULT_MAX_MEMORY, DTYPE_BYTES, parse_max_memory
 from ..util.write_errors import write_errors
 from ._options import Device
 from ._output import check_output, emit, finish, output_option, wide_console
@@ -106,6 +105,7 @@ def profile(
     output: Optional[str] = output_option(),
 ) -> None:
     """Time the model's torch modules (whole and per top-level block) beside FLOPs, bytes and the roofline."""
+    from ..api import load_graphs
     from ..crosscheck.profiling import ProfileOptions, block_count, profile_graphs
 
     _check_ranges(min_time, threads)
@@ -160,7 +160,8 @@ def roofline(
     output: Optional[str] = output_option(),
 ) -> None:
     """Analytic memory traffic, arithmetic intensity and roofline time per layer (no torch needed)."""
-    from ..costmodel.memory import dtype_bytes
+    from ..api import load_graphs
+    from ..costmodel.sizes import dtype_bytes
     from ..crosscheck.profiling import ProfileRun, analytic_profile
 
     dtype_bytes(dtype)  # a clear error for an unknown dtype before anything else

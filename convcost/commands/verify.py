@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from ..api import load_graphs
 from ..app import EXIT_FINDINGS, EXIT_OK, app, user_errors
-from ..costmodel.memory import DEFAULT_MAX_MEMORY, parse_max_memory
+from ..costmodel.sizes import DEFAULT_MAX_MEMORY, parse_max_memory
 from ..errors import UsageError
-from ..graph.build import Graph
 from ..util.write_errors import write_errors
 from ._options import Device
 from ._output import check_output, emit, finish, output_option, wide_console
+
+if TYPE_CHECKING:
+    from ..graph.build import Graph
 
 
 class Format(str, Enum):
@@ -69,6 +70,8 @@ def verify(
     With --reference, check instead that the spec describes your own PyTorch model: output shapes, params,
     buffers and counter totals, then layer by layer (by module path, else in order); exit 1 at the first
     divergence, 2 when the model cannot be imported, built or run."""
+    from ..api import load_graphs
+
     limit = parse_max_memory(max_memory)
     check_output(output, [spec] if spec else None)
     if reference_arg and not reference:

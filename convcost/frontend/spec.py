@@ -13,8 +13,7 @@ from pathlib import Path
 
 from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..ops import all_names, lookup
-from ..ops.macros import MACROS
-from ..ops.registry import SPELLINGS, arg_fields
+from ..ops.registry import MACROS, SPELLINGS, arg_fields
 from ..util.gcpause import paused_gc
 from .source import YMap, YNode, YScalar, YSeq, load_yaml, read_text, shorten, type_name
 from .structures import STRUCTURES
