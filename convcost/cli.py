@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "profile": "profile",
     "report": "report",
     "roofline": "profile",
+    "schema": "schema",
     "verify": "verify",
 }
 

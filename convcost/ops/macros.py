@@ -28,6 +28,7 @@ from .registry import (  # noqa: F401  (Expansion, Macro and MACROS: re-exported
     padding,
     per_dim,
     pos_int,
+    typed,
 )
 from .spatial import fit, spatial_input
 
@@ -83,6 +84,7 @@ def _depthwise(a: DepthwiseArgs, shape: Shape) -> Expansion:
     return [("depthwise", "conv", _depthwise_conv(a, shape, "depthwise"))]
 
 
+@typed(lambda: {"enum": sorted(name for name, rule in REGISTRY.items() if rule.category == "activation")})
 def activation(value: Any) -> str:
     """The name of a registered activation (the ones the definitions register, whatever they are)."""
     found = lookup(value) if isinstance(value, str) else None

@@ -495,8 +495,30 @@ def all_rules() -> list[OpRule]:
 
 
 # ---- argument converters -------------------------------------------------------------------
-# A field declares its converter in metadata: field(default=..., metadata=arg(pos_int)).
+# A field declares its converter in metadata: field(default=..., metadata=arg(pos_int)). A converter may
+# say which values it takes as a JSON Schema (``convert.schema``: a dict, or a function returning one),
+# which `convcost schema` writes for the argument; the combinators below (per_dim, pair, optional)
+# compose their converter's. A converter that says nothing takes any value as far as the schema goes.
 Converter = Callable[[Any], Any]
+Schema = dict[str, Any]
+
+
+def typed(schema: Schema | Callable[[], Schema]) -> Callable[[Converter], Converter]:
+    """Decorator: the JSON Schema of the values a converter takes (see :func:`converter_schema`)."""
+
+    def deco(convert: Converter) -> Converter:
+        convert.schema = schema  # type: ignore[attr-defined]
+        return convert
+
+    return deco
+
+
+def converter_schema(convert: Converter) -> Schema:
+    """The JSON Schema a converter declares; {} (any value) when it declares none."""
+    schema = getattr(convert, "schema", None)
+    if callable(schema):
+        schema = schema()
+    return dict(schema) if isinstance(schema, dict) else {}
 
 
 def arg(convert: Converter, doc: str = "") -> dict[str, Any]:
@@ -525,10 +547,12 @@ def _show(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+@typed({"type": "integer", "minimum": 1, "maximum": MAX_DIM})
 def pos_int(value: Any) -> int:
     return _int(value, "a positive integer", 1)
 
 
+@typed({"type": "integer", "minimum": 0, "maximum": MAX_DIM})
 def nonneg_int(value: Any) -> int:
     return _int(value, "a non-negative integer", 0)
 
@@ -544,7 +568,8 @@ def pair(convert: Converter) -> Converter:
         v = convert(value)
         return (v, v)
 
-    return conv
+    inner = converter_schema(convert)
+    return typed(lambda: {"anyOf": [inner, {"type": "array", "items": inner, "minItems": 2, "maxItems": 2}]})(conv)
 
 
 Dims = int | tuple[int, ...]  # an int for every spatial dim, or one value per dim (resolved: a tuple)
@@ -561,9 +586,11 @@ def per_dim(convert: Converter) -> Converter:
             return tuple(convert(v) for v in value)
         return convert(value)
 
-    return conv
+    inner = converter_schema(convert)
+    return typed(lambda: {"anyOf": [inner, {"type": "array", "items": inner, "minItems": 1, "maxItems": 3}]})(conv)
 
 
+@typed(lambda: {"anyOf": [converter_schema(per_dim(nonneg_int)), {"enum": ["same", "valid"]}]})
 def padding(value: Any) -> Dims | str:
     if isinstance(value, str):
         if value in ("same", "valid"):
@@ -572,24 +599,28 @@ def padding(value: Any) -> Dims | str:
     return per_dim(nonneg_int)(value)
 
 
+@typed({"type": "boolean"})
 def boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ArgError(f"must be true or false, got {_show(value)}")
     return value
 
 
+@typed({"type": "number", "exclusiveMinimum": 0})
 def pos_float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
         raise ArgError(f"must be a positive finite number, got {_show(value)}")
     return float(value)
 
 
+@typed({"type": "number", "minimum": 0, "maximum": 1})
 def probability(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise ArgError(f"must be a number between 0 and 1, got {_show(value)}")
     return float(value)
 
 
+@typed({"type": "number"})
 def number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ArgError(f"must be a finite number, got {_show(value)}")
@@ -600,7 +631,8 @@ def optional(convert: Converter) -> Converter:
     def conv(value: Any) -> Any:
         return None if value is None else convert(value)
 
-    return conv
+    inner = converter_schema(convert)
+    return typed(lambda: {"anyOf": [inner, {"type": "null"}]} if inner else {})(conv)
 
 
 def choice(*options: str) -> Converter:
@@ -609,7 +641,7 @@ def choice(*options: str) -> Converter:
             raise ArgError(f"must be one of {', '.join(options)}, got {_show(value)}")
         return str(value)
 
-    return conv
+    return typed({"enum": list(options)})(conv)
 
 
 # ---- recognisers (`convcost import`): a torch module's attributes as a spec writes them ------------
