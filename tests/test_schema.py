@@ -206,9 +206,11 @@ VALID = {
     "blocks, op parameters and first": "blocks:\n  row:\n    params: {out: ~, act: relu}\n    vars: {twice: '${out * 2}'}\n"
                                        "    layers:\n      - conv: {out: $twice, kernel: 1}\n      - $act\n"
                                        "      - ${act}: {when: true}\n"
-                                       "input: [3, 8, 8]\nlayers:\n  - row: {out: 4, repeat: 2, first: {act: none}}\n  - row: {out: 2}\n",
+                                       "input: [3, 8, 8]\nlayers:\n  - row: {out: 4, repeat: 2, first: {act: none}}\n"
+                                       "  - row: {out: 2}\n",
     "several models, batch and budgets": "budget: {params: 1M}\nmodels:\n  a:\n    input: {shape: [3, 8, 8], batch: 4}\n"
-                                         "    layers: [relu]\n    budget: {macs: 4.1G, max_growth: 2%, blocks: {relu1: {flops: '1,000'}}}\n"
+                                         "    layers: [relu]\n"
+                                         "    budget: {macs: 4.1G, max_growth: 2%, blocks: {relu1: {flops: '1,000'}}}\n"
                                          "  b:\n    inputs: {x: [3, 8, 8], t: {tokens: [4, 8]}}\n    outputs: [relu1]\n"
                                          "    layers: [{relu: {from: x}}]\n",
 }

@@ -34,7 +34,7 @@ from ..frontend.spec import (
 )
 from ..frontend.structures import STRUCTURES
 from ..graph.limits import MAX_BATCH, MAX_REPEAT
-from ..ops.registry import ALIASES, MACROS, REGISTRY, MAX_DIM, Schema, arg_fields, converter_schema, load_all
+from ..ops.registry import ALIASES, MACROS, MAX_DIM, REGISTRY, Schema, arg_fields, converter_schema, load_all
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 EXPR: Schema = {"$ref": "#/$defs/expression"}
