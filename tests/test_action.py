@@ -195,7 +195,7 @@ def test_a_second_push_updates_the_comment(tmp_path: Path) -> None:
     run = run_action(ws, tmp_path / "run", {"specs": "configs/resnet50.yaml", "budget": "docs/budgets.yaml",
                                             "comment": True}, existing_comment="1234")
     assert run.ok, run.log
-    (listing, patch) = run.gh
+    (_listing, patch) = run.gh
     assert patch["gh"][:4] == ["api", "--method", "PATCH", "repos/octo/net/issues/comments/1234"]
     assert [g for g in run.gh if "POST" in g["gh"]] == []  # updated, not a second comment
     assert "updated comment 1234 on #7" in run.log
