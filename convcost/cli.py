@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "report": "report",
     "roofline": "profile",
     "schema": "schema",
+    "sweep": "sweep",
     "verify": "verify",
 }
 

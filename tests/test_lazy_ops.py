@@ -119,7 +119,7 @@ def test_a_command_registers_only_itself() -> None:
         "    try:\n        run()\n    except SystemExit:\n        pass\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('convcost.commands.'))))"
     )
-    assert got == ["convcost.commands._output", "convcost.commands.analyze"]
+    assert got == ["convcost.commands._options", "convcost.commands._output", "convcost.commands.analyze"]
 
 
 def test_registering_a_duplicate_of_a_lazily_loaded_name_is_refused() -> None:

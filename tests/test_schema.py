@@ -234,10 +234,29 @@ def test_in_a_file_with_blocks_an_unknown_name_is_taken_for_a_block_call() -> No
 
 
 def test_every_argument_of_every_op_has_a_type() -> None:
+    """Declared by its converter (ops/registry.py's converters and combinators) or seen by probing it; only
+    an einsum equation (a string of a form no probe guesses) is left open."""
     load_all()
     untyped = [f"{word}.{name}" for word, (args, _) in op_words().items()
                for name, f in args.__dataclass_fields__.items() if not converter_schema(f.metadata["convert"])]
-    assert untyped == []
+    assert untyped == [w for w in ("einsum.equation",) if w.split(".")[0] in op_words()]
+
+
+def test_an_undeclared_converter_is_typed_by_what_it_takes() -> None:
+    from convcost.ops.registry import ArgError, inferred_schema
+
+    def even(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value % 2:
+            raise ArgError("must be even")
+        return value
+
+    def word(value: object) -> str:
+        if value not in ("spam", "eggs"):
+            raise ArgError("must be spam or eggs")
+        return str(value)
+
+    assert inferred_schema(even) == {"type": "integer", "minimum": 0}  # takes 0, 2, 64; refuses -1, 1
+    assert inferred_schema(word) == {}  # none of the probes: any value, never a false squiggle
 
 
 def test_the_schema_follows_the_definitions() -> None:

@@ -129,7 +129,10 @@ def no_extra(node: NodeLike, batch: int, elem: int) -> int:
     return 0
 
 
-CATEGORIES = ("conv", "linear", "norm", "activation", "pool", "resample", "shuffle", "join", "reshape", "identity")
+CATEGORIES = (
+    "conv", "linear", "norm", "activation", "math", "pool", "resample", "shuffle", "join", "reshape", "identity",
+)
+MANY = 1_000  # ``inputs``' upper bound for ops that read any number of outputs (a join's list)
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,7 @@ class OpRule:
     imports: tuple[str, ...] = ()  # torch.nn class names `convcost import` turns into this op
     from_torch: FromTorchFn | None = None  # such a module -> arguments as a spec writes them (None: another op's)
     spellings: tuple[str, ...] = ()  # other tools' names for it ('deconv'): an error names this op, not a did-you-mean
+    inputs: tuple[int, int] = (1, 1)  # how many outputs it reads (least, most): more than one from a 'from' list
 
     def arg_fields(self) -> dict[str, dataclasses.Field[Any]]:
         return arg_fields(self.args)
@@ -434,7 +438,8 @@ def op(
 ) -> Callable[[type], type]:
     """Class decorator: the class is the op's definition. It holds the static methods ``shape``, ``cost``
     and ``build`` and the attributes ``saves`` and ``counting`` (required), optionally ``saved_extra``,
-    ``unread_buffers``, ``parts`` and ``resolve``, and for `convcost import` ``imports`` (torch.nn class names)
+    ``unread_buffers``, ``parts``, ``resolve`` and ``inputs`` (how many outputs it reads, (least, most): an op
+    of more than one takes a ``from`` list), and for `convcost import` ``imports`` (torch.nn class names)
     with the static method ``from_torch`` (module -> arguments); its docstring's first line is the summary,
     the rest notes for the docs."""
 
@@ -461,6 +466,7 @@ def op(
                 imports=getattr(cls, "imports", ()),
                 from_torch=getattr(cls, "from_torch", None),
                 spellings=getattr(cls, "spellings", ()),
+                inputs=getattr(cls, "inputs", (1, 1)),
             )
         )
         return cls
@@ -514,11 +520,55 @@ def typed(schema: Schema | Callable[[], Schema]) -> Callable[[Converter], Conver
 
 
 def converter_schema(convert: Converter) -> Schema:
-    """The JSON Schema a converter declares; {} (any value) when it declares none."""
+    """The JSON Schema a converter declares; for one that declares none, what it is seen to take (see
+    :func:`inferred_schema`)."""
     schema = getattr(convert, "schema", None)
     if callable(schema):
         schema = schema()
-    return dict(schema) if isinstance(schema, dict) else {}
+    return dict(schema) if isinstance(schema, dict) else inferred_schema(convert)
+
+
+_PROBES: dict[str, tuple[Any, ...]] = {
+    "integer": (-1, 0, 1, 2, 64),
+    "number": (0.5, 1.5, -0.5),
+    "boolean": (True, False),
+    "null": (None,),
+    "string": ("inf", "same", "valid", "mean", "max", "sum", "none", "x"),
+    "array": ([1], [1, 2], [0, 1, 2], [0.5, 2.0], [-1]),
+}
+
+
+def _takes(convert: Converter, value: Any) -> bool:
+    try:
+        convert(value)
+    except (ArgError, ValueError, TypeError):
+        return False
+    return True
+
+
+def inferred_schema(convert: Converter) -> Schema:
+    """The JSON types an undeclared converter takes, seen by trying a few values of each: {} (any value) when
+    it takes none of them (its values are of a form the probes do not guess). Integers keep their lower
+    bound (0 or 1) when the converter refuses smaller ones. Never narrower than the converter: a type is
+    left out only when every probe of it was refused."""
+    taken = {kind: [v for v in values if _takes(convert, v)] for kind, values in _PROBES.items()}
+    if not any(taken.values()):
+        return {}
+    types: list[Schema] = []
+    if taken["integer"]:
+        low = min(taken["integer"])
+        types.append({"type": "integer", **({"minimum": low} if low >= 0 else {})})
+    if taken["number"]:
+        types.append({"type": "number"})
+    if taken["boolean"]:
+        types.append({"type": "boolean"})
+    if taken["null"]:
+        types.append({"type": "null"})
+    if taken["string"]:
+        types.append({"type": "string"})
+    if taken["array"]:
+        types.append({"type": "array"})
+    return types[0] if len(types) == 1 else {"anyOf": types}
 
 
 def arg(convert: Converter, doc: str = "") -> dict[str, Any]:
@@ -568,8 +618,8 @@ def pair(convert: Converter) -> Converter:
         v = convert(value)
         return (v, v)
 
-    inner = converter_schema(convert)
-    return typed(lambda: {"anyOf": [inner, {"type": "array", "items": inner, "minItems": 2, "maxItems": 2}]})(conv)
+    return typed(lambda: {"anyOf": [(inner := converter_schema(convert)),
+                                    {"type": "array", "items": inner, "minItems": 2, "maxItems": 2}]})(conv)
 
 
 Dims = int | tuple[int, ...]  # an int for every spatial dim, or one value per dim (resolved: a tuple)
@@ -586,8 +636,8 @@ def per_dim(convert: Converter) -> Converter:
             return tuple(convert(v) for v in value)
         return convert(value)
 
-    inner = converter_schema(convert)
-    return typed(lambda: {"anyOf": [inner, {"type": "array", "items": inner, "minItems": 1, "maxItems": 3}]})(conv)
+    return typed(lambda: {"anyOf": [(inner := converter_schema(convert)),
+                                    {"type": "array", "items": inner, "minItems": 1, "maxItems": 3}]})(conv)
 
 
 @typed(lambda: {"anyOf": [converter_schema(per_dim(nonneg_int)), {"enum": ["same", "valid"]}]})
@@ -631,8 +681,11 @@ def optional(convert: Converter) -> Converter:
     def conv(value: Any) -> Any:
         return None if value is None else convert(value)
 
-    inner = converter_schema(convert)
-    return typed(lambda: {"anyOf": [inner, {"type": "null"}]} if inner else {})(conv)
+    def schema() -> Schema:
+        inner = converter_schema(convert)
+        return {"anyOf": [inner, {"type": "null"}]} if inner else {}
+
+    return typed(schema)(conv)
 
 
 def choice(*options: str) -> Converter:

@@ -24,6 +24,7 @@ from typing import Any
 from .. import __version__
 from ..frontend.spec import (
     FILE_KEYS,
+    JOINS,
     ITEM_KEYS,
     LAYER_NAME_RE,
     MAX_NAME_CHARS,
@@ -86,13 +87,13 @@ def _is_required(f: dataclasses.Field[Any]) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
-def args_object(args_type: type, title: str, layer: bool = True) -> Schema:
+def args_object(args_type: type, title: str, layer: bool = True, several: bool = False) -> Schema:
     """The arguments mapping of an op or sugar layer, with the keys every layer takes (``layer``)."""
     fields = arg_fields(args_type)
     props: dict[str, Schema] = {name: arg_schema(f) for name, f in fields.items()}
     out: Schema = {"type": "object", "description": title}
     if layer:
-        props.update(_layer_keys())
+        props.update(_layer_keys(several))
         props["first"] = {
             **args_object(args_type, f"Arguments that differ on the first iteration of 'repeat' ({title}).", False),
         }
@@ -104,21 +105,32 @@ def args_object(args_type: type, title: str, layer: bool = True) -> Schema:
     return out
 
 
-def _layer_keys() -> dict[str, Schema]:
+def _layer_keys(several: bool = False) -> dict[str, Schema]:
+    """The keys every layer takes; ``several``: an op of several inputs reads a 'from' list."""
+    source: Schema = {"$ref": "#/$defs/ref", "description": "Read this earlier output (a dotted name) instead of the "
+                      "previous layer's."}
+    if several:
+        source = {"anyOf": [{"$ref": "#/$defs/ref"}, {"type": "array", "items": {"$ref": "#/$defs/ref"}, "minItems": 1}],
+                  "description": "The earlier outputs it reads (dotted names), or the one instead of the previous layer's."}
     return {
         "name": {"$ref": "#/$defs/layerName"},
         "repeat": {"$ref": "#/$defs/repeat"},
         "when": {"$ref": "#/$defs/when"},
-        "from": {"$ref": "#/$defs/ref", "description": "Read this earlier output (a dotted name) instead of the "
-                 "previous layer's."},
+        "from": source,
     }
 
 
-def _op_entry(word: str, args_type: type, summary: str) -> Schema:
+def _op_entry(word: str, args_type: type, summary: str, several: bool = False) -> Schema:
     """``- word`` with nothing, or ``- word: {args}``; null arguments only where none is required."""
-    args = args_object(args_type, summary)
+    args = args_object(args_type, summary, several=several)
     value: Schema = args if "required" in args else {"anyOf": [{"type": "null"}, args], "description": summary}
     return {"title": word, "type": "object", "properties": {word: value}, "required": [word], "additionalProperties": False}
+
+
+def _reads_several(word: str) -> bool:
+    rule = REGISTRY.get(ALIASES.get(word, word))
+    inputs = getattr(rule, "inputs", (1, 1))  # (fewest, most) inputs an op reads
+    return rule is not None and inputs[1] > 1
 
 
 def op_words() -> dict[str, tuple[type, str]]:
@@ -171,7 +183,11 @@ def _structure(word: str, structure: str, mode: str) -> Schema:
         }
         short: Schema = {"type": "array", "items": layers, "minItems": 2}
         props["branches"] = branches
-        if structure in ("concat", "add", "multiply"):
+        join = STRUCTURES[structure].join
+        if structure in JOINS and join is not None:  # the join op's own arguments ('add: {scalar: 1}', concat's dim)
+            load_all()
+            props.update({name: arg_schema(f) for name, f in arg_fields(REGISTRY[join].args).items()})
+        if structure in JOINS:
             props["from"] = {
                 "anyOf": [{"$ref": "#/$defs/ref"}, {"type": "array", "items": {"$ref": "#/$defs/ref"}, "minItems": 1}],
                 "description": "Earlier outputs to join (instead of branches), or the one output the branches read.",
@@ -374,7 +390,7 @@ def spec_schema() -> Schema:
                       "not": {"enum": [*RESERVED_VARS, *ITEM_KEYS, "from"]}},
     }
     for word, (args_type, summary) in op_words().items():
-        defs[f"op-{word}"] = _op_entry(word, args_type, summary)
+        defs[f"op-{word}"] = _op_entry(word, args_type, summary, _reads_several(word))
     for mode in MODES:
         defs[f"layers-{mode}"] = {"type": "array", "items": {"$ref": f"#/$defs/layer-{mode}"}}
         defs[f"layer-{mode}"] = _layer(mode)
