@@ -24,8 +24,8 @@ from typing import Any
 from .. import __version__
 from ..frontend.spec import (
     FILE_KEYS,
-    JOINS,
     ITEM_KEYS,
+    JOINS,
     LAYER_NAME_RE,
     MAX_NAME_CHARS,
     MODEL_KEYS,
