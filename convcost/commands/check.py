@@ -12,7 +12,7 @@ import typer
 from ..app import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..errors import ConvcostError, UsageError, escape_controls
 from ..util.write_errors import write_errors
-from ._options import set_option
+from ._options import batch_option, model_option, set_option
 from ._output import check_output
 
 
@@ -33,8 +33,8 @@ def check(
         None, "--max-growth",
         help="Growth allowed over the baseline, e.g. 2%; where budgets also set max_growth, the strictest applies."
     ),
-    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to check (repeatable; default all)."),
-    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
+    model: Optional[list[str]] = model_option("Model to check (repeatable; default all)."),
+    batch: Optional[int] = batch_option("Override the specs' batch size."),
     set_: Optional[list[str]] = set_option(),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list the checks that pass."),
     summary: Optional[str] = typer.Option(

@@ -13,7 +13,7 @@ import typer
 
 from ..app import app, user_errors
 from ..util.write_errors import write_errors
-from ._options import plot_option
+from ._options import model_option, plot_option
 from ._output import check_output, emit, finish, output_option, wide_console
 
 PIPED_WIDTH = 150
@@ -63,7 +63,7 @@ def sweep(
     spec: Optional[str] = typer.Argument(
         None, help="YAML spec file ('-' reads standard input); omit it for the built-in example."
     ),
-    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to sweep (repeatable; default all)."),
+    model: Optional[list[str]] = model_option("Model to sweep (repeatable; default all)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help=SWEEP_SET_HELP, metavar="NAME=VALUES"),
     pareto: Optional[str] = typer.Option(
         None, "--pareto", help="Mark the Pareto front of these names, e.g. macs,params (metrics are minimised) or "
