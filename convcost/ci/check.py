@@ -64,6 +64,12 @@ def collect_budgets(files: Sequence[SpecFile], budget_files: Sequence[str | Path
     return budgets
 
 
+def check_options(max_growth: str | None, baselines: Sequence[str | Path]) -> None:
+    """What is wrong with the request before any spec is read: a malformed --max-growth, or one without a baseline."""
+    if cli_growth(max_growth) is not None and not baselines:
+        raise UsageError("--max-growth needs --baseline FILE.json to compare against")
+
+
 def evaluate(
     analyses: Sequence[Analysis],
     budgets: Budgets,
@@ -77,9 +83,8 @@ def evaluate(
 
     Raises UsageError when nothing is checked, SpecError for a malformed budget, baseline or a renamed model.
     """
+    check_options(max_growth, baselines)
     growth = cli_growth(max_growth)
-    if growth is not None and not baselines:
-        raise UsageError("--max-growth needs --baseline FILE.json to compare against")
     if budgets.empty and not baselines:
         raise UsageError(
             "nothing to check: give --budget FILE.yaml, --baseline FILE.json, or add 'budget:' to the spec "
