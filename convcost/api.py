@@ -14,14 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .ci.budget import Budgets, Finding
-from .ci.check import CheckResult
 from .cost import Cost
 from .costmodel.analysis import Analysis, LayerCost
 from .costmodel.analysis import analyze as _analyze
-from .costmodel.compare import Comparison
 from .errors import ConvcostError, Loc, SpecError, UsageError, did_you_mean
 from .frontend.spec import SpecFile, load_spec, parse_data, parse_spec
 from .graph.build import Graph, Node, build_graph
@@ -65,7 +62,26 @@ __all__ = [
     "render",
 ]
 
+if TYPE_CHECKING:
+    from .ci.budget import Budgets, Finding
+    from .ci.check import CheckResult
+    from .costmodel.compare import Comparison
+
 Spec = SpecFile  # a loaded, validated spec: .path, .models (name -> model), .blocks
+_LAZY = {  # the budget and comparison types, imported when first used (`import convcost.api` stays light)
+    "Budgets": "ci.budget",
+    "Finding": "ci.budget",
+    "CheckResult": "ci.check",
+    "Comparison": "costmodel.compare",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__package__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 Format = Literal["table", "json", "markdown", "csv"]
 
 
@@ -165,6 +181,7 @@ def check(
     message, loc), ``.failed``, ``.notes``, ``.exit_code``. Raises UsageError when nothing was checked
     (no budget applies; a renamed model must not pass by checking nothing), SpecError for a malformed
     budget or baseline."""
+    from .ci.budget import Budgets
     from .ci.check import collect_budgets, evaluate
 
     spec_list = [specs] if isinstance(specs, (SpecFile, str, Path, Mapping)) else list(specs)
@@ -187,6 +204,9 @@ def render(
     """Text as the command line writes it: analyses as 'table', 'json' (docs/json.md), 'markdown' or 'csv';
     a Comparison as 'table', 'markdown' or 'json'; a CheckResult as 'table' (its log lines) or 'markdown'
     (the job summary). ``depth``: levels of the layer tree (analyses; for a comparison, of its blocks)."""
+    from .ci.check import CheckResult
+    from .costmodel.compare import Comparison
+
     if isinstance(result, CheckResult):
         return _render_check(result, format)
     if isinstance(result, Comparison):

@@ -50,9 +50,9 @@ def analyze(
     output: Optional[str] = output_option(),
 ) -> None:
     """Count params, MACs, FLOPs and activations per layer, analytically (no torch needed)."""
-    from ..api import analyze_file
     from ..errors import UsageError
     from ..graph.settings import settings_of
+    from ..pipeline import analyze_file
 
     check_output(output, [spec] if spec else None)
     if (by is not None or top is not None) and fmt in (Format.json, Format.csv):

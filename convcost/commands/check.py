@@ -46,9 +46,9 @@ def check(
     ),
 ) -> None:
     """Check models against budgets and a baseline. Exit 0: pass, 1: over budget or grown, 2: bad input."""
-    from ..api import analyze_across, open_specs
     from ..ci.check import check_options, collect_budgets, evaluate
     from ..graph.settings import settings_of
+    from ..pipeline import analyze_across, open_specs
 
     inputs = [*(specs or []), *(budget or []), *(baseline or [])]
     if summary is not None:

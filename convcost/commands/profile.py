@@ -105,8 +105,8 @@ def profile(
     output: Optional[str] = output_option(),
 ) -> None:
     """Time the model's torch modules (whole and per top-level block) beside FLOPs, bytes and the roofline."""
-    from ..api import load_graphs
     from ..crosscheck.profiling import ProfileOptions, block_count, profile_graphs
+    from ..pipeline import load_graphs
 
     _check_ranges(min_time, threads)
     check_output(output, [p for p in (spec, hw_file) if p])
@@ -160,9 +160,9 @@ def roofline(
     output: Optional[str] = output_option(),
 ) -> None:
     """Analytic memory traffic, arithmetic intensity and roofline time per layer (no torch needed)."""
-    from ..api import load_graphs
     from ..costmodel.sizes import dtype_bytes
     from ..crosscheck.profiling import ProfileRun, analytic_profile
+    from ..pipeline import load_graphs
 
     dtype_bytes(dtype)  # a clear error for an unknown dtype before anything else
     check_output(output, [p for p in (spec, hw_file) if p])

@@ -81,12 +81,12 @@ def sweep(
 ) -> None:
     """Count a spec at every point of a grid (vars, input size, batch): params, MACs, FLOPs, activations, memory
     traffic and roofline time per point; a point that fails is listed with its error."""
-    from ..api import check_settings, open_spec, select_across
     from ..costmodel.memory import dtype_bytes
     from ..costmodel.roofline import resolve_profile
     from ..costmodel.sweep import Axis, run_sweep
     from ..errors import UsageError
     from ..graph.settings import MAX_POINTS, PSEUDO, Settings, split_assignment, sweep_values
+    from ..pipeline import check_settings, open_spec, select_across
     from ..render import sweep_out
 
     dtype_bytes(dtype)

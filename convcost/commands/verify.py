@@ -70,7 +70,7 @@ def verify(
     With --reference, check instead that the spec describes your own PyTorch model: output shapes, params,
     buffers and counter totals, then layer by layer (by module path, else in order); exit 1 at the first
     divergence, 2 when the model cannot be imported, built or run."""
-    from ..api import load_graphs
+    from ..pipeline import load_graphs
 
     limit = parse_max_memory(max_memory)
     check_output(output, [spec] if spec else None)
