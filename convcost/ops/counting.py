@@ -10,7 +10,7 @@ machinery that runs these predictions; the sources it models are listed there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, NamedTuple
@@ -150,3 +150,30 @@ class Counting(NamedTuple):
     # what counters see depends on where the module runs (a fused kernel off the meta device): verify
     # then runs FlopCounterMode on the real device, as users do, instead of on meta
     device_dependent: bool = False
+
+
+# ---- fvcore's einsum: the one place its estimate is modelled ------------------------------------------
+def fvcore_einsum(equation: str, shapes: Sequence[Sequence[int]]) -> int:
+    """What fvcore 0.1.5 reports for ``torch.einsum(equation, *operands)`` with operands of these shapes
+    (``jit_handles.einsum_flop_jit``): the equation's letters renamed in order of appearance; ``abc,abd->acd`` and
+    ``abc,adc->adb`` counted exactly (n·c·t·p, n·t·g·c); any other from numpy's ``einsum_path(..., optimize=
+    "optimal")`` text, whose "Optimized FLOP count" numpy prints to 4 significant digits ('%.3e'), halved and
+    floored: an exact 2 × 9,834,496 becomes 1.967e+07 and fvcore reports 9,835,000. numpy is imported here (fvcore
+    needs it): only the prediction of a layer that runs an einsum calls this."""
+    import math
+
+    import numpy as np
+
+    equation = equation.replace(" ", "")
+    order = dict.fromkeys(ch for ch in equation if ch.isalpha())
+    equation = equation.translate({ord(ch): 97 + k for k, ch in enumerate(order)})
+    if equation == "abc,abd->acd":
+        n, c, t = shapes[0]
+        return n * c * t * shapes[-1][-1]
+    if equation == "abc,adc->adb":
+        n, t, g = shapes[0]
+        return n * t * g * shapes[-1][1]
+    operands = [np.broadcast_to(np.zeros(()), tuple(s)) for s in shapes]  # shapes only: no memory
+    text = np.einsum_path(equation, *operands, optimize="optimal")[1]
+    line = next(ln for ln in text.split("\n") if "optimized flop" in ln.lower())
+    return math.floor(float(line.split(":")[-1]) / 2)
