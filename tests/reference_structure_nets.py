@@ -251,8 +251,8 @@ class RelativePositionalMultiHeadAttention(nn.Module):
         return relative_bias.permute(2, 0, 1).contiguous().unsqueeze(0)
 
     def forward(self, x: Tensor) -> Tensor:
-        B, G, P, D = x.shape  # noqa: N806 - maxvit.py's names
-        H, DH = self.n_heads, self.head_dim  # noqa: N806
+        B, G, P, D = x.shape  # maxvit.py's names
+        H, DH = self.n_heads, self.head_dim
         q, k, v = torch.chunk(self.to_qkv(x), 3, dim=-1)
         q = q.reshape(B, G, P, H, DH).permute(0, 1, 3, 2, 4)
         k = k.reshape(B, G, P, H, DH).permute(0, 1, 3, 2, 4)
@@ -274,8 +274,8 @@ class BlockAttention(nn.Module):
         self.attn = RelativePositionalMultiHeadAttention(dim, head_dim, p * p)
 
     def forward(self, x: Tensor) -> Tensor:
-        B, C, H, W = x.shape  # noqa: N806
-        P = self.p  # noqa: N806
+        B, C, H, W = x.shape
+        P = self.p
         x = x.reshape(B, C, H // P, P, W // P, P).permute(0, 2, 4, 3, 5, 1).reshape(B, (H // P) * (W // P), P * P, C)
         x = self.attn(x)
         x = x.reshape(B, H // P, W // P, P, P, C).permute(0, 5, 1, 3, 2, 4)

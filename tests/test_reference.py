@@ -122,7 +122,8 @@ def test_stride_on_the_wrong_conv_names_the_layer(tmp_path: Path) -> None:
     assert d["spec"]["shape"] == [1, 128, 28, 28] and d["reference"]["shape"] == [1, 128, 56, 56]
     assert d["spec"]["macs"] == 28 * 28 * 128 * 256  # 1×1, 256 → 128 at 28×28
     assert d["reference"]["macs"] == 56 * 56 * 128 * 256  # the same conv at 56×56
-    assert d["checks"]["op"]["reason"] == "conv stride: spec 2, model 1 at 'layer2.0.conv1'; output: spec 128×28×28, model 128×56×56"
+    assert d["checks"]["op"]["reason"] == ("conv stride: spec 2, model 1 at 'layer2.0.conv1'; "
+                                           "output: spec 128×28×28, model 128×56×56")
     assert d["checks"]["params"]["status"] == "ok"  # 256·128 either way
     # the whole model's totals agree on params, not on FLOPs or the output
     assert doc["totals"]["params"]["status"] == "ok" and doc["totals"]["flop_counter"]["status"] == "mismatch"

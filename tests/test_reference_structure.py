@@ -134,7 +134,7 @@ def test_each_op_categorys_analytic_cost_is_compared(wrong: str, factory: str, c
     _, doc = report(tmp_path, wrong, factory)
     check = doc["totals"][f"analytic {category}"]
     assert check["status"] == "mismatch"
-    assert check["reason"] == f"analytic {category}: {field} spec {spec:,}, model {model:,}"
+    assert check["reason"] == f"convcost's {category} cost: {field} spec {spec:,}, model {model:,}"
 
 
 # ---- matched by data flow, not by run order --------------------------------------------------------------------
@@ -399,3 +399,17 @@ def test_a_model_fx_cannot_trace_is_not_verified(tmp_path: Path) -> None:
     doc = json.loads(r.stdout)["models"][0]
     assert r.exit_code == 1 and doc["agrees"] and not doc["verified"]
     assert any(line.startswith("the whole model: the importer could not trace") for line in doc["not_compared"])
+
+
+@pytest.mark.parametrize("einsum", [", einsum: true", ""])
+def test_window_attention_einsum_under_ptflops_and_thop(einsum: str) -> None:
+    pytest.importorskip("ptflops")
+    pytest.importorskip("thop")
+    from conftest import graph_of
+    from test_other_counters import _modelled, _ptflops, _thop
+
+    graph = graph_of(MAXVIT.format(einsum=einsum))
+    modelled = _modelled(graph)
+    # ptflops patches tensor.matmul (2 · 9,834,496 with matmul) but not torch.einsum; both: the softmax, 2·64·49·49
+    assert modelled["ptflops"] == _ptflops(graph) == 2 * 64 * 49 * 49 + (0 if einsum else 2 * EINSUM_EXACT)
+    assert modelled["thop"] == _thop(graph) == 0  # its nn.Linear hooks never fire (F.linear with their weights)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ..importer.trace import Imported
 
 HEADER_LINES = 2  # 'input: ...' and 'layers:' come before layer 0
+MAX_REBUILDS = 200  # layers made opaque one build at a time (swin_t: 25), each a build of the whole flat spec
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def model_graph(imported: Imported, model_input: Input, batch: int) -> ModelGrap
     if not layers:
         return ModelGraph(None, unsupported=unsupported, method=imported.method, error="the importer found no layers")
     made_opaque: dict[int, str] = {}
-    for _ in range(len(layers) + 1):  # each failed build makes one more layer opaque
+    for _ in range(min(len(layers), MAX_REBUILDS) + 1):  # each failed build makes one more layer opaque
         text = flat_spec(layers, made_opaque, model_input, imported.outputs)
         try:
             spec = parse_spec(text, "<the imported model>")
@@ -102,7 +103,8 @@ def model_graph(imported: Imported, model_input: Input, batch: int) -> ModelGrap
         keys = tuple(lay.key for lay in layers)
         return ModelGraph(graph, keys, opaque, _unsure(graph, {**opaque, **unshaped}) | set(unshaped), unsupported,
                           imported.method, regions=regions(graph, keys, opaque, imported.classes), unshaped=unshaped)
-    raise AssertionError("unreachable: every layer was made opaque")  # pragma: no cover
+    return ModelGraph(None, unsupported=unsupported, method=imported.method,
+                      error=f"more than {MAX_REBUILDS} of the imported layers cannot be built on the shapes they read")
 
 
 def flat_spec(layers: Sequence[ImportedLayer], made_opaque: Mapping[int, str], model_input: Input,

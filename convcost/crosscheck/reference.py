@@ -277,7 +277,7 @@ def _structure(graph: Graph, model: nn.Module, device: str) -> _Structure:
     if mg.graph is None:
         return _Structure(None, mg, None, mg.error)
     classes = imported.classes
-    theirs = side(mg.graph, name=lambda n: mg.keys[n.index], kind=lambda n: classes.get(mg.keys[n.index], n.op),
+    theirs = side(mg.graph, name=lambda n: mg.keys[n.index], kind=lambda n: classes.get(mg.keys[n.index], ""),
                   opaque=mg.opaque, unsure=mg.unsure, regions=mg.regions, unshaped=mg.unshaped)
     return _Structure(align(side(graph), theirs), mg, analyze(mg.graph))
 
@@ -327,7 +327,7 @@ def _shape_check(a: Shape | None, b: Shape | None) -> Check:
         return Check(a, b, Status.OK)
     if a[:1] == b[:1] and _numel(a) == _numel(b):  # tokens N×D vs a D×H×W map: the same values, laid out differently
         return Check(a, b, Status.OK, f"same size, laid out {fmt_shape(a)} vs {fmt_shape(b)}")
-    return Check(a, b, Status.MISMATCH, f"output: spec {fmt_shape(a)}, reference {fmt_shape(b)}")
+    return Check(a, b, Status.MISMATCH, f"output: spec {fmt_shape(a)}, model {fmt_shape(b)}")
 
 
 def _numel(s: Shape) -> int:
@@ -342,7 +342,7 @@ def _count_check(a: int | None, b: int | None, what: str) -> Check:
         return Check(a, b, Status.NOT_COMPARED, f"{what}: not counted on its own")
     if a == b:
         return Check(a, b, Status.OK)
-    return Check(a, b, Status.MISMATCH, f"{what}: spec {a:,}, reference {b:,} ({b - a:+,})")
+    return Check(a, b, Status.MISMATCH, f"{what}: spec {a:,}, model {b:,} ({b - a:+,})")
 
 
 def _category_checks(spec: Analysis, theirs: Analysis | None, partial: str) -> dict[str, Check]:
@@ -362,7 +362,7 @@ def _category_checks(spec: Analysis, theirs: Analysis | None, partial: str) -> d
             continue
         differ = [f"{f} spec {getattr(a, f):,}, model {getattr(b, f):,}" for f in COMPARED_COST if getattr(a, f) != getattr(b, f)]
         out[key] = Check(a.flops, b.flops, Status.MISMATCH if differ else Status.OK,
-                         f"{key}: {'; '.join(differ)}" if differ else "")
+                         f"convcost's {cat} cost: {'; '.join(differ)}" if differ else "")
     return out
 
 
@@ -430,7 +430,7 @@ def verify_reference(graph: Graph, target: Target, max_bytes: int = DEFAULT_MAX_
 
     spec_outs = tuple((graph.batch, *n.shape) for n in graph.output_nodes)
     same = spec_outs == ref.outputs
-    outs_text = f"output: spec {', '.join(map(fmt_shape, spec_outs))}, reference {', '.join(map(fmt_shape, ref.outputs))}"
+    outs_text = f"output: spec {', '.join(map(fmt_shape, spec_outs))}, model {', '.join(map(fmt_shape, ref.outputs))}"
     totals: dict[str, Check] = {
         "output": Check(spec_outs, ref.outputs, Status.OK if same else Status.MISMATCH, "" if same else outs_text),
         "params": _count_check(analysis.total.params, sum(p.numel() for p in model.parameters()), "params"),

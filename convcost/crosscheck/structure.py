@@ -94,11 +94,12 @@ class Alignment:
 
 
 # ---- steps ------------------------------------------------------------------------------------------------
-def side(graph: Graph, name: Callable[[Node], str] = lambda n: n.name, kind: Callable[[Node], str] = lambda n: n.op,
+def side(graph: Graph, name: Callable[[Node], str] = lambda n: n.name, kind: Callable[[Node], str] = lambda n: "",
          opaque: Mapping[int, str] | None = None, unsure: frozenset[int] = frozenset(),
          regions: Sequence[Region] = (), unshaped: Mapping[int, tuple[str, Any]] | None = None) -> Side:
     """A graph's steps: pass-through layers dropped, compositions lowered (see the module docstring); each region
-    (model_graph.py: a module with a layer convcost cannot read) one opaque step named after its module."""
+    (model_graph.py: a module with a layer convcost cannot read) one opaque step named after its module. ``kind``:
+    what to call a node's step ('' for its op: a model's module class, where a module computes it)."""
     opaque = opaque or {}
     region_of = {k: r for r in regions for k in r.nodes}
     out: list[Step] = []
@@ -123,7 +124,7 @@ def side(graph: Graph, name: Callable[[Node], str] = lambda n: n.name, kind: Cal
         why = opaque.get(n.index, "")
         if unshaped and n.index in unshaped:  # an identity in the graph standing in for what the model runs there
             op, args = unshaped[n.index]
-            out.append(Step(len(out), name(n), kind(n), op, args, n.shape, ins, n.index, True, "", True))
+            out.append(Step(len(out), name(n), kind(n) or op, op, args, n.shape, ins, n.index, True, "", True))
             stands[n.index] = len(out) - 1
             continue
         if n.rule.category == "identity" and not why and len(ins) == 1:
@@ -135,7 +136,8 @@ def side(graph: Graph, name: Callable[[Node], str] = lambda n: n.name, kind: Cal
             lowered = [(n.op, n.args, n.shape, ins)]
         base = len(out)
         for k, (op, args, shape, inputs) in enumerate(lowered):
-            out.append(Step(len(out), name(n), kind(n) if k == 0 else op, op, args, shape, inputs, n.index, k == 0, why,
+            shown = (kind(n) or ("unread" if why else op)) if k == 0 else op
+            out.append(Step(len(out), name(n), shown, op, args, shape, inputs, n.index, k == 0, why,
                             n.index in unsure))
         stands[n.index] = base + len(lowered) - 1
     return _chains(out, tuple(at(i) for i in graph.outputs))
@@ -147,11 +149,12 @@ def _chains(steps: list[Step], outputs: tuple[int, ...]) -> Side:
     whatever the spec has there, as one part."""
     readers = _readers(steps)
     into: dict[int, int] = {}  # step -> the later step of its chain it is merged into
+    before: dict[int, int] = {}  # and back
     for st in steps:
         if st.opaque and len(st.inputs) == 1:
             i = st.inputs[0]
             if i >= 0 and steps[i].opaque and readers.get(i) == [st.index] and i not in outputs:
-                into[i] = st.index
+                into[i], before[st.index] = st.index, i
     if not into:
         return Side(tuple(steps), outputs)
     members: dict[int, list[int]] = {}
@@ -159,11 +162,8 @@ def _chains(steps: list[Step], outputs: tuple[int, ...]) -> Side:
         if st.index in into:
             continue
         chain = [st.index]
-        while True:
-            before = next((i for i, j in into.items() if j == chain[0]), None)
-            if before is None:
-                break
-            chain.insert(0, before)
+        while chain[0] in before:
+            chain.insert(0, before[chain[0]])
         members[st.index] = chain
     new_index: dict[int, int] = {}
     kept = [st for st in steps if st.index not in into]

@@ -138,7 +138,7 @@ def print_reference(console: Console, r: ReferenceReport) -> None:
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("whole model", no_wrap=True)
     table.add_column("spec", justify="right")
-    table.add_column("reference", justify="right")
+    table.add_column("model", justify="right")
     table.add_column("")
     for key, ours, theirs, status in shown_totals(r):
         bad = status == Status.MISMATCH
@@ -172,7 +172,7 @@ def render_markdown(reports: list[ReferenceReport]) -> str:
     out: list[str] = []
     for r in reports:
         out.append(f"### {title(r)}\n")
-        out.append("| whole model | spec | reference | |\n|---|---:|---:|---|")
+        out.append("| whole model | spec | model | |\n|---|---:|---:|---|")
         for key, ours, theirs, status in shown_totals(r):
             out.append(f"| {label(key)} | {_value(ours)} | {_value(theirs)} | {mark(status)} |")
         out.append("")
