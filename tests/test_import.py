@@ -108,7 +108,11 @@ def test_round_trip(target: str, shape: str, args: tuple[str, ...], tmp_path: Pa
         # x.mean([2, 3]) becomes `global_avgpool: {mean: true}`, built as the same x.mean: fvcore sees aten::mean
         # on both sides (an adaptive pool module would add 16·16·16 + 16·32·32 = 20,480 on the spec's side only)
         assert "mean: true" in spec.read_text()
-    assert v.exit_code == 0, v.output
+    if "untraceable" in target:  # forward hooks: the data flow between modules is not known (an in-place add would be
+        # invisible to them), so verify --reference compares what it can and says it is not verified (exit 1)
+        assert v.exit_code == 1 and "not verified" in v.output and "what was compared agrees" in v.output, v.output
+    else:
+        assert v.exit_code == 0, v.output
     if "vit" in target.lower():  # conv_proj, class_token, (encoder.)pos_embedding, ...self_attention: by their paths
         assert "matched by structure, every op, argument" in v.output
 

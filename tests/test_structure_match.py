@@ -156,3 +156,25 @@ layers:
     for changed in (spec.replace("stride: 1", "stride: 2"), spec.replace("parts: 2", "sizes: [2, 6]"),
                     spec.replace("mode: bilinear", "mode: bilinear, align_corners: true")):
         assert match(spec, changed).divergence is not None, changed
+
+
+TWO_CONVS = """\
+input: [4, 8, 8]
+layers:
+{convs}
+  - {act}: {{name: act_a, from: a}}
+  - relu: {{name: act_b, from: b}}
+  - add: {{from: [act_a, act_b]}}
+"""
+CONV_A = "  - conv: {name: a, from: input, out: 4, kernel: 1}"
+CONV_B = "  - conv: {name: b, from: input, out: 4, kernel: 3, padding: 1}"
+
+
+def test_arguments_decide_between_two_candidates() -> None:
+    # the model lists b first, and a's activation differs: a still pairs with a (its kernel), not with b
+    spec = TWO_CONVS.format(convs=f"{CONV_A}\n{CONV_B}", act="relu")
+    model = TWO_CONVS.format(convs=f"{CONV_B}\n{CONV_A}", act="gelu")
+    a = match(spec, model)
+    assert pairs(a)["a"] == "a" and pairs(a)["b"] == "b"
+    d = a.divergence
+    assert d is not None and d.differences == ("spec relu, model gelu at 'act_a'",)
