@@ -1,4 +1,4 @@
-"""crosscheck/structure.py on its own (torch-free): two graphs paired op by op by their data flow.
+"""crosscheck/steps.py and structure.py on their own (torch-free): two graphs paired op by op by their data flow.
 
 Both sides are specs here, the "model" one written in another order or with other names; what pairs and what
 differs is read off the specs by hand."""
@@ -8,7 +8,8 @@ from __future__ import annotations
 from conftest import graph_of
 
 from convcost.crosscheck.counters import Status
-from convcost.crosscheck.structure import Alignment, align, side
+from convcost.crosscheck.steps import side
+from convcost.crosscheck.structure import Alignment, align
 
 
 def match(spec: str, model: str) -> Alignment:

@@ -45,7 +45,8 @@ from ..ops.counting import counters_run_on
 from ..ops.shapes import fmt_shape
 from .counters import FLOP_COUNTER, FVCORE, Status
 from .model_graph import ModelGraph, model_graph
-from .structure import Alignment, Step, StepPair, align, side
+from .steps import Step, side
+from .structure import Alignment, StepPair, align
 from .target import Target, failure, load_model, user_files
 from .torch_build import build_model, example_inputs
 from .verify import Check, estimate_bytes
