@@ -121,7 +121,10 @@ def no_extra(node: NodeLike, batch: int, elem: int) -> int:
     return 0
 
 
-CATEGORIES = ("conv", "linear", "norm", "activation", "pool", "resample", "shuffle", "join", "reshape", "identity")
+CATEGORIES = (
+    "conv", "linear", "norm", "activation", "math", "pool", "resample", "shuffle", "join", "reshape", "identity",
+)
+MANY = 1_000  # ``inputs``' upper bound for ops that read any number of outputs (a join's list)
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ class OpRule:
     from_torch: FromTorchFn | None = None  # such a module -> arguments as a spec writes them (None: another op's)
     spellings: tuple[str, ...] = ()  # other tools' names for it ('deconv'): an error names this op, not a did-you-mean
     lowered: LowerFn | None = None  # args -> the other ops it computes (patch_embed: conv, then to_tokens); None: itself
+    inputs: tuple[int, int] = (1, 1)  # how many outputs it reads (least, most): more than one from a 'from' list
 
     def arg_fields(self) -> dict[str, dataclasses.Field[Any]]:
         return arg_fields(self.args)
@@ -217,9 +221,10 @@ def op(
 ) -> Callable[[type], type]:
     """Class decorator: the class is the op's definition. It holds the static methods ``shape``, ``cost``
     and ``build`` and the attributes ``saves`` and ``counting`` (required), optionally ``saved_extra``,
-    ``unread_buffers``, ``parts`` and ``resolve``, and for `convcost import` ``imports`` (torch.nn class names)
-    with the static method ``from_torch`` (module -> arguments), and ``lowered`` (arguments -> the other ops it
-    computes, for `verify --reference`) where one op is another's composition; its docstring's first line is the summary,
+    ``unread_buffers``, ``parts``, ``resolve`` and ``inputs`` (how many outputs it reads, (least, most): an op
+    of more than one takes a ``from`` list), for `convcost import` ``imports`` (torch.nn class names) with the
+    static method ``from_torch`` (module -> arguments), and ``lowered`` (arguments -> the other ops it computes,
+    for `verify --reference`) where one op is another's composition; its docstring's first line is the summary,
     the rest notes for the docs."""
 
     def deco(cls: type) -> type:
@@ -246,6 +251,7 @@ def op(
                 from_torch=getattr(cls, "from_torch", None),
                 spellings=getattr(cls, "spellings", ()),
                 lowered=getattr(cls, "lowered", None),
+                inputs=getattr(cls, "inputs", (1, 1)),
             )
         )
         return cls
