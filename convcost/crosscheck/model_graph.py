@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ..importer.trace import Imported
 
 HEADER_LINES = 2  # 'input: ...' and 'layers:' come before layer 0
+HOOKS = "forward hooks"  # Imported.method when the importer fell back to hooks (an in-place add is invisible to them)
 MAX_REBUILDS = 200  # layers made opaque one build at a time (swin_t: 25), each a build of the whole flat spec
 
 
@@ -73,7 +74,7 @@ def model_graph(imported: Imported, model_input: Input, batch: int) -> ModelGrap
     """The imported layers built into a Graph on ``model_input`` at ``batch``."""
     layers = list(imported.layers)
     unsupported = tuple((u.where, u.what) for u in imported.unsupported)
-    if imported.method != "torch.fx":
+    if imported.method == HOOKS:  # only the leaf modules, in run order: what happens between them is not seen
         why = f"the importer could not trace the model's data flow ({imported.fx_error or imported.method})"
         unsupported = (("the whole model", why), *unsupported)
     if not layers:

@@ -115,7 +115,8 @@ CONV_THOP = Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs))
 @op("conv", category="conv", args=ConvArgs)
 class Conv:
     """Convolution (torch.nn.Conv1d / Conv2d / Conv3d on C×L, C×H×W, C×D×H×W).
-    `same` needs stride 1, as in torch."""
+    `same` needs stride 1, as in torch; `same` and `valid` build torch's padding='same' / 'valid' (as ConvMixer
+    writes it), a conv fvcore does not count."""
 
     imports = ("Conv1d", "Conv2d", "Conv3d")
 
