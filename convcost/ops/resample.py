@@ -83,6 +83,11 @@ class UpsampleArgs:
         default=None, metadata=arg(optional(boolean), "align corner pixels (interpolating modes only, as in torch)")
     )
 
+    def compared(self) -> tuple[tuple[str, Any], ...]:
+        """What `verify --reference` compares: torch reads an interpolating mode's align_corners None as false."""
+        corners = bool(self.align_corners) if self.mode != "nearest" else self.align_corners
+        return (("scale", self.scale), ("size", self.size), ("mode", self.mode), ("align_corners", corners))
+
 
 def _each(value: Any, dims: int, what: str) -> tuple[Any, ...]:
     if not isinstance(value, tuple):
@@ -249,6 +254,12 @@ class ChunkArgs:
     def channels(self, total: int) -> int:
         """The channels of this part, of ``total``."""
         return total // self.count if self.sizes is None else self.sizes[self.index]
+
+    def compared(self) -> tuple[tuple[str, Any], ...]:
+        """What `verify --reference` compares: which part of how many, and their sizes where they differ
+        (``parts: 2``, no ``parts`` and ``sizes: [32, 32]`` are one split)."""
+        unequal = self.sizes is not None and len(set(self.sizes)) > 1
+        return (("index", self.index), ("parts", self.count), ("sizes", self.sizes if unequal else None))
 
 
 def _chunk_shape(a: ChunkArgs, inputs: tuple[Shape, ...]) -> Shape:
