@@ -73,7 +73,7 @@ def with_custom_op() -> nn.Module:
 
 
 class Untraceable(nn.Module):
-    """A forward with Python control flow on a tensor's value: fx cannot trace it; forward hooks can."""
+    """A forward with Python control flow on a tensor's value: fx cannot trace it; the eager aten recording can."""
 
     def __init__(self) -> None:
         super().__init__()

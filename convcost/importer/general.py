@@ -100,7 +100,27 @@ def reshape(n: Node, c: Context) -> Found:
         return Refuse(f"{n.fn} of {c.shown(x)} to {list(out)}: convcost broadcasts in the elementwise op that reads it")
     if not out or not shape or out[0] != shape[0]:
         return Refuse(f"{n.fn} of {c.shown(x)} to {list(out)}: it moves the batch dim; convcost counts per sample")
+    spelled = _as_written(n.fn, shape, out)
+    if spelled is not None:
+        found = emit(c, n, *spelled, (x,))
+        if not isinstance(found, Refuse):
+            return found
     return emit(c, n, "reshape", {"shape": list(out[1:])}, (x,))
+
+
+def _as_written(fn: str, shape: tuple[int, ...], out: tuple[int, ...]) -> tuple[str, dict[str, Any]] | None:
+    """``x.flatten(s, e)`` as `flatten: {start, end}`, ``x.unflatten(d, sizes)`` as `unflatten: {dim, sizes}`, where
+    the code called them and the shapes say which dims (the first that differ); else None (a `reshape`)."""
+    s = next((k for k, (a, b) in enumerate(zip(shape, out)) if a != b), min(len(shape), len(out)))
+    if fn == "flatten" and len(out) < len(shape) and 1 <= s:
+        e = s + len(shape) - len(out)
+        if shape[e + 1:] == out[s + 1:]:
+            return "flatten", {"start": s, **({"end": e} if e != len(shape) - 1 else {})}
+    if fn == "unflatten" and len(out) > len(shape) and 1 <= s:
+        k = len(out) - len(shape)
+        if shape[s + 1:] == out[s + k + 1:]:
+            return "unflatten", {"dim": s, "sizes": list(out[s:s + k + 1])}
+    return None
 
 
 @general("permute")
@@ -353,7 +373,8 @@ def softmax(n: Node, c: Context) -> Found:
     x = _one(n, c)
     if x is None:
         return None
-    dim = int(n.args.get("dim", -1)) % len(c.flow.shape(x))
+    dim = int(n.args.get("dim", -1))
+    dim = dim if dim < 0 else dim % len(c.flow.shape(x))  # -1 as the code wrote it: the last dim at any rank
     op = "log_softmax" if "log" in n.op else "softmax"
     return emit(c, n, op, {"dim": dim}, (x,))
 
