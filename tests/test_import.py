@@ -651,3 +651,30 @@ def test_a_refusal_is_a_few_lines(tmp_path: Path) -> None:
         "express (above); --allow-unsupported writes the spec anyway (each as an `unsupported` row with its traced shape, "
         "not counted)",
     ]
+
+
+def test_torchvision_swin_window_attention_and_patch_merging_are_kept_whole(tmp_path: Path) -> None:
+    """torchvision's ShiftedWindowAttention and PatchMerging (v1) are recorded as one node each (their window partition
+    moves the batch dim, which no per-sample op writes): `window_attention` and `patch_merging`, with the model's params,
+    buffers and MACs. A 4×4 grid of 16 tokens (patch 4 on 16×16), windows 2×2: stage 1's second block shifted by 1;
+    after the merge a 2×2 grid, one window, where torchvision drops the shift (the op drops it too)."""
+    pytest.importorskip("torchvision")
+    from torchvision.models.swin_transformer import SwinTransformer
+
+    kwargs = {"patch_size": [4, 4], "embed_dim": 16, "depths": [2, 2], "num_heads": [2, 4], "window_size": [2, 2],
+              "num_classes": 10}
+    spec = tmp_path / "swin.yaml"
+    args = [o for k, v in kwargs.items() for o in ("--reference-arg", f"{k}={v}")]
+    target = "torchvision.models.swin_transformer:SwinTransformer"
+    r = run_import(target, "3,16,16", spec, *args)
+    assert r.exit_code == 0, r.output
+    text = spec.read_text()
+    # one block definition (folded): its window attention, the second block of each stage shifted by 1, one merge
+    assert "- window_attention: {name: attn, heads: $attn_heads, window: [2, 2], shift: $attn_shift}" in text, text
+    assert "attn_shift: [1, 1], repeat: 2, first: {attn_shift: [0, 0]}" in text and "- patch_merging: {name: 2}" in text, text
+    model = SwinTransformer(**kwargs).eval()  # type: ignore[arg-type]
+    flops = torch_flops(model, "3,16,16").get_total_flops()
+    want = (sum(p.numel() for p in model.parameters()), sum(b.numel() for b in model.buffers()), flops // 2)
+    assert spec_counts(spec) == want
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target, *args])
+    assert v.exit_code == 0, v.output

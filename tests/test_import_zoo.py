@@ -20,7 +20,8 @@ from zoo import imports_exactly  # noqa: E402
 # the first node each fails at, and why (what convcost lacks)
 GENERAL_OPS = "needs the spec's general tensor ops (reshape, permute, pad, sub, ...), not on main yet"
 KNOWN: dict[str, str] = {
-    **{f"swin{v}_{s}": f"Swin's channels-last token grids: {GENERAL_OPS}" for v in ("", "_v2") for s in "tsb"},
+    **{f"swin_v2_{s}": "ShiftedWindowAttentionV2 (cosine attention, a continuous position bias MLP): no convcost op; "
+       "its window partition moves the batch dim" for s in "tsb"},
     "maxvit_t": f"window partition reshapes: {GENERAL_OPS}",
     **{f"swin3d_{s}": f"F.pad before the patch embedding: {GENERAL_OPS}" for s in "tsb"},
     "mvit_v1_b": f"a 3-D map's flatten(2) to tokens: {GENERAL_OPS}",

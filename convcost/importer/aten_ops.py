@@ -543,7 +543,10 @@ def module(n: Node, c: Context) -> Found:
     if x is None or not c.flow.data(x):
         return Refuse(f"nn.{call.cls} without a traced input")
     tensors = tuple(p for p in c.rec.tensors if p.startswith(f"{call.path}.") and p not in c.rec.tied)
-    return Emit(op, dict(op_args), (x,), tensors, layout="tokens" if op == "attention" else "")
+    return Emit(op, dict(op_args), (x,), tensors, layout={"attention": "tokens"}.get(op, "grid" if op in GRID_OPS else ""))
+
+
+GRID_OPS = ("window_attention", "patch_merging")  # torchvision's Swin modules kept whole: a token grid in and out
 
 
 def leaf_op(n: Node, c: Context) -> Found:

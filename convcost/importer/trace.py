@@ -65,10 +65,22 @@ def _rules_by_class() -> dict[str, list[OpRule]]:
     return table
 
 
+# modules outside torch.nn recorded as one node, by their module and class (their forward not overridden): their
+# op definition reads them. torchvision's Swin (v1) window attention and patch merging: window partitions move the
+# batch dim, which no per-sample general op can write.
+KEPT_WHOLE_ELSEWHERE = {("torchvision.models.swin_transformer", "ShiftedWindowAttention"),
+                        ("torchvision.models.swin_transformer", "PatchMerging")}
+
+
+def _kept_class(module: nn.Module) -> bool:
+    t = type(module)
+    return t.__module__.startswith("torch.nn") or (t.__module__, t.__name__) in KEPT_WHOLE_ELSEWHERE
+
+
 def module_op(module: nn.Module) -> tuple[str, dict[str, Any]] | str:
     """(op, arguments) of a torch.nn module kept whole, or why convcost cannot express it."""
     cls = type(module).__name__
-    rules = _rules_by_class().get(cls) if type(module).__module__.startswith("torch.nn") else None
+    rules = _rules_by_class().get(cls) if _kept_class(module) else None
     if not rules:
         return f"{type(module).__module__.replace('torch.nn.modules', 'torch.nn')}.{cls} is not a convcost op"
     for r in rules:
@@ -87,6 +99,8 @@ def _kept_whole(module: nn.Module) -> tuple[str, dict[str, Any]] | str | None:
     from torch import nn
 
     if isinstance(module, nn.MultiheadAttention) and type(module).forward is nn.MultiheadAttention.forward:
+        return module_op(module)
+    if (type(module).__module__, type(module).__name__) in KEPT_WHOLE_ELSEWHERE:
         return module_op(module)
     return None
 
