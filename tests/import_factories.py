@@ -493,3 +493,26 @@ class MaxPooled(nn.Module):
 
 def max_pooled() -> nn.Module:
     return MaxPooled()
+
+
+class Anchored(nn.Module):
+    """YOLO's box decoding in small: anchor points made in the forward from the map's size (held by no module), the
+    distances subtracted from and added to them, their difference, times a stride tensor made alike."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        d = self.conv(x).flatten(2)  # [B, 4, H·W]
+        h, w = x.shape[2:]
+        ys, xs = torch.meshgrid(torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij")
+        anchors = torch.stack((xs, ys)).flatten(1).to(x.dtype) + 0.5  # [2, H·W]
+        lt, rb = d.chunk(2, 1)
+        x1y1, x2y2 = anchors - lt, anchors + rb
+        strides = torch.full((1, h * w), 8.0, device=x.device)
+        return torch.cat((x2y2 - x1y1, x1y1), 1) * strides
+
+
+def anchored() -> nn.Module:
+    return Anchored()

@@ -678,3 +678,21 @@ def test_torchvision_swin_window_attention_and_patch_merging_are_kept_whole(tmp_
     assert spec_counts(spec) == want
     v = runner.invoke(app, ["verify", str(spec), "--reference", target, *args])
     assert v.exit_code == 0, v.output
+
+
+def test_tensors_made_in_the_forward_are_const_operands(tmp_path: Path) -> None:
+    """Anchor points and strides made from the map's size (held by no module: YOLO's Detect) are `const` operands:
+    the op's elementwise work, no params. 8×8 map: d is [4, 64]; anchors [2, 64] minus lt, plus rb."""
+    spec = tmp_path / "anchored.yaml"
+    target = f"{TESTS / 'import_factories.py'}:anchored"
+    r = run_import(target, "3,8,8", spec)
+    assert r.exit_code == 0, r.output
+    text = spec.read_text()
+    for line in ("- sub: {name: sub, const: [2, 64], reverse: true, from: chunk}",  # anchors - lt
+                 "- add: {name: add, const: [2, 64], reverse: true, from: chunk_1}",  # anchors + rb
+                 "- sub: {name: sub_1, from: [add, sub]}", "- multiply: {name: mul, const: [1, 64]}"):  # · strides
+        assert line in text, text
+    assert spec_counts(spec) == torch_counts(target, "3,8,8")  # params 3·4 + 4 = 16: none from the constants
+    assert analyze_file(spec)[0].total.params == 3 * 4 + 4
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target])
+    assert v.exit_code == 0, v.output

@@ -90,8 +90,6 @@ def test_timm(name: str, tmp_path: Path) -> None:
     imports_exactly("timm:create_model", {"model_name": name}, shape, tmp_path)
 
 
-@pytest.mark.xfail(reason=f"Detect's box decoding (views, cat along dim 2, softmax over a dim, sub): {GENERAL_OPS}",
-                   strict=True)
 def test_yolov8n_from_ultralytics_yaml(tmp_path: Path) -> None:
     """ultralytics' DetectionModel('yolov8n.yaml'): 3,157,200 params (ultralytics' own summary); its init reads values
     (bias_init), so it is built and traced for real."""

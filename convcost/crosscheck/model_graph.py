@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConvcostError
-from ..frontend.spec import JOINS, parse_spec
+from ..frontend.spec import parse_spec
 from ..graph.build import Graph, Input, build_graph
 from ..importer.tree import INPUT, ImportedLayer
 from ..importer.write import scalar
@@ -163,7 +163,7 @@ def _same(a: object, b: object) -> bool:
 def _from(op: str, refs: list[str]) -> list[str]:
     if not refs:
         return []
-    return [f"from: {scalar(refs) if op in JOINS else scalar(refs[0])}"]
+    return [f"from: {scalar(refs) if len(refs) > 1 else scalar(refs[0])}"]  # a join or any op of several inputs (sub)
 
 
 def _unsure(graph: Graph, opaque: Mapping[int, str]) -> frozenset[int]:

@@ -257,6 +257,8 @@ def binary(n: Node, c: Context) -> Found:
         if not isinstance(other, (int, float)) or isinstance(other, bool):
             return Refuse(f"{n.fn} with {other!r}: convcost's {op} takes a number, a learned tensor or another output")
         return emit(c, n, op, {"scalar": float(other), **({"reverse": True} if reverse else {})}, (x,))
+    if not c.flow.sources.get(vo):  # made in the forward from no input, weight or buffer (YOLO's anchor points)
+        return emit(c, n, op, {"const": list(c.flow.shape(vo)), **({"reverse": True} if reverse else {})}, (x,))
     held = c.held(vo, f"tensor {n.fn} reads")
     if isinstance(held, Refuse):
         return held

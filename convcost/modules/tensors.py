@@ -25,3 +25,20 @@ class WithTensor(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.label}, weight {list(self.weight.shape)}"
+
+
+class WithConstant(nn.Module):
+    """``fn(x, c)`` (or ``fn(c, x)`` when ``reverse``) with a tensor ``c`` of a fixed shape that the forward makes
+    (zeros here: the values do not change a count), held by no module, as YOLO's Detect makes its anchor points."""
+
+    def __init__(self, shape: tuple[int, ...], fn: Callable[[Tensor, Tensor], Tensor], label: str,
+                 reverse: bool = False) -> None:
+        super().__init__()
+        self.shape, self.fn, self.label, self.reverse = tuple(shape), fn, label, reverse
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = torch.zeros(self.shape, dtype=x.dtype, device=x.device)
+        return self.fn(c, x) if self.reverse else self.fn(x, c)
+
+    def extra_repr(self) -> str:
+        return f"{self.label}, const {list(self.shape)}"
