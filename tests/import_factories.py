@@ -516,3 +516,22 @@ class Anchored(nn.Module):
 
 def anchored() -> nn.Module:
     return Anchored()
+
+
+class RelativeBias(nn.Module):
+    """Scores plus a relative position bias gathered in the forward from a learned table by a fixed index buffer
+    (torchvision's MaxViT, timm's EfficientFormer): table [9, 2] (2 heads), index [4·4] over a 4×4 map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 1, 1)
+        self.table = nn.Parameter(torch.zeros(9, 2))
+        self.register_buffer("index", torch.arange(16) % 9)
+
+    def forward(self, x: Tensor) -> Tensor:
+        bias = self.table[self.index].view(4, 4, 2).permute(2, 0, 1)  # [2, 4, 4]
+        return self.conv(x) + bias  # [B, 1, 4, 4] + [2, 4, 4]
+
+
+def relative_bias() -> nn.Module:
+    return RelativeBias()

@@ -22,7 +22,6 @@ BATCH_VIEW = "a view that moves windows into the batch dim (no per-sample op wri
 KNOWN: dict[str, str] = {
     **{f"swin_v2_{s}": "ShiftedWindowAttentionV2 (cosine attention, a continuous position bias MLP): no convcost op; "
        "its window partition moves the batch dim" for s in "tsb"},
-    "maxvit_t": f"window and grid partitions: {BATCH_VIEW}",
     **{f"swin3d_{s}": f"3-D window partitions: {BATCH_VIEW}" for s in "tsb"},
     "mvit_v1_b": f"pooling attention on each head: {BATCH_VIEW}",
     "mvit_v2_s": f"pooling attention on each head: {BATCH_VIEW}",
@@ -69,7 +68,7 @@ TIMM = [
     ("poolformer_s12", ""), ("caformer_s18", ""), ("ghostnet_100", ""), ("resnest14d", ""), ("repvgg_a0", ""),
     ("mobileone_s0", ""), ("fastvit_t8", ""),
     ("edgenext_small", "a Fourier position encoding: a conv of a grid made in the forward, added"),
-    ("efficientformer_l1", "attention biases gathered from a table by an index buffer in the forward"),
+    ("efficientformer_l1", ""),
     ("mixer_b16_224", ""), ("resmlp_12_224", ""), ("cspdarknet53", ""), ("darknet53", ""), ("cspresnet50", ""),
     ("nfnet_l0", "ScaledStdConv2d's gain times the standardised weight (a weight made from 2 tensors)"),
     ("tresnet_m", "anti-aliasing: a fixed blur filter held as a buffer, used as a conv weight"),

@@ -260,10 +260,28 @@ def binary(n: Node, c: Context) -> Found:
     if not c.flow.sources.get(vo):  # made in the forward from no input, weight or buffer (YOLO's anchor points)
         return emit(c, n, op, {"const": list(c.flow.shape(vo)), **({"reverse": True} if reverse else {})}, (x,))
     held = c.held(vo, f"tensor {n.fn} reads")
+    gathered = _gathered(c, vo) if isinstance(held, Refuse) else None
+    if gathered is not None:  # a relative position bias: table[index]
+        (table, tshape), (index, ishape) = gathered
+        args = {"param": list(c.flow.shape(vo)), "table": list(tshape), "index": list(ishape),
+                **({"reverse": True} if reverse else {})}
+        return emit(c, n, op, args, (x,), tensors=(table, index))
     if isinstance(held, Refuse):
         return held
     args = {"param": list(c.flow.shape(vo)), **({"reverse": True} if reverse else {})}
     return emit(c, n, op, args, (x,), tensors=held)
+
+
+def _gathered(c: Context, v: int) -> tuple[tuple[str, tuple[int, ...]], tuple[str, tuple[int, ...]]] | None:
+    """((table path, shape), (index path, shape)) where ``v`` is made from one parameter and one buffer alone (a
+    relative position bias, ``table[index]`` and views of it), else None."""
+    paths = sorted(c.flow.sources.get(v, ()))
+    if len(paths) != 2:
+        return None
+    kinds = {c.rec.tensors[p][0]: (p, tuple(c.rec.tensors[p][1])) for p in paths}
+    if set(kinds) != {"param", "buffer"}:
+        return None
+    return kinds["param"], kinds["buffer"]
 
 
 _MATH = ("sqrt", "rsqrt", "exp", "log", "abs", "neg", "reciprocal", "square", "sin", "cos", "erf")

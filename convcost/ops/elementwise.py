@@ -60,6 +60,15 @@ class BinaryArgs:
                                                            "(YOLO's anchor points and strides, built from the map's size) as "
                                                            "the second operand: its shape, broadcast; no params")
     )
+    table: tuple[int, ...] | None = field(
+        default=None, metadata=arg(optional(tensor_shape), "with 'param': the learned tensor is gathered in the forward "
+                                                           "from a table of this shape by a fixed index (a relative "
+                                                           "position bias): the table's elements are the params")
+    )
+    index: tuple[int, ...] | None = field(
+        default=None, metadata=arg(optional(tensor_shape), "with 'table': the shape of the index buffer it is gathered "
+                                                           "by (its elements are buffers)")
+    )
     reverse: bool = field(default=False, metadata=arg(boolean, "the number or tensor is the left operand (1 − x, 2 / x)"))
 
 
@@ -98,6 +107,8 @@ def operand_problem(a: BinaryArgs, inputs: tuple[Shape, ...], name: str) -> None
             raise ShapeError(f"'reverse' puts a scalar or param on the left; {len(inputs)} inputs are taken in the "
                              "order of 'from'", "reverse")
         return
+    if (a.table is None) != (a.index is None) or (a.table is not None and a.param is None):
+        raise ShapeError("'table' and 'index' go together, with 'param' (the shape of the gathered tensor)", "table")
     if len(given) > 1:
         raise ShapeError(f"takes one second operand: '{given[0]}' or '{given[1]}', not both", given[1])
     if not given:
@@ -129,8 +140,9 @@ def binary_shape(a: BinaryArgs, inputs: tuple[Shape, ...], name: str, mismatch: 
 
 def binary_cost(a: BinaryArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
     n = batch * numel(out)
-    return Cost(params=numel(a.param) if a.param is not None else 0, elementwise_ops=max(1, len(inputs) - 1) * n,
-                activations=n)
+    held = a.table if a.table is not None else a.param
+    return Cost(params=numel(held) if held is not None else 0, buffers=numel(a.index) if a.index is not None else 0,
+                elementwise_ops=max(1, len(inputs) - 1) * n, activations=n)
 
 
 def binary_build(row: Binary) -> Callable[[NodeLike], nn.Module]:
@@ -141,6 +153,10 @@ def binary_build(row: Binary) -> Callable[[NodeLike], nn.Module]:
         fn = row.fn
         if len(node.in_shapes) > 1:  # ((x1 ∘ x2) ∘ x3)...
             return Call(lambda *xs: functools.reduce(fn, xs), row.written)
+        if a.table is not None and a.param is not None and a.index is not None:
+            from ..modules.tensors import WithGathered
+
+            return WithGathered(a.param, a.table, a.index, fn, row.written.replace("y", "table[index]"), a.reverse)
         if a.param is not None:
             from ..modules.tensors import WithTensor
 
