@@ -535,3 +535,18 @@ class RelativeBias(nn.Module):
 
 def relative_bias() -> nn.Module:
     return RelativeBias()
+
+
+class PaddedMaxPool(nn.Module):
+    """timm's MaxPool2dSame: F.pad with -inf, then a max pool without padding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.max_pool2d(F.pad(self.conv(x), (0, 1, 0, 1), value=-float("inf")), 3, 2)
+
+
+def padded_maxpool() -> nn.Module:
+    return PaddedMaxPool()

@@ -710,3 +710,15 @@ def test_a_bias_gathered_from_a_table_counts_the_table_and_its_index(tmp_path: P
     assert spec_counts(spec) == torch_counts(target, "3,4,4")
     v = runner.invoke(app, ["verify", str(spec), "--reference", target])
     assert v.exit_code == 0, v.output
+
+
+def test_a_pad_with_minus_infinity_is_written_as_the_spec_reads_it(tmp_path: Path) -> None:
+    """F.pad(x, ..., value=-inf) before a max pool (timm's MaxPool2dSame): `value: '-inf'`, which the spec reads back."""
+    spec = tmp_path / "pad.yaml"
+    target = f"{TESTS / 'import_factories.py'}:padded_maxpool"
+    r = run_import(target, "3,9,9", spec)
+    assert r.exit_code == 0, r.output
+    assert "- pad: {name: pad, pad: [0, 1, 0, 1], value: '-inf'}" in spec.read_text(), spec.read_text()
+    assert spec_counts(spec) == torch_counts(target, "3,9,9")
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target])
+    assert v.exit_code == 0, v.output

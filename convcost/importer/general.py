@@ -224,9 +224,9 @@ def pad(n: Node, c: Context) -> Found:
     args: dict[str, Any] = {"pad": list(n.args.get("pad") or n.args.get("padding") or [])}
     if mode != "constant":
         args["mode"] = mode
-    value = n.args.get("value") or 0
+    value = float(n.args.get("value") or 0)
     if value:
-        args["value"] = float(value)
+        args["value"] = value if value - value == 0 else ("-inf" if value < 0 else "inf")  # ±inf written as the spec reads it
     return emit(c, n, "pad", args, (x,))
 
 
