@@ -30,8 +30,15 @@ BUILT_FOR_REAL = ("regnet",)  # factories that read values while building: verif
 VIDEO_SHAPE = {"s3d": (3, 16, 224, 224), "mvit_v1_b": (3, 16, 224, 224), "mvit_v2_s": (3, 16, 224, 224)}
 
 
+# not run: its factory reads values, so it is built on the CPU for real, 2.58 GB of weights (over import's default
+# --max-memory 2G, which then exits 2 saying so) and minutes to initialise
+TOO_BIG = {"regnet_y_128gf": "2.58 GB of weights built for real (its factory reads values): over --max-memory 2G"}
+
+
 def _case(name: str, module: str) -> Any:
     marks = [pytest.mark.xfail(reason=KNOWN[name], strict=True)] if name in KNOWN else []
+    if name in TOO_BIG:
+        marks = [pytest.mark.skip(reason=TOO_BIG[name])]
     return pytest.param(name, module, marks=marks, id=name)
 
 
