@@ -25,8 +25,10 @@ _register_commands()
 
 def run() -> None:
     from .util.gcpause import freeze_after_pauses
+    from .util.interrupt import install
     from .util.streams import guard_streams
 
     guard_streams()  # `convcost ... >&-`: a message and exit 2, not a traceback (util/streams.py)
+    install()  # a Ctrl-C is told apart from a KeyboardInterrupt that code raises (util/interrupt.py)
     freeze_after_pauses()  # a short process: see gcpause.py
     app()

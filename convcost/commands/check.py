@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import typer
 from ..app import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..errors import ConvcostError, UsageError, escape_controls
 from ..util.write_errors import write_errors
-from ._output import check_output
+from ._output import check_output, write_output
 
 
 @app.command()
@@ -42,7 +43,7 @@ def check(
 ) -> None:
     """Check models against budgets and a baseline. Exit 0: pass, 1: over budget or grown, 2: bad input."""
     from ..api import analyze_across, open_specs
-    from ..ci.annotations import annotation, append_step_summary, in_github_actions
+    from ..ci.annotations import append_step_summary, in_github_actions, print_annotation
     from ..ci.budget import (
         Budgets,
         check_growth,
@@ -106,16 +107,14 @@ def check(
             continue
         print(escape_controls(finding_line(f)))
         if gha and not f.ok:
-            print(annotation("error", f.message, f.loc, "convcost budget"))
+            print_annotation("error", f.message, f.loc, "convcost budget")
     print(summary_line(findings, len(analyses)))
     md = summary_markdown(findings, len(analyses))
     code = EXIT_FINDINGS if any(not f.ok for f in findings) else EXIT_OK
     try:
         append_step_summary(md)
         if summary:
-            from ..util.fsutil import atomic_write_text
-
-            atomic_write_text(summary, md)
+            write_output(md, summary, "--summary", "summary")
     except ConvcostError as e:  # the verdict above stands: a failed check stays exit 1
         sys.stdout.flush()
         print(escape_controls(f"{e}"), file=sys.stderr)
@@ -125,9 +124,27 @@ def check(
 
 
 def _check_writable(path: str) -> None:
-    """Refuse a --summary path that cannot be written before any check runs."""
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"--summary {path}: is a directory")
-    if not (p.parent if str(p.parent) else Path(".")).is_dir():
-        raise UsageError(f"--summary {path}: directory {p.parent} does not exist")
+    """Refuse a --summary path that cannot be written before any check runs (a failed write after them keeps
+    their verdict, so that one cannot turn into exit code 1)."""
+    import stat
+
+    def refused(e: OSError) -> UsageError:
+        return UsageError(f"--summary {path}: cannot write: {e.strerror or e}")
+
+    try:
+        if stat.S_ISDIR(os.stat(path).st_mode):
+            raise UsageError(f"--summary {path}: is a directory")
+        return
+    except FileNotFoundError:
+        pass  # a new file: its directory must exist
+    except OSError as e:  # a name too long, a loop of links, a component that is a file
+        raise refused(e) from None
+    parent = Path(path).parent
+    try:
+        is_dir = stat.S_ISDIR(os.stat(parent).st_mode)
+    except FileNotFoundError:
+        raise UsageError(f"--summary {path}: directory {parent} does not exist") from None
+    except OSError as e:
+        raise refused(e) from None
+    if not is_dir:
+        raise refused(OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)))

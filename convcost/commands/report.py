@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from ..app import app, user_errors
+from ..errors import Loc
 from ..util.write_errors import write_errors
 
 
@@ -53,5 +54,5 @@ def report(
         other = [m for m in result_models(doc) if m not in shown]
         if other:  # e.g. yesterday's verify of another net: say so rather than show it as this one's
             names = ", ".join(f"'{m}'" for m in other)
-            print(f"{path}: warning: results for {names}, not among this report's models", file=sys.stderr)
+            print(f"{Loc(path)}: warning: results for {names}, not among this report's models", file=sys.stderr)
     emit(render_report(analyses, opts), output)

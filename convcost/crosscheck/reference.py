@@ -40,7 +40,7 @@ from ..graph.build import Graph
 from ..ops.counting import counters_run_on
 from ..ops.shapes import fmt_shape
 from .counters import FLOP_COUNTER, FVCORE, Status
-from .target import Target, failure, load_model, user_files
+from .target import Target, load_model, user_code, user_files
 from .torch_build import build_model, example_inputs
 from .verify import Check, estimate_bytes
 
@@ -200,10 +200,8 @@ def _run_reference(model: nn.Module, xs: tuple[torch.Tensor, ...], what: str, fi
     counter = FlopCounterMode(display=False)
     first = _FirstUse(watched)
     try:
-        with torch.no_grad(), _plain_attention(), counter, first:
+        with user_code(what, files), torch.no_grad(), _plain_attention(), counter, first:  # the user's forward
             out = model(*xs)
-    except Exception as e:  # the user's forward: one line, where it failed
-        raise failure(what, e, files) from None
     finally:
         for h in handles:
             h.remove()

@@ -14,7 +14,7 @@ from ..costmodel.compare import Comparison, Entry, change_pct
 from ..units import human
 from . import strict_json
 from .grid import Grid
-from .markdown import escape
+from .markdown import escape, md_code
 
 SCHEMA = "convcost.compare/1"
 BAR_WIDTH = 40
@@ -165,7 +165,7 @@ def markdown_blocks(comp: Comparison, name: str, depth: int) -> list[str]:
         return []
     lines = ["| block | " + " | ".join(escape(e.label) for e in entries) + " |", "|---|" + "---:|" * len(entries)]
     for r in rows:
-        lines.append(f"| `{r.name}` | " + " | ".join(block_cells(r.costs, name, " ")) + " |")
+        lines.append(f"| {md_code(r.name, table=True)} | " + " | ".join(block_cells(r.costs, name, " ")) + " |")
     return lines
 
 

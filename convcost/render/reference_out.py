@@ -13,7 +13,7 @@ from ..crosscheck.counters import Status
 from ..ops.shapes import fmt_shape
 from . import strict_json
 from .json_out import io_dict
-from .text import inputs_text
+from .text import inputs_text, md_text
 
 if TYPE_CHECKING:
     from ..crosscheck.reference import Pair, ReferenceReport, Unit
@@ -121,9 +121,10 @@ def print_reference(console: Console, r: ReferenceReport) -> None:
 
 
 def render_markdown(reports: list[ReferenceReport]) -> str:
+    """The user's module names and target are shown literally (text.md_text): no markup, no HTML."""
     out: list[str] = []
     for r in reports:
-        out.append(f"### {title(r)}\n")
+        out.append(f"### {md_text(title(r))}\n")
         out.append("| whole model | spec | reference | |\n|---|---:|---:|---|")
         for key, label in TOTALS:
             if key in r.totals:
@@ -131,15 +132,16 @@ def render_markdown(reports: list[ReferenceReport]) -> str:
                 mark = {Status.OK: "✓", Status.MISMATCH: "✗"}.get(c.status, "–")
                 out.append(f"| {label} | {_value(c.expected)} | {_value(c.actual)} | {mark} |")
         out.append("")
-        out += [f"- {key} not compared: {why}" for key, why in r.skipped.items()]
+        out += [f"- {key} not compared: {md_text(why)}" for key, why in r.skipped.items()]
         d = r.divergence
         if d is not None:
             out.append("\nFirst divergence:\n\n| | spec | reference |\n|---|---:|---:|")
-            out += [f"| {label} | {side_value(d.spec, a)} | {side_value(d.ref, a)} |" for label, a in SIDE_ROWS]
+            out += [f"| {label} | {md_text(side_value(d.spec, a))} | {md_text(side_value(d.ref, a))} |"
+                    for label, a in SIDE_ROWS]
             out.append("")
-            out += [f"- ✗ {why}" for why in divergence_reasons(r)]
-        out += [f"- ✗ {line}" for line in total_problems(r)]
-        out.append(f"\n**{'✓' if r.ok else '✗'} {verdict(r)}**\n")
+            out += [f"- ✗ {md_text(why)}" for why in divergence_reasons(r)]
+        out += [f"- ✗ {md_text(line)}" for line in total_problems(r)]
+        out.append(f"\n**{'✓' if r.ok else '✗'} {md_text(verdict(r))}**\n")
     return "\n".join(out) + "\n"
 
 

@@ -8,13 +8,12 @@ from typing import Any
 from ..cost import Cost
 from ..costmodel.analysis import Analysis
 from ..costmodel.compare import labels_for, make_comparison
-from ..errors import escape_controls
 from ..units import human
 from .compare_out import headline, markdown_blocks, markdown_changes, markdown_totals
 from .markdown import escape, layer_table, pct
 from .mermaid import mermaid_flowchart
 from .results import render_profile, render_verify
-from .text import in_out, in_out_sentence, md_paragraph, plural
+from .text import in_out, in_out_sentence, md_code, md_paragraph, plural
 
 
 @dataclass(frozen=True)
@@ -28,11 +27,8 @@ class ReportOptions:
 
 
 def code(text: str) -> str:
-    """An inline code span outside tables (its content is shown literally, so nothing is escaped)."""
-    text = escape_controls(text)
-    if "`" not in text:
-        return f"`{text}`"
-    return f"`` {text} ``"
+    """An inline code span outside tables, that nothing in ``text`` can close (text.md_code)."""
+    return md_code(text)
 
 
 def totals_table(analyses: list[Analysis], labels: list[str]) -> list[str]:
@@ -82,7 +78,7 @@ def model_section(a: Analysis, label: str, opts: ReportOptions) -> list[str]:
     g = a.graph
     out = [f"## {escape(label)}", ""]
     if g.description:
-        out += [escape(md_paragraph(g.description)), ""]
+        out += [md_paragraph(g.description), ""]
     out += [
         f"{in_out_sentence(g)}, "
         f"{plural(len(g.nodes), 'layer')}, from {code(g.file)}.",
