@@ -200,11 +200,12 @@ def _snapshot(*paths: str) -> dict[str, bytes]:
     return {p: Path(p).read_bytes() for p in paths}
 
 
-@pytest.mark.parametrize("output", ["mine.py", "./sub/../mine.py", "hardlink.py"])
+@pytest.mark.parametrize("output", ["mine.py", "./sub/../mine.py", "hardlink.py", "symlink.py"])
 def test_import_cannot_write_over_its_factorys_file(work: Path, output: str) -> None:
     _torch()
     (work / "sub").mkdir()
     os.link("mine.py", "hardlink.py")
+    os.symlink("mine.py", "symlink.py")
     before = _snapshot("mine.py")
     first = refused(invoke(["import", "mine.py:Net", "--input", "3,8,8", "-o", output]))
     assert first.startswith(f"convcost: error: --output {output} is the input file "), first
@@ -288,14 +289,22 @@ def _command(kind: str, target: str) -> list[str]:
     return ["verify", "small.yaml", "--reference", target, *(["-f", "json"] if kind == "verify-json" else [])]
 
 
+def _doing(kind: str, factory: str) -> str:
+    """What was running when the user's code exited, as the message says it."""
+    if factory in dict(EXITS):
+        return ": building the model failed: "
+    if factory == "LaterForwardExit" or kind == "import":  # fvcore's trace; import's traces
+        return ": running the model failed: "
+    return " cannot run on the spec's input 1×3×8×8: "  # verify --reference's own forward
+
+
 @pytest.mark.parametrize("kind", ["import", "verify", "verify-json"])
 @pytest.mark.parametrize(("factory", "shown"), EXITS + FORWARD_EXITS, ids=[f for f, _ in EXITS + FORWARD_EXITS])
 def test_an_exit_of_the_users_code_is_exit_2_with_where(work: Path, kind: str, factory: str, shown: str) -> None:
     _torch()
     result = invoke(_command(kind, f"mine.py:{factory}"))
     first = refused(result)
-    assert first.startswith(f"convcost: error: reference 'mine.py:{factory}'"), first
-    assert shown in first, first
+    assert first.startswith(f"convcost: error: reference 'mine.py:{factory}'{_doing(kind, factory)}{shown}"), first
     assert first.endswith(f"(mine.py:{line_of(factory)})"), first
     assert len(result.stderr.splitlines()) == 1, result.stderr
     if kind == "verify-json":
@@ -415,6 +424,16 @@ def test_no_file_name_becomes_a_workflow_command(work: Path, name: str) -> None:
             assert commands, (what, result.stdout)  # the findings are annotated ...
             files = {c[1].get("file") for c in commands}
             assert files & {name, str(budget), str(baseline)}, (what, commands)  # ... on the file, unescaped by GitHub
+
+
+def test_a_file_name_that_would_start_a_command_is_shown_as_a_path() -> None:
+    from convcost.errors import Loc
+
+    assert str(Loc("::stop-commands::t.yaml", 3, 9)) == "./::stop-commands::t.yaml:3:9"
+    assert str(Loc("  ::x.yaml")) == "./  ::x.yaml"
+    assert str(Loc(" \t::x.yaml")) == " \\t::x.yaml"  # the tab is escaped: no blank before the "::"
+    assert str(Loc("a::b.yaml", 1, 1)) == "a::b.yaml:1:1"
+    assert str(Loc("/abs/::x.yaml", 1, 1)) == "/abs/::x.yaml:1:1"
 
 
 def test_annotation_round_trips_through_githubs_unescaping() -> None:
@@ -642,3 +661,90 @@ def test_a_file_without_read_permission_is_exit_2_even_for_root(work: Path, args
         assert (code, err) == (2, "secret.yaml: cannot read: Permission denied")
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+# ---- the guard on the standard streams, alone ----------------------------------------------------------------------
+GUARDED = [
+    "::stop-commands::tok\n",
+    "  \t::error file=a.py::forged\r\n::warning::x",
+    "ok ::not a command\n::add-mask::secret\n",
+    "a##[stop-commands]tok\n##[error]x\n###[error]y",
+    "\n\n :: ::x\n:\n::",
+]
+
+
+def _guarded(chunks: list[str]) -> str:
+    import io
+
+    from convcost.util.streams import GuardedStream
+
+    out = io.StringIO()
+    guard = GuardedStream(out)
+    for c in chunks:
+        guard.write(c)
+    guard.close_guard()
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("text", GUARDED)
+def test_guard_escapes_commands_however_the_text_is_split(text: str) -> None:
+    whole = _guarded([text])
+    assert workflow_commands(whole) == [], whole
+    assert json.loads(json.dumps(whole).replace("\\\\u", "\\u")) == text  # the escapes read back as what they stand for
+    for i in range(len(text) + 1):  # a print() cut anywhere: the same output
+        for j in range(i, len(text) + 1):
+            assert _guarded([text[:i], text[i:j], text[j:]]) == whole, (i, j)
+
+
+def test_guard_lets_convcost_annotations_through_on_a_line_of_their_own() -> None:
+    import io
+
+    from convcost.util.streams import GuardedStream
+
+    out = io.StringIO()
+    guard = GuardedStream(out)
+    guard.write("::stop-commands::x.yaml:3:5: over budget")  # no newline yet
+    guard.write_command("::error file=x.yaml,line=3,title=convcost::over budget")
+    guard.write("\n:")
+    guard.close_guard()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("\\u003a:stop-commands"), lines
+    assert lines[1] == "::error file=x.yaml,line=3,title=convcost::over budget"
+    assert [c[0] for c in workflow_commands(out.getvalue())] == ["error"]
+
+
+REF_NAMES = """\
+from torch import nn
+
+
+class Named(nn.Module):
+    def __init__(self, name, out=4):
+        super().__init__()
+        self.add_module(name, nn.Conv2d(3, out, 3))
+        self.name = name
+
+    def forward(self, x):
+        return getattr(self, self.name)(x)
+
+
+def hostile(name):
+    return Named(name, out=5)  # the spec says out: 4: a divergence, shown with the module's name
+"""
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "json"])
+@pytest.mark.parametrize("name", ["::stop-commands::tok", "x" * 90 + "::error::wrapped", "a##[error]b",
+                                  "<img src=x onerror=alert(1)>`|"])
+def test_a_hostile_module_name_in_verify_reference_output(work: Path, name: str, fmt: str) -> None:
+    """The reference's module names are the user's: in a narrow terminal rich wraps them onto lines of their own."""
+    _torch()
+    Path("names.py").write_text(REF_NAMES, encoding="utf-8")
+    args = ["verify", "small.yaml", "--reference", "names.py:hostile", "--reference-arg", f"name={name}", "-f", fmt]
+    result = invoke(args, {"COLUMNS": "40"})
+    assert result.exit_code == 1, result.output
+    assert_no_forged_commands(result.stdout, result.stderr)
+    if fmt == "markdown":
+        assert not _users_html(_markdown_tokens(result.stdout)), result.stdout
+    if fmt == "json":
+        doc = json.loads(result.stdout)
+        assert name in json.dumps(doc, ensure_ascii=False)  # JSON reads the escapes back as the name

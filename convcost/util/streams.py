@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,6 +59,9 @@ def guard_streams() -> None:
 # go around it, through write_command.
 COLON_ESCAPE = "\\u003a"
 HASH_ESCAPE = "\\u0023"
+_LINE_BREAK = re.compile(r"[\r\n]")  # the runner splits lines at both
+_BLANKS = re.compile(r"[^\S\r\n]*")
+_BLANKS_COLON = re.compile(r"[^\S\r\n]*:")
 
 
 class GuardedStream:
@@ -74,40 +78,30 @@ class GuardedStream:
         return len(text)
 
     def _guard(self, s: str) -> str:
-        tail = len(s) - len(s.rstrip("#"))
-        self._held, s = (s[len(s) - min(tail, 2):], s[: len(s) - min(tail, 2)]) if tail else ("", s)
+        """``s`` escaped, in time linear in its length; what the next write decides is held back."""
+        hashes = min(len(s) - len(s.rstrip("#")), 2)  # '#' or '##' at the end: '##[' if the next write starts with '['
+        self._held, s = (s[-hashes:], s[:-hashes]) if hashes else ("", s)
         s = s.replace("##[", "#" + HASH_ESCAPE + "[")
-        out: list[str] = []
-        i, n = 0, len(s)
-        while i < n:
-            if not self._line_start:
-                end = min((k for k in (s.find("\n", i), s.find("\r", i)) if k >= 0), default=-1)
-                if end < 0:
-                    out.append(s[i:])
-                    break
-                out.append(s[i:end + 1])
-                i, self._line_start = end + 1, True
-                continue
-            j = i
-            while j < n and s[j] not in "\r\n" and s[j].isspace():
-                j += 1
-            out.append(s[i:j])
-            i = j
-            if j == n:
-                break
-            if s[j] in "\r\n":  # a blank line: the next one starts after it
-                out.append(s[j])
-                i = j + 1
-                continue
-            if s[j] == ":":
-                if j + 1 == n:  # ':' at the end: a command if the next write starts with ':'
-                    self._held = s[j:] + self._held
-                    break
-                if s[j + 1] == ":":
-                    out.append(COLON_ESCAPE)
-                    i = j + 1
-            self._line_start = False
-        return "".join(out)
+        head = ""
+        if not self._line_start:  # the rest of a line already begun is no command
+            m = _LINE_BREAK.search(s)
+            if m is None:
+                return s
+            head, s = s[: m.end()], s[m.end():]
+            self._line_start = True
+        last = s[max(s.rfind("\n"), s.rfind("\r")) + 1:]  # the line the next write goes on with
+        if _BLANKS_COLON.fullmatch(last):  # blanks and ':': a command if the next write starts with ':'
+            self._held, s = ":" + self._held, s[:-1]
+        else:
+            self._line_start = _BLANKS.fullmatch(last) is not None
+        if "::" not in s:
+            return head + s
+        lines = s.splitlines(keepends=True)  # more breaks than the runner's \r and \n: a line start too many is safe
+        for k, line in enumerate(lines):
+            if line.lstrip().startswith("::"):
+                blanks = len(line) - len(line.lstrip())
+                lines[k] = line[:blanks] + COLON_ESCAPE + line[blanks + 1:]
+        return head + "".join(lines)
 
     def write_command(self, line: str) -> None:
         """One of convcost's own workflow commands, on a line of its own."""
