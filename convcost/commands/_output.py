@@ -33,21 +33,20 @@ def check_output(output: Optional[str], inputs: list[str] | None = None, option:
         return
     import os
 
-    from ..errors import UsageError
-    from ..util.paths import refuse_input
+    from ..util.paths import STDIN, refuse_input, same_file
 
     assert output is not None
     for path in inputs or []:
         if path == "-":  # standard input: `convcost analyze - -o net.yaml <net.yaml` would lose net.yaml
             if _is_stdin(output):
-                raise UsageError(f"{option} {output} is the file read as standard input; write the {what} somewhere else")
+                raise same_file(output, STDIN, option, what)
             continue
         try:
             same = os.path.samefile(path, output)
         except (OSError, ValueError):  # either does not exist (yet), or a name the OS refuses
             same = False
         if same:
-            raise UsageError(f"{option} {output} is the input file {path}; write the {what} somewhere else")
+            raise same_file(output, path, option, what)
     refuse_input(output, option, what)
 
 

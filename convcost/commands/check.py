@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from ..app import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
-from ..errors import ConvcostError, UsageError, escape_controls
+from ..errors import ConvcostError, UsageError, escape_controls, shown_path
 from ..util.write_errors import write_errors
 from ._output import check_output, write_output
 
@@ -129,11 +129,11 @@ def _check_writable(path: str) -> None:
     import stat
 
     def refused(e: OSError) -> UsageError:
-        return UsageError(f"--summary {path}: cannot write: {e.strerror or e}")
+        return UsageError(f"--summary {shown_path(path)}: cannot write: {e.strerror or e}")
 
     try:
         if stat.S_ISDIR(os.stat(path).st_mode):
-            raise UsageError(f"--summary {path}: is a directory")
+            raise UsageError(f"--summary {shown_path(path)}: is a directory")
         return
     except FileNotFoundError:
         pass  # a new file: its directory must exist
@@ -143,7 +143,7 @@ def _check_writable(path: str) -> None:
     try:
         is_dir = stat.S_ISDIR(os.stat(parent).st_mode)
     except FileNotFoundError:
-        raise UsageError(f"--summary {path}: directory {parent} does not exist") from None
+        raise UsageError(f"--summary {shown_path(path)}: directory {shown_path(str(parent))} does not exist") from None
     except OSError as e:
         raise refused(e) from None
     if not is_dir:

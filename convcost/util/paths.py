@@ -22,7 +22,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import ConvcostError, Loc, SpecError
+from ..errors import ConvcostError, Loc, SpecError, UsageError, shown_path
 
 _inputs: dict[tuple[int, int], str] = {}  # (st_dev, st_ino) -> the name it was given by
 STDIN = "-"  # the name of the file read as standard input
@@ -63,13 +63,15 @@ def input_named(path: str) -> str | None:
 
 def refuse_input(output: str, option: str, what: str) -> None:
     """A UsageError when ``output`` (given as ``option``) names an input of this command."""
-    from ..errors import UsageError
-
     read = input_named(output)
-    if read == STDIN:
-        raise UsageError(f"{option} {output} is the file read as standard input; write the {what} somewhere else")
     if read is not None:
-        raise UsageError(f"{option} {output} is the input file {read}; write the {what} somewhere else")
+        raise same_file(output, read, option, what)
+
+
+def same_file(output: str, read: str, option: str, what: str) -> UsageError:
+    """'--output x.yaml is the input file ./x.yaml; write the output somewhere else'."""
+    is_what = "the file read as standard input" if read == STDIN else f"the input file {shown_path(read)}"
+    return UsageError(f"{option} {shown_path(output)} is {is_what}; write the {what} somewhere else")
 
 
 def os_error(e: OSError, path: str | Path, doing: str = "read") -> ConvcostError:
