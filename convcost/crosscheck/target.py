@@ -4,7 +4,10 @@
 class) with the ``--reference-arg key=value`` arguments, each value read as YAML (``width=0.5``,
 ``layers=[2,2,2,2]``, ``name=tiny``). Everything that can go wrong here (no such file or module, no
 such factory, an exception while importing or building, a factory that returns no module) is a
-UsageError naming the target and the user's file and line: exit 2, never a traceback.
+UsageError naming the target and the user's file and line: exit 2, never a traceback. So is every other
+way out of the user's code, here or in its forward (:func:`user_code`): sys.exit(), SystemExit, a
+KeyboardInterrupt it raises, any BaseException; only a real Ctrl-C stops the run as such (util/interrupt.py).
+The files the import runs are inputs of the command, which no output may replace (util/paths.py).
 
 Imports torch lazily: the caller has already checked it is installed (torch_deps.require).
 """

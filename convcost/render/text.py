@@ -19,9 +19,11 @@ def one_line(text: str) -> str:
     return printable(" ".join(text.split()))
 
 
-# Markdown's inline markup: a backslash escape of its own, code spans, emphasis and strikethrough, links and
-# images, table cells; '_' only where it can open or close emphasis (not between two letters or digits: 'conv_1').
-_MD_MARKUP = re.compile(r"[\\`*~\[\]|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+# Markdown's inline markup (a backslash escape of its own, code spans, emphasis and strikethrough, links and images,
+# table cells) backslash-escaped, HTML's characters as entities; '_' only where it can open or close emphasis (not
+# between two letters or digits: 'conv_1').
+_MD_CHARS = str.maketrans({c: "\\" + c for c in "\\`*~[]|"} | {"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_MD_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 _BACKTICKS = re.compile(r"`+")
 
 
@@ -31,8 +33,10 @@ def md_text(text: str) -> str:
     characters escaped, markup backslash-escaped (nothing in it opens a code span, a link, an image or emphasis,
     or ends a table cell), and '&', '<', '>' as entities, so no HTML (``<img onerror=...>``) and no entity of
     the text's own passes through."""
-    line = escape_controls(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_MARKUP.sub(lambda m: "\\" + m.group(0), line)
+    if text.isalnum():  # most names ('conv1', 'relu3'): nothing to escape
+        return text
+    line = escape_controls(text).translate(_MD_CHARS)
+    return _MD_UNDERSCORE.sub(r"\\_", line) if "_" in line else line
 
 
 def md_code(text: str, table: bool = False) -> str:
