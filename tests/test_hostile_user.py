@@ -228,6 +228,39 @@ def test_import_cannot_write_over_a_module_targets_file(work: Path) -> None:
         del sys.modules[name]
 
 
+def test_import_cannot_write_over_a_module_its_file_imports(work: Path) -> None:
+    _torch()
+    Path("helpers.py").write_text("WIDTH = 4\n", encoding="utf-8")
+    Path("uses.py").write_text("from torch import nn\n\nimport helpers\n\n\ndef net():\n"
+                               "    return nn.Sequential(nn.Conv2d(3, helpers.WIDTH, 3))\n", encoding="utf-8")
+    before = _snapshot("helpers.py")
+    first = refused(invoke(["import", "uses.py:net", "--input", "3,8,8", "-o", "helpers.py"]))
+    assert first.startswith("convcost: error: --output helpers.py is the input file "), first
+    assert _snapshot("helpers.py") == before
+    sys.modules.pop("helpers", None)
+
+
+def test_what_a_command_read_is_refused_at_write_time(work: Path) -> None:
+    """The root of the check: whatever was read through util/paths.py is refused by the write, by any spelling,
+    with no list of inputs given (commands check their command-line paths early as well)."""
+    from convcost.commands._output import write_output
+    from convcost.errors import UsageError
+    from convcost.frontend.source import read_text
+    from convcost.util.paths import forget_inputs
+
+    forget_inputs()
+    read_text("net.yaml")
+    os.link("net.yaml", "linked.yaml")
+    before = _snapshot("net.yaml")
+    for spelling in ("net.yaml", "./net.yaml", str(work / "net.yaml"), "linked.yaml"):
+        with pytest.raises(UsageError) as e:
+            write_output("replaced\n", spelling)
+        assert str(e.value) == f"--output {spelling} is the input file net.yaml; write the output somewhere else"
+    assert _snapshot("net.yaml") == before
+    write_output("new\n", "other.yaml")  # what was not read is written
+    forget_inputs()
+
+
 def test_import_writes_its_spec_atomically_and_reads_back(work: Path) -> None:
     _torch()
     result = invoke(["import", "mine.py:Net", "--input", "3,8,8", "-o", "net_spec.yaml"])
@@ -387,15 +420,15 @@ def _over_budget_spec(text: str) -> str:
 def test_no_file_name_becomes_a_workflow_command(work: Path, name: str) -> None:
     spec = Path(name)
     spec.write_text(_over_budget_spec(Path("net.yaml").read_text(encoding="utf-8")), encoding="utf-8")
-    budget = Path("b" + name)
+    budget = Path(name + ".budget.yaml")
     budget.write_text("models:\n  naive: {macs: 1}\n", encoding="utf-8")
     assert invoke(["analyze", "net.yaml", "-f", "json", "-o", "base.json"]).exit_code == 0
     doc = json.loads(Path("base.json").read_text(encoding="utf-8"))
     for m in doc["models"]:
         m["totals"]["macs"] //= 2  # every model grew
-    baseline = Path("j" + name)
+    baseline = Path(name + ".base.json")
     baseline.write_text(json.dumps(doc), encoding="utf-8")
-    bad_json = Path("k" + name)
+    bad_json = Path(name + ".bad.json")
     bad_json.write_text("{", encoding="utf-8")
     runs = {
         "check-spec": ["check", name, "-v"],
@@ -410,7 +443,7 @@ def test_no_file_name_becomes_a_workflow_command(work: Path, name: str) -> None:
         "report": ["report", name],
         "report-verify": ["report", "net.yaml", "--verify", str(bad_json)],
         "roofline": ["roofline", name, "-f", "json"],
-        "missing": ["analyze", "m" + name],
+        "missing": ["analyze", name + ".missing.yaml"],
         "unknown-model": ["analyze", name, "-m", "nope"],
     }
     summary = work / "summary.md"
