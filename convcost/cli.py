@@ -16,6 +16,7 @@ def _register_commands() -> None:
         ops,
         profile,
         report,
+        sweep,
         verify,
     )
 

@@ -10,7 +10,7 @@ import typer
 from ..app import app, user_errors
 from ..errors import UsageError
 from ..util.write_errors import write_errors
-from ._options import Device
+from ._options import Device, plot_option, set_option
 from ._output import check_output, emit, finish, output_option, wide_console
 
 if TYPE_CHECKING:
@@ -50,15 +50,27 @@ def compare(
     batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
     profile: bool = typer.Option(False, "--profile", help="Also time each model (torch) and compare latency to MACs."),
     device: Optional[Device] = typer.Option(None, "--device", help="With --profile: where to time (default cpu)."),
+    set_: Optional[list[str]] = set_option(),
+    plot: Optional[str] = plot_option(),
     output: Optional[str] = output_option(),
 ) -> None:
     """Compare params, MACs, FLOPs and activations of several models against the first."""
     from ..costmodel.compare import load_analyses, make_comparison
+    from ..graph.settings import settings_of
 
     check_output(output, specs)
     if device is not None and not profile:
         raise UsageError(f"--device {device.value} times the models: it needs --profile")
-    comp = make_comparison(load_analyses(specs or [], model, batch))
+    if plot is not None:
+        from ..render.chart import check_plot_path, require_matplotlib
+
+        check_plot_path(plot, [*(specs or []), *([output] if output else [])])
+        require_matplotlib("--plot")
+    comp = make_comparison(load_analyses(specs or [], model, batch, settings_of(set_)))
+    if plot is not None:
+        from ..render.chart import comparison_figure, save
+
+        save(comparison_figure(comp, metric.value, depth), plot)
     latency = _latency(comp, (device or Device.cpu).value) if profile else None  # see convcost/crosscheck/profiling.py
     if fmt is Format.json:
         from ..render.compare_out import render_compare_json
