@@ -493,8 +493,8 @@ def _markdown_tokens(text: str) -> list[object]:
 
 
 def _users_html(tokens: list[object]) -> list[object]:
-    """HTML in the markdown other than the report's own (<details>, <summary>, <br/>)."""
-    own = re.compile(r"</?(details|summary)>|<br/>")
+    """HTML in the markdown other than the report's own (<details>, <summary>, <br>)."""
+    own = re.compile(r"</?(details|summary)>|<br/?>")
     return [t for t in tokens if t.type.startswith("html") and "<" in own.sub("", t.content)]  # type: ignore[attr-defined]
 
 
@@ -781,3 +781,37 @@ def test_a_hostile_module_name_in_verify_reference_output(work: Path, name: str,
     if fmt == "json":
         doc = json.loads(result.stdout)
         assert name in json.dumps(doc, ensure_ascii=False)  # JSON reads the escapes back as the name
+
+
+# ---- charts (report --charts, --plot) are outputs too; their names and labels reach markdown ------------------------
+def test_a_chart_never_replaces_an_input(work: Path) -> None:
+    """`report --charts DIR` names its files after the models: a comparison chart over a --verify result read from
+    DIR is refused when it is written, though no list of paths on the command line says so."""
+    pytest.importorskip("matplotlib")
+    shutil.copy("net.yaml", "other.yaml")
+    Path("comparison.svg").write_text(json.dumps({"schema": "convcost.verify/1", "models": [{"name": "naive"}]}),
+                                      encoding="utf-8")
+    before = _snapshot("comparison.svg")
+    first = refused(invoke(["report", "net.yaml", "other.yaml", "--verify", "comparison.svg", "--charts", "."]))
+    assert first == "convcost: error: --charts comparison.svg is the input file comparison.svg; write the chart somewhere else"
+    assert _snapshot("comparison.svg") == before
+
+
+def test_chart_links_and_mermaid_labels_survive_hostile_names(work: Path) -> None:
+    pytest.importorskip("matplotlib")
+    folder = "charts (v2) [x]\n<img src=x onerror=alert(1)>"
+    stem = "twin\n```\n<img src=y onerror=alert(2)>"
+    shutil.copy("net.yaml", stem + ".yaml")  # the same model names: labels are 'file-stem:model'
+    with_charts = invoke(["report", "net.yaml", stem + ".yaml", "--charts", folder])
+    mermaid = invoke(["report", "net.yaml", stem + ".yaml"])
+    for result in (with_charts, mermaid):
+        assert result.exit_code == 0, result.output
+        tokens = _markdown_tokens(result.stdout)
+        assert not _users_html(tokens), result.stdout
+    images = [t.attrs["src"] for t in _markdown_tokens(with_charts.stdout) if t.type == "image"]  # type: ignore[attr-defined]
+    from urllib.parse import unquote
+
+    assert images and all(Path(unquote(str(src))).is_file() for src in images), images  # each link finds its file
+    fences = [t for t in _markdown_tokens(mermaid.stdout) if t.type == "fence"]  # type: ignore[attr-defined]
+    assert fences and all(t.info == "mermaid" for t in fences), [t.info for t in fences]  # type: ignore[attr-defined]
+    assert all("```" not in t.content.splitlines()[0] for t in fences)  # type: ignore[attr-defined]

@@ -67,13 +67,16 @@ def report(
             raise UsageError(f"--chart-format {chart_format}: choose svg or png")
         require_matplotlib("--charts")
     analyses = load_analyses(specs or [], model, batch, settings_of(set_))
+    verified = tuple((p, load_result(p, "convcost.verify")) for p in verify or [])
+    profiled = tuple((p, load_result(p, "convcost.profile")) for p in profile or [])
+    # every input read before the first chart is written: no chart may replace one (util/paths.py)
     files = _draw_charts(analyses, charts, chart_format, depth) if charts is not None else ()
     opts = ReportOptions(
         title=title,
         graph_depth=graph_depth,
         table_depth=depth,
-        verify=tuple((p, load_result(p, "convcost.verify")) for p in verify or []),
-        profile=tuple((p, load_result(p, "convcost.profile")) for p in profile or []),
+        verify=verified,
+        profile=profiled,
         charts=files,
         max_chars=max_chars,
     )
@@ -111,10 +114,10 @@ def _draw_charts(analyses: list[Analysis], directory: str, fmt: str, depth: Opti
             stem += "_"
         taken.add(stem)
         path = folder / f"{stem}.{fmt}"
-        save(analysis_figure([a], depth or 1), path)
+        save(analysis_figure([a], depth or 1), path, "--charts")
         files.append((label, path.as_posix()))
     if len(analyses) >= 2:
         path = folder / f"comparison.{fmt}"
-        save(comparison_figure(make_comparison(analyses)), path)
+        save(comparison_figure(make_comparison(analyses)), path, "--charts")
         files.append(("comparison", path.as_posix()))
     return tuple(files)

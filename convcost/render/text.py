@@ -56,6 +56,14 @@ def md_code(text: str, table: bool = False) -> str:
     return f"{fence}{body}{fence}"
 
 
+def md_url(path: str) -> str:
+    """A relative path (a chart's file) as a markdown link destination: percent-encoded, so that no space,
+    parenthesis, bracket, newline or '<' in it ends the link or starts HTML; GitHub decodes it back to the file."""
+    from urllib.parse import quote
+
+    return quote(path, safe="/")
+
+
 _BLOCK_START = re.compile(r"([#>*+\-=`~|])|(\d+)([.)])")
 
 
