@@ -553,7 +553,7 @@ class _Parser:
             body = YMap({keys[0]: body}, {keys[0]: body.loc}, body.loc)
         bmap = expect_map(body, f"'{op}'")
         op_args = join_arg_names(op)
-        check_keys(bmap, (*keys, *op_args, *LAYER_KEYS), f"'{op}'")
+        check_keys(bmap, (*keys, *op_args, *ITEM_KEYS, "from"), f"'{op}'")  # a structure holds no parameters: no tied
         if "first" in bmap.keys:
             raise SpecError(f"'first' sets arguments of the first repeat, and '{op}' takes no arguments", bmap.keys["first"])
         source = self.source(bmap, op, join=op in JOINS and bmap.get(keys[0]) is None)
