@@ -550,3 +550,22 @@ class PaddedMaxPool(nn.Module):
 
 def padded_maxpool() -> nn.Module:
     return PaddedMaxPool()
+
+
+class TokenBatchNorm(nn.Module):
+    """timm's LeViT LinearNorm on tokens: ``bn(linear(x).flatten(0, 1)).reshape_as(x)``, a BatchNorm1d over the width of
+    every token (the batch and the tokens merged into one dim)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 2, stride=2)
+        self.linear = nn.Linear(8, 16, bias=False)
+        self.bn = nn.BatchNorm1d(16)
+
+    def forward(self, x: Tensor) -> Tensor:
+        t = self.linear(self.conv(x).flatten(2).transpose(1, 2))  # [B, 16, 16]
+        return self.bn(t.flatten(0, 1)).reshape_as(t)
+
+
+def token_batchnorm() -> nn.Module:
+    return TokenBatchNorm()

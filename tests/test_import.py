@@ -722,3 +722,20 @@ def test_a_pad_with_minus_infinity_is_written_as_the_spec_reads_it(tmp_path: Pat
     assert spec_counts(spec) == torch_counts(target, "3,9,9")
     v = runner.invoke(app, ["verify", str(spec), "--reference", target])
     assert v.exit_code == 0, v.output
+
+
+def test_a_batch_norm_over_tokens_merged_with_the_batch_is_written_per_sample(tmp_path: Path) -> None:
+    """LeViT's bn(x.flatten(0, 1)).reshape_as(x) of tokens [B, 16, 16]: no per-sample view merges the batch, so the spec
+    writes the same arithmetic as transpose, batchnorm of the [16, 16] map, transpose back. Params 3·8·4 + 8 (conv) +
+    8·16 (linear) + 2·16 (bn) = 264; buffers 2·16 + 1 = 33."""
+    spec = tmp_path / "bn.yaml"
+    target = f"{TESTS / 'import_factories.py'}:token_batchnorm"
+    r = run_import(target, "3,8,8", spec)
+    assert r.exit_code == 0, r.output
+    text = spec.read_text()
+    assert "- transpose: {name: flatten, dim0: 1, dim1: 2, layout: map}\n  - batchnorm: {name: bn}\n  - transpose: {name: " \
+        "reshape_as, dim0: 1, dim1: 2, layout: tokens}" in text, text
+    assert spec_counts(spec)[:2] == (264, 33)
+    assert spec_counts(spec) == torch_counts(target, "3,8,8")
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target])
+    assert v.exit_code == 0, v.output

@@ -71,7 +71,7 @@ TIMM = [
     ("swin_tiny_patch4_window7_224", f"window partition: {BATCH_VIEW}; torch.roll"),
     ("maxvit_tiny_tf_224", f"window and grid partitions: {BATCH_VIEW}"),
     ("coatnet_0_rw_224", "a relative position bias gathered from a table in the forward, as scaled_dot_product_attention's mask"),
-    ("levit_128", f"BatchNorm1d over x.flatten(0, 1) of tokens: {BATCH_VIEW}"),
+    ("levit_128", ""),
     ("poolformer_s12", ""), ("caformer_s18", ""), ("ghostnet_100", ""), ("resnest14d", ""), ("repvgg_a0", ""),
     ("mobileone_s0", ""), ("fastvit_t8", ""),
     ("edgenext_small", "a Fourier position encoding: a conv of a grid made in the forward, added"),

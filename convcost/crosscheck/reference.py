@@ -326,6 +326,8 @@ def _shape_check(a: Shape | None, b: Shape | None) -> Check:
         return Check(a, b, Status.OK)
     if a[:1] == b[:1] and _numel(a) == _numel(b):  # tokens N×D vs a D×H×W map: the same values, laid out differently
         return Check(a, b, Status.OK, f"same size, laid out {fmt_shape(a)} vs {fmt_shape(b)}")
+    if a and b and b[0] > a[0] and b[0] % a[0] == 0 and _numel(a) == _numel(b):  # LeViT's bn(x.flatten(0, 1)): the
+        return Check(a, b, Status.OK, f"same size, the model's batch merged with its tokens: {fmt_shape(b)}")  # batch merged
     return Check(a, b, Status.MISMATCH, f"output: spec {fmt_shape(a)}, model {fmt_shape(b)}")
 
 

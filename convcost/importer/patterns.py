@@ -46,7 +46,7 @@ def find_patterns(ctx: Context) -> Claims:
     claims: Claims = {}
     for n in ctx.rec.nodes:
         triggers = [t for find in (_to_tokens, _to_map, _class_token, _pos_embed, _layernorm2d, _channels_last, _layer_scale,
-                                   _shuffle, _qkv_attention) if (t := find(ctx, n, claims)) is not None]
+                                   _shuffle, _qkv_attention, _token_batchnorm) if (t := find(ctx, n, claims)) is not None]
         if triggers:
             claims.setdefault(n.index, _first(triggers))
     return claims
@@ -479,5 +479,40 @@ def _qkv_attention(ctx: Context, n: Node, claims: Claims) -> Trigger | None:
             claims[m.index] = Skip()  # type: ignore[union-attr]
         claims[proj.index] = Emit("attention", args, (ctx.flow.back(x),), tensors, name=name, layout="tokens")
         return Skip()
+
+    return trigger
+
+
+# ---- a batch norm over tokens (LeViT) ----------------------------------------------------------------------------
+BATCH_NORMS = ("native_batch_norm", "_native_batch_norm_legit_no_training", "_native_batch_norm_legit", "batch_norm")
+
+
+def _token_batchnorm(ctx: Context, n: Node, claims: Claims) -> Trigger | None:
+    """timm's LeViT LinearNorm: ``bn(x.flatten(0, 1)).reshape_as(x)`` of tokens [B, N, C] (a BatchNorm1d over the C
+    channels of every token): the same arithmetic as ``bn(x.transpose(1, 2)).transpose(1, 2)``, which a spec writes
+    per sample: transpose, `batchnorm` of the [C, N] map, transpose back."""
+    if n.op not in RESHAPE or not n.outs:
+        return None
+    x = _in(ctx, n)
+    if x is None:
+        return None
+    ins, out = _shape(ctx, x), _shape(ctx, n.outs[0])
+    if not (len(ins) == 3 and out == (ins[0] * ins[1], ins[2])):
+        return None
+    readers = _readers(ctx, n.outs[0])
+    if len(readers) != 1 or readers[0].op not in BATCH_NORMS:
+        return None
+    norm = readers[0]
+    ends = _readers(ctx, norm.outs[0])
+    if len(ends) != 1 or ends[0].op not in RESHAPE or _shape(ctx, ends[0].outs[0]) != ins:
+        return None
+    end = ends[0]
+
+    def trigger(node: Node) -> Found:
+        if ctx.layout(x) != "tokens":
+            return None
+        ctx.layouts[n.outs[0]] = "map"  # what the batch norm reads: the [C, N] map
+        claims[end.index] = Emit("transpose", {"dim0": 1, "dim1": 2, "layout": "tokens"}, (norm.outs[0],), layout="tokens")
+        return Emit("transpose", {"dim0": 1, "dim1": 2, "layout": "map"}, (x,), layout="map")
 
     return trigger
