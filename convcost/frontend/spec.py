@@ -226,7 +226,7 @@ def check_keys(node: YMap, allowed: tuple[str, ...], what: str) -> None:
                 f" (torch's '{key}' is '{ours}' here)" if ours in allowed else did_you_mean(key, allowed)
             )
             raise SpecError(
-                f"unknown key '{shorten(key)}' in {what}{hint}; expected one of: {', '.join(allowed)}",
+                f"unknown key '{shorten(key)}' in {what}{hint}; expected one of: {', '.join(k for k in allowed if k != 'tied')}",
                 kloc,
             )
 

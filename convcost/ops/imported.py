@@ -13,19 +13,21 @@ from typing import TYPE_CHECKING, Any
 
 from ..cost import Cost
 from .counting import Counting
-from .registry import ArgError, NodeLike, Saves, Shape, arg, boolean, nonneg_int, op, pos_int
+from .registry import ArgError, NodeLike, Saves, Shape, arg, boolean, nonneg_int, op, pos_int, typed
 from .shapes import Tokens, numel
 
 if TYPE_CHECKING:
     from torch import nn
 
 
+@typed({"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1})
 def _shape(value: Any) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple)) or not value:
         raise ArgError("must be a list of sizes, the output's shape without the batch ([C, H, W])")
     return tuple(pos_int(v) for v in value)
 
 
+@typed({"type": "string"})
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ArgError("must be text")

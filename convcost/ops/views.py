@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..cost import Cost
 from .counting import FVCORE_IGNORED, Counted, Counting, Prediction
-from .registry import NodeLike, Saves, Shape, ShapeError, arg, choice, number, op, optional, refuse_unless
+from .registry import FINITE, NodeLike, Saves, Shape, ShapeError, arg, choice, number, op, optional, refuse_unless, typed
 from .shapes import is_tokens, numel
 from .tensors import (
     LAYOUT_DOC,
@@ -326,6 +326,7 @@ PAD_MODULES = {"Zero": "constant", "Constant": "constant", "Reflection": "reflec
                "Circular": "circular"}  # torch.nn's padding modules (ZeroPad2d...) by the word before 'Pad
 
 
+@typed({"anyOf": [{"type": "number", **FINITE}, {"enum": ["-inf", "inf"]}]})
 def fill(value: Any) -> float:
     """Constant padding's fill: a finite number, or '-inf' / 'inf' (a max pool's padding, as timm's pads it)."""
     if value in ("-inf", "inf"):
