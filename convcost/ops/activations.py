@@ -26,6 +26,8 @@ from .counting import (
     in_elements,
     out_elements,
 )
+from .grad import ACTIVATION_BACKWARD_OPS, SOFTMAX_BACKWARD_OPS, per_output_element
+from .receptive import POINTWISE
 from .registry import (
     BuildFn,
     FromTorchFn,
@@ -169,12 +171,17 @@ def _ptflops(row: Activation) -> Counted:
     return Counted(predict, why)
 
 
+# the derivative (1 per element, whatever the function, as the forward counts it) times the gradient (1)
+ACTIVATION_BACKWARD = per_output_element(ACTIVATION_BACKWARD_OPS)
+
 for _row in ACTIVATIONS:
     register(
         OpRule(
             _row.name, _row.args, "activation", _checked_shape(_row.check) if _row.check else _shape, _cost, _row.summary,
             build=_builder(_row.module),
             saves=_row.saves,
+            backward=ACTIVATION_BACKWARD,
+            rf=POINTWISE,
             counting=Counting(
                 _row.aten, f"nn.{_row.module}",
                 fvcore=FVCORE_IGNORED if _row.fvcore_ignored else FVCORE_UNSUPPORTED,
@@ -206,6 +213,9 @@ class PReLU:
 
     imports = ("PReLU",)
     saves = Saves.INPUTS
+    rf = POINTWISE
+    # input: the derivative (x > 0 ? 1 : a) times g (2 per element); slope: g·x where x < 0, summed (2 per element)
+    backward = staticmethod(per_output_element(ACTIVATION_BACKWARD_OPS, 2))
 
     @staticmethod
     def from_torch(m: Any) -> dict[str, Any]:
@@ -258,6 +268,8 @@ class Softmax:
 
     saves = Saves.OUTPUT  # softmax's backward uses the result
     imports = ("Softmax",)
+    rf = POINTWISE  # over the channels of one position
+    backward = staticmethod(per_output_element(SOFTMAX_BACKWARD_OPS))  # y·(g − Σ g·y): 4 per element
 
     @staticmethod
     def from_torch(m: Any) -> dict[str, Any]:

@@ -10,8 +10,10 @@ import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..cost import Cost
+from ..cost import Backward, Cost
 from .counting import FVCORE_IGNORED, Counting
+from .grad import Need, no_backward
+from .receptive import POINTWISE
 from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, op
 from .shapes import TokenGrid, Tokens, fmt_shape, grid_of, is_tokens, numel
 
@@ -32,6 +34,8 @@ class Concat:
 
     saves = Saves.NOTHING
     counting = Counting("aten::cat", "torch.cat", "cat", fvcore=FVCORE_IGNORED)
+    rf = POINTWISE
+    backward = staticmethod(no_backward)  # each input's gradient is its slice of the output's
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
@@ -73,6 +77,8 @@ class Add:
 
     saves = Saves.NOTHING
     counting = Counting("aten::add", "tensor +")
+    rf = POINTWISE
+    backward = staticmethod(no_backward)  # every input's gradient is the output's (shapes are equal)
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
@@ -125,6 +131,23 @@ class Multiply:
 
     saves = Saves.INPUTS  # d(a·b)/da = b
     counting = Counting("aten::mul", "tensor *", "mul")
+    rf = POINTWISE  # a broadcast operand (a C×1×1 gate) is read at every position: costmodel/receptive.py
+
+    @staticmethod
+    def backward(a: NoArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        # torch folds ((x1·x2)·x3)...: going back from the last product, x_j's gradient is g_j · (x1···x_{j−1}) and
+        # the gradient passed on is g_j · x_j, each one multiply per output element where it is needed; an operand
+        # that was broadcast (a C×1×1 gate) sums its gradient over the positions: one add per output element
+        n = batch * numel(out)
+        ops = 0
+        for j in range(len(inputs) - 1, 0, -1):
+            if need.inputs[j]:
+                ops += n + (n if numel(inputs[j]) < numel(out) else 0)
+            if any(need.inputs[:j]):
+                ops += n
+        if need.inputs[0] and numel(inputs[0]) < numel(out):
+            ops += n
+        return Backward(input_ops=ops)
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
