@@ -31,11 +31,10 @@ from ..cost import Backward, Cost
 from ..errors import UsageError, did_you_mean
 from ..graph.build import Graph, Node
 from ..ops.grad import Need
-from ..ops.registry import Saves
 from ..ops.shapes import numel
 from .analysis import Analysis
 from .gradpath import GradPath, grad_path
-from .memory import dtype_bytes, is_view
+from .memory import dtype_bytes, saved_for_backward, storage_sizes, storages
 
 # State values each optimizer keeps per trainable parameter (torch.optim's SGD, SGD(momentum>0), Adam, AdamW).
 OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
@@ -132,38 +131,6 @@ class Training:
         return totals
 
 
-def _storage(graph: Graph) -> dict[int, int]:
-    """The tensor whose memory each tensor uses (views share their input's), as memory.py walks it."""
-    storage: dict[int, int] = {i.index: i.index for i in graph.inputs}
-    for n in graph.nodes:
-        storage[n.index] = storage[n.inputs[0]] if is_view(n) else n.index
-    return storage
-
-
-def saved_per_layer(graph: Graph, path: GradPath, elem: int) -> tuple[list[int], set[int], dict[int, int]]:
-    """Bytes each layer's backward keeps (a tensor kept by several layers counted at the first), the storages
-    kept, and the size of every storage. Only layers torch records keep anything: their output requires a
-    gradient. A layer whose parameters get no gradient keeps what its op saves then (``saves_frozen``)."""
-    storage = _storage(graph)
-    size = {s: graph.batch * numel(graph.shape_of(s)) * elem for s in set(storage.values())}
-    kept: set[int] = set()
-    per_layer = []
-    for node, need in zip(graph.nodes, path.needs):
-        if not path.recorded(node.index):
-            per_layer.append(0)
-            continue
-        kind = node.rule.saved_when(node, not path.trainable[node.index])
-        new = set()
-        if kind is Saves.INPUTS:
-            new = {storage[i] for i in node.inputs}
-        elif kind is Saves.OUTPUT:
-            new = {storage[node.index]}
-        new -= kept
-        kept |= new
-        per_layer.append(sum(size[s] for s in new) + node.rule.saved_extra(node, graph.batch, elem))
-    return per_layer, kept, size
-
-
 def _forward_transient(graph: Graph, storage: dict[int, int], size: dict[int, int], kept: set[int]) -> tuple[int, str]:
     """The most bytes alive in the forward besides what the backward keeps: tensors not kept, from the layer that
     makes them to their last reader (the model's inputs and outputs throughout). One sweep over the layers."""
@@ -212,7 +179,8 @@ def analyze_training(analysis: Analysis, optimizer: str = DEFAULT_OPTIMIZER, dty
     elem = dtype_bytes(dtype)
     graph = analysis.graph
     path = grad_path(analysis)
-    saved, kept, size = saved_per_layer(graph, path, elem)
+    saved, kept = saved_for_backward(graph, path, elem)
+    storage = storages(graph)
     readers = path.readers(graph)
     layers = []
     for lc, need, trainable, frozen, saved_bytes in zip(analysis.layers, path.needs, path.trainable, path.frozen, saved):
@@ -224,7 +192,7 @@ def analyze_training(analysis: Analysis, optimizer: str = DEFAULT_OPTIMIZER, dty
         layers.append(LayerTraining(node, need, grads, trainable, frozen, saved_bytes))
     total = analysis.total
     trainable = sum(path.trainable)
-    fwd, fwd_at = _forward_transient(graph, _storage(graph), size, kept)
+    fwd, fwd_at = _forward_transient(graph, storage, storage_sizes(graph, storage, elem), kept)
     bwd, bwd_at = _backward_transient(graph, path, elem)
     transient, at, phase = (fwd, fwd_at, "forward") if fwd >= bwd else (bwd, bwd_at, "backward")
     memory = TrainingMemory(

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
 from .conv import conv_out_size
+from .counting import FVCORE_UNSUPPORTED, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
 from .grad import Need, like_forward_of
 from .receptive import RF, adaptive, global_rf, taps, windows
-from .counting import FVCORE_UNSUPPORTED, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
 from .registry import (
     Dims,
     NodeLike,

@@ -6,11 +6,11 @@ An op's ``rf`` is one of:
   inference, joins, per-token ops, views);
 - :data:`GLOBAL`: every output reads the whole input (global pooling, attention over all tokens, a linear
   layer on a flat vector, group norm's statistics);
-- :class:`Taps`, one per spatial dim (or :data:`WHOLE` for a dim read whole) of the input: output position ``o = m·period + ρ`` reads the input
-  positions ``m·step + t`` for each ``t`` in ``taps[ρ]``. A conv of kernel k, stride s, padding p,
-  dilation d is ``Taps(1, s, ((−p, −p + d, ..., −p + (k−1)·d),))``; a transposed conv, nearest or linear
-  upsampling, pixel shuffle and Swin's windows need several residues ρ;
-- :data:`UNKNOWN` with a reason, where the op rearranges positions in a way no rule above states.
+- :class:`Taps`, one per spatial dim of the input (:data:`WHOLE` for a dim read whole): output position
+  ``o = m·period + ρ`` reads the input positions ``m·step + t`` for each ``t`` in ``taps[ρ]``. A conv of
+  kernel k, stride s, padding p, dilation d is ``Taps(1, s, ((−p, −p + d, ..., −p + (k−1)·d),))``; a transposed
+  conv, nearest or linear upsampling, pixel shuffle and Swin's windows need several residues ρ;
+- ``unknown(why)``, where the op rearranges positions in a way no rule above states.
 
 Positions are counted on an unbounded input, as receptive fields are usually stated (Araujo et al., 2019):
 padding taps read positions before 0 and are kept, so a layer's field does not depend on where a position

@@ -229,9 +229,9 @@ def op(
     """Class decorator: the class is the op's definition. It holds the static methods ``shape``, ``cost``
     and ``build`` and the attributes ``saves`` and ``counting`` (required), the backward (static method
     ``backward``, ops/grad.py) and receptive-field rule (``rf``: an RF or a static method, ops/receptive.py), both
-    required, optionally ``saved_extra``, ``saves_frozen``, ``unread_buffers``, ``parts`` and ``resolve``, and for `convcost import` ``imports`` (torch.nn class names)
-    with the static method ``from_torch`` (module -> arguments); its docstring's first line is the summary,
-    the rest notes for the docs."""
+    required, optionally ``saved_extra``, ``saves_frozen``, ``unread_buffers``, ``parts`` and ``resolve``, and for
+    `convcost import` ``imports`` (torch.nn class names) with the static method ``from_torch`` (module -> arguments);
+    its docstring's first line is the summary, the rest notes for the docs."""
 
     def deco(cls: type) -> type:
         doc = (cls.__doc__ or "").strip()

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
 from .counting import THOP_NO_RULE, Counted, Counting, Prediction, in_elements, out_elements

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 from ..cost import Backward, Cost
 from .conv import CONV_FLOP_COUNTER, CONV_FLOP_COUNTER_BACKWARD, CONV_PTFLOPS, CONV_THOP
-from .grad import Need, matmul_backward, no_backward, per_input_element
-from .receptive import POINTWISE, RF, global_rf, windows
 from .counting import (
     FVCORE_IGNORED,
     Counted,
     Counting,
     Prediction,
 )
+from .grad import Need, matmul_backward, no_backward, per_input_element
+from .receptive import POINTWISE, RF, global_rf, windows
 from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, optional, pair, pos_int
 from .shapes import TokenGrid, Tokens, fmt_shape, grid_of, is_tokens, numel, torch_dims
 from .spatial import spatial_check

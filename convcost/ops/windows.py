@@ -33,8 +33,8 @@ from ..cost import Backward, Cost
 from .activations import SOFTMAX_OPS
 from .counting import Counted, Counting, Prediction
 from .grad import NORM_INPUT_OPS, NORM_SHARED_OPS, SOFTMAX_BACKWARD_OPS, Need
-from .receptive import RF, WHOLE, Taps, taps, window
 from .norm import STAT_BYTES, STAT_OPS_AFFINE
+from .receptive import RF, WHOLE, Taps, taps, window
 from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, nonneg_int, op, pair, pos_float, pos_int
 from .shapes import TokenGrid, fmt_shape, grid_of
 from .tokens import token_check
