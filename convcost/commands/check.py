@@ -12,7 +12,7 @@ import typer
 from ..app import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..errors import ConvcostError, UsageError, escape_controls
 from ..util.write_errors import write_errors
-from ._options import set_option
+from ._options import dtype_option, optimizer_option, set_option, training_option
 from ._output import check_output
 
 
@@ -36,6 +36,9 @@ def check(
     model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to check (repeatable; default all)."),
     batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
     set_: Optional[list[str]] = set_option(),
+    training: bool = training_option(),
+    optimizer: Optional[str] = optimizer_option(),
+    dtype: Optional[str] = dtype_option(),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list the checks that pass."),
     summary: Optional[str] = typer.Option(
         None, "--summary", help="Also write the markdown summary to this file (GitHub's $GITHUB_STEP_SUMMARY is used "
@@ -65,6 +68,9 @@ def check(
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         check_output(step_summary, inputs, "$GITHUB_STEP_SUMMARY", "summary")
+    from ..costmodel.extras import training_options
+
+    train = training_options(training, optimizer, dtype)
     growth = cli_growth(max_growth)
     if growth is not None and not baseline:
         raise UsageError("--max-growth needs --baseline FILE.json to compare against")
@@ -83,7 +89,12 @@ def check(
             "(see docs/budgets.md)"
         )
     notes = unchecked_budgets(analyses, budgets)
-    findings = check_limits(analyses, budgets)
+    trainings = None
+    if train is not None:
+        from ..costmodel.training import analyze_training
+
+        trainings = [analyze_training(a, train.optimizer, train.dtype) for a in analyses]
+    findings = check_limits(analyses, budgets, trainings)
     if baseline:
         base = load_baseline(baseline[0])
         for more in baseline[1:]:

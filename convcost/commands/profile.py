@@ -13,12 +13,13 @@ from ..api import load_graphs
 from ..app import app, user_errors
 from ..costmodel.memory import DEFAULT_MAX_MEMORY, DTYPE_BYTES, parse_max_memory
 from ..util.write_errors import write_errors
-from ._options import Device
+from ._options import Device, optimizer_option
 from ._output import check_output, emit, finish, output_option, wide_console
 
 if TYPE_CHECKING:  # imported when a command runs: `convcost analyze` does not pay for them at start-up
     from ..costmodel.roofline import DeviceProfile
     from ..crosscheck.profiling import ProfileRun, Progress
+    from ..graph.build import Graph
 
 
 class Format(str, Enum):
@@ -103,6 +104,11 @@ def profile(
         DEFAULT_MAX_MEMORY, "--max-memory", help="Refuse a model whose weights and kept layer outputs would need "
         "more than this many bytes (e.g. 2G, 16G)."
     ),
+    training: bool = typer.Option(
+        False, "--training", help="Instead of timing: run training steps and measure their memory (weights, gradients, "
+        "optimizer state, saved activations; the peak on CUDA) beside `analyze --training`'s estimate."
+    ),
+    optimizer: Optional[str] = optimizer_option(),
     output: Optional[str] = output_option(),
 ) -> None:
     """Time the model's torch modules (whole and per top-level block) beside FLOPs, bytes and the roofline."""
@@ -112,6 +118,13 @@ def profile(
     check_output(output, [p for p in (spec, hw_file) if p])
     limit = parse_max_memory(max_memory)
     graphs = load_graphs(spec, model, batch)
+    if optimizer is not None and not training:
+        from ..errors import UsageError
+
+        raise UsageError("--optimizer sets the training step's optimizer: add --training")
+    if training:
+        _profile_training(graphs, device.value, dtype, optimizer, limit, fmt, output)
+        return
     options = ProfileOptions(
         device=device.value,
         dtype=dtype,
@@ -127,6 +140,38 @@ def profile(
     with progress_bar(total, progress) as step:
         run = profile_graphs(graphs, options, profile_hw, step)
     _emit(run, fmt, per_layer=False, output=output)
+
+
+def _profile_training(graphs: list[Graph], device: str, dtype: str, optimizer: Optional[str], limit: int, fmt: Format,
+                      output: Optional[str]) -> None:
+    """`profile --training`: one measured training step per model (crosscheck/training_check.py)."""
+    from ..costmodel.analysis import analyze
+    from ..costmodel.training import analyze_training, optimizer_state
+    from ..crosscheck.torch_deps import require
+    from ..errors import UsageError
+
+    name = optimizer or "adamw"
+    optimizer_state(name)
+    require("profile --training")
+    from ..crosscheck.profiling import _torch_dtype
+    from ..crosscheck.training_check import measure_training_step
+    from ..render import training_out
+
+    _torch_dtype(dtype)
+    for g in graphs:
+        need = analyze_training(analyze(g), name, dtype).memory.peak_bytes
+        if need > limit:
+            raise UsageError(f"model '{g.model}': a training step needs about {need:,} bytes (estimate), over "
+                             f"--max-memory {limit:,}; lower --batch or raise --max-memory")
+    checks = [measure_training_step(g, device, dtype, name) for g in graphs]
+    if fmt.value == "json":
+        emit(training_out.render_json(checks), output)
+    elif fmt.value == "markdown":
+        emit(training_out.render_markdown(checks), output)
+    else:
+        console = wide_console(output, 160)
+        training_out.print_checks(console, checks)
+        finish(console, output)
 
 
 MAX_MIN_TIME_S = 60.0  # per timed unit (the whole model, each block): longer is no more accurate

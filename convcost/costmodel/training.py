@@ -6,7 +6,7 @@ is the memory model's (memory.py, each op's ``saves``), restricted to the layers
 
 The peak-memory estimate of one training step (``TrainingMemory``) adds, at ``dtype`` bytes per value:
 
-- the weights (parameters and buffers),
+- the weights (parameters and buffers; batch norm's num_batches_tracked counters are int64, 8 bytes),
 - a gradient for every trainable parameter,
 - the optimizer's state: none for plain SGD, one value per trainable parameter for SGD with momentum (its
   momentum buffer), two for Adam and AdamW (exp_avg, exp_avg_sq; their per-tensor step counters are not counted),
@@ -39,6 +39,15 @@ from .memory import dtype_bytes, saved_for_backward, storage_sizes, storages
 # State values each optimizer keeps per trainable parameter (torch.optim's SGD, SGD(momentum>0), Adam, AdamW).
 OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 DEFAULT_OPTIMIZER = "adamw"
+COUNTER_BYTES = 8  # torch keeps step counters (batch norm's num_batches_tracked) in int64, whatever the dtype
+
+
+# The training numbers users compare (compare --training) and budget (check --training): per model, and all but the
+# peak memory per block.
+TRAINING_METRICS = ("trainable_params", "backward_flops", "step_flops", "training_memory")
+BLOCK_TRAINING_METRICS = ("trainable_params", "backward_flops", "step_flops")
+TRAINING_TITLES = {"trainable_params": "trainable params", "backward_flops": "backward FLOPs",
+                   "step_flops": "step FLOPs", "training_memory": "peak memory (est.)"}
 
 
 def optimizer_state(name: str) -> int:
@@ -195,9 +204,10 @@ def analyze_training(analysis: Analysis, optimizer: str = DEFAULT_OPTIMIZER, dty
     fwd, fwd_at = _forward_transient(graph, storage, storage_sizes(graph, storage, elem), kept)
     bwd, bwd_at = _backward_transient(graph, path, elem)
     transient, at, phase = (fwd, fwd_at, "forward") if fwd >= bwd else (bwd, bwd_at, "backward")
+    counters = sum(lc.node.rule.unread(lc.node) for lc in analysis.layers)  # batch norm's num_batches_tracked
     memory = TrainingMemory(
         dtype, elem, optimizer,
-        weight_bytes=(total.params + total.buffers) * elem,
+        weight_bytes=(total.params + total.buffers - counters) * elem + counters * COUNTER_BYTES,
         grad_bytes=trainable * elem,
         optimizer_bytes=state * trainable * elem,
         saved_bytes=sum(saved),
@@ -206,3 +216,27 @@ def analyze_training(analysis: Analysis, optimizer: str = DEFAULT_OPTIMIZER, dty
         transient_phase=phase,
     )
     return Training(analysis, path, tuple(layers), memory)
+
+
+def training_metric(t: Training, name: str) -> int:
+    """One named training number: trainable params, backward FLOPs, forward + backward FLOPs, peak bytes."""
+    if name == "trainable_params":
+        return t.trainable
+    if name == "backward_flops":
+        return t.backward.flops
+    if name == "step_flops":
+        return t.flops
+    if name == "training_memory":
+        return t.memory.peak_bytes
+    raise KeyError(name)
+
+
+def scope_training_metric(t: Training, path: tuple[str, ...], name: str) -> int:
+    """A block's (a scope's) training number: its trainable params, backward FLOPs, forward + backward FLOPs."""
+    if name == "trainable_params":
+        return t.scope_trainable.get(path, 0)
+    if name == "backward_flops":
+        return t.scope_backward(path).flops
+    if name == "step_flops":
+        return t.analysis.scope_total(path).flops + t.scope_backward(path).flops
+    raise KeyError(name)

@@ -11,6 +11,7 @@ from rich.text import Text
 from .. import __version__
 from ..cost import METRICS, TITLES, Cost, metric
 from ..costmodel.compare import AlikeRow, Block, Comparison, Entry, change_pct
+from ..costmodel.training import Training
 from ..ops.shapes import fmt_shape
 from ..units import human
 from . import strict_json
@@ -242,8 +243,10 @@ def render_compare_markdown(comp: Comparison, name: str = "macs", depth: int = 1
 
 
 # ---- json -----------------------------------------------------------------------------------
-def render_compare_json(comp: Comparison, depth: int = 1, latency: list[dict[str, Any]] | None = None) -> str:
-    """The comparison as "convcost.compare/2"; ``latency`` (profile_out.latency_json) adds a 'latency' list."""
+def render_compare_json(comp: Comparison, depth: int = 1, latency: list[dict[str, Any]] | None = None,
+                        trainings: list[Training] | None = None) -> str:
+    """The comparison as "convcost.compare/2"; ``latency`` (profile_out.latency_json) adds a 'latency' list,
+    ``trainings`` (``--training``) a 'training' record to every model."""
     entries, rows, unmatched = comp.alike_blocks(depth)
 
     def entry(e: Entry) -> dict[str, Any]:
@@ -281,4 +284,9 @@ def render_compare_json(comp: Comparison, depth: int = 1, latency: list[dict[str
     }
     if latency is not None:
         doc["latency"] = latency
+    if trainings is not None:
+        from .extras_out import training_comparison_json
+
+        for m, t in zip(doc["models"], training_comparison_json(trainings)):  # type: ignore[arg-type]
+            m["training"] = t
     return strict_json.dumps(doc) + "\n"

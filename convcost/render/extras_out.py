@@ -8,7 +8,7 @@ from ..costmodel.analysis import Analysis, Row
 from ..costmodel.extras import Extras
 from ..costmodel.memory import human_bytes
 from ..costmodel.receptive import Field, ReceptiveFields, Unknown, fmt_jump, fmt_size, number
-from ..costmodel.training import Training
+from ..costmodel.training import TRAINING_METRICS, TRAINING_TITLES, Training, training_metric
 from ..graph.build import Graph
 from ..units import human
 
@@ -216,3 +216,35 @@ class CsvCells:
             b = lt.backward
             cells += [lt.trainable, lt.frozen, b.input_flops, b.weight_flops, b.accumulate_ops, b.flops]
         return cells
+
+
+# ---- the training numbers users compare and budget -------------------------------------------------
+def fmt_metric(name: str, value: int) -> str:
+    return human_bytes(value) if name == "training_memory" else human(value)
+
+
+def training_comparison(labels: list[str], trainings: list[Training]) -> tuple[list[str], list[list[str]]]:
+    """The rows of compare's training table: each model's training numbers and their change against the first."""
+    from ..costmodel.compare import change_pct
+    from .compare_out import fmt_change
+
+    base = trainings[0]
+    m = base.memory
+    headers = [f"model ({m.optimizer}, {m.dtype})", *(TRAINING_TITLES[n] for n in TRAINING_METRICS)]
+    rows = []
+    for k, (label, t) in enumerate(zip(labels, trainings)):
+        cells = []
+        for n in TRAINING_METRICS:
+            v = training_metric(t, n)
+            change = "" if k == 0 else f" ({fmt_change(change_pct(v, training_metric(base, n)))})"
+            cells.append(fmt_metric(n, v) + change)
+        rows.append([label, *cells])
+    return headers, rows
+
+
+def training_comparison_json(trainings: list[Training]) -> list[dict[str, Any]]:
+    from ..costmodel.compare import change_pct
+
+    base = trainings[0]
+    return [{**training_json(t), "change_pct": {n: change_pct(training_metric(t, n), training_metric(base, n))
+                                                 for n in TRAINING_METRICS}} for t in trainings]
