@@ -7,7 +7,7 @@ from typing import Any
 from ..costmodel.analysis import Analysis, Row
 from ..costmodel.extras import Extras
 from ..costmodel.memory import human_bytes
-from ..costmodel.receptive import Field, ReceptiveFields, Unknown, fmt_jump, fmt_size, number
+from ..costmodel.receptive import Field, ReceptiveFields, Unknown, fmt_dims, fmt_jump, fmt_size, number
 from ..costmodel.training import TRAINING_METRICS, TRAINING_TITLES, Training, training_metric
 from ..graph.build import Graph
 from ..units import human
@@ -112,8 +112,8 @@ def describe(f: Field | Unknown) -> str:
         return "the whole input (it has no spatial dims)"
     if all(d.whole for d in f):
         return f"the whole input: {f[0].why}"
-    text = f"{fmt_size(f)} positions, jump {fmt_jump(f)}, starting at " + ", ".join(
-        "–" if d.whole or d.start is None else str(number(d.start)) for d in f)
+    text = f"{fmt_size(f)} positions, jump {fmt_jump(f)}, starting at " + fmt_dims(
+        ["–" if d.whole or d.start is None else str(number(d.start)) for d in f])
     return text + ("" if all(d.exact for d in f) else " (taken at this input's positions: branches of different jumps)")
 
 
