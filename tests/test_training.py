@@ -124,6 +124,9 @@ def test_frozen_layers_save_less() -> None:
     # frozen conv2 after a trainable conv1: conv2's input's gradient needs only its weight, it keeps nothing
     t = analyze_training(analysis_of(TWO_CONVS.replace("f2: false", "f2: true")))
     assert [lt.saved_bytes for lt in t.layers] == [4 * 3 * 64, 0]
+    # before the first trainable layer nothing is recorded: the ReLU keeps no output, the max pool no indices
+    t = analyze_training(analysis_of("input: [2, 8, 8]\nlayers: [relu, maxpool: {kernel: 2}, conv: {out: 2, kernel: 1}]\n"))
+    assert [lt.saved_bytes for lt in t.layers] == [0, 0, 4 * 2 * 4 * 4]  # the conv keeps its input, fp32
 
 
 # ---- the spec's 'frozen' ------------------------------------------------------------------------------
@@ -131,7 +134,7 @@ def test_frozen_on_blocks_structures_models_and_files() -> None:
     spec = """
 frozen: true
 blocks:
-  head: {layers: [conv: {out: 2, kernel: 1, name: a}, conv: {out: 2, kernel: 1, name: b, frozen: false}]}
+  head: {layers: [conv: {out: 2, kernel: 1, name: b, frozen: false}, conv: {out: 2, kernel: 1, name: a}]}
 models:
   net:
     input: [2, 4, 4]
@@ -139,6 +142,7 @@ models:
     layers:
       - conv: {out: 2, kernel: 1, name: c}
       - head: {frozen: true}
+      - conv: {out: 2, kernel: 1, name: e}   # after the frozen call: the model's default again
       - residual: {frozen: $freeze, body: [conv: {out: 2, kernel: 1, name: d}]}
     vars: {freeze: true}
   all_frozen:
@@ -146,8 +150,8 @@ models:
     layers: [conv: {out: 2, kernel: 1}]
 """
     g = graph_of(spec, "net")
-    assert {n.name: n.frozen for n in g.nodes} == {"c": False, "head1.a": True, "head1.b": False, "d": True,
-                                                   "add1": True}
+    assert {n.name: n.frozen for n in g.nodes} == {"c": False, "head1.b": False, "head1.a": True, "e": False,
+                                                   "d": True, "add1": True}
     assert [n.frozen for n in graph_of(spec, "all_frozen").nodes] == [True]
 
 
@@ -317,6 +321,8 @@ def test_profile_training_measures_what_the_estimate_counts(optimizer: str) -> N
     spec = """
 input: {shape: [3, 16, 16], batch: 2}
 layers:
+  - relu
+  - maxpool: {kernel: 3, stride: 1, padding: 1}
   - conv: {out: 8, kernel: 3, padding: 1, bias: false, frozen: true}
   - bn: {frozen: true}
   - relu
