@@ -27,7 +27,7 @@ from fractions import Fraction
 from functools import cached_property
 
 from ..graph.build import Graph, Node
-from ..ops.receptive import RF, Taps
+from ..ops.receptive import IDENTITY, RF, Taps
 from ..ops.shapes import Shape, grid_of, is_tokens
 
 MAX_PERIOD = 1 << 16  # residues kept per dim: composing rational upsampling ratios could multiply them without end
@@ -45,6 +45,7 @@ class DimField:
     whole: bool = False
     exact: bool = True
     why: str = ""
+    moved: str = ""  # the layer that moved its positions (a reshape, a permute): no window can follow it
 
     @property
     def period(self) -> int:
@@ -93,6 +94,8 @@ def compose(f: DimField, t: Taps, why: str) -> DimField | str:
         return whole(why)
     if f.whole:
         return f
+    if f.moved and t != IDENTITY:
+        return f"it reads neighbouring positions of a tensor whose positions {f.moved} moved"
     p1, j1 = f.period, f.jump
     p2, q2 = t.period, t.step
     period = p2 * (p1 // math.gcd(p1, q2)) if q2 else p2
@@ -112,7 +115,7 @@ def compose(f: DimField, t: Taps, why: str) -> DimField | str:
                 highs.append(i * j1 + b)
         lo.append(min(lows) - ro * jump if lows else None)
         hi.append(max(highs) - ro * jump if highs else None)
-    return _reduce(DimField(jump, tuple(lo), tuple(hi), exact=f.exact))
+    return _reduce(DimField(jump, tuple(lo), tuple(hi), exact=f.exact, moved=f.moved))
 
 
 def _opt_min(a: Fraction | None, b: Fraction | None) -> Fraction | None:
@@ -131,11 +134,12 @@ def union(fields: list[DimField], size: int) -> DimField:
         return wholes[0]
     first = fields[0]
     exact = all(f.exact for f in fields)
+    moved = next((f.moved for f in fields if f.moved), "")
     if all(f.jump == first.jump for f in fields):
         period = math.lcm(*(f.period for f in fields))
         lo = tuple(_fold(_opt_min, (f.lo[r % f.period] for f in fields)) for r in range(period))
         hi = tuple(_fold(_opt_max, (f.hi[r % f.period] for f in fields)) for r in range(period))
-        return _reduce(DimField(first.jump, lo, hi, exact=exact))
+        return _reduce(DimField(first.jump, lo, hi, exact=exact, moved=moved))
     # jumps differ (a broadcast operand, an odd resize): the hull at each of this input's positions
     los: list[Fraction | None] = []
     his: list[Fraction | None] = []
@@ -143,7 +147,7 @@ def union(fields: list[DimField], size: int) -> DimField:
         spans = [s for f in fields if (s := f.span(o)) is not None]
         los.append(min(s[0] for s in spans) - o * first.jump if spans else None)
         his.append(max(s[1] for s in spans) - o * first.jump if spans else None)
-    return _reduce(DimField(first.jump, tuple(los), tuple(his), exact=False))
+    return _reduce(DimField(first.jump, tuple(los), tuple(his), exact=False, moved=moved))
 
 
 def _fold(fn: object, values: object) -> Fraction | None:
@@ -224,14 +228,17 @@ def _apply(rule: RF, node: Node, inputs: list[dict[int, Field | Unknown]], ranks
         if unknown is not None:
             out[k] = unknown
             continue
-        if rule.kind == "pointwise":
+        if rule.kind in ("pointwise", "regroup"):
             known = [_broadcast(f, spatial(s), want) for f, s in reached]  # type: ignore[arg-type]
             rank = {len(f) for f in known}
             if len(rank) > 1:
                 out[k] = Unknown(f"'{node.name}' joins tensors whose positions follow different dims of the input")
                 continue
-            out[k] = tuple(union([f[d] for f in known], want[d] if d < len(want) else 1)  # type: ignore[index]
+            joined = tuple(union([f[d] for f in known], want[d] if d < len(want) else 1)  # type: ignore[index]
                            for d in range(rank.pop()))
+            if rule.kind == "regroup":  # what each element reads stays; where it sits does not
+                joined = tuple(d if d.whole else replace(d, moved=where) for d in joined)
+            out[k] = joined
             continue
         field = reached[0][0]
         assert not isinstance(field, Unknown)

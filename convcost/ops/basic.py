@@ -10,7 +10,6 @@ from .counting import FVCORE_IGNORED, PTFLOPS_BIAS_WHY, THOP_ZERO, Counted, Coun
 from .grad import Need, matmul_backward, no_backward, normalization, per_output_element
 from .receptive import POINTWISE, RF, global_rf
 from .registry import (
-    NoArgs,
     NodeLike,
     Saves,
     Shape,
@@ -26,6 +25,7 @@ from .registry import (
 )
 from .shapes import fmt_shape, is_tokens, numel, with_width
 from .spatial import refuse_tokens
+from .tensors import LAYOUT_DOC, dim_index, integer, layout_arg, shaped, show_dims, torch_dims
 
 if TYPE_CHECKING:
     from torch import nn
@@ -140,7 +140,7 @@ class BatchNormArgs:
     """Arguments of `batchnorm` (those of torch.nn.BatchNorm2d)."""
 
     eps: float = field(default=1e-5, metadata=arg(pos_float, "epsilon"))
-    momentum: float = field(default=0.1, metadata=arg(probability, "running-stats momentum"))
+    momentum: float = field(default=0.1, metadata=arg(probability, "running-stats momentum", compared=False))
     affine: bool = field(default=True, metadata=arg(boolean, "learnable scale and shift"))
 
 
@@ -280,32 +280,52 @@ class Identity(_PassThrough):
         return nn.Identity()
 
 
-@op("flatten", category="reshape")
+@dataclass(frozen=True)
+class FlattenArgs:
+    """Arguments of `flatten` (those of torch.nn.Flatten)."""
+
+    start: int = field(default=1, metadata=arg(integer, "first dim flattened (torch's numbering: the batch is 0)"))
+    end: int = field(default=-1, metadata=arg(integer, "last dim flattened"))
+    layout: str = field(default="auto", metadata=arg(layout_arg, LAYOUT_DOC))
+
+
+def _flatten_rf(a: Any, inputs: tuple[Shape, ...], out: Shape) -> RF:
+    from .views import kept_or_moved  # views.py imports this module's neighbours: read it when the rule runs
+
+    return kept_or_moved("a flatten of positions")(a, inputs, out)
+
+
+@op("flatten", category="reshape", args=FlattenArgs)
 class Flatten:
-    """Flattens C×H×W to one feature vector (torch.nn.Flatten); a view, no arithmetic."""
+    """Flattens dims `start` to `end` into one (torch.nn.Flatten; by default all of C×H×W to one feature vector);
+    a view, no arithmetic. `flatten: {start: 2}` on C×H×W is C×(H·W), x.flatten(2)."""
 
     imports = ("Flatten",)
 
     @staticmethod
     def from_torch(m: Any) -> dict[str, Any]:
-        refuse_unless(m.start_dim == 1 and m.end_dim == -1, f"start_dim={m.start_dim}, end_dim={m.end_dim} (only 1, -1)")
-        return {}
+        return {"start": m.start_dim, "end": m.end_dim}
 
     saves = Saves.NOTHING
     counting = Counting("aten::flatten", "nn.Flatten", fvcore=FVCORE_IGNORED)
-    rf = POINTWISE  # each element keeps the field of the position it came from
+    rf = staticmethod(_flatten_rf)  # positions merged into one dim: each element keeps its field, moved
     backward = staticmethod(no_backward)
 
     @staticmethod
-    def shape(a: NoArgs, inputs: tuple[Shape, ...]) -> Shape:
-        return (numel(inputs[0]),)
+    def shape(a: FlattenArgs, inputs: tuple[Shape, ...]) -> Shape:
+        dims = torch_dims(inputs[0])
+        s, e = dim_index(a.start, dims, "start"), dim_index(a.end, dims, "end")
+        if s > e:
+            raise ShapeError(f"start={a.start} comes after end={a.end} in {show_dims(dims)}", "start")
+        out = (*dims[:s], numel(dims[s:e + 1]), *dims[e + 1:])
+        return shaped(out, a.layout, is_tokens(inputs[0]) and e < len(dims) - 1, "flatten")
 
     @staticmethod
-    def cost(a: NoArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+    def cost(a: FlattenArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
         return Cost(activations=batch * numel(out))
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
         from torch import nn
 
-        return nn.Flatten()
+        return nn.Flatten(node.args.start, node.args.end)

@@ -10,6 +10,9 @@ An op's ``rf`` is one of:
   ``o = m·period + ρ`` reads the input positions ``m·step + t`` for each ``t`` in ``taps[ρ]``. A conv of
   kernel k, stride s, padding p, dilation d is ``Taps(1, s, ((−p, −p + d, ..., −p + (k−1)·d),))``; a transposed
   conv, nearest or linear upsampling, pixel shuffle and Swin's windows need several residues ρ;
+- ``regroup(why)``: the op moves elements to other positions (a reshape, a permute of spatial dims, a concat
+  along one): each element keeps what it reads, but positions no longer follow the input's dims, so a window
+  after it cannot be stated;
 - ``unknown(why)``, where the op rearranges positions in a way no rule above states.
 
 Positions are counted on an unbounded input, as receptive fields are usually stated (Araujo et al., 2019):
@@ -23,7 +26,7 @@ from fractions import Fraction
 from math import ceil, floor
 from typing import Any, NamedTuple, Protocol
 
-from .shapes import Shape
+from .shapes import Shape, grid_of, is_tokens
 
 
 class Taps(NamedTuple):
@@ -42,10 +45,13 @@ class Taps(NamedTuple):
 WHOLE = Taps(0, 0, ())
 
 
+IDENTITY = Taps(1, 1, ((0,),))  # output position o reads input position o
+
+
 class RF(NamedTuple):
-    kind: str  # 'pointwise', 'global', 'taps' or 'unknown'
+    kind: str  # 'pointwise', 'global', 'taps', 'regroup' or 'unknown'
     dims: tuple[Taps, ...] = ()  # 'taps': one per spatial dim of the input
-    why: str = ""  # 'global': what reads everything; 'unknown': why the rule cannot be stated
+    why: str = ""  # 'global' (or a WHOLE dim): what reads everything; 'regroup', 'unknown': what the op does
 
 
 POINTWISE = RF("pointwise")
@@ -62,8 +68,45 @@ def unknown(why: str) -> RF:
     return RF("unknown", why=why)
 
 
-def taps(*dims: Taps) -> RF:
-    return RF("taps", tuple(dims))
+def taps(*dims: Taps, why: str = "") -> RF:
+    return RF("taps", tuple(dims), why)
+
+
+FLAT = global_rf("it reads every feature of a flat vector")
+
+
+def regroup(why: str) -> RF:
+    return RF("regroup", why=why)
+
+
+def spatial_axes(shape: Shape) -> tuple[int, ...]:
+    """Which of a tensor's per-sample dims (torch's numbering less the batch: indices into ``torch_dims``) are
+    positions, in order: a map's dims after the channels, a token sequence's N, a token grid's H and W."""
+    if grid_of(shape) is not None:
+        return (0, 1)
+    if is_tokens(shape):
+        return (0,)
+    return tuple(range(1, len(shape)))
+
+
+def whole_along(shape: Shape, axes: tuple[int, ...], why: str) -> RF:
+    """An op that reads all of ``axes`` (torch dim indices of ``shape``) at once (a softmax, a reduction): those that
+    are positions are read whole; over the channels only it is pointwise."""
+    if not is_tokens(shape) and len(shape) == 1 and 0 in axes:  # every feature of a flat vector (a flattened map)
+        return FLAT
+    spatial = spatial_axes(shape)
+    if not set(axes) & set(spatial):
+        return POINTWISE
+    return taps(*(WHOLE if a in axes else IDENTITY for a in spatial), why=why)
+
+
+def per_axis(shape: Shape, axis: int, t: Taps) -> RF:
+    """An op that moves positions along one axis only (a slice, a pad): ``t`` there, the rest in place; pointwise when
+    the axis is the channels."""
+    spatial = spatial_axes(shape)
+    if axis not in spatial:
+        return POINTWISE
+    return taps(*(t if a == axis else IDENTITY for a in spatial))
 
 
 class RFFn(Protocol):

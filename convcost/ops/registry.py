@@ -111,6 +111,10 @@ class Saves(Enum):
     OUTPUT = "output"
 
 
+# The ops an op computes, for `verify --reference`'s structural match: (op, its unresolved arguments, inputs), inputs
+# numbered -1, -2... for the op's own inputs and 0, 1... for earlier items; the last item's output is the op's.
+Lowered = tuple[tuple[str, Any, tuple[int, ...]], ...]
+LowerFn = Callable[[Any], Lowered]
 SavesFn = Callable[[NodeLike], Saves]  # when what is saved depends on the layer
 UnreadFn = Callable[[NodeLike], int]  # when the buffers inference never reads depend on the layer
 ExtraBytesFn = Callable[[NodeLike, int, int], int]  # (node, batch, bytes per element) -> bytes kept besides
@@ -120,7 +124,10 @@ def no_extra(node: NodeLike, batch: int, elem: int) -> int:
     return 0
 
 
-CATEGORIES = ("conv", "linear", "norm", "activation", "pool", "resample", "shuffle", "join", "reshape", "identity")
+CATEGORIES = (
+    "conv", "linear", "norm", "activation", "math", "pool", "resample", "shuffle", "join", "reshape", "identity",
+)
+MANY = 1_000  # ``inputs``' upper bound for ops that read any number of outputs (a join's list)
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,8 @@ class OpRule:
     imports: tuple[str, ...] = ()  # torch.nn class names `convcost import` turns into this op
     from_torch: FromTorchFn | None = None  # such a module -> arguments as a spec writes them (None: another op's)
     spellings: tuple[str, ...] = ()  # other tools' names for it ('deconv'): an error names this op, not a did-you-mean
+    lowered: LowerFn | None = None  # args -> the other ops it computes (patch_embed: conv, then to_tokens); None: itself
+    inputs: tuple[int, int] = (1, 1)  # how many outputs it reads (least, most): more than one from a 'from' list
 
     def arg_fields(self) -> dict[str, dataclasses.Field[Any]]:
         return arg_fields(self.args)
@@ -229,9 +238,11 @@ def op(
     """Class decorator: the class is the op's definition. It holds the static methods ``shape``, ``cost``
     and ``build`` and the attributes ``saves`` and ``counting`` (required), the backward (static method
     ``backward``, ops/grad.py) and receptive-field rule (``rf``: an RF or a static method, ops/receptive.py), both
-    required, optionally ``saved_extra``, ``saves_frozen``, ``unread_buffers``, ``parts`` and ``resolve``, and for
-    `convcost import` ``imports`` (torch.nn class names) with the static method ``from_torch`` (module -> arguments);
-    its docstring's first line is the summary, the rest notes for the docs."""
+    required, optionally ``saved_extra``, ``saves_frozen``, ``unread_buffers``, ``parts``, ``resolve`` and ``inputs``
+    (how many outputs it reads, (least, most): an op of more than one takes a ``from`` list), for `convcost import`
+    ``imports`` (torch.nn class names) with the static method ``from_torch`` (module -> arguments), and ``lowered``
+    (arguments -> the other ops it computes, for `verify --reference`) where one op is another's composition; its
+    docstring's first line is the summary, the rest notes for the docs."""
 
     def deco(cls: type) -> type:
         doc = (cls.__doc__ or "").strip()
@@ -259,6 +270,8 @@ def op(
                 imports=getattr(cls, "imports", ()),
                 from_torch=getattr(cls, "from_torch", None),
                 spellings=getattr(cls, "spellings", ()),
+                lowered=getattr(cls, "lowered", None),
+                inputs=getattr(cls, "inputs", (1, 1)),
             )
         )
         return cls
@@ -288,8 +301,20 @@ def all_names() -> list[str]:
 Converter = Callable[[Any], Any]
 
 
-def arg(convert: Converter, doc: str = "") -> dict[str, Any]:
-    return {"convert": convert, "doc": doc}
+def arg(convert: Converter, doc: str = "", compared: bool = True) -> dict[str, Any]:
+    """A field's metadata: its converter and doc. ``compared`` False: what inference computes does not depend on
+    it, or only through the output shape, which is compared anyway (batch norm's momentum, a pool's ceil_mode):
+    `verify --reference` does not compare it."""
+    return {"convert": convert, "doc": doc, "compared": compared}
+
+
+def compared_args(args: Any) -> tuple[tuple[str, Any], ...]:
+    """The argument values `verify --reference` compares (see :func:`arg`), by name; an argument record with a
+    ``compared()`` method says them itself, where two spellings mean the same (a chunk's parts 2 and sizes [32, 32])."""
+    own = getattr(args, "compared", None)
+    if callable(own):
+        return tuple(own())
+    return tuple((name, getattr(args, name)) for name, f in arg_fields(type(args)).items() if f.metadata.get("compared", True))
 
 
 def _int(value: Any, what: str, minimum: int) -> int:

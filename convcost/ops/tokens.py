@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..cost import Backward, Cost
-from .conv import CONV_FLOP_COUNTER, CONV_FLOP_COUNTER_BACKWARD, CONV_PTFLOPS, CONV_THOP
+from .conv import CONV_FLOP_COUNTER, CONV_FLOP_COUNTER_BACKWARD, CONV_PTFLOPS, CONV_THOP, ConvArgs
 from .counting import (
     FVCORE_IGNORED,
     Counted,
@@ -24,7 +24,7 @@ from .counting import (
 )
 from .grad import Need, matmul_backward, no_backward, per_input_element
 from .receptive import POINTWISE, RF, global_rf, windows
-from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, optional, pair, pos_int
+from .registry import Lowered, NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, optional, pair, pos_int
 from .shapes import TokenGrid, Tokens, fmt_shape, grid_of, is_tokens, numel, torch_dims
 from .spatial import spatial_check
 
@@ -81,10 +81,10 @@ class ToTokens:
     With `grid: true` an H×W grid of tokens, x.permute(0, 2, 3, 1) (torchvision Swin's Permute)."""
 
     saves = Saves.NOTHING
-    counting = Counting("aten::flatten", "tensor.flatten(2).transpose(1, 2)", "to_tokens",
-                        fvcore=_fvcore_view("aten::flatten"))
     rf = POINTWISE  # token k is position k of the map: the field keeps the map's H and W
     backward = staticmethod(no_backward)
+    counting = Counting("aten::flatten", "tensor.flatten(2).transpose(1, 2)", "to_tokens",
+                        fvcore=_fvcore_view("aten::flatten"))
 
     @staticmethod
     def shape(a: ToTokensArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -122,14 +122,6 @@ class PatchEmbed:
 
     saves = Saves.INPUTS
     saves_frozen = Saves.NOTHING  # as a conv's
-    counting = Counting(
-        "aten::_convolution", "nn.Conv2d", "conv",
-        fvcore=Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs)),
-        flop_counter=CONV_FLOP_COUNTER,
-        ptflops=CONV_PTFLOPS,
-        thop=CONV_THOP,
-        flop_counter_backward=CONV_FLOP_COUNTER_BACKWARD,
-    )
 
     @staticmethod
     def rf(a: PatchEmbedArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
@@ -138,6 +130,15 @@ class PatchEmbed:
     @staticmethod
     def backward(a: PatchEmbedArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
         return matmul_backward(PatchEmbed.cost(a, inputs, out, batch), need)  # a conv's (ops/grad.py)
+
+    counting = Counting(
+        "aten::_convolution", "nn.Conv2d", "conv",
+        fvcore=Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs)),
+        flop_counter=CONV_FLOP_COUNTER,
+        flop_counter_backward=CONV_FLOP_COUNTER_BACKWARD,
+        ptflops=CONV_PTFLOPS,
+        thop=CONV_THOP,
+    )
 
     @staticmethod
     def shape(a: PatchEmbedArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -166,6 +167,12 @@ class PatchEmbed:
 
         a: PatchEmbedArgs = node.args
         return Module(nn.Conv2d(node.in_shapes[0][0], a.out, a.patch, stride=a.patch, bias=a.bias), a.grid)
+
+    @staticmethod
+    def lowered(a: PatchEmbedArgs) -> Lowered:
+        """What it computes: the p×p conv with stride p, then its map as tokens (a model written so imports as these)."""
+        return (("conv", ConvArgs(out=a.out, kernel=a.patch, stride=a.patch, bias=a.bias), (-1,)),
+                ("to_tokens", ToTokensArgs(grid=a.grid), (0,)))
 
 
 # ---- class token, position embedding ----------------------------------------------------------
