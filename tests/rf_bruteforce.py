@@ -245,6 +245,8 @@ def compare(rf: ReceptiveFields, every: bool = False, graph: Graph | None = None
             sizes = spatial(g.input_for(key).shape)
             if isinstance(field, Unknown):
                 raise AssertionError(f"{node.name}: unknown ({field.why})")
+            if any(d.moved for d in field):
+                continue  # its elements were moved to other positions: what each reads is kept, not where it sits
             pairs: list[tuple[tuple[int, ...], tuple[int, ...]]]  # (position in the output, position of the field)
             tokens = _token_grid(field, dims[0], sizes) if len(dims) == 1 and len(field) == 2 else None
             if tokens is not None:  # a sequence of a map's tokens

@@ -159,7 +159,7 @@ def test_json_fields(tmp_path: Path) -> None:
     # ResNet-50 (stride on the 3×3); jump 32; start −213 (the centre of position 0 at input 0)
     assert layers["layer4.2.relu3"]["rf"] == [{"input": "input", "known": True, "global": False, "size": [427, 427],
                                                "jump": [32, 32], "start": [-213, -213], "whole": [False, False],
-                                               "exact": True, "why": None}]
+                                               "exact": True, "why": None, "moved": None}]
     assert layers["fc"]["rf"][0]["global"] and layers["fc"]["rf"][0]["size"] == [224, 224]
 
 
@@ -351,3 +351,32 @@ def test_every_layer_of_whole_nets_against_torch(net: str) -> None:
         assert not bad, "\n".join(bad[:20])
         checked, bad = compare(rf, graph=thin(g), only={name}, where="centred")
         assert not bad and checked >= 2  # both ends along the long dim: the whole field, measured
+
+
+def _general_cases() -> list[tuple[object, ...]]:
+    from tensor_op_cases import CASES
+
+    def kept(c: tuple[object, ...]) -> bool:
+        text = str(c[1])
+        if len(str(c[2]).split(",")) < 2:  # a flat [F] input has no positions
+            return False
+        if "mode: reflect" in text or "mode: replicate" in text:  # a border position reads a copied neighbour
+            return False
+        # x − x of one tensor: its gradient cancels (torch reads nothing), a test artefact; a maximum or minimum passes
+        # its gradient to one operand only, as a max pool does (it hides the other path)
+        return not (c[0] == "sub" and "from: [input, input]" in text) and c[0] not in ("maximum", "minimum")
+
+    return [c for c in CASES if kept(c)]
+
+
+@pytest.mark.parametrize("case", _general_cases(), ids=lambda c: f"{c[0]}: {c[1]}")
+def test_general_ops_against_torch(case: tuple[object, ...]) -> None:
+    """Every general tensor op (tests/tensor_op_cases.py): softmax and reductions over positions read them whole,
+    slices, chunks, selects and pads move them, views that regroup positions are marked so (and not compared)."""
+    pytest.importorskip("torch")
+    from rf_bruteforce import compare
+
+    _, layers, shape, _, _, _ = case
+    rf = receptive_fields(graph_of(f"input: {shape}\nlayers:\n  - {layers}\n"))
+    _, bad = compare(rf, where="lines")
+    assert not bad, "\n".join(bad[:20])

@@ -357,3 +357,35 @@ def test_profile_training_cli(tmp_path: Path) -> None:
     assert rows["peak"]["measured_bytes"] is None
     result = runner.invoke(app, ["profile", "-", "--optimizer", "sgd"], input=TWO_CONVS)
     assert result.exit_code == 2 and "add --training" in result.stderr
+
+
+# ---- every general tensor op (tests/tensor_op_cases.py) against FlopCounterMode's backward -------------------
+def _case_spec(layers: str, shape: str, batch: int) -> str:
+    # a learned tensor added first (its shape the sample's) makes every later layer compute its input's gradient;
+    # what the case reads as 'input' is then that sum
+    layers = layers.replace("[input", "[add1").replace(" input,", " add1,").replace(" input]", " add1]")
+    return f"input: {{shape: {shape}, batch: {batch}}}\nlayers:\n  - add: {{param: {shape}}}\n  - {layers}\n"
+
+
+def _cases() -> list[tuple[object, ...]]:
+    from tensor_op_cases import CASES
+
+    return list(CASES)
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda c: f"{c[0]}: {c[1]}")
+def test_general_ops_backward_against_flop_counter_mode(case: tuple[object, ...]) -> None:
+    pytest.importorskip("torch")
+    from convcost.crosscheck.verify import run_backward_counter
+    from convcost.ops.counting import counters_run_on
+
+    _, layers, shape, batch, _, _ = case
+    g = graph_of(_case_spec(str(layers), str(shape), int(batch)))  # type: ignore[call-overload]
+    t = analyze_training(analysis_of(_case_spec(str(layers), str(shape), int(batch))))  # type: ignore[call-overload]
+    per_layer, total, trainable = run_backward_counter(g)
+    with counters_run_on("meta"):
+        predicted = {lt.node.name: lt.node.rule.counting.flop_counter_backward.predict(lt.node, lt.backward, g.batch).value
+                     or 0 for lt in t.layers}
+    assert predicted == per_layer
+    assert sum(predicted.values()) == total
+    assert {lt.node.name: lt.trainable for lt in t.layers} == trainable

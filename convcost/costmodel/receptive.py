@@ -219,6 +219,8 @@ def _apply(rule: RF, node: Node, inputs: list[dict[int, Field | Unknown]], ranks
     out: dict[int, Field | Unknown] = {}
     if rule.kind == "global":
         return {k: tuple(whole(where) for _ in range(ranks[k])) for k in keys}
+    if rule.kind == "pairs":  # the largest field is the whole input; no element's position says which
+        return {k: tuple(replace(whole(where), moved=where) for _ in range(ranks[k])) for k in keys}
     if rule.kind == "unknown":
         return {k: Unknown(where) for k in keys}
     want = spatial(node.shape)
@@ -243,8 +245,12 @@ def _apply(rule: RF, node: Node, inputs: list[dict[int, Field | Unknown]], ranks
         field = reached[0][0]
         assert not isinstance(field, Unknown)
         if len(rule.dims) != len(field):
-            out[k] = Unknown(f"'{node.name}' reads {len(rule.dims)} spatial dim(s) of a tensor whose positions follow "
-                             f"{len(field)} dim(s) of the input")
+            if all(t == IDENTITY or t.whole for t in rule.dims) and not any(t.whole for t in rule.dims):
+                out[k] = field
+            elif any(t.whole for t in rule.dims):  # a dim of a sequence of a map's positions read whole: all of them
+                out[k] = tuple(whole(where) for _ in field)
+            else:  # a slice or shift of a sequence of a map's positions: each element keeps its field, moved
+                out[k] = tuple(d if d.whole else replace(d, moved=where) for d in field)
             continue
         dims = [compose(f, t, where) for f, t in zip(field, rule.dims)]
         bad = next((d for d in dims if isinstance(d, str)), None)

@@ -16,7 +16,7 @@ from ..cost import Backward, Cost
 from .activations import SOFTMAX_OPS
 from .counting import BackwardCounted, Counted, Counting, Prediction, fvcore_einsum, on_cuda, on_meta
 from .grad import SOFTMAX_BACKWARD_OPS, Need
-from .receptive import IDENTITY, RF, WHOLE, global_rf, regroup, spatial_axes, taps, whole_along
+from .receptive import IDENTITY, RF, WHOLE, global_rf, pairs, regroup, spatial_axes, taps, whole_along
 from .registry import ArgError, NodeLike, Part, Saves, Shape, ShapeError, _show, arg, boolean, choice, op, optional, pos_float
 from .shapes import is_tokens, numel
 from .tensors import LAYOUT_DOC, broadcast, layout_arg, like, shaped, show_dims, tensor_shape, torch_dims
@@ -121,7 +121,7 @@ def matmul_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     return Prediction.of(matmul=numel(left) * p.right[-1])
 
 
-PAIRS = global_rf("a product of two outputs pairs their positions: the largest field is the whole input")
+PAIRS = pairs("a product of two outputs pairs their positions: the largest field is the whole input")
 
 
 @op("matmul", category="linear", args=MatmulArgs)
@@ -411,6 +411,10 @@ def _sdpa_flop_counter(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     return Prediction.of("2 FLOPs per MAC of q·kᵀ and a·v", scaled_dot_product_attention=2 * cost.macs)
 
 
+ATTENDS = global_rf("attention reads every key")
+CAUSAL = pairs("causal attention reads every earlier key: the last query reads them all")
+
+
 def sdpa_backward(a: SdpaArgs, inputs: tuple[Shape, ...], batch: int, need: Need) -> Backward:
     """The math path's backward: dV = Aᵀ·dO (scores·Ev MACs) where v needs a gradient; where q or k does, dA = dO·Vᵀ
     (scores·Ev), softmax 4 per score, then dQ = dS·K (scores·E, and q's scale: 1 per element of q) and dK = dSᵀ·Q
@@ -453,7 +457,7 @@ class ScaledDotProductAttention:
 
     saves = Saves.INPUTS
     inputs = (3, 4)
-    rf = global_rf("attention reads every key (causal: every earlier one; the last query reads all)")
+    rf = staticmethod(lambda a, inputs, out: CAUSAL if a.is_causal else ATTENDS)
     backward = staticmethod(lambda a, inputs, out, batch, need: sdpa_backward(a, inputs, batch, need))
     counting = Counting(
         "aten::scaled_dot_product_attention", "F.scaled_dot_product_attention",

@@ -10,6 +10,7 @@ An op's ``rf`` is one of:
   ``o = m·period + ρ`` reads the input positions ``m·step + t`` for each ``t`` in ``taps[ρ]``. A conv of
   kernel k, stride s, padding p, dilation d is ``Taps(1, s, ((−p, −p + d, ..., −p + (k−1)·d),))``; a transposed
   conv, nearest or linear upsampling, pixel shuffle and Swin's windows need several residues ρ;
+- ``pairs(why)``: a product of two outputs pairs their positions (the largest field is the whole input);
 - ``regroup(why)``: the op moves elements to other positions (a reshape, a permute of spatial dims, a concat
   along one): each element keeps what it reads, but positions no longer follow the input's dims, so a window
   after it cannot be stated;
@@ -49,7 +50,7 @@ IDENTITY = Taps(1, 1, ((0,),))  # output position o reads input position o
 
 
 class RF(NamedTuple):
-    kind: str  # 'pointwise', 'global', 'taps', 'regroup' or 'unknown'
+    kind: str  # 'pointwise', 'global', 'taps', 'regroup', 'pairs' or 'unknown'
     dims: tuple[Taps, ...] = ()  # 'taps': one per spatial dim of the input
     why: str = ""  # 'global' (or a WHOLE dim): what reads everything; 'regroup', 'unknown': what the op does
 
@@ -77,6 +78,12 @@ FLAT = global_rf("it reads every feature of a flat vector")
 
 def regroup(why: str) -> RF:
     return RF("regroup", why=why)
+
+
+def pairs(why: str) -> RF:
+    """A product of two outputs (q·kᵀ): each element reads one position of each operand, so the largest field is the
+    whole input, though no element reads it all: the field is whole, its positions marked moved."""
+    return RF("pairs", why=why)
 
 
 def spatial_axes(shape: Shape) -> tuple[int, ...]:

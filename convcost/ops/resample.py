@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..cost import Backward, Cost
 from .counting import THOP_NO_RULE, Counted, Counting, Prediction, in_elements, out_elements
 from .grad import Need, no_backward
-from .receptive import POINTWISE, RF, Taps, interpolate, nearest, taps
+from .receptive import POINTWISE, RF, Taps, interpolate, nearest, per_axis, taps
 from .registry import (
     MAX_DIM,
     ArgError,
@@ -327,8 +327,18 @@ class Chunk:
     a view, no arithmetic. The `split` structure makes one per branch."""
 
     saves = Saves.NOTHING
-    rf = POINTWISE
     backward = staticmethod(no_backward)  # the gradient is written into its slice of a zero tensor
+
+    @staticmethod
+    def rf(a: ChunkArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        """A slice of the channels is pointwise; a part of a dim of positions starts after the parts before it."""
+        if a.dim is None:
+            return POINTWISE
+        dims = torch_dims(inputs[0])
+        i = dim_index(a.dim, dims)
+        start = sum(a.sizes[:a.index]) if a.sizes is not None else a.index * (dims[i] // a.count)
+        return per_axis(inputs[0], i, Taps(1, 1, ((start,),)))
+
     counting = Counting(
         "aten::chunk", "x.chunk",
         fvcore=Counted(lambda node, cost, batch: Prediction.unseen(f"{chunk_aten(node)} is on fvcore's ignore list")),

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..cost import Backward, Cost
 from .counting import FVCORE_IGNORED, Counted, Counting, Prediction
 from .grad import Need, no_backward
-from .receptive import IDENTITY, POINTWISE, RF, WHOLE, Taps, per_axis, regroup, spatial_axes, taps
+from .receptive import IDENTITY, POINTWISE, RF, Taps, per_axis, regroup, spatial_axes, taps
 from .registry import NodeLike, Saves, Shape, ShapeError, arg, choice, number, op, optional, refuse_unless
 from .shapes import is_tokens, numel
 from .tensors import (
@@ -67,6 +67,7 @@ def permuted_rf(order: tuple[int, ...], shape: Shape, out: Shape) -> RF:
 
 
 PERMUTED = regroup("a permute of position dims")
+WRAPPED = regroup("circular padding, which wraps the far end in")
 
 
 def _unseen_by_ptflops(what: str) -> Counted:
@@ -437,16 +438,17 @@ class Pad:
 
     @staticmethod
     def rf(a: PadArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
-        """Output o reads input o − left along each padded position dim (a negative pad crops); circular padding
-        wraps the far end in at the border: a window over it reads both ends, so such a dim is read whole."""
+        """Output o reads input o − left along each padded position dim (a negative pad crops). Reflect and replicate
+        padding fill the border with copies of positions near it (a border position reads one of its neighbours', not
+        the unbounded input's o − left); circular padding wraps the far end in: its positions moved."""
         dims = torch_dims(inputs[0])
         shift = {len(dims) - 1 - j: a.pad[2 * j] for j in range(len(a.pad) // 2)}
         spatial = spatial_axes(inputs[0])
         if not set(shift) & set(spatial):
             return POINTWISE
-        wrap = a.mode == "circular"
-        return taps(*((WHOLE if wrap else Taps(1, 1, ((-shift[x],),))) if x in shift else IDENTITY for x in spatial),
-                    why="circular padding joins both ends")
+        if a.mode == "circular":
+            return WRAPPED
+        return taps(*(Taps(1, 1, ((-shift[x],),)) if x in shift else IDENTITY for x in spatial))
 
     @staticmethod
     def backward(a: PadArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:

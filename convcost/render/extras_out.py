@@ -136,6 +136,7 @@ def rf_json(fields: dict[int, Field | Unknown], graph: Graph) -> list[dict[str, 
             "whole": [d.whole for d in f],
             "exact": all(d.exact for d in f),
             "why": next((d.why for d in f if d.whole), None),
+            "moved": next((d.moved for d in f if d.moved), None),
         })
     return out
 
