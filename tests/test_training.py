@@ -389,3 +389,32 @@ def test_general_ops_backward_against_flop_counter_mode(case: tuple[object, ...]
     assert predicted == per_layer
     assert sum(predicted.values()) == total
     assert {lt.node.name: lt.trainable for lt in t.layers} == trainable
+
+
+def test_general_ops_backward_by_hand() -> None:
+    spec = """
+input: [2, 3, 4]
+layers:
+  - add: {param: [2, 3, 4]}
+  - mean: {name: m, dims: [2, 3], keepdim: true}
+  - sub: {name: s, from: [add1, m]}
+  - div: {name: d, from: [s, m]}
+  - multiply: {scalar: 2}
+  - var: {dims: 1}
+"""
+    add1, m, s, d, mul, var = (lt.backward for lt in analyze_training(analysis_of(spec)).layers)
+    # the learned [2, 3, 4] has the output's 24 elements (batch 1): its gradient is the output's, no sum; read twice
+    assert add1 == Backward(accumulate_ops=24)
+    assert m == Backward(input_ops=24, accumulate_ops=2)  # g/N to each of 24 elements; m is read by s and d
+    assert s == Backward(input_ops=24 + 24)  # −g for m, summed back over the 3·4 positions it was broadcast to
+    assert d == Backward(input_ops=24 + 3 * 24 + 24)  # g/y for s; −g·x/y² for m (3) and its sum back
+    assert mul == Backward(input_ops=24)  # g·2
+    assert var == Backward(input_ops=3 * 24)  # g·2(x − μ)/(N − 1)
+
+
+def test_attention_without_its_operands_is_an_input_error() -> None:
+    # found by tests/test_fuzz.py: scaled_dot_product_attention written without 'from' read one input and crashed
+    spec = "input: {tokens: [8, 16]}\nlayers:\n  - reshape: {shape: [8, 1, 16]}\n  - scaled_dot_product_attention: {}\n"
+    result = runner.invoke(app, ["analyze", "-"], input=spec)
+    assert result.exit_code == 2
+    assert "reads q, k and v: give 'from: [q, k, v]'" in result.stderr

@@ -360,6 +360,8 @@ class Heads:
     """q [..., L, E], k [..., S, E], v [..., S, Ev] per sample, and a mask broadcast to [..., L, S]."""
 
     def __init__(self, a: SdpaArgs, inputs: tuple[Shape, ...]) -> None:
+        if len(inputs) < 3:
+            raise ShapeError("scaled_dot_product_attention reads q, k and v: give 'from: [q, k, v]' (and a mask)")
         q, k, v = (torch_dims(s) for s in inputs[:3])
         if not len(q) == len(k) == len(v) >= 2:
             raise ShapeError(f"q, k and v need one rank of at least 2 dims per sample ([..., L, E]), got {show_dims(q)}, "
