@@ -37,6 +37,7 @@ from .registry import (
     pos_int,
     refuse_unless,
     spec_dims,
+    typed,
 )
 from .shapes import fmt_shape, numel
 from .spatial import refuse_tokens
@@ -53,6 +54,7 @@ RANK_SHAPE = {1: "C×L", 2: "C×H×W", 3: "C×D×H×W"}
 MODE_FOR_RANK = {1: "linear", 2: "bilinear or bicubic", 3: "trilinear"}
 
 
+@typed({"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1})
 def pos_int_list(value: Any) -> tuple[int, ...]:
     """A list of positive integers."""
     if not isinstance(value, (list, tuple)) or not value:
@@ -60,6 +62,7 @@ def pos_int_list(value: Any) -> tuple[int, ...]:
     return tuple(pos_int(v) for v in value)
 
 
+@typed({"type": "number", "exclusiveMinimum": 0})
 def _scale(value: Any) -> int | float:
     """A positive finite number, kept as written (2 stays 2 in messages; torch takes it as float)."""
     pos_float(value)
