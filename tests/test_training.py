@@ -251,6 +251,28 @@ def test_backward_flops_equal_flop_counter_mode(config: str, model: str, total: 
     assert sum(pred.values()) == total
 
 
+@pytest.mark.parametrize(("config", "model", "total"), NETS)
+def test_the_totals_are_torchvisions_own_models_backward(config: str, model: str, total: int) -> None:
+    """The same totals from torchvision's own models (not built from the specs): one training step on the meta
+    device under FlopCounterMode, the loss the output's sum (ViT-B/16's MultiheadAttention in training mode with
+    gradients leaves its fast path: the math attention the spec predicts)."""
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        net = getattr(torchvision.models, model)().train()
+        x = torch.randn(1, 3, 224, 224)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        y = net(x)
+        forward = counter.get_total_flops()
+        y.sum().backward()
+    assert counter.get_total_flops() - forward == total
+    _, pred = _predicted_backward(config, model)
+    assert sum(pred.values()) == total
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("config", "model", "total"), NETS)
 def test_backward_flops_equal_flop_counter_mode_layer_by_layer(config: str, model: str, total: int) -> None:
@@ -344,6 +366,22 @@ layers:
     # Adam keeps a step counter per trainable parameter tensor (4 of them: 2 convs' weights... and a conv bias, a bn's
     # γ and β): apart, not in the estimate
     assert m.step_counter_bytes == (4 * 5 if optimizer in ("adam", "adamw") else 0)
+
+
+def test_profile_training_peak_on_cuda() -> None:
+    """On CUDA torch's allocator measures the step's peak: at the end of the forward the weights, the gradients
+    (zeroed, kept), the optimizer's state and every saved activation are alive at once, so the peak holds them all."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device: the peak is measured only by torch's CUDA allocator")
+    from convcost.crosscheck.training_check import measure_training_step
+
+    check = measure_training_step(graph_of(TWO_CONVS), "cuda", "fp32", "adamw")
+    e, m = check.estimate.memory, check.measured
+    assert (m.weight_bytes, m.grad_bytes, m.optimizer_bytes, m.saved_bytes) == (
+        e.weight_bytes, e.grad_bytes, e.optimizer_bytes, e.saved_bytes)
+    assert m.peak_bytes is not None and "max_memory_allocated" in m.peak_note
+    assert m.peak_bytes >= m.weight_bytes + m.grad_bytes + m.optimizer_bytes + m.saved_bytes
 
 
 def test_profile_training_cli(tmp_path: Path) -> None:
