@@ -204,6 +204,22 @@ def test_check_budgets_training_numbers(tmp_path: Path) -> None:
     assert "trainable params 504 (504) over budget 503" in result.stdout
 
 
+def test_api_check_budgets_training_numbers() -> None:
+    from convcost import api
+    from convcost.errors import UsageError
+
+    budgets = {"all": {"backward_flops": 2 * (C1 + 2 * C2), "trainable_params": 503}}
+    with pytest.raises(UsageError, match="is a training number"):
+        api.check(api.loads(TWO_CONVS, "s.yaml"), budgets=budgets)
+    result = api.check(api.loads(TWO_CONVS, "s.yaml"), budgets=budgets, training=True, optimizer="sgd")
+    found = {f.metric: (f.actual, f.ok) for f in result.findings}
+    # 2·(C1 + 2·C2): conv1's weight gradient only (the first layer), conv2's input and weight gradients;
+    # 8·3·9 + 4·8·9 = 504 trainable params, over 503
+    assert found == {"backward_flops": (2 * (C1 + 2 * C2), True), "trainable_params": (504, False)}
+    with pytest.raises(UsageError, match="add --training"):
+        api.check(api.loads(TWO_CONVS, "s.yaml"), budgets=budgets, optimizer="sgd")
+
+
 def test_compare_and_report_training(tmp_path: Path) -> None:
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     a.write_text(TWO_CONVS)
