@@ -218,7 +218,8 @@ VALID = {
     "frozen everywhere and training budgets": "frozen: false\nblocks:\n  unit:\n    layers: [conv: {out: 8, kernel: 1}]\n"
                                               "models:\n  a:\n    frozen: true\n    input: [3, 8, 8]\n"
                                               "    layers:\n      - conv: {out: 8, kernel: 3, frozen: false}\n"
-                                              "      - unit: {frozen: '${1 > 0}'}\n      - residual: {body: [relu], frozen: true}\n"
+                                              "      - unit: {frozen: '${1 > 0}'}\n"
+                                              "      - residual: {body: [relu], frozen: true}\n"
                                               "    budget: {trainable_params: 1M, backward_flops: 1G, step_flops: 2G,\n"
                                               "             training_memory: 1G, blocks: {unit1: {trainable_params: 100}}}\n",
 }
