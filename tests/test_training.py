@@ -169,6 +169,8 @@ def test_analyze_training_table_json_csv() -> None:
     table = runner.invoke(app, ["analyze", "-", "--training"], input=spec)
     assert table.exit_code == 0, table.output
     assert "trainable 288, frozen 216" in table.stdout
+    # conv1 frozen and first: no gradient at all; conv2 its weight's only (nothing trainable before its input): C2
+    assert f"backward MACs 18.43 K ({C2:,}): input gradients 0, weight gradients 18.43 K" in table.stdout
     doc = json.loads(runner.invoke(app, ["analyze", "-", "--training", "--optimizer", "sgd", "-f", "json"], input=spec).stdout)
     m = doc["models"][0]
     assert m["training"]["backward"]["weight_macs"] == C2 and m["training"]["optimizer"] == "sgd"

@@ -84,6 +84,8 @@ def training_lines(t: Training) -> list[str]:
         f"training ({m.optimizer}, {m.dtype}): forward {human(fwd)} FLOPs + backward {human(b.flops)} FLOPs "
         f"(input gradients {human(b.input_flops)}, weight gradients {human(b.weight_flops)}, accumulation "
         f"{human(b.accumulate_ops)}) = {human(t.flops)} FLOPs per step",
+        f"       backward MACs {human(b.macs)} ({b.macs:,}): input gradients {human(b.input_macs)}, weight gradients "
+        f"{human(b.weight_macs)} (verify --training checks them against FlopCounterMode)",
         f"       params {human(t.trainable + t.frozen)}: trainable {t.trainable:,}, frozen {t.frozen:,}",
         f"       peak memory ≈ {human_bytes(m.peak_bytes)} (estimate) = weights {human_bytes(m.weight_bytes)} + gradients "
         f"{human_bytes(m.grad_bytes)} + {m.optimizer} state {human_bytes(m.optimizer_bytes)} + saved activations "
