@@ -413,6 +413,11 @@ def test_profile_training_cli(tmp_path: Path) -> None:
     assert rows["peak"]["measured_bytes"] is None
     result = runner.invoke(app, ["profile", "-", "--optimizer", "sgd"], input=TWO_CONVS)
     assert result.exit_code == 2 and "add --training" in result.stderr
+    # markdown shows a layer's name literally: '_c_' is not emphasis
+    named = "input: [3, 8, 8]\nlayers:\n  - conv: {name: _c_, out: 4, kernel: 3}\n"
+    result = runner.invoke(app, ["profile", "-", "--training", "-f", "markdown"], input=named)
+    assert result.exit_code == 0, result.output
+    assert "| forward, \\_c\\_; not measured apart |" in result.stdout
 
 
 # ---- every general tensor op (tests/tensor_op_cases.py) against FlopCounterMode's backward -------------------

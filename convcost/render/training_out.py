@@ -8,6 +8,7 @@ from .. import __version__
 from ..costmodel.memory import human_bytes
 from . import strict_json
 from .extras_out import ASSUMES
+from .text import md_text
 
 if TYPE_CHECKING:
     from ..crosscheck.training_check import TrainingCheck
@@ -54,24 +55,26 @@ def table_lines(c: TrainingCheck) -> list[tuple[str, str, str, str, str]]:
 
 def print_checks(console: Any, checks: list[TrainingCheck]) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     for k, c in enumerate(checks):
         if k:
             console.print()
-        t = Table(title=title(c), title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
+        # Text: a model or layer name is shown as written, never read as rich markup
+        t = Table(title=Text(title(c)), title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
         for h, right in (("memory", False), ("estimate", True), ("measured", True), ("", True), ("how", False)):
             t.add_column(h, justify="right" if right else "left")
         for row in table_lines(c):
-            t.add_row(*row)
+            t.add_row(*(Text(cell) for cell in row))
         console.print(t)
-        console.print(f"estimate assumes {ASSUMES}")
+        console.print(Text(f"estimate assumes {ASSUMES}"))
 
 
 def render_markdown(checks: list[TrainingCheck]) -> str:
     out = []
     for c in checks:
-        out += [f"### {title(c)}", "", "| memory | estimate | measured | | how |", "|---|---:|---:|---:|---|"]
-        out += [f"| {a} | {b} | {m} | {v} | {n} |" for a, b, m, v, n in table_lines(c)]
+        out += [f"### {md_text(title(c))}", "", "| memory | estimate | measured | | how |", "|---|---:|---:|---:|---|"]
+        out += [f"| {a} | {b} | {m} | {v} | {md_text(n)} |" for a, b, m, v, n in table_lines(c)]
         out += ["", f"The estimate assumes {ASSUMES}.", ""]
     return "\n".join(out) + "\n"
 

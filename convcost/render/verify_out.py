@@ -14,7 +14,7 @@ from ..ops.shapes import fmt_shape
 from ..units import human
 from . import strict_json
 from .json_out import io_dict
-from .text import inputs_text
+from .text import inputs_text, md_code, md_text
 
 if TYPE_CHECKING:
     from ..crosscheck.verify import Check, Report
@@ -158,7 +158,8 @@ def render_markdown(reports: list[Report], explain: bool = False) -> str:
         out.append("| layer | op | " + " | ".join(label for _, label in cols) + " |")
         out.append("|---|---|" + "---:|" * len(cols))
         for lr in r.layers:
-            out.append(f"| `{lr.name}` | {lr.op} | " + " | ".join(cell(lr.checks[k]) for k, _ in cols) + " |")
+            cells = " | ".join(cell(lr.checks[k]) for k, _ in cols)
+            out.append(f"| {md_code(lr.name, table=True)} | {md_text(lr.op)} | {cells} |")
         out.append("| **total** | | | " + " | ".join(cell(r.totals[k]) for k, _ in cols[1:]) + " |")
         out.append("")
         for key, why in r.skipped.items():
