@@ -17,22 +17,12 @@ from ..units import human
 from . import strict_json
 from .grid import Grid
 from .markdown import escape, md_code
-from .text import in_out
+from .text import fmt_change, in_out
 
 SCHEMA = "convcost.compare/2"
 NBSP = "\u00a0"  # a number and its unit stay on one line in a markdown cell
 BAR_WIDTH = 40
 _EIGHTHS = " ▏▎▍▌▋▊▉"
-
-
-def fmt_change(pct: float | None) -> str:
-    """-89.66 -> '−89.7 %' (a true minus sign), 3 -> '+3.0 %', None (base was 0) -> 'n/a'."""
-    if pct is None:
-        return "n/a"
-    if round(pct, 1) == 0:
-        return "±0.0 %"
-    sign = "+" if pct > 0 else "−"
-    return f"{sign}{abs(pct):.1f} %"
 
 
 def fmt_factor(value: int, base: int) -> str:

@@ -229,7 +229,7 @@ def fmt_metric(name: str, value: int) -> str:
 def training_comparison(labels: list[str], trainings: list[Training]) -> tuple[list[str], list[list[str]]]:
     """The rows of compare's training table: each model's training numbers and their change against the first."""
     from ..costmodel.compare import change_pct
-    from .compare_out import fmt_change
+    from .text import fmt_change
 
     base = trainings[0]
     m = base.memory
