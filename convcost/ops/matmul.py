@@ -17,7 +17,22 @@ from .activations import SOFTMAX_OPS
 from .counting import BackwardCounted, Counted, Counting, Prediction, fvcore_einsum, on_cuda, on_meta
 from .grad import SOFTMAX_BACKWARD_OPS, Need
 from .receptive import IDENTITY, RF, WHOLE, global_rf, pairs, regroup, spatial_axes, taps, whole_along
-from .registry import ArgError, NodeLike, Part, Saves, Shape, ShapeError, _show, arg, boolean, choice, op, optional, pos_float
+from .registry import (
+    ArgError,
+    NodeLike,
+    Part,
+    Saves,
+    Shape,
+    ShapeError,
+    _show,
+    arg,
+    boolean,
+    choice,
+    op,
+    optional,
+    pos_float,
+    typed,
+)
 from .shapes import is_tokens, numel
 from .tensors import LAYOUT_DOC, broadcast, layout_arg, like, shaped, show_dims, tensor_shape, torch_dims
 
@@ -187,6 +202,8 @@ class Matmul:
 EQUATION = re.compile(r"([A-Za-z]+),([A-Za-z]+)->([A-Za-z]*)")
 
 
+# EQUATION with a space anywhere (the converter drops them), for `convcost schema`
+@typed({"type": "string", "pattern": r"^ *[A-Za-z][A-Za-z ]*, *[A-Za-z][A-Za-z ]*- *>[A-Za-z ]*$"})
 def equation(value: Any) -> str:
     """A two-operand einsum equation with its output: 'bnd,bmd->bnm' (spaces allowed)."""
     text = value.replace(" ", "") if isinstance(value, str) else None

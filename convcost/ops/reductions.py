@@ -19,7 +19,7 @@ from ..cost import Cost
 from .counting import Counted, Counting, Prediction
 from .grad import BackwardFn, per_input_element
 from .receptive import RF, whole_along
-from .registry import ArgError, NodeLike, OpRule, Saves, Shape, _show, arg, boolean, register
+from .registry import ArgError, NodeLike, OpRule, Saves, Shape, _show, arg, boolean, register, typed
 from .shapes import is_tokens, numel
 from .tensors import LAYOUT_DOC, dim_indices, dim_list, integer, layout_arg, like, shaped, torch_dims
 
@@ -39,6 +39,7 @@ class ReduceArgs:
     layout: str = field(default="auto", metadata=arg(layout_arg, LAYOUT_DOC))
 
 
+@typed({"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"const": "inf"}]})  # .inf too
 def norm_order(value: Any) -> float:
     """A norm's order p: a positive number or 'inf'."""
     if value == "inf":
