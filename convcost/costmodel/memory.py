@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from ..graph.build import Graph, Node
 from ..ops.registry import Saves
 from ..ops.shapes import numel
-from .analysis import Analysis, LayerCost
+from .analysis import Analysis, LayerCost, analyze
 from .gradpath import GradPath, grad_path
 from .sizes import (  # noqa: F401  (re-exported: the memory model's names)
     DEFAULT_MAX_BYTES,
@@ -177,8 +177,11 @@ def saved_for_backward(graph: Graph, path: GradPath, elem: int) -> tuple[list[in
     return per_layer, kept
 
 
-def activation_memory(graph: Graph, elem: int, path: GradPath) -> ActivationMemory:
-    """Peak live activation bytes of one inference pass and the training-saved total."""
+def activation_memory(graph: Graph, elem: int, path: GradPath | None = None) -> ActivationMemory:
+    """Peak live activation bytes of one inference pass and the training-saved total (saved on ``path``, the
+    gradient path: by default the graph's own, from its frozen layers)."""
+    if path is None:
+        path = grad_path(analyze(graph))
     nodes = graph.nodes
     end = len(nodes)
     storage = storages(graph)
