@@ -10,6 +10,7 @@ __all__ = ["EXIT_BAD_INPUT", "EXIT_FINDINGS", "EXIT_OK", "app", "run"]
 def _register_commands() -> None:
     from .commands import (  # noqa: F401
         analyze,
+        calibrate,
         check,
         compare,
         import_,

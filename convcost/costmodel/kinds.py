@@ -1,0 +1,96 @@
+"""What a layer is to the latency model: its *kind*, read from the graph alone (no torch).
+
+A calibrated device profile (`convcost calibrate`, costmodel/calibration.py) measures how fast each
+kind runs at several sizes; a layer's predicted time uses the curve of its kind. The kind follows
+from the op's definition (its category, whether its parts multiply activations by activations) and
+its arguments (groups, kernel), never from the op's name:
+
+* compute kinds, whose rate is in FLOP/s at a size in FLOPs per call: ``conv_dense`` (groups 1,
+  a kernel larger than 1: conv, transposed conv, patch embedding), ``conv_1x1`` (groups 1, 1×1…),
+  ``conv_depthwise`` (groups = input channels), ``conv_grouped`` (other groups), ``linear``
+  (linear layers, patch merging), ``attention`` (an op whose parts include a matmul of activations:
+  multi-head and window attention), ``pool`` (max/average pooling over windows);
+* memory kinds, whose rate is a bandwidth in B/s at a size in bytes moved per call: ``elementwise``
+  (activations, add, multiply, position embeddings), ``norm`` (batch/layer/group/instance norm,
+  layer scale), ``reduce`` (pooling to one value per channel: global average pool, token pooling),
+  ``copy`` (concat, shuffles, resampling, a reshape that copies);
+* ``view``: a layer that moves nothing (flatten, identity, dropout at inference): overhead only.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..graph.nodes import Node
+from ..ops.shapes import numel
+from .memory import is_view
+
+
+class Kind(NamedTuple):
+    name: str
+    compute: bool  # True: a rate in FLOP/s at a size in FLOPs; False: a bandwidth in B/s at a size in bytes
+    what: str
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("conv_dense", True, "dense convolution, kernel > 1 (conv, conv_transpose, patch_embed)"),
+        Kind("conv_1x1", True, "1×1 convolution, groups 1 (pointwise)"),
+        Kind("conv_depthwise", True, "depthwise convolution (groups = input channels)"),
+        Kind("conv_grouped", True, "grouped convolution (1 < groups < input channels)"),
+        Kind("linear", True, "linear layer / matrix multiply (linear, patch_merging)"),
+        Kind("attention", True, "self-attention (attention, window_attention)"),
+        Kind("pool", True, "max or average pooling over windows"),
+        Kind("elementwise", False, "activations, add, multiply, position embeddings"),
+        Kind("norm", False, "batch, layer, group and instance norm, layer scale"),
+        Kind("reduce", False, "pooling to one value per channel (global average pool, token pool)"),
+        Kind("copy", False, "concat, shuffles, upsampling, copying reshapes"),
+    )
+}
+COMPUTE_KINDS = tuple(k for k, v in KINDS.items() if v.compute)
+MEMORY_KINDS = tuple(k for k, v in KINDS.items() if not v.compute)
+VIEW = "view"
+
+
+def _conv_kind(node: Node) -> str:
+    groups = getattr(node.args, "groups", 1)
+    in_channels = node.in_shapes[0][0]
+    if groups > 1:
+        return "conv_depthwise" if groups == in_channels else "conv_grouped"
+    kernel = getattr(node.args, "kernel", getattr(node.args, "patch", 1))
+    kernel = kernel if isinstance(kernel, tuple) else (kernel,)
+    return "conv_1x1" if all(k == 1 for k in kernel) else "conv_dense"
+
+
+def _multiplies_activations(node: Node) -> bool:
+    """Whether the op's cost parts include a matmul of activations (QKᵀ, A·V): attention."""
+    parts = node.rule.parts
+    if parts is None:
+        return False
+    return any(p.op == "matmul" for p in parts(node.args, node.in_shapes, node.shape, 1))
+
+
+def layer_kind(node: Node) -> str:
+    """The node's kind (a key of KINDS, or VIEW)."""
+    category = node.rule.category
+    if is_view(node):
+        return VIEW
+    if category == "conv":
+        return _conv_kind(node)
+    if category == "linear":
+        return "attention" if _multiplies_activations(node) else "linear"
+    if category == "norm":
+        return "norm"
+    if category == "pool":
+        spatial = node.shape[1:]
+        return "reduce" if not spatial or numel(spatial) == 1 else "pool"
+    if category == "activation":
+        return "elementwise"
+    if category == "join":  # add, multiply, position embedding compute; concat only copies
+        return "elementwise" if numel(node.shape) and _computes(node) else "copy"
+    return "copy"  # resample, shuffle
+
+
+def _computes(node: Node) -> bool:
+    return node.rule.cost(node.args, node.in_shapes, node.shape, 1).flops > 0
