@@ -8,3 +8,8 @@ from enum import Enum
 class Device(str, Enum):
     cpu = "cpu"
     cuda = "cuda"
+
+
+class Clock(str, Enum):
+    wall = "wall"
+    cpu = "cpu"

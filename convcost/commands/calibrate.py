@@ -9,7 +9,7 @@ import typer
 
 from ..app import app, user_errors
 from ..util.write_errors import write_errors
-from ._options import Device
+from ._options import Clock, Device
 from ._output import check_output, emit, output_option
 from .profile import MAX_THREADS, progress_bar
 
@@ -63,15 +63,15 @@ def _quoted(text: str) -> str:
 def summary(cal: Calibration) -> list[str]:
     """One line per kind: its rates from the smallest to the largest size measured."""
     from ..costmodel.calibration import fmt_quantity
-    from ..costmodel.kinds import KINDS
 
     lines = [f"{cal.conditions}: overhead {fmt_quantity(cal.overhead_s, 's')} per op"]
-    for kind, curve in cal.curves.items():
-        unit = "FLOP/s" if KINDS[kind].compute else "B/s"
-        rates = " … ".join(fmt_quantity(p.rate, unit) for p in (curve.points[0], curve.points[-1])[: len(curve.points)])
-        size_unit = "FLOP" if KINDS[kind].compute else "B"
-        lo, hi = fmt_quantity(curve.points[0].size, size_unit), fmt_quantity(curve.points[-1].size, size_unit)
-        lines.append(f"  {kind:<15} {rates}  ({len(curve.points)} sizes, {lo} … {hi})")
+    for compute, curves in ((True, cal.compute), (False, cal.memory)):
+        unit, size_unit = ("FLOP/s", "FLOP") if compute else ("B/s", "B")
+        for key, curve in curves.items():
+            ends = (curve.points[0], curve.points[-1])[: len(curve.points)]
+            rates = " … ".join(fmt_quantity(p.rate, unit) for p in ends)
+            lo, hi = fmt_quantity(curve.points[0].size, size_unit), fmt_quantity(curve.points[-1].size, size_unit)
+            lines.append(f"  {key:<15} {rates}  ({len(curve.points)} sizes, {lo} … {hi})")
     return lines
 
 
@@ -93,6 +93,10 @@ def calibrate(
     quick: bool = typer.Option(False, "--quick", help="Two sizes per kind, 0.01 s each, 3 repeats: for smoke tests."),
     cudnn_benchmark: bool = typer.Option(
         True, "--cudnn-benchmark/--no-cudnn-benchmark", help="CUDA: let cuDNN pick the fastest algorithm per shape."
+    ),
+    clock: Clock = typer.Option(
+        Clock.wall, "--clock", help="CPU: wall time, or the CPU time of the one thread (--threads 1): steady on a "
+        "machine shared with other jobs."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr (terminals only)."),
     output: Optional[str] = output_option(),
@@ -130,12 +134,20 @@ def calibrate(
     check_device(device.value)
     import os
 
+    import torch
+
+    from ..crosscheck.profiling import check_clock
+
+    for t in threads or [torch.get_num_threads()]:
+        check_clock(clock.value, device.value, t if device is Device.cpu else None)
+
     from ..crosscheck.calibrate import CalibrateOptions, benches_for
     from ..crosscheck.calibrate import calibrate as run_calibration
 
     base = CalibrateOptions(
         device=device.value, dtype=dtype, channels_last=channels_last, min_time=0.01 if quick else min_time,
         repeats=3 if quick else repeats, warmup=1 if quick else 3, quick=quick, cudnn_benchmark=cudnn_benchmark,
+        clock=clock.value,
     )
     runs = [base] if not threads else [CalibrateOptions(**{**base.__dict__, "threads": t}) for t in threads]
     per_run = (1 + len(benches_for(base))) * base.repeats

@@ -14,7 +14,7 @@ from ..api import load_graphs, open_specs, select_across
 from ..app import EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..costmodel.memory import DEFAULT_MAX_MEMORY, DTYPE_BYTES, parse_max_memory
 from ..util.write_errors import write_errors
-from ._options import Device
+from ._options import Clock, Device
 from ._output import check_output, emit, finish, output_option, wide_console
 
 if TYPE_CHECKING:  # imported when a command runs: `convcost analyze` does not pay for them at start-up
@@ -142,6 +142,10 @@ def profile(
     cudnn_benchmark: bool = typer.Option(
         True, "--cudnn-benchmark/--no-cudnn-benchmark", help="CUDA: let cuDNN pick the fastest algorithm per shape."
     ),
+    clock: Clock = typer.Option(
+        Clock.wall, "--clock", help="CPU: wall time, or the CPU time of the one thread (--threads 1): steady on a "
+        "machine shared with other jobs."
+    ),
     hw: Optional[str] = typer.Option(None, "--hw", help=HW_HELP + " Default: matches --device."),
     hw_file: Optional[str] = typer.Option(None, "--hw-file", help=HW_FILE_HELP),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
@@ -175,6 +179,7 @@ def profile(
         layers=layers or accuracy,
         repeats=3 if quick else repeats,
         cudnn_benchmark=cudnn_benchmark,
+        clock=clock.value,
     )
     profile_hw = _hw(hw, hw_file, None)
     total = sum(units_per_model(g, options) for g in graphs) * options.repeats

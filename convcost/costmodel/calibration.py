@@ -3,8 +3,10 @@
 A calibration holds, for one set of run conditions (device, threads, dtype, memory format), the
 sustained rate of each layer kind (costmodel/kinds.py) at several sizes, and the per-op overhead:
 
-* a compute kind's curve: FLOP/s at sizes in FLOPs per call;
-* a memory kind's curve: bytes/s at sizes in bytes moved per call;
+* ``compute``: curves of FLOP/s at sizes in FLOPs per call, for compute kinds;
+* ``memory``: curves of bytes/s at sizes in bytes moved per call, for memory kinds;
+* either section may also hold a curve for one op (``gelu``, ``layernorm``, ``avgpool``): a layer of
+  that op uses it instead of its kind's (a GELU moves the bytes of a ReLU at a third of its speed);
 * ``overhead``: the time a layer costs beyond its work (Python module call, dispatch, launch).
 
 Each rate is *net* of the overhead (size / (time − overhead)), so that a layer's predicted time,
@@ -22,10 +24,12 @@ from dataclasses import dataclass, field
 
 from ..errors import Loc, SpecError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten, type_name
+from ..ops.registry import REGISTRY, lookup
 from .kinds import COMPUTE_KINDS, KINDS, MEMORY_KINDS
 
 CALIBRATED_DTYPES = ("fp32", "fp16", "bf16")
 DEVICES = ("cpu", "cuda")
+CLOCKS = ("wall", "cpu")
 STREAM_KIND = "elementwise"  # the bandwidth a compute kind's bytes move at
 
 
@@ -70,7 +74,8 @@ class Calibration:
     dtype: str
     channels_last: bool
     overhead_s: float
-    curves: dict[str, Curve]  # by kind
+    compute: dict[str, Curve]  # FLOP/s curves by compute kind or op name
+    memory: dict[str, Curve]  # bytes/s curves by memory kind or op name
     device_name: str = ""
     torch: str = ""
     convcost: str = ""
@@ -81,21 +86,32 @@ class Calibration:
     cudnn_benchmark: bool | None = None
     load: tuple[float, ...] = ()  # the 1, 5, 15-minute load averages when it started (where the OS has them)
     duration_s: float | None = None
+    clock: str = "wall"  # 'wall' or 'cpu' (the CPU time of the one thread: what the work takes with a core to itself)
     loc: Loc | None = field(default=None, compare=False)
 
     @property
     def conditions(self) -> str:
         threads = f", {self.threads} thread{'s' if self.threads != 1 else ''}" if self.threads else ""
-        return f"{self.device}{threads}, {self.dtype}{', channels_last' if self.channels_last else ''}"
+        clock = ", CPU time" if self.clock == "cpu" else ""
+        return f"{self.device}{threads}, {self.dtype}{', channels_last' if self.channels_last else ''}{clock}"
+
+    def curve(self, kind: str, op: str) -> tuple[Curve | None, bool]:
+        """The curve a layer of ``op`` and ``kind`` runs at: its op's, else its kind's; and whether it is its own
+        (False: a fallback, or None when the calibration has neither)."""
+        section = self.compute if KINDS[kind].compute else self.memory
+        own = section.get(op) or section.get(kind)
+        if own is not None:
+            return own, True
+        return (None if KINDS[kind].compute else self.memory.get(STREAM_KIND)), False
 
     @property
     def best_compute(self) -> float | None:
-        rates = [c.best for k, c in self.curves.items() if k in COMPUTE_KINDS]
+        rates = [c.best for c in self.compute.values()]
         return max(rates) if rates else None
 
     @property
     def best_bandwidth(self) -> float | None:
-        curve = self.curves.get(STREAM_KIND)
+        curve = self.memory.get(STREAM_KIND)
         return curve.best if curve else None
 
 
@@ -153,7 +169,7 @@ def fmt_quantity(value: float, unit: str) -> str:
 # ---- reading -----------------------------------------------------------------------------------------
 CALIBRATION_KEYS = (
     "device", "device_name", "threads", "dtype", "channels_last", "torch", "convcost", "date", "method", "repeats",
-    "warmup", "cudnn_benchmark", "load", "duration", "overhead", "compute", "memory",
+    "warmup", "cudnn_benchmark", "load", "duration", "clock", "overhead", "compute", "memory",
 )
 POINT_KEYS = ("size", "rate", "time", "spread", "layer")
 
@@ -208,10 +224,9 @@ def _number(node: YNode, what: str) -> float:
     return float(node.value)
 
 
-def _curve(node: YNode, kind: str, what: str) -> Curve:
+def _curve(node: YNode, compute: bool, what: str) -> Curve:
     from ..frontend.spec import check_keys, expect_list, expect_map
 
-    compute = KINDS[kind].compute
     seq = expect_list(node, what)
     if not seq.items:
         raise SpecError(f"{what} is empty; give at least one measured size", seq.loc)
@@ -245,22 +260,32 @@ def _curve(node: YNode, kind: str, what: str) -> Curve:
 
 
 def _curves(node: YNode | None, section: str, kinds: tuple[str, ...], what: str) -> dict[str, Curve]:
+    """A section's curves, by kind or op name (canonical: 'bn' is stored as 'batchnorm')."""
     from ..frontend.spec import expect_map
 
     if node is None:
         return {}
     cmap = expect_map(node, f"{what} '{section}'")
     out: dict[str, Curve] = {}
-    for kind, cnode in cmap.items.items():
-        if kind not in kinds:
-            if kind in KINDS:
-                other = "compute" if KINDS[kind].compute else "memory"
-                raise SpecError(f"'{kind}' is a {other} kind: put it under '{other}'", cmap.keys[kind])
+    for key, cnode in cmap.items.items():
+        rule = lookup(key)
+        if key in kinds:
+            name = key
+        elif key in KINDS:
+            other = "compute" if KINDS[key].compute else "memory"
+            raise SpecError(f"'{key}' is a {other} kind: put it under '{other}'", cmap.keys[key])
+        elif rule is not None:
+            name = rule.name
+            if name in out:
+                raise SpecError(f"{what} {section}: '{key}' is '{name}' again", cmap.keys[key])
+        else:
+            hint = did_you_mean(key, [*kinds, *REGISTRY])
             raise SpecError(
-                f"unknown {section} kind '{shorten(kind)}'{did_you_mean(kind, kinds)}; expected one of: {', '.join(kinds)}",
-                cmap.keys[kind],
+                f"unknown {section} kind or op '{shorten(key)}'{hint}; the kinds are: {', '.join(kinds)} "
+                "(or name an op, see `convcost ops`)",
+                cmap.keys[key],
             )
-        out[kind] = _curve(cnode, kind, f"{what} {section} {kind}")
+        out[name] = _curve(cnode, section == "compute", f"{what} {section} {key}")
     return out
 
 
@@ -278,20 +303,22 @@ def parse_calibration(node: YNode, what: str) -> Calibration:
     if cmap.get("overhead") is None:
         raise SpecError(f"{what} needs 'overhead' (the per-op time, e.g. overhead: 4.1 us)", cmap.loc)
     overhead = quantity(cmap.items["overhead"], "time", f"{what} overhead", positive=False)
-    curves = {
-        **_curves(cmap.get("compute"), "compute", COMPUTE_KINDS, what),
-        **_curves(cmap.get("memory"), "memory", MEMORY_KINDS, what),
-    }
-    if not curves:
+    compute = _curves(cmap.get("compute"), "compute", COMPUTE_KINDS, what)
+    memory = _curves(cmap.get("memory"), "memory", MEMORY_KINDS, what)
+    if not compute and not memory:
         raise SpecError(f"{what} has no measured kinds: give 'compute:' or 'memory:' curves", cmap.loc)
     duration = cmap.get("duration")
+    clock = "wall" if cmap.get("clock") is None else _choice(cmap.get("clock"), f"{what} 'clock'", CLOCKS, cmap.loc)
+    if clock == "cpu" and (device != "cpu" or threads != 1):
+        raise SpecError(f"{what}: 'clock: cpu' (one thread's CPU time) needs device cpu and threads 1", cmap.items["clock"].loc)
     return Calibration(
         device=device,
         threads=threads if device == "cpu" else None,
         dtype=dtype,
         channels_last=bool(_bool(cmap.get("channels_last"), f"{what} 'channels_last'")),
         overhead_s=overhead,
-        curves=curves,
+        compute=compute,
+        memory=memory,
         device_name=_text(cmap.get("device_name"), f"{what} 'device_name'"),
         torch=_text(cmap.get("torch"), f"{what} 'torch'"),
         convcost=_text(cmap.get("convcost"), f"{what} 'convcost'"),
@@ -302,6 +329,7 @@ def parse_calibration(node: YNode, what: str) -> Calibration:
         cudnn_benchmark=_bool(cmap.get("cudnn_benchmark"), f"{what} 'cudnn_benchmark'"),
         load=_load(cmap.get("load"), f"{what} 'load'"),
         duration_s=None if duration is None else quantity(duration, "time", f"{what} duration", positive=False),
+        clock=clock,
         loc=cmap.loc,
     )
 
@@ -377,16 +405,16 @@ def calibration_yaml(cal: Calibration, indent: str = "      ") -> list[str]:
         add("load", "[" + ", ".join(f"{x:.2f}" for x in cal.load) + "]  # 1, 5 and 15-minute load averages at the start")
     if cal.duration_s is not None:
         add("duration", fmt_quantity(cal.duration_s, "s"))
+    add("clock", cal.clock)
     add("overhead", fmt_quantity(cal.overhead_s, "s") + "  # per op, added to every layer's time")
-    for section, kinds, note in (
-        ("compute", COMPUTE_KINDS, "FLOP/s at FLOPs per call, net of the overhead"),
-        ("memory", MEMORY_KINDS, "bytes/s at bytes moved per call, net of the overhead"),
+    for section, curves, note in (
+        ("compute", cal.compute, "FLOP/s at FLOPs per call, net of the overhead; by kind, or by op"),
+        ("memory", cal.memory, "bytes/s at bytes moved per call, net of the overhead; by kind, or by op"),
     ):
-        present = [k for k in kinds if k in cal.curves]
-        if not present:
+        if not curves:
             continue
         add(section, f" # {note}")
-        for kind in present:
-            lines.append(f"{indent}  {kind}:")
-            lines.extend(f"{indent}    - {_point_yaml(p, KINDS[kind].compute)}" for p in cal.curves[kind].points)
+        for key, curve in curves.items():
+            lines.append(f"{indent}  {key}:")
+            lines.extend(f"{indent}    - {_point_yaml(p, section == 'compute')}" for p in curve.points)
     return lines

@@ -7,7 +7,9 @@ its arguments (groups, kernel), never from the op's name:
 
 * compute kinds, whose rate is in FLOP/s at a size in FLOPs per call: ``conv_dense`` (groups 1,
   a kernel larger than 1: conv, transposed conv, patch embedding), ``conv_1x1`` (groups 1, 1×1…),
-  ``conv_depthwise`` (groups = input channels), ``conv_grouped`` (other groups), ``linear``
+  ``conv_depthwise`` (groups = input channels, up to 3×3 = 9 taps), ``conv_depthwise_large`` (more
+  taps: a 7×7 depthwise conv does 5.4× the FLOPs of a 3×3 per output, at a far higher rate),
+  ``conv_grouped`` (other groups), ``linear``
   (linear layers, patch merging), ``attention`` (an op whose parts include a matmul of activations:
   multi-head and window attention), ``pool`` (max/average pooling over windows);
 * memory kinds, whose rate is a bandwidth in B/s at a size in bytes moved per call: ``elementwise``
@@ -37,7 +39,8 @@ KINDS: dict[str, Kind] = {
     for k in (
         Kind("conv_dense", True, "dense convolution, kernel > 1 (conv, conv_transpose, patch_embed)"),
         Kind("conv_1x1", True, "1×1 convolution, groups 1 (pointwise)"),
-        Kind("conv_depthwise", True, "depthwise convolution (groups = input channels)"),
+        Kind("conv_depthwise", True, "depthwise convolution (groups = input channels), up to 3×3"),
+        Kind("conv_depthwise_large", True, "depthwise convolution with a larger kernel (5×5, 7×7: ConvNeXt)"),
         Kind("conv_grouped", True, "grouped convolution (1 < groups < input channels)"),
         Kind("linear", True, "linear layer / matrix multiply (linear, patch_merging)"),
         Kind("attention", True, "self-attention (attention, window_attention)"),
@@ -53,13 +56,18 @@ MEMORY_KINDS = tuple(k for k, v in KINDS.items() if not v.compute)
 VIEW = "view"
 
 
+SMALL_DEPTHWISE_TAPS = 9  # 3×3
+
+
 def _conv_kind(node: Node) -> str:
     groups = getattr(node.args, "groups", 1)
     in_channels = node.in_shapes[0][0]
-    if groups > 1:
-        return "conv_depthwise" if groups == in_channels else "conv_grouped"
     kernel = getattr(node.args, "kernel", getattr(node.args, "patch", 1))
     kernel = kernel if isinstance(kernel, tuple) else (kernel,)
+    if groups > 1:
+        if groups != in_channels:
+            return "conv_grouped"
+        return "conv_depthwise" if numel(kernel) <= SMALL_DEPTHWISE_TAPS else "conv_depthwise_large"
     return "conv_1x1" if all(k == 1 for k in kernel) else "conv_dense"
 
 

@@ -312,29 +312,30 @@ def fit_profile(
     return Fit(cal, scale, threads if threads is not None else cal.threads, "; ".join(notes))
 
 
-def predicted_span(kind: str, flops: int, nbytes: int, fit: Fit, peak: float, bandwidth: float) -> tuple[Span, bool]:
-    """A layer's time from a calibration (``fit.calibration`` must be set), and whether its kind was calibrated.
+def predicted_span(
+    kind: str, op: str, flops: int, nbytes: int, fit: Fit, peak: float, bandwidth: float
+) -> tuple[Span, bool]:
+    """A layer's time from a calibration (``fit.calibration`` must be set), and whether its op or kind has a curve.
 
-    Compute kinds: max(FLOPs / their rate at that many FLOPs, bytes / the elementwise bandwidth at that many
-    bytes); memory kinds: bytes / their bandwidth at that many bytes; views: nothing; each plus the overhead.
-    A kind without a curve falls back to the nominal peak (compute) or the elementwise curve, else the nominal
-    bandwidth (memory).
+    Compute kinds: max(FLOPs / the rate of its op's (else kind's) curve at that many FLOPs, bytes / the
+    elementwise bandwidth at that many bytes); memory kinds: bytes / the bandwidth of its op's (else kind's)
+    curve at that many bytes; views: nothing; each plus the overhead. Without a curve: the nominal peak
+    (compute), the elementwise curve or else the nominal bandwidth (memory).
     """
     cal = fit.calibration
     assert cal is not None
     overhead = cal.overhead_s
     if kind == VIEW:
         return Span(flops, nbytes, 0.0, 0.0, overhead, 0.0, overhead), True
-    curve = cal.curves.get(kind)
-    stream = cal.curves.get(STREAM_KIND)
+    curve, own = cal.curve(kind, op)
     if KINDS[kind].compute:
+        stream = cal.memory.get(STREAM_KIND)
         rate = (curve.rate_at(flops) if curve else peak) * fit.scale
         bw = stream.rate_at(nbytes) if stream and nbytes else bandwidth
-        return layer_span(flops, nbytes, rate, bw, overhead), curve is not None
-    fallback = curve or stream
-    bw = fallback.rate_at(nbytes) if fallback and nbytes else bandwidth
+        return layer_span(flops, nbytes, rate, bw, overhead), own
+    bw = curve.rate_at(nbytes) if curve and nbytes else bandwidth
     memory = nbytes / bw
-    return Span(flops, nbytes, 0.0, memory, memory + overhead, memory, overhead), curve is not None
+    return Span(flops, nbytes, 0.0, memory, memory + overhead, memory, overhead), own
 
 
 @dataclass(frozen=True)
@@ -384,7 +385,7 @@ def roofline(
     peak = profile.peak.get(dtype) or max(profile.peak.values())
     kinds = tuple(layer_kind(lt.node) for lt in memory.layers)
     predicted = [
-        predicted_span(kind, lt.flops, lt.traffic.total, fit, peak, profile.bandwidth)
+        predicted_span(kind, lt.node.op, lt.flops, lt.traffic.total, fit, peak, profile.bandwidth)
         for kind, lt in zip(kinds, memory.layers)
     ]
     missing = tuple(lt.node.name for lt, (_, ok) in zip(memory.layers, predicted) if not ok)

@@ -1,10 +1,15 @@
 """`convcost calibrate`: micro-benchmarks of what this machine sustains, as a device profile.
 
-Each micro-benchmark is a tiny spec (one layer of one kind at one size), built with the same torch
-modules `profile` times (convcost/crosscheck/torch_build.py); its FLOPs and bytes come from the
-same analytic model (costmodel/memory.py), so a rate measured here is a rate of exactly the layers
-the prediction is for. The per-op overhead is a chain of tiny layers run as one model, divided by
-its length. All benchmarks are timed together in interleaved rounds (crosscheck/timing.py).
+Each micro-benchmark is a small model written as a spec -- a few layers of the kind it measures, in the
+company they keep in networks (a batch norm after a conv, an activation after a batch norm) -- built with
+the same torch modules `profile` times (convcost/crosscheck/torch_build.py). It runs as a model, and the
+clock is read between its layers (timing.LayerProbe), so each layer is timed as it runs in a network: its
+input fresh from the layer before, the weights of the others passing through the caches. Alone in a
+loop, a layer keeps its input and weights warm, and a batch norm reading what a 3×3 conv just wrote runs
+at half the speed of one reading another batch norm's output. Each layer's FLOPs and bytes come from the
+same analytic model (costmodel/memory.py), so the rates measured are rates of exactly the layers the
+prediction is for. The per-op overhead is a chain of tiny layers run as one model, divided by its length.
+All benchmarks are timed together in interleaved rounds (crosscheck/timing.py).
 
 torch is imported inside the functions only.
 """
@@ -16,105 +21,156 @@ import os
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import __version__
 from ..costmodel.analysis import analyze
 from ..costmodel.calibration import Calibration, Curve, Point
-from ..costmodel.kinds import KINDS, layer_kind
+from ..costmodel.kinds import KINDS, VIEW, layer_kind
 from ..costmodel.memory import analyze_memory
 from ..errors import UsageError
 from ..frontend.spec import parse_spec
-from ..graph.build import Graph, build_graph
-from .timing import Step, Timing, method_text, time_interleaved
+from ..graph.build import Graph, Node, build_graph
+from .timing import PROBE_PASSES, LayerProbe, method_text, settle_cpu_allocator, time_interleaved
 
 OVERHEAD_CHAIN = 16  # tiny layers in the overhead benchmark
 MIN_NET_SHARE = 0.05  # a rate is size / max(time − overhead, this share of the time)
 
+# The op whose layers make up a kind's own curve; a layer of any other op of that kind has a curve of its own.
+# Conv kinds (dense, 1×1, depthwise, grouped) are conv layers.
+REPRESENTATIVE = {
+    "linear": "linear", "attention": "attention", "pool": "maxpool", "elementwise": "relu", "norm": "batchnorm",
+    "reduce": "global_avgpool", "copy": "concat",
+}
+
+
+def curve_key(node: Node) -> str:
+    """The curve a layer is a point of: its kind's when it is the kind's representative op, else its op's."""
+    kind = layer_kind(node)
+    return kind if node.op == REPRESENTATIVE.get(kind, "conv") else node.op
+
 
 @dataclass(frozen=True)
 class Bench:
-    """One micro-benchmark: a spec whose last layer is of ``kind`` (the layers before it only feed it)."""
+    """A small model; its layers whose curve (see curve_key) is one of ``feeds`` are points of that curve."""
 
-    kind: str
-    layers: str  # the spec's layers, YAML flow text
+    layers: tuple[str, ...]  # YAML flow text, one per layer
     input: tuple[int, ...]
-    what: str  # the layer in words
+    what: str
+    feeds: tuple[str, ...]
 
     def spec(self) -> str:
-        return f"input: {list(self.input)}\nlayers: {self.layers}\n"
+        return f"input: {list(self.input)}\nlayers: [{', '.join(self.layers)}]\n"
 
 
-def _conv(c: int, hw: int, out: int, k: int, groups: int = 1, stride: int = 1) -> Bench:
-    pad = k // 2
+def _conv(out: int, k: int, groups: int = 1, stride: int = 1) -> str:
     groups_arg = f", groups: {groups}" if groups > 1 else ""
-    kind = "conv_depthwise" if groups == c and groups > 1 else "conv_grouped" if groups > 1 else (
-        "conv_1x1" if k == 1 else "conv_dense"
-    )
-    what = f"conv {c}→{out} {k}×{k}{f' /{stride}' if stride > 1 else ''}{f' groups {groups}' if groups > 1 else ''} on {hw}×{hw}"
-    return Bench(
-        kind, f"[{{conv: {{out: {out}, kernel: {k}, stride: {stride}, padding: {pad}{groups_arg}, bias: false}}}}]",
-        (c, hw, hw), what,
-    )
+    return f"{{conv: {{out: {out}, kernel: {k}, stride: {stride}, padding: {k // 2}{groups_arg}, bias: false}}}}"
 
 
-def _map(kind: str, layer: str, c: int, hw: int, what: str) -> Bench:
-    return Bench(kind, f"[{layer}]", (c, hw, hw), f"{what} on {c}×{hw}×{hw}")
+def _on(c: int, hw: int) -> str:
+    return f"on {c}×{hw}×{hw}"
 
 
-def _tokens(kind: str, layer: str, d: int, hw: int, what: str) -> Bench:
-    return Bench(kind, f"[to_tokens, {layer}]", (d, hw, hw), f"{what} on {hw * hw} tokens × {d}")
+def conv_benches() -> list[Bench]:
+    """Convolutions of every kind, each followed by a batch norm and a ReLU as in ResNets and MobileNets."""
+    out = []
+    for c, hw in ((16, 28), (32, 56), (64, 56), (128, 28), (256, 14), (512, 7)):
+        out.append(Bench((_conv(c, 3), "bn", "relu") * 2, (c, hw, hw), f"conv 3×3 {_on(c, hw)}, bn, relu",
+                         ("conv_dense", "norm", "elementwise")))
+    out.append(Bench((_conv(64, 7, stride=2), "bn", "relu", "{maxpool: {kernel: 3, stride: 2, padding: 1}}"),
+                     (3, 224, 224), "stem: conv 7×7 /2 on 3×224×224, bn, relu, maxpool 3×3 /2",
+                     ("conv_dense", "norm", "elementwise", "pool")))
+    for c, hw in ((16, 28), (32, 56), (64, 56), (256, 14), (512, 7)):
+        out.append(Bench((_conv(4 * c, 1), "bn", "relu", _conv(c, 1), "bn", "relu"), (c, hw, hw),
+                         f"conv 1×1 {c}→{4 * c}→{c} {_on(c, hw)}, each with bn, relu", ("conv_1x1", "norm", "elementwise")))
+    for c, hw in ((32, 14), (96, 28), (144, 56), (96, 112)):
+        out.append(Bench((_conv(c, 3, c), "bn", "relu") * 2, (c, hw, hw), f"depthwise 3×3 {_on(c, hw)}, bn, relu",
+                         ("conv_depthwise",)))
+    out.append(Bench((_conv(96, 3, 96, 2), "bn", "relu"), (96, 112, 112), f"depthwise 3×3 /2 {_on(96, 112)}",
+                     ("conv_depthwise",)))
+    for c, hw in ((96, 56), (384, 14), (768, 7)):
+        out.append(Bench((_conv(c, 7, c), "layernorm") * 2, (c, hw, hw), f"depthwise 7×7 {_on(c, hw)}, layernorm",
+                         ("conv_depthwise_large", "layernorm")))
+    for c, hw, g in ((64, 14, 8), (128, 28, 32), (256, 28, 32), (64, 56, 4)):
+        out.append(Bench((_conv(c, 3, g), "bn", "relu") * 2, (c, hw, hw), f"conv 3×3 groups {g} {_on(c, hw)}, bn, relu",
+                         ("conv_grouped",)))
+    return out
 
 
-# Sizes span those of the layers of the configs/ networks at batch 1 (a few kFLOP to ~0.5 GFLOP; a few kB to
-# ~10 MB), each a shape such networks use.
+def token_benches() -> list[Bench]:
+    """Transformer layers on tokens: an MLP (linear, GELU, linear, LayerNorm) and attention after a LayerNorm."""
+    out = []
+    for d, hw in ((64, 7), (192, 14), (768, 14)):
+        mlp = ("to_tokens", f"{{linear: {{out: {4 * d}}}}}", "gelu", f"{{linear: {{out: {d}}}}}", "layernorm")
+        out.append(Bench(mlp, (d, hw, hw), f"MLP {d}→{4 * d}→{d} on {hw * hw} tokens, layernorm",
+                         ("linear", "gelu", "layernorm")))
+    out.append(Bench(("flatten", "{linear: {out: 1000}}", "{linear: {out: 512}}"), (512, 1, 1), "linear 512→1000→512",
+                     ("linear",)))
+    for d, hw, heads in ((64, 8, 2), (128, 14, 4), (768, 14, 12)):
+        layers = ("to_tokens", *("layernorm", f"{{attention: {{heads: {heads}}}}}") * 2)
+        out.append(Bench(layers, (d, hw, hw), f"attention, {heads} heads, on {hw * hw} tokens × {d}", ("attention",)))
+    return out
+
+
+def memory_benches() -> list[Bench]:
+    """Pools, reductions, copies; each activation after a conv and a batch norm, the residual add, the gate's
+    multiply."""
+    out = [
+        Bench(("bn", "{maxpool: {kernel: 3, stride: 1, padding: 1}}") * 2, (192, 28, 28), f"maxpool 3×3 /1 {_on(192, 28)}",
+              ("pool",)),
+        Bench(("bn", "{maxpool: {kernel: 2, stride: 2}}"), (64, 28, 28), f"maxpool 2×2 /2 {_on(64, 28)}", ("pool",)),
+    ]
+    for c, hw in ((512, 7), (1024, 14)):
+        out.append(Bench(("bn", "gap"), (c, hw, hw), f"global average pool {_on(c, hw)}", ("reduce",)))
+    for c, hw in ((64, 14), (64, 28), (64, 56)):
+        cat = f"{{concat: {{branches: [[{_conv(c, 1)}], [{_conv(c, 1)}]]}}}}"
+        out.append(Bench((cat,), (c, hw, hw), f"concat of two 1×1 convs {_on(c, hw)}", ("copy",)))
+    for c, hw in ((16, 320), (64, 160)):  # batch norm and ReLU on maps larger than the caches, after a 1×1 conv
+        out.append(Bench((_conv(c, 1), "bn", "relu") * 2, (c, hw, hw), f"conv 1×1 {_on(c, hw)}, bn, relu",
+                         ("norm", "elementwise")))
+    for c, hw in ((64, 14), (64, 112)):  # as they run in networks: after a conv and a batch norm
+        ops = [*_activation_ops(), "layer_scale", "instancenorm"]
+        out += [Bench((_conv(c, 1), "bn", op) * 2, (c, hw, hw), f"conv 1×1, bn, {op} {_on(c, hw)}", (op,)) for op in ops]
+        out += [
+            Bench(("{residual: {body: [bn]}}",) * 2, (c, hw, hw), f"residual add around a bn {_on(c, hw)}", ("add",)),
+            Bench(("{multiply: {branches: [[bn], [sigmoid]]}}",) * 2, (c, hw, hw), f"bn · sigmoid {_on(c, hw)}",
+                  ("multiply",)),
+            Bench(("bn", "{avgpool: {kernel: 3, stride: 1, padding: 1}}") * 2, (c, hw, hw), f"avgpool 3×3 /1 {_on(c, hw)}",
+                  ("avgpool",)),
+            Bench(("bn", "{channel_shuffle: {groups: 2}}") * 2, (c, hw, hw), f"channel_shuffle {_on(c, hw)}",
+                  ("channel_shuffle",)),
+            Bench(("bn", "{upsample: {scale: 2}}"), (c, hw // 2, hw // 2), f"nearest upsample ×2 {_on(c, hw // 2)}",
+                  ("upsample",)),
+        ]
+    return out
+
+
+def _activation_ops() -> list[str]:
+    """Every registered activation but ReLU (the elementwise kind's own) that needs no arguments."""
+    import dataclasses
+
+    from ..ops.registry import REGISTRY
+
+    out = []
+    for name, rule in REGISTRY.items():
+        required = [f for f in dataclasses.fields(rule.args) if f.default is dataclasses.MISSING]
+        if rule.category == "activation" and name != REPRESENTATIVE["elementwise"] and not required:
+            out.append(name)
+    return sorted(out)
+
+
 def cpu_benches(quick: bool = False) -> list[Bench]:
-    convs = [
-        _conv(16, 28, 16, 3), _conv(32, 56, 32, 3), _conv(64, 56, 64, 3), _conv(128, 28, 128, 3),
-        _conv(256, 14, 256, 3), _conv(512, 7, 512, 3), _conv(3, 224, 64, 7, stride=2),
-    ]
-    pointwise = [
-        _conv(16, 28, 32, 1), _conv(32, 56, 64, 1), _conv(64, 56, 256, 1), _conv(256, 28, 128, 1),
-        _conv(1024, 14, 256, 1), _conv(2048, 7, 512, 1),
-    ]
-    depthwise = [
-        _conv(32, 14, 32, 3, 32), _conv(96, 28, 96, 3, 96), _conv(144, 56, 144, 3, 144), _conv(96, 112, 96, 3, 96),
-        _conv(384, 14, 384, 7, 384),
-    ]
-    grouped = [_conv(64, 14, 64, 3, 8), _conv(128, 28, 128, 3, 32), _conv(256, 28, 256, 3, 32), _conv(64, 56, 64, 3, 4)]
-    linear = [
-        _tokens("linear", "{linear: {out: 256}}", 64, 7, "linear 64→256"),
-        Bench("linear", "[{linear: {out: 1000}}]", (512,), "linear 512→1000"),
-        _tokens("linear", "{linear: {out: 768}}", 192, 14, "linear 192→768"),
-        _tokens("linear", "{linear: {out: 3072}}", 768, 14, "linear 768→3072"),
-    ]
-    attention = [
-        _tokens("attention", "{attention: {heads: 2}}", 64, 8, "attention, 2 heads"),
-        _tokens("attention", "{attention: {heads: 4}}", 128, 14, "attention, 4 heads"),
-        _tokens("attention", "{attention: {heads: 12}}", 768, 14, "attention, 12 heads"),
-    ]
-    pools = [
-        _map("pool", "{maxpool: {kernel: 3, stride: 2, padding: 1}}", 64, 112, "maxpool 3×3 /2"),
-        _map("pool", "{maxpool: {kernel: 3, stride: 1, padding: 1}}", 192, 28, "maxpool 3×3 /1"),
-        _map("pool", "{maxpool: {kernel: 2, stride: 2}}", 64, 28, "maxpool 2×2 /2"),
-    ]
-    elementwise = [_map("elementwise", "relu", c, hw, "relu") for c, hw in ((64, 7), (64, 28), (64, 56), (128, 112))]
-    elementwise += [_map("elementwise", "gelu", 256, 28, "gelu"), _map("elementwise", "silu", 64, 80, "silu")]
-    norm = [_map("norm", "bn", c, hw, "batchnorm") for c, hw in ((64, 7), (64, 28), (64, 56), (128, 112))]
-    norm += [Bench("norm", "[{layernorm: {}}]", (197, 768), "layernorm on 197 tokens × 768")]
-    reduce = [_map("reduce", "gap", c, hw, "global average pool") for c, hw in ((512, 7), (1024, 14))]
-    copy = [
-        _map("copy", "{concat: {branches: [[identity], [identity]]}}", c, hw, "concat of 2") for c, hw in ((64, 14), (64, 56))
-    ]
-    copy += [_map("copy", "{upsample: {scale: 2}}", 128, 28, "nearest upsample ×2")]
-    benches = [*convs, *pointwise, *depthwise, *grouped, *linear, *attention, *pools, *elementwise, *norm, *reduce, *copy]
-    if quick:  # the smallest and the largest of each kind
-        by_kind: dict[str, list[Bench]] = {}
-        for b in benches:
-            by_kind.setdefault(b.kind, []).append(b)
-        benches = [b for bs in by_kind.values() for b in (bs[0], bs[-1])][: 2 * len(by_kind)]
-    return benches
+    """Sizes span those of the layers of the configs/ networks at batch 1 (a few kFLOP to ~0.5 GFLOP, a few kB
+    to ~10 MB), each a shape such networks use. ``quick``: the first and the last benchmark of each curve."""
+    benches = [*conv_benches(), *token_benches(), *memory_benches()]
+    if not quick:
+        return benches
+    by_key: dict[str, list[Bench]] = {}
+    for b in benches:
+        by_key.setdefault(b.feeds[0], []).append(b)
+    return list(dict.fromkeys(b for bs in by_key.values() for b in (bs[0], bs[-1])))
 
 
 @dataclass(frozen=True)
@@ -128,15 +184,29 @@ class CalibrateOptions:
     warmup: int = 3
     quick: bool = False
     cudnn_benchmark: bool = True
+    clock: str = "wall"  # CPU: 'wall' or 'cpu' (the thread's CPU time; one thread only)
 
 
 @dataclass(frozen=True)
-class Measurement:
-    """One benchmark's result."""
+class LayerTime:
+    """One layer of a benchmark: the curve it is a point of, its size (FLOPs or bytes) and its times (one per round)."""
 
-    bench: Bench
+    key: str
+    compute: bool
     size: float
-    timing: Timing
+    times_s: tuple[float, ...]
+    what: str
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.times_s)
+
+    @property
+    def spread_pct(self) -> float | None:
+        if len(self.times_s) < 2 or self.median_s <= 0:
+            return None
+        q = statistics.quantiles(self.times_s, n=4, method="inclusive")
+        return 100 * (q[2] - q[0]) / self.median_s
 
 
 def _graph(text: str, name: str, batch: int = 1) -> Graph:
@@ -166,7 +236,7 @@ def _load() -> tuple[float, ...]:
 
 
 def benches_for(options: CalibrateOptions) -> list[tuple[Bench, int]]:
-    """(benchmark, batch): on CUDA each shape also at batch 32, where a GPU leaves the launch-bound regime."""
+    """(benchmark, batch): on CUDA each also at batch 32, where a GPU leaves the launch-bound regime."""
     benches = cpu_benches(options.quick)
     batches = (1, 32) if options.device == "cuda" else (1,)
     return [(b, n) for n in batches for b in benches]
@@ -176,47 +246,50 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
     """Run the micro-benchmarks and return what they measured."""
     import torch
 
-    from .profiling import ProfileOptions, _Runner, device_name
+    from .profiling import ProfileOptions, _Runner, check_clock, device_name
     from .torch_deps import TORCH_ERRORS
 
+    check_clock(options.clock, options.device, (options.threads or torch.get_num_threads()) if options.device == "cpu" else None)
     started = time.time()
     load = _load()
     threads_before = torch.get_num_threads()
     bench_before = torch.backends.cudnn.benchmark
-    popts = ProfileOptions(device=options.device, dtype=options.dtype, channels_last=options.channels_last)
+    popts = ProfileOptions(device=options.device, dtype=options.dtype, channels_last=options.channels_last,
+                           clock=options.clock)
     try:
         if options.device == "cpu" and options.threads:
             torch.set_num_threads(options.threads)
         if options.device == "cuda":
             torch.backends.cudnn.benchmark = options.cudnn_benchmark
+        else:
+            settle_cpu_allocator()
         with torch.inference_mode():
-            fns: list[Callable[[], Any]] = []
-            chain = _overhead_graph()
-            runner = _Runner(chain, popts)
-            fns.append(runner.whole())
-            plan: list[tuple[Bench, float]] = []
+            fns: list[Callable[[], Any]] = [_Runner(_overhead_graph(), popts).whole()]
+            plan: list[tuple[Bench, Graph, LayerProbe]] = []
             for bench, batch in benches_for(options):
-                graph = _graph(bench.spec(), f"<calibrate {bench.what}>", batch)
-                node = graph.nodes[-1]
-                assert layer_kind(node) == bench.kind, (bench, layer_kind(node))  # the ladder above is ours
-                lt = analyze_memory(analyze(graph), options.dtype).layers[-1]
-                size = lt.flops if KINDS[bench.kind].compute else lt.traffic.total
-                r = _Runner(graph, popts)
-                tensors = r.run_all()
-                fns.append(r.block((node,), tensors))
                 what = bench.what if batch == 1 else f"{bench.what}, batch {batch}"
-                plan.append((Bench(bench.kind, bench.layers, bench.input, what), float(size)))
-            names = ["overhead", *(b.what for b, _ in plan)]
-            rounds_step: Step | None = None
-            if step is not None:
-                report = step
+                graph = _graph(bench.spec(), f"<calibrate {what}>", batch)
+                probe = _Runner(graph, popts).probe()
+                plan.append((replace(bench, what=what), graph, probe))
+                fns.append(probe)
+            per_layer = [[[] for _ in graph.nodes] for _, graph, _ in plan]
+            names = ["overhead", *(b.what for b, _, _ in plan)]
 
-                def rounds_step(i: int, r: int) -> None:
-                    report(f"{names[i]} ({r + 1}/{options.repeats})")
+            def before(i: int, r: int) -> None:
+                if i:
+                    plan[i - 1][2].take()  # forget the warm-up and estimate passes
+                if step is not None:
+                    step(f"{names[i]} ({r + 1}/{options.repeats})")
+
+            def after(i: int, r: int) -> None:
+                if i:
+                    for times, t in zip(per_layer[i - 1], plan[i - 1][2].take()):
+                        times.append(t)
 
             timings = time_interleaved(
                 fns, device=options.device, min_time=options.min_time, repeats=options.repeats,
-                warmup=options.warmup, step=rounds_step,
+                warmup=options.warmup, step=before, after=after, clock=options.clock,
+                min_calls=[1] + [PROBE_PASSES] * len(plan),
             )
     except TORCH_ERRORS as e:
         text = str(e).strip().splitlines()
@@ -228,26 +301,43 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
         torch.set_num_threads(threads_before)
         torch.backends.cudnn.benchmark = bench_before
     overhead = timings[0].median_s / OVERHEAD_CHAIN
-    measured = [Measurement(b, size, t) for (b, size), t in zip(plan, timings[1:])]
+    layers = [lt for (bench, graph, _), times in zip(plan, per_layer) for lt in layer_times(bench, graph, times, options.dtype)]
+    cuda = options.device == "cuda"
     return Calibration(
         device=options.device,
-        threads=(options.threads or threads_before) if options.device == "cpu" else None,
+        threads=(options.threads or threads_before) if not cuda else None,
         dtype=options.dtype,
         channels_last=options.channels_last,
         overhead_s=overhead,
-        curves=curves_of(measured, overhead),
-        device_name=cpu_model() if options.device == "cpu" else device_name("cuda"),
+        compute=curves_of(layers, overhead, compute=True),
+        memory=curves_of(layers, overhead, compute=False),
+        device_name=device_name("cuda") if cuda else cpu_model(),
         torch=torch.__version__,
         convcost=__version__,
         date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        method=method_text(options.device, options.repeats, options.cudnn_benchmark if options.device == "cuda" else None)
-        + f"; ≥{options.min_time:g} s per benchmark",
+        method=method_text(options.device, options.repeats, options.cudnn_benchmark if cuda else None, options.clock)
+        + f", each layer timed in its benchmark model; ≥{options.min_time:g} s per benchmark",
         repeats=options.repeats,
         warmup=options.warmup,
-        cudnn_benchmark=options.cudnn_benchmark if options.device == "cuda" else None,
+        cudnn_benchmark=options.cudnn_benchmark if cuda else None,
         load=load,
         duration_s=round(time.time() - started, 1),
+        clock=options.clock,
     )
+
+
+def layer_times(bench: Bench, graph: Graph, times: list[list[float]], dtype: str) -> list[LayerTime]:
+    """The layers of one benchmark that are points of the curves it feeds."""
+    out = []
+    for lt, ts in zip(analyze_memory(analyze(graph), dtype).layers, times):
+        kind = layer_kind(lt.node)
+        key = curve_key(lt.node)
+        if kind == VIEW or key not in bench.feeds:
+            continue
+        compute = KINDS[kind].compute
+        size = lt.flops if compute else lt.traffic.total
+        out.append(LayerTime(key, compute, float(size), tuple(ts), f"{lt.node.op} in {bench.what}"))
+    return out
 
 
 def _overhead_graph() -> Graph:
@@ -260,29 +350,29 @@ def net_rate(size: float, time_s: float, overhead_s: float) -> float:
     return size / max(time_s - overhead_s, MIN_NET_SHARE * time_s)
 
 
-def curves_of(measured: list[Measurement], overhead_s: float) -> dict[str, Curve]:
-    """Each kind's points by size; benchmarks of one kind and the same size are merged (geometric mean rate)."""
-    by_size: dict[str, dict[float, list[Measurement]]] = {}
-    for m in measured:
-        by_size.setdefault(m.bench.kind, {}).setdefault(m.size, []).append(m)
+def curves_of(layers: list[LayerTime], overhead_s: float, compute: bool) -> dict[str, Curve]:
+    """The curves of one section (compute or memory), kinds first, then ops; a point per size, the layers of one
+    curve and (4-digit) size merged (the geometric mean of their rates, the median of their times)."""
+    by_size: dict[str, dict[float, list[LayerTime]]] = {}
+    for lt in layers:  # sizes as the file writes them (4 significant digits): 1,024,512 and 1,025,000 FLOPs are one
+        if lt.compute == compute and lt.size > 0 and lt.median_s > 0:
+            by_size.setdefault(lt.key, {}).setdefault(float(f"{lt.size:.4g}"), []).append(lt)
+    keys = [k for k in KINDS if k in by_size] + sorted(k for k in by_size if k not in KINDS)
     curves: dict[str, Curve] = {}
-    for kind in KINDS:
-        sizes = by_size.get(kind)
-        if not sizes:
-            continue
+    for key in keys:
         points = []
-        for size in sorted(sizes):
-            ms = sizes[size]
-            rates = [net_rate(size, m.timing.median_s, overhead_s) for m in ms]
-            spreads = [m.timing.spread_pct for m in ms if m.timing.spread_pct is not None]
+        for size in sorted(by_size[key]):
+            lts = by_size[key][size]
+            rates = [net_rate(size, lt.median_s, overhead_s) for lt in lts]
+            spreads = [s for s in (lt.spread_pct for lt in lts) if s is not None]
             points.append(
                 Point(
                     size,
                     math.exp(statistics.fmean(math.log(r) for r in rates)),
-                    statistics.median(m.timing.median_s for m in ms),
+                    statistics.median(lt.median_s for lt in lts),
                     max(spreads) if spreads else None,
-                    "; ".join(m.bench.what for m in ms),
+                    "; ".join(dict.fromkeys(lt.what for lt in lts)),
                 )
             )
-        curves[kind] = Curve(tuple(points))
+        curves[key] = Curve(tuple(points))
     return curves

@@ -36,7 +36,7 @@ from ..costmodel.roofline import BUILTIN, NOMINAL, DeviceProfile, Fit, Roofline,
 from ..errors import UsageError, did_you_mean
 from ..graph.build import Graph
 from ..graph.segments import top_level_segments
-from .timing import Timing, method_text, time_interleaved
+from .timing import PROBE_PASSES, LayerProbe, Timing, method_text, settle_cpu_allocator, time_interleaved
 from .torch_deps import TORCH_ERRORS
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ class ProfileOptions:
     layers: bool = False  # also time each layer
     repeats: int = 5  # interleaved rounds
     cudnn_benchmark: bool = True  # CUDA: let cuDNN pick its fastest algorithm per shape (during warm-up)
+    clock: str = "wall"  # CPU: 'wall' (perf_counter) or 'cpu' (the thread's CPU time; one thread only)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class Environment:
     repeats: int = 1
     cudnn_benchmark: bool | None = None  # CUDA only
     load: tuple[float, ...] = ()  # 1, 5, 15-minute load averages when timing started (where the OS has them)
+    clock: str = "wall"
 
 
 @dataclass(frozen=True)
@@ -263,8 +265,8 @@ def time_cuda(fn: Callable[[], Any], min_time: float, warmup: int, min_runs: int
     return time_interleaved([fn], device="cuda", min_time=min_time, repeats=min_runs, warmup=warmup)[0]
 
 
-def method_name(device: str, repeats: int = 5, cudnn_benchmark: bool | None = None) -> str:
-    return method_text(device, repeats, cudnn_benchmark if device == "cuda" else None)
+def method_name(device: str, repeats: int = 5, cudnn_benchmark: bool | None = None, clock: str = "wall") -> str:
+    return method_text(device, repeats, cudnn_benchmark if device == "cuda" else None, clock)
 
 
 class _Runner:
@@ -312,6 +314,34 @@ class _Runner:
 
         return run
 
+    def probe(self) -> LayerProbe:
+        """The model's forward with the clock read between layers (each layer's time in the model)."""
+        last_use: dict[int, int] = {}
+        for node in self.graph.nodes:
+            for i in node.inputs:
+                last_use[i] = node.index
+        keep = set(self.graph.outputs)
+        steps = [
+            (n.index, self.modules[n.index], n.inputs,
+             tuple(i for i in dict.fromkeys(n.inputs) if last_use.get(i) == n.index and i not in keep))
+            for n in self.graph.nodes
+        ]
+        inputs = {i.index: x for i, x in zip(self.graph.inputs, self.xs)}
+        return LayerProbe(steps, inputs, self.options.device, self.options.clock)
+
+
+def check_clock(clock: str, device: str, threads: int | None) -> None:
+    """--clock cpu times the calling thread: only a one-thread CPU run does all its work there."""
+    if clock == "wall":
+        return
+    if clock != "cpu":
+        raise UsageError(f"--clock must be wall or cpu, got '{clock}'")
+    if device != "cpu":
+        raise UsageError("--clock cpu measures CPU time: it applies to --device cpu (CUDA is timed with events)")
+    if threads != 1:
+        raise UsageError(
+            f"--clock cpu measures the CPU time of one thread, but this run uses {threads} threads; add --threads 1"
+        )
 
 
 def load_average() -> tuple[float, ...]:
@@ -334,8 +364,9 @@ def environment(options: ProfileOptions, load: tuple[float, ...] = ()) -> Enviro
     cuda = options.device == "cuda"
     return Environment(
         torch.__version__, options.device, device_name(options.device), run_threads(options), options.dtype,
-        options.channels_last, method_name(options.device, options.repeats, options.cudnn_benchmark),
+        options.channels_last, method_name(options.device, options.repeats, options.cudnn_benchmark, options.clock),
         options.min_time, options.warmup, options.repeats, options.cudnn_benchmark if cuda else None, load,
+        options.clock,
     )
 
 
@@ -420,6 +451,8 @@ def measure(
     try:
         if options.device == "cpu" and options.threads:
             torch.set_num_threads(options.threads)
+        if options.device == "cpu":
+            settle_cpu_allocator()
         if options.device == "cuda":
             torch.backends.cudnn.benchmark = options.cudnn_benchmark
         with torch.inference_mode():
@@ -428,23 +461,31 @@ def measure(
             tensors = runner.run_all()  # once untimed: does torch support this dtype here?
             doing = "timing"
             names = ["whole model", *(seg.name for seg in segments)]
-            fns = [runner.whole(), *(runner.block(seg.nodes, tensors) for seg in segments)]
-            if options.layers:
-                names += [node.name for node in graph.nodes]
-                fns += [runner.block((node,), tensors) for node in graph.nodes]
+            fns: list[Callable[[], Any]] = [runner.whole(), *(runner.block(seg.nodes, tensors) for seg in segments)]
             del tensors  # the closures keep what they read
-            step = None
-            if progress:
-                report = progress
+            probe = runner.probe() if options.layers else None
+            if probe is not None:
+                names.append("each layer")
+                fns.append(probe)
+            probe_at = len(fns) - 1 if probe is not None else -1
+            per_layer: list[list[float]] = [[] for _ in graph.nodes]
 
-                def step(i: int, r: int) -> None:
-                    report(f"{graph.model}: {names[i]} ({r + 1}/{options.repeats})")
+            def step(i: int, r: int) -> None:
+                if i == probe_at and probe is not None:
+                    probe.take()  # forget the warm-up and estimate passes
+                if progress:
+                    progress(f"{graph.model}: {names[i]} ({r + 1}/{options.repeats})")
+
+            def after(i: int, r: int) -> None:
+                if i == probe_at and probe is not None:
+                    for times, t in zip(per_layer, probe.take()):
+                        times.append(t)
 
             timings = time_interleaved(
                 fns, device=options.device, min_time=options.min_time, repeats=options.repeats,
-                warmup=options.warmup, step=step,
+                warmup=options.warmup, step=step, clock=options.clock, after=after,
+                min_calls=[PROBE_PASSES if i == probe_at else 1 for i in range(len(fns))],
             )
-            del fns
     except TORCH_ERRORS as e:
         raise torch_failure(e, a, options, doing) from None
     finally:
@@ -453,13 +494,14 @@ def measure(
     blocks = {seg.name: t for seg, t in zip(segments, timings[1:])}
     layers = None
     if options.layers:
-        layers = {node.index: t for node, t in zip(graph.nodes, timings[1 + len(segments):])}
+        passes = timings[-1].calls_per_run
+        layers = {node.index: Timing(tuple(times), passes) for node, times in zip(graph.nodes, per_layer)}
     return _profile_of(a, mem, roof, timings[0], blocks, layers)
 
 
 def units_per_model(graph: Graph, options: ProfileOptions) -> int:
-    """Timed units of one model: the whole, its blocks, its layers (for the progress bar)."""
-    return 1 + (block_count(graph) if options.blocks else 0) + (len(graph.nodes) if options.layers else 0)
+    """Timed units of one model: the whole, its blocks, the pass that times its layers (for the progress bar)."""
+    return 1 + (block_count(graph) if options.blocks else 0) + (1 if options.layers else 0)
 
 
 def resolve_hw(options: ProfileOptions, hw: DeviceProfile | None) -> tuple[DeviceProfile, str]:
@@ -483,6 +525,7 @@ def profile_graphs(
         raise UsageError(f"--threads must be at least 1, got {options.threads}")
     if options.repeats < 1:
         raise UsageError(f"--repeats must be at least 1, got {options.repeats}")
+    check_clock(options.clock, options.device, run_threads(options))
     analyses = [analyze(g) for g in graphs]
     for a in analyses:  # every model before timing any: a refusal comes first, not after minutes
         check_memory(a, options, command)

@@ -380,10 +380,14 @@ def calibration_dict(fit: Fit) -> dict[str, Any] | None:
         "date": cal.date,
         "method": cal.method,
         "load": list(cal.load),
+        "clock": cal.clock,
         "overhead_s": cal.overhead_s,
-        "curves": {
-            kind: [{"size": p.size, "rate": p.rate, "time_s": p.time_s, "layer": p.layer} for p in curve.points]
-            for kind, curve in cal.curves.items()
+        **{
+            section: {
+                key: [{"size": p.size, "rate": p.rate, "time_s": p.time_s, "layer": p.layer} for p in curve.points]
+                for key, curve in curves.items()
+            }
+            for section, curves in (("compute", cal.compute), ("memory", cal.memory))
         },
     }
 
@@ -409,6 +413,7 @@ def render_json(run: ProfileRun, accuracy: dict[str, Any] | None = None) -> str:
             "repeats": env.repeats,
             "cudnn_benchmark": env.cudnn_benchmark,
             "load": list(env.load),
+            "clock": env.clock,
         },
         "hardware": {
             "name": hw.name,
