@@ -112,7 +112,8 @@ def test_profile_json(tiny_spec: str) -> None:
     doc = json.loads(result.stdout)
     assert doc["schema"] == "convcost.profile/1"
     env = doc["environment"]
-    assert env["device"] == "cpu" and env["dtype"] == "fp32" and "blocked_autorange" in env["method"]
+    assert env["device"] == "cpu" and env["dtype"] == "fp32" and "3 interleaved repeats" in env["method"]
+    assert env["repeats"] == 3 and env["clock"] == "wall"  # --quick: 3 repeats
     assert doc["hardware"]["name"] == "cpu"
     (m,) = doc["models"]
     assert m["input"] == [2, 3, 16, 16]
@@ -121,7 +122,7 @@ def test_profile_json(tiny_spec: str) -> None:
     ]
     whole = m["model"]
     t = whole["measured"]
-    assert t["runs"] >= 5 and t["min_s"] <= t["median_s"] <= t["max_s"]
+    assert t["runs"] == 3 and t["min_s"] <= t["median_s"] <= t["max_s"]
     assert whole["achieved_flops_per_s"] == pytest.approx(whole["roofline"]["flops"] / t["median_s"])
     assert whole["roofline_pct"] == pytest.approx(100 * whole["roofline"]["ideal_s"] / t["median_s"])
     # stem conv: batch 2 · 16·16 positions · 8 out · 3·3·3 taps

@@ -21,6 +21,7 @@ import bisect
 import math
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from ..errors import Loc, SpecError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten, type_name
@@ -116,15 +117,15 @@ class Calibration:
 
 
 # ---- quantities with units ------------------------------------------------------------------------
-_PREFIX = {"": 1.0, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "m": 1e-3, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
+_PREFIX = {"": 0, "n": -9, "u": -6, "µ": -6, "m": -3, "k": 3, "K": 3, "M": 6, "G": 9, "T": 12, "P": 15}  # powers of 10
 _QUANTITY = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([nuµmkKMGTP]?)([A-Za-z/%]*)\s*")
-UNITS = {
-    "flops": ("FLOP", "FLOPs"),
-    "bytes": ("B",),
-    "flop_rate": ("FLOP/s", "FLOPS"),
-    "byte_rate": ("B/s",),
+UNITS = {  # '': a number with a prefix alone ('231M'), as device peaks are written ('67T')
+    "flops": ("", "FLOP", "FLOPs"),
+    "bytes": ("", "B"),
+    "flop_rate": ("", "FLOP/s", "FLOPS"),
+    "byte_rate": ("", "B/s"),
     "time": ("s",),
-    "percent": ("%",),
+    "percent": ("", "%"),
 }
 EXAMPLES = {
     "flops": "'231 MFLOP'", "bytes": "'1.6 MB'", "flop_rate": "'66 GFLOP/s'", "byte_rate": "'40 GB/s'",
@@ -145,7 +146,7 @@ def quantity(node: YNode, unit: str, what: str, positive: bool = True) -> float:
         prefixes = "nuµm" if unit == "time" else "" if unit == "percent" else "kKMGTP"
         if not m or m.group(3) not in UNITS[unit] or (m.group(2) and m.group(2) not in prefixes):
             raise SpecError(f"{what}: cannot read '{shorten(str(value))}'; write a number or text like {example}", node.loc)
-        number = float(m.group(1)) * _PREFIX[m.group(2)]
+        number = float(Decimal(m.group(1)).scaleb(_PREFIX[m.group(2)]))  # exact: '10 us' is 1e-05, not 9.99…e-06
     shown = shorten(str(value))
     if not math.isfinite(number):
         raise SpecError(f"{what} must be a finite number, got {shown}", node.loc)

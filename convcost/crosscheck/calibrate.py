@@ -76,7 +76,7 @@ def _on(c: int, hw: int) -> str:
 def conv_benches() -> list[Bench]:
     """Convolutions of every kind, each followed by a batch norm and a ReLU as in ResNets and MobileNets."""
     out = []
-    for c, hw in ((16, 28), (32, 56), (64, 56), (128, 28), (256, 14), (512, 7)):
+    for c, hw in ((16, 28), (32, 56), (64, 56), (128, 28), (256, 14), (512, 7), (128, 56)):
         out.append(Bench((_conv(c, 3), "bn", "relu") * 2, (c, hw, hw), f"conv 3×3 {_on(c, hw)}, bn, relu",
                          ("conv_dense", "norm", "elementwise")))
     out.append(Bench((_conv(64, 7, stride=2), "bn", "relu", "{maxpool: {kernel: 3, stride: 2, padding: 1}}"),

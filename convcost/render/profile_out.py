@@ -439,21 +439,35 @@ def _change(value: float, base: float) -> float | None:
     return None if base == 0 else 100 * (value - base) / base
 
 
-def latency_lines(labels: list[str], macs: list[int], timings: list[Timing]) -> list[str]:
-    """'bottleneck: −89.7 % MACs, −62.0 % latency (1.2 ms vs 3.1 ms median)', each against the first."""
+def _predicted_text(p: float, t: Timing) -> str:
+    return f"; predicted {human_time(p)} ({pct(100 * p / t.median_s if t.median_s > 0 else None)} of measured)"
+
+
+def latency_lines(
+    labels: list[str], macs: list[int], timings: list[Timing], predicted: list[float] | None = None
+) -> list[str]:
+    """'bottleneck: −89.7 % MACs, −62.0 % latency (1.2 ms vs 3.1 ms median)', each against the first; with
+    ``predicted`` (the roofline's time of each, from --hw/--hw-file), the predicted time beside each."""
     from .compare_out import fmt_change
 
     base_t, base_m = timings[0].median_s, macs[0]
-    lines = [f"{labels[0]}: {human_time(base_t)} median (± {human_time(timings[0].iqr_s)} IQR), baseline"]
-    for label, m, t in zip(labels[1:], macs[1:], timings[1:]):
-        lines.append(
+    pred = predicted or []
+    first = f"{labels[0]}: {human_time(base_t)} median (± {human_time(timings[0].iqr_s)} IQR)"
+    lines = [first + (_predicted_text(pred[0], timings[0]) if pred else "") + ", baseline"]
+    for k, (label, m, t) in enumerate(zip(labels[1:], macs[1:], timings[1:]), start=1):
+        line = (
             f"{label}: {fmt_change(_change(m, base_m))} MACs, {fmt_change(_change(t.median_s, base_t))} latency "
-            f"({human_time(t.median_s)} vs {human_time(base_t)} median, ± {human_time(t.iqr_s)} IQR)"
+            f"({human_time(t.median_s)} vs {human_time(base_t)} median, ± {human_time(t.iqr_s)} IQR"
         )
+        if pred:
+            line += f"{_predicted_text(pred[k], t)}, {fmt_change(_change(pred[k], pred[0]))} predicted"
+        lines.append(line + ")")
     return lines
 
 
-def latency_json(labels: list[str], macs: list[int], timings: list[Timing]) -> list[dict[str, Any]]:
+def latency_json(
+    labels: list[str], macs: list[int], timings: list[Timing], predicted: list[float] | None = None
+) -> list[dict[str, Any]]:
     return [
         {
             "label": label,
@@ -461,6 +475,8 @@ def latency_json(labels: list[str], macs: list[int], timings: list[Timing]) -> l
             "measured": timing_dict(t),
             "macs_change_pct": _change(m, macs[0]),
             "latency_change_pct": _change(t.median_s, timings[0].median_s),
+            "predicted_s": predicted[k] if predicted else None,
+            "predicted_change_pct": _change(predicted[k], predicted[0]) if predicted else None,
         }
-        for label, m, t in zip(labels, macs, timings)
+        for k, (label, m, t) in enumerate(zip(labels, macs, timings))
     ]
