@@ -8,7 +8,8 @@ input fresh from the layer before, the weights of the others passing through the
 loop, a layer keeps its input and weights warm, and a batch norm reading what a 3×3 conv just wrote runs
 at half the speed of one reading another batch norm's output. Each layer's FLOPs and bytes come from the
 same analytic model (costmodel/memory.py), so the rates measured are rates of exactly the layers the
-prediction is for. The per-op overhead is a chain of tiny layers run as one model, divided by its length.
+prediction is for. The per-op overhead is the time of a layer that does nothing (an identity), measured
+the same way between ReLUs.
 All benchmarks are timed together in interleaved rounds (crosscheck/timing.py).
 
 torch is imported inside the functions only.
@@ -34,7 +35,7 @@ from ..frontend.spec import parse_spec
 from ..graph.build import Graph, Node, build_graph
 from .timing import PROBE_PASSES, LayerProbe, method_text, settle_cpu_allocator, time_interleaved
 
-OVERHEAD_CHAIN = 16  # tiny layers in the overhead benchmark
+OVERHEAD_BENCH = "input: [64, 14, 14]\nlayers: [" + ", ".join(["relu, identity"] * 8) + "]\n"  # identities: overhead
 MIN_NET_SHARE = 0.05  # a rate is size / max(time − overhead, this share of the time)
 
 # The op whose layers make up a kind's own curve; a layer of any other op of that kind has a curve of its own.
@@ -264,7 +265,9 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
         else:
             settle_cpu_allocator()
         with torch.inference_mode():
-            fns: list[Callable[[], Any]] = [_Runner(_overhead_graph(), popts).whole()]
+            overhead_graph = _graph(OVERHEAD_BENCH, "<calibrate overhead>")
+            overhead_probe = _Runner(overhead_graph, popts).probe()
+            fns: list[Callable[[], Any]] = [overhead_probe]
             plan: list[tuple[Bench, Graph, LayerProbe]] = []
             for bench, batch in benches_for(options):
                 what = bench.what if batch == 1 else f"{bench.what}, batch {batch}"
@@ -272,24 +275,24 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
                 probe = _Runner(graph, popts).probe()
                 plan.append((replace(bench, what=what), graph, probe))
                 fns.append(probe)
-            per_layer = [[[] for _ in graph.nodes] for _, graph, _ in plan]
+            probes = [overhead_probe, *(p for _, _, p in plan)]
+            graphs = [overhead_graph, *(g for _, g, _ in plan)]
+            per_layer: list[list[list[float]]] = [[[] for _ in g.nodes] for g in graphs]
             names = ["overhead", *(b.what for b, _, _ in plan)]
 
             def before(i: int, r: int) -> None:
-                if i:
-                    plan[i - 1][2].take()  # forget the warm-up and estimate passes
+                probes[i].take()  # forget the warm-up and estimate passes
                 if step is not None:
                     step(f"{names[i]} ({r + 1}/{options.repeats})")
 
             def after(i: int, r: int) -> None:
-                if i:
-                    for times, t in zip(per_layer[i - 1], plan[i - 1][2].take()):
-                        times.append(t)
+                for times, t in zip(per_layer[i], probes[i].take()):
+                    times.append(t)
 
-            timings = time_interleaved(
+            time_interleaved(
                 fns, device=options.device, min_time=options.min_time, repeats=options.repeats,
                 warmup=options.warmup, step=before, after=after, clock=options.clock,
-                min_calls=[1] + [PROBE_PASSES] * len(plan),
+                min_calls=[PROBE_PASSES] * len(fns),
             )
     except TORCH_ERRORS as e:
         text = str(e).strip().splitlines()
@@ -300,8 +303,12 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
     finally:
         torch.set_num_threads(threads_before)
         torch.backends.cudnn.benchmark = bench_before
-    overhead = timings[0].median_s / OVERHEAD_CHAIN
-    layers = [lt for (bench, graph, _), times in zip(plan, per_layer) for lt in layer_times(bench, graph, times, options.dtype)]
+    overhead = statistics.median(
+        statistics.median(times) for node, times in zip(overhead_graph.nodes, per_layer[0]) if node.op == "identity"
+    )
+    layers = [
+        lt for (bench, graph, _), times in zip(plan, per_layer[1:]) for lt in layer_times(bench, graph, times, options.dtype)
+    ]
     cuda = options.device == "cuda"
     return Calibration(
         device=options.device,
@@ -338,11 +345,6 @@ def layer_times(bench: Bench, graph: Graph, times: list[list[float]], dtype: str
         size = lt.flops if compute else lt.traffic.total
         out.append(LayerTime(key, compute, float(size), tuple(ts), f"{lt.node.op} in {bench.what}"))
     return out
-
-
-def _overhead_graph() -> Graph:
-    layers = "[" + ", ".join(["relu"] * OVERHEAD_CHAIN) + "]"
-    return _graph(f"input: [1, 1, 1]\nlayers: {layers}\n", "<calibrate overhead>")
 
 
 def net_rate(size: float, time_s: float, overhead_s: float) -> float:
