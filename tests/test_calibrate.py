@@ -57,7 +57,7 @@ def test_calibrate_writes_a_profile_that_reads_back(tmp_path, tiny_benches) -> N
     (bn,) = cal.memory["norm"].points
     # in 4·64·4 = 1,024 B + out 1,024 B + scale, shift, running mean and variance 4 · 4 · 4 = 64 B
     assert bn.size == pytest.approx(2_112, rel=1e-3)
-    for point in (conv, bn, *cal.memory["gelu"].points):  # rates are net of the overhead (4 digits in the file)
+    for point in (conv, bn, *cal.memory["gelu"].points):  # rates are net of the overhead (5 digits in the file)
         assert point.time_s is not None and point.time_s > 0
         net = max(point.time_s - cal.overhead_s, 0.05 * point.time_s)
         assert point.rate == pytest.approx(point.size / net, rel=2e-3)

@@ -21,7 +21,7 @@ from convcost.errors import SpecError
 
 runner = CliRunner()
 
-# A hand-made profile: dense convs at 1 GFLOP/s up to 1 MFLOP, 4 GFLOP/s from 100 MFLOP; the elementwise
+# A hand-made profile: dense convs at 1 GFLOP/s at 13,824 FLOPs (the conv of NET below), 4 GFLOP/s at 100× that; the elementwise
 # bandwidth 1 GB/s; GELU's own curve 0.5 GB/s; 10 µs per op. Measured at 2 threads on 2 cores.
 TOY = """\
 devices:
@@ -37,8 +37,8 @@ devices:
         overhead: 10 us
         compute:
           conv_dense:
-            - {size: 1 MFLOP, rate: 1 GFLOP/s}
-            - {size: 100 MFLOP, rate: 4 GFLOP/s}
+            - {size: 13.824 kFLOP, rate: 1 GFLOP/s}
+            - {size: 1.3824 MFLOP, rate: 4 GFLOP/s}
         memory:
           elementwise:
             - {size: 1 kB, rate: 1 GB/s}
@@ -65,7 +65,7 @@ def toy_roofline(threads: int | None = None, text: str = TOY):  # type: ignore[n
 def test_predicted_time_per_layer_by_hand() -> None:
     roof = toy_roofline()
     conv, relu, gelu, flatten, linear = roof.layers
-    # conv: 2 · (8·8 positions · 4 out · 3·3·3 taps) = 13,824 FLOPs, below the first point: 1 GFLOP/s -> 13.824 µs;
+    # conv: 2 · (8·8 positions · 4 out · 3·3·3 taps) = 13,824 FLOPs, the first point: 1 GFLOP/s -> 13.824 µs;
     # bytes: input 3·64·4 = 768 + weights 4·27·4 = 432 + output 4·64·4 = 1,024 = 2,224 B at 1 GB/s = 2.224 µs;
     # compute-bound: 13.824 + 10 µs overhead
     assert conv.compute_s == pytest.approx(13.824e-6)
@@ -114,8 +114,10 @@ def test_builtin_cpu_peak_is_shared_by_threads() -> None:
 def test_curve_interpolates_log_log_and_clamps() -> None:
     curve = Curve((Point(1e6, 1e9), Point(100e6, 4e9)))
     assert curve.rate_at(10e6) == pytest.approx(2e9)  # halfway in log(size): the geometric mean of 1 and 4
-    assert curve.rate_at(1e3) == 1e9 and curve.rate_at(1e12) == 4e9  # the ends outside the measured sizes
     assert curve.rate_at(1e6) == 1e9 and curve.rate_at(100e6) == 4e9
+    # below the smallest size, the smallest's time: 1 MFLOP at 1 GFLOP/s = 1 ms, so 1 kFLOP in 1 ms = 1 MFLOP/s
+    assert curve.rate_at(1e3) == pytest.approx(1e6)
+    assert curve.rate_at(1e12) == 4e9  # above the largest, its rate
 
 
 def test_fit_prefers_the_run_conditions() -> None:

@@ -11,8 +11,9 @@ sustained rate of each layer kind (costmodel/kinds.py) at several sizes, and the
 
 Each rate is *net* of the overhead (size / (time − overhead)), so that a layer's predicted time,
 max(FLOPs / compute rate, bytes / bandwidth) + overhead, gives back the measured time at every
-calibrated size. Between sizes the rate is interpolated linearly in log(size)–log(rate); outside the
-measured sizes the rate at the nearest end is used. No torch here.
+calibrated size. Between sizes the rate is interpolated linearly in log(size)–log(rate); below the
+smallest size the time stays the smallest's (fixed costs), above the largest the rate stays the
+largest's. No torch here.
 """
 
 from __future__ import annotations
@@ -50,10 +51,11 @@ class Curve:
     points: tuple[Point, ...]  # sorted by size, sizes distinct
 
     def rate_at(self, size: float) -> float:
-        """The rate at ``size``: log-log interpolation between points, the end's rate outside them."""
+        """The rate at ``size``: log-log interpolation between points; below the smallest, the smallest's time (a
+        layer smaller than any measured pays the fixed costs the smallest did); above the largest, its rate."""
         pts = self.points
         if size <= pts[0].size:
-            return pts[0].rate
+            return pts[0].rate * size / pts[0].size
         if size >= pts[-1].size:
             return pts[-1].rate
         i = bisect.bisect_right([p.size for p in pts], size)
@@ -156,7 +158,7 @@ def quantity(node: YNode, unit: str, what: str, positive: bool = True) -> float:
 
 
 def fmt_quantity(value: float, unit: str) -> str:
-    """A number with an SI prefix and 4 significant digits: 231200000, 'FLOP' -> '231.2 MFLOP'."""
+    """A number with an SI prefix and 5 significant digits: 231200000, 'FLOP' -> '231.2 MFLOP'."""
     if value == 0:
         return f"0 {unit}"
     if unit == "s":
@@ -164,7 +166,7 @@ def fmt_quantity(value: float, unit: str) -> str:
     else:
         prefixes = [("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0)]
     prefix, scale = next(((p, s) for p, s in prefixes if abs(value) >= s * 0.99995), prefixes[-1])
-    return f"{value / scale:.4g} {prefix}{unit}"
+    return f"{value / scale:.5g} {prefix}{unit}"
 
 
 # ---- reading -----------------------------------------------------------------------------------------

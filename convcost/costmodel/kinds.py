@@ -9,7 +9,7 @@ its arguments (groups, kernel), never from the op's name:
   a kernel larger than 1: conv, transposed conv, patch embedding), ``conv_1x1`` (groups 1, 1×1…),
   ``conv_depthwise`` (groups = input channels, up to 3×3 = 9 taps), ``conv_depthwise_large`` (more
   taps: a 7×7 depthwise conv does 5.4× the FLOPs of a 3×3 per output, at a far higher rate),
-  ``conv_grouped`` (other groups), ``linear``
+  ``conv_grouped`` (other groups; its size is the FLOPs of one group), ``linear``
   (linear layers, patch merging), ``attention`` (an op whose parts include a matmul of activations:
   multi-head and window attention), ``pool`` (max/average pooling over windows);
 * memory kinds, whose rate is a bandwidth in B/s at a size in bytes moved per call: ``elementwise``
@@ -102,3 +102,15 @@ def layer_kind(node: Node) -> str:
 
 def _computes(node: Node) -> bool:
     return node.rule.cost(node.args, node.in_shapes, node.shape, 1).flops > 0
+
+
+def rate_size(node: Node, flops: int, nbytes: int) -> float:
+    """The size a layer's rate is looked up at: bytes for memory kinds; FLOPs for compute kinds, per group for a
+    grouped conv (it runs as ``groups`` independent convs, and its efficiency follows the size of each: a conv
+    in 4 groups of 16 channels runs several times faster per FLOP than one in 32 groups of 4)."""
+    kind = layer_kind(node)
+    if kind == VIEW or not KINDS[kind].compute:
+        return float(nbytes)
+    if kind == "conv_grouped":
+        return flops / getattr(node.args, "groups", 1)
+    return float(flops)

@@ -28,7 +28,7 @@ from typing import Any
 from .. import __version__
 from ..costmodel.analysis import analyze
 from ..costmodel.calibration import Calibration, Curve, Point
-from ..costmodel.kinds import KINDS, VIEW, layer_kind
+from ..costmodel.kinds import KINDS, VIEW, layer_kind, rate_size
 from ..costmodel.memory import analyze_memory
 from ..errors import UsageError
 from ..frontend.spec import parse_spec
@@ -77,25 +77,28 @@ def _on(c: int, hw: int) -> str:
 def conv_benches() -> list[Bench]:
     """Convolutions of every kind, each followed by a batch norm and a ReLU as in ResNets and MobileNets."""
     out = []
-    for c, hw in ((16, 28), (32, 56), (64, 56), (128, 28), (256, 14), (512, 7), (128, 56)):
+    for c, hw in ((8, 7), (16, 28), (32, 56), (64, 56), (128, 28), (256, 14), (512, 7), (128, 56)):
         out.append(Bench((_conv(c, 3), "bn", "relu") * 2, (c, hw, hw), f"conv 3×3 {_on(c, hw)}, bn, relu",
                          ("conv_dense", "norm", "elementwise")))
     out.append(Bench((_conv(64, 7, stride=2), "bn", "relu", "{maxpool: {kernel: 3, stride: 2, padding: 1}}"),
                      (3, 224, 224), "stem: conv 7×7 /2 on 3×224×224, bn, relu, maxpool 3×3 /2",
                      ("conv_dense", "norm", "elementwise", "pool")))
-    for c, hw in ((16, 28), (32, 56), (64, 56), (256, 14), (512, 7)):
+    for c, hw in ((8, 7), (16, 28), (32, 56), (64, 56), (256, 14), (512, 7)):
         out.append(Bench((_conv(4 * c, 1), "bn", "relu", _conv(c, 1), "bn", "relu"), (c, hw, hw),
                          f"conv 1×1 {c}→{4 * c}→{c} {_on(c, hw)}, each with bn, relu", ("conv_1x1", "norm", "elementwise")))
+    # after a 1×1 conv with its batch norm and ReLU, as in MobileNets and ResNeXts
     for c, hw in ((32, 14), (96, 28), (144, 56), (96, 112)):
-        out.append(Bench((_conv(c, 3, c), "bn", "relu") * 2, (c, hw, hw), f"depthwise 3×3 {_on(c, hw)}, bn, relu",
+        layers = (_conv(c, 1), "bn", "relu", _conv(c, 3, c), "bn", "relu") * 2
+        out.append(Bench(layers, (c, hw, hw), f"1×1 conv, bn, relu, depthwise 3×3 {_on(c, hw)}, bn, relu",
                          ("conv_depthwise",)))
-    out.append(Bench((_conv(96, 3, 96, 2), "bn", "relu"), (96, 112, 112), f"depthwise 3×3 /2 {_on(96, 112)}",
-                     ("conv_depthwise",)))
-    for c, hw in ((96, 56), (384, 14), (768, 7)):
-        out.append(Bench((_conv(c, 7, c), "layernorm") * 2, (c, hw, hw), f"depthwise 7×7 {_on(c, hw)}, layernorm",
-                         ("conv_depthwise_large", "layernorm")))
-    for c, hw, g in ((64, 14, 8), (128, 28, 32), (256, 28, 32), (64, 56, 4)):
-        out.append(Bench((_conv(c, 3, g), "bn", "relu") * 2, (c, hw, hw), f"conv 3×3 groups {g} {_on(c, hw)}, bn, relu",
+    out.append(Bench((_conv(96, 1), "bn", "relu", _conv(96, 3, 96, 2), "bn", "relu"), (96, 112, 112),
+                     f"1×1 conv, bn, relu, depthwise 3×3 /2 {_on(96, 112)}", ("conv_depthwise",)))
+    for c, hw in ((96, 56), (384, 14), (768, 7)):  # ConvNeXt: after the previous block's linear (a 1×1 conv here)
+        out.append(Bench((_conv(c, 1), _conv(c, 7, c), "layernorm") * 2, (c, hw, hw),
+                         f"1×1 conv, depthwise 7×7 {_on(c, hw)}, layernorm", ("conv_depthwise_large", "layernorm")))
+    for c, hw, g in ((64, 14, 8), (128, 28, 32), (256, 28, 32), (64, 56, 4), (64, 32, 4), (1024, 7, 32)):
+        layers = (_conv(c, 1), "bn", "relu", _conv(c, 3, g), "bn", "relu") * 2
+        out.append(Bench(layers, (c, hw, hw), f"1×1 conv, bn, relu, conv 3×3 groups {g} {_on(c, hw)}, bn, relu",
                          ("conv_grouped",)))
     return out
 
@@ -123,8 +126,9 @@ def memory_benches() -> list[Bench]:
               ("pool",)),
         Bench(("bn", "{maxpool: {kernel: 2, stride: 2}}"), (64, 28, 28), f"maxpool 2×2 /2 {_on(64, 28)}", ("pool",)),
     ]
-    for c, hw in ((512, 7), (1024, 14)):
-        out.append(Bench(("bn", "gap"), (c, hw, hw), f"global average pool {_on(c, hw)}", ("reduce",)))
+    for c, hw in ((512, 7), (1024, 14)):  # at the end of a network: after a conv, its batch norm and ReLU
+        out.append(Bench((_conv(c, 1), "bn", "relu", "gap"), (c, hw, hw), f"conv 1×1, bn, relu, global average pool "
+                         f"{_on(c, hw)}", ("reduce",)))
     for c, hw in ((64, 14), (64, 28), (64, 56)):
         cat = f"{{concat: {{branches: [[{_conv(c, 1)}], [{_conv(c, 1)}]]}}}}"
         out.append(Bench((cat,), (c, hw, hw), f"concat of two 1×1 convs {_on(c, hw)}", ("copy",)))
@@ -342,7 +346,7 @@ def layer_times(bench: Bench, graph: Graph, times: list[list[float]], dtype: str
         if kind == VIEW or key not in bench.feeds:
             continue
         compute = KINDS[kind].compute
-        size = lt.flops if compute else lt.traffic.total
+        size = rate_size(lt.node, lt.flops, lt.traffic.total)
         out.append(LayerTime(key, compute, float(size), tuple(ts), f"{lt.node.op} in {bench.what}"))
     return out
 
@@ -354,11 +358,11 @@ def net_rate(size: float, time_s: float, overhead_s: float) -> float:
 
 def curves_of(layers: list[LayerTime], overhead_s: float, compute: bool) -> dict[str, Curve]:
     """The curves of one section (compute or memory), kinds first, then ops; a point per size, the layers of one
-    curve and (4-digit) size merged (the geometric mean of their rates, the median of their times)."""
+    curve and (5-digit) size merged (the geometric mean of their rates, the median of their times)."""
     by_size: dict[str, dict[float, list[LayerTime]]] = {}
-    for lt in layers:  # sizes as the file writes them (4 significant digits): 1,024,512 and 1,025,000 FLOPs are one
+    for lt in layers:  # sizes as the file writes them (5 significant digits): two it would write alike are one
         if lt.compute == compute and lt.size > 0 and lt.median_s > 0:
-            by_size.setdefault(lt.key, {}).setdefault(float(f"{lt.size:.4g}"), []).append(lt)
+            by_size.setdefault(lt.key, {}).setdefault(float(f"{lt.size:.5g}"), []).append(lt)
     keys = [k for k in KINDS if k in by_size] + sorted(k for k in by_size if k not in KINDS)
     curves: dict[str, Curve] = {}
     for key in keys:
