@@ -111,6 +111,17 @@ def test_builtin_cpu_peak_is_shared_by_threads() -> None:
     assert roofline(mem, BUILTIN["h100"], threads=1).fit.scale == 1.0  # no cores to share
 
 
+def test_grouped_convs_are_looked_up_per_group() -> None:
+    text = TOY.replace("        memory:", "          conv_grouped:\n            - {size: 4.608 kFLOP, rate: 1 GFLOP/s}\n"
+                       "            - {size: 460.8 kFLOP, rate: 4 GFLOP/s}\n        memory:")
+    profile = parse_profiles(text, "toy.yaml")["toy"]
+    g = graph_of("input: [8, 8, 8]\nlayers: [{conv: {out: 8, kernel: 3, padding: 1, groups: 4, bias: false}}]\n")
+    (span,) = roofline(analyze_memory(analyze(g), "fp32"), profile).layers
+    # 2 · 64 positions · 8 out · 2·3·3 taps = 18,432 FLOPs; per group 4,608: the first point's 1 GFLOP/s -> 18.432 µs
+    # (looked up at 18,432 it would get 4^(log 4 / log 100) = 1.52 GFLOP/s)
+    assert span.compute_s == pytest.approx(18.432e-6)
+
+
 def test_curve_interpolates_log_log_and_clamps() -> None:
     curve = Curve((Point(1e6, 1e9), Point(100e6, 4e9)))
     assert curve.rate_at(10e6) == pytest.approx(2e9)  # halfway in log(size): the geometric mean of 1 and 4

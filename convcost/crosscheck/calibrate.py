@@ -194,11 +194,13 @@ class CalibrateOptions:
 
 @dataclass(frozen=True)
 class LayerTime:
-    """One layer of a benchmark: the curve it is a point of, its size (FLOPs or bytes) and its times (one per round)."""
+    """One layer of a benchmark: the curve it is a point of, where on it (kinds.rate_size), its work (FLOPs or
+    bytes) and its times (one per round)."""
 
     key: str
     compute: bool
     size: float
+    work: float
     times_s: tuple[float, ...]
     what: str
 
@@ -346,14 +348,15 @@ def layer_times(bench: Bench, graph: Graph, times: list[list[float]], dtype: str
         if kind == VIEW or key not in bench.feeds:
             continue
         compute = KINDS[kind].compute
+        work = lt.flops if compute else lt.traffic.total
         size = rate_size(lt.node, lt.flops, lt.traffic.total)
-        out.append(LayerTime(key, compute, float(size), tuple(ts), f"{lt.node.op} in {bench.what}"))
+        out.append(LayerTime(key, compute, size, float(work), tuple(ts), f"{lt.node.op} in {bench.what}"))
     return out
 
 
-def net_rate(size: float, time_s: float, overhead_s: float) -> float:
-    """size / the time beyond the overhead (at least MIN_NET_SHARE of the time)."""
-    return size / max(time_s - overhead_s, MIN_NET_SHARE * time_s)
+def net_rate(work: float, time_s: float, overhead_s: float) -> float:
+    """work (FLOPs or bytes) / the time beyond the overhead (at least MIN_NET_SHARE of the time)."""
+    return work / max(time_s - overhead_s, MIN_NET_SHARE * time_s)
 
 
 def curves_of(layers: list[LayerTime], overhead_s: float, compute: bool) -> dict[str, Curve]:
@@ -361,7 +364,7 @@ def curves_of(layers: list[LayerTime], overhead_s: float, compute: bool) -> dict
     curve and (5-digit) size merged (the geometric mean of their rates, the median of their times)."""
     by_size: dict[str, dict[float, list[LayerTime]]] = {}
     for lt in layers:  # sizes as the file writes them (5 significant digits): two it would write alike are one
-        if lt.compute == compute and lt.size > 0 and lt.median_s > 0:
+        if lt.compute == compute and lt.size > 0 and lt.work > 0 and lt.median_s > 0:
             by_size.setdefault(lt.key, {}).setdefault(float(f"{lt.size:.5g}"), []).append(lt)
     keys = [k for k in KINDS if k in by_size] + sorted(k for k in by_size if k not in KINDS)
     curves: dict[str, Curve] = {}
@@ -369,7 +372,7 @@ def curves_of(layers: list[LayerTime], overhead_s: float, compute: bool) -> dict
         points = []
         for size in sorted(by_size[key]):
             lts = by_size[key][size]
-            rates = [net_rate(size, lt.median_s, overhead_s) for lt in lts]
+            rates = [net_rate(lt.work, lt.median_s, overhead_s) for lt in lts]
             spreads = [s for s in (lt.spread_pct for lt in lts) if s is not None]
             points.append(
                 Point(
