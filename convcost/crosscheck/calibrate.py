@@ -8,8 +8,8 @@ input fresh from the layer before, the weights of the others passing through the
 loop, a layer keeps its input and weights warm, and a batch norm reading what a 3×3 conv just wrote runs
 at half the speed of one reading another batch norm's output. Each layer's FLOPs and bytes come from the
 same analytic model (costmodel/memory.py), so the rates measured are rates of exactly the layers the
-prediction is for. The per-op overhead is the time of a layer that does nothing (an identity), measured
-the same way between ReLUs.
+prediction is for. The per-op overhead is the time of a layer that moves nothing (a view: flatten,
+dropout, to_tokens, chunk), measured the same way where such layers sit in networks.
 All benchmarks are timed together in interleaved rounds (crosscheck/timing.py).
 
 torch is imported inside the functions only.
@@ -35,7 +35,6 @@ from ..frontend.spec import parse_spec
 from ..graph.build import Graph, Node, build_graph
 from .timing import PROBE_PASSES, LayerProbe, method_text, settle_cpu_allocator, time_interleaved
 
-OVERHEAD_BENCH = "input: [64, 14, 14]\nlayers: [" + ", ".join(["relu, identity"] * 8) + "]\n"  # identities: overhead
 MIN_NET_SHARE = 0.05  # a rate is size / max(time − overhead, this share of the time)
 
 # The op whose layers make up a kind's own curve; a layer of any other op of that kind has a curve of its own.
@@ -63,6 +62,17 @@ class Bench:
 
     def spec(self) -> str:
         return f"input: {list(self.input)}\nlayers: [{', '.join(self.layers)}]\n"
+
+
+# Views where networks have them, after real work: their median time in the model is the per-op overhead.
+OVERHEAD_BENCHES = (
+    Bench(("{conv: {out: 64, kernel: 1}}", "bn", "relu", "gap", "flatten", "dropout", "{linear: {out: 64}}", "dropout"),
+          (64, 14, 14), "a classifier head: conv 1×1, bn, relu, gap, flatten, dropout, linear, dropout", (VIEW,)),
+    Bench(("{conv: {out: 64, kernel: 1}}", "to_tokens", "layernorm"), (64, 14, 14), "conv 1×1, to_tokens, layernorm",
+          (VIEW,)),
+    Bench(("{conv: {out: 64, kernel: 1}}", "{channel_shuffle: {groups: 2}}", "{chunk: {index: 0, parts: 2}}",
+           "{conv: {out: 32, kernel: 1}}"), (64, 14, 14), "conv 1×1, channel_shuffle, chunk, conv 1×1", (VIEW,)),
+)
 
 
 def _conv(out: int, k: int, groups: int = 1, stride: int = 1) -> str:
@@ -271,20 +281,15 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
         else:
             settle_cpu_allocator()
         with torch.inference_mode():
-            overhead_graph = _graph(OVERHEAD_BENCH, "<calibrate overhead>")
-            overhead_probe = _Runner(overhead_graph, popts).probe()
-            fns: list[Callable[[], Any]] = [overhead_probe]
             plan: list[tuple[Bench, Graph, LayerProbe]] = []
-            for bench, batch in benches_for(options):
+            for bench, batch in [*((b, 1) for b in OVERHEAD_BENCHES), *benches_for(options)]:
                 what = bench.what if batch == 1 else f"{bench.what}, batch {batch}"
                 graph = _graph(bench.spec(), f"<calibrate {what}>", batch)
-                probe = _Runner(graph, popts).probe()
-                plan.append((replace(bench, what=what), graph, probe))
-                fns.append(probe)
-            probes = [overhead_probe, *(p for _, _, p in plan)]
-            graphs = [overhead_graph, *(g for _, g, _ in plan)]
-            per_layer: list[list[list[float]]] = [[[] for _ in g.nodes] for g in graphs]
-            names = ["overhead", *(b.what for b, _, _ in plan)]
+                plan.append((replace(bench, what=what), graph, _Runner(graph, popts).probe()))
+            probes = [p for _, _, p in plan]
+            fns: list[Callable[[], Any]] = list(probes)
+            per_layer: list[list[list[float]]] = [[[] for _ in g.nodes] for _, g, _ in plan]
+            names = [b.what for b, _, _ in plan]
 
             def before(i: int, r: int) -> None:
                 probes[i].take()  # forget the warm-up and estimate passes
@@ -310,10 +315,12 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
         torch.set_num_threads(threads_before)
         torch.backends.cudnn.benchmark = bench_before
     overhead = statistics.median(
-        statistics.median(times) for node, times in zip(overhead_graph.nodes, per_layer[0]) if node.op == "identity"
+        statistics.median(times)
+        for (bench, graph, _), layer_lists in zip(plan, per_layer) if VIEW in bench.feeds
+        for node, times in zip(graph.nodes, layer_lists) if layer_kind(node) == VIEW
     )
     layers = [
-        lt for (bench, graph, _), times in zip(plan, per_layer[1:]) for lt in layer_times(bench, graph, times, options.dtype)
+        lt for (bench, graph, _), times in zip(plan, per_layer) for lt in layer_times(bench, graph, times, options.dtype)
     ]
     cuda = options.device == "cuda"
     return Calibration(
