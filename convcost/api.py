@@ -9,6 +9,7 @@ from .costmodel.analysis import Analysis, analyze
 from .errors import UsageError, did_you_mean
 from .frontend.spec import SpecFile, load_spec
 from .graph.build import Graph, build_graph
+from .graph.settings import PSEUDO, Settings
 
 DEFAULT_EXAMPLE = "inception_5x5.yaml"
 
@@ -51,15 +52,46 @@ def open_specs(paths: list[str] | None) -> list[SpecFile]:
     return [open_spec(p) for p in (paths or [None])]
 
 
-def analyze_across(files: list[SpecFile], models: list[str] | None, batch: int | None = None) -> list[Analysis]:
-    """The analyses of ``select_across(files, models)``, in that order."""
-    return [analyze(build_graph(f, m, batch)) for f, m in select_across(files, models)]
+def model_vars(spec: SpecFile, model: str) -> list[str]:
+    """The vars ``--set`` can change in a model: the file's, then the model's own."""
+    names = list(spec.vars.items) if spec.vars else []
+    own = spec.model(model).vars
+    return list(dict.fromkeys([*names, *(own.items if own else [])]))
 
 
-def load_graphs(path: str | Path | None, models: list[str] | None = None, batch: int | None = None) -> list[Graph]:
+def check_settings(pairs: list[tuple[SpecFile, str]], settings: Settings | None) -> None:
+    """Every var ``--set`` names exists in at least one of the selected models (a typo is an error, not a no-op)."""
+    if settings is None:
+        return
+    for name, _ in settings.vars:
+        if name in PSEUDO:  # pragma: no cover - settings_of() never puts them among the vars
+            continue
+        if not any(name in model_vars(f, m) for f, m in pairs):
+            known = list(dict.fromkeys(v for f, m in pairs for v in model_vars(f, m)))
+            where = ", ".join(dict.fromkeys(f.path for f, _ in pairs))
+            listed = f"; vars: {', '.join(known)}" if known else "; it has no 'vars' (see docs/spec.md)"
+            raise UsageError(f"--set {name}: no var '{name}' in {where}{did_you_mean(name, known)}{listed}")
+
+
+def analyze_across(
+    files: list[SpecFile], models: list[str] | None, batch: int | None = None, settings: Settings | None = None
+) -> list[Analysis]:
+    """The analyses of ``select_across(files, models)``, in that order, with ``--set`` values applied."""
+    pairs = select_across(files, models)
+    check_settings(pairs, settings)
+    return [analyze(build_graph(f, m, batch, settings)) for f, m in pairs]
+
+
+def load_graphs(
+    path: str | Path | None, models: list[str] | None = None, batch: int | None = None, settings: Settings | None = None
+) -> list[Graph]:
     spec = open_spec(path)
-    return [build_graph(spec, m, batch) for _, m in select_across([spec], models)]
+    pairs = select_across([spec], models)
+    check_settings(pairs, settings)
+    return [build_graph(spec, m, batch, settings) for _, m in pairs]
 
 
-def analyze_file(path: str | Path | None, models: list[str] | None = None, batch: int | None = None) -> list[Analysis]:
-    return [analyze(g) for g in load_graphs(path, models, batch)]
+def analyze_file(
+    path: str | Path | None, models: list[str] | None = None, batch: int | None = None, settings: Settings | None = None
+) -> list[Analysis]:
+    return [analyze(g) for g in load_graphs(path, models, batch, settings)]

@@ -17,6 +17,7 @@ def _register_commands() -> None:
         ops,
         profile,
         report,
+        sweep,
         verify,
     )
 

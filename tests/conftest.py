@@ -4,11 +4,6 @@ import sys
 import types
 from pathlib import Path
 
-# torchvision's wheel on PyPI is built for the CUDA torch: beside the CPU torch its _meta_registrations module
-# fails on import ("operator torchvision::nms does not exist"), and with it every import of torchvision (timm,
-# ultralytics and ptflops import it too). Its model code does not need that module: an empty one stands in.
-sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
-
 import pytest
 
 from convcost.costmodel.analysis import Analysis, analyze
@@ -17,6 +12,11 @@ from convcost.graph.build import Graph, build_graph
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
+
+# torchvision's wheel on PyPI is built for the CUDA torch: beside the CPU torch its _meta_registrations module
+# fails on import ("operator torchvision::nms does not exist"), and with it every import of torchvision (timm,
+# ultralytics and ptflops import it too). Its model code does not need that module: an empty one stands in.
+sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
 
 
 def graph_of(text: str, model: str | None = None, filename: str = "t.yaml") -> Graph:

@@ -12,6 +12,7 @@ import typer
 from ..app import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..errors import ConvcostError, UsageError, escape_controls
 from ..util.write_errors import write_errors
+from ._options import set_option
 from ._output import check_output
 
 
@@ -34,6 +35,7 @@ def check(
     ),
     model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to check (repeatable; default all)."),
     batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
+    set_: Optional[list[str]] = set_option(),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list the checks that pass."),
     summary: Optional[str] = typer.Option(
         None, "--summary", help="Also write the markdown summary to this file (GitHub's $GITHUB_STEP_SUMMARY is used "
@@ -72,7 +74,9 @@ def check(
         budgets += spec_budgets(f)
     for path in budget or []:
         budgets += load_budget_file(path)
-    analyses = analyze_across(files, model, batch)
+    from ..graph.settings import settings_of
+
+    analyses = analyze_across(files, model, batch, settings_of(set_))
     if budgets.empty and not baseline:
         raise UsageError(
             "nothing to check: give --budget FILE.yaml, --baseline FILE.json, or add 'budget:' to the spec "

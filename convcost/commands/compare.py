@@ -10,7 +10,7 @@ import typer
 from ..app import app, user_errors
 from ..errors import UsageError
 from ..util.write_errors import write_errors
-from ._options import Device
+from ._options import Device, plot_option, set_option
 from ._output import check_output, emit, finish, output_option, wide_console
 
 if TYPE_CHECKING:
@@ -56,17 +56,29 @@ def compare(
     hw_file: Optional[str] = typer.Option(
         None, "--hw-file", help="With --profile: device profiles file, e.g. from `convcost calibrate`."
     ),
+    set_: Optional[list[str]] = set_option(),
+    plot: Optional[str] = plot_option(),
     output: Optional[str] = output_option(),
 ) -> None:
     """Compare params, MACs, FLOPs and activations of several models against the first."""
     from ..costmodel.compare import load_analyses, make_comparison
+    from ..graph.settings import settings_of
 
     check_output(output, [*(specs or []), *([hw_file] if hw_file else [])])
     if device is not None and not profile:
         raise UsageError(f"--device {device.value} times the models: it needs --profile")
     if (hw is not None or hw_file is not None) and not profile:
         raise UsageError("--hw and --hw-file predict the measured latency: they need --profile")
-    comp = make_comparison(load_analyses(specs or [], model, batch))
+    if plot is not None:
+        from ..render.chart import check_plot_path, require_matplotlib
+
+        check_plot_path(plot, [*(specs or []), *([output] if output else [])])
+        require_matplotlib("--plot")
+    comp = make_comparison(load_analyses(specs or [], model, batch, settings_of(set_)))
+    if plot is not None:
+        from ..render.chart import comparison_figure, save
+
+        save(comparison_figure(comp, metric.value, depth), plot)
     latency = _latency(comp, (device or Device.cpu).value, hw, hw_file) if profile else None  # crosscheck/profiling.py
     if fmt is Format.json:
         from ..render.compare_out import render_compare_json

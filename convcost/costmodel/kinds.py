@@ -10,12 +10,13 @@ its arguments (groups, kernel), never from the op's name:
   ``conv_depthwise`` (groups = input channels, up to 3×3 = 9 taps), ``conv_depthwise_large`` (more
   taps: a 7×7 depthwise conv does 5.4× the FLOPs of a 3×3 per output, at a far higher rate),
   ``conv_grouped`` (other groups; its size is the FLOPs of one group), ``linear``
-  (linear layers, patch merging), ``attention`` (an op whose parts include a matmul of activations:
-  multi-head and window attention), ``pool`` (max/average pooling over windows);
+  (linear layers, matmul, einsum, patch merging), ``attention`` (an op whose parts include a matmul of
+  activations: multi-head, window and scaled-dot-product attention), ``pool`` (max/average pooling
+  over windows);
 * memory kinds, whose rate is a bandwidth in B/s at a size in bytes moved per call: ``elementwise``
-  (activations, add, multiply, position embeddings), ``norm`` (batch/layer/group/instance norm,
-  layer scale), ``reduce`` (pooling to one value per channel: global average pool, token pooling),
-  ``copy`` (concat, shuffles, resampling, a reshape that copies);
+  (activations, elementwise math, add, sub, multiply, position embeddings), ``norm`` (batch/layer/
+  group/instance norm, layer scale), ``reduce`` (reductions over whole dims: global average pool,
+  token pooling, mean, sum, norm...), ``copy`` (concat, stack, shuffles, pad, resampling);
 * ``view``: a layer that moves nothing (flatten, identity, dropout at inference): overhead only.
 """
 
@@ -42,13 +43,13 @@ KINDS: dict[str, Kind] = {
         Kind("conv_depthwise", True, "depthwise convolution (groups = input channels), up to 3×3"),
         Kind("conv_depthwise_large", True, "depthwise convolution with a larger kernel (5×5, 7×7: ConvNeXt)"),
         Kind("conv_grouped", True, "grouped convolution (1 < groups < input channels)"),
-        Kind("linear", True, "linear layer / matrix multiply (linear, patch_merging)"),
-        Kind("attention", True, "self-attention (attention, window_attention)"),
+        Kind("linear", True, "linear layer / matrix multiply (linear, matmul, einsum, patch_merging)"),
+        Kind("attention", True, "attention (attention, window_attention, scaled_dot_product_attention)"),
         Kind("pool", True, "max or average pooling over windows"),
-        Kind("elementwise", False, "activations, add, multiply, position embeddings"),
+        Kind("elementwise", False, "activations, elementwise math, add, sub, multiply, position embeddings"),
         Kind("norm", False, "batch, layer, group and instance norm, layer scale"),
-        Kind("reduce", False, "pooling to one value per channel (global average pool, token pool)"),
-        Kind("copy", False, "concat, shuffles, upsampling, copying reshapes"),
+        Kind("reduce", False, "reductions over whole dims (global average pool, token pool, mean, sum, norm)"),
+        Kind("copy", False, "concat, stack, shuffles, pad, upsampling"),
     )
 }
 COMPUTE_KINDS = tuple(k for k, v in KINDS.items() if v.compute)
@@ -90,10 +91,9 @@ def layer_kind(node: Node) -> str:
         return "attention" if _multiplies_activations(node) else "linear"
     if category == "norm":
         return "norm"
-    if category == "pool":
-        spatial = node.shape[1:]
-        return "reduce" if not spatial or numel(spatial) == 1 else "pool"
-    if category == "activation":
+    if category == "pool":  # windows (a kernel) or reductions over whole dims (global pool, mean, sum, norm...)
+        return "pool" if hasattr(node.args, "kernel") else "reduce"
+    if category in ("activation", "math"):
         return "elementwise"
     if category == "join":  # add, multiply, position embedding compute; concat only copies
         return "elementwise" if numel(node.shape) and _computes(node) else "copy"

@@ -6,12 +6,16 @@ from . import (  # noqa: F401  (imported for their registrations)
     basic,
     conv,
     conv_transpose,
+    elementwise,
     join,
+    matmul,
     norm,
     pool,
+    reductions,
     resample,
     shuffle,
     tokens,
+    views,
     windows,
 )
 from .registry import ALIASES, REGISTRY, OpRule, Shape, ShapeError, all_names, lookup

@@ -117,7 +117,10 @@ def no_extra(node: NodeLike, batch: int, elem: int) -> int:
     return 0
 
 
-CATEGORIES = ("conv", "linear", "norm", "activation", "pool", "resample", "shuffle", "join", "reshape", "identity")
+CATEGORIES = (
+    "conv", "linear", "norm", "activation", "math", "pool", "resample", "shuffle", "join", "reshape", "identity",
+)
+MANY = 1_000  # ``inputs``' upper bound for ops that read any number of outputs (a join's list)
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ class OpRule:
     imports: tuple[str, ...] = ()  # torch.nn class names `convcost import` turns into this op
     from_torch: FromTorchFn | None = None  # such a module -> arguments as a spec writes them (None: another op's)
     spellings: tuple[str, ...] = ()  # other tools' names for it ('deconv'): an error names this op, not a did-you-mean
+    inputs: tuple[int, int] = (1, 1)  # how many outputs it reads (least, most): more than one from a 'from' list
 
     def arg_fields(self) -> dict[str, dataclasses.Field[Any]]:
         return arg_fields(self.args)
@@ -212,7 +216,8 @@ def op(
 ) -> Callable[[type], type]:
     """Class decorator: the class is the op's definition. It holds the static methods ``shape``, ``cost``
     and ``build`` and the attributes ``saves`` and ``counting`` (required), optionally ``saved_extra``,
-    ``unread_buffers``, ``parts`` and ``resolve``, and for `convcost import` ``imports`` (torch.nn class names)
+    ``unread_buffers``, ``parts``, ``resolve`` and ``inputs`` (how many outputs it reads, (least, most): an op
+    of more than one takes a ``from`` list), and for `convcost import` ``imports`` (torch.nn class names)
     with the static method ``from_torch`` (module -> arguments); its docstring's first line is the summary,
     the rest notes for the docs."""
 
@@ -239,6 +244,7 @@ def op(
                 imports=getattr(cls, "imports", ()),
                 from_torch=getattr(cls, "from_torch", None),
                 spellings=getattr(cls, "spellings", ()),
+                inputs=getattr(cls, "inputs", (1, 1)),
             )
         )
         return cls
