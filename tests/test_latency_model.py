@@ -140,6 +140,8 @@ def test_fit_prefers_the_run_conditions() -> None:
     assert fit_profile(profile, "fp32", 2).calibration.overhead_s == 1e-6  # type: ignore[union-attr]
     assert fit_profile(profile, "fp32", 1).calibration.overhead_s == 10e-6  # type: ignore[union-attr]
     assert fit_profile(profile, "fp32", 1).scale == 1.0
+    assert "calibrated in wall time, measured in CPU time" in fit_profile(profile, "fp32", 1, clock="cpu").note
+    assert fit_profile(profile, "fp32", 1, clock="wall").note == ""
     nominal = fit_profile(profile, "bf16", 2)
     assert nominal.calibration is None and "not calibrated for bf16" in nominal.note
 

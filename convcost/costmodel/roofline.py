@@ -281,7 +281,12 @@ def _share(threads: int, of: int, cores: int | None) -> float:
 
 
 def fit_profile(
-    profile: DeviceProfile, dtype: str, threads: int | None = None, channels_last: bool = False, device: str | None = None
+    profile: DeviceProfile,
+    dtype: str,
+    threads: int | None = None,
+    channels_last: bool = False,
+    device: str | None = None,
+    clock: str | None = None,
 ) -> Fit:
     """The calibration of ``profile`` for a run in ``dtype`` on ``threads`` CPU threads (``device``: 'cpu'/'cuda',
     None: any). Preferred: the same memory format, then the same thread count, then the nearest one, whose
@@ -305,6 +310,9 @@ def fit_profile(
     notes = []
     if cal.channels_last != channels_last:
         notes.append(f"calibrated {'with' if cal.channels_last else 'without'} channels_last")
+    if clock is not None and cal.clock != clock:
+        names = {"cpu": "CPU time", "wall": "wall time"}
+        notes.append(f"calibrated in {names[cal.clock]}, measured in {names.get(clock, clock)} (they differ under load)")
     scale = 1.0
     if threads is not None and cal.threads is not None and cal.threads != threads:
         scale = _share(threads, cal.threads, profile.cores)
@@ -374,10 +382,11 @@ def roofline(
     threads: int | None = None,
     channels_last: bool = False,
     device: str | None = None,
+    clock: str | None = None,
 ) -> Roofline:
     """Each layer's roofline time on ``profile``: predicted from its calibration for ``memory.dtype`` (see
     fit_profile) when it has one, else from the nominal peak for ``peak_dtype`` (default: the tensors' dtype)."""
-    fit = fit_profile(profile, memory.dtype, threads, channels_last, device)
+    fit = fit_profile(profile, memory.dtype, threads, channels_last, device, clock)
     dtype = peak_dtype or memory.dtype
     if fit.calibration is None:
         peak = profile.peak_for(dtype) * fit.scale

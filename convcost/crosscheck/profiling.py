@@ -442,7 +442,8 @@ def measure(
     graph = a.graph
     mem = analyze_memory(a, options.dtype)
     roof = roofline(
-        mem, hw, peak_dtype, threads=run_threads(options), channels_last=options.channels_last, device=options.device
+        mem, hw, peak_dtype, threads=run_threads(options), channels_last=options.channels_last, device=options.device,
+        clock=options.clock,
     )
     threads_before = torch.get_num_threads()
     bench_before = torch.backends.cudnn.benchmark
