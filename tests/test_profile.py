@@ -18,14 +18,9 @@ from convcost.graph.build import build_graph
 
 torch = pytest.importorskip("torch")
 
-from convcost.crosscheck.profiling import (  # noqa: E402
-    ProfileOptions,
-    _Runner,
-    profile_graphs,
-    profile_latency,
-    time_cpu,
-    time_cuda,
-)
+from convcost.crosscheck.profiling import ProfileOptions, profile_graphs, profile_latency  # noqa: E402
+from convcost.crosscheck.runner import ModelRunner  # noqa: E402
+from convcost.crosscheck.timing import time_cpu, time_cuda  # noqa: E402
 from convcost.crosscheck.torch_build import build_model  # noqa: E402
 from convcost.graph.segments import top_level_segments  # noqa: E402
 
@@ -80,7 +75,7 @@ def test_time_cpu_measures_at_least_the_work() -> None:
 def test_block_runner_reproduces_the_model_on_real_inputs() -> None:
     g = graph_of(TINY, "tiny")
     with torch.inference_mode():
-        r = _Runner(g, ProfileOptions())
+        r = ModelRunner(g, ProfileOptions())
         tensors = r.run_all()
         assert torch.equal(r.whole()(), tensors[g.output.index])
         for seg in top_level_segments(g):
@@ -223,7 +218,7 @@ def test_profile_refuses_a_model_over_max_memory(tmp_path) -> None:  # type: ign
 
 
 def test_profile_bytes_by_hand() -> None:
-    from convcost.crosscheck.profiling import profile_bytes
+    from convcost.crosscheck.profile_limits import profile_bytes
 
     a = analyze(graph_of(SMALL_ONLY))
     assert profile_bytes(a, ProfileOptions()) == SMALL_WITH_BLOCKS
@@ -253,7 +248,7 @@ def test_torch_failure_suggests_fp32_only_when_not_fp32(monkeypatch: pytest.Monk
     def fail(self):  # type: ignore[no-untyped-def]
         raise RuntimeError("\"addmm_impl_cpu_\" not implemented for 'Half'")
 
-    monkeypatch.setattr(_Runner, "run_all", fail)
+    monkeypatch.setattr(ModelRunner, "run_all", fail)
     with pytest.raises(UsageError) as e:
         profile_graphs([graph_of(SMALL_ONLY)], ProfileOptions(dtype=dtype, min_time=0.01, warmup=1))
     message = str(e.value)

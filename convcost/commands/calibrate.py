@@ -136,7 +136,7 @@ def calibrate(
 
     import torch
 
-    from ..crosscheck.profiling import check_clock
+    from ..crosscheck.timing import check_clock
 
     for t in threads or [torch.get_num_threads()]:
         check_clock(clock.value, device.value, t if device is Device.cpu else None)

@@ -41,7 +41,9 @@ def _emit(run: ProfileRun, fmt: Format, per_layer: bool, output: Optional[str] =
     from ..render import profile_out as out
 
     if fmt is Format.json:
-        emit(out.render_json(run), output)
+        from ..render.profile_json import render_json
+
+        emit(render_json(run), output)
     elif fmt is Format.markdown:
         emit(out.render_markdown(run), output)
     else:
@@ -53,11 +55,12 @@ def _emit(run: ProfileRun, fmt: Format, per_layer: bool, output: Optional[str] =
 def _emit_accuracy(run: ProfileRun, fmt: Format, output: Optional[str]) -> float:
     """The --accuracy report; returns the largest whole-model |error| in % (inf when none was measured)."""
     from ..crosscheck.accuracy import accuracy
-    from ..render import accuracy_out, profile_out
+    from ..render import accuracy_out
+    from ..render.profile_json import render_json
 
     acc = accuracy(run)
     if fmt is Format.json:
-        emit(profile_out.render_json(run, accuracy_out.accuracy_dict(acc)), output)
+        emit(render_json(run, accuracy_out.accuracy_dict(acc)), output)
     elif fmt is Format.markdown:
         emit(accuracy_out.render_accuracy_markdown(run, acc), output)
     else:

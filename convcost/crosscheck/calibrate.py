@@ -33,7 +33,7 @@ from ..costmodel.memory import analyze_memory
 from ..errors import UsageError
 from ..frontend.spec import parse_spec
 from ..graph.build import Graph, Node, build_graph
-from .timing import PROBE_PASSES, LayerProbe, method_text, settle_cpu_allocator, time_interleaved
+from .timing import PROBE_PASSES, LayerProbe, check_clock, method_text, settle_cpu_allocator, time_interleaved
 
 MIN_NET_SHARE = 0.05  # a rate is size / max(time − overhead, this share of the time)
 
@@ -231,20 +231,6 @@ def _graph(text: str, name: str, batch: int = 1) -> Graph:
     return build_graph(spec, next(iter(spec.models)), batch)
 
 
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux), else what the platform module knows."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _load() -> tuple[float, ...]:
     try:
         return tuple(round(x, 2) for x in os.getloadavg())
@@ -263,7 +249,8 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
     """Run the micro-benchmarks and return what they measured."""
     import torch
 
-    from .profiling import ProfileOptions, _Runner, check_clock, device_name
+    from .profiling import ProfileOptions
+    from .runner import ModelRunner, cpu_model, device_name
     from .torch_deps import TORCH_ERRORS
 
     check_clock(options.clock, options.device, (options.threads or torch.get_num_threads()) if options.device == "cpu" else None)
@@ -285,7 +272,7 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
             for bench, batch in [*((b, 1) for b in OVERHEAD_BENCHES), *benches_for(options)]:
                 what = bench.what if batch == 1 else f"{bench.what}, batch {batch}"
                 graph = _graph(bench.spec(), f"<calibrate {what}>", batch)
-                plan.append((replace(bench, what=what), graph, _Runner(graph, popts).probe()))
+                plan.append((replace(bench, what=what), graph, ModelRunner(graph, popts).probe()))
             probes = [p for _, _, p in plan]
             fns: list[Callable[[], Any]] = list(probes)
             per_layer: list[list[list[float]]] = [[[] for _ in g.nodes] for _, g, _ in plan]

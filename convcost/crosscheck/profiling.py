@@ -9,8 +9,9 @@ block, each layer with ``layers``) is warmed up, then measured once per round, i
 ``repeats`` rounds (CPU: perf_counter around a block of calls; CUDA: an event pair around it, with
 cudnn.benchmark as asked). We report the median per-call time and the interquartile range.
 
-Per top-level block (convcost.graph.segments) and per layer, the model is first run once node by node to
-capture the real tensors each reads; then its modules alone are timed on those tensors.
+Per top-level block (convcost.graph.segments), the model is first run once node by node to capture the
+real tensors each block reads; then the block's modules alone are timed on those tensors. Per layer, a
+pass of the model reads the clock between its layers (timing.LayerProbe): each layer timed in the model.
 """
 
 from __future__ import annotations
@@ -19,30 +20,27 @@ import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..costmodel.analysis import Analysis, analyze
 from ..costmodel.kinds import layer_kind
-from ..costmodel.memory import (
-    DEFAULT_MAX_BYTES,
-    DTYPE_BYTES,
-    WEIGHT_BUILD_BYTES,
-    MemoryReport,
-    analyze_memory,
-    forward_bytes,
-    human_bytes,
-)
+from ..costmodel.memory import DEFAULT_MAX_BYTES, MemoryReport, analyze_memory
 from ..costmodel.roofline import BUILTIN, NOMINAL, DeviceProfile, Fit, Roofline, Span, roofline
-from ..errors import UsageError, did_you_mean
+from ..errors import UsageError
 from ..graph.build import Graph
 from ..graph.segments import top_level_segments
-from .timing import PROBE_PASSES, LayerProbe, Timing, method_text, settle_cpu_allocator, time_interleaved
+from .profile_limits import check_memory, torch_failure
+from .runner import ModelRunner, device_name, torch_dtype
+from .timing import (
+    PROBE_PASSES,
+    Timing,
+    check_clock,
+    method_text,
+    settle_cpu_allocator,
+    time_interleaved,
+)
 from .torch_deps import TORCH_ERRORS
 
-if TYPE_CHECKING:
-    import torch
-
-MEASURED_DTYPES = ("fp32", "fp16", "bf16")
 ADD_UP_TOLERANCE = 0.25  # block medians should sum to the model's within this share (or twice its spread)
 
 
@@ -199,33 +197,6 @@ def block_count(graph: Graph) -> int:
 
 
 # ---- torch part ------------------------------------------------------------------------------
-def _torch_dtype(name: str) -> torch.dtype:
-    import torch
-
-    if name not in MEASURED_DTYPES:
-        if name in DTYPE_BYTES:  # known to the analytic roofline, not runnable as torch modules here
-            raise UsageError(
-                f"--dtype {name} cannot be measured (torch modules run in {', '.join(MEASURED_DTYPES)}); "
-                f"`convcost roofline --dtype {name}` gives its analytic roofline"
-            )
-        raise UsageError(
-            f"unknown --dtype '{name}'{did_you_mean(name, list(DTYPE_BYTES))}; profile measures "
-            f"{', '.join(MEASURED_DTYPES)} (`convcost roofline` also takes "
-            f"{', '.join(d for d in DTYPE_BYTES if d not in MEASURED_DTYPES)})"
-        )
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
-
-
-def device_name(device: str) -> str:
-    import platform
-
-    import torch
-
-    if device == "cuda":
-        return str(torch.cuda.get_device_name())
-    return platform.processor() or platform.machine()
-
-
 def default_hw(device: str) -> str:
     """The built-in profile that matches the device (by CUDA device name), else 'cpu'."""
     if device != "cuda":
@@ -245,103 +216,6 @@ def peak_dtype_for(device: str, dtype: str, hw: DeviceProfile) -> str:
         if torch.backends.cudnn.allow_tf32:
             return "tf32"
     return dtype
-
-
-def time_cpu(fn: Callable[[], Any], threads: int | None, min_time: float, warmup: int, min_runs: int = 5) -> Timing:
-    """One function on the CPU (``threads``: torch.set_num_threads meanwhile): ``min_runs`` measurements."""
-    import torch
-
-    before = torch.get_num_threads()
-    try:
-        if threads:
-            torch.set_num_threads(threads)
-        return time_interleaved([fn], device="cpu", min_time=min_time, repeats=min_runs, warmup=warmup)[0]
-    finally:
-        torch.set_num_threads(before)
-
-
-def time_cuda(fn: Callable[[], Any], min_time: float, warmup: int, min_runs: int = 10) -> Timing:
-    """One function on the current CUDA device, timed with CUDA events: ``min_runs`` measurements."""
-    return time_interleaved([fn], device="cuda", min_time=min_time, repeats=min_runs, warmup=warmup)[0]
-
-
-def method_name(device: str, repeats: int = 5, cudnn_benchmark: bool | None = None, clock: str = "wall") -> str:
-    return method_text(device, repeats, cudnn_benchmark if device == "cuda" else None, clock)
-
-
-class _Runner:
-    """The built model on its device, in the dtype and memory format asked for."""
-
-    def __init__(self, graph: Graph, options: ProfileOptions) -> None:
-        import torch
-
-        from .torch_build import build_model, example_inputs
-
-        self.options = options
-        self.dtype = _torch_dtype(options.dtype)
-        self.model = build_model(graph, device=options.device).to(self.dtype)
-        xs = tuple(x.to(self.dtype) for x in example_inputs(graph, device=options.device))
-        if options.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-            xs = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in xs)
-        self.xs = xs
-        self.graph = graph
-        self.modules = {node.index: module for node, module in self.model.named_layers()}
-
-    def run_all(self) -> dict[int, Any]:
-        """Run every node once, keeping every output (to feed the blocks' timings)."""
-        out: dict[int, Any] = {i.index: x for i, x in zip(self.graph.inputs, self.xs)}
-        for node in self.graph.nodes:
-            out[node.index] = self.modules[node.index](*(out[i] for i in node.inputs))
-        return out
-
-    def whole(self) -> Callable[[], Any]:
-        model, xs = self.model, self.xs
-        return lambda: model(*xs)
-
-    def block(self, seg_nodes: tuple[Any, ...], tensors: dict[int, Any]) -> Callable[[], Any]:
-        inside = {n.index for n in seg_nodes}
-        ext = {i: tensors[i] for n in seg_nodes for i in n.inputs if i not in inside}
-        plan = [(n.index, self.modules[n.index], n.inputs) for n in seg_nodes]
-
-        def run() -> Any:
-            env = dict(ext)
-            out = None
-            for idx, module, inputs in plan:
-                out = module(*(env[i] for i in inputs))
-                env[idx] = out
-            return out
-
-        return run
-
-    def probe(self) -> LayerProbe:
-        """The model's forward with the clock read between layers (each layer's time in the model)."""
-        last_use: dict[int, int] = {}
-        for node in self.graph.nodes:
-            for i in node.inputs:
-                last_use[i] = node.index
-        keep = set(self.graph.outputs)
-        steps = [
-            (n.index, self.modules[n.index], n.inputs,
-             tuple(i for i in dict.fromkeys(n.inputs) if last_use.get(i) == n.index and i not in keep))
-            for n in self.graph.nodes
-        ]
-        inputs = {i.index: x for i, x in zip(self.graph.inputs, self.xs)}
-        return LayerProbe(steps, inputs, self.options.device, self.options.clock)
-
-
-def check_clock(clock: str, device: str, threads: int | None) -> None:
-    """--clock cpu times the calling thread: only a one-thread CPU run does all its work there."""
-    if clock == "wall":
-        return
-    if clock != "cpu":
-        raise UsageError(f"--clock must be wall or cpu, got '{clock}'")
-    if device != "cpu":
-        raise UsageError("--clock cpu measures CPU time: it applies to --device cpu (CUDA is timed with events)")
-    if threads != 1:
-        raise UsageError(
-            f"--clock cpu measures the CPU time of one thread, but this run uses {threads} threads; add --threads 1"
-        )
 
 
 def load_average() -> tuple[float, ...]:
@@ -364,73 +238,11 @@ def environment(options: ProfileOptions, load: tuple[float, ...] = ()) -> Enviro
     cuda = options.device == "cuda"
     return Environment(
         torch.__version__, options.device, device_name(options.device), run_threads(options), options.dtype,
-        options.channels_last, method_name(options.device, options.repeats, options.cudnn_benchmark, options.clock),
+        options.channels_last, method_text(options.device, options.repeats, options.cudnn_benchmark if cuda else None,
+                                           options.clock),
         options.min_time, options.warmup, options.repeats, options.cudnn_benchmark if cuda else None, load,
         options.clock,
     )
-
-
-def _out_of_memory(e: BaseException) -> bool:
-    import torch
-
-    text = str(e)
-    return (
-        isinstance(e, (MemoryError, torch.cuda.OutOfMemoryError))
-        or "DefaultCPUAllocator" in text
-        or "out of memory" in text.lower()
-    )
-
-
-def torch_failure(e: BaseException, a: Analysis, options: ProfileOptions, doing: str) -> UsageError:
-    """A torch error while building, checking or timing the model, as a message for the user."""
-    import torch
-
-    graph = a.graph
-    text = str(e).strip()
-    first = text.splitlines()[0] if text else type(e).__name__
-    where = f"in {options.dtype} on {options.device}"
-    if _out_of_memory(e):
-        need = profile_bytes(a, options)
-        return UsageError(
-            f"model '{graph.model}': torch ran out of memory {doing} it {where} (convcost estimates it needs "
-            f"{human_bytes(need)}): {first}; {'lower --batch, or ' if graph.batch > 1 else ''}free memory on the device"
-        )
-    hint = ""
-    if options.dtype != "fp32":
-        hint = "; try --dtype fp32" + (" or bf16" if options.dtype == "fp16" and options.device == "cpu" else "")
-    return UsageError(f"torch {torch.__version__} cannot run model '{graph.model}' {where}: {first}{hint}")
-
-
-
-
-def profile_bytes(a: Analysis, options: ProfileOptions) -> int:
-    """Memory one model's profile needs at most: the weights as built (fp32), the input, and every
-    layer's output in --dtype -- twice when blocks or layers are timed (each runs on the kept outputs
-    of the first pass)."""
-    kept = options.blocks or options.layers
-    return forward_bytes(a, DTYPE_BYTES[options.dtype], WEIGHT_BUILD_BYTES, 2 if kept else 1)
-
-
-def check_memory(a: Analysis, options: ProfileOptions, command: str = "profile") -> int:
-    """The model's estimated bytes; a UsageError above ``options.max_bytes`` (before torch allocates)."""
-    graph = a.graph
-    need = profile_bytes(a, options)
-    if need > options.max_bytes:
-        unit = "block and layer" if options.blocks and options.layers else "layer" if options.layers else "block"
-        twice = f", twice since each {unit} is timed on kept outputs" if options.blocks or options.layers else ""
-        ways = ["lower --batch"] if graph.batch > 1 else []
-        if options.blocks or options.layers:
-            ways.append("time the whole model only (--no-blocks" + (", without --layers)" if options.layers else ")"))
-        if command == "profile":
-            ways.append("raise --max-memory if this machine has the memory")
-        advice = ", or ".join(ways) or "make the input or the layers smaller"
-        raise UsageError(
-            f"model '{graph.model}' needs about {human_bytes(need)} ({need:,} bytes) to {command}: its weights, "
-            f"the input and every layer's output at batch {graph.batch} in {options.dtype}{twice}; that is over the "
-            f"limit of {human_bytes(options.max_bytes)} ({options.max_bytes:,} bytes). "
-            + advice[0].upper() + advice[1:]
-        )
-    return need
 
 
 def measure(
@@ -457,7 +269,7 @@ def measure(
         if options.device == "cuda":
             torch.backends.cudnn.benchmark = options.cudnn_benchmark
         with torch.inference_mode():
-            runner = _Runner(graph, options)
+            runner = ModelRunner(graph, options)
             doing = "running"
             tensors = runner.run_all()  # once untimed: does torch support this dtype here?
             doing = "timing"
@@ -521,7 +333,7 @@ def profile_graphs(
 
     require(command)
     check_device(options.device)
-    _torch_dtype(options.dtype)
+    torch_dtype(options.dtype)
     if options.threads is not None and options.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {options.threads}")
     if options.repeats < 1:

@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import UsageError
+
 PROBE_PASSES = 5  # the fewest passes of a LayerProbe per measurement: its per-layer times are medians over them
 MAX_CALLS = 1_000_000  # calls in one measurement (a no-op unit would otherwise ask for billions)
 ESTIMATE_S = 1e-3  # the first estimate of a call's time runs calls for at least this long
@@ -253,3 +255,35 @@ class LayerProbe:
         if not passes:
             return [0.0] * len(self.steps)
         return [statistics.median(p[k] for p in passes) for k in range(len(self.steps))]
+
+
+def time_cpu(fn: Callable[[], Any], threads: int | None, min_time: float, warmup: int, min_runs: int = 5) -> Timing:
+    """One function on the CPU (``threads``: torch.set_num_threads meanwhile): ``min_runs`` measurements."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        if threads:
+            torch.set_num_threads(threads)
+        return time_interleaved([fn], device="cpu", min_time=min_time, repeats=min_runs, warmup=warmup)[0]
+    finally:
+        torch.set_num_threads(before)
+
+
+def time_cuda(fn: Callable[[], Any], min_time: float, warmup: int, min_runs: int = 10) -> Timing:
+    """One function on the current CUDA device, timed with CUDA events: ``min_runs`` measurements."""
+    return time_interleaved([fn], device="cuda", min_time=min_time, repeats=min_runs, warmup=warmup)[0]
+
+
+def check_clock(clock: str, device: str, threads: int | None) -> None:
+    """--clock cpu times the calling thread: only a one-thread CPU run does all its work there."""
+    if clock == "wall":
+        return
+    if clock != "cpu":
+        raise UsageError(f"--clock must be wall or cpu, got '{clock}'")
+    if device != "cpu":
+        raise UsageError("--clock cpu measures CPU time: it applies to --device cpu (CUDA is timed with events)")
+    if threads != 1:
+        raise UsageError(
+            f"--clock cpu measures the CPU time of one thread, but this run uses {threads} threads; add --threads 1"
+        )
