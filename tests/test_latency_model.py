@@ -299,3 +299,46 @@ def test_error_stats() -> None:
     assert stats.p90_abs == pytest.approx(28.0)  # sorted 10, 20, 30: position 1.8 -> 20 + 0.8 · 10
     assert ErrorStats.of([]) is None
     assert math.isfinite(stats.p90_abs)
+
+
+# ---- the general tensor ops (tests/tensor_op_cases.py) each have a kind ---------------------------------------
+# What each op is to the latency model, decided by hand from what torch does for it: a matmul/einsum multiplies
+# activations by activations but with no softmax between (linear); sdpa does QKᵀ, softmax and A·V (attention);
+# reductions over dims read everything once and write little (reduce); math ops read and write every element
+# (elementwise); joins that only copy (concat, stack) and pad write a new tensor (copy); views move nothing.
+GENERAL_OP_KINDS = {
+    "matmul": "linear", "einsum": "linear", "scaled_dot_product_attention": "attention",
+    **dict.fromkeys(("mean", "sum", "amax", "amin", "norm", "var", "std"), "reduce"),
+    **dict.fromkeys(("add", "sub", "multiply", "div", "pow", "maximum", "minimum", "sqrt", "rsqrt", "exp", "log", "abs",
+                     "neg", "reciprocal", "square", "sin", "cos", "erf", "clamp", "softmax", "log_softmax"), "elementwise"),
+    **dict.fromkeys(("concat", "stack", "pad"), "copy"),
+    **dict.fromkeys(("reshape", "flatten", "unflatten", "permute", "transpose", "slice", "select", "chunk"), "view"),
+}
+
+
+def test_every_general_tensor_op_has_a_latency_kind() -> None:
+    from tensor_op_cases import CASES
+
+    seen: dict[str, set[str]] = {}
+    for _op, layers, inp, *_ in CASES:
+        g = graph_of(f"input: {inp}\nlayers:\n  - {layers}\n")
+        for n in g.nodes:
+            seen.setdefault(n.rule.name, set()).add(layer_kind(n))
+    tested = {str(c[0]) for c in CASES}
+    assert tested <= set(GENERAL_OP_KINDS)  # a new general op needs its kind decided here
+    assert {op: seen[op] for op in tested} == {op: {GENERAL_OP_KINDS[op]} for op in tested}
+
+
+def test_general_ops_config_is_predicted_layer_by_layer(toy_files) -> None:  # type: ignore[no-untyped-def]
+    from conftest import CONFIGS
+
+    result = runner.invoke(app, ["roofline", str(CONFIGS / "general_ops.yaml"), "--hw-file", str(toy_files / "toy.yaml"),
+                                 "-f", "json"])
+    assert result.exit_code == 0, result.output
+    for m in json.loads(result.stdout)["models"]:
+        kinds = {x["name"]: x["kind"] for x in m["layers"]}
+        # TOY calibrates conv_dense, elementwise and gelu only: every other layer that moves data is listed as
+        # not calibrated (never silently zero); views take the overhead alone
+        missing = {name for name, kind in kinds.items() if kind not in ("conv_dense", "elementwise", "view")}
+        assert set(m["uncalibrated_layers"]) == missing, m["name"]
+        assert all(x["ideal_s"] >= 10e-6 for x in m["layers"])  # at least the 10 µs overhead each

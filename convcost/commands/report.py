@@ -9,7 +9,7 @@ import typer
 
 from ..app import app, user_errors
 from ..util.write_errors import write_errors
-from ._options import set_option
+from ._options import batch_option, model_option, set_option
 
 if TYPE_CHECKING:
     from ..costmodel.analysis import Analysis
@@ -23,7 +23,7 @@ MAX_CHARS = 65_536
 def report(
     specs: Optional[list[str]] = typer.Argument(None, help="Spec files; omit for the built-in example."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report here (default: stdout)."),
-    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to include (repeatable, in order)."),
+    model: Optional[list[str]] = model_option("Model to include (repeatable, in order)."),
     verify: Optional[list[str]] = typer.Option(
         None, "--verify", help="Results of 'convcost verify --format json' to include (repeatable)."
     ),
@@ -37,7 +37,7 @@ def report(
         None, "--depth", "-d", min=1, help="Levels of the per-layer table (default: every layer)."
     ),
     title: str = typer.Option("convcost report", "--title", help="Title of the report."),
-    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
+    batch: Optional[int] = batch_option("Override the specs' batch size."),
     set_: Optional[list[str]] = set_option(),
     charts: Optional[str] = typer.Option(
         None, "--charts", metavar="DIR", help="Draw the charts with matplotlib into DIR (created if needed) and embed "

@@ -11,21 +11,22 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Loc, SpecError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten
 from ..frontend.spec import JOINS, LAYER_KEYS, NO_OP, BlockSpec, Branch, Item, SpecFile, check_keys, op_arg_names, resolve_op
 from ..frontend.structures import STRUCTURES
-from ..ops.macros import MACROS
-from ..ops.registry import ArgError, OpRule, Shape, ShapeError
+from ..ops.registry import MACROS, ArgError, OpRule, Shape, ShapeError
 from ..ops.registry import rule as op_rule
-from ..ops.resample import ChunkArgs, pos_int_list
 from ..ops.shapes import is_tokens
 from .limits import ITERATION_STEPS, MAX_LAYERS, MAX_NESTING, MAX_RECURSION, MAX_REPEAT, NAME_CHARS_PER_STEP, LimitError
 from .naming import Frame, Names
 from .nodes import Input, Node, producer
 from .values import Values, got
+
+if TYPE_CHECKING:
+    from ..ops.resample import ChunkArgs
 
 
 class InBlock(SpecError):
@@ -443,6 +444,8 @@ class Expander:
 
     def split_parts(self, item: Item, env: Mapping[str, Any], inp: int, n: int) -> list[ChunkArgs]:
         """The channel slice of each of a split's ``n`` branches: equal parts, or the spec's ``sizes``."""
+        from ..ops.resample import ChunkArgs, pos_int_list  # only specs with a split need the chunk op
+
         c = self.shape_of(inp)[0]
         node = item.args.get("sizes") if item.args else None
         if node is None:
