@@ -342,3 +342,24 @@ def test_general_ops_config_is_predicted_layer_by_layer(toy_files) -> None:  # t
         missing = {name for name, kind in kinds.items() if kind not in ("conv_dense", "elementwise", "view")}
         assert set(m["uncalibrated_layers"]) == missing, m["name"]
         assert all(x["ideal_s"] >= 10e-6 for x in m["layers"])  # at least the 10 µs overhead each
+
+
+def test_benchmark_figures_are_the_done_whens() -> None:
+    """benchmarks/bench_latency.py's two figures from profile --accuracy's JSON (no timing: a made-up run)."""
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_latency", ROOT / "benchmarks" / "bench_latency.py")
+    bench = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+
+    def model(error: float, layers: list[float | None]) -> dict[str, object]:
+        return {"model": {"error_pct": error}, "layers": [{"error_pct": e} for e in layers]}
+
+    f = bench.figures_of([model(-20.0, [10.0, -40.0, None]), model(30.0, [-5.0, 50.0, 35.0])])
+    assert (f.models, f.inside, f.worst_pct) == (2, 1, 30.0)  # |−20| ≤ 25 inside, |30| > 25 outside
+    assert (f.layers, f.layer_median_pct) == (5, 35.0)  # |errors| 5, 10, 35, 40, 50: median 35; None not measured
+    assert not f.ok  # one model outside, and 35 > 30
+    g = bench.figures_of([model(25.0, [30.0, -10.0])])
+    assert (g.inside, g.layer_median_pct, g.ok) == (1, 20.0, True)  # both targets met at their bounds: ≤, not <
