@@ -478,4 +478,4 @@ def test_attention_without_its_operands_is_an_input_error() -> None:
     spec = "input: {tokens: [8, 16]}\nlayers:\n  - reshape: {shape: [8, 1, 16]}\n  - scaled_dot_product_attention: {}\n"
     result = runner.invoke(app, ["analyze", "-"], input=spec)
     assert result.exit_code == 2
-    assert "reads q, k and v: give 'from: [q, k, v]'" in result.stderr
+    assert "'scaled_dot_product_attention' reads 3 or 4 outputs from a 'from' list, got 1" in result.stderr

@@ -219,11 +219,11 @@ def _profile_training(graphs: list[Graph], device: str, dtype: str, optimizer: O
     name = optimizer or "adamw"
     optimizer_state(name)
     require("profile --training")
-    from ..crosscheck.profiling import _torch_dtype
+    from ..crosscheck.runner import torch_dtype
     from ..crosscheck.training_check import measure_training_step
     from ..render import training_out
 
-    _torch_dtype(dtype)
+    torch_dtype(dtype)
     for g in graphs:
         need = analyze_training(analyze(g), name, dtype).memory.peak_bytes
         if need > limit:

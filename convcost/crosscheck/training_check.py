@@ -28,7 +28,7 @@ import torch
 from ..costmodel.analysis import analyze
 from ..costmodel.training import Training, analyze_training
 from ..graph.build import Graph
-from .profiling import _torch_dtype
+from .runner import torch_dtype
 from .torch_build import build_model, example_inputs
 from .torch_deps import check_device
 from .verify import freeze
@@ -75,10 +75,10 @@ def _nbytes(t: torch.Tensor) -> int:
 def measure_training_step(graph: Graph, device: str = "cpu", dtype: str = "fp32", optimizer: str = "adamw") -> TrainingCheck:
     check_device(device)
     estimate = analyze_training(analyze(graph), optimizer, dtype)
-    model = freeze(build_model(graph, device).train()).to(_torch_dtype(dtype))
+    model = freeze(build_model(graph, device).train()).to(torch_dtype(dtype))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = _optimizer(optimizer, params) if params else None
-    xs = tuple(x.to(_torch_dtype(dtype)) for x in example_inputs(graph, device))
+    xs = tuple(x.to(torch_dtype(dtype)) for x in example_inputs(graph, device))
     own = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
     saved: dict[int, int] = {}
 
