@@ -13,6 +13,11 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Clock(str, Enum):
+    wall = "wall"
+    cpu = "cpu"
+
+
 SET_HELP = (
     "Set a var of the spec, the input size or the batch for this run: NAME=VALUE, e.g. width=0.5, input=160 "
     "(every spatial dim; 160x128 each; 3x160x160 the whole shape), batch=8. Repeatable."
@@ -28,6 +33,34 @@ def set_option() -> Any:
 def plot_option() -> Any:
     """``--plot FILE``: sweep, compare and analyze draw charts with matplotlib (render/chart.py)."""
     return typer.Option(None, "--plot", help=PLOT_HELP, metavar="FILE")
+
+
+TRAINING_HELP = (
+    "Add the cost of a training step: backward FLOPs per layer (input and weight gradients), trainable and frozen "
+    "params, and a peak-memory estimate (weights, gradients, optimizer state, saved activations, the largest "
+    "transient). See docs/conventions.md."
+)
+
+
+def training_option() -> Any:
+    """``--training``: analyze, compare, check and report add the training estimate (costmodel/training.py)."""
+    return typer.Option(False, "--training", help=TRAINING_HELP)
+
+
+def optimizer_option() -> Any:
+    return typer.Option(
+        None, "--optimizer", metavar="NAME",
+        help="With --training: the optimizer whose state is counted: sgd (none), momentum (1 per trainable param), "
+        "adam or adamw (2). Default adamw.",
+    )
+
+
+def dtype_option() -> Any:
+    return typer.Option(
+        None, "--dtype", metavar="DTYPE",
+        help="With --training: bytes per value of weights, gradients, state and activations: fp32, fp16, bf16, int8. "
+        "Default fp32.",
+    )
 
 
 # ---- shell completion (click's, through typer): model names read from the spec on the line, op names ----

@@ -34,6 +34,7 @@ class Node:
     shape: Shape
     scope: tuple[str, ...]
     loc: Loc
+    frozen: bool = False  # its parameters get no gradient ('frozen: true' in the spec)
     tied: tuple[tuple[str, int], ...] = ()  # (parameter, node index): its parameters that are an earlier layer's
 
     @property

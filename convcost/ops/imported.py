@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..cost import Cost
 from .counting import Counting
+from .grad import no_backward
+from .receptive import POINTWISE, RF
 from .registry import ArgError, NodeLike, Saves, Shape, arg, boolean, nonneg_int, op, pos_int, typed
 from .shapes import Tokens, numel
 
@@ -51,6 +53,8 @@ class Unsupported:
 
     saves = Saves.NOTHING
     counting = Counting(None, "unsupported")
+    rf = RF("unknown", why="a part of the imported model convcost cannot express")
+    backward = staticmethod(no_backward)  # not counted, as its forward is not
 
     @staticmethod
     def shape(a: UnsupportedArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -88,6 +92,8 @@ class Unused:
 
     saves = Saves.NOTHING
     counting = Counting(None, "unused")
+    rf = POINTWISE  # its input passes through
+    backward = staticmethod(no_backward)  # tensors the forward never reads get no gradient
 
     @staticmethod
     def shape(a: UnusedArgs, inputs: tuple[Shape, ...]) -> Shape:
