@@ -75,6 +75,9 @@ def convolution(n: Node, c: Context) -> Found:
     if transposed:
         args["output_padding"] = _dims(n.args.get("output_padding", 0), rank)
     args.update({"dilation": _dims(n.args.get("dilation", 1), rank), "groups": groups, "bias": b is not None})
+    written = n.args.get("padding_written")
+    if written == "same" and all(k % 2 for k in shape[2:]) and not transposed:
+        args["padding"] = "same"  # odd kernels: the numbers aten got are (k - 1) // 2 · dilation; fvcore counts 'same' apart
     if c.layout(x) != "map" or len(c.flow.shape(x)) != rank + 2:
         return Refuse(f"{n.fn} of {c.shown(x)}: convcost convolves a channels-first map")
     return Emit("conv_transpose" if transposed else "conv", args, (x,), (*weight, *bias), roles=_roles(weight, bias))

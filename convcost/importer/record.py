@@ -64,6 +64,7 @@ class _Recorder:
         self.stack: list[int] = []  # module calls in progress
         self.fn = ""  # the torch function in progress (the outermost)
         self.pause = 0  # inside a module kept whole
+        self.padding = ""  # padding='same' or 'valid' of the F.conv*d call in progress (aten sees numbers)
         self.leaf = leaf
         self.names: dict[int, str] = {}
         for name, m in model.named_modules(remove_duplicate=False):
@@ -199,17 +200,22 @@ def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Rec
                     r.fn = ""
                 return out
             r.fn = name
+            given = kwargs.get("padding", args[4] if len(args) > 4 else None) if name in ("conv1d", "conv2d", "conv3d") else None
+            r.padding = given if isinstance(given, str) else ""
             try:
                 return func(*args, **kwargs)
             finally:
-                r.fn = ""
+                r.fn, r.padding = "", ""
 
     class Aten(TorchDispatchMode):
         def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
             kwargs = kwargs or {}
             out = func(*args, **kwargs)
             if not r.pause:
-                r.node("aten", func._opname, _bind(func._schema, args, kwargs), out, func._overloadname)
+                bound = _bind(func._schema, args, kwargs)
+                if r.padding and func._opname in ("convolution", "_convolution"):
+                    bound = {**bound, "padding_written": r.padding}  # F.conv2d(..., padding='same'), as the code wrote it
+                r.node("aten", func._opname, bound, out, func._overloadname)
             return out
 
     for x in inputs:
