@@ -382,7 +382,8 @@ def test_a_part_the_importer_cannot_read_is_not_verified(tmp_path: Path) -> None
     assert r.exit_code == 1 and "not verified" in r.stdout and "every op, argument and count agrees" not in r.stdout
 
 
-def test_a_model_fx_cannot_trace_is_not_verified(tmp_path: Path) -> None:
+def test_a_model_fx_cannot_trace_is_verified(tmp_path: Path) -> None:
+    """Control flow on a value stops torch.fx, not the importer's eager aten recording: the data flow is known."""
     model = tmp_path / "branchy.py"
     model.write_text(
         "import torch\nfrom torch import nn\n\n\n"
@@ -397,8 +398,7 @@ def test_a_model_fx_cannot_trace_is_not_verified(tmp_path: Path) -> None:
     spec.write_text("input: [3, 8, 8]\nlayers:\n  - conv: {out: 8, kernel: 3, padding: 1}\n")
     r = runner.invoke(app, ["verify", str(spec), "--reference", f"{model}:Branchy", "-f", "json"])
     doc = json.loads(r.stdout)["models"][0]
-    assert r.exit_code == 1 and doc["agrees"] and not doc["verified"]
-    assert any(line.startswith("the whole model: the importer could not trace") for line in doc["not_compared"])
+    assert r.exit_code == 0 and doc["agrees"] and doc["verified"] and not doc["not_compared"], doc
 
 
 @pytest.mark.parametrize("einsum", [", einsum: true", ""])
