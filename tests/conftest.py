@@ -9,11 +9,11 @@ from pathlib import Path
 # ultralytics and ptflops import it too). Its model code does not need that module: an empty one stands in.
 sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
 
-import pytest
+import pytest  # noqa: E402 - after the stub above
 
-from convcost.costmodel.analysis import Analysis, analyze
-from convcost.frontend.spec import parse_spec
-from convcost.graph.build import Graph, build_graph
+from convcost.costmodel.analysis import Analysis, analyze  # noqa: E402 - after the stub above
+from convcost.frontend.spec import parse_spec  # noqa: E402 - after the stub above
+from convcost.graph.build import Graph, build_graph  # noqa: E402 - after the stub above
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"

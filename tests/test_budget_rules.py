@@ -1,0 +1,164 @@
+"""convcost/ci/budget.py's rules, each pinned by a hand-derived number: which of two growth rules applies, which
+models a spec's own budget reaches, what a growth allowance may be, and the "at most" a growth finding shows.
+
+Each test was checked against a mutation of budget.py that survived the rest of the suite (issue 19): of two
+equally specific rules the looser picked, `Target.matches` ignoring the file, a negative `max_growth` accepted,
+the allowed value rounded up, `<=` made `<` where a value exactly at its allowance passes.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from conftest import analysis_of
+from typer.testing import CliRunner
+
+from convcost.ci.budget import (
+    FOR_ALL,
+    FOR_MODEL,
+    Baseline,
+    BaselineModel,
+    Budgets,
+    Growth,
+    Limit,
+    Target,
+    check_growth,
+    check_limits,
+    growth_rule,
+    load_budget_file,
+    parse_percent,
+)
+from convcost.cli import app
+from convcost.errors import Loc, SpecError
+
+NET = "input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, padding: 1}\n"
+MACS = 8 * 8 * 4 * 3 * 3 * 3  # 6,912: H·W·C_out·C_in·k·k
+PARAMS = 4 * 3 * 3 * 3 + 4  # 112: the kernel and the bias
+
+
+def _growth(pct: str, level: int = FOR_ALL, target: Target | None = None, metric: str | None = None,
+            source: str = "budget file b.yaml") -> Growth:
+    return Growth(target or Target(), metric, Fraction(pct), f"{pct}%", Loc("b.yaml", 1, 1), level, source)
+
+
+def _baseline(macs: int, params: int = PARAMS, name: str = "t", file: str = "t.yaml") -> Baseline:
+    totals = {"params": params, "buffers": 0, "macs": macs, "flops": 2 * macs, "activations": 4 * 8 * 8}
+    return Baseline("base.json", (BaselineModel(name, file, totals, Loc("base.json", 3, 7)),))
+
+
+# ---- two rules of one source, equally specific: the stricter wins ------------------------------------------
+@pytest.mark.parametrize("order", [(5, 10), (10, 5)])
+def test_of_two_equally_specific_rules_the_stricter_applies(order: tuple[int, int]) -> None:
+    a = analysis_of(NET)
+    rules = tuple(_growth(str(p)) for p in order)  # both for every model and every metric, from one file
+    chosen = growth_rule(Budgets(growth=rules), a, "macs", None)
+    assert chosen is not None and chosen.pct == 5
+
+
+def test_a_budget_file_with_the_same_allowance_twice_at_one_level_applies_the_stricter(tmp_path: Path,
+                                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("net.yaml").write_text(NET, encoding="utf-8")
+    # 6,912 against 6,500: +6.3 %, over the 5 % of 'all' (6,825), within the top level's 10 % (7,150)
+    Path("base.json").write_text(json.dumps({"schema": "convcost.analyze/1", "models": [
+        {"name": "net", "file": "net.yaml", "totals": {**_baseline(6_500).models[0].totals}}]}), encoding="utf-8")
+    Path("b.yaml").write_text("max_growth: 10%\nall: {max_growth: 5%}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", "net.yaml", "--baseline", "base.json", "-B", "b.yaml"],
+                                env={"GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": ""})
+    assert result.exit_code == 1, result.output
+    # the 5 % is on line 2, column 19 ('all: {max_growth: ' is 18 characters); 6,500 · 1.05 = 6,825
+    assert result.output.startswith("b.yaml:2:19: error: model 'net': MACs 6,912 (6.91 K) is +6.3 % against the "
+                                    "baseline (6,500), over the allowed growth of +5% (at most 6,825)")
+
+
+def test_a_more_specific_rule_wins_over_a_stricter_one_of_the_same_source() -> None:
+    a = analysis_of(NET)
+    loose_for_t = _growth("10", FOR_MODEL, Target("t"))
+    strict_for_all = _growth("1")
+    by_metric = _growth("3", FOR_ALL, metric="macs")
+    assert growth_rule(Budgets(growth=(strict_for_all, loose_for_t)), a, "macs", None) == loose_for_t
+    assert growth_rule(Budgets(growth=(strict_for_all, by_metric)), a, "macs", None) == by_metric  # a metric is more specific
+    assert growth_rule(Budgets(growth=(strict_for_all, by_metric)), a, "params", None) == strict_for_all
+    # across sources the strictest: the command line's 2 % beats the file's 10 % for model 't'
+    cli = _growth("2", 0, source="--max-growth")
+    assert growth_rule(Budgets(growth=(loose_for_t,)), a, "macs", cli) == cli
+
+
+# ---- which models a rule reaches: a spec's own budget is for that file's models only -----------------------
+def test_a_target_matches_by_model_and_file() -> None:
+    a = analysis_of(NET)  # model 't' from 't.yaml' (conftest.graph_of)
+    assert (a.graph.model, a.graph.file) == ("t", "t.yaml")
+    assert Target().matches(a)
+    assert Target("t").matches(a) and Target("t", "t.yaml").matches(a) and Target(None, "t.yaml").matches(a)
+    assert not Target("u").matches(a)
+    assert not Target("t", "other.yaml").matches(a)
+    assert not Target(None, "other.yaml").matches(a)
+
+
+def test_a_spec_budget_does_not_reach_a_model_of_the_same_name_in_another_file(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("a.yaml").write_text(NET + "budget: {macs: 7000}\n", encoding="utf-8")  # 6,912 within 7,000
+    Path("b.yaml").write_text("input: [3, 8, 8]\nlayers:\n  - conv: {out: 8, kernel: 3, padding: 1}\n",
+                              encoding="utf-8")  # 8·8·8·27 = 13,824 MACs: over 7,000 if a.yaml's budget reached it
+    result = CliRunner().invoke(app, ["check", "a.yaml", "b.yaml", "-v"], env={"GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": ""})
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "convcost check: passed: 1 check on 2 models, all within budget"
+
+
+def test_limits_apply_to_the_models_they_target() -> None:
+    a = analysis_of(NET)
+    def limit(target: Target, value: int) -> Limit:
+        return Limit(target, None, "macs", value, str(value), Loc("b.yaml", 1, 1))
+
+    found = check_limits([a], Budgets(limits=(limit(Target("t", "t.yaml"), MACS), limit(Target("t", "x.yaml"), 1),
+                                              limit(Target("u"), 1), limit(Target(), MACS - 1))))
+    assert [(f.ok, f.allowed) for f in found] == [(True, MACS), (False, MACS - 1)]  # exactly at the limit passes
+
+
+# ---- a growth allowance is a percentage from 0 to 10^6 --------------------------------------------------------
+@pytest.mark.parametrize("text", ["-1%", "-0.001%", "-1e-3", "-5"])
+def test_a_negative_growth_allowance_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=f"a growth allowance cannot be negative: {text}"):
+        parse_percent(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [("0%", 0), ("-0%", 0), ("2.5 %", Fraction(5, 2)), (".5", Fraction(1, 2)),
+                                             ("1e6%", 10**6), ("3", 3)])
+def test_growth_allowances_read_exactly(text: str, value: Fraction) -> None:
+    assert parse_percent(text) == value
+
+
+def test_a_negative_growth_allowance_is_refused_everywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("b.yaml").write_text("models:\n  t: {max_growth: -2%}\n", encoding="utf-8")
+    with pytest.raises(SpecError) as e:
+        load_budget_file("b.yaml")
+    assert str(e.value) == "b.yaml:2:19: max_growth: a growth allowance cannot be negative: -2%"  # '  t: {max_growth: ' is 18
+    Path("net.yaml").write_text(NET, encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", "net.yaml", "--baseline", "net.yaml", "--max-growth", "-1%"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "convcost: error: --max-growth: a growth allowance cannot be negative: -1%"
+
+
+# ---- what a growth finding allows ----------------------------------------------------------------------------
+@pytest.mark.parametrize(("base", "pct", "ok", "allowed"), [
+    (6_878, "0.5", True, 6_912),  # 6,878 · 1.005 = 6,912.39: at most 6,912 (rounded down), and 6,912 is within
+    (6_878, "0.49", False, 6_911),  # 6,878 · 1.0049 = 6,911.70: 6,912 is over
+    (6_912, "0", True, 6_912),  # no growth allowed, none made: exactly at the allowance passes
+    (6_911, "0", False, 6_911),  # one MAC more than the baseline
+    (6_400, "8", True, 6_912),  # 6,400 · 1.08 = 6,912 exactly
+    (6_401, "7.98", False, 6_911),  # 6,401 · 1.0798 = 6,911.80
+])
+def test_growth_allows_the_baseline_plus_its_percentage_rounded_down(base: int, pct: str, ok: bool, allowed: int) -> None:
+    a = analysis_of(NET)
+    found, notes = check_growth([a], _baseline(base), Budgets(growth=(_growth(pct, metric="macs"),)), None)
+    assert notes == []
+    macs = next(f for f in found if f.metric == "macs")
+    assert (macs.ok, macs.actual, macs.allowed, macs.baseline) == (ok, MACS, allowed, base)
+    assert macs.message.endswith(f"the allowed growth of +{pct}% (at most {allowed:,})")
+    params = next(f for f in found if f.metric == "params")  # no rule for params: 0 %, and 112 = 112
+    assert (params.ok, params.allowed, params.rule) == (True, PARAMS, "0%")

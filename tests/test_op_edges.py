@@ -1,0 +1,59 @@
+"""Edges of the ops' shared rules (convcost/ops/registry.py, conv.py): the size limit is exactly MAX_DIM = 10^9,
+and 'same' padding is ⌊d·(k−1)/2⌋ per side, dilation included.
+
+Checked against mutations that survived the rest of the suite (issue 19): ``MAX_DIM`` off by one (``>`` made
+``>=``, the constant made 10^9 ± 1) and ``same_padding`` ignoring dilation.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import analysis_of, graph_of
+
+from convcost.errors import SpecError
+from convcost.ops.conv import ConvArgs, explicit_padding, needs_asymmetric_same, same_padding
+from convcost.ops.registry import MAX_DIM, ArgError, nonneg_int, pos_int
+
+
+def test_the_size_limit_is_ten_to_the_ninth() -> None:
+    assert MAX_DIM == 1_000_000_000
+    assert pos_int(1_000_000_000) == 1_000_000_000
+    assert nonneg_int(1_000_000_000) == 1_000_000_000
+    with pytest.raises(ArgError, match=r"^must be at most 1,000,000,000 \(limit, see docs/limits.md\), got 1,000,000,001$"):
+        pos_int(1_000_000_001)
+    with pytest.raises(ArgError, match=r"^must be at most 1,000,000,000 .* got 1,000,000,001$"):
+        nonneg_int(1_000_000_001)
+    # a whole float within the limit is a typo for the integer; past it, the plain complaint
+    with pytest.raises(ArgError, match=r"^must be an integer, got 1000000000.0 \(write 1000000000\)$"):
+        pos_int(1e9)
+    with pytest.raises(ArgError, match=r"^must be a positive integer, got 1000000001.0$"):
+        pos_int(1e9 + 1)
+    with pytest.raises(ArgError, match=r"^must be a positive integer, got 0$"):
+        pos_int(0)
+    assert nonneg_int(0) == 0
+
+
+def test_a_layer_at_the_size_limit_is_analysed_and_one_more_is_refused() -> None:
+    text = "input: [3, 1, 1]\nlayers:\n  - conv: {{out: {out}, kernel: 1, bias: false}}\n"
+    a = analysis_of(text.format(out=1_000_000_000))
+    assert a.total.params == 3 * 1_000_000_000  # C_in · C_out · 1 · 1
+    with pytest.raises(SpecError, match=r"'out' must be at most 1,000,000,000 \(limit, see docs/limits.md\), "
+                                        r"got 1,000,000,001"):
+        graph_of(text.format(out=1_000_000_001))
+
+
+@pytest.mark.parametrize(("kernel", "dilation", "pad", "asymmetric"), [
+    ((3, 3), (1, 1), (1, 1), False),  # 1·(3−1)/2 = 1
+    ((3, 3), (2, 2), (2, 2), False),  # 2·(3−1)/2 = 2
+    ((3, 5), (3, 1), (3, 2), False),  # 3·2/2 = 3; 1·4/2 = 2
+    ((5,), (4,), (8,), False),  # 4·4/2 = 8
+    ((2, 2), (1, 1), (0, 0), True),  # 1·1/2: torch puts the odd one on the right (aten::_convolution_mode)
+    ((2, 3), (3, 2), (1, 2), True),  # 3·1 = 3 is odd: 1 left, 2 right; 2·2/2 = 2
+    ((4, 4, 4), (2, 2, 2), (3, 3, 3), False),  # 2·3 = 6 is even: 3 each side
+])
+def test_same_padding_counts_the_dilated_kernel(kernel: tuple[int, ...], dilation: tuple[int, ...], pad: tuple[int, ...],
+                                                asymmetric: bool) -> None:
+    assert same_padding(kernel, dilation) == pad
+    a = ConvArgs(4, kernel, (1,) * len(kernel), "same", dilation)
+    assert explicit_padding(a) == pad
+    assert needs_asymmetric_same(a) is asymmetric
