@@ -10,6 +10,12 @@ from pathlib import Path
 sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
 
 import pytest  # noqa: E402 - after the stub above
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# No wall-clock limits in tests (docs/testing.md): hypothesis's own are a 200 ms deadline per example and a
+# health check that fails when generating data is slow, both of which a busy machine trips.
+settings.register_profile("convcost", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("convcost")
 
 from convcost.costmodel.analysis import Analysis, analyze  # noqa: E402 - after the stub above
 from convcost.frontend.spec import parse_spec  # noqa: E402 - after the stub above
