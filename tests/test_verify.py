@@ -135,9 +135,9 @@ def test_big_input_runs_on_meta_and_names_the_bytes(tmp_path: Path) -> None:
 
 
 def test_default_limit_is_the_cli_default_and_reads_as_2_gb() -> None:
-    from convcost.costmodel.memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMORY, human_bytes, parse_max_memory
-
     import inspect
+
+    from convcost.costmodel.memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMORY, human_bytes, parse_max_memory
 
     default = inspect.signature(verify_graph).parameters["max_bytes"].default  # (follows a wrapper, as mutmut's)
     assert parse_max_memory(DEFAULT_MAX_MEMORY) == DEFAULT_MAX_BYTES == default
