@@ -106,6 +106,22 @@ def test_the_arguments_read_are_torch_s() -> None:
     assert module_op(nn.Linear(8, 3)) == ("linear", {"out": 3, "bias": True})
     assert module_op(nn.Conv2d(4, 6, (3, 5), stride=(2, 1), dilation=(1, 1), bias=False)) == ("conv", {
         "out": 6, "kernel": [3, 5], "stride": [2, 1], "padding": 0, "dilation": 1, "groups": 1, "bias": False})
+    assert module_op(nn.MultiheadAttention(8, 2, batch_first=True)) == ("attention", {"heads": 2, "qkv_bias": True,
+                                                                                    "bias": True})
+    assert module_op(nn.MultiheadAttention(8, 4, batch_first=True, bias=False)) == ("attention", {
+        "heads": 4, "qkv_bias": False, "bias": False})
+    assert module_op(nn.LayerNorm(8)) == ("layernorm", {"eps": 1e-5, "affine": True})
+    assert module_op(nn.LayerNorm(8, eps=1e-6, elementwise_affine=False)) == ("layernorm", {"eps": 1e-6, "affine": False})
+    assert module_op(nn.Softmax(dim=1)) == ("softmax", {})
+    assert module_op(nn.Flatten()) == ("flatten", {})
+    assert module_op(nn.Identity()) == ("identity", {})
+    for pool in (nn.AdaptiveAvgPool2d(1), nn.AdaptiveAvgPool2d((1, 1)), nn.AdaptiveAvgPool1d(1), nn.AdaptiveAvgPool3d(1)):
+        assert module_op(pool) == ("global_avgpool", {})
+    assert module_op(nn.AdaptiveAvgPool2d((1, 2))) == ("adaptive_avgpool", {"out": [1, 2]})
+    assert module_op(nn.Dropout2d(0.2)) == ("dropout", {"p": 0.2})
+    assert module_op(nn.ConvTranspose2d(2, 3, (3, 1), stride=2, bias=False)) == ("conv_transpose", {
+        "out": 3, "kernel": [3, 1], "stride": 2, "padding": 0, "output_padding": 0, "dilation": 1, "groups": 1,
+        "bias": False})
 
 
 @pytest.mark.parametrize(("module", "why"), [
@@ -115,6 +131,21 @@ def test_the_arguments_read_are_torch_s() -> None:
     (nn.MaxPool2d(3, dilation=2), "nn.MaxPool2d with dilation=2"),
     (nn.Flatten(0, -1), "nn.Flatten with start_dim=0, end_dim=-1 (only 1, -1)"),
     (nn.BatchNorm2d(4, momentum=None), "nn.BatchNorm2d with momentum=None (a cumulative average)"),
+    (nn.BatchNorm2d(4, track_running_stats=False), "nn.BatchNorm2d with track_running_stats=False (batch statistics "
+                                                  "at inference)"),
+    (nn.MaxPool2d(2, return_indices=True), "nn.MaxPool2d with return_indices=True"),
+    (nn.Flatten(1, 2), "nn.Flatten with start_dim=1, end_dim=2 (only 1, -1)"),
+    (nn.Softmax(dim=-1), "nn.Softmax with dim=-1 (only over channels, dim=1)"),
+    (nn.LayerNorm([4, 8]), "nn.LayerNorm with normalized_shape=[4, 8] (only the last dim)"),
+    (nn.LayerNorm(8, bias=False), "nn.LayerNorm with elementwise_affine without bias"),
+    (nn.MultiheadAttention(8, 2), "nn.MultiheadAttention with batch_first=False (tokens laid out [N, B, D]; "
+                                  "convcost's are [B, N, D])"),
+    (nn.MultiheadAttention(8, 2, batch_first=True, kdim=4, vdim=4),
+     "nn.MultiheadAttention with kdim=4, vdim=4 (keys and values of another width)"),
+    (nn.MultiheadAttention(8, 2, batch_first=True, add_bias_kv=True),
+     "nn.MultiheadAttention with add_bias_kv=True (a learned extra key and value)"),
+    (nn.MultiheadAttention(8, 2, batch_first=True, add_zero_attn=True),
+     "nn.MultiheadAttention with add_zero_attn=True (an extra zero key and value)"),
 ])
 def test_what_an_op_cannot_express_is_refused(module: nn.Module, why: str) -> None:
     found = module_op(module)

@@ -57,3 +57,17 @@ def test_same_padding_counts_the_dilated_kernel(kernel: tuple[int, ...], dilatio
     a = ConvArgs(4, kernel, (1,) * len(kernel), "same", dilation)
     assert explicit_padding(a) == pad
     assert needs_asymmetric_same(a) is asymmetric
+
+
+@pytest.mark.parametrize("how", ["pickle", "copy", "deepcopy"])
+def test_token_shapes_survive_copy_and_pickle(how: str) -> None:
+    import copy
+    import pickle
+
+    from convcost.ops.shapes import TokenGrid, Tokens, grid_of, layout
+
+    dup = {"pickle": lambda s: pickle.loads(pickle.dumps(s)), "copy": copy.copy, "deepcopy": copy.deepcopy}[how]
+    tokens, grid = dup(Tokens(197, 768)), dup(TokenGrid(7, 9, 96))
+    assert type(tokens) is Tokens and tokens == (197, 768) and (tokens.n, tokens.d) == (197, 768)
+    assert type(grid) is TokenGrid and grid == (63, 96) and grid.grid == (7, 9)  # 7·9 tokens
+    assert (layout(tokens), layout(grid), grid_of(grid)) == ("tokens", "token_grid", (7, 9))
