@@ -75,6 +75,11 @@ CASES: list[tuple[nn.Module, list[int]] | tuple[nn.Module, list[int], nn.Module]
     (nn.Dropout(0.3), [4, 5, 5]),
     (nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True), [4, 5, 5]),
     (nn.Upsample(size=(7, 9), mode="nearest"), [4, 5, 5]),
+    (nn.Upsample(scale_factor=(2, 3), mode="nearest"), [4, 5, 5]),
+    (nn.UpsamplingBilinear2d(scale_factor=2), [4, 5, 5], nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)),
+    (nn.AvgPool1d(3, stride=2, padding=1), [4, 9]),  # no divisor_override attribute in 1-D
+    (nn.MaxPool1d(3, stride=2, padding=1, ceil_mode=True), [4, 9]),
+    (nn.AdaptiveAvgPool1d(3), [4, 9]),
 ]
 
 
@@ -136,6 +141,12 @@ def test_the_arguments_read_are_torch_s() -> None:
     (nn.MaxPool2d(2, return_indices=True), "nn.MaxPool2d with return_indices=True"),
     (nn.Flatten(1, 2), "nn.Flatten with start_dim=1, end_dim=2 (only 1, -1)"),
     (nn.Softmax(dim=-1), "nn.Softmax with dim=-1 (only over channels, dim=1)"),
+    (nn.Flatten(2, -1), "nn.Flatten with start_dim=2, end_dim=-1 (only 1, -1)"),
+    (nn.AvgPool2d(2, divisor_override=3), "nn.AvgPool2d with divisor_override"),
+    (nn.Upsample(scale_factor=2, recompute_scale_factor=True), "nn.Upsample with recompute_scale_factor=True"),
+    (nn.AdaptiveAvgPool2d((None, 2)), "nn.AdaptiveAvgPool2d with output_size=(None, 2)"),
+    (nn.AdaptiveAvgPool2d(None), "nn.AdaptiveAvgPool2d with output_size=None"),
+    (nn.MaxPool2d(2, dilation=(1, 2)), "nn.MaxPool2d with dilation=(1, 2)"),
     (nn.LayerNorm([4, 8]), "nn.LayerNorm with normalized_shape=[4, 8] (only the last dim)"),
     (nn.LayerNorm(8, bias=False), "nn.LayerNorm with elementwise_affine without bias"),
     (nn.MultiheadAttention(8, 2), "nn.MultiheadAttention with batch_first=False (tokens laid out [N, B, D]; "
@@ -150,6 +161,12 @@ def test_the_arguments_read_are_torch_s() -> None:
 def test_what_an_op_cannot_express_is_refused(module: nn.Module, why: str) -> None:
     found = module_op(module)
     assert isinstance(found, str) and found.startswith(why + ": convcost's '"), found
+
+
+def test_a_transposed_conv_that_pads_otherwise_is_refused() -> None:
+    module = nn.ConvTranspose2d(2, 2, 3)
+    module.padding_mode = "reflect"  # torch's constructor refuses it for transposed convs; a subclass may set it
+    assert module_op(module) == "nn.ConvTranspose2d with padding_mode='reflect': convcost's 'conv_transpose' cannot express it"
 
 
 @pytest.mark.parametrize(("value", "written"), [

@@ -71,3 +71,45 @@ def test_token_shapes_survive_copy_and_pickle(how: str) -> None:
     assert type(tokens) is Tokens and tokens == (197, 768) and (tokens.n, tokens.d) == (197, 768)
     assert type(grid) is TokenGrid and grid == (63, 96) and grid.grid == (7, 9)  # 7·9 tokens
     assert (layout(tokens), layout(grid), grid_of(grid)) == ("tokens", "token_grid", (7, 9))
+
+
+@pytest.mark.parametrize(("layer", "message"), [
+    ("hardtanh: {min: 1, max: 1}", "t.yaml:3:29: hardtanh 'hardtanh1': max=1 must be more than min=1 (as in torch)"),
+    ("hardtanh: {min: 2, max: 1}", "t.yaml:3:29: hardtanh 'hardtanh1': max=1 must be more than min=2 (as in torch)"),
+    ("chunk: {sizes: 5, index: 0}", "t.yaml:3:20: chunk 'chunk1': 'sizes' must be a list of positive integers, got 5"),
+    ("chunk: {sizes: [], index: 0}", "t.yaml:3:20: chunk 'chunk1': 'sizes' must be a list of positive integers, got a list"),
+    ("chunk: {sizes: [1, 0, 3], index: 0}", "t.yaml:3:20: chunk 'chunk1': 'sizes' must be a positive integer, got 0"),
+])
+def test_arguments_torch_refuses_are_refused(layer: str, message: str) -> None:
+    with pytest.raises(SpecError) as e:
+        graph_of(f"input: [4, 6, 5]\nlayers:\n  - {layer}\n")
+    assert str(e.value) == message
+
+
+def test_hardtanh_with_max_just_above_min_is_accepted() -> None:
+    assert analysis_of("input: [4, 6, 5]\nlayers:\n  - hardtanh: {min: 1, max: 1.5}\n").total.act_ops == 4 * 6 * 5
+
+
+def test_norms_read_their_weights_and_statistics_but_not_the_step_counter() -> None:
+    from convcost.costmodel.memory import analyze_memory
+
+    for layer, params, buffers, read in [
+        ("instancenorm: {affine: true, track_running_stats: true}", 2 * 8, 2 * 8 + 1, 2 * 8 + 2 * 8),
+        ("instancenorm: {track_running_stats: true}", 0, 2 * 8 + 1, 2 * 8),  # running mean, var; the counter unread
+        ("instancenorm: {affine: true}", 2 * 8, 0, 2 * 8),
+        ("bn", 2 * 8, 2 * 8 + 1, 2 * 8 + 2 * 8),
+    ]:
+        a = analysis_of(f"input: [8, 4, 4]\nlayers:\n  - {layer}\n")
+        (lt,) = analyze_memory(a, "fp32").layers
+        assert (a.total.params, a.total.buffers) == (params, buffers), layer
+        assert lt.traffic.weight_bytes == read * 4, layer  # fp32
+
+
+def test_thop_counts_softmax_per_softmax_of_c_values() -> None:
+    from convcost.crosscheck.counters import THOP
+
+    a = analysis_of("input: [4, 6, 5]\nlayers:\n  - softmax\n")
+    (lc,) = a.layers
+    p = THOP.predict(lc.node, lc.cost, 2)
+    # batch 2 · 6·5 positions = 60 softmaxes of C = 4: 4 exps + 3 adds + 4 divides = 11 each
+    assert p.value == 60 * 11 and type(p.value) is int

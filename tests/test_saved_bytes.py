@@ -1,7 +1,8 @@
-"""What the token ops' backward keeps (each definition's saved_extra) against what torch's autograd saves
-(saved_tensors_hooks), as tests/test_norms.py does for the map ops: attention on its explicit and its fused path,
-Swin's windowed attention with and without shift and padding, and patch merging. A 1×1 conv first puts each op on
-the gradient path; weights are not activations."""
+"""What each op's backward keeps (its definition's ``saves`` and ``saved_extra``) against what torch's autograd
+saves (saved_tensors_hooks), for the ops tests/test_norms.py does not cover: the token ops (attention on its
+explicit and its fused path, Swin's windowed attention with and without shift and padding, patch merging,
+layernorm over tokens), dropout's mask and the pools (a global average keeps nothing, an adaptive one its
+input). A 1×1 conv first puts each op on the gradient path; weights are not activations."""
 
 from __future__ import annotations
 
@@ -58,5 +59,29 @@ SINGLE_HEAD = pytest.mark.xfail(strict=True, reason=(
     "  - to_tokens: {grid: true}\n  - window_attention: {heads: 2, window: 2, shift: 1}\n  - patch_merging\n",
 ])
 def test_training_saved_bytes_of_token_ops_match_torch_autograd(layers: str) -> None:
+    torch_saved, model_saved = saved_by_autograd("input: [3, 6, 5]\nlayers:\n  - conv: {out: 8, kernel: 1}\n" + layers)
+    assert torch_saved == model_saved
+
+
+@pytest.mark.parametrize("layer", [
+    "dropout",  # the mask: one byte per element
+    "dropout: {p: 0.3}",
+    "global_avgpool",  # the backward of a mean over the whole map needs only the input's size
+    "adaptive_avgpool: {out: 1}",
+    "adaptive_avgpool: {out: [2, 3]}",  # windows that overlap: the input is kept
+    "avgpool: {kernel: 2}",
+    "maxpool: {kernel: 2}",  # the input and the indices
+])
+def test_training_saved_bytes_of_map_ops_match_torch_autograd(layer: str) -> None:
+    torch_saved, model_saved = saved_by_autograd(f"input: [3, 6, 5]\nlayers:\n  - conv: {{out: 4, kernel: 1}}\n  - {layer}\n")
+    assert torch_saved == model_saved
+
+
+@pytest.mark.parametrize("layers", [
+    "  - to_tokens\n  - layernorm\n",
+    "  - to_tokens: {grid: true}\n  - layernorm: {affine: false}\n",
+    "  - layernorm: {channels_last: true}\n",
+])
+def test_training_saved_bytes_of_layernorm_on_tokens_match_torch_autograd(layers: str) -> None:
     torch_saved, model_saved = saved_by_autograd("input: [3, 6, 5]\nlayers:\n  - conv: {out: 8, kernel: 1}\n" + layers)
     assert torch_saved == model_saved
