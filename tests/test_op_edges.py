@@ -113,3 +113,52 @@ def test_thop_counts_softmax_per_softmax_of_c_values() -> None:
     p = THOP.predict(lc.node, lc.cost, 2)
     # batch 2 · 6·5 positions = 60 softmaxes of C = 4: 4 exps + 3 adds + 4 divides = 11 each
     assert p.value == 60 * 11 and type(p.value) is int
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("input: {tokens: [16, 8]}\nlayers:\n  - channel_shuffle: {groups: 2}\n",
+     "t.yaml:3:5: channel_shuffle 'channel_shuffle1': channel_shuffle needs a C×H×W map, got tokens 16 tok×8; turn them "
+     "into a map with 'to_map' first"),
+    ("input: {tokens: [16, 8]}\nlayers:\n  - pixel_shuffle: {factor: 2}\n",
+     "t.yaml:3:5: pixel_shuffle 'pixel_shuffle1': pixel_shuffle needs a C×H×W map, got tokens 16 tok×8; turn them "
+     "into a map with 'to_map' first"),
+    ("input: [8, 6]\nlayers:\n  - pixel_shuffle: {factor: 2}\n",
+     "t.yaml:3:5: pixel_shuffle 'pixel_shuffle1': pixel_shuffle needs a C×H×W input, got 8×6"),
+    # the column of the factor's value: '  - pixel_shuffle: {factor: ' is 28 characters
+    ("input: [8, 4, 4]\nlayers:\n  - pixel_shuffle: {factor: 3}\n",
+     "t.yaml:3:29: pixel_shuffle 'pixel_shuffle1': the 8 input channels must be a multiple of factor² = 9"),
+    ("input: [4, 500000001, 1]\nlayers:\n  - pixel_shuffle: {factor: 2}\n",  # 500,000,001 · 2 is over 10^9
+     "t.yaml:3:29: pixel_shuffle 'pixel_shuffle1': 500000001×1 times 2 is more than the limit of 1,000,000,000"),
+    ("input: [8, 6]\nlayers:\n  - pixel_unshuffle: {factor: 2}\n",
+     "t.yaml:3:5: pixel_unshuffle 'pixel_unshuffle1': pixel_unshuffle needs a C×H×W input, got 8×6"),
+    ("input: [8, 5, 4]\nlayers:\n  - pixel_unshuffle: {factor: 2}\n",
+     "t.yaml:3:31: pixel_unshuffle 'pixel_unshuffle1': factor 2 must divide H×W = 5×4"),
+    ("input: {tokens: [16, 8]}\nlayers:\n  - to_tokens\n",
+     "t.yaml:3:5: to_tokens 'to_tokens1': to_tokens needs a C×H×W map, got tokens 16 tok×8; turn them into a map "
+     "with 'to_map' first"),
+    ("input: [8, 6]\nlayers:\n  - to_tokens\n", "t.yaml:3:5: to_tokens 'to_tokens1': to_tokens needs a C×H×W input, got 8×6"),
+    ("input: [8, 4, 4]\nlayers:\n  - conv: {out: [4], kernel: 1}\n",
+     "t.yaml:3:17: conv 'conv1': 'out' must be a positive integer, got a list"),
+    ("input: [8, 4, 4]\nlayers:\n  - dropout: {p: true}\n",
+     "t.yaml:3:18: dropout 'dropout1': 'p' must be a number between 0 and 1, got true"),
+])
+def test_shape_rules_name_the_op_and_point_at_the_argument(text: str, message: str) -> None:
+    with pytest.raises(SpecError) as e:
+        graph_of(text)
+    assert str(e.value) == message
+
+
+def test_pixel_shuffle_up_to_the_size_limit() -> None:
+    (node,) = graph_of("input: [4, 500000000, 1]\nlayers:\n  - pixel_shuffle: {factor: 2}\n").nodes
+    assert node.shape == (1, 1_000_000_000, 2)  # 4 / 2² channels; 500,000,000 · 2 = 10^9 rows, exactly the limit
+
+
+@pytest.mark.parametrize(("layer", "shown"), [
+    ("to_tokens", "Call(flatten(2).transpose(1, 2))"),  # [B, C, H, W] -> [B, H·W, C]
+    ("to_tokens: {grid: true}", "Call(permute(0, 2, 3, 1))"),  # -> [B, H, W, C]
+    ("channel_shuffle: {groups: 2}", "Call(channel_shuffle(groups=2))"),
+])
+def test_view_ops_build_modules_that_say_what_they_do(layer: str, shown: str) -> None:
+    pytest.importorskip("torch")
+    (node,) = graph_of(f"input: [8, 4, 4]\nlayers:\n  - {layer}\n").nodes
+    assert repr(node.rule.build(node)) == shown
