@@ -17,7 +17,7 @@ from .errors import ConvcostError, escape_controls
 app = typer.Typer(
     name="convcost",
     help="Analytic FLOPs/parameter costs of convolutional networks written as YAML specs.",
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,

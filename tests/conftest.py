@@ -4,25 +4,25 @@ import sys
 import types
 from pathlib import Path
 
-# torchvision's wheel on PyPI is built for the CUDA torch: beside the CPU torch its _meta_registrations module
-# fails on import ("operator torchvision::nms does not exist"), and with it every import of torchvision (timm,
-# ultralytics and ptflops import it too). Its model code does not need that module: an empty one stands in.
-sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+import pytest
+from hypothesis import HealthCheck, settings
 
-import pytest  # noqa: E402 - after the stub above
-from hypothesis import HealthCheck, settings  # noqa: E402
+from convcost.costmodel.analysis import Analysis, analyze
+from convcost.frontend.spec import parse_spec
+from convcost.graph.build import Graph, build_graph
 
 # No wall-clock limits in tests (docs/testing.md): hypothesis's own are a 200 ms deadline per example and a
 # health check that fails when generating data is slow, both of which a busy machine trips.
 settings.register_profile("convcost", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("convcost")
 
-from convcost.costmodel.analysis import Analysis, analyze  # noqa: E402 - after the stub above
-from convcost.frontend.spec import parse_spec  # noqa: E402 - after the stub above
-from convcost.graph.build import Graph, build_graph  # noqa: E402 - after the stub above
-
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
+
+# torchvision's wheel on PyPI is built for the CUDA torch: beside the CPU torch its _meta_registrations module
+# fails on import ("operator torchvision::nms does not exist"), and with it every import of torchvision (timm,
+# ultralytics and ptflops import it too). Its model code does not need that module: an empty one stands in.
+sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
 
 
 def graph_of(text: str, model: str | None = None, filename: str = "t.yaml") -> Graph:

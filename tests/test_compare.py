@@ -35,17 +35,22 @@ def test_json_numbers_and_alignment() -> None:
     result = runner.invoke(app, ["compare", "-f", "json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["schema"] == "convcost.compare/1" and doc["baseline"] == "naive"
+    assert doc["schema"] == "convcost.compare/2" and doc["baseline"] == "naive"
     naive, bott = doc["models"]
     assert naive["totals"]["macs"] == NAIVE_MACS and bott["totals"]["macs"] == BOTTLENECK_MACS
     assert naive["change_pct"]["macs"] == 0
     assert bott["change_pct"]["macs"] == pytest.approx(100 * (BOTTLENECK_MACS - NAIVE_MACS) / NAIVE_MACS)
     # params: 5*5*192*32 = 153,600 vs 192*16 + 16*5*5*32 = 15,872
     assert bott["change_pct"]["params"] == pytest.approx(100 * (15_872 - 153_600) / 153_600)
-    rows = {r["name"]: r["totals"] for r in doc["blocks"]["rows"]}
-    assert [r["name"] for r in doc["blocks"]["rows"]] == ["reduce1x1", "conv5x5"]
-    assert rows["reduce1x1"][0] is None and rows["reduce1x1"][1]["macs"] == 28 * 28 * 16 * 192
-    assert rows["conv5x5"][0]["macs"] == NAIVE_MACS and rows["conv5x5"][1]["macs"] == 28 * 28 * 32 * 5 * 5 * 16
+    # only alike blocks are rows: conv5x5 (a conv making 32×28×28 in both); reduce1x1 has no counterpart
+    rows = doc["blocks"]["rows"]
+    assert [(r["name"], r["kind"], r["output"]) for r in rows] == [("conv5x5", "conv", [32, 28, 28])]
+    naive_conv, bott_conv = rows[0]["models"]
+    assert naive_conv["totals"]["macs"] == NAIVE_MACS and bott_conv["totals"]["macs"] == 28 * 28 * 32 * 5 * 5 * 16
+    assert naive_conv["inputs"] == [[192, 28, 28]] and bott_conv["inputs"] == [[16, 28, 28]]
+    assert doc["blocks"]["unmatched"] == {"bottleneck": ["reduce1x1"]}
+    assert doc["outputs_differ"] == []
+    assert doc["models"][1]["output_shapes"] == [[1, 32, 28, 28]]
 
 
 def test_model_order_sets_the_baseline() -> None:
@@ -69,7 +74,8 @@ def test_several_files_qualify_clashing_names() -> None:
 
 def test_blocks_align_by_name_across_files() -> None:
     comp = make_comparison(load_analyses([str(CONFIGS / "resnet50.yaml"), str(CONFIGS / "resnext50_32x4d.yaml")], None, None))
-    entries, rows = comp.blocks(1)
+    entries, rows, unmatched = comp.alike_blocks(1)
+    assert unmatched == {}  # the same stages, block for block
     assert len(entries) == 2
     names = [r.name for r in rows]
     for n in ("conv1", "layer1", "layer2", "layer3", "layer4", "fc"):
@@ -81,10 +87,13 @@ def test_blocks_align_by_name_across_files() -> None:
     assert fc.costs[0] is not None and fc.costs[0].params == 2048 * 1000 + 1000
 
 
-def test_no_shared_names_is_said_plainly() -> None:
-    result = runner.invoke(app, ["compare", str(CONFIGS / "resnet_bottleneck.yaml"), "-d", "2"], terminal_width=100)
+def test_no_alike_blocks_is_said_plainly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "clash.yaml").write_text(CLASH, encoding="utf-8")
+    # naive: one conv making 32×28×28; unpadded: convs making 16×28×28 and 32×24×24: no output alike
+    result = runner.invoke(app, ["compare", str(tmp_path / "clash.yaml"), "-m", "naive", "-m", "unpadded", "-d", "2"],
+                           terminal_width=100)
     assert result.exit_code == 0, result.output
-    assert "no block names shared at depth 2" in result.stdout
+    assert "no alike blocks (same kind and output shape) at depth 2" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -173,3 +182,53 @@ def test_device_is_checked_and_needs_profile() -> None:
     assert tpu.exit_code == 2 and "'tpu' is not one of 'cpu', 'cuda'" in tpu.output
     alone = runner.invoke(app, ["compare", "--device", "cuda"])
     assert alone.exit_code == 2 and "--device cuda times the models: it needs --profile" in alone.stderr
+
+
+# Two nets whose generated names clash: 'conv1' is a 5×5 conv 192→32 in one and a 1×1 conv 192→16 in the other.
+CLASH = """
+models:
+  naive:
+    input: [192, 28, 28]
+    layers:
+      - conv: {out: 32, kernel: 5, padding: 2, bias: false}
+  reduced:
+    input: [192, 28, 28]
+    layers:
+      - conv: {out: 16, kernel: 1, bias: false}
+      - conv: {out: 32, kernel: 5, padding: 2, bias: false}
+  unpadded:
+    input: [192, 28, 28]
+    layers:
+      - conv: {out: 16, kernel: 1, bias: false}
+      - conv: {out: 32, kernel: 5, bias: false}
+"""
+
+
+def test_blocks_pair_by_structure_not_generated_names(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "clash.yaml").write_text(CLASH, encoding="utf-8")
+    comp = make_comparison(load_analyses([str(tmp_path / "clash.yaml")], ["naive", "reduced"], None))
+    _, rows, unmatched = comp.alike_blocks(1)
+    # naive's conv1 (5×5 → 32×28×28) pairs with reduced's conv2 (5×5 → 32×28×28), not with its conv1 (→ 16×28×28):
+    # 28·28·32·5·5·192 = 120,422,400 against 28·28·32·5·5·16 = 10,035,200 (−91.7 %), never "−98.0 %" (2,408,448)
+    assert len(rows) == 1 and rows[0].name == "conv1"
+    naive_block, reduced_block = rows[0].blocks
+    assert reduced_block is not None and reduced_block.name == "conv2"
+    assert (naive_block.cost.macs, reduced_block.cost.macs) == (120_422_400, 10_035_200)
+    assert unmatched == {"reduced": ["conv1"]}
+    result = runner.invoke(app, ["compare", str(tmp_path / "clash.yaml"), "-m", "naive", "-m", "reduced"])
+    assert "−91.7 %" in result.stdout and "as conv2" in result.stdout and "−98.0 %" not in result.stdout
+
+
+def test_outputs_that_differ_are_warned_about(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "clash.yaml").write_text(CLASH, encoding="utf-8")
+    # the 5×5 conv without padding makes 24×24 (28 - 5 + 1): fewer MACs only because the output is smaller
+    result = runner.invoke(app, ["compare", str(tmp_path / "clash.yaml"), "-m", "reduced", "-m", "unpadded"])
+    assert result.exit_code == 0, result.output
+    assert "warning: outputs differ from reduced's" in result.stdout and "1×32×24×24" in result.stdout
+    md = runner.invoke(app, ["compare", str(tmp_path / "clash.yaml"), "-m", "reduced", "-m", "unpadded", "-f", "markdown"])
+    assert "> **Warning:** outputs differ" in md.stdout
+    doc = json.loads(runner.invoke(app, ["compare", str(tmp_path / "clash.yaml"), "-m", "reduced", "-m", "unpadded",
+                                         "-f", "json"]).stdout)
+    assert doc["outputs_differ"] == ["unpadded"]
+    # the 5×5 convs differ in output (32×28×28 against 32×24×24): not alike, not compared; the 1×1 convs are
+    assert [r["name"] for r in doc["blocks"]["rows"]] == ["conv1"]

@@ -167,7 +167,7 @@ def _limits() -> dict[str, int]:
     from convcost.frontend import expr, source, spec
     from convcost.graph import build as graph
     from convcost.graph import limits
-    from convcost.ops import registry
+    from convcost.ops import registry, tensors
 
     return {
         "MAX_FILE_BYTES": source.MAX_FILE_BYTES,
@@ -181,6 +181,7 @@ def _limits() -> dict[str, int]:
         "MAX_POW_BASE": expr.MAX_POW_BASE,
         "MAX_ROUND_DIGITS": expr.MAX_ROUND_DIGITS,
         "MAX_DIM": registry.MAX_DIM,
+        "MAX_RANK": tensors.MAX_RANK,
         "MAX_LAYERS": graph.MAX_LAYERS,
         "MAX_REPEAT": graph.MAX_REPEAT,
         "MAX_BATCH": graph.MAX_BATCH,

@@ -112,7 +112,7 @@ def test_toy_op_memory_and_roofline(toy: str) -> None:
 def test_toy_op_markdown_report(toy: str) -> None:
     result = runner.invoke(app, ["report", toy])
     assert result.exit_code == 0, result.output
-    assert "| mix | conv | 1 | 12 | 432 | 864 | 100.0 % | 100.0 % |" in result.stdout
+    assert "| mix | conv | 1 | 12 | 432 | 864 | 100.0\u00a0% | 100.0\u00a0% |" in result.stdout  # no-break spaces
 
 
 def test_toy_op_verify_builds_it_and_both_counters_agree(toy: str) -> None:

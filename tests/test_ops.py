@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 from conftest import analysis_of
+from tensor_op_cases import CASES as TENSOR_CASES
 
 from convcost.cost import Cost
 from convcost.ops import ALIASES, REGISTRY
@@ -413,6 +414,7 @@ OP_CASES = [
     # softmax over the 3 channels of 3×4×5, batch 2: an exp, a share of the sum and a divide per element: 3 · 120
     OpCase("softmax", "softmax", "[3, 4, 5]", 2, (3, 4, 5), Cost(act_ops=3 * 120, activations=120)),
     *RANK_CASES,
+    *(OpCase(*case) for case in TENSOR_CASES),  # type: ignore[arg-type]
 ]
 
 
@@ -444,7 +446,7 @@ def test_every_registered_op_has_a_formula_test() -> None:
     # static: the table above names every registered op (no dependence on which tests ran before)
     assert set(REGISTRY) - {c.op for c in OP_CASES} == set(), "ops without a row in OP_CASES"
     assert {c.op for c in OP_CASES} <= set(REGISTRY)
-    assert set(ALIASES) <= {"fc", "bn", "swish", "mul", "gap"}
+    assert set(ALIASES) <= {"fc", "bn", "swish", "mul", "gap", "view", "sdpa"}
 
 
 def test_pool_ops_count_every_window_element_padding_and_overhang_included() -> None:

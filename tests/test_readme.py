@@ -1,5 +1,5 @@
 """The README shows real output: every deterministic `$ convcost ...` console block (analyze, ops,
-roofline, verify) is re-run and compared. profile's timings vary run to run and are not re-run."""
+roofline, sweep, verify) is re-run and compared. profile's timings vary run to run and are not re-run."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from convcost.cli import app
 
-BLOCK = re.compile(r"```console\n\$ (convcost (?:analyze|ops|roofline|verify)[^\n]*)\n(.*?)```", re.S)
+BLOCK = re.compile(r"```console\n\$ (convcost (?:analyze|ops|roofline|sweep|verify)[^\n]*)\n(.*?)```", re.S)
 BLOCKS = BLOCK.findall((ROOT / "README.md").read_text())
 
 

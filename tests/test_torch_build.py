@@ -72,6 +72,43 @@ layers:
   - tanh
   - hardswish
   - identity
+  - unflatten: {name: u, dim: 1, sizes: [2, 5]}
+  - reshape: {name: r, shape: [2, 5]}
+  - sub: {name: s, from: [u, r]}
+  - div: {name: d, scalar: 2}
+  - pow: {name: p, scalar: 2}
+  - maximum: {name: mx, from: [d, p]}
+  - minimum: {name: mn, param: [5]}
+  - abs
+  - sqrt
+  - rsqrt
+  - exp
+  - log
+  - neg
+  - reciprocal
+  - square
+  - sin
+  - cos
+  - erf
+  - clamp: {min: -1, max: 1}
+  - log_softmax: {dim: -1}
+  - permute: {dims: [0, 2, 1]}
+  - transpose: {dim0: 1, dim1: 2}
+  - pad: {pad: [1, 1], mode: replicate}
+  - slice: {dim: 2, start: 1, stop: 6}
+  - select: {dim: 1, index: 0}
+  - unflatten: {dim: 1, sizes: [5, 1]}
+  - matmul: {name: mm, param: [1, 4]}
+  - einsum: {name: es, from: [mm, mm], equation: "bij,bik->bjk"}
+  - scaled_dot_product_attention: {name: at, from: [es, es, es]}
+  - stack: {from: [at, es]}
+  - mean: {dims: 1}
+  - sum: {dims: -1, keepdim: true}
+  - amax: {dims: 2, keepdim: true}
+  - amin: {dims: 2, keepdim: true}
+  - norm: {dims: 2, keepdim: true}
+  - var: {dims: 1, keepdim: true, correction: 0}
+  - std: {dims: 1, keepdim: true, correction: 0}
 """
 
 

@@ -217,3 +217,327 @@ def test_random_specs_verify_exactly() -> None:
 
 def graph_node(graph: Any, name: str) -> Any:
     return next(n for n in graph.nodes if n.name == name)
+
+
+# ---- the general tensor ops (docs/spec.md, "General tensor ops") -----------------------------------------
+# Each layer is drawn for the shape of the flow so far (per-sample dims, tracked here with torch's rules), named
+# l0, l1... so that ops of several inputs read earlier outputs of the shapes they need.
+UNARY = ["sqrt", "rsqrt", "exp", "log", "abs", "neg", "reciprocal", "square", "sin", "cos", "erf"]
+BINARY = ["add", "multiply", "sub", "div", "pow", "maximum", "minimum"]
+REDUCE = ["mean", "sum", "amax", "amin", "norm", "var", "std"]
+GENERAL_OPS = {"reshape", "flatten", "unflatten", "permute", "transpose", "slice", "select", "pad", "chunk", *BINARY,
+               *UNARY, "clamp", *REDUCE, "softmax", "log_softmax", "matmul", "einsum", "scaled_dot_product_attention",
+               "concat", "stack"}
+MAX_TRACKED = 6  # dims per sample the generator builds up to (convcost allows 8)
+TENSOR_EXAMPLES = 12  # per window of 8 ops (6 windows), 4 to 8 layers each
+
+
+def _numel(dims: tuple[int, ...]) -> int:
+    n = 1
+    for d in dims:
+        n *= d
+    return n
+
+
+def _torch_dim(draw: Any, i: int, rank: int) -> int:
+    """Sample dim ``i`` (0-based) as torch numbers it: i + 1, or counted from the end."""
+    return draw(st.sampled_from([i + 1, i - rank]))
+
+
+class _Flow:
+    """The layers drawn so far and every named output's per-sample dims."""
+
+    def __init__(self, dims: tuple[int, ...]) -> None:
+        self.layers: list[Any] = []
+        self.outputs: list[tuple[str, tuple[int, ...]]] = [("input", dims)]
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        return self.outputs[-1][1]
+
+    @property
+    def name(self) -> str:
+        return self.outputs[-1][0]
+
+    def add(self, op: str, args: dict[str, Any], dims: tuple[int, ...]) -> None:
+        name = f"l{len(self.layers)}"
+        self.layers.append({op: {"name": name, **args}})
+        self.outputs.append((name, dims))
+
+    def same(self, draw: Any) -> str:
+        """An earlier output of the flow's dims (the flow itself at least)."""
+        return draw(st.sampled_from([n for n, d in self.outputs if d == self.dims]))
+
+
+def _reshape(draw: Any, f: _Flow) -> None:
+    d, total = f.dims, _numel(f.dims)
+    a = draw(st.sampled_from([k for k in range(1, total + 1) if total % k == 0]))
+    out = (a, total // a) if draw(st.booleans()) else (total,)
+    shape: list[int] = list(out)
+    if len(out) == 2 and draw(st.booleans()):
+        shape[draw(st.integers(0, 1))] = -1
+    f.add(draw(st.sampled_from(["reshape", "view"])), {"shape": shape}, out)
+    assert _numel(out) == _numel(d)
+
+
+def _flatten(draw: Any, f: _Flow) -> None:
+    d = f.dims
+    s = draw(st.integers(0, len(d) - 1))
+    e = draw(st.integers(s, len(d) - 1))
+    f.add("flatten", {"start": _torch_dim(draw, s, len(d)), "end": _torch_dim(draw, e, len(d))},
+          (*d[:s], _numel(d[s:e + 1]), *d[e + 1:]))
+
+
+def _unflatten(draw: Any, f: _Flow) -> None:
+    d = f.dims
+    i = draw(st.integers(0, len(d) - 1))
+    a = draw(st.sampled_from([k for k in range(1, d[i] + 1) if d[i] % k == 0]))
+    sizes = [a, -1] if draw(st.booleans()) else [a, d[i] // a]
+    f.add("unflatten", {"dim": _torch_dim(draw, i, len(d)), "sizes": sizes}, (*d[:i], a, d[i] // a, *d[i + 1:]))
+
+
+def _permute(draw: Any, f: _Flow) -> None:
+    d = f.dims
+    order = draw(st.permutations(list(range(len(d)))))
+    f.add("permute", {"dims": [0, *(i + 1 for i in order)]}, tuple(d[i] for i in order))
+
+
+def _transpose(draw: Any, f: _Flow) -> None:
+    d = f.dims
+    i, j = draw(st.integers(0, len(d) - 1)), draw(st.integers(0, len(d) - 1))
+    out = list(d)
+    out[i], out[j] = out[j], out[i]
+    f.add("transpose", {"dim0": _torch_dim(draw, i, len(d)), "dim1": _torch_dim(draw, j, len(d))}, tuple(out))
+
+
+def _slice(draw: Any, f: _Flow) -> None:
+    d = f.dims
+    i = draw(st.integers(0, len(d) - 1))
+    start = draw(st.integers(-d[i], d[i] - 1))
+    step = draw(st.integers(1, 3))
+    stop = draw(st.one_of(st.none(), st.integers(-d[i], d[i] + 2)))
+    n = len(range(*slice(start, stop, step).indices(d[i])))
+    if n == 0:
+        stop = None
+        n = len(range(*slice(start, None, step).indices(d[i])))
+    f.add("slice", {"dim": _torch_dim(draw, i, len(d)), "start": start, "stop": stop, "step": step},
+          (*d[:i], n, *d[i + 1:]))
+
+
+def _select(draw: Any, f: _Flow) -> None:
+    d = f.dims
+    if len(d) < 2:
+        return _slice(draw, f)
+    i = draw(st.integers(0, len(d) - 1))
+    f.add("select", {"dim": _torch_dim(draw, i, len(d)), "index": draw(st.integers(-d[i], d[i] - 1))},
+          (*d[:i], *d[i + 1:]))
+
+
+def _pad(draw: Any, f: _Flow) -> None:
+    d = f.dims
+    modes = ["constant"] + [m for m in ("reflect", "replicate", "circular") if any(len(d) in (k, k + 1) for k in (1, 2, 3))]
+    mode = draw(st.sampled_from(modes))
+    ks = [k for k in (1, 2, 3) if len(d) in (k, k + 1)] if mode != "constant" else list(range(1, len(d) + 1))
+    k = draw(st.sampled_from(ks))
+    pad, out = [], list(d)
+    for j in range(k):
+        n = d[len(d) - 1 - j]
+        most = {"reflect": n - 1, "circular": n}.get(mode, 2)
+        lo = -(n - 1) // 2 if mode == "constant" else 0  # constant mode crops with negative numbers
+        left, right = draw(st.integers(max(lo, -most), most)), draw(st.integers(max(lo, -most), most))
+        if n + left + right < 1:
+            left = right = 0
+        pad += [left, right]
+        out[len(d) - 1 - j] = n + left + right
+    args: dict[str, Any] = {"pad": pad, "mode": mode}
+    if mode == "constant" and draw(st.booleans()):
+        args["value"] = 0.5
+    f.add("pad", args, tuple(out))
+
+
+def _chunk(draw: Any, f: _Flow) -> None:
+    d = f.dims
+    i = draw(st.integers(0, len(d) - 1))
+    if d[i] < 2:
+        return _transpose(draw, f)
+    parts = draw(st.sampled_from([p for p in (1, 2, 3) if d[i] % p == 0]))
+    if draw(st.booleans()) and d[i] >= 2:
+        a = draw(st.integers(1, d[i] - 1))
+        index = draw(st.integers(0, 1))
+        f.add("chunk", {"dim": _torch_dim(draw, i, len(d)), "sizes": [a, d[i] - a], "index": index},
+              (*d[:i], [a, d[i] - a][index], *d[i + 1:]))
+        return None
+    f.add("chunk", {"dim": _torch_dim(draw, i, len(d)), "parts": parts, "index": draw(st.integers(0, parts - 1))},
+          (*d[:i], d[i] // parts, *d[i + 1:]))
+    return None
+
+
+def _binary(draw: Any, f: _Flow, op: str) -> None:
+    d = f.dims
+    kinds = ["outputs", "param"] + ([] if op in ("maximum", "minimum") else ["scalar"])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "outputs":
+        f.add(op, {"from": [f.name, f.same(draw)]}, d)
+        return
+    args: dict[str, Any] = {"reverse": draw(st.booleans())}
+    if kind == "scalar":
+        args["scalar"] = draw(st.sampled_from([2, 0.5, -1.5]))
+        f.add(op, args, d)
+        return
+    k = draw(st.integers(1, len(d)))  # a learned tensor over the last k dims, some of size 1
+    shape = [draw(st.sampled_from([n, 1])) for n in d[len(d) - k:]]
+    if draw(st.booleans()):
+        shape = [1, *shape] if len(shape) == len(d) else shape
+    args["param"] = shape
+    f.add(op, args, d)
+
+
+def _reduce(draw: Any, f: _Flow, op: str) -> None:
+    d = f.dims
+    idx = draw(st.lists(st.integers(0, len(d) - 1), min_size=1, max_size=len(d), unique=True))
+    keep = draw(st.booleans()) or len(idx) == len(d)
+    args: dict[str, Any] = {"dims": [_torch_dim(draw, i, len(d)) for i in idx], "keepdim": keep}
+    if op == "norm":
+        args["p"] = draw(st.sampled_from([1, 2, "inf"]))
+    if op in ("var", "std"):
+        args["correction"] = draw(st.sampled_from([0, 1]))
+    out = tuple(1 if i in idx else n for i, n in enumerate(d)) if keep else tuple(n for i, n in enumerate(d) if i not in idx)
+    f.add(op, args, out)
+
+
+def _matmul(draw: Any, f: _Flow) -> None:
+    d = f.dims
+    call = draw(st.sampled_from(["operator", "matmul"]))
+    form = draw(st.sampled_from(["param", "reverse", "outputs", "bmm"]))
+    m = draw(st.integers(1, 4))
+    if form == "reverse" and len(d) >= 2:
+        f.add("matmul", {"param": [m, d[-2]], "reverse": True, "call": call}, (*d[:-2], m, d[-1]))
+    elif form in ("outputs", "bmm") and len(d) >= 2:
+        bmm = form == "bmm" and len(d) == 2
+        t = f"l{len(f.layers)}"
+        f.add("transpose", {"dim0": -1, "dim1": -2}, (*d[:-2], d[-1], d[-2]))
+        f.add("matmul", {"from": [f.outputs[-2][0], t], "call": "bmm" if bmm else call}, (*d[:-2], d[-2], d[-2]))
+    else:
+        f.add("matmul", {"param": [d[-1], m], "call": call}, (*d[:-1], m))
+
+
+def _einsum(draw: Any, f: _Flow) -> None:
+    d = f.dims
+    letters = "ijklmn"[:len(d)]
+    if draw(st.booleans()):  # with a learned [last, e]: the last dim contracted
+        e = draw(st.integers(1, 4))
+        eq = f"b{letters},{letters[-1]}z->b{letters[:-1]}z"
+        f.add("einsum", {"equation": eq, "param": [d[-1], e]}, (*d[:-1], e))
+        return
+    keep = draw(st.lists(st.sampled_from(list(letters)), unique=True, max_size=len(letters)))
+    if not keep:
+        keep = [letters[0]]
+    eq = f"b{letters},b{letters}->b{''.join(keep)}"
+    f.add("einsum", {"from": [f.name, f.same(draw)], "equation": eq}, tuple(d[letters.index(c)] for c in keep))
+
+
+def _sdpa(draw: Any, f: _Flow) -> None:
+    d = f.dims
+    if len(d) < 2:
+        return _binary(draw, f, "add")
+    q = f.name
+    args: dict[str, Any] = {}
+    if draw(st.booleans()):
+        args["scale"] = 0.5
+    kind = draw(st.sampled_from(["plain", "causal", "mask"]))
+    if kind == "mask":
+        mask = f"l{len(f.layers)}"
+        f.add("mean", {"dims": -1, "keepdim": True}, (*d[:-1], 1))
+        f.add("sdpa", {"from": [q, q, q, mask], **args}, d)
+        return None
+    if kind == "causal":
+        args["is_causal"] = True
+    f.add("sdpa", {"from": [q, q, q], **args}, d)
+    return None
+
+
+def _join(draw: Any, f: _Flow, op: str) -> None:
+    d = f.dims
+    other = f.same(draw)
+    if op == "concat":
+        i = draw(st.integers(0, len(d) - 1))
+        f.add("concat", {"from": [f.name, other], "dim": _torch_dim(draw, i, len(d))}, (*d[:i], 2 * d[i], *d[i + 1:]))
+        return
+    i = draw(st.integers(0, len(d)))  # the new dim's place in the result
+    f.add("stack", {"from": [f.name, other], "dim": draw(st.sampled_from([i + 1, i - len(d) - 1]))}, (*d[:i], 2, *d[i:]))
+
+
+def _tensor_layer(draw: Any, f: _Flow, op: str) -> None:
+    d = f.dims
+    grows = op in ("unflatten", "stack", "matmul")
+    if (grows and len(d) >= MAX_TRACKED) or (_numel(d) > 600 and op in ("concat", "stack", "pad", "matmul", "einsum",
+                                                                          "scaled_dot_product_attention")):
+        op = draw(st.sampled_from(["flatten", "slice", "mean"]))
+    if op in UNARY:
+        f.add(op, {}, d)
+    elif op == "clamp":
+        f.add("clamp", draw(st.sampled_from([{"min": 0.1}, {"max": 0.5}, {"min": -1, "max": 1}])), d)
+    elif op in ("softmax", "log_softmax"):
+        f.add(op, {"dim": _torch_dim(draw, draw(st.integers(0, len(d) - 1)), len(d))}, d)
+    elif op in ("concat", "stack"):
+        _join(draw, f, op)
+    elif op in REDUCE:
+        _reduce(draw, f, op)
+    elif op in BINARY:
+        _binary(draw, f, op)
+    else:
+        {"reshape": _reshape, "flatten": _flatten, "unflatten": _unflatten, "permute": _permute, "transpose": _transpose,
+         "slice": _slice, "select": _select, "pad": _pad, "chunk": _chunk, "matmul": _matmul, "einsum": _einsum,
+         "scaled_dot_product_attention": _sdpa}[op](draw, f)
+
+
+GENERAL_ORDER = sorted(GENERAL_OPS)
+WINDOW = 8  # the ops one test case draws its layers from, in turn: ops[start:start + 8]
+
+
+@st.composite
+def tensor_specs(draw: Any, start: int, batches: st.SearchStrategy[int] = st.integers(1, 2)) -> str:
+    """A random stack of general tensor ops on a map of 1 to 3 spatial dims: its layers take the ops
+    GENERAL_ORDER[start:start + WINDOW] in turn (shapes and arguments drawn), so each op is reached by construction."""
+    dims = tuple(draw(st.lists(st.integers(1, 5), min_size=2, max_size=4)))
+    flow = _Flow(dims)
+    first = draw(st.integers(0, WINDOW - 1))
+    for k in range(draw(st.integers(WINDOW // 2, WINDOW))):
+        _tensor_layer(draw, flow, GENERAL_ORDER[(start + (first + k) % WINDOW) % len(GENERAL_ORDER)])
+    doc = {"input": {"shape": list(dims), "batch": draw(batches)}, "layers": flow.layers}
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+@pytest.mark.parametrize("start", range(0, len(GENERAL_ORDER), WINDOW))
+def test_random_tensor_specs_verify_exactly(start: int) -> None:
+    seen = Acceptance()
+    ops: set[str] = set()
+
+    @settings(max_examples=TENSOR_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @given(tensor_specs(start))
+    def verify_matches(text: str) -> None:
+        try:
+            graph = graph_of(text)
+        except SpecError as e:  # the generator tracks shapes: this should (almost) never happen
+            seen.accept(False, f"{e}\n{text}")
+            return
+        seen.accept(True)
+        report = verify_graph(graph)
+        assert report.real_forward
+        bad = [(lr.name, k, c.reason) for lr in report.layers for k, c in lr.checks.items() if c.status == "mismatch"]
+        assert report.ok, (text, bad, report.totals)
+        for lr in report.layers:  # torch's shape, params and buffers of every layer were compared
+            assert all(lr.checks[k].status == "ok" for k in ("shape", "params", "buffers")), (text, lr.name, lr.checks)
+            ops.add(lr.op)
+            if lr.op in ("matmul", "einsum"):  # fvcore compared on every product, never skipped
+                assert lr.checks["fvcore"].status == "ok", (text, lr.name, lr.checks)
+
+    verify_matches()
+    seen.check(min_accepted=TENSOR_EXAMPLES * 9 // 10)
+    window = {GENERAL_ORDER[i % len(GENERAL_ORDER)] for i in range(start, start + WINDOW)}
+    assert window <= ops, window - ops  # every op of this window drawn and verified (all windows: every general op)
+
+
+def test_the_windows_cover_every_general_op() -> None:
+    starts = range(0, len(GENERAL_ORDER), WINDOW)
+    assert {GENERAL_ORDER[i % len(GENERAL_ORDER)] for s in starts for i in range(s, s + WINDOW)} == GENERAL_OPS

@@ -3,8 +3,90 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
+
+import typer
 
 
 class Device(str, Enum):
     cpu = "cpu"
     cuda = "cuda"
+
+
+SET_HELP = (
+    "Set a var of the spec, the input size or the batch for this run: NAME=VALUE, e.g. width=0.5, input=160 "
+    "(every spatial dim; 160x128 each; 3x160x160 the whole shape), batch=8. Repeatable."
+)
+PLOT_HELP = "Also draw the charts into this file (.png or .svg; needs the 'plot' extra: pip install 'convcost[plot]')."
+
+
+def set_option() -> Any:
+    """``--set NAME=VALUE`` (repeatable): analyze, compare, check and report; sweep takes lists of values."""
+    return typer.Option(None, "--set", "-s", help=SET_HELP, metavar="NAME=VALUE")
+
+
+def plot_option() -> Any:
+    """``--plot FILE``: sweep, compare and analyze draw charts with matplotlib (render/chart.py)."""
+    return typer.Option(None, "--plot", help=PLOT_HELP, metavar="FILE")
+
+
+# ---- shell completion (click's, through typer): model names read from the spec on the line, op names ----
+def _words_on_the_line() -> list[str]:
+    """The command line being completed, as the shell hands it over (bash: COMP_WORDS; zsh, fish and
+    PowerShell through typer: _TYPER_COMPLETE_ARGS)."""
+    import os
+    import shlex
+
+    line = os.environ.get("COMP_WORDS") or os.environ.get("_TYPER_COMPLETE_ARGS") or ""
+    try:
+        return shlex.split(line)
+    except ValueError:  # an open quote while typing
+        return line.split()
+
+
+def complete_models(ctx: typer.Context, incomplete: str) -> list[str]:
+    """The models of the spec file(s) on the command line (`convcost analyze net.yaml -m <TAB>`): the parsed
+    SPEC argument(s), or, while an option still waits for its value (click has not assigned the arguments
+    then), every word of the line that is a readable spec file."""
+    import os
+
+    paths = ctx.params.get("specs") or ([ctx.params["spec"]] if ctx.params.get("spec") else [])
+    if not paths:
+        paths = [w for w in _words_on_the_line()[1:] if not w.startswith("-") and os.path.isfile(w)]
+    names: list[str] = []
+    for path in paths:
+        try:
+            from ..frontend.spec import load_spec
+
+            names += [m for m in load_spec(path).models if m not in names]
+        except Exception:
+            continue
+    return [n for n in names if n.startswith(incomplete)]
+
+
+def complete_ops(incomplete: str) -> list[str]:
+    """Every op, alias, sugar layer and structure whose name starts with what is typed."""
+    from ..frontend.spec import STRUCTURES
+    from ..ops.registry import MACROS, all_names
+
+    return sorted(n for n in {*all_names(), *MACROS, *STRUCTURES} if n.startswith(incomplete))
+
+
+# ---- options several commands share ---------------------------------------------------------------
+def model_option(help: str = "Model to analyse (repeatable; default all).") -> Any:
+    """``--model/-m NAME`` (repeatable), its names completed from the spec on the line."""
+    return typer.Option(None, "--model", "-m", help=help, autocompletion=complete_models)
+
+
+def batch_option(help: str = "Override the spec's batch size.") -> Any:
+    return typer.Option(None, "--batch", "-b", min=1, help=help)
+
+
+def device_option(default: Device | None, help: str) -> Any:
+    return typer.Option(default, "--device", help=help)
+
+
+def max_memory_option(help: str) -> Any:
+    from ..costmodel.sizes import DEFAULT_MAX_MEMORY
+
+    return typer.Option(DEFAULT_MAX_MEMORY, "--max-memory", help=help)

@@ -8,9 +8,9 @@ from typing import Optional
 
 import typer
 
-from ..api import analyze_file
 from ..app import app, user_errors
 from ..util.write_errors import write_errors
+from ._options import batch_option, model_option, plot_option, set_option
 from ._output import check_output, emit, output_option, to_file
 
 
@@ -21,6 +21,11 @@ class Format(str, Enum):
     csv = "csv"
 
 
+class By(str, Enum):
+    op = "op"
+    block = "block"
+
+
 @app.command()
 @user_errors
 @write_errors
@@ -28,17 +33,50 @@ def analyze(
     spec: Optional[str] = typer.Argument(
         None, help="YAML spec file ('-' reads standard input); omit it to run the built-in example."
     ),
-    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to analyse (repeatable; default all)."),
+    model: Optional[list[str]] = model_option(),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     depth: Optional[int] = typer.Option(
         None, "--depth", "-d", min=1, help="Show only N levels of the layer tree; deeper blocks collapse to a subtotal."
     ),
-    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the spec's batch size."),
+    batch: Optional[int] = batch_option(),
+    set_: Optional[list[str]] = set_option(),
+    by: Optional[By] = typer.Option(
+        None, "--by", help="Sum the cost by op type or by block (at --depth, default 1) instead of listing every layer."
+    ),
+    top: Optional[int] = typer.Option(
+        None, "--top", min=1, help="Only the N heaviest rows (layers, or op types/blocks with --by), with bars."
+    ),
+    plot: Optional[str] = plot_option(),
     output: Optional[str] = output_option(),
 ) -> None:
     """Count params, MACs, FLOPs and activations per layer, analytically (no torch needed)."""
+    from ..errors import UsageError
+    from ..graph.settings import settings_of
+    from ..pipeline import analyze_file
+
     check_output(output, [spec] if spec else None)
-    analyses = analyze_file(spec, model, batch)
+    if (by is not None or top is not None) and fmt in (Format.json, Format.csv):
+        raise UsageError(f"--by and --top shape the table and markdown; --format {fmt.value} lists every layer")
+    if plot is not None:
+        from ..render.chart import check_plot_path, require_matplotlib
+
+        check_plot_path(plot, [p for p in (spec, output) if p])
+        require_matplotlib("--plot")
+    analyses = analyze_file(spec, model, batch, settings_of(set_))
+    if plot is not None:
+        from ..render.chart import analysis_figure, save
+
+        save(analysis_figure(analyses, depth or 1), plot)
+    if by is not None or top is not None:
+        from ..render.breakdown import markdown_grouped, render_grouped
+        from ..render.table import use_color
+
+        group = by.value if by is not None else None
+        if fmt is Format.markdown:
+            emit(markdown_grouped(analyses, group, depth or 1, top), output)
+        else:
+            emit(render_grouped(analyses, group, depth or 1, top, use_color(sys.stdout) and not to_file(output)), output)
+        return
     if fmt is Format.json:
         from ..render.json_out import render_json
 

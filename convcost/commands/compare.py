@@ -10,7 +10,7 @@ import typer
 from ..app import app, user_errors
 from ..errors import UsageError
 from ..util.write_errors import write_errors
-from ._options import Device
+from ._options import Device, batch_option, device_option, model_option, plot_option, set_option
 from ._output import check_output, emit, finish, output_option, wide_console
 
 if TYPE_CHECKING:
@@ -41,24 +41,34 @@ def compare(
     specs: Optional[list[str]] = typer.Argument(
         None, help="Spec files; every model of each (or those named by --model). Omit for the built-in example."
     ),
-    model: Optional[list[str]] = typer.Option(
-        None, "--model", "-m", help="Model to compare (repeatable, in this order; looked up in every spec)."
-    ),
+    model: Optional[list[str]] = model_option("Model to compare (repeatable, in this order; looked up in every spec)."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     metric: Metric = typer.Option(Metric.macs, "--metric", help="Metric of the bar chart and the per-block table."),
     depth: int = typer.Option(1, "--depth", "-d", min=1, help="Align blocks by the first N levels of their names."),
-    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
+    batch: Optional[int] = batch_option("Override the specs' batch size."),
     profile: bool = typer.Option(False, "--profile", help="Also time each model (torch) and compare latency to MACs."),
-    device: Optional[Device] = typer.Option(None, "--device", help="With --profile: where to time (default cpu)."),
+    device: Optional[Device] = device_option(None, "With --profile: where to time (default cpu)."),
+    set_: Optional[list[str]] = set_option(),
+    plot: Optional[str] = plot_option(),
     output: Optional[str] = output_option(),
 ) -> None:
     """Compare params, MACs, FLOPs and activations of several models against the first."""
     from ..costmodel.compare import load_analyses, make_comparison
+    from ..graph.settings import settings_of
 
     check_output(output, specs)
     if device is not None and not profile:
         raise UsageError(f"--device {device.value} times the models: it needs --profile")
-    comp = make_comparison(load_analyses(specs or [], model, batch))
+    if plot is not None:
+        from ..render.chart import check_plot_path, require_matplotlib
+
+        check_plot_path(plot, [*(specs or []), *([output] if output else [])])
+        require_matplotlib("--plot")
+    comp = make_comparison(load_analyses(specs or [], model, batch, settings_of(set_)))
+    if plot is not None:
+        from ..render.chart import comparison_figure, save
+
+        save(comparison_figure(comp, metric.value, depth), plot)
     latency = _latency(comp, (device or Device.cpu).value) if profile else None  # see convcost/crosscheck/profiling.py
     if fmt is Format.json:
         from ..render.compare_out import render_compare_json

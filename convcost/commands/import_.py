@@ -8,9 +8,10 @@ from typing import Optional
 import typer
 
 from ..app import EXIT_BAD_INPUT, EXIT_OK, app, user_errors
-from ..costmodel.memory import DEFAULT_MAX_MEMORY, human_bytes, parse_max_memory
+from ..costmodel.sizes import human_bytes, parse_max_memory
 from ..errors import UsageError
 from ..util.write_errors import write_errors
+from ._options import max_memory_option
 
 
 def parse_input(text: str) -> tuple[int, ...]:
@@ -41,8 +42,8 @@ def import_(
         False, "--allow-unsupported", help="Keep modules convcost cannot express as identity rows marked in the spec "
         "(their params and MACs are then missing) instead of failing."
     ),
-    max_memory: str = typer.Option(
-        DEFAULT_MAX_MEMORY, "--max-memory", help="Largest real forward to run (bytes, e.g. 2G), estimated as verify "
+    max_memory: str = max_memory_option(
+        "Largest real forward to run (bytes, e.g. 2G), estimated as verify "
         "--reference does; above it, the model is built and traced on the meta device."
     ),
 ) -> None:

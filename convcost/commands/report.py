@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from ..app import app, user_errors
 from ..util.write_errors import write_errors
+from ._options import batch_option, model_option, set_option
 
+if TYPE_CHECKING:
+    from ..costmodel.analysis import Analysis
+
+# render/report.py's PR_COMMENT_LIMIT, written out: the command module is imported at start-up, the renderer is not
+MAX_CHARS = 65_536
 
 @app.command()
 @user_errors
@@ -17,7 +23,7 @@ from ..util.write_errors import write_errors
 def report(
     specs: Optional[list[str]] = typer.Argument(None, help="Spec files; omit for the built-in example."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report here (default: stdout)."),
-    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to include (repeatable, in order)."),
+    model: Optional[list[str]] = model_option("Model to include (repeatable, in order)."),
     verify: Optional[list[str]] = typer.Option(
         None, "--verify", help="Results of 'convcost verify --format json' to include (repeatable)."
     ),
@@ -31,22 +37,44 @@ def report(
         None, "--depth", "-d", min=1, help="Levels of the per-layer table (default: every layer)."
     ),
     title: str = typer.Option("convcost report", "--title", help="Title of the report."),
-    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
+    batch: Optional[int] = batch_option("Override the specs' batch size."),
+    set_: Optional[list[str]] = set_option(),
+    charts: Optional[str] = typer.Option(
+        None, "--charts", metavar="DIR", help="Draw the charts with matplotlib into DIR (created if needed) and embed "
+        "them (needs the 'plot' extra); without it the report has mermaid bar charts that GitHub renders."
+    ),
+    chart_format: str = typer.Option("svg", "--chart-format", help="svg or png, for --charts."),
+    max_chars: int = typer.Option(
+        MAX_CHARS, "--max-chars", min=0, help="Shorten a longer report (non-zero rows, shallower tables and "
+        "graphs) and warn; 65,536 is what a pull-request comment holds. 0: no limit."
+    ),
 ) -> None:
     """Write a markdown report: totals, comparison, cost by op type, layer graph (mermaid), per-layer table."""
     from ..costmodel.compare import load_analyses
-    from ..render.report import ReportOptions, render_report
+    from ..render.report import ReportOptions, fitted_report
     from ..render.results import load_result, result_models
     from ._output import check_output, emit
 
     check_output(output, [*(specs or []), *(verify or []), *(profile or [])])
-    analyses = load_analyses(specs or [], model, batch)
+    from ..graph.settings import settings_of
+
+    if charts is not None:
+        from ..errors import UsageError
+        from ..render.chart import require_matplotlib
+
+        if chart_format not in ("svg", "png"):
+            raise UsageError(f"--chart-format {chart_format}: choose svg or png")
+        require_matplotlib("--charts")
+    analyses = load_analyses(specs or [], model, batch, settings_of(set_))
+    files = _draw_charts(analyses, charts, chart_format, depth) if charts is not None else ()
     opts = ReportOptions(
         title=title,
         graph_depth=graph_depth,
         table_depth=depth,
         verify=tuple((p, load_result(p, "convcost.verify")) for p in verify or []),
         profile=tuple((p, load_result(p, "convcost.profile")) for p in profile or []),
+        charts=files,
+        max_chars=max_chars,
     )
     shown = {a.graph.model for a in analyses}
     for path, doc in (*opts.verify, *opts.profile):
@@ -54,4 +82,38 @@ def report(
         if other:  # e.g. yesterday's verify of another net: say so rather than show it as this one's
             names = ", ".join(f"'{m}'" for m in other)
             print(f"{path}: warning: results for {names}, not among this report's models", file=sys.stderr)
-    emit(render_report(analyses, opts), output)
+    text, warnings = fitted_report(analyses, opts)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    emit(text, output)
+
+
+def _draw_charts(analyses: list[Analysis], directory: str, fmt: str, depth: Optional[int]) -> tuple[tuple[str, str], ...]:
+    """Each model's 'where the cost goes' chart and, for several models, the comparison's, as DIR/NAME.FMT."""
+    import re
+    from pathlib import Path
+
+    from ..costmodel.compare import labels_for, make_comparison
+    from ..errors import ConvcostError, Loc
+    from ..render.chart import analysis_figure, comparison_figure, save
+
+    folder = Path(directory)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConvcostError(f"cannot create the chart directory: {e.strerror or e}", Loc(directory)) from None
+    files: list[tuple[str, str]] = []
+    taken: set[str] = set()
+    for a, label in zip(analyses, labels_for(analyses)):
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", label) or "model"
+        while stem in taken:
+            stem += "_"
+        taken.add(stem)
+        path = folder / f"{stem}.{fmt}"
+        save(analysis_figure([a], depth or 1), path)
+        files.append((label, path.as_posix()))
+    if len(analyses) >= 2:
+        path = folder / f"comparison.{fmt}"
+        save(comparison_figure(make_comparison(analyses)), path)
+        files.append(("comparison", path.as_posix()))
+    return tuple(files)

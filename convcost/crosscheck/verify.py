@@ -203,7 +203,7 @@ def _torch_failure(e: BaseException, graph: Graph, device: str, need: int, real:
 
 def _verify(graph: Graph, analysis: Analysis, device: str, counter_device: str, need: int, real: bool,
             max_bytes: int) -> Report:
-    with counters_run_on("meta" if counter_device == "meta" else "real"):
+    with counters_run_on("meta" if counter_device == "meta" else "cuda" if counter_device == "cuda" else "real"):
         return _verify_run(graph, analysis, device, counter_device, need, real, max_bytes)
 
 

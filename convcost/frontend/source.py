@@ -339,6 +339,46 @@ def _load_yaml(text: str, filename: str, empty: str) -> YNode:
     return _Converter(filename).convert(root, 0)
 
 
+def load_data(value: object, filename: str = "<dict>") -> YNode:
+    """Python data (dicts, lists, tuples, scalars: what a YAML document holds) as located nodes, as
+    load_yaml gives them, for the Python API. A node's location is its path in the data, written as
+    Python indexes it (``<dict>["layers"][2]["conv"]``), so every message points into the data."""
+    count = 0
+
+    def convert(v: object, where: str, depth: int) -> YNode:
+        nonlocal count
+        count += 1
+        loc = Loc(where)
+        if count > MAX_NODES:
+            raise SpecError(f"spec has more than {MAX_NODES:,} values (limit, see docs/limits.md)", loc)
+        if depth > MAX_DEPTH:
+            raise SpecError(f"spec is nested deeper than {MAX_DEPTH} levels (limit, see docs/limits.md)", loc)
+        if isinstance(v, dict):
+            items: dict[str, YNode] = {}
+            keys: dict[str, Loc] = {}
+            for k, item in v.items():
+                if not isinstance(k, str):
+                    raise SpecError(f"mapping keys must be strings, got {type(k).__name__} {shorten(repr(k))}", loc)
+                here = f"{where}[{k!r}]"
+                keys[k] = Loc(here)
+                items[k] = convert(item, here, depth + 1)
+            return YMap(items, keys, loc)
+        if isinstance(v, (list, tuple)):
+            return YSeq(tuple(convert(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(v)), loc)
+        if v is None or isinstance(v, (str, bool)):
+            return YScalar(v, loc)
+        if isinstance(v, int):
+            if abs(v) > MAX_INT:
+                raise SpecError(f"integer {v} is too large (limit 10^18, see docs/limits.md)", loc)
+            return YScalar(v, loc)
+        if isinstance(v, float):
+            return YScalar(v, loc)
+        raise SpecError(f"a spec holds numbers, strings, booleans, lists and dicts, got {type(v).__name__}", loc)
+
+    with paused_gc():
+        return convert(value, filename, 0)
+
+
 _HINTS = {
     "found character '\\t' that cannot start any token": "; indent with spaces, not tabs",
 }

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..ops import all_names, lookup
-from ..ops.macros import MACROS
-from ..ops.registry import SPELLINGS, arg_fields
+from ..ops.registry import MACROS, SPELLINGS, arg_fields
 from ..util.gcpause import paused_gc
-from .source import YMap, YNode, YScalar, YSeq, load_yaml, read_text, shorten, type_name
+from .source import YMap, YNode, YScalar, YSeq, load_data, load_yaml, read_text, shorten, type_name
 from .structures import STRUCTURES
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
@@ -30,6 +29,23 @@ ITEM_KEYS = ("name", "repeat", "when", "first")
 FLOW_KEYS = ("from",)
 LAYER_KEYS = (*ITEM_KEYS, *FLOW_KEYS)
 JOINS = tuple(k for k, s in STRUCTURES.items() if s.keys == ("branches",))  # may join a 'from' list instead
+
+
+def reads_several(op: str) -> bool:
+    """An op (not a structure) that reads a 'from' list of outputs: matmul, einsum, stack, sub..."""
+    rule = lookup(op)
+    return rule is not None and rule.name not in STRUCTURES and rule.inputs[1] > 1
+
+
+def list_readers() -> list[str]:
+    """What takes a 'from' list: the joins, then every op of several inputs (for messages)."""
+    return [*JOINS, *sorted(name for name in all_names() if reads_several(name) and lookup(name).name == name)]  # type: ignore[union-attr]
+
+
+def join_arg_names(structure: str) -> tuple[str, ...]:
+    """The arguments of the op a join structure makes (concat's dim, add's scalar and param)."""
+    join = STRUCTURES[structure].join
+    return op_arg_names("op", join) if structure in JOINS and join is not None else ()
 RESERVED_VARS = ("i", "in_channels", "in_height", "in_width", "block_in_channels", "block_in_height", "block_in_width")
 
 
@@ -136,10 +152,17 @@ def parse_spec(text: str, filename: str) -> SpecFile:
         return _Parser(filename).file(root)
 
 
+def parse_data(value: object, filename: str = "<dict>") -> SpecFile:
+    """A spec given as Python data (a dict as the YAML would read); messages point into it by path."""
+    with paused_gc():
+        return _Parser(filename).file(load_data(value, filename))
+
+
 # torch's argument names for convcost's (torch.nn.Conv2d(out_channels=..., kernel_size=...) → conv: {out, kernel})
 TORCH_KEYS = {
     "out_channels": "out", "out_features": "out", "kernel_size": "kernel", "output_size": "out",
-    "negative_slope": "slope", "scale_factor": "scale", "chunks": "parts",
+    "negative_slope": "slope", "scale_factor": "scale", "chunks": "parts", "start_dim": "start", "end_dim": "end",
+    "unflattened_size": "sizes",
 }
 # ops users reach for that convcost does not have (yet): no did-you-mean to a different op
 UNSUPPORTED = {"lstm": "recurrent layers", "gru": "recurrent layers", "rnn": "recurrent layers", "embedding": "embeddings"}
@@ -461,7 +484,7 @@ class _Parser:
         if kind not in ("block", "param"):  # block parameters are checked when the block is called, a param's op's
             check_keys(args, (*allowed, *LAYER_KEYS), f"'{op}'")  # arguments when the op is known
         first = self.first(args, kind, op, allowed)
-        source = self.source(args, op, join=False)
+        source = self.source(args, op, join=kind == "op" and reads_several(op))
         return Item(kind, op, args, args.get("name"), args.get("repeat"), (), loc, args.get("when"), word, first, source)
 
     def source(self, args: YMap, op: str, join: bool) -> YNode | None:
@@ -474,9 +497,8 @@ class _Parser:
                 raise SpecError(f"'{op}' joins either its 'branches' or a 'from' list of earlier outputs, not both",
                                 node.loc)
             if not join:
-                joins = ", ".join(JOINS)
-                raise SpecError(f"'{op}' reads one input: give 'from' one name (only {joins} join a list of outputs)",
-                                node.loc)
+                readers = ", ".join(list_readers())
+                raise SpecError(f"'{op}' reads one input: give 'from' one name (a list is read by {readers})", node.loc)
             stars = any(isinstance(n, YScalar) and str(n.value).endswith(".*") for n in node.items)
             if len(node.items) < 2 and not stars:  # 'm.*' may stand for several
                 raise SpecError(f"'{op}' needs at least two outputs to join, got {len(node.items)}", node.loc)
@@ -513,16 +535,18 @@ class _Parser:
         if isinstance(body, YSeq):  # shorthand: the list is the primary key
             body = YMap({keys[0]: body}, {keys[0]: body.loc}, body.loc)
         bmap = expect_map(body, f"'{op}'")
-        check_keys(bmap, (*keys, *LAYER_KEYS), f"'{op}'")
+        op_args = join_arg_names(op)
+        check_keys(bmap, (*keys, *op_args, *LAYER_KEYS), f"'{op}'")
         if "first" in bmap.keys:
             raise SpecError(f"'first' sets arguments of the first repeat, and '{op}' takes no arguments", bmap.keys["first"])
         source = self.source(bmap, op, join=op in JOINS and bmap.get(keys[0]) is None)
-        if bmap.get(keys[0]) is None and not isinstance(source, YSeq):
+        one_input = any(k in bmap.keys for k in op_args) and not isinstance(source, YSeq)  # 'add: {scalar: 1}'
+        if bmap.get(keys[0]) is None and not isinstance(source, YSeq) and not one_input:
             hint = " (or a 'from' list of earlier outputs to join, e.g. 'from: [p4, up]')" if op in JOINS else ""
             raise SpecError(f"'{op}' needs '{keys[0]}'{hint}", loc)
         branches: list[Branch]
-        if isinstance(source, YSeq):
-            branches = []  # the join of earlier outputs
+        if isinstance(source, YSeq) or (one_input and bmap.get(keys[0]) is None):
+            branches = []  # the join of earlier outputs, or the op on one input ('add: {scalar: 1}')
         elif keys[0] == "branches":
             branches = self.branches(bmap.items["branches"], op)
         else:

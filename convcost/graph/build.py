@@ -27,6 +27,7 @@ from .limits import (
 )
 from .naming import Frame, Names
 from .nodes import INPUT, Graph, Input, Node, Scope, fmt_shape, input_index
+from .settings import Settings, apply_input
 from .values import Budget, Values, got
 
 __all__ = [
@@ -36,19 +37,29 @@ __all__ = [
 ]
 
 
-def build_graph(spec: SpecFile, model: str, batch: int | None = None) -> Graph:
+def build_graph(spec: SpecFile, model: str, batch: int | None = None, settings: Settings | None = None) -> Graph:
+    """The graph of ``model``; ``settings`` (``--set``) replace vars, the input size and the batch (``batch``
+    is ``--batch``: the two must agree)."""
     found = spec.model(model)
+    settings = (settings or Settings()).with_batch(batch)
     with paused_gc():
-        return _build(spec, found, batch)
+        return _build(spec, found, settings)
 
 
-def _build(spec: SpecFile, model: ModelSpec, batch: int | None) -> Graph:
+def _build(spec: SpecFile, model: ModelSpec, settings: Settings) -> Graph:
     budget = Budget(model.name, sum(n for m, n in spec.work.items() if m != model.name))  # the file's other models
     values = Values(budget)
-    env = values.env_with(values.env_with({}, spec.vars), model.vars)
+    given = settings.var_map
+    env = values.env_with(values.env_with({}, spec.vars, given), model.vars, given)
+    if settings.input is not None and len(model.inputs) > 1:
+        names = ", ".join(n.name for n in model.inputs)
+        raise UsageError(f"--set input: model '{model.name}' has {len(model.inputs)} inputs ({names}); it sets the size "
+                         "of a model with one input")
     inputs = tuple(
-        Input(named.name, _input_shape(named.spec, values, env), input_index(k)) for k, named in enumerate(model.inputs)
+        Input(named.name, _input_shape(named.spec, values, env, settings.input, model.name), input_index(k))
+        for k, named in enumerate(model.inputs)
     )
+    batch = settings.batch
     if batch is not None:
         if batch > MAX_BATCH:
             raise UsageError(f"--batch {batch:,} is too large (limit {MAX_BATCH:,}, see docs/limits.md)")
@@ -78,8 +89,13 @@ def _build(spec: SpecFile, model: ModelSpec, batch: int | None) -> Graph:
     return Graph(model.name, spec.path, batch, inputs, tuple(nodes), scopes, outputs, model.description)
 
 
-def _input_shape(spec: InputSpec, values: Values, env: dict[str, Any]) -> Shape:
-    dims = tuple(values.int_value(d, env, "input size") for d in spec.shape)
+def _input_shape(spec: InputSpec, values: Values, env: dict[str, Any], size: tuple[int, ...] | None, model: str) -> Shape:
+    if size is not None and len(size) == len(spec.shape):  # the whole shape given: the spec's is not evaluated
+        dims = size
+    else:
+        dims = tuple(values.int_value(d, env, "input size") for d in spec.shape)
+        if size is not None:
+            dims = apply_input(dims, size, spec.tokens, model)
     return Tokens(*dims) if spec.tokens else dims
 
 

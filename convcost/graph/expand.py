@@ -11,21 +11,22 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Loc, SpecError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten
-from ..frontend.spec import LAYER_KEYS, NO_OP, BlockSpec, Branch, Item, SpecFile, check_keys, op_arg_names, resolve_op
+from ..frontend.spec import JOINS, LAYER_KEYS, NO_OP, BlockSpec, Branch, Item, SpecFile, check_keys, op_arg_names, resolve_op
 from ..frontend.structures import STRUCTURES
-from ..ops.macros import MACROS
-from ..ops.registry import ArgError, NoArgs, OpRule, Shape, ShapeError
+from ..ops.registry import MACROS, ArgError, OpRule, Shape, ShapeError
 from ..ops.registry import rule as op_rule
-from ..ops.resample import ChunkArgs, pos_int_list
 from ..ops.shapes import is_tokens
 from .limits import ITERATION_STEPS, MAX_LAYERS, MAX_NESTING, MAX_RECURSION, MAX_REPEAT, NAME_CHARS_PER_STEP, LimitError
 from .naming import Frame, Names
 from .nodes import Input, Node, producer
 from .values import Values, got
+
+if TYPE_CHECKING:
+    from ..ops.resample import ChunkArgs
 
 
 class InBlock(SpecError):
@@ -228,6 +229,9 @@ class Expander:
             path = frame.path[:-1] if scoped else frame.path
             rule = op_rule(item.op)
             args = self.values.make_args(rule.args, item.args, env, f"{item.op} '{'.'.join((*path, name))}'", item.loc)
+            if isinstance(item.source, YSeq):  # an op of several inputs reading a 'from' list (matmul, einsum...)
+                refs = self.refs(item, env, frame, rule)
+                return self.emit(rule, args, refs, path, name, item, tuple(f"'{self.name_of(i)}'" for i in refs))
             return self.emit(rule, args, (inp,), path, name, item)
         if item.kind == "macro":
             return self.macro(item, env, inp, frame, scoped)
@@ -333,14 +337,19 @@ class Expander:
     def struct(
         self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int, scoped: bool
     ) -> int:
-        if isinstance(item.source, YSeq):  # a join of earlier outputs, by name: one node, named like an op
+        if isinstance(item.source, YSeq) or (item.op in JOINS and not item.branches):
+            # a join of earlier outputs, by name, or the join's op on one input ('add: {scalar: 1}'): one node
             name = frame.path[-1] if scoped else self.name_in(frame, item, join_of(item.op), env)
             path = frame.path[:-1] if scoped else frame.path
+            rule = op_rule(join_of(item.op))
+            args = self.join_args(item, rule, env, ".".join((*path, name)))
+            if not isinstance(item.source, YSeq):
+                return self.emit(rule, args, (inp,), path, name, item)
             refs = tuple(i for n in item.source.items for i in self.resolve_all(n, env, frame))
             if len(refs) < 2:
                 raise SpecError(f"'{item.op}' needs at least two outputs to join, got {len(refs)}", item.source.loc)
             labels = tuple(f"'{self.name_of(i)}'" for i in refs)
-            return self.emit(op_rule(join_of(item.op)), NoArgs(), refs, path, name, item, labels)
+            return self.emit(rule, args, refs, path, name, item, labels)
         if item.op == "seq":
             inner = frame if scoped else self.names.open_scope(
                 frame, self.name_in(frame, item, "seq", env), "seq", "seq", item.loc
@@ -393,6 +402,7 @@ class Expander:
             )
         rule = op_rule(join)
         name = self.names.name_in(inner, None, None, join, item.loc)
+        args = self.join_args(item, rule, env, ".".join((*inner.path, name)))
         labels, at, note = None, None, ""
         if any(br.name is not None for br in item.branches) and item.op not in ("residual", "gate"):
             labels = tuple(f"branch '{br.name}'" if br.name else f"branch {k}" for k, br in enumerate(branches, 1))
@@ -401,7 +411,27 @@ class Expander:
             labels, at = ("the gate's input", f"the gate body's output '{body.name}'"), maker.loc
             if maker is not body:
                 note = f"; its width comes from '{maker.name}'"
-        return self.close(inner, self.emit(rule, NoArgs(), tuple(outs), inner.path, name, item, labels, at, note))
+        return self.close(inner, self.emit(rule, args, tuple(outs), inner.path, name, item, labels, at, note))
+
+    def join_args(self, item: Item, rule: OpRule, env: Mapping[str, Any], full: str) -> Any:
+        """The arguments of a structure's join op: those written in a join's mapping ('concat: {dim: 2, ...}'),
+        the defaults for residual and gate."""
+        fields = rule.arg_fields()
+        written = None
+        if item.op in JOINS and item.args is not None:
+            keys = {k: v for k, v in item.args.keys.items() if k in fields}
+            written = YMap({k: item.args.items[k] for k in keys}, keys, item.args.loc)
+        return self.values.make_args(rule.args, written, env, f"{rule.name} '{full}'", item.loc)
+
+    def refs(self, item: Item, env: Mapping[str, Any], frame: Frame, rule: OpRule) -> tuple[int, ...]:
+        """The outputs an op of several inputs reads from its 'from' list, as many as it takes."""
+        assert isinstance(item.source, YSeq)
+        refs = tuple(i for n in item.source.items for i in self.resolve_all(n, env, frame))
+        least, most = max(2, rule.inputs[0]), rule.inputs[1]
+        if not least <= len(refs) <= most:
+            want = str(least) if most == least else f"{least} or {most}" if most == least + 1 else f"{least} to {most}"
+            raise SpecError(f"'{item.op}' reads {want} outputs from a 'from' list, got {len(refs)}", item.source.loc)
+        return refs
 
     def width_maker(self, out: int, start: int) -> Node:
         """The layer that set the channel count of ``out``: back through layers that keep their input's width
@@ -414,6 +444,8 @@ class Expander:
 
     def split_parts(self, item: Item, env: Mapping[str, Any], inp: int, n: int) -> list[ChunkArgs]:
         """The channel slice of each of a split's ``n`` branches: equal parts, or the spec's ``sizes``."""
+        from ..ops.resample import ChunkArgs, pos_int_list  # only specs with a split need the chunk op
+
         c = self.shape_of(inp)[0]
         node = item.args.get("sizes") if item.args else None
         if node is None:

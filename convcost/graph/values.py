@@ -59,11 +59,12 @@ class Values:
     def __init__(self, budget: Budget) -> None:
         self.budget = budget
 
-    def env_with(self, env: Mapping[str, Any], vars_node: YMap | None) -> dict[str, Any]:
+    def env_with(self, env: Mapping[str, Any], vars_node: YMap | None, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``env`` with ``vars_node``'s vars evaluated in order; a var in ``given`` (``--set``) takes that value."""
         out = dict(env)
         if vars_node:
             for key, node in vars_node.items.items():
-                out[key] = self.value(node, out)
+                out[key] = given[key] if given and key in given else self.value(node, out)
         return out
 
     def value(self, node: YNode, env: Mapping[str, Any]) -> Any:

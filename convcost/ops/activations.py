@@ -44,6 +44,7 @@ from .registry import (
     register,
 )
 from .shapes import numel
+from .tensors import dim_index, integer, torch_dims
 
 if TYPE_CHECKING:
     from torch import nn
@@ -196,7 +197,7 @@ class PReLUArgs:
     num_parameters: int = field(
         default=1, metadata=arg(pos_int, "learnable slopes: 1 shared (torch's default) or C, one per channel")
     )
-    init: float = field(default=0.25, metadata=arg(number, "initial slope"))
+    init: float = field(default=0.25, metadata=arg(number, "initial slope", compared=False))
 
 
 @op("prelu", category="activation", args=PReLUArgs)
@@ -244,45 +245,86 @@ class PReLU:
 SOFTMAX_OPS = 3  # per element: an exp, its share of the sum, a divide
 
 
+@dataclass(frozen=True)
+class SoftmaxArgs:
+    """Arguments of `softmax` and `log_softmax`."""
+
+    dim: int = field(default=1, metadata=arg(integer, "the dim normalised (torch's numbering: the batch is 0; 1: the "
+                                                      "channels of a map; -1: the last)"))
+
+
 def _softmax_thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    # count_softmax: per softmax of C values, C exps + (C − 1) adds + C divides
+    # count_softmax: per softmax of C values (C = the size of m.dim), C exps + (C − 1) adds + C divides
     n = in_elements(node, batch)
-    c = node.in_shapes[0][0]
+    dims = torch_dims(node.in_shapes[0])
+    c = dims[dim_index(node.args.dim, dims)]
     return Prediction.of(softmax=n // c * (3 * c - 1))
 
 
-@op("softmax", category="activation")
+def _softmax_shape(a: SoftmaxArgs, inputs: tuple[Shape, ...]) -> Shape:
+    dim_index(a.dim, torch_dims(inputs[0]))
+    return inputs[0]
+
+
+def _softmax_cost(a: SoftmaxArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+    n = batch * numel(out)
+    return Cost(act_ops=SOFTMAX_OPS * n, activations=n)
+
+
+@op("softmax", category="activation", args=SoftmaxArgs)
 class Softmax:
-    """Softmax over channels at every position (torch.nn.Softmax(dim=1)).
-    3 ops per element: an exp, its share of the sum, a divide (the max subtracted for stability is not counted)."""
+    """Softmax over a dim (torch.nn.Softmax(dim)): by default over channels at every position (dim=1), `dim: -1` over
+    the last (attention scores). 3 ops per element: an exp, its share of the sum, a divide (the max subtracted for
+    stability is not counted)."""
 
     saves = Saves.OUTPUT  # softmax's backward uses the result
     imports = ("Softmax",)
 
     @staticmethod
     def from_torch(m: Any) -> dict[str, Any]:
-        refuse_unless(m.dim == 1, f"dim={m.dim} (only over channels, dim=1)")
-        return {}
+        refuse_unless(m.dim is not None, "dim=None (torch's implicit, deprecated choice of dim)")
+        return {"dim": m.dim}
     counting = Counting(
         "aten::softmax", "nn.Softmax",
         ptflops=Counted(  # the patched F.softmax: input elements
             lambda node, cost, batch: Prediction.of(softmax=in_elements(node, batch)),
             "ptflops counts 1 per softmax element (the patched F.softmax)",
         ),
-        thop=Counted(_softmax_thop, "thop counts (3·C − 1) per softmax of C channels"),
+        thop=Counted(_softmax_thop, "thop counts (3·C − 1) per softmax of C values"),
     )
 
-    @staticmethod
-    def shape(a: NoArgs, inputs: tuple[Shape, ...]) -> Shape:
-        return inputs[0]
-
-    @staticmethod
-    def cost(a: NoArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
-        n = batch * numel(out)
-        return Cost(act_ops=SOFTMAX_OPS * n, activations=n)
+    shape = staticmethod(_softmax_shape)
+    cost = staticmethod(_softmax_cost)
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
         from torch import nn
 
-        return nn.Softmax(dim=1)
+        return nn.Softmax(dim=node.args.dim)
+
+
+@op("log_softmax", category="activation", args=SoftmaxArgs)
+class LogSoftmax:
+    """Log-softmax over a dim (torch.nn.LogSoftmax(dim)). 3 ops per element: an exp, its share of the sum, a subtract
+    (the max and the log of each sum are not counted)."""
+
+    saves = Saves.OUTPUT  # log_softmax's backward uses the result
+    imports = ("LogSoftmax",)
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        refuse_unless(m.dim is not None, "dim=None (torch's implicit, deprecated choice of dim)")
+        return {"dim": m.dim}
+    counting = Counting(
+        "aten::log_softmax", "nn.LogSoftmax",
+        ptflops=Counted(lambda node, cost, batch: Prediction.unseen("ptflops patches F.softmax, not F.log_softmax")),
+    )
+
+    shape = staticmethod(_softmax_shape)
+    cost = staticmethod(_softmax_cost)
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from torch import nn
+
+        return nn.LogSoftmax(dim=node.args.dim)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from ..cost import Cost
 from .counting import FVCORE_IGNORED, PTFLOPS_BIAS_WHY, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
 from .registry import (
-    NoArgs,
     NodeLike,
     Saves,
     Shape,
@@ -24,6 +23,7 @@ from .registry import (
 )
 from .shapes import fmt_shape, is_tokens, numel, with_width
 from .spatial import refuse_tokens
+from .tensors import LAYOUT_DOC, dim_index, integer, layout_arg, shaped, show_dims, torch_dims
 
 if TYPE_CHECKING:
     from torch import nn
@@ -124,7 +124,7 @@ class BatchNormArgs:
     """Arguments of `batchnorm` (those of torch.nn.BatchNorm2d)."""
 
     eps: float = field(default=1e-5, metadata=arg(pos_float, "epsilon"))
-    momentum: float = field(default=0.1, metadata=arg(probability, "running-stats momentum"))
+    momentum: float = field(default=0.1, metadata=arg(probability, "running-stats momentum", compared=False))
     affine: bool = field(default=True, metadata=arg(boolean, "learnable scale and shift"))
 
 
@@ -254,30 +254,44 @@ class Identity(_PassThrough):
         return nn.Identity()
 
 
-@op("flatten", category="reshape")
+@dataclass(frozen=True)
+class FlattenArgs:
+    """Arguments of `flatten` (those of torch.nn.Flatten)."""
+
+    start: int = field(default=1, metadata=arg(integer, "first dim flattened (torch's numbering: the batch is 0)"))
+    end: int = field(default=-1, metadata=arg(integer, "last dim flattened"))
+    layout: str = field(default="auto", metadata=arg(layout_arg, LAYOUT_DOC))
+
+
+@op("flatten", category="reshape", args=FlattenArgs)
 class Flatten:
-    """Flattens C×H×W to one feature vector (torch.nn.Flatten); a view, no arithmetic."""
+    """Flattens dims `start` to `end` into one (torch.nn.Flatten; by default all of C×H×W to one feature vector);
+    a view, no arithmetic. `flatten: {start: 2}` on C×H×W is C×(H·W), x.flatten(2)."""
 
     imports = ("Flatten",)
 
     @staticmethod
     def from_torch(m: Any) -> dict[str, Any]:
-        refuse_unless(m.start_dim == 1 and m.end_dim == -1, f"start_dim={m.start_dim}, end_dim={m.end_dim} (only 1, -1)")
-        return {}
+        return {"start": m.start_dim, "end": m.end_dim}
 
     saves = Saves.NOTHING
     counting = Counting("aten::flatten", "nn.Flatten", fvcore=FVCORE_IGNORED)
 
     @staticmethod
-    def shape(a: NoArgs, inputs: tuple[Shape, ...]) -> Shape:
-        return (numel(inputs[0]),)
+    def shape(a: FlattenArgs, inputs: tuple[Shape, ...]) -> Shape:
+        dims = torch_dims(inputs[0])
+        s, e = dim_index(a.start, dims, "start"), dim_index(a.end, dims, "end")
+        if s > e:
+            raise ShapeError(f"start={a.start} comes after end={a.end} in {show_dims(dims)}", "start")
+        out = (*dims[:s], numel(dims[s:e + 1]), *dims[e + 1:])
+        return shaped(out, a.layout, is_tokens(inputs[0]) and e < len(dims) - 1, "flatten")
 
     @staticmethod
-    def cost(a: NoArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+    def cost(a: FlattenArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
         return Cost(activations=batch * numel(out))
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
         from torch import nn
 
-        return nn.Flatten()
+        return nn.Flatten(node.args.start, node.args.end)

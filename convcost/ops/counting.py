@@ -10,7 +10,8 @@ machinery that runs these predictions; the sources it models are listed there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import math
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, NamedTuple
@@ -70,13 +71,14 @@ def in_elements(node: NodeLike, batch: int) -> int:
 # What a counter sees of a fused op (nn.MultiheadAttention's fast path) depends on where the model
 # runs: on a real device in eval under no_grad torch takes the fused kernel, which FlopCounterMode
 # and fvcore do not count; on the meta device (verify's shape-only run) torch takes the unfused
-# path. Predictions read this; it is "real" (what users run) unless verify ran a counter on meta.
+# path. Predictions read this; it is "real" (what users run: the CPU) unless verify ran a counter on meta
+# or on CUDA ("cuda": torch's CUDA attention kernels are in FlopCounterMode's registry, CPU's flash kernel is not).
 RUN_ON: ContextVar[str] = ContextVar("convcost_counters_run_on", default="real")
 
 
 @contextmanager
 def counters_run_on(where: str) -> Iterator[None]:
-    """Predict what the counters report when the model runs on ``where`` ('real' or 'meta')."""
+    """Predict what the counters report when the model runs on ``where`` ('real', 'cuda' or 'meta')."""
     token = RUN_ON.set(where)
     try:
         yield
@@ -86,6 +88,10 @@ def counters_run_on(where: str) -> Iterator[None]:
 
 def on_meta() -> bool:
     return RUN_ON.get() == "meta"
+
+
+def on_cuda() -> bool:
+    return RUN_ON.get() == "cuda"
 def rank(node: NodeLike) -> int:
     """The number of spatial dims of a layer's input, at least 1 (torch's 1d modules also take flat inputs)."""
     return max(1, len(node.in_shapes[0]) - 1)
@@ -150,3 +156,33 @@ class Counting(NamedTuple):
     # what counters see depends on where the module runs (a fused kernel off the meta device): verify
     # then runs FlopCounterMode on the real device, as users do, instead of on meta
     device_dependent: bool = False
+
+
+# ---- fvcore's einsum estimate: the one place it is modelled (window_attention's einsum: true, the einsum op) ----
+def fvcore_einsum(equation: str, shapes: Sequence[Sequence[int]]) -> int:
+    """What fvcore 0.1.5's ``einsum_flop_jit`` reports for ``torch.einsum(equation, *operands)`` with operands of
+    these shapes (the batch included).
+
+    fvcore renames the letters in order of appearance and counts two equations exactly ('abc,abd->acd' and
+    'abc,adc->adb': n·c·t·p, n·t·g·c); any other from numpy's ``einsum_path(optimize="optimal")`` report: its
+    "Optimized FLOP count" (for one contraction the product of every letter's size, ×2 when a letter is summed
+    away, + 1: numpy 2's ``opt_cost = sum(cost_list) + 1``) printed with ``%.3e``, parsed back, halved and floored.
+    The printed rounding is the point: an exact 2 × 9,834,496 comes back as 1.967e+07, and fvcore reports 9,835,000.
+    numpy itself is asked (imported here: fvcore needs it, and only a layer that runs an einsum is predicted so),
+    with zero-stride operands of these shapes, so the path and the text are numpy's own for any number of operands.
+    """
+    import numpy as np
+
+    eq = equation.replace(" ", "")
+    order = dict.fromkeys(c for c in eq if c.isalpha())
+    eq = eq.translate({ord(c): 97 + k for k, c in enumerate(order)})
+    if eq == "abc,abd->acd":
+        n, c, t = shapes[0]
+        return n * c * t * shapes[-1][-1]
+    if eq == "abc,adc->adb":
+        n, t, g = shapes[0]
+        return n * t * g * shapes[-1][1]
+    operands = [np.broadcast_to(np.zeros(()), tuple(s)) for s in shapes]  # shapes only: no memory
+    report = np.einsum_path(eq, *operands, optimize="optimal")[1]
+    line = next(ln for ln in report.split("\n") if "optimized flop" in ln.lower())
+    return math.floor(float(line.split(":")[-1]) / 2)  # fvcore: np.floor(float(printed) / 2)

@@ -1,37 +1,57 @@
-"""Ops that join parallel branches: channel concat, elementwise add and multiply.
+"""Ops that join parallel branches: concat (and stack), elementwise add and multiply.
 
-torch has no nn.Module for them: each builds a ``Call`` of its function (crosscheck/torch_build.py).
+torch has no nn.Module for them: each builds a ``Call`` of its function (modules/call.py). ``add`` and
+``multiply`` are the binary ops of elementwise.py: they also take a number or a learned tensor.
 """
 
 from __future__ import annotations
 
-import functools
 import operator
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..cost import Cost
 from .counting import FVCORE_IGNORED, Counting
-from .registry import NoArgs, NodeLike, Saves, Shape, ShapeError, op
-from .shapes import TokenGrid, Tokens, fmt_shape, grid_of, is_tokens, numel
+from .elementwise import Binary, BinaryArgs, _one_layout, binary_build, binary_cost, binary_counting, binary_saves, binary_shape
+from .registry import MANY, NodeLike, Saves, Shape, ShapeError, arg, op, optional
+from .shapes import Tokens, fmt_shape, grid_of, is_tokens, numel
+from .tensors import LAYOUT_DOC, dim_index, integer, layout_arg, like, shaped, show_dims, torch_dims
 
 if TYPE_CHECKING:
     from torch import nn
 
 
-def _fold(combine: Callable[[Any, Any], Any], label: str) -> nn.Module:
-    """A module combining its inputs left to right: ((x1 ∘ x2) ∘ x3)..."""
-    from ..modules.call import Call
+@dataclass(frozen=True)
+class ConcatArgs:
+    """Arguments of `concat`."""
 
-    return Call(lambda *xs: functools.reduce(combine, xs), label)
+    dim: int | None = field(
+        default=None, metadata=arg(optional(integer), "the dim joined (torch's numbering: the batch is 0; default the "
+                                                      "channels of maps, the tokens of sequences: dim 1)")
+    )
 
 
-@op("concat", category="join")
+def _concat_any(a: ConcatArgs, inputs: tuple[Shape, ...]) -> Shape:
+    """torch.cat along ``dim`` of any rank: every other dim equal."""
+    assert a.dim is not None
+    _one_layout("concat", inputs)
+    first = torch_dims(inputs[0])
+    i = dim_index(a.dim, first)
+    for k, s in enumerate(inputs[1:], start=2):
+        dims = torch_dims(s)
+        if len(dims) != len(first) or dims[:i] + dims[i + 1:] != first[:i] + first[i + 1:]:
+            raise ShapeError(f"cannot concat branch 1 ({fmt_shape(inputs[0])}) with branch {k} ({fmt_shape(s)}) along "
+                             f"dim {a.dim}: the other dims must be equal")
+    return like(inputs[0], (*first[:i], sum(torch_dims(s)[i] for s in inputs), *first[i + 1:]), "concat")
+
+
+@op("concat", category="join", args=ConcatArgs)
 class Concat:
-    """Concatenates branch outputs along channels (torch.cat(dim=1)); a copy, no arithmetic."""
+    """Concatenates branch outputs along channels (torch.cat(dim=1)), or with `dim` along any dim; a copy, no arithmetic."""
 
     saves = Saves.NOTHING
     counting = Counting("aten::cat", "torch.cat", "cat", fvcore=FVCORE_IGNORED)
+    inputs = (2, MANY)
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
@@ -39,15 +59,20 @@ class Concat:
 
         from ..modules.call import Call
 
-        return Call(lambda *xs: torch.cat(xs, dim=1), "torch.cat(dim=1)")
+        dim = 1 if node.args.dim is None else node.args.dim
+        return Call(lambda *xs: torch.cat(xs, dim=dim), f"torch.cat(dim={dim})")
 
     @staticmethod
-    def shape(a: NoArgs, inputs: tuple[Shape, ...]) -> Shape:
+    def shape(a: ConcatArgs, inputs: tuple[Shape, ...]) -> Shape:
+        if len(inputs) < 2:
+            raise ShapeError("concat joins two or more outputs ('from: [a, b]' or branches)")
+        if a.dim is not None:
+            return _concat_any(a, inputs)
         first = inputs[0]
         _one_layout("concat", inputs)
         if grid_of(first) is not None:
             raise ShapeError(f"cannot concat token grids ({fmt_shape(first)}): torch.cat(dim=1) of [B, H, W, D] would "
-                             "join rows; turn them into a map with 'to_map' or a sequence first")
+                             "join rows; turn them into a map with 'to_map' or a sequence first, or give 'dim'")
         if is_tokens(first):  # torch.cat(dim=1) of [B, N, D] sequences: more tokens of one width
             for i, s in enumerate(inputs[1:], start=2):
                 if s[1] != first[1]:
@@ -63,90 +88,100 @@ class Concat:
         return (sum(s[0] for s in inputs), *first[1:])
 
     @staticmethod
-    def cost(a: NoArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+    def cost(a: ConcatArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
         return Cost(activations=batch * numel(out))
 
 
-@op("add", category="join")
-class Add:
-    """Elementwise sum of branches of equal shape (the residual add); maps or tokens."""
+@dataclass(frozen=True)
+class StackArgs:
+    """Arguments of `stack`."""
+
+    dim: int = field(default=1, metadata=arg(integer, "where the new dim goes (torch's numbering: the batch is 0)"))
+    layout: str = field(default="auto", metadata=arg(layout_arg, LAYOUT_DOC))
+
+
+@op("stack", category="join", args=StackArgs)
+class Stack:
+    """Stacks outputs of one shape along a new dim, torch.stack(xs, dim) (`from: [a, b, ...]`); a copy, no arithmetic."""
 
     saves = Saves.NOTHING
-    counting = Counting("aten::add", "tensor +")
+    counting = Counting("aten::stack", "torch.stack", fvcore=FVCORE_IGNORED)
+    inputs = (2, MANY)
+
+    @staticmethod
+    def shape(a: StackArgs, inputs: tuple[Shape, ...]) -> Shape:
+        if len(inputs) < 2:
+            raise ShapeError("stack joins two or more outputs ('from: [a, b]')")
+        _one_layout("stack", inputs)
+        first = torch_dims(inputs[0])
+        for k, s in enumerate(inputs[1:], start=2):
+            if torch_dims(s) != first:
+                raise ShapeError(f"cannot stack branch 1 ({fmt_shape(inputs[0])}) and branch {k} ({fmt_shape(s)}): "
+                                 "shapes must be equal")
+        total = len(first) + 2  # the result's dims, the batch included
+        if not -total <= a.dim < total or a.dim % total == 0:
+            raise ShapeError(f"dim={a.dim} must be a dim of the result {show_dims((*first, len(inputs)))}, not the batch: "
+                             f"1 to {total - 1} (or -1 to {-(total - 1)})", "dim")
+        i = a.dim % total - 1
+        out = (*first[:i], len(inputs), *first[i:])
+        return shaped(out, a.layout, is_tokens(inputs[0]) and i < len(first), "stack")
+
+    @staticmethod
+    def cost(a: StackArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        return Cost(activations=batch * numel(out))
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
-        return _fold(operator.add, "+")
+        import torch
+
+        from ..modules.call import Call
+
+        dim = node.args.dim
+        return Call(lambda *xs: torch.stack(xs, dim=dim), f"torch.stack(dim={dim})")
+
+
+ADD = Binary("add", "add", operator.add, "x + y", "aten::add")
+MULTIPLY = Binary("multiply", "multiply", operator.mul, "x * y", "aten::mul")
+
+
+def _add_mismatch(so_far: Shape, i: int, s: Shape) -> str:
+    return (f"cannot add branch 1 ({fmt_shape(so_far)}) and branch {i} ({fmt_shape(s)}): shapes must be equal"
+            + ("; add a projection shortcut" if len(s) == len(so_far) else ""))
+
+
+@op("add", category="join", args=BinaryArgs)
+class Add:
+    """Elementwise sum of branches (the residual add), of a number (`scalar`) or a learned tensor (`param`: a position
+    embedding [1, N, D]); torch's broadcasting; maps or tokens. One op per output element and extra input."""
+
+    saves = Saves.NOTHING
+    counting = binary_counting(ADD, "tensor +")
+    inputs = (1, MANY)
+    build = staticmethod(binary_build(ADD))
 
     @staticmethod
-    def shape(a: NoArgs, inputs: tuple[Shape, ...]) -> Shape:
-        first = inputs[0]
-        _one_layout("add", inputs)
-        for i, s in enumerate(inputs[1:], start=2):
-            if s != first:
-                raise ShapeError(
-                    f"cannot add branch 1 ({fmt_shape(first)}) and branch {i} ({fmt_shape(s)}): shapes must be equal"
-                    + ("; add a projection shortcut" if len(s) == len(first) else "")
-                )
-        return first
+    def shape(a: BinaryArgs, inputs: tuple[Shape, ...]) -> Shape:
+        return binary_shape(a, inputs, "add", _add_mismatch)
 
-    @staticmethod
-    def cost(a: NoArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
-        n = batch * numel(out)
-        return Cost(elementwise_ops=(len(inputs) - 1) * n, activations=n)
+    cost = staticmethod(binary_cost)
 
 
-def _one_layout(kind: str, inputs: tuple[Shape, ...]) -> None:
-    """Tokens join tokens and maps join maps: a 197×768 token sequence is not a 197×768 map."""
-    first = inputs[0]
-    for i, s in enumerate(inputs[1:], start=2):
-        if is_tokens(s) != is_tokens(first):
-            raise ShapeError(f"cannot {kind} branch 1 ({fmt_shape(first)}) and branch {i} ({fmt_shape(s)}): "
-                             "one is tokens, the other a map; convert with 'to_tokens' or 'to_map'")
-        if grid_of(s) != grid_of(first):  # [B, H, W, D] and [B, N, D] (or another H×W) are different tensors
-            raise ShapeError(f"cannot {kind} branch 1 ({fmt_shape(first)}) and branch {i} ({fmt_shape(s)}): "
-                             "their tokens are arranged differently (a grid and a sequence, or two grids)")
+def _multiply_mismatch(so_far: Shape, i: int, s: Shape) -> str:
+    return f"cannot multiply {fmt_shape(so_far)} by branch {i} ({fmt_shape(s)}): shapes do not broadcast"
 
 
-def broadcast(a: Shape, b: Shape) -> Shape | None:
-    if len(a) != len(b):
-        return None
-    out = []
-    for x, y in zip(a, b):
-        if x != y and 1 not in (x, y):
-            return None
-        out.append(max(x, y))
-    return tuple(out)
-
-
-@op("multiply", category="join", aliases=("mul",))
+@op("multiply", category="join", args=BinaryArgs, aliases=("mul",))
 class Multiply:
-    """Elementwise product with broadcasting (squeeze-excite gating: C×H×W · C×1×1)."""
+    """Elementwise product with broadcasting (squeeze-excite gating: C×H×W · C×1×1), of a number (`scalar`) or a
+    learned tensor (`param`: timm's layer-scale gamma [C] on a channels-last grid). One op per output element."""
 
-    saves = Saves.INPUTS  # d(a·b)/da = b
-    counting = Counting("aten::mul", "tensor *", "mul")
-
-    @staticmethod
-    def build(node: NodeLike) -> nn.Module:
-        return _fold(operator.mul, "*")
-
-    @staticmethod
-    def shape(a: NoArgs, inputs: tuple[Shape, ...]) -> Shape:
-        _one_layout("multiply", inputs)
-        out: Shape | None = inputs[0]
-        for i, s in enumerate(inputs[1:], start=2):
-            assert out is not None
-            joined = broadcast(out, s)
-            if joined is None:
-                raise ShapeError(f"cannot multiply {fmt_shape(out)} by branch {i} ({fmt_shape(s)}): shapes do not broadcast")
-            out = joined
-        assert out is not None
-        grid = grid_of(inputs[0])
-        if grid is not None:
-            return TokenGrid(*grid, out[1])
-        return Tokens(*out) if is_tokens(inputs[0]) else out
+    saves = staticmethod(binary_saves)  # d(a·b)/da = b
+    counting = binary_counting(MULTIPLY, "tensor *")
+    inputs = (1, MANY)
+    build = staticmethod(binary_build(MULTIPLY))
 
     @staticmethod
-    def cost(a: NoArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
-        n = batch * numel(out)
-        return Cost(elementwise_ops=(len(inputs) - 1) * n, activations=n)
+    def shape(a: BinaryArgs, inputs: tuple[Shape, ...]) -> Shape:
+        return binary_shape(a, inputs, "multiply", _multiply_mismatch)
+
+    cost = staticmethod(binary_cost)

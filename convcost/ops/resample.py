@@ -34,9 +34,11 @@ from .registry import (
     pos_int,
     refuse_unless,
     spec_dims,
+    typed,
 )
 from .shapes import fmt_shape, numel
 from .spatial import refuse_tokens
+from .tensors import dim_index, integer, like, torch_dims
 
 if TYPE_CHECKING:
     from torch import nn
@@ -49,6 +51,7 @@ RANK_SHAPE = {1: "C×L", 2: "C×H×W", 3: "C×D×H×W"}
 MODE_FOR_RANK = {1: "linear", 2: "bilinear or bicubic", 3: "trilinear"}
 
 
+@typed({"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1})
 def pos_int_list(value: Any) -> tuple[int, ...]:
     """A list of positive integers."""
     if not isinstance(value, (list, tuple)) or not value:
@@ -56,6 +59,7 @@ def pos_int_list(value: Any) -> tuple[int, ...]:
     return tuple(pos_int(v) for v in value)
 
 
+@typed({"type": "number", "exclusiveMinimum": 0})
 def _scale(value: Any) -> int | float:
     """A positive finite number, kept as written (2 stays 2 in messages; torch takes it as float)."""
     pos_float(value)
@@ -78,6 +82,11 @@ class UpsampleArgs:
     align_corners: bool | None = field(
         default=None, metadata=arg(optional(boolean), "align corner pixels (interpolating modes only, as in torch)")
     )
+
+    def compared(self) -> tuple[tuple[str, Any], ...]:
+        """What `verify --reference` compares: torch reads an interpolating mode's align_corners None as false."""
+        corners = bool(self.align_corners) if self.mode != "nearest" else self.align_corners
+        return (("scale", self.scale), ("size", self.size), ("mode", self.mode), ("align_corners", corners))
 
 
 def _each(value: Any, dims: int, what: str) -> tuple[Any, ...]:
@@ -232,6 +241,10 @@ class ChunkArgs:
     sizes: tuple[int, ...] | None = field(
         default=None, metadata=arg(optional(pos_int_list), "channels of each part, a list (instead of equal parts)")
     )
+    dim: int | None = field(
+        default=None, metadata=arg(optional(integer), "the dim to split (torch's numbering: the batch is 0; default the "
+                                                      "channels, dim 1 of a map)")
+    )
 
     @property
     def count(self) -> int:
@@ -242,23 +255,36 @@ class ChunkArgs:
         """The channels of this part, of ``total``."""
         return total // self.count if self.sizes is None else self.sizes[self.index]
 
+    def compared(self) -> tuple[tuple[str, Any], ...]:
+        """What `verify --reference` compares: which part of how many, and their sizes where they differ
+        (``parts: 2``, no ``parts`` and ``sizes: [32, 32]`` are one split)."""
+        unequal = self.sizes is not None and len(set(self.sizes)) > 1
+        return (("index", self.index), ("parts", self.count), ("sizes", self.sizes if unequal else None))
+
 
 def _chunk_shape(a: ChunkArgs, inputs: tuple[Shape, ...]) -> Shape:
     shape = inputs[0]
-    refuse_tokens("chunk", shape)
-    c = shape[0]
+    if a.dim is None:
+        refuse_tokens("chunk", shape)
+        dims, i, what = tuple(shape), 0, "channels"
+    else:
+        dims = torch_dims(shape)
+        i = dim_index(a.dim, dims)
+        what = f"values along dim {a.dim}"
+    c = dims[i]
     if a.sizes is not None:
         sizes = a.sizes
         if a.parts is not None and a.parts != len(sizes):
             raise ShapeError(f"'parts' is {a.parts} but 'sizes' lists {len(sizes)}; give one of them", "parts")
         if sum(sizes) != c:
             shown = ", ".join(map(str, sizes))
-            raise ShapeError(f"sizes [{shown}] sum to {sum(sizes)}, but the input has {c} channels", "sizes")
+            raise ShapeError(f"sizes [{shown}] sum to {sum(sizes)}, but the input has {c} {what}", "sizes")
     elif c % a.count:
-        raise ShapeError(f"{c} channels do not split into {a.count} equal parts", "parts")
+        raise ShapeError(f"{c} {what} do not split into {a.count} equal parts", "parts")
     if a.index >= a.count:
         raise ShapeError(f"index {a.index} is out of range for {a.count} parts (0 to {a.count - 1})", "index")
-    return (a.channels(c), *shape[1:])
+    out = (*dims[:i], a.channels(c), *dims[i + 1:])
+    return out if a.dim is None else like(shape, out, "chunk")
 
 
 def chunk_aten(node: NodeLike) -> str:
@@ -267,8 +293,8 @@ def chunk_aten(node: NodeLike) -> str:
 
 @op("chunk", category="reshape", args=ChunkArgs)
 class Chunk:
-    """One slice of the channels (x.chunk(parts, 1)[index], or x.split(sizes, 1)[index]); a view, no arithmetic.
-    The `split` structure makes one per branch."""
+    """One slice of the channels (x.chunk(parts, 1)[index], or x.split(sizes, 1)[index]), or with `dim` of any dim;
+    a view, no arithmetic. The `split` structure makes one per branch."""
 
     saves = Saves.NOTHING
     counting = Counting(
@@ -284,11 +310,12 @@ class Chunk:
 
         a: ChunkArgs = node.args
         index = a.index
+        dim = 1 if a.dim is None else dim_index(a.dim, torch_dims(node.in_shapes[0])) + 1
         if a.sizes is None:
             parts = a.count
-            return Call(lambda x: x.chunk(parts, 1)[index], f"x.chunk({parts}, dim=1)[{index}]")
+            return Call(lambda x: x.chunk(parts, dim)[index], f"x.chunk({parts}, dim={dim})[{index}]")
         sizes = list(a.sizes)
-        return Call(lambda x: x.split(sizes, 1)[index], f"x.split({sizes}, dim=1)[{index}]")
+        return Call(lambda x: x.split(sizes, dim)[index], f"x.split({sizes}, dim={dim})[{index}]")
 
     shape = staticmethod(_chunk_shape)
 

@@ -10,13 +10,16 @@ from rich.text import Text
 
 from .. import __version__
 from ..cost import METRICS, TITLES, Cost, metric
-from ..costmodel.compare import Comparison, Entry, change_pct
+from ..costmodel.compare import AlikeRow, Block, Comparison, Entry, change_pct
+from ..ops.shapes import fmt_shape
 from ..units import human
 from . import strict_json
 from .grid import Grid
 from .markdown import escape
+from .text import in_out
 
-SCHEMA = "convcost.compare/1"
+SCHEMA = "convcost.compare/2"
+NBSP = "\u00a0"  # a number and its unit stay on one line in a markdown cell
 BAR_WIDTH = 40
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
@@ -74,11 +77,22 @@ def totals_table(comp: Comparison) -> Table:
         header_style="bold",
     )
     t.add_column("model", no_wrap=True)
+    t.add_column("input → output", no_wrap=True)
     for name in METRICS:
         t.add_column(TITLES[name], justify="right", no_wrap=True)
     for e in comp.entries:
-        t.add_row(e.label, *(_cell(comp, e, n) for n in METRICS))
+        t.add_row(e.label, in_out(e.analysis.graph), *(_cell(comp, e, n) for n in METRICS))
     return t
+
+
+def output_warning(comp: Comparison) -> str | None:
+    """A warning when a model's outputs differ from the first's: then it is no drop-in replacement for it,
+    and a smaller count may only mean a smaller output (a forgotten padding: 26×26 instead of 28×28)."""
+    other = comp.output_mismatch()
+    if not other:
+        return None
+    shown = "; ".join(f"{e.label} {in_out(e.analysis.graph)}" for e in comp.entries if e is comp.base or e.label in other)
+    return f"warning: outputs differ from {comp.base.label}'s, so the counts do not compare like for like: {shown}"
 
 
 def bar_chart(comp: Comparison, name: str, width: int = BAR_WIDTH) -> Table:
@@ -109,24 +123,52 @@ def block_cells(costs: tuple[Cost | None, ...], name: str, sep: str) -> list[str
     return cells
 
 
+def _inputs(b: Block) -> str:
+    return ", ".join(fmt_shape(s) for s in b.inputs) or "—"
+
+
+def _differs(r: AlikeRow) -> bool:
+    """Whether the alike blocks of a row take different inputs (the change the comparison is about, shown)."""
+    return len({b.inputs for b in r.blocks if b is not None}) > 1
+
+
+def _alias(r: AlikeRow, b: Block | None) -> str:
+    return f"as {b.name}" if b is not None and b.name != r.name else ""
+
+
+def unmatched_line(comp: Comparison, unmatched: dict[str, list[str]], depth: int) -> str | None:
+    if not unmatched:
+        return None
+    parts = [f"{label}: {', '.join(names[:6])}{f' and {len(names) - 6} more' if len(names) > 6 else ''}"
+             for label, names in unmatched.items()]
+    return f"without an alike block (same kind and output shape) in the other models at depth {depth}: " + "; ".join(parts)
+
+
 def blocks_table(comp: Comparison, name: str, depth: int) -> Grid | None:
-    """Per-block rows (thousands on a deep net at a high --depth): a Grid, linear in the rows."""
-    entries, rows = comp.blocks(depth)
+    """Per-block rows of alike blocks (thousands on a deep net at a high --depth): a Grid, linear in the rows."""
+    entries, rows, _ = comp.alike_blocks(depth)
     if not rows:
         return None
     t = Grid(
-        ("block", *(e.label for e in entries)),
-        (False, *(True for _ in entries)),
+        ("block", "kind", "output", *(e.label for e in entries)),
+        (False, False, True, *(True for _ in entries)),
         title=f"per block (depth {depth}), {TITLES[name]}",
         min_widths=(5,),
     )
     for r in rows:
-        t.add_row(r.name, *block_cells(r.costs, name, "\n"), style="" if r.shared else "dim")
+        cells = block_cells(r.costs, name, "\n")
+        if _differs(r):
+            cells = [c if b is None else f"{c}\nfrom {_inputs(b)}" for c, b in zip(cells, r.blocks)]
+        cells = [c if not _alias(r, b) else f"{c}\n{_alias(r, b)}" for c, b in zip(cells, r.blocks)]
+        t.add_row(r.name, r.kind, fmt_shape(r.output), *cells)
     return t
 
 
 def print_comparison(console: Console, comp: Comparison, name: str = "macs", depth: int = 1) -> None:
     console.print(totals_table(comp))
+    warning = output_warning(comp)
+    if warning:
+        console.print(Text(warning, style="yellow"))
     console.print()
     for e in comp.entries[1:]:
         console.print(Text(headline(comp, e, name), style="bold"))
@@ -136,53 +178,73 @@ def print_comparison(console: Console, comp: Comparison, name: str = "macs", dep
     blocks = blocks_table(comp, name, depth)
     console.print()
     if blocks is None:
-        console.print(Text(f"no block names shared at depth {depth}; nothing to align", style="dim"))
+        console.print(Text(f"no alike blocks (same kind and output shape) at depth {depth}; nothing to align", style="dim"))
     else:
         blocks.print(console)
+        lone = unmatched_line(comp, comp.alike_blocks(depth)[2], depth)
+        if lone:
+            console.print(Text(lone, style="dim"))
 
 
 # ---- markdown -------------------------------------------------------------------------------
+def nb(text: str) -> str:
+    """A number with its unit ('12.44 M') that a table cell never wraps apart."""
+    return text.replace(" ", NBSP)
+
+
 def markdown_totals(comp: Comparison) -> list[str]:
-    head = "| model | " + " | ".join(TITLES[n] for n in METRICS) + " | vs " + escape(comp.base.label) + " (MACs) |"
-    lines = [head, "|---|" + "---:|" * (len(METRICS) + 1)]
+    """One row per model: input → output and each metric in human units (one format for the whole table)."""
+    lines = ["| model | input → output | " + " | ".join(TITLES[n] for n in METRICS) + " |",
+             "|---|---|" + "---:|" * len(METRICS)]
     for e in comp.entries:
-        cells = [f"{comp.value(e, n):,} ({human(comp.value(e, n))})" for n in METRICS]
-        vs = "baseline" if e is comp.base else fmt_change(comp.change(e, "macs"))
-        lines.append(f"| {escape(e.label)} | " + " | ".join(cells) + f" | {vs} |")
+        cells = [nb(human(comp.value(e, n))) for n in METRICS]
+        lines.append(f"| {escape(e.label)} | {nb(in_out(e.analysis.graph))} | " + " | ".join(cells) + " |")
     return lines
 
 
 def markdown_changes(comp: Comparison) -> list[str]:
     lines = ["| model | " + " | ".join(TITLES[n] for n in METRICS) + " |", "|---|" + "---:|" * len(METRICS)]
     for e in comp.entries[1:]:
-        lines.append(f"| {escape(e.label)} | " + " | ".join(fmt_change(comp.change(e, n)) for n in METRICS) + " |")
+        lines.append(f"| {escape(e.label)} | " + " | ".join(nb(fmt_change(comp.change(e, n))) for n in METRICS) + " |")
     return lines
 
 
 def markdown_blocks(comp: Comparison, name: str, depth: int) -> list[str]:
-    entries, rows = comp.blocks(depth)
+    """Alike blocks only, each model's value and its change; the inputs where they differ."""
+    entries, rows, unmatched = comp.alike_blocks(depth)
     if not rows:
         return []
-    lines = ["| block | " + " | ".join(escape(e.label) for e in entries) + " |", "|---|" + "---:|" * len(entries)]
+    lines = ["| block | output | " + " | ".join(escape(e.label) for e in entries) + " |",
+             "|---|---|" + "---:|" * len(entries)]
     for r in rows:
-        lines.append(f"| `{r.name}` | " + " | ".join(block_cells(r.costs, name, " ")) + " |")
+        cells = [nb(c).replace(f"{NBSP}(", " (") for c in block_cells(r.costs, name, " ")]
+        if _differs(r):
+            cells = [c if b is None else f"{c}<br>from {nb(_inputs(b))}" for c, b in zip(cells, r.blocks)]
+        cells = [c if not _alias(r, b) else f"{c}<br>{escape(_alias(r, b))}" for c, b in zip(cells, r.blocks)]
+        lines.append(f"| `{r.name}` ({escape(r.kind)}) | {nb(fmt_shape(r.output))} | " + " | ".join(cells) + " |")
+    lone = unmatched_line(comp, unmatched, depth)
+    if lone:
+        lines += ["", escape(lone[0].upper() + lone[1:]) + "."]
     return lines
 
 
 def render_compare_markdown(comp: Comparison, name: str = "macs", depth: int = 1) -> str:
     parts = ["## Comparison", "", f"Against **{escape(comp.base.label)}** (the first).", ""]
     parts += [f"- {escape(headline(comp, e, name))}" for e in comp.entries[1:]]
+    warning = output_warning(comp)
+    if warning:
+        parts += ["", f"> **Warning:** {escape(warning.removeprefix('warning: '))}"]
     parts += ["", *markdown_totals(comp), "", "Change against the first:", "", *markdown_changes(comp)]
     blocks = markdown_blocks(comp, name, depth)
     if blocks:
-        parts += ["", f"Per block (depth {depth}), {TITLES[name]}:", "", *blocks]
+        parts += ["", f"Per block (depth {depth}), {TITLES[name]}, alike blocks only:", "", *blocks]
     return "\n".join(parts) + "\n"
 
 
 # ---- json -----------------------------------------------------------------------------------
 def render_compare_json(comp: Comparison, depth: int = 1, latency: list[dict[str, Any]] | None = None) -> str:
-    """The comparison as "convcost.compare/1"; ``latency`` (profile_out.latency_json) adds a 'latency' list."""
-    entries, rows = comp.blocks(depth)
+    """The comparison as "convcost.compare/2"; ``latency`` (profile_out.latency_json) adds a 'latency' list."""
+    entries, rows, unmatched = comp.alike_blocks(depth)
 
     def entry(e: Entry) -> dict[str, Any]:
         g = e.analysis.graph
@@ -190,19 +252,31 @@ def render_compare_json(comp: Comparison, depth: int = 1, latency: list[dict[str
             "label": e.label,
             "model": g.model,
             "file": g.file,
+            "input_shapes": [[g.batch, *i.shape] for i in g.inputs],
+            "output_shapes": [[g.batch, *n.shape] for n in g.output_nodes],
             "totals": e.analysis.total.as_dict(),
             "change_pct": {n: comp.change(e, n) for n in METRICS},
         }
+
+    def block(b: Block | None) -> dict[str, Any] | None:
+        if b is None:
+            return None
+        return {"name": b.name, "inputs": [list(s) for s in b.inputs], "totals": b.cost.as_dict()}
 
     doc = {
         "schema": SCHEMA,
         "convcost": __version__,
         "baseline": comp.base.label,
         "models": [entry(e) for e in comp.entries],
+        "outputs_differ": comp.output_mismatch(),
         "blocks": {
             "depth": depth,
             "models": [e.label for e in entries],
-            "rows": [{"name": r.name, "totals": [c.as_dict() if c is not None else None for c in r.costs]} for r in rows],
+            "rows": [
+                {"name": r.name, "kind": r.kind, "output": list(r.output), "models": [block(b) for b in r.blocks]}
+                for r in rows
+            ],
+            "unmatched": unmatched,
         },
     }
     if latency is not None:

@@ -12,6 +12,11 @@ from ..ops.shapes import fmt_shape
 COST_FIELDS = [*Cost().as_dict()]
 
 
+def csv_shape(shape: tuple[int, ...]) -> str:
+    """'32x28x28' (an ASCII x, which spreadsheets and scripts read without surprises; tokens '197tokx768')."""
+    return fmt_shape(shape).replace("×", "x").replace(" ", "")
+
+
 def render_csv(analyses: list[Analysis]) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
@@ -24,7 +29,7 @@ def render_csv(analyses: list[Analysis]) -> str:
         for lc in a.layers:
             d = lc.cost.as_dict()
             w.writerow(
-                [g.model, lc.node.name, lc.node.op, lc.node.rule.category, fmt_shape(lc.node.shape)]
+                [g.model, lc.node.name, lc.node.op, lc.node.rule.category, csv_shape(lc.node.shape)]
                 + [d[f] for f in COST_FIELDS]
                 + [" ".join(g.name_of(i) for i in lc.node.inputs), int(lc.node.index in outputs)]
             )

@@ -92,3 +92,4 @@ def render_table(analyses: list[Analysis], depth: int | None = None, color: bool
     style = Style(color)
     blocks = ["\n".join([*layer_table(a, depth, style), *totals_lines(a, style)]) for a in analyses]
     return "\n\n".join(blocks) + "\n"
+

@@ -1,0 +1,417 @@
+"""Products of tensors: matmul (and bmm), two-operand einsum, and scaled dot-product attention.
+
+Operands are two layer outputs (``from: [a, b]``) or one and a learned tensor (``param``, its shape as torch
+holds it: a weight without the batch). MACs count the multiply-adds of the contraction: matmul
+N·(batch dims)·n·k·m; einsum the product of the sizes of the letters that take part (both operands' shared
+letters and the output's); attention QKᵀ and A·V (docs/conventions.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..cost import Cost
+from .activations import SOFTMAX_OPS
+from .counting import Counted, Counting, Prediction, fvcore_einsum, on_cuda, on_meta
+from .registry import ArgError, NodeLike, Part, Saves, Shape, ShapeError, _show, arg, boolean, choice, op, optional, pos_float
+from .shapes import is_tokens, numel
+from .tensors import LAYOUT_DOC, broadcast, layout_arg, like, shaped, show_dims, tensor_shape, torch_dims
+
+if TYPE_CHECKING:
+    from torch import nn
+
+PARAM_DOC = "a learned tensor as the second operand (a weight without the batch: [k, m]); its elements are params"
+
+
+# ---- matmul --------------------------------------------------------------------------------------------
+CALLS = {"operator": "x @ y", "matmul": "torch.matmul(x, y)", "bmm": "torch.bmm(x, y)"}
+
+
+@dataclass(frozen=True)
+class MatmulArgs:
+    """Arguments of `matmul`."""
+
+    param: tuple[int, ...] | None = field(default=None, metadata=arg(optional(tensor_shape), PARAM_DOC))
+    reverse: bool = field(default=False, metadata=arg(boolean, "the learned tensor is the left operand (w @ x)"))
+    call: str = field(default="operator", metadata=arg(choice(*CALLS), "how the model writes it: operator (x @ y), "
+                                                                        "matmul (torch.matmul), bmm (torch.bmm)"))
+    layout: str = field(default="auto", metadata=arg(layout_arg, LAYOUT_DOC))
+
+
+class Product:
+    """A matmul's operands as torch holds them (the batch included for layer outputs) and its result."""
+
+    def __init__(self, left: tuple[int, ...], right: tuple[int, ...], out: tuple[int, ...], k: int) -> None:
+        self.left, self.right, self.out, self.k = left, right, out, k  # out: per sample
+
+
+def product(a: MatmulArgs, inputs: tuple[Shape, ...]) -> Product:
+    """torch.matmul's shape rule on [B, *x] and the second operand, the batch kept first (ShapeError otherwise)."""
+    x = torch_dims(inputs[0])
+    if len(inputs) == 2:
+        if a.param is not None or a.reverse:
+            raise ShapeError("matmul of two outputs takes no 'param' or 'reverse': its operands are the inputs",
+                             "param" if a.param is not None else "reverse")
+        y = torch_dims(inputs[1])
+        if len(x) < 2 or len(y) < 2 or len(x) != len(y):
+            raise ShapeError(f"matmul of two outputs needs two of one rank, at least 2 dims per sample ([n, k] @ [k, m]); "
+                             f"got {show_dims(x)} @ {show_dims(y)}")
+        if x[-1] != y[-2]:
+            raise ShapeError(f"cannot multiply {show_dims(x)} by {show_dims(y)}: {x[-1]} ≠ {y[-2]}")
+        lead = broadcast(x[:-2], y[:-2])
+        if lead is None:
+            raise ShapeError(f"cannot multiply {show_dims(x)} by {show_dims(y)}: their leading dims do not broadcast")
+        if a.call == "bmm" and (len(x) != 2 or x[:-2] != y[:-2]):
+            raise ShapeError(f"torch.bmm multiplies [B, n, k] by [B, k, m], got {show_dims(x)} @ {show_dims(y)}", "call")
+        return Product((1, *x), (1, *y), (*lead, x[-2], y[-1]), x[-1])
+    if a.param is None:
+        raise ShapeError("matmul needs a second operand: another output ('from: [a, b]') or a learned tensor ('param')")
+    w = a.param
+    if a.call == "bmm":
+        raise ShapeError("torch.bmm multiplies two [B, n, k] and [B, k, m] tensors; a learned one has no batch: "
+                         "use call operator or matmul", "call")
+    if len(w) < 2:
+        raise ShapeError(f"param {list(w)}: matmul's learned tensor needs at least 2 dims ([k, m])", "param")
+    if not a.reverse:  # x @ w: [B, *lead, n, k] @ [*lead', k, m]
+        if x[-1] != w[-2]:
+            raise ShapeError(f"cannot multiply {show_dims(x)} by param {list(w)}: {x[-1]} ≠ {w[-2]}", "param")
+        if len(w) - 2 > max(0, len(x) - 2):
+            raise ShapeError(f"param {list(w)} has more leading dims than the sample {show_dims(x)}: they would reach "
+                             "the batch", "param")
+        lead = broadcast(x[:-2], w[:-2]) if len(x) >= 2 else ()
+        if lead is None:
+            raise ShapeError(f"cannot multiply {show_dims(x)} by param {list(w)}: their leading dims do not broadcast", "param")
+        out = (*lead, x[-2], w[-1]) if len(x) >= 2 else (w[-1],)
+        return Product((1, *x), w, out, x[-1])
+    if len(x) < 2:  # w @ x: x needs [n, k] per sample, or its batch would be a row
+        raise ShapeError(f"param @ x needs at least 2 dims per sample, got {show_dims(x)}", "reverse")
+    if w[-1] != x[-2]:
+        raise ShapeError(f"cannot multiply param {list(w)} by {show_dims(x)}: {w[-1]} ≠ {x[-2]}", "param")
+    if len(w) > len(x):
+        raise ShapeError(f"param {list(w)} has more leading dims than the sample {show_dims(x)}", "param")
+    lead = broadcast(x[:-2], w[:-2])
+    if lead is None:
+        raise ShapeError(f"cannot multiply param {list(w)} by {show_dims(x)}: their leading dims do not broadcast", "param")
+    return Product(w, (1, *x), (*lead, w[-2], x[-1]), w[-1])
+
+
+def _with_batch(dims: tuple[int, ...], batch: int, holds_batch: bool) -> tuple[int, ...]:
+    return (batch, *dims[1:]) if holds_batch else dims
+
+
+def matmul_fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # matmul_flop_jit: prod(input 0's shape) · input 1's last dim; bmm_flop_jit: n·c·t·d (exact for [B, n, k])
+    a: MatmulArgs = node.args
+    p = product(a, node.in_shapes)
+    left = _with_batch(p.left, batch, a.param is None or not a.reverse)
+    return Prediction.of("aten::bmm" if a.call == "bmm" else "aten::matmul: prod(left) · right's last dim",
+                         matmul=numel(left) * p.right[-1])
+
+
+def matmul_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    a: MatmulArgs = node.args
+    if a.call == "operator":
+        return Prediction.unseen("ptflops patches torch.matmul and Tensor.matmul, not the @ operator")
+    p = product(a, node.in_shapes)  # _matmul_tensor_flops_hook: prod(input.shape) · other.shape[-1]
+    left = _with_batch(p.left, batch, a.param is None or not a.reverse)
+    return Prediction.of(matmul=numel(left) * p.right[-1])
+
+
+@op("matmul", category="linear", args=MatmulArgs)
+class Matmul:
+    """Matrix product with torch's broadcasting, x @ y (torch.matmul, torch.bmm) of two outputs (`from: [a, b]`) or
+    with a learned weight (`param`). MACs N·(batch dims)·n·k·m. `matmul: {from: [q, kt]}` is q @ kᵀ."""
+
+    saves = Saves.INPUTS
+    inputs = (1, 2)
+    counting = Counting(
+        "aten::matmul", "x @ y", "matmul",
+        fvcore=Counted(matmul_fvcore, "fvcore counts aten::matmul as prod(left operand) · right's last dim"),
+        flop_counter=Counted(lambda node, cost, batch: Prediction.of("aten.mm/bmm: 2 FLOPs per MAC", matmul=2 * cost.macs),
+                             "FlopCounterMode reports 2 FLOPs per MAC"),
+        ptflops=Counted(matmul_ptflops, "ptflops counts torch.matmul/bmm as prod(left) · right's last dim, not @"),
+    )
+
+    @staticmethod
+    def shape(a: MatmulArgs, inputs: tuple[Shape, ...]) -> Shape:
+        p = product(a, inputs)
+        x = torch_dims(inputs[0])
+        return shaped(p.out, a.layout, is_tokens(inputs[0]) and not a.reverse and len(p.out) == len(x), "matmul")
+
+    @staticmethod
+    def cost(a: MatmulArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        p = product(a, inputs)
+        n = batch * numel(out)
+        return Cost(params=numel(a.param) if a.param is not None else 0, macs=n * p.k, activations=n)
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        import torch
+
+        from ..modules.call import Call
+
+        a: MatmulArgs = node.args
+        # torch.matmul looked up at each call, as model code does (ptflops patches the module attribute)
+        fn: Any = {"operator": lambda x, y: x @ y, "matmul": lambda x, y: torch.matmul(x, y),
+                   "bmm": lambda x, y: torch.bmm(x, y)}[a.call]
+        if a.param is not None:
+            from ..modules.tensors import WithTensor
+
+            return WithTensor(a.param, fn, CALLS[a.call].replace("y", "weight"), a.reverse)
+        return Call(fn, CALLS[a.call])
+
+
+# ---- einsum ------------------------------------------------------------------------------------------------
+EQUATION = re.compile(r"([A-Za-z]+),([A-Za-z]+)->([A-Za-z]*)")
+
+
+def equation(value: Any) -> str:
+    """A two-operand einsum equation with its output: 'bnd,bmd->bnm' (spaces allowed)."""
+    text = value.replace(" ", "") if isinstance(value, str) else None
+    if text is None or EQUATION.fullmatch(text) is None:
+        raise ArgError(f"must be a two-operand einsum with its output, such as 'bnd,bmd->bnm' (letters, no '...'), "
+                       f"got {_show(value)}")
+    return text
+
+
+@dataclass(frozen=True)
+class EinsumArgs:
+    """Arguments of `einsum`."""
+
+    equation: str = field(metadata=arg(equation, "torch.einsum's equation, the batch letter first: 'bhnd,bhmd->bhnm'"))
+    param: tuple[int, ...] | None = field(default=None, metadata=arg(optional(tensor_shape), PARAM_DOC))
+    layout: str = field(default="auto", metadata=arg(layout_arg, LAYOUT_DOC))
+
+
+class Contraction:
+    """An einsum's letters and sizes: the operands' full shapes (the batch as 1), the output's, and what torch runs."""
+
+    def __init__(self, a: EinsumArgs, inputs: tuple[Shape, ...]) -> None:
+        m = EQUATION.fullmatch(a.equation)
+        assert m is not None
+        t1, t2, out = m.groups()
+        x = torch_dims(inputs[0])
+        if len(inputs) == 2:
+            if a.param is not None:
+                raise ShapeError("einsum of two outputs takes no 'param': its operands are the inputs", "param")
+            second: tuple[int, ...] = (1, *torch_dims(inputs[1]))
+        elif a.param is None:
+            raise ShapeError("einsum needs a second operand: another output ('from: [a, b]') or a learned tensor ('param')")
+        else:
+            second = a.param
+        first = (1, *x)
+        for term, dims, what in ((t1, first, f"the input {show_dims(x)}"), (t2, second, "the second operand")):
+            if len(term) != len(dims):
+                raise ShapeError(f"'{term}' names {len(term)} dims, but {what} has {len(dims)}", "equation")
+            if len(set(term)) != len(term):
+                raise ShapeError(f"'{term}' repeats a letter (a diagonal); give each dim its own", "equation")
+        if len(set(out)) != len(out) or not set(out) <= set(t1) | set(t2):
+            raise ShapeError(f"the output '{out}' must name distinct letters of the operands", "equation")
+        batch = t1[0]
+        if out[:1] != batch or (len(inputs) == 2) != (t2[:1] == batch) or (len(inputs) == 1 and batch in t2):
+            raise ShapeError(f"'{a.equation}': the batch letter '{batch}' must lead the input, the output and a second "
+                             "output (and not appear in a learned tensor)", "equation")
+        sizes: dict[str, int] = {}
+        for term, dims in ((t1, first), (t2, second)):
+            for c, n in zip(term, dims):
+                if c == batch:
+                    continue
+                if sizes.setdefault(c, n) != n:
+                    raise ShapeError(f"'{c}' is {sizes[c]} in one operand and {n} in the other", "equation")
+        sizes[batch] = 1
+        self.terms, self.out_term, self.sizes = (t1, t2), out, sizes
+        self.shapes = (first, second)
+        self.out = tuple(sizes[c] for c in out[1:])
+        shared = set(t1) & set(t2)
+        self.used = shared | set(out)  # torch sums away first the letters of one operand that the output drops
+        # torch.einsum contracts (bmm) the shared letters the output drops, of size > 1; a size-1 letter is squeezed
+        self.contracted = {c for c in shared - set(out) if sizes[c] > 1}
+        self.second_has_batch = len(inputs) == 2
+
+    def size(self, letters: set[str], batch: int) -> int:
+        n = 1
+        for c in letters:
+            n *= batch if c == self.terms[0][0] else self.sizes[c]
+        return n
+
+
+def _einsum_cost(a: EinsumArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+    c = Contraction(a, inputs)
+    n = batch * numel(out)
+    presum = sum(c.size(set(t), batch) for t in c.terms if any(c.sizes[x] > 1 for x in set(t) - c.used))  # read once
+    product = c.size(c.used, batch)
+    return Cost(
+        params=numel(a.param) if a.param is not None else 0,
+        macs=product if c.contracted else 0,
+        elementwise_ops=0 if c.contracted else product,  # no letter contracted: torch multiplies elementwise
+        pool_ops=presum,
+        activations=n,
+    )
+
+
+def _einsum_fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    c = Contraction(node.args, node.in_shapes)
+    shapes = [(batch, *c.shapes[0][1:]), (batch, *c.shapes[1][1:]) if c.second_has_batch else c.shapes[1]]
+    return Prediction.of("numpy's einsum_path estimate, printed to 4 digits", einsum=fvcore_einsum(node.args.equation, shapes))
+
+
+def _einsum_flop_counter(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if not cost.macs:
+        return Prediction.unseen("no letter is contracted: torch.einsum runs aten::mul, which FlopCounterMode does not count")
+    return Prediction.of("aten.bmm: 2 FLOPs per MAC", einsum=2 * cost.macs)
+
+
+@op("einsum", category="linear", args=EinsumArgs)
+class Einsum:
+    """Two-operand torch.einsum of two outputs (`from: [a, b]`) or with a learned tensor (`param`). MACs: the product
+    of the sizes of the letters both operands share or the output keeps (torch first sums away, as pool ops, the
+    letters of one operand the output drops); with no letter of size > 1 contracted, torch multiplies elementwise."""
+
+    saves = Saves.INPUTS
+    inputs = (1, 2)
+    counting = Counting(
+        "aten::einsum", "torch.einsum",
+        fvcore=Counted(_einsum_fvcore, "fvcore counts einsum from numpy's einsum_path estimate, rounded to 4 digits"),
+        flop_counter=Counted(_einsum_flop_counter, "FlopCounterMode reports 2 FLOPs per MAC (torch.einsum runs bmm)"),
+        ptflops=Counted(lambda node, cost, batch: Prediction.unseen("ptflops patches no torch.einsum")),
+    )
+
+    @staticmethod
+    def shape(a: EinsumArgs, inputs: tuple[Shape, ...]) -> Shape:
+        c = Contraction(a, inputs)
+        keeps = is_tokens(inputs[0]) and len(c.out) == len(torch_dims(inputs[0]))
+        return shaped(c.out, a.layout, keeps, "einsum")
+
+    cost = staticmethod(_einsum_cost)
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        import torch
+
+        from ..modules.call import Call
+
+        eq = node.args.equation
+        if node.args.param is not None:
+            from ..modules.tensors import WithTensor
+
+            return WithTensor(node.args.param, lambda x, w: torch.einsum(eq, x, w), f"torch.einsum({eq!r}, x, weight)")
+        return Call(lambda x, y: torch.einsum(eq, x, y), f"torch.einsum({eq!r}, x, y)")
+
+
+# ---- scaled dot-product attention --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SdpaArgs:
+    """Arguments of `scaled_dot_product_attention` (those of F.scaled_dot_product_attention)."""
+
+    is_causal: bool = field(default=False, metadata=arg(boolean, "causal: each query sees the keys up to its own position"))
+    scale: float | None = field(default=None, metadata=arg(optional(pos_float), "the scores' scale (default 1/√E)"))
+
+
+class Heads:
+    """q [..., L, E], k [..., S, E], v [..., S, Ev] per sample, and a mask broadcast to [..., L, S]."""
+
+    def __init__(self, a: SdpaArgs, inputs: tuple[Shape, ...]) -> None:
+        q, k, v = (torch_dims(s) for s in inputs[:3])
+        if not len(q) == len(k) == len(v) >= 2:
+            raise ShapeError(f"q, k and v need one rank of at least 2 dims per sample ([..., L, E]), got {show_dims(q)}, "
+                             f"{show_dims(k)}, {show_dims(v)}")
+        if q[:-2] != k[:-2] or q[:-2] != v[:-2]:
+            raise ShapeError(f"q, k and v need the same leading dims (heads), got {show_dims(q)}, {show_dims(k)}, {show_dims(v)}")
+        if q[-1] != k[-1] or k[-2] != v[-2]:
+            raise ShapeError(f"k must be [..., S, E] for q [..., L, E] and v [..., S, Ev]: got q {show_dims(q)}, "
+                             f"k {show_dims(k)}, v {show_dims(v)}")
+        self.lead, self.l, self.s, self.e, self.ev = q[:-2], q[-2], k[-2], q[-1], v[-1]
+        self.masked = len(inputs) == 4 or a.is_causal
+        if len(inputs) == 4:
+            if a.is_causal:
+                raise ShapeError("give a mask (a fourth input) or 'is_causal', not both (as torch)", "is_causal")
+            m = torch_dims(inputs[3])
+            scores = (*self.lead, self.l, self.s)
+            if len(m) != len(scores) or broadcast(m, scores) != scores:
+                raise ShapeError(f"the mask {show_dims(m)} does not broadcast to the scores {show_dims(scores)}")
+
+    def scores(self, batch: int) -> int:
+        return batch * numel(self.lead) * self.l * self.s
+
+
+def sdpa_parts(a: SdpaArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:
+    h = Heads(a, inputs)
+    scores = h.scores(batch)
+    shape = (*h.lead, h.l, h.s)
+    q = batch * numel(h.lead) * h.l * h.e
+    parts = [Part("q·kᵀ", "matmul", shape, Cost(macs=scores * h.e, elementwise_ops=q))]  # + q scaled
+    if h.masked:
+        parts.append(Part("mask", "add", shape, Cost(elementwise_ops=scores)))
+    parts.append(Part("softmax", "softmax", shape, Cost(act_ops=SOFTMAX_OPS * scores)))
+    parts.append(Part("a·v", "matmul", out, Cost(macs=scores * h.ev, activations=batch * numel(out))))
+    return tuple(parts)
+
+
+def flash_on_cpu(node: NodeLike) -> bool:
+    """torch 2.13 on CPU takes its flash kernel (no FlopCounterMode formula) for [B, H, L, E] q, k and v of one
+    width E (masks and is_causal too); otherwise, and on the meta device, the math path's bmm. Not modelled: a q, k
+    or v whose last dim is a strided view (a transpose of the last two dims) sends torch to the math path too."""
+    h = Heads(node.args, node.in_shapes)
+    return len(h.lead) == 1 and h.e == h.ev
+
+
+def _sdpa_flop_counter(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if not on_meta() and not on_cuda() and flash_on_cpu(node):
+        return Prediction.unseen("CPU runs its flash attention kernel, which FlopCounterMode has no formula for")
+    # the math path's bmm; on CUDA the flash/efficient kernels, which FlopCounterMode counts the same (sdpa_flop)
+    return Prediction.of("2 FLOPs per MAC of q·kᵀ and a·v", scaled_dot_product_attention=2 * cost.macs)
+
+
+@op("scaled_dot_product_attention", category="linear", args=SdpaArgs, aliases=("sdpa",))
+class ScaledDotProductAttention:
+    """F.scaled_dot_product_attention(q, k, v, attn_mask, is_causal, scale) of `from: [q, k, v]` or `[q, k, v, mask]`
+    (an additive mask). Rows: q·kᵀ (…·L·S·E MACs, q scaled: one op per element of q), the mask (one add per score, also
+    when causal), softmax (3 per score), a·v (…·L·S·Ev MACs); causal attention is counted over every score, as torch
+    computes it."""
+
+    saves = Saves.INPUTS
+    inputs = (3, 4)
+    counting = Counting(
+        "aten::scaled_dot_product_attention", "F.scaled_dot_product_attention",
+        fvcore=Counted(lambda node, cost, batch: Prediction.unseen(
+            "fvcore has no handle for aten::scaled_dot_product_attention (reports it as unsupported)"),
+            "fvcore has no handle for aten::scaled_dot_product_attention"),
+        flop_counter=Counted(_sdpa_flop_counter, "FlopCounterMode counts the math path's bmm (2 FLOPs per MAC), not "
+                                                 "CPU's flash kernel"),
+        ptflops=Counted(lambda node, cost, batch: Prediction.unseen("ptflops patches no F.scaled_dot_product_attention")),
+        device_dependent=True,
+    )
+
+    @staticmethod
+    def shape(a: SdpaArgs, inputs: tuple[Shape, ...]) -> Shape:
+        h = Heads(a, inputs)
+        return like(inputs[0], (*h.lead, h.l, h.ev), "scaled_dot_product_attention")
+
+    @staticmethod
+    def cost(a: SdpaArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        return sum((p.cost for p in sdpa_parts(a, inputs, out, batch)), Cost())
+
+    parts = staticmethod(sdpa_parts)
+
+    @staticmethod
+    def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
+        # the backward keeps the output and one log-sum-exp per query row (fp32)
+        h = Heads(node.args, node.in_shapes)
+        return batch * numel(node.shape) * elem + batch * numel(h.lead) * h.l * 4
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from torch.nn import functional as F
+
+        from ..modules.call import Call
+
+        a: SdpaArgs = node.args
+        causal, scale = a.is_causal, a.scale
+
+        def attend(q: Any, k: Any, v: Any, *mask: Any) -> Any:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask[0] if mask else None, is_causal=causal,
+                                                  scale=scale)
+
+        return Call(attend, f"F.scaled_dot_product_attention(is_causal={causal}, scale={scale})")
