@@ -11,7 +11,7 @@ import pytest
 from conftest import analysis_of, graph_of
 
 from convcost.errors import SpecError
-from convcost.ops.conv import ConvArgs, explicit_padding, needs_asymmetric_same, same_padding
+from convcost.ops.conv import ConvArgs, explicit_padding, same_padding, torch_padding
 from convcost.ops.registry import MAX_DIM, ArgError, nonneg_int, pos_int
 
 
@@ -42,21 +42,21 @@ def test_a_layer_at_the_size_limit_is_analysed_and_one_more_is_refused() -> None
         graph_of(text.format(out=1_000_000_001))
 
 
-@pytest.mark.parametrize(("kernel", "dilation", "pad", "asymmetric"), [
-    ((3, 3), (1, 1), (1, 1), False),  # 1·(3−1)/2 = 1
-    ((3, 3), (2, 2), (2, 2), False),  # 2·(3−1)/2 = 2
-    ((3, 5), (3, 1), (3, 2), False),  # 3·2/2 = 3; 1·4/2 = 2
-    ((5,), (4,), (8,), False),  # 4·4/2 = 8
-    ((2, 2), (1, 1), (0, 0), True),  # 1·1/2: torch puts the odd one on the right (aten::_convolution_mode)
-    ((2, 3), (3, 2), (1, 2), True),  # 3·1 = 3 is odd: 1 left, 2 right; 2·2/2 = 2
-    ((4, 4, 4), (2, 2, 2), (3, 3, 3), False),  # 2·3 = 6 is even: 3 each side
+@pytest.mark.parametrize(("kernel", "dilation", "pad"), [
+    ((3, 3), (1, 1), (1, 1)),  # 1·(3−1)/2 = 1
+    ((3, 3), (2, 2), (2, 2)),  # 2·(3−1)/2 = 2
+    ((3, 5), (3, 1), (3, 2)),  # 3·2/2 = 3; 1·4/2 = 2
+    ((5,), (4,), (8,)),  # 4·4/2 = 8
+    ((2, 2), (1, 1), (0, 0)),  # 1·1/2 rounds down: torch puts the odd one on the right
+    ((2, 3), (3, 2), (1, 2)),  # 3·1 = 3 is odd: 1 left, 2 right; 2·2/2 = 2
+    ((4, 4, 4), (2, 2, 2), (3, 3, 3)),  # 2·3 = 6 is even: 3 each side
 ])
-def test_same_padding_counts_the_dilated_kernel(kernel: tuple[int, ...], dilation: tuple[int, ...], pad: tuple[int, ...],
-                                                asymmetric: bool) -> None:
+def test_same_padding_counts_the_dilated_kernel(kernel: tuple[int, ...], dilation: tuple[int, ...], pad: tuple[int, ...]) -> None:
     assert same_padding(kernel, dilation) == pad
     a = ConvArgs(4, kernel, (1,) * len(kernel), "same", dilation)
     assert explicit_padding(a) == pad
-    assert needs_asymmetric_same(a) is asymmetric
+    assert torch_padding(a) == "same"  # built as torch's string whatever the kernel (as ConvMixer writes it)
+    assert torch_padding(ConvArgs(4, kernel, (1,) * len(kernel), pad, dilation)) == pad
 
 
 @pytest.mark.parametrize("how", ["pickle", "copy", "deepcopy"])
