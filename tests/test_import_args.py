@@ -48,14 +48,13 @@ def _settings(m: nn.Module) -> dict[str, Any]:
     return {k: one(v) for k, v in vars(m).items() if not k.startswith("_") and k != "training"}
 
 
-# (the module, its input, the module convcost builds where it differs: 'same' padding is built as the explicit
-# padding torch computes, ⌊d·(k−1)/2⌋ per side = 2·(3−1)/2 = 2, so that fvcore can see the conv)
+# (the module, its input, and the module convcost builds where it differs: UpsamplingBilinear2d is built as the
+# Upsample it is; 'same' padding is built as torch's string, as the user's module has it)
 CASES: list[tuple[nn.Module, list[int]] | tuple[nn.Module, list[int], nn.Module]] = [
     (nn.Conv2d(4, 6, (3, 5), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2, bias=False), [4, 16, 16]),
     (nn.Conv2d(4, 6, 3, padding=2, dilation=2), [4, 9, 9]),
-    (nn.Conv2d(4, 4, 3, padding="same", dilation=2), [4, 9, 9], nn.Conv2d(4, 4, 3, padding=2, dilation=2)),
-    (nn.Conv2d(4, 4, (3, 5), padding="same", dilation=(3, 1)), [4, 9, 9],
-     nn.Conv2d(4, 4, (3, 5), padding=(3, 2), dilation=(3, 1))),  # 3·(3−1)/2 = 3, 1·(5−1)/2 = 2
+    (nn.Conv2d(4, 4, 3, padding="same", dilation=2), [4, 9, 9]),
+    (nn.Conv2d(4, 4, (3, 5), padding="same", dilation=(3, 1)), [4, 9, 9]),
     (nn.Conv1d(3, 5, 4, stride=3, bias=False), [3, 20]),
     (nn.Conv3d(2, 4, (1, 3, 3), padding=(0, 1, 1)), [2, 4, 8, 8]),
     (nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2, bias=False), [4, 5, 5]),
@@ -117,8 +116,13 @@ def test_the_arguments_read_are_torch_s() -> None:
         "heads": 4, "qkv_bias": False, "bias": False})
     assert module_op(nn.LayerNorm(8)) == ("layernorm", {"eps": 1e-5, "affine": True})
     assert module_op(nn.LayerNorm(8, eps=1e-6, elementwise_affine=False)) == ("layernorm", {"eps": 1e-6, "affine": False})
-    assert module_op(nn.Softmax(dim=1)) == ("softmax", {})
-    assert module_op(nn.Flatten()) == ("flatten", {})
+    assert module_op(nn.Softmax(dim=1)) == ("softmax", {"dim": 1})
+    assert module_op(nn.Flatten()) == ("flatten", {"start": 1, "end": -1})  # torch's defaults start_dim=1, end_dim=-1
+    # flatten and softmax of any dims (main's general ops): the dims as torch holds them, never refused
+    assert module_op(nn.Flatten(0, -1)) == ("flatten", {"start": 0, "end": -1})
+    assert module_op(nn.Flatten(1, 2)) == ("flatten", {"start": 1, "end": 2})
+    assert module_op(nn.Flatten(2, -1)) == ("flatten", {"start": 2, "end": -1})
+    assert module_op(nn.Softmax(dim=-1)) == ("softmax", {"dim": -1})
     assert module_op(nn.Identity()) == ("identity", {})
     for pool in (nn.AdaptiveAvgPool2d(1), nn.AdaptiveAvgPool2d((1, 1)), nn.AdaptiveAvgPool1d(1), nn.AdaptiveAvgPool3d(1)):
         assert module_op(pool) == ("global_avgpool", {})
@@ -134,14 +138,10 @@ def test_the_arguments_read_are_torch_s() -> None:
     (nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular"), "nn.Conv2d with padding_mode='circular'"),
     (nn.Conv1d(4, 4, 3, padding=1, padding_mode="replicate"), "nn.Conv1d with padding_mode='replicate'"),
     (nn.MaxPool2d(3, dilation=2), "nn.MaxPool2d with dilation=2"),
-    (nn.Flatten(0, -1), "nn.Flatten with start_dim=0, end_dim=-1 (only 1, -1)"),
     (nn.BatchNorm2d(4, momentum=None), "nn.BatchNorm2d with momentum=None (a cumulative average)"),
     (nn.BatchNorm2d(4, track_running_stats=False), "nn.BatchNorm2d with track_running_stats=False (batch statistics "
                                                   "at inference)"),
     (nn.MaxPool2d(2, return_indices=True), "nn.MaxPool2d with return_indices=True"),
-    (nn.Flatten(1, 2), "nn.Flatten with start_dim=1, end_dim=2 (only 1, -1)"),
-    (nn.Softmax(dim=-1), "nn.Softmax with dim=-1 (only over channels, dim=1)"),
-    (nn.Flatten(2, -1), "nn.Flatten with start_dim=2, end_dim=-1 (only 1, -1)"),
     (nn.AvgPool2d(2, divisor_override=3), "nn.AvgPool2d with divisor_override"),
     (nn.Upsample(scale_factor=2, recompute_scale_factor=True), "nn.Upsample with recompute_scale_factor=True"),
     (nn.AdaptiveAvgPool2d((None, 2)), "nn.AdaptiveAvgPool2d with output_size=(None, 2)"),
