@@ -162,3 +162,34 @@ def test_growth_allows_the_baseline_plus_its_percentage_rounded_down(base: int, 
     assert macs.message.endswith(f"the allowed growth of +{pct}% (at most {allowed:,})")
     params = next(f for f in found if f.metric == "params")  # no rule for params: 0 %, and 112 = 112
     assert (params.ok, params.allowed, params.rule) == (True, PARAMS, "0%")
+
+
+# ---- a budget of 0, and several baseline files ------------------------------------------------------------------
+def test_a_budget_of_zero_met_exactly_shows_no_share(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked against mutations of `_share` (the 'n/a' branch made always a division, its text changed)."""
+    monkeypatch.chdir(tmp_path)
+    Path("net.yaml").write_text("input: [3, 8, 8]\nlayers: [relu]\n", encoding="utf-8")  # no weights: 0 params
+    Path("b.yaml").write_text("models:\n  net: {params: 0}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", "net.yaml", "-B", "b.yaml", "-v"],
+                                env={"GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": ""})
+    assert result.exit_code == 0, result.output
+    # 0 of an allowance of 0 is no percentage; '  net: {params: ' is 16 characters
+    assert result.output.splitlines()[0] == "b.yaml:2:17: ok: model 'net': params 0 (0) within budget 0 (n/a of it)"
+
+
+def _base_of(path: str, *models: tuple[str, str]) -> Baseline:
+    totals = _baseline(6_500).models[0].totals
+    return Baseline(path, tuple(BaselineModel(n, f, totals, Loc(path, 3 + 5 * k, 7)) for k, (n, f) in enumerate(models)))
+
+
+def test_two_baseline_files_merge_and_the_same_model_in_both_is_refused() -> None:
+    """Checked against mutations of `Baseline.merged` (the duplicate never found, its message or the merged
+    path dropped)."""
+    first = _base_of("a.json", ("net", "net.yaml"), ("other", "net.yaml"))
+    both = first.merged(_base_of("b.json", ("net", "other.yaml")))  # same name, another spec file: a model of its own
+    assert both.path == "a.json, b.json"
+    assert [(m.name, m.file) for m in both.models] == [("net", "net.yaml"), ("other", "net.yaml"), ("net", "other.yaml")]
+    with pytest.raises(SpecError) as e:
+        first.merged(_base_of("b.json", ("x", "x.yaml"), ("other", "net.yaml")))
+    # the second model of b.json is at line 3 + 5 = 8, column 7
+    assert str(e.value) == "b.json:8:7: baseline model 'other' is also in a.json; give each model's baseline once"
