@@ -162,3 +162,16 @@ def test_view_ops_build_modules_that_say_what_they_do(layer: str, shown: str) ->
     pytest.importorskip("torch")
     (node,) = graph_of(f"input: [8, 4, 4]\nlayers:\n  - {layer}\n").nodes
     assert repr(node.rule.build(node)) == shown
+
+
+def test_pixel_unshuffle_channel_limit_and_integer_sizes() -> None:
+    """Checked against mutations of PixelUnshuffle.shape that survived mutmut: the limit's product made a division,
+    its message or argument dropped, and H/f or W/f made a true division (4 / 2 == 2 compares equal: the type tells)."""
+    (node,) = graph_of("input: [250000000, 4, 6]\nlayers:\n  - pixel_unshuffle: {factor: 2}\n").nodes
+    assert node.shape == (1_000_000_000, 2, 3)  # 250,000,000 · 2² = 10^9 channels, exactly the limit; 4/2, 6/2
+    assert [type(d) for d in node.shape] == [int, int, int]
+    with pytest.raises(SpecError) as e:
+        graph_of("input: [250000001, 4, 6]\nlayers:\n  - pixel_unshuffle: {factor: 2}\n")
+    # 250,000,001 · 4 = 1,000,000,004; the column of the factor's value: '  - pixel_unshuffle: {factor: ' is 30 characters
+    assert str(e.value) == ("t.yaml:3:31: pixel_unshuffle 'pixel_unshuffle1': 250000001 channels times 2² is more than the "
+                            "limit of 1,000,000,000 (docs/limits.md)")
