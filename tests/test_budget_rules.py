@@ -193,3 +193,20 @@ def test_two_baseline_files_merge_and_the_same_model_in_both_is_refused() -> Non
         first.merged(_base_of("b.json", ("x", "x.yaml"), ("other", "net.yaml")))
     # the second model of b.json is at line 3 + 5 = 8, column 7
     assert str(e.value) == "b.json:8:7: baseline model 'other' is also in a.json; give each model's baseline once"
+
+
+@pytest.mark.parametrize(("budget", "message"), [
+    ("max_growth: [5%]", "b.yaml:1:13: max_growth must be a percentage like 2%, got a list"),  # 'max_growth: ' is 12
+    ("max_growth: {macs: [5%]}", "b.yaml:1:20: max_growth of macs must be a percentage like 2%, got a list"),
+    ("max_growth: {macs: 5%, params: {x: 1}}",  # 'max_growth: {macs: 5%, params: ' is 31 characters
+     "b.yaml:1:32: max_growth of params must be a percentage like 2%, got a mapping"),
+])
+def test_a_growth_that_is_not_a_scalar_is_refused_where_it_is(budget: str, message: str, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked against mutations of `_percent` (its message, its location or the value's type name dropped)."""
+    monkeypatch.chdir(tmp_path)
+    Path("net.yaml").write_text(NET, encoding="utf-8")
+    Path("b.yaml").write_text(budget + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", "net.yaml", "-B", "b.yaml"], env={"GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": ""})
+    assert result.exit_code == 2
+    assert result.output.strip() == message
