@@ -210,3 +210,41 @@ def test_a_growth_that_is_not_a_scalar_is_refused_where_it_is(budget: str, messa
     result = CliRunner().invoke(app, ["check", "net.yaml", "-B", "b.yaml"], env={"GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": ""})
     assert result.exit_code == 2
     assert result.output.strip() == message
+
+
+GROWN = {"params": 100, "buffers": 0, "macs": 6_500, "flops": 13_000, "activations": 4 * 8 * 8}  # NET grew from these
+
+
+@pytest.mark.parametrize(("budget", "code", "lines"), [
+    # the model's own per-metric rule beats the file's; FLOPs have no rule at all: 0 %
+    ("max_growth: {params: 50%}\nmodels:\n  net: {max_growth: {macs: 5%}}\n", 1, [
+        # '  net: {max_growth: {macs: ' is 27 characters; 6,500 · 1.05 = 6,825
+        "b.yaml:3:28: error: model 'net': MACs 6,912 (6.91 K) is +6.3 % against the baseline (6,500), over the allowed "
+        "growth of +5% (at most 6,825)",
+        # 2 · 6,912 + 4 · 8 · 8 bias adds = 14,080 against 13,000: +8.3 %
+        "base.json: error: model 'net': FLOPs 14,080 (14.08 K) is +8.3 % against the baseline (13,000), over the allowed "
+        "growth of +0% (at most 13,000)",
+        "convcost check: FAILED: 2 of 5 checks on 1 model over budget or grown too much"]),
+    # the model's single percentage beats the file's stricter one: params +12 %, FLOPs +8.3 %, MACs +6.3 % all within 15 %
+    ("max_growth: 1%\nmodels:\n  net: {max_growth: 15%}\n", 0, [
+        "convcost check: passed: 5 checks on 1 model, all within budget"]),
+    # the same for per-metric rules: the model's 10 % for MACs beats the file's 1 %
+    ("max_growth: {macs: 1%, flops: 10%, params: 20%}\nmodels:\n  net: {max_growth: {macs: 10%}}\n", 0, [
+        "convcost check: passed: 5 checks on 1 model, all within budget"]),
+    ("max_growth: {mac: 5%}\n", 2, [  # 'max_growth: {' is 13 characters
+        "b.yaml:1:14: unknown key 'mac' in 'max_growth' (did you mean 'macs'?); expected one of: params, buffers, macs, "
+        "flops, activations"]),
+])
+def test_growth_rules_read_from_a_budget_file(budget: str, code: int, lines: list[str], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked against mutations of `_growth` that survived mutmut: a per-metric rule made one for every metric, its
+    text, place or level dropped, the scalar rule's level dropped, the unknown key's context changed."""
+    monkeypatch.chdir(tmp_path)
+    Path("net.yaml").write_text(NET, encoding="utf-8")
+    Path("base.json").write_text(json.dumps({"schema": "convcost.analyze/1", "models": [
+        {"name": "net", "file": "net.yaml", "totals": GROWN}]}), encoding="utf-8")
+    Path("b.yaml").write_text(budget, encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", "net.yaml", "--baseline", "base.json", "-B", "b.yaml"],
+                                env={"GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": ""})
+    assert result.exit_code == code, result.output
+    assert result.output.splitlines() == lines
