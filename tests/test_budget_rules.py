@@ -27,7 +27,9 @@ from convcost.ci.budget import (
     Target,
     check_growth,
     check_limits,
+    check_renamed,
     growth_rule,
+    load_baseline,
     load_budget_file,
     parse_percent,
 )
@@ -248,3 +250,62 @@ def test_growth_rules_read_from_a_budget_file(budget: str, code: int, lines: lis
                                 env={"GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": ""})
     assert result.exit_code == code, result.output
     assert result.output.splitlines() == lines
+
+
+def test_growth_shown_shrunk_unchanged_and_new(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked against mutations of `_grow` that survived mutmut (its ±0, 'new' and '−' texts and their tests).
+    `pct >= 0` → `pct > 0` is equivalent: pct is never 0 there (delta 0 returned '±0 %' already)."""
+    monkeypatch.chdir(tmp_path)
+    Path("net.yaml").write_text(NET, encoding="utf-8")
+    was = {"params": 200, "buffers": 0, "macs": MACS, "flops": 0, "activations": 4 * 8 * 8}
+    Path("base.json").write_text(json.dumps({"schema": "convcost.analyze/1", "models": [
+        {"name": "net", "file": "net.yaml", "totals": was}]}), encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", "net.yaml", "--baseline", "base.json", "--max-growth", "0%", "-v"],
+                                env={"GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": ""})
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[:5] == [
+        # 112 against 200: (112 − 200) / 200 = −44.0 %
+        "base.json: ok: model 'net': params 112 (112) is −44.0 % against the baseline (200), within the allowed growth "
+        "of +0% (at most 200)",
+        "base.json: ok: model 'net': buffers 0 (0) is ±0 % against the baseline (0), within the allowed growth of +0% "
+        "(at most 0)",
+        "base.json: ok: model 'net': MACs 6,912 (6.91 K) is ±0 % against the baseline (6,912), within the allowed growth "
+        "of +0% (at most 6,912)",
+        # 2 · 6,912 + 256 bias adds = 14,080 FLOPs where the baseline had none: no percentage of 0
+        "base.json: error: model 'net': FLOPs 14,080 (14.08 K) is new against the baseline (0), over the allowed growth "
+        "of +0% (at most 0)",
+        "base.json: ok: model 'net': activations 256 (256) is ±0 % against the baseline (256), within the allowed growth "
+        "of +0% (at most 256)",
+    ]
+
+
+def test_a_baseline_model_s_place_is_its_name_key(tmp_path: Path) -> None:
+    """Checked against a mutation of `_model_lines` that survived mutmut (the least indentation taken from the line
+    numbers): here the first "name" key is on line 3 and indented 4, so the two differ."""
+    totals = json.dumps(GROWN)
+    text = '{"schema": "convcost.analyze/1", "models": [\n  {\n    "name": "net", "file": "net.yaml",\n    "totals": ' \
+        + totals + "\n  }\n]}\n"
+    (tmp_path / "a.json").write_text(text, encoding="utf-8")
+    (tmp_path / "b.json").write_text(text, encoding="utf-8")
+    first, second = load_baseline(tmp_path / "a.json"), load_baseline(tmp_path / "b.json")
+    with pytest.raises(SpecError) as e:
+        first.merged(second)
+    # line 3, column 5: four spaces before "name"
+    assert str(e.value) == f"{tmp_path / 'b.json'}:3:5: baseline model 'net' is also in {tmp_path / 'a.json'}; give each " \
+        "model's baseline once"
+
+
+def test_a_renamed_model_is_found_after_a_kept_one_and_other_files_models_are_left_alone() -> None:
+    """Checked against mutations of `check_renamed` that survived mutmut and test_hostile_cli's renaming test: the
+    loop stopped at the first model kept (`continue` → `break`), a model of another spec file taken for renamed."""
+    a = analysis_of(NET)  # model 't' of t.yaml
+    totals = _baseline(MACS).models[0].totals
+    kept, elsewhere = BaselineModel("t", "t.yaml", totals, Loc("base.json", 3, 7)), BaselineModel("x", "other.yaml", totals,
+                                                                                                   Loc("base.json", 6, 7))
+    check_renamed([a], Baseline("base.json", (kept, elsewhere)))  # nothing renamed: other.yaml is not checked
+    gone = BaselineModel("gone", "t.yaml", totals, Loc("base.json", 9, 7))
+    with pytest.raises(SpecError) as e:
+        check_renamed([a], Baseline("base.json", (kept, elsewhere, gone)))
+    assert str(e.value) == ("base.json:9:7: baseline model 'gone' was recorded from t.yaml, which has no model 'gone' now "
+                            "(it has t); a renamed or removed model must not escape its baseline: record the baseline "
+                            "again, or name the models to check with --model")
