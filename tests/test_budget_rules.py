@@ -233,6 +233,15 @@ GROWN = {"params": 100, "buffers": 0, "macs": 6_500, "flops": 13_000, "activatio
     # the same for per-metric rules: the model's 10 % for MACs beats the file's 1 %
     ("max_growth: {macs: 1%, flops: 10%, params: 20%}\nmodels:\n  net: {max_growth: {macs: 10%}}\n", 0, [
         "convcost check: passed: 5 checks on 1 model, all within budget"]),
+    # a bare number is a percentage, shown with its sign: 100 · 1.05 = 105, 6,500 · 1.05 = 6,825, 13,000 · 1.05 = 13,650
+    ("max_growth: 5\n", 1, [
+        "b.yaml:1:13: error: model 'net': params 112 (112) is +12.0 % against the baseline (100), over the allowed growth "
+        "of +5% (at most 105)",
+        "b.yaml:1:13: error: model 'net': MACs 6,912 (6.91 K) is +6.3 % against the baseline (6,500), over the allowed "
+        "growth of +5% (at most 6,825)",
+        "b.yaml:1:13: error: model 'net': FLOPs 14,080 (14.08 K) is +8.3 % against the baseline (13,000), over the allowed "
+        "growth of +5% (at most 13,650)",
+        "convcost check: FAILED: 3 of 5 checks on 1 model over budget or grown too much"]),
     ("max_growth: {mac: 5%}\n", 2, [  # 'max_growth: {' is 13 characters
         "b.yaml:1:14: unknown key 'mac' in 'max_growth' (did you mean 'macs'?); expected one of: params, buffers, macs, "
         "flops, activations"]),
@@ -240,7 +249,8 @@ GROWN = {"params": 100, "buffers": 0, "macs": 6_500, "flops": 13_000, "activatio
 def test_growth_rules_read_from_a_budget_file(budget: str, code: int, lines: list[str], tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Checked against mutations of `_growth` that survived mutmut: a per-metric rule made one for every metric, its
-    text, place or level dropped, the scalar rule's level dropped, the unknown key's context changed."""
+    text, place or level dropped, the scalar rule's level dropped, the unknown key's context changed, a bare number's
+    text shown without its '%' (`_pct_text`)."""
     monkeypatch.chdir(tmp_path)
     Path("net.yaml").write_text(NET, encoding="utf-8")
     Path("base.json").write_text(json.dumps({"schema": "convcost.analyze/1", "models": [
