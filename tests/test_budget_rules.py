@@ -319,3 +319,17 @@ def test_a_renamed_model_is_found_after_a_kept_one_and_other_files_models_are_le
     assert str(e.value) == ("base.json:9:7: baseline model 'gone' was recorded from t.yaml, which has no model 'gone' now "
                             "(it has t); a renamed or removed model must not escape its baseline: record the baseline "
                             "again, or name the models to check with --model")
+
+
+def test_a_baseline_model_from_another_file_is_taken_when_it_is_the_only_one() -> None:
+    """Checked against a mutation of `Baseline.find` that survived mutmut and test_hostile_cli (`len(same) > 1` made
+    `>= 1`: the one model of that name, recorded from another spec file, refused as ambiguous)."""
+    a = analysis_of(NET)  # model 't' of t.yaml
+    totals = _baseline(MACS).models[0].totals
+    moved = BaselineModel("t", "old/t.yaml", totals, Loc("base.json", 3, 7))
+    assert Baseline("base.json", (moved,)).find(a) is moved
+    other = BaselineModel("t", "u.yaml", totals, Loc("base.json", 6, 7))
+    with pytest.raises(SpecError) as e:  # two, neither from t.yaml: which one is it?
+        Baseline("base.json", (moved, other)).find(a)
+    assert str(e.value) == ("base.json:6:7: baseline has 2 models named 't', none recorded from t.yaml (they are from "
+                            "old/t.yaml, u.yaml); keep the one for this spec")
