@@ -23,6 +23,7 @@ __all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_FINDINGS", "EXIT_OK", "app", "reg
 # command name -> the module of convcost/commands/ that defines it
 COMMANDS: dict[str, str] = {
     "analyze": "analyze",
+    "calibrate": "calibrate",
     "check": "check",
     "compare": "compare",
     "import": "import_",
@@ -64,9 +65,11 @@ def __getattr__(name: str) -> Any:
 def run() -> None:
     from .app import app
     from .util.gcpause import freeze_after_pauses
+    from .util.interrupt import install
     from .util.streams import guard_streams
 
     guard_streams()  # `convcost ... >&-`: a message and exit 2, not a traceback (util/streams.py)
+    install()  # a Ctrl-C is told apart from a KeyboardInterrupt that code raises (util/interrupt.py)
     freeze_after_pauses()  # a short process: see gcpause.py
     command = None if any(k.endswith("_COMPLETE") and k.startswith("_") for k in os.environ) else invoked(sys.argv[1:])
     register_commands([command] if command else None)

@@ -15,6 +15,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from convcost.ci.budget import load_budget_file, spec_budgets
@@ -180,6 +182,20 @@ TYPOS = {
     "budget count": "input: [3, 8, 8]\nlayers: [relu]\nbudget: {macs: lots}\n",
     "budget growth": "input: [3, 8, 8]\nlayers: [relu]\nbudget: {max_growth: {mac: 2%}}\n",
     "description not text": "input: [3, 8, 8]\nlayers: [relu]\ndescription: [a, b]\n",
+    "bare op with a required argument": PLAIN + "  - maxpool\n",
+    "bare op with a required argument, with blocks": with_blocks("      - norm\n"),
+    "'first' without 'repeat'": PLAIN + "  - conv: {out: 8, kernel: 3, first: {stride: 2}}\n",
+    "'first' without 'repeat' on a block call": with_blocks("      - relu\n").replace("unit: {c: 8}", "unit: {first: {c: 4}}"),
+    "no layers": "input: [3, 8, 8]\nlayers: []\n",
+    "infinite number": PLAIN + "  - leaky_relu: {slope: .inf}\n",
+    "budget count's commas": "input: [3, 8, 8]\nlayers: [relu]\nbudget: {macs: '1,2,3'}\n",
+    "budget count over 1e30": "input: [3, 8, 8]\nlayers: [relu]\nbudget: {macs: 1e31}\n",
+    "budget growth too large": "input: [3, 8, 8]\nlayers: [relu]\nbudget: {max_growth: 2000000}\n",
+    "integer over the limit": PLAIN + "  - flatten: {start: 1000000001}\n",
+    "list of the wrong items": PLAIN + "  - reshape: {shape: [8, x]}\n",
+    "empty list of dims": PLAIN + "  - mean: {dims: []}\n",
+    "norm order word": PLAIN + "  - norm: {dims: 1, p: fro}\n",
+    "einsum equation": PLAIN + "  - einsum: {equation: 'ab,bc', param: [8, 8]}\n",
 }
 
 
@@ -213,6 +229,11 @@ VALID = {
                                          "    budget: {macs: 4.1G, max_growth: 2%, blocks: {relu1: {flops: '1,000'}}}\n"
                                          "  b:\n    inputs: {x: [3, 8, 8], t: {tokens: [4, 8]}}\n    outputs: [relu1]\n"
                                          "    layers: [{relu: {from: x}}]\n",
+    "counts and percentages as convcost reads them": "input: [3, 8, 8]\nlayers: [relu]\nbudget: {macs: .5G, params: '1_000_000', "
+                                                     "flops: '1,000.5 K', activations: 1e3, max_growth: {macs: '+2%', "
+                                                     "params: '2.%', flops: '1e1%', activations: 0.5}}\n",
+    "an einsum equation with spaces": "input: {tokens: [4, 8]}\nlayers:\n  - einsum: {equation: ' b n d , d e - > b n e', "
+                                      "param: [8, 2]}\n  - norm: {dims: -1, p: inf}\n",
 }
 
 
@@ -234,12 +255,61 @@ def test_in_a_file_with_blocks_an_unknown_name_is_taken_for_a_block_call() -> No
 
 
 def test_every_argument_of_every_op_has_a_type() -> None:
-    """Declared by its converter (ops/registry.py's converters and combinators) or seen by probing it; only
-    an einsum equation (a string of a form no probe guesses) is left open."""
+    """Declared by its converter (ops/registry.py's converters and combinators) or seen by probing it."""
     load_all()
     untyped = [f"{word}.{name}" for word, (args, _) in op_words().items()
                for name, f in args.__dataclass_fields__.items() if not converter_schema(f.metadata["convert"])]
-    assert untyped == [w for w in ("einsum.equation",) if w.split(".")[0] in op_words()]
+    assert untyped == []
+
+
+# Values an argument may be given, of every JSON type and at the edges of the converters' ranges.
+PROBES: tuple[Any, ...] = (
+    None, True, False, 0, 1, 2, 3, 64, -1, -2, 10**9, 10**9 + 1, -(10**9), -(10**9) - 1,
+    0.0, 0.5, 1.5, -0.5, 1e308, float("inf"), float("-inf"),
+    "", "x", "same", "valid", "mean", "sum", "max", "none", "nearest", "bilinear", "inf", "1", "relu", "gelu",
+    "features", "channels", "class", "auto", "map", "tokens", "grid", "ab,bc->ac", " b n d , b m d - > b n m", "ab->b",
+    [], [1], [1, 2], [2, 2], [1, 2, 3], [0], [0, 0], [-1], [-1, 2], [0.5], [1.0, 2.0], ["a"], [[1]], [True], [None],
+    [1, 2, 3, 4], list(range(1, 10)), list(range(1, 11)), list(range(1, 19)), list(range(1, 20)), {"a": 1},
+)
+
+
+def converter_takes(convert: Any, value: Any) -> bool:
+    from convcost.ops.registry import ArgError
+
+    try:
+        convert(value)
+    except ArgError:
+        return False
+    return True
+
+
+def integral_float(value: Any) -> bool:
+    """A float without a fraction (2.0), or a list holding one."""
+    if isinstance(value, list):
+        return any(integral_float(v) for v in value)
+    return isinstance(value, float) and value.is_integer()
+
+
+def test_each_arguments_schema_takes_what_its_converter_takes() -> None:
+    """Argument by argument, the schema's verdict on a value is the converter's: no squiggle on a value convcost
+    takes, none missing on a value it refuses. What JSON Schema cannot say is left out, each named: a float with
+    no fraction (2.0) is an integer to JSON Schema, which convcost refuses ('write 2'); a per-dim list ([h, w])
+    is bounded by 3, the most spatial dims an input has, which convcost checks against the layer's input."""
+    disagree = []
+    for word, (args, _) in op_words().items():
+        for name, f in args.__dataclass_fields__.items():
+            schema = converter_schema(f.metadata["convert"])
+            validator = jsonschema.Draft202012Validator(schema)
+            for value in PROBES:
+                takes, valid = converter_takes(f.metadata["convert"], value), validator.is_valid(value)
+                if takes == valid:
+                    continue
+                if valid and integral_float(value):
+                    continue  # JSON Schema's integer: 2.0 is one
+                if takes and isinstance(value, list) and len(value) > 3 and '"maxItems": 3' in json.dumps(schema):
+                    continue  # per dim: the input's rank decides (no input has more than 3 spatial dims)
+                disagree.append(f"{word}.{name}={value!r}: convcost {'takes' if takes else 'refuses'} it")
+    assert disagree == []
 
 
 def test_an_undeclared_converter_is_typed_by_what_it_takes() -> None:
@@ -265,7 +335,8 @@ def test_the_schema_follows_the_definitions() -> None:
     assert conv["required"] == ["out", "kernel"]
     assert props["stride"]["default"] == 1 and "stride" in props["stride"]["description"]
     assert props["bias"]["default"] is True
-    assert set(SCHEMA["$defs"]["layer-plain"]["anyOf"][0]["enum"]) >= {"conv", "bn", "relu", "dwsep", "pointwise"}
+    bare = set(SCHEMA["$defs"]["layer-plain"]["anyOf"][0]["enum"])  # '- relu': the ops that need no argument
+    assert bare >= {"bn", "relu", "gap", "depthwise"} and not bare & {"conv", "dwsep", "pointwise", "maxpool"}
     load_all()
     assert {f"op-{n}" for n in REGISTRY if n not in ("add", "concat", "multiply")} <= set(SCHEMA["$defs"])
 
@@ -304,3 +375,37 @@ def test_schema_command(tmp_path: Path) -> None:
     assert result.exit_code == 0 and json.loads(result.stdout)["title"] == "convcost budget file"
     result = runner.invoke(app, ["schema", "--kind", "specs"])
     assert result.exit_code == 2
+
+
+COUNTED = {"count": 0, "percent": 0}
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.text(alphabet="0123456789.,_eE+-%kKMGT x", max_size=12))
+def test_budget_counts_and_percentages_match_what_convcost_reads(text: str) -> None:
+    """The patterns of a budget's count ('25.6M') and growth ('2%') take the strings units.parse_count and ci/budget.py's
+    parse_percent read, and refuse those they refuse, but for numbers too large (1e31, '1e10%'): a pattern does not
+    weigh numbers."""
+    from convcost.ci.budget import parse_percent
+    from convcost.units import parse_count
+
+    defs = SCHEMA["$defs"]
+    for kind, parse in (("count", parse_count), ("percent", parse_percent)):
+        try:
+            parse(text)
+            error = ""
+        except ValueError as e:
+            error = str(e)
+        valid = jsonschema.Draft202012Validator(defs[kind]["anyOf"][1]).is_valid(text)
+        if valid and error:
+            assert "too large" in error or "at most 1e30" in error, (kind, text, error)
+        else:
+            assert valid == (not error), (kind, text, error)
+        COUNTED[kind] += not error
+
+
+def test_the_budget_patterns_saw_strings_convcost_reads() -> None:
+    """The property test above ran, and not only on strings both refuse."""
+    if COUNTED["count"] == 0:
+        test_budget_counts_and_percentages_match_what_convcost_reads()
+    assert COUNTED["count"] >= 20 and COUNTED["percent"] >= 20, COUNTED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -10,10 +11,10 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from ..app import EXIT_BAD_INPUT, EXIT_FINDINGS, app, user_errors
-from ..errors import ConvcostError, UsageError, escape_controls
+from ..errors import ConvcostError, UsageError, escape_controls, shown_path
 from ..util.write_errors import write_errors
 from ._options import batch_option, model_option, set_option
-from ._output import check_output
+from ._output import check_output, write_output
 
 if TYPE_CHECKING:
     from ..ci.check import CheckResult
@@ -67,7 +68,7 @@ def check(
 
 def _report(result: CheckResult, verbose: bool, summary: Optional[str]) -> int:
     """Print the result for a CI log (annotations inside GitHub Actions), write the summaries; the exit code."""
-    from ..ci.annotations import annotation, append_step_summary, in_github_actions
+    from ..ci.annotations import append_step_summary, in_github_actions, print_annotation
     from ..render.check_out import finding_line, summary_line, summary_markdown
 
     findings, models = list(result.findings), len(result.analyses)
@@ -79,15 +80,13 @@ def _report(result: CheckResult, verbose: bool, summary: Optional[str]) -> int:
             continue
         print(escape_controls(finding_line(f)))
         if gha and not f.ok:
-            print(annotation("error", f.message, f.loc, "convcost budget"))
+            print_annotation("error", f.message, f.loc, "convcost budget")
     print(summary_line(findings, models))
     md = summary_markdown(findings, models)
     try:
         append_step_summary(md)
         if summary:
-            from ..util.fsutil import atomic_write_text
-
-            atomic_write_text(summary, md)
+            write_output(md, summary, "--summary", "summary")
     except ConvcostError as e:  # the verdict above stands: a failed check stays exit 1
         sys.stdout.flush()
         print(escape_controls(f"{e}"), file=sys.stderr)
@@ -97,9 +96,27 @@ def _report(result: CheckResult, verbose: bool, summary: Optional[str]) -> int:
 
 
 def _check_writable(path: str) -> None:
-    """Refuse a --summary path that cannot be written before any check runs."""
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"--summary {path}: is a directory")
-    if not (p.parent if str(p.parent) else Path(".")).is_dir():
-        raise UsageError(f"--summary {path}: directory {p.parent} does not exist")
+    """Refuse a --summary path that cannot be written before any check runs (a failed write after them keeps
+    their verdict, so that one cannot turn into exit code 1)."""
+    import stat
+
+    def refused(e: OSError) -> UsageError:
+        return UsageError(f"--summary {shown_path(path)}: cannot write: {e.strerror or e}")
+
+    try:
+        if stat.S_ISDIR(os.stat(path).st_mode):
+            raise UsageError(f"--summary {shown_path(path)}: is a directory")
+        return
+    except FileNotFoundError:
+        pass  # a new file: its directory must exist
+    except OSError as e:  # a name too long, a loop of links, a component that is a file
+        raise refused(e) from None
+    parent = Path(path).parent
+    try:
+        is_dir = stat.S_ISDIR(os.stat(parent).st_mode)
+    except FileNotFoundError:
+        raise UsageError(f"--summary {shown_path(path)}: directory {shown_path(str(parent))} does not exist") from None
+    except OSError as e:
+        raise refused(e) from None
+    if not is_dir:
+        raise refused(OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)))

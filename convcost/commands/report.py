@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from ..app import app, user_errors
+from ..errors import Loc
 from ..util.write_errors import write_errors
 from ._options import batch_option, model_option, set_option
 
@@ -66,13 +67,16 @@ def report(
             raise UsageError(f"--chart-format {chart_format}: choose svg or png")
         require_matplotlib("--charts")
     analyses = load_analyses(specs or [], model, batch, settings_of(set_))
+    verified = tuple((p, load_result(p, "convcost.verify")) for p in verify or [])
+    profiled = tuple((p, load_result(p, "convcost.profile")) for p in profile or [])
+    # every input read before the first chart is written: no chart may replace one (util/paths.py)
     files = _draw_charts(analyses, charts, chart_format, depth) if charts is not None else ()
     opts = ReportOptions(
         title=title,
         graph_depth=graph_depth,
         table_depth=depth,
-        verify=tuple((p, load_result(p, "convcost.verify")) for p in verify or []),
-        profile=tuple((p, load_result(p, "convcost.profile")) for p in profile or []),
+        verify=verified,
+        profile=profiled,
         charts=files,
         max_chars=max_chars,
     )
@@ -81,7 +85,7 @@ def report(
         other = [m for m in result_models(doc) if m not in shown]
         if other:  # e.g. yesterday's verify of another net: say so rather than show it as this one's
             names = ", ".join(f"'{m}'" for m in other)
-            print(f"{path}: warning: results for {names}, not among this report's models", file=sys.stderr)
+            print(f"{Loc(path)}: warning: results for {names}, not among this report's models", file=sys.stderr)
     text, warnings = fitted_report(analyses, opts)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -110,10 +114,10 @@ def _draw_charts(analyses: list[Analysis], directory: str, fmt: str, depth: Opti
             stem += "_"
         taken.add(stem)
         path = folder / f"{stem}.{fmt}"
-        save(analysis_figure([a], depth or 1), path)
+        save(analysis_figure([a], depth or 1), path, "--charts")
         files.append((label, path.as_posix()))
     if len(analyses) >= 2:
         path = folder / f"comparison.{fmt}"
-        save(comparison_figure(make_comparison(analyses)), path)
+        save(comparison_figure(make_comparison(analyses)), path, "--charts")
         files.append(("comparison", path.as_posix()))
     return tuple(files)

@@ -100,17 +100,19 @@ def verify(
 def _verify_reference(graphs: list[Graph], reference: str, args: list[str], limit: int, fmt: Format,
                       output: Optional[str]) -> None:
     """`verify --reference`: the spec's model against the user's module; exits."""
-    from ..crosscheck.target import parse_target
+    from ..crosscheck.target import parse_target, user_code, user_files
     from ..crosscheck.torch_deps import require
 
     target = parse_target(reference, args)
+    check_output(output, [target.where] if target.is_file else None)  # never over the model's own source
     if len(graphs) != 1:
         raise UsageError(f"--reference compares one model, the spec has {len(graphs)}: pick one with --model")
     require("verify --reference")
     from ..crosscheck.reference import verify_reference
     from ..render import reference_out
 
-    reports = [verify_reference(graphs[0], target, limit)]
+    with user_code(f"reference '{target.text}': running the model failed", user_files(target), exceptions=False):
+        reports = [verify_reference(graphs[0], target, limit)]  # the user's code may exit anywhere in there
     if fmt is Format.json:
         emit(reference_out.render_json(reports), output)
     elif fmt is Format.markdown:

@@ -47,7 +47,7 @@ from .counters import FLOP_COUNTER, FVCORE, Status
 from .model_graph import ModelGraph, model_graph
 from .steps import Step, side
 from .structure import Alignment, StepPair, align
-from .target import Target, failure, load_model, user_files
+from .target import Target, load_model, user_code, user_files
 from .torch_build import build_model, example_inputs
 from .verify import Check, estimate_bytes
 
@@ -180,10 +180,8 @@ def _run_reference(model: nn.Module, xs: tuple[torch.Tensor, ...], what: str, fi
     handles = _shape_hooks({name: m for name, m in model.named_modules() if name}, shapes)
     counter = FlopCounterMode(display=False)
     try:
-        with torch.no_grad(), _plain_attention(), counter, _NoFastPath():
+        with user_code(what, files), torch.no_grad(), _plain_attention(), counter, _NoFastPath():  # the user's forward
             out = model(*xs)
-    except Exception as e:  # the user's forward: one line, where it failed
-        raise failure(what, e, files) from None
     finally:
         for h in handles:
             h.remove()

@@ -16,6 +16,7 @@ import yaml
 
 from ..errors import Loc, SpecError
 from ..util.gcpause import paused_gc
+from ..util.paths import note_stdin, read_bytes
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_JSON_BYTES = 128 * 1024 * 1024  # a baseline of a 200,000-layer model is ~60 MB
@@ -88,23 +89,14 @@ def read_text(path: str | Path, kind: str = "YAML spec file", max_bytes: int = M
             data = sys.stdin.buffer.read(max_bytes + 1)
         except (OSError, ValueError) as e:  # write-only, a directory, closed while reading
             raise SpecError(f"cannot read: {getattr(e, 'strerror', None) or e}", Loc("<stdin>")) from None
+        note_stdin()  # `analyze - -o net.yaml <net.yaml` must not replace net.yaml
         return _decode(data, "<stdin>", kind, max_bytes)
-    p = Path(path)
     name = str(path)
     if not name:  # Path('') is '.', a directory
         from ..errors import UsageError
 
         raise UsageError(f"'' is not a file name: expected a {kind}")
-    if p.is_dir():
-        raise SpecError(f"is a directory, expected a {kind}", Loc(name))
-    try:
-        with open(p, "rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise SpecError("no such file", Loc(name)) from None
-    except OSError as e:
-        raise SpecError(f"cannot read: {e.strerror or e}", Loc(name)) from None
-    return _decode(data, name, kind, max_bytes)
+    return _decode(read_bytes(path, kind, max_bytes), name, kind, max_bytes)
 
 
 def load_json(path: str | Path, kind: str, what: str) -> tuple[Any, str]:

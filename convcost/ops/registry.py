@@ -675,7 +675,11 @@ def boolean(value: Any) -> bool:
     return value
 
 
-@typed({"type": "number", "exclusiveMinimum": 0})
+# finite: YAML's .inf is a number to JSON Schema too; only bounds refuse it (NaN passes every bound: not refused)
+FINITE: Schema = {"minimum": -sys.float_info.max, "maximum": sys.float_info.max}
+
+
+@typed({"type": "number", "exclusiveMinimum": 0, "maximum": sys.float_info.max})
 def pos_float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
         raise ArgError(f"must be a positive finite number, got {_show(value)}")
@@ -689,7 +693,7 @@ def probability(value: Any) -> float:
     return float(value)
 
 
-@typed({"type": "number"})
+@typed({"type": "number", **FINITE})
 def number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ArgError(f"must be a finite number, got {_show(value)}")

@@ -26,6 +26,7 @@ from .registry import (
     arg,
     boolean,
     choice,
+    converter_schema,
     nonneg_int,
     op,
     optional,
@@ -59,7 +60,7 @@ def pos_int_list(value: Any) -> tuple[int, ...]:
     return tuple(pos_int(v) for v in value)
 
 
-@typed({"type": "number", "exclusiveMinimum": 0})
+@typed(lambda: converter_schema(pos_float))
 def _scale(value: Any) -> int | float:
     """A positive finite number, kept as written (2 stays 2 in messages; torch takes it as float)."""
     pos_float(value)

@@ -169,9 +169,10 @@ def print_reference(console: Console, r: ReferenceReport) -> None:
 
 
 def render_markdown(reports: list[ReferenceReport]) -> str:
+    """The user's module names and target are shown literally (markdown.escape): no markup, no HTML."""
     out: list[str] = []
     for r in reports:
-        out.append(f"### {title(r)}\n")
+        out.append(f"### {escape(title(r))}\n")
         out.append("| whole model | spec | model | |\n|---|---:|---:|---|")
         for key, ours, theirs, status in shown_totals(r):
             out.append(f"| {label(key)} | {_value(ours)} | {_value(theirs)} | {mark(status)} |")

@@ -36,11 +36,20 @@ from ..frontend.spec import (
 from ..frontend.structures import STRUCTURES
 from ..graph.limits import MAX_BATCH, MAX_REPEAT
 from ..ops.registry import ALIASES, MACROS, MAX_DIM, REGISTRY, Schema, arg_fields, converter_schema, load_all
+from ..units import MAX_COUNT
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
+# A budget's count as units.parse_count reads it: '_' anywhere (dropped), ',' only between thousands, a unit k/K/M/G/T.
+_DIGITS = r"[0-9_]*\.?_*[0-9][0-9_]*(?:[eE]_*[+-]?_*[0-9][0-9_]*)?"
+COUNT_PATTERN = rf"^(?:[\s_]*{_DIGITS}[\s_]*[kKMGT]?[\s_]*|\s*[0-9]{{1,3}}(?:,[0-9]{{3}})+(?:\.[0-9]+)?\s*[kKMGT]?\s*)$"
+# A growth allowance as ci/budget.py's parse_percent reads it: not negative ('-0' is 0), '%' optional.
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?"
+PERCENT_PATTERN = rf"^\s*(?:\+?{_NUMBER}|-(?:0+(?:\.0*)?|\.0+)(?:[eE][+-]?[0-9]{{1,3}})?)\s*%?\s*$"
 EXPR: Schema = {"$ref": "#/$defs/expression"}
 METRICS = ("params", "buffers", "macs", "flops", "activations")  # ci/budget.py's ALL_METRICS
 MODES = ("plain", "blocks")  # a file without blocks: every layer is a known op; with blocks: block calls too
+FIRST_NEEDS_REPEAT = {"first": ["repeat"]}  # 'first' sets the arguments of a repeat's first iteration
+MAX_PERCENT = 10**6  # ci/budget.py's (not imported: it imports the analysis)
 
 
 def exprable(schema: Schema) -> Schema:
@@ -99,6 +108,8 @@ def args_object(args_type: type, title: str, layer: bool = True, several: bool =
         }
     out["properties"] = props
     out["additionalProperties"] = False
+    if layer:
+        out["dependentRequired"] = FIRST_NEEDS_REPEAT
     required = [name for name, f in fields.items() if _is_required(f)]
     if required and layer:
         out["required"] = required
@@ -213,10 +224,16 @@ def _known_words() -> list[str]:
     return sorted({*op_words(), *structure_words()})
 
 
+def _bare_words() -> list[str]:
+    """The ops and sugar layers a layer may name alone ('- relu'): those that require no argument."""
+    return sorted(w for w, (args_type, _) in op_words().items()
+                  if not any(_is_required(f) for f in arg_fields(args_type).values()))
+
+
 def _layer(mode: str) -> Schema:
     words = op_words()
     structures = structure_words()
-    choices: list[Schema] = [{"enum": sorted(words), "description": "An op or sugar layer with its default arguments."}]
+    choices: list[Schema] = [{"enum": _bare_words(), "description": "An op or sugar layer with its default arguments."}]
     choices += [{"$ref": f"#/$defs/op-{w}"} for w in words]
     choices += [{"$ref": f"#/$defs/struct-{w}-{mode}"} for w in structures]
     choices.append({"$ref": "#/$defs/opParameter"})
@@ -244,6 +261,7 @@ def _block_call() -> Schema:
         "type": "object",
         "properties": {**_layer_keys(), "first": {"type": "object",
                                                           "description": "Parameters of the first iteration."}},
+        "dependentRequired": FIRST_NEEDS_REPEAT,
         "description": "The block's parameters, and the keys every layer takes.",
     }
     return {
@@ -319,7 +337,7 @@ def _model(mode: str, single: bool) -> Schema:
                    "description": "Several named inputs (layers read them with 'from')."},
         "outputs": {"anyOf": [{"$ref": "#/$defs/ref"}, {"type": "array", "items": {"$ref": "#/$defs/ref"}, "minItems": 1}],
                     "description": "The layers the model returns (default: the last one)."},
-        "layers": {"$ref": f"#/$defs/layers-{mode}"},
+        "layers": {"$ref": f"#/$defs/layers-{mode}", "minItems": 1},
         "vars": {"$ref": "#/$defs/vars"},
         "description": {"type": "string"},
         "budget": {"$ref": "#/$defs/budget"},
@@ -362,10 +380,10 @@ def spec_schema() -> Schema:
         "shape": _shape(),
         "input": _input(),
         "vars": _vars(),
-        "count": {"anyOf": [{"type": "number", "minimum": 0},
-                            {"type": "string", "pattern": r"^\s*[0-9][0-9,_]*\.?[0-9]*([eE][+-]?[0-9]+)?\s*[kKMGT]?\s*$"}]},
-        "percent": {"anyOf": [{"type": "number", "minimum": 0},
-                              {"type": "string", "pattern": r"^\s*[0-9]*\.?[0-9]+\s*%?\s*$"}]},
+        "count": {"anyOf": [{"type": "number", "minimum": 0, "maximum": MAX_COUNT},
+                            {"type": "string", "pattern": COUNT_PATTERN}]},
+        "percent": {"anyOf": [{"type": "number", "minimum": 0, "maximum": MAX_PERCENT},
+                              {"type": "string", "pattern": PERCENT_PATTERN}]},
         "budget": _budget(),
         "opParameter": _op_parameter(),
         "blockCall": _block_call(),
