@@ -107,7 +107,7 @@ def test_the_same_file_readable_passes(shared: Path) -> None:
 
 def test_a_permission_error_from_the_read_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The exact open() that reads an input file, made to fail as a file without read permission does."""
-    from convcost.frontend import source
+    from convcost.util import paths  # read_bytes: the one open() of every input file
 
     monkeypatch.chdir(tmp_path)
     Path("spec.yaml").write_text(SPEC, encoding="utf-8")
@@ -118,7 +118,7 @@ def test_a_permission_error_from_the_read_itself(tmp_path: Path, monkeypatch: py
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
         return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
 
-    monkeypatch.setattr(source, "open", refusing_open, raising=False)  # the module's `open`, before the builtin
+    monkeypatch.setattr(paths, "open", refusing_open, raising=False)  # the module's `open`, before the builtin
     result = CliRunner().invoke(app, ["analyze", "spec.yaml"])
     assert result.exit_code == 2
     assert result.stderr.strip() == "spec.yaml: cannot read: Permission denied"
