@@ -14,11 +14,21 @@ from pathlib import Path
 
 from ..cost import ALL_METRICS, TITLES, Cost, metric
 from ..costmodel.analysis import Analysis
+from ..costmodel.training import (
+    BLOCK_TRAINING_METRICS,
+    TRAINING_METRICS,
+    TRAINING_TITLES,
+    Training,
+    scope_training_metric,
+    training_metric,
+)
 from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, json_loc, load_json, load_yaml, read_text, shorten, type_name
 from ..frontend.spec import SpecFile, check_keys, expect_map
 
-BODY_KEYS = (*ALL_METRICS, "blocks", "max_growth")
+BODY_KEYS = (*ALL_METRICS, *TRAINING_METRICS, "blocks", "max_growth")
+BLOCK_KEYS = (*ALL_METRICS, *BLOCK_TRAINING_METRICS)
+TITLES_ALL = {**TITLES, **TRAINING_TITLES}
 FILE_KEYS = ("models", "all", "max_growth")
 MAX_PERCENT = Fraction(10**6)
 _PERCENT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
@@ -147,7 +157,7 @@ def parse_body(node: YNode, target: Target, level: int, what: str) -> Budgets:
     limits: list[Limit] = []
     growth: list[Growth] = []
     for key, value in body.items.items():
-        if key in ALL_METRICS:
+        if key in ALL_METRICS or key in TRAINING_METRICS:
             n, text = _count(value, f"budget '{key}'")
             limits.append(Limit(target, None, key, n, text, value.loc))
         elif key == "max_growth":
@@ -156,7 +166,7 @@ def parse_body(node: YNode, target: Target, level: int, what: str) -> Budgets:
             blocks = expect_map(value, "'blocks' (block name: {macs: ..., params: ...})")
             for bname, bnode in blocks.items.items():
                 bmap = expect_map(bnode, f"the budget of block '{bname}'")
-                check_keys(bmap, ALL_METRICS, f"the budget of block '{bname}'")
+                check_keys(bmap, BLOCK_KEYS, f"the budget of block '{bname}'")
                 if not bmap.items:
                     raise SpecError(f"the budget of block '{bname}' sets no limit", bmap.loc)
                 for m, v in bmap.items.items():
@@ -225,7 +235,7 @@ class Finding:
     @property
     def subject(self) -> str:
         where = f"model '{self.model}'" + (f", block '{self.block}'" if self.block else "")
-        return f"{where}: {TITLES[self.metric]}"
+        return f"{where}: {TITLES_ALL[self.metric]}"
 
     @property
     def message(self) -> str:
@@ -306,25 +316,54 @@ def unchecked_budgets(analyses: list[Analysis], budgets: Budgets) -> list[str]:
     return notes
 
 
-def check_limits(analyses: list[Analysis], budgets: Budgets) -> list[Finding]:
+def training_budgets(budgets: Budgets) -> list[Limit]:
+    """The limits on training numbers (they need ``--training``)."""
+    return [lim for lim in budgets.limits if lim.metric in TRAINING_METRICS]
+
+
+def _training_value(t: Training, block: str | None, name: str) -> int | None:
+    if block is None:
+        return training_metric(t, name)
+    for s in t.graph.scopes:
+        if s.name == block:
+            return scope_training_metric(t, s.path, name)
+    for lt in t.layers:
+        if lt.node.name == block:
+            if name == "trainable_params":
+                return lt.trainable
+            return lt.backward.flops + (t.analysis.layers[lt.node.index].cost.flops if name == "step_flops" else 0)
+    return None
+
+
+def check_limits(analyses: list[Analysis], budgets: Budgets, trainings: list[Training] | None = None) -> list[Finding]:
+    """Every limit that applies to each model; ``trainings`` (``--training``), one per analysis, for the limits on
+    training numbers (without it such a limit is a usage error)."""
     out: list[Finding] = []
-    for a, label in zip(analyses, _labels(analyses), strict=True):
+    if trainings is None:
+        need = training_budgets(budgets)
+        if need:
+            raise UsageError(f"{need[0].loc}: budget '{need[0].metric}' is a training number: run check with --training "
+                             "(and --optimizer, --dtype as you train)")
+    for k, (a, label) in enumerate(zip(analyses, _labels(analyses), strict=True)):
         for lim in budgets.limits:
             if not lim.target.matches(a):
                 continue
-            if lim.block is None:
-                cost = a.total
+            v: int | None
+            if lim.metric in TRAINING_METRICS:
+                assert trainings is not None
+                v = _training_value(trainings[k], lim.block, lim.metric)
+            elif lim.block is None:
+                v = metric(a.total, lim.metric)
             else:
                 found = block_cost(a, lim.block)
-                if found is None:
-                    names = [s.name for s in a.graph.scopes] + [n.name for n in a.graph.nodes]
-                    raise SpecError(
-                        f"budget for block '{lim.block}', but model '{label}' has no block or layer of that name"
-                        f"{did_you_mean(lim.block, names)}",
-                        lim.loc,
-                    )
-                cost = found
-            v = metric(cost, lim.metric)
+                v = None if found is None else metric(found, lim.metric)
+            if v is None:
+                names = [s.name for s in a.graph.scopes] + [n.name for n in a.graph.nodes]
+                raise SpecError(
+                    f"budget for block '{lim.block}', but model '{label}' has no block or layer of that name"
+                    f"{did_you_mean(lim.block, names)}",
+                    lim.loc,
+                )
             out.append(Finding(v <= lim.value, "limit", label, lim.block, lim.metric, v, lim.value, lim.text, lim.loc))
     return out
 

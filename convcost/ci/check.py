@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..costmodel.analysis import Analysis
 from ..errors import UsageError
@@ -26,6 +27,9 @@ from .budget import (
     spec_budgets,
     unchecked_budgets,
 )
+
+if TYPE_CHECKING:
+    from ..costmodel.training import Training
 
 EXIT_OK, EXIT_FINDINGS = 0, 1
 
@@ -76,10 +80,14 @@ def evaluate(
     baselines: Sequence[str | Path] = (),
     max_growth: str | None = None,
     every_model: bool = True,
+    trainings: Sequence[Training] | None = None,
 ) -> CheckResult:
     """Check ``analyses`` against ``budgets`` and the baselines (their growth at most ``max_growth`` where no
     budget says otherwise; the strictest rule wins). ``every_model``: the analyses are every model of their
     files (no --model), so a baseline model missing from its file is an error (a renamed model).
+    ``trainings`` (``--training``): one training estimate per analysis, for the limits on training numbers
+    (``trainable_params``, ``backward_flops``, ``step_flops``, ``training_memory``); without them such a limit is
+    a usage error.
 
     Raises UsageError when nothing is checked, SpecError for a malformed budget, baseline or a renamed model.
     """
@@ -92,7 +100,7 @@ def evaluate(
         )
     analyses = list(analyses)
     notes = unchecked_budgets(analyses, budgets)
-    findings = check_limits(analyses, budgets)
+    findings = check_limits(analyses, budgets, None if trainings is None else list(trainings))
     base = None
     if baselines:
         base = load_baseline(baselines[0])

@@ -13,7 +13,7 @@ import typer
 from ..app import EXIT_BAD_INPUT, EXIT_FINDINGS, app, user_errors
 from ..errors import ConvcostError, UsageError, escape_controls, shown_path
 from ..util.write_errors import write_errors
-from ._options import batch_option, model_option, set_option
+from ._options import batch_option, dtype_option, model_option, optimizer_option, set_option, training_option
 from ._output import check_output, write_output
 
 if TYPE_CHECKING:
@@ -40,6 +40,9 @@ def check(
     model: Optional[list[str]] = model_option("Model to check (repeatable; default all)."),
     batch: Optional[int] = batch_option("Override the specs' batch size."),
     set_: Optional[list[str]] = set_option(),
+    training: bool = training_option(),
+    optimizer: Optional[str] = optimizer_option(),
+    dtype: Optional[str] = dtype_option(),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list the checks that pass."),
     summary: Optional[str] = typer.Option(
         None, "--summary", help="Also write the markdown summary to this file (GitHub's $GITHUB_STEP_SUMMARY is used "
@@ -58,11 +61,19 @@ def check(
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         check_output(step_summary, inputs, "$GITHUB_STEP_SUMMARY", "summary")
+    from ..costmodel.extras import training_options
+
+    train = training_options(training, optimizer, dtype)
     check_options(max_growth, baseline or [])
     files = open_specs(specs)
     budgets = collect_budgets(files, budget or [])
     analyses = analyze_across(files, model, batch, settings_of(set_))
-    result = evaluate(analyses, budgets, baseline or [], max_growth, every_model=not model)
+    trainings = None
+    if train is not None:
+        from ..costmodel.training import analyze_training
+
+        trainings = [analyze_training(a, train.optimizer, train.dtype) for a in analyses]
+    result = evaluate(analyses, budgets, baseline or [], max_growth, every_model=not model, trainings=trainings)
     raise typer.Exit(_report(result, verbose, summary))
 
 

@@ -10,7 +10,7 @@ import typer
 from ..app import app, user_errors
 from ..errors import Loc
 from ..util.write_errors import write_errors
-from ._options import batch_option, model_option, set_option
+from ._options import batch_option, dtype_option, model_option, optimizer_option, set_option, training_option
 
 if TYPE_CHECKING:
     from ..costmodel.analysis import Analysis
@@ -49,6 +49,9 @@ def report(
         MAX_CHARS, "--max-chars", min=0, help="Shorten a longer report (non-zero rows, shallower tables and "
         "graphs) and warn; 65,536 is what a pull-request comment holds. 0: no limit."
     ),
+    training: bool = training_option(),
+    optimizer: Optional[str] = optimizer_option(),
+    dtype: Optional[str] = dtype_option(),
 ) -> None:
     """Write a markdown report: totals, comparison, cost by op type, layer graph (mermaid), per-layer table."""
     from ..costmodel.compare import load_analyses
@@ -57,8 +60,10 @@ def report(
     from ._output import check_output, emit
 
     check_output(output, [*(specs or []), *(verify or []), *(profile or [])])
+    from ..costmodel.extras import training_options
     from ..graph.settings import settings_of
 
+    train = training_options(training, optimizer, dtype)
     if charts is not None:
         from ..errors import UsageError
         from ..render.chart import require_matplotlib
@@ -79,6 +84,7 @@ def report(
         profile=profiled,
         charts=files,
         max_chars=max_chars,
+        training=train,
     )
     shown = {a.graph.model for a in analyses}
     for path, doc in (*opts.verify, *opts.profile):

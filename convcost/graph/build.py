@@ -71,6 +71,8 @@ def _build(spec: SpecFile, model: ModelSpec, settings: Settings) -> Graph:
     expander = Expander(spec, values, names, inputs)
     expander.globals = env
     expander.model_layers = model.layers
+    default = model.frozen if model.frozen is not None else spec.frozen
+    expander.frozen = values.flag(default, env, "frozen") if default is not None else False
     root = Frame(())
     for named in model.inputs:
         root.taken[named.name] = named.spec.loc  # a top-level layer cannot take an input's name

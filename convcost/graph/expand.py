@@ -57,6 +57,7 @@ class Expander:
         # Every output a later layer may read by name: the model's inputs, each node, each finished scope.
         self.produced: dict[str, int] = {i.name: i.index for i in inputs}
         self.model_layers: tuple[Item, ...] = ()  # for messages
+        self.frozen = False  # the 'frozen' of the innermost item that sets it (else the model's, the file's)
 
     def shape_of(self, index: int) -> Shape:
         return producer(self.inputs, self.nodes, index).shape
@@ -172,6 +173,16 @@ class Expander:
                 return inp
             item = chosen
         inp = source
+        if item.frozen is None:
+            return self.instances(item, env, inp, frame, depth)
+        outer, self.frozen = self.frozen, self.values.flag(item.frozen, env, "frozen")
+        try:
+            return self.instances(item, env, inp, frame, depth)
+        finally:
+            self.frozen = outer
+
+    def instances(self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int) -> int:
+        """The item once, or each iteration of its ``repeat``."""
         if item.repeat is None:
             return self.once(item, env, inp, frame, depth)
         times = self.values.value(item.repeat, env)
@@ -501,7 +512,7 @@ class Expander:
                 message = re.sub(r"\bbranch (\d+)\b", lambda m: labels[int(m.group(1)) - 1], message)
             raise SpecError(f"{rule.name} '{full}': {message}{note}", at or self.arg_loc(item, e.arg)) from None
         self.produced[full] = len(self.nodes)
-        node = Node(len(self.nodes), full, rule.name, args, inputs, in_shapes, shape, path, item.loc)
+        node = Node(len(self.nodes), full, rule.name, args, inputs, in_shapes, shape, path, item.loc, self.frozen)
         self.nodes.append(node)
         return node.index
 

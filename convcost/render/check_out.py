@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ..ci.budget import TITLES_ALL as TITLES
 from ..ci.budget import Finding
-from ..cost import TITLES
 from ..units import human
 from .markdown import escape, md_code
 

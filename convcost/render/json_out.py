@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import __version__
 from ..costmodel.analysis import Analysis
+from ..costmodel.extras import NONE, Extras
 from ..graph.build import Graph
 from ..ops.shapes import Shape, grid_of, layout
 
@@ -44,9 +45,13 @@ def parts_dict(a: Analysis, lc: Any) -> dict[str, Any]:
     return {"parts": [{"name": p.name, "op": p.op, "shape": shape_list(a.graph, p.shape), **p.cost.as_dict()} for p in parts]}
 
 
-def model_dict(a: Analysis) -> dict[str, Any]:
+def model_dict(a: Analysis, extras: Extras = NONE) -> dict[str, Any]:
+    from .extras_out import layer_training_json, rf_json, training_json
+
     g = a.graph
-    return {
+    t, rf = extras.training, extras.rf
+    per_layer = layer_training_json(t) if t is not None else {}
+    doc = {
         "name": g.model,
         "file": g.file,
         "description": g.description,
@@ -56,8 +61,11 @@ def model_dict(a: Analysis) -> dict[str, Any]:
         **io_dict(g),
         "totals": a.total.as_dict(),
         "by_category": {cat: c.as_dict() for cat, c in sorted(a.by_category().items())},
+        **({"training": training_json(t)} if t is not None else {}),
         "scopes": [
-            {"name": s.name, "kind": s.kind, "label": s.label, "totals": a.scope_total(s.path).as_dict()}
+            {"name": s.name, "kind": s.kind, "label": s.label, "totals": a.scope_total(s.path).as_dict(),
+             **({"training": {"backward": t.scope_backward(s.path).as_dict(),
+                              "trainable_params": t.scope_trainable.get(s.path, 0)}} if t is not None else {})}
             for s in g.scopes
         ],
         "layers": [
@@ -71,15 +79,19 @@ def model_dict(a: Analysis) -> dict[str, Any]:
                 **lc.cost.as_dict(),
                 **layout_dict(lc.node.shape),
                 **parts_dict(a, lc),
+                **({"training": per_layer[lc.node.name]} if t is not None else {}),
+                **({"rf": rf_json(rf.by_name[lc.node.name].fields, g)} if rf is not None else {}),
             }
             for lc in a.layers
         ],
     }
+    return doc
 
 
-def render_json(analyses: list[Analysis]) -> str:
+def render_json(analyses: list[Analysis], extras: list[Extras] | None = None) -> str:
     """Indented JSON whose list items (layers, scopes) sit one per line: readable and fast for big nets."""
-    doc = {"schema": SCHEMA, "convcost": __version__, "models": [model_dict(a) for a in analyses]}
+    more = extras or [NONE for _ in analyses]
+    doc = {"schema": SCHEMA, "convcost": __version__, "models": [model_dict(a, e) for a, e in zip(analyses, more)]}
     return _dump(doc, 0) + "\n"
 
 
@@ -87,7 +99,7 @@ def _expands(value: Any) -> bool:
     """Dicts holding lists of records are laid out over several lines; records stay on one line."""
     return isinstance(value, dict) and any(
         (isinstance(v, list) and v and isinstance(v[0], dict)) or (isinstance(v, dict) and _expands(v))
-        for k, v in value.items() if k != "parts"  # a layer's parts stay on its line
+        for k, v in value.items() if k not in ("parts", "rf")  # a layer's parts and fields stay on its line
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..costmodel.analysis import Analysis, Row
+from ..costmodel.extras import NONE, Extras
 from ..ops.shapes import fmt_shape
 from ..units import human
 from .text import in_out_sentence, md_code, md_paragraph, md_text
@@ -29,23 +30,41 @@ def totals_table(a: Analysis) -> list[str]:
     ]
 
 
-def layer_table(a: Analysis, rows: list[Row]) -> list[str]:
+def layer_table(a: Analysis, rows: list[Row], extras: Extras = NONE) -> list[str]:
     """The table of ``rows`` (``a.rows(depth)``), MACs as shares of ``a``'s total."""
+    from .extras_out import Cells, headers
+
     total = a.total.macs
-    lines = ["| layer | op | output | params | MACs | % MACs |", "|---|---|---|---:|---:|---:|"]
+    more = headers(extras)
+    extra = Cells(a, extras) if more else None
+    lines = ["| layer | op | output | params | MACs | % MACs |" + "".join(f" {h} |" for h in more),
+             "|---|---|---|---:|---:|---:|" + "---:|" * len(more)]
     for r in rows:
         indent = "&nbsp;&nbsp;" * r.depth
         name = f"**{escape(r.path[-1])}**" if r.is_scope else escape(r.path[-1])
+        tail = "".join(f" {escape(c)} |" for c in extra(r, human_numbers=False)) if extra else ""
         lines.append(
             f"| {indent}{name} | {escape(r.op)} | {fmt_shape(r.shape)} | {r.cost.params:,} | {r.cost.macs:,} "
-            f"| {pct(r.cost.macs, total)} |"
+            f"| {pct(r.cost.macs, total)} |{tail}"
         )
     return lines
 
 
-def render_markdown(analyses: list[Analysis], depth: int | None = None) -> str:
+def extras_markdown(extras: Extras) -> list[str]:
+    """The training estimate and the outputs' receptive fields, as a list under the totals."""
+    from .extras_out import rf_lines, training_lines
+
+    out = []
+    if extras.training is not None:
+        out += [f"- {escape(line.strip())}" for line in training_lines(extras.training)]
+    if extras.rf is not None:
+        out += [f"- {escape(line)}" for line in rf_lines(extras.rf)]
+    return out
+
+
+def render_markdown(analyses: list[Analysis], depth: int | None = None, extras: list[Extras] | None = None) -> str:
     parts: list[str] = []
-    for a in analyses:
+    for a, e in zip(analyses, extras or [NONE for _ in analyses]):
         g = a.graph
         parts.append(f"## {escape(g.model)}\n")
         if g.description:
@@ -55,5 +74,8 @@ def render_markdown(analyses: list[Analysis], depth: int | None = None) -> str:
             f"{len(g.nodes)} layers ({md_code(g.file)}).\n"
         )
         parts.append("\n".join(totals_table(a)) + "\n")
-        parts.append("\n".join(layer_table(a, a.rows(depth))) + "\n")
+        more = extras_markdown(e)
+        if more:
+            parts.append("\n".join(more) + "\n")
+        parts.append("\n".join(layer_table(a, a.rows(depth), e)) + "\n")
     return "\n".join(parts)

@@ -16,6 +16,7 @@ from typing import Any
 from ..cost import Cost
 from ..costmodel.analysis import Analysis, Row
 from ..costmodel.compare import labels_for, make_comparison
+from ..costmodel.extras import TrainingOptions
 from ..ops.shapes import fmt_shape
 from ..units import human
 from .breakdown import op_kind
@@ -44,6 +45,7 @@ class ReportOptions:
     nonzero_rows: bool = False  # per-layer tables: only rows with params or MACs
     layer_tables: bool = True
     graphs: bool = True
+    training: TrainingOptions | None = None  # --training: each model's training step, and compared
 
 
 def nb(text: str) -> str:
@@ -144,6 +146,34 @@ def macs_chart(a: Analysis, label: str, opts: ReportOptions) -> list[str]:
     return ["```mermaid", chart, "```", ""]
 
 
+def training_section(a: Analysis, t: TrainingOptions) -> list[str]:
+    """One training step of the model: FLOPs by gradient, parameters, the peak-memory estimate and what it assumes."""
+    from ..costmodel.memory import human_bytes
+    from ..costmodel.training import analyze_training
+    from .extras_out import ASSUMES
+
+    tr = analyze_training(a, t.optimizer, t.dtype)
+    b, m = tr.backward, tr.memory
+    return [
+        f"### Training step ({m.optimizer}, {m.dtype}; an estimate)",
+        "",
+        "| forward FLOPs | backward FLOPs | input gradients | weight gradients | step FLOPs | trainable params "
+        "| frozen params |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {tr.forward.flops:,} | {b.flops:,} | {b.input_flops:,} | {b.weight_flops:,} | {tr.flops:,} | {tr.trainable:,} "
+        f"| {tr.frozen:,} |",
+        "",
+        "| bytes: weights | gradients | optimizer state | saved activations | largest transient | peak (est.) |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {m.weight_bytes:,} | {m.grad_bytes:,} | {m.optimizer_bytes:,} | {m.saved_bytes:,} | {m.transient_bytes:,} "
+        f"| {m.peak_bytes:,} |",
+        "",
+        f"Peak memory ≈ {nb(human_bytes(m.peak_bytes))}. Assumes {escape(ASSUMES)}; the largest transient is in the "
+        f"{m.transient_phase} at {code(m.transient_layer)}.",
+        "",
+    ]
+
+
 def model_section(a: Analysis, label: str, opts: ReportOptions) -> list[str]:
     g = a.graph
     out = [f"## {escape(label)}", ""]
@@ -154,6 +184,7 @@ def model_section(a: Analysis, label: str, opts: ReportOptions) -> list[str]:
         "",
         f"{non_mac_line(a.total)}",
         "",
+        *(training_section(a, opts.training) if opts.training is not None else []),
         "### Cost by op type",
         "",
         *op_share_table(a),
@@ -209,6 +240,15 @@ def comparison_section(analyses: list[Analysis], opts: ReportOptions) -> list[st
     blocks = markdown_blocks(comp, "macs", opts.compare_depth)
     if blocks:
         out += [f"MACs per block (depth {opts.compare_depth}), alike blocks only:", "", *blocks, ""]
+    if opts.training is not None:
+        from ..costmodel.training import analyze_training
+        from .extras_out import training_comparison
+
+        trainings = [analyze_training(e.analysis, opts.training.optimizer, opts.training.dtype) for e in comp.entries]
+        headers, rows = training_comparison([e.label for e in comp.entries], trainings)
+        out += ["Training step (an estimate), change against the first:", "",
+                "| " + " | ".join(escape(h) for h in headers) + " |", "|---|" + "---:|" * (len(headers) - 1),
+                *("| " + " | ".join(nb(escape(c)) for c in r) + " |" for r in rows), ""]
     return out
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from ..costmodel.analysis import Analysis
+from ..costmodel.extras import NONE, Extras
 from ..ops.shapes import fmt_shape
 from ..units import human
 from .text import in_out, one_line
@@ -55,19 +56,23 @@ def grid(headers: Sequence[str], rows: Sequence[tuple[Sequence[str], str]], righ
     return out
 
 
-def layer_table(a: Analysis, depth: int | None, style: Style) -> list[str]:
+def layer_table(a: Analysis, depth: int | None, style: Style, extras: Extras = NONE) -> list[str]:
+    from .extras_out import Cells, headers
+
     g = a.graph
     total = a.total.macs
+    more = headers(extras)
+    extra = Cells(a, extras) if more else None
     rows = []
     for r in a.rows(depth):
         label = "  " * r.depth + r.path[-1] + (" ▸" if r.collapsed else "")
         code = "1" if r.collapsed else ("2" if r.is_scope or r.is_part else "")
         cells = (label, r.op, fmt_shape(r.shape), human(r.cost.params), human(r.cost.macs), _pct(r.cost.macs, total))
-        rows.append((cells, code))
+        rows.append(((*cells, *extra(r)) if extra else cells, code))
     title = f"{g.model}: {in_out(g)}"
     if g.description:
         title += f"  ({one_line(g.description)})"
-    return [style(title, "1"), *grid(HEADERS, rows, RIGHT, style)]
+    return [style(title, "1"), *grid((*HEADERS, *more), rows, (*RIGHT, *(True for _ in more)), style)]
 
 
 def totals_lines(a: Analysis, style: Style) -> list[str]:
@@ -88,8 +93,23 @@ def totals_lines(a: Analysis, style: Style) -> list[str]:
     return lines
 
 
-def render_table(analyses: list[Analysis], depth: int | None = None, color: bool = False) -> str:
+def extra_lines(extras: Extras, style: Style) -> list[str]:
+    from .extras_out import rf_lines, training_lines
+
+    lines = []
+    if extras.training is not None:
+        first, *rest = training_lines(extras.training)
+        lines += [style("training", "1") + first[len("training"):], *(style(x, "2") for x in rest)]
+    if extras.rf is not None:
+        lines += [style(x, "2") for x in rf_lines(extras.rf)]
+    return lines
+
+
+def render_table(analyses: list[Analysis], depth: int | None = None, color: bool = False,
+                 extras: list[Extras] | None = None) -> str:
     style = Style(color)
-    blocks = ["\n".join([*layer_table(a, depth, style), *totals_lines(a, style)]) for a in analyses]
+    more = extras or [NONE for _ in analyses]
+    blocks = ["\n".join([*layer_table(a, depth, style, e), *totals_lines(a, style), *extra_lines(e, style)])
+              for a, e in zip(analyses, more)]
     return "\n\n".join(blocks) + "\n"
 
