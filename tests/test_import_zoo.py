@@ -78,7 +78,8 @@ TIMM = [
     ("efficientformer_l1", "verify --reference: the model's second forward reads its attention biases from a cache (a "
      "plain attribute), imported as `const`, not `table`/`index`"),
     ("mixer_b16_224", ""), ("resmlp_12_224", "verify --reference: Affine's addcmul imports as multiply + add, compared "
-     "against the Affine module whole by its first layer's params (384 of 768)"), ("cspdarknet53", ""), ("darknet53", ""), ("cspresnet50", ""),
+     "against the Affine module whole by its first layer's params (384 of 768)"),
+    ("cspdarknet53", ""), ("darknet53", ""), ("cspresnet50", ""),
     ("nfnet_l0", "ScaledStdConv2d's gain times the standardised weight (a weight made from 2 tensors)"),
     ("tresnet_m", "anti-aliasing: a fixed blur filter held as a buffer, used as a conv weight"),
     ("hrnet_w18_small", ""), ("densenet121", ""),
