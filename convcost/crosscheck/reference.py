@@ -276,7 +276,7 @@ def _structure(graph: Graph, model: nn.Module, device: str) -> _Structure:
     if mg.graph is None:
         return _Structure(None, mg, None, mg.error)
     classes = imported.classes
-    theirs = side(mg.graph, name=lambda n: mg.keys[n.index], kind=lambda n: classes.get(mg.keys[n.index], ""),
+    theirs = side(mg.graph, name=lambda n: mg.paths[n.index], kind=lambda n: classes.get(mg.keys[n.index], ""),
                   opaque=mg.opaque, unsure=mg.unsure, regions=mg.regions, unshaped=mg.unshaped)
     return _Structure(align(side(graph), theirs), mg, analyze(mg.graph))
 
