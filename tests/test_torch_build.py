@@ -66,6 +66,8 @@ layers:
   - flatten
   - dropout: {p: 0.1}
   - linear: {out: 10}
+  - unused: {params: 3, buffers: 2}
+  - unsupported: {shape: [10], what: a part convcost cannot express}
   - bn
   - gelu
   - sigmoid

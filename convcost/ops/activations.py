@@ -39,6 +39,7 @@ from .registry import (
     ShapeError,
     ShapeFn,
     arg,
+    choice,
     number,
     op,
     pos_int,
@@ -64,6 +65,14 @@ class EluArgs:
     """Arguments of `elu` (in torch.nn.ELU's order)."""
 
     alpha: float = field(default=1.0, metadata=arg(number, "α of α·(exp(x) − 1) for x < 0"))
+
+
+@dataclass(frozen=True)
+class GeluArgs:
+    """Arguments of `gelu` (those of torch.nn.GELU)."""
+
+    approximate: str = field(default="none", metadata=arg(choice("none", "tanh"), "none: the exact GELU; tanh: its tanh "
+                                                                                  "approximation (timm's GELUTanh)"))
 
 
 @dataclass(frozen=True)
@@ -110,7 +119,8 @@ ACTIVATIONS = (
     Activation("hardswish", "Hard swish (MobileNetV3).", "Hardswish", "aten::hardswish", Saves.INPUTS),
     Activation("hardsigmoid", "Hard sigmoid (MobileNetV3 squeeze-excite).", "Hardsigmoid", "aten::hardsigmoid",
                Saves.INPUTS),
-    Activation("gelu", "GELU.", "GELU", "aten::gelu", Saves.INPUTS, ptflops_hook=True, ptflops_patch="F.gelu"),
+    Activation("gelu", "GELU.", "GELU", "aten::gelu", Saves.INPUTS, ptflops_hook=True, ptflops_patch="F.gelu", args=GeluArgs,
+               torch_attrs=("approximate",)),
     Activation("tanh", "Hyperbolic tangent.", "Tanh", "aten::tanh", Saves.OUTPUT),
     Activation("mish", "Mish, x·tanh(softplus(x)).", "Mish", "aten::mish", Saves.INPUTS),
     Activation("elu", "ELU.", "ELU", "aten::elu", Saves.INPUTS, ptflops_hook=True, ptflops_patch="F.elu", args=EluArgs,

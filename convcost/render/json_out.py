@@ -60,6 +60,7 @@ def model_dict(a: Analysis, extras: Extras = NONE) -> dict[str, Any]:
         "output": shape_list(g, g.output.shape),
         **io_dict(g),
         "totals": a.total.as_dict(),
+        "uncounted": list(a.uncounted),
         "by_category": {cat: c.as_dict() for cat, c in sorted(a.by_category().items())},
         **({"training": training_json(t)} if t is not None else {}),
         "scopes": [

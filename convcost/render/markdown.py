@@ -6,7 +6,7 @@ from ..costmodel.analysis import Analysis, Row
 from ..costmodel.extras import NONE, Extras
 from ..ops.shapes import fmt_shape
 from ..units import human
-from .text import in_out_sentence, md_code, md_paragraph, md_text
+from .text import in_out_sentence, md_code, md_paragraph, md_text, uncounted_note
 
 __all__ = ["escape", "md_code", "md_text"]
 
@@ -74,6 +74,8 @@ def render_markdown(analyses: list[Analysis], depth: int | None = None, extras: 
             f"{len(g.nodes)} layers ({md_code(g.file)}).\n"
         )
         parts.append("\n".join(totals_table(a)) + "\n")
+        if a.uncounted:
+            parts.append(f"⚠ {escape(uncounted_note(a.uncounted))}\n")
         more = extras_markdown(e)
         if more:
             parts.append("\n".join(more) + "\n")
