@@ -46,10 +46,10 @@ def parts_dict(a: Analysis, lc: Any) -> dict[str, Any]:
 
 
 def model_dict(a: Analysis, extras: Extras = NONE) -> dict[str, Any]:
-    from .extras_out import layer_training_json, rf_json, training_json
-
     g = a.graph
     t, rf = extras.training, extras.rf
+    if t is not None or rf is not None:  # their renderers load only when --training or --rf asked for them
+        from .extras_out import layer_training_json, rf_json, training_json
     per_layer = layer_training_json(t) if t is not None else {}
     doc = {
         "name": g.model,
