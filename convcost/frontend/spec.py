@@ -25,7 +25,9 @@ LAYER_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_NAME_CHARS = 100  # a name of a model, block, layer, branch, variable or parameter (docs/limits.md)
 
-ITEM_KEYS = ("name", "repeat", "when", "first")
+ITEM_KEYS = ("name", "repeat", "when", "first", "torch")
+# 'torch': how the layer (or, on a block call or structure, the layers inside) meets torch: module, function or
+# subclass (ops/counting.py FORMS); a model's or the file's 'torch' is the default of its layers.
 # 'from': where a layer reads its input (an earlier output by name) instead of the previous layer.
 FLOW_KEYS = ("from",)
 LAYER_KEYS = (*ITEM_KEYS, *FLOW_KEYS)
@@ -260,8 +262,8 @@ def is_ref(node: YNode) -> bool:
     return (isinstance(v, str) and v != "") or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
 
 
-MODEL_KEYS = ("input", "inputs", "outputs", "layers", "vars", "description", "budget")
-FILE_KEYS = ("models", "blocks", "vars", "input", "inputs", "outputs", "layers", "description", "budget")
+MODEL_KEYS = ("input", "inputs", "outputs", "layers", "vars", "description", "budget", "torch")
+FILE_KEYS = ("models", "blocks", "vars", "input", "inputs", "outputs", "layers", "description", "budget", "torch")
 
 
 class _Parser:

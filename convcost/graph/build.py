@@ -71,6 +71,10 @@ def _build(spec: SpecFile, model: ModelSpec, settings: Settings) -> Graph:
     expander = Expander(spec, values, names, inputs)
     expander.globals = env
     expander.model_layers = model.layers
+    default = model.extra.get("torch")
+    default = spec.root.get("torch") if default is None else default  # the model's 'torch', else the file's
+    if default is not None:
+        expander.form = expander.form_value(default, env)
     root = Frame(())
     for named in model.inputs:
         root.taken[named.name] = named.spec.loc  # a top-level layer cannot take an input's name

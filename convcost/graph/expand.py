@@ -17,6 +17,7 @@ from ..errors import Loc, SpecError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten
 from ..frontend.spec import JOINS, LAYER_KEYS, NO_OP, BlockSpec, Branch, Item, SpecFile, check_keys, op_arg_names, resolve_op
 from ..frontend.structures import STRUCTURES
+from ..ops.counting import FORMS, FUNCTION, MODULE, SUBCLASS
 from ..ops.macros import MACROS
 from ..ops.registry import ArgError, OpRule, Shape, ShapeError
 from ..ops.registry import rule as op_rule
@@ -56,6 +57,8 @@ class Expander:
         # Every output a later layer may read by name: the model's inputs, each node, each finished scope.
         self.produced: dict[str, int] = {i.name: i.index for i in inputs}
         self.model_layers: tuple[Item, ...] = ()  # for messages
+        self.form = MODULE  # how layers meet torch: the 'torch' of the innermost item that sets it (else the model's)
+        self.form_at: Loc | None = None  # where an op's own 'torch' key is: its op must have that form
 
     def shape_of(self, index: int) -> Shape:
         return producer(self.inputs, self.nodes, index).shape
@@ -171,6 +174,26 @@ class Expander:
                 return inp
             item = chosen
         inp = source
+        form = item.args.get("torch") if item.args is not None else None
+        if form is None:
+            return self.instances(item, env, inp, frame, depth)
+        outer = self.form, self.form_at
+        self.form = self.form_value(form, env)
+        self.form_at = form.loc if item.kind == "op" else None  # on a block or structure: the default inside
+        try:
+            return self.instances(item, env, inp, frame, depth)
+        finally:
+            self.form, self.form_at = outer
+
+    def form_value(self, node: YNode, env: Mapping[str, Any]) -> str:
+        """A 'torch' value: module, function or subclass."""
+        value = self.values.value(node, env)
+        if value not in FORMS:
+            raise SpecError(f"'torch' must be one of {', '.join(FORMS)}, got {got(node, value)}", node.loc)
+        return str(value)
+
+    def instances(self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int) -> int:
+        """The item once, or each iteration of its ``repeat``."""
         if item.repeat is None:
             return self.once(item, env, inp, frame, depth)
         times = self.values.value(item.repeat, env)
@@ -496,9 +519,25 @@ class Expander:
                 message = re.sub(r"\bbranch (\d+)\b", lambda m: labels[int(m.group(1)) - 1], message)
             raise SpecError(f"{rule.name} '{full}': {message}{note}", at or self.arg_loc(item, e.arg)) from None
         self.produced[full] = len(self.nodes)
-        node = Node(len(self.nodes), full, rule.name, args, inputs, in_shapes, shape, path, item.loc)
+        node = Node(len(self.nodes), full, rule.name, args, inputs, in_shapes, shape, path, item.loc, self.form_for(rule, full))
         self.nodes.append(node)
         return node.index
+
+
+    def form_for(self, rule: OpRule, full: str) -> str:
+        """How a layer of ``rule`` meets torch: the form in force where the op has it, else a module; an op's
+        own 'torch' key names a form its op has."""
+        forms = rule.counting.forms()
+        if self.form in forms:
+            return self.form
+        if self.form_at is not None:
+            how = " or ".join(
+                {MODULE: "a module", FUNCTION: f"a function ({rule.counting.function})", SUBCLASS: "a subclass"}[f]
+                for f in forms
+            )
+            raise SpecError(f"{rule.name} '{full}': 'torch: {self.form}' is not how {rule.name} can be built; it meets "
+                            f"torch as {how}", self.form_at)
+        return MODULE
 
 
 def join_of(structure: str) -> str:

@@ -15,9 +15,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..cost import Cost
-from .conv import CONV_FLOP_COUNTER, CONV_PTFLOPS, CONV_THOP
+from .conv import (
+    CONV_FLOP_COUNTER,
+    CONV_PTFLOPS,
+    CONV_PTFLOPS_ATEN,
+    CONV_THOP,
+    CONV_TORCHINFO,
+    CONV_TORCHSCAN,
+)
 from .counting import (
     FVCORE_IGNORED,
+    TORCHINFO_UNNAMED,
     Counted,
     Counting,
     Prediction,
@@ -123,6 +131,13 @@ class PatchEmbed:
         flop_counter=CONV_FLOP_COUNTER,
         ptflops=CONV_PTFLOPS,
         thop=CONV_THOP,
+        subclass=True,
+        ptflops_aten=CONV_PTFLOPS_ATEN,
+        torchinfo=CONV_TORCHINFO,
+        torchscan=CONV_TORCHSCAN,
+        calflops=Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs)),  # the patched F.conv2d
+        calflops_flops=Counted(lambda node, cost, batch: Prediction.of(conv=2 * cost.macs, bias=cost.bias_ops),
+                               "calflops counts a conv's bias per output element", "bias"),
     )
 
     @staticmethod
@@ -160,7 +175,8 @@ class ClassToken:
     """Prepends a learned class token: N tokens become N + 1 (D params; torch.cat, no arithmetic)."""
 
     saves = Saves.NOTHING
-    counting = Counting("aten::cat", "torch.cat([class_token, x], 1)", "cat", fvcore=FVCORE_IGNORED)
+    counting = Counting("aten::cat", "torch.cat([class_token, x], 1)", "cat", fvcore=FVCORE_IGNORED,
+                        torchinfo=TORCHINFO_UNNAMED)
 
     @staticmethod
     def shape(a: object, inputs: tuple[Shape, ...]) -> Shape:
@@ -183,7 +199,7 @@ class PosEmbed:
     """Adds a learned position embedding, one D-vector per token (N·D params, N·D adds)."""
 
     saves = Saves.NOTHING
-    counting = Counting("aten::add", "x + pos_embedding", "add")
+    counting = Counting("aten::add", "x + pos_embedding", "add", torchinfo=TORCHINFO_UNNAMED)
 
     @staticmethod
     def shape(a: object, inputs: tuple[Shape, ...]) -> Shape:
