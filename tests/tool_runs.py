@@ -128,7 +128,7 @@ def _calflops(model: nn.Module, xs: Inputs, grad: bool) -> dict[str, int]:
 def _available(module: str) -> bool:
     try:
         __import__(module)
-    except Exception:  # noqa: BLE001 - a missing or broken optional tool is left out
+    except Exception:  # a missing or broken optional tool is left out
         return False
     return True
 

@@ -11,15 +11,21 @@ import re
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from ..cost import ALL_METRICS, TITLES, Cost, metric
 from ..costmodel.analysis import Analysis
+from ..costmodel.convention import ConventionView
 from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, json_loc, load_json, load_yaml, read_text, shorten, type_name
 from ..frontend.spec import SpecFile, check_keys, expect_map
+from ..graph.nodes import Node
 
-BODY_KEYS = (*ALL_METRICS, "blocks", "max_growth")
-FILE_KEYS = ("models", "all", "max_growth")
+BODY_KEYS = (*ALL_METRICS, "blocks", "max_growth", "convention")
+FILE_KEYS = ("models", "all", "max_growth", "convention")
+# A budget pinned to a tool's convention ('convention: thop') limits that tool's numbers: its one count (whatever
+# the tool calls it: fvcore's "flops" are MACs) under 'macs' or 'flops', its parameter count under 'params'.
+CONVENTION_METRICS = ("params", "macs", "flops")
 MAX_PERCENT = Fraction(10**6)
 _PERCENT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 
@@ -48,6 +54,7 @@ class Limit:
     value: int
     text: str
     loc: Loc
+    convention: str | None = None  # a tool's convention the budget pins ('thop', 'fvcore:grad'); None: convcost's
 
 
 @dataclass(frozen=True)
@@ -140,16 +147,45 @@ def _growth(node: YNode, target: Target, level: int) -> list[Growth]:
     return [Growth(target, None, pct, text, node.loc, level)]
 
 
-def parse_body(node: YNode, target: Target, level: int, what: str) -> Budgets:
-    """One model's budget: metric limits, 'blocks' with per-block limits, 'max_growth'."""
+def _convention(node: YNode | None, default: str | None) -> str | None:
+    """A budget's 'convention': a tool's name as `--convention` takes it, checked; 'convcost' is convcost's own."""
+    if node is None:
+        return default
+    from ..costmodel.convention import parse
+
+    if not isinstance(node, YScalar) or not isinstance(node.value, str):
+        raise SpecError(f"'convention' must name a tool, got {type_name(node)}", node.loc)
+    try:
+        chosen = parse(node.value)
+    except ValueError as e:
+        raise SpecError(f"'convention': {e}", node.loc) from None
+    return None if chosen is None else chosen.name
+
+
+def _pinned_metric(key: str, convention: str | None, loc: Loc) -> None:
+    if convention is not None and key not in CONVENTION_METRICS:
+        raise SpecError(
+            f"a budget pinned to convention '{convention}' limits what the tool reports: its count ('macs' or 'flops') "
+            f"and its parameters ('params'), not '{key}'",
+            loc,
+        )
+
+
+def parse_body(node: YNode, target: Target, level: int, what: str, convention: str | None = None) -> Budgets:
+    """One model's budget: metric limits, 'blocks' with per-block limits, 'max_growth', the 'convention' its limits
+    are in (``convention``: the budget file's, when it pins one)."""
     body = expect_map(node, what)
     check_keys(body, BODY_KEYS, what)
+    convention = _convention(body.get("convention"), convention)
     limits: list[Limit] = []
     growth: list[Growth] = []
     for key, value in body.items.items():
+        if key == "convention":
+            continue
         if key in ALL_METRICS:
+            _pinned_metric(key, convention, body.keys[key])
             n, text = _count(value, f"budget '{key}'")
-            limits.append(Limit(target, None, key, n, text, value.loc))
+            limits.append(Limit(target, None, key, n, text, value.loc, convention))
         elif key == "max_growth":
             growth.extend(_growth(value, target, level))
         else:  # blocks
@@ -160,8 +196,9 @@ def parse_body(node: YNode, target: Target, level: int, what: str) -> Budgets:
                 if not bmap.items:
                     raise SpecError(f"the budget of block '{bname}' sets no limit", bmap.loc)
                 for m, v in bmap.items.items():
+                    _pinned_metric(m, convention, bmap.keys[m])
                     n, text = _count(v, f"budget '{m}' of block '{bname}'")
-                    limits.append(Limit(target, bname, m, n, text, v.loc))
+                    limits.append(Limit(target, bname, m, n, text, v.loc, convention))
     return Budgets(tuple(limits), tuple(growth))
 
 
@@ -172,14 +209,15 @@ def load_budget_file(path: str | Path) -> Budgets:
     rmap = expect_map(root, "a budget file")
     check_keys(rmap, FILE_KEYS, "the budget file")
     out = Budgets()
+    pinned = _convention(rmap.get("convention"), None)  # the file's: every budget in it unless one pins its own
     if rmap.get("max_growth") is not None:
         out += Budgets((), tuple(_growth(rmap.items["max_growth"], Target(), FOR_ALL)))
     if rmap.get("all") is not None:
-        out += parse_body(rmap.items["all"], Target(), FOR_ALL, "'all'")
+        out += parse_body(rmap.items["all"], Target(), FOR_ALL, "'all'", pinned)
     if rmap.get("models") is not None:
         models = expect_map(rmap.items["models"], "'models' (model name: budget)")
         for mname, mnode in models.items.items():
-            out += parse_body(mnode, Target(mname), FOR_MODEL, f"the budget of model '{mname}'")
+            out += parse_body(mnode, Target(mname), FOR_MODEL, f"the budget of model '{mname}'", pinned)
             out += Budgets(named_models=((mname, models.keys[mname]),))
     if out.empty:
         raise SpecError("budget file sets no limit and no max_growth", rmap.loc)
@@ -215,11 +253,17 @@ class Finding:
     rule: str  # as written: '100M', '2%'
     loc: Loc
     baseline: int | None = None
+    convention: str | None = None  # the tool whose numbers were checked (None: convcost's)
 
     @property
     def subject(self) -> str:
         where = f"model '{self.model}'" + (f", block '{self.block}'" if self.block else "")
-        return f"{where}: {TITLES[self.metric]}"
+        return f"{where}: {self.what}"
+
+    @property
+    def what(self) -> str:
+        """The metric, and the tool whose number it is: 'MACs', 'MACs (thop)'."""
+        return TITLES[self.metric] + (f" ({self.convention})" if self.convention else "")
 
     @property
     def message(self) -> str:
@@ -300,7 +344,48 @@ def unchecked_budgets(analyses: list[Analysis], budgets: Budgets) -> list[str]:
     return notes
 
 
-def check_limits(analyses: list[Analysis], budgets: Budgets) -> list[Finding]:
+class Counts:
+    """The numbers a check reads: convcost's, or a tool's (``--convention``, a budget's 'convention'), each tool's
+    worked out once per model."""
+
+    def __init__(self, cli: str | None = None) -> None:
+        self.cli = cli  # --convention: for the limits that pin none
+        self._views: dict[tuple[int, str], ConventionView] = {}
+
+    def view(self, a: Analysis, name: str) -> ConventionView:
+        from ..costmodel.convention import parse, view
+
+        key = (id(a), name)
+        if key not in self._views:
+            chosen = parse(name)
+            assert chosen is not None  # names were checked when parsed
+            self._views[key] = view(a, chosen)
+        return self._views[key]
+
+    def value(self, a: Analysis, cost: Cost, block: str | None, m: str, convention: str | None, loc: Loc) -> int:
+        """Metric ``m`` of the model (``block`` None) or of a block, under ``convention`` (None: convcost's)."""
+        if convention is None:
+            return metric(cost, m)
+        _pinned_metric(m, convention, loc)
+        v = self.view(a, convention)
+        if m == "params":
+            if v.params is None:
+                raise SpecError(f"{v.chosen.convention.label} prints no parameter count: a budget pinned to "
+                                f"convention '{convention}' cannot limit 'params'", loc)
+            if block is not None:
+                return sum(v.params_of(lc) for lc in a.layers if _in_block(lc.node, block))
+            return v.params
+        if block is None:
+            return v.total
+        return sum(v.layers[lc.node.name].value or 0 for lc in a.layers if _in_block(lc.node, block))
+
+
+def _in_block(node: Node, block: str) -> bool:
+    return node.name == block or node.name.startswith(block + ".")
+
+
+def check_limits(analyses: list[Analysis], budgets: Budgets, counts: Counts | None = None) -> list[Finding]:
+    counts = counts or Counts()
     out: list[Finding] = []
     for a, label in zip(analyses, _labels(analyses), strict=True):
         for lim in budgets.limits:
@@ -318,8 +403,10 @@ def check_limits(analyses: list[Analysis], budgets: Budgets) -> list[Finding]:
                         lim.loc,
                     )
                 cost = found
-            v = metric(cost, lim.metric)
-            out.append(Finding(v <= lim.value, "limit", label, lim.block, lim.metric, v, lim.value, lim.text, lim.loc))
+            convention = lim.convention or counts.cli
+            v = counts.value(a, cost, lim.block, lim.metric, convention, lim.loc)
+            out.append(Finding(v <= lim.value, "limit", label, lim.block, lim.metric, v, lim.value, lim.text, lim.loc,
+                               convention=convention))
     return out
 
 
@@ -334,6 +421,8 @@ class BaselineModel:
     totals: dict[str, int]
     loc: Loc
     batch: int | None = None  # None: an older or hand-written baseline that does not say
+    convention: str | None = None  # the tool `analyze --convention` recorded ('thop'); None: convcost's own only
+    counted: dict[str, int] = field(default_factory=dict)  # that tool's numbers: 'total', 'params' (where it has one)
 
 
 @dataclass(frozen=True)
@@ -410,8 +499,28 @@ def load_baseline(path: str | Path) -> Baseline:
             )
         seen[(m["name"], file)] = k
         totals_ = {k2: int(totals[k2]) for k2 in ALL_METRICS}
-        out.append(BaselineModel(m["name"], file, totals_, loc, batch))
+        convention, counted = _recorded_convention(m.get("convention"), m["name"], at)
+        out.append(BaselineModel(m["name"], file, totals_, loc, batch, convention, counted))
     return Baseline(name, tuple(out))
+
+
+def _recorded_convention(node: object, model: str, at: Any) -> tuple[str | None, dict[str, int]]:
+    """A baseline model's "convention" (analyze --convention NAME --format json): the tool and its numbers."""
+    if node is None or (isinstance(node, dict) and node.get("name") == "convcost"):
+        return None, {}
+    if not isinstance(node, dict) or not isinstance(node.get("name"), str):
+        raise SpecError(f"baseline model '{shorten(model)}': 'convention' must hold the 'name' of a convention",
+                        at("convention"))
+    counted = {}
+    for key in ("total", "params"):
+        v = node.get(key)
+        if v is None and key == "params":
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise SpecError(f"baseline model '{shorten(model)}': convention.{key} must be a non-negative integer",
+                            at("convention"))
+        counted[key] = v
+    return node["name"], counted
 
 
 def _model_lines(text: str, name: str, count: int) -> list[Loc]:
@@ -474,8 +583,11 @@ def growth_rule(budgets: Budgets, a: Analysis, m: str, cli: Growth | None) -> Gr
 
 
 def check_growth(
-    analyses: list[Analysis], baseline: Baseline, budgets: Budgets, cli: Growth | None
+    analyses: list[Analysis], baseline: Baseline, budgets: Budgets, cli: Growth | None, counts: Counts | None = None
 ) -> tuple[list[Finding], list[str]]:
+    """Growth over the baseline of every metric; with --convention (``counts.cli``) a tool's count and parameters
+    against the same tool's in the baseline (recorded by `analyze --convention NAME --format json`)."""
+    counts = counts or Counts()
     out: list[Finding] = []
     notes: list[str] = []
     for a, label in zip(analyses, _labels(analyses), strict=True):
@@ -489,13 +601,26 @@ def check_growth(
                 f"the counts are not comparable; check with --batch {ref.batch} or record the baseline again",
                 ref.loc,
             )
+        if counts.cli is not None and ref.convention != counts.cli:
+            raise SpecError(
+                f"baseline model '{ref.name}' was recorded with convention {ref.convention or 'convcost'}, this run checks "
+                f"convention {counts.cli}: record the baseline with `convcost analyze --convention {counts.cli} "
+                "--format json`",
+                ref.loc,
+            )
         for m in ALL_METRICS:
             rule = growth_rule(budgets, a, m, cli) or Growth(Target(), None, Fraction(0), "0%", ref.loc, FROM_CLI)
             v, b = metric(a.total, m), ref.totals[m]
+            tool = None
+            if counts.cli is not None and m in CONVENTION_METRICS:
+                key = "params" if m == "params" else "total"
+                if key in ref.counted:  # a tool that prints no parameter count: convcost's params are checked
+                    tool = counts.cli
+                    v, b = counts.value(a, a.total, None, m, tool, ref.loc), ref.counted[key]
             ok = v * 100 <= b * (100 + rule.pct)
             allowed = int(b * (100 + rule.pct) // 100)
             loc = rule.loc if rule.level != FROM_CLI else ref.loc
-            out.append(Finding(ok, "growth", label, None, m, v, allowed, rule.text, loc, b))
+            out.append(Finding(ok, "growth", label, None, m, v, allowed, rule.text, loc, b, convention=tool))
     return out, notes
 
 

@@ -12,7 +12,7 @@ import typer
 from ..app import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..errors import ConvcostError, UsageError, escape_controls
 from ..util.write_errors import write_errors
-from ._options import set_option
+from ._options import chosen_convention, convention_option, set_option
 from ._output import check_output
 
 
@@ -37,6 +37,7 @@ def check(
     batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
     set_: Optional[list[str]] = set_option(),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list the checks that pass."),
+    convention: Optional[str] = convention_option(),
     summary: Optional[str] = typer.Option(
         None, "--summary", help="Also write the markdown summary to this file (GitHub's $GITHUB_STEP_SUMMARY is used "
         "automatically)."
@@ -47,6 +48,7 @@ def check(
     from ..ci.annotations import annotation, append_step_summary, in_github_actions
     from ..ci.budget import (
         Budgets,
+        Counts,
         check_growth,
         check_limits,
         check_renamed,
@@ -65,6 +67,8 @@ def check(
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         check_output(step_summary, inputs, "$GITHUB_STEP_SUMMARY", "summary")
+    chosen = chosen_convention(convention)
+    counts = Counts(chosen.name if chosen is not None else None)
     growth = cli_growth(max_growth)
     if growth is not None and not baseline:
         raise UsageError("--max-growth needs --baseline FILE.json to compare against")
@@ -83,12 +87,12 @@ def check(
             "(see docs/budgets.md)"
         )
     notes = unchecked_budgets(analyses, budgets)
-    findings = check_limits(analyses, budgets)
+    findings = check_limits(analyses, budgets, counts)
     if baseline:
         base = load_baseline(baseline[0])
         for more in baseline[1:]:
             base = base.merged(load_baseline(more))
-        grown, growth_notes = check_growth(analyses, base, budgets, growth)
+        grown, growth_notes = check_growth(analyses, base, budgets, growth, counts)
         findings += grown
         notes += growth_notes
 

@@ -10,7 +10,7 @@ import typer
 from ..app import app, user_errors
 from ..errors import UsageError
 from ..util.write_errors import write_errors
-from ._options import Device, plot_option, set_option
+from ._options import Device, chosen_convention, convention_option, plot_option, set_option
 from ._output import check_output, emit, finish, output_option, wide_console
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ def compare(
     device: Optional[Device] = typer.Option(None, "--device", help="With --profile: where to time (default cpu)."),
     set_: Optional[list[str]] = set_option(),
     plot: Optional[str] = plot_option(),
+    convention: Optional[str] = convention_option(),
     output: Optional[str] = output_option(),
 ) -> None:
     """Compare params, MACs, FLOPs and activations of several models against the first."""
@@ -59,6 +60,7 @@ def compare(
     from ..graph.settings import settings_of
 
     check_output(output, specs)
+    chosen = chosen_convention(convention)
     if device is not None and not profile:
         raise UsageError(f"--device {device.value} times the models: it needs --profile")
     if plot is not None:
@@ -67,6 +69,9 @@ def compare(
         check_plot_path(plot, [*(specs or []), *([output] if output else [])])
         require_matplotlib("--plot")
     comp = make_comparison(load_analyses(specs or [], model, batch, settings_of(set_)))
+    from ..costmodel.convention import views as convention_views
+
+    views = convention_views([e.analysis for e in comp.entries], chosen)
     if plot is not None:
         from ..render.chart import comparison_figure, save
 
@@ -76,11 +81,11 @@ def compare(
         from ..render.compare_out import render_compare_json
         from ..render.profile_out import latency_json
 
-        emit(render_compare_json(comp, depth, latency_json(*latency) if latency else None), output)
+        emit(render_compare_json(comp, depth, latency_json(*latency) if latency else None, views), output)
     elif fmt is Format.markdown:
         from ..render.compare_out import render_compare_markdown
 
-        text = render_compare_markdown(comp, metric.value, depth)
+        text = render_compare_markdown(comp, metric.value, depth, views)
         if latency is not None:
             from ..render.profile_out import latency_lines
 
@@ -90,7 +95,7 @@ def compare(
         from ..render.compare_out import print_comparison
 
         console = wide_console(output, PIPED_WIDTH)  # piped: wide enough for long labels
-        print_comparison(console, comp, metric.value, depth)
+        print_comparison(console, comp, metric.value, depth, views)
         if latency is not None:
             from ..render.profile_out import latency_lines
 

@@ -9,7 +9,7 @@ import typer
 
 from ..app import app, user_errors
 from ..util.write_errors import write_errors
-from ._options import set_option
+from ._options import chosen_convention, convention_option, set_option
 
 if TYPE_CHECKING:
     from ..costmodel.analysis import Analysis
@@ -48,6 +48,7 @@ def report(
         MAX_CHARS, "--max-chars", min=0, help="Shorten a longer report (non-zero rows, shallower tables and "
         "graphs) and warn; 65,536 is what a pull-request comment holds. 0: no limit."
     ),
+    convention: Optional[str] = convention_option(),
 ) -> None:
     """Write a markdown report: totals, comparison, cost by op type, layer graph (mermaid), per-layer table."""
     from ..costmodel.compare import load_analyses
@@ -56,6 +57,7 @@ def report(
     from ._output import check_output, emit
 
     check_output(output, [*(specs or []), *(verify or []), *(profile or [])])
+    chosen = chosen_convention(convention)
     from ..graph.settings import settings_of
 
     if charts is not None:
@@ -75,6 +77,7 @@ def report(
         profile=tuple((p, load_result(p, "convcost.profile")) for p in profile or []),
         charts=files,
         max_chars=max_chars,
+        convention=chosen,
     )
     shown = {a.graph.model for a in analyses}
     for path, doc in (*opts.verify, *opts.profile):

@@ -13,7 +13,7 @@ from functools import cached_property
 
 from ..crosscheck.counters import Chosen, CounterTotals, Prediction, baseline_macs, choose, per_layer, totals
 from ..ops.counting import counters_with_grad
-from .analysis import Analysis, Row
+from .analysis import Analysis, LayerCost, Row
 
 DEFAULT = "convcost"  # convcost's own counts: conv/linear/matmul MACs, FLOPs = 2·MACs + the non-MAC ops
 
@@ -26,6 +26,7 @@ class ConventionView:
     analysis: Analysis
     layers: dict[str, Prediction]  # layer name -> the tool's count
     totals: CounterTotals
+    params_layers: dict[str, Prediction | None]  # layer name -> the parameters the tool counts of it (None: it prints none)
 
     @property
     def name(self) -> str:
@@ -49,6 +50,10 @@ class ConventionView:
                 out[lc.node.scope[:k]] = out.get(lc.node.scope[:k], 0) + value
         return out
 
+    def params_of(self, lc: LayerCost) -> int:
+        p = self.params_layers[lc.node.name]
+        return (p.value or 0) if p is not None else lc.cost.params
+
     def row_value(self, row: Row) -> int | None:
         """The tool's count for a row of the layer tree: a layer's, a scope's subtotal; None for a layer it does
         not see and for the parts of a layer (its count is the layer's)."""
@@ -64,9 +69,9 @@ def view(analysis: Analysis, chosen: Chosen) -> ConventionView:
     batch = analysis.graph.batch
     pairs = [(lc.node, lc.cost) for lc in analysis.layers]
     with counters_with_grad(chosen.grad):
-        layers = {node.name: per_layer(chosen.convention, node, cost, batch)[0] for node, cost in pairs}
+        both = {node.name: per_layer(chosen.convention, node, cost, batch) for node, cost in pairs}
         t = totals(chosen.convention, pairs, batch, baseline_macs(pairs))
-    return ConventionView(chosen, analysis, layers, t)
+    return ConventionView(chosen, analysis, {k: v[0] for k, v in both.items()}, t, {k: v[1] for k, v in both.items()})
 
 
 def parse(name: str | None) -> Chosen | None:

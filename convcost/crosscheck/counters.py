@@ -329,7 +329,7 @@ def choose(name: str) -> Chosen:
     conv = BY_KEY.get(key)
     if conv is None:
         raise ValueError(
-            f"unknown convention '{name}': one of {', '.join(names())}, each optionally with '{GRAD_SUFFIX}' (the tool "
-            "run with gradients on)"
+            f"unknown convention '{name}': convcost (its own counts) or one of {', '.join(names())}, each optionally "
+            f"with '{GRAD_SUFFIX}' (the tool run with gradients on)"
         )
     return Chosen(conv, grad)

@@ -19,7 +19,7 @@ from ..frontend.spec import JOINS, LAYER_KEYS, NO_OP, BlockSpec, Branch, Item, S
 from ..frontend.structures import STRUCTURES
 from ..ops.counting import FORMS, FUNCTION, MODULE, SUBCLASS
 from ..ops.macros import MACROS
-from ..ops.registry import ArgError, OpRule, Shape, ShapeError
+from ..ops.registry import ArgError, OpRule, Shape, ShapeError, _show
 from ..ops.registry import rule as op_rule
 from ..ops.resample import ChunkArgs, pos_int_list
 from ..ops.shapes import is_tokens
@@ -189,7 +189,9 @@ class Expander:
         """A 'torch' value: module, function or subclass."""
         value = self.values.value(node, env)
         if value not in FORMS:
-            raise SpecError(f"'torch' must be one of {', '.join(FORMS)}, got {got(node, value)}", node.loc)
+            written = isinstance(node, YScalar) and isinstance(node.value, str) and "$" in node.value
+            raise SpecError(f"'torch' must be one of {', '.join(FORMS)}, got {got(node, value) if written else _show(value)}",
+                            node.loc)
         return str(value)
 
     def instances(self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int) -> int:

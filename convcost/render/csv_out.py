@@ -7,6 +7,7 @@ import io
 
 from ..cost import Cost
 from ..costmodel.analysis import Analysis
+from ..costmodel.convention import ConventionView
 from ..ops.shapes import fmt_shape
 
 COST_FIELDS = [*Cost().as_dict()]
@@ -17,13 +18,15 @@ def csv_shape(shape: tuple[int, ...]) -> str:
     return fmt_shape(shape).replace("×", "x").replace(" ", "")
 
 
-def render_csv(analyses: list[Analysis]) -> str:
+def render_csv(analyses: list[Analysis], views: list[ConventionView] | None = None) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     # inputs: the producers' names ('input' or an input's name for a model input), space-separated;
-    # model_output: 1 for the layers that are the model's outputs (the last layer unless 'outputs:' names them)
-    w.writerow(["model", "layer", "op", "category", "output_shape", *COST_FIELDS, "inputs", "model_output"])
-    for a in analyses:
+    # model_output: 1 for the layers that are the model's outputs (the last layer unless 'outputs:' names them);
+    # with --convention a last column named after it: the tool's count for the layer (empty: it does not see it)
+    extra = [views[0].name] if views else []
+    w.writerow(["model", "layer", "op", "category", "output_shape", *COST_FIELDS, "inputs", "model_output", *extra])
+    for k, a in enumerate(analyses):
         g = a.graph
         outputs = set(g.outputs)
         for lc in a.layers:
@@ -32,5 +35,11 @@ def render_csv(analyses: list[Analysis]) -> str:
                 [g.model, lc.node.name, lc.node.op, lc.node.rule.category, csv_shape(lc.node.shape)]
                 + [d[f] for f in COST_FIELDS]
                 + [" ".join(g.name_of(i) for i in lc.node.inputs), int(lc.node.index in outputs)]
+                + ([_counted(views[k], lc.node.name)] if views else [])
             )
     return out.getvalue()
+
+
+def _counted(view: ConventionView, name: str) -> str:
+    value = view.layers[name].value
+    return "" if value is None else str(value)

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import __version__
 from ..costmodel.analysis import Analysis
+from ..costmodel.convention import ConventionView
 from ..graph.build import Graph
 from ..ops.shapes import Shape, grid_of, layout
 
@@ -44,8 +45,11 @@ def parts_dict(a: Analysis, lc: Any) -> dict[str, Any]:
     return {"parts": [{"name": p.name, "op": p.op, "shape": shape_list(a.graph, p.shape), **p.cost.as_dict()} for p in parts]}
 
 
-def model_dict(a: Analysis) -> dict[str, Any]:
+def model_dict(a: Analysis, view: ConventionView | None = None) -> dict[str, Any]:
+    from .convention_out import json_dict
+
     g = a.graph
+    counted = {} if view is None else {lc.node.name: view.layers[lc.node.name].value for lc in a.layers}
     return {
         "name": g.model,
         "file": g.file,
@@ -55,6 +59,7 @@ def model_dict(a: Analysis) -> dict[str, Any]:
         "output": shape_list(g, g.output.shape),
         **io_dict(g),
         "totals": a.total.as_dict(),
+        "convention": json_dict(view),
         "by_category": {cat: c.as_dict() for cat, c in sorted(a.by_category().items())},
         "scopes": [
             {"name": s.name, "kind": s.kind, "label": s.label, "totals": a.scope_total(s.path).as_dict()}
@@ -71,15 +76,17 @@ def model_dict(a: Analysis) -> dict[str, Any]:
                 **lc.cost.as_dict(),
                 **layout_dict(lc.node.shape),
                 **parts_dict(a, lc),
+                **({"convention": counted[lc.node.name]} if view is not None else {}),
             }
             for lc in a.layers
         ],
     }
 
 
-def render_json(analyses: list[Analysis]) -> str:
+def render_json(analyses: list[Analysis], views: list[ConventionView] | None = None) -> str:
     """Indented JSON whose list items (layers, scopes) sit one per line: readable and fast for big nets."""
-    doc = {"schema": SCHEMA, "convcost": __version__, "models": [model_dict(a) for a in analyses]}
+    doc = {"schema": SCHEMA, "convcost": __version__,
+           "models": [model_dict(a, v) for a, v in zip(analyses, views or [None] * len(analyses))]}
     return _dump(doc, 0) + "\n"
 
 

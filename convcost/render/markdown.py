@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..costmodel.analysis import Analysis, Row
+from ..costmodel.convention import ConventionView
 from ..errors import escape_controls
 from ..ops.shapes import fmt_shape
 from ..units import human
@@ -28,23 +29,30 @@ def totals_table(a: Analysis) -> list[str]:
     ]
 
 
-def layer_table(a: Analysis, rows: list[Row]) -> list[str]:
-    """The table of ``rows`` (``a.rows(depth)``), MACs as shares of ``a``'s total."""
+def layer_table(a: Analysis, rows: list[Row], view: ConventionView | None = None) -> list[str]:
+    """The table of ``rows`` (``a.rows(depth)``), MACs as shares of ``a``'s total; with ``view`` a column of the
+    chosen tool's count ('–': it does not see the layer)."""
     total = a.total.macs
-    lines = ["| layer | op | output | params | MACs | % MACs |", "|---|---|---|---:|---:|---:|"]
+    extra = f" {escape(view.name)} |" if view is not None else ""
+    lines = [f"| layer | op | output | params | MACs | % MACs |{extra}",
+             "|---|---|---|---:|---:|---:|" + ("---:|" if view else "")]
     for r in rows:
         indent = "&nbsp;&nbsp;" * r.depth
         name = f"**{escape(r.path[-1])}**" if r.is_scope else escape(r.path[-1])
+        cell = ""
+        if view is not None:
+            value = view.row_value(r)
+            cell = " |" if r.is_part else (" – |" if value is None else f" {value:,} |")
         lines.append(
             f"| {indent}{name} | {escape(r.op)} | {fmt_shape(r.shape)} | {r.cost.params:,} | {r.cost.macs:,} "
-            f"| {pct(r.cost.macs, total)} |"
+            f"| {pct(r.cost.macs, total)} |{cell}"
         )
     return lines
 
 
-def render_markdown(analyses: list[Analysis], depth: int | None = None) -> str:
+def render_markdown(analyses: list[Analysis], depth: int | None = None, views: list[ConventionView] | None = None) -> str:
     parts: list[str] = []
-    for a in analyses:
+    for a, view in zip(analyses, views or [None] * len(analyses)):
         g = a.graph
         parts.append(f"## {escape(g.model)}\n")
         if g.description:
@@ -54,5 +62,9 @@ def render_markdown(analyses: list[Analysis], depth: int | None = None) -> str:
             f"{len(g.nodes)} layers (`{escape(g.file)}`).\n"
         )
         parts.append("\n".join(totals_table(a)) + "\n")
-        parts.append("\n".join(layer_table(a, a.rows(depth))) + "\n")
+        if view is not None:
+            from .convention_out import markdown_lines
+
+            parts.append("\n".join(markdown_lines(view)) + "\n")
+        parts.append("\n".join(layer_table(a, a.rows(depth), view)) + "\n")
     return "\n".join(parts)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from ..costmodel.analysis import Analysis
+from ..costmodel.convention import ConventionView
 from ..ops.shapes import fmt_shape
 from ..units import human
 from .text import in_out, one_line
@@ -55,7 +56,15 @@ def grid(headers: Sequence[str], rows: Sequence[tuple[Sequence[str], str]], righ
     return out
 
 
-def layer_table(a: Analysis, depth: int | None, style: Style) -> list[str]:
+def convention_cell(view: ConventionView, row: object) -> str:
+    """A row's count under the chosen convention: '–' for a layer the tool does not see, '' for a layer's part."""
+    if getattr(row, "is_part", False):
+        return ""
+    value = view.row_value(row)  # type: ignore[arg-type]
+    return "–" if value is None else human(value)
+
+
+def layer_table(a: Analysis, depth: int | None, style: Style, view: ConventionView | None = None) -> list[str]:
     g = a.graph
     total = a.total.macs
     rows = []
@@ -63,14 +72,18 @@ def layer_table(a: Analysis, depth: int | None, style: Style) -> list[str]:
         label = "  " * r.depth + r.path[-1] + (" ▸" if r.collapsed else "")
         code = "1" if r.collapsed else ("2" if r.is_scope or r.is_part else "")
         cells = (label, r.op, fmt_shape(r.shape), human(r.cost.params), human(r.cost.macs), _pct(r.cost.macs, total))
+        if view is not None:
+            cells = (*cells, convention_cell(view, r))
         rows.append((cells, code))
     title = f"{g.model}: {in_out(g)}"
     if g.description:
         title += f"  ({one_line(g.description)})"
-    return [style(title, "1"), *grid(HEADERS, rows, RIGHT, style)]
+    if view is None:
+        return [style(title, "1"), *grid(HEADERS, rows, RIGHT, style)]
+    return [style(title, "1"), *grid((*HEADERS, view.name), rows, (*RIGHT, True), style)]
 
 
-def totals_lines(a: Analysis, style: Style) -> list[str]:
+def totals_lines(a: Analysis, style: Style, view: ConventionView | None = None) -> list[str]:
     t = a.total
     lines = [
         style("total", "1")
@@ -85,11 +98,21 @@ def totals_lines(a: Analysis, style: Style) -> list[str]:
                 "2",
             )
         )
+    if view is not None:
+        from .convention_out import text_lines
+
+        first, *rest = text_lines(view)
+        lines += [style(first, "1"), *(style(line, "2") for line in rest)]
     return lines
 
 
-def render_table(analyses: list[Analysis], depth: int | None = None, color: bool = False) -> str:
+def render_table(
+    analyses: list[Analysis], depth: int | None = None, color: bool = False, views: list[ConventionView] | None = None
+) -> str:
     style = Style(color)
-    blocks = ["\n".join([*layer_table(a, depth, style), *totals_lines(a, style)]) for a in analyses]
+    blocks = [
+        "\n".join([*layer_table(a, depth, style, v), *totals_lines(a, style, v)])
+        for a, v in zip(analyses, views or [None] * len(analyses))
+    ]
     return "\n\n".join(blocks) + "\n"
 
