@@ -271,6 +271,11 @@ class PReLU:
             lambda node, cost, batch: Prediction.of(prelu=in_elements(node, batch)),
             "thop counts 1 per PReLU element",
         ),
+        calflops=_CALFLOPS_NO_MACS,
+        calflops_flops=Counted(  # nn.PReLU.forward calls the patched F.prelu: _prelu_flops_compute, input.numel()
+            lambda node, cost, batch: Prediction.of(prelu=in_elements(node, batch)),
+            "calflops counts 1 FLOP per PReLU element (its patched F.prelu)",
+        ),
     )
 
     @staticmethod
@@ -341,6 +346,11 @@ class Softmax:
             "ptflops counts 1 per softmax element (the patched F.softmax)",
         ),
         thop=Counted(_softmax_thop, "thop counts (3·C − 1) per softmax of C values"),
+        calflops=_CALFLOPS_NO_MACS,
+        calflops_flops=Counted(  # nn.Softmax.forward calls the patched F.softmax: _softmax_flops_compute, input.numel()
+            lambda node, cost, batch: Prediction.of(softmax=in_elements(node, batch)),
+            "calflops counts 1 FLOP per softmax element (its patched F.softmax)",
+        ),
     )
 
     shape = staticmethod(_softmax_shape)

@@ -112,8 +112,8 @@ def _flop_counter(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 
 
 def _ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    if not fused(node):  # the two nn.Linear hooks (MACs + bias) and the patched tensor matmuls
-        return Prediction.of(attention=cost.macs, bias=cost.bias_ops)
+    if not fused(node):  # the two nn.Linear hooks (MACs + bias); q·kᵀ and ·v are `@` (Tensor.__matmul__, unpatched)
+        return Prediction.of(attention=_projection_macs(node, batch), bias=cost.bias_ops)
     # multihead_attention_counter_hook: q scaling N·D, projections, in-projection bias 3·N·D, per head
     # QKᵀ + softmax N² + AV, the output projection with its bias always counted N·D·(D + 1)
     n, d = node.in_shapes[0]
@@ -181,7 +181,8 @@ class Attention:
                                 "off it, aten::scaled_dot_product_attention is unsupported (QKᵀ and A·V not counted)"),
         flop_counter=Counted(_flop_counter, "FlopCounterMode: 2 FLOPs per MAC, but nothing of nn.MultiheadAttention's "
                                             "fused fast path under no_grad, and no CPU attention matmuls off it"),
-        ptflops=Counted(_ptflops, "ptflops' nn.MultiheadAttention hook adds q scaling, softmax and both biases"),
+        ptflops=Counted(_ptflops, "ptflops' nn.MultiheadAttention hook adds q scaling, softmax and both biases; of an "
+                                  "explicit attention it sees the nn.Linear projections, not the `@` matmuls"),
         thop=Counted(_thop, "thop has no counting method for nn.MultiheadAttention"),
         device_dependent=True,
         ptflops_aten=Counted(

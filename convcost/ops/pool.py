@@ -139,8 +139,14 @@ _CALFLOPS_NO_MACS = Counted(lambda node, cost, batch: Prediction.unseen("calflop
 
 
 def _window_kwargs(a: PoolArgs) -> dict[str, Any]:
-    """A window pool's arguments as torch takes them, one int where every dim agrees (torchvision's MaxPool2d(3, 2, 1))."""
-    return {"kernel_size": spec_dims(a.kernel), "stride": spec_dims(a.stride or a.kernel), "padding": spec_dims(a.padding),
+    """A window pool's arguments as torch takes them, one int where every dim agrees (torchvision's MaxPool2d(3, 2, 1)),
+    else a tuple as users write it (torchscan multiplies a tuple kernel_size out and fails on a list)."""
+
+    def dims(value: Any) -> Any:
+        v = spec_dims(value)
+        return tuple(v) if isinstance(v, list) else v
+
+    return {"kernel_size": dims(a.kernel), "stride": dims(a.stride or a.kernel), "padding": dims(a.padding),
             "ceil_mode": a.ceil_mode}
 
 
