@@ -15,6 +15,7 @@ import pytest
 from conftest import CONFIGS, graph_of
 from typer.testing import CliRunner
 
+from convcost.api import load_graphs
 from convcost.cli import app
 from convcost.costmodel.analysis import analyze
 from convcost.crosscheck.counters import CONVENTIONS, choose, explain
@@ -119,6 +120,57 @@ def test_torchscan_reads_an_int_kernel_as_the_whole_window() -> None:
 def test_calflops_counts_an_interpolate_size_without_batch_or_channels() -> None:
     g = graph_of("input: {shape: [4, 5, 5], batch: 3}\nlayers:\n  - upsample: {size: [7, 9], mode: bilinear}\n")
     assert predicted(g)["calflops_flops"] == 7 * 9  # _upsample_flops_compute: int(prod(size))
+
+
+SPECS = {  # torchvision's name -> (spec file, model)
+    "resnet50": ("resnet50.yaml", None),
+    "mobilenet_v2": ("mobilenet_v2.yaml", None),
+    "mobilenet_v3_large": ("mobilenet_v3_large.yaml", None),
+    "googlenet": ("googlenet.yaml", "googlenet"),
+    "efficientnet_b0": ("efficientnet_b0.yaml", None),
+    "shufflenet_v2_x1_0": ("shufflenet_v2.yaml", None),
+    "convnext_tiny": ("convnext_tiny.yaml", None),
+    "swin_t": ("swin_t.yaml", None),
+    "vit_b_16": ("vit_b_16.yaml", None),
+    "regnet_y_400mf": ("regnet_y_400mf.yaml", None),
+    "r3d_18": ("r3d_18.yaml", None),
+    "deeplabv3_resnet50": ("deeplabv3_resnet50.yaml", "deeplabv3_resnet50"),
+}
+
+
+def zoo_graph(name: str) -> Graph:
+    """The spec of one of the 12 torchvision models (tests/torchvision_zoo.py)."""
+    path, model = SPECS[name]
+    (graph,) = load_graphs(CONFIGS / path, [model] if model else None)
+    return graph
+
+
+# ---- the issue's numbers, measured on torchvision's models (tests/test_conventions_zoo.py runs the tools) ----------
+# predicted from the specs without torch: a broken convention that the slow zoo run catches is caught here in seconds
+ISSUE_NUMBERS = {
+    ("mobilenet_v2", "ptflops"): 320_300_008,  # 62,720 below its value with nn.AdaptiveAvgPool2d (F.adaptive_avg_pool2d)
+    ("googlenet", "ptflops"): 1_513_907_448,
+    ("deeplabv3_resnet50", "ptflops"): 169_293_998_037,
+    ("deeplabv3_resnet50", "thop"): 169_308_783_360,
+    ("convnext_tiny", "thop.params"): 28_589_128 - 9_696,
+    ("swin_t", "thop.params"): 28_288_354 - 8_667_162,
+    ("vit_b_16", "thop.params"): 86_567_656 - 28_500_480,
+    ("r3d_18", "thop.params"): 415_056,
+    ("resnet50", "torchinfo"): 4_089_238_376,
+    ("resnet50", "torchscan"): 4_111_916_032,
+    ("resnet50", "calflops"): 4_089_184_256,
+    ("resnet50", "ptflops_aten"): 4_089_185_256,
+}
+
+
+@pytest.mark.parametrize(("name", "key"), list(ISSUE_NUMBERS))
+def test_the_issues_numbers(name: str, key: str) -> None:
+    assert predicted(zoo_graph(name))[key] == ISSUE_NUMBERS[(name, key)]
+
+
+def test_vit_with_gradients() -> None:
+    pred = predicted(zoo_graph("vit_b_16"), grad=True)
+    assert (pred["fvcore"], pred["flop_counter"]) == (16_867_412_736, 33_697_001_472)
 
 
 # ---- --convention on the command line ---------------------------------------------------------------------

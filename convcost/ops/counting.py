@@ -239,7 +239,7 @@ def _torchvision_macs(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 
 PTFLOPS_NO_PATCH = Counted(_ptflops_no_patch)  # no F.* in ptflops' FUNCTIONAL_MAPPING / TENSOR_OPS_MAPPING
 PTFLOPS_ATEN = Counted(_ptflops_aten_half, "ptflops' aten backend counts the aten ops FlopCounterMode counts, in MACs")
-THOP_PARAMS = Counted(_thop_params_hooked, "thop counts the parameters of a module its hook saw run")
+THOP_PARAMS = Counted(_thop_params_hooked)  # thop counts the parameters of a module its hook saw run
 # torchinfo's LayerInfo.calculate_macs: a leaf module's 'weight' and 'bias' times output_size[0] (the batch)
 TORCHINFO = Counted(
     _torchinfo_per_sample,
