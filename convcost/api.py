@@ -1,97 +1,262 @@
-"""The analytic pipeline in one call: spec file → graphs → analyses. Never imports torch."""
+"""convcost's Python API (docs/api.md): load a spec from a file, a string or a dict; analyse, compare and
+check budgets; render. Typed results, no printing; errors are exceptions that say where (file:line:col,
+or the path in a dict). Never imports torch (`convcost.torch.build` builds the trainable model).
+
+    from convcost import api
+
+    spec = api.load("configs/resnet50.yaml")
+    a = api.analyze(spec)                       # the only model; or api.analyze(spec, "resnet50")
+    print(a.total.macs, a.total.params)          # 4089184256 25557032
+    print(api.render(a, "table"))
+"""
 
 from __future__ import annotations
 
-from importlib import resources
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
-from .costmodel.analysis import Analysis, analyze
-from .errors import UsageError, did_you_mean
-from .frontend.spec import SpecFile, load_spec
-from .graph.build import Graph, build_graph
-from .graph.settings import PSEUDO, Settings
+from .cost import Cost
+from .costmodel.analysis import Analysis, LayerCost
+from .costmodel.analysis import analyze as _analyze
+from .errors import ConvcostError, Loc, SpecError, UsageError, did_you_mean
+from .frontend.spec import SpecFile, load_spec, parse_data, parse_spec
+from .graph.build import Graph, Node, build_graph
+from .pipeline import (  # noqa: F401  (the commands' helpers, re-exported: file paths in, analyses out)
+    DEFAULT_EXAMPLE,
+    analyze_across,
+    analyze_file,
+    builtin_example,
+    check_settings,
+    load_graphs,
+    model_vars,
+    open_spec,
+    open_specs,
+    select_across,
+)
 
-DEFAULT_EXAMPLE = "inception_5x5.yaml"
+__all__ = [
+    "Analysis",
+    "Budgets",
+    "CheckResult",
+    "Comparison",
+    "ConvcostError",
+    "Cost",
+    "Finding",
+    "Graph",
+    "LayerCost",
+    "Loc",
+    "Node",
+    "Spec",
+    "SpecError",
+    "UsageError",
+    "analyze",
+    "analyze_all",
+    "check",
+    "compare",
+    "from_dict",
+    "graph",
+    "load",
+    "load_budgets",
+    "loads",
+    "render",
+]
+
+if TYPE_CHECKING:
+    from .ci.budget import Budgets, Finding
+    from .ci.check import CheckResult
+    from .costmodel.compare import Comparison
+
+Spec = SpecFile  # a loaded, validated spec: .path, .models (name -> model), .blocks
+_LAZY = {  # the budget and comparison types, imported when first used (`import convcost.api` stays light)
+    "Budgets": "ci.budget",
+    "Finding": "ci.budget",
+    "CheckResult": "ci.check",
+    "Comparison": "costmodel.compare",
+}
 
 
-def builtin_example() -> tuple[Path, str]:
-    """Path of the built-in example and the name it is shown under."""
-    path = Path(str(resources.files("convcost") / "examples" / DEFAULT_EXAMPLE))
-    return path, f"<built-in>/{DEFAULT_EXAMPLE}"
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__package__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+Format = Literal["table", "json", "markdown", "csv"]
 
 
-def open_spec(path: str | Path | None) -> SpecFile:
-    if path is None:
-        real, shown = builtin_example()
-        return load_spec(real, shown)
+# ---- loading ---------------------------------------------------------------------------------------
+def load(path: str | Path) -> Spec:
+    """Read and validate a spec file ('-' reads standard input). SpecError: where it is wrong."""
     return load_spec(path)
 
 
-def select_across(files: list[SpecFile], models: list[str] | None) -> list[tuple[SpecFile, str]]:
-    """(file, model) pairs: every model of every file, or each named model, in the order named, from
-    every file that has it (``compare a.yaml b.yaml -m net`` takes 'net' from both). A name that is
-    in none of the files is an error naming the file (or files) and suggesting a close name."""
-    if not models:
-        return [(f, m) for f in files for m in f.models]
-    if len(files) == 1:
-        for m in models:
-            files[0].model(m)  # an unknown name: the error names the file and its models
-        return [(files[0], m) for m in models]
-    pairs: list[tuple[SpecFile, str]] = []
-    for m in models:
-        found = [f for f in files if m in f.models]
-        if not found:
-            known = sorted({n for f in files for n in f.models})
-            raise UsageError(f"no model '{m}' in any of the specs{did_you_mean(m, known)}; models: {', '.join(known)}")
-        pairs.extend((f, m) for f in found)
-    return pairs
+def loads(text: str, name: str = "<string>") -> Spec:
+    """A spec from YAML text; ``name`` is the file name its messages (and a single model's name) use."""
+    return parse_spec(text, name)
 
 
-def open_specs(paths: list[str] | None) -> list[SpecFile]:
-    """The given spec files, or the built-in example when there are none."""
-    return [open_spec(p) for p in (paths or [None])]
+def from_dict(data: Mapping[str, Any], name: str = "<dict>") -> Spec:
+    """A spec from Python data, as its YAML would read (dicts, lists, tuples, numbers, strings, booleans,
+    None). Messages point at the value by its path: ``<dict>['layers'][2]['conv']: conv 'conv3': ...``.
+    A single-model dict's model is named after ``name`` ('net.yaml' -> 'net'; '<dict>' -> 'model')."""
+    return parse_data(data, name)
 
 
-def model_vars(spec: SpecFile, model: str) -> list[str]:
-    """The vars ``--set`` can change in a model: the file's, then the model's own."""
-    names = list(spec.vars.items) if spec.vars else []
-    own = spec.model(model).vars
-    return list(dict.fromkeys([*names, *(own.items if own else [])]))
+def _as_spec(spec: Spec | str | Path | Mapping[str, Any]) -> Spec:
+    if isinstance(spec, SpecFile):
+        return spec
+    if isinstance(spec, Mapping):
+        return from_dict(spec)
+    if isinstance(spec, (str, Path)):
+        return load(spec)
+    raise TypeError(f"expected a Spec (convcost.api.load), a path or a dict, got {type(spec).__name__}")
 
 
-def check_settings(pairs: list[tuple[SpecFile, str]], settings: Settings | None) -> None:
-    """Every var ``--set`` names exists in at least one of the selected models (a typo is an error, not a no-op)."""
-    if settings is None:
-        return
-    for name, _ in settings.vars:
-        if name in PSEUDO:  # pragma: no cover - settings_of() never puts them among the vars
-            continue
-        if not any(name in model_vars(f, m) for f, m in pairs):
-            known = list(dict.fromkeys(v for f, m in pairs for v in model_vars(f, m)))
-            where = ", ".join(dict.fromkeys(f.path for f, _ in pairs))
-            listed = f"; vars: {', '.join(known)}" if known else "; it has no 'vars' (see docs/spec.md)"
-            raise UsageError(f"--set {name}: no var '{name}' in {where}{did_you_mean(name, known)}{listed}")
+def _model_name(spec: Spec, model: str | None) -> str:
+    if model is not None:
+        spec.model(model)  # a UsageError naming the file, its models and a close name
+        return model
+    if len(spec.models) != 1:
+        raise UsageError(f"{spec.path} has {len(spec.models)} models ({', '.join(spec.models)}): name one")
+    return next(iter(spec.models))
 
 
-def analyze_across(
-    files: list[SpecFile], models: list[str] | None, batch: int | None = None, settings: Settings | None = None
-) -> list[Analysis]:
-    """The analyses of ``select_across(files, models)``, in that order, with ``--set`` values applied."""
-    pairs = select_across(files, models)
-    check_settings(pairs, settings)
-    return [analyze(build_graph(f, m, batch, settings)) for f, m in pairs]
+# ---- analysing -------------------------------------------------------------------------------------
+def graph(spec: Spec | str | Path | Mapping[str, Any], model: str | None = None, batch: int | None = None) -> Graph:
+    """The layer graph of one model: every layer (``.nodes``: name, op, args, input and output shapes)."""
+    s = _as_spec(spec)
+    return build_graph(s, _model_name(s, model), batch)
 
 
-def load_graphs(
-    path: str | Path | None, models: list[str] | None = None, batch: int | None = None, settings: Settings | None = None
-) -> list[Graph]:
-    spec = open_spec(path)
-    pairs = select_across([spec], models)
-    check_settings(pairs, settings)
-    return [build_graph(spec, m, batch, settings) for _, m in pairs]
+def analyze(spec: Spec | str | Path | Mapping[str, Any], model: str | None = None, batch: int | None = None) -> Analysis:
+    """Per-layer costs of one model (the spec's only one unless ``model`` names it): ``.total`` (a Cost:
+    params, buffers, macs, flops, activations...), ``.layers`` (each node with its Cost), ``.rows(depth)``
+    (the layer tree with subtotals), ``.scope_total(path)``, ``.by_op()``, ``.by_category()``.
+    ``batch`` overrides the spec's batch."""
+    return _analyze(graph(spec, model, batch))
 
 
-def analyze_file(
-    path: str | Path | None, models: list[str] | None = None, batch: int | None = None, settings: Settings | None = None
-) -> list[Analysis]:
-    return [analyze(g) for g in load_graphs(path, models, batch, settings)]
+def analyze_all(spec: Spec | str | Path | Mapping[str, Any], models: Sequence[str] | None = None,
+                batch: int | None = None) -> list[Analysis]:
+    """Every model of the spec (or those named, in that order)."""
+    s = _as_spec(spec)
+    return [_analyze(build_graph(s, m, batch)) for _, m in select_across([s], list(models) if models else None)]
+
+
+def compare(analyses: Sequence[Analysis]) -> Comparison:
+    """Models side by side against the first (``.base``): ``.entries`` (label, analysis),
+    ``.change(entry, 'macs')`` (percent, None where the base is 0), ``.blocks(depth)``."""
+    from .costmodel.compare import make_comparison
+
+    if not analyses:
+        raise UsageError("compare needs at least one analysis")
+    return make_comparison(list(analyses))
+
+
+# ---- budgets ---------------------------------------------------------------------------------------
+def load_budgets(source: str | Path | Mapping[str, Any]) -> Budgets:
+    """A budget file (docs/budgets.md), from its path or as a dict; budgets add up with ``+``."""
+    from .ci.budget import load_budget_file, parse_budget_file
+    from .frontend.source import load_data
+
+    if isinstance(source, Mapping):
+        return parse_budget_file(load_data(source, "<budgets>"), "<budgets>")
+    return load_budget_file(source)
+
+
+def check(
+    specs: Spec | str | Path | Mapping[str, Any] | Sequence[Spec | str | Path],
+    budgets: Budgets | str | Path | Mapping[str, Any] | Sequence[Budgets | str | Path] = (),
+    baseline: str | Path | Sequence[str | Path] = (),
+    max_growth: str | None = None,
+    models: Sequence[str] | None = None,
+    batch: int | None = None,
+) -> CheckResult:
+    """`convcost check` without the printing: every model of ``specs`` (or those named) against their own
+    ``budget:`` keys, ``budgets`` (Budgets, budget files or dicts) and the ``baseline`` JSON files
+    (growth at most ``max_growth``, e.g. '2%', where no budget says otherwise; the strictest rule wins).
+
+    Returns a CheckResult: ``.ok``, ``.findings`` (each: model, block, metric, actual, allowed, ok,
+    message, loc), ``.failed``, ``.notes``, ``.exit_code``. Raises UsageError when nothing was checked
+    (no budget applies; a renamed model must not pass by checking nothing), SpecError for a malformed
+    budget or baseline."""
+    from .ci.budget import Budgets
+    from .ci.check import collect_budgets, evaluate
+
+    spec_list = [specs] if isinstance(specs, (SpecFile, str, Path, Mapping)) else list(specs)
+    files = [_as_spec(s) for s in spec_list]
+    given = [budgets] if isinstance(budgets, (Budgets, str, Path, Mapping)) else list(budgets)
+    total = collect_budgets(files)
+    for b in given:
+        total += b if isinstance(b, Budgets) else load_budgets(b)
+    baselines = [baseline] if isinstance(baseline, (str, Path)) else list(baseline)
+    analyses = [_analyze(build_graph(f, m, batch)) for f, m in select_across(files, list(models) if models else None)]
+    return evaluate(analyses, total, baselines, max_growth, every_model=not models)
+
+
+# ---- rendering -------------------------------------------------------------------------------------
+def render(
+    result: Analysis | Sequence[Analysis] | Comparison | CheckResult,
+    format: Format = "table",
+    depth: int | None = None,
+) -> str:
+    """Text as the command line writes it: analyses as 'table', 'json' (docs/json.md), 'markdown' or 'csv';
+    a Comparison as 'table', 'markdown' or 'json'; a CheckResult as 'table' (its log lines) or 'markdown'
+    (the job summary). ``depth``: levels of the layer tree (analyses; for a comparison, of its blocks)."""
+    from .ci.check import CheckResult
+    from .costmodel.compare import Comparison
+
+    if isinstance(result, CheckResult):
+        return _render_check(result, format)
+    if isinstance(result, Comparison):
+        return _render_comparison(result, format, depth)
+    analyses = [result] if isinstance(result, Analysis) else list(result)
+    if format == "json":
+        from .render.json_out import render_json
+
+        return render_json(analyses)
+    if format == "csv":
+        from .render.csv_out import render_csv
+
+        return render_csv(analyses)
+    if format == "markdown":
+        from .render.markdown import render_markdown
+
+        return render_markdown(analyses, depth)
+    if format == "table":
+        from .render.table import render_table
+
+        return render_table(analyses, depth, False)
+    raise UsageError(f"unknown format '{format}' for analyses{did_you_mean(str(format), ['table', 'json', 'markdown', 'csv'])}")
+
+
+def _render_comparison(comp: Comparison, format: str, depth: int | None) -> str:
+    from .render import compare_out
+
+    blocks = depth or 1
+    if format == "json":
+        return compare_out.render_compare_json(comp, blocks)
+    if format == "markdown":
+        return compare_out.render_compare_markdown(comp, "macs", blocks)
+    if format == "table":
+        import io
+
+        from rich.console import Console
+
+        console = Console(file=io.StringIO(), width=150, color_system=None, highlight=False)
+        compare_out.print_comparison(console, comp, "macs", blocks)
+        return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+    raise UsageError(f"unknown format '{format}' for a comparison: table, markdown or json")
+
+
+def _render_check(result: CheckResult, format: str) -> str:
+    from .render.check_out import finding_line, summary_line, summary_markdown
+
+    if format == "markdown":
+        return summary_markdown(list(result.findings), len(result.analyses))
+    if format == "table":
+        lines = [*result.notes, *(finding_line(f) for f in result.findings), summary_line(list(result.findings),
+                                                                                            len(result.analyses))]
+        return "\n".join(lines) + "\n"
+    raise UsageError(f"unknown format '{format}' for a check result: table or markdown")

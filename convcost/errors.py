@@ -13,7 +13,7 @@ class Loc(NamedTuple):
     col: int = 0
 
     def __str__(self) -> str:
-        file = escape_controls(self.file)  # a file name is user input: no newline, no terminal escape
+        file = shown_path(self.file)  # a file name is user input: no newline, no terminal escape, no '::' first
         if self.line <= 0:
             return file
         return f"{file}:{self.line}:{self.col}"
@@ -57,6 +57,20 @@ def escape_controls(text: str) -> str:
     """``text`` on one line: every control character escaped, newlines too (``printable`` keeps them), so
     a file name cannot start a line of its own (``::stop-commands::`` in a CI log) or move the cursor."""
     return text if text.isprintable() else printable(text).replace("\n", "\\n")
+
+
+def shown_path(name: str) -> str:
+    """A file name as printed: on one line (:func:`escape_controls`), with './' in front where it would start
+    with '::' once blanks are trimmed, so that a line it starts ('x.yaml:3:7: ...') is no GitHub workflow command
+    ('::stop-commands::tok.yaml' silenced every annotation after it; util/streams.py guards every line too)."""
+    text = escape_controls(name)
+    if len(text) > MAX_SHOWN_PATH:  # a path of 4,096 bytes would push the reason off the end of the message
+        half = MAX_SHOWN_PATH // 2 - 1
+        text = f"{text[:half]}…{text[-half:]}"
+    return "./" + text if text.lstrip().startswith("::") else text
+
+
+MAX_SHOWN_PATH = 500  # characters of a file name in a message; a longer one is shown as its start…its end
 
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:

@@ -376,6 +376,11 @@ def test_verify_exits_0_on_a_spec_of_every_general_op(tmp_path: Path) -> None:
      "two-operand einsum with its output, such as 'bnd,bmd->bnm' (letters, no '...'), got 'bij->bi'"),
     ("einsum: {from: [input, input], equation: 'bcij,kcij->bk'}", "t.yaml:3:46: einsum 'einsum1': 'bcij,kcij->bk': the "
      "batch letter 'b' must lead the input, the output and a second output (and not appear in a learned tensor)"),
+    # an op of several inputs written without a 'from' list gets one: refused before its shape rule reads three
+    ("sdpa", "t.yaml:3:5: 'scaled_dot_product_attention' reads 3 or 4 outputs from a 'from' list, got 1"),
+    ("scaled_dot_product_attention: {is_causal: true}", "t.yaml:3:5: 'scaled_dot_product_attention' reads 3 or 4 "
+                                                        "outputs from a 'from' list, got 1"),
+    ("stack", "t.yaml:3:5: 'stack' reads at least 2 outputs from a 'from' list, got 1"),
     ("sdpa: {from: [input, input]}", "t.yaml:3:18: 'scaled_dot_product_attention' reads 3 or 4 outputs from a 'from' "
                                      "list, got 2"),
     # torch pads the last dim of a 2-D or 3-D tensor only ([B, C, L]); this sample is [B, C, H, W]

@@ -108,9 +108,13 @@ def test_round_trip(target: str, shape: str, args: tuple[str, ...], tmp_path: Pa
         # x.mean([2, 3]) becomes `global_avgpool: {mean: true}`, built as the same x.mean: fvcore sees aten::mean
         # on both sides (an adaptive pool module would add 16·16·16 + 16·32·32 = 20,480 on the spec's side only)
         assert "mean: true" in spec.read_text()
-    assert v.exit_code == 0, v.output
+    if "untraceable" in target:  # forward hooks: the data flow between modules is not known (an in-place add would be
+        # invisible to them), so verify --reference compares what it can and says it is not verified (exit 1)
+        assert v.exit_code == 1 and "not verified" in v.output and "what was compared agrees" in v.output, v.output
+    else:
+        assert v.exit_code == 0, v.output
     if "vit" in target.lower():  # conv_proj, class_token, (encoder.)pos_embedding, ...self_attention: by their paths
-        assert "matched by path, all agree" in v.output
+        assert "matched by structure, every op, argument" in v.output
 
 
 def test_vit_attention_macs_match_torch_exactly(tmp_path: Path) -> None:
@@ -326,7 +330,7 @@ def test_convnext_imports_exactly_by_path(factory: str, shape: str, args: tuple[
     flops = torch_flops(model, shape).get_total_flops()
     assert spec_counts(spec) == (sum(p.numel() for p in model.parameters()), 0, flops // 2)
     v = runner.invoke(app, ["verify", str(spec), "--reference", target, *reference_args(args)])
-    assert v.exit_code == 0 and "matched by path, all agree" in v.output, v.output
+    assert v.exit_code == 0 and "matched by structure, every op, argument" in v.output, v.output
     assert "fvcore flops" in v.output and "not compared" not in v.output
     layers = convnext_layers(spec)
     block = "0.1.0.block." if factory == "small_convnext" else "1.0."
@@ -355,7 +359,7 @@ def test_convnext_tiny_imports_as_the_hand_written_spec_counts(tmp_path: Path) -
     assert [c.startswith("- CNBlock:") for c in calls] == [True] * 4
     assert [c.split("repeat: ")[1].split(",")[0].rstrip("}") for c in calls] == ["3", "3", "9", "3"]
     v = runner.invoke(app, ["verify", str(spec), "--reference", target])
-    assert v.exit_code == 0 and "100 weighted layers matched by path, all agree" in v.output, v.output
+    assert v.exit_code == 0 and "layers matched by structure, every op, argument" in v.output, v.output
 
 
 @pytest.mark.parametrize(("factory", "how", "why"), [

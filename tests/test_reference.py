@@ -39,20 +39,30 @@ def first_divergence(doc: dict) -> dict:
 
 
 # ---- agreeing models --------------------------------------------------------------------------------
-@pytest.mark.parametrize(("config", "model", "factory", "matching"), [
-    ("resnet50.yaml", None, "ResNet", "path"),  # torchvision's names: conv1, layer1.0.conv1 (downsample ↔ shortcut)
-    ("resnet50.yaml", None, "resnet50", "order"),  # one nn.Sequential: '0', '4.conv1'
-    ("mobilenet_v2.yaml", None, "mobilenet_v2", "order"),
-    ("googlenet.yaml", "googlenet", "googlenet", "order"),
-    ("vit_b_16.yaml", None, "vit", "order"),  # loose tensors (class_token, pos_embedding) and nn.MultiheadAttention
+@pytest.mark.parametrize(("config", "model", "factory", "layers"), [
+    # torchvision's names: conv1, layer1.0.conv1 (downsample ↔ shortcut): 53 conv + 53 bn + 49 relu + maxpool + 16 add
+    # + avgpool + flatten + fc = 175 ops
+    ("resnet50.yaml", None, "ResNet", 175),
+    ("resnet50.yaml", None, "resnet50", 175),  # one nn.Sequential: '0', '4.conv1'
+    # stem 3 + the first block's 5 (dw conv-bn-relu6, pw conv-bn) + 16 blocks of 8 (3 conv, 3 bn, 2 relu6) + last conv-bn-relu6 3
+    # + 10 residual adds + pool, flatten, fc = 152 (the classifier's dropout passes its input through: not a layer)
+    ("mobilenet_v2.yaml", None, "mobilenet_v2", 152),
+    # conv1 3, maxpool, conv2 3, conv3 3, maxpool, 9 inception blocks of 20 (branches 3 + 6 + 6 + pool and 3, concat),
+    # 2 maxpools between them, avgpool, flatten, fc: 11 + 180 + 2 + 3 = 196 (the 3×3/1 pools' ceil_mode: not compared)
+    ("googlenet.yaml", "googlenet", "googlenet", 196),
+    # 12 blocks: conv_proj (conv + to_tokens), class_token, pos_embedding, 12·(ln, attention, add, ln, linear, gelu, linear,
+    # add), ln, token_pool, head: 2 + 2 + 96 + 3 = 103 (the dropouts pass their input through)
+    ("vit_b_16.yaml", None, "vit", 103),
 ])
-def test_spec_describes_the_model(config: str, model: str | None, factory: str, matching: str) -> None:
+def test_spec_describes_the_model(config: str, model: str | None, factory: str, layers: int) -> None:
     import reference_factories
     from torch.utils.flop_counter import FlopCounterMode
 
     code, doc = report(CONFIGS / config, factory, *(["-m", model] if model else []))
-    assert code == 0 and doc["ok"] and doc["matching"] == matching
-    assert all(p["ok"] for p in doc["layers"])
+    assert code == 0 and doc["ok"] and doc["verified"] and doc["matching"] == "structure" and not doc["not_compared"]
+    assert len(doc["layers"]) == layers
+    assert all(p["ok"] and p["checks"]["op"]["status"] == "ok" for p in doc["layers"])
+    assert all(c["status"] == "ok" for k, c in doc["totals"].items() if k.startswith("analytic "))
     # the totals are the reference's own, measured here independently
     ref = getattr(reference_factories, factory)().eval()
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
@@ -69,7 +79,8 @@ def test_spec_describes_the_model(config: str, model: str | None, factory: str, 
 def test_table_output_says_it_agrees() -> None:
     r = verify(CONFIGS / "mobilenet_v2.yaml", "mobilenet_v2")
     assert r.exit_code == 0, r.output
-    assert "✓ mobilenet_v2: the spec describes" in r.stdout and "matched by order, all agree" in r.stdout
+    assert "✓ mobilenet_v2: the spec describes" in r.stdout
+    assert "152 layers matched by structure, every op, argument and count" in r.stdout
 
 
 # ---- deliberately wrong specs ------------------------------------------------------------------------
@@ -87,11 +98,12 @@ def test_layernorm_for_batchnorm_names_the_layer(tmp_path: Path) -> None:
     d = first_divergence(doc)
     assert (d["spec"]["name"], d["spec"]["kind"]) == ("bn1", "layernorm")
     assert (d["reference"]["name"], d["reference"]["kind"]) == ("bn1", "BatchNorm2d")
+    assert d["checks"]["op"]["reason"] == "spec layernorm, model batchnorm (BatchNorm2d) at 'bn1'"
     assert d["checks"]["params"]["status"] == "ok"  # both 2·64 = 128 (scale and shift)
     assert (d["spec"]["buffers"], d["reference"]["buffers"]) == (0, 129)  # running mean 64 + var 64 + num_batches_tracked 1
     r = verify(spec, "ResNet")
     assert r.exit_code == 1
-    assert "first divergence at spec layer 'bn1' (layernorm) / reference module 'bn1' (BatchNorm2d)" in r.stdout
+    assert "first divergence at spec layer 'bn1' (layernorm) / model 'bn1' (BatchNorm2d)" in r.stdout
 
 
 def test_stride_on_the_wrong_conv_names_the_layer(tmp_path: Path) -> None:
@@ -110,6 +122,8 @@ def test_stride_on_the_wrong_conv_names_the_layer(tmp_path: Path) -> None:
     assert d["spec"]["shape"] == [1, 128, 28, 28] and d["reference"]["shape"] == [1, 128, 56, 56]
     assert d["spec"]["macs"] == 28 * 28 * 128 * 256  # 1×1, 256 → 128 at 28×28
     assert d["reference"]["macs"] == 56 * 56 * 128 * 256  # the same conv at 56×56
+    assert d["checks"]["op"]["reason"] == ("conv stride: spec 2, model 1 at 'layer2.0.conv1'; "
+                                           "output: spec 128×28×28, model 128×56×56")
     assert d["checks"]["params"]["status"] == "ok"  # 256·128 either way
     # the whole model's totals agree on params, not on FLOPs or the output
     assert doc["totals"]["params"]["status"] == "ok" and doc["totals"]["flop_counter"]["status"] == "mismatch"
@@ -145,12 +159,16 @@ def test_missing_gate_names_the_layer(tmp_path: Path) -> None:
     code, doc = report(spec, "se_net")
     assert code == 1
     d = first_divergence(doc)
-    assert d["reference"]["name"] == "3.fc1" and d["reference"]["kind"] == "Conv2d"
-    assert d["reference"]["params"] == 32 * 8 + 8  # the squeeze 1×1 conv with bias
-    assert d["spec"]["kind"] == "conv" and d["spec"]["params"] == 32 * 64 * 9  # the next 3×3 conv, 32 → 64
+    # the gate's first op, where the model goes on and the spec does not; every spec layer still pairs
+    assert d["spec"] is None and (d["reference"]["name"], d["reference"]["kind"]) == ("3.avgpool", "AdaptiveAvgPool2d")
+    extra = [p["reference"]["name"] for p in doc["layers"] if p["spec"] is None]
+    assert extra == ["3.avgpool", "3.fc1", "3.relu", "3.fc2", "3.sigmoid", "3.mul"]  # the whole gate, and only it
+    fc1 = next(p for p in doc["layers"] if p["reference"] and p["reference"]["name"] == "3.fc1")
+    assert fc1["reference"]["params"] == 32 * 8 + 8  # the squeeze 1×1 conv with bias
+    assert all(p["ok"] for p in doc["layers"] if p["spec"] is not None)  # the rest of the spec pairs and agrees
     assert doc["totals"]["params"]["reference"] - doc["totals"]["params"]["spec"] == (32 * 8 + 8) + (8 * 32 + 32)
     r = verify(spec, "se_net", "-f", "markdown")
-    assert r.exit_code == 1 and "reference module '3.fc1' (Conv2d)" in r.stdout
+    assert r.exit_code == 1 and "model '3.avgpool' (AdaptiveAvgPool2d)" in r.stdout
 
 
 def test_factory_arguments_reach_the_factory() -> None:

@@ -82,6 +82,25 @@ def test_engine_equals_the_pipeline(config: str, model: str, sizes: str | None) 
         assert engine.builds == 1 + engine.failed_sizes and engine.replays >= 1
 
 
+@pytest.mark.parametrize(
+    ("text", "sizes"),
+    [
+        # a permute makes the height the channels: the depthwise conv's groups and the conv's 'out' were derived from
+        # 8 at the first size; at 16 they are 16 (found by tests/test_sweep_property.py)
+        ("input: [3, 16, 16]\nlayers:\n  - permute: {dims: [0, 2, 1, 3], layout: map}\n  - depthwise: {kernel: 3, "
+         "padding: 1}\n  - conv: {out: '${in_channels * 2}', kernel: 1}\n", ((8,), (16,))),
+        # a whole shape first: the next size applies to the spec's channels (3), not the first point's (4)
+        ("input: [3, 16, 16]\nlayers:\n  - conv: {out: 8, kernel: 3}\n", ((4, 16, 16), (8,))),
+        # a size that does not fit is refused showing the spec's input (2x4x8x8), not the first point's (2x8x8x8)
+        ("input: [2, 4, 8, 8]\nlayers:\n  - conv: {out: 8, kernel: 3, padding: 1}\n", ((8,), (9, 14))),
+    ],
+)
+def test_replays_keep_what_the_spec_derives_from_its_input(text: str, sizes: tuple[tuple[int, ...], ...]) -> None:
+    spec = parse_spec(text, "s.yaml")
+    _, checked = check_against_pipeline(spec, "s", (Axis("input", sizes),))
+    assert checked >= 1
+
+
 def test_vars_and_sizes_mobilenet() -> None:
     spec = load_spec(CONFIGS / "mobilenet_v2.yaml")
     axes = (Axis("width", (0.35, 1.0)), Axis("input", ((96,), (224,))), Axis("batch", (1, 2)))

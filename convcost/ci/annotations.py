@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 from ..errors import ConvcostError, Loc, printable
+from ..util.paths import refuse_input
+from ..util.streams import write_command
 
 
 def in_github_actions() -> bool:
@@ -37,11 +39,18 @@ def annotation(level: str, message: str, loc: Loc | None, title: str = "convcost
     return f"::{level} {','.join(props)}::{_data(message)}"
 
 
+def print_annotation(level: str, message: str, loc: Loc | None, title: str = "convcost") -> None:
+    """An annotation on stdout: convcost's own workflow command, the one kind of line the guard on the standard
+    streams lets start with '::' (util/streams.py)."""
+    write_command(annotation(level, message, loc, title))
+
+
 def append_step_summary(markdown: str) -> bool:
     """Append to $GITHUB_STEP_SUMMARY when it is set; True if written."""
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return False
+    refuse_input(path, "$GITHUB_STEP_SUMMARY", "summary")  # never appended to a spec, budget or baseline read
     try:
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(markdown.rstrip("\n") + "\n\n")  # a blank line ends tables before the next step's text

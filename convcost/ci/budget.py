@@ -202,10 +202,16 @@ def parse_body(node: YNode, target: Target, level: int, what: str, convention: s
     return Budgets(tuple(limits), tuple(growth))
 
 
+EMPTY_BUDGETS = "empty budget file: expected a mapping with 'models', 'all' or 'max_growth'"
+
+
 def load_budget_file(path: str | Path) -> Budgets:
     name = str(path)
-    empty = "empty budget file: expected a mapping with 'models', 'all' or 'max_growth'"
-    root = load_yaml(read_text(path, "budget file"), name, empty)
+    return parse_budget_file(load_yaml(read_text(path, "budget file"), name, EMPTY_BUDGETS), name)
+
+
+def parse_budget_file(root: YNode, name: str) -> Budgets:
+    """A budget file's rules from its located nodes (a YAML file's, or a dict's: frontend.source.load_data)."""
     rmap = expect_map(root, "a budget file")
     check_keys(rmap, FILE_KEYS, "the budget file")
     out = Budgets()

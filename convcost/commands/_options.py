@@ -30,6 +30,68 @@ def plot_option() -> Any:
     return typer.Option(None, "--plot", help=PLOT_HELP, metavar="FILE")
 
 
+# ---- shell completion (click's, through typer): model names read from the spec on the line, op names ----
+def _words_on_the_line() -> list[str]:
+    """The command line being completed, as the shell hands it over (bash: COMP_WORDS; zsh, fish and
+    PowerShell through typer: _TYPER_COMPLETE_ARGS)."""
+    import os
+    import shlex
+
+    line = os.environ.get("COMP_WORDS") or os.environ.get("_TYPER_COMPLETE_ARGS") or ""
+    try:
+        return shlex.split(line)
+    except ValueError:  # an open quote while typing
+        return line.split()
+
+
+def complete_models(ctx: typer.Context, incomplete: str) -> list[str]:
+    """The models of the spec file(s) on the command line (`convcost analyze net.yaml -m <TAB>`): the parsed
+    SPEC argument(s), or, while an option still waits for its value (click has not assigned the arguments
+    then), every word of the line that is a readable spec file."""
+    import os
+
+    paths = ctx.params.get("specs") or ([ctx.params["spec"]] if ctx.params.get("spec") else [])
+    if not paths:
+        paths = [w for w in _words_on_the_line()[1:] if not w.startswith("-") and os.path.isfile(w)]
+    names: list[str] = []
+    for path in paths:
+        try:
+            from ..frontend.spec import load_spec
+
+            names += [m for m in load_spec(path).models if m not in names]
+        except Exception:
+            continue
+    return [n for n in names if n.startswith(incomplete)]
+
+
+def complete_ops(incomplete: str) -> list[str]:
+    """Every op, alias, sugar layer and structure whose name starts with what is typed."""
+    from ..frontend.spec import STRUCTURES
+    from ..ops.registry import MACROS, all_names
+
+    return sorted(n for n in {*all_names(), *MACROS, *STRUCTURES} if n.startswith(incomplete))
+
+
+# ---- options several commands share ---------------------------------------------------------------
+def model_option(help: str = "Model to analyse (repeatable; default all).") -> Any:
+    """``--model/-m NAME`` (repeatable), its names completed from the spec on the line."""
+    return typer.Option(None, "--model", "-m", help=help, autocompletion=complete_models)
+
+
+def batch_option(help: str = "Override the spec's batch size.") -> Any:
+    return typer.Option(None, "--batch", "-b", min=1, help=help)
+
+
+def device_option(default: Device | None, help: str) -> Any:
+    return typer.Option(default, "--device", help=help)
+
+
+def max_memory_option(help: str) -> Any:
+    from ..costmodel.sizes import DEFAULT_MAX_MEMORY
+
+    return typer.Option(DEFAULT_MAX_MEMORY, "--max-memory", help=help)
+
+
 CONVENTION_HELP = (
     "Count as a well-known tool does, from the spec alone (no torch): fvcore, flop_counter (FlopCounterMode), ptflops, "
     "ptflops_aten, thop, torchinfo, torchscan, calflops, calflops_flops, torchvision (its weights' metadata); "

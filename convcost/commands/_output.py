@@ -23,27 +23,31 @@ def to_file(output: Optional[str]) -> bool:
     return output is not None and output != "-"
 
 
-def check_output(output: Optional[str], inputs: list[str] | None, option: str = "--output", what: str = "output") -> None:
-    """Refuse an output path (``-o``, ``--summary``...) that is one of the input files: the output would
-    replace the spec, the baseline or the budget file."""
-    if not to_file(output) or not inputs:
+def check_output(output: Optional[str], inputs: list[str] | None = None, option: str = "--output",
+                 what: str = "output") -> None:
+    """Refuse an output path (``-o``, ``--summary``...) that is one of the inputs: the output would replace the
+    spec, a budget file, a baseline, a result, or the source of the user's model. ``inputs`` are the paths given
+    on the command line, checked before the command runs; :func:`emit` checks again right before it writes,
+    against every file the command read (util/paths.py), the target's own source and what it imported included."""
+    if not to_file(output):
         return
     import os
 
-    from ..errors import UsageError
+    from ..util.paths import STDIN, refuse_input, same_file
 
     assert output is not None
-    for path in inputs:
+    for path in inputs or []:
         if path == "-":  # standard input: `convcost analyze - -o net.yaml <net.yaml` would lose net.yaml
             if _is_stdin(output):
-                raise UsageError(f"{option} {output} is the file read as standard input; write the {what} somewhere else")
+                raise same_file(output, STDIN, option, what)
             continue
         try:
             same = os.path.samefile(path, output)
         except (OSError, ValueError):  # either does not exist (yet), or a name the OS refuses
             same = False
         if same:
-            raise UsageError(f"{option} {output} is the input file {path}; write the {what} somewhere else")
+            raise same_file(output, path, option, what)
+    refuse_input(output, option, what)
 
 
 def _is_stdin(output: str) -> bool:
@@ -59,17 +63,23 @@ def _is_stdin(output: str) -> bool:
     return stat.S_ISREG(given.st_mode) and (given.st_dev, given.st_ino) == (target.st_dev, target.st_ino)
 
 
-def emit(text: str, output: Optional[str]) -> None:
+def write_output(text: str, output: str, option: str = "--output", what: str = "output") -> None:
+    """Write ``text`` to the file ``output`` atomically, unless it is one of the command's inputs."""
+    from ..util.fsutil import atomic_write_text
+
+    check_output(output, None, option, what)
+    atomic_write_text(output, text)
+
+
+def emit(text: str, output: Optional[str], what: str = "output") -> None:
     """``text`` to stdout, or atomically to ``output`` (with a 'wrote FILE' note on stderr)."""
     if not to_file(output):
         sys.stdout.write(text)
         return
-    from ..util.fsutil import atomic_write_text
-
-    assert output is not None
     from ..errors import escape_controls
 
-    atomic_write_text(output, text)
+    assert output is not None
+    write_output(text, output, "--output", what)
     print(f"wrote {escape_controls(output)}", file=sys.stderr)
 
 

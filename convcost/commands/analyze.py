@@ -8,10 +8,9 @@ from typing import Optional
 
 import typer
 
-from ..api import analyze_file
 from ..app import app, user_errors
 from ..util.write_errors import write_errors
-from ._options import chosen_convention, convention_option, plot_option, set_option
+from ._options import batch_option, chosen_convention, convention_option, model_option, plot_option, set_option
 from ._output import check_output, emit, output_option, to_file
 
 
@@ -34,12 +33,12 @@ def analyze(
     spec: Optional[str] = typer.Argument(
         None, help="YAML spec file ('-' reads standard input); omit it to run the built-in example."
     ),
-    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to analyse (repeatable; default all)."),
+    model: Optional[list[str]] = model_option(),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     depth: Optional[int] = typer.Option(
         None, "--depth", "-d", min=1, help="Show only N levels of the layer tree; deeper blocks collapse to a subtotal."
     ),
-    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the spec's batch size."),
+    batch: Optional[int] = batch_option(),
     set_: Optional[list[str]] = set_option(),
     by: Optional[By] = typer.Option(
         None, "--by", help="Sum the cost by op type or by block (at --depth, default 1) instead of listing every layer."
@@ -54,6 +53,7 @@ def analyze(
     """Count params, MACs, FLOPs and activations per layer, analytically (no torch needed)."""
     from ..errors import UsageError
     from ..graph.settings import settings_of
+    from ..pipeline import analyze_file
 
     check_output(output, [spec] if spec else None)
     if (by is not None or top is not None) and fmt in (Format.json, Format.csv):

@@ -10,7 +10,16 @@ import typer
 from ..app import app, user_errors
 from ..errors import UsageError
 from ..util.write_errors import write_errors
-from ._options import Device, chosen_convention, convention_option, plot_option, set_option
+from ._options import (
+    Device,
+    batch_option,
+    chosen_convention,
+    convention_option,
+    device_option,
+    model_option,
+    plot_option,
+    set_option,
+)
 from ._output import check_output, emit, finish, output_option, wide_console
 
 if TYPE_CHECKING:
@@ -41,15 +50,13 @@ def compare(
     specs: Optional[list[str]] = typer.Argument(
         None, help="Spec files; every model of each (or those named by --model). Omit for the built-in example."
     ),
-    model: Optional[list[str]] = typer.Option(
-        None, "--model", "-m", help="Model to compare (repeatable, in this order; looked up in every spec)."
-    ),
+    model: Optional[list[str]] = model_option("Model to compare (repeatable, in this order; looked up in every spec)."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     metric: Metric = typer.Option(Metric.macs, "--metric", help="Metric of the bar chart and the per-block table."),
     depth: int = typer.Option(1, "--depth", "-d", min=1, help="Align blocks by the first N levels of their names."),
-    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
+    batch: Optional[int] = batch_option("Override the specs' batch size."),
     profile: bool = typer.Option(False, "--profile", help="Also time each model (torch) and compare latency to MACs."),
-    device: Optional[Device] = typer.Option(None, "--device", help="With --profile: where to time (default cpu)."),
+    device: Optional[Device] = device_option(None, "With --profile: where to time (default cpu)."),
     set_: Optional[list[str]] = set_option(),
     plot: Optional[str] = plot_option(),
     convention: Optional[str] = convention_option(),

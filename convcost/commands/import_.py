@@ -8,9 +8,11 @@ from typing import Optional
 import typer
 
 from ..app import EXIT_BAD_INPUT, EXIT_OK, app, user_errors
-from ..costmodel.memory import DEFAULT_MAX_MEMORY, human_bytes, parse_max_memory
-from ..errors import UsageError
+from ..costmodel.sizes import human_bytes, parse_max_memory
+from ..errors import UsageError, escape_controls
 from ..util.write_errors import write_errors
+from ._options import max_memory_option
+from ._output import check_output, to_file, write_output
 
 
 def parse_input(text: str) -> tuple[int, ...]:
@@ -41,25 +43,27 @@ def import_(
         False, "--allow-unsupported", help="Keep modules convcost cannot express as identity rows marked in the spec "
         "(their params and MACs are then missing) instead of failing."
     ),
-    max_memory: str = typer.Option(
-        DEFAULT_MAX_MEMORY, "--max-memory", help="Largest real forward to run (bytes, e.g. 2G), estimated as verify "
+    max_memory: str = max_memory_option(
+        "Largest real forward to run (bytes, e.g. 2G), estimated as verify "
         "--reference does; above it, the model is built and traced on the meta device."
     ),
 ) -> None:
     """Trace your PyTorch model (torch.fx, else forward hooks) and write a spec with the same layers, params,
     buffers and MACs, named by module path, repeated modules folded into blocks. Exit 2 when it has ops
     convcost lacks (listed), unless --allow-unsupported."""
-    from ..crosscheck.target import parse_target
+    from ..crosscheck.target import parse_target, user_code, user_files
     from ..crosscheck.torch_deps import require
 
     shape = parse_input(input_shape)
     limit = parse_max_memory(max_memory)
     t = parse_target(target, reference_arg or [])
+    check_output(output, [t.where] if t.is_file else None, what="spec")  # never over the model's own source
     require("import")
     from ..importer.placement import import_target
     from ..importer.write import write_spec
 
-    imported, placement = import_target(t, shape, allow_unsupported, limit)
+    with user_code(f"reference '{t.text}': running the model failed", user_files(t), exceptions=False):
+        imported, placement = import_target(t, shape, allow_unsupported, limit)  # the user's code may exit in there
     for u in imported.unsupported:
         print(f"convcost: {'warning' if allow_unsupported else 'error'}: {u.where}: {u.what}", file=sys.stderr)
     if imported.unsupported and not allow_unsupported:
@@ -82,12 +86,12 @@ def import_(
     meta = "" if placement.device == "cpu" else (
         f"on the meta device: a real forward needs {'at least' if placement.floor else 'about'} "
         f"{human_bytes(placement.need)}, over --max-memory {human_bytes(limit)}")
-    if output:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
+    if to_file(output):
+        assert output is not None
+        write_output(text, output, what="spec")  # atomically; refused over any file the import read or ran
         lines = text.count("\n")
-        print(f"convcost: wrote {output}: {len(imported.layers)} layers in {lines} lines ({how}{'; ' + meta if meta else ''})",
-              file=sys.stderr)
+        print(f"convcost: wrote {escape_controls(output)}: {len(imported.layers)} layers in {lines} lines "
+              f"({how}{'; ' + meta if meta else ''})", file=sys.stderr)
     else:
         sys.stdout.write(text)
         if meta:

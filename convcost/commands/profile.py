@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from ..api import load_graphs
 from ..app import app, user_errors
-from ..costmodel.memory import DEFAULT_MAX_MEMORY, DTYPE_BYTES, parse_max_memory
+from ..costmodel.sizes import DTYPE_BYTES, parse_max_memory
 from ..util.write_errors import write_errors
-from ._options import Device
+from ._options import Device, batch_option, device_option, max_memory_option, model_option
 from ._output import check_output, emit, finish, output_option, wide_console
 
 if TYPE_CHECKING:  # imported when a command runs: `convcost analyze` does not pay for them at start-up
@@ -86,9 +85,9 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Progress | None]:
 @write_errors
 def profile(
     spec: Optional[str] = typer.Argument(None, help="YAML spec file; omit it to run the built-in example."),
-    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to profile (repeatable; default all)."),
-    device: Device = typer.Option(Device.cpu, "--device", help="Where to run the torch modules."),
-    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the spec's batch size."),
+    model: Optional[list[str]] = model_option("Model to profile (repeatable; default all)."),
+    device: Device = device_option(Device.cpu, "Where to run the torch modules."),
+    batch: Optional[int] = batch_option(),
     dtype: str = typer.Option("fp32", "--dtype", help="fp32, fp16 or bf16 (int8: see `convcost roofline`)."),
     channels_last: bool = typer.Option(False, "--channels-last", help="Run in channels_last memory format."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (torch.set_num_threads)."),
@@ -99,14 +98,15 @@ def profile(
     hw_file: Optional[str] = typer.Option(None, "--hw-file", help=HW_FILE_HELP),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr (terminals only)."),
-    max_memory: str = typer.Option(
-        DEFAULT_MAX_MEMORY, "--max-memory", help="Refuse a model whose weights and kept layer outputs would need "
+    max_memory: str = max_memory_option(
+        "Refuse a model whose weights and kept layer outputs would need "
         "more than this many bytes (e.g. 2G, 16G)."
     ),
     output: Optional[str] = output_option(),
 ) -> None:
     """Time the model's torch modules (whole and per top-level block) beside FLOPs, bytes and the roofline."""
     from ..crosscheck.profiling import ProfileOptions, block_count, profile_graphs
+    from ..pipeline import load_graphs
 
     _check_ranges(min_time, threads)
     check_output(output, [p for p in (spec, hw_file) if p])
@@ -150,8 +150,8 @@ def _check_ranges(min_time: float, threads: Optional[int]) -> None:
 @write_errors
 def roofline(
     spec: Optional[str] = typer.Argument(None, help="YAML spec file; omit it to run the built-in example."),
-    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to analyse (repeatable; default all)."),
-    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the spec's batch size."),
+    model: Optional[list[str]] = model_option(),
+    batch: Optional[int] = batch_option(),
     dtype: str = typer.Option("fp32", "--dtype", help=f"Element type: {', '.join(DTYPE_BYTES)}."),
     hw: Optional[str] = typer.Option(None, "--hw", help=HW_HELP + " Default: cpu."),
     hw_file: Optional[str] = typer.Option(None, "--hw-file", help=HW_FILE_HELP),
@@ -160,8 +160,9 @@ def roofline(
     output: Optional[str] = output_option(),
 ) -> None:
     """Analytic memory traffic, arithmetic intensity and roofline time per layer (no torch needed)."""
-    from ..costmodel.memory import dtype_bytes
+    from ..costmodel.sizes import dtype_bytes
     from ..crosscheck.profiling import ProfileRun, analytic_profile
+    from ..pipeline import load_graphs
 
     dtype_bytes(dtype)  # a clear error for an unknown dtype before anything else
     check_output(output, [p for p in (spec, hw_file) if p])

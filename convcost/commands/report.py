@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from ..app import app, user_errors
+from ..errors import Loc
 from ..util.write_errors import write_errors
-from ._options import chosen_convention, convention_option, set_option
+from ._options import batch_option, chosen_convention, convention_option, model_option, set_option
 
 if TYPE_CHECKING:
     from ..costmodel.analysis import Analysis
@@ -23,7 +24,7 @@ MAX_CHARS = 65_536
 def report(
     specs: Optional[list[str]] = typer.Argument(None, help="Spec files; omit for the built-in example."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report here (default: stdout)."),
-    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to include (repeatable, in order)."),
+    model: Optional[list[str]] = model_option("Model to include (repeatable, in order)."),
     verify: Optional[list[str]] = typer.Option(
         None, "--verify", help="Results of 'convcost verify --format json' to include (repeatable)."
     ),
@@ -37,7 +38,7 @@ def report(
         None, "--depth", "-d", min=1, help="Levels of the per-layer table (default: every layer)."
     ),
     title: str = typer.Option("convcost report", "--title", help="Title of the report."),
-    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the specs' batch size."),
+    batch: Optional[int] = batch_option("Override the specs' batch size."),
     set_: Optional[list[str]] = set_option(),
     charts: Optional[str] = typer.Option(
         None, "--charts", metavar="DIR", help="Draw the charts with matplotlib into DIR (created if needed) and embed "
@@ -68,13 +69,16 @@ def report(
             raise UsageError(f"--chart-format {chart_format}: choose svg or png")
         require_matplotlib("--charts")
     analyses = load_analyses(specs or [], model, batch, settings_of(set_))
+    verified = tuple((p, load_result(p, "convcost.verify")) for p in verify or [])
+    profiled = tuple((p, load_result(p, "convcost.profile")) for p in profile or [])
+    # every input read before the first chart is written: no chart may replace one (util/paths.py)
     files = _draw_charts(analyses, charts, chart_format, depth) if charts is not None else ()
     opts = ReportOptions(
         title=title,
         graph_depth=graph_depth,
         table_depth=depth,
-        verify=tuple((p, load_result(p, "convcost.verify")) for p in verify or []),
-        profile=tuple((p, load_result(p, "convcost.profile")) for p in profile or []),
+        verify=verified,
+        profile=profiled,
         charts=files,
         max_chars=max_chars,
         convention=chosen,
@@ -84,7 +88,7 @@ def report(
         other = [m for m in result_models(doc) if m not in shown]
         if other:  # e.g. yesterday's verify of another net: say so rather than show it as this one's
             names = ", ".join(f"'{m}'" for m in other)
-            print(f"{path}: warning: results for {names}, not among this report's models", file=sys.stderr)
+            print(f"{Loc(path)}: warning: results for {names}, not among this report's models", file=sys.stderr)
     text, warnings = fitted_report(analyses, opts)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -113,10 +117,10 @@ def _draw_charts(analyses: list[Analysis], directory: str, fmt: str, depth: Opti
             stem += "_"
         taken.add(stem)
         path = folder / f"{stem}.{fmt}"
-        save(analysis_figure([a], depth or 1), path)
+        save(analysis_figure([a], depth or 1), path, "--charts")
         files.append((label, path.as_posix()))
     if len(analyses) >= 2:
         path = folder / f"comparison.{fmt}"
-        save(comparison_figure(make_comparison(analyses)), path)
+        save(comparison_figure(make_comparison(analyses)), path, "--charts")
         files.append(("comparison", path.as_posix()))
     return tuple(files)

@@ -13,7 +13,7 @@ import typer
 
 from ..app import app, user_errors
 from ..util.write_errors import write_errors
-from ._options import plot_option
+from ._options import model_option, plot_option
 from ._output import check_output, emit, finish, output_option, wide_console
 
 PIPED_WIDTH = 150
@@ -63,7 +63,7 @@ def sweep(
     spec: Optional[str] = typer.Argument(
         None, help="YAML spec file ('-' reads standard input); omit it for the built-in example."
     ),
-    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to sweep (repeatable; default all)."),
+    model: Optional[list[str]] = model_option("Model to sweep (repeatable; default all)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help=SWEEP_SET_HELP, metavar="NAME=VALUES"),
     pareto: Optional[str] = typer.Option(
         None, "--pareto", help="Mark the Pareto front of these names, e.g. macs,params (metrics are minimised) or "
@@ -81,12 +81,12 @@ def sweep(
 ) -> None:
     """Count a spec at every point of a grid (vars, input size, batch): params, MACs, FLOPs, activations, memory
     traffic and roofline time per point; a point that fails is listed with its error."""
-    from ..api import check_settings, open_spec, select_across
     from ..costmodel.memory import dtype_bytes
     from ..costmodel.roofline import resolve_profile
     from ..costmodel.sweep import Axis, run_sweep
     from ..errors import UsageError
     from ..graph.settings import MAX_POINTS, PSEUDO, Settings, split_assignment, sweep_values
+    from ..pipeline import check_settings, open_spec, select_across
     from ..render import sweep_out
 
     dtype_bytes(dtype)

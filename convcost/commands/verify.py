@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from ..api import load_graphs
 from ..app import EXIT_FINDINGS, EXIT_OK, app, user_errors
-from ..costmodel.memory import DEFAULT_MAX_MEMORY, parse_max_memory
+from ..costmodel.sizes import parse_max_memory
 from ..errors import UsageError
-from ..graph.build import Graph
 from ..util.write_errors import write_errors
-from ._options import Device
+from ._options import Device, batch_option, device_option, max_memory_option, model_option
 from ._output import check_output, emit, finish, output_option, wide_console
+
+if TYPE_CHECKING:
+    from ..graph.build import Graph
 
 
 class Format(str, Enum):
@@ -41,16 +42,16 @@ def _load_verify() -> object:
 @write_errors
 def verify(
     spec: Optional[str] = typer.Argument(None, help="YAML spec file; omit it to run the built-in example."),
-    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model to verify (repeatable; default all)."),
-    device: Device = typer.Option(Device.cpu, "--device", help="Where to run the real forward pass."),
-    batch: Optional[int] = typer.Option(None, "--batch", "-b", min=1, help="Override the spec's batch size."),
+    model: Optional[list[str]] = model_option("Model to verify (repeatable; default all)."),
+    device: Device = device_option(Device.cpu, "Where to run the real forward pass."),
+    batch: Optional[int] = batch_option(),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     explain: bool = typer.Option(
         False, "--explain", help="Also explain, op category by op category, why fvcore, FlopCounterMode, "
         "ptflops-style and thop-style totals differ."
     ),
-    max_memory: str = typer.Option(
-        DEFAULT_MAX_MEMORY, "--max-memory", help="Largest real forward to run (bytes, e.g. 2G); above it, fvcore is skipped "
+    max_memory: str = max_memory_option(
+        "Largest real forward to run (bytes, e.g. 2G); above it, fvcore is skipped "
         "and the rest runs on the meta device."
     ),
     reference: Optional[str] = typer.Option(
@@ -69,6 +70,8 @@ def verify(
     With --reference, check instead that the spec describes your own PyTorch model: output shapes, params,
     buffers and counter totals, then layer by layer (by module path, else in order); exit 1 at the first
     divergence, 2 when the model cannot be imported, built or run."""
+    from ..pipeline import load_graphs
+
     limit = parse_max_memory(max_memory)
     check_output(output, [spec] if spec else None)
     if reference_arg and not reference:
@@ -97,17 +100,19 @@ def verify(
 def _verify_reference(graphs: list[Graph], reference: str, args: list[str], limit: int, fmt: Format,
                       output: Optional[str]) -> None:
     """`verify --reference`: the spec's model against the user's module; exits."""
-    from ..crosscheck.target import parse_target
+    from ..crosscheck.target import parse_target, user_code, user_files
     from ..crosscheck.torch_deps import require
 
     target = parse_target(reference, args)
+    check_output(output, [target.where] if target.is_file else None)  # never over the model's own source
     if len(graphs) != 1:
         raise UsageError(f"--reference compares one model, the spec has {len(graphs)}: pick one with --model")
     require("verify --reference")
     from ..crosscheck.reference import verify_reference
     from ..render import reference_out
 
-    reports = [verify_reference(graphs[0], target, limit)]
+    with user_code(f"reference '{target.text}': running the model failed", user_files(target), exceptions=False):
+        reports = [verify_reference(graphs[0], target, limit)]  # the user's code may exit anywhere in there
     if fmt is Format.json:
         emit(reference_out.render_json(reports), output)
     elif fmt is Format.markdown:

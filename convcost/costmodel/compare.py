@@ -7,11 +7,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..api import analyze_across, open_specs
 from ..cost import Cost, metric
 from ..errors import UsageError
 from ..graph.settings import Settings
 from ..ops.registry import Shape
+from ..pipeline import analyze_across, open_specs
 from .analysis import Analysis
 
 

@@ -22,55 +22,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import UsageError, did_you_mean
 from ..graph.build import Graph, Node
 from ..ops.registry import Saves
 from ..ops.shapes import numel
 from .analysis import Analysis, LayerCost
-
-DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+from .sizes import (  # noqa: F401  (re-exported: the memory model's names)
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_MEMORY,
+    DTYPE_BYTES,
+    dtype_bytes,
+    human_bytes,
+    parse_max_memory,
+)
 
 # Categories whose torch modules return their input (or a view of it): no traffic, no allocation.
 VIEW_CATEGORIES = frozenset({"identity", "reshape"})
 
 WEIGHT_BUILD_BYTES = 4  # torch_build makes modules in fp32; profile casts them to --dtype afterwards
-
-# The largest real forward verify and profile run unless --max-memory says otherwise. "2G" is
-# parsed like every count (units.parse_count: decimal units), so the limit is 2,000,000,000 bytes
-# and messages show it in decimal units too (human_bytes: '2.00 GB').
-DEFAULT_MAX_MEMORY = "2G"
-DEFAULT_MAX_BYTES = 2 * 10**9
-
-
-def dtype_bytes(dtype: str) -> int:
-    try:
-        return DTYPE_BYTES[dtype]
-    except KeyError:
-        raise UsageError(
-            f"unknown dtype '{dtype}'{did_you_mean(dtype, list(DTYPE_BYTES))}; choose one of {', '.join(DTYPE_BYTES)}"
-        ) from None
-
-
-def human_bytes(n: int | float) -> str:
-    """Decimal units, like --max-memory and the bandwidths they are divided by: 9633792 -> '9.63 MB'."""
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{n:,.0f} B"
-
-
-def parse_max_memory(text: str) -> int:
-    """--max-memory: bytes, with the count units of budgets ('2G' = 2,000,000,000)."""
-    from ..units import parse_count
-
-    try:
-        limit = parse_count(text)
-    except ValueError as e:
-        raise UsageError(f"--max-memory: {e}") from None
-    if limit <= 0:
-        raise UsageError(f"--max-memory must be more than 0 bytes, got '{text}'")
-    return limit
-
 
 def forward_bytes(analysis: Analysis, elem: int, weight_elem: int | None = None, activation_copies: int = 1) -> int:
     """Bytes a real forward needs, at most: weights and buffers, the input and every layer's output

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..cost import FIELDS, Cost
-from ..errors import ConvcostError
+from ..errors import ConvcostError, UsageError
 from ..frontend.source import YMap, YNode, YScalar, YSeq
 from ..frontend.spec import SpecFile
 from ..graph.build import Graph, build_graph
@@ -87,7 +87,11 @@ def spatially_pure(spec: SpecFile) -> bool:
     """Whether no expression of the file can read a spatial size: none of them names in_height, in_width,
     block_in_height or block_in_width. Expressions look names up only as written (frontend/expr.py has no
     dynamic lookup), so then an input's spatial size changes shapes and costs, never which layers there are
-    or their arguments."""
+    or their arguments -- as long as every layer's input channels stay the same (checked while replaying)."""
+    return not _reads(spec, SPATIAL_NAMES)
+
+
+def _reads(spec: SpecFile, names: re.Pattern[str]) -> bool:
     stack: list[YNode] = [spec.root]
     while stack:
         node = stack.pop()
@@ -96,9 +100,14 @@ def spatially_pure(spec: SpecFile) -> bool:
         elif isinstance(node, YSeq):
             stack.extend(node.items)
         elif isinstance(node, YScalar) and isinstance(node.value, str) and "$" in node.value:
-            if SPATIAL_NAMES.search(node.value):
-                return False
-    return True
+            if names.search(node.value):
+                return True
+    return False
+
+
+def _channels(shape: Shape) -> int:
+    """A shape's channel count as expressions read it (graph/expand.py's in_channels)."""
+    return shape[-1] if is_tokens(shape) else (shape[0] if shape else 1)
 
 
 def _shape_key(shape: Shape) -> Any:
@@ -201,6 +210,8 @@ class _Family:
     suffix: dict[int, dict[Any, _Suffix]] = field(default_factory=dict)
     plan: tuple[tuple[int, tuple[int, ...], Any, Any, OpRule], ...] = ()
     plain: bool = True  # every shape a plain tuple (no tokens): shapes are their own memo keys
+    channels: tuple[tuple[int, ...], ...] = ()  # per layer: its inputs' channel counts in the build
+    size: tuple[int, ...] | None = None  # the `--set input` the graph was built with (None: the spec's own input)
 
     @staticmethod
     def of(graph: Graph, replayable: bool) -> _Family:
@@ -216,7 +227,8 @@ class _Family:
         # layers of one op with equal arguments (ResNet's layer3.1 ... layer3.5) share their memo
         kinds: dict[tuple[str, Any], dict[Any, LayerResult]] = {}
         memo = [kinds.setdefault((n.op, n.args), {}) for n in nodes]
-        return _Family(graph, replayable, memo, {}, frozenset(cuts), {k: {} for k in cuts}, plan, plain)
+        channels = tuple(tuple(_channels(s) for s in n.in_shapes) for n in nodes)
+        return _Family(graph, replayable, memo, {}, frozenset(cuts), {k: {} for k in cuts}, plan, plain, channels)
 
 
 class _Replay(Exception):
@@ -253,10 +265,10 @@ class SweepEngine:
         if fam is None:
             graph = self._build(model, settings)  # the point's error, if it has one, is raised here
             fam = _Family.of(graph, self.pure and len(graph.inputs) == 1)
+            fam.size = settings.input
             fam.spatial[_shape_key(graph.inputs[0].shape)] = self._run(fam, graph.inputs[0].shape, graph)
             self.families[key] = fam
-        base = fam.graph.inputs[0].shape
-        shape = base if settings.input is None else self._input(base, settings.input, model)
+        shape = self._shape(fam, model, settings)
         skey = _shape_key(shape)
         found = fam.spatial.get(skey)
         if found is None:
@@ -267,9 +279,22 @@ class SweepEngine:
         batch = settings.batch if settings.batch is not None else fam.graph.batch
         return self._result(model, values, shape, batch, found)
 
-    def _input(self, base: Shape, size: tuple[int, ...], model: str) -> Shape:
-        dims = apply_input(tuple(base), size, is_tokens(base), model)
-        return Tokens(*dims) if is_tokens(base) else dims
+    def _shape(self, fam: _Family, model: str, settings: Settings) -> Shape:
+        """The point's input shape. The family's input is the spec's with the first point's size applied: its rank and
+        channels are the spec's unless that size was a whole shape (or the point sets no size): then the point is
+        built. A size that does not fit the input is built too, for the message that shows the spec's shape."""
+        built = fam.graph.inputs[0].shape
+        size = settings.input
+        if size == fam.size:
+            return built
+        if size is None or (fam.size is not None and len(fam.size) == len(built)):
+            return self._build(model, settings).inputs[0].shape
+        try:
+            dims = apply_input(tuple(built), size, is_tokens(built), model)
+        except UsageError:
+            self._build(model, settings)  # raises the message a single analysis gives
+            raise
+        return Tokens(*dims) if is_tokens(built) else dims
 
     def _build(self, model: str, settings: Settings) -> Graph:
         self.builds += 1
@@ -309,6 +334,10 @@ class SweepEngine:
                 ins = nodes[index].in_shapes
             else:  # a replay: one model input, so any i < 0 is it
                 ins = tuple(shape if i < 0 else shapes[i] for i in inputs)
+                if tuple(_channels(s) for s in ins) != fam.channels[index]:
+                    # after a flatten, a permute or a reshape (or on a flat input) channels are made of spatial
+                    # sizes, and a layer's arguments may have been derived from them (depthwise, in_channels)
+                    raise _Replay
             key = ins if plain else tuple(_shape_key(s) for s in ins)
             res = memo[index].get(key)
             if res is None:

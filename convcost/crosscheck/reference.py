@@ -1,20 +1,24 @@
 """`verify --reference`: does the spec describe the user's own PyTorch model?
 
-Both sides are measured the same way: the spec's modules (built from the graph, on the meta device)
-and the user's module (real on CPU when a forward fits --max-memory, else built and run on the meta
-device) each run once on the spec's input(s) under torch's ``FlopCounterMode``, with forward hooks
-for output shapes, with scaled_dot_product_attention on its math backend and nn.MultiheadAttention off
-its fused path: FlopCounterMode then sees the attention matmuls on any device, on both sides.
-Compared: the output shape(s), parameters, buffers, FlopCounterMode's total and (on a real forward)
-fvcore's total against what convcost predicts fvcore reports; then layer by layer.
+Two questions, both asked of the same model run:
 
-Layers are compared as *units that hold weights*. On the spec side: every layer with parameters or
-buffers. On the user's side: every torch.nn module (not a container) or leaf module that holds any,
-with what is below it (nn.MultiheadAttention's ``out_proj`` belongs to it); a tensor registered directly
-on any other module (a ViT's ``class_token``) is a unit of its own. The user's units run in the order
-their tensors are first used in the forward (seen by a ``TorchFunctionMode``), unused ones last. They
-are paired with the spec's by module path when the spec uses the same names (at least half of its
-units), else in order; the first pair whose shape, params, buffers or MACs differ is the divergence.
+**Does the model compute what the spec says?** The model is read by convcost's importer (importer/: the same
+reading `convcost import` writes a spec from) into a graph of convcost's own ops (model_graph.py), and that graph
+is compared with the spec's, op by op, every op's kind and the arguments that change what it computes (activation,
+pool kind, kernel, stride, padding, heads...), matched by data flow, not run order (structure.py). The analytic
+cost of every op category (conv, linear, norm, activation, pool, join...: MACs, norm, activation, pool and
+elementwise ops) of the two graphs is compared too. What the importer cannot read is compared as the whole module
+around it by its counts below, listed, and never called agreement: the verdict is then "not verified" (exit 1).
+
+**Do the counts agree?** The spec's modules (built from the graph, on the meta device) and the user's module (real
+on CPU when a forward fits --max-memory, else built and run on the meta device) each run once on the spec's
+input(s) under torch's ``FlopCounterMode``, with forward hooks for output shapes, scaled_dot_product_attention on
+its math backend and nn.MultiheadAttention off its fused path (FlopCounterMode then sees the attention matmuls on
+any device, on both sides). Compared: the output shape(s), parameters, buffers, FlopCounterMode's total and (on a
+real forward) fvcore's total against what convcost predicts fvcore reports; then, for each pair of layers the
+structure paired, the output shape, and where a side holds weights its params, buffers and MACs (the spec's layer;
+the model's module, with everything below it: ShiftedWindowAttention's ``relative_position_bias_table`` is its
+module's, or a tensor of its own: a ViT's ``class_token``).
 
 Imports torch at the top: only ``convcost verify --reference`` imports this module, lazily.
 """
@@ -22,7 +26,6 @@ Imports torch at the top: only ``convcost verify --reference`` imports this modu
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import sys
 import warnings
@@ -34,30 +37,36 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
-from ..costmodel.analysis import analyze
+from ..cost import FIELDS, Cost
+from ..costmodel.analysis import Analysis, analyze
 from ..costmodel.memory import DEFAULT_MAX_BYTES, human_bytes
 from ..graph.build import Graph
 from ..ops.counting import counters_run_on
 from ..ops.shapes import fmt_shape
 from .counters import FLOP_COUNTER, FVCORE, Status
-from .target import Target, failure, load_model, user_files
+from .model_graph import ModelGraph, model_graph
+from .steps import Step, side
+from .structure import Alignment, StepPair, align
+from .target import Target, load_model, user_code, user_files
 from .torch_build import build_model, example_inputs
 from .verify import Check, estimate_bytes
 
 Shape = tuple[int, ...]
-CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
+COMPARED_COST = tuple(f for f in FIELDS if f != "activations")  # output elements are a size, not work
+SHOWN_NOT_COMPARED = 12  # the table lists this many things not compared, then how many more
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One side's layer that holds weights: its name (spec layer or module path), kind, shape and counts."""
+    """One side of a pair: the spec's layer or the model's module (its path), and what was measured of it."""
 
     name: str
-    kind: str  # the spec's op, or the module's class ('Conv2d'; 'parameter' for a loose tensor)
-    shape: Shape | None  # output shape of its first call; None where nothing was called (a loose tensor)
-    params: int
-    buffers: int
-    macs: int | None  # FlopCounterMode FLOPs / 2 of all its calls; None for a loose tensor
+    kind: str  # the spec's op, or the model's module class ('GELU'; the op where a function computes it)
+    op: str  # convcost's op
+    shape: Shape | None  # output shape with the batch (the model's: measured where a module computes it)
+    params: int | None  # None: no weights of its own to compare (a function, a layer without weights)
+    buffers: int | None
+    macs: int | None  # FlopCounterMode FLOPs / 2 of its module's calls
 
 
 @dataclass(frozen=True)
@@ -65,10 +74,15 @@ class Pair:
     spec: Unit | None
     ref: Unit | None
     checks: dict[str, Check]
+    group: tuple[str, ...] = ()  # the spec layers a part of the model convcost cannot read stands for
 
     @property
     def ok(self) -> bool:
         return all(c.status != Status.MISMATCH for c in self.checks.values())
+
+    @property
+    def compared(self) -> bool:
+        return self.checks["op"].status != Status.NOT_COMPARED
 
 
 @dataclass(frozen=True)
@@ -77,10 +91,11 @@ class ReferenceReport:
     target: str
     device: str
     real_forward: bool
-    matching: str  # 'path' or 'order'
+    matching: str  # 'structure', or 'none' where the model could not be read into a graph
     totals: dict[str, Check]
     pairs: tuple[Pair, ...]
-    skipped: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # counter -> why it did not run
+    not_compared: tuple[str, ...] = ()  # what of the model was not compared, and why
 
     @property
     def divergence(self) -> Pair | None:
@@ -91,68 +106,33 @@ class ReferenceReport:
         return sum(1 for p in self.pairs if not p.ok)
 
     @property
-    def ok(self) -> bool:
+    def agrees(self) -> bool:
+        """Nothing compared differs."""
         return self.divergence is None and all(c.status != Status.MISMATCH for c in self.totals.values())
 
+    @property
+    def verified(self) -> bool:
+        """Everything of the model was compared (a counter that could not run aside: it is listed in skipped)."""
+        return self.matching == "structure" and not self.not_compared
 
-# ---- the user's units ---------------------------------------------------------------------------
-def _is_unit(m: nn.Module) -> bool:
-    """A module compared whole: a torch.nn module (not a container) or a leaf module, holding any tensor."""
-    if next(itertools.chain(m.parameters(), m.buffers()), None) is None:
-        return False
-    builtin = type(m).__module__.startswith("torch.nn.") and not isinstance(m, CONTAINERS)
-    return builtin or not m._modules
-
-
-@dataclass
-class _RefUnit:
-    name: str
-    kind: str
-    module: nn.Module | None
-    tensors: list[torch.Tensor]
+    @property
+    def ok(self) -> bool:
+        """The exit code's question: the spec describes the model, proven. An unverified comparison is not."""
+        return self.agrees and self.verified
 
 
-def _ref_units(model: nn.Module) -> list[_RefUnit]:
-    out: list[_RefUnit] = []
-
-    def visit(prefix: str, m: nn.Module) -> None:
-        if _is_unit(m):
-            out.append(_RefUnit(prefix, type(m).__name__, m, [*m.parameters(), *m.buffers()]))
-            return
-        for kind, tensors in (("parameter", m._parameters), ("buffer", m._buffers)):
-            for name, t in tensors.items():
-                if t is not None:
-                    out.append(_RefUnit(f"{prefix}.{name}" if prefix else name, kind, None, [t]))
-        for name, child in m._modules.items():
-            if child is not None:
-                visit(f"{prefix}.{name}" if prefix else name, child)
-
-    visit("", model)
-    return out
-
-
-class _FirstUse(TorchFunctionMode):
-    """Records, for each watched tensor, the index of the first torch call that takes it."""
-
-    def __init__(self, watched: set[int]) -> None:
-        super().__init__()
-        self.watched = watched
-        self.first: dict[int, int] = {}
-        self.calls = 0
+# ---- running the user's model ----------------------------------------------------------------------------
+class _NoFastPath(TorchFunctionMode):
+    """A pass-through mode: while any TorchFunctionMode is active nn.MultiheadAttention leaves its fused inference
+    path, whose kernel FlopCounterMode does not count."""
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        kwargs = kwargs or {}
-        self.calls += 1
-        for a in tree_leaves((args, kwargs)):
-            if isinstance(a, torch.Tensor) and id(a) in self.watched and id(a) not in self.first:
-                self.first[id(a)] = self.calls
-        return func(*args, **kwargs)
+        return func(*args, **(kwargs or {}))
 
 
 def _plain_attention() -> Any:
     """Attention as matmuls FlopCounterMode counts: the math backend of scaled_dot_product_attention (CPU's
-    fused kernel is not in its table). A TorchFunctionMode (_FirstUse) also keeps nn.MultiheadAttention
-    off its fused inference path."""
+    fused kernel is not in its table)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     return sdpa_kernel([SDPBackend.MATH])
@@ -185,97 +165,168 @@ def _per_module_flops(counter: Any, root: nn.Module) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class _Run:
+    """What one forward of the user's model measured."""
+
     outputs: tuple[Shape, ...]
-    units: tuple[Unit, ...]
     flops: int
+    module_flops: dict[str, int]  # module path -> FlopCounterMode FLOPs of its calls (what is below it included)
+    shapes: dict[str, Shape]  # module path -> the output shape of its first call
 
 
 def _run_reference(model: nn.Module, xs: tuple[torch.Tensor, ...], what: str, files: tuple[str, ...]) -> _Run:
     from torch.utils.flop_counter import FlopCounterMode
 
-    raw = _ref_units(model)
-    watched = {id(t) for u in raw for t in u.tensors}
     shapes: dict[str, Shape] = {}
-    handles = _shape_hooks({u.name: u.module for u in raw if u.module is not None}, shapes)
+    handles = _shape_hooks({name: m for name, m in model.named_modules() if name}, shapes)
     counter = FlopCounterMode(display=False)
-    first = _FirstUse(watched)
     try:
-        with torch.no_grad(), _plain_attention(), counter, first:
+        with user_code(what, files), torch.no_grad(), _plain_attention(), counter, _NoFastPath():  # the user's forward
             out = model(*xs)
-    except Exception as e:  # the user's forward: one line, where it failed
-        raise failure(what, e, files) from None
     finally:
         for h in handles:
             h.remove()
-    flops = _per_module_flops(counter, model)
-    never = first.calls + 1
-
-    def order(u: _RefUnit) -> int:
-        return min((first.first.get(id(t), never) for t in u.tensors), default=never)
-
-    raw.sort(key=order)  # stable: unused units keep their registration order, last
-    units = tuple(
-        Unit(u.name, u.kind, shapes.get(u.name), sum(t.numel() for t in u.tensors if isinstance(t, nn.Parameter)),
-             sum(t.numel() for t in u.tensors if not isinstance(t, nn.Parameter)),
-             flops.get(u.name, 0) // 2 if u.module is not None else None)
-        for u in raw
-    )
     outs = tuple(tuple(int(d) for d in t.shape) for t in tree_leaves(out) if isinstance(t, torch.Tensor))
-    return _Run(outs, units, int(counter.get_total_flops()))
+    return _Run(outs, int(counter.get_total_flops()), _per_module_flops(counter, model), shapes)
 
 
-# ---- the spec's units ------------------------------------------------------------------------------
-def _run_spec(graph: Graph) -> tuple[tuple[Unit, ...], int]:
+def _model_unit(step: Step, model: nn.Module, run: _Run, batch: int) -> Unit:
+    """The model's side of a pair: the module at the step's path (with everything below it), a tensor of its own
+    (a ViT's class_token), or, for a function, the step alone (no counts of its own); for a chain of parts convcost
+    cannot read, their counts added up."""
+    inferred = None if step.unsure else (batch, *step.shape)
+    if step.parts:
+        units = [_path_unit(name, step.kind, step.op, model, run, None) for name in step.parts]
+        counted = [u for u in units if u.params is not None]
+        if not counted:
+            return Unit(step.name, step.kind, step.op, None, None, None, None)
+        return Unit(step.name, step.kind, step.op, None, sum(u.params or 0 for u in counted),
+                    sum(u.buffers or 0 for u in counted), sum(u.macs or 0 for u in counted))
+    return _path_unit(step.name, step.kind, step.op, model, run, inferred)
+
+
+def _path_unit(name: str, kind: str, op: str, model: nn.Module, run: _Run, inferred: Shape | None) -> Unit:
+    m = dict(model.named_modules()).get(name) if name else None
+    if m is not None:
+        tensors = [*m.parameters(), *m.buffers()]
+        if tensors or name in run.module_flops:
+            return Unit(name, kind, op, run.shapes.get(name, inferred), sum(p.numel() for p in m.parameters()),
+                        sum(b.numel() for b in m.buffers()), run.module_flops.get(name, 0) // 2)
+    own = dict(model.named_parameters()).get(name)
+    if own is not None:
+        return Unit(name, "parameter", op, inferred, own.numel(), 0, 0)
+    buf = dict(model.named_buffers()).get(name)
+    if buf is not None:
+        return Unit(name, "buffer", op, inferred, 0, buf.numel(), 0)
+    return Unit(name, kind, op, inferred, None, None, None)
+
+
+# ---- the spec's side -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _SpecRun:
+    flops: int
+    layer_flops: dict[str, int]  # spec layer -> FlopCounterMode FLOPs
+
+
+def _run_spec(graph: Graph) -> _SpecRun:
     from torch.utils.flop_counter import FlopCounterMode
 
-    analysis = analyze(graph)
-    device = "meta"
     with warnings.catch_warnings(), counters_run_on("meta"):
         warnings.simplefilter("ignore")
-        model = build_model(graph, device)
+        model = build_model(graph, "meta")
         counter = FlopCounterMode(display=False)
-        with torch.no_grad(), _plain_attention(), counter, _FirstUse(set()):  # the same dispatch as the reference's
-            model(*example_inputs(graph, device))
-    flops = _per_module_flops(counter, model)
-    units = tuple(
-        Unit(lc.node.name, lc.node.op, (graph.batch, *lc.node.shape), lc.cost.params, lc.cost.buffers,
-             flops.get(lc.node.name, 0) // 2)
-        for lc in analysis.layers if lc.cost.params or lc.cost.buffers
-    )
-    return units, int(counter.get_total_flops())
+        with torch.no_grad(), _plain_attention(), counter, _NoFastPath():  # the same dispatch as the reference's
+            model(*example_inputs(graph, "meta"))
+    return _SpecRun(int(counter.get_total_flops()), _per_module_flops(counter, model))
 
 
-# ---- pairing ----------------------------------------------------------------------------------------
-def _pair_by_path(spec: tuple[Unit, ...], ref: tuple[Unit, ...]) -> list[tuple[Unit | None, Unit | None]]:
-    """Same names paired; the rest of each side paired in order (a spec's 'shortcut' for torchvision's
-    'downsample'). In the reference's order; a spec layer left over goes right after the spec layer before it."""
-    by_name = {u.name: u for u in spec}
-    ref_names = {r.name for r in ref}
-    spare_spec = [s for s in spec if s.name not in ref_names]
-    spare_ref = [r for r in ref if r.name not in by_name]
-    partner = {r.name: s for r, s in zip(spare_ref, spare_spec)}
-    pairs: list[tuple[Unit | None, Unit | None]] = [(by_name.get(r.name) or partner.get(r.name), r) for r in ref]
-    placed = {s.name for s, _ in pairs if s is not None}
-    for i, s in enumerate(spec):
-        if s.name in placed:
-            continue
-        at = 0
-        if i:
-            before = spec[i - 1].name
-            at = next((k + 1 for k, (a, _) in enumerate(pairs) if a is not None and a.name == before), 0)
-        pairs.insert(at, (s, None))
-        placed.add(s.name)
-    return pairs
+def _spec_unit(step: Step, analysis: Analysis, run: _SpecRun) -> Unit:
+    """The spec's side of a pair; its layer's counts on the first step of a lowered layer (where its weights are)."""
+    lc = analysis.layers[step.node]
+    shape = (analysis.graph.batch, *step.shape)
+    if not step.first or not (lc.cost.params or lc.cost.buffers):
+        return Unit(step.name, step.kind, step.op, shape, None, None, None)
+    return Unit(step.name, step.kind, step.op, shape, lc.cost.params, lc.cost.buffers,
+                run.layer_flops.get(step.name, 0) // 2)
+
+
+# ---- the structure ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Structure:
+    """The two graphs compared, or why they could not be."""
+
+    alignment: Alignment | None
+    model: ModelGraph | None
+    model_analysis: Analysis | None
+    why: str = ""
+
+
+def _structure(graph: Graph, model: nn.Module, device: str) -> _Structure:
+    from ..importer.trace import import_model
+
+    if len(graph.inputs) != 1:
+        return _Structure(None, None, None, f"the importer reads models with one input; the spec has {len(graph.inputs)}")
+    try:
+        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+            warnings.simplefilter("ignore")
+            imported = import_model(model, tuple(graph.input_shape), True, device)
+    except Exception as e:  # the importer's own failure on this model: say so, compare the rest
+        return _Structure(None, None, None, f"convcost's importer cannot read the model: {type(e).__name__}: "
+                                            f"{str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}")
+    mg = model_graph(imported, graph.inputs[0], graph.batch)
+    if mg.graph is None:
+        return _Structure(None, mg, None, mg.error)
+    classes = imported.classes
+    theirs = side(mg.graph, name=lambda n: mg.keys[n.index], kind=lambda n: classes.get(mg.keys[n.index], ""),
+                  opaque=mg.opaque, unsure=mg.unsure, regions=mg.regions, unshaped=mg.unshaped)
+    return _Structure(align(side(graph), theirs), mg, analyze(mg.graph))
+
+
+def _op_check(p: StepPair) -> Check:
+    s = p.spec.op if p.spec is not None else None
+    m = p.model.op if p.model is not None and not p.model.opaque else None
+    return Check(s, m, p.status, "; ".join(p.differences))
+
+
+def _group_unit(steps: tuple[Step, ...], analysis: Analysis, run: _SpecRun) -> Unit:
+    """Spec layers one part of the model stands for (it cannot be read: they are compared with it as a whole):
+    their counts added up, named after the first and how many more."""
+    units = [_spec_unit(st, analysis, run) for st in steps]
+    first = units[0]
+
+    def total(attr: str) -> int | None:
+        values = [getattr(u, attr) for u in units if getattr(u, attr) is not None]
+        return sum(values) if values else None
+
+    more = f" (+{len(units) - 1} more)" if len(units) > 1 else ""
+    return Unit(first.name + more, first.kind, first.op, first.shape if len(units) == 1 else None, total("params"),
+                total("buffers"), total("macs"))
+
+
+def _pair(p: StepPair, analysis: Analysis, spec_run: _SpecRun, model: nn.Module, run: _Run) -> Pair:
+    su = None if p.spec is None else _group_unit(p.group, analysis, spec_run) if p.group else \
+        _spec_unit(p.spec, analysis, spec_run)
+    mu = _model_unit(p.model, model, run, analysis.graph.batch) if p.model is not None else None
+    checks = {"op": _op_check(p)}
+    group = tuple(st.name for st in p.group)
+    if su is None or mu is None:
+        return Pair(su, mu, checks, group)
+    checks["shape"] = _shape_check(su.shape, mu.shape) if len(p.group) <= 1 else \
+        Check(None, mu.shape, Status.NOT_COMPARED, f"the model's '{mu.name}' stands for {len(p.group)} spec layers")
+    if su.params is not None or mu.params is not None:  # a side holds weights: compare its counts
+        checks["params"] = _count_check(su.params, mu.params, "params")
+        checks["buffers"] = _count_check(su.buffers, mu.buffers, "buffers")
+        checks["macs"] = _count_check(su.macs, mu.macs, "MACs")
+    return Pair(su, mu, checks, group)
 
 
 def _shape_check(a: Shape | None, b: Shape | None) -> Check:
     if a is None or b is None:
-        return Check(a, b, Status.NOT_COMPARED, "no output of its own")
+        return Check(a, b, Status.NOT_COMPARED, "its shape follows a part convcost cannot read")
     if a == b:
         return Check(a, b, Status.OK)
     if a[:1] == b[:1] and _numel(a) == _numel(b):  # tokens N×D vs a D×H×W map: the same values, laid out differently
         return Check(a, b, Status.OK, f"same size, laid out {fmt_shape(a)} vs {fmt_shape(b)}")
-    return Check(a, b, Status.MISMATCH, f"output: spec {fmt_shape(a)}, reference {fmt_shape(b)}")
+    return Check(a, b, Status.MISMATCH, f"output: spec {fmt_shape(a)}, model {fmt_shape(b)}")
 
 
 def _numel(s: Shape) -> int:
@@ -290,24 +341,53 @@ def _count_check(a: int | None, b: int | None, what: str) -> Check:
         return Check(a, b, Status.NOT_COMPARED, f"{what}: not counted on its own")
     if a == b:
         return Check(a, b, Status.OK)
-    return Check(a, b, Status.MISMATCH, f"{what}: spec {a:,}, reference {b:,} ({b - a:+,})")
+    return Check(a, b, Status.MISMATCH, f"{what}: spec {a:,}, model {b:,} ({b - a:+,})")
 
 
-def _compare(s: Unit | None, r: Unit | None) -> Pair:
-    if s is None or r is None:
-        have = s or r
-        assert have is not None
-        why = ("the reference has no module for this spec layer" if r is None
-               else "the spec has no layer for this module")
-        return Pair(s, r, {"layer": Check(s and s.name, r and r.name, Status.MISMATCH, why)})
-    return Pair(s, r, {
-        "shape": _shape_check(s.shape, r.shape),
-        "params": _count_check(s.params, r.params, "params"),
-        "buffers": _count_check(s.buffers, r.buffers, "buffers"),
-        "macs": _count_check(s.macs, r.macs, "MACs"),
-    })
+def _category_checks(spec: Analysis, theirs: Analysis | None, partial: str) -> dict[str, Check]:
+    """The analytic cost of each op category, the spec's graph against the model's: every field but the output
+    elements (params, buffers, MACs, bias, norm, activation, pool and elementwise ops). The number shown is the
+    category's FLOPs (2 per MAC + the other ops)."""
+    ours = spec.by_category()
+    other = theirs.by_category() if theirs is not None else {}
+    out: dict[str, Check] = {}
+    for cat in sorted(set(ours) | set(other)):
+        a, b = ours.get(cat, Cost()), other.get(cat, Cost())
+        if not any(getattr(a, f) or getattr(b, f) for f in COMPARED_COST):
+            continue
+        key = f"analytic {cat}"
+        if theirs is None or partial:
+            out[key] = Check(a.flops, None, Status.NOT_COMPARED, partial or "the model was not read into a graph")
+            continue
+        differ = [f"{f} spec {getattr(a, f):,}, model {getattr(b, f):,}" for f in COMPARED_COST if getattr(a, f) != getattr(b, f)]
+        out[key] = Check(a.flops, b.flops, Status.MISMATCH if differ else Status.OK,
+                         f"convcost's {cat} cost: {'; '.join(differ)}" if differ else "")
+    return out
 
 
+def _not_compared(st: _Structure, pairs: tuple[Pair, ...]) -> tuple[str, ...]:
+    """What of the model was not compared, one line each: every part convcost cannot read (a region, the module
+    around it, once, with the first reason), then the importer's other findings (a tensor the forward never uses)."""
+    out: list[str] = []
+    if st.why:
+        out.append(f"the model's layers: {st.why}")
+    regions = [r.name for r in st.model.regions] if st.model is not None else []
+    for p in pairs:
+        if p.compared or p.ref is None:  # a spec layer part of an unread part: on that part's line
+            continue
+        why = p.checks["op"].reason
+        if p.spec is None:
+            out.append(f"model '{p.ref.name}' ({p.ref.kind}): {why}")
+        else:
+            spec = f"spec layer '{p.spec.name}' ({p.spec.kind})" if len(p.group) <= 1 else \
+                f"spec layers '{p.group[0]}' … '{p.group[-1]}' ({len(p.group)})"
+            out.append(f"model '{p.ref.name}' ({p.ref.kind}), paired with {spec} by its counts only: {why}")
+    if st.model is not None:
+        for where, what in st.model.unsupported:
+            place = where.rpartition(" in ")[2] if where.startswith("fx node ") else where
+            if not any(place == r or place.startswith(r + ".") for r in regions):
+                out.append(f"{where}: {what}")
+    return tuple(dict.fromkeys(out))
 # ---- the whole comparison ----------------------------------------------------------------------------
 def _fvcore_total(model: nn.Module, xs: tuple[torch.Tensor, ...]) -> tuple[int | None, str]:
     try:
@@ -342,22 +422,22 @@ def verify_reference(graph: Graph, target: Target, max_bytes: int = DEFAULT_MAX_
     with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
         warnings.simplefilter("ignore")
         ref = _run_reference(model, xs, what, files)
-    spec_units, spec_flops = _run_spec(graph)
-
-    spec_names = {u.name for u in spec_units}
-    hits = sum(1 for u in ref.units if u.name in spec_names)
-    by_path = bool(spec_units) and hits * 2 >= len(spec_units)
-    pairs = _pair_by_path(spec_units, ref.units) if by_path else list(itertools.zip_longest(spec_units, ref.units))
+    spec_run = _run_spec(graph)
+    with contextlib.redirect_stdout(sys.stderr):
+        st = _structure(graph, model, device)
+    pairs = tuple(_pair(p, analysis, spec_run, model, ref) for p in st.alignment.pairs) if st.alignment else ()
 
     spec_outs = tuple((graph.batch, *n.shape) for n in graph.output_nodes)
     same = spec_outs == ref.outputs
-    outs_text = f"output: spec {', '.join(map(fmt_shape, spec_outs))}, reference {', '.join(map(fmt_shape, ref.outputs))}"
+    outs_text = f"output: spec {', '.join(map(fmt_shape, spec_outs))}, model {', '.join(map(fmt_shape, ref.outputs))}"
     totals: dict[str, Check] = {
         "output": Check(spec_outs, ref.outputs, Status.OK if same else Status.MISMATCH, "" if same else outs_text),
         "params": _count_check(analysis.total.params, sum(p.numel() for p in model.parameters()), "params"),
         "buffers": _count_check(analysis.total.buffers, sum(b.numel() for b in model.buffers()), "buffers"),
-        FLOP_COUNTER.key: _count_check(spec_flops, ref.flops, "FlopCounterMode FLOPs"),
+        FLOP_COUNTER.key: _count_check(spec_run.flops, ref.flops, "FlopCounterMode FLOPs"),
     }
+    if st.alignment is not None and st.alignment.outputs:
+        totals["outputs"] = Check(None, None, Status.MISMATCH, "; ".join(st.alignment.outputs))
     skipped: dict[str, str] = {}
     if real:
         predicted = sum(FVCORE.predict(lc.node, lc.cost, graph.batch).value or 0 for lc in analysis.layers)
@@ -369,5 +449,9 @@ def verify_reference(graph: Graph, target: Target, max_bytes: int = DEFAULT_MAX_
     else:
         skipped[FVCORE.key] = (f"a real forward needs about {human_bytes(need)}, over --max-memory "
                                f"{human_bytes(max_bytes)}: both models ran on the meta device")
-    return ReferenceReport(graph, target.text, device, real, "path" if by_path else "order", totals,
-                           tuple(_compare(s, r) for s, r in pairs), skipped)
+    partial = ""
+    if st.model is not None and (st.model.opaque or st.model.unshaped):
+        partial = "the model's graph is partial: convcost cannot read all of it (see not compared)"
+    totals.update(_category_checks(analysis, st.model_analysis, partial))
+    return ReferenceReport(graph, target.text, device, real, "structure" if st.alignment else "none", totals, pairs,
+                           skipped, _not_compared(st, pairs))

@@ -4,7 +4,10 @@
 class) with the ``--reference-arg key=value`` arguments, each value read as YAML (``width=0.5``,
 ``layers=[2,2,2,2]``, ``name=tiny``). Everything that can go wrong here (no such file or module, no
 such factory, an exception while importing or building, a factory that returns no module) is a
-UsageError naming the target and the user's file and line: exit 2, never a traceback.
+UsageError naming the target and the user's file and line: exit 2, never a traceback. So is every other
+way out of the user's code, here or in its forward (:func:`user_code`): sys.exit(), SystemExit, a
+KeyboardInterrupt it raises, any BaseException; only a real Ctrl-C stops the run as such (util/interrupt.py).
+The files the import runs are inputs of the command, which no output may replace (util/paths.py).
 
 Imports torch lazily: the caller has already checked it is installed (torch_deps.require).
 """
@@ -24,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ..errors import UsageError
+from ..errors import ConvcostError, SpecError, UsageError
+from ..util.interrupt import by_signal
+from ..util.paths import check_readable, note_modules
 
 if TYPE_CHECKING:
     from torch import nn
@@ -84,10 +89,37 @@ def _where_in_user_code(e: BaseException, files: tuple[str, ...]) -> str:
 
 def failure(what: str, e: BaseException, files: tuple[str, ...] = ()) -> UsageError:
     """One line for an exception raised by the user's code: what failed, the exception and where."""
+    return UsageError(f"{what}: {_described(e)}{_where_in_user_code(e, files)}")
+
+
+def _described(e: BaseException) -> str:
+    """'ValueError: bad width', 'SystemExit(0), ...', 'KeyboardInterrupt, ...': the way out of the user's code."""
+    if isinstance(e, SystemExit):
+        return f"SystemExit({e.code!r}), from sys.exit(), exit() or raise SystemExit"
+    if isinstance(e, KeyboardInterrupt):
+        return "KeyboardInterrupt raised by the code (no Ctrl-C arrived)"
     text = str(e).strip().splitlines()
     first = text[0] if text else ""
     first = first if len(first) <= 300 else first[:299] + "…"
-    return UsageError(f"{what}: {type(e).__name__}{': ' + first if first else ''}{_where_in_user_code(e, files)}")
+    return f"{type(e).__name__}{': ' + first if first else ''}"
+
+
+@contextlib.contextmanager
+def user_code(what: str, files: tuple[str, ...] = (), exceptions: bool = True) -> Iterator[None]:
+    """Run the user's code (importing their file, calling the factory, their forward): every way out of it but a
+    return or convcost's own error -- an exception, sys.exit() (SystemExit, whatever its code), a KeyboardInterrupt
+    the code raised, any other BaseException -- becomes one UsageError line (exit code 2) saying ``what`` failed,
+    how, and at which line of the user's file. With ``exceptions=False`` only what is not an Exception is caught
+    (a command's last guard around code that handles the user's exceptions itself). A real Ctrl-C goes through:
+    it stops the run (util/interrupt.py)."""
+    try:
+        yield
+    except ConvcostError:
+        raise
+    except BaseException as e:
+        if (isinstance(e, Exception) and not exceptions) or (isinstance(e, KeyboardInterrupt) and by_signal()):
+            raise
+        raise failure(what, e, files) from None
 
 
 @contextlib.contextmanager
@@ -102,11 +134,27 @@ def _on_path(folder: str) -> Iterator[None]:
 
 
 def _import(t: Target) -> tuple[Any, tuple[str, ...]]:
-    """The module object holding the factory, and the file(s) to look for in a traceback."""
+    """The module object holding the factory, and the file(s) to look for in a traceback. The files the import
+    ran (the target's, and every module it imported) are inputs of the command: no output may replace them."""
+    before = set(sys.modules)
+    try:
+        module, files = _import_module(t)
+    finally:
+        note_modules(set(sys.modules) - before)
+    parts = module.__name__.split(".")  # a module imported before (``torchvision.models``), and its packages
+    note_modules([".".join(parts[:k]) for k in range(1, len(parts) + 1)])
+    return module, files
+
+
+def _import_module(t: Target) -> tuple[Any, tuple[str, ...]]:
     if t.is_file:
+        try:
+            check_readable(t.where, "Python file")  # too long, a loop of links, no permission: one message
+        except SpecError as e:
+            if e.message == "no such file":
+                raise UsageError(f"reference '{t.text}': no such file '{t.where}'") from None
+            raise
         path = Path(t.where)
-        if not path.is_file():
-            raise UsageError(f"reference '{t.text}': no such file '{t.where}'")
         name = "_convcost_reference_" + path.stem.replace("-", "_")
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
@@ -115,27 +163,22 @@ def _import(t: Target) -> tuple[Any, tuple[str, ...]]:
         files = (str(path),)
         sys.modules[name] = module  # dataclasses and pickling look themselves up here
         try:
-            with _on_path(str(path.resolve().parent)):
+            with user_code(f"reference '{t.text}': importing {t.where} failed", files), \
+                    _on_path(str(path.resolve().parent)):
                 spec.loader.exec_module(module)
-        except Exception as e:  # the user's code: any exception is theirs to see as one line
+        except BaseException:
             sys.modules.pop(name, None)
-            raise failure(f"reference '{t.text}': importing {t.where} failed", e, files) from None
-        except SystemExit as e:
-            sys.modules.pop(name, None)
-            raise UsageError(f"reference '{t.text}': importing {t.where} called exit({e.code})") from None
+            raise
         return module, files
-    try:
-        with _on_path(os.getcwd()):
-            module = importlib.import_module(t.where)
-    except ModuleNotFoundError as e:
-        if e.name and t.where.startswith(e.name):
-            raise UsageError(f"reference '{t.text}': no module named '{e.name}' (from the current directory or "
-                             "the installed packages)") from None
-        raise failure(f"reference '{t.text}': importing {t.where} failed", e) from None
-    except Exception as e:
-        raise failure(f"reference '{t.text}': importing {t.where} failed", e) from None
-    except SystemExit as e:
-        raise UsageError(f"reference '{t.text}': importing {t.where} called exit({e.code})") from None
+    with user_code(f"reference '{t.text}': importing {t.where} failed"):
+        try:
+            with _on_path(os.getcwd()):
+                module = importlib.import_module(t.where)
+        except ModuleNotFoundError as e:
+            if e.name and t.where.startswith(e.name):
+                raise UsageError(f"reference '{t.text}': no module named '{e.name}' (from the current directory or "
+                                 "the installed packages)") from None
+            raise
     return module, (getattr(module, "__file__", None) or "",)
 
 
@@ -146,27 +189,30 @@ def load_model(t: Target, device: str = "cpu") -> nn.Module:
 
     module, files = _import(t)
     obj: Any = module
-    for part in t.factory.split("."):
-        if not hasattr(obj, part):
-            from ..errors import did_you_mean
+    with user_code(f"reference '{t.text}': looking up '{t.factory}' in {t.where} failed", files):  # a module __getattr__
+        for part in t.factory.split("."):
+            if not hasattr(obj, part):
+                from ..errors import did_you_mean
 
-            names = [n for n in dir(obj) if not n.startswith("_")]
-            raise UsageError(f"reference '{t.text}': {t.where} has no '{part}'{did_you_mean(part, names)}")
-        obj = getattr(obj, part)
+                names = [n for n in dir(obj) if not n.startswith("_")]
+                raise UsageError(f"reference '{t.text}': {t.where} has no '{part}'{did_you_mean(part, names)}")
+            obj = getattr(obj, part)
     if not callable(obj):
         raise UsageError(f"reference '{t.text}': '{t.factory}' is a {type(obj).__name__}, not a function or class")
     kwargs = dict(t.kwargs)
-    try:
-        with torch.device(device):
-            model = obj(**kwargs)
-    except TypeError as e:
-        raise failure(f"reference '{t.text}': calling {t.factory}({_args_text(kwargs)}) failed", e, files) from None
-    except Exception as e:
-        raise failure(f"reference '{t.text}': building the model failed", e, files) from None
-    if not isinstance(model, nn.Module):
-        raise UsageError(f"reference '{t.text}': {t.factory}({_args_text(kwargs)}) returned a {type(model).__name__}, "
-                         "not a torch.nn.Module")
-    return model.eval()
+    before = set(sys.modules)
+    with user_code(f"reference '{t.text}': building the model failed", files):
+        try:
+            with torch.device(device):
+                model = obj(**kwargs)
+        except TypeError as e:
+            raise failure(f"reference '{t.text}': calling {t.factory}({_args_text(kwargs)}) failed", e, files) from None
+        finally:
+            note_modules(set(sys.modules) - before)  # what the factory imported
+        if not isinstance(model, nn.Module):
+            raise UsageError(f"reference '{t.text}': {t.factory}({_args_text(kwargs)}) returned a "
+                             f"{type(model).__name__}, not a torch.nn.Module")
+        return model.eval()  # a module's own train() is the user's code too
 
 
 def _args_text(kwargs: dict[str, Any]) -> str:

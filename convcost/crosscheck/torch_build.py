@@ -23,7 +23,11 @@ from ..ops.counting import SUBCLASS
 
 
 class Scope(nn.Module):
-    """A named group of layers (block call, repeat, branch). Never called: it only holds children."""
+    """A named group of layers (block call, repeat, branch). Never called: it only holds children, which
+    ``scope[name]`` (or ``scope[0]`` for a repeat's iteration '0') finds, as in torchvision's nn.Sequential stages."""
+
+    def __getitem__(self, name: str | int) -> nn.Module:
+        return self._modules[str(name)]  # type: ignore[return-value]
 
 
 def build_module(node: Node) -> nn.Module:

@@ -16,6 +16,7 @@ import yaml
 
 from ..errors import Loc, SpecError
 from ..util.gcpause import paused_gc
+from ..util.paths import note_stdin, read_bytes
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_JSON_BYTES = 128 * 1024 * 1024  # a baseline of a 200,000-layer model is ~60 MB
@@ -88,23 +89,14 @@ def read_text(path: str | Path, kind: str = "YAML spec file", max_bytes: int = M
             data = sys.stdin.buffer.read(max_bytes + 1)
         except (OSError, ValueError) as e:  # write-only, a directory, closed while reading
             raise SpecError(f"cannot read: {getattr(e, 'strerror', None) or e}", Loc("<stdin>")) from None
+        note_stdin()  # `analyze - -o net.yaml <net.yaml` must not replace net.yaml
         return _decode(data, "<stdin>", kind, max_bytes)
-    p = Path(path)
     name = str(path)
     if not name:  # Path('') is '.', a directory
         from ..errors import UsageError
 
         raise UsageError(f"'' is not a file name: expected a {kind}")
-    if p.is_dir():
-        raise SpecError(f"is a directory, expected a {kind}", Loc(name))
-    try:
-        with open(p, "rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise SpecError("no such file", Loc(name)) from None
-    except OSError as e:
-        raise SpecError(f"cannot read: {e.strerror or e}", Loc(name)) from None
-    return _decode(data, name, kind, max_bytes)
+    return _decode(read_bytes(path, kind, max_bytes), name, kind, max_bytes)
 
 
 def load_json(path: str | Path, kind: str, what: str) -> tuple[Any, str]:
@@ -337,6 +329,46 @@ def _load_yaml(text: str, filename: str, empty: str) -> YNode:
     if root is None:
         raise SpecError(empty, Loc(filename, 1, 1))
     return _Converter(filename).convert(root, 0)
+
+
+def load_data(value: object, filename: str = "<dict>") -> YNode:
+    """Python data (dicts, lists, tuples, scalars: what a YAML document holds) as located nodes, as
+    load_yaml gives them, for the Python API. A node's location is its path in the data, written as
+    Python indexes it (``<dict>["layers"][2]["conv"]``), so every message points into the data."""
+    count = 0
+
+    def convert(v: object, where: str, depth: int) -> YNode:
+        nonlocal count
+        count += 1
+        loc = Loc(where)
+        if count > MAX_NODES:
+            raise SpecError(f"spec has more than {MAX_NODES:,} values (limit, see docs/limits.md)", loc)
+        if depth > MAX_DEPTH:
+            raise SpecError(f"spec is nested deeper than {MAX_DEPTH} levels (limit, see docs/limits.md)", loc)
+        if isinstance(v, dict):
+            items: dict[str, YNode] = {}
+            keys: dict[str, Loc] = {}
+            for k, item in v.items():
+                if not isinstance(k, str):
+                    raise SpecError(f"mapping keys must be strings, got {type(k).__name__} {shorten(repr(k))}", loc)
+                here = f"{where}[{k!r}]"
+                keys[k] = Loc(here)
+                items[k] = convert(item, here, depth + 1)
+            return YMap(items, keys, loc)
+        if isinstance(v, (list, tuple)):
+            return YSeq(tuple(convert(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(v)), loc)
+        if v is None or isinstance(v, (str, bool)):
+            return YScalar(v, loc)
+        if isinstance(v, int):
+            if abs(v) > MAX_INT:
+                raise SpecError(f"integer {v} is too large (limit 10^18, see docs/limits.md)", loc)
+            return YScalar(v, loc)
+        if isinstance(v, float):
+            return YScalar(v, loc)
+        raise SpecError(f"a spec holds numbers, strings, booleans, lists and dicts, got {type(v).__name__}", loc)
+
+    with paused_gc():
+        return convert(value, filename, 0)
 
 
 _HINTS = {

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..ops import all_names, lookup
-from ..ops.macros import MACROS
-from ..ops.registry import SPELLINGS, arg_fields
+from ..ops.registry import MACROS, SPELLINGS, arg_fields
 from ..util.gcpause import paused_gc
-from .source import YMap, YNode, YScalar, YSeq, load_yaml, read_text, shorten, type_name
+from .source import YMap, YNode, YScalar, YSeq, load_data, load_yaml, read_text, shorten, type_name
 from .structures import STRUCTURES
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
@@ -153,6 +152,12 @@ def parse_spec(text: str, filename: str) -> SpecFile:
     with paused_gc():
         root = load_yaml(text, filename)
         return _Parser(filename).file(root)
+
+
+def parse_data(value: object, filename: str = "<dict>") -> SpecFile:
+    """A spec given as Python data (a dict as the YAML would read); messages point into it by path."""
+    with paused_gc():
+        return _Parser(filename).file(load_data(value, filename))
 
 
 # torch's argument names for convcost's (torch.nn.Conv2d(out_channels=..., kernel_size=...) → conv: {out, kernel})

@@ -3,11 +3,10 @@ op that joins their branches. The spec parser reads the keys, the graph builder 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Structure:
+class Structure(NamedTuple):  # a NamedTuple: a table row, cheap to create at start-up (ops/counting.py)
     keys: tuple[str, ...]  # the keys of the mapping form (besides name/repeat/when); the first is the primary one
     join: str | None  # the op that joins the branches' outputs; None: a sequence, nothing to join
 

@@ -11,22 +11,23 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Loc, SpecError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten
 from ..frontend.spec import JOINS, LAYER_KEYS, NO_OP, BlockSpec, Branch, Item, SpecFile, check_keys, op_arg_names, resolve_op
 from ..frontend.structures import STRUCTURES
 from ..ops.counting import FORMS, FUNCTION, MODULE, SUBCLASS
-from ..ops.macros import MACROS
-from ..ops.registry import ArgError, OpRule, Shape, ShapeError, _show
+from ..ops.registry import MACROS, MANY, ArgError, OpRule, Shape, ShapeError, _show
 from ..ops.registry import rule as op_rule
-from ..ops.resample import ChunkArgs, pos_int_list
 from ..ops.shapes import is_tokens
 from .limits import ITERATION_STEPS, MAX_LAYERS, MAX_NESTING, MAX_RECURSION, MAX_REPEAT, NAME_CHARS_PER_STEP, LimitError
 from .naming import Frame, Names
 from .nodes import Input, Node, producer
 from .values import Values, got
+
+if TYPE_CHECKING:
+    from ..ops.resample import ChunkArgs
 
 
 class InBlock(SpecError):
@@ -256,6 +257,8 @@ class Expander:
             if isinstance(item.source, YSeq):  # an op of several inputs reading a 'from' list (matmul, einsum...)
                 refs = self.refs(item, env, frame, rule)
                 return self.emit(rule, args, refs, path, name, item, tuple(f"'{self.name_of(i)}'" for i in refs))
+            if rule.inputs[0] > 1:  # one input to an op that reads several (sdpa's q, k, v): its shape rule never sees it
+                raise SpecError(f"'{item.op}' reads {_how_many(*rule.inputs)} outputs from a 'from' list, got 1", item.loc)
             return self.emit(rule, args, (inp,), path, name, item)
         if item.kind == "macro":
             return self.macro(item, env, inp, frame, scoped)
@@ -453,8 +456,8 @@ class Expander:
         refs = tuple(i for n in item.source.items for i in self.resolve_all(n, env, frame))
         least, most = max(2, rule.inputs[0]), rule.inputs[1]
         if not least <= len(refs) <= most:
-            want = str(least) if most == least else f"{least} or {most}" if most == least + 1 else f"{least} to {most}"
-            raise SpecError(f"'{item.op}' reads {want} outputs from a 'from' list, got {len(refs)}", item.source.loc)
+            raise SpecError(f"'{item.op}' reads {_how_many(least, most)} outputs from a 'from' list, got {len(refs)}",
+                            item.source.loc)
         return refs
 
     def width_maker(self, out: int, start: int) -> Node:
@@ -468,6 +471,8 @@ class Expander:
 
     def split_parts(self, item: Item, env: Mapping[str, Any], inp: int, n: int) -> list[ChunkArgs]:
         """The channel slice of each of a split's ``n`` branches: equal parts, or the spec's ``sizes``."""
+        from ..ops.resample import ChunkArgs, pos_int_list  # only specs with a split need the chunk op
+
         c = self.shape_of(inp)[0]
         node = item.args.get("sizes") if item.args else None
         if node is None:
@@ -540,6 +545,13 @@ class Expander:
             raise SpecError(f"{rule.name} '{full}': 'torch: {self.form}' is not how {rule.name} can be built; it meets "
                             f"torch as {how}", self.form_at)
         return MODULE
+
+
+def _how_many(least: int, most: int) -> str:
+    """How many outputs an op reads, for a message: '2', '3 or 4', '2 to 8', 'at least 2'."""
+    if most >= MANY:
+        return f"at least {least}"
+    return str(least) if most == least else f"{least} or {most}" if most == least + 1 else f"{least} to {most}"
 
 
 def join_of(structure: str) -> str:

@@ -81,9 +81,10 @@ class ShiftedWindowAttention(nn.Module):
     and its index buffer, q·kᵀ and a·v with tensor.matmul, F.softmax."""
 
     def __init__(self, dim: int, window: tuple[int, int], shift: tuple[int, int], heads: int, qkv_bias: bool = True,
-                 proj_bias: bool = True) -> None:
+                 proj_bias: bool = True, einsum: bool = False) -> None:
         super().__init__()
         self.window_size, self.shift_size, self.num_heads = list(window), list(shift), heads
+        self.einsum = einsum  # q·kᵀ and a·v with torch.einsum, as MaxViT's attention
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim, bias=proj_bias)
         wh, ww = window
@@ -98,7 +99,8 @@ class ShiftedWindowAttention(nn.Module):
         n = self.window_size[0] * self.window_size[1]
         bias = self.relative_position_bias_table[self.relative_position_index].view(n, n, -1).permute(2, 0, 1)
         return shifted_window_attention(x, self.qkv.weight, self.proj.weight, bias.contiguous().unsqueeze(0),
-                                        self.window_size, self.num_heads, self.shift_size, self.qkv.bias, self.proj.bias)
+                                        self.window_size, self.num_heads, self.shift_size, self.qkv.bias, self.proj.bias,
+                                        self.einsum)
 
 
 def _shift_mask(hp: int, wp: int, window: list[int], shift: list[int], like: Tensor) -> Tensor:
@@ -116,7 +118,8 @@ def _shift_mask(hp: int, wp: int, window: list[int], shift: list[int], like: Ten
 
 
 def shifted_window_attention(x: Tensor, qkv_weight: Tensor, proj_weight: Tensor, bias: Tensor, window: list[int],
-                             heads: int, shift: list[int], qkv_bias: Tensor | None, proj_bias: Tensor | None) -> Tensor:
+                             heads: int, shift: list[int], qkv_bias: Tensor | None, proj_bias: Tensor | None,
+                             einsum: bool = False) -> Tensor:
     b, h, w, c = x.shape
     wh, ww = window
     x = F.pad(x, (0, 0, 0, (ww - w % ww) % ww, 0, (wh - h % wh) % wh))  # bottom and right, to whole windows
@@ -128,14 +131,18 @@ def shifted_window_attention(x: Tensor, qkv_weight: Tensor, proj_weight: Tensor,
     x = x.view(b, hp // wh, wh, wp // ww, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b * windows, wh * ww, c)
     qkv = F.linear(x, qkv_weight, qkv_bias).reshape(x.size(0), x.size(1), 3, heads, c // heads).permute(2, 0, 3, 1, 4)
     q, k, v = qkv[0], qkv[1], qkv[2]
-    attn = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1))
+    if einsum:  # MaxViT's RelativePositionalMultiHeadAttention: torch.einsum (ops/windows.py: QK_EINSUM, AV_EINSUM)
+        attn = torch.einsum("bhid,bhjd->bhij", q * (c // heads) ** -0.5, k)
+    else:
+        attn = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1))
     attn = attn + bias
     if sum(shift) > 0:
         mask = _shift_mask(hp, wp, window, shift, x)
         attn = attn.view(b, windows, heads, wh * ww, wh * ww) + mask.unsqueeze(1).unsqueeze(0)
         attn = attn.view(-1, heads, wh * ww, wh * ww)
     attn = F.softmax(attn, dim=-1)
-    x = attn.matmul(v).transpose(1, 2).reshape(x.size(0), x.size(1), c)
+    heads_out = torch.einsum("bhij,bhjd->bhid", attn, v) if einsum else attn.matmul(v)
+    x = heads_out.transpose(1, 2).reshape(x.size(0), x.size(1), c)
     x = F.linear(x, proj_weight, proj_bias)
     x = x.view(b, hp // wh, wp // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, c)
     if sum(shift) > 0:

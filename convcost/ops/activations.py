@@ -247,7 +247,7 @@ class PReLUArgs:
     num_parameters: int = field(
         default=1, metadata=arg(pos_int, "learnable slopes: 1 shared (torch's default) or C, one per channel")
     )
-    init: float = field(default=0.25, metadata=arg(number, "initial slope"))
+    init: float = field(default=0.25, metadata=arg(number, "initial slope", compared=False))
 
 
 @op("prelu", category="activation", args=PReLUArgs)

@@ -148,7 +148,7 @@ class BatchNormArgs:
     """Arguments of `batchnorm` (those of torch.nn.BatchNorm2d)."""
 
     eps: float = field(default=1e-5, metadata=arg(pos_float, "epsilon"))
-    momentum: float = field(default=0.1, metadata=arg(probability, "running-stats momentum"))
+    momentum: float = field(default=0.1, metadata=arg(probability, "running-stats momentum", compared=False))
     affine: bool = field(default=True, metadata=arg(boolean, "learnable scale and shift"))
 
 

@@ -86,22 +86,18 @@ def explicit_padding(a: ConvArgs) -> tuple[int, ...]:
     return a.padding
 
 
-def needs_asymmetric_same(a: ConvArgs) -> bool:
-    """padding 'same' with an even effective kernel: torch pads one more on the right/bottom."""
-    return a.padding == "same" and any(d * (k - 1) % 2 for k, d in zip(a.kernel, a.dilation))
-
-
 def torch_padding(a: ConvArgs) -> str | tuple[int, ...]:
-    """Explicit per-side padding where torch's would be symmetric; the string 'same' only where torch
-    pads asymmetrically (even dilated kernel). The two build the same computation, but fvcore cannot
-    see a string-padded conv (it is traced as aten::_convolution_mode), so ints are used where possible."""
-    return "same" if needs_asymmetric_same(a) else explicit_padding(a)
+    """What the module is built with: the spec's padding as written, 'same' and 'valid' as torch's strings. A
+    string-padded conv runs as aten::_convolution_mode, which fvcore cannot see (see _fvcore): a spec that says
+    `padding: same` describes a model built so (ConvMixer), and its fvcore count is predicted for that module."""
+    return a.padding if isinstance(a.padding, str) else explicit_padding(a)
 
 
 def _fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    if needs_asymmetric_same(node.args):
+    if isinstance(node.args.padding, str):
         return Prediction.unseen(
-            "padding 'same' with an even kernel runs as aten::_convolution_mode, which fvcore has no handle for"
+            f"padding '{node.args.padding}' runs as aten::_convolution_mode, which fvcore has no handle for "
+            "(it reports it as unsupported)"
         )
     return Prediction.of(conv=cost.macs)
 
@@ -162,7 +158,8 @@ CONV_CALFLOPS_FLOPS = Counted(
 @op("conv", category="conv", args=ConvArgs)
 class Conv:
     """Convolution (torch.nn.Conv1d / Conv2d / Conv3d on C×L, C×H×W, C×D×H×W).
-    `same` needs stride 1, as in torch."""
+    `same` needs stride 1, as in torch; `same` and `valid` build torch's padding='same' / 'valid' (as ConvMixer
+    writes it), a conv fvcore does not count."""
 
     imports = ("Conv1d", "Conv2d", "Conv3d")
 
@@ -177,7 +174,7 @@ class Conv:
     resolve = staticmethod(resolve_conv)
     counting = Counting(
         "aten::_convolution", "nn.Conv{n}d",
-        fvcore=Counted(_fvcore, "fvcore cannot see string-padded convs (aten::_convolution_mode)"),
+        fvcore=Counted(_fvcore, "fvcore cannot see convs padded 'same' or 'valid' (aten::_convolution_mode)"),
         flop_counter=CONV_FLOP_COUNTER,
         ptflops=CONV_PTFLOPS,
         thop=CONV_THOP,

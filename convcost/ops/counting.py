@@ -10,7 +10,8 @@ machinery that runs these predictions; the sources it models are listed there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import math
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, NamedTuple
@@ -291,51 +292,47 @@ class Counting(NamedTuple):
         return (MODULE, *((FUNCTION,) if self.function else ()), *((SUBCLASS,) if self.subclass else ()))
 
 
-# ---- fvcore's einsum estimate --------------------------------------------------------------------------
-def fvcore_einsum(equation: str, shapes: list[tuple[int, ...]]) -> int:
-    """What fvcore 0.1.5's ``einsum_flop_jit`` reports for ``torch.einsum(equation, *operands)`` of these shapes
-    (the operands' full shapes, the batch included), for one or two operands.
+# ---- fvcore's einsum estimate: the one place it is modelled (window_attention's einsum: true, the einsum op) ----
+def fvcore_einsum(equation: str, shapes: Sequence[Sequence[int]]) -> int:
+    """What fvcore 0.1.5's ``einsum_flop_jit`` reports for ``torch.einsum(equation, *operands)`` with operands of
+    these shapes (the batch included).
 
     fvcore renames the letters in order of appearance and counts two equations exactly ('abc,abd->acd' and
-    'abc,adc->adb': n·c·t·p); any other from numpy's ``einsum_path(optimize="optimal")`` report: its "Optimized
-    FLOP count" (for one contraction: the product of every letter's size, ×2 when a letter is summed away, + 1:
-    numpy 2's ``opt_cost = sum(cost_list) + 1``) printed with ``%.3e``, parsed back, halved and floored. The
-    printed rounding is the point: an exact 19,668,992 MACs comes back as 9,835,000·2 = 1.967e+07.
+    'abc,adc->adb': n·c·t·p, n·t·g·c); any other from numpy's ``einsum_path(optimize="optimal")`` report: its
+    "Optimized FLOP count" (for one contraction the product of every letter's size, ×2 when a letter is summed
+    away, + 1: numpy 2's ``opt_cost = sum(cost_list) + 1``) printed with ``%.3e``, parsed back, halved and floored.
+    The printed rounding is the point: an exact 2 × 9,834,496 comes back as 1.967e+07, and fvcore reports 9,835,000.
+    numpy itself is asked (imported here: fvcore needs it, and only a layer that runs an einsum is predicted so),
+    with zero-stride operands of these shapes, so the path and the text are numpy's own for any number of operands.
     """
+
     eq = equation.replace(" ", "")
-    order = list(dict.fromkeys(c for c in eq if c.isalpha()))
-    eq = eq.translate({ord(c): 97 + i for i, c in enumerate(order)})
+    order = dict.fromkeys(c for c in eq if c.isalpha())
+    eq = eq.translate({ord(c): 97 + k for k, c in enumerate(order)})
     if eq == "abc,abd->acd":
         n, c, t = shapes[0]
         return n * c * t * shapes[-1][-1]
     if eq == "abc,adc->adb":
         n, t, g = shapes[0]
         return n * t * g * shapes[-1][1]
-    lhs, rhs = eq.split("->")
-    terms = lhs.split(",")
-    if len(terms) > 2:
-        raise NotImplementedError("fvcore_einsum models one or two operands (numpy's one-step path)")
-    sizes = {c: n for term, shape in zip(terms, shapes) for c, n in zip(term, shape)}
-    letters = set("".join(terms))
-    product = 1
-    for c in letters:
-        product *= sizes[c]
-    inner = bool(letters - set(rhs))  # a letter summed away: numpy's op_factor + 1
-    optimized = product * ((max(1, len(terms) - 1)) + inner) + 1
-    return int(float(f"{optimized:.3e}") / 2)  # fvcore: np.floor(float(printed) / 2)
+    return math.floor(numpy_optimized_flops(eq, shapes) / 2)  # fvcore: np.floor(float(printed) / 2)
 
 
-def numpy_einsum_estimate(equation: str, shapes: list[tuple[int, ...]]) -> int:
-    """calflops 0.3.2's count for ``torch.einsum`` (its _einsum_flops_compute): numpy's ``einsum_path`` "Optimized FLOP
-    count" for one contraction, printed with ``%.3e`` and parsed back, not halved (fvcore halves it: fvcore_einsum):
-    the product of every letter's size, ×2 when a letter is summed away, + 1."""
+def numpy_optimized_flops(equation: str, shapes: Sequence[Sequence[int]]) -> float:
+    """numpy's ``einsum_path(optimize="optimal")`` report's "Optimized FLOP count" for an einsum of operands of these
+    shapes, as printed (``%.3e``) and parsed back, as fvcore and calflops read it. numpy itself is asked, with
+    zero-stride operands of these shapes (no memory)."""
+    import numpy as np
+
+    operands = [np.broadcast_to(np.zeros(()), tuple(s)) for s in shapes]
+    report = np.einsum_path(equation, *operands, optimize="optimal")[1]
+    line = next(ln for ln in report.split("\n") if "optimized flop" in ln.lower())
+    return float(line.split(":")[-1])
+
+
+def numpy_einsum_estimate(equation: str, shapes: Sequence[Sequence[int]]) -> int:
+    """calflops 0.3.2's count for ``torch.einsum`` (its _einsum_flops_compute): numpy's "Optimized FLOP count" for the
+    equation with its letters renamed in order of appearance, not halved (fvcore halves it: fvcore_einsum)."""
     eq = equation.replace(" ", "")
-    lhs, rhs = eq.split("->")
-    terms = lhs.split(",")
-    sizes = {c: n for term, shape in zip(terms, shapes) for c, n in zip(term, shape)}
-    letters = set("".join(terms))
-    product = 1
-    for c in letters:
-        product *= sizes[c]
-    optimized = product * (max(1, len(terms) - 1) + bool(letters - set(rhs))) + 1
-    return int(float(f"{optimized:.3e}"))
+    eq = eq.translate({ord(c): 97 + k for k, c in enumerate(dict.fromkeys(c for c in eq if c.isalpha()))})
+    return int(numpy_optimized_flops(eq, shapes))

@@ -6,36 +6,31 @@ while the graph is built; the expansion is a list of (name hint, op name, typed 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from .basic import BatchNormArgs
 from .conv import ConvArgs, same_padding
-from .registry import REGISTRY, ArgError, Dims, Shape, _show, arg, boolean, optional, padding, per_dim, pos_int
+from .registry import (  # noqa: F401  (Expansion, Macro and MACROS: re-exported, the macros' table lives in registry.py)
+    MACROS,
+    REGISTRY,
+    ArgError,
+    Dims,
+    Expansion,
+    Macro,
+    Shape,
+    _show,
+    arg,
+    boolean,
+    lookup,
+    macro,
+    optional,
+    padding,
+    per_dim,
+    pos_int,
+    typed,
+)
 from .spatial import fit, spatial_input
-
-Expansion = list[tuple[str, str, Any]]
-
-
-class Macro(NamedTuple):  # a NamedTuple, like ops/counting.py's records: cheap to create at start-up
-    name: str
-    args: type
-    expand: Callable[[Any, Shape], Expansion]
-    summary: str
-    notes: str = ""  # more for docs/spec.md's op table
-
-
-MACROS: dict[str, Macro] = {}
-
-
-def macro(name: str, args: type, summary: str, notes: str = "") -> Callable[[Callable[[Any, Shape], Expansion]], None]:
-    def deco(fn: Callable[[Any, Shape], Expansion]) -> None:
-        if name in MACROS or name in REGISTRY:
-            raise ValueError(f"op '{name}' is already registered")
-        MACROS[name] = Macro(name, args, fn, summary, notes)
-
-    return deco
 
 
 @dataclass(frozen=True)
@@ -89,10 +84,12 @@ def _depthwise(a: DepthwiseArgs, shape: Shape) -> Expansion:
     return [("depthwise", "conv", _depthwise_conv(a, shape, "depthwise"))]
 
 
+@typed(lambda: {"enum": sorted(name for name, rule in REGISTRY.items() if rule.category == "activation")})
 def activation(value: Any) -> str:
     """The name of a registered activation (the ones the definitions register, whatever they are)."""
-    names = [name for name, rule in REGISTRY.items() if rule.category == "activation"]
-    if value not in names:
+    found = lookup(value) if isinstance(value, str) else None
+    if found is None or found.category != "activation" or found.name != value:
+        names = [name for name, rule in REGISTRY.items() if rule.category == "activation"]
         raise ArgError(f"must be one of {', '.join(names)}, got {_show(value)}")
     return str(value)
 

@@ -15,7 +15,22 @@ from typing import TYPE_CHECKING, Any
 from ..cost import Cost
 from .activations import SOFTMAX_OPS
 from .counting import Counted, Counting, Prediction, fvcore_einsum, numpy_einsum_estimate, on_cuda, on_meta
-from .registry import ArgError, NodeLike, Part, Saves, Shape, ShapeError, _show, arg, boolean, choice, op, optional, pos_float
+from .registry import (
+    ArgError,
+    NodeLike,
+    Part,
+    Saves,
+    Shape,
+    ShapeError,
+    _show,
+    arg,
+    boolean,
+    choice,
+    op,
+    optional,
+    pos_float,
+    typed,
+)
 from .shapes import is_tokens, numel
 from .tensors import LAYOUT_DOC, broadcast, layout_arg, like, shaped, show_dims, tensor_shape, torch_dims
 
@@ -181,6 +196,8 @@ class Matmul:
 EQUATION = re.compile(r"([A-Za-z]+),([A-Za-z]+)->([A-Za-z]*)")
 
 
+# EQUATION with a space anywhere (the converter drops them), for `convcost schema`
+@typed({"type": "string", "pattern": r"^ *[A-Za-z][A-Za-z ]*, *[A-Za-z][A-Za-z ]*- *>[A-Za-z ]*$"})
 def equation(value: Any) -> str:
     """A two-operand einsum equation with its output: 'bnd,bmd->bnm' (spaces allowed)."""
     text = value.replace(" ", "") if isinstance(value, str) else None

@@ -261,7 +261,7 @@ class InstanceNormArgs:
     """Arguments of `instancenorm` (those of torch.nn.InstanceNorm2d, with its defaults)."""
 
     eps: float = field(default=1e-5, metadata=arg(pos_float, "epsilon"))
-    momentum: float = field(default=0.1, metadata=arg(probability, "running-stats momentum"))
+    momentum: float = field(default=0.1, metadata=arg(probability, "running-stats momentum", compared=False))
     affine: bool = field(default=False, metadata=arg(boolean, "learnable scale and shift"))
     track_running_stats: bool = field(
         default=False, metadata=arg(boolean, "keep running statistics and normalise with them at inference")
@@ -339,7 +339,7 @@ class InstanceNorm:
 class LayerScaleArgs:
     """Arguments of `layer_scale`."""
 
-    init: float = field(default=1e-6, metadata=arg(number, "initial value of the scale (torchvision: 1e-6)"))
+    init: float = field(default=1e-6, metadata=arg(number, "initial value of the scale (torchvision: 1e-6)", compared=False))
 
 
 @op("layer_scale", category="norm", args=LayerScaleArgs)

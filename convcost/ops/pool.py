@@ -53,7 +53,7 @@ class PoolArgs:
     kernel: Dims = field(metadata=arg(per_dim(pos_int), "window size"))
     stride: Dims | None = field(default=None, metadata=arg(optional(per_dim(pos_int)), "stride (default: kernel)"))
     padding: Dims = field(default=0, metadata=arg(per_dim(nonneg_int), "padding per side"))
-    ceil_mode: bool = field(default=False, metadata=arg(boolean, "round the output size up (GoogLeNet)"))
+    ceil_mode: bool = field(default=False, metadata=arg(boolean, "round the output size up (GoogLeNet)", compared=False))
 
 
 def _resolver(kind: str) -> Callable[[PoolArgs, tuple[Shape, ...]], PoolArgs]:

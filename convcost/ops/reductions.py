@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..cost import Cost
 from .counting import Counted, Counting, Prediction
-from .registry import ArgError, NodeLike, OpRule, Saves, Shape, _show, arg, boolean, register
+from .registry import ArgError, NodeLike, OpRule, Saves, Shape, _show, arg, boolean, register, typed
 from .shapes import is_tokens, numel
 from .tensors import LAYOUT_DOC, dim_indices, dim_list, integer, layout_arg, like, shaped, torch_dims
 
@@ -37,6 +37,7 @@ class ReduceArgs:
     layout: str = field(default="auto", metadata=arg(layout_arg, LAYOUT_DOC))
 
 
+@typed({"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"const": "inf"}]})  # .inf too
 def norm_order(value: Any) -> float:
     """A norm's order p: a positive number or 'inf'."""
     if value == "inf":

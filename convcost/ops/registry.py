@@ -7,6 +7,16 @@ inside ``build``, never when this package is imported) and how each well-known c
 or a definition that leaves out one of those facts, is a programming error and raises at import
 time. Everything else in convcost (graph builder, memory model, counters, torch builder, renderers,
 ``convcost ops`` and docs/spec.md's op table) reads definitions here instead of switching on strings.
+
+Op modules are imported on demand (start-up time is a feature): the tables below (:data:`REGISTRY`,
+:data:`ALIASES`, :data:`SPELLINGS`, :data:`MACROS`) look like complete dicts, but a name not registered
+yet makes them import the op module that defines it first, and iterating over one, or taking its
+length, imports every op module (the .py files of this package: a new op file is found without being
+listed anywhere). The module is found by its source text: the op modules whose source holds the name
+as a string literal (``@op("conv"``, ``Activation("relu"``, ``aliases=("bn",)``) are imported until the
+name is registered, those with ``("name"`` first. So analysing a ResNet imports the conv, batch norm,
+pool and join definitions (and creates their argument dataclasses), never the attention, window or
+token ones; tests/test_lazy_ops.py checks that every registered name is found this way.
 """
 
 from __future__ import annotations
@@ -14,10 +24,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from ..cost import Cost
 from ..frontend.source import shorten
@@ -108,6 +120,10 @@ class Saves(Enum):
     OUTPUT = "output"
 
 
+# The ops an op computes, for `verify --reference`'s structural match: (op, its unresolved arguments, inputs), inputs
+# numbered -1, -2... for the op's own inputs and 0, 1... for earlier items; the last item's output is the op's.
+Lowered = tuple[tuple[str, Any, tuple[int, ...]], ...]
+LowerFn = Callable[[Any], Lowered]
 SavesFn = Callable[[NodeLike], Saves]  # when what is saved depends on the layer
 UnreadFn = Callable[[NodeLike], int]  # when the buffers inference never reads depend on the layer
 ExtraBytesFn = Callable[[NodeLike, int, int], int]  # (node, batch, bytes per element) -> bytes kept besides
@@ -159,6 +175,7 @@ class OpRule:
     imports: tuple[str, ...] = ()  # torch.nn class names `convcost import` turns into this op
     from_torch: FromTorchFn | None = None  # such a module -> arguments as a spec writes them (None: another op's)
     spellings: tuple[str, ...] = ()  # other tools' names for it ('deconv'): an error names this op, not a did-you-mean
+    lowered: LowerFn | None = None  # args -> the other ops it computes (patch_embed: conv, then to_tokens); None: itself
     inputs: tuple[int, int] = (1, 1)  # how many outputs it reads (least, most): more than one from a 'from' list
 
     def arg_fields(self) -> dict[str, dataclasses.Field[Any]]:
@@ -171,16 +188,191 @@ class OpRule:
         return self.unread_buffers if isinstance(self.unread_buffers, int) else self.unread_buffers(node)
 
 
-REGISTRY: dict[str, OpRule] = {}
-ALIASES: dict[str, str] = {}
-SPELLINGS: dict[str, str] = {}  # another tool's name for an op (lower case) -> the op
+V = TypeVar("V")
+
+
+class _OnDemand(dict[str, V]):
+    """A registry table (name -> rule, alias -> name, spelling -> name) that imports the op module defining
+    a name the first time it is asked for (``t[name]``, ``t.get(name)``, ``name in t``), and every op
+    module before it is iterated, counted or copied. Registration writes through ``dict``'s own methods."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> V:
+        _define(key)
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if not dict.__contains__(self, key):
+            _define(key)
+        return dict.get(self, key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if dict.__contains__(self, key):
+            return True
+        _define(key)
+        return dict.__contains__(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        load_all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        load_all()
+        return dict.__len__(self)
+
+    def keys(self) -> Any:
+        load_all()
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        load_all()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        load_all()
+        return dict.items(self)
+
+    def copy(self) -> dict[str, V]:
+        load_all()
+        return dict(dict.items(self))
+
+
+REGISTRY: _OnDemand[OpRule] = _OnDemand()
+ALIASES: _OnDemand[str] = _OnDemand()
+SPELLINGS: _OnDemand[str] = _OnDemand()  # another tool's name for an op (lower case) -> the op
+ORIGINS: dict[str, str] = {}  # op name, alias or spelling -> the module that registered it
+
+
+_PACKAGE = __name__.rpartition(".")[0]  # convcost.ops
+
+
+class _Sources(NamedTuple):
+    """Every module of this package (its .py files, private ones excepted) and their source texts joined
+    into one string, searched once per name instead of once per module."""
+
+    modules: tuple[str, ...]
+    starts: tuple[int, ...]  # where each module's text starts in ``text``
+    text: bytes  # UTF-8: bytes.find is several times faster than str.find on text with non-ASCII characters
+
+
+_sources: _Sources | None = None
+_all_loaded = False
+
+
+def _op_sources() -> _Sources:
+    """The op modules' sources, read once; none when they cannot be read (a build without .py files:
+    then every name not registered yet loads every module)."""
+    global _sources
+    if _sources is None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        modules: list[str] = []
+        starts: list[int] = []
+        texts: list[bytes] = []
+        at = 0
+        try:
+            for entry in sorted(os.listdir(here)):
+                if entry.endswith(".py") and not entry.startswith("_"):
+                    with open(os.path.join(here, entry), "rb") as f:
+                        text = f.read() + b"\n"
+                    modules.append(entry[:-3])
+                    starts.append(at)
+                    texts.append(text)
+                    at += len(text)
+        except OSError:
+            modules, starts, texts = [], [], []
+        _sources = _Sources(tuple(modules), tuple(starts), b"".join(texts))
+    return _sources
+
+
+def module_names() -> list[str]:
+    """Every module of this package that may define ops (its .py files, private ones excepted)."""
+    sources = _op_sources()
+    if sources.modules:
+        return list(sources.modules)
+    import pkgutil
+
+    return sorted(m.name for m in pkgutil.iter_modules([os.path.dirname(os.path.abspath(__file__))])
+                  if not m.name.startswith("_"))
+
+
+def defining_modules(name: str) -> list[str]:
+    """The op modules whose source holds ``name`` as a string literal in double quotes (the project's
+    style, kept by ruff), those with ``("name"`` (a decorator's, a table row's or an alias tuple's first
+    item) first. One pass over all the sources."""
+    import bisect
+
+    sources = _op_sources()
+    text, starts = sources.text, sources.starts
+    pattern = f'"{name}"'.encode()
+    first: list[str] = []
+    then: list[str] = []
+    at = text.find(pattern)
+    while at >= 0:
+        module = sources.modules[bisect.bisect_right(starts, at) - 1]
+        (first if text[at - 1 : at] == b"(" else then).append(module)
+        at = text.find(pattern, at + len(pattern))
+    return list(dict.fromkeys([*first, *then]))  # in that order, once each
+
+
+def candidate_modules(name: str) -> list[str]:
+    """:func:`defining_modules` of ``name`` not imported yet."""
+    return [m for m in defining_modules(name) if f"{_PACKAGE}.{m}" not in sys.modules]
+
+
+_get = dict.get
+
+
+def _known(name: str) -> bool:
+    return any(dict.__contains__(t, name) for t in (REGISTRY, ALIASES, SPELLINGS, MACROS))
+
+
+def _define(name: object) -> None:
+    """Import the op modules that may define ``name`` (an op, alias or spelling) until one has."""
+    if _all_loaded or not isinstance(name, str) or not name or _known(name):
+        return
+    if not _op_sources().modules:
+        load_all()
+        return
+    import importlib
+
+    for module in candidate_modules(name):
+        importlib.import_module(f"{_PACKAGE}.{module}")
+        if _known(name):
+            return
+
+
+def load_all() -> None:
+    """Import every op module (``convcost ops``, the docs' table, did-you-mean over every name)."""
+    global _all_loaded
+    if _all_loaded:
+        return
+    import importlib
+
+    for module in module_names():
+        importlib.import_module(f"{_PACKAGE}.{module}")
+    _all_loaded = True
+
+
+def _taken(name: str) -> bool:
+    return dict.__contains__(REGISTRY, name) or dict.__contains__(ALIASES, name)
+
+
+def _registering_module() -> str:
+    """The module whose code called register() (through op() or directly)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back  # type: ignore[assignment]
+    return frame.f_globals.get("__name__", "?") if frame is not None else "?"
 
 
 def register(rule: OpRule) -> OpRule:
     if rule.category not in CATEGORIES:
         raise ValueError(f"op '{rule.name}': unknown category '{rule.category}'")
     for name in (rule.name, *rule.aliases):
-        if name in REGISTRY or name in ALIASES:
+        if _taken(name):
             raise ValueError(f"op '{name}' is already registered")
     missing = [f for f in ("build", "saves", "counting") if getattr(rule, f) is _REQUIRED]
     if missing:
@@ -188,23 +380,58 @@ def register(rule: OpRule) -> OpRule:
     if not rule.counting.category:
         rule = dataclasses.replace(rule, counting=rule.counting._replace(category=rule.name))
     for spelling in rule.spellings:
-        if spelling in SPELLINGS or spelling in REGISTRY or spelling in ALIASES:
+        if dict.__contains__(SPELLINGS, spelling) or _taken(spelling):
             raise ValueError(f"op '{rule.name}': the spelling '{spelling}' is already taken")
-    REGISTRY[rule.name] = rule
+    origin = _registering_module()
+    dict.__setitem__(REGISTRY, rule.name, rule)
+    ORIGINS[rule.name] = origin
     for alias in rule.aliases:
-        ALIASES[alias] = rule.name
+        dict.__setitem__(ALIASES, alias, rule.name)
+        ORIGINS[alias] = origin
     for spelling in rule.spellings:
-        SPELLINGS[spelling] = rule.name
+        dict.__setitem__(SPELLINGS, spelling, rule.name)
+        ORIGINS[spelling] = origin
     return rule
+
+
+Expansion = list[tuple[str, str, Any]]  # a macro's layers: (name hint, op name, typed args)
+
+
+class Macro(NamedTuple):  # a NamedTuple, like ops/counting.py's records: cheap to create at start-up
+    """Sugar that expands into registered ops while the graph is built (ops/macros.py)."""
+
+    name: str
+    args: type
+    expand: Callable[[Any, Shape], Expansion]
+    summary: str
+    notes: str = ""  # more for docs/spec.md's op table
+
+
+MACROS: _OnDemand[Macro] = _OnDemand()  # pointwise, depthwise, dwsep (ops/macros.py)
+
+
+def macro(name: str, args: type, summary: str, notes: str = "") -> Callable[[Callable[[Any, Shape], Expansion]], None]:
+    """Function decorator: the function expands the macro ``name`` (arguments of type ``args``, already
+    converted) on an input of the given shape into registered ops."""
+
+    def deco(fn: Callable[[Any, Shape], Expansion]) -> None:
+        if dict.__contains__(MACROS, name) or _taken(name):
+            raise ValueError(f"op '{name}' is already registered")
+        dict.__setitem__(MACROS, name, Macro(name, args, fn, summary, notes))
+        ORIGINS[name] = _registering_module()
+
+    return deco
 
 
 def unregister(name: str) -> None:
     """Remove a registered op and its aliases (tests that register a toy op clean up with this)."""
-    rule = REGISTRY.pop(name)
+    rule = dict.pop(REGISTRY, name)
+    for other in (name, *rule.aliases, *rule.spellings):
+        ORIGINS.pop(other, None)
     for alias in rule.aliases:
-        del ALIASES[alias]
+        dict.__delitem__(ALIASES, alias)
     for spelling in rule.spellings:
-        del SPELLINGS[spelling]
+        dict.__delitem__(SPELLINGS, spelling)
 
 
 def op(
@@ -217,8 +444,9 @@ def op(
     """Class decorator: the class is the op's definition. It holds the static methods ``shape``, ``cost``
     and ``build`` and the attributes ``saves`` and ``counting`` (required), optionally ``saved_extra``,
     ``unread_buffers``, ``parts``, ``resolve`` and ``inputs`` (how many outputs it reads, (least, most): an op
-    of more than one takes a ``from`` list), and for `convcost import` ``imports`` (torch.nn class names)
-    with the static method ``from_torch`` (module -> arguments); its docstring's first line is the summary,
+    of more than one takes a ``from`` list), for `convcost import` ``imports`` (torch.nn class names) with the
+    static method ``from_torch`` (module -> arguments), and ``lowered`` (arguments -> the other ops it computes,
+    for `verify --reference`) where one op is another's composition; its docstring's first line is the summary,
     the rest notes for the docs."""
 
     def deco(cls: type) -> type:
@@ -244,6 +472,7 @@ def op(
                 imports=getattr(cls, "imports", ()),
                 from_torch=getattr(cls, "from_torch", None),
                 spellings=getattr(cls, "spellings", ()),
+                lowered=getattr(cls, "lowered", None),
                 inputs=getattr(cls, "inputs", (1, 1)),
             )
         )
@@ -254,28 +483,115 @@ def op(
 
 def lookup(name: str) -> OpRule | None:
     """The rule of an op name or alias as a user wrote it; None when there is none."""
-    return REGISTRY.get(ALIASES.get(name, name))
+    if not isinstance(name, str):
+        return None
+    _define(name)
+    return dict.get(REGISTRY, dict.get(ALIASES, name, name))
 
 
 def rule(name: str) -> OpRule:
     """The rule of a registered op (after validation): a missing one is an internal error."""
-    found = REGISTRY.get(name) or lookup(name)
+    found = _get(REGISTRY, name) or lookup(name)  # dict.get: called per node, many times
     if found is None:  # pragma: no cover - the spec layer only lets registered ops through
         raise LookupError(f"internal error: no op rule '{name}' in the registry")
     return found
 
 
 def all_names() -> list[str]:
+    """Every op name and alias (imports every op module)."""
     return sorted([*REGISTRY, *ALIASES])
 
 
+def all_rules() -> list[OpRule]:
+    """Every registered op's rule, by name (imports every op module)."""
+    return [rule for _, rule in sorted(REGISTRY.items())]
+
+
 # ---- argument converters -------------------------------------------------------------------
-# A field declares its converter in metadata: field(default=..., metadata=arg(pos_int)).
+# A field declares its converter in metadata: field(default=..., metadata=arg(pos_int)). A converter may
+# say which values it takes as a JSON Schema (``convert.schema``: a dict, or a function returning one),
+# which `convcost schema` writes for the argument; the combinators below (per_dim, pair, optional)
+# compose their converter's. A converter that says nothing takes any value as far as the schema goes.
 Converter = Callable[[Any], Any]
+Schema = dict[str, Any]
 
 
-def arg(convert: Converter, doc: str = "") -> dict[str, Any]:
-    return {"convert": convert, "doc": doc}
+def typed(schema: Schema | Callable[[], Schema]) -> Callable[[Converter], Converter]:
+    """Decorator: the JSON Schema of the values a converter takes (see :func:`converter_schema`)."""
+
+    def deco(convert: Converter) -> Converter:
+        convert.schema = schema  # type: ignore[attr-defined]
+        return convert
+
+    return deco
+
+
+def converter_schema(convert: Converter) -> Schema:
+    """The JSON Schema a converter declares; for one that declares none, what it is seen to take (see
+    :func:`inferred_schema`)."""
+    schema = getattr(convert, "schema", None)
+    if callable(schema):
+        schema = schema()
+    return dict(schema) if isinstance(schema, dict) else inferred_schema(convert)
+
+
+_PROBES: dict[str, tuple[Any, ...]] = {
+    "integer": (-1, 0, 1, 2, 64),
+    "number": (0.5, 1.5, -0.5),
+    "boolean": (True, False),
+    "null": (None,),
+    "string": ("inf", "same", "valid", "mean", "max", "sum", "none", "x"),
+    "array": ([1], [1, 2], [0, 1, 2], [0.5, 2.0], [-1]),
+}
+
+
+def _takes(convert: Converter, value: Any) -> bool:
+    try:
+        convert(value)
+    except (ArgError, ValueError, TypeError):
+        return False
+    return True
+
+
+def inferred_schema(convert: Converter) -> Schema:
+    """The JSON types an undeclared converter takes, seen by trying a few values of each: {} (any value) when
+    it takes none of them (its values are of a form the probes do not guess). Integers keep their lower
+    bound (0 or 1) when the converter refuses smaller ones. Never narrower than the converter: a type is
+    left out only when every probe of it was refused."""
+    taken = {kind: [v for v in values if _takes(convert, v)] for kind, values in _PROBES.items()}
+    if not any(taken.values()):
+        return {}
+    types: list[Schema] = []
+    if taken["integer"]:
+        low = min(taken["integer"])
+        types.append({"type": "integer", **({"minimum": low} if low >= 0 else {})})
+    if taken["number"]:
+        types.append({"type": "number"})
+    if taken["boolean"]:
+        types.append({"type": "boolean"})
+    if taken["null"]:
+        types.append({"type": "null"})
+    if taken["string"]:
+        types.append({"type": "string"})
+    if taken["array"]:
+        types.append({"type": "array"})
+    return types[0] if len(types) == 1 else {"anyOf": types}
+
+
+def arg(convert: Converter, doc: str = "", compared: bool = True) -> dict[str, Any]:
+    """A field's metadata: its converter and doc. ``compared`` False: what inference computes does not depend on
+    it, or only through the output shape, which is compared anyway (batch norm's momentum, a pool's ceil_mode):
+    `verify --reference` does not compare it."""
+    return {"convert": convert, "doc": doc, "compared": compared}
+
+
+def compared_args(args: Any) -> tuple[tuple[str, Any], ...]:
+    """The argument values `verify --reference` compares (see :func:`arg`), by name; an argument record with a
+    ``compared()`` method says them itself, where two spellings mean the same (a chunk's parts 2 and sizes [32, 32])."""
+    own = getattr(args, "compared", None)
+    if callable(own):
+        return tuple(own())
+    return tuple((name, getattr(args, name)) for name, f in arg_fields(type(args)).items() if f.metadata.get("compared", True))
 
 
 def _int(value: Any, what: str, minimum: int) -> int:
@@ -300,10 +616,12 @@ def _show(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+@typed({"type": "integer", "minimum": 1, "maximum": MAX_DIM})
 def pos_int(value: Any) -> int:
     return _int(value, "a positive integer", 1)
 
 
+@typed({"type": "integer", "minimum": 0, "maximum": MAX_DIM})
 def nonneg_int(value: Any) -> int:
     return _int(value, "a non-negative integer", 0)
 
@@ -319,7 +637,8 @@ def pair(convert: Converter) -> Converter:
         v = convert(value)
         return (v, v)
 
-    return conv
+    return typed(lambda: {"anyOf": [(inner := converter_schema(convert)),
+                                    {"type": "array", "items": inner, "minItems": 2, "maxItems": 2}]})(conv)
 
 
 Dims = int | tuple[int, ...]  # an int for every spatial dim, or one value per dim (resolved: a tuple)
@@ -336,9 +655,11 @@ def per_dim(convert: Converter) -> Converter:
             return tuple(convert(v) for v in value)
         return convert(value)
 
-    return conv
+    return typed(lambda: {"anyOf": [(inner := converter_schema(convert)),
+                                    {"type": "array", "items": inner, "minItems": 1, "maxItems": 3}]})(conv)
 
 
+@typed(lambda: {"anyOf": [converter_schema(per_dim(nonneg_int)), {"enum": ["same", "valid"]}]})
 def padding(value: Any) -> Dims | str:
     if isinstance(value, str):
         if value in ("same", "valid"):
@@ -347,24 +668,32 @@ def padding(value: Any) -> Dims | str:
     return per_dim(nonneg_int)(value)
 
 
+@typed({"type": "boolean"})
 def boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ArgError(f"must be true or false, got {_show(value)}")
     return value
 
 
+# finite: YAML's .inf is a number to JSON Schema too; only bounds refuse it (NaN passes every bound: not refused)
+FINITE: Schema = {"minimum": -sys.float_info.max, "maximum": sys.float_info.max}
+
+
+@typed({"type": "number", "exclusiveMinimum": 0, "maximum": sys.float_info.max})
 def pos_float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
         raise ArgError(f"must be a positive finite number, got {_show(value)}")
     return float(value)
 
 
+@typed({"type": "number", "minimum": 0, "maximum": 1})
 def probability(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise ArgError(f"must be a number between 0 and 1, got {_show(value)}")
     return float(value)
 
 
+@typed({"type": "number", **FINITE})
 def number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ArgError(f"must be a finite number, got {_show(value)}")
@@ -375,7 +704,11 @@ def optional(convert: Converter) -> Converter:
     def conv(value: Any) -> Any:
         return None if value is None else convert(value)
 
-    return conv
+    def schema() -> Schema:
+        inner = converter_schema(convert)
+        return {"anyOf": [inner, {"type": "null"}]} if inner else {}
+
+    return typed(schema)(conv)
 
 
 def choice(*options: str) -> Converter:
@@ -384,7 +717,7 @@ def choice(*options: str) -> Converter:
             raise ArgError(f"must be one of {', '.join(options)}, got {_show(value)}")
         return str(value)
 
-    return conv
+    return typed({"enum": list(options)})(conv)
 
 
 # ---- recognisers (`convcost import`): a torch module's attributes as a spec writes them ------------

@@ -26,6 +26,7 @@ from .registry import (
     arg,
     boolean,
     choice,
+    converter_schema,
     nonneg_int,
     op,
     optional,
@@ -34,6 +35,7 @@ from .registry import (
     pos_int,
     refuse_unless,
     spec_dims,
+    typed,
 )
 from .shapes import fmt_shape, numel
 from .spatial import refuse_tokens
@@ -50,6 +52,7 @@ RANK_SHAPE = {1: "C×L", 2: "C×H×W", 3: "C×D×H×W"}
 MODE_FOR_RANK = {1: "linear", 2: "bilinear or bicubic", 3: "trilinear"}
 
 
+@typed({"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1})
 def pos_int_list(value: Any) -> tuple[int, ...]:
     """A list of positive integers."""
     if not isinstance(value, (list, tuple)) or not value:
@@ -57,6 +60,7 @@ def pos_int_list(value: Any) -> tuple[int, ...]:
     return tuple(pos_int(v) for v in value)
 
 
+@typed(lambda: converter_schema(pos_float))
 def _scale(value: Any) -> int | float:
     """A positive finite number, kept as written (2 stays 2 in messages; torch takes it as float)."""
     pos_float(value)
@@ -79,6 +83,11 @@ class UpsampleArgs:
     align_corners: bool | None = field(
         default=None, metadata=arg(optional(boolean), "align corner pixels (interpolating modes only, as in torch)")
     )
+
+    def compared(self) -> tuple[tuple[str, Any], ...]:
+        """What `verify --reference` compares: torch reads an interpolating mode's align_corners None as false."""
+        corners = bool(self.align_corners) if self.mode != "nearest" else self.align_corners
+        return (("scale", self.scale), ("size", self.size), ("mode", self.mode), ("align_corners", corners))
 
 
 def _each(value: Any, dims: int, what: str) -> tuple[Any, ...]:
@@ -279,6 +288,12 @@ class ChunkArgs:
     def channels(self, total: int) -> int:
         """The channels of this part, of ``total``."""
         return total // self.count if self.sizes is None else self.sizes[self.index]
+
+    def compared(self) -> tuple[tuple[str, Any], ...]:
+        """What `verify --reference` compares: which part of how many, and their sizes where they differ
+        (``parts: 2``, no ``parts`` and ``sizes: [32, 32]`` are one split)."""
+        unequal = self.sizes is not None and len(set(self.sizes)) > 1
+        return (("index", self.index), ("parts", self.count), ("sizes", self.sizes if unequal else None))
 
 
 def _chunk_shape(a: ChunkArgs, inputs: tuple[Shape, ...]) -> Shape:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .registry import MAX_DIM, ArgError, ShapeError, _show, choice
+from .registry import MAX_DIM, ArgError, ShapeError, _show, choice, typed
 from .shapes import Shape, TokenGrid, Tokens, fmt_shape, is_tokens, torch_dims
 
 MAX_RANK = 8  # dims per sample (docs/limits.md)
@@ -30,6 +30,11 @@ layout_arg = choice(*LAYOUTS)
 
 
 # ---- converters ------------------------------------------------------------------------------------
+INTEGER = {"type": "integer", "minimum": -MAX_DIM, "maximum": MAX_DIM}
+INT_LIST = {"type": "array", "items": INTEGER, "minItems": 1, "maxItems": 2 * (MAX_RANK + 1)}
+
+
+@typed(INTEGER)
 def integer(value: Any) -> int:
     """An integer, negative too (a dim counted from the end, a slice bound, a pad that crops)."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -41,6 +46,7 @@ def integer(value: Any) -> int:
     return value
 
 
+@typed(INT_LIST)
 def int_list(value: Any) -> tuple[int, ...]:
     """A list of integers (negative ones too)."""
     if not isinstance(value, (list, tuple)) or not value:
@@ -50,11 +56,14 @@ def int_list(value: Any) -> tuple[int, ...]:
     return tuple(integer(v) for v in value)
 
 
+@typed({"anyOf": [INTEGER, INT_LIST]})
 def dim_list(value: Any) -> tuple[int, ...]:
     """One dim or a list of them."""
     return int_list(value) if isinstance(value, (list, tuple)) else (integer(value),)
 
 
+@typed({"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_DIM}, "minItems": 1,
+        "maxItems": MAX_RANK + 1})
 def tensor_shape(value: Any) -> tuple[int, ...]:
     """A learned tensor's shape as torch holds it: a list of positive sizes ([C, 1, 1], [1, 1, D])."""
     if not isinstance(value, (list, tuple)) or not value:

@@ -22,6 +22,7 @@ from .conv import (
     CONV_THOP,
     CONV_TORCHINFO,
     CONV_TORCHSCAN,
+    ConvArgs,
 )
 from .counting import (
     FVCORE_IGNORED,
@@ -30,7 +31,7 @@ from .counting import (
     Counting,
     Prediction,
 )
-from .registry import NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, optional, pair, pos_int
+from .registry import Lowered, NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, optional, pair, pos_int
 from .shapes import TokenGrid, Tokens, fmt_shape, grid_of, is_tokens, numel, torch_dims
 from .spatial import spatial_check
 
@@ -167,6 +168,12 @@ class PatchEmbed:
 
         a: PatchEmbedArgs = node.args
         return Module(nn.Conv2d(node.in_shapes[0][0], a.out, a.patch, stride=a.patch, bias=a.bias), a.grid)
+
+    @staticmethod
+    def lowered(a: PatchEmbedArgs) -> Lowered:
+        """What it computes: the p×p conv with stride p, then its map as tokens (a model written so imports as these)."""
+        return (("conv", ConvArgs(out=a.out, kernel=a.patch, stride=a.patch, bias=a.bias), (-1,)),
+                ("to_tokens", ToTokensArgs(grid=a.grid), (0,)))
 
 
 # ---- class token, position embedding ----------------------------------------------------------

@@ -18,6 +18,8 @@ as torchvision computes them:
 - softmax: 3 non-MAC ops per score (docs/conventions.md),
 - a·v: nW·Nw²·C MACs,
 - proj: Np·C² MACs (+ C bias per token).
+With ``einsum: true`` q·kᵀ and a·v run as torch.einsum (MaxViT's RelativePositionalMultiHeadAttention): the same
+arithmetic, which fvcore counts from numpy's rounded estimate (counting.fvcore_einsum) and ptflops not at all.
 
 Padding, the cyclic shift (torch.roll), window partition and reverse, and the crop back to H×W
 move data: no arithmetic. A shift is dropped along a dimension whose padded size is no larger than the
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ..cost import Cost
 from .activations import SOFTMAX_OPS
-from .counting import Counted, Counting, Prediction
+from .counting import Counted, Counting, Prediction, fvcore_einsum
 from .norm import STAT_BYTES, STAT_OPS_AFFINE
 from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, nonneg_int, op, pair, pos_float, pos_int
 from .shapes import TokenGrid, fmt_shape, grid_of
@@ -65,6 +67,8 @@ class WindowAttentionArgs:
     shift: tuple[int, int] = field(default=(0, 0), metadata=arg(pair(nonneg_int), "cyclic shift (SW-MSA: window // 2; 0: W-MSA)"))
     qkv_bias: bool = field(default=True, metadata=arg(boolean, "bias of the Q/K/V projection"))
     bias: bool = field(default=True, metadata=arg(boolean, "bias of the output projection (proj_bias)"))
+    einsum: bool = field(default=False, metadata=arg(boolean, "q·kᵀ and a·v with torch.einsum, as MaxViT's attention "
+                                                                "(the same MACs; fvcore rounds an einsum's count)"))
 
 
 class Windows(NamedTuple):
@@ -134,12 +138,36 @@ def _wa_matmuls(node: NodeLike, batch: int) -> int:
     return 2 * batch * w.count * w.size * w.size * node.in_shapes[0][1]
 
 
-def _wa_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    # its patched tensor.matmul (q·kᵀ, a·v) and F.softmax (one per score); not F.linear (left unpatched), and
-    # the qkv/proj nn.Linear hooks never fire: the module calls F.linear with their weights
+def einsum_shapes(node: NodeLike, batch: int) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+    """The operands of the two einsums ``einsum: true`` runs ((b·nW, heads, Nw, C/heads) for q and k; the scores
+    (b·nW, heads, Nw, Nw) and v for a·v): each `bhid,bhjd->bhij` / `bhij,bhjd->bhid` over b·nW·heads·Nw²·(C/heads)."""
     a: WindowAttentionArgs = node.args
     w = windows(a, grid_check("window_attention", node.in_shapes[0]).grid)
-    return Prediction.of(window_attention=_wa_matmuls(node, batch) + batch * a.heads * w.count * w.size * w.size)
+    head = (batch * w.count, a.heads, w.size, node.in_shapes[0][1] // a.heads)
+    return head, (batch * w.count, a.heads, w.size, w.size)
+
+
+QK_EINSUM, AV_EINSUM = "bhid,bhjd->bhij", "bhij,bhjd->bhid"
+
+
+def _wa_fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # aten::linear (qkv, proj) and aten::matmul exactly; an aten::einsum from numpy's rounded estimate
+    if not node.args.einsum:
+        return Prediction.of("aten::linear and aten::matmul", window_attention=cost.macs)
+    head, scores = einsum_shapes(node, batch)
+    exact = _wa_matmuls(node, batch)
+    counted = fvcore_einsum(QK_EINSUM, [head, head]) + fvcore_einsum(AV_EINSUM, [scores, head])
+    return Prediction.of("aten::linear, and aten::einsum from numpy's einsum_path estimate (4 significant digits)",
+                         window_attention=cost.macs - exact, einsum=counted)
+
+
+def _wa_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # its patched tensor.matmul (q·kᵀ, a·v; torch.einsum is not patched) and F.softmax (one per score); not F.linear
+    # (left unpatched), and the qkv/proj nn.Linear hooks never fire: the module calls F.linear with their weights
+    a: WindowAttentionArgs = node.args
+    w = windows(a, grid_check("window_attention", node.in_shapes[0]).grid)
+    matmuls = 0 if a.einsum else _wa_matmuls(node, batch)
+    return Prediction.of(window_attention=matmuls + batch * a.heads * w.count * w.size * w.size)
 
 
 WA_PARAMS = ("thop counts the parameters of hooked modules that run: ShiftedWindowAttention's qkv and proj never "
@@ -167,13 +195,14 @@ class WindowAttention:
     saves = Saves.NOTHING  # what its backward keeps is in saved_extra
     counting = Counting(
         "aten::matmul", "ShiftedWindowAttention", "window_attention",
-        fvcore=Counted(lambda node, cost, batch: Prediction.of("aten::linear and aten::matmul",
-                                                               window_attention=cost.macs)),
+        fvcore=Counted(_wa_fvcore, "fvcore counts an einsum (`einsum: true`) from numpy's einsum_path estimate, "
+                                   "which numpy rounds to 4 significant digits", "einsum"),
         flop_counter=Counted(lambda node, cost, batch: Prediction.of("aten.addmm/bmm: 2 FLOPs per MAC",
                                                                      window_attention=2 * cost.macs),
                              "FlopCounterMode reports 2 FLOPs per MAC"),
-        ptflops=Counted(_wa_ptflops, "ptflops counts only the q·kᵀ and a·v tensor.matmul and the softmax (one per "
-                                     "score): F.linear is not patched and the qkv/proj nn.Linear hooks never fire"),
+        ptflops=Counted(_wa_ptflops, "ptflops counts only the q·kᵀ and a·v tensor.matmul (not an einsum) and the "
+                                     "softmax (one per score): F.linear is not patched and the qkv/proj nn.Linear hooks "
+                                     "never fire"),
         thop=Counted(lambda node, cost, batch: Prediction.unseen(WA_THOP), WA_THOP),
         ptflops_aten=Counted(  # F.linear on contiguous windows: aten.addmm with the biases; q·kᵀ, a·v: aten.bmm
             lambda node, cost, batch: Prediction.of(window_attention=cost.macs, bias=cost.bias_ops),
@@ -221,7 +250,7 @@ class WindowAttention:
         from ..modules.tokens import ShiftedWindowAttention
 
         a: WindowAttentionArgs = node.args
-        return ShiftedWindowAttention(node.in_shapes[0][1], a.window, a.shift, a.heads, a.qkv_bias, a.bias)
+        return ShiftedWindowAttention(node.in_shapes[0][1], a.window, a.shift, a.heads, a.qkv_bias, a.bias, a.einsum)
 
 
 # ---- patch merging -----------------------------------------------------------------------------

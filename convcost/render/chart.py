@@ -46,10 +46,14 @@ def check_plot_path(path: str, inputs: Sequence[str]) -> None:
     check_output(path, list(inputs), "--plot", "chart")
 
 
-def save(fig: Figure, path: str | Path) -> None:
-    """Write the figure (PNG or SVG by the file's suffix) atomically, like every other output."""
+def save(fig: Figure, path: str | Path, option: str = "--plot") -> None:
+    """Write the figure (PNG or SVG by the file's suffix) atomically, like every other output, and never over a file
+    the command read (util/paths.py)."""
     import io
 
+    from ..util.paths import refuse_input
+
+    refuse_input(str(path), option, "chart")
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     buf = io.BytesIO()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..ci.budget import Finding
 from ..units import human
-from .markdown import escape
+from .markdown import escape, md_code
 
 
 def finding_line(f: Finding) -> str:
@@ -34,6 +34,6 @@ def summary_markdown(findings: list[Finding], models: int) -> str:
             rule = f"≤ {f.rule}" if f.kind == "limit" else f"+{f.rule} over {f.baseline:,}"
             lines.append(
                 f"| {'✅' if f.ok else '❌'} | {escape(f.model)} | {escape(f.block or '')} | {escape(f.what)} "
-                f"| {f.actual:,} ({human(f.actual)}) | {limit} | {escape(rule)} | `{escape(str(f.loc))}` |"
+                f"| {f.actual:,} ({human(f.actual)}) | {limit} | {escape(rule)} | {md_code(str(f.loc), table=True)} |"
             )
     return "\n".join(lines) + "\n"

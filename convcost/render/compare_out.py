@@ -16,7 +16,7 @@ from ..ops.shapes import fmt_shape
 from ..units import human
 from . import strict_json
 from .grid import Grid
-from .markdown import escape
+from .markdown import escape, md_code
 from .text import in_out
 
 SCHEMA = "convcost.compare/2"
@@ -250,7 +250,8 @@ def markdown_blocks(comp: Comparison, name: str, depth: int) -> list[str]:
         if _differs(r):
             cells = [c if b is None else f"{c}<br>from {nb(_inputs(b))}" for c, b in zip(cells, r.blocks)]
         cells = [c if not _alias(r, b) else f"{c}<br>{escape(_alias(r, b))}" for c, b in zip(cells, r.blocks)]
-        lines.append(f"| `{r.name}` ({escape(r.kind)}) | {nb(fmt_shape(r.output))} | " + " | ".join(cells) + " |")
+        block = f"{md_code(r.name, table=True)} ({escape(r.kind)})"
+        lines.append(f"| {block} | {nb(fmt_shape(r.output))} | " + " | ".join(cells) + " |")
     lone = unmatched_line(comp, unmatched, depth)
     if lone:
         lines += ["", escape(lone[0].upper() + lone[1:]) + "."]

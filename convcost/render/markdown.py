@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from ..costmodel.analysis import Analysis, Row
 from ..costmodel.convention import ConventionView
-from ..errors import escape_controls
 from ..ops.shapes import fmt_shape
 from ..units import human
-from .text import in_out_sentence, md_paragraph
+from .text import in_out_sentence, md_code, md_paragraph, md_text
+
+__all__ = ["escape", "md_code", "md_text"]
 
 
 def escape(text: str) -> str:
-    """Text for a markdown table cell or heading: one line, control characters escaped, no HTML."""
-    return escape_controls(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    """Text for a markdown table cell or heading, shown literally: one line, no markup, no HTML (text.md_text)."""
+    return md_text(text)
 
 
 def pct(part: int, whole: int) -> str:
@@ -56,10 +57,10 @@ def render_markdown(analyses: list[Analysis], depth: int | None = None, views: l
         g = a.graph
         parts.append(f"## {escape(g.model)}\n")
         if g.description:
-            parts.append(f"{escape(md_paragraph(g.description))}\n")
+            parts.append(f"{md_paragraph(g.description)}\n")
         parts.append(
             f"{in_out_sentence(g)}, "
-            f"{len(g.nodes)} layers (`{escape(g.file)}`).\n"
+            f"{len(g.nodes)} layers ({md_code(g.file)}).\n"
         )
         parts.append("\n".join(totals_table(a)) + "\n")
         if view is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..cost import Cost
 from ..costmodel.analysis import Analysis
+from ..errors import escape_controls
 from ..graph.build import Graph, Node
 from ..ops.shapes import fmt_shape
 from ..units import human
@@ -211,8 +212,9 @@ def sanitize_id(name: str, taken: set[str]) -> str:
 
 
 def label_text(text: str) -> str:
-    """Text inside a quoted mermaid label: quotes and angle brackets become entity codes."""
-    return text.replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+    """Text inside a quoted mermaid label: on one line (a file name's newline cannot end the diagram's fence), quotes
+    and angle brackets as entity codes."""
+    return escape_controls(text).replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
 
 
 def shade(part: int, whole: int) -> str | None:

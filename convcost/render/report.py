@@ -18,7 +18,6 @@ from ..costmodel.analysis import Analysis, Row
 from ..costmodel.compare import labels_for, make_comparison
 from ..costmodel.convention import ConventionView
 from ..crosscheck.counters import Chosen
-from ..errors import escape_controls
 from ..ops.shapes import fmt_shape
 from ..units import human
 from .breakdown import op_kind
@@ -27,7 +26,7 @@ from .compare_out import headline, markdown_blocks, markdown_changes, output_war
 from .markdown import escape
 from .mermaid import SHADE_NOTE, deepest, graph_depth, mermaid_flowchart, xychart
 from .results import render_profile, render_verify
-from .text import in_out, in_out_sentence, md_paragraph, plural
+from .text import in_out, in_out_sentence, md_code, md_paragraph, md_url, plural
 
 NBSP = "\u00a0"
 PR_COMMENT_LIMIT = 65_536  # characters a GitHub pull-request comment holds
@@ -60,11 +59,8 @@ def pct(part: int, whole: int) -> str:
 
 
 def code(text: str) -> str:
-    """An inline code span outside tables (its content is shown literally, so nothing is escaped)."""
-    text = escape_controls(text)
-    if "`" not in text:
-        return f"`{text}`"
-    return f"`` {text} ``"
+    """An inline code span outside tables, that nothing in ``text`` can close (text.md_code)."""
+    return md_code(text)
 
 
 def totals_table(analyses: list[Analysis], labels: list[str], views: list[ConventionView] | None = None) -> list[str]:
@@ -142,7 +138,7 @@ def macs_chart(a: Analysis, label: str, opts: ReportOptions) -> list[str]:
     """Where the MACs go, by top-level block: the matplotlib chart (--charts DIR) or a mermaid bar chart."""
     image = dict(opts.charts).get(label)
     if image is not None:
-        return [f"![where the MACs and params of {escape(label)} go, by block and op type]({image})", ""]
+        return [f"![where the MACs and params of {escape(label)} go, by block and op type]({md_url(image)})", ""]
     blocks: dict[str, int] = {}
     for depth in range(1, deepest(a.graph) + 1):  # the first level with two blocks or more (not one wrapper)
         blocks = {k: v[0] for k, v in by_block(a, depth).items() if v[0]}
@@ -161,7 +157,7 @@ def model_section(a: Analysis, label: str, opts: ReportOptions, view: Convention
     g = a.graph
     out = [f"## {escape(label)}", ""]
     if g.description:
-        out += [escape(md_paragraph(g.description)), ""]
+        out += [md_paragraph(g.description), ""]
     out += [
         f"{in_out_sentence(g)}, {plural(len(g.nodes), 'layer')}, from {code(g.file)}.",
         "",
@@ -218,7 +214,7 @@ def comparison_section(analyses: list[Analysis], opts: ReportOptions) -> list[st
     out += ["", "Change against the first:", "", *markdown_changes(comp), ""]
     image = dict(opts.charts).get("comparison")
     if image is not None:
-        out += [f"![the models side by side]({image})", ""]
+        out += [f"![the models side by side]({md_url(image)})", ""]
     else:
         values = [comp.value(e, "macs") for e in comp.entries]
         unit, size = unit_of(values)

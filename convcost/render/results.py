@@ -13,6 +13,7 @@ from typing import Any
 from ..crosscheck.counters import Status
 from ..errors import Loc, SpecError
 from ..frontend.source import load_json
+from .text import md_code, md_text
 
 MAX_ROWS = 500
 OPEN_ROWS = 20
@@ -56,7 +57,7 @@ def _md(value: object) -> str:
         text = json.dumps(value, ensure_ascii=False)
     else:
         text = str(value)
-    return text.replace("\n", " ").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return md_text(text)
 
 
 def _flat(item: object) -> bool:
@@ -133,7 +134,7 @@ def render_result(title: str, path: str, doc: dict[str, Any], level: int = 2) ->
 
 
 def _intro(title: str, path: str, doc: dict[str, Any], level: int) -> list[str]:
-    return [f"{'#' * level} {title}", "", f"From `{path}` (schema `{doc['schema']}`).", ""]
+    return [f"{'#' * level} {title}", "", f"From {md_code(path)} (schema {md_code(str(doc['schema']))}).", ""]
 
 
 def _records(doc: dict[str, Any], *keys: str) -> list[dict[str, Any]] | None:
@@ -193,8 +194,8 @@ def render_verify(path: str, doc: dict[str, Any], level: int = 2) -> list[str]:
         if bad:
             out += ["Layers that disagree:", "", "| layer | op | count | status | convcost | tool | note |",
                     "|---|---|---|---|---:|---:|---|"]
-            out += [f"| `{_md(lr.get('name'))}` | {_md(lr.get('op'))} | {_md(k)} | " + " | ".join(_check_cell(c)) + " |"
-                    for lr, k, c in bad[:MAX_ROWS]]
+            out += [f"| {md_code(str(lr.get('name')), table=True)} | {_md(lr.get('op'))} | {_md(k)} | "
+                    + " | ".join(_check_cell(c)) + " |" for lr, k, c in bad[:MAX_ROWS]]
             out.append("")
         skipped = m.get("skipped")
         if isinstance(skipped, dict):

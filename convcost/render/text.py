@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ..errors import printable
+from ..errors import escape_controls, printable
 from ..ops.shapes import fmt_shape
 
 if TYPE_CHECKING:
@@ -19,13 +19,58 @@ def one_line(text: str) -> str:
     return printable(" ".join(text.split()))
 
 
+# Markdown's inline markup (a backslash escape of its own, code spans, emphasis and strikethrough, links and images,
+# table cells) backslash-escaped, HTML's characters as entities; '_' only where it can open or close emphasis (not
+# between two letters or digits: 'conv_1').
+_MD_CHARS = str.maketrans({c: "\\" + c for c in "\\`*~[]|"} | {"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_MD_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+_BACKTICKS = re.compile(r"`+")
+
+
+def md_text(text: str) -> str:
+    """``text`` (a file, model or layer name, a message) for markdown outside code spans: a table cell, a heading,
+    a list item, a sentence. It reads back as written: on one line (a newline cannot start a heading), control
+    characters escaped, markup backslash-escaped (nothing in it opens a code span, a link, an image or emphasis,
+    or ends a table cell), and '&', '<', '>' as entities, so no HTML (``<img onerror=...>``) and no entity of
+    the text's own passes through."""
+    if text.isalnum():  # most names ('conv1', 'relu3'): nothing to escape
+        return text
+    line = escape_controls(text).translate(_MD_CHARS)
+    return _MD_UNDERSCORE.sub(r"\\_", line) if "_" in line else line
+
+
+def md_code(text: str, table: bool = False) -> str:
+    """``text`` as an inline code span that nothing in it can close: on one line, fenced by one backtick more than
+    its longest run of backticks, padded with a space where it starts or ends with a backtick (or with a space
+    at both ends, which CommonMark strips once). Inside a code span, HTML and markup are shown literally. In a
+    table cell (``table``) a '|' would end the cell even there: it is escaped, as GitHub-flavoured markdown
+    requires (and takes out again)."""
+    body = escape_controls(text)
+    if table:
+        body = body.replace("|", "\\|")
+    if not body:
+        return "` `"
+    fence = "`" * (max((len(run) for run in _BACKTICKS.findall(body)), default=0) + 1)
+    if body[0] == "`" or body[-1] == "`" or (body[0] == " " and body[-1] == " " and body.strip()):
+        body = f" {body} "
+    return f"{fence}{body}{fence}"
+
+
+def md_url(path: str) -> str:
+    """A relative path (a chart's file) as a markdown link destination: percent-encoded, so that no space,
+    parenthesis, bracket, newline or '<' in it ends the link or starts HTML; GitHub decodes it back to the file."""
+    from urllib.parse import quote
+
+    return quote(path, safe="/")
+
+
 _BLOCK_START = re.compile(r"([#>*+\-=`~|])|(\d+)([.)])")
 
 
 def md_paragraph(text: str) -> str:
-    """``one_line(text)`` that markdown reads as a plain paragraph, never as a heading, quote,
-    list, fence or table: a leading block marker is backslash-escaped."""
-    line = one_line(text)
+    """``text`` that markdown reads as one plain paragraph, never as a heading, quote, list, fence or table (a
+    leading block marker is backslash-escaped), shown literally (:func:`md_text`)."""
+    line = md_text(" ".join(text.split()))
     m = _BLOCK_START.match(line)
     if m is None:
         return line

@@ -14,7 +14,7 @@ from ..ops.shapes import fmt_shape
 from ..units import human
 from . import strict_json
 from .json_out import io_dict
-from .text import inputs_text
+from .text import inputs_text, md_code, md_text
 
 if TYPE_CHECKING:
     from ..crosscheck.verify import Check, Report
@@ -148,7 +148,8 @@ def render_markdown(reports: list[Report], explain: bool = False) -> str:
         out.append("| layer | op | " + " | ".join(label for _, label in COLUMNS) + " |")
         out.append("|---|---|" + "---:|" * len(COLUMNS))
         for lr in r.layers:
-            out.append(f"| `{lr.name}` | {lr.op} | " + " | ".join(cell(lr.checks[k]) for k, _ in COLUMNS) + " |")
+            cells = " | ".join(cell(lr.checks[k]) for k, _ in COLUMNS)
+            out.append(f"| {md_code(lr.name, table=True)} | {md_text(lr.op)} | {cells} |")
         out.append("| **total** | | | " + " | ".join(cell(r.totals[k]) for k, _ in COLUMNS[1:]) + " |")
         out.append("")
         for key, why in r.skipped.items():

@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TextIO
 
 from ..errors import ConvcostError, Loc
 
@@ -24,14 +25,25 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     owner and group; where it cannot (another user's file that this one may write), it is written in
     place, as `cp` does.
     """
+    try:
+        _atomic_write_text(path, text)
+    except OSError as e:  # a name or path too long, a component not a directory, a loop of links, no permission
+        raise ConvcostError(f"cannot write: {e.strerror or e}", Loc(str(path))) from None
+    except ValueError as e:  # a NUL in the name
+        raise ConvcostError(f"cannot write: {e}", Loc(str(path))) from None
+
+
+def _atomic_write_text(path: str | Path, text: str) -> None:
     fd = _descriptor(path)
     if fd is not None:  # /dev/stdout, /dev/fd/3: the stream itself (its offset too), never the file behind it
-        try:
-            sys.stdout.flush()
-            with os.fdopen(os.dup(fd), "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-        except OSError as e:
-            raise ConvcostError(f"cannot write: {e.strerror or e}", Loc(str(path))) from None
+        stream = _standard_stream(fd)
+        if stream is not None:  # through sys.stdout/sys.stderr, in order with what they hold (util/streams.py)
+            stream.write(text)
+            stream.flush()
+            return
+        sys.stdout.flush()
+        with os.fdopen(os.dup(fd), "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
         return
     target = Path(path)
     if target.is_symlink():  # write through the link to its file, and keep the link
@@ -40,20 +52,15 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     if target.is_dir():
         raise ConvcostError("is a directory; cannot write a file there", Loc(str(path)))
     if target.exists() and not target.is_file():  # a FIFO, /dev/stdout, a device: stream into it, never replace it
-        try:
-            with open(target, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-        except OSError as e:
-            raise ConvcostError(f"cannot write: {e.strerror or e}", Loc(str(path))) from None
+        with open(target, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
         return
     try:
         old = target.stat()
     except FileNotFoundError:
         old = None
-    except OSError as e:
-        raise ConvcostError(f"cannot write: {e.strerror or e}", Loc(str(path))) from None
     if old is not None and not os.access(target, os.W_OK):  # a read-only file stays, as with `cp` or `echo >`
-        raise ConvcostError(f"cannot write: {os.strerror(errno.EACCES)}", Loc(str(path)))
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
     tmp_name: str | None = None
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
@@ -76,8 +83,6 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         os.chmod(tmp_name, mode)
         os.replace(tmp_name, target)
         tmp_name = None
-    except OSError as e:
-        raise ConvcostError(f"cannot write: {e.strerror or e}", Loc(str(path))) from None
     finally:
         if tmp_name is not None:
             try:
@@ -101,6 +106,17 @@ def _descriptor(path: str | Path) -> int | None:
         if not os.path.islink(current):
             return None
         current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
+    return None
+
+
+def _standard_stream(fd: int) -> TextIO | None:
+    """sys.stdout or sys.stderr when it writes to descriptor ``fd``."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream.fileno() == fd:
+                return stream
+        except (AttributeError, OSError, ValueError):  # closed, or a stream with no descriptor
+            continue
     return None
 
 

@@ -1,4 +1,4 @@
-"""A full disk under stdout is a message, not a traceback.
+"""A full disk under stdout is a message, not a traceback (and each command starts its record of inputs afresh).
 
 ``convcost roofline SPEC > /dev/full`` (or a full disk, or a file over its size limit) fails in
 the middle of writing. :func:`write_errors` wraps a command: it flushes stdout before the command
@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import typer
 
 from ..errors import UsageError
+from .paths import forget_inputs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +50,7 @@ def write_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        forget_inputs()  # the inputs no output may replace are this command's (util/paths.py)
         try:
             try:
                 result = fn(*args, **kwargs)

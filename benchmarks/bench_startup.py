@@ -1,0 +1,119 @@
+"""Start-up cost of the command line, as whole processes: CPU seconds (user + sys, the kernel's own
+accounting of each finished child) of
+
+    convcost analyze configs/resnet50.yaml -f json      target <= 0.15 s on a quiet 2-core machine
+    convcost --help                                     target <= 0.10 s
+
+and, with --fvcore, the same analyze run paired with fvcore counting torchvision's ResNet-50 (the
+two in turn, A B A B ..., the ratio pair by pair, so a machine whose speed drifts still compares
+them fairly; target: analyze <= 1/40 of fvcore). Then where an analyze run's own imports go
+(`python -X importtime`, summed by package), op registration (convcost.ops.*) apart.
+
+    python benchmarks/bench_startup.py [--repeat 9] [--fvcore] [--fvcore-repeat 5]
+
+Run as a user runs it: Python's bytecode cache on (a warm-up run writes it), whatever this shell
+says about PYTHONDONTWRITEBYTECODE. The load average is printed beside the numbers: on a busy
+machine read the paired ratio, not the absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESNET = ROOT / "configs" / "resnet50.yaml"
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+FVCORE = """
+import sys, types
+sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+import torch
+from fvcore.nn import FlopCountAnalysis
+from torchvision.models import resnet50
+flops = FlopCountAnalysis(resnet50().eval(), torch.randn(1, 3, 224, 224))
+flops.unsupported_ops_warnings(False)
+flops.uncalled_modules_warnings(False)
+print(flops.total())
+"""
+
+
+def convcost_cmd(*args: str) -> list[str]:
+    """The installed `convcost` script when there is one (what users run), else `python -m convcost`."""
+    script = shutil.which("convcost")
+    return [sys.executable, script, *args] if script else [sys.executable, "-m", "convcost", *args]
+
+
+def cpu_seconds(cmd: list[str]) -> float:
+    """User + system CPU seconds of one run of ``cmd`` (and its children), from the kernel's accounting."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, cwd=ROOT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited with {proc.returncode}")
+    return usage.ru_utime + usage.ru_stime
+
+
+def median_cpu(cmd: list[str], repeat: int) -> tuple[float, float, float]:
+    cpu_seconds(cmd)  # warm-up: bytecode cache, file cache
+    runs = [cpu_seconds(cmd) for _ in range(repeat)]
+    return min(runs), statistics.median(runs), max(runs)
+
+
+def import_breakdown(cmd: list[str]) -> dict[str, float]:
+    """Self import time (ms) by package of one run, from `python -X importtime`."""
+    err = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], capture_output=True, text=True, env=ENV, cwd=ROOT).stderr
+    totals: dict[str, float] = {}
+    for line in err.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, _, name = line[len("import time:"):].split("|")
+        name = name.strip()
+        parts = name.split(".")
+        key = ".".join(parts[:2]) if parts[0] == "convcost" else parts[0]
+        totals[key] = totals.get(key, 0.0) + int(self_us) / 1000
+    return totals
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--fvcore", action="store_true", help="also pair analyze with fvcore on torchvision's ResNet-50")
+    ap.add_argument("--fvcore-repeat", type=int, default=5)
+    opts = ap.parse_args()
+
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    analyze = convcost_cmd("analyze", str(RESNET), "-f", "json")
+    help_ = convcost_cmd("--help")
+    for label, cmd, target in (("analyze configs/resnet50.yaml -f json", analyze, 0.15), ("--help", help_, 0.10)):
+        lo, med, hi = median_cpu(cmd, opts.repeat)
+        print(f"convcost {label}: {med:.3f} s CPU median (min {lo:.3f}, max {hi:.3f}, {opts.repeat} runs; target {target} s)")
+
+    if opts.fvcore:
+        fv = [sys.executable, "-c", FVCORE]
+        cpu_seconds(fv)
+        cpu_seconds(analyze)
+        ratios, fv_runs = [], []
+        for _ in range(opts.fvcore_repeat):
+            a, b = cpu_seconds(analyze), cpu_seconds(fv)
+            ratios.append(a / b)
+            fv_runs.append(b)
+        print(f"fvcore on torchvision's ResNet-50: {statistics.median(fv_runs):.2f} s CPU median; "
+              f"analyze / fvcore paired: median {statistics.median(ratios):.4f} (1/{1 / statistics.median(ratios):.0f}), "
+              f"min {min(ratios):.4f}, max {max(ratios):.4f}; target <= 1/40")
+
+    totals = import_breakdown(analyze)
+    total = sum(totals.values())
+    print(f"imports of one analyze run (-X importtime, self times; inflated by the tracing): {total:.0f} ms")
+    for key, ms in sorted(totals.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"  {key:<24} {ms:6.1f} ms  {100 * ms / total:4.1f} %")
+    print(f"  op registration (convcost.ops): {totals.get('convcost.ops', 0.0):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Op modules load on demand (convcost/ops/registry.py): a run pays only for the ops its spec uses, and
+`convcost --help` for none; yet the registry's tables behave as complete dicts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from convcost.ops import registry
+from convcost.ops.registry import ALIASES, MACROS, ORIGINS, REGISTRY, SPELLINGS, defining_modules, load_all
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fresh(code: str) -> dict:  # type: ignore[type-arg]
+    """Run ``code`` in a new interpreter (nothing imported yet); it prints one JSON document."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+OP_MODULES = "sorted(m.rpartition('.')[2] for m in sys.modules if m.startswith('convcost.ops.'))"
+
+
+def test_every_registered_name_is_found_in_the_module_that_registers_it() -> None:
+    load_all()
+    names = [*REGISTRY, *ALIASES, *SPELLINGS, *MACROS]
+    assert len(names) > 60  # every op, alias, spelling and macro (46 ops and counting)
+    missing = {n: ORIGINS.get(n) for n in names if ORIGINS.get(n, "?").rpartition(".")[2] not in defining_modules(n)}
+    assert missing == {}, "the lazy lookup cannot find these names in their modules' sources"
+
+
+def test_every_registered_name_has_its_origin() -> None:
+    load_all()
+    assert {n for n in [*REGISTRY, *ALIASES, *SPELLINGS, *MACROS] if n not in ORIGINS} == set()
+    assert ORIGINS["conv"] == "convcost.ops.conv" and ORIGINS["relu"] == "convcost.ops.activations"
+    assert ORIGINS["bn"] == "convcost.ops.basic" and ORIGINS["dwsep"] == "convcost.ops.macros"
+
+
+def test_a_decorated_op_is_looked_for_first_in_the_module_that_declares_it() -> None:
+    # 'linear' is also a category and a part's op in attention.py (before basic.py by name): @op("linear" first
+    assert defining_modules("linear")[0] == "basic"
+    assert defining_modules("bn")[0] == "basic"  # an alias: aliases=("bn",)
+    assert defining_modules("no_such_op_anywhere") == []
+
+
+def test_analyzing_a_resnet_imports_only_the_ops_it_uses() -> None:
+    got = fresh(
+        "import sys, json\nfrom convcost.api import analyze_file\n"
+        "a = analyze_file('configs/resnet50.yaml')[0]\n"
+        f"print(json.dumps({{'macs': a.total.macs, 'ops': {OP_MODULES}}}))"
+    )
+    assert got["macs"] == 4_089_184_256  # torchvision's ResNet-50 (docs/nets.md), unchanged by lazy loading
+    assert "conv" in got["ops"] and "pool" in got["ops"] and "join" in got["ops"]
+    for unused in ("attention", "windows", "tokens", "resample", "shuffle", "norm", "conv_transpose", "macros"):
+        assert unused not in got["ops"], f"{unused} imported for a ResNet"
+
+
+def test_the_tables_look_complete_in_a_fresh_process() -> None:
+    load_all()
+    expected = {"ops": len(REGISTRY), "aliases": sorted(ALIASES), "macros": sorted(MACROS)}
+    got = fresh(
+        "import json\nfrom convcost.ops.registry import REGISTRY, ALIASES, MACROS\n"
+        "print(json.dumps({'ops': len(REGISTRY), 'aliases': sorted(ALIASES), 'macros': sorted(MACROS)}))"
+    )
+    assert got == expected
+
+
+@pytest.mark.parametrize("probe", ["'swish' in ALIASES", "REGISTRY.get('maxpool') is not None", "'gap' in ALIASES",
+                                   "REGISTRY['window_attention'].name == 'window_attention'", "'dwsep' in MACROS",
+                                   "SPELLINGS.get('deconv') == 'conv_transpose'", "lookup('fc').name == 'linear'"])
+def test_a_name_asked_for_first_is_found(probe: str) -> None:
+    got = fresh(
+        "import json\nfrom convcost.ops.registry import REGISTRY, ALIASES, MACROS, SPELLINGS, lookup\n"
+        f"print(json.dumps({{'ok': {probe}}}))"
+    )
+    assert got == {"ok": True}
+
+
+def test_an_unknown_name_loads_nothing_more() -> None:
+    got = fresh(
+        "import sys, json\nfrom convcost.ops.registry import REGISTRY, lookup\n"
+        f"before = {OP_MODULES}\n"
+        "miss = [lookup('bottleneck'), REGISTRY.get('my_block'), 'unet' in REGISTRY]\n"
+        f"print(json.dumps({{'miss': miss, 'same': before == {OP_MODULES}}}))"
+    )
+    assert got == {"miss": [None, None, False], "same": True}
+
+
+def test_an_unknown_op_still_gets_a_did_you_mean(tmp_path: Path) -> None:
+    spec = tmp_path / "t.yaml"
+    spec.write_text("input: [3, 8, 8]\nlayers:\n  - window_atention: {heads: 1, window: 2}\n")
+    out = subprocess.run([sys.executable, "-m", "convcost", "analyze", str(spec)], capture_output=True, text=True,
+                         cwd=ROOT)
+    assert out.returncode == 2
+    assert "unknown op 'window_atention' (did you mean 'window_attention'?)" in out.stderr
+
+
+def test_help_imports_no_pipeline() -> None:
+    got = fresh(
+        "import sys, json, io, contextlib\nsys.argv = ['convcost', '--help']\nfrom convcost.cli import run\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        run()\n    except SystemExit:\n        pass\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('convcost.') or m == 'yaml')))"
+    )
+    heavy = [m for m in got if m == "yaml" or m.split(".")[1] in ("ops", "frontend", "graph", "render", "ci", "api")]
+    assert heavy == []
+    assert "convcost.commands.analyze" in got and "convcost.commands.verify" in got  # every command is listed
+
+
+def test_a_command_registers_only_itself() -> None:
+    got = fresh(
+        "import sys, json, io, contextlib\nsys.argv = ['convcost', 'analyze', 'configs/resnet18.yaml', '-f', 'json']\n"
+        "from convcost.cli import run\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        run()\n    except SystemExit:\n        pass\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('convcost.commands.'))))"
+    )
+    assert got == ["convcost.commands._options", "convcost.commands._output", "convcost.commands.analyze"]
+
+
+def test_registering_a_duplicate_of_a_lazily_loaded_name_is_refused() -> None:
+    load_all()
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(REGISTRY["relu"])
