@@ -172,6 +172,7 @@ def check(
     max_growth: str | None = None,
     models: Sequence[str] | None = None,
     batch: int | None = None,
+    convention: str | None = None,
 ) -> CheckResult:
     """`convcost check` without the printing: every model of ``specs`` (or those named) against their own
     ``budget:`` keys, ``budgets`` (Budgets, budget files or dicts) and the ``baseline`` JSON files
@@ -180,8 +181,11 @@ def check(
     Returns a CheckResult: ``.ok``, ``.findings`` (each: model, block, metric, actual, allowed, ok,
     message, loc), ``.failed``, ``.notes``, ``.exit_code``. Raises UsageError when nothing was checked
     (no budget applies; a renamed model must not pass by checking nothing), SpecError for a malformed
-    budget or baseline."""
+    budget or baseline. ``convention`` ('thop', 'fvcore:grad'; docs/conventions.md): the tool whose numbers the budgets
+    that pin none limit, and growth compares; ValueError for an unknown name."""
     from .ci.budget import Budgets
+    from .costmodel.convention import parse
+
     from .ci.check import collect_budgets, evaluate
 
     spec_list = [specs] if isinstance(specs, (SpecFile, str, Path, Mapping)) else list(specs)
@@ -192,7 +196,9 @@ def check(
         total += b if isinstance(b, Budgets) else load_budgets(b)
     baselines = [baseline] if isinstance(baseline, (str, Path)) else list(baseline)
     analyses = [_analyze(build_graph(f, m, batch)) for f, m in select_across(files, list(models) if models else None)]
-    return evaluate(analyses, total, baselines, max_growth, every_model=not models)
+    chosen = parse(convention)
+    return evaluate(analyses, total, baselines, max_growth, every_model=not models,
+                    convention=chosen.name if chosen is not None else None)
 
 
 # ---- rendering -------------------------------------------------------------------------------------

@@ -252,6 +252,18 @@ def test_a_budget_pins_a_convention(tmp_path) -> None:  # type: ignore[no-untype
     assert code == 2 and f"{budget}:2:26: 'convention': unknown convention 'thopp'" in err
 
 
+def test_the_api_checks_in_a_convention() -> None:
+    from convcost import api
+
+    budgets = {"models": {"resnet50": {"macs": "4.12G"}}}
+    assert api.check(str(CONFIGS / "resnet50.yaml"), budgets).ok  # convcost's 4,089,184,256 MACs
+    result = api.check(str(CONFIGS / "resnet50.yaml"), budgets, convention="thop")
+    # thop's 4,133,742,592 on torchvision's ResNet-50 (tests/test_conventions_zoo.py) is over 4.12 G
+    assert not result.ok and [f.actual for f in result.failed] == [4_133_742_592]
+    with pytest.raises(ValueError, match="unknown convention 'thopp'"):
+        api.check(str(CONFIGS / "resnet50.yaml"), budgets, convention="thopp")
+
+
 def test_growth_under_a_convention_needs_a_baseline_of_that_convention(tmp_path) -> None:  # type: ignore[no-untyped-def]
     spec = str(CONFIGS / "resnet18.yaml")
     base = tmp_path / "base.json"
