@@ -184,9 +184,8 @@ def check(
     budget or baseline. ``convention`` ('thop', 'fvcore:grad'; docs/conventions.md): the tool whose numbers the budgets
     that pin none limit, and growth compares; ValueError for an unknown name."""
     from .ci.budget import Budgets
-    from .costmodel.convention import parse
-
     from .ci.check import collect_budgets, evaluate
+    from .costmodel.convention import parse
 
     spec_list = [specs] if isinstance(specs, (SpecFile, str, Path, Mapping)) else list(specs)
     files = [_as_spec(s) for s in spec_list]
