@@ -105,7 +105,7 @@ def test_notebook(tmp_path: Path) -> None:
     opt.step()
     loss1 = torch.nn.functional.cross_entropy(model(x), y)
     assert not torch.equal(before, model.head.weight)  # the step moved the weights
-    assert float(loss1) < float(loss0)  # and lowered the loss on that batch
+    assert loss1.item() < loss0.item()  # and lowered the loss on that batch
 
 
 class Handwritten:
