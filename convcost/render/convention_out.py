@@ -8,7 +8,7 @@ from typing import Any
 from ..costmodel.convention import DEFAULT, ConventionView
 from ..crosscheck.counters import Difference
 from ..units import human
-from .markdown import escape
+from .text import md_text as escape
 
 
 def signed(n: int) -> str:
