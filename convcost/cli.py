@@ -23,6 +23,7 @@ __all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_FINDINGS", "EXIT_OK", "app", "reg
 # command name -> the module of convcost/commands/ that defines it
 COMMANDS: dict[str, str] = {
     "analyze": "analyze",
+    "calibrate": "calibrate",
     "check": "check",
     "compare": "compare",
     "import": "import_",

@@ -18,14 +18,9 @@ from convcost.graph.build import build_graph
 
 torch = pytest.importorskip("torch")
 
-from convcost.crosscheck.profiling import (  # noqa: E402
-    ProfileOptions,
-    _Runner,
-    profile_graphs,
-    profile_latency,
-    time_cpu,
-    time_cuda,
-)
+from convcost.crosscheck.profiling import ProfileOptions, profile_graphs, profile_latency  # noqa: E402
+from convcost.crosscheck.runner import ModelRunner  # noqa: E402
+from convcost.crosscheck.timing import time_cpu, time_cuda  # noqa: E402
 from convcost.crosscheck.torch_build import build_model  # noqa: E402
 from convcost.graph.segments import top_level_segments  # noqa: E402
 
@@ -80,7 +75,7 @@ def test_time_cpu_measures_at_least_the_work() -> None:
 def test_block_runner_reproduces_the_model_on_real_inputs() -> None:
     g = graph_of(TINY, "tiny")
     with torch.inference_mode():
-        r = _Runner(g, ProfileOptions())
+        r = ModelRunner(g, ProfileOptions())
         tensors = r.run_all()
         assert torch.equal(r.whole()(), tensors[g.output.index])
         for seg in top_level_segments(g):
@@ -112,7 +107,8 @@ def test_profile_json(tiny_spec: str) -> None:
     doc = json.loads(result.stdout)
     assert doc["schema"] == "convcost.profile/1"
     env = doc["environment"]
-    assert env["device"] == "cpu" and env["dtype"] == "fp32" and "blocked_autorange" in env["method"]
+    assert env["device"] == "cpu" and env["dtype"] == "fp32" and "3 interleaved repeats" in env["method"]
+    assert env["repeats"] == 3 and env["clock"] == "wall"  # --quick: 3 repeats
     assert doc["hardware"]["name"] == "cpu"
     (m,) = doc["models"]
     assert m["input"] == [2, 3, 16, 16]
@@ -121,7 +117,7 @@ def test_profile_json(tiny_spec: str) -> None:
     ]
     whole = m["model"]
     t = whole["measured"]
-    assert t["runs"] >= 5 and t["min_s"] <= t["median_s"] <= t["max_s"]
+    assert t["runs"] == 3 and t["min_s"] <= t["median_s"] <= t["max_s"]
     assert whole["achieved_flops_per_s"] == pytest.approx(whole["roofline"]["flops"] / t["median_s"])
     assert whole["roofline_pct"] == pytest.approx(100 * whole["roofline"]["ideal_s"] / t["median_s"])
     # stem conv: batch 2 · 16·16 positions · 8 out · 3·3·3 taps
@@ -222,7 +218,7 @@ def test_profile_refuses_a_model_over_max_memory(tmp_path) -> None:  # type: ign
 
 
 def test_profile_bytes_by_hand() -> None:
-    from convcost.crosscheck.profiling import profile_bytes
+    from convcost.crosscheck.profile_limits import profile_bytes
 
     a = analyze(graph_of(SMALL_ONLY))
     assert profile_bytes(a, ProfileOptions()) == SMALL_WITH_BLOCKS
@@ -252,7 +248,7 @@ def test_torch_failure_suggests_fp32_only_when_not_fp32(monkeypatch: pytest.Monk
     def fail(self):  # type: ignore[no-untyped-def]
         raise RuntimeError("\"addmm_impl_cpu_\" not implemented for 'Half'")
 
-    monkeypatch.setattr(_Runner, "run_all", fail)
+    monkeypatch.setattr(ModelRunner, "run_all", fail)
     with pytest.raises(UsageError) as e:
         profile_graphs([graph_of(SMALL_ONLY)], ProfileOptions(dtype=dtype, min_time=0.01, warmup=1))
     message = str(e.value)

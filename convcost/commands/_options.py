@@ -13,6 +13,11 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Clock(str, Enum):
+    wall = "wall"
+    cpu = "cpu"
+
+
 SET_HELP = (
     "Set a var of the spec, the input size or the batch for this run: NAME=VALUE, e.g. width=0.5, input=160 "
     "(every spatial dim; 160x128 each; 3x160x160 the whole shape), batch=8. Repeatable."

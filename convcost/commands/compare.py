@@ -57,6 +57,12 @@ def compare(
     batch: Optional[int] = batch_option("Override the specs' batch size."),
     profile: bool = typer.Option(False, "--profile", help="Also time each model (torch) and compare latency to MACs."),
     device: Optional[Device] = device_option(None, "With --profile: where to time (default cpu)."),
+    hw: Optional[str] = typer.Option(
+        None, "--hw", help="With --profile: also predict each model's latency on this device profile (see roofline)."
+    ),
+    hw_file: Optional[str] = typer.Option(
+        None, "--hw-file", help="With --profile: device profiles file, e.g. from `convcost calibrate`."
+    ),
     set_: Optional[list[str]] = set_option(),
     plot: Optional[str] = plot_option(),
     convention: Optional[str] = convention_option(),
@@ -66,10 +72,12 @@ def compare(
     from ..costmodel.compare import load_analyses, make_comparison
     from ..graph.settings import settings_of
 
-    check_output(output, specs)
+    check_output(output, [*(specs or []), *([hw_file] if hw_file else [])])
     chosen = chosen_convention(convention)
     if device is not None and not profile:
         raise UsageError(f"--device {device.value} times the models: it needs --profile")
+    if (hw is not None or hw_file is not None) and not profile:
+        raise UsageError("--hw and --hw-file predict the measured latency: they need --profile")
     if plot is not None:
         from ..render.chart import check_plot_path, require_matplotlib
 
@@ -83,7 +91,7 @@ def compare(
         from ..render.chart import comparison_figure, save
 
         save(comparison_figure(comp, metric.value, depth), plot)
-    latency = _latency(comp, (device or Device.cpu).value) if profile else None  # see convcost/crosscheck/profiling.py
+    latency = _latency(comp, (device or Device.cpu).value, hw, hw_file) if profile else None  # crosscheck/profiling.py
     if fmt is Format.json:
         from ..render.compare_out import render_compare_json
         from ..render.profile_out import latency_json
@@ -112,9 +120,24 @@ def compare(
         finish(console, output)
 
 
-def _latency(comp: Comparison, device: str) -> tuple[list[str], list[int], list[Timing]]:
-    """--profile: whole-model latency of each entry (torch, imported lazily by profiling)."""
+def _latency(
+    comp: Comparison, device: str, hw: Optional[str], hw_file: Optional[str]
+) -> tuple[list[str], list[int], list[Timing], list[float] | None]:
+    """--profile: whole-model latency of each entry (torch, imported lazily by profiling), and with --hw/--hw-file
+    the roofline's (with a calibrated profile: predicted) time of each."""
     from ..crosscheck.profiling import ProfileOptions, profile_latency
 
-    timings = profile_latency([e.analysis.graph for e in comp.entries], ProfileOptions(device=device))
-    return [e.label for e in comp.entries], [e.analysis.total.macs for e in comp.entries], timings
+    graphs = [e.analysis.graph for e in comp.entries]
+    options = ProfileOptions(device=device)
+    predicted = None
+    if hw is not None or hw_file is not None:
+        from ..costmodel.roofline import resolve_profile
+        from ..crosscheck.profiling import profile_graphs
+
+        profile_hw = resolve_profile(hw, hw_file, "cpu")
+        run = profile_graphs(graphs, ProfileOptions(device=device, blocks=False), profile_hw, command="compare --profile")
+        timings = [m.whole.timing for m in run.models if m.whole.timing is not None]
+        predicted = [m.whole.span.ideal_s for m in run.models]
+    else:
+        timings = profile_latency(graphs, options)
+    return [e.label for e in comp.entries], [e.analysis.total.macs for e in comp.entries], timings, predicted

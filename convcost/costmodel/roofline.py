@@ -1,8 +1,11 @@
-"""Roofline estimates: device profiles (built-in and user YAML) and ideal time per layer.
+"""Roofline estimates: device profiles (built-in and user YAML) and the time each layer takes.
 
-A layer takes at least max(FLOPs / peak FLOP/s, bytes / bandwidth): it is compute-bound when the
-first term is larger, memory-bound otherwise. Layers are assumed unfused (see memory.py), so the
-ideal time of a block or model is the sum of its layers' ideal times. No torch here.
+With nominal peaks, a layer takes at least max(FLOPs / peak FLOP/s, bytes / bandwidth): it is
+compute-bound when the first term is larger, memory-bound otherwise. With a calibrated profile
+(`convcost calibrate`, calibration.py) the time is a prediction: max(FLOPs / the rate measured for
+the layer's kind at its size, bytes / the bandwidth measured at its size) + the per-op overhead.
+Layers are assumed unfused (see memory.py), so the time of a block or model is the sum of its
+layers' times. No torch here.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from pathlib import Path
 from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, load_yaml, read_text, shorten, type_name
 from ..graph.segments import top_level_segments
+from .calibration import STREAM_KIND, Calibration, parse_calibrations
+from .kinds import KINDS, VIEW, layer_kind, rate_size
 from .memory import MemoryReport
 
 PEAK_DTYPES = ("fp32", "tf32", "fp16", "bf16", "int8")
@@ -29,6 +34,8 @@ class DeviceProfile:
     bandwidth: float  # bytes/s of main memory
     source: str = ""
     loc: Loc | None = None  # where a user profile defines it (its 'peak:' mapping); None: built in
+    cores: int | None = None  # CPU cores the peak is for: a run on fewer threads gets that share of it
+    calibrations: tuple[Calibration, ...] = ()  # measured by `convcost calibrate`
 
     def peak_for(self, dtype: str) -> float:
         if dtype not in self.peak:
@@ -59,6 +66,7 @@ BUILTIN: dict[str, DeviceProfile] = {
         {"fp32": 160 * G, "fp16": 160 * G, "bf16": 160 * G, "int8": 320 * G},
         20 * G,
         "assumptions stated in convcost/costmodel/roofline.py",
+        cores=2,
     ),
     "h100": DeviceProfile(
         "h100",
@@ -123,7 +131,7 @@ def _example(kind: str) -> str:
     return "'3.35 TB/s'" if kind == "bandwidth" else "'989 TFLOP/s'"
 
 
-DEVICE_KEYS = ("description", "peak", "bandwidth", "source")
+DEVICE_KEYS = ("description", "peak", "bandwidth", "source", "cores", "calibrations")
 
 
 def _text(node: YNode | None, what: str) -> str:
@@ -161,6 +169,7 @@ def parse_profiles(text: str, filename: str) -> dict[str, DeviceProfile]:
         check_keys(peak_map, PEAK_DTYPES, f"device '{name}' peak")
         peak = {dt: parse_rate(v, "peak", f"device '{name}' peak {dt}") for dt, v in peak_map.items.items()}
         bandwidth = parse_rate(dmap.items["bandwidth"], "bandwidth", f"device '{name}' bandwidth")
+        cal_node = dmap.get("calibrations")
         out[name] = DeviceProfile(
             name,
             _text(dmap.get("description"), "'description'") or name,
@@ -168,8 +177,18 @@ def parse_profiles(text: str, filename: str) -> dict[str, DeviceProfile]:
             bandwidth,
             _text(dmap.get("source"), "'source'") or filename,
             peak_map.loc,
+            _cores(dmap.get("cores"), name),
+            () if cal_node is None else parse_calibrations(cal_node, name),
         )
     return out
+
+
+def _cores(node: YNode | None, device: str) -> int | None:
+    if node is None:
+        return None
+    if not isinstance(node, YScalar) or isinstance(node.value, bool) or not isinstance(node.value, int) or node.value < 1:
+        raise SpecError(f"device '{device}' cores must be a positive integer, got {type_name(node)}", node.loc)
+    return node.value
 
 
 def load_profiles(path: str | Path) -> dict[str, DeviceProfile]:
@@ -206,8 +225,9 @@ class Span:
     bytes: int = 0
     compute_s: float = 0.0
     memory_s: float = 0.0
-    ideal_s: float = 0.0  # sum of each layer's max(compute, memory)
-    memory_bound_s: float = 0.0  # the part of ideal_s spent in memory-bound layers
+    ideal_s: float = 0.0  # sum of each layer's max(compute, memory) + overhead: the roofline's (predicted) time
+    memory_bound_s: float = 0.0  # the part of ideal_s spent in memory-bound layers (overheads not included)
+    overhead_s: float = 0.0  # the part of ideal_s that is per-op overhead (0 with nominal peaks)
 
     def __add__(self, other: Span) -> Span:
         return Span(
@@ -217,6 +237,7 @@ class Span:
             self.memory_s + other.memory_s,
             self.ideal_s + other.ideal_s,
             self.memory_bound_s + other.memory_bound_s,
+            self.overhead_s + other.overhead_s,
         )
 
     @property
@@ -225,16 +246,105 @@ class Span:
 
     @property
     def bound(self) -> str:
-        """'memory' when most of the ideal time goes to memory-bound layers, else 'compute'."""
+        """What most of the time goes to: 'compute'-bound layers, 'memory'-bound layers or per-op 'overhead'."""
         if self.ideal_s == 0:
             return "–"
-        return "memory" if self.memory_bound_s > self.ideal_s / 2 else "compute"
+        compute_bound = self.ideal_s - self.memory_bound_s - self.overhead_s
+        parts = [(compute_bound, "compute"), (self.memory_bound_s, "memory"), (self.overhead_s, "overhead")]
+        return max(parts, key=lambda p: p[0])[1]  # the first of equal parts: compute
 
 
-def layer_span(flops: int, nbytes: int, peak: float, bandwidth: float) -> Span:
+def layer_span(flops: int, nbytes: int, peak: float, bandwidth: float, overhead: float = 0.0) -> Span:
     compute, memory = flops / peak, nbytes / bandwidth
-    ideal = max(compute, memory)
-    return Span(flops, nbytes, compute, memory, ideal, ideal if memory > compute else 0.0)
+    work = max(compute, memory)
+    return Span(flops, nbytes, compute, memory, work + overhead, work if memory > compute else 0.0, overhead)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How a device profile applies to one run: the calibration measured in (or nearest to) its
+    conditions, and the factor compute rates are scaled by for the run's thread count."""
+
+    calibration: Calibration | None  # None: the nominal peak and bandwidth
+    scale: float = 1.0  # compute rates (or the nominal peak) × this
+    threads: int | None = None  # the run's CPU threads (None: as calibrated, or all cores)
+    note: str = ""  # what was adapted, for the header ('' when the profile fits the run as it is)
+
+
+NOMINAL = Fit(None)  # no calibration, nothing scaled
+
+
+def _share(threads: int, of: int, cores: int | None) -> float:
+    """The compute of ``threads`` threads relative to ``of`` threads, on ``cores`` cores (None: unknown)."""
+    limit = cores or max(threads, of)
+    return min(threads, limit) / min(of, limit)
+
+
+def fit_profile(
+    profile: DeviceProfile,
+    dtype: str,
+    threads: int | None = None,
+    channels_last: bool = False,
+    device: str | None = None,
+    clock: str | None = None,
+) -> Fit:
+    """The calibration of ``profile`` for a run in ``dtype`` on ``threads`` CPU threads (``device``: 'cpu'/'cuda',
+    None: any). Preferred: the same memory format, then the same thread count, then the nearest one, whose
+    compute rates are scaled by threads (up to the cores). Without a calibration for the dtype: the nominal peak,
+    scaled to the run's share of the profile's ``cores``."""
+    cals = [c for c in profile.calibrations if c.dtype == dtype and (device is None or c.device == device)]
+    if not cals:
+        scale = 1.0 if threads is None or profile.cores is None else _share(threads, profile.cores, profile.cores)
+        notes = []
+        if profile.calibrations:
+            have = ", ".join(sorted({c.conditions for c in profile.calibrations}))
+            notes.append(f"not calibrated for {dtype}{f' on {device}' if device else ''} (calibrated: {have}): nominal peak")
+        if scale != 1.0:
+            notes.append(f"peak scaled to {threads} of {profile.cores} cores")
+        return Fit(None, scale, threads, "; ".join(notes))
+    same_layout = [c for c in cals if c.channels_last == channels_last] or cals
+    if threads is None:
+        cal = same_layout[0]
+    else:
+        cal = min(same_layout, key=lambda c: (abs(math.log((c.threads or threads) / threads)), -(c.threads or 0)))
+    notes = []
+    if cal.channels_last != channels_last:
+        notes.append(f"calibrated {'with' if cal.channels_last else 'without'} channels_last")
+    if clock is not None and cal.clock != clock:
+        names = {"cpu": "CPU time", "wall": "wall time"}
+        notes.append(f"calibrated in {names[cal.clock]}, measured in {names.get(clock, clock)} (they differ under load)")
+    scale = 1.0
+    if threads is not None and cal.threads is not None and cal.threads != threads:
+        scale = _share(threads, cal.threads, profile.cores)
+        notes.append(f"calibrated at {cal.threads} threads, run at {threads}: compute rates × {scale:.3g}")
+    return Fit(cal, scale, threads if threads is not None else cal.threads, "; ".join(notes))
+
+
+def predicted_span(
+    kind: str, op: str, flops: int, nbytes: int, fit: Fit, peak: float, bandwidth: float, size: float | None = None
+) -> tuple[Span, bool]:
+    """A layer's time from a calibration (``fit.calibration`` must be set), and whether its op or kind has a curve.
+
+    Compute kinds: max(FLOPs / the rate of its op's (else kind's) curve at that many FLOPs, bytes / the
+    elementwise bandwidth at that many bytes); memory kinds: bytes / the bandwidth of its op's (else kind's)
+    curve at that many bytes; views: nothing; each plus the overhead. Without a curve: the nominal peak
+    (compute), the elementwise curve or else the nominal bandwidth (memory). ``size``: where the compute rate
+    is looked up, if not at ``flops`` (kinds.rate_size: a grouped conv's FLOPs per group).
+    """
+    cal = fit.calibration
+    assert cal is not None
+    overhead = cal.overhead_s
+    if kind == VIEW:
+        return Span(flops, nbytes, 0.0, 0.0, overhead, 0.0, overhead), True
+    curve, own = cal.curve(kind, op)
+    if KINDS[kind].compute:
+        stream = cal.memory.get(STREAM_KIND)
+        rate = (curve.rate_at(flops if size is None else size) if curve else peak) * fit.scale
+        bw = stream.rate_at(nbytes) if stream and nbytes else bandwidth
+        return layer_span(flops, nbytes, rate, bw, overhead), own
+    bw = curve.rate_at(nbytes) if curve and nbytes else bandwidth
+    memory = nbytes / bw
+    return Span(flops, nbytes, 0.0, memory, memory + overhead, memory, overhead), own
 
 
 @dataclass(frozen=True)
@@ -243,6 +353,13 @@ class Roofline:
     profile: DeviceProfile
     dtype: str  # the peak used (may be tf32 while tensors are fp32)
     layers: tuple[Span, ...]  # aligned with memory.layers
+    fit: Fit = NOMINAL  # the calibration used, if any
+    kinds: tuple[str, ...] = ()  # each layer's kind (costmodel/kinds.py) when a calibration is used, else ()
+    uncalibrated: tuple[str, ...] = ()  # layers whose kind the calibration has no curve for
+
+    @property
+    def calibrated(self) -> bool:
+        return self.fit.calibration is not None
 
     @cached_property
     def total(self) -> Span:
@@ -257,8 +374,32 @@ class Roofline:
         ]
 
 
-def roofline(memory: MemoryReport, profile: DeviceProfile, peak_dtype: str | None = None) -> Roofline:
+def roofline(
+    memory: MemoryReport,
+    profile: DeviceProfile,
+    peak_dtype: str | None = None,
+    *,
+    threads: int | None = None,
+    channels_last: bool = False,
+    device: str | None = None,
+    clock: str | None = None,
+) -> Roofline:
+    """Each layer's roofline time on ``profile``: predicted from its calibration for ``memory.dtype`` (see
+    fit_profile) when it has one, else from the nominal peak for ``peak_dtype`` (default: the tensors' dtype)."""
+    fit = fit_profile(profile, memory.dtype, threads, channels_last, device, clock)
     dtype = peak_dtype or memory.dtype
-    peak = profile.peak_for(dtype)
-    spans = tuple(layer_span(lt.flops, lt.traffic.total, peak, profile.bandwidth) for lt in memory.layers)
-    return Roofline(memory, profile, dtype, spans)
+    if fit.calibration is None:
+        peak = profile.peak_for(dtype) * fit.scale
+        spans = tuple(layer_span(lt.flops, lt.traffic.total, peak, profile.bandwidth) for lt in memory.layers)
+        return Roofline(memory, profile, dtype, spans, fit)
+    peak = profile.peak.get(dtype) or max(profile.peak.values())
+    kinds = tuple(layer_kind(lt.node) for lt in memory.layers)
+    predicted = [
+        predicted_span(
+            kind, lt.node.op, lt.flops, lt.traffic.total, fit, peak, profile.bandwidth,
+            rate_size(lt.node, lt.flops, lt.traffic.total),
+        )
+        for kind, lt in zip(kinds, memory.layers)
+    ]
+    missing = tuple(lt.node.name for lt, (_, ok) in zip(memory.layers, predicted) if not ok)
+    return Roofline(memory, profile, dtype, tuple(s for s, _ in predicted), fit, kinds, missing)

@@ -1,53 +1,47 @@
-"""Measured latency of the torch modules built from a spec, beside the analytic roofline.
+"""Measured latency of the torch modules built from a spec, beside the roofline's (predicted) time.
 
 torch is imported inside the functions only (the analytic path must never import it).
 
 Method. The model is built with convcost.crosscheck.torch_build (eval mode, random weights), cast to the
 dtype and memory format asked for, and run once to check that torch supports it. Timing runs
-under torch.inference_mode():
-
-* CPU: torch.utils.benchmark.Timer.blocked_autorange with ``num_threads``: it warms up, picks how
-  many calls one measurement holds so that timer overhead vanishes, and repeats measurements for
-  at least ``min_time`` seconds.
-* CUDA: warm-up calls, then pairs of torch.cuda.Event(enable_timing=True) recorded around each
-  call on the current stream, read after torch.cuda.synchronize(); repeated for ``min_time``.
-
-Each measurement is a per-call time; we report the median and the interquartile range.
+under torch.inference_mode(), with crosscheck/timing.py: every unit (the whole model, each top-level
+block, each layer with ``layers``) is warmed up, then measured once per round, in turn, for
+``repeats`` rounds (CPU: perf_counter around a block of calls; CUDA: an event pair around it, with
+cudnn.benchmark as asked). We report the median per-call time and the interquartile range.
 
 Per top-level block (convcost.graph.segments), the model is first run once node by node to capture the
-real tensors each block reads; then the block's modules alone are timed on those tensors.
+real tensors each block reads; then the block's modules alone are timed on those tensors. Per layer, a
+pass of the model reads the clock between its layers (timing.LayerProbe): each layer timed in the model.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import statistics
-import time
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..costmodel.analysis import Analysis, analyze
-from ..costmodel.memory import (
-    DEFAULT_MAX_BYTES,
-    DTYPE_BYTES,
-    WEIGHT_BUILD_BYTES,
-    MemoryReport,
-    analyze_memory,
-    forward_bytes,
-    human_bytes,
-)
-from ..costmodel.roofline import BUILTIN, DeviceProfile, Roofline, Span, roofline
-from ..errors import UsageError, did_you_mean
+from ..costmodel.kinds import layer_kind
+from ..costmodel.memory import DEFAULT_MAX_BYTES, MemoryReport, analyze_memory
+from ..costmodel.roofline import BUILTIN, NOMINAL, DeviceProfile, Fit, Roofline, Span, roofline
+from ..errors import UsageError
 from ..graph.build import Graph
 from ..graph.segments import top_level_segments
+from .profile_limits import check_memory, torch_failure
+from .runner import ModelRunner, device_name, torch_dtype
+from .timing import (
+    PROBE_PASSES,
+    Timing,
+    check_clock,
+    method_text,
+    settle_cpu_allocator,
+    time_interleaved,
+)
 from .torch_deps import TORCH_ERRORS
 
-if TYPE_CHECKING:
-    import torch
-
-MEASURED_DTYPES = ("fp32", "fp16", "bf16")
-CUDA_MAX_RUNS = 10_000
+ADD_UP_TOLERANCE = 0.25  # block medians should sum to the model's within this share (or twice its spread)
 
 
 @dataclass(frozen=True)
@@ -56,54 +50,27 @@ class ProfileOptions:
     dtype: str = "fp32"
     channels_last: bool = False
     threads: int | None = None  # CPU threads (torch.set_num_threads); None: torch's default
-    min_time: float = 0.2  # seconds of timed calls per measurement target
+    min_time: float = 0.2  # seconds of timed calls per unit (model, block, layer), over all repeats
     warmup: int = 3
     blocks: bool = True  # also time each top-level block
     max_bytes: int = DEFAULT_MAX_BYTES  # refuse a model whose estimated memory is above this
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Per-call times of repeated measurements."""
-
-    times_s: tuple[float, ...]
-    calls_per_run: int
-
-    @property
-    def runs(self) -> int:
-        return len(self.times_s)
-
-    @property
-    def median_s(self) -> float:
-        return statistics.median(self.times_s)
-
-    @property
-    def iqr_s(self) -> float:
-        """Interquartile range (0 with fewer than 2 measurements)."""
-        if len(self.times_s) < 2:
-            return 0.0
-        q = statistics.quantiles(self.times_s, n=4, method="inclusive")
-        return q[2] - q[0]
-
-    @property
-    def min_s(self) -> float:
-        return min(self.times_s)
-
-    @property
-    def max_s(self) -> float:
-        return max(self.times_s)
+    layers: bool = False  # also time each layer
+    repeats: int = 5  # interleaved rounds
+    cudnn_benchmark: bool = True  # CUDA: let cuDNN pick its fastest algorithm per shape (during warm-up)
+    clock: str = "wall"  # CPU: 'wall' (perf_counter) or 'cpu' (the thread's CPU time; one thread only)
 
 
 @dataclass(frozen=True)
 class Measured:
-    """One timed unit (the whole model or a top-level block) with its analytic roofline."""
+    """One timed unit (the whole model, a top-level block or a layer) with its roofline (predicted) time."""
 
     name: str
-    kind: str
+    kind: str  # 'model'; a block's scope kind or op; a layer's op
     layers: int
     macs: int
-    span: Span  # analytic flops, bytes, ideal time
+    span: Span  # analytic flops, bytes, roofline time
     timing: Timing | None  # None when not measured
+    latency_kind: str = ""  # a layer's kind in the latency model (costmodel/kinds.py); '' for models and blocks
 
     @property
     def achieved_flops_per_s(self) -> float | None:
@@ -116,6 +83,12 @@ class Measured:
             return None
         return 100 * self.span.ideal_s / self.timing.median_s
 
+    @property
+    def error_pct(self) -> float | None:
+        """(predicted − measured median) / measured median, in % (the roofline time is the prediction)."""
+        pct = self.roofline_pct
+        return None if pct is None else pct - 100
+
 
 @dataclass(frozen=True)
 class ModelProfile:
@@ -124,10 +97,35 @@ class ModelProfile:
     roofline: Roofline
     whole: Measured
     blocks: tuple[Measured, ...]
+    layers: tuple[Measured, ...] = ()  # each layer, when timed
 
     @property
     def graph(self) -> Graph:
         return self.analysis.graph
+
+    @property
+    def blocks_sum_s(self) -> float | None:
+        """The sum of the blocks' median times (None unless every block was timed)."""
+        if not self.blocks or any(b.timing is None for b in self.blocks):
+            return None
+        return sum(b.timing.median_s for b in self.blocks if b.timing)
+
+    @property
+    def blocks_ratio(self) -> float | None:
+        """Σ block medians / the whole model's median."""
+        total, whole = self.blocks_sum_s, self.whole.timing
+        return None if total is None or whole is None or whole.median_s <= 0 else total / whole.median_s
+
+    @property
+    def add_up_tolerance(self) -> float:
+        """How far from 1 the blocks' ratio may be and still add up: 25 %, or twice the model's spread if larger."""
+        spread = self.whole.timing.spread_pct if self.whole.timing else None
+        return max(ADD_UP_TOLERANCE, 2 * (spread or 0) / 100)
+
+    @property
+    def blocks_add_up(self) -> bool | None:
+        ratio = self.blocks_ratio
+        return None if ratio is None else abs(ratio - 1) <= self.add_up_tolerance
 
 
 @dataclass(frozen=True)
@@ -141,6 +139,10 @@ class Environment:
     method: str
     min_time_s: float
     warmup: int
+    repeats: int = 1
+    cudnn_benchmark: bool | None = None  # CUDA only
+    load: tuple[float, ...] = ()  # 1, 5, 15-minute load averages when timing started (where the OS has them)
+    clock: str = "wall"
 
 
 @dataclass(frozen=True)
@@ -149,21 +151,29 @@ class ProfileRun:
     hardware: DeviceProfile
     peak_dtype: str
     models: tuple[ModelProfile, ...] = field(default_factory=tuple)
+    fit: Fit = NOMINAL  # how the device profile applies to this run (its calibration, thread scaling)
 
 
 Progress = Callable[[str], None]  # called before each timed unit with its description
 
 
 # ---- analytic part (no torch) ----------------------------------------------------------------
-def analytic_profile(graph: Graph, dtype: str, hw: DeviceProfile, peak_dtype: str | None = None) -> ModelProfile:
+def analytic_profile(
+    graph: Graph, dtype: str, hw: DeviceProfile, peak_dtype: str | None = None, threads: int | None = None
+) -> ModelProfile:
     a = analyze(graph)
     mem = analyze_memory(a, dtype)
-    roof = roofline(mem, hw, peak_dtype)
-    return _profile_of(a, mem, roof, None, {})
+    roof = roofline(mem, hw, peak_dtype, threads=threads)
+    return _profile_of(a, mem, roof, None, {}, None)
 
 
 def _profile_of(
-    a: Analysis, mem: MemoryReport, roof: Roofline, whole: Timing | None, blocks: dict[str, Timing]
+    a: Analysis,
+    mem: MemoryReport,
+    roof: Roofline,
+    whole: Timing | None,
+    blocks: dict[str, Timing],
+    layers: dict[int, Timing] | None,
 ) -> ModelProfile:
     g = a.graph
     macs = {lc.node.index: lc.cost.macs for lc in a.layers}
@@ -172,7 +182,14 @@ def _profile_of(
         for seg, (_, _, span) in zip(top_level_segments(g), roof.segments())
     )
     model = Measured(g.model, "model", len(g.nodes), a.total.macs, roof.total, whole)
-    return ModelProfile(a, mem, roof, model, measured)
+    per_layer: tuple[Measured, ...] = ()
+    if layers is not None:
+        kinds = roof.kinds or tuple(layer_kind(lt.node) for lt in mem.layers)
+        per_layer = tuple(
+            Measured(lt.node.name, lt.node.op, 1, macs[lt.node.index], span, layers.get(lt.node.index), kind)
+            for lt, span, kind in zip(mem.layers, roof.layers, kinds)
+        )
+    return ModelProfile(a, mem, roof, model, measured, per_layer)
 
 
 def block_count(graph: Graph) -> int:
@@ -180,33 +197,6 @@ def block_count(graph: Graph) -> int:
 
 
 # ---- torch part ------------------------------------------------------------------------------
-def _torch_dtype(name: str) -> torch.dtype:
-    import torch
-
-    if name not in MEASURED_DTYPES:
-        if name in DTYPE_BYTES:  # known to the analytic roofline, not runnable as torch modules here
-            raise UsageError(
-                f"--dtype {name} cannot be measured (torch modules run in {', '.join(MEASURED_DTYPES)}); "
-                f"`convcost roofline --dtype {name}` gives its analytic roofline"
-            )
-        raise UsageError(
-            f"unknown --dtype '{name}'{did_you_mean(name, list(DTYPE_BYTES))}; profile measures "
-            f"{', '.join(MEASURED_DTYPES)} (`convcost roofline` also takes "
-            f"{', '.join(d for d in DTYPE_BYTES if d not in MEASURED_DTYPES)})"
-        )
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
-
-
-def device_name(device: str) -> str:
-    import platform
-
-    import torch
-
-    if device == "cuda":
-        return str(torch.cuda.get_device_name())
-    return platform.processor() or platform.machine()
-
-
 def default_hw(device: str) -> str:
     """The built-in profile that matches the device (by CUDA device name), else 'cpu'."""
     if device != "cuda":
@@ -228,209 +218,103 @@ def peak_dtype_for(device: str, dtype: str, hw: DeviceProfile) -> str:
     return dtype
 
 
-def time_cpu(fn: Callable[[], Any], threads: int | None, min_time: float, warmup: int, min_runs: int = 5) -> Timing:
-    import torch
-    from torch.utils import benchmark
-
-    for _ in range(warmup):
-        fn()
-    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads or torch.get_num_threads())
-    m = timer.blocked_autorange(min_run_time=min_time)
-    times = list(m.times)
-    while len(times) < min_runs:  # slow calls: blocked_autorange may stop after one block
-        times.extend(timer.timeit(m.number_per_run).times)
-    return Timing(tuple(times), m.number_per_run)
+def load_average() -> tuple[float, ...]:
+    try:
+        return tuple(round(x, 2) for x in os.getloadavg())
+    except (AttributeError, OSError):  # not on this OS
+        return ()
 
 
-def time_cuda(fn: Callable[[], Any], min_time: float, warmup: int, min_runs: int = 10) -> Timing:
+def run_threads(options: ProfileOptions) -> int | None:
+    """The CPU threads a run uses (None on CUDA)."""
     import torch
 
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times: list[float] = []
-    started = time.perf_counter()
-    batch = 10
-    while len(times) < CUDA_MAX_RUNS:
-        events = []
-        for _ in range(batch):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            events.append((start, end))
-        torch.cuda.synchronize()
-        times.extend(s.elapsed_time(e) / 1e3 for s, e in events)  # elapsed_time is in ms
-        if len(times) >= min_runs and time.perf_counter() - started >= min_time:
-            break
-    return Timing(tuple(times), 1)
+    return (options.threads or torch.get_num_threads()) if options.device == "cpu" else None
 
 
-def method_name(device: str) -> str:
-    if device == "cuda":
-        return "torch.cuda.Event pairs per call, torch.cuda.synchronize(); median and IQR"
-    return "torch.utils.benchmark.Timer.blocked_autorange; median and IQR"
-
-
-class _Runner:
-    """The built model on its device, in the dtype and memory format asked for."""
-
-    def __init__(self, graph: Graph, options: ProfileOptions) -> None:
-        import torch
-
-        from .torch_build import build_model, example_inputs
-
-        self.options = options
-        self.dtype = _torch_dtype(options.dtype)
-        self.model = build_model(graph, device=options.device).to(self.dtype)
-        xs = tuple(x.to(self.dtype) for x in example_inputs(graph, device=options.device))
-        if options.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-            xs = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in xs)
-        self.xs = xs
-        self.graph = graph
-        self.modules = {node.index: module for node, module in self.model.named_layers()}
-
-    def run_all(self) -> dict[int, Any]:
-        """Run every node once, keeping every output (to feed the blocks' timings)."""
-        out: dict[int, Any] = {i.index: x for i, x in zip(self.graph.inputs, self.xs)}
-        for node in self.graph.nodes:
-            out[node.index] = self.modules[node.index](*(out[i] for i in node.inputs))
-        return out
-
-    def whole(self) -> Callable[[], Any]:
-        model, xs = self.model, self.xs
-        return lambda: model(*xs)
-
-    def block(self, seg_nodes: tuple[Any, ...], tensors: dict[int, Any]) -> Callable[[], Any]:
-        inside = {n.index for n in seg_nodes}
-        ext = {i: tensors[i] for n in seg_nodes for i in n.inputs if i not in inside}
-        plan = [(n.index, self.modules[n.index], n.inputs) for n in seg_nodes]
-
-        def run() -> Any:
-            env = dict(ext)
-            out = None
-            for idx, module, inputs in plan:
-                out = module(*(env[i] for i in inputs))
-                env[idx] = out
-            return out
-
-        return run
-
-    def time(self, fn: Callable[[], Any]) -> Timing:
-        o = self.options
-        if o.device == "cuda":
-            return time_cuda(fn, o.min_time, o.warmup)
-        return time_cpu(fn, o.threads, o.min_time, o.warmup)
-
-
-def environment(options: ProfileOptions) -> Environment:
+def environment(options: ProfileOptions, load: tuple[float, ...] = ()) -> Environment:
     import torch
 
-    threads = (options.threads or torch.get_num_threads()) if options.device == "cpu" else None
+    cuda = options.device == "cuda"
     return Environment(
-        torch.__version__, options.device, device_name(options.device), threads, options.dtype,
-        options.channels_last, method_name(options.device), options.min_time, options.warmup,
+        torch.__version__, options.device, device_name(options.device), run_threads(options), options.dtype,
+        options.channels_last, method_text(options.device, options.repeats, options.cudnn_benchmark if cuda else None,
+                                           options.clock),
+        options.min_time, options.warmup, options.repeats, options.cudnn_benchmark if cuda else None, load,
+        options.clock,
     )
-
-
-def _out_of_memory(e: BaseException) -> bool:
-    import torch
-
-    text = str(e)
-    return (
-        isinstance(e, (MemoryError, torch.cuda.OutOfMemoryError))
-        or "DefaultCPUAllocator" in text
-        or "out of memory" in text.lower()
-    )
-
-
-def torch_failure(e: BaseException, a: Analysis, options: ProfileOptions, doing: str) -> UsageError:
-    """A torch error while building, checking or timing the model, as a message for the user."""
-    import torch
-
-    graph = a.graph
-    text = str(e).strip()
-    first = text.splitlines()[0] if text else type(e).__name__
-    where = f"in {options.dtype} on {options.device}"
-    if _out_of_memory(e):
-        need = profile_bytes(a, options)
-        return UsageError(
-            f"model '{graph.model}': torch ran out of memory {doing} it {where} (convcost estimates it needs "
-            f"{human_bytes(need)}): {first}; {'lower --batch, or ' if graph.batch > 1 else ''}free memory on the device"
-        )
-    hint = ""
-    if options.dtype != "fp32":
-        hint = "; try --dtype fp32" + (" or bf16" if options.dtype == "fp16" and options.device == "cpu" else "")
-    return UsageError(f"torch {torch.__version__} cannot run model '{graph.model}' {where}: {first}{hint}")
-
-
-
-
-def profile_bytes(a: Analysis, options: ProfileOptions) -> int:
-    """Memory one model's profile needs at most: the weights as built (fp32), the input, and every
-    layer's output in --dtype -- twice when blocks are timed (each block runs on the kept outputs
-    of the first pass)."""
-    return forward_bytes(a, DTYPE_BYTES[options.dtype], WEIGHT_BUILD_BYTES, 2 if options.blocks else 1)
-
-
-def check_memory(a: Analysis, options: ProfileOptions, command: str = "profile") -> int:
-    """The model's estimated bytes; a UsageError above ``options.max_bytes`` (before torch allocates)."""
-    graph = a.graph
-    need = profile_bytes(a, options)
-    if need > options.max_bytes:
-        twice = ", twice since each block is timed on kept outputs" if options.blocks else ""
-        ways = ["lower --batch"] if graph.batch > 1 else []
-        if options.blocks:
-            ways.append("time the whole model only (--no-blocks)")
-        if command == "profile":
-            ways.append("raise --max-memory if this machine has the memory")
-        advice = ", or ".join(ways) or "make the input or the layers smaller"
-        raise UsageError(
-            f"model '{graph.model}' needs about {human_bytes(need)} ({need:,} bytes) to {command}: its weights, "
-            f"the input and every layer's output at batch {graph.batch} in {options.dtype}{twice}; that is over the "
-            f"limit of {human_bytes(options.max_bytes)} ({options.max_bytes:,} bytes). "
-            + advice[0].upper() + advice[1:]
-        )
-    return need
 
 
 def measure(
     a: Analysis, options: ProfileOptions, hw: DeviceProfile, peak_dtype: str, progress: Progress | None = None
 ) -> ModelProfile:
-    """Time one model (and its top-level blocks) and put the numbers beside its roofline."""
+    """Time one model (its top-level blocks, its layers) in interleaved rounds, beside its roofline."""
     import torch
 
     graph = a.graph
     mem = analyze_memory(a, options.dtype)
-    roof = roofline(mem, hw, peak_dtype)
+    roof = roofline(
+        mem, hw, peak_dtype, threads=run_threads(options), channels_last=options.channels_last, device=options.device,
+        clock=options.clock,
+    )
     threads_before = torch.get_num_threads()
+    bench_before = torch.backends.cudnn.benchmark
     doing = "building"
+    segments = top_level_segments(graph) if options.blocks else []
     try:
         if options.device == "cpu" and options.threads:
             torch.set_num_threads(options.threads)
+        if options.device == "cpu":
+            settle_cpu_allocator()
+        if options.device == "cuda":
+            torch.backends.cudnn.benchmark = options.cudnn_benchmark
         with torch.inference_mode():
-            runner = _Runner(graph, options)
+            runner = ModelRunner(graph, options)
             doing = "running"
             tensors = runner.run_all()  # once untimed: does torch support this dtype here?
-            if not options.blocks:
-                del tensors  # the whole model's timing needs none of them
             doing = "timing"
-            if progress:
-                progress(f"{graph.model}: whole model")
-            whole = runner.time(runner.whole())
-            blocks: dict[str, Timing] = {}
-            if options.blocks:
-                for seg in top_level_segments(graph):
-                    if progress:
-                        progress(f"{graph.model}: {seg.name}")
-                    blocks[seg.name] = runner.time(runner.block(seg.nodes, tensors))
-                del tensors
+            names = ["whole model", *(seg.name for seg in segments)]
+            fns: list[Callable[[], Any]] = [runner.whole(), *(runner.block(seg.nodes, tensors) for seg in segments)]
+            del tensors  # the closures keep what they read
+            probe = runner.probe() if options.layers else None
+            if probe is not None:
+                names.append("each layer")
+                fns.append(probe)
+            probe_at = len(fns) - 1 if probe is not None else -1
+            per_layer: list[list[float]] = [[] for _ in graph.nodes]
+
+            def step(i: int, r: int) -> None:
+                if i == probe_at and probe is not None:
+                    probe.take()  # forget the warm-up and estimate passes
+                if progress:
+                    progress(f"{graph.model}: {names[i]} ({r + 1}/{options.repeats})")
+
+            def after(i: int, r: int) -> None:
+                if i == probe_at and probe is not None:
+                    for times, t in zip(per_layer, probe.take()):
+                        times.append(t)
+
+            timings = time_interleaved(
+                fns, device=options.device, min_time=options.min_time, repeats=options.repeats,
+                warmup=options.warmup, step=step, clock=options.clock, after=after,
+                min_calls=[PROBE_PASSES if i == probe_at else 1 for i in range(len(fns))],
+            )
     except TORCH_ERRORS as e:
         raise torch_failure(e, a, options, doing) from None
     finally:
         torch.set_num_threads(threads_before)
-    return _profile_of(a, mem, roof, whole, blocks)
+        torch.backends.cudnn.benchmark = bench_before
+    blocks = {seg.name: t for seg, t in zip(segments, timings[1:])}
+    layers = None
+    if options.layers:
+        passes = timings[-1].calls_per_run
+        layers = {node.index: Timing(tuple(times), passes) for node, times in zip(graph.nodes, per_layer)}
+    return _profile_of(a, mem, roof, timings[0], blocks, layers)
+
+
+def units_per_model(graph: Graph, options: ProfileOptions) -> int:
+    """Timed units of one model: the whole, its blocks, the pass that times its layers (for the progress bar)."""
+    return 1 + (block_count(graph) if options.blocks else 0) + (1 if options.layers else 0)
 
 
 def resolve_hw(options: ProfileOptions, hw: DeviceProfile | None) -> tuple[DeviceProfile, str]:
@@ -449,21 +333,26 @@ def profile_graphs(
 
     require(command)
     check_device(options.device)
-    _torch_dtype(options.dtype)
+    torch_dtype(options.dtype)
     if options.threads is not None and options.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {options.threads}")
+    if options.repeats < 1:
+        raise UsageError(f"--repeats must be at least 1, got {options.repeats}")
+    check_clock(options.clock, options.device, run_threads(options))
     analyses = [analyze(g) for g in graphs]
     for a in analyses:  # every model before timing any: a refusal comes first, not after minutes
         check_memory(a, options, command)
     profile, peak = resolve_hw(options, hw)
+    load = load_average()
     models = tuple(measure(a, options, profile, peak, progress) for a in analyses)
-    return ProfileRun(environment(options), profile, peak, models)
+    fit = models[0].roofline.fit if models else NOMINAL
+    return ProfileRun(environment(options, load), profile, peak, models, fit)
 
 
 def profile_latency(graphs: list[Graph], options: ProfileOptions | None = None) -> list[Timing]:
     """Whole-model latency of each graph (the hook behind `compare --profile`)."""
     o = options or ProfileOptions()
-    o = dataclasses.replace(o, blocks=False)
+    o = dataclasses.replace(o, blocks=False, layers=False)
     run = profile_graphs(graphs, o, command="compare --profile")
     out = []
     for m in run.models:

@@ -1,0 +1,206 @@
+"""How well a calibrated device profile predicts latency on this machine (issue 24's measurement).
+
+Runs, as a user would, `convcost calibrate` and then `convcost profile --accuracy` over the configs, with
+the same thread count and clock, and prints each model's predicted and measured time, the per-layer errors,
+and the two figures of issue 24's done-when: the worst whole-model |error| (target: every model within ±25 %
+of its measured median) and the per-layer median |error| (target ≤ 30 %). Exit status 0 when every round meets
+both targets, 1 otherwise.
+
+The load average (`uptime`) is printed before and after each step, and a warning when the machine is not
+quiet: on a shared machine the speed drifts with the load, so calibrate and measure in the same conditions:
+`--group N` calibrates again before every N spec files (each group measured against the calibration just
+before it), and `--rounds R` repeats the whole run.
+
+    python benchmarks/bench_latency.py                   # the done-when: every configs/*.yaml (~15-25 min quiet)
+    python benchmarks/bench_latency.py --subset          # 7 configs, one of each family, full timings (~5 min)
+    python benchmarks/bench_latency.py --quick           # smoke test: 3 small configs, --quick timings (~2 min)
+    python benchmarks/bench_latency.py [--threads 1] [--clock cpu] [--group 3] [--configs configs/a.yaml ...]
+
+Not a test: timings depend on the machine and its load. Figures go in the closing note of the change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from convcost.crosscheck.accuracy import percentile  # noqa: E402  (no torch)
+
+WHOLE_TARGET_PCT = 25.0
+LAYER_TARGET_PCT = 30.0
+# --subset: one config of each family the latency model must get right (dense/bottleneck convs, depthwise,
+# grouped, branches with pooling, attention, the general tensor ops); --quick: small ones only
+SUBSET = ("resnet18", "resnet_bottleneck", "mobilenet_v2", "grouped_conv", "inception_a", "conv_vs_attention",
+          "general_ops")
+QUICK = ("resnet_bottleneck", "depthwise_separable", "general_ops")
+
+
+class Figures(NamedTuple):
+    """One round's figures against the done-when."""
+
+    models: int
+    inside: int  # whole models within ±WHOLE_TARGET_PCT
+    worst_pct: float  # the largest whole-model |error|
+    layers: int
+    layer_median_pct: float  # median per-layer |error|
+
+    @property
+    def ok(self) -> bool:
+        return self.inside == self.models and self.layer_median_pct <= LAYER_TARGET_PCT
+
+
+def load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def convcost(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "convcost", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def measure_group(specs: list[str], args: argparse.Namespace, device_file: str) -> dict[str, Any]:
+    common = (["--threads", str(args.threads)] if args.threads else []) + ["--clock", args.clock, "--no-progress"]
+    print(f"  calibrate: load before {load()}", flush=True)
+    t0 = time.time()
+    cal = convcost(["calibrate", *common, "-o", device_file, *(["--quick"] if args.quick else [])])
+    if cal.returncode != 0:
+        sys.exit(f"calibrate failed ({cal.returncode}):\n{cal.stderr}")
+    print(f"    {time.time() - t0:.0f} s; load after {load()}", flush=True)
+    t0 = time.time()
+    timing = ["--quick"] if args.quick else ["--min-time", str(args.min_time), "--repeats", str(args.repeats)]
+    prof = convcost(["profile", *specs, "--accuracy", "--hw-file", device_file, *common, *timing, "-f", "json"])
+    if prof.returncode != 0:
+        sys.exit(f"profile --accuracy failed ({prof.returncode}):\n{prof.stderr}")
+    names = ", ".join(Path(s).stem for s in specs)
+    print(f"  profile --accuracy {names}: {time.time() - t0:.0f} s; load after {load()}", flush=True)
+    return json.loads(prof.stdout)
+
+
+def stats(errors: list[float]) -> str:
+    absolute = [abs(e) for e in errors]
+    return (f"n={len(errors)}, median |error| {statistics.median(absolute):.1f} %, p90 {percentile(absolute, 90):.1f} %, "
+            f"bias {statistics.median(errors):+.1f} %, worst {max(errors, key=abs):+.1f} %")
+
+
+def report(models: list[dict[str, Any]]) -> Figures:
+    print(f"  {'model':<26} {'predicted':>11} {'measured':>11} {'spread':>7} {'error':>8}  layers |err| median")
+    layer_errors: list[float] = []
+    by_kind: dict[str, list[float]] = {}
+    ok = True
+    for m in models:
+        whole = m["model"]
+        pred, meas, err = whole["roofline"]["ideal_s"], whole["measured"]["median_s"], whole["error_pct"]
+        errs = [x["error_pct"] for x in m["layers"] if x.get("error_pct") is not None]
+        layer_errors += errs
+        for x in m["layers"]:
+            if x.get("error_pct") is not None:
+                by_kind.setdefault(x["kind"], []).append(x["error_pct"])
+        inside = abs(err) <= WHOLE_TARGET_PCT
+        ok &= inside
+        print(
+            f"  {m['name']:<26} {pred * 1e3:>9.2f}ms {meas * 1e3:>9.2f}ms {whole['measured'].get('spread_pct') or 0:>6.0f}% "
+            f"{err:>+7.1f}%  {statistics.median(abs(e) for e in errs) if errs else float('nan'):5.1f} %"
+            f"{'' if inside else '  <-- outside ±25 %'}"
+        )
+    print(f"  whole models: {stats([m['model']['error_pct'] for m in models])}")
+    print(f"  layers: {stats(layer_errors)}")
+    print("  layers by kind:")
+    for kind, errs in sorted(by_kind.items(), key=lambda kv: -len(kv[1])):
+        print(f"    {kind:<21} {stats(errs)}")
+    figures = figures_of(models)
+    print(f"  target: every model within ±{WHOLE_TARGET_PCT:g} %: {figures.inside} of {figures.models}; per-layer median "
+          f"|error| {figures.layer_median_pct:.1f} % ≤ {LAYER_TARGET_PCT:g} %: "
+          f"{'yes' if figures.layer_median_pct <= LAYER_TARGET_PCT else 'NO'}")
+    return figures
+
+
+def figures_of(models: list[dict[str, Any]]) -> Figures:
+    """The done-when's figures from profile --accuracy's JSON models (each whole model's error_pct, each layer's)."""
+    whole = [abs(m["model"]["error_pct"]) for m in models]
+    layers = [abs(x["error_pct"]) for m in models for x in m["layers"] if x.get("error_pct") is not None]
+    return Figures(
+        models=len(whole),
+        inside=sum(e <= WHOLE_TARGET_PCT for e in whole),
+        worst_pct=max(whole, default=float("nan")),
+        layers=len(layers),
+        layer_median_pct=statistics.median(layers) if layers else float("nan"),
+    )
+
+
+def quiet_warning() -> str | None:
+    """A warning when the 1-minute load average exceeds half the CPUs: the figures then measure the load."""
+    try:
+        one = os.getloadavg()[0]
+    except OSError:
+        return None
+    cpus = os.cpu_count() or 1
+    if one <= cpus / 2:
+        return None
+    return (f"warning: load average {one:.2f} on {cpus} CPUs: this machine is not quiet, the figures will measure "
+            "the other jobs as much as convcost's model")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for calibrate and profile (default torch's)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="--clock of calibrate and profile")
+    parser.add_argument("--group", type=int, default=0, help="calibrate again before every N spec files (0: once)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the whole run this many times")
+    parser.add_argument("--configs", nargs="+", help="spec files (default: every configs/*.yaml)")
+    parser.add_argument("--subset", action="store_true", help=f"only {', '.join(SUBSET)} (full timings)")
+    parser.add_argument("--min-time", type=float, default=0.05, help="profile --min-time (per model, block, layer pass)")
+    parser.add_argument("--repeats", type=int, default=5, help="profile --repeats")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke test: calibrate/profile --quick on {', '.join(QUICK)} (figures meaningless)")
+    parser.add_argument("--keep", help="write the last device profile here")
+    parser.add_argument("--save-json", help="write the models of the last round (profile's JSON) here")
+    args = parser.parse_args()
+    if not args.configs:
+        names = QUICK if args.quick else SUBSET if args.subset else None
+        every = sorted(glob.glob(str(ROOT / "configs" / "*.yaml")))
+        args.configs = [p for p in every if names is None or Path(p).stem in names]
+    started = time.time()
+    size = args.group or len(args.configs)
+    groups = [args.configs[k:k + size] for k in range(0, len(args.configs), size)]
+    if warning := quiet_warning():
+        print(warning)
+    print(f"convcost latency benchmark: {len(args.configs)} spec files in {len(groups)} group(s), threads "
+          f"{args.threads or 'default'}, {args.clock} clock, {os.cpu_count()} CPUs; load {load()}")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        device_file = str(Path(tmp) / "device.yaml")
+        for r in range(1, args.rounds + 1):
+            print(f"round {r}:")
+            models = [m for g in groups for m in measure_group(g, args, device_file)["models"]]
+            results.append(report(models))
+            if args.save_json:
+                Path(args.save_json).write_text(json.dumps(models))
+        if args.keep:
+            Path(args.keep).write_text(Path(device_file).read_text())
+    print(f"done-when, per round: worst whole-model |error| (target ≤ {WHOLE_TARGET_PCT:g} %) / per-layer median "
+          f"|error| (target ≤ {LAYER_TARGET_PCT:g} %):")
+    for r, f in enumerate(results, 1):
+        print(f"  round {r}: {f.worst_pct:.1f} % ({f.inside} of {f.models} models inside) / {f.layer_median_pct:.1f} % "
+              f"over {f.layers} layers: {'met' if f.ok else 'NOT met'}")
+    print(f"rounds meeting both targets: {sum(f.ok for f in results)} of {len(results)}; "
+          f"{time.time() - started:.0f} s in all{'; --quick: the figures mean nothing' if args.quick else ''}")
+    if warning := quiet_warning():
+        print(warning)
+    sys.exit(0 if all(f.ok for f in results) else 1)
+
+
+if __name__ == "__main__":
+    main()

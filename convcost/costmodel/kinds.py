@@ -1,0 +1,116 @@
+"""What a layer is to the latency model: its *kind*, read from the graph alone (no torch).
+
+A calibrated device profile (`convcost calibrate`, costmodel/calibration.py) measures how fast each
+kind runs at several sizes; a layer's predicted time uses the curve of its kind. The kind follows
+from the op's definition (its category, whether its parts multiply activations by activations) and
+its arguments (groups, kernel), never from the op's name:
+
+* compute kinds, whose rate is in FLOP/s at a size in FLOPs per call: ``conv_dense`` (groups 1,
+  a kernel larger than 1: conv, transposed conv, patch embedding), ``conv_1x1`` (groups 1, 1×1…),
+  ``conv_depthwise`` (groups = input channels, up to 3×3 = 9 taps), ``conv_depthwise_large`` (more
+  taps: a 7×7 depthwise conv does 5.4× the FLOPs of a 3×3 per output, at a far higher rate),
+  ``conv_grouped`` (other groups; its size is the FLOPs of one group), ``linear``
+  (linear layers, matmul, einsum, patch merging), ``attention`` (an op whose parts include a matmul of
+  activations: multi-head, window and scaled-dot-product attention), ``pool`` (max/average pooling
+  over windows);
+* memory kinds, whose rate is a bandwidth in B/s at a size in bytes moved per call: ``elementwise``
+  (activations, elementwise math, add, sub, multiply, position embeddings), ``norm`` (batch/layer/
+  group/instance norm, layer scale), ``reduce`` (reductions over whole dims: global average pool,
+  token pooling, mean, sum, norm...), ``copy`` (concat, stack, shuffles, pad, resampling);
+* ``view``: a layer that moves nothing (flatten, identity, dropout at inference): overhead only.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..graph.nodes import Node
+from ..ops.shapes import numel
+from .memory import is_view
+
+
+class Kind(NamedTuple):
+    name: str
+    compute: bool  # True: a rate in FLOP/s at a size in FLOPs; False: a bandwidth in B/s at a size in bytes
+    what: str
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("conv_dense", True, "dense convolution, kernel > 1 (conv, conv_transpose, patch_embed)"),
+        Kind("conv_1x1", True, "1×1 convolution, groups 1 (pointwise)"),
+        Kind("conv_depthwise", True, "depthwise convolution (groups = input channels), up to 3×3"),
+        Kind("conv_depthwise_large", True, "depthwise convolution with a larger kernel (5×5, 7×7: ConvNeXt)"),
+        Kind("conv_grouped", True, "grouped convolution (1 < groups < input channels)"),
+        Kind("linear", True, "linear layer / matrix multiply (linear, matmul, einsum, patch_merging)"),
+        Kind("attention", True, "attention (attention, window_attention, scaled_dot_product_attention)"),
+        Kind("pool", True, "max or average pooling over windows"),
+        Kind("elementwise", False, "activations, elementwise math, add, sub, multiply, position embeddings"),
+        Kind("norm", False, "batch, layer, group and instance norm, layer scale"),
+        Kind("reduce", False, "reductions over whole dims (global average pool, token pool, mean, sum, norm)"),
+        Kind("copy", False, "concat, stack, shuffles, pad, upsampling"),
+    )
+}
+COMPUTE_KINDS = tuple(k for k, v in KINDS.items() if v.compute)
+MEMORY_KINDS = tuple(k for k, v in KINDS.items() if not v.compute)
+VIEW = "view"
+
+
+SMALL_DEPTHWISE_TAPS = 9  # 3×3
+
+
+def _conv_kind(node: Node) -> str:
+    groups = getattr(node.args, "groups", 1)
+    in_channels = node.in_shapes[0][0]
+    kernel = getattr(node.args, "kernel", getattr(node.args, "patch", 1))
+    kernel = kernel if isinstance(kernel, tuple) else (kernel,)
+    if groups > 1:
+        if groups != in_channels:
+            return "conv_grouped"
+        return "conv_depthwise" if numel(kernel) <= SMALL_DEPTHWISE_TAPS else "conv_depthwise_large"
+    return "conv_1x1" if all(k == 1 for k in kernel) else "conv_dense"
+
+
+def _multiplies_activations(node: Node) -> bool:
+    """Whether the op's cost parts include a matmul of activations (QKᵀ, A·V): attention."""
+    parts = node.rule.parts
+    if parts is None:
+        return False
+    return any(p.op == "matmul" for p in parts(node.args, node.in_shapes, node.shape, 1))
+
+
+def layer_kind(node: Node) -> str:
+    """The node's kind (a key of KINDS, or VIEW)."""
+    category = node.rule.category
+    if is_view(node):
+        return VIEW
+    if category == "conv":
+        return _conv_kind(node)
+    if category == "linear":
+        return "attention" if _multiplies_activations(node) else "linear"
+    if category == "norm":
+        return "norm"
+    if category == "pool":  # windows (a kernel) or reductions over whole dims (global pool, mean, sum, norm...)
+        return "pool" if hasattr(node.args, "kernel") else "reduce"
+    if category in ("activation", "math"):
+        return "elementwise"
+    if category == "join":  # add, multiply, position embedding compute; concat only copies
+        return "elementwise" if numel(node.shape) and _computes(node) else "copy"
+    return "copy"  # resample, shuffle
+
+
+def _computes(node: Node) -> bool:
+    return node.rule.cost(node.args, node.in_shapes, node.shape, 1).flops > 0
+
+
+def rate_size(node: Node, flops: int, nbytes: int) -> float:
+    """The size a layer's rate is looked up at: bytes for memory kinds; FLOPs for compute kinds, per group for a
+    grouped conv (it runs as ``groups`` independent convs, and its efficiency follows the size of each: a conv
+    in 4 groups of 16 channels runs several times faster per FLOP than one in 32 groups of 4)."""
+    kind = layer_kind(node)
+    if kind == VIEW or not KINDS[kind].compute:
+        return float(nbytes)
+    if kind == "conv_grouped":
+        return flops / getattr(node.args, "groups", 1)
+    return float(flops)

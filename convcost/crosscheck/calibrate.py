@@ -1,0 +1,381 @@
+"""`convcost calibrate`: micro-benchmarks of what this machine sustains, as a device profile.
+
+Each micro-benchmark is a small model written as a spec -- a few layers of the kind it measures, in the
+company they keep in networks (a batch norm after a conv, an activation after a batch norm) -- built with
+the same torch modules `profile` times (convcost/crosscheck/torch_build.py). It runs as a model, and the
+clock is read between its layers (timing.LayerProbe), so each layer is timed as it runs in a network: its
+input fresh from the layer before, the weights of the others passing through the caches. Alone in a
+loop, a layer keeps its input and weights warm, and a batch norm reading what a 3×3 conv just wrote runs
+at half the speed of one reading another batch norm's output. Each layer's FLOPs and bytes come from the
+same analytic model (costmodel/memory.py), so the rates measured are rates of exactly the layers the
+prediction is for. The per-op overhead is the time of a layer that moves nothing (a view: flatten,
+dropout, to_tokens, chunk), measured the same way where such layers sit in networks.
+All benchmarks are timed together in interleaved rounds (crosscheck/timing.py).
+
+torch is imported inside the functions only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .. import __version__
+from ..costmodel.analysis import analyze
+from ..costmodel.calibration import Calibration, Curve, Point
+from ..costmodel.kinds import KINDS, VIEW, layer_kind, rate_size
+from ..costmodel.memory import analyze_memory
+from ..errors import UsageError
+from ..frontend.spec import parse_spec
+from ..graph.build import Graph, Node, build_graph
+from .timing import PROBE_PASSES, LayerProbe, check_clock, method_text, settle_cpu_allocator, time_interleaved
+
+MIN_NET_SHARE = 0.05  # a rate is size / max(time − overhead, this share of the time)
+
+# The op whose layers make up a kind's own curve; a layer of any other op of that kind has a curve of its own.
+# Conv kinds (dense, 1×1, depthwise, grouped) are conv layers.
+REPRESENTATIVE = {
+    "linear": "linear", "attention": "attention", "pool": "maxpool", "elementwise": "relu", "norm": "batchnorm",
+    "reduce": "global_avgpool", "copy": "concat",
+}
+
+
+def curve_key(node: Node) -> str:
+    """The curve a layer is a point of: its kind's when it is the kind's representative op, else its op's."""
+    kind = layer_kind(node)
+    return kind if node.op == REPRESENTATIVE.get(kind, "conv") else node.op
+
+
+@dataclass(frozen=True)
+class Bench:
+    """A small model; its layers whose curve (see curve_key) is one of ``feeds`` are points of that curve."""
+
+    layers: tuple[str, ...]  # YAML flow text, one per layer
+    input: tuple[int, ...]
+    what: str
+    feeds: tuple[str, ...]
+
+    def spec(self) -> str:
+        return f"input: {list(self.input)}\nlayers: [{', '.join(self.layers)}]\n"
+
+
+# Views where networks have them, after real work: their median time in the model is the per-op overhead.
+OVERHEAD_BENCHES = (
+    Bench(("{conv: {out: 64, kernel: 1}}", "bn", "relu", "gap", "flatten", "dropout", "{linear: {out: 64}}", "dropout"),
+          (64, 14, 14), "a classifier head: conv 1×1, bn, relu, gap, flatten, dropout, linear, dropout", (VIEW,)),
+    Bench(("{conv: {out: 64, kernel: 1}}", "to_tokens", "layernorm"), (64, 14, 14), "conv 1×1, to_tokens, layernorm",
+          (VIEW,)),
+    Bench(("{conv: {out: 64, kernel: 1}}", "{channel_shuffle: {groups: 2}}", "{chunk: {index: 0, parts: 2}}",
+           "{conv: {out: 32, kernel: 1}}"), (64, 14, 14), "conv 1×1, channel_shuffle, chunk, conv 1×1", (VIEW,)),
+)
+
+
+def _conv(out: int, k: int, groups: int = 1, stride: int = 1) -> str:
+    groups_arg = f", groups: {groups}" if groups > 1 else ""
+    return f"{{conv: {{out: {out}, kernel: {k}, stride: {stride}, padding: {k // 2}{groups_arg}, bias: false}}}}"
+
+
+def _on(c: int, hw: int) -> str:
+    return f"on {c}×{hw}×{hw}"
+
+
+def conv_benches() -> list[Bench]:
+    """Convolutions of every kind, each followed by a batch norm and a ReLU as in ResNets and MobileNets."""
+    out = []
+    for c, hw in ((8, 7), (16, 28), (32, 56), (64, 56), (128, 28), (256, 14), (512, 7), (128, 56)):
+        out.append(Bench((_conv(c, 3), "bn", "relu") * 2, (c, hw, hw), f"conv 3×3 {_on(c, hw)}, bn, relu",
+                         ("conv_dense", "norm", "elementwise")))
+    out.append(Bench((_conv(64, 7, stride=2), "bn", "relu", "{maxpool: {kernel: 3, stride: 2, padding: 1}}"),
+                     (3, 224, 224), "stem: conv 7×7 /2 on 3×224×224, bn, relu, maxpool 3×3 /2",
+                     ("conv_dense", "norm", "elementwise", "pool")))
+    for c, hw in ((8, 7), (16, 28), (32, 56), (64, 56), (256, 14), (512, 7)):
+        out.append(Bench((_conv(4 * c, 1), "bn", "relu", _conv(c, 1), "bn", "relu"), (c, hw, hw),
+                         f"conv 1×1 {c}→{4 * c}→{c} {_on(c, hw)}, each with bn, relu", ("conv_1x1", "norm", "elementwise")))
+    # after a 1×1 conv with its batch norm and ReLU, as in MobileNets and ResNeXts
+    for c, hw in ((32, 14), (96, 28), (144, 56), (96, 112)):
+        layers = (_conv(c, 1), "bn", "relu", _conv(c, 3, c), "bn", "relu") * 2
+        out.append(Bench(layers, (c, hw, hw), f"1×1 conv, bn, relu, depthwise 3×3 {_on(c, hw)}, bn, relu",
+                         ("conv_depthwise",)))
+    out.append(Bench((_conv(96, 1), "bn", "relu", _conv(96, 3, 96, 2), "bn", "relu"), (96, 112, 112),
+                     f"1×1 conv, bn, relu, depthwise 3×3 /2 {_on(96, 112)}", ("conv_depthwise",)))
+    for c, hw in ((96, 56), (384, 14), (768, 7)):  # ConvNeXt: after the previous block's linear (a 1×1 conv here)
+        out.append(Bench((_conv(c, 1), _conv(c, 7, c), "layernorm") * 2, (c, hw, hw),
+                         f"1×1 conv, depthwise 7×7 {_on(c, hw)}, layernorm", ("conv_depthwise_large", "layernorm")))
+    for c, hw, g in ((64, 14, 8), (128, 28, 32), (256, 28, 32), (64, 56, 4), (64, 32, 4), (1024, 7, 32)):
+        layers = (_conv(c, 1), "bn", "relu", _conv(c, 3, g), "bn", "relu") * 2
+        out.append(Bench(layers, (c, hw, hw), f"1×1 conv, bn, relu, conv 3×3 groups {g} {_on(c, hw)}, bn, relu",
+                         ("conv_grouped",)))
+    return out
+
+
+def token_benches() -> list[Bench]:
+    """Transformer layers on tokens: an MLP (linear, GELU, linear, LayerNorm) and attention after a LayerNorm."""
+    out = []
+    for d, hw in ((64, 7), (192, 14), (768, 14)):
+        mlp = ("to_tokens", f"{{linear: {{out: {4 * d}}}}}", "gelu", f"{{linear: {{out: {d}}}}}", "layernorm")
+        out.append(Bench(mlp, (d, hw, hw), f"MLP {d}→{4 * d}→{d} on {hw * hw} tokens, layernorm",
+                         ("linear", "gelu", "layernorm")))
+    out.append(Bench(("flatten", "{linear: {out: 1000}}", "{linear: {out: 512}}"), (512, 1, 1), "linear 512→1000→512",
+                     ("linear",)))
+    for d, hw, heads in ((64, 8, 2), (128, 14, 4), (768, 14, 12)):
+        layers = ("to_tokens", *("layernorm", f"{{attention: {{heads: {heads}}}}}") * 2)
+        out.append(Bench(layers, (d, hw, hw), f"attention, {heads} heads, on {hw * hw} tokens × {d}", ("attention",)))
+    return out
+
+
+def memory_benches() -> list[Bench]:
+    """Pools, reductions, copies; each activation after a conv and a batch norm, the residual add, the gate's
+    multiply."""
+    out = [
+        Bench(("bn", "{maxpool: {kernel: 3, stride: 1, padding: 1}}") * 2, (192, 28, 28), f"maxpool 3×3 /1 {_on(192, 28)}",
+              ("pool",)),
+        Bench(("bn", "{maxpool: {kernel: 2, stride: 2}}"), (64, 28, 28), f"maxpool 2×2 /2 {_on(64, 28)}", ("pool",)),
+    ]
+    for c, hw in ((512, 7), (1024, 14)):  # at the end of a network: after a conv, its batch norm and ReLU
+        out.append(Bench((_conv(c, 1), "bn", "relu", "gap"), (c, hw, hw), f"conv 1×1, bn, relu, global average pool "
+                         f"{_on(c, hw)}", ("reduce",)))
+    for c, hw in ((64, 14), (64, 28), (64, 56)):
+        cat = f"{{concat: {{branches: [[{_conv(c, 1)}], [{_conv(c, 1)}]]}}}}"
+        out.append(Bench((cat,), (c, hw, hw), f"concat of two 1×1 convs {_on(c, hw)}", ("copy",)))
+    for c, hw in ((16, 320), (64, 160)):  # batch norm and ReLU on maps larger than the caches, after a 1×1 conv
+        out.append(Bench((_conv(c, 1), "bn", "relu") * 2, (c, hw, hw), f"conv 1×1 {_on(c, hw)}, bn, relu",
+                         ("norm", "elementwise")))
+    for c, hw in ((64, 14), (64, 112)):  # as they run in networks: after a conv and a batch norm
+        ops = [*_activation_ops(), "layer_scale", "instancenorm"]
+        out += [Bench((_conv(c, 1), "bn", op) * 2, (c, hw, hw), f"conv 1×1, bn, {op} {_on(c, hw)}", (op,)) for op in ops]
+        out += [
+            Bench(("{residual: {body: [bn]}}",) * 2, (c, hw, hw), f"residual add around a bn {_on(c, hw)}", ("add",)),
+            Bench(("{multiply: {branches: [[bn], [sigmoid]]}}",) * 2, (c, hw, hw), f"bn · sigmoid {_on(c, hw)}",
+                  ("multiply",)),
+            Bench(("bn", "{avgpool: {kernel: 3, stride: 1, padding: 1}}") * 2, (c, hw, hw), f"avgpool 3×3 /1 {_on(c, hw)}",
+                  ("avgpool",)),
+            Bench(("bn", "{channel_shuffle: {groups: 2}}") * 2, (c, hw, hw), f"channel_shuffle {_on(c, hw)}",
+                  ("channel_shuffle",)),
+            Bench(("bn", "{upsample: {scale: 2}}"), (c, hw // 2, hw // 2), f"nearest upsample ×2 {_on(c, hw // 2)}",
+                  ("upsample",)),
+        ]
+    return out
+
+
+def _activation_ops() -> list[str]:
+    """Every registered activation but ReLU (the elementwise kind's own) that needs no arguments."""
+    import dataclasses
+
+    from ..ops.registry import REGISTRY
+
+    out = []
+    for name, rule in REGISTRY.items():
+        required = [f for f in dataclasses.fields(rule.args) if f.default is dataclasses.MISSING]
+        if rule.category == "activation" and name != REPRESENTATIVE["elementwise"] and not required:
+            out.append(name)
+    return sorted(out)
+
+
+def cpu_benches(quick: bool = False) -> list[Bench]:
+    """Sizes span those of the layers of the configs/ networks at batch 1 (a few kFLOP to ~0.5 GFLOP, a few kB
+    to ~10 MB), each a shape such networks use. ``quick``: the first and the last benchmark of each curve."""
+    benches = [*conv_benches(), *token_benches(), *memory_benches()]
+    if not quick:
+        return benches
+    by_key: dict[str, list[Bench]] = {}
+    for b in benches:
+        by_key.setdefault(b.feeds[0], []).append(b)
+    return list(dict.fromkeys(b for bs in by_key.values() for b in (bs[0], bs[-1])))
+
+
+@dataclass(frozen=True)
+class CalibrateOptions:
+    device: str = "cpu"
+    threads: int | None = None
+    dtype: str = "fp32"
+    channels_last: bool = False
+    min_time: float = 0.25  # seconds of timed calls per benchmark, over all repeats
+    repeats: int = 5
+    warmup: int = 3
+    quick: bool = False
+    cudnn_benchmark: bool = True
+    clock: str = "wall"  # CPU: 'wall' or 'cpu' (the thread's CPU time; one thread only)
+
+
+@dataclass(frozen=True)
+class LayerTime:
+    """One layer of a benchmark: the curve it is a point of, where on it (kinds.rate_size), its work (FLOPs or
+    bytes) and its times (one per round)."""
+
+    key: str
+    compute: bool
+    size: float
+    work: float
+    times_s: tuple[float, ...]
+    what: str
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.times_s)
+
+    @property
+    def spread_pct(self) -> float | None:
+        if len(self.times_s) < 2 or self.median_s <= 0:
+            return None
+        q = statistics.quantiles(self.times_s, n=4, method="inclusive")
+        return 100 * (q[2] - q[0]) / self.median_s
+
+
+def _graph(text: str, name: str, batch: int = 1) -> Graph:
+    spec = parse_spec(text, name)
+    return build_graph(spec, next(iter(spec.models)), batch)
+
+
+def _load() -> tuple[float, ...]:
+    try:
+        return tuple(round(x, 2) for x in os.getloadavg())
+    except (AttributeError, OSError):
+        return ()
+
+
+def benches_for(options: CalibrateOptions) -> list[tuple[Bench, int]]:
+    """(benchmark, batch): on CUDA each also at batch 32, where a GPU leaves the launch-bound regime."""
+    benches = cpu_benches(options.quick)
+    batches = (1, 32) if options.device == "cuda" else (1,)
+    return [(b, n) for n in batches for b in benches]
+
+
+def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = None) -> Calibration:
+    """Run the micro-benchmarks and return what they measured."""
+    import torch
+
+    from .profiling import ProfileOptions
+    from .runner import ModelRunner, cpu_model, device_name
+    from .torch_deps import TORCH_ERRORS
+
+    check_clock(options.clock, options.device, (options.threads or torch.get_num_threads()) if options.device == "cpu" else None)
+    started = time.time()
+    load = _load()
+    threads_before = torch.get_num_threads()
+    bench_before = torch.backends.cudnn.benchmark
+    popts = ProfileOptions(device=options.device, dtype=options.dtype, channels_last=options.channels_last,
+                           clock=options.clock)
+    try:
+        if options.device == "cpu" and options.threads:
+            torch.set_num_threads(options.threads)
+        if options.device == "cuda":
+            torch.backends.cudnn.benchmark = options.cudnn_benchmark
+        else:
+            settle_cpu_allocator()
+        with torch.inference_mode():
+            plan: list[tuple[Bench, Graph, LayerProbe]] = []
+            for bench, batch in [*((b, 1) for b in OVERHEAD_BENCHES), *benches_for(options)]:
+                what = bench.what if batch == 1 else f"{bench.what}, batch {batch}"
+                graph = _graph(bench.spec(), f"<calibrate {what}>", batch)
+                plan.append((replace(bench, what=what), graph, ModelRunner(graph, popts).probe()))
+            probes = [p for _, _, p in plan]
+            fns: list[Callable[[], Any]] = list(probes)
+            per_layer: list[list[list[float]]] = [[[] for _ in g.nodes] for _, g, _ in plan]
+            names = [b.what for b, _, _ in plan]
+
+            def before(i: int, r: int) -> None:
+                probes[i].take()  # forget the warm-up and estimate passes
+                if step is not None:
+                    step(f"{names[i]} ({r + 1}/{options.repeats})")
+
+            def after(i: int, r: int) -> None:
+                for times, t in zip(per_layer[i], probes[i].take()):
+                    times.append(t)
+
+            time_interleaved(
+                fns, device=options.device, min_time=options.min_time, repeats=options.repeats,
+                warmup=options.warmup, step=before, after=after, clock=options.clock,
+                min_calls=[PROBE_PASSES] * len(fns),
+            )
+    except TORCH_ERRORS as e:
+        text = str(e).strip().splitlines()
+        raise UsageError(
+            f"torch {torch.__version__} cannot run the calibration in {options.dtype} on {options.device}: "
+            f"{text[0] if text else type(e).__name__}" + ("; try --dtype fp32" if options.dtype != "fp32" else "")
+        ) from None
+    finally:
+        torch.set_num_threads(threads_before)
+        torch.backends.cudnn.benchmark = bench_before
+    overhead = statistics.median(
+        statistics.median(times)
+        for (bench, graph, _), layer_lists in zip(plan, per_layer) if VIEW in bench.feeds
+        for node, times in zip(graph.nodes, layer_lists) if layer_kind(node) == VIEW
+    )
+    layers = [
+        lt for (bench, graph, _), times in zip(plan, per_layer) for lt in layer_times(bench, graph, times, options.dtype)
+    ]
+    cuda = options.device == "cuda"
+    return Calibration(
+        device=options.device,
+        threads=(options.threads or threads_before) if not cuda else None,
+        dtype=options.dtype,
+        channels_last=options.channels_last,
+        overhead_s=overhead,
+        compute=curves_of(layers, overhead, compute=True),
+        memory=curves_of(layers, overhead, compute=False),
+        device_name=device_name("cuda") if cuda else cpu_model(),
+        torch=torch.__version__,
+        convcost=__version__,
+        date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        method=method_text(options.device, options.repeats, options.cudnn_benchmark if cuda else None, options.clock)
+        + f", each layer timed in its benchmark model; ≥{options.min_time:g} s per benchmark",
+        repeats=options.repeats,
+        warmup=options.warmup,
+        cudnn_benchmark=options.cudnn_benchmark if cuda else None,
+        load=load,
+        duration_s=round(time.time() - started, 1),
+        clock=options.clock,
+    )
+
+
+def layer_times(bench: Bench, graph: Graph, times: list[list[float]], dtype: str) -> list[LayerTime]:
+    """The layers of one benchmark that are points of the curves it feeds."""
+    out = []
+    for lt, ts in zip(analyze_memory(analyze(graph), dtype).layers, times):
+        kind = layer_kind(lt.node)
+        key = curve_key(lt.node)
+        if kind == VIEW or key not in bench.feeds:
+            continue
+        compute = KINDS[kind].compute
+        work = lt.flops if compute else lt.traffic.total
+        size = rate_size(lt.node, lt.flops, lt.traffic.total)
+        out.append(LayerTime(key, compute, size, float(work), tuple(ts), f"{lt.node.op} in {bench.what}"))
+    return out
+
+
+def net_rate(work: float, time_s: float, overhead_s: float) -> float:
+    """work (FLOPs or bytes) / the time beyond the overhead (at least MIN_NET_SHARE of the time)."""
+    return work / max(time_s - overhead_s, MIN_NET_SHARE * time_s)
+
+
+def curves_of(layers: list[LayerTime], overhead_s: float, compute: bool) -> dict[str, Curve]:
+    """The curves of one section (compute or memory), kinds first, then ops; a point per size, the layers of one
+    curve and (5-digit) size merged (the geometric mean of their rates, the median of their times)."""
+    by_size: dict[str, dict[float, list[LayerTime]]] = {}
+    for lt in layers:  # sizes as the file writes them (5 significant digits): two it would write alike are one
+        if lt.compute == compute and lt.size > 0 and lt.work > 0 and lt.median_s > 0:
+            by_size.setdefault(lt.key, {}).setdefault(float(f"{lt.size:.5g}"), []).append(lt)
+    keys = [k for k in KINDS if k in by_size] + sorted(k for k in by_size if k not in KINDS)
+    curves: dict[str, Curve] = {}
+    for key in keys:
+        points = []
+        for size in sorted(by_size[key]):
+            lts = by_size[key][size]
+            rates = [net_rate(lt.work, lt.median_s, overhead_s) for lt in lts]
+            spreads = [s for s in (lt.spread_pct for lt in lts) if s is not None]
+            points.append(
+                Point(
+                    size,
+                    math.exp(statistics.fmean(math.log(r) for r in rates)),
+                    statistics.median(lt.median_s for lt in lts),
+                    max(spreads) if spreads else None,
+                    "; ".join(dict.fromkeys(lt.what for lt in lts)),
+                )
+            )
+        curves[key] = Curve(tuple(points))
+    return curves
