@@ -173,20 +173,32 @@ def check(
     models: Sequence[str] | None = None,
     batch: int | None = None,
     convention: str | None = None,
+    training: bool = False,
+    optimizer: str | None = None,
+    dtype: str | None = None,
 ) -> CheckResult:
     """`convcost check` without the printing: every model of ``specs`` (or those named) against their own
     ``budget:`` keys, ``budgets`` (Budgets, budget files or dicts) and the ``baseline`` JSON files
     (growth at most ``max_growth``, e.g. '2%', where no budget says otherwise; the strictest rule wins).
+    ``training`` (with ``optimizer``, default adamw, and ``dtype``, default fp32): as ``--training``, the
+    limits on training numbers (``trainable_params``, ``backward_flops``, ``step_flops``, ``training_memory``)
+    are checked against the training estimate.
 
     Returns a CheckResult: ``.ok``, ``.findings`` (each: model, block, metric, actual, allowed, ok,
     message, loc), ``.failed``, ``.notes``, ``.exit_code``. Raises UsageError when nothing was checked
     (no budget applies; a renamed model must not pass by checking nothing), SpecError for a malformed
     budget or baseline. ``convention`` ('thop', 'fvcore:grad'; docs/conventions.md): the tool whose numbers the budgets
-    that pin none limit, and growth compares; ValueError for an unknown name."""
+    that pin none limit, and growth compares; ValueError for an unknown name. ``training`` with a tool's
+    ``convention`` is a UsageError (the training numbers are convcost's own; pin the convention in the budgets)."""
     from .ci.budget import Budgets
-    from .ci.check import collect_budgets, evaluate
+    from .ci.check import check_training_convention, collect_budgets, evaluate
     from .costmodel.convention import parse
+    from .costmodel.extras import training_options
 
+    train = training_options(training, optimizer, dtype)
+    chosen = parse(convention)  # ValueError for an unknown name
+    conv_name = chosen.name if chosen is not None else None
+    check_training_convention(train is not None, conv_name)  # both at once: UsageError
     spec_list = [specs] if isinstance(specs, (SpecFile, str, Path, Mapping)) else list(specs)
     files = [_as_spec(s) for s in spec_list]
     given = [budgets] if isinstance(budgets, (Budgets, str, Path, Mapping)) else list(budgets)
@@ -195,9 +207,13 @@ def check(
         total += b if isinstance(b, Budgets) else load_budgets(b)
     baselines = [baseline] if isinstance(baseline, (str, Path)) else list(baseline)
     analyses = [_analyze(build_graph(f, m, batch)) for f, m in select_across(files, list(models) if models else None)]
-    chosen = parse(convention)
-    return evaluate(analyses, total, baselines, max_growth, every_model=not models,
-                    convention=chosen.name if chosen is not None else None)
+    trainings = None
+    if train is not None:
+        from .costmodel.training import analyze_training
+
+        trainings = [analyze_training(a, train.optimizer, train.dtype) for a in analyses]
+    return evaluate(analyses, total, baselines, max_growth, every_model=not models, convention=conv_name,
+                    trainings=trainings)
 
 
 # ---- rendering -------------------------------------------------------------------------------------

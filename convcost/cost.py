@@ -73,6 +73,66 @@ def astuple_fast(c: Cost) -> tuple[int, ...]:
     return tuple(getattr(c, name) for name in FIELDS)
 
 
+@dataclass(frozen=True)
+class Backward:
+    """What one layer's backward pass costs for the whole batch (``convcost analyze --training``).
+
+    Split as torch computes it: ``input_*`` is the gradient with respect to the layer's inputs (none where
+    no input needs one: the model input, or a frozen prefix), ``weight_*`` the gradient of its parameters
+    (none where they are frozen), both in MACs (the matmuls and convolutions of the backward formulas) and
+    non-MAC ops (one per element per arithmetic step of the formula, docs/conventions.md, *Backward*).
+    ``accumulate_ops`` adds the gradients of an output read by several layers (one add per element per
+    extra reader). Work shared by both gradients (attention's internal gradients, a norm's statistics) is
+    counted with the input gradient when the layer computes one, else with the weight gradient.
+    """
+
+    input_macs: int = 0
+    input_ops: int = 0
+    weight_macs: int = 0
+    weight_ops: int = 0
+    accumulate_ops: int = 0
+
+    def __add__(self, other: Backward) -> Backward:
+        if not isinstance(other, Backward):
+            return NotImplemented
+        return Backward(
+            self.input_macs + other.input_macs,
+            self.input_ops + other.input_ops,
+            self.weight_macs + other.weight_macs,
+            self.weight_ops + other.weight_ops,
+            self.accumulate_ops + other.accumulate_ops,
+        )
+
+    def __radd__(self, other: object) -> Backward:
+        if other == 0:
+            return self
+        return NotImplemented
+
+    @property
+    def macs(self) -> int:
+        return self.input_macs + self.weight_macs
+
+    @property
+    def input_flops(self) -> int:
+        return 2 * self.input_macs + self.input_ops
+
+    @property
+    def weight_flops(self) -> int:
+        return 2 * self.weight_macs + self.weight_ops
+
+    @property
+    def flops(self) -> int:
+        """2 FLOPs per MAC plus every non-MAC op, both gradients and the accumulation."""
+        return self.input_flops + self.weight_flops + self.accumulate_ops
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "input_macs": self.input_macs, "input_ops": self.input_ops, "weight_macs": self.weight_macs,
+            "weight_ops": self.weight_ops, "accumulate_ops": self.accumulate_ops, "input_flops": self.input_flops,
+            "weight_flops": self.weight_flops, "flops": self.flops,
+        }
+
+
 # The named totals users compare, budget and chart ('flops' is derived from the fields above).
 METRICS = ("params", "macs", "flops", "activations")
 ALL_METRICS = ("params", "buffers", "macs", "flops", "activations")

@@ -5,10 +5,16 @@ import types
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from convcost.costmodel.analysis import Analysis, analyze
 from convcost.frontend.spec import parse_spec
 from convcost.graph.build import Graph, build_graph
+
+# No wall-clock limits in tests (docs/testing.md): hypothesis's own are a 200 ms deadline per example and a
+# health check that fails when generating data is slow, both of which a busy machine trips.
+settings.register_profile("convcost", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("convcost")
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"

@@ -162,12 +162,7 @@ def test_an_endless_device_is_refused_like_a_large_file() -> None:
     assert_bad_input(result, message)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
-def test_an_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    Path("spec.yaml").write_text("input: [3, 8, 8]\nlayers: [relu]\n")
-    Path("spec.yaml").chmod(0)
-    assert_bad_input(invoke(["analyze", "spec.yaml"]), "spec.yaml: cannot read: Permission denied")
+# an unreadable file (also as root): tests/test_permissions.py
 
 
 def test_a_batch_too_large_on_the_command_line_names_the_option(configs_dir: Path) -> None:

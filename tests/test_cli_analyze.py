@@ -10,6 +10,7 @@ import sys
 
 from conftest import CONFIGS
 from typer.testing import CliRunner
+from workmeter import HANG_GUARD_S
 
 from convcost.cli import app
 
@@ -84,7 +85,7 @@ def test_python_dash_m_and_no_torch_on_the_analytic_path() -> None:
         "bad = [m for m in ('torch', 'fvcore') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert proc.returncode == 0, proc.stderr
     assert '"macs": 120422400' in proc.stdout
 

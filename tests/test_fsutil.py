@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from workmeter import HANG_GUARD_S
 
 from convcost.errors import ConvcostError
 from convcost.util.fsutil import atomic_write_text
@@ -65,6 +66,7 @@ def test_a_fifo_is_streamed_into_not_replaced(tmp_path: Path) -> None:
     reader = threading.Thread(target=lambda: got.append(fifo.read_text(encoding="utf-8")))
     reader.start()
     atomic_write_text(fifo, "through the pipe\n")
-    reader.join(timeout=10)
+    reader.join(timeout=HANG_GUARD_S)  # the write returned: the reader has its EOF (the guard is for a stuck CI job)
+    assert not reader.is_alive()
     assert got == ["through the pipe\n"]
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # still a FIFO, not a regular file

@@ -3,8 +3,10 @@
 Four generators: raw bytes read as a spec file, a soup of YAML and spec tokens, byte-level splices
 of the shipped configs, and structured mutations of the configs (keys deleted or renamed, values
 swapped for huge, negative, fractional, textual or nested ones, random layers inserted), plus
-random expressions straight into the expression evaluator. Each example also runs under a time
-limit, so a hang is a failure instead of a stuck CI job.
+random expressions straight into the expression evaluator. Each example's work is bounded: at most
+MAX_CALLS Python calls (twice the worst spec tests/test_limits.py knows, which stops at the 1,000,000-step
+limit), counted, not timed (tests/workmeter.py), so a busy machine cannot fail it; and a CPU-time guard
+turns a hang into a failure instead of a stuck CI job.
 
 CI runs a bounded number of examples (the whole file takes well under 30 s on 2 cores). Run
 longer locally with, e.g.::
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import os
-import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,49 +32,35 @@ from conftest import CONFIGS
 from hostile import run_pipeline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from workmeter import measure
 
 from convcost.errors import ConvcostError, Loc
 from convcost.frontend.expr import evaluate
 from convcost.frontend.spec import load_spec
 
 EXAMPLES = int(os.environ.get("CONVCOST_FUZZ_EXAMPLES", "0"))
-TIME_LIMIT_S = 10  # per example; the worst specs stop at a limit in about a second
+MAX_CALLS = 12_000_000  # per example: the worst of tests/test_limits.py's WORST_CASES takes 5.3 M
 
 
 def fuzz_settings(ci_examples: int) -> settings:
     return settings(
         max_examples=EXAMPLES or ci_examples,
-        deadline=None,  # wall time is bounded by time_limit() instead: CI machines vary too much for deadlines
+        deadline=None,  # work is bounded by bounded_work() instead: a deadline is wall time, which load stretches
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
         print_blob=True,
     )
 
 
-class Hang(Exception):
-    pass
-
-
 @contextmanager
-def time_limit(seconds: int) -> Iterator[None]:
-    """Fail an example that runs longer than ``seconds`` (SIGALRM; the main thread on Unix)."""
-    if not hasattr(signal, "SIGALRM"):  # pragma: no cover - Windows
+def bounded_work() -> Iterator[None]:
+    """Fail an example that makes more than MAX_CALLS calls (a hang fails by workmeter's CPU-time guard)."""
+    with measure() as work:
         yield
-        return
-
-    def on_alarm(signum: int, frame: object) -> None:
-        raise Hang(f"no answer within {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+    assert work.calls <= MAX_CALLS, f"{work.calls:,} calls for one example"
 
 
 def must_not_crash(text: str) -> None:
-    with time_limit(TIME_LIMIT_S):
+    with bounded_work():
         try:
             run_pipeline(text)
         except ConvcostError as e:
@@ -89,7 +76,7 @@ _TMP = tempfile.TemporaryDirectory(prefix="convcost-fuzz-")
 def test_random_bytes_as_a_spec_file(data: bytes) -> None:
     path = Path(_TMP.name) / "spec.yaml"
     path.write_bytes(data)
-    with time_limit(TIME_LIMIT_S):
+    with bounded_work():
         try:
             text = path.read_text(encoding="utf-8")  # when it decodes, the whole pipeline runs
         except UnicodeDecodeError:
@@ -251,7 +238,7 @@ expressions = st.recursive(
 @given(expressions)
 def test_expressions(source: str) -> None:
     charged: list[int] = []
-    with time_limit(TIME_LIMIT_S):
+    with bounded_work():
         try:
             value = evaluate(source, ENV, Loc("e.yaml", 1, 1), charged.append)
         except ConvcostError:

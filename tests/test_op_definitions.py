@@ -19,9 +19,11 @@ from conftest import graph_of
 from typer.testing import CliRunner
 
 from convcost.cli import app
-from convcost.cost import Cost
+from convcost.cost import Backward, Cost
 from convcost.ops import REGISTRY
 from convcost.ops.counting import Counted, Counting, Prediction
+from convcost.ops.grad import Need
+from convcost.ops.receptive import windows
 from convcost.ops.registry import NoArgs, NodeLike, OpRule, Saves, Shape, arg, pos_int, register, unregister
 from convcost.render import ops_table
 
@@ -50,6 +52,11 @@ def _mix_build(node: NodeLike):  # type: ignore[no-untyped-def]
     return nn.Conv2d(node.in_shapes[0][0], node.args.out, 1, bias=False)
 
 
+def _mix_backward(a: MixArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+    macs = _mix_cost(a, inputs, out, batch).macs  # g·W for the input, xᵀ·g for the weight: the forward's MACs each
+    return Backward(input_macs=macs if need.any_input else 0, weight_macs=macs if need.weights else 0)
+
+
 def _macs(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     return Prediction.of(mix=cost.macs)
 
@@ -58,6 +65,8 @@ MIX = OpRule(
     "mix", MixArgs, "conv", _mix_shape, _mix_cost, "Toy channel mixing.",
     build=_mix_build,
     saves=Saves.INPUTS,
+    backward=_mix_backward,
+    rf=windows((1, 1), (1, 1), (0, 0)),
     counting=Counting(
         "aten::_convolution", "nn.Conv2d",
         fvcore=Counted(_macs),
@@ -160,7 +169,7 @@ def test_toy_op_conventions_match_ptflops_and_thop(toy: str) -> None:
 
 
 # ---- a definition cannot leave a fact out ----------------------------------------------------------
-@pytest.mark.parametrize("missing", ["build", "saves", "counting"])
+@pytest.mark.parametrize("missing", ["build", "saves", "counting", "backward", "rf"])
 def test_an_incomplete_definition_is_refused(missing: str) -> None:
     incomplete = dataclasses.replace(MIX, name="half", **{missing: None})
     with pytest.raises(ValueError, match=rf"op 'half': its definition lacks {missing}"):

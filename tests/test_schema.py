@@ -182,6 +182,8 @@ TYPOS = {
     "budget count": "input: [3, 8, 8]\nlayers: [relu]\nbudget: {macs: lots}\n",
     "budget growth": "input: [3, 8, 8]\nlayers: [relu]\nbudget: {max_growth: {mac: 2%}}\n",
     "description not text": "input: [3, 8, 8]\nlayers: [relu]\ndescription: [a, b]\n",
+    "frozen as a word": PLAIN + "  - conv: {out: 8, kernel: 3, frozen: 'yes'}\n",
+    "training memory of a block": "input: [3, 8, 8]\nlayers: [relu]\nbudget: {blocks: {relu1: {training_memory: 1M}}}\n",
     "bare op with a required argument": PLAIN + "  - maxpool\n",
     "bare op with a required argument, with blocks": with_blocks("      - norm\n"),
     "'first' without 'repeat'": PLAIN + "  - conv: {out: 8, kernel: 3, first: {stride: 2}}\n",
@@ -229,6 +231,13 @@ VALID = {
                                          "    budget: {macs: 4.1G, max_growth: 2%, blocks: {relu1: {flops: '1,000'}}}\n"
                                          "  b:\n    inputs: {x: [3, 8, 8], t: {tokens: [4, 8]}}\n    outputs: [relu1]\n"
                                          "    layers: [{relu: {from: x}}]\n",
+    "frozen everywhere and training budgets": "frozen: false\nblocks:\n  unit:\n    layers: [conv: {out: 8, kernel: 1}]\n"
+                                              "models:\n  a:\n    frozen: true\n    input: [3, 8, 8]\n"
+                                              "    layers:\n      - conv: {out: 8, kernel: 3, frozen: false}\n"
+                                              "      - unit: {frozen: '${1 > 0}'}\n"
+                                              "      - residual: {body: [relu], frozen: true}\n"
+                                              "    budget: {trainable_params: 1M, backward_flops: 1G, step_flops: 2G,\n"
+                                              "             training_memory: 1G, blocks: {unit1: {trainable_params: 100}}}\n",
     "counts and percentages as convcost reads them": "input: [3, 8, 8]\nlayers: [relu]\nbudget: {macs: .5G, params: '1_000_000', "
                                                      "flops: '1,000.5 K', activations: 1e3, max_growth: {macs: '+2%', "
                                                      "params: '2.%', flops: '1e1%', activations: 0.5}}\n",

@@ -171,11 +171,31 @@ def test_the_reference_is_ultralytics_yolov8n(reference: YOLOv8) -> None:
 
 
 def test_params_and_buffers_are_exact(reference: YOLOv8, graph) -> None:  # type: ignore[no-untyped-def]
+    from convcost.costmodel.training import analyze_training
+
     total = analyze(graph).total
     dfl = reference.model[22].dfl
-    assert sum(p.numel() for p in dfl.parameters()) == 16  # 16 bins → 1, no bias: left out of the spec
-    assert total.params == sum(p.numel() for p in reference.parameters()) - 16
+    assert sum(p.numel() for p in dfl.parameters()) == 16  # 16 bins → 1, no bias, frozen
+    assert total.params == sum(p.numel() for p in reference.parameters())
     assert total.buffers == sum(b.numel() for b in reference.buffers())
+    t = analyze_training(analyze(graph))
+    assert (t.trainable, t.frozen) == (3_157_184, 16)  # DFL's conv is frozen in the spec, as in ultralytics
+
+
+def test_params_and_gradients_equal_ultralytics_own_model(graph) -> None:  # type: ignore[no-untyped-def]
+    """ultralytics' DetectionModel('yolov8n.yaml') (ultralytics 8.4.190, when installed): '3157200 parameters,
+    3157184 gradients', its DFL conv the only frozen tensor."""
+    tasks = pytest.importorskip("ultralytics.nn.tasks")
+    from convcost.costmodel.training import analyze_training
+
+    real = tasks.DetectionModel("yolov8n.yaml", verbose=False)
+    params = sum(p.numel() for p in real.parameters())
+    trainable = sum(p.numel() for p in real.parameters() if p.requires_grad)
+    assert (params, trainable) == (3_157_200, 3_157_184)
+    assert [n for n, p in real.named_parameters() if not p.requires_grad] == ["model.22.dfl.conv.weight"]
+    t = analyze_training(analyze(graph))
+    assert (t.trainable + t.frozen, t.trainable) == (params, trainable)
+    assert [lt.node.name for lt in t.layers if lt.frozen] == ["model.22.dfl.conv"]
 
 
 def test_macs_are_flop_counter_mode_over_two(reference: YOLOv8, graph) -> None:  # type: ignore[no-untyped-def]
@@ -185,13 +205,15 @@ def test_macs_are_flop_counter_mode_over_two(reference: YOLOv8, graph) -> None: 
     with counter, torch.no_grad():
         maps = model(x)
     assert counter.get_total_flops() % 2 == 0
-    assert analyze(graph).total.macs == counter.get_total_flops() // 2
-    assert [tuple(m.shape) for m in maps] == [(1, *n.shape) for n in graph.output_nodes]
-    # the DFL decoding left out: 16 bins · 4 coordinates · (80² + 40² + 20²) anchors MACs
+    # inference's DFL step: 16 bins · 4 coordinates · (80² + 40² + 20²) anchors MACs
     dfl = FlopCounterMode(display=False)
     with dfl, torch.no_grad():
-        model.model[22].decode_boxes(maps)
+        boxes = model.model[22].decode_boxes(maps)
     assert dfl.get_total_flops() // 2 == 16 * 4 * 8400 == 537_600
+    assert analyze(graph).total.macs == counter.get_total_flops() // 2 + dfl.get_total_flops() // 2
+    *raw, box, scores = graph.output_nodes
+    assert [tuple(m.shape) for m in maps] == [(1, *n.shape) for n in raw]
+    assert (tuple(boxes.shape), (1, *box.shape), (1, *scores.shape)) == ((1, 4, 8400), (1, 4, 8400), (1, 80, 8400))
 
 
 def test_layer_names_are_ultralytics_module_paths(reference: YOLOv8, graph) -> None:  # type: ignore[no-untyped-def]
@@ -199,7 +221,7 @@ def test_layer_names_are_ultralytics_module_paths(reference: YOLOv8, graph) -> N
     ref = dict(reference.named_modules())
     built = build_model(graph, "meta")
     weighted = [n for n in graph.nodes if n.op in ("conv", "batchnorm")]
-    assert len(weighted) == sum(isinstance(m, (nn.Conv2d, nn.BatchNorm2d)) for m in ref.values()) - 1  # all but DFL's conv
+    assert len(weighted) == sum(isinstance(m, (nn.Conv2d, nn.BatchNorm2d)) for m in ref.values())  # DFL's conv too
     for node in weighted:
         assert node.name in ref, node.name
         ours, theirs = built.module_for(node.name), ref[node.name]

@@ -16,15 +16,26 @@ from typing import Any
 from ..cost import ALL_METRICS, TITLES, Cost, metric
 from ..costmodel.analysis import Analysis
 from ..costmodel.convention import ConventionView
+from ..costmodel.training import (
+    BLOCK_TRAINING_METRICS,
+    TRAINING_METRICS,
+    TRAINING_TITLES,
+    Training,
+    scope_training_metric,
+    training_metric,
+)
 from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, json_loc, load_json, load_yaml, read_text, shorten, type_name
 from ..frontend.spec import SpecFile, check_keys, expect_map
 from ..graph.nodes import Node
 
-BODY_KEYS = (*ALL_METRICS, "blocks", "max_growth", "convention")
+BODY_KEYS = (*ALL_METRICS, *TRAINING_METRICS, "blocks", "max_growth", "convention")
+BLOCK_KEYS = (*ALL_METRICS, *BLOCK_TRAINING_METRICS)
+TITLES_ALL = {**TITLES, **TRAINING_TITLES}
 FILE_KEYS = ("models", "all", "max_growth", "convention")
 # A budget pinned to a tool's convention ('convention: thop') limits that tool's numbers: its one count (whatever
-# the tool calls it: fvcore's "flops" are MACs) under 'macs' or 'flops', its parameter count under 'params'.
+# the tool calls it: fvcore's "flops" are MACs) under 'macs' or 'flops', its parameter count under 'params'
+# (not the training numbers: they are convcost's own).
 CONVENTION_METRICS = ("params", "macs", "flops")
 MAX_PERCENT = Fraction(10**6)
 _PERCENT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
@@ -182,7 +193,7 @@ def parse_body(node: YNode, target: Target, level: int, what: str, convention: s
     for key, value in body.items.items():
         if key == "convention":
             continue
-        if key in ALL_METRICS:
+        if key in ALL_METRICS or key in TRAINING_METRICS:
             _pinned_metric(key, convention, body.keys[key])
             n, text = _count(value, f"budget '{key}'")
             limits.append(Limit(target, None, key, n, text, value.loc, convention))
@@ -192,7 +203,7 @@ def parse_body(node: YNode, target: Target, level: int, what: str, convention: s
             blocks = expect_map(value, "'blocks' (block name: {macs: ..., params: ...})")
             for bname, bnode in blocks.items.items():
                 bmap = expect_map(bnode, f"the budget of block '{bname}'")
-                check_keys(bmap, ALL_METRICS, f"the budget of block '{bname}'")
+                check_keys(bmap, BLOCK_KEYS, f"the budget of block '{bname}'")
                 if not bmap.items:
                     raise SpecError(f"the budget of block '{bname}' sets no limit", bmap.loc)
                 for m, v in bmap.items.items():
@@ -269,7 +280,7 @@ class Finding:
     @property
     def what(self) -> str:
         """The metric, and the tool whose number it is: 'MACs', 'MACs (thop)'."""
-        return TITLES[self.metric] + (f" ({self.convention})" if self.convention else "")
+        return TITLES_ALL[self.metric] + (f" ({self.convention})" if self.convention else "")
 
     @property
     def message(self) -> str:
@@ -390,27 +401,59 @@ def _in_block(node: Node, block: str) -> bool:
     return node.name == block or node.name.startswith(block + ".")
 
 
-def check_limits(analyses: list[Analysis], budgets: Budgets, counts: Counts | None = None) -> list[Finding]:
+def training_budgets(budgets: Budgets) -> list[Limit]:
+    """The limits on training numbers (they need ``--training``)."""
+    return [lim for lim in budgets.limits if lim.metric in TRAINING_METRICS]
+
+
+def _training_value(t: Training, block: str | None, name: str) -> int | None:
+    if block is None:
+        return training_metric(t, name)
+    for s in t.graph.scopes:
+        if s.name == block:
+            return scope_training_metric(t, s.path, name)
+    for lt in t.layers:
+        if lt.node.name == block:
+            if name == "trainable_params":
+                return lt.trainable
+            return lt.backward.flops + (t.analysis.layers[lt.node.index].cost.flops if name == "step_flops" else 0)
+    return None
+
+
+def check_limits(
+    analyses: list[Analysis], budgets: Budgets, counts: Counts | None = None, trainings: list[Training] | None = None
+) -> list[Finding]:
+    """Every limit that applies to each model, in convcost's numbers or a tool's (``counts``: --convention, a
+    budget's 'convention'); ``trainings`` (``--training``), one per analysis, for the limits on training numbers
+    (without it such a limit is a usage error; they are convcost's own, so --convention cannot apply to them)."""
     counts = counts or Counts()
+    need = training_budgets(budgets)
+    if need and counts.cli is not None:
+        _pinned_metric(need[0].metric, counts.cli, need[0].loc)
+    if need and trainings is None:
+        raise UsageError(f"{need[0].loc}: budget '{need[0].metric}' is a training number: run check with --training "
+                         "(and --optimizer, --dtype as you train)")
     out: list[Finding] = []
-    for a, label in zip(analyses, _labels(analyses), strict=True):
+    for k, (a, label) in enumerate(zip(analyses, _labels(analyses), strict=True)):
         for lim in budgets.limits:
             if not lim.target.matches(a):
                 continue
-            if lim.block is None:
-                cost = a.total
+            v: int | None
+            convention = None  # the training numbers are convcost's own (a convention pinned on one is refused)
+            if lim.metric in TRAINING_METRICS:
+                assert trainings is not None
+                v = _training_value(trainings[k], lim.block, lim.metric)
             else:
-                found = block_cost(a, lim.block)
-                if found is None:
-                    names = [s.name for s in a.graph.scopes] + [n.name for n in a.graph.nodes]
-                    raise SpecError(
-                        f"budget for block '{lim.block}', but model '{label}' has no block or layer of that name"
-                        f"{did_you_mean(lim.block, names)}",
-                        lim.loc,
-                    )
-                cost = found
-            convention = lim.convention or counts.cli
-            v = counts.value(a, cost, lim.block, lim.metric, convention, lim.loc)
+                convention = lim.convention or counts.cli
+                found = a.total if lim.block is None else block_cost(a, lim.block)
+                v = None if found is None else counts.value(a, found, lim.block, lim.metric, convention, lim.loc)
+            if v is None:
+                names = [s.name for s in a.graph.scopes] + [n.name for n in a.graph.nodes]
+                raise SpecError(
+                    f"budget for block '{lim.block}', but model '{label}' has no block or layer of that name"
+                    f"{did_you_mean(lim.block, names)}",
+                    lim.loc,
+                )
             out.append(Finding(v <= lim.value, "limit", label, lim.block, lim.metric, v, lim.value, lim.text, lim.loc,
                                convention=convention))
     return out

@@ -35,6 +35,34 @@ def plot_option() -> Any:
     return typer.Option(None, "--plot", help=PLOT_HELP, metavar="FILE")
 
 
+TRAINING_HELP = (
+    "Add the cost of a training step: backward FLOPs per layer (input and weight gradients), trainable and frozen "
+    "params, and a peak-memory estimate (weights, gradients, optimizer state, saved activations, the largest "
+    "transient). See docs/conventions.md."
+)
+
+
+def training_option() -> Any:
+    """``--training``: analyze, compare, check and report add the training estimate (costmodel/training.py)."""
+    return typer.Option(False, "--training", help=TRAINING_HELP)
+
+
+def optimizer_option() -> Any:
+    return typer.Option(
+        None, "--optimizer", metavar="NAME",
+        help="With --training: the optimizer whose state is counted: sgd (none), momentum (1 per trainable param), "
+        "adam or adamw (2). Default adamw.",
+    )
+
+
+def dtype_option() -> Any:
+    return typer.Option(
+        None, "--dtype", metavar="DTYPE",
+        help="With --training: bytes per value of weights, gradients, state and activations: fp32, fp16, bf16, int8. "
+        "Default fp32.",
+    )
+
+
 # ---- shell completion (click's, through typer): model names read from the spec on the line, op names ----
 def _words_on_the_line() -> list[str]:
     """The command line being completed, as the shell hands it over (bash: COMP_WORDS; zsh, fish and

@@ -10,7 +10,17 @@ import typer
 
 from ..app import app, user_errors
 from ..util.write_errors import write_errors
-from ._options import batch_option, chosen_convention, convention_option, model_option, plot_option, set_option
+from ._options import (
+    batch_option,
+    chosen_convention,
+    convention_option,
+    dtype_option,
+    model_option,
+    optimizer_option,
+    plot_option,
+    set_option,
+    training_option,
+)
 from ._output import check_output, emit, output_option, to_file
 
 
@@ -48,9 +58,17 @@ def analyze(
     ),
     plot: Optional[str] = plot_option(),
     convention: Optional[str] = convention_option(),
+    training: bool = training_option(),
+    optimizer: Optional[str] = optimizer_option(),
+    dtype: Optional[str] = dtype_option(),
+    rf: bool = typer.Option(
+        False, "--rf", help="Add each layer's receptive field and jump (effective stride) in input positions, the maximum "
+        "over all paths through branches (docs/conventions.md)."
+    ),
     output: Optional[str] = output_option(),
 ) -> None:
     """Count params, MACs, FLOPs and activations per layer, analytically (no torch needed)."""
+    from ..costmodel.extras import extras_for, training_options
     from ..errors import UsageError
     from ..graph.settings import settings_of
     from ..pipeline import analyze_file
@@ -58,6 +76,9 @@ def analyze(
     check_output(output, [spec] if spec else None)
     if (by is not None or top is not None) and fmt in (Format.json, Format.csv):
         raise UsageError(f"--by and --top shape the table and markdown; --format {fmt.value} lists every layer")
+    train = training_options(training, optimizer, dtype)
+    if (by is not None or top is not None) and (train is not None or rf):
+        raise UsageError("--training and --rf add per-layer columns; leave out --by and --top")
     if plot is not None:
         from ..render.chart import check_plot_path, require_matplotlib
 
@@ -68,6 +89,7 @@ def analyze(
     from ..costmodel.convention import views as convention_views
 
     views = convention_views(analyses, chosen)
+    extras = extras_for(analyses, train, rf)
     if plot is not None:
         from ..render.chart import analysis_figure, save
 
@@ -86,20 +108,20 @@ def analyze(
     if fmt is Format.json:
         from ..render.json_out import render_json
 
-        emit(render_json(analyses, views), output)
+        emit(render_json(analyses, views, extras), output)
     elif fmt is Format.csv:
         from ..render.csv_out import render_csv
 
-        emit(render_csv(analyses, views), output)
+        emit(render_csv(analyses, views, extras), output)
     elif fmt is Format.markdown:
         from ..render.markdown import render_markdown
 
-        emit(render_markdown(analyses, depth, views), output)
+        emit(render_markdown(analyses, depth, views, extras), output)
     else:
         from ..render.table import render_table, use_color
 
         color = use_color(sys.stdout) and not to_file(output)
-        emit(render_table(analyses, depth, color, views), output)
+        emit(render_table(analyses, depth, color, views, extras), output)
         if spec is None and not to_file(output):
             sys.stdout.write(
                 "\nThis is the built-in example. Run `convcost analyze SPEC.yaml` on your own spec; "

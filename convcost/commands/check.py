@@ -13,7 +13,16 @@ import typer
 from ..app import EXIT_BAD_INPUT, EXIT_FINDINGS, app, user_errors
 from ..errors import ConvcostError, UsageError, escape_controls, shown_path
 from ..util.write_errors import write_errors
-from ._options import batch_option, chosen_convention, convention_option, model_option, set_option
+from ._options import (
+    batch_option,
+    chosen_convention,
+    convention_option,
+    dtype_option,
+    model_option,
+    optimizer_option,
+    set_option,
+    training_option,
+)
 from ._output import check_output, write_output
 
 if TYPE_CHECKING:
@@ -40,6 +49,9 @@ def check(
     model: Optional[list[str]] = model_option("Model to check (repeatable; default all)."),
     batch: Optional[int] = batch_option("Override the specs' batch size."),
     set_: Optional[list[str]] = set_option(),
+    training: bool = training_option(),
+    optimizer: Optional[str] = optimizer_option(),
+    dtype: Optional[str] = dtype_option(),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list the checks that pass."),
     convention: Optional[str] = convention_option(),
     summary: Optional[str] = typer.Option(
@@ -48,7 +60,7 @@ def check(
     ),
 ) -> None:
     """Check models against budgets and a baseline. Exit 0: pass, 1: over budget or grown, 2: bad input."""
-    from ..ci.check import check_options, collect_budgets, evaluate
+    from ..ci.check import check_options, check_training_convention, collect_budgets, evaluate
     from ..graph.settings import settings_of
     from ..pipeline import analyze_across, open_specs
 
@@ -59,13 +71,23 @@ def check(
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         check_output(step_summary, inputs, "$GITHUB_STEP_SUMMARY", "summary")
+    from ..costmodel.extras import training_options
+
     chosen = chosen_convention(convention)
+    train = training_options(training, optimizer, dtype)
+    conv_name = chosen.name if chosen is not None else None
+    check_training_convention(train is not None, conv_name)
     check_options(max_growth, baseline or [])
     files = open_specs(specs)
     budgets = collect_budgets(files, budget or [])
     analyses = analyze_across(files, model, batch, settings_of(set_))
-    result = evaluate(analyses, budgets, baseline or [], max_growth, every_model=not model,
-                      convention=chosen.name if chosen is not None else None)
+    trainings = None
+    if train is not None:
+        from ..costmodel.training import analyze_training
+
+        trainings = [analyze_training(a, train.optimizer, train.dtype) for a in analyses]
+    result = evaluate(analyses, budgets, baseline or [], max_growth, every_model=not model, convention=conv_name,
+                      trainings=trainings)
     raise typer.Exit(_report(result, verbose, summary))
 
 

@@ -16,9 +16,12 @@ from ._options import (
     chosen_convention,
     convention_option,
     device_option,
+    dtype_option,
     model_option,
+    optimizer_option,
     plot_option,
     set_option,
+    training_option,
 )
 from ._output import check_output, emit, finish, output_option, wide_console
 
@@ -66,14 +69,19 @@ def compare(
     set_: Optional[list[str]] = set_option(),
     plot: Optional[str] = plot_option(),
     convention: Optional[str] = convention_option(),
+    training: bool = training_option(),
+    optimizer: Optional[str] = optimizer_option(),
+    dtype: Optional[str] = dtype_option(),
     output: Optional[str] = output_option(),
 ) -> None:
     """Compare params, MACs, FLOPs and activations of several models against the first."""
     from ..costmodel.compare import load_analyses, make_comparison
+    from ..costmodel.extras import training_options
     from ..graph.settings import settings_of
 
     check_output(output, [*(specs or []), *([hw_file] if hw_file else [])])
     chosen = chosen_convention(convention)
+    train = training_options(training, optimizer, dtype)
     if device is not None and not profile:
         raise UsageError(f"--device {device.value} times the models: it needs --profile")
     if (hw is not None or hw_file is not None) and not profile:
@@ -92,15 +100,27 @@ def compare(
 
         save(comparison_figure(comp, metric.value, depth), plot)
     latency = _latency(comp, (device or Device.cpu).value, hw, hw_file) if profile else None  # crosscheck/profiling.py
+    trainings = None
+    if train is not None:
+        from ..costmodel.training import analyze_training
+
+        trainings = [analyze_training(e.analysis, train.optimizer, train.dtype) for e in comp.entries]
     if fmt is Format.json:
         from ..render.compare_out import render_compare_json
         from ..render.profile_out import latency_json
 
-        emit(render_compare_json(comp, depth, latency_json(*latency) if latency else None, views), output)
+        emit(render_compare_json(comp, depth, latency_json(*latency) if latency else None, views, trainings), output)
     elif fmt is Format.markdown:
         from ..render.compare_out import render_compare_markdown
 
         text = render_compare_markdown(comp, metric.value, depth, views)
+        if trainings is not None:
+            from ..render.extras_out import training_comparison
+            from ..render.markdown import escape
+
+            headers, rows = training_comparison([e.label for e in comp.entries], trainings)
+            text += ("\nTraining step (estimate: docs/conventions.md):\n\n| " + " | ".join(map(escape, headers)) + " |\n|---|"
+                     + "---:|" * (len(headers) - 1) + "\n" + "".join("| " + " | ".join(map(escape, r)) + " |\n" for r in rows))
         if latency is not None:
             from ..render.profile_out import latency_lines
 
@@ -111,6 +131,20 @@ def compare(
 
         console = wide_console(output, PIPED_WIDTH)  # piped: wide enough for long labels
         print_comparison(console, comp, metric.value, depth, views)
+        if trainings is not None:
+            from rich.table import Table
+
+            from ..render.extras_out import training_comparison
+
+            headers, rows = training_comparison([e.label for e in comp.entries], trainings)
+            table = Table(title="training step (estimate)", title_justify="left", show_edge=False, pad_edge=False,
+                          header_style="bold")
+            for k, h in enumerate(headers):
+                table.add_column(h, justify="left" if k == 0 else "right", no_wrap=True)
+            for r in rows:
+                table.add_row(*r)
+            console.print()
+            console.print(table)
         if latency is not None:
             from ..render.profile_out import latency_lines
 

@@ -13,7 +13,7 @@ import typer
 from ..app import EXIT_FINDINGS, EXIT_OK, app, user_errors
 from ..costmodel.sizes import DTYPE_BYTES, parse_max_memory
 from ..util.write_errors import write_errors
-from ._options import Clock, Device, batch_option, device_option, max_memory_option, model_option
+from ._options import Clock, Device, batch_option, device_option, max_memory_option, model_option, optimizer_option
 from ._output import check_output, emit, finish, output_option, wide_console
 
 if TYPE_CHECKING:  # imported when a command runs: `convcost analyze` does not pay for them at start-up
@@ -157,6 +157,11 @@ def profile(
         "Refuse a model whose weights and kept layer outputs would need "
         "more than this many bytes (e.g. 2G, 16G)."
     ),
+    training: bool = typer.Option(
+        False, "--training", help="Instead of timing: run training steps and measure their memory (weights, gradients, "
+        "optimizer state, saved activations; the peak on CUDA) beside `analyze --training`'s estimate."
+    ),
+    optimizer: Optional[str] = optimizer_option(),
     output: Optional[str] = output_option(),
 ) -> None:
     """Time the model's torch modules (whole, per top-level block, per layer) beside FLOPs, bytes and the
@@ -170,6 +175,11 @@ def profile(
     check_output(output, [p for p in (*(specs or []), hw_file) if p])
     limit = parse_max_memory(max_memory)
     graphs = load_many(specs, model, batch)
+    if optimizer is not None and not training:
+        raise UsageError("--optimizer sets the training step's optimizer: add --training")
+    if training:
+        _profile_training(graphs, device.value, dtype, optimizer, limit, fmt, output)
+        return
     options = ProfileOptions(
         device=device.value,
         dtype=dtype,
@@ -196,6 +206,38 @@ def profile(
         print(f"convcost: a whole model's prediction is off by {worst:.1f} %, above --max-error {max_error:g} %", file=sys.stderr)
         raise typer.Exit(EXIT_FINDINGS)
     raise typer.Exit(EXIT_OK)
+
+
+def _profile_training(graphs: list[Graph], device: str, dtype: str, optimizer: Optional[str], limit: int, fmt: Format,
+                      output: Optional[str]) -> None:
+    """`profile --training`: one measured training step per model (crosscheck/training_check.py)."""
+    from ..costmodel.analysis import analyze
+    from ..costmodel.training import analyze_training, optimizer_state
+    from ..crosscheck.torch_deps import require
+    from ..errors import UsageError
+
+    name = optimizer or "adamw"
+    optimizer_state(name)
+    require("profile --training")
+    from ..crosscheck.runner import torch_dtype
+    from ..crosscheck.training_check import measure_training_step
+    from ..render import training_out
+
+    torch_dtype(dtype)
+    for g in graphs:
+        need = analyze_training(analyze(g), name, dtype).memory.peak_bytes
+        if need > limit:
+            raise UsageError(f"model '{g.model}': a training step needs about {need:,} bytes (estimate), over "
+                             f"--max-memory {limit:,}; lower --batch or raise --max-memory")
+    checks = [measure_training_step(g, device, dtype, name) for g in graphs]
+    if fmt.value == "json":
+        emit(training_out.render_json(checks), output)
+    elif fmt.value == "markdown":
+        emit(training_out.render_markdown(checks), output)
+    else:
+        console = wide_console(output, 160)
+        training_out.print_checks(console, checks)
+        finish(console, output)
 
 
 MAX_MIN_TIME_S = 60.0  # per timed unit (the whole model, each block): longer is no more accurate

@@ -10,7 +10,16 @@ import typer
 from ..app import app, user_errors
 from ..errors import Loc
 from ..util.write_errors import write_errors
-from ._options import batch_option, chosen_convention, convention_option, model_option, set_option
+from ._options import (
+    batch_option,
+    chosen_convention,
+    convention_option,
+    dtype_option,
+    model_option,
+    optimizer_option,
+    set_option,
+    training_option,
+)
 
 if TYPE_CHECKING:
     from ..costmodel.analysis import Analysis
@@ -50,6 +59,9 @@ def report(
         "graphs) and warn; 65,536 is what a pull-request comment holds. 0: no limit."
     ),
     convention: Optional[str] = convention_option(),
+    training: bool = training_option(),
+    optimizer: Optional[str] = optimizer_option(),
+    dtype: Optional[str] = dtype_option(),
 ) -> None:
     """Write a markdown report: totals, comparison, cost by op type, layer graph (mermaid), per-layer table."""
     from ..costmodel.compare import load_analyses
@@ -59,8 +71,10 @@ def report(
 
     check_output(output, [*(specs or []), *(verify or []), *(profile or [])])
     chosen = chosen_convention(convention)
+    from ..costmodel.extras import training_options
     from ..graph.settings import settings_of
 
+    train = training_options(training, optimizer, dtype)
     if charts is not None:
         from ..errors import UsageError
         from ..render.chart import require_matplotlib
@@ -82,6 +96,7 @@ def report(
         charts=files,
         max_chars=max_chars,
         convention=chosen,
+        training=train,
     )
     shown = {a.graph.model for a in analyses}
     for path, doc in (*opts.verify, *opts.profile):

@@ -62,6 +62,10 @@ def verify(
         None, "--reference-arg", metavar="KEY=VALUE", help="A keyword argument for the --reference factory, the value "
         "read as YAML (repeatable)."
     ),
+    training: bool = typer.Option(
+        False, "--training", help="Also run a backward pass (training mode, frozen layers frozen) under FlopCounterMode "
+        "on the meta device and check every layer's backward FLOPs and trainable params against convcost's."
+    ),
     output: Optional[str] = output_option(),
 ) -> None:
     """Build the spec as torch modules and check every layer's shape, params and fvcore/FlopCounterMode counts
@@ -76,11 +80,13 @@ def verify(
     check_output(output, [spec] if spec else None)
     if reference_arg and not reference:
         raise UsageError("--reference-arg needs --reference")
+    if training and reference:
+        raise UsageError("--training checks the spec's own torch build; leave out --reference")
     graphs = load_graphs(spec, model, batch)
     if reference:
         _verify_reference(graphs, reference, reference_arg or [], limit, fmt, output)
     v = _load_verify()
-    reports = [v.verify_graph(g, device.value, limit) for g in graphs]  # type: ignore[attr-defined]
+    reports = [v.verify_graph(g, device.value, limit, training) for g in graphs]  # type: ignore[attr-defined]
     from ..render import verify_out
 
     if fmt is Format.json:

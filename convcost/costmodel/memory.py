@@ -14,8 +14,10 @@ For training, ``training_saved_bytes`` is what autograd keeps for the backward p
 what torch's backward formulas save, as each op's definition states it (``saves``: its inputs, its
 output or nothing; ``saved_extra``: tensors besides, such as indices, statistics or masks; see
 convcost/ops/). Tensors saved by several layers count once. Parameters and gradients are not
-activations and are not counted. The count assumes every layer is on the gradient path (the first
-layer has weights).
+activations and are not counted. Only layers torch records for the backward keep anything: those
+whose output needs a gradient (gradpath.py: after the first trainable layer); a layer whose
+parameters are frozen keeps what its op saves then (``saves_frozen``: a frozen conv keeps nothing,
+its input's gradient needs only the weight).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from dataclasses import dataclass
 from ..graph.build import Graph, Node
 from ..ops.registry import Saves
 from ..ops.shapes import numel
-from .analysis import Analysis, LayerCost
+from .analysis import Analysis, LayerCost, analyze
+from .gradpath import GradPath, grad_path
 from .sizes import (  # noqa: F401  (re-exported: the memory model's names)
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_MEMORY,
@@ -138,15 +141,51 @@ def saved_extra_bytes(node: Node, batch: int, elem: int) -> int:
     return node.rule.saved_extra(node, batch, elem)
 
 
-def activation_memory(graph: Graph, elem: int) -> ActivationMemory:
-    """Peak live activation bytes of one inference pass and the training-saved total."""
+def storages(graph: Graph) -> dict[int, int]:
+    """storage[t]: the tensor whose memory t uses (views share their input's storage)."""
+    storage: dict[int, int] = {i.index: i.index for i in graph.inputs}
+    for n in graph.nodes:
+        storage[n.index] = storage[n.inputs[0]] if is_view(n) else n.index
+    return storage
+
+
+def storage_sizes(graph: Graph, storage: dict[int, int], elem: int) -> dict[int, int]:
+    return {s: graph.batch * numel(graph.shape_of(s)) * elem for s in set(storage.values())}
+
+
+def saved_for_backward(graph: Graph, path: GradPath, elem: int) -> tuple[list[int], set[int]]:
+    """Bytes each layer's backward keeps (a tensor kept by several layers counted at the first) and the storages
+    kept. Only layers torch records keep anything (their output needs a gradient); a layer whose parameters get no
+    gradient keeps what its op saves then (``saves_frozen``)."""
+    storage = storages(graph)
+    size = storage_sizes(graph, storage, elem)
+    kept: set[int] = set()
+    per_layer = []
+    for node in graph.nodes:
+        if not path.recorded(node.index):
+            per_layer.append(0)
+            continue
+        kind = node.rule.saved_when(node, not path.trainable[node.index])
+        new: set[int] = set()
+        if kind is Saves.INPUTS:
+            new = {storage[i] for i in node.inputs}
+        elif kind is Saves.OUTPUT:
+            new = {storage[node.index]}
+        new -= kept
+        kept |= new
+        per_layer.append(sum(size[s] for s in new) + saved_extra_bytes(node, graph.batch, elem))
+    return per_layer, kept
+
+
+def activation_memory(graph: Graph, elem: int, path: GradPath | None = None) -> ActivationMemory:
+    """Peak live activation bytes of one inference pass and the training-saved total (saved on ``path``, the
+    gradient path: by default the graph's own, from its frozen layers)."""
+    if path is None:
+        path = grad_path(analyze(graph))
     nodes = graph.nodes
     end = len(nodes)
-    # storage[t]: the tensor whose memory t uses (views share their input's storage)
-    storage: dict[int, int] = {i.index: i.index for i in graph.inputs}
-    for n in nodes:
-        storage[n.index] = storage[n.inputs[0]] if is_view(n) else n.index
-    size = {s: graph.batch * numel(graph.shape_of(s)) * elem for s in set(storage.values())}
+    storage = storages(graph)
+    size = storage_sizes(graph, storage, elem)
     last_use = {s: -1 for s in size}
     for n in nodes:
         for i in n.inputs:
@@ -189,16 +228,7 @@ def activation_memory(graph: Graph, elem: int) -> ActivationMemory:
     at_peak = walk(peak_index)[3] if peak_index is not None else inputs
     live_at_peak = tuple(names[t] for t in sorted(at_peak))
 
-    saved: set[int] = set()
-    extra = 0
-    for n in nodes:
-        kind = saves(n)
-        if kind is Saves.INPUTS:
-            saved.update(storage[i] for i in n.inputs)
-        elif kind is Saves.OUTPUT:
-            saved.add(storage[n.index])
-        extra += saved_extra_bytes(n, graph.batch, elem)
-    return ActivationMemory(peak, peak_at, live_at_peak, sum(size[s] for s in saved) + extra)
+    return ActivationMemory(peak, peak_at, live_at_peak, sum(saved_for_backward(graph, path, elem)[0]))
 
 
 @dataclass(frozen=True)
@@ -229,4 +259,4 @@ def analyze_memory(analysis: Analysis, dtype: str = "fp32") -> MemoryReport:
     elem = dtype_bytes(dtype)
     g = analysis.graph
     layers = tuple(LayerTraffic(lc, layer_traffic(lc, g.batch, elem)) for lc in analysis.layers)
-    return MemoryReport(analysis, dtype, layers, activation_memory(g, elem))
+    return MemoryReport(analysis, dtype, layers, activation_memory(g, elem, grad_path(analysis)))

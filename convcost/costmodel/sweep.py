@@ -355,8 +355,8 @@ class SweepEngine:
                 linear = self.linear.get((n.op, args))
                 if linear is None:
                     linear = self.linear[n.op, args] = _linear(rule, args, ins, out)
-                res = _layer(rule, args, Node(index, n.name, n.op, args, inputs, ins, out, n.scope, n.loc), ins, out, elem,
-                             linear)
+                node = Node(index, n.name, n.op, args, inputs, ins, out, n.scope, n.loc, n.frozen)
+                res = _layer(rule, args, node, ins, out, elem, linear)
                 memo[index][key] = res
             shapes.append(res.shape)
             results.append(res)

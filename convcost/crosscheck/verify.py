@@ -65,6 +65,7 @@ class Report:
     skipped: dict[str, str]  # counter key -> why it did not run
     explanation: Explanation
     measured: dict[str, int] = field(default_factory=dict)  # counter key -> the tool's whole-model total
+    training: bool = False  # --training: each layer's backward under FlopCounterMode and its trainable params
 
     @property
     def mismatches(self) -> int:
@@ -169,8 +170,68 @@ def _compare_exact(expected: Any, actual: Any, what: str, show: Any = str) -> Ch
     return Check(expected, actual, Status.MISMATCH, f"convcost says {show(expected)}, torch has {show(actual)}")
 
 
-def verify_graph(graph: Graph, device: str = "cpu", max_bytes: int = DEFAULT_MAX_BYTES) -> Report:
-    """Build the graph's modules, run the tools, and compare every layer."""
+# ---- the backward pass (--training) ---------------------------------------------------------------
+BACKWARD = "flop_counter_backward"
+TRAINABLE = "trainable"
+
+
+def freeze(model: GraphModule) -> GraphModule:
+    """The layers the spec marks ``frozen`` get no gradients (requires_grad_(False)), as in torch."""
+    for node, module in model.named_layers():
+        if node.frozen:
+            module.requires_grad_(False)
+    return model
+
+
+def run_backward_counter(graph: Graph, per_layer: bool = True) -> tuple[dict[str, int], int, dict[str, int]]:
+    """One training step's backward under FlopCounterMode, on the meta device (the unfused attention path, whatever
+    the device: docs/verify.md), in training mode with the spec's frozen layers frozen: the whole model's, and each
+    layer's. FlopCounterMode's own module tracking misattributes the backward of residual branches (its active
+    modules overlap there), so each layer's module is run again alone on the inputs the model gave it, each input
+    requiring a gradient exactly where torch's did, and its backward counted (``per_layer``). Also each layer's
+    trainable parameters (requires_grad)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = freeze(build_model(graph, "meta").train())
+    xs = example_inputs(graph, "meta")
+    seen: dict[str, tuple[torch.Tensor, ...]] = {}
+    hooks = [module.register_forward_hook(_keep_inputs(seen, node.name)) for node, module in model.named_layers()]
+    try:
+        whole = FlopCounterMode(display=False)
+        with whole:
+            out = model(*xs)
+            before = whole.get_total_flops()
+            outs = out if isinstance(out, tuple) else (out,)
+            sum(o.sum() for o in outs).backward()  # type: ignore[union-attr]
+    finally:
+        for h in hooks:
+            h.remove()
+    layers: dict[str, int] = {}
+    for node, module in model.named_layers() if per_layer else ():
+        ins = tuple(t.detach().requires_grad_(t.requires_grad) for t in seen[node.name])
+        if not any(t.requires_grad for t in ins) and not any(p.requires_grad for p in module.parameters()):
+            layers[node.name] = 0  # torch records nothing for it: no backward
+            continue
+        counter = FlopCounterMode(display=False)
+        with counter:
+            y = module(*ins)
+            start = counter.get_total_flops()
+            y.backward(torch.ones_like(y))
+        layers[node.name] = int(counter.get_total_flops() - start)
+    trainable = {node.name: sum(p.numel() for p in module.parameters() if p.requires_grad)
+                 for node, module in model.named_layers()}
+    return layers, int(whole.get_total_flops() - before), trainable
+
+
+def _keep_inputs(seen: dict[str, tuple[torch.Tensor, ...]], name: str) -> Any:
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        seen[name] = inputs
+
+    return hook
+
+
+def verify_graph(graph: Graph, device: str = "cpu", max_bytes: int = DEFAULT_MAX_BYTES, training: bool = False) -> Report:
+    """Build the graph's modules, run the tools, and compare every layer (``training``: the backward too)."""
     check_device(device)
     analysis = analyze(graph)
     need = estimate_bytes(analysis)
@@ -182,9 +243,47 @@ def verify_graph(graph: Graph, device: str = "cpu", max_bytes: int = DEFAULT_MAX
     fused = any(n.rule.counting.device_dependent for n in graph.nodes)
     counter_device = device if ((device == "cuda" or fused) and real) else "meta"
     try:
-        return _verify(graph, analysis, device, counter_device, need, real, max_bytes)
+        report = _verify(graph, analysis, device, counter_device, need, real, max_bytes)
+        return _with_backward(report, analysis) if training else report
     except TORCH_ERRORS as e:
         raise _torch_failure(e, graph, device if real else counter_device, need, real) from None
+
+
+def _with_backward(report: Report, analysis: Analysis) -> Report:
+    """The report with each layer's backward FLOPs (FlopCounterMode's, against convcost's prediction of it) and
+    trainable parameters checked, and their totals."""
+    import dataclasses
+
+    from ..costmodel.training import analyze_training
+
+    graph = report.graph
+    train = analyze_training(analysis)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        per_module, total, trainable = run_backward_counter(graph)
+    counted = FLOP_COUNTER_BACKWARD_LABEL
+    layers = []
+    predicted = 0
+    with counters_run_on("meta"):
+        for lr, lt in zip(report.layers, train.layers):
+            node = lt.node
+            pred = node.rule.counting.flop_counter_backward.predict(node, lt.backward, graph.batch)
+            predicted += pred.value or 0
+            checks = dict(lr.checks)
+            checks[BACKWARD] = _compare_count(pred, per_module.get(node.name, 0), counted)
+            checks[TRAINABLE] = _compare_exact(lt.trainable, trainable.get(node.name), "trainable params",
+                                               lambda n: f"{n:,}")
+            layers.append(LayerReport(lr.name, lr.op, checks))
+    totals = dict(report.totals)
+    totals[BACKWARD] = (Check(predicted, total, Status.OK) if predicted == total else
+                        Check(predicted, total, Status.MISMATCH, f"convcost predicts {predicted:,} ({human(predicted)}), "
+                                                                 f"{counted} reports {total:,}"))
+    totals[TRAINABLE] = _compare_exact(train.trainable, sum(trainable.values()), "trainable params", lambda n: f"{n:,}")
+    measured = {**report.measured, BACKWARD: total}
+    return dataclasses.replace(report, layers=tuple(layers), totals=totals, measured=measured, training=True)
+
+
+FLOP_COUNTER_BACKWARD_LABEL = "FlopCounterMode (backward)"
 
 
 def _torch_failure(e: BaseException, graph: Graph, device: str, need: int, real: bool) -> UsageError:

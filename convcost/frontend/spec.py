@@ -24,7 +24,7 @@ LAYER_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_NAME_CHARS = 100  # a name of a model, block, layer, branch, variable or parameter (docs/limits.md)
 
-ITEM_KEYS = ("name", "repeat", "when", "first", "torch")
+ITEM_KEYS = ("name", "repeat", "when", "first", "frozen", "torch")
 # 'torch': how the layer (or, on a block call or structure, the layers inside) meets torch: module, function or
 # subclass (ops/counting.py FORMS); a model's or the file's 'torch' is the default of its layers.
 # 'from': where a layer reads its input (an earlier output by name) instead of the previous layer.
@@ -78,6 +78,7 @@ class Item:
     word: str = ""  # the op as written (an alias like 'bn' names layers bn1, bn2...)
     first: YMap | None = None  # argument overrides for the first iteration of 'repeat'
     source: YNode | None = None  # 'from': an earlier output (a name) or, for a join, a list of them
+    frozen: YNode | None = None  # 'frozen': the parameters of this layer (block, structure) get no gradient
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class ModelSpec:
     extra: YMap
     loc: Loc
     outputs: YSeq | None = None  # 'outputs:' names; None: the last layer's output
+    frozen: YNode | None = None  # 'frozen:' the default of its layers (else the file's)
 
     @property
     def input(self) -> InputSpec:
@@ -127,6 +129,7 @@ class SpecFile:
     blocks: dict[str, BlockSpec]
     vars: YMap | None
     root: YMap
+    frozen: YNode | None = None  # 'frozen:' at the top: the default of every model's layers
     # Work steps each model took to build (graph.MAX_STEPS bounds their sum, so a file cannot
     # multiply the work with many models, e.g. aliases of one huge model); a rebuild replaces its entry.
     work: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
@@ -267,8 +270,8 @@ def is_ref(node: YNode) -> bool:
     return (isinstance(v, str) and v != "") or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
 
 
-MODEL_KEYS = ("input", "inputs", "outputs", "layers", "vars", "description", "budget", "torch")
-FILE_KEYS = ("models", "blocks", "vars", "input", "inputs", "outputs", "layers", "description", "budget", "torch")
+MODEL_KEYS = ("input", "inputs", "outputs", "layers", "vars", "description", "budget", "frozen", "torch")
+FILE_KEYS = ("models", "blocks", "vars", "input", "inputs", "outputs", "layers", "description", "budget", "frozen", "torch")
 
 
 class _Parser:
@@ -312,7 +315,8 @@ class _Parser:
         else:
             raise SpecError("spec defines no model: add 'models:' (or 'input:' and 'layers:' at the top)", root.loc)
         vars_node = root.get("vars")
-        return SpecFile(self.filename, models, blocks, self.vars(vars_node) if vars_node else None, root)
+        frozen = root.get("frozen") if root.get("models") is not None else None  # single-model files: the model's
+        return SpecFile(self.filename, models, blocks, self.vars(vars_node) if vars_node else None, root, frozen)
 
     def vars(self, node: YNode) -> YMap:
         vmap = expect_map(node, "'vars'")
@@ -348,6 +352,7 @@ class _Parser:
             extra=node,
             loc=loc,
             outputs=self.outputs(node.get("outputs")),
+            frozen=node.get("frozen"),
         )
 
     def inputs(self, node: YMap) -> tuple[NamedInput, ...]:
@@ -487,7 +492,8 @@ class _Parser:
             check_keys(args, (*allowed, *LAYER_KEYS), f"'{op}'")  # arguments when the op is known
         first = self.first(args, kind, op, allowed)
         source = self.source(args, op, join=kind == "op" and reads_several(op))
-        return Item(kind, op, args, args.get("name"), args.get("repeat"), (), loc, args.get("when"), word, first, source)
+        return Item(kind, op, args, args.get("name"), args.get("repeat"), (), loc, args.get("when"), word, first, source,
+                    args.get("frozen"))
 
     def source(self, args: YMap, op: str, join: bool) -> YNode | None:
         """The 'from' of a layer: one name, or for a join without branches a list of names."""
@@ -558,7 +564,8 @@ class _Parser:
                 items = self.layers(sc, "'residual' shortcut") if sc is not None else ()
                 branches.append(Branch("shortcut", items, sc.loc if sc is not None else loc))
         return Item(
-            "struct", op, bmap, bmap.get("name"), bmap.get("repeat"), tuple(branches), loc, bmap.get("when"), op, None, source
+            "struct", op, bmap, bmap.get("name"), bmap.get("repeat"), tuple(branches), loc, bmap.get("when"), op, None, source,
+            bmap.get("frozen"),
         )
 
     def branches(self, node: YNode, op: str) -> list[Branch]:

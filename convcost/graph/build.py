@@ -75,6 +75,8 @@ def _build(spec: SpecFile, model: ModelSpec, settings: Settings) -> Graph:
     default = spec.root.get("torch") if default is None else default  # the model's 'torch', else the file's
     if default is not None:
         expander.form = expander.form_value(default, env)
+    default = model.frozen if model.frozen is not None else spec.frozen
+    expander.frozen = values.flag(default, env, "frozen") if default is not None else False
     root = Frame(())
     for named in model.inputs:
         root.taken[named.name] = named.spec.loc  # a top-level layer cannot take an input's name

@@ -60,6 +60,7 @@ class Expander:
         self.model_layers: tuple[Item, ...] = ()  # for messages
         self.form = MODULE  # how layers meet torch: the 'torch' of the innermost item that sets it (else the model's)
         self.form_at: Loc | None = None  # where an op's own 'torch' key is: its op must have that form
+        self.frozen = False  # the 'frozen' of the innermost item that sets it (else the model's, the file's)
 
     def shape_of(self, index: int) -> Shape:
         return producer(self.inputs, self.nodes, index).shape
@@ -176,15 +177,18 @@ class Expander:
             item = chosen
         inp = source
         form = item.args.get("torch") if item.args is not None else None
-        if form is None:
+        if form is None and item.frozen is None:
             return self.instances(item, env, inp, frame, depth)
-        outer = self.form, self.form_at
-        self.form = self.form_value(form, env)
-        self.form_at = form.loc if item.kind == "op" else None  # on a block or structure: the default inside
+        outer = self.form, self.form_at, self.frozen
+        if form is not None:
+            self.form = self.form_value(form, env)
+            self.form_at = form.loc if item.kind == "op" else None  # on a block or structure: the default inside
+        if item.frozen is not None:
+            self.frozen = self.values.flag(item.frozen, env, "frozen")
         try:
             return self.instances(item, env, inp, frame, depth)
         finally:
-            self.form, self.form_at = outer
+            self.form, self.form_at, self.frozen = outer
 
     def form_value(self, node: YNode, env: Mapping[str, Any]) -> str:
         """A 'torch' value: module, function or subclass."""
@@ -526,7 +530,8 @@ class Expander:
                 message = re.sub(r"\bbranch (\d+)\b", lambda m: labels[int(m.group(1)) - 1], message)
             raise SpecError(f"{rule.name} '{full}': {message}{note}", at or self.arg_loc(item, e.arg)) from None
         self.produced[full] = len(self.nodes)
-        node = Node(len(self.nodes), full, rule.name, args, inputs, in_shapes, shape, path, item.loc, self.form_for(rule, full))
+        node = Node(len(self.nodes), full, rule.name, args, inputs, in_shapes, shape, path, item.loc,
+                    frozen=self.frozen, form=self.form_for(rule, full))
         self.nodes.append(node)
         return node.index
 

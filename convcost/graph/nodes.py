@@ -34,6 +34,7 @@ class Node:
     shape: Shape
     scope: tuple[str, ...]
     loc: Loc
+    frozen: bool = False  # its parameters get no gradient ('frozen: true' in the spec)
     form: str = "module"  # how it meets torch: module, function or subclass (the spec's 'torch'; ops/counting.py)
 
     @property

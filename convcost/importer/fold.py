@@ -32,7 +32,7 @@ from .tree import Call, Item, Layer, Scope, Struct, finish_all, item_lists
 _ABSENT = object()  # a value a module does not have (inside a shortcut it lacks)
 MIN_LAYERS = 2  # a module of one layer is not worth a block
 # names a block parameter cannot take: the spec's own variables (docs/spec.md, "Variables in scope"), the keys
-# every call takes (name, repeat, when, first, from), and the words expressions read as values
+# every call takes (name, repeat, when, first, frozen, from), and the words expressions read as values
 RESERVED_PARAMS = frozenset({*RESERVED_VARS, *LAYER_KEYS, "true", "false", "none"})
 
 

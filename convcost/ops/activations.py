@@ -32,6 +32,8 @@ from .counting import (
     in_elements,
     out_elements,
 )
+from .grad import ACTIVATION_BACKWARD_OPS, SOFTMAX_BACKWARD_OPS, per_output_element
+from .receptive import POINTWISE, RF, whole_along
 from .registry import (
     BuildFn,
     FromTorchFn,
@@ -215,12 +217,17 @@ def _ptflops(row: Activation) -> Counted:
     return Counted(predict, why)
 
 
+# the derivative (1 per element, whatever the function, as the forward counts it) times the gradient (1)
+ACTIVATION_BACKWARD = per_output_element(ACTIVATION_BACKWARD_OPS)
+
 for _row in ACTIVATIONS:
     register(
         OpRule(
             _row.name, _row.args, "activation", _checked_shape(_row.check) if _row.check else _shape, _cost, _row.summary,
             build=_builder(_row),
             saves=_row.saves,
+            backward=ACTIVATION_BACKWARD,
+            rf=POINTWISE,
             counting=Counting(
                 _row.aten, f"nn.{_row.module}",
                 fvcore=FVCORE_IGNORED if _row.fvcore_ignored else FVCORE_UNSUPPORTED,
@@ -257,6 +264,9 @@ class PReLU:
 
     imports = ("PReLU",)
     saves = Saves.INPUTS
+    rf = POINTWISE
+    # input: the derivative (x > 0 ? 1 : a) times g (2 per element); slope: g·x where x < 0, summed (2 per element)
+    backward = staticmethod(per_output_element(ACTIVATION_BACKWARD_OPS, 2))
 
     @staticmethod
     def from_torch(m: Any) -> dict[str, Any]:
@@ -326,6 +336,11 @@ def _softmax_cost(a: SoftmaxArgs, inputs: tuple[Shape, ...], out: Shape, batch: 
     return Cost(act_ops=SOFTMAX_OPS * n, activations=n)
 
 
+def softmax_rf(a: SoftmaxArgs, inputs: tuple[Shape, ...]) -> RF:
+    """Normalising over the channels is pointwise; over a dim of positions it reads that dim whole."""
+    return whole_along(inputs[0], (dim_index(a.dim, torch_dims(inputs[0])),), "a softmax over positions reads them all")
+
+
 @op("softmax", category="activation", args=SoftmaxArgs)
 class Softmax:
     """Softmax over a dim (torch.nn.Softmax(dim)): by default over channels at every position (dim=1), `dim: -1` over
@@ -334,6 +349,8 @@ class Softmax:
 
     saves = Saves.OUTPUT  # softmax's backward uses the result
     imports = ("Softmax",)
+    rf = staticmethod(lambda a, inputs, out: softmax_rf(a, inputs))  # over channels: pointwise; over positions: whole
+    backward = staticmethod(per_output_element(SOFTMAX_BACKWARD_OPS))  # y·(g − Σ g·y): 4 per element
 
     @staticmethod
     def from_torch(m: Any) -> dict[str, Any]:
@@ -370,6 +387,9 @@ class LogSoftmax:
 
     saves = Saves.OUTPUT  # log_softmax's backward uses the result
     imports = ("LogSoftmax",)
+    rf = staticmethod(lambda a, inputs, out: softmax_rf(a, inputs))
+    # g − exp(y)·Σg: an exp, its share of the sum, a multiply, a subtract: 4 per element
+    backward = staticmethod(per_output_element(SOFTMAX_BACKWARD_OPS))
 
     @staticmethod
     def from_torch(m: Any) -> dict[str, Any]:

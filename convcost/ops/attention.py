@@ -23,9 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..cost import Cost
+from ..cost import Backward, Cost
 from .activations import SOFTMAX_OPS  # per score: an exp, its share of the sum, a divide
-from .counting import Counted, Counting, Prediction, on_meta, with_grad
+from .counting import BackwardCounted, Counted, Counting, Prediction, on_meta, with_grad
+from .grad import SOFTMAX_BACKWARD_OPS, Need
+from .receptive import global_rf
 from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, op, optional, pos_int, refuse_unless
 from .shapes import Tokens
 from .tokens import sequence_check
@@ -87,6 +89,51 @@ def _projection_macs(node: NodeLike, batch: int) -> int:
 def _matmul_macs(node: NodeLike, batch: int) -> int:
     n, d = node.in_shapes[0]
     return 2 * batch * n * n * node.args.heads * head_dim(node.args, d)
+
+
+def attention_backward(n: int, d: int, inner: int, heads: int, qkv_bias: bool, bias: bool, batch: int,
+                       need: Need) -> Backward:
+    """Self-attention's backward for N tokens of width D, inner width I = heads·head_dim (per sample, times the batch):
+
+    - output projection: its input's gradient dO = g·W (N·I·D MACs), its weight's Oᵀ·g (N·I·D) and bias Σg (N·D);
+    - A·V: dA = dO·Vᵀ and dV = Aᵀ·dO (heads·N²·head_dim = N²·I MACs each);
+    - softmax: 4 per score (ops/grad.py); q's scale: 1 per element of q (N·I);
+    - QKᵀ: dQ = dS·K and dK = dSᵀ·Q (N²·I each);
+    - Q/K/V projection: the input's gradient dQKV·W (N·3I·D), the weight's xᵀ·dQKV (N·D·3I), bias (N·3I).
+
+    Everything between the projections is needed for either gradient (the weights' too: the Q/K/V weight's
+    gradient needs dQKV); it is counted with the input's gradient when there is one.
+    """
+    if not need.anything:
+        return Backward()
+    scores = batch * heads * n * n
+    hd = inner // heads
+    internal_macs = batch * n * inner * d + 4 * scores * hd
+    internal_ops = SOFTMAX_BACKWARD_OPS * scores + batch * n * inner
+    weight_macs = batch * n * inner * d + batch * n * d * 3 * inner if need.weights else 0
+    weight_ops = (batch * n * d * bias + batch * n * 3 * inner * qkv_bias) if need.weights else 0
+    if need.any_input:
+        return Backward(input_macs=internal_macs + batch * n * 3 * inner * d, input_ops=internal_ops,
+                        weight_macs=weight_macs, weight_ops=weight_ops)
+    return Backward(weight_macs=weight_macs + internal_macs, weight_ops=weight_ops + internal_ops)
+
+
+def _projection_backward_macs(node: NodeLike, grads: Backward, batch: int) -> int:
+    """The backward MACs of the Q/K/V and output projections alone (what F.linear's mm calls compute): dO through
+    the output projection, the input's gradient (3 products) where the layer computes it (input MACs), both weights'
+    gradients (4 products) where they are trainable (weight MACs)."""
+    n, d = node.in_shapes[0]
+    proj = batch * n * node.args.heads * head_dim(node.args, d) * d  # one N×I×D product
+    return proj + (3 * proj if grads.input_macs else 0) + (4 * proj if grads.weight_macs else 0)
+
+
+def _flop_counter_backward(node: NodeLike, grads: Backward, batch: int) -> Prediction:
+    if not grads.macs:
+        return Prediction.unseen("no gradient computed")
+    if not fused(node) or on_meta():
+        return Prediction.of("aten.mm/bmm: 2 FLOPs per backward MAC", attention=2 * grads.macs)
+    return Prediction.of("aten.mm for the projections; CPU scaled-dot-product attention's backward has no formula",
+                         attention=2 * _projection_backward_macs(node, grads, batch))
 
 
 FAST_PATH = ("torch's fused fast path (aten::_native_multi_head_attention, taken in eval under no_grad "
@@ -175,6 +222,14 @@ class Attention:
         return {"heads": m.num_heads, "qkv_bias": bias, "bias": bias}
 
     saves = Saves.INPUTS
+    saves_frozen = Saves.NOTHING  # the input only for the Q/K/V weight's gradient
+    rf = global_rf("attention reads every token")
+
+    @staticmethod
+    def backward(a: AttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        n, d = inputs[0]
+        return attention_backward(n, d, a.heads * head_dim(a, d), a.heads, a.qkv_bias, a.bias, batch, need)
+
     counting = Counting(
         "aten::_native_multi_head_attention", "nn.MultiheadAttention", "attention",
         fvcore=Counted(_fvcore, "fvcore: no handle for nn.MultiheadAttention's fused fast path (none of it counted); "
@@ -184,6 +239,8 @@ class Attention:
         ptflops=Counted(_ptflops, "ptflops' nn.MultiheadAttention hook adds q scaling, softmax and both biases; of an "
                                   "explicit attention it sees the nn.Linear projections, not the `@` matmuls"),
         thop=Counted(_thop, "thop has no counting method for nn.MultiheadAttention"),
+        flop_counter_backward=BackwardCounted(
+            _flop_counter_backward, "FlopCounterMode sees no CPU scaled-dot-product attention backward (on meta: all)"),
         device_dependent=True,
         ptflops_aten=Counted(
             _ptflops_aten, "ptflops' aten backend: nothing of nn.MultiheadAttention's fast path; off it the projections "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..cost import Cost
+from ..cost import Backward, Cost
 from .counting import (
     FUNCTION,
     FVCORE_IGNORED,
@@ -18,6 +18,8 @@ from .counting import (
     in_elements,
     out_elements,
 )
+from .grad import Need, matmul_backward, no_backward, normalization, per_output_element
+from .receptive import POINTWISE, RF, global_rf
 from .registry import (
     NodeLike,
     Saves,
@@ -59,6 +61,9 @@ def _linear_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     return Prediction.of(linear=cost.macs, bias=cost.bias_ops)
 
 
+FLAT_LINEAR_RF = global_rf("a linear layer on a flat vector reads every feature")
+
+
 @op("linear", category="linear", args=LinearArgs, aliases=("fc",))
 class Linear:
     """Fully connected layer (torch.nn.Linear) on a flat feature vector, per token over the width D, or with
@@ -73,7 +78,8 @@ class Linear:
     def from_torch(m: Any) -> dict[str, Any]:
         return {"out": m.out_features, "bias": m.bias is not None}
 
-    saves = Saves.INPUTS
+    saves = Saves.INPUTS  # the input, for the weight's gradient (xᵀ·g); the input's gradient needs only the weight
+    saves_frozen = Saves.NOTHING
     counting = Counting(
         "aten::linear", "nn.Linear",
         fvcore=Counted(lambda node, cost, batch: Prediction.of(linear=cost.macs)),
@@ -114,6 +120,16 @@ class Linear:
         if len(inputs[0]) != 1:
             raise ShapeError(f"linear needs a flat input, got {fmt_shape(inputs[0])}; add 'flatten' (or a global pool) before it")
         return (a.out,)
+
+    @staticmethod
+    def rf(a: LinearArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        if is_tokens(inputs[0]) or a.over == "channels":
+            return POINTWISE  # per token, per position
+        return FLAT_LINEAR_RF
+
+    @staticmethod
+    def backward(a: LinearArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        return matmul_backward(Linear.cost(a, inputs, out, batch), need)  # g·W, xᵀ·g, Σg
 
     @staticmethod
     def cost(a: LinearArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
@@ -172,6 +188,13 @@ class BatchNorm:
 
     saves = Saves.INPUTS
     unread_buffers = 1  # num_batches_tracked
+    rf = POINTWISE  # at inference: a per-channel scale and shift
+
+    @staticmethod
+    def backward(a: BatchNormArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        # in training mode, with the batch's statistics (ops/grad.py normalization)
+        return normalization(batch * numel(out), need, a.affine)
+
     counting = Counting(
         "aten::batch_norm", "nn.BatchNorm{n}d", "batch_norm",
         fvcore=Counted(_bn_fvcore, "fvcore counts eval batch_norm, 2 per element (1 without affine)"),
@@ -228,6 +251,8 @@ class BatchNorm:
 
 class _PassThrough:
     saves = Saves.NOTHING
+    rf = POINTWISE
+    backward = staticmethod(no_backward)
 
     @staticmethod
     def shape(a: object, inputs: tuple[Shape, ...]) -> Shape:
@@ -257,6 +282,7 @@ class Dropout(_PassThrough):
 
     counting = Counting("aten::dropout", "nn.Dropout", fvcore=FVCORE_IGNORED, thop=THOP_ZERO, subclass=True,
                         torchscan=Counted(lambda node, cost, batch: Prediction.of(dropout=0)))
+    backward = staticmethod(per_output_element(1))  # in training: g times the scaled mask, 1 per element
 
     @staticmethod
     def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
@@ -299,6 +325,12 @@ class FlattenArgs:
     layout: str = field(default="auto", metadata=arg(layout_arg, LAYOUT_DOC))
 
 
+def _flatten_rf(a: Any, inputs: tuple[Shape, ...], out: Shape) -> RF:
+    from .views import kept_or_moved  # views.py imports this module's neighbours: read it when the rule runs
+
+    return kept_or_moved("a flatten of positions")(a, inputs, out)
+
+
 @op("flatten", category="reshape", args=FlattenArgs)
 class Flatten:
     """Flattens dims `start` to `end` into one (torch.nn.Flatten; by default all of C×H×W to one feature vector);
@@ -313,6 +345,8 @@ class Flatten:
     saves = Saves.NOTHING
     counting = Counting("aten::flatten", "nn.Flatten", fvcore=FVCORE_IGNORED, function="torch.flatten", subclass=True,
                         torchscan=Counted(lambda node, cost, batch: Prediction.of(flatten=0)))
+    rf = staticmethod(_flatten_rf)  # positions merged into one dim: each element keeps its field, moved
+    backward = staticmethod(no_backward)
 
     @staticmethod
     def shape(a: FlattenArgs, inputs: tuple[Shape, ...]) -> Shape:

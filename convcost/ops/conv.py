@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..cost import Cost
-from .counting import PTFLOPS_BIAS_WHY, Counted, Counting, Prediction
+from ..cost import Backward, Cost
+from .counting import PTFLOPS_BIAS_WHY, BackwardCounted, Counted, Counting, Prediction
+from .grad import Need, matmul_backward
+from .receptive import RF, windows
 from .registry import (
     Dims,
     NodeLike,
@@ -155,6 +157,25 @@ CONV_CALFLOPS_FLOPS = Counted(
 )
 
 
+def _conv_flop_counter_backward(node: NodeLike, grads: Backward, batch: int) -> Prediction:
+    # torch's conv_backward_flop: the input's gradient at 2 FLOPs per MAC; the weight's as conv_flop_count over
+    # the transposed input and gradient ([C_in, N, ...] and [C_out, N, ...]), i.e. C_in·C_out·N·prod(positions)·
+    # prod(k)·2: all C_in channels, not C_in/groups, so a grouped or depthwise conv's weight gradient is counted
+    # ×groups (exact for groups=1)
+    groups = getattr(node.args, "groups", 1)
+    if not grads.macs:
+        return Prediction.unseen("no gradient computed")
+    cat = node.rule.counting.category
+    return Prediction.of("aten.convolution_backward: 2 FLOPs per MAC, the weight gradient ×groups",
+                         **{cat: 2 * grads.input_macs + 2 * groups * grads.weight_macs})
+
+
+CONV_FLOP_COUNTER_BACKWARD = BackwardCounted(
+    _conv_flop_counter_backward,
+    "FlopCounterMode counts a conv's weight gradient over all C_in channels: ×groups for grouped and depthwise convs",
+)
+
+
 @op("conv", category="conv", args=ConvArgs)
 class Conv:
     """Convolution (torch.nn.Conv1d / Conv2d / Conv3d on C×L, C×H×W, C×D×H×W).
@@ -170,7 +191,8 @@ class Conv:
         return {"out": m.out_channels, "kernel": spec_dims(m.kernel_size), "stride": spec_dims(m.stride), "padding": pad,
                 "dilation": spec_dims(m.dilation), "groups": m.groups, "bias": m.bias is not None}
 
-    saves = Saves.INPUTS
+    saves = Saves.INPUTS  # the input, for the weight's gradient; the input's gradient needs only the weight
+    saves_frozen = Saves.NOTHING
     resolve = staticmethod(resolve_conv)
     counting = Counting(
         "aten::_convolution", "nn.Conv{n}d",
@@ -184,7 +206,17 @@ class Conv:
         torchscan=CONV_TORCHSCAN,
         calflops=CONV_CALFLOPS,
         calflops_flops=CONV_CALFLOPS_FLOPS,
+        flop_counter_backward=CONV_FLOP_COUNTER_BACKWARD,
     )
+
+    @staticmethod
+    def rf(a: ConvArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        return windows(a.kernel, a.stride, explicit_padding(a), a.dilation)  # 'same': torch's left padding
+
+    @staticmethod
+    def backward(a: ConvArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        # input: a transposed conv of g with the weight; weight: a conv of x with g; bias: Σg (ops/grad.py)
+        return matmul_backward(Conv.cost(a, inputs, out, batch), need)
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:

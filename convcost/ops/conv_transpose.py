@@ -13,8 +13,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..cost import Cost
+from ..cost import Backward, Cost
+from .conv import CONV_FLOP_COUNTER_BACKWARD
 from .counting import PTFLOPS_BIAS_WHY, Counted, Counting, Prediction
+from .grad import Need, matmul_backward
+from .receptive import RF, scatter, taps
 from .registry import (
     Dims,
     NodeLike,
@@ -125,6 +128,17 @@ class ConvTranspose:
                 "dilation": spec_dims(m.dilation), "groups": m.groups, "bias": m.bias is not None}
 
     saves = Saves.INPUTS  # the input (and the weight) for the weight's gradient
+    saves_frozen = Saves.NOTHING
+
+    @staticmethod
+    def rf(a: ConvTransposeArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        return taps(*(scatter(k, s, p, d) for k, s, p, d in zip(a.kernel, a.stride, a.padding, a.dilation)))
+
+    @staticmethod
+    def backward(a: ConvTransposeArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        # input: a conv of g with the weight; weight: a conv of g with x; both the forward's MACs (ops/grad.py)
+        return matmul_backward(ConvTranspose.cost(a, inputs, out, batch), need)
+
     counting = Counting(
         "aten::_convolution", "nn.ConvTranspose{n}d", "conv_transpose",
         fvcore=Counted(lambda node, cost, batch: Prediction.of(conv_transpose=cost.macs)),  # conv_flop_count, transposed
@@ -150,6 +164,7 @@ class ConvTranspose:
         calflops_flops=Counted(
             _calflops_flops, "calflops counts a transposed conv's bias (C_out/g per position) at a conv's output size"
         ),
+        flop_counter_backward=CONV_FLOP_COUNTER_BACKWARD,
     )
 
     @staticmethod

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from .shapes import numel
 
 if TYPE_CHECKING:
-    from ..cost import Cost
+    from ..cost import Backward, Cost
     from .registry import NodeLike
 
 
@@ -257,6 +257,28 @@ TORCHVISION = Counted(_torchvision_macs)
 PTFLOPS_BIAS_WHY = "ptflops adds conv bias per output element and linear bias per output feature and sample"
 
 
+# ---- the backward pass (verify --training) ---------------------------------------------------
+BackwardPredictFn = Callable[["NodeLike", "Backward", int], Prediction]
+
+
+class BackwardCounted(NamedTuple):
+    """What a counter reports for one layer's backward (the layer's ``Backward``: only the gradients it computes)."""
+
+    predict: BackwardPredictFn
+    why: str = ""
+
+
+def _flop_counter_backward(node: NodeLike, grads: Backward, batch: int) -> Prediction:
+    if not grads.macs:
+        return Prediction.unseen("no matmul or convolution in its backward (FlopCounterMode counts only those)")
+    return Prediction.of("aten.mm/bmm/convolution_backward: 2 FLOPs per backward MAC",
+                         **{node.rule.counting.category: 2 * grads.macs})
+
+
+# torch's flop_registry counts every mm/bmm/convolution_backward of the backward at 2 FLOPs per MAC
+FLOP_COUNTER_BACKWARD = BackwardCounted(_flop_counter_backward)
+
+
 class Counting(NamedTuple):
     """How counters see one op. ``category`` '' is filled with the op's name when it is registered."""
 
@@ -268,6 +290,7 @@ class Counting(NamedTuple):
     flop_counter: Counted = FLOP_COUNTER_UNSEEN
     ptflops: Counted = PTFLOPS_NO_HOOK
     thop: Counted = THOP_NO_RULE
+    flop_counter_backward: BackwardCounted = FLOP_COUNTER_BACKWARD  # what FlopCounterMode reports for its backward
     # what counters see depends on where the module runs (a fused kernel off the meta device): verify
     # then runs FlopCounterMode on the real device, as users do, instead of on meta
     device_dependent: bool = False

@@ -22,8 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..cost import Cost
+from ..cost import Backward, Cost
 from .counting import FVCORE_IGNORED, Counted, Counting, Prediction
+from .grad import ACTIVATION_BACKWARD_OPS, BackwardFn, Need, per_output_element
+from .receptive import POINTWISE
 from .registry import (
     NoArgs,
     NodeLike,
@@ -126,6 +128,44 @@ def binary_cost(a: BinaryArgs, inputs: tuple[Shape, ...], out: Shape, batch: int
                 activations=n)
 
 
+# Per output element, the ops of the left operand's gradient and of the right one's (torch's derivatives.yaml):
+# add g and g; sub g and −g; multiply g·y and g·x; div g/y and −g·x/y² (3); pow g·y·x^(y−1) and g·xʸ·ln x (3 each);
+# maximum and minimum g where each operand is the larger (smaller): a select each.
+GRAD_OPS = {"add": (0, 0), "sub": (0, 1), "multiply": (1, 1), "div": (1, 3), "pow": (3, 3), "maximum": (1, 1),
+            "minimum": (1, 1)}
+
+
+def binary_backward(name: str) -> BackwardFn:
+    """The gradients of a binary op. Outputs folded ((x1 ∘ x2) ∘ x3)...: going back from the last, x_j's gradient (the
+    right operand's ops) and the gradient passed on to the partial result (the left operand's), each where needed. An
+    operand smaller than the output (broadcast: a C×1×1 gate, a learned [C] scale) sums its gradient back: one add
+    per output element. A learned tensor's gradient is the weight gradient."""
+    left, right = GRAD_OPS[name]
+
+    def backward(a: BinaryArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        n = batch * numel(out)
+
+        def spread(shape: Shape) -> int:  # summed back over the positions it was broadcast to
+            return n if numel(shape) < numel(out) else 0
+
+        if len(inputs) == 1:  # x with a number or a learned tensor, x on the left unless 'reverse'
+            mine, theirs = (right, left) if a.reverse else (left, right)
+            x = mine * n + spread(inputs[0]) if need.any_input else 0
+            w = theirs * n + (n if a.param is not None and numel(a.param) < n else 0) if need.weights else 0
+            return Backward(input_ops=x, weight_ops=w)
+        ops = 0
+        for j in range(len(inputs) - 1, 0, -1):
+            if need.inputs[j]:
+                ops += right * n + spread(inputs[j])
+            if any(need.inputs[:j]):
+                ops += left * n
+        if need.inputs[0]:
+            ops += spread(inputs[0])
+        return Backward(input_ops=ops)
+
+    return backward
+
+
 def binary_build(row: Binary) -> Callable[[NodeLike], nn.Module]:
     def build(node: NodeLike) -> nn.Module:
         from ..modules.call import Call
@@ -219,6 +259,8 @@ for _row in BINARY:
         build=binary_build(_row),
         saves=Saves.NOTHING if _row.name == "sub" else binary_saves,
         counting=binary_counting(_row, _row.written),
+        backward=binary_backward(_row.name),
+        rf=POINTWISE,  # a broadcast operand is read at every position: costmodel/receptive.py
         notes=NOTES,
         inputs=(1, 2),
     ))
@@ -271,6 +313,9 @@ for _u in UNARY:
         _u.name, NoArgs, "math", _same, _per_element, _u.summary,
         build=_unary_build(_u.name),
         saves=_u.saves,
+        # the derivative and the multiply by the gradient, 2 per element; negation's derivative is a sign: 1
+        backward=per_output_element(1 if _u.name == "neg" else ACTIVATION_BACKWARD_OPS),
+        rf=POINTWISE,
         counting=Counting(f"aten::{_u.name}", f"torch.{_u.name}",
                           ptflops=Counted(lambda node, cost, batch: Prediction.unseen("ptflops patches no torch math function"))),
         notes="One op per element.",
@@ -290,6 +335,8 @@ class Clamp:
     """Clamps to [min, max], x.clamp(min, max) (either bound may be left out). One op per element."""
 
     saves = Saves.INPUTS
+    rf = POINTWISE
+    backward = staticmethod(per_output_element(1))  # g where min ≤ x ≤ max: a select per element
     counting = Counting("aten::clamp", "x.clamp", fvcore=FVCORE_IGNORED,
                         ptflops=Counted(lambda node, cost, batch: Prediction.unseen("ptflops patches no clamp")))
 

@@ -12,7 +12,19 @@ from typing import TYPE_CHECKING
 
 from ..cost import Cost
 from .counting import FVCORE_IGNORED, Counting
-from .elementwise import Binary, BinaryArgs, _one_layout, binary_build, binary_cost, binary_counting, binary_saves, binary_shape
+from .elementwise import (
+    Binary,
+    BinaryArgs,
+    _one_layout,
+    binary_backward,
+    binary_build,
+    binary_cost,
+    binary_counting,
+    binary_saves,
+    binary_shape,
+)
+from .grad import no_backward
+from .receptive import POINTWISE, RF, regroup, spatial_axes
 from .registry import MANY, NodeLike, Saves, Shape, ShapeError, arg, op, optional
 from .shapes import Tokens, fmt_shape, grid_of, is_tokens, numel
 from .tensors import LAYOUT_DOC, dim_index, integer, layout_arg, like, shaped, show_dims, torch_dims
@@ -45,6 +57,10 @@ def _concat_any(a: ConcatArgs, inputs: tuple[Shape, ...]) -> Shape:
     return like(inputs[0], (*first[:i], sum(torch_dims(s)[i] for s in inputs), *first[i + 1:]), "concat")
 
 
+CONCAT_ALONG = regroup("a concat along positions")
+STACK = regroup("a stack adds a dim")
+
+
 @op("concat", category="join", args=ConcatArgs)
 class Concat:
     """Concatenates branch outputs along channels (torch.cat(dim=1)), or with `dim` along any dim; a copy, no arithmetic."""
@@ -52,6 +68,14 @@ class Concat:
     saves = Saves.NOTHING
     counting = Counting("aten::cat", "torch.cat", "cat", fvcore=FVCORE_IGNORED)
     inputs = (2, MANY)
+    backward = staticmethod(no_backward)  # each input's gradient is its slice of the output's
+
+    @staticmethod
+    def rf(a: ConcatArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        """Along the channels: pointwise. Along positions (a sequence's tokens, a map's rows), each input's elements
+        keep their fields, at positions shifted past the inputs before them."""
+        axis = dim_index(1 if a.dim is None else a.dim, torch_dims(inputs[0]))
+        return CONCAT_ALONG if axis in spatial_axes(inputs[0]) else POINTWISE
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
@@ -107,6 +131,8 @@ class Stack:
     saves = Saves.NOTHING
     counting = Counting("aten::stack", "torch.stack", fvcore=FVCORE_IGNORED)
     inputs = (2, MANY)
+    rf = STACK
+    backward = staticmethod(no_backward)  # each input's gradient is its slice
 
     @staticmethod
     def shape(a: StackArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -158,6 +184,8 @@ class Add:
     counting = binary_counting(ADD, "tensor +")
     inputs = (1, MANY)
     build = staticmethod(binary_build(ADD))
+    rf = POINTWISE
+    backward = staticmethod(binary_backward("add"))  # the output's gradient, summed back where broadcast
 
     @staticmethod
     def shape(a: BinaryArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -179,6 +207,8 @@ class Multiply:
     counting = binary_counting(MULTIPLY, "tensor *")
     inputs = (1, MANY)
     build = staticmethod(binary_build(MULTIPLY))
+    rf = POINTWISE  # a broadcast operand (a C×1×1 gate) is read at every position: costmodel/receptive.py
+    backward = staticmethod(binary_backward("multiply"))
 
     @staticmethod
     def shape(a: BinaryArgs, inputs: tuple[Shape, ...]) -> Shape:

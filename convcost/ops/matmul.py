@@ -12,9 +12,11 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..cost import Cost
+from ..cost import Backward, Cost
 from .activations import SOFTMAX_OPS
-from .counting import Counted, Counting, Prediction, fvcore_einsum, numpy_einsum_estimate, on_cuda, on_meta
+from .counting import BackwardCounted, Counted, Counting, Prediction, fvcore_einsum, numpy_einsum_estimate, on_cuda, on_meta
+from .grad import SOFTMAX_BACKWARD_OPS, Need
+from .receptive import IDENTITY, RF, WHOLE, global_rf, pairs, regroup, spatial_axes, taps, whole_along
 from .registry import (
     ArgError,
     NodeLike,
@@ -146,6 +148,9 @@ def _calflops_matmul(per_mac: int) -> Counted:
     return Counted(predict, "calflops counts torch.matmul as prod(left) · right's last dim, not @ or torch.bmm")
 
 
+PAIRS = pairs("a product of two outputs pairs their positions: the largest field is the whole input")
+
+
 @op("matmul", category="linear", args=MatmulArgs)
 class Matmul:
     """Matrix product with torch's broadcasting, x @ y (torch.matmul, torch.bmm) of two outputs (`from: [a, b]`) or
@@ -153,6 +158,21 @@ class Matmul:
 
     saves = Saves.INPUTS
     inputs = (1, 2)
+
+    @staticmethod
+    def rf(a: MatmulArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        if len(inputs) == 2:
+            return PAIRS
+        x = torch_dims(inputs[0])
+        axis = len(x) - 2 if a.reverse else len(x) - 1  # the dim of x the product sums over
+        return whole_along(inputs[0], (axis,), "a product over positions reads them all")
+
+    @staticmethod
+    def backward(a: MatmulArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        # each operand's gradient is a product of the output's gradient with the other operand: the forward's MACs
+        macs = Matmul.cost(a, inputs, out, batch).macs
+        return Backward(input_macs=macs * sum(need.inputs), weight_macs=macs if need.weights else 0)
+
     counting = Counting(
         "aten::matmul", "x @ y", "matmul",
         fvcore=Counted(matmul_fvcore, "fvcore counts aten::matmul as prod(left operand) · right's last dim"),
@@ -300,6 +320,21 @@ def _einsum_calflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     return Prediction.of(einsum=numpy_einsum_estimate(node.args.equation, shapes))
 
 
+def _einsum_rf(a: EinsumArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+    """Two outputs: their positions paired (global). With a learned tensor: the input's position letters the output
+    drops are read whole; the others must stay in their order among the output's positions, or they moved."""
+    if len(inputs) == 2:
+        return PAIRS
+    c = Contraction(a, inputs)
+    letters = c.terms[0][1:]  # the input's, without the batch
+    axes = spatial_axes(inputs[0])
+    kept = [letters[i] for i in axes if letters[i] in c.out_term]
+    placed = [c.out_term[1:][i] for i in spatial_axes(out)]
+    if kept != placed:
+        return regroup("an einsum that reorders positions")
+    return taps(*(IDENTITY if letters[i] in c.out_term else WHOLE for i in axes), why="an einsum over positions sums them all")
+
+
 @op("einsum", category="linear", args=EinsumArgs)
 class Einsum:
     """Two-operand torch.einsum of two outputs (`from: [a, b]`) or with a learned tensor (`param`). MACs: the product
@@ -308,6 +343,18 @@ class Einsum:
 
     saves = Saves.INPUTS
     inputs = (1, 2)
+    rf = staticmethod(lambda a, inputs, out: _einsum_rf(a, inputs, out))
+
+    @staticmethod
+    def backward(a: EinsumArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        # each operand's gradient is an einsum of the output's gradient with the other operand: the forward's product
+        # (MACs where letters are contracted, elementwise products where none is); summed-away letters come back as an
+        # expand, no arithmetic
+        cost = _einsum_cost(a, inputs, out, batch)
+        n = sum(need.inputs)
+        return Backward(input_macs=cost.macs * n, input_ops=cost.elementwise_ops * n,
+                        weight_macs=cost.macs if need.weights else 0, weight_ops=cost.elementwise_ops if need.weights else 0)
+
     counting = Counting(
         "aten::einsum", "torch.einsum",
         fvcore=Counted(_einsum_fvcore, "fvcore counts einsum from numpy's einsum_path estimate, rounded to 4 digits"),
@@ -352,6 +399,8 @@ class Heads:
     """q [..., L, E], k [..., S, E], v [..., S, Ev] per sample, and a mask broadcast to [..., L, S]."""
 
     def __init__(self, a: SdpaArgs, inputs: tuple[Shape, ...]) -> None:
+        if len(inputs) < 3:
+            raise ShapeError("scaled_dot_product_attention reads q, k and v: give 'from: [q, k, v]' (and a mask)")
         q, k, v = (torch_dims(s) for s in inputs[:3])
         if not len(q) == len(k) == len(v) >= 2:
             raise ShapeError(f"q, k and v need one rank of at least 2 dims per sample ([..., L, E]), got {show_dims(q)}, "
@@ -403,6 +452,43 @@ def _sdpa_flop_counter(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     return Prediction.of("2 FLOPs per MAC of q·kᵀ and a·v", scaled_dot_product_attention=2 * cost.macs)
 
 
+ATTENDS = global_rf("attention reads every key")
+CAUSAL = pairs("causal attention reads every earlier key: the last query reads them all")
+
+
+def sdpa_backward(a: SdpaArgs, inputs: tuple[Shape, ...], batch: int, need: Need) -> Backward:
+    """The math path's backward: dV = Aᵀ·dO (scores·Ev MACs) where v needs a gradient; where q or k does, dA = dO·Vᵀ
+    (scores·Ev), softmax 4 per score, then dQ = dS·K (scores·E, and q's scale: 1 per element of q) and dK = dSᵀ·Q
+    (scores·E) as needed; a mask that needs a gradient sums dS back (one add per score)."""
+    h = Heads(a, inputs)
+    scores = h.scores(batch)
+    q, k, v = need.inputs[:3]
+    mask = len(inputs) == 4 and need.inputs[3]
+    macs = scores * h.ev if v else 0
+    ops = 0
+    if q or k or mask:
+        macs += scores * h.ev
+        ops += SOFTMAX_BACKWARD_OPS * scores + (scores if mask else 0)
+    if q:
+        macs += scores * h.e
+        ops += batch * numel(h.lead) * h.l * h.e
+    if k:
+        macs += scores * h.e
+    return Backward(input_macs=macs, input_ops=ops)
+
+
+def _sdpa_flop_counter_backward(node: NodeLike, grads: Backward, batch: int) -> Prediction:
+    if not grads.macs:
+        return Prediction.unseen("no gradient computed")
+    if not on_meta() and not on_cuda() and flash_on_cpu(node):
+        return Prediction.unseen("CPU runs its flash attention kernel, whose backward FlopCounterMode has no formula for")
+    if on_cuda():  # sdpa_backward_flop_count: the fused kernel recomputes q·kᵀ and computes every gradient
+        h = Heads(node.args, node.in_shapes)
+        return Prediction.of("the fused backward: q·kᵀ recomputed, dS, dV, dQ, dK",
+                             scaled_dot_product_attention=2 * h.scores(batch) * (3 * h.e + 2 * h.ev))
+    return Prediction.of("aten.bmm: 2 FLOPs per backward MAC", scaled_dot_product_attention=2 * grads.macs)
+
+
 @op("scaled_dot_product_attention", category="linear", args=SdpaArgs, aliases=("sdpa",))
 class ScaledDotProductAttention:
     """F.scaled_dot_product_attention(q, k, v, attn_mask, is_causal, scale) of `from: [q, k, v]` or `[q, k, v, mask]`
@@ -412,6 +498,8 @@ class ScaledDotProductAttention:
 
     saves = Saves.INPUTS
     inputs = (3, 4)
+    rf = staticmethod(lambda a, inputs, out: CAUSAL if a.is_causal else ATTENDS)
+    backward = staticmethod(lambda a, inputs, out, batch, need: sdpa_backward(a, inputs, batch, need))
     counting = Counting(
         "aten::scaled_dot_product_attention", "F.scaled_dot_product_attention",
         fvcore=Counted(lambda node, cost, batch: Prediction.unseen(
@@ -420,6 +508,10 @@ class ScaledDotProductAttention:
         flop_counter=Counted(_sdpa_flop_counter, "FlopCounterMode counts the math path's bmm (2 FLOPs per MAC), not "
                                                  "CPU's flash kernel"),
         ptflops=Counted(lambda node, cost, batch: Prediction.unseen("ptflops patches no F.scaled_dot_product_attention")),
+        flop_counter_backward=BackwardCounted(
+            lambda node, grads, batch: _sdpa_flop_counter_backward(node, grads, batch),
+            "FlopCounterMode counts the math path's backward bmm; CUDA's fused kernels recompute q·kᵀ; CPU's flash "
+            "kernel has no formula"),
         device_dependent=True,
     )
 

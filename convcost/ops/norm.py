@@ -16,8 +16,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..cost import Cost
+from ..cost import Backward, Cost
 from .counting import THOP_NO_RULE, Counted, Counting, PredictFn, Prediction, in_elements
+from .grad import Need, normalization, per_output_element
+from .receptive import POINTWISE, RF, global_rf
 from .registry import (
     NodeLike,
     Saves,
@@ -49,6 +51,11 @@ def _stat_norm_cost(affine: bool, out: Shape, batch: int, per: int | None = None
     n = batch * numel(out)
     per = per if per is not None else (STAT_OPS_AFFINE if affine else STAT_OPS)
     return Cost(params=2 * c if affine else 0, norm_ops=per * n, activations=n)
+
+
+def _norm_backward(a: Any, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+    """Statistics computed in training (ops/grad.py normalization): x̂, g·x̂ and the two sums, then the input's gradient."""
+    return normalization(batch * numel(out), need, a.affine)
 
 
 def _fvcore(label: str) -> Counted:
@@ -141,6 +148,8 @@ class LayerNorm:
         return {"eps": m.eps, "affine": m.elementwise_affine}
 
     saves = Saves.INPUTS
+    rf = POINTWISE  # over the channels of one position (the width of one token)
+    backward = staticmethod(_norm_backward)
     counting = Counting(
         "aten::layer_norm", "nn.LayerNorm", "layer_norm",
         fvcore=_fvcore("layer_norm"),
@@ -218,6 +227,8 @@ class GroupNorm:
         return {"groups": m.num_groups, "eps": m.eps, "affine": m.affine}
 
     saves = Saves.INPUTS
+    rf = global_rf("group norm's statistics span every position")
+    backward = staticmethod(_norm_backward)
     counting = Counting(
         "aten::group_norm", "nn.GroupNorm", "group_norm",
         fvcore=_fvcore("group_norm"),
@@ -283,6 +294,12 @@ class InstanceNorm:
         return {"eps": m.eps, "momentum": m.momentum, "affine": m.affine, "track_running_stats": m.track_running_stats}
 
     saves = Saves.INPUTS
+    backward = staticmethod(_norm_backward)  # training normalises with each instance's statistics
+
+    @staticmethod
+    def rf(a: InstanceNormArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        # at inference: the running statistics (a per-channel scale), else each instance's, over every position
+        return POINTWISE if a.track_running_stats else INSTANCE_RF
     counting = Counting(
         "aten::instance_norm", "nn.InstanceNorm2d", "instance_norm",
         fvcore=_fvcore("instance_norm"),
@@ -334,6 +351,9 @@ class InstanceNorm:
                    track_running_stats=a.track_running_stats)
 
 
+INSTANCE_RF = global_rf("instance norm's statistics span every position")
+
+
 # ---- layer scale -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LayerScaleArgs:
@@ -348,6 +368,7 @@ class LayerScale:
     Built as torchvision's CNBlock does it: a (C, 1, 1) parameter times the input (aten::mul)."""
 
     saves = Saves.INPUTS  # d(scale)/… needs the input
+    saves_frozen = Saves.NOTHING  # the input's gradient is g·scale
     counting = Counting(
         "aten::mul", "LayerScale",
         # torchvision's layer_scale is a parameter of CNBlock (not a leaf); convcost's LayerScale calls it 'scale':
@@ -356,6 +377,8 @@ class LayerScale:
             "torchinfo counts mult-adds only for parameters named weight or bias (layer scale's is not)"
         )),
     )
+    rf = POINTWISE
+    backward = staticmethod(per_output_element(1, 2))  # input: g·scale; scale: Σ g·x (a multiply and an add)
 
     @staticmethod
     def shape(a: LayerScaleArgs, inputs: tuple[Shape, ...]) -> Shape:

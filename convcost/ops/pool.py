@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..cost import Cost
+from ..cost import Backward, Cost
 from .conv import conv_out_size
 from .counting import (
     FUNCTION,
@@ -21,6 +21,8 @@ from .counting import (
     in_elements,
     out_elements,
 )
+from .grad import Need, like_forward_of
+from .receptive import RF, adaptive, global_rf, taps, windows
 from .registry import (
     Dims,
     NodeLike,
@@ -89,6 +91,19 @@ def _window_cost(a: PoolArgs, inputs: tuple[Shape, ...], out: Shape, batch: int)
     n = batch * numel(out)
     # one op per element of every window, padding and ceil-mode overhang included (docs/conventions.md)
     return Cost(pool_ops=n * numel(a.kernel), activations=n)
+
+
+def _window_rf(a: PoolArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+    return windows(a.kernel, a.stride or a.kernel, a.padding)  # a ceil-mode overhang reads past the end: no data
+
+
+def _adaptive_rf(a: Any, inputs: tuple[Shape, ...], out: Shape) -> RF:
+    if all(o == 1 for o in out[1:]):
+        return GLOBAL_POOL_RF
+    return taps(*(adaptive(size, o) for size, o in zip(inputs[0][1:], out[1:])))
+
+
+GLOBAL_POOL_RF = global_rf("global pooling averages every position")
 
 
 def _averaged_saves(node: NodeLike) -> Saves:
@@ -165,6 +180,12 @@ class MaxPool:
 
     saves = Saves.INPUTS
     resolve = staticmethod(_resolver("maxpool"))
+    rf = staticmethod(_window_rf)
+
+    @staticmethod
+    def backward(a: PoolArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        # each output's gradient is added into its window's maximum (the saved index): 1 per output element
+        return Backward(input_ops=batch * numel(out) if need.any_input else 0)
     counting = Counting(
         "aten::max_pool{n}d", "nn.MaxPool{n}d", "max_pool", ptflops=_ptflops_twice("max-pool", "F.max_pool{n}d"),
         thop=THOP_ZERO,
@@ -219,6 +240,8 @@ class AvgPool:
 
     saves = Saves.INPUTS  # avg_pool*d's backward keeps its input, even for a 1×1 output (torch's derivatives.yaml)
     resolve = staticmethod(_resolver("avgpool"))
+    rf = staticmethod(_window_rf)
+    backward = staticmethod(like_forward_of(_window_cost, "pool_ops"))  # g/count added to every window element
     counting = Counting(
         "aten::avg_pool{n}d", "nn.AvgPool{n}d", "avg_pool",
         ptflops=_ptflops_twice("avg-pool", "F.avg_pool{n}d"),
@@ -359,6 +382,8 @@ class AdaptiveAvgPool:
 
     saves = staticmethod(_averaged_saves)
     counting = ADAPTIVE_COUNTING
+    rf = staticmethod(_adaptive_rf)
+    backward = staticmethod(like_forward_of(_adaptive_cost, "pool_ops"))  # g/count added to every window element
 
     @staticmethod
     def resolve(a: AdaptiveArgs, inputs: tuple[Shape, ...]) -> AdaptiveArgs:
@@ -424,6 +449,8 @@ class GlobalAvgPool:
 
     saves = Saves.NOTHING  # a mean over the spatial dims to torch (see _averaged_saves)
     counting = GLOBAL_COUNTING
+    rf = GLOBAL_POOL_RF
+    backward = staticmethod(like_forward_of(_adaptive_cost, "pool_ops"))  # g/N to every input element
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..cost import Cost
 from .counting import Counted, Counting, Prediction
+from .grad import BackwardFn, per_input_element
+from .receptive import RF, whole_along
 from .registry import ArgError, NodeLike, OpRule, Saves, Shape, _show, arg, boolean, register, typed
 from .shapes import is_tokens, numel
 from .tensors import LAYOUT_DOC, dim_indices, dim_list, integer, layout_arg, like, shaped, torch_dims
@@ -75,6 +77,21 @@ class Reduction(NamedTuple):
     saves: Saves
     call: Callable[[Any, Any], Any]  # (args, torch dims) -> the function of x the module runs
     written: Callable[[Any, tuple[int, ...]], str]
+
+
+# The gradient to every input element, per element (torch's derivatives.yaml): mean g/N (1); sum the gradient
+# expanded (0); amax, amin g where x equals the result, shared among ties (2: the compare, the share); norm
+# g·x·|x|^(p−2)/‖x‖^(p−1) (2 for p = 2: x/‖x‖ times g); var g·2(x − μ)/(N − c) (3); std var's, divided by 2σ (4).
+BACKWARD_OPS = {"mean": 1, "sum": 0, "amax": 2, "amin": 2, "norm": 2, "var": 3, "std": 4}
+
+
+def reduce_rf(a: Any, inputs: tuple[Shape, ...], out: Shape) -> RF:
+    """Over the channels: pointwise; over positions: those read whole."""
+    return whole_along(inputs[0], dim_indices(a.dims, torch_dims(inputs[0])), "a reduction over positions reads them all")
+
+
+def reduce_backward(name: str) -> BackwardFn:
+    return per_input_element(BACKWARD_OPS[name])
 
 
 def reduce_shape(name: str) -> Callable[[Any, tuple[Shape, ...]], Shape]:
@@ -148,6 +165,8 @@ for _r in REDUCTIONS:
         _r.name, _r.args, "pool", reduce_shape(_r.name), reduce_cost(_r.per_element), _r.summary,
         build=reduce_build(_r),
         saves=_r.saves,
+        backward=reduce_backward(_r.name),
+        rf=reduce_rf,
         counting=Counting(ATEN.get(_r.name, f"aten::{_r.name}"), f"x.{_r.name}",
                           ptflops=Counted(lambda node, cost, batch: Prediction.unseen("ptflops patches no reduction"))),
         notes=f"{_r.per_element} op{'s' * (_r.per_element > 1)} per input element (pool ops).",

@@ -1,7 +1,8 @@
 """The one registry of op definitions: everything convcost knows about each op, in one place.
 
 A definition (:class:`OpRule`) holds the op's typed arguments (with their docs), its shape rule and
-cost formula, what autograd saves for it (memory), how to build its torch module (torch is imported
+cost formula, its backward pass (which gradients, at what cost), its receptive-field rule, what autograd
+saves for it (memory), how to build its torch module (torch is imported
 inside ``build``, never when this package is imported) and how each well-known counter counts it
 (:class:`~.counting.Counting`). It is registered once, by name; registering a name (or alias) twice,
 or a definition that leaves out one of those facts, is a programming error and raises at import
@@ -34,6 +35,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 from ..cost import Cost
 from ..frontend.source import shorten
 from .counting import Counting
+from .grad import BackwardFn
+from .receptive import RF, RFFn
 from .shapes import Shape
 
 if TYPE_CHECKING:
@@ -166,6 +169,9 @@ class OpRule:
     build: BuildFn = _REQUIRED  # node -> torch module (CPU, float32, random weights)
     saves: Saves | SavesFn = _REQUIRED  # what the op's backward keeps
     counting: Counting = _REQUIRED  # how fvcore, FlopCounterMode, ptflops and thop count it
+    backward: BackwardFn = _REQUIRED  # what its backward computes and costs (ops/grad.py)
+    rf: RF | RFFn = _REQUIRED  # how its output positions read its input's (ops/receptive.py)
+    saves_frozen: Saves | SavesFn | None = None  # what its backward keeps when its weights are frozen (None: saves)
     saved_extra: ExtraBytesFn = no_extra  # bytes its backward keeps besides (indices, statistics, masks)
     unread_buffers: int | UnreadFn = 0  # buffers inference never reads (batch norm's num_batches_tracked)
     notes: str = ""  # more for docs/spec.md's op table, after the summary
@@ -183,6 +189,16 @@ class OpRule:
 
     def saved(self, node: NodeLike) -> Saves:
         return self.saves if isinstance(self.saves, Saves) else self.saves(node)
+
+    def saved_when(self, node: NodeLike, weights_frozen: bool) -> Saves:
+        """What the backward keeps; ``weights_frozen``: its parameters get no gradient (torch then saves only what
+        the input's gradient needs)."""
+        if weights_frozen and self.saves_frozen is not None:
+            return self.saves_frozen if isinstance(self.saves_frozen, Saves) else self.saves_frozen(node)
+        return self.saved(node)
+
+    def receptive(self, node: NodeLike) -> RF:
+        return self.rf if isinstance(self.rf, RF) else self.rf(node.args, node.in_shapes, node.shape)
 
     def unread(self, node: NodeLike) -> int:
         return self.unread_buffers if isinstance(self.unread_buffers, int) else self.unread_buffers(node)
@@ -374,7 +390,7 @@ def register(rule: OpRule) -> OpRule:
     for name in (rule.name, *rule.aliases):
         if _taken(name):
             raise ValueError(f"op '{name}' is already registered")
-    missing = [f for f in ("build", "saves", "counting") if getattr(rule, f) is _REQUIRED]
+    missing = [f for f in ("build", "saves", "counting", "backward", "rf") if getattr(rule, f) is _REQUIRED]
     if missing:
         raise ValueError(f"op '{rule.name}': its definition lacks {', '.join(missing)}")
     if not rule.counting.category:
@@ -442,12 +458,13 @@ def op(
     aliases: tuple[str, ...] = (),
 ) -> Callable[[type], type]:
     """Class decorator: the class is the op's definition. It holds the static methods ``shape``, ``cost``
-    and ``build`` and the attributes ``saves`` and ``counting`` (required), optionally ``saved_extra``,
-    ``unread_buffers``, ``parts``, ``resolve`` and ``inputs`` (how many outputs it reads, (least, most): an op
-    of more than one takes a ``from`` list), for `convcost import` ``imports`` (torch.nn class names) with the
-    static method ``from_torch`` (module -> arguments), and ``lowered`` (arguments -> the other ops it computes,
-    for `verify --reference`) where one op is another's composition; its docstring's first line is the summary,
-    the rest notes for the docs."""
+    and ``build`` and the attributes ``saves`` and ``counting`` (required), the backward (static method
+    ``backward``, ops/grad.py) and receptive-field rule (``rf``: an RF or a static method, ops/receptive.py), both
+    required, optionally ``saved_extra``, ``saves_frozen``, ``unread_buffers``, ``parts``, ``resolve`` and ``inputs``
+    (how many outputs it reads, (least, most): an op of more than one takes a ``from`` list), for `convcost import`
+    ``imports`` (torch.nn class names) with the static method ``from_torch`` (module -> arguments), and ``lowered``
+    (arguments -> the other ops it computes, for `verify --reference`) where one op is another's composition; its
+    docstring's first line is the summary, the rest notes for the docs."""
 
     def deco(cls: type) -> type:
         doc = (cls.__doc__ or "").strip()
@@ -463,6 +480,9 @@ def op(
                 build=getattr(cls, "build", _REQUIRED),
                 saves=getattr(cls, "saves", _REQUIRED),
                 counting=getattr(cls, "counting", _REQUIRED),
+                backward=getattr(cls, "backward", _REQUIRED),
+                rf=getattr(cls, "rf", _REQUIRED),
+                saves_frozen=getattr(cls, "saves_frozen", None),
                 saved_extra=getattr(cls, "saved_extra", no_extra),
                 unread_buffers=getattr(cls, "unread_buffers", 0),
                 notes=" ".join(notes.split()),

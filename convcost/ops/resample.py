@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from ..cost import Cost
+from ..cost import Backward, Cost
 from .counting import FUNCTION, THOP_NO_RULE, Counted, Counting, Prediction, form_of, in_elements, out_elements
+from .grad import Need, no_backward
+from .receptive import POINTWISE, RF, Taps, interpolate, nearest, per_axis, taps
 from .registry import (
     MAX_DIM,
     ArgError,
@@ -208,6 +211,29 @@ def _upsample_thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     return Prediction.of(upsample=per * out_elements(node, batch))
 
 
+def _ratio(a: UpsampleArgs, size: int, out: int, scale: int | float | None) -> Fraction:
+    """in/out as torch's source index uses it: 1/scale when a scale is given, else in/out; (in − 1)/(out − 1) with
+    align_corners."""
+    if a.align_corners:
+        return Fraction(size - 1, out - 1) if out > 1 else Fraction(0)
+    if scale is not None:
+        return 1 / Fraction(repr(float(scale)))  # the scale as written (1.1 is 11/10, not its binary neighbour)
+    return Fraction(size, out)
+
+
+def _upsample_rf(a: UpsampleArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+    sizes, outs = inputs[0][1:], out[1:]
+    scales = _each(a.scale, len(sizes), "scale") if a.scale is not None else (None,) * len(sizes)
+    dims: list[Taps] = []
+    for size, o, scale in zip(sizes, outs, scales):
+        ratio = _ratio(a, size, o, scale)
+        if a.mode == "nearest":
+            dims.append(nearest(ratio))
+        else:  # linear along each dim: 2 taps (bicubic: 4)
+            dims.append(interpolate(ratio, bool(a.align_corners), 4 if a.mode == "bicubic" else 2))
+    return taps(*dims)
+
+
 @op("upsample", category="resample", args=UpsampleArgs)
 class Upsample:
     """Upsampling by a scale or to a size (torch.nn.Upsample): nearest, linear, bilinear, bicubic, trilinear.
@@ -226,6 +252,13 @@ class Upsample:
         return {**args, "mode": m.mode, "align_corners": m.align_corners}
 
     saves = Saves.NOTHING  # upsample_*_backward needs only the input's size
+    rf = staticmethod(_upsample_rf)
+
+    @staticmethod
+    def backward(a: UpsampleArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        # every output's gradient is added into each of its taps (nearest: its one source element)
+        return Backward(input_ops=max(1, TAPS[a.mode]) * batch * numel(out) if need.any_input else 0)
+
     counting = Counting(
         "aten::upsample_<mode><rank>d", "nn.Upsample", "upsample",
         fvcore=Counted(_upsample_fvcore, "fvcore counts upsample_nearest2d 1 and upsample_bilinear2d 4 per output element"),
@@ -331,6 +364,18 @@ class Chunk:
     a view, no arithmetic. The `split` structure makes one per branch."""
 
     saves = Saves.NOTHING
+    backward = staticmethod(no_backward)  # the gradient is written into its slice of a zero tensor
+
+    @staticmethod
+    def rf(a: ChunkArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        """A slice of the channels is pointwise; a part of a dim of positions starts after the parts before it."""
+        if a.dim is None:
+            return POINTWISE
+        dims = torch_dims(inputs[0])
+        i = dim_index(a.dim, dims)
+        start = sum(a.sizes[:a.index]) if a.sizes is not None else a.index * (dims[i] // a.count)
+        return per_axis(inputs[0], i, Taps(1, 1, ((start,),)))
+
     counting = Counting(
         "aten::chunk", "x.chunk",
         fvcore=Counted(lambda node, cost, batch: Prediction.unseen(f"{chunk_aten(node)} is on fvcore's ignore list")),

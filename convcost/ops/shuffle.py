@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from ..cost import Cost
 from .counting import THOP_ZERO, Counted, Counting, Prediction
+from .grad import no_backward
+from .receptive import POINTWISE, RF, Taps, taps, window
 from .registry import MAX_DIM, NodeLike, Saves, Shape, ShapeError, arg, op, pos_int
 from .shapes import fmt_shape, numel
 from .spatial import refuse_tokens, spatial_check
@@ -46,6 +48,8 @@ class ChannelShuffle:
     aten::channel_shuffle, which fvcore does not know."""
 
     saves = Saves.NOTHING
+    backward = staticmethod(no_backward)  # the inverse permutation of the gradient
+    rf = POINTWISE
     counting = Counting(
         "aten::transpose", "view/transpose/contiguous",
         fvcore=Counted(
@@ -79,6 +83,17 @@ class FactorArgs:
     factor: int = field(metadata=arg(pos_int, "upscale (shuffle) or downscale (unshuffle) factor r"))
 
 
+def _shuffle_rf(a: FactorArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+    """Pixel shuffle: output row (column) o comes from input row o // r (of the channel group o mod r)."""
+    r = a.factor
+    return taps(Taps(r, 1, ((0,),) * r), Taps(r, 1, ((0,),) * r))
+
+
+def _unshuffle_rf(a: FactorArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+    """Pixel unshuffle: output position o gathers the r×r block at o·r (one input element per channel)."""
+    return taps(window(a.factor, a.factor, 0), window(a.factor, a.factor, 0))
+
+
 @op("pixel_shuffle", category="shuffle", args=FactorArgs)
 class PixelShuffle:
     """Rearranges C·r²×H×W into C×rH×rW (torch.nn.PixelShuffle); a copy, no arithmetic."""
@@ -86,6 +101,8 @@ class PixelShuffle:
     spellings = ("pixelshuffle",)
 
     saves = Saves.NOTHING
+    backward = staticmethod(no_backward)  # the inverse permutation of the gradient
+    rf = staticmethod(_shuffle_rf)
     counting = Counting("aten::pixel_shuffle", "nn.PixelShuffle", thop=THOP_ZERO)
 
     @staticmethod
@@ -112,6 +129,8 @@ class PixelUnshuffle:
     """Rearranges C×rH×rW into C·r²×H×W (torch.nn.PixelUnshuffle); a copy, no arithmetic."""
 
     saves = Saves.NOTHING
+    backward = staticmethod(no_backward)  # the inverse permutation of the gradient
+    rf = staticmethod(_unshuffle_rf)
     counting = Counting("aten::pixel_unshuffle", "nn.PixelUnshuffle")
 
     @staticmethod

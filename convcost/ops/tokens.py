@@ -14,9 +14,10 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..cost import Cost
+from ..cost import Backward, Cost
 from .conv import (
     CONV_FLOP_COUNTER,
+    CONV_FLOP_COUNTER_BACKWARD,
     CONV_PTFLOPS,
     CONV_PTFLOPS_ATEN,
     CONV_THOP,
@@ -31,6 +32,8 @@ from .counting import (
     Counting,
     Prediction,
 )
+from .grad import Need, matmul_backward, no_backward, per_input_element
+from .receptive import POINTWISE, RF, global_rf, windows
 from .registry import Lowered, NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, optional, pair, pos_int
 from .shapes import TokenGrid, Tokens, fmt_shape, grid_of, is_tokens, numel, torch_dims
 from .spatial import spatial_check
@@ -88,6 +91,8 @@ class ToTokens:
     With `grid: true` an H×W grid of tokens, x.permute(0, 2, 3, 1) (torchvision Swin's Permute)."""
 
     saves = Saves.NOTHING
+    rf = POINTWISE  # token k is position k of the map: the field keeps the map's H and W
+    backward = staticmethod(no_backward)
     counting = Counting("aten::flatten", "tensor.flatten(2).transpose(1, 2)", "to_tokens",
                         fvcore=_fvcore_view("aten::flatten"))
 
@@ -126,10 +131,21 @@ class PatchEmbed:
     Permute([0, 2, 3, 1]): an (H/p)×(W/p) token grid)."""
 
     saves = Saves.INPUTS
+    saves_frozen = Saves.NOTHING  # as a conv's
+
+    @staticmethod
+    def rf(a: PatchEmbedArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        return windows(a.patch, a.patch, (0, 0))  # token k reads its p×p patch
+
+    @staticmethod
+    def backward(a: PatchEmbedArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        return matmul_backward(PatchEmbed.cost(a, inputs, out, batch), need)  # a conv's (ops/grad.py)
+
     counting = Counting(
         "aten::_convolution", "nn.Conv2d", "conv",
         fvcore=Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs)),
         flop_counter=CONV_FLOP_COUNTER,
+        flop_counter_backward=CONV_FLOP_COUNTER_BACKWARD,
         ptflops=CONV_PTFLOPS,
         thop=CONV_THOP,
         subclass=True,
@@ -184,6 +200,12 @@ class ClassToken:
     saves = Saves.NOTHING
     counting = Counting("aten::cat", "torch.cat([class_token, x], 1)", "cat", fvcore=FVCORE_IGNORED,
                         torchinfo=TORCHINFO_UNNAMED)
+    rf = POINTWISE  # the tokens keep their fields; the class token reads no input until attention mixes it
+
+    @staticmethod
+    def backward(a: object, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        # the input's gradient is a slice; the class token's sums the expanded token's gradient over the batch
+        return Backward(weight_ops=batch * out[1] if need.weights else 0)
 
     @staticmethod
     def shape(a: object, inputs: tuple[Shape, ...]) -> Shape:
@@ -207,6 +229,12 @@ class PosEmbed:
 
     saves = Saves.NOTHING
     counting = Counting("aten::add", "x + pos_embedding", "add", torchinfo=TORCHINFO_UNNAMED)
+    rf = POINTWISE
+
+    @staticmethod
+    def backward(a: object, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        # the input's gradient is the output's; the embedding's is summed over the batch (1 add per element)
+        return Backward(weight_ops=batch * numel(out) if need.weights else 0)
 
     @staticmethod
     def shape(a: object, inputs: tuple[Shape, ...]) -> Shape:
@@ -240,6 +268,8 @@ class ToMap:
 
     saves = Saves.NOTHING
     counting = Counting("aten::transpose", "tensor.transpose(1, 2).reshape", "to_map", fvcore=_fvcore_view("aten::transpose"))
+    rf = POINTWISE  # position k of the map is token k: a field of the same H×W carries over
+    backward = staticmethod(no_backward)
 
     @staticmethod
     def shape(a: ToMapArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -291,12 +321,27 @@ def _token_pool_fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     return Prediction.unseen("fvcore has no handle for aten::mean (reports it as unsupported)")
 
 
+TOKEN_MEAN_RF = global_rf("the mean over every token")
+MEAN_BACKWARD = per_input_element(1)
+
+
 @op("token_pool", category="pool", args=TokenPoolArgs)
 class TokenPool:
     """Tokens to one D-vector for a head: the class token (x[:, 0], no arithmetic) or the mean (N·D ops)."""
 
     saves = Saves.NOTHING
     counting = Counting("aten::select", "x[:, 0] / x.mean(1)", "token_pool", fvcore=Counted(_token_pool_fvcore))
+
+    @staticmethod
+    def rf(a: TokenPoolArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        # the class token's field is the sequence's (after attention: the whole input)
+        return TOKEN_MEAN_RF if a.mode == "mean" else POINTWISE
+
+    @staticmethod
+    def backward(a: TokenPoolArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        if a.mode == "mean":
+            return MEAN_BACKWARD(a, inputs, out, batch, need)  # g/N to every token
+        return Backward()  # the gradient lands in the class token's slice
 
     @staticmethod
     def shape(a: TokenPoolArgs, inputs: tuple[Shape, ...]) -> Shape:

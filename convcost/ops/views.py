@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..cost import Cost
+from ..cost import Backward, Cost
 from .counting import FVCORE_IGNORED, Counted, Counting, Prediction
+from .grad import Need, no_backward
+from .receptive import IDENTITY, POINTWISE, RF, Taps, per_axis, regroup, spatial_axes, taps
 from .registry import NodeLike, Saves, Shape, ShapeError, arg, choice, number, op, optional, refuse_unless
 from .shapes import is_tokens, numel
 from .tensors import (
@@ -40,6 +42,34 @@ def _width_kept(shape: Shape, last: bool) -> bool:
     return is_tokens(shape) and last
 
 
+def positions(shape: Shape) -> tuple[int, ...]:
+    """The sizes of a tensor's position dims (ops/receptive.py spatial_axes)."""
+    dims = torch_dims(shape)
+    return tuple(dims[i] for i in spatial_axes(shape))
+
+
+def kept_or_moved(what: str) -> Any:
+    """A view's receptive-field rule: where the positions keep their dims, pointwise; else each element keeps what
+    it reads, but at another position (ops/receptive.py regroup)."""
+    moved = regroup(what)
+
+    def rf(a: object, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        return POINTWISE if positions(out) == positions(inputs[0]) else moved
+
+    return rf
+
+
+def permuted_rf(order: tuple[int, ...], shape: Shape, out: Shape) -> RF:
+    """A permute keeps positions in place when the result's position dims are the input's, in their order."""
+    if [order[k] for k in spatial_axes(out)] == list(spatial_axes(shape)):
+        return POINTWISE
+    return PERMUTED
+
+
+PERMUTED = regroup("a permute of position dims")
+WRAPPED = regroup("circular padding, which wraps the far end in")
+
+
 def _unseen_by_ptflops(what: str) -> Counted:
     return Counted(lambda node, cost, batch: Prediction.unseen(f"ptflops sees no module and patches no {what}"))
 
@@ -61,6 +91,8 @@ class Reshape:
 
     saves = Saves.NOTHING
     counting = Counting("aten::reshape", "x.reshape", fvcore=FVCORE_IGNORED, ptflops=_unseen_by_ptflops("reshape"))
+    rf = staticmethod(kept_or_moved("a reshape of positions"))
+    backward = staticmethod(no_backward)
 
     @staticmethod
     def shape(a: ReshapeArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -117,6 +149,8 @@ class Unflatten:
 
     saves = Saves.NOTHING
     counting = Counting("aten::unflatten", "x.unflatten", ptflops=_unseen_by_ptflops("unflatten"))
+    rf = staticmethod(kept_or_moved("an unflatten of positions"))
+    backward = staticmethod(no_backward)
 
     @staticmethod
     def shape(a: UnflattenArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -172,6 +206,12 @@ class Permute:
 
     saves = Saves.NOTHING
     counting = Counting("aten::permute", "x.permute", fvcore=FVCORE_IGNORED, ptflops=_unseen_by_ptflops("permute"))
+    backward = staticmethod(no_backward)
+
+    @staticmethod
+    def rf(a: PermuteArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        total = len(torch_dims(inputs[0])) + 1
+        return permuted_rf(tuple(d % total - 1 for d in a.dims[1:]), inputs[0], out)
 
     @staticmethod
     def shape(a: PermuteArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -214,6 +254,15 @@ class Transpose:
 
     saves = Saves.NOTHING
     counting = Counting("aten::transpose", "x.transpose", fvcore=FVCORE_IGNORED, ptflops=_unseen_by_ptflops("transpose"))
+    backward = staticmethod(no_backward)
+
+    @staticmethod
+    def rf(a: TransposeArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        dims = torch_dims(inputs[0])
+        i, j = dim_index(a.dim0, dims, "dim0"), dim_index(a.dim1, dims, "dim1")
+        order = list(range(len(dims)))
+        order[i], order[j] = order[j], order[i]
+        return permuted_rf(tuple(order), inputs[0], out)
 
     @staticmethod
     def shape(a: TransposeArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -256,6 +305,14 @@ class Slice:
 
     saves = Saves.NOTHING
     counting = Counting("aten::slice", "x[:, a:b]", fvcore=FVCORE_IGNORED, ptflops=_unseen_by_ptflops("indexing"))
+    backward = staticmethod(no_backward)  # the gradient written into its slice of zeros
+
+    @staticmethod
+    def rf(a: SliceArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        dims = torch_dims(inputs[0])
+        i = dim_index(a.dim, dims)
+        start, _, step = slice(a.start, a.stop, a.step).indices(dims[i])
+        return per_axis(inputs[0], i, Taps(1, step, ((start,),)))  # output o reads start + o·step
 
     @staticmethod
     def shape(a: SliceArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -298,6 +355,13 @@ class Select:
 
     saves = Saves.NOTHING
     counting = Counting("aten::select", "x.select", fvcore=FVCORE_IGNORED, ptflops=_unseen_by_ptflops("indexing"))
+    backward = staticmethod(no_backward)
+
+    @staticmethod
+    def rf(a: SelectArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        dims = torch_dims(inputs[0])
+        i = dim_index(a.dim, dims)
+        return per_axis(inputs[0], i, Taps(1, 0, ((a.index % dims[i],),)))  # every output reads that one position
 
     @staticmethod
     def shape(a: SelectArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -371,6 +435,27 @@ class Pad:
 
     saves = Saves.NOTHING  # constant_pad_nd's backward slices the gradient; the others need only sizes
     counting = Counting("aten::pad", "F.pad", ptflops=_unseen_by_ptflops("F.pad"))
+
+    @staticmethod
+    def rf(a: PadArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        """Output o reads input o − left along each padded position dim (a negative pad crops). Reflect and replicate
+        padding fill the border with copies of positions near it (a border position reads one of its neighbours', not
+        the unbounded input's o − left); circular padding wraps the far end in: its positions moved."""
+        dims = torch_dims(inputs[0])
+        shift = {len(dims) - 1 - j: a.pad[2 * j] for j in range(len(a.pad) // 2)}
+        spatial = spatial_axes(inputs[0])
+        if not set(shift) & set(spatial):
+            return POINTWISE
+        if a.mode == "circular":
+            return WRAPPED
+        return taps(*(Taps(1, 1, ((-shift[x],),)) if x in shift else IDENTITY for x in spatial))
+
+    @staticmethod
+    def backward(a: PadArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        # constant: a slice of the gradient; reflect, replicate, circular add each padded position's gradient back
+        # into the position it copied: one add per padded element
+        added = batch * (numel(out) - numel(inputs[0])) if a.mode != "constant" and need.any_input else 0
+        return Backward(input_ops=max(0, added))
     imports = tuple(f"{kind}Pad{n}d" for kind in PAD_MODULES for n in (1, 2, 3))
 
     @staticmethod

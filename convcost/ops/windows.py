@@ -31,10 +31,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..cost import Cost
+from ..cost import Backward, Cost
 from .activations import SOFTMAX_OPS
 from .counting import Counted, Counting, Prediction, fvcore_einsum
+from .grad import NORM_INPUT_OPS, NORM_SHARED_OPS, SOFTMAX_BACKWARD_OPS, Need
 from .norm import STAT_BYTES, STAT_OPS_AFFINE
+from .receptive import RF, WHOLE, Taps, taps, window
 from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, nonneg_int, op, pair, pos_float, pos_int
 from .shapes import TokenGrid, fmt_shape, grid_of
 from .tokens import token_check
@@ -180,6 +182,45 @@ def _wa_scores(node: NodeLike, batch: int) -> int:
     return batch * a.heads * w.count * w.size * w.size
 
 
+def _window_taps(window_: int, shift: int, padded: int) -> Taps:
+    """One grid dim of windowed attention: a position attends to the window holding it. torchvision rolls the grid by
+    −shift and cuts windows from 0, so the windows start at shift, shift + w, ... of the original grid: position o's
+    window starts at o − ((o − shift) mod w). (The window that wraps around the end is masked into its two parts, which
+    on a bounded grid are these same windows.) A dim that is one window (w ≥ the padded size) is read whole."""
+    if window_ >= padded:
+        return WHOLE
+    return Taps(window_, window_, tuple(
+        tuple(r - (r - shift) % window_ + t for t in range(window_)) for r in range(window_)))
+
+
+def _wa_rf(a: WindowAttentionArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+    w = windows(a, grid_check("window_attention", inputs[0]).grid)
+    return taps(*(_window_taps(k, s, p) for k, s, p in zip(w.window, w.shift, w.padded)))
+
+
+def _wa_backward(a: WindowAttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+    """As attention's (ops/attention.py attention_backward) over the padded tokens, window by window: proj's input
+    gradient (Np·C² MACs) and weight (Np·C², bias Np·C); a·v and q·kᵀ four products of nW·Nw²·C; softmax 4 per
+    score; q's scale 1 per element; the relative position bias table's gradient, the scores' gradient summed into
+    it (one add per score); qkv's input gradient (Np·3C·C) and weight (Np·C·3C, bias Np·3C). The shift mask and
+    the padding have no gradient to compute."""
+    if not need.anything:
+        return Backward()
+    g = grid_check("window_attention", inputs[0])
+    c = g.d
+    w = windows(a, g.grid)
+    np_ = batch * w.tokens
+    scores = batch * a.heads * w.count * w.size * w.size
+    internal_macs = np_ * c * c + 4 * scores * (c // a.heads)
+    internal_ops = SOFTMAX_BACKWARD_OPS * scores + np_ * c
+    weight_macs = np_ * c * c + np_ * c * 3 * c if need.weights else 0
+    weight_ops = (np_ * c * a.bias + np_ * 3 * c * a.qkv_bias + scores) if need.weights else 0
+    if need.any_input:
+        return Backward(input_macs=internal_macs + np_ * 3 * c * c, input_ops=internal_ops,
+                        weight_macs=weight_macs, weight_ops=weight_ops)
+    return Backward(weight_macs=weight_macs + internal_macs, weight_ops=weight_ops + internal_ops)
+
+
 WA_THOP = ("thop's hooks sit on the qkv and proj nn.Linear modules, which ShiftedWindowAttention never calls "
            "(it calls F.linear with their weights): none of it counted")
 
@@ -193,6 +234,8 @@ class WindowAttention:
     counted."""
 
     saves = Saves.NOTHING  # what its backward keeps is in saved_extra
+    rf = staticmethod(_wa_rf)
+    backward = staticmethod(_wa_backward)
     counting = Counting(
         "aten::matmul", "ShiftedWindowAttention", "window_attention",
         fvcore=Counted(_wa_fvcore, "fvcore counts an einsum (`einsum: true`) from numpy's einsum_path estimate, "
@@ -285,6 +328,25 @@ def _pm_linear(node: NodeLike) -> int:
     return _merged(node.in_shapes[0]).n * 4 * node.in_shapes[0][1] * node.shape[1]
 
 
+def _pm_backward(a: PatchMergingArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+    """The reduction Linear(4C → 2C, no bias): its input's gradient (N'·4C·2C MACs) and weight's (the same); the
+    LayerNorm(4C) before it: normalisation's ops (ops/grad.py); the 2×2 gather and pad: slices of the gradient.
+    The norm's parameters need the reduction's input gradient too."""
+    if not need.anything:
+        return Backward()
+    merged = _merged(inputs[0])
+    elements = batch * merged.n * merged.d
+    macs = batch * merged.n * merged.d * out[1]
+    weight = Backward(weight_macs=macs) if need.weights else Backward()
+    if need.any_input:
+        return weight + Backward(input_macs=macs, input_ops=(NORM_SHARED_OPS + NORM_INPUT_OPS) * elements)
+    return weight + Backward(weight_macs=macs, weight_ops=NORM_SHARED_OPS * elements)
+
+
+def _pm_rf(a: PatchMergingArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+    return taps(window(2, 2, 0), window(2, 2, 0))  # each token gathers a 2×2 neighbourhood
+
+
 @op("patch_merging", category="linear", args=PatchMergingArgs)
 class PatchMerging:
     """Swin's patch merging (torchvision's PatchMerging): each 2×2 neighbourhood of an H×W×C token grid concatenated
@@ -292,6 +354,8 @@ class PatchMerging:
     N' = ⌈H/2⌉·⌈W/2⌉ tokens. Two rows: norm, reduction."""
 
     saves = Saves.NOTHING  # what its backward keeps is in saved_extra
+    rf = staticmethod(_pm_rf)
+    backward = staticmethod(_pm_backward)
     counting = Counting(
         "aten::linear", "PatchMerging", "patch_merging",
         fvcore=Counted(lambda node, cost, batch: Prediction.of(

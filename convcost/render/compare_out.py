@@ -12,27 +12,18 @@ from .. import __version__
 from ..cost import METRICS, TITLES, Cost, metric
 from ..costmodel.compare import AlikeRow, Block, Comparison, Entry, change_pct
 from ..costmodel.convention import ConventionView
+from ..costmodel.training import Training
 from ..ops.shapes import fmt_shape
 from ..units import human
 from . import strict_json
 from .grid import Grid
 from .markdown import escape, md_code
-from .text import in_out
+from .text import fmt_change, in_out
 
 SCHEMA = "convcost.compare/2"
 NBSP = "\u00a0"  # a number and its unit stay on one line in a markdown cell
 BAR_WIDTH = 40
 _EIGHTHS = " ▏▎▍▌▋▊▉"
-
-
-def fmt_change(pct: float | None) -> str:
-    """-89.66 -> '−89.7 %' (a true minus sign), 3 -> '+3.0 %', None (base was 0) -> 'n/a'."""
-    if pct is None:
-        return "n/a"
-    if round(pct, 1) == 0:
-        return "±0.0 %"
-    sign = "+" if pct > 0 else "−"
-    return f"{sign}{abs(pct):.1f} %"
 
 
 def fmt_factor(value: int, base: int) -> str:
@@ -278,9 +269,10 @@ def render_compare_markdown(comp: Comparison, name: str = "macs", depth: int = 1
 
 # ---- json -----------------------------------------------------------------------------------
 def render_compare_json(comp: Comparison, depth: int = 1, latency: list[dict[str, Any]] | None = None,
-                        views: list[ConventionView] | None = None) -> str:
-    """The comparison as "convcost.compare/2"; ``latency`` (profile_out.latency_json) adds a 'latency' list;
-    every model names its "convention" (convention_out.json_dict)."""
+                        views: list[ConventionView] | None = None, trainings: list[Training] | None = None) -> str:
+    """The comparison as "convcost.compare/2"; ``latency`` (profile_out.latency_json) adds a 'latency' list,
+    ``trainings`` (``--training``) a 'training' record to every model; every model names its "convention"
+    (convention_out.json_dict)."""
     from .convention_out import json_dict
 
     entries, rows, unmatched = comp.alike_blocks(depth)
@@ -322,4 +314,9 @@ def render_compare_json(comp: Comparison, depth: int = 1, latency: list[dict[str
     }
     if latency is not None:
         doc["latency"] = latency
+    if trainings is not None:
+        from .extras_out import training_comparison_json
+
+        for m, t in zip(doc["models"], training_comparison_json(trainings)):  # type: ignore[arg-type]
+            m["training"] = t
     return strict_json.dumps(doc) + "\n"

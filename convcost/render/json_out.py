@@ -8,6 +8,7 @@ from typing import Any
 from .. import __version__
 from ..costmodel.analysis import Analysis
 from ..costmodel.convention import ConventionView
+from ..costmodel.extras import NONE, Extras
 from ..graph.build import Graph
 from ..ops.shapes import Shape, grid_of, layout
 
@@ -45,12 +46,15 @@ def parts_dict(a: Analysis, lc: Any) -> dict[str, Any]:
     return {"parts": [{"name": p.name, "op": p.op, "shape": shape_list(a.graph, p.shape), **p.cost.as_dict()} for p in parts]}
 
 
-def model_dict(a: Analysis, view: ConventionView | None = None) -> dict[str, Any]:
+def model_dict(a: Analysis, view: ConventionView | None = None, extras: Extras = NONE) -> dict[str, Any]:
     from .convention_out import json_dict
+    from .extras_out import layer_training_json, rf_json, training_json
 
     g = a.graph
     counted = {} if view is None else {lc.node.name: view.layers[lc.node.name].value for lc in a.layers}
-    return {
+    t, rf = extras.training, extras.rf
+    per_layer = layer_training_json(t) if t is not None else {}
+    doc = {
         "name": g.model,
         "file": g.file,
         "description": g.description,
@@ -61,8 +65,11 @@ def model_dict(a: Analysis, view: ConventionView | None = None) -> dict[str, Any
         "totals": a.total.as_dict(),
         "convention": json_dict(view),
         "by_category": {cat: c.as_dict() for cat, c in sorted(a.by_category().items())},
+        **({"training": training_json(t)} if t is not None else {}),
         "scopes": [
-            {"name": s.name, "kind": s.kind, "label": s.label, "totals": a.scope_total(s.path).as_dict()}
+            {"name": s.name, "kind": s.kind, "label": s.label, "totals": a.scope_total(s.path).as_dict(),
+             **({"training": {"backward": t.scope_backward(s.path).as_dict(),
+                              "trainable_params": t.scope_trainable.get(s.path, 0)}} if t is not None else {})}
             for s in g.scopes
         ],
         "layers": [
@@ -77,16 +84,21 @@ def model_dict(a: Analysis, view: ConventionView | None = None) -> dict[str, Any
                 **layout_dict(lc.node.shape),
                 **parts_dict(a, lc),
                 **({"convention": counted[lc.node.name]} if view is not None else {}),
+                **({"training": per_layer[lc.node.name]} if t is not None else {}),
+                **({"rf": rf_json(rf.by_name[lc.node.name].fields, g)} if rf is not None else {}),
             }
             for lc in a.layers
         ],
     }
+    return doc
 
 
-def render_json(analyses: list[Analysis], views: list[ConventionView] | None = None) -> str:
+def render_json(analyses: list[Analysis], views: list[ConventionView] | None = None,
+                extras: list[Extras] | None = None) -> str:
     """Indented JSON whose list items (layers, scopes) sit one per line: readable and fast for big nets."""
+    more = extras or [NONE for _ in analyses]
     doc = {"schema": SCHEMA, "convcost": __version__,
-           "models": [model_dict(a, v) for a, v in zip(analyses, views or [None] * len(analyses))]}
+           "models": [model_dict(a, v, e) for a, v, e in zip(analyses, views or [None] * len(analyses), more)]}
     return _dump(doc, 0) + "\n"
 
 
@@ -94,7 +106,7 @@ def _expands(value: Any) -> bool:
     """Dicts holding lists of records are laid out over several lines; records stay on one line."""
     return isinstance(value, dict) and any(
         (isinstance(v, list) and v and isinstance(v[0], dict)) or (isinstance(v, dict) and _expands(v))
-        for k, v in value.items() if k != "parts"  # a layer's parts stay on its line
+        for k, v in value.items() if k not in ("parts", "rf")  # a layer's parts and fields stay on its line
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..costmodel.analysis import Analysis, Row
 from ..costmodel.convention import ConventionView
+from ..costmodel.extras import NONE, Extras
 from ..ops.shapes import fmt_shape
 from ..units import human
 from .text import in_out_sentence, md_code, md_paragraph, md_text
@@ -30,30 +31,49 @@ def totals_table(a: Analysis) -> list[str]:
     ]
 
 
-def layer_table(a: Analysis, rows: list[Row], view: ConventionView | None = None) -> list[str]:
-    """The table of ``rows`` (``a.rows(depth)``), MACs as shares of ``a``'s total; with ``view`` a column of the
-    chosen tool's count ('–': it does not see the layer)."""
+def layer_table(a: Analysis, rows: list[Row], view: ConventionView | None = None, extras: Extras = NONE) -> list[str]:
+    """The table of ``rows`` (``a.rows(depth)``), MACs as shares of ``a``'s total; then --rf's and --training's
+    columns; with ``view`` a last column of the chosen tool's count ('–': it does not see the layer)."""
+    from .extras_out import Cells, headers
+
     total = a.total.macs
-    extra = f" {escape(view.name)} |" if view is not None else ""
-    lines = [f"| layer | op | output | params | MACs | % MACs |{extra}",
-             "|---|---|---|---:|---:|---:|" + ("---:|" if view else "")]
+    more = headers(extras)
+    extra = Cells(a, extras) if more else None
+    tool = f" {escape(view.name)} |" if view is not None else ""
+    lines = ["| layer | op | output | params | MACs | % MACs |" + "".join(f" {h} |" for h in more) + tool,
+             "|---|---|---|---:|---:|---:|" + "---:|" * len(more) + ("---:|" if view else "")]
     for r in rows:
         indent = "&nbsp;&nbsp;" * r.depth
         name = f"**{escape(r.path[-1])}**" if r.is_scope else escape(r.path[-1])
-        cell = ""
+        tail = "".join(f" {escape(c)} |" for c in extra(r, human_numbers=False)) if extra else ""
         if view is not None:
             value = view.row_value(r)
-            cell = " |" if r.is_part else (" – |" if value is None else f" {value:,} |")
+            tail += " |" if r.is_part else (" – |" if value is None else f" {value:,} |")
         lines.append(
             f"| {indent}{name} | {escape(r.op)} | {fmt_shape(r.shape)} | {r.cost.params:,} | {r.cost.macs:,} "
-            f"| {pct(r.cost.macs, total)} |{cell}"
+            f"| {pct(r.cost.macs, total)} |{tail}"
         )
     return lines
 
 
-def render_markdown(analyses: list[Analysis], depth: int | None = None, views: list[ConventionView] | None = None) -> str:
+def extras_markdown(extras: Extras) -> list[str]:
+    """The training estimate and the outputs' receptive fields, as a list under the totals."""
+    from .extras_out import rf_lines, training_lines
+
+    out = []
+    if extras.training is not None:
+        out += [f"- {escape(line.strip())}" for line in training_lines(extras.training)]
+    if extras.rf is not None:
+        out += [f"- {escape(line)}" for line in rf_lines(extras.rf)]
+    return out
+
+
+def render_markdown(
+    analyses: list[Analysis], depth: int | None = None, views: list[ConventionView] | None = None,
+    extras: list[Extras] | None = None,
+) -> str:
     parts: list[str] = []
-    for a, view in zip(analyses, views or [None] * len(analyses)):
+    for a, view, e in zip(analyses, views or [None] * len(analyses), extras or [NONE for _ in analyses]):
         g = a.graph
         parts.append(f"## {escape(g.model)}\n")
         if g.description:
@@ -67,5 +87,8 @@ def render_markdown(analyses: list[Analysis], depth: int | None = None, views: l
             from .convention_out import markdown_lines
 
             parts.append("\n".join(markdown_lines(view)) + "\n")
-        parts.append("\n".join(layer_table(a, a.rows(depth), view)) + "\n")
+        more = extras_markdown(e)
+        if more:
+            parts.append("\n".join(more) + "\n")
+        parts.append("\n".join(layer_table(a, a.rows(depth), view, e)) + "\n")
     return "\n".join(parts)

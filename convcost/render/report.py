@@ -17,6 +17,7 @@ from ..cost import Cost
 from ..costmodel.analysis import Analysis, Row
 from ..costmodel.compare import labels_for, make_comparison
 from ..costmodel.convention import ConventionView
+from ..costmodel.extras import TrainingOptions
 from ..crosscheck.counters import Chosen
 from ..ops.shapes import fmt_shape
 from ..units import human
@@ -47,6 +48,7 @@ class ReportOptions:
     layer_tables: bool = True
     graphs: bool = True
     convention: Chosen | None = None  # --convention: a tool's numbers beside convcost's (costmodel/convention.py)
+    training: TrainingOptions | None = None  # --training: each model's training step, and compared
 
 
 def nb(text: str) -> str:
@@ -153,6 +155,34 @@ def macs_chart(a: Analysis, label: str, opts: ReportOptions) -> list[str]:
     return ["```mermaid", chart, "```", ""]
 
 
+def training_section(a: Analysis, t: TrainingOptions) -> list[str]:
+    """One training step of the model: FLOPs by gradient, parameters, the peak-memory estimate and what it assumes."""
+    from ..costmodel.memory import human_bytes
+    from ..costmodel.training import analyze_training
+    from .extras_out import ASSUMES
+
+    tr = analyze_training(a, t.optimizer, t.dtype)
+    b, m = tr.backward, tr.memory
+    return [
+        f"### Training step ({m.optimizer}, {m.dtype}; an estimate)",
+        "",
+        "| forward FLOPs | backward FLOPs | input gradients | weight gradients | step FLOPs | trainable params "
+        "| frozen params |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {tr.forward.flops:,} | {b.flops:,} | {b.input_flops:,} | {b.weight_flops:,} | {tr.flops:,} | {tr.trainable:,} "
+        f"| {tr.frozen:,} |",
+        "",
+        "| bytes: weights | gradients | optimizer state | saved activations | largest transient | peak (est.) |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {m.weight_bytes:,} | {m.grad_bytes:,} | {m.optimizer_bytes:,} | {m.saved_bytes:,} | {m.transient_bytes:,} "
+        f"| {m.peak_bytes:,} |",
+        "",
+        f"Peak memory ≈ {nb(human_bytes(m.peak_bytes))}. Assumes {escape(ASSUMES)}; the largest transient is in the "
+        f"{m.transient_phase} at {code(m.transient_layer)}.",
+        "",
+    ]
+
+
 def model_section(a: Analysis, label: str, opts: ReportOptions, view: ConventionView | None = None) -> list[str]:
     g = a.graph
     out = [f"## {escape(label)}", ""]
@@ -169,6 +199,7 @@ def model_section(a: Analysis, label: str, opts: ReportOptions, view: Convention
 
         out += [*markdown_lines(view), ""]
     out += [
+        *(training_section(a, opts.training) if opts.training is not None else []),
         "### Cost by op type",
         "",
         *op_share_table(a),
@@ -224,6 +255,15 @@ def comparison_section(analyses: list[Analysis], opts: ReportOptions) -> list[st
     blocks = markdown_blocks(comp, "macs", opts.compare_depth)
     if blocks:
         out += [f"MACs per block (depth {opts.compare_depth}), alike blocks only:", "", *blocks, ""]
+    if opts.training is not None:
+        from ..costmodel.training import analyze_training
+        from .extras_out import training_comparison
+
+        trainings = [analyze_training(e.analysis, opts.training.optimizer, opts.training.dtype) for e in comp.entries]
+        headers, rows = training_comparison([e.label for e in comp.entries], trainings)
+        out += ["Training step (an estimate), change against the first:", "",
+                "| " + " | ".join(escape(h) for h in headers) + " |", "|---|" + "---:|" * (len(headers) - 1),
+                *("| " + " | ".join(nb(escape(c)) for c in r) + " |" for r in rows), ""]
     return out
 
 

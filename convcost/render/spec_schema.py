@@ -50,6 +50,9 @@ _NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?"
 PERCENT_PATTERN = rf"^\s*(?:\+?{_NUMBER}|-(?:0+(?:\.0*)?|\.0+)(?:[eE][+-]?[0-9]{{1,3}})?)\s*%?\s*$"
 EXPR: Schema = {"$ref": "#/$defs/expression"}
 METRICS = ("params", "buffers", "macs", "flops", "activations")  # ci/budget.py's ALL_METRICS
+# the limits on training numbers (costmodel/training.py), checked with `convcost check --training`
+TRAINING_METRICS = ("trainable_params", "backward_flops", "step_flops", "training_memory")
+BLOCK_TRAINING_METRICS = ("trainable_params", "backward_flops", "step_flops")
 MODES = ("plain", "blocks")  # a file without blocks: every layer is a known op; with blocks: block calls too
 FIRST_NEEDS_REPEAT = {"first": ["repeat"]}  # 'first' sets the arguments of a repeat's first iteration
 MAX_PERCENT = 10**6  # ci/budget.py's (not imported: it imports the analysis)
@@ -132,6 +135,7 @@ def _layer_keys(several: bool = False) -> dict[str, Schema]:
         "when": {"$ref": "#/$defs/when"},
         "torch": {"$ref": "#/$defs/torchForm"},
         "from": source,
+        "frozen": {"$ref": "#/$defs/frozen"},
     }
 
 
@@ -309,6 +313,8 @@ def _vars() -> Schema:
 
 def _budget() -> Schema:
     limits = {m: {"$ref": "#/$defs/count", "description": f"Largest allowed {m}."} for m in METRICS}
+    limits.update({m: {"$ref": "#/$defs/count", "description": f"Largest allowed {m} (checked with --training)."}
+                   for m in TRAINING_METRICS})
     return {
         "type": "object",
         "properties": {
@@ -316,7 +322,7 @@ def _budget() -> Schema:
             "blocks": {
                 "type": "object",
                 "additionalProperties": {
-                    "type": "object", "properties": {m: {"$ref": "#/$defs/count"} for m in METRICS},
+                    "type": "object", "properties": {m: {"$ref": "#/$defs/count"} for m in (*METRICS, *BLOCK_TRAINING_METRICS)},
                     "additionalProperties": False, "minProperties": 1,
                 },
                 "description": "Limits per block (a scope path or a layer's dotted name).",
@@ -349,6 +355,7 @@ def _model(mode: str, single: bool) -> Schema:
         "vars": {"$ref": "#/$defs/vars"},
         "description": {"type": "string"},
         "budget": {"$ref": "#/$defs/budget"},
+        "frozen": {"$ref": "#/$defs/frozen", "description": "The default of the model's layers: true freezes them all."},
         "torch": {"$ref": "#/$defs/torchForm", "description": "How its layers meet torch unless a layer says otherwise."},
     }
     assert set(props) == set(MODEL_KEYS)
@@ -386,6 +393,8 @@ def spec_schema() -> Schema:
         "repeat": {**exprable({"type": "integer", "minimum": 1, "maximum": MAX_REPEAT}),
                    "description": "Repeat the layer N times in sequence (inside, i is the index)."},
         "when": {**exprable({"type": "boolean"}), "description": "Leave the layer out when false."},
+        "frozen": {**exprable({"type": "boolean"}), "description": "true: the parameters get no gradient (as "
+                   "requires_grad_(False)); on a block or structure, the default of its layers (an inner false wins)."},
         "shape": _shape(),
         "input": _input(),
         "vars": _vars(),
@@ -441,6 +450,7 @@ def spec_schema() -> Schema:
         "outputs": {"description": "The layers the model returns (a single-model file)."},
         "layers": {"description": "The layers (a single-model file)."},
         "description": {"type": "string"},
+        "frozen": {"$ref": "#/$defs/frozen", "description": "The default of every model's layers: true freezes them all."},
         "torch": {"$ref": "#/$defs/torchForm", "description": "How every model's layers meet torch unless one says otherwise."},
     }
     assert set(top) == set(FILE_KEYS)

@@ -12,6 +12,7 @@ from typing import IO
 
 from ..costmodel.analysis import Analysis
 from ..costmodel.convention import ConventionView
+from ..costmodel.extras import NONE, Extras
 from ..ops.shapes import fmt_shape
 from ..units import human
 from .text import in_out, one_line
@@ -64,23 +65,29 @@ def convention_cell(view: ConventionView, row: object) -> str:
     return "–" if value is None else human(value)
 
 
-def layer_table(a: Analysis, depth: int | None, style: Style, view: ConventionView | None = None) -> list[str]:
+def layer_table(a: Analysis, depth: int | None, style: Style, view: ConventionView | None = None,
+                extras: Extras = NONE) -> list[str]:
+    from .extras_out import Cells, headers
+
     g = a.graph
     total = a.total.macs
+    more = headers(extras)
+    extra = Cells(a, extras) if more else None
     rows = []
     for r in a.rows(depth):
         label = "  " * r.depth + r.path[-1] + (" ▸" if r.collapsed else "")
         code = "1" if r.collapsed else ("2" if r.is_scope or r.is_part else "")
         cells = (label, r.op, fmt_shape(r.shape), human(r.cost.params), human(r.cost.macs), _pct(r.cost.macs, total))
+        if extra:
+            cells = (*cells, *extra(r))
         if view is not None:
             cells = (*cells, convention_cell(view, r))
         rows.append((cells, code))
     title = f"{g.model}: {in_out(g)}"
     if g.description:
         title += f"  ({one_line(g.description)})"
-    if view is None:
-        return [style(title, "1"), *grid(HEADERS, rows, RIGHT, style)]
-    return [style(title, "1"), *grid((*HEADERS, view.name), rows, (*RIGHT, True), style)]
+    tool = (view.name,) if view is not None else ()
+    return [style(title, "1"), *grid((*HEADERS, *more, *tool), rows, (*RIGHT, *(True for _ in (*more, *tool))), style)]
 
 
 def totals_lines(a: Analysis, style: Style, view: ConventionView | None = None) -> list[str]:
@@ -106,13 +113,27 @@ def totals_lines(a: Analysis, style: Style, view: ConventionView | None = None) 
     return lines
 
 
+def extra_lines(extras: Extras, style: Style) -> list[str]:
+    from .extras_out import rf_lines, training_lines
+
+    lines = []
+    if extras.training is not None:
+        first, *rest = training_lines(extras.training)
+        lines += [style("training", "1") + first[len("training"):], *(style(x, "2") for x in rest)]
+    if extras.rf is not None:
+        lines += [style(x, "2") for x in rf_lines(extras.rf)]
+    return lines
+
+
 def render_table(
-    analyses: list[Analysis], depth: int | None = None, color: bool = False, views: list[ConventionView] | None = None
+    analyses: list[Analysis], depth: int | None = None, color: bool = False, views: list[ConventionView] | None = None,
+    extras: list[Extras] | None = None,
 ) -> str:
     style = Style(color)
+    more = extras or [NONE for _ in analyses]
     blocks = [
-        "\n".join([*layer_table(a, depth, style, v), *totals_lines(a, style, v)])
-        for a, v in zip(analyses, views or [None] * len(analyses))
+        "\n".join([*layer_table(a, depth, style, v, e), *totals_lines(a, style, v), *extra_lines(e, style)])
+        for a, v, e in zip(analyses, views or [None] * len(analyses), more)
     ]
     return "\n\n".join(blocks) + "\n"
 

@@ -122,3 +122,13 @@ def unique(name: str, taken: set[str]) -> str:
         candidate = f"{name}_{k}"
     taken.add(candidate)
     return candidate
+
+
+def fmt_change(pct: float | None) -> str:
+    """-89.66 -> '−89.7 %' (a true minus sign), 3 -> '+3.0 %', None (base was 0) -> 'n/a'."""
+    if pct is None:
+        return "n/a"
+    if round(pct, 1) == 0:
+        return "±0.0 %"
+    sign = "+" if pct > 0 else "−"
+    return f"{sign}{abs(pct):.1f} %"

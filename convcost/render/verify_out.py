@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 
 SCHEMA = "convcost.verify/1"
 COLUMNS = (("shape", "output"), ("params", "params"), ("buffers", "buffers"), *((c.key, c.label) for c in RUN))
+TRAINING_COLUMNS = (("flop_counter_backward", "backward (FlopCounterMode)"), ("trainable", "trainable"))
+
+
+def columns(r: Report) -> tuple[tuple[str, str], ...]:
+    """The checks shown: verify's, and with --training the backward's and the trainable params."""
+    return COLUMNS + (TRAINING_COLUMNS if r.training else ())
 
 
 def _value(v: Any) -> str:
@@ -67,11 +73,13 @@ def not_seen_summary(r: Report) -> list[str]:
 def conventions_used(r: Report) -> list[str]:
     """Why a tool's number differs from convcost's MACs on layers where it agrees with the prediction."""
     out: dict[str, None] = {}
+    counters = [(c.key, c.label) for c in RUN] + ([("flop_counter_backward", "FlopCounterMode's backward")]
+                                                  if r.training else [])
     for lr in r.layers:
-        for conv in RUN:
-            c = lr.checks[conv.key]
+        for key, label in counters:
+            c = lr.checks[key]
             if c.status == Status.OK and c.reason:
-                out[f"{conv.label} on {lr.op}: {c.reason}"] = None
+                out[f"{label} on {lr.op}: {c.reason}"] = None
     return list(out)
 
 
@@ -87,13 +95,14 @@ def print_report(console: Console, r: Report, explain: bool = False) -> None:
     table = Table(title=_title(r), title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("layer", no_wrap=True)
     table.add_column("op")
-    for _, label in COLUMNS:
+    cols = columns(r)
+    for _, label in cols:
         table.add_column(label, justify="right")
     for lr in r.layers:
-        table.add_row(lr.name, lr.op, *(cell(lr.checks[k]) for k, _ in COLUMNS),
+        table.add_row(lr.name, lr.op, *(cell(lr.checks[k]) for k, _ in cols),
                       style=None if lr.ok else "bold red")
     table.add_section()
-    table.add_row(Text("total", style="bold"), "", "", *(cell(r.totals[k]) for k, _ in COLUMNS[1:]))
+    table.add_row(Text("total", style="bold"), "", "", *(cell(r.totals[k]) for k, _ in cols[1:]))
     console.print(table)
     for key, why in r.skipped.items():
         console.print(Text(f"{key} not run: {why}", style="yellow"))
@@ -145,12 +154,13 @@ def render_markdown(reports: list[Report], explain: bool = False) -> str:
     out: list[str] = []
     for r in reports:
         out.append(f"### {_title(r)}\n")
-        out.append("| layer | op | " + " | ".join(label for _, label in COLUMNS) + " |")
-        out.append("|---|---|" + "---:|" * len(COLUMNS))
+        cols = columns(r)
+        out.append("| layer | op | " + " | ".join(label for _, label in cols) + " |")
+        out.append("|---|---|" + "---:|" * len(cols))
         for lr in r.layers:
-            cells = " | ".join(cell(lr.checks[k]) for k, _ in COLUMNS)
+            cells = " | ".join(cell(lr.checks[k]) for k, _ in cols)
             out.append(f"| {md_code(lr.name, table=True)} | {md_text(lr.op)} | {cells} |")
-        out.append("| **total** | | | " + " | ".join(cell(r.totals[k]) for k, _ in COLUMNS[1:]) + " |")
+        out.append("| **total** | | | " + " | ".join(cell(r.totals[k]) for k, _ in cols[1:]) + " |")
         out.append("")
         for key, why in r.skipped.items():
             out.append(f"- {key} not run: {why}")
@@ -206,6 +216,7 @@ def report_dict(r: Report) -> dict[str, Any]:
         **io_dict(g),
         "device": r.device,
         "real_forward": r.real_forward,
+        "training": r.training,
         "estimated_bytes": r.estimated_bytes,
         "ok": r.ok,
         "mismatches": r.mismatches,

@@ -1,0 +1,87 @@
+"""What each op's backward keeps (its definition's ``saves`` and ``saved_extra``) against what torch's autograd
+saves (saved_tensors_hooks), for the ops tests/test_norms.py does not cover: the token ops (attention on its
+explicit and its fused path, Swin's windowed attention with and without shift and padding, patch merging,
+layernorm over tokens), dropout's mask and the pools (a global average keeps nothing, an adaptive one its
+input). A 1×1 conv first puts each op on the gradient path; weights are not activations."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from convcost.costmodel.analysis import analyze  # noqa: E402
+from convcost.costmodel.memory import analyze_memory  # noqa: E402
+from convcost.crosscheck.torch_build import build_model  # noqa: E402
+from convcost.frontend.spec import parse_spec  # noqa: E402
+from convcost.graph.build import build_graph  # noqa: E402
+
+
+def saved_by_autograd(text: str, batch: int = 2) -> tuple[int, int]:
+    """(bytes autograd saved, bytes the memory model says training saves) for one forward of the spec."""
+    g = build_graph(parse_spec(text, "t.yaml"), "t", batch=batch)
+    model = build_model(g).train()
+    own = {p.untyped_storage().data_ptr() for p in [*model.parameters(), *model.buffers()]}
+    saved: dict[int, int] = {}
+
+    def pack(t):  # type: ignore[no-untyped-def]
+        s = t.untyped_storage()
+        if s.data_ptr() not in own:  # one entry per storage: views and re-saves count once
+            saved[s.data_ptr()] = s.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(torch.randn(batch, *g.input_shape)).sum()
+    return sum(saved.values()), analyze_memory(analyze(g), "fp32").activations.training_saved_bytes
+
+
+# Found while writing this test (issue 19), left to the token ops' owners: where it differs, the memory model
+# and torch 2.13's autograd disagree by whole tensors, so these are marked, strictly, until one of them changes.
+FUSED_TRAINING = pytest.mark.xfail(strict=True, reason=(
+    "nn.MultiheadAttention in training runs CPU scaled_dot_product_attention, which keeps its output and logsumexp, "
+    "not the attention probabilities saved_extra counts: autograd saves 10,800 bytes, the model 24,720"))
+SINGLE_HEAD = pytest.mark.xfail(strict=True, reason=(
+    "with one head autograd keeps one more B×N×C tensor than saved_extra counts (explicit attention 19,440 against "
+    "17,520 bytes; window attention 24,912 against 22,608), with or without either bias"))
+
+
+@pytest.mark.parametrize("layers", [
+    pytest.param("  - to_tokens\n  - attention: {heads: 2}\n", marks=FUSED_TRAINING),  # 6·5 = 30 tokens of 8
+    "  - to_tokens\n  - attention: {heads: 4, head_dim: 3, qkv_bias: false}\n",
+    pytest.param("  - to_tokens\n  - attention: {heads: 1, bias: false}\n", marks=SINGLE_HEAD),
+    "  - to_tokens\n  - attention: {heads: 2, bias: false}\n",  # explicit: the two biases differ
+    "  - to_tokens\n  - attention: {heads: 2, head_dim: 5}\n",
+    "  - to_tokens: {grid: true}\n  - window_attention: {heads: 2, window: 3}\n",  # 6×5 padded to 6×6: 4 windows
+    "  - to_tokens: {grid: true}\n  - window_attention: {heads: 4, window: [2, 5], shift: [1, 2]}\n",
+    pytest.param("  - to_tokens: {grid: true}\n  - window_attention: {heads: 1, window: 6}\n", marks=SINGLE_HEAD),
+    "  - to_tokens: {grid: true}\n  - window_attention: {heads: 2, window: 6, qkv_bias: false, bias: false}\n",
+    "  - to_tokens: {grid: true}\n  - patch_merging\n",  # 6×5 padded to 6×6: 3×3 tokens of 32
+    "  - to_tokens: {grid: true}\n  - window_attention: {heads: 2, window: 2, shift: 1}\n  - patch_merging\n",
+])
+def test_training_saved_bytes_of_token_ops_match_torch_autograd(layers: str) -> None:
+    torch_saved, model_saved = saved_by_autograd("input: [3, 6, 5]\nlayers:\n  - conv: {out: 8, kernel: 1}\n" + layers)
+    assert torch_saved == model_saved
+
+
+@pytest.mark.parametrize("layer", [
+    "dropout",  # the mask: one byte per element
+    "dropout: {p: 0.3}",
+    "global_avgpool",  # the backward of a mean over the whole map needs only the input's size
+    "adaptive_avgpool: {out: 1}",
+    "adaptive_avgpool: {out: [2, 3]}",  # windows that overlap: the input is kept
+    "avgpool: {kernel: 2}",
+    "maxpool: {kernel: 2}",  # the input and the indices
+])
+def test_training_saved_bytes_of_map_ops_match_torch_autograd(layer: str) -> None:
+    torch_saved, model_saved = saved_by_autograd(f"input: [3, 6, 5]\nlayers:\n  - conv: {{out: 4, kernel: 1}}\n  - {layer}\n")
+    assert torch_saved == model_saved
+
+
+@pytest.mark.parametrize("layers", [
+    "  - to_tokens\n  - layernorm\n",
+    "  - to_tokens: {grid: true}\n  - layernorm: {affine: false}\n",
+    "  - layernorm: {channels_last: true}\n",
+])
+def test_training_saved_bytes_of_layernorm_on_tokens_match_torch_autograd(layers: str) -> None:
+    torch_saved, model_saved = saved_by_autograd("input: [3, 6, 5]\nlayers:\n  - conv: {out: 8, kernel: 1}\n" + layers)
+    assert torch_saved == model_saved
