@@ -364,7 +364,9 @@ def _adaptive_module(node: NodeLike, out: tuple[int, ...]) -> nn.Module:
         from ..modules.call import Functional
 
         return Functional(f"F.adaptive_avg_pool{len(out)}d", out)
-    return (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[len(out) - 1](spec_dims(out))
+    size = spec_dims(out)  # one number when all dims agree (as torchvision writes it), else torch's tuple
+    return (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[len(out) - 1](
+        size if isinstance(size, int) else tuple(size))
 
 
 @op("adaptive_avgpool", category="pool", args=AdaptiveArgs)
