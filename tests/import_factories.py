@@ -62,18 +62,18 @@ def with_lstm() -> nn.Module:
     return WithLSTM()
 
 
-class Sine(nn.Module):
+class Cumulative(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
-        return torch.sin(x)
+        return torch.cumsum(x, dim=1)
 
 
 def with_custom_op() -> nn.Module:
-    """conv, a sine (torch.sin, shape-preserving: no convcost op), conv."""
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), Sine(), nn.Conv2d(8, 4, 1))
+    """conv, a running sum over the channels (torch.cumsum, shape-preserving: no convcost op), conv."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), Cumulative(), nn.Conv2d(8, 4, 1))
 
 
 class Untraceable(nn.Module):
-    """A forward with Python control flow on a tensor's value: fx cannot trace it; forward hooks can."""
+    """A forward with Python control flow on a tensor's value: fx cannot trace it; the eager aten recording can."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -476,3 +476,96 @@ class Shuffled(nn.Module):
 
 def shuffled(how: str = "view") -> nn.Module:
     return Shuffled(how)
+
+
+class MaxPooled(nn.Module):
+    """conv, an adaptive max pool to 1×1 (no convcost op), flatten, Linear: issue 19's unsupported pool."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.pool(self.conv(x)).flatten(1))
+
+
+def max_pooled() -> nn.Module:
+    return MaxPooled()
+
+
+class Anchored(nn.Module):
+    """YOLO's box decoding in small: anchor points made in the forward from the map's size (held by no module), the
+    distances subtracted from and added to them, their difference, times a stride tensor made alike."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        d = self.conv(x).flatten(2)  # [B, 4, H·W]
+        h, w = x.shape[2:]
+        ys, xs = torch.meshgrid(torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij")
+        anchors = torch.stack((xs, ys)).flatten(1).to(x.dtype) + 0.5  # [2, H·W]
+        lt, rb = d.chunk(2, 1)
+        x1y1, x2y2 = anchors - lt, anchors + rb
+        strides = torch.full((1, h * w), 8.0, device=x.device)
+        return torch.cat((x2y2 - x1y1, x1y1), 1) * strides
+
+
+def anchored() -> nn.Module:
+    return Anchored()
+
+
+class RelativeBias(nn.Module):
+    """Scores plus a relative position bias gathered in the forward from a learned table by a fixed index buffer
+    (torchvision's MaxViT, timm's EfficientFormer): table [9, 2] (2 heads), index [4·4] over a 4×4 map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 1, 1)
+        self.table = nn.Parameter(torch.zeros(9, 2))
+        self.register_buffer("index", torch.arange(16) % 9)
+
+    def forward(self, x: Tensor) -> Tensor:
+        bias = self.table[self.index].view(4, 4, 2).permute(2, 0, 1)  # [2, 4, 4]
+        return self.conv(x) + bias  # [B, 1, 4, 4] + [2, 4, 4]
+
+
+def relative_bias() -> nn.Module:
+    return RelativeBias()
+
+
+class PaddedMaxPool(nn.Module):
+    """timm's MaxPool2dSame: F.pad with -inf, then a max pool without padding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.max_pool2d(F.pad(self.conv(x), (0, 1, 0, 1), value=-float("inf")), 3, 2)
+
+
+def padded_maxpool() -> nn.Module:
+    return PaddedMaxPool()
+
+
+class TokenBatchNorm(nn.Module):
+    """timm's LeViT LinearNorm on tokens: ``bn(linear(x).flatten(0, 1)).reshape_as(x)``, a BatchNorm1d over the width of
+    every token (the batch and the tokens merged into one dim)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 2, stride=2)
+        self.linear = nn.Linear(8, 16, bias=False)
+        self.bn = nn.BatchNorm1d(16)
+
+    def forward(self, x: Tensor) -> Tensor:
+        t = self.linear(self.conv(x).flatten(2).transpose(1, 2))  # [B, 16, 16]
+        return self.bn(t.flatten(0, 1)).reshape_as(t)
+
+
+def token_batchnorm() -> nn.Module:
+    return TokenBatchNorm()

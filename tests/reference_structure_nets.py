@@ -143,10 +143,11 @@ def mbconv_net() -> nn.Module:
 # ---- LRASPP: its head reads the low branch before the high one -------------------------------------------------
 class LRASPPHead(nn.Module):
     """lraspp.py's LRASPPHead. ``upsample``: its F.interpolate(x, size=low.shape[-2:], bilinear) as an nn.Upsample
-    (scale 2: low is twice high's size here), which convcost's importer reads; None keeps the F.interpolate."""
+    (scale 2: low is twice high's size here); None keeps the F.interpolate. Both are read by convcost's importer.
+    ``roll``: a torch.roll after it (moves values, computes nothing), which the importer cannot read."""
 
     def __init__(self, low_channels: int, high_channels: int, num_classes: int, inter_channels: int,
-                 upsample: nn.Module | None) -> None:
+                 upsample: nn.Module | None, roll: bool = False) -> None:
         super().__init__()
         self.cbr = nn.Sequential(nn.Conv2d(high_channels, inter_channels, 1, bias=False), nn.BatchNorm2d(inter_channels),
                                  nn.ReLU(inplace=True))
@@ -155,6 +156,7 @@ class LRASPPHead(nn.Module):
         self.low_classifier = nn.Conv2d(low_channels, num_classes, 1)
         self.high_classifier = nn.Conv2d(inter_channels, num_classes, 1)
         self.upsample = upsample
+        self.roll = roll
 
     def forward(self, low: Tensor, high: Tensor) -> Tensor:
         x = self.cbr(high)
@@ -164,18 +166,20 @@ class LRASPPHead(nn.Module):
             x = self.upsample(x)
         else:
             x = F.interpolate(x, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        if self.roll:
+            x = torch.roll(x, 1, -1)
         return self.low_classifier(low) + self.high_classifier(x)
 
 
 class LRASPP(nn.Module):
     """A two-stage backbone (low: 16 channels at 1/2, high: 32 at 1/4) and the LRASPP head, on 3×32×32."""
 
-    def __init__(self, interpolate: bool) -> None:
+    def __init__(self, interpolate: bool, roll: bool = False) -> None:
         super().__init__()
         self.low = ConvNormAct(3, 16, 3, 2)
         self.high = ConvNormAct(16, 32, 3, 2)
         up = None if interpolate else nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
-        self.classifier = LRASPPHead(16, 32, 3, 8, up)
+        self.classifier = LRASPPHead(16, 32, 3, 8, up, roll)
 
     def forward(self, x: Tensor) -> Tensor:
         low = self.low(x)
@@ -187,8 +191,13 @@ def lraspp() -> nn.Module:
 
 
 def lraspp_interpolate() -> nn.Module:
-    """The head's real F.interpolate, which convcost's importer cannot read."""
+    """The head's real F.interpolate(x, size=low.shape[-2:])."""
     return LRASPP(interpolate=True)
+
+
+def lraspp_roll() -> nn.Module:
+    """The head with a torch.roll, which convcost's importer cannot read."""
+    return LRASPP(interpolate=True, roll=True)
 
 
 # ---- ConvMixer: padding='same' ------------------------------------------------------------------------------------

@@ -447,7 +447,8 @@ def test_import_writes_general_ops_for_torch_modules(tmp_path: Path) -> None:
     text = out.read_text()
     for line in ("- pad: {name: 0, pad: [1, 0, 1, 0]}", "- pad: {name: 2, pad: [1, 1, 1, 1], mode: reflect}",
                  "- pad: {name: 3, pad: [1, 1, 1, 1], value: 0.5}", "- flatten: {name: 4, start: 2}",
-                 "- unflatten: {name: 5, dim: 2, sizes: [11, -1]}", "- log_softmax: {name: 6, dim: -1}", "- softmax: {name: 7}"):
+                 "- unflatten: {name: 5, dim: 2, sizes: [11, 11]}",  # the code's -1: 121 / 11
+                 "- log_softmax: {name: 6, dim: -1}", "- softmax: {name: 7}"):
         assert line in text, text
     checked = runner.invoke(app, ["verify", str(out), "--reference", f"{tmp_path / 'm.py'}:net"])
     assert checked.exit_code == 0, checked.output

@@ -335,6 +335,8 @@ def _doing(kind: str, factory: str) -> str:
 @pytest.mark.parametrize(("factory", "shown"), EXITS + FORWARD_EXITS, ids=[f for f, _ in EXITS + FORWARD_EXITS])
 def test_an_exit_of_the_users_code_is_exit_2_with_where(work: Path, kind: str, factory: str, shown: str) -> None:
     _torch()
+    if factory == "LaterForwardExit" and kind == "import":
+        pytest.skip("import runs one forward (on the meta device where the model runs there): the later one never comes")
     result = invoke(_command(kind, f"mine.py:{factory}"))
     first = refused(result)
     assert first.startswith(f"convcost: error: reference 'mine.py:{factory}'{_doing(kind, factory)}{shown}"), first

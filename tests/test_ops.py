@@ -276,6 +276,10 @@ OP_CASES = [
     # no arithmetic: 2 × 3×4×5 = 120 elements out
     OpCase("dropout", "dropout: {p: 0.3}", "[3, 4, 5]", 2, (3, 4, 5), Cost(activations=120)),
     OpCase("identity", "identity", "[3, 4, 5]", 2, (3, 4, 5), Cost(activations=120)),
+    # unsupported (an imported part convcost cannot express): its traced shape 7×2, nothing counted but its output, 2·14
+    OpCase("unsupported", "unsupported: {shape: [7, 2]}", "[3, 4, 5]", 2, (7, 2), Cost(activations=2 * 7 * 2)),
+    # unused (tensors the forward never reads): its params and buffers as given; the input passes, 2·60 outputs
+    OpCase("unused", "unused: {params: 11, buffers: 5}", "[3, 4, 5]", 2, (3, 4, 5), Cost(params=11, buffers=5, activations=120)),
     OpCase("flatten", "flatten", "[3, 4, 5]", 2, (60,), Cost(activations=2 * 60)),
     # maxpool on 2×9×8, batch 2, a non-square window k [3,2], s [2,1], p [1,0]:
     # H: floor((9 + 2 - 3)/2) + 1 = 5;  W: floor((8 - 2)/1) + 1 = 7;  2·2·5·7 = 140 windows of 3·2 reads

@@ -59,20 +59,24 @@ def import_(
     t = parse_target(target, reference_arg or [])
     check_output(output, [t.where] if t.is_file else None, what="spec")  # never over the model's own source
     require("import")
+    from ..importer.messages import grouped, unused_lines
     from ..importer.placement import import_target
     from ..importer.write import write_spec
 
     with user_code(f"reference '{t.text}': running the model failed", user_files(t), exceptions=False):
         imported, placement = import_target(t, shape, allow_unsupported, limit)  # the user's code may exit in there
-    for u in imported.unsupported:
-        print(f"convcost: {'warning' if allow_unsupported else 'error'}: {u.where}: {u.what}", file=sys.stderr)
+    lines, roots, after = grouped(imported.unsupported)
+    for line in lines:
+        print(f"convcost: {'warning' if allow_unsupported else 'error'}: {line}", file=sys.stderr)
     if imported.unsupported and not allow_unsupported:
-        n = len(imported.unsupported)
-        print(f"convcost: error: {t.text}: {n} part{'s' if n > 1 else ''} of the model convcost cannot express (above); "
-              "--allow-unsupported writes the spec anyway (parts as identity rows marked in it, unused tensors left out)",
-              file=sys.stderr)
+        more = f", and {after} after them that read what they make" if after else ""
+        print(f"convcost: error: {t.text}: {roots} part{'s' if roots > 1 else ''} of the model convcost cannot express "
+              f"(above){more}; --allow-unsupported writes the spec anyway (each as an `unsupported` row with its traced "
+              "shape, not counted)", file=sys.stderr)
         raise typer.Exit(EXIT_BAD_INPUT)
-    how = imported.method + (f" (torch.fx could not trace it: {imported.fx_error})" if imported.fx_error else "")
+    for line in unused_lines(imported.unused):
+        print(f"convcost: note: {line}", file=sys.stderr)
+    how = imported.method + (f" ({imported.note})" if imported.note else "")
     args = "".join(f" --reference-arg {a}" for a in reference_arg or [])
     header = [
         f"Imported by `convcost import {target}{args} --input {','.join(map(str, shape))}` with {how}.",
@@ -80,10 +84,12 @@ def import_(
     ]
     if imported.unsupported:
         shown = "; ".join(u.where for u in imported.unsupported[:5]) + ("..." if len(imported.unsupported) > 5 else "")
-        header.append(f"{len(imported.unsupported)} unsupported part(s), missing from the counts: {shown} "
-                      "(operations kept as identity rows, marked below).")
+        header.append(f"{len(imported.unsupported)} unsupported part(s), not counted: {shown} (kept as `unsupported` rows "
+                      "with their traced shapes).")
+    if imported.unused:
+        header.append(f"{len(imported.unused)} `unused` row(s) hold tensors the forward never reads (counted, no MACs).")
     text = write_spec(imported.layers, shape, imported.outputs, header, imported.classes, fold_blocks=not no_blocks)
-    meta = "" if placement.device == "cpu" else (
+    meta = "" if not placement.over else (
         f"on the meta device: a real forward needs {'at least' if placement.floor else 'about'} "
         f"{human_bytes(placement.need)}, over --max-memory {human_bytes(limit)}")
     if to_file(output):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -43,6 +44,11 @@ class Analysis:
     @cached_property
     def total(self) -> Cost:
         return sum((lc.cost for lc in self.layers), Cost())
+
+    @cached_property
+    def uncounted(self) -> tuple[str, ...]:
+        """The layers whose arithmetic no total holds: `unsupported` parts of an imported model (ops/imported.py)."""
+        return tuple(lc.node.name for lc in self.layers if lc.node.op == "unsupported")
 
     @cached_property
     def scope_totals(self) -> dict[tuple[str, ...], Cost]:
@@ -109,9 +115,13 @@ class Analysis:
         return rows
 
 
+def _cost(node: Node, batch: int) -> Cost:
+    """The op's cost of the layer; its `tied` parameters (an earlier layer's) are counted there, not again."""
+    cost = node.rule.cost(node.args, node.in_shapes, node.shape, batch)
+    return dataclasses.replace(cost, params=cost.params - node.tied_params()) if node.tied else cost
+
+
 def analyze(graph: Graph) -> Analysis:
     with paused_gc():
-        layers = tuple(
-            LayerCost(node, node.rule.cost(node.args, node.in_shapes, node.shape, graph.batch)) for node in graph.nodes
-        )
+        layers = tuple(LayerCost(node, _cost(node, graph.batch)) for node in graph.nodes)
     return Analysis(graph, layers)

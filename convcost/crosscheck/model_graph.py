@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConvcostError
-from ..frontend.spec import JOINS, parse_spec
+from ..frontend.spec import parse_spec
 from ..graph.build import Graph, Input, build_graph
+from ..importer.recognise import spec_parts
 from ..importer.tree import INPUT, ImportedLayer
 from ..importer.write import scalar
 from ..ops.registry import ArgError, lookup
@@ -60,6 +61,7 @@ class ModelGraph:
 
     graph: Graph | None
     keys: tuple[str, ...] = ()  # per node: the importer's key, the module path ('layer1.0.conv1', 'layer1.0.add')
+    paths: tuple[str, ...] = ()  # per node: the torch path as the model names it (a key is made a name specs hold)
     opaque: Mapping[int, str] = field(default_factory=dict)  # node -> why convcost cannot read it
     unsure: frozenset[int] = frozenset()  # nodes whose shape follows from an opaque layer's stand-in
     unsupported: tuple[tuple[str, str], ...] = ()  # (where, what) of everything the importer could not read
@@ -102,10 +104,19 @@ def model_graph(imported: Imported, model_input: Input, batch: int) -> ModelGrap
             else:
                 unshaped[k] = (layers[k].op, typed)
         keys = tuple(lay.key for lay in layers)
-        return ModelGraph(graph, keys, opaque, _unsure(graph, {**opaque, **unshaped}) | set(unshaped), unsupported,
+        paths = tuple(torch_path(lay) for lay in layers)
+        return ModelGraph(graph, keys, paths, opaque, _unsure(graph, {**opaque, **unshaped}) | set(unshaped), unsupported,
                           imported.method, regions=regions(graph, keys, opaque, imported.classes), unshaped=unshaped)
     return ModelGraph(None, unsupported=unsupported, method=imported.method,
                       error=f"more than {MAX_REBUILDS} of the imported layers cannot be built on the shapes they read")
+
+
+def torch_path(lay: ImportedLayer) -> str:
+    """The layer's torch path as the user's model names it ('a b' where the spec says 'a_b'), where its key is that
+    path made a spec name; else its key (a module's second call 'relu_1', a part of a function)."""
+    if lay.source and ".".join(spec_parts(lay.source)) == lay.key:
+        return lay.source
+    return lay.key
 
 
 def flat_spec(layers: Sequence[ImportedLayer], made_opaque: Mapping[int, str], model_input: Input,
@@ -163,7 +174,7 @@ def _same(a: object, b: object) -> bool:
 def _from(op: str, refs: list[str]) -> list[str]:
     if not refs:
         return []
-    return [f"from: {scalar(refs) if op in JOINS else scalar(refs[0])}"]
+    return [f"from: {scalar(refs) if len(refs) > 1 else scalar(refs[0])}"]  # a join or any op of several inputs (sub)
 
 
 def _unsure(graph: Graph, opaque: Mapping[int, str]) -> frozenset[int]:

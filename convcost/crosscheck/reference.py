@@ -276,7 +276,7 @@ def _structure(graph: Graph, model: nn.Module, device: str) -> _Structure:
     if mg.graph is None:
         return _Structure(None, mg, None, mg.error)
     classes = imported.classes
-    theirs = side(mg.graph, name=lambda n: mg.keys[n.index], kind=lambda n: classes.get(mg.keys[n.index], ""),
+    theirs = side(mg.graph, name=lambda n: mg.paths[n.index], kind=lambda n: classes.get(mg.keys[n.index], ""),
                   opaque=mg.opaque, unsure=mg.unsure, regions=mg.regions, unshaped=mg.unshaped)
     return _Structure(align(side(graph), theirs), mg, analyze(mg.graph))
 
@@ -326,6 +326,8 @@ def _shape_check(a: Shape | None, b: Shape | None) -> Check:
         return Check(a, b, Status.OK)
     if a[:1] == b[:1] and _numel(a) == _numel(b):  # tokens N×D vs a D×H×W map: the same values, laid out differently
         return Check(a, b, Status.OK, f"same size, laid out {fmt_shape(a)} vs {fmt_shape(b)}")
+    if a and b and b[0] > a[0] and b[0] % a[0] == 0 and _numel(a) == _numel(b):  # LeViT's bn(x.flatten(0, 1)): the
+        return Check(a, b, Status.OK, f"same size, the model's batch merged with its tokens: {fmt_shape(b)}")  # batch merged
     return Check(a, b, Status.MISMATCH, f"output: spec {fmt_shape(a)}, model {fmt_shape(b)}")
 
 

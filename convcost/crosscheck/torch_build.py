@@ -67,6 +67,21 @@ def _attach(parent: nn.Module, name: str, child: nn.Module, node: Node) -> None:
     parent._modules[name] = child
 
 
+def _owner(module: nn.Module, tensor: str) -> tuple[nn.Module, str]:
+    """The submodule holding the parameter an op's ``tensors`` calls ``tensor`` ('weight' of nn.Linear, or of the
+    nn.Linear a channels-last wrapper holds) and its attribute name."""
+    found = [n for n, _ in module.named_parameters() if n == tensor or n.endswith(f".{tensor}")]
+    assert len(found) == 1, f"{type(module).__name__} holds {len(found)} parameters named {tensor}"
+    owner_path, _, attr = found[0].rpartition(".")
+    return (module.get_submodule(owner_path) if owner_path else module), attr
+
+
+def _tie(module: nn.Module, other: nn.Module, tensor: str) -> None:
+    owner, attr = _owner(module, tensor)
+    theirs, their_attr = _owner(other, tensor)
+    setattr(owner, attr, getattr(theirs, their_attr))
+
+
 class GraphModule(nn.Module):
     """The spec's model as real torch modules; ``forward`` runs the graph's DAG in node order."""
 
@@ -87,6 +102,8 @@ class GraphModule(nn.Module):
             _attach(parent, node.short_name, module, node)
             self._by_name[node.name] = module
             self._layers.append(module)
+            for tensor, other in node.tied:  # the same Parameter: torch's parameters() counts it once
+                _tie(module, self._layers[other], tensor)
         last_use: dict[int, int] = {}
         for node in graph.nodes:
             for i in node.inputs:

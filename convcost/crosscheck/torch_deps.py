@@ -20,7 +20,9 @@ TORCH_ERRORS: tuple[type[BaseException], ...] = (
     RuntimeError, NotImplementedError, MemoryError, ValueError, OverflowError, TypeError, IndexError,
 )
 
-INSTALL_HINT = "pip install torch==2.13.0 && pip install -e '.[torch]'"
+# the torch extra's packages by name: works wherever convcost came from (a checkout, git, a wheel); torch pinned
+# first so that pip takes the CPU wheel on machines without CUDA (README, Install)
+INSTALL_HINT = "pip install torch==2.13.0 'fvcore>=0.1.5'"
 
 
 def require(command: str, fvcore: bool = False) -> None:

@@ -326,8 +326,11 @@ def _verify_run(graph: Graph, analysis: Analysis, device: str, counter_device: s
             )
     layers = []
     predicted_totals = {c.key: 0 for c in RUN}
+    counted: set[int] = set()  # parameters an earlier layer holds (a layer's `tied` ones): counted there, as torch does
     for lc, (node, module) in zip(analysis.layers, model.named_layers()):
-        params, buffers = _params(module)
+        params = sum(p.numel() for p in module.parameters() if id(p) not in counted)
+        counted.update(id(p) for p in module.parameters())
+        buffers = _params(module)[1]
         checks: dict[str, Check] = {
             "shape": _compare_exact((graph.batch, *torch_dims(node.shape)), shapes.get(node.name), "shape",
                                     lambda s: fmt_shape(s)),

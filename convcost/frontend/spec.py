@@ -27,8 +27,9 @@ MAX_NAME_CHARS = 100  # a name of a model, block, layer, branch, variable or par
 ITEM_KEYS = ("name", "repeat", "when", "first", "frozen", "torch")
 # 'torch': how the layer (or, on a block call or structure, the layers inside) meets torch: module, function or
 # subclass (ops/counting.py FORMS); a model's or the file's 'torch' is the default of its layers.
-# 'from': where a layer reads its input (an earlier output by name) instead of the previous layer.
-FLOW_KEYS = ("from",)
+# 'from': where a layer reads its input (an earlier output by name) instead of the previous layer; 'tied': which of its
+# parameters are an earlier layer's (the same tensor, counted once: `tied: {weight: conv1}`).
+FLOW_KEYS = ("from", "tied")
 LAYER_KEYS = (*ITEM_KEYS, *FLOW_KEYS)
 JOINS = tuple(k for k, s in STRUCTURES.items() if s.keys == ("branches",))  # may join a 'from' list instead
 
@@ -79,6 +80,7 @@ class Item:
     first: YMap | None = None  # argument overrides for the first iteration of 'repeat'
     source: YNode | None = None  # 'from': an earlier output (a name) or, for a join, a list of them
     frozen: YNode | None = None  # 'frozen': the parameters of this layer (block, structure) get no gradient
+    tied: YMap | None = None  # 'tied': parameter name -> the earlier layer (a name) whose parameter it is
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,7 @@ def check_keys(node: YMap, allowed: tuple[str, ...], what: str) -> None:
                 f" (torch's '{key}' is '{ours}' here)" if ours in allowed else did_you_mean(key, allowed)
             )
             raise SpecError(
-                f"unknown key '{shorten(key)}' in {what}{hint}; expected one of: {', '.join(allowed)}",
+                f"unknown key '{shorten(key)}' in {what}{hint}; expected one of: {', '.join(k for k in allowed if k != 'tied')}",
                 kloc,
             )
 
@@ -493,7 +495,21 @@ class _Parser:
         first = self.first(args, kind, op, allowed)
         source = self.source(args, op, join=kind == "op" and reads_several(op))
         return Item(kind, op, args, args.get("name"), args.get("repeat"), (), loc, args.get("when"), word, first, source,
-                    args.get("frozen"))
+                    args.get("frozen"), tied=self.tied(args, kind, op))
+
+    def tied(self, args: YMap, kind: str, op: str) -> YMap | None:
+        """``tied: {weight: conv1}``: which parameters of this layer are an earlier layer's (the same tensor)."""
+        node = args.get("tied")
+        if node is None:
+            return None
+        tmap = expect_map(node, "'tied' (a mapping of parameter: earlier layer, e.g. {weight: conv1})")
+        if kind != "op" or lookup(op) is None or lookup(op).tensors is None:  # type: ignore[union-attr]
+            holding = ", ".join(n for n in all_names() if (r := lookup(n)) is not None and r.tensors is not None)
+            raise SpecError(f"'{op}' holds no parameters 'tied' can name (ops that do: {holding})", args.keys["tied"])
+        for tensor, ref in tmap.items.items():
+            if not is_ref(ref):
+                raise SpecError(f"'tied' maps '{shorten(tensor)}' to an earlier layer's name, got {type_name(ref)}", ref.loc)
+        return tmap
 
     def source(self, args: YMap, op: str, join: bool) -> YNode | None:
         """The 'from' of a layer: one name, or for a join without branches a list of names."""
@@ -544,7 +560,7 @@ class _Parser:
             body = YMap({keys[0]: body}, {keys[0]: body.loc}, body.loc)
         bmap = expect_map(body, f"'{op}'")
         op_args = join_arg_names(op)
-        check_keys(bmap, (*keys, *op_args, *LAYER_KEYS), f"'{op}'")
+        check_keys(bmap, (*keys, *op_args, *ITEM_KEYS, "from"), f"'{op}'")  # a structure holds no parameters: no tied
         if "first" in bmap.keys:
             raise SpecError(f"'first' sets arguments of the first repeat, and '{op}' takes no arguments", bmap.keys["first"])
         source = self.source(bmap, op, join=op in JOINS and bmap.get(keys[0]) is None)

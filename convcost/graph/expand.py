@@ -260,10 +260,14 @@ class Expander:
             args = self.values.make_args(rule.args, item.args, env, f"{item.op} '{'.'.join((*path, name))}'", item.loc)
             if isinstance(item.source, YSeq):  # an op of several inputs reading a 'from' list (matmul, einsum...)
                 refs = self.refs(item, env, frame, rule)
-                return self.emit(rule, args, refs, path, name, item, tuple(f"'{self.name_of(i)}'" for i in refs))
-            if rule.inputs[0] > 1:  # one input to an op that reads several (sdpa's q, k, v): its shape rule never sees it
+                index = self.emit(rule, args, refs, path, name, item, tuple(f"'{self.name_of(i)}'" for i in refs))
+            elif rule.inputs[0] > 1:  # one input to an op that reads several (sdpa's q, k, v): its shape rule never sees it
                 raise SpecError(f"'{item.op}' reads {_how_many(*rule.inputs)} outputs from a 'from' list, got 1", item.loc)
-            return self.emit(rule, args, (inp,), path, name, item)
+            else:
+                index = self.emit(rule, args, (inp,), path, name, item)
+            if item.tied is not None:
+                self.tie(index, item.tied, env, frame)
+            return index
         if item.kind == "macro":
             return self.macro(item, env, inp, frame, scoped)
         if item.kind == "block":
@@ -504,6 +508,28 @@ class Expander:
         if arg and item.args and arg in item.args.items:
             return item.args.items[arg].loc
         return item.loc
+
+    def tie(self, index: int, tied: YMap, env: Mapping[str, Any], frame: Frame) -> None:
+        """Check a layer's `tied` (each parameter it names is one of its own, and the earlier layer's of the same name and
+        shape) and record it on the node."""
+        node = self.nodes[index]
+        own = node.tensors()
+        found = []
+        for tensor, ref in tied.items.items():
+            if tensor not in own:
+                raise SpecError(f"{node.op} '{node.name}': 'tied' names '{shorten(tensor)}', a parameter it does not hold "
+                                f"(it holds {', '.join(own) or 'none'})", tied.keys[tensor])
+            other = self.resolve(ref, env, frame, "tied")
+            if other < 0 or other == index:
+                raise SpecError(f"{node.op} '{node.name}': 'tied' must name an earlier layer, got '{shorten(str(ref.value))}'",
+                                ref.loc)
+            theirs = self.nodes[other].tensors()
+            if theirs.get(tensor) != own[tensor]:
+                have = f"{list(theirs[tensor])}" if tensor in theirs else "none"
+                raise SpecError(f"{node.op} '{node.name}': its {tensor} {list(own[tensor])} cannot be "
+                                f"'{self.nodes[other].name}'s {tensor} ({have})", ref.loc)
+            found.append((tensor, other))
+        self.nodes[index] = dataclasses.replace(node, tied=tuple(found))
 
     def emit(
         self, rule: OpRule, args: Any, inputs: tuple[int, ...], path: tuple[str, ...], name: str, item: Item,

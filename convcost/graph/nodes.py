@@ -35,6 +35,7 @@ class Node:
     scope: tuple[str, ...]
     loc: Loc
     frozen: bool = False  # its parameters get no gradient ('frozen: true' in the spec)
+    tied: tuple[tuple[str, int], ...] = ()  # (parameter, node index): its parameters that are an earlier layer's
     form: str = "module"  # how it meets torch: module, function or subclass (the spec's 'torch'; ops/counting.py)
 
     @property
@@ -44,6 +45,22 @@ class Node:
     @property
     def short_name(self) -> str:
         return self.name.rsplit(".", 1)[-1]
+
+    def tensors(self) -> dict[str, tuple[int, ...]]:
+        """The parameters it holds, by name and shape (its op's ``tensors``; {} for an op that says none)."""
+        fn = self.rule.tensors
+        return fn(self.args, self.in_shapes, self.shape) if fn is not None else {}
+
+    def tied_params(self) -> int:
+        """How many of its parameters are an earlier layer's (`tied`): counted there, not here."""
+        shapes = self.tensors()
+        total = 0
+        for name, _ in self.tied:
+            n = 1
+            for d in shapes[name]:
+                n *= d
+            total += n
+        return total
 
 
 @dataclass(frozen=True)

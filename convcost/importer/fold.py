@@ -168,8 +168,11 @@ def explicit_reads(items: list[Item], previous: str) -> tuple[set[str], str]:
 
 
 def _foldable(s: Scope, readers: Mapping[str, set[str]]) -> bool:
-    """One input, read implicitly, and nothing but the output read from outside (a call names only its output)."""
+    """One input, read implicitly, and nothing but the output read from outside (a call names only its output); no
+    layer tied to another's weights (a block's layers are its own)."""
     if len(s.reads) != 1 or any(r not in s.keys for k in s.keys - {s.out} for r in readers.get(k, ())):
+        return False
+    if any(isinstance(it, Layer) and it.layer.tied for it in _layers(s.items)):
         return False
     (entry,) = s.reads
     named, _ = explicit_reads(s.items, entry)

@@ -25,24 +25,30 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where the forward that import_target kept ran, and the estimate that decided it."""
+    """Where the forward that import_target kept ran, and what a real forward of the model would need."""
 
-    device: str  # 'cpu': a real forward; 'meta': built and run on the meta device
+    device: str  # 'meta': built and run on the meta device; 'cpu': a real forward (the model cannot run on meta)
     need: int  # bytes of a real forward: verify's estimate_bytes of the imported spec, or `floor` of it
     floor: bool  # need is only the weights, buffers and input: the layers' shapes are unknown
+    limit: int  # --max-memory
+
+    @property
+    def over(self) -> bool:
+        """A real forward needs more than --max-memory: `verify --reference` runs this model on the meta device too."""
+        return self.need > self.limit
 
 
 def import_target(t: Target, shape: tuple[int, ...], allow: bool, max_bytes: int) -> tuple[Imported, Placement]:
-    """Build the target and trace it, with a real forward when one fits ``max_bytes``, else on the meta device.
+    """Build the target and trace it: on the meta device where it runs there, else with a real forward when one fits
+    ``max_bytes``.
 
-    The rule is verify --reference's: a real forward when ``estimate_bytes`` (weights, buffers, the input and
-    every layer's output, float32) is at most ``max_bytes``. That needs the layers' shapes, so the model is
-    first built and traced on the meta device (no memory, no arithmetic) and the estimate is taken on that
-    spec: `verify --reference` of the imported spec then decides the same way. Where it fits, the model is
-    built and traced again for real, and that trace is kept (the same layers: meta tensors have real shapes).
-    Where the meta trace fails (a forward that reads a tensor's value) or its spec does not analyze, only the
-    weights, buffers and input are known: a real forward when they fit, else a UsageError saying to raise
-    --max-memory. The user's prints go to stderr (stdout may carry the spec)."""
+    On the meta device the factory allocates nothing and the forward does no arithmetic, and its tensors have the
+    real shapes: the trace is the real forward's. A model that cannot be built or run there (a forward that reads a
+    tensor's value, ``if x.sum() > 0``; a tensor made on the CPU inside the forward) is built and run on the CPU when
+    its weights, buffers and input fit ``max_bytes``, else a UsageError says to raise --max-memory. ``need`` is
+    verify's estimate_bytes of the imported spec (weights, buffers, the input and every layer's output, float32), the
+    rule by which `verify --reference` of it runs for real or on the meta device. The user's prints go to stderr
+    (stdout may carry the spec)."""
     with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return _import_target(t, shape, allow, max_bytes)
@@ -55,7 +61,6 @@ def _import_target(t: Target, shape: tuple[int, ...], allow: bool, max_bytes: in
     files = user_files(t)
     shown = "1×" + "×".join(map(str, shape))
     meta_model: nn.Module | None = None
-    meta: Imported | None = None
     why = ""
     try:
         meta_model = load_model(t, "meta")
@@ -64,25 +69,26 @@ def _import_target(t: Target, shape: tuple[int, ...], allow: bool, max_bytes: in
         why = str(e)
     except Exception as e:  # the user's forward on meta tensors: .item(), `if x.sum() > 0`, an op without a meta kernel
         why = str(failure(f"reference '{t.text}': running the model on {shown} on the meta device failed", e, files))
-    need = forward_estimate(meta, shape) if meta is not None else None
-    floor = need is None
-    model = None
-    if need is None:
-        model = meta_model if meta_model is not None else load_model(t)
-        need = _floor(model, shape)
-    placement = Placement("cpu" if need <= max_bytes else "meta", need, floor)
-    if placement.device == "meta":
-        if meta is None:
-            raise UsageError(f"{why}; a real forward needs at least {human_bytes(need)} (its weights, buffers and input), "
-                             f"over --max-memory {human_bytes(max_bytes)}: raise --max-memory to run it for real")
-        return meta, placement
-    if model is None or model is meta_model:
+    else:
+        meta.method = "an aten trace on the meta device"
+        need = forward_estimate(meta, shape)
+        return meta, Placement("meta", need if need is not None else _floor(meta_model, shape), need is None, max_bytes)
+    model = meta_model if meta_model is not None else load_model(t)
+    floor = _floor(model, shape)
+    if floor > max_bytes:
+        raise UsageError(f"{why}; a real forward needs at least {human_bytes(floor)} (its weights, buffers and input), "
+                         f"over --max-memory {human_bytes(max_bytes)}: raise --max-memory to run it for real")
+    if model is meta_model:
         model = load_model(t)
     try:
         with one_thread():
-            return import_model(model, shape, allow), placement
+            real = import_model(model, shape, allow)
     except (*TORCH_ERRORS, AssertionError, KeyError, AttributeError) as e:
         raise failure(f"reference '{t.text}': running the model on {shown} failed", e, files) from None
+    real.method = "an aten trace of a real forward"
+    real.note = why.removeprefix(f"reference '{t.text}': ")
+    need = forward_estimate(real, shape)
+    return real, Placement("cpu", need if need is not None else floor, need is None, max_bytes)
 
 
 @contextlib.contextmanager
@@ -108,6 +114,8 @@ def forward_estimate(imported: Imported, shape: tuple[int, ...]) -> int | None:
     from ..frontend.spec import parse_spec
     from ..graph.build import build_graph
 
+    if imported.unsupported and not any(layer.op == "unsupported" for layer in imported.layers):
+        return None  # parts left out: the spec is not the model's
     try:
         spec = parse_spec(write_spec(imported.layers, shape, imported.outputs, []), "<imported>")
         return estimate_bytes(analyze(build_graph(spec, next(iter(spec.models)))))

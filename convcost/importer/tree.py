@@ -35,7 +35,9 @@ class ImportedLayer:
     op: str
     args: dict[str, Any] = field(default_factory=dict)
     inputs: tuple[str, ...] = ()
-    comment: str = ""  # written above the layer (unsupported ops kept as identity rows)
+    comment: str = ""  # written above the layer
+    source: str = ""  # the torch path it comes from (module path, module path and function, parameter path)
+    tied: dict[str, str] = field(default_factory=dict)  # parameter ('weight') -> key of the earlier layer holding it
 
 
 @dataclass(eq=False)
@@ -61,6 +63,7 @@ class Scope:
     items: list[Item]
     path: tuple[str, ...]  # the module path
     cls: str = ""  # the module's class
+    source: str = ""  # the module's name as torch spells it, where the spec's differs (a spec name has no 'ü')
     branch: bool = False  # a concat branch: written as the branch itself, so never folded into a call
     keys: frozenset[str] = frozenset()
     reads: frozenset[str] = frozenset()
@@ -148,9 +151,13 @@ def scopes(layers: Sequence[ImportedLayer], classes: Mapping[str, str]) -> Scope
         while depth < len(scope) and depth + 1 < len(stack) and stack[depth + 1].name == scope[depth]:
             depth += 1
         del stack[depth + 1:]
+        torch_parts = layer.source.split(".") if layer.source else []
         for part in scope[depth:]:
             path = (*stack[-1].path, part)
             child = Scope(part, [], path, classes.get(".".join(path), ""))
+            k = len(path) - 1
+            if k < len(torch_parts) and torch_parts[k] != part:
+                child.source = torch_parts[k]
             stack[-1].items.append(child)
             stack.append(child)
         stack[-1].items.append(Layer(layer))
@@ -179,8 +186,11 @@ def recover(scope: Scope, readers: Mapping[str, set[str]]) -> None:
     shortcut = False  # a scope holds one residual shortcut: the spec names its scope 'shortcut'
     while j < len(scope.items):
         item = scope.items[j]
-        if isinstance(item, Layer) and item.layer.op in ("add", "multiply", "concat"):
+        if isinstance(item, Layer) and item.layer.op in ("add", "multiply", "concat") and not _general(item.layer):
             found = _structure(scope.items, j, readers)
+            if found is not None and found[1].op == "residual" and found[1].branches[1] and "shortcut" in \
+                    _names_here(scope.items[:found[0]] + scope.items[j + 1:] + found[1].branches[0]):
+                found = None  # something else written in the scope is named 'shortcut' already
             if found is not None and not (shortcut and found[1].op == "residual" and found[1].branches[1]):
                 i, struct = found
                 shortcut |= struct.op == "residual" and bool(struct.branches[1])
@@ -188,6 +198,26 @@ def recover(scope: Scope, readers: Mapping[str, set[str]]) -> None:
                 j = i
         j += 1
     finish(scope)
+
+
+def _general(layer: ImportedLayer) -> bool:
+    """A join written as a general op (a number or a learned tensor as an operand, a dim other than the channels):
+    no structure."""
+    return any(layer.args.get(k) not in (None, False) for k in ("scalar", "param", "const", "reverse")) or \
+        layer.args.get("dim") not in (None, 1)
+
+
+def _names_here(items: list[Item]) -> set[str]:
+    """The names the items give in the scope they are written in (a residual's body and a gate's are written there)."""
+    names: set[str] = set()
+    for it in items:
+        if isinstance(it, Layer):
+            names.add(it.layer.path[-1])
+        elif isinstance(it, Scope):
+            names.add(it.name)
+        elif isinstance(it, Struct) and it.op in ("residual", "gate"):
+            names |= _names_here(it.branches[0])
+    return names
 
 
 def _structure(items: list[Item], j: int, readers: Mapping[str, set[str]]) -> tuple[int, Struct] | None:
@@ -245,6 +275,10 @@ def _partition(run: list[Item], join: Layer, x: str) -> Struct | None:
     if op == "add" and len(branches) == 2 and any(branches):
         body, shortcut = branches if branches[0] and (not branches[1] or _first(run, branches[0], branches[1])) \
             else branches[::-1]
+        if shortcut and "shortcut" in _names_here(body):  # a module named 'shortcut' in the body: it is the shortcut
+            body, shortcut = shortcut, body
+        if shortcut and "shortcut" in _names_here(body):
+            return None
         return Struct("residual", [body, shortcut], join, x)
     if op == "multiply" and len(branches) == 2 and sum(1 for b in branches if b) == 1:
         return Struct("gate", [next(b for b in branches if b)], join, x)

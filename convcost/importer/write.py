@@ -137,16 +137,18 @@ class _Writer:
             if lay.comment:
                 self.lines.append(f"{pad}# {lay.comment}")
             param = (lambda a: param_of(self.block, it, a)) if self.block else (lambda _: None)
+            tied = [f"tied: {{{', '.join(f'{t}: {scalar(self._ref(k, here))}' for t, k in lay.tied.items())}}}"] \
+                if lay.tied else []
             fields = [f"name: {scalar(name)}", *_args_text(lay.op, lay.args, param), *cond,
-                      *self._from(lay.inputs, previous, here, lay.op in JOINS)]
-            self.lines.append(f"{pad}- {lay.op}: {{{', '.join(fields)}}}")
+                      *self._from(lay.inputs, previous, here, lay.op in JOINS and len(lay.inputs) > 1), *tied]
+            self.lines.append(f"{pad}- {lay.op}: {{{', '.join(fields)}}}{_torch_name(lay.source, lay.path[-1])}")
             self._define(lay.key, (*here, name))
             return lay.key
         if isinstance(it, Scope):
             name = self._name(here, it.name)
             inner = (*here, name)
             self.lines.append(f"{pad}- seq:")
-            self.lines.append(f"{pad}    name: {scalar(name)}")
+            self.lines.append(f"{pad}    name: {scalar(name)}{_torch_name(it.source, it.name)}")
             self.lines.extend(f"{pad}    {c}" for c in cond)
             self.lines.append(f"{pad}    layers:")
             self.produced.add(".".join(inner))
@@ -236,6 +238,16 @@ class _Writer:
         join = self._names(here).auto(STRUCTURES[it.op].join or it.op)
         self._define(it.join.out, (*here, join))
         return it.join.out
+
+
+def _torch_name(source: str, name: str) -> str:
+    """' # torch: über' after a name the spec spells otherwise than torch (docs/import.md: the layer keeps torch's
+    name there; verify --reference pairs the spec's name with the import of the model, which spells it the same)."""
+    torch_name = source.rpartition(".")[2] if source else ""
+    if not torch_name or torch_name == name or re.fullmatch(rf"{re.escape(torch_name)}_\d+", name):
+        return ""
+    shown = torch_name.encode("unicode_escape").decode("ascii") if not torch_name.isprintable() else torch_name
+    return f"  # torch: {shown[:200]}"
 
 
 def _value(v: Any) -> str:

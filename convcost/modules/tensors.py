@@ -25,3 +25,43 @@ class WithTensor(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.label}, weight {list(self.weight.shape)}"
+
+
+class WithConstant(nn.Module):
+    """``fn(x, c)`` (or ``fn(c, x)`` when ``reverse``) with a tensor ``c`` of a fixed shape that the forward makes
+    (zeros here: the values do not change a count), held by no module, as YOLO's Detect makes its anchor points."""
+
+    def __init__(self, shape: tuple[int, ...], fn: Callable[[Tensor, Tensor], Tensor], label: str,
+                 reverse: bool = False) -> None:
+        super().__init__()
+        self.shape, self.fn, self.label, self.reverse = tuple(shape), fn, label, reverse
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = torch.zeros(self.shape, dtype=x.dtype, device=x.device)
+        return self.fn(c, x) if self.reverse else self.fn(x, c)
+
+    def extra_repr(self) -> str:
+        return f"{self.label}, const {list(self.shape)}"
+
+
+class WithGathered(nn.Module):
+    """``fn(x, table[index])`` with a learned ``table`` and a fixed long ``index`` buffer, the gathered values laid out
+    as ``shape`` (a relative position bias: timm's and torchvision's tables of (2w − 1)² rows per head)."""
+
+    def __init__(self, shape: tuple[int, ...], table: tuple[int, ...], index: tuple[int, ...],
+                 fn: Callable[[Tensor, Tensor], Tensor], label: str, reverse: bool = False) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(table))
+        self.register_buffer("index", torch.zeros(index, dtype=torch.long))
+        self.shape, self.fn, self.label, self.reverse = tuple(shape), fn, label, reverse
+
+    def forward(self, x: Tensor) -> Tensor:
+        flat = self.table.flatten()[self.index.flatten()]  # the gathered values, repeated to the operand's size
+        n = 1
+        for d in self.shape:
+            n *= d
+        bias = flat.repeat(-(-n // flat.numel()))[:n].reshape(self.shape)
+        return self.fn(bias, x) if self.reverse else self.fn(x, bias)
+
+    def extra_repr(self) -> str:
+        return f"{self.label}, table {list(self.table.shape)}, index {list(self.index.shape)} -> {list(self.shape)}"

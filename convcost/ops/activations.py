@@ -45,6 +45,7 @@ from .registry import (
     ShapeError,
     ShapeFn,
     arg,
+    choice,
     number,
     op,
     pos_int,
@@ -70,6 +71,14 @@ class EluArgs:
     """Arguments of `elu` (in torch.nn.ELU's order)."""
 
     alpha: float = field(default=1.0, metadata=arg(number, "α of α·(exp(x) − 1) for x < 0"))
+
+
+@dataclass(frozen=True)
+class GeluArgs:
+    """Arguments of `gelu` (those of torch.nn.GELU)."""
+
+    approximate: str = field(default="none", metadata=arg(choice("none", "tanh"), "none: the exact GELU; tanh: its tanh "
+                                                                                  "approximation (timm's GELUTanh)"))
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,8 @@ ACTIVATIONS = (
     Activation("hardswish", "Hard swish (MobileNetV3).", "Hardswish", "aten::hardswish", Saves.INPUTS, function="F.hardswish"),
     Activation("hardsigmoid", "Hard sigmoid (MobileNetV3 squeeze-excite).", "Hardsigmoid", "aten::hardsigmoid",
                Saves.INPUTS, function="F.hardsigmoid"),
-    Activation("gelu", "GELU.", "GELU", "aten::gelu", Saves.INPUTS, ptflops_hook=True, ptflops_patch="F.gelu", function="F.gelu"),
+    Activation("gelu", "GELU.", "GELU", "aten::gelu", Saves.INPUTS, ptflops_hook=True, ptflops_patch="F.gelu", args=GeluArgs,
+               torch_attrs=("approximate",), function="F.gelu"),
     Activation("tanh", "Hyperbolic tangent.", "Tanh", "aten::tanh", Saves.OUTPUT, function="torch.tanh", torchscan_zero=True),
     Activation("mish", "Mish, x·tanh(softplus(x)).", "Mish", "aten::mish", Saves.INPUTS, function="F.mish"),
     Activation("elu", "ELU.", "ELU", "aten::elu", Saves.INPUTS, ptflops_hook=True, ptflops_patch="F.elu", args=EluArgs,
@@ -155,7 +165,10 @@ def _builder(row: Activation) -> BuildFn:
         if form_of(node) == FUNCTION:
             from ..modules.call import Functional
 
-            return Functional(row.function, *astuple(node.args))
+            values = astuple(node.args)
+            if len(row.torch_attrs) == len(values):  # by name: F.gelu takes approximate only as a keyword
+                return Functional(row.function, **dict(zip(row.torch_attrs, values)))
+            return Functional(row.function, *values)
         return getattr(nn, row.module)(*astuple(node.args))
 
     return build

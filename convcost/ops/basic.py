@@ -122,6 +122,11 @@ class Linear:
         return (a.out,)
 
     @staticmethod
+    def tensors(a: LinearArgs, inputs: tuple[Shape, ...], out: Shape) -> dict[str, tuple[int, ...]]:
+        f_in = inputs[0][1] if is_tokens(inputs[0]) else inputs[0][0]
+        return {"weight": (a.out, f_in), "bias": (a.out,)} if a.bias else {"weight": (a.out, f_in)}
+
+    @staticmethod
     def rf(a: LinearArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
         if is_tokens(inputs[0]) or a.over == "channels":
             return POINTWISE  # per token, per position
@@ -224,6 +229,10 @@ class BatchNorm:
         if not 1 <= len(inputs[0]) <= 4:
             raise ShapeError("batchnorm needs a flat, C×L, C×H×W or C×D×H×W input")
         return inputs[0]
+
+    @staticmethod
+    def tensors(a: BatchNormArgs, inputs: tuple[Shape, ...], out: Shape) -> dict[str, tuple[int, ...]]:
+        return {"weight": (out[0],), "bias": (out[0],)} if a.affine else {}
 
     @staticmethod
     def cost(a: BatchNormArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:

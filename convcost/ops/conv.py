@@ -253,6 +253,11 @@ class Conv:
         return (a.out, *dims)
 
     @staticmethod
+    def tensors(a: ConvArgs, inputs: tuple[Shape, ...], out: Shape) -> dict[str, tuple[int, ...]]:
+        weight = (a.out, inputs[0][0] // a.groups, *a.kernel)
+        return {"weight": weight, "bias": (a.out,)} if a.bias else {"weight": weight}
+
+    @staticmethod
     def cost(a: ConvArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
         c_in = inputs[0][0]
         weight = a.out * (c_in // a.groups) * numel(a.kernel)

@@ -203,6 +203,11 @@ class ConvTranspose:
         return (a.out, *dims)
 
     @staticmethod
+    def tensors(a: ConvTransposeArgs, inputs: tuple[Shape, ...], out: Shape) -> dict[str, tuple[int, ...]]:
+        weight = (inputs[0][0], a.out // a.groups, *a.kernel)
+        return {"weight": weight, "bias": (a.out,)} if a.bias else {"weight": weight}
+
+    @staticmethod
     def cost(a: ConvTransposeArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
         c_in = inputs[0][0]
         weight = c_in * (a.out // a.groups) * numel(a.kernel)  # torch's weight: (C_in, C_out/g, *kernel)

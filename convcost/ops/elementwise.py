@@ -57,6 +57,20 @@ class BinaryArgs:
         default=None, metadata=arg(optional(tensor_shape), "a learned tensor as the second operand: its shape as torch holds "
                                                            "it ([C, 1, 1], [1, 1, D]), broadcast; its elements are params")
     )
+    const: tuple[int, ...] | None = field(
+        default=None, metadata=arg(optional(tensor_shape), "a tensor the forward makes from no input, weight or buffer "
+                                                           "(YOLO's anchor points and strides, built from the map's size) as "
+                                                           "the second operand: its shape, broadcast; no params")
+    )
+    table: tuple[int, ...] | None = field(
+        default=None, metadata=arg(optional(tensor_shape), "with 'param': the learned tensor is gathered in the forward "
+                                                           "from a table of this shape by a fixed index (a relative "
+                                                           "position bias): the table's elements are the params")
+    )
+    index: tuple[int, ...] | None = field(
+        default=None, metadata=arg(optional(tensor_shape), "with 'table': the shape of the index buffer it is gathered "
+                                                           "by (its elements are buffers)")
+    )
     reverse: bool = field(default=False, metadata=arg(boolean, "the number or tensor is the left operand (1 − x, 2 / x)"))
 
 
@@ -87,7 +101,7 @@ def _one_layout(kind: str, inputs: tuple[Shape, ...], grids: bool = True) -> Non
 
 def operand_problem(a: BinaryArgs, inputs: tuple[Shape, ...], name: str) -> None:
     """One input takes a number or a learned tensor as its second operand; several take neither."""
-    given = [k for k in ("scalar", "param") if getattr(a, k) is not None]
+    given = [k for k in ("scalar", "param", "const") if getattr(a, k) is not None]
     if len(inputs) > 1:
         if given:
             raise ShapeError(f"takes no '{given[0]}' with {len(inputs)} inputs: its operands are the inputs", given[0])
@@ -95,8 +109,10 @@ def operand_problem(a: BinaryArgs, inputs: tuple[Shape, ...], name: str) -> None
             raise ShapeError(f"'reverse' puts a scalar or param on the left; {len(inputs)} inputs are taken in the "
                              "order of 'from'", "reverse")
         return
-    if len(given) == 2:
-        raise ShapeError("takes one second operand: 'scalar' or 'param', not both", "param")
+    if (a.table is None) != (a.index is None) or (a.table is not None and a.param is None):
+        raise ShapeError("'table' and 'index' go together, with 'param' (the shape of the gathered tensor)", "table")
+    if len(given) > 1:
+        raise ShapeError(f"takes one second operand: '{given[0]}' or '{given[1]}', not both", given[1])
     if not given:
         raise ShapeError("needs a second operand: another output ('from: [a, b]'), a number ('scalar') or a "
                          "learned tensor ('param')")
@@ -110,6 +126,8 @@ def binary_shape(a: BinaryArgs, inputs: tuple[Shape, ...], name: str, mismatch: 
         dims = torch_dims(first)
         if a.param is not None:
             return like(first, with_tensor(dims, a.param, "param"), name)
+        if a.const is not None:
+            return like(first, with_tensor(dims, a.const, "const"), name)
         return first
     _one_layout(name, inputs, grids=False)  # two grids broadcast as torch holds them ([H, W, D] and [1, 1, D])
     out = torch_dims(first)
@@ -124,8 +142,9 @@ def binary_shape(a: BinaryArgs, inputs: tuple[Shape, ...], name: str, mismatch: 
 
 def binary_cost(a: BinaryArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
     n = batch * numel(out)
-    return Cost(params=numel(a.param) if a.param is not None else 0, elementwise_ops=max(1, len(inputs) - 1) * n,
-                activations=n)
+    held = a.table if a.table is not None else a.param
+    return Cost(params=numel(held) if held is not None else 0, buffers=numel(a.index) if a.index is not None else 0,
+                elementwise_ops=max(1, len(inputs) - 1) * n, activations=n)
 
 
 # Per output element, the ops of the left operand's gradient and of the right one's (torch's derivatives.yaml):
@@ -174,10 +193,18 @@ def binary_build(row: Binary) -> Callable[[NodeLike], nn.Module]:
         fn = row.fn
         if len(node.in_shapes) > 1:  # ((x1 ∘ x2) ∘ x3)...
             return Call(lambda *xs: functools.reduce(fn, xs), row.written)
+        if a.table is not None and a.param is not None and a.index is not None:
+            from ..modules.tensors import WithGathered
+
+            return WithGathered(a.param, a.table, a.index, fn, row.written.replace("y", "table[index]"), a.reverse)
         if a.param is not None:
             from ..modules.tensors import WithTensor
 
             return WithTensor(a.param, fn, row.written.replace("y", "weight"), a.reverse)
+        if a.const is not None:
+            from ..modules.tensors import WithConstant
+
+            return WithConstant(a.const, fn, row.written.replace("y", "const"), a.reverse)
         s = a.scalar
         if a.reverse:
             return Call(lambda x: fn(s, x), row.written.replace("y", "x").replace("x", f"{s:g}", 1))
@@ -237,8 +264,9 @@ SUMMARIES = {
     "maximum": "Elementwise maximum, torch.maximum(x, y), broadcasting (of a number: `clamp: {min: ...}`).",
     "minimum": "Elementwise minimum, torch.minimum(x, y), broadcasting (of a number: `clamp: {max: ...}`).",
 }
-NOTES = ("The second operand: another output (`from: [x, y]`), `scalar` or `param` (a learned tensor, its "
-         "shape as torch holds it). One op per output element.")
+NOTES = ("The second operand: another output (`from: [x, y]`), `scalar`, `param` (a learned tensor, its "
+         "shape as torch holds it) or `const` (a tensor the forward makes from no weight: no params). One op per output "
+         "element.")
 
 
 def _binary_shape(row: Binary) -> Callable[[BinaryArgs, tuple[Shape, ...]], Shape]:

@@ -175,6 +175,11 @@ class LayerNorm:
         return inputs[0]
 
     @staticmethod
+    def tensors(a: LayerNormArgs, inputs: tuple[Shape, ...], out: Shape) -> dict[str, tuple[int, ...]]:
+        c = (out[1] if is_tokens(out) else out[0])
+        return {"weight": (c,), "bias": (c,)} if a.affine else {}
+
+    @staticmethod
     def cost(a: LayerNormArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
         cost = _stat_norm_cost(a.affine, out, batch)
         if is_tokens(out):  # normalised over D: 2·D params, not 2·N
@@ -249,6 +254,11 @@ class GroupNorm:
         if c % a.groups:
             raise ShapeError(f"groups={a.groups} must divide channels={c}", "groups")
         return inputs[0]
+
+    @staticmethod
+    def tensors(a: GroupNormArgs, inputs: tuple[Shape, ...], out: Shape) -> dict[str, tuple[int, ...]]:
+        c = out[0]
+        return {"weight": (c,), "bias": (c,)} if a.affine else {}
 
     @staticmethod
     def cost(a: GroupNormArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:

@@ -111,6 +111,9 @@ class NodeLike(Protocol):
 
 
 BuildFn = Callable[[NodeLike], "nn.Module"]  # imports torch inside its body
+# (args, input shapes, output shape) -> the parameters the layer holds, by the name its torch module gives the last part of
+# each ('weight', 'bias'), with their shapes: what a layer's `tied:` may name (frontend/spec.py, docs/spec.md)
+TensorsFn = Callable[[Any, tuple["Shape", ...], "Shape"], "dict[str, tuple[int, ...]]"]
 
 
 class Saves(Enum):
@@ -181,6 +184,7 @@ class OpRule:
     imports: tuple[str, ...] = ()  # torch.nn class names `convcost import` turns into this op
     from_torch: FromTorchFn | None = None  # such a module -> arguments as a spec writes them (None: another op's)
     spellings: tuple[str, ...] = ()  # other tools' names for it ('deconv'): an error names this op, not a did-you-mean
+    tensors: TensorsFn | None = None  # the parameters it holds, by name and shape: what another layer may share (tied)
     lowered: LowerFn | None = None  # args -> the other ops it computes (patch_embed: conv, then to_tokens); None: itself
     inputs: tuple[int, int] = (1, 1)  # how many outputs it reads (least, most): more than one from a 'from' list
 
@@ -492,6 +496,7 @@ def op(
                 imports=getattr(cls, "imports", ()),
                 from_torch=getattr(cls, "from_torch", None),
                 spellings=getattr(cls, "spellings", ()),
+                tensors=getattr(cls, "tensors", None),
                 lowered=getattr(cls, "lowered", None),
                 inputs=getattr(cls, "inputs", (1, 1)),
             )

@@ -88,9 +88,11 @@ class UpsampleArgs:
     )
 
     def compared(self) -> tuple[tuple[str, Any], ...]:
-        """What `verify --reference` compares: torch reads an interpolating mode's align_corners None as false."""
+        """What `verify --reference` compares: torch reads an interpolating mode's align_corners None as false; scale
+        and size are the output's size spelt two ways (``scale: 2`` on 8×8 is ``size: 16``), compared through the
+        output's shape (a model's ``F.interpolate(x, size=y.shape[-2:])`` is a spec's ``scale: 2``)."""
         corners = bool(self.align_corners) if self.mode != "nearest" else self.align_corners
-        return (("scale", self.scale), ("size", self.size), ("mode", self.mode), ("align_corners", corners))
+        return (("mode", self.mode), ("align_corners", corners))
 
 
 def _each(value: Any, dims: int, what: str) -> tuple[Any, ...]:

@@ -15,7 +15,7 @@ from ..cost import Backward, Cost
 from .counting import FVCORE_IGNORED, Counted, Counting, Prediction
 from .grad import Need, no_backward
 from .receptive import IDENTITY, POINTWISE, RF, Taps, per_axis, regroup, spatial_axes, taps
-from .registry import NodeLike, Saves, Shape, ShapeError, arg, choice, number, op, optional, refuse_unless
+from .registry import FINITE, NodeLike, Saves, Shape, ShapeError, arg, choice, number, op, optional, refuse_unless, typed
 from .shapes import is_tokens, numel
 from .tensors import (
     LAYOUT_DOC,
@@ -390,6 +390,14 @@ PAD_MODULES = {"Zero": "constant", "Constant": "constant", "Reflection": "reflec
                "Circular": "circular"}  # torch.nn's padding modules (ZeroPad2d...) by the word before 'Pad
 
 
+@typed({"anyOf": [{"type": "number", **FINITE}, {"enum": ["-inf", "inf"]}]})
+def fill(value: Any) -> float:
+    """Constant padding's fill: a finite number, or '-inf' / 'inf' (a max pool's padding, as timm's pads it)."""
+    if value in ("-inf", "inf"):
+        return float(value)
+    return number(value)
+
+
 @dataclass(frozen=True)
 class PadArgs:
     """Arguments of `pad` (those of torch.nn.functional.pad)."""
@@ -397,7 +405,8 @@ class PadArgs:
     pad: tuple[int, ...] = field(metadata=arg(int_list, "F.pad's list, last dim first: [left, right, top, bottom, ...]; "
                                                        "negative crops (constant mode)"))
     mode: str = field(default="constant", metadata=arg(choice(*PAD_MODES), "constant, reflect, replicate or circular"))
-    value: float = field(default=0.0, metadata=arg(number, "the fill of constant mode"))
+    value: float = field(default=0.0, metadata=arg(fill, "the fill of constant mode: a number, or '-inf' / 'inf' (a max "
+                                                         "pool's padding)"))
 
 
 def _pad_shape(a: PadArgs, inputs: tuple[Shape, ...]) -> Shape:

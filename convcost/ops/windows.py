@@ -29,7 +29,7 @@ window (one window: nothing to shift), as torchvision drops it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..cost import Backward, Cost
 from .activations import SOFTMAX_OPS
@@ -37,7 +37,21 @@ from .counting import Counted, Counting, Prediction, fvcore_einsum
 from .grad import NORM_INPUT_OPS, NORM_SHARED_OPS, SOFTMAX_BACKWARD_OPS, Need
 from .norm import STAT_BYTES, STAT_OPS_AFFINE
 from .receptive import RF, WHOLE, Taps, taps, window
-from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, nonneg_int, op, pair, pos_float, pos_int
+from .registry import (
+    NodeLike,
+    Part,
+    Saves,
+    Shape,
+    ShapeError,
+    arg,
+    boolean,
+    nonneg_int,
+    op,
+    pair,
+    pos_float,
+    pos_int,
+    refuse_unless,
+)
 from .shapes import TokenGrid, fmt_shape, grid_of
 from .tokens import token_check
 
@@ -233,6 +247,13 @@ class WindowAttention:
     over the grid padded to a multiple of the window, as torchvision computes it; the mask's construction is not
     counted."""
 
+    imports = ("ShiftedWindowAttention",)  # torchvision's (v1): `convcost import` keeps it whole (importer/trace.py)
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        return {"heads": m.num_heads, "window": list(m.window_size), "shift": list(m.shift_size),
+                "qkv_bias": m.qkv.bias is not None, "bias": m.proj.bias is not None}
+
     saves = Saves.NOTHING  # what its backward keeps is in saved_extra
     rf = staticmethod(_wa_rf)
     backward = staticmethod(_wa_backward)
@@ -375,6 +396,16 @@ class PatchMerging:
             "calflops counts the LayerNorm(4C) 5 per element", "layer_norm",
         ),
     )
+
+    imports = ("PatchMerging",)  # torchvision's (v1): `convcost import` keeps it whole (importer/trace.py)
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        norm = m.norm
+        refuse_unless(type(norm).__name__ == "LayerNorm" and norm.elementwise_affine and norm.bias is not None,
+                      f"norm_layer {type(norm).__name__} (convcost's is a LayerNorm(4C) with weight and bias)")
+        refuse_unless(m.reduction.bias is None, "a bias in the reduction")
+        return {"eps": norm.eps}
 
     @staticmethod
     def shape(a: PatchMergingArgs, inputs: tuple[Shape, ...]) -> Shape:

@@ -64,6 +64,7 @@ def model_dict(a: Analysis, view: ConventionView | None = None, extras: Extras =
         **io_dict(g),
         "totals": a.total.as_dict(),
         "convention": json_dict(view),
+        "uncounted": list(a.uncounted),
         "by_category": {cat: c.as_dict() for cat, c in sorted(a.by_category().items())},
         **({"training": training_json(t)} if t is not None else {}),
         "scopes": [

@@ -7,7 +7,7 @@ from ..costmodel.convention import ConventionView
 from ..costmodel.extras import NONE, Extras
 from ..ops.shapes import fmt_shape
 from ..units import human
-from .text import in_out_sentence, md_code, md_paragraph, md_text
+from .text import in_out_sentence, md_code, md_paragraph, md_text, uncounted_note
 
 __all__ = ["escape", "md_code", "md_text"]
 
@@ -83,6 +83,8 @@ def render_markdown(
             f"{len(g.nodes)} layers ({md_code(g.file)}).\n"
         )
         parts.append("\n".join(totals_table(a)) + "\n")
+        if a.uncounted:
+            parts.append(f"⚠ {escape(uncounted_note(a.uncounted))}\n")
         if view is not None:
             from .convention_out import markdown_lines
 

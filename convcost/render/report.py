@@ -27,7 +27,7 @@ from .compare_out import headline, markdown_blocks, markdown_changes, output_war
 from .markdown import escape
 from .mermaid import SHADE_NOTE, deepest, graph_depth, mermaid_flowchart, xychart
 from .results import render_profile, render_verify
-from .text import in_out, in_out_sentence, md_code, md_paragraph, md_url, plural
+from .text import in_out, in_out_sentence, md_code, md_paragraph, md_url, plural, uncounted_note
 
 NBSP = "\u00a0"
 PR_COMMENT_LIMIT = 65_536  # characters a GitHub pull-request comment holds
@@ -193,6 +193,7 @@ def model_section(a: Analysis, label: str, opts: ReportOptions, view: Convention
         "",
         f"{non_mac_line(a.total)}",
         "",
+        *([f"⚠ {escape(uncounted_note(a.uncounted))}", ""] if a.uncounted else []),
     ]
     if view is not None:
         from .convention_out import markdown_lines

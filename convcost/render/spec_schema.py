@@ -102,13 +102,17 @@ def _is_required(f: dataclasses.Field[Any]) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
-def args_object(args_type: type, title: str, layer: bool = True, several: bool = False) -> Schema:
-    """The arguments mapping of an op or sugar layer, with the keys every layer takes (``layer``)."""
+def args_object(args_type: type, title: str, layer: bool = True, several: bool = False, tied: bool = False) -> Schema:
+    """The arguments mapping of an op or sugar layer, with the keys every layer takes (``layer``); ``tied``: the op
+    holds parameters another layer's may be (`tied: {weight: a}`)."""
     fields = arg_fields(args_type)
     props: dict[str, Schema] = {name: arg_schema(f) for name, f in fields.items()}
     out: Schema = {"type": "object", "description": title}
     if layer:
         props.update(_layer_keys(several))
+        if tied:
+            props["tied"] = {"type": "object", "additionalProperties": {"$ref": "#/$defs/ref"}, "minProperties": 1,
+                             "description": "Parameters that are an earlier layer's (its name): counted once, there."}
         props["first"] = {
             **args_object(args_type, f"Arguments that differ on the first iteration of 'repeat' ({title}).", False),
         }
@@ -141,7 +145,8 @@ def _layer_keys(several: bool = False) -> dict[str, Schema]:
 
 def _op_entry(word: str, args_type: type, summary: str, several: bool = False) -> Schema:
     """``- word`` with nothing, or ``- word: {args}``; null arguments only where none is required."""
-    args = args_object(args_type, summary, several=several)
+    rule = REGISTRY.get(ALIASES.get(word, word))
+    args = args_object(args_type, summary, several=several, tied=getattr(rule, "tensors", None) is not None)
     value: Schema = args if "required" in args else {"anyOf": [{"type": "null"}, args], "description": summary}
     return {"title": word, "type": "object", "properties": {word: value}, "required": [word], "additionalProperties": False}
 

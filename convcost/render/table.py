@@ -15,7 +15,7 @@ from ..costmodel.convention import ConventionView
 from ..costmodel.extras import NONE, Extras
 from ..ops.shapes import fmt_shape
 from ..units import human
-from .text import in_out, one_line
+from .text import in_out, one_line, uncounted_note
 
 HEADERS = ("layer", "op", "output", "params", "MACs", "% MACs")
 RIGHT = (False, False, True, True, True, True)
@@ -97,6 +97,8 @@ def totals_lines(a: Analysis, style: Style, view: ConventionView | None = None) 
         + f"  params {human(t.params)} ({t.params:,})   MACs {human(t.macs)} ({t.macs:,})   FLOPs {human(t.flops)}   "
         f"activations {human(t.activations)}   buffers {human(t.buffers)}"
     ]
+    if a.uncounted:
+        lines.append(style(f"       {uncounted_note(a.uncounted)}", "33"))
     if t.non_mac_ops:
         lines.append(
             style(

@@ -114,6 +114,13 @@ def in_out(g: Graph) -> str:
     return f"{inputs_text(g)} → {outputs_text(g)}"
 
 
+def uncounted_note(names: tuple[str, ...]) -> str:
+    """The line under every total of a spec with `unsupported` parts: what the totals leave out."""
+    shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+    return (f"not counted: {plural(len(names), 'unsupported part')} ({shown}): their params, MACs and other ops are "
+            "missing from these totals")
+
+
 def unique(name: str, taken: set[str]) -> str:
     """``name``, or ``name_2``, ``name_3``... when ``taken`` already has it; the result is added to ``taken``."""
     candidate, k = name, 1

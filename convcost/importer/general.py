@@ -1,0 +1,470 @@
+"""The aten ops no named op covers, as the spec's general tensor ops (torch-free; docs/spec.md, *aten ops and the
+general ops*): views (reshape, permute, transpose, slice, select, chunk), pad, elementwise arithmetic and math with
+another output, a number or a learned tensor, reductions, softmax over any dim, matmul / einsum /
+scaled_dot_product_attention, and cat / stack along any dim. Dims are the aten op's own (the batch is 0), sizes per
+sample. Each result is checked with the op's own shape rule (Context.shape_of), so the layout it writes is the one
+analyze will find, and a node the op cannot express (a view across the batch) is refused with the op's reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .found import Emit, Found, Pass, Refuse, Several
+from .graph import V
+
+if TYPE_CHECKING:
+    from .graph import Node
+    from .recognise import Context
+
+GeneralFn = Callable[["Node", "Context"], Found]
+GENERAL: dict[str, GeneralFn] = {}
+
+
+def general(*names: str) -> Callable[[GeneralFn], GeneralFn]:
+    def deco(fn: GeneralFn) -> GeneralFn:
+        for n in names:
+            GENERAL[n] = fn
+        return fn
+
+    return deco
+
+
+def _v(a: Any) -> int | None:
+    return a.id if isinstance(a, V) else None
+
+
+def emit(c: Context, n: Node, op: str, args: dict[str, Any], ins: tuple[int, ...], tensors: tuple[str, ...] = (),
+         out: int | None = None) -> Found:
+    """The general op's layer, if its shape rule takes these arguments and inputs and gives the traced shape."""
+    found = c.shape_of(op, args, ins)
+    if isinstance(found, str):
+        return Refuse(f"{n.fn} as `{op}`: {found}")
+    shape, layout = found
+    value = out if out is not None else n.outs[0]
+    if layout == "map" and op in VIEWS and len(shape) in (2, 3) and _per_token_readers(c, value):
+        args = {**args, "layout": "tokens" if len(shape) == 2 else "grid"}  # what a linear or layer norm reads per token
+        made = c.shape_of(op, args, ins)
+        if isinstance(made, str):
+            return Refuse(f"{n.fn} as `{op}`: {made}")
+        layout = made[1]
+    if tuple(shape) != c.flow.shape(value)[1:]:
+        return Refuse(f"{n.fn} as `{op}` makes {list(shape)} per sample, the model {list(c.flow.shape(value)[1:])}")
+    return Emit(op, args, ins, tensors, out=out, layout=layout)
+
+
+ELEMENTWISE = frozenset({"relu", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid", "mish", "elu", "leaky_relu",
+                         "hardtanh", "clamp", "neg", "abs", "exp", "sqrt", "square", "addcmul"})
+VIEWS = frozenset({"reshape", "permute", "transpose", "flatten", "unflatten", "select"})
+PER_TOKEN = frozenset({"linear", "native_layer_norm", "layer_norm"})
+
+
+def _per_token_readers(c: Context, v: int, depth: int = 4) -> bool:
+    """Whether ``v`` is read as tokens: by a linear or a layer norm over its last dim, or by an elementwise op with
+    tokens of its shape (a residual add of a token-mixing MLP's transposed output), looking on through elementwise ops
+    of one output (a layer scale)."""
+    for r in c.flow.ahead(v):
+        ins = r.tensors()
+        if r.op in PER_TOKEN and ins and c.flow.back(ins[0]) == v:
+            return True
+        elementwise = r.op.rstrip("_") in BINARY or r.op.rstrip("_") in ELEMENTWISE
+        if not elementwise or not r.outs:
+            continue
+        others = [o for o in ins if c.flow.back(o) != v and c.flow.data(o)]
+        if any(c.layout(c.flow.back(o)) != "map" and c.flow.shape(o) == c.flow.shape(v) for o in others):
+            return True
+        if not others and depth and c.flow.shape(r.outs[0]) == c.flow.shape(v) and _per_token_readers(c, r.outs[0], depth - 1):
+            return True
+    return False
+
+
+def _one(n: Node, c: Context) -> int | None:
+    x = c.flow.source(n)
+    return x if x is not None and c.flow.data(x) else None
+
+
+# ---- views -------------------------------------------------------------------------------------------------------
+@general("view", "_unsafe_view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "expand", "alias", "t")
+def reshape(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return None
+    shape, out = c.flow.shape(x), c.flow.shape(n.outs[0])
+    if shape == out:
+        return Pass(x)
+    if n.op == "expand":
+        readers = c.flow.ahead(n.outs[0])
+        if readers and all(r.op in BINARY or r.op.rstrip("_") in BINARY for r in readers):
+            return Pass(x)  # broadcast by the elementwise op that reads it
+        return Refuse(f"{n.fn} of {c.shown(x)} to {list(out)}: convcost broadcasts in the elementwise op that reads it")
+    if not out or not shape or out[0] != shape[0]:
+        return Refuse(f"{n.fn} of {c.shown(x)} to {list(out)}: it moves the batch dim; convcost counts per sample")
+    spelled = _as_written(n.fn, shape, out)
+    if spelled is not None:
+        found = emit(c, n, *spelled, (x,))
+        if not isinstance(found, Refuse):
+            return found
+    return emit(c, n, "reshape", {"shape": list(out[1:])}, (x,))
+
+
+def _as_written(fn: str, shape: tuple[int, ...], out: tuple[int, ...]) -> tuple[str, dict[str, Any]] | None:
+    """``x.flatten(s, e)`` as `flatten: {start, end}`, ``x.unflatten(d, sizes)`` as `unflatten: {dim, sizes}`, where
+    the code called them and the shapes say which dims (the first that differ); else None (a `reshape`)."""
+    s = next((k for k, (a, b) in enumerate(zip(shape, out)) if a != b), min(len(shape), len(out)))
+    if fn == "flatten" and len(out) < len(shape) and 1 <= s:
+        e = s + len(shape) - len(out)
+        if shape[e + 1:] == out[s + 1:]:
+            return "flatten", {"start": s, **({"end": e} if e != len(shape) - 1 else {})}
+    if fn == "unflatten" and len(out) > len(shape) and 1 <= s:
+        k = len(out) - len(shape)
+        if shape[s + 1:] == out[s + k + 1:]:
+            return "unflatten", {"dim": s, "sizes": list(out[s:s + k + 1])}
+    return None
+
+
+@general("permute")
+def permute(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return None
+    rank = len(c.flow.shape(x))
+    dims = [int(d) % rank for d in n.args.get("dims", [])]
+    if not dims or dims[0] != 0:
+        return Refuse(f"{n.fn}{tuple(dims)} of {c.shown(x)}: it moves the batch dim; convcost counts per sample")
+    return emit(c, n, "permute", {"dims": dims}, (x,))
+
+
+@general("transpose", "swapaxes", "swapdims")
+def transpose(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return None
+    rank = len(c.flow.shape(x))
+    a, b = int(n.args.get("dim0", 0)) % rank, int(n.args.get("dim1", 0)) % rank
+    if 0 in (a, b):
+        return Refuse(f"{n.fn}({a}, {b}) of {c.shown(x)}: it moves the batch dim; convcost counts per sample")
+    return emit(c, n, "transpose", {"dim0": a, "dim1": b}, (x,))
+
+
+@general("slice")
+def slice_(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return None
+    shape = c.flow.shape(x)
+    dim = int(n.args.get("dim", 0)) % len(shape)
+    size = shape[dim]
+    start, end, step = n.args.get("start"), n.args.get("end"), int(n.args.get("step", 1))
+    start = 0 if start is None else max(0, start + size if start < 0 else min(start, size))
+    end = size if end is None else max(0, end + size if end < 0 else min(end, size))
+    if start == 0 and end == size and step == 1:
+        return Pass(x)
+    if dim == 0:
+        return Refuse(f"{n.fn}: slicing the batch dim; convcost counts per sample")
+    args: dict[str, Any] = {"dim": dim, "start": start, "stop": end}
+    if step != 1:
+        args["step"] = step
+    return emit(c, n, "slice", args, (x,))
+
+
+@general("select")
+def select(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return None
+    dim = int(n.args.get("dim", 0)) % len(c.flow.shape(x))
+    if dim == 0:
+        return Refuse(f"{n.fn}: indexing the batch dim; convcost counts per sample")
+    return emit(c, n, "select", {"dim": dim, "index": int(n.args.get("index", 0))}, (x,))
+
+
+@general("split", "split_with_sizes", "unsafe_split", "unsafe_split_with_sizes", "chunk", "unbind")
+def split(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return None
+    shape = c.flow.shape(x)
+    dim = int(n.args.get("dim", 0)) % len(shape)
+    if dim == 0:
+        return Refuse(f"{n.fn}: splitting the batch dim; convcost counts per sample")
+    layers = []
+    for k, o in enumerate(n.outs):
+        if not c.flow.users.get(o):
+            continue
+        if n.op == "unbind":
+            found = emit(c, n, "select", {"dim": dim, "index": k}, (x,), out=o)
+        else:
+            sizes = [c.flow.shape(p)[dim] for p in n.outs]
+            args: dict[str, Any] = {"index": k, "dim": dim}
+            if n.op.endswith("with_sizes") or len(set(sizes)) > 1:
+                args["sizes"] = sizes
+            elif len(sizes) != 2:
+                args["parts"] = len(sizes)
+            found = emit(c, n, "chunk", args, (x,), out=o)
+            if isinstance(found, Emit):
+                found = Emit(found.op, {**found.args, "count": len(sizes)}, found.ins, out=o, layout=found.layout)
+        if not isinstance(found, Emit):
+            return found
+        layers.append(found)
+    return Several(tuple(layers))
+
+
+_PAD_MODES = {"constant_pad_nd": "constant", "reflection_pad1d": "reflect", "reflection_pad2d": "reflect",
+              "reflection_pad3d": "reflect", "replication_pad1d": "replicate", "replication_pad2d": "replicate",
+              "replication_pad3d": "replicate", "_pad_circular": "circular"}
+
+
+@general("constant_pad_nd", "pad", *_PAD_MODES)
+def pad(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return None
+    mode = n.args.get("mode", _PAD_MODES.get(n.op, "constant"))
+    args: dict[str, Any] = {"pad": list(n.args.get("pad") or n.args.get("padding") or [])}
+    if mode != "constant":
+        args["mode"] = mode
+    value = float(n.args.get("value") or 0)
+    if value:
+        args["value"] = value if value - value == 0 else ("-inf" if value < 0 else "inf")  # ±inf written as the spec reads it
+    return emit(c, n, "pad", args, (x,))
+
+
+# ---- elementwise -------------------------------------------------------------------------------------------------
+BINARY = {"add": "add", "mul": "multiply", "sub": "sub", "div": "div", "pow": "pow", "maximum": "maximum",
+          "minimum": "minimum", "rsub": "sub"}
+
+
+@general(*BINARY, *(f"{op}_" for op in BINARY))
+def binary(n: Node, c: Context) -> Found:
+    """x ∘ y of two outputs, x ∘ 2 (``scalar``), x ∘ w of a learned tensor (``param``); the number or tensor on the
+    left is ``reverse`` (1 - x: aten's rsub)."""
+    op = BINARY[n.op.rstrip("_")]
+    if n.args.get("alpha", 1) != 1:
+        return Refuse(f"{n.fn} with alpha={n.args.get('alpha')}: convcost's {op} has none")
+    a, b = n.args.get("self", n.args.get("input")), n.args.get("other", n.args.get("exponent"))
+    left, right = (b, a) if n.op == "rsub" else (a, b)
+    vl, vr = _v(left), _v(right)
+    data_l, data_r = vl is not None and c.flow.data(vl), vr is not None and c.flow.data(vr)
+    if data_l and data_r:
+        return emit(c, n, op, {}, (vl, vr))  # type: ignore[arg-type]
+    if not (data_l or data_r):
+        return None
+    x, other, reverse = (vl, right, False) if data_l else (vr, left, True)
+    assert x is not None
+    vo = _v(other)
+    if vo is None:
+        if not isinstance(other, (int, float)) or isinstance(other, bool):
+            return Refuse(f"{n.fn} with {other!r}: convcost's {op} takes a number, a learned tensor or another output")
+        return emit(c, n, op, {"scalar": float(other), **({"reverse": True} if reverse else {})}, (x,))
+    if not c.flow.sources.get(vo):  # made in the forward from no input, weight or buffer (YOLO's anchor points)
+        return emit(c, n, op, {"const": list(c.flow.shape(vo)), **({"reverse": True} if reverse else {})}, (x,))
+    held = c.held(vo, f"tensor {n.fn} reads")
+    gathered = _gathered(c, vo) if isinstance(held, Refuse) else None
+    if gathered is not None:  # a relative position bias: table[index]
+        (table, tshape), (index, ishape) = gathered
+        args = {"param": list(c.flow.shape(vo)), "table": list(tshape), "index": list(ishape),
+                **({"reverse": True} if reverse else {})}
+        return emit(c, n, op, args, (x,), tensors=(table, index))
+    if isinstance(held, Refuse):
+        return held
+    args = {"param": list(c.flow.shape(vo)), **({"reverse": True} if reverse else {})}
+    return emit(c, n, op, args, (x,), tensors=held)
+
+
+def _gathered(c: Context, v: int) -> tuple[tuple[str, tuple[int, ...]], tuple[str, tuple[int, ...]]] | None:
+    """((table path, shape), (index path, shape)) where ``v`` is made from one parameter and one buffer alone (a
+    relative position bias, ``table[index]`` and views of it), else None."""
+    paths = sorted(c.flow.sources.get(v, ()))
+    if len(paths) != 2:
+        return None
+    kinds = {c.rec.tensors[p][0]: (p, tuple(c.rec.tensors[p][1])) for p in paths}
+    if set(kinds) != {"param", "buffer"}:
+        return None
+    return kinds["param"], kinds["buffer"]
+
+
+_MATH = ("sqrt", "rsqrt", "exp", "log", "abs", "neg", "reciprocal", "square", "sin", "cos", "erf")
+
+
+@general(*_MATH, *(f"{m}_" for m in _MATH))
+def math(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    return None if x is None else emit(c, n, n.op.rstrip("_"), {}, (x,))
+
+
+@general("clamp", "clamp_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_")
+def clamp(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return None
+    args: dict[str, Any] = {}
+    lo, hi = n.args.get("min"), n.args.get("max")  # clamp(x, min, max), clamp_min(x, min), clamp_max(x, max)
+    if isinstance(lo, V) or isinstance(hi, V):
+        return Refuse(f"{n.fn} with tensor bounds: convcost's clamp takes numbers")
+    if lo is not None:
+        args["min"] = float(lo)
+    if hi is not None:
+        args["max"] = float(hi)
+    return emit(c, n, "clamp", args, (x,))
+
+
+@general("addcmul", "addcmul_")
+def addcmul(n: Node, c: Context) -> Found:
+    """``torch.addcmul(s, t1, t2)`` = s + t1 · t2 (timm's Affine, GRN): a product, then a sum, each with an output or a
+    learned tensor."""
+    s, t1, t2 = (_v(n.args.get(k)) for k in ("self", "tensor1", "tensor2"))
+    if n.args.get("value", 1) != 1 or None in (s, t1, t2):
+        return Refuse(f"{n.fn} with a value or a number operand: convcost writes s + t1 · t2 only")
+    assert s is not None and t1 is not None and t2 is not None
+    data = [v for v in (t1, t2) if c.flow.data(v)]
+    if not data:
+        return None
+    mid = -1  # the product, before the sum
+    if len(data) == 2:
+        product = (Emit("multiply", {}, (t1, t2)),)
+    else:
+        w = t2 if data[0] == t1 else t1
+        held = c.held(w, f"tensor {n.fn} multiplies")
+        if isinstance(held, Refuse):
+            return held
+        product = (Emit("multiply", {"param": list(c.flow.shape(w))}, (data[0],), held),)
+    if c.flow.data(s):
+        total = Emit("add", {}, (mid, s))
+    else:
+        held = c.held(s, f"tensor {n.fn} adds")
+        if isinstance(held, Refuse):
+            return held
+        total = Emit("add", {"param": list(c.flow.shape(s))}, (mid,), held)
+    return Several((*product, total))
+
+
+# ---- reductions, softmax -------------------------------------------------------------------------------------------
+@general("mean", "sum", "amax", "amin")
+def reduce(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return None
+    rank = len(c.flow.shape(x))
+    dims = n.args.get("dim")
+    dims = list(range(1, rank)) if dims is None or dims == [] else ([dims] if isinstance(dims, int) else list(dims))
+    args: dict[str, Any] = {"dims": [int(d) % rank for d in dims]}
+    if n.args.get("keepdim"):
+        args["keepdim"] = True
+    return emit(c, n, n.op, args, (x,))
+
+
+@general("linalg_vector_norm", "norm")
+def norm(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return None
+    rank = len(c.flow.shape(x))
+    dims = n.args.get("dim")
+    dims = list(range(1, rank)) if dims is None else ([dims] if isinstance(dims, int) else list(dims))
+    args: dict[str, Any] = {"dims": [int(d) % rank for d in dims]}
+    p = n.args.get("ord", n.args.get("p", 2))
+    if p not in (2, 2.0, None):
+        args["p"] = float(p)
+    if n.args.get("keepdim"):
+        args["keepdim"] = True
+    return emit(c, n, "norm", args, (x,))
+
+
+@general("var", "std")
+def var(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return None
+    rank = len(c.flow.shape(x))
+    dims = n.args.get("dim")
+    dims = list(range(1, rank)) if dims is None else ([dims] if isinstance(dims, int) else list(dims))
+    args: dict[str, Any] = {"dims": [int(d) % rank for d in dims]}
+    correction = n.args.get("correction")
+    if correction is not None and correction != 1:
+        args["correction"] = int(correction)
+    if n.args.get("keepdim"):
+        args["keepdim"] = True
+    return emit(c, n, n.op, args, (x,))
+
+
+@general("_softmax", "softmax", "_log_softmax", "log_softmax")
+def softmax(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return None
+    dim = int(n.args.get("dim", -1))
+    dim = dim if dim < 0 else dim % len(c.flow.shape(x))  # -1 as the code wrote it: the last dim at any rank
+    op = "log_softmax" if "log" in n.op else "softmax"
+    return emit(c, n, op, {"dim": dim}, (x,))
+
+
+# ---- products ------------------------------------------------------------------------------------------------------
+@general("matmul", "bmm", "mm")
+def matmul(n: Node, c: Context) -> Found:
+    a, b = _v(n.args.get("self", n.args.get("input"))), _v(n.args.get("other", n.args.get("mat2")))
+    if a is None or b is None:
+        return None
+    call = {"bmm": "bmm", "mm": "matmul"}.get(n.op, "operator" if n.fn == "matmul" and n.kind == "function" else "matmul")
+    args: dict[str, Any] = {} if call == "operator" else {"call": call}
+    if c.flow.data(a) and c.flow.data(b):
+        return emit(c, n, "matmul", args, (a, b))
+    x, w, reverse = (a, b, False) if c.flow.data(a) else (b, a, True)
+    if not c.flow.data(x):
+        return None
+    held = c.held(w, "matmul's weight")
+    if isinstance(held, Refuse):
+        return held
+    args = {**args, "param": list(c.flow.shape(w))}
+    if reverse:
+        args["reverse"] = True
+    return emit(c, n, "matmul", args, (x,), tensors=held)
+
+
+@general("einsum")
+def einsum(n: Node, c: Context) -> Found:
+    ops = [_v(t) for t in n.args.get("tensors", [])]
+    if len(ops) != 2 or None in ops:
+        return Refuse(f"{n.fn} of {len(ops)} operands: convcost's einsum takes two")
+    a, b = ops
+    assert a is not None and b is not None
+    args: dict[str, Any] = {"equation": str(n.args.get("equation", "")).replace(" ", "")}
+    if c.flow.data(a) and c.flow.data(b):
+        return emit(c, n, "einsum", args, (a, b))
+    if not c.flow.data(a):
+        return Refuse(f"{n.fn} with the learned tensor first: convcost's einsum takes it second")
+    held = c.held(b, "einsum's weight")
+    if isinstance(held, Refuse):
+        return held
+    return emit(c, n, "einsum", {**args, "param": list(c.flow.shape(b))}, (a,), tensors=held)
+
+
+@general("scaled_dot_product_attention")
+def sdpa(n: Node, c: Context) -> Found:
+    ins = [_v(n.args.get(k)) for k in ("query", "key", "value")]
+    mask = n.args.get("attn_mask")
+    if mask is not None:
+        ins.append(_v(mask))
+    if None in ins or not all(c.flow.data(v) for v in ins if v is not None):
+        return Refuse(f"{n.fn} with a mask made in the forward or held by the model: convcost's reads traced outputs")
+    args: dict[str, Any] = {}
+    if n.args.get("is_causal"):
+        args["is_causal"] = True
+    if n.args.get("scale") is not None:
+        args["scale"] = float(n.args["scale"])
+    if n.args.get("dropout_p"):
+        return Refuse(f"{n.fn} with dropout_p={n.args['dropout_p']}: convcost counts inference (call model.eval())")
+    return emit(c, n, "scaled_dot_product_attention", args, tuple(v for v in ins if v is not None))
+
+
+@general("cat", "concat", "concatenate", "stack")
+def cat(n: Node, c: Context) -> Found:
+    ids = [_v(t) for t in n.args.get("tensors") or []]
+    if any(i is None or not c.flow.data(i) for i in ids):
+        return None
+    dim = int(n.args.get("dim", 0))
+    rank = len(c.flow.shape(n.outs[0]))
+    if dim % rank == 0:
+        return Refuse(f"{n.fn} along the batch dim; convcost counts per sample")
+    op = "stack" if n.op == "stack" else "concat"
+    return emit(c, n, op, {"dim": dim % rank}, tuple(i for i in ids if i is not None))

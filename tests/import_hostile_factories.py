@@ -1,0 +1,94 @@
+"""Hostile models for `convcost import` (tests/test_import.py): module names no spec name can be, weights shared between
+layers, parts convcost cannot express in many places, optional forward arguments, dict outputs, modules that never
+run. Each says what import must make of it."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# children named what torch allows and a spec name cannot be: the top-level name of the model's input, spaces, an
+# accent, punctuation, 120 characters, what the spec reads as a variable or an expression, YAML's words
+HOSTILE_NAMES = ("input", "a b", "über", "~", "x" * 120, "$x", "${1/0}", "true", "null", "-lead", "0x10")
+
+
+class Named(nn.Module):
+    """conv → relu → conv ... in a chain, each child named one of HOSTILE_NAMES; the last a Linear after a pool."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        for k, name in enumerate(HOSTILE_NAMES):
+            self.add_module(name, nn.Conv2d(3 if k == 0 else 4, 4, 3, padding=1))
+        self.add_module("über pool", nn.AdaptiveAvgPool2d(1))
+        self.add_module("fc", nn.Linear(4, 5))
+
+    def forward(self, x: Tensor) -> Tensor:
+        for name in HOSTILE_NAMES:
+            x = F.relu(getattr(self, name)(x))
+        return self.fc(torch.flatten(getattr(self, "über pool")(x), 1))
+
+
+def named() -> nn.Module:
+    return Named()
+
+
+class Tied(nn.Module):
+    """Issue 19: ``b.weight = a.weight``, a conv's weight shared by another conv with its own bias (and a Linear
+    called twice, sharing all its weights): torch counts each shared tensor once."""
+
+    def __init__(self, how: str = "weight") -> None:
+        super().__init__()
+        self.how = how
+        self.a = nn.Conv2d(8, 8, 3, padding=1)
+        self.b = nn.Conv2d(8, 8, 3, padding=1)
+        self.b.weight = self.a.weight
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.b(F.relu(self.a(x))).mean([2, 3])
+        return self.fc(F.relu(self.fc(y))) if self.how == "twice" else self.fc(y)
+
+
+def tied(how: str = "weight") -> nn.Module:
+    return Tied(how)
+
+
+class Options(nn.Module):
+    """``forward(x, mask=None, scale=1.0)``: optional arguments are not inputs; returns a dict of two tensors and a
+    list, one of them a plain number (not a tensor: left out)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.head = nn.Conv2d(8, 2, 1)
+        self.aux = nn.Sequential(nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8), nn.Conv2d(8, 2, 1))  # never runs in eval
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, scale: float = 1.0) -> dict[str, object]:
+        y = F.relu(self.conv(x if mask is None else x * mask))
+        out: dict[str, object] = {"out": self.head(y), "features": [y, scale]}
+        if self.training:
+            out["aux"] = self.aux(y)
+        return out
+
+
+def options() -> nn.Module:
+    return Options()
+
+
+class ManyUnsupported(nn.Module):
+    """24 blocks, each with a torch.cumsum (no convcost op) and the layers after it: the refusal is a few lines (one
+    kind, 24 places), not 24 · 3."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(nn.Conv2d(4, 4, 3, padding=1) for _ in range(24))
+
+    def forward(self, x: Tensor) -> Tensor:
+        for conv in self.blocks:
+            x = F.relu(torch.cumsum(conv(x), dim=1))
+        return x
+
+
+def many_unsupported() -> nn.Module:
+    return ManyUnsupported()
