@@ -181,7 +181,7 @@ def test_without_torch_verify_explains_how_to_install(tmp_path: Path, monkeypatc
     monkeypatch.setitem(sys.modules, "fvcore", None)
     result = runner.invoke(app, ["verify", _write(tmp_path, BLOCK)])
     assert result.exit_code == 2
-    assert "pip install torch==2.13.0 && pip install -e '.[torch]'" in result.stderr
+    assert "pip install torch==2.13.0 'fvcore>=0.1.5'" in result.stderr
 
 
 def test_cuda_is_refused_cleanly_without_a_gpu(tmp_path: Path) -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from .analysis import Analysis
-from .receptive import ReceptiveFields, receptive_fields
-from .training import DEFAULT_OPTIMIZER, Training, analyze_training, optimizer_state
+if TYPE_CHECKING:  # the training and receptive-field analyses load only when asked for (start-up time)
+    from .analysis import Analysis
+    from .receptive import ReceptiveFields
+    from .training import Training
 
 
 class TrainingOptions(NamedTuple):
-    optimizer: str = DEFAULT_OPTIMIZER
+    optimizer: str  # training.DEFAULT_OPTIMIZER unless --optimizer
     dtype: str = "fp32"
 
 
@@ -28,14 +29,16 @@ NONE = Extras()
 
 def training_options(training: bool, optimizer: str | None, dtype: str | None) -> TrainingOptions | None:
     """``--training`` with its ``--optimizer`` and ``--dtype``; those two without ``--training`` are a usage error."""
-    from ..costmodel.memory import dtype_bytes
-    from ..errors import UsageError
-
     if not training:
         given = [name for name, value in (("--optimizer", optimizer), ("--dtype", dtype)) if value is not None]
         if given:
+            from ..errors import UsageError
+
             raise UsageError(f"{' and '.join(given)} set{'s' if len(given) == 1 else ''} the training estimate: add --training")
         return None
+    from .memory import dtype_bytes
+    from .training import DEFAULT_OPTIMIZER, optimizer_state
+
     opts = TrainingOptions(optimizer or DEFAULT_OPTIMIZER, dtype or "fp32")
     optimizer_state(opts.optimizer)  # an unknown name: a usage error before anything is built
     dtype_bytes(opts.dtype)
@@ -45,6 +48,9 @@ def training_options(training: bool, optimizer: str | None, dtype: str | None) -
 def extras_for(analyses: list[Analysis], training: TrainingOptions | None, rf: bool) -> list[Extras]:
     if training is None and not rf:
         return [NONE for _ in analyses]
+    from .receptive import receptive_fields
+    from .training import analyze_training
+
     return [
         Extras(
             analyze_training(a, training.optimizer, training.dtype) if training is not None else None,

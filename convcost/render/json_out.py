@@ -48,11 +48,12 @@ def parts_dict(a: Analysis, lc: Any) -> dict[str, Any]:
 
 def model_dict(a: Analysis, view: ConventionView | None = None, extras: Extras = NONE) -> dict[str, Any]:
     from .convention_out import json_dict
-    from .extras_out import layer_training_json, rf_json, training_json
 
     g = a.graph
     counted = {} if view is None else {lc.node.name: view.layers[lc.node.name].value for lc in a.layers}
     t, rf = extras.training, extras.rf
+    if t is not None or rf is not None:  # their renderers load only when --training or --rf asked for them
+        from .extras_out import layer_training_json, rf_json, training_json
     per_layer = layer_training_json(t) if t is not None else {}
     doc = {
         "name": g.model,
