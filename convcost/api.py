@@ -172,6 +172,7 @@ def check(
     max_growth: str | None = None,
     models: Sequence[str] | None = None,
     batch: int | None = None,
+    convention: str | None = None,
     training: bool = False,
     optimizer: str | None = None,
     dtype: str | None = None,
@@ -186,12 +187,18 @@ def check(
     Returns a CheckResult: ``.ok``, ``.findings`` (each: model, block, metric, actual, allowed, ok,
     message, loc), ``.failed``, ``.notes``, ``.exit_code``. Raises UsageError when nothing was checked
     (no budget applies; a renamed model must not pass by checking nothing), SpecError for a malformed
-    budget or baseline."""
+    budget or baseline. ``convention`` ('thop', 'fvcore:grad'; docs/conventions.md): the tool whose numbers the budgets
+    that pin none limit, and growth compares; ValueError for an unknown name. ``training`` with a tool's
+    ``convention`` is a UsageError (the training numbers are convcost's own; pin the convention in the budgets)."""
     from .ci.budget import Budgets
-    from .ci.check import collect_budgets, evaluate
+    from .ci.check import check_training_convention, collect_budgets, evaluate
+    from .costmodel.convention import parse
     from .costmodel.extras import training_options
 
     train = training_options(training, optimizer, dtype)
+    chosen = parse(convention)  # ValueError for an unknown name
+    conv_name = chosen.name if chosen is not None else None
+    check_training_convention(train is not None, conv_name)  # both at once: UsageError
     spec_list = [specs] if isinstance(specs, (SpecFile, str, Path, Mapping)) else list(specs)
     files = [_as_spec(s) for s in spec_list]
     given = [budgets] if isinstance(budgets, (Budgets, str, Path, Mapping)) else list(budgets)
@@ -205,7 +212,8 @@ def check(
         from .costmodel.training import analyze_training
 
         trainings = [analyze_training(a, train.optimizer, train.dtype) for a in analyses]
-    return evaluate(analyses, total, baselines, max_growth, every_model=not models, trainings=trainings)
+    return evaluate(analyses, total, baselines, max_growth, every_model=not models, convention=conv_name,
+                    trainings=trainings)
 
 
 # ---- rendering -------------------------------------------------------------------------------------

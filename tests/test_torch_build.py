@@ -235,3 +235,14 @@ def test_params_buffers_and_shape_equal_a_module_written_here(layer: str, shape:
     assert lc.cost.params == sum(p.numel() for p in m.parameters())
     assert lc.cost.buffers == sum(b.numel() for b in m.buffers())
     assert (1, *lc.node.shape) == tuple(m(torch.zeros(1, *lc.node.in_shapes[0])).shape)
+
+
+def test_activations_with_arguments_built_as_functions_match_their_modules() -> None:
+    """`torch: function` on an activation with arguments passes them by name: F.gelu takes `approximate` only as a
+    keyword (main's gelu arguments met the conventions branch's function form)."""
+    text = ("input: [4, 5, 5]\nlayers:\n  - gelu: {approximate: tanh, torch: function}\n"
+            "  - leaky_relu: {slope: 0.2, torch: function}\n  - hardtanh: {min: -2, max: 3, torch: function}\n")
+    x = torch.linspace(-4, 4, 100).reshape(1, 4, 5, 5)
+    expected = (torch.nn.GELU("tanh"), torch.nn.LeakyReLU(0.2), torch.nn.Hardtanh(-2.0, 3.0))
+    for node, module in zip(_graph(text).nodes, expected, strict=True):
+        assert torch.equal(node.rule.build(node)(x), module(x))

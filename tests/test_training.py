@@ -222,6 +222,39 @@ def test_api_check_budgets_training_numbers() -> None:
         api.check(api.loads(TWO_CONVS, "s.yaml"), budgets=budgets, optimizer="sgd")
 
 
+def test_training_beside_a_convention(tmp_path: Path) -> None:
+    """--training with --convention (issue 21's two parts together): analyze shows both; check refuses a tool's
+    --convention with --training (the training numbers are convcost's own) but takes a budget that pins one."""
+    from convcost import api
+    from convcost.errors import UsageError
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(TWO_CONVS)
+    doc = json.loads(runner.invoke(app, ["analyze", str(spec), "--training", "--convention", "thop", "-f", "json"]).stdout)
+    model = doc["models"][0]
+    # thop: C1 + C2 MACs (bias-free convs); backward 2·(C1 + 2·C2) as in test_check_budgets_training_numbers
+    assert model["convention"]["total"] == C1 + C2 and model["training"]["backward"]["flops"] == 2 * (C1 + 2 * C2)
+    assert [lay["convention"] for lay in model["layers"]] == [C1, C2]
+    budget = tmp_path / "b.yaml"
+    budget.write_text(f"all:\n  backward_flops: {2 * (C1 + 2 * C2)}\n")
+    result = runner.invoke(app, ["check", str(spec), "-B", str(budget), "--training", "--convention", "thop"])
+    assert result.exit_code == 2 and "--training cannot be combined with --convention thop" in result.stderr
+    result = runner.invoke(app, ["check", str(spec), "-B", str(budget), "--convention", "thop"])
+    assert result.exit_code == 2 and "a budget pinned to convention 'thop'" in result.stderr  # not thop's number
+    result = runner.invoke(app, ["check", str(spec), "-B", str(budget), "--training", "--convention", "convcost", "-v"])
+    assert result.exit_code == 0, result.output  # convcost's own convention is no tool's
+    # the way to check both: pin the tool in the budget of the forward count; training limits stay convcost's
+    budget.write_text(f"all:\n  backward_flops: {2 * (C1 + 2 * C2)}\nmodels:\n  s: {{convention: thop, macs: {C1 + C2 - 1}}}\n")
+    result = runner.invoke(app, ["check", str(spec), "-B", str(budget), "--training", "-v"])
+    assert result.exit_code == 1  # thop's C1 + C2 = 32,256 MACs over 32,255; the backward exactly at its limit
+    assert "MACs (thop) 32,256" in result.stdout and "backward FLOPs 101,376 (101.38 K) within budget" in result.stdout
+    budget.write_text("models:\n  s: {convention: thop, backward_flops: 1G}\n")
+    result = runner.invoke(app, ["check", str(spec), "-B", str(budget), "--training"])
+    assert result.exit_code == 2 and "a budget pinned to convention 'thop'" in result.stderr
+    with pytest.raises(UsageError, match="--training cannot be combined with --convention thop"):
+        api.check(api.loads(TWO_CONVS, "s.yaml"), budgets={"all": {"macs": "1G"}}, training=True, convention="thop")
+
+
 def test_compare_and_report_training(tmp_path: Path) -> None:
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     a.write_text(TWO_CONVS)

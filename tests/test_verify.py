@@ -166,7 +166,10 @@ def test_markdown_and_json_schema(tmp_path: Path) -> None:
     assert doc["schema"] == "convcost.verify/1"
     m = doc["models"][0]
     assert set(m["layers"][0]["checks"]) == {"shape", "params", "buffers", "fvcore", "flop_counter"}
-    assert {c["key"] for c in m["explain"]["counters"]} == {"fvcore", "flop_counter", "ptflops", "thop"}
+    # every tool's convention is explained (issue 21): the four verify runs and the ones --convention predicts
+    assert {c["key"] for c in m["explain"]["counters"]} == {
+        "fvcore", "flop_counter", "ptflops", "thop", "ptflops_aten", "torchinfo", "torchscan", "calflops",
+        "calflops_flops", "torchvision"}
 
 
 def test_without_torch_verify_explains_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,9 +11,11 @@ import re
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from ..cost import ALL_METRICS, TITLES, Cost, metric
 from ..costmodel.analysis import Analysis
+from ..costmodel.convention import ConventionView
 from ..costmodel.training import (
     BLOCK_TRAINING_METRICS,
     TRAINING_METRICS,
@@ -25,11 +27,16 @@ from ..costmodel.training import (
 from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, json_loc, load_json, load_yaml, read_text, shorten, type_name
 from ..frontend.spec import SpecFile, check_keys, expect_map
+from ..graph.nodes import Node
 
-BODY_KEYS = (*ALL_METRICS, *TRAINING_METRICS, "blocks", "max_growth")
+BODY_KEYS = (*ALL_METRICS, *TRAINING_METRICS, "blocks", "max_growth", "convention")
 BLOCK_KEYS = (*ALL_METRICS, *BLOCK_TRAINING_METRICS)
 TITLES_ALL = {**TITLES, **TRAINING_TITLES}
-FILE_KEYS = ("models", "all", "max_growth")
+FILE_KEYS = ("models", "all", "max_growth", "convention")
+# A budget pinned to a tool's convention ('convention: thop') limits that tool's numbers: its one count (whatever
+# the tool calls it: fvcore's "flops" are MACs) under 'macs' or 'flops', its parameter count under 'params'
+# (not the training numbers: they are convcost's own).
+CONVENTION_METRICS = ("params", "macs", "flops")
 MAX_PERCENT = Fraction(10**6)
 _PERCENT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 
@@ -58,6 +65,7 @@ class Limit:
     value: int
     text: str
     loc: Loc
+    convention: str | None = None  # a tool's convention the budget pins ('thop', 'fvcore:grad'); None: convcost's
 
 
 @dataclass(frozen=True)
@@ -150,16 +158,45 @@ def _growth(node: YNode, target: Target, level: int) -> list[Growth]:
     return [Growth(target, None, pct, text, node.loc, level)]
 
 
-def parse_body(node: YNode, target: Target, level: int, what: str) -> Budgets:
-    """One model's budget: metric limits, 'blocks' with per-block limits, 'max_growth'."""
+def _convention(node: YNode | None, default: str | None) -> str | None:
+    """A budget's 'convention': a tool's name as `--convention` takes it, checked; 'convcost' is convcost's own."""
+    if node is None:
+        return default
+    from ..costmodel.convention import parse
+
+    if not isinstance(node, YScalar) or not isinstance(node.value, str):
+        raise SpecError(f"'convention' must name a tool, got {type_name(node)}", node.loc)
+    try:
+        chosen = parse(node.value)
+    except ValueError as e:
+        raise SpecError(f"'convention': {e}", node.loc) from None
+    return None if chosen is None else chosen.name
+
+
+def _pinned_metric(key: str, convention: str | None, loc: Loc) -> None:
+    if convention is not None and key not in CONVENTION_METRICS:
+        raise SpecError(
+            f"a budget pinned to convention '{convention}' limits what the tool reports: its count ('macs' or 'flops') "
+            f"and its parameters ('params'), not '{key}'",
+            loc,
+        )
+
+
+def parse_body(node: YNode, target: Target, level: int, what: str, convention: str | None = None) -> Budgets:
+    """One model's budget: metric limits, 'blocks' with per-block limits, 'max_growth', the 'convention' its limits
+    are in (``convention``: the budget file's, when it pins one)."""
     body = expect_map(node, what)
     check_keys(body, BODY_KEYS, what)
+    convention = _convention(body.get("convention"), convention)
     limits: list[Limit] = []
     growth: list[Growth] = []
     for key, value in body.items.items():
+        if key == "convention":
+            continue
         if key in ALL_METRICS or key in TRAINING_METRICS:
+            _pinned_metric(key, convention, body.keys[key])
             n, text = _count(value, f"budget '{key}'")
-            limits.append(Limit(target, None, key, n, text, value.loc))
+            limits.append(Limit(target, None, key, n, text, value.loc, convention))
         elif key == "max_growth":
             growth.extend(_growth(value, target, level))
         else:  # blocks
@@ -170,8 +207,9 @@ def parse_body(node: YNode, target: Target, level: int, what: str) -> Budgets:
                 if not bmap.items:
                     raise SpecError(f"the budget of block '{bname}' sets no limit", bmap.loc)
                 for m, v in bmap.items.items():
+                    _pinned_metric(m, convention, bmap.keys[m])
                     n, text = _count(v, f"budget '{m}' of block '{bname}'")
-                    limits.append(Limit(target, bname, m, n, text, v.loc))
+                    limits.append(Limit(target, bname, m, n, text, v.loc, convention))
     return Budgets(tuple(limits), tuple(growth))
 
 
@@ -188,14 +226,15 @@ def parse_budget_file(root: YNode, name: str) -> Budgets:
     rmap = expect_map(root, "a budget file")
     check_keys(rmap, FILE_KEYS, "the budget file")
     out = Budgets()
+    pinned = _convention(rmap.get("convention"), None)  # the file's: every budget in it unless one pins its own
     if rmap.get("max_growth") is not None:
         out += Budgets((), tuple(_growth(rmap.items["max_growth"], Target(), FOR_ALL)))
     if rmap.get("all") is not None:
-        out += parse_body(rmap.items["all"], Target(), FOR_ALL, "'all'")
+        out += parse_body(rmap.items["all"], Target(), FOR_ALL, "'all'", pinned)
     if rmap.get("models") is not None:
         models = expect_map(rmap.items["models"], "'models' (model name: budget)")
         for mname, mnode in models.items.items():
-            out += parse_body(mnode, Target(mname), FOR_MODEL, f"the budget of model '{mname}'")
+            out += parse_body(mnode, Target(mname), FOR_MODEL, f"the budget of model '{mname}'", pinned)
             out += Budgets(named_models=((mname, models.keys[mname]),))
     if out.empty:
         raise SpecError("budget file sets no limit and no max_growth", rmap.loc)
@@ -231,11 +270,17 @@ class Finding:
     rule: str  # as written: '100M', '2%'
     loc: Loc
     baseline: int | None = None
+    convention: str | None = None  # the tool whose numbers were checked (None: convcost's)
 
     @property
     def subject(self) -> str:
         where = f"model '{self.model}'" + (f", block '{self.block}'" if self.block else "")
-        return f"{where}: {TITLES_ALL[self.metric]}"
+        return f"{where}: {self.what}"
+
+    @property
+    def what(self) -> str:
+        """The metric, and the tool whose number it is: 'MACs', 'MACs (thop)'."""
+        return TITLES_ALL[self.metric] + (f" ({self.convention})" if self.convention else "")
 
     @property
     def message(self) -> str:
@@ -316,6 +361,46 @@ def unchecked_budgets(analyses: list[Analysis], budgets: Budgets) -> list[str]:
     return notes
 
 
+class Counts:
+    """The numbers a check reads: convcost's, or a tool's (``--convention``, a budget's 'convention'), each tool's
+    worked out once per model."""
+
+    def __init__(self, cli: str | None = None) -> None:
+        self.cli = cli  # --convention: for the limits that pin none
+        self._views: dict[tuple[int, str], ConventionView] = {}
+
+    def view(self, a: Analysis, name: str) -> ConventionView:
+        from ..costmodel.convention import parse, view
+
+        key = (id(a), name)
+        if key not in self._views:
+            chosen = parse(name)
+            assert chosen is not None  # names were checked when parsed
+            self._views[key] = view(a, chosen)
+        return self._views[key]
+
+    def value(self, a: Analysis, cost: Cost, block: str | None, m: str, convention: str | None, loc: Loc) -> int:
+        """Metric ``m`` of the model (``block`` None) or of a block, under ``convention`` (None: convcost's)."""
+        if convention is None:
+            return metric(cost, m)
+        _pinned_metric(m, convention, loc)
+        v = self.view(a, convention)
+        if m == "params":
+            if v.params is None:
+                raise SpecError(f"{v.chosen.convention.label} prints no parameter count: a budget pinned to "
+                                f"convention '{convention}' cannot limit 'params'", loc)
+            if block is not None:
+                return sum(v.params_of(lc) for lc in a.layers if _in_block(lc.node, block))
+            return v.params
+        if block is None:
+            return v.total
+        return sum(v.layers[lc.node.name].value or 0 for lc in a.layers if _in_block(lc.node, block))
+
+
+def _in_block(node: Node, block: str) -> bool:
+    return node.name == block or node.name.startswith(block + ".")
+
+
 def training_budgets(budgets: Budgets) -> list[Limit]:
     """The limits on training numbers (they need ``--training``)."""
     return [lim for lim in budgets.limits if lim.metric in TRAINING_METRICS]
@@ -335,28 +420,33 @@ def _training_value(t: Training, block: str | None, name: str) -> int | None:
     return None
 
 
-def check_limits(analyses: list[Analysis], budgets: Budgets, trainings: list[Training] | None = None) -> list[Finding]:
-    """Every limit that applies to each model; ``trainings`` (``--training``), one per analysis, for the limits on
-    training numbers (without it such a limit is a usage error)."""
+def check_limits(
+    analyses: list[Analysis], budgets: Budgets, counts: Counts | None = None, trainings: list[Training] | None = None
+) -> list[Finding]:
+    """Every limit that applies to each model, in convcost's numbers or a tool's (``counts``: --convention, a
+    budget's 'convention'); ``trainings`` (``--training``), one per analysis, for the limits on training numbers
+    (without it such a limit is a usage error; they are convcost's own, so --convention cannot apply to them)."""
+    counts = counts or Counts()
+    need = training_budgets(budgets)
+    if need and counts.cli is not None:
+        _pinned_metric(need[0].metric, counts.cli, need[0].loc)
+    if need and trainings is None:
+        raise UsageError(f"{need[0].loc}: budget '{need[0].metric}' is a training number: run check with --training "
+                         "(and --optimizer, --dtype as you train)")
     out: list[Finding] = []
-    if trainings is None:
-        need = training_budgets(budgets)
-        if need:
-            raise UsageError(f"{need[0].loc}: budget '{need[0].metric}' is a training number: run check with --training "
-                             "(and --optimizer, --dtype as you train)")
     for k, (a, label) in enumerate(zip(analyses, _labels(analyses), strict=True)):
         for lim in budgets.limits:
             if not lim.target.matches(a):
                 continue
             v: int | None
+            convention = None  # the training numbers are convcost's own (a convention pinned on one is refused)
             if lim.metric in TRAINING_METRICS:
                 assert trainings is not None
                 v = _training_value(trainings[k], lim.block, lim.metric)
-            elif lim.block is None:
-                v = metric(a.total, lim.metric)
             else:
-                found = block_cost(a, lim.block)
-                v = None if found is None else metric(found, lim.metric)
+                convention = lim.convention or counts.cli
+                found = a.total if lim.block is None else block_cost(a, lim.block)
+                v = None if found is None else counts.value(a, found, lim.block, lim.metric, convention, lim.loc)
             if v is None:
                 names = [s.name for s in a.graph.scopes] + [n.name for n in a.graph.nodes]
                 raise SpecError(
@@ -364,7 +454,8 @@ def check_limits(analyses: list[Analysis], budgets: Budgets, trainings: list[Tra
                     f"{did_you_mean(lim.block, names)}",
                     lim.loc,
                 )
-            out.append(Finding(v <= lim.value, "limit", label, lim.block, lim.metric, v, lim.value, lim.text, lim.loc))
+            out.append(Finding(v <= lim.value, "limit", label, lim.block, lim.metric, v, lim.value, lim.text, lim.loc,
+                               convention=convention))
     return out
 
 
@@ -379,6 +470,8 @@ class BaselineModel:
     totals: dict[str, int]
     loc: Loc
     batch: int | None = None  # None: an older or hand-written baseline that does not say
+    convention: str | None = None  # the tool `analyze --convention` recorded ('thop'); None: convcost's own only
+    counted: dict[str, int] = field(default_factory=dict)  # that tool's numbers: 'total', 'params' (where it has one)
 
 
 @dataclass(frozen=True)
@@ -455,8 +548,28 @@ def load_baseline(path: str | Path) -> Baseline:
             )
         seen[(m["name"], file)] = k
         totals_ = {k2: int(totals[k2]) for k2 in ALL_METRICS}
-        out.append(BaselineModel(m["name"], file, totals_, loc, batch))
+        convention, counted = _recorded_convention(m.get("convention"), m["name"], at)
+        out.append(BaselineModel(m["name"], file, totals_, loc, batch, convention, counted))
     return Baseline(name, tuple(out))
+
+
+def _recorded_convention(node: object, model: str, at: Any) -> tuple[str | None, dict[str, int]]:
+    """A baseline model's "convention" (analyze --convention NAME --format json): the tool and its numbers."""
+    if node is None or (isinstance(node, dict) and node.get("name") == "convcost"):
+        return None, {}
+    if not isinstance(node, dict) or not isinstance(node.get("name"), str):
+        raise SpecError(f"baseline model '{shorten(model)}': 'convention' must hold the 'name' of a convention",
+                        at("convention"))
+    counted = {}
+    for key in ("total", "params"):
+        v = node.get(key)
+        if v is None and key == "params":
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise SpecError(f"baseline model '{shorten(model)}': convention.{key} must be a non-negative integer",
+                            at("convention"))
+        counted[key] = v
+    return node["name"], counted
 
 
 def _model_lines(text: str, name: str, count: int) -> list[Loc]:
@@ -519,8 +632,11 @@ def growth_rule(budgets: Budgets, a: Analysis, m: str, cli: Growth | None) -> Gr
 
 
 def check_growth(
-    analyses: list[Analysis], baseline: Baseline, budgets: Budgets, cli: Growth | None
+    analyses: list[Analysis], baseline: Baseline, budgets: Budgets, cli: Growth | None, counts: Counts | None = None
 ) -> tuple[list[Finding], list[str]]:
+    """Growth over the baseline of every metric; with --convention (``counts.cli``) a tool's count and parameters
+    against the same tool's in the baseline (recorded by `analyze --convention NAME --format json`)."""
+    counts = counts or Counts()
     out: list[Finding] = []
     notes: list[str] = []
     for a, label in zip(analyses, _labels(analyses), strict=True):
@@ -534,13 +650,26 @@ def check_growth(
                 f"the counts are not comparable; check with --batch {ref.batch} or record the baseline again",
                 ref.loc,
             )
+        if counts.cli is not None and ref.convention != counts.cli:
+            raise SpecError(
+                f"baseline model '{ref.name}' was recorded with convention {ref.convention or 'convcost'}, this run checks "
+                f"convention {counts.cli}: record the baseline with `convcost analyze --convention {counts.cli} "
+                "--format json`",
+                ref.loc,
+            )
         for m in ALL_METRICS:
             rule = growth_rule(budgets, a, m, cli) or Growth(Target(), None, Fraction(0), "0%", ref.loc, FROM_CLI)
             v, b = metric(a.total, m), ref.totals[m]
+            tool = None
+            if counts.cli is not None and m in CONVENTION_METRICS:
+                key = "params" if m == "params" else "total"
+                if key in ref.counted:  # a tool that prints no parameter count: convcost's params are checked
+                    tool = counts.cli
+                    v, b = counts.value(a, a.total, None, m, tool, ref.loc), ref.counted[key]
             ok = v * 100 <= b * (100 + rule.pct)
             allowed = int(b * (100 + rule.pct) // 100)
             loc = rule.loc if rule.level != FROM_CLI else ref.loc
-            out.append(Finding(ok, "growth", label, None, m, v, allowed, rule.text, loc, b))
+            out.append(Finding(ok, "growth", label, None, m, v, allowed, rule.text, loc, b, convention=tool))
     return out, notes
 
 

@@ -17,6 +17,7 @@ from ..errors import UsageError
 from ..frontend.spec import SpecFile
 from .budget import (
     Budgets,
+    Counts,
     Finding,
     check_growth,
     check_limits,
@@ -74,24 +75,39 @@ def check_options(max_growth: str | None, baselines: Sequence[str | Path]) -> No
         raise UsageError("--max-growth needs --baseline FILE.json to compare against")
 
 
+def check_training_convention(training: bool, convention: str | None) -> None:
+    """--training with --convention NAME (a tool's, not convcost's): refused. The training numbers (backward,
+    optimizer state, memory) are convcost's own, and --convention applies to every budget that pins none; a
+    budget file's or a budget's own 'convention' pins a tool for the forward limits beside training limits."""
+    if training and convention is not None:
+        raise UsageError(
+            f"--training cannot be combined with --convention {convention}: the training numbers are convcost's own, "
+            f"and --convention reads every budget that pins none in {convention}'s numbers; pin "
+            f"'convention: {convention}' in the budgets that limit {convention}'s count instead (docs/budgets.md)"
+        )
+
+
 def evaluate(
     analyses: Sequence[Analysis],
     budgets: Budgets,
     baselines: Sequence[str | Path] = (),
     max_growth: str | None = None,
     every_model: bool = True,
+    convention: str | None = None,
     trainings: Sequence[Training] | None = None,
 ) -> CheckResult:
     """Check ``analyses`` against ``budgets`` and the baselines (their growth at most ``max_growth`` where no
     budget says otherwise; the strictest rule wins). ``every_model``: the analyses are every model of their
-    files (no --model), so a baseline model missing from its file is an error (a renamed model).
+    files (no --model), so a baseline model missing from its file is an error (a renamed model). ``convention``
+    (`--convention NAME`): the tool whose numbers the budgets that pin none limit, and growth compares (docs/budgets.md).
     ``trainings`` (``--training``): one training estimate per analysis, for the limits on training numbers
     (``trainable_params``, ``backward_flops``, ``step_flops``, ``training_memory``); without them such a limit is
-    a usage error.
+    a usage error. Both at once are a usage error (check_training_convention).
 
     Raises UsageError when nothing is checked, SpecError for a malformed budget, baseline or a renamed model.
     """
     check_options(max_growth, baselines)
+    check_training_convention(trainings is not None, convention)
     growth = cli_growth(max_growth)
     if budgets.empty and not baselines:
         raise UsageError(
@@ -100,13 +116,14 @@ def evaluate(
         )
     analyses = list(analyses)
     notes = unchecked_budgets(analyses, budgets)
-    findings = check_limits(analyses, budgets, None if trainings is None else list(trainings))
+    counts = Counts(convention)
+    findings = check_limits(analyses, budgets, counts, None if trainings is None else list(trainings))
     base = None
     if baselines:
         base = load_baseline(baselines[0])
         for more in baselines[1:]:
             base = base.merged(load_baseline(more))
-        grown, growth_notes = check_growth(analyses, base, budgets, growth)
+        grown, growth_notes = check_growth(analyses, base, budgets, growth, counts)
         findings += grown
         notes += growth_notes
     if not findings:  # a renamed model or the wrong baseline must not pass CI by checking nothing

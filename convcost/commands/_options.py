@@ -123,3 +123,26 @@ def max_memory_option(help: str) -> Any:
     from ..costmodel.sizes import DEFAULT_MAX_MEMORY
 
     return typer.Option(DEFAULT_MAX_MEMORY, "--max-memory", help=help)
+
+
+CONVENTION_HELP = (
+    "Count as a well-known tool does, from the spec alone (no torch): fvcore, flop_counter (FlopCounterMode), ptflops, "
+    "ptflops_aten, thop, torchinfo, torchscan, calflops, calflops_flops, torchvision (its weights' metadata); "
+    "append ':grad' for the tool run with gradients on (default: under torch.no_grad()). See docs/conventions.md."
+)
+
+
+def convention_option() -> Any:
+    """``--convention NAME``: analyze, compare, check and report print that tool's numbers (costmodel/convention.py)."""
+    return typer.Option(None, "--convention", help=CONVENTION_HELP, metavar="NAME")
+
+
+def chosen_convention(name: str | None) -> Any:
+    """The --convention value parsed (None: convcost's own counts); a usage error (exit 2) for an unknown name."""
+    from ..costmodel.convention import parse
+    from ..errors import UsageError
+
+    try:
+        return parse(name)
+    except ValueError as e:
+        raise UsageError(f"--convention: {e}") from None

@@ -10,7 +10,17 @@ import typer
 
 from ..app import app, user_errors
 from ..util.write_errors import write_errors
-from ._options import batch_option, dtype_option, model_option, optimizer_option, plot_option, set_option, training_option
+from ._options import (
+    batch_option,
+    chosen_convention,
+    convention_option,
+    dtype_option,
+    model_option,
+    optimizer_option,
+    plot_option,
+    set_option,
+    training_option,
+)
 from ._output import check_output, emit, output_option, to_file
 
 
@@ -47,6 +57,7 @@ def analyze(
         None, "--top", min=1, help="Only the N heaviest rows (layers, or op types/blocks with --by), with bars."
     ),
     plot: Optional[str] = plot_option(),
+    convention: Optional[str] = convention_option(),
     training: bool = training_option(),
     optimizer: Optional[str] = optimizer_option(),
     dtype: Optional[str] = dtype_option(),
@@ -73,7 +84,11 @@ def analyze(
 
         check_plot_path(plot, [p for p in (spec, output) if p])
         require_matplotlib("--plot")
+    chosen = chosen_convention(convention)
     analyses = analyze_file(spec, model, batch, settings_of(set_))
+    from ..costmodel.convention import views as convention_views
+
+    views = convention_views(analyses, chosen)
     extras = extras_for(analyses, train, rf)
     if plot is not None:
         from ..render.chart import analysis_figure, save
@@ -85,27 +100,28 @@ def analyze(
 
         group = by.value if by is not None else None
         if fmt is Format.markdown:
-            emit(markdown_grouped(analyses, group, depth or 1, top), output)
+            emit(markdown_grouped(analyses, group, depth or 1, top, views), output)
         else:
-            emit(render_grouped(analyses, group, depth or 1, top, use_color(sys.stdout) and not to_file(output)), output)
+            emit(render_grouped(analyses, group, depth or 1, top, use_color(sys.stdout) and not to_file(output), views),
+                 output)
         return
     if fmt is Format.json:
         from ..render.json_out import render_json
 
-        emit(render_json(analyses, extras), output)
+        emit(render_json(analyses, views, extras), output)
     elif fmt is Format.csv:
         from ..render.csv_out import render_csv
 
-        emit(render_csv(analyses, extras), output)
+        emit(render_csv(analyses, views, extras), output)
     elif fmt is Format.markdown:
         from ..render.markdown import render_markdown
 
-        emit(render_markdown(analyses, depth, extras), output)
+        emit(render_markdown(analyses, depth, views, extras), output)
     else:
         from ..render.table import render_table, use_color
 
         color = use_color(sys.stdout) and not to_file(output)
-        emit(render_table(analyses, depth, color, extras), output)
+        emit(render_table(analyses, depth, color, views, extras), output)
         if spec is None and not to_file(output):
             sys.stdout.write(
                 "\nThis is the built-in example. Run `convcost analyze SPEC.yaml` on your own spec; "

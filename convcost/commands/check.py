@@ -13,7 +13,16 @@ import typer
 from ..app import EXIT_BAD_INPUT, EXIT_FINDINGS, app, user_errors
 from ..errors import ConvcostError, UsageError, escape_controls, shown_path
 from ..util.write_errors import write_errors
-from ._options import batch_option, dtype_option, model_option, optimizer_option, set_option, training_option
+from ._options import (
+    batch_option,
+    chosen_convention,
+    convention_option,
+    dtype_option,
+    model_option,
+    optimizer_option,
+    set_option,
+    training_option,
+)
 from ._output import check_output, write_output
 
 if TYPE_CHECKING:
@@ -44,13 +53,14 @@ def check(
     optimizer: Optional[str] = optimizer_option(),
     dtype: Optional[str] = dtype_option(),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list the checks that pass."),
+    convention: Optional[str] = convention_option(),
     summary: Optional[str] = typer.Option(
         None, "--summary", help="Also write the markdown summary to this file (GitHub's $GITHUB_STEP_SUMMARY is used "
         "automatically)."
     ),
 ) -> None:
     """Check models against budgets and a baseline. Exit 0: pass, 1: over budget or grown, 2: bad input."""
-    from ..ci.check import check_options, collect_budgets, evaluate
+    from ..ci.check import check_options, check_training_convention, collect_budgets, evaluate
     from ..graph.settings import settings_of
     from ..pipeline import analyze_across, open_specs
 
@@ -63,7 +73,10 @@ def check(
         check_output(step_summary, inputs, "$GITHUB_STEP_SUMMARY", "summary")
     from ..costmodel.extras import training_options
 
+    chosen = chosen_convention(convention)
     train = training_options(training, optimizer, dtype)
+    conv_name = chosen.name if chosen is not None else None
+    check_training_convention(train is not None, conv_name)
     check_options(max_growth, baseline or [])
     files = open_specs(specs)
     budgets = collect_budgets(files, budget or [])
@@ -73,7 +86,8 @@ def check(
         from ..costmodel.training import analyze_training
 
         trainings = [analyze_training(a, train.optimizer, train.dtype) for a in analyses]
-    result = evaluate(analyses, budgets, baseline or [], max_growth, every_model=not model, trainings=trainings)
+    result = evaluate(analyses, budgets, baseline or [], max_growth, every_model=not model, convention=conv_name,
+                      trainings=trainings)
     raise typer.Exit(_report(result, verbose, summary))
 
 

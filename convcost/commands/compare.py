@@ -13,6 +13,8 @@ from ..util.write_errors import write_errors
 from ._options import (
     Device,
     batch_option,
+    chosen_convention,
+    convention_option,
     device_option,
     dtype_option,
     model_option,
@@ -66,6 +68,7 @@ def compare(
     ),
     set_: Optional[list[str]] = set_option(),
     plot: Optional[str] = plot_option(),
+    convention: Optional[str] = convention_option(),
     training: bool = training_option(),
     optimizer: Optional[str] = optimizer_option(),
     dtype: Optional[str] = dtype_option(),
@@ -77,6 +80,7 @@ def compare(
     from ..graph.settings import settings_of
 
     check_output(output, [*(specs or []), *([hw_file] if hw_file else [])])
+    chosen = chosen_convention(convention)
     train = training_options(training, optimizer, dtype)
     if device is not None and not profile:
         raise UsageError(f"--device {device.value} times the models: it needs --profile")
@@ -88,6 +92,9 @@ def compare(
         check_plot_path(plot, [*(specs or []), *([output] if output else [])])
         require_matplotlib("--plot")
     comp = make_comparison(load_analyses(specs or [], model, batch, settings_of(set_)))
+    from ..costmodel.convention import views as convention_views
+
+    views = convention_views([e.analysis for e in comp.entries], chosen)
     if plot is not None:
         from ..render.chart import comparison_figure, save
 
@@ -102,11 +109,11 @@ def compare(
         from ..render.compare_out import render_compare_json
         from ..render.profile_out import latency_json
 
-        emit(render_compare_json(comp, depth, latency_json(*latency) if latency else None, trainings), output)
+        emit(render_compare_json(comp, depth, latency_json(*latency) if latency else None, views, trainings), output)
     elif fmt is Format.markdown:
         from ..render.compare_out import render_compare_markdown
 
-        text = render_compare_markdown(comp, metric.value, depth)
+        text = render_compare_markdown(comp, metric.value, depth, views)
         if trainings is not None:
             from ..render.extras_out import training_comparison
             from ..render.markdown import escape
@@ -123,7 +130,7 @@ def compare(
         from ..render.compare_out import print_comparison
 
         console = wide_console(output, PIPED_WIDTH)  # piped: wide enough for long labels
-        print_comparison(console, comp, metric.value, depth)
+        print_comparison(console, comp, metric.value, depth, views)
         if trainings is not None:
             from rich.table import Table
 

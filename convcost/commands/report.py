@@ -10,7 +10,16 @@ import typer
 from ..app import app, user_errors
 from ..errors import Loc
 from ..util.write_errors import write_errors
-from ._options import batch_option, dtype_option, model_option, optimizer_option, set_option, training_option
+from ._options import (
+    batch_option,
+    chosen_convention,
+    convention_option,
+    dtype_option,
+    model_option,
+    optimizer_option,
+    set_option,
+    training_option,
+)
 
 if TYPE_CHECKING:
     from ..costmodel.analysis import Analysis
@@ -49,6 +58,7 @@ def report(
         MAX_CHARS, "--max-chars", min=0, help="Shorten a longer report (non-zero rows, shallower tables and "
         "graphs) and warn; 65,536 is what a pull-request comment holds. 0: no limit."
     ),
+    convention: Optional[str] = convention_option(),
     training: bool = training_option(),
     optimizer: Optional[str] = optimizer_option(),
     dtype: Optional[str] = dtype_option(),
@@ -60,6 +70,7 @@ def report(
     from ._output import check_output, emit
 
     check_output(output, [*(specs or []), *(verify or []), *(profile or [])])
+    chosen = chosen_convention(convention)
     from ..costmodel.extras import training_options
     from ..graph.settings import settings_of
 
@@ -84,6 +95,7 @@ def report(
         profile=profiled,
         charts=files,
         max_chars=max_chars,
+        convention=chosen,
         training=train,
     )
     shown = {a.graph.model for a in analyses}

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from ..errors import SpecError
 from ..graph.build import Graph, Node
+from ..ops.counting import SUBCLASS
 
 
 class Scope(nn.Module):
@@ -30,8 +31,26 @@ class Scope(nn.Module):
 
 
 def build_module(node: Node) -> nn.Module:
-    """The torch module for one node (CPU, float32, random weights), as its op's definition builds it."""
-    return node.rule.build(node)
+    """The torch module for one node (CPU, float32, random weights), as its op's definition builds it; with
+    'torch: subclass' its torch.nn modules become subclasses (its 'torch: function' the op's build calls itself)."""
+    module = node.rule.build(node)
+    if node.form == SUBCLASS:
+        for m in module.modules():
+            if type(m).__module__.startswith("torch.nn."):
+                m.__class__ = subclass_of(type(m))
+    return module
+
+
+_SUBCLASSES: dict[type, type] = {}
+
+
+def subclass_of(cls: type) -> type:
+    """A subclass of a torch.nn class that adds nothing, as torchvision's Conv3DSimple subclasses nn.Conv3d: named
+    '<Class>Subclass', so a tool that reads class names (torchinfo: 'Conv' in the name) reads them as for the class."""
+    sub = _SUBCLASSES.get(cls)
+    if sub is None:
+        sub = _SUBCLASSES[cls] = type(f"{cls.__name__}Subclass", (cls,), {"__module__": __name__})
+    return sub
 
 
 # ---- the whole graph ----------------------------------------------------------------------------

@@ -24,7 +24,9 @@ LAYER_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_NAME_CHARS = 100  # a name of a model, block, layer, branch, variable or parameter (docs/limits.md)
 
-ITEM_KEYS = ("name", "repeat", "when", "first", "frozen")
+ITEM_KEYS = ("name", "repeat", "when", "first", "frozen", "torch")
+# 'torch': how the layer (or, on a block call or structure, the layers inside) meets torch: module, function or
+# subclass (ops/counting.py FORMS); a model's or the file's 'torch' is the default of its layers.
 # 'from': where a layer reads its input (an earlier output by name) instead of the previous layer; 'tied': which of its
 # parameters are an earlier layer's (the same tensor, counted once: `tied: {weight: conv1}`).
 FLOW_KEYS = ("from", "tied")
@@ -270,8 +272,8 @@ def is_ref(node: YNode) -> bool:
     return (isinstance(v, str) and v != "") or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
 
 
-MODEL_KEYS = ("input", "inputs", "outputs", "layers", "vars", "description", "budget", "frozen")
-FILE_KEYS = ("models", "blocks", "vars", "input", "inputs", "outputs", "layers", "description", "budget", "frozen")
+MODEL_KEYS = ("input", "inputs", "outputs", "layers", "vars", "description", "budget", "frozen", "torch")
+FILE_KEYS = ("models", "blocks", "vars", "input", "inputs", "outputs", "layers", "description", "budget", "frozen", "torch")
 
 
 class _Parser:

@@ -71,6 +71,10 @@ def _build(spec: SpecFile, model: ModelSpec, settings: Settings) -> Graph:
     expander = Expander(spec, values, names, inputs)
     expander.globals = env
     expander.model_layers = model.layers
+    default = model.extra.get("torch")
+    default = spec.root.get("torch") if default is None else default  # the model's 'torch', else the file's
+    if default is not None:
+        expander.form = expander.form_value(default, env)
     default = model.frozen if model.frozen is not None else spec.frozen
     expander.frozen = values.flag(default, env, "frozen") if default is not None else False
     root = Frame(())

@@ -17,7 +17,8 @@ from ..errors import Loc, SpecError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten
 from ..frontend.spec import JOINS, LAYER_KEYS, NO_OP, BlockSpec, Branch, Item, SpecFile, check_keys, op_arg_names, resolve_op
 from ..frontend.structures import STRUCTURES
-from ..ops.registry import MACROS, MANY, ArgError, OpRule, Shape, ShapeError
+from ..ops.counting import FORMS, FUNCTION, MODULE, SUBCLASS
+from ..ops.registry import MACROS, MANY, ArgError, OpRule, Shape, ShapeError, _show
 from ..ops.registry import rule as op_rule
 from ..ops.shapes import is_tokens
 from .limits import ITERATION_STEPS, MAX_LAYERS, MAX_NESTING, MAX_RECURSION, MAX_REPEAT, NAME_CHARS_PER_STEP, LimitError
@@ -57,6 +58,8 @@ class Expander:
         # Every output a later layer may read by name: the model's inputs, each node, each finished scope.
         self.produced: dict[str, int] = {i.name: i.index for i in inputs}
         self.model_layers: tuple[Item, ...] = ()  # for messages
+        self.form = MODULE  # how layers meet torch: the 'torch' of the innermost item that sets it (else the model's)
+        self.form_at: Loc | None = None  # where an op's own 'torch' key is: its op must have that form
         self.frozen = False  # the 'frozen' of the innermost item that sets it (else the model's, the file's)
 
     def shape_of(self, index: int) -> Shape:
@@ -173,13 +176,28 @@ class Expander:
                 return inp
             item = chosen
         inp = source
-        if item.frozen is None:
+        form = item.args.get("torch") if item.args is not None else None
+        if form is None and item.frozen is None:
             return self.instances(item, env, inp, frame, depth)
-        outer, self.frozen = self.frozen, self.values.flag(item.frozen, env, "frozen")
+        outer = self.form, self.form_at, self.frozen
+        if form is not None:
+            self.form = self.form_value(form, env)
+            self.form_at = form.loc if item.kind == "op" else None  # on a block or structure: the default inside
+        if item.frozen is not None:
+            self.frozen = self.values.flag(item.frozen, env, "frozen")
         try:
             return self.instances(item, env, inp, frame, depth)
         finally:
-            self.frozen = outer
+            self.form, self.form_at, self.frozen = outer
+
+    def form_value(self, node: YNode, env: Mapping[str, Any]) -> str:
+        """A 'torch' value: module, function or subclass."""
+        value = self.values.value(node, env)
+        if value not in FORMS:
+            written = isinstance(node, YScalar) and isinstance(node.value, str) and "$" in node.value
+            raise SpecError(f"'torch' must be one of {', '.join(FORMS)}, got {got(node, value) if written else _show(value)}",
+                            node.loc)
+        return str(value)
 
     def instances(self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int) -> int:
         """The item once, or each iteration of its ``repeat``."""
@@ -538,9 +556,26 @@ class Expander:
                 message = re.sub(r"\bbranch (\d+)\b", lambda m: labels[int(m.group(1)) - 1], message)
             raise SpecError(f"{rule.name} '{full}': {message}{note}", at or self.arg_loc(item, e.arg)) from None
         self.produced[full] = len(self.nodes)
-        node = Node(len(self.nodes), full, rule.name, args, inputs, in_shapes, shape, path, item.loc, self.frozen)
+        node = Node(len(self.nodes), full, rule.name, args, inputs, in_shapes, shape, path, item.loc,
+                    frozen=self.frozen, form=self.form_for(rule, full))
         self.nodes.append(node)
         return node.index
+
+
+    def form_for(self, rule: OpRule, full: str) -> str:
+        """How a layer of ``rule`` meets torch: the form in force where the op has it, else a module; an op's
+        own 'torch' key names a form its op has."""
+        forms = rule.counting.forms()
+        if self.form in forms:
+            return self.form
+        if self.form_at is not None:
+            how = " or ".join(
+                {MODULE: "a module", FUNCTION: f"a function ({rule.counting.function})", SUBCLASS: "a subclass"}[f]
+                for f in forms
+            )
+            raise SpecError(f"{rule.name} '{full}': 'torch: {self.form}' is not how {rule.name} can be built; it meets "
+                            f"torch as {how}", self.form_at)
+        return MODULE
 
 
 def _how_many(least: int, most: int) -> str:

@@ -36,6 +36,7 @@ class Node:
     loc: Loc
     frozen: bool = False  # its parameters get no gradient ('frozen: true' in the spec)
     tied: tuple[tuple[str, int], ...] = ()  # (parameter, node index): its parameters that are an earlier layer's
+    form: str = "module"  # how it meets torch: module, function or subclass (the spec's 'torch'; ops/counting.py)
 
     @property
     def rule(self) -> OpRule:

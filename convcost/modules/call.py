@@ -21,3 +21,27 @@ class Call(nn.Module):
 
     def extra_repr(self) -> str:
         return self.label
+
+
+class Functional(nn.Module):
+    """A layer written as a call of a torch function, as torchvision writes `F.relu(x)`, `torch.sigmoid(x)` or
+    `F.adaptive_avg_pool2d(x, 1)` ('F.relu', 'torch.sigmoid': torch.nn.functional or torch). The function is looked
+    up at every call, as model code does, so tools that patch it (ptflops, calflops) see the call."""
+
+    def __init__(self, name: str, *args: object, **kwargs: object) -> None:
+        super().__init__()
+        self.name, self.args, self.kwargs = name, args, kwargs
+        where, _, self.attr = name.partition(".")
+        if where not in ("F", "torch"):
+            raise ValueError(f"internal error: '{name}' is not F.<name> or torch.<name>")
+        self.functional = where == "F"
+
+    def forward(self, x: Tensor) -> Tensor:
+        import torch
+        from torch.nn import functional
+
+        return getattr(functional if self.functional else torch, self.attr)(x, *self.args, **self.kwargs)
+
+    def extra_repr(self) -> str:
+        shown = [*map(repr, self.args), *(f"{k}={v!r}" for k, v in self.kwargs.items())]
+        return f"{self.name}({', '.join(['x', *shown])})"

@@ -41,14 +41,19 @@ class LayerNorm2d(nn.LayerNorm):
 
 
 class ChannelsLast(nn.Module):
-    """Runs ``inner`` on the channels-last view of the input, then permutes back to channels-first."""
+    """Runs ``inner`` on the channels-last view of the input, then permutes back to channels-first. ``contiguous``:
+    ``inner`` gets a contiguous channels-last tensor, as torchvision's ConvNeXt gives its linears (the output of a
+    channels-last LayerNorm): torch then runs a linear as aten.addmm with its bias, not aten.mm and a separate add,
+    which ptflops' aten backend counts differently."""
 
-    def __init__(self, inner: nn.Module) -> None:
+    def __init__(self, inner: nn.Module, contiguous: bool = False) -> None:
         super().__init__()
         self.inner = inner
+        self.contiguous = contiguous
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.inner(x.permute(*to_channels_last(x.dim())))
+        x = x.permute(*to_channels_last(x.dim()))
+        y = self.inner(x.contiguous() if self.contiguous else x)
         return y.permute(*to_channels_first(y.dim()))
 
 

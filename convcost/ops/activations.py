@@ -15,14 +15,20 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..cost import Cost
 from .counting import (
+    CALFLOPS_PATCHED,
+    FUNCTION,
     FVCORE_IGNORED,
     FVCORE_UNSUPPORTED,
     PTFLOPS_NO_HOOK,
+    PTFLOPS_PATCHED,
     THOP_NO_RULE,
     THOP_ZERO,
+    TORCHSCAN_UNSUPPORTED,
     Counted,
     Counting,
     Prediction,
+    called,
+    form_of,
     in_elements,
     out_elements,
 )
@@ -104,29 +110,34 @@ class Activation(NamedTuple):
     aliases: tuple[str, ...] = ()
     check: Callable[[Any], None] | None = None  # raises ShapeError for arguments torch refuses
     torch_attrs: tuple[str, ...] = ()  # the module's attributes holding the op's arguments, in field order (import)
+    function: str = ""  # the call as models write it ('torch: function'): F.relu, torch.sigmoid
+    calls: str = ""  # what the module's forward calls (nn.ReLU6: F.hardtanh); '' = the same as ``function``
+    torchscan_zero: bool = False  # in torchscan's module_macs chain with 0 MACs (ReLU, ELU, LeakyReLU, ReLU6, Tanh, Sigmoid)
 
 
 ACTIVATIONS = (
     Activation("relu", "ReLU, max(x, 0).", "ReLU", "aten::relu", Saves.OUTPUT,
-               fvcore_ignored=True, ptflops_hook=True, ptflops_patch="F.relu", thop_zero=True),
+               fvcore_ignored=True, ptflops_hook=True, ptflops_patch="F.relu", thop_zero=True, function="F.relu",
+               torchscan_zero=True),
     Activation("relu6", "ReLU6, min(max(x, 0), 6).", "ReLU6", "aten::hardtanh", Saves.INPUTS,
-               ptflops_hook=True, thop_zero=True),
+               ptflops_hook=True, thop_zero=True, function="F.relu6", calls="F.hardtanh", torchscan_zero=True),
     Activation("leaky_relu", "Leaky ReLU.", "LeakyReLU", "aten::leaky_relu", Saves.INPUTS, torch_attrs=("negative_slope",),
-               ptflops_hook=True, thop_zero=True, args=LeakyArgs),
-    Activation("sigmoid", "Logistic sigmoid.", "Sigmoid", "aten::sigmoid", Saves.OUTPUT),
+               ptflops_hook=True, thop_zero=True, args=LeakyArgs, function="F.leaky_relu", torchscan_zero=True),
+    Activation("sigmoid", "Logistic sigmoid.", "Sigmoid", "aten::sigmoid", Saves.OUTPUT, function="torch.sigmoid",
+               torchscan_zero=True),
     Activation("silu", "SiLU / swish, x·sigmoid(x).", "SiLU", "aten::silu", Saves.INPUTS,
-               ptflops_patch="F.silu", aliases=("swish",)),
-    Activation("hardswish", "Hard swish (MobileNetV3).", "Hardswish", "aten::hardswish", Saves.INPUTS),
+               ptflops_patch="F.silu", aliases=("swish",), function="F.silu"),
+    Activation("hardswish", "Hard swish (MobileNetV3).", "Hardswish", "aten::hardswish", Saves.INPUTS, function="F.hardswish"),
     Activation("hardsigmoid", "Hard sigmoid (MobileNetV3 squeeze-excite).", "Hardsigmoid", "aten::hardsigmoid",
-               Saves.INPUTS),
+               Saves.INPUTS, function="F.hardsigmoid"),
     Activation("gelu", "GELU.", "GELU", "aten::gelu", Saves.INPUTS, ptflops_hook=True, ptflops_patch="F.gelu", args=GeluArgs,
-               torch_attrs=("approximate",)),
-    Activation("tanh", "Hyperbolic tangent.", "Tanh", "aten::tanh", Saves.OUTPUT),
-    Activation("mish", "Mish, x·tanh(softplus(x)).", "Mish", "aten::mish", Saves.INPUTS),
+               torch_attrs=("approximate",), function="F.gelu"),
+    Activation("tanh", "Hyperbolic tangent.", "Tanh", "aten::tanh", Saves.OUTPUT, function="torch.tanh", torchscan_zero=True),
+    Activation("mish", "Mish, x·tanh(softplus(x)).", "Mish", "aten::mish", Saves.INPUTS, function="F.mish"),
     Activation("elu", "ELU.", "ELU", "aten::elu", Saves.INPUTS, ptflops_hook=True, ptflops_patch="F.elu", args=EluArgs,
-               torch_attrs=("alpha",)),
+               torch_attrs=("alpha",), function="F.elu", torchscan_zero=True),
     Activation("hardtanh", "Hard tanh, min(max(x, min), max).", "Hardtanh", "aten::hardtanh", Saves.INPUTS,
-               args=HardtanhArgs, check=_min_below_max, torch_attrs=("min_val", "max_val")),
+               args=HardtanhArgs, check=_min_below_max, torch_attrs=("min_val", "max_val"), function="F.hardtanh"),
 )
 
 
@@ -147,13 +158,50 @@ def _cost(a: object, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
     return Cost(act_ops=n, activations=n)
 
 
-def _builder(module: str) -> BuildFn:
+def _builder(row: Activation) -> BuildFn:
     def build(node: NodeLike) -> nn.Module:
         from torch import nn
 
-        return getattr(nn, module)(*astuple(node.args))
+        if form_of(node) == FUNCTION:
+            from ..modules.call import Functional
+
+            values = astuple(node.args)
+            if len(row.torch_attrs) == len(values):  # by name: F.gelu takes approximate only as a keyword
+                return Functional(row.function, **dict(zip(row.torch_attrs, values)))
+            return Functional(row.function, *values)
+        return getattr(nn, row.module)(*astuple(node.args))
 
     return build
+
+
+def _calls(row: Activation, node: NodeLike) -> str:
+    return called(node, row.calls or row.function)
+
+
+def _ptflops_functional(row: Activation) -> Counted:
+    """ptflops without a module hook (a function, a subclass): its patched F.relu/F.gelu/... count 1 per element."""
+
+    def predict(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+        fn = _calls(row, node)
+        if fn not in PTFLOPS_PATCHED:
+            return Prediction.unseen(f"ptflops finds no hook for it and does not patch {fn}")
+        return Prediction.of(**{node.rule.counting.category: in_elements(node, batch)})
+
+    return Counted(predict, f"ptflops counts {row.function} once per element, through its patched function")
+
+
+def _calflops_flops(row: Activation) -> Counted:
+    def predict(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+        fn = _calls(row, node)
+        if fn not in CALFLOPS_PATCHED:
+            return Prediction.unseen(f"calflops does not patch {fn}")
+        return Prediction.of(**{node.rule.counting.category: in_elements(node, batch)})
+
+    return Counted(predict, "calflops counts 1 FLOP per element of the activations it patches (F.relu, F.silu...)")
+
+
+_CALFLOPS_NO_MACS = Counted(lambda node, cost, batch: Prediction.unseen("calflops counts activations as FLOPs, with 0 MACs"))
+_TORCHSCAN_ZERO = Counted(lambda node, cost, batch: Prediction.of(**{node.rule.counting.category: 0}))
 
 
 def _from_torch(row: Activation) -> FromTorchFn:
@@ -189,7 +237,7 @@ for _row in ACTIVATIONS:
     register(
         OpRule(
             _row.name, _row.args, "activation", _checked_shape(_row.check) if _row.check else _shape, _cost, _row.summary,
-            build=_builder(_row.module),
+            build=_builder(_row),
             saves=_row.saves,
             backward=ACTIVATION_BACKWARD,
             rf=POINTWISE,
@@ -198,6 +246,11 @@ for _row in ACTIVATIONS:
                 fvcore=FVCORE_IGNORED if _row.fvcore_ignored else FVCORE_UNSUPPORTED,
                 ptflops=_ptflops(_row),
                 thop=THOP_ZERO if _row.thop_zero else THOP_NO_RULE,
+                function=_row.function, subclass=True,
+                ptflops_functional=_ptflops_functional(_row),
+                torchscan=_TORCHSCAN_ZERO if _row.torchscan_zero else TORCHSCAN_UNSUPPORTED,
+                calflops=_CALFLOPS_NO_MACS,
+                calflops_flops=_calflops_flops(_row),
             ),
             aliases=_row.aliases,
             imports=(_row.module,),
@@ -240,6 +293,11 @@ class PReLU:
         thop=Counted(  # count_prelu: input elements, in eval
             lambda node, cost, batch: Prediction.of(prelu=in_elements(node, batch)),
             "thop counts 1 per PReLU element",
+        ),
+        calflops=_CALFLOPS_NO_MACS,
+        calflops_flops=Counted(  # nn.PReLU.forward calls the patched F.prelu: _prelu_flops_compute, input.numel()
+            lambda node, cost, batch: Prediction.of(prelu=in_elements(node, batch)),
+            "calflops counts 1 FLOP per PReLU element (its patched F.prelu)",
         ),
     )
 
@@ -318,6 +376,11 @@ class Softmax:
             "ptflops counts 1 per softmax element (the patched F.softmax)",
         ),
         thop=Counted(_softmax_thop, "thop counts (3·C − 1) per softmax of C values"),
+        calflops=_CALFLOPS_NO_MACS,
+        calflops_flops=Counted(  # nn.Softmax.forward calls the patched F.softmax: _softmax_flops_compute, input.numel()
+            lambda node, cost, batch: Prediction.of(softmax=in_elements(node, batch)),
+            "calflops counts 1 FLOP per softmax element (its patched F.softmax)",
+        ),
     )
 
     shape = staticmethod(_softmax_shape)

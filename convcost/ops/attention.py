@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
 from .activations import SOFTMAX_OPS  # per score: an exp, its share of the sum, a divide
-from .counting import BackwardCounted, Counted, Counting, Prediction, on_meta
+from .counting import BackwardCounted, Counted, Counting, Prediction, on_meta, with_grad
 from .grad import SOFTMAX_BACKWARD_OPS, Need
 from .receptive import global_rf
 from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, op, optional, pos_int, refuse_unless
@@ -60,7 +60,7 @@ def fused(node: NodeLike) -> bool:
 def fast_path(node: NodeLike) -> bool:
     """nn.MultiheadAttention takes its fused kernel (eval, no_grad, a real device, an even number of heads, and
     projection biases: torch calls aten::_native_multi_head_attention only when in_proj_bias is not None)."""
-    return fused(node) and not on_meta() and node.args.heads % 2 == 0 and node.args.qkv_bias
+    return fused(node) and not on_meta() and not with_grad() and node.args.heads % 2 == 0 and node.args.qkv_bias
 
 
 def attention_parts(a: AttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:
@@ -159,8 +159,8 @@ def _flop_counter(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 
 
 def _ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    if not fused(node):  # the two nn.Linear hooks (MACs + bias) and the patched tensor matmuls
-        return Prediction.of(attention=cost.macs, bias=cost.bias_ops)
+    if not fused(node):  # the two nn.Linear hooks (MACs + bias); q·kᵀ and ·v are `@` (Tensor.__matmul__, unpatched)
+        return Prediction.of(attention=_projection_macs(node, batch), bias=cost.bias_ops)
     # multihead_attention_counter_hook: q scaling N·D, projections, in-projection bias 3·N·D, per head
     # QKᵀ + softmax N² + AV, the output projection with its bias always counted N·D·(D + 1)
     n, d = node.in_shapes[0]
@@ -175,6 +175,32 @@ def _thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
         inner = node.args.heads * head_dim(node.args, d)
         return Prediction.of(attention=batch * (n * 3 * inner * d + n * d * inner))
     return Prediction.unseen("thop has no counting method for nn.MultiheadAttention")
+
+
+def _ptflops_aten(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if not fused(node):  # both nn.Linear as aten.addmm with their biases, the matmuls as aten.bmm
+        return Prediction.of(attention=cost.macs, bias=cost.bias_ops)
+    if fast_path(node):
+        return Prediction.unseen(f"ptflops' aten backend has no formula for {FAST_PATH}")
+    # F.multi_head_attention_forward: the in-projection on q transposed to [N, B, D] (contiguous only at batch 1: an
+    # aten.addmm with its bias; else aten.mm), CPU scaled-dot-product attention (no formula), the output projection
+    # on a 2-D view (aten.addmm with its bias)
+    n, d = node.in_shapes[0]
+    bias = batch * n * 3 * d if node.args.qkv_bias and batch == 1 else 0
+    return Prediction.of(attention=_projection_macs(node, batch), bias=bias + (batch * n * d if node.args.bias else 0))
+
+
+def _projection_parts(node: NodeLike, cost: Cost, batch: int, per_mac: int) -> Prediction:
+    """What the patched F.linear of calflops sees: both projections; nn.MultiheadAttention's only off its fast path."""
+    if fused(node) and fast_path(node):
+        return Prediction.unseen(f"calflops patches no function of {FAST_PATH}")
+    return Prediction.of(attention=per_mac * _projection_macs(node, batch))
+
+
+def _torchscan(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if fused(node):
+        return Prediction.unseen("torchscan has no MAC formula for nn.MultiheadAttention")
+    return Prediction.of(attention=_projection_macs(node, batch))  # its two nn.Linear leaves
 
 
 @op("attention", category="linear", args=AttentionArgs)
@@ -210,11 +236,36 @@ class Attention:
                                 "off it, aten::scaled_dot_product_attention is unsupported (QKᵀ and A·V not counted)"),
         flop_counter=Counted(_flop_counter, "FlopCounterMode: 2 FLOPs per MAC, but nothing of nn.MultiheadAttention's "
                                             "fused fast path under no_grad, and no CPU attention matmuls off it"),
-        ptflops=Counted(_ptflops, "ptflops' nn.MultiheadAttention hook adds q scaling, softmax and both biases"),
+        ptflops=Counted(_ptflops, "ptflops' nn.MultiheadAttention hook adds q scaling, softmax and both biases; of an "
+                                  "explicit attention it sees the nn.Linear projections, not the `@` matmuls"),
         thop=Counted(_thop, "thop has no counting method for nn.MultiheadAttention"),
         flop_counter_backward=BackwardCounted(
             _flop_counter_backward, "FlopCounterMode sees no CPU scaled-dot-product attention backward (on meta: all)"),
         device_dependent=True,
+        ptflops_aten=Counted(
+            _ptflops_aten, "ptflops' aten backend: nothing of nn.MultiheadAttention's fast path; off it the projections "
+            "(their biases as aten.addmm: the in-projection's only at batch 1), not CPU attention's matmuls", "bias",
+        ),
+        thop_params=Counted(
+            lambda node, cost, batch: Prediction.of(params=cost.params) if not fused(node) else Prediction.unseen(
+                "thop hooks no module of nn.MultiheadAttention that runs (its out_proj is a subclass of nn.Linear that "
+                "forward never calls): its parameters are not counted"),
+            "thop counts no parameter of nn.MultiheadAttention",
+        ),
+        torchinfo=Counted(
+            lambda node, cost, batch: Prediction.of(attention=batch * cost.params) if not fused(node) else
+            Prediction.unseen("torchinfo: nn.MultiheadAttention is not a leaf and its out_proj never runs"),
+        ),
+        torchscan=Counted(_torchscan, "torchscan counts only the nn.Linear projections, not the attention matmuls"),
+        calflops=Counted(
+            lambda node, cost, batch: _projection_parts(node, cost, batch, 1),
+            "calflops sees the projections (its patched F.linear), not the attention matmuls (@, scaled_dot_product_"
+            "attention); nothing of nn.MultiheadAttention's fast path",
+        ),
+        calflops_flops=Counted(
+            lambda node, cost, batch: _projection_parts(node, cost, batch, 2),
+            "calflops counts 2 FLOPs per projection MAC and nothing of the attention matmuls or softmax",
+        ),
     )
 
     @staticmethod

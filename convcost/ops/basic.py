@@ -6,7 +6,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
-from .counting import FVCORE_IGNORED, PTFLOPS_BIAS_WHY, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
+from .counting import (
+    FUNCTION,
+    FVCORE_IGNORED,
+    PTFLOPS_BIAS_WHY,
+    THOP_ZERO,
+    Counted,
+    Counting,
+    Prediction,
+    form_of,
+    in_elements,
+    out_elements,
+)
 from .grad import Need, matmul_backward, no_backward, normalization, per_output_element
 from .receptive import POINTWISE, RF, global_rf
 from .registry import (
@@ -78,6 +89,19 @@ class Linear:
         ),
         ptflops=Counted(_linear_ptflops, PTFLOPS_BIAS_WHY, "bias"),
         thop=Counted(lambda node, cost, batch: Prediction.of(linear=cost.macs)),
+        subclass=True,
+        # aten.addmm with its bias: a 2-D input, a contiguous token sequence (after a norm, as in ViT and Swin),
+        # and `over: channels`, whose channels-last input is made contiguous (torchvision's permute, LayerNorm, Linear)
+        ptflops_aten=Counted(
+            lambda node, cost, batch: Prediction.of(linear=cost.macs, bias=cost.bias_ops),
+            "ptflops' aten backend adds a linear's bias per output feature and row (aten.addmm)", "bias",
+        ),
+        # torchscan's macs_linear: in_features · out.numel()
+        torchscan=Counted(lambda node, cost, batch: Prediction.of(linear=cost.macs)),
+        # calflops' patched F.linear: input.numel() · out_features MACs; FLOPs 2 per MAC, the bias not counted
+        calflops=Counted(lambda node, cost, batch: Prediction.of(linear=cost.macs)),
+        calflops_flops=Counted(lambda node, cost, batch: Prediction.of(linear=2 * cost.macs),
+                               "calflops counts 2 FLOPs per MAC and no linear bias"),
     )
 
     @staticmethod
@@ -136,7 +160,7 @@ class Linear:
         if a.over == "channels":
             from ..modules.layers import ChannelsLast
 
-            return ChannelsLast(linear)
+            return ChannelsLast(linear, contiguous=True)
         return linear
 
 
@@ -186,6 +210,16 @@ class BatchNorm:
         thop=Counted(  # calculate_norm: 2 per element, doubled again when affine
             lambda node, cost, batch: Prediction.of(batch_norm=(4 if node.args.affine else 2) * in_elements(node, batch)),
             "thop counts batch norm 2 per element, ×2 again when affine",
+        ),
+        subclass=True,
+        torchscan=Counted(  # macs_bn in eval: 1 per element, + 1 when affine
+            lambda node, cost, batch: Prediction.of(batch_norm=(2 if node.args.affine else 1) * in_elements(node, batch)),
+            "torchscan counts batch norm 2 per element (1 without affine)",
+        ),
+        calflops=Counted(lambda node, cost, batch: Prediction.unseen("calflops counts batch norm as FLOPs, with 0 MACs")),
+        calflops_flops=Counted(  # the patched F.batch_norm in eval
+            lambda node, cost, batch: Prediction.of(batch_norm=(2 if node.args.affine else 1) * in_elements(node, batch)),
+            "calflops counts eval batch norm 2 per element (1 without affine)",
         ),
     )
 
@@ -255,7 +289,8 @@ class Dropout(_PassThrough):
     def from_torch(m: Any) -> dict[str, Any]:
         return {"p": m.p}
 
-    counting = Counting("aten::dropout", "nn.Dropout", fvcore=FVCORE_IGNORED, thop=THOP_ZERO)
+    counting = Counting("aten::dropout", "nn.Dropout", fvcore=FVCORE_IGNORED, thop=THOP_ZERO, subclass=True,
+                        torchscan=Counted(lambda node, cost, batch: Prediction.of(dropout=0)))
     backward = staticmethod(per_output_element(1))  # in training: g times the scaled mask, 1 per element
 
     @staticmethod
@@ -280,7 +315,8 @@ class Identity(_PassThrough):
     def from_torch(m: Any) -> dict[str, Any]:
         return {}
 
-    counting = Counting(None, "nn.Identity")
+    counting = Counting(None, "nn.Identity", subclass=True,
+                        torchscan=Counted(lambda node, cost, batch: Prediction.of(identity=0)))
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
@@ -316,7 +352,8 @@ class Flatten:
         return {"start": m.start_dim, "end": m.end_dim}
 
     saves = Saves.NOTHING
-    counting = Counting("aten::flatten", "nn.Flatten", fvcore=FVCORE_IGNORED)
+    counting = Counting("aten::flatten", "nn.Flatten", fvcore=FVCORE_IGNORED, function="torch.flatten", subclass=True,
+                        torchscan=Counted(lambda node, cost, batch: Prediction.of(flatten=0)))
     rf = staticmethod(_flatten_rf)  # positions merged into one dim: each element keeps its field, moved
     backward = staticmethod(no_backward)
 
@@ -337,4 +374,8 @@ class Flatten:
     def build(node: NodeLike) -> nn.Module:
         from torch import nn
 
+        if form_of(node) == FUNCTION:  # torchvision's torch.flatten(x, 1)
+            from ..modules.call import Functional
+
+            return Functional("torch.flatten", node.args.start, node.args.end)
         return nn.Flatten(node.args.start, node.args.end)

@@ -112,6 +112,49 @@ CONV_FLOP_COUNTER = Counted(
 # conv_flops_counter_hook: MACs, + bias per output element
 CONV_PTFLOPS = Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs, bias=cost.bias_ops), PTFLOPS_BIAS_WHY, "bias")
 CONV_THOP = Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs))
+# ptflops' aten backend (conv_flop): MACs, + bias per output element when the conv has one
+CONV_PTFLOPS_ATEN = Counted(
+    lambda node, cost, batch: Prediction.of(conv=cost.macs, bias=cost.bias_ops),
+    "ptflops' aten backend adds a conv's bias per output element and a linear's per output feature (addmm)", "bias",
+)
+# torchinfo (a class named Conv*): every weight and bias element once per output position: MACs + the bias adds
+CONV_TORCHINFO = Counted(
+    lambda node, cost, batch: Prediction.of(conv=cost.macs, bias=cost.bias_ops),
+    "torchinfo counts a conv's bias once per output position", "bias",
+)
+# torchscan (macs_convnd): out.numel() · (C_in / groups) · prod(kernel), the bias inside the accumulation
+CONV_TORCHSCAN = Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs))
+# calflops' patched F.conv{n}d: MACs; FLOPs 2 per MAC + the bias per output element
+
+
+def calflops_conv_positions(node: NodeLike, batch: int) -> int:
+    """The output positions calflops' _conv_flops_compute works out itself: for padding 'same' it pads ⌊d(k−1)/2⌋
+    per side, so an even kernel loses one position per dim (torch pads the extra one on the right)."""
+    a: ConvArgs = node.args
+    pads = explicit_padding(a)
+    positions = batch
+    for size, k, s, p, d in zip(node.in_shapes[0][1:], a.kernel, a.stride, pads, a.dilation):
+        positions *= (size + 2 * p - d * (k - 1) - 1) // s + 1
+    return positions
+
+
+def _calflops_conv_flops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    a: ConvArgs = node.args
+    weight = a.out * (node.in_shapes[0][0] // a.groups) * numel(a.kernel)
+    positions = calflops_conv_positions(node, batch)
+    return Prediction.of(conv=2 * positions * weight, bias=positions * a.out if a.bias else 0)
+
+
+def _calflops_conv_macs(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    a: ConvArgs = node.args
+    return Prediction.of(conv=calflops_conv_positions(node, batch) * a.out * (node.in_shapes[0][0] // a.groups)
+                         * numel(a.kernel))
+
+
+CONV_CALFLOPS = Counted(_calflops_conv_macs, "calflops works out a 'same' conv's output itself (⌊d(k−1)/2⌋ a side)")
+CONV_CALFLOPS_FLOPS = Counted(
+    _calflops_conv_flops, "calflops counts 2 FLOPs per MAC and a conv's bias per output element (not a linear's)", "bias",
+)
 
 
 def _conv_flop_counter_backward(node: NodeLike, grads: Backward, batch: int) -> Prediction:
@@ -157,6 +200,12 @@ class Conv:
         flop_counter=CONV_FLOP_COUNTER,
         ptflops=CONV_PTFLOPS,
         thop=CONV_THOP,
+        subclass=True,
+        ptflops_aten=CONV_PTFLOPS_ATEN,
+        torchinfo=CONV_TORCHINFO,
+        torchscan=CONV_TORCHSCAN,
+        calflops=CONV_CALFLOPS,
+        calflops_flops=CONV_CALFLOPS_FLOPS,
         flop_counter_backward=CONV_FLOP_COUNTER_BACKWARD,
     )
 

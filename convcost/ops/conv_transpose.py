@@ -72,6 +72,45 @@ def _thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     )
 
 
+def _out_positions(node: NodeLike, batch: int) -> int:
+    return batch * numel(node.shape[1:])
+
+
+def _torchinfo(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # LayerInfo.calculate_macs, 'Conv' in the class name: (weight + bias) · N · prod(output spatial)
+    return Prediction.of(conv_transpose=cost.params * _out_positions(node, batch))
+
+
+def _torchscan(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # macs_convtransposend: 4 per spatial dim (its padding arithmetic) + out.numel() · (C_in / g) · prod(k)
+    a: ConvTransposeArgs = node.args
+    return Prediction.of(
+        conv_transpose=4 * len(a.kernel) + batch * numel(node.shape) * (node.in_shapes[0][0] // a.groups) * numel(a.kernel)
+    )
+
+
+def _calflops_weight_positions(node: NodeLike, batch: int) -> tuple[int, int]:
+    """calflops' _conv_trans_flops_compute: MACs prod(k)·C_in·((C_out/g) // g) per input position (it divides
+    weight.shape[1], already C_out/g, by the groups again); its bias per output position of the *conv* formula."""
+    a: ConvTransposeArgs = node.args
+    c_in = node.in_shapes[0][0]
+    macs = numel(a.kernel) * c_in * ((a.out // a.groups) // a.groups) * batch * numel(node.in_shapes[0][1:])
+    positions = batch
+    for size, k, s, p, d in zip(node.in_shapes[0][1:], a.kernel, a.stride, a.padding, a.dilation):
+        positions *= (size + 2 * p - (d * (k - 1) + 1)) // s + 1
+    return macs, positions
+
+
+def _calflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    return Prediction.of(conv_transpose=_calflops_weight_positions(node, batch)[0])
+
+
+def _calflops_flops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    a: ConvTransposeArgs = node.args
+    macs, positions = _calflops_weight_positions(node, batch)
+    return Prediction.of(conv_transpose=2 * macs, bias=(a.out // a.groups) * positions if a.bias else 0)
+
+
 @op("conv_transpose", category="conv", args=ConvTransposeArgs)
 class ConvTranspose:
     """Transposed convolution (torch.nn.ConvTranspose1d / 2d / 3d on C×L, C×H×W, C×D×H×W).
@@ -114,6 +153,17 @@ class ConvTranspose:
             lambda node, cost, batch: Prediction.of(conv_transpose=cost.macs, bias=cost.bias_ops), PTFLOPS_BIAS_WHY, "bias"
         ),
         thop=Counted(_thop, "thop counts a transposed conv per output position: N·C_out·prod(out)·(C_in/g)·prod(k)"),
+        subclass=True,
+        ptflops_aten=Counted(  # conv_flop_count(transposed=True): the input positions; + bias per output element
+            lambda node, cost, batch: Prediction.of(conv_transpose=cost.macs, bias=cost.bias_ops),
+            "ptflops' aten backend adds a conv's bias per output element", "bias",
+        ),
+        torchinfo=Counted(_torchinfo, "torchinfo counts a transposed conv's weight and bias once per output position"),
+        torchscan=Counted(_torchscan, "torchscan counts a transposed conv per output position, + 4 per spatial dim"),
+        calflops=Counted(_calflops, "calflops divides a transposed conv's output channels by the groups twice"),
+        calflops_flops=Counted(
+            _calflops_flops, "calflops counts a transposed conv's bias (C_out/g per position) at a conv's output size"
+        ),
         flop_counter_backward=CONV_FLOP_COUNTER_BACKWARD,
     )
 

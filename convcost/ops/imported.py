@@ -15,7 +15,7 @@ from ..cost import Cost
 from .counting import Counting
 from .grad import no_backward
 from .receptive import POINTWISE, RF
-from .registry import ArgError, NodeLike, Saves, Shape, arg, boolean, nonneg_int, op, pos_int, typed
+from .registry import ArgError, NodeLike, Saves, Shape, ShapeError, arg, boolean, nonneg_int, op, pos_int, typed
 from .shapes import Tokens, numel
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class Unsupported:
     def shape(a: UnsupportedArgs, inputs: tuple[Shape, ...]) -> Shape:
         if a.tokens:
             if len(a.shape) != 2:
-                raise ArgError(f"tokens: true needs shape [N, D], got {list(a.shape)}")
+                raise ShapeError(f"tokens: true needs shape [N, D], got {list(a.shape)}", "shape")
             return Tokens(*a.shape)
         return a.shape
 

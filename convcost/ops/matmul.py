@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
 from .activations import SOFTMAX_OPS
-from .counting import BackwardCounted, Counted, Counting, Prediction, fvcore_einsum, on_cuda, on_meta
+from .counting import BackwardCounted, Counted, Counting, Prediction, fvcore_einsum, numpy_einsum_estimate, on_cuda, on_meta
 from .grad import SOFTMAX_BACKWARD_OPS, Need
 from .receptive import IDENTITY, RF, WHOLE, global_rf, pairs, regroup, spatial_axes, taps, whole_along
 from .registry import (
@@ -136,6 +136,18 @@ def matmul_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     return Prediction.of(matmul=numel(left) * p.right[-1])
 
 
+def _calflops_matmul(per_mac: int) -> Counted:
+    def predict(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+        a: MatmulArgs = node.args
+        if a.call != "matmul":  # its _patch_tensor_methods leaves torch.bmm commented out
+            return Prediction.unseen(f"calflops patches torch.matmul and Tensor.matmul, not {CALLS[a.call]}")
+        p = product(a, node.in_shapes)  # _matmul_flops_compute: prod(input.shape) · other.shape[-1]
+        left = _with_batch(p.left, batch, a.param is None or not a.reverse)
+        return Prediction.of(matmul=per_mac * numel(left) * p.right[-1])
+
+    return Counted(predict, "calflops counts torch.matmul as prod(left) · right's last dim, not @ or torch.bmm")
+
+
 PAIRS = pairs("a product of two outputs pairs their positions: the largest field is the whole input")
 
 
@@ -167,6 +179,8 @@ class Matmul:
         flop_counter=Counted(lambda node, cost, batch: Prediction.of("aten.mm/bmm: 2 FLOPs per MAC", matmul=2 * cost.macs),
                              "FlopCounterMode reports 2 FLOPs per MAC"),
         ptflops=Counted(matmul_ptflops, "ptflops counts torch.matmul/bmm as prod(left) · right's last dim, not @"),
+        calflops=_calflops_matmul(1),
+        calflops_flops=_calflops_matmul(2),
     )
 
     @staticmethod
@@ -300,6 +314,12 @@ def _einsum_flop_counter(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     return Prediction.of("aten.bmm: 2 FLOPs per MAC", einsum=2 * cost.macs)
 
 
+def _einsum_calflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    c = Contraction(node.args, node.in_shapes)
+    shapes = [(batch, *c.shapes[0][1:]), (batch, *c.shapes[1][1:]) if c.second_has_batch else c.shapes[1]]
+    return Prediction.of(einsum=numpy_einsum_estimate(node.args.equation, shapes))
+
+
 def _einsum_rf(a: EinsumArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
     """Two outputs: their positions paired (global). With a learned tensor: the input's position letters the output
     drops are read whole; the others must stay in their order among the output's positions, or they moved."""
@@ -340,6 +360,8 @@ class Einsum:
         fvcore=Counted(_einsum_fvcore, "fvcore counts einsum from numpy's einsum_path estimate, rounded to 4 digits"),
         flop_counter=Counted(_einsum_flop_counter, "FlopCounterMode reports 2 FLOPs per MAC (torch.einsum runs bmm)"),
         ptflops=Counted(lambda node, cost, batch: Prediction.unseen("ptflops patches no torch.einsum")),
+        calflops=Counted(lambda node, cost, batch: Prediction.unseen("calflops counts torch.einsum as FLOPs, with 0 MACs")),
+        calflops_flops=Counted(_einsum_calflops, "calflops counts einsum as numpy's einsum_path estimate, not halved"),
     )
 
     @staticmethod

@@ -77,6 +77,17 @@ def _per_element(label: str, per: int) -> PredictFn:
     return predict
 
 
+def _calflops_stat(label: str) -> Counted:
+    """calflops' patched F.layer_norm / F.group_norm / F.instance_norm: 5 per element, 4 without affine."""
+    return Counted(
+        lambda node, cost, batch: Prediction.of(**{label: (5 if node.args.affine else 4) * in_elements(node, batch)}),
+        f"calflops counts {label} 5 per element (4 without affine)",
+    )
+
+
+_CALFLOPS_NO_MACS = Counted(lambda node, cost, batch: Prediction.unseen("calflops counts norms as FLOPs, with 0 MACs"))
+
+
 # ---- layer norm ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LayerNormArgs:
@@ -112,6 +123,13 @@ def _ln_thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     return Prediction.of(layer_norm=per * in_elements(node, batch))
 
 
+def _ln_thop_params(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if _ln_is_2d(node):
+        return Prediction.unseen("thop has no rule for LayerNorm2d (a subclass of nn.LayerNorm): its parameters are "
+                                 "not counted")
+    return Prediction.of(params=cost.params)
+
+
 @op("layernorm", category="norm", args=LayerNormArgs)
 class LayerNorm:
     """Layer normalisation over channels at every position (torchvision's LayerNorm2d; nn.LayerNorm on flat input),
@@ -140,6 +158,10 @@ class LayerNorm:
             "`affine` attribute); it has no hook for LayerNorm2d",
         ),
         thop=Counted(_ln_thop, "thop counts nn.LayerNorm 4 per element (2 without affine); LayerNorm2d not at all"),
+        subclass=True,
+        thop_params=Counted(_ln_thop_params, "thop has no rule for LayerNorm2d: its parameters are not counted"),
+        calflops=_CALFLOPS_NO_MACS,
+        calflops_flops=_calflops_stat("layer_norm"),
     )
 
     @staticmethod
@@ -220,6 +242,9 @@ class GroupNorm:
             "ptflops counts group norm 1 per input element, 2 with affine",
         ),
         thop=THOP_NO_RULE,
+        subclass=True,
+        calflops=_CALFLOPS_NO_MACS,
+        calflops_flops=_calflops_stat("group_norm"),
     )
 
     @staticmethod
@@ -296,6 +321,9 @@ class InstanceNorm:
             _per_element("instance_norm", 2),
             "thop counts instance norm 2 per element, ×2 again with affine",
         ),
+        subclass=True,
+        calflops=_CALFLOPS_NO_MACS,
+        calflops_flops=_calflops_stat("instance_norm"),
     )
 
     @staticmethod
@@ -351,7 +379,14 @@ class LayerScale:
 
     saves = Saves.INPUTS  # d(scale)/… needs the input
     saves_frozen = Saves.NOTHING  # the input's gradient is g·scale
-    counting = Counting("aten::mul", "LayerScale")
+    counting = Counting(
+        "aten::mul", "LayerScale",
+        # torchvision's layer_scale is a parameter of CNBlock (not a leaf); convcost's LayerScale calls it 'scale':
+        # torchinfo reads only parameters named weight or bias
+        torchinfo=Counted(lambda node, cost, batch: Prediction.unseen(
+            "torchinfo counts mult-adds only for parameters named weight or bias (layer scale's is not)"
+        )),
+    )
     rf = POINTWISE
     backward = staticmethod(per_output_element(1, 2))  # input: g·scale; scale: Σ g·x (a multiply and an add)
 

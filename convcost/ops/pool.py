@@ -10,7 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
 from .conv import conv_out_size
-from .counting import FVCORE_UNSUPPORTED, THOP_ZERO, Counted, Counting, Prediction, in_elements, out_elements
+from .counting import (
+    FUNCTION,
+    FVCORE_UNSUPPORTED,
+    THOP_ZERO,
+    Counted,
+    Counting,
+    Prediction,
+    form_of,
+    in_elements,
+    out_elements,
+)
 from .grad import Need, like_forward_of
 from .receptive import RF, adaptive, global_rf, taps, windows
 from .registry import (
@@ -111,6 +121,50 @@ def _ptflops_twice(kind: str, functional: str) -> Counted:
     )
 
 
+def _functional_once(functional: str) -> Counted:
+    """ptflops without its module hook (a function, a subclass): the patched pooling functional, 1 per input element."""
+    return Counted(
+        lambda node, cost, batch: Prediction.of(**{node.rule.counting.category: in_elements(node, batch)}),
+        f"ptflops counts {functional} once per input element, through its patched functional",
+    )
+
+
+def _torchscan_kernel(a: PoolArgs) -> int:
+    """The kernel size torchscan multiplies by: prod(kernel_size) for a tuple, but an int kernel_size as it is (a
+    3×3 window built as MaxPool2d(3), as torchvision builds it, counts 3)."""
+    return a.kernel[0] if len(set(a.kernel)) == 1 else numel(a.kernel)
+
+
+def _torchscan_max(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # macs_maxpool: out.numel() · (k_size − 1)
+    return Prediction.of(max_pool=out_elements(node, batch) * (_torchscan_kernel(node.args) - 1))
+
+
+def _torchscan_avg(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # macs_avgpool: out.numel() · (k_size − 1 + inp.ndim − 2), inp.ndim with the batch
+    return Prediction.of(avg_pool=out_elements(node, batch) * (_torchscan_kernel(node.args) - 1 + len(node.shape) - 1))
+
+
+_TORCHSCAN_KERNEL_WHY = "torchscan takes an int kernel_size as the whole window (a 3×3 pool built as MaxPool2d(3) counts 3)"
+_CALFLOPS_POOL_FLOPS = Counted(
+    lambda node, cost, batch: Prediction.of(**{node.rule.counting.category: in_elements(node, batch)}),
+    "calflops counts 1 FLOP per pooled input element (its patched F.*_pool*)",
+)
+_CALFLOPS_NO_MACS = Counted(lambda node, cost, batch: Prediction.unseen("calflops counts pooling as FLOPs, with 0 MACs"))
+
+
+def _window_kwargs(a: PoolArgs) -> dict[str, Any]:
+    """A window pool's arguments as torch takes them, one int where every dim agrees (torchvision's MaxPool2d(3, 2, 1)),
+    else a tuple as users write it (torchscan multiplies a tuple kernel_size out and fails on a list)."""
+
+    def dims(value: Any) -> Any:
+        v = spec_dims(value)
+        return tuple(v) if isinstance(v, list) else v
+
+    return {"kernel_size": dims(a.kernel), "stride": dims(a.stride or a.kernel), "padding": dims(a.padding),
+            "ceil_mode": a.ceil_mode}
+
+
 @op("maxpool", category="pool", args=PoolArgs)
 class MaxPool:
     """Max pooling (torch.nn.MaxPool1d / MaxPool2d / MaxPool3d).
@@ -135,6 +189,11 @@ class MaxPool:
     counting = Counting(
         "aten::max_pool{n}d", "nn.MaxPool{n}d", "max_pool", ptflops=_ptflops_twice("max-pool", "F.max_pool{n}d"),
         thop=THOP_ZERO,
+        function="F.max_pool{n}d", subclass=True,
+        ptflops_functional=_functional_once("F.max_pool{n}d"),
+        torchscan=Counted(_torchscan_max, _TORCHSCAN_KERNEL_WHY),
+        calflops=_CALFLOPS_NO_MACS,
+        calflops_flops=_CALFLOPS_POOL_FLOPS,
     )
 
     @staticmethod
@@ -146,8 +205,12 @@ class MaxPool:
         from torch import nn
 
         a: PoolArgs = node.args
+        if form_of(node) == FUNCTION:
+            from ..modules.call import Functional
+
+            return Functional(f"F.max_pool{len(a.kernel)}d", **_window_kwargs(a))
         cls = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[len(a.kernel) - 1]
-        return cls(a.kernel, stride=a.stride or a.kernel, padding=a.padding, ceil_mode=a.ceil_mode)
+        return cls(**_window_kwargs(a))
 
     @staticmethod
     def shape(a: PoolArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -186,6 +249,11 @@ class AvgPool:
             lambda node, cost, batch: Prediction.of(avg_pool=out_elements(node, batch)),
             "thop counts 1 per avg-pool output element",
         ),
+        function="F.avg_pool{n}d", subclass=True,
+        ptflops_functional=_functional_once("F.avg_pool{n}d"),
+        torchscan=Counted(_torchscan_avg, _TORCHSCAN_KERNEL_WHY),
+        calflops=_CALFLOPS_NO_MACS,
+        calflops_flops=_CALFLOPS_POOL_FLOPS,
     )
 
     @staticmethod
@@ -193,11 +261,13 @@ class AvgPool:
         from torch import nn
 
         a: AvgPoolArgs = node.args
+        kwargs = {**_window_kwargs(a), "count_include_pad": a.count_include_pad}
+        if form_of(node) == FUNCTION:
+            from ..modules.call import Functional
+
+            return Functional(f"F.avg_pool{len(a.kernel)}d", **kwargs)
         cls = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)[len(a.kernel) - 1]
-        return cls(
-            a.kernel, stride=a.stride or a.kernel, padding=a.padding, ceil_mode=a.ceil_mode,
-            count_include_pad=a.count_include_pad,
-        )
+        return cls(**kwargs)
 
     @staticmethod
     def shape(a: AvgPoolArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -263,6 +333,13 @@ def _adaptive_fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     return Prediction.of("aten::adaptive_avg_pool2d: 1 per input element", adaptive_avg_pool=in_elements(node, batch))
 
 
+def _torchscan_adaptive(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # macs_adaptive_avgpool: out.numel() · (prod(kernel) − 1 + len(kernel)), adaptive_kernel_size's kernel per dim:
+    # in // out where out divides in, else in % out + 1
+    kernel = [i // o if i % o == 0 else i % o + 1 for i, o in zip(node.in_shapes[0][1:], node.shape[1:])]
+    return Prediction.of(adaptive_avg_pool=out_elements(node, batch) * (numel(kernel) - 1 + len(kernel)))
+
+
 # Adaptive and global average pooling run the same module and aten op: counters see them alike.
 ADAPTIVE_COUNTING = Counting(
     "aten::adaptive_avg_pool{n}d", "nn.AdaptiveAvgPool{n}d", "adaptive_avg_pool",
@@ -272,7 +349,24 @@ ADAPTIVE_COUNTING = Counting(
         "ptflops counts adaptive-pool input elements twice: its module hook and the patched functional",
     ),
     thop=Counted(_adaptive_thop, "thop counts (window + 1) per adaptive-pool output element"),
+    function="F.adaptive_avg_pool{n}d", subclass=True,
+    ptflops_functional=_functional_once("F.adaptive_avg_pool{n}d"),
+    torchscan=Counted(_torchscan_adaptive, "torchscan counts (window − 1 + dims) per adaptive-pool output element"),
+    calflops=_CALFLOPS_NO_MACS,
+    calflops_flops=_CALFLOPS_POOL_FLOPS,
 )
+
+
+def _adaptive_module(node: NodeLike, out: tuple[int, ...]) -> nn.Module:
+    from torch import nn
+
+    if form_of(node) == FUNCTION:  # torchvision's MobileNetV2: F.adaptive_avg_pool2d(x, (1, 1))
+        from ..modules.call import Functional
+
+        return Functional(f"F.adaptive_avg_pool{len(out)}d", out)
+    size = spec_dims(out)  # one number when all dims agree (as torchvision writes it), else torch's tuple
+    return (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[len(out) - 1](
+        size if isinstance(size, int) else tuple(size))
 
 
 @op("adaptive_avgpool", category="pool", args=AdaptiveArgs)
@@ -300,10 +394,7 @@ class AdaptiveAvgPool:
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
-        from torch import nn
-
-        a: AdaptiveArgs = node.args
-        return (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[len(a.out) - 1](a.out)
+        return _adaptive_module(node, node.args.out)
 
     @staticmethod
     def shape(a: AdaptiveArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -335,11 +426,15 @@ def _global_predict(counted: Counted, why_mean: str) -> Counted:
 
 
 # `mean: true` runs torch.mean: fvcore has no handle for aten::mean, ptflops does not patch torch.mean and
-# thop sees no module; FlopCounterMode counts neither form.
+# thop sees no module; FlopCounterMode counts neither form; torchscan sees a module it has no formula for, calflops
+# an unpatched torch.mean.
 GLOBAL_COUNTING = ADAPTIVE_COUNTING._replace(
     fvcore=_global_predict(ADAPTIVE_COUNTING.fvcore, "fvcore has no handle for aten::mean (reports it as unsupported)"),
     ptflops=_global_predict(ADAPTIVE_COUNTING.ptflops, "ptflops does not patch torch.mean: a zero-op"),
     thop=_global_predict(ADAPTIVE_COUNTING.thop, "thop sees no module for torch.mean"),
+    ptflops_functional=_global_predict(ADAPTIVE_COUNTING.ptflops_functional, "ptflops does not patch torch.mean"),
+    torchscan=_global_predict(ADAPTIVE_COUNTING.torchscan, "torchscan has no formula for a module calling x.mean"),
+    calflops_flops=_global_predict(ADAPTIVE_COUNTING.calflops_flops, "calflops does not patch torch.mean"),
 )
 
 
@@ -361,14 +456,13 @@ class GlobalAvgPool:
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
-        from torch import nn
 
         if node.args.mean:
             from ..modules.call import Call
 
             dims = list(range(2, len(node.shape) + 1))
             return Call(lambda x: x.mean(dims, keepdim=True), f"x.mean({dims}, keepdim=True)")
-        return (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[len(node.shape) - 2](1)
+        return _adaptive_module(node, (1,) * (len(node.shape) - 1))
 
     @staticmethod
     def shape(a: GlobalArgs, inputs: tuple[Shape, ...]) -> Shape:

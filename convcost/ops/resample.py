@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
-from .counting import THOP_NO_RULE, Counted, Counting, Prediction, in_elements, out_elements
+from .counting import FUNCTION, THOP_NO_RULE, Counted, Counting, Prediction, form_of, in_elements, out_elements
 from .grad import Need, no_backward
 from .receptive import POINTWISE, RF, Taps, interpolate, nearest, per_axis, taps
 from .registry import (
@@ -175,15 +175,32 @@ def _upsample_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     # with a size, prod(size)·N·C (the output elements); with a scale, input elements · scale^dims, as a float
     # (a per-dimension tuple: · int(np.prod(scale, dtype=int64)), each factor truncated first); ptflops adds
     # both to its float total and int()s the sum: per layer here, exact for one fractional layer.
+    return Prediction.of(upsample=int(out_elements(node, batch) + _interpolate_functional(node, batch)))
+
+
+def _interpolate_functional(node: NodeLike, batch: int) -> int | float:
+    """What ptflops' patched F.interpolate adds (_interpolate_functional_flops_hook): with a size, prod(size)·N·C (the
+    output elements); with a scale, input elements · scale^dims, a float (a per-dimension tuple: · int(np.prod(scale,
+    dtype=int64)), each factor truncated first)."""
     a = node.args
-    out = out_elements(node, batch)
     if a.size is not None:
-        functional = out
-    elif isinstance(a.scale, tuple):
-        functional = in_elements(node, batch) * math.prod(int(float(s)) for s in a.scale)
-    else:
-        functional = in_elements(node, batch) * float(a.scale) ** (len(node.shape) - 1)
-    return Prediction.of(upsample=int(out + functional))
+        return out_elements(node, batch)
+    if isinstance(a.scale, tuple):
+        return in_elements(node, batch) * math.prod(int(float(s)) for s in a.scale)
+    return in_elements(node, batch) * float(a.scale) ** (len(node.shape) - 1)
+
+
+def _upsample_ptflops_functional(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    return Prediction.of(upsample=int(_interpolate_functional(node, batch)))
+
+
+def _upsample_calflops_flops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # calflops' _upsample_flops_compute: with a size, prod(size) for a list (the spatial size only: no batch, no
+    # channels) or the int as it is; with a scale, input.numel() (it computes flops · scale and drops the result)
+    a = node.args
+    if a.size is None:
+        return Prediction.of(upsample=in_elements(node, batch))
+    return Prediction.of(upsample=math.prod(a.size) if isinstance(a.size, tuple) else a.size)
 
 
 THOP_PER_OUTPUT = {"nearest": 1, "linear": 5, "bilinear": 11, "bicubic": 224 + 35}  # thop calculate_upsample
@@ -253,6 +270,18 @@ class Upsample:
             "(input elements · scale^dims, or the output elements with a size)",
         ),
         thop=Counted(_upsample_thop, "thop counts upsampling per output element: nearest 1, linear 5, bilinear 11, bicubic 259"),
+        function="F.interpolate", subclass=True,
+        ptflops_functional=Counted(
+            _upsample_ptflops_functional,
+            "ptflops counts F.interpolate once, through its patched function: input elements · scale^dims, or the "
+            "output elements with a size",
+        ),
+        calflops=Counted(lambda node, cost, batch: Prediction.unseen("calflops counts upsampling as FLOPs, with 0 MACs")),
+        calflops_flops=Counted(
+            _upsample_calflops_flops,
+            "calflops counts F.interpolate as the product of its size (no batch or channels), or the input elements "
+            "with a scale",
+        ),
     )
 
     @staticmethod
@@ -261,6 +290,10 @@ class Upsample:
 
         a: UpsampleArgs = node.args
         scale = tuple(float(s) for s in a.scale) if isinstance(a.scale, tuple) else a.scale
+        if form_of(node) == FUNCTION:  # torchvision's segmentation heads: F.interpolate(x, size=..., mode=...)
+            from ..modules.call import Functional
+
+            return Functional("F.interpolate", size=a.size, scale_factor=scale, mode=a.mode, align_corners=a.align_corners)
         return nn.Upsample(size=a.size, scale_factor=scale, mode=a.mode, align_corners=a.align_corners)
 
     shape = staticmethod(_upsample_shape)

@@ -15,9 +15,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..cost import Backward, Cost
-from .conv import CONV_FLOP_COUNTER, CONV_FLOP_COUNTER_BACKWARD, CONV_PTFLOPS, CONV_THOP, ConvArgs
+from .conv import (
+    CONV_FLOP_COUNTER,
+    CONV_FLOP_COUNTER_BACKWARD,
+    CONV_PTFLOPS,
+    CONV_PTFLOPS_ATEN,
+    CONV_THOP,
+    CONV_TORCHINFO,
+    CONV_TORCHSCAN,
+    ConvArgs,
+)
 from .counting import (
     FVCORE_IGNORED,
+    TORCHINFO_UNNAMED,
     Counted,
     Counting,
     Prediction,
@@ -138,6 +148,13 @@ class PatchEmbed:
         flop_counter_backward=CONV_FLOP_COUNTER_BACKWARD,
         ptflops=CONV_PTFLOPS,
         thop=CONV_THOP,
+        subclass=True,
+        ptflops_aten=CONV_PTFLOPS_ATEN,
+        torchinfo=CONV_TORCHINFO,
+        torchscan=CONV_TORCHSCAN,
+        calflops=Counted(lambda node, cost, batch: Prediction.of(conv=cost.macs)),  # the patched F.conv2d
+        calflops_flops=Counted(lambda node, cost, batch: Prediction.of(conv=2 * cost.macs, bias=cost.bias_ops),
+                               "calflops counts a conv's bias per output element", "bias"),
     )
 
     @staticmethod
@@ -181,7 +198,8 @@ class ClassToken:
     """Prepends a learned class token: N tokens become N + 1 (D params; torch.cat, no arithmetic)."""
 
     saves = Saves.NOTHING
-    counting = Counting("aten::cat", "torch.cat([class_token, x], 1)", "cat", fvcore=FVCORE_IGNORED)
+    counting = Counting("aten::cat", "torch.cat([class_token, x], 1)", "cat", fvcore=FVCORE_IGNORED,
+                        torchinfo=TORCHINFO_UNNAMED)
     rf = POINTWISE  # the tokens keep their fields; the class token reads no input until attention mixes it
 
     @staticmethod
@@ -210,7 +228,7 @@ class PosEmbed:
     """Adds a learned position embedding, one D-vector per token (N·D params, N·D adds)."""
 
     saves = Saves.NOTHING
-    counting = Counting("aten::add", "x + pos_embedding", "add")
+    counting = Counting("aten::add", "x + pos_embedding", "add", torchinfo=TORCHINFO_UNNAMED)
     rf = POINTWISE
 
     @staticmethod

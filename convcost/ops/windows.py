@@ -186,6 +186,16 @@ def _wa_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     return Prediction.of(window_attention=matmuls + batch * a.heads * w.count * w.size * w.size)
 
 
+WA_PARAMS = ("thop counts the parameters of hooked modules that run: ShiftedWindowAttention's qkv and proj never "
+             "run and its relative position bias table belongs to no hooked module")
+
+
+def _wa_scores(node: NodeLike, batch: int) -> int:
+    a: WindowAttentionArgs = node.args
+    w = windows(a, grid_check("window_attention", node.in_shapes[0]).grid)
+    return batch * a.heads * w.count * w.size * w.size
+
+
 def _window_taps(window_: int, shift: int, padded: int) -> Taps:
     """One grid dim of windowed attention: a position attends to the window holding it. torchvision rolls the grid by
     −shift and cuts windows from 0, so the windows start at shift, shift + w, ... of the original grid: position o's
@@ -258,6 +268,20 @@ class WindowAttention:
                                      "softmax (one per score): F.linear is not patched and the qkv/proj nn.Linear hooks "
                                      "never fire"),
         thop=Counted(lambda node, cost, batch: Prediction.unseen(WA_THOP), WA_THOP),
+        ptflops_aten=Counted(  # F.linear on contiguous windows: aten.addmm with the biases; q·kᵀ, a·v: aten.bmm
+            lambda node, cost, batch: Prediction.of(window_attention=cost.macs, bias=cost.bias_ops),
+            "ptflops' aten backend adds the qkv and proj biases (aten.addmm)", "bias",
+        ),
+        thop_params=Counted(lambda node, cost, batch: Prediction.unseen(WA_PARAMS), WA_PARAMS),
+        torchinfo=Counted(lambda node, cost, batch: Prediction.unseen(
+            "torchinfo: ShiftedWindowAttention is not a leaf, and its qkv and proj nn.Linear never run")),
+        torchscan=Counted(lambda node, cost, batch: Prediction.unseen(
+            "torchscan: ShiftedWindowAttention is not a leaf, and its qkv and proj nn.Linear never run")),
+        calflops=Counted(lambda node, cost, batch: Prediction.of(window_attention=cost.macs)),  # F.linear, Tensor.matmul
+        calflops_flops=Counted(
+            lambda node, cost, batch: Prediction.of(window_attention=2 * cost.macs, softmax=_wa_scores(node, batch)),
+            "calflops counts 2 FLOPs per MAC (F.linear without its bias, Tensor.matmul) and 1 per softmax score", "softmax",
+        ),
     )
 
     @staticmethod
@@ -364,6 +388,13 @@ class PatchMerging:
                         "ptflops counts the nn.LayerNorm(4C) 1 per input element", "layer_norm"),
         thop=Counted(lambda node, cost, batch: Prediction.of(layer_norm=4 * _pm_elements(node, batch), patch_merging=cost.macs),
                      "thop counts the nn.LayerNorm(4C) 4 per element", "layer_norm"),
+        torchscan=Counted(lambda node, cost, batch: Prediction.of(patch_merging=cost.macs),  # its nn.Linear leaf
+                          "torchscan has no MAC formula for nn.LayerNorm"),
+        calflops=Counted(lambda node, cost, batch: Prediction.of(patch_merging=cost.macs)),
+        calflops_flops=Counted(
+            lambda node, cost, batch: Prediction.of(layer_norm=5 * _pm_elements(node, batch), patch_merging=2 * cost.macs),
+            "calflops counts the LayerNorm(4C) 5 per element", "layer_norm",
+        ),
     )
 
     imports = ("PatchMerging",)  # torchvision's (v1): `convcost import` keeps it whole (importer/trace.py)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..cost import Cost
 from ..costmodel.analysis import Analysis
 from ..costmodel.compare import model_blocks
+from ..costmodel.convention import ConventionView
 from ..graph.nodes import Node
 from ..ops.shapes import fmt_shape
 from ..units import human
@@ -60,12 +61,13 @@ def grouped_rows(a: Analysis, by: str | None, depth: int) -> list[Row]:
     return [(lc.node.name, lc.node.op, fmt_shape(lc.node.shape), 1, lc.cost.params, lc.cost.macs) for lc in a.layers]
 
 
-def render_grouped(analyses: list[Analysis], by: str | None, depth: int, top: int | None, color: bool = False) -> str:
+def render_grouped(analyses: list[Analysis], by: str | None, depth: int, top: int | None, color: bool = False,
+                   views: list[ConventionView] | None = None) -> str:
     """Cost by op type or block (or the heaviest layers), largest MACs first when ``top`` is given, with a bar
     for each row's share of the model's MACs."""
     style = Style(color)
     out = []
-    for a in analyses:
+    for a, view in zip(analyses, views or [None] * len(analyses)):
         g = a.graph
         shown, rest = selected(a, by, depth, top)
         total = a.total.macs
@@ -85,7 +87,7 @@ def render_grouped(analyses: list[Analysis], by: str | None, depth: int, top: in
         if rest:
             lines.append(style(f"… {len(rest):,} more: {human(sum(r[5] for r in rest))} MACs "
                                f"({_pct(sum(r[5] for r in rest), total)})", "2"))
-        out.append("\n".join([*lines, *totals_lines(a, style)]))
+        out.append("\n".join([*lines, *totals_lines(a, style, view)]))
     return "\n\n".join(out) + "\n"
 
 
@@ -98,10 +100,11 @@ def selected(a: Analysis, by: str | None, depth: int, top: int | None) -> tuple[
     return shown, rows[len(shown):]
 
 
-def markdown_grouped(analyses: list[Analysis], by: str | None, depth: int, top: int | None) -> str:
+def markdown_grouped(analyses: list[Analysis], by: str | None, depth: int, top: int | None,
+                     views: list[ConventionView] | None = None) -> str:
     """The same rows as a markdown table per model (exact integers: one number format)."""
     parts = []
-    for a in analyses:
+    for a, view in zip(analyses, views or [None] * len(analyses)):
         shown, rest = selected(a, by, depth, top)
         total = a.total.macs
         what = {"op": "by op type", "block": f"by block (depth {depth})", None: "layers"}[by]
@@ -116,5 +119,9 @@ def markdown_grouped(analyses: list[Analysis], by: str | None, depth: int, top: 
             lines.append(f"| {escape(name)} | {escape(kind)} |{out}{count} {params:,} | {macs:,} | {_pct(macs, total)} |")
         if rest:
             lines += ["", f"{len(rest):,} more rows: {sum(r[5] for r in rest):,} MACs ({_pct(sum(r[5] for r in rest), total)})."]
+        if view is not None:
+            from .convention_out import markdown_lines
+
+            lines += ["", *markdown_lines(view)]
         parts.append("\n".join(lines) + "\n")
     return "\n".join(parts)

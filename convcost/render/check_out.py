@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..ci.budget import TITLES_ALL as TITLES
 from ..ci.budget import Finding
 from ..units import human
 from .markdown import escape, md_code
@@ -34,7 +33,7 @@ def summary_markdown(findings: list[Finding], models: int) -> str:
             limit = f"{f.allowed:,} ({human(f.allowed)})"
             rule = f"≤ {f.rule}" if f.kind == "limit" else f"+{f.rule} over {f.baseline:,}"
             lines.append(
-                f"| {'✅' if f.ok else '❌'} | {escape(f.model)} | {escape(f.block or '')} | {TITLES[f.metric]} "
+                f"| {'✅' if f.ok else '❌'} | {escape(f.model)} | {escape(f.block or '')} | {escape(f.what)} "
                 f"| {f.actual:,} ({human(f.actual)}) | {limit} | {escape(rule)} | {md_code(str(f.loc), table=True)} |"
             )
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ from rich.text import Text
 from .. import __version__
 from ..cost import METRICS, TITLES, Cost, metric
 from ..costmodel.compare import AlikeRow, Block, Comparison, Entry, change_pct
+from ..costmodel.convention import ConventionView
 from ..costmodel.training import Training
 from ..ops.shapes import fmt_shape
 from ..units import human
@@ -59,7 +60,29 @@ def _cell(comp: Comparison, e: Entry, name: str) -> str:
     return v if e is comp.base else f"{v}\n{fmt_change(comp.change(e, name))}"
 
 
-def totals_table(comp: Comparison) -> Table:
+def _tool_columns(views: list[ConventionView] | None) -> list[str]:
+    """The chosen tool's columns: its count, and its parameters where it prints them."""
+    if not views:
+        return []
+    return [views[0].name, *([f"params ({views[0].name})"] if views[0].params is not None else [])]
+
+
+def _tool_values(v: ConventionView) -> list[int]:
+    return [v.total, *([v.params] if v.params is not None else [])]
+
+
+def _tool_cells(views: list[ConventionView] | None, k: int, sep: str) -> list[str]:
+    """Entry ``k``'s count (and params) under the chosen convention, with the change against the first entry."""
+    if not views:
+        return []
+    base = _tool_values(views[0])
+    cells = []
+    for value, first in zip(_tool_values(views[k]), base):
+        cells.append(human(value) if k == 0 else f"{human(value)}{sep}{fmt_change(change_pct(value, first))}")
+    return cells
+
+
+def totals_table(comp: Comparison, views: list[ConventionView] | None = None) -> Table:
     t = Table(
         title=f"compared against {comp.base.label} (the first)",
         title_justify="left",
@@ -71,8 +94,10 @@ def totals_table(comp: Comparison) -> Table:
     t.add_column("input → output", no_wrap=True)
     for name in METRICS:
         t.add_column(TITLES[name], justify="right", no_wrap=True)
-    for e in comp.entries:
-        t.add_row(e.label, in_out(e.analysis.graph), *(_cell(comp, e, n) for n in METRICS))
+    for name in _tool_columns(views):
+        t.add_column(name, justify="right", no_wrap=True)
+    for k, e in enumerate(comp.entries):
+        t.add_row(e.label, in_out(e.analysis.graph), *(_cell(comp, e, n) for n in METRICS), *_tool_cells(views, k, "\n"))
     return t
 
 
@@ -155,8 +180,11 @@ def blocks_table(comp: Comparison, name: str, depth: int) -> Grid | None:
     return t
 
 
-def print_comparison(console: Console, comp: Comparison, name: str = "macs", depth: int = 1) -> None:
-    console.print(totals_table(comp))
+def print_comparison(console: Console, comp: Comparison, name: str = "macs", depth: int = 1,
+                     views: list[ConventionView] | None = None) -> None:
+    console.print(totals_table(comp, views))
+    if views:
+        console.print(Text(f"{views[0].name}: {views[0].chosen.title}, {views[0].chosen.convention.unit}", style="dim"))
     warning = output_warning(comp)
     if warning:
         console.print(Text(warning, style="yellow"))
@@ -183,12 +211,13 @@ def nb(text: str) -> str:
     return text.replace(" ", NBSP)
 
 
-def markdown_totals(comp: Comparison) -> list[str]:
+def markdown_totals(comp: Comparison, views: list[ConventionView] | None = None) -> list[str]:
     """One row per model: input → output and each metric in human units (one format for the whole table)."""
-    lines = ["| model | input → output | " + " | ".join(TITLES[n] for n in METRICS) + " |",
-             "|---|---|" + "---:|" * len(METRICS)]
-    for e in comp.entries:
-        cells = [nb(human(comp.value(e, n))) for n in METRICS]
+    tool = _tool_columns(views)
+    lines = ["| model | input → output | " + " | ".join([*(TITLES[n] for n in METRICS), *map(escape, tool)]) + " |",
+             "|---|---|" + "---:|" * (len(METRICS) + len(tool))]
+    for k, e in enumerate(comp.entries):
+        cells = [nb(human(comp.value(e, n))) for n in METRICS] + [nb(c) for c in _tool_cells(views, k, " ")]
         lines.append(f"| {escape(e.label)} | {nb(in_out(e.analysis.graph))} | " + " | ".join(cells) + " |")
     return lines
 
@@ -220,13 +249,18 @@ def markdown_blocks(comp: Comparison, name: str, depth: int) -> list[str]:
     return lines
 
 
-def render_compare_markdown(comp: Comparison, name: str = "macs", depth: int = 1) -> str:
+def render_compare_markdown(comp: Comparison, name: str = "macs", depth: int = 1,
+                            views: list[ConventionView] | None = None) -> str:
     parts = ["## Comparison", "", f"Against **{escape(comp.base.label)}** (the first).", ""]
     parts += [f"- {escape(headline(comp, e, name))}" for e in comp.entries[1:]]
     warning = output_warning(comp)
     if warning:
         parts += ["", f"> **Warning:** {escape(warning.removeprefix('warning: '))}"]
-    parts += ["", *markdown_totals(comp), "", "Change against the first:", "", *markdown_changes(comp)]
+    parts += ["", *markdown_totals(comp, views)]
+    if views:
+        parts += ["", f"`{escape(views[0].name)}`: counted as **{escape(views[0].chosen.title)}**, "
+                      f"{escape(views[0].chosen.convention.unit)} (from the specs, not run)."]
+    parts += ["", "Change against the first:", "", *markdown_changes(comp)]
     blocks = markdown_blocks(comp, name, depth)
     if blocks:
         parts += ["", f"Per block (depth {depth}), {TITLES[name]}, alike blocks only:", "", *blocks]
@@ -235,10 +269,14 @@ def render_compare_markdown(comp: Comparison, name: str = "macs", depth: int = 1
 
 # ---- json -----------------------------------------------------------------------------------
 def render_compare_json(comp: Comparison, depth: int = 1, latency: list[dict[str, Any]] | None = None,
-                        trainings: list[Training] | None = None) -> str:
+                        views: list[ConventionView] | None = None, trainings: list[Training] | None = None) -> str:
     """The comparison as "convcost.compare/2"; ``latency`` (profile_out.latency_json) adds a 'latency' list,
-    ``trainings`` (``--training``) a 'training' record to every model."""
+    ``trainings`` (``--training``) a 'training' record to every model; every model names its "convention"
+    (convention_out.json_dict)."""
+    from .convention_out import json_dict
+
     entries, rows, unmatched = comp.alike_blocks(depth)
+    by_entry = dict(zip((e.label for e in comp.entries), views or []))
 
     def entry(e: Entry) -> dict[str, Any]:
         g = e.analysis.graph
@@ -250,6 +288,7 @@ def render_compare_json(comp: Comparison, depth: int = 1, latency: list[dict[str
             "output_shapes": [[g.batch, *n.shape] for n in g.output_nodes],
             "totals": e.analysis.total.as_dict(),
             "change_pct": {n: comp.change(e, n) for n in METRICS},
+            "convention": json_dict(by_entry.get(e.label)),
         }
 
     def block(b: Block | None) -> dict[str, Any] | None:

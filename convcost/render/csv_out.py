@@ -7,6 +7,7 @@ import io
 
 from ..cost import Cost
 from ..costmodel.analysis import Analysis
+from ..costmodel.convention import ConventionView
 from ..costmodel.extras import NONE, Extras
 from ..ops.shapes import fmt_shape
 
@@ -18,7 +19,8 @@ def csv_shape(shape: tuple[int, ...]) -> str:
     return fmt_shape(shape).replace("×", "x").replace(" ", "")
 
 
-def render_csv(analyses: list[Analysis], extras: list[Extras] | None = None) -> str:
+def render_csv(analyses: list[Analysis], views: list[ConventionView] | None = None,
+               extras: list[Extras] | None = None) -> str:
     from .extras_out import CsvCells, csv_headers
 
     out = io.StringIO()
@@ -26,10 +28,12 @@ def render_csv(analyses: list[Analysis], extras: list[Extras] | None = None) -> 
     more = extras or [NONE for _ in analyses]
     # inputs: the producers' names ('input' or an input's name for a model input), space-separated;
     # model_output: 1 for the layers that are the model's outputs (the last layer unless 'outputs:' names them);
-    # then --rf's and --training's columns
+    # then --rf's and --training's columns; with --convention a last column named after it: the tool's count for
+    # the layer (empty: it does not see it)
+    extra = [views[0].name] if views else []
     w.writerow(["model", "layer", "op", "category", "output_shape", *COST_FIELDS, "inputs", "model_output",
-                *csv_headers(more[0] if more else NONE)])
-    for a, e in zip(analyses, more):
+                *csv_headers(more[0] if more else NONE), *extra])
+    for k, (a, e) in enumerate(zip(analyses, more)):
         g = a.graph
         outputs = set(g.outputs)
         cells = CsvCells(e)
@@ -40,5 +44,11 @@ def render_csv(analyses: list[Analysis], extras: list[Extras] | None = None) -> 
                 + [d[f] for f in COST_FIELDS]
                 + [" ".join(g.name_of(i) for i in lc.node.inputs), int(lc.node.index in outputs)]
                 + cells(lc.node.name)
+                + ([_counted(views[k], lc.node.name)] if views else [])
             )
     return out.getvalue()
+
+
+def _counted(view: ConventionView, name: str) -> str:
+    value = view.layers[name].value
+    return "" if value is None else str(value)

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import __version__
 from ..costmodel.analysis import Analysis
+from ..costmodel.convention import ConventionView
 from ..costmodel.extras import NONE, Extras
 from ..graph.build import Graph
 from ..ops.shapes import Shape, grid_of, layout
@@ -45,8 +46,11 @@ def parts_dict(a: Analysis, lc: Any) -> dict[str, Any]:
     return {"parts": [{"name": p.name, "op": p.op, "shape": shape_list(a.graph, p.shape), **p.cost.as_dict()} for p in parts]}
 
 
-def model_dict(a: Analysis, extras: Extras = NONE) -> dict[str, Any]:
+def model_dict(a: Analysis, view: ConventionView | None = None, extras: Extras = NONE) -> dict[str, Any]:
+    from .convention_out import json_dict
+
     g = a.graph
+    counted = {} if view is None else {lc.node.name: view.layers[lc.node.name].value for lc in a.layers}
     t, rf = extras.training, extras.rf
     if t is not None or rf is not None:  # their renderers load only when --training or --rf asked for them
         from .extras_out import layer_training_json, rf_json, training_json
@@ -60,6 +64,7 @@ def model_dict(a: Analysis, extras: Extras = NONE) -> dict[str, Any]:
         "output": shape_list(g, g.output.shape),
         **io_dict(g),
         "totals": a.total.as_dict(),
+        "convention": json_dict(view),
         "uncounted": list(a.uncounted),
         "by_category": {cat: c.as_dict() for cat, c in sorted(a.by_category().items())},
         **({"training": training_json(t)} if t is not None else {}),
@@ -80,6 +85,7 @@ def model_dict(a: Analysis, extras: Extras = NONE) -> dict[str, Any]:
                 **lc.cost.as_dict(),
                 **layout_dict(lc.node.shape),
                 **parts_dict(a, lc),
+                **({"convention": counted[lc.node.name]} if view is not None else {}),
                 **({"training": per_layer[lc.node.name]} if t is not None else {}),
                 **({"rf": rf_json(rf.by_name[lc.node.name].fields, g)} if rf is not None else {}),
             }
@@ -89,10 +95,12 @@ def model_dict(a: Analysis, extras: Extras = NONE) -> dict[str, Any]:
     return doc
 
 
-def render_json(analyses: list[Analysis], extras: list[Extras] | None = None) -> str:
+def render_json(analyses: list[Analysis], views: list[ConventionView] | None = None,
+                extras: list[Extras] | None = None) -> str:
     """Indented JSON whose list items (layers, scopes) sit one per line: readable and fast for big nets."""
     more = extras or [NONE for _ in analyses]
-    doc = {"schema": SCHEMA, "convcost": __version__, "models": [model_dict(a, e) for a, e in zip(analyses, more)]}
+    doc = {"schema": SCHEMA, "convcost": __version__,
+           "models": [model_dict(a, v, e) for a, v, e in zip(analyses, views or [None] * len(analyses), more)]}
     return _dump(doc, 0) + "\n"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..costmodel.analysis import Analysis, Row
+from ..costmodel.convention import ConventionView
 from ..costmodel.extras import NONE, Extras
 from ..ops.shapes import fmt_shape
 from ..units import human
@@ -30,19 +31,24 @@ def totals_table(a: Analysis) -> list[str]:
     ]
 
 
-def layer_table(a: Analysis, rows: list[Row], extras: Extras = NONE) -> list[str]:
-    """The table of ``rows`` (``a.rows(depth)``), MACs as shares of ``a``'s total."""
+def layer_table(a: Analysis, rows: list[Row], view: ConventionView | None = None, extras: Extras = NONE) -> list[str]:
+    """The table of ``rows`` (``a.rows(depth)``), MACs as shares of ``a``'s total; then --rf's and --training's
+    columns; with ``view`` a last column of the chosen tool's count ('–': it does not see the layer)."""
     from .extras_out import Cells, headers
 
     total = a.total.macs
     more = headers(extras)
     extra = Cells(a, extras) if more else None
-    lines = ["| layer | op | output | params | MACs | % MACs |" + "".join(f" {h} |" for h in more),
-             "|---|---|---|---:|---:|---:|" + "---:|" * len(more)]
+    tool = f" {escape(view.name)} |" if view is not None else ""
+    lines = ["| layer | op | output | params | MACs | % MACs |" + "".join(f" {h} |" for h in more) + tool,
+             "|---|---|---|---:|---:|---:|" + "---:|" * len(more) + ("---:|" if view else "")]
     for r in rows:
         indent = "&nbsp;&nbsp;" * r.depth
         name = f"**{escape(r.path[-1])}**" if r.is_scope else escape(r.path[-1])
         tail = "".join(f" {escape(c)} |" for c in extra(r, human_numbers=False)) if extra else ""
+        if view is not None:
+            value = view.row_value(r)
+            tail += " |" if r.is_part else (" – |" if value is None else f" {value:,} |")
         lines.append(
             f"| {indent}{name} | {escape(r.op)} | {fmt_shape(r.shape)} | {r.cost.params:,} | {r.cost.macs:,} "
             f"| {pct(r.cost.macs, total)} |{tail}"
@@ -62,9 +68,12 @@ def extras_markdown(extras: Extras) -> list[str]:
     return out
 
 
-def render_markdown(analyses: list[Analysis], depth: int | None = None, extras: list[Extras] | None = None) -> str:
+def render_markdown(
+    analyses: list[Analysis], depth: int | None = None, views: list[ConventionView] | None = None,
+    extras: list[Extras] | None = None,
+) -> str:
     parts: list[str] = []
-    for a, e in zip(analyses, extras or [NONE for _ in analyses]):
+    for a, view, e in zip(analyses, views or [None] * len(analyses), extras or [NONE for _ in analyses]):
         g = a.graph
         parts.append(f"## {escape(g.model)}\n")
         if g.description:
@@ -76,8 +85,12 @@ def render_markdown(analyses: list[Analysis], depth: int | None = None, extras: 
         parts.append("\n".join(totals_table(a)) + "\n")
         if a.uncounted:
             parts.append(f"⚠ {escape(uncounted_note(a.uncounted))}\n")
+        if view is not None:
+            from .convention_out import markdown_lines
+
+            parts.append("\n".join(markdown_lines(view)) + "\n")
         more = extras_markdown(e)
         if more:
             parts.append("\n".join(more) + "\n")
-        parts.append("\n".join(layer_table(a, a.rows(depth), e)) + "\n")
+        parts.append("\n".join(layer_table(a, a.rows(depth), view, e)) + "\n")
     return "\n".join(parts)

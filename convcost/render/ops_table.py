@@ -36,11 +36,18 @@ class OpRow:
 def op_rows() -> list[OpRow]:
     """Every op by category then name, then the sugar layers (macros)."""
     rows = [
-        OpRow(name, rule.aliases, rule.category, rule.args, rule.summary, rule.notes)
+        OpRow(name, rule.aliases, rule.category, rule.args, rule.summary, " ".join(filter(None, (rule.notes, _forms(rule)))))
         for name, rule in sorted(REGISTRY.items(), key=lambda kv: (kv[1].category, kv[0]))
     ]
     rows += [OpRow(name, (), "sugar", m.args, m.summary, m.notes) for name, m in sorted(MACROS.items())]
     return rows
+
+
+def _forms(rule: Any) -> str:
+    """How a layer of the op may meet torch besides as its module (the spec's `torch` key), for the table."""
+    c = rule.counting
+    forms = [*([f"`function` ({c.function.replace('{n}', 'N')})"] if c.function else []), *(["`subclass`"] if c.subclass else [])]
+    return f"`torch:` {', '.join(forms)}." if forms else ""
 
 
 def _required(f: dataclasses.Field[Any]) -> bool:

@@ -16,7 +16,9 @@ from typing import Any
 from ..cost import Cost
 from ..costmodel.analysis import Analysis, Row
 from ..costmodel.compare import labels_for, make_comparison
+from ..costmodel.convention import ConventionView
 from ..costmodel.extras import TrainingOptions
+from ..crosscheck.counters import Chosen
 from ..ops.shapes import fmt_shape
 from ..units import human
 from .breakdown import op_kind
@@ -45,6 +47,7 @@ class ReportOptions:
     nonzero_rows: bool = False  # per-layer tables: only rows with params or MACs
     layer_tables: bool = True
     graphs: bool = True
+    convention: Chosen | None = None  # --convention: a tool's numbers beside convcost's (costmodel/convention.py)
     training: TrainingOptions | None = None  # --training: each model's training step, and compared
 
 
@@ -62,15 +65,21 @@ def code(text: str) -> str:
     return md_code(text)
 
 
-def totals_table(analyses: list[Analysis], labels: list[str]) -> list[str]:
-    """Every model's totals, in human units (exact numbers: the per-model tables and `--format json`)."""
+def totals_table(analyses: list[Analysis], labels: list[str], views: list[ConventionView] | None = None) -> list[str]:
+    """Every model's totals, in human units (exact numbers: the per-model tables and `--format json`); with
+    ``views`` the chosen tool's count and parameters too."""
+    tool = [] if not views else [escape(views[0].name), *([f"params ({escape(views[0].name)})"]
+                                                          if views[0].params is not None else [])]
     lines = [
-        "| model | input → output | layers | params | MACs | FLOPs | activations | buffers |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| model | input → output | layers | params | MACs | FLOPs | activations | buffers |" + "".join(f" {t} |" for t in tool),
+        "|---|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(tool),
     ]
-    for a, label in zip(analyses, labels, strict=True):
+    for k, (a, label) in enumerate(zip(analyses, labels, strict=True)):
         g, t = a.graph, a.total
-        cells = [nb(human(v)) for v in (t.params, t.macs, t.flops, t.activations, t.buffers)]
+        values = [t.params, t.macs, t.flops, t.activations, t.buffers]
+        if views:
+            values += [views[k].total, *([views[k].params] if views[k].params is not None else [])]
+        cells = [nb(human(v)) for v in values]
         lines.append(f"| {escape(label)} | {nb(in_out(g))} | {len(g.nodes):,} | " + " | ".join(cells) + " |")
     return lines
 
@@ -174,7 +183,7 @@ def training_section(a: Analysis, t: TrainingOptions) -> list[str]:
     ]
 
 
-def model_section(a: Analysis, label: str, opts: ReportOptions) -> list[str]:
+def model_section(a: Analysis, label: str, opts: ReportOptions, view: ConventionView | None = None) -> list[str]:
     g = a.graph
     out = [f"## {escape(label)}", ""]
     if g.description:
@@ -185,6 +194,12 @@ def model_section(a: Analysis, label: str, opts: ReportOptions) -> list[str]:
         f"{non_mac_line(a.total)}",
         "",
         *([f"⚠ {escape(uncounted_note(a.uncounted))}", ""] if a.uncounted else []),
+    ]
+    if view is not None:
+        from .convention_out import markdown_lines
+
+        out += [*markdown_lines(view), ""]
+    out += [
         *(training_section(a, opts.training) if opts.training is not None else []),
         "### Cost by op type",
         "",
@@ -260,11 +275,17 @@ def render_report(analyses: list[Analysis], opts: ReportOptions | None = None) -
     out = [f"# {escape(opts.title)}", ""]
     files = list(dict.fromkeys(a.graph.file for a in analyses))
     out += ["Specs: " + ", ".join(code(f) for f in files) + ".", ""]
-    out += ["## Totals", "", *totals_table(analyses, labels), ""]
+    from ..costmodel.convention import views as convention_views
+
+    views = convention_views(analyses, opts.convention)
+    out += ["## Totals", "", *totals_table(analyses, labels, views), ""]
+    if views:
+        out += [f"`{escape(views[0].name)}`: counted as **{escape(views[0].chosen.title)}**, "
+                f"{escape(views[0].chosen.convention.unit)}, from the specs (the tool was not run).", ""]
     if len(analyses) >= 2:
         out += comparison_section(analyses, opts)
-    for a, label in zip(analyses, labels, strict=True):
-        out += model_section(a, label, opts)
+    for k, (a, label) in enumerate(zip(analyses, labels, strict=True)):
+        out += model_section(a, label, opts, views[k] if views else None)
     for path, doc in opts.verify:
         out += render_verify(path, doc)
     for path, doc in opts.profile:

@@ -22,6 +22,8 @@ import json
 from typing import Any
 
 from .. import __version__
+from ..costmodel.convention import DEFAULT
+from ..crosscheck.counters import GRAD_SUFFIX, names
 from ..frontend.spec import (
     FILE_KEYS,
     ITEM_KEYS,
@@ -35,6 +37,7 @@ from ..frontend.spec import (
 )
 from ..frontend.structures import STRUCTURES
 from ..graph.limits import MAX_BATCH, MAX_REPEAT
+from ..ops.counting import FORMS
 from ..ops.registry import ALIASES, MACROS, MAX_DIM, REGISTRY, Schema, arg_fields, converter_schema, load_all
 from ..units import MAX_COUNT
 
@@ -134,6 +137,7 @@ def _layer_keys(several: bool = False) -> dict[str, Schema]:
         "name": {"$ref": "#/$defs/layerName"},
         "repeat": {"$ref": "#/$defs/repeat"},
         "when": {"$ref": "#/$defs/when"},
+        "torch": {"$ref": "#/$defs/torchForm"},
         "from": source,
         "frozen": {"$ref": "#/$defs/frozen"},
     }
@@ -328,6 +332,10 @@ def _budget() -> Schema:
                 },
                 "description": "Limits per block (a scope path or a layer's dotted name).",
             },
+            "convention": {
+                "enum": [DEFAULT, *(n + suffix for n in names() for suffix in ("", GRAD_SUFFIX))],
+                "description": "The tool whose numbers the limits are in (docs/budgets.md); default convcost's own.",
+            },
             "max_growth": {
                 "anyOf": [{"$ref": "#/$defs/percent"},
                           {"type": "object", "properties": {m: {"$ref": "#/$defs/percent"} for m in METRICS},
@@ -353,6 +361,7 @@ def _model(mode: str, single: bool) -> Schema:
         "description": {"type": "string"},
         "budget": {"$ref": "#/$defs/budget"},
         "frozen": {"$ref": "#/$defs/frozen", "description": "The default of the model's layers: true freezes them all."},
+        "torch": {"$ref": "#/$defs/torchForm", "description": "How its layers meet torch unless a layer says otherwise."},
     }
     assert set(props) == set(MODEL_KEYS)
     out: Schema = {"type": "object", "properties": props, "required": ["layers"],
@@ -399,6 +408,10 @@ def spec_schema() -> Schema:
         "percent": {"anyOf": [{"type": "number", "minimum": 0, "maximum": MAX_PERCENT},
                               {"type": "string", "pattern": PERCENT_PATTERN}]},
         "budget": _budget(),
+        "torchForm": {**exprable({"enum": list(FORMS)}),
+                      "description": "How the layer meets torch where that changes what a counter sees (docs/spec.md): a "
+                                     "module (the default), a function (F.relu) or a subclass of the module; on a block or "
+                                     "structure, the default inside."},
         "opParameter": _op_parameter(),
         "blockCall": _block_call(),
         "block": {
@@ -443,6 +456,7 @@ def spec_schema() -> Schema:
         "layers": {"description": "The layers (a single-model file)."},
         "description": {"type": "string"},
         "frozen": {"$ref": "#/$defs/frozen", "description": "The default of every model's layers: true freezes them all."},
+        "torch": {"$ref": "#/$defs/torchForm", "description": "How every model's layers meet torch unless one says otherwise."},
     }
     assert set(top) == set(FILE_KEYS)
     return {
@@ -470,6 +484,7 @@ def budget_file_schema() -> Schema:
         "type": "object",
         "properties": {
             "max_growth": spec_defs["budget"]["properties"]["max_growth"],
+            "convention": spec_defs["budget"]["properties"]["convention"],
             "all": {"$ref": "#/$defs/budget", "description": "A budget for every checked model."},
             "models": {"type": "object", "additionalProperties": {"$ref": "#/$defs/budget"},
                        "description": "A budget per model name."},

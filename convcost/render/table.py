@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from ..costmodel.analysis import Analysis
+from ..costmodel.convention import ConventionView
 from ..costmodel.extras import NONE, Extras
 from ..ops.shapes import fmt_shape
 from ..units import human
@@ -56,7 +57,16 @@ def grid(headers: Sequence[str], rows: Sequence[tuple[Sequence[str], str]], righ
     return out
 
 
-def layer_table(a: Analysis, depth: int | None, style: Style, extras: Extras = NONE) -> list[str]:
+def convention_cell(view: ConventionView, row: object) -> str:
+    """A row's count under the chosen convention: '–' for a layer the tool does not see, '' for a layer's part."""
+    if getattr(row, "is_part", False):
+        return ""
+    value = view.row_value(row)  # type: ignore[arg-type]
+    return "–" if value is None else human(value)
+
+
+def layer_table(a: Analysis, depth: int | None, style: Style, view: ConventionView | None = None,
+                extras: Extras = NONE) -> list[str]:
     from .extras_out import Cells, headers
 
     g = a.graph
@@ -68,14 +78,19 @@ def layer_table(a: Analysis, depth: int | None, style: Style, extras: Extras = N
         label = "  " * r.depth + r.path[-1] + (" ▸" if r.collapsed else "")
         code = "1" if r.collapsed else ("2" if r.is_scope or r.is_part else "")
         cells = (label, r.op, fmt_shape(r.shape), human(r.cost.params), human(r.cost.macs), _pct(r.cost.macs, total))
-        rows.append(((*cells, *extra(r)) if extra else cells, code))
+        if extra:
+            cells = (*cells, *extra(r))
+        if view is not None:
+            cells = (*cells, convention_cell(view, r))
+        rows.append((cells, code))
     title = f"{g.model}: {in_out(g)}"
     if g.description:
         title += f"  ({one_line(g.description)})"
-    return [style(title, "1"), *grid((*HEADERS, *more), rows, (*RIGHT, *(True for _ in more)), style)]
+    tool = (view.name,) if view is not None else ()
+    return [style(title, "1"), *grid((*HEADERS, *more, *tool), rows, (*RIGHT, *(True for _ in (*more, *tool))), style)]
 
 
-def totals_lines(a: Analysis, style: Style) -> list[str]:
+def totals_lines(a: Analysis, style: Style, view: ConventionView | None = None) -> list[str]:
     t = a.total
     lines = [
         style("total", "1")
@@ -92,6 +107,11 @@ def totals_lines(a: Analysis, style: Style) -> list[str]:
                 "2",
             )
         )
+    if view is not None:
+        from .convention_out import text_lines
+
+        first, *rest = text_lines(view)
+        lines += [style(first, "1"), *(style(line, "2") for line in rest)]
     return lines
 
 
@@ -107,11 +127,15 @@ def extra_lines(extras: Extras, style: Style) -> list[str]:
     return lines
 
 
-def render_table(analyses: list[Analysis], depth: int | None = None, color: bool = False,
-                 extras: list[Extras] | None = None) -> str:
+def render_table(
+    analyses: list[Analysis], depth: int | None = None, color: bool = False, views: list[ConventionView] | None = None,
+    extras: list[Extras] | None = None,
+) -> str:
     style = Style(color)
     more = extras or [NONE for _ in analyses]
-    blocks = ["\n".join([*layer_table(a, depth, style, e), *totals_lines(a, style), *extra_lines(e, style)])
-              for a, e in zip(analyses, more)]
+    blocks = [
+        "\n".join([*layer_table(a, depth, style, v, e), *totals_lines(a, style, v), *extra_lines(e, style)])
+        for a, v, e in zip(analyses, views or [None] * len(analyses), more)
+    ]
     return "\n\n".join(blocks) + "\n"
 

@@ -1,0 +1,73 @@
+"""Issue 21's 12 torchvision models: every installed tool's real number on torchvision's own model equals what
+convcost predicts from the spec in configs/, without and with gradients; torchvision's published metadata too.
+
+Slow (a real forward of each model per tool, DeepLabV3 at 520×520): `pytest -m slow`, its own line in .ci/run.
+The tools are run as users run them (tests/tool_runs.py); the specs are configs/*.yaml, those of MobileNetV3,
+EfficientNet-B0 and RegNetY-400MF written by `convcost import tests/torchvision_zoo.py:NAME`, the others by hand
+with torchvision's calls marked (`torch: function` for GoogLeNet's F.relu, MobileNetV2's F.adaptive_avg_pool2d and
+DeepLabV3's F.interpolate, `torch: subclass` for r3d_18's Conv3DSimple).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+
+import tool_runs  # noqa: E402
+import torchvision_zoo  # noqa: E402
+from conftest import CONFIGS  # noqa: E402
+from test_conventions import SPECS, predicted, zoo_graph  # noqa: E402
+
+from convcost.api import load_graphs  # noqa: E402
+from convcost.graph.build import Graph  # noqa: E402
+
+# What gradients can change: the tools that run the forward as the user calls them (thop, torchinfo and torchscan wrap
+# theirs in torch.no_grad() themselves: one run tells)
+GRAD_TOOLS = ("fvcore", "flop_counter", "ptflops", "ptflops_aten", "calflops")
+
+
+def spec_graph(name: str) -> Graph:
+    graph = zoo_graph(name)
+    assert tuple(graph.input_shape) == torchvision_zoo.INPUTS[name]
+    return graph
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["no_grad", "grad"])
+@pytest.mark.parametrize("name", list(SPECS))
+def test_every_tool_on_torchvisions_model_equals_the_specs_prediction(name: str, grad: bool) -> None:
+    graph = spec_graph(name)
+    tools = [t for t in tool_runs.installed() if not grad or t in GRAD_TOOLS]
+    torch.manual_seed(0)
+    model = getattr(torchvision_zoo, name)()
+    real = tool_runs.measure(model, (torch.randn(1, *torchvision_zoo.INPUTS[name]),), grad, tools)
+    pred = predicted(graph, grad)
+    compared = {k: v for k, v in real.items() if k in pred}
+    assert len(compared) >= len(tools) + len([t for t in tools if t != "flop_counter"]) - 1  # counts and params
+    assert {k: pred[k] for k in compared} == compared
+    assert pred["fvcore.params"] == real["params"]  # the spec holds torchvision's parameters
+
+
+def _weights(name: str) -> object:
+    from torchvision.models import get_model_weights
+
+    return next(iter(get_model_weights(name)))
+
+
+@pytest.mark.parametrize("name", [*(n for n in SPECS if n != "deeplabv3_resnet50"), "deeplabv3_resnet50_aux"])
+def test_torchvisions_metadata(name: str) -> None:
+    """torchvision's '_ops' ("GFLOPS") are GMACs of convs, linears and matmuls at its weights' crop size, rounded to
+    3 decimals; DeepLabV3's weights hold its aux head (the spec's deeplabv3_resnet50_aux), so its metadata is checked
+    against that model (the aux head changes 168.731 to 178.722)."""
+    if name == "deeplabv3_resnet50_aux":
+        (graph,) = load_graphs(CONFIGS / "deeplabv3_resnet50.yaml", [name])
+        weights = _weights("deeplabv3_resnet50")
+    else:
+        graph, weights = spec_graph(name), _weights(name)
+    pred = predicted(graph)
+    meta = weights.meta  # type: ignore[attr-defined]
+    assert round(pred["torchvision"] / 1e9, 3) == meta["_ops"]
+    assert pred["torchvision.params"] == meta["num_params"]
