@@ -149,8 +149,11 @@ def _lower(n: Node, ins: tuple[int, ...], in_shapes: tuple[Shape, ...],
     lower = n.rule.lowered
     if lower is None:
         return None
+    computes = lower(n.args, in_shapes)
+    if computes is None:
+        return None
     items: list[tuple[str, Any, Shape, tuple[int, ...]]] = []
-    for op, args, refs in lower(n.args):
+    for op, args, refs in computes:
         r = rule(op)
         got = tuple(in_shapes[-1 - j] if j < 0 else items[j][2] for j in refs)
         try:

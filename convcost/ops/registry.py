@@ -128,8 +128,9 @@ class Saves(Enum):
 
 # The ops an op computes, for `verify --reference`'s structural match: (op, its unresolved arguments, inputs), inputs
 # numbered -1, -2... for the op's own inputs and 0, 1... for earlier items; the last item's output is the op's.
+# A LowerFn gets the layer's arguments and input shapes; it returns None where the layer is its own op there.
 Lowered = tuple[tuple[str, Any, tuple[int, ...]], ...]
-LowerFn = Callable[[Any], Lowered]
+LowerFn = Callable[[Any, tuple[Any, ...]], "Lowered | None"]
 SavesFn = Callable[[NodeLike], Saves]  # when what is saved depends on the layer
 UnreadFn = Callable[[NodeLike], int]  # when the buffers inference never reads depend on the layer
 ExtraBytesFn = Callable[[NodeLike, int, int], int]  # (node, batch, bytes per element) -> bytes kept besides
@@ -185,7 +186,7 @@ class OpRule:
     from_torch: FromTorchFn | None = None  # such a module -> arguments as a spec writes them (None: another op's)
     spellings: tuple[str, ...] = ()  # other tools' names for it ('deconv'): an error names this op, not a did-you-mean
     tensors: TensorsFn | None = None  # the parameters it holds, by name and shape: what another layer may share (tied)
-    lowered: LowerFn | None = None  # args -> the other ops it computes (patch_embed: conv, then to_tokens); None: itself
+    lowered: LowerFn | None = None  # (args, input shapes) -> the other ops it computes (patch_embed: conv, then to_tokens)
     inputs: tuple[int, int] = (1, 1)  # how many outputs it reads (least, most): more than one from a 'from' list
 
     def arg_fields(self) -> dict[str, dataclasses.Field[Any]]:

@@ -97,6 +97,13 @@ class ToTokens:
                         fvcore=_fvcore_view("aten::flatten"))
 
     @staticmethod
+    def lowered(a: ToTokensArgs, inputs: tuple[Shape, ...]) -> Lowered | None:
+        """A grid is x.permute(0, 2, 3, 1) (torchvision Swin's Permute module): compared as that permute."""
+        from .views import PermuteArgs
+
+        return (("permute", PermuteArgs(dims=(0, 2, 3, 1)), (-1,)),) if a.grid else None
+
+    @staticmethod
     def shape(a: ToTokensArgs, inputs: tuple[Shape, ...]) -> Shape:
         c, h, w = spatial_check("to_tokens", inputs[0])
         return _grid_tokens(h, w, c, a.grid)
@@ -186,10 +193,12 @@ class PatchEmbed:
         return Module(nn.Conv2d(node.in_shapes[0][0], a.out, a.patch, stride=a.patch, bias=a.bias), a.grid)
 
     @staticmethod
-    def lowered(a: PatchEmbedArgs) -> Lowered:
+    def lowered(a: PatchEmbedArgs, inputs: tuple[Shape, ...]) -> Lowered:
         """What it computes: the p×p conv with stride p, then its map as tokens (a model written so imports as these)."""
-        return (("conv", ConvArgs(out=a.out, kernel=a.patch, stride=a.patch, bias=a.bias), (-1,)),
-                ("to_tokens", ToTokensArgs(grid=a.grid), (0,)))
+        from .views import PermuteArgs
+
+        tokens = ("permute", PermuteArgs(dims=(0, 2, 3, 1)), (0,)) if a.grid else ("to_tokens", ToTokensArgs(), (0,))
+        return (("conv", ConvArgs(out=a.out, kernel=a.patch, stride=a.patch, bias=a.bias), (-1,)), tokens)  # as to_tokens
 
 
 # ---- class token, position embedding ----------------------------------------------------------
@@ -268,6 +277,13 @@ class ToMap:
 
     saves = Saves.NOTHING
     counting = Counting("aten::transpose", "tensor.transpose(1, 2).reshape", "to_map", fvcore=_fvcore_view("aten::transpose"))
+
+    @staticmethod
+    def lowered(a: ToMapArgs, inputs: tuple[Shape, ...]) -> Lowered | None:
+        """A grid's map is x.permute(0, 3, 1, 2) (torchvision Swin's Permute before its pool): compared as that permute."""
+        from .views import PermuteArgs
+
+        return (("permute", PermuteArgs(dims=(0, 3, 1, 2)), (-1,)),) if grid_of(inputs[0]) is not None else None
     rf = POINTWISE  # position k of the map is token k: a field of the same H×W carries over
     backward = staticmethod(no_backward)
 
