@@ -81,7 +81,8 @@ def measure_group(specs: list[str], args: argparse.Namespace, device_file: str) 
     print(f"    {time.time() - t0:.0f} s; load after {load()}", flush=True)
     t0 = time.time()
     timing = ["--quick"] if args.quick else ["--min-time", str(args.min_time), "--repeats", str(args.repeats)]
-    prof = convcost(["profile", *specs, "--accuracy", "--hw-file", device_file, *common, *timing, "-f", "json"])
+    memory = ["--max-memory", args.max_memory] if args.max_memory else []
+    prof = convcost(["profile", *specs, "--accuracy", "--hw-file", device_file, *common, *timing, *memory, "-f", "json"])
     if prof.returncode != 0:
         sys.exit(f"profile --accuracy failed ({prof.returncode}):\n{prof.stderr}")
     names = ", ".join(Path(s).stem for s in specs)
@@ -165,6 +166,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="profile --repeats")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke test: calibrate/profile --quick on {', '.join(QUICK)} (figures meaningless)")
+    parser.add_argument("--max-memory", default="8G",
+                        help="profile --max-memory (DeepLabV3 at 520×520 needs about 4.1 GB kept outputs; default 8G)")
     parser.add_argument("--keep", help="write the last device profile here")
     parser.add_argument("--save-json", help="write the models of the last round (profile's JSON) here")
     args = parser.parse_args()
