@@ -53,17 +53,27 @@ def _dims(value: Any, rank: int) -> Any:
 
 
 # ---- convolution --------------------------------------------------------------------------------------------------
-@leaf("convolution", "_convolution", "conv1d", "conv2d", "conv3d")
-def convolution(n: Node, c: Context) -> Found:
+def _input_and_weights(n: Node, c: Context, kind: str) -> tuple[Any, Any, Any, Any, Any] | Refuse:
+    """A convolution's or linear's traced input, weight and bias (None: none), and the weight and bias as the layer
+    holds them (the bias: () when there is none), or why they cannot be read."""
     x, w, b = _v(n.args.get("input")), _v(n.args.get("weight")), _v(n.args.get("bias"))
     if x is None or w is None:
         return Refuse(f"{n.fn} without a traced input and weight")
-    weight = c.held(w, "weight of a convolution")
+    weight = c.held(w, f"weight of a {kind}")
     if isinstance(weight, Refuse):
         return weight
-    bias = c.held(b, "bias of a convolution") if b is not None else ()
+    bias = c.held(b, f"bias of a {kind}") if b is not None else ()
     if isinstance(bias, Refuse):
         return bias
+    return x, w, b, weight, bias
+
+
+@leaf("convolution", "_convolution", "conv1d", "conv2d", "conv3d")
+def convolution(n: Node, c: Context) -> Found:
+    held = _input_and_weights(n, c, "convolution")
+    if isinstance(held, Refuse):
+        return held
+    x, w, b, weight, bias = held
     shape = c.flow.shape(w)
     rank = len(shape) - 2
     groups = int(n.args.get("groups", 1))
@@ -182,15 +192,10 @@ def instance_norm(n: Node, c: Context) -> Found:
 # ---- linear -------------------------------------------------------------------------------------------------------
 @leaf("linear")
 def linear(n: Node, c: Context) -> Found:
-    x, w, b = _v(n.args.get("input")), _v(n.args.get("weight")), _v(n.args.get("bias"))
-    if x is None or w is None:
-        return Refuse(f"{n.fn} without a traced input and weight")
-    weight = c.held(w, "weight of a linear")
-    if isinstance(weight, Refuse):
-        return weight
-    bias = c.held(b, "bias of a linear") if b is not None else ()
-    if isinstance(bias, Refuse):
-        return bias
+    held = _input_and_weights(n, c, "linear")
+    if isinstance(held, Refuse):
+        return held
+    x, w, b, weight, bias = held
     shape = c.flow.shape(x)
     if c.layout(x) == "map" and len(shape) > 2:
         return Refuse(f"{n.fn} over the last dim of {c.shown(x)}: convcost's linear reads a flat vector, tokens, or a map's "

@@ -340,15 +340,20 @@ def addcmul(n: Node, c: Context) -> Found:
 
 
 # ---- reductions, softmax -------------------------------------------------------------------------------------------
+def _reduced_dims(dims: Any, rank: int) -> list[int]:
+    """A reduction's `dim` (None: every dim but the batch; one dim; a list) as non-negative dims of a rank-``rank``
+    tensor."""
+    dims = list(range(1, rank)) if dims is None else ([dims] if isinstance(dims, int) else list(dims))
+    return [int(d) % rank for d in dims]
+
+
 @general("mean", "sum", "amax", "amin")
 def reduce(n: Node, c: Context) -> Found:
     x = _one(n, c)
     if x is None:
         return None
-    rank = len(c.flow.shape(x))
     dims = n.args.get("dim")
-    dims = list(range(1, rank)) if dims is None or dims == [] else ([dims] if isinstance(dims, int) else list(dims))
-    args: dict[str, Any] = {"dims": [int(d) % rank for d in dims]}
+    args: dict[str, Any] = {"dims": _reduced_dims(None if dims == [] else dims, len(c.flow.shape(x)))}  # []: all
     if n.args.get("keepdim"):
         args["keepdim"] = True
     return emit(c, n, n.op, args, (x,))
@@ -359,10 +364,7 @@ def norm(n: Node, c: Context) -> Found:
     x = _one(n, c)
     if x is None:
         return None
-    rank = len(c.flow.shape(x))
-    dims = n.args.get("dim")
-    dims = list(range(1, rank)) if dims is None else ([dims] if isinstance(dims, int) else list(dims))
-    args: dict[str, Any] = {"dims": [int(d) % rank for d in dims]}
+    args: dict[str, Any] = {"dims": _reduced_dims(n.args.get("dim"), len(c.flow.shape(x)))}
     p = n.args.get("ord", n.args.get("p", 2))
     if p not in (2, 2.0, None):
         args["p"] = float(p)
@@ -376,10 +378,7 @@ def var(n: Node, c: Context) -> Found:
     x = _one(n, c)
     if x is None:
         return None
-    rank = len(c.flow.shape(x))
-    dims = n.args.get("dim")
-    dims = list(range(1, rank)) if dims is None else ([dims] if isinstance(dims, int) else list(dims))
-    args: dict[str, Any] = {"dims": [int(d) % rank for d in dims]}
+    args: dict[str, Any] = {"dims": _reduced_dims(n.args.get("dim"), len(c.flow.shape(x)))}
     correction = n.args.get("correction")
     if correction is not None and correction != 1:
         args["correction"] = int(correction)
