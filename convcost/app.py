@@ -10,13 +10,23 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from . import __version__
 from .errors import ConvcostError, escape_controls
 from .util.interrupt import EXIT_INTERRUPTED
 from .util.streams import guarded_streams
 
+
+class _Commands(TyperGroup):
+    """The commands listed by name (as click does), not in the order their modules happened to be imported."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted(self.commands)
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="convcost",
     help="Analytic FLOPs/parameter costs of convolutional networks written as YAML specs.",
     add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish, PowerShell)
