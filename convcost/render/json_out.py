@@ -124,5 +124,9 @@ def _dump(value: Any, indent: int) -> str:
     return _scalar_json(value)
 
 
+# json.dumps with options builds a new encoder per call; one encoder serves every row
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)  # every count is an integer: never Infinity/NaN
+
+
 def _scalar_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)  # every count is an integer: never Infinity/NaN
+    return _ENCODER.encode(value)
