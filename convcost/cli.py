@@ -2,7 +2,8 @@
 
 A run registers only the command it runs (`convcost analyze ...` imports commands/analyze.py, not the
 other modules, and typer builds one command's options, not every command's): start-up time is a
-feature. A run that names no command (`convcost --help`, `--version`, a misspelled command) lists every
+feature; the common analyze lines (``analyze SPEC -f json``) run without typer at all
+(commands/analyze_run.py). A run that names no command (`convcost --help`, `--version`, a misspelled command) lists every
 command by its name and summary (:data:`SUMMARIES`) without importing any of them; shell completion
 registers them all, and so does importing ``app`` from this module (``from convcost.cli import app``:
 tests, CliRunner).
@@ -15,7 +16,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .app import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK
+from .util.user_errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK
 
 if TYPE_CHECKING:
     from .app import app
@@ -123,7 +124,6 @@ def __getattr__(name: str) -> Any:
 
 
 def run() -> None:
-    from .app import app
     from .util.gcpause import freeze_after_pauses
     from .util.interrupt import install
     from .util.streams import guard_streams
@@ -131,10 +131,18 @@ def run() -> None:
     guard_streams()  # `convcost ... >&-`: a message and exit 2, not a traceback (util/streams.py)
     install()  # a Ctrl-C is told apart from a KeyboardInterrupt that code raises (util/interrupt.py)
     freeze_after_pauses()  # a short process: see gcpause.py
+    argv = sys.argv[1:]
     if any(k.endswith("_COMPLETE") and k.startswith("_") for k in os.environ):  # shell completion: every option
         register_commands()
-    elif (command := invoked(sys.argv[1:])) is not None:
+    elif (command := invoked(argv)) is not None:
+        if command == "analyze":  # `analyze SPEC -f json` and the like run without typer (commands/analyze_run.py)
+            from .commands.analyze_run import run_plain
+
+            if run_plain(argv):
+                return
         register_commands([command])
     else:
         register_summaries()
+    from .app import app
+
     app()

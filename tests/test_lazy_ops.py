@@ -152,14 +152,17 @@ def test_the_word_after_a_double_dash_is_the_command_run() -> None:
 
 
 def test_a_command_registers_only_itself() -> None:
+    """(A line typer reads: --depth; the plain lines import no command module but analyze_run, test_plain_analyze.py.)"""
     got = fresh(
-        "import sys, json, io, contextlib\nsys.argv = ['convcost', 'analyze', 'configs/resnet18.yaml', '-f', 'json']\n"
+        "import sys, json, io, contextlib\n"
+        "sys.argv = ['convcost', 'analyze', 'configs/resnet18.yaml', '-f', 'json', '--depth', '2']\n"
         "from convcost.cli import run\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try:\n        run()\n    except SystemExit:\n        pass\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('convcost.commands.'))))"
     )
-    assert got == ["convcost.commands._options", "convcost.commands._output", "convcost.commands.analyze"]
+    assert got == ["convcost.commands._convention", "convcost.commands._options", "convcost.commands._output",
+                   "convcost.commands.analyze", "convcost.commands.analyze_run"]
 
 
 def test_registering_a_duplicate_of_a_lazily_loaded_name_is_refused() -> None:
