@@ -169,3 +169,28 @@ def test_registering_a_duplicate_of_a_lazily_loaded_name_is_refused() -> None:
     load_all()
     with pytest.raises(ValueError, match="already registered"):
         registry.register(REGISTRY["relu"])
+
+
+def test_an_argument_type_is_made_a_dataclass_when_first_used() -> None:
+    """ops/registry.py's lazy_args: importing an op module creates no dataclass for its argument types; the first
+    look at one (dataclasses.fields), or its first instance (made, or unpickled in a new process), makes it one."""
+    got = fresh(
+        "import sys, json, dataclasses, pickle\n"
+        "from convcost.ops import activations as a\n"
+        "made = lambda c: not type(c.__dict__['__dataclass_fields__']).__name__.startswith('_Lazy')\n"
+        "before = [made(a.LeakyArgs), made(a.EluArgs), made(a.GeluArgs)]\n"
+        "fields = [f.name for f in dataclasses.fields(a.LeakyArgs)]\n"
+        "x = a.EluArgs(alpha=0.5)\n"
+        "try:\n    x.alpha = 1.0\n    frozen = False\nexcept dataclasses.FrozenInstanceError:\n    frozen = True\n"
+        "after = [made(a.LeakyArgs), made(a.EluArgs), made(a.GeluArgs)]\n"
+        "print(json.dumps([before, fields, repr(x), x == a.EluArgs(0.5), frozen, after, pickle.dumps(a.GeluArgs()).hex()]))"
+    )
+    before, fields, shown, equal, frozen, after, pickled = got
+    assert before == [False, False, False]
+    assert fields == ["slope"] and shown == "EluArgs(alpha=0.5)" and equal and frozen
+    assert after == [True, True, False]
+    # an instance unpickled where its class was never used: a frozen dataclass all the same
+    code = ("import sys, json, pickle, dataclasses\nx = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
+            "print(json.dumps([repr(x), dataclasses.is_dataclass(x), hash(x) == hash(type(x)())]))")
+    out = subprocess.run([sys.executable, "-c", code, pickled], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert json.loads(out.stdout) == ["GeluArgs(approximate='none')", True, True]
