@@ -49,9 +49,9 @@ def convcost_cmd(*args: str) -> list[str]:
     return [sys.executable, script, *args] if script else [sys.executable, "-m", "convcost", *args]
 
 
-def cpu_seconds(cmd: list[str]) -> float:
+def cpu_seconds(cmd: list[str], env: dict[str, str] = ENV) -> float:
     """User + system CPU seconds of one run of ``cmd`` (and its children), from the kernel's accounting."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, cwd=ROOT)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
@@ -85,6 +85,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--fvcore", action="store_true", help="also pair analyze with fvcore on torchvision's ResNet-50")
     ap.add_argument("--fvcore-repeat", type=int, default=5)
+    ap.add_argument("--baseline", metavar="TREE", help="another checkout of convcost (`git worktree add /tmp/before main`): "
+                    "pair this tree's analyze runs with its (--repeat pairs)")
     opts = ap.parse_args()
 
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
@@ -93,6 +95,16 @@ def main() -> None:
     for label, cmd, target in (("analyze configs/resnet50.yaml -f json", analyze, 0.15), ("--help", help_, 0.10)):
         lo, med, hi = median_cpu(cmd, opts.repeat)
         print(f"convcost {label}: {med:.3f} s CPU median (min {lo:.3f}, max {hi:.3f}, {opts.repeat} runs; target {target} s)")
+
+    if opts.baseline:
+        here = {**ENV, "PYTHONPATH": str(ROOT)}  # this tree, whatever the installed convcost points at
+        there = {**ENV, "PYTHONPATH": str(Path(opts.baseline).resolve())}
+        cpu_seconds(analyze, there)
+        pairs = [(cpu_seconds(analyze, here), cpu_seconds(analyze, there)) for _ in range(opts.repeat)]
+        ratios = [a / b for a, b in pairs]
+        print(f"analyze, this tree vs {opts.baseline}: {statistics.median(a for a, _ in pairs):.3f} s vs "
+              f"{statistics.median(b for _, b in pairs):.3f} s CPU median; paired ratio median {statistics.median(ratios):.3f} "
+              f"(min {min(ratios):.3f}, max {max(ratios):.3f}, {opts.repeat} pairs)")
 
     if opts.fvcore:
         fv = [sys.executable, "-c", FVCORE]
@@ -112,7 +124,9 @@ def main() -> None:
     print(f"imports of one analyze run (-X importtime, self times; inflated by the tracing): {total:.0f} ms")
     for key, ms in sorted(totals.items(), key=lambda kv: -kv[1])[:12]:
         print(f"  {key:<24} {ms:6.1f} ms  {100 * ms / total:4.1f} %")
-    print(f"  op registration (convcost.ops): {totals.get('convcost.ops', 0.0):.1f} ms")
+    # the registry imports op modules with importlib.import_module, which -X importtime does not report (only
+    # what those modules import in turn): their own time is in the whole-process figures, not here
+    print(f"  op registration (convcost.ops, modules loaded on demand not included): {totals.get('convcost.ops', 0.0):.1f} ms")
 
 
 if __name__ == "__main__":
