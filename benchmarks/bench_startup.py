@@ -9,7 +9,10 @@ two in turn, A B A B ..., the ratio pair by pair, so a machine whose speed drift
 them fairly; target: analyze <= 1/40 of fvcore). Then where an analyze run's own imports go
 (`python -X importtime`, summed by package), op registration (convcost.ops.*) apart.
 
-    python benchmarks/bench_startup.py [--repeat 9] [--fvcore] [--fvcore-repeat 5]
+    python benchmarks/bench_startup.py [--repeat 9] [--fvcore] [--fvcore-repeat 5] [--instructions] [--baseline TREE]
+
+--instructions counts each run's instructions with valgrind's callgrind (bytecode cached, PYTHONHASHSEED=0):
+the same figure on a quiet machine and a busy one, the one to compare changes by.
 
 Run as a user runs it: Python's bytecode cache on (a warm-up run writes it), whatever this shell
 says about PYTHONDONTWRITEBYTECODE. The load average is printed beside the numbers: on a busy
@@ -59,6 +62,15 @@ def cpu_seconds(cmd: list[str], env: dict[str, str] = ENV) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def instructions(cmd: list[str], tree: Path) -> int:
+    """Instructions of one run of ``cmd`` with ``tree`` first on the path (bytecode cached, hash seed fixed)."""
+    env = {**ENV, "PYTHONPATH": str(tree), "PYTHONHASHSEED": "0"}
+    subprocess.run(cmd, capture_output=True, env=env, cwd=ROOT, check=True)  # writes the bytecode cache
+    err = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd], capture_output=True,
+                         text=True, env=env, cwd=ROOT, check=True).stderr
+    return int(err.split("Collected :")[1].split()[0])
+
+
 def median_cpu(cmd: list[str], repeat: int) -> tuple[float, float, float]:
     cpu_seconds(cmd)  # warm-up: bytecode cache, file cache
     runs = [cpu_seconds(cmd) for _ in range(repeat)]
@@ -85,6 +97,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--fvcore", action="store_true", help="also pair analyze with fvcore on torchvision's ResNet-50")
     ap.add_argument("--fvcore-repeat", type=int, default=5)
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count each run's instructions with valgrind (deterministic: unmoved by the machine's load)")
     ap.add_argument("--baseline", metavar="TREE", help="another checkout of convcost (`git worktree add /tmp/before main`): "
                     "pair this tree's analyze runs with its (--repeat pairs)")
     opts = ap.parse_args()
@@ -95,6 +109,12 @@ def main() -> None:
     for label, cmd, target in (("analyze configs/resnet50.yaml -f json", analyze, 0.15), ("--help", help_, 0.10)):
         lo, med, hi = median_cpu(cmd, opts.repeat)
         print(f"convcost {label}: {med:.3f} s CPU median (min {lo:.3f}, max {hi:.3f}, {opts.repeat} runs; target {target} s)")
+
+    if opts.instructions:
+        trees = [("this tree", ROOT)] + ([(opts.baseline, Path(opts.baseline).resolve())] if opts.baseline else [])
+        for label, cmd in (("analyze configs/resnet50.yaml -f json", analyze), ("--help", help_)):
+            counts = ", ".join(f"{name} {instructions(cmd, tree) / 1e6:.1f} M" for name, tree in trees)
+            print(f"convcost {label}: instructions (valgrind --tool=callgrind): {counts}")
 
     if opts.baseline:
         here = {**ENV, "PYTHONPATH": str(ROOT)}  # this tree, whatever the installed convcost points at
