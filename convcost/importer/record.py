@@ -46,6 +46,18 @@ def qualname(cls: type) -> str:
     return f"{cls.__module__.replace('torch.nn.modules', 'torch.nn')}.{cls.__name__}"
 
 
+def spelled(func: Any, name: str) -> str:
+    """How the code spelled a torch function: 'F.relu' (torch.nn.functional, its C functions included: F.gelu),
+    'torch.relu', or 'x.relu' (a Tensor method); '' for anything else."""
+    module = getattr(func, "__module__", None) or ""
+    if module in ("torch.nn.functional", "torch._C._nn"):
+        return f"F.{name}"
+    if module == "torch":
+        return f"torch.{name}"
+    owner = str(getattr(func, "__qualname__", "")).partition(".")[0]
+    return f"x.{name}" if owner in ("Tensor", "TensorBase") else ""
+
+
 def _bind(schema: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     names = [a.name for a in schema.arguments]
     bound = dict(zip(names, args))
@@ -63,6 +75,7 @@ class _Recorder:
         self.keep: list[Any] = []  # every tensor seen, alive: an id is never reused while recording
         self.stack: list[int] = []  # module calls in progress
         self.fn = ""  # the torch function in progress (the outermost)
+        self.spelled = ""  # ... as the code spelled it ('F.relu')
         self.pause = 0  # inside a module kept whole
         self.padding = ""  # padding='same' or 'valid' of the F.conv*d call in progress (aten sees numbers)
         self.leaf = leaf
@@ -83,6 +96,7 @@ class _Recorder:
         for name, m in model.named_modules():
             self.rec.classes[name] = type(m).__name__
             self.rec.qualnames[name] = qualname(type(m))
+            self.rec.bases[name] = tuple(qualname(c) for c in type(m).__mro__[1:] if c is not object)
 
     # ---- values --------------------------------------------------------------------------------------------
     def value(self, t: torch.Tensor) -> int:
@@ -116,7 +130,8 @@ class _Recorder:
         bound = {k: self.plain(a) for k, a in args.items()}
         flat = out if isinstance(out, (list, tuple)) else [out]
         outs = tuple(self._new(t, "node", index, k) for k, t in enumerate(flat) if isinstance(t, self.torch.Tensor))
-        self.rec.nodes.append(Node(index, kind, op, self.fn or op, self.stack[-1] if self.stack else -1, bound, outs, overload))
+        self.rec.nodes.append(Node(index, kind, op, self.fn or op, self.stack[-1] if self.stack else -1, bound, outs, overload,
+                                  self.spelled if self.fn else ""))
 
     # ---- module calls -------------------------------------------------------------------------------------
     def enter(self, module: nn.Module, args: tuple[Any, ...]) -> None:
@@ -193,13 +208,13 @@ def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Rec
                     if func.__name__ == "__rmatmul__":
                         args = (args[1], args[0])
                     bound = _bind(aten._schema, args, kwargs)
-                r.fn = name
+                r.fn, r.spelled = name, spelled(func, name)
                 try:
                     r.node("function", name, bound, out)
                 finally:
                     r.fn = ""
                 return out
-            r.fn = name
+            r.fn, r.spelled = name, spelled(func, name)
             given = kwargs.get("padding", args[4] if len(args) > 4 else None) if name in ("conv1d", "conv2d", "conv3d") else None
             r.padding = given if isinstance(given, str) else ""
             try:

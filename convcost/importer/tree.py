@@ -38,6 +38,7 @@ class ImportedLayer:
     comment: str = ""  # written above the layer
     source: str = ""  # the torch path it comes from (module path, module path and function, parameter path)
     tied: dict[str, str] = field(default_factory=dict)  # parameter ('weight') -> key of the earlier layer holding it
+    form: str = "module"  # how it met torch, as the spec's `torch` key says it: module, function or subclass
 
 
 @dataclass(eq=False)
