@@ -78,6 +78,7 @@ class _Recorder:
         self.spelled = ""  # ... as the code spelled it ('F.relu')
         self.pause = 0  # inside a module kept whole
         self.padding = ""  # padding='same' or 'valid' of the F.conv*d call in progress (aten sees numbers)
+        self.size = ""  # 'int' or 'list': the size of the F.interpolate call in progress as written (aten sees a list)
         self.leaf = leaf
         self.names: dict[int, str] = {}
         for name, m in model.named_modules(remove_duplicate=False):
@@ -217,10 +218,12 @@ def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Rec
             r.fn, r.spelled = name, spelled(func, name)
             given = kwargs.get("padding", args[4] if len(args) > 4 else None) if name in ("conv1d", "conv2d", "conv3d") else None
             r.padding = given if isinstance(given, str) else ""
+            size = kwargs.get("size", args[1] if len(args) > 1 else None) if name == "interpolate" else None
+            r.size = "" if size is None else "list" if isinstance(size, (list, tuple)) else "int"
             try:
                 return func(*args, **kwargs)
             finally:
-                r.fn, r.padding = "", ""
+                r.fn, r.padding, r.size = "", "", ""
 
     class Aten(TorchDispatchMode):
         def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
@@ -230,6 +233,8 @@ def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Rec
                 bound = _bind(func._schema, args, kwargs)
                 if r.padding and func._opname in ("convolution", "_convolution"):
                     bound = {**bound, "padding_written": r.padding}  # F.conv2d(..., padding='same'), as the code wrote it
+                if r.size and func._opname.startswith("upsample_"):
+                    bound = {**bound, "size_written": r.size}  # F.interpolate(x, size=(8, 8)): calflops counts a list's product
                 r.node("aten", func._opname, bound, out, func._overloadname)
             return out
 
