@@ -1,18 +1,22 @@
 """Issue 21's 12 torchvision models: every installed tool's real number on torchvision's own model equals what
-convcost predicts from the spec in configs/, without and with gradients; torchvision's published metadata too.
+convcost predicts from the spec `convcost import` writes of that model, without and with gradients; the spec in
+configs/ predicts the same numbers; torchvision's published metadata too.
 
-Slow (a real forward of each model per tool, DeepLabV3 at 520×520): `pytest -m slow`, its own line in .ci/run.
-The tools are run as users run them (tests/tool_runs.py); the specs are configs/*.yaml, those of MobileNetV3,
-EfficientNet-B0 and RegNetY-400MF written by `convcost import tests/torchvision_zoo.py:NAME`, the others by hand
-with torchvision's calls marked (`torch: function` for GoogLeNet's F.relu, MobileNetV2's F.adaptive_avg_pool2d and
-DeepLabV3's F.interpolate, `torch: subclass` for r3d_18's Conv3DSimple).
+Slow (an import and a real forward of each model per tool, DeepLabV3 at 520×520): `pytest -m slow`, its own line in
+.ci/run. The tools are run as users run them (tests/tool_runs.py). The spec is imported here, from the model
+(`convcost import tests/torchvision_zoo.py:NAME`): what it says of how each layer meets torch (the `torch` key: a
+function for GoogLeNet's F.relu, MobileNetV2's F.adaptive_avg_pool2d and DeepLabV3's F.interpolate, a subclass for
+r3d_18's Conv3DSimple) is import's reading of the model, never written by hand, so a wrong reading fails here.
+configs/*.yaml (most written by hand, with those calls marked) must predict what the imported spec does.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 pytestmark = pytest.mark.slow
 
@@ -25,6 +29,7 @@ from conftest import CONFIGS  # noqa: E402
 from test_conventions import SPECS, predicted, zoo_graph  # noqa: E402
 
 from convcost.api import load_graphs  # noqa: E402
+from convcost.cli import app  # noqa: E402
 from convcost.graph.build import Graph  # noqa: E402
 
 # What gradients can change: the tools that run the forward as the user calls them (thop, torchinfo and torchscan wrap
@@ -38,6 +43,21 @@ def spec_graph(name: str) -> Graph:
     return graph
 
 
+_IMPORTED: dict[str, Graph] = {}
+
+
+def imported_graph(name: str, tmp_path_factory: pytest.TempPathFactory) -> Graph:
+    """The spec `convcost import tests/torchvision_zoo.py:NAME --input SHAPE` writes, once per model (no_grad and grad
+    share it)."""
+    if name not in _IMPORTED:
+        spec = tmp_path_factory.mktemp("imported") / f"{name}.yaml"
+        shape = ",".join(map(str, torchvision_zoo.INPUTS[name]))
+        r = CliRunner().invoke(app, ["import", f"{Path(torchvision_zoo.__file__)}:{name}", "--input", shape, "-o", str(spec)])
+        assert r.exit_code == 0, r.output
+        (_IMPORTED[name],) = load_graphs(spec)
+    return _IMPORTED[name]
+
+
 # CI's slow line runs the models that show each mechanism (a function: GoogLeNet's F.relu, MobileNetV2's adaptive
 # pool; a subclass: r3d_18's Conv3DSimple; an imported spec: RegNetY; channel shuffle; MBConv); CONVCOST_ZOO=all
 # runs all 12 (about 10 minutes on 2 cores; DeepLabV3 at 520×520 alone several)
@@ -48,8 +68,9 @@ NOT_SAMPLED = pytest.mark.skip(reason="not in CI's sample: CONVCOST_ZOO=all runs
 
 @pytest.mark.parametrize("grad", [False, True], ids=["no_grad", "grad"])
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[] if ALL or n in SAMPLE else [NOT_SAMPLED], id=n) for n in SPECS])
-def test_every_tool_on_torchvisions_model_equals_the_specs_prediction(name: str, grad: bool) -> None:
-    graph = spec_graph(name)
+def test_every_tool_on_torchvisions_model_equals_the_imported_specs_prediction(
+        name: str, grad: bool, tmp_path_factory: pytest.TempPathFactory) -> None:
+    graph = imported_graph(name, tmp_path_factory)
     tools = [t for t in tool_runs.installed() if not grad or t in GRAD_TOOLS]
     torch.manual_seed(0)
     model = getattr(torchvision_zoo, name)()
@@ -59,6 +80,7 @@ def test_every_tool_on_torchvisions_model_equals_the_specs_prediction(name: str,
     assert len(compared) >= len(tools) + len([t for t in tools if t != "flop_counter"]) - 1  # counts and params
     assert {k: pred[k] for k in compared} == compared
     assert pred["fvcore.params"] == real["params"]  # the spec holds torchvision's parameters
+    assert predicted(spec_graph(name), grad) == pred  # configs/'s spec predicts what the imported one does
 
 
 def _weights(name: str) -> object:
