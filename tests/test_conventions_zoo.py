@@ -32,6 +32,8 @@ from convcost.api import load_graphs  # noqa: E402
 from convcost.cli import app  # noqa: E402
 from convcost.graph.build import Graph  # noqa: E402
 
+runner = CliRunner()
+
 # What gradients can change: the tools that run the forward as the user calls them (thop, torchinfo and torchscan wrap
 # theirs in torch.no_grad() themselves: one run tells)
 GRAD_TOOLS = ("fvcore", "flop_counter", "ptflops", "ptflops_aten", "calflops")
@@ -43,19 +45,24 @@ def spec_graph(name: str) -> Graph:
     return graph
 
 
-_IMPORTED: dict[str, Graph] = {}
+_IMPORTED: dict[str, Path] = {}
 
 
-def imported_graph(name: str, tmp_path_factory: pytest.TempPathFactory) -> Graph:
-    """The spec `convcost import tests/torchvision_zoo.py:NAME --input SHAPE` writes, once per model (no_grad and grad
-    share it)."""
+def imported(name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The spec `convcost import tests/torchvision_zoo.py:NAME --input SHAPE` writes, once per model (the tests of a
+    model share it)."""
     if name not in _IMPORTED:
         spec = tmp_path_factory.mktemp("imported") / f"{name}.yaml"
         shape = ",".join(map(str, torchvision_zoo.INPUTS[name]))
-        r = CliRunner().invoke(app, ["import", f"{Path(torchvision_zoo.__file__)}:{name}", "--input", shape, "-o", str(spec)])
+        r = runner.invoke(app, ["import", f"{Path(torchvision_zoo.__file__)}:{name}", "--input", shape, "-o", str(spec)])
         assert r.exit_code == 0, r.output
-        (_IMPORTED[name],) = load_graphs(spec)
+        _IMPORTED[name] = spec
     return _IMPORTED[name]
+
+
+def imported_graph(name: str, tmp_path_factory: pytest.TempPathFactory) -> Graph:
+    (graph,) = load_graphs(imported(name, tmp_path_factory))
+    return graph
 
 
 # CI's slow line runs the models that show how a layer meets torch (functions: GoogLeNet's F.relu, MobileNetV2's
@@ -80,6 +87,34 @@ def test_every_tool_on_torchvisions_model_equals_the_imported_specs_prediction(
     assert {k: pred[k] for k in compared} == compared
     assert pred["fvcore.params"] == real["params"]  # the spec holds torchvision's parameters
     assert predicted(spec_graph(name), grad) == pred  # configs/'s spec predicts what the imported one does
+
+
+# How each model meets torch, as `--convention` (and verify --explain) names it on the imported spec: the mechanism
+# behind each of the issue's misses (its numbers: the real tools', above; tests/test_conventions.py's ISSUE_NUMBERS)
+MECHANISMS = [
+    ("googlenet", "ptflops", "relu (ptflops counts F.relu once per element, through its patched function)"),
+    ("mobilenet_v2", "ptflops", "+62.72 K adaptive_avg_pool (ptflops counts F.adaptive_avg_pool2d once per input element, "
+                                "through its patched functional)"),
+    ("mobilenet_v2", "thop", "adaptive_avg_pool ×1 (thop hooks only modules: F.adaptive_avg_pool2d called as a function "
+                             "is invisible)"),
+    ("r3d_18", "ptflops", "−39.19 G conv (ptflops looks its hooks up by exact type: a subclass of nn.Conv3d is invisible, "
+                          "and ptflops patches no torch function it calls)"),
+    ("r3d_18", "thop", "−39.19 G conv (thop looks its hooks up by exact type: a subclass of nn.Conv3d is invisible)"),
+    ("r3d_18", "thop", "params against every parameter: −32.96 M conv (thop counts only the parameters of modules it "
+                       "hooks: a subclass of nn.Conv3d is not hooked)"),
+    ("deeplabv3_resnet50", "ptflops", "+6.76 M upsample (ptflops counts F.interpolate once, through its patched function"),
+    ("deeplabv3_resnet50", "thop", "upsample ×2 (thop hooks only modules: F.interpolate called as a function is invisible)"),
+]
+
+
+@pytest.mark.parametrize(("name", "convention", "says"), [
+    pytest.param(*m, marks=[] if ALL or m[0] in SAMPLE else [NOT_SAMPLED], id=f"{m[0]}-{m[1]}") for m in MECHANISMS])
+def test_the_convention_names_how_the_imported_layers_meet_torch(
+        name: str, convention: str, says: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    spec = imported(name, tmp_path_factory)
+    r = runner.invoke(app, ["analyze", str(spec), "--convention", convention, "--depth", "1"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    assert says in " ".join(r.output.split())
 
 
 def _weights(name: str) -> object:
