@@ -426,6 +426,6 @@ def to_layers(protos: list[Proto], allow: bool) -> list[ImportedLayer]:
             args: dict[str, Any] = {"shape": shape, **({"tokens": True} if tokens else {}), "what": p.why}
             out.append(ImportedLayer(p.key, p.path, "unsupported", args, ins[:1], source=p.source))
         else:
-            out.append(ImportedLayer(p.key, p.path, p.op, p.args, ins, comment=f"torch: {p.note}" if p.note else "",
+            out.append(ImportedLayer(p.key, p.path, p.op, p.args, ins, note=f"torch: {p.note}" if p.note else "",
                                      source=p.source, tied=dict(p.tied), form=p.form))
     return out

@@ -137,8 +137,7 @@ class _Writer:
         if isinstance(it, Layer):
             lay = it.layer
             name = self._name(here, lay.path[-1])
-            if lay.comment:
-                self.lines.append(f"{pad}# {lay.comment}")
+            self.lines.extend(f"{pad}# {c}" for c in (lay.comment, lay.note) if c)
             param = (lambda a: param_of(self.block, it, a)) if self.block else (lambda _: None)
             tied = [f"tied: {{{', '.join(f'{t}: {scalar(self._ref(k, here))}' for t, k in lay.tied.items())}}}"] \
                 if lay.tied else []
