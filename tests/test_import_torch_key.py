@@ -105,6 +105,17 @@ def test_the_file_default_is_a_function_where_that_halves_the_keys(tmp_path: Pat
     assert tools_agree("all_functional", spec, False) >= 4
 
 
+@pytest.mark.parametrize("grad", [False, True], ids=["no_grad", "grad"])
+def test_a_size_is_written_as_the_model_holds_it(grad: bool, tmp_path: Path) -> None:
+    """calflops counts F.interpolate's size as its product for a tuple (24·24) and as the number for an int (32): the
+    spec keeps which it was, for nn.Upsample (whose forward calls F.interpolate) and F.interpolate alike."""
+    spec = imported("resized", tmp_path)
+    text = spec.read_text()
+    for written in ("size: [24, 24]", "size: 32", "size: [20, 20]", "size: 16"):
+        assert written in text
+    assert tools_agree("resized", spec, grad) >= 4
+
+
 def test_a_round_trip_keeps_the_key(tmp_path: Path) -> None:
     """verify --reference on the imported spec passes: it builds exactly what the spec says (F.relu, the subclass)."""
     for factory in ("functional", "subclassed", "mixed"):

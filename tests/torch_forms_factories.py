@@ -125,3 +125,23 @@ class AllFunctional(nn.Module):
 
 def all_functional() -> nn.Module:
     return AllFunctional()
+
+
+class Resized(nn.Module):
+    """nn.Upsample to a size held as a tuple and as one number (calflops counts a tuple's product, a number as it is),
+    then F.interpolate likewise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.up_tuple = nn.Upsample(size=(24, 24), mode="nearest")
+        self.up_int = nn.Upsample(size=32, mode="bilinear")
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.up_int(self.up_tuple(self.conv(x)))
+        x = F.interpolate(x, size=(20, 20), mode="nearest")
+        return F.interpolate(x, size=16, mode="nearest")
+
+
+def resized() -> nn.Module:
+    return Resized()
