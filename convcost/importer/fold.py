@@ -214,7 +214,8 @@ def _shape(items: list[Item], top: bool = False) -> tuple[Any, ...]:
 
 def _node_shape(it: Item) -> tuple[Any, ...]:
     if isinstance(it, Layer):
-        return ("L", it.layer.path[-1], it.layer.op, tuple(sorted(it.layer.args)), len(it.layer.inputs), bool(it.layer.comment))
+        return ("L", it.layer.path[-1], it.layer.op, tuple(sorted(it.layer.args)), len(it.layer.inputs), it.layer.comment,
+                it.layer.note, it.layer.form)
     if isinstance(it, Scope):
         return ("S", it.name, _shape(it.items))
     if isinstance(it, Call):  # a repeat's values are part of its shape: iterations are not parameters

@@ -38,6 +38,9 @@ class ImportedLayer:
     comment: str = ""  # written above the layer
     source: str = ""  # the torch path it comes from (module path, module path and function, parameter path)
     tied: dict[str, str] = field(default_factory=dict)  # parameter ('weight') -> key of the earlier layer holding it
+    form: str = "module"  # how it met torch, as the spec's `torch` key says it: module, function or subclass
+    note: str = ""  # why that form is only the nearest one (importer/meets.py), written above the layer as a comment;
+    # unlike ``comment`` it does not make verify --reference's model side opaque: the layer is read as it is
 
 
 @dataclass(eq=False)
