@@ -176,3 +176,17 @@ print(json.dumps({{"real": real, "same": before == after, "n": len(after)}}))
     out = run_script(script)
     assert out["real"] is True  # asked something the stand-in does not answer: the real torch._dynamo
     assert out["same"] is True and out["n"] == 3  # conv, batchnorm, hardswish
+
+
+def test_before_torch_is_imported() -> None:
+    """The stand-in imports torch itself where nothing has yet (import_target enters it first)."""
+    out = run_script("""
+import json, sys
+from convcost.importer.nodynamo import without_dynamo
+loaded = "torch" in sys.modules
+with without_dynamo():
+    import torch
+    inside = type(sys.modules["torch._dynamo"]).__name__
+print(json.dumps({"loaded": loaded, "inside": inside, "after": "torch._dynamo" in sys.modules}))
+""")
+    assert out == {"loaded": False, "inside": "_StandIn", "after": False}

@@ -115,7 +115,9 @@ def _lazy(parent: _StandIn, name: str) -> Callable[..., Any]:
 
 @contextlib.contextmanager
 def without_dynamo() -> Iterator[None]:
-    """torch._dynamo stood in for while the body runs, where it is not loaded already (see the module's doc)."""
+    """torch._dynamo stood in for while the body runs, where it is not loaded already (see the module's doc). Imports
+    torch (the stand-in goes into its namespace)."""
+    importlib.import_module("torch")
     if NAME in sys.modules:
         yield
         return
