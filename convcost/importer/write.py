@@ -26,7 +26,7 @@ from ..ops.counting import FORMS, MODULE
 from ..ops.macros import MACROS
 from ..ops.registry import SPELLINGS, lookup, rule
 from ..render.text import unique
-from .fold import Block, call_args, flag_of, fold, param_of
+from .fold import OP_SLOT, Block, call_args, flag_of, fold, param_of
 from .tree import INPUT, Call, ImportedLayer, Item, Layer, Scope, Struct, readers_of, recover, scopes
 
 __all__ = ["INPUT", "ImportedLayer", "scalar", "write_spec"]
@@ -143,7 +143,9 @@ class _Writer:
                 if lay.tied else []
             fields = [f"name: {scalar(name)}", *_args_text(lay.op, lay.args, param), *self._torch(lay), *cond,
                       *self._from(lay.inputs, previous, here, lay.op in JOINS and len(lay.inputs) > 1), *tied]
-            self.lines.append(f"{pad}- {lay.op}: {{{', '.join(fields)}}}{_torch_name(lay.source, lay.path[-1])}")
+            chosen = param(OP_SLOT)  # an op named by a block parameter: "- $act"
+            self.lines.append(f"{pad}- {'$' + chosen if chosen else lay.op}: {{{', '.join(fields)}}}"
+                              f"{_torch_name(lay.source, lay.path[-1])}")
             self._define(lay.key, (*here, name))
             return lay.key
         if isinstance(it, Scope):
