@@ -69,7 +69,8 @@ def score(sample_file: Path) -> int:
     low, high = wilson(len(killed), done)
     print(f"sample: {len(names)} mutants, run {done}, killed {len(killed)}, survived {len(survived)}, not run {len(not_run)}")
     if done:
-        print(f"killed {100 * len(killed) / done:.1f} % of the sample run; 95 % Wilson interval {100 * low:.1f} to {100 * high:.1f} %")
+        print(f"killed {100 * len(killed) / done:.1f} % of the sample run; "
+              f"95 % Wilson interval {100 * low:.1f} to {100 * high:.1f} %")
     for name in survived:
         print(f"  survived {name} (exit code {codes.get(name)}, rerun {rerun.get(name, '-')})")
     return 0
