@@ -402,6 +402,48 @@ def test_resnet50_folds_into_one_block_under_60_lines(tmp_path: Path) -> None:
         assert "conv2_stride: 2" in next(c for c in calls if f"name: {stage}," in c).split("first:")[1]
 
 
+# torchvision's own models fold as their architecture repeats (issue 20). Each bound: the spec's lines with every
+# repeated unit one call line, and the blocks defined once; a unit written out instead costs it 10 or more lines.
+# The spec is exact (params, buffers, MACs are torch's; verify --reference passes: tests/zoo.py).
+FOLDS = {
+    # 2 comment lines + a 22-line Bottleneck block + input, layers:, a 4-layer stem, 4 stage calls (repeat: 3, 4, 6,
+    # 3), avgpool, flatten, fc = 37; issue 20's bound: 40
+    "resnet50": 40,
+    # 4 stages of depth 1, 3, 6, 6 = 16 ResBottleneckBlocks, all one block (the first of a stage has `proj`, a
+    # shortcut under `when:`): 2 comments + 16 call lines + 5 seq headers (trunk_output, block1..4) of 3 lines + a
+    # 5-line stem seq + avgpool, flatten, fc + input, layers: = 43, and at most 47 lines of blocks (ResBottleneckBlock
+    # 14, BottleneckTransform 7, SqueezeExcitation 9, two Conv2dNormActivations 6 + 5, `blocks:`, and 5 to spare)
+    # -> 90. Its blocks written as two (with and without `proj`) or the stage's units out: over 110
+    "regnet_y_400mf": 90,
+    # 15 inverted-residual rows (features.1..15): row 1 has no expanding conv (written out, 10 lines), rows 2..15 are
+    # 14 call lines of 2 blocks (with and without squeeze-excite), ReLU or Hardswish a parameter (`- $act`); 2
+    # comments + input, layers: + features seq header 3 + stem call + 10 + 14 + last conv call + avgpool, flatten +
+    # classifier seq 3 + 3 layers = 42, and at most 50 lines of blocks -> 92. With the activation fixed in a
+    # block, each (block, activation) pair is a block of its own: 122
+    "mobilenet_v3_large": 92,
+    # one nn.Sequential of 31 layers named 0..30 (13 conv, 13 relu, 5 maxpool) and a classifier of 5: nothing
+    # repeats as a module, so one line a layer (38) + 2 seq headers of 3 + input, layers: + 2 comments = 48
+    "vgg16": 48,
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOLDS))
+def test_torchvision_models_fold_exactly(name: str, tmp_path: Path) -> None:
+    pytest.importorskip("torchvision")
+    from zoo import imports_exactly
+
+    spec = imports_exactly(f"torchvision.models:{name}", {}, (3, 224, 224), tmp_path, verify_on_meta=name != "regnet_y_400mf")
+    lines = spec.read_text().splitlines()
+    assert len(lines) <= FOLDS[name], "\n".join(lines)
+    calls = [ln.split(":")[0].strip(" -") for ln in lines[lines.index("layers:"):] if "{name: " in ln]
+    called = {c for c in calls if c[0].isupper()}  # block calls (blocks are named after module classes)
+    if name == "regnet_y_400mf":  # every unit of the 4 stages one call of one block
+        assert calls.count("ResBottleneckBlock") == 1 + 3 + 6 + 6 and called == {"ResBottleneckBlock"}
+    if name == "mobilenet_v3_large":  # rows 2..15 calls; ReLU and Hardswish rows share their blocks
+        rows = [c for c in calls if c.startswith("InvertedResidual")]
+        assert len(rows) == 14 and len(set(rows)) <= 2 and "- $act: {name: 2}" in spec.read_text()
+
+
 def layer_costs(spec: Path) -> list[tuple[str, int, int, tuple[int, ...]]]:
     return [(lc.node.op, lc.cost.params, lc.cost.macs, tuple(lc.node.shape)) for lc in analyze_file(spec)[0].layers]
 

@@ -21,8 +21,9 @@ runs both, when installed (the dev extra), and checks every model here against t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from ..cost import Cost
@@ -86,7 +87,19 @@ def _thop_params(c: Counting, node: NodeLike) -> Counted:
 
 def _ptflops(c: Counting, node: NodeLike) -> Counted:
     """ptflops finds its module hooks by exact type; its patched torch functions see every call."""
-    return c.ptflops if form_of(node) == MODULE else c.ptflops_functional
+    if form_of(node) == MODULE:
+        return c.ptflops
+    functional = c.ptflops_functional
+    how = "hooks only modules" if form_of(node) == FUNCTION else "looks its hooks up by exact type"
+
+    def predict(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+        p = functional.predict(node, cost, batch)
+        if p.value is not None:
+            return p
+        return Prediction.unseen(f"ptflops {how}: {_what(c, node)} is invisible, and ptflops patches no torch function "
+                                 f"it calls")
+
+    return Counted(predict, functional.why, functional.part)
 
 
 def _by_isinstance(entry: Callable[[Counting], Counted], unseen: Callable[[Counting, NodeLike], Counted]) -> Entry:
@@ -207,6 +220,9 @@ class CounterTotals:
     unseen: dict[str, int]  # op category -> number of layers this counter cannot see
     params: int | None = None  # the parameter count the tool prints (None: it prints none)
     params_differences: tuple[Difference, ...] = ()  # against every parameter, by op category
+    # op category -> why this counter cannot see its layers that meet torch as a function or a subclass (the spec's
+    # `torch`): the mechanism, 'thop hooks only modules: F.relu called as a function is invisible'
+    unseen_why: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -223,6 +239,7 @@ class _Tally:
     unseen: dict[str, int]
     whys: dict[str, list[str]]  # category -> the definitions' reasons (distinct, in order)
     by_category: dict[str, int]  # the total by the layers' op categories (params: what each category adds)
+    form_whys: dict[str, list[str]]  # category -> why its layers that are functions or subclasses are unseen
 
 
 def _tally(entry: Entry, layers: list[tuple[Node, Cost]], batch: int) -> _Tally:
@@ -230,6 +247,7 @@ def _tally(entry: Entry, layers: list[tuple[Node, Cost]], batch: int) -> _Tally:
     unseen: dict[str, int] = {}
     whys: dict[str, list[str]] = {}
     by_category: dict[str, int] = {}
+    form_whys: dict[str, list[str]] = {}
     for node, cost in layers:
         counting = node.rule.counting
         counted = entry(counting, node)
@@ -241,6 +259,11 @@ def _tally(entry: Entry, layers: list[tuple[Node, Cost]], batch: int) -> _Tally:
                 reasons.append(why)
         if p.value is None:
             unseen[counting.category] = unseen.get(counting.category, 0) + 1
+            if form_of(node) != MODULE and _seen_as_module(entry, node, cost, batch):  # unseen for how it meets torch
+                reason = p.reason or for_rank(counted.why, node)
+                known = form_whys.setdefault(counting.category, [])
+                if reason and reason not in known:
+                    known.append(reason)
             if p.reason and not counted.why:  # an unseen layer's own reason explains a missing part
                 reasons = whys.setdefault(counting.category, [])
                 if p.reason not in reasons:
@@ -248,7 +271,12 @@ def _tally(entry: Entry, layers: list[tuple[Node, Cost]], batch: int) -> _Tally:
         for cat, n in p.parts:
             parts[cat] = parts.get(cat, 0) + n
         by_category[counting.category] = by_category.get(counting.category, 0) + (p.value or 0)
-    return _Tally(sum(parts.values()), parts, unseen, whys, by_category)
+    return _Tally(sum(parts.values()), parts, unseen, whys, by_category, form_whys)
+
+
+def _seen_as_module(entry: Entry, node: Node, cost: Cost, batch: int) -> bool:
+    as_module = dataclasses.replace(node, form=MODULE)
+    return entry(as_module.rule.counting, as_module).predict(as_module, cost, batch).value is not None
 
 
 def _differences(label: str, ours: dict[str, int], theirs: dict[str, int], whys: dict[str, list[str]]) -> tuple[Difference, ...]:
@@ -274,8 +302,10 @@ def totals(conv: Convention, layers: list[tuple[Node, Cost]], batch: int, baseli
                 ours[node.rule.counting.category] = ours.get(node.rule.counting.category, 0) + cost.params
         params = p.total
         params_diffs = _differences(conv.label, ours, {k: v for k, v in p.by_category.items() if v}, p.whys)
-    return CounterTotals(conv, t.total, t.parts, _differences(conv.label, baseline, t.parts, t.whys), t.unseen, params,
-                         params_diffs)
+    diffs = _differences(conv.label, baseline, t.parts, t.whys)
+    explained = {d.category for d in diffs}
+    return CounterTotals(conv, t.total, t.parts, diffs, t.unseen, params, params_diffs,
+                         {cat: "; ".join(w) for cat, w in t.form_whys.items() if cat not in explained})
 
 
 def baseline_macs(layers: list[tuple[Node, Cost]]) -> dict[str, int]:

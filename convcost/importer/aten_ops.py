@@ -370,7 +370,8 @@ def upsample(n: Node, c: Context) -> Found:
     if scales is not None and all(int(i * s) == o for i, s, o in zip(insize, scales, outsize)):
         args = {"scale": _dims([float(s) if not float(s).is_integer() else int(s) for s in scales], rank)}
     else:
-        args = {"size": spec_dims(list(outsize))}
+        # as the code wrote it: F.interpolate(x, size=(8, 8)) a list, size=8 one number (calflops counts them apart)
+        args = {"size": list(outsize) if n.args.get("size_written") == "list" else spec_dims(list(outsize))}
     args["mode"] = _MODES[mode]
     if mode != "nearest":
         args["align_corners"] = bool(n.args.get("align_corners", False))

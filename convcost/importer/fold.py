@@ -26,10 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..frontend.spec import LAYER_KEYS, RESERVED_VARS
+from ..ops.registry import lookup
 from ..render.text import unique
 from .tree import Call, Item, Layer, Scope, Struct, finish_all, item_lists
 
 _ABSENT = object()  # a value a module does not have (inside a shortcut it lacks)
+ACTIVATION = "<activation>"  # the op kind of every activation (_op_kind)
+OP_SLOT = "$op"  # the slot of a template layer's op (no argument is named so): a parameter naming the op, '- $act'
 MIN_LAYERS = 2  # a module of one layer is not worth a block
 # names a block parameter cannot take: the spec's own variables (docs/spec.md, "Variables in scope"), the keys
 # every call takes (name, repeat, when, first, frozen, from), and the words expressions read as values
@@ -214,7 +217,8 @@ def _shape(items: list[Item], top: bool = False) -> tuple[Any, ...]:
 
 def _node_shape(it: Item) -> tuple[Any, ...]:
     if isinstance(it, Layer):
-        return ("L", it.layer.path[-1], it.layer.op, tuple(sorted(it.layer.args)), len(it.layer.inputs), bool(it.layer.comment))
+        return ("L", it.layer.path[-1], _op_kind(it.layer.op), tuple(sorted(it.layer.args)), len(it.layer.inputs),
+                it.layer.comment, it.layer.note, it.layer.form)
     if isinstance(it, Scope):
         return ("S", it.name, _shape(it.items))
     if isinstance(it, Call):  # a repeat's values are part of its shape: iterations are not parameters
@@ -222,6 +226,13 @@ def _node_shape(it: Item) -> tuple[Any, ...]:
     if it.op == "residual":
         return ("R", _shape(it.branches[0]))
     return (it.op, tuple(it.names), tuple(_shape(b) for b in it.branches))
+
+
+def _op_kind(op: str) -> str:
+    """What must be equal of two layers' ops: an activation may be another activation taking the same arguments
+    (MobileNetV3's rows, ReLU or Hardswish: one block whose layer is ``- $act``, docs/spec.md), any other op itself."""
+    r = lookup(op)
+    return ACTIVATION if r is not None and r.category == "activation" else op
 
 
 def _compatible(a: Scope, b: Scope) -> bool:
@@ -355,6 +366,10 @@ def _values(t: list[Item], m: list[Item] | None, into: dict[tuple[int, str], Any
     for k, x in enumerate(t):
         y = m[k] if m is not None else None
         if isinstance(x, Layer):
+            if _op_kind(x.layer.op) == ACTIVATION:
+                slot = (id(x), OP_SLOT)
+                where[slot] = _slot_name((*prefix, x.layer.path[-1]), "act")
+                into[slot] = y.layer.op if isinstance(y, Layer) else _ABSENT
             for arg in x.layer.args:
                 slot = (id(x), arg)
                 where[slot] = _slot_name((*prefix, x.layer.path[-1]), arg)
@@ -453,7 +468,8 @@ def _expr(v: Any) -> str:
 
 
 def param_of(block: Block, node: Any, arg: str) -> str | None:
-    """The parameter that gives ``arg`` of template node ``node`` (None: the value is the same everywhere)."""
+    """The parameter that gives ``arg`` of template node ``node`` (None: the value is the same everywhere); ``arg``
+    OP_SLOT: the parameter naming a layer's op."""
     return block.slots.get((id(node), arg))
 
 

@@ -41,7 +41,9 @@ class Node:
     device ('linear', 'scaled_dot_product_attention', 'matmul', 'einsum', 'instance_norm'); 'module': a module call
     kept whole (nn.MultiheadAttention; ``op`` 'module', ``args['found']`` what its op definition makes of it).
     ``fn`` is the torch function the user's code called ('chunk' for an aten split, 'adaptive_avg_pool2d' for an
-    aten mean); ``args`` are bound to the op's schema names, tensors as :class:`V`."""
+    aten mean), ``spelled`` that function as the code spelled it ('F.relu', 'torch.relu', 'x.relu': tools that patch
+    torch functions see only some spellings; '' for an aten op called by none); ``args`` are bound to the op's schema
+    names, tensors as :class:`V`."""
 
     index: int
     kind: str
@@ -51,6 +53,7 @@ class Node:
     args: dict[str, Any]
     outs: tuple[int, ...]
     overload: str = "default"
+    spelled: str = ""
 
     def tensors(self) -> list[int]:
         """The values this node reads, in argument order (one read twice listed twice)."""
@@ -99,6 +102,9 @@ class Recording:
     tied: dict[str, str] = field(default_factory=dict)  # path -> the first path of the same tensor
     classes: dict[str, str] = field(default_factory=dict)  # module path -> class name
     qualnames: dict[str, str] = field(default_factory=dict)  # module path -> 'torch.nn.LSTM'
+    # module path -> the qualnames of its class's bases, nearest first ('torch.nn.conv.Conv3d' for torchvision's
+    # Conv3DSimple): a subclass of a torch.nn module is what hook-based counters miss
+    bases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     device: str = "cpu"
 
     def producer(self, v: int) -> Node | None:

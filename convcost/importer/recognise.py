@@ -30,6 +30,7 @@ from .aten_ops import leaf_op
 from .flow import Flow, numel
 from .found import Emit, Found, Pass, Refuse, Several
 from .graph import Node, Recording
+from .meets import met
 from .patterns import find_patterns
 from .tree import INPUT, ImportedLayer
 
@@ -70,6 +71,8 @@ class Proto:
     key: str = ""
     path: tuple[str, ...] = ()
     source: str = ""  # the torch path it is named after (module path, or module path and function), as torch spells it
+    form: str = "module"  # how it met torch: module, function or subclass (importer/meets.py)
+    note: str = ""  # ... where that is only the nearest form
 
 
 class Context:
@@ -260,6 +263,10 @@ def recognise(rec: Recording) -> Recognised:
                     src[writes[n.index]] = p
                 same = [v for v in ctx.data_ins(n) if len(flow.shape(v)) == len(flow.shape(o))]
                 ctx.layouts[o] = p.layout = ctx.layout(same[0]) if same else "map"
+    for p in protos:
+        if not p.why:
+            how = met(rec, p.op, p.call, p.node)
+            p.form, p.note = how.form, how.note
     out = Recognised(protos)
     out.read = {p for n in rec.nodes for v in n.tensors() for p in flow.sources.get(v, ())}
     out.read |= {t for p in protos for t in p.tensors}
@@ -419,5 +426,6 @@ def to_layers(protos: list[Proto], allow: bool) -> list[ImportedLayer]:
             args: dict[str, Any] = {"shape": shape, **({"tokens": True} if tokens else {}), "what": p.why}
             out.append(ImportedLayer(p.key, p.path, "unsupported", args, ins[:1], source=p.source))
         else:
-            out.append(ImportedLayer(p.key, p.path, p.op, p.args, ins, source=p.source, tied=dict(p.tied)))
+            out.append(ImportedLayer(p.key, p.path, p.op, p.args, ins, note=f"torch: {p.note}" if p.note else "",
+                                     source=p.source, tied=dict(p.tied), form=p.form))
     return out

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .graph import ModuleCall, Node, Recording, V, Value
+from .nodynamo import without_dynamo
 
 if TYPE_CHECKING:
     import torch
@@ -46,6 +47,18 @@ def qualname(cls: type) -> str:
     return f"{cls.__module__.replace('torch.nn.modules', 'torch.nn')}.{cls.__name__}"
 
 
+def spelled(func: Any, name: str) -> str:
+    """How the code spelled a torch function: 'F.relu' (torch.nn.functional, its C functions included: F.gelu),
+    'torch.relu', or 'x.relu' (a Tensor method); '' for anything else."""
+    module = getattr(func, "__module__", None) or ""
+    if module in ("torch.nn.functional", "torch._C._nn"):
+        return f"F.{name}"
+    if module == "torch":
+        return f"torch.{name}"
+    owner = str(getattr(func, "__qualname__", "")).partition(".")[0]
+    return f"x.{name}" if owner in ("Tensor", "TensorBase") else ""
+
+
 def _bind(schema: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     names = [a.name for a in schema.arguments]
     bound = dict(zip(names, args))
@@ -63,8 +76,10 @@ class _Recorder:
         self.keep: list[Any] = []  # every tensor seen, alive: an id is never reused while recording
         self.stack: list[int] = []  # module calls in progress
         self.fn = ""  # the torch function in progress (the outermost)
+        self.spelled = ""  # ... as the code spelled it ('F.relu')
         self.pause = 0  # inside a module kept whole
         self.padding = ""  # padding='same' or 'valid' of the F.conv*d call in progress (aten sees numbers)
+        self.size = ""  # 'int' or 'list': the size of the F.interpolate call in progress as written (aten sees a list)
         self.leaf = leaf
         self.names: dict[int, str] = {}
         for name, m in model.named_modules(remove_duplicate=False):
@@ -83,6 +98,7 @@ class _Recorder:
         for name, m in model.named_modules():
             self.rec.classes[name] = type(m).__name__
             self.rec.qualnames[name] = qualname(type(m))
+            self.rec.bases[name] = tuple(qualname(c) for c in type(m).__mro__[1:] if c is not object)
 
     # ---- values --------------------------------------------------------------------------------------------
     def value(self, t: torch.Tensor) -> int:
@@ -116,7 +132,8 @@ class _Recorder:
         bound = {k: self.plain(a) for k, a in args.items()}
         flat = out if isinstance(out, (list, tuple)) else [out]
         outs = tuple(self._new(t, "node", index, k) for k, t in enumerate(flat) if isinstance(t, self.torch.Tensor))
-        self.rec.nodes.append(Node(index, kind, op, self.fn or op, self.stack[-1] if self.stack else -1, bound, outs, overload))
+        self.rec.nodes.append(Node(index, kind, op, self.fn or op, self.stack[-1] if self.stack else -1, bound, outs, overload,
+                                  self.spelled if self.fn else ""))
 
     # ---- module calls -------------------------------------------------------------------------------------
     def enter(self, module: nn.Module, args: tuple[Any, ...]) -> None:
@@ -193,19 +210,21 @@ def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Rec
                     if func.__name__ == "__rmatmul__":
                         args = (args[1], args[0])
                     bound = _bind(aten._schema, args, kwargs)
-                r.fn = name
+                r.fn, r.spelled = name, spelled(func, name)
                 try:
                     r.node("function", name, bound, out)
                 finally:
                     r.fn = ""
                 return out
-            r.fn = name
+            r.fn, r.spelled = name, spelled(func, name)
             given = kwargs.get("padding", args[4] if len(args) > 4 else None) if name in ("conv1d", "conv2d", "conv3d") else None
             r.padding = given if isinstance(given, str) else ""
+            size = kwargs.get("size", args[1] if len(args) > 1 else None) if name == "interpolate" else None
+            r.size = "" if size is None else "list" if isinstance(size, (list, tuple)) else "int"
             try:
                 return func(*args, **kwargs)
             finally:
-                r.fn, r.padding = "", ""
+                r.fn, r.padding, r.size = "", "", ""
 
     class Aten(TorchDispatchMode):
         def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
@@ -215,6 +234,8 @@ def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Rec
                 bound = _bind(func._schema, args, kwargs)
                 if r.padding and func._opname in ("convolution", "_convolution"):
                     bound = {**bound, "padding_written": r.padding}  # F.conv2d(..., padding='same'), as the code wrote it
+                if r.size and func._opname.startswith("upsample_"):
+                    bound = {**bound, "size_written": r.size}  # F.interpolate(x, size=(8, 8)): calflops counts a list's product
                 r.node("aten", func._opname, bound, out, func._overloadname)
             return out
 
@@ -224,7 +245,7 @@ def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Rec
     pre = module_hooks.register_module_forward_pre_hook(lambda m, a: r.enter(m, a))
     post = module_hooks.register_module_forward_hook(lambda m, a, k, o: r.exit(m, a, k, o), with_kwargs=True)
     try:
-        with torch.no_grad(), Functions(), Aten():
+        with without_dynamo(), torch.no_grad(), Functions(), Aten():
             out = model(*inputs)
     finally:
         pre.remove()

@@ -38,6 +38,9 @@ class ImportedLayer:
     comment: str = ""  # written above the layer
     source: str = ""  # the torch path it comes from (module path, module path and function, parameter path)
     tied: dict[str, str] = field(default_factory=dict)  # parameter ('weight') -> key of the earlier layer holding it
+    form: str = "module"  # how it met torch, as the spec's `torch` key says it: module, function or subclass
+    note: str = ""  # why that form is only the nearest one (importer/meets.py), written above the layer as a comment;
+    # unlike ``comment`` it does not make verify --reference's model side opaque: the layer is read as it is
 
 
 @dataclass(eq=False)
@@ -273,7 +276,7 @@ def _partition(run: list[Item], join: Layer, x: str) -> Struct | None:
         return None
     op = join.layer.op
     if op == "add" and len(branches) == 2 and any(branches):
-        body, shortcut = branches if branches[0] and (not branches[1] or _first(run, branches[0], branches[1])) \
+        body, shortcut = branches if branches[0] and (not branches[1] or _body_first(run, branches[0], branches[1])) \
             else branches[::-1]
         if shortcut and "shortcut" in _names_here(body):  # a module named 'shortcut' in the body: it is the shortcut
             body, shortcut = shortcut, body
@@ -322,6 +325,15 @@ def _branch_names(scopes: list[Any]) -> list[str]:
     return names
 
 
-def _first(run: list[Item], a: list[Item], b: list[Item]) -> bool:
-    return run.index(a[0]) < run.index(b[0])
+def _body_first(run: list[Item], a: list[Item], b: list[Item]) -> bool:
+    """Branch ``a`` of an add is the residual's body, ``b`` its shortcut: the one with more layers is the body (RegNet's
+    ``proj(x) + f(x)`` is f's residual with a projection shortcut, as its blocks without ``proj`` are f's residual
+    with the identity: one block folds both), else the one that runs first."""
+    na, nb = _count(a), _count(b)
+    return na > nb if na != nb else run.index(a[0]) < run.index(b[0])
+
+
+def _count(items: list[Item]) -> int:
+    return sum(_count(lst) for it in items if isinstance(it, (Scope, Struct)) for lst in item_lists(it)) + \
+        sum(1 for it in items if isinstance(it, (Layer, Call)))
 

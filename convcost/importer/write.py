@@ -22,10 +22,11 @@ import yaml
 from ..frontend.spec import JOINS
 from ..frontend.structures import STRUCTURES
 from ..graph.naming import auto_name
+from ..ops.counting import FORMS, MODULE
 from ..ops.macros import MACROS
 from ..ops.registry import SPELLINGS, lookup, rule
 from ..render.text import unique
-from .fold import Block, call_args, flag_of, fold, param_of
+from .fold import OP_SLOT, Block, call_args, flag_of, fold, param_of
 from .tree import INPUT, Call, ImportedLayer, Item, Layer, Scope, Struct, readers_of, recover, scopes
 
 __all__ = ["INPUT", "ImportedLayer", "scalar", "write_spec"]
@@ -86,9 +87,11 @@ class _Names:
 class _Writer:
     """Writes items as spec lines. In a block's body (``block`` given), paths are relative to the block."""
 
-    def __init__(self, block: Block | None = None) -> None:
+    def __init__(self, block: Block | None = None, form: str = MODULE) -> None:
         self.lines: list[str] = []
         self.block = block
+        self.form = form  # the file's `torch` default: a layer whose op has that form and met torch otherwise says so
+        self.keys = 0  # the `torch` keys written
         self.names: dict[tuple[str, ...], _Names] = {}
         self.actual: dict[str, tuple[str, ...]] = {}  # key -> its path in the spec
         self.produced: set[str] = set() if block else {"input"}
@@ -134,14 +137,15 @@ class _Writer:
         if isinstance(it, Layer):
             lay = it.layer
             name = self._name(here, lay.path[-1])
-            if lay.comment:
-                self.lines.append(f"{pad}# {lay.comment}")
+            self.lines.extend(f"{pad}# {c}" for c in (lay.comment, lay.note) if c)
             param = (lambda a: param_of(self.block, it, a)) if self.block else (lambda _: None)
             tied = [f"tied: {{{', '.join(f'{t}: {scalar(self._ref(k, here))}' for t, k in lay.tied.items())}}}"] \
                 if lay.tied else []
-            fields = [f"name: {scalar(name)}", *_args_text(lay.op, lay.args, param), *cond,
+            fields = [f"name: {scalar(name)}", *_args_text(lay.op, lay.args, param), *self._torch(lay), *cond,
                       *self._from(lay.inputs, previous, here, lay.op in JOINS and len(lay.inputs) > 1), *tied]
-            self.lines.append(f"{pad}- {lay.op}: {{{', '.join(fields)}}}{_torch_name(lay.source, lay.path[-1])}")
+            chosen = param(OP_SLOT)  # an op named by a block parameter: "- $act"
+            self.lines.append(f"{pad}- {'$' + chosen if chosen else lay.op}: {{{', '.join(fields)}}}"
+                              f"{_torch_name(lay.source, lay.path[-1])}")
             self._define(lay.key, (*here, name))
             return lay.key
         if isinstance(it, Scope):
@@ -156,6 +160,15 @@ class _Writer:
         if isinstance(it, Call):
             return self.call(it, here, pad, previous, cond)
         return self.struct(it, here, indent, previous, cond)
+
+    def _torch(self, lay: ImportedLayer) -> list[str]:
+        """``torch: FORM`` where the layer met torch otherwise than the file's default makes it (docs/spec.md: the default
+        applies to the layers whose op has that form, the others are modules)."""
+        default = self.form if self.form in rule(lay.op).counting.forms() else MODULE
+        if lay.form == default:
+            return []
+        self.keys += 1
+        return [f"torch: {lay.form}"]
 
     def split_sizes(self, it: Struct, pad: str) -> None:
         """A split's ``sizes``, when its parts are not equal (a block parameter when they vary)."""
@@ -257,12 +270,13 @@ def _value(v: Any) -> str:
     return f"'{v}'" if isinstance(v, str) and v.startswith("${") else scalar(v)
 
 
-def _block_text(block: Block) -> list[str]:
+def _block_text(block: Block, form: str) -> tuple[list[str], int]:
+    """A block's lines, and how many `torch` keys they hold."""
     params = ", ".join(f"{p.name}: {scalar(p.default)}" for p in block.params)
-    w = _Writer(block)
+    w = _Writer(block, form)
     (entry,) = block.template.reads
     w.items(block.template.items, (), 6, entry)
-    return [f"  {block.name}:", *([f"    params: {{{params}}}"] if params else []), "    layers:", *w.lines]
+    return [f"  {block.name}:", *([f"    params: {{{params}}}"] if params else []), "    layers:", *w.lines], w.keys
 
 
 def write_spec(layers: Sequence[ImportedLayer], shape: tuple[int, ...], outputs: Sequence[str], header: Sequence[str],
@@ -273,13 +287,23 @@ def write_spec(layers: Sequence[ImportedLayer], shape: tuple[int, ...], outputs:
     readers = readers_of(layers, outputs)
     recover(root, readers)
     blocks = fold(root, _reserved, readers) if fold_blocks else []
-    w = _Writer()
-    last = w.items(root.items, (), 2, INPUT)
     text = [f"# {h}" if h else "#" for h in header]
+    # the file's `torch` default: module, unless another form halves the `torch` keys written (most layers that can be
+    # functions are: a model written with F.relu throughout)
+    written = []
+    for form in sorted({MODULE, *(layer.form for layer in layers)}, key=FORMS.index):
+        w = _Writer(form=form)
+        last = w.items(root.items, (), 2, INPUT)
+        block_lines = [_block_text(b, form) for b in blocks]
+        keys = w.keys + sum(k for _, k in block_lines)
+        written.append((keys if form == MODULE else 2 * keys + 1, form, w, last, block_lines))
+    _, form, w, last, block_lines = min(written, key=lambda x: x[0])
     if blocks:
         text.append("blocks:")
-        for b in blocks:
-            text.extend(_block_text(b))
+        for lines, _ in block_lines:
+            text.extend(lines)
+    if form != MODULE:
+        text.append(f"torch: {form}   # how the layers met torch where their op has this form; a layer's own `torch:` where not")
     text.append(f"input: {scalar(list(shape))}")
     text.append("layers:")
     text.extend(w.lines)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..costmodel.convention import DEFAULT, ConventionView
-from ..crosscheck.counters import Difference
+from ..crosscheck.counters import CounterTotals, Difference
 from ..units import human
 from .text import md_text as escape
 
@@ -22,6 +22,13 @@ def headline(v: ConventionView) -> str:
     return f"{v.chosen.title}: {human(v.total)} ({v.total:,}) {c.unit}{params}"
 
 
+def not_seen(t: CounterTotals) -> str:
+    """'relu ×3, flatten ×1': the layers a counter does not see, by op category, with why where it is how they meet
+    torch (a function or a subclass: the spec's `torch`)."""
+    return ", ".join(f"{cat} ×{n}" + (f" ({t.unseen_why[cat]})" if cat in t.unseen_why else "")
+                     for cat, n in sorted(t.unseen.items()))
+
+
 def _difference(d: Difference) -> str:
     return f"{signed(d.delta)} {d.category}" + (f" ({d.why})" if d.why else "")
 
@@ -34,7 +41,7 @@ def difference_lines(v: ConventionView) -> list[str]:
     if t.differences:
         lines.append("against convcost's conv+linear MACs: " + "; ".join(_difference(d) for d in t.differences))
     if t.unseen:
-        lines.append("not seen: " + ", ".join(f"{cat} ×{n}" for cat, n in sorted(t.unseen.items())))
+        lines.append("not seen: " + not_seen(t))
     if t.params_differences:
         lines.append("params against every parameter: " + "; ".join(_difference(d) for d in t.params_differences))
     return lines

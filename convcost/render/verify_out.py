@@ -13,6 +13,7 @@ from ..crosscheck.counters import CONVENTIONS, RUN, Explanation, Status
 from ..ops.shapes import fmt_shape
 from ..units import human
 from . import strict_json
+from .convention_out import not_seen
 from .json_out import io_dict
 from .text import inputs_text, md_code, md_text
 
@@ -131,7 +132,7 @@ def explanation_lines(e: Explanation, measured: dict[str, int]) -> list[tuple[st
         diffs = "; ".join(f"{'+' if d.delta > 0 else '−'}{human(abs(d.delta))} {d.category}" + (f" ({d.why})" if d.why else "")
                           for d in ct.differences) or "same as conv+linear MACs"
         if ct.unseen:
-            diffs += "; not seen: " + ", ".join(f"{cat} ×{n}" for cat, n in sorted(ct.unseen.items()))
+            diffs += "; not seen: " + not_seen(ct)
         rows.append((f"{c.label} ({how})", f"{human(ct.total)} ({ct.total:,}){check}", diffs))
     return rows
 
