@@ -122,6 +122,22 @@ def test_grouped_convs_are_looked_up_per_group() -> None:
     assert span.compute_s == pytest.approx(18.432e-6)
 
 
+def test_depthwise_convs_are_predicted_from_the_bytes_they_move() -> None:
+    text = TOY.replace("          gelu:", "          conv_depthwise:\n            - {size: 2.848 kB, rate: 0.5 GB/s}\n"
+                       "            - {size: 4.384 kB, rate: 1 GB/s}\n          gelu:")
+    profile = parse_profiles(text, "toy.yaml")["toy"]
+    g = graph_of("input: [8, 8, 8]\nlayers:\n  - conv: {out: 8, kernel: 3, padding: 1, groups: 8, bias: false}\n"
+                 "  - conv: {out: 8, kernel: 3, stride: 2, padding: 1, groups: 8, bias: false}\n")
+    one, two = roofline(analyze_memory(analyze(g), "fp32"), profile, threads=1).layers
+    # stride 1: in 8·64·4 = 2,048 + weights 8·9·4 = 288 + out 2,048 = 4,384 B, the second point: 1 GB/s -> 4.384 µs,
+    # + 10 µs; its 2·64·8·9 = 9,216 FLOPs play no part (memory-bound, and the 1-of-2-threads compute scale neither)
+    assert one.ideal_s == pytest.approx(14.384e-6) and one.memory_s == pytest.approx(4.384e-6)
+    assert one.compute_s == 0.0 and one.memory_bound_s == pytest.approx(4.384e-6)
+    # stride 2 on its 8×8 output: in 2,048 + 288 + out 8·4·4·4 = 512 = 2,848 B, the first point: 0.5 GB/s -> 5.696 µs
+    # (a quarter of the FLOPs, yet slower: looked up by FLOPs it could never be)
+    assert two.ideal_s == pytest.approx(15.696e-6)
+
+
 def test_curve_interpolates_log_log_and_clamps() -> None:
     curve = Curve((Point(1e6, 1e9), Point(100e6, 4e9)))
     assert curve.rate_at(10e6) == pytest.approx(2e9)  # halfway in log(size): the geometric mean of 1 and 4
@@ -207,6 +223,9 @@ GOOD = "        threads: 1\n        dtype: fp32\n        overhead: 1 us\n"
          "unknown compute kind or op 'conv_dens' (did you mean 'conv_dense'?)"),
         (_cal(GOOD + "        compute: {elementwise: [{size: 1, rate: 1}]}\n"), "hw.yaml:10:19",
          "'elementwise' is a memory kind: put it under 'memory'"),
+        (_cal(GOOD + "        compute: {conv_depthwise: [{size: 1, rate: 1}]}\n"), "hw.yaml:10:19",
+         "'conv_depthwise' is a memory kind: put it under 'memory'; files written before depthwise convs were measured "
+         "by the bytes they move hold it under 'compute', in FLOP/s: run `convcost calibrate` again"),
         (_cal(GOOD + "        memory: {relu: [{size: 1 kB, rate: fast}]}\n"), "hw.yaml:10:44", "cannot read 'fast'"),
         (_cal(GOOD + "        memory: {relu: [{size: 1 MFLOP, rate: 1 GB/s}]}\n"), "hw.yaml:10:32", "cannot read '1 MFLOP'"),
         (_cal(GOOD + "        memory: {relu: []}\n"), "hw.yaml:10:24", "is empty"),

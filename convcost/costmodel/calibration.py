@@ -32,6 +32,8 @@ from .kinds import COMPUTE_KINDS, KINDS, MEMORY_KINDS
 CALIBRATED_DTYPES = ("fp32", "fp16", "bf16")
 DEVICES = ("cpu", "cuda")
 CLOCKS = ("wall", "cpu")
+# kinds measured in B/s at bytes moved that earlier files hold as compute kinds (FLOP/s at FLOPs)
+BYTES_SINCE_0_1 = ("conv_depthwise", "conv_depthwise_large")
 STREAM_KIND = "elementwise"  # the bandwidth a compute kind's bytes move at
 
 
@@ -276,7 +278,9 @@ def _curves(node: YNode | None, section: str, kinds: tuple[str, ...], what: str)
             name = key
         elif key in KINDS:
             other = "compute" if KINDS[key].compute else "memory"
-            raise SpecError(f"'{key}' is a {other} kind: put it under '{other}'", cmap.keys[key])
+            stale = "; files written before depthwise convs were measured by the bytes they move hold it under " \
+                "'compute', in FLOP/s: run `convcost calibrate` again" if key in BYTES_SINCE_0_1 else ""
+            raise SpecError(f"'{key}' is a {other} kind: put it under '{other}'{stale}", cmap.keys[key])
         elif rule is not None:
             name = rule.name
             if name in out:

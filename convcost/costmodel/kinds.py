@@ -7,13 +7,15 @@ its arguments (groups, kernel), never from the op's name:
 
 * compute kinds, whose rate is in FLOP/s at a size in FLOPs per call: ``conv_dense`` (groups 1,
   a kernel larger than 1: conv, transposed conv, patch embedding), ``conv_1x1`` (groups 1, 1×1…),
-  ``conv_depthwise`` (groups = input channels, up to 3×3 = 9 taps), ``conv_depthwise_large`` (more
-  taps: a 7×7 depthwise conv does 5.4× the FLOPs of a 3×3 per output, at a far higher rate),
   ``conv_grouped`` (other groups; its size is the FLOPs of one group), ``linear``
   (linear layers, matmul, einsum, patch merging), ``attention`` (an op whose parts include a matmul of
   activations: multi-head, window and scaled-dot-product attention), ``pool`` (max/average pooling
   over windows);
-* memory kinds, whose rate is a bandwidth in B/s at a size in bytes moved per call: ``elementwise``
+* memory kinds, whose rate is a bandwidth in B/s at a size in bytes moved per call: ``conv_depthwise``
+  (groups = input channels, up to 3×3 = 9 taps) and ``conv_depthwise_large`` (more taps: 5×5, 7×7): a
+  depthwise conv does 9 (or 49) multiply-adds per element it reads and writes, so its time follows the bytes
+  it moves, not its FLOPs (a stride-2 one reads 4× the bytes per FLOP of a stride-1 one, and takes 2.5× as
+  long per FLOP); ``elementwise``
   (activations, elementwise math, add, sub, multiply, position embeddings), ``norm`` (batch/layer/
   group/instance norm, layer scale), ``reduce`` (reductions over whole dims: global average pool,
   token pooling, mean, sum, norm...), ``copy`` (concat, stack, shuffles, pad, resampling);
@@ -40,8 +42,8 @@ KINDS: dict[str, Kind] = {
     for k in (
         Kind("conv_dense", True, "dense convolution, kernel > 1 (conv, conv_transpose, patch_embed)"),
         Kind("conv_1x1", True, "1×1 convolution, groups 1 (pointwise)"),
-        Kind("conv_depthwise", True, "depthwise convolution (groups = input channels), up to 3×3"),
-        Kind("conv_depthwise_large", True, "depthwise convolution with a larger kernel (5×5, 7×7: ConvNeXt)"),
+        Kind("conv_depthwise", False, "depthwise convolution (groups = input channels), up to 3×3: bytes-bound"),
+        Kind("conv_depthwise_large", False, "depthwise convolution with a larger kernel (5×5, 7×7: ConvNeXt): bytes-bound"),
         Kind("conv_grouped", True, "grouped convolution (1 < groups < input channels)"),
         Kind("linear", True, "linear layer / matrix multiply (linear, matmul, einsum, patch_merging)"),
         Kind("attention", True, "attention (attention, window_attention, scaled_dot_product_attention)"),
