@@ -111,15 +111,18 @@ def test_builtin_cpu_peak_is_shared_by_threads() -> None:
     assert roofline(mem, BUILTIN["h100"], threads=1).fit.scale == 1.0  # no cores to share
 
 
-def test_grouped_convs_are_looked_up_per_group() -> None:
-    text = TOY.replace("        memory:", "          conv_grouped:\n            - {size: 4.608 kFLOP, rate: 1 GFLOP/s}\n"
-                       "            - {size: 460.8 kFLOP, rate: 4 GFLOP/s}\n        memory:")
+def test_grouped_convs_are_predicted_from_the_bytes_they_move() -> None:
+    text = TOY.replace("          gelu:", "          conv_grouped:\n            - {size: 4.352 kB, rate: 1 GB/s}\n"
+                       "            - {size: 435.2 kB, rate: 4 GB/s}\n          gelu:")
     profile = parse_profiles(text, "toy.yaml")["toy"]
     g = graph_of("input: [8, 8, 8]\nlayers: [{conv: {out: 8, kernel: 3, padding: 1, groups: 4, bias: false}}]\n")
     (span,) = roofline(analyze_memory(analyze(g), "fp32"), profile).layers
-    # 2 · 64 positions · 8 out · 2·3·3 taps = 18,432 FLOPs; per group 4,608: the first point's 1 GFLOP/s -> 18.432 µs
-    # (looked up at 18,432 it would get 4^(log 4 / log 100) = 1.52 GFLOP/s)
-    assert span.compute_s == pytest.approx(18.432e-6)
+    # in 8·64·4 = 2,048 + weights 8·2·9·4 = 576 + out 2,048 = 4,672 B: 1.54 % of the way from 4.352 kB to 435.2 kB in
+    # log(size) (log(4672/4352) / log(100) = 0.01541), so the rate is 1 GB/s · 4^0.01541 = 1.02159 GB/s -> 4.5733 µs
+    # (its 2·64·8·2·9 = 18,432 FLOPs play no part)
+    assert span.memory_s == pytest.approx(4672 / (1e9 * 4 ** (math.log(4672 / 4352) / math.log(100))))
+    assert span.memory_s == pytest.approx(4.5733e-6, rel=1e-4) and span.compute_s == 0.0
+    assert span.ideal_s == pytest.approx(14.5733e-6, rel=1e-5)
 
 
 def test_depthwise_convs_are_predicted_from_the_bytes_they_move() -> None:
@@ -224,8 +227,8 @@ GOOD = "        threads: 1\n        dtype: fp32\n        overhead: 1 us\n"
         (_cal(GOOD + "        compute: {elementwise: [{size: 1, rate: 1}]}\n"), "hw.yaml:10:19",
          "'elementwise' is a memory kind: put it under 'memory'"),
         (_cal(GOOD + "        compute: {conv_depthwise: [{size: 1, rate: 1}]}\n"), "hw.yaml:10:19",
-         "'conv_depthwise' is a memory kind: put it under 'memory'; files written before depthwise convs were measured "
-         "by the bytes they move hold it under 'compute', in FLOP/s: run `convcost calibrate` again"),
+         "'conv_depthwise' is a memory kind: put it under 'memory'; files written before depthwise and grouped convs were "
+         "measured by the bytes they move hold it under 'compute', in FLOP/s: run `convcost calibrate` again"),
         (_cal(GOOD + "        memory: {relu: [{size: 1 kB, rate: fast}]}\n"), "hw.yaml:10:44", "cannot read 'fast'"),
         (_cal(GOOD + "        memory: {relu: [{size: 1 MFLOP, rate: 1 GB/s}]}\n"), "hw.yaml:10:32", "cannot read '1 MFLOP'"),
         (_cal(GOOD + "        memory: {relu: []}\n"), "hw.yaml:10:24", "is empty"),

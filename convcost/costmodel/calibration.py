@@ -33,7 +33,7 @@ CALIBRATED_DTYPES = ("fp32", "fp16", "bf16")
 DEVICES = ("cpu", "cuda")
 CLOCKS = ("wall", "cpu")
 # kinds measured in B/s at bytes moved that earlier files hold as compute kinds (FLOP/s at FLOPs)
-BYTES_SINCE_0_1 = ("conv_depthwise", "conv_depthwise_large")
+BYTES_SINCE_0_1 = ("conv_depthwise", "conv_depthwise_large", "conv_grouped")
 STREAM_KIND = "elementwise"  # the bandwidth a compute kind's bytes move at
 
 
@@ -278,7 +278,7 @@ def _curves(node: YNode | None, section: str, kinds: tuple[str, ...], what: str)
             name = key
         elif key in KINDS:
             other = "compute" if KINDS[key].compute else "memory"
-            stale = "; files written before depthwise convs were measured by the bytes they move hold it under " \
+            stale = "; files written before depthwise and grouped convs were measured by the bytes they move hold it under " \
                 "'compute', in FLOP/s: run `convcost calibrate` again" if key in BYTES_SINCE_0_1 else ""
             raise SpecError(f"'{key}' is a {other} kind: put it under '{other}'{stale}", cmap.keys[key])
         elif rule is not None:

@@ -329,7 +329,7 @@ def predicted_span(
     elementwise bandwidth at that many bytes); memory kinds: bytes / the bandwidth of its op's (else kind's)
     curve at that many bytes; views: nothing; each plus the overhead. Without a curve: the nominal peak
     (compute), the elementwise curve or else the nominal bandwidth (memory). ``size``: where the compute rate
-    is looked up, if not at ``flops`` (kinds.rate_size: a grouped conv's FLOPs per group).
+    is looked up, if not at ``flops`` (kinds.rate_size).
     """
     cal = fit.calibration
     assert cal is not None
