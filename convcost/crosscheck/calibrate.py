@@ -129,8 +129,8 @@ def token_benches() -> list[Bench]:
 
 
 def memory_benches() -> list[Bench]:
-    """Pools, reductions, copies; each activation after a conv and a batch norm, the residual add, the gate's
-    multiply."""
+    """Pools, reductions, copies, the residual add, the squeeze-excitation gate's multiply; each activation after a
+    conv and a batch norm."""
     out = [
         Bench(("bn", "{maxpool: {kernel: 3, stride: 1, padding: 1}}") * 2, (192, 28, 28), f"maxpool 3×3 /1 {_on(192, 28)}",
               ("pool",)),
@@ -139,9 +139,20 @@ def memory_benches() -> list[Bench]:
     for c, hw in ((512, 7), (1024, 14)):  # at the end of a network: after a conv, its batch norm and ReLU
         out.append(Bench((_conv(c, 1), "bn", "relu", "gap"), (c, hw, hw), f"conv 1×1, bn, relu, global average pool "
                          f"{_on(c, hw)}", ("reduce",)))
-    for c, hw in ((64, 14), (64, 28), (64, 56)):
-        cat = f"{{concat: {{branches: [[{_conv(c, 1)}], [{_conv(c, 1)}]]}}}}"
-        out.append(Bench((cat,), (c, hw, hw), f"concat of two 1×1 convs {_on(c, hw)}", ("copy",)))
+    for c, hw in ((64, 14), (64, 28), (64, 56)):  # an Inception module's: the first branch's output waits for the other's
+        short, long = f"{_conv(c, 1)}, bn, relu", f"{_conv(c // 2, 1)}, bn, relu, {_conv(c, 3)}, bn, relu"
+        cat = f"{{concat: {{branches: [[{short}], [{long}]]}}}}"
+        out.append(Bench((cat,), (c, hw, hw), f"concat of a 1×1 and a 1×1, 3×3 branch {_on(c, hw)}", ("copy",)))
+    # the residual add as in ResNets and MobileNets: the shortcut read again after the block's convs
+    for c, hw in ((32, 14), (64, 28), (64, 56), (64, 112)):
+        body = f"{_conv(c, 1)}, bn, relu, {_conv(c, 1)}, bn"
+        out.append(Bench((f"{{residual: {{body: [{body}]}}}}", "relu"), (c, hw, hw),
+                         f"residual add around conv 1×1, bn, relu, conv 1×1, bn {_on(c, hw)}", ("add",)))
+    # the squeeze-excitation gate (EfficientNet, MobileNetV3, RegNetY): the map times a per-channel sigmoid
+    for c, hw in ((64, 14), (96, 28), (144, 56)):
+        gate = f"{{gate: [gap, {{conv: {{out: {c // 4}, kernel: 1}}}}, relu, {{conv: {{out: {c}, kernel: 1}}}}, sigmoid]}}"
+        out.append(Bench((_conv(c, 1), "bn", "relu", gate), (c, hw, hw), f"conv 1×1, bn, relu, squeeze-excitation gate "
+                         f"{_on(c, hw)}", ("multiply",)))
     for c, hw in ((16, 320), (64, 160)):  # batch norm and ReLU on maps larger than the caches, after a 1×1 conv
         out.append(Bench((_conv(c, 1), "bn", "relu") * 2, (c, hw, hw), f"conv 1×1 {_on(c, hw)}, bn, relu",
                          ("norm", "elementwise")))
@@ -149,9 +160,6 @@ def memory_benches() -> list[Bench]:
         ops = [*_activation_ops(), "layer_scale", "instancenorm"]
         out += [Bench((_conv(c, 1), "bn", op) * 2, (c, hw, hw), f"conv 1×1, bn, {op} {_on(c, hw)}", (op,)) for op in ops]
         out += [
-            Bench(("{residual: {body: [bn]}}",) * 2, (c, hw, hw), f"residual add around a bn {_on(c, hw)}", ("add",)),
-            Bench(("{multiply: {branches: [[bn], [sigmoid]]}}",) * 2, (c, hw, hw), f"bn · sigmoid {_on(c, hw)}",
-                  ("multiply",)),
             Bench(("bn", "{avgpool: {kernel: 3, stride: 1, padding: 1}}") * 2, (c, hw, hw), f"avgpool 3×3 /1 {_on(c, hw)}",
                   ("avgpool",)),
             Bench(("bn", "{channel_shuffle: {groups: 2}}") * 2, (c, hw, hw), f"channel_shuffle {_on(c, hw)}",
