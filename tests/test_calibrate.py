@@ -58,9 +58,12 @@ def test_calibrate_writes_a_profile_that_reads_back(tmp_path, tiny_benches) -> N
     (bn,) = cal.memory["norm"].points
     # in 4·64·4 = 1,024 B + out 1,024 B + scale, shift, running mean and variance 4 · 4 · 4 = 64 B
     assert bn.size == pytest.approx(2_112, rel=1e-3)
-    for point in (conv, bn, *cal.memory["gelu"].points):  # rates are net of the overhead (5 digits in the file)
+    # rates are net of the overhead after the layer before (5 digits in the file): the conv is first; the batch norm
+    # follows the conv's 1,024 + 4·4·9·4 = 576 + 1,024 = 2,624 B; the GELU the batch norm's 2,112 B
+    assert cal.overhead_after and all(a.after > 0 and a.time_s > 0 for a in cal.overhead_after)
+    for point, after in ((conv, None), (bn, 2_624), *((p, 2_112) for p in cal.memory["gelu"].points)):
         assert point.time_s is not None and point.time_s > 0
-        net = max(point.time_s - cal.overhead_s, 0.05 * point.time_s)
+        net = max(point.time_s - cal.overhead_at(after), 0.05 * point.time_s)
         assert point.rate == pytest.approx(point.size / net, rel=2e-3)
     (grouped,) = cal.memory["conv_grouped"].points
     # a memory kind: located and rated by its bytes: in 8·64·4 = 2,048 + weights 8·2·9·4 = 576 + out 2,048 = 4,672 B
@@ -122,12 +125,22 @@ def test_calibrate_on_cuda(tiny_benches) -> None:  # type: ignore[no-untyped-def
 
 def test_the_benchmarks_feed_the_curves_they_say() -> None:
     """Every benchmark's spec builds, and has at least one layer for each curve it claims to feed."""
-    from convcost.crosscheck.calibrate import _graph, cpu_benches
+    from convcost.costmodel.analysis import analyze
+    from convcost.costmodel.kinds import VIEW, layer_kind
+    from convcost.costmodel.memory import analyze_memory
+    from convcost.crosscheck.calibrate import AFTER_BENCHES, _graph, cpu_benches
 
     for bench in cpu_benches():
         keys = {curve_key(n) for n in _graph(bench.spec(), bench.what).nodes}
         assert set(bench.feeds) <= keys, (bench.what, bench.feeds, keys)
     assert len(cpu_benches(quick=True)) < len(cpu_benches())
+    # each overhead_after benchmark ends in a view after a layer that moves bytes, each a different size
+    afters = []
+    for bench in AFTER_BENCHES:
+        *_, before, last = analyze_memory(analyze(_graph(bench.spec(), bench.what)), "fp32").layers
+        assert layer_kind(last.node) == VIEW and before.traffic.total > 0, bench.what
+        afters.append(before.traffic.total)
+    assert len(set(afters)) == len(afters)
 
 
 # ---- timing ----------------------------------------------------------------------------------------------

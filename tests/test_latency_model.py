@@ -141,6 +141,31 @@ def test_depthwise_convs_are_predicted_from_the_bytes_they_move() -> None:
     assert two.ideal_s == pytest.approx(15.696e-6)
 
 
+AFTER = TOY.replace("        overhead: 10 us\n", "        overhead: 10 us\n        overhead_after:\n"
+                    "          - {after: 1 kB, time: 10 us}\n          - {after: 10 kB, time: 20 us}\n")
+
+
+def test_the_overhead_after_a_layer_follows_the_bytes_it_moved() -> None:
+    cal = parse_profiles(AFTER, "toy.yaml")["toy"].calibrations[0]
+    assert cal.overhead_at(None) == 10e-6 and cal.overhead_at(0) == 10e-6  # the first layer; after a view
+    assert cal.overhead_at(3162.2777) == pytest.approx(15e-6)  # halfway from 1 to 10 kB in log: halfway in time
+    assert cal.overhead_at(1e6) == 20e-6  # above the last point: its time
+    low = AFTER.replace("{after: 1 kB, time: 10 us}", "{after: 1 kB, time: 2 us}")
+    assert parse_profiles(low, "toy.yaml")["toy"].calibrations[0].overhead_at(500) == 10e-6  # never below the overhead
+    roof = toy_roofline(text=AFTER)
+    conv, relu, gelu, flatten, linear = roof.layers
+    assert conv.overhead_s == 10e-6  # the first layer
+    # relu after the conv's 2,224 B: log10(2.224) = 0.34713 of the way from 10 to 20 µs = 13.4713 µs, + 2.048 µs
+    assert relu.overhead_s == pytest.approx(13.4713e-6, rel=1e-5) and relu.ideal_s == pytest.approx(15.5193e-6, rel=1e-5)
+    # gelu after relu's 2,048 B: log10(2.048) = 0.31133 -> 13.1133 µs, + 4.096 µs; the flatten after gelu's 2,048 B
+    assert gelu.ideal_s == pytest.approx(17.2093e-6, rel=1e-5) and flatten.ideal_s == pytest.approx(13.1133e-6, rel=1e-5)
+    assert linear.overhead_s == 10e-6  # after the flatten, which moved nothing
+    # written and read back the same
+    lines = calibration_yaml(cal, indent="        ")
+    text = "devices:\n  toy:\n    peak: {fp32: 4 GFLOP/s}\n    bandwidth: 1 GB/s\n    calibrations:\n" + "\n".join(lines)
+    assert parse_profiles(text, "again.yaml")["toy"].calibrations[0].overhead_after == cal.overhead_after
+
+
 def test_curve_interpolates_log_log_and_clamps() -> None:
     curve = Curve((Point(1e6, 1e9), Point(100e6, 4e9)))
     assert curve.rate_at(10e6) == pytest.approx(2e9)  # halfway in log(size): the geometric mean of 1 and 4
@@ -229,6 +254,11 @@ GOOD = "        threads: 1\n        dtype: fp32\n        overhead: 1 us\n"
         (_cal(GOOD + "        compute: {conv_depthwise: [{size: 1, rate: 1}]}\n"), "hw.yaml:10:19",
          "'conv_depthwise' is a memory kind: put it under 'memory'; files written before depthwise and grouped convs were "
          "measured by the bytes they move hold it under 'compute', in FLOP/s: run `convcost calibrate` again"),
+        (_cal(GOOD + "        overhead_after: [{after: 2 kB, time: 1 us}, {after: 1 kB, time: 1 us}]\n"
+                     "        memory: {relu: [{size: 1, rate: 1}]}\n"), "hw.yaml:10:61",
+         "'after' must increase; 1 kB is not above the previous point's 2 kB"),
+        (_cal(GOOD + "        overhead_after: [{after: 2 kB}]\n        memory: {relu: [{size: 1, rate: 1}]}\n"),
+         "hw.yaml:10:26", "overhead_after point 1 needs 'time'"),
         (_cal(GOOD + "        memory: {relu: [{size: 1 kB, rate: fast}]}\n"), "hw.yaml:10:44", "cannot read 'fast'"),
         (_cal(GOOD + "        memory: {relu: [{size: 1 MFLOP, rate: 1 GB/s}]}\n"), "hw.yaml:10:32", "cannot read '1 MFLOP'"),
         (_cal(GOOD + "        memory: {relu: []}\n"), "hw.yaml:10:24", "is empty"),
