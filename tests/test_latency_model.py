@@ -166,6 +166,18 @@ def test_the_overhead_after_a_layer_follows_the_bytes_it_moved() -> None:
     assert parse_profiles(text, "again.yaml")["toy"].calibrations[0].overhead_after == cal.overhead_after
 
 
+def test_the_roofline_header_says_the_overhead_after_a_big_layer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "after.yaml").write_text(AFTER)
+    (tmp_path / "toy.yaml").write_text(TOY)
+    (tmp_path / "net.yaml").write_text(NET)
+    net = str(tmp_path / "net.yaml")
+    with_after = runner.invoke(app, ["roofline", net, "--hw-file", str(tmp_path / "after.yaml")], terminal_width=200)
+    assert with_after.exit_code == 0, with_after.output
+    assert "+ 10 µs overhead (up to 20 µs after a big layer)" in with_after.stdout  # the largest point's time
+    without = runner.invoke(app, ["roofline", net, "--hw-file", str(tmp_path / "toy.yaml")], terminal_width=200)
+    assert "+ 10 µs overhead" in without.stdout and "after a big layer" not in without.stdout
+
+
 def test_curve_interpolates_log_log_and_clamps() -> None:
     curve = Curve((Point(1e6, 1e9), Point(100e6, 4e9)))
     assert curve.rate_at(10e6) == pytest.approx(2e9)  # halfway in log(size): the geometric mean of 1 and 4
