@@ -16,6 +16,13 @@ before it), and `--rounds R` repeats the whole run.
     python benchmarks/bench_latency.py --quick           # smoke test: 3 small configs, --quick timings (~2 min)
     python benchmarks/bench_latency.py [--threads 1] [--clock cpu] [--group 3] [--configs configs/a.yaml ...]
 
+Measure once, then iterate on the model offline (seconds, no torch): `--save-measurements M.json --keep device.yaml`
+keep the measured times and the calibration; `--measurements M.json --device device.yaml` predicts every model and
+layer again from that calibration with the current model (convcost's analytic path) and reports the same figures:
+
+    python benchmarks/bench_latency.py --threads 1 --clock cpu --save-measurements m.json --keep device.yaml
+    python benchmarks/bench_latency.py --measurements m.json --device device.yaml --threads 1
+
 Not a test: timings depend on the machine and its load. Figures go in the closing note of the change.
 """
 
@@ -141,6 +148,37 @@ def figures_of(models: list[dict[str, Any]]) -> Figures:
     )
 
 
+def repredict(models: list[dict[str, Any]], device_file: str, threads: int | None) -> list[dict[str, Any]]:
+    """``models`` (profile's JSON, as saved) with every prediction of the whole model and of each layer made again
+    from ``device_file`` by the current latency model: the analytic path alone (no torch), seconds for all configs."""
+    from convcost.commands.profile import load_many
+    from convcost.costmodel.roofline import resolve_profile
+    from convcost.crosscheck.profiling import analytic_profile
+
+    hw = resolve_profile(None, device_file)
+    out = []
+    for m in models:
+        (graph,) = load_many([m["file"]], [m["name"]], m["batch"])
+        prof = analytic_profile(graph, m["memory"]["dtype"], hw, threads=threads)
+        roof = prof.roofline
+        names = [lt.node.name for lt in roof.memory.layers]
+        if names != [x["name"] for x in m["layers"]]:
+            sys.exit(f"{m['file']} {m['name']}: its layers changed since it was measured; measure it again")
+        new = json.loads(json.dumps(m))
+        new["model"]["roofline"]["ideal_s"] = roof.total.ideal_s
+        _error(new["model"], roof.total.ideal_s)
+        for x, span, kind in zip(new["layers"], roof.layers, roof.kinds):
+            x["kind"], x["ideal_s"] = kind, span.ideal_s  # a layer's roofline fields are its own
+            _error(x, span.ideal_s)
+        out.append(new)
+    return out
+
+
+def _error(unit: dict[str, Any], predicted_s: float) -> None:
+    measured = (unit.get("measured") or {}).get("median_s")
+    unit["error_pct"] = 100 * (predicted_s - measured) / measured if measured else None
+
+
 def quiet_warning() -> str | None:
     """A warning when the 1-minute load average exceeds half the CPUs: the figures then measure the load."""
     try:
@@ -169,8 +207,20 @@ def main() -> None:
     parser.add_argument("--max-memory", default="8G",
                         help="profile --max-memory (DeepLabV3 at 520×520 needs about 4.1 GB kept outputs; default 8G)")
     parser.add_argument("--keep", help="write the last device profile here")
-    parser.add_argument("--save-json", help="write the models of the last round (profile's JSON) here")
+    parser.add_argument("--save-json", "--save-measurements", dest="save_json",
+                        help="write the models of the last round (profile's JSON: each model's and layer's measured times) here")
+    parser.add_argument("--measurements", help="measure nothing: predict the models saved by --save-measurements again "
+                        "from --device with the current latency model (no torch; seconds)")
+    parser.add_argument("--device", help="with --measurements: the device profile (as written by --keep)")
     args = parser.parse_args()
+    if args.measurements:
+        if not args.device:
+            parser.error("--measurements needs --device (the device profile the prediction uses)")
+        models = repredict(json.loads(Path(args.measurements).read_text()), args.device, args.threads)
+        figures = report(models)
+        print(f"offline: {args.measurements} predicted from {args.device}: worst {figures.worst_pct:.1f} % "
+              f"({figures.inside} of {figures.models} inside) / layers {figures.layer_median_pct:.1f} %")
+        sys.exit(0 if figures.ok else 1)
     if not args.configs:
         names = QUICK if args.quick else SUBSET if args.subset else None
         every = sorted(glob.glob(str(ROOT / "configs" / "*.yaml")))

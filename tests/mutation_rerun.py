@@ -18,7 +18,7 @@ tied to their function, fastest first; a run past the hang guard is a real timeo
 Results go to mutants/rerun-results.json (a mutant already run is not run again). Run it from the
 repository root after `mutmut run` (docs/testing.md):
 
-    python tests/mutation_rerun.py [--module convcost.ops.pool] [--list]
+    python tests/mutation_rerun.py [--module convcost.ops.pool] [--names sample.txt] [--list]
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ def verdict(code: int) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--module", help="only the mutants of this module (or package), e.g. convcost.ops.pool")
+    ap.add_argument("--names", type=Path, help="only the mutants named in this file, one a line (mutation_sample.py's sample)")
     ap.add_argument("--list", action="store_true", help="list the import-time mutants and their results, run nothing")
     opts = ap.parse_args()
     if not MUTANTS.is_dir():
@@ -124,6 +125,10 @@ def main() -> int:
     results: dict[str, str] = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
     at_import = mutants_of(import_time_functions(), opts.module)
     crashed = {m: t for m, t in exit_255(opts.module).items() if m not in at_import}
+    if opts.names:
+        wanted = set(opts.names.read_text(encoding="utf-8").split())
+        at_import = {m: c for m, c in at_import.items() if m in wanted}
+        crashed = {m: t for m, t in crashed.items() if m in wanted}
     todo = sorted([*at_import, *crashed])
     for k, mutant in enumerate(todo):
         if opts.list or mutant in results:

@@ -52,22 +52,25 @@ def test_calibrate_writes_a_profile_that_reads_back(tmp_path, tiny_benches) -> N
     (cal,) = device.calibrations
     assert (cal.device, cal.threads, cal.dtype, cal.clock) == ("cpu", 1, "fp32", "wall")
     assert cal.torch == torch.__version__ and cal.date and cal.device_name and cal.repeats == 3
-    assert set(cal.compute) == {"conv_dense", "conv_grouped"} and set(cal.memory) == {"norm", "elementwise", "gelu"}
+    assert set(cal.compute) == {"conv_dense"} and set(cal.memory) == {"conv_grouped", "norm", "elementwise", "gelu"}
     (conv,) = cal.compute["conv_dense"].points
     assert conv.size == pytest.approx(2 * 8 * 8 * 4 * 36, rel=1e-3)  # 2 · 64 positions · 4 out · 4·3·3 taps
     (bn,) = cal.memory["norm"].points
     # in 4·64·4 = 1,024 B + out 1,024 B + scale, shift, running mean and variance 4 · 4 · 4 = 64 B
     assert bn.size == pytest.approx(2_112, rel=1e-3)
-    for point in (conv, bn, *cal.memory["gelu"].points):  # rates are net of the overhead (5 digits in the file)
+    # rates are net of the overhead after the layer before (5 digits in the file): the conv is first; the batch norm
+    # follows the conv's 1,024 + 4·4·9·4 = 576 + 1,024 = 2,624 B; the GELU the batch norm's 2,112 B
+    assert cal.overhead_after and all(a.after > 0 and a.time_s > 0 for a in cal.overhead_after)
+    for point, after in ((conv, None), (bn, 2_624), *((p, 2_112) for p in cal.memory["gelu"].points)):
         assert point.time_s is not None and point.time_s > 0
-        net = max(point.time_s - cal.overhead_s, 0.05 * point.time_s)
+        net = max(point.time_s - cal.overhead_at(after), 0.05 * point.time_s)
         assert point.rate == pytest.approx(point.size / net, rel=2e-3)
-    (grouped,) = cal.compute["conv_grouped"].points
-    # located by the FLOPs of one of its 4 groups: 2 · 64 positions · 2 out · 2·3·3 taps = 4,608; rated by all of them
-    assert grouped.size == pytest.approx(4_608, rel=1e-4) and grouped.time_s is not None
+    (grouped,) = cal.memory["conv_grouped"].points
+    # a memory kind: located and rated by its bytes: in 8·64·4 = 2,048 + weights 8·2·9·4 = 576 + out 2,048 = 4,672 B
+    assert grouped.size == pytest.approx(4_672, rel=1e-4) and grouped.time_s is not None
     net = max(grouped.time_s - cal.overhead_s, 0.05 * grouped.time_s)
-    assert grouped.rate == pytest.approx(4 * 4_608 / net, rel=2e-3)
-    assert device.peak["fp32"] == pytest.approx(max(conv.rate, grouped.rate), rel=1e-3)  # the best compute rate
+    assert grouped.rate == pytest.approx(4_672 / net, rel=2e-3)
+    assert device.peak["fp32"] == pytest.approx(conv.rate, rel=1e-3)  # the best compute rate
     roof = runner.invoke(app, ["roofline", str(CONFIGS / "depthwise_separable.yaml"), "--hw-file", str(out)])
     assert roof.exit_code == 0, roof.output
     assert "calibrated profile 'local-cpu'" in roof.stdout and "predicted" in roof.stdout
@@ -122,12 +125,22 @@ def test_calibrate_on_cuda(tiny_benches) -> None:  # type: ignore[no-untyped-def
 
 def test_the_benchmarks_feed_the_curves_they_say() -> None:
     """Every benchmark's spec builds, and has at least one layer for each curve it claims to feed."""
-    from convcost.crosscheck.calibrate import _graph, cpu_benches
+    from convcost.costmodel.analysis import analyze
+    from convcost.costmodel.kinds import VIEW, layer_kind
+    from convcost.costmodel.memory import analyze_memory
+    from convcost.crosscheck.calibrate import AFTER_BENCHES, _graph, cpu_benches
 
     for bench in cpu_benches():
         keys = {curve_key(n) for n in _graph(bench.spec(), bench.what).nodes}
         assert set(bench.feeds) <= keys, (bench.what, bench.feeds, keys)
     assert len(cpu_benches(quick=True)) < len(cpu_benches())
+    # each overhead_after benchmark ends in a view after a layer that moves bytes, each a different size
+    afters = []
+    for bench in AFTER_BENCHES:
+        *_, before, last = analyze_memory(analyze(_graph(bench.spec(), bench.what)), "fp32").layers
+        assert layer_kind(last.node) == VIEW and before.traffic.total > 0, bench.what
+        afters.append(before.traffic.total)
+    assert len(set(afters)) == len(afters)
 
 
 # ---- timing ----------------------------------------------------------------------------------------------

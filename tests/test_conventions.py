@@ -278,3 +278,31 @@ def test_choose_reads_grad() -> None:
     assert choose("fvcore:grad").grad and not choose("fvcore").grad
     with pytest.raises(ValueError, match="unknown convention 'thop:nograd'"):
         choose("thop:nograd")
+
+
+def test_pinned_budgets_read_each_model_and_block_in_its_tool() -> None:
+    """A budget pinned to thop, over two models and over blocks: each model's own thop numbers (a view per model,
+    not the first model's), a block's the sum of its layers' (a scope's layers start with 'body.', not 'body')."""
+    from convcost import api
+
+    net = """
+blocks:
+  pair:
+    layers:
+      - conv: {out: 8, kernel: 3, padding: 1, bias: false}
+      - conv: {out: 4, kernel: 3, padding: 1, bias: false}
+input: [3, 8, 8]
+layers:
+  - pair: {name: body}
+  - conv: {name: bodyx, out: 2, kernel: 1, bias: false}
+"""
+    small = "input: [3, 8, 8]\nlayers:\n  - conv: {name: body, out: 4, kernel: 1, bias: false}\n"
+    budgets = {"convention": "thop", "all": {"macs": 10**6, "blocks": {"body": {"macs": 10**6, "params": 10**6}}}}
+    result = api.check([api.loads(net, "n.yaml"), api.loads(small, "s.yaml")], budgets=budgets)
+    found = [(f.model, f.block, f.metric, f.actual) for f in result.findings]
+    # n: thop counts conv MACs: 8·8·8·27 + 8·8·4·72 + 8·8·2·4 = 13,824 + 18,432 + 512; body: the first two,
+    # params 8·3·9 + 4·8·9 = 216 + 288 (not bodyx's 8). s: one conv, 8·8·4·3 = 768 MACs, 4·3 = 12 params
+    assert found == [
+        ("n", None, "macs", 13_824 + 18_432 + 512), ("n", "body", "macs", 13_824 + 18_432), ("n", "body", "params", 504),
+        ("s", None, "macs", 768), ("s", "body", "macs", 768), ("s", "body", "params", 12),
+    ]

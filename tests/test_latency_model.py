@@ -111,15 +111,71 @@ def test_builtin_cpu_peak_is_shared_by_threads() -> None:
     assert roofline(mem, BUILTIN["h100"], threads=1).fit.scale == 1.0  # no cores to share
 
 
-def test_grouped_convs_are_looked_up_per_group() -> None:
-    text = TOY.replace("        memory:", "          conv_grouped:\n            - {size: 4.608 kFLOP, rate: 1 GFLOP/s}\n"
-                       "            - {size: 460.8 kFLOP, rate: 4 GFLOP/s}\n        memory:")
+def test_grouped_convs_are_predicted_from_the_bytes_they_move() -> None:
+    text = TOY.replace("          gelu:", "          conv_grouped:\n            - {size: 4.352 kB, rate: 1 GB/s}\n"
+                       "            - {size: 435.2 kB, rate: 4 GB/s}\n          gelu:")
     profile = parse_profiles(text, "toy.yaml")["toy"]
     g = graph_of("input: [8, 8, 8]\nlayers: [{conv: {out: 8, kernel: 3, padding: 1, groups: 4, bias: false}}]\n")
     (span,) = roofline(analyze_memory(analyze(g), "fp32"), profile).layers
-    # 2 · 64 positions · 8 out · 2·3·3 taps = 18,432 FLOPs; per group 4,608: the first point's 1 GFLOP/s -> 18.432 µs
-    # (looked up at 18,432 it would get 4^(log 4 / log 100) = 1.52 GFLOP/s)
-    assert span.compute_s == pytest.approx(18.432e-6)
+    # in 8·64·4 = 2,048 + weights 8·2·9·4 = 576 + out 2,048 = 4,672 B: 1.54 % of the way from 4.352 kB to 435.2 kB in
+    # log(size) (log(4672/4352) / log(100) = 0.01541), so the rate is 1 GB/s · 4^0.01541 = 1.02159 GB/s -> 4.5733 µs
+    # (its 2·64·8·2·9 = 18,432 FLOPs play no part)
+    assert span.memory_s == pytest.approx(4672 / (1e9 * 4 ** (math.log(4672 / 4352) / math.log(100))))
+    assert span.memory_s == pytest.approx(4.5733e-6, rel=1e-4) and span.compute_s == 0.0
+    assert span.ideal_s == pytest.approx(14.5733e-6, rel=1e-5)
+
+
+def test_depthwise_convs_are_predicted_from_the_bytes_they_move() -> None:
+    text = TOY.replace("          gelu:", "          conv_depthwise:\n            - {size: 2.848 kB, rate: 0.5 GB/s}\n"
+                       "            - {size: 4.384 kB, rate: 1 GB/s}\n          gelu:")
+    profile = parse_profiles(text, "toy.yaml")["toy"]
+    g = graph_of("input: [8, 8, 8]\nlayers:\n  - conv: {out: 8, kernel: 3, padding: 1, groups: 8, bias: false}\n"
+                 "  - conv: {out: 8, kernel: 3, stride: 2, padding: 1, groups: 8, bias: false}\n")
+    one, two = roofline(analyze_memory(analyze(g), "fp32"), profile, threads=1).layers
+    # stride 1: in 8·64·4 = 2,048 + weights 8·9·4 = 288 + out 2,048 = 4,384 B, the second point: 1 GB/s -> 4.384 µs,
+    # + 10 µs; its 2·64·8·9 = 9,216 FLOPs play no part (memory-bound, and the 1-of-2-threads compute scale neither)
+    assert one.ideal_s == pytest.approx(14.384e-6) and one.memory_s == pytest.approx(4.384e-6)
+    assert one.compute_s == 0.0 and one.memory_bound_s == pytest.approx(4.384e-6)
+    # stride 2 on its 8×8 output: in 2,048 + 288 + out 8·4·4·4 = 512 = 2,848 B, the first point: 0.5 GB/s -> 5.696 µs
+    # (a quarter of the FLOPs, yet slower: looked up by FLOPs it could never be)
+    assert two.ideal_s == pytest.approx(15.696e-6)
+
+
+AFTER = TOY.replace("        overhead: 10 us\n", "        overhead: 10 us\n        overhead_after:\n"
+                    "          - {after: 1 kB, time: 10 us}\n          - {after: 10 kB, time: 20 us}\n")
+
+
+def test_the_overhead_after_a_layer_follows_the_bytes_it_moved() -> None:
+    cal = parse_profiles(AFTER, "toy.yaml")["toy"].calibrations[0]
+    assert cal.overhead_at(None) == 10e-6 and cal.overhead_at(0) == 10e-6  # the first layer; after a view
+    assert cal.overhead_at(3162.2777) == pytest.approx(15e-6)  # halfway from 1 to 10 kB in log: halfway in time
+    assert cal.overhead_at(1e6) == 20e-6  # above the last point: its time
+    low = AFTER.replace("{after: 1 kB, time: 10 us}", "{after: 1 kB, time: 2 us}")
+    assert parse_profiles(low, "toy.yaml")["toy"].calibrations[0].overhead_at(500) == 10e-6  # never below the overhead
+    roof = toy_roofline(text=AFTER)
+    conv, relu, gelu, flatten, linear = roof.layers
+    assert conv.overhead_s == 10e-6  # the first layer
+    # relu after the conv's 2,224 B: log10(2.224) = 0.34713 of the way from 10 to 20 µs = 13.4713 µs, + 2.048 µs
+    assert relu.overhead_s == pytest.approx(13.4713e-6, rel=1e-5) and relu.ideal_s == pytest.approx(15.5193e-6, rel=1e-5)
+    # gelu after relu's 2,048 B: log10(2.048) = 0.31133 -> 13.1133 µs, + 4.096 µs; the flatten after gelu's 2,048 B
+    assert gelu.ideal_s == pytest.approx(17.2093e-6, rel=1e-5) and flatten.ideal_s == pytest.approx(13.1133e-6, rel=1e-5)
+    assert linear.overhead_s == 10e-6  # after the flatten, which moved nothing
+    # written and read back the same
+    lines = calibration_yaml(cal, indent="        ")
+    text = "devices:\n  toy:\n    peak: {fp32: 4 GFLOP/s}\n    bandwidth: 1 GB/s\n    calibrations:\n" + "\n".join(lines)
+    assert parse_profiles(text, "again.yaml")["toy"].calibrations[0].overhead_after == cal.overhead_after
+
+
+def test_the_roofline_header_says_the_overhead_after_a_big_layer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "after.yaml").write_text(AFTER)
+    (tmp_path / "toy.yaml").write_text(TOY)
+    (tmp_path / "net.yaml").write_text(NET)
+    net = str(tmp_path / "net.yaml")
+    with_after = runner.invoke(app, ["roofline", net, "--hw-file", str(tmp_path / "after.yaml")], terminal_width=200)
+    assert with_after.exit_code == 0, with_after.output
+    assert "+ 10 µs overhead (up to 20 µs after a big layer)" in with_after.stdout  # the largest point's time
+    without = runner.invoke(app, ["roofline", net, "--hw-file", str(tmp_path / "toy.yaml")], terminal_width=200)
+    assert "+ 10 µs overhead" in without.stdout and "after a big layer" not in without.stdout
 
 
 def test_curve_interpolates_log_log_and_clamps() -> None:
@@ -207,6 +263,14 @@ GOOD = "        threads: 1\n        dtype: fp32\n        overhead: 1 us\n"
          "unknown compute kind or op 'conv_dens' (did you mean 'conv_dense'?)"),
         (_cal(GOOD + "        compute: {elementwise: [{size: 1, rate: 1}]}\n"), "hw.yaml:10:19",
          "'elementwise' is a memory kind: put it under 'memory'"),
+        (_cal(GOOD + "        compute: {conv_depthwise: [{size: 1, rate: 1}]}\n"), "hw.yaml:10:19",
+         "'conv_depthwise' is a memory kind: put it under 'memory'; files written before depthwise and grouped convs were "
+         "measured by the bytes they move hold it under 'compute', in FLOP/s: run `convcost calibrate` again"),
+        (_cal(GOOD + "        overhead_after: [{after: 2 kB, time: 1 us}, {after: 1 kB, time: 1 us}]\n"
+                     "        memory: {relu: [{size: 1, rate: 1}]}\n"), "hw.yaml:10:61",
+         "'after' must increase; 1 kB is not above the previous point's 2 kB"),
+        (_cal(GOOD + "        overhead_after: [{after: 2 kB}]\n        memory: {relu: [{size: 1, rate: 1}]}\n"),
+         "hw.yaml:10:26", "overhead_after point 1 needs 'time'"),
         (_cal(GOOD + "        memory: {relu: [{size: 1 kB, rate: fast}]}\n"), "hw.yaml:10:44", "cannot read 'fast'"),
         (_cal(GOOD + "        memory: {relu: [{size: 1 MFLOP, rate: 1 GB/s}]}\n"), "hw.yaml:10:32", "cannot read '1 MFLOP'"),
         (_cal(GOOD + "        memory: {relu: []}\n"), "hw.yaml:10:24", "is empty"),

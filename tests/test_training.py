@@ -512,3 +512,43 @@ def test_attention_without_its_operands_is_an_input_error() -> None:
     result = runner.invoke(app, ["analyze", "-"], input=spec)
     assert result.exit_code == 2
     assert "'scaled_dot_product_attention' reads 3 or 4 outputs from a 'from' list, got 1" in result.stderr
+
+
+BLOCK_NET = """
+blocks:
+  pair:
+    layers:
+      - conv: {out: 8, kernel: 3, padding: 1, bias: false}
+      - conv: {out: 4, kernel: 3, padding: 1, bias: false}
+input: [3, 8, 8]
+layers:
+  - pair: {name: body}
+  - conv: {name: head, out: 2, kernel: 1, bias: false}
+"""
+
+
+def test_check_training_budgets_of_blocks_and_layers() -> None:
+    """A block's training numbers (a scope: body) and a layer's (body.conv2, head), each its own."""
+    from convcost import api
+
+    head = 8 * 8 * 2 * 4  # positions · C_out · C_in: 512 MACs
+    expected = {
+        # body = TWO_CONVS: 216 + 288 params; backward 2·(C1 + 2·C2); step = forward 2·(C1 + C2) + backward
+        ("body", "trainable_params"): 216 + 288,
+        ("body", "backward_flops"): 2 * (C1 + 2 * C2),  # 101,376
+        ("body", "step_flops"): 2 * (C1 + C2) + 2 * (C1 + 2 * C2),  # 165,888
+        # body.conv2: 4·8·3·3 = 288 params; input and weight gradients 2·2·C2; its forward 2·C2 more
+        ("body.conv2", "trainable_params"): 288,
+        ("body.conv2", "backward_flops"): 4 * C2,  # 73,728
+        ("body.conv2", "step_flops"): 2 * C2 + 4 * C2,  # 110,592
+        # head: 2·4 = 8 params; its input and weight gradients 2·2·512; forward 2·512
+        ("head", "trainable_params"): 8,
+        ("head", "backward_flops"): 4 * head,
+        ("head", "step_flops"): 6 * head,
+    }
+    blocks: dict[str, dict[str, int]] = {}
+    for (block, metric), value in expected.items():
+        blocks.setdefault(block, {})[metric] = value
+    result = api.check(api.loads(BLOCK_NET, "n.yaml"), budgets={"all": {"blocks": blocks}}, training=True)
+    assert {(f.block, f.metric): f.actual for f in result.findings} == expected
+    assert result.ok  # each exactly at its limit

@@ -64,7 +64,9 @@ def summary(cal: Calibration) -> list[str]:
     """One line per kind: its rates from the smallest to the largest size measured."""
     from ..costmodel.calibration import fmt_quantity
 
-    lines = [f"{cal.conditions}: overhead {fmt_quantity(cal.overhead_s, 's')} per op"]
+    most = max((a.time_s for a in cal.overhead_after), default=None)
+    after = f", {fmt_quantity(most, 's')} after the largest layers" if most is not None else ""
+    lines = [f"{cal.conditions}: overhead {fmt_quantity(cal.overhead_s, 's')} per op{after}"]
     for compute, curves in ((True, cal.compute), (False, cal.memory)):
         unit, size_unit = ("FLOP/s", "FLOP") if compute else ("B/s", "B")
         for key, curve in curves.items():

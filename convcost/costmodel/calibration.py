@@ -7,10 +7,14 @@ sustained rate of each layer kind (costmodel/kinds.py) at several sizes, and the
 * ``memory``: curves of bytes/s at sizes in bytes moved per call, for memory kinds;
 * either section may also hold a curve for one op (``gelu``, ``layernorm``, ``avgpool``): a layer of
   that op uses it instead of its kind's (a GELU moves the bytes of a ReLU at a third of its speed);
-* ``overhead``: the time a layer costs beyond its work (Python module call, dispatch, launch).
+* ``overhead``: the time a layer costs beyond its work (Python module call, dispatch, launch);
+* ``overhead_after`` (optional): that time measured right after a layer that moved many bytes (a view after
+  a 3×3 conv with 9 MB of weights takes 3× a view after a ReLU: the big layer has pushed the interpreter's and
+  dispatcher's code and data out of the caches): a layer following one that moved ``after`` bytes is charged
+  this curve's time (linear in log(after), clamped at both ends), never less than ``overhead``.
 
-Each rate is *net* of the overhead (size / (time − overhead)), so that a layer's predicted time,
-max(FLOPs / compute rate, bytes / bandwidth) + overhead, gives back the measured time at every
+Each rate is *net* of the overhead (size / (time − overhead), the overhead after the layer before it), so
+that a layer's predicted time, max(FLOPs / compute rate, bytes / bandwidth) + overhead, gives back the measured time at every
 calibrated size. Between sizes the rate is interpolated linearly in log(size)–log(rate); below the
 smallest size the time stays the smallest's (fixed costs), above the largest the rate stays the
 largest's. No torch here.
@@ -32,6 +36,8 @@ from .kinds import COMPUTE_KINDS, KINDS, MEMORY_KINDS
 CALIBRATED_DTYPES = ("fp32", "fp16", "bf16")
 DEVICES = ("cpu", "cuda")
 CLOCKS = ("wall", "cpu")
+# kinds measured in B/s at bytes moved that earlier files hold as compute kinds (FLOP/s at FLOPs)
+BYTES_SINCE_0_1 = ("conv_depthwise", "conv_depthwise_large", "conv_grouped")
 STREAM_KIND = "elementwise"  # the bandwidth a compute kind's bytes move at
 
 
@@ -43,6 +49,16 @@ class Point:
     rate: float  # FLOP/s or B/s
     time_s: float | None = None  # the measured per-call time (median of the repeats)
     spread_pct: float | None = None  # IQR of the repeats / median, %
+    layer: str = ""  # the layer measured, in words
+
+
+@dataclass(frozen=True)
+class AfterPoint:
+    """The per-op time measured right after a layer that moved ``after`` bytes."""
+
+    after: float  # bytes moved by the layer before
+    time_s: float
+    spread_pct: float | None = None
     layer: str = ""  # the layer measured, in words
 
 
@@ -90,7 +106,26 @@ class Calibration:
     load: tuple[float, ...] = ()  # the 1, 5, 15-minute load averages when it started (where the OS has them)
     duration_s: float | None = None
     clock: str = "wall"  # 'wall' or 'cpu' (the CPU time of the one thread: what the work takes with a core to itself)
+    overhead_after: tuple[AfterPoint, ...] = ()  # sorted by ``after``, distinct
     loc: Loc | None = field(default=None, compare=False)
+
+    def overhead_at(self, after: float | None) -> float:
+        """The per-op time of a layer that follows one that moved ``after`` bytes (None: the first layer): the
+        ``overhead_after`` curve, linear in log(after) between its points and clamped at both ends, never below
+        ``overhead``; ``overhead`` without a curve or after a layer that moved nothing."""
+        pts = self.overhead_after
+        if not pts or not after or after <= 0:
+            return self.overhead_s
+        if after <= pts[0].after:
+            t = pts[0].time_s
+        elif after >= pts[-1].after:
+            t = pts[-1].time_s
+        else:
+            i = bisect.bisect_left([p.after for p in pts], after)
+            a, b = pts[i - 1], pts[i]
+            f = (math.log(after) - math.log(a.after)) / (math.log(b.after) - math.log(a.after))
+            t = a.time_s + f * (b.time_s - a.time_s)
+        return max(self.overhead_s, t)
 
     @property
     def conditions(self) -> str:
@@ -172,9 +207,10 @@ def fmt_quantity(value: float, unit: str) -> str:
 # ---- reading -----------------------------------------------------------------------------------------
 CALIBRATION_KEYS = (
     "device", "device_name", "threads", "dtype", "channels_last", "torch", "convcost", "date", "method", "repeats",
-    "warmup", "cudnn_benchmark", "load", "duration", "clock", "overhead", "compute", "memory",
+    "warmup", "cudnn_benchmark", "load", "duration", "clock", "overhead", "overhead_after", "compute", "memory",
 )
 POINT_KEYS = ("size", "rate", "time", "spread", "layer")
+AFTER_KEYS = ("after", "time", "spread", "layer")
 
 
 def _choice(node: YNode | None, what: str, choices: tuple[str, ...], loc: Loc) -> str:
@@ -262,6 +298,38 @@ def _curve(node: YNode, compute: bool, what: str) -> Curve:
     return Curve(tuple(points))
 
 
+def _after_points(node: YNode | None, what: str) -> tuple[AfterPoint, ...]:
+    """``overhead_after``: a list of {after: bytes, time: s}, ``after`` increasing."""
+    from ..frontend.spec import check_keys, expect_list, expect_map
+
+    if node is None:
+        return ()
+    seq = expect_list(node, f"{what} overhead_after")
+    points: list[AfterPoint] = []
+    for i, item in enumerate(seq.items):
+        where = f"{what} overhead_after point {i + 1}"
+        pmap = expect_map(item, where)
+        check_keys(pmap, AFTER_KEYS, where)
+        for key in ("after", "time"):
+            if pmap.get(key) is None:
+                raise SpecError(f"{where} needs '{key}'", pmap.loc)
+        after = quantity(pmap.items["after"], "bytes", f"{where} after")
+        if points and after <= points[-1].after:
+            raise SpecError(
+                f"{where}: 'after' must increase; {fmt_quantity(after, 'B')} is not above the previous point's "
+                f"{fmt_quantity(points[-1].after, 'B')}",
+                pmap.items["after"].loc,
+            )
+        spread = pmap.get("spread")
+        points.append(AfterPoint(
+            after,
+            quantity(pmap.items["time"], "time", f"{where} time", positive=False),
+            None if spread is None else quantity(spread, "percent", f"{where} spread", positive=False),
+            _text(pmap.get("layer"), f"{where} layer"),
+        ))
+    return tuple(points)
+
+
 def _curves(node: YNode | None, section: str, kinds: tuple[str, ...], what: str) -> dict[str, Curve]:
     """A section's curves, by kind or op name (canonical: 'bn' is stored as 'batchnorm')."""
     from ..frontend.spec import expect_map
@@ -276,7 +344,9 @@ def _curves(node: YNode | None, section: str, kinds: tuple[str, ...], what: str)
             name = key
         elif key in KINDS:
             other = "compute" if KINDS[key].compute else "memory"
-            raise SpecError(f"'{key}' is a {other} kind: put it under '{other}'", cmap.keys[key])
+            stale = "; files written before depthwise and grouped convs were measured by the bytes they move hold it under " \
+                "'compute', in FLOP/s: run `convcost calibrate` again" if key in BYTES_SINCE_0_1 else ""
+            raise SpecError(f"'{key}' is a {other} kind: put it under '{other}'{stale}", cmap.keys[key])
         elif rule is not None:
             name = rule.name
             if name in out:
@@ -333,6 +403,7 @@ def parse_calibration(node: YNode, what: str) -> Calibration:
         load=_load(cmap.get("load"), f"{what} 'load'"),
         duration_s=None if duration is None else quantity(duration, "time", f"{what} duration", positive=False),
         clock=clock,
+        overhead_after=_after_points(cmap.get("overhead_after"), what),
         loc=cmap.loc,
     )
 
@@ -410,6 +481,15 @@ def calibration_yaml(cal: Calibration, indent: str = "      ") -> list[str]:
         add("duration", fmt_quantity(cal.duration_s, "s"))
     add("clock", cal.clock)
     add("overhead", fmt_quantity(cal.overhead_s, "s") + "  # per op, added to every layer's time")
+    if cal.overhead_after:
+        add("overhead_after", " # per op, after a layer that moved this many bytes (at least the overhead)")
+        for a in cal.overhead_after:
+            parts = [f"after: {fmt_quantity(a.after, 'B')}", f"time: {fmt_quantity(a.time_s, 's')}"]
+            if a.spread_pct is not None:
+                parts.append(f"spread: {a.spread_pct:.0f} %")
+            if a.layer:
+                parts.append(f"layer: {_yaml_text(a.layer)}")
+            lines.append(f"{indent}  - {{{', '.join(parts)}}}")
     for section, curves, note in (
         ("compute", cal.compute, "FLOP/s at FLOPs per call, net of the overhead; by kind, or by op"),
         ("memory", cal.memory, "bytes/s at bytes moved per call, net of the overhead; by kind, or by op"),

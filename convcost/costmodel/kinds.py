@@ -6,14 +6,17 @@ from the op's definition (its category, whether its parts multiply activations b
 its arguments (groups, kernel), never from the op's name:
 
 * compute kinds, whose rate is in FLOP/s at a size in FLOPs per call: ``conv_dense`` (groups 1,
-  a kernel larger than 1: conv, transposed conv, patch embedding), ``conv_1x1`` (groups 1, 1×1…),
-  ``conv_depthwise`` (groups = input channels, up to 3×3 = 9 taps), ``conv_depthwise_large`` (more
-  taps: a 7×7 depthwise conv does 5.4× the FLOPs of a 3×3 per output, at a far higher rate),
-  ``conv_grouped`` (other groups; its size is the FLOPs of one group), ``linear``
+  a kernel larger than 1: conv, transposed conv, patch embedding), ``conv_1x1`` (groups 1, 1×1…), ``linear``
   (linear layers, matmul, einsum, patch merging), ``attention`` (an op whose parts include a matmul of
   activations: multi-head, window and scaled-dot-product attention), ``pool`` (max/average pooling
   over windows);
-* memory kinds, whose rate is a bandwidth in B/s at a size in bytes moved per call: ``elementwise``
+* memory kinds, whose rate is a bandwidth in B/s at a size in bytes moved per call: ``conv_depthwise``
+  (groups = input channels, up to 3×3 = 9 taps) and ``conv_depthwise_large`` (more taps: 5×5, 7×7): a
+  depthwise conv does 9 (or 49) multiply-adds per element it reads and writes, so its time follows the bytes
+  it moves, not its FLOPs (a stride-2 one reads 4× the bytes per FLOP of a stride-1 one, and takes 2.5× as
+  long per FLOP); ``conv_grouped`` (1 < groups < input channels): torch runs a grouped conv of 4 to 32 channels
+  per group far below a dense conv's rate, and its time follows its bytes too (measured on this project's CPU over
+  ResNeXt-50's and RegNetY's: 0.6–1.0 µs per kB moved, against 27–116 µs per MFLOP); ``elementwise``
   (activations, elementwise math, add, sub, multiply, position embeddings), ``norm`` (batch/layer/
   group/instance norm, layer scale), ``reduce`` (reductions over whole dims: global average pool,
   token pooling, mean, sum, norm...), ``copy`` (concat, stack, shuffles, pad, resampling);
@@ -40,9 +43,9 @@ KINDS: dict[str, Kind] = {
     for k in (
         Kind("conv_dense", True, "dense convolution, kernel > 1 (conv, conv_transpose, patch_embed)"),
         Kind("conv_1x1", True, "1×1 convolution, groups 1 (pointwise)"),
-        Kind("conv_depthwise", True, "depthwise convolution (groups = input channels), up to 3×3"),
-        Kind("conv_depthwise_large", True, "depthwise convolution with a larger kernel (5×5, 7×7: ConvNeXt)"),
-        Kind("conv_grouped", True, "grouped convolution (1 < groups < input channels)"),
+        Kind("conv_depthwise", False, "depthwise convolution (groups = input channels), up to 3×3: bytes-bound"),
+        Kind("conv_depthwise_large", False, "depthwise convolution with a larger kernel (5×5, 7×7: ConvNeXt): bytes-bound"),
+        Kind("conv_grouped", False, "grouped convolution (1 < groups < input channels): bytes-bound on CPU"),
         Kind("linear", True, "linear layer / matrix multiply (linear, matmul, einsum, patch_merging)"),
         Kind("attention", True, "attention (attention, window_attention, scaled_dot_product_attention)"),
         Kind("pool", True, "max or average pooling over windows"),
@@ -105,12 +108,8 @@ def _computes(node: Node) -> bool:
 
 
 def rate_size(node: Node, flops: int, nbytes: int) -> float:
-    """The size a layer's rate is looked up at: bytes for memory kinds; FLOPs for compute kinds, per group for a
-    grouped conv (it runs as ``groups`` independent convs, and its efficiency follows the size of each: a conv
-    in 4 groups of 16 channels runs several times faster per FLOP than one in 32 groups of 4)."""
+    """The size a layer's rate is looked up at: bytes for memory kinds, FLOPs for compute kinds."""
     kind = layer_kind(node)
     if kind == VIEW or not KINDS[kind].compute:
         return float(nbytes)
-    if kind == "conv_grouped":
-        return flops / getattr(node.args, "groups", 1)
     return float(flops)

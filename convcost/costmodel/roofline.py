@@ -321,7 +321,8 @@ def fit_profile(
 
 
 def predicted_span(
-    kind: str, op: str, flops: int, nbytes: int, fit: Fit, peak: float, bandwidth: float, size: float | None = None
+    kind: str, op: str, flops: int, nbytes: int, fit: Fit, peak: float, bandwidth: float, size: float | None = None,
+    after: float | None = None,
 ) -> tuple[Span, bool]:
     """A layer's time from a calibration (``fit.calibration`` must be set), and whether its op or kind has a curve.
 
@@ -329,11 +330,12 @@ def predicted_span(
     elementwise bandwidth at that many bytes); memory kinds: bytes / the bandwidth of its op's (else kind's)
     curve at that many bytes; views: nothing; each plus the overhead. Without a curve: the nominal peak
     (compute), the elementwise curve or else the nominal bandwidth (memory). ``size``: where the compute rate
-    is looked up, if not at ``flops`` (kinds.rate_size: a grouped conv's FLOPs per group).
+    is looked up, if not at ``flops`` (kinds.rate_size). ``after``: the bytes the layer before moved (None: the
+    first layer); the overhead is the calibration's after it (Calibration.overhead_at).
     """
     cal = fit.calibration
     assert cal is not None
-    overhead = cal.overhead_s
+    overhead = cal.overhead_at(after)
     if kind == VIEW:
         return Span(flops, nbytes, 0.0, 0.0, overhead, 0.0, overhead), True
     curve, own = cal.curve(kind, op)
@@ -397,9 +399,9 @@ def roofline(
     predicted = [
         predicted_span(
             kind, lt.node.op, lt.flops, lt.traffic.total, fit, peak, profile.bandwidth,
-            rate_size(lt.node, lt.flops, lt.traffic.total),
+            rate_size(lt.node, lt.flops, lt.traffic.total), memory.layers[i - 1].traffic.total if i else None,
         )
-        for kind, lt in zip(kinds, memory.layers)
+        for i, (kind, lt) in enumerate(zip(kinds, memory.layers))
     ]
     missing = tuple(lt.node.name for lt, (_, ok) in zip(memory.layers, predicted) if not ok)
     return Roofline(memory, profile, dtype, tuple(s for s, _ in predicted), fit, kinds, missing)

@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import __version__
 from ..costmodel.analysis import analyze
-from ..costmodel.calibration import Calibration, Curve, Point
+from ..costmodel.calibration import AfterPoint, Calibration, Curve, Point
 from ..costmodel.kinds import KINDS, VIEW, layer_kind, rate_size
 from ..costmodel.memory import analyze_memory
 from ..errors import UsageError
@@ -72,6 +72,22 @@ OVERHEAD_BENCHES = (
           (VIEW,)),
     Bench(("{conv: {out: 64, kernel: 1}}", "{channel_shuffle: {groups: 2}}", "{chunk: {index: 0, parts: 2}}",
            "{conv: {out: 32, kernel: 1}}"), (64, 14, 14), "conv 1×1, channel_shuffle, chunk, conv 1×1", (VIEW,)),
+)
+
+
+AFTER = "overhead_after"  # what the benchmarks below feed: the time of a view right after a layer that moved much
+# Views right after layers that move 0.4 to 26 MB (weights or activations): the per-op time after them (Calibration.overhead_at).
+AFTER_BENCHES = (
+    Bench(("{conv: {out: 64, kernel: 1}}", "dropout"), (64, 28, 28), "dropout after conv 1×1 on 64×28×28", (AFTER,)),
+    Bench(("{conv: {out: 64, kernel: 1}}", "flatten"), (64, 56, 56), "flatten after conv 1×1 on 64×56×56", (AFTER,)),
+    Bench(("{conv: {out: 256, kernel: 3, padding: 1, bias: false}}", "flatten"), (256, 14, 14),
+          "flatten after conv 3×3 on 256×14×14", (AFTER,)),
+    Bench(("to_tokens", "{linear: {out: 768}}", "dropout"), (768, 14, 14), "dropout after linear 768→768 on 196 tokens",
+          (AFTER,)),
+    Bench(("relu", "flatten"), (64, 112, 112), "flatten after relu on 64×112×112", (AFTER,)),
+    Bench(("{conv: {out: 512, kernel: 3, padding: 1, bias: false}}", "flatten"), (512, 7, 7),
+          "flatten after conv 3×3 on 512×7×7", (AFTER,)),
+    Bench(("relu", "flatten"), (64, 224, 224), "flatten after relu on 64×224×224", (AFTER,)),
 )
 
 
@@ -129,8 +145,8 @@ def token_benches() -> list[Bench]:
 
 
 def memory_benches() -> list[Bench]:
-    """Pools, reductions, copies; each activation after a conv and a batch norm, the residual add, the gate's
-    multiply."""
+    """Pools, reductions, copies, the residual add, the squeeze-excitation gate's multiply; each activation after a
+    conv and a batch norm."""
     out = [
         Bench(("bn", "{maxpool: {kernel: 3, stride: 1, padding: 1}}") * 2, (192, 28, 28), f"maxpool 3×3 /1 {_on(192, 28)}",
               ("pool",)),
@@ -139,9 +155,20 @@ def memory_benches() -> list[Bench]:
     for c, hw in ((512, 7), (1024, 14)):  # at the end of a network: after a conv, its batch norm and ReLU
         out.append(Bench((_conv(c, 1), "bn", "relu", "gap"), (c, hw, hw), f"conv 1×1, bn, relu, global average pool "
                          f"{_on(c, hw)}", ("reduce",)))
-    for c, hw in ((64, 14), (64, 28), (64, 56)):
-        cat = f"{{concat: {{branches: [[{_conv(c, 1)}], [{_conv(c, 1)}]]}}}}"
-        out.append(Bench((cat,), (c, hw, hw), f"concat of two 1×1 convs {_on(c, hw)}", ("copy",)))
+    for c, hw in ((64, 14), (64, 28), (64, 56)):  # an Inception module's: the first branch's output waits for the other's
+        short, long = f"{_conv(c, 1)}, bn, relu", f"{_conv(c // 2, 1)}, bn, relu, {_conv(c, 3)}, bn, relu"
+        cat = f"{{concat: {{branches: [[{short}], [{long}]]}}}}"
+        out.append(Bench((cat,), (c, hw, hw), f"concat of a 1×1 and a 1×1, 3×3 branch {_on(c, hw)}", ("copy",)))
+    # the residual add as in ResNets and MobileNets: the shortcut read again after the block's convs
+    for c, hw in ((32, 14), (64, 28), (64, 56), (64, 112)):
+        body = f"{_conv(c, 1)}, bn, relu, {_conv(c, 1)}, bn"
+        out.append(Bench((f"{{residual: {{body: [{body}]}}}}", "relu"), (c, hw, hw),
+                         f"residual add around conv 1×1, bn, relu, conv 1×1, bn {_on(c, hw)}", ("add",)))
+    # the squeeze-excitation gate (EfficientNet, MobileNetV3, RegNetY): the map times a per-channel sigmoid
+    for c, hw in ((64, 14), (96, 28), (144, 56)):
+        gate = f"{{gate: [gap, {{conv: {{out: {c // 4}, kernel: 1}}}}, relu, {{conv: {{out: {c}, kernel: 1}}}}, sigmoid]}}"
+        out.append(Bench((_conv(c, 1), "bn", "relu", gate), (c, hw, hw), f"conv 1×1, bn, relu, squeeze-excitation gate "
+                         f"{_on(c, hw)}", ("multiply",)))
     for c, hw in ((16, 320), (64, 160)):  # batch norm and ReLU on maps larger than the caches, after a 1×1 conv
         out.append(Bench((_conv(c, 1), "bn", "relu") * 2, (c, hw, hw), f"conv 1×1 {_on(c, hw)}, bn, relu",
                          ("norm", "elementwise")))
@@ -149,9 +176,6 @@ def memory_benches() -> list[Bench]:
         ops = [*_activation_ops(), "layer_scale", "instancenorm"]
         out += [Bench((_conv(c, 1), "bn", op) * 2, (c, hw, hw), f"conv 1×1, bn, {op} {_on(c, hw)}", (op,)) for op in ops]
         out += [
-            Bench(("{residual: {body: [bn]}}",) * 2, (c, hw, hw), f"residual add around a bn {_on(c, hw)}", ("add",)),
-            Bench(("{multiply: {branches: [[bn], [sigmoid]]}}",) * 2, (c, hw, hw), f"bn · sigmoid {_on(c, hw)}",
-                  ("multiply",)),
             Bench(("bn", "{avgpool: {kernel: 3, stride: 1, padding: 1}}") * 2, (c, hw, hw), f"avgpool 3×3 /1 {_on(c, hw)}",
                   ("avgpool",)),
             Bench(("bn", "{channel_shuffle: {groups: 2}}") * 2, (c, hw, hw), f"channel_shuffle {_on(c, hw)}",
@@ -213,6 +237,7 @@ class LayerTime:
     work: float
     times_s: tuple[float, ...]
     what: str
+    after: float | None = None  # the bytes the layer before it moved (None: the benchmark's first layer)
 
     @property
     def median_s(self) -> float:
@@ -269,7 +294,7 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
             settle_cpu_allocator()
         with torch.inference_mode():
             plan: list[tuple[Bench, Graph, LayerProbe]] = []
-            for bench, batch in [*((b, 1) for b in OVERHEAD_BENCHES), *benches_for(options)]:
+            for bench, batch in [*((b, 1) for b in (*OVERHEAD_BENCHES, *AFTER_BENCHES)), *benches_for(options)]:
                 what = bench.what if batch == 1 else f"{bench.what}, batch {batch}"
                 graph = _graph(bench.spec(), f"<calibrate {what}>", batch)
                 plan.append((replace(bench, what=what), graph, ModelRunner(graph, popts).probe()))
@@ -306,6 +331,11 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
         for (bench, graph, _), layer_lists in zip(plan, per_layer) if VIEW in bench.feeds
         for node, times in zip(graph.nodes, layer_lists) if layer_kind(node) == VIEW
     )
+    after = after_points(
+        [(bench, graph, times) for (bench, graph, _), times in zip(plan, per_layer) if {VIEW, AFTER} & set(bench.feeds)],
+        options.dtype,
+    )
+    partial = Calibration(options.device, None, options.dtype, options.channels_last, overhead, {}, {}, overhead_after=after)
     layers = [
         lt for (bench, graph, _), times in zip(plan, per_layer) for lt in layer_times(bench, graph, times, options.dtype)
     ]
@@ -316,8 +346,9 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
         dtype=options.dtype,
         channels_last=options.channels_last,
         overhead_s=overhead,
-        compute=curves_of(layers, overhead, compute=True),
-        memory=curves_of(layers, overhead, compute=False),
+        compute=curves_of(layers, partial.overhead_at, compute=True),
+        memory=curves_of(layers, partial.overhead_at, compute=False),
+        overhead_after=after,
         device_name=device_name("cuda") if cuda else cpu_model(),
         torch=torch.__version__,
         convcost=__version__,
@@ -336,7 +367,8 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
 def layer_times(bench: Bench, graph: Graph, times: list[list[float]], dtype: str) -> list[LayerTime]:
     """The layers of one benchmark that are points of the curves it feeds."""
     out = []
-    for lt, ts in zip(analyze_memory(analyze(graph), dtype).layers, times):
+    mem = analyze_memory(analyze(graph), dtype).layers
+    for i, (lt, ts) in enumerate(zip(mem, times)):
         kind = layer_kind(lt.node)
         key = curve_key(lt.node)
         if kind == VIEW or key not in bench.feeds:
@@ -344,8 +376,31 @@ def layer_times(bench: Bench, graph: Graph, times: list[list[float]], dtype: str
         compute = KINDS[kind].compute
         work = lt.flops if compute else lt.traffic.total
         size = rate_size(lt.node, lt.flops, lt.traffic.total)
-        out.append(LayerTime(key, compute, size, float(work), tuple(ts), f"{lt.node.op} in {bench.what}"))
+        after = float(mem[i - 1].traffic.total) if i else None
+        out.append(LayerTime(key, compute, size, float(work), tuple(ts), f"{lt.node.op} in {bench.what}", after))
     return out
+
+
+def after_points(benches: list[tuple[Bench, Graph, list[list[float]]]], dtype: str) -> tuple[AfterPoint, ...]:
+    """The overhead_after curve: each view's median time, at the bytes the layer before it moved (views after a
+    layer that moved nothing are the plain overhead's); one point per (5-digit) size, the median of its times."""
+    by_after: dict[float, list[tuple[float, float | None, str]]] = {}
+    for bench, graph, times in benches:
+        mem = analyze_memory(analyze(graph), dtype).layers
+        for i in range(1, len(mem)):
+            before = mem[i - 1]
+            if layer_kind(mem[i].node) != VIEW or before.traffic.total <= 0 or not times[i]:
+                continue
+            lt = LayerTime(VIEW, False, 0.0, 0.0, tuple(times[i]), "")
+            what = f"{mem[i].node.op} after {before.node.op} in {bench.what}"
+            by_after.setdefault(float(f"{before.traffic.total:.5g}"), []).append((lt.median_s, lt.spread_pct, what))
+    points = []
+    for after in sorted(by_after):
+        got = by_after[after]
+        spreads = [s for _, s, _ in got if s is not None]
+        points.append(AfterPoint(after, statistics.median(t for t, _, _ in got), max(spreads) if spreads else None,
+                                 "; ".join(dict.fromkeys(w for _, _, w in got))))
+    return tuple(points)
 
 
 def net_rate(work: float, time_s: float, overhead_s: float) -> float:
@@ -353,7 +408,7 @@ def net_rate(work: float, time_s: float, overhead_s: float) -> float:
     return work / max(time_s - overhead_s, MIN_NET_SHARE * time_s)
 
 
-def curves_of(layers: list[LayerTime], overhead_s: float, compute: bool) -> dict[str, Curve]:
+def curves_of(layers: list[LayerTime], overhead_at: Callable[[float | None], float], compute: bool) -> dict[str, Curve]:
     """The curves of one section (compute or memory), kinds first, then ops; a point per size, the layers of one
     curve and (5-digit) size merged (the geometric mean of their rates, the median of their times)."""
     by_size: dict[str, dict[float, list[LayerTime]]] = {}
@@ -366,7 +421,7 @@ def curves_of(layers: list[LayerTime], overhead_s: float, compute: bool) -> dict
         points = []
         for size in sorted(by_size[key]):
             lts = by_size[key][size]
-            rates = [net_rate(lt.work, lt.median_s, overhead_s) for lt in lts]
+            rates = [net_rate(lt.work, lt.median_s, overhead_at(lt.after)) for lt in lts]
             spreads = [s for s in (lt.spread_pct for lt in lts) if s is not None]
             points.append(
                 Point(

@@ -63,13 +63,21 @@ def fit_note(fit: Fit) -> str:
     return f"; {fit.note}" if fit.note else ""
 
 
+def _after_note(fit: Fit) -> str:
+    """How much more the overhead is after a big layer, when the calibration measured it."""
+    cal = fit.calibration
+    if cal is None or not cal.overhead_after:
+        return ""
+    return f" (up to {human_time(max(cal.overhead_s, *(a.time_s for a in cal.overhead_after)))} after a big layer)"
+
+
 def header_lines(run: ProfileRun) -> list[str]:
     hw, fit = run.hardware, run.fit
     if fit.calibration is not None:
         lines = [
             calibration_line(fit, hw.name),
             "predicted per layer: max(FLOPs / its kind's rate at its size, bytes / bandwidth at its size) + "
-            f"{human_time(fit.calibration.overhead_s)} overhead{fit_note(fit)}",
+            f"{human_time(fit.calibration.overhead_s)} overhead{_after_note(fit)}{fit_note(fit)}",
         ]
     else:
         peak = hw.peak_for(run.peak_dtype) * fit.scale
