@@ -9,11 +9,33 @@ two in turn, A B A B ..., the ratio pair by pair, so a machine whose speed drift
 them fairly; target: analyze <= 1/40 of fvcore). Then where an analyze run's own imports go
 (`python -X importtime`, summed by package), op registration (convcost.ops.*) apart.
 
-    python benchmarks/bench_startup.py [--repeat 9] [--fvcore] [--fvcore-repeat 5]
+    python benchmarks/bench_startup.py [--repeat 9] [--fvcore] [--fvcore-repeat 5] [--instructions] [--baseline TREE]
+
+--instructions counts each run's instructions with valgrind's callgrind (bytecode cached, PYTHONHASHSEED=0):
+the same figure on a quiet machine and a busy one, the one to compare changes by.
 
 Run as a user runs it: Python's bytecode cache on (a warm-up run writes it), whatever this shell
 says about PYTHONDONTWRITEBYTECODE. The load average is printed beside the numbers: on a busy
-machine read the paired ratio, not the absolute times.
+machine read the paired ratio, not the absolute times. ``--baseline TREE`` pairs this tree's analyze
+runs with another checkout's (``git worktree add /tmp/before main``).
+
+Measured 2026-12-07 (branch 'startup2', against main bf7ffae) on the shared 2-core machine, load average ~8
+with the test suite running beside, so the absolute CPU times are inflated; the instruction counts (valgrind,
+deterministic) and the paired ratios are the figures to trust:
+
+    instructions, `analyze configs/resnet50.yaml -f json`: main 701.7 M -> 478.0 M (-32 %): counters loaded only
+      for --convention 672.4 M; spec/graph/cost records NamedTuples 620.7 M; the plain analyze line without
+      typer/click (commands/analyze_run.py) 519.2 M; units/convention renderer lazy 510.0 M; op argument types
+      made dataclasses where first used (ops/registry.py lazy_args) 478.0 M.
+      Of the 478 M: the interpreter 91 M, yaml ~98 M, dataclasses/inspect/typing/enum/json/ast ~65 M.
+    instructions, `--help`: main 373.4 M -> 269.6 M; typer's import is ~160 M of it.
+    CPU (11 runs): analyze 0.153 s median (target 0.15), --help 0.123 s (target 0.10);
+      analyze paired with main: 0.155 s vs 0.242 s, ratio 0.667 (11 pairs)
+    analyze / fvcore on torchvision's ResNet-50, paired: median 0.0227 (1/44; fvcore 8.16 s), target <= 1/40
+      (main, same load, the suite not running: 1/30)
+
+Not met yet: --help <= 0.1 s needs help printed without importing typer (click's layout rebuilt, or
+a cached text); analyze's own 0.15 s is met only as closely as the load lets one tell.
 """
 
 from __future__ import annotations
@@ -49,14 +71,23 @@ def convcost_cmd(*args: str) -> list[str]:
     return [sys.executable, script, *args] if script else [sys.executable, "-m", "convcost", *args]
 
 
-def cpu_seconds(cmd: list[str]) -> float:
+def cpu_seconds(cmd: list[str], env: dict[str, str] = ENV) -> float:
     """User + system CPU seconds of one run of ``cmd`` (and its children), from the kernel's accounting."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, cwd=ROOT)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} exited with {proc.returncode}")
     return usage.ru_utime + usage.ru_stime
+
+
+def instructions(cmd: list[str], tree: Path) -> int:
+    """Instructions of one run of ``cmd`` with ``tree`` first on the path (bytecode cached, hash seed fixed)."""
+    env = {**ENV, "PYTHONPATH": str(tree), "PYTHONHASHSEED": "0"}
+    subprocess.run(cmd, capture_output=True, env=env, cwd=ROOT, check=True)  # writes the bytecode cache
+    err = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd], capture_output=True,
+                         text=True, env=env, cwd=ROOT, check=True).stderr
+    return int(err.split("Collected :")[1].split()[0])
 
 
 def median_cpu(cmd: list[str], repeat: int) -> tuple[float, float, float]:
@@ -85,6 +116,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--fvcore", action="store_true", help="also pair analyze with fvcore on torchvision's ResNet-50")
     ap.add_argument("--fvcore-repeat", type=int, default=5)
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count each run's instructions with valgrind (deterministic: unmoved by the machine's load)")
+    ap.add_argument("--baseline", metavar="TREE", help="another checkout of convcost (`git worktree add /tmp/before main`): "
+                    "pair this tree's analyze runs with its (--repeat pairs)")
     opts = ap.parse_args()
 
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
@@ -93,6 +128,22 @@ def main() -> None:
     for label, cmd, target in (("analyze configs/resnet50.yaml -f json", analyze, 0.15), ("--help", help_, 0.10)):
         lo, med, hi = median_cpu(cmd, opts.repeat)
         print(f"convcost {label}: {med:.3f} s CPU median (min {lo:.3f}, max {hi:.3f}, {opts.repeat} runs; target {target} s)")
+
+    if opts.instructions:
+        trees = [("this tree", ROOT)] + ([(opts.baseline, Path(opts.baseline).resolve())] if opts.baseline else [])
+        for label, cmd in (("analyze configs/resnet50.yaml -f json", analyze), ("--help", help_)):
+            counts = ", ".join(f"{name} {instructions(cmd, tree) / 1e6:.1f} M" for name, tree in trees)
+            print(f"convcost {label}: instructions (valgrind --tool=callgrind): {counts}")
+
+    if opts.baseline:
+        here = {**ENV, "PYTHONPATH": str(ROOT)}  # this tree, whatever the installed convcost points at
+        there = {**ENV, "PYTHONPATH": str(Path(opts.baseline).resolve())}
+        cpu_seconds(analyze, there)
+        pairs = [(cpu_seconds(analyze, here), cpu_seconds(analyze, there)) for _ in range(opts.repeat)]
+        ratios = [a / b for a, b in pairs]
+        print(f"analyze, this tree vs {opts.baseline}: {statistics.median(a for a, _ in pairs):.3f} s vs "
+              f"{statistics.median(b for _, b in pairs):.3f} s CPU median; paired ratio median {statistics.median(ratios):.3f} "
+              f"(min {min(ratios):.3f}, max {max(ratios):.3f}, {opts.repeat} pairs)")
 
     if opts.fvcore:
         fv = [sys.executable, "-c", FVCORE]
@@ -112,7 +163,9 @@ def main() -> None:
     print(f"imports of one analyze run (-X importtime, self times; inflated by the tracing): {total:.0f} ms")
     for key, ms in sorted(totals.items(), key=lambda kv: -kv[1])[:12]:
         print(f"  {key:<24} {ms:6.1f} ms  {100 * ms / total:4.1f} %")
-    print(f"  op registration (convcost.ops): {totals.get('convcost.ops', 0.0):.1f} ms")
+    # the registry imports op modules with importlib.import_module, which -X importtime does not report (only
+    # what those modules import in turn): their own time is in the whole-process figures, not here
+    print(f"  op registration (convcost.ops, modules loaded on demand not included): {totals.get('convcost.ops', 0.0):.1f} ms")
 
 
 if __name__ == "__main__":

@@ -4,19 +4,25 @@ registers the commands and runs the app) and convcost/commands/ (which register 
 
 from __future__ import annotations
 
-import functools
-import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from . import __version__
-from .errors import ConvcostError, escape_controls
-from .util.interrupt import EXIT_INTERRUPTED
-from .util.streams import guarded_streams
+from .util.user_errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, MAX_MESSAGE, guard
+
+
+class _Commands(TyperGroup):
+    """The commands listed by name (as click does), not in the order their modules happened to be imported."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted(self.commands)
+
 
 app = typer.Typer(
+    cls=_Commands,
     name="convcost",
     help="Analytic FLOPs/parameter costs of convolutional networks written as YAML specs.",
     add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish, PowerShell)
@@ -25,8 +31,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
-MAX_MESSAGE = 2_000
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FINDINGS", "EXIT_OK", "MAX_MESSAGE", "app", "user_errors"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,27 +41,9 @@ def user_errors(fn: F) -> F:
     interrupted' and exit code 130, the shell's code for SIGINT (click and typer end with no word, or with
     "Aborted!" and exit code 1, which `check` keeps for "over budget"); util/interrupt.py. The user's code is
     guarded where it runs (crosscheck/target.py). While the command runs, no line it prints can be a GitHub
-    workflow command made of user data (util/streams.py)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with guarded_streams():
-            try:
-                return fn(*args, **kwargs)
-            except ConvcostError as e:
-                _error(f"convcost: error: {e}" if e.loc is None else f"{e}")
-            except KeyboardInterrupt:  # Ctrl-C: the user's code turns one it raises itself into an error
-                _error("convcost: interrupted", EXIT_INTERRUPTED)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _error(text: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    text = escape_controls(text)  # one line, always
-    if len(text) > MAX_MESSAGE:  # a message quotes the input: never echo megabytes of it
-        text = text[: MAX_MESSAGE - 1] + "…"
-    print(text, file=sys.stderr)
-    raise typer.Exit(code) from None
+    workflow command made of user data (util/streams.py). The handler itself is typer-free
+    (util/user_errors.py); here it ends with typer.Exit."""
+    return guard(fn, typer.Exit)
 
 
 def _version(value: bool) -> None:

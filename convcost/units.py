@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 
 MAX_COUNT = 1e30  # far above any model; keeps inf and 1e999 out of integer arithmetic
 _UNITS = (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3))
-_THOUSANDS = re.compile(r"\s*[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?\s*[kKMGT]?\s*")
-_PARSE = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]?)\s*")
+# patterns, not compiled ones: re compiles (and caches) them where a count is parsed, not at every start-up
+_THOUSANDS = r"\s*[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?\s*[kKMGT]?\s*"
+_PARSE = r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]?)\s*"
 
 
 def human(n: int | float) -> str:
@@ -35,9 +35,11 @@ def parse_count(text: str | int | float) -> int:
         if not text <= MAX_COUNT:  # also NaN
             raise ValueError(f"a count must be at most 1e30, got {text}")
         return int(text)  # floor of a non-negative number
-    if "," in text and not _THOUSANDS.fullmatch(text):
+    from decimal import Decimal  # here: only a budget or a size limit is parsed (start-up time)
+
+    if "," in text and not re.fullmatch(_THOUSANDS, text):
         raise ValueError(f"commas in a count must separate thousands (1,000,000), got '{text}'")
-    m = _PARSE.fullmatch(text.replace(",", "").replace("_", ""))
+    m = re.fullmatch(_PARSE, text.replace(",", "").replace("_", ""))
     if not m:
         raise ValueError(f"expected a count like 25.6M or 4.1G, got '{text}'")
     number = Decimal(m.group(1))

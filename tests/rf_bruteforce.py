@@ -45,7 +45,7 @@ def thin(graph: Graph) -> Graph:
         ins = tuple(shapes[i] for i in n.inputs)
         out = op_rule(n.op).shape(args, ins)
         shapes[n.index] = out
-        nodes.append(dataclasses.replace(n, args=args, in_shapes=ins, shape=out))
+        nodes.append(n._replace(args=args, in_shapes=ins, shape=out))
     return dataclasses.replace(graph, nodes=tuple(nodes))
 
 

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from convcost.cli import COMMANDS, SUMMARIES, invoked
 from convcost.ops import registry
 from convcost.ops.registry import ALIASES, MACROS, ORIGINS, REGISTRY, SPELLINGS, defining_modules, load_all
 
@@ -99,30 +102,95 @@ def test_an_unknown_op_still_gets_a_did_you_mean(tmp_path: Path) -> None:
     assert "unknown op 'window_atention' (did you mean 'window_attention'?)" in out.stderr
 
 
-def test_help_imports_no_pipeline() -> None:
+def test_help_imports_no_command() -> None:
     got = fresh(
         "import sys, json, io, contextlib\nsys.argv = ['convcost', '--help']\nfrom convcost.cli import run\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
         "    try:\n        run()\n    except SystemExit:\n        pass\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('convcost.') or m == 'yaml')))"
+        "print(json.dumps([out.getvalue(), sorted(m for m in sys.modules if m.startswith('convcost.') or m == 'yaml')]))"
     )
-    heavy = [m for m in got if m == "yaml" or m.split(".")[1] in ("ops", "frontend", "graph", "render", "ci", "api")]
+    shown, modules = got
+    pipeline = ("commands", "ops", "frontend", "graph", "render", "ci", "api")
+    heavy = [m for m in modules if m == "yaml" or m.split(".")[1] in pipeline]
     assert heavy == []
-    assert "convcost.commands.analyze" in got and "convcost.commands.verify" in got  # every command is listed
+    listed = [line.split()[0] for line in shown.split("Commands:")[1].splitlines() if line.strip()]
+    assert listed == sorted(COMMANDS)  # every command is listed, by name
+
+
+def help_of(code: str) -> str:
+    env = {**os.environ, "COLUMNS": "100"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, check=True).stdout
+
+
+def test_help_lists_each_command_by_its_own_summary() -> None:
+    """`convcost --help` lists the commands from cli.SUMMARIES without importing them: the same text as the
+    commands' own docstrings give (a docstring edited without its summary fails here)."""
+    from convcost.cli import app
+
+    own = {c.name or c.callback.__name__: " ".join((inspect.getdoc(c.callback) or "").split("\n\n")[0].split())
+           for c in app.registered_commands if c.callback is not None}
+    assert own == SUMMARIES
+    listed = help_of("import sys\nsys.argv = ['convcost', '--help']\nfrom convcost.cli import run\nrun()")
+    whole = help_of("from convcost.cli import app\napp(['--help'], prog_name='convcost')")
+    assert listed == whole
+
+
+def test_a_misspelled_command_gets_a_did_you_mean_from_the_summaries() -> None:
+    out = subprocess.run([sys.executable, "-m", "convcost", "analyse"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 2
+    assert "No such command 'analyse'. Did you mean 'analyze'?" in out.stderr
+
+
+def test_the_word_after_a_double_dash_is_the_command_run() -> None:
+    assert invoked(["--", "ops"]) == "ops"
+    assert invoked(["--version", "analyze", "x.yaml"]) == "analyze"
+    assert invoked(["--", "--help"]) is None
+    assert invoked(["analyse"]) is None
+    out = subprocess.run([sys.executable, "-m", "convcost", "--", "ops", "relu"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and "relu" in out.stdout
 
 
 def test_a_command_registers_only_itself() -> None:
+    """(A line typer reads: --depth; the plain lines import no command module but analyze_run, test_plain_analyze.py.)"""
     got = fresh(
-        "import sys, json, io, contextlib\nsys.argv = ['convcost', 'analyze', 'configs/resnet18.yaml', '-f', 'json']\n"
+        "import sys, json, io, contextlib\n"
+        "sys.argv = ['convcost', 'analyze', 'configs/resnet18.yaml', '-f', 'json', '--depth', '2']\n"
         "from convcost.cli import run\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try:\n        run()\n    except SystemExit:\n        pass\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('convcost.commands.'))))"
     )
-    assert got == ["convcost.commands._options", "convcost.commands._output", "convcost.commands.analyze"]
+    assert got == ["convcost.commands._convention", "convcost.commands._options", "convcost.commands._output",
+                   "convcost.commands.analyze", "convcost.commands.analyze_run"]
 
 
 def test_registering_a_duplicate_of_a_lazily_loaded_name_is_refused() -> None:
     load_all()
     with pytest.raises(ValueError, match="already registered"):
         registry.register(REGISTRY["relu"])
+
+
+def test_an_argument_type_is_made_a_dataclass_when_first_used() -> None:
+    """ops/registry.py's lazy_args: importing an op module creates no dataclass for its argument types; the first
+    look at one (dataclasses.fields), or its first instance (made, or unpickled in a new process), makes it one."""
+    got = fresh(
+        "import sys, json, dataclasses, pickle\n"
+        "from convcost.ops import activations as a\n"
+        "made = lambda c: not type(c.__dict__['__dataclass_fields__']).__name__.startswith('_Lazy')\n"
+        "before = [made(a.LeakyArgs), made(a.EluArgs), made(a.GeluArgs)]\n"
+        "fields = [f.name for f in dataclasses.fields(a.LeakyArgs)]\n"
+        "x = a.EluArgs(alpha=0.5)\n"
+        "try:\n    x.alpha = 1.0\n    frozen = False\nexcept dataclasses.FrozenInstanceError:\n    frozen = True\n"
+        "after = [made(a.LeakyArgs), made(a.EluArgs), made(a.GeluArgs)]\n"
+        "print(json.dumps([before, fields, repr(x), x == a.EluArgs(0.5), frozen, after, pickle.dumps(a.GeluArgs()).hex()]))"
+    )
+    before, fields, shown, equal, frozen, after, pickled = got
+    assert before == [False, False, False]
+    assert fields == ["slope"] and shown == "EluArgs(alpha=0.5)" and equal and frozen
+    assert after == [True, True, False]
+    # an instance unpickled where its class was never used: a frozen dataclass all the same
+    code = ("import sys, json, pickle, dataclasses\nx = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
+            "print(json.dumps([repr(x), dataclasses.is_dataclass(x), hash(x) == hash(type(x)())]))")
+    out = subprocess.run([sys.executable, "-c", code, pickled], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert json.loads(out.stdout) == ["GeluArgs(approximate='none')", True, True]

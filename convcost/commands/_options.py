@@ -135,14 +135,3 @@ CONVENTION_HELP = (
 def convention_option() -> Any:
     """``--convention NAME``: analyze, compare, check and report print that tool's numbers (costmodel/convention.py)."""
     return typer.Option(None, "--convention", help=CONVENTION_HELP, metavar="NAME")
-
-
-def chosen_convention(name: str | None) -> Any:
-    """The --convention value parsed (None: convcost's own counts); a usage error (exit 2) for an unknown name."""
-    from ..costmodel.convention import parse
-    from ..errors import UsageError
-
-    try:
-        return parse(name)
-    except ValueError as e:
-        raise UsageError(f"--convention: {e}") from None

@@ -7,8 +7,6 @@ import io
 import sys
 from typing import TYPE_CHECKING, Any, Optional
 
-import typer
-
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -16,6 +14,8 @@ OUTPUT_HELP = "Write the output to this file instead of stdout (atomically: the 
 
 
 def output_option() -> Any:
+    import typer  # here: the rest of this module serves the plain analyze path too, which runs without typer
+
     return typer.Option(None, "--output", "-o", help=OUTPUT_HELP)
 
 

@@ -13,9 +13,9 @@ import typer
 from ..app import EXIT_BAD_INPUT, EXIT_FINDINGS, app, user_errors
 from ..errors import ConvcostError, UsageError, escape_controls, shown_path
 from ..util.write_errors import write_errors
+from ._convention import chosen_convention
 from ._options import (
     batch_option,
-    chosen_convention,
     convention_option,
     dtype_option,
     model_option,

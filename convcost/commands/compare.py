@@ -10,10 +10,10 @@ import typer
 from ..app import app, user_errors
 from ..errors import UsageError
 from ..util.write_errors import write_errors
+from ._convention import chosen_convention
 from ._options import (
     Device,
     batch_option,
-    chosen_convention,
     convention_option,
     device_option,
     dtype_option,

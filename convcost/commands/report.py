@@ -10,9 +10,9 @@ import typer
 from ..app import app, user_errors
 from ..errors import Loc
 from ..util.write_errors import write_errors
+from ._convention import chosen_convention
 from ._options import (
     batch_option,
-    chosen_convention,
     convention_option,
     dtype_option,
     model_option,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 from ..cost import Cost
 from ..graph.build import Graph, Node, Scope
@@ -12,14 +13,14 @@ from ..ops.registry import Shape
 from ..util.gcpause import paused_gc
 
 
-@dataclass(frozen=True)
-class LayerCost:
+# LayerCost and Row are NamedTuples, not frozen dataclasses: cheaper to create, the classes at start-up and
+# one record per layer (frontend/source.py). Analysis caches its totals (cached_property): a dataclass.
+class LayerCost(NamedTuple):
     node: Node
     cost: Cost
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One line of the layer tree: a scope (with its subtotal) or a layer."""
 
     path: tuple[str, ...]
@@ -38,6 +39,8 @@ class Row:
 
 @dataclass(frozen=True)
 class Analysis:
+    """The cost of every layer of a graph, with totals by scope, category and op."""
+
     graph: Graph
     layers: tuple[LayerCost, ...]
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from ..crosscheck.counters import Chosen, CounterTotals, Prediction, baseline_macs, choose, per_layer, totals
-from ..ops.counting import counters_with_grad
-from .analysis import Analysis, LayerCost, Row
+if TYPE_CHECKING:  # the counters load only when a convention is asked for (start-up time)
+    from ..crosscheck.counters import Chosen, CounterTotals, Prediction
+    from .analysis import Analysis, LayerCost, Row
 
 DEFAULT = "convcost"  # convcost's own counts: conv/linear/matmul MACs, FLOPs = 2·MACs + the non-MAC ops
 
@@ -66,6 +67,9 @@ class ConventionView:
 
 def view(analysis: Analysis, chosen: Chosen) -> ConventionView:
     """What the chosen tool reports for ``analysis`` (with or without gradients, as ``chosen`` says)."""
+    from ..crosscheck.counters import baseline_macs, per_layer, totals
+    from ..ops.counting import counters_with_grad
+
     batch = analysis.graph.batch
     pairs = [(lc.node, lc.cost) for lc in analysis.layers]
     with counters_with_grad(chosen.grad):
@@ -78,6 +82,8 @@ def parse(name: str | None) -> Chosen | None:
     """A --convention value: None (or 'convcost') for convcost's own counts; ValueError for an unknown name."""
     if name is None or name == DEFAULT:
         return None
+    from ..crosscheck.counters import choose
+
     return choose(name)
 
 

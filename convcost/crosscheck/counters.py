@@ -21,7 +21,6 @@ runs both, when installed (the dev extra), and checks every model here against t
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -275,7 +274,7 @@ def _tally(entry: Entry, layers: list[tuple[Node, Cost]], batch: int) -> _Tally:
 
 
 def _seen_as_module(entry: Entry, node: Node, cost: Cost, batch: int) -> bool:
-    as_module = dataclasses.replace(node, form=MODULE)
+    as_module = node._replace(form=MODULE)
     return entry(as_module.rule.counting, as_module).predict(as_module, cost, batch).value is not None
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 import yaml
 
@@ -26,20 +25,20 @@ MAX_DEPTH = 100
 Scalar = Union[str, int, float, bool, None]
 
 
-@dataclass(frozen=True)
-class YScalar:
+# The nodes are NamedTuples, not frozen dataclasses: every run of the analytic path creates these classes
+# and hundreds of nodes, and a NamedTuple is several times cheaper to create, class and instance alike
+# (start-up time; ops/counting.py).
+class YScalar(NamedTuple):
     value: Scalar
     loc: Loc
 
 
-@dataclass(frozen=True)
-class YSeq:
+class YSeq(NamedTuple):
     items: tuple[YNode, ...]
     loc: Loc
 
 
-@dataclass(frozen=True)
-class YMap:
+class YMap(NamedTuple):
     """A mapping with string keys; ``keys`` keeps each key's own location."""
 
     items: dict[str, YNode]

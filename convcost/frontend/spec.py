@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..ops import all_names, lookup
@@ -52,15 +53,15 @@ def join_arg_names(structure: str) -> tuple[str, ...]:
 RESERVED_VARS = ("i", "in_channels", "in_height", "in_width", "block_in_channels", "block_in_height", "block_in_width")
 
 
-@dataclass(frozen=True)
-class Branch:
+# The records of a spec are NamedTuples, not frozen dataclasses (cheaper to create: start-up time, see
+# frontend/source.py); SpecFile, which holds a mutable work table, stays a dataclass.
+class Branch(NamedTuple):
     name: str | None
     items: tuple[Item, ...]
     loc: Loc
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
     """One entry of a ``layers`` list.
 
     ``kind`` is 'op' (a registered rule), 'macro' (pointwise/depthwise/dwsep), 'block' (a user
@@ -83,22 +84,19 @@ class Item:
     tied: YMap | None = None  # 'tied': parameter name -> the earlier layer (a name) whose parameter it is
 
 
-@dataclass(frozen=True)
-class InputSpec:
+class InputSpec(NamedTuple):
     shape: tuple[YNode, ...]
     batch: YNode | None
     loc: Loc
     tokens: bool = False  # {tokens: [N, D]}: a sequence of N tokens of width D, not a [C, L] map
 
 
-@dataclass(frozen=True)
-class NamedInput:
+class NamedInput(NamedTuple):
     name: str
     spec: InputSpec
 
 
-@dataclass(frozen=True)
-class ModelSpec:
+class ModelSpec(NamedTuple):
     name: str
     inputs: tuple[NamedInput, ...]  # one called 'input' for 'input:'; 'inputs:' names each
     layers: tuple[Item, ...]
@@ -114,8 +112,7 @@ class ModelSpec:
         return self.inputs[0].spec
 
 
-@dataclass(frozen=True)
-class BlockSpec:
+class BlockSpec(NamedTuple):
     name: str
     params: dict[str, YNode | None]  # None: required
     param_locs: dict[str, Loc]
@@ -126,6 +123,8 @@ class BlockSpec:
 
 @dataclass(frozen=True)
 class SpecFile:
+    """One parsed spec file: its models, blocks and file-level vars."""
+
     path: str
     models: dict[str, ModelSpec]
     blocks: dict[str, BlockSpec]

@@ -8,7 +8,6 @@ bottleneck reads layer1.0.conv1 ... layer1.0.shortcut.conv1 like torchvision.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -39,7 +38,7 @@ def first_iteration(item: Item) -> Item:
     assert item.args is not None and item.first is not None
     items = {k: v for k, v in item.args.items.items() if k != "first"} | item.first.items
     keys = {k: v for k, v in item.args.keys.items() if k != "first"} | item.first.keys
-    return dataclasses.replace(item, args=YMap(items, keys, item.args.loc), first=None)
+    return item._replace(args=YMap(items, keys, item.args.loc), first=None)
 
 
 class Expander:
@@ -244,7 +243,7 @@ class Expander:
             check_keys(item.args, (*allowed, *LAYER_KEYS), f"'{op}'{via}")
             if item.first is not None:
                 check_keys(item.first, allowed, f"'first' of '{op}'{via}")
-        return dataclasses.replace(item, kind=kind, op=op, word=word)
+        return item._replace(kind=kind, op=op, word=word)
 
     def hint(self, item: Item) -> str:
         return item.word or item.op
@@ -529,7 +528,7 @@ class Expander:
                 raise SpecError(f"{node.op} '{node.name}': its {tensor} {list(own[tensor])} cannot be "
                                 f"'{self.nodes[other].name}'s {tensor} ({have})", ref.loc)
             found.append((tensor, other))
-        self.nodes[index] = dataclasses.replace(node, tied=tuple(found))
+        self.nodes[index] = node._replace(tied=tuple(found))
 
     def emit(
         self, rule: OpRule, args: Any, inputs: tuple[int, ...], path: tuple[str, ...], name: str, item: Item,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Container
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Loc, SpecError
@@ -24,13 +23,16 @@ def auto_name(hint: str, counters: Counter[str], taken: Container[str]) -> str:
             return candidate
 
 
-@dataclass
 class Frame:
-    """Naming state of one scope."""
+    """Naming state of one scope (a plain class, not a dataclass: cheaper to create at start-up, and
+    nothing compares or prints frames)."""
 
-    path: tuple[str, ...]
-    counters: Counter[str] = field(default_factory=Counter)
-    taken: dict[str, Loc] = field(default_factory=dict)
+    __slots__ = ("counters", "path", "taken")
+
+    def __init__(self, path: tuple[str, ...]) -> None:
+        self.path = path
+        self.counters: Counter[str] = Counter()
+        self.taken: dict[str, Loc] = {}
 
 
 class Names:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import Loc
 from ..ops.registry import OpRule, Shape
@@ -21,8 +21,9 @@ def input_index(k: int) -> int:
     return INPUT - k
 
 
-@dataclass(frozen=True)
-class Node:
+# Node, Scope and Input are NamedTuples, not frozen dataclasses: cheaper to create, the classes at start-up
+# and a node per layer (frontend/source.py). Graph stays a dataclass (tests vary it with dataclasses.replace).
+class Node(NamedTuple):
     """One op in the graph. ``inputs`` are node indices (negative for the model's inputs: INPUT, INPUT - 1...)."""
 
     index: int
@@ -63,8 +64,7 @@ class Node:
         return total
 
 
-@dataclass(frozen=True)
-class Scope:
+class Scope(NamedTuple):
     """A named group of layers: a block call, a repeat and its iterations, a branch, a shortcut."""
 
     path: tuple[str, ...]
@@ -77,8 +77,7 @@ class Scope:
         return ".".join(self.path)
 
 
-@dataclass(frozen=True)
-class Input:
+class Input(NamedTuple):
     """A model input: 'input' for a model with one, or the name given under 'inputs:'."""
 
     name: str
@@ -94,6 +93,8 @@ def producer(inputs: Sequence[Input], nodes: Sequence[Node], index: int) -> Inpu
 
 @dataclass(frozen=True)
 class Graph:
+    """A model's layers in order, with its inputs, outputs and scopes."""
+
     model: str
     file: str
     batch: int

@@ -10,7 +10,7 @@ definitions below the table.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, field, fields
+from dataclasses import astuple, field, fields
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..cost import Cost
@@ -46,6 +46,7 @@ from .registry import (
     ShapeFn,
     arg,
     choice,
+    lazy_args,
     number,
     op,
     pos_int,
@@ -59,21 +60,21 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-@dataclass(frozen=True)
+@lazy_args
 class LeakyArgs:
     """Arguments of `leaky_relu` (in torch.nn.LeakyReLU's order)."""
 
     slope: float = field(default=0.01, metadata=arg(number, "negative slope"))
 
 
-@dataclass(frozen=True)
+@lazy_args
 class EluArgs:
     """Arguments of `elu` (in torch.nn.ELU's order)."""
 
     alpha: float = field(default=1.0, metadata=arg(number, "α of α·(exp(x) − 1) for x < 0"))
 
 
-@dataclass(frozen=True)
+@lazy_args
 class GeluArgs:
     """Arguments of `gelu` (those of torch.nn.GELU)."""
 
@@ -81,7 +82,7 @@ class GeluArgs:
                                                                                   "approximation (timm's GELUTanh)"))
 
 
-@dataclass(frozen=True)
+@lazy_args
 class HardtanhArgs:
     """Arguments of `hardtanh` (in torch.nn.Hardtanh's order)."""
 
@@ -205,10 +206,8 @@ _TORCHSCAN_ZERO = Counted(lambda node, cost, batch: Prediction.of(**{node.rule.c
 
 
 def _from_torch(row: Activation) -> FromTorchFn:
-    names = [f.name for f in fields(row.args)]
-
-    def from_torch(m: Any) -> dict[str, Any]:
-        return {name: getattr(m, attr) for name, attr in zip(names, row.torch_attrs)}
+    def from_torch(m: Any) -> dict[str, Any]:  # the fields read here, not at import: ops/registry.py's lazy_args
+        return {f.name: getattr(m, attr) for f, attr in zip(fields(row.args), row.torch_attrs)}
 
     return from_torch
 
@@ -260,7 +259,7 @@ for _row in ACTIVATIONS:
 
 
 # ---- activations the table does not fit: learnable (prelu) or not elementwise (softmax) ----------
-@dataclass(frozen=True)
+@lazy_args
 class PReLUArgs:
     """Arguments of `prelu` (those of torch.nn.PReLU)."""
 
@@ -323,7 +322,7 @@ class PReLU:
 SOFTMAX_OPS = 3  # per element: an exp, its share of the sum, a divide
 
 
-@dataclass(frozen=True)
+@lazy_args
 class SoftmaxArgs:
     """Arguments of `softmax` and `log_softmax`."""
 

@@ -20,7 +20,7 @@ the attention matmuls of CPU scaled-dot-product attention; on the meta device Fl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
@@ -28,7 +28,7 @@ from .activations import SOFTMAX_OPS  # per score: an exp, its share of the sum,
 from .counting import BackwardCounted, Counted, Counting, Prediction, on_meta, with_grad
 from .grad import SOFTMAX_BACKWARD_OPS, Need
 from .receptive import global_rf
-from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, op, optional, pos_int, refuse_unless
+from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, lazy_args, op, optional, pos_int, refuse_unless
 from .shapes import Tokens
 from .tokens import sequence_check
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-@dataclass(frozen=True)
+@lazy_args
 class AttentionArgs:
     """Arguments of `attention`."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
@@ -28,6 +28,7 @@ from .registry import (
     arg,
     boolean,
     choice,
+    lazy_args,
     op,
     pos_float,
     pos_int,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 STAT_BYTES = 4  # batch norm saves its batch mean and inverse std in fp32
 
 
-@dataclass(frozen=True)
+@lazy_args
 class LinearArgs:
     """Arguments of `linear`."""
 
@@ -164,7 +165,7 @@ class Linear:
         return linear
 
 
-@dataclass(frozen=True)
+@lazy_args
 class BatchNormArgs:
     """Arguments of `batchnorm` (those of torch.nn.BatchNorm2d)."""
 
@@ -272,7 +273,7 @@ class _PassThrough:
         return Cost(activations=batch * numel(out))
 
 
-@dataclass(frozen=True)
+@lazy_args
 class DropoutArgs:
     """Arguments of `dropout`."""
 
@@ -325,7 +326,7 @@ class Identity(_PassThrough):
         return nn.Identity()
 
 
-@dataclass(frozen=True)
+@lazy_args
 class FlattenArgs:
     """Arguments of `flatten` (those of torch.nn.Flatten)."""
 

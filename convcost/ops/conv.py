@@ -6,7 +6,7 @@ number of output positions, so groups, dilation and the input's rank need no spe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
@@ -21,6 +21,7 @@ from .registry import (
     ShapeError,
     arg,
     boolean,
+    lazy_args,
     op,
     padding,
     per_dim,
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-@dataclass(frozen=True)
+@lazy_args
 class ConvArgs:
     """Arguments of `conv` (each field's metadata: its converter and doc)."""
 

@@ -10,7 +10,7 @@ N·C_out·prod(out spatial)·(C_in/g)·prod(k), which is more where the stride s
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
@@ -26,6 +26,7 @@ from .registry import (
     ShapeError,
     arg,
     boolean,
+    lazy_args,
     nonneg_int,
     op,
     per_dim,
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-@dataclass(frozen=True)
+@lazy_args
 class ConvTransposeArgs:
     """Arguments of `conv_transpose` (those of torch.nn.ConvTranspose2d)."""
 

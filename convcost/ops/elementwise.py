@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..cost import Backward, Cost
@@ -35,6 +35,7 @@ from .registry import (
     ShapeError,
     arg,
     boolean,
+    lazy_args,
     number,
     op,
     optional,
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 
 
 # ---- binary ops ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@lazy_args
 class BinaryArgs:
     """Arguments of the elementwise binary ops (`add`, `multiply`, `sub`, `div`, `pow`, `maximum`, `minimum`)."""
 
@@ -350,7 +351,7 @@ for _u in UNARY:
     ))
 
 
-@dataclass(frozen=True)
+@lazy_args
 class ClampArgs:
     """Arguments of `clamp`."""
 

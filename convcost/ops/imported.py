@@ -8,14 +8,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from ..cost import Cost
 from .counting import Counting
 from .grad import no_backward
 from .receptive import POINTWISE, RF
-from .registry import ArgError, NodeLike, Saves, Shape, ShapeError, arg, boolean, nonneg_int, op, pos_int, typed
+from .registry import ArgError, NodeLike, Saves, Shape, ShapeError, arg, boolean, lazy_args, nonneg_int, op, pos_int, typed
 from .shapes import Tokens, numel
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def _text(value: Any) -> str:
     return value
 
 
-@dataclass(frozen=True)
+@lazy_args
 class UnsupportedArgs:
     """Arguments of `unsupported`."""
 
@@ -76,7 +76,7 @@ class Unsupported:
         return Call(lambda *xs: xs[0].new_zeros((xs[0].shape[0], *shape)), f"zeros{list(shape)}")
 
 
-@dataclass(frozen=True)
+@lazy_args
 class UnusedArgs:
     """Arguments of `unused`."""
 

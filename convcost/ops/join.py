@@ -7,7 +7,7 @@ torch has no nn.Module for them: each builds a ``Call`` of its function (modules
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from ..cost import Cost
@@ -25,7 +25,7 @@ from .elementwise import (
 )
 from .grad import no_backward
 from .receptive import POINTWISE, RF, regroup, spatial_axes
-from .registry import MANY, NodeLike, Saves, Shape, ShapeError, arg, op, optional
+from .registry import MANY, NodeLike, Saves, Shape, ShapeError, arg, lazy_args, op, optional
 from .shapes import Tokens, fmt_shape, grid_of, is_tokens, numel
 from .tensors import LAYOUT_DOC, dim_index, integer, layout_arg, like, shaped, show_dims, torch_dims
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-@dataclass(frozen=True)
+@lazy_args
 class ConcatArgs:
     """Arguments of `concat`."""
 
@@ -116,7 +116,7 @@ class Concat:
         return Cost(activations=batch * numel(out))
 
 
-@dataclass(frozen=True)
+@lazy_args
 class StackArgs:
     """Arguments of `stack`."""
 

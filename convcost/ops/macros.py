@@ -6,7 +6,7 @@ while the graph is built; the expansion is a list of (name hint, op name, typed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from .basic import BatchNormArgs
@@ -22,6 +22,7 @@ from .registry import (  # noqa: F401  (Expansion, Macro and MACROS: re-exported
     _show,
     arg,
     boolean,
+    lazy_args,
     lookup,
     macro,
     optional,
@@ -33,7 +34,7 @@ from .registry import (  # noqa: F401  (Expansion, Macro and MACROS: re-exported
 from .spatial import fit, spatial_input
 
 
-@dataclass(frozen=True)
+@lazy_args
 class PointwiseArgs:
     """Arguments of the `pointwise` sugar."""
 
@@ -49,7 +50,7 @@ def _pointwise(a: PointwiseArgs, shape: Shape) -> Expansion:
     return [("pointwise", "conv", ConvArgs(out=a.out, kernel=1, stride=stride, groups=a.groups, bias=a.bias))]
 
 
-@dataclass(frozen=True)
+@lazy_args
 class DepthwiseArgs:
     """Arguments of the `depthwise` sugar."""
 
@@ -94,7 +95,7 @@ def activation(value: Any) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
+@lazy_args
 class SeparableArgs:
     """Arguments of the `dwsep` sugar."""
 

@@ -9,7 +9,7 @@ letters and the output's); attention QKᵀ and A·V (docs/conventions.md).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
@@ -28,6 +28,7 @@ from .registry import (
     arg,
     boolean,
     choice,
+    lazy_args,
     op,
     optional,
     pos_float,
@@ -46,7 +47,7 @@ PARAM_DOC = "a learned tensor as the second operand (a weight without the batch:
 CALLS = {"operator": "x @ y", "matmul": "torch.matmul(x, y)", "bmm": "torch.bmm(x, y)"}
 
 
-@dataclass(frozen=True)
+@lazy_args
 class MatmulArgs:
     """Arguments of `matmul`."""
 
@@ -227,7 +228,7 @@ def equation(value: Any) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@lazy_args
 class EinsumArgs:
     """Arguments of `einsum`."""
 
@@ -387,7 +388,7 @@ class Einsum:
 
 
 # ---- scaled dot-product attention --------------------------------------------------------------------------
-@dataclass(frozen=True)
+@lazy_args
 class SdpaArgs:
     """Arguments of `scaled_dot_product_attention` (those of F.scaled_dot_product_attention)."""
 

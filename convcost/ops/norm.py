@@ -13,7 +13,7 @@ scale and shift, 2 per element. Layer scale is one multiply per element.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
@@ -27,6 +27,7 @@ from .registry import (
     ShapeError,
     arg,
     boolean,
+    lazy_args,
     number,
     op,
     pos_float,
@@ -89,7 +90,7 @@ _CALFLOPS_NO_MACS = Counted(lambda node, cost, batch: Prediction.unseen("calflop
 
 
 # ---- layer norm ------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@lazy_args
 class LayerNormArgs:
     """Arguments of `layernorm` (those of torch.nn.LayerNorm)."""
 
@@ -209,7 +210,7 @@ class LayerNorm:
 
 
 # ---- group norm ------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@lazy_args
 class GroupNormArgs:
     """Arguments of `groupnorm` (those of torch.nn.GroupNorm)."""
 
@@ -277,7 +278,7 @@ class GroupNorm:
 
 
 # ---- instance norm ---------------------------------------------------------------------------
-@dataclass(frozen=True)
+@lazy_args
 class InstanceNormArgs:
     """Arguments of `instancenorm` (those of torch.nn.InstanceNorm2d, with its defaults)."""
 
@@ -365,7 +366,7 @@ INSTANCE_RF = global_rf("instance norm's statistics span every position")
 
 
 # ---- layer scale -----------------------------------------------------------------------------
-@dataclass(frozen=True)
+@lazy_args
 class LayerScaleArgs:
     """Arguments of `layer_scale`."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
@@ -31,6 +31,7 @@ from .registry import (
     ShapeError,
     arg,
     boolean,
+    lazy_args,
     nonneg_int,
     op,
     optional,
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 INDEX_BYTES = 8  # maxpool's saved indices are int64
 
 
-@dataclass(frozen=True)
+@lazy_args
 class PoolArgs:
     """Arguments of `maxpool` (and, with one more, `avgpool`)."""
 
@@ -219,7 +220,7 @@ class MaxPool:
     cost = staticmethod(_window_cost)
 
 
-@dataclass(frozen=True)
+@lazy_args
 class AvgPoolArgs(PoolArgs):
     """Arguments of `avgpool`."""
 
@@ -276,7 +277,7 @@ class AvgPool:
     cost = staticmethod(_window_cost)
 
 
-@dataclass(frozen=True)
+@lazy_args
 class AdaptiveArgs:
     """Arguments of `adaptive_avgpool`."""
 
@@ -403,7 +404,7 @@ class AdaptiveAvgPool:
     cost = staticmethod(_adaptive_cost)
 
 
-@dataclass(frozen=True)
+@lazy_args
 class GlobalArgs:
     """Arguments of `global_avgpool` (its output size is fixed at 1 per spatial dim)."""
 

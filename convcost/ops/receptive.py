@@ -23,11 +23,13 @@ sits. costmodel/receptive.py composes these through the graph. No torch here.
 
 from __future__ import annotations
 
-from fractions import Fraction
 from math import ceil, floor
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .shapes import Shape, grid_of, is_tokens
+
+if TYPE_CHECKING:  # fractions (and decimal) load only where a ratio is worked out: start-up time
+    from fractions import Fraction
 
 
 class Taps(NamedTuple):
@@ -157,6 +159,8 @@ def ratio_taps(ratio: Fraction, offset: Fraction, extra: tuple[int, ...]) -> Tap
 
 def nearest(ratio: Fraction) -> Taps:
     """Nearest upsampling, torch's src = floor(o · in/out): one tap."""
+    from fractions import Fraction
+
     return ratio_taps(ratio, Fraction(0), (0,))
 
 
@@ -164,6 +168,8 @@ def interpolate(ratio: Fraction, align_corners: bool, taps_: int) -> Taps:
     """Linear interpolation along one dim (taps_ 2) or cubic (taps_ 4): torch's source index
     src = (o + ½)·ratio − ½ (align_corners false; ratio = in/out) or o·ratio (true, ratio = (in − 1)/(out − 1)),
     taps floor(src) and floor(src) + 1 (cubic: floor(src) − 1 ... + 2)."""
+    from fractions import Fraction
+
     offset = Fraction(0) if align_corners else ratio / 2 - Fraction(1, 2)
     extra = (0, 1) if taps_ == 2 else (-1, 0, 1, 2)
     return ratio_taps(ratio, offset, extra)
@@ -172,6 +178,8 @@ def interpolate(ratio: Fraction, align_corners: bool, taps_: int) -> Taps:
 def adaptive(size: int, out: int) -> Taps:
     """Adaptive pooling: output o reads torch's window floor(o·in/out) .. ceil((o + 1)·in/out) − 1 (one output:
     the whole dim)."""
+    from fractions import Fraction
+
     if out == 1:
         return WHOLE
     ratio = Fraction(size, out)

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..cost import Cost
 from .counting import Counted, Counting, Prediction
 from .grad import BackwardFn, per_input_element
 from .receptive import RF, whole_along
-from .registry import ArgError, NodeLike, OpRule, Saves, Shape, _show, arg, boolean, register, typed
+from .registry import ArgError, NodeLike, OpRule, Saves, Shape, _show, arg, boolean, lazy_args, register, typed
 from .shapes import is_tokens, numel
 from .tensors import LAYOUT_DOC, dim_indices, dim_list, integer, layout_arg, like, shaped, torch_dims
 
@@ -30,7 +30,7 @@ DIMS_DOC = "the dims reduced, one or a list (torch's numbering: the batch is 0):
 KEEPDIM_DOC = "keep the reduced dims as size 1 (and the input's layout)"
 
 
-@dataclass(frozen=True)
+@lazy_args
 class ReduceArgs:
     """Arguments of `mean`, `sum`, `amax` and `amin`."""
 
@@ -49,7 +49,7 @@ def norm_order(value: Any) -> float:
     return float(value)
 
 
-@dataclass(frozen=True)
+@lazy_args
 class NormArgs:
     """Arguments of `norm`."""
 
@@ -59,7 +59,7 @@ class NormArgs:
     layout: str = field(default="auto", metadata=arg(layout_arg, LAYOUT_DOC))
 
 
-@dataclass(frozen=True)
+@lazy_args
 class VarArgs:
     """Arguments of `var` and `std`."""
 

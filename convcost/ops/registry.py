@@ -16,8 +16,9 @@ length, imports every op module (the .py files of this package: a new op file is
 listed anywhere). The module is found by its source text: the op modules whose source holds the name
 as a string literal (``@op("conv"``, ``Activation("relu"``, ``aliases=("bn",)``) are imported until the
 name is registered, those with ``("name"`` first. So analysing a ResNet imports the conv, batch norm,
-pool and join definitions (and creates their argument dataclasses), never the attention, window or
-token ones; tests/test_lazy_ops.py checks that every registered name is found this way.
+pool and join definitions (their argument types become dataclasses where first used: :func:`lazy_args`),
+never the attention, window or token ones; tests/test_lazy_ops.py checks that every registered name is
+found this way.
 """
 
 from __future__ import annotations
@@ -149,6 +150,45 @@ MANY = 1_000  # ``inputs``' upper bound for ops that read any number of outputs 
 @dataclass(frozen=True)
 class NoArgs:
     """For ops that take no arguments."""
+
+
+C = TypeVar("C", bound=type)
+
+
+class _LazyFields:
+    """Stands in for ``__dataclass_fields__`` of an argument type declared with :func:`lazy_args` and not made
+    a dataclass yet: the first look at it (dataclasses.fields, is_dataclass, a dataclass subclass being made)
+    makes the class a dataclass, and so does the first instance (its placeholder ``__new__``)."""
+
+    def __init__(self, owner: type) -> None:
+        self.owner = owner
+
+    def __get__(self, obj: Any, cls: type | None = None) -> Any:
+        return _made(self.owner).__dataclass_fields__
+
+
+def lazy_args(cls: C) -> C:
+    """``@dataclass(frozen=True)``, done when the argument type is first used rather than when its op module
+    is imported: creating a dataclass costs ~3 M instructions, and a run uses a few of the argument types the
+    op modules it imports declare (start-up time). Nothing can see the class before it is made a dataclass:
+    an instance (made, copied or unpickled) goes through ``__new__``, every dataclass helper through
+    ``__dataclass_fields__``; the class object stays the same."""
+    type.__setattr__(cls, "__dataclass_fields__", _LazyFields(cls))
+
+    def __new__(c: type, *args: Any, **kwargs: Any) -> Any:  # stays: CPython keeps calling a __new__ once set
+        _made(cls)
+        return object.__new__(c)
+
+    type.__setattr__(cls, "__new__", staticmethod(__new__))
+    return cls
+
+
+def _made(cls: type) -> type:
+    """``cls`` (declared with :func:`lazy_args`) made a frozen dataclass, once."""
+    if isinstance(cls.__dict__.get("__dataclass_fields__"), _LazyFields):
+        type.__delattr__(cls, "__dataclass_fields__")
+        dataclass(frozen=True)(cls)
+    return cls
 
 
 @functools.cache

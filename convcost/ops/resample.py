@@ -10,7 +10,7 @@ input element, so it counts no arithmetic. A channel slice is a view: no arithme
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from .registry import (
     boolean,
     choice,
     converter_schema,
+    lazy_args,
     nonneg_int,
     op,
     optional,
@@ -70,7 +71,7 @@ def _scale(value: Any) -> int | float:
     return value  # type: ignore[no-any-return]
 
 
-@dataclass(frozen=True)
+@lazy_args
 class UpsampleArgs:
     """Arguments of `upsample` (those of torch.nn.Upsample)."""
 
@@ -301,7 +302,7 @@ class Upsample:
 
 
 # ---- channel slices ------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@lazy_args
 class ChunkArgs:
     """Arguments of `chunk`."""
 

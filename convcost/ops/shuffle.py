@@ -8,14 +8,14 @@ their backward is the inverse permutation of the gradient and saves nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from ..cost import Cost
 from .counting import THOP_ZERO, Counted, Counting, Prediction
 from .grad import no_backward
 from .receptive import POINTWISE, RF, Taps, taps, window
-from .registry import MAX_DIM, NodeLike, Saves, Shape, ShapeError, arg, op, pos_int
+from .registry import MAX_DIM, NodeLike, Saves, Shape, ShapeError, arg, lazy_args, op, pos_int
 from .shapes import fmt_shape, numel
 from .spatial import refuse_tokens, spatial_check
 
@@ -27,7 +27,7 @@ def _moved(a: object, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost
     return Cost(activations=batch * numel(out))  # data movement only
 
 
-@dataclass(frozen=True)
+@lazy_args
 class ShuffleArgs:
     """Arguments of `channel_shuffle`."""
 
@@ -76,7 +76,7 @@ class ChannelShuffle:
     cost = staticmethod(_moved)
 
 
-@dataclass(frozen=True)
+@lazy_args
 class FactorArgs:
     """Arguments of `pixel_shuffle` and `pixel_unshuffle`."""
 

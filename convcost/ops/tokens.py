@@ -11,7 +11,7 @@ torchvision's Swin carries it (conv → Permute([0, 2, 3, 1])), for ``window_att
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from ..cost import Backward, Cost
@@ -34,7 +34,7 @@ from .counting import (
 )
 from .grad import Need, matmul_backward, no_backward, per_input_element
 from .receptive import POINTWISE, RF, global_rf, windows
-from .registry import Lowered, NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, op, optional, pair, pos_int
+from .registry import Lowered, NodeLike, Saves, Shape, ShapeError, arg, boolean, choice, lazy_args, op, optional, pair, pos_int
 from .shapes import TokenGrid, Tokens, fmt_shape, grid_of, is_tokens, numel, torch_dims
 from .spatial import spatial_check
 
@@ -67,7 +67,7 @@ def _grid_tokens(h: int, w: int, d: int, grid: bool) -> Tokens:
 GRID_DOC = "keep the H×W arrangement: a token grid [B, H, W, D] (Swin's channels-last layout) instead of a sequence"
 
 
-@dataclass(frozen=True)
+@lazy_args
 class ToTokensArgs:
     """Arguments of `to_tokens`."""
 
@@ -121,7 +121,7 @@ class ToTokens:
         return Call(lambda x: x.flatten(2).transpose(1, 2), "flatten(2).transpose(1, 2)")
 
 
-@dataclass(frozen=True)
+@lazy_args
 class PatchEmbedArgs:
     """Arguments of `patch_embed`."""
 
@@ -262,7 +262,7 @@ class PosEmbed:
 
 
 # ---- tokens → map, pooling ---------------------------------------------------------------------
-@dataclass(frozen=True)
+@lazy_args
 class ToMapArgs:
     """Arguments of `to_map`."""
 
@@ -324,7 +324,7 @@ class ToMap:
         return Call(lambda x: tokens_to_map(x, h, w), f"transpose(1, 2).reshape(-1, D, {h}, {w})")
 
 
-@dataclass(frozen=True)
+@lazy_args
 class TokenPoolArgs:
     """Arguments of `token_pool`."""
 

@@ -8,14 +8,28 @@ and ``concat`` (join.py) take dims too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
 from .counting import FVCORE_IGNORED, Counted, Counting, Prediction
 from .grad import Need, no_backward
 from .receptive import IDENTITY, POINTWISE, RF, Taps, per_axis, regroup, spatial_axes, taps
-from .registry import FINITE, NodeLike, Saves, Shape, ShapeError, arg, choice, number, op, optional, refuse_unless, typed
+from .registry import (
+    FINITE,
+    NodeLike,
+    Saves,
+    Shape,
+    ShapeError,
+    arg,
+    choice,
+    lazy_args,
+    number,
+    op,
+    optional,
+    refuse_unless,
+    typed,
+)
 from .shapes import is_tokens, numel
 from .tensors import (
     LAYOUT_DOC,
@@ -75,7 +89,7 @@ def _unseen_by_ptflops(what: str) -> Counted:
 
 
 # ---- reshape / view ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@lazy_args
 class ReshapeArgs:
     """Arguments of `reshape`."""
 
@@ -126,7 +140,7 @@ class Reshape:
 
 
 # ---- unflatten -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@lazy_args
 class UnflattenArgs:
     """Arguments of `unflatten`."""
 
@@ -180,7 +194,7 @@ class Unflatten:
 
 
 # ---- permute, transpose ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@lazy_args
 class PermuteArgs:
     """Arguments of `permute`."""
 
@@ -239,7 +253,7 @@ class Permute:
         return Call(lambda x: x.permute(*order), f"x.permute{order}")
 
 
-@dataclass(frozen=True)
+@lazy_args
 class TransposeArgs:
     """Arguments of `transpose`."""
 
@@ -283,7 +297,7 @@ class Transpose:
 
 
 # ---- slice, select ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@lazy_args
 class SliceArgs:
     """Arguments of `slice`."""
 
@@ -339,7 +353,7 @@ class Slice:
         return Call(lambda x: x[key], f"x[{':, ' * i}{shown}]")
 
 
-@dataclass(frozen=True)
+@lazy_args
 class SelectArgs:
     """Arguments of `select`."""
 
@@ -398,7 +412,7 @@ def fill(value: Any) -> float:
     return number(value)
 
 
-@dataclass(frozen=True)
+@lazy_args
 class PadArgs:
     """Arguments of `pad` (those of torch.nn.functional.pad)."""
 

@@ -28,7 +28,7 @@ window (one window: nothing to shift), as torchvision drops it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..cost import Backward, Cost
@@ -45,6 +45,7 @@ from .registry import (
     ShapeError,
     arg,
     boolean,
+    lazy_args,
     nonneg_int,
     op,
     pair,
@@ -74,7 +75,7 @@ def _ceil_to(n: int, k: int) -> int:
 
 
 # ---- windowed attention ------------------------------------------------------------------------
-@dataclass(frozen=True)
+@lazy_args
 class WindowAttentionArgs:
     """Arguments of `window_attention` (those of torchvision's ShiftedWindowAttention)."""
 
@@ -318,7 +319,7 @@ class WindowAttention:
 
 
 # ---- patch merging -----------------------------------------------------------------------------
-@dataclass(frozen=True)
+@lazy_args
 class PatchMergingArgs:
     """Arguments of `patch_merging`."""
 

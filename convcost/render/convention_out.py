@@ -3,12 +3,14 @@ report: the total in the tool's unit, its parameter count, and why it differs fr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..costmodel.convention import DEFAULT, ConventionView
-from ..crosscheck.counters import CounterTotals, Difference
 from ..units import human
 from .text import md_text as escape
+
+if TYPE_CHECKING:  # the counters load only for --convention (start-up time)
+    from ..crosscheck.counters import CounterTotals, Difference
 
 
 def signed(n: int) -> str:

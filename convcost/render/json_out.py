@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import __version__
 from ..costmodel.analysis import Analysis
-from ..costmodel.convention import ConventionView
+from ..costmodel.convention import DEFAULT, ConventionView
 from ..costmodel.extras import NONE, Extras
 from ..graph.build import Graph
 from ..ops.shapes import Shape, grid_of, layout
@@ -47,8 +47,8 @@ def parts_dict(a: Analysis, lc: Any) -> dict[str, Any]:
 
 
 def model_dict(a: Analysis, view: ConventionView | None = None, extras: Extras = NONE) -> dict[str, Any]:
-    from .convention_out import json_dict
-
+    if view is not None:  # convention_out (and what it imports) loads only for --convention: start-up time
+        from .convention_out import json_dict
     g = a.graph
     counted = {} if view is None else {lc.node.name: view.layers[lc.node.name].value for lc in a.layers}
     t, rf = extras.training, extras.rf
@@ -64,7 +64,7 @@ def model_dict(a: Analysis, view: ConventionView | None = None, extras: Extras =
         "output": shape_list(g, g.output.shape),
         **io_dict(g),
         "totals": a.total.as_dict(),
-        "convention": json_dict(view),
+        "convention": json_dict(view) if view is not None else {"name": DEFAULT},
         "uncounted": list(a.uncounted),
         "by_category": {cat: c.as_dict() for cat, c in sorted(a.by_category().items())},
         **({"training": training_json(t)} if t is not None else {}),
@@ -124,5 +124,9 @@ def _dump(value: Any, indent: int) -> str:
     return _scalar_json(value)
 
 
+# json.dumps with options builds a new encoder per call; one encoder serves every row
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)  # every count is an integer: never Infinity/NaN
+
+
 def _scalar_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)  # every count is an integer: never Infinity/NaN
+    return _ENCODER.encode(value)

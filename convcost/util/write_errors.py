@@ -21,8 +21,6 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import typer
-
 from ..errors import UsageError
 from .paths import forget_inputs
 
@@ -45,6 +43,12 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
+def _exits() -> tuple[type[BaseException], ...]:
+    """typer.Exit, where typer is loaded (the plain analyze path, commands/analyze_run.py, runs without it)."""
+    typer = sys.modules.get("typer")
+    return (typer.Exit,) if typer is not None else ()
+
+
 def write_errors(fn: F) -> F:
     """Run a command; a failed write to stdout becomes a UsageError (see the module docstring)."""
 
@@ -54,7 +58,7 @@ def write_errors(fn: F) -> F:
         try:
             try:
                 result = fn(*args, **kwargs)
-            except typer.Exit:  # verify and check end with their exit code, after writing
+            except _exits():  # verify and check end with their exit code (typer.Exit), after writing
                 sys.stdout.flush()
                 raise
             sys.stdout.flush()
