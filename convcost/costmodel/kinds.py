@@ -105,11 +105,3 @@ def layer_kind(node: Node) -> str:
 
 def _computes(node: Node) -> bool:
     return node.rule.cost(node.args, node.in_shapes, node.shape, 1).flops > 0
-
-
-def rate_size(node: Node, flops: int, nbytes: int) -> float:
-    """The size a layer's rate is looked up at: bytes for memory kinds, FLOPs for compute kinds."""
-    kind = layer_kind(node)
-    if kind == VIEW or not KINDS[kind].compute:
-        return float(nbytes)
-    return float(flops)

@@ -20,7 +20,7 @@ from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, load_yaml, read_text, shorten, type_name
 from ..graph.segments import top_level_segments
 from .calibration import STREAM_KIND, Calibration, parse_calibrations
-from .kinds import KINDS, VIEW, layer_kind, rate_size
+from .kinds import KINDS, VIEW, layer_kind
 from .memory import MemoryReport
 
 PEAK_DTYPES = ("fp32", "tf32", "fp16", "bf16", "int8")
@@ -321,17 +321,15 @@ def fit_profile(
 
 
 def predicted_span(
-    kind: str, op: str, flops: int, nbytes: int, fit: Fit, peak: float, bandwidth: float, size: float | None = None,
-    after: float | None = None,
+    kind: str, op: str, flops: int, nbytes: int, fit: Fit, peak: float, bandwidth: float, after: float | None = None,
 ) -> tuple[Span, bool]:
     """A layer's time from a calibration (``fit.calibration`` must be set), and whether its op or kind has a curve.
 
     Compute kinds: max(FLOPs / the rate of its op's (else kind's) curve at that many FLOPs, bytes / the
     elementwise bandwidth at that many bytes); memory kinds: bytes / the bandwidth of its op's (else kind's)
     curve at that many bytes; views: nothing; each plus the overhead. Without a curve: the nominal peak
-    (compute), the elementwise curve or else the nominal bandwidth (memory). ``size``: where the compute rate
-    is looked up, if not at ``flops`` (kinds.rate_size). ``after``: the bytes the layer before moved (None: the
-    first layer); the overhead is the calibration's after it (Calibration.overhead_at).
+    (compute), the elementwise curve or else the nominal bandwidth (memory). ``after``: the bytes the layer
+    before moved (None: the first layer); the overhead is the calibration's after it (Calibration.overhead_at).
     """
     cal = fit.calibration
     assert cal is not None
@@ -341,7 +339,7 @@ def predicted_span(
     curve, own = cal.curve(kind, op)
     if KINDS[kind].compute:
         stream = cal.memory.get(STREAM_KIND)
-        rate = (curve.rate_at(flops if size is None else size) if curve else peak) * fit.scale
+        rate = (curve.rate_at(flops) if curve else peak) * fit.scale
         bw = stream.rate_at(nbytes) if stream and nbytes else bandwidth
         return layer_span(flops, nbytes, rate, bw, overhead), own
     bw = curve.rate_at(nbytes) if curve and nbytes else bandwidth
@@ -399,7 +397,7 @@ def roofline(
     predicted = [
         predicted_span(
             kind, lt.node.op, lt.flops, lt.traffic.total, fit, peak, profile.bandwidth,
-            rate_size(lt.node, lt.flops, lt.traffic.total), memory.layers[i - 1].traffic.total if i else None,
+            memory.layers[i - 1].traffic.total if i else None,
         )
         for i, (kind, lt) in enumerate(zip(kinds, memory.layers))
     ]

@@ -28,7 +28,7 @@ from typing import Any
 from .. import __version__
 from ..costmodel.analysis import analyze
 from ..costmodel.calibration import AfterPoint, Calibration, Curve, Point
-from ..costmodel.kinds import KINDS, VIEW, layer_kind, rate_size
+from ..costmodel.kinds import KINDS, VIEW, layer_kind
 from ..costmodel.memory import analyze_memory
 from ..errors import UsageError
 from ..frontend.spec import parse_spec
@@ -228,12 +228,11 @@ class CalibrateOptions:
 
 @dataclass(frozen=True)
 class LayerTime:
-    """One layer of a benchmark: the curve it is a point of, where on it (kinds.rate_size), its work (FLOPs or
-    bytes) and its times (one per round)."""
+    """One layer of a benchmark: the curve it is a point of, its work (FLOPs for a compute kind, bytes moved for a
+    memory kind: also where on the curve it sits) and its times (one per round)."""
 
     key: str
     compute: bool
-    size: float
     work: float
     times_s: tuple[float, ...]
     what: str
@@ -245,10 +244,16 @@ class LayerTime:
 
     @property
     def spread_pct(self) -> float | None:
-        if len(self.times_s) < 2 or self.median_s <= 0:
-            return None
-        q = statistics.quantiles(self.times_s, n=4, method="inclusive")
-        return 100 * (q[2] - q[0]) / self.median_s
+        return spread_pct(self.times_s)
+
+
+def spread_pct(times_s: tuple[float, ...]) -> float | None:
+    """The interquartile range of the times, in % of their median (None: under two times, or a zero median)."""
+    median = statistics.median(times_s)
+    if len(times_s) < 2 or median <= 0:
+        return None
+    q = statistics.quantiles(times_s, n=4, method="inclusive")
+    return 100 * (q[2] - q[0]) / median
 
 
 def _graph(text: str, name: str, batch: int = 1) -> Graph:
@@ -375,9 +380,8 @@ def layer_times(bench: Bench, graph: Graph, times: list[list[float]], dtype: str
             continue
         compute = KINDS[kind].compute
         work = lt.flops if compute else lt.traffic.total
-        size = rate_size(lt.node, lt.flops, lt.traffic.total)
         after = float(mem[i - 1].traffic.total) if i else None
-        out.append(LayerTime(key, compute, size, float(work), tuple(ts), f"{lt.node.op} in {bench.what}", after))
+        out.append(LayerTime(key, compute, float(work), tuple(ts), f"{lt.node.op} in {bench.what}", after))
     return out
 
 
@@ -391,9 +395,9 @@ def after_points(benches: list[tuple[Bench, Graph, list[list[float]]]], dtype: s
             before = mem[i - 1]
             if layer_kind(mem[i].node) != VIEW or before.traffic.total <= 0 or not times[i]:
                 continue
-            lt = LayerTime(VIEW, False, 0.0, 0.0, tuple(times[i]), "")
             what = f"{mem[i].node.op} after {before.node.op} in {bench.what}"
-            by_after.setdefault(float(f"{before.traffic.total:.5g}"), []).append((lt.median_s, lt.spread_pct, what))
+            by_after.setdefault(float(f"{before.traffic.total:.5g}"), []).append(
+                (statistics.median(times[i]), spread_pct(tuple(times[i])), what))
     points = []
     for after in sorted(by_after):
         got = by_after[after]
@@ -413,8 +417,8 @@ def curves_of(layers: list[LayerTime], overhead_at: Callable[[float | None], flo
     curve and (5-digit) size merged (the geometric mean of their rates, the median of their times)."""
     by_size: dict[str, dict[float, list[LayerTime]]] = {}
     for lt in layers:  # sizes as the file writes them (5 significant digits): two it would write alike are one
-        if lt.compute == compute and lt.size > 0 and lt.work > 0 and lt.median_s > 0:
-            by_size.setdefault(lt.key, {}).setdefault(float(f"{lt.size:.5g}"), []).append(lt)
+        if lt.compute == compute and lt.work > 0 and lt.median_s > 0:
+            by_size.setdefault(lt.key, {}).setdefault(float(f"{lt.work:.5g}"), []).append(lt)
     keys = [k for k in KINDS if k in by_size] + sorted(k for k in by_size if k not in KINDS)
     curves: dict[str, Curve] = {}
     for key in keys:
