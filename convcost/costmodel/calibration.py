@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -263,27 +264,38 @@ def _number(node: YNode, what: str) -> float:
     return float(node.value)
 
 
+def _point_maps(seq: YSeq, keys: tuple[str, ...], required: tuple[str, ...], what: str) -> Iterator[tuple[str, YMap]]:
+    """Each point of a measured list as (its name in messages, its map): a map of ``keys`` holding ``required``."""
+    from ..frontend.spec import check_keys, expect_map
+
+    for i, item in enumerate(seq.items):
+        where = f"{what} point {i + 1}"
+        pmap = expect_map(item, where)
+        check_keys(pmap, keys, where)
+        for key in required:
+            if pmap.get(key) is None:
+                raise SpecError(f"{where} needs '{key}'", pmap.loc)
+        yield where, pmap
+
+
+def _check_increasing(value: float, previous: float | None, where: str, which: str, unit: str, node: YNode) -> None:
+    """A point's size (or 'after') above the previous point's, or a located error."""
+    if previous is not None and value <= previous:
+        raise SpecError(f"{where}: {which} must increase; {fmt_quantity(value, unit)} is not above the previous point's "
+                        f"{fmt_quantity(previous, unit)}", node.loc)
+
+
 def _curve(node: YNode, compute: bool, what: str) -> Curve:
-    from ..frontend.spec import check_keys, expect_list, expect_map
+    from ..frontend.spec import expect_list
 
     seq = expect_list(node, what)
     if not seq.items:
         raise SpecError(f"{what} is empty; give at least one measured size", seq.loc)
     points: list[Point] = []
-    for i, item in enumerate(seq.items):
-        where = f"{what} point {i + 1}"
-        pmap = expect_map(item, where)
-        check_keys(pmap, POINT_KEYS, where)
-        for key in ("size", "rate"):
-            if pmap.get(key) is None:
-                raise SpecError(f"{where} needs '{key}'", pmap.loc)
+    for where, pmap in _point_maps(seq, POINT_KEYS, ("size", "rate"), what):
         size = quantity(pmap.items["size"], "flops" if compute else "bytes", f"{where} size")
-        if points and size <= points[-1].size:
-            raise SpecError(
-                f"{where}: sizes must increase; {fmt_quantity(size, 'FLOP' if compute else 'B')} is not above the "
-                f"previous point's {fmt_quantity(points[-1].size, 'FLOP' if compute else 'B')}",
-                pmap.items["size"].loc,
-            )
+        _check_increasing(size, points[-1].size if points else None, where, "sizes", "FLOP" if compute else "B",
+                          pmap.items["size"])
         rate = quantity(pmap.items["rate"], "flop_rate" if compute else "byte_rate", f"{where} rate")
         time_node, spread_node = pmap.get("time"), pmap.get("spread")
         points.append(
@@ -300,26 +312,15 @@ def _curve(node: YNode, compute: bool, what: str) -> Curve:
 
 def _after_points(node: YNode | None, what: str) -> tuple[AfterPoint, ...]:
     """``overhead_after``: a list of {after: bytes, time: s}, ``after`` increasing."""
-    from ..frontend.spec import check_keys, expect_list, expect_map
+    from ..frontend.spec import expect_list
 
     if node is None:
         return ()
     seq = expect_list(node, f"{what} overhead_after")
     points: list[AfterPoint] = []
-    for i, item in enumerate(seq.items):
-        where = f"{what} overhead_after point {i + 1}"
-        pmap = expect_map(item, where)
-        check_keys(pmap, AFTER_KEYS, where)
-        for key in ("after", "time"):
-            if pmap.get(key) is None:
-                raise SpecError(f"{where} needs '{key}'", pmap.loc)
+    for where, pmap in _point_maps(seq, AFTER_KEYS, ("after", "time"), f"{what} overhead_after"):
         after = quantity(pmap.items["after"], "bytes", f"{where} after")
-        if points and after <= points[-1].after:
-            raise SpecError(
-                f"{where}: 'after' must increase; {fmt_quantity(after, 'B')} is not above the previous point's "
-                f"{fmt_quantity(points[-1].after, 'B')}",
-                pmap.items["after"].loc,
-            )
+        _check_increasing(after, points[-1].after if points else None, where, "'after'", "B", pmap.items["after"])
         spread = pmap.get("spread")
         points.append(AfterPoint(
             after,
