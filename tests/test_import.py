@@ -430,18 +430,30 @@ FOLDS = {
 @pytest.mark.parametrize("name", sorted(FOLDS))
 def test_torchvision_models_fold_exactly(name: str, tmp_path: Path) -> None:
     pytest.importorskip("torchvision")
-    from zoo import imports_exactly
+    from zoo import build, imports_exactly
 
-    spec = imports_exactly(f"torchvision.models:{name}", {}, (3, 224, 224), tmp_path, verify_on_meta=name != "regnet_y_400mf")
+    target = f"torchvision.models:{name}"
+    spec = imports_exactly(target, {}, (3, 224, 224), tmp_path, verify_on_meta=name != "regnet_y_400mf")
     lines = spec.read_text().splitlines()
     assert len(lines) <= FOLDS[name], "\n".join(lines)
     calls = [ln.split(":")[0].strip(" -") for ln in lines[lines.index("layers:"):] if "{name: " in ln]
     called = {c for c in calls if c[0].isupper()}  # block calls (blocks are named after module classes)
-    if name == "regnet_y_400mf":  # every unit of the 4 stages one call of one block
-        assert calls.count("ResBottleneckBlock") == 1 + 3 + 6 + 6 and called == {"ResBottleneckBlock"}
+    # every layer keeps the model's module path (a residual's shortcut is a scope of the spec's own: `shortcut`)
+    leaves = {n for n, m in build(target, {}).named_modules() if n and not list(m.children())}
+    spec_names = {lc.node.name.replace(".shortcut.", ".") for lc in analyze_file(spec)[0].layers}
+    assert leaves <= spec_names, sorted(leaves - spec_names)
+    if name == "regnet_y_400mf":  # stage 1's one unit a call, stages 2..4 one call each: their units named by `each`
+        assert calls.count("ResBottleneckBlock") == 4 and called == {"ResBottleneckBlock"}
+        stages = [ln for ln in lines if "each: 'block" in ln]
+        assert [s.split("repeat: ")[1].split(",")[0] for s in stages] == ["3", "6", "6"], stages
+        assert all(f"name: block{k}, " in s and f"each: 'block{k}-${{i}}'" in s for k, s in zip((2, 3, 4), stages))
     if name == "mobilenet_v3_large":  # rows 2..15 calls; ReLU and Hardswish rows share their blocks
         rows = [c for c in calls if c.startswith("InvertedResidual")]
         assert len(rows) == 14 and len(set(rows)) <= 2 and "- $act: {name: 2}" in spec.read_text()
+    if name == "vgg16":  # the 13 (conv, ReLU) pairs of features: 5 flat runs of one block, between the 5 max pools
+        runs = [ln for ln in lines if "scope: false" in ln]
+        assert [r.split("repeat: ")[1].split(",")[0] for r in runs] == ["2", "2", "3", "3", "3"], runs
+        assert [lc.node.name for lc in analyze_file(spec)[0].layers][:31] == [f"features.{k}" for k in range(31)]
 
 
 def layer_costs(spec: Path) -> list[tuple[str, int, int, tuple[int, ...]]]:

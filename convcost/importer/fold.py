@@ -446,15 +446,17 @@ def fold_runs(root: Scope, names: set[str], reserved: Callable[[str], bool]) -> 
     lists = [root.items, *(s.items for s in _scopes(root))]
     made: list[Block] = []
     while True:
-        best: tuple[int, tuple[Any, ...], list[tuple[list[Item], int, int]]] | None = None
-        for key, p in _candidates(lists):
-            runs = [(items, start, count) for items in lists for start, count in _runs_of(items, key, p)]
+        chains = [_Chain(items) for items in lists]
+        best: tuple[int, int, list[tuple[list[Item], int, int]]] | None = None
+        for key in dict.fromkeys(key for c in chains for key in c.candidates()):
+            p = len(key)
+            runs = [(c.items, start, count) for c in chains for start, count in c.runs(key)]
             saved = sum(p * count - 1 for _, _, count in runs) - (p + 4)  # the block: name, params, layers:, p layers
             if saved > 0 and (best is None or saved > best[0]):
-                best = (saved, key, runs)
+                best = (saved, p, runs)
         if best is None:
             return made
-        made.append(_fold_run(best[2], len(best[1]), names, reserved))
+        made.append(_fold_run(best[2], best[1], names, reserved))
 
 
 def _scopes(item: Scope | Struct) -> Iterator[Scope]:
@@ -466,9 +468,52 @@ def _scopes(item: Scope | Struct) -> Iterator[Scope]:
                 yield from _scopes(it)
 
 
+class _Chain:
+    """A list of items as a flat nn.Sequential's run sees it: each item's shape without its name (None: not a layer a
+    run can hold: one input, no tied weights, named by a number), and how many items before it it follows in a chain
+    (the next number, reading the one before's output alone)."""
+
+    def __init__(self, items: list[Item]) -> None:
+        self.items = items
+        self.shapes = [_flat_node(it) for it in items]
+        self.linked = [0] * len(items)
+        for k in range(1, len(items)):
+            a, b = items[k - 1], items[k]
+            if self.shapes[k - 1] is not None and self.shapes[k] is not None and isinstance(a, Layer) and \
+                    isinstance(b, Layer) and int(b.layer.path[-1]) == int(a.layer.path[-1]) + 1 and b.layer.inputs == (a.out,):
+                self.linked[k] = self.linked[k - 1] + 1
+
+    def chained(self, start: int, n: int) -> bool:
+        """items[start:start + n] are one chain."""
+        return self.linked[start + n - 1] >= n - 1
+
+    def candidates(self) -> Iterator[tuple[Any, ...]]:
+        """Each group of 2..MAX_GROUP chained layers followed by itself (its shapes)."""
+        for j in range(len(self.items)):
+            for p in range(2, MAX_GROUP + 1):
+                if j + 2 * p > len(self.items) or not self.chained(j, 2 * p):
+                    break
+                if self.shapes[j:j + p] == self.shapes[j + p:j + 2 * p]:
+                    yield tuple(self.shapes[j:j + p])
+
+    def runs(self, key: tuple[Any, ...]) -> list[tuple[int, int]]:
+        """(start, count) of each run of two or more groups ``key`` one after the other, left to right."""
+        p, found, j = len(key), [], 0
+        group = list(key)
+        while j + 2 * p <= len(self.items):
+            count = 0
+            while j + (count + 1) * p <= len(self.items) and self.shapes[j + count * p:j + (count + 1) * p] == group \
+                    and self.chained(j, (count + 1) * p):
+                count += 1
+            if count >= 2:
+                found.append((j, count))
+                j += count * p
+            else:
+                j += 1
+        return found
+
+
 def _flat_node(it: Item) -> tuple[Any, ...] | None:
-    """What must be equal of two layers at one place of a group (a layer's shape without its name); None: not a layer
-    a run can hold (one input, no tied weights, named by a number)."""
     if not isinstance(it, Layer) or len(it.layer.inputs) != 1 or it.layer.tied or not _index_name(it.layer.path[-1]):
         return None
     shape = _node_shape(it)
@@ -477,47 +522,6 @@ def _flat_node(it: Item) -> tuple[Any, ...] | None:
 
 def _index_name(name: str) -> bool:
     return name.isdigit() and name.isascii() and (name == "0" or not name.startswith("0"))
-
-
-def _chained(items: list[Item], k: int) -> bool:
-    """items[k] follows items[k - 1] in a flat nn.Sequential: the next number, reading its output alone."""
-    a, b = items[k - 1], items[k]
-    return (isinstance(a, Layer) and isinstance(b, Layer) and _flat_node(a) is not None and _flat_node(b) is not None
-            and int(b.layer.path[-1]) == int(a.layer.path[-1]) + 1 and b.layer.inputs == (a.out,))
-
-
-def _candidates(lists: list[list[Item]]) -> list[tuple[tuple[Any, ...], int]]:
-    """Each group of 2..MAX_GROUP chained layers that is followed by itself somewhere (its shapes, its length)."""
-    seen: dict[tuple[Any, ...], int] = {}
-    for items in lists:
-        shapes = [_flat_node(it) for it in items]
-        for j in range(len(items)):
-            for p in range(2, MAX_GROUP + 1):
-                if j + 2 * p > len(items) or not all(_chained(items, j + k) for k in range(1, 2 * p)):
-                    break
-                key = tuple(shapes[j:j + p])
-                if key not in seen and key == tuple(shapes[j + p:j + 2 * p]):
-                    seen[key] = p
-    return list(seen.items())
-
-
-def _runs_of(items: list[Item], key: tuple[Any, ...], p: int) -> list[tuple[int, int]]:
-    """(start, count) of each run of ``key`` in ``items``, two or more groups one after the other, left to right."""
-    found = []
-    j = 0
-    while j + 2 * p <= len(items):
-        count = 0
-        while j + (count + 1) * p <= len(items) and all(
-            _flat_node(items[j + count * p + k]) == key[k] and (k == 0 and count == 0 or _chained(items, j + count * p + k))
-            for k in range(p)
-        ):
-            count += 1
-        if count >= 2:
-            found.append((j, count))
-            j += count * p
-        else:
-            j += 1
-    return found
 
 
 def _fold_run(runs: list[tuple[list[Item], int, int]], p: int, names: set[str], reserved: Callable[[str], bool]) -> Block:
