@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Loc, SpecError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten
 from ..frontend.spec import (
-    JOINS, LAYER_KEYS, NO_OP, BlockSpec, Branch, Item, SpecFile, check_keys, op_arg_names, resolve_op, scope_misplaced,
+    JOINS,
+    LAYER_KEYS,
+    NO_OP,
+    BlockSpec,
+    Branch,
+    Item,
+    SpecFile,
+    check_keys,
+    op_arg_names,
+    resolve_op,
+    scope_misplaced,
 )
 from ..frontend.structures import STRUCTURES
 from ..ops.counting import FORMS, FUNCTION, MODULE, SUBCLASS
