@@ -558,9 +558,10 @@ def _fold_run(runs: list[tuple[list[Item], int, int]], p: int, names: set[str], 
 # ---- repeat -------------------------------------------------------------------------------------
 def _repeat(s: Scope) -> Call | None:
     """An nn.Sequential of calls of one block named 0, 1, ... (or a common prefix and 0, 1, ...: RegNet's block2-0,
-    block2-1...) in a chain: one call with ``repeat`` (and ``each`` for the prefix)."""
+    block2-1...) in a chain, one or more: one call with ``repeat`` (and ``each`` for the prefix; a stage of one unit is
+    ``repeat: 1``, written like the stages beside it)."""
     items = s.items
-    if len(items) < 2 or not all(isinstance(c, Call) and c.repeat == 0 and not c.flat for c in items):
+    if not items or not all(isinstance(c, Call) and c.repeat == 0 and not c.flat for c in items):
         return None
     calls = [c for c in items if isinstance(c, Call)]
     prefix = iteration_prefix([c.name for c in calls])
