@@ -164,3 +164,13 @@ def test_iterations_named_with_a_prefix_fold_with_each(tmp_path: Path) -> None:
     assert "- Unit: {name: st, repeat: 3, each: 'blk-${i}'}" in text, text
     assert counts(text, tmp_path) == (3 * 72, 3 * 1024)
     assert [lc.node.name for lc in analyze_file(tmp_path / "spec.yaml")[0].layers] == [ly.key for ly in layers]
+
+
+def test_a_layer_reading_past_the_one_before_starts_a_new_run(tmp_path: Path) -> None:
+    """s.8 reads s.6, not s.7 (a skip in a flat Sequential): the run of 4 pairs ends at s.7 and the run from s.8 reads
+    `from: 6`, as the model does."""
+    first, _ = flat_pairs(0, 4, 8, INPUT)
+    second, last = flat_pairs(8, 2, 8, "s.6")
+    text = write_spec([*first, *second], (8, 4, 4), [last], [])
+    assert text.count("scope: false") == 2 and "repeat: 2, scope: false, from: 6}" in text, text
+    assert counts(text, tmp_path) == (6 * 72, 6 * 1024)  # six 8→8 1×1 convs on 4×4
