@@ -370,6 +370,16 @@ OP_CASES = [
     # LayerNorm(12) 2·12 params, 5 per element; Linear(12 → 6, no bias)
     OpCase("patch_merging", "to_tokens: {grid: true}\n  - patch_merging", "[3, 5, 4]", 2, TokenGrid(3, 2, 6),
            Cost(params=2 * 12 + 12 * 6, macs=2 * 6 * 12 * 6, norm_ops=5 * 2 * 6 * 12, activations=2 * 6 * 6)),
+    # pooling_attention on a class token and a 1×4×4 grid of width 8 (17 tokens), batch 2, 2 heads of 4; q, k, v
+    # pooled by [1, 3, 3] / [1, 2, 2] to 1×2×2 (Nq = Nk = 5): qkv 17·8·24; three pools Conv3d(4, 4, [1, 3, 3],
+    # groups 4) 8·4·9 MACs, 4·9 + LayerNorm(4) 8 params, 5 per element of 8·5; q·kᵀ, a·v 5·5·8; project 5·8·8;
+    # q scaled 5·8; softmax 3 per score of 2·5·5 (more in tests/test_mvit.py, against torchvision's module)
+    OpCase("pooling_attention", "to_tokens\n  - class_token\n  - pooling_attention: {heads: 2, grid: [1, 4, 4], "
+           "kernel_q: [1, 3, 3], stride_q: [1, 2, 2], kernel_kv: [1, 3, 3], stride_kv: [1, 2, 2]}", "[8, 4, 4]", 2,
+           Tokens(5, 8),
+           Cost(params=(8 * 24 + 24) + 3 * (4 * 9 + 2 * 4) + (8 * 8 + 8),
+                macs=2 * (17 * 8 * 24 + 3 * 8 * 4 * 9 + 2 * 5 * 5 * 8 + 5 * 8 * 8), bias_ops=2 * (17 * 24 + 5 * 8),
+                norm_ops=2 * 3 * 5 * 8 * 5, elementwise_ops=2 * 5 * 8, act_ops=2 * 3 * 2 * 5 * 5, activations=2 * 5 * 8)),
     OpCase("attention", "to_tokens\n  - attention: {heads: 2, head_dim: 4, qkv_bias: false}", "[6, 2, 5]", 1,
            Tokens(10, 6),
            Cost(params=6 * 24 + (8 * 6 + 6), macs=10 * 6 * 24 + 2 * 100 * 4 + 2 * 100 * 4 + 10 * 8 * 6,

@@ -1,0 +1,109 @@
+"""MViT's pooling attention (`pooling_attention`, torchvision's MultiscaleAttention): its numbers derived by hand and
+checked against torchvision's own module (parameter sums, FlopCounterMode FLOPs / 2), and small torchvision MViTs in
+both layouts (v1, v2: tests/mvit_factories.py) imported exactly, with `verify --reference` passing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import analysis_of
+
+from convcost.cost import Cost
+from convcost.ops.shapes import Tokens
+
+# A: 17 tokens of 8 (a class token, a 1×4×4 grid), batch 2, 2 heads of 4; q, k and v pooled by [1, 3, 3] / [1, 2, 2]:
+# t (1 + 0 − 1)//1 + 1 = 1, h and w (4 + 2 − 3)//2 + 1 = 2: Nq = Nk = 1 + 1·2·2 = 5
+A = ("input: {tokens: [17, 8], batch: 2}\nlayers:\n  - pooling_attention: {heads: 2, grid: [1, 4, 4], "
+     "kernel_q: [1, 3, 3], stride_q: [1, 2, 2], kernel_kv: [1, 3, 3], stride_kv: [1, 2, 2]}\n")
+A_COST = Cost(
+    # qkv 8·24 + 24; three pools, each a Conv3d(4, 4, [1, 3, 3], groups 4) 4·9 and a LayerNorm(4) 2·4; project 8·8 + 8
+    params=(8 * 24 + 24) + 3 * (4 * 9 + 2 * 4) + (8 * 8 + 8),
+    # qkv b·N·D·3O = 2·17·8·24; each pool b·O·4·9 (4 pooled grid tokens, 9 taps); q·kᵀ and a·v b·Nq·Nk·O = 2·5·5·8;
+    # project b·Nq·O·O = 2·5·8·8
+    macs=2 * 17 * 8 * 24 + 3 * (2 * 8 * 4 * 9) + 2 * (2 * 5 * 5 * 8) + 2 * 5 * 8 * 8,
+    bias_ops=2 * 17 * 24 + 2 * 5 * 8,  # a bias per output element of qkv and project
+    norm_ops=3 * 5 * (2 * 8 * 5),  # each pool's LayerNorm: 5 per element of b·O·(1 + 4)
+    elementwise_ops=2 * 5 * 8,  # q scaled by 1/√4: b·Nq·O
+    act_ops=3 * (2 * 2 * 5 * 5),  # softmax 3 per score: b·heads·Nq·Nk
+    activations=2 * 5 * 8,
+)
+
+# B: 33 tokens of 8 (a 2×4×4 grid), batch 1, out 12: 2 heads of 6; q pooled by 3 / [1, 2, 2]: t (2 + 2 − 3)//1 + 1 = 2,
+# h and w 2: Nq = 1 + 8 = 9; k and v by 3 / [2, 4, 4]: t (2 + 2 − 3)//2 + 1 = 1, h and w (4 + 2 − 3)//4 + 1 = 1: Nk = 2.
+# Relative positions: S = max(4, 4) = 4, 2·max(4 // 2, 4 // 4) − 1 = 3 rows for h and w, 2·2 − 1 = 3 for t.
+B = ("input: {tokens: [33, 8]}\nlayers:\n  - pooling_attention: {heads: 2, grid: [2, 4, 4], out: 12, kernel_q: 3, "
+     "stride_q: [1, 2, 2], kernel_kv: 3, stride_kv: [2, 4, 4], residual_pool: true, residual_cls: false, rel_pos: true}\n")
+B_COST = Cost(
+    # qkv 8·36 + 36; pools Conv3d(6, 6, 3, groups 6) 6·27 and LayerNorm(6) 12, three; tables (3 + 3 + 3)·6; project
+    params=(8 * 36 + 36) + 3 * (6 * 27 + 12) + 9 * 6 + (12 * 12 + 12),
+    # qkv 33·8·36; pool_k, pool_v 12·1·27 each (one pooled grid token); pool_q 12·8·27; q·kᵀ and a·v 9·2·12 each;
+    # relative positions 12·8·(kh + kw + kt) = 12·8·3; project 9·12·12
+    macs=33 * 8 * 36 + 2 * (12 * 1 * 27) + 12 * 8 * 27 + 2 * (9 * 2 * 12) + 12 * 8 * 3 + 9 * 12 * 12,
+    bias_ops=33 * 36 + 9 * 12,
+    norm_ops=5 * 12 * 2 * 2 + 5 * 12 * 9,  # k's and v's LayerNorm over 2 tokens, q's over 9
+    # q scaled 9·12; relative positions heads·8·(kh·kw + 2·(Nk − 1)) = 2·8·(1 + 2); residual q without the class token
+    # 12·8
+    elementwise_ops=9 * 12 + 2 * 8 * 3 + 12 * 8,
+    act_ops=3 * 2 * 9 * 2,
+    activations=9 * 12,
+)
+
+
+@pytest.mark.parametrize(("spec", "out", "cost"), [(A, Tokens(5, 8), A_COST), (B, Tokens(9, 12), B_COST)], ids=["v1", "v2"])
+def test_pooling_attention_shape_and_cost(spec: str, out: Tokens, cost: Cost) -> None:
+    a = analysis_of(spec)
+    layer = a.layers[0]
+    assert layer.node.shape == out
+    assert layer.cost == cost
+    parts = layer.node.rule.parts(layer.node.args, layer.node.in_shapes, out, a.graph.batch)
+    assert sum((p.cost for p in parts), Cost()) == cost
+
+
+def test_a_grid_that_is_not_the_tokens_is_a_located_error() -> None:
+    from convcost.errors import SpecError
+
+    with pytest.raises(SpecError, match=r"grid \[2, 4, 4\] .* 32 tokens .* got 17"):
+        analysis_of("input: {tokens: [17, 8]}\nlayers:\n  - pooling_attention: {heads: 2, grid: [2, 4, 4]}\n")
+    with pytest.raises(SpecError, match=r"heads=3 must divide the width 8"):
+        analysis_of("input: {tokens: [17, 8]}\nlayers:\n  - pooling_attention: {heads: 3, grid: [1, 4, 4]}\n")
+
+
+# ---- against torchvision's own module ---------------------------------------------------------------------------------
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+
+
+def _torchvision(spec: str, grid: list[int], **kw: object) -> tuple[int, int]:
+    """(params, FlopCounterMode FLOPs / 2) of torchvision's MultiscaleAttention on one input of the spec's tokens."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from torchvision.models.video.mvit import MultiscaleAttention
+
+    a = analysis_of(spec)
+    n, d = a.layers[0].node.in_shapes[0]
+    m = MultiscaleAttention(grid, d, **kw).eval()  # type: ignore[arg-type]
+    with FlopCounterMode(display=False) as fc:
+        m(torch.zeros(a.graph.batch, n, d), tuple(grid))
+    return sum(p.numel() for p in m.parameters()), fc.get_total_flops() // 2
+
+
+def test_pooling_attention_counts_are_torchvisions() -> None:
+    # FlopCounterMode sees qkv, project (addmm), the pools (convolution), q·kᵀ, a·v, the einsums and the matmul (bmm)
+    a = _torchvision(A, [1, 4, 4], output_dim=8, num_heads=2, kernel_q=[1, 3, 3], kernel_kv=[1, 3, 3],
+                     stride_q=[1, 2, 2], stride_kv=[1, 2, 2], residual_pool=False, residual_with_cls_embed=True,
+                     rel_pos_embed=False)
+    assert a == (A_COST.params, A_COST.macs)
+    b = _torchvision(B, [2, 4, 4], output_dim=12, num_heads=2, kernel_q=[3, 3, 3], kernel_kv=[3, 3, 3],
+                     stride_q=[1, 2, 2], stride_kv=[2, 4, 4], residual_pool=True, residual_with_cls_embed=False,
+                     rel_pos_embed=True)
+    assert b == (B_COST.params, B_COST.macs)
+
+
+# ---- import: small MViTs in both layouts ----------------------------------------------------------------------------
+@pytest.mark.parametrize("factory", ["tiny_mvit_v1", "tiny_mvit_v2"])
+def test_small_mvit_imports_exactly(factory: str, tmp_path: Path) -> None:
+    from zoo import imports_exactly
+
+    spec = imports_exactly(f"mvit_factories:{factory}", {}, (3, 4, 16, 16), tmp_path)
+    text = spec.read_text()
+    assert "pooling_attention" in text, text
