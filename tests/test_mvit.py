@@ -107,3 +107,18 @@ def test_small_mvit_imports_exactly(factory: str, tmp_path: Path) -> None:
     spec = imports_exactly(f"mvit_factories:{factory}", {}, (3, 4, 16, 16), tmp_path)
     text = spec.read_text()
     assert "pooling_attention" in text, text
+
+
+def test_verify_measures_what_the_counters_are_predicted_to_see() -> None:
+    """verify runs the built modules (modules/mvit.py: torchvision's calls) under fvcore and FlopCounterMode: fvcore's
+    LayerNorm 5 per element and its einsum estimate from numpy, layer by layer, as predicted."""
+    pytest.importorskip("fvcore")
+    from conftest import graph_of
+    from test_convention_tools import FORMS_CASES
+
+    from convcost.crosscheck.verify import verify_graph
+
+    report = verify_graph(graph_of(FORMS_CASES["mvit"]))
+    assert report.ok, report
+    layers = [lr for lr in report.layers if lr.op == "pooling_attention"]
+    assert len(layers) == 2 and all(lr.checks["fvcore"].status == "ok" for lr in layers), layers
