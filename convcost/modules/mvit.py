@@ -120,3 +120,31 @@ class PoolingAttention(nn.Module):
         x = x.transpose(1, 2).reshape(b, -1, self.output_dim)
         return self.project(x)
 
+
+
+class PositionalEncoding(nn.Module):
+    """torchvision's PositionalEncoding: the class token prepended; with ``pos`` (MViT v1) the position embedding
+    repeated from its per-frame rows, plus its per-position rows, the class token's row in front, added in place."""
+
+    def __init__(self, d: int, grid: Grid, pos: bool) -> None:
+        super().__init__()
+        self.temporal_size, self.spatial_size = grid[0], (grid[1], grid[2])
+        self.class_token = nn.Parameter(torch.zeros(d))
+        self.spatial_pos: nn.Parameter | None = None
+        self.temporal_pos: nn.Parameter | None = None
+        self.class_pos: nn.Parameter | None = None
+        if pos:
+            self.spatial_pos = nn.Parameter(torch.zeros(grid[1] * grid[2], d))
+            self.temporal_pos = nn.Parameter(torch.zeros(grid[0], d))
+            self.class_pos = nn.Parameter(torch.zeros(d))
+
+    def forward(self, x: Tensor) -> Tensor:
+        class_token = self.class_token.expand(x.size(0), -1).unsqueeze(1)
+        x = torch.cat((class_token, x), dim=1)
+        if self.spatial_pos is not None and self.temporal_pos is not None and self.class_pos is not None:
+            hw_size, embed_size = self.spatial_pos.shape
+            pos_embedding = torch.repeat_interleave(self.temporal_pos, hw_size, dim=0)
+            pos_embedding.add_(self.spatial_pos.unsqueeze(0).expand(self.temporal_size, -1, -1).reshape(-1, embed_size))
+            pos_embedding = torch.cat((self.class_pos.unsqueeze(0), pos_embedding), dim=0).unsqueeze(0)
+            x.add_(pos_embedding)
+        return x

@@ -34,10 +34,19 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..cost import Backward, Cost
 from .activations import SOFTMAX_OPS
-from .counting import BackwardCounted, Counted, Counting, Prediction, fvcore_einsum, numpy_einsum_estimate
+from .counting import (
+    FVCORE_IGNORED,
+    TORCHINFO_UNNAMED,
+    BackwardCounted,
+    Counted,
+    Counting,
+    Prediction,
+    fvcore_einsum,
+    numpy_einsum_estimate,
+)
 from .grad import NORM_INPUT_OPS, NORM_SHARED_OPS, SOFTMAX_BACKWARD_OPS, Need
 from .norm import STAT_BYTES, STAT_OPS_AFFINE
-from .receptive import global_rf
+from .receptive import POINTWISE, global_rf
 from .registry import (
     ArgError,
     Converter,
@@ -468,3 +477,70 @@ class PoolingAttention:
         g = geometry(a, node.in_shapes)
         return Module(a.grid, g.d, g.o, a.heads, a.kernel_q, a.stride_q, a.kernel_kv, a.stride_kv, a.residual_pool,
                       a.residual_cls, a.rel_pos, a.eps)
+
+
+# ---- the class token and MViT v1's separable position embedding ------------------------------------------------------
+@lazy_args
+class SpacetimeEmbedArgs:
+    """Arguments of `spacetime_embed` (those of torchvision's PositionalEncoding)."""
+
+    grid: Grid = field(metadata=arg(triple(pos_int), "the T×H×W grid of the tokens, [t, h, w] (N = t·h·w tokens)"))
+    pos: bool = field(default=True, metadata=arg(boolean, "add the separable position embedding (MViT v1; false: the "
+                                                          "class token alone, as MViT v2 with relative positions)"))
+
+
+def _embed_params(a: SpacetimeEmbedArgs, d: int) -> int:
+    """The class token (D); with ``pos``, per-frame rows T·D, per-position rows H·W·D and the class token's row D."""
+    t, h, w = a.grid
+    return d + ((t + h * w + 1) * d if a.pos else 0)
+
+
+def _embed_backward(a: SpacetimeEmbedArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+    """The input's gradient is a slice of the output's; the class token's sums it over the batch (B·D adds); the
+    embedding's (``pos``) sums it over the batch ((N + 1)·D per sample), then each table's rows over what they were
+    repeated across (the per-frame rows over H·W, the per-position rows over T: N·D each)."""
+    if not need.weights:
+        return Backward()
+    n, d = out
+    return Backward(weight_ops=batch * d + ((batch * n * d + 2 * (n - 1) * d) if a.pos else 0))
+
+
+@op("spacetime_embed", category="join", args=SpacetimeEmbedArgs)
+class SpacetimeEmbed:
+    """MViT's class token and position embedding (torchvision's PositionalEncoding) on T·H·W tokens: a learned class
+    token prepended (D params), and with `pos` (MViT v1) a position embedding added to every token (N + 1 adds of D),
+    summed from per-frame rows (T·D params), per-position rows (H·W·D) and the class token's row (D). Summing the rows
+    into the embedding reads weights only: not counted."""
+
+    imports = ("PositionalEncoding",)  # torchvision's (models/video/mvit.py): `convcost import` keeps it whole
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        t, (h, w) = m.temporal_size, m.spatial_size
+        pos = m.spatial_pos is not None
+        refuse_unless(pos == (m.temporal_pos is not None) == (m.class_pos is not None), "a position embedding in part")
+        return {"grid": [t, h, w], **({} if pos else {"pos": False})}
+
+    saves = Saves.NOTHING
+    rf = POINTWISE  # the tokens keep their fields; the class token reads no input until attention mixes it
+    backward = staticmethod(_embed_backward)
+    counting = Counting("aten::cat", "PositionalEncoding", "cat", fvcore=FVCORE_IGNORED, torchinfo=TORCHINFO_UNNAMED)
+
+    @staticmethod
+    def shape(a: SpacetimeEmbedArgs, inputs: tuple[Shape, ...]) -> Shape:
+        x = sequence_check("spacetime_embed", inputs[0])
+        if x.n != math.prod(a.grid):
+            t, h, w = a.grid
+            raise ShapeError(f"grid [{t}, {h}, {w}] is {t}·{h}·{w} = {math.prod(a.grid)} tokens, got {x.n}", "grid")
+        return Tokens(x.n + 1, x.d)
+
+    @staticmethod
+    def cost(a: SpacetimeEmbedArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        n = batch * out[0] * out[1]
+        return Cost(params=_embed_params(a, out[1]), elementwise_ops=n if a.pos else 0, activations=n)
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from ..modules.mvit import PositionalEncoding
+
+        return PositionalEncoding(node.shape[1], node.args.grid, node.args.pos)
