@@ -122,3 +122,27 @@ def test_verify_measures_what_the_counters_are_predicted_to_see() -> None:
     assert report.ok, report
     layers = [lr for lr in report.layers if lr.op == "pooling_attention"]
     assert len(layers) == 2 and all(lr.checks["fvcore"].status == "ok" for lr in layers), layers
+
+
+@pytest.mark.parametrize("pos", [True, False])
+def test_spacetime_embed_is_torchvisions_positional_encoding(pos: bool) -> None:
+    """10 tokens of 6 as a 2×1×5 grid: the class token (6) and, with pos, rows 2·6 + 5·6 + 6; the same output as
+    torchvision's PositionalEncoding with the same weights."""
+    from torchvision.models.video.mvit import PositionalEncoding
+
+    from convcost.crosscheck.torch_build import build_model
+
+    spec = f"input: {{tokens: [10, 6], batch: 2}}\nlayers:\n  - spacetime_embed: {{grid: [2, 1, 5], pos: {str(pos).lower()}}}\n"
+    a = analysis_of(spec)
+    ref = PositionalEncoding(6, (1, 5), 2, rel_pos_embed=not pos)
+    assert a.total.params == sum(p.numel() for p in ref.parameters()) == 6 + ((2 + 5 + 1) * 6 if pos else 0)
+    ours = build_model(a.graph, "cpu")
+    torch.manual_seed(0)
+    for p in ref.parameters():
+        torch.nn.init.normal_(p)
+    own = dict(ours.named_parameters())
+    for name, p in ref.named_parameters():  # the same names under the layer's module
+        (key,) = [k for k in own if k.endswith(f".{name}")]
+        own[key].data.copy_(p.data)
+    x = torch.randn(2, 10, 6)
+    assert torch.equal(ours(x.clone()), ref(x.clone()))

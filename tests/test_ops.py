@@ -380,6 +380,13 @@ OP_CASES = [
            Cost(params=(8 * 24 + 24) + 3 * (4 * 9 + 2 * 4) + (8 * 8 + 8),
                 macs=2 * (17 * 8 * 24 + 3 * 8 * 4 * 9 + 2 * 5 * 5 * 8 + 5 * 8 * 8), bias_ops=2 * (17 * 24 + 5 * 8),
                 norm_ops=2 * 3 * 5 * 8 * 5, elementwise_ops=2 * 5 * 8, act_ops=2 * 3 * 2 * 5 * 5, activations=2 * 5 * 8)),
+    # spacetime_embed on 10 tokens of 6 as a 2×1×5 grid, batch 2: a class token (6 params) in front, 11 tokens; the
+    # embedding from 2 per-frame rows, 1·5 per-position rows and the class row, (2 + 5 + 1)·6 params, one add per
+    # element of 2·11·6; without it the class token alone
+    OpCase("spacetime_embed", "to_tokens\n  - spacetime_embed: {grid: [2, 1, 5]}", "[6, 2, 5]", 2, Tokens(11, 6),
+           Cost(params=6 + (2 + 5 + 1) * 6, elementwise_ops=2 * 11 * 6, activations=2 * 11 * 6)),
+    OpCase("spacetime_embed", "to_tokens\n  - spacetime_embed: {grid: [2, 1, 5], pos: false}", "[6, 2, 5]", 2, Tokens(11, 6),
+           Cost(params=6, activations=2 * 11 * 6)),
     OpCase("attention", "to_tokens\n  - attention: {heads: 2, head_dim: 4, qkv_bias: false}", "[6, 2, 5]", 1,
            Tokens(10, 6),
            Cost(params=6 * 24 + (8 * 6 + 6), macs=10 * 6 * 24 + 2 * 100 * 4 + 2 * 100 * 4 + 10 * 8 * 6,

@@ -61,8 +61,9 @@ layers:
   - attention: {heads: 3, head_dim: 2, qkv_bias: false}
   - to_map: {height: 2}
   - patch_embed: {out: 8, patch: 1}
+  - spacetime_embed: {grid: [1, 2, 1]}
   - class_token
-  - pooling_attention: {heads: 2, grid: [1, 2, 1], kernel_q: [1, 3, 1], stride_q: [1, 2, 1], kernel_kv: [1, 3, 1],
+  - pooling_attention: {heads: 2, grid: [1, 3, 1], kernel_q: [1, 3, 1], stride_q: [1, 2, 1], kernel_kv: [1, 3, 1],
                         stride_kv: [1, 2, 1], residual_pool: true, rel_pos: true}
   - token_pool
   - flatten
