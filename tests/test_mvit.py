@@ -146,3 +146,27 @@ def test_spacetime_embed_is_torchvisions_positional_encoding(pos: bool) -> None:
         own[key].data.copy_(p.data)
     x = torch.randn(2, 10, 6)
     assert torch.equal(ours(x.clone()), ref(x.clone()))
+
+
+def test_the_built_module_computes_what_torchvisions_does() -> None:
+    """Spec B built (modules/mvit.py), given the weights of torchvision's MultiscaleAttention by name: the same output."""
+    from torchvision.models.video.mvit import MultiscaleAttention
+
+    from convcost.crosscheck.torch_build import build_model
+
+    a = analysis_of(B)
+    ref = MultiscaleAttention([2, 4, 4], 8, 12, 2, kernel_q=[3, 3, 3], kernel_kv=[3, 3, 3], stride_q=[1, 2, 2],
+                              stride_kv=[2, 4, 4], residual_pool=True, residual_with_cls_embed=False,
+                              rel_pos_embed=True).eval()
+    torch.manual_seed(0)
+    for p in ref.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    ours = build_model(a.graph, "cpu").eval()
+    own = dict(ours.named_parameters())
+    assert len(own) == len(dict(ref.named_parameters()))
+    for name, p in ref.named_parameters():
+        (key,) = [k for k in own if k.endswith(f".{name}")]
+        own[key].data.copy_(p.data)
+    x = torch.randn(1, 33, 8)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), ref(x, (2, 4, 4))[0], atol=1e-6)
