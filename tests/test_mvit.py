@@ -170,3 +170,18 @@ def test_the_built_module_computes_what_torchvisions_does() -> None:
     x = torch.randn(1, 33, 8)
     with torch.no_grad():
         assert torch.allclose(ours(x), ref(x, (2, 4, 4))[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("layer", [
+    # q, k and v pooled (spec A's layer)
+    "pooling_attention: {heads: 2, grid: [1, 4, 4], kernel_q: [1, 3, 3], stride_q: [1, 2, 2], kernel_kv: [1, 3, 3], "
+    "stride_kv: [1, 2, 2]}",
+    "pooling_attention: {heads: 2, grid: [1, 4, 4], kernel_kv: 3, stride_kv: [1, 2, 2]}",  # q not pooled
+    "pooling_attention: {heads: 1, grid: [1, 4, 4], out: 4}",  # nothing pooled: k and v are views of qkv's output
+])
+def test_training_saved_bytes_match_torch_autograd(layer: str) -> None:
+    from test_saved_bytes import saved_by_autograd
+
+    torch_saved, model_saved = saved_by_autograd(
+        f"input: [3, 4, 4]\nlayers:\n  - conv: {{out: 8, kernel: 1}}\n  - to_tokens\n  - class_token\n  - {layer}\n")
+    assert torch_saved == model_saved

@@ -408,7 +408,8 @@ class PoolingAttention:
             return "called without a (T, H, W) grid of three numbers"
         return {"grid": list(thw)}
 
-    saves = Saves.NOTHING  # what its backward keeps is in saved_extra
+    saves = Saves.INPUTS  # qkv's input; what else its backward keeps is in saved_extra
+    saves_frozen = Saves.NOTHING  # the input only for qkv's weight gradient
     rf = global_rf("pooling attention: every token reads the pooled keys and values of every token")
     backward = staticmethod(_backward)
     counting = Counting(
@@ -460,14 +461,17 @@ class PoolingAttention:
 
     @staticmethod
     def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
-        # for the backward: the input (qkv's), each pool's conv input and LayerNorm input and statistics, q, k and v as
-        # the matmuls read them, the attention probabilities, and project's input
+        # besides its input (qkv's, ``saves``), as torch's autograd keeps them: each pool's Conv3d input (the grid
+        # tokens of a head copied into a map, O·(N − 1)), its LayerNorm's input (O per pooled token) and statistics
+        # (a mean and an inverse std per head and token, fp32); q scaled (O·Nq) and k for q·kᵀ, the probabilities and
+        # v for a·v; k and v are the pools' outputs (O·Nk each) or, not pooled, views of qkv's whole output (3O·N);
+        # project's input (O·Nq)
         g = geometry(node.args, node.in_shapes)
-        grid_in = g.o * (g.n - 1)
         pooled_ = [g.nq] * g.pool_q + [g.nk] * (2 * g.pool_kv)
-        per_pool = sum(grid_in + g.o * n for n in pooled_) * elem + sum(2 * g.heads * n * STAT_BYTES for n in pooled_)
-        elements = g.n * g.d + g.o * (g.nq + 2 * g.nk) + g.heads * g.nq * g.nk + g.nq * g.o
-        return batch * (elements * elem + per_pool)
+        pools_ = sum(g.o * (g.n - 1) + g.o * n for n in pooled_) * elem + sum(2 * g.heads * n * STAT_BYTES for n in pooled_)
+        kv = 2 * g.o * g.nk if g.pool_kv else 3 * g.o * g.n
+        elements = g.o * g.nq + kv + g.heads * g.nq * g.nk + g.o * g.nq
+        return batch * (elements * elem + pools_)
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
