@@ -24,8 +24,6 @@ KNOWN: dict[str, str] = {
     **{f"swin_v2_{s}": "ShiftedWindowAttentionV2 (cosine attention, a continuous position bias MLP): no convcost op; "
        "its window partition moves the batch dim" for s in "tsb"},
     **{f"swin3d_{s}": f"3-D window partitions: {BATCH_VIEW}" for s in "tsb"},
-    "mvit_v1_b": f"pooling attention on each head: {BATCH_VIEW}",
-    "mvit_v2_s": f"pooling attention on each head: {BATCH_VIEW}",
 }
 BUILT_FOR_REAL = ("regnet",)  # factories that read values while building: verify --reference runs them for real
 VIDEO_SHAPE = {"s3d": (3, 16, 224, 224), "mvit_v1_b": (3, 16, 224, 224), "mvit_v2_s": (3, 16, 224, 224)}

@@ -21,7 +21,8 @@ class Pool(nn.Module):
 
     def __init__(self, head_dim: int, kernel: Grid, stride: Grid, eps: float) -> None:
         super().__init__()
-        self.pool = nn.Conv3d(head_dim, head_dim, kernel, stride=stride, padding=[k // 2 for k in kernel], groups=head_dim,
+        padding = (kernel[0] // 2, kernel[1] // 2, kernel[2] // 2)
+        self.pool = nn.Conv3d(head_dim, head_dim, kernel, stride=stride, padding=padding, groups=head_dim,
                               bias=False)
         self.norm_act = nn.Sequential(nn.LayerNorm(head_dim, eps=eps))
 
