@@ -4,6 +4,7 @@ both layouts (v1, v2: tests/mvit_factories.py) imported exactly, with `verify --
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def test_pooling_attention_shape_and_cost(spec: str, out: Tokens, cost: Cost) ->
 def test_a_grid_that_is_not_the_tokens_is_a_located_error() -> None:
     from convcost.errors import SpecError
 
-    with pytest.raises(SpecError, match=r"grid \[2, 4, 4\] .* 32 tokens .* got 17"):
+    with pytest.raises(SpecError, match=r"grid \[2, 4, 4\] needs 1 \+ 2·4·4 = 33 tokens \(a class token, then the grid\), got 17"):
         analysis_of("input: {tokens: [17, 8]}\nlayers:\n  - pooling_attention: {heads: 2, grid: [2, 4, 4]}\n")
     with pytest.raises(SpecError, match=r"heads=3 must divide the width 8"):
         analysis_of("input: {tokens: [17, 8]}\nlayers:\n  - pooling_attention: {heads: 3, grid: [1, 4, 4]}\n")
@@ -157,7 +158,7 @@ def test_the_built_module_computes_what_torchvisions_does() -> None:
     a = analysis_of(B)
     ref = MultiscaleAttention([2, 4, 4], 8, 12, 2, kernel_q=[3, 3, 3], kernel_kv=[3, 3, 3], stride_q=[1, 2, 2],
                               stride_kv=[2, 4, 4], residual_pool=True, residual_with_cls_embed=False,
-                              rel_pos_embed=True).eval()
+                              rel_pos_embed=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6)).eval()
     torch.manual_seed(0)
     for p in ref.parameters():
         torch.nn.init.normal_(p, std=0.1)

@@ -563,8 +563,8 @@ def module(n: Node, c: Context) -> Found:
 
 
 GRID_OPS = ("window_attention", "patch_merging")  # torchvision's Swin modules kept whole: a token grid in and out
-# modules kept whole that give tokens: nn.MultiheadAttention; torchvision MViT's MultiscaleAttention, PositionalEncoding
-TOKEN_OPS = ("attention", "pooling_attention", "spacetime_embed")
+# modules kept whole that give tokens: nn.MultiheadAttention; torchvision MViT's MultiscaleAttention, PositionalEncoding, Pool
+TOKEN_OPS = ("attention", "pooling_attention", "spacetime_embed", "grid_pool")
 
 
 def leaf_op(n: Node, c: Context) -> Found:

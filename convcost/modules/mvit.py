@@ -30,7 +30,7 @@ class Pool(nn.Module):
         class_token, x = torch.tensor_split(x, indices=(1,), dim=2)
         x = x.transpose(2, 3)
         b, n, c = x.shape[:3]
-        x = x.reshape((b * n, c) + thw).contiguous()
+        x = x.reshape((b * n, c, *thw)).contiguous()
         x = self.pool(x)
         t, h, w = x.shape[2:]
         x = x.reshape(b, n, c, -1).transpose(2, 3)
@@ -149,3 +149,23 @@ class PositionalEncoding(nn.Module):
             pos_embedding = torch.cat((self.class_pos.unsqueeze(0), pos_embedding), dim=0).unsqueeze(0)
             x.add_(pos_embedding)
         return x
+
+
+class SkipPool(nn.Module):
+    """torchvision's Pool of an nn.MaxPool3d (MultiscaleBlock's pool_skip) on [B, N, D] tokens: unsqueezed to one
+    "head", the class token split off, the grid tokens as a D×T×H×W map, max-pooled, the class token put back."""
+
+    def __init__(self, grid: Grid, kernel: Grid, stride: Grid, padding: Grid) -> None:
+        super().__init__()
+        self.grid = grid
+        self.pool = nn.MaxPool3d(kernel, stride=stride, padding=padding)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.unsqueeze(1)
+        class_token, x = torch.tensor_split(x, indices=(1,), dim=2)
+        x = x.transpose(2, 3)
+        b, n, c = x.shape[:3]
+        x = x.reshape((b * n, c, *self.grid)).contiguous()
+        x = self.pool(x)
+        x = x.reshape(b, n, c, -1).transpose(2, 3)
+        return torch.cat((class_token, x), dim=2).squeeze(1)

@@ -36,6 +36,7 @@ from ..cost import Backward, Cost
 from .activations import SOFTMAX_OPS
 from .counting import (
     FVCORE_IGNORED,
+    THOP_ZERO,
     TORCHINFO_UNNAMED,
     BackwardCounted,
     Counted,
@@ -46,7 +47,8 @@ from .counting import (
 )
 from .grad import NORM_INPUT_OPS, NORM_SHARED_OPS, SOFTMAX_BACKWARD_OPS, Need
 from .norm import STAT_BYTES, STAT_OPS_AFFINE
-from .receptive import POINTWISE, global_rf
+from .pool import INDEX_BYTES
+from .receptive import POINTWISE, global_rf, unknown
 from .registry import (
     ArgError,
     Converter,
@@ -59,6 +61,7 @@ from .registry import (
     boolean,
     converter_schema,
     lazy_args,
+    nonneg_int,
     op,
     optional,
     pos_float,
@@ -359,6 +362,14 @@ def _pool_args(pool: Any, head_dim: int) -> tuple[list[int], list[int], float]:
     return list(conv.kernel_size), list(conv.stride), float(norm.eps)
 
 
+def grid_from_call(args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any] | str:
+    """The grid torchvision's MViT modules are given with their input (``forward(x, thw)``), or why not."""
+    thw = args[0] if args else kwargs.get("thw")
+    if not (isinstance(thw, (list, tuple)) and len(thw) == 3 and all(isinstance(v, int) for v in thw)):
+        return "called without a (T, H, W) grid of three numbers"
+    return {"grid": list(thw)}
+
+
 @op(NAME, category="linear", args=PoolingAttentionArgs)
 class PoolingAttention:
     """MViT's multi-head pooling attention on a class token and a T×H×W token grid (torchvision's MultiscaleAttention).
@@ -400,13 +411,7 @@ class PoolingAttention:
             args["rel_pos"] = True
         return args
 
-    @staticmethod
-    def from_call(args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any] | str:
-        """The grid its forward is given (``forward(x, thw)``)."""
-        thw = args[0] if args else kwargs.get("thw")
-        if not (isinstance(thw, (list, tuple)) and len(thw) == 3 and all(isinstance(v, int) for v in thw)):
-            return "called without a (T, H, W) grid of three numbers"
-        return {"grid": list(thw)}
+    from_call = staticmethod(grid_from_call)
 
     saves = Saves.INPUTS  # qkv's input; what else its backward keeps is in saved_extra
     saves_frozen = Saves.NOTHING  # the input only for qkv's weight gradient
@@ -447,8 +452,8 @@ class PoolingAttention:
         n = sequence_check(NAME, inputs[0]).n
         if n != g.n:
             t, h, w = a.grid
-            raise ShapeError(f"grid [{t}, {h}, {w}] is a class token and {t}·{h}·{w} = {g.n - 1} tokens, got {n} tokens",
-                             "grid")
+            raise ShapeError(f"grid [{t}, {h}, {w}] needs 1 + {t}·{h}·{w} = {g.n} tokens (a class token, then the grid), "
+                             f"got {n}", "grid")
         if g.o % a.heads:
             raise ShapeError(f"heads={a.heads} must divide the width {g.o}", "heads")
         return Tokens(g.nq, g.o)
@@ -548,3 +553,98 @@ class SpacetimeEmbed:
         from ..modules.mvit import PositionalEncoding
 
         return PositionalEncoding(node.shape[1], node.args.grid, node.args.pos)
+
+
+# ---- the skip connection's pooling -------------------------------------------------------------------------------
+@lazy_args
+class GridPoolArgs:
+    """Arguments of `grid_pool` (torchvision's Pool of an nn.MaxPool3d, as MultiscaleBlock pools its skip)."""
+
+    grid: Grid = field(metadata=arg(triple(pos_int), "the T×H×W grid of the tokens after the class token, [t, h, w] "
+                                                     "(N = 1 + t·h·w tokens)"))
+    kernel: Grid = field(metadata=arg(triple(pos_int), "the max pool's kernel [t, h, w]"))
+    stride: Grid = field(default=(1, 1, 1), metadata=arg(triple(pos_int), "its stride [t, h, w]"))
+    padding: Grid = field(default=(0, 0, 0), metadata=arg(triple(nonneg_int), "its padding [t, h, w]"))
+
+
+def _grid_pooled(a: GridPoolArgs) -> Grid:
+    t, h, w = ((n + 2 * p - k) // s + 1 for n, k, s, p in zip(a.grid, a.kernel, a.stride, a.padding))
+    return t, h, w
+
+
+def _grid_in(node: NodeLike, batch: int) -> int:
+    """Elements the max pool reads: the grid tokens as a D×T×H×W map."""
+    return batch * node.in_shapes[0][1] * math.prod(node.args.grid)
+
+
+@op("grid_pool", category="pool", args=GridPoolArgs)
+class GridPool:
+    """Max pooling of the T×H×W grid of tokens after a class token (torchvision MViT's Pool of an nn.MaxPool3d, the
+    block's skip): the class token kept, the grid tokens pooled as a D×T×H×W map, 1 + T'·H'·W' tokens out; one op
+    per element of every window (padding included), as maxpool counts."""
+
+    imports = ("Pool",)  # torchvision's (models/video/mvit.py): `convcost import` keeps it whole
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        pool = m.pool
+        refuse_unless(type(pool).__name__ == "MaxPool3d" and m.norm_act is None,
+                      f"a Pool of {type(pool).__name__}{' with a norm' if m.norm_act is not None else ''} (convcost's "
+                      "grid_pool is an nn.MaxPool3d alone, as MultiscaleBlock's pool_skip)")
+        refuse_unless(spec_dims(pool.dilation) == 1 and not pool.ceil_mode and not pool.return_indices,
+                      "a dilated or ceil-mode max pool")
+        return {"kernel": spec_dims(pool.kernel_size), "stride": spec_dims(pool.stride), "padding": spec_dims(pool.padding)}
+
+    from_call = staticmethod(grid_from_call)
+
+    saves = Saves.NOTHING  # the grid tokens are copied into a map first: saved_extra keeps that and the indices
+    rf = unknown("the grid of a class token's sequence: fields of tokens are not followed")
+
+    @staticmethod
+    def backward(a: GridPoolArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        # each pooled position's gradient added into its window's maximum: 1 per pooled grid element, as maxpool's
+        return Backward(input_ops=batch * out[1] * (out[0] - 1) if need.any_input else 0)
+
+    counting = Counting(
+        "aten::max_pool3d", "nn.MaxPool3d", "max_pool", thop=THOP_ZERO,
+        ptflops=Counted(lambda node, cost, batch: Prediction.of(max_pool=2 * _grid_in(node, batch)),
+                        "ptflops counts max-pool input elements twice: its module hook and the patched F.max_pool3d"),
+        torchscan=Counted(lambda node, cost, batch: Prediction.of(
+            max_pool=batch * node.shape[1] * (node.shape[0] - 1) * (math.prod(node.args.kernel) - 1)),
+            "torchscan counts kernel − 1 per pooled element"),
+        calflops=Counted(lambda node, cost, batch: Prediction.unseen("calflops counts pooling as FLOPs, with 0 MACs")),
+        calflops_flops=Counted(lambda node, cost, batch: Prediction.of(max_pool=_grid_in(node, batch)),
+                               "calflops counts 1 FLOP per pooled input element (its patched F.max_pool3d)"),
+    )
+
+    @staticmethod
+    def shape(a: GridPoolArgs, inputs: tuple[Shape, ...]) -> Shape:
+        x = sequence_check("grid_pool", inputs[0])
+        t, h, w = a.grid
+        if x.n != 1 + t * h * w:
+            raise ShapeError(f"grid [{t}, {h}, {w}] needs 1 + {t}·{h}·{w} = {1 + t * h * w} tokens (a class token, then "
+                             f"the grid), got {x.n}", "grid")
+        for k, p in zip(a.kernel, a.padding):
+            if 2 * p > k:
+                raise ShapeError(f"padding {p} must be at most half the kernel {k} (as in torch)", "padding")
+        out = _grid_pooled(a)
+        if min(out) < 1:
+            raise ShapeError(f"kernel {list(a.kernel)} is larger than the padded grid", "kernel")
+        return Tokens(1 + math.prod(out), x.d)
+
+    @staticmethod
+    def cost(a: GridPoolArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        pooled_ = batch * out[1] * (out[0] - 1)
+        return Cost(pool_ops=pooled_ * math.prod(a.kernel), activations=batch * out[0] * out[1])
+
+    @staticmethod
+    def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
+        # max_pool3d keeps its input (the grid tokens copied into a map) and its indices (int64)
+        return _grid_in(node, batch) * elem + batch * node.shape[1] * (node.shape[0] - 1) * INDEX_BYTES
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from ..modules.mvit import SkipPool
+
+        a: GridPoolArgs = node.args
+        return SkipPool(a.grid, a.kernel, a.stride, a.padding)
