@@ -64,7 +64,8 @@ def test_pooling_attention_shape_and_cost(spec: str, out: Tokens, cost: Cost) ->
 def test_a_grid_that_is_not_the_tokens_is_a_located_error() -> None:
     from convcost.errors import SpecError
 
-    with pytest.raises(SpecError, match=r"grid \[2, 4, 4\] needs 1 \+ 2·4·4 = 33 tokens \(a class token, then the grid\), got 17"):
+    with pytest.raises(SpecError, match=r"grid \[2, 4, 4\] needs 1 \+ 2·4·4 = 33 tokens \(a class token, then the grid\), "
+                                         r"got 17"):
         analysis_of("input: {tokens: [17, 8]}\nlayers:\n  - pooling_attention: {heads: 2, grid: [2, 4, 4]}\n")
     with pytest.raises(SpecError, match=r"heads=3 must divide the width 8"):
         analysis_of("input: {tokens: [17, 8]}\nlayers:\n  - pooling_attention: {heads: 3, grid: [1, 4, 4]}\n")
