@@ -187,3 +187,19 @@ def test_training_saved_bytes_match_torch_autograd(layer: str) -> None:
     torch_saved, model_saved = saved_by_autograd(
         f"input: [3, 4, 4]\nlayers:\n  - conv: {{out: 8, kernel: 1}}\n  - to_tokens\n  - class_token\n  - {layer}\n")
     assert torch_saved == model_saved
+
+
+def test_grid_pool_is_torchvisions_skip_pool() -> None:
+    """A class token and a 1×4×5 grid of 6 (21 tokens), kernel [1, 3, 3], stride [1, 2, 2], padding [0, 1, 1]: 1 + 2·3
+    tokens out, the same as torchvision's Pool of that nn.MaxPool3d (MultiscaleBlock's pool_skip)."""
+    from torchvision.models.video.mvit import Pool
+
+    from convcost.crosscheck.torch_build import build_model
+
+    a = analysis_of("input: {tokens: [21, 6], batch: 2}\nlayers:\n"
+                    "  - grid_pool: {grid: [1, 4, 5], kernel: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1]}\n")
+    assert a.layers[0].node.shape == Tokens(7, 6)
+    ref = Pool(torch.nn.MaxPool3d([1, 3, 3], stride=[1, 2, 2], padding=[0, 1, 1]), None)
+    x = torch.randn(2, 21, 6)
+    out, thw = ref(x, (1, 4, 5))
+    assert thw == (1, 2, 3) and torch.equal(build_model(a.graph, "cpu")(x), out)

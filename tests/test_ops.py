@@ -385,6 +385,11 @@ OP_CASES = [
     # element of 2·11·6; without it the class token alone
     OpCase("spacetime_embed", "to_tokens\n  - spacetime_embed: {grid: [2, 1, 5]}", "[6, 2, 5]", 2, Tokens(11, 6),
            Cost(params=6 + (2 + 5 + 1) * 6, elementwise_ops=2 * 11 * 6, activations=2 * 11 * 6)),
+    # grid_pool of a class token and a 1×4×5 grid of width 6 (21 tokens), batch 2: kernel [1, 3, 3], stride [1, 2, 2],
+    # padding [0, 1, 1]: h (4 + 2 − 3)//2 + 1 = 2, w (5 + 2 − 3)//2 + 1 = 3: 1 + 6 tokens; 9 ops per pooled element of
+    # 2·6·6
+    OpCase("grid_pool", "to_tokens\n  - class_token\n  - grid_pool: {grid: [1, 4, 5], kernel: [1, 3, 3], stride: [1, 2, 2], "
+           "padding: [0, 1, 1]}", "[6, 4, 5]", 2, Tokens(7, 6), Cost(pool_ops=9 * 2 * 6 * 6, activations=2 * 7 * 6)),
     OpCase("spacetime_embed", "to_tokens\n  - spacetime_embed: {grid: [2, 1, 5], pos: false}", "[6, 2, 5]", 2, Tokens(11, 6),
            Cost(params=6, activations=2 * 11 * 6)),
     OpCase("attention", "to_tokens\n  - attention: {heads: 2, head_dim: 4, qkv_bias: false}", "[6, 2, 5]", 1,
