@@ -180,12 +180,17 @@ def test_the_built_module_computes_what_torchvisions_does() -> None:
     "stride_kv: [1, 2, 2]}",
     "pooling_attention: {heads: 2, grid: [1, 4, 4], kernel_kv: 3, stride_kv: [1, 2, 2]}",  # q not pooled
     "pooling_attention: {heads: 1, grid: [1, 4, 4], out: 4}",  # nothing pooled: k and v are views of qkv's output
+    # spec B's layer on 33 tokens: relative positions (q's grid copied three times, the gathered rows and their indices)
+    "pooling_attention: {heads: 2, grid: [2, 4, 4], out: 12, kernel_q: 3, stride_q: [1, 2, 2], kernel_kv: 3, "
+    "stride_kv: [2, 4, 4], residual_pool: true, residual_cls: false, rel_pos: true}",
+    "grid_pool: {grid: [1, 4, 4], kernel: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1]}",  # the map and indices
 ])
 def test_training_saved_bytes_match_torch_autograd(layer: str) -> None:
+    """A linear first puts the layer on the gradient path (class_token is left out: see the report)."""
     from test_saved_bytes import saved_by_autograd
 
-    torch_saved, model_saved = saved_by_autograd(
-        f"input: [3, 4, 4]\nlayers:\n  - conv: {{out: 8, kernel: 1}}\n  - to_tokens\n  - class_token\n  - {layer}\n")
+    n = 33 if "grid: [2, 4, 4]" in layer else 17
+    torch_saved, model_saved = saved_by_autograd(f"input: {{tokens: [{n}, 3]}}\nlayers:\n  - linear: {{out: 8}}\n  - {layer}\n")
     assert torch_saved == model_saved
 
 

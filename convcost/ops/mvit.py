@@ -470,13 +470,19 @@ class PoolingAttention:
         # tokens of a head copied into a map, O·(N − 1)), its LayerNorm's input (O per pooled token) and statistics
         # (a mean and an inverse std per head and token, fp32); q scaled (O·Nq) and k for q·kᵀ, the probabilities and
         # v for a·v; k and v are the pools' outputs (O·Nk each) or, not pooled, views of qkv's whole output (3O·N);
-        # project's input (O·Nq)
+        # project's input (O·Nq); relative positions: q's grid tokens copied for each of the two einsums and the
+        # matmul (3·O·(Nq − 1)), and, once for the batch, the rows gathered from each table (q·k positions of one dim,
+        # hd each) and their int64 indices
         g = geometry(node.args, node.in_shapes)
+        rel = 0
+        if node.args.rel_pos:
+            pairs = sum(q * k for q, k in zip(g.q, g.kv))
+            rel = batch * 3 * g.o * (g.nq - 1) * elem + pairs * (g.hd * elem + INDEX_BYTES)
         pooled_ = [g.nq] * g.pool_q + [g.nk] * (2 * g.pool_kv)
         pools_ = sum(g.o * (g.n - 1) + g.o * n for n in pooled_) * elem + sum(2 * g.heads * n * STAT_BYTES for n in pooled_)
         kv = 2 * g.o * g.nk if g.pool_kv else 3 * g.o * g.n
         elements = g.o * g.nq + kv + g.heads * g.nq * g.nk + g.o * g.nq
-        return batch * (elements * elem + pools_)
+        return batch * (elements * elem + pools_) + rel
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
