@@ -102,13 +102,29 @@ def test_pooling_attention_counts_are_torchvisions() -> None:
 
 
 # ---- import: small MViTs in both layouts ----------------------------------------------------------------------------
-@pytest.mark.parametrize("factory", ["tiny_mvit_v1", "tiny_mvit_v2"])
-def test_small_mvit_imports_exactly(factory: str, tmp_path: Path) -> None:
+V1_LINES = (
+    "- spacetime_embed: {name: pos_encoding, grid: [2, 4, 4]}",  # the position embedding on: no `pos: false`
+    # the stage change: q pooled by [1, 2, 2], k and v by 3 with stride 1; the skip's max pool
+    "- pooling_attention: {name: attn, heads: 2, grid: [2, 4, 4], kernel_q: 3, stride_q: [1, 2, 2], kernel_kv: 3, "
+    "stride_kv: 1}",
+    "- grid_pool: {name: pool_skip, grid: [2, 4, 4], kernel: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1]}",
+)
+V2_LINES = (
+    "- spacetime_embed: {name: pos_encoding, grid: [2, 4, 4], pos: false}",
+    "- pooling_attention: {name: attn, heads: 2, grid: [2, 4, 4], out: 16, kernel_q: 3, stride_q: [1, 2, 2], kernel_kv: 3, "
+    "stride_kv: 1, residual_pool: true, residual_cls: false, rel_pos: true}",
+)
+
+
+@pytest.mark.parametrize(("factory", "lines"), [("tiny_mvit_v1", V1_LINES), ("tiny_mvit_v2", V2_LINES)])
+def test_small_mvit_imports_exactly(factory: str, lines: tuple[str, ...], tmp_path: Path) -> None:
+    """Params, buffers and MACs equal torch's, verify --reference passes, and the layers say what torchvision's
+    modules do (what the counts cannot tell apart: the residual pooling's class token, the grid's order)."""
     from zoo import imports_exactly
 
-    spec = imports_exactly(f"mvit_factories:{factory}", {}, (3, 4, 16, 16), tmp_path)
-    text = spec.read_text()
-    assert "pooling_attention" in text, text
+    text = imports_exactly(f"mvit_factories:{factory}", {}, (3, 4, 16, 16), tmp_path).read_text()
+    for line in lines:
+        assert line in text, text
 
 
 def test_verify_measures_what_the_counters_are_predicted_to_see() -> None:
