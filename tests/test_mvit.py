@@ -128,18 +128,22 @@ def test_small_mvit_imports_exactly(factory: str, lines: tuple[str, ...], tmp_pa
 
 
 def test_verify_measures_what_the_counters_are_predicted_to_see() -> None:
-    """verify runs the built modules (modules/mvit.py: torchvision's calls) under fvcore and FlopCounterMode: fvcore's
-    LayerNorm 5 per element and its einsum estimate from numpy, layer by layer, as predicted."""
+    """verify runs the built modules (modules/mvit.py: torchvision's calls) under fvcore and FlopCounterMode, forward and
+    backward (--training): fvcore's LayerNorm 5 per element and its einsum estimate from numpy, layer by layer, as
+    predicted."""
     pytest.importorskip("fvcore")
     from conftest import graph_of
     from test_convention_tools import FORMS_CASES
 
     from convcost.crosscheck.verify import verify_graph
 
-    report = verify_graph(graph_of(FORMS_CASES["mvit"]))
+    report = verify_graph(graph_of(FORMS_CASES["mvit"]), training=True)
     assert report.ok, report
     layers = [lr for lr in report.layers if lr.op == "pooling_attention"]
     assert len(layers) == 2 and all(lr.checks["fvcore"].status == "ok" for lr in layers), layers
+    # the backward too: FlopCounterMode's 2 FLOPs per backward MAC, the pools' depthwise weight gradients ×head_dim
+    assert [k for k in layers[0].checks if "backward" in k or "training" in k], layers[0].checks
+    assert all(c.status in ("ok", "not_compared") for lr in layers for c in lr.checks.values())
 
 
 @pytest.mark.parametrize("pos", [True, False])
