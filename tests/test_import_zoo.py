@@ -21,8 +21,6 @@ from zoo import imports_exactly  # noqa: E402
 # the first node each fails at, and why (what convcost lacks)
 BATCH_VIEW = "a view that moves windows into the batch dim (no per-sample op writes it)"
 KNOWN: dict[str, str] = {
-    **{f"swin_v2_{s}": "ShiftedWindowAttentionV2 (cosine attention, a continuous position bias MLP): no convcost op; "
-       "its window partition moves the batch dim" for s in "tsb"},
     **{f"swin3d_{s}": f"3-D window partitions: {BATCH_VIEW}" for s in "tsb"},
     "mvit_v1_b": f"pooling attention on each head: {BATCH_VIEW}",
     "mvit_v2_s": f"pooling attention on each head: {BATCH_VIEW}",
