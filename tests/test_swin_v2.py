@@ -144,3 +144,21 @@ def test_a_small_swin_v2_imports_exactly(tmp_path: Path) -> None:
     assert (t.params, t.buffers, t.macs) == want
     v = runner.invoke(app, ["verify", str(spec), "--reference", target])
     assert v.exit_code == 0, v.output
+
+
+@pytest.mark.parametrize("first", ["  - conv: {out: 8, kernel: 1}\n", ""])
+def test_backward_against_flop_counter_mode(first: str) -> None:
+    """verify --training: each layer's backward under FlopCounterMode equals the op's backward MACs, with an input
+    gradient (a conv before) and without (the model's input: only the weights' gradients, through the whole layer)."""
+    from convcost.crosscheck.counters import Status
+    from convcost.crosscheck.verify import BACKWARD, verify_graph
+
+    text = ("input: [8, 9, 11]\nlayers:\n" + first + "  - to_tokens: {grid: true}\n"
+            "  - window_attention_v2: {heads: 2, window: 4, shift: 2, cpb_hidden: 16}\n  - patch_merging_v2\n")
+    report = verify_graph(graph_of(text), "cpu", training=True)
+    bad = [(lr.name, k, c.expected, c.actual) for lr in report.layers for k, c in lr.checks.items()
+           if c.status == Status.MISMATCH]
+    assert not bad
+    checks = {lr.op: lr.checks[BACKWARD] for lr in report.layers}
+    assert checks["window_attention_v2"].status == checks["patch_merging_v2"].status == Status.OK
+    assert report.totals[BACKWARD].status == Status.OK
