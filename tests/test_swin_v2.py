@@ -162,3 +162,53 @@ def test_backward_against_flop_counter_mode(first: str) -> None:
     checks = {lr.op: lr.checks[BACKWARD] for lr in report.layers}
     assert checks["window_attention_v2"].status == checks["patch_merging_v2"].status == Status.OK
     assert report.totals[BACKWARD].status == Status.OK
+
+
+SWIN_V2_T_PARAMS = 28_351_570  # torchvision Swin_V2_T_Weights.IMAGENET1K_V1.meta["num_params"]
+SWIN_V2_T_OPS = 5.94e9  # its meta["_ops"] (GMACs, at its 256×256 crop)
+
+
+def test_configs_swin_v2_t_by_hand_and_against_torchvisions_metadata() -> None:
+    """configs/swin_v2_t.yaml at 256×256: 64×64, 32×32, 16×16 and 8×8 grids, window 8 (no padding anywhere)."""
+    from conftest import config_analysis
+
+    a = config_analysis("swin_v2_t.yaml", "swin_v2_t")
+
+    def block_params(c: int, heads: int) -> int:
+        # norm1, norm2; qkv, proj; logit scale; cpb_mlp Linear(2 → 512) with bias, Linear(512 → heads); MLP 4c
+        return 4 * c + (3 * c * c + 3 * c) + (c * c + c) + heads + (2 * 512 + 512 + 512 * heads) + (8 * c * c + 5 * c)
+
+    stages = [(64, 96, 3, 2), (32, 192, 6, 2), (16, 384, 12, 6), (8, 768, 24, 2)]  # grid side, C, heads, depth
+    params = (96 * 48 + 96) + 2 * 96 + sum(d * block_params(c, h) for _, c, h, d in stages)
+    params += sum(8 * c * c + 4 * c for _, c, _, _ in stages[:3])  # merging v2: Linear(4c → 2c), LayerNorm(2c)
+    params += 2 * 768 + (768 * 1000 + 1000)
+    assert a.total.params == params == SWIN_V2_T_PARAMS
+
+    def block_macs(side: int, c: int, heads: int) -> int:
+        # per token 12c² (qkv 3c², proj c², MLP 8c²); q·kᵀ and a·v n·64·c each (64 tokens a window); the position
+        # bias MLP on the 15·15 offsets, once
+        n = side * side
+        return 12 * n * c * c + 2 * n * 64 * c + 225 * (2 * 512 + 512 * heads)
+
+    macs = sum(d * block_macs(s, c, h) for s, c, h, d in stages)
+    macs += sum((s // 2) ** 2 * 4 * c * 2 * c for s, c, _, _ in stages[:3])  # merging: N'·4C·2C
+    macs += 64 * 64 * 96 * (3 * 4 * 4) + 768 * 1000  # patch embedding, head
+    assert a.total.macs == macs == 5_939_690_496
+    assert abs(a.total.macs - SWIN_V2_T_OPS) / SWIN_V2_T_OPS < 1e-3  # 5.9397 G: torchvision's 5.94
+    # each block's relative_position_index (64²) and coordinate table (15·15·2)
+    assert a.total.buffers == 12 * (64 * 64 + 225 * 2)
+
+
+@pytest.mark.slow
+def test_configs_swin_v2_t_pairs_torchvisions_swin_v2_t() -> None:
+    """verify --reference against torchvision's own swin_v2_t (on the meta device): every op, argument and count."""
+    import json
+
+    from conftest import CONFIGS
+
+    r = runner.invoke(app, ["verify", str(CONFIGS / "swin_v2_t.yaml"), "--reference", "torchvision.models:swin_v2_t",
+                            "--max-memory", "1k", "-f", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)["models"][0]
+    assert doc["totals"]["params"]["reference"] == doc["totals"]["params"]["spec"] == SWIN_V2_T_PARAMS
+    assert doc["verified"] and doc["agrees"] and doc["not_compared"] == []
