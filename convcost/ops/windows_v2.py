@@ -60,7 +60,6 @@ NORMALIZE_VECTOR_OPS = 1  # per vector: clamp_min(eps) of its norm (the root is 
 # F.normalize's backward, per element: the divide's two gradients (g/n: 1; −g·x/n² summed into the norm: 3) and the
 # norm's (x·g_n/n: 2)
 NORMALIZE_BACKWARD_OPS = 6
-CPB_BIAS_SCALE = 16  # torchvision: 16 · sigmoid(bias)
 
 
 # ---- cosine window attention with a continuous position bias -----------------------------------------------------
@@ -161,7 +160,8 @@ def _thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 
 
 def _calflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    # its patched F.linear (qkv, proj, and cpb_mlp's two nn.Linear call it) and Tensor.matmul (a·v); q·kᵀ is ``@``
+    # its patched F.linear (qkv, proj, and cpb_mlp's two nn.Linear call it) and Tensor.matmul (a·v); not q·kᵀ, written
+    # ``@`` (Tensor.__matmul__, not the patched Tensor.matmul), whose MACs are a·v's count
     return Prediction.of(window_attention_v2=cost.macs - _av_macs(node, batch))
 
 
