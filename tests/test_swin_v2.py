@@ -90,7 +90,8 @@ def test_every_tool_on_torchvisions_module_equals_its_prediction(shift: int) -> 
 
 def test_patch_merging_v2_by_hand_equals_torchvisions_module() -> None:
     # a 5×7 grid of 8, batch 2: padded to 6×8, 3×4 = 12 tokens of 32; Linear(32 → 16, no bias), LayerNorm(16)
-    lc = analysis_of("input: {shape: [8, 5, 7], batch: 2}\nlayers:\n  - to_tokens: {grid: true}\n  - patch_merging_v2\n").layers[1]
+    text = "input: {shape: [8, 5, 7], batch: 2}\nlayers:\n  - to_tokens: {grid: true}\n  - patch_merging_v2\n"
+    lc = analysis_of(text).layers[1]
     assert lc.node.shape.grid == (3, 4) and lc.node.shape[1] == 16
     assert lc.cost.params == 32 * 16 + 2 * 16 and lc.cost.macs == 2 * 12 * 32 * 16 == 12_288
     assert lc.cost.norm_ops == 5 * 2 * 12 * 16  # the norm is over the 16-wide output, not the 32-wide merge
@@ -126,9 +127,8 @@ def test_a_small_swin_v2_imports_exactly(tmp_path: Path) -> None:
     batch dim): `window_attention_v2` and `patch_merging_v2`, with the model's params, buffers and MACs, and
     `verify --reference` passes. A 4×4 grid, window 3 (padded to 6×6; the second block shifted by 1), merged to 2×2
     (one padded window: torchvision drops the shift)."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
     from swin_v2_factories import small_swin_v2
+    from torch.nn.attention import SDPBackend, sdpa_kernel
 
     target = f"{TESTS / 'swin_v2_factories.py'}:small_swin_v2"
     spec = tmp_path / "swin_v2.yaml"

@@ -305,7 +305,8 @@ def patch_merging_v2_parts(a: PatchMergingV2Args, inputs: tuple[Shape, ...], out
     n, c4, c2 = merged.n, merged.d, out[1]
     return (
         Part("reduction", "linear", out, Cost(params=c4 * c2, macs=batch * n * c4 * c2)),
-        Part("norm", "layernorm", out, Cost(params=2 * c2, norm_ops=STAT_OPS_AFFINE * batch * n * c2, activations=batch * n * c2)),
+        Part("norm", "layernorm", out,
+             Cost(params=2 * c2, norm_ops=STAT_OPS_AFFINE * batch * n * c2, activations=batch * n * c2)),
     )
 
 
