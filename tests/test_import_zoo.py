@@ -41,7 +41,8 @@ TOO_BIG = {"regnet_y_128gf": "2.58 GB of weights built for real (its factory rea
 ALL = os.environ.get("CONVCOST_ZOO") == "all"
 SAMPLE = frozenset({
     # torchvision
-    "resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny", "swin_t", "shufflenet_v2_x0_5",
+    "resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny", "swin_t", "swin_v2_t",
+    "shufflenet_v2_x0_5",
     "densenet121", "googlenet", "regnet_y_400mf", "squeezenet1_0", "mnasnet0_5", "vit_b_16", "r3d_18",
     "lraspp_mobilenet_v3_large",
     # timm
