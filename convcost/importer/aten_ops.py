@@ -562,7 +562,8 @@ def module(n: Node, c: Context) -> Found:
     return Emit(op, dict(op_args), (x,), tensors, layout="tokens" if op in TOKEN_OPS else "grid" if op in GRID_OPS else "")
 
 
-GRID_OPS = ("window_attention", "patch_merging")  # torchvision's Swin modules kept whole: a token grid in and out
+# torchvision's Swin modules kept whole (v1 and v2): a token grid in and out
+GRID_OPS = ("window_attention", "patch_merging", "window_attention_v2", "patch_merging_v2")
 # modules kept whole that give tokens: nn.MultiheadAttention; torchvision MViT's MultiscaleAttention, PositionalEncoding, Pool
 TOKEN_OPS = ("attention", "pooling_attention", "spacetime_embed", "grid_pool")
 
