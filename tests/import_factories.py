@@ -245,6 +245,65 @@ def torchvision_vit(image: int = 224, patch: int = 16, layers: int = 12, heads: 
     return VisionTransformer(image, patch, layers, heads, dim, mlp)
 
 
+# ---- timm's vision_transformer.py, condensed: its Attention on the fused path (timm's default, use_fused_attn()) ----
+class TimmAttention(nn.Module):
+    """timm/layers/attention.py's Attention as it runs by default: qkv nn.Linear, reshape(B, N, 3, H, d).permute(2, 0, 3,
+    1, 4).unbind(0), F.scaled_dot_product_attention(q, k, v), transpose(1, 2).reshape(B, N, H·d), proj nn.Linear."""
+
+    def __init__(self, dim: int, heads: int, qkv_bias: bool) -> None:
+        super().__init__()
+        self.num_heads, self.head_dim = heads, dim // heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.attn_drop = nn.Dropout(0.0)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(0.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop.p if self.training else 0.0)
+        x = x.transpose(1, 2).reshape(B, N, C)
+        return self.proj_drop(self.proj(x))
+
+
+class TimmBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, mlp: int, qkv_bias: bool) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = TimmAttention(dim, heads, qkv_bias)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = nn.Sequential(OrderedDict(fc1=nn.Linear(dim, mlp), act=nn.GELU(), fc2=nn.Linear(mlp, dim)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class TimmViT(nn.Module):
+    """timm's VisionTransformer in eval: a patch conv flatten(2).transpose(1, 2), the class token cat'ed in front,
+    pos_embed added, the blocks, norm, the class token's row to the head."""
+
+    def __init__(self, image: int, patch: int, layers: int, heads: int, dim: int, mlp: int, qkv_bias: bool) -> None:
+        super().__init__()
+        self.patch_embed = nn.Conv2d(3, dim, patch, patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.randn(1, (image // patch) ** 2 + 1, dim) * 0.02)
+        self.blocks = nn.Sequential(*(TimmBlock(dim, heads, mlp, qkv_bias) for _ in range(layers)))
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        return self.head(self.norm(self.blocks(x))[:, 0])
+
+
+def timm_vit(image: int = 32, patch: int = 8, layers: int = 2, heads: int = 2, dim: int = 64, mlp: int = 128,
+             qkv_bias: bool = True) -> nn.Module:
+    return TimmViT(image, patch, layers, heads, dim, mlp, qkv_bias)
+
+
 class ShapeBranch(nn.Module):
     """Python control flow on a shape: fx cannot trace it (forward hooks), the meta device can run it. ``scaled``:
     the flat vector the fc reads is computed (``* 2``), not a view of the pool's output."""

@@ -143,6 +143,36 @@ def test_vit_attention_macs_match_torch_exactly(tmp_path: Path) -> None:
     assert layers["pos_embedding"].cost.params == model.pos_embedding.numel() == 17 * 64
 
 
+@pytest.mark.parametrize("args", [(), ("qkv_bias=false",)])
+def test_timm_attention_is_built_as_timm_computes_it(args: tuple[str, ...], tmp_path: Path) -> None:
+    """timm's Attention on its fused path (nn.Linear, F.scaled_dot_product_attention, nn.Linear) imports as `attention`
+    with `sdpa: true`, built the same way, so what fvcore sees of the spec's layer is what it sees of the model's: the
+    two projections (it has no handle for aten::scaled_dot_product_attention). fvcore runs only on a real forward,
+    which verify takes here. Built as nn.MultiheadAttention instead (2 heads and both biases: its fused fast path, none
+    of it seen) or as the explicit module (no qkv bias: the matmuls seen too), the prediction missed by the projections
+    or by the matmuls, and verify exited 1 (timm's vit_small_patch16_224: spec 2,856,330,624, model 4,250,674,560)."""
+    import json
+
+    spec, target = tmp_path / "vit.yaml", f"{TESTS / 'import_factories.py'}:timm_vit"
+    r = run_import(target, "3,32,32", spec, *reference_args(args))
+    assert r.exit_code == 0, r.output
+    assert spec_counts(spec) == torch_counts("import_factories.py:timm_vit", "3,32,32", *args)
+    assert {lc.node.op for lc in analyze_file(spec)[0].layers if lc.node.name.endswith(".attn")} == {"attention"}
+    assert "sdpa: true" in spec.read_text()
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target, *reference_args(args), "-f", "json"])
+    assert v.exit_code == 0, v.output
+    (report,) = json.loads(v.stdout)["models"]
+    # fvcore on the model, by hand: N = (32/8)² + 1 = 17 tokens of D = 64, MLP 128, 2 blocks, 10 classes:
+    #   patch conv 16·64·(3·8·8) = 196,608
+    #   per block: qkv 17·64·192 = 208,896, proj 17·64·64 = 69,632 (the attention matmuls: not seen),
+    #              fc1 and fc2 17·64·128 = 139,264 each, 2 LayerNorms 5·17·64 = 5,440 each
+    #   the last norm 5,440, the head on the class token 64·10 = 640
+    block = 208_896 + 69_632 + 2 * 139_264 + 2 * 5_440
+    fvcore = report["totals"]["fvcore"]
+    assert report["real_forward"] and fvcore["status"] == "ok"
+    assert fvcore["spec"] == fvcore["reference"] == 196_608 + 2 * block + 5_440 + 640
+
+
 def test_vit_b_16_imports_as_the_hand_written_spec_counts(tmp_path: Path) -> None:
     spec = tmp_path / "vit_b_16.yaml"
     assert run_import(f"{TESTS / 'reference_tokens.py'}:ViT", "3,224,224", spec).exit_code == 0
