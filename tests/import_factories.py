@@ -579,21 +579,37 @@ def anchored() -> nn.Module:
 
 class RelativeBias(nn.Module):
     """Scores plus a relative position bias gathered in the forward from a learned table by a fixed index buffer
-    (torchvision's MaxViT, timm's EfficientFormer): table [9, 2] (2 heads), index [4·4] over a 4×4 map."""
+    (torchvision's MaxViT, timm's EfficientFormer): table [9, 2] (2 heads), index [4·4] over a 4×4 map. ``cached``: as
+    timm's LeViT and EfficientFormer, in eval the gathered bias is kept in a plain dict by device after the first
+    forward (the second reads it from there) and train() clears it."""
 
-    def __init__(self) -> None:
+    def __init__(self, cached: bool = False) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 1, 1)
         self.table = nn.Parameter(torch.zeros(9, 2))
         self.register_buffer("index", torch.arange(16) % 9)
+        self.cached = cached
+        self.cache: dict[str, Tensor] = {}
+
+    def train(self, mode: bool = True) -> RelativeBias:
+        super().train(mode)
+        self.cache = {}
+        return self
+
+    def gathered(self, device: torch.device) -> Tensor:
+        if self.training or not self.cached:
+            return self.table[self.index]
+        if str(device) not in self.cache:
+            self.cache[str(device)] = self.table[self.index]
+        return self.cache[str(device)]
 
     def forward(self, x: Tensor) -> Tensor:
-        bias = self.table[self.index].view(4, 4, 2).permute(2, 0, 1)  # [2, 4, 4]
+        bias = self.gathered(x.device).view(4, 4, 2).permute(2, 0, 1)  # [2, 4, 4]
         return self.conv(x) + bias  # [B, 1, 4, 4] + [2, 4, 4]
 
 
-def relative_bias() -> nn.Module:
-    return RelativeBias()
+def relative_bias(cached: bool = False) -> nn.Module:
+    return RelativeBias(cached)
 
 
 class PaddedMaxPool(nn.Module):

@@ -117,9 +117,13 @@ TIMM = [
 @pytest.mark.parametrize("name", [pytest.param(n, marks=([pytest.mark.xfail(reason=why, strict=True)] if why else [])
                                                + _sampled(n), id=n) for n, why in TIMM])
 def test_timm(name: str, tmp_path: Path) -> None:
+    """verify --reference with a real forward (where it fits its default --max-memory), as a user runs it: fvcore's
+    total is compared only there. On the meta device vit_small_patch16_224 passed here while `convcost verify` in a
+    shell failed: its attention was predicted as nn.MultiheadAttention, of which fvcore sees nothing, where timm's
+    projections are nn.Linear that fvcore counts."""
     timm = pytest.importorskip("timm")
     shape = tuple(timm.get_pretrained_cfg(name).input_size)
-    imports_exactly("timm:create_model", {"model_name": name}, shape, tmp_path)
+    imports_exactly("timm:create_model", {"model_name": name}, shape, tmp_path, verify_on_meta=False)
 
 
 def test_yolov8n_from_ultralytics_yaml(tmp_path: Path) -> None:

@@ -426,6 +426,11 @@ def verify_reference(graph: Graph, target: Target, max_bytes: int = DEFAULT_MAX_
         ref = _run_reference(model, xs, what, files)
     spec_run = _run_spec(graph)
     with contextlib.redirect_stdout(sys.stderr):
+        # the importer reads the model as `convcost import` does, as its factory returned it: eval() again, where modules
+        # drop what their first forward cached (timm's LeViT and EfficientFormer keep their attention biases gathered
+        # from the table in a plain dict, which the importer would read as a constant, and clear it in train())
+        with user_code(f"reference '{target.text}': its eval() failed", files):
+            model.eval()
         st = _structure(graph, model, device)
     pairs = tuple(_pair(p, analysis, spec_run, model, ref) for p in st.alignment.pairs) if st.alignment else ()
 
