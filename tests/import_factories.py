@@ -644,3 +644,36 @@ class TokenBatchNorm(nn.Module):
 
 def token_batchnorm() -> nn.Module:
     return TokenBatchNorm()
+
+
+class Affine(nn.Module):
+    """timm's ResMLP Affine: ``torch.addcmul(self.beta, self.alpha, x)`` with alpha and beta [1, 1, D] in one module."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones((1, 1, dim)))
+        self.beta = nn.Parameter(torch.zeros((1, 1, dim)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.addcmul(self.beta, self.alpha, x)
+
+
+class AffineMLP(nn.Module):
+    """ResMLP's start: patch conv to tokens, Affine, a token-mixing linear (over the tokens), Affine, mean, head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 4, 4)
+        self.norm1 = Affine(8)
+        self.linear_tokens = nn.Linear(4, 4)
+        self.norm = Affine(8)
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.stem(x).flatten(2).transpose(1, 2)  # [B, 4, 8]
+        x = x + self.linear_tokens(self.norm1(x).transpose(1, 2)).transpose(1, 2)
+        return self.head(self.norm(x).mean(dim=1))
+
+
+def affine_mlp() -> nn.Module:
+    return AffineMLP()

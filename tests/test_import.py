@@ -815,3 +815,23 @@ def test_a_batch_norm_over_tokens_merged_with_the_batch_is_written_per_sample(tm
     assert spec_counts(spec) == torch_counts(target, "3,8,8")
     v = runner.invoke(app, ["verify", str(spec), "--reference", target])
     assert v.exit_code == 0, v.output
+
+
+def test_one_module_holding_the_weights_of_two_layers_is_compared_with_both(tmp_path: Path) -> None:
+    """timm's ResMLP Affine, torch.addcmul(beta, alpha, x) in one module: a multiply by alpha and an add of beta, two
+    layers of 8 params each; verify --reference compares the module's 16 with the two together (each alone differed:
+    8 of 16). Params: stem 3·4·4·8 + 8 = 392, two Affines 2·(8 + 8) = 32, linear_tokens 4·4 + 4 = 20, head 8·5 + 5 = 45."""
+    import json
+
+    spec, target = tmp_path / "affine.yaml", f"{TESTS / 'import_factories.py'}:affine_mlp"
+    r = run_import(target, "3,8,8", spec)
+    assert r.exit_code == 0, r.output
+    assert spec_counts(spec) == torch_counts(target, "3,8,8")
+    assert spec_counts(spec)[0] == 392 + 32 + 20 + 45
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target, "-f", "json"])
+    assert v.exit_code == 0, v.output
+    (report,) = json.loads(v.stdout)["models"]
+    affine = [lay for lay in report["layers"] if lay["reference"] and lay["reference"]["name"] == "norm1"]
+    assert len(affine) == 2 and {lay["reference"]["params"] for lay in affine} == {16}
+    assert sorted(lay["checks"]["params"]["status"] for lay in affine) == ["not_compared", "ok"]
+    assert [lay["checks"]["params"]["spec"] for lay in affine if lay["checks"]["params"]["status"] == "ok"] == [16]

@@ -319,6 +319,39 @@ def _pair(p: StepPair, analysis: Analysis, spec_run: _SpecRun, model: nn.Module,
     return Pair(su, mu, checks, group)
 
 
+COUNTS = ("params", "buffers", "macs")
+
+
+def _shared_modules(pairs: tuple[Pair, ...]) -> tuple[Pair, ...]:
+    """Where one module of the model holds the weights of several spec layers (timm's Affine: ``torch.addcmul(beta,
+    alpha, x)`` in one module, read as a multiply by ``alpha`` and an add of ``beta``, two layers holding one tensor
+    each), its counts are compared with those layers' together, on the first of them; the others say so."""
+    by_module: dict[str, list[int]] = {}
+    for k, p in enumerate(pairs):
+        if p.spec is not None and p.ref is not None and not p.group and p.spec.params is not None \
+                and p.ref.params is not None and p.ref.kind not in ("parameter", "buffer"):
+            by_module.setdefault(p.ref.name, []).append(k)
+    out = list(pairs)
+    for name, ks in by_module.items():
+        if len(ks) < 2:
+            continue
+        first = pairs[ks[0]]
+        names = ", ".join(f"'{pairs[k].spec.name}'" for k in ks)  # type: ignore[union-attr]
+        for k in ks:
+            p = pairs[k]
+            checks = dict(p.checks)
+            for what in COUNTS:
+                if k == ks[0]:
+                    total = sum(getattr(pairs[j].spec, what) or 0 for j in ks)
+                    c = _count_check(total, getattr(p.ref, what), f"{what} of spec layers {names} together")
+                else:
+                    c = Check(getattr(p.spec, what), getattr(p.ref, what), Status.NOT_COMPARED,
+                              f"counted with '{first.spec.name}': the model's '{name}' holds the weights of {names}")  # type: ignore[union-attr]
+                checks[what] = c
+            out[k] = Pair(p.spec, p.ref, checks, p.group)
+    return tuple(out)
+
+
 def _shape_check(a: Shape | None, b: Shape | None) -> Check:
     if a is None or b is None:
         return Check(a, b, Status.NOT_COMPARED, "its shape follows a part convcost cannot read")
@@ -432,7 +465,8 @@ def verify_reference(graph: Graph, target: Target, max_bytes: int = DEFAULT_MAX_
         with user_code(f"reference '{target.text}': its eval() failed", files):
             model.eval()
         st = _structure(graph, model, device)
-    pairs = tuple(_pair(p, analysis, spec_run, model, ref) for p in st.alignment.pairs) if st.alignment else ()
+    pairs = _shared_modules(tuple(_pair(p, analysis, spec_run, model, ref) for p in st.alignment.pairs)) \
+        if st.alignment else ()
 
     spec_outs = tuple((graph.batch, *n.shape) for n in graph.output_nodes)
     same = spec_outs == ref.outputs
