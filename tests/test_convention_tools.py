@@ -131,8 +131,8 @@ def test_attention_as_timm_writes_it_with_and_without_gradients() -> None:
     # `sdpa: true`: timm's nn.Linear projections around one F.scaled_dot_product_attention, at batch 1 and 2
     for batch in (1, 2):
         graph = replace(graph_of("input: {tokens: [9, 8]}\nlayers:\n  - attention: {heads: 2, sdpa: true}\n"), batch=batch)
-        _compare(graph, grad=True, tools=TOOLS if batch == 1 else [t for t in TOOLS if t != "ptflops"])
-        _compare(graph, grad=False, tools=TOOLS if batch == 1 else [t for t in TOOLS if t != "ptflops"])
+        _compare(graph, grad=True)
+        _compare(graph, grad=False)
 
 
 def test_every_tool_equals_its_prediction_on_random_specs() -> None:
