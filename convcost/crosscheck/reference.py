@@ -322,32 +322,38 @@ def _pair(p: StepPair, analysis: Analysis, spec_run: _SpecRun, model: nn.Module,
 COUNTS = ("params", "buffers", "macs")
 
 
-def _shared_modules(pairs: tuple[Pair, ...]) -> tuple[Pair, ...]:
+def _shared_modules(pairs: tuple[Pair, ...], steps: tuple[StepPair, ...], mg: ModelGraph, model: nn.Module,
+                    run: _Run) -> tuple[Pair, ...]:
     """Where one module of the model holds the weights of several spec layers (timm's Affine: ``torch.addcmul(beta,
     alpha, x)`` in one module, read as a multiply by ``alpha`` and an add of ``beta``, two layers holding one tensor
-    each), its counts are compared with those layers' together, on the first of them; the others say so."""
+    each, the second named 'norm1_1'), the module's counts are compared with those layers' together, on the first of
+    them; the others say so. ``steps[k]`` is the structure's pair ``pairs[k]`` was made from."""
+    modules = dict(model.named_modules())
     by_module: dict[str, list[int]] = {}
-    for k, p in enumerate(pairs):
-        if p.spec is not None and p.ref is not None and not p.group and p.spec.params is not None \
-                and p.ref.params is not None and p.ref.kind not in ("parameter", "buffer"):
-            by_module.setdefault(p.ref.name, []).append(k)
+    for k, (p, sp) in enumerate(zip(pairs, steps)):
+        if p.spec is None or sp.model is None or p.group or p.spec.params is None or sp.model.opaque:
+            continue
+        source = mg.sources[sp.model.node] if sp.model.node < len(mg.sources) else ""
+        m = modules.get(source) if source else None
+        if m is not None and any(True for _ in (*m.parameters(), *m.buffers())):
+            by_module.setdefault(source, []).append(k)
     out = list(pairs)
-    for name, ks in by_module.items():
+    for source, ks in by_module.items():
         if len(ks) < 2:
             continue
-        first = pairs[ks[0]]
+        whole = _path_unit(source, "", "", model, run, None)
         names = ", ".join(f"'{pairs[k].spec.name}'" for k in ks)  # type: ignore[union-attr]
+        first = pairs[ks[0]].spec.name  # type: ignore[union-attr]
         for k in ks:
             p = pairs[k]
             checks = dict(p.checks)
             for what in COUNTS:
                 if k == ks[0]:
                     total = sum(getattr(pairs[j].spec, what) or 0 for j in ks)
-                    c = _count_check(total, getattr(p.ref, what), f"{what} of spec layers {names} together")
+                    checks[what] = _count_check(total, getattr(whole, what), f"{what} of spec layers {names} together")
                 else:
-                    c = Check(getattr(p.spec, what), getattr(p.ref, what), Status.NOT_COMPARED,
-                              f"counted with '{first.spec.name}': the model's '{name}' holds the weights of {names}")  # type: ignore[union-attr]
-                checks[what] = c
+                    checks[what] = Check(getattr(p.spec, what), getattr(whole, what), Status.NOT_COMPARED,
+                                         f"counted with '{first}': the model's '{source}' holds the weights of {names}")
             out[k] = Pair(p.spec, p.ref, checks, p.group)
     return tuple(out)
 
@@ -465,8 +471,9 @@ def verify_reference(graph: Graph, target: Target, max_bytes: int = DEFAULT_MAX_
         with user_code(f"reference '{target.text}': its eval() failed", files):
             model.eval()
         st = _structure(graph, model, device)
-    pairs = _shared_modules(tuple(_pair(p, analysis, spec_run, model, ref) for p in st.alignment.pairs)) \
-        if st.alignment else ()
+    pairs = tuple(_pair(p, analysis, spec_run, model, ref) for p in st.alignment.pairs) if st.alignment else ()
+    if st.alignment is not None and st.model is not None:
+        pairs = _shared_modules(pairs, st.alignment.pairs, st.model, model, ref)
 
     spec_outs = tuple((graph.batch, *n.shape) for n in graph.output_nodes)
     same = spec_outs == ref.outputs
