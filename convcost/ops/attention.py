@@ -309,8 +309,9 @@ class Attention:
         # for the backward: q, k, v and the attention probabilities, and the heads' output before out_proj
         n, d = node.in_shapes[0]
         inner = node.args.heads * head_dim(node.args, d)
-        if node.args.sdpa:  # CPU's flash kernel keeps its output and one fp32 log-sum-exp per query row, no probabilities
-            return batch * (3 * n * inner + n * inner + n * inner) * elem + batch * node.args.heads * n * 4
+        if node.args.sdpa:  # CPU's flash kernel keeps q, k, v (one storage), its output (out_proj's input is a view of
+            # it: the kernel writes it [B, N, heads, head_dim]) and one fp32 log-sum-exp per query row; no probabilities
+            return batch * (3 * n * inner + n * inner) * elem + batch * node.args.heads * n * 4
         return batch * (3 * n * inner + node.args.heads * n * n + n * inner) * elem
 
     @staticmethod
