@@ -92,15 +92,11 @@ TIMM = [
     ("swin_tiny_patch4_window7_224", f"window partition: {BATCH_VIEW}; torch.roll"),
     ("maxvit_tiny_tf_224", f"window and grid partitions: {BATCH_VIEW}"),
     ("coatnet_0_rw_224", "a relative position bias gathered from a table in the forward, as scaled_dot_product_attention's mask"),
-    ("levit_128", "verify --reference: the model's second forward reads its attention biases from a cache (a plain "
-     "attribute), imported as `const`, not `table`/`index` (as efficientformer_l1)"),
+    ("levit_128", ""),
     ("poolformer_s12", ""), ("caformer_s18", ""), ("ghostnet_100", ""), ("resnest14d", ""), ("repvgg_a0", ""),
     ("mobileone_s0", ""), ("fastvit_t8", ""),
     ("edgenext_small", "a Fourier position encoding: a conv of a grid made in the forward, added"),
-    ("efficientformer_l1", "verify --reference: the model's second forward reads its attention biases from a cache (a "
-     "plain attribute), imported as `const`, not `table`/`index`"),
-    ("mixer_b16_224", ""), ("resmlp_12_224", "verify --reference: Affine's addcmul imports as multiply + add, compared "
-     "against the Affine module whole by its first layer's params (384 of 768)"),
+    ("efficientformer_l1", ""), ("mixer_b16_224", ""), ("resmlp_12_224", ""),
     ("cspdarknet53", ""), ("darknet53", ""), ("cspresnet50", ""),
     ("nfnet_l0", "ScaledStdConv2d's gain times the standardised weight (a weight made from 2 tensors)"),
     ("tresnet_m", "anti-aliasing: a fixed blur filter held as a buffer, used as a conv weight"),
