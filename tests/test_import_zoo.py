@@ -96,7 +96,8 @@ TIMM = [
     ("poolformer_s12", ""),
     ("caformer_s18", "verify --reference, real forward: fvcore counts timm's bias-free LayerNorm (F.layer_norm with a "
      "weight, no bias) 5 per element; imported as `layernorm: {affine: false}` and a `multiply` by the weight, predicted "
-     "4: 3,650,304 short (1 per element of its 16 bias-free norms)"), ("ghostnet_100", ""), ("resnest14d", ""), ("repvgg_a0", ""),
+     "4: 3,650,304 short (1 per element of its stem, downsample and block norms)"),
+    ("ghostnet_100", ""), ("resnest14d", ""), ("repvgg_a0", ""),
     ("mobileone_s0", ""), ("fastvit_t8", ""),
     ("edgenext_small", "a Fourier position encoding: a conv of a grid made in the forward, added"),
     ("efficientformer_l1", ""), ("mixer_b16_224", ""), ("resmlp_12_224", ""),
