@@ -106,6 +106,21 @@ FORMS_CASES = {
         "  - patch_embed: {out: 8, patch: 4, grid: true}\n  - layernorm\n"
         "  - window_attention: {heads: 2, window: 4, shift: 2}\n  - patch_merging\n  - to_map\n"
     ),
+    "swin_v2": (
+        "input: [3, 28, 28]\nlayers:\n"
+        "  - patch_embed: {out: 8, patch: 4, grid: true}\n  - layernorm\n"
+        "  - window_attention_v2: {heads: 2, window: 4, shift: 2, cpb_hidden: 16}\n"
+        "  - window_attention_v2: {heads: 2, window: 3}\n  - patch_merging_v2\n  - to_map\n"
+    ),
+    "mvit": (  # torchvision MViT's pooling attention, v1's (pools only) and v2's (relative positions, residual pooling), the
+        # skip's max pool
+        "input: [3, 16, 16]\nlayers:\n  - patch_embed: {out: 8, patch: 4}\n  - class_token\n"
+        "  - pooling_attention: {heads: 2, grid: [1, 4, 4], kernel_q: [1, 3, 3], stride_q: [1, 2, 2], kernel_kv: [1, 3, 3], "
+        "stride_kv: [1, 2, 2]}\n"
+        "  - pooling_attention: {heads: 2, grid: [1, 2, 2], out: 12, kernel_q: 3, kernel_kv: 3, stride_kv: [1, 2, 2], "
+        "residual_pool: true, residual_cls: false, rel_pos: true}\n"
+        "  - grid_pool: {grid: [1, 2, 2], kernel: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1]}\n  - token_pool\n"
+    ),
 }
 
 
