@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..ops.mvit import Grid, rel_pos_sizes
+Grid = tuple[int, int, int]  # T, H, W
 
 
 class Pool(nn.Module):
@@ -75,7 +75,8 @@ class PoolingAttention(nn.Module):
     """torchvision's MultiscaleAttention on a class token and a T×H×W grid of tokens fixed when built."""
 
     def __init__(self, grid: Grid, dim: int, out: int, heads: int, kernel_q: Grid, stride_q: Grid, kernel_kv: Grid,
-                 stride_kv: Grid, residual_pool: bool, residual_cls: bool, rel_pos: bool, eps: float) -> None:
+                 stride_kv: Grid, residual_pool: bool, residual_cls: bool, rel_pos: tuple[int, int] | None,
+                 eps: float) -> None:
         super().__init__()
         self.grid = grid
         self.output_dim, self.num_heads = out, heads
@@ -92,8 +93,8 @@ class PoolingAttention(nn.Module):
         self.rel_pos_h: nn.Parameter | None = None
         self.rel_pos_w: nn.Parameter | None = None
         self.rel_pos_t: nn.Parameter | None = None
-        if rel_pos:
-            spatial, temporal = rel_pos_sizes(grid, stride_q, stride_kv)
+        if rel_pos is not None:  # the rows of the spatial and the temporal tables (ops/mvit.py: rel_pos_sizes)
+            spatial, temporal = rel_pos
             self.rel_pos_h = nn.Parameter(torch.zeros(spatial, self.head_dim))
             self.rel_pos_w = nn.Parameter(torch.zeros(spatial, self.head_dim))
             self.rel_pos_t = nn.Parameter(torch.zeros(temporal, self.head_dim))

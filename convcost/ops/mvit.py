@@ -490,8 +490,9 @@ class PoolingAttention:
 
         a: PoolingAttentionArgs = node.args
         g = geometry(a, node.in_shapes)
+        tables = rel_pos_sizes(a.grid, a.stride_q, a.stride_kv) if a.rel_pos else None
         return Module(a.grid, g.d, g.o, a.heads, a.kernel_q, a.stride_q, a.kernel_kv, a.stride_kv, a.residual_pool,
-                      a.residual_cls, a.rel_pos, a.eps)
+                      a.residual_cls, tables, a.eps)
 
 
 # ---- the class token and MViT v1's separable position embedding ------------------------------------------------------
