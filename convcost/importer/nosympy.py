@@ -3,8 +3,8 @@ has loaded it.
 
 torch's meta kernels and reference ops (torch/_meta_registrations.py, torch/_prims_common, torch/_refs) ask that module,
 at each call, questions about sizes that might be symbolic: ``guard_or_false(a != b)``, ``sym_eq(shape, other)``,
-``sym_and(...)``, ``statically_known_true(...)``. The module imports sympy and torch's symbolic-shape machinery on its
-first use: ~0.8 s of CPU, a quarter of a ResNet-50 import (benchmarks/bench_import_models.py). `convcost import` traces
+``sym_and(...)``, ``statically_known_true(...)``; ``torch._check(cond)`` asks ``expect_true(cond)``. The module
+imports sympy and torch's symbolic-shape machinery on its first use: ~0.8 s of CPU, a quarter of a ResNet-50 import (benchmarks/bench_import_models.py). `convcost import` traces
 with plain sizes (meta or CPU tensors, no fake tensor, no shape environment), and for a plain value each of those
 functions is one line: the value itself (a bool, an int), its negation, ``==``, ``&``, ``|``.
 
@@ -34,6 +34,10 @@ ASK = object()  # a plain answer's "not a plain value: ask the real module"
 
 def _same_bool(a: object) -> object:
     return a if type(a) is bool else ASK
+
+
+def _expect_true(a: object, skip: object = 0) -> object:
+    return _same_bool(a)
 
 
 def _not_bool(a: object) -> object:
@@ -98,6 +102,7 @@ PLAIN: dict[str, Callable[..., object]] = {
     "guard_or_false": _same_bool,
     "guard_or_true": _same_bool,
     "guard_bool": _same_bool,
+    "expect_true": _expect_true,  # torch._check
     "statically_known_true": _same_bool,
     "statically_known_false": _not_bool,
     "guard_int": _same_int,
@@ -124,7 +129,10 @@ class _StandIn(types.ModuleType):
     def answering(self, name: str, plain: Callable[..., object]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             if self.active and self.real is None and not kwargs:
-                answer = plain(*args)
+                try:
+                    answer = plain(*args)
+                except TypeError:  # called otherwise than torch calls it: the real function's to answer (or refuse)
+                    answer = ASK
                 if answer is not ASK:
                     self.asked[name] = self.asked.get(name, 0) + 1
                     return answer
