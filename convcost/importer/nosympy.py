@@ -3,10 +3,11 @@ has loaded it.
 
 torch's meta kernels and reference ops (torch/_meta_registrations.py, torch/_prims_common, torch/_refs) ask that module,
 at each call, questions about sizes that might be symbolic: ``guard_or_false(a != b)``, ``sym_eq(shape, other)``,
-``sym_and(...)``, ``statically_known_true(...)``; ``torch._check(cond)`` asks ``expect_true(cond)``. The module
-imports sympy and torch's symbolic-shape machinery on its first use: ~0.8 s of CPU, a quarter of a ResNet-50 import (benchmarks/bench_import_models.py). `convcost import` traces
-with plain sizes (meta or CPU tensors, no fake tensor, no shape environment), and for a plain value each of those
-functions is one line: the value itself (a bool, an int), its negation, ``==``, ``&``, ``|``.
+``sym_and(...)``, ``statically_known_true(...)``; ``torch._check(cond)`` asks ``expect_true(cond)``. The module imports
+sympy and torch's symbolic-shape machinery on its first use: ~0.8 s of CPU, a quarter of a ResNet-50 import
+(benchmarks/bench_import_models.py). `convcost import` traces with plain sizes (meta or CPU tensors, no fake tensor, no
+shape environment), and for a plain value each of those functions is one line: the value itself (a bool, an int), its
+negation, ``==``, ``&``, ``|``.
 
 So while the target is imported, built and recorded, ``torch.fx.experimental.symbolic_shapes`` is a stand-in that
 answers the functions in :data:`PLAIN` for plain values (``bool``, ``int``, lists and tuples of them) exactly as the real
