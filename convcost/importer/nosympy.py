@@ -98,8 +98,15 @@ def _sym_eq(x: object, y: object) -> object:
     return ASK
 
 
+def _always_ask(*args: object) -> object:
+    return ASK
+
+
 # name -> its answer for plain values (ASK: not one)
 PLAIN: dict[str, Callable[..., object]] = {
+    # imported beside guard_or_false where a tensor's contiguity is asked (torch._prims_common.is_contiguous), seldom
+    # called: a call is the real one's, with its deprecation warning
+    "guard_size_oblivious": _always_ask,
     "guard_or_false": _same_bool,
     "guard_or_true": _same_bool,
     "guard_bool": _same_bool,
@@ -166,14 +173,48 @@ class _StandIn(types.ModuleType):
             delattr(parent, CHILD)
 
 
+class _Unmade:
+    """What ``sympy.Basic`` is while sympy is not loaded: no value is an instance of it, as no sympy expression exists
+    before sympy is loaded."""
+
+
+class _SympyStandIn(types.ModuleType):
+    """sympy as torch's type promotion reads it (``isinstance(x, sympy.Basic)``, torch._prims_common's
+    elementwise_dtypes, at every elementwise op): ``Basic`` is :class:`_Unmade` until sympy is loaded, then sympy's own;
+    any other name (a dunder, ``__path__`` for a submodule, too) loads sympy in its place."""
+
+    def __init__(self) -> None:
+        super().__init__("sympy")
+        self.real: types.ModuleType | None = None
+
+    @property
+    def Basic(self) -> type:  # noqa: N802 - sympy's name
+        return _Unmade if self.real is None else self.real.Basic  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.load_real(), name)
+
+    def load_real(self) -> types.ModuleType:
+        if self.real is None:
+            self.remove()
+            self.real = importlib.import_module("sympy")
+        return self.real
+
+    def remove(self) -> None:
+        if sys.modules.get("sympy") is self:
+            del sys.modules["sympy"]
+
+
 @contextlib.contextmanager
 def without_sympy() -> Iterator[None]:
-    """torch.fx.experimental.symbolic_shapes stood in for while the body runs, where it is not loaded already (see the
-    module's doc). Imports torch."""
+    """torch.fx.experimental.symbolic_shapes and sympy stood in for while the body runs, where neither is loaded already
+    (see the module's doc). Imports torch."""
     importlib.import_module("torch")
-    if NAME in sys.modules:
+    if NAME in sys.modules or "sympy" in sys.modules:
         yield
         return
+    sympy = _SympyStandIn()
+    sys.modules["sympy"] = sympy
     stand_in = _StandIn()
     stand_in.install()
     try:
@@ -181,3 +222,6 @@ def without_sympy() -> Iterator[None]:
     finally:
         stand_in.active = False  # whoever still holds it is answered by the real module from now on
         stand_in.remove()
+        sympy.remove()
+        if sympy.real is None:  # whoever still holds it loads sympy when it asks anything
+            pass
