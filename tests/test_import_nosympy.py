@@ -37,6 +37,7 @@ MODELS = {  # name -> (factory, input): the inputs tests/test_import.py imports 
 }
 
 SAME_TRACE = r"""
+MODELS = MODELS_GIVEN
 import json, sys
 import torch
 import import_factories, reference_factories
@@ -49,7 +50,7 @@ def layers(imported):
 
 from convcost.importer.nodynamo import without_dynamo
 with torch.device("meta"), without_dynamo(), nosympy.without_sympy():  # built as import_target builds them
-    models = {name: (eval(make).eval(), shape) for name, (make, shape) in %s.items()}
+    models = {name: (eval(make).eval(), shape) for name, (make, shape) in MODELS.items()}
 first, asked, seen = {}, {}, []
 installed = nosympy._StandIn.install
 def install(self):  # each stand-in put in place: its answers are read afterwards
@@ -66,7 +67,7 @@ import torch.fx.experimental.symbolic_shapes  # the real one: the stand-in steps
 second = {name: layers(import_model(model, shape, False, "meta")) for name, (model, shape) in models.items()}
 out["same"] = {name: first[name] == second[name] and len(first[name]) > 0 for name in models}
 print(json.dumps(out))
-""" % repr(MODELS)
+""".replace("MODELS_GIVEN", repr(MODELS))
 
 
 def test_the_trace_is_the_same_without_sympy() -> None:
@@ -149,6 +150,11 @@ symbolic = ShapeEnv().create_unbacked_symint()
 out["held_after"] = [held.guard_or_false(symbolic == 3), held.guard_or_true(symbolic == 3), held.guard_or_false(True)]
 with without_sympy():  # the real module loaded: no stand-in
     out["loaded_already"] = type(sys.modules[NAME]).__name__
+sympy_held = nosympy._SympyStandIn()
+out["basic_inside"] = sympy_held.Basic.__name__  # no sympy expression exists yet: an instance of nothing
+sympy_held.active = False
+import sympy
+out["basic_after"] = [sympy_held.Basic is sympy.Basic, isinstance(sympy.Symbol("x"), sympy_held.Basic)]
 stand_in = nosympy._StandIn()  # a symbolic value asked of a stand-in still in place: the real function answers
 out["symbolic"] = [stand_in.guard_or_true(symbolic == 3), stand_in.real is not None]
 print(json.dumps(out))
@@ -163,3 +169,4 @@ def test_symbolic_values_and_other_names_go_to_the_real_module() -> None:
     assert out["held_after"] == [False, True, True]  # an unbacked size: unknown, the default each function names
     assert out["loaded_already"] == "module"
     assert out["symbolic"] == [True, True]
+    assert out["basic_inside"] == "_Unmade" and out["basic_after"] == [True, True]  # after its time: sympy's own Basic

@@ -186,10 +186,13 @@ class _SympyStandIn(types.ModuleType):
     def __init__(self) -> None:
         super().__init__("sympy")
         self.real: types.ModuleType | None = None
+        self.active = True
 
     @property
-    def Basic(self) -> type:  # noqa: N802 - sympy's name
-        return _Unmade if self.real is None else self.real.Basic  # type: ignore[no-any-return]
+    def Basic(self) -> type:  # sympy's name
+        if self.real is None and self.active:
+            return _Unmade
+        return self.load_real().Basic  # type: ignore[no-any-return]  # after the stand-in's time: sympy's own
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.load_real(), name)
@@ -222,6 +225,5 @@ def without_sympy() -> Iterator[None]:
     finally:
         stand_in.active = False  # whoever still holds it is answered by the real module from now on
         stand_in.remove()
+        sympy.active = False  # whoever still holds it loads sympy when it asks anything, Basic too
         sympy.remove()
-        if sympy.real is None:  # whoever still holds it loads sympy when it asks anything
-            pass
