@@ -105,6 +105,12 @@ FORMS_CASES = {
         "  - patch_embed: {out: 8, patch: 4, grid: true}\n  - layernorm\n"
         "  - window_attention: {heads: 2, window: 4, shift: 2}\n  - patch_merging\n  - to_map\n"
     ),
+    "swin_v2": (
+        "input: [3, 28, 28]\nlayers:\n"
+        "  - patch_embed: {out: 8, patch: 4, grid: true}\n  - layernorm\n"
+        "  - window_attention_v2: {heads: 2, window: 4, shift: 2, cpb_hidden: 16}\n"
+        "  - window_attention_v2: {heads: 2, window: 3}\n  - patch_merging_v2\n  - to_map\n"
+    ),
 }
 
 

@@ -21,9 +21,9 @@ from zoo import imports_exactly  # noqa: E402
 # the first node each fails at, and why (what convcost lacks)
 BATCH_VIEW = "a view that moves windows into the batch dim (no per-sample op writes it)"
 KNOWN: dict[str, str] = {
-    **{f"swin_v2_{s}": "ShiftedWindowAttentionV2 (cosine attention, a continuous position bias MLP): no convcost op; "
-       "its window partition moves the batch dim" for s in "tsb"},
-    **{f"swin3d_{s}": f"3-D window partitions: {BATCH_VIEW}" for s in "tsb"},
+    **{f"swin3d_{s}": "a 3-D token grid [B, T, H, W, C]: convcost's token grids are H×W (PatchEmbed3d's LayerNorm over "
+       "the last dim of [1, 4, 28, 28, 96] is refused first), and ShiftedWindowAttention3d (3-D windows, torch.roll, "
+       f"{BATCH_VIEW}) has no convcost op" for s in "tsb"},
     "mvit_v1_b": f"pooling attention on each head: {BATCH_VIEW}",
     "mvit_v2_s": f"pooling attention on each head: {BATCH_VIEW}",
 }
@@ -41,7 +41,8 @@ TOO_BIG = {"regnet_y_128gf": "2.58 GB of weights built for real (its factory rea
 ALL = os.environ.get("CONVCOST_ZOO") == "all"
 SAMPLE = frozenset({
     # torchvision
-    "resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny", "swin_t", "shufflenet_v2_x0_5",
+    "resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny", "swin_t", "swin_v2_t",
+    "shufflenet_v2_x0_5",
     "densenet121", "googlenet", "regnet_y_400mf", "squeezenet1_0", "mnasnet0_5", "vit_b_16", "r3d_18",
     "lraspp_mobilenet_v3_large",
     # timm

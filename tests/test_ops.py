@@ -370,6 +370,35 @@ OP_CASES = [
     # LayerNorm(12) 2·12 params, 5 per element; Linear(12 → 6, no bias)
     OpCase("patch_merging", "to_tokens: {grid: true}\n  - patch_merging", "[3, 5, 4]", 2, TokenGrid(3, 2, 6),
            Cost(params=2 * 12 + 12 * 6, macs=2 * 6 * 12 * 6, norm_ops=5 * 2 * 6 * 12, activations=2 * 6 * 6)),
+    # window_attention_v2 (Swin v2) on the same 5×3 grid of width 6, batch 2, heads 2 (3 each), window 2, shift 1,
+    # cpb_hidden 4: padded to 6×4 (Np = 24, 6 windows of Nw = 4); scores 2·2·6·4² = 384; q and k vectors 2·24·2 = 96;
+    # T = (2·2−1)² = 9 offsets. qkv 24·6·18 per sample (+18 bias per token); q and k normalised: 2 per element
+    # (2 · 2·24·6) and 1 per vector (2 · 96); q·kᵀ and a·v 384·3 each; logit scale 2 params, a multiply per score and a
+    # clamp and an exp per head (384 + 2·2); cpb_mlp once per forward: Linear(2 → 4) 9·2·4 MACs (+9·4 bias), ReLU 9·4,
+    # Linear(4 → 2) 9·4·2 MACs, params 2·4 + 4 + 4·2 = 20, coordinate table 9·2 buffers; gathered biases 2·4² = 32:
+    # a sigmoid and a ×16 each, index 4² buffers, an add per score; shift mask 384 adds; softmax 3·384;
+    # proj 24·6·6 per sample (+6 bias per token); output the 5×3 grid
+    OpCase("window_attention_v2",
+           "to_tokens: {grid: true}\n  - window_attention_v2: {heads: 2, window: 2, shift: 1, cpb_hidden: 4}",
+           "[6, 5, 3]", 2, TokenGrid(5, 3, 6),
+           Cost(params=(6 * 18 + 18) + 2 + 20 + (6 * 6 + 6), buffers=9 * 2 + 16,
+                macs=2 * 24 * 6 * 18 + 384 * 3 + 9 * (2 * 4 + 4 * 2) + 384 * 3 + 2 * 24 * 6 * 6,
+                bias_ops=2 * 24 * 18 + 9 * 4 + 2 * 24 * 6, norm_ops=2 * (2 * 2 * 24 * 6 + 96),
+                act_ops=9 * 4 + 32 + 3 * 384, elementwise_ops=(384 + 2 * 2) + (32 + 384) + 384, activations=2 * 15 * 6)),
+    # one 3×3 window on a 3×3 grid of width 4, 1 head, no biases, torchvision's 512 hidden units: the shift is dropped
+    # (no mask); Np = 9, scores 81, T = 5·5 = 25: cpb_mlp 25·(2·512 + 512·1) MACs, 25·512 bias and ReLU, params
+    # 2·512 + 512 + 512; table 25·2 + index 81 buffers; 81 gathered biases
+    OpCase("window_attention_v2",
+           "to_tokens: {grid: true}\n  - window_attention_v2: {heads: 1, window: 3, shift: 1, qkv_bias: false, bias: false}",
+           "[4, 3, 3]", 1, TokenGrid(3, 3, 4),
+           Cost(params=4 * 12 + 1 + (2 * 512 + 512 + 512) + 4 * 4, buffers=25 * 2 + 81,
+                macs=9 * 4 * 12 + 2 * 81 * 4 + 25 * (2 * 512 + 512) + 9 * 4 * 4, bias_ops=25 * 512,
+                norm_ops=2 * (2 * 9 * 4 + 9), act_ops=25 * 512 + 81 + 3 * 81, elementwise_ops=(81 + 2) + (81 + 81),
+                activations=9 * 4)),
+    # patch_merging_v2 of the same 5×4 grid of width 3, batch 2: 3×2 = 6 tokens of 12; Linear(12 → 6, no bias) first,
+    # then LayerNorm(6): 2·6 params, 5 per element of the 6-wide output
+    OpCase("patch_merging_v2", "to_tokens: {grid: true}\n  - patch_merging_v2", "[3, 5, 4]", 2, TokenGrid(3, 2, 6),
+           Cost(params=12 * 6 + 2 * 6, macs=2 * 6 * 12 * 6, norm_ops=5 * 2 * 6 * 6, activations=2 * 6 * 6)),
     OpCase("attention", "to_tokens\n  - attention: {heads: 2, head_dim: 4, qkv_bias: false}", "[6, 2, 5]", 1,
            Tokens(10, 6),
            Cost(params=6 * 24 + (8 * 6 + 6), macs=10 * 6 * 24 + 2 * 100 * 4 + 2 * 100 * 4 + 10 * 8 * 6,

@@ -49,8 +49,10 @@ layers:
   - softmax
   - chunk: {index: 1}
   - upsample: {scale: 2}
-  - adaptive_avgpool: {out: [2, 3]}
+  - adaptive_avgpool: {out: [4, 6]}
   - to_tokens: {grid: true}
+  - window_attention_v2: {heads: 2, window: 2, shift: 1, cpb_hidden: 8}
+  - patch_merging_v2
   - window_attention: {heads: 2, window: 2, shift: 1}
   - patch_merging
   - to_map

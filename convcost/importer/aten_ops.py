@@ -555,7 +555,8 @@ def module(n: Node, c: Context) -> Found:
     return Emit(op, dict(op_args), (x,), tensors, layout={"attention": "tokens"}.get(op, "grid" if op in GRID_OPS else ""))
 
 
-GRID_OPS = ("window_attention", "patch_merging")  # torchvision's Swin modules kept whole: a token grid in and out
+# torchvision's Swin modules kept whole (v1 and v2): a token grid in and out
+GRID_OPS = ("window_attention", "patch_merging", "window_attention_v2", "patch_merging_v2")
 
 
 def leaf_op(n: Node, c: Context) -> Found:

@@ -66,10 +66,10 @@ def _rules_by_class() -> dict[str, list[OpRule]]:
 
 
 # modules outside torch.nn recorded as one node, by their module and class (their forward not overridden): their
-# op definition reads them. torchvision's Swin (v1) window attention and patch merging: window partitions move the
-# batch dim, which no per-sample general op can write.
-KEPT_WHOLE_ELSEWHERE = {("torchvision.models.swin_transformer", "ShiftedWindowAttention"),
-                        ("torchvision.models.swin_transformer", "PatchMerging")}
+# op definition reads them. torchvision's Swin window attention and patch merging (v1 and v2): window partitions move
+# the batch dim, which no per-sample general op can write.
+KEPT_WHOLE_ELSEWHERE = {("torchvision.models.swin_transformer", cls) for cls in
+                        ("ShiftedWindowAttention", "PatchMerging", "ShiftedWindowAttentionV2", "PatchMergingV2")}
 
 
 def _kept_class(module: nn.Module) -> bool:
