@@ -19,23 +19,27 @@ says about PYTHONDONTWRITEBYTECODE. The load average is printed beside the numbe
 machine read the paired ratio, not the absolute times. ``--baseline TREE`` pairs this tree's analyze
 runs with another checkout's (``git worktree add /tmp/before main``).
 
-Measured 2026-12-07 (branch 'startup2', against main bf7ffae) on the shared 2-core machine, load average ~8
-with the test suite running beside, so the absolute CPU times are inflated; the instruction counts (valgrind,
+Measured 2026-12-07 15:10 (branch 'speed', against main 0fd2d3c) on the shared 2-core machine, load average ~9
+(other developers' test suites), so the absolute CPU times are inflated; the instruction counts (valgrind,
 deterministic) and the paired ratios are the figures to trust:
 
-    instructions, `analyze configs/resnet50.yaml -f json`: main 701.7 M -> 478.0 M (-32 %): counters loaded only
-      for --convention 672.4 M; spec/graph/cost records NamedTuples 620.7 M; the plain analyze line without
-      typer/click (commands/analyze_run.py) 519.2 M; units/convention renderer lazy 510.0 M; op argument types
-      made dataclasses where first used (ops/registry.py lazy_args) 478.0 M.
-      Of the 478 M: the interpreter 91 M, yaml ~98 M, dataclasses/inspect/typing/enum/json/ast ~65 M.
-    instructions, `--help`: main 373.4 M -> 269.6 M; typer's import is ~160 M of it.
-    CPU (11 runs): analyze 0.153 s median (target 0.15), --help 0.123 s (target 0.10);
-      analyze paired with main: 0.155 s vs 0.242 s, ratio 0.667 (11 pairs)
-    analyze / fvcore on torchvision's ResNet-50, paired: median 0.0227 (1/44; fvcore 8.16 s), target <= 1/40
-      (main, same load, the suite not running: 1/30)
+    instructions, `analyze configs/resnet50.yaml -f json`: main 478.0 M -> 410.9 M (-14 %): yaml imported with its
+      regular expressions compiled where first used (frontend/pyyaml.py: the pure-Python reader's Unicode pattern,
+      never used with libyaml, was 14 % of the run) 416.6 M; SIGINT installed through the C `_signal` module, no
+      `threading` (util/interrupt.py) 410.9 M. Of the 410.9 M: the interpreter and site 92 M, dataclasses/inspect/
+      ast/typing ~45 M (16 dataclasses are made per run, ~3 M each), yaml ~31 M.
+    instructions, `--help`: main 269.5 M -> 138.5 M (-49 %): typer's page printed without typer (help_page.py,
+      checked against typer's own page at every width by tests/test_help_page.py); `--version` too.
+    CPU (11 runs, load ~9): analyze 0.177 s median; --help 0.068 s (target 0.10);
+      analyze paired with main: 0.124 s vs 0.136 s, ratio 0.912 (11 pairs, min 0.78, max 1.24: the load);
+      --help paired with main (11 pairs): 0.052 s vs 0.101 s CPU median, ratio 0.51.
+    Earlier (startup2, the lead at 13:59 on a quiet machine, load 0.4): analyze 0.160 s, --help 0.103 s, fvcore on
+      torchvision's ResNet-50 5.76 s, paired analyze/fvcore 1/32; the 14 % fewer instructions since put analyze at
+      ~0.14 s there (1/40 of fvcore's 5.76 s is 0.144 s) -- to be confirmed on a quiet machine with --fvcore.
 
-Not met yet: --help <= 0.1 s needs help printed without importing typer (click's layout rebuilt, or
-a cached text); analyze's own 0.15 s is met only as closely as the load lets one tell.
+Not met yet, or not shown: analyze <= 0.15 s and <= 1/40 of fvcore are expected from the instruction counts but were
+not measured on a quiet machine; what is left is mostly the interpreter, dataclasses (Cost, OpRule, the op argument
+types, SpecFile, Graph, Analysis...) and typing.
 """
 
 from __future__ import annotations

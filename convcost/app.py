@@ -11,6 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
+from .help_page import DESCRIPTION, VERSION_HELP
 from .util.user_errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, MAX_MESSAGE, guard
 
 
@@ -24,7 +25,7 @@ class _Commands(TyperGroup):
 app = typer.Typer(
     cls=_Commands,
     name="convcost",
-    help="Analytic FLOPs/parameter costs of convolutional networks written as YAML specs.",
+    help=DESCRIPTION,  # `convcost --help` prints help_page.py's page, typer's own (tests/test_help_page.py)
     add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=False,
     pretty_exceptions_enable=False,
@@ -54,6 +55,6 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help=VERSION_HELP),
 ) -> None:
     """Analytic FLOPs/parameter costs of convolutional networks written as YAML specs."""

@@ -3,8 +3,9 @@
 A run registers only the command it runs (`convcost analyze ...` imports commands/analyze.py, not the
 other modules, and typer builds one command's options, not every command's): start-up time is a
 feature; the common analyze lines (``analyze SPEC -f json``) run without typer at all
-(commands/analyze_run.py). A run that names no command (`convcost --help`, `--version`, a misspelled command) lists every
-command by its name and summary (:data:`SUMMARIES`) without importing any of them; shell completion
+(commands/analyze_run.py), and so do ``convcost --help`` and ``convcost --version`` (help_page.py: typer's page, built
+from :data:`SUMMARIES` as click lays it out). Any other run that names no command (`convcost --version --help`, a
+misspelled command) lists every command to typer by its name and summary without importing any of them; shell completion
 registers them all, and so does importing ``app`` from this module (``from convcost.cli import app``:
 tests, CliRunner).
 """
@@ -134,6 +135,12 @@ def run() -> None:
     argv = sys.argv[1:]
     if any(k.endswith("_COMPLETE") and k.startswith("_") for k in os.environ):  # shell completion: every option
         register_commands()
+    elif argv in (["--help"], ["--version"]):  # typer's page and line, without typer (help_page.py)
+        from .help_page import answer
+        from .util.typerless import end_as_typer_would
+
+        end_as_typer_would(answer, option=argv[0], summaries=SUMMARIES)
+        return
     elif (command := invoked(argv)) is not None:
         if command == "analyze":  # `analyze SPEC -f json` and the like run without typer (commands/analyze_run.py)
             from .commands.analyze_run import run_plain

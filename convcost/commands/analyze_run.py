@@ -3,21 +3,18 @@ that need no typer to be read: ``convcost analyze [SPEC] [-f FORMAT] [-m MODEL].
 job or a script repeats, starts without importing typer and click (a third of an analyze run's start-up).
 
 :func:`run_plain` reads such a command line itself and runs it under the same handlers as the typer
-command (util/user_errors.py, util/write_errors.py), ending as typer would (a closed pipe: exit 1, quietly;
-Ctrl-C outside the command: exit 130). Any other word -- another option, ``--help``, ``--``, a value that
+command, ending as typer would (util/typerless.py). Any other word -- another option, ``--help``, ``--``, a value that
 starts with '-', an option given twice, a format that does not exist -- and it declines: typer then reads the
 line, with its own messages for what is wrong. tests/test_cli_analyze.py runs each plain line both ways.
 """
 
 from __future__ import annotations
 
-import errno
 import sys
 from enum import Enum
 from typing import Any, Optional
 
-from ..util.user_errors import guard
-from ..util.write_errors import write_errors
+from ..util.typerless import end_as_typer_would
 from ._convention import chosen_convention
 from ._output import check_output, emit, to_file
 
@@ -170,41 +167,11 @@ def plain_options(argv: list[str]) -> dict[str, Any] | None:
     return {"spec": spec, "model": models or None, **found}
 
 
-class _Pacified:
-    """A stream whose flush ignores a closed pipe (click's PacifyFlushWrapper): Python's own flush at exit."""
-
-    def __init__(self, wrapped: Any) -> None:
-        self.wrapped = wrapped
-
-    def flush(self) -> None:
-        try:
-            self.wrapped.flush()
-        except OSError as e:
-            if e.errno != errno.EPIPE:
-                raise
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.wrapped, name)
-
-
 def run_plain(argv: list[str]) -> bool:
     """Run ``argv`` (the words after the program's name) when it is a plain analyze line, ending as typer
     would; False (nothing run) for any other line."""
     options = plain_options(argv)
     if options is None:
         return False
-    try:
-        guard(write_errors(analyze_run), SystemExit)(**options)
-    except EOFError:  # as click ends
-        print(file=sys.stderr)
-        print("Aborted!", file=sys.stderr)
-        raise SystemExit(1) from None
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
-    except OSError as e:
-        if e.errno != errno.EPIPE:
-            raise
-        sys.stdout = _Pacified(sys.stdout)
-        sys.stderr = _Pacified(sys.stderr)
-        raise SystemExit(1) from None
+    end_as_typer_would(analyze_run, **options)
     return True

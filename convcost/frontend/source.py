@@ -9,13 +9,16 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, NamedTuple, Union
-
-import yaml
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 from ..errors import Loc, SpecError
 from ..util.gcpause import paused_gc
 from ..util.paths import note_stdin, read_bytes
+
+if TYPE_CHECKING:
+    import yaml
+else:  # PyYAML, its regular expressions compiled where first used (start-up time)
+    from .pyyaml import yaml
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_JSON_BYTES = 128 * 1024 * 1024  # a baseline of a 200,000-layer model is ~60 MB

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..costmodel.memory import human_bytes
 from ..errors import ConvcostError, UsageError
 from .nodynamo import without_dynamo
+from .nosympy import without_sympy
 from .trace import Imported, import_model
 from .write import write_spec
 
@@ -49,8 +50,9 @@ def import_target(t: Target, shape: tuple[int, ...], allow: bool, max_bytes: int
     its weights, buffers and input fit ``max_bytes``, else a UsageError says to raise --max-memory. ``need`` is
     verify's estimate_bytes of the imported spec (weights, buffers, the input and every layer's output, float32), the
     rule by which `verify --reference` of it runs for real or on the meta device. The user's prints go to stderr
-    (stdout may carry the spec). torch._dynamo is stood in for meanwhile (importer/nodynamo.py)."""
-    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings(), without_dynamo():
+    (stdout may carry the spec). torch._dynamo and torch's symbolic shapes are stood in for meanwhile
+    (importer/nodynamo.py, importer/nosympy.py)."""
+    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings(), without_dynamo(), without_sympy():
         warnings.simplefilter("ignore")
         return _import_target(t, shape, allow, max_bytes)
 

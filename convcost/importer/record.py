@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .graph import ModuleCall, Node, Recording, V, Value
 from .nodynamo import without_dynamo
+from .nosympy import without_sympy
 
 if TYPE_CHECKING:
     import torch
@@ -245,7 +246,7 @@ def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Rec
     pre = module_hooks.register_module_forward_pre_hook(lambda m, a: r.enter(m, a))
     post = module_hooks.register_module_forward_hook(lambda m, a, k, o: r.exit(m, a, k, o), with_kwargs=True)
     try:
-        with without_dynamo(), torch.no_grad(), Functions(), Aten():
+        with without_dynamo(), without_sympy(), torch.no_grad(), Functions(), Aten():
             out = model(*inputs)
     finally:
         pre.remove()

@@ -14,8 +14,10 @@ the signal before it raises, so that:
 
 from __future__ import annotations
 
-import signal
-import threading
+# the C module under the standard library's `signal`, which also builds enums of every signal and handler at import,
+# and no `threading` to ask which thread this is (signal.signal refuses any other than the main one): a third of a
+# `convcost --help` run's own start-up
+import _signal
 from types import FrameType
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process that SIGINT ended
@@ -32,8 +34,11 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
 def install() -> None:
     """Note each SIGINT before it becomes a KeyboardInterrupt; only where Python's own handler is in place (an
     embedding program's handler is left alone) and in the main thread (the only one signals reach)."""
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _on_sigint)
+    if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+        try:
+            _signal.signal(_signal.SIGINT, _on_sigint)
+        except ValueError:  # not the main thread (of the main interpreter): no signal reaches this one
+            pass
 
 
 def by_signal() -> bool:
