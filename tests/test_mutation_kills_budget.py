@@ -1,0 +1,71 @@
+"""convcost/ci/budget.py: what a baseline file's models hold, and a tool's parameter count over a block.
+
+Each test was checked against a mutant of issue 19's mutation sample (tests/mutation_sample_19.txt, docs/testing.md)
+that no test saw: ``load_baseline`` reading a model's missing "file" as "None" or dropping it, and refusing a
+baseline that is not a JSON object with a traceback; ``Counts.value`` summing a tool's parameters over a block.
+Every number is derived by hand beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import analysis_of
+
+from convcost.ci.budget import Budgets, Limit, Target, check_limits, load_baseline
+from convcost.errors import Loc, SpecError
+
+TOTALS = {"params": 112, "buffers": 0, "macs": 6912, "flops": 13824, "activations": 256}
+
+
+def _write(tmp_path: Path, doc: object) -> Path:
+    path = tmp_path / "base.json"
+    path.write_text(json.dumps(doc, indent=1))
+    return path
+
+
+@pytest.mark.parametrize("doc", [[1, 2], "text", 7])
+def test_a_baseline_that_is_not_an_object_is_refused_with_its_schema_none(tmp_path: Path, doc: object) -> None:
+    path = _write(tmp_path, doc)
+    with pytest.raises(SpecError) as e:
+        load_baseline(path)
+    assert str(e.value) == (f"{path}:1:1: baseline must be the output of 'convcost analyze --format json' "
+                            "(schema 'convcost.analyze/1'), got schema None")
+
+
+def test_a_baseline_model_keeps_its_file_and_an_absent_file_reads_empty(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"schema": "convcost.analyze/1", "models": [
+        {"name": "net", "file": "a.yaml", "totals": TOTALS, "batch": 2},
+        {"name": "net", "file": "b.yaml", "totals": TOTALS},
+        {"name": "other", "totals": TOTALS},  # a hand-written baseline may leave the file out
+    ]})
+    base = load_baseline(path)
+    assert [(m.name, m.file, m.batch) for m in base.models] == [("net", "a.yaml", 2), ("net", "b.yaml", None),
+                                                                ("other", "", None)]
+    assert all(m.totals == TOTALS and m.convention is None and m.counted == {} for m in base.models)
+    # json.dumps(indent=1): line 1 "{", 2 "schema", 3 "models": [, 4 "{", 5 the first "name" (3 spaces in: column 4);
+    # each model of 2 + 5 totals lines + "}" + its other keys + "}": the second name on 17, the third on 28
+    assert [(m.loc.line, m.loc.col) for m in base.models] == [(5, 4), (17, 4), (28, 4)]
+
+
+NET = "input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, padding: 1}\n  - conv: {out: 2, kernel: 1}\n"
+CONV1_PARAMS = 4 * 3 * 3 * 3 + 4  # 112: the kernel and the bias
+CONV2_PARAMS = 2 * 4 + 2  # 10
+CONV1_MACS = 8 * 8 * 4 * 3 * 3 * 3  # 6,912: H·W·C_out·C_in·k·k, fvcore's "flops" of the conv
+
+
+@pytest.mark.parametrize(("block", "metric", "value"), [
+    ("conv1", "params", CONV1_PARAMS),  # fvcore's parameter_count over the layers of the block
+    (None, "params", CONV1_PARAMS + CONV2_PARAMS),
+    ("conv1", "flops", CONV1_MACS),
+])
+def test_a_budget_pinned_to_fvcore_reads_its_count_over_a_block(block: str | None, metric: str, value: int) -> None:
+    a = analysis_of(NET)
+    loc = Loc("b.yaml", 3, 5)
+    limits = (Limit(Target(), block, metric, value, str(value), loc, "fvcore"),
+              Limit(Target(), block, metric, value - 1, str(value - 1), loc, "fvcore"))
+    found = check_limits([a], Budgets(limits=limits))
+    assert [(f.ok, f.actual, f.allowed, f.convention, f.block) for f in found] == [
+        (True, value, value, "fvcore", block), (False, value, value - 1, "fvcore", block)]
