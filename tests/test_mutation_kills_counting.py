@@ -14,6 +14,7 @@ import pytest
 from conftest import graph_of
 
 from convcost.ops.counting import fvcore_einsum
+from convcost.ops.norm import _calflops_stat, _fvcore
 
 ELEMENTS = 2 * 4 * 3 * 5  # batch 2 of a [4, 3, 5] input: 120
 
@@ -29,6 +30,10 @@ def test_fvcore_and_calflops_count_a_norm_5_per_element_4_without_affine(layer: 
     node = graph_of(text).nodes[0]
     per = 5 if affine else 4
     counting = node.rule.counting
+    # the factories called here too: mutmut switches a mutant of one on only when it is called (not at import)
+    assert _fvcore(label).why == counting.fvcore.why and _calflops_stat(label).why == counting.calflops_flops.why
+    for made in (_fvcore(label), _calflops_stat(label)):
+        assert made.predict(node, None, 2).value == per * ELEMENTS
     fvcore = counting.fvcore.predict(node, None, 2)
     assert (fvcore.value, fvcore.parts, fvcore.reason) == (per * ELEMENTS, ((label, per * ELEMENTS),),
                                                            f"aten::{label}: {per} per element")
@@ -49,3 +54,36 @@ def test_fvcore_and_calflops_count_a_norm_5_per_element_4_without_affine(layer: 
 ])
 def test_fvcore_einsum(equation: str, shapes: list[tuple[int, ...]], count: int) -> None:
     assert fvcore_einsum(equation, shapes) == count
+
+
+# ---- ptflops' patched functionals: a layer no module hook sees is counted once per input element -----------------
+@pytest.mark.parametrize(("layer", "seen", "reason"), [
+    ("relu: {torch: function}", True, ""),  # F.relu is patched
+    ("relu6: {torch: function}", True, ""),  # F.relu6 too
+    ("relu6: {torch: subclass}", False, "ptflops finds no hook for it and does not patch F.hardtanh"),  # nn.ReLU6 calls it
+    ("sigmoid: {torch: function}", False, "ptflops finds no hook for it and does not patch torch.sigmoid"),
+])
+def test_ptflops_counts_a_patched_activation_function_once_per_element(layer: str, seen: bool, reason: str) -> None:
+    from convcost.ops.activations import ACTIVATIONS, _ptflops_functional
+
+    node = graph_of(f"input: {{shape: [4, 3, 5], batch: 2}}\nlayers:\n  - {layer}\n").nodes[0]
+    row = next(r for r in ACTIVATIONS if r.name == node.op)
+    made = _ptflops_functional(row)  # called here: mutmut switches its mutants on only when it runs
+    got = made.predict(node, None, 2)
+    assert (got.value, got.reason) == ((ELEMENTS if seen else None), reason)
+    assert made.why == f"ptflops counts {row.function} once per element, through its patched function"
+    assert node.rule.counting.ptflops_functional.predict(node, None, 2) == got
+
+
+@pytest.mark.parametrize(("layer", "functional", "category"), [
+    ("maxpool: {kernel: 2}", "F.max_pool{n}d", "max_pool"),
+    ("avgpool: {kernel: 2}", "F.avg_pool{n}d", "avg_pool"),
+])
+def test_ptflops_counts_a_pool_function_once_per_input_element(layer: str, functional: str, category: str) -> None:
+    from convcost.ops.pool import _functional_once
+
+    node = graph_of(f"input: {{shape: [4, 6, 6], batch: 2}}\nlayers:\n  - {layer}\n").nodes[0]
+    made = _functional_once(functional)
+    got = made.predict(node, None, 2)
+    assert (got.value, got.parts) == (2 * 4 * 6 * 6, ((category, 2 * 4 * 6 * 6),))  # the input's 288, not the output's 72
+    assert made.why == f"ptflops counts {functional} once per input element, through its patched functional"
