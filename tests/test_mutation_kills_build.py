@@ -157,3 +157,56 @@ def test_attention_builds_torchs_call(layer: str) -> None:
     expected = scores.softmax(-1) @ v
     got = module(q, k, v, mask) if "m]" in layer else module(q, k, v)
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+# ---- `convcost import`: the arguments read off torch's modules ---------------------------------------------------
+@pytest.mark.parametrize(("module", "args"), [
+    (lambda nn: nn.ReflectionPad2d(1), {"pad": [1, 1, 1, 1], "mode": "reflect"}),
+    (lambda nn: nn.ReplicationPad1d((2, 0)), {"pad": [2, 0], "mode": "replicate"}),
+    (lambda nn: nn.CircularPad3d(1), {"pad": [1] * 6, "mode": "circular"}),
+    (lambda nn: nn.ConstantPad2d((1, 0, 1, 0), 0.5), {"pad": [1, 0, 1, 0], "mode": "constant", "value": 0.5}),
+    (lambda nn: nn.ZeroPad2d(2), {"pad": [2, 2, 2, 2], "mode": "constant", "value": 0.0}),
+])
+def test_pad_reads_torchs_padding_modules(module, args: dict) -> None:  # type: ignore[no-untyped-def]
+    from torch import nn
+
+    from convcost.ops.views import Pad
+
+    assert Pad.from_torch(module(nn)) == args
+
+
+def test_log_softmax_reads_its_dim_and_refuses_none() -> None:
+    from torch import nn
+
+    from convcost.ops.activations import LogSoftmax
+    from convcost.ops.registry import NotImportable
+
+    assert LogSoftmax.from_torch(nn.LogSoftmax(dim=2)) == {"dim": 2}
+    with pytest.raises(NotImportable) as e:
+        LogSoftmax.from_torch(nn.LogSoftmax())
+    assert str(e.value) == "dim=None (torch's implicit, deprecated choice of dim)"
+
+
+def test_patch_merging_reads_torchvisions_and_names_a_norm_it_cannot_express() -> None:
+    pytest.importorskip("torchvision")
+    from torch import nn
+    from torchvision.models.swin_transformer import PatchMerging as TorchvisionPatchMerging
+
+    from convcost.ops.registry import NotImportable
+    from convcost.ops.windows import PatchMerging
+
+    assert PatchMerging.from_torch(TorchvisionPatchMerging(8)) == {"eps": 1e-5}  # its LayerNorm(4·8)'s default eps
+    with pytest.raises(NotImportable) as e:
+        PatchMerging.from_torch(TorchvisionPatchMerging(8, norm_layer=nn.BatchNorm1d))
+    assert str(e.value) == "norm_layer BatchNorm1d (convcost's is a LayerNorm(4C) with weight and bias)"
+
+
+@pytest.mark.parametrize(("args", "compared"), [
+    ({"scale": 2, "mode": "bilinear"}, (("mode", "bilinear"), ("align_corners", False))),  # torch reads None as false
+    ({"scale": 2, "mode": "bilinear", "align_corners": True}, (("mode", "bilinear"), ("align_corners", True))),
+    ({"size": 4, "mode": "nearest"}, (("mode", "nearest"), ("align_corners", None))),
+])
+def test_upsample_compares_its_mode_and_corners(args: dict, compared: tuple) -> None:
+    from convcost.ops.resample import UpsampleArgs
+
+    assert UpsampleArgs(**args).compared() == compared
