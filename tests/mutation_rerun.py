@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = ROOT / "mutants"
 RESULTS = MUTANTS / "rerun-results.json"
 MODULES = ("convcost.ops", "convcost.ci.budget", "convcost.crosscheck.verify", "convcost.crosscheck.reference")
-FAST = ["tests/test_op_edges.py", "tests/test_import_args.py", "tests/test_ops.py", "tests/test_op_definitions.py",
+FAST = ["tests/test_mutation_kills_registry.py", "tests/test_mutation_kills_counting.py", "tests/test_mutation_kills_build.py",
+        "tests/test_op_edges.py", "tests/test_import_args.py", "tests/test_ops.py", "tests/test_op_definitions.py",
         "tests/test_budget_rules.py", "tests/test_verify_totals.py", "tests/test_torch_build.py", "tests/test_bad_specs.py"]
 HANG_GUARD_S = 3600
 
