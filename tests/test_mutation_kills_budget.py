@@ -69,3 +69,28 @@ def test_a_budget_pinned_to_fvcore_reads_its_count_over_a_block(block: str | Non
     found = check_limits([a], Budgets(limits=limits))
     assert [(f.ok, f.actual, f.allowed, f.convention, f.block) for f in found] == [
         (True, value, value, "fvcore", block), (False, value, value - 1, "fvcore", block)]
+
+
+def test_a_growth_finding_holds_every_field() -> None:
+    from fractions import Fraction
+
+    from convcost.ci.budget import FOR_ALL, Baseline, BaselineModel, Growth, check_growth
+
+    net = "input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, padding: 1}\n"
+    a = analysis_of(net)
+    macs = 8 * 8 * 4 * 3 * 3 * 3  # 6,912: H·W·C_out·C_in·k·k
+    # the baseline: 6,400 MACs, 100 params; the model grew to 6,912 (+8 %) and 112 (+12 %)
+    totals = {"params": 100, "buffers": 0, "macs": 6400, "flops": 2 * 6400, "activations": 4 * 8 * 8}
+    base_loc, rule_loc = Loc("base.json", 3, 7), Loc("b.yaml", 2, 3)
+    baseline = Baseline("base.json", (BaselineModel(a.graph.model, a.graph.file, totals, base_loc),))
+    rule = Growth(Target(), "macs", Fraction(10), "10%", rule_loc, FOR_ALL, "budget file b.yaml")
+    found, notes = check_growth([a], baseline, Budgets(growth=(rule,)), None)
+    assert notes == []
+    by_metric = {f.metric: f for f in found}
+    assert list(by_metric) == ["params", "buffers", "macs", "flops", "activations"]
+    label = found[0].model
+    # macs: 6,912 ≤ 6,400 · 110 % = 7,040: within, at the rule's place
+    assert by_metric["macs"] == type(found[0])(True, "growth", label, None, "macs", macs, 7040, "10%", rule_loc, 6400)
+    # params under the default 0 % (no rule names them): 112 > 100, the finding at the baseline's model
+    assert by_metric["params"] == type(found[0])(False, "growth", label, None, "params", 112, 100, "0%", base_loc, 100)
+    assert [f.kind for f in found] == ["growth"] * 5 and all(f.convention is None for f in found)
