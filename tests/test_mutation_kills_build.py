@@ -95,7 +95,7 @@ def test_a_pools_backward_costs_what_its_forward_reads() -> None:
 ])
 def test_a_reductions_shape(layer: str, shape: str, out: tuple, tokens: bool) -> None:
     node = _node(layer) if shape != "tokens" else graph_of(
-        "input: [8, 7]\nlayers:\n  - to_tokens\n  - " + layer + "\n").nodes[-1]
+        "input: [8, 7, 1]\nlayers:\n  - to_tokens\n  - " + layer + "\n").nodes[-1]  # 7 tokens, 8 wide
     a, inputs = node.args, node.in_shapes
     got = reduce_shape("mean")(a, inputs)
     assert got == out and is_tokens(got) == tokens
