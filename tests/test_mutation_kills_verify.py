@@ -39,3 +39,26 @@ def test_verify_training_reports_both_sides_of_its_totals() -> None:
     per_layer = {lr.name: (lr.checks[KEY].expected, lr.checks[KEY].actual) for lr in report.layers if lr.op == "conv"}
     assert per_layer == {"conv1": (2 * CONV1_MACS, 2 * CONV1_MACS), "conv2": (4 * CONV2_MACS, 4 * CONV2_MACS)}
     assert report.measured[KEY] == BACKWARD and report.training is True
+
+
+def test_a_layers_count_against_a_tools_every_outcome() -> None:
+    pytest.importorskip("torch")
+    from convcost.crosscheck.counters import Status
+    from convcost.crosscheck.verify import _compare_count
+    from convcost.ops.counting import Prediction
+
+    def fields(c):  # type: ignore[no-untyped-def]
+        return (c.expected, c.actual, c.status, c.reason)
+
+    seen, unseen = Prediction.of("2 FLOPs per MAC", conv=7), Prediction.unseen("no hook")
+    assert fields(_compare_count(seen, None, "ptflops")) == (7, None, Status.NOT_COMPARED, "ptflops did not run")
+    assert fields(_compare_count(unseen, 0, "fvcore")) == (None, 0, Status.NOT_COMPARED, "no hook")
+    assert fields(_compare_count(unseen, 0, "fvcore", ["aten::a", "aten::b"])) == (
+        None, 0, Status.NOT_COMPARED, "no hook (fvcore: unsupported aten::a, aten::b)")
+    assert fields(_compare_count(unseen, 1234, "fvcore")) == (
+        None, 1234, Status.MISMATCH, "convcost predicted fvcore cannot see this layer (no hook), but it reported 1,234")
+    assert fields(_compare_count(seen, 7, "fvcore")) == (7, 7, Status.OK, "2 FLOPs per MAC")
+    assert fields(_compare_count(seen, 1009, "fvcore")) == (  # 1,009 − 7 = +1,002
+        7, 1009, Status.MISMATCH, "convcost predicts 7, fvcore reports 1,009 (+1,002); 2 FLOPs per MAC")
+    assert fields(_compare_count(Prediction.of(conv=9), 2, "thop")) == (9, 2, Status.MISMATCH,
+                                                                        "convcost predicts 9, thop reports 2 (-7)")
