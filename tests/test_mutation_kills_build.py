@@ -148,7 +148,7 @@ def test_attention_builds_torchs_call(layer: str) -> None:
     q, k, v = (torch.randn(1, 2, 5, 5, generator=gen) for _ in range(3))
     mask = torch.zeros(1, 2, 5, 5)
     mask[..., 0] = float("-inf")  # no query sees key 0
-    scale = 0.5 if "scale" in layer else 5 ** -0.5  # 1/√E
+    scale = 0.5 if "scale:" in layer else 5 ** -0.5  # 1/√E
     scores = q @ k.transpose(-2, -1) * scale
     if "m]" in layer:
         scores = scores + mask
