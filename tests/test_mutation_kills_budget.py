@@ -94,3 +94,19 @@ def test_a_growth_finding_holds_every_field() -> None:
     # params under the default 0 % (no rule names them): 112 > 100, the finding at the baseline's model
     assert by_metric["params"] == type(found[0])(False, "growth", label, None, "params", 112, 100, "0%", base_loc, 100)
     assert [f.kind for f in found] == ["growth"] * 5 and all(f.convention is None for f in found)
+
+
+def test_growth_under_a_convention_names_the_tool_on_its_findings() -> None:
+    from convcost.ci.budget import Baseline, BaselineModel, Counts, check_growth
+
+    net = "input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, padding: 1}\n"
+    a = analysis_of(net)
+    # fvcore's count of the conv: its MACs, 8·8·4·3·3·3 = 6,912; its parameter_count: 4·27 + 4 = 112
+    totals = {"params": 112, "buffers": 0, "macs": 6912, "flops": 13824, "activations": 256}
+    ref = BaselineModel(a.graph.model, a.graph.file, totals, Loc("base.json", 3, 7), None, "fvcore",
+                        {"total": 6912, "params": 112})
+    found, _ = check_growth([a], Baseline("base.json", (ref,)), Budgets(), None, Counts("fvcore"))
+    assert [(f.metric, f.ok, f.actual, f.baseline, f.convention) for f in found] == [
+        ("params", True, 112, 112, "fvcore"), ("buffers", True, 0, 0, None), ("macs", True, 6912, 6912, "fvcore"),
+        ("flops", True, 6912, 6912, "fvcore"),  # fvcore's one count stands for both
+        ("activations", True, 256, 256, None)]
