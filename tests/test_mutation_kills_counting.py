@@ -87,3 +87,25 @@ def test_ptflops_counts_a_pool_function_once_per_input_element(layer: str, funct
     got = made.predict(node, None, 2)
     assert (got.value, got.parts) == (2 * 4 * 6 * 6, ((category, 2 * 4 * 6 * 6),))  # the input's 288, not the output's 72
     assert made.why == f"ptflops counts {functional} once per input element, through its patched functional"
+
+
+def test_attention_backward_and_flop_counter_mode_on_it() -> None:
+    from convcost.cost import Backward
+    from convcost.ops.counting import counters_run_on
+    from convcost.ops.grad import Need
+    from convcost.ops.matmul import SdpaArgs, _sdpa_flop_counter_backward, sdpa_backward
+
+    # q [B, 4, 6, 8], k [B, 4, 7, 8], v [B, 4, 7, 5], batch 2: 2·4·6·7 = 336 scores
+    inputs = ((4, 6, 8), (4, 7, 8), (4, 7, 5))
+    every = sdpa_backward(SdpaArgs(), inputs, 2, Need((True, True, True), False))
+    # dV = Aᵀ·dO 336·5, dA = dO·Vᵀ 336·5, dQ = dS·K 336·8, dK = dSᵀ·Q 336·8; softmax 4 per score, q's scale 2·4·6·8
+    assert (every.input_macs, every.input_ops) == (336 * (5 + 5 + 8 + 8), 4 * 336 + 2 * 4 * 6 * 8)
+    only_v = sdpa_backward(SdpaArgs(), inputs, 2, Need((False, False, True), False))
+    assert (only_v.input_macs, only_v.input_ops) == (336 * 5, 0)
+    node = graph_of("input: {shape: [4, 6, 8], batch: 2}\nlayers:\n  - relu: {name: q}\n"
+                    "  - scaled_dot_product_attention: {from: [q, q, q]}\n").nodes[-1]
+    with counters_run_on("meta"):
+        seen = _sdpa_flop_counter_backward(node, Backward(input_macs=100), 2)
+        assert (seen.value, seen.reason) == (200, "aten.bmm: 2 FLOPs per backward MAC")  # the math path's bmm
+        none = _sdpa_flop_counter_backward(node, Backward(), 2)
+        assert (none.value, none.reason) == (None, "no gradient computed")
