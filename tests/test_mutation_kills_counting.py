@@ -109,3 +109,22 @@ def test_attention_backward_and_flop_counter_mode_on_it() -> None:
         assert (seen.value, seen.reason) == (200, "aten.bmm: 2 FLOPs per backward MAC")  # the math path's bmm
         none = _sdpa_flop_counter_backward(node, Backward(), 2)
         assert (none.value, none.reason) == (None, "no gradient computed")
+
+
+@pytest.mark.parametrize(("qkv_bias", "weight_ops"), [
+    # a 4×4 grid of 8-wide tokens, 2 heads, 2×2 windows (4 of them), batch 1: Np = 16 tokens, 2·4·4·4 = 128 scores;
+    # the weights' ops: proj's bias 16·8, qkv's bias 16·3·8 (when it has one), the position bias table 1 per score
+    (True, 16 * 8 + 16 * 3 * 8 + 128),
+    (False, 16 * 8 + 128),
+])
+def test_window_attentions_backward(qkv_bias: bool, weight_ops: int) -> None:
+    from convcost.ops.grad import Need
+    from convcost.ops.windows import _wa_backward
+
+    node = graph_of("input: [8, 4, 4]\nlayers:\n  - to_tokens: {grid: true}\n"
+                    f"  - window_attention: {{heads: 2, window: 2, qkv_bias: {str(qkv_bias).lower()}}}\n").nodes[-1]
+    got = _wa_backward(node.args, node.in_shapes, node.shape, 1, Need((True,), True))
+    # input: proj 16·8·8, a·v and q·kᵀ 4 products 4·128·4 (C/heads = 4), qkv 16·3·8·8; softmax 4 per score + q's scale
+    assert (got.input_macs, got.input_ops) == (16 * 64 + 4 * 128 * 4 + 16 * 3 * 64, 4 * 128 + 16 * 8)
+    assert (got.weight_macs, got.weight_ops) == (16 * 64 + 16 * 8 * 3 * 8, weight_ops)
+    assert type(got.weight_ops) is int
