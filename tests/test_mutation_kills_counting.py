@@ -128,3 +128,18 @@ def test_window_attentions_backward(qkv_bias: bool, weight_ops: int) -> None:
     assert (got.input_macs, got.input_ops) == (16 * 64 + 4 * 128 * 4 + 16 * 3 * 64, 4 * 128 + 16 * 8)
     assert (got.weight_macs, got.weight_ops) == (16 * 64 + 16 * 8 * 3 * 8, weight_ops)
     assert type(got.weight_ops) is int
+
+
+def test_instance_norm_refuses_tokens_and_counts_its_running_stats_per_channel() -> None:
+    from convcost.ops.norm import InstanceNorm, InstanceNormArgs
+    from convcost.ops.registry import ShapeError
+    from convcost.ops.shapes import Tokens
+
+    with pytest.raises(ShapeError) as e:
+        InstanceNorm.shape(InstanceNormArgs(), (Tokens(7, 8),))
+    assert e.value.message == "instancenorm needs a C×H×W map, got tokens 7 tok×8; turn them into a map with 'to_map' first"
+    assert InstanceNorm.shape(InstanceNormArgs(), ((4, 3, 5),)) == (4, 3, 5)
+    # with running stats: a mean and a variance per channel (4) and num_batches_tracked: 2·4 + 1 buffers
+    tracked = InstanceNorm.cost(InstanceNormArgs(track_running_stats=True), ((4, 3, 5),), (4, 3, 5), 2)
+    assert (tracked.buffers, tracked.activations) == (2 * 4 + 1, 2 * 4 * 3 * 5)
+    assert InstanceNorm.cost(InstanceNormArgs(), ((4, 3, 5),), (4, 3, 5), 2).buffers == 0
