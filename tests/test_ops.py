@@ -370,6 +370,57 @@ OP_CASES = [
     # LayerNorm(12) 2·12 params, 5 per element; Linear(12 → 6, no bias)
     OpCase("patch_merging", "to_tokens: {grid: true}\n  - patch_merging", "[3, 5, 4]", 2, TokenGrid(3, 2, 6),
            Cost(params=2 * 12 + 12 * 6, macs=2 * 6 * 12 * 6, norm_ops=5 * 2 * 6 * 12, activations=2 * 6 * 6)),
+    # pooling_attention on a class token and a 1×4×4 grid of width 8 (17 tokens), batch 2, 2 heads of 4; q, k, v
+    # pooled by [1, 3, 3] / [1, 2, 2] to 1×2×2 (Nq = Nk = 5): qkv 17·8·24; three pools Conv3d(4, 4, [1, 3, 3],
+    # groups 4) 8·4·9 MACs, 4·9 + LayerNorm(4) 8 params, 5 per element of 8·5; q·kᵀ, a·v 5·5·8; project 5·8·8;
+    # q scaled 5·8; softmax 3 per score of 2·5·5 (more in tests/test_mvit.py, against torchvision's module)
+    OpCase("pooling_attention", "to_tokens\n  - class_token\n  - pooling_attention: {heads: 2, grid: [1, 4, 4], "
+           "kernel_q: [1, 3, 3], stride_q: [1, 2, 2], kernel_kv: [1, 3, 3], stride_kv: [1, 2, 2]}", "[8, 4, 4]", 2,
+           Tokens(5, 8),
+           Cost(params=(8 * 24 + 24) + 3 * (4 * 9 + 2 * 4) + (8 * 8 + 8),
+                macs=2 * (17 * 8 * 24 + 3 * 8 * 4 * 9 + 2 * 5 * 5 * 8 + 5 * 8 * 8), bias_ops=2 * (17 * 24 + 5 * 8),
+                norm_ops=2 * 3 * 5 * 8 * 5, elementwise_ops=2 * 5 * 8, act_ops=2 * 3 * 2 * 5 * 5, activations=2 * 5 * 8)),
+    # spacetime_embed on 10 tokens of 6 as a 2×1×5 grid, batch 2: a class token (6 params) in front, 11 tokens; the
+    # embedding from 2 per-frame rows, 1·5 per-position rows and the class row, (2 + 5 + 1)·6 params, one add per
+    # element of 2·11·6; without it the class token alone
+    OpCase("spacetime_embed", "to_tokens\n  - spacetime_embed: {grid: [2, 1, 5]}", "[6, 2, 5]", 2, Tokens(11, 6),
+           Cost(params=6 + (2 + 5 + 1) * 6, elementwise_ops=2 * 11 * 6, activations=2 * 11 * 6)),
+    # grid_pool of a class token and a 1×4×5 grid of width 6 (21 tokens), batch 2: kernel [1, 3, 3], stride [1, 2, 2],
+    # padding [0, 1, 1]: h (4 + 2 − 3)//2 + 1 = 2, w (5 + 2 − 3)//2 + 1 = 3: 1 + 6 tokens; 9 ops per pooled element of
+    # 2·6·6
+    OpCase("grid_pool", "to_tokens\n  - class_token\n  - grid_pool: {grid: [1, 4, 5], kernel: [1, 3, 3], stride: [1, 2, 2], "
+           "padding: [0, 1, 1]}", "[6, 4, 5]", 2, Tokens(7, 6), Cost(pool_ops=9 * 2 * 6 * 6, activations=2 * 7 * 6)),
+    OpCase("spacetime_embed", "to_tokens\n  - spacetime_embed: {grid: [2, 1, 5], pos: false}", "[6, 2, 5]", 2, Tokens(11, 6),
+           Cost(params=6, activations=2 * 11 * 6)),
+    # window_attention_v2 (Swin v2) on the same 5×3 grid of width 6, batch 2, heads 2 (3 each), window 2, shift 1,
+    # cpb_hidden 4: padded to 6×4 (Np = 24, 6 windows of Nw = 4); scores 2·2·6·4² = 384; q and k vectors 2·24·2 = 96;
+    # T = (2·2−1)² = 9 offsets. qkv 24·6·18 per sample (+18 bias per token); q and k normalised: 2 per element
+    # (2 · 2·24·6) and 1 per vector (2 · 96); q·kᵀ and a·v 384·3 each; logit scale 2 params, a multiply per score and a
+    # clamp and an exp per head (384 + 2·2); cpb_mlp once per forward: Linear(2 → 4) 9·2·4 MACs (+9·4 bias), ReLU 9·4,
+    # Linear(4 → 2) 9·4·2 MACs, params 2·4 + 4 + 4·2 = 20, coordinate table 9·2 buffers; gathered biases 2·4² = 32:
+    # a sigmoid and a ×16 each, index 4² buffers, an add per score; shift mask 384 adds; softmax 3·384;
+    # proj 24·6·6 per sample (+6 bias per token); output the 5×3 grid
+    OpCase("window_attention_v2",
+           "to_tokens: {grid: true}\n  - window_attention_v2: {heads: 2, window: 2, shift: 1, cpb_hidden: 4}",
+           "[6, 5, 3]", 2, TokenGrid(5, 3, 6),
+           Cost(params=(6 * 18 + 18) + 2 + 20 + (6 * 6 + 6), buffers=9 * 2 + 16,
+                macs=2 * 24 * 6 * 18 + 384 * 3 + 9 * (2 * 4 + 4 * 2) + 384 * 3 + 2 * 24 * 6 * 6,
+                bias_ops=2 * 24 * 18 + 9 * 4 + 2 * 24 * 6, norm_ops=2 * (2 * 2 * 24 * 6 + 96),
+                act_ops=9 * 4 + 32 + 3 * 384, elementwise_ops=(384 + 2 * 2) + (32 + 384) + 384, activations=2 * 15 * 6)),
+    # one 3×3 window on a 3×3 grid of width 4, 1 head, no biases, torchvision's 512 hidden units: the shift is dropped
+    # (no mask); Np = 9, scores 81, T = 5·5 = 25: cpb_mlp 25·(2·512 + 512·1) MACs, 25·512 bias and ReLU, params
+    # 2·512 + 512 + 512; table 25·2 + index 81 buffers; 81 gathered biases
+    OpCase("window_attention_v2",
+           "to_tokens: {grid: true}\n  - window_attention_v2: {heads: 1, window: 3, shift: 1, qkv_bias: false, bias: false}",
+           "[4, 3, 3]", 1, TokenGrid(3, 3, 4),
+           Cost(params=4 * 12 + 1 + (2 * 512 + 512 + 512) + 4 * 4, buffers=25 * 2 + 81,
+                macs=9 * 4 * 12 + 2 * 81 * 4 + 25 * (2 * 512 + 512) + 9 * 4 * 4, bias_ops=25 * 512,
+                norm_ops=2 * (2 * 9 * 4 + 9), act_ops=25 * 512 + 81 + 3 * 81, elementwise_ops=(81 + 2) + (81 + 81),
+                activations=9 * 4)),
+    # patch_merging_v2 of the same 5×4 grid of width 3, batch 2: 3×2 = 6 tokens of 12; Linear(12 → 6, no bias) first,
+    # then LayerNorm(6): 2·6 params, 5 per element of the 6-wide output
+    OpCase("patch_merging_v2", "to_tokens: {grid: true}\n  - patch_merging_v2", "[3, 5, 4]", 2, TokenGrid(3, 2, 6),
+           Cost(params=12 * 6 + 2 * 6, macs=2 * 6 * 12 * 6, norm_ops=5 * 2 * 6 * 6, activations=2 * 6 * 6)),
     OpCase("attention", "to_tokens\n  - attention: {heads: 2, head_dim: 4, qkv_bias: false}", "[6, 2, 5]", 1,
            Tokens(10, 6),
            Cost(params=6 * 24 + (8 * 6 + 6), macs=10 * 6 * 24 + 2 * 100 * 4 + 2 * 100 * 4 + 10 * 8 * 6,

@@ -265,6 +265,17 @@ layers:
   - to_map
   - conv: {out: 2, kernel: 3, padding: 1}
 """,
+    "swin_v2": """
+input: [3, 28, 20]
+layers:
+  - patch_embed: {out: 8, patch: 2, grid: true}
+  - window_attention_v2: {name: wmsa, heads: 2, window: 3, cpb_hidden: 8}
+  - window_attention_v2: {name: swmsa, heads: 2, window: [4, 3], shift: [2, 1], cpb_hidden: 8}
+  - patch_merging_v2
+  - linear: {out: 8}
+  - to_map
+  - conv: {out: 2, kernel: 3, padding: 1}
+""",
 }
 
 

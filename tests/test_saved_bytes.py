@@ -50,6 +50,8 @@ SINGLE_HEAD = pytest.mark.xfail(strict=True, reason=(
     "  - to_tokens\n  - attention: {heads: 4, head_dim: 3, qkv_bias: false}\n",
     pytest.param("  - to_tokens\n  - attention: {heads: 1, bias: false}\n", marks=SINGLE_HEAD),
     "  - to_tokens\n  - attention: {heads: 2, bias: false}\n",  # explicit: the two biases differ
+    "  - to_tokens\n  - attention: {heads: 2, sdpa: true}\n",  # timm's: CPU's flash kernel, its output and log-sum-exp
+    "  - to_tokens\n  - attention: {heads: 4, head_dim: 3, qkv_bias: false, sdpa: true}\n",
     "  - to_tokens\n  - attention: {heads: 2, head_dim: 5}\n",
     "  - to_tokens: {grid: true}\n  - window_attention: {heads: 2, window: 3}\n",  # 6×5 padded to 6×6: 4 windows
     "  - to_tokens: {grid: true}\n  - window_attention: {heads: 4, window: [2, 5], shift: [1, 2]}\n",
@@ -57,6 +59,13 @@ SINGLE_HEAD = pytest.mark.xfail(strict=True, reason=(
     "  - to_tokens: {grid: true}\n  - window_attention: {heads: 2, window: 6, qkv_bias: false, bias: false}\n",
     "  - to_tokens: {grid: true}\n  - patch_merging\n",  # 6×5 padded to 6×6: 3×3 tokens of 32
     "  - to_tokens: {grid: true}\n  - window_attention: {heads: 2, window: 2, shift: 1}\n  - patch_merging\n",
+    # Swin v2: cosine attention, the position bias MLP (once per forward), the norm after the merge's reduction
+    "  - to_tokens: {grid: true}\n  - window_attention_v2: {heads: 2, window: 3, cpb_hidden: 8}\n",
+    "  - to_tokens: {grid: true}\n  - window_attention_v2: {heads: 4, window: [2, 5], shift: [1, 2], cpb_hidden: 8}\n",
+    "  - to_tokens: {grid: true}\n  - window_attention_v2: {heads: 2, window: 6, qkv_bias: false, bias: false}\n",
+    "  - to_tokens: {grid: true}\n  - patch_merging_v2\n",
+    "  - to_tokens: {grid: true}\n  - window_attention_v2: {heads: 2, window: 2, shift: 1, cpb_hidden: 8}\n"
+    "  - patch_merging_v2\n",
 ])
 def test_training_saved_bytes_of_token_ops_match_torch_autograd(layers: str) -> None:
     torch_saved, model_saved = saved_by_autograd("input: [3, 6, 5]\nlayers:\n  - conv: {out: 8, kernel: 1}\n" + layers)

@@ -6,6 +6,8 @@ what they see on torchvision's models.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -74,6 +76,17 @@ class ExplicitAttention(nn.Module):
         return self.proj((attn @ v).transpose(1, 2).reshape(b, n, self.heads * self.head_dim))
 
 
+class SdpaAttention(ExplicitAttention):
+    """timm's Attention on its fused path (timm/layers/attention.py, fused_attn): qkv, one
+    F.scaled_dot_product_attention of q, k and v [B, heads, N, head_dim] (the scale its default 1/√head_dim), proj."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, n, _ = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(b, n, self.heads * self.head_dim))
+
+
 # ---- Swin (torchvision's swin_transformer.py): token grids [B, H, W, C] ----------------------------
 class ShiftedWindowAttention(nn.Module):
     """Swin's (shifted) window attention with torchvision's layout and calls: qkv and proj nn.Linear whose
@@ -119,7 +132,10 @@ def _shift_mask(hp: int, wp: int, window: list[int], shift: list[int], like: Ten
 
 def shifted_window_attention(x: Tensor, qkv_weight: Tensor, proj_weight: Tensor, bias: Tensor, window: list[int],
                              heads: int, shift: list[int], qkv_bias: Tensor | None, proj_bias: Tensor | None,
-                             einsum: bool = False) -> Tensor:
+                             einsum: bool = False, logit_scale: Tensor | None = None) -> Tensor:
+    """torchvision's shifted_window_attention; with ``logit_scale`` (Swin v2, modules/swin_v2.py) cosine attention: the
+    k third of the qkv bias zeroed (on a clone), q and k L2-normalised, q·kᵀ with ``@``, times exp(min(logit_scale,
+    log 100)), and no 1/√d scale."""
     b, h, w, c = x.shape
     wh, ww = window
     x = F.pad(x, (0, 0, 0, (ww - w % ww) % ww, 0, (wh - h % wh) % wh))  # bottom and right, to whole windows
@@ -129,9 +145,15 @@ def shifted_window_attention(x: Tensor, qkv_weight: Tensor, proj_weight: Tensor,
         x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
     windows = (hp // wh) * (wp // ww)
     x = x.view(b, hp // wh, wh, wp // ww, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b * windows, wh * ww, c)
+    if logit_scale is not None and qkv_bias is not None:
+        qkv_bias = qkv_bias.clone()
+        qkv_bias[c : 2 * c].zero_()
     qkv = F.linear(x, qkv_weight, qkv_bias).reshape(x.size(0), x.size(1), 3, heads, c // heads).permute(2, 0, 3, 1, 4)
     q, k, v = qkv[0], qkv[1], qkv[2]
-    if einsum:  # MaxViT's RelativePositionalMultiHeadAttention: torch.einsum (ops/windows.py: QK_EINSUM, AV_EINSUM)
+    if logit_scale is not None:  # cosine attention
+        attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
+        attn = attn * torch.clamp(logit_scale, max=math.log(100.0)).exp()
+    elif einsum:  # MaxViT's RelativePositionalMultiHeadAttention: torch.einsum (ops/windows.py: QK_EINSUM, AV_EINSUM)
         attn = torch.einsum("bhid,bhjd->bhij", q * (c // heads) ** -0.5, k)
     else:
         attn = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1))
