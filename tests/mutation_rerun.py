@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = ROOT / "mutants"
 RESULTS = MUTANTS / "rerun-results.json"
 MODULES = ("convcost.ops", "convcost.ci.budget", "convcost.crosscheck.verify", "convcost.crosscheck.reference")
-FAST = ["tests/test_op_edges.py", "tests/test_import_args.py", "tests/test_ops.py", "tests/test_op_definitions.py",
+FAST = ["tests/test_mutation_kills_registry.py", "tests/test_mutation_kills_counting.py", "tests/test_mutation_kills_build.py",
+        "tests/test_op_edges.py", "tests/test_import_args.py", "tests/test_ops.py", "tests/test_op_definitions.py",
         "tests/test_budget_rules.py", "tests/test_verify_totals.py", "tests/test_torch_build.py", "tests/test_bad_specs.py"]
 HANG_GUARD_S = 3600
 
@@ -107,11 +108,35 @@ def verdict(code: int) -> str:
     return "timeout" if code == -1 else "survived" if code in (0, 5) else "killed"
 
 
+def against(names: Path | None, tests: list[str], results: dict[str, str]) -> int:
+    """Each named mutant that mutmut did not kill (and no earlier rerun did), run against ``tests``."""
+    if names is None:
+        print("--against needs --names", file=sys.stderr)
+        return 2
+    missing = [t for t in tests if not (MUTANTS / t).is_file()]
+    if missing:  # pytest would exit 4, read as a kill: copy them into mutants/ first (mutmut copies tests/ per run)
+        print(f"not in mutants/: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    codes: dict[str, int | None] = {}
+    for meta in sorted(MUTANTS.glob("convcost/**/*.py.meta")):
+        codes.update(json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"])
+    todo = [m for m in names.read_text(encoding="utf-8").split()
+            if codes.get(m) not in (1, 3) and results.get(m) not in ("killed", "timeout")]
+    for k, mutant in enumerate(todo):
+        results[mutant] = verdict(run(mutant, tests))
+        RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True), encoding="utf-8")
+        print(f"{k + 1}/{len(todo)} {results[mutant]:8s} {mutant}", flush=True)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--module", help="only the mutants of this module (or package), e.g. convcost.ops.pool")
     ap.add_argument("--names", type=Path, help="only the mutants named in this file, one a line (mutation_sample.py's sample)")
     ap.add_argument("--list", action="store_true", help="list the import-time mutants and their results, run nothing")
+    ap.add_argument("--against", nargs="+", metavar="TEST_FILE",
+                    help="instead: run each named mutant mutmut has not killed (survived, no tests, not run) against "
+                         "these test files, in a fresh interpreter, and record the verdict (a kill checked by hand)")
     opts = ap.parse_args()
     if not MUTANTS.is_dir():
         print("no mutants/ here: run `mutmut run` first (docs/testing.md)", file=sys.stderr)
@@ -123,6 +148,8 @@ def main() -> int:
     fast = [t for t in FAST if t in selection]
     rest = [t for t in selection if t not in fast]
     results: dict[str, str] = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+    if opts.against:
+        return against(opts.names, opts.against, results)
     at_import = mutants_of(import_time_functions(), opts.module)
     crashed = {m: t for m, t in exit_255(opts.module).items() if m not in at_import}
     if opts.names:

@@ -59,7 +59,7 @@ def score(sample_file: Path) -> int:
     rerun: dict[str, str] = json.loads(rerun_file.read_text(encoding="utf-8")) if rerun_file.exists() else {}
     killed, survived, not_run = [], [], []
     for name in names:
-        if rerun.get(name) in ("killed", "timeout") or (name not in rerun and codes.get(name) in KILLED):
+        if rerun.get(name) in ("killed", "timeout") or codes.get(name) in KILLED:  # a kill by either counts
             killed.append(name)
         elif codes.get(name) is None and name not in rerun:
             not_run.append(name)
