@@ -114,3 +114,24 @@ def test_verify_reference_fails_a_spec_whose_v2_args_differ(tmp_path: Path, old:
     spec.write_text(spec.read_text().replace(old, new))
     bad = runner.invoke(app, ["verify", str(spec), "--reference", TARGET])
     assert bad.exit_code == 1 and words in " ".join(bad.output.split()), bad.output
+
+
+def test_every_tool_at_batch_2_on_torchvisions_module_equals_its_prediction() -> None:
+    """Batch 2, a 5×9 grid of 4, 2 heads, window 4 (padded to 8×12, 6 windows), shift 2. ptflops (as tool_runs runs
+    it: the batch counter sees no positional input, so nothing is averaged) counts cpb_mlp's hooks once per forward:
+    49·(2·512 + 512) + 2·49·512 (its ReLU twice) + 49·512·2 = 175,616, plus a·v 2·6·16²·4 = 12,288 and the softmax
+    2·2·6·16² = 6,144: 194,048 (the prediction halved the hooks to 87,808: 106,240)."""
+    import tool_runs
+    from conftest import graph_of
+    from test_conventions import predicted
+    from torchvision.ops.misc import Permute
+
+    graph = graph_of("input: {shape: [4, 5, 9], batch: 2}\nlayers:\n  - to_tokens: {grid: true}\n"
+                     "  - window_attention_v2: {heads: 2, window: 4, shift: 2}\n")
+    model = torch.nn.Sequential(Permute([0, 2, 3, 1]), tv_swin.ShiftedWindowAttentionV2(4, [4, 4], [2, 2], 2)).eval()
+    real = tool_runs.measure(model, (torch.randn(2, 4, 5, 9),), False)
+    pred = predicted(graph)
+    compared = {k: (pred[k], v) for k, v in real.items() if k in pred}
+    assert len(compared) >= 2 * len(tool_runs.installed()) - 2, compared
+    assert real.get("ptflops", 194_048) == 194_048
+    assert {k: p for k, (p, _) in compared.items()} == {k: v for k, (_, v) in compared.items()}
