@@ -98,6 +98,7 @@ FORMS_CASES = {
         "input: [3, 32, 32]\nlayers:\n"
         "  - patch_embed: {out: 16, patch: 4}\n  - class_token\n  - pos_embed\n  - layernorm\n"
         "  - attention: {heads: 2}\n  - attention: {heads: 3, head_dim: 4}\n  - linear: {out: 16}\n"
+        "  - attention: {heads: 2, sdpa: true}\n  - attention: {heads: 3, head_dim: 4, qkv_bias: false, sdpa: true}\n"
         "  - token_pool\n"
     ),
     "swin": (
@@ -110,6 +111,15 @@ FORMS_CASES = {
         "  - patch_embed: {out: 8, patch: 4, grid: true}\n  - layernorm\n"
         "  - window_attention_v2: {heads: 2, window: 4, shift: 2, cpb_hidden: 16}\n"
         "  - window_attention_v2: {heads: 2, window: 3}\n  - patch_merging_v2\n  - to_map\n"
+    ),
+    "mvit": (  # torchvision MViT's pooling attention, v1's (pools only) and v2's (relative positions, residual pooling), the
+        # skip's max pool
+        "input: [3, 16, 16]\nlayers:\n  - patch_embed: {out: 8, patch: 4}\n  - class_token\n"
+        "  - pooling_attention: {heads: 2, grid: [1, 4, 4], kernel_q: [1, 3, 3], stride_q: [1, 2, 2], kernel_kv: [1, 3, 3], "
+        "stride_kv: [1, 2, 2]}\n"
+        "  - pooling_attention: {heads: 2, grid: [1, 2, 2], out: 12, kernel_q: 3, kernel_kv: 3, stride_kv: [1, 2, 2], "
+        "residual_pool: true, residual_cls: false, rel_pos: true}\n"
+        "  - grid_pool: {grid: [1, 2, 2], kernel: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1]}\n  - token_pool\n"
     ),
 }
 
@@ -128,6 +138,14 @@ def test_attention_with_gradients_leaves_the_fast_path() -> None:
     # (aten.mm, its bias not counted), at batch 1 it is (aten.addmm with the bias)
     for batch in (1, 2):
         graph = replace(graph_of("input: {tokens: [9, 8]}\nlayers:\n  - attention: {heads: 2}\n"), batch=batch)
+        _compare(graph, grad=True)
+        _compare(graph, grad=False)
+
+
+def test_attention_as_timm_writes_it_with_and_without_gradients() -> None:
+    # `sdpa: true`: timm's nn.Linear projections around one F.scaled_dot_product_attention, at batch 1 and 2
+    for batch in (1, 2):
+        graph = replace(graph_of("input: {tokens: [9, 8]}\nlayers:\n  - attention: {heads: 2, sdpa: true}\n"), batch=batch)
         _compare(graph, grad=True)
         _compare(graph, grad=False)
 

@@ -227,8 +227,9 @@ def test_an_op_named_by_a_parameter_takes_that_ops_arguments_and_blocks() -> Non
          "t.yaml:6:9: '$act' names the structure 'concat'; a parameter can name an op or a block, and a structure is "
          "written out with its layers (in block 'row' called at t.yaml:10:5)"),
         ("{out: 16, act: sigmoid, name: r}",
-         "t.yaml:7:38: unknown key 'slope' in 'sigmoid' (the value of '${act}'); expected one of: name, repeat, when, "
-         "first, frozen, torch, from (in block 'row' called at t.yaml:10:5)"),
+         "t.yaml:7:38: unknown key 'slope' in 'sigmoid' (the value of '${act}') (did you mean 'scope'?); expected one of: "
+         "name, repeat, when, "
+         "first, frozen, torch, each, scope, from (in block 'row' called at t.yaml:10:5)"),
     ],
 )
 def test_an_op_parameter_that_names_no_op(call: str, message: str) -> None:

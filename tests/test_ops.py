@@ -370,6 +370,28 @@ OP_CASES = [
     # LayerNorm(12) 2·12 params, 5 per element; Linear(12 → 6, no bias)
     OpCase("patch_merging", "to_tokens: {grid: true}\n  - patch_merging", "[3, 5, 4]", 2, TokenGrid(3, 2, 6),
            Cost(params=2 * 12 + 12 * 6, macs=2 * 6 * 12 * 6, norm_ops=5 * 2 * 6 * 12, activations=2 * 6 * 6)),
+    # pooling_attention on a class token and a 1×4×4 grid of width 8 (17 tokens), batch 2, 2 heads of 4; q, k, v
+    # pooled by [1, 3, 3] / [1, 2, 2] to 1×2×2 (Nq = Nk = 5): qkv 17·8·24; three pools Conv3d(4, 4, [1, 3, 3],
+    # groups 4) 8·4·9 MACs, 4·9 + LayerNorm(4) 8 params, 5 per element of 8·5; q·kᵀ, a·v 5·5·8; project 5·8·8;
+    # q scaled 5·8; softmax 3 per score of 2·5·5 (more in tests/test_mvit.py, against torchvision's module)
+    OpCase("pooling_attention", "to_tokens\n  - class_token\n  - pooling_attention: {heads: 2, grid: [1, 4, 4], "
+           "kernel_q: [1, 3, 3], stride_q: [1, 2, 2], kernel_kv: [1, 3, 3], stride_kv: [1, 2, 2]}", "[8, 4, 4]", 2,
+           Tokens(5, 8),
+           Cost(params=(8 * 24 + 24) + 3 * (4 * 9 + 2 * 4) + (8 * 8 + 8),
+                macs=2 * (17 * 8 * 24 + 3 * 8 * 4 * 9 + 2 * 5 * 5 * 8 + 5 * 8 * 8), bias_ops=2 * (17 * 24 + 5 * 8),
+                norm_ops=2 * 3 * 5 * 8 * 5, elementwise_ops=2 * 5 * 8, act_ops=2 * 3 * 2 * 5 * 5, activations=2 * 5 * 8)),
+    # spacetime_embed on 10 tokens of 6 as a 2×1×5 grid, batch 2: a class token (6 params) in front, 11 tokens; the
+    # embedding from 2 per-frame rows, 1·5 per-position rows and the class row, (2 + 5 + 1)·6 params, one add per
+    # element of 2·11·6; without it the class token alone
+    OpCase("spacetime_embed", "to_tokens\n  - spacetime_embed: {grid: [2, 1, 5]}", "[6, 2, 5]", 2, Tokens(11, 6),
+           Cost(params=6 + (2 + 5 + 1) * 6, elementwise_ops=2 * 11 * 6, activations=2 * 11 * 6)),
+    # grid_pool of a class token and a 1×4×5 grid of width 6 (21 tokens), batch 2: kernel [1, 3, 3], stride [1, 2, 2],
+    # padding [0, 1, 1]: h (4 + 2 − 3)//2 + 1 = 2, w (5 + 2 − 3)//2 + 1 = 3: 1 + 6 tokens; 9 ops per pooled element of
+    # 2·6·6
+    OpCase("grid_pool", "to_tokens\n  - class_token\n  - grid_pool: {grid: [1, 4, 5], kernel: [1, 3, 3], stride: [1, 2, 2], "
+           "padding: [0, 1, 1]}", "[6, 4, 5]", 2, Tokens(7, 6), Cost(pool_ops=9 * 2 * 6 * 6, activations=2 * 7 * 6)),
+    OpCase("spacetime_embed", "to_tokens\n  - spacetime_embed: {grid: [2, 1, 5], pos: false}", "[6, 2, 5]", 2, Tokens(11, 6),
+           Cost(params=6, activations=2 * 11 * 6)),
     # window_attention_v2 (Swin v2) on the same 5×3 grid of width 6, batch 2, heads 2 (3 each), window 2, shift 1,
     # cpb_hidden 4: padded to 6×4 (Np = 24, 6 windows of Nw = 4); scores 2·2·6·4² = 384; q and k vectors 2·24·2 = 96;
     # T = (2·2−1)² = 9 offsets. qkv 24·6·18 per sample (+18 bias per token); q and k normalised: 2 per element

@@ -109,3 +109,68 @@ def test_uneven_split_is_a_split_structure(tmp_path: Path) -> None:
     assert tuple(analyze_file(spec)[0].layers[-1].node.shape) == (10, 4, 4)
     swapped = [*layers[:3], layer("cat", "concat", ("b.conv", "p0"))]  # parts joined out of order: not a split
     assert "split" not in write_spec(swapped, (8, 4, 4), ["cat"], [])
+
+
+def flat_pairs(start: int, count: int, out: int, entry: str) -> tuple[list[ImportedLayer], str]:
+    """``count`` (conv, ReLU) pairs of a flat nn.Sequential ``s`` from index ``start``: s.<start>, s.<start + 1>..."""
+    layers = []
+    for k in range(start, start + 2 * count, 2):
+        layers += [layer(f"s.{k}", "conv", (entry,), {"out": out, "kernel": 1}), layer(f"s.{k + 1}", "relu", (f"s.{k}",))]
+        entry = f"s.{k + 1}"
+    return layers, entry
+
+
+def test_groups_repeated_in_a_flat_sequential_fold_with_their_names(tmp_path: Path) -> None:
+    """VGG's features: (conv, ReLU) ×3, a max pool, (conv, ReLU) ×3, all children of one nn.Sequential named by index.
+    One block names its layers by a parameter; each run is one call with `scope: false`; every layer keeps its name."""
+    first, entry = flat_pairs(0, 3, 8, INPUT)
+    pool = layer("s.6", "maxpool", (entry,), {"kernel": 2})
+    second, last = flat_pairs(7, 3, 16, "s.6")
+    layers = [*first, pool, *second]
+    text = write_spec(layers, (8, 4, 4), [last], [])
+    assert "at: '${2 * i}', repeat: 3, scope: false" in text and "at: '${7 + 2 * i}', repeat: 3, scope: false" in text, text
+    assert "name: $at" in text and "name: '${at + 1}'" in text, text
+    # convs: 8→8 ×3 on 4×4 (8·8 + 8 params, 16·8·8 MACs each), after the 2×2 pool 8→16 then 16→16 ×2 on 2×2
+    assert counts(text, tmp_path) == (3 * 72 + (8 * 16 + 16) + 2 * (16 * 16 + 16), 3 * 16 * 64 + 4 * 8 * 16 + 2 * 4 * 16 * 16)
+    assert [lc.node.name for lc in analyze_file(tmp_path / "spec.yaml")[0].layers] == [ly.key for ly in layers]
+    assert len(text.splitlines()) < len(write_spec(layers, (8, 4, 4), [last], [], fold_blocks=False).splitlines())
+
+
+def test_a_run_that_does_not_pay_for_its_block_stays_written_out() -> None:
+    """One run of 3 pairs saves 5 lines and its block costs 6: not folded."""
+    layers, last = flat_pairs(0, 3, 8, INPUT)
+    assert "scope:" not in write_spec(layers, (8, 4, 4), [last], [])
+
+
+def test_a_flat_layer_read_from_outside_its_run_keeps_its_name(tmp_path: Path) -> None:
+    """A later layer reads s.3 (inside the first run) by name: the flat call names it there, so `from: s.3` resolves."""
+    first, entry = flat_pairs(0, 3, 8, INPUT)
+    second, last = flat_pairs(6, 3, 8, entry)
+    layers = [*first, *second, layer("cat", "concat", (last, "s.3"))]
+    text = write_spec(layers, (8, 4, 4), ["cat"], [])
+    assert "scope: false" in text and "from: [s.11, s.3]" in text, text
+    assert counts(text, tmp_path) == (6 * 72, 6 * 1024)  # six 8→8 1×1 convs on 4×4
+    assert tuple(analyze_file(tmp_path / "spec.yaml")[0].layers[-1].node.shape) == (16, 4, 4)
+
+
+def test_iterations_named_with_a_prefix_fold_with_each(tmp_path: Path) -> None:
+    """RegNet's stage: units named blk-0, blk-1, blk-2 in one nn.Sequential `st`: one call, `each: 'blk-${i}'`."""
+    layers: list[ImportedLayer] = []
+    entry = INPUT
+    for k in range(3):
+        layers += unit(f"st.blk-{k}", entry, CONV)
+        entry = f"st.blk-{k}.act"
+    text = write_spec(layers, (8, 4, 4), [entry], [], {"st": "AnyStage", **{f"st.blk-{k}": "Unit" for k in range(3)}})
+    assert "- Unit: {name: st, repeat: 3, each: 'blk-${i}'}" in text, text
+    assert counts(text, tmp_path) == (3 * 72, 3 * 1024)
+    assert [lc.node.name for lc in analyze_file(tmp_path / "spec.yaml")[0].layers] == [ly.key for ly in layers]
+
+
+def test_a_layer_reading_past_the_one_before_starts_a_new_run(tmp_path: Path) -> None:
+    """s.8 reads s.6, not s.7 (a skip in a flat Sequential): the run of 4 pairs ends at s.7 and the run from s.8 reads
+    `from: 6`, as the model does."""
+    first, _ = flat_pairs(0, 4, 8, INPUT)
+    second, last = flat_pairs(8, 2, 8, "s.6")
+    text = write_spec([*first, *second], (8, 4, 4), [last], [])
+    assert text.count("scope: false") == 2 and "repeat: 2, scope: false, from: 6}" in text, text
+    assert counts(text, tmp_path) == (6 * 72, 6 * 1024)  # six 8→8 1×1 convs on 4×4

@@ -63,7 +63,11 @@ layers:
   - attention: {heads: 3, head_dim: 2, qkv_bias: false}
   - to_map: {height: 2}
   - patch_embed: {out: 8, patch: 1}
+  - spacetime_embed: {grid: [1, 2, 1]}
   - class_token
+  - pooling_attention: {heads: 2, grid: [1, 3, 1], kernel_q: [1, 3, 1], stride_q: [1, 2, 1], kernel_kv: [1, 3, 1],
+                        stride_kv: [1, 2, 1], residual_pool: true, rel_pos: true}
+  - grid_pool: {grid: [1, 2, 1], kernel: [1, 3, 1], stride: [1, 2, 1], padding: [0, 1, 0]}
   - token_pool
   - flatten
   - dropout: {p: 0.1}

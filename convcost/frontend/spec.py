@@ -25,9 +25,12 @@ LAYER_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_NAME_CHARS = 100  # a name of a model, block, layer, branch, variable or parameter (docs/limits.md)
 
-ITEM_KEYS = ("name", "repeat", "when", "first", "frozen", "torch")
+ITEM_KEYS = ("name", "repeat", "when", "first", "frozen", "torch", "each", "scope")
 # 'torch': how the layer (or, on a block call or structure, the layers inside) meets torch: module, function or
 # subclass (ops/counting.py FORMS); a model's or the file's 'torch' is the default of its layers.
+# 'each': the name of each iteration of a 'repeat' (an expression of i: 'block2-${i}'; default its index, 0, 1...).
+# 'scope: false': the item opens no scope of its own (a block call, a seq, a repeat and its iterations): the layers
+# inside are named in the enclosing scope, as a flat nn.Sequential names them (VGG's features.0 ... features.30).
 # 'from': where a layer reads its input (an earlier output by name) instead of the previous layer; 'tied': which of its
 # parameters are an earlier layer's (the same tensor, counted once: `tied: {weight: conv1}`).
 FLOW_KEYS = ("from", "tied")
@@ -82,6 +85,8 @@ class Item(NamedTuple):
     source: YNode | None = None  # 'from': an earlier output (a name) or, for a join, a list of them
     frozen: YNode | None = None  # 'frozen': the parameters of this layer (block, structure) get no gradient
     tied: YMap | None = None  # 'tied': parameter name -> the earlier layer (a name) whose parameter it is
+    each: YNode | None = None  # 'each': the name of each iteration of 'repeat' (an expression of i)
+    scope: YNode | None = None  # 'scope': false: the item opens no scope (its layers are named in the enclosing one)
 
 
 class InputSpec(NamedTuple):
@@ -493,8 +498,20 @@ class _Parser:
             check_keys(args, (*allowed, *LAYER_KEYS), f"'{op}'")  # arguments when the op is known
         first = self.first(args, kind, op, allowed)
         source = self.source(args, op, join=kind == "op" and reads_several(op))
+        each, scope = self.scoping(args, kind, op)
         return Item(kind, op, args, args.get("name"), args.get("repeat"), (), loc, args.get("when"), word, first, source,
-                    args.get("frozen"), tied=self.tied(args, kind, op))
+                    args.get("frozen"), tied=self.tied(args, kind, op), each=each, scope=scope)
+
+    def scoping(self, args: YMap, kind: str, op: str) -> tuple[YNode | None, YNode | None]:
+        """``each`` (the name of each iteration of a repeat) and ``scope`` (false: no scope of its own), where they
+        apply: ``each`` needs ``repeat``; ``scope`` is said of what opens a scope (a block call, a ``seq``, a repeat)."""
+        each, scope = args.get("each"), args.get("scope")
+        repeated = args.get("repeat") is not None
+        if each is not None and not repeated:
+            raise SpecError("'each' names the iterations of a repeat; add 'repeat: N'", args.keys["each"])
+        if scope is not None and not repeated and kind not in ("block", "param") and op != "seq":
+            raise SpecError(scope_misplaced(op), args.keys["scope"])
+        return each, scope
 
     def tied(self, args: YMap, kind: str, op: str) -> YMap | None:
         """``tied: {weight: conv1}``: which parameters of this layer are an earlier layer's (the same tensor)."""
@@ -563,6 +580,7 @@ class _Parser:
         if "first" in bmap.keys:
             raise SpecError(f"'first' sets arguments of the first repeat, and '{op}' takes no arguments", bmap.keys["first"])
         source = self.source(bmap, op, join=op in JOINS and bmap.get(keys[0]) is None)
+        each, scope = self.scoping(bmap, "struct", op)
         one_input = any(k in bmap.keys for k in op_args) and not isinstance(source, YSeq)  # 'add: {scalar: 1}'
         if bmap.get(keys[0]) is None and not isinstance(source, YSeq) and not one_input:
             hint = " (or a 'from' list of earlier outputs to join, e.g. 'from: [p4, up]')" if op in JOINS else ""
@@ -580,7 +598,7 @@ class _Parser:
                 branches.append(Branch("shortcut", items, sc.loc if sc is not None else loc))
         return Item(
             "struct", op, bmap, bmap.get("name"), bmap.get("repeat"), tuple(branches), loc, bmap.get("when"), op, None, source,
-            bmap.get("frozen"),
+            bmap.get("frozen"), each=each, scope=scope,
         )
 
     def branches(self, node: YNode, op: str) -> list[Branch]:
@@ -595,3 +613,8 @@ class _Parser:
         if len(out) < 2:
             raise SpecError(f"'{op}' needs at least two branches, got {len(out)}", node.loc)
         return out
+
+
+def scope_misplaced(op: str) -> str:
+    """The message for ``scope`` on what opens no scope of its own: an op (or a structure) without ``repeat``."""
+    return f"'scope' applies to a block call, a 'seq' or a repeat; '{shorten(op)}' without 'repeat' is none of them"

@@ -14,7 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import Loc, SpecError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, YSeq, shorten
-from ..frontend.spec import JOINS, LAYER_KEYS, NO_OP, BlockSpec, Branch, Item, SpecFile, check_keys, op_arg_names, resolve_op
+from ..frontend.spec import (
+    JOINS,
+    LAYER_KEYS,
+    NO_OP,
+    BlockSpec,
+    Branch,
+    Item,
+    SpecFile,
+    check_keys,
+    op_arg_names,
+    resolve_op,
+    scope_misplaced,
+)
 from ..frontend.structures import STRUCTURES
 from ..ops.counting import FORMS, FUNCTION, MODULE, SUBCLASS
 from ..ops.registry import MACROS, MANY, ArgError, OpRule, Shape, ShapeError, _show
@@ -56,6 +68,7 @@ class Expander:
         self.globals: dict[str, Any] = {}  # file and model vars: visible in every block
         # Every output a later layer may read by name: the model's inputs, each node, each finished scope.
         self.produced: dict[str, int] = {i.name: i.index for i in inputs}
+        self.iterations: dict[str, list[int]] = {}  # a repeat's scope -> its iterations' outputs, in order ('m.*')
         self.model_layers: tuple[Item, ...] = ()  # for messages
         self.form = MODULE  # how layers meet torch: the 'torch' of the innermost item that sets it (else the model's)
         self.form_at: Loc | None = None  # where an op's own 'torch' key is: its op must have that form
@@ -103,9 +116,9 @@ class Expander:
         full = next(
             p for k in range(len(frame.path), -1, -1) if (p := ".".join((*frame.path[:k], head))) in self.produced
         )
-        found = []
-        while (i := self.produced.get(f"{full}.{len(found)}")) is not None:
-            found.append(i)
+        found = list(self.iterations.get(full, ()))  # a repeat's iterations (named 0, 1... or by 'each')
+        while full not in self.iterations and (i := self.produced.get(f"{full}.{len(found)}")) is not None:
+            found.append(i)  # a scope of outputs named 0, 1...
         if not found:
             raise SpecError(f"'{shorten(ref)}' reads every iteration of a repeat, but '{shorten(head)}' has none "
                             f"('{shorten(head)}.0' ...)", node.loc)
@@ -199,9 +212,17 @@ class Expander:
         return str(value)
 
     def instances(self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int) -> int:
-        """The item once, or each iteration of its ``repeat``."""
+        """The item once, or each iteration of its ``repeat``; ``scope: false``: with no scope of its own."""
+        flat = item.scope is not None and not self.values.flag(item.scope, env, "scope")
+        if flat and item.name is not None:
+            each = " (with 'repeat', 'each' names each iteration)" if item.repeat is not None else ""
+            raise SpecError(f"'name' names the scope of '{item.op}', and 'scope: false' opens none: leave out one of "
+                            f"them{each}", item.name.loc)
         if item.repeat is None:
-            return self.once(item, env, inp, frame, depth)
+            if flat and item.kind != "block" and item.op != "seq":  # a '$act' that chose an op
+                assert item.scope is not None
+                raise SpecError(scope_misplaced(item.op), item.scope.loc)
+            return self.once(item, env, inp, frame, depth, flat=flat)
         times = self.values.value(item.repeat, env)
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
             raise SpecError(f"'repeat' must be a positive integer, got {got(item.repeat, times)}", item.repeat.loc)
@@ -209,15 +230,36 @@ class Expander:
             raise SpecError(
                 f"'repeat: {times:,}' is more than the limit of {MAX_REPEAT:,} (see docs/limits.md)", item.repeat.loc
             )
+        if flat:
+            return self.flat_instances(item, env, inp, frame, depth, times)
         name = self.name_in(frame, item, self.hint(item), env)
         outer = self.names.open_scope(frame, name, "repeat", f"{item.op} ×{times}", item.loc)
+        outs = []
         for i in range(times):
             self.budget.spend(ITERATION_STEPS + len(env) // 16, item.loc)
             inner_env = self.item_env({**env, "i": i}, inp)
-            inner = self.names.open_scope(outer, str(i), "iteration", item.op, item.loc)
+            label = str(i) if item.each is None else self.names.name_in(
+                outer, self.values.value(item.each, inner_env), item.each, "", item.each.loc
+            )
+            inner = self.names.open_scope(outer, label, "iteration", item.op, item.loc)
             this = first_iteration(item) if i == 0 and item.first is not None else item
             inp = self.close(inner, self.once(this, inner_env, inp, inner, depth + 1, scoped=True))
+            outs.append(inp)
+        self.iterations[".".join(outer.path)] = outs
         return self.close(outer, inp)
+
+    def flat_instances(self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int, times: int) -> int:
+        """A repeat with ``scope: false``: each iteration written in the enclosing scope, named by ``each`` (a block
+        call's or seq's scope, or the layer itself), or without ``each`` its layers named there as if written there."""
+        for i in range(times):
+            self.budget.spend(ITERATION_STEPS + len(env) // 16, item.loc)
+            inner_env = self.item_env({**env, "i": i}, inp)
+            this = first_iteration(item) if i == 0 and item.first is not None else item
+            if item.each is not None:
+                inp = self.once(this._replace(name=item.each), inner_env, inp, frame, depth + 1)
+            else:
+                inp = self.once(this, inner_env, inp, frame, depth + 1, flat=True)
+        return inp
 
     def chosen_op(self, item: Item, env: Mapping[str, Any]) -> Item | None:
         """The item of an op named by a parameter ('- $act'): checked like a layer written with that op; None
@@ -249,9 +291,11 @@ class Expander:
         return item.word or item.op
 
     def once(
-        self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int, scoped: bool = False
+        self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int, scoped: bool = False,
+        flat: bool = False,
     ) -> int:
-        """One instance of an item. ``scoped``: ``frame`` is already this item's own scope."""
+        """One instance of an item. ``scoped``: ``frame`` is already this item's own scope; ``flat``: a block call or
+        seq opens none (``scope: false``), its layers are named in ``frame``."""
         if item.kind == "op":
             name = frame.path[-1] if scoped else self.name_in(frame, item, self.hint(item), env)
             path = frame.path[:-1] if scoped else frame.path
@@ -270,8 +314,8 @@ class Expander:
         if item.kind == "macro":
             return self.macro(item, env, inp, frame, scoped)
         if item.kind == "block":
-            return self.block(item, env, inp, frame, depth, scoped)
-        return self.struct(item, env, inp, frame, depth, scoped)
+            return self.block(item, env, inp, frame, depth, scoped, flat)
+        return self.struct(item, env, inp, frame, depth, scoped, flat)
 
     def macro(self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, scoped: bool) -> int:
         m = MACROS[item.op]
@@ -295,12 +339,12 @@ class Expander:
         return self.close(inner, inp)
 
     def block(
-        self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int, scoped: bool
+        self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int, scoped: bool, flat: bool = False
     ) -> int:
         block = self.spec.blocks[item.op]
         if item.op in self.calls:
             self.check_recursion(item)
-        inner = frame if scoped else self.names.open_scope(
+        inner = frame if scoped or flat else self.names.open_scope(
             frame, self.name_in(frame, item, item.op, env), "block", item.op, item.loc
         )
         if scoped:
@@ -318,7 +362,8 @@ class Expander:
         self.calls.append(item.op)
         self.call_items.append(item)
         try:
-            return self.close(inner, self.block_body(item, block, args, env, inp, inner, depth))
+            out = self.block_body(item, block, args, env, inp, inner, depth)
+            return out if flat else self.close(inner, out)
         except (LimitError, InBlock):  # a limit is the same at every call; an inner call already said where
             raise
         except SpecError as e:  # most errors inside a block depend on its arguments and input: say which call
@@ -369,7 +414,7 @@ class Expander:
         return self.seq(block.layers, local, inp, inner, depth + 1)
 
     def struct(
-        self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int, scoped: bool
+        self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, depth: int, scoped: bool, flat: bool = False
     ) -> int:
         if isinstance(item.source, YSeq) or (item.op in JOINS and not item.branches):
             # a join of earlier outputs, by name, or the join's op on one input ('add: {scalar: 1}'): one node
@@ -385,6 +430,8 @@ class Expander:
             labels = tuple(f"'{self.name_of(i)}'" for i in refs)
             return self.emit(rule, args, refs, path, name, item, labels)
         if item.op == "seq":
+            if flat:  # scope: false: its layers as if written here
+                return self.seq(item.branches[0].items, env, inp, frame, depth + 1)
             inner = frame if scoped else self.names.open_scope(
                 frame, self.name_in(frame, item, "seq", env), "seq", "seq", item.loc
             )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..ops.registry import spec_dims
+from ..ops.registry import rule, spec_dims
 from .flow import numel
 from .found import Emit, Found, Pass, Refuse, Several
 from .graph import V
@@ -537,7 +537,8 @@ def attention_call(args: list[Any], kwargs: dict[str, Any]) -> str | None:
 
 @leaf("module")
 def module(n: Node, c: Context) -> Found:
-    """A module kept whole (nn.MultiheadAttention): what its op definition makes of it, checked against the call."""
+    """A module kept whole (nn.MultiheadAttention): what its op definition makes of it, checked against the call, with
+    what the definition reads of the call's other arguments (``from_call``: MViT's thw grid)."""
     found, args, kwargs = n.args["found"], n.args["args"], n.args["kwargs"]
     call = c.rec.calls[n.call]
     if isinstance(found, str):
@@ -551,12 +552,20 @@ def module(n: Node, c: Context) -> Found:
     x = args[0].id if args and isinstance(args[0], V) else None
     if x is None or not c.flow.data(x):
         return Refuse(f"nn.{call.cls} without a traced input")
+    from_call = rule(op).from_call
+    if from_call is not None:
+        more = from_call(list(args[1:]), dict(kwargs))
+        if isinstance(more, str):
+            return Refuse(f"{call.cls} {more}")
+        op_args = {**op_args, **more}
     tensors = tuple(p for p in c.rec.tensors if p.startswith(f"{call.path}.") and p not in c.rec.tied)
-    return Emit(op, dict(op_args), (x,), tensors, layout={"attention": "tokens"}.get(op, "grid" if op in GRID_OPS else ""))
+    return Emit(op, dict(op_args), (x,), tensors, layout="tokens" if op in TOKEN_OPS else "grid" if op in GRID_OPS else "")
 
 
 # torchvision's Swin modules kept whole (v1 and v2): a token grid in and out
 GRID_OPS = ("window_attention", "patch_merging", "window_attention_v2", "patch_merging_v2")
+# modules kept whole that give tokens: nn.MultiheadAttention; torchvision MViT's MultiscaleAttention, PositionalEncoding, Pool
+TOKEN_OPS = ("attention", "pooling_attention", "spacetime_embed", "grid_pool")
 
 
 def leaf_op(n: Node, c: Context) -> Found:

@@ -10,7 +10,11 @@ is compared with others):
   body alone in others (MobileNetV2's inverted residual) gets ``connect:`` on a flag.
 - A module whose layers are all calls of one block named ``0``, ``1``, ... in a chain (an nn.Sequential of
   them: a ResNet stage) becomes one call with ``repeat``; a parameter that differs only on the first
-  iteration goes into ``first:``, one that differs otherwise is a list indexed by ``i``.
+  iteration goes into ``first:``, one that differs otherwise is a list indexed by ``i``; named ``p0``, ``p1``... (RegNet's
+  ``block2-0``) its iterations are named ``each: 'p${i}'``.
+- A group of layers repeated one after the other in a flat nn.Sequential (VGG's conv and ReLU, named by their
+  index in ``features``) becomes a block whose layers are named by a parameter, called with ``repeat`` and
+  ``scope: false`` (:func:`fold_runs`).
 
 A module can be folded when it reads one input, implicitly (no ``from:`` inside it names anything outside
 it), and only its output is read from outside. Concat branches stay written out (their scope is the
@@ -28,7 +32,7 @@ from typing import Any
 from ..frontend.spec import LAYER_KEYS, RESERVED_VARS
 from ..ops.registry import lookup
 from ..render.text import unique
-from .tree import Call, Item, Layer, Scope, Struct, finish_all, item_lists
+from .tree import Call, Item, Layer, Scope, Struct, finish, finish_all, item_lists
 
 _ABSENT = object()  # a value a module does not have (inside a shortcut it lacks)
 ACTIVATION = "<activation>"  # the op kind of every activation (_op_kind)
@@ -57,6 +61,7 @@ class Block:
     flags: dict[tuple[int, str], str] = field(default_factory=dict)  # (id(struct), 'when'|'connect') -> param
     member_values: list[dict[str, Any]] = field(default_factory=list)  # each folded module's parameter values
     members: dict[int, int] = field(default_factory=dict)  # id(module scope) -> its index in member_values
+    index: str = ""  # a flat run's block: the parameter naming its layers (the index of the first in the enclosing scope)
 
 
 def fold(root: Scope, reserved: Callable[[str], bool], readers: Mapping[str, set[str]]) -> list[Block]:
@@ -105,6 +110,8 @@ def fold(root: Scope, reserved: Callable[[str], bool], readers: Mapping[str, set
                 siblings = parents[id(s)]
                 siblings[next(k for k, it in enumerate(siblings) if it is s)] = call
         finish_all(root)
+    blocks += fold_runs(root, names, reserved)
+    finish_all(root)
     order = {id(b): k for k, b in enumerate(_calls_in_order(root, blocks))}
     return sorted(blocks, key=lambda b: order.get(id(b), len(order)))
 
@@ -222,7 +229,7 @@ def _node_shape(it: Item) -> tuple[Any, ...]:
     if isinstance(it, Scope):
         return ("S", it.name, _shape(it.items))
     if isinstance(it, Call):  # a repeat's values are part of its shape: iterations are not parameters
-        return ("B", id(it.block), it.name, it.repeat, repr(call_args(it)) if it.repeat else "")
+        return ("B", id(it.block), it.name, it.repeat, it.each, it.flat, repr(call_args(it)) if it.repeat else "")
     if it.op == "residual":
         return ("R", _shape(it.branches[0]))
     return (it.op, tuple(it.names), tuple(_shape(b) for b in it.branches))
@@ -423,14 +430,142 @@ def _ident(text: str, capital: bool = False) -> str:
 
 
 
+# ---- runs of a group of layers in a flat nn.Sequential -----------------------------------------------
+MAX_GROUP = 16  # the most layers of a group looked for (VGG's is 2: a conv and its ReLU)
+INDEX_PARAM = "at"  # the parameter of a flat run's block naming its layers: the index of its first layer
+
+
+def fold_runs(root: Scope, names: set[str], reserved: Callable[[str], bool]) -> list[Block]:
+    """Groups of layers that repeat one after the other in a flat nn.Sequential (layers named by consecutive
+    numbers, each reading the one before: VGG's ``features``, conv and ReLU 13 times between max pools) become
+    calls with ``repeat`` and ``scope: false`` (docs/spec.md, *Names*) of a block whose layers are named by a
+    parameter, the index of its first layer (``name: $at``, ``name: '${at + 1}'``), so every layer keeps its name.
+    A group's layers match as a module's do (op kind, argument names; the values become parameters). The group that
+    saves the most lines is folded first, then the next among the layers left, while one saves any (the block's
+    own lines counted). In place, on ``root``'s module scopes (not inside blocks); the blocks made."""
+    lists = [root.items, *(s.items for s in _scopes(root))]
+    made: list[Block] = []
+    while True:
+        chains = [_Chain(items) for items in lists]
+        best: tuple[int, int, list[tuple[list[Item], int, int]]] | None = None
+        for key in dict.fromkeys(key for c in chains for key in c.candidates()):
+            p = len(key)
+            runs = [(c.items, start, count) for c in chains for start, count in c.runs(key)]
+            saved = sum(p * count - 1 for _, _, count in runs) - (p + 4)  # the block: name, params, layers:, p layers
+            if saved > 0 and (best is None or saved > best[0]):
+                best = (saved, p, runs)
+        if best is None:
+            return made
+        made.append(_fold_run(best[2], best[1], names, reserved))
+
+
+def _scopes(item: Scope | Struct) -> Iterator[Scope]:
+    for lst in item_lists(item):
+        for it in lst:
+            if isinstance(it, Scope):
+                yield it
+            if isinstance(it, (Scope, Struct)):
+                yield from _scopes(it)
+
+
+class _Chain:
+    """A list of items as a flat nn.Sequential's run sees it: each item's shape without its name (None: not a layer a
+    run can hold: one input, no tied weights, named by a number), and how many items before it it follows in a chain
+    (the next number, reading the one before's output alone)."""
+
+    def __init__(self, items: list[Item]) -> None:
+        self.items = items
+        self.shapes = [_flat_node(it) for it in items]
+        self.linked = [0] * len(items)
+        for k in range(1, len(items)):
+            a, b = items[k - 1], items[k]
+            if self.shapes[k - 1] is not None and self.shapes[k] is not None and isinstance(a, Layer) and \
+                    isinstance(b, Layer) and int(b.layer.path[-1]) == int(a.layer.path[-1]) + 1 and b.layer.inputs == (a.out,):
+                self.linked[k] = self.linked[k - 1] + 1
+
+    def chained(self, start: int, n: int) -> bool:
+        """items[start:start + n] are one chain."""
+        return self.linked[start + n - 1] >= n - 1
+
+    def candidates(self) -> Iterator[tuple[Any, ...]]:
+        """Each group of 2..MAX_GROUP chained layers followed by itself (its shapes)."""
+        for j in range(len(self.items)):
+            for p in range(2, MAX_GROUP + 1):
+                if j + 2 * p > len(self.items) or not self.chained(j, 2 * p):
+                    break
+                if self.shapes[j:j + p] == self.shapes[j + p:j + 2 * p]:
+                    yield tuple(self.shapes[j:j + p])
+
+    def runs(self, key: tuple[Any, ...]) -> list[tuple[int, int]]:
+        """(start, count) of each run of two or more groups ``key`` one after the other, left to right."""
+        p, found, j = len(key), [], 0
+        group = list(key)
+        while j + 2 * p <= len(self.items):
+            count = 0
+            while j + (count + 1) * p <= len(self.items) and self.shapes[j + count * p:j + (count + 1) * p] == group \
+                    and self.chained(j, (count + 1) * p):
+                count += 1
+            if count >= 2:
+                found.append((j, count))
+                j += count * p
+            else:
+                j += 1
+        return found
+
+
+def _flat_node(it: Item) -> tuple[Any, ...] | None:
+    if not isinstance(it, Layer) or len(it.layer.inputs) != 1 or it.layer.tied or not _index_name(it.layer.path[-1]):
+        return None
+    shape = _node_shape(it)
+    return shape[:1] + shape[2:]
+
+
+def _index_name(name: str) -> bool:
+    return name.isdigit() and name.isascii() and (name == "0" or not name.startswith("0"))
+
+
+def _fold_run(runs: list[tuple[list[Item], int, int]], p: int, names: set[str], reserved: Callable[[str], bool]) -> Block:
+    """One block for every group of the runs, and each run one flat call of it (in place)."""
+    groups: list[Scope] = []
+    for items, start, count in runs:
+        for k in range(count):
+            part = items[start + k * p:start + (k + 1) * p]
+            cls = "".join(_ident(it.layer.op).capitalize() for it in part if isinstance(it, Layer))  # ConvRelu
+            group = Scope("", list(part), (), cls)
+            finish(group)
+            groups.append(group)
+    block = _make_block(groups, names, reserved)
+    block.index = unique(INDEX_PARAM, {*RESERVED_PARAMS, *(q.name for q in block.params)})
+    block.params.append(Param(block.index, None))  # required: every call says where its layers sit
+    for values, group in zip(block.member_values, groups):
+        first = group.items[0]
+        assert isinstance(first, Layer)
+        values[block.index] = int(first.layer.path[-1])
+    offsets = [sum(count for _, _, count in runs[:k]) for k in range(len(runs))]  # each run's first group in groups
+    for k in sorted(range(len(runs)), key=lambda k: (id(runs[k][0]), -runs[k][1])):  # back to front: starts stay true
+        items, start, count = runs[k]
+        at = offsets[k]
+        run = items[start:start + count * p]
+        layers = [it for it in run if isinstance(it, Layer)]
+        call = Call("", block, block.member_values[at:at + count], layers[0].layer.inputs[0], run[-1].out,
+                    frozenset(it.out for it in layers), frozenset(layers[0].layer.inputs),
+                    tuple(run[(g + 1) * p - 1].out for g in range(count)), count, flat=True,
+                    layers=tuple((it.out, it.layer.path[-1]) for it in layers))
+        items[start:start + count * p] = [call]
+    return block
+
+
 # ---- repeat -------------------------------------------------------------------------------------
 def _repeat(s: Scope) -> Call | None:
-    """An nn.Sequential of calls of one block named 0, 1, ... in a chain: one call with ``repeat``."""
+    """An nn.Sequential of calls of one block named 0, 1, ... (or a common prefix and 0, 1, ...: RegNet's block2-0,
+    block2-1...) in a chain, one or more: one call with ``repeat`` (and ``each`` for the prefix; a stage of one unit is
+    ``repeat: 1``, written like the stages beside it)."""
     items = s.items
-    if len(items) < 2 or not all(isinstance(c, Call) and c.repeat == 0 for c in items):
+    if not items or not all(isinstance(c, Call) and c.repeat == 0 and not c.flat for c in items):
         return None
     calls = [c for c in items if isinstance(c, Call)]
-    if any(c.block is not calls[0].block or c.name != str(k) for k, c in enumerate(calls)):
+    prefix = iteration_prefix([c.name for c in calls])
+    if prefix is None or any(c.block is not calls[0].block for c in calls):
         return None
     if any(calls[k].entry != calls[k - 1].out for k in range(1, len(calls))):
         return None
@@ -440,7 +575,15 @@ def _repeat(s: Scope) -> Call | None:
         if not all(_same(v, vs[1]) for v in vs[1:]) and not all(isinstance(v, (bool, int, float)) for v in vs):
             return None  # a list of texts or lists cannot be indexed by i in an expression
     return Call(s.name, calls[0].block, values, calls[0].entry, s.out, s.keys, s.reads,
-                tuple(c.out for c in calls), len(calls))
+                tuple(c.out for c in calls), len(calls), each=prefix)
+
+
+def iteration_prefix(names: list[str]) -> str | None:
+    """``p`` where the names are ``p0``, ``p1``, ... in order (``''`` for 0, 1, ...: an nn.Sequential's), else None."""
+    prefix = names[0][:-1]
+    if not names[0].endswith("0") or any(n != f"{prefix}{k}" for k, n in enumerate(names)):
+        return None
+    return prefix
 
 
 def call_args(call: Call) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -450,6 +593,9 @@ def call_args(call: Call) -> tuple[dict[str, Any], dict[str, Any]]:
     first: dict[str, Any] = {}
     for p in call.block.params:
         vs = [v[p.name] for v in call.values]
+        if p.name == call.block.index:  # a flat run: where each iteration's layers sit, the first's index and a step
+            args[p.name] = _progression(vs)
+            continue
         rest = vs[1:] if len(vs) > 1 else vs
         if all(_same(v, rest[0]) for v in rest):
             if not _same(rest[0], p.default):
@@ -459,6 +605,15 @@ def call_args(call: Call) -> tuple[dict[str, Any], dict[str, Any]]:
         else:
             args[p.name] = "${[" + ", ".join(_expr(v) for v in vs) + "][i]}"
     return args, first
+
+
+def _progression(vs: list[int]) -> Any:
+    """The index of a flat run's iterations: ``5`` for one, ``'${5 + 2 * i}'`` for 5, 7, 9 (always a step: its groups
+    follow one another)."""
+    if len(vs) == 1:
+        return vs[0]
+    step = vs[1] - vs[0]
+    return f"${{{step} * i}}" if vs[0] == 0 else f"${{{vs[0]} + {step} * i}}"
 
 
 def _expr(v: Any) -> str:

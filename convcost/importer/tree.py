@@ -93,7 +93,8 @@ class Struct:
 
 @dataclass(eq=False)
 class Call:
-    """A folded module: a block call (``repeat`` > 0: the iterations of an nn.Sequential of them)."""
+    """A folded module: a block call (``repeat`` > 0: the iterations of an nn.Sequential of them), or (``flat``) a run of
+    a group of layers repeated in a flat nn.Sequential (VGG's conv, ReLU pairs), named where they are."""
 
     name: str
     block: Any  # fold.Block
@@ -104,6 +105,9 @@ class Call:
     reads: frozenset[str]
     iter_outs: tuple[str, ...] = ()  # repeat: each iteration's output key
     repeat: int = 0
+    each: str = ""  # repeat: its iterations are named this and their index (RegNet's 'block2-': block2-0, block2-1...)
+    flat: bool = False  # `scope: false`: the block's layers are named in the enclosing scope (a flat nn.Sequential's run)
+    layers: tuple[tuple[str, str], ...] = ()  # flat: (key, name) of every layer it names there, in order
 
 
 Item = Union[Layer, Scope, Struct, Call]

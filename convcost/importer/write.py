@@ -141,7 +141,7 @@ class _Writer:
             param = (lambda a: param_of(self.block, it, a)) if self.block else (lambda _: None)
             tied = [f"tied: {{{', '.join(f'{t}: {scalar(self._ref(k, here))}' for t, k in lay.tied.items())}}}"] \
                 if lay.tied else []
-            fields = [f"name: {scalar(name)}", *_args_text(lay.op, lay.args, param), *self._torch(lay), *cond,
+            fields = [f"name: {self._layer_name(it, name)}", *_args_text(lay.op, lay.args, param), *self._torch(lay), *cond,
                       *self._from(lay.inputs, previous, here, lay.op in JOINS and len(lay.inputs) > 1), *tied]
             chosen = param(OP_SLOT)  # an op named by a block parameter: "- $act"
             self.lines.append(f"{pad}- {'$' + chosen if chosen else lay.op}: {{{', '.join(fields)}}}"
@@ -160,6 +160,13 @@ class _Writer:
         if isinstance(it, Call):
             return self.call(it, here, pad, previous, cond)
         return self.struct(it, here, indent, previous, cond)
+
+    def _layer_name(self, it: Layer, name: str) -> str:
+        """A layer's name as written: in a flat run's block, by its index parameter (``$at``, ``'${at + 1}'``)."""
+        if self.block is None or not self.block.index:
+            return scalar(name)
+        k = next(k for k, x in enumerate(self.block.template.items) if x is it)
+        return f"${self.block.index}" if k == 0 else _value(f"${{{self.block.index} + {k}}}")
 
     def _torch(self, lay: ImportedLayer) -> list[str]:
         """``torch: FORM`` where the layer met torch otherwise than the file's default makes it (docs/spec.md: the default
@@ -181,7 +188,7 @@ class _Writer:
             self.lines.append(f"{pad}    sizes: {scalar(list(first.layer.args['sizes']))}")
 
     def call(self, it: Call, here: tuple[str, ...], pad: str, previous: str, cond: list[str]) -> str:
-        name = self._name(here, it.name)
+        name = "" if it.flat else self._name(here, it.name)
         args, first = call_args(it)
         if self.block is not None:  # a call inside a block: its values may be the block's parameters
             given = args
@@ -192,16 +199,25 @@ class _Writer:
                     args[p.name] = f"${q}"
                 elif p.name in given:
                     args[p.name] = given[p.name]
-        fields = [f"name: {scalar(name)}", *(f"{k}: {_value(v)}" for k, v in args.items())]
+        fields = [*([] if it.flat else [f"name: {scalar(name)}"]), *(f"{k}: {_value(v)}" for k, v in args.items())]
         if it.repeat:
             fields.append(f"repeat: {it.repeat}")
+        if it.each:
+            fields.append(f"each: {scalar(it.each + '${i}')}")
         if first:
             fields.append(f"first: {{{', '.join(f'{k}: {_value(v)}' for k, v in first.items())}}}")
+        if it.flat:
+            fields.append("scope: false")
         fields += cond + self._from((it.entry,), previous, here, False)
         self.lines.append(f"{pad}- {it.block.name}: {{{', '.join(fields)}}}")
+        if it.flat:  # its layers are named here, by their index
+            for key, layer in it.layers:
+                self._names(here).taken.add(layer)
+                self._define(key, (*here, layer))
+            return it.out
         self._define(it.out, (*here, name))
         for k, out in enumerate(it.iter_outs):
-            self._define(out, (*here, name, str(k)))
+            self._define(out, (*here, name, f"{it.each}{k}"))
         return it.out
 
     def struct(self, it: Struct, here: tuple[str, ...], indent: int, previous: str, cond: list[str]) -> str:

@@ -65,6 +65,8 @@ class NotImportable(Exception):
 
 
 FromTorchFn = Callable[[Any], "dict[str, Any] | None"]  # torch module -> the op's arguments (None: not this op)
+# a module kept whole: its call's arguments after the input, and its keyword arguments -> more arguments, or why not
+FromCallFn = Callable[[list[Any], dict[str, Any]], "dict[str, Any] | str"]
 
 
 class ShapeFn(Protocol):
@@ -224,6 +226,8 @@ class OpRule:
     resolve: ResolveFn | None = None  # fits the arguments to the input's rank before ``shape`` (ops/spatial.py)
     imports: tuple[str, ...] = ()  # torch.nn class names `convcost import` turns into this op
     from_torch: FromTorchFn | None = None  # such a module -> arguments as a spec writes them (None: another op's)
+    # a module kept whole: its forward's other arguments (MViT's thw grid) -> more arguments, or why not
+    from_call: FromCallFn | None = None
     spellings: tuple[str, ...] = ()  # other tools' names for it ('deconv'): an error names this op, not a did-you-mean
     tensors: TensorsFn | None = None  # the parameters it holds, by name and shape: what another layer may share (tied)
     lowered: LowerFn | None = None  # (args, input shapes) -> the other ops it computes (patch_embed: conv, then to_tokens)
@@ -507,7 +511,8 @@ def op(
     ``backward``, ops/grad.py) and receptive-field rule (``rf``: an RF or a static method, ops/receptive.py), both
     required, optionally ``saved_extra``, ``saves_frozen``, ``unread_buffers``, ``parts``, ``resolve`` and ``inputs``
     (how many outputs it reads, (least, most): an op of more than one takes a ``from`` list), for `convcost import`
-    ``imports`` (torch.nn class names) with the static method ``from_torch`` (module -> arguments), and ``lowered``
+    ``imports`` (torch.nn class names) with the static method ``from_torch`` (module -> arguments) and, for a module
+    kept whole whose forward takes more than its input, ``from_call`` (those arguments -> more arguments), ``lowered``
     (arguments -> the other ops it computes, for `verify --reference`) where one op is another's composition; its
     docstring's first line is the summary, the rest notes for the docs."""
 
@@ -536,6 +541,7 @@ def op(
                 resolve=getattr(cls, "resolve", None),
                 imports=getattr(cls, "imports", ()),
                 from_torch=getattr(cls, "from_torch", None),
+                from_call=getattr(cls, "from_call", None),
                 spellings=getattr(cls, "spellings", ()),
                 tensors=getattr(cls, "tensors", None),
                 lowered=getattr(cls, "lowered", None),

@@ -54,7 +54,9 @@ METRICS = ("params", "buffers", "macs", "flops", "activations")  # ci/budget.py'
 TRAINING_METRICS = ("trainable_params", "backward_flops", "step_flops", "training_memory")
 BLOCK_TRAINING_METRICS = ("trainable_params", "backward_flops", "step_flops")
 MODES = ("plain", "blocks")  # a file without blocks: every layer is a known op; with blocks: block calls too
-FIRST_NEEDS_REPEAT = {"first": ["repeat"]}  # 'first' sets the arguments of a repeat's first iteration
+FIRST_NEEDS_REPEAT = {"first": ["repeat"], "each": ["repeat"]}  # the first iteration's arguments, each iteration's name
+# 'scope' is said of what opens a scope: on an op (or a structure but seq) only with 'repeat'
+OP_NEEDS_REPEAT = {**FIRST_NEEDS_REPEAT, "scope": ["repeat"]}
 MAX_PERCENT = 10**6  # ci/budget.py's (not imported: it imports the analysis)
 
 
@@ -119,7 +121,7 @@ def args_object(args_type: type, title: str, layer: bool = True, several: bool =
     out["properties"] = props
     out["additionalProperties"] = False
     if layer:
-        out["dependentRequired"] = FIRST_NEEDS_REPEAT
+        out["dependentRequired"] = OP_NEEDS_REPEAT
     required = [name for name, f in fields.items() if _is_required(f)]
     if required and layer:
         out["required"] = required
@@ -140,6 +142,8 @@ def _layer_keys(several: bool = False) -> dict[str, Schema]:
         "torch": {"$ref": "#/$defs/torchForm"},
         "from": source,
         "frozen": {"$ref": "#/$defs/frozen"},
+        "each": {"$ref": "#/$defs/each"},
+        "scope": {"$ref": "#/$defs/scope"},
     }
 
 
@@ -226,6 +230,7 @@ def _structure(word: str, structure: str, mode: str) -> Schema:
         if "connect" in props:
             props["connect"] = {**props["connect"], "description": "false: the body alone, no shortcut and no add."}
     mapping: Schema = {"type": "object", "properties": props, "additionalProperties": False}
+    mapping["dependentRequired"] = FIRST_NEEDS_REPEAT if structure == "seq" else OP_NEEDS_REPEAT
     if keys[0] != "branches":
         mapping["required"] = [keys[0]]
     doc = STRUCTURE_DOCS.get(structure, structure) + ("" if word == structure else f" (alias of '{structure}')")
@@ -398,6 +403,10 @@ def spec_schema() -> Schema:
         "repeat": {**exprable({"type": "integer", "minimum": 1, "maximum": MAX_REPEAT}),
                    "description": "Repeat the layer N times in sequence (inside, i is the index)."},
         "when": {**exprable({"type": "boolean"}), "description": "Leave the layer out when false."},
+        "each": {"$ref": "#/$defs/layerName", "description": "With 'repeat': the name of each iteration, an expression of i "
+                 "('block2-${i}'; default the index 0, 1...)."},
+        "scope": {**exprable({"type": "boolean"}), "description": "false: opens no scope of its own (a block call, a seq, a "
+                  "repeat and its iterations): the layers inside are named in the enclosing scope."},
         "frozen": {**exprable({"type": "boolean"}), "description": "true: the parameters get no gradient (as "
                    "requires_grad_(False)); on a block or structure, the default of its layers (an inner false wins)."},
         "shape": _shape(),
