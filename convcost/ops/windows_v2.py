@@ -142,14 +142,15 @@ def _scores(node: NodeLike, batch: int) -> int:
 
 
 def _ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    # module hooks (divided by ptflops' batch counter): cpb_mlp's Linear(2 → hidden) (2·hidden + hidden bias per
-    # offset), its nn.ReLU twice (its hook and the patched F.relu it calls), Linear(hidden → heads); patched functions:
-    # a·v's tensor.matmul and F.softmax. Not q·kᵀ (``@`` is Tensor.__matmul__, not the patched Tensor.matmul), not
-    # F.linear (left unpatched: the qkv and proj hooks never fire), not the multiplies written with ``*``.
+    # module hooks, once per forward (cpb_mlp reads a buffer; ptflops' totals are over the batch): cpb_mlp's
+    # Linear(2 → hidden) (2·hidden + hidden bias per offset), its nn.ReLU twice (its hook and the patched F.relu it
+    # calls), Linear(hidden → heads); patched functions: a·v's tensor.matmul and F.softmax. Not q·kᵀ (``@`` is
+    # Tensor.__matmul__, not the patched Tensor.matmul), not F.linear (left unpatched: the qkv and proj hooks never
+    # fire), not the multiplies written with ``*``.
     a = node.args
     t, hidden = offsets(a), a.cpb_hidden
     hooks = t * (2 * hidden + hidden) + 2 * t * hidden + t * hidden * a.heads
-    return Prediction.of(cpb_mlp=hooks // batch, window_attention_v2=_av_macs(node, batch) + _scores(node, batch))
+    return Prediction.of(cpb_mlp=hooks, window_attention_v2=_av_macs(node, batch) + _scores(node, batch))
 
 
 def _thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
@@ -222,6 +223,9 @@ class WindowAttentionV2:
         refuse_unless(kinds == ["Linear", "ReLU", "Linear"] and mlp[0].in_features == 2 and mlp[0].bias is not None
                       and mlp[2].bias is None and mlp[2].out_features == m.num_heads,
                       f"cpb_mlp {kinds} (convcost's is Linear(2 → hidden), ReLU, Linear(hidden → heads, no bias))")
+        refuse_unless(all(s < w for s, w in zip(m.shift_size, m.window_size)),
+                      f"shift_size {list(m.shift_size)} not smaller than window_size {list(m.window_size)} (convcost's "
+                      "shift must be)")
         return {"heads": m.num_heads, "window": list(m.window_size), "shift": list(m.shift_size),
                 "qkv_bias": m.qkv.bias is not None, "bias": m.proj.bias is not None, "cpb_hidden": mlp[0].out_features}
 
