@@ -79,3 +79,18 @@ def test_a_flat_block_still_reads_the_callers_layers_it_does_not_name() -> None:
     text = WIRED.replace("[conv1, relu1]", "[stem, relu1]")\
         .replace("- conv: {out: 4, kernel: 3", "- conv: {name: stem, out: 4, kernel: 3")
     assert inputs_of(text + "  - res: {scope: false}\n", "add1") == ["stem", "relu1"]
+
+
+def test_each_iteration_of_a_flat_repeat_reads_its_own_layers() -> None:
+    # A residual unit written as a seq, repeated flat: iteration 1's 'from: [conv1, relu1]' is its own conv and relu
+    # (named conv2, relu2 in the shared scope), as with a scope per iteration; not iteration 0's layers.
+    text = (
+        "input: [4, 5, 5]\nlayers:\n  - conv: {out: 4, kernel: 3, padding: 1}\n"
+        "  - seq:\n      repeat: 2\n      scope: false\n      layers:\n"
+        "        - conv: {out: 4, kernel: 1}\n        - relu\n        - add: {from: [conv1, relu1]}\n"
+    )
+    assert [n.name for n in graph_of(text).nodes] == ["conv1", "conv2", "relu1", "add1", "conv3", "relu2", "add2"]
+    assert inputs_of(text, "add1") == ["conv2", "relu1"]
+    assert inputs_of(text, "add2") == ["conv3", "relu2"]
+    scoped = text.replace("      scope: false\n", "")  # the same unit with a scope per iteration: seq1.0, seq1.1
+    assert inputs_of(scoped, "seq1.1.add1") == ["seq1.1.conv1", "seq1.1.relu1"]

@@ -55,8 +55,8 @@ def first_iteration(item: Item) -> Item:
 
 
 class FlatCall:
-    """A block call with ``scope: false``: its layers are named in the caller's scope ('conv2' after the caller's
-    conv1), and the block reads them by the names they would have in a scope of their own ('conv1')."""
+    """A block call, seq or iteration with ``scope: false``: its layers are named in the enclosing scope ('conv2' after
+    a conv1 there), and read one another by the names they would have in a scope of their own ('conv1')."""
 
     __slots__ = ("counters", "names")
 
@@ -89,8 +89,8 @@ class Expander:
         self.form = MODULE  # how layers meet torch: the 'torch' of the innermost item that sets it (else the model's)
         self.form_at: Loc | None = None  # where an op's own 'torch' key is: its op must have that form
         self.frozen = False  # the 'frozen' of the innermost item that sets it (else the model's, the file's)
-        # The block calls with 'scope: false' being expanded, innermost last: the caller's scope path and the names the
-        # block's layers would have had in a scope of their own ('conv1') -> the names they have there ('conv2').
+        # The block calls, seqs and iterations with 'scope: false' being expanded, innermost last: the enclosing scope's
+        # path and the names their layers would have had in a scope of their own ('conv1') -> the names they have there.
         self.flat_calls: list[tuple[tuple[str, ...], FlatCall]] = []
 
     def shape_of(self, index: int) -> Shape:
@@ -347,9 +347,15 @@ class Expander:
             return index
         if item.kind == "macro":
             return self.macro(item, env, inp, frame, scoped)
-        if item.kind == "block":
-            return self.block(item, env, inp, frame, depth, scoped, flat)
-        return self.struct(item, env, inp, frame, depth, scoped, flat)
+        if flat:  # its layers read one another by the names they would have in a scope of their own
+            self.flat_calls.append((frame.path, FlatCall()))
+        try:
+            if item.kind == "block":
+                return self.block(item, env, inp, frame, depth, scoped, flat)
+            return self.struct(item, env, inp, frame, depth, scoped, flat)
+        finally:
+            if flat:
+                self.flat_calls.pop()
 
     def macro(self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, scoped: bool) -> int:
         m = MACROS[item.op]
@@ -395,8 +401,6 @@ class Expander:
         self.budget.spend(1 + (len(self.globals) + len(block.params)) // 16, item.loc)
         self.calls.append(item.op)
         self.call_items.append(item)
-        if flat:
-            self.flat_calls.append((frame.path, FlatCall()))
         try:
             out = self.block_body(item, block, args, env, inp, inner, depth)
             return out if flat else self.close(inner, out)
@@ -409,8 +413,6 @@ class Expander:
         finally:
             self.calls.pop()
             self.call_items.pop()
-            if flat:
-                self.flat_calls.pop()
 
     def check_recursion(self, item: Item) -> None:
         """A block calling itself (directly or through others) needs a 'when:' guard on one of the calls of the
