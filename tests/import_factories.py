@@ -245,6 +245,65 @@ def torchvision_vit(image: int = 224, patch: int = 16, layers: int = 12, heads: 
     return VisionTransformer(image, patch, layers, heads, dim, mlp)
 
 
+# ---- timm's vision_transformer.py, condensed: its Attention on the fused path (timm's default, use_fused_attn()) ----
+class TimmAttention(nn.Module):
+    """timm/layers/attention.py's Attention as it runs by default: qkv nn.Linear, reshape(B, N, 3, H, d).permute(2, 0, 3,
+    1, 4).unbind(0), F.scaled_dot_product_attention(q, k, v), transpose(1, 2).reshape(B, N, H·d), proj nn.Linear."""
+
+    def __init__(self, dim: int, heads: int, qkv_bias: bool) -> None:
+        super().__init__()
+        self.num_heads, self.head_dim = heads, dim // heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.attn_drop = nn.Dropout(0.0)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(0.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop.p if self.training else 0.0)
+        x = x.transpose(1, 2).reshape(B, N, C)
+        return self.proj_drop(self.proj(x))
+
+
+class TimmBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, mlp: int, qkv_bias: bool) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = TimmAttention(dim, heads, qkv_bias)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = nn.Sequential(OrderedDict(fc1=nn.Linear(dim, mlp), act=nn.GELU(), fc2=nn.Linear(mlp, dim)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class TimmViT(nn.Module):
+    """timm's VisionTransformer in eval: a patch conv flatten(2).transpose(1, 2), the class token cat'ed in front,
+    pos_embed added, the blocks, norm, the class token's row to the head."""
+
+    def __init__(self, image: int, patch: int, layers: int, heads: int, dim: int, mlp: int, qkv_bias: bool) -> None:
+        super().__init__()
+        self.patch_embed = nn.Conv2d(3, dim, patch, patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.randn(1, (image // patch) ** 2 + 1, dim) * 0.02)
+        self.blocks = nn.Sequential(*(TimmBlock(dim, heads, mlp, qkv_bias) for _ in range(layers)))
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        return self.head(self.norm(self.blocks(x))[:, 0])
+
+
+def timm_vit(image: int = 32, patch: int = 8, layers: int = 2, heads: int = 2, dim: int = 64, mlp: int = 128,
+             qkv_bias: bool = True) -> nn.Module:
+    return TimmViT(image, patch, layers, heads, dim, mlp, qkv_bias)
+
+
 class ShapeBranch(nn.Module):
     """Python control flow on a shape: fx cannot trace it (forward hooks), the meta device can run it. ``scaled``:
     the flat vector the fc reads is computed (``* 2``), not a view of the pool's output."""
@@ -520,21 +579,37 @@ def anchored() -> nn.Module:
 
 class RelativeBias(nn.Module):
     """Scores plus a relative position bias gathered in the forward from a learned table by a fixed index buffer
-    (torchvision's MaxViT, timm's EfficientFormer): table [9, 2] (2 heads), index [4·4] over a 4×4 map."""
+    (torchvision's MaxViT, timm's EfficientFormer): table [9, 2] (2 heads), index [4·4] over a 4×4 map. ``cached``: as
+    timm's LeViT and EfficientFormer, in eval the gathered bias is kept in a plain dict by device after the first
+    forward (the second reads it from there) and train() clears it."""
 
-    def __init__(self) -> None:
+    def __init__(self, cached: bool = False) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 1, 1)
         self.table = nn.Parameter(torch.zeros(9, 2))
         self.register_buffer("index", torch.arange(16) % 9)
+        self.cached = cached
+        self.cache: dict[str, Tensor] = {}
+
+    def train(self, mode: bool = True) -> RelativeBias:
+        super().train(mode)
+        self.cache = {}
+        return self
+
+    def gathered(self, device: torch.device) -> Tensor:
+        if self.training or not self.cached:
+            return self.table[self.index]
+        if str(device) not in self.cache:
+            self.cache[str(device)] = self.table[self.index]
+        return self.cache[str(device)]
 
     def forward(self, x: Tensor) -> Tensor:
-        bias = self.table[self.index].view(4, 4, 2).permute(2, 0, 1)  # [2, 4, 4]
+        bias = self.gathered(x.device).view(4, 4, 2).permute(2, 0, 1)  # [2, 4, 4]
         return self.conv(x) + bias  # [B, 1, 4, 4] + [2, 4, 4]
 
 
-def relative_bias() -> nn.Module:
-    return RelativeBias()
+def relative_bias(cached: bool = False) -> nn.Module:
+    return RelativeBias(cached)
 
 
 class PaddedMaxPool(nn.Module):
@@ -569,3 +644,36 @@ class TokenBatchNorm(nn.Module):
 
 def token_batchnorm() -> nn.Module:
     return TokenBatchNorm()
+
+
+class Affine(nn.Module):
+    """timm's ResMLP Affine: ``torch.addcmul(self.beta, self.alpha, x)`` with alpha and beta [1, 1, D] in one module."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones((1, 1, dim)))
+        self.beta = nn.Parameter(torch.zeros((1, 1, dim)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.addcmul(self.beta, self.alpha, x)
+
+
+class AffineMLP(nn.Module):
+    """ResMLP's start: patch conv to tokens, Affine, a token-mixing linear (over the tokens), Affine, mean, head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 4, 4)
+        self.norm1 = Affine(8)
+        self.linear_tokens = nn.Linear(4, 4)
+        self.norm = Affine(8)
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.stem(x).flatten(2).transpose(1, 2)  # [B, 4, 8]
+        x = x + self.linear_tokens(self.norm1(x).transpose(1, 2)).transpose(1, 2)
+        return self.head(self.norm(x).mean(dim=1))
+
+
+def affine_mlp() -> nn.Module:
+    return AffineMLP()

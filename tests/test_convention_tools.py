@@ -98,6 +98,7 @@ FORMS_CASES = {
         "input: [3, 32, 32]\nlayers:\n"
         "  - patch_embed: {out: 16, patch: 4}\n  - class_token\n  - pos_embed\n  - layernorm\n"
         "  - attention: {heads: 2}\n  - attention: {heads: 3, head_dim: 4}\n  - linear: {out: 16}\n"
+        "  - attention: {heads: 2, sdpa: true}\n  - attention: {heads: 3, head_dim: 4, qkv_bias: false, sdpa: true}\n"
         "  - token_pool\n"
     ),
     "swin": (
@@ -137,6 +138,14 @@ def test_attention_with_gradients_leaves_the_fast_path() -> None:
     # (aten.mm, its bias not counted), at batch 1 it is (aten.addmm with the bias)
     for batch in (1, 2):
         graph = replace(graph_of("input: {tokens: [9, 8]}\nlayers:\n  - attention: {heads: 2}\n"), batch=batch)
+        _compare(graph, grad=True)
+        _compare(graph, grad=False)
+
+
+def test_attention_as_timm_writes_it_with_and_without_gradients() -> None:
+    # `sdpa: true`: timm's nn.Linear projections around one F.scaled_dot_product_attention, at batch 1 and 2
+    for batch in (1, 2):
+        graph = replace(graph_of("input: {tokens: [9, 8]}\nlayers:\n  - attention: {heads: 2, sdpa: true}\n"), batch=batch)
         _compare(graph, grad=True)
         _compare(graph, grad=False)
 

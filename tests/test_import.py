@@ -143,6 +143,36 @@ def test_vit_attention_macs_match_torch_exactly(tmp_path: Path) -> None:
     assert layers["pos_embedding"].cost.params == model.pos_embedding.numel() == 17 * 64
 
 
+@pytest.mark.parametrize("args", [(), ("qkv_bias=false",)])
+def test_timm_attention_is_built_as_timm_computes_it(args: tuple[str, ...], tmp_path: Path) -> None:
+    """timm's Attention on its fused path (nn.Linear, F.scaled_dot_product_attention, nn.Linear) imports as `attention`
+    with `sdpa: true`, built the same way, so what fvcore sees of the spec's layer is what it sees of the model's: the
+    two projections (it has no handle for aten::scaled_dot_product_attention). fvcore runs only on a real forward,
+    which verify takes here. Built as nn.MultiheadAttention instead (2 heads and both biases: its fused fast path, none
+    of it seen) or as the explicit module (no qkv bias: the matmuls seen too), the prediction missed by the projections
+    or by the matmuls, and verify exited 1 (timm's vit_small_patch16_224: spec 2,856,330,624, model 4,250,674,560)."""
+    import json
+
+    spec, target = tmp_path / "vit.yaml", f"{TESTS / 'import_factories.py'}:timm_vit"
+    r = run_import(target, "3,32,32", spec, *reference_args(args))
+    assert r.exit_code == 0, r.output
+    assert spec_counts(spec) == torch_counts("import_factories.py:timm_vit", "3,32,32", *args)
+    assert {lc.node.op for lc in analyze_file(spec)[0].layers if lc.node.name.endswith(".attn")} == {"attention"}
+    assert "sdpa: true" in spec.read_text()
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target, *reference_args(args), "-f", "json"])
+    assert v.exit_code == 0, v.output
+    (report,) = json.loads(v.stdout)["models"]
+    # fvcore on the model, by hand: N = (32/8)² + 1 = 17 tokens of D = 64, MLP 128, 2 blocks, 10 classes:
+    #   patch conv 16·64·(3·8·8) = 196,608
+    #   per block: qkv 17·64·192 = 208,896, proj 17·64·64 = 69,632 (the attention matmuls: not seen),
+    #              fc1 and fc2 17·64·128 = 139,264 each, 2 LayerNorms 5·17·64 = 5,440 each
+    #   the last norm 5,440, the head on the class token 64·10 = 640
+    block = 208_896 + 69_632 + 2 * 139_264 + 2 * 5_440
+    fvcore = report["totals"]["fvcore"]
+    assert report["real_forward"] and fvcore["status"] == "ok"
+    assert fvcore["spec"] == fvcore["reference"] == 196_608 + 2 * block + 5_440 + 640
+
+
 def test_vit_b_16_imports_as_the_hand_written_spec_counts(tmp_path: Path) -> None:
     spec = tmp_path / "vit_b_16.yaml"
     assert run_import(f"{TESTS / 'reference_tokens.py'}:ViT", "3,224,224", spec).exit_code == 0
@@ -756,17 +786,21 @@ def test_tensors_made_in_the_forward_are_const_operands(tmp_path: Path) -> None:
     assert v.exit_code == 0, v.output
 
 
-def test_a_bias_gathered_from_a_table_counts_the_table_and_its_index(tmp_path: Path) -> None:
+@pytest.mark.parametrize("args", [(), ("cached=true",)])
+def test_a_bias_gathered_from_a_table_counts_the_table_and_its_index(args: tuple[str, ...], tmp_path: Path) -> None:
     """A relative position bias, table[index] viewed as [2, 4, 4] and added to a map: `param` is the gathered shape,
-    `table` and `index` what torch holds. Params 3 + 1 (conv) + 9·2 (table) = 22, buffers 4·4 = 16."""
+    `table` and `index` what torch holds. Params 3 + 1 (conv) + 9·2 (table) = 22, buffers 4·4 = 16. Cached as timm's
+    LeViT caches it (its eval forward keeps the gathered bias in a dict, train() clears it): verify --reference reads
+    the model after its own forward ran, and read the cached tensor as a constant unless the model is put in eval()
+    again first (LeViT and EfficientFormer failed there)."""
     spec = tmp_path / "bias.yaml"
     target = f"{TESTS / 'import_factories.py'}:relative_bias"
-    r = run_import(target, "3,4,4", spec)
+    r = run_import(target, "3,4,4", spec, *reference_args(args))
     assert r.exit_code == 0, r.output
     assert "add: {name: add, param: [2, 4, 4], table: [9, 2], index: [16]}" in spec.read_text(), spec.read_text()
     assert spec_counts(spec)[:2] == (22, 16)
-    assert spec_counts(spec) == torch_counts(target, "3,4,4")
-    v = runner.invoke(app, ["verify", str(spec), "--reference", target])
+    assert spec_counts(spec) == torch_counts(target, "3,4,4", *args)
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target, *reference_args(args)])
     assert v.exit_code == 0, v.output
 
 
@@ -797,3 +831,24 @@ def test_a_batch_norm_over_tokens_merged_with_the_batch_is_written_per_sample(tm
     assert spec_counts(spec) == torch_counts(target, "3,8,8")
     v = runner.invoke(app, ["verify", str(spec), "--reference", target])
     assert v.exit_code == 0, v.output
+
+
+def test_one_module_holding_the_weights_of_two_layers_is_compared_with_both(tmp_path: Path) -> None:
+    """timm's ResMLP Affine, torch.addcmul(beta, alpha, x) in one module: a multiply by alpha and an add of beta, two
+    layers of 8 params each; verify --reference compares the module's 16 with the two together (each alone differed:
+    8 of 16). Params: stem 3·4·4·8 + 8 = 392, two Affines 2·(8 + 8) = 32, linear_tokens 4·4 + 4 = 20, head 8·5 + 5 = 45."""
+    import json
+
+    spec, target = tmp_path / "affine.yaml", f"{TESTS / 'import_factories.py'}:affine_mlp"
+    r = run_import(target, "3,8,8", spec)
+    assert r.exit_code == 0, r.output
+    assert spec_counts(spec) == torch_counts(target, "3,8,8")
+    assert spec_counts(spec)[0] == 392 + 32 + 20 + 45
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target, "-f", "json"])
+    assert v.exit_code == 0, v.output
+    (report,) = json.loads(v.stdout)["models"]
+    # the multiply is named after the module ('norm1'), the add after its second layer ('norm1_1')
+    affine = {lay["reference"]["name"]: lay["checks"]["params"] for lay in report["layers"]
+              if lay["reference"] and lay["reference"]["name"] in ("norm1", "norm1_1")}
+    assert affine["norm1"]["status"] == "ok" and affine["norm1"]["spec"] == affine["norm1"]["reference"] == 16
+    assert affine["norm1_1"]["status"] == "not_compared" and "counted with" in affine["norm1_1"]["reason"]

@@ -148,3 +148,30 @@ def test_convention_output_names_the_mechanism(convention: str, says: str, tmp_p
     r = runner.invoke(app, ["analyze", str(spec), "--convention", convention], env={"COLUMNS": "400"})
     assert r.exit_code == 0, r.output
     assert says in " ".join(r.output.split())
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["no_grad", "grad"])
+@pytest.mark.parametrize("qkv_bias", [True, False])
+def test_timm_attention_predicts_every_tool_on_timms_module(grad: bool, qkv_bias: bool, tmp_path: Path) -> None:
+    """timm's Attention on its fused path (tests/import_factories.py's condensed timm ViT: nn.Linear,
+    F.scaled_dot_product_attention, nn.Linear) imports as `attention: {sdpa: true}`, whose prediction of every installed
+    tool equals the tool's count on timm's module itself: fvcore and FlopCounterMode on CPU see the projections and not
+    the attention kernel, the module-hook tools the nn.Linear modules. Predicted as nn.MultiheadAttention (the spec's
+    build before `sdpa`) fvcore and FlopCounterMode saw none of the attention (its fast path), ptflops its hook's count."""
+    import import_factories
+
+    out = tmp_path / "vit.yaml"
+    target = "tests/import_factories.py:timm_vit"
+    args = ["--reference-arg", "image=16", "--reference-arg", f"qkv_bias={str(qkv_bias).lower()}"]
+    r = runner.invoke(app, ["import", target, "--input", ",".join(map(str, SHAPE)), "-o", str(out), *args])
+    assert r.exit_code == 0, r.output
+    assert "sdpa: true" in out.read_text()
+    (graph,) = load_graphs(out)
+    tools = [t for t in tool_runs.installed() if not grad or t in GRAD_TOOLS]
+    torch.manual_seed(0)
+    model = import_factories.timm_vit(image=16, qkv_bias=qkv_bias).eval()
+    real = tool_runs.measure(model, (torch.randn(1, *SHAPE),), grad, tools)
+    pred = predicted(graph, grad)
+    compared = {k: v for k, v in real.items() if k in pred}
+    assert {k: pred[k] for k in compared} == compared
+    assert {"fvcore", "flop_counter"} <= set(compared) and len(compared) > len(tools)

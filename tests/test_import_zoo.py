@@ -91,15 +91,15 @@ TIMM = [
     ("swin_tiny_patch4_window7_224", f"window partition: {BATCH_VIEW}; torch.roll"),
     ("maxvit_tiny_tf_224", f"window and grid partitions: {BATCH_VIEW}"),
     ("coatnet_0_rw_224", "a relative position bias gathered from a table in the forward, as scaled_dot_product_attention's mask"),
-    ("levit_128", "verify --reference: the model's second forward reads its attention biases from a cache (a plain "
-     "attribute), imported as `const`, not `table`/`index` (as efficientformer_l1)"),
-    ("poolformer_s12", ""), ("caformer_s18", ""), ("ghostnet_100", ""), ("resnest14d", ""), ("repvgg_a0", ""),
+    ("levit_128", ""),
+    ("poolformer_s12", ""),
+    ("caformer_s18", "verify --reference, real forward: fvcore counts timm's bias-free LayerNorm (F.layer_norm with a "
+     "weight, no bias) 5 per element; imported as `layernorm: {affine: false}` and a `multiply` by the weight, predicted "
+     "4: 3,650,304 short (1 per element of its stem, downsample and block norms)"),
+    ("ghostnet_100", ""), ("resnest14d", ""), ("repvgg_a0", ""),
     ("mobileone_s0", ""), ("fastvit_t8", ""),
     ("edgenext_small", "a Fourier position encoding: a conv of a grid made in the forward, added"),
-    ("efficientformer_l1", "verify --reference: the model's second forward reads its attention biases from a cache (a "
-     "plain attribute), imported as `const`, not `table`/`index`"),
-    ("mixer_b16_224", ""), ("resmlp_12_224", "verify --reference: Affine's addcmul imports as multiply + add, compared "
-     "against the Affine module whole by its first layer's params (384 of 768)"),
+    ("efficientformer_l1", ""), ("mixer_b16_224", ""), ("resmlp_12_224", ""),
     ("cspdarknet53", ""), ("darknet53", ""), ("cspresnet50", ""),
     ("nfnet_l0", "ScaledStdConv2d's gain times the standardised weight (a weight made from 2 tensors)"),
     ("tresnet_m", "anti-aliasing: a fixed blur filter held as a buffer, used as a conv weight"),
@@ -116,9 +116,13 @@ TIMM = [
 @pytest.mark.parametrize("name", [pytest.param(n, marks=([pytest.mark.xfail(reason=why, strict=True)] if why else [])
                                                + _sampled(n), id=n) for n, why in TIMM])
 def test_timm(name: str, tmp_path: Path) -> None:
+    """verify --reference with a real forward (where it fits its default --max-memory), as a user runs it: fvcore's
+    total is compared only there. On the meta device vit_small_patch16_224 passed here while `convcost verify` in a
+    shell failed: its attention was predicted as nn.MultiheadAttention, of which fvcore sees nothing, where timm's
+    projections are nn.Linear that fvcore counts."""
     timm = pytest.importorskip("timm")
     shape = tuple(timm.get_pretrained_cfg(name).input_size)
-    imports_exactly("timm:create_model", {"model_name": name}, shape, tmp_path)
+    imports_exactly("timm:create_model", {"model_name": name}, shape, tmp_path, verify_on_meta=False)
 
 
 def test_yolov8n_from_ultralytics_yaml(tmp_path: Path) -> None:

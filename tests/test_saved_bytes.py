@@ -50,6 +50,8 @@ SINGLE_HEAD = pytest.mark.xfail(strict=True, reason=(
     "  - to_tokens\n  - attention: {heads: 4, head_dim: 3, qkv_bias: false}\n",
     pytest.param("  - to_tokens\n  - attention: {heads: 1, bias: false}\n", marks=SINGLE_HEAD),
     "  - to_tokens\n  - attention: {heads: 2, bias: false}\n",  # explicit: the two biases differ
+    "  - to_tokens\n  - attention: {heads: 2, sdpa: true}\n",  # timm's: CPU's flash kernel, its output and log-sum-exp
+    "  - to_tokens\n  - attention: {heads: 4, head_dim: 3, qkv_bias: false, sdpa: true}\n",
     "  - to_tokens\n  - attention: {heads: 2, head_dim: 5}\n",
     "  - to_tokens: {grid: true}\n  - window_attention: {heads: 2, window: 3}\n",  # 6×5 padded to 6×6: 4 windows
     "  - to_tokens: {grid: true}\n  - window_attention: {heads: 4, window: [2, 5], shift: [1, 2]}\n",

@@ -319,6 +319,45 @@ def _pair(p: StepPair, analysis: Analysis, spec_run: _SpecRun, model: nn.Module,
     return Pair(su, mu, checks, group)
 
 
+COUNTS = ("params", "buffers", "macs")
+
+
+def _shared_modules(pairs: tuple[Pair, ...], steps: tuple[StepPair, ...], mg: ModelGraph, model: nn.Module,
+                    run: _Run) -> tuple[Pair, ...]:
+    """Where one module of the model holds the weights of several spec layers (timm's Affine: ``torch.addcmul(beta,
+    alpha, x)`` in one module, read as a multiply by ``alpha`` and an add of ``beta``, two layers holding one tensor
+    each, the second named 'norm1_1'), the module's counts are compared with those layers' together, on the first of
+    them; the others say so. ``steps[k]`` is the structure's pair ``pairs[k]`` was made from."""
+    modules = dict(model.named_modules())
+    by_module: dict[str, list[int]] = {}
+    for k, (p, sp) in enumerate(zip(pairs, steps)):
+        if p.spec is None or sp.model is None or p.group or p.spec.params is None or sp.model.opaque:
+            continue
+        source = mg.sources[sp.model.node] if sp.model.node < len(mg.sources) else ""
+        m = modules.get(source) if source else None
+        if m is not None and any(True for _ in (*m.parameters(), *m.buffers())):
+            by_module.setdefault(source, []).append(k)
+    out = list(pairs)
+    for source, ks in by_module.items():
+        if len(ks) < 2:
+            continue
+        whole = _path_unit(source, "", "", model, run, None)
+        names = ", ".join(f"'{pairs[k].spec.name}'" for k in ks)  # type: ignore[union-attr]
+        first = pairs[ks[0]].spec.name  # type: ignore[union-attr]
+        for k in ks:
+            p = pairs[k]
+            checks = dict(p.checks)
+            for what in COUNTS:
+                if k == ks[0]:
+                    total = sum(getattr(pairs[j].spec, what) or 0 for j in ks)
+                    checks[what] = _count_check(total, getattr(whole, what), f"{what} of spec layers {names} together")
+                else:
+                    checks[what] = Check(getattr(p.spec, what), getattr(whole, what), Status.NOT_COMPARED,
+                                         f"counted with '{first}': the model's '{source}' holds the weights of {names}")
+            out[k] = Pair(p.spec, p.ref, checks, p.group)
+    return tuple(out)
+
+
 def _shape_check(a: Shape | None, b: Shape | None) -> Check:
     if a is None or b is None:
         return Check(a, b, Status.NOT_COMPARED, "its shape follows a part convcost cannot read")
@@ -426,8 +465,15 @@ def verify_reference(graph: Graph, target: Target, max_bytes: int = DEFAULT_MAX_
         ref = _run_reference(model, xs, what, files)
     spec_run = _run_spec(graph)
     with contextlib.redirect_stdout(sys.stderr):
+        # the importer reads the model as `convcost import` does, as its factory returned it: eval() again, where modules
+        # drop what their first forward cached (timm's LeViT and EfficientFormer keep their attention biases gathered
+        # from the table in a plain dict, which the importer would read as a constant, and clear it in train())
+        with user_code(f"reference '{target.text}': its eval() failed", files):
+            model.eval()
         st = _structure(graph, model, device)
     pairs = tuple(_pair(p, analysis, spec_run, model, ref) for p in st.alignment.pairs) if st.alignment else ()
+    if st.alignment is not None and st.model is not None:
+        pairs = _shared_modules(pairs, st.alignment.pairs, st.model, model, ref)
 
     spec_outs = tuple((graph.batch, *n.shape) for n in graph.output_nodes)
     same = spec_outs == ref.outputs

@@ -428,7 +428,8 @@ def _one_reader(ctx: Context, v: int, *ops: str) -> Node | None:
 def _qkv_attention(ctx: Context, n: Node, claims: Claims) -> Trigger | None:
     """timm's Attention with its fused path: ``qkv = self.qkv(x).reshape(B, N, 3, H, d).permute(2, 0, 3, 1, 4)``,
     ``q, k, v = qkv.unbind(0)``, ``F.scaled_dot_product_attention(q, k, v)`` (no mask), ``x.transpose(1, 2).reshape(B, N,
-    H·d)``, ``self.proj(x)``: one `attention` layer (heads H, head_dim d), named after the module the attention runs in.
+    H·d)``, ``self.proj(x)``: one `attention` layer (heads H, head_dim d, ``sdpa: true``), named after the module the
+    attention runs in.
     The trigger is the qkv linear; every node up to the projection is read by the next alone."""
     if n.op != "linear" or not n.outs:
         return None
@@ -469,7 +470,9 @@ def _qkv_attention(ctx: Context, n: Node, claims: Claims) -> Trigger | None:
     args: dict[str, Any] = {"heads": heads}
     if heads * head_dim != d:
         args["head_dim"] = head_dim
-    args.update({"qkv_bias": qkv_b is not None, "bias": out_b is not None})
+    # built as the model computes it (F.scaled_dot_product_attention between the projections, not nn.MultiheadAttention),
+    # so what a counter sees of the spec's layer is what it sees of the model's (fvcore: the projections only)
+    args.update({"qkv_bias": qkv_b is not None, "bias": out_b is not None, "sdpa": True})
     name = ctx.flow.scope(sdpa)
 
     def trigger(node: Node) -> Found:

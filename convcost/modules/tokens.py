@@ -76,6 +76,17 @@ class ExplicitAttention(nn.Module):
         return self.proj((attn @ v).transpose(1, 2).reshape(b, n, self.heads * self.head_dim))
 
 
+class SdpaAttention(ExplicitAttention):
+    """timm's Attention on its fused path (timm/layers/attention.py, fused_attn): qkv, one
+    F.scaled_dot_product_attention of q, k and v [B, heads, N, head_dim] (the scale its default 1/√head_dim), proj."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, n, _ = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(b, n, self.heads * self.head_dim))
+
+
 # ---- Swin (torchvision's swin_transformer.py): token grids [B, H, W, C] ----------------------------
 class ShiftedWindowAttention(nn.Module):
     """Swin's (shifted) window attention with torchvision's layout and calls: qkv and proj nn.Linear whose

@@ -10,7 +10,10 @@ default), per sample:
 - output projection: N·I·D MACs (+ D bias per token).
 
 torch: nn.MultiheadAttention(batch_first=True) where it can be one (head_dim = D/heads, one bias
-flag), as torchvision's ViT builds it; otherwise an explicit q·kᵀ/softmax/·v module like timm's.
+flag), as torchvision's ViT builds it; otherwise an explicit q·kᵀ/softmax/·v module like timm's without
+its fused kernel. With ``sdpa: true`` it is timm's Attention on its fused path (what `convcost import` reads
+there): two nn.Linear around one F.scaled_dot_product_attention, the same arithmetic, which fvcore and
+FlopCounterMode on CPU see only the projections of (neither counts CPU's fused attention kernel).
 What the counters see of nn.MultiheadAttention depends on how it runs (ops/counting.py, RUN_ON):
 in eval under no_grad on a real device torch takes its fused fast path when the heads are even and the
 projections have biases,
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
 from .activations import SOFTMAX_OPS  # per score: an exp, its share of the sum, a divide
-from .counting import BackwardCounted, Counted, Counting, Prediction, on_meta, with_grad
+from .counting import BackwardCounted, Counted, Counting, Prediction, on_cuda, on_meta, with_grad
 from .grad import SOFTMAX_BACKWARD_OPS, Need
 from .receptive import global_rf
 from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, lazy_args, op, optional, pos_int, refuse_unless
@@ -44,6 +47,9 @@ class AttentionArgs:
     head_dim: int | None = field(default=None, metadata=arg(optional(pos_int), "width of a head (default D / heads)"))
     qkv_bias: bool = field(default=True, metadata=arg(boolean, "bias of the Q/K/V projection"))
     bias: bool = field(default=True, metadata=arg(boolean, "bias of the output projection"))
+    sdpa: bool = field(default=False, metadata=arg(boolean, "built as timm's Attention: q·kᵀ, softmax and a·v in one "
+                                                            "F.scaled_dot_product_attention between two nn.Linear (the "
+                                                            "same MACs; fvcore sees only the projections)"))
 
 
 def head_dim(a: AttentionArgs, d: int) -> int:
@@ -51,10 +57,17 @@ def head_dim(a: AttentionArgs, d: int) -> int:
 
 
 def fused(node: NodeLike) -> bool:
-    """Built as torch's nn.MultiheadAttention (else an explicit module)."""
+    """Built as torch's nn.MultiheadAttention (else an explicit module, or timm's with `sdpa`)."""
     a: AttentionArgs = node.args
     d = node.in_shapes[0][1]
-    return head_dim(a, d) * a.heads == d and a.qkv_bias == a.bias
+    return not a.sdpa and head_dim(a, d) * a.heads == d and a.qkv_bias == a.bias
+
+
+def sdpa_unseen(node: NodeLike) -> bool:
+    """Built with F.scaled_dot_product_attention (`sdpa`) where FlopCounterMode sees none of its attention matmuls:
+    a real CPU, whose flash kernel for q, k, v [B, heads, N, head_dim] has no formula (the meta device takes the math
+    path's bmm; CUDA's kernels have one)."""
+    return node.args.sdpa and not on_meta() and not on_cuda()
 
 
 def fast_path(node: NodeLike) -> bool:
@@ -130,7 +143,13 @@ def _projection_backward_macs(node: NodeLike, grads: Backward, batch: int) -> in
 def _flop_counter_backward(node: NodeLike, grads: Backward, batch: int) -> Prediction:
     if not grads.macs:
         return Prediction.unseen("no gradient computed")
-    if not fused(node) or on_meta():
+    if node.args.sdpa and on_cuda():  # sdpa_backward_flop_count: the fused kernel recomputes q·kᵀ, then dS, dV, dQ, dK
+        n, d = node.in_shapes[0]
+        hd = head_dim(node.args, d)
+        kernel = 2 * batch * node.args.heads * n * n * 5 * hd
+        return Prediction.of("aten.mm for the projections; the fused attention backward: q·kᵀ recomputed, dS, dV, dQ, dK",
+                             attention=2 * _projection_backward_macs(node, grads, batch) + kernel)
+    if (not fused(node) and not sdpa_unseen(node)) or on_meta():
         return Prediction.of("aten.mm/bmm: 2 FLOPs per backward MAC", attention=2 * grads.macs)
     return Prediction.of("aten.mm for the projections; CPU scaled-dot-product attention's backward has no formula",
                          attention=2 * _projection_backward_macs(node, grads, batch))
@@ -141,7 +160,7 @@ FAST_PATH = ("torch's fused fast path (aten::_native_multi_head_attention, taken
 
 
 def _fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    if not fused(node):
+    if not fused(node) and not node.args.sdpa:  # aten::linear and aten::matmul
         return Prediction.of(attention=cost.macs)
     if fast_path(node):
         return Prediction.unseen(f"fvcore has no handle for {FAST_PATH}: it sees none of this attention")
@@ -150,7 +169,7 @@ def _fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 
 
 def _flop_counter(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-    if not fused(node) or on_meta():
+    if (not fused(node) and not sdpa_unseen(node)) or on_meta():
         return Prediction.of("aten.addmm/bmm: 2 FLOPs per MAC", attention=2 * cost.macs)
     if fast_path(node):
         return Prediction.unseen(f"FlopCounterMode has no formula for {FAST_PATH}: it sees none of this attention")
@@ -178,6 +197,8 @@ def _thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 
 
 def _ptflops_aten(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if sdpa_unseen(node):  # both nn.Linear as aten.addmm with their biases; CPU's flash attention kernel: no formula
+        return Prediction.of(attention=_projection_macs(node, batch), bias=cost.bias_ops)
     if not fused(node):  # both nn.Linear as aten.addmm with their biases, the matmuls as aten.bmm
         return Prediction.of(attention=cost.macs, bias=cost.bias_ops)
     if fast_path(node):
@@ -233,9 +254,11 @@ class Attention:
     counting = Counting(
         "aten::_native_multi_head_attention", "nn.MultiheadAttention", "attention",
         fvcore=Counted(_fvcore, "fvcore: no handle for nn.MultiheadAttention's fused fast path (none of it counted); "
-                                "off it, aten::scaled_dot_product_attention is unsupported (QKᵀ and A·V not counted)"),
+                                "off it and with `sdpa`, aten::scaled_dot_product_attention is unsupported (QKᵀ and A·V "
+                                "not counted)"),
         flop_counter=Counted(_flop_counter, "FlopCounterMode: 2 FLOPs per MAC, but nothing of nn.MultiheadAttention's "
-                                            "fused fast path under no_grad, and no CPU attention matmuls off it"),
+                                            "fused fast path under no_grad, and no CPU attention matmuls off it or with "
+                                            "`sdpa`"),
         ptflops=Counted(_ptflops, "ptflops' nn.MultiheadAttention hook adds q scaling, softmax and both biases; of an "
                                   "explicit attention it sees the nn.Linear projections, not the `@` matmuls"),
         thop=Counted(_thop, "thop has no counting method for nn.MultiheadAttention"),
@@ -286,14 +309,19 @@ class Attention:
         # for the backward: q, k, v and the attention probabilities, and the heads' output before out_proj
         n, d = node.in_shapes[0]
         inner = node.args.heads * head_dim(node.args, d)
+        if node.args.sdpa:  # CPU's flash kernel keeps q, k, v (one storage), its output (out_proj's input is a view of
+            # it: the kernel writes it [B, N, heads, head_dim]) and one fp32 log-sum-exp per query row; no probabilities
+            return batch * (3 * n * inner + n * inner) * elem + batch * node.args.heads * n * 4
         return batch * (3 * n * inner + node.args.heads * n * n + n * inner) * elem
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
-        from ..modules.tokens import ExplicitAttention, SelfAttention
+        from ..modules.tokens import ExplicitAttention, SdpaAttention, SelfAttention
 
         a: AttentionArgs = node.args
         d = node.in_shapes[0][1]
+        if a.sdpa:
+            return SdpaAttention(d, a.heads, head_dim(a, d), a.qkv_bias, a.bias)
         if fused(node):
             return SelfAttention(d, a.heads, a.bias)
         return ExplicitAttention(d, a.heads, head_dim(a, d), a.qkv_bias, a.bias)
