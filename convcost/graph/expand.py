@@ -9,6 +9,7 @@ bottleneck reads layer1.0.conv1 ... layer1.0.shortcut.conv1 like torchvision.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,7 @@ from ..ops.registry import MACROS, MANY, ArgError, OpRule, Shape, ShapeError, _s
 from ..ops.registry import rule as op_rule
 from ..ops.shapes import is_tokens
 from .limits import ITERATION_STEPS, MAX_LAYERS, MAX_NESTING, MAX_RECURSION, MAX_REPEAT, NAME_CHARS_PER_STEP, LimitError
-from .naming import Frame, Names
+from .naming import Frame, Names, auto_name
 from .nodes import Input, Node, producer
 from .values import Values, got
 
@@ -51,6 +52,21 @@ def first_iteration(item: Item) -> Item:
     items = {k: v for k, v in item.args.items.items() if k != "first"} | item.first.items
     keys = {k: v for k, v in item.args.keys.items() if k != "first"} | item.first.keys
     return item._replace(args=YMap(items, keys, item.args.loc), first=None)
+
+
+class FlatCall:
+    """A block call, seq or iteration with ``scope: false``: its layers are named in the enclosing scope ('conv2' after
+    a conv1 there), and read one another by the names they would have in a scope of their own ('conv1')."""
+
+    __slots__ = ("counters", "names")
+
+    def __init__(self) -> None:
+        self.counters: Counter[str] = Counter()
+        self.names: dict[str, str] = {}  # its own name -> the name in the caller's scope
+
+    def name(self, given: str, written: bool, hint: str) -> None:
+        own = given if written else auto_name(hint, self.counters, self.names)
+        self.names[own] = given
 
 
 class Expander:
@@ -73,6 +89,9 @@ class Expander:
         self.form = MODULE  # how layers meet torch: the 'torch' of the innermost item that sets it (else the model's)
         self.form_at: Loc | None = None  # where an op's own 'torch' key is: its op must have that form
         self.frozen = False  # the 'frozen' of the innermost item that sets it (else the model's, the file's)
+        # The block calls, seqs and iterations with 'scope: false' being expanded, innermost last: the enclosing scope's
+        # path and the names their layers would have had in a scope of their own ('conv1') -> the names they have there.
+        self.flat_calls: list[tuple[tuple[str, ...], FlatCall]] = []
 
     def shape_of(self, index: int) -> Shape:
         return producer(self.inputs, self.nodes, index).shape
@@ -100,10 +119,20 @@ class Expander:
         path = frame.path
         self.budget.spend(1 + len(path), node.loc)
         for k in range(len(path), -1, -1):
-            found = self.produced.get(".".join((*path[:k], ref)))
+            found = self.produced.get(".".join((*path[:k], self.own(ref, path[:k]))))
             if found is not None:
                 return found
         raise SpecError(self.unknown(ref, path, node.loc, what), node.loc)
+
+    def own(self, ref: str, path: tuple[str, ...]) -> str:
+        """``ref`` as read in scope ``path``: inside a block called there with ``scope: false``, a name the block gives
+        one of its own layers ('conv1') is that layer, whatever the caller's scope calls it ('conv2')."""
+        for at, call in reversed(self.flat_calls):
+            if at == path:
+                head, dot, rest = ref.partition(".")
+                if head in call.names:
+                    return call.names[head] + dot + rest
+        return ref
 
     def resolve_all(self, node: YNode, env: Mapping[str, Any], frame: Frame) -> list[int]:
         """One entry of a join's 'from' list: a name, or 'name.*' for every iteration of a repeat in order
@@ -114,7 +143,8 @@ class Expander:
         head = ref[:-2]
         self.lookup(head, node, frame, "from")  # an unknown name fails here, with its message
         full = next(
-            p for k in range(len(frame.path), -1, -1) if (p := ".".join((*frame.path[:k], head))) in self.produced
+            p for k in range(len(frame.path), -1, -1)
+            if (p := ".".join((*frame.path[:k], self.own(head, frame.path[:k])))) in self.produced
         )
         found = list(self.iterations.get(full, ()))  # a repeat's iterations (named 0, 1... or by 'each')
         while full not in self.iterations and (i := self.produced.get(f"{full}.{len(found)}")) is not None:
@@ -155,7 +185,11 @@ class Expander:
 
     def name_in(self, frame: Frame, item: Item, hint: str, env: Mapping[str, Any]) -> str:
         written = self.values.value(item.name, env) if item.name is not None else None
-        return self.names.name_in(frame, written, item.name, hint, item.loc)
+        name = self.names.name_in(frame, written, item.name, hint, item.loc)
+        for at, call in self.flat_calls:  # the name the layer has in each flat block call's own terms
+            if at == frame.path:
+                call.name(name, item.name is not None, hint)
+        return name
 
     # ---- structure -------------------------------------------------------------------------
     def seq(self, items: tuple[Item, ...], env: Mapping[str, Any], inp: int, frame: Frame, depth: int) -> int:
@@ -313,9 +347,15 @@ class Expander:
             return index
         if item.kind == "macro":
             return self.macro(item, env, inp, frame, scoped)
-        if item.kind == "block":
-            return self.block(item, env, inp, frame, depth, scoped, flat)
-        return self.struct(item, env, inp, frame, depth, scoped, flat)
+        if flat:  # its layers read one another by the names they would have in a scope of their own
+            self.flat_calls.append((frame.path, FlatCall()))
+        try:
+            if item.kind == "block":
+                return self.block(item, env, inp, frame, depth, scoped, flat)
+            return self.struct(item, env, inp, frame, depth, scoped, flat)
+        finally:
+            if flat:
+                self.flat_calls.pop()
 
     def macro(self, item: Item, env: Mapping[str, Any], inp: int, frame: Frame, scoped: bool) -> int:
         m = MACROS[item.op]

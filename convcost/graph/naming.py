@@ -8,9 +8,10 @@ from collections.abc import Container
 from typing import Any
 
 from ..errors import Loc, SpecError
-from ..frontend.source import YNode, shorten, type_name
+from ..frontend.source import YNode, shorten
 from ..frontend.spec import LAYER_NAME_RE, check_name_length
 from .nodes import Scope
+from .values import got
 
 
 def auto_name(hint: str, counters: Counter[str], taken: Container[str]) -> str:
@@ -50,7 +51,7 @@ class Names:
             if isinstance(written, int) and not isinstance(written, bool) and written >= 0:
                 written = str(written)  # 'name: 0', as torch names the children of nn.Sequential
             if not isinstance(written, str) or not LAYER_NAME_RE.fullmatch(written):
-                raise SpecError(f"layer name must be letters, digits, '_' or '-', got {type_name(node)}", node.loc)
+                raise SpecError(f"layer name must be letters, digits, '_' or '-', got {got(node, written)}", node.loc)
             check_name_length(written, "layer name", node.loc)
             if not frame.path and written in self.input_names:
                 raise SpecError(
