@@ -22,12 +22,14 @@ TARGET = f"{TESTS / 'swin_v2_hostile_factories.py'}:around"
 runner = CliRunner()
 
 
-def test_import_refuses_a_shift_not_smaller_than_the_window(tmp_path: Path) -> None:
-    """torchvision runs ShiftedWindowAttentionV2(16, [5, 5], [5, 5], 4) (it rolls by a whole window), but convcost's
-    window_attention_v2 refuses shift >= window: import must exit 2 naming the module, not write a spec that
-    `analyze` then rejects."""
+@pytest.mark.parametrize("v1", ["false", "true"])
+def test_import_refuses_a_shift_not_smaller_than_the_window(tmp_path: Path, v1: str) -> None:
+    """torchvision runs ShiftedWindowAttentionV2(16, [5, 5], [5, 5], 4) (it rolls by a whole window), and v1's
+    ShiftedWindowAttention too, but convcost's window_attention(_v2) refuses shift >= window: import must exit 2
+    naming the module, not write a spec that `analyze` then rejects."""
     spec = tmp_path / "s.yaml"
-    r = runner.invoke(app, ["import", TARGET, "--input", "3,44,36", "--reference-arg", "shift=5", "-o", str(spec)])
+    r = runner.invoke(app, ["import", TARGET, "--input", "3,44,36", "--reference-arg", "shift=5", "--reference-arg",
+                            f"v1={v1}", "-o", str(spec)])
     assert r.exit_code == 2, r.output
     assert "attn" in r.output and "shift" in r.output, r.output
 

@@ -60,6 +60,14 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+def refuse_shift_not_below_window(m: Any) -> None:
+    """torchvision's shifted window attentions (v1, v2) run a shift as large as the window (a roll by whole windows);
+    the ops here refuse it (shift < window), so import refuses such a module rather than write a spec analyze rejects."""
+    refuse_unless(all(s < w for s, w in zip(m.shift_size, m.window_size)),
+                  f"shift_size {list(m.shift_size)} not smaller than window_size {list(m.window_size)} (convcost's "
+                  "shift must be)")
+
+
 def grid_check(kind: str, shape: Shape) -> TokenGrid:
     """The input of an op that needs a token grid [B, H, W, C]."""
     t = token_check(kind, shape)
@@ -252,6 +260,7 @@ class WindowAttention:
 
     @staticmethod
     def from_torch(m: Any) -> dict[str, Any]:
+        refuse_shift_not_below_window(m)
         return {"heads": m.num_heads, "window": list(m.window_size), "shift": list(m.shift_size),
                 "qkv_bias": m.qkv.bias is not None, "bias": m.proj.bias is not None}
 
@@ -344,10 +353,6 @@ def patch_merging_parts(a: PatchMergingArgs, inputs: tuple[Shape, ...], out: Sha
 def _pm_elements(node: NodeLike, batch: int) -> int:
     """Elements of the merged 4C grid (the norm's input)."""
     return batch * _merged(node.in_shapes[0]).n * 4 * node.in_shapes[0][1]
-
-
-def _pm_linear(node: NodeLike) -> int:
-    return _merged(node.in_shapes[0]).n * 4 * node.in_shapes[0][1] * node.shape[1]
 
 
 def _pm_backward(a: PatchMergingArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:

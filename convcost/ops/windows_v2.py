@@ -50,7 +50,7 @@ from .registry import (
     refuse_unless,
 )
 from .shapes import TokenGrid
-from .windows import _merged, _pm_rf, _wa_rf, grid_check, windows
+from .windows import _merged, _pm_rf, _wa_rf, grid_check, refuse_shift_not_below_window, windows
 
 if TYPE_CHECKING:
     from torch import nn
@@ -223,9 +223,7 @@ class WindowAttentionV2:
         refuse_unless(kinds == ["Linear", "ReLU", "Linear"] and mlp[0].in_features == 2 and mlp[0].bias is not None
                       and mlp[2].bias is None and mlp[2].out_features == m.num_heads,
                       f"cpb_mlp {kinds} (convcost's is Linear(2 → hidden), ReLU, Linear(hidden → heads, no bias))")
-        refuse_unless(all(s < w for s, w in zip(m.shift_size, m.window_size)),
-                      f"shift_size {list(m.shift_size)} not smaller than window_size {list(m.window_size)} (convcost's "
-                      "shift must be)")
+        refuse_shift_not_below_window(m)
         return {"heads": m.num_heads, "window": list(m.window_size), "shift": list(m.shift_size),
                 "qkv_bias": m.qkv.bias is not None, "bias": m.proj.bias is not None, "cpb_hidden": mlp[0].out_features}
 
