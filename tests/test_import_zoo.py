@@ -25,7 +25,6 @@ KNOWN: dict[str, str] = {
        "the last dim of [1, 4, 28, 28, 96] is refused first), and ShiftedWindowAttention3d (3-D windows, torch.roll, "
        f"{BATCH_VIEW}) has no convcost op" for s in "tsb"},
 }
-BUILT_FOR_REAL = ("regnet",)  # factories that read values while building: verify --reference runs them for real
 VIDEO_SHAPE = {"s3d": (3, 16, 224, 224), "mvit_v1_b": (3, 16, 224, 224), "mvit_v2_s": (3, 16, 224, 224)}
 
 
@@ -72,14 +71,17 @@ def test_torchvision(name: str, module: str, tmp_path: Path) -> None:
     shape = (3, 299, 299) if name == "inception_v3" else (3, 224, 224)
     if module.endswith("video"):
         shape = VIDEO_SHAPE.get(name, (3, 8, 112, 112))
-    imports_exactly(f"{module}:{name}", {}, shape, tmp_path, verify_on_meta=not name.startswith(BUILT_FOR_REAL))
+    # a real forward (not meta): only then does verify --reference compare fvcore's counts (timm's fused attention,
+    # imported as nn.MultiheadAttention, failed a user's real run while the zoo's meta run passed); past --max-memory,
+    # verify says fvcore was not compared
+    imports_exactly(f"{module}:{name}", {}, shape, tmp_path, verify_on_meta=False)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=_sampled(n), id=n) for n in _names(torchvision.models.segmentation)])
 def test_torchvision_segmentation(name: str, tmp_path: Path) -> None:
     """Aux heads off, no pretrained backbone (nothing downloaded); the output is a dict ({'out': ...})."""
     kwargs = {"aux_loss": False, "weights_backbone": None}
-    imports_exactly(f"torchvision.models.segmentation:{name}", kwargs, (3, 224, 224), tmp_path)
+    imports_exactly(f"torchvision.models.segmentation:{name}", kwargs, (3, 224, 224), tmp_path, verify_on_meta=False)
 
 
 TIMM = [
