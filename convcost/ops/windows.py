@@ -78,6 +78,18 @@ def grid_check(kind: str, shape: Shape) -> TokenGrid:
     return t
 
 
+def window_attention_grid(name: str, a: Any, x: Shape) -> TokenGrid:
+    """The token grid a shifted window attention (v1, v2: ``a`` has heads, window and shift) takes and gives: its
+    heads divide the width, and each side's shift is smaller than the window."""
+    g = grid_check(name, x)
+    if g.d % a.heads:
+        raise ShapeError(f"heads={a.heads} must divide the token width {g.d}", "heads")
+    for i, dim in enumerate(("height", "width")):
+        if a.shift[i] >= a.window[i]:
+            raise ShapeError(f"shift {a.shift[i]} must be smaller than the window {a.window[i]} ({dim})", "shift")
+    return g
+
+
 def _ceil_to(n: int, k: int) -> int:
     return -(-n // k) * k
 
@@ -296,13 +308,7 @@ class WindowAttention:
 
     @staticmethod
     def shape(a: WindowAttentionArgs, inputs: tuple[Shape, ...]) -> Shape:
-        g = grid_check("window_attention", inputs[0])
-        if g.d % a.heads:
-            raise ShapeError(f"heads={a.heads} must divide the token width {g.d}", "heads")
-        for i, dim in enumerate(("height", "width")):
-            if a.shift[i] >= a.window[i]:
-                raise ShapeError(f"shift {a.shift[i]} must be smaller than the window {a.window[i]} ({dim})", "shift")
-        return g
+        return window_attention_grid("window_attention", a, inputs[0])
 
     @staticmethod
     def cost(a: WindowAttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:

@@ -38,7 +38,6 @@ from .registry import (
     Part,
     Saves,
     Shape,
-    ShapeError,
     arg,
     boolean,
     lazy_args,
@@ -50,7 +49,7 @@ from .registry import (
     refuse_unless,
 )
 from .shapes import TokenGrid
-from .windows import _merged, _pm_rf, _wa_rf, grid_check, refuse_shift_not_below_window, windows
+from .windows import _merged, _pm_rf, _wa_rf, grid_check, refuse_shift_not_below_window, window_attention_grid, windows
 
 if TYPE_CHECKING:
     from torch import nn
@@ -259,13 +258,7 @@ class WindowAttentionV2:
 
     @staticmethod
     def shape(a: WindowAttentionV2Args, inputs: tuple[Shape, ...]) -> Shape:
-        g = grid_check("window_attention_v2", inputs[0])
-        if g.d % a.heads:
-            raise ShapeError(f"heads={a.heads} must divide the token width {g.d}", "heads")
-        for i, dim in enumerate(("height", "width")):
-            if a.shift[i] >= a.window[i]:
-                raise ShapeError(f"shift {a.shift[i]} must be smaller than the window {a.window[i]} ({dim})", "shift")
-        return g
+        return window_attention_grid("window_attention_v2", a, inputs[0])
 
     @staticmethod
     def cost(a: WindowAttentionV2Args, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
