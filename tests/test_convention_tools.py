@@ -94,6 +94,13 @@ FORMS_CASES = {
         "  - linear: {out: 5, over: channels}\n  - softmax\n  - global_avgpool: {mean: true}\n  - flatten\n"
         "  - linear: {out: 3, torch: subclass}\n"
     ),
+    # a scale without a shift (nn.LayerNorm(bias=False)): every tool reads the weight or elementwise_affine, none the
+    # bias, so each counts it as an affine layer norm; torchinfo counts its one parameter per sample
+    "scale_only_layernorm": (
+        "input: [4, 6, 6]\nlayers:\n  - conv: {out: 4, kernel: 1}\n"
+        "  - layernorm: {bias: false}\n  - layernorm: {bias: false, torch: subclass}\n"
+        "  - layernorm: {bias: false, channels_last: true}\n  - flatten\n  - layernorm: {bias: false}\n"
+    ),
     "tokens": (
         "input: [3, 32, 32]\nlayers:\n"
         "  - patch_embed: {out: 16, patch: 4}\n  - class_token\n  - pos_embed\n  - layernorm\n"

@@ -95,9 +95,7 @@ TIMM = [
     ("coatnet_0_rw_224", "a relative position bias gathered from a table in the forward, as scaled_dot_product_attention's mask"),
     ("levit_128", ""),
     ("poolformer_s12", ""),
-    ("caformer_s18", "verify --reference, real forward: fvcore counts timm's bias-free LayerNorm (F.layer_norm with a "
-     "weight, no bias) 5 per element; imported as `layernorm: {affine: false}` and a `multiply` by the weight, predicted "
-     "4: 3,650,304 short (1 per element of its stem, downsample and block norms)"),
+    ("caformer_s18", ""),
     ("ghostnet_100", ""), ("resnest14d", ""), ("repvgg_a0", ""),
     ("mobileone_s0", ""), ("fastvit_t8", ""),
     ("edgenext_small", "a Fourier position encoding: a conv of a grid made in the forward, added"),

@@ -343,6 +343,9 @@ OP_CASES = [
     # 2·D params; 5 ops per element (mean, variance, normalise, scale, shift)
     OpCase("layernorm", "to_tokens\n  - layernorm", "[6, 2, 5]", 2, Tokens(10, 6),
            Cost(params=2 * 6, norm_ops=5 * 2 * 60, activations=2 * 60)),
+    # without the shift: D params (not N), 4 per element
+    OpCase("layernorm", "to_tokens\n  - layernorm: {bias: false}", "[6, 2, 5]", 2, Tokens(10, 6),
+           Cost(params=6, norm_ops=4 * 2 * 60, activations=2 * 60)),
     # N = 10, D = 6, 2 heads of 3 (I = 6), batch 2:
     # qkv N·D·3I = 10·6·18 (+18 bias per token); QKᵀ heads·N²·hd = 2·100·3 (+ q scaled: N·I); softmax 3 per score
     # (2·100 scores); A·V 2·100·3; out_proj N·I·D = 10·6·6 (+6 bias per token)
@@ -441,6 +444,9 @@ OP_CASES = [
     # channels_last changes only the torch module, not the arithmetic
     OpCase("layernorm", "layernorm: {channels_last: true, eps: 1e-6}", "[8, 10, 10]", 1, (8, 10, 10),
            Cost(params=2 * 8, norm_ops=5 * 800, activations=800)),
+    # a scale and no shift (nn.LayerNorm(8, bias=False)): γ only, 8 params; mean, variance, normalise, scale: 4 · 2·800
+    OpCase("layernorm", "layernorm: {bias: false}", "[8, 10, 10]", 2, (8, 10, 10),
+           Cost(params=8, norm_ops=4 * 1600, activations=1600)),
     # flat: nn.LayerNorm(12) on 12 features, batch 3: 2·12 params, 5 · 36
     OpCase("layernorm", "layernorm", "[12]", 3, (12,), Cost(params=2 * 12, norm_ops=5 * 36, activations=36)),
     # groupnorm, 4 groups of 2 of the 8 channels, batch 2: γ, β per channel; 5 per element (3 without affine)

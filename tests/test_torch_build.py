@@ -126,6 +126,12 @@ def _modern():  # type: ignore[no-untyped-def]
     return reference_modern
 
 
+def _timm_no_bias(name: str, c: int):  # type: ignore[no-untyped-def]
+    """timm's MetaFormer norms with a weight and no bias (caformer's LayerNorm2dNoBias: F.layer_norm(x, w, None))."""
+    metaformer = pytest.importorskip("timm.models.metaformer")
+    return getattr(metaformer, name)(c)
+
+
 class _LayerScale(torch.nn.Module):
     """torchvision CNBlock's layer scale: a (C, 1, 1) parameter times the block's output."""
 
@@ -213,6 +219,10 @@ def test_layer_name_that_is_a_module_attribute_is_a_located_error() -> None:
     ("layernorm", "[12]", lambda: torch.nn.LayerNorm(12)),
     ("layernorm: {affine: false}", "[12]", lambda: torch.nn.LayerNorm(12, elementwise_affine=False)),
     ("layernorm", "[8, 5, 5]", lambda: _modern().LayerNorm2d(8)),
+    ("layernorm: {bias: false}", "[12]", lambda: torch.nn.LayerNorm(12, bias=False)),
+    ("layernorm: {bias: false, eps: 1e-6}", "[8, 5, 5]", lambda: _timm_no_bias("LayerNorm2dNoBias", 8)),
+    ("layernorm: {bias: false, channels_last: true}", "[8, 5, 5]", lambda: torch.nn.Sequential(
+        _modern().Permute([0, 2, 3, 1]), torch.nn.LayerNorm(8, bias=False), _modern().Permute([0, 3, 1, 2]))),
     ("layernorm: {channels_last: true}", "[8, 5, 5]", lambda: torch.nn.Sequential(
         _modern().Permute([0, 2, 3, 1]), torch.nn.LayerNorm(8), _modern().Permute([0, 3, 1, 2]))),
     ("linear: {out: 6, over: channels}", "[8, 5, 5]", lambda: torch.nn.Sequential(

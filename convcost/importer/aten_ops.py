@@ -142,20 +142,16 @@ def layer_norm(n: Node, c: Context) -> Found:
 
 def _affine_norm(n: Node, c: Context, op: str, args: dict[str, Any], x: int) -> Found:
     w, b = _v(n.args.get("weight")), _v(n.args.get("bias"))
-    if op == "layernorm" and w is not None and b is None and (c.layout(x) != "map" or len(c.flow.shape(x)) == 2):
-        weight = c.held(w, f"{n.fn}'s weight")  # nn.LayerNorm(bias=False): the norm, then its scale
-        if isinstance(weight, Refuse):
-            return weight
-        scale = Emit("multiply", {"param": list(c.flow.shape(w))}, (-1,), weight, fn=f"{n.fn}_weight")
-        return Several((Emit(op, {**args, "affine": False}, (x,), suffix="_norm"), scale))
-    if (w is None) != (b is None):
+    scale_only = op == "layernorm" and w is not None and b is None  # nn.LayerNorm(bias=False): layernorm's bias: false
+    if (w is None) != (b is None) and not scale_only:
         return Refuse(f"{n.fn} with a weight and no bias, or a bias and no weight: convcost's affine has both")
     held = [c.held(t, f"{n.fn}'s weight") for t in (w, b) if t is not None]
     bad = next((h for h in held if isinstance(h, Refuse)), None)
     if bad is not None:
         return bad
     paths = tuple(p for h in held for p in h)  # type: ignore[union-attr]
-    return Emit(op, {**args, "affine": w is not None}, (x,), paths, roles=_roles(*held) if op != "instancenorm" else ())
+    args = {**args, "affine": w is not None, **({"bias": False} if scale_only else {})}
+    return Emit(op, args, (x,), paths, roles=_roles(*held) if op != "instancenorm" else ())
 
 
 @leaf("native_group_norm", "group_norm")
