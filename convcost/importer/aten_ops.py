@@ -18,6 +18,7 @@ from ..ops.registry import rule, spec_dims
 from .flow import numel
 from .found import Emit, Found, Pass, Refuse, Several
 from .graph import V
+from .std_weight import StdWeight, standardised
 
 if TYPE_CHECKING:
     from .graph import Node
@@ -53,13 +54,14 @@ def _dims(value: Any, rank: int) -> Any:
 
 
 # ---- convolution --------------------------------------------------------------------------------------------------
-def _input_and_weights(n: Node, c: Context, kind: str) -> tuple[Any, Any, Any, Any, Any] | Refuse:
+def _input_and_weights(n: Node, c: Context, kind: str, std: StdWeight | None = None) -> tuple[Any, Any, Any, Any, Any] | Refuse:
     """A convolution's or linear's traced input, weight and bias (None: none), and the weight and bias as the layer
-    holds them (the bias: () when there is none), or why they cannot be read."""
+    holds them (the bias: () when there is none), or why they cannot be read. ``std``: a convolution's weight
+    standardised in the forward, held as the parameters it is made of (importer/std_weight.py)."""
     x, w, b = _v(n.args.get("input")), _v(n.args.get("weight")), _v(n.args.get("bias"))
     if x is None or w is None:
         return Refuse(f"{n.fn} without a traced input and weight")
-    weight = c.held(w, f"weight of a {kind}")
+    weight = (std.held[0][1],) if std is not None else c.held(w, f"weight of a {kind}")
     if isinstance(weight, Refuse):
         return weight
     bias = c.held(b, f"bias of a {kind}") if b is not None else ()
@@ -70,7 +72,11 @@ def _input_and_weights(n: Node, c: Context, kind: str) -> tuple[Any, Any, Any, A
 
 @leaf("convolution", "_convolution", "conv1d", "conv2d", "conv3d")
 def convolution(n: Node, c: Context) -> Found:
-    held = _input_and_weights(n, c, "convolution")
+    w = _v(n.args.get("weight"))
+    std = standardised(c, w) if w is not None else None  # timm's StdConv2d / ScaledStdConv2d
+    if isinstance(std, Refuse):
+        return std
+    held = _input_and_weights(n, c, "convolution", std)
     if isinstance(held, Refuse):
         return held
     x, w, b, weight, bias = held
@@ -90,6 +96,12 @@ def convolution(n: Node, c: Context) -> Found:
         args["padding"] = "same"  # odd kernels: the numbers aten got are (k - 1) // 2 · dilation; fvcore counts 'same' apart
     if c.layout(x) != "map" or len(c.flow.shape(x)) != rank + 2:
         return Refuse(f"{n.fn} of {c.shown(x)}: convcost convolves a channels-first map")
+    if std is not None:
+        if transposed:
+            return Refuse(f"{n.fn}: a transposed convolution with a standardised weight (convcost's conv_transpose has none)")
+        gain = tuple(p for role, p in std.held if role == "gain")
+        return Emit("conv", {**args, **std.args}, (x,), (*weight, *bias, *gain),
+                    roles=(*_roles(weight, bias), *(("gain", p) for p in gain)))
     return Emit("conv_transpose" if transposed else "conv", args, (x,), (*weight, *bias), roles=_roles(weight, bias))
 
 
