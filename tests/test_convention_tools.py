@@ -101,6 +101,12 @@ FORMS_CASES = {
         "  - layernorm: {bias: false}\n  - layernorm: {bias: false, torch: subclass}\n"
         "  - layernorm: {bias: false, channels_last: true}\n  - flatten\n  - layernorm: {bias: false}\n"
     ),
+    # convs that standardise their weight (timm's StdConv2d, ScaledStdConv2d): subclasses of nn.Conv2d in either form
+    "standardised_conv": (
+        "input: [4, 6, 6]\nlayers:\n  - conv: {out: 6, kernel: 3, padding: 1, weight: standardised}\n"
+        "  - conv: {out: 6, kernel: 3, stride: 2, groups: 3, weight: scaled, gamma: 1.7, torch: subclass}\n"
+        "  - conv: {out: 4, kernel: 1, bias: false, weight: scaled}\n"
+    ),
     "tokens": (
         "input: [3, 32, 32]\nlayers:\n"
         "  - patch_embed: {out: 16, patch: 4}\n  - class_token\n  - pos_embed\n  - layernorm\n"

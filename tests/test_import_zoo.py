@@ -101,7 +101,7 @@ TIMM = [
     ("edgenext_small", "a Fourier position encoding: a conv of a grid made in the forward, added"),
     ("efficientformer_l1", ""), ("mixer_b16_224", ""), ("resmlp_12_224", ""),
     ("cspdarknet53", ""), ("darknet53", ""), ("cspresnet50", ""),
-    ("nfnet_l0", "ScaledStdConv2d's gain times the standardised weight (a weight made from 2 tensors)"),
+    ("nfnet_l0", ""),
     ("tresnet_m", "anti-aliasing: a fixed blur filter held as a buffer, used as a conv weight"),
     ("hrnet_w18_small", ""), ("densenet121", ""),
     ("resnet50", ""), ("regnety_016", ""), ("dla34", ""), ("dpn68", ""), ("rexnet_100", ""), ("selecsls42b", ""),

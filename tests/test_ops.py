@@ -208,6 +208,17 @@ RANK_CASES = [
     # 'same' on C×D×H×W keeps every spatial dim: 2·3·3·3 weights per output channel, 3 outputs, 4·4·4 positions
     OpCase("conv", "conv: {out: 3, kernel: 3, padding: same, bias: false}", "[2, 4, 4, 4]", 1, (3, 4, 4, 4),
            Cost(params=3 * 2 * 27, macs=64 * 3 * 2 * 27, activations=3 * 64)),
+    # a weight standardised in the forward (timm's StdConv2d): 4→6, 3×3, padding 1 on 5×5, batch 2: weight 6·4·9 = 216
+    # (+6 bias); positions 2·25 = 50; the weight's norm once per forward, not per sample: 3 (mean, variance,
+    # normalise) · 216
+    OpCase("conv", "conv: {out: 6, kernel: 3, padding: 1, weight: standardised}", "[4, 5, 5]", 2, (6, 5, 5),
+           Cost(params=216 + 6, macs=50 * 216, bias_ops=50 * 6, norm_ops=3 * 216, activations=50 * 6)),
+    # scaled (ScaledStdConv2d), groups 2, no bias: weight 6·2·9 = 108 (+6 gain); 4 per weight element (and scale)
+    OpCase("conv", "conv: {out: 6, kernel: 3, padding: 1, groups: 2, bias: false, weight: scaled, eps: 1e-5, gamma: 1.7}",
+           "[4, 5, 5]", 2, (6, 5, 5), Cost(params=108 + 6, macs=50 * 108, norm_ops=4 * 108, activations=50 * 6)),
+    # on C×L: 3→4, kernel 3 on 10 → 8 positions, batch 1: weight 4·3·3 = 36 (+4 bias +4 gain)
+    OpCase("conv", "conv: {out: 4, kernel: 3, weight: scaled}", "[3, 10]", 1, (4, 8),
+           Cost(params=36 + 4 + 4, macs=8 * 36, bias_ops=8 * 4, norm_ops=4 * 36, activations=8 * 4)),
     # batchnorm on C×L and C×D×H×W, batch 2: γ, β and running stats per channel, 2 ops per element
     OpCase("batchnorm", "bn", "[5, 7]", 2, (5, 7),
            Cost(params=2 * 5, buffers=2 * 5 + 1, norm_ops=2 * 2 * 35, activations=2 * 35)),
