@@ -102,7 +102,7 @@ TIMM = [
     ("efficientformer_l1", ""), ("mixer_b16_224", ""), ("resmlp_12_224", ""),
     ("cspdarknet53", ""), ("darknet53", ""), ("cspresnet50", ""),
     ("nfnet_l0", ""),
-    ("tresnet_m", "anti-aliasing: a fixed blur filter held as a buffer, used as a conv weight"),
+    ("tresnet_m", ""),
     ("hrnet_w18_small", ""), ("densenet121", ""),
     ("resnet50", ""), ("regnety_016", ""), ("dla34", ""), ("dpn68", ""), ("rexnet_100", ""), ("selecsls42b", ""),
     ("vgg11", ""), ("xception41", ""), ("inception_v3", ""), ("inception_v4", ""), ("res2net50_26w_4s", ""),

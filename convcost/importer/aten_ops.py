@@ -18,7 +18,7 @@ from ..ops.registry import rule, spec_dims
 from .flow import numel
 from .found import Emit, Found, Pass, Refuse, Several
 from .graph import V
-from .std_weight import StdWeight, standardised
+from .std_weight import StdWeight, fixed, standardised
 
 if TYPE_CHECKING:
     from .graph import Node
@@ -73,7 +73,7 @@ def _input_and_weights(n: Node, c: Context, kind: str, std: StdWeight | None = N
 @leaf("convolution", "_convolution", "conv1d", "conv2d", "conv3d")
 def convolution(n: Node, c: Context) -> Found:
     w = _v(n.args.get("weight"))
-    std = standardised(c, w) if w is not None else None  # timm's StdConv2d / ScaledStdConv2d
+    std = (standardised(c, w) or fixed(c, w)) if w is not None else None  # timm's StdConv2d, its BlurPool2d
     if isinstance(std, Refuse):
         return std
     held = _input_and_weights(n, c, "convolution", std)
@@ -98,10 +98,11 @@ def convolution(n: Node, c: Context) -> Found:
         return Refuse(f"{n.fn} of {c.shown(x)}: convcost convolves a channels-first map")
     if std is not None:
         if transposed:
-            return Refuse(f"{n.fn}: a transposed convolution with a standardised weight (convcost's conv_transpose has none)")
+            return Refuse(f"{n.fn}: a transposed convolution with a {std.args['weight']} weight (convcost's conv_transpose "
+                          "has none)")
         gain = tuple(p for role, p in std.held if role == "gain")
-        return Emit("conv", {**args, **std.args}, (x,), (*weight, *bias, *gain),
-                    roles=(*_roles(weight, bias), *(("gain", p) for p in gain)))
+        roles = _roles(weight, bias) if std.args["weight"] != "fixed" else _roles((), bias)  # a buffer is not tied
+        return Emit("conv", {**args, **std.args}, (x,), (*weight, *bias, *gain), roles=(*roles, *(("gain", p) for p in gain)))
     return Emit("conv_transpose" if transposed else "conv", args, (x,), (*weight, *bias), roles=_roles(weight, bias))
 
 

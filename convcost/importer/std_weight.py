@@ -1,10 +1,13 @@
-"""A convolution whose weight the forward standardises (torch-free): conv's `weight: standardised` / `scaled`.
+"""A convolution whose weight is not a parameter (torch-free): conv's `weight: standardised` / `scaled` / `fixed`.
 
 timm's StdConv2d (BiT) and ScaledStdConv2d (NFNets) convolve with ``F.batch_norm(self.weight.reshape(1, C_out,
 -1), None, None, weight=gain, training=True, momentum=0., eps=eps).reshape_as(self.weight)``, where ScaledStdConv2d's
 ``gain`` is ``(self.gain * self.scale).view(-1)``: its learned (C_out, 1, 1, 1) gain times gamma/√fan-in. The trace
 shows the reshape, the training-mode batch norm with no running statistics and no bias, the reshape back, and for
 the gain a multiply by a number. Anything else computed from parameters stays a weight convcost cannot hold.
+
+timm's BlurPool2d convolves with a fixed filter held as a buffer (``F.conv2d(x, self.filt, groups=C)``): conv's
+`weight: fixed`, whose weight counts as buffers.
 """
 
 from __future__ import annotations
@@ -51,6 +54,14 @@ def _param(c: Context, v: Any, numel_wanted: int, what: str) -> str | Refuse:
         return Refuse(f"a standardised convolution weight whose {what} ({path}) has {numel(c.rec.tensors[path][1])} "
                       f"values, not {numel_wanted}")
     return path
+
+
+def fixed(c: Context, w: int) -> StdWeight | None:
+    """The convolution weight ``w`` as a buffer (or a view of one, with as many values): `weight: fixed`."""
+    path = c.flow.param(w)
+    if path is None or c.rec.tensors[path][0] != "buffer" or numel(c.rec.tensors[path][1]) != numel(c.flow.shape(w)):
+        return None
+    return StdWeight({"weight": "fixed"}, (("filter", path),))
 
 
 def standardised(c: Context, w: int) -> StdWeight | Refuse | None:

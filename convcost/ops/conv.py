@@ -45,8 +45,9 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-PLAIN, STANDARDISED, SCALED = "plain", "standardised", "scaled"
-WEIGHT_FORMS = (PLAIN, STANDARDISED, SCALED)
+PLAIN, STANDARDISED, SCALED, FIXED = "plain", "standardised", "scaled", "fixed"
+WEIGHT_FORMS = (PLAIN, STANDARDISED, SCALED, FIXED)
+STD_FORMS = (STANDARDISED, SCALED)
 STD_EPS = 1e-6  # timm's StdConv2d and ScaledStdConv2d (NFNets pass 1e-5)
 STD_OPS = 3  # a standardised weight, per element: mean, variance, normalise (a layer norm without affine)
 SCALED_STD_OPS = 4  # and the gain's scale (a layer norm with a scale and no shift)
@@ -69,7 +70,8 @@ class ConvArgs:
         default="plain",
         metadata=arg(choice(*WEIGHT_FORMS), "the weight as the forward uses it: 'plain'; 'standardised' in every forward over "
                      "each output channel's fan-in (timm's StdConv2d); 'scaled': standardised, times a learned gain per "
-                     "output channel and gamma/√fan-in (timm's ScaledStdConv2d, NFNets; C_out more params)"),
+                     "output channel and gamma/√fan-in (timm's ScaledStdConv2d, NFNets; C_out more params); 'fixed': a "
+                     "filter held as a buffer, not learned (timm's BlurPool2d): buffers, not params"),
     )
     eps: float = field(default=STD_EPS, metadata=arg(pos_float, "epsilon of a standardised weight's variance"))
     gamma: float = field(
@@ -102,25 +104,43 @@ def weight_norm(node: NodeLike) -> int:
     """What fvcore and calflops count for the standardisation of the weight: the training-mode batch norm over the
     (1, C_out, fan-in) weight, 5 per element with the gain as its weight, 4 without; 0 for a plain weight."""
     form = weight_form(node)
-    if form == PLAIN:
+    if form not in STD_FORMS:
         return 0
     return (5 if form == SCALED else 4) * weight_numel(node.args, node.in_shapes[0][0])
 
 
 _STD_WHY = ("a conv that standardises its weight in its forward (timm's StdConv2d, ScaledStdConv2d) is a subclass of "
-            "nn.Conv{n}d")
+            "nn.Conv{n}d, and it patches neither F.conv{n}d nor F.batch_norm")
+_FIXED_WHY = ("a conv with a fixed filter (timm's BlurPool2d) is a module of its own calling F.conv{n}d, which it does "
+              "not patch")
 
 
-def _std_unseen(tool: str, fallback: Counted) -> Counted:
-    """A module-hook tool (ptflops, thop) on a conv with a standardised weight: its class is a subclass, unseen."""
-    why = f"{tool} looks its hooks up by exact type: {_STD_WHY}, and patches neither F.conv{{n}}d nor F.batch_norm"
+def _form_unseen(tool: str, fallback: Counted) -> Counted:
+    """A module-hook tool (ptflops, thop) on a conv whose weight is standardised (its class is a subclass of nn.ConvNd)
+    or fixed (a module of its own, as timm's BlurPool2d): unseen."""
 
     def predict(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-        if weight_form(node) != PLAIN:
+        form = weight_form(node)
+        if form != PLAIN:
+            why = f"{tool} looks its hooks up by exact type: {_FIXED_WHY if form == FIXED else _STD_WHY}"
             return Prediction.unseen(why.replace("{n}", str(len(node.in_shapes[0]) - 1)))
         return fallback.predict(node, cost, batch)
 
     return Counted(predict, fallback.why, fallback.part)
+
+
+def _torchscan(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if weight_form(node) == FIXED:
+        return Prediction.unseen("torchscan has no MAC formula for a module that is not an nn.Conv (timm's BlurPool2d)")
+    return Prediction.of(conv=cost.macs)
+
+
+def _torchinfo(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if weight_form(node) != FIXED:
+        return CONV_TORCHINFO.predict(node, cost, batch)
+    if not cost.params:  # its class name holds no 'Conv': the non-conv formula, batch × its parameters (the bias)
+        return Prediction.unseen("torchinfo counts mult-adds from a module's parameters; a fixed filter has none")
+    return Prediction.of(bias=batch * cost.params)
 
 
 def conv_out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool = False) -> int:
@@ -263,7 +283,7 @@ class Conv:
         batch norm over the weight keeps its mean and inverse std per output channel (fp32) and a scaled weight's
         gain · scale (a new C_out tensor)."""
         form = weight_form(node)
-        if form == PLAIN:
+        if form not in STD_FORMS:
             return 0
         a: ConvArgs = node.args
         kept = weight_numel(a, node.in_shapes[0][0]) * elem
@@ -278,13 +298,13 @@ class Conv:
         "aten::_convolution", "nn.Conv{n}d",
         fvcore=Counted(_fvcore, _FVCORE_WHY),
         flop_counter=CONV_FLOP_COUNTER,
-        ptflops=_std_unseen("ptflops", CONV_PTFLOPS),
-        thop=_std_unseen("thop", CONV_THOP),
-        thop_params=_std_unseen("thop", Counted(lambda node, cost, batch: Prediction.of(params=cost.params))),
+        ptflops=_form_unseen("ptflops", CONV_PTFLOPS),
+        thop=_form_unseen("thop", CONV_THOP),
+        thop_params=_form_unseen("thop", Counted(lambda node, cost, batch: Prediction.of(params=cost.params))),
         subclass=True,
         ptflops_aten=CONV_PTFLOPS_ATEN,
-        torchinfo=CONV_TORCHINFO,
-        torchscan=CONV_TORCHSCAN,
+        torchinfo=Counted(_torchinfo, CONV_TORCHINFO.why, CONV_TORCHINFO.part),
+        torchscan=Counted(_torchscan),
         calflops=CONV_CALFLOPS,
         calflops_flops=CONV_CALFLOPS_FLOPS,
         flop_counter_backward=CONV_FLOP_COUNTER_BACKWARD,
@@ -299,6 +319,8 @@ class Conv:
         # input: a transposed conv of g with the weight; weight: a conv of x with g; bias: Σg (ops/grad.py); a
         # standardised weight's gradient then goes back through its norm (a normalisation's backward per weight element)
         grads = matmul_backward(Conv.cost(a, inputs, out, batch), need)
+        if a.weight == FIXED:  # no weight gradient: only the bias's, if any
+            return Backward(grads.input_macs, 0, 0, grads.weight_ops, 0)
         if a.weight == PLAIN or not need.weights:
             return grads
         return grads + Backward(weight_ops=(NORM_SHARED_OPS + NORM_INPUT_OPS) * weight_numel(a, inputs[0][0]))
@@ -308,8 +330,13 @@ class Conv:
         from torch import nn
 
         a: ConvArgs = node.args
+        if a.weight == FIXED:
+            from ..modules.conv_weights import FixedFilter
+
+            return FixedFilter(node.in_shapes[0][0], a.out, a.kernel, stride=a.stride, padding=torch_padding(a),
+                               dilation=a.dilation, groups=a.groups, bias=a.bias)
         if a.weight != PLAIN:
-            from ..modules.std_conv import std_conv
+            from ..modules.conv_weights import std_conv
 
             return std_conv(len(a.kernel), a.weight == SCALED, node.in_shapes[0][0], a.out, a.kernel, eps=a.eps,
                             gamma=a.gamma, stride=a.stride, padding=torch_padding(a), dilation=a.dilation,
@@ -331,9 +358,9 @@ class Conv:
             raise ShapeError("padding 'same' needs stride 1 (as in torch); give explicit padding", "padding")
         if a.weight != SCALED and a.gamma != 1.0:
             raise ShapeError("gamma scales a `weight: scaled` conv's gain; this conv's weight is " + a.weight, "gamma")
-        if a.weight == PLAIN and a.eps != STD_EPS:
-            raise ShapeError("eps belongs to a standardised weight (`weight: standardised` or `scaled`); this one is plain",
-                             "eps")
+        if a.weight not in STD_FORMS and a.eps != STD_EPS:
+            raise ShapeError("eps belongs to a standardised weight (`weight: standardised` or `scaled`); this one is "
+                             + a.weight, "eps")
         if a.padding == "same":
             return (a.out, *sizes)
         dims = []
@@ -352,6 +379,8 @@ class Conv:
     def tensors(a: ConvArgs, inputs: tuple[Shape, ...], out: Shape) -> dict[str, tuple[int, ...]]:
         weight = (a.out, inputs[0][0] // a.groups, *a.kernel)
         held = {"weight": weight, "bias": (a.out,)} if a.bias else {"weight": weight}
+        if a.weight == FIXED:  # a buffer: not a parameter it could share (`tied`)
+            return {k: v for k, v in held.items() if k != "weight"}
         return {**held, "gain": (a.out, *(1 for _ in weight[1:]))} if a.weight == SCALED else held
 
     @staticmethod
@@ -359,6 +388,14 @@ class Conv:
         c_in = inputs[0][0]
         weight = a.out * (c_in // a.groups) * numel(a.kernel)
         positions = batch * numel(out[1:])
+        if a.weight == FIXED:  # the filter is a buffer
+            return Cost(
+                params=a.out if a.bias else 0,
+                buffers=weight,
+                macs=positions * weight,
+                bias_ops=positions * a.out if a.bias else 0,
+                activations=positions * out[0],
+            )
         if a.weight == PLAIN:
             return Cost(
                 params=weight + (a.out if a.bias else 0),

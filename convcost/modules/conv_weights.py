@@ -1,4 +1,6 @@
-"""Convolutions whose weight is standardised in every forward (timm's layers/std_conv.py), for any spatial rank.
+"""Convolutions whose weight is not a plain parameter (conv's `weight`), for any spatial rank.
+
+Standardised in every forward (timm's layers/std_conv.py):
 
 - ``StdConv{n}d`` is timm's StdConv2d (BiT's ResNetV2): each output channel's weights, over its fan-in
   (C_in/groups · prod(kernel)), normalised to zero mean and unit variance by ``F.batch_norm`` in training mode
@@ -10,6 +12,11 @@
 Both are subclasses of ``nn.Conv{n}d`` with names that hold "Conv", as timm's are: ptflops and thop, which match
 exact module types, have no hook for them; torchinfo and torchscan count them as convolutions; fvcore and
 calflops see the ``batch_norm`` over the weight. ``gain`` is neither ``weight`` nor ``bias`` (torchinfo).
+
+Fixed (timm's layers/blur_pool.py): ``FixedFilter`` holds its filter as a buffer and calls ``F.conv{n}d``, as
+timm's BlurPool2d does (its reflect or constant pad is a `pad` layer of its own). Not an ``nn.Conv{n}d`` and no
+"Conv" in its name: ptflops, thop, torchscan and torchinfo see no convolution; fvcore, FlopCounterMode and calflops
+see ``F.conv{n}d``. The filter is filled with 1/fan-in (an average; timm's is a binomial blur): values only.
 """
 
 from __future__ import annotations
@@ -69,3 +76,22 @@ def std_conv(rank: int, scaled: bool, c_in: int, out: int, kernel: tuple[int, ..
     if scaled:
         _scaled_init(module, gamma)
     return module
+
+
+class FixedFilter(nn.Module):
+    """A convolution with a fixed filter (a buffer) and, if asked, a learned bias: timm's BlurPool2d's conv."""
+
+    def __init__(self, c_in: int, out: int, kernel: tuple[int, ...], *, stride: tuple[int, ...],
+                 padding: str | tuple[int, ...], dilation: tuple[int, ...], groups: int, bias: bool) -> None:
+        super().__init__()
+        fan_in = c_in // groups
+        for k in kernel:
+            fan_in *= k
+        self.register_buffer("weight", torch.full((out, c_in // groups, *kernel), 1.0 / fan_in))
+        self.bias = nn.Parameter(torch.zeros(out)) if bias else None
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.function = f"conv{len(kernel)}d"
+
+    def forward(self, x: Tensor) -> Tensor:
+        conv = getattr(F, self.function)  # looked up at every call, as timm's F.conv2d: tools that patch it see it
+        return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
