@@ -219,6 +219,10 @@ RANK_CASES = [
     # on C×L: 3→4, kernel 3 on 10 → 8 positions, batch 1: weight 4·3·3 = 36 (+4 bias +4 gain)
     OpCase("conv", "conv: {out: 4, kernel: 3, weight: scaled}", "[3, 10]", 1, (4, 8),
            Cost(params=36 + 4 + 4, macs=8 * 36, bias_ops=8 * 4, norm_ops=4 * 36, activations=8 * 4)),
+    # a fixed filter (timm's BlurPool2d): depthwise 3×3, stride 2 on 4×7×7 → 3×3, batch 2: 4·1·9 = 36 buffer values,
+    # no params; 2·9 = 18 positions · 36
+    OpCase("conv", "conv: {out: 4, kernel: 3, stride: 2, groups: 4, bias: false, weight: fixed}", "[4, 7, 7]", 2,
+           (4, 3, 3), Cost(buffers=36, macs=18 * 36, activations=18 * 4)),
     # batchnorm on C×L and C×D×H×W, batch 2: γ, β and running stats per channel, 2 ops per element
     OpCase("batchnorm", "bn", "[5, 7]", 2, (5, 7),
            Cost(params=2 * 5, buffers=2 * 5 + 1, norm_ops=2 * 2 * 35, activations=2 * 35)),

@@ -1,7 +1,8 @@
-"""conv's `weight: standardised` / `scaled` against timm's own StdConv2d and ScaledStdConv2d (timm/layers/std_conv.py):
-the same parameters, the same output for the same parameters, and every counter's real number on timm's module
-equal to convcost's prediction; `convcost import` of them exact with `verify --reference` passing, and the other
-ways of normalising a weight refused by name. Skipped where timm (a test-only extra) is missing."""
+"""conv's `weight: standardised` / `scaled` against timm's own StdConv2d and ScaledStdConv2d (timm/layers/std_conv.py),
+and `weight: fixed` against timm's BlurPool2d (timm/layers/blur_pool.py): the same parameters and buffers, the same
+output for the same values, and every counter's real number on timm's module equal to convcost's prediction;
+`convcost import` of them exact with `verify --reference` passing, and the other ways of normalising a weight refused
+by name. Skipped where timm (a test-only extra) is missing."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 std_conv = pytest.importorskip("timm.layers.std_conv")
+blur_pool = pytest.importorskip("timm.layers.blur_pool")
 
 import tool_runs  # noqa: E402
 from conftest import analysis_of, graph_of  # noqa: E402
@@ -139,7 +141,7 @@ def test_a_frozen_standardised_conv_keeps_its_weight_only() -> None:
     ("conv: {out: 4, kernel: 3, weight: standardised, gamma: 2}",
      "t.yaml:3:60: conv 'conv1': gamma scales a `weight: scaled` conv's gain; this conv's weight is standardised"),
     ("conv: {out: 4, kernel: 3, weight: normalised}",
-     "t.yaml:3:39: conv 'conv1': 'weight' must be one of plain, standardised, scaled, got 'normalised'"),
+     "t.yaml:3:39: conv 'conv1': 'weight' must be one of plain, standardised, scaled, fixed, got 'normalised'"),
 ])
 def test_misused_weight_arguments_are_located_errors(layer: str, message: str, tmp_path: Path) -> None:
     p = tmp_path / "t.yaml"
@@ -152,13 +154,13 @@ def test_misused_weight_arguments_are_located_errors(layer: str, message: str, t
 def test_timms_std_convs_import_exactly(tmp_path: Path) -> None:
     """StdConv2d and ScaledStdConv2d (timm's, in a row) import as `weight: standardised` / `scaled` with their eps and
     gamma; params, buffers and MACs are torch's, and verify --reference passes on a real forward (fvcore compared)."""
-    import std_weight_factories
+    import conv_weight_factories
     from zoo import spec_counts, torch_counts
 
-    spec, target = tmp_path / "s.yaml", f"{TESTS / 'std_weight_factories.py'}:timm_std_convs"
+    spec, target = tmp_path / "s.yaml", f"{TESTS / 'conv_weight_factories.py'}:timm_std_convs"
     r = runner.invoke(app, ["import", target, "--input", "3,8,8", "-o", str(spec)])
     assert r.exit_code == 0, r.output
-    assert spec_counts(spec) == torch_counts(std_weight_factories.timm_std_convs().eval(), (3, 8, 8))
+    assert spec_counts(spec) == torch_counts(conv_weight_factories.timm_std_convs().eval(), (3, 8, 8))
     text = spec.read_text()
     assert "weight: standardised, torch: subclass" in text  # timm's default eps, 1e-6, is convcost's
     assert "weight: scaled, eps: 1e-05, gamma: 1.7881293296813965, torch: subclass" in text
@@ -175,7 +177,81 @@ def test_timms_std_convs_import_exactly(tmp_path: Path) -> None:
     ("std_transposed", (), "a transposed convolution with a standardised weight"),
 ])
 def test_other_weight_norms_are_refused_by_name(factory: str, args: tuple[str, ...], why: str, tmp_path: Path) -> None:
-    target = f"{TESTS / 'std_weight_factories.py'}:{factory}"
+    target = f"{TESTS / 'conv_weight_factories.py'}:{factory}"
     more = [o for a in args for o in ("--reference-arg", a)]
     r = runner.invoke(app, ["import", target, "--input", "4,6,6", "-o", str(tmp_path / "s.yaml"), *more])
     assert r.exit_code == 2 and why in r.stderr, r.stderr
+
+
+# ---- weight: fixed (timm's BlurPool2d) ----------------------------------------------------------------------------
+# a 1×1 conv first (calflops finds the model's device from its first parameter); BlurPool2d(4, 3, stride 2) pads
+# 1 a side itself: `pad`, then a depthwise 3×3 conv whose filter is a (4, 1, 3, 3) buffer
+BLUR = ("input: [4, 6, 6]\nlayers:\n  - conv: {out: 4, kernel: 1}\n  - pad: {pad: [1, 1, 1, 1], mode: MODE}\n"
+        "  - conv: {out: 4, kernel: 3, stride: 2, groups: 4, bias: false, weight: fixed}\n")
+
+
+def _blurred(mode: str) -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Conv2d(4, 4, 1), blur_pool.BlurPool2d(4, 3, 2, pad_mode=mode)).eval()
+
+
+@pytest.mark.parametrize("mode", ["reflect", "constant"])
+def test_a_fixed_filter_holds_timms_buffers_and_computes_its_output(mode: str) -> None:
+    ours, theirs = build_model(graph_of(BLUR.replace("MODE", mode))).eval(), _blurred(mode)
+    total = analysis_of(BLUR.replace("MODE", mode)).total
+    assert (total.params, total.buffers) == (sum(p.numel() for p in theirs.parameters()),
+                                             sum(b.numel() for b in theirs.buffers())) == (4 * 4 + 4, 4 * 9)
+    with torch.no_grad():
+        (first, *_), (fixed,) = [m for m in ours.modules() if isinstance(m, torch.nn.Conv2d)], \
+            [m for m in ours.modules() if type(m).__name__ == "FixedFilter"]
+        first.load_state_dict(theirs[0].state_dict())
+        fixed.weight.copy_(theirs[1].filt)  # timm's binomial blur, where convcost fills an average
+        x = torch.randn(2, 4, 6, 6)
+        assert torch.allclose(ours(x), theirs(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_every_counter_on_timms_blur_pool_equals_the_prediction(batch: int) -> None:
+    """By hand at batch 1: the 1×1 conv 36·16 = 576 MACs (+ 36·4 bias); the blur 3×3 outputs · 4 channels · 9 = 324
+    MACs. fvcore, FlopCounterMode, calflops and ptflops' aten backend see F.conv2d; ptflops, thop, torchinfo and
+    torchscan see only the 1×1 conv (BlurPool2d is no nn.Conv2d)."""
+    graph = replace(graph_of(BLUR.replace("MODE", "reflect")), batch=batch)
+    tools = [t for t in tool_runs.installed() if batch == 1 or t != "ptflops"]
+    real = tool_runs.measure(_blurred("reflect"), (torch.randn(batch, 4, 6, 6),), False, tools)
+    pred = predicted(graph)
+    compared = {k: (pred[k], v) for k, v in real.items() if k in pred}
+    assert len(compared) >= 2 * len(tools) - 1, compared
+    assert {k: p for k, (p, _) in compared.items()} == {k: v for k, (_, v) in compared.items()}
+    if batch == 1 and "ptflops" in real:
+        assert (real["fvcore"], real["flop_counter"], real["ptflops"], real["thop"]) == (900, 1800, 576 + 144, 576)
+
+
+def test_a_fixed_filter_with_a_bias_and_its_arguments() -> None:
+    """A learned bias beside a fixed filter: 6 params, the 6·(4/2)·9 = 108 filter values buffers; eps and gamma belong
+    to standardised weights."""
+    (lc,) = analysis_of("input: [4, 5, 5]\nlayers:\n  - conv: {out: 6, kernel: 3, groups: 2, weight: fixed}\n").layers
+    assert (lc.cost.params, lc.cost.buffers, lc.cost.macs) == (6, 108, 9 * 108)  # 3×3 outputs
+
+
+def test_training_saved_bytes_of_a_fixed_filter_with_a_bias_match_torch_autograd() -> None:
+    """With a learned bias the layer is trainable and keeps its input, as torch does. (Without one, convcost treats it
+    as a frozen conv, which keeps nothing, where torch 2.13 keeps a frozen conv's input: the frozen-conv convention
+    of ops/conv.py's saves_frozen, not this form's. A reflect pad's kept input is missing the same way: ops' pad.)"""
+    spec = BLUR.replace("MODE", "constant").replace("bias: false, weight: fixed", "weight: fixed")
+    torch_saved, model_saved = _saved(spec)
+    assert torch_saved == model_saved == 2 * (4 * 6 * 6 + 4 * 8 * 8) * 4  # the 1×1 conv's input, the blur's padded one
+
+
+@pytest.mark.parametrize("mode", ["reflect", "constant"])
+def test_timms_blur_pool_imports_exactly(mode: str, tmp_path: Path) -> None:
+    """BlurPool2d imports as its pad and a `weight: fixed` depthwise conv: its filter in buffers, verify --reference
+    passing on a real forward."""
+    import conv_weight_factories
+    from zoo import spec_counts, torch_counts
+
+    spec, target = tmp_path / "s.yaml", f"{TESTS / 'conv_weight_factories.py'}:timm_blur_pool"
+    r = runner.invoke(app, ["import", target, "--input", "3,8,8", "-o", str(spec), "--reference-arg", f"pad_mode={mode}"])
+    assert r.exit_code == 0, r.output
+    assert spec_counts(spec) == torch_counts(conv_weight_factories.timm_blur_pool(mode).eval(), (3, 8, 8))
+    assert "kernel: 3, stride: 2, groups: 8, bias: false, weight: fixed}" in spec.read_text()
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target, "--reference-arg", f"pad_mode={mode}"])
+    assert v.exit_code == 0 and "fvcore flops" in v.output, v.output

@@ -63,3 +63,22 @@ class _StdTransposed(nn.ConvTranspose2d):
 
 def std_transposed() -> nn.Module:
     return _StdTransposed()
+
+
+class _Blurred(nn.Module):
+    """A 1×1 conv, then timm's BlurPool2d (a 3×3 binomial filter, a buffer, stride 2, reflect padding) as tresnet's
+    ConvNormAct holds it."""
+
+    def __init__(self, pad_mode: str) -> None:
+        super().__init__()
+        from timm.layers.blur_pool import BlurPool2d
+
+        self.conv = nn.Conv2d(3, 8, 1)
+        self.aa = BlurPool2d(8, 3, 2, pad_mode=pad_mode)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.aa(self.conv(x))
+
+
+def timm_blur_pool(pad_mode: str = "reflect") -> nn.Module:
+    return _Blurred(pad_mode)
