@@ -1,5 +1,7 @@
-"""Models whose convolutions standardise their weight in the forward, for `convcost import` and `verify --reference`
-(tests/test_std_conv.py): timm's own StdConv2d and ScaledStdConv2d, and the spellings convcost refuses."""
+"""Models whose weights are used otherwise than as plain parameters, for `convcost import` and `verify --reference`:
+convolutions that standardise their weight in the forward (timm's own StdConv2d and ScaledStdConv2d, and the
+spellings convcost refuses) or convolve with a fixed buffer (timm's BlurPool2d), in tests/test_conv_weights.py; layer
+norms with a weight and no bias (timm's MetaFormer norms), in tests/test_norms.py."""
 
 from __future__ import annotations
 
@@ -82,3 +84,25 @@ class _Blurred(nn.Module):
 
 def timm_blur_pool(pad_mode: str = "reflect") -> nn.Module:
     return _Blurred(pad_mode)
+
+
+class _ScaleOnlyNorms(nn.Module):
+    """timm's LayerNorm2dNoBias on a map (CAFormer's stem and downsampling norms: permute, F.layer_norm(x, (C,), w,
+    None), permute back), then torch's nn.LayerNorm(bias=False) over tokens (its attention blocks' norms)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from timm.models.metaformer import LayerNorm2dNoBias
+
+        self.conv = nn.Conv2d(3, 8, 2, stride=2)
+        self.norm = LayerNorm2dNoBias(8)
+        self.token_norm = nn.LayerNorm(8, bias=False)
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm(self.conv(x))
+        return self.head(self.token_norm(x.flatten(2).transpose(1, 2)))
+
+
+def scale_only_norms() -> nn.Module:
+    return _ScaleOnlyNorms()

@@ -300,3 +300,26 @@ class _Transpose:
                 return x.transpose(1, 2)
 
         return T()
+
+
+def test_scale_only_layer_norms_import_exactly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """timm's LayerNorm2dNoBias and torch's nn.LayerNorm(bias=False) import as `layernorm: {bias: false}` (not a norm
+    and a multiply, which fvcore counts 4 + 0 per element where it counts the real norm 5); params, buffers and MACs
+    are torch's and verify --reference passes on a real forward, fvcore compared."""
+    pytest.importorskip("timm")
+    pytest.importorskip("fvcore")
+    from pathlib import Path
+
+    import conv_weight_factories
+    from zoo import spec_counts, torch_counts
+
+    spec = tmp_path / "s.yaml"
+    target = f"{Path(__file__).resolve().parent / 'conv_weight_factories.py'}:scale_only_norms"
+    r = runner.invoke(app, ["import", target, "--input", "3,8,8", "-o", str(spec)])
+    assert r.exit_code == 0, r.output
+    assert spec_counts(spec) == torch_counts(conv_weight_factories.scale_only_norms().eval(), (3, 8, 8))
+    text = spec.read_text()
+    assert "layernorm: {name: norm, eps: 1e-06, bias: false, torch: subclass}" in text
+    assert "layernorm: {name: token_norm, bias: false}" in text and "multiply" not in text
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target])
+    assert v.exit_code == 0 and "fvcore flops" in v.output, v.output

@@ -262,3 +262,20 @@ def test_activations_with_arguments_built_as_functions_match_their_modules() -> 
     expected = (torch.nn.GELU("tanh"), torch.nn.LeakyReLU(0.2), torch.nn.Hardtanh(-2.0, 3.0))
     for node, module in zip(_graph(text).nodes, expected, strict=True):
         assert torch.equal(node.rule.build(node)(x), module(x))
+
+
+@pytest.mark.parametrize(("layer", "shape", "module"), [
+    ("layernorm: {bias: false}", "[12]", lambda: torch.nn.LayerNorm(12, bias=False)),
+    ("layernorm", "[12]", lambda: torch.nn.LayerNorm(12)),
+    ("conv: {out: 6, kernel: 3, weight: scaled}", "[4, 5, 5]",
+     lambda: pytest.importorskip("timm.layers.std_conv").ScaledStdConv2d(4, 6, 3)),
+    ("conv: {out: 6, kernel: 3, weight: standardised, bias: false}", "[4, 5, 5]",
+     lambda: pytest.importorskip("timm.layers.std_conv").StdConv2d(4, 6, 3)),
+    ("conv: {out: 4, kernel: 3, groups: 4, bias: false, weight: fixed}", "[4, 5, 5]",
+     lambda: pytest.importorskip("timm.layers.blur_pool").BlurPool2d(4, 3, 1)),
+])
+def test_the_parameters_a_layer_holds_are_the_modules(layer: str, shape: str, module) -> None:  # type: ignore[no-untyped-def]
+    """What a layer says it holds (the names `tied` may share) are the parameters of torch's or timm's module, by name
+    and shape: a fixed filter's buffer is none of them."""
+    (node,) = _graph(f"input: {shape}\nlayers:\n  - {layer}\n").nodes
+    assert node.tensors() == {n: tuple(p.shape) for n, p in module().named_parameters()}
