@@ -255,3 +255,19 @@ def test_timms_blur_pool_imports_exactly(mode: str, tmp_path: Path) -> None:
     assert "kernel: 3, stride: 2, groups: 8, bias: false, weight: fixed}" in spec.read_text()
     v = runner.invoke(app, ["verify", str(spec), "--reference", target, "--reference-arg", f"pad_mode={mode}"])
     assert v.exit_code == 0 and "fvcore flops" in v.output, v.output
+
+
+def test_backward_as_flop_counter_counts_it() -> None:
+    """verify --training: FlopCounterMode's backward on the built modules (a real backward) equals the prediction from
+    each conv's analytic Backward: a fixed filter computes its input's gradient and no weight gradient; a standardised
+    weight's gradient is a convolution's as a plain weight's (its norm's backward is no matmul)."""
+    from convcost.crosscheck.verify import verify_graph
+
+    text = ("input: [4, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 1}\n"
+            "  - conv: {out: 4, kernel: 3, stride: 2, groups: 4, weight: fixed}\n"
+            "  - conv: {out: 6, kernel: 3, groups: 2, weight: scaled}\n  - conv: {out: 6, kernel: 1, weight: standardised}\n")
+    r = verify_graph(graph_of(text), training=True)
+    assert r.ok
+    checks = {lr.name: lr.checks["flop_counter_backward"] for lr in r.layers}
+    # the fixed conv: 3×3 outputs · 4 channels · 9 taps = 324 MACs back to its input, 2 FLOPs each, no weight gradient
+    assert checks["conv2"].actual == 2 * 324
