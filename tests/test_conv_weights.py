@@ -271,3 +271,20 @@ def test_backward_as_flop_counter_counts_it() -> None:
     checks = {lr.name: lr.checks["flop_counter_backward"] for lr in r.layers}
     # the fixed conv: 3×3 outputs · 4 channels · 9 taps = 324 MACs back to its input, 2 FLOPs each, no weight gradient
     assert checks["conv2"].actual == 2 * 324
+
+
+def test_backward_by_hand() -> None:
+    """convcost's own backward count (analyze --training), 4→6, 3×3, padding 1 on 5×5 after a 1×1 conv, batch 1: 25
+    positions · 216 weights = 5,400 MACs each way; the bias's Σg 25·6; a standardised weight's gradient back through
+    its norm, 9 ops per weight value (ops/grad.py: 5 shared + 4 for the input's gradient); a fixed filter none."""
+    from convcost.cost import Backward
+    from convcost.costmodel.training import analyze_training
+
+    def second(layer: str) -> Backward:
+        text = f"input: [4, 5, 5]\nlayers:\n  - conv: {{out: 4, kernel: 1}}\n  - {layer}\n"
+        return analyze_training(analysis_of(text)).layers[1].backward
+
+    assert second("conv: {out: 6, kernel: 3, padding: 1, weight: scaled}") == Backward(
+        input_macs=5400, weight_macs=5400, weight_ops=25 * 6 + 9 * 216)
+    assert second("conv: {out: 6, kernel: 3, padding: 1, weight: standardised, frozen: true}") == Backward(input_macs=5400)
+    assert second("conv: {out: 6, kernel: 3, padding: 1, weight: fixed}") == Backward(input_macs=5400, weight_ops=25 * 6)

@@ -7,7 +7,8 @@ A conv's weight may be standardised in every forward (`weight: standardised`, ti
 its ScaledStdConv2d of NFNets, times a learned gain per output channel): still a conv, whose params are its
 parameters' (the weight, the bias, the gain); the standardisation is a norm over the weight, once per forward
 whatever the batch (3 ops per weight element: mean, variance, normalise; 4 with the gain's scale), which fvcore
-and calflops count as the training-mode batch norm it runs (5 per weight element with the gain, 4 without).
+and calflops count as the training-mode batch norm it runs (5 per weight element with the gain, 4 without). A fixed
+filter held as a buffer (`weight: fixed`, timm's BlurPool2d) is a conv whose weight counts as buffers, not params.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def resolve_conv(a: ConvArgs, inputs: tuple[Shape, ...], kind: str = "conv") -> 
 
 
 def weight_form(node: NodeLike) -> str:
-    """'plain', 'standardised' or 'scaled' (ops built as a conv without the argument, patch_embed's: 'plain')."""
+    """'plain', 'standardised', 'scaled' or 'fixed' (ops built as a conv without the argument, patch_embed's: 'plain')."""
     return getattr(node.args, "weight", PLAIN)
 
 
@@ -388,18 +389,18 @@ class Conv:
         c_in = inputs[0][0]
         weight = a.out * (c_in // a.groups) * numel(a.kernel)
         positions = batch * numel(out[1:])
+        if a.weight == PLAIN:
+            return Cost(
+                params=weight + (a.out if a.bias else 0),
+                macs=positions * weight,  # = N·prod(out spatial)·Cout·(Cin/groups)·prod(kernel)
+                bias_ops=positions * a.out if a.bias else 0,
+                activations=positions * out[0],
+            )
         if a.weight == FIXED:  # the filter is a buffer
             return Cost(
                 params=a.out if a.bias else 0,
                 buffers=weight,
                 macs=positions * weight,
-                bias_ops=positions * a.out if a.bias else 0,
-                activations=positions * out[0],
-            )
-        if a.weight == PLAIN:
-            return Cost(
-                params=weight + (a.out if a.bias else 0),
-                macs=positions * weight,  # = N·prod(out spatial)·Cout·(Cin/groups)·prod(kernel)
                 bias_ops=positions * a.out if a.bias else 0,
                 activations=positions * out[0],
             )
