@@ -267,7 +267,8 @@ class Conv:
     """Convolution (torch.nn.Conv1d / Conv2d / Conv3d on C×L, C×H×W, C×D×H×W).
     `same` needs stride 1, as in torch; `same` and `valid` build torch's padding='same' / 'valid' (as ConvMixer
     writes it), a conv fvcore does not count. `weight: standardised` / `scaled` build timm's StdConv / ScaledStdConv
-    (subclasses of nn.Conv{n}d): the weight standardised once per forward, 3 norm ops per weight element (4 scaled)."""
+    (subclasses of nn.Conv{n}d): the weight standardised once per forward, 3 norm ops per weight element (4 scaled);
+    `weight: fixed` a filter held as a buffer (timm's BlurPool2d): buffers, not params."""
 
     imports = ("Conv1d", "Conv2d", "Conv3d")
 
