@@ -81,7 +81,13 @@ def fold(root: Scope, reserved: Callable[[str], bool], readers: Mapping[str, set
             if collapsed is not None:
                 calls[id(s)] = collapsed
         groups: dict[tuple[Any, ...], list[list[Scope]]] = {}
+        # a repeat that is a chain may instead be a member lacking some items of a longer module's block (MobileNetV3's
+        # row 1: two Conv2dNormActivation, a repeat, where the other rows hold three or four): a group of its own,
+        # taken by _merge_chains or left a repeat
+        repeats = {id(s) for s in level if id(s) in calls and _chain(s) and _foldable(s, readers)}
         for s in level:
+            if id(s) in repeats:
+                groups[("repeat", id(s))] = [[s]]
             if id(s) in calls or not _foldable(s, readers):
                 continue
             key = (s.cls, _shape(s.items, True))
@@ -97,7 +103,9 @@ def fold(root: Scope, reserved: Callable[[str], bool], readers: Mapping[str, set
                         break
             else:
                 groups[key].append([s])
-        aligned = _merge_chains([g for variants in groups.values() for g in variants])
+        aligned = _merge_chains([g for variants in groups.values() for g in variants], repeats)
+        for r in repeats & aligned.keys():
+            del calls[r]
         for variants in groups.values():
             for group in variants:
                 if len(group) < 2 or max(_size(s) for s in group) < MIN_LAYERS:
@@ -331,48 +339,50 @@ def _item_name(it: Item) -> str:
 
 
 def _agreement(t: Item, m: Item) -> int:
-    """How many of two items' values are equal (their name, their arguments or parameters): the better placement of a
-    member's items among the template's is the one agreeing most."""
-    same = int(_item_name(t) == _item_name(m))
+    """How many of two items' values are equal (their arguments or parameters, a layer's op; not their names, which
+    a member lacking an item before them numbers otherwise)."""
     if isinstance(t, Layer) and isinstance(m, Layer):
-        same += sum(_same(v, m.layer.args.get(a, _ABSENT)) for a, v in t.layer.args.items()) + int(t.layer.op == m.layer.op)
-    elif isinstance(t, Call) and isinstance(m, Call):
-        same += sum(_same(v, m.values[0].get(a, _ABSENT)) for a, v in t.values[0].items())
-    return same
+        return sum(_same(v, m.layer.args.get(a, _ABSENT)) for a, v in t.layer.args.items()) + int(t.layer.op == m.layer.op)
+    if isinstance(t, Call) and isinstance(m, Call):
+        return sum(_same(v, m.values[0].get(a, _ABSENT)) for a, v in t.values[0].items())
+    return 0
 
 
-def _align(template: Scope, member: Scope) -> list[int] | None:
-    """The positions in ``template``'s items of ``member``'s, in order (the others it lacks), where both are chains of
-    the same items but for at most MAX_ABSENT the member lacks; None where it is not."""
+def _align(group: list[Scope], member: Scope) -> list[int] | None:
+    """The positions among the items of ``group``'s modules (each one item list) of ``member``'s, in order (the others
+    it lacks), where it holds the same items but for at most MAX_ABSENT it lacks; None where it does not. Of several
+    placements, the one whose items agree most with the group's at their positions (MobileNetV3's row 1 lacks the
+    expanding conv: its 3×3 depthwise conv is placed at the others' depthwise conv, not at their 1×1)."""
     from itertools import combinations
     from math import comb
 
-    t, m = template.items, member.items
+    t, m = group[0].items, member.items
     if not 0 < len(t) - len(m) <= MAX_ABSENT or comb(len(t), len(m)) > MAX_ALIGNMENTS:
         return None
     tu, mu = [_unnamed(x) for x in t], [_unnamed(x) for x in m]
     best: tuple[int, list[int]] | None = None
     for pos in combinations(range(len(t)), len(m)):
         if all(tu[p] == mu[k] for k, p in enumerate(pos)):
-            score = sum(_agreement(t[p], m[k]) for k, p in enumerate(pos))
+            score = sum(_agreement(g.items[p], m[k]) for g in group for k, p in enumerate(pos))
             if best is None or score > best[0]:
                 best = (score, list(pos))
     return best[1] if best else None
 
 
-def _merge_chains(groups: list[list[Scope]]) -> dict[int, list[int]]:
+def _merge_chains(groups: list[list[Scope]], repeats: set[int]) -> dict[int, list[int]]:
     """Merge (in place) each group of chain modules into a group of the same class whose template has every item its
     members have and up to MAX_ABSENT more (torchvision's Conv2dNormActivation without its activation, MobileNetV3's
     inverted residual without its SE or expanding conv): the block then has the template's items, a missing
     activation is ``$act`` none, any other missing item is under ``when:`` on a flag, and an item numbered otherwise
-    is named by a parameter. Returns each moved member's positions among its new template's items (by id)."""
+    is named by a parameter. A module in ``repeats`` (a repeat otherwise) only joins another's group. Returns each moved
+    member's positions among its new template's items (by id)."""
     aligned: dict[int, list[int]] = {}
     chains = sorted((g for g in groups if g and all(_chain(s) for s in g)), key=lambda g: -len(g[0].items))
     for k, small in enumerate(chains):
         for big in chains[:k]:
-            if not big or big[0].cls != small[0].cls or len(big[0].items) <= len(small[0].items):
+            if not big or big[0].cls != small[0].cls or len(big[0].items) <= len(small[0].items) or id(big[0]) in repeats:
                 continue
-            where = [_align(big[0], s) for s in small]
+            where = [_align([g for g in big if id(g) not in aligned], s) for s in small]
             if all(w is not None for w in where):
                 for s, w in zip(small, where):
                     assert w is not None
