@@ -445,12 +445,14 @@ FOLDS = {
     # avgpool, flatten, fc = 20, and 42 lines of blocks (`blocks:`, ResBottleneckBlock 15, BottleneckTransform 7,
     # SqueezeExcitation 8, Conv2dNormActivation 6 and 5) -> 62. Each stage a seq of its units' calls: 86
     "regnet_y_400mf": 62,
-    # 15 inverted-residual rows (features.1..15): row 1 has no expanding conv (written out, 10 lines), rows 2..15 are
-    # 14 call lines of 2 blocks (with and without squeeze-excite), ReLU or Hardswish a parameter (`- $act`); 2
-    # comments + input, layers: + features seq header 3 + stem call + 10 + 14 + last conv call + avgpool, flatten +
-    # classifier seq 3 + 3 layers = 42, and at most 50 lines of blocks -> 92. With the activation fixed in a
-    # block, each (block, activation) pair is a block of its own: 122
-    "mobilenet_v3_large": 92,
+    # 15 inverted-residual rows (features.1..15), all one block: ReLU or Hardswish a parameter (`- $act`), the
+    # squeeze-excite and the expanding conv (row 1 has none) under `when:` on flags, the projection (named 1, 2 or 3
+    # after what is before it) named by a parameter, and Conv2dNormActivation without its activation the same block
+    # with `act: ~`. 2 comments + `blocks:` + Conv2dNormActivation 6 + SqueezeExcitation 9 + Sequential 7 +
+    # InvertedResidual 7 = 32; input, layers: + features seq header 3 + stem call + 15 rows + last conv call +
+    # avgpool, flatten + classifier seq 3 + 3 layers = 30 -> 62. With a block per (SE, expansion) variant and one
+    # more for the conv without activation (row 1 written out): 89; with the activation fixed in a block too: 122
+    "mobilenet_v3_large": 62,
     # one nn.Sequential of 31 layers named 0..30: 13 (conv, ReLU) pairs in runs of 2, 2, 3, 3, 3 between 5 max pools,
     # no module around them: each run one call of one block with `scope: false` (its layers named by `at`, the index
     # in features), 10 lines; 2 comments + `blocks:` + ConvRelu 5 + input, layers: + features seq header 3 + 10 +
@@ -481,9 +483,11 @@ def test_torchvision_models_fold_exactly(name: str, tmp_path: Path) -> None:
         stages = [ln for ln in lines if "each: 'block" in ln]
         assert [s.split("repeat: ")[1].split(",")[0] for s in stages] == ["1", "3", "6", "6"], stages
         assert all(f"name: block{k}, " in s and f"each: 'block{k}-${{i}}'" in s for k, s in enumerate(stages, 1))
-    if name == "mobilenet_v3_large":  # rows 2..15 calls; ReLU and Hardswish rows share their blocks
+    if name == "mobilenet_v3_large":  # rows 1..15 calls of one block, whatever their activation, SE and expansion
         rows = [c for c in calls if c.startswith("InvertedResidual")]
-        assert len(rows) == 14 and len(set(rows)) <= 2 and "- $act: {name: 2}" in spec.read_text()
+        assert len(rows) == 15 and set(rows) == {"InvertedResidual"}, rows
+        text = spec.read_text()
+        assert "- $act: {name: 2}" in text and "act: ~}" in text and "when: $with_SqueezeExcitation}" in text, text
     if name == "vgg16":  # the 13 (conv, ReLU) pairs of features: 5 flat runs of one block, between the 5 max pools
         runs = [ln for ln in lines if "scope: false" in ln]
         assert [r.split("repeat: ")[1].split(",")[0] for r in runs] == ["2", "2", "3", "3", "3"], runs
