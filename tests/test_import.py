@@ -745,6 +745,48 @@ def test_a_refusal_is_a_few_lines(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(("how", "first"), [
+    ("module", "pool: torch.nn.pooling.LPPool2d is not a convcost op"),  # nn.LPPool2d, then nn.Flatten
+    ("function", "lp_pool2d"),  # F.lp_pool2d (decomposed: its first part it cannot write), then torch.flatten
+    ("fractional", "pool: torch.nn.pooling.FractionalMaxPool2d is not a convcost op"),
+])
+def test_an_unsupported_pool_before_flatten_is_one_refusal(how: str, first: str, tmp_path: Path) -> None:
+    """Issue 20's messages: the pool is named, and nothing about the flatten, ReLU and Linear reading its output (it once
+    went on "flatten is not a convcost op")."""
+    r = run_import(f"{TESTS / 'import_hostile_factories.py'}:pool_then_flatten", "3,8,8", tmp_path / "s.yaml",
+                   "--reference-arg", f"how={how}")
+    assert r.exit_code == 2 and not (tmp_path / "s.yaml").exists()
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 2 and first in lines[0] and "1 part of the model convcost cannot express" in lines[1], r.stderr
+    assert not any(w in lines[0] for w in ("flatten", "relu", "linear")) and "Traceback" not in r.output, r.stderr
+
+
+@pytest.mark.parametrize("how", ["keyword", "positional"])
+def test_an_optional_argument_of_a_submodule_is_not_an_input(how: str, tmp_path: Path) -> None:
+    """timm's Attention.forward(x, attn_mask=None) called with None (by keyword or position) imports exactly: one
+    input (it was refused as "a second input")."""
+    target = f"{TESTS / 'import_hostile_factories.py'}:optional_arguments"
+    spec = tmp_path / "o.yaml"
+    r = run_import(target, "3,8,8", spec, "--reference-arg", f"how={how}")
+    assert r.exit_code == 0, r.output
+    assert "input" not in r.stderr
+    assert spec_counts(spec) == torch_counts("import_hostile_factories.py:optional_arguments", "3,8,8", f"how={how}")
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target, "--reference-arg", f"how={how}"])
+    assert v.exit_code == 0, v.output
+
+
+def test_a_refusal_stays_short_however_many_parts_follow(tmp_path: Path) -> None:
+    """An unsupported pool, then 40 blocks each with a torch.cumsum and layers reading it: one line per kind (the pool;
+    the cumsums, 40 places in one line) and the summary; nothing about the convs, ReLUs and adds reading them."""
+    r = run_import(f"{TESTS / 'import_hostile_factories.py'}:deep_after_unsupported", "3,8,8", tmp_path / "s.yaml")
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 3, r.stderr
+    assert "LPPool2d is not a convcost op" in lines[0] and "cumsum is not a convcost op (and 39 more like it:" in lines[1]
+    assert "41 parts of the model convcost cannot express (above); --allow-unsupported" in lines[2]  # the layers after
+    # them are sized by the parts' traced shapes: nothing else to say about them
+
+
 def test_torchvision_swin_window_attention_and_patch_merging_are_kept_whole(tmp_path: Path) -> None:
     """torchvision's ShiftedWindowAttention and PatchMerging (v1) are recorded as one node each (their window partition
     moves the batch dim, which no per-sample op writes): `window_attention` and `patch_merging`, with the model's params,
