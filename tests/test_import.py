@@ -494,8 +494,10 @@ def test_torchvision_models_fold_exactly(name: str, tmp_path: Path) -> None:
         assert [lc.node.name for lc in analyze_file(spec)[0].layers][:31] == [f"features.{k}" for k in range(31)]
 
 
-def layer_costs(spec: Path) -> list[tuple[str, int, int, tuple[int, ...]]]:
-    return [(lc.node.op, lc.cost.params, lc.cost.macs, tuple(lc.node.shape)) for lc in analyze_file(spec)[0].layers]
+def layer_costs(spec: Path) -> list[tuple[str, str, int, int, tuple[int, ...]]]:
+    """Each layer's name (verify --reference and the user read the folded spec by it: folding must keep every one),
+    op, params, MACs and shape."""
+    return [(lc.node.name, lc.node.op, lc.cost.params, lc.cost.macs, tuple(lc.node.shape)) for lc in analyze_file(spec)[0].layers]
 
 
 @pytest.mark.parametrize(("target", "shape", "args"), [
