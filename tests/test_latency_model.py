@@ -166,6 +166,40 @@ def test_the_overhead_after_a_layer_follows_the_bytes_it_moved() -> None:
     assert parse_profiles(text, "again.yaml")["toy"].calibrations[0].overhead_after == cal.overhead_after
 
 
+def test_the_overhead_after_a_layer_never_falls_with_more_bytes_before() -> None:
+    # a dip in the measured curve (a view after a big ReLU measured 12 µs where one after a smaller conv took 20 µs) is
+    # lifted to the largest time at or below its size: the upper envelope 10, 20, 20 µs at 1, 10, 100 kB
+    dip = AFTER.replace("          - {after: 10 kB, time: 20 us}\n",
+                        "          - {after: 10 kB, time: 20 us}\n          - {after: 100 kB, time: 12 us}\n")
+    cal = parse_profiles(dip, "toy.yaml")["toy"].calibrations[0]
+    assert [a.time_s for a in cal.overhead_after] == [10e-6, 20e-6, 12e-6]  # the file keeps what was measured
+    assert cal.overhead_at(1e5) == pytest.approx(20e-6)  # the dip's own point: 20 µs, not 12
+    assert cal.overhead_at(31622.777) == pytest.approx(20e-6)  # halfway from 10 to 100 kB: 20 µs (the raw curve: 16)
+    assert cal.overhead_at(1e7) == pytest.approx(20e-6)  # above the last point: the envelope's last, 20 µs, not 12
+    assert cal.overhead_at(3162.2777) == pytest.approx(15e-6)  # below the dip nothing changes: halfway from 10 to 20 µs
+    # a rise after the dip is followed again: 30 µs at 1 MB -> halfway from 100 kB (20 µs) to 1 MB in log: 25 µs
+    rise = dip.replace("{after: 100 kB, time: 12 us}\n", "{after: 100 kB, time: 12 us}\n          - {after: 1 MB, time: 30 us}\n")
+    again = parse_profiles(rise, "toy.yaml")["toy"].calibrations[0]
+    assert again.overhead_at(316227.77) == pytest.approx(25e-6)
+
+
+def test_a_1x1_conv_on_a_1x1_map_is_a_linear_layer() -> None:
+    # a squeeze-excitation gate: gap, then 1×1 convs on the 1×1 map (matrix-vector products), then on a map again
+    g = graph_of("input: [16, 4, 4]\nlayers: [gap, {conv: {out: 4, kernel: 1}}, relu, {conv: {out: 16, kernel: 1}}]\n")
+    assert [layer_kind(n) for n in g.nodes] == ["reduce", "linear", "elementwise", "linear"]
+    on_map = graph_of("input: [16, 4, 4]\nlayers: [{conv: {out: 4, kernel: 1}}, {conv: {out: 4, kernel: 1, stride: 4}}]\n")
+    assert [layer_kind(n) for n in on_map.nodes] == ["conv_1x1", "linear"]  # the stride-4 one makes a 1×1 map
+    text = TOY.replace("        memory:", "          linear:\n            - {size: 10 kFLOP, rate: 0.5 GFLOP/s}\n"
+                       "          conv_1x1:\n            - {size: 10 kFLOP, rate: 8 GFLOP/s}\n        memory:")
+    profile = parse_profiles(text, "toy.yaml")["toy"]
+    gate = graph_of("input: [64, 1, 1]\nlayers: [{conv: {out: 64, kernel: 1, bias: false}}]\n")
+    (span,) = roofline(analyze_memory(analyze(gate), "fp32"), profile, threads=2).layers
+    # 2·64·64 = 8,192 FLOPs, below the linear curve's one point: its time, 10 kFLOP / 0.5 GFLOP/s = 20 µs (the 1×1
+    # curve would give 1.25 µs); bytes 64·4 + 64·64·4 + 64·4 = 16,896 B at the elementwise 1 GB/s = 16.896 µs, less
+    assert span.compute_s == pytest.approx(20e-6) and span.memory_s == pytest.approx(16.896e-6)
+    assert span.ideal_s == pytest.approx(30e-6)  # + the 10 µs overhead
+
+
 def test_the_roofline_header_says_the_overhead_after_a_big_layer(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "after.yaml").write_text(AFTER)
     (tmp_path / "toy.yaml").write_text(TOY)
