@@ -148,6 +148,51 @@ def figures_of(models: list[dict[str, Any]]) -> Figures:
     )
 
 
+class Level(NamedTuple):
+    """How fast the run measured the layers the calibration measured too (the same op, or kind, and size)."""
+
+    ratio: float  # median of (the layer's measured time / the calibration point's time); nan when none match
+    layers: int  # how many of the run's layers match a calibration point
+
+
+def level_of(models: list[dict[str, Any]], cal: Any) -> Level:
+    """The calibration's level against the run: each measured layer whose op's (else kind's) curve has a point of
+    exactly its size (FLOPs or bytes, to the file's 5 digits) is the same work the calibration timed; the median of
+    their measured / calibrated times is 1 when the calibration was taken at the run's speed. A check of the
+    calibration, not part of any prediction (it reads the measured times)."""
+    from convcost.costmodel.kinds import KINDS
+
+    ratios = []
+    for m in models:
+        for x in m["layers"]:
+            measured = (x.get("measured") or {}).get("median_s")
+            if not measured or x["kind"] not in KINDS:
+                continue
+            curve, own = cal.curve(x["kind"], x["op"])
+            size = float(f"{x['flops'] if KINDS[x['kind']].compute else x['bytes']:.5g}")
+            point = next((p for p in curve.points if p.size == size), None) if curve is not None and own else None
+            if point is not None and point.time_s:
+                ratios.append(measured / point.time_s)
+    return Level(statistics.median(ratios) if ratios else float("nan"), len(ratios))
+
+
+def calibration_of(device_file: str, models: list[dict[str, Any]], threads: int | None) -> Any:
+    from convcost.costmodel.roofline import fit_profile, resolve_profile
+
+    dtype = models[0]["memory"]["dtype"] if models else "fp32"
+    return fit_profile(resolve_profile(None, device_file), dtype, threads).calibration
+
+
+def print_level(models: list[dict[str, Any]], device_file: str, threads: int | None) -> None:
+    cal = calibration_of(device_file, models, threads)
+    if cal is None:
+        return
+    level = level_of(models, cal)
+    print(f"  calibration level: {level.layers} layers of the same op and size as a calibration point measured "
+          f"×{level.ratio:.2f} its time (median; 1.00: calibrated at this run's speed, above 1: the calibration ran "
+          "faster than the models, and every prediction is that much too fast)")
+
+
 def repredict(models: list[dict[str, Any]], device_file: str, threads: int | None) -> list[dict[str, Any]]:
     """``models`` (profile's JSON, as saved) with every prediction of the whole model and of each layer made again
     from ``device_file`` by the current latency model: the analytic path alone (no torch), seconds for all configs."""
@@ -218,6 +263,7 @@ def main() -> None:
             parser.error("--measurements needs --device (the device profile the prediction uses)")
         models = repredict(json.loads(Path(args.measurements).read_text()), args.device, args.threads)
         figures = report(models)
+        print_level(models, args.device, args.threads)
         print(f"offline: {args.measurements} predicted from {args.device}: worst {figures.worst_pct:.1f} % "
               f"({figures.inside} of {figures.models} inside) / layers {figures.layer_median_pct:.1f} %")
         sys.exit(0 if figures.ok else 1)
@@ -239,6 +285,7 @@ def main() -> None:
             print(f"round {r}:")
             models = [m for g in groups for m in measure_group(g, args, device_file)["models"]]
             results.append(report(models))
+            print_level(models, device_file, args.threads)
             if args.save_json:
                 Path(args.save_json).write_text(json.dumps(models))
         if args.keep:

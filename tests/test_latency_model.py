@@ -461,3 +461,34 @@ def test_benchmark_figures_are_the_done_whens() -> None:
     assert not f.ok  # one model outside, and 35 > 30
     g = bench.figures_of([model(25.0, [30.0, -10.0])])
     assert (g.inside, g.layer_median_pct, g.ok) == (1, 20.0, True)  # both targets met at their bounds: ≤, not <
+
+
+def test_benchmark_level_compares_the_layers_the_calibration_timed() -> None:
+    """bench_latency.level_of: the run's layers of exactly a calibration point's op (or kind) and size, measured
+    against that point's time (no timing: a made-up run)."""
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_latency", ROOT / "benchmarks" / "bench_latency.py")
+    bench = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    timed = TOY.replace("{size: 13.824 kFLOP, rate: 1 GFLOP/s}", "{size: 13.824 kFLOP, rate: 1 GFLOP/s, time: 20 us}")
+    timed = timed.replace("{size: 1 kB, rate: 0.5 GB/s}", "{size: 1 kB, rate: 0.5 GB/s, time: 4 us}")
+    cal = parse_profiles(timed, "toy.yaml")["toy"].calibrations[0]
+
+    def layer(op: str, kind: str, flops: int, nbytes: int, measured: float | None) -> dict[str, object]:
+        return {"op": op, "kind": kind, "flops": flops, "bytes": nbytes,
+                "measured": None if measured is None else {"median_s": measured}}
+
+    models = [{"layers": [
+        layer("conv", "conv_dense", 13824, 5000, 30e-6),  # the conv_dense point's 13,824 FLOPs: 30 / 20 µs = 1.5
+        layer("conv", "conv_dense", 13825, 5000, 99e-6),  # another size (13.825 kFLOP to 5 digits): not the same work
+        layer("gelu", "elementwise", 10, 1000, 10e-6),  # gelu's own point at 1 kB: 10 / 4 µs = 2.5
+        layer("relu", "elementwise", 10, 1000, 1e-6),  # elementwise's 1 kB point has no time: not compared
+        layer("conv", "conv_dense", 13824, 5000, None),  # not measured
+        layer("flatten", "view", 0, 0, 5e-6),  # views have no curve
+    ]}]
+    level = bench.level_of(models, cal)
+    assert level.layers == 2 and level.ratio == pytest.approx(2.0)  # the median of 1.5 and 2.5
+    assert math.isnan(bench.level_of([{"layers": []}], cal).ratio)
