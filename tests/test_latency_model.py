@@ -483,7 +483,7 @@ def test_benchmark_level_compares_the_layers_the_calibration_timed() -> None:
 
     models = [{"layers": [
         layer("conv", "conv_dense", 13824, 5000, 30e-6),  # the conv_dense point's 13,824 FLOPs: 30 / 20 µs = 1.5
-        layer("conv", "conv_dense", 13825, 5000, 99e-6),  # another size (13.825 kFLOP to 5 digits): not the same work
+        layer("conv", "conv_dense", 13823, 5000, 99e-6),  # another size (13.823 kFLOP to 5 digits): not the same work
         layer("gelu", "elementwise", 10, 1000, 10e-6),  # gelu's own point at 1 kB: 10 / 4 µs = 2.5
         layer("relu", "elementwise", 10, 1000, 1e-6),  # elementwise's 1 kB point has no time: not compared
         layer("conv", "conv_dense", 13824, 5000, None),  # not measured
