@@ -23,6 +23,9 @@ layer again from that calibration with the current model (convcost's analytic pa
     python benchmarks/bench_latency.py --threads 1 --clock cpu --save-measurements m.json --keep device.yaml
     python benchmarks/bench_latency.py --measurements m.json --device device.yaml --threads 1
 
+Each round also prints the calibration's *level*: the run's layers of exactly a calibration point's op and size,
+measured against that point's time (median; 1.00 when the calibration ran at the models' speed).
+
 Not a test: timings depend on the machine and its load. Figures go in the closing note of the change.
 """
 
@@ -82,7 +85,8 @@ def measure_group(specs: list[str], args: argparse.Namespace, device_file: str) 
     common = (["--threads", str(args.threads)] if args.threads else []) + ["--clock", args.clock, "--no-progress"]
     print(f"  calibrate: load before {load()}", flush=True)
     t0 = time.time()
-    cal = convcost(["calibrate", *common, "-o", device_file, *(["--quick"] if args.quick else [])])
+    chain = ["--chain"] if args.chain else []
+    cal = convcost(["calibrate", *common, *chain, "-o", device_file, *(["--quick"] if args.quick else [])])
     if cal.returncode != 0:
         sys.exit(f"calibrate failed ({cal.returncode}):\n{cal.stderr}")
     print(f"    {time.time() - t0:.0f} s; load after {load()}", flush=True)
@@ -251,6 +255,9 @@ def main() -> None:
                         help=f"smoke test: calibrate/profile --quick on {', '.join(QUICK)} (figures meaningless)")
     parser.add_argument("--max-memory", default="8G",
                         help="profile --max-memory (DeepLabV3 at 520×520 needs about 4.1 GB kept outputs; default 8G)")
+    parser.add_argument("--chain", action="store_true",
+                        help="calibrate --chain: every micro-benchmark once per pass over all of them (caches as cold "
+                        "as in a network), instead of each in a loop of its own")
     parser.add_argument("--keep", help="write the last device profile here")
     parser.add_argument("--save-json", "--save-measurements", dest="save_json",
                         help="write the models of the last round (profile's JSON: each model's and layer's measured times) here")
