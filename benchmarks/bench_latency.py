@@ -152,32 +152,15 @@ def figures_of(models: list[dict[str, Any]]) -> Figures:
     )
 
 
-class Level(NamedTuple):
-    """How fast the run measured the layers the calibration measured too (the same op, or kind, and size)."""
+def level_of(models: list[dict[str, Any]], cal: Any) -> Any:
+    """The calibration's level against the run (crosscheck/accuracy.calibration_level) from profile's JSON models:
+    the layers of exactly a calibration point's op and size, measured / calibrated time (1.00: calibrated at the
+    run's speed). A check of the calibration, not part of any prediction."""
+    from convcost.crosscheck.accuracy import calibration_level
 
-    ratio: float  # median of (the layer's measured time / the calibration point's time); nan when none match
-    layers: int  # how many of the run's layers match a calibration point
-
-
-def level_of(models: list[dict[str, Any]], cal: Any) -> Level:
-    """The calibration's level against the run: each measured layer whose op's (else kind's) curve has a point of
-    exactly its size (FLOPs or bytes, to the file's 5 digits) is the same work the calibration timed; the median of
-    their measured / calibrated times is 1 when the calibration was taken at the run's speed. A check of the
-    calibration, not part of any prediction (it reads the measured times)."""
-    from convcost.costmodel.kinds import KINDS
-
-    ratios = []
-    for m in models:
-        for x in m["layers"]:
-            measured = (x.get("measured") or {}).get("median_s")
-            if not measured or x["kind"] not in KINDS:
-                continue
-            curve, own = cal.curve(x["kind"], x["op"])
-            size = float(f"{x['flops'] if KINDS[x['kind']].compute else x['bytes']:.5g}")
-            point = next((p for p in curve.points if p.size == size), None) if curve is not None and own else None
-            if point is not None and point.time_s:
-                ratios.append(measured / point.time_s)
-    return Level(statistics.median(ratios) if ratios else float("nan"), len(ratios))
+    return calibration_level(
+        ((x["kind"], x["op"], x["flops"], x["bytes"], (x.get("measured") or {}).get("median_s") or 0.0)
+         for m in models for x in m["layers"]), cal)
 
 
 def calibration_of(device_file: str, models: list[dict[str, Any]], threads: int | None) -> Any:
@@ -192,8 +175,9 @@ def print_level(models: list[dict[str, Any]], device_file: str, threads: int | N
     if cal is None:
         return
     level = level_of(models, cal)
+    ratio = "–" if level.ratio is None else f"×{level.ratio:.2f}"
     print(f"  calibration level: {level.layers} layers of the same op and size as a calibration point measured "
-          f"×{level.ratio:.2f} its time (median; 1.00: calibrated at this run's speed, above 1: the calibration ran "
+          f"{ratio} its time (median; 1.00: calibrated at this run's speed, above 1: the calibration ran "
           "faster than the models, and every prediction is that much too fast)")
 
 

@@ -293,6 +293,24 @@ def test_profile_accuracy_and_max_error(tmp_path) -> None:  # type: ignore[no-un
     assert md.exit_code == 0 and "| model | layers |" in md.stdout
 
 
+def test_profile_accuracy_reports_the_calibration_level(tmp_path, tiny_benches) -> None:  # type: ignore[no-untyped-def]
+    device = tmp_path / "device.yaml"
+    made = runner.invoke(app, ["calibrate", "--threads", "1", *FAST, "-o", str(device)])
+    assert made.exit_code == 0, made.output
+    # the first tiny benchmark's conv, batch norm and ReLU, as a model: exactly the work of three calibration points
+    spec = tmp_path / "same.yaml"
+    spec.write_text("input: [4, 8, 8]\nlayers: [{conv: {out: 4, kernel: 3, padding: 1, bias: false}}, bn, relu, flatten]\n")
+    args = ["profile", str(spec), "--accuracy", "--quick", "--threads", "1", "--hw-file", str(device)]
+    doc = runner.invoke(app, [*args, "-f", "json"])
+    assert doc.exit_code == 0, doc.output
+    level = json.loads(doc.stdout)["accuracy"]["calibration_level"]
+    assert level["layers"] == 3 and level["ratio"] > 0  # conv, bn, relu; the flatten (a view) has no curve
+    table = runner.invoke(app, args, terminal_width=200)
+    assert table.exit_code == 0 and "calibration level: 3 layers" in table.stdout
+    nominal = runner.invoke(app, ["profile", str(spec), "--accuracy", "--quick", "--threads", "1", "-f", "json"])
+    assert json.loads(nominal.stdout)["accuracy"]["calibration_level"] is None  # nominal peaks: nothing to check
+
+
 def test_profile_usage_errors_of_the_new_options() -> None:
     spec = str(CONFIGS / "depthwise_separable.yaml")
     r = runner.invoke(app, ["profile", spec, "--max-error", "10", "--quick"])

@@ -491,4 +491,16 @@ def test_benchmark_level_compares_the_layers_the_calibration_timed() -> None:
     ]}]
     level = bench.level_of(models, cal)
     assert level.layers == 2 and level.ratio == pytest.approx(2.0)  # the median of 1.5 and 2.5
-    assert math.isnan(bench.level_of([{"layers": []}], cal).ratio)
+    none = bench.level_of([{"layers": []}], cal)
+    assert none.ratio is None and none.layers == 0
+
+
+def test_calibration_level_skips_fallback_curves() -> None:
+    from convcost.crosscheck.accuracy import calibration_level
+
+    timed = TOY.replace("{size: 1 kB, rate: 1 GB/s}", "{size: 1 kB, rate: 1 GB/s, time: 2 us}")
+    cal = parse_profiles(timed, "toy.yaml")["toy"].calibrations[0]
+    # a relu of 1 kB is the elementwise point's work: 6 / 2 µs = 3; a batch norm of 1 kB would be predicted on the
+    # elementwise curve too (TOY has no norm curve), but that point timed a ReLU, not a batch norm: not compared
+    level = calibration_level([("elementwise", "relu", 250, 1000, 6e-6), ("norm", "batchnorm", 250, 1000, 60e-6)], cal)
+    assert (level.ratio, level.layers) == (pytest.approx(3.0), 1)
