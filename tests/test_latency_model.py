@@ -183,23 +183,6 @@ def test_the_overhead_after_a_layer_never_falls_with_more_bytes_before() -> None
     assert again.overhead_at(316227.77) == pytest.approx(25e-6)
 
 
-def test_a_1x1_conv_on_a_1x1_map_is_a_linear_layer() -> None:
-    # a squeeze-excitation gate: gap, then 1×1 convs on the 1×1 map (matrix-vector products), then on a map again
-    g = graph_of("input: [16, 4, 4]\nlayers: [gap, {conv: {out: 4, kernel: 1}}, relu, {conv: {out: 16, kernel: 1}}]\n")
-    assert [layer_kind(n) for n in g.nodes] == ["reduce", "linear", "elementwise", "linear"]
-    on_map = graph_of("input: [16, 4, 4]\nlayers: [{conv: {out: 4, kernel: 1}}, {conv: {out: 4, kernel: 1, stride: 4}}]\n")
-    assert [layer_kind(n) for n in on_map.nodes] == ["conv_1x1", "linear"]  # the stride-4 one makes a 1×1 map
-    text = TOY.replace("        memory:", "          linear:\n            - {size: 10 kFLOP, rate: 0.5 GFLOP/s}\n"
-                       "          conv_1x1:\n            - {size: 10 kFLOP, rate: 8 GFLOP/s}\n        memory:")
-    profile = parse_profiles(text, "toy.yaml")["toy"]
-    gate = graph_of("input: [64, 1, 1]\nlayers: [{conv: {out: 64, kernel: 1, bias: false}}]\n")
-    (span,) = roofline(analyze_memory(analyze(gate), "fp32"), profile, threads=2).layers
-    # 2·64·64 = 8,192 FLOPs, below the linear curve's one point: its time, 10 kFLOP / 0.5 GFLOP/s = 20 µs (the 1×1
-    # curve would give 1.25 µs); bytes 64·4 + 64·64·4 + 64·4 = 16,896 B at the elementwise 1 GB/s = 16.896 µs, less
-    assert span.compute_s == pytest.approx(20e-6) and span.memory_s == pytest.approx(16.896e-6)
-    assert span.ideal_s == pytest.approx(30e-6)  # + the 10 µs overhead
-
-
 def test_the_roofline_header_says_the_overhead_after_a_big_layer(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "after.yaml").write_text(AFTER)
     (tmp_path / "toy.yaml").write_text(TOY)

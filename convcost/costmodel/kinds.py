@@ -7,8 +7,7 @@ its arguments (groups, kernel), never from the op's name:
 
 * compute kinds, whose rate is in FLOP/s at a size in FLOPs per call: ``conv_dense`` (groups 1,
   a kernel larger than 1: conv, transposed conv, patch embedding), ``conv_1x1`` (groups 1, 1×1…), ``linear``
-  (linear layers, matmul, einsum, patch merging, and a 1×1 conv on a 1×1 map: a squeeze-excitation gate's, a
-  matrix-vector product like a linear layer on one token), ``attention`` (an op whose parts include a matmul of
+  (linear layers, matmul, einsum, patch merging), ``attention`` (an op whose parts include a matmul of
   activations: multi-head, window and scaled-dot-product attention), ``pool`` (max/average pooling
   over windows);
 * memory kinds, whose rate is a bandwidth in B/s at a size in bytes moved per call: ``conv_depthwise``
@@ -73,11 +72,7 @@ def _conv_kind(node: Node) -> str:
         if groups != in_channels:
             return "conv_grouped"
         return "conv_depthwise" if numel(kernel) <= SMALL_DEPTHWISE_TAPS else "conv_depthwise_large"
-    if all(k == 1 for k in kernel):
-        # on a 1×1 map (a squeeze-excitation gate's convs) a 1×1 conv is a matrix-vector product: a linear layer on one
-        # token, which reads its weights once and does 2 FLOPs per weight, far below a 1×1 conv on a map's rate
-        return "linear" if numel(node.shape[1:]) == 1 else "conv_1x1"
-    return "conv_dense"
+    return "conv_1x1" if all(k == 1 for k in kernel) else "conv_dense"
 
 
 def _multiplies_activations(node: Node) -> bool:
