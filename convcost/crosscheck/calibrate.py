@@ -312,7 +312,7 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
             names = [b.what for b, _, _ in plan]
             # the probes each timed unit runs: one benchmark each, or all of them in one chain
             units = [list(range(len(probes)))] if options.chain else [[k] for k in range(len(probes))]
-            fns: list[Callable[[], Any]] = [_chain([probes[k] for k in ks]) for ks in units]
+            fns: list[Callable[[], Any]] = [_chain([probes[k] for k in ks]) if len(ks) > 1 else probes[ks[0]] for ks in units]
 
             def before(i: int, r: int) -> None:
                 for k in units[i]:
