@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -426,13 +426,13 @@ def _make_block(group: list[Scope], names: set[str], reserved: Callable[[str], b
     template = group[0]
     columns: dict[tuple[int, str], list[Any]] = {}
     where: dict[tuple[int, str], str] = {}
-    merged = bool(aligned) and any(id(s) in aligned for s in group)  # type: ignore[operator]
+    merged = aligned is not None and any(id(s) in aligned for s in group)
     for k, s in enumerate(group):
         values: dict[tuple[int, str], Any] = {}
         if merged:
             assert aligned is not None
             items = _spread(template, s, aligned)
-            _values(template.items, items, values, where, True)  # type: ignore[arg-type]
+            _values(template.items, items, values, where, True)
             _presence_values(template, items, values, where)
         else:
             _values(template.items, s.items, values, where, True)
@@ -492,7 +492,7 @@ def _presence(items: list[Item], top: bool = False) -> tuple[bool, ...]:
     return tuple(out)
 
 
-def _values(t: list[Item], m: list[Item] | None, into: dict[tuple[int, str], Any], where: dict[tuple[int, str], str],
+def _values(t: list[Item], m: Sequence[Item | None] | None, into: dict[tuple[int, str], Any], where: dict[tuple[int, str], str],
             top: bool = False, prefix: tuple[str, ...] = ()) -> None:
     """Member ``m``'s value for each slot of template ``t`` (``m`` None: it lacks this part), and a name for
     each slot (``where``: the names of the layers and scopes down to it, numbers left out, and the argument)."""
