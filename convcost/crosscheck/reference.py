@@ -26,10 +26,10 @@ Imports torch at the top: only ``convcost verify --reference`` imports this modu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import sys
 import warnings
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 

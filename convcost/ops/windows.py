@@ -14,7 +14,8 @@ as torchvision computes them:
 - relative position bias: (2wh−1)·(2ww−1)·heads params, its (Nw)² index a buffer; one add per score
   (heads·nW·Nw² scores),
 - the shift mask (shifted windows only): one add per score; building the mask (a few compares per
-  window pair, the same for every sample) is not counted,
+  window pair, the same for every sample) is not counted; with ``mask_buffer`` it is held as a buffer
+  [nW, Nw, Nw] made once (timm's SwinTransformerBlock.attn_mask: nW·Nw² buffers),
 - softmax: 3 non-MAC ops per score (docs/conventions.md),
 - a·v: nW·Nw²·C MACs,
 - proj: Np·C² MACs (+ C bias per token).
