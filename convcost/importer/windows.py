@@ -111,7 +111,7 @@ def _match(ctx: Context, call: ModuleCall) -> tuple[Node, list[int], Node, int, 
     padded = False
     if p is not None and p.op == "constant_pad_nd":
         pad = [int(k) for k in p.args.get("pad", [])]
-        if pad[:4] != [0, 0, 0, pad[3]] or pad[4:5] != [0] or len(pad) != 6 or p.args.get("value", 0) != 0:
+        if len(pad) != 6 or pad[:3] != [0, 0, 0] or pad[4] != 0 or p.args.get("value", 0) != 0:
             return None
         padded = any(pad)
         chain.append(p)
