@@ -89,7 +89,8 @@ def test_fused_window_attention_is_refused(tmp_path: Path) -> None:
     not what window_attention builds (its matmuls), so import says so (and exits 2)."""
     r = run_import("swin_blocks", "3,32,32", tmp_path / "s.yaml", "fused=true")
     assert r.exit_code == 2
-    assert "timm's WindowAttention on its fused path" in r.stderr, r.stderr
+    assert "timm's WindowAttention 'blocks.0.attn' on its fused path" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 2, r.stderr  # the block after it reads what it makes: not listed
 
 
 def test_a_shifted_block_that_pads_is_refused(tmp_path: Path) -> None:
@@ -98,3 +99,5 @@ def test_a_shifted_block_that_pads_is_refused(tmp_path: Path) -> None:
     r = run_import("swin_blocks", "3,24,24", tmp_path / "s.yaml", "grid=6")
     assert r.exit_code == 2
     assert "rolls the grid before it pads it to whole windows" in r.stderr, r.stderr
+    # the roll back is a part after it, not a second refusal ('roll is not a convcost op')
+    assert len(r.stderr.strip().splitlines()) == 2 and "not a convcost op" not in r.stderr, r.stderr

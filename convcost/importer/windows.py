@@ -49,10 +49,9 @@ def timm_window_attention(ctx: Context, call: ModuleCall, claims: Claims) -> Non
     def trigger(node: Node) -> Found:
         if ctx.layout(x) != "grid":
             return None
-        if isinstance(found, Emit):
-            for i in inner:
-                claims[i] = Skip()
-            claims[end.index] = found
+        for i in inner:
+            claims[i] = Skip()
+        claims[end.index] = found  # refused: the reverse is a part after the refused partition, not listed again
         return found if isinstance(found, Refuse) else Skip()
 
     earlier = claims.get(start.index)
@@ -179,22 +178,23 @@ def _attention(ctx: Context, call: ModuleCall, window: tuple[int, int], shift: t
     nodes = rec.nodes[call.first:call.last]
     ops = [m.op for m in nodes]
     if "scaled_dot_product_attention" in ops or ops.count("matmul") != 2:
-        return Refuse(f"{path}: timm's WindowAttention on its fused path (TIMM_FUSED_ATTN=2: F.scaled_dot_product_"
+        return Refuse(f"timm's WindowAttention '{path}' on its fused path (TIMM_FUSED_ATTN=2: F.scaled_dot_product_"
                       "attention with the bias as its mask): convcost's window_attention runs q·kᵀ and a·v as matmuls")
     n_windows, size, c = windows
     tensor = rec.tensors.get
     qkv, proj, table = tensor(f"{path}.qkv.weight"), tensor(f"{path}.proj.weight"), tensor(f"{path}.relative_position_bias_table")
     if qkv is None or proj is None or table is None or qkv[1] != (3 * c, c) or proj[1] != (c, c):
-        return Refuse(f"{path}: a WindowAttention whose heads are not C / heads wide: convcost's window_attention's are")
+        return Refuse(f"timm's WindowAttention '{path}' with heads not C / heads wide: convcost's window_attention's are")
     heads = table[1][1]
     if table[1][0] != (2 * window[0] - 1) * (2 * window[1] - 1) or c % heads:
-        return Refuse(f"{path}: a relative position bias table of {list(table[1])} for a {list(window)} window")
+        return Refuse(f"timm's WindowAttention '{path}' with a relative position bias table of {list(table[1])} for a "
+                      f"{list(window)} window")
     # the shift mask: a buffer of the block's read inside the call (timm's attn_mask), or made in the forward
     mine = f"{path}."
     outside = sorted({q for m in nodes for t in m.tensors() for q in ctx.flow.sources.get(t, ())
                       if not q.startswith(mine)})
     if outside and (not any(shift) or len(outside) != 1 or tensor(outside[0]) != ("buffer", (n_windows, size, size))):
-        return Refuse(f"{path}: WindowAttention called with {', '.join(outside)}: convcost's window_attention reads a "
+        return Refuse(f"timm's WindowAttention '{path}' called with {', '.join(outside)}: convcost's window_attention reads a "
                       "shift mask [nW, Nw, Nw] in shifted windows only")
     args: dict[str, Any] = {"heads": heads, "window": window[0] if window[0] == window[1] else list(window)}
     if any(shift):
