@@ -92,7 +92,7 @@ TIMM = [
     ("eva02_tiny_patch14_224", "a qkv bias concatenated from q_bias, zeros and v_bias in the forward"),
     ("swin_tiny_patch4_window7_224", f"window partition: {BATCH_VIEW}; torch.roll"),
     ("maxvit_tiny_tf_224", f"window and grid partitions: {BATCH_VIEW}"),
-    ("coatnet_0_rw_224", "a relative position bias gathered from a table in the forward, as scaled_dot_product_attention's mask"),
+    ("coatnet_0_rw_224", ""),
     ("levit_128", ""),
     ("poolformer_s12", ""),
     ("caformer_s18", "verify --reference, real forward: fvcore counts timm's bias-free LayerNorm (F.layer_norm with a "

@@ -441,19 +441,34 @@ def einsum(n: Node, c: Context) -> Found:
 @general("scaled_dot_product_attention")
 def sdpa(n: Node, c: Context) -> Found:
     ins = [_v(n.args.get(k)) for k in ("query", "key", "value")]
-    mask = n.args.get("attn_mask")
-    if mask is not None:
-        ins.append(_v(mask))
     if None in ins or not all(c.flow.data(v) for v in ins if v is not None):
-        return Refuse(f"{n.fn} with a mask made in the forward or held by the model: convcost's reads traced outputs")
+        return Refuse(f"{n.fn} of q, k or v not computed from the model's input: convcost's reads traced outputs")
     args: dict[str, Any] = {}
+    tensors: tuple[str, ...] = ()
+    mask = n.args.get("attn_mask")
+    vm = _v(mask)
+    if mask is not None and (vm is None or c.flow.data(vm)):
+        ins.append(vm)
+    elif vm is not None:  # held by the model: a learned mask, or one gathered from a table (a relative position bias)
+        held = c.held(vm, f"mask {n.fn} reads")
+        gathered = _gathered(c, vm) if isinstance(held, Refuse) else None
+        if gathered is not None:
+            (table, tshape), (index, ishape) = gathered
+            args = {"mask": list(c.flow.shape(vm)), "table": list(tshape), "index": list(ishape)}
+            tensors = (table, index)
+        elif isinstance(held, Refuse):
+            return held
+        else:
+            args, tensors = {"mask": list(c.flow.shape(vm))}, held
+    if None in ins:
+        return Refuse(f"{n.fn} with a mask that is no tensor: convcost's takes a tensor")
     if n.args.get("is_causal"):
         args["is_causal"] = True
     if n.args.get("scale") is not None:
         args["scale"] = float(n.args["scale"])
     if n.args.get("dropout_p"):
         return Refuse(f"{n.fn} with dropout_p={n.args['dropout_p']}: convcost counts inference (call model.eval())")
-    return emit(c, n, "scaled_dot_product_attention", args, tuple(v for v in ins if v is not None))
+    return emit(c, n, "scaled_dot_product_attention", args, tuple(v for v in ins if v is not None), tensors=tensors)
 
 
 @general("cat", "concat", "concatenate", "stack")
