@@ -612,6 +612,37 @@ def relative_bias(cached: bool = False) -> nn.Module:
     return RelativeBias(cached)
 
 
+class RelativeMaskAttention(nn.Module):
+    """timm's Attention2d with a RelPosBias (CoAtNet, MaxViT): q, k, v from a 1×1 conv over a 4×4 map (2 heads of
+    width 4), and F.scaled_dot_product_attention's attn_mask the bias gathered from a table [49, 2] ((2·4 − 1)² rows
+    per head) by a fixed index [16·16], viewed [16, 16, 2], permuted, unsqueezed: [1, 2, 16, 16]. ``mask='param'``:
+    a learned [1, 2, 16, 16] mask held as it is."""
+
+    def __init__(self, mask: str = "table") -> None:
+        super().__init__()
+        self.qkv = nn.Conv2d(3, 3 * 8, 1)
+        if mask == "table":
+            self.table = nn.Parameter(torch.zeros(49, 2))
+            self.register_buffer("index", torch.arange(256) % 49, persistent=False)
+        else:
+            self.mask = nn.Parameter(torch.zeros(1, 2, 16, 16))
+
+    def bias(self) -> Tensor:
+        if hasattr(self, "mask"):
+            return self.mask
+        return self.table[self.index].view(16, 16, 2).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+    def forward(self, x: Tensor) -> Tensor:
+        q, k, v = self.qkv(x).view(x.shape[0], 2, 12, -1).chunk(3, dim=2)  # [B, 2, 4, 16] each
+        out = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2),
+                                             attn_mask=self.bias())
+        return out.transpose(-1, -2).reshape(x.shape[0], 8, 4, 4)
+
+
+def relative_mask_attention(mask: str = "table") -> nn.Module:
+    return RelativeMaskAttention(mask)
+
+
 class PaddedMaxPool(nn.Module):
     """timm's MaxPool2dSame: F.pad with -inf, then a max pool without padding."""
 

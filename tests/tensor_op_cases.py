@@ -129,6 +129,13 @@ CASES: list[tuple[object, ...]] = [
     ("scaled_dot_product_attention",
      "mean: {name: m, dims: -1, keepdim: true}\n  - sdpa: {from: [input, input, input, m], scale: 0.5}", "[2, 5, 4]", 1,
      (2, 5, 4), Cost(macs=2 * 50 * 4, elementwise_ops=40 + 50, act_ops=150, activations=40)),
+    # a learned mask [1, 2, 5, 5] (held by the model, no fourth input): its 50 elements are params, one add per score
+    ("scaled_dot_product_attention", "sdpa: {from: [input, input, input], mask: [1, 2, 5, 5]}", "[2, 5, 4]", 2,
+     (2, 5, 4), Cost(params=50, macs=2 * 100 * 4, elementwise_ops=80 + 100, act_ops=300, activations=80)),
+    # the same mask gathered from a table [9, 2] by an index [25] (a relative position bias): 18 params, 25 buffers
+    ("scaled_dot_product_attention", "sdpa: {from: [input, input, input], mask: [1, 2, 5, 5], table: [9, 2], index: [25]}",
+     "[2, 5, 4]", 1, (2, 5, 4), Cost(params=18, buffers=25, macs=2 * 50 * 4, elementwise_ops=40 + 50, act_ops=150,
+                                     activations=40)),
     # ---- joins along any dim ----
     ("concat", "concat: {from: [input, input], dim: -1}", X, 2, (4, 6, 10), Cost(activations=2 * 240)),
     # tokens joined along their width: 6 tokens of 4 + 4

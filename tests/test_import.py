@@ -804,6 +804,28 @@ def test_a_bias_gathered_from_a_table_counts_the_table_and_its_index(args: tuple
     assert v.exit_code == 0, v.output
 
 
+@pytest.mark.parametrize(("mask", "written", "counts"), [
+    # params 3·24 + 24 (qkv) + 49·2 (table) = 194, buffers 16·16 = 256 (the index)
+    ("table", "mask: [1, 2, 16, 16], table: [49, 2], index: [256]", (194, 256)),
+    ("param", "mask: [1, 2, 16, 16]", (96 + 2 * 16 * 16, 0)),  # the learned mask's 512 elements
+])
+def test_an_attention_mask_held_by_the_model_is_a_learned_mask(mask: str, written: str, counts: tuple[int, int],
+                                                               tmp_path: Path) -> None:
+    """timm's RelPosBias as F.scaled_dot_product_attention's attn_mask (CoAtNet, MaxViT): a bias gathered from a table
+    by a fixed index, or a parameter held as it is, is the op's learned `mask` (its params; the index's buffers).
+    MACs: the qkv conv 16·3·24 = 1152, q·kᵀ and a·v 2 heads · 16·16·4 each = 2048 + 2048."""
+    spec = tmp_path / "mask.yaml"
+    target = f"{TESTS / 'import_factories.py'}:relative_mask_attention"
+    r = run_import(target, "3,4,4", spec, "--reference-arg", f"mask={mask}")
+    assert r.exit_code == 0, r.output
+    text = spec.read_text()
+    assert f"scaled_dot_product_attention: {{name: scaled_dot_product_attention, {written}, from: " in text, text
+    assert spec_counts(spec) == (*counts, 1152 + 2048 + 2048)
+    assert spec_counts(spec) == torch_counts(target, "3,4,4", f"mask={mask}")
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target, "--reference-arg", f"mask={mask}"])
+    assert v.exit_code == 0, v.output
+
+
 def test_a_pad_with_minus_infinity_is_written_as_the_spec_reads_it(tmp_path: Path) -> None:
     """F.pad(x, ..., value=-inf) before a max pool (timm's MaxPool2dSame): `value: '-inf'`, which the spec reads back."""
     spec = tmp_path / "pad.yaml"

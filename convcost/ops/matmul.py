@@ -14,7 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
 from .activations import SOFTMAX_OPS
-from .counting import BackwardCounted, Counted, Counting, Prediction, fvcore_einsum, numpy_einsum_estimate, on_cuda, on_meta
+from .counting import (
+    BackwardCounted,
+    Counted,
+    Counting,
+    Prediction,
+    fvcore_einsum,
+    numpy_einsum_estimate,
+    on_cuda,
+    on_meta,
+    with_grad,
+)
 from .grad import SOFTMAX_BACKWARD_OPS, Need
 from .receptive import IDENTITY, RF, WHOLE, global_rf, pairs, regroup, spatial_axes, taps, whole_along
 from .registry import (
@@ -436,6 +446,8 @@ class Heads:
             if a.is_causal:
                 raise ShapeError("give a learned 'mask' or 'is_causal', not both (as torch)", "is_causal")
             m = a.mask
+            if len(m) < 2:
+                raise ShapeError(f"the mask {list(m)} needs at least 2 dims ([L, S]), as torch's", "mask")
             if len(m) > len(scores) + 1 or (len(m) == len(scores) + 1 and m[0] != 1) or \
                     broadcast((1, *scores), m) != (1, *scores):
                 raise ShapeError(f"the mask {list(m)} does not broadcast to the scores {show_dims(scores)} (a leading 1 "
@@ -469,9 +481,15 @@ def sdpa_parts(a: SdpaArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -
 
 def flash_on_cpu(node: NodeLike) -> bool:
     """torch 2.13 on CPU takes its flash kernel (no FlopCounterMode formula) for [B, H, L, E] q, k and v of one
-    width E (masks and is_causal too); otherwise, and on the meta device, the math path's bmm. Not modelled: a q, k
-    or v whose last dim is a strided view (a transpose of the last two dims) sends torch to the math path too."""
-    h = Heads(node.args, node.in_shapes)
+    width E (masks and is_causal too); otherwise, and on the meta device, the math path's bmm. A mask that needs a
+    gradient, or of 3 dims as torch holds it, sends torch to the math path (measured): a learned `mask` is a
+    parameter (it needs one, under no_grad too), one gathered from its table needs one with gradients on, and one of
+    3 dims ([H, L, S]) is math's. Not modelled: a q, k or v whose last dim is a strided view (a transpose of the last
+    two dims) sends torch to the math path too."""
+    a: SdpaArgs = node.args
+    h = Heads(a, node.in_shapes)
+    if a.mask is not None and (a.table is None or with_grad() or len(a.mask) == 3):
+        return False
     return len(h.lead) == 1 and h.e == h.ev
 
 
