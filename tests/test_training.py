@@ -485,6 +485,24 @@ def test_general_ops_backward_against_flop_counter_mode(case: tuple[object, ...]
     assert {lt.node.name: lt.trainable for lt in t.layers} == trainable
 
 
+@pytest.mark.parametrize("mask", ["mask: [1, 2, 5, 5]", "mask: [1, 2, 5, 5], table: [9, 2], index: [25]"])
+def test_a_learned_attention_mask_alone_needs_da(mask: str) -> None:
+    """q, k and v the model's input (no gradient): the learned mask's gradient alone is the weight gradient, dA = dO·Vᵀ
+    (2 heads · 5·5 scores · width 4 = 200 MACs at batch 1), softmax's backward (4 per score) and its add (1 per
+    score), as FlopCounterMode's backward sees the bmm."""
+    pytest.importorskip("torch")
+    from convcost.crosscheck.verify import run_backward_counter
+    from convcost.ops.counting import counters_run_on
+
+    text = f"input: {{shape: [2, 5, 4], batch: 1}}\nlayers:\n  - sdpa: {{from: [input, input, input], {mask}}}\n"
+    (lt,) = analyze_training(analysis_of(text)).layers
+    assert lt.backward == Backward(weight_macs=2 * 25 * 4, weight_ops=(4 + 1) * 2 * 25)
+    per_layer, total, _ = run_backward_counter(graph_of(text))
+    with counters_run_on("meta"):
+        predicted = lt.node.rule.counting.flop_counter_backward.predict(lt.node, lt.backward, 1).value
+    assert predicted == per_layer[lt.node.name] == total == 2 * 2 * 25 * 4
+
+
 def test_general_ops_backward_by_hand() -> None:
     spec = """
 input: [2, 3, 4]
