@@ -643,6 +643,28 @@ def relative_mask_attention(mask: str = "table") -> nn.Module:
     return RelativeMaskAttention(mask)
 
 
+class UnboundQkv(nn.Module):
+    """timm's unfused attention (and EdgeNeXt's XCA, ``order='xca'``): ``qkv(x).reshape(B, N, 3, H, d).permute(2, 0, 3,
+    1, 4)`` (XCA: ``(2, 0, 3, 4, 1)``), whose batch is second, then ``q, k, v = qkv.unbind(0)`` and the scores as
+    matmuls. Tokens: a 4×4 map of 8 channels, 16 tokens; 2 heads of width 4."""
+
+    def __init__(self, order: str = "vit") -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 8, 1)
+        self.qkv = nn.Linear(8, 24)
+        self.order = (2, 0, 3, 1, 4) if order == "vit" else (2, 0, 3, 4, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        t = self.embed(x).flatten(2).transpose(1, 2)  # [B, 16, 8]
+        q, k, v = self.qkv(t).reshape(x.shape[0], 16, 3, 2, 4).permute(*self.order).unbind(0)
+        attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+        return attn @ v
+
+
+def unbound_qkv(order: str = "vit") -> nn.Module:
+    return UnboundQkv(order)
+
+
 class PaddedMaxPool(nn.Module):
     """timm's MaxPool2dSame: F.pad with -inf, then a max pool without padding."""
 

@@ -826,6 +826,29 @@ def test_an_attention_mask_held_by_the_model_is_a_learned_mask(mask: str, writte
     assert v.exit_code == 0, v.output
 
 
+@pytest.mark.parametrize(("order", "written", "scores"), [
+    # [B, N, H, d] → [B, H, N, d]: 2 heads, q·kᵀ and a·v 16·16·4 each
+    ("vit", "- permute: {name: unbind_1, dims: [0, 2, 1, 3]}", 2 * 2 * 16 * 16 * 4),
+    # [B, N, H, d] → [B, H, d, N]: the scores are d×d, 4·4·16 each
+    ("xca", "- permute: {name: unbind_1, dims: [0, 2, 3, 1]}", 2 * 2 * 4 * 4 * 16),
+])
+def test_a_permute_that_puts_the_batch_second_before_unbind_is_a_select_and_permute_per_part(
+        order: str, written: str, scores: int, tmp_path: Path) -> None:
+    """``qkv.reshape(B, N, 3, H, d).permute(2, 0, ...).unbind(0)`` (timm's unfused attention, EdgeNeXt's XCA) moves the
+    batch second, which no per-sample view writes; each part is ``x.select(2, k)`` with the rest permuted. Params
+    3·8 + 8 + 8·24 + 24 = 248; MACs 16·3·8 (conv) + 16·8·24 (qkv) + the two products = 384 + 3072 + scores."""
+    spec = tmp_path / "qkv.yaml"
+    target = f"{TESTS / 'import_factories.py'}:unbound_qkv"
+    r = run_import(target, "3,4,4", spec, "--reference-arg", f"order={order}")
+    assert r.exit_code == 0, r.output
+    text = spec.read_text()
+    assert "- select: {name: unbind, dim: 2, index: 0" in text and written in text, text
+    assert spec_counts(spec) == (248, 0, 384 + 3072 + scores)
+    assert spec_counts(spec) == torch_counts(target, "3,4,4", f"order={order}")
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target, "--reference-arg", f"order={order}"])
+    assert v.exit_code == 0, v.output
+
+
 def test_a_pad_with_minus_infinity_is_written_as_the_spec_reads_it(tmp_path: Path) -> None:
     """F.pad(x, ..., value=-inf) before a max pool (timm's MaxPool2dSame): `value: '-inf'`, which the spec reads back."""
     spec = tmp_path / "pad.yaml"

@@ -108,6 +108,10 @@ class Context:
     def shape_of(self, op: str, args: dict[str, Any], ins: tuple[int, ...]) -> tuple[tuple[int, ...], str] | str:
         """(per-sample dims, layout) of ``op`` with ``args`` on the values ``ins``, by the op's own rules (what analyze
         will find), or why the op refuses them."""
+        return self.shape_on(op, args, tuple(self.cshape(v) for v in ins))
+
+    def shape_on(self, op: str, args: dict[str, Any], shapes: tuple[Shape, ...]) -> tuple[tuple[int, ...], str] | str:
+        """:meth:`shape_of` on spec shapes (a layer's that no traced value has: the first of two a node becomes)."""
         r = rule(op)
         try:
             fields = r.arg_fields()
@@ -115,7 +119,6 @@ class Context:
             if bad:
                 return f"{op} has no argument {bad[0]}"
             made = r.args(**{k: fields[k].metadata["convert"](v) for k, v in args.items()})
-            shapes = tuple(self.cshape(v) for v in ins)
             if r.resolve is not None:
                 made = r.resolve(made, shapes)
             out = r.shape(made, shapes)

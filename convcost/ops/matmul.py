@@ -548,9 +548,9 @@ def _sdpa_flop_counter_backward(node: NodeLike, grads: Backward, batch: int) -> 
 @op("scaled_dot_product_attention", category="linear", args=SdpaArgs, aliases=("sdpa",))
 class ScaledDotProductAttention:
     """F.scaled_dot_product_attention(q, k, v, attn_mask, is_causal, scale) of `from: [q, k, v]` or `[q, k, v, mask]`
-    (an additive mask), or a learned `mask` the layer holds (gathered from a `table` by an `index`). Rows: q·kᵀ (…·L·S·E MACs, q scaled: one op per element of q), the mask (one add per score, also
-    when causal), softmax (3 per score), a·v (…·L·S·Ev MACs); causal attention is counted over every score, as torch
-    computes it."""
+    (an additive mask), or a learned `mask` the layer holds (gathered from a `table` by an `index`). Rows: q·kᵀ
+    (…·L·S·E MACs, q scaled: one op per element of q), the mask (one add per score, also when causal), softmax (3 per
+    score), a·v (…·L·S·Ev MACs); causal attention is counted over every score, as torch computes it."""
 
     saves = Saves.INPUTS
     inputs = (3, 4)
