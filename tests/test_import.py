@@ -828,9 +828,9 @@ def test_an_attention_mask_held_by_the_model_is_a_learned_mask(mask: str, writte
 
 @pytest.mark.parametrize(("order", "written", "scores"), [
     # [B, N, H, d] → [B, H, N, d]: 2 heads, q·kᵀ and a·v 16·16·4 each
-    ("vit", "- permute: {name: unbind_1, dims: [0, 2, 1, 3]}", 2 * 2 * 16 * 16 * 4),
+    ("vit", "- permute: {name: unbind_1, dims: [0, 2, 1, 3], layout: map}", 2 * 2 * 16 * 16 * 4),
     # [B, N, H, d] → [B, H, d, N]: the scores are d×d, 4·4·16 each
-    ("xca", "- permute: {name: unbind_1, dims: [0, 2, 3, 1]}", 2 * 2 * 4 * 4 * 16),
+    ("xca", "- permute: {name: unbind_1, dims: [0, 2, 3, 1], layout: map}", 2 * 2 * 4 * 4 * 16),
 ])
 def test_a_permute_that_puts_the_batch_second_before_unbind_is_a_select_and_permute_per_part(
         order: str, written: str, scores: int, tmp_path: Path) -> None:

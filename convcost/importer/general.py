@@ -216,14 +216,17 @@ def batch_second_unbind(n: Node, c: Context, v: int) -> Found:
         picked = c.shape_of("select", pick, (x,))
         if isinstance(picked, str):
             return Refuse(f"{n.fn} of {perm.fn}{tuple(dims)} as `select`: {picked}")
-        made = c.shape_on("permute", {"dims": rest}, (_spec_shape(*picked),))
+        turn: dict[str, Any] = {"dims": rest}
+        if not _per_token_readers(c, o):  # tokens or a grid only where a linear or layer norm reads them per token
+            turn["layout"] = "map"
+        made = c.shape_on("permute", turn, (_spec_shape(*picked),))
         if isinstance(made, str):
             return Refuse(f"{n.fn} of {perm.fn}{tuple(dims)} as `permute`: {made}")
         if tuple(made[0]) != c.flow.shape(o)[1:]:
             return Refuse(f"{n.fn} of {perm.fn}{tuple(dims)} makes {list(made[0])} per sample, the model "
                           f"{list(c.flow.shape(o)[1:])}")
         layers += [Emit("select", pick, (x,), layout=picked[1], fn=n.fn),
-                   Emit("permute", {"dims": rest}, (-1,), out=o, layout=made[1], fn=n.fn)]
+                   Emit("permute", turn, (-1,), out=o, layout=made[1], fn=n.fn)]
     return Several(tuple(layers))
 
 
