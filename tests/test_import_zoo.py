@@ -100,7 +100,7 @@ TIMM = [
      "4: 3,650,304 short (1 per element of its stem, downsample and block norms)"),
     ("ghostnet_100", ""), ("resnest14d", ""), ("repvgg_a0", ""),
     ("mobileone_s0", ""), ("fastvit_t8", ""),
-    ("edgenext_small", "a Fourier position encoding: a conv of a grid made in the forward, added"),
+    ("edgenext_small", ""),
     ("efficientformer_l1", ""), ("mixer_b16_224", ""), ("resmlp_12_224", ""),
     ("cspdarknet53", ""), ("darknet53", ""), ("cspresnet50", ""),
     ("nfnet_l0", "ScaledStdConv2d's gain times the standardised weight (a weight made from 2 tensors)"),
