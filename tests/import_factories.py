@@ -665,6 +665,28 @@ def unbound_qkv(order: str = "vit") -> nn.Module:
     return UnboundQkv(order)
 
 
+class FourierGrid(nn.Module):
+    """EdgeNeXt's PositionalEncodingFourier, small: a grid made in the forward from the map's size alone (a cumsum of
+    ones, its sines and cosines), [B, 4, H, W], a 1×1 conv of it added to the map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 8, 1)
+        self.proj = nn.Conv2d(4, 8, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.embed(x)
+        b, _, h, w = y.shape
+        ones = ~torch.zeros(b, h, w, dtype=torch.bool, device=x.device)
+        grid = ones.cumsum(1, dtype=torch.float32) / h
+        pos = torch.stack([grid.sin(), grid.cos(), (2 * grid).sin(), (2 * grid).cos()], dim=1)
+        return y + self.proj(pos)
+
+
+def fourier_grid() -> nn.Module:
+    return FourierGrid()
+
+
 class PaddedMaxPool(nn.Module):
     """timm's MaxPool2dSame: F.pad with -inf, then a max pool without padding."""
 

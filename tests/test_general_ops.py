@@ -36,7 +36,7 @@ GENERAL = {
     "add", "multiply", "sub", "div", "pow", "maximum", "minimum",
     "sqrt", "rsqrt", "exp", "log", "abs", "neg", "reciprocal", "square", "sin", "cos", "erf", "clamp",
     "mean", "sum", "amax", "amin", "norm", "var", "std", "softmax", "log_softmax",
-    "matmul", "einsum", "scaled_dot_product_attention", "concat", "stack",
+    "matmul", "einsum", "scaled_dot_product_attention", "concat", "stack", "constant",
 }
 
 X = "[4, 6, 5]"
@@ -122,6 +122,8 @@ SPECS: list[tuple[str, int, str]] = [
     ("[2, 5, 4]", 1, "sdpa: {from: [input, input, input], mask: [1, 2, 5, 5], table: [9, 2], index: [25]}"),
     ("[2, 5, 4]", 2, "pad: {name: v, pad: [0, 2]}\n- sdpa: {from: [input, input, v], mask: [1, 2, 5, 5], table: [9, 2], "
                      "index: [25]}"),
+    # a constant grid (EdgeNeXt's Fourier position encoding), a 1×1 conv of it added to the input
+    (X, 2, "constant: {name: grid, shape: [8, 6, 5]}\n- conv: {name: proj, out: 4, kernel: 1}\n- add: {from: [input, proj]}"),
     # joins along any dim
     (X, 2, "concat: {from: [input, input], dim: -1}"),
     ("[4, 2, 3]", 1, "to_tokens\n- concat: {from: [to_tokens1, to_tokens1], dim: 2}"),
@@ -323,6 +325,8 @@ EVERY = """\
 input: {shape: [4, 6, 6], batch: 2}
 layers:
   - conv: {name: a, out: 8, kernel: 1}
+  - constant: {name: grid, shape: [8, 6, 6]}
+  - add: {name: with_grid, from: [a, grid]}
   - permute: {dims: [0, 2, 3, 1]}
   - mul: {param: [8]}
   - add: {scalar: 1.0}

@@ -849,6 +849,23 @@ def test_a_permute_that_puts_the_batch_second_before_unbind_is_a_select_and_perm
     assert v.exit_code == 0, v.output
 
 
+def test_a_grid_made_in_the_forward_and_read_by_a_conv_is_a_constant(tmp_path: Path) -> None:
+    """EdgeNeXt's Fourier position encoding: a [B, 4, H, W] grid made from the map's size alone, a 1×1 conv of it added
+    to the map: the grid is a `constant` (no params, no MACs), the conv counted where the model runs it. Params 3·8 +
+    8 + 4·8 + 8 = 72; MACs 16·3·8 + 16·4·8 = 384 + 512 on a 4×4 map."""
+    spec = tmp_path / "grid.yaml"
+    target = f"{TESTS / 'import_factories.py'}:fourier_grid"
+    r = run_import(target, "3,4,4", spec)
+    assert r.exit_code == 0, r.output
+    text = spec.read_text()
+    # the constant reads the model's input (for its batch), as the embed conv does: a residual block of the two
+    assert "- constant: {name: constant, shape: [4, 4, 4]}\n        - conv: {name: proj, out: 8, kernel: 1}" in text, text
+    assert spec_counts(spec) == (72, 0, 384 + 512)
+    assert spec_counts(spec) == torch_counts(target, "3,4,4")
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target])
+    assert v.exit_code == 0, v.output
+
+
 def test_a_pad_with_minus_infinity_is_written_as_the_spec_reads_it(tmp_path: Path) -> None:
     """F.pad(x, ..., value=-inf) before a max pool (timm's MaxPool2dSame): `value: '-inf'`, which the spec reads back."""
     spec = tmp_path / "pad.yaml"

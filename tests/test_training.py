@@ -503,6 +503,29 @@ def test_a_learned_attention_mask_alone_needs_da(mask: str) -> None:
     assert predicted == per_layer[lt.node.name] == total == 2 * 2 * 25 * 4
 
 
+def test_a_constant_passes_no_gradient_back() -> None:
+    """A conv of a constant (EdgeNeXt's position grid) added to a learned sum: the conv computes its weights' gradient
+    only (its input needs none): 6·5 positions · 8·4 = 960 MACs per sample, at batch 2; no gradient flows into the
+    constant's input (add1's gradient has one reader, the join)."""
+    pytest.importorskip("torch")
+    from convcost.crosscheck.verify import run_backward_counter
+    from convcost.ops.counting import counters_run_on
+
+    text = ("input: {shape: [4, 6, 5], batch: 2}\nlayers:\n  - add: {param: [4, 6, 5]}\n"
+            "  - constant: {name: grid, shape: [8, 6, 5]}\n  - conv: {name: proj, out: 4, kernel: 1}\n"
+            "  - add: {from: [add1, proj]}\n")
+    layers = analyze_training(analysis_of(text)).layers
+    add1, grid, proj, _ = layers
+    assert grid.need.inputs == (False,) and proj.need.inputs == (False,) and proj.need.weights
+    assert proj.backward == Backward(weight_macs=2 * 6 * 5 * 8 * 4, weight_ops=2 * 6 * 5 * 4)  # + the bias's sum
+    assert add1.backward.accumulate_ops == 0  # one reader of its gradient: the join, not the constant
+    per_layer, total, _ = run_backward_counter(graph_of(text))
+    with counters_run_on("meta"):
+        predicted = {lt.node.name: lt.node.rule.counting.flop_counter_backward.predict(lt.node, lt.backward, 2).value or 0
+                     for lt in layers}
+    assert predicted == per_layer and total == 2 * (2 * 6 * 5 * 8 * 4)
+
+
 def test_general_ops_backward_by_hand() -> None:
     spec = """
 input: [2, 3, 4]
