@@ -19,6 +19,7 @@ from convcost.api import analyze_file
 from convcost.cli import app
 from convcost.cost import Backward
 from convcost.costmodel.training import analyze_training
+from convcost.ops.grad import Need
 
 runner = CliRunner()
 
@@ -524,6 +525,10 @@ def test_a_constant_passes_no_gradient_back() -> None:
         predicted = {lt.node.name: lt.node.rule.counting.flop_counter_backward.predict(lt.node, lt.backward, 2).value or 0
                      for lt in layers}
     assert predicted == per_layer and total == 2 * (2 * 6 * 5 * 8 * 4)
+    # the learned sum reaches the output only through the constant: no gradient reaches it, its backward is none
+    only = text.replace("  - add: {from: [add1, proj]}\n", "")
+    add1, *_ = analyze_training(analysis_of(only)).layers
+    assert add1.need == Need((False,), False) and add1.backward == Backward()
 
 
 def test_general_ops_backward_by_hand() -> None:
