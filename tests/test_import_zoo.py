@@ -89,7 +89,8 @@ TIMM = [
     ("efficientnet_b0", ""), ("tf_efficientnet_b0", ""), ("efficientnetv2_rw_s", ""), ("mobilenetv2_100", ""),
     ("mobilenetv3_large_100", ""), ("mobilenetv4_conv_small", ""), ("lcnet_050", ""), ("convnext_tiny", ""),
     ("convnextv2_atto", ""), ("vit_small_patch16_224", ""), ("deit_small_patch16_224", ""), ("deit_tiny_patch16_224", ""),
-    ("eva02_tiny_patch14_224", "a qkv bias concatenated from q_bias, zeros and v_bias in the forward"),
+    ("eva02_tiny_patch14_224", "a qkv bias concatenated in the forward from q_bias, k_bias (a buffer of zeros) and "
+     "v_bias; the rotary embedding's sin and cos, chunks of one buffer (rope.pos_embed) read by every block's q and k"),
     ("swin_tiny_patch4_window7_224", f"window partition: {BATCH_VIEW}; torch.roll"),
     ("maxvit_tiny_tf_224", f"window and grid partitions: {BATCH_VIEW}"),
     ("coatnet_0_rw_224", ""),
