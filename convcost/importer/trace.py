@@ -120,7 +120,7 @@ def import_model(model: nn.Module, shape: tuple[int, ...], allow: bool, device: 
     found = recognise(rec)
     name_layers(rec, found.layers)
     tie(found.layers)
-    out = Imported(to_layers(found.layers, allow), recording=rec)
+    out = Imported(to_layers(found.layers, allow, frozenset(name for name in rec.classes if name)), recording=rec)
     out.outputs = [INPUT if o is INPUT else o.key for o in found.outputs]
     out.unsupported = _by_module(rec, found.layers) + found.unsupported
     taken = {layer.path[0] for layer in out.layers}
