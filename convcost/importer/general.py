@@ -43,7 +43,7 @@ def emit(c: Context, n: Node, op: str, args: dict[str, Any], ins: tuple[int, ...
         return Refuse(f"{n.fn} as `{op}`: {found}")
     shape, layout = found
     value = out if out is not None else n.outs[0]
-    if layout == "map" and op in VIEWS and len(shape) in (2, 3) and _per_token_readers(c, value):
+    if layout == "map" and op in VIEWS and len(shape) >= 2 and _per_token_readers(c, value):
         args = {**args, "layout": "tokens" if len(shape) == 2 else "grid"}  # what a linear or layer norm reads per token
         made = c.shape_of(op, args, ins)
         if isinstance(made, str):
