@@ -51,6 +51,7 @@ from .activations import SOFTMAX_OPS
 from .counting import Counted, Counting, Prediction, fvcore_einsum
 from .grad import NORM_INPUT_OPS, NORM_SHARED_OPS, SOFTMAX_BACKWARD_OPS, Need
 from .norm import STAT_BYTES, STAT_OPS_AFFINE
+from .pool import INDEX_BYTES
 from .receptive import IDENTITY, RF, WHOLE, Taps, taps, window
 from .registry import (
     NodeLike,
@@ -481,7 +482,12 @@ class WindowAttention3d:
 
     @staticmethod
     def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
-        return _saved(VOLUME, node, batch, elem)
+        # as window_attention's; and where the window shrank, the bias gather's index, once per forward: torchvision
+        # flattens the index's top-left (Nw)² corner, a copy (int64) that the gather keeps for its backward (the whole
+        # index flattens to a view of the buffer, which is not an activation)
+        _, w = VOLUME.node(node)
+        shrunk = w.size < math.prod(node.args.window)
+        return _saved(VOLUME, node, batch, elem) + (w.size * w.size * INDEX_BYTES if shrunk else 0)
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
