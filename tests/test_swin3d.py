@@ -91,6 +91,11 @@ def test_a_grid_no_larger_than_the_window_shrinks_it_unshifted() -> None:
     assert lc.cost.macs == 32 * 8 * 24 + 2 * 1 * 32 * 32 * 8 + 32 * 8 * 8 == 24_576
     assert lc.cost.params == 216 + 72 + 7 * 13 * 13 * 2 == 2_654 and lc.cost.buffers == 196 * 196 == 38_416
     assert "shift_mask" not in {r.path[-1] for r in a.rows() if r.is_part}
+    # a dim as large as the window is one window too: a 4×7×7 grid, window [4, 7, 7], is one window of 196, unshifted
+    equal = analysis_of("input: [8, 4, 7, 7]\nlayers:\n  - permute: {dims: [0, 2, 3, 4, 1]}\n"
+                        "  - window_attention_3d: {heads: 2, window: [4, 7, 7], shift: [2, 3, 3]}\n")
+    assert "shift_mask" not in {r.path[-1] for r in equal.rows() if r.is_part}
+    assert equal.layers[1].cost.macs == 196 * 8 * 24 + 2 * 196 * 196 * 8 + 196 * 8 * 8 == 664_832
     plane = analysis_of("input: [8, 4, 4]\nlayers:\n  - to_tokens: {grid: true}\n"
                         "  - window_attention: {heads: 2, window: 7, shift: 3}\n").layers[1]
     assert plane.cost.macs == 49 * 8 * 24 + 2 * 49 * 49 * 8 + 49 * 8 * 8 == 50_960  # one padded 7×7 window
@@ -190,23 +195,24 @@ def test_convcost_module_computes_what_torchvisions_does() -> None:
         assert torch.allclose(ours(x), ref(x), atol=1e-5), (t, h, w)
 
 
-def test_a_small_swin3d_imports_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("size", "pad"), [((5, 26, 26), "pad: {name: pad, pad: [0, 2, 0, 2, 0, 1]}"), ((6, 28, 28), "")])
+def test_a_small_swin3d_imports_exactly(size: tuple[int, int, int], pad: str, tmp_path: Path) -> None:
     """torchvision's ShiftedWindowAttention3d is recorded whole (its window partition moves the batch dim):
     `window_attention_3d`; PatchEmbed3d's pad, Conv3d and permute, the norms, MLPs and PatchMerging on the T×H×W grid,
     the final norm, permute and AdaptiveAvgPool3d: the model's params, buffers and MACs, and `verify --reference`
-    passes."""
+    passes. At 6×28×28 PatchEmbed3d pads nothing: no pad layer (a pad of zeros is its input)."""
     torch = pytest.importorskip("torch")
     from swin3d_factories import small_swin3d
 
     target = f"{TESTS / 'swin3d_factories.py'}:small_swin3d"
     spec = tmp_path / "swin3d.yaml"
-    r = runner.invoke(app, ["import", target, "--input", "3,5,26,26", "-o", str(spec)])
+    r = runner.invoke(app, ["import", target, "--input", ",".join(map(str, (3, *size))), "-o", str(spec)])
     assert r.exit_code == 0, r.output
     text = spec.read_text()
     assert "window_attention_3d: {name: attn, heads: $attn_heads, window: [4, 3, 3], shift: $attn_shift}" in text, text
-    assert "pad: {name: pad, pad: [0, 2, 0, 2, 0, 1]}" in text and "permute: {name: permute, dims: [0, 2, 3, 4, 1]}" in text
+    assert (pad in text if pad else "pad:" not in text) and "permute: {name: permute, dims: [0, 2, 3, 4, 1]}" in text
     assert "patch_merging: {name: 1}" in text and "unsupported" not in text.split("input:", 1)[1], text
-    want = _counts(small_swin3d().eval(), torch.zeros(1, 3, 5, 26, 26))
+    want = _counts(small_swin3d().eval(), torch.zeros(1, 3, *size))
     t = analyze_file(spec)[0].total
     assert (t.params, t.buffers, t.macs) == want
     v = runner.invoke(app, ["verify", str(spec), "--reference", target])
@@ -222,7 +228,7 @@ def test_backward_against_flop_counter_mode(first: str) -> None:
     from convcost.crosscheck.verify import BACKWARD, verify_graph
 
     text = ("input: [8, 3, 9, 11]\nlayers:\n" + first + "  - permute: {dims: [0, 2, 3, 4, 1]}\n"
-            "  - window_attention_3d: {heads: 2, window: 4, shift: 2}\n  - patch_merging\n")
+            "  - window_attention_3d: {heads: 2, window: 4, shift: 2}\n  - patch_merging\n  - to_map\n")
     report = verify_graph(graph_of(text), "cpu", training=True)
     bad = [(lr.name, k, c.expected, c.actual) for lr in report.layers for k, c in lr.checks.items()
            if c.status == Status.MISMATCH]
@@ -244,3 +250,53 @@ def test_training_saved_bytes_match_torch_autograd(layers: str) -> None:
     torch_saved, model_saved = saved_by_autograd("input: [3, 3, 6, 5]\nlayers:\n  - conv: {out: 8, kernel: 1}\n"
                                                  "  - permute: {dims: [0, 2, 3, 4, 1]}\n" + layers)
     assert torch_saved == model_saved
+
+
+# ---- configs/swin3d_t.yaml ----------------------------------------------------------------------------------------------
+SWIN3D_T_PARAMS = 28_158_070  # torchvision Swin3D_T_Weights.KINETICS400_V1.meta["num_params"]
+SWIN3D_T_OPS = 43.882e9  # its meta["_ops"] (GMACs, of a 16-frame 224×224 clip)
+
+
+def test_configs_swin3d_t_by_hand_and_against_torchvisions_metadata() -> None:
+    """configs/swin3d_t.yaml at 16×224×224: 8×56×56, 8×28×28, 8×14×14 and 8×7×7 grids, window 8×7×7 (T = 8 and 7×7
+    are the window: every window has 392 tokens, nothing padded)."""
+    from conftest import config_analysis
+
+    a = config_analysis("swin3d_t.yaml", "swin3d_t")
+
+    def block_params(c: int, heads: int) -> int:
+        # norm1, norm2; qkv, proj; the (2·8 − 1)·(2·7 − 1)² = 2,535-row bias table; MLP c → 4c → c
+        return 4 * c + (3 * c * c + 3 * c) + (c * c + c) + 2535 * heads + (8 * c * c + 5 * c)
+
+    stages = [(56, 96, 3, 2), (28, 192, 6, 2), (14, 384, 12, 6), (7, 768, 24, 2)]  # grid side, C, heads, depth
+    params = (96 * 3 * 2 * 4 * 4 + 96) + 2 * 96 + sum(d * block_params(c, h) for _, c, h, d in stages)
+    params += sum(8 * c + 8 * c * c for _, c, _, _ in stages[:3])  # merging: LayerNorm(4c), Linear(4c → 2c)
+    params += 2 * 768 + (768 * 400 + 400)
+    assert a.total.params == params == SWIN3D_T_PARAMS
+
+    def block_macs(side: int, c: int) -> int:
+        # per token 12c² (qkv 3c², proj c², MLP 8c²); q·kᵀ and a·v n·392·c each (392 tokens a window)
+        n = 8 * side * side
+        return 12 * n * c * c + 2 * n * 392 * c
+
+    macs = sum(d * block_macs(s, c) for s, c, _, d in stages)
+    macs += sum(8 * (s // 2) ** 2 * 4 * c * 2 * c for s, c, _, _ in stages[:3])  # merging: N'·4C·2C
+    macs += 8 * 56 * 56 * 96 * (3 * 2 * 4 * 4) + 768 * 400  # patch embedding, head
+    assert a.total.macs == macs == 43_882_229_760
+    assert abs(a.total.macs - SWIN3D_T_OPS) / SWIN3D_T_OPS < 1e-5  # 43.88223 G: torchvision's 43.882
+    assert a.total.buffers == 12 * 392 * 392  # each block's relative_position_index, (8·7·7)²
+
+
+@pytest.mark.slow
+def test_configs_swin3d_t_pairs_torchvisions_swin3d_t() -> None:
+    """verify --reference against torchvision's own swin3d_t (on the meta device): every op, argument and count."""
+    import json
+
+    from conftest import CONFIGS
+
+    r = runner.invoke(app, ["verify", str(CONFIGS / "swin3d_t.yaml"), "--reference", "torchvision.models.video:swin3d_t",
+                            "--max-memory", "1k", "-f", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)["models"][0]
+    assert doc["totals"]["params"]["reference"] == doc["totals"]["params"]["spec"] == SWIN3D_T_PARAMS
+    assert doc["verified"] and doc["agrees"] and doc["not_compared"] == []
