@@ -4,7 +4,7 @@ torchvision."""
 
 from __future__ import annotations
 
-from torch import nn
+from torch import Tensor, nn
 
 
 def small_swin3d() -> nn.Module:
@@ -15,3 +15,20 @@ def small_swin3d() -> nn.Module:
 
     return SwinTransformer3d(patch_size=[2, 4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 4], window_size=[4, 3, 3],
                              num_classes=10)
+
+
+class LoneAttention(nn.Module):
+    """A [B, C, T, H, W] input permuted to a T×H×W token grid, one ShiftedWindowAttention3d (window [2, 3, 3]), mean."""
+
+    def __init__(self, shift: list[int] | None = None) -> None:
+        super().__init__()
+        from torchvision.models.video.swin_transformer import ShiftedWindowAttention3d
+
+        self.attn = ShiftedWindowAttention3d(16, [2, 3, 3], shift if shift is not None else [1, 1, 1], 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.attn(x.permute(0, 2, 3, 4, 1)).mean((1, 2, 3))
+
+
+def lone_attention(shift: list[int] | None = None) -> nn.Module:
+    return LoneAttention(shift).eval()

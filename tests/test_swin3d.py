@@ -300,3 +300,89 @@ def test_configs_swin3d_t_pairs_torchvisions_swin3d_t() -> None:
     doc = json.loads(r.stdout)["models"][0]
     assert doc["totals"]["params"]["reference"] == doc["totals"]["params"]["spec"] == SWIN3D_T_PARAMS
     assert doc["verified"] and doc["agrees"] and doc["not_compared"] == []
+
+
+# ---- hostile and random specs --------------------------------------------------------------------------------------------
+EXAMPLES = 30  # each builds two small modules and runs them once
+
+
+def test_random_3d_windows_count_and_compute_what_torchvisions_module_does() -> None:
+    """Property: for random grids, windows, shifts, heads, biases and batches, window_attention_3d's params, buffers and
+    MACs are those of torchvision's ShiftedWindowAttention3d under FlopCounterMode, and convcost's module computes its
+    output (padding, shrunk windows, shifts and masks in every combination). Each example is kept (acceptance.py)."""
+    torch = pytest.importorskip("torch")
+    from acceptance import Acceptance
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from convcost.modules.swin3d import ShiftedWindowAttention3d
+
+    seen = Acceptance()
+    shrunk = shifted = padded = 0
+
+    @st.composite
+    def cases(draw: Any) -> tuple[Any, ...]:
+        heads = draw(st.integers(1, 3))
+        c = heads * draw(st.integers(1, 3))
+        grid = tuple(draw(st.integers(1, 7)) for _ in range(3))
+        window = tuple(draw(st.integers(1, 5)) for _ in range(3))
+        shift = tuple(draw(st.integers(0, w - 1)) for w in window)
+        return c, heads, grid, window, shift, draw(st.integers(1, 2)), draw(st.booleans()), draw(st.booleans())
+
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @given(cases())
+    def matches(case: tuple[Any, ...]) -> None:
+        nonlocal shrunk, shifted, padded
+        c, heads, (t, h, w), window, shift, batch, qkv_bias, bias = case
+        seen.accept(True)
+        text = (f"input: {{shape: [{c}, {t}, {h}, {w}], batch: {batch}}}\nlayers:\n  - permute: {{dims: [0, 2, 3, 4, 1]}}\n"
+                f"  - window_attention_3d: {{heads: {heads}, window: {list(window)}, shift: {list(shift)}, "
+                f"qkv_bias: {str(qkv_bias).lower()}, bias: {str(bias).lower()}}}\n")
+        cost = analysis_of(text).layers[1].cost
+        ref = _tv().ShiftedWindowAttention3d(c, list(window), list(shift), heads, qkv_bias=qkv_bias, proj_bias=bias).eval()
+        x = torch.randn(batch, t, h, w, c)
+        assert _counts(ref, x) == (cost.params, cost.buffers, cost.macs), text
+        ours = ShiftedWindowAttention3d(c, window, shift, heads, qkv_bias, bias).eval()
+        ours.load_state_dict(ref.state_dict())
+        with torch.no_grad():
+            assert torch.allclose(ours(x), ref(x), atol=1e-5), text
+        sizes = (t, h, w)
+        shrunk += any(n <= k for n, k in zip(sizes, window))
+        shifted += any(n > k and s for n, k, s in zip(sizes, window, shift))
+        padded += any(n > k and n % k for n, k in zip(sizes, window))
+
+    matches()
+    seen.check(min_accepted=EXAMPLES)
+    assert shrunk and shifted and padded, (shrunk, shifted, padded)  # the draw reached every mechanism
+
+
+@pytest.mark.parametrize(("args", "col", "words"), [
+    ("{heads: 2, window: [4, 4]}", 45, "'window' must be one number or a list [t, h, w], got a list of 2"),
+    ("{heads: 2, window: 4, shift: [1, 1]}", 55, "'shift' must be one number or a list [t, h, w], got a list of 2"),
+    ("{heads: 2, window: 4, shift: -1}", 55, "'shift' must be a non-negative integer, got -1"),
+    ("{heads: 0, window: 4}", 34, "'heads' must be a positive integer, got 0"),
+    ("{heads: 2, window: 4, shift: 4}", 55, "shift 4 must be smaller than the window 4 (time)"),
+    ("{heads: 2, window: 4, bias: 3}", 54, "'bias' must be true or false, got 3"),
+    ("{heads: 2}", 5, "missing required argument 'window'"),
+])
+def test_bad_window_attention_3d_args_exit_2_with_file_line_col(tmp_path: Path, args: str, col: int, words: str) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"input: [8, 3, 9, 11]\nlayers:\n  - permute: {{dims: [0, 2, 3, 4, 1]}}\n  - window_attention_3d: {args}\n")
+    r = runner.invoke(app, ["analyze", str(spec)])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert f"s.yaml:4:{col}: window_attention_3d 'window_attention_3d1': {words}" in " ".join(r.output.split()), r.output
+
+
+def test_import_refuses_a_3d_shift_not_smaller_than_the_window(tmp_path: Path) -> None:
+    """torchvision runs ShiftedWindowAttention3d(16, [2, 3, 3], [2, 1, 1], 2) (a roll by a whole window in T), but
+    window_attention_3d refuses shift >= window: import exits 2 naming the module, not writing a spec analyze rejects."""
+    pytest.importorskip("torch")
+    spec = tmp_path / "s.yaml"
+    r = runner.invoke(app, ["import", f"{TESTS / 'swin3d_factories.py'}:lone_attention", "--input", "16,4,6,6",
+                            "--reference-arg", "shift=[2, 1, 1]", "-o", str(spec)])
+    assert r.exit_code == 2, r.output
+    assert "attn" in r.output and "shift_size [2, 1, 1] not smaller than window_size [2, 3, 3]" in r.output, r.output
+    ok = runner.invoke(app, ["import", f"{TESTS / 'swin3d_factories.py'}:lone_attention", "--input", "16,4,6,6",
+                             "-o", str(spec)])
+    assert ok.exit_code == 0 and "window_attention_3d: {name: attn, heads: 2, window: [2, 3, 3], shift: [1, 1, 1]}" in \
+        spec.read_text(), ok.output + spec.read_text()
