@@ -23,6 +23,9 @@ layer again from that calibration with the current model (convcost's analytic pa
     python benchmarks/bench_latency.py --threads 1 --clock cpu --save-measurements m.json --keep device.yaml
     python benchmarks/bench_latency.py --measurements m.json --device device.yaml --threads 1
 
+Each round also prints the calibration's *level*: the run's layers of exactly a calibration point's op and size,
+measured against that point's time (median; 1.00 when the calibration ran at the models' speed).
+
 Not a test: timings depend on the machine and its load. Figures go in the closing note of the change.
 """
 
@@ -82,7 +85,8 @@ def measure_group(specs: list[str], args: argparse.Namespace, device_file: str) 
     common = (["--threads", str(args.threads)] if args.threads else []) + ["--clock", args.clock, "--no-progress"]
     print(f"  calibrate: load before {load()}", flush=True)
     t0 = time.time()
-    cal = convcost(["calibrate", *common, "-o", device_file, *(["--quick"] if args.quick else [])])
+    chain = ["--chain"] if args.chain else []
+    cal = convcost(["calibrate", *common, *chain, "-o", device_file, *(["--quick"] if args.quick else [])])
     if cal.returncode != 0:
         sys.exit(f"calibrate failed ({cal.returncode}):\n{cal.stderr}")
     print(f"    {time.time() - t0:.0f} s; load after {load()}", flush=True)
@@ -148,6 +152,35 @@ def figures_of(models: list[dict[str, Any]]) -> Figures:
     )
 
 
+def level_of(models: list[dict[str, Any]], cal: Any) -> Any:
+    """The calibration's level against the run (crosscheck/accuracy.calibration_level) from profile's JSON models:
+    the layers of exactly a calibration point's op and size, measured / calibrated time (1.00: calibrated at the
+    run's speed). A check of the calibration, not part of any prediction."""
+    from convcost.crosscheck.accuracy import calibration_level
+
+    return calibration_level(
+        ((x["kind"], x["op"], x["flops"], x["bytes"], (x.get("measured") or {}).get("median_s") or 0.0)
+         for m in models for x in m["layers"]), cal)
+
+
+def calibration_of(device_file: str, models: list[dict[str, Any]], threads: int | None) -> Any:
+    from convcost.costmodel.roofline import fit_profile, resolve_profile
+
+    dtype = models[0]["memory"]["dtype"] if models else "fp32"
+    return fit_profile(resolve_profile(None, device_file), dtype, threads).calibration
+
+
+def print_level(models: list[dict[str, Any]], device_file: str, threads: int | None) -> None:
+    cal = calibration_of(device_file, models, threads)
+    if cal is None:
+        return
+    level = level_of(models, cal)
+    ratio = "–" if level.ratio is None else f"×{level.ratio:.2f}"
+    print(f"  calibration level: {level.layers} layers of the same op and size as a calibration point measured "
+          f"{ratio} its time (median; 1.00: calibrated at this run's speed, above 1: the calibration ran "
+          "faster than the models, and every prediction is that much too fast)")
+
+
 def repredict(models: list[dict[str, Any]], device_file: str, threads: int | None) -> list[dict[str, Any]]:
     """``models`` (profile's JSON, as saved) with every prediction of the whole model and of each layer made again
     from ``device_file`` by the current latency model: the analytic path alone (no torch), seconds for all configs."""
@@ -206,6 +239,9 @@ def main() -> None:
                         help=f"smoke test: calibrate/profile --quick on {', '.join(QUICK)} (figures meaningless)")
     parser.add_argument("--max-memory", default="8G",
                         help="profile --max-memory (DeepLabV3 at 520×520 needs about 4.1 GB kept outputs; default 8G)")
+    parser.add_argument("--chain", action="store_true",
+                        help="calibrate --chain: every micro-benchmark once per pass over all of them (caches as cold "
+                        "as in a network), instead of each in a loop of its own")
     parser.add_argument("--keep", help="write the last device profile here")
     parser.add_argument("--save-json", "--save-measurements", dest="save_json",
                         help="write the models of the last round (profile's JSON: each model's and layer's measured times) here")
@@ -218,6 +254,7 @@ def main() -> None:
             parser.error("--measurements needs --device (the device profile the prediction uses)")
         models = repredict(json.loads(Path(args.measurements).read_text()), args.device, args.threads)
         figures = report(models)
+        print_level(models, args.device, args.threads)
         print(f"offline: {args.measurements} predicted from {args.device}: worst {figures.worst_pct:.1f} % "
               f"({figures.inside} of {figures.models} inside) / layers {figures.layer_median_pct:.1f} %")
         sys.exit(0 if figures.ok else 1)
@@ -239,6 +276,7 @@ def main() -> None:
             print(f"round {r}:")
             models = [m for g in groups for m in measure_group(g, args, device_file)["models"]]
             results.append(report(models))
+            print_level(models, device_file, args.threads)
             if args.save_json:
                 Path(args.save_json).write_text(json.dumps(models))
         if args.keep:

@@ -143,6 +143,38 @@ def test_the_benchmarks_feed_the_curves_they_say() -> None:
     assert len(set(afters)) == len(afters)
 
 
+def test_calibrate_chain_runs_every_benchmark_once_per_pass(monkeypatch, tiny_benches) -> None:  # type: ignore[no-untyped-def]
+    order: list[int] = []
+    real = LayerProbe.__call__
+
+    def spy(self: LayerProbe) -> None:
+        order.append(id(self))
+        real(self)
+
+    monkeypatch.setattr(LayerProbe, "__call__", spy)
+    cal = calibrate(CalibrateOptions(threads=1, min_time=0.0, repeats=2, warmup=1, chain=True))
+    probes = list(dict.fromkeys(order))  # each benchmark's probe, in the order first run
+    # the overhead benchmarks and the tiny ones: each run once per pass, always in the same order (a chain), never
+    # several times in a row as in a loop of its own
+    assert len(probes) == len(calibrate_module.OVERHEAD_BENCHES) + len(calibrate_module.AFTER_BENCHES) + len(TINY)
+    assert order == probes * (len(order) // len(probes))
+    # the warm-up's one timed pass, then 2 rounds of at least 5 passes (PROBE_PASSES: each layer's time a median)
+    assert len(order) // len(probes) >= 1 + 2 * 5
+    assert "once per pass over all of them" in cal.method
+    assert set(cal.compute) == {"conv_dense"} and set(cal.memory) == {"conv_grouped", "norm", "elementwise", "gelu"}
+    assert all(p.time_s is not None and p.time_s > 0 for c in cal.memory.values() for p in c.points)
+    looped = calibrate(CalibrateOptions(threads=1, min_time=0.0, repeats=2, warmup=1))
+    assert "once per pass" not in looped.method
+
+
+def test_calibrate_chain_option(tmp_path, tiny_benches) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "device.yaml"
+    result = runner.invoke(app, ["calibrate", "--threads", "1", "--chain", *FAST, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    (device,) = load_profiles(out).values()
+    assert "a chain of benchmarks" in device.calibrations[0].method
+
+
 # ---- timing ----------------------------------------------------------------------------------------------
 def test_rounds_are_interleaved_and_min_calls_kept() -> None:
     order: list[tuple[int, int]] = []
@@ -259,6 +291,24 @@ def test_profile_accuracy_and_max_error(tmp_path) -> None:  # type: ignore[no-un
     assert "above --max-error 50 %" in bad.stderr
     md = runner.invoke(app, ["profile", spec, "--accuracy", "--quick", "-f", "markdown"])
     assert md.exit_code == 0 and "| model | layers |" in md.stdout
+
+
+def test_profile_accuracy_reports_the_calibration_level(tmp_path, tiny_benches) -> None:  # type: ignore[no-untyped-def]
+    device = tmp_path / "device.yaml"
+    made = runner.invoke(app, ["calibrate", "--threads", "1", *FAST, "-o", str(device)])
+    assert made.exit_code == 0, made.output
+    # the first tiny benchmark's conv, batch norm and ReLU, as a model: exactly the work of three calibration points
+    spec = tmp_path / "same.yaml"
+    spec.write_text("input: [4, 8, 8]\nlayers: [{conv: {out: 4, kernel: 3, padding: 1, bias: false}}, bn, relu, flatten]\n")
+    args = ["profile", str(spec), "--accuracy", "--quick", "--threads", "1", "--hw-file", str(device)]
+    doc = runner.invoke(app, [*args, "-f", "json"])
+    assert doc.exit_code == 0, doc.output
+    level = json.loads(doc.stdout)["accuracy"]["calibration_level"]
+    assert level["layers"] == 3 and level["ratio"] > 0  # conv, bn, relu; the flatten (a view) has no curve
+    table = runner.invoke(app, args, terminal_width=200)
+    assert table.exit_code == 0 and "calibration level: 3 layers" in table.stdout
+    nominal = runner.invoke(app, ["profile", str(spec), "--accuracy", "--quick", "--threads", "1", "-f", "json"])
+    assert json.loads(nominal.stdout)["accuracy"]["calibration_level"] is None  # nominal peaks: nothing to check
 
 
 def test_profile_usage_errors_of_the_new_options() -> None:

@@ -166,6 +166,23 @@ def test_the_overhead_after_a_layer_follows_the_bytes_it_moved() -> None:
     assert parse_profiles(text, "again.yaml")["toy"].calibrations[0].overhead_after == cal.overhead_after
 
 
+def test_the_overhead_after_a_layer_never_falls_with_more_bytes_before() -> None:
+    # a dip in the measured curve (a view after a big ReLU measured 12 µs where one after a smaller conv took 20 µs) is
+    # lifted to the largest time at or below its size: the upper envelope 10, 20, 20 µs at 1, 10, 100 kB
+    dip = AFTER.replace("          - {after: 10 kB, time: 20 us}\n",
+                        "          - {after: 10 kB, time: 20 us}\n          - {after: 100 kB, time: 12 us}\n")
+    cal = parse_profiles(dip, "toy.yaml")["toy"].calibrations[0]
+    assert [a.time_s for a in cal.overhead_after] == [10e-6, 20e-6, 12e-6]  # the file keeps what was measured
+    assert cal.overhead_at(1e5) == pytest.approx(20e-6)  # the dip's own point: 20 µs, not 12
+    assert cal.overhead_at(31622.777) == pytest.approx(20e-6)  # halfway from 10 to 100 kB: 20 µs (the raw curve: 16)
+    assert cal.overhead_at(1e7) == pytest.approx(20e-6)  # above the last point: the envelope's last, 20 µs, not 12
+    assert cal.overhead_at(3162.2777) == pytest.approx(15e-6)  # below the dip nothing changes: halfway from 10 to 20 µs
+    # a rise after the dip is followed again: 30 µs at 1 MB -> halfway from 100 kB (20 µs) to 1 MB in log: 25 µs
+    rise = dip.replace("{after: 100 kB, time: 12 us}\n", "{after: 100 kB, time: 12 us}\n          - {after: 1 MB, time: 30 us}\n")
+    again = parse_profiles(rise, "toy.yaml")["toy"].calibrations[0]
+    assert again.overhead_at(316227.77) == pytest.approx(25e-6)
+
+
 def test_the_roofline_header_says_the_overhead_after_a_big_layer(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "after.yaml").write_text(AFTER)
     (tmp_path / "toy.yaml").write_text(TOY)
@@ -427,3 +444,46 @@ def test_benchmark_figures_are_the_done_whens() -> None:
     assert not f.ok  # one model outside, and 35 > 30
     g = bench.figures_of([model(25.0, [30.0, -10.0])])
     assert (g.inside, g.layer_median_pct, g.ok) == (1, 20.0, True)  # both targets met at their bounds: ≤, not <
+
+
+def test_benchmark_level_compares_the_layers_the_calibration_timed() -> None:
+    """bench_latency.level_of: the run's layers of exactly a calibration point's op (or kind) and size, measured
+    against that point's time (no timing: a made-up run)."""
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_latency", ROOT / "benchmarks" / "bench_latency.py")
+    bench = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    timed = TOY.replace("{size: 13.824 kFLOP, rate: 1 GFLOP/s}", "{size: 13.824 kFLOP, rate: 1 GFLOP/s, time: 20 us}")
+    timed = timed.replace("{size: 1 kB, rate: 0.5 GB/s}", "{size: 1 kB, rate: 0.5 GB/s, time: 4 us}")
+    cal = parse_profiles(timed, "toy.yaml")["toy"].calibrations[0]
+
+    def layer(op: str, kind: str, flops: int, nbytes: int, measured: float | None) -> dict[str, object]:
+        return {"op": op, "kind": kind, "flops": flops, "bytes": nbytes,
+                "measured": None if measured is None else {"median_s": measured}}
+
+    models = [{"layers": [
+        layer("conv", "conv_dense", 13824, 5000, 30e-6),  # the conv_dense point's 13,824 FLOPs: 30 / 20 µs = 1.5
+        layer("conv", "conv_dense", 13823, 5000, 99e-6),  # another size (13.823 kFLOP to 5 digits): not the same work
+        layer("gelu", "elementwise", 10, 1000, 10e-6),  # gelu's own point at 1 kB: 10 / 4 µs = 2.5
+        layer("relu", "elementwise", 10, 1000, 1e-6),  # elementwise's 1 kB point has no time: not compared
+        layer("conv", "conv_dense", 13824, 5000, None),  # not measured
+        layer("flatten", "view", 0, 0, 5e-6),  # views have no curve
+    ]}]
+    level = bench.level_of(models, cal)
+    assert level.layers == 2 and level.ratio == pytest.approx(2.0)  # the median of 1.5 and 2.5
+    none = bench.level_of([{"layers": []}], cal)
+    assert none.ratio is None and none.layers == 0
+
+
+def test_calibration_level_skips_fallback_curves() -> None:
+    from convcost.crosscheck.accuracy import calibration_level
+
+    timed = TOY.replace("{size: 1 kB, rate: 1 GB/s}", "{size: 1 kB, rate: 1 GB/s, time: 2 us}")
+    cal = parse_profiles(timed, "toy.yaml")["toy"].calibrations[0]
+    # a relu of 1 kB is the elementwise point's work: 6 / 2 µs = 3; a batch norm of 1 kB would be predicted on the
+    # elementwise curve too (TOY has no norm curve), but that point timed a ReLU, not a batch norm: not compared
+    level = calibration_level([("elementwise", "relu", 250, 1000, 6e-6), ("norm", "batchnorm", 250, 1000, 60e-6)], cal)
+    assert (level.ratio, level.layers) == (pytest.approx(3.0), 1)

@@ -100,6 +100,10 @@ def calibrate(
         Clock.wall, "--clock", help="CPU: wall time, or the CPU time of the one thread (--threads 1): steady on a "
         "machine shared with other jobs."
     ),
+    chain: bool = typer.Option(
+        False, "--chain", help="Run every micro-benchmark once per pass over all of them, in turn, as the layers of one "
+        "long model (caches as cold as in a network), instead of each in a loop of its own."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr (terminals only)."),
     output: Optional[str] = output_option(),
 ) -> None:
@@ -149,10 +153,10 @@ def calibrate(
     base = CalibrateOptions(
         device=device.value, dtype=dtype, channels_last=channels_last, min_time=0.01 if quick else min_time,
         repeats=3 if quick else repeats, warmup=1 if quick else 3, quick=quick, cudnn_benchmark=cudnn_benchmark,
-        clock=clock.value,
+        clock=clock.value, chain=chain,
     )
     runs = [base] if not threads else [CalibrateOptions(**{**base.__dict__, "threads": t}) for t in threads]
-    per_run = (1 + len(benches_for(base))) * base.repeats
+    per_run = (1 if chain else 1 + len(benches_for(base))) * base.repeats
     calibrations = []
     with progress_bar(per_run * len(runs), progress) as step:
         for options in runs:

@@ -11,7 +11,8 @@ sustained rate of each layer kind (costmodel/kinds.py) at several sizes, and the
 * ``overhead_after`` (optional): that time measured right after a layer that moved many bytes (a view after
   a 3×3 conv with 9 MB of weights takes 3× a view after a ReLU: the big layer has pushed the interpreter's and
   dispatcher's code and data out of the caches): a layer following one that moved ``after`` bytes is charged
-  this curve's time (linear in log(after), clamped at both ends), never less than ``overhead``.
+  this curve's upper envelope (never less after more bytes; linear in log(after), clamped at both ends), never
+  less than ``overhead``.
 
 Each rate is *net* of the overhead (size / (time − overhead), the overhead after the layer before it), so
 that a layer's predicted time, max(FLOPs / compute rate, bytes / bandwidth) + overhead, gives back the measured time at every
@@ -23,6 +24,7 @@ largest's. No torch here.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import re
 from collections.abc import Iterator
@@ -111,21 +113,23 @@ class Calibration:
     loc: Loc | None = field(default=None, compare=False)
 
     def overhead_at(self, after: float | None) -> float:
-        """The per-op time of a layer that follows one that moved ``after`` bytes (None: the first layer): the
-        ``overhead_after`` curve, linear in log(after) between its points and clamped at both ends, never below
-        ``overhead``; ``overhead`` without a curve or after a layer that moved nothing."""
+        """The per-op time of a layer that follows one that moved ``after`` bytes (None: the first layer): the upper
+        envelope of the ``overhead_after`` curve (each point's time raised to the largest at or below its size: a
+        bigger layer before leaves the caches no warmer than a smaller one did), linear in log(after) between its
+        points and clamped at both ends, never below ``overhead``; ``overhead`` without a curve or after a layer
+        that moved nothing."""
         pts = self.overhead_after
         if not pts or not after or after <= 0:
             return self.overhead_s
-        if after <= pts[0].after:
-            t = pts[0].time_s
-        elif after >= pts[-1].after:
-            t = pts[-1].time_s
+        sizes, times = [p.after for p in pts], list(itertools.accumulate((p.time_s for p in pts), max))
+        if after <= sizes[0]:
+            t = times[0]
+        elif after >= sizes[-1]:
+            t = times[-1]
         else:
-            i = bisect.bisect_left([p.after for p in pts], after)
-            a, b = pts[i - 1], pts[i]
-            f = (math.log(after) - math.log(a.after)) / (math.log(b.after) - math.log(a.after))
-            t = a.time_s + f * (b.time_s - a.time_s)
+            i = bisect.bisect_left(sizes, after)
+            f = (math.log(after) - math.log(sizes[i - 1])) / (math.log(sizes[i]) - math.log(sizes[i - 1]))
+            t = times[i - 1] + f * (times[i] - times[i - 1])
         return max(self.overhead_s, t)
 
     @property

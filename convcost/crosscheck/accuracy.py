@@ -8,8 +8,11 @@ of errors is summarised by the median and the 90th percentile of their absolute 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..costmodel.calibration import Calibration
+from ..costmodel.kinds import KINDS
 from .profiling import Measured, ProfileRun
 
 
@@ -59,11 +62,40 @@ class KindErrors:
 
 
 @dataclass(frozen=True)
+class Level:
+    """How fast a run measured the very work its calibration timed: the layers of exactly a calibration point's op
+    (or kind, where the op has no curve of its own) and size (FLOPs or bytes, to the file's 5 digits), each measured
+    time over that point's. 1.00: the calibration ran at the run's speed; 1.26: it ran 1.26× faster than the run
+    did the same work, and every prediction is about that much too fast. A check of the calibration against the run,
+    never part of a prediction (it reads measured times)."""
+
+    ratio: float | None  # the median of measured / calibrated time; None when no layer matched
+    layers: int  # how many layers matched
+
+
+def calibration_level(layers: Iterable[tuple[str, str, float, float, float]], cal: Calibration) -> Level:
+    """``layers``: (latency kind, op, FLOPs, bytes moved, measured median s) of each measured layer."""
+    ratios = []
+    for kind, op, flops, nbytes, measured in layers:
+        if kind not in KINDS or measured <= 0:
+            continue  # views: no curve
+        curve, own = cal.curve(kind, op)
+        if curve is None or not own:
+            continue  # a fallback curve's points are another kind's work
+        size = float(f"{flops if KINDS[kind].compute else nbytes:.5g}")  # as the file writes a point's size
+        point = next((p for p in curve.points if p.size == size), None)
+        if point is not None and point.time_s:
+            ratios.append(measured / point.time_s)
+    return Level(statistics.median(ratios) if ratios else None, len(ratios))
+
+
+@dataclass(frozen=True)
 class Accuracy:
     models: ErrorStats | None
     blocks: ErrorStats | None
     layers: ErrorStats | None
     kinds: tuple[KindErrors, ...]  # layer errors by kind, the kind with the most predicted time first
+    level: Level | None = None  # None: predicted from nominal peaks, no calibration to check
 
 
 def accuracy(run: ProfileRun) -> Accuracy:
@@ -81,4 +113,8 @@ def accuracy(run: ProfileRun) -> Accuracy:
             share = 100 * sum(u.span.ideal_s for _, u in units) / total if total else 0.0
             kinds.append(KindErrors(kind, stats, share))
     kinds.sort(key=lambda k: -k.predicted_share)
-    return Accuracy(ErrorStats.of(models), ErrorStats.of(blocks), ErrorStats.of(_errors(layers)), tuple(kinds))
+    cal = run.fit.calibration
+    level = None if cal is None else calibration_level(
+        ((u.latency_kind, u.kind, u.span.flops, u.span.bytes, u.timing.median_s) for _, u in layers if u.timing), cal
+    )
+    return Accuracy(ErrorStats.of(models), ErrorStats.of(blocks), ErrorStats.of(_errors(layers)), tuple(kinds), level)

@@ -224,6 +224,10 @@ class CalibrateOptions:
     quick: bool = False
     cudnn_benchmark: bool = True
     clock: str = "wall"  # CPU: 'wall' or 'cpu' (the thread's CPU time; one thread only)
+    # True: every benchmark runs once per pass over all of them, in turn, as the layers of one long model (each
+    # benchmark's data and code pushed out of the caches by the others, as a layer's are by the rest of a network);
+    # False: each benchmark runs in a loop of its own (its few layers' data and code stay warm between calls)
+    chain: bool = False
 
 
 @dataclass(frozen=True)
@@ -304,22 +308,27 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
                 graph = _graph(bench.spec(), f"<calibrate {what}>", batch)
                 plan.append((replace(bench, what=what), graph, ModelRunner(graph, popts).probe()))
             probes = [p for _, _, p in plan]
-            fns: list[Callable[[], Any]] = list(probes)
             per_layer: list[list[list[float]]] = [[[] for _ in g.nodes] for _, g, _ in plan]
             names = [b.what for b, _, _ in plan]
+            # the probes each timed unit runs: one benchmark each, or all of them in one chain
+            units = [list(range(len(probes)))] if options.chain else [[k] for k in range(len(probes))]
+            fns: list[Callable[[], Any]] = [_chain([probes[k] for k in ks]) if len(ks) > 1 else probes[ks[0]] for ks in units]
 
             def before(i: int, r: int) -> None:
-                probes[i].take()  # forget the warm-up and estimate passes
+                for k in units[i]:
+                    probes[k].take()  # forget the warm-up and estimate passes
                 if step is not None:
-                    step(f"{names[i]} ({r + 1}/{options.repeats})")
+                    what = "every benchmark, one after the other" if options.chain else names[i]
+                    step(f"{what} ({r + 1}/{options.repeats})")
 
             def after(i: int, r: int) -> None:
-                for times, t in zip(per_layer[i], probes[i].take()):
-                    times.append(t)
+                for k in units[i]:
+                    for times, t in zip(per_layer[k], probes[k].take()):
+                        times.append(t)
 
             time_interleaved(
-                fns, device=options.device, min_time=options.min_time, repeats=options.repeats,
-                warmup=options.warmup, step=before, after=after, clock=options.clock,
+                fns, device=options.device, min_time=options.min_time * (len(probes) if options.chain else 1),
+                repeats=options.repeats, warmup=options.warmup, step=before, after=after, clock=options.clock,
                 min_calls=[PROBE_PASSES] * len(fns),
             )
     except TORCH_ERRORS as e:
@@ -359,7 +368,9 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
         convcost=__version__,
         date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         method=method_text(options.device, options.repeats, options.cudnn_benchmark if cuda else None, options.clock)
-        + f", each layer timed in its benchmark model; ≥{options.min_time:g} s per benchmark",
+        + (", each layer timed in its benchmark model, every benchmark once per pass over all of them in turn (a chain "
+           "of benchmarks: caches as cold as in a network)" if options.chain else
+           f", each layer timed in its benchmark model; ≥{options.min_time:g} s per benchmark"),
         repeats=options.repeats,
         warmup=options.warmup,
         cudnn_benchmark=options.cudnn_benchmark if cuda else None,
@@ -367,6 +378,16 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
         duration_s=round(time.time() - started, 1),
         clock=options.clock,
     )
+
+
+def _chain(probes: list[LayerProbe]) -> Callable[[], None]:
+    """One pass of each probe, in turn."""
+
+    def run() -> None:
+        for probe in probes:
+            probe()
+
+    return run
 
 
 def layer_times(bench: Bench, graph: Graph, times: list[list[float]], dtype: str) -> list[LayerTime]:

@@ -40,6 +40,21 @@ def model_rows(run: ProfileRun) -> list[list[str]]:
 MODEL_HEADS = ["model", "layers", "MACs", "predicted", "median", "spread", "error", "layer |err| med", "p90", "Σ blocks"]
 
 
+def level_line(acc: Accuracy) -> str | None:
+    """What the calibration's level against this run is, in words (None without a calibration)."""
+    level = acc.level
+    if level is None:
+        return None
+    what = "layers that are exactly the work of a calibration point (its op and size)"
+    if level.ratio is None:
+        return f"calibration level: none of the {what} was measured"
+    verdict = ("the calibration ran at this run's speed" if abs(level.ratio - 1) <= 0.1 else
+               f"the calibration ran {level.ratio:.2f}× as fast as this run: calibrate again in this run's conditions"
+               if level.ratio > 1 else
+               f"the calibration ran {1 / level.ratio:.2f}× as slow as this run: calibrate again in this run's conditions")
+    return (f"calibration level: {level.layers:,} {what} measured ×{level.ratio:.2f} its time (median): {verdict}")
+
+
 def summary_lines(acc: Accuracy) -> list[str]:
     lines = []
     for what, stats in (("whole models", acc.models), ("blocks", acc.blocks), ("layers", acc.layers)):
@@ -49,6 +64,9 @@ def summary_lines(acc: Accuracy) -> list[str]:
             f"{what} ({stats.count:,}): median |error| {stats.median_abs:.1f} %, 90th percentile {stats.p90_abs:.1f} %, "
             f"bias (median error) {signed(stats.median)}, worst {signed(stats.worst)} ({stats.worst_name})"
         )
+    level = level_line(acc)
+    if level is not None:
+        lines.append(level)
     return lines
 
 
@@ -111,4 +129,5 @@ def accuracy_dict(acc: Accuracy) -> dict[str, Any]:
         "blocks": _stats_dict(acc.blocks),
         "layers": _stats_dict(acc.layers),
         "kinds": [{"kind": k.kind, "predicted_share_pct": k.predicted_share, **(_stats_dict(k.stats) or {})} for k in acc.kinds],
+        "calibration_level": None if acc.level is None else {"ratio": acc.level.ratio, "layers": acc.level.layers},
     }
