@@ -104,7 +104,8 @@ FORMS_CASES = {
     "swin": (
         "input: [3, 28, 28]\nlayers:\n"
         "  - patch_embed: {out: 8, patch: 4, grid: true}\n  - layernorm\n"
-        "  - window_attention: {heads: 2, window: 4, shift: 2}\n  - patch_merging\n  - to_map\n"
+        "  - window_attention: {heads: 2, window: 4, shift: 2}\n"
+        "  - window_attention: {heads: 2, window: 4, shift: 2, mask_buffer: true}\n  - patch_merging\n  - to_map\n"
     ),
     "swin_v2": (
         "input: [3, 28, 28]\nlayers:\n"

@@ -360,6 +360,13 @@ OP_CASES = [
            Cost(params=(6 * 18 + 18) + 18 + (6 * 6 + 6), buffers=16,
                 macs=2 * (24 * 6 * 18 + 2 * 2 * 6 * 16 * 3 + 24 * 6 * 6), bias_ops=2 * 24 * 18 + 2 * 24 * 6,
                 elementwise_ops=2 * 24 * 6 + 2 * 384, act_ops=3 * 384, activations=2 * 15 * 6)),
+    # the same with the shift mask held as a buffer (timm's attn_mask): 6 windows of 4² more buffers
+    OpCase("window_attention",
+           "to_tokens: {grid: true}\n  - window_attention: {heads: 2, window: 2, shift: 1, mask_buffer: true}", "[6, 5, 3]",
+           2, TokenGrid(5, 3, 6),
+           Cost(params=(6 * 18 + 18) + 18 + (6 * 6 + 6), buffers=16 + 6 * 16,
+                macs=2 * (24 * 6 * 18 + 2 * 2 * 6 * 16 * 3 + 24 * 6 * 6), bias_ops=2 * 24 * 18 + 2 * 24 * 6,
+                elementwise_ops=2 * 24 * 6 + 2 * 384, act_ops=3 * 384, activations=2 * 15 * 6)),
     # one 3×3 window covers the 3×3 grid: torchvision drops the shift (no mask); no biases; width 4, 1 head
     OpCase("window_attention",
            "to_tokens: {grid: true}\n  - window_attention: {heads: 1, window: 3, shift: 1, qkv_bias: false, bias: false}",

@@ -26,6 +26,7 @@ Imports torch at the top: only ``convcost verify --reference`` imports this modu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import sys
 import warnings
@@ -189,10 +190,11 @@ def _run_reference(model: nn.Module, xs: tuple[torch.Tensor, ...], what: str, fi
     return _Run(outs, int(counter.get_total_flops()), _per_module_flops(counter, model), shapes)
 
 
-def _model_unit(step: Step, model: nn.Module, run: _Run, batch: int) -> Unit:
+def _model_unit(step: Step, model: nn.Module, run: _Run, batch: int, holds: tuple[str, ...] = ()) -> Unit:
     """The model's side of a pair: the module at the step's path (with everything below it), a tensor of its own
     (a ViT's class_token), or, for a function, the step alone (no counts of its own); for a chain of parts convcost
-    cannot read, their counts added up."""
+    cannot read, their counts added up. ``holds``: tensors outside the module its layer holds too (timm Swin's
+    attn_mask, a buffer of the block its WindowAttention reads), counted with it."""
     inferred = None if step.unsure else (batch, *step.shape)
     if step.parts:
         units = [_path_unit(name, step.kind, step.op, model, run, None) for name in step.parts]
@@ -201,7 +203,12 @@ def _model_unit(step: Step, model: nn.Module, run: _Run, batch: int) -> Unit:
             return Unit(step.name, step.kind, step.op, None, None, None, None)
         return Unit(step.name, step.kind, step.op, None, sum(u.params or 0 for u in counted),
                     sum(u.buffers or 0 for u in counted), sum(u.macs or 0 for u in counted))
-    return _path_unit(step.name, step.kind, step.op, model, run, inferred)
+    unit = _path_unit(step.name, step.kind, step.op, model, run, inferred)
+    if holds and unit.params is not None:
+        params, buffers = dict(model.named_parameters()), dict(model.named_buffers())
+        unit = dataclasses.replace(unit, params=unit.params + sum(params[t].numel() for t in holds if t in params),
+                                   buffers=(unit.buffers or 0) + sum(buffers[t].numel() for t in holds if t in buffers))
+    return unit
 
 
 def _path_unit(name: str, kind: str, op: str, model: nn.Module, run: _Run, inferred: Shape | None) -> Unit:
@@ -302,10 +309,12 @@ def _group_unit(steps: tuple[Step, ...], analysis: Analysis, run: _SpecRun) -> U
                 total("buffers"), total("macs"))
 
 
-def _pair(p: StepPair, analysis: Analysis, spec_run: _SpecRun, model: nn.Module, run: _Run) -> Pair:
+def _pair(p: StepPair, analysis: Analysis, spec_run: _SpecRun, model: nn.Module, run: _Run,
+          holds: tuple[tuple[str, ...], ...] = ()) -> Pair:
     su = None if p.spec is None else _group_unit(p.group, analysis, spec_run) if p.group else \
         _spec_unit(p.spec, analysis, spec_run)
-    mu = _model_unit(p.model, model, run, analysis.graph.batch) if p.model is not None else None
+    held = holds[p.model.node] if p.model is not None and not p.model.parts and p.model.node < len(holds) else ()
+    mu = _model_unit(p.model, model, run, analysis.graph.batch, held) if p.model is not None else None
     checks = {"op": _op_check(p)}
     group = tuple(st.name for st in p.group)
     if su is None or mu is None:
@@ -471,7 +480,8 @@ def verify_reference(graph: Graph, target: Target, max_bytes: int = DEFAULT_MAX_
         with user_code(f"reference '{target.text}': its eval() failed", files):
             model.eval()
         st = _structure(graph, model, device)
-    pairs = tuple(_pair(p, analysis, spec_run, model, ref) for p in st.alignment.pairs) if st.alignment else ()
+    holds = st.model.holds if st.model is not None else ()
+    pairs = tuple(_pair(p, analysis, spec_run, model, ref, holds) for p in st.alignment.pairs) if st.alignment else ()
     if st.alignment is not None and st.model is not None:
         pairs = _shared_modules(pairs, st.alignment.pairs, st.model, model, ref)
 

@@ -2,7 +2,8 @@
 
 - trace (trace.py, placement.py; fx_nodes.py reads fx nodes): the model runs, for real or on the meta
   device, and every call is seen;
-- recognise (channels_last.py, tokens.py, slices.py; torch modules by each op's ``from_torch``): the calls
+- recognise (recognise.py, patterns.py, windows.py: timm's Swin windows, aten_ops.py, general.py; torch modules by
+  each op's ``from_torch``): the calls
   become convcost layers (:class:`~.tree.ImportedLayer`);
 - fold (tree.py, fold.py; torch-free): layers nest into module scopes, joins into structures, repeated
   modules into blocks;

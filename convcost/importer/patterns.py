@@ -28,6 +28,7 @@ from .aten_ops import _affine_norm
 from .flow import first_tensor, numel
 from .found import Emit, Found, Pass, Refuse, Skip
 from .graph import Node, V
+from .windows import timm_window_attention
 
 if TYPE_CHECKING:
     from .recognise import Context
@@ -49,6 +50,8 @@ def find_patterns(ctx: Context) -> Claims:
                                    _shuffle, _qkv_attention, _token_batchnorm) if (t := find(ctx, n, claims)) is not None]
         if triggers:
             claims.setdefault(n.index, _first(triggers))
+    for call in ctx.rec.calls:
+        timm_window_attention(ctx, call, claims)  # the window partition around it (importer/windows.py)
     return claims
 
 

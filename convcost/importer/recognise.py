@@ -412,9 +412,19 @@ def _join(scope: str, fn: str) -> str:
     return f"{scope}.{fn}" if scope else fn
 
 
-def to_layers(protos: list[Proto], allow: bool) -> list[ImportedLayer]:
+def _holds(p: Proto, modules: frozenset[str]) -> tuple[str, ...]:
+    """The tensors ``p`` holds outside the module it is named after, other than its weights' (a weight tied to another
+    module's is that module's)."""
+    if p.source not in modules:
+        return ()
+    weights = {path for _, path in p.roles}
+    return tuple(t for t in p.tensors if not t.startswith(f"{p.source}.") and t not in weights)
+
+
+def to_layers(protos: list[Proto], allow: bool, modules: frozenset[str] = frozenset()) -> list[ImportedLayer]:
     """The named layers as import writes them; unsupported ones only when allowed: an `unsupported` row with the traced
-    shape, reading its first input (the layers after it are sized right; its arithmetic is not counted)."""
+    shape, reading its first input (the layers after it are sized right; its arithmetic is not counted). A layer named
+    after one of the ``modules`` (paths) that holds tensors outside it says which (`holds`)."""
     out = []
     for p in protos:
         if p.why and not allow:
@@ -427,5 +437,5 @@ def to_layers(protos: list[Proto], allow: bool) -> list[ImportedLayer]:
             out.append(ImportedLayer(p.key, p.path, "unsupported", args, ins[:1], source=p.source))
         else:
             out.append(ImportedLayer(p.key, p.path, p.op, p.args, ins, note=f"torch: {p.note}" if p.note else "",
-                                     source=p.source, tied=dict(p.tied), form=p.form))
+                                     source=p.source, tied=dict(p.tied), form=p.form, holds=_holds(p, modules)))
     return out

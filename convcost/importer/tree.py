@@ -41,6 +41,8 @@ class ImportedLayer:
     form: str = "module"  # how it met torch, as the spec's `torch` key says it: module, function or subclass
     note: str = ""  # why that form is only the nearest one (importer/meets.py), written above the layer as a comment;
     # unlike ``comment`` it does not make verify --reference's model side opaque: the layer is read as it is
+    holds: tuple[str, ...] = ()  # tensors it holds outside the module it is named after (timm Swin's block's attn_mask,
+    # read by its WindowAttention): verify --reference counts them with that module
 
 
 @dataclass(eq=False)

@@ -94,7 +94,7 @@ class ShiftedWindowAttention(nn.Module):
     and its index buffer, q·kᵀ and a·v with tensor.matmul, F.softmax."""
 
     def __init__(self, dim: int, window: tuple[int, int], shift: tuple[int, int], heads: int, qkv_bias: bool = True,
-                 proj_bias: bool = True, einsum: bool = False) -> None:
+                 proj_bias: bool = True, einsum: bool = False, mask_grid: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.window_size, self.shift_size, self.num_heads = list(window), list(shift), heads
         self.einsum = einsum  # q·kᵀ and a·v with torch.einsum, as MaxViT's attention
@@ -107,13 +107,19 @@ class ShiftedWindowAttention(nn.Module):
         dy = ys[:, None] - ys[None, :] + wh - 1  # 0 … 2wh − 2
         dx = xs[:, None] - xs[None, :] + ww - 1
         self.register_buffer("relative_position_index", (dy * (2 * ww - 1) + dx).flatten())
+        # `mask_buffer` (timm's SwinTransformerBlock.attn_mask): the shift mask of the padded grid, made once
+        mask = None
+        if mask_grid is not None:  # the shift the forward applies: none along a dim of one window
+            shifted = [0 if k >= p else s for k, p, s in zip(window, mask_grid, shift)]
+            mask = _shift_mask(*mask_grid, list(window), shifted, self.relative_position_bias_table.detach())
+        self.register_buffer("attn_mask", mask)
 
     def forward(self, x: Tensor) -> Tensor:
         n = self.window_size[0] * self.window_size[1]
         bias = self.relative_position_bias_table[self.relative_position_index].view(n, n, -1).permute(2, 0, 1)
         return shifted_window_attention(x, self.qkv.weight, self.proj.weight, bias.contiguous().unsqueeze(0),
                                         self.window_size, self.num_heads, self.shift_size, self.qkv.bias, self.proj.bias,
-                                        self.einsum)
+                                        self.einsum, mask=self.attn_mask)
 
 
 def _shift_mask(hp: int, wp: int, window: list[int], shift: list[int], like: Tensor) -> Tensor:
@@ -132,10 +138,10 @@ def _shift_mask(hp: int, wp: int, window: list[int], shift: list[int], like: Ten
 
 def shifted_window_attention(x: Tensor, qkv_weight: Tensor, proj_weight: Tensor, bias: Tensor, window: list[int],
                              heads: int, shift: list[int], qkv_bias: Tensor | None, proj_bias: Tensor | None,
-                             einsum: bool = False, logit_scale: Tensor | None = None) -> Tensor:
+                             einsum: bool = False, logit_scale: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
     """torchvision's shifted_window_attention; with ``logit_scale`` (Swin v2, modules/swin_v2.py) cosine attention: the
     k third of the qkv bias zeroed (on a clone), q and k L2-normalised, q·kᵀ with ``@``, times exp(min(logit_scale,
-    log 100)), and no 1/√d scale."""
+    log 100)), and no 1/√d scale. ``mask``: the shift mask made once (a buffer), else built here."""
     b, h, w, c = x.shape
     wh, ww = window
     x = F.pad(x, (0, 0, 0, (ww - w % ww) % ww, 0, (wh - h % wh) % wh))  # bottom and right, to whole windows
@@ -159,7 +165,7 @@ def shifted_window_attention(x: Tensor, qkv_weight: Tensor, proj_weight: Tensor,
         attn = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1))
     attn = attn + bias
     if sum(shift) > 0:
-        mask = _shift_mask(hp, wp, window, shift, x)
+        mask = _shift_mask(hp, wp, window, shift, x) if mask is None else mask
         attn = attn.view(b, windows, heads, wh * ww, wh * ww) + mask.unsqueeze(1).unsqueeze(0)
         attn = attn.view(-1, heads, wh * ww, wh * ww)
     attn = F.softmax(attn, dim=-1)

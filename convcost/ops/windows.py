@@ -15,7 +15,8 @@ as torchvision computes them:
 - relative position bias: (2wh−1)·(2ww−1)·heads params, its (Nw)² index a buffer; one add per score
   (heads·nW·Nw² scores),
 - the shift mask (shifted windows only): one add per score; building the mask (a few compares per
-  window pair, the same for every sample) is not counted,
+  window pair, the same for every sample) is not counted; with ``mask_buffer`` it is held as a buffer
+  [nW, Nw, Nw] made once (timm's SwinTransformerBlock.attn_mask: nW·Nw² buffers),
 - softmax: 3 non-MAC ops per score (docs/conventions.md),
 - a·v: nW·Nw²·C MACs,
 - proj: Np·C² MACs (+ C bias per token).
@@ -133,6 +134,9 @@ class WindowAttentionArgs:
     bias: bool = field(default=True, metadata=arg(boolean, "bias of the output projection (proj_bias)"))
     einsum: bool = field(default=False, metadata=arg(boolean, "q·kᵀ and a·v with torch.einsum, as MaxViT's attention "
                                                                 "(the same MACs; fvcore rounds an einsum's count)"))
+    mask_buffer: bool = field(default=False, metadata=arg(boolean, "the shift mask held as a buffer [nW, Nw, Nw] made "
+                                                                     "once (timm's SwinTransformerBlock.attn_mask), not "
+                                                                     "built in the forward: nW·Nw² buffers when shifted"))
 
 
 @lazy_args
@@ -221,7 +225,10 @@ def bias_index(a: WindowAttentionArgs | WindowAttention3dArgs) -> int:
     return math.prod(a.window) ** 2
 
 
-def attention_parts(cut: Windowing, a: Any, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:
+def attention_parts(cut: Windowing, a: Any, inputs: tuple[Shape, ...], out: Shape, batch: int,
+                    mask_buffer: bool = False) -> tuple[Part, ...]:
+    """The rows of a (shifted) window attention over the windows ``cut`` makes; ``mask_buffer``: the shift mask is held
+    as a buffer (timm's, window_attention's `mask_buffer`), else built in the forward (torchvision's: not counted)."""
     g, w = cut.of(a, inputs[0])
     c = g.d
     np_, nw, size = w.tokens, w.count, w.size
@@ -234,8 +241,9 @@ def attention_parts(cut: Windowing, a: Any, inputs: tuple[Shape, ...], out: Shap
         Part("q·kᵀ", "matmul", per_head, Cost(macs=scores * (c // a.heads), elementwise_ops=batch * np_ * c)),  # + q scaled
         Part("rel_pos_bias", "add", per_head, Cost(params=bias_table(a), buffers=bias_index(a), elementwise_ops=scores)),
     ]
-    if w.shifted:
-        parts.append(Part("shift_mask", "add", per_head, Cost(elementwise_ops=scores)))
+    if w.shifted:  # held as a buffer (timm's), or built in the forward (torchvision's: not counted)
+        held = nw * size * size if mask_buffer else 0
+        parts.append(Part("shift_mask", "add", per_head, Cost(buffers=held, elementwise_ops=scores)))
     parts += [
         Part("softmax", "softmax", per_head, Cost(act_ops=SOFTMAX_OPS * scores)),
         Part("a·v", "matmul", (nw, size, c), Cost(macs=scores * (c // a.heads))),
@@ -246,7 +254,7 @@ def attention_parts(cut: Windowing, a: Any, inputs: tuple[Shape, ...], out: Shap
 
 
 def window_attention_parts(a: WindowAttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:
-    return attention_parts(PLANE, a, inputs, out, batch)
+    return attention_parts(PLANE, a, inputs, out, batch, a.mask_buffer)
 
 
 def window_attention_3d_parts(a: WindowAttention3dArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:
@@ -438,7 +446,9 @@ class WindowAttention:
         from ..modules.tokens import ShiftedWindowAttention
 
         a: WindowAttentionArgs = node.args
-        return ShiftedWindowAttention(node.in_shapes[0][1], a.window, a.shift, a.heads, a.qkv_bias, a.bias, a.einsum)
+        held = windows(a, grid_check("window_attention", node.in_shapes[0]).grid) if a.mask_buffer else None
+        return ShiftedWindowAttention(node.in_shapes[0][1], a.window, a.shift, a.heads, a.qkv_bias, a.bias, a.einsum,
+                                      held.padded if held is not None and held.shifted else None)
 
 
 def _wa3_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
