@@ -852,6 +852,68 @@ def test_a_bias_gathered_from_a_table_counts_the_table_and_its_index(args: tuple
     assert v.exit_code == 0, v.output
 
 
+@pytest.mark.parametrize(("mask", "written", "counts"), [
+    # params 3·24 + 24 (qkv) + 49·2 (table) = 194, buffers 16·16 = 256 (the index)
+    ("table", "mask: [1, 2, 16, 16], table: [49, 2], index: [256]", (194, 256)),
+    ("param", "mask: [1, 2, 16, 16]", (96 + 2 * 16 * 16, 0)),  # the learned mask's 512 elements
+])
+def test_an_attention_mask_held_by_the_model_is_a_learned_mask(mask: str, written: str, counts: tuple[int, int],
+                                                               tmp_path: Path) -> None:
+    """timm's RelPosBias as F.scaled_dot_product_attention's attn_mask (CoAtNet, MaxViT): a bias gathered from a table
+    by a fixed index, or a parameter held as it is, is the op's learned `mask` (its params; the index's buffers).
+    MACs: the qkv conv 16·3·24 = 1152, q·kᵀ and a·v 2 heads · 16·16·4 each = 2048 + 2048."""
+    spec = tmp_path / "mask.yaml"
+    target = f"{TESTS / 'import_factories.py'}:relative_mask_attention"
+    r = run_import(target, "3,4,4", spec, "--reference-arg", f"mask={mask}")
+    assert r.exit_code == 0, r.output
+    text = spec.read_text()
+    assert f"scaled_dot_product_attention: {{name: scaled_dot_product_attention, {written}, from: " in text, text
+    assert spec_counts(spec) == (*counts, 1152 + 2048 + 2048)
+    assert spec_counts(spec) == torch_counts(target, "3,4,4", f"mask={mask}")
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target, "--reference-arg", f"mask={mask}"])
+    assert v.exit_code == 0, v.output
+
+
+@pytest.mark.parametrize(("order", "written", "scores"), [
+    # [B, N, H, d] → [B, H, N, d]: 2 heads, q·kᵀ and a·v 16·16·4 each
+    ("vit", "- permute: {name: unbind_1, dims: [0, 2, 1, 3], layout: map}", 2 * 2 * 16 * 16 * 4),
+    # [B, N, H, d] → [B, H, d, N]: the scores are d×d, 4·4·16 each
+    ("xca", "- permute: {name: unbind_1, dims: [0, 2, 3, 1], layout: map}", 2 * 2 * 4 * 4 * 16),
+])
+def test_a_permute_that_puts_the_batch_second_before_unbind_is_a_select_and_permute_per_part(
+        order: str, written: str, scores: int, tmp_path: Path) -> None:
+    """``qkv.reshape(B, N, 3, H, d).permute(2, 0, ...).unbind(0)`` (timm's unfused attention, EdgeNeXt's XCA) moves the
+    batch second, which no per-sample view writes; each part is ``x.select(2, k)`` with the rest permuted. Params
+    3·8 + 8 + 8·24 + 24 = 248; MACs 16·3·8 (conv) + 16·8·24 (qkv) + the two products = 384 + 3072 + scores."""
+    spec = tmp_path / "qkv.yaml"
+    target = f"{TESTS / 'import_factories.py'}:unbound_qkv"
+    r = run_import(target, "3,4,4", spec, "--reference-arg", f"order={order}")
+    assert r.exit_code == 0, r.output
+    text = spec.read_text()
+    assert "- select: {name: unbind, dim: 2, index: 0" in text and written in text, text
+    assert spec_counts(spec) == (248, 0, 384 + 3072 + scores)
+    assert spec_counts(spec) == torch_counts(target, "3,4,4", f"order={order}")
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target, "--reference-arg", f"order={order}"])
+    assert v.exit_code == 0, v.output
+
+
+def test_a_grid_made_in_the_forward_and_read_by_a_conv_is_a_constant(tmp_path: Path) -> None:
+    """EdgeNeXt's Fourier position encoding: a [B, 4, H, W] grid made from the map's size alone, a 1×1 conv of it added
+    to the map: the grid is a `constant` (no params, no MACs), the conv counted where the model runs it. Params 3·8 +
+    8 + 4·8 + 8 = 72; MACs 16·3·8 + 16·4·8 = 384 + 512 on a 4×4 map."""
+    spec = tmp_path / "grid.yaml"
+    target = f"{TESTS / 'import_factories.py'}:fourier_grid"
+    r = run_import(target, "3,4,4", spec)
+    assert r.exit_code == 0, r.output
+    text = spec.read_text()
+    # the constant reads the model's input (for its batch), as the embed conv does: a residual block of the two
+    assert "- constant: {name: constant, shape: [4, 4, 4]}\n        - conv: {name: proj, out: 8, kernel: 1}" in text, text
+    assert spec_counts(spec) == (72, 0, 384 + 512)
+    assert spec_counts(spec) == torch_counts(target, "3,4,4")
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target])
+    assert v.exit_code == 0, v.output
+
+
 def test_a_pad_with_minus_infinity_is_written_as_the_spec_reads_it(tmp_path: Path) -> None:
     """F.pad(x, ..., value=-inf) before a max pool (timm's MaxPool2dSame): `value: '-inf'`, which the spec reads back."""
     spec = tmp_path / "pad.yaml"
