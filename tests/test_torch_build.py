@@ -120,6 +120,7 @@ layers:
   - norm: {dims: 2, keepdim: true}
   - var: {dims: 1, keepdim: true, correction: 0}
   - std: {dims: 1, keepdim: true, correction: 0}
+  - constant: {shape: [3, 4]}
 """
 
 
