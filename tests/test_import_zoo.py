@@ -20,11 +20,7 @@ from zoo import imports_exactly  # noqa: E402
 
 # the first node each fails at, and why (what convcost lacks)
 BATCH_VIEW = "a view that moves windows into the batch dim (no per-sample op writes it)"
-KNOWN: dict[str, str] = {
-    **{f"swin3d_{s}": "a 3-D token grid [B, T, H, W, C]: convcost's token grids are H×W (PatchEmbed3d's LayerNorm over "
-       "the last dim of [1, 4, 28, 28, 96] is refused first), and ShiftedWindowAttention3d (3-D windows, torch.roll, "
-       f"{BATCH_VIEW}) has no convcost op" for s in "tsb"},
-}
+KNOWN: dict[str, str] = {}
 VIDEO_SHAPE = {"s3d": (3, 16, 224, 224), "mvit_v1_b": (3, 16, 224, 224), "mvit_v2_s": (3, 16, 224, 224)}
 
 

@@ -391,6 +391,23 @@ OP_CASES = [
            "[4, 3, 3]", 1, TokenGrid(3, 3, 4),
            Cost(params=4 * 12 + 5 * 5 + 4 * 4, buffers=81, macs=9 * 4 * 12 + 2 * 81 * 4 + 9 * 4 * 4,
                 elementwise_ops=9 * 4 + 81, act_ops=3 * 81, activations=9 * 4)),
+    # window_attention_3d (video Swin) on a 3×5×3 T×H×W grid of width 6, batch 2, heads 2 (3 each), window 2, shift 1:
+    # every dim larger than the window, padded to 4×6×4 (Np = 96 tokens, 2·3·2 = 12 windows of Nw = 8); scores
+    # 2·2·12·8² = 3,072; qkv 96·6·18, q·kᵀ and a·v 3,072·3, proj 96·6·6; bias table (2·2−1)³·2 = 54 params and an 8²
+    # index buffer; q scaled 96·6, bias add and shift mask add 3,072 each, softmax 3·3,072; output the 3×5×3 grid
+    OpCase("window_attention_3d", "permute: {dims: [0, 2, 3, 4, 1]}\n  - window_attention_3d: {heads: 2, window: 2, shift: 1}",
+           "[6, 3, 5, 3]", 2, TokenGrid(3, 5, 3, 6),
+           Cost(params=(6 * 18 + 18) + 54 + (6 * 6 + 6), buffers=64,
+                macs=2 * 96 * 6 * 18 + 2 * 3072 * 3 + 2 * 96 * 6 * 6, bias_ops=2 * 96 * 18 + 2 * 96 * 6,
+                elementwise_ops=2 * 96 * 6 + 2 * 3072, act_ops=3 * 3072, activations=2 * 45 * 6)),
+    # a 2×3×3 grid of width 4, 1 head, no biases, window [4, 2, 5], shift [2, 1, 2]: T 2 ≤ 4 and W 3 ≤ 5 are one window
+    # each, unshifted (torchvision shrinks the window to 2 and 3); H padded to 4, shifted by 1: windows 2×2×3 (Nw =
+    # 12), 1·2·1 = 2 of them, Np = 2·4·3 = 24, scores 2·144 = 288; table (2·4−1)·(2·2−1)·(2·5−1) = 189 rows, index of
+    # the window as given (4·2·5)² = 1,600
+    OpCase("window_attention_3d", "permute: {dims: [0, 2, 3, 4, 1]}\n  - window_attention_3d: {heads: 1, window: [4, 2, 5], "
+           "shift: [2, 1, 2], qkv_bias: false, bias: false}", "[4, 2, 3, 3]", 1, TokenGrid(2, 3, 3, 4),
+           Cost(params=4 * 12 + 189 + 4 * 4, buffers=1_600, macs=24 * 4 * 12 + 2 * 288 * 4 + 24 * 4 * 4,
+                elementwise_ops=24 * 4 + 2 * 288, act_ops=3 * 288, activations=18 * 4)),
     # patch_merging of a 5×4 grid of width 3, batch 2: padded to 6×4, 3×2 = 6 tokens of 4·3 = 12;
     # LayerNorm(12) 2·12 params, 5 per element; Linear(12 → 6, no bias)
     OpCase("patch_merging", "to_tokens: {grid: true}\n  - patch_merging", "[3, 5, 4]", 2, TokenGrid(3, 2, 6),

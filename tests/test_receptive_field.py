@@ -281,6 +281,18 @@ layers:
   - to_map
   - conv: {out: 2, kernel: 3, padding: 1}
 """,
+    "swin3d": """
+input: [3, 10, 28, 20]
+layers:
+  - conv: {out: 8, kernel: 2, stride: 2}
+  - permute: {dims: [0, 2, 3, 4, 1]}
+  - window_attention_3d: {name: swmsa, heads: 2, window: [2, 4, 3], shift: [1, 2, 1]}
+  - patch_merging
+  - linear: {out: 8}
+  - window_attention_3d: {name: wmsa, heads: 2, window: [8, 3, 3]}
+  - to_map
+  - conv: {out: 2, kernel: 3, padding: 1}
+""",
     "swin_v2": """
 input: [3, 28, 20]
 layers:

@@ -51,6 +51,9 @@ layers:
   - upsample: {scale: 2}
   - adaptive_avgpool: {out: [4, 6]}
   - to_tokens: {grid: true}
+  - unflatten: {dim: 1, sizes: [2, 2]}
+  - window_attention_3d: {heads: 2, window: [1, 2, 4], shift: [0, 1, 2]}
+  - flatten: {start: 1, end: 2}
   - window_attention_v2: {heads: 2, window: 2, shift: 1, cpb_hidden: 8}
   - patch_merging_v2
   - window_attention: {heads: 2, window: 2, shift: 1}
@@ -117,6 +120,7 @@ layers:
   - norm: {dims: 2, keepdim: true}
   - var: {dims: 1, keepdim: true, correction: 0}
   - std: {dims: 1, keepdim: true, correction: 0}
+  - constant: {shape: [3, 4]}
 """
 
 

@@ -571,8 +571,8 @@ def module(n: Node, c: Context) -> Found:
     return Emit(op, dict(op_args), (x,), tensors, layout="tokens" if op in TOKEN_OPS else "grid" if op in GRID_OPS else "")
 
 
-# torchvision's Swin modules kept whole (v1 and v2): a token grid in and out
-GRID_OPS = ("window_attention", "patch_merging", "window_attention_v2", "patch_merging_v2")
+# torchvision's Swin modules kept whole (v1, v2 and video Swin's 3-D attention): a token grid in and out
+GRID_OPS = ("window_attention", "patch_merging", "window_attention_v2", "patch_merging_v2", "window_attention_3d")
 # modules kept whole that give tokens: nn.MultiheadAttention; torchvision MViT's MultiscaleAttention, PositionalEncoding, Pool
 TOKEN_OPS = ("attention", "pooling_attention", "spacetime_embed", "grid_pool")
 

@@ -43,7 +43,7 @@ def emit(c: Context, n: Node, op: str, args: dict[str, Any], ins: tuple[int, ...
         return Refuse(f"{n.fn} as `{op}`: {found}")
     shape, layout = found
     value = out if out is not None else n.outs[0]
-    if layout == "map" and op in VIEWS and len(shape) in (2, 3) and _per_token_readers(c, value):
+    if layout == "map" and op in VIEWS and len(shape) >= 2 and _per_token_readers(c, value):
         args = {**args, "layout": "tokens" if len(shape) == 2 else "grid"}  # what a linear or layer norm reads per token
         made = c.shape_of(op, args, ins)
         if isinstance(made, str):
@@ -287,6 +287,8 @@ def pad(n: Node, c: Context) -> Found:
         return None
     mode = n.args.get("mode", _PAD_MODES.get(n.op, "constant"))
     args: dict[str, Any] = {"pad": list(n.args.get("pad") or n.args.get("padding") or [])}
+    if not any(args["pad"]):
+        return Pass(x)  # nothing added on any side (video Swin's PatchEmbed3d at a size its patch divides): the input
     if mode != "constant":
         args["mode"] = mode
     value = float(n.args.get("value") or 0)

@@ -91,7 +91,7 @@ class Context:
                 self.random.update(n.outs)
 
     def layout(self, v: int) -> str:
-        """'map' (channels first, or a flat vector), 'tokens' ([B, N, D]) or 'grid' ([B, H, W, D] tokens)."""
+        """'map' (channels first, or a flat vector), 'tokens' ([B, N, D]) or 'grid' ([B, H, W, D] or [B, T, H, W, D] tokens)."""
         return self.layouts.get(v, "map")
 
     def shown(self, v: int) -> str:
@@ -104,7 +104,7 @@ class Context:
         layout = self.layout(v)
         if layout == "tokens" and len(dims) == 2:
             return Tokens(*dims)
-        if layout == "grid" and len(dims) == 3:
+        if layout == "grid" and len(dims) >= 3:
             return TokenGrid(*dims)
         return dims
 

@@ -68,12 +68,13 @@ def _rules_by_class() -> dict[str, list[OpRule]]:
 
 # modules outside torch.nn recorded as one node, by their module and class: their op definition reads them.
 # torchvision's Swin window attention and patch merging (v1 and v2): window partitions move the batch dim, which no
-# per-sample general op can write. MViT's pooling attention (video/mvit.py) pools each head's tokens with the heads in
-# the batch dim, likewise; its PositionalEncoding sums a position embedding from three tables in the forward; its Pool
-# (a block's skip) moves the tokens into a map.
+# per-sample general op can write; so does video Swin's 3-D window attention. MViT's pooling attention (video/mvit.py)
+# pools each head's tokens with the heads in the batch dim, likewise; its PositionalEncoding sums a position embedding
+# from three tables in the forward; its Pool (a block's skip) moves the tokens into a map.
 KEPT_WHOLE_ELSEWHERE = {("torchvision.models.swin_transformer", cls) for cls in
                         ("ShiftedWindowAttention", "PatchMerging", "ShiftedWindowAttentionV2", "PatchMergingV2")} | {
-                        ("torchvision.models.video.mvit", cls) for cls in ("MultiscaleAttention", "PositionalEncoding", "Pool")}
+                        ("torchvision.models.video.mvit", cls) for cls in ("MultiscaleAttention", "PositionalEncoding", "Pool")
+                        } | {("torchvision.models.video.swin_transformer", "ShiftedWindowAttention3d")}
 
 
 def _known(cls: type) -> bool:

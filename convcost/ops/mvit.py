@@ -50,8 +50,6 @@ from .norm import STAT_BYTES, STAT_OPS_AFFINE
 from .pool import INDEX_BYTES
 from .receptive import POINTWISE, global_rf, unknown
 from .registry import (
-    ArgError,
-    Converter,
     NodeLike,
     Part,
     Saves,
@@ -59,7 +57,6 @@ from .registry import (
     ShapeError,
     arg,
     boolean,
-    converter_schema,
     lazy_args,
     nonneg_int,
     op,
@@ -68,7 +65,7 @@ from .registry import (
     pos_int,
     refuse_unless,
     spec_dims,
-    typed,
+    triple,
 )
 from .shapes import Tokens
 from .tokens import sequence_check
@@ -78,21 +75,6 @@ if TYPE_CHECKING:
 
 Grid = tuple[int, int, int]
 NAME = "pooling_attention"
-
-
-def triple(convert: Converter) -> Converter:
-    """One number for the three dims of a T×H×W grid, or a list [t, h, w]."""
-
-    def conv(value: Any) -> Grid:
-        if isinstance(value, (list, tuple)):
-            if len(value) != 3:
-                raise ArgError(f"must be one number or a list [t, h, w], got a list of {len(value)}")
-            return (convert(value[0]), convert(value[1]), convert(value[2]))
-        v = convert(value)
-        return (v, v, v)
-
-    return typed(lambda: {"anyOf": [(inner := converter_schema(convert)),
-                                    {"type": "array", "items": inner, "minItems": 3, "maxItems": 3}]})(conv)
 
 
 @lazy_args

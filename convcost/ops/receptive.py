@@ -92,9 +92,10 @@ def pairs(why: str) -> RF:
 
 def spatial_axes(shape: Shape) -> tuple[int, ...]:
     """Which of a tensor's per-sample dims (torch's numbering less the batch: indices into ``torch_dims``) are
-    positions, in order: a map's dims after the channels, a token sequence's N, a token grid's H and W."""
-    if grid_of(shape) is not None:
-        return (0, 1)
+    positions, in order: a map's dims after the channels, a token sequence's N, a token grid's H and W (T, H, W)."""
+    grid = grid_of(shape)
+    if grid is not None:
+        return tuple(range(len(grid)))
     if is_tokens(shape):
         return (0,)
     return tuple(range(1, len(shape)))

@@ -716,6 +716,21 @@ def pair(convert: Converter) -> Converter:
                                     {"type": "array", "items": inner, "minItems": 2, "maxItems": 2}]})(conv)
 
 
+def triple(convert: Converter) -> Converter:
+    """One number for the three dims of a T×H×W grid, or a list [t, h, w]."""
+
+    def conv(value: Any) -> tuple[int, int, int]:
+        if isinstance(value, (list, tuple)):
+            if len(value) != 3:
+                raise ArgError(f"must be one number or a list [t, h, w], got a list of {len(value)}")
+            return (convert(value[0]), convert(value[1]), convert(value[2]))
+        v = convert(value)
+        return (v, v, v)
+
+    return typed(lambda: {"anyOf": [(inner := converter_schema(convert)),
+                                    {"type": "array", "items": inner, "minItems": 3, "maxItems": 3}]})(conv)
+
+
 Dims = int | tuple[int, ...]  # an int for every spatial dim, or one value per dim (resolved: a tuple)
 
 

@@ -6,10 +6,10 @@ never taken for a 1-D feature map [C, L]: torch lays them out [B, N, D] (the wid
 `linear` and `layernorm` act on), a [C, L] map [B, C, L]. Ops that need a map (conv, pools, batch
 norm) refuse tokens; ops that work per token say so in their definitions.
 
-A :class:`TokenGrid` is tokens that keep their H×W arrangement, as Swin's stages carry them: torch
-lays them out channels-last [B, H, W, D] (torchvision's swin_transformer.py), and as a shape it is
-still (N = H·W, D), so every per-token op works on it unchanged; windowed attention and patch
-merging need the grid.
+A :class:`TokenGrid` is tokens that keep their arrangement, H×W as Swin's stages carry them, or T×H×W as video
+Swin's do: torch lays them out channels-last [B, H, W, D] ([B, T, H, W, D]; torchvision's swin_transformer.py and
+video/swin_transformer.py), and as a shape it is still (N = H·W, or T·H·W, D), so every per-token op works on it
+unchanged; windowed attention and patch merging need the grid.
 """
 
 from __future__ import annotations
@@ -38,20 +38,27 @@ class Tokens(tuple[int, ...]):
 
 
 class TokenGrid(Tokens):
-    """H×W tokens of width D, laid out [B, H, W, D] in torch: as a shape (H·W, D), with ``grid`` (H, W)."""
+    """H×W (or T×H×W, any rank of two or more) tokens of width D, laid out [B, H, W, D] ([B, T, H, W, D]) in torch:
+    as a shape (H·W, D), with ``grid`` (H, W) ((T, H, W)). Made as ``TokenGrid(*grid, d)``."""
 
-    def __new__(cls, h: int, w: int, d: int) -> TokenGrid:
-        t = tuple.__new__(cls, (h * w, d))
-        t.__dict__["grid"] = (h, w)  # set once: a shape is immutable like the tuple it is
+    def __new__(cls, *dims: int) -> TokenGrid:
+        if len(dims) < 3:
+            raise ValueError(f"a token grid has two or more grid dims and a width, got {dims}")
+        *grid, d = dims
+        n = 1
+        for g in grid:
+            n *= g
+        t = tuple.__new__(cls, (n, d))
+        t.__dict__["grid"] = tuple(grid)  # set once: a shape is immutable like the tuple it is
         return t  # type: ignore[return-value]
 
-    def __getnewargs__(self) -> tuple[int, int, int]:  # type: ignore[override]
+    def __getnewargs__(self) -> tuple[int, ...]:  # type: ignore[override]
         return (*self.grid, self[1])
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("TokenGrid is immutable")
 
-    grid: tuple[int, int]
+    grid: tuple[int, ...]
 
     def with_width(self, d: int) -> TokenGrid:
         return TokenGrid(*self.grid, d)
@@ -61,8 +68,8 @@ def is_tokens(shape: Shape) -> bool:
     return isinstance(shape, Tokens)
 
 
-def grid_of(shape: Shape) -> tuple[int, int] | None:
-    """The H×W arrangement of a token grid; None for a token sequence or a map."""
+def grid_of(shape: Shape) -> tuple[int, ...] | None:
+    """The H×W (T×H×W) arrangement of a token grid; None for a token sequence or a map."""
     return shape.grid if isinstance(shape, TokenGrid) else None
 
 
@@ -72,12 +79,12 @@ def with_width(shape: Shape, d: int) -> Tokens:
 
 
 def layout(shape: Shape) -> str:
-    """'map' (channels first), 'tokens' ([N, D]) or 'token_grid' ([H, W, D], channels last)."""
+    """'map' (channels first), 'tokens' ([N, D]) or 'token_grid' ([H, W, D] or [T, H, W, D], channels last)."""
     return "token_grid" if isinstance(shape, TokenGrid) else "tokens" if isinstance(shape, Tokens) else "map"
 
 
 def torch_dims(shape: Shape) -> tuple[int, ...]:
-    """The dims of one sample as torch holds it: a token grid is [H, W, D], everything else as it is."""
+    """The dims of one sample as torch holds it: a token grid is [H, W, D] ([T, H, W, D]), everything else as it is."""
     return (*shape.grid, shape[1]) if isinstance(shape, TokenGrid) else tuple(shape)
 
 
@@ -95,7 +102,7 @@ def numel(shape: Shape) -> int:
 
 def fmt_shape(shape: Shape) -> str:
     if isinstance(shape, TokenGrid):
-        return f"{shape.grid[0]}×{shape.grid[1]} tok×{shape[1]}"
+        return f"{'×'.join(map(str, shape.grid))} tok×{shape[1]}"
     if isinstance(shape, Tokens):
         return f"{shape[0]} tok×{shape[1]}"
     return "×".join(map(str, shape))

@@ -9,10 +9,10 @@ from the end, so a spec says what the model's code says: ``x.flatten(2)``, ``x.p
 sizes (a reshape's shape, a learned tensor's shape) are per sample too, as ``input`` is written.
 
 The layout of a result (docs/spec.md, *General tensor ops*): a map (channels first), tokens [N, D] or a token
-grid [H, W, D]. Ops that keep their input's dims in place (elementwise ops, slices, pads, softmax, a reduction
-with ``keepdim``) keep its layout; ops that rearrange dims take ``layout``: ``auto`` keeps tokens where the
-width D stays the last dim (and turns a map whose channels move last into tokens or a grid, as ConvNeXt's
-``permute(0, 2, 3, 1)``), else a map.
+grid [H, W, D] (of any rank: [T, H, W, D] too). Ops that keep their input's dims in place (elementwise ops, slices,
+pads, softmax, a reduction with ``keepdim``) keep its layout; ops that rearrange dims take ``layout``: ``auto`` keeps
+tokens where the width D stays the last dim (and turns a map whose channels move last into tokens or a grid, as
+ConvNeXt's ``permute(0, 2, 3, 1)`` and video Swin's ``permute(0, 2, 3, 4, 1)``), else a map.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from .shapes import Shape, TokenGrid, Tokens, fmt_shape, is_tokens, torch_dims
 
 MAX_RANK = 8  # dims per sample (docs/limits.md)
 LAYOUTS = ("auto", "map", "tokens", "grid")
-LAYOUT_DOC = ("what the result is: map (channels first), tokens ([N, D]), grid ([H, W, D]); auto: tokens where the "
-              "width D stays last, else a map")
+LAYOUT_DOC = ("what the result is: map (channels first), tokens ([N, D]), grid ([H, W, D], [T, H, W, D], ...); auto: "
+              "tokens where the width D stays last, else a map")
 layout_arg = choice(*LAYOUTS)
 
 
@@ -119,17 +119,18 @@ def checked(dims: tuple[int, ...], what: str) -> tuple[int, ...]:
 
 def shaped(dims: tuple[int, ...], layout: str, tokens: bool, what: str, arg: str = "layout") -> Shape:
     """The shape of a result with per-sample ``dims``: ``layout`` as written, or for 'auto' tokens (rank 2) or a
-    token grid (rank 3) when ``tokens`` (the width D stays last), else a map."""
+    token grid (rank 3 or more: [H, W, D], [T, H, W, D]) when ``tokens`` (the width D stays last), else a map."""
     checked(dims, what)
     if layout == "auto":
-        layout = ("tokens" if len(dims) == 2 else "grid" if len(dims) == 3 else "map") if tokens else "map"
+        layout = ("tokens" if len(dims) == 2 else "grid" if len(dims) >= 3 else "map") if tokens else "map"
     if layout == "tokens":
         if len(dims) != 2:
             raise ShapeError(f"layout tokens needs 2 dims per sample [N, D], got {show_dims(dims)}", arg)
         return Tokens(*dims)
     if layout == "grid":
-        if len(dims) != 3:
-            raise ShapeError(f"layout grid needs 3 dims per sample [H, W, D], got {show_dims(dims)}", arg)
+        if len(dims) < 3:
+            raise ShapeError(f"layout grid needs 3 or more dims per sample [H, W, D] ([T, H, W, D], ...), got "
+                             f"{show_dims(dims)}", arg)
         return TokenGrid(*dims)
     return dims
 

@@ -262,6 +262,12 @@ class PosEmbed:
 
 
 # ---- tokens → map, pooling ---------------------------------------------------------------------
+def _to_map_order(rank: int) -> tuple[int, ...]:
+    """The permute of a [B, *grid, D] token grid of ``rank`` grid dims into a [B, D, *grid] map: (0, 3, 1, 2) for
+    H×W, (0, 4, 1, 2, 3) for T×H×W."""
+    return (0, rank + 1, *range(1, rank + 1))
+
+
 @lazy_args
 class ToMapArgs:
     """Arguments of `to_map`."""
@@ -273,17 +279,20 @@ class ToMapArgs:
 @op("to_map", category="reshape", args=ToMapArgs)
 class ToMap:
     """N tokens of width D back to a D×H×W map, H·W = N (x.transpose(1, 2).reshape(B, D, H, W)); no arithmetic.
-    A token grid keeps its H×W (x.permute(0, 3, 1, 2), as torchvision's Swin before its pool)."""
+    A token grid keeps its H×W (x.permute(0, 3, 1, 2), as torchvision's Swin before its pool), a T×H×W grid its T×H×W
+    (x.permute(0, 4, 1, 2, 3), video Swin's)."""
 
     saves = Saves.NOTHING
     counting = Counting("aten::transpose", "tensor.transpose(1, 2).reshape", "to_map", fvcore=_fvcore_view("aten::transpose"))
 
     @staticmethod
     def lowered(a: ToMapArgs, inputs: tuple[Shape, ...]) -> Lowered | None:
-        """A grid's map is x.permute(0, 3, 1, 2) (torchvision Swin's Permute before its pool): compared as that permute."""
+        """A grid's map is x.permute(0, 3, 1, 2) (torchvision Swin's Permute before its pool; x.permute(0, 4, 1, 2, 3) for
+        a T×H×W grid): compared as that permute."""
         from .views import PermuteArgs
 
-        return (("permute", PermuteArgs(dims=(0, 3, 1, 2)), (-1,)),) if grid_of(inputs[0]) is not None else None
+        grid = grid_of(inputs[0])
+        return (("permute", PermuteArgs(dims=_to_map_order(len(grid))), (-1,)),) if grid is not None else None
     rf = POINTWISE  # position k of the map is token k: a field of the same H×W carries over
     backward = staticmethod(no_backward)
 
@@ -292,11 +301,12 @@ class ToMap:
         t = token_check("to_map", inputs[0])
         grid = grid_of(t)
         if grid is not None:
-            if (a.height or grid[0], a.width or grid[1]) != grid:
-                raise ShapeError(f"a {fmt_shape(t)} grid makes a {grid[0]}×{grid[1]} map; leave 'height' and 'width' "
-                                 "out", "height" if a.height is not None else "width")
-            h, w = grid
-        elif a.height is None and a.width is None:
+            if a.height is not None or a.width is not None:
+                if len(grid) != 2 or (a.height or grid[0], a.width or grid[1]) != grid:
+                    raise ShapeError(f"a {fmt_shape(t)} grid makes a {'×'.join(map(str, grid))} map; leave 'height' and "
+                                     "'width' out", "height" if a.height is not None else "width")
+            return (t.d, *grid)
+        if a.height is None and a.width is None:
             h = w = math.isqrt(t.n)
             if h * w != t.n:
                 raise ShapeError(f"{t.n} tokens do not make a square map; give 'height' and 'width' with "
@@ -318,9 +328,11 @@ class ToMap:
         from ..modules.call import Call
         from ..modules.tokens import tokens_to_map
 
+        grid = grid_of(node.in_shapes[0])
+        if grid is not None:
+            order = _to_map_order(len(grid))
+            return Call(lambda x: x.permute(*order), f"permute{order}")
         _, h, w = node.shape
-        if grid_of(node.in_shapes[0]) is not None:
-            return Call(lambda x: x.permute(0, 3, 1, 2), "permute(0, 3, 1, 2)")
         return Call(lambda x: tokens_to_map(x, h, w), f"transpose(1, 2).reshape(-1, D, {h}, {w})")
 
 
@@ -376,6 +388,8 @@ class TokenPool:
 
         if node.args.mode == "class":
             return Call(lambda x: x[:, 0], "x[:, 0]")
-        if grid_of(node.in_shapes[0]) is not None:
-            return Call(lambda x: x.mean((1, 2)), "x.mean((1, 2))")
+        grid = grid_of(node.in_shapes[0])
+        if grid is not None:
+            dims = tuple(range(1, len(grid) + 1))  # (1, 2), or (1, 2, 3) for a T×H×W grid
+            return Call(lambda x: x.mean(dims), f"x.mean({dims})")
         return Call(lambda x: x.mean(1), "x.mean(1)")

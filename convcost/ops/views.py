@@ -211,8 +211,9 @@ def _permuted(order: tuple[int, ...], shape: Shape, layout: str, what: str) -> S
     last = len(dims) - 1
     if is_tokens(shape):  # tokens stay tokens while their width stays last
         return shaped(out, layout, order[-1] == last, what)
-    # a map whose channels move last becomes tokens or a grid (ConvNeXt's permute(0, 2, 3, 1))
-    return shaped(out, layout, len(dims) in (2, 3) and order[-1] == 0, what)
+    # a map whose channels move last becomes tokens or a grid (ConvNeXt's permute(0, 2, 3, 1), video Swin's
+    # permute(0, 2, 3, 4, 1))
+    return shaped(out, layout, len(dims) >= 2 and order[-1] == 0, what)
 
 
 @op("permute", category="reshape", args=PermuteArgs)

@@ -1,4 +1,5 @@
-"""Swin's ops on a token grid (H×W tokens of width C, [B, H, W, C]): windowed attention and patch merging.
+"""Swin's ops on a token grid (H×W tokens of width C, [B, H, W, C]; video Swin's T×H×W): windowed attention and patch
+merging.
 
 Both follow torchvision's swin_transformer.py (ShiftedWindowAttention, PatchMerging), and their torch
 modules (modules/tokens.py) run the same torch calls, so that the counters see what they see
@@ -25,11 +26,25 @@ arithmetic, which fvcore counts from numpy's rounded estimate (counting.fvcore_e
 Padding, the cyclic shift (torch.roll), window partition and reverse, and the crop back to H×W
 move data: no arithmetic. A shift is dropped along a dimension whose padded size is no larger than the
 window (one window: nothing to shift), as torchvision drops it.
+
+window_attention_3d is video Swin's (torchvision's video/swin_transformer.py, ShiftedWindowAttention3d) on a T×H×W
+grid [B, T, H, W, C], window wt×wh×ww: the same rows over its windows (Nw = wt·wh·ww tokens), with a
+(2wt−1)·(2wh−1)·(2ww−1)·heads table and a (wt·wh·ww)² index. It is an op of its own, not window_attention with a
+third dim, because torchvision cuts a small grid differently in 3-D: along a dim no larger than the window the
+window shrinks to the grid, unshifted (_get_window_and_shift_size), where the 2-D module pads the grid up to the
+window (a 4×4 grid, window 7: 3-D attends in 4×4 windows of 16 tokens, 2-D in one 7×7 window of 49). The formulas
+are shared (Windowing: each op's cut of the grid, then the same parts, counts, backward and saved bytes).
+
+patch_merging merges the last two grid dims (H, W); a T×H×W grid frame by frame, as video Swin runs torchvision's
+PatchMerging on [B, T, H, W, C].
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import field
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..cost import Backward, Cost
@@ -37,7 +52,8 @@ from .activations import SOFTMAX_OPS
 from .counting import Counted, Counting, Prediction, fvcore_einsum
 from .grad import NORM_INPUT_OPS, NORM_SHARED_OPS, SOFTMAX_BACKWARD_OPS, Need
 from .norm import STAT_BYTES, STAT_OPS_AFFINE
-from .receptive import RF, WHOLE, Taps, taps, window
+from .pool import INDEX_BYTES
+from .receptive import IDENTITY, RF, WHOLE, Taps, taps, window
 from .registry import (
     NodeLike,
     Part,
@@ -53,6 +69,7 @@ from .registry import (
     pos_float,
     pos_int,
     refuse_unless,
+    triple,
 )
 from .shapes import TokenGrid, fmt_shape, grid_of
 from .tokens import token_check
@@ -62,32 +79,42 @@ if TYPE_CHECKING:
 
 
 def refuse_shift_not_below_window(m: Any) -> None:
-    """torchvision's shifted window attentions (v1, v2) run a shift as large as the window (a roll by whole windows);
-    the ops here refuse it (shift < window), so import refuses such a module rather than write a spec analyze rejects."""
+    """torchvision's shifted window attentions (v1, v2, 3-D) run a shift as large as the window (a roll by whole
+    windows); the ops here refuse it (shift < window), so import refuses such a module rather than write a spec analyze
+    rejects."""
     refuse_unless(all(s < w for s, w in zip(m.shift_size, m.window_size)),
                   f"shift_size {list(m.shift_size)} not smaller than window_size {list(m.window_size)} (convcost's "
                   "shift must be)")
 
 
-def grid_check(kind: str, shape: Shape) -> TokenGrid:
-    """The input of an op that needs a token grid [B, H, W, C]."""
+def grid_check(kind: str, shape: Shape, rank: int | None = None) -> TokenGrid:
+    """The input of an op that needs a token grid [B, H, W, C] (``rank`` 2) or [B, T, H, W, C] (``rank`` 3); any
+    rank where ``rank`` is None."""
     t = token_check(kind, shape)
-    if grid_of(t) is None:
+    grid = grid_of(t)
+    if grid is None:
         raise ShapeError(f"{kind} needs a token grid (H×W tokens), got a token sequence {fmt_shape(t)}; make one with "
                          "'patch_embed' or 'to_tokens' and 'grid: true'")
+    if rank is not None and len(grid) != rank:
+        want, other = ("an H×W", "window_attention_3d") if rank == 2 else ("a T×H×W", "window_attention")
+        raise ShapeError(f"{kind} needs {want} token grid, got {fmt_shape(t)} ({len(grid)} grid dims); "
+                         f"'{other}' takes {'T×H×W' if rank == 2 else 'H×W'} grids")
     assert isinstance(t, TokenGrid)
     return t
 
 
+GRID_DIMS = {2: ("height", "width"), 3: ("time", "height", "width")}
+
+
 def window_attention_grid(name: str, a: Any, x: Shape) -> TokenGrid:
-    """The token grid a shifted window attention (v1, v2: ``a`` has heads, window and shift) takes and gives: its
-    heads divide the width, and each side's shift is smaller than the window."""
-    g = grid_check(name, x)
+    """The token grid a shifted window attention (v1, v2, 3-D: ``a`` has heads, window and shift) takes and gives: a
+    grid with a dim per window dim, its width divided by the heads, and each dim's shift smaller than its window."""
+    g = grid_check(name, x, len(a.window))
     if g.d % a.heads:
         raise ShapeError(f"heads={a.heads} must divide the token width {g.d}", "heads")
-    for i, dim in enumerate(("height", "width")):
-        if a.shift[i] >= a.window[i]:
-            raise ShapeError(f"shift {a.shift[i]} must be smaller than the window {a.window[i]} ({dim})", "shift")
+    for dim, shift, size in zip(GRID_DIMS[len(a.window)], a.shift, a.window):
+        if shift >= size:
+            raise ShapeError(f"shift {shift} must be smaller than the window {size} ({dim})", "shift")
     return g
 
 
@@ -112,45 +139,98 @@ class WindowAttentionArgs:
                                                                      "built in the forward: nW·Nw² buffers when shifted"))
 
 
-class Windows(NamedTuple):
-    """How a grid is cut into windows: the padded size, the window, the shift torchvision applies."""
+@lazy_args
+class WindowAttention3dArgs:
+    """Arguments of `window_attention_3d` (those of torchvision's ShiftedWindowAttention3d)."""
 
-    padded: tuple[int, int]  # Hp, Wp
-    window: tuple[int, int]
-    shift: tuple[int, int]  # (0, 0) where torchvision drops it
+    heads: int = field(metadata=arg(pos_int, "attention heads (C / heads each)"))
+    window: tuple[int, int, int] = field(metadata=arg(triple(pos_int), "window size w or [wt, wh, ww] (T, H, W)"))
+    shift: tuple[int, int, int] = field(default=(0, 0, 0), metadata=arg(
+        triple(nonneg_int), "cyclic shift s or [st, sh, sw] (SW-MSA: window // 2; 0: W-MSA)"))
+    qkv_bias: bool = field(default=True, metadata=arg(boolean, "bias of the Q/K/V projection"))
+    bias: bool = field(default=True, metadata=arg(boolean, "bias of the output projection (proj_bias)"))
+
+
+class Windows(NamedTuple):
+    """How a grid is cut into windows (2 or 3 dims): the padded size, the window, the shift torchvision applies."""
+
+    padded: tuple[int, ...]  # Hp, Wp (Tp, Hp, Wp)
+    window: tuple[int, ...]  # the window torchvision uses (3-D: no larger than the grid)
+    shift: tuple[int, ...]  # 0 where torchvision drops it
 
     @property
     def size(self) -> int:  # Nw: tokens per window
-        return self.window[0] * self.window[1]
+        return math.prod(self.window)
 
     @property
     def count(self) -> int:  # nW
-        return (self.padded[0] // self.window[0]) * (self.padded[1] // self.window[1])
+        return math.prod(p // w for p, w in zip(self.padded, self.window))
 
     @property
     def tokens(self) -> int:  # Np: padded tokens
-        return self.padded[0] * self.padded[1]
+        return math.prod(self.padded)
 
     @property
     def shifted(self) -> bool:
         return sum(self.shift) > 0
 
 
-def windows(a: WindowAttentionArgs, grid: tuple[int, int]) -> Windows:
-    padded = (_ceil_to(grid[0], a.window[0]), _ceil_to(grid[1], a.window[1]))
+def windows(a: WindowAttentionArgs, grid: tuple[int, ...]) -> Windows:
+    """torchvision's 2-D cut (swin_transformer.py, v1 and v2): the grid padded to whole windows, a window larger than
+    the grid too (a 4×4 grid, window 7: one 7×7 window of 49 tokens); the shift dropped along a dim whose padded size
+    is no larger than the window."""
+    padded = tuple(_ceil_to(g, w) for g, w in zip(grid, a.window))
     shift = tuple(0 if w >= p else s for w, p, s in zip(a.window, padded, a.shift))
-    return Windows(padded, a.window, (shift[0], shift[1]))
+    return Windows(padded, tuple(a.window), shift)
 
 
-def bias_table(a: WindowAttentionArgs) -> int:
-    """relative_position_bias_table: (2wh − 1)·(2ww − 1) rows of one bias per head."""
-    return (2 * a.window[0] - 1) * (2 * a.window[1] - 1) * a.heads
+def windows_3d(a: WindowAttention3dArgs, grid: tuple[int, ...]) -> Windows:
+    """torchvision's 3-D cut (video/swin_transformer.py, _get_window_and_shift_size): along a dim no larger than the
+    window the window shrinks to the grid, unshifted (a 4-frame grid, window 8: one window of 4 frames, nothing
+    padded); the other dims padded to whole windows."""
+    window = tuple(min(g, w) for g, w in zip(grid, a.window))
+    shift = tuple(0 if g <= w else s for g, w, s in zip(grid, a.window, a.shift))
+    return Windows(tuple(_ceil_to(g, w) for g, w in zip(grid, window)), window, shift)
 
 
-def window_attention_parts(a: WindowAttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:
-    g = grid_check("window_attention", inputs[0])
+class Windowing(NamedTuple):
+    """An op's windowed attention: its name (for messages), how it cuts a grid, and its relative position bias (the
+    table's rows, the index's elements): window_attention's and window_attention_3d's counts are the same formulas
+    over the windows each cuts."""
+
+    name: str
+    cut: Callable[[Any, tuple[int, ...]], Windows]
+
+    def of(self, a: Any, shape: Shape) -> tuple[TokenGrid, Windows]:
+        g = grid_check(self.name, shape, len(a.window))
+        return g, self.cut(a, g.grid)
+
+    def node(self, node: NodeLike) -> tuple[TokenGrid, Windows]:
+        return self.of(node.args, node.in_shapes[0])
+
+
+PLANE = Windowing("window_attention", windows)
+VOLUME = Windowing("window_attention_3d", windows_3d)
+
+
+def bias_table(a: WindowAttentionArgs | WindowAttention3dArgs) -> int:
+    """relative_position_bias_table: (2wh − 1)·(2ww − 1) ((2wt − 1)·(2wh − 1)·(2ww − 1)) rows of one bias per head, of
+    the window as configured (torchvision sizes it so, whatever window a smaller 3-D grid uses)."""
+    return math.prod(2 * w - 1 for w in a.window) * a.heads
+
+
+def bias_index(a: WindowAttentionArgs | WindowAttention3dArgs) -> int:
+    """relative_position_index: one row of the table per pair of a configured window's tokens, (wh·ww)² ((wt·wh·ww)²);
+    3-D reads its top-left (Nw)² corner when its window shrinks."""
+    return math.prod(a.window) ** 2
+
+
+def attention_parts(cut: Windowing, a: Any, inputs: tuple[Shape, ...], out: Shape, batch: int,
+                    mask_buffer: bool = False) -> tuple[Part, ...]:
+    """The rows of a (shifted) window attention over the windows ``cut`` makes; ``mask_buffer``: the shift mask is held
+    as a buffer (timm's, window_attention's `mask_buffer`), else built in the forward (torchvision's: not counted)."""
+    g, w = cut.of(a, inputs[0])
     c = g.d
-    w = windows(a, g.grid)
     np_, nw, size = w.tokens, w.count, w.size
     scores = batch * a.heads * nw * size * size
     per_head = (nw, a.heads, size, size)
@@ -159,10 +239,10 @@ def window_attention_parts(a: WindowAttentionArgs, inputs: tuple[Shape, ...], ou
              Cost(params=3 * c * c + (3 * c if a.qkv_bias else 0), macs=batch * np_ * c * 3 * c,
                   bias_ops=batch * np_ * 3 * c if a.qkv_bias else 0)),
         Part("q·kᵀ", "matmul", per_head, Cost(macs=scores * (c // a.heads), elementwise_ops=batch * np_ * c)),  # + q scaled
-        Part("rel_pos_bias", "add", per_head, Cost(params=bias_table(a), buffers=size * size, elementwise_ops=scores)),
+        Part("rel_pos_bias", "add", per_head, Cost(params=bias_table(a), buffers=bias_index(a), elementwise_ops=scores)),
     ]
     if w.shifted:  # held as a buffer (timm's), or built in the forward (torchvision's: not counted)
-        held = nw * size * size if a.mask_buffer else 0
+        held = nw * size * size if mask_buffer else 0
         parts.append(Part("shift_mask", "add", per_head, Cost(buffers=held, elementwise_ops=scores)))
     parts += [
         Part("softmax", "softmax", per_head, Cost(act_ops=SOFTMAX_OPS * scores)),
@@ -173,19 +253,30 @@ def window_attention_parts(a: WindowAttentionArgs, inputs: tuple[Shape, ...], ou
     return tuple(parts)
 
 
-def _wa_matmuls(node: NodeLike, batch: int) -> int:
+def window_attention_parts(a: WindowAttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:
+    return attention_parts(PLANE, a, inputs, out, batch, a.mask_buffer)
+
+
+def window_attention_3d_parts(a: WindowAttention3dArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:
+    return attention_parts(VOLUME, a, inputs, out, batch)
+
+
+def _matmuls(cut: Windowing, node: NodeLike, batch: int) -> int:
     """q·kᵀ and a·v MACs (what tensor.matmul computes)."""
-    a: WindowAttentionArgs = node.args
-    w = windows(a, grid_check("window_attention", node.in_shapes[0]).grid)
-    return 2 * batch * w.count * w.size * w.size * node.in_shapes[0][1]
+    g, w = cut.node(node)
+    return 2 * batch * w.count * w.size * w.size * g.d
+
+
+def _wa_matmuls(node: NodeLike, batch: int) -> int:
+    return _matmuls(PLANE, node, batch)
 
 
 def einsum_shapes(node: NodeLike, batch: int) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
     """The operands of the two einsums ``einsum: true`` runs ((b·nW, heads, Nw, C/heads) for q and k; the scores
     (b·nW, heads, Nw, Nw) and v for a·v): each `bhid,bhjd->bhij` / `bhij,bhjd->bhid` over b·nW·heads·Nw²·(C/heads)."""
     a: WindowAttentionArgs = node.args
-    w = windows(a, grid_check("window_attention", node.in_shapes[0]).grid)
-    head = (batch * w.count, a.heads, w.size, node.in_shapes[0][1] // a.heads)
+    g, w = PLANE.node(node)
+    head = (batch * w.count, a.heads, w.size, g.d // a.heads)
     return head, (batch * w.count, a.heads, w.size, w.size)
 
 
@@ -203,23 +294,24 @@ def _wa_fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
                          window_attention=cost.macs - exact, einsum=counted)
 
 
+def _scores(cut: Windowing, node: NodeLike, batch: int) -> int:
+    _, w = cut.node(node)
+    return batch * node.args.heads * w.count * w.size * w.size
+
+
+def _wa_scores(node: NodeLike, batch: int) -> int:
+    return _scores(PLANE, node, batch)
+
+
 def _wa_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     # its patched tensor.matmul (q·kᵀ, a·v; torch.einsum is not patched) and F.softmax (one per score); not F.linear
     # (left unpatched), and the qkv/proj nn.Linear hooks never fire: the module calls F.linear with their weights
-    a: WindowAttentionArgs = node.args
-    w = windows(a, grid_check("window_attention", node.in_shapes[0]).grid)
-    matmuls = 0 if a.einsum else _wa_matmuls(node, batch)
-    return Prediction.of(window_attention=matmuls + batch * a.heads * w.count * w.size * w.size)
+    matmuls = 0 if node.args.einsum else _wa_matmuls(node, batch)
+    return Prediction.of(window_attention=matmuls + _wa_scores(node, batch))
 
 
 WA_PARAMS = ("thop counts the parameters of hooked modules that run: ShiftedWindowAttention's qkv and proj never "
              "run and its relative position bias table belongs to no hooked module")
-
-
-def _wa_scores(node: NodeLike, batch: int) -> int:
-    a: WindowAttentionArgs = node.args
-    w = windows(a, grid_check("window_attention", node.in_shapes[0]).grid)
-    return batch * a.heads * w.count * w.size * w.size
 
 
 def _window_taps(window_: int, shift: int, padded: int) -> Taps:
@@ -233,12 +325,16 @@ def _window_taps(window_: int, shift: int, padded: int) -> Taps:
         tuple(r - (r - shift) % window_ + t for t in range(window_)) for r in range(window_)))
 
 
-def _wa_rf(a: WindowAttentionArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
-    w = windows(a, grid_check("window_attention", inputs[0]).grid)
+def _rf(cut: Windowing, a: Any, inputs: tuple[Shape, ...], out: Shape) -> RF:
+    _, w = cut.of(a, inputs[0])
     return taps(*(_window_taps(k, s, p) for k, s, p in zip(w.window, w.shift, w.padded)))
 
 
-def _wa_backward(a: WindowAttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+def _wa_rf(a: WindowAttentionArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+    return _rf(PLANE, a, inputs, out)
+
+
+def _backward(cut: Windowing, a: Any, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
     """As attention's (ops/attention.py attention_backward) over the padded tokens, window by window: proj's input
     gradient (Np·C² MACs) and weight (Np·C², bias Np·C); a·v and q·kᵀ four products of nW·Nw²·C; softmax 4 per
     score; q's scale 1 per element; the relative position bias table's gradient, the scores' gradient summed into
@@ -246,9 +342,8 @@ def _wa_backward(a: WindowAttentionArgs, inputs: tuple[Shape, ...], out: Shape, 
     the padding have no gradient to compute."""
     if not need.anything:
         return Backward()
-    g = grid_check("window_attention", inputs[0])
+    g, w = cut.of(a, inputs[0])
     c = g.d
-    w = windows(a, g.grid)
     np_ = batch * w.tokens
     scores = batch * a.heads * w.count * w.size * w.size
     internal_macs = np_ * c * c + 4 * scores * (c // a.heads)
@@ -261,8 +356,51 @@ def _wa_backward(a: WindowAttentionArgs, inputs: tuple[Shape, ...], out: Shape, 
     return Backward(weight_macs=weight_macs + internal_macs, weight_ops=weight_ops + internal_ops)
 
 
+def _wa_backward(a: WindowAttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+    return _backward(PLANE, a, inputs, out, batch, need)
+
+
+def _saved(cut: Windowing, node: NodeLike, batch: int, elem: int) -> int:
+    """For the backward: the windowed (padded, shifted) input of qkv, q, k, v, the attention probabilities and the
+    heads' output before proj; the layer's input itself is not kept (pad and roll save nothing)."""
+    g, w = cut.node(node)
+    return batch * (5 * w.tokens * g.d + node.args.heads * w.count * w.size * w.size) * elem
+
+
 WA_THOP = ("thop's hooks sit on the qkv and proj nn.Linear modules, which ShiftedWindowAttention never calls "
            "(it calls F.linear with their weights): none of it counted")
+
+
+def _counting(cut: Windowing, module: str, ptflops: Callable[[NodeLike, Cost, int], Prediction],
+              fvcore: Counted) -> Counting:
+    """How counters see torchvision's (shifted) window attention, 2-D or 3-D: the same calls (F.linear with the qkv and
+    proj weights, tensor.matmul, F.softmax) on the windows each cuts."""
+    op_name = cut.name
+    return Counting(
+        "aten::matmul", module, op_name,
+        fvcore=fvcore,
+        flop_counter=Counted(lambda node, cost, batch: Prediction.of("aten.addmm/bmm: 2 FLOPs per MAC",
+                                                                     **{op_name: 2 * cost.macs}),
+                             "FlopCounterMode reports 2 FLOPs per MAC"),
+        ptflops=Counted(ptflops, "ptflops counts only the q·kᵀ and a·v tensor.matmul (not an einsum) and the "
+                                 "softmax (one per score): F.linear is not patched and the qkv/proj nn.Linear hooks "
+                                 "never fire"),
+        thop=Counted(lambda node, cost, batch: Prediction.unseen(WA_THOP), WA_THOP),
+        ptflops_aten=Counted(  # F.linear on contiguous windows: aten.addmm with the biases; q·kᵀ, a·v: aten.bmm
+            lambda node, cost, batch: Prediction.of(**{op_name: cost.macs, "bias": cost.bias_ops}),
+            "ptflops' aten backend adds the qkv and proj biases (aten.addmm)", "bias",
+        ),
+        thop_params=Counted(lambda node, cost, batch: Prediction.unseen(WA_PARAMS), WA_PARAMS),
+        torchinfo=Counted(lambda node, cost, batch: Prediction.unseen(
+            f"torchinfo: {module} is not a leaf, and its qkv and proj nn.Linear never run")),
+        torchscan=Counted(lambda node, cost, batch: Prediction.unseen(
+            f"torchscan: {module} is not a leaf, and its qkv and proj nn.Linear never run")),
+        calflops=Counted(lambda node, cost, batch: Prediction.of(**{op_name: cost.macs})),  # F.linear, Tensor.matmul
+        calflops_flops=Counted(
+            lambda node, cost, batch: Prediction.of(**{op_name: 2 * cost.macs, "softmax": _scores(cut, node, batch)}),
+            "calflops counts 2 FLOPs per MAC (F.linear without its bias, Tensor.matmul) and 1 per softmax score", "softmax",
+        ),
+    )
 
 
 @op("window_attention", category="linear", args=WindowAttentionArgs)
@@ -284,32 +422,10 @@ class WindowAttention:
     saves = Saves.NOTHING  # what its backward keeps is in saved_extra
     rf = staticmethod(_wa_rf)
     backward = staticmethod(_wa_backward)
-    counting = Counting(
-        "aten::matmul", "ShiftedWindowAttention", "window_attention",
-        fvcore=Counted(_wa_fvcore, "fvcore counts an einsum (`einsum: true`) from numpy's einsum_path estimate, "
-                                   "which numpy rounds to 4 significant digits", "einsum"),
-        flop_counter=Counted(lambda node, cost, batch: Prediction.of("aten.addmm/bmm: 2 FLOPs per MAC",
-                                                                     window_attention=2 * cost.macs),
-                             "FlopCounterMode reports 2 FLOPs per MAC"),
-        ptflops=Counted(_wa_ptflops, "ptflops counts only the q·kᵀ and a·v tensor.matmul (not an einsum) and the "
-                                     "softmax (one per score): F.linear is not patched and the qkv/proj nn.Linear hooks "
-                                     "never fire"),
-        thop=Counted(lambda node, cost, batch: Prediction.unseen(WA_THOP), WA_THOP),
-        ptflops_aten=Counted(  # F.linear on contiguous windows: aten.addmm with the biases; q·kᵀ, a·v: aten.bmm
-            lambda node, cost, batch: Prediction.of(window_attention=cost.macs, bias=cost.bias_ops),
-            "ptflops' aten backend adds the qkv and proj biases (aten.addmm)", "bias",
-        ),
-        thop_params=Counted(lambda node, cost, batch: Prediction.unseen(WA_PARAMS), WA_PARAMS),
-        torchinfo=Counted(lambda node, cost, batch: Prediction.unseen(
-            "torchinfo: ShiftedWindowAttention is not a leaf, and its qkv and proj nn.Linear never run")),
-        torchscan=Counted(lambda node, cost, batch: Prediction.unseen(
-            "torchscan: ShiftedWindowAttention is not a leaf, and its qkv and proj nn.Linear never run")),
-        calflops=Counted(lambda node, cost, batch: Prediction.of(window_attention=cost.macs)),  # F.linear, Tensor.matmul
-        calflops_flops=Counted(
-            lambda node, cost, batch: Prediction.of(window_attention=2 * cost.macs, softmax=_wa_scores(node, batch)),
-            "calflops counts 2 FLOPs per MAC (F.linear without its bias, Tensor.matmul) and 1 per softmax score", "softmax",
-        ),
-    )
+    counting = _counting(
+        PLANE, "ShiftedWindowAttention", _wa_ptflops,
+        Counted(_wa_fvcore, "fvcore counts an einsum (`einsum: true`) from numpy's einsum_path estimate, which numpy "
+                            "rounds to 4 significant digits", "einsum"))
 
     @staticmethod
     def shape(a: WindowAttentionArgs, inputs: tuple[Shape, ...]) -> Shape:
@@ -323,12 +439,7 @@ class WindowAttention:
 
     @staticmethod
     def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
-        # for the backward: the windowed (padded, shifted) input of qkv, q, k, v, the attention probabilities
-        # and the heads' output before proj; the layer's input itself is not kept (pad and roll save nothing)
-        a: WindowAttentionArgs = node.args
-        w = windows(a, grid_check("window_attention", node.in_shapes[0]).grid)
-        c = node.in_shapes[0][1]
-        return batch * (5 * w.tokens * c + a.heads * w.count * w.size * w.size) * elem
+        return _saved(PLANE, node, batch, elem)
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
@@ -340,6 +451,62 @@ class WindowAttention:
                                       held.padded if held is not None and held.shifted else None)
 
 
+def _wa3_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # as window_attention's (the same calls): the patched tensor.matmul (q·kᵀ, a·v) and F.softmax, one per score
+    return Prediction.of(window_attention_3d=_matmuls(VOLUME, node, batch) + _scores(VOLUME, node, batch))
+
+
+@op("window_attention_3d", category="linear", args=WindowAttention3dArgs)
+class WindowAttention3d:
+    """Video Swin's (shifted) 3-D window self-attention on a T×H×W token grid (torchvision's ShiftedWindowAttention3d,
+    [B, T, H, W, C]). Along a dim no larger than the window, the window is the whole dim, unshifted (torchvision's
+    _get_window_and_shift_size); the other dims are padded to whole windows. Rows as window_attention's over those
+    windows: qkv Np·C·3C, q·kᵀ nW·Nw²·C, relative position bias (2wt−1)·(2wh−1)·(2ww−1)·heads params (of the window as
+    given) and an add per score, the shift mask's add per score (shifted only), softmax (3 non-MAC ops per score),
+    a·v nW·Nw²·C, proj Np·C² MACs; the mask's construction is not counted."""
+
+    imports = ("ShiftedWindowAttention3d",)  # torchvision's (video): `convcost import` keeps it whole (importer/trace.py)
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        refuse_shift_not_below_window(m)
+        return {"heads": m.num_heads, "window": list(m.window_size), "shift": list(m.shift_size),
+                "qkv_bias": m.qkv.bias is not None, "bias": m.proj.bias is not None}
+
+    saves = Saves.NOTHING  # what its backward keeps is in saved_extra
+    rf = staticmethod(partial(_rf, VOLUME))
+    backward = staticmethod(partial(_backward, VOLUME))
+    counting = _counting(VOLUME, "ShiftedWindowAttention3d", _wa3_ptflops,
+                         Counted(lambda node, cost, batch: Prediction.of("aten::linear and aten::matmul",
+                                                                         window_attention_3d=cost.macs)))
+
+    @staticmethod
+    def shape(a: WindowAttention3dArgs, inputs: tuple[Shape, ...]) -> Shape:
+        return window_attention_grid("window_attention_3d", a, inputs[0])
+
+    @staticmethod
+    def cost(a: WindowAttention3dArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        return sum((p.cost for p in window_attention_3d_parts(a, inputs, out, batch)), Cost())
+
+    parts = staticmethod(window_attention_3d_parts)
+
+    @staticmethod
+    def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
+        # as window_attention's; and where the window shrank, the bias gather's index, once per forward: torchvision
+        # flattens the index's top-left (Nw)² corner, a copy (int64) that the gather keeps for its backward (the whole
+        # index flattens to a view of the buffer, which is not an activation)
+        _, w = VOLUME.node(node)
+        shrunk = w.size < math.prod(node.args.window)
+        return _saved(VOLUME, node, batch, elem) + (w.size * w.size * INDEX_BYTES if shrunk else 0)
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from ..modules.swin3d import ShiftedWindowAttention3d
+
+        a: WindowAttention3dArgs = node.args
+        return ShiftedWindowAttention3d(node.in_shapes[0][1], a.window, a.shift, a.heads, a.qkv_bias, a.bias)
+
+
 # ---- patch merging -----------------------------------------------------------------------------
 @lazy_args
 class PatchMergingArgs:
@@ -349,9 +516,12 @@ class PatchMergingArgs:
 
 
 def _merged(shape: Shape) -> TokenGrid:
+    """The 4C grid of each 2×2 neighbourhood of the last two grid dims (H, W), padded to even by one row/column, as
+    torchvision does; a T×H×W grid is merged frame by frame (video Swin runs torchvision's PatchMerging on [..., H, W,
+    C]): T×⌈H/2⌉×⌈W/2⌉."""
     g = grid_check("patch_merging", shape)
-    h, w = g.grid
-    return TokenGrid((h + 1) // 2, (w + 1) // 2, 4 * g.d)  # padded to even by one row/column, as torchvision does
+    *lead, h, w = g.grid
+    return TokenGrid(*lead, (h + 1) // 2, (w + 1) // 2, 4 * g.d)
 
 
 def patch_merging_parts(a: PatchMergingArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:
@@ -384,14 +554,17 @@ def _pm_backward(a: PatchMergingArgs, inputs: tuple[Shape, ...], out: Shape, bat
 
 
 def _pm_rf(a: PatchMergingArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
-    return taps(window(2, 2, 0), window(2, 2, 0))  # each token gathers a 2×2 neighbourhood
+    # each token gathers a 2×2 neighbourhood of H and W; a T×H×W grid keeps its frames
+    lead = len(grid_check("patch_merging", inputs[0]).grid) - 2
+    return taps(*(IDENTITY,) * lead, window(2, 2, 0), window(2, 2, 0))
 
 
 @op("patch_merging", category="linear", args=PatchMergingArgs)
 class PatchMerging:
     """Swin's patch merging (torchvision's PatchMerging): each 2×2 neighbourhood of an H×W×C token grid concatenated
     (4C, padded to even H and W), LayerNorm(4C) (5 ops per element), Linear(4C → 2C, no bias): N'·4C·2C MACs for
-    N' = ⌈H/2⌉·⌈W/2⌉ tokens. Two rows: norm, reduction."""
+    N' = ⌈H/2⌉·⌈W/2⌉ tokens (T·⌈H/2⌉·⌈W/2⌉ on a T×H×W grid, merged frame by frame as video Swin does). Two rows:
+    norm, reduction."""
 
     saves = Saves.NOTHING  # what its backward keeps is in saved_extra
     rf = staticmethod(_pm_rf)

@@ -20,7 +20,7 @@ def shape_list(graph: Graph, shape: tuple[int, ...]) -> list[int]:
 
 
 def layout_dict(shape: Shape) -> dict[str, Any]:
-    """Tokens say so: "layout" 'tokens' ([B, N, D]) or 'token_grid' ([B, H, W, D], with its "grid": [H, W]);
+    """Tokens say so: "layout" 'tokens' ([B, N, D]) or 'token_grid' ([B, H, W, D], with its "grid": [H, W]; [T, H, W]);
     a map (the only layout before tokens) has neither field, so earlier documents read the same."""
     kind = layout(shape)
     if kind == "map":
