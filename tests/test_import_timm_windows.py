@@ -101,3 +101,37 @@ def test_a_shifted_block_that_pads_is_refused(tmp_path: Path) -> None:
     assert "rolls the grid before it pads it to whole windows" in r.stderr, r.stderr
     # the roll back is a part after it, not a second refusal ('roll is not a convcost op')
     assert len(r.stderr.strip().splitlines()) == 2 and "not a convcost op" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    # always_partition keeps the shift on a 4×4 grid of one 4×4 window: timm rolls and masks (a [1, 16, 16] attn_mask),
+    # window_attention drops the shift there (torchvision's rule): written, it counted 256 buffers and 1·2·16² adds less
+    (("grid=4", "always_partition=true"), "shifts the height by 2 on a grid of one window"),
+    # timm keeps a shift of a whole window (4 of 4); window_attention refuses it: written, analyze rejected the spec
+    (("shift=4",), "shifts the height by 4, not smaller than its window 4"),
+])
+def test_a_shift_window_attention_cannot_count_is_refused(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
+    spec = tmp_path / "s.yaml"
+    r = run_import("swin_blocks", "3,16,16" if "grid=4" in args else "3,32,32", spec, *args)
+    assert r.exit_code == 2, r.output
+    assert says in r.stderr and "Traceback" not in r.output, r.stderr
+    assert not spec.exists()
+
+
+@pytest.mark.parametrize(("factory", "ran"), [
+    # the shifted block's attention without its mask: one add (the bias) where a shifted window_attention counts two
+    ("swin_blocks_unmasked", "ran add×1, index×1, linear×2, matmul×2, mul×1, softmax×1"),
+    # a forward without the bias, mask and softmax: what FlopCounterMode counts is unchanged (verify --reference said
+    # "every op, argument and count agrees" of the spec with them)
+    ("swin_blocks_no_softmax", "ran linear×2, matmul×2, mul×1,"),
+])
+def test_a_window_attention_running_other_arithmetic_is_refused(tmp_path: Path, factory: str, ran: str) -> None:
+    spec = tmp_path / "s.yaml"
+    r = run_import(factory, "3,32,32", spec)
+    assert r.exit_code == 2, r.output
+    assert ran in r.stderr and "not its own forward's arithmetic" in r.stderr, r.stderr
+    assert not spec.exists()
+    # the spec written for timm's own blocks does not describe it either
+    good = tmp_path / "good.yaml"
+    assert run_import("swin_blocks", "3,32,32", good).exit_code == 0
+    assert verify(good, factory).exit_code == 1

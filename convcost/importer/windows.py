@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 TIMM_WINDOW_ATTENTION = "timm.models.swin_transformer.WindowAttention"
 RESHAPE = ("view", "_unsafe_view", "reshape", "flatten", "unflatten")
 # what timm's WindowAttention runs that moves data only (the rest is its arithmetic, checked op by op)
-MOVES = frozenset(RESHAPE + ("permute", "transpose", "clone", "contiguous", "unsqueeze", "squeeze", "unbind", "select",
+MOVES = frozenset((*RESHAPE, "permute", "transpose", "clone", "contiguous", "unsqueeze", "squeeze", "unbind", "select",
                              "expand", "alias", "detach", "dropout"))
 SWAP_WINDOWS = (0, 1, 3, 2, 4, 5)  # [B, Hp/wh, wh, Wp/ww, ww, C] <-> [B, Hp/wh, Wp/ww, wh, ww, C]
 
