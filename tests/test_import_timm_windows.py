@@ -135,3 +135,15 @@ def test_a_window_attention_running_other_arithmetic_is_refused(tmp_path: Path, 
     good = tmp_path / "good.yaml"
     assert run_import("swin_blocks", "3,32,32", good).exit_code == 0
     assert verify(good, factory).exit_code == 1
+
+
+def test_a_subclass_of_timm_window_attention_imports_as_timm_s(tmp_path: Path) -> None:
+    """A user's subclass of WindowAttention running timm's forward is the same window_attention (it was refused as
+    'a view that moves the batch dim' and 'roll is not a convcost op'); its counts are torch's."""
+    spec = tmp_path / "sub.yaml"
+    r = run_import("swin_blocks_subclassed", "3,32,32", spec)
+    assert r.exit_code == 0, r.output
+    assert "- window_attention: {name: attn, heads: 2, window: 4, shift: 2, mask_buffer: true}" in spec.read_text()
+    assert spec_counts(spec) == torch_counts("swin_blocks_subclassed", (3, 32, 32))
+    v = verify(spec, "swin_blocks_subclassed")
+    assert v.exit_code == 0, v.output

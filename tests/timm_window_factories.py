@@ -74,3 +74,16 @@ def swin(image: int = 32) -> nn.Module:
 
     return SwinTransformer(img_size=image, patch_size=4, embed_dim=16, depths=(2, 2), num_heads=(2, 4), window_size=4,
                            num_classes=10)
+
+
+def swin_blocks_subclassed() -> nn.Module:
+    """swin_blocks, each WindowAttention a user's subclass of timm's (a class of its own, timm's forward)."""
+    from timm.models.swin_transformer import WindowAttention
+
+    class MyWindowAttention(WindowAttention):
+        pass
+
+    m = SwinBlocks(8, False)
+    for b in m.blocks:
+        b.attn.__class__ = MyWindowAttention
+    return m

@@ -43,7 +43,8 @@ def timm_window_attention(ctx: Context, call: ModuleCall, claims: Claims) -> Non
     """A call of timm's WindowAttention: the block's window partition before it and the reverse after it, a trigger on
     the partition's first node (the roll, the pad or the view) that writes them all as one `window_attention` at the
     reverse's last node."""
-    if call.qualname != TIMM_WINDOW_ATTENTION or not call.ins or not call.outs:
+    timm = call.qualname == TIMM_WINDOW_ATTENTION or TIMM_WINDOW_ATTENTION in ctx.rec.bases.get(call.path, ())
+    if not timm or not call.ins or not call.outs:  # a subclass: its forward's arithmetic is checked (_attention)
         return
     match = _match(ctx, call)
     if match is None:
