@@ -612,6 +612,81 @@ def relative_bias(cached: bool = False) -> nn.Module:
     return RelativeBias(cached)
 
 
+class RelativeMaskAttention(nn.Module):
+    """timm's Attention2d with a RelPosBias (CoAtNet, MaxViT): q, k, v from a 1×1 conv over a 4×4 map (2 heads of
+    width 4), and F.scaled_dot_product_attention's attn_mask the bias gathered from a table [49, 2] ((2·4 − 1)² rows
+    per head) by a fixed index [16·16], viewed [16, 16, 2], permuted, unsqueezed: [1, 2, 16, 16]. ``mask='param'``:
+    a learned [1, 2, 16, 16] mask held as it is."""
+
+    def __init__(self, mask: str = "table") -> None:
+        super().__init__()
+        self.qkv = nn.Conv2d(3, 3 * 8, 1)
+        if mask == "table":
+            self.table = nn.Parameter(torch.zeros(49, 2))
+            self.register_buffer("index", torch.arange(256) % 49, persistent=False)
+        else:
+            self.mask = nn.Parameter(torch.zeros(1, 2, 16, 16))
+
+    def bias(self) -> Tensor:
+        if hasattr(self, "mask"):
+            return self.mask
+        return self.table[self.index].view(16, 16, 2).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+    def forward(self, x: Tensor) -> Tensor:
+        q, k, v = self.qkv(x).view(x.shape[0], 2, 12, -1).chunk(3, dim=2)  # [B, 2, 4, 16] each
+        out = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2),
+                                             attn_mask=self.bias())
+        return out.transpose(-1, -2).reshape(x.shape[0], 8, 4, 4)
+
+
+def relative_mask_attention(mask: str = "table") -> nn.Module:
+    return RelativeMaskAttention(mask)
+
+
+class UnboundQkv(nn.Module):
+    """timm's unfused attention (and EdgeNeXt's XCA, ``order='xca'``): ``qkv(x).reshape(B, N, 3, H, d).permute(2, 0, 3,
+    1, 4)`` (XCA: ``(2, 0, 3, 4, 1)``), whose batch is second, then ``q, k, v = qkv.unbind(0)`` and the scores as
+    matmuls. Tokens: a 4×4 map of 8 channels, 16 tokens; 2 heads of width 4."""
+
+    def __init__(self, order: str = "vit") -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 8, 1)
+        self.qkv = nn.Linear(8, 24)
+        self.order = (2, 0, 3, 1, 4) if order == "vit" else (2, 0, 3, 4, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        t = self.embed(x).flatten(2).transpose(1, 2)  # [B, 16, 8]
+        q, k, v = self.qkv(t).reshape(x.shape[0], 16, 3, 2, 4).permute(*self.order).unbind(0)
+        attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+        return attn @ v
+
+
+def unbound_qkv(order: str = "vit") -> nn.Module:
+    return UnboundQkv(order)
+
+
+class FourierGrid(nn.Module):
+    """EdgeNeXt's PositionalEncodingFourier, small: a grid made in the forward from the map's size alone (a cumsum of
+    ones, its sines and cosines), [B, 4, H, W], a 1×1 conv of it added to the map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 8, 1)
+        self.proj = nn.Conv2d(4, 8, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.embed(x)
+        b, _, h, w = y.shape
+        ones = ~torch.zeros(b, h, w, dtype=torch.bool, device=x.device)
+        grid = ones.cumsum(1, dtype=torch.float32) / h
+        pos = torch.stack([grid.sin(), grid.cos(), (2 * grid).sin(), (2 * grid).cos()], dim=1)
+        return y + self.proj(pos)
+
+
+def fourier_grid() -> nn.Module:
+    return FourierGrid()
+
+
 class PaddedMaxPool(nn.Module):
     """timm's MaxPool2dSame: F.pad with -inf, then a max pool without padding."""
 

@@ -92,3 +92,78 @@ class ManyUnsupported(nn.Module):
 
 def many_unsupported() -> nn.Module:
     return ManyUnsupported()
+
+
+class PoolThenFlatten(nn.Module):
+    """A pool convcost has no op for (nn.LPPool2d; ``F.lp_pool2d``; nn.FractionalMaxPool2d), then torch.flatten or
+    nn.Flatten, ReLU and Linear layers that read its output: the refusal names the pool alone, not the layers after it
+    ("flatten is not a convcost op", "relu is not...")."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = nn.FractionalMaxPool2d(2, output_size=4) if how == "fractional" else nn.LPPool2d(2, 2)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(8 * 4 * 4, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.relu(self.conv(x))
+        x = F.lp_pool2d(x, 2, 2) if self.how == "function" else self.pool(x)
+        x = self.flatten(x) if self.how == "module" else torch.flatten(x, 1)
+        return self.fc(F.relu(x))
+
+
+def pool_then_flatten(how: str = "module") -> nn.Module:
+    return PoolThenFlatten(how)
+
+
+class Masked(nn.Module):
+    """timm's ``Attention.forward(x, attn_mask=None)``: an optional tensor argument, passed as None."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(8, 8)
+
+    def forward(self, x: Tensor, attn_mask: Tensor | None = None) -> Tensor:
+        y = self.qkv(x)
+        return y if attn_mask is None else y + attn_mask
+
+
+class OptionalArguments(nn.Module):
+    """A submodule called with its optional argument None, positionally or by keyword: one input, not "a second"."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.patch = nn.Conv2d(3, 8, 4, stride=4)
+        self.attn = Masked()
+
+    def forward(self, x: Tensor, attn_mask: Tensor | None = None) -> Tensor:
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        return self.attn(t, attn_mask=attn_mask) if self.how == "keyword" else self.attn(t, attn_mask)
+
+
+def optional_arguments(how: str = "keyword") -> nn.Module:
+    return OptionalArguments(how)
+
+
+class DeepAfterUnsupported(nn.Module):
+    """An unsupported pool, then 40 residual blocks (conv, ReLU, add) reading what it makes, and another kind of
+    unsupported op in every block: the refusal is a few lines however many parts follow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = nn.LPPool2d(2, 2)
+        self.convs = nn.ModuleList(nn.Conv2d(8, 8, 3, padding=1) for _ in range(40))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.pool(self.stem(x))
+        for conv in self.convs:
+            x = torch.cumsum(F.relu(conv(x)), dim=1) + x
+        return torch.flatten(x, 1)
+
+
+def deep_after_unsupported() -> nn.Module:
+    return DeepAfterUnsupported()

@@ -129,6 +129,20 @@ CASES: list[tuple[object, ...]] = [
     ("scaled_dot_product_attention",
      "mean: {name: m, dims: -1, keepdim: true}\n  - sdpa: {from: [input, input, input, m], scale: 0.5}", "[2, 5, 4]", 1,
      (2, 5, 4), Cost(macs=2 * 50 * 4, elementwise_ops=40 + 50, act_ops=150, activations=40)),
+    # a learned mask [1, 2, 5, 5] (held by the model, no fourth input): its 50 elements are params, one add per score
+    ("scaled_dot_product_attention", "sdpa: {from: [input, input, input], mask: [1, 2, 5, 5]}", "[2, 5, 4]", 2,
+     (2, 5, 4), Cost(params=50, macs=2 * 100 * 4, elementwise_ops=80 + 100, act_ops=300, activations=80)),
+    # the same mask gathered from a table [9, 2] by an index [25] (a relative position bias): 18 params, 25 buffers
+    ("scaled_dot_product_attention", "sdpa: {from: [input, input, input], mask: [1, 2, 5, 5], table: [9, 2], index: [25]}",
+     "[2, 5, 4]", 1, (2, 5, 4), Cost(params=18, buffers=25, macs=2 * 50 * 4, elementwise_ops=40 + 50, act_ops=150,
+                                     activations=40)),
+    # ---- a constant made from its input's shape alone: its elements, no arithmetic ----
+    # (each added to what it reads the batch of, so the model's output needs a gradient)
+    ("constant", "constant: {name: grid, shape: [4, 6, 5]}\n  - add: {from: [input, grid]}", X, 2, (4, 6, 5),
+     Cost(activations=2 * 120)),
+    # 6 tokens of width 4 (to_tokens of 4×2×3)
+    ("constant", "to_tokens\n  - constant: {name: grid, shape: [6, 4], layout: tokens}\n  - add: {from: [to_tokens1, grid]}",
+     "[4, 2, 3]", 1, Tokens(6, 4), Cost(activations=24)),
     # ---- joins along any dim ----
     ("concat", "concat: {from: [input, input], dim: -1}", X, 2, (4, 6, 10), Cost(activations=2 * 240)),
     # tokens joined along their width: 6 tokens of 4 + 4

@@ -36,7 +36,7 @@ GENERAL = {
     "add", "multiply", "sub", "div", "pow", "maximum", "minimum",
     "sqrt", "rsqrt", "exp", "log", "abs", "neg", "reciprocal", "square", "sin", "cos", "erf", "clamp",
     "mean", "sum", "amax", "amin", "norm", "var", "std", "softmax", "log_softmax",
-    "matmul", "einsum", "scaled_dot_product_attention", "concat", "stack",
+    "matmul", "einsum", "scaled_dot_product_attention", "concat", "stack", "constant",
 }
 
 X = "[4, 6, 5]"
@@ -114,6 +114,16 @@ SPECS: list[tuple[str, int, str]] = [
     ("[2, 5, 4]", 2, "mean: {name: m, dims: -1, keepdim: true}\n- sdpa: {from: [input, input, input, m]}"),
     ("[2, 5, 4]", 2, "pad: {name: v, pad: [0, 2]}\n- sdpa: {from: [input, input, v]}"),  # v of width 6
     ("[5, 4]", 2, "sdpa: {from: [input, input, input]}"),
+    # a learned mask held by the layer, or gathered from its table by a fixed index (timm's RelPosBias); v of width 6
+    # (the math path, which FlopCounterMode sees on CPU)
+    ("[2, 5, 4]", 2, "pad: {name: v, pad: [0, 2]}\n- sdpa: {from: [input, input, v], mask: [1, 2, 5, 5]}"),
+    ("[2, 5, 4]", 1, "sdpa: {from: [input, input, input], mask: [2, 5, 1]}"),  # 3 dims: the math path
+    # gathered under no_grad (verify's forward): no gradient, CPU's flash kernel as without a mask
+    ("[2, 5, 4]", 1, "sdpa: {from: [input, input, input], mask: [1, 2, 5, 5], table: [9, 2], index: [25]}"),
+    ("[2, 5, 4]", 2, "pad: {name: v, pad: [0, 2]}\n- sdpa: {from: [input, input, v], mask: [1, 2, 5, 5], table: [9, 2], "
+                     "index: [25]}"),
+    # a constant grid (EdgeNeXt's Fourier position encoding), a 1×1 conv of it added to the input
+    (X, 2, "constant: {name: grid, shape: [8, 6, 5]}\n- conv: {name: proj, out: 4, kernel: 1}\n- add: {from: [input, proj]}"),
     # joins along any dim
     (X, 2, "concat: {from: [input, input], dim: -1}"),
     ("[4, 2, 3]", 1, "to_tokens\n- concat: {from: [to_tokens1, to_tokens1], dim: 2}"),
@@ -179,6 +189,29 @@ def test_flash_and_math_attention_as_flop_counter_sees_them() -> None:
     three = verify_graph(graph_of(_spec("[5, 4]", 2, "sdpa: {from: [input, input, input]}")))
     assert (three.layers[-1].checks["flop_counter"].status, three.layers[-1].checks["flop_counter"].actual) == (
         "ok", 2 * 2 * (25 * 4 + 25 * 4))
+
+
+@pytest.mark.parametrize(("mask", "grad", "flops"), [
+    ("mask: [1, 2, 5, 5], table: [9, 2], index: [25]", False, 0),  # gathered under no_grad: CPU's flash kernel
+    ("mask: [1, 2, 5, 5], table: [9, 2], index: [25]", True, 2 * 2 * (25 * 4 + 25 * 4)),  # it needs a gradient: bmm
+    ("mask: [1, 2, 5, 5]", False, 2 * 2 * (25 * 4 + 25 * 4)),  # a parameter needs one under no_grad too
+    ("mask: [1, 2, 5, 5]", True, 2 * 2 * (25 * 4 + 25 * 4)),
+])
+def test_a_learned_mask_needing_a_gradient_takes_the_math_path(mask: str, grad: bool, flops: int) -> None:
+    """CPU's flash kernel takes no mask that needs a gradient (measured on torch 2.13): FlopCounterMode then counts the
+    math path's q·kᵀ and a·v, 2 heads of 5 queries, width 4, batch 1: 2 · 2·(25·4 + 25·4)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from convcost.crosscheck.torch_build import build_model
+    from convcost.ops.counting import counters_run_on, counters_with_grad
+
+    graph = graph_of(_spec("[2, 5, 4]", 1, f"sdpa: {{from: [input, input, input], {mask}}}"))
+    with counters_run_on("real"), counters_with_grad(grad):
+        ex = explain([(lc.node, lc.cost) for lc in analyze(graph).layers], graph.batch)
+    predicted = next(c.total for c in ex.counters if c.convention.key == "flop_counter")
+    with torch.set_grad_enabled(grad), FlopCounterMode(display=False) as fc:
+        build_model(graph).eval()(torch.rand(1, 2, 5, 4))
+    assert predicted == fc.get_total_flops() == flops
 
 
 # ---- the modules compute what the spec says, with the calls models write ----------------------------------------
@@ -292,6 +325,8 @@ EVERY = """\
 input: {shape: [4, 6, 6], batch: 2}
 layers:
   - conv: {name: a, out: 8, kernel: 1}
+  - constant: {name: grid, shape: [8, 6, 6]}
+  - add: {name: with_grid, from: [a, grid]}
   - permute: {dims: [0, 2, 3, 1]}
   - mul: {param: [8]}
   - add: {scalar: 1.0}

@@ -89,12 +89,13 @@ TIMM = [
     ("efficientnet_b0", ""), ("tf_efficientnet_b0", ""), ("efficientnetv2_rw_s", ""), ("mobilenetv2_100", ""),
     ("mobilenetv3_large_100", ""), ("mobilenetv4_conv_small", ""), ("lcnet_050", ""), ("convnext_tiny", ""),
     ("convnextv2_atto", ""), ("vit_small_patch16_224", ""), ("deit_small_patch16_224", ""), ("deit_tiny_patch16_224", ""),
-    ("eva02_tiny_patch14_224", "a qkv bias concatenated from q_bias, zeros and v_bias in the forward"),
+    ("eva02_tiny_patch14_224", "a qkv bias concatenated in the forward from q_bias, k_bias (a buffer of zeros) and "
+     "v_bias; the rotary embedding's sin and cos, chunks of one buffer (rope.pos_embed) read by every block's q and k"),
     ("swin_tiny_patch4_window7_224", ""),
     ("maxvit_tiny_tf_224", f"window and grid partitions: {BATCH_VIEW}; around timm's AttentionCl on its fused path "
      "(F.scaled_dot_product_attention, RelPosBiasTf's bias as its mask: gathered from its table by two einsums, which "
      "FlopCounterMode counts, 78,988 MACs for 2 heads of a 7×7 window)"),
-    ("coatnet_0_rw_224", "a relative position bias gathered from a table in the forward, as scaled_dot_product_attention's mask"),
+    ("coatnet_0_rw_224", ""),
     ("levit_128", ""),
     ("poolformer_s12", ""),
     ("caformer_s18", "verify --reference, real forward: fvcore counts timm's bias-free LayerNorm (F.layer_norm with a "
@@ -102,7 +103,7 @@ TIMM = [
      "4: 3,650,304 short (1 per element of its stem, downsample and block norms)"),
     ("ghostnet_100", ""), ("resnest14d", ""), ("repvgg_a0", ""),
     ("mobileone_s0", ""), ("fastvit_t8", ""),
-    ("edgenext_small", "a Fourier position encoding: a conv of a grid made in the forward, added"),
+    ("edgenext_small", ""),
     ("efficientformer_l1", ""), ("mixer_b16_224", ""), ("resmlp_12_224", ""),
     ("cspdarknet53", ""), ("darknet53", ""), ("cspresnet50", ""),
     ("nfnet_l0", "ScaledStdConv2d's gain times the standardised weight (a weight made from 2 tensors)"),

@@ -56,6 +56,22 @@ layers:
     assert summary(field(spec)) == [(19, 4, -9)] * 2
 
 
+def test_a_constant_reads_no_position() -> None:
+    """A constant (EdgeNeXt's position grid) reads no model input, nor does the 3×3 conv of it: the add's field is the
+    other branch's alone, the first conv's 3 (a conv of the constant would widen it to 5)."""
+    spec = """
+input: [4, 8, 8]
+layers:
+  - conv: {name: a, out: 4, kernel: 3, padding: 1}
+  - constant: {name: grid, shape: [2, 8, 8]}
+  - conv: {name: proj, out: 4, kernel: 3, padding: 1}
+  - add: {from: [a, proj]}
+"""
+    rf = receptive_fields(graph_of(spec))
+    assert rf.by_name["grid"].fields == {} and rf.by_name["proj"].fields == {}
+    assert summary(field(spec)) == [(3, 1, -1)] * 2
+
+
 def test_dilation_stride_and_rectangular_kernels() -> None:
     # configs/dilated_conv.yaml's 3×3 at dilation 2: r = 1 + 2·2 = 5, no padding: start 0
     assert summary(field((CONFIGS / "dilated_conv.yaml").read_text())) == [(5, 1, 0)] * 2

@@ -174,3 +174,58 @@ def test_a_layer_reading_past_the_one_before_starts_a_new_run(tmp_path: Path) ->
     text = write_spec([*first, *second], (8, 4, 4), [last], [])
     assert text.count("scope: false") == 2 and "repeat: 2, scope: false, from: 6}" in text, text
     assert counts(text, tmp_path) == (6 * 72, 6 * 1024)  # six 8→8 1×1 convs on 4×4
+
+
+def test_modules_lacking_an_activation_or_an_item_fold_into_one_block(tmp_path: Path) -> None:
+    """Three `Row` modules (nn.Sequential children numbered 0, 1, ...) in a chain: [conv, bn, relu, conv] (the template),
+    [conv, bn, conv] (no activation: `act: ~`) and [conv, relu, conv] (no bn: a `when:` flag, and its last conv
+    numbered 2, not 3: named by a parameter). One block, three calls, every layer keeps its torch name.
+    Params: 6 convs 8→8 with bias (8·8 + 8 = 72 each) + 2 bns (2·8 each); MACs: 6 · 4·4·8·8 (the bns' are norm ops)."""
+    def row(name: str, entry: str, kinds: tuple[str, ...]) -> list[ImportedLayer]:
+        out, prev = [], entry
+        for k, op in enumerate(kinds):
+            out.append(layer(f"{name}.{k}", op, (prev,), CONV if op == "conv" else {}))
+            prev = f"{name}.{k}"
+        return out
+
+    layers = [*row("a", INPUT, ("conv", "batchnorm", "relu", "conv")), *row("b", "a.3", ("conv", "batchnorm", "conv")),
+              *row("c", "b.2", ("conv", "relu", "conv"))]
+    classes = {"a": "Row", "b": "Row", "c": "Row"}
+    text = write_spec(layers, (8, 4, 4), ["c.2"], [], classes)
+    assert text.count("  Row:") == 1 and text.count("- Row: {") == 3, text
+    assert "act: ~" in text and "when: $with_batchnorm" in text and "name: $at" in text, text
+    assert counts(text, tmp_path) == (6 * 72 + 2 * 16, 6 * 16 * 64)
+    assert [lc.node.name for lc in analyze_file(tmp_path / "spec.yaml")[0].layers] == [ly.key for ly in layers]
+    flat = write_spec(layers, (8, 4, 4), ["c.2"], [], classes, fold_blocks=False)
+    assert len(text.splitlines()) < len(flat.splitlines())
+
+
+def test_a_member_lacking_more_than_two_items_is_not_folded_with_the_others() -> None:
+    """[conv, bn, relu, conv, bn, relu] and [conv, relu, conv] (3 fewer): written as two scopes, not one block with
+    three items under `when:` (MAX_ABSENT = 2)."""
+    layers, prev = [], INPUT
+    for name, kinds in (("a", ("conv", "batchnorm", "relu", "conv", "batchnorm", "relu")), ("b", ("conv", "relu", "conv"))):
+        for k, op in enumerate(kinds):
+            layers.append(layer(f"{name}.{k}", op, (prev,), CONV if op == "conv" else {}))
+            prev = f"{name}.{k}"
+    text = write_spec(layers, (8, 4, 4), [prev], [], {"a": "Row", "b": "Row"})
+    assert "blocks:" not in text and "when:" not in text, text
+
+
+def test_a_member_lacking_an_item_is_placed_where_its_values_agree() -> None:
+    """Inverted residuals as MobileNetV3 writes them: [1×1 expand, 3×3 depthwise, 1×1 project] twice, and a row with no
+    expansion [3×3 depthwise, 1×1 project]. Its depthwise conv is placed at the others' depthwise conv (kernel and
+    padding agree), not at their expanding conv (the first position), so the `when:` flag is on the expanding conv."""
+    def conv(out: int, kernel: int, groups: int) -> dict:
+        return {"out": out, "kernel": kernel, "padding": kernel // 2, "groups": groups}
+
+    rows = {"a": (conv(16, 1, 1), conv(16, 3, 16), conv(8, 1, 1)), "b": (conv(16, 1, 1), conv(16, 3, 16), conv(8, 1, 1)),
+            "c": (conv(8, 3, 8), conv(8, 1, 1))}
+    layers, prev = [], INPUT
+    for name, convs in rows.items():
+        for k, args in enumerate(convs):
+            layers.append(layer(f"{name}.{k}", "conv", (prev,), args))
+            prev = f"{name}.{k}"
+    text = write_spec(layers, (8, 4, 4), [prev], [], dict.fromkeys(rows, "Row"))
+    block = text.split("input:")[0].splitlines()
+    assert [ln for ln in block if "when:" in ln] == [next(ln for ln in block if "- conv: {name: 0," in ln)], text

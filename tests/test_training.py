@@ -19,6 +19,7 @@ from convcost.api import analyze_file
 from convcost.cli import app
 from convcost.cost import Backward
 from convcost.costmodel.training import analyze_training
+from convcost.ops.grad import Need
 
 runner = CliRunner()
 
@@ -483,6 +484,51 @@ def test_general_ops_backward_against_flop_counter_mode(case: tuple[object, ...]
     assert predicted == per_layer
     assert sum(predicted.values()) == total
     assert {lt.node.name: lt.trainable for lt in t.layers} == trainable
+
+
+@pytest.mark.parametrize("mask", ["mask: [1, 2, 5, 5]", "mask: [1, 2, 5, 5], table: [9, 2], index: [25]"])
+def test_a_learned_attention_mask_alone_needs_da(mask: str) -> None:
+    """q, k and v the model's input (no gradient): the learned mask's gradient alone is the weight gradient, dA = dO·Vᵀ
+    (2 heads · 5·5 scores · width 4 = 200 MACs at batch 1), softmax's backward (4 per score) and its add (1 per
+    score), as FlopCounterMode's backward sees the bmm."""
+    pytest.importorskip("torch")
+    from convcost.crosscheck.verify import run_backward_counter
+    from convcost.ops.counting import counters_run_on
+
+    text = f"input: {{shape: [2, 5, 4], batch: 1}}\nlayers:\n  - sdpa: {{from: [input, input, input], {mask}}}\n"
+    (lt,) = analyze_training(analysis_of(text)).layers
+    assert lt.backward == Backward(weight_macs=2 * 25 * 4, weight_ops=(4 + 1) * 2 * 25)
+    per_layer, total, _ = run_backward_counter(graph_of(text))
+    with counters_run_on("meta"):
+        predicted = lt.node.rule.counting.flop_counter_backward.predict(lt.node, lt.backward, 1).value
+    assert predicted == per_layer[lt.node.name] == total == 2 * 2 * 25 * 4
+
+
+def test_a_constant_passes_no_gradient_back() -> None:
+    """A conv of a constant (EdgeNeXt's position grid) added to a learned sum: the conv computes its weights' gradient
+    only (its input needs none): 6·5 positions · 8·4 = 960 MACs per sample, at batch 2; no gradient flows into the
+    constant's input (add1's gradient has one reader, the join)."""
+    pytest.importorskip("torch")
+    from convcost.crosscheck.verify import run_backward_counter
+    from convcost.ops.counting import counters_run_on
+
+    text = ("input: {shape: [4, 6, 5], batch: 2}\nlayers:\n  - add: {param: [4, 6, 5]}\n"
+            "  - constant: {name: grid, shape: [8, 6, 5]}\n  - conv: {name: proj, out: 4, kernel: 1}\n"
+            "  - add: {from: [add1, proj]}\n")
+    layers = analyze_training(analysis_of(text)).layers
+    add1, grid, proj, _ = layers
+    assert grid.need.inputs == (False,) and proj.need.inputs == (False,) and proj.need.weights
+    assert proj.backward == Backward(weight_macs=2 * 6 * 5 * 8 * 4, weight_ops=2 * 6 * 5 * 4)  # + the bias's sum
+    assert add1.backward.accumulate_ops == 0  # one reader of its gradient: the join, not the constant
+    per_layer, total, _ = run_backward_counter(graph_of(text))
+    with counters_run_on("meta"):
+        predicted = {lt.node.name: lt.node.rule.counting.flop_counter_backward.predict(lt.node, lt.backward, 2).value or 0
+                     for lt in layers}
+    assert predicted == per_layer and total == 2 * (2 * 6 * 5 * 8 * 4)
+    # the learned sum reaches the output only through the constant: no gradient reaches it, its backward is none
+    only = text.replace("  - add: {from: [add1, proj]}\n", "")
+    add1, *_ = analyze_training(analysis_of(only)).layers
+    assert add1.need == Need((False,), False) and add1.backward == Backward()
 
 
 def test_general_ops_backward_by_hand() -> None:

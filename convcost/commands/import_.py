@@ -68,6 +68,8 @@ def import_(
     lines, roots, after = grouped(imported.unsupported)
     for line in lines:
         print(f"convcost: {'warning' if allow_unsupported else 'error'}: {line}", file=sys.stderr)
+    for note in imported.notes if imported.unsupported else ():
+        print(f"convcost: note: {note}", file=sys.stderr)
     if imported.unsupported and not allow_unsupported:
         more = f", and {after} after them that read what they make" if after else ""
         print(f"convcost: error: {t.text}: {roots} part{'s' if roots > 1 else ''} of the model convcost cannot express "

@@ -4,7 +4,8 @@ As in torch's autograd: a model input needs no gradient; a layer's output needs 
 or the layer has trainable parameters (parameters of a layer marked ``frozen`` in the spec get none, as with
 ``requires_grad_(False)``). A layer's backward computes the gradient of each input that needs one and of its
 trainable parameters, and runs only when its output leads to a model output (the loss is taken on them all).
-So the first layer computes no input gradient, and neither does any layer before the first trainable one.
+So the first layer computes no input gradient, and neither does any layer before the first trainable one. A
+``detached`` op (`constant`: a tensor made from its input's shape alone) passes no gradient back.
 """
 
 from __future__ import annotations
@@ -50,17 +51,18 @@ def grad_path(analysis: Analysis) -> GradPath:
         params = lc.cost.params
         trainable.append(0 if node.frozen else params)
         frozen.append(params if node.frozen else 0)
-        requires[node.index] = trainable[-1] > 0 or any(requires[i] for i in node.inputs)
+        flows = not node.rule.detached  # a tensor made from its input's shape alone (`constant`) needs no gradient
+        requires[node.index] = trainable[-1] > 0 or (flows and any(requires[i] for i in node.inputs))
     reaches = {n.index: False for n in graph.nodes}
     for o in graph.outputs:
         reaches[o] = True
     for node in reversed(graph.nodes):
-        if reaches[node.index]:
+        if reaches[node.index] and not node.rule.detached:
             for i in node.inputs:
                 if i >= 0:
                     reaches[i] = True
     needs = tuple(
-        Need(tuple(reaches[n.index] and requires[i] for i in n.inputs), reaches[n.index] and t > 0)
+        Need(tuple(reaches[n.index] and requires[i] and not n.rule.detached for i in n.inputs), reaches[n.index] and t > 0)
         for n, t in zip(graph.nodes, trainable)
     )
     return GradPath(requires, reaches, needs, tuple(trainable), tuple(frozen))

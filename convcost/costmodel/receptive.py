@@ -223,6 +223,8 @@ def _apply(rule: RF, node: Node, inputs: list[dict[int, Field | Unknown]], ranks
         return {k: tuple(replace(whole(where), moved=where) for _ in range(ranks[k])) for k in keys}
     if rule.kind == "unknown":
         return {k: Unknown(where) for k in keys}
+    if rule.kind == "none":  # a constant: it reads no model input
+        return {}
     want = spatial(node.shape)
     for k in keys:
         reached = [(fields[k], node.in_shapes[j]) for j, fields in enumerate(inputs) if k in fields]

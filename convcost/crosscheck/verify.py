@@ -216,7 +216,8 @@ def run_backward_counter(graph: Graph, per_layer: bool = True) -> tuple[dict[str
         with counter:
             y = module(*ins)
             start = counter.get_total_flops()
-            y.backward(torch.ones_like(y))
+            if y.requires_grad:  # a constant made from its input's shape (`constant`) records no backward
+                y.backward(torch.ones_like(y))
         layers[node.name] = int(counter.get_total_flops() - start)
     trainable = {node.name: sum(p.numel() for p in module.parameters() if p.requires_grad)
                  for node, module in model.named_layers()}

@@ -30,8 +30,11 @@ def first_tensor(node: Node) -> int | None:
 
 
 class Flow:
-    def __init__(self, rec: Recording) -> None:
+    def __init__(self, rec: Recording, seeds: frozenset[int] = frozenset()) -> None:
+        """``seeds``: values made in the forward from no input or weight that count as data (a constant a conv
+        reads: importer/recognise.py writes each as a `constant` layer)."""
         self.rec = rec
+        self.seeds = seeds
         self.users: dict[int, list[Node]] = defaultdict(list)
         for n in rec.nodes:
             for v in dict.fromkeys(n.tensors()):
@@ -52,6 +55,9 @@ class Flow:
             kind = "const" if n.op in LIKE else "data" if "data" in kinds else "weight" if "weight" in kinds else "const"
             srcs = frozenset().union(*(self.sources.get(v, frozenset()) for v in ins)) if kind == "weight" else frozenset()
             for o in n.outs:
+                if o in seeds:
+                    self.origin[o] = "data"
+                    continue
                 self.origin[o] = kind
                 if kind == "weight":
                     self.sources[o] = srcs

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ from .tree import Call, Item, Layer, Scope, Struct, finish, finish_all, item_lis
 _ABSENT = object()  # a value a module does not have (inside a shortcut it lacks)
 ACTIVATION = "<activation>"  # the op kind of every activation (_op_kind)
 OP_SLOT = "$op"  # the slot of a template layer's op (no argument is named so): a parameter naming the op, '- $act'
+NAME_SLOT = "$name"  # the slot of a template item's name, where members number it otherwise (a merged chain's)
 MIN_LAYERS = 2  # a module of one layer is not worth a block
 # names a block parameter cannot take: the spec's own variables (docs/spec.md, "Variables in scope"), the keys
 # every call takes (name, repeat, when, first, frozen, from), and the words expressions read as values
@@ -80,7 +81,13 @@ def fold(root: Scope, reserved: Callable[[str], bool], readers: Mapping[str, set
             if collapsed is not None:
                 calls[id(s)] = collapsed
         groups: dict[tuple[Any, ...], list[list[Scope]]] = {}
+        # a repeat that is a chain may instead be a member lacking some items of a longer module's block (MobileNetV3's
+        # row 1: two Conv2dNormActivation, a repeat, where the other rows hold three or four): a group of its own,
+        # taken by _merge_chains or left a repeat
+        repeats = {id(s) for s in level if id(s) in calls and _chain(s) and _foldable(s, readers)}
         for s in level:
+            if id(s) in repeats:
+                groups[("repeat", id(s))] = [[s]]
             if id(s) in calls or not _foldable(s, readers):
                 continue
             key = (s.cls, _shape(s.items, True))
@@ -96,11 +103,14 @@ def fold(root: Scope, reserved: Callable[[str], bool], readers: Mapping[str, set
                         break
             else:
                 groups[key].append([s])
+        aligned = _merge_chains([g for variants in groups.values() for g in variants], repeats)
+        for r in repeats & aligned.keys():
+            del calls[r]
         for variants in groups.values():
             for group in variants:
                 if len(group) < 2 or max(_size(s) for s in group) < MIN_LAYERS:
                     continue
-                block = _make_block(group, names, reserved)
+                block = _make_block(group, names, reserved, aligned)
                 blocks.append(block)
                 for s in group:
                     calls[id(s)] = _call(block, s)
@@ -294,14 +304,138 @@ def _optional_match(a: list[Item], b: list[Item], top: bool = False) -> bool:
     return True
 
 
+# ---- modules whose layers are another's with some left out ---------------------------------------------
+MAX_ABSENT = 2  # the most items of a chain a member may lack (MobileNetV3's row 1: no expanding conv, no SE)
+MAX_ALIGNMENTS = 2000  # the most ways of placing a member's items among the template's looked at
+
+
+def _chain(s: Scope) -> bool:
+    """The module's items are layers, block calls and scopes, each reading the one before alone (none a structure, a
+    flat run or a repeat): a member may lack some of them, the next then reading the one before those."""
+    if len(s.reads) != 1 or not s.items:
+        return False
+    (previous,) = s.reads
+    for it in s.items:
+        if isinstance(it, Layer):
+            if it.layer.inputs != (previous,):
+                return False
+        elif isinstance(it, Call):
+            if it.flat or it.repeat or it.entry != previous:
+                return False
+        elif not isinstance(it, Scope) or it.reads != {previous}:
+            return False
+        previous = it.out
+    return True
+
+
+def _unnamed(it: Item) -> tuple[Any, ...]:
+    """An item's shape without its name (a member's items may be numbered otherwise: nn.Sequential's indices)."""
+    shape = _node_shape(it)
+    return shape[:2] + shape[3:] if isinstance(it, Call) else shape[:1] + shape[2:]
+
+
+def _item_name(it: Item) -> str:
+    return it.layer.path[-1] if isinstance(it, Layer) else it.name if isinstance(it, (Scope, Call)) else ""
+
+
+def _agreement(t: Item, m: Item) -> int:
+    """How many of two items' values are equal (their arguments or parameters, a layer's op; not their names, which
+    a member lacking an item before them numbers otherwise)."""
+    if isinstance(t, Layer) and isinstance(m, Layer):
+        return sum(_same(v, m.layer.args.get(a, _ABSENT)) for a, v in t.layer.args.items()) + int(t.layer.op == m.layer.op)
+    if isinstance(t, Call) and isinstance(m, Call):
+        return sum(_same(v, m.values[0].get(a, _ABSENT)) for a, v in t.values[0].items())
+    return 0
+
+
+def _align(group: list[Scope], member: Scope) -> list[int] | None:
+    """The positions among the items of ``group``'s modules (each one item list) of ``member``'s, in order (the others
+    it lacks), where it holds the same items but for at most MAX_ABSENT it lacks; None where it does not. Of several
+    placements, the one whose items agree most with the group's at their positions (MobileNetV3's row 1 lacks the
+    expanding conv: its 3×3 depthwise conv is placed at the others' depthwise conv, not at their 1×1)."""
+    from itertools import combinations
+    from math import comb
+
+    t, m = group[0].items, member.items
+    if not 0 < len(t) - len(m) <= MAX_ABSENT or comb(len(t), len(m)) > MAX_ALIGNMENTS:
+        return None
+    tu, mu = [_unnamed(x) for x in t], [_unnamed(x) for x in m]
+    best: tuple[int, list[int]] | None = None
+    for pos in combinations(range(len(t)), len(m)):
+        if all(tu[p] == mu[k] for k, p in enumerate(pos)):
+            score = sum(_agreement(g.items[p], m[k]) for g in group for k, p in enumerate(pos))
+            if best is None or score > best[0]:
+                best = (score, list(pos))
+    return best[1] if best else None
+
+
+def _merge_chains(groups: list[list[Scope]], repeats: set[int]) -> dict[int, list[int]]:
+    """Merge (in place) each group of chain modules into a group of the same class whose template has every item its
+    members have and up to MAX_ABSENT more (torchvision's Conv2dNormActivation without its activation, MobileNetV3's
+    inverted residual without its SE or expanding conv): the block then has the template's items, a missing
+    activation is ``$act`` none, any other missing item is under ``when:`` on a flag, and an item numbered otherwise
+    is named by a parameter. A module in ``repeats`` (a repeat otherwise) only joins another's group. Returns each moved
+    member's positions among its new template's items (by id)."""
+    aligned: dict[int, list[int]] = {}
+    chains = sorted((g for g in groups if g and all(_chain(s) for s in g)), key=lambda g: -len(g[0].items))
+    for k, small in enumerate(chains):
+        for big in chains[:k]:
+            if not big or big[0].cls != small[0].cls or len(big[0].items) <= len(small[0].items) or id(big[0]) in repeats:
+                continue
+            where = [_align([g for g in big if id(g) not in aligned], s) for s in small]
+            if all(w is not None for w in where):
+                for s, w in zip(small, where):
+                    assert w is not None
+                    aligned[id(s)] = w
+                big.extend(small)
+                small.clear()
+                break
+    return aligned
+
+
+def _spread(template: Scope, member: Scope, aligned: Mapping[int, list[int]]) -> list[Item | None]:
+    """A member's items at its template's positions (None where it lacks one)."""
+    pos = aligned.get(id(member))
+    if pos is None:
+        return list(member.items)
+    out: list[Item | None] = [None] * len(template.items)
+    for k, p in enumerate(pos):
+        out[p] = member.items[k]
+    return out
+
+
+def _presence_values(template: Scope, items: list[Item | None], into: dict[tuple[int, str], Any],
+                     where: dict[tuple[int, str], str]) -> None:
+    """A merged chain member's values for what it may lack or name otherwise: an activation it lacks is ``$act`` none
+    (OP_SLOT None), any other item a ``when`` flag; each item's name a NAME_SLOT."""
+    for x, y in zip(template.items, items):
+        if isinstance(x, Layer) and _op_kind(x.layer.op) == ACTIVATION:
+            if y is None:
+                into[(id(x), OP_SLOT)] = None
+        else:
+            into[(id(x), "when")] = y is not None
+            where[(id(x), "when")] = "with_" + _ident(x.block.name if isinstance(x, Call) else
+                                                      x.cls or x.name if isinstance(x, Scope) else x.layer.op)
+        into[(id(x), NAME_SLOT)] = _item_name(y) if y is not None else _ABSENT
+        where[(id(x), NAME_SLOT)] = "at"
+
+
 # ---- making a block ------------------------------------------------------------------------------
-def _make_block(group: list[Scope], names: set[str], reserved: Callable[[str], bool]) -> Block:
+def _make_block(group: list[Scope], names: set[str], reserved: Callable[[str], bool],
+                aligned: Mapping[int, list[int]] | None = None) -> Block:
     template = group[0]
     columns: dict[tuple[int, str], list[Any]] = {}
     where: dict[tuple[int, str], str] = {}
+    merged = aligned is not None and any(id(s) in aligned for s in group)
     for k, s in enumerate(group):
         values: dict[tuple[int, str], Any] = {}
-        _values(template.items, s.items, values, where, True)
+        if merged:
+            assert aligned is not None
+            items = _spread(template, s, aligned)
+            _values(template.items, items, values, where, True)
+            _presence_values(template, items, values, where)
+        else:
+            _values(template.items, s.items, values, where, True)
         for slot, v in values.items():
             columns.setdefault(slot, [_ABSENT] * len(group))[k] = v
     params: list[Param] = []
@@ -358,7 +492,7 @@ def _presence(items: list[Item], top: bool = False) -> tuple[bool, ...]:
     return tuple(out)
 
 
-def _values(t: list[Item], m: list[Item] | None, into: dict[tuple[int, str], Any], where: dict[tuple[int, str], str],
+def _values(t: list[Item], m: Sequence[Item | None] | None, into: dict[tuple[int, str], Any], where: dict[tuple[int, str], str],
             top: bool = False, prefix: tuple[str, ...] = ()) -> None:
     """Member ``m``'s value for each slot of template ``t`` (``m`` None: it lacks this part), and a name for
     each slot (``where``: the names of the layers and scopes down to it, numbers left out, and the argument)."""

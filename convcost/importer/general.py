@@ -130,6 +130,8 @@ def permute(n: Node, c: Context) -> Found:
         return None
     rank = len(c.flow.shape(x))
     dims = [int(d) % rank for d in n.args.get("dims", [])]
+    if dims and _unbound(c, n.outs[0], dims):
+        return Pass(x)  # each part its unbind's: a select and a permute per sample (batch_second_unbind)
     if not dims or dims[0] != 0:
         return Refuse(f"{n.fn}{tuple(dims)} of {c.shown(x)}: it moves the batch dim; convcost counts per sample")
     return emit(c, n, "permute", {"dims": dims}, (x,))
@@ -179,6 +181,65 @@ def select(n: Node, c: Context) -> Found:
     return emit(c, n, "select", {"dim": dim, "index": int(n.args.get("index", 0))}, (x,))
 
 
+def _unbound(c: Context, v: int, dims: list[int]) -> bool:
+    """Whether ``x.permute(dims)`` (``v``) moves a dim in front of the batch (now second) and is read only by
+    ``unbind(0)``: timm's ``qkv.reshape(B, N, 3, H, d).permute(2, 0, 3, 1, 4).unbind(0)``, whose parts have a
+    per-sample spelling (:func:`batch_second_unbind`)."""
+    readers = c.flow.users.get(v, [])
+    return (len(dims) > 2 and dims[0] != 0 and dims[1] == 0 and bool(readers)
+            and all(r.op == "unbind" and int(r.args.get("dim", 0)) == 0 and c.flow.source(r) == v for r in readers))
+
+
+def batch_second_unbind(n: Node, c: Context, v: int) -> Found:
+    """``x.permute(dims).unbind(0)`` with the batch second after the permute: part k is ``x.select(dims[0], k)`` with
+    the other dims permuted as ``dims[1:]`` (the batch first again), written as a `select` and, where it moves a dim,
+    a `permute`."""
+    perm = c.flow.producer(v)
+    assert perm is not None
+    x = c.flow.source(perm)
+    assert x is not None
+    rank = len(c.flow.shape(x))
+    dims = [int(d) % rank for d in perm.args.get("dims", [])]
+    a = dims[0]
+    rest = [d - (d > a) for d in dims[1:]]
+    layers: list[Emit] = []
+    for k, o in enumerate(n.outs):
+        if not c.flow.users.get(o):
+            continue
+        pick = {"dim": a, "index": k}
+        if rest == list(range(len(rest))):
+            found = emit(c, n, "select", pick, (x,), out=o)
+            if not isinstance(found, Emit):
+                return found
+            layers.append(found)
+            continue
+        picked = c.shape_of("select", pick, (x,))
+        if isinstance(picked, str):
+            return Refuse(f"{n.fn} of {perm.fn}{tuple(dims)} as `select`: {picked}")
+        turn: dict[str, Any] = {"dims": rest}
+        if not _per_token_readers(c, o):  # tokens or a grid only where a linear or layer norm reads them per token
+            turn["layout"] = "map"
+        made = c.shape_on("permute", turn, (_spec_shape(*picked),))
+        if isinstance(made, str):
+            return Refuse(f"{n.fn} of {perm.fn}{tuple(dims)} as `permute`: {made}")
+        if tuple(made[0]) != c.flow.shape(o)[1:]:
+            return Refuse(f"{n.fn} of {perm.fn}{tuple(dims)} makes {list(made[0])} per sample, the model "
+                          f"{list(c.flow.shape(o)[1:])}")
+        layers += [Emit("select", pick, (x,), layout=picked[1], fn=n.fn),
+                   Emit("permute", turn, (-1,), out=o, layout=made[1], fn=n.fn)]
+    return Several(tuple(layers))
+
+
+def _spec_shape(dims: tuple[int, ...], layout: str) -> Any:
+    from ..ops.shapes import TokenGrid, Tokens
+
+    if layout == "tokens" and len(dims) == 2:
+        return Tokens(*dims)
+    if layout == "grid" and len(dims) == 3:
+        return TokenGrid(*dims)
+    return tuple(dims)
+
+
 @general("split", "split_with_sizes", "unsafe_split", "unsafe_split_with_sizes", "chunk", "unbind")
 def split(n: Node, c: Context) -> Found:
     x = _one(n, c)
@@ -186,6 +247,10 @@ def split(n: Node, c: Context) -> Found:
         return None
     shape = c.flow.shape(x)
     dim = int(n.args.get("dim", 0)) % len(shape)
+    producer = c.flow.producer(x)
+    if n.op == "unbind" and dim == 0 and producer is not None and producer.op == "permute" and _unbound(
+            c, x, [int(d) % len(shape) for d in producer.args.get("dims", [])]):
+        return batch_second_unbind(n, c, x)
     if dim == 0:
         return Refuse(f"{n.fn}: splitting the batch dim; convcost counts per sample")
     layers = []
@@ -441,19 +506,34 @@ def einsum(n: Node, c: Context) -> Found:
 @general("scaled_dot_product_attention")
 def sdpa(n: Node, c: Context) -> Found:
     ins = [_v(n.args.get(k)) for k in ("query", "key", "value")]
-    mask = n.args.get("attn_mask")
-    if mask is not None:
-        ins.append(_v(mask))
     if None in ins or not all(c.flow.data(v) for v in ins if v is not None):
-        return Refuse(f"{n.fn} with a mask made in the forward or held by the model: convcost's reads traced outputs")
+        return Refuse(f"{n.fn} of q, k or v not computed from the model's input: convcost's reads traced outputs")
     args: dict[str, Any] = {}
+    tensors: tuple[str, ...] = ()
+    mask = n.args.get("attn_mask")
+    vm = _v(mask)
+    if mask is not None and (vm is None or c.flow.data(vm)):
+        ins.append(vm)
+    elif vm is not None:  # held by the model: a learned mask, or one gathered from a table (a relative position bias)
+        held = c.held(vm, f"mask {n.fn} reads")
+        gathered = _gathered(c, vm) if isinstance(held, Refuse) else None
+        if gathered is not None:
+            (table, tshape), (index, ishape) = gathered
+            args = {"mask": list(c.flow.shape(vm)), "table": list(tshape), "index": list(ishape)}
+            tensors = (table, index)
+        elif isinstance(held, Refuse):
+            return held
+        else:
+            args, tensors = {"mask": list(c.flow.shape(vm))}, held
+    if None in ins:
+        return Refuse(f"{n.fn} with a mask that is no tensor: convcost's takes a tensor")
     if n.args.get("is_causal"):
         args["is_causal"] = True
     if n.args.get("scale") is not None:
         args["scale"] = float(n.args["scale"])
     if n.args.get("dropout_p"):
         return Refuse(f"{n.fn} with dropout_p={n.args['dropout_p']}: convcost counts inference (call model.eval())")
-    return emit(c, n, "scaled_dot_product_attention", args, tuple(v for v in ins if v is not None))
+    return emit(c, n, "scaled_dot_product_attention", args, tuple(v for v in ins if v is not None), tensors=tensors)
 
 
 @general("cat", "concat", "concatenate", "stack")

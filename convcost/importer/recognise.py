@@ -29,7 +29,7 @@ from ..ops.shapes import layout as shape_layout
 from .aten_ops import leaf_op
 from .flow import Flow, numel
 from .found import Emit, Found, Pass, Refuse, Several
-from .graph import Node, Recording
+from .graph import Node, Recording, V
 from .meets import met
 from .patterns import find_patterns
 from .tree import INPUT, ImportedLayer
@@ -81,6 +81,9 @@ class Context:
     def __init__(self, rec: Recording) -> None:
         self.rec = rec
         self.flow = Flow(rec)
+        self.constants = constant_inputs(self.flow)
+        if self.constants:
+            self.flow = Flow(rec, self.constants)
         self.layouts: dict[int, str] = {}
         self.random: set[int] = set()
         for n in rec.nodes:
@@ -108,6 +111,10 @@ class Context:
     def shape_of(self, op: str, args: dict[str, Any], ins: tuple[int, ...]) -> tuple[tuple[int, ...], str] | str:
         """(per-sample dims, layout) of ``op`` with ``args`` on the values ``ins``, by the op's own rules (what analyze
         will find), or why the op refuses them."""
+        return self.shape_on(op, args, tuple(self.cshape(v) for v in ins))
+
+    def shape_on(self, op: str, args: dict[str, Any], shapes: tuple[Shape, ...]) -> tuple[tuple[int, ...], str] | str:
+        """:meth:`shape_of` on spec shapes (a layer's that no traced value has: the first of two a node becomes)."""
         r = rule(op)
         try:
             fields = r.arg_fields()
@@ -115,7 +122,6 @@ class Context:
             if bad:
                 return f"{op} has no argument {bad[0]}"
             made = r.args(**{k: fields[k].metadata["convert"](v) for k, v in args.items()})
-            shapes = tuple(self.cshape(v) for v in ins)
             if r.resolve is not None:
                 made = r.resolve(made, shapes)
             out = r.shape(made, shapes)
@@ -158,6 +164,44 @@ class Context:
             return None
         found = f"{path.rpartition('.')[0]}.{name}" if "." in path else name
         return found if found in self.rec.tensors else None
+
+
+# aten ops of a weight whose 'input' may be a tensor made in the forward from no input or weight
+WEIGHTED = frozenset({"convolution", "_convolution", "linear"})
+
+
+def constant_inputs(flow: Flow) -> frozenset[int]:
+    """Tensors made in the forward from no input, weight or buffer (of the batch's size in front) that a conv or linear
+    reads as its input, whose result then meets the model's data: EdgeNeXt's Fourier position grid, a 1×1 conv of it
+    added to the tokens. Each is a `constant` layer: the conv's MACs and weights are counted where the model computes
+    them."""
+    batch = flow.shape(flow.rec.inputs[0])[0] if flow.rec.inputs else 1
+    found = set()
+    for n in flow.rec.nodes:
+        x, w = n.args.get("input"), n.args.get("weight")
+        if n.op not in WEIGHTED or not isinstance(x, V) or not isinstance(w, V) or not n.outs:
+            continue
+        shape = flow.shape(x.id)
+        if flow.origin.get(x.id) != "const" or not flow.weight(w.id) or len(shape) < 2 or shape[0] != batch:
+            continue
+        if flow.producer(x.id) is not None and _meets_data(flow, n.outs[0]):
+            found.add(x.id)
+    return frozenset(found)
+
+
+def _meets_data(flow: Flow, v: int) -> bool:
+    """Whether what is made from ``v`` (through tensors not of the model's data) is read with the model's data."""
+    todo, seen = [v], {v}
+    while todo:
+        u = todo.pop()
+        for r in flow.users.get(u, []):
+            if any(flow.data(t) for t in r.tensors()):
+                return True
+            for o in r.outs:
+                if o not in seen:
+                    seen.add(o)
+                    todo.append(o)
+    return False
 
 
 @dataclass
@@ -218,6 +262,11 @@ def recognise(rec: Recording) -> Recognised:
     for n in rec.nodes:
         claim = claims.get(n.index)
         found: Found = claim(n) if callable(claim) else claim
+        made_here = [o for o in n.outs if o in ctx.constants]
+        if made_here and rec.inputs:  # a tensor made in the forward that a conv reads: a `constant` of its shape
+            shape = list(flow.shape(made_here[0])[1:])
+            make(Emit("constant", {"shape": shape}, (rec.inputs[0],), fn="constant"), n, made_here[0], None)
+            continue
         if found is None and flow.passes(n) and ctx.data_ins(n):
             found = Pass(flow.source(n) or n.tensors()[0])
         if found is None:

@@ -43,6 +43,7 @@ class Imported:
     classes: dict[str, str] = field(default_factory=dict)  # module path -> class name (blocks are named after it)
     unused: list[Unused] = field(default_factory=list)  # tensors the forward never reads, kept as `unused` rows
     recording: Recording | None = None
+    notes: list[str] = field(default_factory=list)  # why a part was traced through (a kept class whose forward is overridden)
 
 
 @dataclass(frozen=True)
@@ -65,28 +66,36 @@ def _rules_by_class() -> dict[str, list[OpRule]]:
     return table
 
 
-# modules outside torch.nn recorded as one node, by their module and class (their forward not overridden): their
-# op definition reads them. torchvision's Swin window attention and patch merging (v1 and v2): window partitions move
-# the batch dim, which no per-sample general op can write. MViT's pooling attention (video/mvit.py) pools each head's
-# tokens with the heads in the batch dim, likewise; its PositionalEncoding sums a position embedding from three
-# tables in the forward; its Pool (a block's skip) moves the tokens into a map.
+# modules outside torch.nn recorded as one node, by their module and class: their op definition reads them.
+# torchvision's Swin window attention and patch merging (v1 and v2): window partitions move the batch dim, which no
+# per-sample general op can write. MViT's pooling attention (video/mvit.py) pools each head's tokens with the heads in
+# the batch dim, likewise; its PositionalEncoding sums a position embedding from three tables in the forward; its Pool
+# (a block's skip) moves the tokens into a map.
 KEPT_WHOLE_ELSEWHERE = {("torchvision.models.swin_transformer", cls) for cls in
                         ("ShiftedWindowAttention", "PatchMerging", "ShiftedWindowAttentionV2", "PatchMergingV2")} | {
                         ("torchvision.models.video.mvit", cls) for cls in ("MultiscaleAttention", "PositionalEncoding", "Pool")}
 
 
-def _kept_class(module: nn.Module) -> bool:
-    t = type(module)
-    return t.__module__.startswith("torch.nn") or (t.__module__, t.__name__) in KEPT_WHOLE_ELSEWHERE
+def _known(cls: type) -> bool:
+    """A class whose op definitions may name it: torch.nn's own, or one of KEPT_WHOLE_ELSEWHERE."""
+    return cls.__module__.startswith("torch.nn") or (cls.__module__, cls.__name__) in KEPT_WHOLE_ELSEWHERE
+
+
+def _op_class(module: nn.Module) -> type | None:
+    """The class a module's op definitions name: its own, or for a user's subclass (``class MyAttn(ShiftedWindowAttention)``)
+    the nearest base in its ``__mro__`` that an op imports; None where none does."""
+    names = _rules_by_class()
+    return next((c for c in type(module).__mro__ if _known(c) and c.__name__ in names), None)
 
 
 def module_op(module: nn.Module) -> tuple[str, dict[str, Any]] | str:
-    """(op, arguments) of a torch.nn module kept whole, or why convcost cannot express it."""
-    cls = type(module).__name__
-    rules = _rules_by_class().get(cls) if _kept_class(module) else None
-    if not rules:
-        return f"{type(module).__module__.replace('torch.nn.modules', 'torch.nn')}.{cls} is not a convcost op"
-    for r in rules:
+    """(op, arguments) of a module kept whole (a torch.nn class, a kept class of KEPT_WHOLE_ELSEWHERE, or a subclass of
+    either: read as the base), or why convcost cannot express it."""
+    base = _op_class(module)
+    if base is None:
+        return f"{type(module).__module__.replace('torch.nn.modules', 'torch.nn')}.{type(module).__name__} is not a convcost op"
+    cls = base.__name__
+    for r in _rules_by_class()[cls]:
         assert r.from_torch is not None
         try:
             args = r.from_torch(module)
@@ -97,15 +106,20 @@ def module_op(module: nn.Module) -> tuple[str, dict[str, Any]] | str:
     return f"nn.{cls} with these arguments is not a convcost op"  # pragma: no cover - every class has a rule that accepts
 
 
+def kept_whole_class(module: nn.Module) -> type | None:
+    """The class a module is recorded as one node as, or None: recorded inside. nn.MultiheadAttention and the classes
+    of KEPT_WHOLE_ELSEWHERE, and a user's subclass of one whose forward is the base's (``class MyAttn(
+    ShiftedWindowAttention): pass``, or one overriding only ``__init__``); a subclass with its own forward computes
+    what its code says, so it is recorded inside (traced through)."""
+    for c in type(module).__mro__:
+        if _kept_qualname(f"{c.__module__}.{c.__name__}"):
+            return c if getattr(type(module), "forward", None) is getattr(c, "forward", None) else None
+    return None
+
+
 def _kept_whole(module: nn.Module) -> tuple[str, dict[str, Any]] | str | None:
     """What a module recorded as one node is (its op definition's reading of it), or None: recorded inside."""
-    from torch import nn
-
-    if isinstance(module, nn.MultiheadAttention) and type(module).forward is nn.MultiheadAttention.forward:
-        return module_op(module)
-    if (type(module).__module__, type(module).__name__) in KEPT_WHOLE_ELSEWHERE:
-        return module_op(module)
-    return None
+    return module_op(module) if kept_whole_class(module) is not None else None
 
 
 def import_model(model: nn.Module, shape: tuple[int, ...], allow: bool, device: str = "cpu") -> Imported:
@@ -123,6 +137,7 @@ def import_model(model: nn.Module, shape: tuple[int, ...], allow: bool, device: 
     out = Imported(to_layers(found.layers, allow, frozenset(name for name in rec.classes if name)), recording=rec)
     out.outputs = [INPUT if o is INPUT else o.key for o in found.outputs]
     out.unsupported = _by_module(rec, found.layers) + found.unsupported
+    out.notes = _overridden(rec, out.unsupported)
     taken = {layer.path[0] for layer in out.layers}
     out.unused = _unused(rec, found.read, taken)
     for u in out.unused:  # last, each reading the one before: the model's outputs are named (write.py)
@@ -131,6 +146,29 @@ def import_model(model: nn.Module, shape: tuple[int, ...], allow: bool, device: 
                                         source=u.where))
     out.classes = {".".join(spec_parts(name)): cls for name, cls in rec.classes.items() if name}
     return out
+
+
+def _kept_qualname(qualname: str) -> bool:
+    module, _, cls = qualname.rpartition(".")
+    return (qualname.startswith("torch.nn.") and cls in KEPT_WHOLE) or (module, cls) in KEPT_WHOLE_ELSEWHERE
+
+
+def _overridden(rec: Recording, unsupported: list[Unsupported]) -> list[str]:
+    """A note per class holding an unsupported part that subclasses a class convcost keeps whole but overrides its
+    forward: why it was traced through (its own forward computes what its code says, which may not be the base's)."""
+    places: dict[tuple[str, str], list[str]] = {}
+    for path, qualname in rec.qualnames.items():
+        base = next((b for b in rec.bases.get(path, ()) if _kept_qualname(b)), None)
+        if not path or base is None or _kept_qualname(qualname):
+            continue
+        if any(u.where == path or u.where.startswith(f"{path}.") for u in unsupported if not u.after):
+            places.setdefault((rec.classes[path], base), []).append(path)
+    notes = []
+    for (cls, base), paths in places.items():
+        more = f" (and {len(paths) - 1} more: {', '.join(paths[1:4])}{', …' if len(paths) > 4 else ''})" if len(paths) > 1 else ""
+        notes.append(f"{paths[0]}{more}: {cls} overrides the forward of {base}, which convcost reads whole, so its own "
+                     "forward was traced (the parts above are in it); a subclass keeping the base's forward is read as the base")
+    return notes
 
 
 def _by_module(rec: Recording, protos: list[Proto]) -> list[Unsupported]:

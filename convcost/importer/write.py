@@ -26,7 +26,7 @@ from ..ops.counting import FORMS, MODULE
 from ..ops.macros import MACROS
 from ..ops.registry import SPELLINGS, lookup, rule
 from ..render.text import unique
-from .fold import OP_SLOT, Block, call_args, flag_of, fold, param_of
+from .fold import NAME_SLOT, OP_SLOT, Block, call_args, flag_of, fold, param_of
 from .tree import INPUT, Call, ImportedLayer, Item, Layer, Scope, Struct, readers_of, recover, scopes
 
 __all__ = ["INPUT", "ImportedLayer", "scalar", "write_spec"]
@@ -133,6 +133,8 @@ class _Writer:
 
     def item(self, it: Item, here: tuple[str, ...], indent: int, previous: str, when: str = "") -> str:
         pad = " " * indent
+        if self.block is not None and not isinstance(it, Struct):  # an item some members lack (fold._merge_chains)
+            when = flag_of(self.block, it, "when") or when
         cond = [f"when: ${when}"] if when else []
         if isinstance(it, Layer):
             lay = it.layer
@@ -152,7 +154,7 @@ class _Writer:
             name = self._name(here, it.name)
             inner = (*here, name)
             self.lines.append(f"{pad}- seq:")
-            self.lines.append(f"{pad}    name: {scalar(name)}{_torch_name(it.source, it.name)}")
+            self.lines.append(f"{pad}    name: {self._named(it, name)}{_torch_name(it.source, it.name)}")
             self.lines.extend(f"{pad}    {c}" for c in cond)
             self.lines.append(f"{pad}    layers:")
             self.produced.add(".".join(inner))
@@ -161,10 +163,15 @@ class _Writer:
             return self.call(it, here, pad, previous, cond)
         return self.struct(it, here, indent, previous, cond)
 
+    def _named(self, it: Item, name: str) -> str:
+        """An item's name as written: a block parameter where the block's members number it otherwise."""
+        p = param_of(self.block, it, NAME_SLOT) if self.block else None
+        return f"${p}" if p else scalar(name)
+
     def _layer_name(self, it: Layer, name: str) -> str:
         """A layer's name as written: in a flat run's block, by its index parameter (``$at``, ``'${at + 1}'``)."""
         if self.block is None or not self.block.index:
-            return scalar(name)
+            return self._named(it, name)
         k = next(k for k, x in enumerate(self.block.template.items) if x is it)
         return f"${self.block.index}" if k == 0 else _value(f"${{{self.block.index} + {k}}}")
 
@@ -199,7 +206,7 @@ class _Writer:
                     args[p.name] = f"${q}"
                 elif p.name in given:
                     args[p.name] = given[p.name]
-        fields = [*([] if it.flat else [f"name: {scalar(name)}"]), *(f"{k}: {_value(v)}" for k, v in args.items())]
+        fields = [*([] if it.flat else [f"name: {self._named(it, name)}"]), *(f"{k}: {_value(v)}" for k, v in args.items())]
         if it.repeat:
             fields.append(f"repeat: {it.repeat}")
         if it.each:

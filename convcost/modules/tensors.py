@@ -12,16 +12,17 @@ from torch import Tensor, nn
 
 class WithTensor(nn.Module):
     """``fn(x, weight)`` (or ``fn(weight, x)`` when ``reverse``) with a learned ``weight`` of a fixed shape, as
-    timm's LayerScale holds its ``gamma`` and a ViT its ``pos_embed``."""
+    timm's LayerScale holds its ``gamma`` and a ViT its ``pos_embed``; of several inputs ``fn(*xs, weight)`` (an
+    attention's learned mask)."""
 
-    def __init__(self, shape: tuple[int, ...], fn: Callable[[Tensor, Tensor], Tensor], label: str,
+    def __init__(self, shape: tuple[int, ...], fn: Callable[..., Tensor], label: str,
                  reverse: bool = False) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.ones(shape))
         self.fn, self.label, self.reverse = fn, label, reverse
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fn(self.weight, x) if self.reverse else self.fn(x, self.weight)
+    def forward(self, *xs: Tensor) -> Tensor:
+        return self.fn(self.weight, *xs) if self.reverse else self.fn(*xs, self.weight)
 
     def extra_repr(self) -> str:
         return f"{self.label}, weight {list(self.weight.shape)}"
@@ -46,22 +47,23 @@ class WithConstant(nn.Module):
 
 class WithGathered(nn.Module):
     """``fn(x, table[index])`` with a learned ``table`` and a fixed long ``index`` buffer, the gathered values laid out
-    as ``shape`` (a relative position bias: timm's and torchvision's tables of (2w − 1)² rows per head)."""
+    as ``shape`` (a relative position bias: timm's and torchvision's tables of (2w − 1)² rows per head); of several
+    inputs ``fn(*xs, table[index])`` (attention's mask: timm's RelPosBias)."""
 
     def __init__(self, shape: tuple[int, ...], table: tuple[int, ...], index: tuple[int, ...],
-                 fn: Callable[[Tensor, Tensor], Tensor], label: str, reverse: bool = False) -> None:
+                 fn: Callable[..., Tensor], label: str, reverse: bool = False) -> None:
         super().__init__()
         self.table = nn.Parameter(torch.zeros(table))
         self.register_buffer("index", torch.zeros(index, dtype=torch.long))
         self.shape, self.fn, self.label, self.reverse = tuple(shape), fn, label, reverse
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, *xs: Tensor) -> Tensor:
         flat = self.table.flatten()[self.index.flatten()]  # the gathered values, repeated to the operand's size
         n = 1
         for d in self.shape:
             n *= d
         bias = flat.repeat(-(-n // flat.numel()))[:n].reshape(self.shape)
-        return self.fn(bias, x) if self.reverse else self.fn(x, bias)
+        return self.fn(bias, *xs) if self.reverse else self.fn(*xs, bias)
 
     def extra_repr(self) -> str:
         return f"{self.label}, table {list(self.table.shape)}, index {list(self.index.shape)} -> {list(self.shape)}"

@@ -14,7 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
 from .activations import SOFTMAX_OPS
-from .counting import BackwardCounted, Counted, Counting, Prediction, fvcore_einsum, numpy_einsum_estimate, on_cuda, on_meta
+from .counting import (
+    BackwardCounted,
+    Counted,
+    Counting,
+    Prediction,
+    fvcore_einsum,
+    numpy_einsum_estimate,
+    on_cuda,
+    on_meta,
+    with_grad,
+)
 from .grad import SOFTMAX_BACKWARD_OPS, Need
 from .receptive import IDENTITY, RF, WHOLE, global_rf, pairs, regroup, spatial_axes, taps, whole_along
 from .registry import (
@@ -394,6 +404,20 @@ class SdpaArgs:
 
     is_causal: bool = field(default=False, metadata=arg(boolean, "causal: each query sees the keys up to its own position"))
     scale: float | None = field(default=None, metadata=arg(optional(pos_float), "the scores' scale (default 1/√E)"))
+    mask: tuple[int, ...] | None = field(
+        default=None, metadata=arg(optional(tensor_shape), "a learned additive mask held by the model (a relative position "
+                                                           "bias), in place of a fourth input: its shape as torch holds it "
+                                                           "([1, H, L, S]), broadcast to the scores; its elements are params")
+    )
+    table: tuple[int, ...] | None = field(
+        default=None, metadata=arg(optional(tensor_shape), "with 'mask': the mask is gathered in the forward from a table of "
+                                                           "this shape by a fixed index (timm's RelPosBias): the table's "
+                                                           "elements are the params")
+    )
+    index: tuple[int, ...] | None = field(
+        default=None, metadata=arg(optional(tensor_shape), "with 'table': the shape of the index buffer it is gathered by "
+                                                           "(its elements are buffers)")
+    )
 
 
 class Heads:
@@ -412,12 +436,26 @@ class Heads:
             raise ShapeError(f"k must be [..., S, E] for q [..., L, E] and v [..., S, Ev]: got q {show_dims(q)}, "
                              f"k {show_dims(k)}, v {show_dims(v)}")
         self.lead, self.l, self.s, self.e, self.ev = q[:-2], q[-2], k[-2], q[-1], v[-1]
-        self.masked = len(inputs) == 4 or a.is_causal
+        self.masked = len(inputs) == 4 or a.is_causal or a.mask is not None
+        if (a.table is None) != (a.index is None) or (a.table is not None and a.mask is None):
+            raise ShapeError("'table' and 'index' go together, with 'mask' (the shape of the gathered mask)", "table")
+        scores = (*self.lead, self.l, self.s)
+        if a.mask is not None:
+            if len(inputs) == 4:
+                raise ShapeError("give a mask as a fourth input or a learned 'mask', not both", "mask")
+            if a.is_causal:
+                raise ShapeError("give a learned 'mask' or 'is_causal', not both (as torch)", "is_causal")
+            m = a.mask
+            if len(m) < 2:
+                raise ShapeError(f"the mask {list(m)} needs at least 2 dims ([L, S]), as torch's", "mask")
+            if len(m) > len(scores) + 1 or (len(m) == len(scores) + 1 and m[0] != 1) or \
+                    broadcast((1, *scores), m) != (1, *scores):
+                raise ShapeError(f"the mask {list(m)} does not broadcast to the scores {show_dims(scores)} (a leading 1 "
+                                 "at most for the batch)", "mask")
         if len(inputs) == 4:
             if a.is_causal:
                 raise ShapeError("give a mask (a fourth input) or 'is_causal', not both (as torch)", "is_causal")
             m = torch_dims(inputs[3])
-            scores = (*self.lead, self.l, self.s)
             if len(m) != len(scores) or broadcast(m, scores) != scores:
                 raise ShapeError(f"the mask {show_dims(m)} does not broadcast to the scores {show_dims(scores)}")
 
@@ -431,8 +469,11 @@ def sdpa_parts(a: SdpaArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -
     shape = (*h.lead, h.l, h.s)
     q = batch * numel(h.lead) * h.l * h.e
     parts = [Part("q·kᵀ", "matmul", shape, Cost(macs=scores * h.e, elementwise_ops=q))]  # + q scaled
-    if h.masked:
-        parts.append(Part("mask", "add", shape, Cost(elementwise_ops=scores)))
+    if h.masked:  # a learned mask's table (or the mask itself) is its params, its index buffers
+        held = a.table if a.table is not None else a.mask
+        parts.append(Part("mask", "add", shape, Cost(params=numel(held) if held is not None else 0,
+                                                     buffers=numel(a.index) if a.index is not None else 0,
+                                                     elementwise_ops=scores)))
     parts.append(Part("softmax", "softmax", shape, Cost(act_ops=SOFTMAX_OPS * scores)))
     parts.append(Part("a·v", "matmul", out, Cost(macs=scores * h.ev, activations=batch * numel(out))))
     return tuple(parts)
@@ -440,9 +481,15 @@ def sdpa_parts(a: SdpaArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -
 
 def flash_on_cpu(node: NodeLike) -> bool:
     """torch 2.13 on CPU takes its flash kernel (no FlopCounterMode formula) for [B, H, L, E] q, k and v of one
-    width E (masks and is_causal too); otherwise, and on the meta device, the math path's bmm. Not modelled: a q, k
-    or v whose last dim is a strided view (a transpose of the last two dims) sends torch to the math path too."""
-    h = Heads(node.args, node.in_shapes)
+    width E (masks and is_causal too); otherwise, and on the meta device, the math path's bmm. A mask that needs a
+    gradient, or of 3 dims as torch holds it, sends torch to the math path (measured): a learned `mask` is a
+    parameter (it needs one, under no_grad too), one gathered from its table needs one with gradients on, and one of
+    3 dims ([H, L, S]) is math's. Not modelled: a q, k or v whose last dim is a strided view (a transpose of the last
+    two dims) sends torch to the math path too."""
+    a: SdpaArgs = node.args
+    h = Heads(a, node.in_shapes)
+    if a.mask is not None and (a.table is None or with_grad() or len(a.mask) == 3):
+        return False
     return len(h.lead) == 1 and h.e == h.ev
 
 
@@ -460,11 +507,14 @@ CAUSAL = pairs("causal attention reads every earlier key: the last query reads t
 def sdpa_backward(a: SdpaArgs, inputs: tuple[Shape, ...], batch: int, need: Need) -> Backward:
     """The math path's backward: dV = Aᵀ·dO (scores·Ev MACs) where v needs a gradient; where q or k does, dA = dO·Vᵀ
     (scores·Ev), softmax 4 per score, then dQ = dS·K (scores·E, and q's scale: 1 per element of q) and dK = dSᵀ·Q
-    (scores·E) as needed; a mask that needs a gradient sums dS back (one add per score)."""
+    (scores·E) as needed; a mask that needs a gradient sums dS back (one add per score). A learned mask's gradient
+    (``mask``) is the weight gradient: dA and softmax's backward, counted with the input gradients where the layer
+    computes any (work shared by both), and its one add per score."""
     h = Heads(a, inputs)
     scores = h.scores(batch)
     q, k, v = need.inputs[:3]
     mask = len(inputs) == 4 and need.inputs[3]
+    learned = a.mask is not None and need.weights
     macs = scores * h.ev if v else 0
     ops = 0
     if q or k or mask:
@@ -475,7 +525,12 @@ def sdpa_backward(a: SdpaArgs, inputs: tuple[Shape, ...], batch: int, need: Need
         ops += batch * numel(h.lead) * h.l * h.e
     if k:
         macs += scores * h.e
-    return Backward(input_macs=macs, input_ops=ops)
+    if not learned:
+        return Backward(input_macs=macs, input_ops=ops)
+    if q or k or mask:  # dA and softmax's backward already computed for the inputs
+        return Backward(input_macs=macs, input_ops=ops, weight_ops=scores)
+    return Backward(input_macs=macs, input_ops=ops, weight_macs=scores * h.ev,
+                    weight_ops=SOFTMAX_BACKWARD_OPS * scores + scores)
 
 
 def _sdpa_flop_counter_backward(node: NodeLike, grads: Backward, batch: int) -> Prediction:
@@ -493,9 +548,9 @@ def _sdpa_flop_counter_backward(node: NodeLike, grads: Backward, batch: int) -> 
 @op("scaled_dot_product_attention", category="linear", args=SdpaArgs, aliases=("sdpa",))
 class ScaledDotProductAttention:
     """F.scaled_dot_product_attention(q, k, v, attn_mask, is_causal, scale) of `from: [q, k, v]` or `[q, k, v, mask]`
-    (an additive mask). Rows: q·kᵀ (…·L·S·E MACs, q scaled: one op per element of q), the mask (one add per score, also
-    when causal), softmax (3 per score), a·v (…·L·S·Ev MACs); causal attention is counted over every score, as torch
-    computes it."""
+    (an additive mask), or a learned `mask` the layer holds (gathered from a `table` by an `index`). Rows: q·kᵀ
+    (…·L·S·E MACs, q scaled: one op per element of q), the mask (one add per score, also when causal), softmax (3 per
+    score), a·v (…·L·S·Ev MACs); causal attention is counted over every score, as torch computes it."""
 
     saves = Saves.INPUTS
     inputs = (3, 4)
@@ -546,4 +601,13 @@ class ScaledDotProductAttention:
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask[0] if mask else None, is_causal=causal,
                                                   scale=scale)
 
-        return Call(attend, f"F.scaled_dot_product_attention(is_causal={causal}, scale={scale})")
+        label = f"F.scaled_dot_product_attention(is_causal={causal}, scale={scale})"
+        if a.mask is not None and a.table is not None and a.index is not None:
+            from ..modules.tensors import WithGathered
+
+            return WithGathered(a.mask, a.table, a.index, attend, label.replace("(", "(attn_mask=table[index], ", 1))
+        if a.mask is not None:
+            from ..modules.tensors import WithTensor
+
+            return WithTensor(a.mask, attend, label.replace("(", "(attn_mask=weight, ", 1))
+        return Call(attend, label)

@@ -14,7 +14,8 @@ An op's ``rf`` is one of:
 - ``regroup(why)``: the op moves elements to other positions (a reshape, a permute of spatial dims, a concat
   along one): each element keeps what it reads, but positions no longer follow the input's dims, so a window
   after it cannot be stated;
-- ``unknown(why)``, where the op rearranges positions in a way no rule above states.
+- ``unknown(why)``, where the op rearranges positions in a way no rule above states;
+- :data:`NOTHING`: the output reads no position of its input (a constant made from its input's shape alone).
 
 Positions are counted on an unbounded input, as receptive fields are usually stated (Araujo et al., 2019):
 padding taps read positions before 0 and are kept, so a layer's field does not depend on where a position
@@ -52,12 +53,13 @@ IDENTITY = Taps(1, 1, ((0,),))  # output position o reads input position o
 
 
 class RF(NamedTuple):
-    kind: str  # 'pointwise', 'global', 'taps', 'regroup', 'pairs' or 'unknown'
+    kind: str  # 'pointwise', 'global', 'taps', 'regroup', 'pairs', 'unknown' or 'none'
     dims: tuple[Taps, ...] = ()  # 'taps': one per spatial dim of the input
     why: str = ""  # 'global' (or a WHOLE dim): what reads everything; 'regroup', 'unknown': what the op does
 
 
 POINTWISE = RF("pointwise")
+NOTHING = RF("none", why="a constant: it reads no position of its input")
 
 
 def global_rf(why: str) -> RF:

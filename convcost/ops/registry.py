@@ -232,6 +232,7 @@ class OpRule:
     tensors: TensorsFn | None = None  # the parameters it holds, by name and shape: what another layer may share (tied)
     lowered: LowerFn | None = None  # (args, input shapes) -> the other ops it computes (patch_embed: conv, then to_tokens)
     inputs: tuple[int, int] = (1, 1)  # how many outputs it reads (least, most): more than one from a 'from' list
+    detached: bool = False  # its output carries no gradient back to its input, whose shape alone it reads (`constant`)
 
     def arg_fields(self) -> dict[str, dataclasses.Field[Any]]:
         return arg_fields(self.args)
@@ -509,8 +510,9 @@ def op(
     """Class decorator: the class is the op's definition. It holds the static methods ``shape``, ``cost``
     and ``build`` and the attributes ``saves`` and ``counting`` (required), the backward (static method
     ``backward``, ops/grad.py) and receptive-field rule (``rf``: an RF or a static method, ops/receptive.py), both
-    required, optionally ``saved_extra``, ``saves_frozen``, ``unread_buffers``, ``parts``, ``resolve`` and ``inputs``
-    (how many outputs it reads, (least, most): an op of more than one takes a ``from`` list), for `convcost import`
+    required, optionally ``saved_extra``, ``saves_frozen``, ``unread_buffers``, ``parts``, ``resolve``, ``inputs``
+    (how many outputs it reads, (least, most): an op of more than one takes a ``from`` list) and ``detached`` (its
+    output carries no gradient back: it reads only its input's shape), for `convcost import`
     ``imports`` (torch.nn class names) with the static method ``from_torch`` (module -> arguments) and, for a module
     kept whole whose forward takes more than its input, ``from_call`` (those arguments -> more arguments), ``lowered``
     (arguments -> the other ops it computes, for `verify --reference`) where one op is another's composition; its
@@ -546,6 +548,7 @@ def op(
                 tensors=getattr(cls, "tensors", None),
                 lowered=getattr(cls, "lowered", None),
                 inputs=getattr(cls, "inputs", (1, 1)),
+                detached=getattr(cls, "detached", False),
             )
         )
         return cls

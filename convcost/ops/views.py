@@ -1,4 +1,5 @@
-"""General views and copies of any rank: reshape (view), unflatten, permute, transpose, slice, select, and pad.
+"""General views and copies of any rank: reshape (view), unflatten, permute, transpose, slice, select, and pad; and
+``constant``, a tensor the forward makes from its input's shape alone.
 
 Dims are torch's (the batch 0, negative from the end), sizes per sample (ops/tensors.py). The views do
 no arithmetic and move nothing (category reshape: the memory model shares their input's storage); ``pad``
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..cost import Backward, Cost
 from .counting import FVCORE_IGNORED, Counted, Counting, Prediction
 from .grad import Need, no_backward
-from .receptive import IDENTITY, POINTWISE, RF, Taps, per_axis, regroup, spatial_axes, taps
+from .receptive import IDENTITY, NOTHING, POINTWISE, RF, Taps, per_axis, regroup, spatial_axes, taps
 from .registry import (
     FINITE,
     NodeLike,
@@ -40,6 +41,7 @@ from .tensors import (
     like,
     shaped,
     show_dims,
+    tensor_shape,
     torch_dims,
 )
 
@@ -504,3 +506,40 @@ class Pad:
             value = a.value
             return Call(lambda x: F.pad(x, pad, value=value), f"F.pad(x, {pad}, value={value:g})")
         return Call(lambda x: F.pad(x, pad, mode=mode), f"F.pad(x, {pad}, mode={mode!r})")
+
+
+# ---- constant ------------------------------------------------------------------------------------------
+@lazy_args
+class ConstantArgs:
+    """Arguments of `constant`."""
+
+    shape: tuple[int, ...] = field(metadata=arg(tensor_shape, "its shape per sample, as torch holds it without the batch "
+                                                              "([64, 32, 32] for a [B, 64, 32, 32] grid)"))
+    layout: str = field(default="map", metadata=arg(layout_arg, LAYOUT_DOC))
+
+
+@op("constant", category="shuffle", args=ConstantArgs)
+class Constant:
+    """A tensor the forward makes per sample from no input, weight or buffer (EdgeNeXt's Fourier position grid, made
+    from the map's size): its input gives the batch only, whose values it does not read. No arithmetic, no params, no
+    gradient back; what reads it counts (the grid's 1×1 conv: its MACs and weights).
+    Built as x.new_zeros(B, *shape): the values do not change a count (fvcore ignores aten::new_zeros)."""
+
+    saves = Saves.NOTHING
+    detached = True
+    rf = NOTHING
+    backward = staticmethod(no_backward)
+    counting = Counting("aten::new_zeros", "x.new_zeros", fvcore=FVCORE_IGNORED, ptflops=_unseen_by_ptflops("new_zeros"))
+
+    @staticmethod
+    def shape(a: ConstantArgs, inputs: tuple[Shape, ...]) -> Shape:
+        return shaped(a.shape, a.layout, False, "constant", "layout")
+
+    cost = staticmethod(_moved)
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from ..modules.call import Call
+
+        dims = torch_dims(node.shape)
+        return Call(lambda x: x.new_zeros((x.shape[0], *dims)), f"x.new_zeros(B, {', '.join(map(str, dims))})")
