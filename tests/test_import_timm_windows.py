@@ -147,3 +147,22 @@ def test_a_subclass_of_timm_window_attention_imports_as_timm_s(tmp_path: Path) -
     assert spec_counts(spec) == torch_counts("swin_blocks_subclassed", (3, 32, 32))
     v = verify(spec, "swin_blocks_subclassed")
     assert v.exit_code == 0, v.output
+
+
+def test_unshifted_blocks_on_a_padded_grid_verify(tmp_path: Path) -> None:
+    """Two unshifted blocks on a 6×6 grid, window 4: timm pads to 8×8 (4 windows) and crops back, as window_attention
+    counts; its WindowAttention module returns the windows [4, 16, 16], the layer the 6×6 grid: verify --reference
+    compares the layer's traced output (it failed 'output: spec 1×36×16, model 4×16×16'), at batch 2 too."""
+    spec = tmp_path / "pad.yaml"
+    r = run_import("swin_blocks", "3,24,24", spec, "grid=6", "shift=0")
+    assert r.exit_code == 0, r.output
+    assert spec_counts(spec) == torch_counts("swin_blocks", (3, 24, 24), grid=6, shift=0)
+    for batch in ("1", "2"):
+        v = runner.invoke(app, ["verify", str(spec), "--reference", f"{FACTORIES}:swin_blocks", "--reference-arg", "grid=6",
+                                "--reference-arg", "shift=0", "-b", batch])
+        assert v.exit_code == 0, v.output
+    # a spec of window 3 (6×6 in 4 windows of 9, no padding) is not this model
+    spec.write_text(spec.read_text().replace("window: 4", "window: 3"))
+    v = runner.invoke(app, ["verify", str(spec), "--reference", f"{FACTORIES}:swin_blocks", "--reference-arg", "grid=6",
+                            "--reference-arg", "shift=0"])
+    assert v.exit_code == 1, v.output

@@ -234,4 +234,4 @@ def _attention(ctx: Context, call: ModuleCall, window: tuple[int, int], shift: t
     if outside:
         args["mask_buffer"] = True
     tensors = tuple(t for t in rec.tensors if t.startswith(mine) and t not in rec.tied) + tuple(outside)
-    return Emit("window_attention", args, (x,), tensors, out=end.outs[0], name=path, layout="grid")
+    return Emit("window_attention", args, (x,), tensors, out=end.outs[0], name=path, layout="grid", spans=True)
