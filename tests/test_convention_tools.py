@@ -94,6 +94,22 @@ FORMS_CASES = {
         "  - linear: {out: 5, over: channels}\n  - softmax\n  - global_avgpool: {mean: true}\n  - flatten\n"
         "  - linear: {out: 3, torch: subclass}\n"
     ),
+    # a scale without a shift (nn.LayerNorm(bias=False)): every tool reads the weight or elementwise_affine, none the
+    # bias, so each counts it as an affine layer norm; torchinfo counts its one parameter per sample
+    "scale_only_layernorm": (
+        "input: [4, 6, 6]\nlayers:\n  - conv: {out: 4, kernel: 1}\n"
+        "  - layernorm: {bias: false}\n  - layernorm: {bias: false, torch: subclass}\n"
+        "  - layernorm: {bias: false, channels_last: true}\n  - flatten\n  - layernorm: {bias: false}\n"
+    ),
+    # convs that standardise their weight (timm's StdConv2d, ScaledStdConv2d: subclasses of nn.Conv2d in either form),
+    # and fixed filters (timm's BlurPool2d: a module of its own calling F.conv2d), with and without a bias
+    "standardised_conv": (
+        "input: [4, 6, 6]\nlayers:\n  - conv: {out: 6, kernel: 3, padding: 1, weight: standardised}\n"
+        "  - conv: {out: 6, kernel: 3, stride: 2, groups: 3, weight: scaled, gamma: 1.7, torch: subclass}\n"
+        "  - conv: {out: 4, kernel: 1, bias: false, weight: scaled}\n"
+        "  - pad: {pad: [1, 1, 1, 1], mode: reflect}\n  - conv: {out: 4, kernel: 3, stride: 2, groups: 4, bias: false, "
+        "weight: fixed}\n  - conv: {out: 4, kernel: 1, weight: fixed}\n"
+    ),
     "tokens": (
         "input: [3, 32, 32]\nlayers:\n"
         "  - patch_embed: {out: 16, patch: 4}\n  - class_token\n  - pos_embed\n  - layernorm\n"

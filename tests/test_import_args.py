@@ -116,6 +116,8 @@ def test_the_arguments_read_are_torch_s() -> None:
         "heads": 4, "qkv_bias": False, "bias": False})
     assert module_op(nn.LayerNorm(8)) == ("layernorm", {"eps": 1e-5, "affine": True})
     assert module_op(nn.LayerNorm(8, eps=1e-6, elementwise_affine=False)) == ("layernorm", {"eps": 1e-6, "affine": False})
+    # a weight and no bias (timm's LayerNormNoBias): layernorm's bias: false
+    assert module_op(nn.LayerNorm(8, bias=False)) == ("layernorm", {"eps": 1e-5, "affine": True, "bias": False})
     assert module_op(nn.Softmax(dim=1)) == ("softmax", {"dim": 1})
     assert module_op(nn.Flatten()) == ("flatten", {"start": 1, "end": -1})  # torch's defaults start_dim=1, end_dim=-1
     # flatten and softmax of any dims (main's general ops): the dims as torch holds them, never refused
@@ -133,6 +135,13 @@ def test_the_arguments_read_are_torch_s() -> None:
         "bias": False})
 
 
+def _bias_without_weight() -> nn.Module:
+    """A LayerNorm whose weight a subclass dropped: a shift and no scale (no convcost layernorm form)."""
+    m = nn.LayerNorm(8)
+    m.weight = None
+    return m
+
+
 @pytest.mark.parametrize(("module", "why"), [
     (nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"), "nn.Conv2d with padding_mode='reflect'"),
     (nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular"), "nn.Conv2d with padding_mode='circular'"),
@@ -148,7 +157,7 @@ def test_the_arguments_read_are_torch_s() -> None:
     (nn.AdaptiveAvgPool2d(None), "nn.AdaptiveAvgPool2d with output_size=None"),
     (nn.MaxPool2d(2, dilation=(1, 2)), "nn.MaxPool2d with dilation=(1, 2)"),
     (nn.LayerNorm([4, 8]), "nn.LayerNorm with normalized_shape=[4, 8] (only the last dim)"),
-    (nn.LayerNorm(8, bias=False), "nn.LayerNorm with elementwise_affine without bias"),
+    (_bias_without_weight(), "nn.LayerNorm with a bias without a weight"),
     (nn.MultiheadAttention(8, 2), "nn.MultiheadAttention with batch_first=False (tokens laid out [N, B, D]; "
                                   "convcost's are [B, N, D])"),
     (nn.MultiheadAttention(8, 2, batch_first=True, kdim=4, vdim=4),

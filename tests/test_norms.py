@@ -76,6 +76,7 @@ def test_verify_counts_by_hand() -> None:
     [
         "layernorm",
         "layernorm: {channels_last: true}",
+        "layernorm: {bias: false}",
         "groupnorm: {groups: 2}",
         "instancenorm: {affine: true}",
         "instancenorm: {track_running_stats: true}",
@@ -181,6 +182,9 @@ layers:
         ("layernorm: {channels_last: true}", "[8]",
          "t.yaml:3:32: layernorm 'layernorm1': channels_last needs C followed by spatial dims; "
          "a flat input is already channels-last"),
+        ("layernorm: {affine: false, bias: false}", "[8, 4, 4]",
+         "t.yaml:3:38: layernorm 'layernorm1': 'bias: false' drops the shift of affine; without affine there is none: "
+         "leave it out"),
         ("linear: {out: 4, over: pixels}", "[8, 4, 4]",
          "t.yaml:3:28: linear 'linear1': 'over' must be one of features, channels, got 'pixels'"),
     ],
@@ -230,3 +234,92 @@ def test_rank_generic_shape_cost_and_module(op: str, kwargs: dict, shape: tuple[
     assert cost.activations == n
     if op == "linear":  # 2 samples × positions, 4·3 MACs each
         assert cost.macs == 2 * torch.Size(shape[1:]).numel() * 4 * 3
+
+
+class _ScaleOnlyLayerNorm2d:
+    """Written here as timm's LayerNorm2dNoBias runs it (caformer's stem, downsample and block norms): permute to
+    channels-last, F.layer_norm with a weight and no bias, permute back (a factory: torch is imported lazily)."""
+
+    @staticmethod
+    def make(c: int):  # type: ignore[no-untyped-def]
+        import torch
+        import torch.nn.functional as F
+
+        class Norm(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.weight = torch.nn.Parameter(torch.ones(c))
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                y = F.layer_norm(x.permute(0, 2, 3, 1), (c,), self.weight, None, 1e-6)
+                return y.permute(0, 3, 1, 2)
+
+        return Norm()
+
+
+# (layer, input shape, torch's module (None: tokens), its params): batch 2 of 8·6·5 = 240 elements is 480 everywhere
+SCALE_ONLY = [
+    ("layernorm: {bias: false, eps: 1e-6}", (8, 6, 5), lambda: _ScaleOnlyLayerNorm2d.make(8), 8),
+    ("layernorm: {bias: false}", (240,), lambda: __import__("torch").nn.LayerNorm(240, bias=False), 240),
+    ("to_tokens\n  - layernorm: {bias: false}", (8, 6, 5), None, 8),  # 30 tokens of width 8
+]
+
+
+@pytest.mark.parametrize(("layer", "shape", "module", "params"), SCALE_ONLY)
+def test_a_scale_without_a_shift_as_fvcore_and_flop_counter_count_torchs_own_modules(
+        layer: str, shape: tuple[int, ...], module, params: int) -> None:  # type: ignore[no-untyped-def]
+    """`layernorm: {bias: false}` against torch's nn.LayerNorm(bias=False) and F.layer_norm(x, (C,), w, None): fvcore's
+    norm_flop_counter looks at the weight only (5 per element, as with a bias), FlopCounterMode sees nothing; the
+    weight's C params; convcost's own count 4 per element (mean, variance, normalise, scale: no shift)."""
+    torch = pytest.importorskip("torch")
+    fvcore_nn = pytest.importorskip("fvcore.nn")
+    from test_conventions import predicted
+    from torch.utils.flop_counter import FlopCounterMode
+
+    graph = graph_of(f"input: {{shape: {list(shape)}, batch: 2}}\nlayers:\n  - {layer}\n")
+    m = (module() if module else torch.nn.Sequential(torch.nn.Flatten(2), _Transpose(), torch.nn.LayerNorm(8, bias=False)))
+    x = torch.randn(2, *shape)
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        m.eval()(x)
+    fca = fvcore_nn.FlopCountAnalysis(m, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    pred = predicted(graph)
+    assert (pred["fvcore"], pred["flop_counter"]) == (int(fca.total()), fc.get_total_flops()) == (5 * 480, 0)
+    total = analyze(graph).total
+    assert total.params == sum(p.numel() for p in m.parameters()) == params
+    assert total.norm_ops == 4 * 480
+
+
+class _Transpose:
+    """[B, C, N] → [B, N, C] (tokens as to_tokens lays them out), made lazily."""
+
+    def __new__(cls):  # type: ignore[no-untyped-def]
+        import torch
+
+        class T(torch.nn.Module):
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return x.transpose(1, 2)
+
+        return T()
+
+
+def test_scale_only_layer_norms_import_exactly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """timm's LayerNorm2dNoBias and torch's nn.LayerNorm(bias=False) import as `layernorm: {bias: false}` (not a norm
+    and a multiply, which fvcore counts 4 + 0 per element where it counts the real norm 5); params, buffers and MACs
+    are torch's and verify --reference passes on a real forward, fvcore compared."""
+    pytest.importorskip("timm")
+    pytest.importorskip("fvcore")
+    from pathlib import Path
+
+    import conv_weight_factories
+    from zoo import spec_counts, torch_counts
+
+    spec = tmp_path / "s.yaml"
+    target = f"{Path(__file__).resolve().parent / 'conv_weight_factories.py'}:scale_only_norms"
+    r = runner.invoke(app, ["import", target, "--input", "3,8,8", "-o", str(spec)])
+    assert r.exit_code == 0, r.output
+    assert spec_counts(spec) == torch_counts(conv_weight_factories.scale_only_norms().eval(), (3, 8, 8))
+    text = spec.read_text()
+    assert "layernorm: {name: norm, eps: 1e-06, bias: false, torch: subclass}" in text
+    assert "layernorm: {name: token_norm, bias: false}" in text and "multiply" not in text
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target])
+    assert v.exit_code == 0 and "fvcore flops" in v.output, v.output

@@ -208,6 +208,21 @@ RANK_CASES = [
     # 'same' on C×D×H×W keeps every spatial dim: 2·3·3·3 weights per output channel, 3 outputs, 4·4·4 positions
     OpCase("conv", "conv: {out: 3, kernel: 3, padding: same, bias: false}", "[2, 4, 4, 4]", 1, (3, 4, 4, 4),
            Cost(params=3 * 2 * 27, macs=64 * 3 * 2 * 27, activations=3 * 64)),
+    # a weight standardised in the forward (timm's StdConv2d): 4→6, 3×3, padding 1 on 5×5, batch 2: weight 6·4·9 = 216
+    # (+6 bias); positions 2·25 = 50; the weight's norm once per forward, not per sample: 3 (mean, variance,
+    # normalise) · 216
+    OpCase("conv", "conv: {out: 6, kernel: 3, padding: 1, weight: standardised}", "[4, 5, 5]", 2, (6, 5, 5),
+           Cost(params=216 + 6, macs=50 * 216, bias_ops=50 * 6, norm_ops=3 * 216, activations=50 * 6)),
+    # scaled (ScaledStdConv2d), groups 2, no bias: weight 6·2·9 = 108 (+6 gain); 4 per weight element (and scale)
+    OpCase("conv", "conv: {out: 6, kernel: 3, padding: 1, groups: 2, bias: false, weight: scaled, eps: 1e-5, gamma: 1.7}",
+           "[4, 5, 5]", 2, (6, 5, 5), Cost(params=108 + 6, macs=50 * 108, norm_ops=4 * 108, activations=50 * 6)),
+    # on C×L: 3→4, kernel 3 on 10 → 8 positions, batch 1: weight 4·3·3 = 36 (+4 bias +4 gain)
+    OpCase("conv", "conv: {out: 4, kernel: 3, weight: scaled}", "[3, 10]", 1, (4, 8),
+           Cost(params=36 + 4 + 4, macs=8 * 36, bias_ops=8 * 4, norm_ops=4 * 36, activations=8 * 4)),
+    # a fixed filter (timm's BlurPool2d): depthwise 3×3, stride 2 on 4×7×7 → 3×3, batch 2: 4·1·9 = 36 buffer values,
+    # no params; 2·9 = 18 positions · 36
+    OpCase("conv", "conv: {out: 4, kernel: 3, stride: 2, groups: 4, bias: false, weight: fixed}", "[4, 7, 7]", 2,
+           (4, 3, 3), Cost(buffers=36, macs=18 * 36, activations=18 * 4)),
     # batchnorm on C×L and C×D×H×W, batch 2: γ, β and running stats per channel, 2 ops per element
     OpCase("batchnorm", "bn", "[5, 7]", 2, (5, 7),
            Cost(params=2 * 5, buffers=2 * 5 + 1, norm_ops=2 * 2 * 35, activations=2 * 35)),
@@ -343,6 +358,9 @@ OP_CASES = [
     # 2·D params; 5 ops per element (mean, variance, normalise, scale, shift)
     OpCase("layernorm", "to_tokens\n  - layernorm", "[6, 2, 5]", 2, Tokens(10, 6),
            Cost(params=2 * 6, norm_ops=5 * 2 * 60, activations=2 * 60)),
+    # without the shift: D params (not N), 4 per element
+    OpCase("layernorm", "to_tokens\n  - layernorm: {bias: false}", "[6, 2, 5]", 2, Tokens(10, 6),
+           Cost(params=6, norm_ops=4 * 2 * 60, activations=2 * 60)),
     # N = 10, D = 6, 2 heads of 3 (I = 6), batch 2:
     # qkv N·D·3I = 10·6·18 (+18 bias per token); QKᵀ heads·N²·hd = 2·100·3 (+ q scaled: N·I); softmax 3 per score
     # (2·100 scores); A·V 2·100·3; out_proj N·I·D = 10·6·6 (+6 bias per token)
@@ -448,6 +466,9 @@ OP_CASES = [
     # channels_last changes only the torch module, not the arithmetic
     OpCase("layernorm", "layernorm: {channels_last: true, eps: 1e-6}", "[8, 10, 10]", 1, (8, 10, 10),
            Cost(params=2 * 8, norm_ops=5 * 800, activations=800)),
+    # a scale and no shift (nn.LayerNorm(8, bias=False)): γ only, 8 params; mean, variance, normalise, scale: 4 · 2·800
+    OpCase("layernorm", "layernorm: {bias: false}", "[8, 10, 10]", 2, (8, 10, 10),
+           Cost(params=8, norm_ops=4 * 1600, activations=1600)),
     # flat: nn.LayerNorm(12) on 12 features, batch 3: 2·12 params, 5 · 36
     OpCase("layernorm", "layernorm", "[12]", 3, (12,), Cost(params=2 * 12, norm_ops=5 * 36, activations=36)),
     # groupnorm, 4 groups of 2 of the 8 channels, batch 2: γ, β per channel; 5 per element (3 without affine)

@@ -132,14 +132,16 @@ def test_thop_adaptive_pool_with_fractional_windows(shape: str, out: str, batch:
 
 # Issue 11's ops, each variant whose module or convention differs: LayerNorm2d (no hook in either tool)
 # against nn.LayerNorm between permutes and on flat input (ptflops 1 per element: no `affine` attribute;
-# thop 4, or 2 without elementwise_affine), group/instance norm with and without affine, linear over
-# channels (ptflops adds the bias per position), PReLU and ELU (ptflops' hook and patched functional),
-# softmax (thop: 3·C − 1 per position), and the activations neither tool counts.
+# thop 4, or 2 without elementwise_affine; `bias: false` keeps elementwise_affine, so 4), group/instance norm with
+# and without affine, linear over channels (ptflops adds the bias per position), PReLU and ELU (ptflops' hook and
+# patched functional), softmax (thop: 3·C − 1 per position), and the activations neither tool counts.
 MODERN = [
     "layernorm",
     "layernorm: {affine: false}",
     "layernorm: {channels_last: true}",
     "layernorm: {channels_last: true, affine: false}",
+    "layernorm: {bias: false}",
+    "layernorm: {channels_last: true, bias: false}",
     "groupnorm: {groups: 2}",
     "groupnorm: {groups: 4, affine: false}",
     "instancenorm",
@@ -155,6 +157,7 @@ MODERN = [
     "softmax",
     "[flatten, layernorm]",
     "[flatten, layernorm: {affine: false}]",
+    "[flatten, layernorm: {bias: false}]",
     "[flatten, softmax]",
 ]
 

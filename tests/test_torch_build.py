@@ -126,6 +126,12 @@ def _modern():  # type: ignore[no-untyped-def]
     return reference_modern
 
 
+def _timm_no_bias(name: str, c: int):  # type: ignore[no-untyped-def]
+    """timm's MetaFormer norms with a weight and no bias (caformer's LayerNorm2dNoBias: F.layer_norm(x, w, None))."""
+    metaformer = pytest.importorskip("timm.models.metaformer")
+    return getattr(metaformer, name)(c)
+
+
 class _LayerScale(torch.nn.Module):
     """torchvision CNBlock's layer scale: a (C, 1, 1) parameter times the block's output."""
 
@@ -213,6 +219,10 @@ def test_layer_name_that_is_a_module_attribute_is_a_located_error() -> None:
     ("layernorm", "[12]", lambda: torch.nn.LayerNorm(12)),
     ("layernorm: {affine: false}", "[12]", lambda: torch.nn.LayerNorm(12, elementwise_affine=False)),
     ("layernorm", "[8, 5, 5]", lambda: _modern().LayerNorm2d(8)),
+    ("layernorm: {bias: false}", "[12]", lambda: torch.nn.LayerNorm(12, bias=False)),
+    ("layernorm: {bias: false, eps: 1e-6}", "[8, 5, 5]", lambda: _timm_no_bias("LayerNorm2dNoBias", 8)),
+    ("layernorm: {bias: false, channels_last: true}", "[8, 5, 5]", lambda: torch.nn.Sequential(
+        _modern().Permute([0, 2, 3, 1]), torch.nn.LayerNorm(8, bias=False), _modern().Permute([0, 3, 1, 2]))),
     ("layernorm: {channels_last: true}", "[8, 5, 5]", lambda: torch.nn.Sequential(
         _modern().Permute([0, 2, 3, 1]), torch.nn.LayerNorm(8), _modern().Permute([0, 3, 1, 2]))),
     ("linear: {out: 6, over: channels}", "[8, 5, 5]", lambda: torch.nn.Sequential(
@@ -252,3 +262,20 @@ def test_activations_with_arguments_built_as_functions_match_their_modules() -> 
     expected = (torch.nn.GELU("tanh"), torch.nn.LeakyReLU(0.2), torch.nn.Hardtanh(-2.0, 3.0))
     for node, module in zip(_graph(text).nodes, expected, strict=True):
         assert torch.equal(node.rule.build(node)(x), module(x))
+
+
+@pytest.mark.parametrize(("layer", "shape", "module"), [
+    ("layernorm: {bias: false}", "[12]", lambda: torch.nn.LayerNorm(12, bias=False)),
+    ("layernorm", "[12]", lambda: torch.nn.LayerNorm(12)),
+    ("conv: {out: 6, kernel: 3, weight: scaled}", "[4, 5, 5]",
+     lambda: pytest.importorskip("timm.layers.std_conv").ScaledStdConv2d(4, 6, 3)),
+    ("conv: {out: 6, kernel: 3, weight: standardised, bias: false}", "[4, 5, 5]",
+     lambda: pytest.importorskip("timm.layers.std_conv").StdConv2d(4, 6, 3)),
+    ("conv: {out: 4, kernel: 3, groups: 4, bias: false, weight: fixed}", "[4, 5, 5]",
+     lambda: pytest.importorskip("timm.layers.blur_pool").BlurPool2d(4, 3, 1)),
+])
+def test_the_parameters_a_layer_holds_are_the_modules(layer: str, shape: str, module) -> None:  # type: ignore[no-untyped-def]
+    """What a layer says it holds (the names `tied` may share) are the parameters of torch's or timm's module, by name
+    and shape: a fixed filter's buffer is none of them."""
+    (node,) = _graph(f"input: {shape}\nlayers:\n  - {layer}\n").nodes
+    assert node.tensors() == {n: tuple(p.shape) for n, p in module().named_parameters()}

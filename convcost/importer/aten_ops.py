@@ -18,6 +18,7 @@ from ..ops.registry import rule, spec_dims
 from .flow import numel
 from .found import Emit, Found, Pass, Refuse, Several
 from .graph import V
+from .std_weight import StdWeight, fixed, standardised
 
 if TYPE_CHECKING:
     from .graph import Node
@@ -53,13 +54,14 @@ def _dims(value: Any, rank: int) -> Any:
 
 
 # ---- convolution --------------------------------------------------------------------------------------------------
-def _input_and_weights(n: Node, c: Context, kind: str) -> tuple[Any, Any, Any, Any, Any] | Refuse:
+def _input_and_weights(n: Node, c: Context, kind: str, std: StdWeight | None = None) -> tuple[Any, Any, Any, Any, Any] | Refuse:
     """A convolution's or linear's traced input, weight and bias (None: none), and the weight and bias as the layer
-    holds them (the bias: () when there is none), or why they cannot be read."""
+    holds them (the bias: () when there is none), or why they cannot be read. ``std``: a convolution's weight
+    standardised in the forward, held as the parameters it is made of (importer/std_weight.py)."""
     x, w, b = _v(n.args.get("input")), _v(n.args.get("weight")), _v(n.args.get("bias"))
     if x is None or w is None:
         return Refuse(f"{n.fn} without a traced input and weight")
-    weight = c.held(w, f"weight of a {kind}")
+    weight = (std.held[0][1],) if std is not None else c.held(w, f"weight of a {kind}")
     if isinstance(weight, Refuse):
         return weight
     bias = c.held(b, f"bias of a {kind}") if b is not None else ()
@@ -70,7 +72,11 @@ def _input_and_weights(n: Node, c: Context, kind: str) -> tuple[Any, Any, Any, A
 
 @leaf("convolution", "_convolution", "conv1d", "conv2d", "conv3d")
 def convolution(n: Node, c: Context) -> Found:
-    held = _input_and_weights(n, c, "convolution")
+    w = _v(n.args.get("weight"))
+    std = (standardised(c, w) or fixed(c, w)) if w is not None else None  # timm's StdConv2d, its BlurPool2d
+    if isinstance(std, Refuse):
+        return std
+    held = _input_and_weights(n, c, "convolution", std)
     if isinstance(held, Refuse):
         return held
     x, w, b, weight, bias = held
@@ -90,6 +96,13 @@ def convolution(n: Node, c: Context) -> Found:
         args["padding"] = "same"  # odd kernels: the numbers aten got are (k - 1) // 2 · dilation; fvcore counts 'same' apart
     if c.layout(x) != "map" or len(c.flow.shape(x)) != rank + 2:
         return Refuse(f"{n.fn} of {c.shown(x)}: convcost convolves a channels-first map")
+    if std is not None:
+        if transposed:
+            return Refuse(f"{n.fn}: a transposed convolution with a {std.args['weight']} weight (convcost's conv_transpose "
+                          "has none)")
+        gain = tuple(p for role, p in std.held if role == "gain")
+        roles = _roles(weight, bias) if std.args["weight"] != "fixed" else _roles((), bias)  # a buffer is not tied
+        return Emit("conv", {**args, **std.args}, (x,), (*weight, *bias, *gain), roles=(*roles, *(("gain", p) for p in gain)))
     return Emit("conv_transpose" if transposed else "conv", args, (x,), (*weight, *bias), roles=_roles(weight, bias))
 
 
@@ -142,20 +155,16 @@ def layer_norm(n: Node, c: Context) -> Found:
 
 def _affine_norm(n: Node, c: Context, op: str, args: dict[str, Any], x: int) -> Found:
     w, b = _v(n.args.get("weight")), _v(n.args.get("bias"))
-    if op == "layernorm" and w is not None and b is None and (c.layout(x) != "map" or len(c.flow.shape(x)) == 2):
-        weight = c.held(w, f"{n.fn}'s weight")  # nn.LayerNorm(bias=False): the norm, then its scale
-        if isinstance(weight, Refuse):
-            return weight
-        scale = Emit("multiply", {"param": list(c.flow.shape(w))}, (-1,), weight, fn=f"{n.fn}_weight")
-        return Several((Emit(op, {**args, "affine": False}, (x,), suffix="_norm"), scale))
-    if (w is None) != (b is None):
+    scale_only = op == "layernorm" and w is not None and b is None  # nn.LayerNorm(bias=False): layernorm's bias: false
+    if (w is None) != (b is None) and not scale_only:
         return Refuse(f"{n.fn} with a weight and no bias, or a bias and no weight: convcost's affine has both")
     held = [c.held(t, f"{n.fn}'s weight") for t in (w, b) if t is not None]
     bad = next((h for h in held if isinstance(h, Refuse)), None)
     if bad is not None:
         return bad
     paths = tuple(p for h in held for p in h)  # type: ignore[union-attr]
-    return Emit(op, {**args, "affine": w is not None}, (x,), paths, roles=_roles(*held) if op != "instancenorm" else ())
+    args = {**args, "affine": w is not None, **({"bias": False} if scale_only else {})}
+    return Emit(op, args, (x,), paths, roles=_roles(*held) if op != "instancenorm" else ())
 
 
 @leaf("native_group_norm", "group_norm")

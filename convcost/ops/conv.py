@@ -2,6 +2,13 @@
 
 Like fvcore's handle, MACs come from the weight shape (C_out, C_in/groups, *kernel) times the
 number of output positions, so groups, dilation and the input's rank need no special case.
+
+A conv's weight may be standardised in every forward (`weight: standardised`, timm's StdConv2d; `weight: scaled`,
+its ScaledStdConv2d of NFNets, times a learned gain per output channel): still a conv, whose params are its
+parameters' (the weight, the bias, the gain); the standardisation is a norm over the weight, once per forward
+whatever the batch (3 ops per weight element: mean, variance, normalise; 4 with the gain's scale), which fvcore
+and calflops count as the training-mode batch norm it runs (5 per weight element with the gain, 4 without). A fixed
+filter held as a buffer (`weight: fixed`, timm's BlurPool2d) is a conv whose weight counts as buffers, not params.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..cost import Backward, Cost
 from .counting import PTFLOPS_BIAS_WHY, BackwardCounted, Counted, Counting, Prediction
-from .grad import Need, matmul_backward
+from .grad import NORM_INPUT_OPS, NORM_SHARED_OPS, Need, matmul_backward
 from .receptive import RF, windows
 from .registry import (
     Dims,
@@ -21,10 +28,13 @@ from .registry import (
     ShapeError,
     arg,
     boolean,
+    choice,
     lazy_args,
+    number,
     op,
     padding,
     per_dim,
+    pos_float,
     pos_int,
     refuse_unless,
     spec_dims,
@@ -34,6 +44,14 @@ from .spatial import AXES, fit, spatial_input
 
 if TYPE_CHECKING:
     from torch import nn
+
+
+PLAIN, STANDARDISED, SCALED, FIXED = "plain", "standardised", "scaled", "fixed"
+WEIGHT_FORMS = (PLAIN, STANDARDISED, SCALED, FIXED)
+STD_FORMS = (STANDARDISED, SCALED)
+STD_EPS = 1e-6  # timm's StdConv2d and ScaledStdConv2d (NFNets pass 1e-5)
+STD_OPS = 3  # a standardised weight, per element: mean, variance, normalise (a layer norm without affine)
+SCALED_STD_OPS = 4  # and the gain's scale (a layer norm with a scale and no shift)
 
 
 @lazy_args
@@ -49,6 +67,17 @@ class ConvArgs:
     dilation: Dims = field(default=1, metadata=arg(per_dim(pos_int), "dilation"))
     groups: int = field(default=1, metadata=arg(pos_int, "groups (in and out channels must divide)"))
     bias: bool = field(default=True, metadata=arg(boolean, "learnable bias"))
+    weight: str = field(
+        default="plain",
+        metadata=arg(choice(*WEIGHT_FORMS), "the weight as the forward uses it: 'plain'; 'standardised' in every forward over "
+                     "each output channel's fan-in (timm's StdConv2d); 'scaled': standardised, times a learned gain per "
+                     "output channel and gamma/√fan-in (timm's ScaledStdConv2d, NFNets; C_out more params); 'fixed': a "
+                     "filter held as a buffer, not learned (timm's BlurPool2d): buffers, not params"),
+    )
+    eps: float = field(default=STD_EPS, metadata=arg(pos_float, "epsilon of a standardised weight's variance"))
+    gamma: float = field(
+        default=1.0, metadata=arg(number, "a scaled weight's constant factor (timm's gamma): values only", compared=False)
+    )
 
 
 def resolve_conv(a: ConvArgs, inputs: tuple[Shape, ...], kind: str = "conv") -> ConvArgs:
@@ -59,8 +88,60 @@ def resolve_conv(a: ConvArgs, inputs: tuple[Shape, ...], kind: str = "conv") -> 
     # positional, not dataclasses.replace: this runs for every conv layer (analyze's speed)
     return ConvArgs(
         a.out, fit(a.kernel, "kernel", shape), fit(a.stride, "stride", shape), pad, fit(a.dilation, "dilation", shape),
-        a.groups, a.bias,
+        a.groups, a.bias, a.weight, a.eps, a.gamma,
     )
+
+
+def weight_form(node: NodeLike) -> str:
+    """'plain', 'standardised', 'scaled' or 'fixed' (ops built as a conv without the argument, patch_embed's: 'plain')."""
+    return getattr(node.args, "weight", PLAIN)
+
+
+def weight_numel(a: ConvArgs, c_in: int) -> int:
+    return a.out * (c_in // a.groups) * numel(a.kernel)
+
+
+def weight_norm(node: NodeLike) -> int:
+    """What fvcore and calflops count for the standardisation of the weight: the training-mode batch norm over the
+    (1, C_out, fan-in) weight, 5 per element with the gain as its weight, 4 without; 0 for a plain weight."""
+    form = weight_form(node)
+    if form not in STD_FORMS:
+        return 0
+    return (5 if form == SCALED else 4) * weight_numel(node.args, node.in_shapes[0][0])
+
+
+_STD_WHY = ("a conv that standardises its weight in its forward (timm's StdConv2d, ScaledStdConv2d) is a subclass of "
+            "nn.Conv{n}d, and it patches neither F.conv{n}d nor F.batch_norm")
+_FIXED_WHY = ("a conv with a fixed filter (timm's BlurPool2d) is a module of its own calling F.conv{n}d, which it does "
+              "not patch")
+
+
+def _form_unseen(tool: str, fallback: Counted) -> Counted:
+    """A module-hook tool (ptflops, thop) on a conv whose weight is standardised (its class is a subclass of nn.ConvNd)
+    or fixed (a module of its own, as timm's BlurPool2d): unseen."""
+
+    def predict(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+        form = weight_form(node)
+        if form != PLAIN:
+            why = f"{tool} looks its hooks up by exact type: {_FIXED_WHY if form == FIXED else _STD_WHY}"
+            return Prediction.unseen(why.replace("{n}", str(len(node.in_shapes[0]) - 1)))
+        return fallback.predict(node, cost, batch)
+
+    return Counted(predict, fallback.why, fallback.part)
+
+
+def _torchscan(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if weight_form(node) == FIXED:
+        return Prediction.unseen("torchscan has no MAC formula for a module that is not an nn.Conv (timm's BlurPool2d)")
+    return Prediction.of(conv=cost.macs)
+
+
+def _torchinfo(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if weight_form(node) != FIXED:
+        return CONV_TORCHINFO.predict(node, cost, batch)
+    if not cost.params:  # its class name holds no 'Conv': the non-conv formula, batch × its parameters (the bias)
+        return Prediction.unseen("torchinfo counts mult-adds from a module's parameters; a fixed filter has none")
+    return Prediction.of(bias=batch * cost.params)
 
 
 def conv_out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool = False) -> int:
@@ -97,12 +178,12 @@ def torch_padding(a: ConvArgs) -> str | tuple[int, ...]:
 
 
 def _fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    norm = weight_norm(node)  # aten::batch_norm in training mode over the weight: norm_flop_counter, once per forward
     if isinstance(node.args.padding, str):
-        return Prediction.unseen(
-            f"padding '{node.args.padding}' runs as aten::_convolution_mode, which fvcore has no handle for "
-            "(it reports it as unsupported)"
-        )
-    return Prediction.of(conv=cost.macs)
+        why = (f"padding '{node.args.padding}' runs as aten::_convolution_mode, which fvcore has no handle for "
+               "(it reports it as unsupported)")
+        return Prediction.of(why, batch_norm=norm) if norm else Prediction.unseen(why)
+    return Prediction.of(conv=cost.macs, batch_norm=norm) if norm else Prediction.of(conv=cost.macs)
 
 
 # How FlopCounterMode, ptflops and thop count an nn.Conv: shared with the ops built as one (patch_embed).
@@ -143,7 +224,9 @@ def _calflops_conv_flops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     a: ConvArgs = node.args
     weight = a.out * (node.in_shapes[0][0] // a.groups) * numel(a.kernel)
     positions = calflops_conv_positions(node, batch)
-    return Prediction.of(conv=2 * positions * weight, bias=positions * a.out if a.bias else 0)
+    norm = weight_norm(node)  # its patched F.batch_norm in training mode: 5 per element with a weight, 4 without
+    parts = {"batch_norm": norm} if norm else {}
+    return Prediction.of(conv=2 * positions * weight, bias=positions * a.out if a.bias else 0, **parts)
 
 
 def _calflops_conv_macs(node: NodeLike, cost: Cost, batch: int) -> Prediction:
@@ -156,6 +239,8 @@ CONV_CALFLOPS = Counted(_calflops_conv_macs, "calflops works out a 'same' conv's
 CONV_CALFLOPS_FLOPS = Counted(
     _calflops_conv_flops, "calflops counts 2 FLOPs per MAC and a conv's bias per output element (not a linear's)", "bias",
 )
+_FVCORE_WHY = ("fvcore cannot see convs padded 'same' or 'valid' (aten::_convolution_mode); it counts a standardised "
+               "weight's batch norm 5 per weight element with the gain, 4 without, once per forward")
 
 
 def _conv_flop_counter_backward(node: NodeLike, grads: Backward, batch: int) -> Prediction:
@@ -181,7 +266,9 @@ CONV_FLOP_COUNTER_BACKWARD = BackwardCounted(
 class Conv:
     """Convolution (torch.nn.Conv1d / Conv2d / Conv3d on C×L, C×H×W, C×D×H×W).
     `same` needs stride 1, as in torch; `same` and `valid` build torch's padding='same' / 'valid' (as ConvMixer
-    writes it), a conv fvcore does not count."""
+    writes it), a conv fvcore does not count. `weight: standardised` / `scaled` build timm's StdConv / ScaledStdConv
+    (subclasses of nn.Conv{n}d): the weight standardised once per forward, 3 norm ops per weight element (4 scaled);
+    `weight: fixed` a filter held as a buffer (timm's BlurPool2d): buffers, not params."""
 
     imports = ("Conv1d", "Conv2d", "Conv3d")
 
@@ -192,19 +279,34 @@ class Conv:
         return {"out": m.out_channels, "kernel": spec_dims(m.kernel_size), "stride": spec_dims(m.stride), "padding": pad,
                 "dilation": spec_dims(m.dilation), "groups": m.groups, "bias": m.bias is not None}
 
+    @staticmethod
+    def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
+        """A standardised weight: the conv keeps it (a new tensor, not the parameter); unless the layer is frozen, the
+        batch norm over the weight keeps its mean and inverse std per output channel (fp32) and a scaled weight's
+        gain · scale (a new C_out tensor)."""
+        form = weight_form(node)
+        if form not in STD_FORMS:
+            return 0
+        a: ConvArgs = node.args
+        kept = weight_numel(a, node.in_shapes[0][0]) * elem
+        if not getattr(node, "frozen", False):
+            kept += 2 * a.out * 4 + (a.out * elem if form == SCALED else 0)
+        return kept
+
     saves = Saves.INPUTS  # the input, for the weight's gradient; the input's gradient needs only the weight
     saves_frozen = Saves.NOTHING
     resolve = staticmethod(resolve_conv)
     counting = Counting(
         "aten::_convolution", "nn.Conv{n}d",
-        fvcore=Counted(_fvcore, "fvcore cannot see convs padded 'same' or 'valid' (aten::_convolution_mode)"),
+        fvcore=Counted(_fvcore, _FVCORE_WHY),
         flop_counter=CONV_FLOP_COUNTER,
-        ptflops=CONV_PTFLOPS,
-        thop=CONV_THOP,
+        ptflops=_form_unseen("ptflops", CONV_PTFLOPS),
+        thop=_form_unseen("thop", CONV_THOP),
+        thop_params=_form_unseen("thop", Counted(lambda node, cost, batch: Prediction.of(params=cost.params))),
         subclass=True,
         ptflops_aten=CONV_PTFLOPS_ATEN,
-        torchinfo=CONV_TORCHINFO,
-        torchscan=CONV_TORCHSCAN,
+        torchinfo=Counted(_torchinfo, CONV_TORCHINFO.why, CONV_TORCHINFO.part),
+        torchscan=Counted(_torchscan),
         calflops=CONV_CALFLOPS,
         calflops_flops=CONV_CALFLOPS_FLOPS,
         flop_counter_backward=CONV_FLOP_COUNTER_BACKWARD,
@@ -216,14 +318,31 @@ class Conv:
 
     @staticmethod
     def backward(a: ConvArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
-        # input: a transposed conv of g with the weight; weight: a conv of x with g; bias: Σg (ops/grad.py)
-        return matmul_backward(Conv.cost(a, inputs, out, batch), need)
+        # input: a transposed conv of g with the weight; weight: a conv of x with g; bias: Σg (ops/grad.py); a
+        # standardised weight's gradient then goes back through its norm (a normalisation's backward per weight element)
+        grads = matmul_backward(Conv.cost(a, inputs, out, batch), need)
+        if a.weight == FIXED:  # no weight gradient: only the bias's, if any
+            return Backward(grads.input_macs, 0, 0, grads.weight_ops, 0)
+        if a.weight == PLAIN or not need.weights:
+            return grads
+        return grads + Backward(weight_ops=(NORM_SHARED_OPS + NORM_INPUT_OPS) * weight_numel(a, inputs[0][0]))
 
     @staticmethod
     def build(node: NodeLike) -> nn.Module:
         from torch import nn
 
         a: ConvArgs = node.args
+        if a.weight == FIXED:
+            from ..modules.conv_weights import FixedFilter
+
+            return FixedFilter(node.in_shapes[0][0], a.out, a.kernel, stride=a.stride, padding=torch_padding(a),
+                               dilation=a.dilation, groups=a.groups, bias=a.bias)
+        if a.weight != PLAIN:
+            from ..modules.conv_weights import std_conv
+
+            return std_conv(len(a.kernel), a.weight == SCALED, node.in_shapes[0][0], a.out, a.kernel, eps=a.eps,
+                            gamma=a.gamma, stride=a.stride, padding=torch_padding(a), dilation=a.dilation,
+                            groups=a.groups, bias=a.bias)
         cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[len(a.kernel) - 1]
         return cls(
             node.in_shapes[0][0], a.out, a.kernel, stride=a.stride, padding=torch_padding(a), dilation=a.dilation,
@@ -239,6 +358,11 @@ class Conv:
             raise ShapeError(f"groups={a.groups} must divide out={a.out}", "groups")
         if a.padding == "same" and any(s != 1 for s in a.stride):
             raise ShapeError("padding 'same' needs stride 1 (as in torch); give explicit padding", "padding")
+        if a.weight != SCALED and a.gamma != 1.0:
+            raise ShapeError("gamma scales a `weight: scaled` conv's gain; this conv's weight is " + a.weight, "gamma")
+        if a.weight not in STD_FORMS and a.eps != STD_EPS:
+            raise ShapeError("eps belongs to a standardised weight (`weight: standardised` or `scaled`); this one is "
+                             + a.weight, "eps")
         if a.padding == "same":
             return (a.out, *sizes)
         dims = []
@@ -256,16 +380,36 @@ class Conv:
     @staticmethod
     def tensors(a: ConvArgs, inputs: tuple[Shape, ...], out: Shape) -> dict[str, tuple[int, ...]]:
         weight = (a.out, inputs[0][0] // a.groups, *a.kernel)
-        return {"weight": weight, "bias": (a.out,)} if a.bias else {"weight": weight}
+        held = {"weight": weight, "bias": (a.out,)} if a.bias else {"weight": weight}
+        if a.weight == FIXED:  # a buffer: not a parameter it could share (`tied`)
+            return {k: v for k, v in held.items() if k != "weight"}
+        return {**held, "gain": (a.out, *(1 for _ in weight[1:]))} if a.weight == SCALED else held
 
     @staticmethod
     def cost(a: ConvArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
         c_in = inputs[0][0]
         weight = a.out * (c_in // a.groups) * numel(a.kernel)
         positions = batch * numel(out[1:])
-        return Cost(
-            params=weight + (a.out if a.bias else 0),
-            macs=positions * weight,  # = N·prod(out spatial)·Cout·(Cin/groups)·prod(kernel)
+        if a.weight == PLAIN:
+            return Cost(
+                params=weight + (a.out if a.bias else 0),
+                macs=positions * weight,  # = N·prod(out spatial)·Cout·(Cin/groups)·prod(kernel)
+                bias_ops=positions * a.out if a.bias else 0,
+                activations=positions * out[0],
+            )
+        if a.weight == FIXED:  # the filter is a buffer
+            return Cost(
+                params=a.out if a.bias else 0,
+                buffers=weight,
+                macs=positions * weight,
+                bias_ops=positions * a.out if a.bias else 0,
+                activations=positions * out[0],
+            )
+        scaled = a.weight == SCALED
+        return Cost(  # the gain's C_out params; the weight's norm once per forward, not per sample
+            params=weight + (a.out if a.bias else 0) + (a.out if scaled else 0),
+            macs=positions * weight,
             bias_ops=positions * a.out if a.bias else 0,
+            norm_ops=(SCALED_STD_OPS if scaled else STD_OPS) * weight,
             activations=positions * out[0],
         )

@@ -5,9 +5,10 @@ by any number of spatial dims ([C], [C, L], [C, H, W], [C, D, H, W]), as torch's
 
 Counting convention (docs/conventions.md): a norm that computes its statistics at inference counts
 5 ops per element with affine (mean, variance, normalise, scale, shift) and 3 without (mean,
-variance, normalise); the per-statistic work (one square root per normalised group) is not
-counted. Instance norm with running statistics normalises with them, as batch norm does: a folded
-scale and shift, 2 per element. Layer scale is one multiply per element.
+variance, normalise), 4 for a layer norm with a scale and no shift (nn.LayerNorm(bias=False)); the
+per-statistic work (one square root per normalised group) is not counted. Instance norm with running
+statistics normalises with them, as batch norm does: a folded scale and shift, 2 per element.
+Layer scale is one multiply per element.
 """
 
 from __future__ import annotations
@@ -44,14 +45,16 @@ if TYPE_CHECKING:
 STAT_BYTES = 4  # the saved mean and inverse std are fp32
 STAT_OPS_AFFINE = 5  # mean, variance, normalise, scale, shift
 STAT_OPS = 3  # mean, variance, normalise
+STAT_OPS_SCALE = 4  # mean, variance, normalise, scale: a weight and no bias (nn.LayerNorm(bias=False))
 FOLDED_OPS = 2  # normalising with known statistics: a folded scale and shift (as batch norm)
 
 
-def _stat_norm_cost(affine: bool, out: Shape, batch: int, per: int | None = None) -> Cost:
+def _stat_norm_cost(affine: bool, out: Shape, batch: int, per: int | None = None, bias: bool = True) -> Cost:
     c = out[0]
     n = batch * numel(out)
-    per = per if per is not None else (STAT_OPS_AFFINE if affine else STAT_OPS)
-    return Cost(params=2 * c if affine else 0, norm_ops=per * n, activations=n)
+    if per is None:
+        per = (STAT_OPS_AFFINE if bias else STAT_OPS_SCALE) if affine else STAT_OPS
+    return Cost(params=(1 + bias) * c if affine else 0, norm_ops=per * n, activations=n)
 
 
 def _norm_backward(a: Any, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
@@ -60,7 +63,8 @@ def _norm_backward(a: Any, inputs: tuple[Shape, ...], out: Shape, batch: int, ne
 
 
 def _fvcore(label: str) -> Counted:
-    """fvcore's norm_flop_counter: 5 per input element with a weight, 4 without ("a rough estimate")."""
+    """fvcore's norm_flop_counter: 5 per input element with a weight, 4 without ("a rough estimate"); it looks at the
+    weight only, so a weight without a bias (layernorm's `bias: false`) is 5 too."""
 
     def predict(node: NodeLike, cost: Cost, batch: int) -> Prediction:
         per = 5 if node.args.affine else 4
@@ -79,7 +83,8 @@ def _per_element(label: str, per: int) -> PredictFn:
 
 
 def _calflops_stat(label: str) -> Counted:
-    """calflops' patched F.layer_norm / F.group_norm / F.instance_norm: 5 per element, 4 without affine."""
+    """calflops' patched F.layer_norm / F.group_norm / F.instance_norm: 5 per element, 4 without affine (it looks at
+    the weight only: `weight is not None`)."""
     return Counted(
         lambda node, cost, batch: Prediction.of(**{label: (5 if node.args.affine else 4) * in_elements(node, batch)}),
         f"calflops counts {label} 5 per element (4 without affine)",
@@ -96,6 +101,11 @@ class LayerNormArgs:
 
     eps: float = field(default=1e-5, metadata=arg(pos_float, "epsilon"))
     affine: bool = field(default=True, metadata=arg(boolean, "learnable scale and shift (elementwise_affine)"))
+    bias: bool = field(
+        default=True,
+        metadata=arg(boolean, "with affine, the learnable shift; false: the scale alone (nn.LayerNorm(bias=False), timm's "
+                     "LayerNormNoBias): C params, 4 ops per element"),
+    )
     channels_last: bool = field(
         default=False,
         metadata=arg(
@@ -120,7 +130,7 @@ def _ln_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 def _ln_thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     if _ln_is_2d(node):
         return Prediction.unseen("thop has no counting method for LayerNorm2d (it matches exact module types)")
-    per = 4 if node.args.affine else 2  # count_normalization: 2 per element, ×2 with elementwise_affine
+    per = 4 if node.args.affine else 2  # count_normalization: 2 per element, ×2 with elementwise_affine (bias or not)
     return Prediction.of(layer_norm=per * in_elements(node, batch))
 
 
@@ -134,7 +144,8 @@ def _ln_thop_params(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 @op("layernorm", category="norm", args=LayerNormArgs)
 class LayerNorm:
     """Layer normalisation over channels at every position (torchvision's LayerNorm2d; nn.LayerNorm on flat input),
-    or of each token over its width D. Statistics computed at inference: 5 ops per element (3 without affine). On
+    or of each token over its width D. Statistics computed at inference: 5 ops per element (3 without affine, 4 with
+    `bias: false`: a scale and no shift, as nn.LayerNorm(bias=False) and timm's LayerNormNoBias). On
     C×H×W (any spatial rank) it is torchvision's LayerNorm2d (permute, F.layer_norm, permute back), or with
     `channels_last: true` nn.LayerNorm between permutes as in ConvNeXt's block; on tokens nn.LayerNorm(D)."""
 
@@ -145,8 +156,9 @@ class LayerNorm:
     @staticmethod
     def from_torch(m: Any) -> dict[str, Any]:
         refuse_unless(len(m.normalized_shape) == 1, f"normalized_shape={list(m.normalized_shape)} (only the last dim)")
-        refuse_unless(m.bias is not None or not m.elementwise_affine, "elementwise_affine without bias")
-        return {"eps": m.eps, "affine": m.elementwise_affine}
+        affine = m.weight is not None
+        refuse_unless(affine or m.bias is None, "a bias without a weight")
+        return {"eps": m.eps, "affine": affine, **({"bias": False} if affine and m.bias is None else {})}
 
     saves = Saves.INPUTS
     rf = POINTWISE  # over the channels of one position (the width of one token)
@@ -167,6 +179,8 @@ class LayerNorm:
 
     @staticmethod
     def shape(a: LayerNormArgs, inputs: tuple[Shape, ...]) -> Shape:
+        if not a.bias and not a.affine:
+            raise ShapeError("'bias: false' drops the shift of affine; without affine there is none: leave it out", "bias")
         if a.channels_last and is_tokens(inputs[0]):
             raise ShapeError("tokens are channels-last already (normalised over D); leave 'channels_last' out",
                              "channels_last")
@@ -178,13 +192,13 @@ class LayerNorm:
     @staticmethod
     def tensors(a: LayerNormArgs, inputs: tuple[Shape, ...], out: Shape) -> dict[str, tuple[int, ...]]:
         c = (out[1] if is_tokens(out) else out[0])
-        return {"weight": (c,), "bias": (c,)} if a.affine else {}
+        return ({"weight": (c,), "bias": (c,)} if a.bias else {"weight": (c,)}) if a.affine else {}
 
     @staticmethod
     def cost(a: LayerNormArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
-        cost = _stat_norm_cost(a.affine, out, batch)
-        if is_tokens(out):  # normalised over D: 2·D params, not 2·N
-            return dataclasses.replace(cost, params=2 * out[1] if a.affine else 0)
+        cost = _stat_norm_cost(a.affine, out, batch, bias=a.bias)
+        if is_tokens(out):  # normalised over D: 2·D params (D without the bias), not 2·N
+            return dataclasses.replace(cost, params=(1 + a.bias) * out[1] if a.affine else 0)
         return cost
 
     @staticmethod
@@ -199,14 +213,15 @@ class LayerNorm:
         from ..modules.layers import ChannelsLast, LayerNorm2d
 
         a: LayerNormArgs = node.args
+        kw = {"eps": a.eps, "elementwise_affine": a.affine, "bias": a.bias}
         if is_tokens(node.shape):
-            return nn.LayerNorm(node.shape[1], eps=a.eps, elementwise_affine=a.affine)
+            return nn.LayerNorm(node.shape[1], **kw)
         c = node.shape[0]
         if len(node.shape) == 1:
-            return nn.LayerNorm(c, eps=a.eps, elementwise_affine=a.affine)
+            return nn.LayerNorm(c, **kw)
         if a.channels_last:
-            return ChannelsLast(nn.LayerNorm(c, eps=a.eps, elementwise_affine=a.affine))
-        return LayerNorm2d(c, eps=a.eps, elementwise_affine=a.affine)
+            return ChannelsLast(nn.LayerNorm(c, **kw))
+        return LayerNorm2d(c, **kw)
 
 
 # ---- group norm ------------------------------------------------------------------------------
