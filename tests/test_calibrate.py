@@ -348,3 +348,25 @@ def test_profile_graphs_keeps_the_run_threads_for_the_roofline() -> None:
     run = profile_graphs([graph_of("input: [4, 8, 8]\nlayers: [relu]\n")],
                          ProfileOptions(threads=1, min_time=0.001, repeats=3, warmup=1, blocks=False))
     assert run.fit.scale == 0.5 and run.fit.note == "peak scaled to 1 of 2 cores"  # the built-in cpu: 2 cores
+
+
+def test_a_calibration_no_layer_matches_has_no_level(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A hand-written file of one point (a 3×3 conv of 1 kFLOP, 1 thread) against a model whose conv is 2·4·9·4·64 =
+    18,432 FLOPs: no layer is a calibration point's work, so the level is absent and said so (ratio null, 0 layers),
+    never 0 or NaN; and the run's 2 threads against the file's 1 read '1 thread'."""
+    device = tmp_path / "one.yaml"
+    device.write_text("devices:\n  d:\n    peak: {fp32: 10 GFLOP/s}\n    bandwidth: 10 GB/s\n    cores: 2\n"
+                      "    calibrations:\n      - {device: cpu, threads: 1, dtype: fp32, overhead: 4 us,\n"
+                      "         compute: {conv_dense: [{size: 1 kFLOP, rate: 1 GFLOP/s, time: 5 us}]}}\n")
+    spec = tmp_path / "s.yaml"
+    spec.write_text("input: [4, 8, 8]\nlayers: [{conv: {out: 4, kernel: 3, padding: 1, bias: false}}, relu]\n")
+    args = ["profile", str(spec), "--accuracy", "--quick", "--threads", "2", "--hw-file", str(device)]
+    doc = runner.invoke(app, [*args, "-f", "json"])
+    assert doc.exit_code == 0, doc.output
+    assert json.loads(doc.stdout)["accuracy"]["calibration_level"] == {"ratio": None, "layers": 0}
+    table = runner.invoke(app, args, terminal_width=200)
+    assert table.exit_code == 0, table.output
+    assert "calibration level: none of the layers that are exactly the work of a calibration point" in table.stdout
+    assert "calibrated at 1 thread, run at 2" in table.stdout and "nan" not in table.stdout.lower()
+    md = runner.invoke(app, [*args, "-f", "markdown"])
+    assert md.exit_code == 0 and "calibration level: none of" in md.stdout, md.output

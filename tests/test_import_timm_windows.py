@@ -101,3 +101,68 @@ def test_a_shifted_block_that_pads_is_refused(tmp_path: Path) -> None:
     assert "rolls the grid before it pads it to whole windows" in r.stderr, r.stderr
     # the roll back is a part after it, not a second refusal ('roll is not a convcost op')
     assert len(r.stderr.strip().splitlines()) == 2 and "not a convcost op" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    # always_partition keeps the shift on a 4×4 grid of one 4×4 window: timm rolls and masks (a [1, 16, 16] attn_mask),
+    # window_attention drops the shift there (torchvision's rule): written, it counted 256 buffers and 1·2·16² adds less
+    (("grid=4", "always_partition=true"), "shifts the height by 2 on a grid of one window"),
+    # timm keeps a shift of a whole window (4 of 4); window_attention refuses it: written, analyze rejected the spec
+    (("shift=4",), "shifts the height by 4, not smaller than its window 4"),
+])
+def test_a_shift_window_attention_cannot_count_is_refused(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
+    spec = tmp_path / "s.yaml"
+    r = run_import("swin_blocks", "3,16,16" if "grid=4" in args else "3,32,32", spec, *args)
+    assert r.exit_code == 2, r.output
+    assert says in r.stderr and "Traceback" not in r.output, r.stderr
+    assert not spec.exists()
+
+
+@pytest.mark.parametrize(("factory", "ran"), [
+    # the shifted block's attention without its mask: one add (the bias) where a shifted window_attention counts two
+    ("swin_blocks_unmasked", "ran add×1, index×1, linear×2, matmul×2, mul×1, softmax×1"),
+    # a forward without the bias, mask and softmax: what FlopCounterMode counts is unchanged (verify --reference said
+    # "every op, argument and count agrees" of the spec with them)
+    ("swin_blocks_no_softmax", "ran linear×2, matmul×2, mul×1,"),
+])
+def test_a_window_attention_running_other_arithmetic_is_refused(tmp_path: Path, factory: str, ran: str) -> None:
+    spec = tmp_path / "s.yaml"
+    r = run_import(factory, "3,32,32", spec)
+    assert r.exit_code == 2, r.output
+    assert ran in r.stderr and "not its own forward's arithmetic" in r.stderr, r.stderr
+    assert not spec.exists()
+    # the spec written for timm's own blocks does not describe it either
+    good = tmp_path / "good.yaml"
+    assert run_import("swin_blocks", "3,32,32", good).exit_code == 0
+    assert verify(good, factory).exit_code == 1
+
+
+def test_a_subclass_of_timm_window_attention_imports_as_timm_s(tmp_path: Path) -> None:
+    """A user's subclass of WindowAttention running timm's forward is the same window_attention (it was refused as
+    'a view that moves the batch dim' and 'roll is not a convcost op'); its counts are torch's."""
+    spec = tmp_path / "sub.yaml"
+    r = run_import("swin_blocks_subclassed", "3,32,32", spec)
+    assert r.exit_code == 0, r.output
+    assert "- window_attention: {name: attn, heads: 2, window: 4, shift: 2, mask_buffer: true}" in spec.read_text()
+    assert spec_counts(spec) == torch_counts("swin_blocks_subclassed", (3, 32, 32))
+    v = verify(spec, "swin_blocks_subclassed")
+    assert v.exit_code == 0, v.output
+
+
+def test_unshifted_blocks_on_a_padded_grid_verify(tmp_path: Path) -> None:
+    """Two unshifted blocks on a 6×6 grid, window 4: timm pads to 8×8 (4 windows) and crops back, as window_attention
+    counts; its WindowAttention module returns the windows [4, 16, 16], the layer the 6×6 grid: verify --reference
+    compares the layer's traced output (it failed 'output: spec 1×36×16, model 4×16×16'), at batch 2 too."""
+    spec = tmp_path / "pad.yaml"
+    r = run_import("swin_blocks", "3,24,24", spec, "grid=6", "shift=0")
+    assert r.exit_code == 0, r.output
+    assert spec_counts(spec) == torch_counts("swin_blocks", (3, 24, 24), grid=6, shift=0)
+    for batch in ("1", "2"):
+        v = runner.invoke(app, ["verify", str(spec), "--reference", f"{FACTORIES}:swin_blocks", "--reference-arg", "grid=6",
+                                "--reference-arg", "shift=0", "-b", batch])
+        assert v.exit_code == 0, v.output
+    # a spec of window 3 (6×6 in 4 windows of 9, no padding) is not this model
+    spec.write_text(spec.read_text().replace("window: 4", "window: 3"))
+    v = runner.invoke(app, ["verify", str(spec), "--reference", f"{FACTORIES}:swin_blocks", "--reference-arg", "grid=6",
+                            "--reference-arg", "shift=0"])
+    assert v.exit_code == 1, v.output

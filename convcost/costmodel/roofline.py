@@ -316,7 +316,8 @@ def fit_profile(
     scale = 1.0
     if threads is not None and cal.threads is not None and cal.threads != threads:
         scale = _share(threads, cal.threads, profile.cores)
-        notes.append(f"calibrated at {cal.threads} threads, run at {threads}: compute rates × {scale:.3g}")
+        notes.append(f"calibrated at {cal.threads} thread{'s' if cal.threads != 1 else ''}, run at {threads}: compute rates × "
+                     f"{scale:.3g}")
     return Fit(cal, scale, threads if threads is not None else cal.threads, "; ".join(notes))
 
 

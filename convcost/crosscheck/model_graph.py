@@ -72,6 +72,7 @@ class ModelGraph:
     # convcost could not build on the shape its stand-in input has: an identity in the graph, its op compared
     sources: tuple[str, ...] = ()  # per node: the torch path it comes from (timm's Affine's multiply and add: its module)
     holds: tuple[tuple[str, ...], ...] = ()  # per node: tensors it holds outside that module (ImportedLayer.holds)
+    traced: tuple[tuple[int, ...], ...] = ()  # per node: its traced output where not its module's (ImportedLayer.traced)
 
 
 def model_graph(imported: Imported, model_input: Input, batch: int) -> ModelGraph:
@@ -109,7 +110,8 @@ def model_graph(imported: Imported, model_input: Input, batch: int) -> ModelGrap
         paths = tuple(torch_path(lay) for lay in layers)
         return ModelGraph(graph, keys, paths, opaque, _unsure(graph, {**opaque, **unshaped}) | set(unshaped), unsupported,
                           imported.method, regions=regions(graph, keys, opaque, imported.classes), unshaped=unshaped,
-                          sources=tuple(lay.source for lay in layers), holds=tuple(lay.holds for lay in layers))
+                          sources=tuple(lay.source for lay in layers), holds=tuple(lay.holds for lay in layers),
+                          traced=tuple(lay.traced for lay in layers))
     return ModelGraph(None, unsupported=unsupported, method=imported.method,
                       error=f"more than {MAX_REBUILDS} of the imported layers cannot be built on the shapes they read")
 

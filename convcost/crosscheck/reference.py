@@ -190,11 +190,14 @@ def _run_reference(model: nn.Module, xs: tuple[torch.Tensor, ...], what: str, fi
     return _Run(outs, int(counter.get_total_flops()), _per_module_flops(counter, model), shapes)
 
 
-def _model_unit(step: Step, model: nn.Module, run: _Run, batch: int, holds: tuple[str, ...] = ()) -> Unit:
+def _model_unit(step: Step, model: nn.Module, run: _Run, batch: int, holds: tuple[str, ...] = (),
+                traced: tuple[int, ...] = ()) -> Unit:
     """The model's side of a pair: the module at the step's path (with everything below it), a tensor of its own
     (a ViT's class_token), or, for a function, the step alone (no counts of its own); for a chain of parts convcost
     cannot read, their counts added up. ``holds``: tensors outside the module its layer holds too (timm Swin's
-    attn_mask, a buffer of the block its WindowAttention reads), counted with it."""
+    attn_mask, a buffer of the block its WindowAttention reads), counted with it; ``traced``: the layer's output per
+    sample as the import traced it, where its module's is another (timm's WindowAttention returns windows, the layer
+    the grid after the reverse)."""
     inferred = None if step.unsure else (batch, *step.shape)
     if step.parts:
         units = [_path_unit(name, step.kind, step.op, model, run, None) for name in step.parts]
@@ -204,6 +207,8 @@ def _model_unit(step: Step, model: nn.Module, run: _Run, batch: int, holds: tupl
         return Unit(step.name, step.kind, step.op, None, sum(u.params or 0 for u in counted),
                     sum(u.buffers or 0 for u in counted), sum(u.macs or 0 for u in counted))
     unit = _path_unit(step.name, step.kind, step.op, model, run, inferred)
+    if traced:
+        unit = dataclasses.replace(unit, shape=(batch, *traced))
     if holds and unit.params is not None:
         params, buffers = dict(model.named_parameters()), dict(model.named_buffers())
         unit = dataclasses.replace(unit, params=unit.params + sum(params[t].numel() for t in holds if t in params),
@@ -310,11 +315,13 @@ def _group_unit(steps: tuple[Step, ...], analysis: Analysis, run: _SpecRun) -> U
 
 
 def _pair(p: StepPair, analysis: Analysis, spec_run: _SpecRun, model: nn.Module, run: _Run,
-          holds: tuple[tuple[str, ...], ...] = ()) -> Pair:
+          holds: tuple[tuple[str, ...], ...] = (), traced: tuple[tuple[int, ...], ...] = ()) -> Pair:
     su = None if p.spec is None else _group_unit(p.group, analysis, spec_run) if p.group else \
         _spec_unit(p.spec, analysis, spec_run)
-    held = holds[p.model.node] if p.model is not None and not p.model.parts and p.model.node < len(holds) else ()
-    mu = _model_unit(p.model, model, run, analysis.graph.batch, held) if p.model is not None else None
+    whole = p.model is not None and not p.model.parts
+    held = holds[p.model.node] if whole and p.model.node < len(holds) else ()  # type: ignore[union-attr]
+    out = traced[p.model.node] if whole and p.model.node < len(traced) else ()  # type: ignore[union-attr]
+    mu = _model_unit(p.model, model, run, analysis.graph.batch, held, out) if p.model is not None else None
     checks = {"op": _op_check(p)}
     group = tuple(st.name for st in p.group)
     if su is None or mu is None:
@@ -480,8 +487,9 @@ def verify_reference(graph: Graph, target: Target, max_bytes: int = DEFAULT_MAX_
         with user_code(f"reference '{target.text}': its eval() failed", files):
             model.eval()
         st = _structure(graph, model, device)
-    holds = st.model.holds if st.model is not None else ()
-    pairs = tuple(_pair(p, analysis, spec_run, model, ref, holds) for p in st.alignment.pairs) if st.alignment else ()
+    holds, traced = (st.model.holds, st.model.traced) if st.model is not None else ((), ())
+    pairs = tuple(_pair(p, analysis, spec_run, model, ref, holds, traced) for p in st.alignment.pairs) \
+        if st.alignment else ()
     if st.alignment is not None and st.model is not None:
         pairs = _shared_modules(pairs, st.alignment.pairs, st.model, model, ref)
 

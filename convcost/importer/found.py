@@ -23,6 +23,7 @@ class Emit:
     suffix: str = ""
     fn: str = ""  # the function it is named after, where not the node's own (a chunk's parts)
     roles: tuple[tuple[str, str], ...] = ()  # (the op's name for a parameter, 'weight' or 'bias'; its path): what ties
+    spans: bool = False  # its output is not its module's (timm's window partition and reverse folded around the call)
 
 
 @dataclass(frozen=True)

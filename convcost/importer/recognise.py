@@ -73,6 +73,7 @@ class Proto:
     source: str = ""  # the torch path it is named after (module path, or module path and function), as torch spells it
     form: str = "module"  # how it met torch: module, function or subclass (importer/meets.py)
     note: str = ""  # ... where that is only the nearest form
+    spans: bool = False  # its output is not its module's (Emit.spans): its traced shape is the layer's
 
 
 class Context:
@@ -244,7 +245,7 @@ def recognise(rec: Recording) -> Recognised:
         ins = [prev if v == -1 and prev is not None else made(v) for v in e.ins]
         shape = flow.shape(out) if out is not None and out >= 0 else prev_shape(e, n)
         p = Proto(e.op, dict(e.args), tuple(ins), n.call, e.fn or n.fn, n.index, shape, e.tensors, e.name, e.suffix,
-                  after=any(isinstance(i, Proto) and (i.why or i.after) for i in ins), roles=e.roles)
+                  after=any(isinstance(i, Proto) and (i.why or i.after) for i in ins), roles=e.roles, spans=e.spans)
         protos.append(p)
         first = e.ins[0] if e.ins else None
         p.layout = e.layout or (prev.layout if first == -1 and prev is not None else
@@ -486,5 +487,6 @@ def to_layers(protos: list[Proto], allow: bool, modules: frozenset[str] = frozen
             out.append(ImportedLayer(p.key, p.path, "unsupported", args, ins[:1], source=p.source))
         else:
             out.append(ImportedLayer(p.key, p.path, p.op, p.args, ins, note=f"torch: {p.note}" if p.note else "",
-                                     source=p.source, tied=dict(p.tied), form=p.form, holds=_holds(p, modules)))
+                                     source=p.source, tied=dict(p.tied), form=p.form, holds=_holds(p, modules),
+                                     traced=p.shape[1:] if p.spans else ()))
     return out

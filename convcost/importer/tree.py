@@ -43,6 +43,8 @@ class ImportedLayer:
     # unlike ``comment`` it does not make verify --reference's model side opaque: the layer is read as it is
     holds: tuple[str, ...] = ()  # tensors it holds outside the module it is named after (timm Swin's block's attn_mask,
     # read by its WindowAttention): verify --reference counts them with that module
+    traced: tuple[int, ...] = ()  # its output per sample as traced, where that is not its module's output (timm's
+    # WindowAttention returns windows; the layer, the reverse folded in, the grid): verify --reference's model shape
 
 
 @dataclass(eq=False)

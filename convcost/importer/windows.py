@@ -20,6 +20,7 @@ own input size); a shifted block on a grid that needs padding computes something
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from .flow import first_tensor
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 
 TIMM_WINDOW_ATTENTION = "timm.models.swin_transformer.WindowAttention"
 RESHAPE = ("view", "_unsafe_view", "reshape", "flatten", "unflatten")
+# what timm's WindowAttention runs that moves data only (the rest is its arithmetic, checked op by op)
+MOVES = frozenset((*RESHAPE, "permute", "transpose", "clone", "contiguous", "unsqueeze", "squeeze", "unbind", "select",
+                             "expand", "alias", "detach", "dropout"))
 SWAP_WINDOWS = (0, 1, 3, 2, 4, 5)  # [B, Hp/wh, wh, Wp/ww, ww, C] <-> [B, Hp/wh, Wp/ww, wh, ww, C]
 
 
@@ -39,7 +43,8 @@ def timm_window_attention(ctx: Context, call: ModuleCall, claims: Claims) -> Non
     """A call of timm's WindowAttention: the block's window partition before it and the reverse after it, a trigger on
     the partition's first node (the roll, the pad or the view) that writes them all as one `window_attention` at the
     reverse's last node."""
-    if call.qualname != TIMM_WINDOW_ATTENTION or not call.ins or not call.outs:
+    timm = call.qualname == TIMM_WINDOW_ATTENTION or TIMM_WINDOW_ATTENTION in ctx.rec.bases.get(call.path, ())
+    if not timm or not call.ins or not call.outs:  # a subclass: its forward's arithmetic is checked (_attention)
         return
     match = _match(ctx, call)
     if match is None:
@@ -155,11 +160,29 @@ def _match(ctx: Context, call: ModuleCall) -> tuple[Node, list[int], Node, int, 
     inner = [m.index for m in chain[1:] + ends[:-1]] + list(range(call.first, call.last))
     if any(_reader(ctx, m.outs[0]) is None for m in chain + ends[:-1]):
         return None  # a part of the windows read by something else as well
+    refused = _refused_shift(call.path, (wh, ww), (hp, wp), shift)
+    if refused is not None:
+        return chain[0], inner, ends[-1], x, refused
     if padded and any(shift):
         return chain[0], inner, ends[-1], x, Refuse(
             "roll: timm's Swin block rolls the grid before it pads it to whole windows; convcost's window_attention pads "
             "first, then rolls (torchvision's order): another computation")
     return chain[0], inner, ends[-1], x, _attention(ctx, call, (wh, ww), shift, (nh * nw, wh * ww, c), x, ends[-1])
+
+
+def _refused_shift(path: str, window: tuple[int, int], padded: tuple[int, int], shift: tuple[int, int]) -> Refuse | None:
+    """Why a timm block's shift is not one `window_attention` counts, or None: convcost's shift is smaller than the
+    window, and dropped along a dim that is one window (torchvision's rule); timm keeps any shift it is given
+    (``always_partition=True`` keeps it on a grid of one window: it rolls and masks there)."""
+    for i, dim in enumerate(("height", "width")):
+        if shift[i] >= window[i]:
+            return Refuse(f"roll: timm's Swin block around '{path}' shifts the {dim} by {shift[i]}, not smaller than its "
+                          f"window {window[i]}: convcost's window_attention's shift must be")
+        if shift[i] and window[i] >= padded[i]:
+            return Refuse(f"roll: timm's Swin block around '{path}' shifts the {dim} by {shift[i]} on a grid of one window "
+                          f"({padded[i]} ≤ window {window[i]}; timm's always_partition=True): it rolls and masks there, "
+                          "convcost's window_attention (torchvision's) drops such a shift")
+    return None
 
 
 def _shifts(n: Node, sign: int) -> tuple[int, int] | None:
@@ -180,6 +203,13 @@ def _attention(ctx: Context, call: ModuleCall, window: tuple[int, int], shift: t
     if "scaled_dot_product_attention" in ops or ops.count("matmul") != 2:
         return Refuse(f"timm's WindowAttention '{path}' on its fused path (TIMM_FUSED_ATTN=2: F.scaled_dot_product_"
                       "attention with the bias as its mask): convcost's window_attention runs q·kᵀ and a·v as matmuls")
+    arithmetic = Counter("softmax" if o == "_softmax" else o for o in ops if o not in MOVES)
+    expected = Counter(linear=2, mul=1, matmul=2, index=1, add=2 if any(shift) else 1, softmax=1)
+    if arithmetic != expected:
+        ran = ", ".join(f"{o}×{k}" for o, k in sorted(arithmetic.items()))
+        return Refuse(f"timm's WindowAttention '{path}' ran {ran}, not its own forward's arithmetic (2 linear, q's scale, "
+                      f"2 matmul, the bias table's gather and add, {'the shift mask add, ' if any(shift) else ''}softmax): "
+                      "a changed forward, or a shift mask missing or extra, which window_attention does not count")
     n_windows, size, c = windows
     tensor = rec.tensors.get
     qkv, proj, table = tensor(f"{path}.qkv.weight"), tensor(f"{path}.proj.weight"), tensor(f"{path}.relative_position_bias_table")
@@ -204,4 +234,4 @@ def _attention(ctx: Context, call: ModuleCall, window: tuple[int, int], shift: t
     if outside:
         args["mask_buffer"] = True
     tensors = tuple(t for t in rec.tensors if t.startswith(mine) and t not in rec.tied) + tuple(outside)
-    return Emit("window_attention", args, (x,), tensors, out=end.outs[0], name=path, layout="grid")
+    return Emit("window_attention", args, (x,), tensors, out=end.outs[0], name=path, layout="grid", spans=True)
