@@ -386,13 +386,14 @@ def test_error_stats() -> None:
 # What each op is to the latency model, decided by hand from what torch does for it: a matmul/einsum multiplies
 # activations by activations but with no softmax between (linear); sdpa does QKᵀ, softmax and A·V (attention);
 # reductions over dims read everything once and write little (reduce); math ops read and write every element
-# (elementwise); joins that only copy (concat, stack) and pad write a new tensor (copy); views move nothing.
+# (elementwise); joins that only copy (concat, stack) and pad write a new tensor (copy), as does a constant (new_zeros:
+# it fills a tensor, reading nothing); views move nothing.
 GENERAL_OP_KINDS = {
     "matmul": "linear", "einsum": "linear", "scaled_dot_product_attention": "attention",
     **dict.fromkeys(("mean", "sum", "amax", "amin", "norm", "var", "std"), "reduce"),
     **dict.fromkeys(("add", "sub", "multiply", "div", "pow", "maximum", "minimum", "sqrt", "rsqrt", "exp", "log", "abs",
                      "neg", "reciprocal", "square", "sin", "cos", "erf", "clamp", "softmax", "log_softmax"), "elementwise"),
-    **dict.fromkeys(("concat", "stack", "pad"), "copy"),
+    **dict.fromkeys(("concat", "stack", "pad", "constant"), "copy"),
     **dict.fromkeys(("reshape", "flatten", "unflatten", "permute", "transpose", "slice", "select", "chunk"), "view"),
 }
 
