@@ -51,7 +51,7 @@ def test_model_names_come_from_the_spec_on_the_line(line: str, expected: list[st
 
 
 def test_op_names() -> None:
-    assert bash("convcost ops con") == ["concat", "conv", "conv_transpose"]
+    assert bash("convcost ops con") == ["concat", "constant", "conv", "conv_transpose"]
     assert "hardswish" in bash("convcost ops hard") and "relu6" in bash("convcost ops relu")
 
 

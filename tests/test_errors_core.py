@@ -49,7 +49,8 @@ CASES = [
         "unknown-arg",
         "input: [3, 7, 7]\nlayers:\n  - conv: {out: 4, kernal: 3}\n",
         "spec.yaml:3:20: unknown key 'kernal' in 'conv' (did you mean 'kernel'?); expected one of: out, kernel, "
-        "stride, padding, dilation, groups, bias, name, repeat, when, first, frozen, torch, each, scope, from",
+        "stride, padding, dilation, groups, bias, weight, eps, gamma, name, repeat, when, first, frozen, torch, each, "
+        "scope, from",
     ),
     (
         "concat-hw",
