@@ -128,8 +128,7 @@ def test_training_saved_bytes_match_torch_autograd(layer: str) -> None:
 
 def test_a_frozen_standardised_conv_keeps_its_weight_only() -> None:
     """Frozen, only the standardised weight the input's gradient needs is kept: 6·4·9 values, 864 bytes more than a
-    frozen plain conv keeps, in torch and in the memory model. (What a frozen plain conv keeps is not compared here:
-    torch 2.13 keeps its input, 960 bytes, where the memory model says nothing.)"""
+    frozen plain conv keeps (its input, tests/test_saved_bytes.py), in torch and in the memory model."""
     head = "input: [3, 6, 5]\nlayers:\n  - conv: {out: 4, kernel: 1}\n  - conv: {out: 6, kernel: 3, padding: 1, frozen: true"
     plain, std = _saved(head + "}\n"), _saved(head + ", weight: scaled}\n")
     assert std[0] - plain[0] == std[1] - plain[1] == 6 * 4 * 9 * 4
@@ -233,9 +232,8 @@ def test_a_fixed_filter_with_a_bias_and_its_arguments() -> None:
 
 
 def test_training_saved_bytes_of_a_fixed_filter_with_a_bias_match_torch_autograd() -> None:
-    """With a learned bias the layer is trainable and keeps its input, as torch does. (Without one, convcost treats it
-    as a frozen conv, which keeps nothing, where torch 2.13 keeps a frozen conv's input: the frozen-conv convention
-    of ops/conv.py's saves_frozen, not this form's. A reflect pad's kept input is missing the same way: ops' pad.)"""
+    """With a learned bias the layer is trainable and keeps its input, as torch does (without one it keeps its input
+    too, as a frozen conv: tests/test_saved_bytes.py)."""
     spec = BLUR.replace("MODE", "constant").replace("bias: false, weight: fixed", "weight: fixed")
     torch_saved, model_saved = _saved(spec)
     assert torch_saved == model_saved == 2 * (4 * 6 * 6 + 4 * 8 * 8) * 4  # the 1×1 conv's input, the blur's padded one

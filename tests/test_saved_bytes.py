@@ -18,9 +18,13 @@ from convcost.graph.build import build_graph  # noqa: E402
 
 
 def saved_by_autograd(text: str, batch: int = 2) -> tuple[int, int]:
-    """(bytes autograd saved, bytes the memory model says training saves) for one forward of the spec."""
+    """(bytes autograd saved, bytes the memory model says training saves) for one forward of the spec, the parameters
+    of its frozen layers not requiring grad."""
     g = build_graph(parse_spec(text, "t.yaml"), "t", batch=batch)
     model = build_model(g).train()
+    for n in g.nodes:
+        for p in model.module_for(n.name).parameters() if n.frozen else ():
+            p.requires_grad_(False)
     own = {p.untyped_storage().data_ptr() for p in [*model.parameters(), *model.buffers()]}
     saved: dict[int, int] = {}
 
@@ -94,3 +98,31 @@ def test_training_saved_bytes_of_map_ops_match_torch_autograd(layer: str) -> Non
 def test_training_saved_bytes_of_layernorm_on_tokens_match_torch_autograd(layers: str) -> None:
     torch_saved, model_saved = saved_by_autograd("input: [3, 6, 5]\nlayers:\n  - conv: {out: 8, kernel: 1}\n" + layers)
     assert torch_saved == model_saved
+
+
+# A frozen layer after a trainable one still passes the gradient back. Whether it keeps its input is torch's backward
+# formula's business, not the weights': convolution_backward is one formula for input, weight and bias, so a frozen
+# conv keeps its input; a linear's mm has one formula per operand, so a frozen linear keeps none. Reflect and
+# replicate padding's backwards read the input; constant and circular padding's only slice the gradient.
+@pytest.mark.parametrize(("layer", "kept"), [
+    ("conv: {out: 6, kernel: 3, padding: 1, frozen: true}", 2 * 4 * 6 * 5 * 4),  # its input: B·C·H·W fp32
+    ("conv: {out: 6, kernel: 3, groups: 2, bias: false, frozen: true}", 2 * 4 * 6 * 5 * 4),
+    ("conv_transpose: {out: 6, kernel: 2, stride: 2, frozen: true}", 2 * 4 * 6 * 5 * 4),
+    ("conv: {out: 6, kernel: 3, weight: fixed, bias: false}", 2 * 4 * 6 * 5 * 4),  # a fixed filter: nothing learned
+    ("linear: {out: 6, over: channels, frozen: true}", 0),
+    ("pad: {pad: [1, 1, 2, 2], mode: reflect}", 2 * 4 * 6 * 5 * 4),
+    ("pad: {pad: [1, 1, 2, 2], mode: replicate}", 2 * 4 * 6 * 5 * 4),
+    ("pad: {pad: [1, 1, 2, 2], mode: circular}", 0),
+    ("pad: {pad: [1, 1, 2, 2]}", 0),
+])
+def test_what_a_frozen_or_padding_layer_keeps_matches_torch_autograd(layer: str, kept: int) -> None:
+    head = "input: [3, 6, 5]\nlayers:\n  - conv: {out: 4, kernel: 1, bias: false}\n"  # keeps its input, 2·3·6·5 fp32
+    torch_saved, model_saved = saved_by_autograd(head + f"  - {layer}\n")
+    assert torch_saved == model_saved == 2 * 3 * 6 * 5 * 4 + kept
+
+
+def test_a_frozen_patch_embed_keeps_its_input_as_torch_does() -> None:
+    spec = ("input: [3, 6, 4]\nlayers:\n  - conv: {out: 4, kernel: 1, bias: false}\n"
+            "  - patch_embed: {out: 8, patch: 2, frozen: true}\n")
+    torch_saved, model_saved = saved_by_autograd(spec)
+    assert torch_saved == model_saved == 2 * 3 * 6 * 4 * 4 + 2 * 4 * 6 * 4 * 4  # both convs' inputs, fp32

@@ -16,8 +16,8 @@ output or nothing; ``saved_extra``: tensors besides, such as indices, statistics
 convcost/ops/). Tensors saved by several layers count once. Parameters and gradients are not
 activations and are not counted. Only layers torch records for the backward keep anything: those
 whose output needs a gradient (gradpath.py: after the first trainable layer); a layer whose
-parameters are frozen keeps what its op saves then (``saves_frozen``: a frozen conv keeps nothing,
-its input's gradient needs only the weight).
+parameters are frozen keeps what its op saves then (``saves_frozen``: a frozen linear keeps nothing,
+its input's gradient needs only the weight; a frozen conv its input, as torch's one convolution_backward formula does).
 """
 
 from __future__ import annotations

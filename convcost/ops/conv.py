@@ -293,8 +293,10 @@ class Conv:
             kept += 2 * a.out * 4 + (a.out * elem if form == SCALED else 0)
         return kept
 
-    saves = Saves.INPUTS  # the input, for the weight's gradient; the input's gradient needs only the weight
-    saves_frozen = Saves.NOTHING
+    # the input, for the weight's gradient; frozen too: torch's convolution_backward is one formula for input, weight
+    # and bias, so autograd keeps the input whenever any of them needs a gradient (torch 2.13: a frozen conv after a
+    # trainable layer keeps its input)
+    saves = Saves.INPUTS
     resolve = staticmethod(resolve_conv)
     counting = Counting(
         "aten::_convolution", "nn.Conv{n}d",

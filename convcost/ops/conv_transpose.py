@@ -128,8 +128,7 @@ class ConvTranspose:
                 "padding": spec_dims(m.padding), "output_padding": spec_dims(m.output_padding),
                 "dilation": spec_dims(m.dilation), "groups": m.groups, "bias": m.bias is not None}
 
-    saves = Saves.INPUTS  # the input (and the weight) for the weight's gradient
-    saves_frozen = Saves.NOTHING
+    saves = Saves.INPUTS  # the input (and the weight), frozen too: one convolution_backward formula, as conv's
 
     @staticmethod
     def rf(a: ConvTransposeArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:

@@ -137,8 +137,7 @@ class PatchEmbed:
     MACs are the conv's: N·D·C·p²; torchvision's ViT builds it so, and Swin with `grid: true` (conv then
     Permute([0, 2, 3, 1]): an (H/p)×(W/p) token grid)."""
 
-    saves = Saves.INPUTS
-    saves_frozen = Saves.NOTHING  # as a conv's
+    saves = Saves.INPUTS  # frozen too, as a conv's
 
     @staticmethod
     def rf(a: PatchEmbedArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:

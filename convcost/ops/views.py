@@ -454,12 +454,19 @@ def _pad_shape(a: PadArgs, inputs: tuple[Shape, ...]) -> Shape:
     return like(inputs[0], tuple(out), "pad")
 
 
+def _pad_saves(node: NodeLike) -> Saves:
+    """constant_pad_nd's backward slices the gradient and circular's is a sum of slices: sizes only; reflection_pad and
+    replication_pad's backwards take the input (derivatives.yaml: `reflection_pad2d_backward(grad, self, padding)`),
+    so autograd keeps it (torch 2.13, checked in tests/test_saved_bytes.py)."""
+    return Saves.INPUTS if node.args.mode in ("reflect", "replicate") else Saves.NOTHING
+
+
 @op("pad", category="shuffle", args=PadArgs)
 class Pad:
     """Pads (or with negative numbers crops) the last dims, F.pad(x, pad, mode, value): constant, reflect, replicate,
     circular. A copy, no arithmetic (timm's Conv2dSame pads so before its conv)."""
 
-    saves = Saves.NOTHING  # constant_pad_nd's backward slices the gradient; the others need only sizes
+    saves = staticmethod(_pad_saves)
     counting = Counting("aten::pad", "F.pad", ptflops=_unseen_by_ptflops("F.pad"))
 
     @staticmethod
