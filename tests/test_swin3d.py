@@ -163,6 +163,7 @@ def test_every_tool_on_torchvisions_module_equals_its_prediction(shift: int) -> 
     """ptflops (both backends), thop, torchinfo, torchscan, calflops, fvcore and FlopCounterMode run on torchvision's
     own ShiftedWindowAttention3d (after the permute): each equals convcost's prediction for the spec."""
     torch = pytest.importorskip("torch")
+    _tv()
     import tool_runs
     from test_conventions import predicted
     from torchvision.ops.misc import Permute
@@ -202,6 +203,7 @@ def test_a_small_swin3d_imports_exactly(size: tuple[int, int, int], pad: str, tm
     the final norm, permute and AdaptiveAvgPool3d: the model's params, buffers and MACs, and `verify --reference`
     passes. At 6×28×28 PatchEmbed3d pads nothing: no pad layer (a pad of zeros is its input)."""
     torch = pytest.importorskip("torch")
+    _tv()
     from swin3d_factories import small_swin3d
 
     target = f"{TESTS / 'swin3d_factories.py'}:small_swin3d"
@@ -377,6 +379,7 @@ def test_import_refuses_a_3d_shift_not_smaller_than_the_window(tmp_path: Path) -
     """torchvision runs ShiftedWindowAttention3d(16, [2, 3, 3], [2, 1, 1], 2) (a roll by a whole window in T), but
     window_attention_3d refuses shift >= window: import exits 2 naming the module, not writing a spec analyze rejects."""
     pytest.importorskip("torch")
+    _tv()
     spec = tmp_path / "s.yaml"
     r = runner.invoke(app, ["import", f"{TESTS / 'swin3d_factories.py'}:lone_attention", "--input", "16,4,6,6",
                             "--reference-arg", "shift=[2, 1, 1]", "-o", str(spec)])
