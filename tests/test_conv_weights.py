@@ -91,28 +91,10 @@ def test_fvcore_and_flop_counter_by_hand() -> None:
 
 def _saved(text: str, batch: int = 2) -> tuple[int, int]:
     """(bytes autograd saved, bytes the memory model says training saves), the spec's frozen layers' parameters not
-    requiring grad (as tests/test_saved_bytes.py's saved_by_autograd, which leaves every parameter trainable)."""
-    from convcost.costmodel.analysis import analyze
-    from convcost.costmodel.memory import analyze_memory
-    from convcost.frontend.spec import parse_spec
-    from convcost.graph.build import build_graph
+    requiring grad: tests/test_saved_bytes.py's measure."""
+    from test_saved_bytes import saved_by_autograd
 
-    g = build_graph(parse_spec(text, "t.yaml"), "t", batch=batch)
-    model = build_model(g).train()
-    for n in g.nodes:
-        for p in model.module_for(n.name).parameters() if n.frozen else ():
-            p.requires_grad_(False)
-    own = {p.untyped_storage().data_ptr() for p in [*model.parameters(), *model.buffers()]}
-    saved: dict[int, int] = {}
-
-    def pack(t):  # type: ignore[no-untyped-def]
-        if t.untyped_storage().data_ptr() not in own:
-            saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(torch.randn(batch, *g.input_shape)).sum()
-    return sum(saved.values()), analyze_memory(analyze(g), "fp32").activations.training_saved_bytes
+    return saved_by_autograd(text, batch)
 
 
 @pytest.mark.parametrize("layer", [
