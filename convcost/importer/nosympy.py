@@ -173,6 +173,11 @@ class _StandIn(types.ModuleType):
             delattr(parent, CHILD)
 
 
+# dunders read of every module in sys.modules by scans that want no answer from sympy in particular: inspect.getmodule
+# (``__file__``, via inspect.getsourcefile/findsource: torch.library.register_fake's source location, warnings)
+SCANNED = frozenset({"__file__"})
+
+
 class _Unmade:
     """What ``sympy.Basic`` is while sympy is not loaded: no value is an instance of it, as no sympy expression exists
     before sympy is loaded."""
@@ -181,7 +186,10 @@ class _Unmade:
 class _SympyStandIn(types.ModuleType):
     """sympy as torch's type promotion reads it (``isinstance(x, sympy.Basic)``, torch._prims_common's
     elementwise_dtypes, at every elementwise op): ``Basic`` is :class:`_Unmade` until sympy is loaded, then sympy's own;
-    any other name (a dunder, ``__path__`` for a submodule, too) loads sympy in its place."""
+    any other name (``__path__`` for a submodule, ``__version__`` too) loads sympy in its place, except the dunders that
+    scans of every module in ``sys.modules`` read (:data:`SCANNED`): those the stand-in does not have. A scan that asked
+    sympy loaded it whole (~0.6 s of CPU): ``inspect.getmodule``'s ``hasattr(module, "__file__")`` over ``sys.modules``,
+    run by ``torch.library.register_fake`` for each custom op that torch.onnx registers when torchvision.ops imports it."""
 
     def __init__(self) -> None:
         super().__init__("sympy")
@@ -195,6 +203,8 @@ class _SympyStandIn(types.ModuleType):
         return self.load_real().Basic  # type: ignore[no-any-return]  # after the stand-in's time: sympy's own
 
     def __getattr__(self, name: str) -> Any:
+        if name in SCANNED and self.real is None and self.active:
+            raise AttributeError(name)
         return getattr(self.load_real(), name)
 
     def load_real(self) -> types.ModuleType:
