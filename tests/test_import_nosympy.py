@@ -170,3 +170,34 @@ def test_symbolic_values_and_other_names_go_to_the_real_module() -> None:
     assert out["loaded_already"] == "module"
     assert out["symbolic"] == [True, True]
     assert out["basic_inside"] == "_Unmade" and out["basic_after"] == [True, True]  # after its time: sympy's own Basic
+
+
+# what torchvision.ops does on import (torchvision/ops/_register_onnx_ops.py imports torch.onnx, whose ops register
+# custom ops with fake kernels): torch.library.register_fake reads the caller's source location, and inspect.getmodule
+# asks every module in sys.modules for its __file__, the sympy stand-in included
+SCANNED = r"""
+import inspect, json, sys, types
+import torch
+from convcost.importer.nosympy import without_sympy
+
+with without_sympy():
+    @torch.library.custom_op("convcost_test::twice", mutates_args=())
+    def twice(x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    @twice.register_fake
+    def _(x):
+        return torch.empty_like(x)
+
+    inspect.getmodule(types.FunctionType(compile("0", "/nowhere/new_file.py", "exec"), {}))  # a file not mapped yet
+    loaded = "sympy" in sys.modules and type(sys.modules["sympy"]).__name__ == "module"
+    out = {"loaded_inside": loaded, "file": hasattr(sys.modules["sympy"], "__file__")}
+import sympy
+out["version"] = bool(sympy.__version__)
+print(json.dumps(out))
+"""
+
+
+def test_a_scan_of_every_module_does_not_load_sympy() -> None:
+    out = run_script(SCANNED)
+    assert out == {"loaded_inside": False, "file": False, "version": True}
