@@ -5,10 +5,10 @@ BatchNormAct2d) has no C++ kernel: torch runs its decomposition (torch/_decomp/d
 native_batch_norm_helper) through the reference ops and their Python meta functions, ~4 ms of CPU per call, 53 calls
 in a ResNet-50: about 0.2 s, a sixth of what a ResNet-50 import spends beyond ``import torch``
 (benchmarks/bench_import_models.py). For an eval-mode call whose shapes the decomposition accepts, its results are
-fixed by the input: ``output`` an empty tensor of the input's shape, dtype and strides (the decomposition's elementwise
-ops keep the layout of an input with a layout's own strides: contiguous or channels-last), ``save_mean`` and ``save_invstd`` two new tensors of
-the channels' count (off the CPU the decomposition returns the running statistics as the computation dtype, float32
-for float32, float64 for float64).
+fixed by the input: ``output`` an empty tensor of the input's shape, dtype and strides (the decomposition's
+elementwise ops keep the layout of an input with a layout's own strides: contiguous or channels-last), ``save_mean``
+and ``save_invstd`` two new tensors of the channels' count (off the CPU the decomposition returns the running
+statistics as the computation dtype, float32 for float32, float64 for float64).
 
 Any other call (training, a half-precision input, a layout that is neither, statistics or an affine of another size,
 another device) runs torch's own kernel, which also raises what torch raises for a malformed call.
