@@ -52,7 +52,7 @@ SPECS: dict[str, str] = {
         "  - pixel_unshuffle: {factor: 2}\n"
         "  - upsample: {scale: 2}\n  - upsample: {size: [9, 7], mode: bilinear, align_corners: true}\n"
         "  - upsample: {scale: 0.5, mode: bicubic}\n  - upsample: {size: [5, 5]}\n"
-        "  - chunk: {index: 1, dim: 1}\n  - chunk: {index: 0, dim: 2, sizes: [2, 3]}\n"
+        "  - chunk: {index: 1, parts: 2}\n  - chunk: {index: 1, dim: 1}\n  - chunk: {index: 0, dim: 2, sizes: [2, 3]}\n"
     ),
     "vit": (
         "input: {shape: [3, 16, 16], batch: 2}\nlayers:\n"

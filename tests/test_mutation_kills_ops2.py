@@ -310,6 +310,16 @@ def test_minimum_of_a_number_suggests_clamp_max_and_maximum_clamp_min() -> None:
         analysis_of("input: [2, 3]\nlayers:\n  - minimum: {scalar: 2}\n")
     with pytest.raises(SpecError, match=r"torch\.maximum takes tensors; for a number write 'clamp: \{min: 0\.5\}'"):
         analysis_of("input: [2, 3]\nlayers:\n  - maximum: {scalar: 0.5}\n")
+    # the shape rule as elementwise.py's factory builds it (at import, for the registered op; here again)
+    from convcost.ops.elementwise import BINARY, BinaryArgs, _binary_shape
+
+    rows = {row.name: row for row in BINARY}
+    for name, bound in (("minimum", "max"), ("maximum", "min")):
+        with pytest.raises(ShapeError) as e:
+            _binary_shape(rows[name])(BinaryArgs(scalar=2.0), ((3,),))
+        assert (e.value.message, e.value.arg) == (f"torch.{name} takes tensors; for a number write 'clamp: {{{bound}: 2}}'",
+                                                  "scalar")
+    assert _binary_shape(rows["sub"])(BinaryArgs(scalar=2.0), ((3,),)) == (3,)
 
 
 def test_to_map_of_a_grid_is_a_permute_back_for_verify_reference() -> None:
@@ -320,7 +330,7 @@ def test_to_map_of_a_grid_is_a_permute_back_for_verify_reference() -> None:
     grid, _, _ = _node("input: [4, 2, 3]\nlayers:\n  - to_tokens: {grid: true}\n  - to_map\n")
     lowered = ToMap.lowered(grid.args, grid.in_shapes)
     assert lowered is not None and [(op, tuple(args.dims)) for op, args, _ in lowered] == [("permute", (0, 3, 1, 2))]
-    seq, _, _ = _node("input: [4, 2, 3]\nlayers:\n  - to_tokens\n  - to_map: {size: [2, 3]}\n")
+    seq, _, _ = _node("input: [4, 2, 3]\nlayers:\n  - to_tokens\n  - to_map: {height: 2}\n")
     assert ToMap.lowered(seq.args, seq.in_shapes) is None
 
 
@@ -329,3 +339,41 @@ def test_pooling_attention_out_sets_the_width_of_q_k_v_and_the_output() -> None:
     node, cost, _ = _node("input: {tokens: [17, 8]}\nlayers:\n  - pooling_attention: {heads: 2, grid: [1, 4, 4], out: 12}\n")
     assert node.shape == (17, 12)
     assert cost.params == (8 * 36 + 36) + (12 * 12 + 12)
+
+
+def test_upsample_past_the_size_limit_names_the_argument_given() -> None:
+    from convcost.ops.registry import MAX_DIM
+    from convcost.ops.resample import UpsampleArgs, _upsample_shape
+
+    with pytest.raises(ShapeError) as e:
+        _upsample_shape(UpsampleArgs(size=(MAX_DIM + 1, 4)), ((2, 6, 5),))
+    assert (e.value.message, e.value.arg) == (f"size {MAX_DIM + 1:,} is more than the limit of {MAX_DIM:,}", "size")
+    with pytest.raises(ShapeError) as e:
+        _upsample_shape(UpsampleArgs(scale=(MAX_DIM, 1)), ((2, 6, 5),))  # 6·10⁹ rows
+    assert e.value.arg == "scale" and e.value.message.startswith("upsampling 6 by ")
+    assert f"is more than the limit of {MAX_DIM:,} (see docs/limits.md)" in e.value.message
+
+
+def test_a_mean_backward_spreads_the_gradient_over_the_first_input() -> None:
+    """grad.py's per_input_element (the reductions' and token_pool's backward): ``ops`` per element of the input."""
+    from convcost.ops.grad import Need, per_input_element
+
+    backward = per_input_element(3)
+    assert backward(None, ((4, 6, 5),), (4,), 2, Need((True,), False)) == Backward(input_ops=3 * 2 * 4 * 6 * 5)
+    assert backward(None, ((4, 6, 5),), (4,), 2, Need((False,), True)) == Backward()
+
+
+def test_a_mask_that_needs_a_gradient_sums_the_scores_gradient_back() -> None:
+    """q, k and v the model's input (no gradient); the mask a mean of a learned sum (a gradient): dA = dO·Vᵀ (2 heads ·
+    5·5 scores · width 4 = 200 MACs), softmax's backward (4 per score) and the mask's gradient (1 per score: 50)."""
+    from convcost.crosscheck.verify import run_backward_counter
+
+    text = ("input: {shape: [2, 5, 4], batch: 1}\nlayers:\n  - add: {param: [2, 5, 4]}\n"
+            "  - mean: {name: m, dims: -1, keepdim: true}\n  - sdpa: {from: [input, input, input, m]}\n")
+    lt = analyze_training(analysis_of(text)).layers[-1]
+    assert lt.need.inputs == (False, False, False, True)
+    assert lt.backward == Backward(input_macs=2 * 25 * 4, input_ops=4 * 50 + 50)
+    per_layer, _, _ = run_backward_counter(graph_of(text))
+    with counters_run_on("meta"):
+        predicted = lt.node.rule.counting.flop_counter_backward.predict(lt.node, lt.backward, 1).value
+    assert predicted == per_layer[lt.node.name] == 2 * 200  # FlopCounterMode: the dA bmm
