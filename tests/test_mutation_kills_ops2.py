@@ -131,7 +131,7 @@ def test_attention_backward_on_a_real_cpu_is_what_flop_counter_mode_sees(layer: 
     with counters_run_on("real"):
         p = lt.node.rule.counting.flop_counter_backward.predict(lt.node, lt.backward, 2)
     assert p.value == _cpu_backward_flops(lt.node, 2, input_grad)
-    assert p.value and p.value < 2 * lt.backward.macs  # the attention matmuls are not among them
+    assert p.value and p.value <= 2 * lt.backward.macs  # fused or `sdpa`: the attention matmuls are not among them
 
 
 @pytest.mark.parametrize("layer", ["attention: {heads: 2, sdpa: true}", "attention: {heads: 3, head_dim: 4, sdpa: true}"])
@@ -377,3 +377,81 @@ def test_a_mask_that_needs_a_gradient_sums_the_scores_gradient_back() -> None:
     with counters_run_on("meta"):
         predicted = lt.node.rule.counting.flop_counter_backward.predict(lt.node, lt.backward, 1).value
     assert predicted == per_layer[lt.node.name] == 2 * 200  # FlopCounterMode: the dA bmm
+
+
+# ---- import: what an op builds, read back by its own recogniser ------------------------------------------------------
+def test_every_op_reads_back_the_arguments_of_the_module_it_builds() -> None:
+    """For every catalogue layer (tests/op_catalogue.py) whose op imports torch modules (``imports``/``from_torch``):
+    the module its ``build`` makes, given to its ``from_torch``, gives back the layer's arguments (those `verify
+    --reference` compares), as `convcost import` would write them."""
+    from op_catalogue import all_specs
+
+    from convcost.ops.registry import compared_args
+
+    read = 0
+    for name, text in all_specs().items():
+        for lc in analysis_of(text).layers:
+            node, rule = lc.node, lc.node.rule
+            if rule.from_torch is None:
+                continue
+            module = rule.build(node)
+            if type(module).__name__ not in rule.imports:
+                continue
+            found = rule.from_torch(module)
+            assert found is not None, f"{name}:{node.name}"
+            fields = rule.arg_fields()
+            typed = rule.args(**{k: fields[k].metadata["convert"](v) for k, v in found.items()})
+            if rule.resolve is not None:
+                typed = rule.resolve(typed, node.in_shapes)
+            assert compared_args(typed) == compared_args(node.args), f"{name}:{node.name}"
+            read += 1
+    assert read >= 40
+
+
+# ---- refusals of the model ops' arguments: the message, and the spec's column of the argument it points at ---------------
+T17 = "input: {tokens: [17, 8]}\nlayers:\n  - "  # a class token and a 1×4×4 grid of width 8
+GRID = "input: [8, 4, 6]\nlayers:\n  - to_tokens: {grid: true}\n  - "  # a 4×6 grid of width 8
+
+
+@pytest.mark.parametrize(("spec", "arg", "message"), [
+    (T17 + "pooling_attention: {heads: 2, grid: [2, 4, 4]}", "grid",
+     "grid [2, 4, 4] needs 1 + 2·4·4 = 33 tokens (a class token, then the grid), got 17"),
+    (T17 + "pooling_attention: {heads: 3, grid: [1, 4, 4]}", "heads", "heads=3 must divide the width 8"),
+    (T17 + "pooling_attention: {heads: 4, grid: [1, 4, 4], out: 6}", "heads", "heads=4 must divide the width 6"),
+    (T17 + "spacetime_embed: {grid: [2, 4, 4]}", "grid", "grid [2, 4, 4] is 2·4·4 = 32 tokens, got 17"),
+    (T17 + "grid_pool: {grid: [1, 2, 8], kernel: [1, 2, 3]}", "grid",  # 1 + 16 = 17 tokens: fits; [1, 2, 2] does not
+     None),
+    (T17 + "grid_pool: {grid: [1, 2, 2], kernel: 3}", "grid",
+     "grid [1, 2, 2] needs 1 + 1·2·2 = 5 tokens (a class token, then the grid), got 17"),
+    (T17 + "grid_pool: {grid: [1, 4, 4], kernel: [1, 3, 3], padding: [0, 2, 1]}", "padding",
+     "padding 2 must be at most half the kernel 3 (as in torch)"),
+    (T17 + "grid_pool: {grid: [1, 4, 4], kernel: [1, 5, 5]}", "kernel", "kernel [1, 5, 5] is larger than the padded grid"),
+    (GRID + "window_attention: {heads: 3, window: 2}", "heads", "heads=3 must divide the token width 8"),
+    (GRID + "window_attention: {heads: 2, window: [2, 3], shift: [1, 3]}", "shift",
+     "shift 3 must be smaller than the window 3 (width)"),
+    (GRID + "window_attention_v2: {heads: 2, window: [2, 3], shift: [2, 0]}", "shift",
+     "shift 2 must be smaller than the window 2 (height)"),
+    ("input: [3, 16, 12]\nlayers:\n  - patch_embed: {out: 8, patch: [4, 13]}", "patch",
+     "patch 4×13 is larger than the input 16×12"),
+    ("input: [4, 6, 6]\nlayers:\n  - conv_transpose: {out: 6, kernel: 3, groups: 4}", "groups",
+     "groups=4 must divide out=6"),
+    ("input: [6, 6, 6]\nlayers:\n  - conv_transpose: {out: 8, kernel: 3, groups: 4}", "groups",
+     "groups=4 must divide in_channels=6"),
+    ("input: [2, 4, 4, 4]\nlayers:\n  - avgpool: {kernel: [5, 1, 1], padding: [2, 0, 0]}", "kernel",
+     "kernel 5 is larger than the input D=4 (torch's avg_pool3d refuses it)"),
+    ("input: [2, 4, 4]\nlayers:\n  - maxpool: {kernel: [2, 7]}", "kernel", "kernel 7 is larger than the padded input W=4"),
+])
+def test_model_op_refusals_say_what_and_point_at_the_argument(spec: str, arg: str, message: str | None) -> None:
+    from convcost.errors import SpecError
+
+    if message is None:  # a case that fits, beside the one that does not
+        analysis_of(spec + "\n")
+        return
+    with pytest.raises(SpecError) as e:
+        analysis_of(spec + "\n")
+    text = str(e.value)
+    last = spec.rsplit("\n", 1)[-1]
+    col = last.index(f"{arg}: ") + len(arg) + 3  # where its value starts, 1-based
+    line = spec.count("\n") + 1
+    assert text.startswith(f"t.yaml:{line}:{col}: "), text
+    assert text.endswith(message), text
