@@ -455,3 +455,40 @@ def test_model_op_refusals_say_what_and_point_at_the_argument(spec: str, arg: st
     line = spec.count("\n") + 1
     assert text.startswith(f"t.yaml:{line}:{col}: "), text
     assert text.endswith(message), text
+
+
+# ---- every tool's real count on every catalogue spec ----------------------------------------------------------------
+def _catalogue_models() -> list[str]:
+    from op_catalogue import SPECS
+
+    return sorted(SPECS)
+
+
+@pytest.mark.parametrize("name", _catalogue_models())
+def test_every_installed_tool_counts_each_catalogue_spec_as_predicted(name: str) -> None:
+    """ptflops (both backends), thop, torchinfo, torchscan and calflops, each run on the model verify builds from a
+    catalogue spec (tests/op_catalogue.py: every op in the variants that take other branches of its counting), at
+    batch 1 as users run them: each tool's total and parameter count equal convcost's prediction."""
+    from dataclasses import replace
+
+    from op_catalogue import SPECS
+    from test_convention_tools import TOOLS, _compare
+
+    _compare(replace(graph_of(SPECS[name]), batch=1), tools=TOOLS)
+
+
+@pytest.mark.parametrize("name", _catalogue_models())
+def test_verify_with_training_passes_on_each_catalogue_spec(name: str) -> None:
+    """verify --training on each catalogue spec: every layer's output shape, params and buffers against the torch
+    module convcost builds, fvcore's and FlopCounterMode's counts (forward, and backward on meta) against their
+    predictions: no mismatch anywhere."""
+    from op_catalogue import SPECS
+
+    from convcost.crosscheck.counters import Status
+    from convcost.crosscheck.verify import BACKWARD, verify_graph
+
+    report = verify_graph(graph_of(SPECS[name]), "cpu", training=True)
+    bad = [(lr.name, k, c.reason) for lr in report.layers for k, c in lr.checks.items() if c.status == Status.MISMATCH]
+    assert not bad
+    assert all(c.status != Status.MISMATCH for c in report.totals.values())
+    assert sum(1 for lr in report.layers if lr.checks[BACKWARD].status == Status.OK) >= len(report.layers) // 2
