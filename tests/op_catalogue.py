@@ -41,7 +41,7 @@ SPECS: dict[str, str] = {
         "input: {shape: [4, 6, 6], batch: 2}\nlayers:\n"
         + "".join(f"  - {a}\n" for a in ("relu", "relu6", "leaky_relu", "sigmoid", "silu", "hardswish", "hardsigmoid",
                                         "gelu", "tanh", "mish", "elu", "hardtanh"))
-        + "  - relu: {torch: function}\n  - gelu: {torch: subclass}\n  - leaky_relu: {negative_slope: 0.2}\n"
+        + "  - relu: {torch: function}\n  - gelu: {torch: subclass}\n  - leaky_relu: {slope: 0.2}\n"
         "  - elu: {alpha: 0.5}\n  - hardtanh: {min: -2, max: 3}\n  - gelu: {approximate: tanh}\n"
         "  - prelu\n  - prelu: {num_parameters: 4}\n  - softmax\n  - log_softmax: {dim: 2}\n"
         "  - groupnorm: {groups: 2}\n  - groupnorm: {groups: 4, affine: false}\n"
@@ -92,8 +92,7 @@ SPECS: dict[str, str] = {
         "  - patch_merging\n  - to_map\n"
     ),
     "mvit": (
-        "input: {shape: [3, 8, 16, 16], batch: 2}\nlayers:\n  - conv: {out: 8, kernel: [2, 4, 4], stride: [2, 4, 4]}\n"
-        "  - to_tokens\n  - spacetime_embed: {grid: [4, 4, 4]}\n"
+        "input: {tokens: [64, 8], batch: 2}\nlayers:\n  - spacetime_embed: {grid: [4, 4, 4]}\n"
         "  - pooling_attention: {heads: 2, grid: [4, 4, 4], kernel_q: [1, 3, 3], stride_q: [1, 2, 2], "
         "kernel_kv: [1, 3, 3], stride_kv: [1, 2, 2]}\n"
         "  - grid_pool: {grid: [4, 2, 2], kernel: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1]}\n"

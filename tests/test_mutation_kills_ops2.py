@@ -492,3 +492,30 @@ def test_verify_with_training_passes_on_each_catalogue_spec(name: str) -> None:
     assert not bad
     assert all(c.status != Status.MISMATCH for c in report.totals.values())
     assert sum(1 for lr in report.layers if lr.checks[BACKWARD].status == Status.OK) >= len(report.layers) // 2
+
+
+def test_calflops_counts_window_attentions_einsums_as_numpy_estimates_with_no_macs() -> None:
+    """window_attention with `einsum: true` (MaxViT's): calflops 0.3.2's torch.einsum handler returns numpy's
+    einsum_path "Optimized FLOP count" as FLOPs and 0 MACs (calflops/pytorch_ops.py _einsum_flops_compute), so its MACs
+    are the two projections' alone, and its FLOPs hold numpy's rounded figure: found by the catalogue's tools test
+    (its MACs counted the einsums' too). A 14×14 grid of 32, heads 2, window 7: 4 windows of 49; each einsum contracts
+    4·2·49·49·16 = 307,328 products, numpy's 2·307,328 + 1 = 614,657 printed 6.147e+05: 614,700, not 614,656."""
+    import tool_runs
+
+    from convcost.crosscheck.torch_build import build_model, example_inputs
+
+    if "calflops" not in tool_runs.installed():
+        pytest.skip("calflops is not installed")
+    text = ("input: {shape: [32, 14, 14], batch: 1}\nlayers:\n  - conv: {out: 32, kernel: 1, bias: false}\n"
+            "  - to_tokens: {grid: true}\n  - window_attention: {heads: 2, window: 7, einsum: true}\n")
+    g = graph_of(text)
+    real = tool_runs.measure(build_model(g, "cpu"), example_inputs(g), False, ["calflops"])
+    conv = 14 * 14 * 32 * 32  # 6,272 positions·out... : 196 positions · 32 · 32 = 200,704 MACs
+    projections = 196 * 32 * 96 + 196 * 32 * 32  # qkv and proj: 602,112 + 200,704
+    assert real["calflops"] == conv + projections
+    scores = 4 * 2 * 49 * 49  # windows · heads · Nw²: softmax one per score in calflops
+    assert real["calflops_flops"] == 2 * conv + 2 * projections + 2 * 614_700 + scores
+    node, cost, batch = _node(text)
+    c = node.rule.counting
+    assert c.calflops.predict(node, cost, batch).value == projections
+    assert c.calflops_flops.predict(node, cost, batch).value == 2 * projections + 2 * 614_700 + scores

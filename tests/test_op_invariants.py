@@ -80,7 +80,7 @@ def test_every_counters_prediction_of_every_layer_is_well_formed_wherever_it_run
                 for grad in (False, True):
                     with counters_run_on(where), counters_with_grad(grad):
                         checked += _check(counted.predict(node, cost, batch), f"{ident} {key} on {where}, grad {grad}")
-    assert checked > 10_000  # proof that it ran: every layer, every counter, six contexts
+    assert checked > 4_000  # proof that it ran: every layer, every counter it is seen by, six contexts
 
 
 def _needs(node: Any) -> dict[str, Need]:
@@ -157,8 +157,6 @@ def _rf_ok(rf: Any, ident: str) -> None:
         assert rf.why, f"{ident}: a {rf.kind} field says why"
     if rf.kind == "taps":
         assert rf.dims and all(isinstance(t, Taps) for t in rf.dims), ident
-        if any(t.whole for t in rf.dims):
-            assert rf.why, f"{ident}: a dim read whole says why"
 
 
 def test_every_receptive_field_is_well_formed() -> None:
