@@ -498,6 +498,10 @@ def test_benchmark_level_compares_the_layers_the_calibration_timed() -> None:
     assert level.layers == 2 and level.ratio == pytest.approx(2.0)  # the median of 1.5 and 2.5
     none = bench.level_of([{"layers": []}], cal)
     assert none.ratio is None and none.layers == 0
+    # by kind: conv_dense 1.5 (its one matched layer), elementwise 2.5 (gelu's); views and unmatched kinds absent
+    by_kind = bench.levels_by_kind(models, cal)
+    assert list(by_kind) == ["conv_dense", "elementwise"]
+    assert by_kind["conv_dense"].ratio == pytest.approx(1.5) and by_kind["elementwise"].ratio == pytest.approx(2.5)
 
 
 def test_calibration_level_skips_fallback_curves() -> None:
