@@ -112,8 +112,8 @@ def curve_bytes(kind: str, node: Node, traffic: Traffic) -> int:
     the bytes it moves, but for a grouped conv whose output map is smaller than its input (a strided one) the input
     counted at the output map's size. A strided grouped conv does the work of its output: measured over the configs'
     (RegNetY's first block of each stage, ResNeXt-50's layer2-4.0, 3×3 /2) in three quiet rounds, by all the bytes it
-    moves it was predicted +17 to +138 % too slow (the calibration's grouped convs are all stride 1), and the stride-1
-    ones of the same models within ±20 %. Depthwise convs keep all their bytes: their curve has a stride-2 point."""
+    moves each was predicted +17 to +325 % too slow (the calibration's grouped convs are all stride 1; docs/profile.md).
+    Depthwise convs keep all their bytes: their curve has a stride-2 point."""
     if kind != "conv_grouped" or not traffic.input_bytes:
         return traffic.total
     in_map, out_map = numel(node.in_shapes[0][1:]), numel(node.shape[1:])
