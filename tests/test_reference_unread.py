@@ -1,0 +1,127 @@
+"""`verify --reference` on a model with a part convcost's importer cannot read: the module around it is compared
+whole, by its counts, with the spec layers it stands for (their counts added up), never called agreement.
+
+The models are tests/reference_unread_nets.py's (a torch.roll inside a module). Every field of the pairs and lines
+this comparison reports is checked (issue 19's mutation run, docs/testing.md: reference.py's ``_group_unit`` had no
+test, and mutants of ``_model_unit``'s chain of parts, ``_not_compared``'s line for a group and ``_op_check`` on an
+unread part survived). Numbers: counted by hand beside them, and the modules' own parameter and buffer sums.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from convcost.cli import app
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("fvcore")
+
+import reference_unread_nets as nets  # noqa: E402
+
+NETS = Path(__file__).resolve().parent / "reference_unread_nets.py"
+runner = CliRunner()
+
+HEAD = """\
+input: [3, 8, 8]
+layers:
+  - conv: {name: stem, out: 8, kernel: 3, padding: 1}
+"""
+TAIL = "  - conv: {name: out, out: 4, kernel: 1}\n"
+CONV3 = "  - conv: {{name: {name}, out: 8, kernel: 3, padding: 1}}\n"
+CONV3_PARAMS = 8 * 8 * 3 * 3 + 8  # 584
+CONV3_MACS = 8 * 8 * 8 * 8 * 3 * 3  # 36,864: H·W·C_out·C_in·k·k (FlopCounterMode: 2 FLOPs each, the bias not counted)
+CONV1_PARAMS = 8 * 8 + 8  # 72
+CONV1_MACS = 8 * 8 * 8 * 8  # 4,096
+BN_PARAMS, BN_BUFFERS = 2 * 8, 8 + 8 + 1  # weight, bias; running mean, running var, num_batches_tracked
+ROLL = "convcost cannot read it: torch.roll is not a convcost op"  # the importer's note on the part, as a pair says it
+
+
+def run(tmp_path: Path, spec: str, factory: str) -> tuple[int, dict]:
+    path = tmp_path / "spec.yaml"
+    path.write_text(spec)
+    r = runner.invoke(app, ["verify", str(path), "--reference", f"{NETS}:{factory}", "-f", "json"])
+    assert r.exit_code in (0, 1), r.output
+    return r.exit_code, json.loads(r.stdout)["models"][0]
+
+
+def unit(u: dict | None) -> tuple | None:
+    return None if u is None else (u["name"], u["kind"], u["shape"], u["params"], u["buffers"], u["macs"])
+
+
+def checks(pair: dict) -> dict:
+    return {k: (c["status"], c["spec"], c["reference"], c["reason"]) for k, c in pair["checks"].items()}
+
+
+def by_spec(doc: dict, name: str) -> dict:
+    return next(p for p in doc["layers"] if p["spec"] and p["spec"]["name"].split(" ")[0] == name)
+
+
+def test_an_unread_module_is_compared_whole_with_the_spec_layers_it_stands_for(tmp_path: Path) -> None:
+    spec = HEAD + CONV3.format(name="a") + "  - bn: {name: b}\n" + TAIL
+    code, doc = run(tmp_path, spec, "conv_bn_rolled")
+    block = nets.conv_bn_rolled().blocks[0]
+    assert sum(p.numel() for p in block.parameters()) == CONV3_PARAMS + BN_PARAMS  # 600
+    assert sum(b.numel() for b in block.buffers()) == BN_BUFFERS
+    group = by_spec(doc, "a")
+    # the spec's a and b, added up, named after the first; their shape is not one layer's
+    assert unit(group["spec"]) == ("a (+1 more)", "conv", None, CONV3_PARAMS + BN_PARAMS, BN_BUFFERS, CONV3_MACS)
+    assert unit(group["reference"]) == ("blocks.0", "Rolled", [1, 8, 8, 8], CONV3_PARAMS + BN_PARAMS, BN_BUFFERS,
+                                        CONV3_MACS)
+    assert checks(group) == {
+        "op": ("not_compared", "conv", None, ROLL),
+        "shape": ("not_compared", None, [1, 8, 8, 8], "the model's 'blocks.0' stands for 2 spec layers"),
+        "params": ("ok", 600, 600, ""), "buffers": ("ok", BN_BUFFERS, BN_BUFFERS, ""),
+        "macs": ("ok", CONV3_MACS, CONV3_MACS, ""),
+    }
+    assert group["ok"] is True
+    # b is part of it: listed with no model side of its own, and no line of its own in what was not compared
+    b = by_spec(doc, "b")
+    assert b["reference"] is None and b["ok"] is True and list(b["checks"]) == ["op"]
+    assert b["checks"]["op"]["status"] == "not_compared"
+    assert b["checks"]["op"]["reason"] == "part of what the model's 'blocks.0' computes, which convcost cannot read"
+    assert doc["not_compared"] == [
+        f"model 'blocks.0' (Rolled), paired with spec layers 'a' … 'b' (2) by its counts only: {ROLL}"]
+    # the layers around it are compared one by one
+    stem = by_spec(doc, "stem")
+    assert unit(stem["reference"]) == ("stem", "Conv2d", [1, 8, 8, 8], 3 * 8 * 9 + 8, 0, 8 * 8 * 8 * 3 * 9)
+    assert checks(stem)["op"] == ("ok", "conv", "conv", "")
+    assert code == 1 and doc["agrees"] and not doc["verified"] and not doc["ok"]
+
+
+def test_an_unread_module_standing_for_one_layer_compares_its_shape(tmp_path: Path) -> None:
+    code, doc = run(tmp_path, HEAD + CONV3.format(name="a") + TAIL, "conv_rolled")
+    group = by_spec(doc, "a")
+    assert unit(group["spec"]) == ("a", "conv", [1, 8, 8, 8], CONV3_PARAMS, 0, CONV3_MACS)
+    assert unit(group["reference"]) == ("blocks.0", "Rolled", [1, 8, 8, 8], CONV3_PARAMS, 0, CONV3_MACS)
+    assert checks(group)["shape"] == ("ok", [1, 8, 8, 8], [1, 8, 8, 8], "")
+    assert checks(group)["op"] == ("not_compared", "conv", None, ROLL)
+    assert doc["not_compared"] == [
+        f"model 'blocks.0' (Rolled), paired with spec layer 'a' (conv) by its counts only: {ROLL}"]
+    assert code == 1 and doc["agrees"] and not doc["verified"]
+
+
+def test_an_unread_module_whose_counts_differ_is_a_divergence(tmp_path: Path) -> None:
+    # the spec says a 1×1 conv where the model's unread module holds a 3×3 one: 72 params against 584
+    code, doc = run(tmp_path, HEAD + "  - conv: {name: a, out: 8, kernel: 1}\n" + TAIL, "conv_rolled")
+    group = by_spec(doc, "a")
+    assert checks(group)["params"] == ("mismatch", CONV1_PARAMS, CONV3_PARAMS, "params: spec 72, model 584 (+512)")
+    assert checks(group)["macs"] == ("mismatch", CONV1_MACS, CONV3_MACS, "MACs: spec 4,096, model 36,864 (+32,768)")
+    assert group["ok"] is False and doc["layers"][doc["first_divergence"]] == group
+    assert code == 1 and not doc["agrees"]
+
+
+def test_a_chain_of_unread_modules_is_one_part_with_their_counts_added(tmp_path: Path) -> None:
+    spec = HEAD + CONV3.format(name="a") + "  - conv: {name: c, out: 8, kernel: 1}\n" + TAIL
+    code, doc = run(tmp_path, spec, "two_rolled")
+    group = by_spec(doc, "a")
+    both = CONV3_PARAMS + CONV1_PARAMS  # 656
+    assert unit(group["spec"]) == ("a (+1 more)", "conv", None, both, 0, CONV3_MACS + CONV1_MACS)
+    # the model's side: blocks.0 and blocks.1 together, with no one shape
+    assert unit(group["reference"]) == ("blocks.0 … blocks.1", "Rolled", None, both, 0, CONV3_MACS + CONV1_MACS)
+    assert {k: v[0] for k, v in checks(group).items()} == {"op": "not_compared", "shape": "not_compared",
+                                                           "params": "ok", "buffers": "ok", "macs": "ok"}
+    assert code == 1 and doc["agrees"] and not doc["verified"]
