@@ -121,6 +121,15 @@ def test_the_op_modules_are_the_public_python_files(monkeypatch: pytest.MonkeyPa
     assert module_names() == _op_files()
 
 
+def test_without_sources_a_private_module_is_not_an_op_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pkgutil
+
+    found = [pkgutil.ModuleInfo(None, name, False) for name in ("pool", "_private", "conv", "__main__")]  # type: ignore[arg-type]
+    monkeypatch.setattr(registry, "_op_sources", lambda: registry._Sources((), (), b""))
+    monkeypatch.setattr(pkgutil, "iter_modules", lambda paths: iter(found))
+    assert module_names() == ["conv", "pool"]  # sorted, the two private ones left out
+
+
 def test_the_registry_tables_behave_as_dicts_of_every_op() -> None:
     everything = REGISTRY.copy()
     assert type(everything) is dict and everything == dict(REGISTRY.items())

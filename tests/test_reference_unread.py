@@ -125,3 +125,24 @@ def test_a_chain_of_unread_modules_is_one_part_with_their_counts_added(tmp_path:
     assert {k: v[0] for k, v in checks(group).items()} == {"op": "not_compared", "shape": "not_compared",
                                                            "params": "ok", "buffers": "ok", "macs": "ok"}
     assert code == 1 and doc["agrees"] and not doc["verified"]
+
+
+def test_one_module_holding_two_layers_weights_is_compared_with_them_together(tmp_path: Path) -> None:
+    """timm's ResMLP Affine (tests/import_factories.py): torch.addcmul(beta, alpha, x) in one module, imported as a
+    multiply by alpha ('norm1') and an add of beta ('norm1_1'), 8 params each: the module's 16 are compared with the
+    two layers' together on the first, and the second says where its count went."""
+    factories = Path(__file__).resolve().parent / "import_factories.py"
+    spec = tmp_path / "affine.yaml"
+    r = runner.invoke(app, ["import", f"{factories}:affine_mlp", "--input", "3,8,8", "-o", str(spec)])
+    assert r.exit_code == 0, r.output
+    v = runner.invoke(app, ["verify", str(spec), "--reference", f"{factories}:affine_mlp", "-f", "json"])
+    assert v.exit_code == 0, v.output
+    doc = json.loads(v.stdout)["models"][0]
+    pairs = {p["spec"]["name"]: checks(p) for p in doc["layers"] if p["spec"] and p["spec"]["name"].startswith("norm")}
+    together = "the model's '{0}' holds the weights of '{0}', '{0}_1'"
+    for module in ("norm1", "norm"):
+        assert pairs[module]["params"] == ("ok", 8 + 8, 16, "")  # alpha and beta, [1, 1, 8] each
+        assert pairs[module]["buffers"] == pairs[module]["macs"] == ("ok", 0, 0, "")
+        why = f"counted with '{module}': " + together.format(module)
+        assert pairs[f"{module}_1"]["params"] == ("not_compared", 8, 16, why)
+        assert pairs[f"{module}_1"]["buffers"] == pairs[f"{module}_1"]["macs"] == ("not_compared", 0, 0, why)
