@@ -54,3 +54,9 @@ def conv_rolled() -> nn.Module:
 def two_rolled() -> nn.Module:
     """Two unread modules one after the other (a 3×3 conv, then a 1×1 conv, each rolled): one part of two."""
     return Net(Rolled(8, 8, 3, norm=False), Rolled(8, 8, 1, norm=False))
+
+
+def small() -> nn.Module:
+    """conv 3→8 (3×3, padding 1), ReLU, global average pool, flatten, linear 8→10: every part read by convcost."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8, 10))

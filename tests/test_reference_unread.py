@@ -146,3 +146,68 @@ def test_one_module_holding_two_layers_weights_is_compared_with_them_together(tm
         why = f"counted with '{module}': " + together.format(module)
         assert pairs[f"{module}_1"]["params"] == ("not_compared", 8, 16, why)
         assert pairs[f"{module}_1"]["buffers"] == pairs[f"{module}_1"]["macs"] == ("not_compared", 0, 0, why)
+
+
+# ---- a model read whole: every field of the report -------------------------------------------------------------
+SMALL = """\
+input: [3, 8, 8]
+layers:
+  - conv: {name: 0, out: 8, kernel: 3, padding: 1}
+  - relu: {name: 1}
+  - global_avgpool: {name: 2}
+  - flatten: {name: 3}
+  - linear: {name: 4, out: 10}
+"""
+SMALL_PARAMS = (3 * 9 * 8 + 8) + (8 * 10 + 10)  # 224 + 90 = 314
+SMALL_CONV_MACS = 8 * 8 * 8 * 3 * 9  # 13,824
+SMALL_FLOP_COUNTER = 2 * SMALL_CONV_MACS + 2 * 8 * 10  # 27,808: the convolution and the addmm, 2 FLOPs per MAC
+
+
+def test_a_model_read_whole_agrees_in_every_field(tmp_path: Path) -> None:
+    from fvcore.nn import FlopCountAnalysis
+
+    model = nets.small().eval()
+    assert sum(p.numel() for p in model.parameters()) == SMALL_PARAMS
+    with torch.no_grad():
+        fvcore = int(FlopCountAnalysis(model, torch.zeros(1, 3, 8, 8)).unsupported_ops_warnings(False).total())
+    code, doc = run(tmp_path, SMALL, "small")
+    assert (code, doc["ok"], doc["agrees"], doc["verified"]) == (0, True, True, True)
+    assert (doc["device"], doc["real_forward"], doc["matching"], doc["skipped"], doc["not_compared"],
+            doc["first_divergence"]) == ("cpu", True, "structure", {}, [], None)
+    totals = {k: (c["status"], c["spec"], c["reference"], c["reason"]) for k, c in doc["totals"].items()}
+    assert totals.pop("output") == ("ok", [[1, 10]], [[1, 10]], "")
+    assert totals.pop("params") == ("ok", SMALL_PARAMS, SMALL_PARAMS, "")
+    assert totals.pop("buffers") == ("ok", 0, 0, "")
+    assert totals.pop("flop_counter") == ("ok", SMALL_FLOP_COUNTER, SMALL_FLOP_COUNTER, "")
+    assert totals.pop("fvcore") == ("ok", fvcore, fvcore, "")
+    # the analytic cost of each op category, the spec's graph against the model's: the same on both sides
+    assert sorted(totals) == ["analytic activation", "analytic conv", "analytic linear", "analytic pool"]
+    assert all(status == "ok" and ours == theirs and ours > 0 and why == "" for status, ours, theirs, why in totals.values())
+    assert totals["analytic conv"][1] == 2 * SMALL_CONV_MACS + 8 * 8 * 8  # 2 per MAC and the bias, once per output
+    conv = by_spec(doc, "0")
+    assert unit(conv["spec"]) == ("0", "conv", [1, 8, 8, 8], 224, 0, SMALL_CONV_MACS)
+    assert unit(conv["reference"]) == ("0", "Conv2d", [1, 8, 8, 8], 224, 0, SMALL_CONV_MACS)
+    assert checks(conv) == {"op": ("ok", "conv", "conv", ""), "shape": ("ok", [1, 8, 8, 8], [1, 8, 8, 8], ""),
+                            "params": ("ok", 224, 224, ""), "buffers": ("ok", 0, 0, ""),
+                            "macs": ("ok", SMALL_CONV_MACS, SMALL_CONV_MACS, "")}
+    relu = by_spec(doc, "1")  # no weights on either side: its op and shape only
+    assert unit(relu["spec"]) == ("1", "relu", [1, 8, 8, 8], None, None, None)
+    assert checks(relu) == {"op": ("ok", "relu", "relu", ""), "shape": ("ok", [1, 8, 8, 8], [1, 8, 8, 8], "")}
+    linear = by_spec(doc, "4")
+    assert checks(linear)["macs"] == ("ok", 80, 80, "")  # 8·10 for the one sample
+    assert unit(linear["reference"])[:2] == ("4", "Linear")
+
+
+def test_over_max_memory_both_sides_run_on_the_meta_device(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(SMALL)
+    r = runner.invoke(app, ["verify", str(path), "--reference", f"{NETS}:small", "-f", "json", "--max-memory", "1k"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)["models"][0]
+    assert (doc["device"], doc["real_forward"], doc["ok"]) == ("meta", False, True)
+    (why,) = doc["skipped"].values()
+    assert list(doc["skipped"]) == ["fvcore"] and why.startswith("a real forward needs about ")
+    assert why.endswith(" kB, over --max-memory 1.00 kB: both models ran on the meta device")  # 1k = 1,000 bytes
+    assert "fvcore" not in doc["totals"]
+    assert doc["totals"]["flop_counter"] == {"status": "ok", "spec": SMALL_FLOP_COUNTER, "reference": SMALL_FLOP_COUNTER,
+                                             "reason": ""}
