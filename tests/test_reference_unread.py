@@ -90,6 +90,12 @@ def test_an_unread_module_is_compared_whole_with_the_spec_layers_it_stands_for(t
     assert unit(stem["reference"]) == ("stem", "Conv2d", [1, 8, 8, 8], 3 * 8 * 9 + 8, 0, 8 * 8 * 8 * 3 * 9)
     assert checks(stem)["op"] == ("ok", "conv", "conv", "")
     assert code == 1 and doc["agrees"] and not doc["verified"] and not doc["ok"]
+    # the model's graph is partial: no op category's analytic cost is compared, and each says why
+    partial = "the model's graph is partial: convcost cannot read all of it (see not compared)"
+    analytic = {k: c for k, c in doc["totals"].items() if k.startswith("analytic ")}
+    assert sorted(analytic) == ["analytic conv", "analytic norm"]
+    assert all((c["status"], c["reference"], c["reason"]) == ("not_compared", None, partial) and c["spec"] > 0
+               for c in analytic.values())
 
 
 def test_an_unread_module_standing_for_one_layer_compares_its_shape(tmp_path: Path) -> None:
@@ -211,3 +217,13 @@ def test_over_max_memory_both_sides_run_on_the_meta_device(tmp_path: Path) -> No
     assert "fvcore" not in doc["totals"]
     assert doc["totals"]["flop_counter"] == {"status": "ok", "spec": SMALL_FLOP_COUNTER, "reference": SMALL_FLOP_COUNTER,
                                              "reason": ""}
+
+
+def test_spec_layers_an_unread_module_lacks_are_counted_against_it(tmp_path: Path) -> None:
+    # the spec says conv and BatchNorm where the model's unread module holds the conv alone
+    code, doc = run(tmp_path, HEAD + CONV3.format(name="a") + "  - bn: {name: b}\n" + TAIL, "conv_rolled")
+    group = by_spec(doc, "a")
+    assert checks(group)["params"] == ("mismatch", CONV3_PARAMS + BN_PARAMS, CONV3_PARAMS, "params: spec 600, model 584 (-16)")
+    assert checks(group)["buffers"] == ("mismatch", BN_BUFFERS, 0, "buffers: spec 17, model 0 (-17)")
+    assert checks(group)["macs"] == ("ok", CONV3_MACS, CONV3_MACS, "")
+    assert code == 1 and not doc["agrees"] and doc["diverging"] if "diverging" in doc else code == 1
