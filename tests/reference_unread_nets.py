@@ -60,3 +60,22 @@ def small() -> nn.Module:
     """conv 3→8 (3×3, padding 1), ReLU, global average pool, flatten, linear 8→10: every part read by convcost."""
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                          nn.Linear(8, 10))
+
+
+class OwnTensors(nn.Module):
+    """stem conv 3→8, then a scale (a parameter of the model itself, [1, 8, 1, 1]) and a shift (a buffer of its own,
+    [1, 8, 1, 1]), then a 1×1 conv 8→4: tensors no submodule holds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.scale = nn.Parameter(torch.full((1, 8, 1, 1), 2.0))
+        self.register_buffer("shift", torch.ones(1, 8, 1, 1))
+        self.out = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(self.stem(x) * self.scale + self.shift)
+
+
+def own_tensors() -> nn.Module:
+    return OwnTensors()

@@ -227,3 +227,20 @@ def test_spec_layers_an_unread_module_lacks_are_counted_against_it(tmp_path: Pat
     assert checks(group)["buffers"] == ("mismatch", BN_BUFFERS, 0, "buffers: spec 17, model 0 (-17)")
     assert checks(group)["macs"] == ("ok", CONV3_MACS, CONV3_MACS, "")
     assert code == 1 and not doc["agrees"] and group["ok"] is False
+
+
+def test_a_tensor_of_the_model_itself_is_a_unit_of_its_own(tmp_path: Path) -> None:
+    """The model's own parameter (scale, 8 values) and buffer (shift, 8 values), no submodule's: each layer that
+    reads one is compared with that tensor, named by its path, kind 'parameter' or 'buffer'."""
+    spec = tmp_path / "own.yaml"
+    r = runner.invoke(app, ["import", f"{NETS}:own_tensors", "--input", "3,8,8", "-o", str(spec)])
+    assert r.exit_code == 0, r.output
+    v = runner.invoke(app, ["verify", str(spec), "--reference", f"{NETS}:own_tensors", "-f", "json"])
+    assert v.exit_code == 0, v.output
+    doc = json.loads(v.stdout)["models"][0]
+    own = {p["reference"]["name"]: p for p in doc["layers"] if p["reference"] and p["reference"]["name"] in ("scale", "shift")}
+    assert unit(own["scale"]["reference"]) == ("scale", "parameter", [1, 8, 8, 8], 8, 0, 0)
+    assert unit(own["shift"]["reference"]) == ("shift", "buffer", [1, 8, 8, 8], 0, 8, 0)
+    assert checks(own["scale"])["params"] == ("ok", 8, 8, "") and checks(own["scale"])["buffers"] == ("ok", 0, 0, "")
+    assert checks(own["shift"])["params"] == ("ok", 0, 0, "") and checks(own["shift"])["buffers"] == ("ok", 8, 8, "")
+    assert checks(own["scale"])["macs"] == checks(own["shift"])["macs"] == ("ok", 0, 0, "")
