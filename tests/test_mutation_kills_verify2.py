@@ -137,3 +137,56 @@ def test_training_totals_agree_when_torch_agrees(monkeypatch: pytest.MonkeyPatch
     assert fields(report.totals[v.BACKWARD]) == (PREDICTED, PREDICTED, Status.OK, "")
     assert fields(report.totals[v.TRAINABLE]) == (12, 12, Status.OK, "")
     assert report.ok and report.mismatches == 0
+
+
+# ---- the forward's report, every field ------------------------------------------------------------------------------
+NEED = 4 * (2 * 4 * 4 + (3 * 2 + 2 * 3) + (48 + 48 + 32))  # float32: the input, the weights, the three outputs: 688
+FVCORE_MACS = CONV1_MACS + CONV2_MACS  # 192: fvcore counts a conv's MACs and ignores relu
+
+
+def test_a_forward_report_holds_both_sides_of_every_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fvcore's side made to differ (run_fvcore is what measures it): conv1 5 more, the whole model 1,000 more."""
+    from convcost.crosscheck import verify as v
+
+    real = v.run_fvcore
+
+    def fake(model, xs):  # type: ignore[no-untyped-def]
+        shapes, by_module, unsupported, total = real(model, xs)
+        return shapes, {**by_module, "conv1": by_module["conv1"] + 5}, unsupported, total + 1000
+
+    monkeypatch.setattr(v, "run_fvcore", fake)
+    report = v.verify_graph(graph_of(TRAIN_SPEC), "cpu")
+    assert (report.device, report.real_forward, report.estimated_bytes, report.skipped) == ("cpu", True, NEED, {})
+    assert report.measured == {"flop_counter": 2 * FVCORE_MACS, "fvcore": FVCORE_MACS + 1000}
+    conv1, relu, conv2 = report.layers
+    assert (conv1.name, conv1.op, relu.op, conv2.name) == ("conv1", "conv", "relu", "conv2")
+    assert fields(conv1.checks["shape"]) == ((1, 3, 4, 4), (1, 3, 4, 4), Status.OK, "")
+    assert fields(conv2.checks["params"]) == (6, 6, Status.OK, "") and fields(conv2.checks["buffers"]) == (0, 0, Status.OK, "")
+    assert fields(conv2.checks["fvcore"])[:3] == (CONV2_MACS, CONV2_MACS, Status.OK)
+    assert fields(conv2.checks["flop_counter"])[:3] == (2 * CONV2_MACS, 2 * CONV2_MACS, Status.OK)
+    assert fields(relu.checks["fvcore"])[:3] == (None, 0, Status.NOT_COMPARED)  # on fvcore's ignore list
+    assert fields(relu.checks["flop_counter"])[:3] == (None, 0, Status.NOT_COMPARED)
+    got = conv1.checks["fvcore"]
+    assert fields(got)[:3] == (CONV1_MACS, CONV1_MACS + 5, Status.MISMATCH)
+    assert got.reason.startswith("convcost predicts 96, fvcore reports 101 (+5)")
+    assert fields(report.totals["fvcore"]) == (FVCORE_MACS, FVCORE_MACS + 1000, Status.MISMATCH,
+                                               "convcost predicts 192 (192), fvcore reports 1,192")
+    assert fields(report.totals["flop_counter"]) == (2 * FVCORE_MACS, 2 * FVCORE_MACS, Status.OK, "")
+    assert fields(report.totals["params"]) == (12, 12, Status.OK, "") and fields(report.totals["buffers"]) == (
+        0, 0, Status.OK, "")
+    assert report.mismatches == 2 and not report.ok
+
+
+def test_over_max_memory_verify_runs_on_the_meta_device_and_says_why_fvcore_did_not() -> None:
+    from convcost.crosscheck import verify as v
+
+    report = v.verify_graph(graph_of(TRAIN_SPEC), "cpu", max_bytes=100)
+    assert (report.device, report.real_forward, report.estimated_bytes) == ("meta", False, NEED)
+    assert report.skipped == {"fvcore": "a real forward needs about 688 B (688 bytes), over the limit of 100 B (100 bytes); "
+                                        "shapes, params and FlopCounterMode ran on the meta device; raise --max-memory to "
+                                        "run fvcore"}
+    assert fields(report.totals["fvcore"]) == (FVCORE_MACS, None, Status.NOT_COMPARED, "fvcore did not run")
+    assert fields(report.layers[0].checks["fvcore"])[:3] == (CONV1_MACS, None, Status.NOT_COMPARED)
+    assert report.layers[0].checks["fvcore"].reason == "fvcore did not run"
+    assert fields(report.totals["flop_counter"]) == (2 * FVCORE_MACS, 2 * FVCORE_MACS, Status.OK, "")
+    assert report.measured == {"flop_counter": 2 * FVCORE_MACS} and report.ok
