@@ -140,7 +140,7 @@ def test_training_totals_agree_when_torch_agrees(monkeypatch: pytest.MonkeyPatch
 
 
 # ---- the forward's report, every field ------------------------------------------------------------------------------
-NEED = 4 * (2 * 4 * 4 + (3 * 2 + 2 * 3) + (48 + 48 + 32))  # float32: the input, the weights, the three outputs: 688
+FORWARD_NEED = 4 * (2 * 4 * 4 + (3 * 2 + 2 * 3) + (48 + 48 + 32))  # float32: the input, the weights, the three outputs: 688
 FVCORE_MACS = CONV1_MACS + CONV2_MACS  # 192: fvcore counts a conv's MACs and ignores relu
 
 
@@ -156,7 +156,7 @@ def test_a_forward_report_holds_both_sides_of_every_check(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(v, "run_fvcore", fake)
     report = v.verify_graph(graph_of(TRAIN_SPEC), "cpu")
-    assert (report.device, report.real_forward, report.estimated_bytes, report.skipped) == ("cpu", True, NEED, {})
+    assert (report.device, report.real_forward, report.estimated_bytes, report.skipped) == ("cpu", True, FORWARD_NEED, {})
     assert report.measured == {"flop_counter": 2 * FVCORE_MACS, "fvcore": FVCORE_MACS + 1000}
     conv1, relu, conv2 = report.layers
     assert (conv1.name, conv1.op, relu.op, conv2.name) == ("conv1", "conv", "relu", "conv2")
@@ -181,7 +181,7 @@ def test_over_max_memory_verify_runs_on_the_meta_device_and_says_why_fvcore_did_
     from convcost.crosscheck import verify as v
 
     report = v.verify_graph(graph_of(TRAIN_SPEC), "cpu", max_bytes=100)
-    assert (report.device, report.real_forward, report.estimated_bytes) == ("meta", False, NEED)
+    assert (report.device, report.real_forward, report.estimated_bytes) == ("meta", False, FORWARD_NEED)
     assert report.skipped == {"fvcore": "a real forward needs about 688 B (688 bytes), over the limit of 100 B (100 bytes); "
                                         "shapes, params and FlopCounterMode ran on the meta device; raise --max-memory to "
                                         "run fvcore"}
