@@ -200,3 +200,45 @@ def test_a_spec_budget_is_its_models_or_its_files(tmp_path: Path) -> None:
     assert b.growth == (Growth(Target(None, "s.yaml"), None, Fraction(1), "1%", Loc("s.yaml", 1, 22), FOR_ALL,
                                "spec s.yaml"),)  # 'budget: {max_growth: ' is 21
     assert FOR_MODEL > FOR_ALL > FROM_CLI  # a model's own rule is the more specific
+
+
+# ---- baselines ----------------------------------------------------------------------------------------------------
+HEAD_JSON = '{"schema": "convcost.analyze/1", "models": '  # 44 characters: the models list opens at column 45
+GOOD = '{"name": "n", "totals": {"params": 1, "buffers": 0, "macs": 2, "flops": 4, "activations": 3}}'
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('{"schema": "convcost.analyze/1"}', "base.json:1:1: baseline has no 'models' list"),
+    (HEAD_JSON + '{"n": 1}}', "base.json:1:1: baseline has no 'models' list"),  # a mapping is not a list
+    (HEAD_JSON + '[{"name": "n"}]}', "base.json:1:46: baseline model #1 needs a 'name' and 'totals'"),  # its '{'
+    (HEAD_JSON + '[{"totals": {}}]}', "base.json:1:46: baseline model #1 needs a 'name' and 'totals'"),
+    (HEAD_JSON + '[' + GOOD + ', 7]}', f"base.json:1:{46 + len(GOOD) + 2}: baseline model #2 needs a 'name' and 'totals'"),
+    # no 'params' (the first total read): the place is the totals mapping, 'n', "totals": ' after the model's '{'
+    (HEAD_JSON + '[{"name": "n", "totals": {}}]}',
+     "base.json:1:71: baseline model 'n': totals.params must be a non-negative integer"),  # 46 + 25
+    (HEAD_JSON + '[{"name": "n", "totals": {"params": 1.5}}]}',
+     "base.json:1:82: baseline model 'n': totals.params must be a non-negative integer"),  # the value: 71 + 11
+    (HEAD_JSON + '[{"name": "n", "batch": 0, "totals": {"params": 1, "buffers": 0, "macs": 2, "flops": 4, '
+     '"activations": 3}}]}', "base.json:1:69: baseline model 'n': batch must be a positive integer"),  # 46 + 23
+])
+def test_a_baseline_is_refused_with_what_is_wrong_and_where(tmp_path: Path, text: str, message: str) -> None:
+    from convcost.ci.budget import load_baseline
+
+    path = tmp_path / "base.json"
+    path.write_text(text)
+    with pytest.raises(SpecError) as e:
+        load_baseline(path)
+    assert str(e.value) == message.replace("base.json", str(path), 1)
+
+
+def test_a_baseline_at_batch_one_with_zero_totals_loads(tmp_path: Path) -> None:
+    from convcost.ci.budget import load_baseline
+
+    path = tmp_path / "base.json"
+    path.write_text(HEAD_JSON + '[{"name": "n", "batch": 1, "file": "a.yaml", "totals": {"params": 0, "buffers": 0, '
+                    '"macs": 0, "flops": 0, "activations": 0}}]}')
+    base = load_baseline(path)
+    assert base.path == str(path)
+    (m,) = base.models
+    assert (m.name, m.file, m.batch, m.totals, m.convention, m.counted) == (
+        "n", "a.yaml", 1, {"params": 0, "buffers": 0, "macs": 0, "flops": 0, "activations": 0}, None, {})
