@@ -203,23 +203,28 @@ def test_a_spec_budget_is_its_models_or_its_files(tmp_path: Path) -> None:
 
 
 # ---- baselines ----------------------------------------------------------------------------------------------------
-HEAD_JSON = '{"schema": "convcost.analyze/1", "models": '  # 44 characters: the models list opens at column 45
+HEAD_JSON = '{"schema": "convcost.analyze/1", "models": '
+MODEL = len(HEAD_JSON) + 2  # the column of the first model's '{', after the list's '['
+TOTALS = MODEL + len('{"name": "n", "totals": ')  # the column of its totals' '{'
+PARAMS_VALUE = TOTALS + len('{"params": ')  # the column of the value of its totals' params
+BATCH = MODEL + len('{"name": "n", "batch": ')  # the column of a batch written first
 GOOD = '{"name": "n", "totals": {"params": 1, "buffers": 0, "macs": 2, "flops": 4, "activations": 3}}'
+SECOND = MODEL + len(GOOD) + len(", ")  # the column of the second model
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ('{"schema": "convcost.analyze/1"}', "base.json:1:1: baseline has no 'models' list"),
     (HEAD_JSON + '{"n": 1}}', "base.json:1:1: baseline has no 'models' list"),  # a mapping is not a list
-    (HEAD_JSON + '[{"name": "n"}]}', "base.json:1:46: baseline model #1 needs a 'name' and 'totals'"),  # its '{'
-    (HEAD_JSON + '[{"totals": {}}]}', "base.json:1:46: baseline model #1 needs a 'name' and 'totals'"),
-    (HEAD_JSON + '[' + GOOD + ', 7]}', f"base.json:1:{46 + len(GOOD) + 2}: baseline model #2 needs a 'name' and 'totals'"),
+    (HEAD_JSON + '[{"name": "n"}]}', f"base.json:1:{MODEL}: baseline model #1 needs a 'name' and 'totals'"),
+    (HEAD_JSON + '[{"totals": {}}]}', f"base.json:1:{MODEL}: baseline model #1 needs a 'name' and 'totals'"),
+    (HEAD_JSON + '[' + GOOD + ', 7]}', f"base.json:1:{SECOND}: baseline model #2 needs a 'name' and 'totals'"),
     # no 'params' (the first total read): the place is the totals mapping, 'n', "totals": ' after the model's '{'
     (HEAD_JSON + '[{"name": "n", "totals": {}}]}',
-     "base.json:1:71: baseline model 'n': totals.params must be a non-negative integer"),  # 46 + 25
+     f"base.json:1:{TOTALS}: baseline model 'n': totals.params must be a non-negative integer"),
     (HEAD_JSON + '[{"name": "n", "totals": {"params": 1.5}}]}',
-     "base.json:1:82: baseline model 'n': totals.params must be a non-negative integer"),  # the value: 71 + 11
+     f"base.json:1:{PARAMS_VALUE}: baseline model 'n': totals.params must be a non-negative integer"),
     (HEAD_JSON + '[{"name": "n", "batch": 0, "totals": {"params": 1, "buffers": 0, "macs": 2, "flops": 4, '
-     '"activations": 3}}]}', "base.json:1:69: baseline model 'n': batch must be a positive integer"),  # 46 + 23
+     '"activations": 3}}]}', f"base.json:1:{BATCH}: baseline model 'n': batch must be a positive integer"),
 ])
 def test_a_baseline_is_refused_with_what_is_wrong_and_where(tmp_path: Path, text: str, message: str) -> None:
     from convcost.ci.budget import load_baseline
