@@ -247,3 +247,48 @@ def test_a_baseline_at_batch_one_with_zero_totals_loads(tmp_path: Path) -> None:
     (m,) = base.models
     assert (m.name, m.file, m.batch, m.totals, m.convention, m.counted) == (
         "n", "a.yaml", 1, {"params": 0, "buffers": 0, "macs": 0, "flops": 0, "activations": 0}, None, {})
+
+
+# ---- checking: what a check refuses, whole --------------------------------------------------------------------------
+def test_a_check_refuses_a_budget_it_cannot_apply_with_the_whole_reason() -> None:
+    from convcost.ci.budget import Counts
+
+    a = analysis_of(BLOCKS)  # the model 't' of t.yaml
+    loc = Loc("b.yaml", 4, 9)
+    with pytest.raises(UsageError) as e:
+        check_limits([a], Budgets(limits=(Limit(Target(), None, "step_flops", 10, "10", loc),)))
+    assert str(e.value) == ("b.yaml:4:9: budget 'step_flops' is a training number: run check with --training (and "
+                            "--optimizer, --dtype as you train)")
+    with pytest.raises(SpecError) as e2:
+        check_limits([a], Budgets(limits=(Limit(Target(), "blk3", "macs", 10, "10", loc),)))
+    assert str(e2.value) == ("b.yaml:4:9: budget for block 'blk3', but model 't' has no block or layer of that name "
+                             "(did you mean 'blk2'?)")
+    with pytest.raises(SpecError) as e3:
+        check_limits([a], Budgets(limits=(Limit(Target(), None, "params", 10, "10", loc, "flop_counter"),)), Counts())
+    assert str(e3.value) == ("b.yaml:4:9: FlopCounterMode prints no parameter count: a budget pinned to convention "
+                             "'flop_counter' cannot limit 'params'")
+    # --convention on a training budget: the tool's numbers have no training counterpart
+    with pytest.raises(SpecError) as e4:
+        check_limits([a], Budgets(limits=(Limit(Target(), None, "step_flops", 10, "10", loc),)), Counts("thop"))
+    assert str(e4.value).startswith("b.yaml:4:9: a budget pinned to convention 'thop' limits what the tool reports")
+
+
+def test_growth_against_a_baseline_that_cannot_be_compared_is_refused_whole() -> None:
+    from convcost.ci.budget import Baseline, BaselineModel, Counts, check_growth
+
+    a = analysis_of(BLOCKS)
+    totals = {"params": 1, "buffers": 0, "macs": 1, "flops": 2, "activations": 1}
+    loc = Loc("base.json", 5, 7)
+    other = Baseline("base.json", (BaselineModel("other", "o.yaml", totals, loc),))
+    found, notes = check_growth([a], other, Budgets(), None)
+    assert (found, notes) == ([], ["base.json: note: model 't' is not in the baseline; its growth is not checked"])
+    batched = Baseline("base.json", (BaselineModel("t", "t.yaml", totals, loc, 2),))
+    with pytest.raises(SpecError) as e:
+        check_growth([a], batched, Budgets(), None)
+    assert str(e.value) == ("base.json:5:7: baseline model 't' was recorded at batch 2, this run is at batch 1: the counts "
+                            "are not comparable; check with --batch 2 or record the baseline again")
+    plain = Baseline("base.json", (BaselineModel("t", "t.yaml", totals, loc, 1),))
+    with pytest.raises(SpecError) as e2:
+        check_growth([a], plain, Budgets(), None, Counts("thop"))
+    assert str(e2.value) == ("base.json:5:7: baseline model 't' was recorded with convention convcost, this run checks "
+                             "convention thop: record the baseline with `convcost analyze --convention thop --format json`")
