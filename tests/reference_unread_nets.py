@@ -79,3 +79,19 @@ class OwnTensors(nn.Module):
 
 def own_tensors() -> nn.Module:
     return OwnTensors()
+
+
+class TwoInputs(nn.Module):
+    """Two 3×4×4 inputs, a 1×1 conv 3→2 on each, added: convcost's importer reads models of one input only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ca = nn.Conv2d(3, 2, 1)
+        self.cb = nn.Conv2d(3, 2, 1)
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        return self.ca(a) + self.cb(b)
+
+
+def two_inputs() -> nn.Module:
+    return TwoInputs()

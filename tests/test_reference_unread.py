@@ -244,3 +244,15 @@ def test_a_tensor_of_the_model_itself_is_a_unit_of_its_own(tmp_path: Path) -> No
     assert checks(own["scale"])["params"] == ("ok", 8, 8, "") and checks(own["scale"])["buffers"] == ("ok", 0, 0, "")
     assert checks(own["shift"])["params"] == ("ok", 0, 0, "") and checks(own["shift"])["buffers"] == ("ok", 8, 8, "")
     assert checks(own["scale"])["macs"] == checks(own["shift"])["macs"] == ("ok", 0, 0, "")
+
+
+def test_a_model_of_two_inputs_is_compared_by_its_totals_only(tmp_path: Path) -> None:
+    spec = ("inputs:\n  a: [3, 4, 4]\n  b: [3, 4, 4]\nlayers:\n  - conv: {name: ca, from: a, out: 2, kernel: 1}\n"
+            "  - conv: {name: cb, from: b, out: 2, kernel: 1}\n  - add: {from: [ca, cb]}\n")
+    code, doc = run(tmp_path, spec, "two_inputs")
+    assert (code, doc["matching"], doc["layers"], doc["verified"], doc["agrees"]) == (1, "none", [], False, True)
+    assert doc["not_compared"] == ["the model's layers: the importer reads models with one input; the spec has 2"]
+    assert doc["totals"]["params"] == {"status": "ok", "spec": 2 * (3 * 2 + 2), "reference": 16, "reason": ""}  # 8 each
+    analytic = {k: c for k, c in doc["totals"].items() if k.startswith("analytic ")}
+    assert analytic and all((c["status"], c["reference"], c["reason"]) ==
+                            ("not_compared", None, "the model was not read into a graph") for c in analytic.values())
