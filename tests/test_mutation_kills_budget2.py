@@ -292,3 +292,14 @@ def test_growth_against_a_baseline_that_cannot_be_compared_is_refused_whole() ->
         check_growth([a], plain, Budgets(), None, Counts("thop"))
     assert str(e2.value) == ("base.json:5:7: baseline model 't' was recorded with convention convcost, this run checks "
                              "convention thop: record the baseline with `convcost analyze --convention thop --format json`")
+
+
+def test_convention_on_the_command_line_refuses_a_limit_the_tool_has_no_number_for() -> None:
+    from convcost.ci.budget import Counts
+
+    a = analysis_of(BLOCKS)
+    limit = Limit(Target(), "blk", "activations", 10, "10", Loc("b.yaml", 3, 5))  # pinned to nothing in the file
+    with pytest.raises(SpecError) as e:
+        check_limits([a], Budgets(limits=(limit,)), Counts("thop"))  # --convention thop
+    assert str(e.value) == ("b.yaml:3:5: a budget pinned to convention 'thop' limits what the tool reports: its count "
+                            "('macs' or 'flops') and its parameters ('params'), not 'activations'")
