@@ -80,3 +80,21 @@ def test_a_layers_parameters_under_thop_and_torchinfo() -> None:
     assert (got.value, got.parts) == (3 * 165, (("linear", 3 * 165),))
     got = c._torchvision_macs(linear, linear_cost, 3)
     assert (got.value, got.parts) == (32 * 5, (("linear", 32 * 5),))  # its MACs per sample, whatever the batch
+
+
+def test_ptflops_aten_backend_counts_what_flop_counter_counts_in_macs() -> None:
+    text = "input: [3, 4, 4]\nlayers:\n  - conv: {out: 2, kernel: 1}\n  - relu\n"
+    (conv, conv_cost), (relu, relu_cost) = layers(text)
+    got = c._ptflops_aten_half(conv, conv_cost, 1)
+    macs = 4 * 4 * 2 * 3  # 96: H·W·C_out·C_in, FlopCounterMode's 192 FLOPs halved
+    assert (got.value, got.reason) == (macs, "the aten ops FlopCounterMode counts, in MACs")
+    assert [n for _, n in got.parts] == [macs]
+    got = c._ptflops_aten_half(relu, relu_cost, 1)
+    assert (got.value, got.reason) == (None, "ptflops' aten backend counts only aten.mm, matmul, addmm, bmm and convolution")
+
+
+@pytest.mark.parametrize("equation", ["bij,bjk->bik", "x y z , x z w -> x y w", "pqr,prs->pqs"])
+def test_calflops_einsum_estimate_is_numpys_count_not_halved(equation: str) -> None:
+    # one contraction over four letters of sizes 2, 3, 4, 5: 120, ×2 as one is summed away, + 1 = 241 (2.410e+02)
+    assert c.numpy_einsum_estimate(equation, [(2, 3, 4), (2, 4, 5)]) == 241
+    assert c.numpy_optimized_flops("abc,acd->abd", [(2, 3, 4), (2, 4, 5)]) == 241.0

@@ -142,3 +142,20 @@ def test_the_registry_tables_behave_as_dicts_of_every_op() -> None:
         REGISTRY["no_such_op"]
     assert e.value.args == ("no_such_op",)
     assert registry.all_rules() == [everything[name] for name in sorted(everything)]
+
+
+def test_per_dim_takes_one_number_or_one_per_spatial_dim() -> None:
+    from convcost.ops.registry import per_dim, spec_dims
+
+    conv = per_dim(pos_int)  # made here: a factory's mutants run only when it is called
+    assert conv(3) == 3 and conv([3]) == (3,) and conv((3, 4)) == (3, 4) and conv([1, 2, 3]) == (1, 2, 3)
+    with pytest.raises(ArgError) as e:
+        conv([])
+    assert str(e.value) == "must be one number or a list with one per spatial dim, got an empty list"
+    with pytest.raises(ArgError):
+        conv([3, 0])  # each value through the converter
+    one = {"type": "integer", "minimum": 1, "maximum": MAX_DIM}
+    assert conv.schema() == {"anyOf": [one, {"type": "array", "items": one, "minItems": 1, "maxItems": 3}]}
+    # torch's per-dim tuples as a spec writes them: one number when every dim agrees
+    assert spec_dims((5,)) == 5 and spec_dims((3, 3)) == 3 and spec_dims([2.0, 2.0]) == 2
+    assert spec_dims((3, 4)) == [3, 4] and spec_dims(7) == 7 and spec_dims(()) == []

@@ -190,3 +190,16 @@ def test_over_max_memory_verify_runs_on_the_meta_device_and_says_why_fvcore_did_
     assert report.layers[0].checks["fvcore"].reason == "fvcore did not run"
     assert fields(report.totals["flop_counter"]) == (2 * FVCORE_MACS, 2 * FVCORE_MACS, Status.OK, "")
     assert report.measured == {"flop_counter": 2 * FVCORE_MACS} and report.ok
+
+
+def test_params_and_buffers_that_differ_are_shown_with_separators(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch's parameter and buffer sums made to differ (verify._params is what counts them): 1,000 more of each."""
+    from convcost.crosscheck import verify as v
+
+    real = v._params
+    monkeypatch.setattr(v, "_params", lambda module: tuple(n + 1000 for n in real(module)))
+    report = v.verify_graph(graph_of(TRAIN_SPEC), "cpu")
+    assert fields(report.totals["params"]) == (12, 1012, Status.MISMATCH, "convcost says 12, torch has 1,012")
+    assert fields(report.totals["buffers"]) == (0, 1000, Status.MISMATCH, "convcost says 0, torch has 1,000")
+    assert fields(report.layers[0].checks["buffers"]) == (0, 1000, Status.MISMATCH, "convcost says 0, torch has 1,000")
+    assert fields(report.layers[0].checks["params"]) == (6, 6, Status.OK, "")  # a layer's params: its own sum
