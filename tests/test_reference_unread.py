@@ -78,6 +78,7 @@ def test_an_unread_module_is_compared_whole_with_the_spec_layers_it_stands_for(t
         "macs": ("ok", CONV3_MACS, CONV3_MACS, ""),
     }
     assert group["ok"] is True
+    assert group["spec"]["op"] == "conv"  # the first layer's
     # b is part of it: listed with no model side of its own, and no line of its own in what was not compared
     b = by_spec(doc, "b")
     assert b["reference"] is None and b["ok"] is True and list(b["checks"]) == ["op"]
@@ -193,6 +194,7 @@ def test_a_model_read_whole_agrees_in_every_field(tmp_path: Path) -> None:
     conv = by_spec(doc, "0")
     assert unit(conv["spec"]) == ("0", "conv", [1, 8, 8, 8], 224, 0, SMALL_CONV_MACS)
     assert unit(conv["reference"]) == ("0", "Conv2d", [1, 8, 8, 8], 224, 0, SMALL_CONV_MACS)
+    assert conv["spec"]["op"] == conv["reference"]["op"] == "conv" and relu_op(doc) == ("relu", "relu")
     assert checks(conv) == {"op": ("ok", "conv", "conv", ""), "shape": ("ok", [1, 8, 8, 8], [1, 8, 8, 8], ""),
                             "params": ("ok", 224, 224, ""), "buffers": ("ok", 0, 0, ""),
                             "macs": ("ok", SMALL_CONV_MACS, SMALL_CONV_MACS, "")}
@@ -256,3 +258,8 @@ def test_a_model_of_two_inputs_is_compared_by_its_totals_only(tmp_path: Path) ->
     analytic = {k: c for k, c in doc["totals"].items() if k.startswith("analytic ")}
     assert analytic and all((c["status"], c["reference"], c["reason"]) ==
                             ("not_compared", None, "the model was not read into a graph") for c in analytic.values())
+
+
+def relu_op(doc: dict) -> tuple:
+    p = by_spec(doc, "1")
+    return p["spec"]["op"], p["reference"]["op"]
