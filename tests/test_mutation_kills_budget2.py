@@ -303,3 +303,20 @@ def test_convention_on_the_command_line_refuses_a_limit_the_tool_has_no_number_f
         check_limits([a], Budgets(limits=(limit,)), Counts("thop"))  # --convention thop
     assert str(e.value) == ("b.yaml:3:5: a budget pinned to convention 'thop' limits what the tool reports: its count "
                             "('macs' or 'flops') and its parameters ('params'), not 'activations'")
+
+
+@pytest.mark.parametrize(("block", "value"), [
+    (None, BLK_PARAMS + 2 * 4 + 2),  # 122: both convs' weights and biases
+    ("blk", BLK_PARAMS),  # a block (a scope)
+    ("blk2.conv1", 2 * 4 + 2),  # a layer by its dotted name: 10
+    ("blk.relu1", 0),
+])
+def test_a_training_budget_reads_convcosts_own_trainable_params(block: str | None, value: int) -> None:
+    from convcost.costmodel.training import analyze_training
+
+    a = analysis_of(BLOCKS)
+    limit = Limit(Target(), block, "trainable_params", value, str(value), Loc("b.yaml", 2, 3))
+    (found,) = check_limits([a], Budgets(limits=(limit,)), trainings=[analyze_training(a)])
+    # the training numbers are convcost's own: no tool's convention, whatever --convention says
+    assert (found.ok, found.actual, found.allowed, found.block, found.convention, found.kind) == (
+        True, value, value, block, None, "limit")
