@@ -203,3 +203,16 @@ def test_params_and_buffers_that_differ_are_shown_with_separators(monkeypatch: p
     assert fields(report.totals["buffers"]) == (0, 1000, Status.MISMATCH, "convcost says 0, torch has 1,000")
     assert fields(report.layers[0].checks["buffers"]) == (0, 1000, Status.MISMATCH, "convcost says 0, torch has 1,000")
     assert fields(report.layers[0].checks["params"]) == (6, 6, Status.OK, "")  # a layer's params: its own sum
+
+
+def test_a_forward_that_fits_max_memory_exactly_is_real_and_cpu_is_the_default() -> None:
+    from convcost.crosscheck import verify as v
+
+    report = v.verify_graph(graph_of(TRAIN_SPEC), max_bytes=FORWARD_NEED)  # no device given: the CPU
+    assert (report.device, report.real_forward, report.training, report.skipped) == ("cpu", True, False, {})
+    assert BACKWARD_KEY not in report.totals and report.ok
+    report = v.verify_graph(graph_of(TRAIN_SPEC), max_bytes=FORWARD_NEED - 1)  # one byte short: the meta device
+    assert (report.device, report.real_forward) == ("meta", False)
+
+
+BACKWARD_KEY = "flop_counter_backward"
