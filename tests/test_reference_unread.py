@@ -263,3 +263,22 @@ def test_a_model_of_two_inputs_is_compared_by_its_totals_only(tmp_path: Path) ->
 def relu_op(doc: dict) -> tuple:
     p = by_spec(doc, "1")
     return p["spec"]["op"], p["reference"]["op"]
+
+
+def test_totals_that_differ_say_by_how_much(tmp_path: Path) -> None:
+    """The spec's linear has 9 outputs where the model's has 10: the output, the parameters (8·9 + 9 = 81 against
+    90), FlopCounterMode's total (2·72 against 2·80 for the addmm) and fvcore's (72 MACs against 80) differ."""
+    from fvcore.nn import FlopCountAnalysis
+
+    with torch.no_grad():
+        fvcore = int(FlopCountAnalysis(nets.small().eval(), torch.zeros(1, 3, 8, 8)).unsupported_ops_warnings(False).total())
+    code, doc = run(tmp_path, SMALL.replace("out: 10", "out: 9"), "small")
+    totals = {k: (c["status"], c["spec"], c["reference"], c["reason"]) for k, c in doc["totals"].items()}
+    assert totals["output"] == ("mismatch", [[1, 9]], [[1, 10]], "output: spec 1×9, model 1×10")
+    assert totals["params"] == ("mismatch", SMALL_PARAMS - 9, SMALL_PARAMS, "params: spec 305, model 314 (+9)")
+    assert totals["buffers"] == ("ok", 0, 0, "")
+    assert totals["flop_counter"] == ("mismatch", SMALL_FLOP_COUNTER - 16, SMALL_FLOP_COUNTER,
+                                      "FlopCounterMode FLOPs: spec 27,792, model 27,808 (+16)")
+    assert totals["fvcore"] == ("mismatch", fvcore - 8, fvcore, f"fvcore flops: spec {fvcore - 8:,}, model {fvcore:,} (+8)")
+    assert totals["analytic linear"][0] == "mismatch"
+    assert code == 1 and not doc["agrees"] and doc["verified"]
