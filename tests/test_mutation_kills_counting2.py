@@ -98,3 +98,17 @@ def test_calflops_einsum_estimate_is_numpys_count_not_halved(equation: str) -> N
     # one contraction over four letters of sizes 2, 3, 4, 5: 120, ×2 as one is summed away, + 1 = 241 (2.410e+02)
     assert c.numpy_einsum_estimate(equation, [(2, 3, 4), (2, 4, 5)]) == 241
     assert c.numpy_optimized_flops("abc,acd->abd", [(2, 3, 4), (2, 4, 5)]) == 241.0
+
+
+def test_a_layer_written_as_torch_calls_it() -> None:
+    """maxpool is nn.MaxPool{n}d, or F.max_pool{n}d (the spec's `torch: function`), or a subclass of the module;
+    a layer written as a function calls that function, whatever its module's forward would call."""
+    text = "input: [4, 6, 6]\nlayers:\n  - maxpool: {kernel: 2, torch: function}\n  - maxpool: {kernel: 3}\n"
+    (fn, _), (module, _) = layers(text)
+    assert (c.form_of(fn), c.form_of(module)) == ("function", "module")
+    assert c.called(fn, "F.something_else{n}d") == "F.max_pool2d"  # its op's function, for a 2-d map
+    assert c.called(module, "F.max_pool{n}d") == "F.max_pool2d" and c.called(module, "torch.max") == "torch.max"
+    assert fn.rule.counting.forms() == ("module", "function", "subclass")
+    assert c.form_of(object()) == "module"  # a node made outside a spec
+    identity = layers("input: [4]\nlayers:\n  - identity\n")[0][0]
+    assert identity.rule.counting.forms() == ("module", "subclass")  # nn.Identity has no functional form
