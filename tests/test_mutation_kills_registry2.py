@@ -159,3 +159,13 @@ def test_per_dim_takes_one_number_or_one_per_spatial_dim() -> None:
     # torch's per-dim tuples as a spec writes them: one number when every dim agrees
     assert spec_dims((5,)) == 5 and spec_dims((3, 3)) == 3 and spec_dims([2.0, 2.0]) == 2
     assert spec_dims((3, 4)) == [3, 4] and spec_dims(7) == 7 and spec_dims(()) == []
+
+
+def test_unreadable_sources_make_an_empty_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(path: str) -> list[str]:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(registry, "_sources", None)
+    monkeypatch.setattr(registry.os, "listdir", refuse)
+    assert registry._op_sources() == registry._Sources((), (), b"")
+    assert registry.defining_modules("conv") == []  # nothing to search: every name then loads every module
