@@ -71,10 +71,11 @@ def test_the_elements_a_layer_reads_and_writes() -> None:
 
 
 def test_a_layers_parameters_under_thop_and_torchinfo() -> None:
-    text = "input: [3, 4, 4]\nlayers:\n  - conv: {out: 2, kernel: 1}\n  - relu\n  - flatten\n  - linear: {out: 5}\n"
-    (conv, conv_cost), (relu, relu_cost), _, (linear, linear_cost) = layers(text)
+    text = "input: [3, 4, 4]\nlayers:\n  - conv: {out: 2, kernel: 1}\n  - identity\n  - flatten\n  - linear: {out: 5}\n"
+    (conv, conv_cost), (ident, ident_cost), _, (linear, linear_cost) = layers(text)
     assert c._thop_params_hooked(conv, conv_cost, 1).parts == (("params", 3 * 2 + 2),)  # 8: weight and bias
-    assert c._thop_params_hooked(relu, relu_cost, 1).reason == "thop has no rule for nn.ReLU: its parameters are not counted"
+    got = c._thop_params_hooked(ident, ident_cost, 1)  # thop has no rule for nn.Identity at all
+    assert (got.value, got.reason) == (None, "thop has no rule for nn.Identity: its parameters are not counted")
     # torchinfo: a linear's weight and bias once per sample: 32·5 + 5 = 165, for a batch of 3
     got = c._torchinfo_per_sample(linear, linear_cost, 3)
     assert (got.value, got.parts) == (3 * 165, (("linear", 3 * 165),))

@@ -86,7 +86,7 @@ CONV1_BACKWARD = 2 * CONV1_MACS  # the weight's gradient only: the model's input
 CONV2_BACKWARD = 2 * (2 * CONV2_MACS)  # the input's and the weight's gradients: 384
 PREDICTED = CONV1_BACKWARD + CONV2_BACKWARD  # 576
 RELU_WHY = "no matmul or convolution in its backward (FlopCounterMode counts only those)"
-PER_MAC = "aten.mm/bmm/convolution_backward: 2 FLOPs per backward MAC"
+PER_MAC = "aten.convolution_backward: 2 FLOPs per MAC, the weight gradient ×groups"  # conv's own backward convention
 
 
 def test_training_checks_say_what_differs_when_torch_reports_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
