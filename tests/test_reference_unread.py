@@ -72,7 +72,7 @@ def test_spec_layers_a_part_stands_for_are_added_up() -> None:
     from convcost.crosscheck.steps import side
 
     graph = graph_of(HEAD + CONV3.format(name="a") + "  - bn: {name: b}\n" + TAIL)
-    stem, a, b, out = side(graph).steps
+    _, a, b, out = side(graph).steps
     run = _SpecRun(0, {"stem": 2 * 8 * 8 * 8 * 3 * 9, "a": 2 * CONV3_MACS, "out": 2 * 8 * 8 * 4 * 8})  # FLOPs, 2 per MAC
     analysis = analyze(graph)
     assert _group_unit((a, b), analysis, run) == Unit("a (+1 more)", "conv", "conv", None, CONV3_PARAMS + BN_PARAMS,
