@@ -259,3 +259,18 @@ def test_totals_that_differ_say_by_how_much(tmp_path: Path) -> None:
     assert totals["fvcore"] == ("mismatch", fvcore - 8, fvcore, f"fvcore flops: spec {fvcore - 8:,}, model {fvcore:,} (+8)")
     assert totals["analytic linear"][0] == "mismatch"
     assert code == 1 and not doc["agrees"] and doc["verified"]
+
+
+def test_a_parameter_of_the_model_itself_is_a_unit_of_its_own(tmp_path: Path) -> None:
+    """The model's own parameter (scale, 8 values), no submodule's: the layer that reads it is compared with that
+    tensor, named by its path, kind 'parameter'."""
+    spec = tmp_path / "own.yaml"
+    r = runner.invoke(app, ["import", f"{NETS}:own_tensors", "--input", "3,8,8", "-o", str(spec)])
+    assert r.exit_code == 0, r.output
+    v = runner.invoke(app, ["verify", str(spec), "--reference", f"{NETS}:own_tensors", "-f", "json"])
+    assert v.exit_code == 0, v.output
+    doc = json.loads(v.stdout)["models"][0]
+    own = next(p for p in doc["layers"] if p["reference"] and p["reference"]["name"] == "scale")
+    assert unit(own["reference"]) == ("scale", "parameter", [1, 8, 8, 8], 8, 0, 0)
+    assert checks(own)["params"] == ("ok", 8, 8, "") and checks(own)["buffers"] == ("ok", 0, 0, "")
+    assert checks(own)["macs"] == ("ok", 0, 0, "")
