@@ -342,3 +342,30 @@ def test_growth_exactly_at_the_allowance_is_within_it() -> None:
         "flops": (False, 14080, 14040, "8%", base, 13000),  # 13,000·1.08 = 14,040
         "activations": (False, 256, 216, "8%", base, 200),  # 200·1.08
     }  # a --max-growth rule has no place of its own: each finding is at the baseline's model
+
+
+def test_a_baseline_keeps_the_tool_it_was_recorded_with(tmp_path: Path) -> None:
+    from convcost.ci.budget import load_baseline
+
+    path = tmp_path / "base.json"
+    model = GOOD[:-1] + ', "convention": {"name": "thop", "total": 50, "params": 7}}'
+    plain = GOOD.replace('"n"', '"m"')[:-1] + ', "convention": {"name": "convcost"}}'  # convcost's own: no tool
+    path.write_text(HEAD_JSON + "[" + model + ", " + plain + "]}")
+    m, p = load_baseline(path).models
+    assert (m.convention, m.counted) == ("thop", {"total": 50, "params": 7})
+    assert (p.convention, p.counted) == (None, {})
+
+
+CONVENTION_AT = MODEL + len(GOOD[:-1] + ', "convention": ')  # the column of a convention written last
+
+
+@pytest.mark.parametrize("convention", ['"thop"', "{}", '{"total": 5}', '{"name": 7}'])
+def test_a_baseline_convention_without_a_tools_name_is_refused(tmp_path: Path, convention: str) -> None:
+    from convcost.ci.budget import load_baseline
+
+    path = tmp_path / "base.json"
+    path.write_text(HEAD_JSON + "[" + GOOD[:-1] + f', "convention": {convention}' + "}]}")
+    with pytest.raises(SpecError) as e:
+        load_baseline(path)
+    assert str(e.value).endswith(": baseline model 'n': 'convention' must hold the 'name' of a convention")
+    assert str(e.value).startswith(f"{path}:1:{CONVENTION_AT}:")  # at its value
