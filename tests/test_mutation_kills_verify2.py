@@ -216,3 +216,17 @@ def test_a_forward_that_fits_max_memory_exactly_is_real_and_cpu_is_the_default()
 
 
 BACKWARD_KEY = "flop_counter_backward"
+
+
+def test_attention_on_the_meta_device_is_predicted_as_counted_there() -> None:
+    """nn.MultiheadAttention's fused path (which FlopCounterMode cannot see) is taken only on a real device: verify
+    runs FlopCounterMode there for it; over --max-memory both sides are on the meta device, unfused, and the
+    prediction must be the meta device's."""
+    from convcost.crosscheck import verify as v
+
+    graph = graph_of("input: [8, 4, 4]\nlayers:\n  - to_tokens\n  - attention: {heads: 2}\n")
+    report = v.verify_graph(graph, "cpu", max_bytes=1)
+    # 16 tokens of 8, 2 heads of 4: in-projection 16·8·24 = 3,072 MACs, q·kᵀ 2·16·16·4 = 2,048, attention·v 2,048,
+    # out-projection 16·8·8 = 1,024: 8,192 MACs, 16,384 FLOPs
+    assert (report.device, fields(report.layers[-1].checks["flop_counter"])[:3]) == ("meta", (16384, 16384, Status.OK))
+    assert report.ok
