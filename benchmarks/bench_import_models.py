@@ -15,6 +15,16 @@ Measured 2026-12-07 15:09 (branch 'speed', `--models resnet50 --repeat 5`, each 
 shared 2-core machine at a load average of 8.5, so the CPU times are inflated: ResNet-50 2.90 s CPU median (min 2.69)
 against main's 3.94 s (min 3.35) -- sympy no longer loaded (importer/nosympy.py). The lead's quiet-machine figures
 before (load 0.4): main 3.12 s, `import torch` alone 2.26 s.
+
+Measured 2026-12-07 21:05 (branch 'impspeed', `--models resnet50,reference_resnet50 --repeat 5`, each tree's own copy of
+this script run from it: `python -m convcost` runs the convcost of the script's checkout, whatever PYTHONPATH says) at a
+load average of 5 to 6: ResNet-50 2.35 s CPU median (min 2.31) against main's 3.03 s (min 2.67), peak 252 MiB (285);
+reference_resnet50 2.13 s (main 2.47 s). Paired runs in turn (A B A B ..., 5 to 7 pairs) gave a CPU ratio of 0.78 at
+a load of 8 (2.44 s against 3.15 s) and 0.87 at a load of 3 to 5 (2.47 s against 3.01 s); `python -c "import torch"`
+beside it took 2.01 s, the import 2.19 s. The cuts: sympy, which torchvision's import loaded through inspect's scan of
+every module's __file__ (the stand-in now has none), and the meta batch norm (importer/meta_kernels.py); the specs of
+resnet50, vit_l_16, mobilenet_v3_large, regnet_y_400mf, swin_t, efficientnet_b0, timm's convnext_atto and
+deit_tiny_patch16_224 are byte for byte main's.
 """
 
 from __future__ import annotations
