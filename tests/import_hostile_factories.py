@@ -167,3 +167,23 @@ class DeepAfterUnsupported(nn.Module):
 
 def deep_after_unsupported() -> nn.Module:
     return DeepAfterUnsupported()
+
+
+class Siamese(nn.Module):
+    """One conv applied to the input twice (a siamese pair), both results returned; and an nn.Sequential holding the
+    same conv object twice: one module, two calls, its weights counted once (review rev20: verify --reference failed
+    both, the module's MACs of both calls against the spec's first layer alone)."""
+
+    def __init__(self, how: str = "pair") -> None:
+        super().__init__()
+        self.how = how
+        self.a = nn.Conv2d(3, 4, 3)
+        conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.seq = nn.Sequential(conv, nn.ReLU(), conv)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...] | Tensor:
+        return (self.a(x), self.a(x)) if self.how == "pair" else self.seq(x)
+
+
+def siamese(how: str = "pair") -> nn.Module:
+    return Siamese(how)
