@@ -187,3 +187,22 @@ class Siamese(nn.Module):
 
 def siamese(how: str = "pair") -> nn.Module:
     return Siamese(how)
+
+
+class SamePadded(nn.Module):
+    """``padding='same'`` with an even kernel: torch pads the extra row/column itself (a constant_pad_nd inside the conv's
+    call), then convolves. Imported as a pad and a conv of numbers, fvcore's count of the model (0: it cannot see
+    aten::_convolution_mode) did not match the spec's and verify --reference failed (review rev20)."""
+
+    def __init__(self, rank: int) -> None:
+        super().__init__()
+        conv = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[rank - 1]
+        self.even = conv(3, 8, 4, padding="same")
+        self.mixed = conv(8, 4, (2, 3, 4)[-rank:], padding="same", dilation=2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.mixed(F.relu(self.even(x)))
+
+
+def same_padded(rank: int = 2) -> nn.Module:
+    return SamePadded(rank)

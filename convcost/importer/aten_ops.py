@@ -92,8 +92,10 @@ def convolution(n: Node, c: Context) -> Found:
         args["output_padding"] = _dims(n.args.get("output_padding", 0), rank)
     args.update({"dilation": _dims(n.args.get("dilation", 1), rank), "groups": groups, "bias": b is not None})
     written = n.args.get("padding_written")
-    if written == "same" and all(k % 2 for k in shape[2:]) and not transposed:
-        args["padding"] = "same"  # odd kernels: the numbers aten got are (k - 1) // 2 · dilation; fvcore counts 'same' apart
+    if written == "same" and not transposed:
+        # the numbers aten got are d·(k - 1) // 2, and for an even kernel torch padded the extra side before (its pad passes
+        # through, general.pad): `padding: same` builds torch's module, whose aten::_convolution_mode fvcore counts apart
+        args["padding"] = "same"
     if c.layout(x) != "map" or len(c.flow.shape(x)) != rank + 2:
         return Refuse(f"{n.fn} of {c.shown(x)}: convcost convolves a channels-first map")
     if std is not None:

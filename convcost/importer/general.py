@@ -287,6 +287,8 @@ def pad(n: Node, c: Context) -> Found:
         return None
     mode = n.args.get("mode", _PAD_MODES.get(n.op, "constant"))
     args: dict[str, Any] = {"pad": list(n.args.get("pad") or n.args.get("padding") or [])}
+    if n.args.get("padding_written") == "same":
+        return Pass(x)  # a conv's padding='same' (an even kernel: torch pads the extra side itself): the conv says 'same'
     if not any(args["pad"]):
         return Pass(x)  # nothing added on any side (video Swin's PatchEmbed3d at a size its patch divides): the input
     if mode != "constant":

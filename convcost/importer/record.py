@@ -233,8 +233,10 @@ def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Rec
             out = func(*args, **kwargs)
             if not r.pause:
                 bound = _bind(func._schema, args, kwargs)
-                if r.padding and func._opname in ("convolution", "_convolution"):
-                    bound = {**bound, "padding_written": r.padding}  # F.conv2d(..., padding='same'), as the code wrote it
+                if r.padding and func._opname in ("convolution", "_convolution", "constant_pad_nd"):
+                    # F.conv2d(..., padding='same'), as the code wrote it; with an even kernel torch pads the extra row and
+                    # column itself (a constant_pad_nd inside the call), then convolves
+                    bound = {**bound, "padding_written": r.padding}
                 if r.size and func._opname.startswith("upsample_"):
                     bound = {**bound, "size_written": r.size}  # F.interpolate(x, size=(8, 8)): calflops counts a list's product
                 r.node("aten", func._opname, bound, out, func._overloadname)

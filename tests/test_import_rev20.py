@@ -1,0 +1,41 @@
+"""Review rev20 of issue 20: imports that were exit 0 but not exact, or refused with a misleading line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+torch = pytest.importorskip("torch")
+
+from convcost.api import analyze_file  # noqa: E402
+from convcost.cli import app  # noqa: E402
+
+TESTS = Path(__file__).resolve().parent
+HOSTILE = TESTS / "import_hostile_factories.py"
+runner = CliRunner()
+
+
+def _import(target: str, shape: str, spec: Path, *more: str) -> str:
+    r = runner.invoke(app, ["import", target, "--input", shape, "-o", str(spec), *more])
+    assert r.exit_code == 0, r.output
+    return spec.read_text()
+
+
+@pytest.mark.parametrize(("rank", "shape", "macs"), [
+    # 3→8, kernel 4 on 16 ('same': 16 out), then 8→4, kernel 4 dilated 2 ('same'): 16·(8·3·4 + 4·8·4)
+    (1, "3,16", 16 * (8 * 3 * 4 + 4 * 8 * 4)),
+    # 16·16 · (8·3·4·4 + 4·8·3·4)
+    (2, "3,16,16", 16 * 16 * (8 * 3 * 16 + 4 * 8 * 12)),
+    # 6·6·6 · (8·3·4³ + 4·8·2·3·4)
+    (3, "3,6,6,6", 6 ** 3 * (8 * 3 * 64 + 4 * 8 * 24)),
+])
+def test_same_padding_with_an_even_kernel_is_one_conv_and_verifies(rank: int, shape: str, macs: int, tmp_path: Path) -> None:
+    target = f"{HOSTILE}:same_padded"
+    spec = tmp_path / "same.yaml"
+    text = _import(target, shape, spec, "--reference-arg", f"rank={rank}")
+    assert text.count("padding: same") == 2 and "pad:" not in text, text
+    assert analyze_file(spec)[0].total.macs == macs
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target, "--reference-arg", f"rank={rank}"])
+    assert v.exit_code == 0, v.output  # fvcore: 0 on both sides (aten::_convolution_mode)
