@@ -206,3 +206,24 @@ class SamePadded(nn.Module):
 
 def same_padded(rank: int = 2) -> nn.Module:
     return SamePadded(rank)
+
+
+class Returns(nn.Module):
+    """Outputs no spec could list: the model's input among them (``return y, x``), a tensor returned twice (``return y,
+    y``), nothing but the input (an nn.Identity model). Import wrote `outputs: [..., input]` or a name twice, or no layers
+    at all, and exit 0: analyze then refused the spec (review rev20)."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: Tensor) -> object:
+        if self.how == "identity":
+            return x
+        y = self.conv(x)
+        return {"y": y, "x": x} if self.how == "input" else (y, y)
+
+
+def returns(how: str = "input") -> nn.Module:
+    return Returns(how)

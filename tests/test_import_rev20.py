@@ -39,3 +39,22 @@ def test_same_padding_with_an_even_kernel_is_one_conv_and_verifies(rank: int, sh
     assert analyze_file(spec)[0].total.macs == macs
     v = runner.invoke(app, ["verify", str(spec), "--reference", target, "--reference-arg", f"rank={rank}"])
     assert v.exit_code == 0, v.output  # fvcore: 0 on both sides (aten::_convolution_mode)
+
+
+@pytest.mark.parametrize(("how", "outputs", "macs"), [
+    ("input", ["conv", "output_1"], 14 * 14 * 4 * 3 * 9),  # the conv 3→4, 3×3 on 16×16: 14·14·4·27
+    ("twice", ["conv", "output_1"], 14 * 14 * 4 * 3 * 9),
+    ("identity", ["output_0"], 0),
+])
+def test_outputs_the_spec_cannot_list_become_identity_layers(how: str, outputs: list[str], macs: int, tmp_path: Path) -> None:
+    """Each output is a distinct layer: an `identity` named after its place reads the input or the repeated tensor, so
+    the spec analyzes (it was refused: 'output 'input' is an input of the model', 'listed twice', 'layers must be a
+    list') with as many outputs as the model, and verify --reference passes."""
+    target = f"{HOSTILE}:returns"
+    spec = tmp_path / "returns.yaml"
+    _import(target, "3,16,16", spec, "--reference-arg", f"how={how}")
+    a = analyze_file(spec)[0]
+    assert [n.name for n in a.graph.output_nodes] == outputs
+    assert a.total.macs == macs
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target, "--reference-arg", f"how={how}"])
+    assert v.exit_code == 0, v.output
