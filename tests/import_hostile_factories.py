@@ -227,3 +227,20 @@ class Returns(nn.Module):
 
 def returns(how: str = "input") -> nn.Module:
     return Returns(how)
+
+
+class ItemScale(nn.Module):
+    """A buffer read as a Python number (``self.scale.item()``): the spec's multiply holds the number, and the buffer was
+    in no layer and no `unused` row, so the spec had 1 buffer fewer than torch (review rev20)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.register_buffer("scale", torch.tensor(2.0))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x) * float(self.scale.item())
+
+
+def item_scale() -> nn.Module:
+    return ItemScale()

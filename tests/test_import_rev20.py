@@ -58,3 +58,14 @@ def test_outputs_the_spec_cannot_list_become_identity_layers(how: str, outputs: 
     assert a.total.macs == macs
     v = runner.invoke(app, ["verify", str(spec), "--reference", target, "--reference-arg", f"how={how}"])
     assert v.exit_code == 0, v.output
+
+
+def test_a_buffer_read_as_a_number_is_kept_in_the_totals(tmp_path: Path) -> None:
+    target = f"{HOSTILE}:item_scale"
+    spec = tmp_path / "item.yaml"
+    text = _import(target, "3,8,8", spec)
+    assert "multiply: {name: mul, scalar: 2.0}" in text and "unused: {name: scale, buffers: 1}" in text, text
+    t = analyze_file(spec)[0].total
+    assert (t.params, t.buffers, t.macs) == (4 * 3 * 9 + 4, 1, 8 * 8 * 4 * 3 * 9)  # torch: 112 params, 1 buffer value
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target])
+    assert v.exit_code == 0, v.output

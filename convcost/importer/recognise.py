@@ -205,6 +205,9 @@ def _meets_data(flow: Flow, v: int) -> bool:
     return False
 
 
+PYTHON_READS = frozenset({"_local_scalar_dense", "is_nonzero", "equal"})  # aten ops that hand a value to Python
+
+
 @dataclass
 class Recognised:
     layers: list[Proto] = field(default_factory=list)
@@ -318,7 +321,9 @@ def recognise(rec: Recording) -> Recognised:
             how = met(rec, p.op, p.call, p.node)
             p.form, p.note = how.form, how.note
     out = Recognised(protos)
-    out.read = {p for n in rec.nodes for v in n.tensors() for p in flow.sources.get(v, ())}
+    # a tensor read only as a Python number (``float(self.t.item())``, ``if self.t > 0``) is in no layer: the spec holds the
+    # number; kept as an `unused` row, so the totals still equal torch's sum(numel)
+    out.read = {p for n in rec.nodes if n.op not in PYTHON_READS for v in n.tensors() for p in flow.sources.get(v, ())}
     out.read |= {t for p in protos for t in p.tensors}
     for n in rec.nodes:  # a module kept whole holds its tensors, convcost's op or not
         if n.kind == "module":
