@@ -244,3 +244,47 @@ class ItemScale(nn.Module):
 
 def item_scale() -> nn.Module:
     return ItemScale()
+
+
+class Refusals(nn.Module):
+    """Calls of functions convcost has ops for in their other forms: their refusal named the function ("interpolate is
+    not a convcost op" although F.interpolate is imported), or told an eval-mode model to call model.eval() (review
+    rev20)."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 8, 4, stride=4)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.how == "nearest_exact":
+            return F.interpolate(x, scale_factor=2, mode="nearest-exact")
+        if self.how == "index":
+            return x[:, [2, 0, 1]]
+        t = self.conv(x).flatten(2).transpose(1, 2)
+        return F.scaled_dot_product_attention(t, t, t, dropout_p=0.1)  # drops at random in eval too
+
+
+def refusals(how: str = "index") -> nn.Module:
+    return Refusals(how)
+
+
+class MaxPoolOfChannels(nn.Module):
+    """CBAM's spatial attention: the channels' max and mean, ``torch.max(x, 1, keepdim=True)[0]`` (``x.min(dim=1)
+    .values`` too), concatenated, a 7×7 conv and a sigmoid gate ("max is not a convcost op" before; review rev20)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.spatial = nn.Conv2d(3, 1, 7, padding=3, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.conv(x)
+        most, _ = torch.max(y, 1, keepdim=True)
+        least = y.min(dim=1, keepdim=True).values
+        gate = torch.sigmoid(self.spatial(torch.cat([most, y.mean(1, keepdim=True), least], 1)))
+        return y * gate
+
+
+def max_pool_of_channels() -> nn.Module:
+    return MaxPoolOfChannels()

@@ -69,3 +69,26 @@ def test_a_buffer_read_as_a_number_is_kept_in_the_totals(tmp_path: Path) -> None
     assert (t.params, t.buffers, t.macs) == (4 * 3 * 9 + 4, 1, 8 * 8 * 4 * 3 * 9)  # torch: 112 params, 1 buffer value
     v = runner.invoke(app, ["verify", str(spec), "--reference", target])
     assert v.exit_code == 0, v.output
+
+
+@pytest.mark.parametrize(("how", "line", "wrong"), [
+    ("nearest_exact", "F.interpolate as aten._upsample_nearest_exact2d is not a convcost op", "interpolate is not a"),
+    ("index", "x[...] as aten.index is not a convcost op", "getitem is not a"),
+    ("dropout", "dropout_p=0.1: it drops attention weights at random in eval mode too", "call model.eval()"),
+])
+def test_refusals_name_what_the_call_ran(how: str, line: str, wrong: str, tmp_path: Path) -> None:
+    r = runner.invoke(app, ["import", f"{HOSTILE}:refusals", "--input", "3,16,16", "--reference-arg", f"how={how}"])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    lines = r.stderr.splitlines()
+    assert len(lines) == 2 and line in lines[0] and wrong not in r.stderr, r.stderr
+
+
+def test_max_and_min_over_a_dim_are_amax_and_amin(tmp_path: Path) -> None:
+    target = f"{HOSTILE}:max_pool_of_channels"
+    spec = tmp_path / "cbam.yaml"
+    text = _import(target, "3,16,16", spec)
+    assert "amax: {name: max, dims: [1], keepdim: true}" in text and "amin: {name: min, dims: [1], keepdim: true, from: conv}" in text
+    # 16·16 · (8·3·9 + 1·3·49): the conv and the 7×7 spatial conv
+    assert analyze_file(spec)[0].total.macs == 16 * 16 * (8 * 3 * 9 + 3 * 49)
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target])
+    assert v.exit_code == 0, v.output

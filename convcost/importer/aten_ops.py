@@ -595,4 +595,8 @@ def leaf_op(n: Node, c: Context) -> Found:
     if n.fn in ("bernoulli", "bernoulli_", "rand", "randn", "rand_like", "randn_like", "dropout", "native_dropout"):
         return Refuse(f"{n.fn}: random values (dropout or stochastic depth in training mode): convcost counts inference "
                       "(call model.eval())")
+    if n.fn != n.op.rstrip("_"):  # F.interpolate(mode='nearest-exact'), x[[2, 0, 1]], torch.max(x, 1): the function has
+        # convcost ops for its other forms, so name the aten op this call ran, not the function
+        called = "x[...]" if n.fn == "getitem" else n.spelled or n.fn
+        return Refuse(f"{called} as aten.{n.op} is not a convcost op", whatever=True)
     return Refuse(f"{n.fn} is not a convcost op", whatever=True)

@@ -428,6 +428,22 @@ def reduce(n: Node, c: Context) -> Found:
     return emit(c, n, n.op, args, (x,))
 
 
+@general("max", "min")
+def max_values(n: Node, c: Context) -> Found:
+    """``torch.max(x, dim)`` / ``x.min(dim=1, keepdim=True)`` whose indices nothing reads (CBAM's ``torch.max(x, 1,
+    keepdim=True)[0]``, ``.values``): the `amax` / `amin` over that dim; the indices (a reading of positions) are refused."""
+    x = _one(n, c)
+    dim = n.args.get("dim")
+    if x is None or not isinstance(dim, int) or len(n.outs) != 2:
+        return None  # torch.max(x) of every value (the batch too), torch.max(x, y) of two tensors: not a reduction per sample
+    if c.used_output(n, 1):
+        return Refuse(f"{n.fn} with its indices used: convcost's a{n.op} gives the values only")
+    args: dict[str, Any] = {"dims": _reduced_dims(dim, len(c.flow.shape(x)))}
+    if n.args.get("keepdim"):
+        args["keepdim"] = True
+    return emit(c, n, f"a{n.op}", args, (x,), out=n.outs[0])
+
+
 @general("linalg_vector_norm", "norm")
 def norm(n: Node, c: Context) -> Found:
     x = _one(n, c)
@@ -536,7 +552,9 @@ def sdpa(n: Node, c: Context) -> Found:
     if n.args.get("scale") is not None:
         args["scale"] = float(n.args["scale"])
     if n.args.get("dropout_p"):
-        return Refuse(f"{n.fn} with dropout_p={n.args['dropout_p']}: convcost counts inference (call model.eval())")
+        return Refuse(f"{n.fn} with dropout_p={n.args['dropout_p']}: it drops attention weights at random in eval mode too "
+                      "(it does not read model.training); convcost counts inference, without dropout (pass dropout_p=0.0 "
+                      "outside training, as timm's `self.attn_drop.p if self.training else 0.`)")
     return emit(c, n, "scaled_dot_product_attention", args, tuple(v for v in ins if v is not None), tensors=tensors)
 
 
