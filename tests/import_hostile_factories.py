@@ -288,3 +288,11 @@ class MaxPoolOfChannels(nn.Module):
 
 def max_pool_of_channels() -> nn.Module:
     return MaxPoolOfChannels()
+
+
+def circular_conv() -> nn.Module:
+    """nn.Conv2d(padding_mode='circular'): torch's circular pad fills a new tensor slice by slice in place, which traced
+    as a tensor made from no input ("the model's output 0 is not computed from its input", exit 2; with
+    --allow-unsupported a spec with no layers that analyze refused; review rev20)."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, padding_mode="circular"), nn.ReLU(),
+                         nn.Conv2d(8, 4, 3, padding=(0, 2), padding_mode="circular"))

@@ -92,3 +92,14 @@ def test_max_and_min_over_a_dim_are_amax_and_amin(tmp_path: Path) -> None:
     assert analyze_file(spec)[0].total.macs == 16 * 16 * (8 * 3 * 9 + 3 * 49)
     v = runner.invoke(app, ["verify", str(spec), "--reference", target])
     assert v.exit_code == 0, v.output
+
+
+def test_circular_padding_mode_is_a_circular_pad_and_a_conv(tmp_path: Path) -> None:
+    target = f"{HOSTILE}:circular_conv"
+    spec = tmp_path / "circular.yaml"
+    text = _import(target, "3,16,16", spec, "--no-blocks")
+    assert "pad: {name: pad, pad: [1, 1, 1, 1], mode: circular}" in text and "pad: [2, 2, 0, 0], mode: circular" in text
+    # 16·16·8·3·9, then (16 - 2)·(16 + 4 - 2)·4·8·9 (H unpadded, W padded 2 a side)
+    assert analyze_file(spec)[0].total.macs == 16 * 16 * 8 * 27 + 14 * 18 * 4 * 72
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target])
+    assert v.exit_code == 0, v.output

@@ -197,7 +197,9 @@ def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Rec
             if r.fn or r.pause:
                 return func(*args, **kwargs)
             name = fn_name(func)
-            if name in WHOLE:
+            if name in WHOLE or (name == "pad" and kwargs.get("mode", args[2] if len(args) > 2 else "") == "circular"):
+                # F.pad(mode='circular') (a conv's padding_mode='circular'): torch fills a new tensor in place, slice by
+                # slice, which traces as a tensor made from nothing; aten.pad of the call is what the code asked for
                 r.pause += 1
                 try:
                     out = func(*args, **kwargs)
