@@ -296,3 +296,23 @@ def circular_conv() -> nn.Module:
     --allow-unsupported a spec with no layers that analyze refused; review rev20)."""
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, padding_mode="circular"), nn.ReLU(),
                          nn.Conv2d(8, 4, 3, padding=(0, 2), padding_mode="circular"))
+
+
+class ChannelsLastCumsum(nn.Module):
+    """A part convcost cannot express (torch.cumsum) between a permute to channels-last and LayerNorm/Linear reading
+    it per position: with --allow-unsupported its row held a [H, W, C] map, so the layernorm normalised the wrong dim
+    and analyze refused the Linear after it (review rev20)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.norm = nn.LayerNorm(8)
+        self.fc = nn.Linear(8, 6)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = torch.cumsum(self.conv(x).permute(0, 2, 3, 1), 1)
+        return self.fc(self.norm(y)).permute(0, 3, 1, 2)
+
+
+def channels_last_cumsum() -> nn.Module:
+    return ChannelsLastCumsum()

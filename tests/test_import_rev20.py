@@ -103,3 +103,27 @@ def test_circular_padding_mode_is_a_circular_pad_and_a_conv(tmp_path: Path) -> N
     assert analyze_file(spec)[0].total.macs == 16 * 16 * 8 * 27 + 14 * 18 * 4 * 72
     v = runner.invoke(app, ["verify", str(spec), "--reference", target])
     assert v.exit_code == 0, v.output
+
+
+def test_an_unsupported_part_on_a_channels_last_grid_keeps_the_grid(tmp_path: Path) -> None:
+    target = f"{HOSTILE}:channels_last_cumsum"
+    spec = tmp_path / "grid.yaml"
+    text = _import(target, "3,16,16", spec, "--allow-unsupported")
+    assert "unsupported: {name: cumsum, shape: [16, 16, 8], grid: true" in text, text
+    a = analyze_file(spec)[0]
+    assert a.uncounted == ("cumsum",)
+    fc = next(lc for lc in a.layers if lc.node.name == "fc")
+    assert fc.cost.macs == 16 * 16 * 6 * 8  # the Linear at each of the 16·16 positions, as torch's 12,288
+    assert fc.cost.params == 6 * 8 + 6 and a.total.params == sum(p.numel() for p in _model(target).parameters())
+    assert [n.name for n in a.graph.output_nodes] == ["permute_1"] and tuple(a.graph.output.shape) == (6, 16, 16)
+
+
+def _model(target: str) -> torch.nn.Module:
+    import importlib.util
+
+    path, _, name = target.rpartition(":")
+    spec = importlib.util.spec_from_file_location("hostile_rev20", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)()

@@ -488,7 +488,9 @@ def to_layers(protos: list[Proto], allow: bool, modules: frozenset[str] = frozen
         if p.why:
             shape = list(p.shape[1:]) or [1]
             tokens = p.layout == "tokens" and len(shape) == 2
-            args: dict[str, Any] = {"shape": shape, **({"tokens": True} if tokens else {}), "what": p.why}
+            grid = p.layout == "grid" and len(shape) >= 3  # channels-last: what reads it reads a grid (review rev20)
+            args: dict[str, Any] = {"shape": shape, **({"tokens": True} if tokens else {}), **({"grid": True} if grid else {}),
+                                    "what": p.why}
             out.append(ImportedLayer(p.key, p.path, "unsupported", args, ins[:1], source=p.source))
         else:
             out.append(ImportedLayer(p.key, p.path, p.op, p.args, ins, note=f"torch: {p.note}" if p.note else "",
