@@ -127,3 +127,20 @@ def _model(target: str) -> torch.nn.Module:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return getattr(module, name)()
+
+
+def test_a_0d_learned_scalar_is_one_param(tmp_path: Path) -> None:
+    target = f"{HOSTILE}:rezero"
+    spec = tmp_path / "rezero.yaml"
+    text = _import(target, "4,8,8", spec)
+    assert "multiply: {name: mul, param: [1]" in text, text
+    t = analyze_file(spec)[0].total
+    assert (t.params, t.macs) == (4 * 4 * 9 + 4 + 1 + 4 * 2 + 2, 8 * 8 * 4 * 4 * 9 + 4 * 2)  # conv, alpha, fc
+    v = runner.invoke(app, ["verify", str(spec), "--reference", target])
+    assert v.exit_code == 0, v.output
+
+
+def test_squeeze_of_every_dim_says_it_drops_the_batch_at_batch_1() -> None:
+    r = runner.invoke(app, ["import", f"{HOSTILE}:rezero", "--input", "4,8,8", "--reference-arg", "how=squeeze"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "x.squeeze() drops the batch dim too at batch 1" in r.stderr.splitlines()[0], r.stderr

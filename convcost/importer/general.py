@@ -99,6 +99,9 @@ def reshape(n: Node, c: Context) -> Found:
             return Pass(x)  # broadcast by the elementwise op that reads it
         return Refuse(f"{n.fn} of {c.shown(x)} to {list(out)}: convcost broadcasts in the elementwise op that reads it")
     if not out or not shape or out[0] != shape[0]:
+        if n.fn == "squeeze" and shape[0] == 1 and len(out) < len(shape):  # x.squeeze(): at the traced batch of 1, the batch too
+            return Refuse(f"{n.fn} of {c.shown(x)} to {list(out)}: x.squeeze() drops the batch dim too at batch 1, where import "
+                          "traces the model; name the dims it should drop (x.squeeze((2, 3)), x.flatten(1))")
         return Refuse(f"{n.fn} of {c.shown(x)} to {list(out)}: it moves the batch dim; convcost counts per sample")
     spelled = _as_written(n.fn, shape, out)
     if spelled is not None:
@@ -337,7 +340,8 @@ def binary(n: Node, c: Context) -> Found:
         return emit(c, n, op, args, (x,), tensors=(table, index))
     if isinstance(held, Refuse):
         return held
-    args = {"param": list(c.flow.shape(vo)), **({"reverse": True} if reverse else {})}
+    # a 0-d parameter (ReZero's alpha, a learned temperature) broadcasts as one of shape [1] does: the same value count
+    args = {"param": list(c.flow.shape(vo)) or [1], **({"reverse": True} if reverse else {})}
     return emit(c, n, op, args, (x,), tensors=held)
 
 
