@@ -144,3 +144,12 @@ def test_squeeze_of_every_dim_says_it_drops_the_batch_at_batch_1() -> None:
     r = runner.invoke(app, ["import", f"{HOSTILE}:rezero", "--input", "4,8,8", "--reference-arg", "how=squeeze"])
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "x.squeeze() drops the batch dim too at batch 1" in r.stderr.splitlines()[0], r.stderr
+
+
+def test_a_weight_shared_by_layers_of_two_ops_is_refused_not_tied(tmp_path: Path) -> None:
+    target = f"{HOSTILE}:linear_as_conv"
+    r = runner.invoke(app, ["import", target, "--input", "3,8,8", "-o", str(tmp_path / "s.yaml")])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "a tensor 'conv2d' (conv) holds too (shared weights)" in r.stderr.splitlines()[0], r.stderr
+    r = runner.invoke(app, ["import", target, "--input", "3,8,8", "-o", str(tmp_path / "s.yaml"), "--allow-unsupported"])
+    assert r.exit_code == 0 and analyze_file(tmp_path / "s.yaml")[0].uncounted == ("fc",)

@@ -377,11 +377,11 @@ def tie(protos: list[Proto]) -> None:
                 continue
             other, their_role = first
             role = role_of.get(path, "")
-            if role and role == their_role:
+            if role and role == their_role and p.op == other.op:
                 p.tied[role] = other.key
             else:
                 p.why = (f"{p.op} holds {path}, a tensor '{other.key}' ({other.op}) holds too (shared weights): convcost "
-                         "writes a shared weight or bias of a conv, linear or norm only (tied)")
+                         "writes a weight or bias shared by layers of one op, in the same role (tied)")
 
 
 # ---- names ---------------------------------------------------------------------------------------------------------
