@@ -277,7 +277,8 @@ def _render_check(result: CheckResult, format: str) -> str:
     if format == "markdown":
         return summary_markdown(list(result.findings), len(result.analyses), result.uncounted)
     if format == "table":
-        lines = [*result.notes, *result.uncounted, *(finding_line(f) for f in result.findings), summary_line(list(result.findings),
-                                                                                            len(result.analyses))]
+        findings = list(result.findings)
+        lines = [*result.notes, *result.uncounted, *(finding_line(f) for f in findings),
+                 summary_line(findings, len(result.analyses))]
         return "\n".join(lines) + "\n"
     raise UsageError(f"unknown format '{format}' for a check result: table or markdown")

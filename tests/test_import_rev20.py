@@ -87,7 +87,8 @@ def test_max_and_min_over_a_dim_are_amax_and_amin(tmp_path: Path) -> None:
     target = f"{HOSTILE}:max_pool_of_channels"
     spec = tmp_path / "cbam.yaml"
     text = _import(target, "3,16,16", spec)
-    assert "amax: {name: max, dims: [1], keepdim: true}" in text and "amin: {name: min, dims: [1], keepdim: true, from: conv}" in text
+    assert "amax: {name: max, dims: [1], keepdim: true}" in text
+    assert "amin: {name: min, dims: [1], keepdim: true, from: conv}" in text
     # 16·16 · (8·3·9 + 1·3·49): the conv and the 7×7 spatial conv
     assert analyze_file(spec)[0].total.macs == 16 * 16 * (8 * 3 * 9 + 3 * 49)
     v = runner.invoke(app, ["verify", str(spec), "--reference", target])

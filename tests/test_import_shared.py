@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 pytest.importorskip("torch")
 
-from convcost.api import analyze_file  # noqa: E402
-from convcost.cli import app  # noqa: E402
+from convcost.api import analyze_file
+from convcost.cli import app
 
 TESTS = Path(__file__).resolve().parent
 runner = CliRunner()

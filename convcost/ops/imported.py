@@ -62,7 +62,8 @@ class Unsupported:
     def shape(a: UnsupportedArgs, inputs: tuple[Shape, ...]) -> Shape:
         if a.grid:
             if a.tokens or len(a.shape) < 3:
-                raise ShapeError(f"grid: true needs shape [H, W, D] or [T, H, W, D] (and no tokens), got {list(a.shape)}", "shape")
+                raise ShapeError(f"grid: true needs shape [H, W, D] or [T, H, W, D] (and no tokens), got {list(a.shape)}",
+                                 "shape")
             return TokenGrid(*a.shape)
         if a.tokens:
             if len(a.shape) != 2:
