@@ -163,6 +163,15 @@ def level_of(models: list[dict[str, Any]], cal: Any) -> Any:
          for m in models for x in m["layers"]), cal)
 
 
+def levels_by_kind(models: list[dict[str, Any]], cal: Any) -> dict[str, Any]:
+    """The level of each kind apart (level_of over that kind's layers), kinds with a matched layer only, the most
+    matched first. Where a calibration and a run differ, this says how: every kind alike (a slower or faster machine),
+    or only the memory-bound kinds while compute-bound dense convs agree (the memory system, not the CPU, changed)."""
+    kinds = dict.fromkeys(x["kind"] for m in models for x in m["layers"])
+    levels = {k: level_of([{"layers": [x for m in models for x in m["layers"] if x["kind"] == k]}], cal) for k in kinds}
+    return dict(sorted(((k, v) for k, v in levels.items() if v.layers), key=lambda kv: -kv[1].layers))
+
+
 def calibration_of(device_file: str, models: list[dict[str, Any]], threads: int | None) -> Any:
     from convcost.costmodel.roofline import fit_profile, resolve_profile
 
@@ -179,6 +188,9 @@ def print_level(models: list[dict[str, Any]], device_file: str, threads: int | N
     print(f"  calibration level: {level.layers} layers of the same op and size as a calibration point measured "
           f"{ratio} its time (median; 1.00: calibrated at this run's speed, above 1: the calibration ran "
           "faster than the models, and every prediction is that much too fast)")
+    kinds = levels_by_kind(models, cal)
+    if kinds:
+        print("    by kind: " + ", ".join(f"{k} ×{v.ratio:.2f} ({v.layers})" for k, v in kinds.items()))
 
 
 def repredict(models: list[dict[str, Any]], device_file: str, threads: int | None) -> list[dict[str, Any]]:

@@ -370,3 +370,17 @@ def test_a_calibration_no_layer_matches_has_no_level(tmp_path) -> None:  # type:
     assert "calibrated at 1 thread, run at 2" in table.stdout and "nan" not in table.stdout.lower()
     md = runner.invoke(app, [*args, "-f", "markdown"])
     assert md.exit_code == 0 and "calibration level: none of" in md.stdout, md.output
+
+
+def test_a_strided_grouped_conv_is_a_point_at_the_bytes_its_time_follows() -> None:
+    """calibrate's points sit where the predictor reads the curve (kinds.curve_bytes): a 3×3 /2 grouped conv's input
+    is counted at its output map's size (no timing: made-up times)."""
+    from convcost.crosscheck.calibrate import layer_times
+
+    bench = Bench(("{conv: {out: 8, kernel: 3, stride: 2, padding: 1, groups: 4, bias: false}}",), (8, 8, 8), "strided",
+                  ("conv_grouped",))
+    graph = calibrate_module._graph(bench.spec(), "<strided>")
+    (lt,) = layer_times(bench, graph, [[1e-6, 2e-6, 3e-6]], "fp32")
+    # in 8·8·8·4 = 2,048 B at the output's 4×4 of 8×8: 512; weights 8·2·9·4 = 576; out 8·4·4·4 = 512: 1,600 B
+    # (all it moves: 3,136 B)
+    assert (lt.key, lt.compute, lt.work, lt.median_s) == ("conv_grouped", False, 1600.0, 2e-6)

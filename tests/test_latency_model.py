@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from convcost.cli import app
 from convcost.costmodel.analysis import analyze
 from convcost.costmodel.calibration import Curve, Point, calibration_yaml, fmt_quantity
-from convcost.costmodel.kinds import layer_kind
+from convcost.costmodel.kinds import curve_bytes, layer_kind
 from convcost.costmodel.memory import analyze_memory
 from convcost.costmodel.roofline import BUILTIN, fit_profile, parse_profiles, roofline
 from convcost.crosscheck.accuracy import ErrorStats, percentile
@@ -123,6 +123,27 @@ def test_grouped_convs_are_predicted_from_the_bytes_they_move() -> None:
     assert span.memory_s == pytest.approx(4672 / (1e9 * 4 ** (math.log(4672 / 4352) / math.log(100))))
     assert span.memory_s == pytest.approx(4.5733e-6, rel=1e-4) and span.compute_s == 0.0
     assert span.ideal_s == pytest.approx(14.5733e-6, rel=1e-5)
+
+
+def test_strided_grouped_convs_count_their_input_at_the_output_maps_size() -> None:
+    text = TOY.replace("          gelu:", "          conv_grouped:\n            - {size: 1.216 kB, rate: 1 GB/s}\n"
+                       "            - {size: 4.672 kB, rate: 4 GB/s}\n          gelu:")
+    profile = parse_profiles(text, "toy.yaml")["toy"]
+    g = graph_of("input: [8, 8, 8]\nlayers:\n  - conv: {out: 8, kernel: 3, padding: 1, groups: 4, bias: false}\n"
+                 "  - conv: {out: 8, kernel: 3, stride: 2, padding: 1, groups: 4, bias: false}\n")
+    mem = analyze_memory(analyze(g), "fp32")
+    one, two = roofline(mem, profile).layers
+    # stride 1 on 8×8: in 8·64·4 = 2,048 + weights 8·2·9·4 = 576 + out 2,048 = 4,672 B, all of it: the second point,
+    # 4 GB/s -> 1.168 µs, + 10 µs
+    assert one.memory_s == pytest.approx(1.168e-6) and one.ideal_s == pytest.approx(11.168e-6)
+    # stride 2 to 4×4: it moves in 2,048 + 576 + out 8·16·4 = 512 = 3,136 B (reported), but its time follows its
+    # input at the output map's size: 2,048·16/64 = 512 + 576 + 512 = 1,600 B, 20.39 % of the way from 1.216 kB to
+    # 4.672 kB in log(size) (log(1600/1216) / log(4672/1216) = 0.20389), rate 1 GB/s · 4^0.20389 = 1.32664 GB/s
+    # -> 1.2061 µs, + 10 µs
+    f = math.log(1600 / 1216) / math.log(4672 / 1216)
+    assert two.bytes == 3136 and two.memory_s == pytest.approx(1600 / (1e9 * 4**f))
+    assert two.memory_s == pytest.approx(1.2061e-6, rel=1e-4) and two.ideal_s == pytest.approx(11.2061e-6, rel=1e-5)
+    assert [curve_bytes(layer_kind(lt.node), lt.node, lt.traffic) for lt in mem.layers] == [4672, 1600]
 
 
 def test_depthwise_convs_are_predicted_from_the_bytes_they_move() -> None:
@@ -477,6 +498,10 @@ def test_benchmark_level_compares_the_layers_the_calibration_timed() -> None:
     assert level.layers == 2 and level.ratio == pytest.approx(2.0)  # the median of 1.5 and 2.5
     none = bench.level_of([{"layers": []}], cal)
     assert none.ratio is None and none.layers == 0
+    # by kind: conv_dense 1.5 (its one matched layer), elementwise 2.5 (gelu's); views and unmatched kinds absent
+    by_kind = bench.levels_by_kind(models, cal)
+    assert list(by_kind) == ["conv_dense", "elementwise"]
+    assert by_kind["conv_dense"].ratio == pytest.approx(1.5) and by_kind["elementwise"].ratio == pytest.approx(2.5)
 
 
 def test_calibration_level_skips_fallback_curves() -> None:

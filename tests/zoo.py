@@ -54,17 +54,18 @@ def reference_args(kwargs: dict[str, Any]) -> list[str]:
 
 
 def imports_exactly(target: str, kwargs: dict[str, Any], shape: tuple[int, ...], tmp_path: Path,
-                    verify_on_meta: bool = True) -> Path:
+                    verify_on_meta: bool = True, max_memory: str | None = None) -> Path:
     """Import the target, check the spec's params, buffers and MACs against torch's, and that verify --reference
     passes (on the meta device where the factory builds there, unless ``verify_on_meta`` is off: a real forward).
+    ``max_memory`` raises import's and verify's --max-memory for a model whose weights are over the default.
     Returns the spec."""
     spec = tmp_path / "spec.yaml"
-    args = reference_args(kwargs)
+    args = reference_args(kwargs) + (["--max-memory", max_memory] if max_memory else [])
     r = runner.invoke(app, ["import", target, "--input", ",".join(map(str, shape)), "-o", str(spec), *args])
     assert r.exit_code == 0, r.output
     assert "unsupported" not in spec.read_text().split("input:", 1)[1], spec.read_text()
     assert spec_counts(spec) == torch_counts(build(target, kwargs), shape)
-    memory = ["--max-memory", "1k"] if verify_on_meta else []
+    memory = ["--max-memory", "1k"] if verify_on_meta and not max_memory else []
     v = runner.invoke(app, ["verify", str(spec), "--reference", target, *args, *memory])
     assert v.exit_code == 0, v.output
     return spec

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from ..graph.nodes import Node
 from ..ops.shapes import numel
-from .memory import is_view
+from .memory import Traffic, is_view
 
 
 class Kind(NamedTuple):
@@ -105,3 +105,18 @@ def layer_kind(node: Node) -> str:
 
 def _computes(node: Node) -> bool:
     return node.rule.cost(node.args, node.in_shapes, node.shape, 1).flops > 0
+
+
+def curve_bytes(kind: str, node: Node, traffic: Traffic) -> int:
+    """The bytes a memory kind's time follows (where on its curve the layer sits, and what its bandwidth moves):
+    the bytes it moves, but for a grouped conv whose output map is smaller than its input (a strided one) the input
+    counted at the output map's size. A strided grouped conv does the work of its output: measured over the configs'
+    (RegNetY's first block of each stage, ResNeXt-50's layer2-4.0, 3×3 /2) in three quiet rounds, by all the bytes it
+    moves each was predicted +17 to +325 % too slow (the calibration's grouped convs are all stride 1; docs/profile.md).
+    Depthwise convs keep all their bytes: their curve has a stride-2 point."""
+    if kind != "conv_grouped" or not traffic.input_bytes:
+        return traffic.total
+    in_map, out_map = numel(node.in_shapes[0][1:]), numel(node.shape[1:])
+    if not in_map or out_map >= in_map:
+        return traffic.total
+    return traffic.input_bytes * out_map // in_map + traffic.weight_bytes + traffic.output_bytes

@@ -20,7 +20,7 @@ from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, load_yaml, read_text, shorten, type_name
 from ..graph.segments import top_level_segments
 from .calibration import STREAM_KIND, Calibration, parse_calibrations
-from .kinds import KINDS, VIEW, layer_kind
+from .kinds import KINDS, VIEW, curve_bytes, layer_kind
 from .memory import MemoryReport
 
 PEAK_DTYPES = ("fp32", "tf32", "fp16", "bf16", "int8")
@@ -323,6 +323,7 @@ def fit_profile(
 
 def predicted_span(
     kind: str, op: str, flops: int, nbytes: int, fit: Fit, peak: float, bandwidth: float, after: float | None = None,
+    curve_nbytes: int | None = None,
 ) -> tuple[Span, bool]:
     """A layer's time from a calibration (``fit.calibration`` must be set), and whether its op or kind has a curve.
 
@@ -331,6 +332,8 @@ def predicted_span(
     curve at that many bytes; views: nothing; each plus the overhead. Without a curve: the nominal peak
     (compute), the elementwise curve or else the nominal bandwidth (memory). ``after``: the bytes the layer
     before moved (None: the first layer); the overhead is the calibration's after it (Calibration.overhead_at).
+    ``curve_nbytes``: the bytes a memory kind's time follows when not all it moves (kinds.curve_bytes: a strided
+    grouped conv's); the span still reports ``nbytes``.
     """
     cal = fit.calibration
     assert cal is not None
@@ -343,8 +346,9 @@ def predicted_span(
         rate = (curve.rate_at(flops) if curve else peak) * fit.scale
         bw = stream.rate_at(nbytes) if stream and nbytes else bandwidth
         return layer_span(flops, nbytes, rate, bw, overhead), own
-    bw = curve.rate_at(nbytes) if curve and nbytes else bandwidth
-    memory = nbytes / bw
+    size = nbytes if curve_nbytes is None else curve_nbytes
+    bw = curve.rate_at(size) if curve and size else bandwidth
+    memory = size / bw
     return Span(flops, nbytes, 0.0, memory, memory + overhead, memory, overhead), own
 
 
@@ -398,7 +402,7 @@ def roofline(
     predicted = [
         predicted_span(
             kind, lt.node.op, lt.flops, lt.traffic.total, fit, peak, profile.bandwidth,
-            memory.layers[i - 1].traffic.total if i else None,
+            memory.layers[i - 1].traffic.total if i else None, curve_bytes(kind, lt.node, lt.traffic),
         )
         for i, (kind, lt) in enumerate(zip(kinds, memory.layers))
     ]

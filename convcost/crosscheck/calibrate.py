@@ -28,7 +28,7 @@ from typing import Any
 from .. import __version__
 from ..costmodel.analysis import analyze
 from ..costmodel.calibration import AfterPoint, Calibration, Curve, Point
-from ..costmodel.kinds import KINDS, VIEW, layer_kind
+from ..costmodel.kinds import KINDS, VIEW, curve_bytes, layer_kind
 from ..costmodel.memory import analyze_memory
 from ..errors import UsageError
 from ..frontend.spec import parse_spec
@@ -400,7 +400,7 @@ def layer_times(bench: Bench, graph: Graph, times: list[list[float]], dtype: str
         if kind == VIEW or key not in bench.feeds:
             continue
         compute = KINDS[kind].compute
-        work = lt.flops if compute else lt.traffic.total
+        work = lt.flops if compute else curve_bytes(kind, lt.node, lt.traffic)
         after = float(mem[i - 1].traffic.total) if i else None
         out.append(LayerTime(key, compute, float(work), tuple(ts), f"{lt.node.op} in {bench.what}", after))
     return out

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..cost import Backward, Cost
 from .activations import SOFTMAX_OPS
-from .counting import Counted, Counting, Prediction, fvcore_einsum
+from .counting import Counted, Counting, Prediction, fvcore_einsum, numpy_einsum_estimate
 from .grad import NORM_INPUT_OPS, NORM_SHARED_OPS, SOFTMAX_BACKWARD_OPS, Need
 from .norm import STAT_BYTES, STAT_OPS_AFFINE
 from .pool import INDEX_BYTES
@@ -310,6 +310,34 @@ def _wa_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     return Prediction.of(window_attention=matmuls + _wa_scores(node, batch))
 
 
+def _calflops_einsums(node: NodeLike, batch: int) -> tuple[int, int]:
+    """(the MACs of q·kᵀ and a·v written as torch.einsum, what calflops 0.3.2 counts for them): its einsum handler
+    (_einsum_flops_compute) returns numpy's einsum_path "Optimized FLOP count" as FLOPs and 0 MACs; (0, 0) where they
+    are tensor.matmul (`einsum: false`, and window_attention_3d)."""
+    if not getattr(node.args, "einsum", False):
+        return 0, 0
+    head, scores = einsum_shapes(node, batch)
+    return _wa_matmuls(node, batch), numpy_einsum_estimate(QK_EINSUM, [head, head]) + numpy_einsum_estimate(
+        AV_EINSUM, [scores, head])
+
+
+def _calflops_macs(op_name: str) -> Counted:
+    def predict(node: NodeLike, cost: Cost, batch: int) -> Prediction:  # F.linear and Tensor.matmul; an einsum 0
+        return Prediction.of(**{op_name: cost.macs - _calflops_einsums(node, batch)[0]})
+
+    return Counted(predict, "calflops counts no MAC of torch.einsum (`einsum: true`)")
+
+
+def _calflops_flops(cut: Windowing, op_name: str) -> Counted:
+    def predict(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+        einsum_macs, einsum_flops = _calflops_einsums(node, batch)
+        return Prediction.of(**{op_name: 2 * (cost.macs - einsum_macs), "softmax": _scores(cut, node, batch)},
+                             **({"einsum": einsum_flops} if einsum_macs else {}))
+
+    return Counted(predict, "calflops counts 2 FLOPs per MAC (F.linear without its bias, Tensor.matmul), 1 per softmax "
+                            "score, and an einsum (`einsum: true`) from numpy's einsum_path estimate", "softmax")
+
+
 WA_PARAMS = ("thop counts the parameters of hooked modules that run: ShiftedWindowAttention's qkv and proj never "
              "run and its relative position bias table belongs to no hooked module")
 
@@ -395,11 +423,8 @@ def _counting(cut: Windowing, module: str, ptflops: Callable[[NodeLike, Cost, in
             f"torchinfo: {module} is not a leaf, and its qkv and proj nn.Linear never run")),
         torchscan=Counted(lambda node, cost, batch: Prediction.unseen(
             f"torchscan: {module} is not a leaf, and its qkv and proj nn.Linear never run")),
-        calflops=Counted(lambda node, cost, batch: Prediction.of(**{op_name: cost.macs})),  # F.linear, Tensor.matmul
-        calflops_flops=Counted(
-            lambda node, cost, batch: Prediction.of(**{op_name: 2 * cost.macs, "softmax": _scores(cut, node, batch)}),
-            "calflops counts 2 FLOPs per MAC (F.linear without its bias, Tensor.matmul) and 1 per softmax score", "softmax",
-        ),
+        calflops=_calflops_macs(op_name),  # F.linear, Tensor.matmul; torch.einsum: no MACs
+        calflops_flops=_calflops_flops(cut, op_name),
     )
 
 
