@@ -275,9 +275,10 @@ def _render_check(result: CheckResult, format: str) -> str:
     from .render.check_out import finding_line, summary_line, summary_markdown
 
     if format == "markdown":
-        return summary_markdown(list(result.findings), len(result.analyses))
+        return summary_markdown(list(result.findings), len(result.analyses), result.uncounted)
     if format == "table":
-        lines = [*result.notes, *(finding_line(f) for f in result.findings), summary_line(list(result.findings),
-                                                                                            len(result.analyses))]
+        findings = list(result.findings)
+        lines = [*result.notes, *result.uncounted, *(finding_line(f) for f in findings),
+                 summary_line(findings, len(result.analyses))]
         return "\n".join(lines) + "\n"
     raise UsageError(f"unknown format '{format}' for a check result: table or markdown")

@@ -45,6 +45,12 @@ class CheckResult:
     analyses: tuple[Analysis, ...]
 
     @property
+    def uncounted(self) -> tuple[str, ...]:
+        """A warning per checked model whose totals leave out `unsupported` parts (an imported model's): its checks
+        see only the parts convcost counts, so a pass says less than it seems."""
+        return tuple(uncounted_warning(a) for a in self.analyses if a.uncounted)
+
+    @property
     def ok(self) -> bool:
         """Every check passed."""
         return all(f.ok for f in self.findings)
@@ -57,6 +63,14 @@ class CheckResult:
     def exit_code(self) -> int:
         """The command's exit code for this result: 0 every check passed, 1 a model is over budget or grew."""
         return EXIT_OK if self.ok else EXIT_FINDINGS
+
+
+def uncounted_warning(a: Analysis) -> str:
+    """'net.yaml: warning: model 'net': not counted: 1 unsupported part (pool): ...; its checks see only the rest'."""
+    from ..render.text import uncounted_note
+
+    return (f"{a.graph.file}: warning: model '{a.graph.model}': {uncounted_note(a.uncounted)}; its checks see only the "
+            "parts that are counted")
 
 
 def collect_budgets(files: Sequence[SpecFile], budget_files: Sequence[str | Path] = ()) -> Budgets:

@@ -100,6 +100,8 @@ def _report(result: CheckResult, verbose: bool, summary: Optional[str]) -> int:
     gha = in_github_actions()
     for note in result.notes:
         print(escape_controls(note))
+    for warning in result.uncounted:
+        print(escape_controls(warning))
     for f in findings:
         if f.ok and not verbose:
             continue
@@ -107,7 +109,7 @@ def _report(result: CheckResult, verbose: bool, summary: Optional[str]) -> int:
         if gha and not f.ok:
             print_annotation("error", f.message, f.loc, "convcost budget")
     print(summary_line(findings, models))
-    md = summary_markdown(findings, models)
+    md = summary_markdown(findings, models, result.uncounted)
     try:
         append_step_summary(md)
         if summary:

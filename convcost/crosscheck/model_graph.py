@@ -138,7 +138,8 @@ def flat_spec(layers: Sequence[ImportedLayer], made_opaque: Mapping[int, str], m
         if k in made_opaque:
             lines.append(f"  - identity: {{name: {name}, from: {refs[0]}}}")
         else:
-            fields = [f"name: {name}", *_args_text(lay), *_from(lay.op, refs)]
+            tied = [f"tied: {{{', '.join(f'{role}: {names[key]}' for role, key in lay.tied.items())}}}"] if lay.tied else []
+            fields = [f"name: {name}", *_args_text(lay), *_from(lay.op, refs), *tied]
             lines.append(f"  - {lay.op}: {{{', '.join(fields)}}}")
         names[lay.key] = name
     lines.append(f"outputs: {scalar([names[o] for o in outputs])}")

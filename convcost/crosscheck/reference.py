@@ -221,8 +221,11 @@ def _path_unit(name: str, kind: str, op: str, model: nn.Module, run: _Run, infer
     if m is not None:
         tensors = [*m.parameters(), *m.buffers()]
         if tensors or name in run.module_flops:
-            return Unit(name, kind, op, run.shapes.get(name, inferred), sum(p.numel() for p in m.parameters()),
-                        sum(b.numel() for b in m.buffers()), run.module_flops.get(name, 0) // 2)
+            # a tensor shared with a module before it (``b.weight = a.weight``) is that module's, as torch's
+            # named_parameters() names it once: the spec's layer is `tied` to the earlier one and counts it there
+            owned = {id(t) for n, t in (*model.named_parameters(), *model.named_buffers()) if n.startswith(f"{name}.")}
+            return Unit(name, kind, op, run.shapes.get(name, inferred), sum(p.numel() for p in m.parameters() if id(p) in owned),
+                        sum(b.numel() for b in m.buffers() if id(b) in owned), run.module_flops.get(name, 0) // 2)
     own = dict(model.named_parameters()).get(name)
     if own is not None:
         return Unit(name, "parameter", op, inferred, own.numel(), 0, 0)
@@ -255,7 +258,7 @@ def _spec_unit(step: Step, analysis: Analysis, run: _SpecRun) -> Unit:
     """The spec's side of a pair; its layer's counts on the first step of a lowered layer (where its weights are)."""
     lc = analysis.layers[step.node]
     shape = (analysis.graph.batch, *step.shape)
-    if not step.first or not (lc.cost.params or lc.cost.buffers):
+    if not step.first or not (lc.cost.params or lc.cost.buffers or lc.node.tied):  # a tied layer holds its weights at 0
         return Unit(step.name, step.kind, step.op, shape, None, None, None)
     return Unit(step.name, step.kind, step.op, shape, lc.cost.params, lc.cost.buffers,
                 run.layer_flops.get(step.name, 0) // 2)

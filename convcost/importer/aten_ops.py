@@ -92,8 +92,10 @@ def convolution(n: Node, c: Context) -> Found:
         args["output_padding"] = _dims(n.args.get("output_padding", 0), rank)
     args.update({"dilation": _dims(n.args.get("dilation", 1), rank), "groups": groups, "bias": b is not None})
     written = n.args.get("padding_written")
-    if written == "same" and all(k % 2 for k in shape[2:]) and not transposed:
-        args["padding"] = "same"  # odd kernels: the numbers aten got are (k - 1) // 2 · dilation; fvcore counts 'same' apart
+    if written == "same" and not transposed:
+        # the numbers aten got are d·(k - 1) // 2, and for an even kernel torch padded the extra side before (its pad passes
+        # through, general.pad): `padding: same` builds torch's module, whose aten::_convolution_mode fvcore counts apart
+        args["padding"] = "same"
     if c.layout(x) != "map" or len(c.flow.shape(x)) != rank + 2:
         return Refuse(f"{n.fn} of {c.shown(x)}: convcost convolves a channels-first map")
     if std is not None:
@@ -593,4 +595,8 @@ def leaf_op(n: Node, c: Context) -> Found:
     if n.fn in ("bernoulli", "bernoulli_", "rand", "randn", "rand_like", "randn_like", "dropout", "native_dropout"):
         return Refuse(f"{n.fn}: random values (dropout or stochastic depth in training mode): convcost counts inference "
                       "(call model.eval())")
+    if n.fn != n.op.rstrip("_"):  # F.interpolate(mode='nearest-exact'), x[[2, 0, 1]], torch.max(x, 1): the function has
+        # convcost ops for its other forms, so name the aten op this call ran, not the function
+        called = "x[...]" if n.fn == "getitem" else n.spelled or n.fn
+        return Refuse(f"{called} as aten.{n.op} is not a convcost op", whatever=True)
     return Refuse(f"{n.fn} is not a convcost op", whatever=True)

@@ -99,6 +99,9 @@ def reshape(n: Node, c: Context) -> Found:
             return Pass(x)  # broadcast by the elementwise op that reads it
         return Refuse(f"{n.fn} of {c.shown(x)} to {list(out)}: convcost broadcasts in the elementwise op that reads it")
     if not out or not shape or out[0] != shape[0]:
+        if n.fn == "squeeze" and shape[0] == 1 and len(out) < len(shape):  # x.squeeze(): at the traced batch of 1, the batch too
+            return Refuse(f"{n.fn} of {c.shown(x)} to {list(out)}: x.squeeze() drops the batch dim too at batch 1, where import "
+                          "traces the model; name the dims it should drop (x.squeeze((2, 3)), x.flatten(1))")
         return Refuse(f"{n.fn} of {c.shown(x)} to {list(out)}: it moves the batch dim; convcost counts per sample")
     spelled = _as_written(n.fn, shape, out)
     if spelled is not None:
@@ -287,6 +290,8 @@ def pad(n: Node, c: Context) -> Found:
         return None
     mode = n.args.get("mode", _PAD_MODES.get(n.op, "constant"))
     args: dict[str, Any] = {"pad": list(n.args.get("pad") or n.args.get("padding") or [])}
+    if n.args.get("padding_written") == "same":
+        return Pass(x)  # a conv's padding='same' (an even kernel: torch pads the extra side itself): the conv says 'same'
     if not any(args["pad"]):
         return Pass(x)  # nothing added on any side (video Swin's PatchEmbed3d at a size its patch divides): the input
     if mode != "constant":
@@ -335,7 +340,8 @@ def binary(n: Node, c: Context) -> Found:
         return emit(c, n, op, args, (x,), tensors=(table, index))
     if isinstance(held, Refuse):
         return held
-    args = {"param": list(c.flow.shape(vo)), **({"reverse": True} if reverse else {})}
+    # a 0-d parameter (ReZero's alpha, a learned temperature) broadcasts as one of shape [1] does: the same value count
+    args = {"param": list(c.flow.shape(vo)) or [1], **({"reverse": True} if reverse else {})}
     return emit(c, n, op, args, (x,), tensors=held)
 
 
@@ -424,6 +430,22 @@ def reduce(n: Node, c: Context) -> Found:
     if n.args.get("keepdim"):
         args["keepdim"] = True
     return emit(c, n, n.op, args, (x,))
+
+
+@general("max", "min")
+def max_values(n: Node, c: Context) -> Found:
+    """``torch.max(x, dim)`` / ``x.min(dim=1, keepdim=True)`` whose indices nothing reads (CBAM's ``torch.max(x, 1,
+    keepdim=True)[0]``, ``.values``): the `amax` / `amin` over that dim; the indices (a reading of positions) are refused."""
+    x = _one(n, c)
+    dim = n.args.get("dim")
+    if x is None or not isinstance(dim, int) or len(n.outs) != 2:
+        return None  # torch.max(x) of every value (the batch too), torch.max(x, y) of two tensors: not a reduction per sample
+    if c.used_output(n, 1):
+        return Refuse(f"{n.fn} with its indices used: convcost's a{n.op} gives the values only")
+    args: dict[str, Any] = {"dims": _reduced_dims(dim, len(c.flow.shape(x)))}
+    if n.args.get("keepdim"):
+        args["keepdim"] = True
+    return emit(c, n, f"a{n.op}", args, (x,), out=n.outs[0])
 
 
 @general("linalg_vector_norm", "norm")
@@ -534,7 +556,9 @@ def sdpa(n: Node, c: Context) -> Found:
     if n.args.get("scale") is not None:
         args["scale"] = float(n.args["scale"])
     if n.args.get("dropout_p"):
-        return Refuse(f"{n.fn} with dropout_p={n.args['dropout_p']}: convcost counts inference (call model.eval())")
+        return Refuse(f"{n.fn} with dropout_p={n.args['dropout_p']}: it drops attention weights at random in eval mode too "
+                      "(it does not read model.training); convcost counts inference, without dropout (pass dropout_p=0.0 "
+                      "outside training, as timm's `self.attn_drop.p if self.training else 0.`)")
     return emit(c, n, "scaled_dot_product_attention", args, tuple(v for v in ins if v is not None), tensors=tensors)
 
 

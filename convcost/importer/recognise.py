@@ -205,6 +205,9 @@ def _meets_data(flow: Flow, v: int) -> bool:
     return False
 
 
+PYTHON_READS = frozenset({"_local_scalar_dense", "is_nonzero", "equal"})  # aten ops that hand a value to Python
+
+
 @dataclass
 class Recognised:
     layers: list[Proto] = field(default_factory=list)
@@ -318,7 +321,9 @@ def recognise(rec: Recording) -> Recognised:
             how = met(rec, p.op, p.call, p.node)
             p.form, p.note = how.form, how.note
     out = Recognised(protos)
-    out.read = {p for n in rec.nodes for v in n.tensors() for p in flow.sources.get(v, ())}
+    # a tensor read only as a Python number (``float(self.t.item())``, ``if self.t > 0``) is in no layer: the spec holds the
+    # number; kept as an `unused` row, so the totals still equal torch's sum(numel)
+    out.read = {p for n in rec.nodes if n.op not in PYTHON_READS for v in n.tensors() for p in flow.sources.get(v, ())}
     out.read |= {t for p in protos for t in p.tensors}
     for n in rec.nodes:  # a module kept whole holds its tensors, convcost's op or not
         if n.kind == "module":
@@ -372,11 +377,11 @@ def tie(protos: list[Proto]) -> None:
                 continue
             other, their_role = first
             role = role_of.get(path, "")
-            if role and role == their_role:
+            if role and role == their_role and p.op == other.op:
                 p.tied[role] = other.key
             else:
                 p.why = (f"{p.op} holds {path}, a tensor '{other.key}' ({other.op}) holds too (shared weights): convcost "
-                         "writes a shared weight or bias of a conv, linear or norm only (tied)")
+                         "writes a weight or bias shared by layers of one op, in the same role (tied)")
 
 
 # ---- names ---------------------------------------------------------------------------------------------------------
@@ -483,7 +488,9 @@ def to_layers(protos: list[Proto], allow: bool, modules: frozenset[str] = frozen
         if p.why:
             shape = list(p.shape[1:]) or [1]
             tokens = p.layout == "tokens" and len(shape) == 2
-            args: dict[str, Any] = {"shape": shape, **({"tokens": True} if tokens else {}), "what": p.why}
+            grid = p.layout == "grid" and len(shape) >= 3  # channels-last: what reads it reads a grid (review rev20)
+            args: dict[str, Any] = {"shape": shape, **({"tokens": True} if tokens else {}), **({"grid": True} if grid else {}),
+                                    "what": p.why}
             out.append(ImportedLayer(p.key, p.path, "unsupported", args, ins[:1], source=p.source))
         else:
             out.append(ImportedLayer(p.key, p.path, p.op, p.args, ins, note=f"torch: {p.note}" if p.note else "",

@@ -198,7 +198,9 @@ def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Rec
             if r.fn or r.pause:
                 return func(*args, **kwargs)
             name = fn_name(func)
-            if name in WHOLE:
+            if name in WHOLE or (name == "pad" and kwargs.get("mode", args[2] if len(args) > 2 else "") == "circular"):
+                # F.pad(mode='circular') (a conv's padding_mode='circular'): torch fills a new tensor in place, slice by
+                # slice, which traces as a tensor made from nothing; aten.pad of the call is what the code asked for
                 r.pause += 1
                 try:
                     out = func(*args, **kwargs)
@@ -234,8 +236,10 @@ def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Rec
             out = fast(func, args, kwargs)  # torch's own result; a meta batch norm without its slow decomposition
             if not r.pause:
                 bound = _bind(func._schema, args, kwargs)
-                if r.padding and func._opname in ("convolution", "_convolution"):
-                    bound = {**bound, "padding_written": r.padding}  # F.conv2d(..., padding='same'), as the code wrote it
+                if r.padding and func._opname in ("convolution", "_convolution", "constant_pad_nd"):
+                    # F.conv2d(..., padding='same'), as the code wrote it; with an even kernel torch pads the extra row and
+                    # column itself (a constant_pad_nd inside the call), then convolves
+                    bound = {**bound, "padding_written": r.padding}
                 if r.size and func._opname.startswith("upsample_"):
                     bound = {**bound, "size_written": r.size}  # F.interpolate(x, size=(8, 8)): calflops counts a list's product
                 r.node("aten", func._opname, bound, out, func._overloadname)

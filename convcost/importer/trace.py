@@ -137,6 +137,7 @@ def import_model(model: nn.Module, shape: tuple[int, ...], allow: bool, device: 
     tie(found.layers)
     out = Imported(to_layers(found.layers, allow, frozenset(name for name in rec.classes if name)), recording=rec)
     out.outputs = [INPUT if o is INPUT else o.key for o in found.outputs]
+    _distinct_outputs(out)
     out.unsupported = _by_module(rec, found.layers) + found.unsupported
     out.notes = _overridden(rec, out.unsupported)
     taken = {layer.path[0] for layer in out.layers}
@@ -147,6 +148,20 @@ def import_model(model: nn.Module, shape: tuple[int, ...], allow: bool, device: 
                                         source=u.where))
     out.classes = {".".join(spec_parts(name)): cls for name, cls in rec.classes.items() if name}
     return out
+
+
+def _distinct_outputs(out: Imported) -> None:
+    """A spec's outputs are distinct layers: an output that is the model's input (``return x, y``; an nn.Identity model)
+    or a tensor returned again (``return y, y``) becomes an `identity` layer reading it, ``output_K`` after its place
+    among the outputs, so the spec has as many outputs as the model (analyze refused the spec before)."""
+    taken = {layer.key for layer in out.layers}
+    seen: set[str] = set()
+    for k, o in enumerate(out.outputs):
+        if o == INPUT or o in seen:
+            key = unique(f"output_{k}", taken)
+            out.layers.append(ImportedLayer(key, (key,), "identity", {}, (o,)))
+            out.outputs[k] = key
+        seen.add(out.outputs[k])
 
 
 def _kept_qualname(qualname: str) -> bool:

@@ -16,7 +16,7 @@ from .counting import Counting
 from .grad import no_backward
 from .receptive import POINTWISE, RF
 from .registry import ArgError, NodeLike, Saves, Shape, ShapeError, arg, boolean, lazy_args, nonneg_int, op, pos_int, typed
-from .shapes import Tokens, numel
+from .shapes import TokenGrid, Tokens, numel
 
 if TYPE_CHECKING:
     from torch import nn
@@ -42,6 +42,8 @@ class UnsupportedArgs:
 
     shape: tuple[int, ...] = field(metadata=arg(_shape, "its output's shape without the batch, as the model's trace gave it"))
     tokens: bool = field(default=False, metadata=arg(boolean, "the output is [N, D] tokens (shape: [N, D])"))
+    grid: bool = field(default=False, metadata=arg(boolean, "the output is a channels-last grid of tokens (shape: [H, W, D] "
+                                                      "or [T, H, W, D]), as a permute to channels-last makes it"))
     what: str = field(default="", metadata=arg(_text, "what the part is (import writes the torch op and why)"))
 
 
@@ -58,6 +60,11 @@ class Unsupported:
 
     @staticmethod
     def shape(a: UnsupportedArgs, inputs: tuple[Shape, ...]) -> Shape:
+        if a.grid:
+            if a.tokens or len(a.shape) < 3:
+                raise ShapeError(f"grid: true needs shape [H, W, D] or [T, H, W, D] (and no tokens), got {list(a.shape)}",
+                                 "shape")
+            return TokenGrid(*a.shape)
         if a.tokens:
             if len(a.shape) != 2:
                 raise ShapeError(f"tokens: true needs shape [N, D], got {list(a.shape)}", "shape")

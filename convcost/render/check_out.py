@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..ci.budget import Finding
 from ..units import human
 from .markdown import escape, md_code
@@ -20,10 +22,12 @@ def summary_line(findings: list[Finding], models: int) -> str:
     return f"convcost check: passed: {checks}, all within budget"
 
 
-def summary_markdown(findings: list[Finding], models: int) -> str:
+def summary_markdown(findings: list[Finding], models: int, warnings: Sequence[str] = ()) -> str:
+    """The job summary: the verdict, a warning per model whose totals leave parts out (``warnings``), every check."""
     failed = [f for f in findings if not f.ok]
     head = "❌ " if failed else "✅ "
     lines = [f"### {head}{escape(summary_line(findings, models))}", ""]
+    lines += [line for w in warnings for line in (f"> ⚠ {escape(w)}", "")]
     if findings:
         lines += [
             "| | model | block | metric | value | limit | rule | where |",

@@ -18,7 +18,7 @@ from ..units import human
 from . import strict_json
 from .grid import Grid
 from .markdown import escape, md_code
-from .text import fmt_change, in_out
+from .text import fmt_change, in_out, uncounted_note
 
 SCHEMA = "convcost.compare/2"
 NBSP = "\u00a0"  # a number and its unit stay on one line in a markdown cell
@@ -111,6 +111,12 @@ def output_warning(comp: Comparison) -> str | None:
     return f"warning: outputs differ from {comp.base.label}'s, so the counts do not compare like for like: {shown}"
 
 
+def uncounted_warnings(comp: Comparison) -> list[str]:
+    """A warning per model whose totals leave out `unsupported` parts (an imported model's, docs/import.md): its counts
+    hold only what convcost could express, so a smaller number may only mean more is missing."""
+    return [f"warning: {e.label}: {uncounted_note(e.analysis.uncounted)}" for e in comp.entries if e.analysis.uncounted]
+
+
 def bar_chart(comp: Comparison, name: str, width: int = BAR_WIDTH) -> Table:
     values = [comp.value(e, name) for e in comp.entries]
     largest = max(values)
@@ -188,6 +194,8 @@ def print_comparison(console: Console, comp: Comparison, name: str = "macs", dep
     warning = output_warning(comp)
     if warning:
         console.print(Text(warning, style="yellow"))
+    for line in uncounted_warnings(comp):
+        console.print(Text(line, style="yellow"))
     console.print()
     for e in comp.entries[1:]:
         console.print(Text(headline(comp, e, name), style="bold"))
@@ -256,6 +264,7 @@ def render_compare_markdown(comp: Comparison, name: str = "macs", depth: int = 1
     warning = output_warning(comp)
     if warning:
         parts += ["", f"> **Warning:** {escape(warning.removeprefix('warning: '))}"]
+    parts += [line for w in uncounted_warnings(comp) for line in ("", f"> **Warning:** {escape(w.removeprefix('warning: '))}")]
     parts += ["", *markdown_totals(comp, views)]
     if views:
         parts += ["", f"`{escape(views[0].name)}`: counted as **{escape(views[0].chosen.title)}**, "
@@ -287,6 +296,7 @@ def render_compare_json(comp: Comparison, depth: int = 1, latency: list[dict[str
             "input_shapes": [[g.batch, *i.shape] for i in g.inputs],
             "output_shapes": [[g.batch, *n.shape] for n in g.output_nodes],
             "totals": e.analysis.total.as_dict(),
+            "uncounted": list(e.analysis.uncounted),
             "change_pct": {n: comp.change(e, n) for n in METRICS},
             "convention": json_dict(by_entry.get(e.label)),
         }
