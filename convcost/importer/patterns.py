@@ -11,6 +11,8 @@
   `linear: {over: channels}`, `layer_scale`; the permutes pass the map through;
 - layer scale: a map times a parameter of one value per channel (``gamma`` [C, 1, 1], or ``gamma.reshape(1, -1, 1, 1)``)
   → `layer_scale`, named after the parameter's path;
+- a batch norm as elementwise ops on four [C] buffers (torchvision's FrozenBatchNorm2d) → `batchnorm: {frozen: true}`
+  (importer/frozen_bn.py);
 - channel shuffle: ``x.view(B, g, C // g, H, W).transpose(1, 2).contiguous().view(B, C, H, W)`` (any spelling: reshape,
   unflatten, permute, flatten) → `channel_shuffle`, named after the swap.
 
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .aten_ops import _affine_norm
 from .flow import first_tensor, numel
 from .found import Emit, Found, Pass, Refuse, Skip
+from .frozen_bn import frozen_batchnorm
 from .graph import Node, V
 from .windows import timm_window_attention
 
@@ -47,7 +50,7 @@ def find_patterns(ctx: Context) -> Claims:
     claims: Claims = {}
     for n in ctx.rec.nodes:
         triggers = [t for find in (_to_tokens, _to_map, _class_token, _pos_embed, _layernorm2d, _channels_last, _layer_scale,
-                                   _shuffle, _qkv_attention, _token_batchnorm) if (t := find(ctx, n, claims)) is not None]
+                                   _shuffle, _qkv_attention, _token_batchnorm, frozen_batchnorm) if (t := find(ctx, n, claims)) is not None]
         if triggers:
             claims.setdefault(n.index, _first(triggers))
     for call in ctx.rec.calls:

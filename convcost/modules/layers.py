@@ -12,6 +12,8 @@ same module types. Imports torch at the top: only ops' ``build`` functions impor
   ``nn.LayerNorm`` and ``nn.Linear`` layers.
 - :class:`LayerScale` is ConvNeXt's layer scale: a learnable per-channel scale, a (C, 1, 1)
   parameter times the input (torchvision's CNBlock ``layer_scale``).
+- :class:`FrozenBatchNorm` is torchvision's FrozenBatchNorm2d (ops/misc.py): a batch norm whose scale, shift and
+  statistics are buffers, run as the same elementwise ops (``x * scale + bias``), on any number of spatial dims.
 """
 
 from __future__ import annotations
@@ -66,3 +68,27 @@ class LayerScale(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.scale * x
+
+
+class FrozenBatchNorm(nn.Module):
+    """torchvision's FrozenBatchNorm2d, on N×C (flat) or N×C×d1..dk: ``weight``, ``bias``, ``running_mean`` and
+    ``running_var`` are buffers, and the forward is its elementwise ops in its order (what fvcore traces: mul, add,
+    rsqrt, sub; FlopCounterMode counts none of them)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(num_features))
+        self.register_buffer("bias", torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = (1, -1, *([1] * (x.dim() - 2)))
+        w = self.weight.reshape(shape)
+        b = self.bias.reshape(shape)
+        rv = self.running_var.reshape(shape)
+        rm = self.running_mean.reshape(shape)
+        scale = w * (rv + self.eps).rsqrt()
+        bias = b - rm * scale
+        return x * scale + bias

@@ -10,6 +10,7 @@ from .counting import (
     FUNCTION,
     FVCORE_IGNORED,
     PTFLOPS_BIAS_WHY,
+    THOP_PARAMS,
     THOP_ZERO,
     Counted,
     Counting,
@@ -172,6 +173,34 @@ class BatchNormArgs:
     eps: float = field(default=1e-5, metadata=arg(pos_float, "epsilon"))
     momentum: float = field(default=0.1, metadata=arg(probability, "running-stats momentum", compared=False))
     affine: bool = field(default=True, metadata=arg(boolean, "learnable scale and shift"))
+    frozen: bool = field(
+        default=False,
+        metadata=arg(boolean, "scale, shift and statistics held as buffers, run as elementwise ops (torchvision's "
+                     "FrozenBatchNorm2d: x * scale + bias): 0 params, 4·C buffers, no num_batches_tracked; needs affine"),
+    )
+
+
+# torchvision's FrozenBatchNorm2d runs mul, add, rsqrt and sub on its buffers: no counter sees a batch norm there
+_FROZEN_UNSEEN = {
+    "fvcore": "fvcore has no handle for the mul, add, rsqrt and sub a frozen batch norm runs (it lists them as unsupported)",
+    "ptflops": "ptflops has no module hook for FrozenBatchNorm2d, and its `*` and `+` are not the patched torch.mul/add",
+    "thop": "thop has no counting method for FrozenBatchNorm2d",
+    "thop_params": "thop has no rule for FrozenBatchNorm2d; it holds buffers only",
+    "torchscan": "torchscan has no MAC formula for FrozenBatchNorm2d (not a _BatchNorm)",
+    "calflops": "calflops sees no F.batch_norm in FrozenBatchNorm2d (elementwise operators on buffers)",
+}
+
+
+def _unless_frozen(counter: str, counted: Counted) -> Counted:
+    """``counted`` for a batch norm, and for a frozen one what ``counter`` sees of torchvision's FrozenBatchNorm2d:
+    nothing (measured on the real module: fvcore, FlopCounterMode, ptflops and thop all report 0)."""
+
+    def predict(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+        if node.args.frozen:
+            return Prediction.unseen(_FROZEN_UNSEEN[counter])
+        return counted.predict(node, cost, batch)
+
+    return Counted(predict, counted.why, counted.part)
 
 
 def _bn_fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
@@ -192,36 +221,46 @@ class BatchNorm:
         refuse_unless(m.momentum is not None, "momentum=None (a cumulative average)")
         return {"eps": m.eps, "momentum": m.momentum, "affine": m.affine}
 
-    saves = Saves.INPUTS
-    unread_buffers = 1  # num_batches_tracked
+    @staticmethod
+    def saves(node: NodeLike) -> Saves:
+        # frozen: x * scale + bias keeps only the per-channel scale (saved_extra), not the activation
+        return Saves.NOTHING if node.args.frozen else Saves.INPUTS
+
+    @staticmethod
+    def unread_buffers(node: NodeLike) -> int:
+        return 0 if node.args.frozen else 1  # num_batches_tracked (FrozenBatchNorm2d has none)
+
     rf = POINTWISE  # at inference: a per-channel scale and shift
 
     @staticmethod
     def backward(a: BatchNormArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        if a.frozen:  # the input's gradient g · scale, 1 per element; its buffers get none
+            return Backward(input_ops=batch * numel(out) if need.any_input else 0)
         # in training mode, with the batch's statistics (ops/grad.py normalization)
         return normalization(batch * numel(out), need, a.affine)
 
     counting = Counting(
         "aten::batch_norm", "nn.BatchNorm{n}d", "batch_norm",
-        fvcore=Counted(_bn_fvcore, "fvcore counts eval batch_norm, 2 per element (1 without affine)"),
-        ptflops=Counted(
+        fvcore=_unless_frozen("fvcore", Counted(_bn_fvcore, "fvcore counts eval batch_norm, 2 per element (1 without affine)")),
+        ptflops=_unless_frozen("ptflops", Counted(
             lambda node, cost, batch: Prediction.of(batch_norm=(2 if node.args.affine else 1) * in_elements(node, batch)),
             "ptflops counts batch norm, 2 per input element (1 without affine)",
-        ),
-        thop=Counted(  # calculate_norm: 2 per element, doubled again when affine
+        )),
+        thop=_unless_frozen("thop", Counted(  # calculate_norm: 2 per element, doubled again when affine
             lambda node, cost, batch: Prediction.of(batch_norm=(4 if node.args.affine else 2) * in_elements(node, batch)),
             "thop counts batch norm 2 per element, ×2 again when affine",
-        ),
+        )),
+        thop_params=_unless_frozen("thop_params", THOP_PARAMS),
         subclass=True,
-        torchscan=Counted(  # macs_bn in eval: 1 per element, + 1 when affine
+        torchscan=_unless_frozen("torchscan", Counted(  # macs_bn in eval: 1 per element, + 1 when affine
             lambda node, cost, batch: Prediction.of(batch_norm=(2 if node.args.affine else 1) * in_elements(node, batch)),
             "torchscan counts batch norm 2 per element (1 without affine)",
-        ),
+        )),
         calflops=Counted(lambda node, cost, batch: Prediction.unseen("calflops counts batch norm as FLOPs, with 0 MACs")),
-        calflops_flops=Counted(  # the patched F.batch_norm in eval
+        calflops_flops=_unless_frozen("calflops", Counted(  # the patched F.batch_norm in eval
             lambda node, cost, batch: Prediction.of(batch_norm=(2 if node.args.affine else 1) * in_elements(node, batch)),
             "calflops counts eval batch norm 2 per element (1 without affine)",
-        ),
+        )),
     )
 
     @staticmethod
@@ -229,25 +268,31 @@ class BatchNorm:
         refuse_tokens("batchnorm", inputs[0])
         if not 1 <= len(inputs[0]) <= 4:
             raise ShapeError("batchnorm needs a flat, C×L, C×H×W or C×D×H×W input")
+        if a.frozen and not a.affine:
+            raise ShapeError("a frozen batchnorm holds its scale and shift as buffers (torchvision's FrozenBatchNorm2d): "
+                             "it needs affine: true")
         return inputs[0]
 
     @staticmethod
     def tensors(a: BatchNormArgs, inputs: tuple[Shape, ...], out: Shape) -> dict[str, tuple[int, ...]]:
-        return {"weight": (out[0],), "bias": (out[0],)} if a.affine else {}
+        return {"weight": (out[0],), "bias": (out[0],)} if a.affine and not a.frozen else {}
 
     @staticmethod
     def cost(a: BatchNormArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
         c = out[0]
         n = batch * numel(out)
         return Cost(
-            params=2 * c if a.affine else 0,
-            buffers=2 * c + 1,  # running_mean, running_var, num_batches_tracked
+            params=2 * c if a.affine and not a.frozen else 0,
+            # running_mean, running_var, num_batches_tracked; frozen: weight, bias, running_mean, running_var
+            buffers=4 * c if a.frozen else 2 * c + 1,
             norm_ops=2 * n,  # folded scale and shift per element
             activations=n,
         )
 
     @staticmethod
     def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
+        if node.args.frozen:
+            return node.shape[0] * elem  # mul keeps the per-channel scale for the input's gradient
         return 2 * node.shape[0] * STAT_BYTES  # the batch mean and inverse std per channel
 
     @staticmethod
@@ -255,6 +300,10 @@ class BatchNorm:
         from torch import nn
 
         a: BatchNormArgs = node.args
+        if a.frozen:
+            from ..modules.layers import FrozenBatchNorm
+
+            return FrozenBatchNorm(node.shape[0], eps=a.eps)
         cls = (nn.BatchNorm1d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[len(node.shape) - 1]
         return cls(node.shape[0], eps=a.eps, momentum=a.momentum, affine=a.affine)
 
