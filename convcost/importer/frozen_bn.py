@@ -4,7 +4,7 @@
     bias = bias - running_mean * scale
     return x * scale + bias
 
-with each buffer a [C] tensor (reshaped to [1, C, 1, 1] before or after) of one module → `batchnorm: {frozen: true}`,
+with each buffer a [C] tensor (reshaped to [1, C, 1, 1] before or after) of one module → `batchnorm: {fixed: true}`,
 named after that module. The pattern is the computation, not the class name: a user's copy of the class (detectron2's,
 a fine-tuning script's) is recognised too. The trigger is the data multiply ``x * scale``; the add writes the layer.
 """
@@ -120,7 +120,7 @@ def frozen_batchnorm(ctx: Context, n: Node, claims: Claims) -> Trigger | None:
         if len(owners) != 1 or len(set(held.values())) != len(held):  # four buffers of one module
             continue
         paths = tuple(held[b] for b in BUFFERS)
-        args = {"eps": eps, "affine": True, "frozen": True}
+        args = {"eps": eps, "affine": True, "fixed": True}
         return _trigger(ctx, claims, x.id, end, args, paths)
     return None
 

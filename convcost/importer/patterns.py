@@ -11,7 +11,7 @@
   `linear: {over: channels}`, `layer_scale`; the permutes pass the map through;
 - layer scale: a map times a parameter of one value per channel (``gamma`` [C, 1, 1], or ``gamma.reshape(1, -1, 1, 1)``)
   → `layer_scale`, named after the parameter's path;
-- a batch norm as elementwise ops on four [C] buffers (torchvision's FrozenBatchNorm2d) → `batchnorm: {frozen: true}`
+- a batch norm as elementwise ops on four [C] buffers (torchvision's FrozenBatchNorm2d) → `batchnorm: {fixed: true}`
   (importer/frozen_bn.py);
 - channel shuffle: ``x.view(B, g, C // g, H, W).transpose(1, 2).contiguous().view(B, C, H, W)`` (any spelling: reshape,
   unflatten, permute, flatten) → `channel_shuffle`, named after the swap.

@@ -173,7 +173,7 @@ class BatchNormArgs:
     eps: float = field(default=1e-5, metadata=arg(pos_float, "epsilon"))
     momentum: float = field(default=0.1, metadata=arg(probability, "running-stats momentum", compared=False))
     affine: bool = field(default=True, metadata=arg(boolean, "learnable scale and shift"))
-    frozen: bool = field(
+    fixed: bool = field(
         default=False,
         metadata=arg(boolean, "scale, shift and statistics held as buffers, run as elementwise ops (torchvision's "
                      "FrozenBatchNorm2d: x * scale + bias): 0 params, 4·C buffers, no num_batches_tracked; needs affine"),
@@ -182,7 +182,7 @@ class BatchNormArgs:
 
 # torchvision's FrozenBatchNorm2d runs mul, add, rsqrt and sub on its buffers: no counter sees a batch norm there
 _FROZEN_UNSEEN = {
-    "fvcore": "fvcore has no handle for the mul, add, rsqrt and sub a frozen batch norm runs (it lists them as unsupported)",
+    "fvcore": "fvcore has no handle for the mul, add, rsqrt and sub a FrozenBatchNorm2d runs (it lists them as unsupported)",
     "ptflops": "ptflops has no module hook for FrozenBatchNorm2d, and its `*` and `+` are not the patched torch.mul/add",
     "thop": "thop has no counting method for FrozenBatchNorm2d",
     "thop_params": "thop has no rule for FrozenBatchNorm2d; it holds buffers only",
@@ -191,12 +191,12 @@ _FROZEN_UNSEEN = {
 }
 
 
-def _unless_frozen(counter: str, counted: Counted) -> Counted:
-    """``counted`` for a batch norm, and for a frozen one what ``counter`` sees of torchvision's FrozenBatchNorm2d:
+def _unless_fixed(counter: str, counted: Counted) -> Counted:
+    """``counted`` for a batch norm, and for a fixed one what ``counter`` sees of torchvision's FrozenBatchNorm2d:
     nothing (measured on the real module: fvcore, FlopCounterMode, ptflops and thop all report 0)."""
 
     def predict(node: NodeLike, cost: Cost, batch: int) -> Prediction:
-        if node.args.frozen:
+        if node.args.fixed:
             return Prediction.unseen(_FROZEN_UNSEEN[counter])
         return counted.predict(node, cost, batch)
 
@@ -223,41 +223,41 @@ class BatchNorm:
 
     @staticmethod
     def saves(node: NodeLike) -> Saves:
-        # frozen: x * scale + bias keeps only the per-channel scale (saved_extra), not the activation
-        return Saves.NOTHING if node.args.frozen else Saves.INPUTS
+        # fixed: x * scale + bias keeps only the per-channel scale (saved_extra), not the activation
+        return Saves.NOTHING if node.args.fixed else Saves.INPUTS
 
     @staticmethod
     def unread_buffers(node: NodeLike) -> int:
-        return 0 if node.args.frozen else 1  # num_batches_tracked (FrozenBatchNorm2d has none)
+        return 0 if node.args.fixed else 1  # num_batches_tracked (FrozenBatchNorm2d has none)
 
     rf = POINTWISE  # at inference: a per-channel scale and shift
 
     @staticmethod
     def backward(a: BatchNormArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
-        if a.frozen:  # the input's gradient g · scale, 1 per element; its buffers get none
+        if a.fixed:  # the input's gradient g · scale, 1 per element; its buffers get none
             return Backward(input_ops=batch * numel(out) if need.any_input else 0)
         # in training mode, with the batch's statistics (ops/grad.py normalization)
         return normalization(batch * numel(out), need, a.affine)
 
     counting = Counting(
         "aten::batch_norm", "nn.BatchNorm{n}d", "batch_norm",
-        fvcore=_unless_frozen("fvcore", Counted(_bn_fvcore, "fvcore counts eval batch_norm, 2 per element (1 without affine)")),
-        ptflops=_unless_frozen("ptflops", Counted(
+        fvcore=_unless_fixed("fvcore", Counted(_bn_fvcore, "fvcore counts eval batch_norm, 2 per element (1 without affine)")),
+        ptflops=_unless_fixed("ptflops", Counted(
             lambda node, cost, batch: Prediction.of(batch_norm=(2 if node.args.affine else 1) * in_elements(node, batch)),
             "ptflops counts batch norm, 2 per input element (1 without affine)",
         )),
-        thop=_unless_frozen("thop", Counted(  # calculate_norm: 2 per element, doubled again when affine
+        thop=_unless_fixed("thop", Counted(  # calculate_norm: 2 per element, doubled again when affine
             lambda node, cost, batch: Prediction.of(batch_norm=(4 if node.args.affine else 2) * in_elements(node, batch)),
             "thop counts batch norm 2 per element, ×2 again when affine",
         )),
-        thop_params=_unless_frozen("thop_params", THOP_PARAMS),
+        thop_params=_unless_fixed("thop_params", THOP_PARAMS),
         subclass=True,
-        torchscan=_unless_frozen("torchscan", Counted(  # macs_bn in eval: 1 per element, + 1 when affine
+        torchscan=_unless_fixed("torchscan", Counted(  # macs_bn in eval: 1 per element, + 1 when affine
             lambda node, cost, batch: Prediction.of(batch_norm=(2 if node.args.affine else 1) * in_elements(node, batch)),
             "torchscan counts batch norm 2 per element (1 without affine)",
         )),
         calflops=Counted(lambda node, cost, batch: Prediction.unseen("calflops counts batch norm as FLOPs, with 0 MACs")),
-        calflops_flops=_unless_frozen("calflops", Counted(  # the patched F.batch_norm in eval
+        calflops_flops=_unless_fixed("calflops", Counted(  # the patched F.batch_norm in eval
             lambda node, cost, batch: Prediction.of(batch_norm=(2 if node.args.affine else 1) * in_elements(node, batch)),
             "calflops counts eval batch norm 2 per element (1 without affine)",
         )),
@@ -268,30 +268,30 @@ class BatchNorm:
         refuse_tokens("batchnorm", inputs[0])
         if not 1 <= len(inputs[0]) <= 4:
             raise ShapeError("batchnorm needs a flat, C×L, C×H×W or C×D×H×W input")
-        if a.frozen and not a.affine:
-            raise ShapeError("a frozen batchnorm holds its scale and shift as buffers (torchvision's FrozenBatchNorm2d): "
+        if a.fixed and not a.affine:
+            raise ShapeError("a fixed batchnorm holds its scale and shift as buffers (torchvision's FrozenBatchNorm2d): "
                              "it needs affine: true")
         return inputs[0]
 
     @staticmethod
     def tensors(a: BatchNormArgs, inputs: tuple[Shape, ...], out: Shape) -> dict[str, tuple[int, ...]]:
-        return {"weight": (out[0],), "bias": (out[0],)} if a.affine and not a.frozen else {}
+        return {"weight": (out[0],), "bias": (out[0],)} if a.affine and not a.fixed else {}
 
     @staticmethod
     def cost(a: BatchNormArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
         c = out[0]
         n = batch * numel(out)
         return Cost(
-            params=2 * c if a.affine and not a.frozen else 0,
-            # running_mean, running_var, num_batches_tracked; frozen: weight, bias, running_mean, running_var
-            buffers=4 * c if a.frozen else 2 * c + 1,
+            params=2 * c if a.affine and not a.fixed else 0,
+            # running_mean, running_var, num_batches_tracked; fixed: weight, bias, running_mean, running_var
+            buffers=4 * c if a.fixed else 2 * c + 1,
             norm_ops=2 * n,  # folded scale and shift per element
             activations=n,
         )
 
     @staticmethod
     def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
-        if node.args.frozen:
+        if node.args.fixed:
             return node.shape[0] * elem  # mul keeps the per-channel scale for the input's gradient
         return 2 * node.shape[0] * STAT_BYTES  # the batch mean and inverse std per channel
 
@@ -300,7 +300,7 @@ class BatchNorm:
         from torch import nn
 
         a: BatchNormArgs = node.args
-        if a.frozen:
+        if a.fixed:
             from ..modules.layers import FrozenBatchNorm
 
             return FrozenBatchNorm(node.shape[0], eps=a.eps)
