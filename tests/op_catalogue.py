@@ -19,7 +19,8 @@ SPECS: dict[str, str] = {
         "  - depthwise: {kernel: 3}\n  - pointwise: {out: 4}\n  - dwsep: {out: 4, kernel: 3}\n"
         "  - conv_transpose: {out: 4, kernel: 3, stride: 2, padding: 1, output_padding: 1, groups: 2}\n"
         "  - conv_transpose: {out: 2, kernel: [2, 3], stride: [1, 2], dilation: [2, 1], bias: false}\n"
-        "  - batchnorm\n  - bn: {affine: false}\n  - relu\n  - dropout: {p: 0.1}\n  - identity\n"
+        "  - batchnorm\n  - bn: {affine: false}\n  - batchnorm: {fixed: true, eps: 0.001}\n  - relu\n  - dropout: {p: 0.1}\n"
+        "  - identity\n"
         "  - maxpool: {kernel: 3, stride: 2, padding: 1, ceil_mode: true}\n"
         "  - avgpool: {kernel: 2, stride: 1, count_include_pad: false}\n"
         "  - adaptive_avgpool: {out: [3, 2]}\n  - global_avgpool\n  - flatten\n  - linear: {out: 5}\n"
@@ -35,7 +36,7 @@ SPECS: dict[str, str] = {
         "input: {shape: [2, 4, 6, 5], batch: 2}\nlayers:\n  - conv: {out: 4, kernel: [3, 1, 3], padding: [1, 0, 1]}\n"
         "  - conv_transpose: {out: 2, kernel: 2, stride: 2, groups: 2}\n  - maxpool: {kernel: [1, 2, 2]}\n"
         "  - upsample: {scale: 2, mode: trilinear}\n  - avgpool: {kernel: 2}\n  - adaptive_avgpool: {out: [1, 2, 2]}\n"
-        "  - batchnorm\n  - global_avgpool\n"
+        "  - batchnorm\n  - batchnorm: {fixed: true}\n  - global_avgpool\n"
     ),
     "norms_activations": (
         "input: {shape: [4, 6, 6], batch: 2}\nlayers:\n"
