@@ -100,7 +100,8 @@ def frozen_batchnorm(ctx: Context, n: Node, claims: Claims) -> Trigger | None:
         if not ctx.flow.data(x.id) or not ctx.flow.weight(s.id):
             continue
         shape = ctx.flow.shape(x.id)
-        if len(shape) < 2 or ctx.flow.shape(s.id) not in ((1, shape[1], *[1] * (len(shape) - 2)), (shape[1], *[1] * (len(shape) - 2))):
+        ones = (1,) * (len(shape) - 2)
+        if len(shape) < 2 or ctx.flow.shape(s.id) not in ((1, shape[1], *ones), (shape[1], *ones)):
             continue
         c = shape[1]
         scale = _scale(ctx, s, c)

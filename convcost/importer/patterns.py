@@ -47,10 +47,11 @@ ELEMENTWISE = frozenset({"relu", "relu_", "gelu", "gelu_", "sigmoid", "sigmoid_"
 
 
 def find_patterns(ctx: Context) -> Claims:
+    finders = (_to_tokens, _to_map, _class_token, _pos_embed, _layernorm2d, _channels_last, _layer_scale, _shuffle,
+               _qkv_attention, _token_batchnorm, frozen_batchnorm)
     claims: Claims = {}
     for n in ctx.rec.nodes:
-        triggers = [t for find in (_to_tokens, _to_map, _class_token, _pos_embed, _layernorm2d, _channels_last, _layer_scale,
-                                   _shuffle, _qkv_attention, _token_batchnorm, frozen_batchnorm) if (t := find(ctx, n, claims)) is not None]
+        triggers = [t for find in finders if (t := find(ctx, n, claims)) is not None]
         if triggers:
             claims.setdefault(n.index, _first(triggers))
     for call in ctx.rec.calls:
