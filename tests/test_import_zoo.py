@@ -78,6 +78,15 @@ def test_torchvision_segmentation(name: str, tmp_path: Path) -> None:
     imports_exactly(f"torchvision.models.segmentation:{name}", kwargs, (3, 224, 224), tmp_path, verify_on_meta=False)
 
 
+def test_torchvision_resnet18_with_frozen_batch_norms(tmp_path: Path) -> None:
+    """resnet18(norm_layer=FrozenBatchNorm2d), as torchvision's detection backbones build it: every norm is
+    `batchnorm: {fixed: true}` (buffers, no params), and torch's params, buffers and MACs."""
+    spec = imports_exactly("frozen_bn_factories:resnet18", {}, (3, 224, 224), tmp_path, verify_on_meta=False)
+    text = spec.read_text()
+    # the stem's, the BasicBlock's two and its downsample's (the blocks fold)
+    assert text.count("fixed: true") == 4 and "batchnorm: {name: bn1, fixed: true}" in text, text
+
+
 TIMM = [
     # (model, reason it fails now, or '')
     ("efficientnet_b0", ""), ("tf_efficientnet_b0", ""), ("efficientnetv2_rw_s", ""), ("mobilenetv2_100", ""),
