@@ -31,7 +31,10 @@ def parse_input(text: str) -> tuple[int, ...]:
 @write_errors
 def import_(
     target: str = typer.Argument(..., metavar="TARGET", help="package.module:factory or path/to/file.py:factory."),
-    input_shape: str = typer.Option(..., "--input", "-i", help="The input's shape without the batch: 3,224,224."),
+    input_shape: list[str] = typer.Option(
+        ..., "--input", "-i", help="The input's shape without the batch: 3,224,224; once per input for a forward of several "
+        "(forward(x, y): --input 3,224,224 --input 3,224,224), written as the spec's `inputs`."
+    ),
     reference_arg: Optional[list[str]] = typer.Option(
         None, "--reference-arg", metavar="KEY=VALUE", help="A keyword argument for the factory, read as YAML (repeatable)."
     ),
@@ -54,7 +57,8 @@ def import_(
     from ..crosscheck.target import parse_target, user_code, user_files
     from ..crosscheck.torch_deps import require
 
-    shape = parse_input(input_shape)
+    shape, *rest = (parse_input(s) for s in input_shape)
+    more = tuple(rest)
     limit = parse_max_memory(max_memory)
     t = parse_target(target, reference_arg or [])
     check_output(output, [t.where] if t.is_file else None, what="spec")  # never over the model's own source
@@ -64,7 +68,7 @@ def import_(
     from ..importer.write import write_spec
 
     with user_code(f"reference '{t.text}': running the model failed", user_files(t), exceptions=False):
-        imported, placement = import_target(t, shape, allow_unsupported, limit)  # the user's code may exit in there
+        imported, placement = import_target(t, shape, allow_unsupported, limit, more)  # the user's code may exit in there
     lines, roots, after = grouped(imported.unsupported)
     for line in lines:
         print(f"convcost: {'warning' if allow_unsupported else 'error'}: {line}", file=sys.stderr)
@@ -80,8 +84,9 @@ def import_(
         print(f"convcost: note: {line}", file=sys.stderr)
     how = imported.method + (f" ({imported.note})" if imported.note else "")
     args = "".join(f" --reference-arg {a}" for a in reference_arg or [])
+    shown = [",".join(map(str, s)) for s in (shape, *more)]
     header = [
-        f"Imported by `convcost import {target}{args} --input {','.join(map(str, shape))}` with {how}.",
+        f"Imported by `convcost import {target}{args}{''.join(f' --input {dims}' for dims in shown)}` with {how}.",
         f"Layers are named by module path. Check it with: convcost verify SPEC --reference {target}{args}",
     ]
     if imported.unsupported:
@@ -90,7 +95,8 @@ def import_(
                       "with their traced shapes).")
     if imported.unused:
         header.append(f"{len(imported.unused)} `unused` row(s) hold tensors the forward never reads (counted, no MACs).")
-    text = write_spec(imported.layers, shape, imported.outputs, header, imported.classes, fold_blocks=not no_blocks)
+    text = write_spec(imported.layers, shape, imported.outputs, header, imported.classes, fold_blocks=not no_blocks,
+                      inputs=imported.inputs)
     meta = "" if not placement.over else (
         f"on the meta device: a real forward needs {'at least' if placement.floor else 'about'} "
         f"{human_bytes(placement.need)}, over --max-memory {human_bytes(limit)}")

@@ -40,7 +40,8 @@ class Placement:
         return self.need > self.limit
 
 
-def import_target(t: Target, shape: tuple[int, ...], allow: bool, max_bytes: int) -> tuple[Imported, Placement]:
+def import_target(t: Target, shape: tuple[int, ...], allow: bool, max_bytes: int,
+                  more: tuple[tuple[int, ...], ...] = ()) -> tuple[Imported, Placement]:
     """Build the target and trace it: on the meta device where it runs there, else with a real forward when one fits
     ``max_bytes``.
 
@@ -51,33 +52,39 @@ def import_target(t: Target, shape: tuple[int, ...], allow: bool, max_bytes: int
     verify's estimate_bytes of the imported spec (weights, buffers, the input and every layer's output, float32), the
     rule by which `verify --reference` of it runs for real or on the meta device. The user's prints go to stderr
     (stdout may carry the spec). torch._dynamo and torch's symbolic shapes are stood in for meanwhile
-    (importer/nodynamo.py, importer/nosympy.py)."""
+    (importer/nodynamo.py, importer/nosympy.py). ``more``: the shapes of the forward's further inputs, in order."""
     with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings(), without_dynamo(), without_sympy():
         warnings.simplefilter("ignore")
-        return _import_target(t, shape, allow, max_bytes)
+        return _import_target(t, shape, allow, max_bytes, more)
 
 
-def _import_target(t: Target, shape: tuple[int, ...], allow: bool, max_bytes: int) -> tuple[Imported, Placement]:
+def _import_target(t: Target, shape: tuple[int, ...], allow: bool, max_bytes: int,
+                   more: tuple[tuple[int, ...], ...]) -> tuple[Imported, Placement]:
     from ..crosscheck.target import failure, load_model, user_files
     from ..crosscheck.torch_deps import TORCH_ERRORS
 
     files = user_files(t)
-    shown = "1×" + "×".join(map(str, shape))
+    shown = " and ".join("1×" + "×".join(map(str, s)) for s in (shape, *more))
     meta_model: nn.Module | None = None
     why = ""
     try:
         meta_model = load_model(t, "meta")
-        meta = import_model(meta_model, shape, allow, "meta")
     except UsageError as e:  # the factory fails under torch.device('meta'): a real build says why, if it fails too
         why = str(e)
-    except Exception as e:  # the user's forward on meta tensors: .item(), `if x.sum() > 0`, an op without a meta kernel
-        why = str(failure(f"reference '{t.text}': running the model on {shown} on the meta device failed", e, files))
     else:
-        meta.method = "an aten trace on the meta device"
-        need = forward_estimate(meta, shape)
-        return meta, Placement("meta", need if need is not None else _floor(meta_model, shape), need is None, max_bytes)
+        check_inputs(meta_model, 1 + len(more), t.text)
+        try:
+            meta = import_model(meta_model, shape, allow, "meta", more)
+        except Exception as e:  # the user's forward on meta tensors: .item(), `if x.sum() > 0`, an op without a meta kernel
+            why = str(failure(f"reference '{t.text}': running the model on {shown} on the meta device failed", e, files))
+        else:
+            meta.method = "an aten trace on the meta device"
+            need = forward_estimate(meta, shape)
+            return meta, Placement("meta", need if need is not None else _floor(meta_model, shape, more), need is None,
+                                   max_bytes)
     model = meta_model if meta_model is not None else load_model(t)
-    floor = _floor(model, shape)
+    check_inputs(model, 1 + len(more), t.text)
+    floor = _floor(model, shape, more)
     if floor > max_bytes:
         raise UsageError(f"{why}; a real forward needs at least {human_bytes(floor)} (its weights, buffers and input), "
                          f"over --max-memory {human_bytes(max_bytes)}: raise --max-memory to run it for real")
@@ -85,7 +92,7 @@ def _import_target(t: Target, shape: tuple[int, ...], allow: bool, max_bytes: in
         model = load_model(t)
     try:
         with one_thread():
-            real = import_model(model, shape, allow)
+            real = import_model(model, shape, allow, more=more)
     except (*TORCH_ERRORS, AssertionError, KeyError, AttributeError) as e:
         raise failure(f"reference '{t.text}': running the model on {shown} failed", e, files) from None
     real.method = "an aten trace of a real forward"
@@ -120,14 +127,40 @@ def forward_estimate(imported: Imported, shape: tuple[int, ...]) -> int | None:
     if imported.unsupported and not any(layer.op == "unsupported" for layer in imported.layers):
         return None  # parts left out: the spec is not the model's
     try:
-        spec = parse_spec(write_spec(imported.layers, shape, imported.outputs, []), "<imported>")
+        spec = parse_spec(write_spec(imported.layers, shape, imported.outputs, [], inputs=imported.inputs), "<imported>")
         return estimate_bytes(analyze(build_graph(spec, next(iter(spec.models)))))
     except ConvcostError:
         return None
 
 
-def _floor(model: nn.Module, shape: tuple[int, ...]) -> int:
-    """The part of estimate_bytes known without the layers' shapes: the weights, buffers and input, float32."""
+def _floor(model: nn.Module, shape: tuple[int, ...], more: tuple[tuple[int, ...], ...] = ()) -> int:
+    """The part of estimate_bytes known without the layers' shapes: the weights, buffers and inputs, float32."""
     from ..crosscheck.verify import BYTES_PER_VALUE
 
-    return BYTES_PER_VALUE * (sum(t.numel() for t in itertools.chain(model.parameters(), model.buffers())) + math.prod(shape))
+    weights = sum(t.numel() for t in itertools.chain(model.parameters(), model.buffers()))
+    return BYTES_PER_VALUE * (weights + sum(math.prod(s) for s in (shape, *more)))
+
+
+def check_inputs(model: nn.Module, given: int, target: str) -> None:
+    """A UsageError unless the model's forward takes ``given`` positional inputs (one --input each): how many it takes,
+    named, and how to give them, before a forward fails with "missing 1 required positional argument"."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):  # no signature to read: the forward says
+        return
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p.name for p in positional if p.default is p.empty]
+    varargs = any(p.kind == p.VAR_POSITIONAL for p in params)
+    if required and len(required) <= given and (varargs or given <= len(positional)):
+        return
+    if not required and (varargs or given <= len(positional)):
+        return
+    takes = f"{type(model).__name__}.forward({', '.join(p.name for p in positional)}) takes "
+    takes += (f"{len(required)} input{'s' if len(required) != 1 else ''} ({', '.join(required)})" if required else
+              "no input")
+    if len(positional) > len(required):
+        takes += f" and {len(positional) - len(required)} optional"
+    raise UsageError(f"reference '{target}': {takes}, and --input was given {given} time{'s' if given != 1 else ''}: give "
+                     "--input once per input, in the forward's order (--input 3,224,224 --input 3,224,224)")

@@ -32,7 +32,7 @@ from .found import Emit, Found, Pass, Refuse, Several
 from .graph import Node, Recording, V
 from .meets import met
 from .patterns import find_patterns
-from .tree import INPUT, ImportedLayer
+from .tree import INPUT, ImportedLayer, input_key, is_input
 
 # aten ops torch's FlopCounterMode counts: a node of these that feeds no output still costs what it computes
 COUNTED = frozenset({"convolution", "_convolution", "mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "einsum",
@@ -221,7 +221,7 @@ def recognise(rec: Recording) -> Recognised:
     flow = ctx.flow
     claims = find_patterns(ctx)
     protos: list[Proto] = []
-    src: dict[int, Any] = {v: INPUT for v in rec.inputs[:1]}
+    src: dict[int, Any] = {v: input_key(k) for k, v in enumerate(rec.inputs)}
     ctx.layouts.update({v: "map" for v in rec.inputs})
     writes = {n.index: base for n in rec.nodes if (base := _written_view(ctx, n)) is not None}
     alive: set[int] = {v for _, v in rec.outputs if v is not None}
@@ -333,7 +333,7 @@ def recognise(rec: Recording) -> Recognised:
         if v is None:
             out.unsupported.append(Unsupported("output", f"the model's output {label} is not a tensor"))
         elif v in src:
-            out.outputs.append(src[v])  # a Proto (keyed once named) or INPUT
+            out.outputs.append(src[v])  # a Proto (keyed once named) or an input's key
         else:
             out.unsupported.append(Unsupported("output", f"the model's output {label} is not computed from its input"))
     return out
@@ -484,7 +484,7 @@ def to_layers(protos: list[Proto], allow: bool, modules: frozenset[str] = frozen
     for p in protos:
         if p.why and not allow:
             continue
-        ins = tuple(INPUT if i is INPUT else i.key for i in p.ins)
+        ins = tuple(i if is_input(i) else i.key for i in p.ins)
         if p.why:
             shape = list(p.shape[1:]) or [1]
             tokens = p.layout == "tokens" and len(shape) == 2

@@ -19,7 +19,7 @@ from ..ops.registry import REGISTRY, NotImportable, OpRule
 from ..render.text import unique
 from .flow import numel
 from .recognise import Proto, Unsupported, name_layers, recognise, spec_name, spec_parts, tie, to_layers
-from .tree import INPUT, ImportedLayer
+from .tree import INPUT, ImportedLayer, is_input
 
 if TYPE_CHECKING:
     from torch import nn
@@ -44,6 +44,8 @@ class Imported:
     unused: list[Unused] = field(default_factory=list)  # tensors the forward never reads, kept as `unused` rows
     recording: Recording | None = None
     notes: list[str] = field(default_factory=list)  # why a part was traced through (a kept class whose forward is overridden)
+    # the model's inputs in order, (spec name, shape without the batch), where it has several (`inputs:`); () for one
+    inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,20 +125,22 @@ def _kept_whole(module: nn.Module) -> tuple[str, dict[str, Any]] | str | None:
     return module_op(module) if kept_whole_class(module) is not None else None
 
 
-def import_model(model: nn.Module, shape: tuple[int, ...], allow: bool, device: str = "cpu") -> Imported:
-    """Record one forward on a zero input of ``shape`` (batch 1) on ``device`` (the model's own: 'meta' when it was
-    built there) and recognise it. Raises what the model's forward raises."""
+def import_model(model: nn.Module, shape: tuple[int, ...], allow: bool, device: str = "cpu",
+                 more: tuple[tuple[int, ...], ...] = ()) -> Imported:
+    """Record one forward on a zero input of ``shape`` (batch 1), and of each shape in ``more`` for a forward of several
+    inputs, on ``device`` (the model's own: 'meta' when it was built there) and recognise it. Raises what the model's
+    forward raises."""
     import torch
 
     from .record import record
 
-    x = torch.zeros(1, *shape, device=device)
-    rec = record(model, (x,), _kept_whole)
+    xs = tuple(torch.zeros(1, *s, device=device) for s in (shape, *more))
+    rec = record(model, xs, _kept_whole)
     found = recognise(rec)
     name_layers(rec, found.layers)
     tie(found.layers)
     out = Imported(to_layers(found.layers, allow, frozenset(name for name in rec.classes if name)), recording=rec)
-    out.outputs = [INPUT if o is INPUT else o.key for o in found.outputs]
+    out.outputs = [o if is_input(o) else o.key for o in found.outputs]
     _distinct_outputs(out)
     out.unsupported = _by_module(rec, found.layers) + found.unsupported
     out.notes = _overridden(rec, out.unsupported)
@@ -147,7 +151,33 @@ def import_model(model: nn.Module, shape: tuple[int, ...], allow: bool, device: 
         out.layers.append(ImportedLayer(u.key, (u.key,), "unused", {"params": u.params, "buffers": u.buffers}, (prev,),
                                         source=u.where))
     out.classes = {".".join(spec_parts(name)): cls for name, cls in rec.classes.items() if name}
+    if more:
+        names = input_names(model, 1 + len(more), {layer.path[0] for layer in out.layers})
+        out.inputs = tuple(zip(names, (shape, *more)))
     return out
+
+
+def input_names(model: nn.Module, n: int, taken: set[str]) -> tuple[str, ...]:
+    """The spec names of a forward's ``n`` inputs: its parameters' (``forward(self, x, y)``: x, y), ``input_K`` where
+    there is none (``*args``) or it is taken by a layer, another input or not a plain name."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):  # no signature to read
+        params = []
+    positional = []
+    for p in params:
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            break
+        positional.append(p.name)
+    names: list[str] = []
+    for k in range(n):
+        name = positional[k] if k < len(positional) else ""
+        if not name.isidentifier() or name in taken or name in names:
+            name = unique(f"input_{k}", {*taken, *names, *positional})
+        names.append(name)
+    return tuple(names)
 
 
 def _distinct_outputs(out: Imported) -> None:
@@ -157,7 +187,7 @@ def _distinct_outputs(out: Imported) -> None:
     taken = {layer.key for layer in out.layers}
     seen: set[str] = set()
     for k, o in enumerate(out.outputs):
-        if o == INPUT or o in seen:
+        if is_input(o) or o in seen:
             key = unique(f"output_{k}", taken)
             out.layers.append(ImportedLayer(key, (key,), "identity", {}, (o,)))
             out.outputs[k] = key

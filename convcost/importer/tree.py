@@ -21,7 +21,18 @@ from typing import Any, Union
 
 from ..render.text import unique
 
-INPUT = "<input>"  # the key of the model's input in ImportedLayer.inputs
+INPUT = "<input>"  # the key of the model's (first) input in ImportedLayer.inputs
+
+
+def input_key(k: int) -> str:
+    """The key of the model's input ``k`` (0: INPUT, the only one of most models)."""
+    return INPUT if k == 0 else f"<input {k}>"
+
+
+def is_input(key: object) -> bool:
+    return isinstance(key, str) and key.startswith("<input")
+
+
 OUTPUT = "<output>"  # a reader standing for the model's outputs
 
 

@@ -27,7 +27,7 @@ from ..ops.macros import MACROS
 from ..ops.registry import SPELLINGS, lookup, rule
 from ..render.text import unique
 from .fold import NAME_SLOT, OP_SLOT, Block, call_args, flag_of, fold, param_of
-from .tree import INPUT, Call, ImportedLayer, Item, Layer, Scope, Struct, readers_of, recover, scopes
+from .tree import INPUT, Call, ImportedLayer, Item, Layer, Scope, Struct, input_key, is_input, readers_of, recover, scopes
 
 __all__ = ["INPUT", "ImportedLayer", "scalar", "write_spec"]
 
@@ -87,14 +87,15 @@ class _Names:
 class _Writer:
     """Writes items as spec lines. In a block's body (``block`` given), paths are relative to the block."""
 
-    def __init__(self, block: Block | None = None, form: str = MODULE) -> None:
+    def __init__(self, block: Block | None = None, form: str = MODULE, inputs: Mapping[str, str] | None = None) -> None:
         self.lines: list[str] = []
+        self.inputs = dict(inputs or {INPUT: "input"})  # an input's key -> its name in the spec
         self.block = block
         self.form = form  # the file's `torch` default: a layer whose op has that form and met torch otherwise says so
         self.keys = 0  # the `torch` keys written
         self.names: dict[tuple[str, ...], _Names] = {}
         self.actual: dict[str, tuple[str, ...]] = {}  # key -> its path in the spec
-        self.produced: set[str] = set() if block else {"input"}
+        self.produced: set[str] = set() if block else set(self.inputs.values())
 
     def _names(self, path: tuple[str, ...]) -> _Names:
         return self.names.setdefault(path, _Names())
@@ -104,8 +105,8 @@ class _Writer:
         return unique(wanted, names.taken)
 
     def _ref(self, key: str, here: tuple[str, ...]) -> str:
-        if key == INPUT:
-            return "input"
+        if is_input(key):
+            return self.inputs.get(key, "input")
         full = self.actual[key]
         common = 0
         while common < min(len(here), len(full) - 1) and here[common] == full[common]:
@@ -303,9 +304,13 @@ def _block_text(block: Block, form: str) -> tuple[list[str], int]:
 
 
 def write_spec(layers: Sequence[ImportedLayer], shape: tuple[int, ...], outputs: Sequence[str], header: Sequence[str],
-               classes: Mapping[str, str] | None = None, fold_blocks: bool = True) -> str:
+               classes: Mapping[str, str] | None = None, fold_blocks: bool = True,
+               inputs: Sequence[tuple[str, tuple[int, ...]]] = ()) -> str:
     """The spec text: the header comment lines, the blocks repeated modules fold into, ``input``, ``layers``
-    and, where the model's output is not its last layer (or it has several), ``outputs``."""
+    and, where the model's output is not its last layer (or it has several), ``outputs``. ``inputs``: the name and shape
+    of each input of a model that has several (``shape`` is then the first's), written as ``inputs:``; every layer that
+    reads one says so with ``from:``."""
+    named = {input_key(k): name for k, (name, _) in enumerate(inputs)} if len(inputs) > 1 else {INPUT: "input"}
     root = scopes(layers, classes or {})
     readers = readers_of(layers, outputs)
     recover(root, readers)
@@ -315,8 +320,8 @@ def write_spec(layers: Sequence[ImportedLayer], shape: tuple[int, ...], outputs:
     # functions are: a model written with F.relu throughout)
     written = []
     for form in sorted({MODULE, *(layer.form for layer in layers)}, key=FORMS.index):
-        w = _Writer(form=form)
-        last = w.items(root.items, (), 2, INPUT)
+        w = _Writer(form=form, inputs=named)
+        last = w.items(root.items, (), 2, INPUT if len(named) == 1 else "")  # several: no layer reads one implicitly
         block_lines = [_block_text(b, form) for b in blocks]
         keys = w.keys + sum(k for _, k in block_lines)
         written.append((keys if form == MODULE else 2 * keys + 1, form, w, last, block_lines))
@@ -327,11 +332,15 @@ def write_spec(layers: Sequence[ImportedLayer], shape: tuple[int, ...], outputs:
             text.extend(lines)
     if form != MODULE:
         text.append(f"torch: {form}   # how the layers met torch where their op has this form; a layer's own `torch:` where not")
-    text.append(f"input: {scalar(list(shape))}")
+    if len(named) > 1:
+        text.append("inputs:")
+        text.extend(f"  {name}: {scalar(list(dims))}" for name, dims in inputs)
+    else:
+        text.append(f"input: {scalar(list(shape))}")
     text.append("layers:")
     text.extend(w.lines)
     if list(outputs) != [last]:
-        text.append(f"outputs: {scalar(['.'.join(w.actual[k]) if k != INPUT else 'input' for k in outputs])}")
+        text.append(f"outputs: {scalar(['.'.join(w.actual[k]) if not is_input(k) else named[k] for k in outputs])}")
     return "\n".join(text) + "\n"
 
 
