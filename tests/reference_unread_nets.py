@@ -32,7 +32,7 @@ def own_tensors() -> nn.Module:
 
 
 class TwoInputs(nn.Module):
-    """Two 3×4×4 inputs, a 1×1 conv 3→2 on each, added: convcost's importer reads models of one input only."""
+    """Two 3×4×4 inputs, a 1×1 conv 3→2 on each, added."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -31,7 +31,7 @@ from ..errors import ConvcostError
 from ..frontend.spec import parse_spec
 from ..graph.build import Graph, Input, build_graph
 from ..importer.recognise import spec_parts
-from ..importer.tree import INPUT, ImportedLayer
+from ..importer.tree import INPUT, ImportedLayer, input_key
 from ..importer.write import scalar
 from ..ops.registry import ArgError, lookup
 from ..ops.shapes import is_tokens
@@ -75,8 +75,8 @@ class ModelGraph:
     traced: tuple[tuple[int, ...], ...] = ()  # per node: its traced output where not its module's (ImportedLayer.traced)
 
 
-def model_graph(imported: Imported, model_input: Input, batch: int) -> ModelGraph:
-    """The imported layers built into a Graph on ``model_input`` at ``batch``."""
+def model_graph(imported: Imported, model_inputs: Sequence[Input], batch: int) -> ModelGraph:
+    """The imported layers built into a Graph on ``model_inputs`` (the spec's, in the forward's order) at ``batch``."""
     layers = list(imported.layers)
     unsupported = tuple((u.where, u.what) for u in imported.unsupported)
     if imported.method == HOOKS:  # only the leaf modules, in run order: what happens between them is not seen
@@ -86,12 +86,12 @@ def model_graph(imported: Imported, model_input: Input, batch: int) -> ModelGrap
         return ModelGraph(None, unsupported=unsupported, method=imported.method, error="the importer found no layers")
     made_opaque: dict[int, str] = {}
     for _ in range(min(len(layers), MAX_REBUILDS) + 1):  # each failed build makes one more layer opaque
-        text = flat_spec(layers, made_opaque, model_input, imported.outputs)
+        text = flat_spec(layers, made_opaque, model_inputs, imported.outputs)
         try:
             spec = parse_spec(text, "<the imported model>")
             graph = build_graph(spec, next(iter(spec.models)), batch)
         except ConvcostError as e:
-            k = (e.loc.line if e.loc is not None else 0) - HEADER_LINES - 1
+            k = (e.loc.line if e.loc is not None else 0) - _header_lines(model_inputs) - 1
             if not 0 <= k < len(layers) or k in made_opaque or not layers[k].inputs:
                 return ModelGraph(None, unsupported=unsupported, method=imported.method,
                                   error=f"the imported layers do not build into a graph: {e.message}")
@@ -124,14 +124,25 @@ def torch_path(lay: ImportedLayer) -> str:
     return lay.key
 
 
-def flat_spec(layers: Sequence[ImportedLayer], made_opaque: Mapping[int, str], model_input: Input,
+def _header_lines(model_inputs: Sequence[Input]) -> int:
+    """The lines before layer 0: 'input: ...' (or 'inputs:' and one per input) and 'layers:'."""
+    return HEADER_LINES + (len(model_inputs) if len(model_inputs) > 1 else 0)
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return f"{{tokens: {scalar(list(shape))}}}" if is_tokens(tuple(shape)) else scalar(list(shape))
+
+
+def flat_spec(layers: Sequence[ImportedLayer], made_opaque: Mapping[int, str], model_inputs: Sequence[Input],
               outputs: Sequence[str]) -> str:
     """One line per layer, named by position (``n0``, ``n1``...), each reading what it reads with ``from:``;
-    those in ``made_opaque`` as identity rows reading their first input."""
-    names = {INPUT: "input"}
-    shape = list(model_input.shape)
-    lines = [f"input: {{tokens: {scalar(shape)}}}" if is_tokens(model_input.shape) else f"input: {scalar(shape)}",
-             "layers:"]
+    those in ``made_opaque`` as identity rows reading their first input. Several inputs keep the spec's names."""
+    if len(model_inputs) == 1:
+        names = {INPUT: "input"}
+        lines = [f"input: {_shape_text(model_inputs[0].shape)}", "layers:"]
+    else:
+        names = {input_key(k): i.name for k, i in enumerate(model_inputs)}
+        lines = ["inputs:", *(f"  {i.name}: {_shape_text(i.shape)}" for i in model_inputs), "layers:"]
     for k, lay in enumerate(layers):
         name = f"n{k}"
         refs = [names[i] for i in lay.inputs]

@@ -278,16 +278,15 @@ class _Structure:
 def _structure(graph: Graph, model: nn.Module, device: str) -> _Structure:
     from ..importer.trace import import_model
 
-    if len(graph.inputs) != 1:
-        return _Structure(None, None, None, f"the importer reads models with one input; the spec has {len(graph.inputs)}")
+    first, *more = (tuple(i.shape) for i in graph.inputs)
     try:
         with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
             warnings.simplefilter("ignore")
-            imported = import_model(model, tuple(graph.input_shape), True, device)
+            imported = import_model(model, first, True, device, tuple(more))
     except Exception as e:  # the importer's own failure on this model: say so, compare the rest
         return _Structure(None, None, None, f"convcost's importer cannot read the model: {type(e).__name__}: "
                                             f"{str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}")
-    mg = model_graph(imported, graph.inputs[0], graph.batch)
+    mg = model_graph(imported, graph.inputs, graph.batch)
     if mg.graph is None:
         return _Structure(None, mg, None, mg.error)
     classes = imported.classes
