@@ -89,7 +89,7 @@ def test_reference_arg_is_the_factorys_and_part_of_the_key(project: Path) -> Non
 
 
 def test_check_fails_on_a_model_only_change(project: Path) -> None:
-    (project / "budget.yaml").write_text("all: {params: 700}\n")
+    (project / "budget.yaml").write_text("models:\n  net: {params: 700}\n")  # the model is named after its factory
     args = ["check", "model.py:net", "--input", "3,8,8", "--budget", "budget.yaml"]
     ok = runner.invoke(app, args)
     assert ok.exit_code == 0, ok.output  # 618 <= 700
@@ -103,7 +103,7 @@ def test_check_fails_on_a_model_only_change(project: Path) -> None:
     assert torch_params(21) == 808
     over = runner.invoke(app, args)
     assert over.exit_code == 1, over.output
-    assert "budget.yaml:1:15: error:" in over.stdout and "808" in over.stdout
+    assert "budget.yaml:2:17: error: model 'net': params 808 (808) over budget 700" in over.stdout
     grown = runner.invoke(app, ["check", "model.py:net", "--input", "3,8,8", "--baseline", "base.json",
                                 "--max-growth", "2%"])
     assert grown.exit_code == 1, grown.output  # the baseline model is found by the target's name

@@ -7,7 +7,8 @@ spec it writes is cached: one JSON file per entry under :func:`cache_dir`, keyed
 module is found in). The entry also records every other project file the import ran (a helper module the factory
 imports) with its hash; a hit re-checks them, so editing one imports again. A hit reads the cached spec and never
 imports torch; a miss imports torch then, and only then. The spec is shown under the target's name as written, so
-findings, rows and budgets name ``model.py:net``, never the cache file.
+findings, rows and baselines name ``model.py:net``, never the cache file; its model is named after the factory
+(``net``), the name a budget file's ``models:`` gives it.
 
 A word on the command line is a target when it is no existing file, and reads as ``X.py:name`` or ``a.b.c:name``.
 """
@@ -103,11 +104,17 @@ def target_spec(text: str, options: TargetOptions) -> SpecFile:
         note_input(source)  # the model's source is an input: no output may replace it
         cached = _read_entry(entry)
         if cached is not None:
-            return parse_spec(cached, text)
+            return parse_spec(cached, text, model_name(text))
     spec_text = _import(text, shape, options)
     if source is not None:  # a target that cannot be found is imported each time (the import says what is wrong)
         _write_entry(entry, text, spec_text, _project_files(source))
-    return parse_spec(spec_text, text)
+    return parse_spec(spec_text, text, model_name(text))
+
+
+def model_name(text: str) -> str:
+    """The model's name: the factory's (``ResNet`` of ``model.py:ResNet``, ``resnet50`` of ``a.b:Nets.resnet50``), as a
+    budget's ``models:`` and a baseline name it."""
+    return text.rpartition(":")[2].rpartition(".")[2]
 
 
 def _import(text: str, shape: tuple[int, ...], options: TargetOptions) -> str:
