@@ -193,3 +193,22 @@ def test_no_output_over_the_models_source(project: Path) -> None:
     r = runner.invoke(app, ["analyze", "model.py:net", "--input", "3,8,8", "-o", "model.py"])
     assert r.exit_code == 2
     assert (project / "model.py").read_text() == before
+
+
+def test_readme_model_check_block_is_real_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README's block that gates the model itself: the two commands run (the baseline under tmp_path) and print it."""
+    import re
+    import shlex
+
+    block = re.search(r"```text\n(\$ convcost analyze tests/reference_factories\.py:ResNet [^\n]*)\n(\$ [^\n]*)\n(.*?)```",
+                      (ROOT / "README.md").read_text(), re.S)
+    assert block, "README shows no check of a torch target"
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("CONVCOST_CACHE_DIR", str(tmp_path / "cache"))
+    base = str(tmp_path / "model-baseline.json")
+    first = runner.invoke(app, [w.replace("model-baseline.json", base) for w in shlex.split(block.group(1))[2:]])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, [w.replace("model-baseline.json", base) for w in shlex.split(block.group(2))[2:]])
+    assert second.exit_code == 1, second.output  # fc 2048 -> 2000 classes: +2048*1000 + 1000 params
+    assert 25_557_032 + 2048 * 1000 + 1000 == 27_606_032
+    assert second.stdout.replace(base, "model-baseline.json").rstrip() == block.group(3).rstrip()
