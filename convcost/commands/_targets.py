@@ -57,7 +57,10 @@ def resolve_specs(paths: Sequence[Optional[str]], options: TargetOptions) -> lis
     --reference-arg without any target is a usage error (exit 2), and so is a target without --input."""
     targets = [p for p in paths if p is not None and is_target(p)]
     if not targets:
-        given = [o for o, v in (("--input", options.input_shape), ("--reference-arg", options.reference_arg)) if v]
+        from ..costmodel.sizes import DEFAULT_MAX_MEMORY
+
+        given = [o for o, v in (("--input", options.input_shape), ("--reference-arg", options.reference_arg),
+                                ("--max-memory", options.max_memory not in (None, DEFAULT_MAX_MEMORY))) if v]
         if given:
             raise UsageError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for a torch target "
                              "(path/to/file.py:factory or package.module:factory) given in place of a spec; "
