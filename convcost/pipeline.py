@@ -23,7 +23,10 @@ def builtin_example() -> tuple[Path, str]:
     return path, f"<built-in>/{DEFAULT_EXAMPLE}"
 
 
-def open_spec(path: str | Path | None) -> SpecFile:
+def open_spec(path: str | Path | SpecFile | None) -> SpecFile:
+    """A spec file read (the built-in example for None), or a spec already read (a torch target's, commands/_targets.py)."""
+    if isinstance(path, SpecFile):
+        return path
     if path is None:
         real, shown = builtin_example()
         return load_spec(real, shown)
@@ -50,7 +53,7 @@ def select_across(files: list[SpecFile], models: list[str] | None) -> list[tuple
     return pairs
 
 
-def open_specs(paths: list[str] | None) -> list[SpecFile]:
+def open_specs(paths: list[str] | list[str | SpecFile | None] | None) -> list[SpecFile]:
     """The given spec files, or the built-in example when there are none."""
     return [open_spec(p) for p in (paths or [None])]
 
@@ -86,7 +89,8 @@ def analyze_across(
 
 
 def load_graphs(
-    path: str | Path | None, models: list[str] | None = None, batch: int | None = None, settings: Settings | None = None
+    path: str | Path | SpecFile | None, models: list[str] | None = None, batch: int | None = None,
+    settings: Settings | None = None,
 ) -> list[Graph]:
     spec = open_spec(path)
     pairs = select_across([spec], models)
@@ -95,6 +99,7 @@ def load_graphs(
 
 
 def analyze_file(
-    path: str | Path | None, models: list[str] | None = None, batch: int | None = None, settings: Settings | None = None
+    path: str | Path | SpecFile | None, models: list[str] | None = None, batch: int | None = None,
+    settings: Settings | None = None,
 ) -> list[Analysis]:
     return [analyze(g) for g in load_graphs(path, models, batch, settings)]

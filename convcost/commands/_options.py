@@ -125,6 +125,36 @@ def max_memory_option(help: str) -> Any:
     return typer.Option(DEFAULT_MAX_MEMORY, "--max-memory", help=help)
 
 
+# ---- a torch target where a spec goes (file.py:factory, package.module:factory; commands/_targets.py) ----------------
+INPUT_HELP = ("The input's shape without the batch: 3,224,224; once per input for a forward of several (forward(x, y): "
+              "--input 3,224,224 --input 3,224,224), written as the spec's `inputs`.")
+TARGET_INPUT_HELP = (
+    "With a torch target (path/to/file.py:factory or package.module:factory) in place of a spec: the input's shape "
+    "without the batch, 3,224,224; the target is imported as `convcost import` does, its spec cached (docs/import.md)."
+)
+IMPORT_MAX_MEMORY_HELP = (
+    "Largest real forward to run (bytes, e.g. 2G), estimated as verify --reference does; above it, the model is built "
+    "and traced on the meta device."
+)
+
+
+def input_option(required: bool = False) -> Any:
+    """``--input/-i SHAPE``: import's (required), and analyze/compare/check/report's for a torch target."""
+    return typer.Option(... if required else None, "--input", "-i", help=INPUT_HELP if required else TARGET_INPUT_HELP)
+
+
+def reference_arg_option() -> Any:
+    """``--reference-arg KEY=VALUE`` (repeatable): the factory's keyword arguments (import, verify, a torch target)."""
+    return typer.Option(
+        None, "--reference-arg", metavar="KEY=VALUE", help="A keyword argument for the factory, read as YAML (repeatable)."
+    )
+
+
+def target_max_memory_option() -> Any:
+    """``--max-memory``: import's, for a torch target given in place of a spec."""
+    return max_memory_option("With a torch target: " + IMPORT_MAX_MEMORY_HELP[0].lower() + IMPORT_MAX_MEMORY_HELP[1:])
+
+
 CONVENTION_HELP = (
     "Count as a well-known tool does, from the spec alone (no torch): fvcore, flop_counter (FlopCounterMode), ptflops, "
     "ptflops_aten, thop, torchinfo, torchscan, calflops, calflops_flops, torchvision (its weights' metadata); "

@@ -13,13 +13,17 @@ from ._options import (
     batch_option,
     convention_option,
     dtype_option,
+    input_option,
     model_option,
     optimizer_option,
     plot_option,
+    reference_arg_option,
     set_option,
+    target_max_memory_option,
     training_option,
 )
 from ._output import output_option
+from ._targets import TargetOptions
 from .analyze_run import By, Format, analyze_run
 
 
@@ -28,7 +32,8 @@ from .analyze_run import By, Format, analyze_run
 @write_errors
 def analyze(
     spec: Optional[str] = typer.Argument(
-        None, help="YAML spec file ('-' reads standard input); omit it to run the built-in example."
+        None, help="YAML spec file ('-' reads standard input), or a torch target path/to/file.py:factory or "
+        "package.module:factory with --input; omit it to run the built-in example."
     ),
     model: Optional[list[str]] = model_option(),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
@@ -53,6 +58,11 @@ def analyze(
         "over all paths through branches (docs/conventions.md)."
     ),
     output: Optional[str] = output_option(),
+    input_shape: Optional[str] = input_option(),
+    reference_arg: Optional[list[str]] = reference_arg_option(),
+    max_memory: str = target_max_memory_option(),
 ) -> None:
     """Count params, MACs, FLOPs and activations per layer, analytically (no torch needed)."""
-    analyze_run(spec, model, fmt, depth, batch, set_, by, top, plot, convention, training, optimizer, dtype, rf, output)
+    targets = TargetOptions(input_shape, tuple(reference_arg or ()), max_memory)
+    analyze_run(spec, model, fmt, depth, batch, set_, by, top, plot, convention, training, optimizer, dtype, rf, output,
+                targets)

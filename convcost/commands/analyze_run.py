@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ..util.typerless import end_as_typer_would
 from ._convention import chosen_convention
 from ._output import check_output, emit, to_file
+
+if TYPE_CHECKING:
+    from ._targets import TargetOptions
 
 
 class Format(str, Enum):
@@ -47,14 +50,17 @@ def analyze_run(
     dtype: Optional[str] = None,
     rf: bool = False,
     output: Optional[str] = None,
+    targets: Optional[TargetOptions] = None,
 ) -> None:
-    """One analyze run, its options read (see commands/analyze.py for what each means)."""
+    """One analyze run, its options read (see commands/analyze.py for what each means); ``targets``: --input and the
+    other options of a torch target given as ``spec`` (commands/_targets.py)."""
     from ..costmodel.extras import extras_for, training_options
     from ..errors import UsageError
     from ..graph.settings import settings_of
     from ..pipeline import analyze_file
+    from ._targets import TargetOptions, resolve_specs, target_inputs
 
-    check_output(output, [spec] if spec else None)
+    check_output(output, target_inputs([spec]) if spec else None)
     if (by is not None or top is not None) and fmt in (Format.json, Format.csv):
         raise UsageError(f"--by and --top shape the table and markdown; --format {fmt.value} lists every layer")
     train = training_options(training, optimizer, dtype)
@@ -63,10 +69,11 @@ def analyze_run(
     if plot is not None:
         from ..render.chart import check_plot_path, require_matplotlib
 
-        check_plot_path(plot, [p for p in (spec, output) if p])
+        check_plot_path(plot, [*target_inputs([spec]), *([output] if output else [])])
         require_matplotlib("--plot")
     chosen = chosen_convention(convention)
-    analyses = analyze_file(spec, model, batch, settings_of(set_))
+    source = resolve_specs([spec], targets or TargetOptions())[0]  # a torch target: its spec, cached (no torch on a hit)
+    analyses = analyze_file(source, model, batch, settings_of(set_))
     from ..costmodel.convention import views as convention_views
 
     views = convention_views(analyses, chosen)

@@ -18,9 +18,12 @@ from ._options import (
     batch_option,
     convention_option,
     dtype_option,
+    input_option,
     model_option,
     optimizer_option,
+    reference_arg_option,
     set_option,
+    target_max_memory_option,
     training_option,
 )
 from ._output import check_output, write_output
@@ -33,7 +36,10 @@ if TYPE_CHECKING:
 @user_errors
 @write_errors
 def check(
-    specs: Optional[list[str]] = typer.Argument(None, help="Spec files (every model, or those named by --model)."),
+    specs: Optional[list[str]] = typer.Argument(
+        None, help="Spec files (every model, or those named by --model), or torch targets path/to/file.py:factory or "
+        "package.module:factory with --input."
+    ),
     budget: Optional[list[str]] = typer.Option(
         None, "--budget", "-B", help="Budget file (YAML, see docs/budgets.md); repeatable."
     ),
@@ -58,13 +64,17 @@ def check(
         None, "--summary", help="Also write the markdown summary to this file (GitHub's $GITHUB_STEP_SUMMARY is used "
         "automatically)."
     ),
+    input_shape: Optional[str] = input_option(),
+    reference_arg: Optional[list[str]] = reference_arg_option(),
+    max_memory: str = target_max_memory_option(),
 ) -> None:
     """Check models against budgets and a baseline. Exit 0: pass, 1: over budget or grown, 2: bad input."""
     from ..ci.check import check_options, check_training_convention, collect_budgets, evaluate
     from ..graph.settings import settings_of
     from ..pipeline import analyze_across, open_specs
+    from ._targets import TargetOptions, resolve_specs, target_inputs
 
-    inputs = [*(specs or []), *(budget or []), *(baseline or [])]
+    inputs = [*target_inputs(specs or []), *(budget or []), *(baseline or [])]
     if summary is not None:
         _check_writable(summary)
         check_output(summary, inputs, "--summary", "summary")
@@ -78,7 +88,7 @@ def check(
     conv_name = chosen.name if chosen is not None else None
     check_training_convention(train is not None, conv_name)
     check_options(max_growth, baseline or [])
-    files = open_specs(specs)
+    files = open_specs(resolve_specs(specs or [], TargetOptions(input_shape, tuple(reference_arg or ()), max_memory)))
     budgets = collect_budgets(files, budget or [])
     analyses = analyze_across(files, model, batch, settings_of(set_))
     trainings = None

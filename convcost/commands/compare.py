@@ -17,10 +17,13 @@ from ._options import (
     convention_option,
     device_option,
     dtype_option,
+    input_option,
     model_option,
     optimizer_option,
     plot_option,
+    reference_arg_option,
     set_option,
+    target_max_memory_option,
     training_option,
 )
 from ._output import check_output, emit, finish, output_option, wide_console
@@ -51,7 +54,8 @@ class Metric(str, Enum):
 @write_errors
 def compare(
     specs: Optional[list[str]] = typer.Argument(
-        None, help="Spec files; every model of each (or those named by --model). Omit for the built-in example."
+        None, help="Spec files; every model of each (or those named by --model), or torch targets path/to/file.py:factory "
+        "or package.module:factory with --input. Omit for the built-in example."
     ),
     model: Optional[list[str]] = model_option("Model to compare (repeatable, in this order; looked up in every spec)."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
@@ -73,13 +77,17 @@ def compare(
     optimizer: Optional[str] = optimizer_option(),
     dtype: Optional[str] = dtype_option(),
     output: Optional[str] = output_option(),
+    input_shape: Optional[str] = input_option(),
+    reference_arg: Optional[list[str]] = reference_arg_option(),
+    max_memory: str = target_max_memory_option(),
 ) -> None:
     """Compare params, MACs, FLOPs and activations of several models against the first."""
     from ..costmodel.compare import load_analyses, make_comparison
     from ..costmodel.extras import training_options
     from ..graph.settings import settings_of
+    from ._targets import TargetOptions, resolve_specs, target_inputs
 
-    check_output(output, [*(specs or []), *([hw_file] if hw_file else [])])
+    check_output(output, [*target_inputs(specs or []), *([hw_file] if hw_file else [])])
     chosen = chosen_convention(convention)
     train = training_options(training, optimizer, dtype)
     if device is not None and not profile:
@@ -89,9 +97,10 @@ def compare(
     if plot is not None:
         from ..render.chart import check_plot_path, require_matplotlib
 
-        check_plot_path(plot, [*(specs or []), *([output] if output else [])])
+        check_plot_path(plot, [*target_inputs(specs or []), *([output] if output else [])])
         require_matplotlib("--plot")
-    comp = make_comparison(load_analyses(specs or [], model, batch, settings_of(set_)))
+    sources = resolve_specs(specs or [], TargetOptions(input_shape, tuple(reference_arg or ()), max_memory))
+    comp = make_comparison(load_analyses(sources, model, batch, settings_of(set_)))
     from ..costmodel.convention import views as convention_views
 
     views = convention_views([e.analysis for e in comp.entries], chosen)

@@ -15,9 +15,12 @@ from ._options import (
     batch_option,
     convention_option,
     dtype_option,
+    input_option,
     model_option,
     optimizer_option,
+    reference_arg_option,
     set_option,
+    target_max_memory_option,
     training_option,
 )
 
@@ -31,7 +34,10 @@ MAX_CHARS = 65_536
 @user_errors
 @write_errors
 def report(
-    specs: Optional[list[str]] = typer.Argument(None, help="Spec files; omit for the built-in example."),
+    specs: Optional[list[str]] = typer.Argument(
+        None, help="Spec files, or torch targets path/to/file.py:factory or package.module:factory with --input; omit "
+        "for the built-in example."
+    ),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report here (default: stdout)."),
     model: Optional[list[str]] = model_option("Model to include (repeatable, in order)."),
     verify: Optional[list[str]] = typer.Option(
@@ -62,14 +68,18 @@ def report(
     training: bool = training_option(),
     optimizer: Optional[str] = optimizer_option(),
     dtype: Optional[str] = dtype_option(),
+    input_shape: Optional[str] = input_option(),
+    reference_arg: Optional[list[str]] = reference_arg_option(),
+    max_memory: str = target_max_memory_option(),
 ) -> None:
     """Write a markdown report: totals, comparison, cost by op type, layer graph (mermaid), per-layer table."""
     from ..costmodel.compare import load_analyses
     from ..render.report import ReportOptions, fitted_report
     from ..render.results import load_result, result_models
     from ._output import check_output, emit
+    from ._targets import TargetOptions, resolve_specs, target_inputs
 
-    check_output(output, [*(specs or []), *(verify or []), *(profile or [])])
+    check_output(output, [*target_inputs(specs or []), *(verify or []), *(profile or [])])
     chosen = chosen_convention(convention)
     from ..costmodel.extras import training_options
     from ..graph.settings import settings_of
@@ -82,7 +92,8 @@ def report(
         if chart_format not in ("svg", "png"):
             raise UsageError(f"--chart-format {chart_format}: choose svg or png")
         require_matplotlib("--charts")
-    analyses = load_analyses(specs or [], model, batch, settings_of(set_))
+    sources = resolve_specs(specs or [], TargetOptions(input_shape, tuple(reference_arg or ()), max_memory))
+    analyses = load_analyses(sources, model, batch, settings_of(set_))
     verified = tuple((p, load_result(p, "convcost.verify")) for p in verify or [])
     profiled = tuple((p, load_result(p, "convcost.profile")) for p in profile or [])
     # every input read before the first chart is written: no chart may replace one (util/paths.py)

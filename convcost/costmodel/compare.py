@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..cost import Cost, metric
 from ..errors import UsageError
+from ..frontend.spec import SpecFile
 from ..graph.settings import Settings
 from ..ops.registry import Shape
 from ..pipeline import analyze_across, open_specs
@@ -266,7 +267,7 @@ def labels_for(analyses: list[Analysis]) -> list[str]:
 
 
 def load_analyses(
-    specs: list[str], models: list[str] | None, batch: int | None, settings: Settings | None = None
+    specs: list[str] | list[str | SpecFile | None], models: list[str] | None, batch: int | None, settings: Settings | None = None
 ) -> list[Analysis]:
     """Every model of every spec, or with ``models`` those models, in the order named.
 

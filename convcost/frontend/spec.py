@@ -157,10 +157,12 @@ def load_spec(path: str | Path, display_name: str | None = None) -> SpecFile:
     return parse_spec(read_text(path), name)
 
 
-def parse_spec(text: str, filename: str) -> SpecFile:
+def parse_spec(text: str, filename: str, model_name: str | None = None) -> SpecFile:
+    """``model_name``: the name of a single-model file's model (default: the file's stem; a torch target's spec is named
+    after its factory, commands/_targets.py)."""
     with paused_gc():
         root = load_yaml(text, filename)
-        return _Parser(filename).file(root)
+        return _Parser(filename, model_name).file(root)
 
 
 def parse_data(value: object, filename: str = "<dict>") -> SpecFile:
@@ -281,8 +283,9 @@ FILE_KEYS = ("models", "blocks", "vars", "input", "inputs", "outputs", "layers",
 
 
 class _Parser:
-    def __init__(self, filename: str) -> None:
+    def __init__(self, filename: str, model_name: str | None = None) -> None:
         self.filename = filename
+        self.model_name = model_name
         self.block_names: set[str] = set()
 
     def file(self, root: YNode) -> SpecFile:
@@ -310,7 +313,7 @@ class _Parser:
                 expect_name(YScalar(mname, mmap.keys[mname]), "a model name")
                 models[mname] = self.model(mname, expect_map(mnode, f"model '{mname}'"), mmap.keys[mname])
         elif any(root.get(k) is not None for k in ("layers", "input", "inputs")):
-            stem = Path(self.filename).stem
+            stem = self.model_name or Path(self.filename).stem
             mname = stem if NAME_RE.fullmatch(stem) and len(stem) <= MAX_NAME_CHARS else "model"
             single = YMap(
                 {k: v for k, v in root.items.items() if k in MODEL_KEYS},
