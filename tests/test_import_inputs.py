@@ -77,13 +77,13 @@ def test_an_input_named_like_a_layer_takes_another_name(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("factory", "shapes", "line"), [
-    ("two", ["3,16,16"], "Two.forward(x, y) takes 2 inputs (x, y), and --input was given 1 time"),
-    ("two", ["3,16,16"] * 3, "Two.forward(x, y) takes 2 inputs (x, y), and --input was given 3 times"),
-    ("mixed", ["3,16,16"], "Mixed.forward(image, meta, scale) takes 2 inputs (image, meta) and 1 optional, and --input "
-                           "was given 1 time"),
+    ("two", ["3,16,16"], "Two.forward(x, y) takes 2 inputs (x, y), and 1 --input shape was given"),
+    ("two", ["3,16,16"] * 3, "Two.forward(x, y) takes 2 inputs (x, y), and 3 --input shapes were given"),
+    ("mixed", ["3,16,16"], "Mixed.forward(image, meta, scale) takes 2 inputs (image, meta) and 1 optional, and 1 --input "
+                           "shape was given"),
 ])
 def test_a_forward_given_another_number_of_inputs_says_how_many_it_takes(factory: str, shapes: list[str], line: str) -> None:
     r = runner.invoke(app, ["import", f"{FILE}:{factory}", *(o for s in shapes for o in ("--input", s))])
     assert r.exit_code == 2, r.output
-    assert line in r.output and "give --input once per input, in the forward's order" in r.output, r.output
+    assert line in r.output and "`convcost import` takes --input once per input, in the forward's order" in r.output, r.output
     assert "missing 1 required positional argument" not in r.output and "Traceback" not in r.output

@@ -162,5 +162,6 @@ def check_inputs(model: nn.Module, given: int, target: str) -> None:
               "no input")
     if len(positional) > len(required):
         takes += f" and {len(positional) - len(required)} optional"
-    raise UsageError(f"reference '{target}': {takes}, and --input was given {given} time{'s' if given != 1 else ''}: give "
-                     "--input once per input, in the forward's order (--input 3,224,224 --input 3,224,224)")
+    raise UsageError(f"reference '{target}': {takes}, and {given} --input shape{'s were' if given != 1 else ' was'} given: "
+                     f"`convcost import` takes --input once per input, in the forward's order (convcost import {target} "
+                     "--input 3,224,224 --input 3,224,224)")
