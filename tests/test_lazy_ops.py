@@ -161,8 +161,9 @@ def test_a_command_registers_only_itself() -> None:
         "    try:\n        run()\n    except SystemExit:\n        pass\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('convcost.commands.'))))"
     )
+    # _targets: the shared helper that tells a torch target (`file.py:factory`) from a spec path (stdlib only)
     assert got == ["convcost.commands._convention", "convcost.commands._options", "convcost.commands._output",
-                   "convcost.commands.analyze", "convcost.commands.analyze_run"]
+                   "convcost.commands._targets", "convcost.commands.analyze", "convcost.commands.analyze_run"]
 
 
 def test_registering_a_duplicate_of_a_lazily_loaded_name_is_refused() -> None:
