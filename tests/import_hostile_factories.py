@@ -353,3 +353,23 @@ class LinearAsConv(nn.Module):
 
 def linear_as_conv() -> nn.Module:
     return LinearAsConv()
+
+
+class BatchMoved(nn.Module):
+    """A part that moves the batch dim (no convcost op writes it), read by a Linear: `view` puts H·W pixels in the
+    batch dim (x.reshape(-1, C) on a channels-last map); `flatten` flattens the batch dim with the rest."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.c = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4 if how == "view" else 4 * 16 * 16, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.c(x)
+        y = y.permute(0, 2, 3, 1).reshape(-1, 4) if self.how == "view" else y.flatten(0)
+        return self.fc(y)
+
+
+def batch_moved(how: str = "view") -> nn.Module:
+    return BatchMoved(how)

@@ -154,3 +154,17 @@ def test_a_weight_shared_by_layers_of_two_ops_is_refused_not_tied(tmp_path: Path
     assert "a tensor 'conv2d' (conv) holds too (shared weights)" in r.stderr.splitlines()[0], r.stderr
     r = runner.invoke(app, ["import", target, "--input", "3,8,8", "-o", str(tmp_path / "s.yaml"), "--allow-unsupported"])
     assert r.exit_code == 0 and analyze_file(tmp_path / "s.yaml")[0].uncounted == ("fc",)
+
+
+@pytest.mark.parametrize(("how", "traced"), [("view", "[256, 4]"), ("flatten", "[1024]")])  # 16*16 pixels; 4*16*16
+def test_allow_unsupported_refuses_a_part_that_moves_the_batch_dim(how: str, traced: str, tmp_path: Path) -> None:
+    """An `unsupported` row keeps a shape per sample: for a part whose output has no batch dim first it would size the
+    Linear after it from the wrong shape (the spec said 1×2 outputs where torch makes 256×2, exit 0): refused, exit 2,
+    nothing written, even with --allow-unsupported."""
+    spec = tmp_path / "s.yaml"
+    r = runner.invoke(app, ["import", f"{HOSTILE}:batch_moved", "--input", "3,16,16", "--reference-arg", f"how={how}",
+                            "-o", str(spec), "--allow-unsupported"])
+    assert r.exit_code == 2, r.output
+    assert f"its output, {traced} from a batch of 1, has no batch dim first" in r.stderr
+    assert "--allow-unsupported cannot write this model" in r.stderr
+    assert "Traceback" not in r.output and not spec.exists()

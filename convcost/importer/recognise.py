@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import UsageError
 from ..ops.registry import ArgError, ShapeError, rule
 from ..ops.shapes import Shape, TokenGrid, Tokens, torch_dims
 from ..ops.shapes import layout as shape_layout
@@ -476,6 +477,10 @@ def _holds(p: Proto, modules: frozenset[str]) -> tuple[str, ...]:
     return tuple(t for t in p.tensors if not t.startswith(f"{p.source}.") and t not in weights)
 
 
+def _dims(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
 def to_layers(protos: list[Proto], allow: bool, modules: frozenset[str] = frozenset()) -> list[ImportedLayer]:
     """The named layers as import writes them; unsupported ones only when allowed: an `unsupported` row with the traced
     shape, reading its first input (the layers after it are sized right; its arithmetic is not counted). A layer named
@@ -486,6 +491,10 @@ def to_layers(protos: list[Proto], allow: bool, modules: frozenset[str] = frozen
             continue
         ins = tuple(i if is_input(i) else i.key for i in p.ins)
         if p.why:
+            if len(p.shape) < 1 or p.shape[0] != 1:  # traced at batch 1: this part's output moved the batch dim
+                raise UsageError(f"{p.key}: {p.why}; its output, {_dims(p.shape)} from a batch of 1, has no batch dim "
+                                 "first: an `unsupported` row keeps a shape per sample and cannot stand for it (the layers "
+                                 "after it would be sized wrong), so --allow-unsupported cannot write this model")
             shape = list(p.shape[1:]) or [1]
             tokens = p.layout == "tokens" and len(shape) == 2
             grid = p.layout == "grid" and len(shape) >= 3  # channels-last: what reads it reads a grid (review rev20)
