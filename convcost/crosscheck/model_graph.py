@@ -130,7 +130,8 @@ def _header_lines(model_inputs: Sequence[Input]) -> int:
 
 
 def _shape_text(shape: Sequence[int]) -> str:
-    return f"{{tokens: {scalar(list(shape))}}}" if is_tokens(tuple(shape)) else scalar(list(shape))
+    # is_tokens reads the shape's type (Tokens): never a plain tuple made of it
+    return f"{{tokens: {scalar(list(shape))}}}" if is_tokens(shape) else scalar(list(shape))
 
 
 def flat_spec(layers: Sequence[ImportedLayer], made_opaque: Mapping[int, str], model_inputs: Sequence[Input],
