@@ -39,6 +39,15 @@ class UsageError(ConvcostError):
     """The command line asks for something that does not exist (e.g. an unknown --model)."""
 
 
+class ImportRefused(UsageError):
+    """An import refused for parts of the model convcost cannot express (the Python API's; the command line prints
+    ``lines`` one by one and exits 2). ``lines``: every line the command would print, the summary last."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
 def printable(text: str) -> str:
     """``text`` with control characters escaped, so a hostile spec cannot write terminal escape
     sequences (or NULs) through an error message."""

@@ -32,6 +32,7 @@ class Run:
     log: str = ""
     summary: str = ""
     pip: list[list[str]] = field(default_factory=list)
+    venv: list[list[str]] = field(default_factory=list)  # python3 -m venv's arguments
     gh: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -49,14 +50,16 @@ def stubs(bin_dir: Path, record: Path) -> None:
     python = sys.executable
     _script(bin_dir / "python3", f"""#!/bin/bash
 if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then
-  mkdir -p "$3/bin"
-  cat > "$3/bin/python" <<'EOF'
+  venv="${{@: -1}}"
+  "{python}" -c 'import json, sys; print(json.dumps({{"venv": sys.argv[1:]}}))' "${{@:3}}" >> "{record}"
+  mkdir -p "$venv/bin"
+  cat > "$venv/bin/python" <<'EOF'
 #!/bin/bash
 "{python}" -c 'import json, sys; print(json.dumps({{"pip": sys.argv[1:]}}))' "$@" >> "{record}"
 EOF
-  chmod +x "$3/bin/python"
-  printf '#!/bin/bash\\nPYTHONPATH="{ROOT}" exec "{python}" -m convcost "$@"\\n' > "$3/bin/convcost"
-  chmod +x "$3/bin/convcost"
+  chmod +x "$venv/bin/python"
+  printf '#!/bin/bash\\nPYTHONPATH="{ROOT}" exec "{python}" -m convcost "$@"\\n' > "$venv/bin/convcost"
+  chmod +x "$venv/bin/convcost"
   exit 0
 fi
 exec "{python}" "$@"
@@ -141,6 +144,8 @@ def run_action(workspace: Path, tmp: Path, with_: dict[str, Any], event: dict[st
         entry = json.loads(line)
         if "pip" in entry:
             result.pip.append(entry["pip"])
+        elif "venv" in entry:
+            result.venv.append(entry["venv"])
         else:
             result.gh.append(entry)
     return result
@@ -239,3 +244,73 @@ def test_inputs_reach_scripts_through_env_only(step: str) -> None:
     """No `${{ }}` inside a script (a spec name like `$(rm -rf ~)` must stay data): only in env values."""
     (found,) = [s for s in ACTION["runs"]["steps"] if s["name"] == step]
     assert "${{" not in found["run"]
+
+
+# ---- a torch target in `specs:` with `input:`: the budget gates the PyTorch model itself --------------------------------
+MODEL = """\
+import torch.nn as nn
+
+
+def net() -> nn.Module:
+    w = 16
+    return nn.Sequential(nn.Conv2d(3, w, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(w, 10))
+"""
+
+
+def model_workspace(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    pytest.importorskip("torch")
+    ws = workspace(tmp)
+    (ws / "model.py").write_text(MODEL)
+    (ws / "budget.yaml").write_text("models:\n  net: {params: 700}\n")  # a target's model is named after its factory
+    monkeypatch.setenv("CONVCOST_CACHE_DIR", str(tmp / "cache"))
+    return ws
+
+
+def test_a_torch_target_in_specs_is_checked_and_a_model_only_change_fails(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = model_workspace(tmp_path, monkeypatch)
+    with_ = {"specs": "model.py:net\nconfigs/resnet50.yaml", "input": "3,8,8", "budget": "budget.yaml"}
+    run = run_action(ws, tmp_path / "run1", with_)
+    assert run.ok, run.log
+    assert run.venv == [["--system-site-packages", str(tmp_path / "run1" / "runner-temp" / "convcost-venv")]]
+    assert "passed: 1 check on 2 models" in run.log and "### ✅ convcost check: passed" in run.summary  # net: 618 <= 700
+    assert "## net" in run.summary and "## resnet50" in run.summary  # the report: the target with --input too
+    # the model alone grows (no spec touched): width 16 -> 21, 21*27 + 21 + 21*10 + 10 = 808 params
+    (ws / "model.py").write_text(MODEL.replace("w = 16", "w = 21"))
+    run = run_action(ws, tmp_path / "run2", {**with_, "report": "false"})
+    assert run.codes == [0, 0, 0, 1], run.log
+    assert "::error file=budget.yaml,line=2,col=17,title=convcost budget::model 'net': params 808 (808) over budget 700" \
+        in run.log
+    assert "### ❌ convcost check: FAILED" in run.summary
+
+
+def test_a_torch_target_of_two_inputs_and_without_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = model_workspace(tmp_path, monkeypatch)
+    shutil.copy(ROOT / "tests" / "import_inputs_factories.py", ws / "two_inputs.py")
+    (ws / "budget.yaml").write_text("models:\n  siamese: {params: 292, macs: 21664}\n")
+    # a conv 3->8 k3 shared by two images, a linear 16->4: 8*27 + 8 + 16*4 + 4 params; 6*6*216 + 8*8*216 + 64 MACs
+    run = run_action(ws, tmp_path / "run1", {"specs": "two_inputs.py:siamese", "input": "3,8,8 3,10,10",
+                                             "budget": "budget.yaml", "report": "false"})
+    assert run.ok, run.log
+    run = run_action(ws, tmp_path / "run2", {"specs": "two_inputs.py:siamese", "input": "3,8,8",
+                                             "budget": "budget.yaml", "report": "false"})
+    assert run.codes == [0, 0, 0, 2], run.log
+    assert "Siamese.forward(left, right) takes 2 inputs (left, right), and 1 --input shape was given" in run.log
+    run = run_action(ws, tmp_path / "run3", {"specs": "model.py:net", "budget": "budget.yaml", "report": "false"})
+    assert run.codes == [0, 0, 0, 2] and "model.py:net: a torch target needs --input" in run.log, run.log
+    assert run.venv == [[str(tmp_path / "run3" / "runner-temp" / "convcost-venv")]]  # no input: a venv of its own
+    assert "Traceback" not in run.log
+
+
+def test_readme_job_log_of_a_model_only_change_is_real_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README's CI section shows the job log of a target that grew; its first line says the inputs, the rest is the log."""
+    block = re.search(r"```text\n(# specs: model\.py:net[^\n]*)\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert block, "README shows no job log of a torch target"
+    ws = model_workspace(tmp_path, monkeypatch)
+    (ws / "model.py").write_text(MODEL.replace("w = 16", "w = 21"))  # 21*27 + 21 + 21*10 + 10 = 808 params
+    run = run_action(ws, tmp_path / "run", {"specs": "model.py:net", "input": "3,8,8", "budget": "budget.yaml",
+                                            "report": "false"})
+    assert run.codes == [0, 0, 0, 1], run.log
+    shown = block.group(2).rstrip().splitlines()
+    assert shown == [line for line in run.log.splitlines() if line in shown], run.log  # each line, in the log's order
+    assert len(shown) >= 3

@@ -240,11 +240,12 @@ def _expected(comment: str) -> Any:
         return None
 
 
-def test_the_examples_of_docs_api_md_run(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_examples_of_docs_api_md_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every python block of docs/api.md, in order, in one namespace (a notebook); a line `expr  # value`
     whose value is a Python literal is checked."""
     pytest.importorskip("torch")
     monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("CONVCOST_CACHE_DIR", str(tmp_path / "cache"))  # from_torch of a target caches its spec
     namespace: dict[str, Any] = {}
     checked = 0
     for block in doc_blocks():

@@ -7,6 +7,7 @@ These tests need neither torch nor fvcore.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import CONFIGS
@@ -57,3 +58,18 @@ def test_require_names_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
     _hide(monkeypatch, "torch")
     with pytest.raises(UsageError, match=r"^profile needs torch \('torch' is not installed\); install the torch extra"):
         require("profile")
+
+
+def test_the_api_on_a_torch_target_says_how_to_install_torch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A torch target given to the Python API without torch: a UsageError naming the install, nothing printed; a spec
+    given to the same function still analyses."""
+    from convcost import api
+
+    _hide(monkeypatch, "torch")
+    (tmp_path / "model.py").write_text("import torch\n\n\ndef net():\n    return torch.nn.Linear(4, 2)\n")
+    monkeypatch.setenv("CONVCOST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match=r"^import needs torch \('torch' is not installed\)") as e:
+        api.analyze("model.py:net", input=(4,))
+    assert INSTALL_HINT in str(e.value)
+    assert api.analyze(SPEC, "naive").total.macs == 120_422_400  # the spec's naive 5x5 conv: 28*28*32*192*25

@@ -212,3 +212,80 @@ def test_readme_model_check_block_is_real_output(tmp_path: Path, monkeypatch: py
     assert second.exit_code == 1, second.output  # fc 2048 -> 2000 classes: +2048*1000 + 1000 params
     assert 25_557_032 + 2048 * 1000 + 1000 == 27_606_032
     assert second.stdout.replace(base, "model-baseline.json").rstrip() == block.group(3).rstrip()
+
+
+# ---- a forward of several inputs: --input once per input, as `convcost import` takes it ---------------------------------
+INPUTS = ROOT / "tests" / "import_inputs_factories.py"
+SIAMESE = f"{INPUTS}:siamese"  # one conv 3->8 k3 (+ReLU) on two images, each pooled, concatenated, a linear 16->4
+SIAMESE_PARAMS = 8 * 3 * 9 + 8 + 16 * 4 + 4  # 292: the shared backbone counted once
+
+
+def siamese_macs(left: int, right: int) -> int:
+    """Two square images of these sizes: a valid 3x3 conv 3->8 on each ((n-2)^2 * 8 * 27), then the linear 16*4."""
+    return (left - 2) ** 2 * 8 * 27 + (right - 2) ** 2 * 8 * 27 + 16 * 4
+
+
+def twice(*shapes: str) -> list[str]:
+    return [w for s in shapes for w in ("--input", s)]
+
+
+def test_analyze_takes_input_once_per_input_as_import_does(project: Path) -> None:
+    assert siamese_macs(8, 10) == 7776 + 13824 + 64 == 21664
+    r = runner.invoke(app, ["analyze", SIAMESE, *twice("3,8,8", "3,10,10"), "-f", "json"])
+    assert r.exit_code == 0, r.output
+    model = json.loads(r.stdout)["models"][0]
+    assert (model["totals"]["params"], model["totals"]["macs"]) == (SIAMESE_PARAMS, siamese_macs(8, 10))
+    assert sum(p.numel() for p in __import__("import_inputs_factories").siamese().parameters()) == SIAMESE_PARAMS
+    imported = runner.invoke(app, ["import", SIAMESE, *twice("3,8,8", "3,10,10"), "-o", "s.yaml"])
+    assert imported.exit_code == 0, imported.output
+    spec = runner.invoke(app, ["analyze", "s.yaml", "-f", "json"])
+    assert json.loads(spec.stdout)["models"][0]["totals"] == model["totals"]  # the same spec as `convcost import`'s
+
+
+def test_every_input_is_in_the_cache_key(project: Path) -> None:
+    first = analyze_json(SIAMESE, "--input", "3,10,10")  # analyze_json gives --input 3,8,8 first
+    second = analyze_json(SIAMESE, "--input", "3,12,12")
+    assert first["models"][0]["totals"]["macs"] == siamese_macs(8, 10) == 21664
+    assert second["models"][0]["totals"]["macs"] == siamese_macs(8, 12) == 7776 + 21600 + 64
+    assert len(list((project / "cache").glob("*.json"))) == 2
+    again = analyze_json(SIAMESE, "--input", "3,10,10")  # a hit: the first entry, not the last one written
+    assert again["models"][0]["totals"]["macs"] == 21664
+
+
+@pytest.mark.parametrize("command", ["analyze", "compare", "check", "report"])
+@pytest.mark.parametrize(("shapes", "given"), [(["3,8,8"], "1 --input shape was given"),
+                                               (["3,8,8"] * 3, "3 --input shapes were given")])
+def test_a_wrong_number_of_inputs_exits_2_saying_how_many_the_forward_takes(
+        project: Path, command: str, shapes: list[str], given: str) -> None:
+    (project / "budget.yaml").write_text("models:\n  siamese: {params: 1000}\n")
+    extra = ["--budget", "budget.yaml"] if command == "check" else []
+    r = runner.invoke(app, [command, SIAMESE, *twice(*shapes), *extra])
+    assert r.exit_code == 2, r.output
+    line = f"Siamese.forward(left, right) takes 2 inputs (left, right), and {given}"
+    assert line in r.stderr and "--input once per input, in the forward's order" in r.stderr, r.stderr
+    assert "Traceback" not in r.output and "missing 1 required positional argument" not in r.output
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_check_and_report_of_a_target_of_two_inputs(project: Path) -> None:
+    (project / "budget.yaml").write_text("models:\n  siamese: {params: 300, macs: 22000}\n")
+    ok = runner.invoke(app, ["check", SIAMESE, *twice("3,8,8", "3,10,10"), "--budget", "budget.yaml"])
+    assert ok.exit_code == 0, ok.output  # 292 <= 300, 21,664 <= 22,000
+    over = runner.invoke(app, ["check", SIAMESE, *twice("3,8,8", "3,12,12"), "--budget", "budget.yaml"])
+    assert over.exit_code == 1, over.output  # 29,440 MACs > 22,000
+    assert "MACs 29,440" in over.stdout, over.stdout
+    report = runner.invoke(app, ["report", SIAMESE, *twice("3,8,8", "3,10,10")])
+    assert report.exit_code == 0, report.output
+    assert "## siamese" in report.stdout and "292" in report.stdout, report.stdout
+
+
+def test_compare_gives_every_target_the_same_inputs(project: Path) -> None:
+    """Two versions of one model, each imported with both --input shapes."""
+    (project / "other.py").write_text(
+        "from import_inputs_factories import Siamese\nimport torch.nn as nn\n\n\n"
+        "def wider() -> nn.Module:\n    m = Siamese()\n    m.head = nn.Linear(16, 8)\n    return m\n")
+    r = runner.invoke(app, ["compare", SIAMESE, "other.py:wider", *twice("3,8,8", "3,10,10"), "-f", "json"])
+    assert r.exit_code == 0, r.output
+    totals = [(m["totals"]["params"], m["totals"]["macs"]) for m in json.loads(r.stdout)["models"]]
+    # the head 16->8: 16*8 + 8 params, 16*8 MACs, instead of 16*4 + 4 and 16*4
+    assert totals == [(292, 21664), (292 - 68 + 136, 21664 - 64 + 128)]

@@ -130,7 +130,8 @@ INPUT_HELP = ("The input's shape without the batch: 3,224,224; once per input fo
               "--input 3,224,224 --input 3,224,224), written as the spec's `inputs`.")
 TARGET_INPUT_HELP = (
     "With a torch target (path/to/file.py:factory or package.module:factory) in place of a spec: the input's shape "
-    "without the batch, 3,224,224; the target is imported as `convcost import` does, its spec cached (docs/import.md)."
+    "without the batch, 3,224,224; once per input for a forward of several, in its order (every target on the line "
+    "gets the same). The target is imported as `convcost import` does, its spec cached (docs/import.md)."
 )
 IMPORT_MAX_MEMORY_HELP = (
     "Largest real forward to run (bytes, e.g. 2G), estimated as verify --reference does; above it, the model is built "

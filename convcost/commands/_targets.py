@@ -1,9 +1,10 @@
 """A torch target where a spec goes: ``analyze``, ``compare``, ``check`` and ``report`` take ``path/to/file.py:factory``
-or ``package.module:factory`` with ``--input``, so a budget gates the model itself (docs/import.md).
+or ``package.module:factory`` with ``--input`` (once per input of the forward, in its order, as `convcost import` takes
+it; every target on the line gets the same inputs), so a budget gates the model itself (docs/import.md).
 
 The target is imported exactly as `convcost import` does it (commands/import_.py's :func:`import_spec`), and the
 spec it writes is cached: one JSON file per entry under :func:`cache_dir`, keyed by a hash of the target as written,
---input, the --reference-arg values, convcost's version and the target's source file (for a module, the file the
+every --input, the --reference-arg values, convcost's version and the target's source file (for a module, the file the
 module is found in). The entry also records every other project file the import ran (a helper module the factory
 imports) with its hash; a hit re-checks them, so editing one imports again. A hit reads the cached spec and never
 imports torch; a miss imports torch then, and only then. The spec is shown under the target's name as written, so
@@ -45,9 +46,11 @@ def is_target(word: str) -> bool:
 
 @dataclass(frozen=True)
 class TargetOptions:
-    """``--input``, ``--reference-arg`` and ``--max-memory`` as given (the last as text, import's default when unset)."""
+    """``--input`` (once per input of the forward, in its order), ``--reference-arg`` and ``--max-memory`` as given
+    (the last as text, import's default when unset). Every torch target on the line is imported with the same
+    inputs."""
 
-    input_shape: Optional[str] = None
+    inputs: tuple[str, ...] = ()
     reference_arg: tuple[str, ...] = ()
     max_memory: Optional[str] = None
 
@@ -59,16 +62,16 @@ def resolve_specs(paths: Sequence[Optional[str]], options: TargetOptions) -> lis
     if not targets:
         from ..costmodel.sizes import DEFAULT_MAX_MEMORY
 
-        given = [o for o, v in (("--input", options.input_shape), ("--reference-arg", options.reference_arg),
+        given = [o for o, v in (("--input", options.inputs), ("--reference-arg", options.reference_arg),
                                 ("--max-memory", options.max_memory not in (None, DEFAULT_MAX_MEMORY))) if v]
         if given:
             raise UsageError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for a torch target "
                              "(path/to/file.py:factory or package.module:factory) given in place of a spec; "
                              "the specs given are spec files, which set their own input")
         return list(paths)
-    if options.input_shape is None:
+    if not options.inputs:
         raise UsageError(f"{targets[0]}: a torch target needs --input, the input's shape without the batch "
-                         "(e.g. --input 3,224,224)")
+                         "(e.g. --input 3,224,224; once per input for a forward of several)")
     return [target_spec(p, options) if p is not None and is_target(p) else p for p in paths]
 
 
@@ -91,15 +94,16 @@ def cache_dir() -> Path:
     return Path(base) / "convcost" / "targets"
 
 
-def target_spec(text: str, options: TargetOptions) -> SpecFile:
+def target_spec(text: str, options: TargetOptions, quiet: bool = False, name: str | None = None) -> SpecFile:
     """The spec of the torch target ``text``, named ``text``: the cached one when every source it was made from is
-    unchanged, else imported now (torch) and cached."""
+    unchanged, else imported now (torch) and cached. ``quiet`` (the Python API): a refused import raises
+    ImportRefused instead of printing its lines and ending the command. ``name``: the model's, else the factory's."""
     from ..frontend.spec import parse_spec
     from .import_ import parse_input
 
-    shape = parse_input(options.input_shape or "")
+    shapes = tuple(parse_input(s) for s in options.inputs)
     source = _source_file(text)
-    key = _key(text, shape, options.reference_arg, _hash_file(source) if source else None)
+    key = _key(text, shapes, options.reference_arg, _hash_file(source) if source else None)
     entry = cache_dir() / f"{key}.json"
     if source is not None:
         from ..util.paths import note_input
@@ -107,11 +111,11 @@ def target_spec(text: str, options: TargetOptions) -> SpecFile:
         note_input(source)  # the model's source is an input: no output may replace it
         cached = _read_entry(entry)
         if cached is not None:
-            return parse_spec(cached, text, model_name(text))
-    spec_text = _import(text, shape, options)
+            return parse_spec(cached, text, name or model_name(text))
+    spec_text = _import(text, shapes, options, quiet)
     if source is not None:  # a target that cannot be found is imported each time (the import says what is wrong)
         _write_entry(entry, text, spec_text, _project_files(source))
-    return parse_spec(spec_text, text, model_name(text))
+    return parse_spec(spec_text, text, name or model_name(text))
 
 
 def model_name(text: str) -> str:
@@ -120,20 +124,22 @@ def model_name(text: str) -> str:
     return text.rpartition(":")[2].rpartition(".")[2]
 
 
-def _import(text: str, shape: tuple[int, ...], options: TargetOptions) -> str:
+def _import(text: str, shapes: tuple[tuple[int, ...], ...], options: TargetOptions, quiet: bool) -> str:
     from ..costmodel.sizes import DEFAULT_MAX_MEMORY, parse_max_memory
     from .import_ import import_spec
 
     limit = parse_max_memory(options.max_memory or DEFAULT_MAX_MEMORY)
-    spec_text, _, _ = import_spec(text, list(options.reference_arg), shape, limit)
+    spec_text, _, _ = import_spec(text, list(options.reference_arg), shapes[0], limit, more=shapes[1:], quiet=quiet)
     return spec_text
 
 
-def _key(text: str, shape: tuple[int, ...], args: Sequence[str], source_hash: str | None) -> str:
+def _key(text: str, shapes: tuple[tuple[int, ...], ...], args: Sequence[str], source_hash: str | None) -> str:
+    """Every input's shape, in order, is in the key: ``--input 3,8,8 --input 5`` and ``--input 3,8,8 --input 6``
+    are two entries."""
     from .. import __version__
 
-    doc = {"format": FORMAT, "convcost": __version__, "target": text, "input": list(shape), "reference_args": list(args),
-           "source": source_hash}
+    doc = {"format": FORMAT, "convcost": __version__, "target": text, "inputs": [list(s) for s in shapes],
+           "reference_args": list(args), "source": source_hash}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 

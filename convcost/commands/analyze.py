@@ -58,11 +58,11 @@ def analyze(
         "over all paths through branches (docs/conventions.md)."
     ),
     output: Optional[str] = output_option(),
-    input_shape: Optional[str] = input_option(),
+    input_shape: Optional[list[str]] = input_option(),
     reference_arg: Optional[list[str]] = reference_arg_option(),
     max_memory: str = target_max_memory_option(),
 ) -> None:
     """Count params, MACs, FLOPs and activations per layer, analytically (no torch needed)."""
-    targets = TargetOptions(input_shape, tuple(reference_arg or ()), max_memory)
+    targets = TargetOptions(tuple(input_shape or ()), tuple(reference_arg or ()), max_memory)
     analyze_run(spec, model, fmt, depth, batch, set_, by, top, plot, convention, training, optimizer, dtype, rf, output,
                 targets)

@@ -64,7 +64,7 @@ def check(
         None, "--summary", help="Also write the markdown summary to this file (GitHub's $GITHUB_STEP_SUMMARY is used "
         "automatically)."
     ),
-    input_shape: Optional[str] = input_option(),
+    input_shape: Optional[list[str]] = input_option(),
     reference_arg: Optional[list[str]] = reference_arg_option(),
     max_memory: str = target_max_memory_option(),
 ) -> None:
@@ -88,7 +88,8 @@ def check(
     conv_name = chosen.name if chosen is not None else None
     check_training_convention(train is not None, conv_name)
     check_options(max_growth, baseline or [])
-    files = open_specs(resolve_specs(specs or [], TargetOptions(input_shape, tuple(reference_arg or ()), max_memory)))
+    targets = TargetOptions(tuple(input_shape or ()), tuple(reference_arg or ()), max_memory)
+    files = open_specs(resolve_specs(specs or [], targets))
     budgets = collect_budgets(files, budget or [])
     analyses = analyze_across(files, model, batch, settings_of(set_))
     trainings = None

@@ -77,7 +77,7 @@ def compare(
     optimizer: Optional[str] = optimizer_option(),
     dtype: Optional[str] = dtype_option(),
     output: Optional[str] = output_option(),
-    input_shape: Optional[str] = input_option(),
+    input_shape: Optional[list[str]] = input_option(),
     reference_arg: Optional[list[str]] = reference_arg_option(),
     max_memory: str = target_max_memory_option(),
 ) -> None:
@@ -99,7 +99,7 @@ def compare(
 
         check_plot_path(plot, [*target_inputs(specs or []), *([output] if output else [])])
         require_matplotlib("--plot")
-    sources = resolve_specs(specs or [], TargetOptions(input_shape, tuple(reference_arg or ()), max_memory))
+    sources = resolve_specs(specs or [], TargetOptions(tuple(input_shape or ()), tuple(reference_arg or ()), max_memory))
     comp = make_comparison(load_analyses(sources, model, batch, settings_of(set_)))
     from ..costmodel.convention import views as convention_views
 

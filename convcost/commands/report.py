@@ -68,7 +68,7 @@ def report(
     training: bool = training_option(),
     optimizer: Optional[str] = optimizer_option(),
     dtype: Optional[str] = dtype_option(),
-    input_shape: Optional[str] = input_option(),
+    input_shape: Optional[list[str]] = input_option(),
     reference_arg: Optional[list[str]] = reference_arg_option(),
     max_memory: str = target_max_memory_option(),
 ) -> None:
@@ -92,7 +92,7 @@ def report(
         if chart_format not in ("svg", "png"):
             raise UsageError(f"--chart-format {chart_format}: choose svg or png")
         require_matplotlib("--charts")
-    sources = resolve_specs(specs or [], TargetOptions(input_shape, tuple(reference_arg or ()), max_memory))
+    sources = resolve_specs(specs or [], TargetOptions(tuple(input_shape or ()), tuple(reference_arg or ()), max_memory))
     analyses = load_analyses(sources, model, batch, settings_of(set_))
     verified = tuple((p, load_result(p, "convcost.verify")) for p in verify or [])
     profiled = tuple((p, load_result(p, "convcost.profile")) for p in profile or [])

@@ -141,9 +141,10 @@ def _floor(model: nn.Module, shape: tuple[int, ...], more: tuple[tuple[int, ...]
     return BYTES_PER_VALUE * (weights + sum(math.prod(s) for s in (shape, *more)))
 
 
-def check_inputs(model: nn.Module, given: int, target: str) -> None:
+def check_inputs(model: nn.Module, given: int, target: str, api: bool = False) -> None:
     """A UsageError unless the model's forward takes ``given`` positional inputs (one --input each): how many it takes,
-    named, and how to give them, before a forward fails with "missing 1 required positional argument"."""
+    named, and how to give them, before a forward fails with "missing 1 required positional argument". ``api``: the
+    Python API's words (input= shapes) for a built module named ``target``."""
     import inspect
 
     try:
@@ -162,6 +163,9 @@ def check_inputs(model: nn.Module, given: int, target: str) -> None:
               "no input")
     if len(positional) > len(required):
         takes += f" and {len(positional) - len(required)} optional"
+    if api:
+        raise UsageError(f"{target}: {takes}, and {given} input= shape{'s were' if given != 1 else ' was'} given: give "
+                         "input= one shape per input, in the forward's order (input=[(3, 224, 224), (3, 224, 224)])")
     raise UsageError(f"reference '{target}': {takes}, and {given} --input shape{'s were' if given != 1 else ' was'} given: "
                      f"`convcost import` takes --input once per input, in the forward's order (convcost import {target} "
                      "--input 3,224,224 --input 3,224,224)")
