@@ -95,9 +95,7 @@ TIMM = [
     ("eva02_tiny_patch14_224", "a qkv bias concatenated in the forward from q_bias, k_bias (a buffer of zeros) and "
      "v_bias; the rotary embedding's sin and cos, chunks of one buffer (rope.pos_embed) read by every block's q and k"),
     ("swin_tiny_patch4_window7_224", ""),
-    ("maxvit_tiny_tf_224", f"window and grid partitions: {BATCH_VIEW}; around timm's AttentionCl on its fused path "
-     "(F.scaled_dot_product_attention, RelPosBiasTf's bias as its mask: gathered from its table by two einsums, which "
-     "FlopCounterMode counts, 78,988 MACs for 2 heads of a 7×7 window)"),
+    ("maxvit_tiny_tf_224", ""),
     ("coatnet_0_rw_224", ""),
     ("levit_128", ""),
     ("poolformer_s12", ""),

@@ -1,0 +1,70 @@
+"""`partition_attention` (ops/partition.py): MaxViT's block and grid attention as timm writes it. Its counts by hand,
+against timm's own PartitionAttentionCl under FlopCounterMode (at batch 1 and 2: the bias gather's einsums run once
+per forward, not per sample), and its shape rule's refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import analysis_of
+from convcost.errors import SpecError
+
+
+def _layer(text: str, batch: int = 1):  # type: ignore[no-untyped-def]
+    return analysis_of(f"input: {{shape: [3, 16, 12], batch: {batch}}}\nlayers:\n"
+                       "  - patch_embed: {out: 16, patch: 2, grid: true}\n" + text).layers[-1].cost
+
+
+def test_block_attention_counts_by_hand() -> None:
+    # an 8×6 grid of 16 tokens wide, 2 heads of 8, windows 4×2: 48 tokens, 6 windows of 8
+    c = _layer("  - partition_attention: {heads: 2, window: [4, 2]}\n")
+    qkv, proj = 48 * 16 * 48, 48 * 16 * 16
+    scores = 2 * 6 * 8 * 8  # heads · windows · Nw²
+    # the gather: 'nhw,ixh->nixw' 2·4·4·3·7 and 'nixw,jyw->nijxy' 2·4·4·3·2·2
+    gather = 2 * 4 * 4 * 3 * 7 + 2 * 4 * 4 * 3 * 2 * 2
+    assert c.macs == qkv + 2 * scores * 8 + proj + gather
+    assert c.params == 16 * 48 + 48 + 16 * 16 + 16 + 2 * 7 * 3  # qkv, proj, the table [2, 7, 3]
+    assert c.buffers == 4 * 4 * 7 + 2 * 2 * 3  # the lookups [4, 4, 7] and [2, 2, 3]
+    # at batch 2 everything doubles but the gather, which reads no sample
+    assert _layer("  - partition_attention: {heads: 2, window: [4, 2]}\n", batch=2).macs == 2 * (c.macs - gather) + gather
+
+
+def test_grid_attention_counts_as_block_attention() -> None:
+    # the same windows' sizes, other tokens in them: the same counts
+    block = _layer("  - partition_attention: {heads: 2, window: [4, 2]}\n")
+    grid = _layer("  - partition_attention: {heads: 2, window: [4, 2], grid: true, head_first: false}\n")
+    assert (block.macs, block.params, block.buffers) == (grid.macs, grid.params, grid.buffers)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    ("heads: 2, window: 4", "the width 6 is not a multiple of the window 4"),
+    ("heads: 2, window: [2, 4], grid: true", "the width 6 is not a multiple of the grid 4"),
+    ("heads: 3, window: 2", "heads=3 must divide the token width 16"),
+])
+def test_a_partition_timm_cannot_cut_is_refused(args: str, says: str) -> None:
+    with pytest.raises(SpecError, match=says):
+        _layer(f"  - partition_attention: {{{args}}}\n")
+
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("timm")
+
+
+@pytest.mark.parametrize("kind", ["block", "grid"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_the_counts_are_timm_s(kind: str, batch: int) -> None:
+    """timm's PartitionAttentionCl._partition_attn on an 8×6 grid under FlopCounterMode (its MACs: FLOPs / 2), its
+    parameters and buffers, against the layer's."""
+    from timm.models.maxxvit import MaxxVitTransformerCfg, PartitionAttentionCl
+    from torch.utils.flop_counter import FlopCounterMode
+
+    cfg = MaxxVitTransformerCfg(dim_head=8, head_first=False, rel_pos_type="bias_tf", window_size=(4, 2))
+    block = PartitionAttentionCl(16, kind, cfg).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        block._partition_attn(torch.zeros(batch, 8, 6, 16))
+    attn = block.attn
+    c = _layer(f"  - partition_attention: {{heads: 2, window: [4, 2], grid: {str(kind == 'grid').lower()}, "
+               "head_first: false}\n", batch=batch)
+    assert c.macs == fc.get_total_flops() // 2
+    assert c.params == sum(p.numel() for p in attn.parameters())
+    assert c.buffers == sum(b.numel() for b in attn.buffers())
