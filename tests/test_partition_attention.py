@@ -68,3 +68,35 @@ def test_the_counts_are_timm_s(kind: str, batch: int) -> None:
     assert c.macs == fc.get_total_flops() // 2
     assert c.params == sum(p.numel() for p in attn.parameters())
     assert c.buffers == sum(b.numel() for b in attn.buffers())
+
+
+@pytest.mark.parametrize("kind", ["block", "grid"])
+@pytest.mark.parametrize("head_first", [False, True])
+def test_the_build_computes_timm_s_attention(kind: str, head_first: bool) -> None:
+    """The layer's torch module (what verify builds and runs the counters on), given timm's weights, computes what
+    timm's PartitionAttentionCl._partition_attn computes, and runs the same counted ops (FlopCounterMode's FLOPs,
+    with its backward)."""
+    from timm.models.maxxvit import MaxxVitTransformerCfg, PartitionAttentionCl
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from convcost.modules.partition import PartitionAttention
+
+    torch.manual_seed(0)
+    cfg = MaxxVitTransformerCfg(dim_head=8, head_first=head_first, rel_pos_type="bias_tf", window_size=(4, 2))
+    timm_block = PartitionAttentionCl(16, kind, cfg).eval()
+    mine = PartitionAttention(16, 2, (4, 2), kind == "grid", head_first, True, True).eval()
+    attn = timm_block.attn
+    mine.qkv.load_state_dict(attn.qkv.state_dict())
+    mine.proj.load_state_dict(attn.proj.state_dict())
+    with torch.no_grad():
+        mine.relative_position_bias_table.copy_(attn.rel_pos.relative_position_bias_table)
+    assert torch.equal(mine.height_lookup, attn.rel_pos.height_lookup)
+    assert torch.equal(mine.width_lookup, attn.rel_pos.width_lookup)
+    x = torch.randn(2, 8, 6, 16, requires_grad=True)
+    flops = []
+    for run in (timm_block._partition_attn, mine):
+        with FlopCounterMode(display=False) as fc:
+            y = run(x)
+            y.square().sum().backward()
+        flops.append((y.detach(), fc.get_total_flops()))
+    assert torch.allclose(flops[0][0], flops[1][0], atol=1e-6) and flops[0][1] == flops[1][1]
