@@ -5,8 +5,8 @@ per forward, not per sample), and its shape rule's refusals."""
 from __future__ import annotations
 
 import pytest
-
 from conftest import analysis_of
+
 from convcost.errors import SpecError
 
 
