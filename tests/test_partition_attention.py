@@ -100,3 +100,28 @@ def test_the_build_computes_timm_s_attention(kind: str, head_first: bool) -> Non
             y.square().sum().backward()
         flops.append((y.detach(), fc.get_total_flops()))
     assert torch.allclose(flops[0][0], flops[1][0], atol=1e-6) and flops[0][1] == flops[1][1]
+
+
+@pytest.mark.parametrize(("grid", "size"), [(False, (4, 2)), (True, (4, 2)), (True, (2, 3))])
+def test_the_receptive_field_is_what_each_output_reads_in_torch(grid: bool, size: tuple[int, int]) -> None:
+    """On an 8×6 grid, the input positions each output position's gradient reaches through the layer's torch module
+    are the positions its `rf` taps name (block: its window; grid: the tokens H/p0 and W/p1 apart)."""
+    from convcost.modules.partition import PartitionAttention
+    from convcost.ops.partition import PartitionAttentionArgs, _rf
+    from convcost.ops.shapes import TokenGrid
+
+    torch.manual_seed(0)
+    h, w = 8, 6
+    m = PartitionAttention(8, 2, size, grid, False, True, True)
+    rf = _rf(PartitionAttentionArgs(heads=2, window=size, grid=grid), (TokenGrid(h, w, 8),), TokenGrid(h, w, 8))
+
+    def reads(t, o: int) -> set[int]:  # type: ignore[no-untyped-def]
+        m_, rho = divmod(o, t.period)
+        return {m_ * t.step + k for k in t.taps[rho]}
+
+    for r in range(h):
+        for c in range(w):
+            x = torch.randn(1, h, w, 8, requires_grad=True)
+            m(x)[0, r, c].sum().backward()
+            seen = {(i, j) for i in range(h) for j in range(w) if x.grad[0, i, j].abs().sum() > 0}
+            assert seen == {(i, j) for i in reads(rf.dims[0], r) for j in reads(rf.dims[1], c)}, (r, c)
