@@ -84,6 +84,12 @@ SPECS: dict[str, str] = {
         "  - window_attention_v2: {heads: 2, window: 2, shift: 1, qkv_bias: false, bias: false}\n"
         "  - patch_merging_v2\n  - to_map\n"
     ),
+    "maxvit": (  # timm's MaxViT partition attention: block and grid, both head layouts, with and without biases
+        "input: {shape: [3, 16, 16], batch: 2}\nlayers:\n  - patch_embed: {out: 8, patch: 2, grid: true}\n"
+        "  - partition_attention: {heads: 2, window: 4}\n"
+        "  - partition_attention: {heads: 2, window: [2, 4], grid: true, head_first: false}\n"
+        "  - partition_attention: {heads: 4, window: [8, 2], qkv_bias: false, bias: false}\n  - to_map\n"
+    ),
     "swin3d": (
         "input: {shape: [3, 4, 12, 10], batch: 2}\nlayers:\n  - conv: {out: 8, kernel: 2, stride: 2}\n"
         "  - permute: {dims: [0, 2, 3, 4, 1]}\n"

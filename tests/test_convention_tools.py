@@ -123,6 +123,13 @@ FORMS_CASES = {
         "  - window_attention: {heads: 2, window: 4, shift: 2}\n"
         "  - window_attention: {heads: 2, window: 4, shift: 2, mask_buffer: true}\n  - patch_merging\n  - to_map\n"
     ),
+    "maxvit": (  # timm's MaxViT partition attention: qkv and proj nn.Linear, the bias gather's einsums, sdpa
+        "input: [3, 16, 16]\nlayers:\n"
+        "  - patch_embed: {out: 8, patch: 2, grid: true}\n  - layernorm\n"
+        "  - partition_attention: {heads: 2, window: 4}\n"
+        "  - partition_attention: {heads: 2, window: [2, 4], grid: true, head_first: false, qkv_bias: false}\n"
+        "  - to_map\n"
+    ),
     "swin_v2": (
         "input: [3, 28, 28]\nlayers:\n"
         "  - patch_embed: {out: 8, patch: 4, grid: true}\n  - layernorm\n"

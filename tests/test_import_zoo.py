@@ -19,7 +19,6 @@ torchvision = pytest.importorskip("torchvision")
 from zoo import imports_exactly  # noqa: E402
 
 # the first node each fails at, and why (what convcost lacks)
-BATCH_VIEW = "a view that moves windows into the batch dim (no per-sample op writes it)"
 KNOWN: dict[str, str] = {}
 VIDEO_SHAPE = {"s3d": (3, 16, 224, 224), "mvit_v1_b": (3, 16, 224, 224), "mvit_v2_s": (3, 16, 224, 224)}
 
@@ -93,11 +92,11 @@ TIMM = [
     ("mobilenetv3_large_100", ""), ("mobilenetv4_conv_small", ""), ("lcnet_050", ""), ("convnext_tiny", ""),
     ("convnextv2_atto", ""), ("vit_small_patch16_224", ""), ("deit_small_patch16_224", ""), ("deit_tiny_patch16_224", ""),
     ("eva02_tiny_patch14_224", "a qkv bias concatenated in the forward from q_bias, k_bias (a buffer of zeros) and "
-     "v_bias; the rotary embedding's sin and cos, chunks of one buffer (rope.pos_embed) read by every block's q and k"),
+     "v_bias (F.linear's bias computed from 3 tensors); then the rotary embedding: 4 multiplies per block by the sin and "
+     "cos halves of one buffer (rope.pos_embed [256, 128]) that every block's q and k read, which the general multiply "
+     "cannot hold (it holds learned tensors, one per layer: the buffer must count once, as buffers)"),
     ("swin_tiny_patch4_window7_224", ""),
-    ("maxvit_tiny_tf_224", f"window and grid partitions: {BATCH_VIEW}; around timm's AttentionCl on its fused path "
-     "(F.scaled_dot_product_attention, RelPosBiasTf's bias as its mask: gathered from its table by two einsums, which "
-     "FlopCounterMode counts, 78,988 MACs for 2 heads of a 7×7 window)"),
+    ("maxvit_tiny_tf_224", ""),
     ("coatnet_0_rw_224", ""),
     ("levit_128", ""),
     ("poolformer_s12", ""),

@@ -62,6 +62,10 @@ SINGLE_HEAD = pytest.mark.xfail(strict=True, reason=(
     pytest.param("  - to_tokens: {grid: true}\n  - window_attention: {heads: 1, window: 6}\n", marks=SINGLE_HEAD),
     "  - to_tokens: {grid: true}\n  - window_attention: {heads: 2, window: 6, qkv_bias: false, bias: false}\n",
     "  - to_tokens: {grid: true}\n  - patch_merging\n",  # 6×5 padded to 6×6: 3×3 tokens of 32
+    # MaxViT's partition attention (timm's): F.scaled_dot_product_attention on the math path, the einsums' operands
+    "  - to_tokens: {grid: true}\n  - partition_attention: {heads: 2, window: [3, 5]}\n",  # 2 windows of 15
+    "  - to_tokens: {grid: true}\n  - partition_attention: {heads: 4, window: [2, 5], grid: true, head_first: false, "
+    "qkv_bias: false, bias: false}\n",
     "  - to_tokens: {grid: true}\n  - window_attention: {heads: 2, window: 2, shift: 1}\n  - patch_merging\n",
     # Swin v2: cosine attention, the position bias MLP (once per forward), the norm after the merge's reduction
     "  - to_tokens: {grid: true}\n  - window_attention_v2: {heads: 2, window: 3, cpb_hidden: 8}\n",

@@ -57,6 +57,7 @@ layers:
   - window_attention_v2: {heads: 2, window: 2, shift: 1, cpb_hidden: 8}
   - patch_merging_v2
   - window_attention: {heads: 2, window: 2, shift: 1}
+  - partition_attention: {heads: 2, window: [1, 3], grid: true, head_first: false}
   - patch_merging
   - to_map
   - to_tokens

@@ -31,6 +31,7 @@ from .flow import first_tensor, numel
 from .found import Emit, Found, Pass, Refuse, Skip
 from .frozen_bn import frozen_batchnorm
 from .graph import Node, V
+from .partitions import timm_partition_attention
 from .windows import timm_window_attention
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ def find_patterns(ctx: Context) -> Claims:
             claims.setdefault(n.index, _first(triggers))
     for call in ctx.rec.calls:
         timm_window_attention(ctx, call, claims)  # the window partition around it (importer/windows.py)
+        timm_partition_attention(ctx, call, claims)  # MaxViT's block and grid partitions (importer/partitions.py)
     return claims
 
 
