@@ -95,3 +95,47 @@ class Shuffles(nn.Module):
 
 def shuffles(how: str = "module") -> nn.Module:
     return Shuffles(how)
+
+
+ACTIVATIONS = {"softplus": lambda: nn.Softplus(beta=2.0), "celu": lambda: nn.CELU(0.5), "selu": nn.SELU,
+               "threshold": lambda: nn.Threshold(0.1, 20.0), "logsigmoid": nn.LogSigmoid}
+
+
+class ChannelsLastMLP(nn.Module):
+    """ConvNeXt's block at a small size with another activation between its linears: depthwise conv, permute to
+    channels-last, LayerNorm, Linear 8→16, the activation, Linear 16→8, permute back (a channels-last run)."""
+
+    def __init__(self, act: str = "softplus") -> None:
+        super().__init__()
+        self.dwconv = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.norm = nn.LayerNorm(8)
+        self.pwconv1 = nn.Linear(8, 16)
+        self.act = ACTIVATIONS[act]()
+        self.pwconv2 = nn.Linear(16, 8)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.dwconv(x).permute(0, 2, 3, 1)
+        y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
+        return x + y.permute(0, 3, 1, 2)
+
+
+def channels_last_mlp(act: str = "softplus") -> nn.Module:
+    return ChannelsLastMLP(act)
+
+
+class TokenMLP(nn.Module):
+    """A map flattened to tokens by a reshape and a permute the token patterns do not name, then the activation
+    of the tokens and a Linear over their width (the general ops' per-token reading of a view)."""
+
+    def __init__(self, act: str = "softplus") -> None:
+        super().__init__()
+        self.act = ACTIVATIONS[act]()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        return self.fc(self.act(x.reshape(b, c, h * w).permute(0, 2, 1)))
+
+
+def token_mlp(act: str = "softplus") -> nn.Module:
+    return TokenMLP(act)

@@ -102,3 +102,29 @@ def test_shuffle_modules_import_exactly(how: str, tmp_path: Path) -> None:
     assert (a.total.params, a.total.buffers, a.total.macs) == (448 + 1_040 + 74, 0, 110_592 + 65_536 + 18_432)
     assert (a.total.params, a.total.buffers, a.total.macs) == _torch_totals(factories.shuffles(how), (3, 16, 16))
     _verify(spec, "shuffles", "--reference-arg", f"how={how}")
+
+
+@pytest.mark.parametrize("act", list(factories.ACTIVATIONS))
+def test_an_activation_with_arguments_in_a_channels_last_run(act: str, tmp_path: Path) -> None:
+    """Between a permute to channels-last and back (ConvNeXt's block) the activation acts at every position: the run
+    is the block configs/convnext_tiny.yaml writes, `linear: {over: channels}` around it."""
+    spec = tmp_path / "cl.yaml"
+    text = _import("channels_last_mlp", "8,6,6", spec, "--reference-arg", f"act={act}")
+    assert "permute" not in text and text.count("over: channels") == 2 and f"- {act}: {{name: act" in text, text
+    a = analyze_file(spec)[0]
+    # 36 positions: dwconv 36·8·9, pwconv1 36·8·16, pwconv2 36·16·8; params 8·9 + 8, 8·16 + 16, 16·8 + 8, norm 16
+    assert (a.total.params, a.total.macs) == (80 + 144 + 136 + 16, 36 * (72 + 128 + 128))
+    assert (a.total.params, a.total.buffers, a.total.macs) == _torch_totals(factories.channels_last_mlp(act), (8, 6, 6))
+    assert next(lc for lc in a.layers if lc.node.op == act).cost.act_ops == 36 * 16  # 16 channels at 36 positions
+    _verify(spec, "channels_last_mlp", "--reference-arg", f"act={act}")
+
+
+@pytest.mark.parametrize("act", ["softplus", "logsigmoid"])
+def test_an_activation_with_arguments_of_tokens_a_view_made(act: str, tmp_path: Path) -> None:
+    spec = tmp_path / "tok.yaml"
+    text = _import("token_mlp", "8,4,4", spec, "--reference-arg", f"act={act}")
+    a = analyze_file(spec)[0]
+    assert next(lc for lc in a.layers if lc.node.op == act).cost.act_ops == 16 * 8, text  # 16 tokens of 8
+    assert (a.total.params, a.total.buffers, a.total.macs) == _torch_totals(factories.token_mlp(act), (8, 4, 4))
+    assert a.total.macs == 16 * 8 * 4  # the Linear 8→4 on each of the 16 tokens
+    _verify(spec, "token_mlp", "--reference-arg", f"act={act}")

@@ -287,21 +287,18 @@ SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.050700987355480493
 
 @leaf("elu", "elu_")
 def elu(n: Node, c: Context) -> Found:
-    """aten.elu(alpha, scale, input_scale) is ELU (scale 1, input_scale 1), SELU (torch's constants; F.selu runs it) or
-    CELU (scale 1, input_scale 1/α; F.celu where it reaches aten as elu): told apart by the function the code called,
-    since CELU with α = 1 is ELU's arithmetic."""
+    """aten.elu(alpha, scale, input_scale) is ELU (scale and input_scale 1) or SELU (torch's constants: F.selu runs it;
+    F.celu reaches aten as aten.celu, below)."""
     x = _one(n, c)
     if x is None:
         return Refuse(f"{n.fn} of more than one tensor")
     alpha, scale, input_scale = (float(n.args.get(k, 1.0)) for k in ("alpha", "scale", "input_scale"))
     if math.isclose(alpha, SELU_ALPHA) and math.isclose(scale, SELU_SCALE) and input_scale == 1:
         return Emit("selu", {}, (x,))
-    if scale == 1 and input_scale == 1 and n.fn != "celu":
+    if scale == 1 and input_scale == 1:
         return Emit("elu", {"alpha": alpha}, (x,))
-    if scale == 1 and alpha != 0 and math.isclose(input_scale, 1 / alpha):
-        return Emit("celu", {"alpha": alpha}, (x,))
     return Refuse(f"{n.fn} as aten.elu with alpha={alpha:g}, scale={scale:g}, input_scale={input_scale:g}: convcost has "
-                  "elu (alpha), celu (alpha: input_scale 1/alpha) and selu (torch's constants)")
+                  "elu (alpha) and selu (torch's constants)")
 
 
 @leaf("celu", "celu_")
@@ -312,16 +309,13 @@ def celu(n: Node, c: Context) -> Found:
     return Emit("celu", {"alpha": float(n.args.get("alpha", 1.0))}, (x,))
 
 
-@leaf("selu", "selu_", "log_sigmoid", "log_sigmoid_forward")
-def unary(n: Node, c: Context) -> Found:
-    """SELU and log-sigmoid where they reach aten whole (log_sigmoid_forward: the output and a buffer the backward
-    reads, which nothing in an eval forward does)."""
+@leaf("log_sigmoid_forward")
+def logsigmoid(n: Node, c: Context) -> Found:
+    """F.logsigmoid: aten.log_sigmoid_forward, its output and a buffer its backward reads (no code reaches that)."""
     x = _one(n, c)
     if x is None:
         return Refuse(f"{n.fn} of more than one tensor")
-    if n.op.startswith("log_sigmoid") and len(n.outs) > 1 and c.flow.users.get(n.outs[1]):
-        return Refuse(f"{n.fn}: its buffer (aten.log_sigmoid_forward's output 1) read as a tensor")
-    return Emit("selu" if n.op.startswith("selu") else "logsigmoid", {}, (x,))
+    return Emit("logsigmoid", {}, (x,))
 
 
 @leaf("softplus")
