@@ -124,17 +124,18 @@ def channels_last_mlp(act: str = "softplus") -> nn.Module:
 
 
 class TokenMLP(nn.Module):
-    """A map flattened to tokens by a reshape and a permute the token patterns do not name, then the activation
-    of the tokens and a Linear over their width (the general ops' per-token reading of a view)."""
+    """A map's rows read as tokens by a reshape no token pattern names (``x.reshape(B, C·H, W)``: C·H tokens of width
+    W), then the activation of the tokens and a Linear over their width: the general ops' per-token reading of a view
+    through an elementwise op."""
 
-    def __init__(self, act: str = "softplus") -> None:
+    def __init__(self, act: str = "softplus", width: int = 4) -> None:
         super().__init__()
         self.act = ACTIVATIONS[act]()
-        self.fc = nn.Linear(8, 4)
+        self.fc = nn.Linear(width, 6)
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
-        return self.fc(self.act(x.reshape(b, c, h * w).permute(0, 2, 1)))
+        return self.fc(self.act(x.reshape(b, c * h, w)))
 
 
 def token_mlp(act: str = "softplus") -> nn.Module:

@@ -121,10 +121,13 @@ def test_an_activation_with_arguments_in_a_channels_last_run(act: str, tmp_path:
 
 @pytest.mark.parametrize("act", ["softplus", "logsigmoid"])
 def test_an_activation_with_arguments_of_tokens_a_view_made(act: str, tmp_path: Path) -> None:
+    """``x.reshape(B, C·H, W)`` read by the activation, then a Linear over W: the reshape's output is tokens (a linear
+    reads it through an elementwise op), so the linear applies per token."""
     spec = tmp_path / "tok.yaml"
     text = _import("token_mlp", "8,4,4", spec, "--reference-arg", f"act={act}")
+    assert "layout: tokens" in text, text
     a = analyze_file(spec)[0]
-    assert next(lc for lc in a.layers if lc.node.op == act).cost.act_ops == 16 * 8, text  # 16 tokens of 8
+    assert next(lc for lc in a.layers if lc.node.op == act).cost.act_ops == 8 * 4 * 4, text  # 32 tokens of 4
     assert (a.total.params, a.total.buffers, a.total.macs) == _torch_totals(factories.token_mlp(act), (8, 4, 4))
-    assert a.total.macs == 16 * 8 * 4  # the Linear 8→4 on each of the 16 tokens
+    assert (a.total.params, a.total.macs) == (4 * 6 + 6, 32 * 4 * 6)  # the Linear 4→6 on each of the 32 tokens
     _verify(spec, "token_mlp", "--reference-arg", f"act={act}")
