@@ -142,3 +142,18 @@ def test_training_saved_bytes_match_torch_autograd(layer: str) -> None:
 
     torch_saved, model_saved = saved_by_autograd(f"input: [3, 6, 5]\nlayers:\n  - conv: {{out: 4, kernel: 1}}\n  - {layer}\n")
     assert torch_saved == model_saved
+
+
+@pytest.mark.parametrize(("layer", "params", "read"), [
+    ("batchnorm: {track_running_stats: false}", 2 * 8, 2 * 8),  # γ and β read; no buffers at all
+    ("batchnorm: {track_running_stats: false, affine: false}", 0, 0),
+])
+def test_batch_norm_without_statistics_reads_its_weights_and_no_buffer(layer: str, params: int, read: int) -> None:
+    """The memory model's weight traffic (params + buffers − those inference never reads): no num_batches_tracked to
+    leave out, so nothing is subtracted (the traffic would be 4 bytes short of the weights)."""
+    from convcost.costmodel.memory import analyze_memory
+
+    a = analysis_of(f"input: [8, 4, 4]\nlayers:\n  - {layer}\n")
+    (lt,) = analyze_memory(a, "fp32").layers
+    assert (a.total.params, a.total.buffers) == (params, 0)
+    assert lt.traffic.weight_bytes == read * 4  # fp32
