@@ -191,7 +191,7 @@ ACTIVATIONS = (
                args=ThresholdArgs, torch_attrs=("threshold", "value"), function="F.threshold"),
     # log_sigmoid_forward returns the output and a buffer its backward reads (CPU: the input's size; CUDA: empty)
     Activation("logsigmoid", "Log-sigmoid, log(1 / (1 + exp(−x))).", "LogSigmoid", "aten::log_sigmoid", Saves.INPUTS,
-               aliases=("log_sigmoid",), function="F.logsigmoid",
+               function="F.logsigmoid",
                saved_extra=lambda node, batch, elem: batch * numel(node.shape) * elem),
 )
 
