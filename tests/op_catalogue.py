@@ -55,6 +55,13 @@ SPECS: dict[str, str] = {
         "  - upsample: {scale: 0.5, mode: bicubic}\n  - upsample: {size: [5, 5]}\n"
         "  - chunk: {index: 1, parts: 2}\n  - chunk: {index: 1, dim: 1}\n  - chunk: {index: 0, dim: 2, sizes: [2, 3]}\n"
     ),
+    "activations_args": (  # issue 20: activations with arguments, batch norm with the batch's statistics
+        "input: {shape: [4, 6, 6], batch: 2}\nlayers:\n  - conv: {out: 4, kernel: 1}\n"  # a backward FlopCounterMode sees
+        "  - softplus\n  - softplus: {beta: 2, threshold: 5, torch: function}\n  - celu: {alpha: 0.5}\n"
+        "  - celu: {torch: subclass}\n  - selu\n  - selu: {torch: function}\n  - threshold: {threshold: 0.1, value: 2}\n"
+        "  - logsigmoid\n  - logsigmoid: {torch: function}\n  - batchnorm: {track_running_stats: false}\n"
+        "  - batchnorm: {track_running_stats: false, affine: false, torch: subclass}\n"
+    ),
     "vit": (
         "input: {shape: [3, 16, 16], batch: 2}\nlayers:\n"
         "  - patch_embed: {out: 12, patch: 4}\n  - class_token\n  - pos_embed\n  - layernorm\n"

@@ -73,6 +73,16 @@ FORMS_CASES = {
                        "mish", "elu", "hardtanh")
         )
     ),
+    # issue 20's activations with arguments, and batch norm with the batch's statistics (track_running_stats: false)
+    "activations_with_arguments": (
+        "input: [4, 6, 6]\nlayers:\n  - conv: {out: 4, kernel: 1}\n" + "".join(
+            f"  - {op}: {{{args}torch: {form}}}\n"
+            for form in ("module", "function", "subclass")
+            for op, args in (("softplus", "beta: 2, threshold: 5, "), ("celu", "alpha: 0.5, "), ("selu", ""),
+                             ("threshold", "threshold: 0.1, value: 2, "), ("logsigmoid", ""))
+        ) + "  - batchnorm: {track_running_stats: false}\n  - batchnorm: {track_running_stats: false, affine: false}\n"
+        "  - batchnorm: {track_running_stats: false, torch: subclass}\n"
+    ),
     "pools": (
         "input: [3, 9, 9]\nlayers:\n  - conv: {out: 3, kernel: 1}\n" + "".join(
             f"  - {op}: {{{args}torch: {form}}}\n"

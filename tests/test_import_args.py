@@ -63,12 +63,19 @@ CASES: list[tuple[nn.Module, list[int]] | tuple[nn.Module, list[int], nn.Module]
     (nn.Hardtanh(-2.0, 3.0), [4, 5, 5]),
     (nn.LeakyReLU(0.2), [4, 5, 5]),
     (nn.ELU(0.5), [4, 5, 5]),
+    (nn.Softplus(beta=2.0, threshold=5.0), [4, 5, 5]),
+    (nn.CELU(0.5), [4, 5, 5]),
+    (nn.SELU(), [4, 5, 5]),
+    (nn.Threshold(0.1, 20.0), [4, 5, 5]),
+    (nn.LogSigmoid(), [4, 5, 5]),
     (nn.PReLU(4), [4, 5, 5]),  # (its init is a starting weight, not a setting: import reads the count)
     (nn.MaxPool2d((3, 2), stride=(2, 1), padding=(1, 0), ceil_mode=True), [4, 9, 9]),
     (nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), [4, 9, 9]),
     (nn.AdaptiveAvgPool2d((2, 3)), [4, 9, 9]),
     (nn.BatchNorm2d(4, eps=1e-3, momentum=0.05), [4, 5, 5]),
     (nn.BatchNorm2d(4, affine=False), [4, 5, 5]),
+    (nn.BatchNorm2d(4, eps=1e-3, track_running_stats=False), [4, 5, 5]),
+    (nn.BatchNorm1d(4, affine=False, track_running_stats=False), [4, 9]),
     (nn.GroupNorm(2, 4, eps=1e-4, affine=False), [4, 5, 5]),
     (nn.InstanceNorm2d(4, eps=1e-3, affine=True, track_running_stats=True), [4, 5, 5]),
     (nn.Dropout(0.3), [4, 5, 5]),
@@ -106,6 +113,14 @@ def test_the_arguments_read_are_torch_s() -> None:
     """The values themselves, by hand: a reversed or dropped attribute gives a module torch prints otherwise, but
     these say which."""
     assert module_op(nn.Hardtanh(-2.0, 3.0)) == ("hardtanh", {"min": -2.0, "max": 3.0})
+    # issue 20: activations with arguments, in torch's order; a batch norm without running statistics
+    assert module_op(nn.Softplus(beta=2.0, threshold=5.0)) == ("softplus", {"beta": 2.0, "threshold": 5.0})
+    assert module_op(nn.CELU(0.5)) == ("celu", {"alpha": 0.5})
+    assert module_op(nn.Threshold(0.1, 20.0)) == ("threshold", {"threshold": 0.1, "value": 20.0})
+    assert module_op(nn.SELU()) == ("selu", {}) and module_op(nn.LogSigmoid()) == ("logsigmoid", {})
+    assert module_op(nn.BatchNorm2d(4, eps=1e-3, affine=False, track_running_stats=False)) == ("batchnorm", {
+        "eps": 1e-3, "momentum": 0.1, "affine": False, "track_running_stats": False})
+    assert module_op(nn.BatchNorm1d(4, momentum=None, track_running_stats=False))[1]["momentum"] == 0.1  # never used
     assert module_op(nn.Linear(8, 3, bias=False)) == ("linear", {"out": 3, "bias": False})
     assert module_op(nn.Linear(8, 3)) == ("linear", {"out": 3, "bias": True})
     assert module_op(nn.Conv2d(4, 6, (3, 5), stride=(2, 1), dilation=(1, 1), bias=False)) == ("conv", {
@@ -148,8 +163,6 @@ def _bias_without_weight() -> nn.Module:
     (nn.Conv1d(4, 4, 3, padding=1, padding_mode="replicate"), "nn.Conv1d with padding_mode='replicate'"),
     (nn.MaxPool2d(3, dilation=2), "nn.MaxPool2d with dilation=2"),
     (nn.BatchNorm2d(4, momentum=None), "nn.BatchNorm2d with momentum=None (a cumulative average)"),
-    (nn.BatchNorm2d(4, track_running_stats=False), "nn.BatchNorm2d with track_running_stats=False (batch statistics "
-                                                  "at inference)"),
     (nn.MaxPool2d(2, return_indices=True), "nn.MaxPool2d with return_indices=True"),
     (nn.AvgPool2d(2, divisor_override=3), "nn.AvgPool2d with divisor_override"),
     (nn.Upsample(scale_factor=2, recompute_scale_factor=True), "nn.Upsample with recompute_scale_factor=True"),

@@ -508,6 +508,15 @@ OP_CASES = [
     _act("mish"),
     _act("elu", ": {alpha: 0.5}"),
     _act("hardtanh", ": {min: -2, max: 3}"),
+    # issue 20's activations with arguments: 1 op per element whatever the arguments
+    _act("softplus"), _act("softplus", ": {beta: 2, threshold: 5}"), _act("celu", ": {alpha: 0.5}"), _act("selu"),
+    _act("threshold", ": {threshold: 0.1, value: 20}"), _act("logsigmoid"),
+    # batch norm with the batch's statistics (track_running_stats: false) on 3×4×5, batch 2 (120 elements): γ, β; no
+    # buffers; mean, variance, normalise, scale, shift: 5 per element (3 without affine)
+    OpCase("batchnorm", "batchnorm: {track_running_stats: false}", "[3, 4, 5]", 2, (3, 4, 5),
+           Cost(params=2 * 3, norm_ops=5 * 120, activations=120)),
+    OpCase("batchnorm", "batchnorm: {track_running_stats: false, affine: false}", "[3, 4, 5]", 2, (3, 4, 5),
+           Cost(norm_ops=3 * 120, activations=120)),
     # prelu on 3×4×5, batch 2: 1 op per element of 120; one shared slope (torch's default) or one per channel
     OpCase("prelu", "prelu", "[3, 4, 5]", 2, (3, 4, 5), Cost(params=1, act_ops=120, activations=120)),
     OpCase("prelu", "prelu: {num_parameters: 3}", "[3, 4, 5]", 2, (3, 4, 5), Cost(params=3, act_ops=120, activations=120)),

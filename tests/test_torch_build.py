@@ -45,6 +45,12 @@ layers:
   - mish
   - elu: {alpha: 0.5}
   - hardtanh: {min: -2, max: 3}
+  - softplus: {beta: 2, threshold: 5}
+  - celu: {alpha: 0.5}
+  - selu
+  - threshold: {threshold: 0.1, value: 2}
+  - logsigmoid
+  - batchnorm: {track_running_stats: false}
   - prelu: {num_parameters: 16}
   - softmax
   - chunk: {index: 1}

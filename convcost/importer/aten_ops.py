@@ -11,6 +11,7 @@ Patterns over several nodes (tokens, channels-last runs, slices, shuffles, atten
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +117,8 @@ def batch_norm(n: Node, c: Context) -> Found:
     mean, var = _v(n.args.get("running_mean")), _v(n.args.get("running_var"))
     if x is None:
         return Refuse(f"{n.fn} without a traced input")
+    if mean is None and var is None and n.args.get("training", True):
+        return _batch_statistics(n, c, x)  # nn.BatchNorm*d(track_running_stats=False): the batch's statistics in eval too
     if n.args.get("training", False) or mean is None or var is None:
         return Refuse(f"{n.fn} with the batch's statistics (training mode, or no running statistics): convcost counts a "
                       "batch norm at inference, with running statistics (call model.eval())")
@@ -138,6 +141,24 @@ def batch_norm(n: Node, c: Context) -> Found:
     eps, momentum = n.args.get("eps", 1e-5), n.args.get("momentum", 0.1)
     args = {"eps": eps, "momentum": momentum if momentum else 0.1, "affine": w is not None}
     return Emit("batchnorm", args, (x,), (*tensors, counter), roles=roles)
+
+
+def _batch_statistics(n: Node, c: Context, x: int) -> Found:
+    """A batch norm with no running statistics (``F.batch_norm(x, None, None, w, b, training=True)``, as
+    nn.BatchNorm*d(track_running_stats=False) calls it in eval): `batchnorm: {track_running_stats: false}`."""
+    if c.layout(x) != "map":
+        return Refuse(f"{n.fn} of {c.shown(x)}: convcost's batchnorm normalises the channels of a map or flat vector")
+    w, b = _v(n.args.get("weight")), _v(n.args.get("bias"))
+    if (w is None) != (b is None):
+        return Refuse(f"{n.fn} with a weight and no bias, or a bias and no weight: convcost's affine has both")
+    held = [c.held(t, "batch norm's tensor", "param") for t in (w, b) if t is not None]
+    bad = next((h for h in held if isinstance(h, Refuse)), None)
+    if bad is not None:
+        return bad
+    tensors = tuple(p for h in held for p in h)  # type: ignore[union-attr]
+    args = {"eps": n.args.get("eps", 1e-5), "momentum": n.args.get("momentum") or 0.1, "affine": w is not None,
+            "track_running_stats": False}
+    return Emit("batchnorm", args, (x,), tensors, roles=_roles(*held) if w is not None else ())
 
 
 @leaf("native_layer_norm", "layer_norm")
@@ -260,14 +281,58 @@ def leaky_relu(n: Node, c: Context) -> Found:
     return Emit("leaky_relu", {"slope": float(n.args.get("negative_slope", 0.01))}, (x,))
 
 
+# torch's SELU constants (aten/src/ATen/native/Activation.cpp): F.selu runs aten.elu with them
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
 @leaf("elu", "elu_")
 def elu(n: Node, c: Context) -> Found:
+    """aten.elu(alpha, scale, input_scale) is ELU (scale and input_scale 1) or SELU (torch's constants: F.selu runs it;
+    F.celu reaches aten as aten.celu, below)."""
     x = _one(n, c)
     if x is None:
         return Refuse(f"{n.fn} of more than one tensor")
-    if n.args.get("scale", 1) != 1 or n.args.get("input_scale", 1) != 1:
-        return Refuse(f"{n.fn} with a scale (selu): convcost's elu has alpha only")
-    return Emit("elu", {"alpha": float(n.args.get("alpha", 1.0))}, (x,))
+    alpha, scale, input_scale = (float(n.args.get(k, 1.0)) for k in ("alpha", "scale", "input_scale"))
+    if math.isclose(alpha, SELU_ALPHA) and math.isclose(scale, SELU_SCALE) and input_scale == 1:
+        return Emit("selu", {}, (x,))
+    if scale == 1 and input_scale == 1:
+        return Emit("elu", {"alpha": alpha}, (x,))
+    return Refuse(f"{n.fn} as aten.elu with alpha={alpha:g}, scale={scale:g}, input_scale={input_scale:g}: convcost has "
+                  "elu (alpha) and selu (torch's constants)")
+
+
+@leaf("celu", "celu_")
+def celu(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return Refuse(f"{n.fn} of more than one tensor")
+    return Emit("celu", {"alpha": float(n.args.get("alpha", 1.0))}, (x,))
+
+
+@leaf("log_sigmoid_forward")
+def logsigmoid(n: Node, c: Context) -> Found:
+    """F.logsigmoid: aten.log_sigmoid_forward, its output and a buffer its backward reads (no code reaches that)."""
+    x = _one(n, c)
+    if x is None:
+        return Refuse(f"{n.fn} of more than one tensor")
+    return Emit("logsigmoid", {}, (x,))
+
+
+@leaf("softplus")
+def softplus(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return Refuse(f"{n.fn} of more than one tensor")
+    return Emit("softplus", {"beta": float(n.args.get("beta", 1.0)), "threshold": float(n.args.get("threshold", 20.0))},
+                (x,))
+
+
+@leaf("threshold", "threshold_")
+def threshold(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return Refuse(f"{n.fn} of more than one tensor")
+    return Emit("threshold", {"threshold": float(n.args["threshold"]), "value": float(n.args["value"])}, (x,))
 
 
 @leaf("_prelu_kernel", "prelu")
@@ -526,6 +591,20 @@ def split(n: Node, c: Context) -> Found:
     parts = tuple(Emit("chunk", {"index": k, **args, "count": len(sizes)}, (x,), out=o) for k, o in enumerate(n.outs)
                   if c.flow.users.get(o))
     return Several(parts)
+
+
+# ---- shuffles ----------------------------------------------------------------------------------------------------------
+@leaf("pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle")
+def shuffle(n: Node, c: Context) -> Found:
+    """nn.PixelShuffle / nn.PixelUnshuffle / nn.ChannelShuffle and their functions, each one aten op of a map (the
+    view/transpose spelling of a channel shuffle is a pattern: importer/patterns.py)."""
+    x = _one(n, c)
+    if x is None or c.layout(x) != "map":
+        return Refuse(f"{n.fn} of {c.shown(x) if x is not None else 'more than one tensor'}: convcost shuffles a map")
+    if n.op.endswith("channel_shuffle"):
+        return Emit("channel_shuffle", {"groups": int(n.args["groups"])}, (x,))
+    factor = n.args.get("upscale_factor", n.args.get("downscale_factor"))
+    return Emit(n.op, {"factor": int(factor)}, (x,))
 
 
 # ---- modules kept whole ---------------------------------------------------------------------------------------------

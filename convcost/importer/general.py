@@ -55,7 +55,8 @@ def emit(c: Context, n: Node, op: str, args: dict[str, Any], ins: tuple[int, ...
 
 
 ELEMENTWISE = frozenset({"relu", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid", "mish", "elu", "leaky_relu",
-                         "hardtanh", "clamp", "neg", "abs", "exp", "sqrt", "square", "addcmul"})
+                         "hardtanh", "softplus", "celu", "threshold", "log_sigmoid_forward", "clamp", "neg",
+                         "abs", "exp", "sqrt", "square", "addcmul"})
 VIEWS = frozenset({"reshape", "permute", "transpose", "flatten", "unflatten", "select"})
 PER_TOKEN = frozenset({"linear", "native_layer_norm", "layer_norm"})
 

@@ -44,7 +44,8 @@ RESHAPE = ("view", "_unsafe_view", "reshape", "flatten", "unflatten")
 SWAP = ("transpose", "permute", "t", "swapaxes", "swapdims")
 ELEMENTWISE = frozenset({"relu", "relu_", "gelu", "gelu_", "sigmoid", "sigmoid_", "silu", "silu_", "hardswish", "hardswish_",
                          "hardsigmoid", "hardsigmoid_", "mish", "mish_", "tanh", "tanh_", "hardtanh", "hardtanh_",
-                         "leaky_relu", "leaky_relu_", "elu", "elu_"})
+                         "leaky_relu", "leaky_relu_", "elu", "elu_", "softplus", "celu", "celu_", "threshold",
+                         "threshold_", "log_sigmoid_forward"})
 
 
 def find_patterns(ctx: Context) -> Claims:

@@ -36,6 +36,7 @@ from .grad import ACTIVATION_BACKWARD_OPS, SOFTMAX_BACKWARD_OPS, per_output_elem
 from .receptive import POINTWISE, RF, whole_along
 from .registry import (
     BuildFn,
+    ExtraBytesFn,
     FromTorchFn,
     NoArgs,
     NodeLike,
@@ -47,6 +48,7 @@ from .registry import (
     arg,
     choice,
     lazy_args,
+    no_extra,
     number,
     op,
     pos_int,
@@ -95,6 +97,41 @@ def _min_below_max(a: HardtanhArgs) -> None:
         raise ShapeError(f"max={a.max:g} must be more than min={a.min:g} (as in torch)", "max")
 
 
+@lazy_args
+class SoftplusArgs:
+    """Arguments of `softplus` (in torch.nn.Softplus's order)."""
+
+    beta: float = field(default=1.0, metadata=arg(number, "β of log(1 + exp(β·x)) / β; not 0"))
+    threshold: float = field(default=20.0, metadata=arg(number, "where β·x is above it, x passes through (torch's "
+                                                                   "linear region)"))
+
+
+def _beta_not_zero(a: SoftplusArgs) -> None:
+    if a.beta == 0:  # torch divides by β: every output NaN
+        raise ShapeError("beta=0 divides by zero (torch's softplus is log(1 + exp(β·x)) / β): every output would be NaN",
+                         "beta")
+
+
+@lazy_args
+class CeluArgs:
+    """Arguments of `celu` (in torch.nn.CELU's order)."""
+
+    alpha: float = field(default=1.0, metadata=arg(number, "α of α·(exp(x/α) − 1) for x < 0; not 0"))
+
+
+def _alpha_not_zero(a: CeluArgs) -> None:
+    if a.alpha == 0:  # torch's celu: "ZeroDivisionError: alpha cannot be 0 for CELU"
+        raise ShapeError("alpha=0 divides by zero (x/α): torch refuses it for CELU", "alpha")
+
+
+@lazy_args
+class ThresholdArgs:
+    """Arguments of `threshold` (in torch.nn.Threshold's order; both required, as there)."""
+
+    threshold: float = field(metadata=arg(number, "x where x > threshold"))
+    value: float = field(metadata=arg(number, "what replaces x elsewhere"))
+
+
 class Activation(NamedTuple):
     """One row of the table (a NamedTuple: cheap to create at start-up, see counting.py)."""
 
@@ -114,6 +151,7 @@ class Activation(NamedTuple):
     function: str = ""  # the call as models write it ('torch: function'): F.relu, torch.sigmoid
     calls: str = ""  # what the module's forward calls (nn.ReLU6: F.hardtanh); '' = the same as ``function``
     torchscan_zero: bool = False  # in torchscan's module_macs chain with 0 MACs (ReLU, ELU, LeakyReLU, ReLU6, Tanh, Sigmoid)
+    saved_extra: ExtraBytesFn = no_extra  # what its backward keeps besides its input or output (log_sigmoid's buffer)
 
 
 ACTIVATIONS = (
@@ -139,6 +177,22 @@ ACTIVATIONS = (
                torch_attrs=("alpha",), function="F.elu", torchscan_zero=True),
     Activation("hardtanh", "Hard tanh, min(max(x, min), max).", "Hardtanh", "aten::hardtanh", Saves.INPUTS,
                args=HardtanhArgs, check=_min_below_max, torch_attrs=("min_val", "max_val"), function="F.hardtanh"),
+    # issue 20's activations with arguments; no counter but convcost has a rule for any of them (ptflops, thop,
+    # torchscan, calflops: none names their modules or patches their functions; nn.CELU and nn.SELU are no nn.ELU,
+    # and F.celu / F.selu call torch.celu / torch.selu, not the F.elu ptflops and calflops patch)
+    Activation("softplus", "Softplus, log(1 + exp(β·x)) / β (x itself where β·x > threshold).", "Softplus",
+               "aten::softplus", Saves.INPUTS, args=SoftplusArgs, check=_beta_not_zero, torch_attrs=("beta", "threshold"),
+               function="F.softplus"),
+    Activation("celu", "CELU, max(0, x) + min(0, α·(exp(x/α) − 1)).", "CELU", "aten::celu", Saves.INPUTS, args=CeluArgs,
+               check=_alpha_not_zero, torch_attrs=("alpha",), function="F.celu"),
+    Activation("selu", "SELU, scale·elu(x, α) with torch's fixed scale and α (self-normalising nets).", "SELU",
+               "aten::selu", Saves.INPUTS, function="F.selu"),
+    Activation("threshold", "Threshold: x where x > threshold, else value.", "Threshold", "aten::threshold", Saves.INPUTS,
+               args=ThresholdArgs, torch_attrs=("threshold", "value"), function="F.threshold"),
+    # log_sigmoid_forward returns the output and a buffer its backward reads (CPU: the input's size; CUDA: empty)
+    Activation("logsigmoid", "Log-sigmoid, log(1 / (1 + exp(−x))).", "LogSigmoid", "aten::log_sigmoid", Saves.INPUTS,
+               function="F.logsigmoid",
+               saved_extra=lambda node, batch, elem: batch * numel(node.shape) * elem),
 )
 
 
@@ -251,6 +305,7 @@ for _row in ACTIVATIONS:
                 calflops=_CALFLOPS_NO_MACS,
                 calflops_flops=_calflops_flops(_row),
             ),
+            saved_extra=_row.saved_extra,
             aliases=_row.aliases,
             imports=(_row.module,),
             from_torch=_from_torch(_row),

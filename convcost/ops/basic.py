@@ -178,6 +178,17 @@ class BatchNormArgs:
         metadata=arg(boolean, "scale, shift and statistics held as buffers, run as elementwise ops (torchvision's "
                      "FrozenBatchNorm2d: x * scale + bias): 0 params, 4·C buffers, no num_batches_tracked; needs affine"),
     )
+    track_running_stats: bool = field(
+        default=True,
+        metadata=arg(boolean, "keep running statistics and normalise with them at inference; false: no buffers, the "
+                     "batch's own statistics in eval too (torch's track_running_stats=False), 5 ops per element (3 "
+                     "without affine)"),
+    )
+
+
+# normalising with the batch's own statistics (track_running_stats: false), as the norms of norm.py count theirs: mean,
+# variance, normalise, scale, shift (3 without affine: no scale, no shift)
+BATCH_STAT_OPS_AFFINE, BATCH_STAT_OPS = 5, 3
 
 
 # torchvision's FrozenBatchNorm2d runs mul, add, rsqrt and sub on its buffers: no counter sees a batch norm there
@@ -204,20 +215,32 @@ def _unless_fixed(counter: str, counted: Counted) -> Counted:
 
 
 def _bn_fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if not node.args.track_running_stats:  # aten::batch_norm called with training=True: norm_flop_counter's estimate
+        per = 5 if node.args.affine else 4
+        return Prediction.of(f"aten::batch_norm with the batch's statistics: {per} per element",
+                             batch_norm=per * out_elements(node, batch))
     per = 2 if node.args.affine else 1
     return Prediction.of(f"aten::batch_norm in eval: {per} per element", batch_norm=per * out_elements(node, batch))
+
+
+def _bn_calflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # the patched F.batch_norm: training=True (no running statistics) is its estimate, 5 per element (4 without a weight)
+    per = (5 if node.args.affine else 4) if not node.args.track_running_stats else 2 if node.args.affine else 1
+    return Prediction.of(batch_norm=per * in_elements(node, batch))
 
 
 @op("batchnorm", category="norm", args=BatchNormArgs, aliases=("bn",))
 class BatchNorm:
     """Batch normalisation over channels (torch.nn.BatchNorm1d / 2d / 3d), inference mode.
-    1-D on flat and C×L inputs, 2-D on C×H×W, 3-D on C×D×H×W."""
+    1-D on flat and C×L inputs, 2-D on C×H×W, 3-D on C×D×H×W. With `track_running_stats: false` it has no running
+    statistics and normalises with the batch's own in eval too: 5 ops per element (3 without affine), no buffers."""
 
     imports = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
 
     @staticmethod
     def from_torch(m: Any) -> dict[str, Any]:
-        refuse_unless(m.track_running_stats, "track_running_stats=False (batch statistics at inference)")
+        if not m.track_running_stats:  # no running statistics: the momentum is never used
+            return {"eps": m.eps, "momentum": m.momentum or 0.1, "affine": m.affine, "track_running_stats": False}
         refuse_unless(m.momentum is not None, "momentum=None (a cumulative average)")
         return {"eps": m.eps, "momentum": m.momentum, "affine": m.affine}
 
@@ -228,9 +251,13 @@ class BatchNorm:
 
     @staticmethod
     def unread_buffers(node: NodeLike) -> int:
-        return 0 if node.args.fixed else 1  # num_batches_tracked (FrozenBatchNorm2d has none)
+        # num_batches_tracked (FrozenBatchNorm2d has none, nor a batch norm without running statistics)
+        return 0 if node.args.fixed or not node.args.track_running_stats else 1
 
-    rf = POINTWISE  # at inference: a per-channel scale and shift
+    @staticmethod
+    def rf(a: BatchNormArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        # at inference: a per-channel scale and shift; without running statistics the batch's, over every position
+        return POINTWISE if a.track_running_stats else BATCH_STATS_RF
 
     @staticmethod
     def backward(a: BatchNormArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
@@ -258,8 +285,8 @@ class BatchNorm:
         )),
         calflops=Counted(lambda node, cost, batch: Prediction.unseen("calflops counts batch norm as FLOPs, with 0 MACs")),
         calflops_flops=_unless_fixed("calflops", Counted(  # the patched F.batch_norm in eval
-            lambda node, cost, batch: Prediction.of(batch_norm=(2 if node.args.affine else 1) * in_elements(node, batch)),
-            "calflops counts eval batch norm 2 per element (1 without affine)",
+            _bn_calflops, "calflops counts eval batch norm 2 per element (1 without affine; 5 and 4 with the batch's "
+            "statistics)",
         )),
     )
 
@@ -271,6 +298,9 @@ class BatchNorm:
         if a.fixed and not a.affine:
             raise ShapeError("a fixed batchnorm holds its scale and shift as buffers (torchvision's FrozenBatchNorm2d): "
                              "it needs affine: true")
+        if a.fixed and not a.track_running_stats:
+            raise ShapeError("a fixed batchnorm normalises with the statistics it holds; 'track_running_stats: false' "
+                             "holds none: leave one out", "track_running_stats")
         return inputs[0]
 
     @staticmethod
@@ -281,6 +311,9 @@ class BatchNorm:
     def cost(a: BatchNormArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
         c = out[0]
         n = batch * numel(out)
+        if not a.track_running_stats:  # the batch's statistics: no buffers, mean and variance computed
+            return Cost(params=2 * c if a.affine else 0, norm_ops=(BATCH_STAT_OPS_AFFINE if a.affine else BATCH_STAT_OPS) * n,
+                        activations=n)
         return Cost(
             params=2 * c if a.affine and not a.fixed else 0,
             # running_mean, running_var, num_batches_tracked; fixed: weight, bias, running_mean, running_var
@@ -305,7 +338,10 @@ class BatchNorm:
 
             return FrozenBatchNorm(node.shape[0], eps=a.eps)
         cls = (nn.BatchNorm1d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[len(node.shape) - 1]
-        return cls(node.shape[0], eps=a.eps, momentum=a.momentum, affine=a.affine)
+        return cls(node.shape[0], eps=a.eps, momentum=a.momentum, affine=a.affine, track_running_stats=a.track_running_stats)
+
+
+BATCH_STATS_RF = global_rf("batch norm without running statistics normalises with the batch's, over every position")
 
 
 class _PassThrough:
