@@ -294,6 +294,21 @@ def softmax(n: Node, c: Context) -> Found:
 
 
 # ---- pools ----------------------------------------------------------------------------------------------------------
+_SHAPE_ONLY = frozenset({"squeeze", "unsqueeze", "view", "_unsafe_view", "reshape", "alias"})
+
+
+def _indices_used(n: Node, c: Context) -> bool:
+    """Whether a max pool's indices (its output 1) reach anything: F.adaptive_max_pool1d runs the 2-D op between an
+    unsqueeze and a squeeze of both outputs, the indices' squeeze read by nothing."""
+    todo = [n.outs[1]] if len(n.outs) > 1 else []
+    while todo:
+        for r in c.flow.users.get(todo.pop(), []):
+            if r.op not in _SHAPE_ONLY:
+                return True
+            todo.extend(r.outs)
+    return False
+
+
 def _pool_args(n: Node, rank: int) -> dict[str, Any]:
     kernel = _dims(n.args.get("kernel_size"), rank)
     stride = n.args.get("stride") or None
@@ -313,7 +328,7 @@ def max_pool(n: Node, c: Context) -> Found:
     rank = len(c.flow.shape(x)) - 2
     if _dims(n.args.get("dilation", 1), rank) != 1:
         return Refuse(f"{n.fn} with dilation={n.args.get('dilation')}: convcost's maxpool cannot express it")
-    if c.used_output(n, 1):
+    if _indices_used(n, c):
         return Refuse(f"{n.fn} with its indices used: convcost's maxpool returns the pooled map only")
     return Emit("maxpool", _pool_args(n, rank), (x,))
 
@@ -323,10 +338,10 @@ def avg_pool(n: Node, c: Context) -> Found:
     x = _one(n, c)
     if x is None or c.layout(x) != "map":
         return Refuse(f"{n.fn} of {c.shown(x) if x is not None else 'more than one tensor'}: convcost pools a map")
-    if n.args.get("divisor_override") is not None:
-        return Refuse(f"{n.fn} with divisor_override: convcost's avgpool cannot express it")
     rank = len(c.flow.shape(x)) - 2
-    return Emit("avgpool", {**_pool_args(n, rank), "count_include_pad": bool(n.args.get("count_include_pad", True))}, (x,))
+    divisor = n.args.get("divisor_override")
+    return Emit("avgpool", {**_pool_args(n, rank), "count_include_pad": bool(n.args.get("count_include_pad", True)),
+                            **({"divisor": int(divisor)} if divisor is not None else {})}, (x,))
 
 
 @leaf("_adaptive_avg_pool1d", "_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool1d",
@@ -337,6 +352,58 @@ def adaptive_avg_pool(n: Node, c: Context) -> Found:
         return Refuse(f"{n.fn} of {c.shown(x) if x is not None else 'more than one tensor'}: convcost pools a map")
     out = spec_dims(list(c.flow.shape(n.outs[0])[2:]))
     return Emit("global_avgpool", {}, (x,)) if out == 1 else Emit("adaptive_avgpool", {"out": out}, (x,))
+
+
+@leaf("adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d")
+def adaptive_max_pool(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None or c.layout(x) != "map":
+        return Refuse(f"{n.fn} of {c.shown(x) if x is not None else 'more than one tensor'}: convcost pools a map")
+    if _indices_used(n, c):
+        return Refuse(f"{n.fn} with its indices used: convcost's adaptive_maxpool returns the pooled map only")
+    return Emit("adaptive_maxpool", {"out": spec_dims(list(c.flow.shape(n.outs[0])[2:]))}, (x,))
+
+
+@leaf("lp_pool1d", "lp_pool2d", "lp_pool3d")
+def lp_pool(n: Node, c: Context) -> Found:
+    """F.lp_pool*d (nn.LPPool*d's forward), recorded whole (importer/record.py): `lppool`."""
+    x = _v(n.args.get("input"))
+    if x is None or not c.flow.data(x) or c.layout(x) != "map":
+        return Refuse(f"{n.fn} of {c.shown(x) if x is not None else 'no traced input'}: convcost pools a map")
+    norm = n.args.get("norm_type")
+    if not isinstance(norm, (int, float)) or isinstance(norm, bool) or not 0 < float(norm) < float("inf"):
+        return Refuse(f"{n.fn} with norm_type={norm}: convcost's lppool takes a finite positive power (norm_type=inf is "
+                      "a max pool of |x|: write abs and maxpool)")
+    rank = len(c.flow.shape(x)) - 2
+    kernel = _dims(n.args.get("kernel_size"), rank)
+    args: dict[str, Any] = {"norm": float(norm), "kernel": kernel}
+    stride = n.args.get("stride")
+    if stride is not None and _dims(stride, rank) != kernel:
+        args["stride"] = _dims(stride, rank)
+    args["ceil_mode"] = bool(n.args.get("ceil_mode", False))
+    return Emit("lppool", args, (x,))
+
+
+@leaf("fractional_max_pool2d", "fractional_max_pool3d", "fractional_max_pool2d_with_indices",
+      "fractional_max_pool3d_with_indices")
+def fractional_max_pool(n: Node, c: Context) -> Found:
+    """F.fractional_max_pool*d (nn.FractionalMaxPool*d's forward), recorded whole (importer/record.py): the random offsets
+    it draws are its own, not the model's data."""
+    x = _v(n.args.get("input"))
+    if x is None or not c.flow.data(x) or c.layout(x) != "map":
+        return Refuse(f"{n.fn} of {c.shown(x) if x is not None else 'no traced input'}: convcost pools a map")
+    if _v(n.args.get("_random_samples")) is not None:
+        return Refuse(f"{n.fn} with fixed _random_samples: convcost's fractional_maxpool draws them as torch does")
+    if _indices_used(n, c):
+        return Refuse(f"{n.fn} with its indices used: convcost's fractional_maxpool returns the pooled map only")
+    rank = len(c.flow.shape(x)) - 2
+    args: dict[str, Any] = {"kernel": _dims(n.args.get("kernel_size"), rank)}
+    ratio = n.args.get("output_ratio")
+    if n.args.get("output_size") is None and ratio is not None:
+        args["ratio"] = spec_dims(list(ratio) if isinstance(ratio, (list, tuple)) else [ratio] * rank)
+    else:
+        args["out"] = spec_dims(list(c.flow.shape(n.outs[0])[2:]))
+    return Emit("fractional_maxpool", args, (x,))
 
 
 @leaf("mean")
@@ -362,15 +429,20 @@ def mean(n: Node, c: Context) -> Found:
 
 
 # ---- resampling ------------------------------------------------------------------------------------------------------
-_MODES = {"nearest": "nearest", "linear": "linear", "bilinear": "bilinear", "bicubic": "bicubic", "trilinear": "trilinear"}
+_MODES = {"nearest": "nearest", "linear": "linear", "bilinear": "bilinear", "bicubic": "bicubic", "trilinear": "trilinear",
+          "nearest_exact": "nearest-exact"}
+# the aten op of each mode (and antialias) -> (mode, antialias)
+_UPSAMPLE = {**{f"upsample_{m}{d}d": (m, False) for m in _MODES for d in (1, 2, 3) if m != "nearest_exact"},
+             **{f"_upsample_nearest_exact{d}d": ("nearest_exact", False) for d in (1, 2, 3)},
+             "_upsample_bilinear2d_aa": ("bilinear", True), "_upsample_bicubic2d_aa": ("bicubic", True)}
 
 
-@leaf(*(f"upsample_{m}{d}d" for m in _MODES for d in (1, 2, 3)))
+@leaf(*_UPSAMPLE)
 def upsample(n: Node, c: Context) -> Found:
     x = _one(n, c)
     if x is None or c.layout(x) != "map":
         return Refuse(f"{n.fn} of {c.shown(x) if x is not None else 'more than one tensor'}: convcost resamples a map")
-    mode = n.op[len("upsample_"):-2]
+    mode, antialias = _UPSAMPLE[n.op]
     rank = len(c.flow.shape(x)) - 2
     scales = n.args.get("scale_factors")
     if scales is None:
@@ -384,8 +456,10 @@ def upsample(n: Node, c: Context) -> Found:
         # as the code wrote it: F.interpolate(x, size=(8, 8)) a list, size=8 one number (calflops counts them apart)
         args = {"size": list(outsize) if n.args.get("size_written") == "list" else spec_dims(list(outsize))}
     args["mode"] = _MODES[mode]
-    if mode != "nearest":
+    if not mode.startswith("nearest"):
         args["align_corners"] = bool(n.args.get("align_corners", False))
+    if antialias:
+        args["antialias"] = True
     return Emit("upsample", args, (x,))
 
 

@@ -167,6 +167,27 @@ def nearest(ratio: Fraction) -> Taps:
     return ratio_taps(ratio, Fraction(0), (0,))
 
 
+def nearest_exact(ratio: Fraction) -> Taps:
+    """Nearest-exact upsampling, torch's src = floor((o + ½) · in/out): one tap."""
+    return ratio_taps(ratio, ratio / 2, (0,))
+
+
+def antialiased(ratio: Fraction, interp: int) -> Taps:
+    """Antialiased interpolation along one dim (interp 2: bilinear's triangle, 4: bicubic's Keys cubic): output o reads
+    torch's window floor(c − support + ½) .. floor(c + support + ½) − 1 around c = (o + ½)·ratio, support = interp/2 ·
+    max(ratio, 1) (ratio = in/out): it widens with the downscaling factor. Every tap of the window, as torch reads it."""
+    from fractions import Fraction
+
+    support = Fraction(interp, 2) * max(ratio, Fraction(1))
+    half = Fraction(1, 2)
+    period, step = ratio.denominator, ratio.numerator
+    spans = []
+    for r in range(period):
+        c = (r + half) * ratio
+        spans.append(tuple(range(floor(c - support + half), floor(c + support + half))))
+    return Taps(period, step, tuple(spans))
+
+
 def interpolate(ratio: Fraction, align_corners: bool, taps_: int) -> Taps:
     """Linear interpolation along one dim (taps_ 2) or cubic (taps_ 4): torch's source index
     src = (o + ½)·ratio − ½ (align_corners false; ratio = in/out) or o·ratio (true, ratio = (in − 1)/(out − 1)),
