@@ -294,21 +294,6 @@ def softmax(n: Node, c: Context) -> Found:
 
 
 # ---- pools ----------------------------------------------------------------------------------------------------------
-_SHAPE_ONLY = frozenset({"squeeze", "unsqueeze", "view", "_unsafe_view", "reshape", "alias"})
-
-
-def _indices_used(n: Node, c: Context) -> bool:
-    """Whether a max pool's indices (its output 1) reach anything: F.adaptive_max_pool1d runs the 2-D op between an
-    unsqueeze and a squeeze of both outputs, the indices' squeeze read by nothing."""
-    todo = [n.outs[1]] if len(n.outs) > 1 else []
-    while todo:
-        for r in c.flow.users.get(todo.pop(), []):
-            if r.op not in _SHAPE_ONLY:
-                return True
-            todo.extend(r.outs)
-    return False
-
-
 def _pool_args(n: Node, rank: int) -> dict[str, Any]:
     kernel = _dims(n.args.get("kernel_size"), rank)
     stride = n.args.get("stride") or None
@@ -328,7 +313,7 @@ def max_pool(n: Node, c: Context) -> Found:
     rank = len(c.flow.shape(x)) - 2
     if _dims(n.args.get("dilation", 1), rank) != 1:
         return Refuse(f"{n.fn} with dilation={n.args.get('dilation')}: convcost's maxpool cannot express it")
-    if _indices_used(n, c):
+    if c.used_output(n, 1):
         return Refuse(f"{n.fn} with its indices used: convcost's maxpool returns the pooled map only")
     return Emit("maxpool", _pool_args(n, rank), (x,))
 
@@ -359,7 +344,7 @@ def adaptive_max_pool(n: Node, c: Context) -> Found:
     x = _one(n, c)
     if x is None or c.layout(x) != "map":
         return Refuse(f"{n.fn} of {c.shown(x) if x is not None else 'more than one tensor'}: convcost pools a map")
-    if _indices_used(n, c):
+    if c.used_output(n, 1):
         return Refuse(f"{n.fn} with its indices used: convcost's adaptive_maxpool returns the pooled map only")
     return Emit("adaptive_maxpool", {"out": spec_dims(list(c.flow.shape(n.outs[0])[2:]))}, (x,))
 
@@ -394,7 +379,7 @@ def fractional_max_pool(n: Node, c: Context) -> Found:
         return Refuse(f"{n.fn} of {c.shown(x) if x is not None else 'no traced input'}: convcost pools a map")
     if _v(n.args.get("_random_samples")) is not None:
         return Refuse(f"{n.fn} with fixed _random_samples: convcost's fractional_maxpool draws them as torch does")
-    if _indices_used(n, c):
+    if c.used_output(n, 1):
         return Refuse(f"{n.fn} with its indices used: convcost's fractional_maxpool returns the pooled map only")
     rank = len(c.flow.shape(x)) - 2
     args: dict[str, Any] = {"kernel": _dims(n.args.get("kernel_size"), rank)}

@@ -173,18 +173,26 @@ def nearest_exact(ratio: Fraction) -> Taps:
 
 
 def antialiased(ratio: Fraction, interp: int) -> Taps:
-    """Antialiased interpolation along one dim (interp 2: bilinear's triangle, 4: bicubic's Keys cubic): output o reads
-    torch's window floor(c − support + ½) .. floor(c + support + ½) − 1 around c = (o + ½)·ratio, support = interp/2 ·
-    max(ratio, 1) (ratio = in/out): it widens with the downscaling factor. Every tap of the window, as torch reads it."""
+    """Antialiased interpolation along one dim (interp 2: bilinear's triangle, 4: bicubic's Keys cubic, a = −0.5): output o
+    weighs torch's window floor(c − support + ½) .. floor(c + support + ½) − 1 around c = (o + ½)·ratio, support =
+    interp/2 · max(ratio, 1) (ratio = in/out): it widens with the downscaling factor. As for the other interpolations, a
+    tap whose weight is zero reads nothing: the filter at x = (j − c + ½)/max(ratio, 1) is zero where |x| ≥ 1 (triangle),
+    or |x| ≥ 2 or |x| = 1 (cubic)."""
     from fractions import Fraction
 
-    support = Fraction(interp, 2) * max(ratio, Fraction(1))
+    scale = max(ratio, Fraction(1))
+    support = Fraction(interp, 2) * scale
     half = Fraction(1, 2)
     period, step = ratio.denominator, ratio.numerator
     spans = []
     for r in range(period):
         c = (r + half) * ratio
-        spans.append(tuple(range(floor(c - support + half), floor(c + support + half))))
+        kept = []
+        for j in range(floor(c - support + half), floor(c + support + half)):
+            x = abs(j - c + half) / scale
+            if (x < 1) if interp == 2 else (x < 2 and x != 1):
+                kept.append(j)
+        spans.append(tuple(kept))
     return Taps(period, step, tuple(spans))
 
 
