@@ -391,6 +391,14 @@ def fractional_max_pool(n: Node, c: Context) -> Found:
     return Emit("fractional_maxpool", args, (x,))
 
 
+@leaf("max_unpool2d", "max_unpool3d")
+def max_unpool(n: Node, c: Context) -> Found:
+    """nn.MaxUnpool*d / F.max_unpool*d: refused (docs/import.md): it reads a max pool's indices, the pool's second
+    output, and a spec layer makes one tensor."""
+    return Refuse(f"{n.fn}: it places values at a max pool's indices (return_indices=True), the pool's second output, "
+                  "which no convcost layer makes: each makes one tensor", whatever=True)
+
+
 @leaf("mean")
 def mean(n: Node, c: Context) -> Found:
     x = _one(n, c)
