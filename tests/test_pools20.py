@@ -238,6 +238,7 @@ IMPORTS = [
     ("nearest_exact", 2, "mode: nearest-exact"),
     ("nearest_exact_module", 2, "upsample: {name: pool, size: [5, 9], mode: nearest-exact}"),
     ("aa_bilinear", 2, "mode: bilinear, align_corners: false, antialias: true"),
+    ("aa_square", 2, "size: [5, 5], mode: bilinear, align_corners: false, antialias: true"),
     ("aa_bicubic", 2, "mode: bicubic, align_corners: false, antialias: true"),
     ("aa_up", 2, "mode: bilinear, align_corners: true, antialias: true"),
     ("fractional", 2, "fractional_maxpool: {name: pool, kernel: 3, out: [4, 5]}"),
