@@ -538,12 +538,13 @@ def shuffled(how: str = "view") -> nn.Module:
 
 
 class MaxPooled(nn.Module):
-    """conv, an adaptive max pool to 1×1 (no convcost op), flatten, Linear: issue 19's unsupported pool."""
+    """conv, a max pool of |x| to 1×1 (an LP pool of norm_type=inf: no convcost op), flatten, Linear: issue 19's
+    unsupported pool (it was nn.AdaptiveMaxPool2d(1), which convcost now imports as `adaptive_maxpool`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 16, 3, padding=1)
-        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.pool = nn.LPPool2d(float("inf"), 8)
         self.fc = nn.Linear(16, 10)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -95,21 +95,22 @@ def many_unsupported() -> nn.Module:
 
 
 class PoolThenFlatten(nn.Module):
-    """A pool convcost has no op for (nn.LPPool2d; ``F.lp_pool2d``; nn.FractionalMaxPool2d), then torch.flatten or
-    nn.Flatten, ReLU and Linear layers that read its output: the refusal names the pool alone, not the layers after it
-    ("flatten is not a convcost op", "relu is not...")."""
+    """A pool convcost cannot express (nn.LPPool2d and ``F.lp_pool2d`` of norm_type=inf; nn.FractionalMaxPool2d with
+    fixed _random_samples), then torch.flatten or nn.Flatten, ReLU and Linear layers that read its output: the refusal
+    names the pool alone, not the layers after it ("flatten is not a convcost op", "relu is not...")."""
 
     def __init__(self, how: str) -> None:
         super().__init__()
         self.how = how
         self.conv = nn.Conv2d(3, 8, 3, padding=1)
-        self.pool = nn.FractionalMaxPool2d(2, output_size=4) if how == "fractional" else nn.LPPool2d(2, 2)
+        self.pool = nn.FractionalMaxPool2d(2, output_size=4, _random_samples=torch.rand(1, 8, 2)) \
+            if how == "fractional" else nn.LPPool2d(float("inf"), 2)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(8 * 4 * 4, 10)
 
     def forward(self, x: Tensor) -> Tensor:
         x = F.relu(self.conv(x))
-        x = F.lp_pool2d(x, 2, 2) if self.how == "function" else self.pool(x)
+        x = F.lp_pool2d(x, float("inf"), 2) if self.how == "function" else self.pool(x)
         x = self.flatten(x) if self.how == "module" else torch.flatten(x, 1)
         return self.fc(F.relu(x))
 
@@ -155,7 +156,7 @@ class DeepAfterUnsupported(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.stem = nn.Conv2d(3, 8, 3, padding=1)
-        self.pool = nn.LPPool2d(2, 2)
+        self.pool = nn.LPPool2d(float("inf"), 2)  # a max pool of |x|: no convcost op
         self.convs = nn.ModuleList(nn.Conv2d(8, 8, 3, padding=1) for _ in range(40))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -116,6 +116,23 @@ SPECS: dict[str, str] = {
         "  - pooling_attention: {heads: 2, grid: [4, 1, 1], kernel_kv: [3, 1, 1]}\n"
         "  - token_pool\n"
     ),
+    # issue 20's pools and resampling (adaptive max, LP, fractional, avg with a divisor, nearest-exact, antialiased)
+    "pools20": (
+        "input: {shape: [4, 9, 8], batch: 2}\nlayers:\n  - adaptive_maxpool: {out: [4, 3]}\n"
+        "  - upsample: {size: [9, 8], mode: nearest-exact}\n  - avgpool: {kernel: 3, stride: 1, padding: 1, divisor: 2}\n"
+        "  - lppool: {norm: 2, kernel: 2, stride: 1, ceil_mode: true}\n  - fractional_maxpool: {kernel: 2, out: [6, 5]}\n"
+        "  - upsample: {size: [4, 3], mode: bilinear, antialias: true}\n"
+        "  - upsample: {scale: 1.5, mode: bicubic, antialias: true, align_corners: true}\n  - adaptive_maxpool\n"
+    ),
+    "pools20_ranks": (
+        "input: [3, 17]\nlayers:\n  - adaptive_maxpool: {out: 5}\n  - lppool: {norm: 3, kernel: 3, torch: function}\n"
+        "  - upsample: {scale: 2, mode: nearest-exact}\n"
+    ),
+    "pools20_3d": (
+        "input: {shape: [2, 6, 6, 6], batch: 2}\nlayers:\n  - fractional_maxpool: {kernel: [1, 2, 2], ratio: 0.5}\n"
+        "  - adaptive_maxpool: {out: [2, 3, 2], torch: function}\n  - lppool: {norm: 1.5, kernel: [1, 2, 2]}\n"
+        "  - avgpool: {kernel: 1, divisor: 2}\n"
+    ),
     "mvit_v2_embed": (
         "input: {tokens: [32, 6]}\nlayers:\n  - spacetime_embed: {grid: [2, 4, 4], pos: false}\n"
         "  - pooling_attention: {heads: 2, grid: [2, 4, 4], stride_q: [1, 2, 2], stride_kv: [2, 2, 2]}\n"

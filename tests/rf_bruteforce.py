@@ -50,14 +50,17 @@ def thin(graph: Graph) -> Graph:
 
 
 POOLS = {nn.MaxPool1d: nn.AvgPool1d, nn.MaxPool2d: nn.AvgPool2d, nn.MaxPool3d: nn.AvgPool3d}
+ADAPTIVE_POOLS = {nn.AdaptiveMaxPool1d: nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool2d: nn.AdaptiveAvgPool2d,
+                  nn.AdaptiveMaxPool3d: nn.AdaptiveAvgPool3d}
 
 
 def positive_model(graph: Graph) -> GraphModule:
     """The graph's torch model with nothing that can hide a path (see the module docstring)."""
     model = build_model(graph).double().eval()
     for k, (node, module) in enumerate(model.named_layers()):
-        if type(module) in POOLS:  # the same window, averaged: every element gets a gradient
-            avg = POOLS[type(module)](module.kernel_size, module.stride, module.padding, module.ceil_mode)
+        if type(module) in POOLS or type(module) in ADAPTIVE_POOLS:  # the same window, averaged: all get a gradient
+            avg = POOLS[type(module)](module.kernel_size, module.stride, module.padding, module.ceil_mode) \
+                if type(module) in POOLS else ADAPTIVE_POOLS[type(module)](module.output_size)
             model._layers[k] = avg
             parent = model
             for part in node.scope:

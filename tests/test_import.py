@@ -308,14 +308,15 @@ def test_unsupported_function_kept_with_its_shape_when_allowed(tmp_path: Path) -
 
 
 def test_an_unsupported_part_keeps_the_next_layers_sized_right(tmp_path: Path) -> None:
-    """Issue 19: an adaptive max pool (no convcost op) before a Linear. Kept as an identity, the Linear was sized from
-    the unpooled 16×8×8 map (there: 15,914 params against torch's 314); kept with its traced 16×1×1 shape, the Linear
-    is the model's: params 3·16·9 + 16 (conv) + 16·10 + 10 (fc), as torch counts them."""
+    """Issue 19: an unsupported pool (a max pool of |x|: LPPool2d of norm_type=inf) before a Linear. Kept as an
+    identity, the Linear was sized from the unpooled 16×8×8 map (there: 15,914 params against torch's 314); kept with
+    its traced 16×1×1 shape, the Linear is the model's: params 3·16·9 + 16 (conv) + 16·10 + 10 (fc), as torch counts
+    them."""
     spec = tmp_path / "pool.yaml"
     target = f"{TESTS / 'import_factories.py'}:max_pooled"
     r = run_import(target, "3,8,8", spec, "--allow-unsupported")
     assert r.exit_code == 0, r.output
-    assert "warning: pool: torch.nn.pooling.AdaptiveMaxPool2d is not a convcost op" in r.stderr
+    assert "warning: pool: nn.LPPool2d: lp_pool2d with norm_type=inf" in r.stderr, r.stderr
     model = factory_model("import_factories.py:max_pooled")
     assert spec_counts(spec)[0] == sum(p.numel() for p in model.parameters()) == 3 * 16 * 9 + 16 + 16 * 10 + 10
     layers = {lc.node.name: lc.node for lc in analyze_file(spec)[0].layers}
@@ -748,9 +749,9 @@ def test_a_refusal_is_a_few_lines(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("how", "first"), [
-    ("module", "pool: torch.nn.pooling.LPPool2d is not a convcost op"),  # nn.LPPool2d, then nn.Flatten
-    ("function", "lp_pool2d"),  # F.lp_pool2d (decomposed: its first part it cannot write), then torch.flatten
-    ("fractional", "pool: torch.nn.pooling.FractionalMaxPool2d is not a convcost op"),
+    ("module", "pool: nn.LPPool2d: lp_pool2d with norm_type=inf"),  # nn.LPPool2d(inf), then nn.Flatten
+    ("function", "lp_pool2d with norm_type=inf"),  # F.lp_pool2d(x, inf, 2), then torch.flatten
+    ("fractional", "pool: nn.FractionalMaxPool2d: fractional_max_pool2d with fixed _random_samples"),
 ])
 def test_an_unsupported_pool_before_flatten_is_one_refusal(how: str, first: str, tmp_path: Path) -> None:
     """Issue 20's messages: the pool is named, and nothing about the flatten, ReLU and Linear reading its output (it once
@@ -784,7 +785,8 @@ def test_a_refusal_stays_short_however_many_parts_follow(tmp_path: Path) -> None
     assert r.exit_code == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 3, r.stderr
-    assert "LPPool2d is not a convcost op" in lines[0] and "cumsum is not a convcost op (and 39 more like it:" in lines[1]
+    assert "nn.LPPool2d: lp_pool2d with norm_type=inf" in lines[0]
+    assert "cumsum is not a convcost op (and 39 more like it:" in lines[1]
     assert "41 parts of the model convcost cannot express (above); --allow-unsupported" in lines[2]  # the layers after
     # them are sized by the parts' traced shapes: nothing else to say about them
 

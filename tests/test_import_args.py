@@ -86,6 +86,17 @@ CASES: list[tuple[nn.Module, list[int]] | tuple[nn.Module, list[int], nn.Module]
     (nn.AvgPool1d(3, stride=2, padding=1), [4, 9]),  # no divisor_override attribute in 1-D
     (nn.MaxPool1d(3, stride=2, padding=1, ceil_mode=True), [4, 9]),
     (nn.AdaptiveAvgPool1d(3), [4, 9]),
+    (nn.AvgPool2d(3, stride=2, padding=1, divisor_override=4), [4, 9, 9]),
+    (nn.AvgPool3d(2, divisor_override=3), [4, 4, 5, 6]),
+    (nn.AdaptiveMaxPool2d((2, 3)), [4, 9, 8]),
+    (nn.AdaptiveMaxPool1d(3), [4, 8]),
+    (nn.AdaptiveMaxPool3d(2), [4, 3, 5, 5]),
+    (nn.LPPool2d(2, 3, stride=2), [4, 9, 9]),
+    (nn.LPPool1d(1.5, 3), [4, 9]),
+    (nn.LPPool3d(3, (1, 2, 2), ceil_mode=True), [4, 3, 5, 5]),
+    (nn.FractionalMaxPool2d(2, output_size=(3, 4)), [4, 9, 9]),
+    (nn.FractionalMaxPool3d(2, output_ratio=0.5), [4, 6, 6, 6]),
+    (nn.Upsample(size=(7, 9), mode="nearest-exact"), [4, 5, 5]),
 ]
 
 
@@ -164,7 +175,9 @@ def _bias_without_weight() -> nn.Module:
     (nn.MaxPool2d(3, dilation=2), "nn.MaxPool2d with dilation=2"),
     (nn.BatchNorm2d(4, momentum=None), "nn.BatchNorm2d with momentum=None (a cumulative average)"),
     (nn.MaxPool2d(2, return_indices=True), "nn.MaxPool2d with return_indices=True"),
-    (nn.AvgPool2d(2, divisor_override=3), "nn.AvgPool2d with divisor_override"),
+    (nn.AdaptiveMaxPool2d(2, return_indices=True), "nn.AdaptiveMaxPool2d with return_indices=True"),
+    (nn.LPPool2d(float("inf"), 2), "nn.LPPool2d with norm_type=inf"),
+    (nn.FractionalMaxPool2d(2, output_size=3, return_indices=True), "nn.FractionalMaxPool2d with return_indices=True"),
     (nn.Upsample(scale_factor=2, recompute_scale_factor=True), "nn.Upsample with recompute_scale_factor=True"),
     (nn.AdaptiveAvgPool2d((None, 2)), "nn.AdaptiveAvgPool2d with output_size=(None, 2)"),
     (nn.AdaptiveAvgPool2d(None), "nn.AdaptiveAvgPool2d with output_size=None"),

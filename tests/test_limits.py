@@ -167,7 +167,7 @@ def _limits() -> dict[str, int]:
     from convcost.frontend import expr, source, spec
     from convcost.graph import build as graph
     from convcost.graph import limits
-    from convcost.ops import registry, tensors
+    from convcost.ops import registry, resample, tensors
 
     return {
         "MAX_FILE_BYTES": source.MAX_FILE_BYTES,
@@ -182,6 +182,7 @@ def _limits() -> dict[str, int]:
         "MAX_ROUND_DIGITS": expr.MAX_ROUND_DIGITS,
         "MAX_DIM": registry.MAX_DIM,
         "MAX_RANK": tensors.MAX_RANK,
+        "AA_MAX_OUT": resample.AA_MAX_OUT,
         "MAX_LAYERS": graph.MAX_LAYERS,
         "MAX_REPEAT": graph.MAX_REPEAT,
         "MAX_BATCH": graph.MAX_BATCH,

@@ -260,6 +260,18 @@ layers:
   - upsample: {scale: 2, mode: trilinear}
   - avgpool: {kernel: 2, stride: 1}
 """,
+    # antialiased sizes where torch's rounding gives no weight to a tap exact arithmetic zeroes (11 → 5 does: there
+    # torch's float x = (j − c + ½)/2.2 misses 1 by a rounding, and the cubic's weight is tiny, not 0)
+    "pools20": """
+input: [1, 14, 12]
+layers:
+  - adaptive_maxpool: {out: [7, 6]}
+  - upsample: {size: [11, 9], mode: bicubic, antialias: true}
+  - lppool: {norm: 2, kernel: 2, stride: 1}
+  - upsample: {size: [13, 14], mode: nearest-exact}
+  - upsample: {size: [6, 5], mode: bilinear, antialias: true}
+  - upsample: {scale: 3, mode: nearest-exact}
+""",
     "vit": """
 input: [3, 16, 12]
 layers:

@@ -202,7 +202,7 @@ ERRORS = [
      "t.yaml:4:23: upsample 'upsample2': upsampling 1000000000 by 1e+300 is more than the limit of 1,000,000,000"),
     ("input: [6, 4, 4]\nlayers:\n  - upsample: {scale: '2'}\n", "'scale' must be a positive finite number, got '2'"),
     ("input: [6, 4, 4]\nlayers:\n  - upsample: {scale: 2, mode: cubic}\n",
-     "'mode' must be one of nearest, linear, bilinear, bicubic, trilinear, got 'cubic'"),
+     "'mode' must be one of nearest, nearest-exact, linear, bilinear, bicubic, trilinear, got 'cubic'"),
     ("input: [6]\nlayers:\n  - upsample: {scale: 2}\n", "upsample needs a C×L, C×H×W or C×D×H×W input, got 6"),
     ("input: [6, 4, 4]\nlayers:\n  - channel_shuffle: {groups: 4}\n",
      "t.yaml:3:31: channel_shuffle 'channel_shuffle1': groups=4 must divide the 6 input channels"),

@@ -56,6 +56,9 @@ layers:
   - chunk: {index: 1}
   - upsample: {scale: 2}
   - adaptive_avgpool: {out: [4, 6]}
+  - adaptive_maxpool: {out: [4, 6]}
+  - lppool: {norm: 2, kernel: 1}
+  - fractional_maxpool: {kernel: 1, out: [4, 6]}
   - to_tokens: {grid: true}
   - unflatten: {dim: 1, sizes: [2, 2]}
   - window_attention_3d: {heads: 2, window: [1, 2, 4], shift: [0, 1, 2]}

@@ -388,10 +388,10 @@ def avg_pool(n: Node, c: Context) -> Found:
     x = _one(n, c)
     if x is None or c.layout(x) != "map":
         return Refuse(f"{n.fn} of {c.shown(x) if x is not None else 'more than one tensor'}: convcost pools a map")
-    if n.args.get("divisor_override") is not None:
-        return Refuse(f"{n.fn} with divisor_override: convcost's avgpool cannot express it")
     rank = len(c.flow.shape(x)) - 2
-    return Emit("avgpool", {**_pool_args(n, rank), "count_include_pad": bool(n.args.get("count_include_pad", True))}, (x,))
+    divisor = n.args.get("divisor_override")
+    return Emit("avgpool", {**_pool_args(n, rank), "count_include_pad": bool(n.args.get("count_include_pad", True)),
+                            **({"divisor": int(divisor)} if divisor is not None else {})}, (x,))
 
 
 @leaf("_adaptive_avg_pool1d", "_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool1d",
@@ -402,6 +402,66 @@ def adaptive_avg_pool(n: Node, c: Context) -> Found:
         return Refuse(f"{n.fn} of {c.shown(x) if x is not None else 'more than one tensor'}: convcost pools a map")
     out = spec_dims(list(c.flow.shape(n.outs[0])[2:]))
     return Emit("global_avgpool", {}, (x,)) if out == 1 else Emit("adaptive_avgpool", {"out": out}, (x,))
+
+
+@leaf("adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d")
+def adaptive_max_pool(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None or c.layout(x) != "map":
+        return Refuse(f"{n.fn} of {c.shown(x) if x is not None else 'more than one tensor'}: convcost pools a map")
+    if c.used_output(n, 1):
+        return Refuse(f"{n.fn} with its indices used: convcost's adaptive_maxpool returns the pooled map only")
+    return Emit("adaptive_maxpool", {"out": spec_dims(list(c.flow.shape(n.outs[0])[2:]))}, (x,))
+
+
+@leaf("lp_pool1d", "lp_pool2d", "lp_pool3d")
+def lp_pool(n: Node, c: Context) -> Found:
+    """F.lp_pool*d (nn.LPPool*d's forward), recorded whole (importer/record.py): `lppool`."""
+    x = _v(n.args.get("input"))
+    if x is None or not c.flow.data(x) or c.layout(x) != "map":
+        return Refuse(f"{n.fn} of {c.shown(x) if x is not None else 'no traced input'}: convcost pools a map")
+    norm = n.args.get("norm_type")
+    if not isinstance(norm, (int, float)) or isinstance(norm, bool) or not 0 < float(norm) < float("inf"):
+        return Refuse(f"{n.fn} with norm_type={norm}: convcost's lppool takes a finite positive power (norm_type=inf is "
+                      "a max pool of |x|: write abs and maxpool)")
+    rank = len(c.flow.shape(x)) - 2
+    kernel = _dims(n.args.get("kernel_size"), rank)
+    args: dict[str, Any] = {"norm": float(norm), "kernel": kernel}
+    stride = n.args.get("stride")
+    if stride is not None and _dims(stride, rank) != kernel:
+        args["stride"] = _dims(stride, rank)
+    args["ceil_mode"] = bool(n.args.get("ceil_mode", False))
+    return Emit("lppool", args, (x,))
+
+
+@leaf("fractional_max_pool2d", "fractional_max_pool3d", "fractional_max_pool2d_with_indices",
+      "fractional_max_pool3d_with_indices")
+def fractional_max_pool(n: Node, c: Context) -> Found:
+    """F.fractional_max_pool*d (nn.FractionalMaxPool*d's forward), recorded whole (importer/record.py): the random offsets
+    it draws are its own, not the model's data."""
+    x = _v(n.args.get("input"))
+    if x is None or not c.flow.data(x) or c.layout(x) != "map":
+        return Refuse(f"{n.fn} of {c.shown(x) if x is not None else 'no traced input'}: convcost pools a map")
+    if _v(n.args.get("_random_samples")) is not None:
+        return Refuse(f"{n.fn} with fixed _random_samples: convcost's fractional_maxpool draws them as torch does")
+    if c.used_output(n, 1):
+        return Refuse(f"{n.fn} with its indices used: convcost's fractional_maxpool returns the pooled map only")
+    rank = len(c.flow.shape(x)) - 2
+    args: dict[str, Any] = {"kernel": _dims(n.args.get("kernel_size"), rank)}
+    ratio = n.args.get("output_ratio")
+    if n.args.get("output_size") is None and ratio is not None:
+        args["ratio"] = spec_dims(list(ratio) if isinstance(ratio, (list, tuple)) else [ratio] * rank)
+    else:
+        args["out"] = spec_dims(list(c.flow.shape(n.outs[0])[2:]))
+    return Emit("fractional_maxpool", args, (x,))
+
+
+@leaf("max_unpool2d", "max_unpool3d")
+def max_unpool(n: Node, c: Context) -> Found:
+    """nn.MaxUnpool*d / F.max_unpool*d: refused (docs/import.md): it reads a max pool's indices, the pool's second
+    output, and a spec layer makes one tensor."""
+    return Refuse(f"{n.fn}: it places values at a max pool's indices (return_indices=True), the pool's second output, "
+                  "which no convcost layer makes: each makes one tensor", whatever=True)
 
 
 @leaf("mean")
@@ -427,15 +487,20 @@ def mean(n: Node, c: Context) -> Found:
 
 
 # ---- resampling ------------------------------------------------------------------------------------------------------
-_MODES = {"nearest": "nearest", "linear": "linear", "bilinear": "bilinear", "bicubic": "bicubic", "trilinear": "trilinear"}
+_MODES = {"nearest": "nearest", "linear": "linear", "bilinear": "bilinear", "bicubic": "bicubic", "trilinear": "trilinear",
+          "nearest_exact": "nearest-exact"}
+# the aten op of each mode (and antialias) -> (mode, antialias)
+_UPSAMPLE = {**{f"upsample_{m}{d}d": (m, False) for m in _MODES for d in (1, 2, 3) if m != "nearest_exact"},
+             **{f"_upsample_nearest_exact{d}d": ("nearest_exact", False) for d in (1, 2, 3)},
+             "_upsample_bilinear2d_aa": ("bilinear", True), "_upsample_bicubic2d_aa": ("bicubic", True)}
 
 
-@leaf(*(f"upsample_{m}{d}d" for m in _MODES for d in (1, 2, 3)))
+@leaf(*_UPSAMPLE)
 def upsample(n: Node, c: Context) -> Found:
     x = _one(n, c)
     if x is None or c.layout(x) != "map":
         return Refuse(f"{n.fn} of {c.shown(x) if x is not None else 'more than one tensor'}: convcost resamples a map")
-    mode = n.op[len("upsample_"):-2]
+    mode, antialias = _UPSAMPLE[n.op]
     rank = len(c.flow.shape(x)) - 2
     scales = n.args.get("scale_factors")
     if scales is None:
@@ -449,8 +514,10 @@ def upsample(n: Node, c: Context) -> Found:
         # as the code wrote it: F.interpolate(x, size=(8, 8)) a list, size=8 one number (calflops counts them apart)
         args = {"size": list(outsize) if n.args.get("size_written") == "list" else spec_dims(list(outsize))}
     args["mode"] = _MODES[mode]
-    if mode != "nearest":
+    if not mode.startswith("nearest"):
         args["align_corners"] = bool(n.args.get("align_corners", False))
+    if antialias:
+        args["antialias"] = True
     return Emit("upsample", args, (x,))
 
 

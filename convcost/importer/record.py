@@ -34,9 +34,29 @@ if TYPE_CHECKING:
 # torch functions recorded as one node: torch decomposes them per device and shape (F.linear on a 3-D input is a
 # view, an addmm and a view; scaled_dot_product_attention on meta is the math path's matmuls)
 WHOLE = ("linear", "scaled_dot_product_attention", "matmul", "einsum", "instance_norm")
+# torch.nn.functional functions recorded as one node, bound to their Python signature (no aten op of the name): F.lp_pool*d
+# is pow, avg_pool, sign, abs, relu and two muls at the aten level; F.fractional_max_pool*d draws its windows' offsets
+# with torch.rand (random values a trace would refuse) before its aten op: one op of convcost's each
+# the 1-D pools, recorded as the aten op of their name: torch runs each as its 2-D op between an unsqueeze and a squeeze
+POOLS_1D = ("max_pool1d", "max_pool1d_with_indices", "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d")
+PYTHON_WHOLE = ("lp_pool1d", "lp_pool2d", "lp_pool3d", "fractional_max_pool2d", "fractional_max_pool3d",
+                "fractional_max_pool2d_with_indices", "fractional_max_pool3d_with_indices")
+
 _ARITH = {"radd": "add", "iadd": "add", "rmul": "mul", "imul": "mul", "rsub": "sub", "isub": "sub", "rmatmul": "matmul",
           "itruediv": "truediv", "rtruediv": "truediv", "rdiv": "div", "idiv": "div"}
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+
+
+def python_signature(name: str, func: Any) -> Any:
+    """The signature a PYTHON_WHOLE function's call is bound to: F.fractional_max_pool2d is a boolean dispatch taking
+    ``*args``; its ``_with_indices`` form has the parameters."""
+    import inspect
+
+    from torch.nn import functional
+
+    if name.startswith("fractional_max_pool"):
+        func = getattr(functional, name.removesuffix("_with_indices") + "_with_indices")
+    return inspect.signature(func)
 
 
 def fn_name(func: Any) -> str:
@@ -198,7 +218,8 @@ def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Rec
             if r.fn or r.pause:
                 return func(*args, **kwargs)
             name = fn_name(func)
-            if name in WHOLE or (name == "pad" and kwargs.get("mode", args[2] if len(args) > 2 else "") == "circular"):
+            circular = name == "pad" and kwargs.get("mode", args[2] if len(args) > 2 else "") == "circular"
+            if name in WHOLE or name in POOLS_1D or name in PYTHON_WHOLE or circular:
                 # F.pad(mode='circular') (a conv's padding_mode='circular'): torch fills a new tensor in place, slice by
                 # slice, which traces as a tensor made from nothing; aten.pad of the call is what the code asked for
                 r.pause += 1
@@ -206,7 +227,9 @@ def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Rec
                     out = func(*args, **kwargs)
                 finally:
                     r.pause -= 1
-                if name == "einsum":
+                if name in PYTHON_WHOLE:
+                    bound = dict(python_signature(name, func).bind(*args, **kwargs).arguments)
+                elif name == "einsum":
                     ops = list(args[1:]) if len(args) > 2 or not isinstance(args[1], (list, tuple)) else list(args[1])
                     bound = {"equation": args[0], "tensors": ops}
                 else:
@@ -240,7 +263,7 @@ def record(model: nn.Module, inputs: tuple[torch.Tensor, ...], leaf: Any) -> Rec
                     # F.conv2d(..., padding='same'), as the code wrote it; with an even kernel torch pads the extra row and
                     # column itself (a constant_pad_nd inside the call), then convolves
                     bound = {**bound, "padding_written": r.padding}
-                if r.size and func._opname.startswith("upsample_"):
+                if r.size and "upsample_" in func._opname:  # upsample_*, _upsample_nearest_exact*, _upsample_*_aa
                     bound = {**bound, "size_written": r.size}  # F.interpolate(x, size=(8, 8)): calflops counts a list's product
                 r.node("aten", func._opname, bound, out, func._overloadname)
             return out

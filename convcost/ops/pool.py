@@ -1,5 +1,6 @@
-"""Pooling: windowed max/avg pooling (with ceil mode) and adaptive/global average pooling, in 1, 2 or
-3 spatial dims (torch's MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d)."""
+"""Pooling: windowed max/avg pooling (with ceil mode), power-average (LP) pooling, fractional max pooling and
+adaptive/global average and max pooling, in 1, 2 or 3 spatial dims (torch's MaxPool1d/2d/3d, AvgPool1d/2d/3d,
+LPPool1d/2d/3d, FractionalMaxPool2d/3d, AdaptiveAvgPool1d/2d/3d, AdaptiveMaxPool1d/2d/3d)."""
 
 from __future__ import annotations
 
@@ -21,14 +22,16 @@ from .counting import (
     in_elements,
     out_elements,
 )
-from .grad import Need, like_forward_of
-from .receptive import RF, adaptive, global_rf, taps, windows
+from .grad import ACTIVATION_BACKWARD_OPS, Need, like_forward_of
+from .receptive import RF, adaptive, global_rf, taps, unknown, windows
 from .registry import (
+    ArgError,
     Dims,
     NodeLike,
     Saves,
     Shape,
     ShapeError,
+    _show,
     arg,
     boolean,
     lazy_args,
@@ -36,11 +39,13 @@ from .registry import (
     op,
     optional,
     per_dim,
+    pos_float,
     pos_int,
     refuse_unless,
     spec_dims,
+    typed,
 )
-from .shapes import numel
+from .shapes import fmt_shape, numel
 from .spatial import AXES, fit, spatial_input
 
 if TYPE_CHECKING:
@@ -225,19 +230,25 @@ class AvgPoolArgs(PoolArgs):
     """Arguments of `avgpool`."""
 
     count_include_pad: bool = field(default=True, metadata=arg(boolean, "count padding in the average"))
+    divisor: int | None = field(
+        default=None,
+        metadata=arg(optional(pos_int), "divide every window's sum by this instead of its size (torch's divisor_override; "
+                                        "C×H×W and C×D×H×W only)"),
+    )
 
 
 @op("avgpool", category="pool", args=AvgPoolArgs)
 class AvgPool:
     """Average pooling (torch.nn.AvgPool1d / AvgPool2d / AvgPool3d).
-    torch's output-size rule, ceil mode included."""
+    torch's output-size rule, ceil mode included. `divisor` is torch's divisor_override (2-D and 3-D): the same
+    window sums, divided by a fixed number; the same cost."""
 
     imports = ("AvgPool1d", "AvgPool2d", "AvgPool3d")
 
     @staticmethod
     def from_torch(m: Any) -> dict[str, Any]:
-        refuse_unless(getattr(m, "divisor_override", None) is None, "divisor_override")
-        return {**_pool_args(m), "count_include_pad": m.count_include_pad}
+        divisor = getattr(m, "divisor_override", None)
+        return {**_pool_args(m), "count_include_pad": m.count_include_pad, **({"divisor": divisor} if divisor else {})}
 
     saves = Saves.INPUTS  # avg_pool*d's backward keeps its input, even for a 1×1 output (torch's derivatives.yaml)
     resolve = staticmethod(_resolver("avgpool"))
@@ -263,6 +274,8 @@ class AvgPool:
 
         a: AvgPoolArgs = node.args
         kwargs = {**_window_kwargs(a), "count_include_pad": a.count_include_pad}
+        if a.divisor is not None:  # AvgPool2d/3d only (the shape rule refuses it on C×L)
+            kwargs["divisor_override"] = a.divisor
         if form_of(node) == FUNCTION:
             from ..modules.call import Functional
 
@@ -272,14 +285,18 @@ class AvgPool:
 
     @staticmethod
     def shape(a: AvgPoolArgs, inputs: tuple[Shape, ...]) -> Shape:
-        return _window_shape("avgpool", a, inputs[0])
+        out = _window_shape("avgpool", a, inputs[0])
+        if a.divisor is not None and len(inputs[0]) == 2:
+            raise ShapeError("'divisor' needs a C×H×W or C×D×H×W input: torch's AvgPool1d and F.avg_pool1d have no "
+                             f"divisor_override, got {fmt_shape(inputs[0])}", "divisor")
+        return out
 
     cost = staticmethod(_window_cost)
 
 
 @lazy_args
 class AdaptiveArgs:
-    """Arguments of `adaptive_avgpool`."""
+    """Arguments of `adaptive_avgpool` and `adaptive_maxpool`."""
 
     out: Dims = field(default=1, metadata=arg(per_dim(pos_int), "output size, one per spatial dim ([h, w])"))
 
@@ -402,6 +419,333 @@ class AdaptiveAvgPool:
         return (inputs[0][0], *a.out)
 
     cost = staticmethod(_adaptive_cost)
+
+
+# ---- adaptive max pooling ------------------------------------------------------------------------------------------
+def _adaptive_max_rf(a: Any, inputs: tuple[Shape, ...], out: Shape) -> RF:
+    if all(o == 1 for o in out[1:]):
+        return GLOBAL_MAX_RF
+    return taps(*(adaptive(size, o) for size, o in zip(inputs[0][1:], out[1:])))
+
+
+GLOBAL_MAX_RF = global_rf("a global max pool compares every position")
+
+
+def _adaptive_kernel(node: NodeLike) -> list[int]:
+    """torchscan's adaptive_kernel_size: in // out per dim where out divides in, else in % out + 1."""
+    return [i // o if i % o == 0 else i % o + 1 for i, o in zip(node.in_shapes[0][1:], node.shape[1:])]
+
+
+def _torchscan_adaptive_max(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # macs_adaptive_maxpool: out.numel() · (prod(kernel) − 1), with adaptive_kernel_size's kernel
+    return Prediction.of(adaptive_max_pool=out_elements(node, batch) * (numel(_adaptive_kernel(node)) - 1))
+
+
+# nn.AdaptiveMaxPool{n}d's forward calls F.adaptive_max_pool{n}d: ptflops' module hook (pool_flops_counter_hook: input
+# elements) and its patched functional (input elements) both count it; thop registers the modules as zero_ops; fvcore
+# has no handle for aten::adaptive_max_pool{n}d
+ADAPTIVE_MAX_COUNTING = Counting(
+    "aten::adaptive_max_pool{n}d", "nn.AdaptiveMaxPool{n}d", "adaptive_max_pool",
+    ptflops=_ptflops_twice("adaptive max-pool", "F.adaptive_max_pool{n}d"),
+    thop=THOP_ZERO,
+    function="F.adaptive_max_pool{n}d", subclass=True,
+    ptflops_functional=_functional_once("F.adaptive_max_pool{n}d"),
+    torchscan=Counted(_torchscan_adaptive_max, "torchscan counts (window − 1) per adaptive max-pool output element, its "
+                                               "window in // out, or in % out + 1 where out does not divide in"),
+    calflops=_CALFLOPS_NO_MACS,
+    calflops_flops=_CALFLOPS_POOL_FLOPS,
+)
+
+
+@op("adaptive_maxpool", category="pool", args=AdaptiveArgs)
+class AdaptiveMaxPool:
+    """Adaptive max pooling to a fixed output size (torch.nn.AdaptiveMaxPool1d / 2d / 3d; `out: 1` is global max pooling).
+    torch's adaptive windows, which differ in size where the output does not divide the input: one op per element of
+    every window, summed over the real windows (as adaptive_avgpool)."""
+
+    imports = ("AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d")
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        out = spec_dims(m.output_size)
+        refuse_unless(out is not None and (not isinstance(out, list) or None not in out), f"output_size={m.output_size}")
+        refuse_unless(not m.return_indices, "return_indices=True")
+        return {"out": out}
+
+    saves = Saves.INPUTS  # adaptive_max_pool*d_backward(grad, self, indices): the input and the indices
+    counting = ADAPTIVE_MAX_COUNTING
+    rf = staticmethod(_adaptive_max_rf)
+
+    @staticmethod
+    def backward(a: AdaptiveArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        # each output's gradient is added into its window's maximum (the saved index): 1 per output element
+        return Backward(input_ops=batch * numel(out) if need.any_input else 0)
+
+    @staticmethod
+    def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
+        return batch * numel(node.shape) * INDEX_BYTES  # the int64 indices of the maxima
+
+    @staticmethod
+    def resolve(a: AdaptiveArgs, inputs: tuple[Shape, ...]) -> AdaptiveArgs:
+        spatial_input("adaptive_maxpool", inputs[0])
+        return AdaptiveArgs(fit(a.out, "out", inputs[0]))
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from torch import nn
+
+        out: tuple[int, ...] = node.args.out
+        if form_of(node) == FUNCTION:
+            from ..modules.call import Functional
+
+            return Functional(f"F.adaptive_max_pool{len(out)}d", out)
+        size = spec_dims(out)
+        return (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)[len(out) - 1](
+            size if isinstance(size, int) else tuple(size))
+
+    @staticmethod
+    def shape(a: AdaptiveArgs, inputs: tuple[Shape, ...]) -> Shape:
+        return (inputs[0][0], *a.out)
+
+    cost = staticmethod(_adaptive_cost)  # one op per element of every window, summed exactly (adaptive_window_total)
+
+
+# ---- power-average (LP) pooling ------------------------------------------------------------------------------------
+@lazy_args
+class LPPoolArgs:
+    """Arguments of `lppool`."""
+
+    norm: float = field(metadata=arg(pos_float, "the power p: each window gives (Σ x^p)^(1/p) (torch's norm_type)"))
+    kernel: Dims = field(metadata=arg(per_dim(pos_int), "window size"))
+    stride: Dims | None = field(default=None, metadata=arg(optional(per_dim(pos_int)), "stride (default: kernel)"))
+    ceil_mode: bool = field(default=False, metadata=arg(boolean, "round the output size up", compared=False))
+
+    def compared(self) -> tuple[tuple[str, Any], ...]:
+        """What `verify --reference` compares: the power and the window, its stride as it acts (none given: the kernel;
+        torch keeps None)."""
+        return (("norm", self.norm), ("kernel", self.kernel), ("stride", self.stride or self.kernel))
+
+
+# per output element after the window sum, what F.lp_pool*d computes: sign(out), abs(out), relu(·), their product,
+# the product with the window size (the average back to a sum), the p-th root
+LP_OUT_OPS = 6
+LP_SAVED_OUT = 4  # out-sized tensors autograd keeps: the average (abs's input), sign(out), relu's result, the ·k product
+
+
+def _lp_window(a: LPPoolArgs) -> PoolArgs:
+    return PoolArgs(a.kernel, a.stride, (0,) * len(a.kernel), a.ceil_mode)
+
+
+def _lp_cost(a: LPPoolArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+    n = batch * numel(out)
+    # x^p per input element; one op per window element (the avg_pool it runs: padding 0, ceil-mode overhang included);
+    # LP_OUT_OPS per output element (docs/conventions.md)
+    return Cost(pool_ops=n * numel(a.kernel), elementwise_ops=batch * numel(inputs[0]) + LP_OUT_OPS * n, activations=n)
+
+
+def _lp_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    # no module hook for nn.LPPool*d; F.lp_pool*d calls the patched avg_pool*d (its input's elements: x^p, the input's
+    # size) and relu (output elements) and Tensor.mul by the window size (output elements)
+    return Prediction.of(lp_pool=in_elements(node, batch) + 2 * out_elements(node, batch))
+
+
+_LP_PATCHED = ("{tool} counts F.lp_pool{{n}}d through the patched functions it calls: avg_pool{{n}}d (input elements), "
+               "relu and Tensor.mul (output elements each)")
+
+
+@op("lppool", category="pool", args=LPPoolArgs)
+class LPPool:
+    """Power-average pooling, (Σ x^p)^(1/p) over each window (torch.nn.LPPool1d / 2d / 3d, F.lp_pool*d).
+    torch's output-size rule (an average pool, padding 0, ceil mode as given); x^p per input element (elementwise), one
+    op per window element (pool ops), and per output element the 6 steps F.lp_pool*d takes after the sum (sign, abs,
+    relu, their product, ×window size, the root: elementwise). A finite positive p (torch's norm_type=inf is a max pool
+    of |x|)."""
+
+    imports = ("LPPool1d", "LPPool2d", "LPPool3d")
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        norm = float(m.norm_type)
+        refuse_unless(0 < norm < float("inf"), f"norm_type={m.norm_type}")
+        return {"norm": norm, "kernel": spec_dims(m.kernel_size), "stride": spec_dims(m.stride), "ceil_mode": m.ceil_mode}
+
+    saves = Saves.INPUTS  # x.pow(p) keeps x; the rest: saved_extra
+
+    @staticmethod
+    def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
+        # avg_pool keeps its input x^p (the input's size); abs, relu, the sign·relu product and the root keep
+        # LP_SAVED_OUT out-sized tensors
+        return batch * (numel(node.in_shapes[0]) + LP_SAVED_OUT * numel(node.shape)) * elem
+
+    @staticmethod
+    def resolve(a: LPPoolArgs, inputs: tuple[Shape, ...]) -> LPPoolArgs:
+        shape = inputs[0]
+        spatial_input("lppool", shape)
+        kernel = fit(a.kernel, "kernel", shape)
+        stride = None if a.stride is None else fit(a.stride, "stride", shape)  # None: the kernel, as torch keeps it
+        return dataclasses.replace(a, kernel=kernel, stride=stride)
+
+    @staticmethod
+    def rf(a: LPPoolArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
+        return windows(a.kernel, a.stride or a.kernel, (0,) * len(a.kernel))
+
+    @staticmethod
+    def backward(a: LPPoolArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        # every elementwise step's derivative times the gradient (2 each, as an activation's), and each window element's
+        # share of its output's gradient (1 each, as avgpool's)
+        if not need.any_input:
+            return Backward()
+        c = _lp_cost(a, inputs, out, batch)
+        return Backward(input_ops=c.pool_ops + ACTIVATION_BACKWARD_OPS * c.elementwise_ops)
+
+    counting = Counting(
+        "aten::avg_pool{n}d", "nn.LPPool{n}d", "lp_pool",
+        fvcore=Counted(lambda node, cost, batch: Prediction.unseen(
+            "fvcore has no handle for the aten ops F.lp_pool*d runs (pow, avg_pool, sign, abs, mul); relu it ignores")),
+        ptflops=Counted(_lp_ptflops, _LP_PATCHED.format(tool="ptflops")),
+        function="F.lp_pool{n}d", subclass=True,
+        ptflops_functional=Counted(_lp_ptflops, _LP_PATCHED.format(tool="ptflops")),
+        calflops=_CALFLOPS_NO_MACS,
+        calflops_flops=Counted(_lp_ptflops, _LP_PATCHED.format(tool="calflops")),
+    )
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from torch import nn
+
+        a: LPPoolArgs = node.args
+        rank = len(a.kernel)
+        window = _window_kwargs(_lp_window(a))
+        kernel, stride = window["kernel_size"], window["stride"] if a.stride is not None else None
+        if form_of(node) == FUNCTION:
+            from ..modules.call import Functional
+
+            return Functional(f"F.lp_pool{rank}d", a.norm, kernel, stride, a.ceil_mode)
+        cls = (nn.LPPool1d, nn.LPPool2d, nn.LPPool3d)[rank - 1]
+        return cls(a.norm, kernel, stride, a.ceil_mode)
+
+    @staticmethod
+    def shape(a: LPPoolArgs, inputs: tuple[Shape, ...]) -> Shape:
+        spatial_input("lppool", inputs[0])
+        return _window_shape("avgpool", _lp_window(a), inputs[0])
+
+    cost = staticmethod(_lp_cost)
+
+
+# ---- fractional max pooling ----------------------------------------------------------------------------------------
+@typed({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1})
+def _fraction(value: Any) -> float:
+    """A number strictly between 0 and 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ArgError(f"must be a number between 0 and 1 (both excluded), got {_show(value)}")
+    return float(value)
+
+
+@lazy_args
+class FractionalArgs:
+    """Arguments of `fractional_maxpool`."""
+
+    kernel: Dims = field(metadata=arg(per_dim(pos_int), "window size"))
+    out: Dims | None = field(
+        default=None, metadata=arg(optional(per_dim(pos_int)), "output size, one or one per spatial dim", compared=False))
+    ratio: float | tuple[float, ...] | None = field(
+        default=None,
+        metadata=arg(optional(per_dim(_fraction)), "output size as a fraction of the input's: int(in · ratio) (instead of "
+                                                    "out)", compared=False),
+    )
+
+
+def _fractional_out(a: FractionalArgs, shape: Shape) -> tuple[int, ...]:
+    sizes = shape[1:]
+    if (a.out is None) == (a.ratio is None):
+        raise ShapeError("fractional_maxpool needs 'out' or 'ratio'" + (", not both" if a.out is not None else ""))
+    if a.out is not None:
+        return fit(a.out, "out", shape)
+    ratios = a.ratio if isinstance(a.ratio, tuple) else (a.ratio,) * len(sizes)
+    if len(ratios) != len(sizes):
+        raise ShapeError(f"ratio has {len(ratios)} values but the input {fmt_shape(shape)} has {len(sizes)} spatial dims",
+                         "ratio")
+    return tuple(int(n * r) for n, r in zip(sizes, ratios))  # F.fractional_max_pool*d: int(input.size(d) · ratio)
+
+
+@op("fractional_maxpool", category="pool", args=FractionalArgs)
+class FractionalMaxPool:
+    """Fractional max pooling (torch.nn.FractionalMaxPool2d / 3d, F.fractional_max_pool2d / 3d) to `out` or `ratio`.
+    Its windows start at offsets torch draws at random in every forward, but each is a full kernel window and the output
+    size is fixed: one op per element of every window, kernel elements per output element, as maxpool. C×H×W and
+    C×D×H×W."""
+
+    imports = ("FractionalMaxPool2d", "FractionalMaxPool3d")
+
+    @staticmethod
+    def from_torch(m: Any) -> dict[str, Any]:
+        refuse_unless(not m.return_indices, "return_indices=True")
+        refuse_unless(getattr(m, "_random_samples", None) is None, "fixed _random_samples")
+        if m.output_size is not None:
+            return {"kernel": spec_dims(m.kernel_size), "out": spec_dims(m.output_size)}
+        return {"kernel": spec_dims(m.kernel_size), "ratio": spec_dims(m.output_ratio)}
+
+    saves = Saves.INPUTS  # fractional_max_pool*d_backward(grad, self, kernel_size, output_size, indices)
+    rf = unknown("fractional max pooling places its windows at offsets torch draws at random in every forward")
+
+    @staticmethod
+    def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
+        return batch * numel(node.shape) * INDEX_BYTES  # the int64 indices of the maxima
+
+    @staticmethod
+    def backward(a: FractionalArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
+        # each output's gradient is added into its window's maximum (the saved index): 1 per output element
+        return Backward(input_ops=batch * numel(out) if need.any_input else 0)
+
+    # no counter has a rule for it: fvcore no handle for aten::fractional_max_pool{n}d, ptflops and thop no hook, no
+    # patched function; torchscan's classes are not its bases
+    counting = Counting(
+        "aten::fractional_max_pool{n}d", "nn.FractionalMaxPool{n}d", "fractional_max_pool",
+        function="F.fractional_max_pool{n}d", subclass=True,
+    )
+
+    @staticmethod
+    def resolve(a: FractionalArgs, inputs: tuple[Shape, ...]) -> FractionalArgs:
+        shape = inputs[0]
+        spatial_input("fractional_maxpool", shape)
+        if len(shape) == 2:
+            raise ShapeError(f"fractional_maxpool needs a C×H×W or C×D×H×W input (torch has no FractionalMaxPool1d), got "
+                             f"{fmt_shape(shape)}")
+        return dataclasses.replace(a, kernel=fit(a.kernel, "kernel", shape))
+
+    @staticmethod
+    def shape(a: FractionalArgs, inputs: tuple[Shape, ...]) -> Shape:
+        shape = inputs[0]
+        out = _fractional_out(a, shape)
+        for size, o, k, axis in zip(shape[1:], out, a.kernel, AXES[len(out)]):
+            if o < 1:
+                raise ShapeError(f"ratio {_show(a.ratio)} leaves an output of {o} along {axis}={size}; torch needs at least 1",
+                                 "ratio")
+            if o + k - 1 > size:  # torch: "pool height ... too large relative to input height"
+                raise ShapeError(f"an output of {o} with kernel {k} needs at least {o + k - 1} inputs along {axis}, got {size} "
+                                 "(as in torch)", "kernel")
+        return (shape[0], *out)
+
+    @staticmethod
+    def cost(a: FractionalArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
+        n = batch * numel(out)
+        return Cost(pool_ops=n * numel(a.kernel), activations=n)  # a full kernel window per output element
+
+    @staticmethod
+    def build(node: NodeLike) -> nn.Module:
+        from torch import nn
+
+        a: FractionalArgs = node.args
+        rank = len(a.kernel)
+        kernel = spec_dims(a.kernel)
+        kernel = kernel if isinstance(kernel, int) else tuple(kernel)
+        size = {"output_size": tuple(node.shape[1:])} if a.out is not None else \
+            {"output_ratio": a.ratio if isinstance(a.ratio, tuple) else (a.ratio,) * rank}
+        if form_of(node) == FUNCTION:
+            from ..modules.call import Functional
+
+            return Functional(f"F.fractional_max_pool{rank}d", kernel, **size)
+        return (nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)[rank - 2](kernel, **size)
 
 
 @lazy_args

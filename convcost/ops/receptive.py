@@ -167,6 +167,35 @@ def nearest(ratio: Fraction) -> Taps:
     return ratio_taps(ratio, Fraction(0), (0,))
 
 
+def nearest_exact(ratio: Fraction) -> Taps:
+    """Nearest-exact upsampling, torch's src = floor((o + ½) · in/out): one tap."""
+    return ratio_taps(ratio, ratio / 2, (0,))
+
+
+def antialiased(ratio: Fraction, interp: int) -> Taps:
+    """Antialiased interpolation along one dim (interp 2: bilinear's triangle, 4: bicubic's Keys cubic, a = −0.5): output o
+    weighs torch's window floor(c − support + ½) .. floor(c + support + ½) − 1 around c = (o + ½)·ratio, support =
+    interp/2 · max(ratio, 1) (ratio = in/out): it widens with the downscaling factor. As for the other interpolations, a
+    tap whose weight is zero reads nothing: the filter at x = (j − c + ½)/max(ratio, 1) is zero where |x| ≥ 1 (triangle),
+    or |x| ≥ 2 or |x| = 1 (cubic)."""
+    from fractions import Fraction
+
+    scale = max(ratio, Fraction(1))
+    support = Fraction(interp, 2) * scale
+    half = Fraction(1, 2)
+    period, step = ratio.denominator, ratio.numerator
+    spans = []
+    for r in range(period):
+        c = (r + half) * ratio
+        kept = []
+        for j in range(floor(c - support + half), floor(c + support + half)):
+            x = abs(j - c + half) / scale
+            if (x < 1) if interp == 2 else (x < 2 and x != 1):
+                kept.append(j)
+        spans.append(tuple(kept))
+    return Taps(period, step, tuple(spans))
+
+
 def interpolate(ratio: Fraction, align_corners: bool, taps_: int) -> Taps:
     """Linear interpolation along one dim (taps_ 2) or cubic (taps_ 4): torch's source index
     src = (o + ½)·ratio − ½ (align_corners false; ratio = in/out) or o·ratio (true, ratio = (in − 1)/(out − 1)),

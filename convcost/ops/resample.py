@@ -3,13 +3,17 @@
 Shapes are rank-generic: C, then one to three spatial dimensions (C×L, C×H×W, C×D×H×W), as torch's
 nn.Upsample takes them. Convention (docs/conventions.md): an interpolated output element is a
 weighted sum of its ``taps`` input elements (linear 2, bilinear 4, bicubic 16, trilinear 8), one
-non-MAC op per tap, counted in ``pool_ops`` like the elements of a pooling window; nearest copies one
-input element, so it counts no arithmetic. A channel slice is a view: no arithmetic, no traffic.
+non-MAC op per tap, counted in ``pool_ops`` like the elements of a pooling window; nearest (and nearest-exact)
+copies one input element, so it counts no arithmetic. Antialiased bilinear/bicubic (``F.interpolate(...,
+antialias=True)``) weighs a window that widens with the downscaling factor: its taps are torch's own windows, summed
+over the outputs (:func:`aa_taps_total`). A channel slice is a view: no arithmetic, no traffic.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import struct
 from dataclasses import field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -17,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..cost import Backward, Cost
 from .counting import FUNCTION, THOP_NO_RULE, Counted, Counting, Prediction, form_of, in_elements, out_elements
 from .grad import Need, no_backward
-from .receptive import POINTWISE, RF, Taps, interpolate, nearest, per_axis, taps
+from .receptive import POINTWISE, RF, Taps, antialiased, interpolate, nearest, nearest_exact, per_axis, taps
 from .registry import (
     MAX_DIM,
     ArgError,
@@ -49,7 +53,10 @@ if TYPE_CHECKING:
     from torch import nn
 
 # Input elements weighted into each output element (none for nearest: a copy).
-TAPS = {"nearest": 0, "linear": 2, "bilinear": 4, "bicubic": 16, "trilinear": 8}
+TAPS = {"nearest": 0, "nearest-exact": 0, "linear": 2, "bilinear": 4, "bicubic": 16, "trilinear": 8}
+NEAREST = ("nearest", "nearest-exact")  # the copying modes: no align_corners, no antialias
+AA_MODES = {"bilinear": 2, "bicubic": 4}  # the modes torch antialiases, with their interp_size (taps per dim unscaled)
+AA_MAX_OUT = 100_000  # antialiased windows are summed one output at a time: at most this many outputs per dim
 # The spatial rank each interpolating mode works on (torch refuses the others); nearest takes any.
 MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 RANK_SHAPE = {1: "C×L", 2: "C×H×W", 3: "C×D×H×W"}
@@ -82,18 +89,23 @@ class UpsampleArgs:
         default=None, metadata=arg(optional(per_dim(pos_int)), "output size, one or one per spatial dim (instead of scale)")
     )
     mode: str = field(
-        default="nearest", metadata=arg(choice(*TAPS), "nearest, linear (C×L), bilinear, bicubic (C×H×W), trilinear (C×D×H×W)")
+        default="nearest", metadata=arg(choice(*TAPS), "nearest, nearest-exact, linear (C×L), bilinear, bicubic (C×H×W), "
+                                                       "trilinear (C×D×H×W)")
     )
     align_corners: bool | None = field(
         default=None, metadata=arg(optional(boolean), "align corner pixels (interpolating modes only, as in torch)")
+    )
+    antialias: bool = field(
+        default=False, metadata=arg(boolean, "antialias when downscaling (bilinear, bicubic; F.interpolate's antialias: "
+                                             "built as F.interpolate, which nn.Upsample cannot express)")
     )
 
     def compared(self) -> tuple[tuple[str, Any], ...]:
         """What `verify --reference` compares: torch reads an interpolating mode's align_corners None as false; scale
         and size are the output's size spelt two ways (``scale: 2`` on 8×8 is ``size: 16``), compared through the
         output's shape (a model's ``F.interpolate(x, size=y.shape[-2:])`` is a spec's ``scale: 2``)."""
-        corners = bool(self.align_corners) if self.mode != "nearest" else self.align_corners
-        return (("mode", self.mode), ("align_corners", corners))
+        corners = bool(self.align_corners) if self.mode not in NEAREST else self.align_corners
+        return (("mode", self.mode), ("align_corners", corners), ("antialias", self.antialias))
 
 
 def _each(value: Any, dims: int, what: str) -> tuple[Any, ...]:
@@ -125,12 +137,14 @@ def _upsample_shape(a: UpsampleArgs, inputs: tuple[Shape, ...]) -> Shape:
             f"use '{MODE_FOR_RANK[dims]}' (or 'nearest') for {RANK_SHAPE[dims]}",
             "mode",
         )
-    if a.align_corners is not None and a.mode == "nearest":
+    if a.align_corners is not None and a.mode in NEAREST:
         raise ShapeError(
             "'align_corners' can only be set with the interpolating modes (linear, bilinear, bicubic, trilinear), "
             "as in torch",
             "align_corners",
         )
+    if a.antialias and a.mode not in AA_MODES:
+        raise ShapeError(f"'antialias' works with modes bilinear and bicubic only (as in torch), got '{a.mode}'", "antialias")
     if (a.scale is None) == (a.size is None):
         raise ShapeError("upsample needs 'scale' or 'size'" + (", not both" if a.scale is not None else ""))
     if a.size is not None:
@@ -147,17 +161,77 @@ def _upsample_shape(a: UpsampleArgs, inputs: tuple[Shape, ...]) -> Shape:
         if o > MAX_DIM:
             raise ShapeError(f"upsampling {n} by {_show(a.scale)} is more than the limit of {MAX_DIM:,} (see docs/limits.md)"
                              if arg_name == "scale" else f"size {o:,} is more than the limit of {MAX_DIM:,}", arg_name)
+        if a.antialias and o > AA_MAX_OUT:
+            raise ShapeError(f"an antialiased output of {o:,} along one dim is more than convcost sums window by window "
+                             f"(at most {AA_MAX_OUT:,}; see docs/limits.md)", arg_name)
     return (shape[0], *out)
+
+
+def _f32(x: float) -> float:
+    """``x`` rounded to float32, as torch's CPU kernel holds it for a float32 tensor."""
+    return float(struct.unpack("f", struct.pack("f", x))[0])
+
+
+@functools.lru_cache(maxsize=1024)  # a layer's cost, backward and receptive field ask again for the same dims
+def aa_taps_total(size: int, out: int, interp: int, align_corners: bool, scale: float | None) -> int:
+    """The input elements torch's antialiased kernel weighs along one dim, summed over the ``out`` outputs.
+
+    torch's _compute_index_ranges_weights / _compute_indices_min_size_weights_aa (aten/src/ATen/native/cpu/
+    UpSampleKernel.cpp) in float32: scale = in/out (1/scale where F.interpolate passed a scale factor; (in − 1)/(out − 1)
+    with align_corners), support = interp/2 · scale when downscaling (scale ≥ 1), else interp/2; output i weighs the
+    inputs xmin ≤ j < xmax with center = scale·(i + ½), xmin = max(trunc(center − support + ½), 0), xmax =
+    min(trunc(center + support + ½), in), at most ceil(support)·2 + 1 of them. Every product is rounded as the kernel
+    rounds it, so a window edge that falls on a whole number in exact arithmetic lands where torch's lands.
+    """
+    if align_corners:
+        s = _f32(_f32(size - 1) / _f32(out - 1)) if out > 1 else 0.0
+    elif scale is not None and scale > 0:
+        s = _f32(1.0 / float(scale))
+    else:
+        s = _f32(_f32(size) / _f32(out))
+    support = _f32(interp * 0.5 * s) if s >= 1.0 else interp * 0.5
+    most = math.ceil(support) * 2 + 1
+    total = 0
+    for i in range(out):
+        center = _f32(s * (i + 0.5))
+        lo = max(int(_f32(center - support) + 0.5), 0)
+        hi = min(int(_f32(center + support) + 0.5), size)
+        total += min(max(hi - lo, 0), most)
+    return total
+
+
+def _scales(a: UpsampleArgs, dims: int) -> tuple[int | float | None, ...]:
+    return _each(a.scale, dims, "scale") if a.scale is not None else (None,) * dims
+
+
+def upsample_taps(a: UpsampleArgs, size: Shape, out: Shape) -> int:
+    """Input elements weighed into all of one sample's one channel's outputs: the mode's taps per output element, or
+    with antialias the product over the dims of torch's windows summed along each (:func:`aa_taps_total`)."""
+    if not a.antialias:
+        return TAPS[a.mode] * numel(out)
+    interp = AA_MODES[a.mode]
+    return math.prod(aa_taps_total(n, o, interp, bool(a.align_corners), s)
+                     for n, o, s in zip(size, out, _scales(a, len(size))))
 
 
 def _upsample_cost(a: UpsampleArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
     n = batch * numel(out)
-    return Cost(pool_ops=TAPS[a.mode] * n, activations=n)  # taps per output element (docs/conventions.md)
+    # taps per output element (docs/conventions.md); antialiased: torch's windows, summed
+    return Cost(pool_ops=batch * out[0] * upsample_taps(a, inputs[0][1:], out[1:]), activations=n)
 
 
 def upsample_aten(node: NodeLike) -> str:
-    """The aten op nn.Upsample runs: aten::upsample_<mode><rank>d."""
-    return f"aten::upsample_{node.args.mode}{len(node.shape) - 1}d"
+    """The aten op nn.Upsample or F.interpolate runs: aten::upsample_<mode><rank>d, aten::_upsample_nearest_exact<rank>d,
+    aten::_upsample_<mode>2d_aa with antialias."""
+    a, rank = node.args, len(node.shape) - 1
+    if a.antialias:
+        return f"aten::_upsample_{a.mode}{rank}d_aa"
+    return f"aten::_upsample_nearest_exact{rank}d" if a.mode == "nearest-exact" else f"aten::upsample_{a.mode}{rank}d"
+
+
+def as_function(node: NodeLike) -> bool:
+    """Whether the layer is built as F.interpolate: written so, or antialiased (nn.Upsample has no antialias)."""
+    return form_of(node) == FUNCTION or bool(node.args.antialias)
 
 
 FVCORE_PER_OUTPUT = {"aten::upsample_nearest2d": 1, "aten::upsample_bilinear2d": 4}  # flop_count.py's handles
@@ -175,7 +249,10 @@ def _upsample_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     # upsample_flops_counter_hook: output elements; the patched F.interpolate (_interpolate_functional_flops_hook):
     # with a size, prod(size)·N·C (the output elements); with a scale, input elements · scale^dims, as a float
     # (a per-dimension tuple: · int(np.prod(scale, dtype=int64)), each factor truncated first); ptflops adds
-    # both to its float total and int()s the sum: per layer here, exact for one fractional layer.
+    # both to its float total and int()s the sum: per layer here, exact for one fractional layer. Antialiased, the layer
+    # is F.interpolate (no module): the patched function alone.
+    if node.args.antialias:
+        return _upsample_ptflops_functional(node, cost, batch)
     return Prediction.of(upsample=int(out_elements(node, batch) + _interpolate_functional(node, batch)))
 
 
@@ -208,6 +285,9 @@ THOP_PER_OUTPUT = {"nearest": 1, "linear": 5, "bilinear": 11, "bicubic": 224 + 3
 
 
 def _upsample_thop(node: NodeLike, cost: Cost, batch: int) -> Prediction:
+    if node.args.antialias:
+        return Prediction.unseen("thop hooks only modules: an antialiased F.interpolate (nn.Upsample has no antialias) "
+                                 "is invisible")
     per = THOP_PER_OUTPUT.get(node.args.mode)
     if per is None:  # count_upsample: "mode trilinear is not implemented yet, take it a zero op"
         return Prediction.unseen(f"thop's count_upsample takes mode {node.args.mode} as a zero op")
@@ -226,12 +306,15 @@ def _ratio(a: UpsampleArgs, size: int, out: int, scale: int | float | None) -> F
 
 def _upsample_rf(a: UpsampleArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
     sizes, outs = inputs[0][1:], out[1:]
-    scales = _each(a.scale, len(sizes), "scale") if a.scale is not None else (None,) * len(sizes)
     dims: list[Taps] = []
-    for size, o, scale in zip(sizes, outs, scales):
+    for size, o, scale in zip(sizes, outs, _scales(a, len(sizes))):
         ratio = _ratio(a, size, o, scale)
         if a.mode == "nearest":
             dims.append(nearest(ratio))
+        elif a.mode == "nearest-exact":
+            dims.append(nearest_exact(ratio))
+        elif a.antialias:
+            dims.append(antialiased(ratio, AA_MODES[a.mode]))
         else:  # linear along each dim: 2 taps (bicubic: 4)
             dims.append(interpolate(ratio, bool(a.align_corners), 4 if a.mode == "bicubic" else 2))
     return taps(*dims)
@@ -239,9 +322,12 @@ def _upsample_rf(a: UpsampleArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
 
 @op("upsample", category="resample", args=UpsampleArgs)
 class Upsample:
-    """Upsampling by a scale or to a size (torch.nn.Upsample): nearest, linear, bilinear, bicubic, trilinear.
-    torch's output size floor(in · scale); one non-MAC op per interpolation tap per output element (nearest:
-    none, a copy; linear 2, bilinear 4, bicubic 16, trilinear 8), counted as pool ops."""
+    """Upsampling by a scale or to a size (torch.nn.Upsample, F.interpolate): nearest, nearest-exact, linear, bilinear,
+    bicubic, trilinear.
+    torch's output size floor(in · scale); one non-MAC op per interpolation tap per output element (nearest and
+    nearest-exact: none, a copy; linear 2, bilinear 4, bicubic 16, trilinear 8), counted as pool ops. `antialias:
+    true` (bilinear, bicubic; F.interpolate only) weighs torch's antialiased windows, which widen with the
+    downscaling factor: their taps summed over the outputs, per dim, multiplied across the dims."""
 
     spellings = ("interpolate",)
 
@@ -260,7 +346,11 @@ class Upsample:
     @staticmethod
     def backward(a: UpsampleArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
         # every output's gradient is added into each of its taps (nearest: its one source element)
-        return Backward(input_ops=max(1, TAPS[a.mode]) * batch * numel(out) if need.any_input else 0)
+        if not need.any_input:
+            return Backward()
+        if a.antialias:
+            return Backward(input_ops=batch * out[0] * upsample_taps(a, inputs[0][1:], out[1:]))
+        return Backward(input_ops=max(1, TAPS[a.mode]) * batch * numel(out))
 
     counting = Counting(
         "aten::upsample_<mode><rank>d", "nn.Upsample", "upsample",
@@ -291,10 +381,12 @@ class Upsample:
 
         a: UpsampleArgs = node.args
         scale = tuple(float(s) for s in a.scale) if isinstance(a.scale, tuple) else a.scale
-        if form_of(node) == FUNCTION:  # torchvision's segmentation heads: F.interpolate(x, size=..., mode=...)
+        if as_function(node):  # torchvision's segmentation heads: F.interpolate(x, size=..., mode=...); antialias
             from ..modules.call import Functional
 
-            return Functional("F.interpolate", size=a.size, scale_factor=scale, mode=a.mode, align_corners=a.align_corners)
+            more = {"antialias": True} if a.antialias else {}
+            return Functional("F.interpolate", size=a.size, scale_factor=scale, mode=a.mode, align_corners=a.align_corners,
+                              **more)
         return nn.Upsample(size=a.size, scale_factor=scale, mode=a.mode, align_corners=a.align_corners)
 
     shape = staticmethod(_upsample_shape)
