@@ -414,6 +414,7 @@ def test_profile_times_the_speed_probe_beside_each_model(tmp_path, tiny_benches,
     conv = cal.compute["conv_dense"].points[0].time_s
     assert cal.probe.times.compute_s == pytest.approx(conv, rel=1e-3) and cal.probe.times.memory_s > 0
     assert cal.probe.times.overhead_s == 0  # neither benchmark has a view
+    assert "speed probe: 2 benchmarks took" in made.stderr  # the summary says it
     spec = str(CONFIGS / "depthwise_separable.yaml")
     args = ["profile", spec, "--quick", "--threads", "1", "--hw-file", str(device), "--layers"]
     probed = runner.invoke(app, [*args, "-f", "json"])
