@@ -3,18 +3,15 @@ beside each model and predicts at the speed measured (costmodel/roofline.Speed).
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from conftest import graph_of
 from test_latency_model import NET, TOY
 from typer.testing import CliRunner
 
-from convcost.cli import app
 from convcost.costmodel.analysis import analyze
 from convcost.costmodel.calibration import ProbeTimes, calibration_yaml
 from convcost.costmodel.memory import analyze_memory
-from convcost.costmodel.roofline import load_profiles, parse_profiles, roofline
+from convcost.costmodel.roofline import parse_profiles, roofline
 from convcost.errors import SpecError
 
 runner = CliRunner()
