@@ -93,7 +93,9 @@ def measure_group(specs: list[str], args: argparse.Namespace, device_file: str) 
     t0 = time.time()
     timing = ["--quick"] if args.quick else ["--min-time", str(args.min_time), "--repeats", str(args.repeats)]
     memory = ["--max-memory", args.max_memory] if args.max_memory else []
-    prof = convcost(["profile", *specs, "--accuracy", "--hw-file", device_file, *common, *timing, *memory, "-f", "json"])
+    probe = [] if args.probe else ["--no-probe"]
+    prof = convcost(["profile", *specs, "--accuracy", "--hw-file", device_file, *common, *timing, *memory, *probe,
+                     "-f", "json"])
     if prof.returncode != 0:
         sys.exit(f"profile --accuracy failed ({prof.returncode}):\n{prof.stderr}")
     names = ", ".join(Path(s).stem for s in specs)
@@ -180,6 +182,13 @@ def calibration_of(device_file: str, models: list[dict[str, Any]], threads: int 
 
 
 def print_level(models: list[dict[str, Any]], device_file: str, threads: int | None) -> None:
+    if "{group}" in device_file:  # each group against its own calibration
+        groups = sorted({m.get("calibration_group", 1) for m in models})
+        for k in groups:
+            print(f"  group {k}:")
+            print_level([m for m in models if m.get("calibration_group", 1) == k], device_file.replace("{group}", str(k)),
+                        threads)
+        return
     cal = calibration_of(device_file, models, threads)
     if cal is None:
         return
@@ -193,18 +202,23 @@ def print_level(models: list[dict[str, Any]], device_file: str, threads: int | N
         print("    by kind: " + ", ".join(f"{k} ×{v.ratio:.2f} ({v.layers})" for k, v in kinds.items()))
 
 
-def repredict(models: list[dict[str, Any]], device_file: str, threads: int | None) -> list[dict[str, Any]]:
+def repredict(models: list[dict[str, Any]], device_file: str, threads: int | None, probe: bool = True) -> list[dict[str, Any]]:
     """``models`` (profile's JSON, as saved) with every prediction of the whole model and of each layer made again
-    from ``device_file`` by the current latency model: the analytic path alone (no torch), seconds for all configs."""
+    from ``device_file`` by the current latency model: the analytic path alone (no torch), seconds for all configs.
+    ``probe``: at the speed the speed probe measured beside each model (where it ran and the calibration holds one),
+    else at the calibration's. ``device_file`` may hold '{group}': each model's calibration group (--group, --keep)."""
     from convcost.commands.profile import load_many
+    from convcost.costmodel.calibration import ProbeTimes
     from convcost.costmodel.roofline import resolve_profile
     from convcost.crosscheck.profiling import analytic_profile
 
-    hw = resolve_profile(None, device_file)
     out = []
     for m in models:
+        hw = resolve_profile(None, device_file.replace("{group}", str(m.get("calibration_group", 1))))
         (graph,) = load_many([m["file"]], [m["name"]], m["batch"])
-        prof = analytic_profile(graph, m["memory"]["dtype"], hw, threads=threads)
+        now = (m.get("speed_probe") or {}).get("now") if probe else None
+        times = ProbeTimes(now["compute_s"], now["memory_s"], now["overhead_s"]) if now else None
+        prof = analytic_profile(graph, m["memory"]["dtype"], hw, threads=threads, probe=times)
         roof = prof.roofline
         names = [lt.node.name for lt in roof.memory.layers]
         if names != [x["name"] for x in m["layers"]]:
@@ -259,12 +273,16 @@ def main() -> None:
                         help="write the models of the last round (profile's JSON: each model's and layer's measured times) here")
     parser.add_argument("--measurements", help="measure nothing: predict the models saved by --save-measurements again "
                         "from --device with the current latency model (no torch; seconds)")
-    parser.add_argument("--device", help="with --measurements: the device profile (as written by --keep)")
+    parser.add_argument("--device", help="with --measurements: the device profile (as written by --keep; with --group, "
+                        "'X.g{group}.yaml' gives each model its own group's)")
+    parser.add_argument("--no-probe", dest="probe", action="store_false",
+                        help="predict at the calibration's speed, not at the speed its probe measured beside each model "
+                        "(profile --no-probe; offline: ignore the probe's saved times)")
     args = parser.parse_args()
     if args.measurements:
         if not args.device:
             parser.error("--measurements needs --device (the device profile the prediction uses)")
-        models = repredict(json.loads(Path(args.measurements).read_text()), args.device, args.threads)
+        models = repredict(json.loads(Path(args.measurements).read_text()), args.device, args.threads, args.probe)
         figures = report(models)
         print_level(models, args.device, args.threads)
         print(f"offline: {args.measurements} predicted from {args.device}: worst {figures.worst_pct:.1f} % "
@@ -286,8 +304,21 @@ def main() -> None:
         device_file = str(Path(tmp) / "device.yaml")
         for r in range(1, args.rounds + 1):
             print(f"round {r}:")
-            models = [m for g in groups for m in measure_group(g, args, device_file)["models"]]
+            models, unprobed = [], []
+            for k, g in enumerate(groups, 1):
+                got = measure_group(g, args, device_file)["models"]
+                for m in got:
+                    m["calibration_group"] = k
+                models += got
+                unprobed += repredict(got, device_file, args.threads, probe=False)
+                if args.keep and len(groups) > 1:  # each group's calibration, for --measurements --device X.g{group}.yaml
+                    keep = Path(args.keep)
+                    keep.with_name(f"{keep.stem}.g{k}{keep.suffix}").write_text(Path(device_file).read_text())
             results.append(report(models))
+            if any(m.get("speed_probe") for m in models):
+                f = figures_of(unprobed)
+                print(f"  the same measurement at the calibration's speed (no speed probe): {f.inside} of {f.models} "
+                      f"models inside ±{WHOLE_TARGET_PCT:g} % (worst {f.worst_pct:.1f} %), layers {f.layer_median_pct:.1f} %")
             print_level(models, device_file, args.threads)
             if args.save_json:
                 Path(args.save_json).write_text(json.dumps(models))

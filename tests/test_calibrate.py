@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from pathlib import Path
 
 import pytest
 from conftest import CONFIGS, graph_of
@@ -384,3 +385,61 @@ def test_a_strided_grouped_conv_is_a_point_at_the_bytes_its_time_follows() -> No
     # in 8·8·8·4 = 2,048 B at the output's 4×4 of 8×8: 512; weights 8·2·9·4 = 576; out 8·4·4·4 = 512: 1,600 B
     # (all it moves: 3,136 B)
     assert (lt.key, lt.compute, lt.work, lt.median_s) == ("conv_grouped", False, 1600.0, 2e-6)
+
+
+def test_probe_times_sum_each_class_of_layers() -> None:
+    from convcost.crosscheck.calibrate import probe_times
+
+    graph = graph_of("input: [4, 8, 8]\nlayers: [{conv: {out: 4, kernel: 3, padding: 1}}, bn, relu, flatten]\n")
+    times = [[[1.0, 3.0, 2.0], [4.0], [5.0, 7.0, 6.0], [9.0]]]
+    # compute: the conv's median 2; memory: the batch norm's 4 + the ReLU's median 6; views: the flatten's 9
+    assert probe_times([graph], times, "fp32") == calibrate_module.ProbeTimes(2.0, 10.0, 9.0)
+
+
+def test_the_probe_benchmarks_are_calibrated_even_quick() -> None:
+    for quick in (False, True):
+        names = {b.what for b in (*calibrate_module.OVERHEAD_BENCHES, *calibrate_module.cpu_benches(quick))}
+        assert set(calibrate_module.PROBE_BENCHES) <= names
+    assert calibrate_module.probe_benches(("no such benchmark",)) is None
+
+
+def test_profile_times_the_speed_probe_beside_each_model(tmp_path, tiny_benches, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(calibrate_module, "PROBE_BENCHES", ("conv, bn, relu", "bn, gelu"))
+    device = tmp_path / "device.yaml"
+    made = runner.invoke(app, ["calibrate", "--threads", "1", *FAST, "-o", str(device)])
+    assert made.exit_code == 0, made.output
+    (cal,) = next(iter(load_profiles(device).values())).calibrations
+    assert cal.probe is not None and cal.probe.benches == ("conv, bn, relu", "bn, gelu")
+    # the probe as calibrated: its benchmarks' points (the conv; bn, relu and bn, gelu) summed by class
+    conv = cal.compute["conv_dense"].points[0].time_s
+    assert cal.probe.times.compute_s == pytest.approx(conv, rel=1e-3) and cal.probe.times.memory_s > 0
+    assert cal.probe.times.overhead_s == 0  # neither benchmark has a view
+    assert "speed probe: 2 benchmarks took" in made.stderr  # the summary says it
+    spec = str(CONFIGS / "depthwise_separable.yaml")
+    args = ["profile", spec, "--quick", "--threads", "1", "--hw-file", str(device), "--layers"]
+    probed = runner.invoke(app, [*args, "-f", "json"])
+    assert probed.exit_code == 0, probed.output
+    doc = json.loads(probed.stdout)
+    assert doc["hardware"]["calibration"]["probe"]["benches"] == ["conv, bn, relu", "bn, gelu"]
+    from convcost.costmodel.calibration import ProbeTimes
+    from convcost.costmodel.roofline import load_profiles as load
+
+    hw = next(iter(load(device).values()))
+    for m in doc["models"]:
+        speed = m["speed_probe"]
+        assert speed is not None and speed["calibrated"]["compute_s"] == pytest.approx(cal.probe.times.compute_s)
+        now = speed["now"]
+        assert now["compute_s"] > 0 and now["memory_s"] > 0 and now["overhead_s"] == 0
+        assert speed["compute"] == pytest.approx(cal.probe.times.compute_s / now["compute_s"])
+        assert speed["memory"] == pytest.approx(cal.probe.times.memory_s / now["memory_s"]) and speed["overhead"] == 1
+        # the prediction is the calibration's at the speed measured: the analytic path with the same probe times
+        graph = graph_of(Path(spec).read_text(), m["name"])
+        again = analytic_profile(graph, "fp32", hw, threads=1,
+                                 probe=ProbeTimes(now["compute_s"], now["memory_s"], now["overhead_s"]))
+        assert m["model"]["roofline"]["ideal_s"] == pytest.approx(again.roofline.total.ideal_s)
+        plain = analytic_profile(graph, "fp32", hw, threads=1)
+        assert plain.roofline.fit.speed is None
+    table = runner.invoke(app, args, terminal_width=200)
+    assert table.exit_code == 0 and "speed probe: this run at ×" in table.stdout
+    off = runner.invoke(app, [*args, "--no-probe", "-f", "json"])
+    assert off.exit_code == 0 and all(m["speed_probe"] is None for m in json.loads(off.stdout)["models"])

@@ -74,6 +74,11 @@ def summary(cal: Calibration) -> list[str]:
             rates = " … ".join(fmt_quantity(p.rate, unit) for p in ends)
             lo, hi = fmt_quantity(curve.points[0].size, size_unit), fmt_quantity(curve.points[-1].size, size_unit)
             lines.append(f"  {key:<15} {rates}  ({len(curve.points)} sizes, {lo} … {hi})")
+    if cal.probe is not None:
+        t = cal.probe.times
+        lines.append(f"  speed probe: {len(cal.probe.benches)} benchmarks took {fmt_quantity(t.compute_s, 's')} of compute, "
+                     f"{fmt_quantity(t.memory_s, 's')} of memory kinds, {fmt_quantity(t.overhead_s, 's')} of views; "
+                     "profile times them again beside each model")
     return lines
 
 

@@ -153,6 +153,10 @@ def profile(
     hw_file: Optional[str] = typer.Option(None, "--hw-file", help=HW_FILE_HELP),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr (terminals only)."),
+    probe: bool = typer.Option(
+        True, "--probe/--no-probe", help="With a calibrated --hw-file: time its speed probe beside each model and "
+        "predict at the speed measured (--no-probe: at the calibration's speed)."
+    ),
     max_memory: str = max_memory_option(
         "Refuse a model whose weights and kept layer outputs would need "
         "more than this many bytes (e.g. 2G, 16G)."
@@ -193,9 +197,10 @@ def profile(
         repeats=3 if quick else repeats,
         cudnn_benchmark=cudnn_benchmark,
         clock=clock.value,
+        probe=probe,
     )
     profile_hw = _hw(hw, hw_file, None)
-    total = sum(units_per_model(g, options) for g in graphs) * options.repeats
+    total = sum(units_per_model(g, options, profile_hw) for g in graphs) * options.repeats
     with progress_bar(total, progress) as step:
         run = profile_graphs(graphs, options, profile_hw, step)
     if not accuracy:

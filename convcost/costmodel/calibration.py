@@ -88,6 +88,24 @@ class Curve:
 
 
 @dataclass(frozen=True)
+class ProbeTimes:
+    """The speed probe's layers' median times summed by class: compute kinds, memory kinds, views (the overhead)."""
+
+    compute_s: float
+    memory_s: float
+    overhead_s: float
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The speed probe of a calibration: a few of its benchmarks (named by what they measure), timed again beside
+    the models by `profile`, and what they took while it calibrated (roofline.Speed compares the two)."""
+
+    benches: tuple[str, ...]
+    times: ProbeTimes
+
+
+@dataclass(frozen=True)
 class Calibration:
     """Rates measured on one device under one set of conditions."""
 
@@ -110,6 +128,7 @@ class Calibration:
     duration_s: float | None = None
     clock: str = "wall"  # 'wall' or 'cpu' (the CPU time of the one thread: what the work takes with a core to itself)
     overhead_after: tuple[AfterPoint, ...] = ()  # sorted by ``after``, distinct
+    probe: Probe | None = None  # None: written before the speed probe (profile then assumes the calibration's speed)
     loc: Loc | None = field(default=None, compare=False)
 
     def overhead_at(self, after: float | None) -> float:
@@ -212,8 +231,9 @@ def fmt_quantity(value: float, unit: str) -> str:
 # ---- reading -----------------------------------------------------------------------------------------
 CALIBRATION_KEYS = (
     "device", "device_name", "threads", "dtype", "channels_last", "torch", "convcost", "date", "method", "repeats",
-    "warmup", "cudnn_benchmark", "load", "duration", "clock", "overhead", "overhead_after", "compute", "memory",
+    "warmup", "cudnn_benchmark", "load", "duration", "clock", "overhead", "overhead_after", "probe", "compute", "memory",
 )
+PROBE_KEYS = ("benches", "compute", "memory", "overhead")
 POINT_KEYS = ("size", "rate", "time", "spread", "layer")
 AFTER_KEYS = ("after", "time", "spread", "layer")
 
@@ -335,6 +355,26 @@ def _after_points(node: YNode | None, what: str) -> tuple[AfterPoint, ...]:
     return tuple(points)
 
 
+def _probe(node: YNode | None, what: str) -> Probe | None:
+    """``probe``: {benches: [what each measures], compute: time, memory: time, overhead: time}."""
+    from ..frontend.spec import check_keys, expect_list, expect_map
+
+    if node is None:
+        return None
+    where = f"{what} probe"
+    pmap = expect_map(node, where)
+    check_keys(pmap, PROBE_KEYS, where)
+    for key in PROBE_KEYS:
+        if pmap.get(key) is None:
+            raise SpecError(f"{where} needs '{key}'", pmap.loc)
+    benches = expect_list(pmap.items["benches"], f"{where} benches")
+    if not benches.items:
+        raise SpecError(f"{where} benches is empty; name at least one benchmark", benches.loc)
+    names = tuple(_text(b, f"{where} benches") for b in benches.items)
+    times = ProbeTimes(*(quantity(pmap.items[k], "time", f"{where} {k}", positive=False) for k in PROBE_KEYS[1:]))
+    return Probe(names, times)
+
+
 def _curves(node: YNode | None, section: str, kinds: tuple[str, ...], what: str) -> dict[str, Curve]:
     """A section's curves, by kind or op name (canonical: 'bn' is stored as 'batchnorm')."""
     from ..frontend.spec import expect_map
@@ -409,6 +449,7 @@ def parse_calibration(node: YNode, what: str) -> Calibration:
         duration_s=None if duration is None else quantity(duration, "time", f"{what} duration", positive=False),
         clock=clock,
         overhead_after=_after_points(cmap.get("overhead_after"), what),
+        probe=_probe(cmap.get("probe"), what),
         loc=cmap.loc,
     )
 
@@ -495,6 +536,13 @@ def calibration_yaml(cal: Calibration, indent: str = "      ") -> list[str]:
             if a.layer:
                 parts.append(f"layer: {_yaml_text(a.layer)}")
             lines.append(f"{indent}  - {{{', '.join(parts)}}}")
+    if cal.probe is not None:
+        add("probe", " # the speed probe: these benchmarks' layers as calibrated, summed by class; `profile` times "
+            "them beside the models")
+        lines.append(f"{indent}  benches: [{', '.join(_yaml_text(b) for b in cal.probe.benches)}]")
+        times = cal.probe.times
+        for key, value in (("compute", times.compute_s), ("memory", times.memory_s), ("overhead", times.overhead_s)):
+            lines.append(f"{indent}  {key}: {fmt_quantity(value, 's')}")
     for section, curves, note in (
         ("compute", cal.compute, "FLOP/s at FLOPs per call, net of the overhead; by kind, or by op"),
         ("memory", cal.memory, "bytes/s at bytes moved per call, net of the overhead; by kind, or by op"),

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
 from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, load_yaml, read_text, shorten, type_name
 from ..graph.segments import top_level_segments
-from .calibration import STREAM_KIND, Calibration, parse_calibrations
+from .calibration import STREAM_KIND, Calibration, ProbeTimes, parse_calibrations
 from .kinds import KINDS, VIEW, curve_bytes, layer_kind
 from .memory import MemoryReport
 
@@ -261,14 +261,53 @@ def layer_span(flops: int, nbytes: int, peak: float, bandwidth: float, overhead:
 
 
 @dataclass(frozen=True)
+class Speed:
+    """How fast the machine ran during a measurement against its calibration, by class of work: the speed probe's
+    layers (crosscheck/calibrate.py PROBE_BENCHES, timed beside the models) took ``calibrated`` when calibrated and
+    ``now`` in the run; each factor is calibrated / now (above 1: faster now). Compute kinds' rates are multiplied
+    by ``compute``, memory kinds' (and the bandwidth a compute kind's bytes move at) by ``memory``, the per-op
+    overhead divided by ``overhead``. A class the probe timed at 0 keeps 1."""
+
+    calibrated: ProbeTimes
+    now: ProbeTimes
+
+    @staticmethod
+    def _ratio(calibrated: float, now: float) -> float:
+        return calibrated / now if calibrated > 0 and now > 0 else 1.0
+
+    @property
+    def compute(self) -> float:
+        return self._ratio(self.calibrated.compute_s, self.now.compute_s)
+
+    @property
+    def memory(self) -> float:
+        return self._ratio(self.calibrated.memory_s, self.now.memory_s)
+
+    @property
+    def overhead(self) -> float:
+        return self._ratio(self.calibrated.overhead_s, self.now.overhead_s)
+
+    @property
+    def text(self) -> str:
+        return (f"speed probe: this run at ×{self.compute:.2f} the calibration's compute speed, ×{self.memory:.2f} its "
+                f"memory speed, ×{self.overhead:.2f} its per-op speed")
+
+
+@dataclass(frozen=True)
 class Fit:
     """How a device profile applies to one run: the calibration measured in (or nearest to) its
-    conditions, and the factor compute rates are scaled by for the run's thread count."""
+    conditions, the factor compute rates are scaled by for the run's thread count, and the machine's speed
+    during the run against the calibration's where a speed probe measured it."""
 
     calibration: Calibration | None  # None: the nominal peak and bandwidth
     scale: float = 1.0  # compute rates (or the nominal peak) × this
     threads: int | None = None  # the run's CPU threads (None: as calibrated, or all cores)
     note: str = ""  # what was adapted, for the header ('' when the profile fits the run as it is)
+    speed: Speed | None = None  # None: no speed probe (the calibration's speed is assumed)
+
+    def with_speed(self, speed: Speed) -> Fit:
+        """This fit, its rates brought to the speed the probe measured (per model: ``note`` stays the run's)."""
+        return replace(self, speed=speed)
 
 
 NOMINAL = Fit(None)  # no calibration, nothing scaled
@@ -337,17 +376,19 @@ def predicted_span(
     """
     cal = fit.calibration
     assert cal is not None
-    overhead = cal.overhead_at(after)
+    speed = fit.speed
+    overhead = cal.overhead_at(after) / (speed.overhead if speed else 1.0)
     if kind == VIEW:
         return Span(flops, nbytes, 0.0, 0.0, overhead, 0.0, overhead), True
     curve, own = cal.curve(kind, op)
+    memory_speed = speed.memory if speed else 1.0
     if KINDS[kind].compute:
         stream = cal.memory.get(STREAM_KIND)
-        rate = (curve.rate_at(flops) if curve else peak) * fit.scale
-        bw = stream.rate_at(nbytes) if stream and nbytes else bandwidth
+        rate = (curve.rate_at(flops) if curve else peak) * fit.scale * (speed.compute if speed else 1.0)
+        bw = (stream.rate_at(nbytes) if stream and nbytes else bandwidth) * memory_speed
         return layer_span(flops, nbytes, rate, bw, overhead), own
     size = nbytes if curve_nbytes is None else curve_nbytes
-    bw = curve.rate_at(size) if curve and size else bandwidth
+    bw = (curve.rate_at(size) if curve and size else bandwidth) * memory_speed
     memory = size / bw
     return Span(flops, nbytes, 0.0, memory, memory + overhead, memory, overhead), own
 
@@ -388,10 +429,15 @@ def roofline(
     channels_last: bool = False,
     device: str | None = None,
     clock: str | None = None,
+    probe: ProbeTimes | None = None,
 ) -> Roofline:
     """Each layer's roofline time on ``profile``: predicted from its calibration for ``memory.dtype`` (see
-    fit_profile) when it has one, else from the nominal peak for ``peak_dtype`` (default: the tensors' dtype)."""
+    fit_profile) when it has one, else from the nominal peak for ``peak_dtype`` (default: the tensors' dtype).
+    ``probe``: what the calibration's speed probe took during the run (its rates are brought to that speed, see
+    Speed; ignored without a calibration that holds the probe's own times)."""
     fit = fit_profile(profile, memory.dtype, threads, channels_last, device, clock)
+    if probe is not None and fit.calibration is not None and fit.calibration.probe is not None:
+        fit = fit.with_speed(Speed(fit.calibration.probe.times, probe))
     dtype = peak_dtype or memory.dtype
     if fit.calibration is None:
         peak = profile.peak_for(dtype) * fit.scale

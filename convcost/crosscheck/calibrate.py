@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import __version__
 from ..costmodel.analysis import analyze
-from ..costmodel.calibration import AfterPoint, Calibration, Curve, Point
+from ..costmodel.calibration import AfterPoint, Calibration, Curve, Point, Probe, ProbeTimes
 from ..costmodel.kinds import KINDS, VIEW, curve_bytes, layer_kind
 from ..costmodel.memory import analyze_memory
 from ..errors import UsageError
@@ -202,14 +202,50 @@ def _activation_ops() -> list[str]:
 
 def cpu_benches(quick: bool = False) -> list[Bench]:
     """Sizes span those of the layers of the configs/ networks at batch 1 (a few kFLOP to ~0.5 GFLOP, a few kB
-    to ~10 MB), each a shape such networks use. ``quick``: the first and the last benchmark of each curve."""
+    to ~10 MB), each a shape such networks use. ``quick``: the first and the last benchmark of each curve, and the
+    speed probe's."""
     benches = [*conv_benches(), *token_benches(), *memory_benches()]
     if not quick:
         return benches
     by_key: dict[str, list[Bench]] = {}
     for b in benches:
         by_key.setdefault(b.feeds[0], []).append(b)
-    return list(dict.fromkeys(b for bs in by_key.values() for b in (bs[0], bs[-1])))
+    ends = [b for bs in by_key.values() for b in (bs[0], bs[-1])]
+    return list(dict.fromkeys([*ends, *(b for b in benches if b.what in PROBE_BENCHES)]))
+
+
+# The speed probe: benchmarks `profile` times again beside the models, in the same interleaved rounds, to say how
+# fast the machine runs during the measurement against the calibration (roofline.Speed): a dense 3×3 and a 1×1 conv
+# (compute), the batch norms, ReLUs and a depthwise conv after them (memory), a classifier head's views (overhead).
+PROBE_BENCHES = (
+    "conv 3×3 on 64×56×56, bn, relu",
+    "1×1 conv, bn, relu, depthwise 3×3 on 144×56×56, bn, relu",
+    "a classifier head: conv 1×1, bn, relu, gap, flatten, dropout, linear, dropout",
+)
+
+
+def probe_benches(names: tuple[str, ...] = PROBE_BENCHES) -> list[Bench] | None:
+    """The benchmarks named (as a calibration's probe names them), or None when one is not among this version's."""
+    known = {b.what: b for b in (*OVERHEAD_BENCHES, *cpu_benches())}
+    found = [known.get(name) for name in names]
+    return None if any(b is None for b in found) else [b for b in found if b is not None]
+
+
+def probe_graph(bench: Bench) -> Graph:
+    return _graph(bench.spec(), f"<speed probe {bench.what}>")
+
+
+def probe_times(graphs: list[Graph], times: list[list[list[float]]], dtype: str) -> ProbeTimes:
+    """The probe's layers' median times summed by class (views: the overhead; compute kinds; memory kinds);
+    ``times[b][i]``: layer i of benchmark b, one time per round."""
+    sums = {"compute": 0.0, "memory": 0.0, VIEW: 0.0}
+    for graph, layer_lists in zip(graphs, times):
+        for node, ts in zip(graph.nodes, layer_lists):
+            if not ts:
+                continue
+            kind = layer_kind(node)
+            sums[VIEW if kind == VIEW else "compute" if KINDS[kind].compute else "memory"] += statistics.median(ts)
+    return ProbeTimes(sums["compute"], sums["memory"], sums[VIEW])
 
 
 @dataclass(frozen=True)
@@ -349,6 +385,9 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
         [(bench, graph, times) for (bench, graph, _), times in zip(plan, per_layer) if {VIEW, AFTER} & set(bench.feeds)],
         options.dtype,
     )
+    probed = [(graph, times) for (bench, graph, _), times in zip(plan, per_layer) if bench.what in PROBE_BENCHES]
+    probe = Probe(PROBE_BENCHES, probe_times([g for g, _ in probed], [t for _, t in probed], options.dtype)) \
+        if len(probed) == len(PROBE_BENCHES) else None  # (--quick leaves some out)
     partial = Calibration(options.device, None, options.dtype, options.channels_last, overhead, {}, {}, overhead_after=after)
     layers = [
         lt for (bench, graph, _), times in zip(plan, per_layer) for lt in layer_times(bench, graph, times, options.dtype)
@@ -363,6 +402,7 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
         compute=curves_of(layers, partial.overhead_at, compute=True),
         memory=curves_of(layers, partial.overhead_at, compute=False),
         overhead_after=after,
+        probe=probe,
         device_name=device_name("cuda") if cuda else cpu_model(),
         torch=torch.__version__,
         convcost=__version__,

@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..costmodel.analysis import Analysis, analyze
+from ..costmodel.calibration import ProbeTimes
 from ..costmodel.kinds import layer_kind
 from ..costmodel.memory import DEFAULT_MAX_BYTES, MemoryReport, analyze_memory
-from ..costmodel.roofline import BUILTIN, NOMINAL, DeviceProfile, Fit, Roofline, Span, roofline
+from ..costmodel.roofline import BUILTIN, NOMINAL, DeviceProfile, Fit, Roofline, Span, fit_profile, roofline
 from ..errors import UsageError
 from ..graph.build import Graph
 from ..graph.segments import top_level_segments
+from .calibrate import probe_times
 from .profile_limits import check_memory, torch_failure
 from .runner import ModelRunner, device_name, torch_dtype
 from .timing import (
@@ -58,6 +60,9 @@ class ProfileOptions:
     repeats: int = 5  # interleaved rounds
     cudnn_benchmark: bool = True  # CUDA: let cuDNN pick its fastest algorithm per shape (during warm-up)
     clock: str = "wall"  # CPU: 'wall' (perf_counter) or 'cpu' (the thread's CPU time; one thread only)
+    # time the calibration's speed probe beside each model (where the calibration holds one) and bring its rates to
+    # the speed measured (costmodel/roofline.Speed); False: predict at the calibration's speed
+    probe: bool = True
 
 
 @dataclass(frozen=True)
@@ -159,11 +164,13 @@ Progress = Callable[[str], None]  # called before each timed unit with its descr
 
 # ---- analytic part (no torch) ----------------------------------------------------------------
 def analytic_profile(
-    graph: Graph, dtype: str, hw: DeviceProfile, peak_dtype: str | None = None, threads: int | None = None
+    graph: Graph, dtype: str, hw: DeviceProfile, peak_dtype: str | None = None, threads: int | None = None,
+    probe: ProbeTimes | None = None,
 ) -> ModelProfile:
+    """The roofline alone; ``probe``: what a speed probe took beside the model (roofline.Speed), if one ran."""
     a = analyze(graph)
     mem = analyze_memory(a, dtype)
-    roof = roofline(mem, hw, peak_dtype, threads=threads)
+    roof = roofline(mem, hw, peak_dtype, threads=threads, probe=probe)
     return _profile_of(a, mem, roof, None, {}, None)
 
 
@@ -282,28 +289,43 @@ def measure(
                 fns.append(probe)
             probe_at = len(fns) - 1 if probe is not None else -1
             per_layer: list[list[float]] = [[] for _ in graph.nodes]
+            speed_graphs = speed_probe_graphs(roof, options)
+            speed_at = len(fns)
+            speed_probes = [ModelRunner(g, options).probe() for g in speed_graphs]
+            speed_layers: list[list[list[float]]] = [[[] for _ in g.nodes] for g in speed_graphs]
+            fns += speed_probes
+            names += [f"speed probe {k + 1}" for k in range(len(speed_probes))]
+            # each unit's LayerProbe (its layers' times), by unit index
+            layer_probes = {probe_at: (probe, per_layer)} if probe is not None else {}
+            layer_probes.update({speed_at + k: (p, t) for k, (p, t) in enumerate(zip(speed_probes, speed_layers))})
 
             def step(i: int, r: int) -> None:
-                if i == probe_at and probe is not None:
-                    probe.take()  # forget the warm-up and estimate passes
+                if i in layer_probes:
+                    layer_probes[i][0].take()  # forget the warm-up and estimate passes
                 if progress:
                     progress(f"{graph.model}: {names[i]} ({r + 1}/{options.repeats})")
 
             def after(i: int, r: int) -> None:
-                if i == probe_at and probe is not None:
-                    for times, t in zip(per_layer, probe.take()):
+                if i in layer_probes:
+                    unit_probe, lists = layer_probes[i]
+                    for times, t in zip(lists, unit_probe.take()):
                         times.append(t)
 
             timings = time_interleaved(
                 fns, device=options.device, min_time=options.min_time, repeats=options.repeats,
                 warmup=options.warmup, step=step, clock=options.clock, after=after,
-                min_calls=[PROBE_PASSES if i == probe_at else 1 for i in range(len(fns))],
+                min_calls=[PROBE_PASSES if i in layer_probes else 1 for i in range(len(fns))],
             )
     except TORCH_ERRORS as e:
         raise torch_failure(e, a, options, doing) from None
     finally:
         torch.set_num_threads(threads_before)
         torch.backends.cudnn.benchmark = bench_before
+    if speed_graphs:
+        roof = roofline(
+            mem, hw, peak_dtype, threads=run_threads(options), channels_last=options.channels_last, device=options.device,
+            clock=options.clock, probe=probe_times(speed_graphs, speed_layers, options.dtype),
+        )
     blocks = {seg.name: t for seg, t in zip(segments, timings[1:])}
     layers = None
     if options.layers:
@@ -312,9 +334,26 @@ def measure(
     return _profile_of(a, mem, roof, timings[0], blocks, layers)
 
 
-def units_per_model(graph: Graph, options: ProfileOptions) -> int:
-    """Timed units of one model: the whole, its blocks, the pass that times its layers (for the progress bar)."""
-    return 1 + (block_count(graph) if options.blocks else 0) + (1 if options.layers else 0)
+def speed_probe_graphs(roof: Roofline, options: ProfileOptions) -> list[Graph]:
+    """The benchmarks of the calibration's speed probe, to time beside the model ([]: no calibration, one without a
+    probe, one whose probe names benchmarks this version lacks, or ``options.probe`` off)."""
+    from .calibrate import probe_benches, probe_graph
+
+    cal = roof.fit.calibration
+    if not options.probe or cal is None or cal.probe is None:
+        return []
+    benches = probe_benches(cal.probe.benches)
+    return [probe_graph(b) for b in benches] if benches else []
+
+
+def units_per_model(graph: Graph, options: ProfileOptions, hw: DeviceProfile | None = None) -> int:
+    """Timed units of one model: the whole, its blocks, the pass that times its layers, the speed probe's benchmarks
+    (for the progress bar)."""
+    probes = 0
+    if hw is not None and options.probe:
+        fit = fit_profile(hw, options.dtype, run_threads(options), options.channels_last, options.device, options.clock)
+        probes = len(fit.calibration.probe.benches) if fit.calibration and fit.calibration.probe else 0
+    return 1 + (block_count(graph) if options.blocks else 0) + (1 if options.layers else 0) + probes
 
 
 def resolve_hw(options: ProfileOptions, hw: DeviceProfile | None) -> tuple[DeviceProfile, str]:

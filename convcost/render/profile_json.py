@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
+from ..costmodel.calibration import ProbeTimes
 from ..costmodel.kinds import layer_kind
 from ..costmodel.memory import DTYPE_BYTES
-from ..costmodel.roofline import Fit, Span
+from ..costmodel.roofline import Fit, Span, Speed
 from ..crosscheck.profiling import Measured, ModelProfile, ProfileRun, Timing
 from . import strict_json
 from .json_out import io_dict
@@ -89,6 +90,7 @@ def model_dict(m: ModelProfile) -> dict[str, Any]:
         "blocks_add_up": m.blocks_add_up,
         "add_up_tolerance": m.add_up_tolerance if m.blocks_ratio is not None else None,
         "uncalibrated_layers": list(m.roofline.uncalibrated),
+        "speed_probe": speed_dict(m.roofline.fit.speed),
         "layers": [
             {
                 "name": lt.node.name,
@@ -111,6 +113,18 @@ def _layer_measured(u: Measured | None) -> dict[str, Any]:
     return {"measured": timing_dict(u.timing), "roofline_pct": u.roofline_pct, "error_pct": u.error_pct}
 
 
+def _probe_times(t: ProbeTimes) -> dict[str, float]:
+    return {"compute_s": t.compute_s, "memory_s": t.memory_s, "overhead_s": t.overhead_s}
+
+
+def speed_dict(speed: Speed | None) -> dict[str, Any] | None:
+    """The speed probe beside one model: its times then (calibrated) and now, and the factors applied."""
+    if speed is None:
+        return None
+    return {"calibrated": _probe_times(speed.calibrated), "now": _probe_times(speed.now), "compute": speed.compute,
+            "memory": speed.memory, "overhead": speed.overhead}
+
+
 def calibration_dict(fit: Fit) -> dict[str, Any] | None:
     cal = fit.calibration
     if cal is None:
@@ -128,6 +142,7 @@ def calibration_dict(fit: Fit) -> dict[str, Any] | None:
         "load": list(cal.load),
         "clock": cal.clock,
         "overhead_s": cal.overhead_s,
+        "probe": None if cal.probe is None else {"benches": list(cal.probe.benches), **_probe_times(cal.probe.times)},
         **{
             section: {
                 key: [{"size": p.size, "rate": p.rate, "time_s": p.time_s, "layer": p.layer} for p in curve.points]

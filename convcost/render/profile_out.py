@@ -129,6 +129,15 @@ def uncalibrated_line(m: ModelProfile) -> str | None:
     )
 
 
+def speed_line(m: ModelProfile) -> str | None:
+    """What the calibration's speed probe measured beside the model, when it ran."""
+    speed = m.roofline.fit.speed
+    if speed is None:
+        return None
+    return (f"{speed.text} (its benchmarks timed beside the model): predicted at that speed; --no-probe predicts at "
+            "the calibration's")
+
+
 def memory_line(m: ModelProfile) -> str:
     mem, act = m.memory, m.memory.activations
     return (
@@ -184,7 +193,7 @@ def measured_layer_table(m: ModelProfile, time_col: str) -> Grid:
 
 
 def model_notes(m: ModelProfile) -> list[str]:
-    return [line for line in (blocks_line(m), uncalibrated_line(m), memory_line(m)) if line]
+    return [line for line in (speed_line(m), blocks_line(m), uncalibrated_line(m), memory_line(m)) if line]
 
 
 def _print(console: Console, run: ProfileRun, table_fns: Callable[[ModelProfile], list[Grid]]) -> None:
@@ -258,7 +267,7 @@ def render_markdown(run: ProfileRun) -> str:
             name = "**total**" if u is m.whole else _md(u.name)
             parts.append("| " + " | ".join([name, u.kind, *_row(u, measured)]) + " |")
         parts.append("")
-        notes = [line for line in (blocks_line(m), uncalibrated_line(m)) if line]
+        notes = [line for line in (speed_line(m), blocks_line(m), uncalibrated_line(m)) if line]
         parts += [*(f"{_md(n)}.  " for n in notes), *([""] if notes else [])]
         if m.layers:
             lhead = ["layer", "op", "kind", "FLOPs", "bytes", "bound", col, "median", "spread", "% roofline"]
