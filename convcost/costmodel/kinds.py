@@ -107,6 +107,13 @@ def _computes(node: Node) -> bool:
     return node.rule.cost(node.args, node.in_shapes, node.shape, 1).flops > 0
 
 
+def score_passes(node: Node, batch: int, elem: int) -> tuple[tuple[str, int], ...]:
+    """(op, bytes moved) of each pass an attention layer's torch module makes over the score matrices it holds in memory
+    (its op's definition: OpRule.score_passes; ``elem`` bytes per score); () for any other layer, and for attention
+    that torch runs in a fused kernel keeping its scores in cache."""
+    return tuple((p.op, p.elements * elem) for p in node.rule.score_passes(node, batch))
+
+
 def curve_bytes(kind: str, node: Node, traffic: Traffic) -> int:
     """The bytes a memory kind's time follows (where on its curve the layer sits, and what its bandwidth moves):
     the bytes it moves, but for a grouped conv whose output map is smaller than its input (a strided one) the input

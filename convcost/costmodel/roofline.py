@@ -20,8 +20,8 @@ from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, load_yaml, read_text, shorten, type_name
 from ..graph.segments import top_level_segments
 from .calibration import STREAM_KIND, Calibration, parse_calibrations
-from .kinds import KINDS, VIEW, curve_bytes, layer_kind
-from .memory import MemoryReport
+from .kinds import KINDS, VIEW, curve_bytes, layer_kind, score_passes
+from .memory import MemoryReport, dtype_bytes
 
 PEAK_DTYPES = ("fp32", "tf32", "fp16", "bf16", "int8")
 
@@ -323,7 +323,7 @@ def fit_profile(
 
 def predicted_span(
     kind: str, op: str, flops: int, nbytes: int, fit: Fit, peak: float, bandwidth: float, after: float | None = None,
-    curve_nbytes: int | None = None,
+    curve_nbytes: int | None = None, scores: tuple[tuple[str, int], ...] = (),
 ) -> tuple[Span, bool]:
     """A layer's time from a calibration (``fit.calibration`` must be set), and whether its op or kind has a curve.
 
@@ -333,7 +333,10 @@ def predicted_span(
     (compute), the elementwise curve or else the nominal bandwidth (memory). ``after``: the bytes the layer
     before moved (None: the first layer); the overhead is the calibration's after it (Calibration.overhead_at).
     ``curve_nbytes``: the bytes a memory kind's time follows when not all it moves (kinds.curve_bytes: a strided
-    grouped conv's); the span still reports ``nbytes``.
+    grouped conv's); the span still reports ``nbytes``. ``scores``: an attention's passes over the score matrices its
+    torch module holds in memory ((op, bytes moved) each, kinds.score_passes), added to a compute kind's time at
+    their ops' memory curves (Calibration.score_time; the attention curve's rates are net of the same part); they
+    count as memory-bound time.
     """
     cal = fit.calibration
     assert cal is not None
@@ -345,7 +348,12 @@ def predicted_span(
         stream = cal.memory.get(STREAM_KIND)
         rate = (curve.rate_at(flops) if curve else peak) * fit.scale
         bw = stream.rate_at(nbytes) if stream and nbytes else bandwidth
-        return layer_span(flops, nbytes, rate, bw, overhead), own
+        span = layer_span(flops, nbytes, rate, bw, overhead)
+        extra = cal.score_time(scores)
+        if not extra:
+            return span, own
+        return Span(flops, nbytes, span.compute_s, span.memory_s + extra, span.ideal_s + extra,
+                    span.memory_bound_s + extra, overhead), own
     size = nbytes if curve_nbytes is None else curve_nbytes
     bw = curve.rate_at(size) if curve and size else bandwidth
     memory = size / bw
@@ -399,10 +407,12 @@ def roofline(
         return Roofline(memory, profile, dtype, spans, fit)
     peak = profile.peak.get(dtype) or max(profile.peak.values())
     kinds = tuple(layer_kind(lt.node) for lt in memory.layers)
+    elem = dtype_bytes(memory.dtype)
     predicted = [
         predicted_span(
             kind, lt.node.op, lt.flops, lt.traffic.total, fit, peak, profile.bandwidth,
             memory.layers[i - 1].traffic.total if i else None, curve_bytes(kind, lt.node, lt.traffic),
+            score_passes(lt.node, memory.graph.batch, elem),
         )
         for i, (kind, lt) in enumerate(zip(kinds, memory.layers))
     ]
