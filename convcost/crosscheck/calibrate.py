@@ -141,6 +141,17 @@ def token_benches() -> list[Bench]:
     for d, hw, heads in ((64, 8, 2), (128, 14, 4), (768, 14, 12)):
         layers = ("to_tokens", *("layernorm", f"{{attention: {{heads: {heads}}}}}") * 2)
         out.append(Bench(layers, (d, hw, hw), f"attention, {heads} heads, on {hw * hw} tokens × {d}", ("attention",)))
+    # Swin's window attentions (torchvision's modules: their copies, bias adds and batched matmuls of small windows run
+    # far below nn.MultiheadAttention's rate), each op a curve of its own: window 7 (49 tokens) at Swin-T's four stages
+    # (stage 1 also shifted) and a small one below them; video Swin-T's windows of 8×7×7 = 392 tokens (scores of 7.4 MB)
+    for d, hw, heads, shift in ((32, 14, 1, 0), (96, 56, 3, 0), (96, 56, 3, 3), (192, 28, 6, 0), (384, 14, 12, 0),
+                                (768, 7, 24, 0)):
+        wa = f"{{window_attention: {{heads: {heads}, window: 7, shift: {shift}}}}}"
+        out.append(Bench(("{to_tokens: {grid: true}}", "layernorm", wa), (d, hw, hw), f"window attention, {heads} heads, "
+                         f"window 7, shift {shift}, on {hw}×{hw} tokens × {d}", ("window_attention",)))
+    wa3 = "{window_attention_3d: {heads: 3, window: [8, 7, 7]}}"
+    out.append(Bench(("{permute: {dims: [0, 2, 3, 4, 1]}}", "layernorm", wa3), (96, 8, 14, 14),
+                     "3-D window attention, 3 heads, window 8×7×7, on 8×14×14 tokens × 96", ("window_attention_3d",)))
     return out
 
 

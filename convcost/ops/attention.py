@@ -40,6 +40,7 @@ from .registry import (
     ShapeError,
     arg,
     boolean,
+    copies,
     fused_score_passes,
     lazy_args,
     op,
@@ -100,11 +101,15 @@ def attention_score_passes(node: NodeLike, batch: int) -> tuple[ScorePass, ...]:
     keeps them in blocks in cache, but computes softmax's exponentials over all of them: a softmax pass only (seen with
     torch.profiler, torch 2.13 on CPU)."""
     a: AttentionArgs = node.args
-    n = node.in_shapes[0][0]
-    scores = batch * a.heads * n * n
-    if a.sdpa or (fused(node) and not fast_path(node)):
-        return fused_score_passes(scores)
-    return score_passes(scores)
+    n, d = node.in_shapes[0]
+    scores, inner = batch * a.heads * n * n, batch * n * a.heads * head_dim(a, d)
+    if a.sdpa:  # the heads' output transposed and reshaped for proj
+        return fused_score_passes(scores) + copies(inner, 1)
+    if fused(node) and not fast_path(node):  # q, k, v transposed to [B·heads, N, hd], the output back
+        return fused_score_passes(scores) + copies(inner, 4)
+    if fused(node):  # _transform_bias_rescale_qkv: q, k, v from the projection, biased, q scaled
+        return score_passes(scores) + copies(inner, 3)
+    return score_passes(scores) + copies(inner, 4)  # q scaled, k and v contiguous for @, the output reshaped
 
 
 def attention_parts(a: AttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:

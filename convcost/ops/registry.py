@@ -167,6 +167,15 @@ def score_passes(scores: int, *between: str) -> tuple[ScorePass, ...]:
             ScorePass("matmul", scores))
 
 
+COPY = "contiguous"  # a ScorePass's op for a copy of a strided view (pad, roll, a window partition, a permuted q, k or v)
+
+
+def copies(elements: int, count: int) -> tuple[ScorePass, ...]:
+    """``count`` copies of a tensor of ``elements`` (each read and written) that an attention's torch module makes of
+    its tokens, q, k or v (reshapes of permuted views, pad, roll): at the elementwise curve."""
+    return (ScorePass(COPY, 2 * count * elements),) if count and elements else ()
+
+
 def fused_score_passes(scores: int) -> tuple[ScorePass, ...]:
     """The passes of an attention run in a fused kernel (CPU's flash attention): its scores stay in blocks in cache,
     never written out, but softmax's exponentials are computed over every one of them: a softmax pass, no q·kᵀ write

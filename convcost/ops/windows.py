@@ -63,6 +63,7 @@ from .registry import (
     ShapeError,
     arg,
     boolean,
+    copies,
     lazy_args,
     nonneg_int,
     op,
@@ -309,9 +310,12 @@ def _score_passes(cut: Windowing, node: NodeLike, batch: int) -> tuple[ScorePass
     """The passes over its scores in memory (for the latency model), as torchvision's (and modules/tokens.py's,
     swin3d.py's) forward makes them: q·kᵀ writes them (tensor.matmul or einsum), `attn + bias` reads them and writes a
     new tensor, so does `+ mask` when shifted, F.softmax too, a·v reads them. Building the shift mask (nW·Nw² per
-    window pair, not per head) is not counted."""
-    _, w = cut.node(node)
-    return score_passes(_scores(cut, node, batch), *(("add", "add") if w.shifted else ("add",)))
+    window pair, not per head) is not counted. And the copies of its Np·C tokens: pad, the window partition, q scaled,
+    k and v made contiguous for the matmuls, the heads' output and the window reverse reshaped, and when shifted the
+    two rolls: 7 (9)."""
+    g, w = cut.node(node)
+    passes = score_passes(_scores(cut, node, batch), *(("add", "add") if w.shifted else ("add",)))
+    return passes + copies(batch * w.tokens * g.d, 9 if w.shifted else 7)
 
 
 def _wa_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:

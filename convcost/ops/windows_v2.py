@@ -41,6 +41,7 @@ from .registry import (
     Shape,
     arg,
     boolean,
+    copies,
     lazy_args,
     nonneg_int,
     op,
@@ -126,10 +127,12 @@ def window_attention_v2_parts(a: WindowAttentionV2Args, inputs: tuple[Shape, ...
 def _score_passes(node: NodeLike, batch: int) -> tuple[ScorePass, ...]:
     """The passes over its scores in memory (for the latency model), as modules/tokens.py's cosine attention makes
     them: q·kᵀ writes them, `· exp(logit_scale)` reads them and writes a new tensor, so do `+ bias` and, when shifted,
-    `+ mask`, F.softmax too; a·v reads them. Building the shift mask is not counted."""
-    a, _, nw, size = _v2(node)
-    shifted = windows(a, grid_check("window_attention_v2", node.in_shapes[0]).grid).shifted  # type: ignore[arg-type]
-    return score_passes(batch * a.heads * nw * size * size, "multiply", *(("add", "add") if shifted else ("add",)))
+    `+ mask`, F.softmax too; a·v reads them. Building the shift mask is not counted. And the copies of its Np·C
+    tokens: v1's 7 (9 shifted), q's scaling replaced by q and k normalised (2 passes each): 8 (10)."""
+    a, c, nw, size = _v2(node)
+    w = windows(a, grid_check("window_attention_v2", node.in_shapes[0]).grid)  # type: ignore[arg-type]
+    passes = score_passes(batch * a.heads * nw * size * size, "multiply", *(("add", "add") if w.shifted else ("add",)))
+    return passes + copies(batch * w.tokens * c, 10 if w.shifted else 8)
 
 
 def _v2(node: NodeLike) -> tuple[WindowAttentionV2Args, int, int, int]:
