@@ -56,7 +56,7 @@ def net_of_scores(cal: Calibration) -> Calibration:
 
 def main() -> None:
     src, dst = sys.argv[1:3]
-    (name, device), = load_profiles(src).items()
+    (device,) = load_profiles(src).values()
     text = Path(src).read_text()
     head = text[: text.index("    calibrations:")]
     lines = [head.rstrip("\n"), "    calibrations:"]

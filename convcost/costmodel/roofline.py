@@ -3,7 +3,8 @@
 With nominal peaks, a layer takes at least max(FLOPs / peak FLOP/s, bytes / bandwidth): it is
 compute-bound when the first term is larger, memory-bound otherwise. With a calibrated profile
 (`convcost calibrate`, calibration.py) the time is a prediction: max(FLOPs / the rate measured for
-the layer's kind at its size, bytes / the bandwidth measured at its size) + the per-op overhead.
+the layer's kind at its size, bytes / the bandwidth measured at its size) + the per-op overhead; an attention layer adds
+its passes over its score matrices (kinds.score_passes) at its ops' measured bandwidths.
 Layers are assumed unfused (see memory.py), so the time of a block or model is the sum of its
 layers' times. No torch here.
 """
