@@ -3,6 +3,7 @@ the predicted time of each layer, derived by hand from hand-made profiles."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 from convcost.cli import app
 from convcost.costmodel.analysis import analyze
 from convcost.costmodel.calibration import Curve, Point, calibration_yaml, fmt_quantity
-from convcost.costmodel.kinds import curve_bytes, layer_kind
+from convcost.costmodel.kinds import curve_bytes, layer_kind, score_passes
 from convcost.costmodel.memory import analyze_memory
 from convcost.costmodel.roofline import BUILTIN, fit_profile, parse_profiles, roofline
 from convcost.crosscheck.accuracy import ErrorStats, percentile
@@ -513,3 +514,94 @@ def test_calibration_level_skips_fallback_curves() -> None:
     # elementwise curve too (TOY has no norm curve), but that point timed a ReLU, not a batch norm: not compared
     level = calibration_level([("elementwise", "relu", 250, 1000, 6e-6), ("norm", "batchnorm", 250, 1000, 60e-6)], cal)
     assert (level.ratio, level.layers) == (pytest.approx(3.0), 1)
+
+
+# ---- attention: its passes over the score matrices (and copies) its torch module holds in memory --------------------
+ATTENTION_NET = "input: [32, 4, 4]\nlayers: [to_tokens, {{attention: {{heads: {heads}{sdpa}}}}}]\n"
+WINDOW_NET = ("input: [32, 4, 4]\nlayers: [{{to_tokens: {{grid: true}}}}, "
+              "{{window_attention: {{heads: 2, window: 2, shift: {shift}}}}}]\n")
+
+
+def _passes(text: str) -> tuple[tuple[str, int], ...]:
+    node = graph_of(text).nodes[-1]
+    return score_passes(node, 1, 4)  # fp32: 4 bytes a score
+
+
+def test_attention_score_passes_come_from_the_op() -> None:
+    # 16 tokens of 32, 2 heads: 2·16·16 = 512 scores = 2,048 B; q, k, v and the output 16·32 = 512 elements = 2,048 B.
+    # nn.MultiheadAttention's fast path (even heads, biases): bmm writes the scores, softmax reads and writes them
+    # (4,096 B), bmm reads them; _transform_bias_rescale_qkv reads and writes q, k and v: 3 copies, 2·3·2,048 B
+    assert _passes(ATTENTION_NET.format(heads=2, sdpa="")) == (
+        ("matmul", 2048), ("softmax", 4096), ("matmul", 2048), ("contiguous", 12288))
+    # timm's fused path (F.scaled_dot_product_attention: CPU's flash kernel): softmax's work over the scores only, and
+    # the heads' output reshaped for proj: 2·2,048 B
+    assert _passes(ATTENTION_NET.format(heads=2, sdpa=", sdpa: true")) == (("softmax", 4096), ("contiguous", 4096))
+    # one head (odd): nn.MultiheadAttention leaves its fast path for F.scaled_dot_product_attention (flash); 1·16·16 =
+    # 256 scores: softmax 2·1,024 B; q, k, v transposed for it and the output back: 4 copies, 2·4·2,048 B
+    assert _passes(ATTENTION_NET.format(heads=1, sdpa="")) == (("softmax", 2048), ("contiguous", 16384))
+    # a 4×4 grid in 2×2 windows: 4 windows of 4 tokens, 2 heads: 2·4·4·4 = 128 scores = 512 B; q·kᵀ writes them,
+    # + bias and softmax read and write them (1,024 B each), a·v reads them; the grid (16·32·4 = 2,048 B) copied 7
+    # times (pad, partition, q scaled, k, v, the heads' output, reverse): 2·7·2,048 = 28,672 B
+    assert _passes(WINDOW_NET.format(shift=0)) == (
+        ("matmul", 512), ("add", 1024), ("softmax", 1024), ("matmul", 512), ("contiguous", 28672))
+    # shifted: the mask added too, and the two rolls: 2·9·2,048 = 36,864 B
+    assert _passes(WINDOW_NET.format(shift=1)) == (
+        ("matmul", 512), ("add", 1024), ("add", 1024), ("softmax", 1024), ("matmul", 512), ("contiguous", 36864))
+    # any other layer: none
+    assert score_passes(graph_of(NET).nodes[0], 1, 4) == ()
+
+
+# attention at 1 GFLOP/s from 1 kFLOP up; elementwise 1 GB/s, add 0.5 GB/s, softmax 0.25 GB/s from 100 B up; 10 µs per op
+ATTENTION_TOY = """\
+devices:
+  toy:
+    peak: {fp32: 4 GFLOP/s}
+    bandwidth: 1 GB/s
+    calibrations:
+      - device: cpu
+        threads: 1
+        dtype: fp32
+        overhead: 10 us
+        compute:
+          attention:
+            - {size: 1 kFLOP, rate: 1 GFLOP/s}
+        memory:
+          elementwise:
+            - {size: 100 B, rate: 1 GB/s}
+          add:
+            - {size: 100 B, rate: 0.5 GB/s}
+          softmax:
+            - {size: 100 B, rate: 0.25 GB/s}
+"""
+
+
+def test_attention_time_adds_its_score_passes_at_their_curves() -> None:
+    profile = parse_profiles(ATTENTION_TOY, "toy.yaml")["toy"]
+    roof = roofline(analyze_memory(analyze(graph_of(WINDOW_NET.format(shift=0))), "fp32"), profile)
+    span = roof.layers[-1]
+    # the passes above: q·kᵀ's write 512 B at 1 GB/s = 0.512 µs, + bias 1,024 B at add's 0.5 GB/s = 2.048 µs, softmax
+    # 1,024 B at 0.25 GB/s = 4.096 µs, a·v's read 0.512 µs, the copies 28,672 B at 1 GB/s = 28.672 µs: 35.84 µs, on top
+    # of its FLOPs' time (compute-bound: over 2·69,632 MACs at 1 GFLOP/s, against ~21 kB moved at 1 GB/s) and the 10 µs
+    extra = 0.512e-6 + 2.048e-6 + 4.096e-6 + 0.512e-6 + 28.672e-6
+    assert span.ideal_s - span.compute_s - span.overhead_s == pytest.approx(extra)
+    assert span.memory_bound_s == pytest.approx(extra) and span.overhead_s == pytest.approx(10e-6)
+
+
+def test_calibrated_attention_rates_are_net_of_their_score_passes() -> None:
+    from convcost.costmodel.calibration import Calibration
+    from convcost.costmodel.roofline import Fit, predicted_span
+    from convcost.crosscheck.calibrate import LayerTime, curves_of
+
+    memory = {"softmax": Curve((Point(100, 1e9),))}  # 1 GB/s from 100 B up
+    cal = Calibration("cpu", 1, "fp32", False, 10e-6, {}, memory)
+    # an attention layer of 1 MFLOP timed at 1 ms, after 10 µs of overhead, whose softmax moves 100 kB: 100 µs at 1 GB/s
+    passes = (("softmax", 100_000),)
+    layer = LayerTime("attention", True, 1e6, (1e-3, 1e-3, 1e-3), "attention in a benchmark", None, passes)
+    curves = curves_of([layer], cal.overhead_at, compute=True, score_time=cal.score_time)
+    # its rate: 1 MFLOP / (1,000 − 10 − 100 µs) = 1.1236 GFLOP/s (not 1 MFLOP / 990 µs)
+    (point,) = curves["attention"].points
+    assert point.rate == pytest.approx(1e6 / 890e-6)
+    # and the prediction at that point gives back the 1 ms measured: 890 µs of FLOPs + 100 µs of softmax + 10 µs
+    calibrated = dataclasses.replace(cal, compute=curves)
+    span, own = predicted_span("attention", "attention", 1_000_000, 0, Fit(calibrated), 1e12, 1e9, None, None, passes)
+    assert own and span.ideal_s == pytest.approx(1e-3)

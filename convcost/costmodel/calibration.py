@@ -27,7 +27,7 @@ import bisect
 import itertools
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -150,6 +150,17 @@ class Calibration:
             f = (math.log(after) - math.log(sizes[i - 1])) / (math.log(sizes[i]) - math.log(sizes[i - 1]))
             t = times[i - 1] + f * (times[i] - times[i - 1])
         return max(self.overhead_s, t)
+
+    def score_time(self, passes: Iterable[tuple[str, float]]) -> float:
+        """The time of an attention's passes over the score matrices it holds in memory ((op, bytes moved) each,
+        kinds.score_passes): each at its op's memory curve where there is one (softmax, add, multiply), else the
+        elementwise one, at the bytes it moves; 0 for a pass neither has."""
+        total = 0.0
+        for op, size in passes:
+            curve = self.memory.get(op) or self.memory.get(STREAM_KIND)
+            if curve is not None and size > 0:
+                total += size / curve.rate_at(size)
+        return total
 
     @property
     def conditions(self) -> str:

@@ -8,8 +8,9 @@ its arguments (groups, kernel), never from the op's name:
 * compute kinds, whose rate is in FLOP/s at a size in FLOPs per call: ``conv_dense`` (groups 1,
   a kernel larger than 1: conv, transposed conv, patch embedding), ``conv_1x1`` (groups 1, 1×1…), ``linear``
   (linear layers, matmul, einsum, patch merging), ``attention`` (an op whose parts include a matmul of
-  activations: multi-head, window and scaled-dot-product attention), ``pool`` (max/average pooling
-  over windows);
+  activations: multi-head, window and scaled-dot-product attention; its time also counts the passes its torch module
+  makes over the score matrices it holds in memory, and its copies of its tokens: score_passes), ``pool`` (max/average
+  pooling over windows);
 * memory kinds, whose rate is a bandwidth in B/s at a size in bytes moved per call: ``conv_depthwise``
   (groups = input channels, up to 3×3 = 9 taps) and ``conv_depthwise_large`` (more taps: 5×5, 7×7): a
   depthwise conv does 9 (or 49) multiply-adds per element it reads and writes, so its time follows the bytes
@@ -105,6 +106,13 @@ def layer_kind(node: Node) -> str:
 
 def _computes(node: Node) -> bool:
     return node.rule.cost(node.args, node.in_shapes, node.shape, 1).flops > 0
+
+
+def score_passes(node: Node, batch: int, elem: int) -> tuple[tuple[str, int], ...]:
+    """(op, bytes moved) of each pass an attention layer's torch module makes over the score matrices it holds in memory
+    (its op's definition: OpRule.score_passes; ``elem`` bytes per score); () for any other layer, and for attention
+    that torch runs in a fused kernel keeping its scores in cache."""
+    return tuple((p.op, p.elements * elem) for p in node.rule.score_passes(node, batch))
 
 
 def curve_bytes(kind: str, node: Node, traffic: Traffic) -> int:

@@ -3,7 +3,8 @@
 With nominal peaks, a layer takes at least max(FLOPs / peak FLOP/s, bytes / bandwidth): it is
 compute-bound when the first term is larger, memory-bound otherwise. With a calibrated profile
 (`convcost calibrate`, calibration.py) the time is a prediction: max(FLOPs / the rate measured for
-the layer's kind at its size, bytes / the bandwidth measured at its size) + the per-op overhead.
+the layer's kind at its size, bytes / the bandwidth measured at its size) + the per-op overhead; an attention layer adds
+its passes over its score matrices (kinds.score_passes) at its ops' measured bandwidths.
 Layers are assumed unfused (see memory.py), so the time of a block or model is the sum of its
 layers' times. No torch here.
 """
@@ -20,8 +21,8 @@ from ..errors import Loc, SpecError, UsageError, did_you_mean
 from ..frontend.source import YMap, YNode, YScalar, load_yaml, read_text, shorten, type_name
 from ..graph.segments import top_level_segments
 from .calibration import STREAM_KIND, Calibration, ProbeTimes, parse_calibrations
-from .kinds import KINDS, VIEW, curve_bytes, layer_kind
-from .memory import MemoryReport
+from .kinds import KINDS, VIEW, curve_bytes, layer_kind, score_passes
+from .memory import MemoryReport, dtype_bytes
 
 PEAK_DTYPES = ("fp32", "tf32", "fp16", "bf16", "int8")
 
@@ -362,7 +363,7 @@ def fit_profile(
 
 def predicted_span(
     kind: str, op: str, flops: int, nbytes: int, fit: Fit, peak: float, bandwidth: float, after: float | None = None,
-    curve_nbytes: int | None = None,
+    curve_nbytes: int | None = None, scores: tuple[tuple[str, int], ...] = (),
 ) -> tuple[Span, bool]:
     """A layer's time from a calibration (``fit.calibration`` must be set), and whether its op or kind has a curve.
 
@@ -372,7 +373,10 @@ def predicted_span(
     (compute), the elementwise curve or else the nominal bandwidth (memory). ``after``: the bytes the layer
     before moved (None: the first layer); the overhead is the calibration's after it (Calibration.overhead_at).
     ``curve_nbytes``: the bytes a memory kind's time follows when not all it moves (kinds.curve_bytes: a strided
-    grouped conv's); the span still reports ``nbytes``.
+    grouped conv's); the span still reports ``nbytes``. ``scores``: an attention's passes over the score matrices its
+    torch module holds in memory ((op, bytes moved) each, kinds.score_passes), added to a compute kind's time at
+    their ops' memory curves (Calibration.score_time; the attention curve's rates are net of the same part); they
+    count as memory-bound time.
     """
     cal = fit.calibration
     assert cal is not None
@@ -386,7 +390,12 @@ def predicted_span(
         stream = cal.memory.get(STREAM_KIND)
         rate = (curve.rate_at(flops) if curve else peak) * fit.scale * (speed.compute if speed else 1.0)
         bw = (stream.rate_at(nbytes) if stream and nbytes else bandwidth) * memory_speed
-        return layer_span(flops, nbytes, rate, bw, overhead), own
+        span = layer_span(flops, nbytes, rate, bw, overhead)
+        extra = cal.score_time(scores) / memory_speed
+        if not extra:
+            return span, own
+        return Span(flops, nbytes, span.compute_s, span.memory_s + extra, span.ideal_s + extra,
+                    span.memory_bound_s + extra, overhead), own
     size = nbytes if curve_nbytes is None else curve_nbytes
     bw = (curve.rate_at(size) if curve and size else bandwidth) * memory_speed
     memory = size / bw
@@ -445,10 +454,12 @@ def roofline(
         return Roofline(memory, profile, dtype, spans, fit)
     peak = profile.peak.get(dtype) or max(profile.peak.values())
     kinds = tuple(layer_kind(lt.node) for lt in memory.layers)
+    elem = dtype_bytes(memory.dtype)
     predicted = [
         predicted_span(
             kind, lt.node.op, lt.flops, lt.traffic.total, fit, peak, profile.bandwidth,
             memory.layers[i - 1].traffic.total if i else None, curve_bytes(kind, lt.node, lt.traffic),
+            score_passes(lt.node, memory.graph.batch, elem),
         )
         for i, (kind, lt) in enumerate(zip(kinds, memory.layers))
     ]

@@ -28,8 +28,8 @@ from typing import Any
 from .. import __version__
 from ..costmodel.analysis import analyze
 from ..costmodel.calibration import AfterPoint, Calibration, Curve, Point, Probe, ProbeTimes
-from ..costmodel.kinds import KINDS, VIEW, curve_bytes, layer_kind
-from ..costmodel.memory import analyze_memory
+from ..costmodel.kinds import KINDS, VIEW, curve_bytes, layer_kind, score_passes
+from ..costmodel.memory import analyze_memory, dtype_bytes
 from ..errors import UsageError
 from ..frontend.spec import parse_spec
 from ..graph.build import Graph, Node, build_graph
@@ -141,6 +141,17 @@ def token_benches() -> list[Bench]:
     for d, hw, heads in ((64, 8, 2), (128, 14, 4), (768, 14, 12)):
         layers = ("to_tokens", *("layernorm", f"{{attention: {{heads: {heads}}}}}") * 2)
         out.append(Bench(layers, (d, hw, hw), f"attention, {heads} heads, on {hw * hw} tokens × {d}", ("attention",)))
+    # Swin's window attentions (torchvision's modules: their copies, bias adds and batched matmuls of small windows run
+    # far below nn.MultiheadAttention's rate), each op a curve of its own: window 7 (49 tokens) at Swin-T's four stages
+    # (stage 1 also shifted) and a small one below them; video Swin-T's windows of 8×7×7 = 392 tokens (scores of 7.4 MB)
+    for d, hw, heads, shift in ((32, 14, 1, 0), (96, 56, 3, 0), (96, 56, 3, 3), (192, 28, 6, 0), (384, 14, 12, 0),
+                                (768, 7, 24, 0)):
+        wa = f"{{window_attention: {{heads: {heads}, window: 7, shift: {shift}}}}}"
+        out.append(Bench(("{to_tokens: {grid: true}}", "layernorm", wa), (d, hw, hw), f"window attention, {heads} heads, "
+                         f"window 7, shift {shift}, on {hw}×{hw} tokens × {d}", ("window_attention",)))
+    wa3 = "{window_attention_3d: {heads: 3, window: [8, 7, 7]}}"
+    out.append(Bench(("{permute: {dims: [0, 2, 3, 4, 1]}}", "layernorm", wa3), (96, 8, 14, 14),
+                     "3-D window attention, 3 heads, window 8×7×7, on 8×14×14 tokens × 96", ("window_attention_3d",)))
     return out
 
 
@@ -277,6 +288,7 @@ class LayerTime:
     times_s: tuple[float, ...]
     what: str
     after: float | None = None  # the bytes the layer before it moved (None: the benchmark's first layer)
+    scores: tuple[tuple[str, int], ...] = ()  # an attention's passes over its scores in memory (kinds.score_passes)
 
     @property
     def median_s(self) -> float:
@@ -387,20 +399,21 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
     )
     probed = [(graph, times) for (bench, graph, _), times in zip(plan, per_layer) if bench.what in PROBE_BENCHES]
     probe = Probe(PROBE_BENCHES, probe_times([g for g, _ in probed], [t for _, t in probed], options.dtype)) \
-        if len(probed) == len(PROBE_BENCHES) else None  # (--quick leaves some out)
+        if len(probed) == len(PROBE_BENCHES) else None  # (a set of benchmarks without them: no probe)
     partial = Calibration(options.device, None, options.dtype, options.channels_last, overhead, {}, {}, overhead_after=after)
     layers = [
         lt for (bench, graph, _), times in zip(plan, per_layer) for lt in layer_times(bench, graph, times, options.dtype)
     ]
     cuda = options.device == "cuda"
+    memory = curves_of(layers, partial.overhead_at, compute=False)
     return Calibration(
         device=options.device,
         threads=(options.threads or threads_before) if not cuda else None,
         dtype=options.dtype,
         channels_last=options.channels_last,
         overhead_s=overhead,
-        compute=curves_of(layers, partial.overhead_at, compute=True),
-        memory=curves_of(layers, partial.overhead_at, compute=False),
+        compute=curves_of(layers, partial.overhead_at, compute=True, score_time=replace(partial, memory=memory).score_time),
+        memory=memory,
         overhead_after=after,
         probe=probe,
         device_name=device_name("cuda") if cuda else cpu_model(),
@@ -442,7 +455,8 @@ def layer_times(bench: Bench, graph: Graph, times: list[list[float]], dtype: str
         compute = KINDS[kind].compute
         work = lt.flops if compute else curve_bytes(kind, lt.node, lt.traffic)
         after = float(mem[i - 1].traffic.total) if i else None
-        out.append(LayerTime(key, compute, float(work), tuple(ts), f"{lt.node.op} in {bench.what}", after))
+        scores = score_passes(lt.node, graph.batch, dtype_bytes(dtype))
+        out.append(LayerTime(key, compute, float(work), tuple(ts), f"{lt.node.op} in {bench.what}", after, scores))
     return out
 
 
@@ -473,9 +487,12 @@ def net_rate(work: float, time_s: float, overhead_s: float) -> float:
     return work / max(time_s - overhead_s, MIN_NET_SHARE * time_s)
 
 
-def curves_of(layers: list[LayerTime], overhead_at: Callable[[float | None], float], compute: bool) -> dict[str, Curve]:
+def curves_of(layers: list[LayerTime], overhead_at: Callable[[float | None], float], compute: bool,
+              score_time: Callable[[tuple[tuple[str, int], ...]], float] | None = None) -> dict[str, Curve]:
     """The curves of one section (compute or memory), kinds first, then ops; a point per size, the layers of one
-    curve and (5-digit) size merged (the geometric mean of their rates, the median of their times)."""
+    curve and (5-digit) size merged (the geometric mean of their rates, the median of their times). ``score_time``:
+    the time of an attention's passes over its scores (Calibration.score_time, from the memory curves), which its rate
+    is net of as of the overhead: the prediction adds both back (roofline.predicted_span)."""
     by_size: dict[str, dict[float, list[LayerTime]]] = {}
     for lt in layers:  # sizes as the file writes them (5 significant digits): two it would write alike are one
         if lt.compute == compute and lt.work > 0 and lt.median_s > 0:
@@ -486,7 +503,8 @@ def curves_of(layers: list[LayerTime], overhead_at: Callable[[float | None], flo
         points = []
         for size in sorted(by_size[key]):
             lts = by_size[key][size]
-            rates = [net_rate(lt.work, lt.median_s, overhead_at(lt.after)) for lt in lts]
+            rates = [net_rate(lt.work, lt.median_s, overhead_at(lt.after) + (score_time(lt.scores) if score_time else 0.0))
+                     for lt in lts]
             spreads = [s for s in (lt.spread_pct for lt in lts) if s is not None]
             points.append(
                 Point(

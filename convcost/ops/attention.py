@@ -31,7 +31,24 @@ from .activations import SOFTMAX_OPS  # per score: an exp, its share of the sum,
 from .counting import BackwardCounted, Counted, Counting, Prediction, on_cuda, on_meta, with_grad
 from .grad import SOFTMAX_BACKWARD_OPS, Need
 from .receptive import global_rf
-from .registry import NodeLike, Part, Saves, Shape, ShapeError, arg, boolean, lazy_args, op, optional, pos_int, refuse_unless
+from .registry import (
+    NodeLike,
+    Part,
+    Saves,
+    ScorePass,
+    Shape,
+    ShapeError,
+    arg,
+    boolean,
+    copies,
+    fused_score_passes,
+    lazy_args,
+    op,
+    optional,
+    pos_int,
+    refuse_unless,
+    score_passes,
+)
 from .shapes import Tokens
 from .tokens import sequence_check
 
@@ -74,6 +91,25 @@ def fast_path(node: NodeLike) -> bool:
     """nn.MultiheadAttention takes its fused kernel (eval, no_grad, a real device, an even number of heads, and
     projection biases: torch calls aten::_native_multi_head_attention only when in_proj_bias is not None)."""
     return fused(node) and not on_meta() and not with_grad() and node.args.heads % 2 == 0 and node.args.qkv_bias
+
+
+def attention_score_passes(node: NodeLike, batch: int) -> tuple[ScorePass, ...]:
+    """The passes over its batch·heads·N² scores in memory (for the latency model): nn.MultiheadAttention's fast path
+    (aten::_native_multi_head_attention: bmm writes them, softmax reads them and writes a new tensor, bmm reads that)
+    and the explicit module ((q·scale) @ kᵀ, .softmax, @ v) hold them; F.scaled_dot_product_attention (`sdpa`, and
+    nn.MultiheadAttention off its fast path, which calls it with need_weights=False) runs CPU's flash kernel, which
+    keeps them in blocks in cache, but computes softmax's exponentials over all of them: a softmax pass only (seen with
+    torch.profiler, torch 2.13 on CPU)."""
+    a: AttentionArgs = node.args
+    n, d = node.in_shapes[0]
+    scores, inner = batch * a.heads * n * n, batch * n * a.heads * head_dim(a, d)
+    if a.sdpa:  # the heads' output transposed and reshaped for proj
+        return fused_score_passes(scores) + copies(inner, 1)
+    if fused(node) and not fast_path(node):  # q, k, v transposed to [B·heads, N, hd], the output back
+        return fused_score_passes(scores) + copies(inner, 4)
+    if fused(node):  # _transform_bias_rescale_qkv: q, k, v from the projection, biased, q scaled
+        return score_passes(scores) + copies(inner, 3)
+    return score_passes(scores) + copies(inner, 4)  # q scaled, k and v contiguous for @, the output reshaped
 
 
 def attention_parts(a: AttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> tuple[Part, ...]:
@@ -245,6 +281,7 @@ class Attention:
     saves = Saves.INPUTS
     saves_frozen = Saves.NOTHING  # the input only for the Q/K/V weight's gradient
     rf = global_rf("attention reads every token")
+    score_passes = staticmethod(attention_score_passes)
 
     @staticmethod
     def backward(a: AttentionArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:

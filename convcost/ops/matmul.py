@@ -32,16 +32,19 @@ from .registry import (
     NodeLike,
     Part,
     Saves,
+    ScorePass,
     Shape,
     ShapeError,
     _show,
     arg,
     boolean,
     choice,
+    fused_score_passes,
     lazy_args,
     op,
     optional,
     pos_float,
+    score_passes,
     typed,
 )
 from .shapes import is_tokens, numel
@@ -493,6 +496,16 @@ def flash_on_cpu(node: NodeLike) -> bool:
     return len(h.lead) == 1 and h.e == h.ev
 
 
+def sdpa_score_passes(node: NodeLike, batch: int) -> tuple[ScorePass, ...]:
+    """The passes over its scores (for the latency model): where CPU runs its flash kernel (flash_on_cpu) they stay in
+    blocks in cache, softmax's work over them only; on the math path q·kᵀ writes them, the mask is added in place (read
+    and written), softmax reads them and writes a new tensor, a·v reads that."""
+    h = Heads(node.args, node.in_shapes)
+    if flash_on_cpu(node):
+        return fused_score_passes(h.scores(batch))
+    return score_passes(h.scores(batch), *(("add",) if h.masked else ()))
+
+
 def _sdpa_flop_counter(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     if not on_meta() and not on_cuda() and flash_on_cpu(node):
         return Prediction.unseen("CPU runs its flash attention kernel, which FlopCounterMode has no formula for")
@@ -555,6 +568,7 @@ class ScaledDotProductAttention:
     saves = Saves.INPUTS
     inputs = (3, 4)
     rf = staticmethod(lambda a, inputs, out: CAUSAL if a.is_causal else ATTENDS)
+    score_passes = staticmethod(sdpa_score_passes)
     backward = staticmethod(lambda a, inputs, out, batch, need: sdpa_backward(a, inputs, batch, need))
     counting = Counting(
         "aten::scaled_dot_product_attention", "F.scaled_dot_product_attention",

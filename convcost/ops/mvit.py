@@ -53,6 +53,7 @@ from .registry import (
     NodeLike,
     Part,
     Saves,
+    ScorePass,
     Shape,
     ShapeError,
     arg,
@@ -64,6 +65,7 @@ from .registry import (
     pos_float,
     pos_int,
     refuse_unless,
+    score_passes,
     spec_dims,
     triple,
 )
@@ -232,6 +234,14 @@ def pooling_attention_parts(a: PoolingAttentionArgs, inputs: tuple[Shape, ...], 
 
 
 # ---- how the counters see it: torchvision's modules and calls (modules/mvit.py runs the same) ----------------------
+def _score_passes(node: NodeLike, batch: int) -> tuple[ScorePass, ...]:
+    """The passes over its scores in memory (for the latency model), as modules/mvit.py's forward makes them: q·kᵀ
+    writes them; with rel_pos the decomposed terms are summed into a tensor of the grid tokens' scores (written) and
+    added in place (it and the scores read, the scores written): counted as two adds; softmax reads them and writes a
+    new tensor; a·v reads that."""
+    return score_passes(_counts(node, batch).scores, *(("add", "add") if node.args.rel_pos else ()))
+
+
 def _counts(node: NodeLike, batch: int) -> Counts:
     return counts(node.args, node.in_shapes, batch)
 
@@ -399,6 +409,7 @@ class PoolingAttention:
     saves_frozen = Saves.NOTHING  # the input only for qkv's weight gradient
     rf = global_rf("pooling attention: every token reads the pooled keys and values of every token")
     backward = staticmethod(_backward)
+    score_passes = staticmethod(_score_passes)
     counting = Counting(
         "aten::matmul", "MultiscaleAttention", NAME,
         fvcore=Counted(_fvcore, "fvcore counts the pools' LayerNorms 5 per element and the relative position einsums "

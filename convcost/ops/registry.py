@@ -143,6 +143,46 @@ def no_extra(node: NodeLike, batch: int, elem: int) -> int:
     return 0
 
 
+class ScorePass(NamedTuple):
+    """One pass an attention's torch module makes over its score matrices in memory (heads × queries × keys, for every
+    window and sample): the op that makes it ('matmul': q·kᵀ writing the scores, a·v reading them; 'add': a bias or
+    mask added; 'multiply'; 'softmax': read and written) and the score elements it moves (reads plus writes)."""
+
+    op: str
+    elements: int
+
+
+ScorePassesFn = Callable[[NodeLike, int], "tuple[ScorePass, ...]"]  # (node, batch) -> its passes over its scores
+
+
+def no_scores(node: NodeLike, batch: int) -> tuple[ScorePass, ...]:
+    return ()
+
+
+def score_passes(scores: int, *between: str) -> tuple[ScorePass, ...]:
+    """The passes of an attention that holds its ``scores`` (elements, whole batch) in memory: q·kᵀ writes them, each
+    op of ``between`` (an add of a bias or mask, a multiply) reads and writes them, softmax reads and writes them, a·v
+    reads them."""
+    return (ScorePass("matmul", scores), *(ScorePass(o, 2 * scores) for o in between), ScorePass("softmax", 2 * scores),
+            ScorePass("matmul", scores))
+
+
+COPY = "contiguous"  # a ScorePass's op for a copy of a strided view (pad, roll, a window partition, a permuted q, k or v)
+
+
+def copies(elements: int, count: int) -> tuple[ScorePass, ...]:
+    """``count`` copies of a tensor of ``elements`` (each read and written) that an attention's torch module makes of
+    its tokens, q, k or v (reshapes of permuted views, pad, roll): at the elementwise curve."""
+    return (ScorePass(COPY, 2 * count * elements),) if count and elements else ()
+
+
+def fused_score_passes(scores: int) -> tuple[ScorePass, ...]:
+    """The passes of an attention run in a fused kernel (CPU's flash attention): its scores stay in blocks in cache,
+    never written out, but softmax's exponentials are computed over every one of them: a softmax pass, no q·kᵀ write
+    and no a·v read."""
+    return (ScorePass("softmax", 2 * scores),)
+
+
 CATEGORIES = (
     "conv", "linear", "norm", "activation", "math", "pool", "resample", "shuffle", "join", "reshape", "identity",
 )
@@ -219,6 +259,9 @@ class OpRule:
     rf: RF | RFFn = _REQUIRED  # how its output positions read its input's (ops/receptive.py)
     saves_frozen: Saves | SavesFn | None = None  # what its backward keeps when its weights are frozen (None: saves)
     saved_extra: ExtraBytesFn = no_extra  # bytes its backward keeps besides (indices, statistics, masks)
+    # the passes its torch module makes over its attention scores (the softmax alone for a fused kernel that keeps them
+    # in cache): what its predicted time adds to its FLOPs' (costmodel/roofline.py predicted_span)
+    score_passes: ScorePassesFn = no_scores
     unread_buffers: int | UnreadFn = 0  # buffers inference never reads (batch norm's num_batches_tracked)
     notes: str = ""  # more for docs/spec.md's op table, after the summary
     aliases: tuple[str, ...] = ()
@@ -510,7 +553,8 @@ def op(
     """Class decorator: the class is the op's definition. It holds the static methods ``shape``, ``cost``
     and ``build`` and the attributes ``saves`` and ``counting`` (required), the backward (static method
     ``backward``, ops/grad.py) and receptive-field rule (``rf``: an RF or a static method, ops/receptive.py), both
-    required, optionally ``saved_extra``, ``saves_frozen``, ``unread_buffers``, ``parts``, ``resolve``, ``inputs``
+    required, optionally ``saved_extra``, ``score_passes`` (the passes its torch module makes over attention scores
+    held in memory), ``saves_frozen``, ``unread_buffers``, ``parts``, ``resolve``, ``inputs``
     (how many outputs it reads, (least, most): an op of more than one takes a ``from`` list) and ``detached`` (its
     output carries no gradient back: it reads only its input's shape), for `convcost import`
     ``imports`` (torch.nn class names) with the static method ``from_torch`` (module -> arguments) and, for a module
@@ -536,6 +580,7 @@ def op(
                 rf=getattr(cls, "rf", _REQUIRED),
                 saves_frozen=getattr(cls, "saves_frozen", None),
                 saved_extra=getattr(cls, "saved_extra", no_extra),
+                score_passes=getattr(cls, "score_passes", no_scores),
                 unread_buffers=getattr(cls, "unread_buffers", 0),
                 notes=" ".join(notes.split()),
                 aliases=aliases,

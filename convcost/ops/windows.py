@@ -58,10 +58,12 @@ from .registry import (
     NodeLike,
     Part,
     Saves,
+    ScorePass,
     Shape,
     ShapeError,
     arg,
     boolean,
+    copies,
     lazy_args,
     nonneg_int,
     op,
@@ -69,6 +71,7 @@ from .registry import (
     pos_float,
     pos_int,
     refuse_unless,
+    score_passes,
     triple,
 )
 from .shapes import TokenGrid, fmt_shape, grid_of
@@ -303,6 +306,18 @@ def _wa_scores(node: NodeLike, batch: int) -> int:
     return _scores(PLANE, node, batch)
 
 
+def _score_passes(cut: Windowing, node: NodeLike, batch: int) -> tuple[ScorePass, ...]:
+    """The passes over its scores in memory (for the latency model), as torchvision's (and modules/tokens.py's,
+    swin3d.py's) forward makes them: q·kᵀ writes them (tensor.matmul or einsum), `attn + bias` reads them and writes a
+    new tensor, so does `+ mask` when shifted, F.softmax too, a·v reads them. Building the shift mask (nW·Nw² per
+    window pair, not per head) is not counted. And the copies of its Np·C tokens: pad, the window partition, q scaled,
+    k and v made contiguous for the matmuls, the heads' output and the window reverse reshaped, and when shifted the
+    two rolls: 7 (9)."""
+    g, w = cut.node(node)
+    passes = score_passes(_scores(cut, node, batch), *(("add", "add") if w.shifted else ("add",)))
+    return passes + copies(batch * w.tokens * g.d, 9 if w.shifted else 7)
+
+
 def _wa_ptflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     # its patched tensor.matmul (q·kᵀ, a·v; torch.einsum is not patched) and F.softmax (one per score); not F.linear
     # (left unpatched), and the qkv/proj nn.Linear hooks never fire: the module calls F.linear with their weights
@@ -447,6 +462,7 @@ class WindowAttention:
     saves = Saves.NOTHING  # what its backward keeps is in saved_extra
     rf = staticmethod(_wa_rf)
     backward = staticmethod(_wa_backward)
+    score_passes = staticmethod(partial(_score_passes, PLANE))
     counting = _counting(
         PLANE, "ShiftedWindowAttention", _wa_ptflops,
         Counted(_wa_fvcore, "fvcore counts an einsum (`einsum: true`) from numpy's einsum_path estimate, which numpy "
@@ -501,6 +517,7 @@ class WindowAttention3d:
     saves = Saves.NOTHING  # what its backward keeps is in saved_extra
     rf = staticmethod(partial(_rf, VOLUME))
     backward = staticmethod(partial(_backward, VOLUME))
+    score_passes = staticmethod(partial(_score_passes, VOLUME))
     counting = _counting(VOLUME, "ShiftedWindowAttention3d", _wa3_ptflops,
                          Counted(lambda node, cost, batch: Prediction.of("aten::linear and aten::matmul",
                                                                          window_attention_3d=cost.macs)))

@@ -37,9 +37,11 @@ from .registry import (
     NodeLike,
     Part,
     Saves,
+    ScorePass,
     Shape,
     arg,
     boolean,
+    copies,
     lazy_args,
     nonneg_int,
     op,
@@ -47,6 +49,7 @@ from .registry import (
     pos_float,
     pos_int,
     refuse_unless,
+    score_passes,
 )
 from .shapes import TokenGrid
 from .windows import _merged, _pm_rf, _wa_rf, grid_check, refuse_shift_not_below_window, window_attention_grid, windows
@@ -119,6 +122,17 @@ def window_attention_v2_parts(a: WindowAttentionV2Args, inputs: tuple[Shape, ...
                                          bias_ops=batch * np_ * c if a.bias else 0, activations=batch * g.n * c)),
     ]
     return tuple(parts)
+
+
+def _score_passes(node: NodeLike, batch: int) -> tuple[ScorePass, ...]:
+    """The passes over its scores in memory (for the latency model), as modules/tokens.py's cosine attention makes
+    them: q·kᵀ writes them, `· exp(logit_scale)` reads them and writes a new tensor, so do `+ bias` and, when shifted,
+    `+ mask`, F.softmax too; a·v reads them. Building the shift mask is not counted. And the copies of its Np·C
+    tokens: v1's 7 (9 shifted), q's scaling replaced by q and k normalised (2 passes each): 8 (10)."""
+    a, c, nw, size = _v2(node)
+    w = windows(a, grid_check("window_attention_v2", node.in_shapes[0]).grid)  # type: ignore[arg-type]
+    passes = score_passes(batch * a.heads * nw * size * size, "multiply", *(("add", "add") if w.shifted else ("add",)))
+    return passes + copies(batch * w.tokens * c, 10 if w.shifted else 8)
 
 
 def _v2(node: NodeLike) -> tuple[WindowAttentionV2Args, int, int, int]:
@@ -229,6 +243,7 @@ class WindowAttentionV2:
     saves = Saves.NOTHING  # what its backward keeps is in saved_extra
     rf = staticmethod(_wa_rf)  # each position reads its window, as v1's
     backward = staticmethod(_backward)
+    score_passes = staticmethod(_score_passes)
     counting = Counting(
         "aten::matmul", "ShiftedWindowAttentionV2", "window_attention_v2",
         fvcore=Counted(lambda node, cost, batch: Prediction.of(
