@@ -39,7 +39,7 @@ from .registry import (
     register,
 )
 from .shapes import fmt_shape, numel
-from .tensors import broadcast, dim_index, integer, like, show_dims, tensor_shape, torch_dims
+from .tensors import broadcast, dim_index, integer, like, show_dims, tensor_shape, torch_dims, with_tensor
 
 if TYPE_CHECKING:
     from torch import nn
@@ -118,17 +118,14 @@ def _where_dims(a: WhereArgs, inputs: tuple[Shape, ...]) -> tuple[int, ...]:
     if a.reverse and not given:
         raise ShapeError("'reverse' puts a scalar or const in the first value's place; give one", "reverse")
     out = torch_dims(inputs[0])
-    others = [torch_dims(s) for s in inputs[1:]] + ([(1, *a.const)] if a.const is not None else [])
-    for k, dims in enumerate(others, start=2):
-        joined = broadcast((1, *out), dims if k > len(inputs) else (1, *dims))
-        if joined is None or (k <= len(inputs) and len(dims) != len(out)):
-            raise ShapeError(f"the mask {show_dims(out)} and value {k - 1} {show_dims(dims[1:] if k > len(inputs) else dims)} "
-                             "do not broadcast (of one rank)", "const" if k > len(inputs) else None)
-        if k > len(inputs) and len(joined) > len(out) + 1:
-            raise ShapeError(f"const {list(a.const or ())} reaches past the sample's dims {show_dims(out)} into the batch",
-                             "const")
-        out = joined[1:]
-    return out
+    for k, s in enumerate(inputs[1:], start=1):
+        dims = torch_dims(s)
+        joined = broadcast(out, dims) if len(dims) == len(out) else None
+        if joined is None:
+            raise ShapeError(f"the mask {show_dims(out)} and value {k} {show_dims(dims)} do not broadcast (of one rank, "
+                             "as two outputs are)")
+        out = joined
+    return with_tensor(out, a.const, "const") if a.const is not None else out
 
 
 def _where_backward(a: WhereArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
