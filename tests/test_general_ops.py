@@ -137,7 +137,7 @@ SPECS: list[tuple[str, int, str]] = [
     ("[4, 4]", 2, "einsum: {from: [input, input, input], equation: 'bij,bjk,bkl->bi'}"),
     ("[5]", 2, "einsum: {from: [input, input, input], equation: 'bi,bi,bi->bi'}"),
     ("[4, 4]", 2, "einsum: {from: [input, input], equation: 'bij,bjk,kl->bil', param: [4, 6]}"),
-    ("[6, 5]", 1, "linear: {name: w, out: 3}\n- einsum: {from: [input, input, w], equation: 'bij,bik,bil->bjkl'}"),
+    ("[6, 5]", 1, "pad: {name: w, pad: [0, 2]}\n- einsum: {from: [input, input, w], equation: 'bij,bik,bil->bjkl'}"),
     # a size whose numpy estimate fvcore rounds: 2·(8·64·56·56) + 1 printed as 3.211e+06
     ("[64, 56]", 1, "conv: {name: w, out: 8, kernel: 1}\n- einsum: {from: [input, w], equation: 'bcl,bkl->bck'}"),
     # attention: [B, H, L, E] of one width runs CPU's flash kernel (FlopCounterMode sees nothing); another v width,
@@ -405,7 +405,27 @@ layers:
   - einsum: {name: e, from: [unflatten2, unflatten2], equation: "bij,bkj->bik"}
   - pad: {pad: [1, 1, 0, 1], mode: reflect}
   - stack: {name: s, from: [pad1, pad1], dim: 1}
-  - scaled_dot_product_attention: {from: [s, s, s]}
+  - scaled_dot_product_attention: {name: attn, from: [s, s, s]}
+  - sub: {name: centred, buffer: [1, 3, 1]}
+  - repeat: {sizes: [1, 1, 2]}
+  - flip: {dims: -1}
+  - roll: {shifts: 1, dims: 2}
+  - topk: {name: top, k: 4}
+  - mean: {dims: 1, keepdim: true}
+  - expand: {name: wide, sizes: [2, -1, -1]}
+  - gt: {name: m1, from: [top, wide]}
+  - lt: {name: m2, scalar: 0}
+  - ge: {name: m3, from: [top, wide]}
+  - le: {name: m4, scalar: 0}
+  - eq: {name: m5, scalar: 0}
+  - ne: {name: m6, scalar: 0}
+  - where: {name: picked, from: [m1, top, wide]}
+  - where: {from: [m2, picked], scalar: 0}
+  - index_select: {dim: 2, index: 2}
+  - einsum: {name: e3, from: [attn, attn, attn], equation: "bhij,bhkj,bhkl->bhil"}
+  - slice: {name: grid2, from: attn, dim: -1, stop: 2}
+  - grid_sample: {from: [e3, grid2]}
+  - grid_sample: {grid: [2, 2], mode: nearest}
 """
 
 
@@ -431,8 +451,8 @@ def test_verify_exits_0_on_a_spec_of_every_general_op(tmp_path: Path) -> None:
                                    "[B, 4, 6, 5] into the batch; give at most 3 dims (or a leading 1)"),
     ("mul: {param: [3, 1, 1]}", "t.yaml:3:18: multiply 'multiply1': param [3, 1, 1] does not broadcast with the input "
                                 "[B, 4, 6, 5]"),
-    ("sub", "t.yaml:3:5: sub 'sub1': needs a second operand: another output ('from: [a, b]'), a number ('scalar') "
-            "or a learned tensor ('param')"),
+    ("sub", "t.yaml:3:5: sub 'sub1': needs a second operand: another output ('from: [a, b]'), a number ('scalar'), "
+            "a learned tensor ('param') or a buffer ('buffer')"),
     ("sub: {from: [input, input, input]}", "t.yaml:3:17: 'sub' reads 2 outputs from a 'from' list, got 3"),
     ("div: {from: [input, input], scalar: 2}", "t.yaml:3:41: div 'div1': takes no 'scalar' with 2 inputs: its operands "
                                               "are the inputs"),
@@ -458,7 +478,8 @@ def test_verify_exits_0_on_a_spec_of_every_general_op(tmp_path: Path) -> None:
                                                 "than it, got 6, 0"),
     ("slice: {dim: 1, start: 4}", "t.yaml:3:28: slice 'slice1': 4: of dim 1 (size 4) is empty"),
     ("relu: {from: [input, input]}", "t.yaml:3:18: 'relu' reads one input: give 'from' one name (a list is read by "
-     "concat, add, multiply, div, einsum, matmul, maximum, minimum, pow, scaled_dot_product_attention, stack, sub)"),
+     "concat, add, multiply, div, einsum, eq, ge, grid_sample, gt, le, lt, matmul, maximum, minimum, ne, pow, "
+     "scaled_dot_product_attention, stack, sub, where)"),
 ])
 def test_bad_general_ops_read_like_a_compiler(layers: str, message: str) -> None:
     with pytest.raises(SpecError) as e:
