@@ -15,7 +15,7 @@ class Normalised(nn.Module):
     def __init__(self, how: str = "broadcast") -> None:
         super().__init__()
         self.how = how
-        shape = (1, 3, 1, 1) if how == "broadcast" else (3,)
+        shape = (3,) if how == "flat" else (1, 3, 1, 1)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).reshape(shape))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).reshape(shape))
         self.conv = nn.Conv2d(3, 4, 3, padding=1)
@@ -92,6 +92,8 @@ class Selections(nn.Module):
         self.head = nn.Conv2d(4, 2, 1)
         if how == "index_select":
             self.register_buffer("order", torch.tensor([3, 2, 1, 0]))
+        if how == "mask":
+            self.register_buffer("keep", torch.ones(4, dtype=torch.bool))
         if how == "grid":
             self.flow = nn.Conv2d(4, 2, 1)
         if how == "grid_param":
@@ -114,7 +116,7 @@ class Selections(nn.Module):
         elif self.how == "topk_indices":
             y = y + torch.topk(y, 8, dim=3).indices.float()
         elif self.how == "mask":
-            y = y[:, y[0, :, 0, 0] > 0]  # a mask: which channels depends on the values
+            y = y[:, self.keep]  # a mask: how many channels it keeps depends on its values
         elif self.how == "grid":
             grid = torch.tanh(self.flow(y).permute(0, 2, 3, 1))
             y = F.grid_sample(y, grid, align_corners=False)

@@ -80,7 +80,7 @@ def test_einsum_of_three_operands_is_one_layer(tmp_path: Path) -> None:
     target = f"{FACTORIES}:einsum3"
     spec = tmp_path / "einsum3.yaml"
     text = _import(target, "3,8,8", spec)
-    assert "equation: bij,bjk,bkl->bil" in text, text
+    assert "einsum: {name: einsum, equation: 'bij,bjk,bkl->bil', from: [flatten, transpose, flatten]}" in text, text
     t = analyze_file(spec)[0].total
     # conv 1×1 3→4 on 8×8: 64·4·3 = 768; a [4, 64], aᵀ [64, 4]: 'bij,bjk' contracts j over i, j, k (4·64·4), then k
     # over i, k, l (4·4·64)
@@ -89,7 +89,7 @@ def test_einsum_of_three_operands_is_one_layer(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("how", "message"), [
-    ("roll_flat", "torch.roll of [1, 4, 8, 8] over every value: it moves values between samples"),
+    ("roll_flat", "roll of [1, 4, 8, 8] over every value: it moves values between samples"),
 ])
 def test_copies_across_samples_are_refused(how: str, message: str, tmp_path: Path) -> None:
     r = runner.invoke(app, ["import", f"{FACTORIES}:copies", "--input", "3,8,8", "--reference-arg", f"how={how}"])
@@ -122,7 +122,7 @@ def test_selections_import_as_their_ops(how: str, ops: tuple[str, ...], params: 
 
 
 @pytest.mark.parametrize(("how", "message"), [
-    ("topk_indices", "torch.topk with its indices used: convcost's topk gives the values only"),
+    ("topk_indices", "topk with its indices used: convcost's topk gives the values only"),
     ("mask", "by a mask: convcost selects along one dim by a 1-D index"),
 ])
 def test_selections_by_the_values_are_refused(how: str, message: str) -> None:
