@@ -413,13 +413,20 @@ class Einsum:
 
     @staticmethod
     def backward(a: EinsumArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
-        # each operand's gradient is an einsum of the output's gradient with the other operand: the forward's product
-        # (MACs where letters are contracted, elementwise products where none is); summed-away letters come back as an
-        # expand, no arithmetic
-        cost = _einsum_cost(a, inputs, out, batch)
-        n = sum(need.inputs)
-        return Backward(input_macs=cost.macs * n, input_ops=cost.elementwise_ops * n,
-                        weight_macs=cost.macs if need.weights else 0, weight_ops=cost.elementwise_ops if need.weights else 0)
+        # step by step, back from the last: each side's gradient is a product of the step's output gradient with the
+        # other side, the step's own product (MACs where letters are contracted, elementwise products where none is);
+        # the result so far needs one where an operand before it does; summed-away letters come back as an expand
+        steps = Contraction(a, inputs).steps(batch)
+        wants = [*need.inputs, *((need.weights,) if a.param is not None else ())]
+        macs = ops = w_macs = w_ops = 0
+        for i, s in enumerate(steps, start=1):
+            if any(wants[:i]):
+                macs, ops = macs + s.macs, ops + s.products
+            if wants[i] and a.param is not None and i == len(steps):
+                w_macs, w_ops = s.macs, s.products
+            elif wants[i]:
+                macs, ops = macs + s.macs, ops + s.products
+        return Backward(input_macs=macs, input_ops=ops, weight_macs=w_macs, weight_ops=w_ops)
 
     counting = Counting(
         "aten::einsum", "torch.einsum",
