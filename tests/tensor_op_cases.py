@@ -167,6 +167,10 @@ CASES: list[tuple[object, ...]] = [
     # contracted over b, i, k: 2·4·4 = 32 MACs; the first step as above, 128
     ("einsum", "einsum: {from: [input, input, input], equation: 'bij,bjk,bkl->bi'}", "[4, 4]", 2, (4,),
      Cost(macs=128 + 32, pool_ops=32, activations=8)),
+    # j is in all three and not in the output: the first step multiplies elementwise (2·3·4 = 24 products), the second
+    # contracts j over b, i, j (24 MACs)
+    ("einsum", "einsum: {from: [input, input, input], equation: 'bij,bij,bij->bi'}", "[3, 4]", 2, (3,),
+     Cost(macs=24, elementwise_ops=24, activations=6)),
     # nothing contracted: two elementwise multiplies of 2·5 values each
     ("einsum", "einsum: {from: [input, input, input], equation: 'bi,bi,bi->bi'}", "[5]", 2, (5,),
      Cost(elementwise_ops=2 * 10, activations=10)),

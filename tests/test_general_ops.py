@@ -136,6 +136,7 @@ SPECS: list[tuple[str, int, str]] = [
     ("[4, 4]", 2, "einsum: {from: [input, input, input], equation: 'bij,bjk,bkl->bil'}"),
     ("[4, 4]", 2, "einsum: {from: [input, input, input], equation: 'bij,bjk,bkl->bi'}"),
     ("[5]", 2, "einsum: {from: [input, input, input], equation: 'bi,bi,bi->bi'}"),
+    ("[3, 4]", 2, "einsum: {from: [input, input, input], equation: 'bij,bij,bij->bi'}"),
     ("[4, 4]", 2, "einsum: {from: [input, input], equation: 'bij,bjk,kl->bil', param: [4, 6]}"),
     ("[6, 5]", 1, "pad: {name: w, pad: [0, 2]}\n- einsum: {from: [input, input, w], equation: 'bij,bik,bil->bjkl'}"),
     # a size whose numpy estimate fvcore rounds: 2·(8·64·56·56) + 1 printed as 3.211e+06
