@@ -48,11 +48,11 @@ CASES: list[tuple[object, ...]] = [
     ("pad", "pad: {pad: [2, 2], mode: reflect}", "[4, 6]", 2, (4, 10), Cost(activations=2 * 40)),  # 1-D: 6 + 4
     ("pad", "pad: {pad: [1, 1, 1, 1], mode: circular}", X, 1, (4, 8, 7), Cost(activations=4 * 56)),
     ("pad", "pad: {pad: [0, 1, 0, 1, 2, 0], mode: replicate}", "[2, 3, 4, 5]", 1, (2, 5, 5, 6), Cost(activations=300)),
-    # ---- repeat, flip, roll: copies, no arithmetic; their output elements only ----
+    # ---- tile (x.repeat), flip, roll: copies, no arithmetic; their output elements only ----
     # 4×6×5 repeated [1, 2, 3] times: 4×12×15 = 720 per sample
-    ("repeat", "repeat: {sizes: [1, 2, 3]}", X, 2, (4, 12, 15), Cost(activations=2 * 720)),
+    ("tile", "tile: {sizes: [1, 2, 3]}", X, 2, (4, 12, 15), Cost(activations=2 * 720)),
     # 6 tokens of width 4 repeated twice along the sequence: 12 tokens (tokens stay tokens)
-    ("repeat", "to_tokens\n  - repeat: {sizes: [2, 1]}", "[4, 2, 3]", 1, Tokens(12, 4), Cost(activations=48)),
+    ("tile", "to_tokens\n  - tile: {sizes: [2, 1]}", "[4, 2, 3]", 1, Tokens(12, 4), Cost(activations=48)),
     # a view: [B, 1, 6, 5] (a channel mean) broadcast to 4 channels, 120 values per sample
     ("expand", "mean: {dims: 1, keepdim: true}\n  - expand: {sizes: [4, -1, -1]}", X, 2, (4, 6, 5),
      Cost(activations=2 * 120)),

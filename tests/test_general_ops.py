@@ -36,7 +36,7 @@ GENERAL = {
     "add", "multiply", "sub", "div", "pow", "maximum", "minimum",
     "sqrt", "rsqrt", "exp", "log", "abs", "neg", "reciprocal", "square", "sin", "cos", "erf", "clamp",
     "mean", "sum", "amax", "amin", "norm", "var", "std", "softmax", "log_softmax",
-    "matmul", "einsum", "scaled_dot_product_attention", "concat", "stack", "constant", "repeat", "expand", "flip", "roll",
+    "matmul", "einsum", "scaled_dot_product_attention", "concat", "stack", "constant", "tile", "expand", "flip", "roll",
     "gt", "lt", "ge", "le", "eq", "ne", "where", "index_select", "topk", "grid_sample",
 }
 
@@ -59,9 +59,9 @@ SPECS: list[tuple[str, int, str]] = [
     ("[2, 3, 4, 5]", 1, "pad: {pad: [0, 1, 0, 1, 2, 0], mode: replicate}"),
     (X, 2, "chunk: {index: 1, dim: 2}"),
     ("[4, 2, 3]", 1, "to_tokens\n- chunk: {index: 0, dim: -1, sizes: [1, 3]}"),
-    # copies: repeat, flip, roll; expand (a view)
-    (X, 2, "repeat: {sizes: [1, 2, 3]}"),
-    ("[4, 2, 3]", 1, "to_tokens\n- repeat: {sizes: [2, 1]}\n- layernorm"),
+    # copies: tile (x.repeat), flip, roll; expand (a view)
+    (X, 2, "tile: {sizes: [1, 2, 3]}"),
+    ("[4, 2, 3]", 1, "to_tokens\n- tile: {sizes: [2, 1]}\n- layernorm"),
     (X, 2, "mean: {dims: 1, keepdim: true}\n- expand: {sizes: [4, -1, -1]}"),
     (X, 2, "flip: {dims: [2, -1]}"),
     (X, 1, "roll: {shifts: [1, -2], dims: [2, 3]}"),
@@ -408,7 +408,7 @@ layers:
   - stack: {name: s, from: [pad1, pad1], dim: 1}
   - scaled_dot_product_attention: {name: attn, from: [s, s, s]}
   - sub: {name: centred, buffer: [1, 3, 1]}
-  - repeat: {sizes: [1, 1, 2]}
+  - tile: {sizes: [1, 1, 2]}
   - flip: {dims: -1}
   - roll: {shifts: 1, dims: 2}
   - topk: {name: top, k: 4}

@@ -58,9 +58,9 @@ def test_buffers_in_arithmetic_count_as_buffers(how: str, lines: tuple[str, ...]
 
 @pytest.mark.parametrize(("how", "line", "macs"), [
     # conv 3→4, 3×3 on 8×8: 8·8·4·27 = 6,912 MACs; then the 1×1 conv 4→2 on the copy's H×W: 2·4 = 8 per position
-    ("repeat", "repeat: {name: repeat, sizes: [1, 2, 2]}", 6912 + 16 * 16 * 8),
-    ("tile", "repeat: {name: tile, sizes: [1, 2, 1]}", 6912 + 16 * 8 * 8),  # tile((2, 1)) is repeat(1, 1, 2, 1)
-    ("expand", "repeat: {name: expand, sizes: [4, 1, 1]}", 6912 + 8 * 8 * 8),  # a channel mean copied to 4 channels
+    ("repeat", "tile: {name: repeat, sizes: [1, 2, 2]}", 6912 + 16 * 16 * 8),
+    ("tile", "tile: {name: tile, sizes: [1, 2, 1]}", 6912 + 16 * 8 * 8),  # tile((2, 1)) is repeat(1, 1, 2, 1)
+    ("expand", "tile: {name: expand, sizes: [4, 1, 1]}", 6912 + 8 * 8 * 8),  # a channel mean copied to 4 channels
     ("flip", "flip: {name: flip, dims: [3]}", 6912 + 8 * 8 * 8),
     ("roll", "roll: {name: roll, shifts: [1, -2], dims: [2, 3]}", 6912 + 8 * 8 * 8),
 ])

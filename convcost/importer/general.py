@@ -113,19 +113,19 @@ def reshape(n: Node, c: Context) -> Found:
 
 def _expand(n: Node, c: Context, x: int, shape: tuple[int, ...], out: tuple[int, ...]) -> Found:
     """``x.expand(B, ...)`` read by more than an elementwise op: a view (`expand`), or where the code copies it
-    (``.contiguous()``, a reshape that must copy: aten's clone) the copy it becomes, a `repeat` of the size-1 dims."""
+    (``.contiguous()``, a reshape that must copy: aten's clone) the copy it becomes, a `tile` of the size-1 dims."""
     if len(out) != len(shape) or out[0] != shape[0]:
         return Refuse(f"{n.fn} of {c.shown(x)} to {list(out)}: it adds or grows a dim in front of the batch; convcost "
                       "counts per sample")
     users = c.flow.users.get(n.outs[0], [])
     if users and all(u.op in ("clone", "contiguous") for u in users):
-        return emit(c, n, "repeat", {"sizes": [o // s for s, o in zip(shape[1:], out[1:])]}, (x,))
+        return emit(c, n, "tile", {"sizes": [o // s for s, o in zip(shape[1:], out[1:])]}, (x,))
     return emit(c, n, "expand", {"sizes": list(out[1:])}, (x,))
 
 
 @general("repeat")
 def repeat(n: Node, c: Context) -> Found:
-    """``x.repeat(...)``, ``torch.tile`` (aten's repeat), one count per dim; the batch's must be 1, and no dim added in
+    """``x.repeat(...)``, ``torch.tile`` (aten's repeat) as `tile`, one count per dim; the batch's must be 1, and no dim added in
     front of it."""
     x = _one(n, c)
     if x is None:
@@ -135,7 +135,7 @@ def repeat(n: Node, c: Context) -> Found:
     if len(counts) != len(shape) or counts[0] != 1:
         return Refuse(f"{n.fn}{tuple(counts)} of {c.shown(x)}: it repeats or adds a dim in front of the batch; convcost "
                       "counts per sample")
-    return emit(c, n, "repeat", {"sizes": counts[1:]}, (x,))
+    return emit(c, n, "tile", {"sizes": counts[1:]}, (x,))
 
 
 @general("flip")

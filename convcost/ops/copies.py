@@ -1,8 +1,8 @@
-"""Copies that rearrange or repeat values, of any rank: repeat (x.repeat, torch.tile, x.expand(...).contiguous()),
+"""Copies that rearrange or repeat values, of any rank: tile (x.repeat, torch.tile, x.expand(...).contiguous()),
 expand (a view), flip and roll.
 
 Dims are torch's (the batch 0, negative from the end), sizes per sample (ops/tensors.py). None does arithmetic (FLOPs 0
-by the conventions); repeat, flip and roll make a new tensor (category shuffle: the copy's bytes count in the memory
+by the conventions); tile, flip and roll make a new tensor (category shuffle: the copy's bytes count in the memory
 model), expand is a view of its input (category reshape: nothing moves until something copies it).
 """
 
@@ -43,10 +43,10 @@ def _summed_back(a: object, inputs: tuple[Shape, ...], out: Shape, batch: int, n
     return Backward(input_ops=batch * (numel(out) - numel(inputs[0])) if need.any_input else 0)
 
 
-# ---- repeat ------------------------------------------------------------------------------------------------
+# ---- tile (x.repeat) ------------------------------------------------------------------------------------------------
 @lazy_args
 class RepeatArgs:
-    """Arguments of `repeat`."""
+    """Arguments of `tile`."""
 
     sizes: tuple[int, ...] = field(metadata=arg(int_list, "how many times each dim of a sample is repeated, one per dim "
                                                           "(no batch: torch's x.repeat(1, *sizes))"))
@@ -62,10 +62,11 @@ def _repeat_dims(a: RepeatArgs, inputs: tuple[Shape, ...]) -> tuple[int, ...]:
     return tuple(d * r for d, r in zip(dims, a.sizes))
 
 
-@op("repeat", category="shuffle", args=RepeatArgs)
+@op("tile", category="shuffle", args=RepeatArgs)
 class Repeat:
-    """Repeats each sample along its dims, x.repeat(1, *sizes) (torch.tile, and x.expand(...).contiguous() of size-1
-    dims); a copy, no arithmetic. `repeat: {sizes: [1, 2, 2]}` tiles a C×H×W map 2×2."""
+    """Repeats each sample along its dims, torch.tile(x, (1, *sizes)) = x.repeat(1, *sizes) (and x.expand(...).contiguous()
+    of size-1 dims); a copy, no arithmetic. `tile: {sizes: [1, 2, 2]}` tiles a C×H×W map 2×2 (named `tile`: `repeat` is
+    the key that repeats a layer)."""
 
     saves = Saves.NOTHING  # repeat_backward needs only the sizes
     counting = Counting("aten::repeat", "x.repeat", ptflops=_unseen("repeat"))
@@ -77,7 +78,7 @@ class Repeat:
 
     @staticmethod
     def shape(a: RepeatArgs, inputs: tuple[Shape, ...]) -> Shape:
-        return like(inputs[0], _repeat_dims(a, inputs), "repeat")
+        return like(inputs[0], _repeat_dims(a, inputs), "tile")
 
     cost = staticmethod(_copied)
 
@@ -101,7 +102,7 @@ class ExpandArgs:
 @op("expand", category="reshape", args=ExpandArgs)
 class Expand:
     """Broadcasts size-1 dims of each sample to a larger size, x.expand(B, *sizes); a view, no arithmetic and no copy
-    (copied, as by .contiguous(), it is a `repeat`)."""
+    (copied, as by .contiguous(), it is a `tile`)."""
 
     saves = Saves.NOTHING
     counting = Counting("aten::expand", "x.expand", fvcore=FVCORE_IGNORED, ptflops=_unseen("expand"))
