@@ -235,8 +235,12 @@ def binary_aten(row: Binary, node: NodeLike) -> str:
 
 
 def binary_saves(node: NodeLike) -> Saves:
-    """What the backward of a product-like op keeps: the inputs, or nothing for a number on the right."""
+    """What the backward of a product-like op keeps: the inputs, or nothing for a number on the right; of a product or
+    quotient with a buffer, nothing of the activations (torch keeps the buffer, which needs no gradient, for the
+    input's; the model holds it: measured with saved_tensors_hooks, tests/test_saved_bytes.py)."""
     a: BinaryArgs = node.args
+    if len(node.in_shapes) == 1 and a.buffer is not None and (node.op == "multiply" or (node.op == "div" and not a.reverse)):
+        return Saves.NOTHING
     return Saves.NOTHING if len(node.in_shapes) == 1 and a.scalar is not None and not a.reverse else Saves.INPUTS
 
 

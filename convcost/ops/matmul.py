@@ -264,6 +264,7 @@ class Step(NamedTuple):
     macs: int
     products: int
     summed: int
+    out: int = 0  # the elements of its result (the whole batch's)
 
 
 class Contraction:
@@ -345,9 +346,10 @@ class Contraction:
             gone = {c for c in mine & held if last[c] == i and c not in out}
             both = held | mine
             product = self.size(both, batch)
-            found.append(Step(product, 0, summed) if big(gone) else Step(0, product, summed))
-            summed = 0
             held = both - gone
+            found.append(Step(product, 0, summed, self.size(held, batch)) if big(gone) else
+                         Step(0, product, summed, self.size(held, batch)))
+            summed = 0
         return tuple(found)
 
 
@@ -409,6 +411,13 @@ class Einsum:
 
     saves = Saves.INPUTS
     inputs = (1, 3)
+
+    @staticmethod
+    def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
+        """Of three operands, the result of the first step too: the second step's bmm keeps it (measured with
+        saved_tensors_hooks on torch 2.13, tests/test_saved_bytes.py)."""
+        steps = Contraction(node.args, node.in_shapes).steps(batch)
+        return sum(s.out for s in steps[:-1]) * elem
     rf = staticmethod(lambda a, inputs, out: _einsum_rf(a, inputs, out))
 
     @staticmethod
