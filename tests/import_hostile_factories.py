@@ -260,8 +260,8 @@ class Refusals(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.how == "nearest_exact":
             return F.interpolate(x, scale_factor=2, mode="nearest-exact")
-        if self.how == "index":
-            return x[:, [2, 0, 1]]
+        if self.how == "index":  # two index tensors (x[:, [2, 0, 1]], one, is an index_select)
+            return x[:, [2, 0, 1], [1, 0, 1]]
         t = self.conv(x).flatten(2).transpose(1, 2)
         return F.scaled_dot_product_attention(t, t, t, dropout_p=0.1)  # drops at random in eval too
 

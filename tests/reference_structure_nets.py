@@ -144,7 +144,7 @@ def mbconv_net() -> nn.Module:
 class LRASPPHead(nn.Module):
     """lraspp.py's LRASPPHead. ``upsample``: its F.interpolate(x, size=low.shape[-2:], bilinear) as an nn.Upsample
     (scale 2: low is twice high's size here); None keeps the F.interpolate. Both are read by convcost's importer.
-    ``roll``: a torch.roll after it (moves values, computes nothing), which the importer cannot read."""
+    ``roll``: a torch.roll without dims after it (moves values, computes nothing), which the importer cannot read."""
 
     def __init__(self, low_channels: int, high_channels: int, num_classes: int, inter_channels: int,
                  upsample: nn.Module | None, roll: bool = False) -> None:
@@ -167,7 +167,7 @@ class LRASPPHead(nn.Module):
         else:
             x = F.interpolate(x, size=low.shape[-2:], mode="bilinear", align_corners=False)
         if self.roll:
-            x = torch.roll(x, 1, -1)
+            x = torch.roll(x, 1)  # no dims: the flattened tensor, samples into each other
         return self.low_classifier(low) + self.high_classifier(x)
 
 

@@ -48,6 +48,31 @@ CASES: list[tuple[object, ...]] = [
     ("pad", "pad: {pad: [2, 2], mode: reflect}", "[4, 6]", 2, (4, 10), Cost(activations=2 * 40)),  # 1-D: 6 + 4
     ("pad", "pad: {pad: [1, 1, 1, 1], mode: circular}", X, 1, (4, 8, 7), Cost(activations=4 * 56)),
     ("pad", "pad: {pad: [0, 1, 0, 1, 2, 0], mode: replicate}", "[2, 3, 4, 5]", 1, (2, 5, 5, 6), Cost(activations=300)),
+    # ---- tile (x.repeat), flip, roll: copies, no arithmetic; their output elements only ----
+    # 4×6×5 repeated [1, 2, 3] times: 4×12×15 = 720 per sample
+    ("tile", "tile: {sizes: [1, 2, 3]}", X, 2, (4, 12, 15), Cost(activations=2 * 720)),
+    # 6 tokens of width 4 repeated twice along the sequence: 12 tokens (tokens stay tokens)
+    ("tile", "to_tokens\n  - tile: {sizes: [2, 1]}", "[4, 2, 3]", 1, Tokens(12, 4), Cost(activations=48)),
+    # a view: [B, 1, 6, 5] (a channel mean) broadcast to 4 channels, 120 values per sample
+    ("expand", "mean: {dims: 1, keepdim: true}\n  - expand: {sizes: [4, -1, -1]}", X, 2, (4, 6, 5),
+     Cost(activations=2 * 120)),
+    ("flip", "flip: {dims: [2, -1]}", X, 2, (4, 6, 5), Cost(activations=2 * 120)),
+    ("roll", "roll: {shifts: [1, -2], dims: [2, 3]}", X, 1, (4, 6, 5), Cost(activations=120)),
+    # index_select: a copy of 3 channels (per sample 3·6·5 = 90), or 7 columns by a buffer index (4·6·7 = 168; its 7
+    # elements are buffers)
+    ("index_select", "index_select: {dim: 1, index: 3}", X, 2, (3, 6, 5), Cost(activations=2 * 90)),
+    ("index_select", "index_select: {dim: -1, index: 7, buffer: true}", X, 1, (4, 6, 7), Cost(buffers=7, activations=168)),
+    # topk reads all 120 values of a sample once (1 pool op each) and keeps 2 of the 6 along dim 2: 4·2·5 = 40
+    ("topk", "topk: {k: 2, dim: 2}", X, 2, (4, 2, 5), Cost(pool_ops=2 * 120, activations=2 * 40)),
+    # grid_sample of a 4×6×5 map at a 6×5 grid made from it (a 1×1 conv to 2 channels, moved last): bilinear, 4 taps
+    # per output element and channel: 4 · 2·4·6·5 = 960; the conv is another layer
+    ("grid_sample", "conv: {name: g, out: 2, kernel: 1}\n  - permute: {name: gp, dims: [0, 2, 3, 1]}\n"
+                    "  - grid_sample: {from: [input, gp]}", X, 2, (4, 6, 5), Cost(pool_ops=960, activations=240)),
+    # a learned 3×7 grid ([1, 3, 7, 2]: 42 params), nearest: a copy, 0 taps counted
+    ("grid_sample", "grid_sample: {grid: [3, 7], mode: nearest}", X, 1, (4, 3, 7), Cost(params=42, activations=84)),
+    # bicubic, 16 taps: 16 · 2·4·2·2 = 512; grid [1, 2, 2, 2]: 8 params
+    ("grid_sample", "grid_sample: {grid: [2, 2], mode: bicubic, align_corners: true, padding_mode: border}", X, 2,
+     (4, 2, 2), Cost(params=8, pool_ops=512, activations=32)),
     # ---- elementwise binary ops: one op per output element; a learned tensor's elements are params ----
     ("add", "add: {scalar: 1.5}", X, 2, (4, 6, 5), Cost(elementwise_ops=240, activations=240)),
     ("add", "add: {param: [1, 6, 5]}", X, 2, (4, 6, 5), Cost(params=30, elementwise_ops=240, activations=240)),
@@ -72,6 +97,22 @@ CASES: list[tuple[object, ...]] = [
     ("minimum", "minimum: {from: [input, input]}", X, 1, (4, 6, 5), Cost(elementwise_ops=120, activations=120)),
     # [B, 1, 1, 5] times a learned [6, 5] (aligned at the right): [B, 1, 6, 5], 30 params, 30 products
     ("multiply", "mul: {param: [6, 5]}", "[1, 1, 5]", 1, (1, 6, 5), Cost(params=30, elementwise_ops=30, activations=30)),
+    # a buffer's elements are buffers, not params: an input normalisation's (x - mean) / std, [C, 1, 1] and [1, C, 1, 1]
+    ("sub", "sub: {buffer: [4, 1, 1]}", X, 2, (4, 6, 5), Cost(buffers=4, elementwise_ops=240, activations=240)),
+    ("div", "div: {buffer: [1, 4, 1, 1]}", X, 1, (4, 6, 5), Cost(buffers=4, elementwise_ops=120, activations=120)),
+    # mean − x with a [5] buffer on the left, broadcast over C and H
+    ("sub", "sub: {buffer: [5], reverse: true}", X, 1, (4, 6, 5), Cost(buffers=5, elementwise_ops=120, activations=120)),
+    # ---- comparisons: one op per output element (a bool mask); where: one pick per output element ----
+    ("gt", "gt: {scalar: 0.5}", X, 2, (4, 6, 5), Cost(elementwise_ops=240, activations=240)),
+    ("lt", "lt: {from: [input, input]}", X, 1, (4, 6, 5), Cost(elementwise_ops=120, activations=120)),
+    ("ge", "ge: {buffer: [4, 1, 1]}", X, 1, (4, 6, 5), Cost(buffers=4, elementwise_ops=120, activations=120)),
+    ("le", "le: {scalar: 0}", X, 1, (4, 6, 5), Cost(elementwise_ops=120, activations=120)),
+    ("eq", "eq: {from: [input, input]}", X, 1, (4, 6, 5), Cost(elementwise_ops=120, activations=120)),
+    ("ne", "ne: {scalar: 1}", X, 1, (4, 6, 5), Cost(elementwise_ops=120, activations=120)),
+    ("where", "gt: {name: m, scalar: 0.5}\n  - where: {from: [m, input, input]}", X, 2, (4, 6, 5),
+     Cost(elementwise_ops=240, activations=240)),
+    ("where", "gt: {name: m, scalar: 0.5}\n  - where: {from: [m, input], scalar: 0}", X, 1, (4, 6, 5),
+     Cost(elementwise_ops=120, activations=120)),
     # ---- unary math: one op per element ----
     *(_math(op) for op in ("sqrt", "rsqrt", "exp", "log", "abs", "neg", "reciprocal", "square", "sin", "cos", "erf")),
     ("clamp", "clamp: {min: 0.1}", "[3, 4, 5]", 2, (3, 4, 5), Cost(elementwise_ops=120, activations=120)),
@@ -118,6 +159,24 @@ CASES: list[tuple[object, ...]] = [
     # tokens 6×4 with a learned [4, 7]: 6·4·7 MACs, 28 params; tokens 6×7
     ("einsum", "to_tokens\n  - einsum: {equation: 'bnd,de->bne', param: [4, 7]}", "[4, 2, 3]", 2, Tokens(6, 7),
      Cost(params=28, macs=2 * 6 * 4 * 7, activations=2 * 42)),
+    # three operands, contracted left to right as torch does: on [4, 4], batch 2, 'bij,bjk' contracts j over b, i, j, k
+    # (2·4·4·4 = 128 MACs), then '·,bkl' contracts k over b, i, k, l (128 more)
+    ("einsum", "einsum: {from: [input, input, input], equation: 'bij,bjk,bkl->bil'}", "[4, 4]", 2, (4, 4),
+     Cost(macs=2 * 128, activations=2 * 16)),
+    # l is only in the third operand and not in the output: summed away first (2·4·4 = 32 values read), then k is
+    # contracted over b, i, k: 2·4·4 = 32 MACs; the first step as above, 128
+    ("einsum", "einsum: {from: [input, input, input], equation: 'bij,bjk,bkl->bi'}", "[4, 4]", 2, (4,),
+     Cost(macs=128 + 32, pool_ops=32, activations=8)),
+    # j is in all three and not in the output: the first step multiplies elementwise (2·3·4 = 24 products), the second
+    # contracts j over b, i, j (24 MACs)
+    ("einsum", "einsum: {from: [input, input, input], equation: 'bij,bij,bij->bi'}", "[3, 4]", 2, (3,),
+     Cost(macs=24, elementwise_ops=24, activations=6)),
+    # nothing contracted: two elementwise multiplies of 2·5 values each
+    ("einsum", "einsum: {from: [input, input, input], equation: 'bi,bi,bi->bi'}", "[5]", 2, (5,),
+     Cost(elementwise_ops=2 * 10, activations=10)),
+    # the last operand a learned [4, 6]: 128 MACs, then k contracted over b, i, k, l: 2·4·4·6 = 192; 24 params
+    ("einsum", "einsum: {from: [input, input], equation: 'bij,bjk,kl->bil', param: [4, 6]}", "[4, 4]", 2, (4, 6),
+     Cost(params=24, macs=128 + 192, activations=2 * 24)),
     # 2 heads of 5 queries and keys of width 4, batch 2: 2·2·5·5 = 100 scores; q·kᵀ 100·4 and a·v 100·4 MACs;
     # q scaled (2·2·5·4 = 80), softmax 3 per score
     ("scaled_dot_product_attention", "scaled_dot_product_attention: {from: [input, input, input]}", "[2, 5, 4]", 2,

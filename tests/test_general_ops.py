@@ -36,7 +36,8 @@ GENERAL = {
     "add", "multiply", "sub", "div", "pow", "maximum", "minimum",
     "sqrt", "rsqrt", "exp", "log", "abs", "neg", "reciprocal", "square", "sin", "cos", "erf", "clamp",
     "mean", "sum", "amax", "amin", "norm", "var", "std", "softmax", "log_softmax",
-    "matmul", "einsum", "scaled_dot_product_attention", "concat", "stack", "constant",
+    "matmul", "einsum", "scaled_dot_product_attention", "concat", "stack", "constant", "tile", "expand", "flip", "roll",
+    "gt", "lt", "ge", "le", "eq", "ne", "where", "index_select", "topk", "grid_sample",
 }
 
 X = "[4, 6, 5]"
@@ -58,7 +59,33 @@ SPECS: list[tuple[str, int, str]] = [
     ("[2, 3, 4, 5]", 1, "pad: {pad: [0, 1, 0, 1, 2, 0], mode: replicate}"),
     (X, 2, "chunk: {index: 1, dim: 2}"),
     ("[4, 2, 3]", 1, "to_tokens\n- chunk: {index: 0, dim: -1, sizes: [1, 3]}"),
-    # elementwise binary ops: a second output, a number, a learned tensor
+    # copies: tile (x.repeat), flip, roll; expand (a view)
+    (X, 2, "tile: {sizes: [1, 2, 3]}"),
+    ("[4, 2, 3]", 1, "to_tokens\n- tile: {sizes: [2, 1]}\n- layernorm"),
+    (X, 2, "mean: {dims: 1, keepdim: true}\n- expand: {sizes: [4, -1, -1]}"),
+    (X, 2, "flip: {dims: [2, -1]}"),
+    (X, 1, "roll: {shifts: [1, -2], dims: [2, 3]}"),
+    # selection: comparisons, where of a comparison's mask, index_select, topk's values, grid_sample
+    (X, 2, "gt: {scalar: 0.5}"),
+    (X, 1, "lt: {from: [input, input]}"),
+    (X, 1, "ge: {buffer: [4, 1, 1]}"),
+    (X, 1, "le: {scalar: 0}"),
+    (X, 1, "eq: {from: [input, input]}"),
+    (X, 1, "ne: {scalar: 1}"),
+    (X, 2, "gt: {name: m, scalar: 0.5}\n- where: {from: [m, input, input]}"),
+    (X, 1, "gt: {name: m, scalar: 0.5}\n- where: {from: [m, input], scalar: 0}"),
+    (X, 1, "lt: {name: m, scalar: 0.5}\n- where: {from: [m, input], const: [6, 5], reverse: true}"),
+    (X, 2, "index_select: {dim: 1, index: 3}"),
+    (X, 1, "index_select: {dim: -1, index: 7, buffer: true}"),
+    (X, 2, "topk: {k: 2, dim: 2}"),
+    (X, 1, "topk: {k: 3, largest: false}"),
+    (X, 2, "conv: {name: g, out: 2, kernel: 1}\n- permute: {name: gp, dims: [0, 2, 3, 1]}\n- grid_sample: {from: [input, gp]}"),
+    (X, 1, "grid_sample: {grid: [3, 7], mode: nearest}"),
+    (X, 2, "grid_sample: {grid: [2, 2], mode: bicubic, align_corners: true, padding_mode: border}"),
+    (X, 1, "grid_sample: {grid: [3, 3], padding_mode: reflection}"),
+    # elementwise binary ops: a second output, a number, a learned tensor, a buffer
+    (X, 2, "sub: {buffer: [4, 1, 1]}"),
+    (X, 1, "div: {buffer: [1, 4, 1, 1], reverse: true}"),
     (X, 2, "add: {scalar: 1.5}"),
     ("[4, 2, 3]", 2, "to_tokens\n- add: {param: [1, 6, 4]}"),
     (X, 2, "mean: {name: m, dims: [2, 3], keepdim: true}\n- add: {from: [input, m]}"),
@@ -105,6 +132,13 @@ SPECS: list[tuple[str, int, str]] = [
     ("[4, 2, 3]", 2, "to_tokens\n- einsum: {equation: 'bnd,de->bne', param: [4, 7]}"),
     ("[6, 5]", 2, "einsum: {from: [input, input], equation: 'bij,bik->bjk'}"),  # fvcore's exact 'abc,abd->acd'
     ("[3, 1]", 2, "einsum: {from: [input, input], equation: 'bij,bij->bi'}"),  # j of size 1: torch multiplies
+    # three operands, contracted left to right as torch does (fvcore: numpy's optimal path estimate)
+    ("[4, 4]", 2, "einsum: {from: [input, input, input], equation: 'bij,bjk,bkl->bil'}"),
+    ("[4, 4]", 2, "einsum: {from: [input, input, input], equation: 'bij,bjk,bkl->bi'}"),
+    ("[5]", 2, "einsum: {from: [input, input, input], equation: 'bi,bi,bi->bi'}"),
+    ("[3, 4]", 2, "einsum: {from: [input, input, input], equation: 'bij,bij,bij->bi'}"),
+    ("[4, 4]", 2, "einsum: {from: [input, input], equation: 'bij,bjk,kl->bil', param: [4, 6]}"),
+    ("[6, 5]", 1, "pad: {name: w, pad: [0, 2]}\n- einsum: {from: [input, input, w], equation: 'bij,bik,bil->bjkl'}"),
     # a size whose numpy estimate fvcore rounds: 2·(8·64·56·56) + 1 printed as 3.211e+06
     ("[64, 56]", 1, "conv: {name: w, out: 8, kernel: 1}\n- einsum: {from: [input, w], equation: 'bcl,bkl->bck'}"),
     # attention: [B, H, L, E] of one width runs CPU's flash kernel (FlopCounterMode sees nothing); another v width,
@@ -372,7 +406,27 @@ layers:
   - einsum: {name: e, from: [unflatten2, unflatten2], equation: "bij,bkj->bik"}
   - pad: {pad: [1, 1, 0, 1], mode: reflect}
   - stack: {name: s, from: [pad1, pad1], dim: 1}
-  - scaled_dot_product_attention: {from: [s, s, s]}
+  - scaled_dot_product_attention: {name: attn, from: [s, s, s]}
+  - sub: {name: centred, buffer: [1, 3, 1]}
+  - tile: {sizes: [1, 1, 2]}
+  - flip: {dims: -1}
+  - roll: {shifts: 1, dims: 2}
+  - topk: {name: top, k: 4}
+  - mean: {dims: 1, keepdim: true}
+  - expand: {name: wide, sizes: [2, -1, -1]}
+  - gt: {name: m1, from: [top, wide]}
+  - lt: {name: m2, scalar: 0}
+  - ge: {name: m3, from: [top, wide]}
+  - le: {name: m4, scalar: 0}
+  - eq: {name: m5, scalar: 0}
+  - ne: {name: m6, scalar: 0}
+  - where: {name: picked, from: [m1, top, wide]}
+  - where: {from: [m2, picked], scalar: 0}
+  - index_select: {dim: 2, index: 2}
+  - einsum: {name: e3, from: [attn, attn, attn], equation: "bhij,bhkj,bhkl->bhil"}
+  - slice: {name: grid2, from: attn, dim: -1, stop: 2}
+  - grid_sample: {from: [e3, grid2]}
+  - grid_sample: {grid: [2, 2], mode: nearest}
 """
 
 
@@ -398,8 +452,8 @@ def test_verify_exits_0_on_a_spec_of_every_general_op(tmp_path: Path) -> None:
                                    "[B, 4, 6, 5] into the batch; give at most 3 dims (or a leading 1)"),
     ("mul: {param: [3, 1, 1]}", "t.yaml:3:18: multiply 'multiply1': param [3, 1, 1] does not broadcast with the input "
                                 "[B, 4, 6, 5]"),
-    ("sub", "t.yaml:3:5: sub 'sub1': needs a second operand: another output ('from: [a, b]'), a number ('scalar') "
-            "or a learned tensor ('param')"),
+    ("sub", "t.yaml:3:5: sub 'sub1': needs a second operand: another output ('from: [a, b]'), a number ('scalar'), "
+            "a learned tensor ('param') or a buffer ('buffer')"),
     ("sub: {from: [input, input, input]}", "t.yaml:3:17: 'sub' reads 2 outputs from a 'from' list, got 3"),
     ("div: {from: [input, input], scalar: 2}", "t.yaml:3:41: div 'div1': takes no 'scalar' with 2 inputs: its operands "
                                               "are the inputs"),
@@ -407,8 +461,8 @@ def test_verify_exits_0_on_a_spec_of_every_general_op(tmp_path: Path) -> None:
                              "'clamp: {min: 0}'"),
     ("matmul: {from: [input, input]}", "t.yaml:3:5: matmul 'matmul1': cannot multiply [B, 4, 6, 5] by [B, 4, 6, 5]: "
                                        "5 ≠ 6"),
-    ("einsum: {from: [input, input], equation: 'bij->bi'}", "t.yaml:3:46: einsum 'einsum1': 'equation' must be a "
-     "two-operand einsum with its output, such as 'bnd,bmd->bnm' (letters, no '...'), got 'bij->bi'"),
+    ("einsum: {from: [input, input], equation: 'bij->bi'}", "t.yaml:3:46: einsum 'einsum1': 'equation' must be an "
+     "einsum of two or three operands with its output, such as 'bnd,bmd->bnm' (letters, no '...'), got 'bij->bi'"),
     ("einsum: {from: [input, input], equation: 'bcij,kcij->bk'}", "t.yaml:3:46: einsum 'einsum1': 'bcij,kcij->bk': the "
      "batch letter 'b' must lead the input, the output and a second output (and not appear in a learned tensor)"),
     # an op of several inputs written without a 'from' list gets one: refused before its shape rule reads three
@@ -425,7 +479,8 @@ def test_verify_exits_0_on_a_spec_of_every_general_op(tmp_path: Path) -> None:
                                                 "than it, got 6, 0"),
     ("slice: {dim: 1, start: 4}", "t.yaml:3:28: slice 'slice1': 4: of dim 1 (size 4) is empty"),
     ("relu: {from: [input, input]}", "t.yaml:3:18: 'relu' reads one input: give 'from' one name (a list is read by "
-     "concat, add, multiply, div, einsum, matmul, maximum, minimum, pow, scaled_dot_product_attention, stack, sub)"),
+     "concat, add, multiply, div, einsum, eq, ge, grid_sample, gt, le, lt, matmul, maximum, minimum, ne, pow, "
+     "scaled_dot_product_attention, stack, sub, where)"),
 ])
 def test_bad_general_ops_read_like_a_compiler(layers: str, message: str) -> None:
     with pytest.raises(SpecError) as e:

@@ -72,7 +72,7 @@ def test_a_buffer_read_as_a_number_is_kept_in_the_totals(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(("how", "line", "wrong"), [
-    ("index", "x[...] as aten.index is not a convcost op", "getitem is not a"),
+    ("index", "x[...] as aten.index with 2 index tensors: convcost selects along one dim", "getitem is not a"),
     ("dropout", "dropout_p=0.1: it drops attention weights at random in eval mode too", "call model.eval()"),
 ])
 def test_refusals_name_what_the_call_ran(how: str, line: str, wrong: str, tmp_path: Path) -> None:

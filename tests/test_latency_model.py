@@ -417,6 +417,12 @@ GENERAL_OP_KINDS = {
                      "neg", "reciprocal", "square", "sin", "cos", "erf", "clamp", "softmax", "log_softmax"), "elementwise"),
     **dict.fromkeys(("concat", "stack", "pad", "constant"), "copy"),
     **dict.fromkeys(("reshape", "flatten", "unflatten", "permute", "transpose", "slice", "select", "chunk"), "view"),
+    # issue 20's: comparisons and where read and write every element; topk reads a whole dim and writes little; tile,
+    # flip, roll and index_select write a new tensor, grid_sample too (a resampling, as upsample); expand is a view
+    **dict.fromkeys(("gt", "lt", "ge", "le", "eq", "ne", "where"), "elementwise"),
+    "topk": "reduce",
+    **dict.fromkeys(("tile", "flip", "roll", "index_select", "grid_sample"), "copy"),
+    "expand": "view",
 }
 
 

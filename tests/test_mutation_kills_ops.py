@@ -132,6 +132,22 @@ def test_einsum_contraction_with_a_learned_tensor_and_a_size_one_letter() -> Non
     assert c.second_has_batch is False
 
 
+def test_einsum_of_three_backward_is_step_by_step() -> None:
+    from convcost.ops import REGISTRY
+    from convcost.ops.grad import Need
+
+    # 'bij,bjk,bkl->bil' on [4, 4] at batch 2: two steps of 2·4·4·4 = 128 MACs (tests/tensor_op_cases.py)
+    backward = REGISTRY["einsum"].backward
+    a, ins = EinsumArgs("bij,bjk,bkl->bil"), ((4, 4), (4, 4), (4, 4))
+    assert backward(a, ins, (4, 4), 2, Need((False, False, True), False)).input_macs == 128  # the last operand's only
+    # the first's: back through step 2 (the result so far), then step 1
+    assert backward(a, ins, (4, 4), 2, Need((True, False, False), False)).input_macs == 2 * 128
+    assert backward(a, ins, (4, 4), 2, Need((True, True, True), False)).input_macs == 4 * 128
+    # a learned last operand [4, 6]: its gradient is the weight's, step 2's 2·4·4·6 = 192
+    b = backward(EinsumArgs("bij,bjk,kl->bil", (4, 6)), ((4, 4), (4, 4)), (4, 6), 2, Need((False, False), True))
+    assert (b.input_macs, b.weight_macs) == (0, 192)
+
+
 # ---- scaled dot-product attention ----------------------------------------------------------------------------
 Q, K, V = (4, 6, 8), (4, 7, 8), (4, 7, 5)  # 4 heads, L 6, S 7, E 8, Ev 5
 

@@ -415,7 +415,10 @@ def _general_cases() -> list[tuple[object, ...]]:
             return False
         # x − x of one tensor: its gradient cancels (torch reads nothing), a test artefact; a maximum or minimum passes
         # its gradient to one operand only, as a max pool does (it hides the other path)
-        return not (c[0] == "sub" and "from: [input, input]" in text) and c[0] not in ("maximum", "minimum")
+        # topk, a comparison's mask (with where) and grid_sample's grid select by the values: which positions torch's
+        # gradient reaches depends on them (a comparison's bool mask carries none), while their fields are what they may read
+        selecting = ("topk", "gt", "lt", "ge", "le", "eq", "ne", "where", "grid_sample")
+        return not (c[0] == "sub" and "from: [input, input]" in text) and c[0] not in ("maximum", "minimum", *selecting)
 
     return [c for c in CASES if kept(c)]
 

@@ -386,9 +386,10 @@ def test_a_functional_interpolate_to_a_size_is_the_specs_upsample_by_a_scale(tmp
 
 
 def test_a_part_the_importer_cannot_read_is_not_verified(tmp_path: Path) -> None:
-    code, doc = report(tmp_path, LRASPP, "lraspp_roll")  # the head's torch.roll: not a convcost op
+    code, doc = report(tmp_path, LRASPP, "lraspp_roll")  # the head's torch.roll without dims: no per-sample op
     assert code == 1 and doc["agrees"] and not doc["verified"] and not doc["ok"]
-    assert doc["not_compared"] == ["classifier.roll: roll is not a convcost op"]  # the part, by its place
+    assert doc["not_compared"] == ["classifier.roll: roll of [1, 8, 16, 16] over every value: it moves values between "
+                                   "samples; convcost counts per sample (give torch.roll its dims)"]  # the part, by its place
     # the layers around it are still compared one by one: the high classifier reads the roll's stand-in
     high = next(p for p in doc["layers"] if p["spec"] and p["spec"]["name"] == "high_classifier")
     assert high["reference"]["name"] == "classifier.high_classifier" and high["reference"]["params"] == 8 * 3 + 3

@@ -120,8 +120,8 @@ def test_join_shape_mismatch_names_both_producers() -> None:
                    "all branches must have the same H×W")
 
 
-ONE_INPUT = ("give 'from' one name (a list is read by concat, add, multiply, div, einsum, matmul, maximum, minimum, pow, "
-             "scaled_dot_product_attention, stack, sub)")
+ONE_INPUT = ("give 'from' one name (a list is read by concat, add, multiply, div, einsum, eq, ge, grid_sample, gt, le, "
+             "lt, matmul, maximum, minimum, ne, pow, scaled_dot_product_attention, stack, sub, where)")
 
 
 @pytest.mark.parametrize(

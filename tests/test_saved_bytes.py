@@ -130,3 +130,23 @@ def test_a_frozen_patch_embed_keeps_its_input_as_torch_does() -> None:
             "  - patch_embed: {out: 8, patch: 2, frozen: true}\n")
     torch_saved, model_saved = saved_by_autograd(spec)
     assert torch_saved == model_saved == 2 * 3 * 6 * 4 * 4 + 2 * 4 * 6 * 4 * 4  # both convs' inputs, fp32
+
+
+@pytest.mark.parametrize("layer", [
+    # issue 20's general ops, after a 1×1 conv 3→4 on 6×5 (its input kept for its weight's gradient)
+    "tile: {sizes: [1, 2, 1]}",  # repeat_backward needs the sizes only
+    "flip: {dims: 3}",
+    "roll: {shifts: 1, dims: 2}",
+    "index_select: {dim: 1, index: 3}",  # the index (8 bytes each)
+    "topk: {k: 2, dim: 3}",  # the indices of the kept values
+    "sub: {buffer: [4, 1, 1]}",  # nothing: a buffer needs no gradient
+    "div: {buffer: [4, 1, 1]}",  # the buffer only (held by the model, not an activation)
+    "multiply: {buffer: [1, 4, 1, 1]}",
+    "div: {buffer: [4, 1, 1], reverse: true}",  # buffer / x: x for its own gradient
+    "gt: {scalar: 0}",  # a mask: no gradient, nothing kept
+    "einsum: {from: [conv1, conv1, conv1], equation: 'bcij,bckj,bckl->bcil'}",  # each step's two sides
+    "grid_sample: {grid: [3, 2]}",  # the map (the learned grid is a parameter)
+])
+def test_training_saved_bytes_of_general_ops_match_torch_autograd(layer: str) -> None:
+    torch_saved, model_saved = saved_by_autograd(f"input: [3, 6, 5]\nlayers:\n  - conv: {{out: 4, kernel: 1}}\n  - {layer}\n")
+    assert torch_saved == model_saved

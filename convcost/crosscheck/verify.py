@@ -202,7 +202,9 @@ def run_backward_counter(graph: Graph, per_layer: bool = True) -> tuple[dict[str
             out = model(*xs)
             before = whole.get_total_flops()
             outs = out if isinstance(out, tuple) else (out,)
-            sum(o.sum() for o in outs).backward()  # type: ignore[union-attr]
+            losses = [o.sum() for o in outs if o.requires_grad]  # type: ignore[union-attr]
+            if losses:  # a comparison's bool mask carries no gradient: the loss is taken on the others
+                sum(losses).backward()  # type: ignore[union-attr]
     finally:
         for h in hooks:
             h.remove()

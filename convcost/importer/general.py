@@ -98,7 +98,7 @@ def reshape(n: Node, c: Context) -> Found:
         readers = c.flow.ahead(n.outs[0])
         if readers and all(r.op in BINARY or r.op.rstrip("_") in BINARY for r in readers):
             return Pass(x)  # broadcast by the elementwise op that reads it
-        return Refuse(f"{n.fn} of {c.shown(x)} to {list(out)}: convcost broadcasts in the elementwise op that reads it")
+        return _expand(n, c, x, shape, out)
     if not out or not shape or out[0] != shape[0]:
         if n.fn == "squeeze" and shape[0] == 1 and len(out) < len(shape):  # x.squeeze(): at the traced batch of 1, the batch too
             return Refuse(f"{n.fn} of {c.shown(x)} to {list(out)}: x.squeeze() drops the batch dim too at batch 1, where import "
@@ -110,6 +110,62 @@ def reshape(n: Node, c: Context) -> Found:
         if not isinstance(found, Refuse):
             return found
     return emit(c, n, "reshape", {"shape": list(out[1:])}, (x,))
+
+
+def _expand(n: Node, c: Context, x: int, shape: tuple[int, ...], out: tuple[int, ...]) -> Found:
+    """``x.expand(B, ...)`` read by more than an elementwise op: a view (`expand`), or where the code copies it
+    (``.contiguous()``, a reshape that must copy: aten's clone) the copy it becomes, a `tile` of the size-1 dims."""
+    if len(out) != len(shape) or out[0] != shape[0]:
+        return Refuse(f"{n.fn} of {c.shown(x)} to {list(out)}: it adds or grows a dim in front of the batch; convcost "
+                      "counts per sample")
+    users = c.flow.users.get(n.outs[0], [])
+    if users and all(u.op in ("clone", "contiguous") for u in users):
+        return emit(c, n, "tile", {"sizes": [o // s for s, o in zip(shape[1:], out[1:])]}, (x,))
+    return emit(c, n, "expand", {"sizes": list(out[1:])}, (x,))
+
+
+@general("repeat")
+def repeat(n: Node, c: Context) -> Found:
+    """``x.repeat(...)``, ``torch.tile`` (aten's repeat) as `tile`, one count per dim; the batch's must be 1, and no dim added in
+    front of it."""
+    x = _one(n, c)
+    if x is None:
+        return None
+    shape = c.flow.shape(x)
+    counts = [int(r) for r in n.args.get("repeats", [])]
+    if len(counts) != len(shape) or counts[0] != 1:
+        return Refuse(f"{n.fn}{tuple(counts)} of {c.shown(x)}: it repeats or adds a dim in front of the batch; convcost "
+                      "counts per sample")
+    return emit(c, n, "tile", {"sizes": counts[1:]}, (x,))
+
+
+@general("flip")
+def flip(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return None
+    rank = len(c.flow.shape(x))
+    dims = [int(d) % rank for d in n.args.get("dims", [])]
+    if 0 in dims:
+        return Refuse(f"{n.fn} of the batch dim of {c.shown(x)}: convcost counts per sample")
+    if not dims:
+        return Pass(x)
+    return emit(c, n, "flip", {"dims": dims}, (x,))
+
+
+@general("roll")
+def roll(n: Node, c: Context) -> Found:
+    x = _one(n, c)
+    if x is None:
+        return None
+    rank = len(c.flow.shape(x))
+    shifts, dims = n.args.get("shifts", []), n.args.get("dims", [])
+    shifts = [int(s) for s in ([shifts] if isinstance(shifts, int) else shifts)]
+    dims = [int(d) % rank for d in ([dims] if isinstance(dims, int) else dims)]
+    if not dims or 0 in dims:
+        return Refuse(f"{n.fn} of {c.shown(x)} {'over every value' if not dims else 'along the batch dim'}: it moves "
+                      "values between samples; convcost counts per sample (give torch.roll its dims)")
+    return emit(c, n, "roll", {"shifts": shifts, "dims": dims}, (x,))
 
 
 def _as_written(fn: str, shape: tuple[int, ...], out: tuple[int, ...]) -> tuple[str, dict[str, Any]] | None:
@@ -305,13 +361,13 @@ def pad(n: Node, c: Context) -> Found:
 
 # ---- elementwise -------------------------------------------------------------------------------------------------
 BINARY = {"add": "add", "mul": "multiply", "sub": "sub", "div": "div", "pow": "pow", "maximum": "maximum",
-          "minimum": "minimum", "rsub": "sub"}
+          "minimum": "minimum", "rsub": "sub", **{op: op for op in ("gt", "lt", "ge", "le", "eq", "ne")}}
 
 
 @general(*BINARY, *(f"{op}_" for op in BINARY))
 def binary(n: Node, c: Context) -> Found:
-    """x ∘ y of two outputs, x ∘ 2 (``scalar``), x ∘ w of a learned tensor (``param``); the number or tensor on the
-    left is ``reverse`` (1 - x: aten's rsub)."""
+    """x ∘ y of two outputs, x ∘ 2 (``scalar``), x ∘ w of a learned tensor (``param``) or of a buffer (``buffer``:
+    ``(x - self.mean) / self.std``); the number or tensor on the left is ``reverse`` (1 - x: aten's rsub)."""
     op = BINARY[n.op.rstrip("_")]
     if n.args.get("alpha", 1) != 1:
         return Refuse(f"{n.fn} with alpha={n.args.get('alpha')}: convcost's {op} has none")
@@ -332,6 +388,12 @@ def binary(n: Node, c: Context) -> Found:
         return emit(c, n, op, {"scalar": float(other), **({"reverse": True} if reverse else {})}, (x,))
     if not c.flow.sources.get(vo):  # made in the forward from no input, weight or buffer (YOLO's anchor points)
         return emit(c, n, op, {"const": list(c.flow.shape(vo)), **({"reverse": True} if reverse else {})}, (x,))
+    if _held_kind(c, vo) == "buffer":  # an input normalisation's mean and std: counted as buffers, not params
+        kept = c.held(vo, f"buffer {n.fn} reads", "buffer")
+        if isinstance(kept, Refuse):
+            return kept
+        args = {"buffer": list(c.flow.shape(vo)) or [1], **({"reverse": True} if reverse else {})}
+        return emit(c, n, op, args, (x,), tensors=kept)
     held = c.held(vo, f"tensor {n.fn} reads")
     gathered = _gathered(c, vo) if isinstance(held, Refuse) else None
     if gathered is not None:  # a relative position bias: table[index]
@@ -344,6 +406,12 @@ def binary(n: Node, c: Context) -> Found:
     # a 0-d parameter (ReZero's alpha, a learned temperature) broadcasts as one of shape [1] does: the same value count
     args = {"param": list(c.flow.shape(vo)) or [1], **({"reverse": True} if reverse else {})}
     return emit(c, n, op, args, (x,), tensors=held)
+
+
+def _held_kind(c: Context, v: int) -> str | None:
+    """'param' or 'buffer': what the model holds ``v`` as, where it is made from one such tensor alone; else None."""
+    paths = c.flow.sources.get(v, ())
+    return c.rec.tensors[next(iter(paths))][0] if len(paths) == 1 else None
 
 
 def _gathered(c: Context, v: int) -> tuple[tuple[str, tuple[int, ...]], tuple[str, tuple[int, ...]]] | None:
@@ -411,6 +479,132 @@ def addcmul(n: Node, c: Context) -> Found:
             return held
         total = Emit("add", {"param": list(c.flow.shape(s))}, (mid,), held)
     return Several((*product, total))
+
+
+# ---- selection ------------------------------------------------------------------------------------------------
+@general("where")
+def where(n: Node, c: Context) -> Found:
+    """``torch.where(mask, x, y)`` with the mask computed from the input (a comparison); x and y traced outputs, or one
+    of them a number (``scalar``) or a tensor made in the forward (``const``)."""
+    mask = _v(n.args.get("condition"))
+    if mask is None or not c.flow.data(mask):
+        return None if mask is None or not any(c.flow.data(v) for v in n.tensors()) else Refuse(
+            f"{n.fn} with a mask not computed from the model's input: convcost's where reads a comparison's mask")
+    a, b = n.args.get("self"), n.args.get("other")
+    va, vb = _v(a), _v(b)
+    data_a, data_b = va is not None and c.flow.data(va), vb is not None and c.flow.data(vb)
+    if data_a and data_b:
+        return emit(c, n, "where", {}, (mask, va, vb))  # type: ignore[arg-type]
+    if not (data_a or data_b):
+        return Refuse(f"{n.fn} of a mask and two values made from no input: convcost's where picks between outputs")
+    x, other = (va, b) if data_a else (vb, a)
+    assert x is not None
+    args: dict[str, Any] = {} if data_a else {"reverse": True}
+    vo = _v(other)
+    if vo is None and isinstance(other, (int, float)) and not isinstance(other, bool):
+        return emit(c, n, "where", {"scalar": float(other), **args}, (mask, x))
+    if vo is not None and not c.flow.sources.get(vo) and not c.flow.data(vo):
+        return emit(c, n, "where", {"const": list(c.flow.shape(vo)) or [1], **args}, (mask, x))
+    return Refuse(f"{n.fn} with a parameter or buffer as a value: convcost's where takes outputs, numbers or constants")
+
+
+def _index_operand(c: Context, n: Node, v: int) -> tuple[dict[str, Any], tuple[str, ...]] | Refuse:
+    """An index tensor as `index_select` writes it: its length, and whether the model holds it as a buffer."""
+    shape = c.flow.shape(v)
+    if len(shape) != 1 or "bool" in c.rec.values[v].dtype:
+        return Refuse(f"{n.fn} by a {'mask' if 'bool' in c.rec.values[v].dtype else f'{len(shape)}-D index'}: convcost "
+                      "selects along one dim by a 1-D index (a mask's result depends on the values)")
+    if c.flow.data(v):
+        return Refuse(f"{n.fn} by an index computed from the model's input: which positions it picks depends on the "
+                      "values; convcost selects by a fixed index")
+    if _held_kind(c, v) == "buffer":
+        held = c.held(v, "index", "buffer")
+        if isinstance(held, Refuse):
+            return held
+        return {"index": shape[0], "buffer": True}, held
+    if c.flow.sources.get(v):
+        return Refuse(f"{n.fn} by an index made from a parameter: convcost selects by a buffer or a constant index")
+    return {"index": shape[0]}, ()
+
+
+@general("index_select")
+def index_select(n: Node, c: Context) -> Found:
+    x, index = _one(n, c), _v(n.args.get("index"))
+    if x is None or index is None:
+        return None
+    dim = int(n.args.get("dim", 0)) % len(c.flow.shape(x))
+    if dim == 0:
+        return Refuse(f"{n.fn}: selecting along the batch dim; convcost counts per sample")
+    found = _index_operand(c, n, index)
+    if isinstance(found, Refuse):
+        return found
+    args, held = found
+    return emit(c, n, "index_select", {"dim": dim, **args}, (x,), tensors=held)
+
+
+@general("index")
+def index(n: Node, c: Context) -> Found:
+    """``x[:, idx]`` (aten's index with one 1-D index tensor and the dims before it whole): an `index_select`."""
+    x = _one(n, c)
+    if x is None:
+        return None
+    indices = list(n.args.get("indices") or [])
+    given = [k for k, t in enumerate(indices) if t is not None]
+    if len(given) != 1 or _v(indices[given[0]]) is None:
+        return Refuse(f"x[...] as aten.{n.op} with {len(given)} index tensors: convcost selects along one dim by one "
+                      "1-D index (x[:, [2, 0, 1]])")
+    dim = given[0]
+    if dim == 0:
+        return Refuse(f"x[...] as aten.{n.op}: indexing the batch dim; convcost counts per sample")
+    found = _index_operand(c, n, _v(indices[dim]))  # type: ignore[arg-type]
+    if isinstance(found, Refuse):
+        return Refuse(found.why.replace(f"{n.fn} by", f"x[...] as aten.{n.op} by", 1))
+    args, held = found
+    return emit(c, n, "index_select", {"dim": dim, **args}, (x,), tensors=held)
+
+
+@general("topk")
+def topk(n: Node, c: Context) -> Found:
+    """``torch.topk(x, k, dim)`` whose indices nothing reads: its values."""
+    x = _one(n, c)
+    if x is None:
+        return None
+    if c.used_output(n, 1):
+        return Refuse(f"{n.fn} with its indices used: convcost's topk gives the values only")
+    rank = len(c.flow.shape(x))
+    dim = int(n.args.get("dim", -1))
+    if dim % rank == 0:
+        return Refuse(f"{n.fn} along the batch dim; convcost counts per sample")
+    args: dict[str, Any] = {"k": int(n.args.get("k", 1)), "dim": dim if dim < 0 else dim % rank}
+    if not n.args.get("largest", True):
+        args["largest"] = False
+    return emit(c, n, "topk", args, (x,), out=n.outs[0])
+
+
+@general("grid_sampler", "grid_sampler_2d")
+def grid_sample(n: Node, c: Context) -> Found:
+    """``F.grid_sample(x, grid, ...)`` of a map, the grid another output or a parameter [1, Ho, Wo, 2]."""
+    from ..ops.sampling import MODE_OF, PADDING_OF
+
+    x, grid = _v(n.args.get("input")), _v(n.args.get("grid"))
+    if x is None or grid is None or not c.flow.data(x):
+        return None if x is None or not c.flow.data(x) else Refuse(f"{n.fn} without a traced grid")
+    mode, padding = MODE_OF.get(n.args.get("interpolation_mode", 0)), PADDING_OF.get(n.args.get("padding_mode", 0))
+    if mode is None or padding is None:
+        return Refuse(f"{n.fn} with interpolation mode {n.args.get('interpolation_mode')} or padding mode "
+                      f"{n.args.get('padding_mode')}: convcost's grid_sample knows bilinear, nearest, bicubic and zeros, "
+                      "border, reflection")
+    args: dict[str, Any] = {"mode": mode, "padding_mode": padding, "align_corners": bool(n.args.get("align_corners"))}
+    if c.flow.data(grid):
+        return emit(c, n, "grid_sample", args, (x, grid))
+    held = c.held(grid, f"grid {n.fn} reads")
+    if isinstance(held, Refuse):
+        return held
+    shape = c.rec.tensors[held[0]][1]
+    if len(shape) != 4 or shape[0] != 1 or shape[3] != 2:
+        return Refuse(f"{n.fn} with a learned grid of {list(shape)}: convcost's learned grid is [1, Ho, Wo, 2], expanded "
+                      "over the batch")
+    return emit(c, n, "grid_sample", {**args, "grid": [shape[1], shape[2]]}, (x,), tensors=held)
 
 
 # ---- reductions, softmax -------------------------------------------------------------------------------------------
@@ -512,20 +706,20 @@ def matmul(n: Node, c: Context) -> Found:
 
 @general("einsum")
 def einsum(n: Node, c: Context) -> Found:
+    """torch.einsum of two or three operands: traced outputs, the last may be a learned tensor (`param`)."""
     ops = [_v(t) for t in n.args.get("tensors", [])]
-    if len(ops) != 2 or None in ops:
-        return Refuse(f"{n.fn} of {len(ops)} operands: convcost's einsum takes two")
-    a, b = ops
-    assert a is not None and b is not None
+    if len(ops) not in (2, 3) or None in ops:
+        return Refuse(f"{n.fn} of {len(ops)} operands: convcost's einsum takes two or three")
+    vals = [v for v in ops if v is not None]
     args: dict[str, Any] = {"equation": str(n.args.get("equation", "")).replace(" ", "")}
-    if c.flow.data(a) and c.flow.data(b):
-        return emit(c, n, "einsum", args, (a, b))
-    if not c.flow.data(a):
-        return Refuse(f"{n.fn} with the learned tensor first: convcost's einsum takes it second")
-    held = c.held(b, "einsum's weight")
+    if all(c.flow.data(v) for v in vals):
+        return emit(c, n, "einsum", args, tuple(vals))
+    if not all(c.flow.data(v) for v in vals[:-1]):
+        return Refuse(f"{n.fn} with a learned tensor before the last operand: convcost's einsum takes it last")
+    held = c.held(vals[-1], "einsum's weight")
     if isinstance(held, Refuse):
         return held
-    return emit(c, n, "einsum", {**args, "param": list(c.flow.shape(b))}, (a,), tensors=held)
+    return emit(c, n, "einsum", {**args, "param": list(c.flow.shape(vals[-1]))}, tuple(vals[:-1]), tensors=held)
 
 
 @general("scaled_dot_product_attention")

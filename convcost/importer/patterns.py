@@ -187,15 +187,22 @@ def _class_token(ctx: Context, n: Node, claims: Claims) -> Trigger | None:
     return trigger
 
 
+def learned(ctx: Context, v: Any) -> str | None:
+    """The path of the parameter ``v`` is (or is a view of), not a buffer's: a class token, position embedding or layer
+    scale holds params; a buffer read so is the general op's `buffer` (an input normalisation's mean and std)."""
+    p = ctx.flow.param(v)
+    return p if p is not None and ctx.rec.tensors[p][0] == "param" else None
+
+
 def _expanded_param(ctx: Context, v: int) -> str | None:
     """The parameter ``v`` is an expand (or a copy, or a view) of."""
-    p = ctx.flow.param(v)
+    p = learned(ctx, v)
     if p is not None:
         return p
     n = ctx.flow.producer(v)
     if n is None or n.op != "expand":
         return None
-    return ctx.flow.param(first_tensor(n))
+    return learned(ctx, first_tensor(n))
 
 
 def _pos_embed(ctx: Context, n: Node, claims: Claims) -> Trigger | None:
@@ -206,7 +213,7 @@ def _pos_embed(ctx: Context, n: Node, claims: Claims) -> Trigger | None:
     if not (isinstance(a, V) and isinstance(b, V)):
         return None
     for x, p in ((a.id, b.id), (b.id, a.id)):
-        path = ctx.flow.param(p) if ctx.flow.data(x) else None
+        path = learned(ctx, p) if ctx.flow.data(x) else None
         shape = _shape(ctx, x)
         if path is not None and len(shape) == 3 and ctx.rec.tensors[path][1] in ((1, *shape[1:]), shape[1:]):
 
@@ -354,7 +361,7 @@ def _scale(ctx: Context, n: Node, last: bool) -> Emit | None:
     if not (isinstance(a, V) and isinstance(b, V)):
         return None
     for x, p in ((a.id, b.id), (b.id, a.id)):
-        path = ctx.flow.param(p) if ctx.flow.data(x) else None
+        path = learned(ctx, p) if ctx.flow.data(x) else None
         shape = _shape(ctx, x)
         if path is None or len(shape) not in (3, 4, 5):
             continue

@@ -225,7 +225,7 @@ def recover(scope: Scope, readers: Mapping[str, set[str]]) -> None:
 def _general(layer: ImportedLayer) -> bool:
     """A join written as a general op (a number or a learned tensor as an operand, a dim other than the channels):
     no structure."""
-    return any(layer.args.get(k) not in (None, False) for k in ("scalar", "param", "const", "reverse")) or \
+    return any(layer.args.get(k) not in (None, False) for k in ("scalar", "param", "buffer", "const", "reverse")) or \
         layer.args.get("dim") not in (None, 1)
 
 

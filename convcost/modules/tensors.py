@@ -13,19 +13,25 @@ from torch import Tensor, nn
 class WithTensor(nn.Module):
     """``fn(x, weight)`` (or ``fn(weight, x)`` when ``reverse``) with a learned ``weight`` of a fixed shape, as
     timm's LayerScale holds its ``gamma`` and a ViT its ``pos_embed``; of several inputs ``fn(*xs, weight)`` (an
-    attention's learned mask)."""
+    attention's learned mask). ``buffer``: the tensor is a buffer, not a parameter (an input normalisation's
+    ``register_buffer("mean", ...)``), which torch's ``buffers()`` holds."""
+
+    weight: Tensor
 
     def __init__(self, shape: tuple[int, ...], fn: Callable[..., Tensor], label: str,
-                 reverse: bool = False) -> None:
+                 reverse: bool = False, buffer: bool = False) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.ones(shape))
-        self.fn, self.label, self.reverse = fn, label, reverse
+        if buffer:
+            self.register_buffer("weight", torch.ones(shape))
+        else:
+            self.weight = nn.Parameter(torch.ones(shape))
+        self.fn, self.label, self.reverse, self.buffer = fn, label, reverse, buffer
 
     def forward(self, *xs: Tensor) -> Tensor:
         return self.fn(self.weight, *xs) if self.reverse else self.fn(*xs, self.weight)
 
     def extra_repr(self) -> str:
-        return f"{self.label}, weight {list(self.weight.shape)}"
+        return f"{self.label}, {'buffer' if self.buffer else 'weight'} {list(self.weight.shape)}"
 
 
 class WithConstant(nn.Module):
@@ -67,3 +73,44 @@ class WithGathered(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.label}, table {list(self.table.shape)}, index {list(self.index.shape)} -> {list(self.shape)}"
+
+
+class IndexSelect(nn.Module):
+    """``x.index_select(dim, index)`` with a 1-D index of ``count`` positions along a dim of ``size``: a buffer the
+    module holds (``buffer``), or a constant the forward makes (an arange, wrapped: the values do not change a count)."""
+
+    index: Tensor
+
+    def __init__(self, dim: int, count: int, size: int, buffer: bool = False) -> None:
+        super().__init__()
+        self.dim, self.count, self.size, self.buffer = dim, count, size, buffer
+        if buffer:
+            self.register_buffer("index", torch.arange(count) % size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        index = self.index if self.buffer else torch.arange(self.count, device=x.device) % self.size
+        return x.index_select(self.dim, index)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, index of {self.count}{' (a buffer)' if self.buffer else ''}"
+
+
+class GridSample(nn.Module):
+    """``F.grid_sample(x, grid, mode, padding_mode, align_corners)`` of a second input, or of a learned ``grid``
+    parameter [1, Ho, Wo, 2] expanded over the batch (``size`` (Ho, Wo))."""
+
+    def __init__(self, mode: str, padding_mode: str, align_corners: bool, size: tuple[int, int] | None = None) -> None:
+        super().__init__()
+        self.mode, self.padding_mode, self.align_corners = mode, padding_mode, align_corners
+        self.grid = nn.Parameter(torch.zeros(1, *size, 2)) if size is not None else None
+
+    def forward(self, x: Tensor, grid: Tensor | None = None) -> Tensor:
+        from torch.nn import functional as F
+
+        if grid is None:
+            assert self.grid is not None
+            grid = self.grid.expand(x.shape[0], -1, -1, -1)
+        return F.grid_sample(x, grid, mode=self.mode, padding_mode=self.padding_mode, align_corners=self.align_corners)
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}, padding_mode={self.padding_mode!r}, align_corners={self.align_corners}"

@@ -63,6 +63,11 @@ class BinaryArgs:
                                                            "(YOLO's anchor points and strides, built from the map's size) as "
                                                            "the second operand: its shape, broadcast; no params")
     )
+    buffer: tuple[int, ...] | None = field(
+        default=None, metadata=arg(optional(tensor_shape), "a tensor the model holds as a buffer (an input normalisation's "
+                                                           "mean and std, [1, 3, 1, 1]) as the second operand: its shape as "
+                                                           "torch holds it, broadcast; its elements are buffers, not params")
+    )
     table: tuple[int, ...] | None = field(
         default=None, metadata=arg(optional(tensor_shape), "with 'param': the learned tensor is gathered in the forward "
                                                            "from a table of this shape by a fixed index (a relative "
@@ -100,9 +105,12 @@ def _one_layout(kind: str, inputs: tuple[Shape, ...], grids: bool = True) -> Non
                              "their tokens are arranged differently (a grid and a sequence, or two grids)")
 
 
+OPERANDS = ("scalar", "param", "buffer", "const")  # what a binary op of one input takes as its second operand
+
+
 def operand_problem(a: BinaryArgs, inputs: tuple[Shape, ...], name: str) -> None:
     """One input takes a number or a learned tensor as its second operand; several take neither."""
-    given = [k for k in ("scalar", "param", "const") if getattr(a, k) is not None]
+    given = [k for k in OPERANDS if getattr(a, k) is not None]
     if len(inputs) > 1:
         if given:
             raise ShapeError(f"takes no '{given[0]}' with {len(inputs)} inputs: its operands are the inputs", given[0])
@@ -115,8 +123,8 @@ def operand_problem(a: BinaryArgs, inputs: tuple[Shape, ...], name: str) -> None
     if len(given) > 1:
         raise ShapeError(f"takes one second operand: '{given[0]}' or '{given[1]}', not both", given[1])
     if not given:
-        raise ShapeError("needs a second operand: another output ('from: [a, b]'), a number ('scalar') or a "
-                         "learned tensor ('param')")
+        raise ShapeError("needs a second operand: another output ('from: [a, b]'), a number ('scalar'), a "
+                         "learned tensor ('param') or a buffer ('buffer')")
 
 
 def binary_shape(a: BinaryArgs, inputs: tuple[Shape, ...], name: str, mismatch: Callable[[Shape, int, Shape], str]) -> Shape:
@@ -127,8 +135,10 @@ def binary_shape(a: BinaryArgs, inputs: tuple[Shape, ...], name: str, mismatch: 
         dims = torch_dims(first)
         if a.param is not None:
             return like(first, with_tensor(dims, a.param, "param"), name)
-        if a.const is not None:
-            return like(first, with_tensor(dims, a.const, "const"), name)
+        for key in ("buffer", "const"):
+            held = getattr(a, key)
+            if held is not None:
+                return like(first, with_tensor(dims, held, key), name)
         return first
     _one_layout(name, inputs, grids=False)  # two grids broadcast as torch holds them ([H, W, D] and [1, 1, D])
     out = torch_dims(first)
@@ -144,7 +154,8 @@ def binary_shape(a: BinaryArgs, inputs: tuple[Shape, ...], name: str, mismatch: 
 def binary_cost(a: BinaryArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
     n = batch * numel(out)
     held = a.table if a.table is not None else a.param
-    return Cost(params=numel(held) if held is not None else 0, buffers=numel(a.index) if a.index is not None else 0,
+    buffers = (numel(a.index) if a.index is not None else 0) + (numel(a.buffer) if a.buffer is not None else 0)
+    return Cost(params=numel(held) if held is not None else 0, buffers=buffers,
                 elementwise_ops=max(1, len(inputs) - 1) * n, activations=n)
 
 
@@ -202,6 +213,10 @@ def binary_build(row: Binary) -> Callable[[NodeLike], nn.Module]:
             from ..modules.tensors import WithTensor
 
             return WithTensor(a.param, fn, row.written.replace("y", "weight"), a.reverse)
+        if a.buffer is not None:
+            from ..modules.tensors import WithTensor
+
+            return WithTensor(a.buffer, fn, row.written.replace("y", "buffer"), a.reverse, buffer=True)
         if a.const is not None:
             from ..modules.tensors import WithConstant
 
@@ -220,8 +235,12 @@ def binary_aten(row: Binary, node: NodeLike) -> str:
 
 
 def binary_saves(node: NodeLike) -> Saves:
-    """What the backward of a product-like op keeps: the inputs, or nothing for a number on the right."""
+    """What the backward of a product-like op keeps: the inputs, or nothing for a number on the right; of a product or
+    quotient with a buffer, nothing of the activations (torch keeps the buffer, which needs no gradient, for the
+    input's; the model holds it: measured with saved_tensors_hooks, tests/test_saved_bytes.py)."""
     a: BinaryArgs = node.args
+    if len(node.in_shapes) == 1 and a.buffer is not None and (node.op == "multiply" or (node.op == "div" and not a.reverse)):
+        return Saves.NOTHING
     return Saves.NOTHING if len(node.in_shapes) == 1 and a.scalar is not None and not a.reverse else Saves.INPUTS
 
 

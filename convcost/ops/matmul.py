@@ -1,4 +1,4 @@
-"""Products of tensors: matmul (and bmm), two-operand einsum, and scaled dot-product attention.
+"""Products of tensors: matmul (and bmm), einsum of two or three operands, and scaled dot-product attention.
 
 Operands are two layer outputs (``from: [a, b]``) or one and a learned tensor (``param``, its shape as torch
 holds it: a weight without the batch). MACs count the multiply-adds of the contraction: matmul
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..cost import Backward, Cost
 from .activations import SOFTMAX_OPS
@@ -227,73 +227,97 @@ class Matmul:
 
 
 # ---- einsum ------------------------------------------------------------------------------------------------
-EQUATION = re.compile(r"([A-Za-z]+),([A-Za-z]+)->([A-Za-z]*)")
+EQUATION = re.compile(r"([A-Za-z]+)((?:,[A-Za-z]+){1,2})->([A-Za-z]*)")
+WORDS = {2: "two", 3: "three"}
 
 
 # EQUATION with a space anywhere (the converter drops them), for `convcost schema`
-@typed({"type": "string", "pattern": r"^ *[A-Za-z][A-Za-z ]*, *[A-Za-z][A-Za-z ]*- *>[A-Za-z ]*$"})
+@typed({"type": "string", "pattern": r"^ *[A-Za-z][A-Za-z ]*(, *[A-Za-z][A-Za-z ]*){1,2}- *>[A-Za-z ]*$"})
 def equation(value: Any) -> str:
-    """A two-operand einsum equation with its output: 'bnd,bmd->bnm' (spaces allowed)."""
+    """An einsum equation of two or three operands with its output: 'bnd,bmd->bnm' (spaces allowed)."""
     text = value.replace(" ", "") if isinstance(value, str) else None
     if text is None or EQUATION.fullmatch(text) is None:
-        raise ArgError(f"must be a two-operand einsum with its output, such as 'bnd,bmd->bnm' (letters, no '...'), "
-                       f"got {_show(value)}")
+        raise ArgError(f"must be an einsum of two or three operands with its output, such as 'bnd,bmd->bnm' (letters, "
+                       f"no '...'), got {_show(value)}")
     return text
+
+
+def split_equation(eq: str) -> tuple[tuple[str, ...], str]:
+    """'bij,bjk,bkl->bil' -> (('bij', 'bjk', 'bkl'), 'bil')."""
+    terms, _, out = eq.partition("->")
+    return tuple(terms.split(",")), out
 
 
 @lazy_args
 class EinsumArgs:
     """Arguments of `einsum`."""
 
-    equation: str = field(metadata=arg(equation, "torch.einsum's equation, the batch letter first: 'bhnd,bhmd->bhnm'"))
-    param: tuple[int, ...] | None = field(default=None, metadata=arg(optional(tensor_shape), PARAM_DOC))
+    equation: str = field(metadata=arg(equation, "torch.einsum's equation of two or three operands, the batch letter "
+                                                 "first: 'bhnd,bhmd->bhnm'"))
+    param: tuple[int, ...] | None = field(default=None, metadata=arg(optional(tensor_shape), PARAM_DOC + " (the last "
+                                                                                                        "operand)"))
     layout: str = field(default="auto", metadata=arg(layout_arg, LAYOUT_DOC))
+
+
+class Step(NamedTuple):
+    """One step of torch.einsum's left-to-right contraction: ``macs`` where it contracts a letter (a bmm), else
+    ``products`` (an elementwise multiply), and ``summed``: elements read by the sums it does first (letters of an
+    operand that nothing later and not the output reads)."""
+
+    macs: int
+    products: int
+    summed: int
+    out: int = 0  # the elements of its result (the whole batch's)
 
 
 class Contraction:
     """An einsum's letters and sizes: the operands' full shapes (the batch as 1), the output's, and what torch runs."""
 
     def __init__(self, a: EinsumArgs, inputs: tuple[Shape, ...]) -> None:
-        m = EQUATION.fullmatch(a.equation)
-        assert m is not None
-        t1, t2, out = m.groups()
+        terms, out = split_equation(a.equation)
+        k = len(terms)
         x = torch_dims(inputs[0])
-        if len(inputs) == 2:
-            if a.param is not None:
-                raise ShapeError("einsum of two outputs takes no 'param': its operands are the inputs", "param")
-            second: tuple[int, ...] = (1, *torch_dims(inputs[1]))
-        elif a.param is None:
-            raise ShapeError("einsum needs a second operand: another output ('from: [a, b]') or a learned tensor ('param')")
-        else:
-            second = a.param
-        first = (1, *x)
-        for term, dims, what in ((t1, first, f"the input {show_dims(x)}"), (t2, second, "the second operand")):
+        if a.param is not None and len(inputs) == k:
+            raise ShapeError(f"einsum of {WORDS.get(k, k)} outputs takes no 'param': its operands are the inputs", "param")
+        if len(inputs) + (a.param is not None) != k:
+            if k == 2:
+                raise ShapeError("einsum needs a second operand: another output ('from: [a, b]') or a learned tensor "
+                                 "('param')")
+            raise ShapeError(f"'{a.equation}' names {k} operands: give {k} outputs ('from'), or {k - 1} and a learned "
+                             f"tensor ('param'); got {len(inputs)} output{'s' * (len(inputs) != 1)}"
+                             f"{' and a param' if a.param is not None else ''}", "equation")
+        shapes = [(1, *torch_dims(s)) for s in inputs] + ([a.param] if a.param is not None else [])
+        for i, (term, dims) in enumerate(zip(terms, shapes)):
+            what = (f"the input {show_dims(x)}" if i == 0 else "the second operand" if k == 2 else f"operand {i + 1}")
             if len(term) != len(dims):
                 raise ShapeError(f"'{term}' names {len(term)} dims, but {what} has {len(dims)}", "equation")
             if len(set(term)) != len(term):
                 raise ShapeError(f"'{term}' repeats a letter (a diagonal); give each dim its own", "equation")
-        if len(set(out)) != len(out) or not set(out) <= set(t1) | set(t2):
+        if len(set(out)) != len(out) or not set(out) <= set().union(*terms):
             raise ShapeError(f"the output '{out}' must name distinct letters of the operands", "equation")
-        batch = t1[0]
-        if out[:1] != batch or (len(inputs) == 2) != (t2[:1] == batch) or (len(inputs) == 1 and batch in t2):
-            raise ShapeError(f"'{a.equation}': the batch letter '{batch}' must lead the input, the output and a second "
-                             "output (and not appear in a learned tensor)", "equation")
+        batch = terms[0][0]
+        with_batch = [i < len(inputs) for i in range(k)]
+        if out[:1] != batch or any((t[:1] == batch) != b or (not b and batch in t) for t, b in zip(terms[1:], with_batch[1:])):
+            others = "a second output" if k == 2 else "every other output"
+            raise ShapeError(f"'{a.equation}': the batch letter '{batch}' must lead the input, the output and {others} "
+                             "(and not appear in a learned tensor)", "equation")
         sizes: dict[str, int] = {}
-        for term, dims in ((t1, first), (t2, second)):
+        for term, dims in zip(terms, shapes):
             for c, n in zip(term, dims):
                 if c == batch:
                     continue
                 if sizes.setdefault(c, n) != n:
                     raise ShapeError(f"'{c}' is {sizes[c]} in one operand and {n} in the other", "equation")
         sizes[batch] = 1
-        self.terms, self.out_term, self.sizes = (t1, t2), out, sizes
-        self.shapes = (first, second)
+        self.terms, self.out_term, self.sizes = terms, out, sizes
+        self.shapes = tuple(shapes)
         self.out = tuple(sizes[c] for c in out[1:])
-        shared = set(t1) & set(t2)
+        shared = {c for c in set().union(*terms) if sum(c in t for t in terms) > 1}
         self.used = shared | set(out)  # torch sums away first the letters of one operand that the output drops
         # torch.einsum contracts (bmm) the shared letters the output drops, of size > 1; a size-1 letter is squeezed
         self.contracted = {c for c in shared - set(out) if sizes[c] > 1}
-        self.second_has_batch = len(inputs) == 2
+        self.second_has_batch = with_batch[1]
+        self.with_batch = tuple(with_batch)
 
     def size(self, letters: set[str], batch: int) -> int:
         n = 1
@@ -301,24 +325,56 @@ class Contraction:
             n *= batch if c == self.terms[0][0] else self.sizes[c]
         return n
 
+    def steps(self, batch: int) -> tuple[Step, ...]:
+        """torch.einsum's contraction, left to right (aten's einsum without a path: opt_einsum is not installed, so
+        torch.functional.einsum passes none): the first operand's letters that no later operand and not the output
+        reads are summed away; then each next operand's own such letters are summed away, and it is multiplied into
+        the result, the letters it is the last to hold contracted (a bmm over all the letters either holds) or, where
+        none of size > 1 is, multiplied elementwise."""
+        terms, out = self.terms, set(self.out_term)
+        last = {c: i for i, t in enumerate(terms) for c in t}
+
+        def big(letters: set[str]) -> bool:
+            return any(self.sizes[c] > 1 for c in letters)
+
+        drop = {c for c in terms[0] if last[c] == 0 and c not in out}
+        summed = self.size(set(terms[0]), batch) if big(drop) else 0
+        held = set(terms[0]) - drop
+        found: list[Step] = []
+        for i, term in enumerate(terms[1:], start=1):
+            mine = set(term)
+            solo = {c for c in mine if last[c] == i and c not in out and c not in held}
+            summed += self.size(mine, batch) if big(solo) else 0
+            mine -= solo
+            gone = {c for c in mine & held if last[c] == i and c not in out}
+            both = held | mine
+            product = self.size(both, batch)
+            held = both - gone
+            found.append(Step(product, 0, summed, self.size(held, batch)) if big(gone) else
+                         Step(0, product, summed, self.size(held, batch)))
+            summed = 0
+        return tuple(found)
+
 
 def _einsum_cost(a: EinsumArgs, inputs: tuple[Shape, ...], out: Shape, batch: int) -> Cost:
     c = Contraction(a, inputs)
-    n = batch * numel(out)
-    presum = sum(c.size(set(t), batch) for t in c.terms if any(c.sizes[x] > 1 for x in set(t) - c.used))  # read once
-    product = c.size(c.used, batch)
+    steps = c.steps(batch)
     return Cost(
         params=numel(a.param) if a.param is not None else 0,
-        macs=product if c.contracted else 0,
-        elementwise_ops=0 if c.contracted else product,  # no letter contracted: torch multiplies elementwise
-        pool_ops=presum,
-        activations=n,
+        macs=sum(s.macs for s in steps),
+        elementwise_ops=sum(s.products for s in steps),  # no letter contracted: torch multiplies elementwise
+        pool_ops=sum(s.summed for s in steps),
+        activations=batch * numel(out),
     )
+
+
+def _operand_shapes(c: Contraction, batch: int) -> list[tuple[int, ...]]:
+    return [(batch, *s[1:]) if b else tuple(s) for s, b in zip(c.shapes, c.with_batch)]
 
 
 def _einsum_fvcore(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     c = Contraction(node.args, node.in_shapes)
-    shapes = [(batch, *c.shapes[0][1:]), (batch, *c.shapes[1][1:]) if c.second_has_batch else c.shapes[1]]
+    shapes = _operand_shapes(c, batch)
     return Prediction.of("numpy's einsum_path estimate, printed to 4 digits", einsum=fvcore_einsum(node.args.equation, shapes))
 
 
@@ -330,14 +386,14 @@ def _einsum_flop_counter(node: NodeLike, cost: Cost, batch: int) -> Prediction:
 
 def _einsum_calflops(node: NodeLike, cost: Cost, batch: int) -> Prediction:
     c = Contraction(node.args, node.in_shapes)
-    shapes = [(batch, *c.shapes[0][1:]), (batch, *c.shapes[1][1:]) if c.second_has_batch else c.shapes[1]]
-    return Prediction.of(einsum=numpy_einsum_estimate(node.args.equation, shapes))
+    return Prediction.of(einsum=numpy_einsum_estimate(node.args.equation, _operand_shapes(c, batch)))
 
 
 def _einsum_rf(a: EinsumArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
-    """Two outputs: their positions paired (global). With a learned tensor: the input's position letters the output
-    drops are read whole; the others must stay in their order among the output's positions, or they moved."""
-    if len(inputs) == 2:
+    """Two or three outputs: their positions paired (global). With a learned tensor and no other output: the input's
+    position letters the output drops are read whole; the others must stay in their order among the output's
+    positions, or they moved."""
+    if len(inputs) >= 2:
         return PAIRS
     c = Contraction(a, inputs)
     letters = c.terms[0][1:]  # the input's, without the batch
@@ -351,23 +407,38 @@ def _einsum_rf(a: EinsumArgs, inputs: tuple[Shape, ...], out: Shape) -> RF:
 
 @op("einsum", category="linear", args=EinsumArgs)
 class Einsum:
-    """Two-operand torch.einsum of two outputs (`from: [a, b]`) or with a learned tensor (`param`). MACs: the product
-    of the sizes of the letters both operands share or the output keeps (torch first sums away, as pool ops, the
-    letters of one operand the output drops); with no letter of size > 1 contracted, torch multiplies elementwise."""
+    """torch.einsum of two or three operands: outputs (`from: [a, b]`, `from: [a, b, c]`), the last may be a learned
+    tensor (`param`). MACs: per step of torch's left-to-right contraction, the product of the sizes of the letters
+    either side holds (torch first sums away, as pool ops, the letters of one operand that no later one and not the
+    output reads); a step that contracts no letter of size > 1 multiplies elementwise."""
 
     saves = Saves.INPUTS
-    inputs = (1, 2)
+    inputs = (1, 3)
+
+    @staticmethod
+    def saved_extra(node: NodeLike, batch: int, elem: int) -> int:
+        """Of three operands, the result of the first step too: the second step's bmm keeps it (measured with
+        saved_tensors_hooks on torch 2.13, tests/test_saved_bytes.py)."""
+        steps = Contraction(node.args, node.in_shapes).steps(batch)
+        return sum(s.out for s in steps[:-1]) * elem
     rf = staticmethod(lambda a, inputs, out: _einsum_rf(a, inputs, out))
 
     @staticmethod
     def backward(a: EinsumArgs, inputs: tuple[Shape, ...], out: Shape, batch: int, need: Need) -> Backward:
-        # each operand's gradient is an einsum of the output's gradient with the other operand: the forward's product
-        # (MACs where letters are contracted, elementwise products where none is); summed-away letters come back as an
-        # expand, no arithmetic
-        cost = _einsum_cost(a, inputs, out, batch)
-        n = sum(need.inputs)
-        return Backward(input_macs=cost.macs * n, input_ops=cost.elementwise_ops * n,
-                        weight_macs=cost.macs if need.weights else 0, weight_ops=cost.elementwise_ops if need.weights else 0)
+        # step by step, back from the last: each side's gradient is a product of the step's output gradient with the
+        # other side, the step's own product (MACs where letters are contracted, elementwise products where none is);
+        # the result so far needs one where an operand before it does; summed-away letters come back as an expand
+        steps = Contraction(a, inputs).steps(batch)
+        wants = [*need.inputs, *((need.weights,) if a.param is not None else ())]
+        macs = ops = w_macs = w_ops = 0
+        for i, s in enumerate(steps, start=1):
+            if any(wants[:i]):
+                macs, ops = macs + s.macs, ops + s.products
+            if wants[i] and a.param is not None and i == len(steps):
+                w_macs, w_ops = s.macs, s.products
+            elif wants[i]:
+                macs, ops = macs + s.macs, ops + s.products
+        return Backward(input_macs=macs, input_ops=ops, weight_macs=w_macs, weight_ops=w_ops)
 
     counting = Counting(
         "aten::einsum", "torch.einsum",
@@ -393,11 +464,12 @@ class Einsum:
         from ..modules.call import Call
 
         eq = node.args.equation
+        names = ", ".join("xyz"[:len(node.in_shapes)])
         if node.args.param is not None:
             from ..modules.tensors import WithTensor
 
-            return WithTensor(node.args.param, lambda x, w: torch.einsum(eq, x, w), f"torch.einsum({eq!r}, x, weight)")
-        return Call(lambda x, y: torch.einsum(eq, x, y), f"torch.einsum({eq!r}, x, y)")
+            return WithTensor(node.args.param, lambda *xs: torch.einsum(eq, *xs), f"torch.einsum({eq!r}, {names}, weight)")
+        return Call(lambda *xs: torch.einsum(eq, *xs), f"torch.einsum({eq!r}, {names})")
 
 
 # ---- scaled dot-product attention --------------------------------------------------------------------------

@@ -158,14 +158,15 @@ def broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
 
 
 def with_tensor(dims: tuple[int, ...], tensor: tuple[int, ...], what: str) -> tuple[int, ...]:
-    """The per-sample dims of [B, *dims] broadcast with a tensor of shape ``tensor`` (a learned one, no batch):
-    it may not reach the batch with a size other than 1."""
+    """The per-sample dims of [B, *dims] broadcast with a tensor of shape ``tensor`` (a learned one, a buffer, a
+    constant: no batch): it may not reach the batch with a size other than 1. ``what`` is the argument it was given
+    as ('param', 'buffer', 'const'), which an error points at."""
     joined = broadcast((1, *dims), tensor)
     if joined is None:
-        raise ShapeError(f"{what} {list(tensor)} does not broadcast with the input {show_dims(dims)}", "param")
+        raise ShapeError(f"{what} {list(tensor)} does not broadcast with the input {show_dims(dims)}", what)
     if len(tensor) > len(dims) + 1 or (len(tensor) == len(dims) + 1 and tensor[0] != 1):
         raise ShapeError(f"{what} {list(tensor)} reaches past the sample's dims {show_dims(dims)} into the batch; "
-                         f"give at most {len(dims)} dims (or a leading 1)", "param")
+                         f"give at most {len(dims)} dims (or a leading 1)", what)
     return joined[1:]
 
 
