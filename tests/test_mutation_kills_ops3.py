@@ -175,3 +175,10 @@ def test_binary_ops_are_reported_under_their_aten_ops_name() -> None:
     for name, aten in (("add", "add"), ("multiply", "mul"), ("sub", "sub"), ("div", "div"), ("pow", "pow"),
                        ("maximum", "maximum"), ("minimum", "minimum")):
         assert REGISTRY[name].counting.category == aten, name
+
+
+def test_linear_over_channels_of_a_one_dim_map() -> None:
+    # [C, L] = [4, 6]: per position, 4 → 3 (a 1×1 Conv1d); the least input 'over: channels' takes (C, then a dim)
+    lc = analysis_of("input: [4, 6]\nlayers:\n  - linear: {out: 3, over: channels}\n").layers[0]
+    assert tuple(lc.node.shape) == (3, 6)
+    assert (lc.cost.params, lc.cost.macs) == (4 * 3 + 3, 6 * 4 * 3)  # weight and bias; 6 positions · 4·3
