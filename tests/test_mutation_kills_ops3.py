@@ -182,3 +182,14 @@ def test_linear_over_channels_of_a_one_dim_map() -> None:
     lc = analysis_of("input: [4, 6]\nlayers:\n  - linear: {out: 3, over: channels}\n").layers[0]
     assert tuple(lc.node.shape) == (3, 6)
     assert (lc.cost.params, lc.cost.macs) == (4 * 3 + 3, 6 * 4 * 3)  # weight and bias; 6 positions · 4·3
+
+
+def test_a_layout_the_dims_cannot_take_is_refused_at_layout() -> None:
+    from convcost.ops.tensors import shaped
+
+    with pytest.raises(ShapeError, match=r"^layout tokens needs 2 dims per sample \[N, D\], got ") as e:
+        shaped((2, 3, 4), "tokens", False, "reshape")  # 3 dims per sample
+    assert e.value.arg == "layout"
+    with pytest.raises(ShapeError, match=r"^layout grid needs 3 or more dims per sample ") as e:
+        shaped((4, 5), "grid", False, "reshape")  # 2 dims
+    assert e.value.arg == "layout"
