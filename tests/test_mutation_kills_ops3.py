@@ -193,3 +193,9 @@ def test_a_layout_the_dims_cannot_take_is_refused_at_layout() -> None:
     with pytest.raises(ShapeError, match=r"^layout grid needs 3 or more dims per sample ") as e:
         shaped((4, 5), "grid", False, "reshape")  # 2 dims
     assert e.value.arg == "layout"
+
+
+def test_a_constant_operand_that_does_not_broadcast_is_named_const() -> None:
+    node = _node("input: [4, 6]\nlayers:\n  - sub: {const: [6]}\n")
+    with pytest.raises(ShapeError, match=r"^const \[5\] does not broadcast with the input "):
+        node.rule.shape(dataclasses.replace(node.args, const=(5,)), node.in_shapes)  # 5 against the width 6
