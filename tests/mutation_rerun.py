@@ -51,6 +51,8 @@ import importlib
 for m in sys.argv[1:]:
     importlib.import_module(m)
 import convcost.ops.macros
+from convcost.ops import load_all
+load_all()  # op modules load on demand: register every one, as mutmut's warm-up (collecting the tests) does
 sys.setprofile(None)
 print(json.dumps(sorted(called)))
 """

@@ -73,15 +73,10 @@ def test_a_long_torch_message_is_cut_at_300_characters(length: int, shown: str) 
 
 
 # ---- --training when torch's numbers differ from the prediction ---------------------------------------------------
-TRAIN_SPEC = """\
-input: [2, 4, 4]
-layers:
-  - conv: {out: 3, kernel: 1, bias: false}
-  - relu
-  - conv: {out: 2, kernel: 1, bias: false}
-"""
-CONV1_MACS = 4 * 4 * 3 * 2  # 96: H·W·C_out·C_in
-CONV2_MACS = 4 * 4 * 2 * 3  # 96
+# the two-conv spec of test_mutation_kills_verify.py and its MACs, derived there by hand
+from test_mutation_kills_verify import CONV1_MACS, CONV2_MACS  # noqa: E402
+from test_mutation_kills_verify import SPEC as TRAIN_SPEC  # noqa: E402
+
 CONV1_BACKWARD = 2 * CONV1_MACS  # the weight's gradient only: the model's input needs none
 CONV2_BACKWARD = 2 * (2 * CONV2_MACS)  # the input's and the weight's gradients: 384
 PREDICTED = CONV1_BACKWARD + CONV2_BACKWARD  # 576
