@@ -116,22 +116,28 @@ SPECS: dict[str, str] = {
         "  - pooling_attention: {heads: 2, grid: [4, 1, 1], kernel_kv: [3, 1, 1]}\n"
         "  - token_pool\n"
     ),
-    # issue 20's pools and resampling (adaptive max, LP, fractional, avg with a divisor, nearest-exact, antialiased)
+    # issue 20's pools and resampling (adaptive max, LP, fractional, avg with a divisor, nearest-exact, antialiased);
+    # each after a 1×1 conv, whose backward FlopCounterMode counts (the pools' it does not)
     "pools20": (
-        "input: {shape: [4, 9, 8], batch: 2}\nlayers:\n  - adaptive_maxpool: {out: [4, 3]}\n"
+        "input: {shape: [4, 9, 8], batch: 2}\nlayers:\n  - conv: {out: 4, kernel: 1}\n  - adaptive_maxpool: {out: [4, 3]}\n"
         "  - upsample: {size: [9, 8], mode: nearest-exact}\n  - avgpool: {kernel: 3, stride: 1, padding: 1, divisor: 2}\n"
         "  - lppool: {norm: 2, kernel: 2, stride: 1, ceil_mode: true}\n  - fractional_maxpool: {kernel: 2, out: [6, 5]}\n"
         "  - upsample: {size: [4, 3], mode: bilinear, antialias: true}\n"
         "  - upsample: {scale: 1.5, mode: bicubic, antialias: true, align_corners: true}\n  - adaptive_maxpool\n"
     ),
     "pools20_ranks": (
-        "input: [3, 17]\nlayers:\n  - adaptive_maxpool: {out: 5}\n  - lppool: {norm: 3, kernel: 3, torch: function}\n"
+        "input: [3, 17]\nlayers:\n  - conv: {out: 3, kernel: 1}\n  - adaptive_maxpool: {out: 5}\n"
+        "  - lppool: {norm: 3, kernel: 3, torch: function}\n"
         "  - upsample: {scale: 2, mode: nearest-exact}\n"
     ),
     "pools20_3d": (
-        "input: {shape: [2, 6, 6, 6], batch: 2}\nlayers:\n  - fractional_maxpool: {kernel: [1, 2, 2], ratio: 0.5}\n"
+        "input: {shape: [2, 6, 6, 6], batch: 2}\nlayers:\n  - conv: {out: 2, kernel: 1}\n"
         "  - adaptive_maxpool: {out: [2, 3, 2], torch: function}\n  - lppool: {norm: 1.5, kernel: [1, 2, 2]}\n"
         "  - avgpool: {kernel: 1, divisor: 2}\n"
+    ),
+    # torch 2.13 has no meta kernel for fractional_max_pool3d's backward: verify --training cannot run it
+    "pools20_fractional_3d": (
+        "input: {shape: [2, 6, 6, 6], batch: 2}\nlayers:\n  - fractional_maxpool: {kernel: [1, 2, 2], ratio: 0.5}\n"
     ),
     "mvit_v2_embed": (
         "input: {tokens: [32, 6]}\nlayers:\n  - spacetime_embed: {grid: [2, 4, 4], pos: false}\n"

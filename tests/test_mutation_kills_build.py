@@ -202,9 +202,13 @@ def test_patch_merging_reads_torchvisions_and_names_a_norm_it_cannot_express() -
 
 
 @pytest.mark.parametrize(("args", "compared"), [
-    ({"scale": 2, "mode": "bilinear"}, (("mode", "bilinear"), ("align_corners", False))),  # torch reads None as false
-    ({"scale": 2, "mode": "bilinear", "align_corners": True}, (("mode", "bilinear"), ("align_corners", True))),
-    ({"size": 4, "mode": "nearest"}, (("mode", "nearest"), ("align_corners", None))),
+    # torch reads None as false
+    ({"scale": 2, "mode": "bilinear"}, (("mode", "bilinear"), ("align_corners", False), ("antialias", False))),
+    ({"scale": 2, "mode": "bilinear", "align_corners": True},
+     (("mode", "bilinear"), ("align_corners", True), ("antialias", False))),
+    ({"size": 4, "mode": "nearest"}, (("mode", "nearest"), ("align_corners", None), ("antialias", False))),
+    ({"scale": 0.5, "mode": "bicubic", "antialias": True},
+     (("mode", "bicubic"), ("align_corners", False), ("antialias", True))),
 ])
 def test_upsample_compares_its_mode_and_corners(args: dict, compared: tuple) -> None:
     from convcost.ops.resample import UpsampleArgs

@@ -309,6 +309,25 @@ OP_CASES = [
            Cost(pool_ops=2 * 2 * 9 * 8, activations=2 * 2 * 3 * 2)),
     # global: every one of 7·5 elements read once per channel, 2·2 channels, one output each
     OpCase("global_avgpool", "global_avgpool", "[2, 7, 5]", 2, (2, 1, 1), Cost(pool_ops=2 * 2 * 7 * 5, activations=2 * 2)),
+    # adaptive max: the same windows as the average (7 → 3: 9 rows, 8 → 2: 8 columns), 72 reads per channel, 2 channels
+    OpCase("adaptive_maxpool", "adaptive_maxpool: {out: [3, 2]}", "[2, 7, 8]", 1, (2, 3, 2),
+           Cost(pool_ops=2 * 9 * 8, activations=2 * 3 * 2)),
+    # LP pool p=2, k 3, s 2 on 4×8×8: floor((8-3)/2)+1 = 3, 36 outputs of 3·3 window reads; x^p once per input
+    # element (4·64 = 256) and 6 per output (sign, abs, relu, their product, ×k, the root: 6·36)
+    OpCase("lppool", "lppool: {norm: 2, kernel: 3, stride: 2}", "[4, 8, 8]", 1, (4, 3, 3),
+           Cost(pool_ops=36 * 9, elementwise_ops=4 * 64 + 6 * 36, activations=36)),
+    # fractional max pool k 2 to 6×5 on 4×9×8: a full 2×2 window per output, 4·6·5 = 120 outputs
+    OpCase("fractional_maxpool", "fractional_maxpool: {kernel: 2, out: [6, 5]}", "[4, 9, 8]", 1, (4, 6, 5),
+           Cost(pool_ops=120 * 4, activations=120)),
+    # MaxViT block attention on an 8×6 grid of width 16, heads 2 (8 each), windows 4×2: 48 tokens, 6 windows of 8;
+    # qkv 16·48 (+48), proj 16·16 (+16), the bias table [2, 7, 3] = 42 params, lookups [4, 4, 7] + [2, 2, 3] buffers;
+    # scores 2·6·8² = 768: q·kᵀ and a·v 2·768·8; the table's gather by two einsums 2·4·4·3·7 + 2·4·4·3·2·2 = 1,056;
+    # q scaled and the bias added 768 each; softmax 3·768; qkv and proj biases 48·48 + 48·16
+    OpCase("partition_attention", "to_tokens: {grid: true}\n  - partition_attention: {heads: 2, window: [4, 2]}",
+           "[16, 8, 6]", 1, TokenGrid(8, 6, 16),
+           Cost(params=16 * 48 + 48 + 16 * 16 + 16 + 42, buffers=4 * 4 * 7 + 2 * 2 * 3,
+                macs=48 * 16 * 48 + 2 * 768 * 8 + 48 * 16 * 16 + 1_056, bias_ops=48 * 48 + 48 * 16,
+                elementwise_ops=48 * 16 + 768, act_ops=3 * 768, activations=48 * 16)),
     # upsample, torch's size rule floor(in · scale); one op per interpolation tap per output element
     # nearest ×2 on 3×4×5, batch 2: 3×8×10, 2·240 = 480 copies, no arithmetic
     OpCase("upsample", "upsample: {scale: 2}", "[3, 4, 5]", 2, (3, 8, 10), Cost(activations=480)),

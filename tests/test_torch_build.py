@@ -34,6 +34,28 @@ layers:
   - pixel_unshuffle: {factor: 2}
   - pixel_shuffle: {factor: 2}
   - upsample: {size: [12, 12]}
+  - tile: {sizes: [1, 2, 2]}
+  - avgpool: {kernel: 2}
+  - flip: {dims: [2]}
+  - roll: {name: rl, shifts: [1], dims: [3]}
+  - gt: {scalar: 0.0}
+  - where: {name: w1, from: [gt1, rl], scalar: 0}
+  - lt: {scalar: 0.5}
+  - where: {name: w2, from: [lt1, w1], scalar: 0}
+  - ge: {scalar: 0.1}
+  - where: {name: w3, from: [ge1, w2], scalar: 0}
+  - le: {scalar: 0.4}
+  - where: {name: w4, from: [le1, w3], scalar: 0}
+  - eq: {scalar: 0.0}
+  - where: {name: w5, from: [eq1, w4], scalar: 1}
+  - ne: {scalar: 0.3}
+  - where: {from: [ne1, w5], scalar: 0}
+  - index_select: {dim: 1, index: 16}
+  - topk: {k: 12, dim: 3}
+  - grid_sample: {name: gs, grid: [12, 12]}
+  - mean: {dims: 1, keepdim: true}
+  - expand: {name: ex, sizes: [16, -1, -1]}
+  - add: {from: [ex, gs]}
   - gate: [global_avgpool, {conv: {out: 16, kernel: 1}}, hardsigmoid]
   - leaky_relu: {slope: 0.2}
   - groupnorm: {groups: 4}

@@ -331,7 +331,7 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
     """Run the micro-benchmarks and return what they measured."""
     import torch
 
-    from .profiling import ProfileOptions
+    from .options import ProfileOptions
     from .runner import ModelRunner, cpu_model, device_name
     from .torch_deps import TORCH_ERRORS
 

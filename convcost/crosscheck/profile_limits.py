@@ -11,7 +11,7 @@ from ..costmodel.memory import DTYPE_BYTES, WEIGHT_BUILD_BYTES, forward_bytes, h
 from ..errors import UsageError
 
 if TYPE_CHECKING:
-    from .profiling import ProfileOptions
+    from .options import ProfileOptions
 
 
 def _out_of_memory(e: BaseException) -> bool:

@@ -25,12 +25,13 @@ from typing import Any
 from ..costmodel.analysis import Analysis, analyze
 from ..costmodel.calibration import ProbeTimes
 from ..costmodel.kinds import layer_kind
-from ..costmodel.memory import DEFAULT_MAX_BYTES, MemoryReport, analyze_memory
+from ..costmodel.memory import MemoryReport, analyze_memory
 from ..costmodel.roofline import BUILTIN, NOMINAL, DeviceProfile, Fit, Roofline, Span, fit_profile, roofline
 from ..errors import UsageError
 from ..graph.build import Graph
 from ..graph.segments import top_level_segments
 from .calibrate import probe_times
+from .options import ProfileOptions
 from .profile_limits import check_memory, torch_failure
 from .runner import ModelRunner, device_name, torch_dtype
 from .timing import (
@@ -44,25 +45,6 @@ from .timing import (
 from .torch_deps import TORCH_ERRORS
 
 ADD_UP_TOLERANCE = 0.25  # block medians should sum to the model's within this share (or twice its spread)
-
-
-@dataclass(frozen=True)
-class ProfileOptions:
-    device: str = "cpu"
-    dtype: str = "fp32"
-    channels_last: bool = False
-    threads: int | None = None  # CPU threads (torch.set_num_threads); None: torch's default
-    min_time: float = 0.2  # seconds of timed calls per unit (model, block, layer), over all repeats
-    warmup: int = 3
-    blocks: bool = True  # also time each top-level block
-    max_bytes: int = DEFAULT_MAX_BYTES  # refuse a model whose estimated memory is above this
-    layers: bool = False  # also time each layer
-    repeats: int = 5  # interleaved rounds
-    cudnn_benchmark: bool = True  # CUDA: let cuDNN pick its fastest algorithm per shape (during warm-up)
-    clock: str = "wall"  # CPU: 'wall' (perf_counter) or 'cpu' (the thread's CPU time; one thread only)
-    # time the calibration's speed probe beside each model (where the calibration holds one) and bring its rates to
-    # the speed measured (costmodel/roofline.Speed); False: predict at the calibration's speed
-    probe: bool = True
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from .timing import LayerProbe
 if TYPE_CHECKING:
     import torch
 
-    from .profiling import ProfileOptions
+    from .options import ProfileOptions
 
 MEASURED_DTYPES = ("fp32", "fp16", "bf16")
 
