@@ -30,7 +30,7 @@ from ..costmodel.roofline import BUILTIN, NOMINAL, DeviceProfile, Fit, Roofline,
 from ..errors import UsageError
 from ..graph.build import Graph
 from ..graph.segments import top_level_segments
-from .calibrate import probe_times
+from .calibrate import Bench, probe_benches, probe_graph, probe_times
 from .options import ProfileOptions
 from .profile_limits import check_memory, torch_failure
 from .runner import ModelRunner, device_name, torch_dtype
@@ -242,10 +242,11 @@ def measure(
 
     graph = a.graph
     mem = analyze_memory(a, options.dtype)
-    roof = roofline(
-        mem, hw, peak_dtype, threads=run_threads(options), channels_last=options.channels_last, device=options.device,
-        clock=options.clock,
-    )
+    def roof_at(probe: ProbeTimes | None = None) -> Roofline:
+        return roofline(mem, hw, peak_dtype, threads=run_threads(options), channels_last=options.channels_last,
+                        device=options.device, clock=options.clock, probe=probe)
+
+    roof = roof_at()
     threads_before = torch.get_num_threads()
     bench_before = torch.backends.cudnn.benchmark
     doing = "building"
@@ -271,7 +272,7 @@ def measure(
                 fns.append(probe)
             probe_at = len(fns) - 1 if probe is not None else -1
             per_layer: list[list[float]] = [[] for _ in graph.nodes]
-            speed_graphs = speed_probe_graphs(roof, options)
+            speed_graphs = [probe_graph(b) for b in speed_probe_benches(roof.fit, options)]
             speed_at = len(fns)
             speed_probes = [ModelRunner(g, options).probe() for g in speed_graphs]
             speed_layers: list[list[list[float]]] = [[[] for _ in g.nodes] for g in speed_graphs]
@@ -304,10 +305,7 @@ def measure(
         torch.set_num_threads(threads_before)
         torch.backends.cudnn.benchmark = bench_before
     if speed_graphs:
-        roof = roofline(
-            mem, hw, peak_dtype, threads=run_threads(options), channels_last=options.channels_last, device=options.device,
-            clock=options.clock, probe=probe_times(speed_graphs, speed_layers, options.dtype),
-        )
+        roof = roof_at(probe_times(speed_graphs, speed_layers, options.dtype))
     blocks = {seg.name: t for seg, t in zip(segments, timings[1:])}
     layers = None
     if options.layers:
@@ -316,25 +314,23 @@ def measure(
     return _profile_of(a, mem, roof, timings[0], blocks, layers)
 
 
-def speed_probe_graphs(roof: Roofline, options: ProfileOptions) -> list[Graph]:
+def speed_probe_benches(fit: Fit, options: ProfileOptions) -> list[Bench]:
     """The benchmarks of the calibration's speed probe, to time beside the model ([]: no calibration, one without a
     probe, one whose probe names benchmarks this version lacks, or ``options.probe`` off)."""
-    from .calibrate import probe_benches, probe_graph
-
-    cal = roof.fit.calibration
+    cal = fit.calibration
     if not options.probe or cal is None or cal.probe is None:
         return []
-    benches = probe_benches(cal.probe.benches)
-    return [probe_graph(b) for b in benches] if benches else []
+    return probe_benches(cal.probe.benches) or []
 
 
 def units_per_model(graph: Graph, options: ProfileOptions, hw: DeviceProfile | None = None) -> int:
     """Timed units of one model: the whole, its blocks, the pass that times its layers, the speed probe's benchmarks
     (for the progress bar)."""
     probes = 0
-    if hw is not None and options.probe:
-        fit = fit_profile(hw, options.dtype, run_threads(options), options.channels_last, options.device, options.clock)
-        probes = len(fit.calibration.probe.benches) if fit.calibration and fit.calibration.probe else 0
+    if hw is not None:
+        # options.threads, not run_threads: this runs before `profile` checks that torch is installed
+        fit = fit_profile(hw, options.dtype, options.threads, options.channels_last, options.device, options.clock)
+        probes = len(speed_probe_benches(fit, options))
     return 1 + (block_count(graph) if options.blocks else 0) + (1 if options.layers else 0) + probes
 
 
