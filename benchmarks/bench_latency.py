@@ -216,9 +216,11 @@ def repredict(models: list[dict[str, Any]], device_file: str, threads: int | Non
     for m in models:
         hw = resolve_profile(None, device_file.replace("{group}", str(m.get("calibration_group", 1))))
         (graph,) = load_many([m["file"]], [m["name"]], m["batch"])
-        now = (m.get("speed_probe") or {}).get("now") if probe else None
+        saved = m.get("speed_probe") or {}
+        now, spread = (saved.get("now"), saved.get("spread")) if probe else (None, None)
         times = ProbeTimes(now["compute_s"], now["memory_s"], now["overhead_s"]) if now else None
-        prof = analytic_profile(graph, m["memory"]["dtype"], hw, threads=threads, probe=times)
+        spreads = ProbeTimes(spread["compute_s"], spread["memory_s"], spread["overhead_s"]) if spread else None
+        prof = analytic_profile(graph, m["memory"]["dtype"], hw, threads=threads, probe=times, probe_spread=spreads)
         roof = prof.roofline
         names = [lt.node.name for lt in roof.memory.layers]
         if names != [x["name"] for x in m["layers"]]:

@@ -73,7 +73,9 @@ def summary(cal: Calibration) -> list[str]:
             ends = (curve.points[0], curve.points[-1])[: len(curve.points)]
             rates = " … ".join(fmt_quantity(p.rate, unit) for p in ends)
             lo, hi = fmt_quantity(curve.points[0].size, size_unit), fmt_quantity(curve.points[-1].size, size_unit)
-            lines.append(f"  {key:<15} {rates}  ({len(curve.points)} sizes, {lo} … {hi})")
+            extra = "".join(f"; {what} at {fmt_quantity(rates_of[key], 'B/s')}" for what, rates_of in
+                            (("weights", cal.weights), ("activations", cal.activations)) if compute and key in rates_of)
+            lines.append(f"  {key:<15} {rates}  ({len(curve.points)} sizes, {lo} … {hi}{extra})")
     if cal.probe is not None:
         t = cal.probe.times
         lines.append(f"  speed probe: {len(cal.probe.benches)} benchmarks took {fmt_quantity(t.compute_s, 's')} of compute, "

@@ -13,6 +13,17 @@ sustained rate of each layer kind (costmodel/kinds.py) at several sizes, and the
   dispatcher's code and data out of the caches): a layer following one that moved ``after`` bytes is charged
   this curve's upper envelope (never less after more bytes; linear in log(after), clamped at both ends), never
   less than ``overhead``.
+* ``weights`` and ``activations`` (optional): for a compute kind (or op) whose layers of equal FLOPs took longer
+  the more weight bytes, or the more input and output bytes, they move (a 3×3 conv on 512×7×7 has the FLOPs of one on
+  128×28×28, 16× its weights, and takes 1.8× as long: CPU convolutions reorder their weights on every call; one on
+  64×56×56, twice the activations, takes 1.1× as long), the bandwidths those bytes cost at: fitted by calibrate among
+  its layers of equal FLOPs (crosscheck/calibrate.py byte_rates), they price a layer's bytes *beyond those of the
+  layers its curve measured at its size*: each point of such a curve holds the fewest weight and activation bytes
+  among its layers (``weights``, ``activations``), its rate is theirs brought down to those bytes, and a layer pays
+  (its weight bytes − the point's) / the weights rate + (its activation bytes − the point's) / the activations rate,
+  each where positive, on top of max(FLOPs / rate, bytes / bandwidth) (the points' bytes interpolated log-log between
+  sizes). At a calibrated shape that gives back its time; a 3×3 conv of ResNet's last stage pays for 64× the weights
+  of one of its first stage, of the same FLOPs.
 
 Each rate is *net* of the overhead (size / (time − overhead), the overhead after the layer before it), so
 that a layer's predicted time, max(FLOPs / compute rate, bytes / bandwidth) + overhead, gives back the measured time at every
@@ -53,6 +64,10 @@ class Point:
     time_s: float | None = None  # the measured per-call time (median of the repeats)
     spread_pct: float | None = None  # IQR of the repeats / median, %
     layer: str = ""  # the layer measured, in words
+    # the fewest weight and activation (input + output) bytes among the layers measured, on a curve with byte rates
+    # (Calibration.weights, activations): a layer pays for the bytes it moves beyond these
+    weights: float | None = None
+    activations: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,26 @@ class Curve:
         a, b = pts[i - 1], pts[i]
         f = (math.log(size) - math.log(a.size)) / (math.log(b.size) - math.log(a.size))
         return math.exp(math.log(a.rate) + f * (math.log(b.rate) - math.log(a.rate)))
+
+    def bytes_at(self, size: float) -> tuple[float | None, float | None]:
+        """The weight and activation bytes of the layers measured, at ``size``: log-log between points, the nearest
+        point's outside them; None for a kind of bytes the points do not hold."""
+        return self._interpolate(size, "weights"), self._interpolate(size, "activations")
+
+    def _interpolate(self, size: float, field: str) -> float | None:
+        pts = [(p.size, getattr(p, field)) for p in self.points]
+        if any(v is None for _, v in pts):
+            return None
+        if size <= pts[0][0]:
+            return pts[0][1]
+        if size >= pts[-1][0]:
+            return pts[-1][1]
+        i = bisect.bisect_right([x for x, _ in pts], size)
+        (xa, ya), (xb, yb) = pts[i - 1], pts[i]
+        if not (ya and yb):  # a zero: linear between them
+            return ya + (yb - ya) * (size - xa) / (xb - xa)
+        f = (math.log(size) - math.log(xa)) / (math.log(xb) - math.log(xa))
+        return math.exp(math.log(ya) + f * (math.log(yb) - math.log(ya)))
 
     @property
     def best(self) -> float:
@@ -129,6 +164,11 @@ class Calibration:
     clock: str = "wall"  # 'wall' or 'cpu' (the CPU time of the one thread: what the work takes with a core to itself)
     overhead_after: tuple[AfterPoint, ...] = ()  # sorted by ``after``, distinct
     probe: Probe | None = None  # None: written before the speed probe (profile then assumes the calibration's speed)
+    # B/s at which a compute curve's layers pay for their weight bytes, and for their input and output bytes, beyond
+    # their FLOPs, by the curve's key (kind or op); a curve not in one pays nothing for those bytes (a file written
+    # before they were fitted, no equal-FLOP layers to fit them from, or no cost seen)
+    weights: dict[str, float] = field(default_factory=dict)
+    activations: dict[str, float] = field(default_factory=dict)
     loc: Loc | None = field(default=None, compare=False)
 
     def overhead_at(self, after: float | None) -> float:
@@ -176,6 +216,26 @@ class Calibration:
         if own is not None:
             return own, True
         return (None if KINDS[kind].compute else self.memory.get(STREAM_KIND)), False
+
+    def bytes_time(self, kind: str, op: str, flops: float, weight_bytes: float, activation_bytes: float) -> float:
+        """What a layer of ``op`` and ``kind`` with ``flops`` pays, beyond its curve's time, for ``weight_bytes`` and
+        ``activation_bytes`` (inputs and outputs) beyond those of the layers its curve measured at that size
+        (Curve.bytes_at): each excess / the curve's ``weights`` or ``activations`` rate (its op's curve, else its
+        kind's); nothing for fewer bytes (the curve's rate is already that of its fewest). 0 for a memory kind (its
+        bytes are what its curve is measured by) and for a curve without such a rate."""
+        if not KINDS[kind].compute:
+            return 0.0
+        key = op if op in self.compute else kind
+        curve = self.compute.get(key)
+        if curve is None:
+            return 0.0
+        ref_w, ref_a = curve.bytes_at(flops)
+        total = 0.0
+        for rate, ref, nbytes in ((self.weights.get(key), ref_w, weight_bytes), (self.activations.get(key), ref_a,
+                                                                                 activation_bytes)):
+            if rate and ref is not None and nbytes > ref:
+                total += (nbytes - ref) / rate
+        return total
 
     @property
     def best_compute(self) -> float | None:
@@ -242,10 +302,11 @@ def fmt_quantity(value: float, unit: str) -> str:
 # ---- reading -----------------------------------------------------------------------------------------
 CALIBRATION_KEYS = (
     "device", "device_name", "threads", "dtype", "channels_last", "torch", "convcost", "date", "method", "repeats",
-    "warmup", "cudnn_benchmark", "load", "duration", "clock", "overhead", "overhead_after", "probe", "compute", "memory",
+    "warmup", "cudnn_benchmark", "load", "duration", "clock", "overhead", "overhead_after", "probe", "weights",
+    "activations", "compute", "memory",
 )
 PROBE_KEYS = ("benches", "compute", "memory", "overhead")
-POINT_KEYS = ("size", "rate", "time", "spread", "layer")
+POINT_KEYS = ("size", "rate", "time", "spread", "layer", "weights", "activations")
 AFTER_KEYS = ("after", "time", "spread", "layer")
 
 
@@ -333,6 +394,7 @@ def _curve(node: YNode, compute: bool, what: str) -> Curve:
                           pmap.items["size"])
         rate = quantity(pmap.items["rate"], "flop_rate" if compute else "byte_rate", f"{where} rate")
         time_node, spread_node = pmap.get("time"), pmap.get("spread")
+        w_node, a_node = pmap.get("weights"), pmap.get("activations")
         points.append(
             Point(
                 size,
@@ -340,6 +402,8 @@ def _curve(node: YNode, compute: bool, what: str) -> Curve:
                 None if time_node is None else quantity(time_node, "time", f"{where} time"),
                 None if spread_node is None else quantity(spread_node, "percent", f"{where} spread", positive=False),
                 _text(pmap.get("layer"), f"{where} layer"),
+                None if w_node is None else quantity(w_node, "bytes", f"{where} weights", positive=False),
+                None if a_node is None else quantity(a_node, "bytes", f"{where} activations", positive=False),
             )
         )
     return Curve(tuple(points))
@@ -418,6 +482,28 @@ def _curves(node: YNode | None, section: str, kinds: tuple[str, ...], what: str)
     return out
 
 
+def _byte_rates(node: YNode | None, compute: dict[str, Curve], what: str, section: str) -> dict[str, float]:
+    """``weights`` or ``activations``: {compute curve key: B/s}, each key one of the calibration's compute curves."""
+    from ..frontend.spec import expect_map
+
+    if node is None:
+        return {}
+    wmap = expect_map(node, f"{what} '{section}'")
+    out: dict[str, float] = {}
+    for key, rnode in wmap.items.items():
+        rule = lookup(key)
+        name = key if key in KINDS else rule.name if rule is not None else key
+        if name not in compute:
+            have = ", ".join(compute) or "none"
+            raise SpecError(f"{what} {section}: '{shorten(key)}' has no compute curve here{did_you_mean(key, list(compute))}; "
+                            f"the compute curves are: {have}", wmap.keys[key])
+        if any(getattr(p, section) is None for p in compute[name].points):
+            raise SpecError(f"{what} {section}: '{shorten(key)}' is priced against the {section} bytes of its curve's "
+                            f"layers, but not every point of its curve gives them ('{section}: ...')", wmap.keys[key])
+        out[name] = quantity(rnode, "byte_rate", f"{what} {section} {key}")
+    return out
+
+
 def parse_calibration(node: YNode, what: str) -> Calibration:
     """One entry of a device's ``calibrations`` list, validated (errors name the file, line and column)."""
     from ..frontend.spec import check_keys, expect_map
@@ -461,6 +547,8 @@ def parse_calibration(node: YNode, what: str) -> Calibration:
         clock=clock,
         overhead_after=_after_points(cmap.get("overhead_after"), what),
         probe=_probe(cmap.get("probe"), what),
+        weights=_byte_rates(cmap.get("weights"), compute, what, "weights"),
+        activations=_byte_rates(cmap.get("activations"), compute, what, "activations"),
         loc=cmap.loc,
     )
 
@@ -505,6 +593,9 @@ def _point_yaml(p: Point, compute: bool) -> str:
         parts.append(f"time: {fmt_quantity(p.time_s, 's')}")
     if p.spread_pct is not None:
         parts.append(f"spread: {p.spread_pct:.0f} %")
+    for key, nbytes in (("weights", p.weights), ("activations", p.activations)):
+        if nbytes is not None:
+            parts.append(f"{key}: {fmt_quantity(nbytes, 'B')}")
     if p.layer:
         parts.append(f"layer: {_yaml_text(p.layer)}")
     return "{" + ", ".join(parts) + "}"
@@ -554,6 +645,10 @@ def calibration_yaml(cal: Calibration, indent: str = "      ") -> list[str]:
         times = cal.probe.times
         for key, value in (("compute", times.compute_s), ("memory", times.memory_s), ("overhead", times.overhead_s)):
             lines.append(f"{indent}  {key}: {fmt_quantity(value, 's')}")
+    for section, rates, what in (("weights", cal.weights, "weight"), ("activations", cal.activations, "input and output")):
+        if rates:
+            shown = ", ".join(f"{key}: {fmt_quantity(rate, 'B/s')}" for key, rate in rates.items())
+            add(section, f"{{{shown}}}  # a compute layer's {what} bytes beyond its curve's layers' cost bytes / this")
     for section, curves, note in (
         ("compute", cal.compute, "FLOP/s at FLOPs per call, net of the overhead; by kind, or by op"),
         ("memory", cal.memory, "bytes/s at bytes moved per call, net of the overhead; by kind, or by op"),

@@ -3,8 +3,10 @@
 With nominal peaks, a layer takes at least max(FLOPs / peak FLOP/s, bytes / bandwidth): it is
 compute-bound when the first term is larger, memory-bound otherwise. With a calibrated profile
 (`convcost calibrate`, calibration.py) the time is a prediction: max(FLOPs / the rate measured for
-the layer's kind at its size, bytes / the bandwidth measured at its size) + the per-op overhead; an attention layer adds
-its passes over its score matrices (kinds.score_passes) at its ops' measured bandwidths.
+the layer's kind at its size, bytes / the bandwidth measured at its size) + the per-op overhead; a conv or linear adds
+its weight and its input and output bytes beyond those of the calibrated layers of its size, at the rates calibrate
+fitted for them (Calibration.bytes_time), an attention layer its passes over its score matrices (kinds.score_passes)
+at its ops' measured bandwidths.
 Layers are assumed unfused (see memory.py), so the time of a block or model is the sum of its
 layers' times. No torch here.
 """
@@ -267,31 +269,44 @@ class Speed:
     layers (crosscheck/calibrate.py PROBE_BENCHES, timed beside the models) took ``calibrated`` when calibrated and
     ``now`` in the run; each factor is calibrated / now (above 1: faster now). Compute kinds' rates are multiplied
     by ``compute``, memory kinds' (and the bandwidth a compute kind's bytes move at) by ``memory``, the per-op
-    overhead divided by ``overhead``. A class the probe timed at 0 keeps 1."""
+    overhead divided by ``overhead``. A class the probe timed at 0 keeps 1. ``spread``: each class's spread over the
+    run's rounds (interquartile range / median, a fraction); a class whose ratio is within it keeps 1 (the probe
+    cannot tell that speed from its own noise: on a few-µs model a factor of noise is the whole error)."""
 
     calibrated: ProbeTimes
     now: ProbeTimes
+    spread: ProbeTimes | None = None
 
-    @staticmethod
-    def _ratio(calibrated: float, now: float) -> float:
+    def _ratio(self, field: str) -> float:
+        calibrated, now = getattr(self.calibrated, field), getattr(self.now, field)
         return calibrated / now if calibrated > 0 and now > 0 else 1.0
+
+    def _factor(self, field: str) -> float:
+        ratio = self._ratio(field)
+        if self.spread is not None and abs(math.log(ratio)) <= math.log1p(getattr(self.spread, field)):
+            return 1.0
+        return ratio
 
     @property
     def compute(self) -> float:
-        return self._ratio(self.calibrated.compute_s, self.now.compute_s)
+        return self._factor("compute_s")
 
     @property
     def memory(self) -> float:
-        return self._ratio(self.calibrated.memory_s, self.now.memory_s)
+        return self._factor("memory_s")
 
     @property
     def overhead(self) -> float:
-        return self._ratio(self.calibrated.overhead_s, self.now.overhead_s)
+        return self._factor("overhead_s")
 
     @property
     def text(self) -> str:
+        gated = self.spread is not None and any(
+            getattr(self, name) == 1.0 != self._ratio(field) for name, field in
+            (("compute", "compute_s"), ("memory", "memory_s"), ("overhead", "overhead_s")))
+        within = "; ×1.00 where its ratio was within the probe's own spread" if gated else ""
         return (f"speed probe: this run at ×{self.compute:.2f} the calibration's compute speed, ×{self.memory:.2f} its "
-                f"memory speed, ×{self.overhead:.2f} its per-op speed")
+                f"memory speed, ×{self.overhead:.2f} its per-op speed{within}")
 
 
 @dataclass(frozen=True)
@@ -363,7 +378,8 @@ def fit_profile(
 
 def predicted_span(
     kind: str, op: str, flops: int, nbytes: int, fit: Fit, peak: float, bandwidth: float, after: float | None = None,
-    curve_nbytes: int | None = None, scores: tuple[tuple[str, int], ...] = (),
+    curve_nbytes: int | None = None, scores: tuple[tuple[str, int], ...] = (), weight_nbytes: int = 0,
+    activation_nbytes: int = 0,
 ) -> tuple[Span, bool]:
     """A layer's time from a calibration (``fit.calibration`` must be set), and whether its op or kind has a curve.
 
@@ -376,7 +392,9 @@ def predicted_span(
     grouped conv's); the span still reports ``nbytes``. ``scores``: an attention's passes over the score matrices its
     torch module holds in memory ((op, bytes moved) each, kinds.score_passes), added to a compute kind's time at
     their ops' memory curves (Calibration.score_time; the attention curve's rates are net of the same part); they
-    count as memory-bound time.
+    count as memory-bound time. ``weight_nbytes``, ``activation_nbytes``: the layer's weight bytes and input and output
+    bytes; a compute kind pays for those beyond its curve's layers' at the curve's rates for them (Calibration.bytes_time;
+    memory-bound time).
     """
     cal = fit.calibration
     assert cal is not None
@@ -391,7 +409,8 @@ def predicted_span(
         rate = (curve.rate_at(flops) if curve else peak) * fit.scale * (speed.compute if speed else 1.0)
         bw = (stream.rate_at(nbytes) if stream and nbytes else bandwidth) * memory_speed
         span = layer_span(flops, nbytes, rate, bw, overhead)
-        extra = cal.score_time(scores) / memory_speed
+        # its score passes, and its bytes beyond those of the layers its curve measured at this size
+        extra = (cal.score_time(scores) + cal.bytes_time(kind, op, flops, weight_nbytes, activation_nbytes)) / memory_speed
         if not extra:
             return span, own
         return Span(flops, nbytes, span.compute_s, span.memory_s + extra, span.ideal_s + extra,
@@ -439,14 +458,16 @@ def roofline(
     device: str | None = None,
     clock: str | None = None,
     probe: ProbeTimes | None = None,
+    probe_spread: ProbeTimes | None = None,
 ) -> Roofline:
     """Each layer's roofline time on ``profile``: predicted from its calibration for ``memory.dtype`` (see
     fit_profile) when it has one, else from the nominal peak for ``peak_dtype`` (default: the tensors' dtype).
     ``probe``: what the calibration's speed probe took during the run (its rates are brought to that speed, see
-    Speed; ignored without a calibration that holds the probe's own times)."""
+    Speed; ignored without a calibration that holds the probe's own times); ``probe_spread``: its spread over the run's
+    rounds (Speed.spread)."""
     fit = fit_profile(profile, memory.dtype, threads, channels_last, device, clock)
     if probe is not None and fit.calibration is not None and fit.calibration.probe is not None:
-        fit = fit.with_speed(Speed(fit.calibration.probe.times, probe))
+        fit = fit.with_speed(Speed(fit.calibration.probe.times, probe, probe_spread))
     dtype = peak_dtype or memory.dtype
     if fit.calibration is None:
         peak = profile.peak_for(dtype) * fit.scale
@@ -459,7 +480,8 @@ def roofline(
         predicted_span(
             kind, lt.node.op, lt.flops, lt.traffic.total, fit, peak, profile.bandwidth,
             memory.layers[i - 1].traffic.total if i else None, curve_bytes(kind, lt.node, lt.traffic),
-            score_passes(lt.node, memory.graph.batch, elem),
+            score_passes(lt.node, memory.graph.batch, elem), lt.traffic.weight_bytes,
+            lt.traffic.input_bytes + lt.traffic.output_bytes,
         )
         for i, (kind, lt) in enumerate(zip(kinds, memory.layers))
     ]

@@ -132,7 +132,8 @@ def conv_benches() -> list[Bench]:
 def token_benches() -> list[Bench]:
     """Transformer layers on tokens: an MLP (linear, GELU, linear, LayerNorm) and attention after a LayerNorm."""
     out = []
-    for d, hw in ((64, 7), (192, 14), (768, 14)):
+    # ... and at the four stages of ConvNeXt-T and Swin-T: 231 MFLOP each, from 3,136 tokens × 96 to 49 × 768 (byte_rates)
+    for d, hw in ((64, 7), (192, 14), (768, 14), (96, 56), (192, 28), (384, 14), (768, 7)):
         mlp = ("to_tokens", f"{{linear: {{out: {4 * d}}}}}", "gelu", f"{{linear: {{out: {d}}}}}", "layernorm")
         out.append(Bench(mlp, (d, hw, hw), f"MLP {d}→{4 * d}→{d} on {hw * hw} tokens, layernorm",
                          ("linear", "gelu", "layernorm")))
@@ -246,17 +247,38 @@ def probe_graph(bench: Bench) -> Graph:
     return _graph(bench.spec(), f"<speed probe {bench.what}>")
 
 
+def _probe_class(node: Node) -> str:
+    kind = layer_kind(node)
+    return "overhead_s" if kind == VIEW else "compute_s" if KINDS[kind].compute else "memory_s"
+
+
 def probe_times(graphs: list[Graph], times: list[list[list[float]]], dtype: str) -> ProbeTimes:
     """The probe's layers' median times summed by class (views: the overhead; compute kinds; memory kinds);
     ``times[b][i]``: layer i of benchmark b, one time per round."""
-    sums = {"compute": 0.0, "memory": 0.0, VIEW: 0.0}
+    sums = {"compute_s": 0.0, "memory_s": 0.0, "overhead_s": 0.0}
     for graph, layer_lists in zip(graphs, times):
         for node, ts in zip(graph.nodes, layer_lists):
-            if not ts:
-                continue
-            kind = layer_kind(node)
-            sums[VIEW if kind == VIEW else "compute" if KINDS[kind].compute else "memory"] += statistics.median(ts)
-    return ProbeTimes(sums["compute"], sums["memory"], sums[VIEW])
+            if ts:
+                sums[_probe_class(node)] += statistics.median(ts)
+    return ProbeTimes(**sums)
+
+
+def probe_spread(graphs: list[Graph], times: list[list[list[float]]]) -> ProbeTimes | None:
+    """Each class's spread over the rounds: the interquartile range of its per-round sums / their median (a fraction;
+    0 for a class with no time); None with under two rounds."""
+    rounds = min((len(ts) for layer_lists in times for ts in layer_lists), default=0)
+    if rounds < 2:
+        return None
+    per_round = [{"compute_s": 0.0, "memory_s": 0.0, "overhead_s": 0.0} for _ in range(rounds)]
+    for graph, layer_lists in zip(graphs, times):
+        for node, ts in zip(graph.nodes, layer_lists):
+            for r in range(rounds):
+                per_round[r][_probe_class(node)] += ts[r]
+    out = {}
+    for field in ("compute_s", "memory_s", "overhead_s"):
+        pct = spread_pct(tuple(sums[field] for sums in per_round))
+        out[field] = 0.0 if pct is None else pct / 100
+    return ProbeTimes(**out)
 
 
 @dataclass(frozen=True)
@@ -289,6 +311,8 @@ class LayerTime:
     what: str
     after: float | None = None  # the bytes the layer before it moved (None: the benchmark's first layer)
     scores: tuple[tuple[str, int], ...] = ()  # an attention's passes over its scores in memory (kinds.score_passes)
+    weight_bytes: float = 0.0  # the bytes of its weights (a compute kind pays for them on top: byte_rates)
+    activation_bytes: float = 0.0  # the bytes of its inputs and outputs (the same)
 
     @property
     def median_s(self) -> float:
@@ -406,14 +430,19 @@ def calibrate(options: CalibrateOptions, step: Callable[[str], None] | None = No
     ]
     cuda = options.device == "cuda"
     memory = curves_of(layers, partial.overhead_at, compute=False)
+    score_time = replace(partial, memory=memory).score_time
+    weights, activations = byte_rates(layers, lambda lt: partial.overhead_at(lt.after) + score_time(lt.scores))
     return Calibration(
         device=options.device,
         threads=(options.threads or threads_before) if not cuda else None,
         dtype=options.dtype,
         channels_last=options.channels_last,
         overhead_s=overhead,
-        compute=curves_of(layers, partial.overhead_at, compute=True, score_time=replace(partial, memory=memory).score_time),
+        compute=curves_of(layers, partial.overhead_at, compute=True, score_time=score_time, weights=weights,
+                          activations=activations),
         memory=memory,
+        weights=weights,
+        activations=activations,
         overhead_after=after,
         probe=probe,
         device_name=device_name("cuda") if cuda else cpu_model(),
@@ -456,7 +485,8 @@ def layer_times(bench: Bench, graph: Graph, times: list[list[float]], dtype: str
         work = lt.flops if compute else curve_bytes(kind, lt.node, lt.traffic)
         after = float(mem[i - 1].traffic.total) if i else None
         scores = score_passes(lt.node, graph.batch, dtype_bytes(dtype))
-        out.append(LayerTime(key, compute, float(work), tuple(ts), f"{lt.node.op} in {bench.what}", after, scores))
+        out.append(LayerTime(key, compute, float(work), tuple(ts), f"{lt.node.op} in {bench.what}", after, scores,
+                             float(lt.traffic.weight_bytes), float(lt.traffic.input_bytes + lt.traffic.output_bytes)))
     return out
 
 
@@ -487,24 +517,117 @@ def net_rate(work: float, time_s: float, overhead_s: float) -> float:
     return work / max(time_s - overhead_s, MIN_NET_SHARE * time_s)
 
 
+def _size_key(work: float) -> float:
+    """A size as the file writes it (5 significant digits)."""
+    return float(f"{work:.5g}")
+
+
+EQUAL_SIZE = 0.01  # layers whose sizes differ by at most this share are of one size (a bias's adds: a linear's FLOPs)
+
+
+def _equal_size_groups(layers: list[LayerTime]) -> list[list[LayerTime]]:
+    """The layers in groups of one size (each within EQUAL_SIZE of its group's smallest), smallest first."""
+    groups: list[list[LayerTime]] = []
+    for lt in sorted(layers, key=lambda lt: lt.work):
+        if groups and lt.work <= groups[-1][0].work * (1 + EQUAL_SIZE):
+            groups[-1].append(lt)
+        else:
+            groups.append([lt])
+    return groups
+
+
+def _slopes(rows: list[tuple[float, float, float]], use: tuple[bool, bool]) -> tuple[float, float]:
+    """Least-squares slopes of t on w and a (the ``use``d ones; the other 0) over rows (w, a, t) already centred within
+    their groups; (0, 0) where the system is singular."""
+    sww = sum(w * w for w, _, _ in rows)
+    saa = sum(a * a for _, a, _ in rows)
+    swa = sum(w * a for w, a, _ in rows)
+    swt = sum(w * t for w, _, t in rows)
+    sat = sum(a * t for _, a, t in rows)
+    if use == (True, True):
+        det = sww * saa - swa * swa
+        if det <= 1e-12 * sww * saa:
+            return 0.0, 0.0
+        return (swt * saa - sat * swa) / det, (sat * sww - swt * swa) / det
+    if use == (True, False):
+        return (swt / sww if sww > 0 else 0.0), 0.0
+    return 0.0, (sat / saa if saa > 0 else 0.0)
+
+
+def byte_rates(layers: list[LayerTime], fixed_s: Callable[[LayerTime], float]) -> tuple[dict[str, float], dict[str, float]]:
+    """The bandwidths at which each compute curve's layers pay, beyond their FLOPs, for their weight bytes and for
+    their activation bytes (inputs and outputs): the least-squares slopes of time (less ``fixed_s``: the overhead and
+    score passes) against both among its layers of equal FLOPs, inverted. A 3×3 conv of 231 MFLOP takes 2.6 ms on
+    128×28×28 and 4.7 ms on 512×7×7 (16× the weights: CPU convolutions reorder their weights on every call), 2.8 ms on
+    64×56×56 (twice the activations). Both slopes where both are positive, else the one that is positive alone, else
+    none: (weights, activations), each {curve key: B/s}; a curve with no equal-FLOP layers of different bytes is in
+    neither."""
+    by_key: dict[str, list[LayerTime]] = {}
+    for lt in layers:
+        if lt.compute and lt.work > 0 and lt.median_s > 0:
+            by_key.setdefault(lt.key, []).append(lt)
+    weights, activations = {}, {}
+    for key, lts in by_key.items():
+        rows: list[tuple[float, float, float]] = []
+        for group in _equal_size_groups(lts):
+            if len(group) < 2:
+                continue
+            points = [(lt.weight_bytes, lt.activation_bytes, lt.median_s - fixed_s(lt)) for lt in group]
+            mw, ma, mt = (statistics.fmean(p[i] for p in points) for i in range(3))
+            rows += [(w - mw, a - ma, t - mt) for w, a, t in points]
+        if not rows:
+            continue
+        for use in ((True, True), (True, False), (False, True)):
+            bw, ba = _slopes(rows, use)
+            if (bw > 0 or not use[0]) and (ba > 0 or not use[1]):
+                break
+        else:
+            continue
+        if bw > 0:
+            weights[key] = 1 / bw
+        if ba > 0:
+            activations[key] = 1 / ba
+    return weights, activations
+
+
+def _bytes_shift(lt: LayerTime, weights: tuple[float | None, float | None],
+                 activations: tuple[float | None, float | None]) -> float:
+    """What ``lt``'s weight and activation bytes beyond the references cost: each (rate, reference bytes) pair
+    prices (the layer's bytes − the reference) at the rate; a pair with None is nothing."""
+    total = 0.0
+    for (rate, ref), nbytes in ((weights, lt.weight_bytes), (activations, lt.activation_bytes)):
+        if rate and ref is not None:
+            total += (nbytes - ref) / rate
+    return total
+
+
 def curves_of(layers: list[LayerTime], overhead_at: Callable[[float | None], float], compute: bool,
-              score_time: Callable[[tuple[tuple[str, int], ...]], float] | None = None) -> dict[str, Curve]:
+              score_time: Callable[[tuple[tuple[str, int], ...]], float] | None = None,
+              weights: dict[str, float] | None = None, activations: dict[str, float] | None = None) -> dict[str, Curve]:
     """The curves of one section (compute or memory), kinds first, then ops; a point per size, the layers of one
-    curve and (5-digit) size merged (the geometric mean of their rates, the median of their times). ``score_time``:
+    curve within 1 % of one size (EQUAL_SIZE: a bias's adds) merged at their mean size (the geometric mean of their
+    rates, the median of their times). ``score_time``:
     the time of an attention's passes over its scores (Calibration.score_time, from the memory curves), which its rate
-    is net of as of the overhead: the prediction adds both back (roofline.predicted_span)."""
-    by_size: dict[str, dict[float, list[LayerTime]]] = {}
-    for lt in layers:  # sizes as the file writes them (5 significant digits): two it would write alike are one
+    is net of as of the overhead; ``weights``, ``activations``: each curve's byte_rates: each layer's time is brought
+    down to the fewest weight and activation bytes among its point's layers at those rates, and the point keeps those
+    bytes (the prediction charges a layer's bytes beyond them: Calibration.bytes_time)."""
+    weights, activations = weights or {}, activations or {}
+    by_key: dict[str, list[LayerTime]] = {}
+    for lt in layers:
         if lt.compute == compute and lt.work > 0 and lt.median_s > 0:
-            by_size.setdefault(lt.key, {}).setdefault(float(f"{lt.work:.5g}"), []).append(lt)
-    keys = [k for k in KINDS if k in by_size] + sorted(k for k in by_size if k not in KINDS)
+            by_key.setdefault(lt.key, []).append(lt)
+    keys = [k for k in KINDS if k in by_key] + sorted(k for k in by_key if k not in KINDS)
     curves: dict[str, Curve] = {}
     for key in keys:
         points = []
-        for size in sorted(by_size[key]):
-            lts = by_size[key][size]
-            rates = [net_rate(lt.work, lt.median_s, overhead_at(lt.after) + (score_time(lt.scores) if score_time else 0.0))
-                     for lt in lts]
+        w_rate, a_rate = weights.get(key), activations.get(key)
+        for lts in _equal_size_groups(by_key[key]):
+            size = _size_key(statistics.fmean(lt.work for lt in lts))
+            # a curve with byte rates: each layer's time brought down to the fewest bytes among the point's layers
+            ref_w = min(lt.weight_bytes for lt in lts) if w_rate else None
+            ref_a = min(lt.activation_bytes for lt in lts) if a_rate else None
+            rates = [net_rate(lt.work, lt.median_s - _bytes_shift(lt, (w_rate, ref_w), (a_rate, ref_a)),
+                              overhead_at(lt.after) + (score_time(lt.scores) if score_time else 0.0)) for lt in lts]
             spreads = [s for s in (lt.spread_pct for lt in lts) if s is not None]
             points.append(
                 Point(
@@ -513,6 +636,8 @@ def curves_of(layers: list[LayerTime], overhead_at: Callable[[float | None], flo
                     statistics.median(lt.median_s for lt in lts),
                     max(spreads) if spreads else None,
                     "; ".join(dict.fromkeys(lt.what for lt in lts)),
+                    ref_w,
+                    ref_a,
                 )
             )
         curves[key] = Curve(tuple(points))

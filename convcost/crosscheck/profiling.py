@@ -30,7 +30,7 @@ from ..costmodel.roofline import BUILTIN, NOMINAL, DeviceProfile, Fit, Roofline,
 from ..errors import UsageError
 from ..graph.build import Graph
 from ..graph.segments import top_level_segments
-from .calibrate import Bench, probe_benches, probe_graph, probe_times
+from .calibrate import Bench, probe_benches, probe_graph, probe_spread, probe_times
 from .options import ProfileOptions
 from .profile_limits import check_memory, torch_failure
 from .runner import ModelRunner, device_name, torch_dtype
@@ -147,12 +147,13 @@ Progress = Callable[[str], None]  # called before each timed unit with its descr
 # ---- analytic part (no torch) ----------------------------------------------------------------
 def analytic_profile(
     graph: Graph, dtype: str, hw: DeviceProfile, peak_dtype: str | None = None, threads: int | None = None,
-    probe: ProbeTimes | None = None,
+    probe: ProbeTimes | None = None, probe_spread: ProbeTimes | None = None,
 ) -> ModelProfile:
-    """The roofline alone; ``probe``: what a speed probe took beside the model (roofline.Speed), if one ran."""
+    """The roofline alone; ``probe``: what a speed probe took beside the model (roofline.Speed), if one ran, and
+    ``probe_spread`` its spread over the rounds."""
     a = analyze(graph)
     mem = analyze_memory(a, dtype)
-    roof = roofline(mem, hw, peak_dtype, threads=threads, probe=probe)
+    roof = roofline(mem, hw, peak_dtype, threads=threads, probe=probe, probe_spread=probe_spread)
     return _profile_of(a, mem, roof, None, {}, None)
 
 
@@ -242,9 +243,9 @@ def measure(
 
     graph = a.graph
     mem = analyze_memory(a, options.dtype)
-    def roof_at(probe: ProbeTimes | None = None) -> Roofline:
+    def roof_at(probe: ProbeTimes | None = None, spread: ProbeTimes | None = None) -> Roofline:
         return roofline(mem, hw, peak_dtype, threads=run_threads(options), channels_last=options.channels_last,
-                        device=options.device, clock=options.clock, probe=probe)
+                        device=options.device, clock=options.clock, probe=probe, probe_spread=spread)
 
     roof = roof_at()
     threads_before = torch.get_num_threads()
@@ -305,7 +306,7 @@ def measure(
         torch.set_num_threads(threads_before)
         torch.backends.cudnn.benchmark = bench_before
     if speed_graphs:
-        roof = roof_at(probe_times(speed_graphs, speed_layers, options.dtype))
+        roof = roof_at(probe_times(speed_graphs, speed_layers, options.dtype), probe_spread(speed_graphs, speed_layers))
     blocks = {seg.name: t for seg, t in zip(segments, timings[1:])}
     layers = None
     if options.layers:

@@ -121,7 +121,8 @@ def speed_dict(speed: Speed | None) -> dict[str, Any] | None:
     """The speed probe beside one model: its times then (calibrated) and now, and the factors applied."""
     if speed is None:
         return None
-    return {"calibrated": _probe_times(speed.calibrated), "now": _probe_times(speed.now), "compute": speed.compute,
+    return {"calibrated": _probe_times(speed.calibrated), "now": _probe_times(speed.now),
+            "spread": None if speed.spread is None else _probe_times(speed.spread), "compute": speed.compute,
             "memory": speed.memory, "overhead": speed.overhead}
 
 

@@ -71,13 +71,20 @@ def _after_note(fit: Fit) -> str:
     return f" (up to {human_time(max(cal.overhead_s, *(a.time_s for a in cal.overhead_after)))} after a big layer)"
 
 
+def _bytes_note(fit: Fit) -> str:
+    """The bytes a conv or linear pays for beyond its curve's layers', when the calibration fitted rates for them."""
+    cal = fit.calibration
+    kinds = [] if cal is None else [n for n, rates in (("weight", cal.weights), ("activation", cal.activations)) if rates]
+    return f"{' and '.join(kinds)} bytes beyond the calibrated layers' (convs, linears) + " if kinds else ""
+
+
 def header_lines(run: ProfileRun) -> list[str]:
     hw, fit = run.hardware, run.fit
     if fit.calibration is not None:
         lines = [
             calibration_line(fit, hw.name),
             "predicted per layer: max(FLOPs / its kind's rate at its size, bytes / bandwidth at its size) + "
-            f"{human_time(fit.calibration.overhead_s)} overhead{_after_note(fit)}{fit_note(fit)}",
+            f"{_bytes_note(fit)}{human_time(fit.calibration.overhead_s)} overhead{_after_note(fit)}{fit_note(fit)}",
         ]
     else:
         peak = hw.peak_for(run.peak_dtype) * fit.scale
