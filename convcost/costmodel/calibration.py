@@ -80,6 +80,18 @@ class AfterPoint:
     layer: str = ""  # the layer measured, in words
 
 
+def _log_log(x: float, xa: float, ya: float, xb: float, yb: float) -> float:
+    """y at x on the line through (xa, ya) and (xb, yb) in log(x)–log(y)."""
+    f = (math.log(x) - math.log(xa)) / (math.log(xb) - math.log(xa))
+    return math.exp(math.log(ya) + f * (math.log(yb) - math.log(ya)))
+
+
+def excess_time(charges: Iterable[tuple[float | None, float | None, float]]) -> float:
+    """The time of bytes beyond a reference: Σ (bytes − reference) / rate over (rate, reference, bytes), each where
+    the rate and the reference are given and the bytes exceed the reference."""
+    return sum((nbytes - ref) / rate for rate, ref, nbytes in charges if rate and ref is not None and nbytes > ref)
+
+
 @dataclass(frozen=True)
 class Curve:
     points: tuple[Point, ...]  # sorted by size, sizes distinct
@@ -94,8 +106,7 @@ class Curve:
             return pts[-1].rate
         i = bisect.bisect_right([p.size for p in pts], size)
         a, b = pts[i - 1], pts[i]
-        f = (math.log(size) - math.log(a.size)) / (math.log(b.size) - math.log(a.size))
-        return math.exp(math.log(a.rate) + f * (math.log(b.rate) - math.log(a.rate)))
+        return _log_log(size, a.size, a.rate, b.size, b.rate)
 
     def bytes_at(self, size: float) -> tuple[float | None, float | None]:
         """The weight and activation bytes of the layers measured, at ``size``: log-log between points, the nearest
@@ -114,8 +125,7 @@ class Curve:
         (xa, ya), (xb, yb) = pts[i - 1], pts[i]
         if not (ya and yb):  # a zero: linear between them
             return ya + (yb - ya) * (size - xa) / (xb - xa)
-        f = (math.log(size) - math.log(xa)) / (math.log(xb) - math.log(xa))
-        return math.exp(math.log(ya) + f * (math.log(yb) - math.log(ya)))
+        return _log_log(size, xa, ya, xb, yb)
 
     @property
     def best(self) -> float:
@@ -230,12 +240,8 @@ class Calibration:
         if curve is None:
             return 0.0
         ref_w, ref_a = curve.bytes_at(flops)
-        total = 0.0
-        for rate, ref, nbytes in ((self.weights.get(key), ref_w, weight_bytes), (self.activations.get(key), ref_a,
-                                                                                 activation_bytes)):
-            if rate and ref is not None and nbytes > ref:
-                total += (nbytes - ref) / rate
-        return total
+        return excess_time(((self.weights.get(key), ref_w, weight_bytes), (self.activations.get(key), ref_a,
+                                                                           activation_bytes)))
 
     @property
     def best_compute(self) -> float | None:

@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import __version__
 from ..costmodel.analysis import analyze
-from ..costmodel.calibration import AfterPoint, Calibration, Curve, Point, Probe, ProbeTimes
+from ..costmodel.calibration import AfterPoint, Calibration, Curve, Point, Probe, ProbeTimes, excess_time
 from ..costmodel.kinds import KINDS, VIEW, curve_bytes, layer_kind, score_passes
 from ..costmodel.memory import analyze_memory, dtype_bytes
 from ..errors import UsageError
@@ -536,6 +536,15 @@ def _equal_size_groups(layers: list[LayerTime]) -> list[list[LayerTime]]:
     return groups
 
 
+def _by_curve(layers: list[LayerTime], compute: bool) -> dict[str, list[LayerTime]]:
+    """The timed layers of one section (compute or memory) with work, by the curve they are points of."""
+    by_key: dict[str, list[LayerTime]] = {}
+    for lt in layers:
+        if lt.compute == compute and lt.work > 0 and lt.median_s > 0:
+            by_key.setdefault(lt.key, []).append(lt)
+    return by_key
+
+
 def _slopes(rows: list[tuple[float, float, float]], use: tuple[bool, bool]) -> tuple[float, float]:
     """Least-squares slopes of t on w and a (the ``use``d ones; the other 0) over rows (w, a, t) already centred within
     their groups; (0, 0) where the system is singular."""
@@ -562,12 +571,8 @@ def byte_rates(layers: list[LayerTime], fixed_s: Callable[[LayerTime], float]) -
     64×56×56 (twice the activations). Both slopes where both are positive, else the one that is positive alone, else
     none: (weights, activations), each {curve key: B/s}; a curve with no equal-FLOP layers of different bytes is in
     neither."""
-    by_key: dict[str, list[LayerTime]] = {}
-    for lt in layers:
-        if lt.compute and lt.work > 0 and lt.median_s > 0:
-            by_key.setdefault(lt.key, []).append(lt)
     weights, activations = {}, {}
-    for key, lts in by_key.items():
+    for key, lts in _by_curve(layers, compute=True).items():
         rows: list[tuple[float, float, float]] = []
         for group in _equal_size_groups(lts):
             if len(group) < 2:
@@ -590,17 +595,6 @@ def byte_rates(layers: list[LayerTime], fixed_s: Callable[[LayerTime], float]) -
     return weights, activations
 
 
-def _bytes_shift(lt: LayerTime, weights: tuple[float | None, float | None],
-                 activations: tuple[float | None, float | None]) -> float:
-    """What ``lt``'s weight and activation bytes beyond the references cost: each (rate, reference bytes) pair
-    prices (the layer's bytes − the reference) at the rate; a pair with None is nothing."""
-    total = 0.0
-    for (rate, ref), nbytes in ((weights, lt.weight_bytes), (activations, lt.activation_bytes)):
-        if rate and ref is not None:
-            total += (nbytes - ref) / rate
-    return total
-
-
 def curves_of(layers: list[LayerTime], overhead_at: Callable[[float | None], float], compute: bool,
               score_time: Callable[[tuple[tuple[str, int], ...]], float] | None = None,
               weights: dict[str, float] | None = None, activations: dict[str, float] | None = None) -> dict[str, Curve]:
@@ -612,10 +606,7 @@ def curves_of(layers: list[LayerTime], overhead_at: Callable[[float | None], flo
     down to the fewest weight and activation bytes among its point's layers at those rates, and the point keeps those
     bytes (the prediction charges a layer's bytes beyond them: Calibration.bytes_time)."""
     weights, activations = weights or {}, activations or {}
-    by_key: dict[str, list[LayerTime]] = {}
-    for lt in layers:
-        if lt.compute == compute and lt.work > 0 and lt.median_s > 0:
-            by_key.setdefault(lt.key, []).append(lt)
+    by_key = _by_curve(layers, compute)
     keys = [k for k in KINDS if k in by_key] + sorted(k for k in by_key if k not in KINDS)
     curves: dict[str, Curve] = {}
     for key in keys:
@@ -626,7 +617,8 @@ def curves_of(layers: list[LayerTime], overhead_at: Callable[[float | None], flo
             # a curve with byte rates: each layer's time brought down to the fewest bytes among the point's layers
             ref_w = min(lt.weight_bytes for lt in lts) if w_rate else None
             ref_a = min(lt.activation_bytes for lt in lts) if a_rate else None
-            rates = [net_rate(lt.work, lt.median_s - _bytes_shift(lt, (w_rate, ref_w), (a_rate, ref_a)),
+            rates = [net_rate(lt.work, lt.median_s - excess_time(((w_rate, ref_w, lt.weight_bytes),
+                                                                  (a_rate, ref_a, lt.activation_bytes))),
                               overhead_at(lt.after) + (score_time(lt.scores) if score_time else 0.0)) for lt in lts]
             spreads = [s for s in (lt.spread_pct for lt in lts) if s is not None]
             points.append(
